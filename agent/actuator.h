@@ -1,0 +1,71 @@
+/* actuator: carries out the leader's actions on PostgreSQL nodes.
+ *
+ * The happy path is, per action, a short chain of statements on one async
+ * libpq connection, each step checked before it acts:
+ *   promote  pg_is_in_recovery()? -> pg_promote(wait) -> out of recovery,
+ *            new timeline;
+ *   repoint  in recovery? -> primary_conninfo pointed at the epoch's primary
+ *            (ALTER SYSTEM + pg_reload_conf, only when it differs) -> wait
+ *            until pg_stat_wal_receiver streams from it on its timeline;
+ *   fence    ALTER SYSTEM default_transaction_read_only = on -> reload ->
+ *            confirm -> terminate client sessions.
+ * The result is a Step command for the owner to commit.
+ *
+ * Possible failure modes are: the node unreachable or refusing (the job ends
+ * with the reason and is retried after a pause while still due), leadership
+ * lost or the action no longer due (the job is cancelled; right before each
+ * statement with an effect the owner's is_due() is asked again, so that an
+ * outdated decision is never carried out). */
+#ifndef PGQ_ACTUATOR_H
+#define PGQ_ACTUATOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "cluster.h"
+#include "config.h"
+#include "pgconn.h"
+#include "policy.h"
+
+struct actuator;
+
+/* status 0: step is the command to commit. Otherwise errmsg says why. */
+typedef void (*actuator_done_cb)(struct actuator *a, const struct action *act, int status,
+                                 const struct command *step, const char *errmsg);
+typedef bool (*actuator_due_cb)(struct actuator *a, const struct action *act);
+typedef void (*actuator_close_cb)(struct actuator *a);
+
+struct job;
+
+struct actuator
+{
+    uv_loop_t *loop;
+    const struct config *cfg;
+    uint64_t monitor_id;
+    actuator_done_cb done_cb;
+    actuator_due_cb due_cb;
+    void *data;
+    /* private */
+    struct job *jobs;
+    unsigned pending;
+    bool closing;
+    actuator_close_cb close_cb;
+    char app_name[64];
+};
+
+void actuator_init(struct actuator *a, uv_loop_t *loop, const struct config *cfg,
+                   uint64_t monitor_id);
+
+/* The actions due now: start those not running (or cooling down after a
+ * failure), cancel running ones that are no longer due. */
+void actuator_run(struct actuator *a, const struct action *due, unsigned n);
+
+/* Stop everything (leadership lost). */
+void actuator_cancel_all(struct actuator *a);
+
+unsigned actuator_running(const struct actuator *a);
+
+void actuator_close(struct actuator *a, actuator_close_cb cb);
+
+#endif /* PGQ_ACTUATOR_H */

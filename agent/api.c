@@ -1,0 +1,296 @@
+/* api: the operator API server (see api.h). */
+#include "api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/util.h"
+#include "log.h"
+
+struct api_client
+{
+    struct api_server *s;
+    uv_tcp_t tcp;
+    uv_timer_t idle;
+    uv_write_t write_req;
+    struct frame_reader reader;
+    uint8_t *out;
+    bool busy;          /* a request is with the handler */
+    bool close_after;   /* close once the reply is written */
+    bool closing;
+    unsigned pending_closes;
+    struct api_client *next;
+};
+
+static uint8_t read_buf[FRAME_READ_SLACK];
+
+static void client_free_if_done(struct api_client *cl)
+{
+    struct api_server *s = cl->s;
+    if (cl->pending_closes != 0 || cl->busy) {
+        return;
+    }
+    frame_reader_close(&cl->reader);
+    free(cl->out);
+    free(cl);
+    s->pending--;
+    if (s->closing && s->pending == 0 && s->close_cb != NULL) {
+        s->close_cb(s);
+    }
+}
+
+static void client_handle_closed(uv_handle_t *h)
+{
+    struct api_client *cl = h->data;
+    cl->pending_closes--;
+    client_free_if_done(cl);
+}
+
+static void client_close(struct api_client *cl)
+{
+    struct api_server *s = cl->s;
+    if (cl->closing) {
+        return;
+    }
+    cl->closing = true;
+    for (struct api_client **p = &s->clients; *p != NULL; p = &(*p)->next) {
+        if (*p == cl) {
+            *p = cl->next;
+            break;
+        }
+    }
+    s->n_clients--;
+    cl->pending_closes = 2;
+    uv_close((uv_handle_t *)&cl->tcp, client_handle_closed);
+    uv_close((uv_handle_t *)&cl->idle, client_handle_closed);
+}
+
+static void idle_cb(uv_timer_t *t)
+{
+    struct api_client *cl = t->data;
+    if (cl->busy) {
+        return; /* the handler owes a reply; the owner bounds its own waits */
+    }
+    log_debug("api: closing a client idle or stuck in a partial frame");
+    client_close(cl);
+}
+
+static void touch(struct api_client *cl)
+{
+    uv_timer_start(&cl->idle, idle_cb, cl->s->cfg->api_idle_timeout_ms, 0);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    (void)suggested;
+    buf->base = (char *)read_buf;
+    buf->len = sizeof read_buf;
+}
+
+static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
+
+/* Handle the next complete frame, if one is buffered. */
+static void process(struct api_client *cl)
+{
+    const uint8_t *msg;
+    size_t len;
+    struct api_request req;
+    char err[256];
+    int rv;
+    if (cl->busy || cl->closing) {
+        return;
+    }
+    rv = frame_reader_next(&cl->reader, &msg, &len);
+    if (rv == 0) {
+        return;
+    }
+    cl->busy = true;
+    uv_read_stop((uv_stream_t *)&cl->tcp);
+    if (rv < 0) {
+        snprintf(err, sizeof err, "frame of %u bytes exceeds the limit of %u bytes",
+                 frame_get_header(cl->reader.buf), PGQ_FRAME_MAX);
+        log_warn("api: %s: closing the connection", err);
+        cl->close_after = true;
+        api_reply_code(cl, API_BAD_REQUEST, err, NULL);
+        return;
+    }
+    rv = codec_request_decode(msg, len, &req, err, sizeof err);
+    frame_reader_consume(&cl->reader);
+    if (rv != 0) {
+        log_info("api: bad request: %s", err);
+        api_reply_code(cl, API_BAD_REQUEST, err, NULL);
+        return;
+    }
+    cl->s->handler(cl->s, cl, &req);
+    api_request_close(&req);
+}
+
+static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+    struct api_client *cl = st->data;
+    if (n == 0) {
+        return;
+    }
+    if (n < 0) {
+        client_close(cl);
+        return;
+    }
+    touch(cl);
+    if (frame_reader_feed(&cl->reader, (const uint8_t *)buf->base, (size_t)n) != 0 &&
+        frame_reader_pending(&cl->reader) < FRAME_HEADER_SIZE) {
+        client_close(cl);
+        return;
+    }
+    process(cl);
+}
+
+static void write_cb(uv_write_t *w, int status)
+{
+    struct api_client *cl = w->data;
+    free(cl->out);
+    cl->out = NULL;
+    cl->busy = false;
+    if (cl->closing) {
+        client_free_if_done(cl);
+        return;
+    }
+    if (status != 0 || cl->close_after) {
+        client_close(cl);
+        return;
+    }
+    touch(cl);
+    if (uv_read_start((uv_stream_t *)&cl->tcp, alloc_cb, read_cb) != 0) {
+        client_close(cl);
+        return;
+    }
+    process(cl); /* a pipelined frame may already be buffered */
+}
+
+void api_reply(struct api_client *cl, const struct api_response *res, const struct state *state,
+               const char *events_cluster, unsigned events_limit)
+{
+    struct codec_alloc a = {malloc, FRAME_HEADER_SIZE};
+    uint8_t *buf;
+    size_t len;
+    uv_buf_t b;
+    if (cl->closing) {
+        cl->busy = false;
+        client_free_if_done(cl);
+        return;
+    }
+    if (codec_response_encode(res, state, events_cluster, events_limit, &a, &buf, &len) != 0) {
+        cl->busy = false;
+        client_close(cl);
+        return;
+    }
+    frame_put_header(buf, (uint32_t)len);
+    cl->out = buf;
+    cl->write_req.data = cl;
+    b = uv_buf_init((char *)buf, (unsigned)(len + FRAME_HEADER_SIZE));
+    if (uv_write(&cl->write_req, (uv_stream_t *)&cl->tcp, &b, 1, write_cb) != 0) {
+        free(cl->out);
+        cl->out = NULL;
+        cl->busy = false;
+        client_close(cl);
+    }
+}
+
+void api_reply_code(struct api_client *cl, int code, const char *message, const char *leader_api)
+{
+    struct api_response res;
+    api_response_init(&res);
+    res.code = code;
+    pgq_strlcpy(res.message, message != NULL ? message : "", sizeof res.message);
+    pgq_strlcpy(res.leader_api, leader_api != NULL ? leader_api : "", sizeof res.leader_api);
+    api_reply(cl, &res, NULL, NULL, 0);
+    api_response_close(&res);
+}
+
+static void connection_cb(uv_stream_t *listener, int status)
+{
+    struct api_server *s = listener->data;
+    struct api_client *cl;
+    if (status != 0 || s->closing) {
+        return;
+    }
+    cl = calloc(1, sizeof *cl);
+    if (cl == NULL) {
+        return;
+    }
+    cl->s = s;
+    frame_reader_init(&cl->reader, PGQ_FRAME_MAX);
+    uv_tcp_init(s->loop, &cl->tcp);
+    uv_timer_init(s->loop, &cl->idle);
+    cl->tcp.data = cl;
+    cl->idle.data = cl;
+    cl->next = s->clients;
+    s->clients = cl;
+    s->n_clients++;
+    s->pending++;
+    if (uv_accept(listener, (uv_stream_t *)&cl->tcp) != 0) {
+        client_close(cl);
+        return;
+    }
+    if (s->n_clients > s->cfg->api_max_clients) {
+        log_warn("api: more than %llu clients: closing a new connection",
+                 (unsigned long long)s->cfg->api_max_clients);
+        client_close(cl);
+        return;
+    }
+    uv_tcp_nodelay(&cl->tcp, 1);
+    touch(cl);
+    if (uv_read_start((uv_stream_t *)&cl->tcp, alloc_cb, read_cb) != 0) {
+        client_close(cl);
+    }
+}
+
+int api_start(struct api_server *s, uv_loop_t *loop, const struct config *cfg,
+              api_handler handler, char *errmsg, size_t errsize)
+{
+    struct sockaddr_in sa;
+    char host[PGQ_ADDR_MAX];
+    uint16_t port;
+    int rv;
+    memset(s, 0, sizeof *s);
+    s->loop = loop;
+    s->cfg = cfg;
+    s->handler = handler;
+    uv_tcp_init(loop, &s->listener);
+    s->listener.data = s;
+    s->pending = 1;
+    if (pgq_parse_hostport(cfg->api_address, host, sizeof host, &port) != 0 ||
+        uv_ip4_addr(host, port, &sa) != 0) {
+        snprintf(errmsg, errsize, "api_address %s: not an IPv4 host:port", cfg->api_address);
+        return PGQ_CONFIG;
+    }
+    rv = uv_tcp_bind(&s->listener, (const struct sockaddr *)&sa, 0);
+    if (rv == 0) {
+        rv = uv_listen((uv_stream_t *)&s->listener, 128, connection_cb);
+    }
+    if (rv != 0) {
+        snprintf(errmsg, errsize, "api_address %s: %s", cfg->api_address, uv_strerror(rv));
+        return PGQ_IO;
+    }
+    return 0;
+}
+
+static void listener_closed_cb(uv_handle_t *h)
+{
+    struct api_server *s = h->data;
+    s->pending--;
+    if (s->pending == 0 && s->close_cb != NULL) {
+        s->close_cb(s);
+    }
+}
+
+void api_close(struct api_server *s, api_close_cb cb)
+{
+    s->closing = true;
+    s->close_cb = cb;
+    while (s->clients != NULL) {
+        client_close(s->clients);
+    }
+    uv_close((uv_handle_t *)&s->listener, listener_closed_cb);
+}

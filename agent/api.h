@@ -1,0 +1,63 @@
+/* api: the operator API server on api_address: length-prefixed protobuf
+ * frames over TCP, one request at a time per connection.
+ *
+ * The happy path is: accept, read one frame, decode it, hand it to the
+ * owner's handler, write the reply the owner gives with api_reply(), read
+ * the next frame.
+ *
+ * Possible failure modes are: a frame over PGQ_FRAME_MAX (refused with a
+ * BAD_REQUEST reply naming the limit, connection closed), garbage or an
+ * unknown request (a BAD_REQUEST reply saying why; the connection stays
+ * usable), a client silent or stuck in a partial frame for idle_timeout
+ * (closed), too many clients (closed at once), a client that leaves while its
+ * request is being handled (the reply is dropped). None of them affects any
+ * other client or the daemon. */
+#ifndef PGQ_API_H
+#define PGQ_API_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "codec.h"
+#include "config.h"
+#include "frame.h"
+
+struct api_server;
+struct api_client;
+
+/* The handler owns nothing of req after it returns, except what it copied;
+ * it must eventually call api_reply(cl, ...) exactly once. */
+typedef void (*api_handler)(struct api_server *s, struct api_client *cl,
+                            const struct api_request *req);
+typedef void (*api_close_cb)(struct api_server *s);
+
+struct api_server
+{
+    uv_loop_t *loop;
+    const struct config *cfg;
+    api_handler handler;
+    void *data;
+    /* private */
+    uv_tcp_t listener;
+    struct api_client *clients;
+    unsigned n_clients;
+    unsigned pending;
+    bool closing;
+    api_close_cb close_cb;
+};
+
+int api_start(struct api_server *s, uv_loop_t *loop, const struct config *cfg,
+              api_handler handler, char *errmsg, size_t errsize);
+
+/* Reply to the request being handled. For API_STATUS/API_EVENTS the state
+ * is encoded from `state`. */
+void api_reply(struct api_client *cl, const struct api_response *res, const struct state *state,
+               const char *events_cluster, unsigned events_limit);
+
+/* A one-line reply with no body. */
+void api_reply_code(struct api_client *cl, int code, const char *message, const char *leader_api);
+
+void api_close(struct api_server *s, api_close_cb cb);
+
+#endif /* PGQ_API_H */

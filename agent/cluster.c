@@ -1,0 +1,743 @@
+/* The replicated state and apply(command). See cluster.h for the contract.
+ *
+ * Every apply_* function first checks everything that can fail and only then
+ * changes the state, so that a refused command changes nothing. */
+#include "cluster.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conninfo.h"
+#include "lib/util.h"
+
+void state_init(struct state *s)
+{
+    memset(s, 0, sizeof *s);
+}
+
+void state_close(struct state *s)
+{
+    for (unsigned i = 0; i < s->n_clusters; i++) {
+        free(s->clusters[i].nodes);
+    }
+    free(s->clusters);
+    free(s->events);
+    memset(s, 0, sizeof *s);
+}
+
+void state_move(struct state *dst, struct state *src)
+{
+    state_close(dst);
+    *dst = *src;
+    memset(src, 0, sizeof *src);
+}
+
+void command_init(struct command *cmd, int kind)
+{
+    memset(cmd, 0, sizeof *cmd);
+    cmd->kind = kind;
+}
+
+void command_close(struct command *cmd)
+{
+    if (cmd->kind == CMD_REPORT) {
+        free(cmd->u.report.obs);
+        cmd->u.report.obs = NULL;
+        cmd->u.report.n_obs = 0;
+    }
+}
+
+struct cluster *state_cluster(const struct state *s, const char *name)
+{
+    for (unsigned i = 0; i < s->n_clusters; i++) {
+        if (strcmp(s->clusters[i].name, name) == 0) {
+            return &s->clusters[i];
+        }
+    }
+    return NULL;
+}
+
+struct node *cluster_node(const struct cluster *c, const char *name)
+{
+    if (c == NULL) {
+        return NULL;
+    }
+    for (unsigned i = 0; i < c->n_nodes; i++) {
+        if (strcmp(c->nodes[i].name, name) == 0) {
+            return &c->nodes[i];
+        }
+    }
+    return NULL;
+}
+
+const struct member *state_member(const struct state *s, uint64_t id)
+{
+    for (unsigned i = 0; i < s->n_monitors; i++) {
+        if (s->monitors[i].id == id) {
+            return &s->monitors[i];
+        }
+    }
+    return NULL;
+}
+
+unsigned state_n_voters(const struct state *s)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < s->n_monitors; i++) {
+        n += s->monitors[i].voter ? 1u : 0u;
+    }
+    return n;
+}
+
+unsigned state_majority(const struct state *s)
+{
+    return state_n_voters(s) / 2 + 1;
+}
+
+bool state_is_voter(const struct state *s, uint64_t monitor_id)
+{
+    const struct member *m = state_member(s, monitor_id);
+    return m != NULL && m->voter;
+}
+
+int cluster_verdict(const struct state *s, const struct node *n)
+{
+    unsigned up = 0, down = 0;
+    for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
+        const struct view *v = &n->views[i];
+        if (v->monitor_id == 0 || !state_is_voter(s, v->monitor_id)) {
+            continue;
+        }
+        if (v->obs.reachable) {
+            up++;
+        } else {
+            down++;
+        }
+    }
+    /* Invariant 2: a node is down only when a majority of voters saw it down. */
+    if (down >= state_majority(s)) {
+        return PGQ_VERDICT_DOWN;
+    }
+    return up > 0 ? PGQ_VERDICT_UP : PGQ_VERDICT_UNKNOWN;
+}
+
+const struct view *node_latest_view(const struct node *n)
+{
+    const struct view *best = NULL;
+    for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
+        const struct view *v = &n->views[i];
+        if (v->monitor_id != 0 && (best == NULL || v->applied_ms > best->applied_ms)) {
+            best = v;
+        }
+    }
+    return best;
+}
+
+const struct event *state_event(const struct state *s, unsigned i)
+{
+    if (i >= s->n_events || s->events == NULL) {
+        return NULL;
+    }
+    return &s->events[(s->events_head + i) % PGQ_MAX_EVENTS];
+}
+
+static int fail(struct apply_result *res, int code, const char *fmt, ...) PGQ_PRINTF(3, 4);
+static int fail(struct apply_result *res, int code, const char *fmt, ...)
+{
+    va_list ap;
+    res->code = code;
+    va_start(ap, fmt);
+    vsnprintf(res->message, sizeof res->message, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static void event_add(struct state *s, const char *cluster, const char *node, int kind,
+                      uint64_t epoch, uint64_t duration_ms, const char *fmt, ...)
+    PGQ_PRINTF(7, 8);
+static void event_add(struct state *s, const char *cluster, const char *node, int kind,
+                      uint64_t epoch, uint64_t duration_ms, const char *fmt, ...)
+{
+    struct event *e;
+    va_list ap;
+    if (s->events == NULL) {
+        s->events = calloc(PGQ_MAX_EVENTS, sizeof *s->events);
+        if (s->events == NULL) {
+            /* The history is best effort; the state itself stays correct,
+             * and the same allocation failing differs per monitor only in
+             * what is shown, never in what is decided. */
+            return;
+        }
+    }
+    if (s->n_events < PGQ_MAX_EVENTS) {
+        e = &s->events[(s->events_head + s->n_events) % PGQ_MAX_EVENTS];
+        s->n_events++;
+    } else {
+        e = &s->events[s->events_head];
+        s->events_head = (s->events_head + 1) % PGQ_MAX_EVENTS;
+    }
+    memset(e, 0, sizeof *e);
+    e->seq = ++s->event_seq;
+    e->time_ms = s->time_ms;
+    pgq_strlcpy(e->cluster, cluster != NULL ? cluster : "", sizeof e->cluster);
+    pgq_strlcpy(e->node, node != NULL ? node : "", sizeof e->node);
+    e->kind = kind;
+    e->epoch = epoch;
+    e->duration_ms = duration_ms;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+}
+
+static uint64_t since(uint64_t now, uint64_t then)
+{
+    return now > then ? now - then : 0;
+}
+
+/* ---- node add / remove / maintenance ----------------------------------- */
+
+static int check_node_add(const struct state *s, const struct command *cmd,
+                          struct apply_result *res)
+{
+    const struct cluster *c = state_cluster(s, cmd->cluster);
+    struct conninfo ci, other;
+    char err[PGQ_REASON_MAX];
+    if (!pgq_name_valid(cmd->cluster)) {
+        return fail(res, PGQ_INVALID,
+                    "invalid cluster name \"%.63s\": use 1-63 of A-Z a-z 0-9 _ . -",
+                    cmd->cluster);
+    }
+    if (!pgq_name_valid(cmd->node)) {
+        return fail(res, PGQ_INVALID,
+                    "invalid node name \"%.63s\": use 1-63 of A-Z a-z 0-9 _ . -", cmd->node);
+    }
+    if (cmd->u.node_add.priority > 100) {
+        return fail(res, PGQ_INVALID, "priority %u is out of range 0..100",
+                    cmd->u.node_add.priority);
+    }
+    if (conninfo_check(cmd->u.node_add.conninfo, &ci, err, sizeof err) != 0) {
+        return fail(res, PGQ_INVALID, "node %s: %s", cmd->node, err);
+    }
+    if (c == NULL) {
+        if (s->n_clusters >= PGQ_MAX_CLUSTERS) {
+            return fail(res, PGQ_LIMIT, "too many clusters (limit %d)", PGQ_MAX_CLUSTERS);
+        }
+        return 0;
+    }
+    if (cluster_node(c, cmd->node) != NULL) {
+        return fail(res, PGQ_EXISTS, "node %s already exists in cluster %s", cmd->node,
+                    cmd->cluster);
+    }
+    if (c->n_nodes >= PGQ_MAX_NODES) {
+        return fail(res, PGQ_LIMIT, "cluster %s has too many nodes (limit %d)", cmd->cluster,
+                    PGQ_MAX_NODES);
+    }
+    for (unsigned i = 0; i < c->n_nodes; i++) {
+        if (conninfo_parse(c->nodes[i].conninfo, &other, NULL, 0) == 0 &&
+            strcmp(other.host, ci.host) == 0 && strcmp(other.port, ci.port) == 0) {
+            return fail(res, PGQ_EXISTS, "%s:%s is already registered as node %s", ci.host,
+                        ci.port, c->nodes[i].name);
+        }
+    }
+    return 0;
+}
+
+static int apply_node_add(struct state *s, const struct command *cmd, struct apply_result *res)
+{
+    struct cluster *c;
+    struct node *n;
+    int rv = check_node_add(s, cmd, res);
+    if (rv != 0) {
+        return rv;
+    }
+    c = state_cluster(s, cmd->cluster);
+    if (c == NULL) {
+        struct cluster *grown = realloc(s->clusters, (s->n_clusters + 1) * sizeof *grown);
+        if (grown == NULL) {
+            return fail(res, PGQ_NOMEM, "out of memory");
+        }
+        s->clusters = grown;
+        c = &s->clusters[s->n_clusters];
+        memset(c, 0, sizeof *c);
+        pgq_strlcpy(c->name, cmd->cluster, sizeof c->name);
+        s->n_clusters++;
+    }
+    {
+        struct node *grown = realloc(c->nodes, (c->n_nodes + 1) * sizeof *grown);
+        if (grown == NULL) {
+            return fail(res, PGQ_NOMEM, "out of memory");
+        }
+        c->nodes = grown;
+    }
+    n = &c->nodes[c->n_nodes++];
+    memset(n, 0, sizeof *n);
+    pgq_strlcpy(n->name, cmd->node, sizeof n->name);
+    pgq_strlcpy(n->conninfo, cmd->u.node_add.conninfo, sizeof n->conninfo);
+    n->priority = cmd->u.node_add.priority;
+    n->added_ms = cmd->time_ms;
+    event_add(s, c->name, n->name, PGQ_EV_NODE_ADDED, c->epoch, 0,
+              "node %s added (priority %u)", n->name, n->priority);
+    return 0;
+}
+
+static int check_node_remove(const struct state *s, const struct command *cmd,
+                             struct apply_result *res)
+{
+    const struct cluster *c = state_cluster(s, cmd->cluster);
+    const struct node *n = cluster_node(c, cmd->node);
+    if (n == NULL) {
+        return fail(res, PGQ_NOTFOUND, "no node %s in cluster %s", cmd->node, cmd->cluster);
+    }
+    if (n->role == PGQ_ROLE_PRIMARY && c->n_nodes > 1) {
+        return fail(res, PGQ_REFUSED,
+                    "node %s is the primary of epoch %" PRIu64
+                    "; remove the standbys first or wait for a failover",
+                    n->name, c->epoch);
+    }
+    return 0;
+}
+
+static int apply_node_remove(struct state *s, const struct command *cmd,
+                             struct apply_result *res)
+{
+    struct cluster *c;
+    struct node *n;
+    int rv = check_node_remove(s, cmd, res);
+    if (rv != 0) {
+        return rv;
+    }
+    c = state_cluster(s, cmd->cluster);
+    n = cluster_node(c, cmd->node);
+    if (strcmp(c->primary, n->name) == 0) {
+        c->primary[0] = '\0';
+    }
+    memmove(n, n + 1, (size_t)(c->nodes + c->n_nodes - (n + 1)) * sizeof *n);
+    c->n_nodes--;
+    event_add(s, c->name, cmd->node, PGQ_EV_NODE_REMOVED, c->epoch, 0, "node %s removed",
+              cmd->node);
+    return 0;
+}
+
+static int check_maintenance(const struct state *s, const struct command *cmd,
+                             struct apply_result *res)
+{
+    const struct cluster *c = state_cluster(s, cmd->cluster);
+    if (cluster_node(c, cmd->node) == NULL) {
+        return fail(res, PGQ_NOTFOUND, "no node %s in cluster %s", cmd->node, cmd->cluster);
+    }
+    return 0;
+}
+
+static int apply_maintenance(struct state *s, const struct command *cmd,
+                             struct apply_result *res)
+{
+    struct cluster *c;
+    struct node *n;
+    int rv = check_maintenance(s, cmd, res);
+    if (rv != 0) {
+        return rv;
+    }
+    c = state_cluster(s, cmd->cluster);
+    n = cluster_node(c, cmd->node);
+    if (n->maintenance != cmd->u.maintenance.on) {
+        n->maintenance = cmd->u.maintenance.on;
+        event_add(s, c->name, n->name, PGQ_EV_MAINTENANCE, c->epoch, 0,
+                  "maintenance %s for node %s%s", n->maintenance ? "on" : "off", n->name,
+                  n->maintenance && n->role == PGQ_ROLE_PRIMARY
+                      ? ": no automatic failover while the primary is in maintenance"
+                      : "");
+    }
+    return 0;
+}
+
+/* ---- leader hello and reports ------------------------------------------ */
+
+static struct member *member_slot(struct state *s, uint64_t id)
+{
+    for (unsigned i = 0; i < s->n_monitors; i++) {
+        if (s->monitors[i].id == id) {
+            return &s->monitors[i];
+        }
+    }
+    if (s->n_monitors >= PGQ_MAX_MONITORS) {
+        return NULL;
+    }
+    memset(&s->monitors[s->n_monitors], 0, sizeof s->monitors[0]);
+    s->monitors[s->n_monitors].id = id;
+    return &s->monitors[s->n_monitors++];
+}
+
+static int apply_hello(struct state *s, const struct command *cmd, struct apply_result *res)
+{
+    const struct cmd_hello *h = &cmd->u.hello;
+    bool leader_listed = false;
+    if (h->monitor_id == 0 || h->n_voters == 0 || h->n_voters > PGQ_MAX_MONITORS) {
+        return fail(res, PGQ_INVALID, "leader hello: bad monitor id or voter list");
+    }
+    for (unsigned i = 0; i < h->n_voters; i++) {
+        if (h->voters[i].id == 0) {
+            return fail(res, PGQ_INVALID, "leader hello: voter id 0");
+        }
+        leader_listed |= h->voters[i].id == h->monitor_id;
+    }
+    if (!leader_listed) {
+        return fail(res, PGQ_INVALID, "leader hello: monitor %" PRIu64 " is not a voter",
+                    h->monitor_id);
+    }
+    /* Monitors that left the configuration stay listed, as non-voters, so
+     * that their addresses remain known; a hello never lists more than
+     * PGQ_MAX_MONITORS voters, so room is made by dropping non-voters. */
+    for (unsigned i = 0; i < s->n_monitors; i++) {
+        s->monitors[i].voter = false;
+    }
+    for (unsigned i = 0; i < h->n_voters; i++) {
+        struct member *m = member_slot(s, h->voters[i].id);
+        if (m == NULL) {
+            unsigned j = 0;
+            for (unsigned k = 0; k < s->n_monitors; k++) {
+                if (s->monitors[k].voter) {
+                    s->monitors[j++] = s->monitors[k];
+                }
+            }
+            s->n_monitors = j;
+            m = member_slot(s, h->voters[i].id);
+        }
+        m->voter = true;
+        pgq_strlcpy(m->raft_address, h->voters[i].raft_address, sizeof m->raft_address);
+    }
+    if (h->api_address[0] != '\0') {
+        struct member *m = member_slot(s, h->monitor_id);
+        pgq_strlcpy(m->api_address, h->api_address, sizeof m->api_address);
+    }
+    s->leader_gen++;
+    s->leader_id = h->monitor_id;
+    s->gen_since_ms = s->time_ms;
+    event_add(s, "", "", PGQ_EV_LEADER, 0, 0,
+              "monitor %" PRIu64 " leads (generation %" PRIu64 ", %u voters)", h->monitor_id,
+              s->leader_gen, h->n_voters);
+    return 0;
+}
+
+static struct view *view_slot(struct node *n, uint64_t monitor_id)
+{
+    struct view *empty = NULL;
+    for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
+        if (n->views[i].monitor_id == monitor_id) {
+            return &n->views[i];
+        }
+        if (n->views[i].monitor_id == 0 && empty == NULL) {
+            empty = &n->views[i];
+        }
+    }
+    return empty;
+}
+
+/* A node is writable when it is reachable, out of recovery and not fenced. */
+static bool obs_writable(const struct obs *o)
+{
+    return o->reachable && !o->in_recovery && !o->read_only;
+}
+
+static void note_observation(struct state *s, struct cluster *c, struct node *n,
+                             const struct obs *o)
+{
+    int verdict = cluster_verdict(s, n);
+    bool rogue;
+    if (verdict != n->verdict) {
+        n->verdict = verdict;
+        n->verdict_since_ms = s->time_ms;
+        n->verdict_seq = s->seq + 1;
+        event_add(s, c->name, n->name, PGQ_EV_VERDICT, c->epoch, 0, "node %s is %s by verdict%s%s",
+                  n->name, pgq_verdict_name(verdict),
+                  verdict == PGQ_VERDICT_DOWN && o->error[0] != '\0' ? ": " : "",
+                  verdict == PGQ_VERDICT_DOWN ? o->error : "");
+    }
+    /* Invariant 1: only the primary of the epoch may be writable. Anything
+     * else that is writable is flagged loudly, and the leader fences it. */
+    rogue = c->epoch > 0 && strcmp(c->primary, n->name) != 0 && obs_writable(o);
+    if (rogue && !n->alert_writable) {
+        n->alert_writable = true;
+        n->fenced_epoch = 0; /* writable again: fence again */
+        event_add(s, c->name, n->name, PGQ_EV_ALERT, c->epoch, 0,
+                  "node %s is writable but is not the primary of epoch %" PRIu64
+                  " (%s is): it will be fenced",
+                  n->name, c->epoch, c->primary[0] != '\0' ? c->primary : "none");
+    } else if (!rogue && n->alert_writable && o->reachable && (o->in_recovery || o->read_only)) {
+        n->alert_writable = false;
+        event_add(s, c->name, n->name, PGQ_EV_ALERT, c->epoch, 0, "node %s is no longer writable",
+                  n->name);
+    }
+}
+
+static int apply_report(struct state *s, const struct command *cmd, struct apply_result *res)
+{
+    const struct cmd_report *r = &cmd->u.report;
+    struct cluster *c = state_cluster(s, cmd->cluster);
+    unsigned applied = 0;
+    if (!state_is_voter(s, r->monitor_id)) {
+        return fail(res, PGQ_REFUSED, "report from monitor %" PRIu64 ", which is not a voter",
+                    r->monitor_id);
+    }
+    if (c == NULL && r->n_obs > 0) {
+        return fail(res, PGQ_NOTFOUND, "report for unknown cluster %s", cmd->cluster);
+    }
+    /* A report also tells where the reporter's API is; an empty report
+     * only does that. */
+    if (r->api_address[0] != '\0') {
+        struct member *m = member_slot(s, r->monitor_id);
+        pgq_strlcpy(m->api_address, r->api_address, sizeof m->api_address);
+    }
+    for (unsigned i = 0; i < r->n_obs; i++) {
+        const struct obs *o = &r->obs[i];
+        struct node *n = cluster_node(c, o->node);
+        struct view *v;
+        if (n == NULL || (v = view_slot(n, r->monitor_id)) == NULL) {
+            continue; /* removed meanwhile: nothing to record */
+        }
+        v->monitor_id = r->monitor_id;
+        v->gen = s->leader_gen;
+        v->applied_ms = s->time_ms;
+        v->obs = *o;
+        note_observation(s, c, n, o);
+        applied++;
+    }
+    (void)applied;
+    return 0;
+}
+
+/* ---- roles, decisions and steps ---------------------------------------- */
+
+static int apply_set_role(struct state *s, const struct command *cmd, struct apply_result *res)
+{
+    struct cluster *c = state_cluster(s, cmd->cluster);
+    struct node *n = cluster_node(c, cmd->node);
+    int role = cmd->u.set_role.role;
+    if (n == NULL) {
+        return fail(res, PGQ_NOTFOUND, "no node %s in cluster %s", cmd->node, cmd->cluster);
+    }
+    if (cmd->u.set_role.epoch != c->epoch) {
+        return fail(res, PGQ_STALE, "role change for epoch %" PRIu64 ", cluster is at %" PRIu64,
+                    cmd->u.set_role.epoch, c->epoch);
+    }
+    if (role == PGQ_ROLE_PRIMARY) {
+        /* Discovery: the first primary seen becomes epoch 1. Later primaries
+         * only come from a failover decision. */
+        if (c->epoch != 0 || n->role != PGQ_ROLE_UNKNOWN) {
+            return fail(res, PGQ_REFUSED, "node %s cannot be made primary outside a failover",
+                        n->name);
+        }
+        c->epoch = 1;
+        pgq_strlcpy(c->primary, n->name, sizeof c->primary);
+        n->role = PGQ_ROLE_PRIMARY;
+        n->following_epoch = 1;
+        event_add(s, c->name, n->name, PGQ_EV_ROLE, c->epoch, 0,
+                  "node %s is the primary (discovered, epoch 1)", n->name);
+        return 0;
+    }
+    if (role == PGQ_ROLE_STANDBY) {
+        if (n->role != PGQ_ROLE_UNKNOWN && n->role != PGQ_ROLE_DEMOTED) {
+            return fail(res, PGQ_REFUSED, "node %s is %s, not unknown or demoted", n->name,
+                        pgq_role_name(n->role));
+        }
+        event_add(s, c->name, n->name, PGQ_EV_ROLE, c->epoch, 0, "node %s is a standby%s",
+                  n->name, n->role == PGQ_ROLE_DEMOTED ? " again (rejoined)" : "");
+        n->role = PGQ_ROLE_STANDBY;
+        return 0;
+    }
+    return fail(res, PGQ_INVALID, "role %d cannot be set", role);
+}
+
+static int apply_decide(struct state *s, const struct command *cmd, struct apply_result *res)
+{
+    const struct cmd_decide *d = &cmd->u.decide;
+    struct cluster *c = state_cluster(s, cmd->cluster);
+    struct node *cand = cluster_node(c, cmd->node);
+    struct node *old;
+    if (cand == NULL) {
+        return fail(res, PGQ_NOTFOUND, "no node %s in cluster %s", cmd->node, cmd->cluster);
+    }
+    /* Invariant 1: epochs only grow, one primary per epoch. */
+    if (d->epoch != c->epoch + 1 || strcmp(d->old_primary, c->primary) != 0 ||
+        c->primary[0] == '\0') {
+        return fail(res, PGQ_STALE,
+                    "decision for epoch %" PRIu64 " replacing %s is stale (epoch %" PRIu64
+                    ", primary %s)",
+                    d->epoch, d->old_primary, c->epoch, c->primary);
+    }
+    if (cand->role != PGQ_ROLE_STANDBY || cand->priority == 0 || cand->maintenance) {
+        return fail(res, PGQ_REFUSED, "node %s cannot be promoted", cand->name);
+    }
+    old = cluster_node(c, d->old_primary);
+    if (old != NULL) {
+        old->role = PGQ_ROLE_DEMOTED;
+    }
+    c->epoch = d->epoch;
+    pgq_strlcpy(c->primary, cand->name, sizeof c->primary);
+    cand->role = PGQ_ROLE_PRIMARY;
+    cand->following_epoch = c->epoch;
+    memset(&c->fo, 0, sizeof c->fo);
+    c->fo.phase = PGQ_FO_DECIDED;
+    c->fo.epoch = c->epoch;
+    pgq_strlcpy(c->fo.old_primary, d->old_primary, sizeof c->fo.old_primary);
+    pgq_strlcpy(c->fo.candidate, cand->name, sizeof c->fo.candidate);
+    c->fo.down_ms = d->down_ms;
+    c->fo.decided_ms = s->time_ms;
+    c->fo.candidate_lsn = d->candidate_lsn;
+    event_add(s, c->name, cand->name, PGQ_EV_DECISION, c->epoch, since(s->time_ms, d->down_ms),
+              "failover: promote %s in place of %s (epoch %" PRIu64 ")%s%s", cand->name,
+              d->old_primary, c->epoch, d->reason[0] != '\0' ? ": " : "", d->reason);
+    return 0;
+}
+
+static int apply_blocked(struct state *s, const struct command *cmd, struct apply_result *res)
+{
+    struct cluster *c = state_cluster(s, cmd->cluster);
+    if (c == NULL) {
+        return fail(res, PGQ_NOTFOUND, "no cluster %s", cmd->cluster);
+    }
+    if (strcmp(c->fo.blocked, cmd->u.blocked.reason) == 0) {
+        return 0;
+    }
+    pgq_strlcpy(c->fo.blocked, cmd->u.blocked.reason, sizeof c->fo.blocked);
+    if (c->fo.blocked[0] != '\0') {
+        event_add(s, c->name, c->primary, PGQ_EV_BLOCKED, c->epoch, 0, "no failover: %s",
+                  c->fo.blocked);
+    }
+    return 0;
+}
+
+static int apply_step(struct state *s, const struct command *cmd, struct apply_result *res)
+{
+    const struct cmd_step *st = &cmd->u.step;
+    struct cluster *c = state_cluster(s, cmd->cluster);
+    struct node *n = cluster_node(c, cmd->node);
+    char d1[32], d2[32], d3[32];
+    if (c == NULL) {
+        return fail(res, PGQ_NOTFOUND, "no cluster %s", cmd->cluster);
+    }
+    if (st->epoch != c->epoch) {
+        return fail(res, PGQ_STALE, "%s step for epoch %" PRIu64 ", cluster is at %" PRIu64,
+                    pgq_step_name(st->kind), st->epoch, c->epoch);
+    }
+    switch (st->kind) {
+        case PGQ_STEP_PROMOTED:
+            if (c->fo.phase != PGQ_FO_DECIDED || n == NULL ||
+                strcmp(n->name, c->fo.candidate) != 0) {
+                return fail(res, PGQ_STALE, "promotion of %s does not match the decision",
+                            cmd->node);
+            }
+            c->fo.phase = PGQ_FO_PROMOTED;
+            c->fo.promoted_ms = s->time_ms;
+            c->fo.timeline = st->timeline;
+            event_add(s, c->name, n->name, PGQ_EV_PROMOTED, c->epoch,
+                      since(s->time_ms, c->fo.decided_ms),
+                      "node %s promoted (timeline %u)%s%s", n->name, st->timeline,
+                      st->detail[0] != '\0' ? ": " : "", st->detail);
+            return 0;
+        case PGQ_STEP_REPOINTED:
+            if (n == NULL || n->role != PGQ_ROLE_STANDBY) {
+                return fail(res, PGQ_STALE, "node %s is not a standby", cmd->node);
+            }
+            n->following_epoch = c->epoch;
+            event_add(s, c->name, n->name, PGQ_EV_REPOINTED, c->epoch,
+                      c->fo.phase == PGQ_FO_PROMOTED ? since(s->time_ms, c->fo.promoted_ms) : 0,
+                      "standby %s follows %s%s%s", n->name, c->primary,
+                      st->detail[0] != '\0' ? ": " : "", st->detail);
+            return 0;
+        case PGQ_STEP_DONE:
+            if (c->fo.phase != PGQ_FO_PROMOTED) {
+                return fail(res, PGQ_STALE, "failover of epoch %" PRIu64 " is not promoted",
+                            c->epoch);
+            }
+            c->fo.phase = PGQ_FO_DONE;
+            c->fo.done_ms = s->time_ms;
+            pgq_duration_format(since(c->fo.decided_ms, c->fo.down_ms), d1, sizeof d1);
+            pgq_duration_format(since(c->fo.promoted_ms, c->fo.decided_ms), d2, sizeof d2);
+            pgq_duration_format(since(c->fo.done_ms, c->fo.promoted_ms), d3, sizeof d3);
+            event_add(s, c->name, c->primary, PGQ_EV_FAILOVER_DONE, c->epoch,
+                      since(s->time_ms, c->fo.down_ms),
+                      "failover to %s done: down-to-decision %s, promotion %s, repointing %s",
+                      c->primary, d1, d2, d3);
+            return 0;
+        case PGQ_STEP_FENCED:
+            if (n == NULL || strcmp(n->name, c->primary) == 0) {
+                return fail(res, PGQ_REFUSED, "node %s cannot be fenced", cmd->node);
+            }
+            n->fenced_epoch = c->epoch;
+            event_add(s, c->name, n->name, PGQ_EV_FENCED, c->epoch, 0,
+                      "node %s fenced: read-only, client sessions terminated%s%s", n->name,
+                      st->detail[0] != '\0' ? "; " : "", st->detail);
+            return 0;
+        default:
+            return fail(res, PGQ_INVALID, "unknown step %d", st->kind);
+    }
+}
+
+/* ---- dispatch ----------------------------------------------------------- */
+
+int cluster_check(const struct state *s, const struct command *cmd, struct apply_result *res)
+{
+    memset(res, 0, sizeof *res);
+    switch (cmd->kind) {
+        case CMD_NODE_ADD:
+            return check_node_add(s, cmd, res);
+        case CMD_NODE_REMOVE:
+            return check_node_remove(s, cmd, res);
+        case CMD_MAINTENANCE:
+            return check_maintenance(s, cmd, res);
+        default:
+            return 0;
+    }
+}
+
+int cluster_apply(struct state *s, const struct command *cmd, struct apply_result *res)
+{
+    uint64_t saved_time = s->time_ms;
+    int rv;
+    memset(res, 0, sizeof *res);
+    /* Time never goes back, whatever a new leader's clock says. */
+    if (cmd->time_ms > s->time_ms) {
+        s->time_ms = cmd->time_ms;
+    }
+    switch (cmd->kind) {
+        case CMD_HELLO:
+            rv = apply_hello(s, cmd, res);
+            break;
+        case CMD_NODE_ADD:
+            rv = apply_node_add(s, cmd, res);
+            break;
+        case CMD_NODE_REMOVE:
+            rv = apply_node_remove(s, cmd, res);
+            break;
+        case CMD_MAINTENANCE:
+            rv = apply_maintenance(s, cmd, res);
+            break;
+        case CMD_REPORT:
+            rv = apply_report(s, cmd, res);
+            break;
+        case CMD_SET_ROLE:
+            rv = apply_set_role(s, cmd, res);
+            break;
+        case CMD_DECIDE:
+            rv = apply_decide(s, cmd, res);
+            break;
+        case CMD_BLOCKED:
+            rv = apply_blocked(s, cmd, res);
+            break;
+        case CMD_STEP:
+            rv = apply_step(s, cmd, res);
+            break;
+        default:
+            rv = fail(res, PGQ_UNKNOWN, "unknown command kind %d", cmd->kind);
+            break;
+    }
+    if (rv != 0) {
+        s->time_ms = saved_time;
+        return rv;
+    }
+    s->seq++;
+    return 0;
+}

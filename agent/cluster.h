@@ -1,0 +1,246 @@
+/* The replicated state and apply(command): the heart of the monitors.
+ *
+ * Every monitor holds one `struct state`, rebuilt from snapshot plus log, and
+ * changes it only through cluster_apply(). apply is deterministic: it reads no
+ * clock (the leader stamps time into each command), no random number and no
+ * socket, so the same log gives the same state on every monitor. A bad or
+ * stale command is refused the same way everywhere and changes nothing.
+ *
+ * The state is keyed by cluster name, so that one quorum of monitors can
+ * watch many PostgreSQL clusters. */
+#ifndef PGQ_CLUSTER_H
+#define PGQ_CLUSTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pgquorum/pgquorum.h"
+
+/* What one monitor saw of one node in one probe. */
+struct obs
+{
+    char node[PGQ_NAME_MAX];
+    bool reachable;
+    char error[PGQ_ERRTEXT_MAX];
+    bool in_recovery;
+    uint32_t timeline;
+    uint64_t current_lsn; /* primary: pg_current_wal_lsn() */
+    uint64_t receive_lsn; /* standby: last WAL received and flushed */
+    uint64_t replay_lsn;  /* standby: last WAL replayed */
+    bool streaming;       /* standby: walreceiver streaming */
+    char upstream[PGQ_ADDR_MAX];
+    uint32_t cache_hit_bp; /* basis points; PGQ_BP_NONE when no data */
+    uint32_t index_hit_bp;
+    uint32_t connections;
+    bool read_only; /* default_transaction_read_only = on (fenced) */
+    uint64_t probed_ms;
+    uint64_t basis_seq; /* reporter's applied state seq when the probe began */
+    uint32_t server_version;
+};
+
+#define PGQ_BP_NONE 10001u
+
+/* One monitor's latest observation of a node, as committed. */
+struct view
+{
+    uint64_t monitor_id; /* 0: slot unused */
+    uint64_t gen;        /* leader generation in which it was applied */
+    uint64_t applied_ms; /* leader stamp when applied */
+    struct obs obs;
+};
+
+struct node
+{
+    char name[PGQ_NAME_MAX];
+    char conninfo[PGQ_CONNINFO_MAX];
+    unsigned priority; /* 0..100, 0 = never promote */
+    bool maintenance;
+    int role;    /* enum pgq_role */
+    int verdict; /* enum pgq_verdict */
+    uint64_t verdict_since_ms;
+    uint64_t verdict_seq;     /* state seq of the command that set the verdict */
+    uint64_t following_epoch; /* epoch whose primary this standby was confirmed to follow */
+    uint64_t fenced_epoch;    /* epoch in which it was last fenced */
+    bool alert_writable;      /* writable but not the primary of the epoch */
+    uint64_t added_ms;
+    struct view views[PGQ_MAX_MONITORS];
+};
+
+struct failover
+{
+    int phase; /* enum pgq_fo_phase */
+    uint64_t epoch;
+    char old_primary[PGQ_NAME_MAX];
+    char candidate[PGQ_NAME_MAX];
+    uint64_t down_ms; /* primary down by verdict since */
+    uint64_t decided_ms;
+    uint64_t promoted_ms;
+    uint64_t done_ms;
+    uint32_t timeline;
+    char blocked[PGQ_REASON_MAX]; /* why no failover happens now, "" if none */
+    uint64_t candidate_lsn;
+};
+
+struct cluster
+{
+    char name[PGQ_NAME_MAX];
+    uint64_t epoch; /* fencing token: only grows; 0 = no primary known yet */
+    char primary[PGQ_NAME_MAX];
+    struct node *nodes; /* owned */
+    unsigned n_nodes;
+    struct failover fo;
+};
+
+struct member
+{
+    uint64_t id;
+    char raft_address[PGQ_ADDR_MAX];
+    char api_address[PGQ_ADDR_MAX];
+    bool voter;
+};
+
+struct event
+{
+    uint64_t seq;
+    uint64_t time_ms;
+    char cluster[PGQ_NAME_MAX];
+    char node[PGQ_NAME_MAX];
+    int kind; /* enum pgq_event_kind */
+    char message[PGQ_REASON_MAX];
+    uint64_t duration_ms;
+    uint64_t epoch;
+};
+
+struct state
+{
+    uint64_t seq;          /* commands applied */
+    uint64_t time_ms;      /* latest leader stamp applied: never goes back */
+    uint64_t leader_gen;   /* bumped by each leader's first command */
+    uint64_t leader_id;    /* monitor that started the current generation */
+    uint64_t gen_since_ms; /* when it did */
+    struct member monitors[PGQ_MAX_MONITORS];
+    unsigned n_monitors;
+    struct cluster *clusters; /* owned */
+    unsigned n_clusters;
+    struct event *events; /* owned ring of PGQ_MAX_EVENTS, oldest at events_head */
+    unsigned n_events;
+    unsigned events_head;
+    uint64_t event_seq;
+};
+
+/* Commands. */
+enum cmd_kind {
+    CMD_HELLO = 1,
+    CMD_NODE_ADD,
+    CMD_NODE_REMOVE,
+    CMD_MAINTENANCE,
+    CMD_REPORT,
+    CMD_SET_ROLE,
+    CMD_DECIDE,
+    CMD_BLOCKED,
+    CMD_STEP,
+};
+
+struct command
+{
+    int kind;
+    uint64_t time_ms;
+    char cluster[PGQ_NAME_MAX];
+    char node[PGQ_NAME_MAX];
+    union {
+        struct cmd_hello
+        {
+            uint64_t monitor_id;
+            char api_address[PGQ_ADDR_MAX];
+            struct member voters[PGQ_MAX_MONITORS];
+            unsigned n_voters;
+        } hello;
+        struct cmd_node_add
+        {
+            char conninfo[PGQ_CONNINFO_MAX];
+            unsigned priority;
+        } node_add;
+        struct cmd_maintenance
+        {
+            bool on;
+        } maintenance;
+        struct cmd_report
+        {
+            uint64_t monitor_id;
+            char api_address[PGQ_ADDR_MAX];
+            struct obs *obs; /* owned, see command_close() */
+            unsigned n_obs;
+        } report;
+        struct cmd_set_role
+        {
+            int role;
+            uint64_t epoch;
+        } set_role;
+        struct cmd_decide
+        {
+            uint64_t epoch;
+            char old_primary[PGQ_NAME_MAX];
+            uint64_t candidate_lsn;
+            uint64_t down_ms;
+            char reason[PGQ_REASON_MAX];
+        } decide; /* node = candidate */
+        struct cmd_blocked
+        {
+            char reason[PGQ_REASON_MAX];
+        } blocked;
+        struct cmd_step
+        {
+            uint64_t epoch;
+            int kind; /* enum pgq_step */
+            uint32_t timeline;
+            char detail[PGQ_REASON_MAX];
+        } step;
+    } u;
+};
+
+/* Outcome of one apply: code 0 or PGQ_*, and a one-line message. */
+struct apply_result
+{
+    int code;
+    char message[PGQ_REASON_MAX];
+};
+
+void state_init(struct state *s);
+void state_close(struct state *s);
+/* Move src into dst (dst is closed first); src is left empty. */
+void state_move(struct state *dst, struct state *src);
+
+/* Apply one command. Returns the result code (also in res); on failure the
+ * state is unchanged. */
+int cluster_apply(struct state *s, const struct command *cmd, struct apply_result *res);
+
+/* Check a client command (node add/remove, maintenance) against the state
+ * without applying it, so that a bad request is refused before it is
+ * proposed. Same rules, same message as cluster_apply. */
+int cluster_check(const struct state *s, const struct command *cmd, struct apply_result *res);
+
+void command_init(struct command *cmd, int kind);
+void command_close(struct command *cmd);
+
+/* Look-ups: NULL when absent. */
+struct cluster *state_cluster(const struct state *s, const char *name);
+struct node *cluster_node(const struct cluster *c, const char *name);
+const struct member *state_member(const struct state *s, uint64_t id);
+
+/* Voters known to the state, and the size of a majority of them. */
+unsigned state_n_voters(const struct state *s);
+unsigned state_majority(const struct state *s);
+bool state_is_voter(const struct state *s, uint64_t monitor_id);
+
+/* The verdict of the monitors' latest views of a node: down only when a
+ * majority of voters saw it down. */
+int cluster_verdict(const struct state *s, const struct node *n);
+
+/* The node's most recently committed view (NULL if none). */
+const struct view *node_latest_view(const struct node *n);
+
+/* Events, oldest first: the i-th of state->n_events. */
+const struct event *state_event(const struct state *s, unsigned i);
+
+#endif /* PGQ_CLUSTER_H */

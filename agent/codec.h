@@ -1,0 +1,111 @@
+/* Codec: the wire, log and snapshot formats (proto/) <-> core structs. The
+ * only core-side user of the generated *.pb-c.h: protobuf-c messages never
+ * outlive a codec call. Every decoder checks the format version and every
+ * limit, and names the offending field in its one-line error. */
+#ifndef PGQ_CODEC_H
+#define PGQ_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cluster.h"
+
+/* Where encoders put their output: alloc(headroom + len); the message starts
+ * at buf + headroom, so that a frame header can go in front without a copy.
+ * A NULL codec_alloc means malloc and no headroom. */
+struct codec_alloc
+{
+    void *(*alloc)(size_t size);
+    size_t headroom;
+};
+
+/* Raft log commands. */
+int codec_command_encode(const struct command *cmd, const struct codec_alloc *a, uint8_t **buf,
+                         size_t *len);
+/* On success *cmd is owned by the caller: command_close() it. */
+int codec_command_decode(const uint8_t *buf, size_t len, struct command *cmd, char *errmsg,
+                         size_t errsize);
+
+/* Snapshots: the whole state. */
+int codec_state_encode(const struct state *s, const struct codec_alloc *a, uint8_t **buf,
+                       size_t *len);
+/* On success *s is a new state owned by the caller (state_close). */
+int codec_state_decode(const uint8_t *buf, size_t len, struct state *s, char *errmsg,
+                       size_t errsize);
+
+/* Operator API. */
+enum api_kind {
+    API_STATUS = 1,
+    API_NODE_ADD,
+    API_NODE_REMOVE,
+    API_MAINTENANCE,
+    API_REPORT,
+    API_EVENTS,
+    API_FAILPOINT,
+};
+
+/* Response codes: the same numbers as proto/api.proto's Code. */
+enum api_code {
+    API_OK = 0,
+    API_BAD_REQUEST,
+    API_NOT_LEADER,
+    API_REFUSED,
+    API_UNAVAILABLE,
+    API_INTERNAL,
+};
+
+struct api_request
+{
+    int kind;
+    struct command cmd; /* NODE_ADD, NODE_REMOVE, MAINTENANCE, REPORT */
+    char cluster[PGQ_NAME_MAX]; /* EVENTS: "" for all */
+    unsigned limit;             /* EVENTS: 0 for all */
+    char fp_name[64];           /* FAILPOINT */
+    char fp_action[16];
+    char fp_arg[PGQ_NAME_MAX];
+};
+
+struct raft_info
+{
+    uint64_t id;
+    int role; /* enum pgq_monitor_role */
+    uint64_t term;
+    uint64_t commit_index;
+    uint64_t applied_index;
+    uint64_t leader_id;
+    char raft_address[PGQ_ADDR_MAX];
+    char api_address[PGQ_ADDR_MAX];
+    char leader_api[PGQ_ADDR_MAX];
+    bool ready;
+    char version[32];
+    uint64_t rss_kb;
+};
+
+struct api_response
+{
+    int code; /* enum api_code */
+    char message[512];
+    char leader_api[PGQ_ADDR_MAX];
+    int body; /* 0, API_STATUS or API_EVENTS */
+    struct raft_info info; /* API_STATUS */
+    struct state state;    /* API_STATUS: all; API_EVENTS: events only. Owned. */
+};
+
+int codec_request_encode(const struct api_request *req, const struct codec_alloc *a,
+                         uint8_t **buf, size_t *len);
+int codec_request_decode(const uint8_t *buf, size_t len, struct api_request *req, char *errmsg,
+                         size_t errsize);
+void api_request_close(struct api_request *req);
+
+/* Encode a response; for API_STATUS the state is taken from `state` (may be
+ * NULL otherwise), for API_EVENTS its events are filtered by cluster and the
+ * last `limit` kept. */
+int codec_response_encode(const struct api_response *res, const struct state *state,
+                          const char *events_cluster, unsigned events_limit,
+                          const struct codec_alloc *a, uint8_t **buf, size_t *len);
+int codec_response_decode(const uint8_t *buf, size_t len, struct api_response *res, char *errmsg,
+                          size_t errsize);
+void api_response_init(struct api_response *res);
+void api_response_close(struct api_response *res);
+
+#endif /* PGQ_CODEC_H */

@@ -1,0 +1,570 @@
+/* Configuration: the option table, the INI parser and the cross-key checks.
+ * See config.h. */
+#include "config.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/util.h"
+
+enum opt_type {
+    OPT_U64,
+    OPT_DURATION,
+    OPT_SIZE,
+    OPT_STRING,
+    OPT_ADDR,  /* IPv4:port */
+    OPT_PEERS, /* id=IPv4:port,... */
+    OPT_LOGLEVEL,
+    OPT_SSLMODE,
+};
+
+struct option
+{
+    const char *section;
+    const char *key;
+    int type;
+    size_t offset;
+    size_t size; /* strings: buffer size */
+    uint64_t min, max;
+    const char *def; /* NULL: required */
+    const char *doc;
+};
+
+#define F(field) offsetof(struct config, field), sizeof(((struct config *)0)->field)
+#define NOLIMIT 0, UINT64_MAX
+
+/* The option table: every key, its default and its meaning. */
+static const struct option options[] = {
+    {"monitor", "id", OPT_U64, F(id), 1, 1000000, NULL,
+     "This monitor's Raft id, > 0, unique in the quorum and listed in `peers`."},
+    {"monitor", "data_dir", OPT_STRING, F(data_dir), NOLIMIT, NULL,
+     "Directory of the Raft log and snapshots. Created if missing (mode 0700). Empty: this "
+     "monitor bootstraps the voters listed in `peers`; otherwise it resumes from disk."},
+    {"monitor", "raft_address", OPT_ADDR, F(raft_address), NOLIMIT, NULL,
+     "IPv4 host:port the Raft transport binds; must equal this monitor's entry in `peers`."},
+    {"monitor", "api_address", OPT_ADDR, F(api_address), NOLIMIT, NULL,
+     "IPv4 host:port of the operator API (pgquorumctl, and reports between monitors)."},
+    {"monitor", "peers", OPT_PEERS, F(peers), NOLIMIT, NULL,
+     "The initial voters: `1=10.0.0.1:7001,2=10.0.0.2:7001,3=10.0.0.3:7001`. 3 or 5 "
+     "voters survive the loss of 1 or 2. Used only when bootstrapping an empty data_dir."},
+    {"monitor", "log_level", OPT_LOGLEVEL, F(log_level), NOLIMIT, "info",
+     "error, warn, info or debug."},
+    {"raft", "election_timeout", OPT_DURATION, F(election_timeout_ms), 50, 60000, "500ms",
+     "Raft election timeout (randomized between 1x and 2x). With pre-vote on, a new leader "
+     "is elected about 1.3-2x this after the old one dies. Raise it on slow networks or disks."},
+    {"raft", "heartbeat_timeout", OPT_DURATION, F(heartbeat_timeout_ms), 10, 10000, "50ms",
+     "Interval of the leader's heartbeats; keep election_timeout about 10x this."},
+    {"raft", "snapshot_threshold", OPT_U64, F(snapshot_threshold), 16, 10000000, "1024",
+     "Log entries between snapshots."},
+    {"raft", "snapshot_trailing", OPT_U64, F(snapshot_trailing), 8, 10000000, "256",
+     "Log entries kept after a snapshot, so that a lagging monitor catches up from the log."},
+    {"health", "interval", OPT_DURATION, F(interval_ms), 100, 86400000, "30s",
+     "A full observation of every node (role, WAL positions, replication, metrics) every "
+     "`interval`. Failures are noticed sooner: a lost monitoring connection triggers a probe "
+     "at once."},
+    {"health", "timeout", OPT_DURATION, F(timeout_ms), 100, 600000, "5s",
+     "Limit of one probe: connect plus query (also sent as statement_timeout)."},
+    {"health", "retry_interval", OPT_DURATION, F(retry_interval_ms), 50, 600000, "1s",
+     "Re-check cadence of a node whose probe failed, and of a node that is down."},
+    {"health", "retries", OPT_U64, F(retries), 0, 100, "2",
+     "Failed re-checks after a first failure before this monitor reports the node down: a node "
+     "is reported down after 1 + retries consecutive failures."},
+    {"health", "report_refresh", OPT_DURATION, F(report_refresh_ms), 1000, 86400000, "2m",
+     "Observations go through the Raft log when something that matters changes (reachable, "
+     "role, timeline, streaming); WAL positions and metrics are refreshed at most this often."},
+    {"health", "passfile", OPT_STRING, F(passfile), NOLIMIT, "",
+     "libpq passfile the monitor uses to authenticate to nodes (secrets never enter the "
+     "replicated state)."},
+    {"health", "sslmode", OPT_SSLMODE, F(sslmode), NOLIMIT, "",
+     "libpq sslmode for monitoring connections (empty: the conninfo's or libpq's default)."},
+    {"health", "sslcert", OPT_STRING, F(sslcert), NOLIMIT, "",
+     "Client certificate for monitoring connections."},
+    {"health", "sslkey", OPT_STRING, F(sslkey), NOLIMIT, "", "Key of `sslcert`."},
+    {"health", "sslrootcert", OPT_STRING, F(sslrootcert), NOLIMIT, "",
+     "CA certificate(s) to verify nodes with (sslmode verify-ca / verify-full)."},
+    {"failover", "failover_timeout", OPT_DURATION, F(failover_timeout_ms), 0, 3600000, "5s",
+     "How long the primary must be down by quorum verdict before a standby is promoted."},
+    {"failover", "max_lag_on_failover", OPT_SIZE, F(max_lag_bytes), NOLIMIT, "1MB",
+     "A standby further behind the most advanced WAL position known is never promoted."},
+    {"failover", "promote_timeout", OPT_DURATION, F(promote_timeout_ms), 1000, 3600000, "60s",
+     "Limit of one promotion attempt (pg_promote waits up to this)."},
+    {"failover", "repoint_timeout", OPT_DURATION, F(repoint_timeout_ms), 1000, 3600000, "30s",
+     "Limit of one attempt to make a standby stream from the new primary."},
+    {"api", "idle_timeout", OPT_DURATION, F(api_idle_timeout_ms), 100, 3600000, "30s",
+     "An API connection idle (or stuck in a partial frame) this long is closed."},
+    {"api", "max_clients", OPT_U64, F(api_max_clients), 1, 100000, "256",
+     "Concurrent API connections; more are closed at once."},
+};
+
+#undef F
+#undef NOLIMIT
+
+static void *field(struct config *c, const struct option *o)
+{
+    return (char *)c + o->offset;
+}
+
+int config_parse_duration(const char *s, uint64_t *ms)
+{
+    char *end;
+    unsigned long long v;
+    uint64_t mult;
+    if (!isdigit((unsigned char)*s)) {
+        return PGQ_INVALID;
+    }
+    v = strtoull(s, &end, 10);
+    if (strcmp(end, "ms") == 0) {
+        mult = 1;
+    } else if (strcmp(end, "s") == 0) {
+        mult = 1000;
+    } else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0) {
+        mult = 60000;
+    } else if (strcmp(end, "h") == 0) {
+        mult = 3600000;
+    } else {
+        return PGQ_INVALID;
+    }
+    if (v > UINT64_MAX / mult) {
+        return PGQ_INVALID;
+    }
+    *ms = v * mult;
+    return 0;
+}
+
+int config_parse_size(const char *s, uint64_t *bytes)
+{
+    static const struct
+    {
+        const char *unit;
+        uint64_t mult;
+    } units[] = {
+        {"", 1},
+        {"B", 1},
+        {"kB", 1024},
+        {"KB", 1024},
+        {"KiB", 1024},
+        {"MB", 1024 * 1024},
+        {"MiB", 1024 * 1024},
+        {"GB", 1024ull * 1024 * 1024},
+        {"GiB", 1024ull * 1024 * 1024},
+    };
+    char *end;
+    unsigned long long v;
+    if (!isdigit((unsigned char)*s)) {
+        return PGQ_INVALID;
+    }
+    v = strtoull(s, &end, 10);
+    for (size_t i = 0; i < PGQ_ARRAY_SIZE(units); i++) {
+        if (strcmp(end, units[i].unit) == 0) {
+            if (v > UINT64_MAX / units[i].mult) {
+                return PGQ_INVALID;
+            }
+            *bytes = v * units[i].mult;
+            return 0;
+        }
+    }
+    return PGQ_INVALID;
+}
+
+static int parse_addr(const char *s, char *out, size_t size, char *why, size_t whysize)
+{
+    char host[PGQ_ADDR_MAX];
+    uint16_t port;
+    if (pgq_parse_hostport(s, host, sizeof host, &port) != 0) {
+        snprintf(why, whysize, "\"%.64s\" is not host:port", s);
+        return PGQ_INVALID;
+    }
+    if (!pgq_is_ipv4(host)) {
+        snprintf(why, whysize, "\"%.64s\" is not an IPv4 address (a.b.c.d:port)", s);
+        return PGQ_INVALID;
+    }
+    if (pgq_strlcpy(out, s, size) >= size) {
+        snprintf(why, whysize, "address too long");
+        return PGQ_INVALID;
+    }
+    return 0;
+}
+
+static int parse_peers(const char *s, struct config *c, char *why, size_t whysize)
+{
+    const char *p = s;
+    c->n_peers = 0;
+    while (*p != '\0') {
+        char item[PGQ_ADDR_MAX + 32];
+        size_t len = strcspn(p, ",");
+        char *eq, *end;
+        unsigned long long id;
+        struct config_peer *peer;
+        if (len == 0 || len >= sizeof item) {
+            snprintf(why, whysize, "expected id=host:port[,id=host:port...]");
+            return PGQ_INVALID;
+        }
+        memcpy(item, p, len);
+        item[len] = '\0';
+        p += len + (p[len] == ',' ? 1 : 0);
+        eq = strchr(item, '=');
+        if (eq == NULL) {
+            snprintf(why, whysize, "\"%.64s\" is not id=host:port", item);
+            return PGQ_INVALID;
+        }
+        *eq = '\0';
+        id = strtoull(item, &end, 10);
+        if (*end != '\0' || id == 0 || !isdigit((unsigned char)item[0])) {
+            snprintf(why, whysize, "\"%.32s\" is not a monitor id > 0", item);
+            return PGQ_INVALID;
+        }
+        if (c->n_peers >= PGQ_MAX_MONITORS) {
+            snprintf(why, whysize, "more than %d monitors", PGQ_MAX_MONITORS);
+            return PGQ_INVALID;
+        }
+        peer = &c->peers[c->n_peers];
+        peer->id = id;
+        if (parse_addr(eq + 1, peer->address, sizeof peer->address, why, whysize) != 0) {
+            return PGQ_INVALID;
+        }
+        for (unsigned i = 0; i < c->n_peers; i++) {
+            if (c->peers[i].id == id) {
+                snprintf(why, whysize, "monitor id %llu listed twice", id);
+                return PGQ_INVALID;
+            }
+            if (strcmp(c->peers[i].address, peer->address) == 0) {
+                snprintf(why, whysize, "address %s listed twice", peer->address);
+                return PGQ_INVALID;
+            }
+        }
+        c->n_peers++;
+    }
+    if (c->n_peers == 0) {
+        snprintf(why, whysize, "no monitors listed");
+        return PGQ_INVALID;
+    }
+    return 0;
+}
+
+/* Set one option from its text; on failure write the problem to why. */
+static int set_option(struct config *c, const struct option *o, const char *value, char *why,
+                      size_t whysize)
+{
+    uint64_t v;
+    switch (o->type) {
+        case OPT_U64: {
+            char *end;
+            if (!isdigit((unsigned char)value[0])) {
+                snprintf(why, whysize, "\"%.64s\" is not a number", value);
+                return PGQ_INVALID;
+            }
+            v = strtoull(value, &end, 10);
+            if (*end != '\0') {
+                snprintf(why, whysize, "\"%.64s\" is not a number", value);
+                return PGQ_INVALID;
+            }
+            break;
+        }
+        case OPT_DURATION:
+            if (config_parse_duration(value, &v) != 0) {
+                snprintf(why, whysize,
+                         "\"%.64s\" is not a duration (use a number and a unit: 500ms, 30s, 2m, "
+                         "1h)",
+                         value);
+                return PGQ_INVALID;
+            }
+            break;
+        case OPT_SIZE:
+            if (config_parse_size(value, &v) != 0) {
+                snprintf(why, whysize, "\"%.64s\" is not a size (use 1048576, 512kB, 1MB, 1GB)",
+                         value);
+                return PGQ_INVALID;
+            }
+            break;
+        case OPT_STRING:
+            if (pgq_strlcpy(field(c, o), value, o->size) >= o->size) {
+                snprintf(why, whysize, "longer than %zu bytes", o->size - 1);
+                return PGQ_INVALID;
+            }
+            return 0;
+        case OPT_ADDR:
+            return parse_addr(value, field(c, o), o->size, why, whysize);
+        case OPT_PEERS:
+            return parse_peers(value, c, why, whysize);
+        case OPT_LOGLEVEL: {
+            static const char *const levels[] = {"error", "warn", "info", "debug"};
+            for (int i = 0; i < (int)PGQ_ARRAY_SIZE(levels); i++) {
+                if (strcmp(value, levels[i]) == 0) {
+                    c->log_level = i;
+                    return 0;
+                }
+            }
+            snprintf(why, whysize, "\"%.32s\" is not one of error, warn, info, debug", value);
+            return PGQ_INVALID;
+        }
+        case OPT_SSLMODE: {
+            static const char *const modes[] = {"",        "disable",   "allow",      "prefer",
+                                                "require", "verify-ca", "verify-full"};
+            for (size_t i = 0; i < PGQ_ARRAY_SIZE(modes); i++) {
+                if (strcmp(value, modes[i]) == 0) {
+                    pgq_strlcpy(field(c, o), value, o->size);
+                    return 0;
+                }
+            }
+            snprintf(why, whysize,
+                     "\"%.32s\" is not a libpq sslmode (disable, allow, prefer, require, "
+                     "verify-ca, verify-full)",
+                     value);
+            return PGQ_INVALID;
+        }
+        default:
+            snprintf(why, whysize, "internal: bad option type");
+            return PGQ_INTERNAL;
+    }
+    if (v < o->min || v > o->max) {
+        if (o->type == OPT_DURATION) {
+            snprintf(why, whysize, "%.64s is out of range %" PRIu64 "ms..%" PRIu64 "ms", value,
+                     o->min, o->max);
+        } else {
+            snprintf(why, whysize, "%.64s is out of range %" PRIu64 "..%" PRIu64, value, o->min,
+                     o->max);
+        }
+        return PGQ_INVALID;
+    }
+    *(uint64_t *)field(c, o) = v;
+    return 0;
+}
+
+void config_defaults(struct config *c)
+{
+    char why[256];
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < PGQ_ARRAY_SIZE(options); i++) {
+        if (options[i].def != NULL) {
+            int rv = set_option(c, &options[i], options[i].def, why, sizeof why);
+            (void)rv; /* defaults are tested by the unit tests */
+        }
+    }
+}
+
+static const struct option *find_option(const char *section, const char *key)
+{
+    for (size_t i = 0; i < PGQ_ARRAY_SIZE(options); i++) {
+        if (strcmp(options[i].section, section) == 0 && strcmp(options[i].key, key) == 0) {
+            return &options[i];
+        }
+    }
+    return NULL;
+}
+
+static bool section_known(const char *section)
+{
+    for (size_t i = 0; i < PGQ_ARRAY_SIZE(options); i++) {
+        if (strcmp(options[i].section, section) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static char *trim(char *s)
+{
+    char *end;
+    while (isspace((unsigned char)*s)) {
+        s++;
+    }
+    end = s + strlen(s);
+    while (end > s && isspace((unsigned char)end[-1])) {
+        *--end = '\0';
+    }
+    return s;
+}
+
+static int error_at(char *errmsg, size_t errsize, const char *path, unsigned line,
+                    const char *fmt, ...) PGQ_PRINTF(5, 6);
+static int error_at(char *errmsg, size_t errsize, const char *path, unsigned line,
+                    const char *fmt, ...)
+{
+    va_list ap;
+    int n = line > 0 ? snprintf(errmsg, errsize, "%s:%u: ", path, line)
+                     : snprintf(errmsg, errsize, "%s: ", path);
+    if (n > 0 && (size_t)n < errsize) {
+        va_start(ap, fmt);
+        vsnprintf(errmsg + n, errsize - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    return PGQ_CONFIG;
+}
+
+int config_parse(struct config *c, const char *path, const char *text, char *errmsg,
+                 size_t errsize)
+{
+    unsigned set_line[PGQ_ARRAY_SIZE(options)] = {0};
+    char section[32] = "";
+    unsigned lineno = 0;
+    const char *p = text;
+    char why[256];
+
+    config_defaults(c);
+    while (*p != '\0') {
+        char buf[2048];
+        size_t len = strcspn(p, "\n");
+        char *line, *eq, *key, *value;
+        const struct option *o;
+        lineno++;
+        if (len >= sizeof buf) {
+            return error_at(errmsg, errsize, path, lineno, "line longer than %zu bytes",
+                            sizeof buf - 1);
+        }
+        memcpy(buf, p, len);
+        buf[len] = '\0';
+        p += len + (p[len] == '\n' ? 1 : 0);
+        line = trim(buf);
+        if (*line == '\0' || *line == '#' || *line == ';') {
+            continue;
+        }
+        if (*line == '[') {
+            char *close = strchr(line, ']');
+            if (close == NULL || *trim(close + 1) != '\0') {
+                return error_at(errmsg, errsize, path, lineno, "expected [section]");
+            }
+            *close = '\0';
+            line = trim(line + 1);
+            if (!section_known(line)) {
+                return error_at(errmsg, errsize, path, lineno,
+                                "unknown section [%.31s] (known: monitor, raft, health, "
+                                "failover, api)",
+                                line);
+            }
+            pgq_strlcpy(section, line, sizeof section);
+            continue;
+        }
+        eq = strchr(line, '=');
+        if (eq == NULL) {
+            return error_at(errmsg, errsize, path, lineno, "expected key = value, got \"%.40s\"",
+                            line);
+        }
+        *eq = '\0';
+        key = trim(line);
+        value = trim(eq + 1);
+        if (section[0] == '\0') {
+            return error_at(errmsg, errsize, path, lineno, "%.40s: key outside of any [section]",
+                            key);
+        }
+        if (*value == '"') {
+            char *close = strrchr(value + 1, '"');
+            if (close == NULL) {
+                return error_at(errmsg, errsize, path, lineno, "[%s] %.40s: unterminated quote",
+                                section, key);
+            }
+            *close = '\0';
+            value++;
+        } else {
+            /* Inline comments start with whitespace then # or ;. */
+            for (char *q = value; *q != '\0'; q++) {
+                if ((*q == '#' || *q == ';') && q > value && isspace((unsigned char)q[-1])) {
+                    *q = '\0';
+                    value = trim(value);
+                    break;
+                }
+            }
+        }
+        o = find_option(section, key);
+        if (o == NULL) {
+            return error_at(errmsg, errsize, path, lineno, "[%s] %.40s: unknown key", section,
+                            key);
+        }
+        if (set_line[o - options] != 0) {
+            return error_at(errmsg, errsize, path, lineno, "[%s] %s: set twice (first on line %u)",
+                            section, key, set_line[o - options]);
+        }
+        if (set_option(c, o, value, why, sizeof why) != 0) {
+            return error_at(errmsg, errsize, path, lineno, "[%s] %s: %s", section, key, why);
+        }
+        set_line[o - options] = lineno;
+    }
+
+    for (size_t i = 0; i < PGQ_ARRAY_SIZE(options); i++) {
+        if (options[i].def == NULL && set_line[i] == 0) {
+            return error_at(errmsg, errsize, path, 0, "[%s] %s: required key missing",
+                            options[i].section, options[i].key);
+        }
+    }
+
+    /* Cross-key checks, reported at the line of the key that must change. */
+    {
+        const struct option *peers = find_option("monitor", "peers");
+        const struct option *raft = find_option("monitor", "raft_address");
+        const struct option *api = find_option("monitor", "api_address");
+        const struct option *et = find_option("raft", "election_timeout");
+        const struct option *ri = find_option("health", "retry_interval");
+        const struct option *rr = find_option("health", "report_refresh");
+        const struct config_peer *self = NULL;
+        for (unsigned i = 0; i < c->n_peers; i++) {
+            if (c->peers[i].id == c->id) {
+                self = &c->peers[i];
+            }
+        }
+        if (self == NULL) {
+            return error_at(errmsg, errsize, path, set_line[peers - options],
+                            "[monitor] peers: does not list this monitor's id %" PRIu64, c->id);
+        }
+        if (strcmp(self->address, c->raft_address) != 0) {
+            return error_at(errmsg, errsize, path, set_line[raft - options],
+                            "[monitor] raft_address: %s differs from peers entry %" PRIu64
+                            "=%s",
+                            c->raft_address, c->id, self->address);
+        }
+        if (strcmp(c->api_address, c->raft_address) == 0) {
+            return error_at(errmsg, errsize, path, set_line[api - options],
+                            "[monitor] api_address: must differ from raft_address");
+        }
+        if (c->data_dir[0] == '\0') {
+            return error_at(errmsg, errsize, path,
+                            set_line[find_option("monitor", "data_dir") - options],
+                            "[monitor] data_dir: empty path");
+        }
+        if (c->election_timeout_ms < 3 * c->heartbeat_timeout_ms) {
+            return error_at(errmsg, errsize, path, set_line[et - options],
+                            "[raft] election_timeout: %" PRIu64
+                            "ms must be at least 3x heartbeat_timeout (%" PRIu64 "ms)",
+                            c->election_timeout_ms, c->heartbeat_timeout_ms);
+        }
+        if (c->retry_interval_ms > c->interval_ms) {
+            return error_at(errmsg, errsize, path, set_line[ri - options],
+                            "[health] retry_interval: %" PRIu64
+                            "ms is longer than interval (%" PRIu64 "ms)",
+                            c->retry_interval_ms, c->interval_ms);
+        }
+        if (c->report_refresh_ms < c->interval_ms) {
+            return error_at(errmsg, errsize, path, set_line[rr - options],
+                            "[health] report_refresh: %" PRIu64
+                            "ms is shorter than interval (%" PRIu64 "ms)",
+                            c->report_refresh_ms, c->interval_ms);
+        }
+        if (c->snapshot_trailing > c->snapshot_threshold) {
+            return error_at(errmsg, errsize, path,
+                            set_line[find_option("raft", "snapshot_trailing") - options],
+                            "[raft] snapshot_trailing: larger than snapshot_threshold");
+        }
+    }
+    return 0;
+}
+
+void config_print_reference(void (*emit)(void *arg, const char *line), void *arg)
+{
+    const char *section = "";
+    char line[1024];
+    for (size_t i = 0; i < PGQ_ARRAY_SIZE(options); i++) {
+        const struct option *o = &options[i];
+        if (strcmp(section, o->section) != 0) {
+            section = o->section;
+            snprintf(line, sizeof line, "\n### [%s]\n\n| key | default | meaning |\n|---|---|---|",
+                     section);
+            emit(arg, line);
+        }
+        snprintf(line, sizeof line, "| `%s` | %s | %s |", o->key,
+                 o->def == NULL ? "**required**" : (o->def[0] == '\0' ? "(empty)" : o->def),
+                 o->doc);
+        emit(arg, line);
+    }
+}

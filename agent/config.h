@@ -1,0 +1,76 @@
+/* Configuration: one INI file, parsed and validated against an option table
+ * (section, key, type, default, range, doc). Pure: the file's text is read
+ * by the caller. A bad file gets one line naming the file, the line and the
+ * key. The same table prints the configuration reference (docs). */
+#ifndef PGQ_CONFIG_H
+#define PGQ_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pgquorum/pgquorum.h"
+
+#define PGQ_PATH_MAX 512
+
+struct config_peer
+{
+    uint64_t id;
+    char address[PGQ_ADDR_MAX]; /* raft address, IPv4:port */
+};
+
+enum { LOG_ERROR_LEVEL = 0, LOG_WARN_LEVEL, LOG_INFO_LEVEL, LOG_DEBUG_LEVEL };
+
+struct config
+{
+    /* [monitor] */
+    uint64_t id;
+    char data_dir[PGQ_PATH_MAX];
+    char raft_address[PGQ_ADDR_MAX];
+    char api_address[PGQ_ADDR_MAX];
+    struct config_peer peers[PGQ_MAX_MONITORS];
+    unsigned n_peers;
+    int log_level;
+    /* [raft] */
+    uint64_t election_timeout_ms;
+    uint64_t heartbeat_timeout_ms;
+    uint64_t snapshot_threshold;
+    uint64_t snapshot_trailing;
+    /* [health] */
+    uint64_t interval_ms;
+    uint64_t timeout_ms;
+    uint64_t retry_interval_ms;
+    uint64_t retries;
+    uint64_t report_refresh_ms;
+    char passfile[PGQ_PATH_MAX];
+    char sslmode[16];
+    char sslcert[PGQ_PATH_MAX];
+    char sslkey[PGQ_PATH_MAX];
+    char sslrootcert[PGQ_PATH_MAX];
+    /* [failover] */
+    uint64_t failover_timeout_ms;
+    uint64_t max_lag_bytes;
+    uint64_t promote_timeout_ms;
+    uint64_t repoint_timeout_ms;
+    /* [api] */
+    uint64_t api_idle_timeout_ms;
+    uint64_t api_max_clients;
+};
+
+/* Defaults for every key (required keys left empty/zero). */
+void config_defaults(struct config *c);
+
+/* Parse INI text. `path` only names the file in errors. On failure returns
+ * PGQ_CONFIG and writes "PATH:LINE: [section] key: problem" to errmsg. */
+int config_parse(struct config *c, const char *path, const char *text, char *errmsg,
+                 size_t errsize);
+
+/* Durations "500ms", "30s", "2m", "1h"; sizes "1MB", "16kB", "512" (bytes;
+ * units are 1024-based, as in PostgreSQL). */
+int config_parse_duration(const char *s, uint64_t *ms);
+int config_parse_size(const char *s, uint64_t *bytes);
+
+/* Print the reference of every key, as Markdown (docs/configuration.md). */
+void config_print_reference(void (*emit)(void *arg, const char *line), void *arg);
+
+#endif /* PGQ_CONFIG_H */

@@ -1,0 +1,297 @@
+/* A libpq connection string, read without libpq (see conninfo.h). Only the
+ * keys the core needs are kept; every other key is accepted and ignored, as
+ * libpq itself will judge them when a monitor connects. */
+#include "conninfo.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/util.h"
+
+static void set_error(char *errmsg, size_t errsize, const char *msg)
+{
+    if (errmsg != NULL && errsize > 0) {
+        pgq_strlcpy(errmsg, msg, errsize);
+    }
+}
+
+/* Remember one key/value pair. */
+static int keep(struct conninfo *ci, const char *key, const char *value, char *errmsg,
+                size_t errsize)
+{
+    char *dst = NULL;
+    size_t size = 0;
+    if (strcmp(key, "password") == 0) {
+        ci->has_password = true;
+        return 0;
+    }
+    if (strcmp(key, "host") == 0) {
+        dst = ci->host, size = sizeof ci->host;
+    } else if (strcmp(key, "hostaddr") == 0) {
+        dst = ci->hostaddr, size = sizeof ci->hostaddr;
+    } else if (strcmp(key, "port") == 0) {
+        dst = ci->port, size = sizeof ci->port;
+    } else if (strcmp(key, "dbname") == 0) {
+        dst = ci->dbname, size = sizeof ci->dbname;
+    } else if (strcmp(key, "user") == 0) {
+        dst = ci->user, size = sizeof ci->user;
+    } else {
+        return 0;
+    }
+    if (pgq_strlcpy(dst, value, size) >= size) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "conninfo: value of \"%s\" is too long", key);
+        set_error(errmsg, errsize, msg);
+        return PGQ_INVALID;
+    }
+    return 0;
+}
+
+static int parse_kv(const char *s, struct conninfo *ci, char *errmsg, size_t errsize)
+{
+    char key[64];
+    char value[PGQ_CONNINFO_MAX];
+    while (*s != '\0') {
+        size_t k = 0, v = 0;
+        int rv;
+        while (isspace((unsigned char)*s)) {
+            s++;
+        }
+        if (*s == '\0') {
+            break;
+        }
+        while (*s != '\0' && *s != '=' && !isspace((unsigned char)*s)) {
+            if (k + 1 >= sizeof key) {
+                set_error(errmsg, errsize, "conninfo: keyword too long");
+                return PGQ_INVALID;
+            }
+            key[k++] = *s++;
+        }
+        key[k] = '\0';
+        while (isspace((unsigned char)*s)) {
+            s++;
+        }
+        if (*s != '=' || k == 0) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "conninfo: missing \"=\" after \"%.40s\"", key);
+            set_error(errmsg, errsize, msg);
+            return PGQ_INVALID;
+        }
+        s++;
+        while (isspace((unsigned char)*s)) {
+            s++;
+        }
+        if (*s == '\'') {
+            s++;
+            for (;;) {
+                if (*s == '\0') {
+                    set_error(errmsg, errsize, "conninfo: unterminated quoted string");
+                    return PGQ_INVALID;
+                }
+                if (*s == '\'') {
+                    s++;
+                    break;
+                }
+                if (*s == '\\' && s[1] != '\0') {
+                    s++;
+                }
+                if (v + 1 >= sizeof value) {
+                    set_error(errmsg, errsize, "conninfo: value too long");
+                    return PGQ_INVALID;
+                }
+                value[v++] = *s++;
+            }
+        } else {
+            while (*s != '\0' && !isspace((unsigned char)*s)) {
+                if (*s == '\\' && s[1] != '\0') {
+                    s++;
+                }
+                if (v + 1 >= sizeof value) {
+                    set_error(errmsg, errsize, "conninfo: value too long");
+                    return PGQ_INVALID;
+                }
+                value[v++] = *s++;
+            }
+        }
+        value[v] = '\0';
+        rv = keep(ci, key, value, errmsg, errsize);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    return 0;
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    c = tolower(c);
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    return -1;
+}
+
+/* Copy [from, to) percent-decoded into out. */
+static int decode(const char *from, const char *to, char *out, size_t size)
+{
+    size_t n = 0;
+    while (from < to) {
+        int c = (unsigned char)*from++;
+        if (c == '%') {
+            int hi, lo;
+            if (to - from < 2 || (hi = hexval(from[0])) < 0 || (lo = hexval(from[1])) < 0) {
+                return PGQ_INVALID;
+            }
+            c = hi * 16 + lo;
+            from += 2;
+        }
+        if (n + 1 >= size || c == 0) {
+            return PGQ_INVALID;
+        }
+        out[n++] = (char)c;
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+static int parse_uri(const char *s, struct conninfo *ci, char *errmsg, size_t errsize)
+{
+    const char *p = strstr(s, "://") + 3;
+    const char *end_authority = p + strcspn(p, "/?");
+    const char *at = memchr(p, '@', (size_t)(end_authority - p));
+    const char *hp, *colon;
+    char buf[PGQ_CONNINFO_MAX];
+    if (at != NULL) {
+        const char *pw = memchr(p, ':', (size_t)(at - p));
+        if (pw != NULL) {
+            ci->has_password = true;
+        }
+        if (decode(p, pw != NULL ? pw : at, buf, sizeof buf) != 0 ||
+            keep(ci, "user", buf, errmsg, errsize) != 0) {
+            set_error(errmsg, errsize, "conninfo: bad user in URI");
+            return PGQ_INVALID;
+        }
+        hp = at + 1;
+    } else {
+        hp = p;
+    }
+    if (memchr(hp, ',', (size_t)(end_authority - hp)) != NULL) {
+        set_error(errmsg, errsize, "conninfo: a node has one host, not a list");
+        return PGQ_INVALID;
+    }
+    if (*hp == '[') {
+        const char *close = memchr(hp, ']', (size_t)(end_authority - hp));
+        if (close == NULL) {
+            set_error(errmsg, errsize, "conninfo: unterminated [ in URI host");
+            return PGQ_INVALID;
+        }
+        if (decode(hp + 1, close, buf, sizeof buf) != 0 ||
+            keep(ci, "host", buf, errmsg, errsize) != 0) {
+            set_error(errmsg, errsize, "conninfo: bad host in URI");
+            return PGQ_INVALID;
+        }
+        colon = close + 1 < end_authority && close[1] == ':' ? close + 1 : NULL;
+    } else {
+        colon = memchr(hp, ':', (size_t)(end_authority - hp));
+        if (decode(hp, colon != NULL ? colon : end_authority, buf, sizeof buf) != 0 ||
+            keep(ci, "host", buf, errmsg, errsize) != 0) {
+            set_error(errmsg, errsize, "conninfo: bad host in URI");
+            return PGQ_INVALID;
+        }
+    }
+    if (colon != NULL) {
+        if (decode(colon + 1, end_authority, buf, sizeof buf) != 0 ||
+            keep(ci, "port", buf, errmsg, errsize) != 0) {
+            set_error(errmsg, errsize, "conninfo: bad port in URI");
+            return PGQ_INVALID;
+        }
+    }
+    p = end_authority;
+    if (*p == '/') {
+        const char *q = p + 1 + strcspn(p + 1, "?");
+        if (decode(p + 1, q, buf, sizeof buf) != 0 || keep(ci, "dbname", buf, errmsg, errsize) != 0) {
+            set_error(errmsg, errsize, "conninfo: bad database name in URI");
+            return PGQ_INVALID;
+        }
+        p = q;
+    }
+    if (*p == '?') {
+        p++;
+        while (*p != '\0') {
+            const char *amp = p + strcspn(p, "&");
+            const char *eq = memchr(p, '=', (size_t)(amp - p));
+            char key[64];
+            if (eq == NULL || decode(p, eq, key, sizeof key) != 0 ||
+                decode(eq + 1, amp, buf, sizeof buf) != 0) {
+                set_error(errmsg, errsize, "conninfo: bad parameter in URI");
+                return PGQ_INVALID;
+            }
+            if (keep(ci, key, buf, errmsg, errsize) != 0) {
+                return PGQ_INVALID;
+            }
+            p = *amp == '&' ? amp + 1 : amp;
+        }
+    }
+    return 0;
+}
+
+int conninfo_parse(const char *s, struct conninfo *ci, char *errmsg, size_t errsize)
+{
+    int rv;
+    memset(ci, 0, sizeof *ci);
+    if (s == NULL || strlen(s) >= PGQ_CONNINFO_MAX) {
+        set_error(errmsg, errsize, "conninfo: missing or longer than 1023 bytes");
+        return PGQ_INVALID;
+    }
+    if (strncmp(s, "postgresql://", 13) == 0 || strncmp(s, "postgres://", 11) == 0) {
+        rv = parse_uri(s, ci, errmsg, errsize);
+    } else {
+        rv = parse_kv(s, ci, errmsg, errsize);
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    if (ci->host[0] == '\0' && ci->hostaddr[0] != '\0') {
+        pgq_strlcpy(ci->host, ci->hostaddr, sizeof ci->host);
+    }
+    if (ci->port[0] == '\0') {
+        pgq_strlcpy(ci->port, "5432", sizeof ci->port);
+    }
+    return 0;
+}
+
+int conninfo_check(const char *s, struct conninfo *ci, char *errmsg, size_t errsize)
+{
+    char *end = NULL;
+    int rv = conninfo_parse(s, ci, errmsg, errsize);
+    if (rv != 0) {
+        return rv;
+    }
+    if (ci->has_password) {
+        set_error(errmsg, errsize,
+                  "conninfo carries a password: secrets never enter the replicated state; "
+                  "give monitors a passfile or a client certificate instead");
+        return PGQ_INVALID;
+    }
+    if (ci->host[0] == '\0') {
+        set_error(errmsg, errsize, "conninfo names no host: monitors need host=... (and port=...)");
+        return PGQ_INVALID;
+    }
+    if (strchr(ci->host, ',') != NULL || strchr(ci->port, ',') != NULL) {
+        set_error(errmsg, errsize, "conninfo: a node has one host, not a list");
+        return PGQ_INVALID;
+    }
+    {
+        long port = strtol(ci->port, &end, 10);
+        if (end == ci->port || *end != '\0' || port < 1 || port > 65535) {
+            set_error(errmsg, errsize, "conninfo: port must be a number in 1..65535");
+            return PGQ_INVALID;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,220 @@
+/* Consensus: the leader's duties (see consensus.h). One of the three files
+ * allowed to call libraft. */
+#include "consensus.h"
+
+#include <inttypes.h>
+#include <string.h>
+#include <time.h>
+
+#include "lib/util.h"
+#include "log.h"
+
+static uint64_t wall_ms(struct consensus *c)
+{
+    struct timespec ts;
+    (void)c;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void consensus_init(struct consensus *c, struct raft *r, struct fsm *f, uint64_t id)
+{
+    memset(c, 0, sizeof *c);
+    c->raft = r;
+    c->fsm = f;
+    c->id = id;
+    c->now_ms = wall_ms;
+    c->policy.failover_timeout_ms = 5000;
+    c->policy.max_lag_bytes = 1 << 20;
+}
+
+static void *raft_alloc(size_t size)
+{
+    return raft_malloc(size);
+}
+
+static void apply_cb(struct raft_apply *req, int status, void *result)
+{
+    struct proposal *p = req->data;
+    if (status != 0) {
+        p->cb(p, status == RAFT_NOTLEADER || status == RAFT_LEADERSHIPLOST ? PGQ_NOTLEADER
+                                                                           : PGQ_UNAVAILABLE,
+              NULL);
+        return;
+    }
+    p->cb(p, 0, result);
+}
+
+int consensus_propose(struct consensus *c, struct proposal *p, struct command *cmd)
+{
+    struct codec_alloc a = {raft_alloc, 0};
+    struct raft_buffer buf;
+    uint8_t *data;
+    size_t len;
+    int rv;
+    if (raft_state(c->raft) != RAFT_LEADER) {
+        return PGQ_NOTLEADER;
+    }
+    /* Time-based judgements are stamped by the leader; the FSM never reads
+     * a clock. */
+    cmd->time_ms = c->now_ms(c);
+    rv = codec_command_encode(cmd, &a, &data, &len);
+    if (rv != 0) {
+        return rv;
+    }
+    buf.base = data;
+    buf.len = len;
+    p->c = c;
+    p->term = c->raft->current_term;
+    p->req.data = p;
+    rv = raft_apply(c->raft, &p->req, &buf, 1, apply_cb);
+    if (rv != 0) {
+        raft_free(data);
+        return rv == RAFT_NOTLEADER || rv == RAFT_LEADERSHIPLOST ? PGQ_NOTLEADER
+                                                                 : PGQ_UNAVAILABLE;
+    }
+    return 0;
+}
+
+bool consensus_ready(const struct consensus *c)
+{
+    return c->ready && raft_state(c->raft) == RAFT_LEADER &&
+           c->ready_term == c->raft->current_term;
+}
+
+uint64_t consensus_leader(const struct consensus *c, const char **api_address)
+{
+    raft_id id = 0;
+    const char *address = NULL;
+    const struct member *m;
+    raft_leader(c->raft, &id, &address);
+    *api_address = "";
+    if (id == 0) {
+        return 0;
+    }
+    if (id == c->id) {
+        *api_address = c->api_address;
+    } else if ((m = state_member(&c->fsm->state, id)) != NULL) {
+        *api_address = m->api_address;
+    }
+    return id;
+}
+
+static void hello_cb(struct proposal *p, int status, const struct apply_result *res)
+{
+    struct consensus *c = p->data;
+    c->hello_pending = false;
+    if (status != 0 || res->code != 0) {
+        log_warn("leader barrier failed: %s", status != 0 ? pgq_strerror(status) : res->message);
+        return;
+    }
+    if (raft_state(c->raft) == RAFT_LEADER && c->raft->current_term == p->term) {
+        c->ready = true;
+        c->ready_term = p->term;
+        log_info("leading term %llu: log caught up, acting on committed state", p->term);
+        if (c->kick_cb != NULL) {
+            c->kick_cb(c);
+        }
+    }
+}
+
+static void propose_hello(struct consensus *c)
+{
+    struct command cmd;
+    const struct raft_configuration *conf = &c->raft->configuration;
+    int rv;
+    command_init(&cmd, CMD_HELLO);
+    cmd.u.hello.monitor_id = c->id;
+    pgq_strlcpy(cmd.u.hello.api_address, c->api_address, sizeof cmd.u.hello.api_address);
+    for (unsigned i = 0; i < conf->n && cmd.u.hello.n_voters < PGQ_MAX_MONITORS; i++) {
+        if (conf->servers[i].role != RAFT_VOTER) {
+            continue;
+        }
+        cmd.u.hello.voters[cmd.u.hello.n_voters].id = conf->servers[i].id;
+        pgq_strlcpy(cmd.u.hello.voters[cmd.u.hello.n_voters].raft_address,
+                    conf->servers[i].address,
+                    sizeof cmd.u.hello.voters[0].raft_address);
+        cmd.u.hello.n_voters++;
+    }
+    c->hello_p.data = c;
+    c->hello_p.cb = hello_cb;
+    rv = consensus_propose(c, &c->hello_p, &cmd);
+    if (rv == 0) {
+        c->hello_pending = true;
+    }
+}
+
+static void policy_cb(struct proposal *p, int status, const struct apply_result *res)
+{
+    struct consensus *c = p->data;
+    c->policy_pending = false;
+    if (status == 0 && res->code != 0) {
+        log_info("proposal refused: %s", res->message);
+    }
+    command_close(&c->policy_cmd);
+    if (status == 0 && c->kick_cb != NULL) {
+        c->kick_cb(c); /* the next step may be due at once */
+    }
+}
+
+void consensus_tick(struct consensus *c)
+{
+    struct action actions[64];
+    unsigned n;
+    if (raft_state(c->raft) != RAFT_LEADER || c->ready_term != c->raft->current_term) {
+        if (c->ready) {
+            c->ready = false;
+            log_info("no longer leading: leader work stopped");
+            if (c->stepped_down_cb != NULL) {
+                c->stepped_down_cb(c);
+            }
+        }
+        if (raft_state(c->raft) == RAFT_LEADER && !c->hello_pending) {
+            propose_hello(c);
+        }
+        return;
+    }
+    if (!c->policy_pending &&
+        policy_next_command(&c->fsm->state, &c->policy, c->now_ms(c), &c->policy_cmd)) {
+        c->policy_p.data = c;
+        c->policy_p.cb = policy_cb;
+        if (consensus_propose(c, &c->policy_p, &c->policy_cmd) == 0) {
+            c->policy_pending = true;
+        } else {
+            command_close(&c->policy_cmd);
+        }
+    }
+    n = policy_actions(&c->fsm->state, actions, PGQ_ARRAY_SIZE(actions));
+    if (c->actions_cb != NULL) {
+        c->actions_cb(c, actions, n);
+    }
+}
+
+void consensus_info(const struct consensus *c, struct raft_info *out)
+{
+    const char *leader_api;
+    int st = raft_state(c->raft);
+    memset(out, 0, sizeof *out);
+    out->id = c->id;
+    out->role = st == RAFT_LEADER      ? PGQ_MON_LEADER
+                : st == RAFT_CANDIDATE ? PGQ_MON_CANDIDATE
+                : st == RAFT_FOLLOWER  ? PGQ_MON_FOLLOWER
+                                       : PGQ_MON_UNAVAILABLE;
+    out->term = c->raft->current_term;
+    out->commit_index = c->raft->commit_index;
+    out->applied_index = raft_last_applied(c->raft);
+    out->leader_id = consensus_leader(c, &leader_api);
+    pgq_strlcpy(out->leader_api, leader_api, sizeof out->leader_api);
+    pgq_strlcpy(out->raft_address, c->raft->address != NULL ? c->raft->address : "",
+                sizeof out->raft_address);
+    pgq_strlcpy(out->api_address, c->api_address, sizeof out->api_address);
+    if (st == RAFT_LEADER) {
+        out->ready = consensus_ready(c);
+    } else {
+        /* A follower serves reads once it has seen a leader and applied
+         * everything it knows to be committed. */
+        out->ready = out->leader_id != 0 && c->fsm->state.leader_gen > 0 &&
+                     out->applied_index >= out->commit_index;
+    }
+    pgq_strlcpy(out->version, PGQ_VERSION_STRING, sizeof out->version);
+}

@@ -1,0 +1,83 @@
+/* Consensus: the leader's duties on top of any `struct raft` (raft_uv in the
+ * daemon, raft_fixture in the simulation).
+ *
+ * The happy path is: raft elects us; consensus_tick() proposes a LeaderHello
+ * of our own term; once it is applied (a barrier of our term: everything
+ * before it is committed, which also closes libraft 0.15's Figure-8 hole for
+ * our actions) we are "ready" and every tick asks `policy` for the next
+ * command to propose and for the actions due, handed to the owner.
+ *
+ * Possible failure modes are: losing leadership (pending proposals fail with
+ * PGQ_NOTLEADER, the owner is told to cancel its actions), a proposal the
+ * state machine refuses (its result says why), and a full or slow disk (raft
+ * fails the proposal). Nothing here keeps state across leaders: a new leader
+ * starts again from the committed state. */
+#ifndef PGQ_CONSENSUS_H
+#define PGQ_CONSENSUS_H
+
+#include <raft.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "codec.h"
+#include "fsm.h"
+#include "policy.h"
+
+struct consensus;
+struct proposal;
+
+/* status 0: applied, *res says whether the state machine accepted it.
+ * Otherwise PGQ_NOTLEADER or PGQ_UNAVAILABLE and res is NULL. */
+typedef void (*proposal_cb)(struct proposal *p, int status, const struct apply_result *res);
+
+/* Caller-owned request: alive until its callback fires. */
+struct proposal
+{
+    void *data;
+    proposal_cb cb;
+    /* private */
+    struct consensus *c;
+    unsigned long long term;
+    struct raft_apply req;
+};
+
+struct consensus
+{
+    struct raft *raft; /* borrowed */
+    struct fsm *fsm;   /* borrowed */
+    uint64_t id;
+    char api_address[PGQ_ADDR_MAX];
+    struct policy_config policy;
+    uint64_t (*now_ms)(struct consensus *c);                /* wall clock for stamps */
+    void (*actions_cb)(struct consensus *c, const struct action *a, unsigned n);
+    void (*stepped_down_cb)(struct consensus *c);           /* cancel leader work */
+    void (*kick_cb)(struct consensus *c);                   /* run a tick soon */
+    void *data;
+    /* private */
+    unsigned long long ready_term;
+    bool ready;
+    bool hello_pending;
+    bool policy_pending;
+    struct proposal hello_p;
+    struct proposal policy_p;
+    struct command policy_cmd;
+};
+
+void consensus_init(struct consensus *c, struct raft *r, struct fsm *f, uint64_t id);
+
+/* Drive the leader's duties; call periodically and when kicked. */
+void consensus_tick(struct consensus *c);
+
+/* Stamp cmd with the leader's time and propose it. Nonzero (PGQ_NOTLEADER,
+ * PGQ_NOMEM, PGQ_UNAVAILABLE): the callback never fires. */
+int consensus_propose(struct consensus *c, struct proposal *p, struct command *cmd);
+
+/* Leader, and past the barrier of its own term. */
+bool consensus_ready(const struct consensus *c);
+
+/* The leader's id (0 if unknown) and API address ("" if unknown). */
+uint64_t consensus_leader(const struct consensus *c, const char **api_address);
+
+void consensus_info(const struct consensus *c, struct raft_info *out);
+
+#endif /* PGQ_CONSENSUS_H */

@@ -1,0 +1,39 @@
+/* consensus_uv: libraft on libuv for the daemon: the TCP transport, the
+ * on-disk log and snapshots in data_dir, bootstrap of an empty data_dir and
+ * the close cascade. One of the three files allowed to call libraft. */
+#ifndef PGQ_CONSENSUS_UV_H
+#define PGQ_CONSENSUS_UV_H
+
+#include <raft.h>
+#include <raft/uv.h>
+#include <stdbool.h>
+#include <uv.h>
+
+#include "config.h"
+#include "fsm.h"
+
+struct consensus_uv;
+typedef void (*consensus_uv_close_cb)(struct consensus_uv *cu);
+
+struct consensus_uv
+{
+    struct raft_uv_transport transport;
+    struct raft_io io;
+    struct raft raft;
+    bool bootstrapped; /* this start bootstrapped an empty data_dir */
+    consensus_uv_close_cb close_cb;
+    void *data;
+    /* private */
+    int stage; /* how far init got: for the cleanup */
+};
+
+/* Create data_dir if needed, bootstrap it if empty, start raft. On failure
+ * writes one line to errmsg and everything started is closed again (the
+ * loop must still be run until it has no more handles). */
+int consensus_uv_start(struct consensus_uv *cu, uv_loop_t *loop, const struct config *cfg,
+                       struct fsm *fsm, char *errmsg, size_t errsize);
+
+/* Stop raft; cb fires once every raft handle is closed. */
+void consensus_uv_close(struct consensus_uv *cu, consensus_uv_close_cb cb);
+
+#endif /* PGQ_CONSENSUS_UV_H */

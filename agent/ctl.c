@@ -1,0 +1,318 @@
+/* ctl: blocking API client with deadlines (see ctl.h). */
+#include "ctl.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "frame.h"
+#include "lib/util.h"
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(uint64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+int ctl_set_monitors(struct ctl *c, const char *list, char *errmsg, size_t errsize)
+{
+    const char *p = list;
+    c->n_monitors = 0;
+    while (*p != '\0') {
+        size_t len = strcspn(p, ",");
+        char item[PGQ_ADDR_MAX], host[PGQ_ADDR_MAX];
+        uint16_t port;
+        if (len == 0 || len >= sizeof item) {
+            snprintf(errmsg, errsize, "--monitors: empty or overlong entry in \"%.64s\"", list);
+            return PGQ_INVALID;
+        }
+        memcpy(item, p, len);
+        item[len] = '\0';
+        if (pgq_parse_hostport(item, host, sizeof host, &port) != 0 || !pgq_is_ipv4(host)) {
+            snprintf(errmsg, errsize, "--monitors: \"%s\" is not IPv4-address:port", item);
+            return PGQ_INVALID;
+        }
+        if (c->n_monitors >= CTL_MAX_MONITORS) {
+            snprintf(errmsg, errsize, "--monitors: more than %d monitors", CTL_MAX_MONITORS);
+            return PGQ_INVALID;
+        }
+        pgq_strlcpy(c->monitors[c->n_monitors++], item, PGQ_ADDR_MAX);
+        p += len + (p[len] == ',' ? 1 : 0);
+    }
+    if (c->n_monitors == 0) {
+        snprintf(errmsg, errsize, "--monitors: no monitor given");
+        return PGQ_INVALID;
+    }
+    return 0;
+}
+
+/* Wait for fd to be ready for events until deadline. */
+static int wait_fd(int fd, short events, uint64_t deadline)
+{
+    for (;;) {
+        struct pollfd pfd = {fd, events, 0};
+        uint64_t now = mono_ms();
+        int rv;
+        if (now >= deadline) {
+            return PGQ_TIMEOUT;
+        }
+        rv = poll(&pfd, 1, (int)(deadline - now));
+        if (rv > 0) {
+            return 0;
+        }
+        if (rv == 0) {
+            return PGQ_TIMEOUT;
+        }
+        if (errno != EINTR) {
+            return PGQ_IO;
+        }
+    }
+}
+
+static int io_all(int fd, uint8_t *buf, size_t len, bool writing, uint64_t deadline)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n;
+        int rv = wait_fd(fd, writing ? POLLOUT : POLLIN, deadline);
+        if (rv != 0) {
+            return rv;
+        }
+        n = writing ? send(fd, buf + done, len - done, MSG_NOSIGNAL)
+                    : recv(fd, buf + done, len - done, 0);
+        if (n == 0) {
+            return PGQ_IO;
+        }
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN) {
+                continue;
+            }
+            return PGQ_IO;
+        }
+        done += (size_t)n;
+    }
+    return 0;
+}
+
+int ctl_call(struct ctl *c, const char *address, const struct api_request *req,
+             struct api_response *res)
+{
+    struct codec_alloc a = {malloc, FRAME_HEADER_SIZE};
+    struct sockaddr_in sa;
+    char host[PGQ_ADDR_MAX];
+    uint16_t port;
+    uint64_t deadline = mono_ms() + c->timeout_ms;
+    uint8_t hdr[FRAME_HEADER_SIZE];
+    uint8_t *out = NULL, *in = NULL;
+    size_t len;
+    uint32_t reply_len;
+    int fd, rv, one = 1;
+
+    api_response_init(res);
+    if (pgq_parse_hostport(address, host, sizeof host, &port) != 0 ||
+        inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+        snprintf(c->errmsg, sizeof c->errmsg, "%s: not an IPv4 address:port", address);
+        return PGQ_INVALID;
+    }
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(c->errmsg, sizeof c->errmsg, "%s: socket: %s", address, strerror(errno));
+        return PGQ_UNAVAILABLE;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 && errno != EINPROGRESS) {
+        snprintf(c->errmsg, sizeof c->errmsg, "%s: connect: %s", address, strerror(errno));
+        close(fd);
+        return PGQ_UNAVAILABLE;
+    }
+    rv = wait_fd(fd, POLLOUT, deadline);
+    if (rv == 0) {
+        int err = 0;
+        socklen_t elen = sizeof err;
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen);
+        if (err != 0) {
+            snprintf(c->errmsg, sizeof c->errmsg, "%s: connect: %s", address, strerror(err));
+            close(fd);
+            return PGQ_UNAVAILABLE;
+        }
+    } else {
+        snprintf(c->errmsg, sizeof c->errmsg, "%s: connect: timed out", address);
+        close(fd);
+        return PGQ_UNAVAILABLE;
+    }
+    rv = codec_request_encode(req, &a, &out, &len);
+    if (rv != 0) {
+        snprintf(c->errmsg, sizeof c->errmsg, "cannot encode the request");
+        close(fd);
+        return rv;
+    }
+    frame_put_header(out, (uint32_t)len);
+    rv = io_all(fd, out, len + FRAME_HEADER_SIZE, true, deadline);
+    free(out);
+    if (rv == 0) {
+        rv = io_all(fd, hdr, sizeof hdr, false, deadline);
+    }
+    if (rv != 0) {
+        snprintf(c->errmsg, sizeof c->errmsg, "%s: %s", address,
+                 rv == PGQ_TIMEOUT ? "no reply in time" : "connection closed");
+        close(fd);
+        return rv == PGQ_TIMEOUT ? PGQ_TIMEOUT : PGQ_UNAVAILABLE;
+    }
+    reply_len = frame_get_header(hdr);
+    if (reply_len > PGQ_REPLY_FRAME_MAX) {
+        snprintf(c->errmsg, sizeof c->errmsg, "%s: reply of %u bytes is over the limit", address,
+                 reply_len);
+        close(fd);
+        return PGQ_MALFORMED;
+    }
+    in = malloc(reply_len ? reply_len : 1);
+    if (in == NULL) {
+        close(fd);
+        return PGQ_NOMEM;
+    }
+    rv = io_all(fd, in, reply_len, false, deadline);
+    close(fd);
+    if (rv != 0) {
+        snprintf(c->errmsg, sizeof c->errmsg, "%s: reply cut short", address);
+        free(in);
+        return PGQ_UNAVAILABLE;
+    }
+    rv = codec_response_decode(in, reply_len, res, c->errmsg, sizeof c->errmsg);
+    free(in);
+    return rv;
+}
+
+int ctl_read(struct ctl *c, const struct api_request *req, struct api_response *res,
+             char *answered, size_t answered_size)
+{
+    struct api_response first;
+    bool have_first = false;
+    char errs[512] = "";
+    api_response_init(res);
+    /* Every monitor answers reads; the leader's answer is the freshest, so a
+     * follower's answer is only kept when the leader cannot be reached. */
+    for (unsigned i = 0; i < c->n_monitors; i++) {
+        struct api_response r;
+        int rv = ctl_call(c, c->monitors[i], req, &r);
+        if (rv != 0) {
+            pgq_appendf(errs, sizeof errs, "%s%s", errs[0] ? "; " : "", c->errmsg);
+            continue;
+        }
+        if (r.code == API_OK && r.info.role == PGQ_MON_LEADER && r.info.ready) {
+            if (have_first) {
+                api_response_close(&first);
+            }
+            *res = r;
+            pgq_strlcpy(answered, c->monitors[i], answered_size);
+            return 0;
+        }
+        if (r.code == API_OK && r.info.leader_api[0] != '\0' &&
+            strcmp(r.info.leader_api, c->monitors[i]) != 0) {
+            struct api_response l;
+            if (ctl_call(c, r.info.leader_api, req, &l) == 0 && l.code == API_OK &&
+                l.info.role == PGQ_MON_LEADER) {
+                if (have_first) {
+                    api_response_close(&first);
+                }
+                api_response_close(&r);
+                *res = l;
+                pgq_strlcpy(answered, r.info.leader_api, answered_size);
+                return 0;
+            }
+            api_response_close(&l);
+        }
+        /* Keep the best other answer: a caught-up follower over the rest. */
+        if (!have_first || (r.code == API_OK && r.info.ready && !first.info.ready)) {
+            if (have_first) {
+                api_response_close(&first);
+            }
+            first = r;
+            have_first = true;
+            pgq_strlcpy(answered, c->monitors[i], answered_size);
+        } else {
+            api_response_close(&r);
+        }
+    }
+    if (have_first) {
+        *res = first;
+        return 0;
+    }
+    snprintf(c->errmsg, sizeof c->errmsg, "no monitor reachable: %s", errs);
+    return PGQ_UNAVAILABLE;
+}
+
+/* Try one monitor. 1: *res is the final answer; 0: try another (hint may
+ * name the leader). */
+static int try_write(struct ctl *c, const char *addr, const struct api_request *req,
+                     struct api_response *res, char *hint, char *last, size_t last_size,
+                     bool *reached)
+{
+    struct api_response r;
+    if (ctl_call(c, addr, req, &r) != 0) {
+        pgq_strlcpy(last, c->errmsg, last_size);
+        return 0;
+    }
+    *reached = true;
+    if (r.code == API_NOT_LEADER || r.code == API_UNAVAILABLE) {
+        snprintf(last, last_size, "%s: %s", addr, r.message);
+        if (r.code == API_NOT_LEADER && r.leader_api[0] != '\0' &&
+            strcmp(r.leader_api, addr) != 0) {
+            pgq_strlcpy(hint, r.leader_api, PGQ_ADDR_MAX);
+        }
+        api_response_close(&r);
+        return 0;
+    }
+    *res = r;
+    return 1;
+}
+
+int ctl_write(struct ctl *c, const struct api_request *req, struct api_response *res)
+{
+    uint64_t deadline = mono_ms() + c->wait_ms;
+    bool reached = false;
+    char last[512] = "";
+    api_response_init(res);
+    for (;;) {
+        for (unsigned i = 0; i < c->n_monitors; i++) {
+            char hint[PGQ_ADDR_MAX] = "";
+            if (try_write(c, c->monitors[i], req, res, hint, last, sizeof last, &reached)) {
+                return 0;
+            }
+            /* A follower named the leader: ask it right away. */
+            if (hint[0] != '\0' &&
+                try_write(c, hint, req, res, hint, last, sizeof last, &reached)) {
+                return 0;
+            }
+        }
+        if (mono_ms() >= deadline) {
+            break;
+        }
+        sleep_ms(100); /* an election is probably under way */
+    }
+    if (!reached) {
+        snprintf(c->errmsg, sizeof c->errmsg, "no monitor reachable: %s", last);
+        return PGQ_UNAVAILABLE;
+    }
+    res->code = API_UNAVAILABLE;
+    snprintf(res->message, sizeof res->message, "no leader accepted the command in %llu ms: %s",
+             (unsigned long long)c->wait_ms, last);
+    return 0;
+}

@@ -1,0 +1,41 @@
+/* ctl: the client side of the operator API, for pgquorumctl. A command line
+ * tool may block, so this is plain sockets with a deadline on every step
+ * (connect, write, read). */
+#ifndef PGQ_CTL_H
+#define PGQ_CTL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "codec.h"
+
+#define CTL_MAX_MONITORS 16
+
+struct ctl
+{
+    char monitors[CTL_MAX_MONITORS][PGQ_ADDR_MAX];
+    unsigned n_monitors;
+    uint64_t timeout_ms; /* per request */
+    uint64_t wait_ms;    /* writes: keep trying (elections) this long */
+    char errmsg[512];
+};
+
+/* Parse "host:port[,host:port...]". */
+int ctl_set_monitors(struct ctl *c, const char *list, char *errmsg, size_t errsize);
+
+/* One request to one monitor. 0 and *res filled (api_response_close it), or
+ * PGQ_UNAVAILABLE (unreachable), PGQ_TIMEOUT, PGQ_MALFORMED with errmsg. */
+int ctl_call(struct ctl *c, const char *address, const struct api_request *req,
+             struct api_response *res);
+
+/* A read: the first monitor that answers, preferring one that is caught up.
+ * *answered is the address that answered. PGQ_UNAVAILABLE: none reachable. */
+int ctl_read(struct ctl *c, const struct api_request *req, struct api_response *res,
+             char *answered, size_t answered_size);
+
+/* A write: find the leader (following NOT_LEADER hints), retrying through
+ * elections until wait_ms. Returns 0 with the final reply in *res, or
+ * PGQ_UNAVAILABLE when no monitor was reachable at all. */
+int ctl_write(struct ctl *c, const struct api_request *req, struct api_response *res);
+
+#endif /* PGQ_CTL_H */

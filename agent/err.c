@@ -1,0 +1,84 @@
+/* Error texts and the names of the shared enums: one table each, so that the
+ * daemon, the CLI and the docs print the same words. */
+#include "pgquorum/pgquorum.h"
+
+static const char *const error_text[] = {
+    [PGQ_OK] = "success",
+#define PGQ__TEXT(code, text) [code] = text,
+    PGQ_ERRORS(PGQ__TEXT)
+#undef PGQ__TEXT
+};
+
+const char *pgq_strerror(int code)
+{
+    if (code < 0 || code >= PGQ__N_ERRORS) {
+        return "unknown error";
+    }
+    return error_text[code];
+}
+
+#define NAME_LOOKUP(fn, table, n)                    \
+    const char *fn(int v)                            \
+    {                                                \
+        if (v < 0 || v >= (n) || table[v] == 0) {    \
+            return "?";                              \
+        }                                            \
+        return table[v];                             \
+    }
+
+static const char *const role_names[] = {
+    [PGQ_ROLE_UNKNOWN] = "unknown",
+    [PGQ_ROLE_PRIMARY] = "primary",
+    [PGQ_ROLE_STANDBY] = "standby",
+    [PGQ_ROLE_DEMOTED] = "demoted",
+};
+NAME_LOOKUP(pgq_role_name, role_names, PGQ__N_ROLES)
+
+static const char *const verdict_names[] = {
+    [PGQ_VERDICT_UNKNOWN] = "unknown",
+    [PGQ_VERDICT_UP] = "up",
+    [PGQ_VERDICT_DOWN] = "down",
+};
+NAME_LOOKUP(pgq_verdict_name, verdict_names, PGQ__N_VERDICTS)
+
+static const char *const phase_names[] = {
+    [PGQ_FO_NONE] = "none",
+    [PGQ_FO_DECIDED] = "decided",
+    [PGQ_FO_PROMOTED] = "promoted",
+    [PGQ_FO_DONE] = "done",
+};
+NAME_LOOKUP(pgq_fo_phase_name, phase_names, PGQ__N_FO_PHASES)
+
+static const char *const step_names[] = {
+    [PGQ_STEP_PROMOTED] = "promoted",
+    [PGQ_STEP_REPOINTED] = "repointed",
+    [PGQ_STEP_DONE] = "done",
+    [PGQ_STEP_FENCED] = "fenced",
+};
+NAME_LOOKUP(pgq_step_name, step_names, PGQ__N_STEPS)
+
+static const char *const event_names[] = {
+    [PGQ_EV_NODE_ADDED] = "node-added",
+    [PGQ_EV_NODE_REMOVED] = "node-removed",
+    [PGQ_EV_MAINTENANCE] = "maintenance",
+    [PGQ_EV_VERDICT] = "verdict",
+    [PGQ_EV_ROLE] = "role",
+    [PGQ_EV_DECISION] = "failover-decided",
+    [PGQ_EV_PROMOTED] = "promoted",
+    [PGQ_EV_REPOINTED] = "repointed",
+    [PGQ_EV_FAILOVER_DONE] = "failover-done",
+    [PGQ_EV_BLOCKED] = "failover-blocked",
+    [PGQ_EV_ALERT] = "alert",
+    [PGQ_EV_FENCED] = "fenced",
+    [PGQ_EV_LEADER] = "leader",
+};
+NAME_LOOKUP(pgq_event_kind_name, event_names, PGQ__N_EVENT_KINDS)
+
+static const char *const monitor_role_names[] = {
+    [PGQ_MON_UNREACHABLE] = "unreachable",
+    [PGQ_MON_FOLLOWER] = "follower",
+    [PGQ_MON_CANDIDATE] = "candidate",
+    [PGQ_MON_LEADER] = "leader",
+    [PGQ_MON_UNAVAILABLE] = "unavailable",
+};
+NAME_LOOKUP(pgq_monitor_role_name, monitor_role_names, PGQ__N_MON_ROLES)

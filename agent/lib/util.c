@@ -1,0 +1,156 @@
+/* Small string and number helpers. */
+#include "lib/util.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pgquorum/pgquorum.h"
+
+size_t pgq_strlcpy(char *dst, const char *src, size_t size)
+{
+    size_t len = strlen(src);
+    if (size > 0) {
+        size_t n = len < size - 1 ? len : size - 1;
+        memcpy(dst, src, n);
+        dst[n] = '\0';
+    }
+    return len;
+}
+
+void pgq_appendf(char *buf, size_t size, const char *fmt, ...)
+{
+    size_t len = strnlen(buf, size);
+    va_list ap;
+    if (len + 1 >= size) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(buf + len, size - len, fmt, ap);
+    va_end(ap);
+}
+
+bool pgq_name_valid(const char *name)
+{
+    size_t n = 0;
+    if (name == NULL || !isalnum((unsigned char)name[0])) {
+        return false;
+    }
+    for (; name[n] != '\0'; n++) {
+        unsigned char c = (unsigned char)name[n];
+        if (n >= PGQ_NAME_MAX - 1) {
+            return false;
+        }
+        if (!isalnum(c) && c != '_' && c != '-' && c != '.') {
+            return false;
+        }
+    }
+    return true;
+}
+
+int pgq_parse_hostport(const char *s, char *host, size_t host_size, uint16_t *port)
+{
+    const char *colon = strrchr(s, ':');
+    char *end;
+    unsigned long p;
+    size_t hlen;
+    if (colon == NULL || colon == s) {
+        return PGQ_INVALID;
+    }
+    hlen = (size_t)(colon - s);
+    if (hlen >= host_size) {
+        return PGQ_TOOBIG;
+    }
+    if (colon[1] == '\0' || !isdigit((unsigned char)colon[1])) {
+        return PGQ_INVALID;
+    }
+    p = strtoul(colon + 1, &end, 10);
+    if (*end != '\0' || p == 0 || p > 65535) {
+        return PGQ_INVALID;
+    }
+    memcpy(host, s, hlen);
+    host[hlen] = '\0';
+    for (size_t i = 0; i < hlen; i++) {
+        if (isspace((unsigned char)host[i])) {
+            return PGQ_INVALID;
+        }
+    }
+    *port = (uint16_t)p;
+    return 0;
+}
+
+bool pgq_is_ipv4(const char *s)
+{
+    int parts = 0;
+    while (parts < 4) {
+        unsigned v = 0;
+        int digits = 0;
+        while (isdigit((unsigned char)*s)) {
+            v = v * 10 + (unsigned)(*s - '0');
+            s++;
+            if (++digits > 3) {
+                return false;
+            }
+        }
+        if (digits == 0 || v > 255) {
+            return false;
+        }
+        parts++;
+        if (parts < 4) {
+            if (*s != '.') {
+                return false;
+            }
+            s++;
+        }
+    }
+    return *s == '\0';
+}
+
+void pgq_lsn_format(uint64_t lsn, char *out, size_t size)
+{
+    snprintf(out, size, "%" PRIX32 "/%" PRIX32, (uint32_t)(lsn >> 32), (uint32_t)lsn);
+}
+
+int pgq_lsn_parse(const char *s, uint64_t *lsn)
+{
+    char *end;
+    unsigned long long hi, lo;
+    if (s == NULL || !isxdigit((unsigned char)*s)) {
+        return PGQ_INVALID;
+    }
+    hi = strtoull(s, &end, 16);
+    if (*end != '/' || hi > UINT32_MAX || !isxdigit((unsigned char)end[1])) {
+        return PGQ_INVALID;
+    }
+    lo = strtoull(end + 1, &end, 16);
+    if (*end != '\0' || lo > UINT32_MAX) {
+        return PGQ_INVALID;
+    }
+    *lsn = ((uint64_t)hi << 32) | (uint64_t)lo;
+    return 0;
+}
+
+void pgq_duration_format(uint64_t ms, char *out, size_t size)
+{
+    if (ms < 1000) {
+        snprintf(out, size, "%" PRIu64 " ms", ms);
+    } else if (ms < 60000) {
+        snprintf(out, size, "%" PRIu64 ".%" PRIu64 " s", ms / 1000, (ms % 1000) / 100);
+    } else if (ms < 3600000) {
+        snprintf(out, size, "%" PRIu64 " m %" PRIu64 " s", ms / 60000, (ms % 60000) / 1000);
+    } else {
+        snprintf(out, size, "%" PRIu64 " h %" PRIu64 " m", ms / 3600000, (ms % 3600000) / 60000);
+    }
+}
+
+void pgq_one_line(char *s)
+{
+    for (; *s != '\0'; s++) {
+        if (iscntrl((unsigned char)*s)) {
+            *s = '?';
+        }
+    }
+}

@@ -1,0 +1,20 @@
+/* Logging: one line per event on stderr, with UTC time, level and the
+ * monitor's id. Messages are made one-line (control characters replaced). */
+#ifndef PGQ_LOG_H
+#define PGQ_LOG_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "lib/util.h"
+
+void log_init(const char *prog, uint64_t id, int level);
+void log_set_level(int level);
+void log_msg(int level, const char *fmt, ...) PGQ_PRINTF(2, 3);
+
+#define log_error(...) log_msg(LOG_ERROR_LEVEL, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARN_LEVEL, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO_LEVEL, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_DEBUG_LEVEL, __VA_ARGS__)
+
+#endif /* PGQ_LOG_H */

@@ -1,0 +1,499 @@
+/* pgquorumctl: the operator's command line. Argument parsing, the calls to
+ * the monitors, and the exit codes: 0 done; 1 refused or failed (with the
+ * reason); 2 usage error; 3 no monitor reachable. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "ctl.h"
+#include "lib/util.h"
+#include "render.h"
+
+struct args
+{
+    const char *words[8];
+    unsigned n_words;
+    const char *monitors;
+    const char *cluster;
+    const char *conninfo;
+    const char *priority;
+    const char *limit;
+    const char *timeout;
+    const char *wait;
+    bool json;
+    bool help;
+};
+
+static const char usage_main[] =
+    "Usage: pgquorumctl [--monitors HOST:PORT[,HOST:PORT...]] COMMAND [ARGS]\n"
+    "\n"
+    "Query and steer a pgquorum cluster through any of its monitors.\n"
+    "\n"
+    "Commands:\n"
+    "  status [--json] [--cluster NAME]     monitors, nodes, health, failover state\n"
+    "  events [--json] [--cluster NAME] [--limit N]\n"
+    "                                       the committed history\n"
+    "  uri [--cluster NAME]                 libpq URI for applications (read-write)\n"
+    "  node add NAME --conninfo STR [--priority N] [--cluster NAME]\n"
+    "  node remove NAME [--cluster NAME]\n"
+    "  maintenance on|off NAME [--cluster NAME]\n"
+    "  debug failpoint NAME crash|fail|off [ARG]   (test builds; first monitor only)\n"
+    "\n"
+    "Options:\n"
+    "  --monitors LIST   monitors' API addresses (default: $PGQUORUM_MONITORS)\n"
+    "  --cluster NAME    PostgreSQL cluster (default: main)\n"
+    "  --timeout DUR     limit of one request to one monitor (default: 5s)\n"
+    "  --wait DUR        writes: keep looking for a leader this long (default: 15s)\n"
+    "  --json            machine-readable output (status, events)\n"
+    "  -h, --help        help (also after a command)\n"
+    "  -V, --version     version\n"
+    "\n"
+    "Exit codes: 0 done, 1 refused or failed, 2 usage error, 3 no monitor reachable.\n";
+
+static const struct
+{
+    const char *cmd;
+    const char *text;
+} usage_cmds[] = {
+    {"status",
+     "Usage: pgquorumctl status [--json] [--cluster NAME]\n"
+     "Show the monitors (id, address, Raft role, term, commit and applied index,\n"
+     "reachable) and the nodes (role, health verdict with each monitor's view,\n"
+     "timeline, LSN, lag, cache and index hit rate, last observation).\n"},
+    {"events",
+     "Usage: pgquorumctl events [--json] [--cluster NAME] [--limit N]\n"
+     "Show the committed history: verdicts, failover decisions and steps with\n"
+     "their durations, and why a failover was not done.\n"},
+    {"uri",
+     "Usage: pgquorumctl uri [--cluster NAME]\n"
+     "Print a libpq multi-host URI with target_session_attrs=read-write, primary\n"
+     "first, for applications.\n"},
+    {"node",
+     "Usage: pgquorumctl node add NAME --conninfo STR [--priority N] [--cluster NAME]\n"
+     "       pgquorumctl node remove NAME [--cluster NAME]\n"
+     "Register a PostgreSQL node (conninfo: how monitors reach it, without a\n"
+     "password; priority 0..100, 0 = never promote, default 50), or remove one.\n"},
+    {"maintenance",
+     "Usage: pgquorumctl maintenance on|off NAME [--cluster NAME]\n"
+     "A node in maintenance is never promoted; a primary in maintenance is not\n"
+     "failed over.\n"},
+    {"debug",
+     "Usage: pgquorumctl debug failpoint NAME crash|fail|off [ARG]\n"
+     "Arm a failpoint on the first monitor of --monitors (builds configured with\n"
+     "--enable-failpoints only).\n"},
+};
+
+static int usage_error(const char *fmt, ...) PGQ_PRINTF(1, 2);
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "pgquorumctl: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " (see pgquorumctl --help)\n");
+    return PGQ_EXIT_USAGE;
+}
+
+static int parse_args(int argc, char **argv, struct args *a)
+{
+    memset(a, 0, sizeof *a);
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        const char **slot = NULL;
+        if (strcmp(s, "--json") == 0) {
+            a->json = true;
+            continue;
+        }
+        if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
+            a->help = true;
+            continue;
+        }
+        if (strcmp(s, "-V") == 0 || strcmp(s, "--version") == 0) {
+            printf("pgquorumctl %s\n", PGQ_VERSION_STRING);
+            exit(PGQ_EXIT_OK);
+        }
+        if (strcmp(s, "--monitors") == 0) {
+            slot = &a->monitors;
+        } else if (strcmp(s, "--cluster") == 0) {
+            slot = &a->cluster;
+        } else if (strcmp(s, "--conninfo") == 0) {
+            slot = &a->conninfo;
+        } else if (strcmp(s, "--priority") == 0) {
+            slot = &a->priority;
+        } else if (strcmp(s, "--limit") == 0) {
+            slot = &a->limit;
+        } else if (strcmp(s, "--timeout") == 0) {
+            slot = &a->timeout;
+        } else if (strcmp(s, "--wait") == 0) {
+            slot = &a->wait;
+        } else if (s[0] == '-' && s[1] != '\0') {
+            return usage_error("unknown option \"%s\"", s);
+        }
+        if (slot != NULL) {
+            if (i + 1 >= argc) {
+                return usage_error("option %s needs a value", s);
+            }
+            if (*slot != NULL) {
+                return usage_error("option %s given twice", s);
+            }
+            *slot = argv[++i];
+            continue;
+        }
+        if (a->n_words >= PGQ_ARRAY_SIZE(a->words)) {
+            return usage_error("too many arguments at \"%s\"", s);
+        }
+        a->words[a->n_words++] = s;
+    }
+    return 0;
+}
+
+static int parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+    if (s[0] < '0' || s[0] > '9') {
+        return PGQ_INVALID;
+    }
+    v = strtoull(s, &end, 10);
+    if (*end != '\0' || v > max) {
+        return PGQ_INVALID;
+    }
+    *out = v;
+    return 0;
+}
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Ask every monitor of the quorum for its own Raft view. */
+static unsigned monitor_rows(struct ctl *c, const struct api_response *first,
+                             const char *answered, struct monitor_row *rows, unsigned max)
+{
+    const struct state *s = &first->state;
+    unsigned n = 0;
+    uint64_t saved = c->timeout_ms;
+    c->timeout_ms = PGQ_MIN(c->timeout_ms, 1500);
+    for (unsigned i = 0; i < s->n_monitors && n < max; i++) {
+        const struct member *mb = &s->monitors[i];
+        struct monitor_row *r = &rows[n];
+        if (!mb->voter) {
+            continue;
+        }
+        memset(r, 0, sizeof *r);
+        r->id = mb->id;
+        pgq_strlcpy(r->raft_address, mb->raft_address, sizeof r->raft_address);
+        pgq_strlcpy(r->api_address, mb->api_address, sizeof r->api_address);
+        if (mb->id == first->info.id) {
+            r->reachable = true;
+            r->info = first->info;
+            if (r->api_address[0] == '\0') {
+                pgq_strlcpy(r->api_address, answered, sizeof r->api_address);
+            }
+        } else if (mb->api_address[0] != '\0') {
+            struct api_request req;
+            struct api_response res;
+            memset(&req, 0, sizeof req);
+            req.kind = API_STATUS;
+            if (ctl_call(c, mb->api_address, &req, &res) == 0 && res.code == API_OK &&
+                res.info.id == mb->id) {
+                r->reachable = true;
+                r->info = res.info;
+            }
+            api_response_close(&res);
+        }
+        n++;
+    }
+    /* A monitor whose API address is not yet committed: look for it among
+     * the addresses given on the command line. */
+    for (unsigned i = 0; i < c->n_monitors; i++) {
+        bool used = false;
+        bool missing = false;
+        for (unsigned k = 0; k < n; k++) {
+            used |= strcmp(rows[k].api_address, c->monitors[i]) == 0;
+            missing |= rows[k].api_address[0] == '\0';
+        }
+        if (!used && missing) {
+            struct api_request req;
+            struct api_response res;
+            memset(&req, 0, sizeof req);
+            req.kind = API_STATUS;
+            if (ctl_call(c, c->monitors[i], &req, &res) == 0 && res.code == API_OK) {
+                for (unsigned k = 0; k < n; k++) {
+                    if (rows[k].id == res.info.id && rows[k].api_address[0] == '\0') {
+                        rows[k].reachable = true;
+                        rows[k].info = res.info;
+                        pgq_strlcpy(rows[k].api_address, c->monitors[i],
+                                    sizeof rows[k].api_address);
+                    }
+                }
+            }
+            api_response_close(&res);
+        }
+    }
+    /* Before the first leader, the state knows no monitors: show the one
+     * that answered. */
+    if (n == 0 && max > 0) {
+        memset(&rows[0], 0, sizeof rows[0]);
+        rows[0].id = first->info.id;
+        rows[0].reachable = true;
+        rows[0].info = first->info;
+        pgq_strlcpy(rows[0].raft_address, first->info.raft_address, sizeof rows[0].raft_address);
+        pgq_strlcpy(rows[0].api_address, answered, sizeof rows[0].api_address);
+        n = 1;
+    }
+    c->timeout_ms = saved;
+    return n;
+}
+
+static int cmd_read(struct ctl *c, const struct args *a, const char *cmd)
+{
+    struct api_request req;
+    struct api_response res;
+    char answered[PGQ_ADDR_MAX];
+    const char *cluster = a->cluster != NULL ? a->cluster : "";
+    int rv;
+    memset(&req, 0, sizeof req);
+    req.kind = strcmp(cmd, "events") == 0 ? API_EVENTS : API_STATUS;
+    if (req.kind == API_EVENTS) {
+        uint64_t limit = 0;
+        if (a->limit != NULL && parse_u64(a->limit, 100000, &limit) != 0) {
+            return usage_error("--limit: \"%s\" is not a number", a->limit);
+        }
+        pgq_strlcpy(req.cluster, cluster, sizeof req.cluster);
+        req.limit = (unsigned)limit;
+    }
+    rv = ctl_read(c, &req, &res, answered, sizeof answered);
+    if (rv != 0) {
+        fprintf(stderr, "pgquorumctl: %s\n", c->errmsg);
+        return rv == PGQ_UNAVAILABLE ? PGQ_EXIT_UNREACHABLE : PGQ_EXIT_FAILED;
+    }
+    if (res.code != API_OK) {
+        fprintf(stderr, "pgquorumctl: %s: %s\n", answered, res.message);
+        api_response_close(&res);
+        return PGQ_EXIT_FAILED;
+    }
+    if (req.kind == API_EVENTS) {
+        render_events(stdout, &res.state, a->json);
+    } else if (strcmp(cmd, "uri") == 0) {
+        char uri[8192];
+        const char *name = a->cluster != NULL ? a->cluster : PGQ_DEFAULT_CLUSTER;
+        if (render_uri(uri, sizeof uri, &res.state, name) != 0) {
+            fprintf(stderr, "pgquorumctl: cluster %s has no nodes\n", name);
+            api_response_close(&res);
+            return PGQ_EXIT_FAILED;
+        }
+        printf("%s\n", uri);
+    } else {
+        struct monitor_row rows[PGQ_MAX_MONITORS];
+        unsigned n = monitor_rows(c, &res, answered, rows, PGQ_MAX_MONITORS);
+        uint64_t leader = res.info.leader_id;
+        /* Trust a leader only if it says so itself, or none answered. */
+        for (unsigned i = 0; i < n; i++) {
+            if (rows[i].id == leader && rows[i].reachable &&
+                rows[i].info.role != PGQ_MON_LEADER) {
+                leader = 0;
+            }
+        }
+        render_status(stdout, &res.state, rows, n, leader, cluster, wall_ms(), a->json);
+    }
+    api_response_close(&res);
+    return PGQ_EXIT_OK;
+}
+
+static int cmd_write(struct ctl *c, struct api_request *req)
+{
+    struct api_response res;
+    int rv = ctl_write(c, req, &res);
+    if (rv != 0) {
+        fprintf(stderr, "pgquorumctl: %s\n", c->errmsg);
+        return PGQ_EXIT_UNREACHABLE;
+    }
+    if (res.code != API_OK) {
+        fprintf(stderr, "pgquorumctl: %s\n", res.message);
+        api_response_close(&res);
+        return PGQ_EXIT_FAILED;
+    }
+    api_response_close(&res);
+    return PGQ_EXIT_OK;
+}
+
+static bool only(const struct args *a, bool conninfo, bool priority, bool limit, bool json,
+                 const char **bad)
+{
+    if (!conninfo && a->conninfo != NULL) {
+        *bad = "--conninfo";
+    } else if (!priority && a->priority != NULL) {
+        *bad = "--priority";
+    } else if (!limit && a->limit != NULL) {
+        *bad = "--limit";
+    } else if (!json && a->json) {
+        *bad = "--json";
+    } else {
+        return true;
+    }
+    return false;
+}
+
+int main(int argc, char **argv)
+{
+    struct args a;
+    struct ctl c;
+    struct api_request req;
+    const char *cmd, *monitors, *bad = NULL;
+    const char *cluster;
+    char err[512];
+    uint64_t v;
+    int rv = parse_args(argc, argv, &a);
+    if (rv != 0) {
+        return rv;
+    }
+    if (a.n_words == 0) {
+        if (a.help) {
+            fputs(usage_main, stdout);
+            return PGQ_EXIT_OK;
+        }
+        fputs(usage_main, stderr);
+        return PGQ_EXIT_USAGE;
+    }
+    cmd = a.words[0];
+    if (a.help) {
+        for (size_t i = 0; i < PGQ_ARRAY_SIZE(usage_cmds); i++) {
+            if (strcmp(usage_cmds[i].cmd, cmd) == 0) {
+                fputs(usage_cmds[i].text, stdout);
+                return PGQ_EXIT_OK;
+            }
+        }
+        return usage_error("unknown command \"%s\"", cmd);
+    }
+    memset(&c, 0, sizeof c);
+    c.timeout_ms = 5000;
+    c.wait_ms = 15000;
+    if (a.timeout != NULL && (config_parse_duration(a.timeout, &c.timeout_ms) != 0 ||
+                              c.timeout_ms == 0)) {
+        return usage_error("--timeout: \"%s\" is not a duration like 500ms or 5s", a.timeout);
+    }
+    if (a.wait != NULL && config_parse_duration(a.wait, &c.wait_ms) != 0) {
+        return usage_error("--wait: \"%s\" is not a duration like 500ms or 15s", a.wait);
+    }
+    cluster = a.cluster != NULL ? a.cluster : PGQ_DEFAULT_CLUSTER;
+    if (!pgq_name_valid(cluster)) {
+        return usage_error("--cluster: \"%s\" is not a valid name", cluster);
+    }
+    memset(&req, 0, sizeof req);
+
+    /* Validate the command fully before contacting anyone. */
+    if (strcmp(cmd, "status") == 0 || strcmp(cmd, "events") == 0 || strcmp(cmd, "uri") == 0) {
+        bool is_events = strcmp(cmd, "events") == 0;
+        if (a.n_words != 1) {
+            return usage_error("unexpected argument \"%s\"", a.words[1]);
+        }
+        if (!only(&a, false, false, is_events, strcmp(cmd, "uri") != 0, &bad)) {
+            fprintf(stderr, "pgquorumctl: option %s does not apply to %s (see --help)\n", bad,
+                    cmd);
+            return PGQ_EXIT_USAGE;
+        }
+    } else if (strcmp(cmd, "node") == 0) {
+        const char *sub = a.n_words > 1 ? a.words[1] : "";
+        if (a.n_words != 3) {
+            return usage_error("usage: node add|remove NAME ...");
+        }
+        pgq_strlcpy(req.cmd.cluster, cluster, sizeof req.cmd.cluster);
+        if (!pgq_name_valid(a.words[2])) {
+            return usage_error("\"%s\" is not a valid node name (1-63 of A-Z a-z 0-9 _ . -)",
+                               a.words[2]);
+        }
+        pgq_strlcpy(req.cmd.node, a.words[2], sizeof req.cmd.node);
+        if (strcmp(sub, "add") == 0) {
+            if (!only(&a, true, true, false, false, &bad)) {
+                fprintf(stderr, "pgquorumctl: option %s does not apply to node add\n", bad);
+                return PGQ_EXIT_USAGE;
+            }
+            if (a.conninfo == NULL) {
+                return usage_error("node add needs --conninfo \"host=... port=...\"");
+            }
+            if (strlen(a.conninfo) >= PGQ_CONNINFO_MAX) {
+                return usage_error("--conninfo is longer than 1023 bytes");
+            }
+            v = PGQ_DEFAULT_PRIORITY;
+            if (a.priority != NULL && parse_u64(a.priority, 100, &v) != 0) {
+                return usage_error("--priority: \"%s\" is not a number in 0..100", a.priority);
+            }
+            req.kind = API_NODE_ADD;
+            req.cmd.kind = CMD_NODE_ADD;
+            pgq_strlcpy(req.cmd.u.node_add.conninfo, a.conninfo, sizeof req.cmd.u.node_add.conninfo);
+            req.cmd.u.node_add.priority = (unsigned)v;
+        } else if (strcmp(sub, "remove") == 0) {
+            if (!only(&a, false, false, false, false, &bad)) {
+                fprintf(stderr, "pgquorumctl: option %s does not apply to node remove\n", bad);
+                return PGQ_EXIT_USAGE;
+            }
+            req.kind = API_NODE_REMOVE;
+            req.cmd.kind = CMD_NODE_REMOVE;
+        } else {
+            return usage_error("unknown node command \"%s\" (add, remove)", sub);
+        }
+    } else if (strcmp(cmd, "maintenance") == 0) {
+        if (a.n_words != 3 || (strcmp(a.words[1], "on") != 0 && strcmp(a.words[1], "off") != 0)) {
+            return usage_error("usage: maintenance on|off NAME");
+        }
+        if (!only(&a, false, false, false, false, &bad)) {
+            fprintf(stderr, "pgquorumctl: option %s does not apply to maintenance\n", bad);
+            return PGQ_EXIT_USAGE;
+        }
+        if (!pgq_name_valid(a.words[2])) {
+            return usage_error("\"%s\" is not a valid node name", a.words[2]);
+        }
+        req.kind = API_MAINTENANCE;
+        req.cmd.kind = CMD_MAINTENANCE;
+        pgq_strlcpy(req.cmd.cluster, cluster, sizeof req.cmd.cluster);
+        pgq_strlcpy(req.cmd.node, a.words[2], sizeof req.cmd.node);
+        req.cmd.u.maintenance.on = strcmp(a.words[1], "on") == 0;
+    } else if (strcmp(cmd, "debug") == 0) {
+        if (a.n_words < 4 || a.n_words > 5 || strcmp(a.words[1], "failpoint") != 0) {
+            return usage_error("usage: debug failpoint NAME crash|fail|off [ARG]");
+        }
+        req.kind = API_FAILPOINT;
+        pgq_strlcpy(req.fp_name, a.words[2], sizeof req.fp_name);
+        pgq_strlcpy(req.fp_action, a.words[3], sizeof req.fp_action);
+        pgq_strlcpy(req.fp_arg, a.n_words == 5 ? a.words[4] : "", sizeof req.fp_arg);
+    } else {
+        return usage_error("unknown command \"%s\"", cmd);
+    }
+
+    monitors = a.monitors != NULL ? a.monitors : getenv("PGQUORUM_MONITORS");
+    if (monitors == NULL || monitors[0] == '\0') {
+        return usage_error("no monitors: give --monitors HOST:PORT[,...] or set "
+                           "PGQUORUM_MONITORS");
+    }
+    if (ctl_set_monitors(&c, monitors, err, sizeof err) != 0) {
+        fprintf(stderr, "pgquorumctl: %s\n", err);
+        return PGQ_EXIT_USAGE;
+    }
+
+    if (req.kind == API_FAILPOINT) {
+        struct api_response res;
+        if (ctl_call(&c, c.monitors[0], &req, &res) != 0) {
+            fprintf(stderr, "pgquorumctl: %s\n", c.errmsg);
+            return PGQ_EXIT_UNREACHABLE;
+        }
+        rv = res.code == API_OK ? PGQ_EXIT_OK : PGQ_EXIT_FAILED;
+        if (rv != 0) {
+            fprintf(stderr, "pgquorumctl: %s\n", res.message);
+        }
+        api_response_close(&res);
+        return rv;
+    }
+    if (req.kind != 0) {
+        return cmd_write(&c, &req);
+    }
+    return cmd_read(&c, &a, cmd);
+}

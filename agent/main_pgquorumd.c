@@ -1,0 +1,205 @@
+/* pgquorumd: the monitor daemon. Arguments, configuration, signals, and the
+ * exit codes: 0 after a clean shutdown, 1 when a service cannot start, 2 for
+ * a bad command line or configuration (nothing started). */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <uv.h>
+
+#include "config.h"
+#include "failpoint.h"
+#include "log.h"
+#include "monitor.h"
+
+#define CONFIG_FILE_MAX (1 << 20)
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: pgquorumd --config FILE\n"
+            "       pgquorumd --check-config FILE\n"
+            "\n"
+            "Runs one pgquorum monitor: a voting member of the Raft quorum that\n"
+            "watches PostgreSQL nodes and fails over their primary.\n"
+            "\n"
+            "  -c, --config FILE        run with this configuration (INI)\n"
+            "      --check-config FILE  validate the configuration and exit\n"
+            "      --print-config-reference  print every configuration key (Markdown)\n"
+            "  -V, --version            print the version and exit\n"
+            "  -h, --help               print this help and exit\n"
+            "\n"
+            "Exit codes: 0 clean shutdown, 1 a service failed, 2 bad usage or configuration.\n");
+}
+
+/* Read the whole file; refuse binary or huge files with one line. */
+static char *read_config(const char *path, char *errmsg, size_t errsize)
+{
+    FILE *f = fopen(path, "rb");
+    struct stat st;
+    char *text;
+    size_t n;
+    if (f == NULL) {
+        snprintf(errmsg, errsize, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(errmsg, errsize, "%s: not a regular file", path);
+        fclose(f);
+        return NULL;
+    }
+    if (st.st_size > CONFIG_FILE_MAX) {
+        snprintf(errmsg, errsize, "%s: larger than %d bytes", path, CONFIG_FILE_MAX);
+        fclose(f);
+        return NULL;
+    }
+    text = malloc((size_t)st.st_size + 1);
+    if (text == NULL) {
+        snprintf(errmsg, errsize, "%s: out of memory", path);
+        fclose(f);
+        return NULL;
+    }
+    n = fread(text, 1, (size_t)st.st_size, f);
+    fclose(f);
+    text[n] = '\0';
+    if (strlen(text) != n) {
+        snprintf(errmsg, errsize, "%s: contains a NUL byte: not a configuration file", path);
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+static int load(const char *path, struct config *cfg)
+{
+    char err[512];
+    char *text = read_config(path, err, sizeof err);
+    int rv;
+    if (text == NULL) {
+        fprintf(stderr, "pgquorumd: %s\n", err);
+        return PGQ_EXIT_USAGE;
+    }
+    rv = config_parse(cfg, path, text, err, sizeof err);
+    free(text);
+    if (rv != 0) {
+        fprintf(stderr, "pgquorumd: %s\n", err);
+        return PGQ_EXIT_USAGE;
+    }
+    return 0;
+}
+
+static uv_signal_t sig_term, sig_int;
+static struct monitor the_monitor;
+
+static void stopped_cb(struct monitor *m)
+{
+    (void)m;
+    uv_close((uv_handle_t *)&sig_term, NULL);
+    uv_close((uv_handle_t *)&sig_int, NULL);
+}
+
+static void signal_cb(uv_signal_t *h, int signum)
+{
+    (void)h;
+    log_info("received %s: shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    monitor_stop(&the_monitor, stopped_cb);
+}
+
+static void emit_line(void *arg, const char *line)
+{
+    (void)arg;
+    puts(line);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check-config", required_argument, NULL, 'C'},
+        {"print-config-reference", no_argument, NULL, 'R'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *path = NULL;
+    bool check_only = false;
+    struct config cfg;
+    char err[512];
+    uv_loop_t loop;
+    int opt, rv, exit_code = PGQ_EXIT_OK;
+
+    /* A peer dying mid-write must not kill us: libraft's transport does
+     * not block SIGPIPE itself. */
+    signal(SIGPIPE, SIG_IGN);
+
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "c:Vh", longopts, NULL)) != -1) {
+        switch (opt) {
+            case 'c':
+                path = optarg;
+                break;
+            case 'C':
+                path = optarg;
+                check_only = true;
+                break;
+            case 'R':
+                config_print_reference(emit_line, NULL);
+                return PGQ_EXIT_OK;
+            case 'V':
+                printf("pgquorumd %s\n", PGQ_VERSION_STRING);
+                return PGQ_EXIT_OK;
+            case 'h':
+                usage(stdout);
+                return PGQ_EXIT_OK;
+            default:
+                fprintf(stderr, "pgquorumd: unknown or incomplete option \"%s\" (see --help)\n",
+                        argv[optind - 1]);
+                return PGQ_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "pgquorumd: unexpected argument \"%s\" (see --help)\n", argv[optind]);
+        return PGQ_EXIT_USAGE;
+    }
+    if (path == NULL) {
+        fprintf(stderr, "pgquorumd: --config FILE is required (see --help)\n");
+        return PGQ_EXIT_USAGE;
+    }
+    rv = load(path, &cfg);
+    if (rv != 0) {
+        return rv;
+    }
+    if (check_only) {
+        printf("%s: ok\n", path);
+        return PGQ_EXIT_OK;
+    }
+    if (getenv("PGQ_FAILPOINTS") != NULL &&
+        failpoint_set_from_env(getenv("PGQ_FAILPOINTS"), err, sizeof err) != 0) {
+        fprintf(stderr, "pgquorumd: %s\n", err);
+        return PGQ_EXIT_USAGE;
+    }
+    log_init("pgquorumd", cfg.id, cfg.log_level);
+
+    uv_loop_init(&loop);
+    uv_signal_init(&loop, &sig_term);
+    uv_signal_init(&loop, &sig_int);
+    uv_signal_start(&sig_term, signal_cb, SIGTERM);
+    uv_signal_start(&sig_int, signal_cb, SIGINT);
+
+    rv = monitor_start(&the_monitor, &loop, &cfg, err, sizeof err);
+    if (rv != 0) {
+        log_error("cannot start: %s", err);
+        exit_code = rv == PGQ_CONFIG ? PGQ_EXIT_USAGE : PGQ_EXIT_FAILED;
+        monitor_stop(&the_monitor, stopped_cb);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    rv = uv_loop_close(&loop);
+    if (rv != 0) {
+        log_error("event loop closed with handles still open: %s", uv_strerror(rv));
+        return PGQ_EXIT_FAILED;
+    }
+    return exit_code;
+}

@@ -1,0 +1,66 @@
+/* monitor: one pgquorumd in role monitor, wired together on one libuv loop:
+ * Raft (fsm, consensus, consensus_uv), the probes, the actuator, the API
+ * server and the report channel to the leader.
+ *
+ * The happy path is: start raft; every tick (and whenever something is
+ * applied) drive the leader's duties; forward this monitor's observations to
+ * the leader; answer the API. A SIGTERM or SIGINT closes every service in
+ * turn until the loop has no handle left.
+ *
+ * Possible failure modes are: no quorum (reads are still served, marked not
+ * ready; writes answer UNAVAILABLE or NOT_LEADER with the leader's address),
+ * a peer or node answering nonsense (refused, logged, nothing changes). */
+#ifndef PGQ_MONITOR_H
+#define PGQ_MONITOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "actuator.h"
+#include "api.h"
+#include "config.h"
+#include "consensus.h"
+#include "consensus_uv.h"
+#include "fsm.h"
+#include "peer.h"
+#include "probe.h"
+
+struct monitor;
+typedef void (*monitor_stopped_cb)(struct monitor *m);
+
+struct monitor
+{
+    uv_loop_t *loop;
+    struct config cfg;
+    struct fsm fsm;
+    struct consensus_uv cu;
+    struct consensus cons;
+    struct probe probe;
+    struct actuator act;
+    struct api_server api;
+    struct peer peer;
+    uv_timer_t tick;
+    /* report channel */
+    bool report_pending;
+    struct proposal report_p;
+    struct command report_cmd;
+    uint64_t report_backoff_until;
+    /* reactions to applied entries */
+    uint64_t seen_gen;
+    uint64_t kicked_seq;
+    bool nodes_changed;
+    /* shutdown */
+    bool started_peer;
+    bool started_api;
+    bool started_raft;
+    bool stopping;
+    unsigned pending;
+    monitor_stopped_cb stopped_cb;
+};
+
+int monitor_start(struct monitor *m, uv_loop_t *loop, const struct config *cfg, char *errmsg,
+                  size_t errsize);
+void monitor_stop(struct monitor *m, monitor_stopped_cb cb);
+
+#endif /* PGQ_MONITOR_H */

@@ -1,0 +1,263 @@
+/* peer: asynchronous API client (see peer.h). */
+#include "peer.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/util.h"
+#include "pgquorum/pgquorum.h"
+
+struct peer_conn
+{
+    uv_tcp_t tcp;
+    uv_connect_t connect_req;
+    uv_write_t write_req;
+    struct peer *p;
+    char address[PGQ_ADDR_MAX];
+    bool connected;
+    struct frame_reader reader;
+    uint8_t *out;
+    size_t out_len;
+};
+
+static uint8_t read_buf[65536];
+
+static void conn_closed_cb(uv_handle_t *h)
+{
+    struct peer_conn *c = h->data;
+    struct peer *p = c->p;
+    frame_reader_close(&c->reader);
+    free(c->out);
+    free(c);
+    p->pending--;
+    if (p->closing && p->pending == 0 && p->close_cb != NULL) {
+        p->close_cb(p);
+    }
+}
+
+static void conn_drop(struct peer *p)
+{
+    struct peer_conn *c = p->conn;
+    if (c == NULL) {
+        return;
+    }
+    p->conn = NULL;
+    uv_close((uv_handle_t *)&c->tcp, conn_closed_cb);
+}
+
+static void finish(struct peer *p, int status, const struct api_response *res)
+{
+    peer_cb cb = p->cb;
+    p->cb = NULL;
+    p->busy = false;
+    uv_timer_stop(&p->timer);
+    if (status != 0) {
+        conn_drop(p);
+    } else if (p->conn != NULL) {
+        uv_read_stop((uv_stream_t *)&p->conn->tcp);
+    }
+    if (cb != NULL) {
+        cb(p, status, res);
+    }
+}
+
+static void fail(struct peer *p, int status, const char *fmt, ...) PGQ_PRINTF(3, 4);
+static void fail(struct peer *p, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->errmsg, sizeof p->errmsg, fmt, ap);
+    va_end(ap);
+    finish(p, status, NULL);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    (void)suggested;
+    buf->base = (char *)read_buf;
+    buf->len = sizeof read_buf;
+}
+
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    struct peer_conn *c = s->data;
+    struct peer *p = c->p;
+    const uint8_t *msg;
+    size_t len;
+    int rv;
+    if (p->conn != c || !p->busy) {
+        return;
+    }
+    if (n < 0) {
+        fail(p, PGQ_IO, "peer %s: connection closed", c->address);
+        return;
+    }
+    if (frame_reader_feed(&c->reader, (const uint8_t *)buf->base, (size_t)n) != 0) {
+        fail(p, PGQ_TOOBIG, "peer %s: oversized reply", c->address);
+        return;
+    }
+    rv = frame_reader_next(&c->reader, &msg, &len);
+    if (rv < 0) {
+        fail(p, PGQ_TOOBIG, "peer %s: oversized reply", c->address);
+        return;
+    }
+    if (rv == 1) {
+        struct api_response res;
+        char err[256];
+        if (codec_response_decode(msg, len, &res, err, sizeof err) != 0) {
+            frame_reader_consume(&c->reader);
+            fail(p, PGQ_MALFORMED, "%s", err);
+            return;
+        }
+        frame_reader_consume(&c->reader);
+        finish(p, 0, &res);
+        api_response_close(&res);
+    }
+}
+
+static void write_cb(uv_write_t *w, int status)
+{
+    struct peer_conn *c = w->data;
+    struct peer *p = c->p;
+    free(c->out);
+    c->out = NULL;
+    if (p->conn != c || !p->busy) {
+        return;
+    }
+    if (status != 0) {
+        fail(p, PGQ_IO, "peer write: %s", uv_strerror(status));
+        return;
+    }
+    if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) != 0) {
+        fail(p, PGQ_IO, "peer %s: cannot read", c->address);
+    }
+}
+
+static void send_request(struct peer *p)
+{
+    struct peer_conn *c = p->conn;
+    uv_buf_t b = uv_buf_init((char *)c->out, (unsigned)(c->out_len + FRAME_HEADER_SIZE));
+    c->write_req.data = c;
+    if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, write_cb) != 0) {
+        fail(p, PGQ_IO, "peer %s: cannot write", c->address);
+    }
+}
+
+static void connect_cb(uv_connect_t *req, int status)
+{
+    struct peer_conn *c = req->data;
+    struct peer *p = c->p;
+    if (p->conn != c) {
+        return;
+    }
+    if (status != 0) {
+        fail(p, PGQ_UNAVAILABLE, "peer connect: %s", uv_strerror(status));
+        return;
+    }
+    c->connected = true;
+    send_request(p);
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+    struct peer *p = t->data;
+    fail(p, PGQ_TIMEOUT, "peer %s: no reply in time", p->conn != NULL ? p->conn->address : "?");
+}
+
+int peer_init(struct peer *p, uv_loop_t *loop)
+{
+    memset(p, 0, sizeof *p);
+    p->loop = loop;
+    if (uv_timer_init(loop, &p->timer) != 0) {
+        return PGQ_IO;
+    }
+    p->timer.data = p;
+    p->pending = 1; /* the timer */
+    return 0;
+}
+
+int peer_request(struct peer *p, const char *address, const struct api_request *req,
+                 uint64_t timeout_ms, peer_cb cb)
+{
+    struct codec_alloc a = {malloc, FRAME_HEADER_SIZE};
+    struct peer_conn *c;
+    uint8_t *buf;
+    size_t len;
+    if (p->busy || p->closing) {
+        return PGQ_UNAVAILABLE;
+    }
+    if (p->conn != NULL && strcmp(p->conn->address, address) != 0) {
+        conn_drop(p);
+    }
+    if (codec_request_encode(req, &a, &buf, &len) != 0) {
+        return PGQ_NOMEM;
+    }
+    frame_put_header(buf, (uint32_t)len);
+    if (p->conn == NULL) {
+        struct sockaddr_in sa;
+        char host[PGQ_ADDR_MAX];
+        uint16_t port;
+        if (pgq_parse_hostport(address, host, sizeof host, &port) != 0 ||
+            uv_ip4_addr(host, port, &sa) != 0) {
+            free(buf);
+            return PGQ_INVALID;
+        }
+        c = calloc(1, sizeof *c);
+        if (c == NULL) {
+            free(buf);
+            return PGQ_NOMEM;
+        }
+        c->p = p;
+        pgq_strlcpy(c->address, address, sizeof c->address);
+        frame_reader_init(&c->reader, PGQ_REPLY_FRAME_MAX);
+        uv_tcp_init(p->loop, &c->tcp);
+        c->tcp.data = c;
+        uv_tcp_nodelay(&c->tcp, 1);
+        p->pending++;
+        p->conn = c;
+        c->out = buf;
+        c->out_len = len;
+        c->connect_req.data = c;
+        if (uv_tcp_connect(&c->connect_req, &c->tcp, (const struct sockaddr *)&sa, connect_cb) !=
+            0) {
+            conn_drop(p);
+            return PGQ_UNAVAILABLE;
+        }
+    } else {
+        c = p->conn;
+        free(c->out);
+        c->out = buf;
+        c->out_len = len;
+    }
+    p->busy = true;
+    p->cb = cb;
+    uv_timer_start(&p->timer, timer_cb, timeout_ms, 0);
+    if (c->connected) {
+        send_request(p);
+    }
+    return 0;
+}
+
+static void timer_closed_cb(uv_handle_t *h)
+{
+    struct peer *p = h->data;
+    p->pending--;
+    if (p->pending == 0 && p->close_cb != NULL) {
+        p->close_cb(p);
+    }
+}
+
+void peer_close(struct peer *p, peer_close_cb cb)
+{
+    p->closing = true;
+    p->close_cb = cb;
+    if (p->busy) {
+        fail(p, PGQ_SHUTDOWN, "%s", "shutting down");
+    }
+    conn_drop(p);
+    uv_timer_stop(&p->timer);
+    uv_close((uv_handle_t *)&p->timer, timer_closed_cb);
+}

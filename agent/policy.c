@@ -1,0 +1,361 @@
+/* Policy: verdict freshness, candidate choice, and the next command or
+ * action for the leader. Pure: see policy.h. */
+#include "policy.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/util.h"
+
+bool policy_fresh_down(const struct state *s, const struct node *n)
+{
+    unsigned down = 0;
+    for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
+        const struct view *v = &n->views[i];
+        if (v->monitor_id != 0 && v->gen == s->leader_gen && !v->obs.reachable &&
+            state_is_voter(s, v->monitor_id)) {
+            down++;
+        }
+    }
+    return down >= state_majority(s);
+}
+
+bool policy_fresh_position(const struct node *n, uint64_t seq, uint64_t *lsn)
+{
+    bool found = false;
+    *lsn = 0;
+    for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
+        const struct obs *o = &n->views[i].obs;
+        uint64_t pos;
+        if (n->views[i].monitor_id == 0 || !o->reachable || !o->in_recovery ||
+            o->basis_seq < seq) {
+            continue;
+        }
+        pos = PGQ_MAX(o->receive_lsn, o->replay_lsn);
+        if (!found || pos > *lsn) {
+            *lsn = pos;
+        }
+        found = true;
+    }
+    return found;
+}
+
+/* The primary's last known WAL position, from any monitor, any time. */
+static uint64_t primary_last_lsn(const struct node *p)
+{
+    uint64_t lsn = 0;
+    for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
+        const struct obs *o = &p->views[i].obs;
+        if (p->views[i].monitor_id != 0 && o->reachable && !o->in_recovery) {
+            lsn = PGQ_MAX(lsn, o->current_lsn);
+        }
+    }
+    return lsn;
+}
+
+struct cand
+{
+    const struct node *node;
+    uint64_t lsn;
+};
+
+static int cand_cmp(const void *a, const void *b)
+{
+    const struct cand *x = a, *y = b;
+    if (x->lsn != y->lsn) {
+        return x->lsn > y->lsn ? -1 : 1;
+    }
+    if (x->node->priority != y->node->priority) {
+        return x->node->priority > y->node->priority ? -1 : 1;
+    }
+    return strcmp(x->node->name, y->node->name);
+}
+
+void policy_choose(const struct state *s, const struct cluster *c, const struct policy_config *pc,
+                   struct choice *out)
+{
+    const struct node *p = cluster_node(c, c->primary);
+    struct cand cands[PGQ_MAX_NODES];
+    unsigned n_cands = 0;
+    char why[PGQ_REASON_MAX] = "";
+    char waiting[PGQ_REASON_MAX] = "";
+    uint64_t since_seq = p != NULL ? p->verdict_seq : 0;
+
+    memset(out, 0, sizeof *out);
+    out->reference_lsn = p != NULL ? primary_last_lsn(p) : 0;
+
+    /* First pass: fresh positions, and the most advanced one known. */
+    for (unsigned i = 0; i < c->n_nodes; i++) {
+        const struct node *n = &c->nodes[i];
+        uint64_t lsn;
+        if (n == p || n->role != PGQ_ROLE_STANDBY) {
+            continue;
+        }
+        if (n->verdict != PGQ_VERDICT_UP) {
+            pgq_appendf(why, sizeof why, "%s%s: %s", why[0] ? "; " : "", n->name,
+                        pgq_verdict_name(n->verdict));
+            continue;
+        }
+        /* Fresh positions only: probed after the primary was found down,
+         * never a stale one from before the failure. */
+        if (!policy_fresh_position(n, since_seq, &lsn)) {
+            pgq_appendf(waiting, sizeof waiting, "%s%s", waiting[0] ? ", " : "", n->name);
+            continue;
+        }
+        out->reference_lsn = PGQ_MAX(out->reference_lsn, lsn);
+        if (n->priority == 0) {
+            pgq_appendf(why, sizeof why, "%s%s: priority 0", why[0] ? "; " : "", n->name);
+            continue;
+        }
+        if (n->maintenance) {
+            pgq_appendf(why, sizeof why, "%s%s: in maintenance", why[0] ? "; " : "", n->name);
+            continue;
+        }
+        cands[n_cands].node = n;
+        cands[n_cands].lsn = lsn;
+        n_cands++;
+    }
+    if (waiting[0] != '\0') {
+        out->wait = true;
+        snprintf(out->reason, sizeof out->reason,
+                 "waiting for WAL positions probed after the primary failed from: %s", waiting);
+        return;
+    }
+    /* Invariant 4: no promotion of a standby behind beyond the limit. */
+    for (unsigned i = 0; i < n_cands;) {
+        uint64_t lag = out->reference_lsn > cands[i].lsn ? out->reference_lsn - cands[i].lsn : 0;
+        if (lag > pc->max_lag_bytes) {
+            pgq_appendf(why, sizeof why, "%s%s: lag %" PRIu64 " bytes > max_lag_on_failover %" PRIu64,
+                        why[0] ? "; " : "", cands[i].node->name, lag, pc->max_lag_bytes);
+            cands[i] = cands[--n_cands];
+            continue;
+        }
+        i++;
+    }
+    if (n_cands == 0) {
+        snprintf(out->reason, sizeof out->reason, "no eligible standby%s%s",
+                 why[0] ? ": " : "", why);
+        return;
+    }
+    qsort(cands, n_cands, sizeof cands[0], cand_cmp);
+    out->node = cands[0].node;
+    out->lsn = cands[0].lsn;
+    {
+        char l1[32], l2[32];
+        pgq_lsn_format(out->lsn, l1, sizeof l1);
+        pgq_lsn_format(out->reference_lsn, l2, sizeof l2);
+        snprintf(out->reason, sizeof out->reason,
+                 "most advanced eligible standby at %s (most advanced known %s), priority %u", l1,
+                 l2, out->node->priority);
+    }
+}
+
+static bool obs_writable(const struct obs *o)
+{
+    return o->reachable && !o->in_recovery && !o->read_only;
+}
+
+static bool blocked(const struct cluster *c, const char *reason, struct command *out)
+{
+    if (strcmp(c->fo.blocked, reason) == 0) {
+        return false;
+    }
+    command_init(out, CMD_BLOCKED);
+    pgq_strlcpy(out->cluster, c->name, sizeof out->cluster);
+    pgq_strlcpy(out->u.blocked.reason, reason, sizeof out->u.blocked.reason);
+    return true;
+}
+
+static bool set_role(const struct cluster *c, const struct node *n, int role, struct command *out)
+{
+    command_init(out, CMD_SET_ROLE);
+    pgq_strlcpy(out->cluster, c->name, sizeof out->cluster);
+    pgq_strlcpy(out->node, n->name, sizeof out->node);
+    out->u.set_role.role = role;
+    out->u.set_role.epoch = c->epoch;
+    return true;
+}
+
+/* Roles learned from observations: the first primary, standbys, rejoins. */
+static bool next_role(const struct cluster *c, struct command *out)
+{
+    const struct node *writable = NULL;
+    unsigned n_writable = 0;
+    for (unsigned i = 0; i < c->n_nodes; i++) {
+        const struct node *n = &c->nodes[i];
+        const struct view *v = node_latest_view(n);
+        if (v == NULL || !v->obs.reachable) {
+            continue;
+        }
+        if (n->role == PGQ_ROLE_UNKNOWN && v->obs.in_recovery) {
+            return set_role(c, n, PGQ_ROLE_STANDBY, out);
+        }
+        if (n->role == PGQ_ROLE_DEMOTED && v->obs.in_recovery && v->obs.streaming &&
+            c->fo.timeline != 0 && v->obs.timeline >= c->fo.timeline) {
+            return set_role(c, n, PGQ_ROLE_STANDBY, out);
+        }
+        if (c->epoch == 0 && n->role == PGQ_ROLE_UNKNOWN && obs_writable(&v->obs)) {
+            writable = n;
+            n_writable++;
+        }
+    }
+    if (n_writable == 1) {
+        /* Discovery: the first primary seen becomes epoch 1. */
+        return set_role(c, writable, PGQ_ROLE_PRIMARY, out);
+    }
+    if (n_writable > 1) {
+        return blocked(c, "more than one node is writable and none is known as primary: "
+                          "remove the node that is not the primary",
+                       out);
+    }
+    return false;
+}
+
+static bool next_failover(const struct state *s, const struct cluster *c,
+                          const struct policy_config *pc, uint64_t now_ms, struct command *out)
+{
+    const struct node *p = cluster_node(c, c->primary);
+    struct choice ch;
+    uint64_t start;
+    char reason[PGQ_REASON_MAX];
+    if (p == NULL) {
+        return false;
+    }
+    if (p->verdict != PGQ_VERDICT_DOWN) {
+        return blocked(c, "", out);
+    }
+    if (p->maintenance) {
+        snprintf(reason, sizeof reason, "primary %s is in maintenance", p->name);
+        return blocked(c, reason, out);
+    }
+    /* Invariant 2: a failover needs a majority verdict, and only views
+     * reported to the current leader count: after a restart or a leader
+     * change, fresh evidence is required. */
+    if (!policy_fresh_down(s, p)) {
+        return false;
+    }
+    start = PGQ_MAX(p->verdict_since_ms, s->gen_since_ms);
+    if (now_ms < start + pc->failover_timeout_ms) {
+        return false;
+    }
+    policy_choose(s, c, pc, &ch);
+    if (ch.node == NULL) {
+        return blocked(c, ch.reason, out);
+    }
+    command_init(out, CMD_DECIDE);
+    pgq_strlcpy(out->cluster, c->name, sizeof out->cluster);
+    pgq_strlcpy(out->node, ch.node->name, sizeof out->node);
+    out->u.decide.epoch = c->epoch + 1;
+    pgq_strlcpy(out->u.decide.old_primary, p->name, sizeof out->u.decide.old_primary);
+    out->u.decide.candidate_lsn = ch.lsn;
+    out->u.decide.down_ms = p->verdict_since_ms;
+    pgq_strlcpy(out->u.decide.reason, ch.reason, sizeof out->u.decide.reason);
+    return true;
+}
+
+/* A promoted failover is done when every standby that is not down follows
+ * the new primary. */
+static bool next_done(const struct cluster *c, struct command *out)
+{
+    if (c->fo.phase != PGQ_FO_PROMOTED) {
+        return false;
+    }
+    for (unsigned i = 0; i < c->n_nodes; i++) {
+        const struct node *n = &c->nodes[i];
+        if (n->role == PGQ_ROLE_STANDBY && n->verdict != PGQ_VERDICT_DOWN &&
+            n->following_epoch < c->epoch) {
+            return false;
+        }
+    }
+    command_init(out, CMD_STEP);
+    pgq_strlcpy(out->cluster, c->name, sizeof out->cluster);
+    out->u.step.epoch = c->epoch;
+    out->u.step.kind = PGQ_STEP_DONE;
+    return true;
+}
+
+bool policy_next_command(const struct state *s, const struct policy_config *pc, uint64_t now_ms,
+                         struct command *out)
+{
+    for (unsigned i = 0; i < s->n_clusters; i++) {
+        const struct cluster *c = &s->clusters[i];
+        if (next_role(c, out) || next_failover(s, c, pc, now_ms, out) || next_done(c, out)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static struct action *action_new(struct action *out, unsigned max, unsigned *n, int kind,
+                                 const struct cluster *c, const struct node *node)
+{
+    struct action *a;
+    if (*n >= max) {
+        return NULL;
+    }
+    a = &out[(*n)++];
+    memset(a, 0, sizeof *a);
+    a->kind = kind;
+    a->epoch = c->epoch;
+    pgq_strlcpy(a->cluster, c->name, sizeof a->cluster);
+    pgq_strlcpy(a->node, node->name, sizeof a->node);
+    pgq_strlcpy(a->conninfo, node->conninfo, sizeof a->conninfo);
+    return a;
+}
+
+unsigned policy_actions(const struct state *s, struct action *out, unsigned max)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < s->n_clusters; i++) {
+        const struct cluster *c = &s->clusters[i];
+        const struct node *p = cluster_node(c, c->primary);
+        if (p == NULL) {
+            continue;
+        }
+        if (c->fo.phase == PGQ_FO_DECIDED) {
+            /* Invariant 3: the committed decision is carried out by whoever
+             * leads; promotion is idempotent (checked first). */
+            action_new(out, max, &n, ACT_PROMOTE, c, p);
+        }
+        for (unsigned j = 0; j < c->n_nodes; j++) {
+            const struct node *node = &c->nodes[j];
+            if (node == p) {
+                continue;
+            }
+            if (node->alert_writable && node->fenced_epoch < c->epoch) {
+                action_new(out, max, &n, ACT_FENCE, c, node);
+                continue;
+            }
+            if (c->fo.phase == PGQ_FO_DECIDED || node->role != PGQ_ROLE_STANDBY ||
+                node->following_epoch >= c->epoch || node->verdict != PGQ_VERDICT_UP ||
+                p->verdict == PGQ_VERDICT_DOWN) {
+                continue;
+            }
+            {
+                struct action *a = action_new(out, max, &n, ACT_REPOINT, c, node);
+                if (a != NULL) {
+                    pgq_strlcpy(a->primary, p->name, sizeof a->primary);
+                    pgq_strlcpy(a->primary_conninfo, p->conninfo, sizeof a->primary_conninfo);
+                    a->timeline = c->fo.timeline;
+                }
+            }
+        }
+    }
+    return n;
+}
+
+const char *policy_action_name(int kind)
+{
+    switch (kind) {
+        case ACT_PROMOTE:
+            return "promote";
+        case ACT_REPOINT:
+            return "repoint";
+        case ACT_FENCE:
+            return "fence";
+        default:
+            return "?";
+    }
+}

@@ -1,0 +1,80 @@
+/* Policy: what the leader should do next, as a pure function of the
+ * replicated state and the time the caller passes in. It proposes and acts
+ * on nothing itself: `consensus` proposes the command, `actuator` carries out
+ * the action, and their results come back as commands through the log.
+ *
+ * Rules enforced here (quoted where they are applied):
+ *   - a failover needs a majority verdict of the current leader generation;
+ *   - the primary must stay down by verdict for failover_timeout;
+ *   - the candidate is up by verdict, priority > 0, not in maintenance, with a
+ *     WAL position probed after the primary went down, within
+ *     max_lag_on_failover of the most advanced position known; then the most
+ *     advanced wins, then the highest priority, then the name;
+ *   - with no eligible candidate nothing is promoted and the reason is
+ *     committed so that operators see it. */
+#ifndef PGQ_POLICY_H
+#define PGQ_POLICY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cluster.h"
+
+struct policy_config
+{
+    uint64_t failover_timeout_ms;
+    uint64_t max_lag_bytes;
+};
+
+/* The outcome of the candidate choice. */
+struct choice
+{
+    const struct node *node; /* NULL: no promotion now */
+    uint64_t lsn;            /* the candidate's fresh WAL position */
+    uint64_t reference_lsn;  /* most advanced position known (primary or standby) */
+    bool wait;               /* true: a fresh position is still missing */
+    char reason[PGQ_REASON_MAX];
+};
+
+/* True when a majority of voters saw the node down in the current leader
+ * generation (stale views from earlier leaders do not count). */
+bool policy_fresh_down(const struct state *s, const struct node *n);
+
+/* The node's most advanced WAL position probed at or after seq; false when
+ * no such observation exists. */
+bool policy_fresh_position(const struct node *n, uint64_t seq, uint64_t *lsn);
+
+/* Choose the standby to promote in place of the cluster's primary. */
+void policy_choose(const struct state *s, const struct cluster *c, const struct policy_config *pc,
+                   struct choice *out);
+
+/* The next command the leader should propose, if any (true: *out is set;
+ * close it with command_close). now_ms is the leader's wall clock. */
+bool policy_next_command(const struct state *s, const struct policy_config *pc, uint64_t now_ms,
+                         struct command *out);
+
+/* Actions on PostgreSQL nodes that the committed state calls for. */
+enum action_kind {
+    ACT_PROMOTE = 1, /* promote node (candidate of the epoch's decision) */
+    ACT_REPOINT,     /* make standby node stream from the epoch's primary */
+    ACT_FENCE,       /* make a writable non-primary read-only */
+};
+
+struct action
+{
+    int kind;
+    uint64_t epoch;
+    char cluster[PGQ_NAME_MAX];
+    char node[PGQ_NAME_MAX];
+    char conninfo[PGQ_CONNINFO_MAX];
+    char primary[PGQ_NAME_MAX]; /* ACT_REPOINT: the primary to follow */
+    char primary_conninfo[PGQ_CONNINFO_MAX];
+    uint32_t timeline; /* ACT_REPOINT: the primary's timeline, 0 if unknown */
+};
+
+/* Fill out[0..max) with the actions due; returns how many. */
+unsigned policy_actions(const struct state *s, struct action *out, unsigned max);
+
+const char *policy_action_name(int kind);
+
+#endif /* PGQ_POLICY_H */

@@ -1,0 +1,539 @@
+/* probe: this monitor's view of every node (see probe.h). */
+#include "probe.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "failpoint.h"
+#include "lib/util.h"
+#include "log.h"
+
+/* One round trip learns everything. On a standby pg_current_wal_lsn() and
+ * pg_walfile_name() raise "recovery is in progress", so they sit in CASE
+ * branches that only a primary evaluates. */
+static const char probe_sql[] =
+    "SELECT pg_is_in_recovery(),"
+    " CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn() END,"
+    " pg_last_wal_receive_lsn(),"
+    " pg_last_wal_replay_lsn(),"
+    " CASE WHEN pg_is_in_recovery() THEN coalesce((SELECT received_tli FROM pg_stat_wal_receiver),"
+    "   (pg_control_checkpoint()).timeline_id)"
+    "  ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,"
+    " (SELECT status FROM pg_stat_wal_receiver),"
+    " (SELECT sender_host || ':' || sender_port FROM pg_stat_wal_receiver),"
+    " (SELECT sum(blks_hit)::float8 / nullif(sum(blks_hit) + sum(blks_read), 0)"
+    "   FROM pg_stat_database),"
+    " (SELECT sum(idx_blks_hit)::float8 / nullif(sum(idx_blks_hit) + sum(idx_blks_read), 0)"
+    "   FROM pg_statio_all_indexes),"
+    " (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'),"
+    " current_setting('default_transaction_read_only') = 'on',"
+    " current_setting('server_version_num')::int";
+
+enum {
+    COL_RECOVERY,
+    COL_CURRENT,
+    COL_RECEIVE,
+    COL_REPLAY,
+    COL_TIMELINE,
+    COL_WR_STATUS,
+    COL_UPSTREAM,
+    COL_CACHE,
+    COL_INDEX,
+    COL_CONNS,
+    COL_READONLY,
+    COL_VERSION,
+    N_COLS
+};
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void start_probe(struct probe_target *t);
+
+static void timer_cb(uv_timer_t *h)
+{
+    start_probe(h->data);
+}
+
+static void schedule(struct probe_target *t, uint64_t delay_ms)
+{
+    if (!t->removed) {
+        uv_timer_start(&t->timer, timer_cb, delay_ms, 0);
+    }
+}
+
+/* Fields whose change is reported at once; positions and metrics wait for
+ * the refresh. */
+static bool material_change(const struct obs *a, const struct obs *b)
+{
+    return a->reachable != b->reachable || a->in_recovery != b->in_recovery ||
+           a->timeline != b->timeline || a->streaming != b->streaming ||
+           strcmp(a->upstream, b->upstream) != 0 || a->read_only != b->read_only;
+}
+
+static void conclude(struct probe_target *t, const struct obs *o)
+{
+    struct probe *p = t->probe;
+    uint64_t now = wall_ms();
+    bool report = t->force || !t->have_reported || material_change(o, &t->reported) ||
+                  now >= t->reported_ms + p->cfg->report_refresh_ms;
+    if (t->have_obs && o->reachable != t->obs.reachable) {
+        if (o->reachable) {
+            log_info("probe %s: reachable again (%s)", t->node,
+                     o->in_recovery ? "standby" : "primary");
+        } else {
+            log_warn("probe %s: down after %u failed probes: %s", t->node, t->fails, o->error);
+        }
+    }
+    t->obs = *o;
+    t->have_obs = true;
+    if (report) {
+        t->force = false;
+        t->dirty = true;
+        if (p->dirty_cb != NULL) {
+            p->dirty_cb(p);
+        }
+    }
+}
+
+static void probe_failed(struct probe_target *t, const char *reason)
+{
+    struct probe *p = t->probe;
+    char why[PGQ_ERRTEXT_MAX];
+    pgq_strlcpy(why, reason, sizeof why); /* reason may live in t->pc */
+    t->probing = false;
+    t->fails++;
+    pgconn_disconnect(&t->pc);
+    log_debug("probe %s: failure %u: %s", t->node, t->fails, why);
+    /* Re-check quickly; report down only after 1 + retries failures. */
+    if (t->fails > p->cfg->retries) {
+        struct obs o;
+        memset(&o, 0, sizeof o);
+        pgq_strlcpy(o.node, t->node, sizeof o.node);
+        o.reachable = false;
+        pgq_strlcpy(o.error, why, sizeof o.error);
+        o.probed_ms = t->started_ms;
+        o.basis_seq = t->basis_seq;
+        o.cache_hit_bp = o.index_hit_bp = PGQ_BP_NONE;
+        conclude(t, &o);
+    }
+    t->rerun = false;
+    schedule(t, p->cfg->retry_interval_ms);
+}
+
+static bool get_bool(PGresult *r, int col)
+{
+    return !PQgetisnull(r, 0, col) && PQgetvalue(r, 0, col)[0] == 't';
+}
+
+static int get_lsn(PGresult *r, int col, uint64_t *lsn)
+{
+    *lsn = 0;
+    if (PQgetisnull(r, 0, col)) {
+        return 0;
+    }
+    return pgq_lsn_parse(PQgetvalue(r, 0, col), lsn);
+}
+
+static int get_u32(PGresult *r, int col, uint32_t *v)
+{
+    char *end;
+    unsigned long long x;
+    *v = 0;
+    if (PQgetisnull(r, 0, col)) {
+        return 0;
+    }
+    x = strtoull(PQgetvalue(r, 0, col), &end, 10);
+    if (*end != '\0' || x > UINT32_MAX) {
+        return PGQ_MALFORMED;
+    }
+    *v = (uint32_t)x;
+    return 0;
+}
+
+static int get_bp(PGresult *r, int col, uint32_t *bp)
+{
+    char *end;
+    double v;
+    *bp = PGQ_BP_NONE;
+    if (PQgetisnull(r, 0, col)) {
+        return 0;
+    }
+    v = strtod(PQgetvalue(r, 0, col), &end);
+    if (*end != '\0' || !(v >= 0.0 && v <= 1.0)) {
+        return PGQ_MALFORMED;
+    }
+    *bp = (uint32_t)(v * 10000.0 + 0.5);
+    return 0;
+}
+
+/* Turn the probe's row into an observation; a node answering nonsense is a
+ * failed probe, never a crash or a guess. */
+static int parse_row(struct probe_target *t, PGresult *r, struct obs *o, char *why, size_t size)
+{
+    int bad = 0;
+    memset(o, 0, sizeof *o);
+    if (PQntuples(r) != 1 || PQnfields(r) != N_COLS) {
+        snprintf(why, size, "unexpected probe result shape (%d rows, %d columns)", PQntuples(r),
+                 PQnfields(r));
+        return PGQ_MALFORMED;
+    }
+    pgq_strlcpy(o->node, t->node, sizeof o->node);
+    o->reachable = true;
+    o->in_recovery = get_bool(r, COL_RECOVERY);
+    bad |= get_lsn(r, COL_CURRENT, &o->current_lsn);
+    bad |= get_lsn(r, COL_RECEIVE, &o->receive_lsn);
+    bad |= get_lsn(r, COL_REPLAY, &o->replay_lsn);
+    bad |= get_u32(r, COL_TIMELINE, &o->timeline);
+    o->streaming = !PQgetisnull(r, 0, COL_WR_STATUS) &&
+                   strcmp(PQgetvalue(r, 0, COL_WR_STATUS), "streaming") == 0;
+    if (!PQgetisnull(r, 0, COL_UPSTREAM)) {
+        pgq_strlcpy(o->upstream, PQgetvalue(r, 0, COL_UPSTREAM), sizeof o->upstream);
+        pgq_one_line(o->upstream);
+    }
+    bad |= get_bp(r, COL_CACHE, &o->cache_hit_bp);
+    bad |= get_bp(r, COL_INDEX, &o->index_hit_bp);
+    bad |= get_u32(r, COL_CONNS, &o->connections);
+    o->read_only = get_bool(r, COL_READONLY);
+    bad |= get_u32(r, COL_VERSION, &o->server_version);
+    o->probed_ms = t->started_ms;
+    o->basis_seq = t->basis_seq;
+    if (bad != 0) {
+        snprintf(why, size, "node answered a malformed probe result");
+        return PGQ_MALFORMED;
+    }
+    return 0;
+}
+
+static void query_cb(struct pgconn *pc, int status, PGresult *res)
+{
+    struct probe_target *t = pc->data;
+    struct obs o;
+    char why[PGQ_ERRTEXT_MAX];
+    if (status == PGQ_SHUTDOWN) {
+        t->probing = false;
+        return;
+    }
+    if (status != 0) {
+        probe_failed(t, pc->errmsg);
+        return;
+    }
+    if (parse_row(t, res, &o, why, sizeof why) != 0) {
+        probe_failed(t, why);
+        return;
+    }
+    t->probing = false;
+    t->fails = 0;
+    conclude(t, &o);
+    if (t->rerun) {
+        t->rerun = false;
+        schedule(t, 0);
+    } else {
+        schedule(t, t->probe->cfg->interval_ms);
+    }
+}
+
+static void run_query(struct probe_target *t)
+{
+    if (pgconn_query(&t->pc, probe_sql, t->probe->cfg->timeout_ms, query_cb) != 0) {
+        probe_failed(t, t->pc.errmsg);
+    }
+}
+
+static void connect_cb(struct pgconn *pc, int status)
+{
+    struct probe_target *t = pc->data;
+    if (status == PGQ_SHUTDOWN) {
+        t->probing = false;
+        return;
+    }
+    if (status != 0) {
+        probe_failed(t, pc->errmsg);
+        return;
+    }
+    run_query(t);
+}
+
+/* The connection kept between rounds dropped: the node may be gone, so look
+ * again now rather than at the next round. */
+static void lost_cb(struct pgconn *pc, int status)
+{
+    struct probe_target *t = pc->data;
+    (void)status;
+    log_info("probe %s: monitoring connection lost (%s): probing again now", t->node,
+             pc->errmsg);
+    if (!t->probing) {
+        uv_timer_stop(&t->timer);
+        start_probe(t);
+    }
+}
+
+static void start_probe(struct probe_target *t)
+{
+    struct probe *p = t->probe;
+    const char *keys[] = {"application_name", "options", "connect_timeout", "keepalives",
+                          "keepalives_idle", "keepalives_interval", "keepalives_count",
+                          "tcp_user_timeout", "passfile", "sslmode", "sslcert", "sslkey",
+                          "sslrootcert", NULL};
+    const char *values[PGQ_ARRAY_SIZE(keys)];
+    unsigned n = 0;
+    int rv;
+    if (t->removed || t->probing) {
+        if (t->probing) {
+            t->rerun = true;
+        }
+        return;
+    }
+    t->probing = true;
+    t->basis_seq = p->state->seq;
+    t->started_ms = wall_ms();
+    if (FAILPOINT("probe", t->node)) {
+        probe_failed(t, "failpoint: probe failed");
+        return;
+    }
+    if (pgconn_connected(&t->pc)) {
+        run_query(t);
+        return;
+    }
+    values[n++] = p->app_name;
+    values[n++] = p->options;
+    values[n++] = "2";
+    values[n++] = "1";
+    values[n++] = p->keepalive_idle;
+    values[n++] = "1";
+    values[n++] = "3";
+    values[n++] = p->tcp_user_timeout;
+    /* Only the TLS and password settings the operator gave are passed: an
+     * empty value would override the node's conninfo. */
+    {
+        const char *opt[] = {p->cfg->passfile, p->cfg->sslmode, p->cfg->sslcert, p->cfg->sslkey,
+                             p->cfg->sslrootcert};
+        const char *names[] = {"passfile", "sslmode", "sslcert", "sslkey", "sslrootcert"};
+        unsigned k = n;
+        for (unsigned i = 0; i < PGQ_ARRAY_SIZE(opt); i++) {
+            if (opt[i][0] != '\0') {
+                keys[k] = names[i];
+                values[k++] = opt[i];
+            }
+        }
+        keys[k] = NULL;
+        values[k] = NULL;
+    }
+    rv = pgconn_connect(&t->pc, t->conninfo, keys, values, p->cfg->timeout_ms, connect_cb);
+    if (rv != 0) {
+        probe_failed(t, t->pc.errmsg);
+    }
+}
+
+static void target_closed(struct probe_target *t)
+{
+    struct probe *p = t->probe;
+    free(t);
+    p->pending--;
+    if (p->closing && p->pending == 0 && p->close_cb != NULL) {
+        p->close_cb(p);
+    }
+}
+
+static void timer_closed_cb(uv_handle_t *h)
+{
+    struct probe_target *t = h->data;
+    if (--t->pending_closes == 0) {
+        target_closed(t);
+    }
+}
+
+static void pgconn_closed_cb(struct pgconn *pc)
+{
+    struct probe_target *t = pc->data;
+    if (--t->pending_closes == 0) {
+        target_closed(t);
+    }
+}
+
+static void target_remove(struct probe_target *t)
+{
+    t->removed = true;
+    t->pending_closes = 2;
+    uv_timer_stop(&t->timer);
+    uv_close((uv_handle_t *)&t->timer, timer_closed_cb);
+    pgconn_close(&t->pc, pgconn_closed_cb);
+}
+
+static struct probe_target *target_add(struct probe *p, const char *cluster,
+                                       const struct node *n)
+{
+    struct probe_target *t = calloc(1, sizeof *t);
+    if (t == NULL) {
+        log_error("probe %s: out of memory", n->name);
+        return NULL;
+    }
+    t->probe = p;
+    pgq_strlcpy(t->cluster, cluster, sizeof t->cluster);
+    pgq_strlcpy(t->node, n->name, sizeof t->node);
+    pgq_strlcpy(t->conninfo, n->conninfo, sizeof t->conninfo);
+    if (pgconn_init(&t->pc, p->loop) != 0 || uv_timer_init(p->loop, &t->timer) != 0) {
+        log_error("probe %s: cannot create handles", n->name);
+        free(t);
+        return NULL;
+    }
+    t->pc.data = t;
+    t->pc.lost_cb = lost_cb;
+    t->timer.data = t;
+    t->next = p->targets;
+    p->targets = t;
+    p->pending++;
+    schedule(t, 0);
+    return t;
+}
+
+void probe_init(struct probe *p, uv_loop_t *loop, const struct config *cfg,
+                const struct state *state, uint64_t monitor_id)
+{
+    memset(p, 0, sizeof *p);
+    p->loop = loop;
+    p->cfg = cfg;
+    p->state = state;
+    p->monitor_id = monitor_id;
+    snprintf(p->app_name, sizeof p->app_name, "pgquorum-monitor-%" PRIu64, monitor_id);
+    snprintf(p->options, sizeof p->options, "-c statement_timeout=%" PRIu64, cfg->timeout_ms);
+    snprintf(p->keepalive_idle, sizeof p->keepalive_idle, "%" PRIu64,
+             PGQ_MAX(cfg->timeout_ms / 1000, 1));
+    snprintf(p->tcp_user_timeout, sizeof p->tcp_user_timeout, "%" PRIu64, cfg->timeout_ms);
+}
+
+void probe_sync(struct probe *p)
+{
+    if (p->closing) {
+        return;
+    }
+    /* Drop targets whose node is gone or whose conninfo changed. */
+    for (struct probe_target **pt = &p->targets; *pt != NULL;) {
+        struct probe_target *t = *pt;
+        const struct node *n = cluster_node(state_cluster(p->state, t->cluster), t->node);
+        if (n == NULL || strcmp(n->conninfo, t->conninfo) != 0) {
+            *pt = t->next;
+            target_remove(t);
+            continue;
+        }
+        pt = &t->next;
+    }
+    for (unsigned i = 0; i < p->state->n_clusters; i++) {
+        const struct cluster *c = &p->state->clusters[i];
+        for (unsigned j = 0; j < c->n_nodes; j++) {
+            bool found = false;
+            for (struct probe_target *t = p->targets; t != NULL; t = t->next) {
+                if (strcmp(t->cluster, c->name) == 0 && strcmp(t->node, c->nodes[j].name) == 0) {
+                    found = true;
+                    break;
+                }
+            }
+            if (!found) {
+                target_add(p, c->name, &c->nodes[j]);
+            }
+        }
+    }
+}
+
+void probe_kick(struct probe *p, const char *cluster, bool force)
+{
+    for (struct probe_target *t = p->targets; t != NULL; t = t->next) {
+        if (cluster != NULL && strcmp(t->cluster, cluster) != 0) {
+            continue;
+        }
+        t->force |= force;
+        if (t->probing) {
+            t->rerun = true; /* its basis is older than the kick */
+        } else {
+            uv_timer_stop(&t->timer);
+            schedule(t, 0);
+        }
+    }
+}
+
+void probe_mark_all_dirty(struct probe *p)
+{
+    bool any = false;
+    for (struct probe_target *t = p->targets; t != NULL; t = t->next) {
+        if (t->have_obs) {
+            t->dirty = true;
+            any = true;
+        }
+    }
+    if (any && p->dirty_cb != NULL) {
+        p->dirty_cb(p);
+    }
+}
+
+unsigned probe_collect(struct probe *p, char *cluster, struct obs *out, unsigned max)
+{
+    unsigned n = 0;
+    cluster[0] = '\0';
+    for (struct probe_target *t = p->targets; t != NULL && n < max; t = t->next) {
+        if (!t->dirty || t->in_flight) {
+            continue;
+        }
+        if (cluster[0] == '\0') {
+            pgq_strlcpy(cluster, t->cluster, PGQ_NAME_MAX);
+        } else if (strcmp(cluster, t->cluster) != 0) {
+            continue;
+        }
+        t->dirty = false;
+        t->in_flight = true;
+        t->sent = t->obs;
+        out[n++] = t->obs;
+    }
+    return n;
+}
+
+void probe_collect_done(struct probe *p, bool committed)
+{
+    uint64_t now = wall_ms();
+    for (struct probe_target *t = p->targets; t != NULL; t = t->next) {
+        if (!t->in_flight) {
+            continue;
+        }
+        t->in_flight = false;
+        if (committed) {
+            t->reported = t->sent;
+            t->have_reported = true;
+            t->reported_ms = now;
+        } else {
+            t->dirty = true;
+        }
+    }
+}
+
+const struct obs *probe_latest(const struct probe *p, const char *cluster, const char *node)
+{
+    for (struct probe_target *t = p->targets; t != NULL; t = t->next) {
+        if (strcmp(t->cluster, cluster) == 0 && strcmp(t->node, node) == 0) {
+            return t->have_obs ? &t->obs : NULL;
+        }
+    }
+    return NULL;
+}
+
+void probe_close(struct probe *p, probe_cb cb)
+{
+    p->closing = true;
+    p->close_cb = cb;
+    if (p->pending == 0) {
+        if (cb != NULL) {
+            cb(p);
+        }
+        return;
+    }
+    while (p->targets != NULL) {
+        struct probe_target *t = p->targets;
+        p->targets = t->next;
+        target_remove(t);
+    }
+}

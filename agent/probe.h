@@ -1,0 +1,99 @@
+/* probe: this monitor's own view of every registered PostgreSQL node.
+ *
+ * The happy path is: one target per node, one libpq connection each, kept
+ * open between rounds; every health.interval one query learns role, timeline,
+ * WAL positions, walreceiver state and the operator metrics. An observation
+ * is handed over for the Raft log when something that matters changed, when
+ * report_refresh has passed, or when forced (a new leader, the primary found
+ * down: fresh positions are needed).
+ *
+ * Possible failure modes are: the connection drops between rounds (noticed
+ * at once: the node is probed again right away), a probe fails (re-checked
+ * every retry_interval; reported down only after 1 + retries consecutive
+ * failures), a node answers nonsense (a failed probe, with the reason). */
+#ifndef PGQ_PROBE_H
+#define PGQ_PROBE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "cluster.h"
+#include "config.h"
+#include "pgconn.h"
+
+struct probe;
+
+struct probe_target
+{
+    struct probe *probe;
+    char cluster[PGQ_NAME_MAX];
+    char node[PGQ_NAME_MAX];
+    char conninfo[PGQ_CONNINFO_MAX];
+    struct pgconn pc;
+    uv_timer_t timer;
+    bool probing;
+    bool rerun;     /* probe again as soon as the current probe ends */
+    bool force;     /* report the next conclusion whatever it is */
+    bool removed;   /* closing */
+    unsigned fails; /* consecutive failed probes */
+    uint64_t basis_seq;
+    uint64_t started_ms;
+    bool have_obs;
+    struct obs obs; /* latest conclusion */
+    bool dirty;     /* obs to report */
+    bool in_flight; /* sent, not yet committed */
+    struct obs sent;
+    bool have_reported;
+    struct obs reported;
+    uint64_t reported_ms;
+    unsigned pending_closes;
+    struct probe_target *next;
+};
+
+typedef void (*probe_cb)(struct probe *p);
+
+struct probe
+{
+    uv_loop_t *loop;
+    const struct config *cfg;  /* borrowed */
+    const struct state *state; /* borrowed: node list and applied seq */
+    uint64_t monitor_id;
+    struct probe_target *targets;
+    probe_cb dirty_cb; /* observations are waiting to be reported */
+    void *data;
+    /* private */
+    bool closing;
+    unsigned pending;
+    probe_cb close_cb;
+    char app_name[64];
+    char options[64];
+    char keepalive_idle[16];
+    char tcp_user_timeout[16];
+};
+
+void probe_init(struct probe *p, uv_loop_t *loop, const struct config *cfg,
+                const struct state *state, uint64_t monitor_id);
+
+/* Follow the registered nodes: start, restart or stop targets. */
+void probe_sync(struct probe *p);
+
+/* Probe the nodes of a cluster (all clusters when NULL) now; with force, the
+ * next conclusion of each is reported even if unchanged. */
+void probe_kick(struct probe *p, const char *cluster, bool force);
+
+/* Report every current observation again (a new leader needs them). */
+void probe_mark_all_dirty(struct probe *p);
+
+/* Take up to max observations waiting to be reported, all of one cluster
+ * (written to cluster); returns how many. They are in flight until
+ * probe_collect_done(). */
+unsigned probe_collect(struct probe *p, char *cluster, struct obs *out, unsigned max);
+void probe_collect_done(struct probe *p, bool committed);
+
+/* This monitor's latest conclusion about a node (NULL if none). */
+const struct obs *probe_latest(const struct probe *p, const char *cluster, const char *node);
+
+void probe_close(struct probe *p, probe_cb cb);
+
+#endif /* PGQ_PROBE_H */

@@ -1,0 +1,531 @@
+/* render: status, events and URI output for pgquorumctl (see render.h). */
+#include "render.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "conninfo.h"
+#include "lib/util.h"
+
+/* ---- JSON helpers ------------------------------------------------------- */
+
+static void json_str(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        switch (*p) {
+            case '"':
+                fputs("\\\"", out);
+                break;
+            case '\\':
+                fputs("\\\\", out);
+                break;
+            case '\n':
+                fputs("\\n", out);
+                break;
+            case '\t':
+                fputs("\\t", out);
+                break;
+            default:
+                if (*p < 0x20) {
+                    fprintf(out, "\\u%04x", *p);
+                } else {
+                    fputc(*p, out);
+                }
+        }
+    }
+    fputc('"', out);
+}
+
+static void json_key(FILE *out, bool *first, const char *key)
+{
+    if (!*first) {
+        fputc(',', out);
+    }
+    *first = false;
+    json_str(out, key);
+    fputc(':', out);
+}
+
+static void json_kstr(FILE *out, bool *first, const char *key, const char *v)
+{
+    json_key(out, first, key);
+    if (v == NULL || v[0] == '\0') {
+        fputs("null", out);
+    } else {
+        json_str(out, v);
+    }
+}
+
+static void json_ku64(FILE *out, bool *first, const char *key, uint64_t v)
+{
+    json_key(out, first, key);
+    fprintf(out, "%" PRIu64, v);
+}
+
+static void json_kbool(FILE *out, bool *first, const char *key, bool v)
+{
+    json_key(out, first, key);
+    fputs(v ? "true" : "false", out);
+}
+
+static void json_krate(FILE *out, bool *first, const char *key, uint32_t bp)
+{
+    json_key(out, first, key);
+    if (bp == PGQ_BP_NONE) {
+        fputs("null", out);
+    } else {
+        fprintf(out, "%.4f", bp / 10000.0);
+    }
+}
+
+static void iso_time(uint64_t ms, char *out, size_t size)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    if (ms == 0) {
+        pgq_strlcpy(out, "", size);
+        return;
+    }
+    gmtime_r(&t, &tm);
+    strftime(out, size, "%Y-%m-%dT%H:%M:%S", &tm);
+    pgq_appendf(out, size, ".%03" PRIu64 "Z", ms % 1000);
+}
+
+static void json_ktime(FILE *out, bool *first, const char *key, uint64_t ms)
+{
+    char buf[40];
+    iso_time(ms, buf, sizeof buf);
+    json_kstr(out, first, key, buf);
+}
+
+/* ---- node summaries ----------------------------------------------------- */
+
+/* The freshest view of a node that reached it. */
+static const struct view *freshest_up(const struct node *n)
+{
+    const struct view *best = NULL;
+    for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
+        const struct view *v = &n->views[i];
+        if (v->monitor_id != 0 && v->obs.reachable &&
+            (best == NULL || v->obs.probed_ms > best->obs.probed_ms)) {
+            best = v;
+        }
+    }
+    return best;
+}
+
+static uint64_t node_lsn(const struct obs *o)
+{
+    return o->in_recovery ? PGQ_MAX(o->receive_lsn, o->replay_lsn) : o->current_lsn;
+}
+
+/* Bytes the node is behind the primary's latest known position. */
+static bool node_lag(const struct cluster *c, const struct node *n, uint64_t *lag)
+{
+    const struct node *p = cluster_node(c, c->primary);
+    const struct view *pv = p != NULL ? freshest_up(p) : NULL;
+    const struct view *v = freshest_up(n);
+    uint64_t plsn, lsn;
+    if (p == n || pv == NULL || v == NULL || pv->obs.in_recovery || !v->obs.in_recovery) {
+        return false;
+    }
+    plsn = pv->obs.current_lsn;
+    lsn = node_lsn(&v->obs);
+    *lag = plsn > lsn ? plsn - lsn : 0;
+    return true;
+}
+
+static const char *ago(uint64_t now, uint64_t then, char *buf, size_t size)
+{
+    if (then == 0) {
+        return "-";
+    }
+    if (now <= then) {
+        return "now";
+    }
+    pgq_duration_format(now - then, buf, size);
+    pgq_appendf(buf, size, " ago");
+    return buf;
+}
+
+static void fmt_bytes(uint64_t b, char *out, size_t size)
+{
+    if (b < 1024) {
+        snprintf(out, size, "%" PRIu64 " B", b);
+    } else if (b < 1024 * 1024) {
+        snprintf(out, size, "%.1f kB", b / 1024.0);
+    } else if (b < 1024ull * 1024 * 1024) {
+        snprintf(out, size, "%.1f MB", b / (1024.0 * 1024));
+    } else {
+        snprintf(out, size, "%.1f GB", b / (1024.0 * 1024 * 1024));
+    }
+}
+
+static void fmt_rate(uint32_t bp, char *out, size_t size)
+{
+    if (bp == PGQ_BP_NONE) {
+        snprintf(out, size, "-");
+    } else {
+        snprintf(out, size, "%.1f%%", bp / 100.0);
+    }
+}
+
+static const char *health_word(const struct node *n)
+{
+    return pgq_verdict_name(n->verdict);
+}
+
+/* ---- status ------------------------------------------------------------- */
+
+static void status_table(FILE *out, const struct state *s, const struct monitor_row *rows,
+                         unsigned n_rows, uint64_t leader, const char *cluster, uint64_t now)
+{
+    char b1[64], b2[64], b3[64];
+    fprintf(out, "Monitors (leader: ");
+    if (leader != 0) {
+        fprintf(out, "%" PRIu64 ")\n", leader);
+    } else {
+        fprintf(out, "none)\n");
+    }
+    fprintf(out, "  %-3s %-21s %-21s %-11s %6s %8s %8s  %s\n", "ID", "API", "Raft", "Role",
+            "Term", "Commit", "Applied", "Reachable");
+    for (unsigned i = 0; i < n_rows; i++) {
+        const struct monitor_row *r = &rows[i];
+        if (r->reachable) {
+            fprintf(out, "  %-3" PRIu64 " %-21s %-21s %-11s %6" PRIu64 " %8" PRIu64 " %8" PRIu64
+                         "  yes%s\n",
+                    r->id, r->api_address[0] ? r->api_address : "?",
+                    r->raft_address[0] ? r->raft_address : "?", pgq_monitor_role_name(r->info.role),
+                    r->info.term, r->info.commit_index, r->info.applied_index,
+                    r->info.ready ? "" : " (catching up)");
+        } else {
+            fprintf(out, "  %-3" PRIu64 " %-21s %-21s %-11s %6s %8s %8s  no\n", r->id,
+                    r->api_address[0] ? r->api_address : "?",
+                    r->raft_address[0] ? r->raft_address : "?", "unreachable", "-", "-", "-");
+        }
+    }
+    for (unsigned ci = 0; ci < s->n_clusters; ci++) {
+        const struct cluster *c = &s->clusters[ci];
+        if (cluster[0] != '\0' && strcmp(cluster, c->name) != 0) {
+            continue;
+        }
+        fprintf(out, "\nCluster %s: epoch %" PRIu64 ", primary %s", c->name, c->epoch,
+                c->primary[0] ? c->primary : "(none yet)");
+        if (c->fo.phase != PGQ_FO_NONE) {
+            fprintf(out, ", last failover: %s %s -> %s (epoch %" PRIu64 ")",
+                    pgq_fo_phase_name(c->fo.phase), c->fo.old_primary, c->fo.candidate,
+                    c->fo.epoch);
+        }
+        fprintf(out, "\n");
+        if (c->fo.blocked[0] != '\0') {
+            fprintf(out, "  FAILOVER BLOCKED: %s\n", c->fo.blocked);
+        }
+        fprintf(out, "  %-12s %-8s %-7s %-4s %-5s %-3s %-12s %-9s %-7s %-7s %-5s %-12s %s\n", "Node",
+                "Role", "Health", "Prio", "Maint", "TL", "LSN", "Lag", "Cache", "Index", "Conns",
+                "Observed", "Views");
+        for (unsigned ni = 0; ni < c->n_nodes; ni++) {
+            const struct node *n = &c->nodes[ni];
+            const struct view *v = freshest_up(n);
+            const struct view *f = node_latest_view(n);
+            char lsn[32] = "-", lag[32] = "-", cache[16] = "-", idx[16] = "-", conns[16] = "-",
+                 tl[16] = "-", views[256] = "";
+            uint64_t lagb;
+            if (v != NULL) {
+                pgq_lsn_format(node_lsn(&v->obs), lsn, sizeof lsn);
+                fmt_rate(v->obs.cache_hit_bp, cache, sizeof cache);
+                fmt_rate(v->obs.index_hit_bp, idx, sizeof idx);
+                snprintf(conns, sizeof conns, "%u", v->obs.connections);
+                snprintf(tl, sizeof tl, "%u", v->obs.timeline);
+            }
+            if (node_lag(c, n, &lagb)) {
+                fmt_bytes(lagb, lag, sizeof lag);
+            }
+            for (unsigned k = 0; k < PGQ_MAX_MONITORS; k++) {
+                const struct view *w = &n->views[k];
+                if (w->monitor_id == 0) {
+                    continue;
+                }
+                pgq_appendf(views, sizeof views, "%s%" PRIu64 ":%s%s", views[0] ? " " : "",
+                            w->monitor_id, w->obs.reachable ? "up" : "down",
+                            w->gen != s->leader_gen ? "(stale)" : "");
+            }
+            fprintf(out, "  %-12s %-8s %-7s %-4u %-5s %-3s %-12s %-9s %-7s %-7s %-5s %-12s %s\n",
+                    n->name, pgq_role_name(n->role), health_word(n), n->priority,
+                    n->maintenance ? "on" : "-", tl, lsn, lag, cache, idx, conns,
+                    ago(now, f != NULL ? f->obs.probed_ms : 0, b1, sizeof b1),
+                    views[0] ? views : "-");
+            if (n->alert_writable) {
+                fprintf(out, "  !! %s is WRITABLE but is not the primary of epoch %" PRIu64
+                             ": being fenced\n",
+                        n->name, c->epoch);
+            }
+            if (f != NULL && !f->obs.reachable && f->obs.error[0] != '\0') {
+                fprintf(out, "     %s: %s\n", n->name, f->obs.error);
+            }
+        }
+    }
+    (void)b2;
+    (void)b3;
+}
+
+static void node_json(FILE *out, const struct state *s, const struct cluster *c,
+                      const struct node *n)
+{
+    const struct view *v = freshest_up(n);
+    const struct view *f = node_latest_view(n);
+    char lsn[32];
+    uint64_t lag;
+    bool first = true;
+    fputc('{', out);
+    json_kstr(out, &first, "name", n->name);
+    json_kstr(out, &first, "cluster", c->name);
+    json_kstr(out, &first, "conninfo", n->conninfo);
+    json_ku64(out, &first, "priority", n->priority);
+    json_kbool(out, &first, "maintenance", n->maintenance);
+    json_kstr(out, &first, "role", pgq_role_name(n->role));
+    json_kstr(out, &first, "health", pgq_verdict_name(n->verdict));
+    json_ktime(out, &first, "health_since", n->verdict_since_ms);
+    json_kbool(out, &first, "alert_writable", n->alert_writable);
+    json_ku64(out, &first, "fenced_epoch", n->fenced_epoch);
+    json_ku64(out, &first, "following_epoch", n->following_epoch);
+    if (v != NULL) {
+        json_kbool(out, &first, "in_recovery", v->obs.in_recovery);
+        json_ku64(out, &first, "timeline", v->obs.timeline);
+        pgq_lsn_format(node_lsn(&v->obs), lsn, sizeof lsn);
+        json_kstr(out, &first, "lsn", lsn);
+        json_ku64(out, &first, "lsn_bytes", node_lsn(&v->obs));
+        pgq_lsn_format(v->obs.receive_lsn, lsn, sizeof lsn);
+        json_kstr(out, &first, "receive_lsn", lsn);
+        pgq_lsn_format(v->obs.replay_lsn, lsn, sizeof lsn);
+        json_kstr(out, &first, "replay_lsn", lsn);
+        json_kbool(out, &first, "streaming", v->obs.streaming);
+        json_kstr(out, &first, "upstream", v->obs.upstream);
+        json_kbool(out, &first, "read_only", v->obs.read_only);
+        json_krate(out, &first, "cache_hit_rate", v->obs.cache_hit_bp);
+        json_krate(out, &first, "index_hit_rate", v->obs.index_hit_bp);
+        json_ku64(out, &first, "connections", v->obs.connections);
+    }
+    json_key(out, &first, "lag_bytes");
+    if (node_lag(c, n, &lag)) {
+        fprintf(out, "%" PRIu64, lag);
+    } else {
+        fputs("null", out);
+    }
+    json_ktime(out, &first, "observed_at", f != NULL ? f->obs.probed_ms : 0);
+    json_key(out, &first, "views");
+    fputc('[', out);
+    for (unsigned k = 0, nv = 0; k < PGQ_MAX_MONITORS; k++) {
+        const struct view *w = &n->views[k];
+        bool f2 = true;
+        if (w->monitor_id == 0) {
+            continue;
+        }
+        if (nv++ > 0) {
+            fputc(',', out);
+        }
+        fputc('{', out);
+        json_ku64(out, &f2, "monitor", w->monitor_id);
+        json_kbool(out, &f2, "reachable", w->obs.reachable);
+        json_kstr(out, &f2, "error", w->obs.error);
+        json_kbool(out, &f2, "stale", w->gen != s->leader_gen);
+        json_ktime(out, &f2, "observed_at", w->obs.probed_ms);
+        json_ktime(out, &f2, "committed_at", w->applied_ms);
+        fputc('}', out);
+    }
+    fputs("]}", out);
+}
+
+static void status_json(FILE *out, const struct state *s, const struct monitor_row *rows,
+                        unsigned n_rows, uint64_t leader, const char *cluster)
+{
+    bool first = true, f2;
+    unsigned nn = 0;
+    fputc('{', out);
+    json_key(out, &first, "leader");
+    if (leader != 0) {
+        fprintf(out, "%" PRIu64, leader);
+    } else {
+        fputs("null", out);
+    }
+    json_ku64(out, &first, "leader_generation", s->leader_gen);
+    json_key(out, &first, "monitors");
+    fputc('[', out);
+    for (unsigned i = 0; i < n_rows; i++) {
+        const struct monitor_row *r = &rows[i];
+        f2 = true;
+        if (i > 0) {
+            fputc(',', out);
+        }
+        fputc('{', out);
+        json_ku64(out, &f2, "id", r->id);
+        json_kstr(out, &f2, "api_address", r->api_address);
+        json_kstr(out, &f2, "raft_address", r->raft_address);
+        json_kstr(out, &f2, "role",
+                  r->reachable ? pgq_monitor_role_name(r->info.role) : "unreachable");
+        json_kbool(out, &f2, "reachable", r->reachable);
+        if (r->reachable) {
+            json_ku64(out, &f2, "term", r->info.term);
+            json_ku64(out, &f2, "commit_index", r->info.commit_index);
+            json_ku64(out, &f2, "applied_index", r->info.applied_index);
+            json_kbool(out, &f2, "ready", r->info.ready);
+            json_ku64(out, &f2, "rss_kb", r->info.rss_kb);
+            json_kstr(out, &f2, "version", r->info.version);
+        }
+        fputc('}', out);
+    }
+    fputc(']', out);
+    json_key(out, &first, "clusters");
+    fputc('[', out);
+    for (unsigned ci = 0, nc = 0; ci < s->n_clusters; ci++) {
+        const struct cluster *c = &s->clusters[ci];
+        if (cluster[0] != '\0' && strcmp(cluster, c->name) != 0) {
+            continue;
+        }
+        if (nc++ > 0) {
+            fputc(',', out);
+        }
+        f2 = true;
+        fputc('{', out);
+        json_kstr(out, &f2, "name", c->name);
+        json_ku64(out, &f2, "epoch", c->epoch);
+        json_kstr(out, &f2, "primary", c->primary);
+        json_key(out, &f2, "failover");
+        {
+            bool f3 = true;
+            fputc('{', out);
+            json_kstr(out, &f3, "phase", pgq_fo_phase_name(c->fo.phase));
+            json_ku64(out, &f3, "epoch", c->fo.epoch);
+            json_kstr(out, &f3, "old_primary", c->fo.old_primary);
+            json_kstr(out, &f3, "candidate", c->fo.candidate);
+            json_kstr(out, &f3, "blocked", c->fo.blocked);
+            json_ktime(out, &f3, "down_at", c->fo.down_ms);
+            json_ktime(out, &f3, "decided_at", c->fo.decided_ms);
+            json_ktime(out, &f3, "promoted_at", c->fo.promoted_ms);
+            json_ktime(out, &f3, "done_at", c->fo.done_ms);
+            json_ku64(out, &f3, "timeline", c->fo.timeline);
+            fputc('}', out);
+        }
+        fputc('}', out);
+    }
+    fputc(']', out);
+    json_key(out, &first, "nodes");
+    fputc('[', out);
+    for (unsigned ci = 0; ci < s->n_clusters; ci++) {
+        const struct cluster *c = &s->clusters[ci];
+        if (cluster[0] != '\0' && strcmp(cluster, c->name) != 0) {
+            continue;
+        }
+        for (unsigned ni = 0; ni < c->n_nodes; ni++) {
+            if (nn++ > 0) {
+                fputc(',', out);
+            }
+            node_json(out, s, c, &c->nodes[ni]);
+        }
+    }
+    fputs("]}\n", out);
+}
+
+void render_status(FILE *out, const struct state *s, const struct monitor_row *rows, unsigned n,
+                   uint64_t leader, const char *cluster, uint64_t now_ms, bool json)
+{
+    if (json) {
+        status_json(out, s, rows, n, leader, cluster);
+    } else {
+        status_table(out, s, rows, n, leader, cluster, now_ms);
+    }
+}
+
+/* ---- events ------------------------------------------------------------- */
+
+void render_events(FILE *out, const struct state *s, bool json)
+{
+    char t[40], d[32];
+    if (json) {
+        fputc('[', out);
+    } else {
+        fprintf(out, "%-24s %-8s %-10s %-17s %-5s %-9s %s\n", "Time", "Cluster", "Node", "Event",
+                "Epoch", "Duration", "Message");
+    }
+    for (unsigned i = 0; i < s->n_events; i++) {
+        const struct event *e = state_event(s, i);
+        iso_time(e->time_ms, t, sizeof t);
+        if (json) {
+            bool first = true;
+            if (i > 0) {
+                fputc(',', out);
+            }
+            fputc('{', out);
+            json_ku64(out, &first, "seq", e->seq);
+            json_kstr(out, &first, "time", t);
+            json_ku64(out, &first, "time_ms", e->time_ms);
+            json_kstr(out, &first, "cluster", e->cluster);
+            json_kstr(out, &first, "node", e->node);
+            json_kstr(out, &first, "event", pgq_event_kind_name(e->kind));
+            json_ku64(out, &first, "epoch", e->epoch);
+            json_key(out, &first, "duration_ms");
+            if (e->duration_ms != 0) {
+                fprintf(out, "%" PRIu64, e->duration_ms);
+            } else {
+                fputs("null", out);
+            }
+            json_kstr(out, &first, "message", e->message);
+            fputc('}', out);
+        } else {
+            if (e->duration_ms != 0) {
+                pgq_duration_format(e->duration_ms, d, sizeof d);
+            } else {
+                pgq_strlcpy(d, "-", sizeof d);
+            }
+            fprintf(out, "%-24s %-8s %-10s %-17s %-5" PRIu64 " %-9s %s\n", t,
+                    e->cluster[0] ? e->cluster : "-", e->node[0] ? e->node : "-",
+                    pgq_event_kind_name(e->kind), e->epoch, d, e->message);
+        }
+    }
+    if (json) {
+        fputs("]\n", out);
+    }
+}
+
+/* ---- URI ---------------------------------------------------------------- */
+
+static void uri_host(char *out, size_t size, const struct node *n, bool *first)
+{
+    struct conninfo ci;
+    if (conninfo_parse(n->conninfo, &ci, NULL, 0) != 0 || ci.host[0] == '\0') {
+        return;
+    }
+    pgq_appendf(out, size, "%s%s%s%s:%s", *first ? "" : ",", strchr(ci.host, ':') ? "[" : "",
+                ci.host, strchr(ci.host, ':') ? "]" : "", ci.port);
+    *first = false;
+}
+
+int render_uri(char *out, size_t size, const struct state *s, const char *cluster)
+{
+    const struct cluster *c = state_cluster(s, cluster);
+    const struct node *p;
+    struct conninfo ci;
+    const char *db = "postgres";
+    bool first = true;
+    if (c == NULL || c->n_nodes == 0) {
+        return PGQ_NOTFOUND;
+    }
+    p = cluster_node(c, c->primary);
+    if (conninfo_parse((p != NULL ? p : &c->nodes[0])->conninfo, &ci, NULL, 0) == 0 &&
+        ci.dbname[0] != '\0') {
+        db = ci.dbname;
+    }
+    snprintf(out, size, "postgresql://");
+    if (p != NULL) {
+        uri_host(out, size, p, &first);
+    }
+    for (unsigned i = 0; i < c->n_nodes; i++) {
+        if (&c->nodes[i] != p) {
+            uri_host(out, size, &c->nodes[i], &first);
+        }
+    }
+    pgq_appendf(out, size, "/%s?target_session_attrs=read-write", db);
+    return 0;
+}

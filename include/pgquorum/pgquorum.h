@@ -1,0 +1,137 @@
+/* The small public surface shared by pgquorumd, pgquorumctl and the tests:
+ * error codes (one X-macro table with their text), the enums that travel in
+ * the wire formats, limits, and the exit codes of the commands. */
+#ifndef PGQUORUM_H
+#define PGQUORUM_H
+
+#include <stdint.h>
+
+#define PGQ_VERSION_STRING "0.1.0"
+
+/* Format version carried by API frames, Raft commands and snapshots. */
+#define PGQ_FORMAT_VERSION 1
+
+/* Limits, checked when decoding: none is a silent ceiling. */
+#define PGQ_NAME_MAX 64           /* node and cluster names, with the NUL */
+#define PGQ_CONNINFO_MAX 1024     /* a node's monitoring conninfo */
+#define PGQ_ADDR_MAX 128          /* host:port */
+#define PGQ_ERRTEXT_MAX 160       /* one line saying why a probe failed */
+#define PGQ_REASON_MAX 256        /* why a failover was (not) done */
+#define PGQ_MAX_MONITORS 9        /* voters of the Raft group */
+#define PGQ_MAX_CLUSTERS 256
+#define PGQ_MAX_NODES 128         /* per cluster */
+#define PGQ_MAX_EVENTS 1000       /* committed history kept in the state */
+#define PGQ_FRAME_MAX (1u << 20)  /* largest request frame a monitor accepts */
+#define PGQ_REPLY_FRAME_MAX (64u << 20) /* largest reply a client accepts */
+#define PGQ_DEFAULT_CLUSTER "main"
+#define PGQ_DEFAULT_PRIORITY 50
+
+/* Error codes: 0 is success, every failure a positive PGQ_* code. */
+#define PGQ_ERRORS(X)                                           \
+    X(PGQ_NOMEM, "out of memory")                               \
+    X(PGQ_INVALID, "invalid argument")                          \
+    X(PGQ_MALFORMED, "malformed input")                         \
+    X(PGQ_TOOBIG, "input too large")                            \
+    X(PGQ_VERSION, "unsupported format version")                \
+    X(PGQ_UNKNOWN, "unknown command")                           \
+    X(PGQ_NOTFOUND, "not found")                                \
+    X(PGQ_EXISTS, "already exists")                             \
+    X(PGQ_REFUSED, "refused")                                   \
+    X(PGQ_LIMIT, "limit reached")                               \
+    X(PGQ_STALE, "stale command")                               \
+    X(PGQ_NOTLEADER, "not the leader")                          \
+    X(PGQ_UNAVAILABLE, "unavailable")                           \
+    X(PGQ_TIMEOUT, "timed out")                                 \
+    X(PGQ_IO, "I/O error")                                      \
+    X(PGQ_CONFIG, "bad configuration")                          \
+    X(PGQ_SHUTDOWN, "shutting down")                            \
+    X(PGQ_INTERNAL, "internal error")
+
+enum {
+    PGQ_OK = 0,
+#define PGQ__ENUM(code, text) code,
+    PGQ_ERRORS(PGQ__ENUM)
+#undef PGQ__ENUM
+    PGQ__N_ERRORS
+};
+
+const char *pgq_strerror(int code);
+
+/* A node's role as committed in the replicated state. */
+enum pgq_role {
+    PGQ_ROLE_UNKNOWN = 0, /* registered, not yet observed */
+    PGQ_ROLE_PRIMARY,     /* the primary of the cluster's current epoch */
+    PGQ_ROLE_STANDBY,     /* a standby of the current primary */
+    PGQ_ROLE_DEMOTED,     /* a former primary: needs rejoin, never primary again */
+    PGQ__N_ROLES
+};
+
+/* Quorum verdict on a node's health. */
+enum pgq_verdict {
+    PGQ_VERDICT_UNKNOWN = 0,
+    PGQ_VERDICT_UP,
+    PGQ_VERDICT_DOWN,
+    PGQ__N_VERDICTS
+};
+
+/* Progress of the cluster's latest failover decision. */
+enum pgq_fo_phase {
+    PGQ_FO_NONE = 0,  /* no failover ever decided */
+    PGQ_FO_DECIDED,   /* epoch bumped, candidate chosen, not yet promoted */
+    PGQ_FO_PROMOTED,  /* candidate left recovery; standbys being repointed */
+    PGQ_FO_DONE,      /* every reachable standby follows the new primary */
+    PGQ__N_FO_PHASES
+};
+
+/* Steps the leader commits while carrying out a decision or reconciling. */
+enum pgq_step {
+    PGQ_STEP_PROMOTED = 1, /* the candidate left recovery */
+    PGQ_STEP_REPOINTED,    /* a standby streams from the primary of the epoch */
+    PGQ_STEP_DONE,         /* all reachable standbys repointed */
+    PGQ_STEP_FENCED,       /* a writable non-primary was made read-only */
+    PGQ__N_STEPS
+};
+
+enum pgq_event_kind {
+    PGQ_EV_NODE_ADDED = 1,
+    PGQ_EV_NODE_REMOVED,
+    PGQ_EV_MAINTENANCE,
+    PGQ_EV_VERDICT,
+    PGQ_EV_ROLE,
+    PGQ_EV_DECISION,
+    PGQ_EV_PROMOTED,
+    PGQ_EV_REPOINTED,
+    PGQ_EV_FAILOVER_DONE,
+    PGQ_EV_BLOCKED,
+    PGQ_EV_ALERT,
+    PGQ_EV_FENCED,
+    PGQ_EV_LEADER,
+    PGQ__N_EVENT_KINDS
+};
+
+/* A monitor's Raft role as shown by status. */
+enum pgq_monitor_role {
+    PGQ_MON_UNREACHABLE = 0,
+    PGQ_MON_FOLLOWER,
+    PGQ_MON_CANDIDATE,
+    PGQ_MON_LEADER,
+    PGQ_MON_UNAVAILABLE,
+    PGQ__N_MON_ROLES
+};
+
+const char *pgq_role_name(int role);
+const char *pgq_verdict_name(int verdict);
+const char *pgq_fo_phase_name(int phase);
+const char *pgq_step_name(int step);
+const char *pgq_event_kind_name(int kind);
+const char *pgq_monitor_role_name(int role);
+
+/* Exit codes of pgquorumctl (and of pgquorumd for a bad configuration). */
+enum {
+    PGQ_EXIT_OK = 0,
+    PGQ_EXIT_FAILED = 1,      /* refused or failed, with the reason */
+    PGQ_EXIT_USAGE = 2,       /* usage error or bad configuration */
+    PGQ_EXIT_UNREACHABLE = 3, /* no monitor reachable */
+};
+
+#endif /* PGQUORUM_H */

@@ -1,0 +1,456 @@
+"""Test library for pgquorum's integration tests, demo and benchmarks.
+
+Real parts only: PostgreSQL 15 from Debian (run as the `postgres` user when
+we are root, in temporary directories it owns, on loopback ports we pick),
+real pgquorumd processes, and pgquorumctl for everything an operator does.
+Every wait is a condition with a deadline, never a guessed sleep.
+"""
+
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+PG_BINDIR = os.environ.get("PG_BINDIR", "/usr/lib/postgresql/15/bin")
+
+
+def _find_builddir():
+    env = os.environ.get("PGQ_BUILDDIR")
+    if env:
+        return env
+    here = os.path.dirname(os.path.abspath(__file__))
+    for cand in (os.path.join(here, "..", ".."), os.path.join(here, "..", "..", "build")):
+        if os.path.exists(os.path.join(cand, "pgquorumd")):
+            return os.path.abspath(cand)
+    return os.path.abspath(os.path.join(here, "..", ".."))
+
+
+BUILDDIR = _find_builddir()
+PGQUORUMD = os.path.join(BUILDDIR, "pgquorumd")
+PGQUORUMCTL = os.path.join(BUILDDIR, "pgquorumctl")
+
+T0 = time.monotonic()
+
+
+def log(msg):
+    sys.stdout.write("[%7.2fs] %s\n" % (time.monotonic() - T0, msg))
+    sys.stdout.flush()
+
+
+class TestFailure(Exception):
+    pass
+
+
+class Unreachable(Exception):
+    """A command could not reach a monitor: conditions retry on this."""
+
+
+def check(cond, msg):
+    if not cond:
+        raise TestFailure(msg)
+
+
+def wait_until(cond, timeout, what, interval=0.05):
+    """Poll cond() until it returns a true value; return it, or fail."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while True:
+        try:
+            v = cond()
+            if v:
+                return v
+        except TestFailure:
+            raise
+        except Exception as exc:  # noqa: BLE001 - conditions may race with restarts
+            last_exc = exc
+        if time.monotonic() >= deadline:
+            raise TestFailure("timed out after %.1fs waiting for %s%s" % (
+                timeout, what, " (last error: %s)" % last_exc if last_exc else ""))
+        time.sleep(interval)
+
+
+def free_ports(n):
+    """n distinct free TCP ports on 127.0.0.1, picked by the kernel."""
+    socks, ports = [], []
+    try:
+        while len(ports) < n:
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+            ports.append(s.getsockname()[1])
+    finally:
+        for s in socks:
+            s.close()
+    return ports
+
+
+def as_postgres(cmd):
+    """PostgreSQL refuses root: run server-side tools as `postgres` then."""
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--"] + cmd
+    return cmd
+
+
+def run(cmd, check_rc=True, timeout=120, **kw):
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       timeout=timeout, **kw)
+    if check_rc and p.returncode != 0:
+        raise TestFailure("command failed (%d): %s\n%s%s" % (
+            p.returncode, " ".join(cmd), p.stdout, p.stderr))
+    return p
+
+
+class Sandbox:
+    """A temporary directory every process of a test lives in; cleaning up
+    kills every process started here and removes the directory."""
+
+    def __init__(self, name="pgq"):
+        self.dir = tempfile.mkdtemp(prefix="%s-" % name, dir="/tmp")
+        os.chmod(self.dir, 0o755)
+        self.procs = []
+        self.postgres = []
+        self.keep = os.environ.get("PGQ_KEEP_SANDBOX") == "1"
+
+    def path(self, *parts):
+        return os.path.join(self.dir, *parts)
+
+    def pg_owned_dir(self, name):
+        d = self.path(name)
+        os.makedirs(d, exist_ok=True)
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam("postgres")
+            os.chown(d, pw.pw_uid, pw.pw_gid)
+        os.chmod(d, 0o700)
+        return d
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.cleanup()
+        return False
+
+    def cleanup(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    pass
+        for pg in self.postgres:
+            pg.kill9(quiet=True)
+        if self.keep:
+            log("sandbox kept in %s" % self.dir)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Postgres:
+    """One PostgreSQL 15 server on 127.0.0.1:port."""
+
+    def __init__(self, sb, name, port=None):
+        self.sb = sb
+        self.name = name
+        self.port = port or free_ports(1)[0]
+        self.datadir = sb.path(name, "data")
+        self.sockdir = sb.path(name, "sock")
+        self.logfile = sb.path(name, "postgres.log")
+        sb.pg_owned_dir(name)
+        sb.postgres.append(self)
+
+    @property
+    def conninfo(self):
+        return "host=127.0.0.1 port=%d user=postgres dbname=postgres" % self.port
+
+    def _pg(self, tool, *args, timeout=120):
+        return run(as_postgres([os.path.join(PG_BINDIR, tool)] + list(args)), timeout=timeout)
+
+    def initdb(self):
+        self._pg("initdb", "-D", self.datadir, "-A", "trust", "-U", "postgres",
+                 "--no-sync", "-E", "UTF8", "--locale=C")
+        with open(os.path.join(self.datadir, "postgresql.conf"), "a") as f:
+            f.write("\n# pgquorum tests\n"
+                    "listen_addresses = '127.0.0.1'\n"
+                    "wal_level = replica\n"
+                    "max_wal_senders = 10\n"
+                    "max_replication_slots = 10\n"
+                    "hot_standby = on\n"
+                    "wal_log_hints = on\n"
+                    "wal_keep_size = '128MB'\n"
+                    "shared_buffers = '16MB'\n"
+                    "max_connections = 40\n"
+                    "wal_receiver_status_interval = '1s'\n"
+                    "wal_retrieve_retry_interval = '1s'\n"
+                    "logging_collector = off\n"
+                    "log_min_messages = warning\n")
+        with open(os.path.join(self.datadir, "pg_hba.conf"), "w") as f:
+            f.write("local all all trust\n"
+                    "host all all 127.0.0.1/32 trust\n"
+                    "host replication all 127.0.0.1/32 trust\n")
+        return self
+
+    def basebackup(self, primary):
+        self._pg("pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
+                 "-D", self.datadir, "-X", "stream", "-c", "fast", "-R", "--no-sync")
+        with open(os.path.join(self.datadir, "postgresql.auto.conf"), "a") as f:
+            f.write("primary_conninfo = 'host=127.0.0.1 port=%d user=postgres "
+                    "application_name=%s'\n" % (primary.port, self.name))
+        return self
+
+    def start(self):
+        os.makedirs(self.sockdir, exist_ok=True)
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.sockdir, pw.pw_uid, pw.pw_gid)
+        self._pg("pg_ctl", "-D", self.datadir, "-l", self.logfile, "-w", "-t", "60",
+                 "-o", "-p %d -k %s" % (self.port, self.sockdir), "start")
+        return self
+
+    def pid(self):
+        try:
+            with open(os.path.join(self.datadir, "postmaster.pid")) as f:
+                return int(f.readline().strip())
+        except (OSError, ValueError):
+            return None
+
+    def kill9(self, quiet=False):
+        """kill -9 the postmaster (children notice and exit)."""
+        pid = self.pid()
+        if pid is None:
+            return
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        if not quiet:
+            log("%s: postmaster %d killed with SIGKILL" % (self.name, pid))
+        # The backends exit once they notice; wait for the port to close.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and self.accepting():
+            time.sleep(0.02)
+
+    def accepting(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    def sql(self, query, timeout=20, check_rc=True):
+        p = run(["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d",
+                 "postgres", "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", query],
+                check_rc=check_rc, timeout=timeout)
+        return p.stdout.strip() if check_rc else p
+
+    def in_recovery(self):
+        return self.sql("SELECT pg_is_in_recovery()") == "t"
+
+    def timeline(self):
+        return int(self.sql("SELECT timeline_id FROM pg_control_checkpoint()"))
+
+
+def make_pg_cluster(sb, n_standbys=2, sync=False):
+    """A primary and n streaming standbys, named pg1 (primary), pg2, ..."""
+    primary = Postgres(sb, "pg1").initdb()
+    if sync and n_standbys > 0:
+        names = ",".join("pg%d" % (i + 2) for i in range(n_standbys))
+        with open(os.path.join(primary.datadir, "postgresql.conf"), "a") as f:
+            f.write("synchronous_standby_names = 'ANY 1 (%s)'\n" % names)
+    primary.start()
+    nodes = [primary]
+    for i in range(n_standbys):
+        s = Postgres(sb, "pg%d" % (i + 2)).basebackup(primary).start()
+        nodes.append(s)
+    wait_until(lambda: int(primary.sql(
+        "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")) == n_standbys,
+        60, "standbys streaming from pg1")
+    return nodes
+
+
+class Monitor:
+    def __init__(self, sb, mid, raft_port, api_port, peers, settings):
+        self.sb = sb
+        self.id = mid
+        self.raft_address = "127.0.0.1:%d" % raft_port
+        self.api_address = "127.0.0.1:%d" % api_port
+        self.data_dir = sb.path("monitor%d" % mid)
+        self.config = sb.path("monitor%d.ini" % mid)
+        self.logfile = sb.path("monitor%d.log" % mid)
+        self.proc = None
+        self.env = {}
+        sections = {"monitor": {}, "raft": {}, "health": {}, "failover": {}, "api": {}}
+        for key, value in settings.items():
+            section, k = key.split(".", 1)
+            sections[section][k] = value
+        with open(self.config, "w") as f:
+            f.write("[monitor]\nid = %d\ndata_dir = %s\nraft_address = %s\napi_address = %s\n"
+                    "peers = %s\n" % (mid, self.data_dir, self.raft_address, self.api_address,
+                                      peers))
+            for k, v in sections["monitor"].items():
+                f.write("%s = %s\n" % (k, v))
+            for section in ("raft", "health", "failover", "api"):
+                if sections[section]:
+                    f.write("[%s]\n" % section)
+                    for k, v in sections[section].items():
+                        f.write("%s = %s\n" % (k, v))
+
+    def start(self, env=None):
+        out = open(self.logfile, "a")
+        e = dict(os.environ)
+        e.update(self.env)
+        e.update(env or {})
+        self.proc = subprocess.Popen([PGQUORUMD, "--config", self.config], stdout=out,
+                                     stderr=subprocess.STDOUT, env=e)
+        out.close()
+        self.sb.procs.append(self.proc)
+        return self
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self):
+        if self.alive():
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            log("monitor %d killed with SIGKILL" % self.id)
+
+    def stop(self, timeout=20):
+        """SIGTERM; returns the exit code (0 after a clean shutdown)."""
+        if not self.alive():
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=timeout)
+
+    def log_text(self):
+        try:
+            with open(self.logfile) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+
+FAST_RAFT = {"raft.election_timeout": "500ms", "raft.heartbeat_timeout": "50ms"}
+
+
+class Quorum:
+    """n real pgquorumd monitors on loopback."""
+
+    def __init__(self, sb, n=3, settings=None):
+        self.sb = sb
+        sb.quorums = getattr(sb, "quorums", []) + [self]
+        ports = free_ports(2 * n)
+        raft_ports, api_ports = ports[:n], ports[n:]
+        peers = ",".join("%d=127.0.0.1:%d" % (i + 1, raft_ports[i]) for i in range(n))
+        s = dict(FAST_RAFT)
+        s.update(settings or {})
+        self.monitors = [Monitor(sb, i + 1, raft_ports[i], api_ports[i], peers, s)
+                         for i in range(n)]
+
+    @property
+    def addresses(self):
+        return ",".join(m.api_address for m in self.monitors)
+
+    def start(self):
+        for m in self.monitors:
+            m.start()
+        self.wait_leader()
+        return self
+
+    def monitor(self, mid):
+        return self.monitors[mid - 1]
+
+    def ctl(self, *args, check_rc=False, timeout=60, monitors=None):
+        cmd = [PGQUORUMCTL, "--monitors", monitors or self.addresses] + list(args)
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=timeout)
+        if check_rc and p.returncode != 0:
+            raise TestFailure("pgquorumctl %s failed (%d): %s%s" % (
+                " ".join(args), p.returncode, p.stdout, p.stderr))
+        return p
+
+    def status(self, cluster=None):
+        args = ["status", "--json", "--timeout", "2s"]
+        if cluster:
+            args += ["--cluster", cluster]
+        p = self.ctl(*args)
+        if p.returncode != 0:
+            raise Unreachable("status failed (%d): %s" % (p.returncode, p.stderr.strip()))
+        return json.loads(p.stdout)
+
+    def events(self):
+        p = self.ctl("events", "--json", check_rc=True)
+        return json.loads(p.stdout)
+
+    def leader(self):
+        """The id of a ready leader that says so itself, or None."""
+        st = self.status()
+        for m in st["monitors"]:
+            if m["role"] == "leader" and m.get("ready"):
+                return m["id"]
+        return None
+
+    def wait_leader(self, timeout=20, exclude=()):
+        def ok():
+            lid = self.leader()
+            return lid if lid is not None and lid not in exclude else None
+        return wait_until(ok, timeout, "a ready Raft leader")
+
+    def node(self, name, st=None):
+        st = st or self.status()
+        for n in st["nodes"]:
+            if n["name"] == name:
+                return n
+        return None
+
+    def stop_all(self):
+        codes = {}
+        for m in self.monitors:
+            codes[m.id] = m.stop()
+        return codes
+
+    def dump_logs(self):
+        for m in self.monitors:
+            log("---- monitor %d log (tail) ----" % m.id)
+            sys.stdout.write("\n".join(m.log_text().splitlines()[-60:]) + "\n")
+
+
+def main(tests):
+    """Run test functions in order; each gets a fresh Sandbox. Exit 0, or 1
+    with the failure; missing prerequisites are failures, never skips."""
+    for prereq in (PGQUORUMD, PGQUORUMCTL, os.path.join(PG_BINDIR, "postgres")):
+        if not os.path.exists(prereq):
+            log("FAIL: missing %s" % prereq)
+            sys.exit(1)
+    failed = 0
+    only = os.environ.get("PGQ_TEST_ONLY")
+    for t in tests:
+        if only and t.__name__ != only:
+            continue
+        start = time.monotonic()
+        log("=== %s: %s" % (t.__name__, (t.__doc__ or "").strip().splitlines()[0]))
+        sb = Sandbox(t.__name__)
+        try:
+            t(sb)
+            log("--- PASS %s (%.1fs)" % (t.__name__, time.monotonic() - start))
+        except Exception as exc:  # noqa: BLE001
+            failed += 1
+            log("--- FAIL %s: %s" % (t.__name__, exc))
+            for q in getattr(sb, "quorums", []):
+                q.dump_logs()
+            for pg in sb.postgres:
+                try:
+                    with open(pg.logfile) as f:
+                        log("---- %s log (tail) ----" % pg.name)
+                        sys.stdout.write("".join(f.readlines()[-20:]))
+                except OSError:
+                    pass
+        finally:
+            sb.cleanup()
+    sys.exit(1 if failed else 0)
