@@ -33,6 +33,19 @@ int codec_state_encode(const struct state *s, const struct codec_alloc *a, uint8
 int codec_state_decode(const uint8_t *buf, size_t len, struct state *s, char *errmsg,
                        size_t errsize);
 
+/* What goes into libraft: a command as a log entry, the state as a
+ * snapshot. libraft 0.15 needs payload lengths that are multiples of 8, so
+ * both are zero-padded and carry their own length; trailing zeros are
+ * accepted on decode, anything else is malformed. */
+int codec_entry_encode(const struct command *cmd, const struct codec_alloc *a, uint8_t **buf,
+                       size_t *len);
+int codec_entry_decode(const uint8_t *buf, size_t len, struct command *cmd, char *errmsg,
+                       size_t errsize);
+int codec_snapshot_encode(const struct state *s, const struct codec_alloc *a, uint8_t **buf,
+                          size_t *len);
+int codec_snapshot_decode(const uint8_t *buf, size_t len, struct state *s, char *errmsg,
+                          size_t errsize);
+
 /* Operator API. */
 enum api_kind {
     API_STATUS = 1,

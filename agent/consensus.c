@@ -58,7 +58,7 @@ int consensus_propose(struct consensus *c, struct proposal *p, struct command *c
     /* Time-based judgements are stamped by the leader; the FSM never reads
      * a clock. */
     cmd->time_ms = c->now_ms(c);
-    rv = codec_command_encode(cmd, &a, &data, &len);
+    rv = codec_entry_encode(cmd, &a, &data, &len);
     if (rv != 0) {
         return rv;
     }

@@ -102,9 +102,6 @@ int consensus_uv_start(struct consensus_uv *cu, uv_loop_t *loop, const struct co
     raft_set_snapshot_threshold(&cu->raft, (unsigned)cfg->snapshot_threshold);
     raft_set_snapshot_trailing(&cu->raft, (unsigned)cfg->snapshot_trailing);
     raft_uv_set_connect_retry_delay(&cu->io, (unsigned)PGQ_MAX(cfg->heartbeat_timeout_ms, 100));
-    /* Small segments: the log is small and a fresh data_dir should not
-     * preallocate 8 MiB per open segment. */
-    raft_uv_set_segment_size(&cu->io, 1024 * 1024);
 
     raft_configuration_init(&conf);
     for (unsigned i = 0; i < cfg->n_peers; i++) {

@@ -17,7 +17,7 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **
     struct fsm *f = rf->data;
     struct command cmd;
     char err[256];
-    int rv = codec_command_decode(buf->base, buf->len, &cmd, err, sizeof err);
+    int rv = codec_entry_decode(buf->base, buf->len, &cmd, err, sizeof err);
     if (rv != 0) {
         f->last.code = rv;
         pgq_strlcpy(f->last.message, err, sizeof f->last.message);
@@ -45,7 +45,7 @@ static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigne
     struct codec_alloc a = {raft_alloc, 0};
     uint8_t *buf;
     size_t len;
-    int rv = codec_state_encode(&f->state, &a, &buf, &len);
+    int rv = codec_snapshot_encode(&f->state, &a, &buf, &len);
     if (rv != 0) {
         return RAFT_NOMEM;
     }
@@ -66,7 +66,7 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
     struct fsm *f = rf->data;
     struct state s;
     char err[256];
-    int rv = codec_state_decode(buf->base, buf->len, &s, err, sizeof err);
+    int rv = codec_snapshot_decode(buf->base, buf->len, &s, err, sizeof err);
     if (rv != 0) {
         log_error("snapshot refused: %s", err);
         return RAFT_MALFORMED;
