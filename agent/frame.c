@@ -32,13 +32,15 @@ void frame_reader_close(struct frame_reader *r)
     memset(r, 0, sizeof *r);
 }
 
+/* 1: the header is buffered and *len is acceptable; 0: no header yet;
+ * -1: the header announces more than the limit. */
 static int announced(const struct frame_reader *r, size_t *len)
 {
     if (r->len < FRAME_HEADER_SIZE) {
         return 0;
     }
     *len = frame_get_header(r->buf);
-    return *len > r->max ? PGQ_TOOBIG : 1;
+    return *len > r->max ? -1 : 1;
 }
 
 int frame_reader_feed(struct frame_reader *r, const uint8_t *data, size_t n)

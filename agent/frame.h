@@ -29,7 +29,7 @@ void frame_reader_close(struct frame_reader *r);
 int frame_reader_feed(struct frame_reader *r, const uint8_t *data, size_t n);
 
 /* 1 and the message when a whole frame is buffered, 0 when more bytes are
- * needed, PGQ_TOOBIG when the announced length is over the limit. */
+ * needed, -1 when the announced length is over the limit. */
 int frame_reader_next(struct frame_reader *r, const uint8_t **msg, size_t *len);
 
 /* Drop the frame returned by frame_reader_next. */
