@@ -1,0 +1,288 @@
+#!/usr/bin/env python3
+"""Automatic failover of a real PostgreSQL 15 cluster (a primary and two
+streaming standbys, run as `postgres`) by three real monitors."""
+
+import os
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import pgqtest as t  # noqa: E402
+
+FAST = {
+    "health.interval": "1s",
+    "health.retry_interval": "300ms",
+    "health.retries": "2",
+    "health.timeout": "2s",
+    "health.report_refresh": "5s",
+    "failover.failover_timeout": "1s",
+}
+
+
+def setup(sb, sync=False, env3=None):
+    """pg1 primary, pg2 and pg3 standbys, three monitors watching them."""
+    nodes = t.make_pg_cluster(sb, 2, sync=sync)
+    q = t.Quorum(sb, 3, FAST)
+    if env3:
+        q.monitor(3).env.update(env3)
+    q.start()
+    for n in nodes:
+        q.ctl("node", "add", n.name, "--conninfo", n.conninfo, check_rc=True)
+
+    def steady():
+        st = q.status()
+        c = st["clusters"][0]
+        roles = {n["name"]: (n["role"], n["health"], n["following_epoch"]) for n in st["nodes"]}
+        return (c["primary"] == "pg1" and c["epoch"] == 1 and roles == {
+            "pg1": ("primary", "up", 1), "pg2": ("standby", "up", 1),
+            "pg3": ("standby", "up", 1)})
+    t.wait_until(steady, 30, "pg1 discovered as primary of epoch 1, pg2 and pg3 as standbys")
+    return nodes, q
+
+
+def wait_failover(q, epoch, timeout=60):
+    def done():
+        c = q.status()["clusters"][0]
+        return c if c["epoch"] == epoch and c["failover"]["phase"] == "done" else None
+    return t.wait_until(done, timeout, "failover to epoch %d done" % epoch)
+
+
+def uri(q):
+    return q.ctl("uri", check_rc=True).stdout.strip()
+
+
+def psql_uri(u, sql, timeout=10):
+    sep = "&" if "?" in u else "?"
+    return t.run(["psql", u + sep + "connect_timeout=2&user=postgres", "-XAtq", "-v", "ON_ERROR_STOP=1",
+                  "-c", sql], check_rc=False, timeout=timeout)
+
+
+class Writer(threading.Thread):
+    """Inserts unique ids through the multi-host URI; remembers what was acknowledged."""
+
+    def __init__(self, u):
+        super().__init__(daemon=True)
+        self.uri = u
+        self.acked = []
+        self.failed = 0
+        self.stop = threading.Event()
+        self.next_id = 1
+
+    def run(self):
+        while not self.stop.is_set():
+            i = self.next_id
+            self.next_id += 1
+            try:
+                p = psql_uri(self.uri, "INSERT INTO acks VALUES (%d)" % i)
+                ok = p.returncode == 0
+            except Exception:  # noqa: BLE001 - a hung connection is a failed write
+                ok = False
+            if ok:
+                self.acked.append((i, time.monotonic()))
+            else:
+                self.failed += 1
+                time.sleep(0.05)
+
+
+def promoted_nodes(nodes):
+    return [n.name for n in nodes[1:] if n.accepting() and not n.in_recovery()]
+
+
+def events_of(q, kind):
+    return [e for e in q.events() if e["event"] == kind]
+
+
+def check_single_promotion(q, nodes, new_primary, epoch=2):
+    t.check(promoted_nodes(nodes) == [new_primary.name],
+            "promoted standbys: %s, expected only %s" % (promoted_nodes(nodes), new_primary.name))
+    t.check(new_primary.timeline() == epoch or int(new_primary.sql(
+        "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int")) == 2,
+        "the new primary is not on timeline 2: promoted more than once?")
+    decided = events_of(q, "failover-decided")
+    promoted = events_of(q, "promoted")
+    t.check(len(decided) == 1 and decided[0]["epoch"] == epoch,
+            "failover decisions: %s" % decided)
+    t.check(len(promoted) == 1 and promoted[0]["node"] == new_primary.name,
+            "promotion steps: %s" % promoted)
+
+
+def check_follows(standby, primary):
+    row = t.wait_until(lambda: (lambda r: r if r.startswith("streaming|%d|" % primary.port)
+                                else None)(standby.sql(
+        "SELECT status, sender_port, received_tli FROM pg_stat_wal_receiver")),
+        30, "%s streaming from %s" % (standby.name, primary.name))
+    t.check(int(row.split("|")[2]) == 2, "%s streams timeline %s" % (standby.name, row))
+
+
+def test_kill_primary(sb):
+    """kill -9 of the primary's postmaster promotes exactly one standby, the most advanced one
+    (not the first by name); the other follows it; clients write again through the URI and no
+    write acknowledged with synchronous replication is lost."""
+    nodes, q = setup(sb, sync=True)
+    pg1, pg2, pg3 = nodes
+    pg1.sql("CREATE TABLE acks (id int PRIMARY KEY)")
+    # pg2 stops receiving WAL: pg3 becomes the most advanced standby, and with
+    # synchronous_standby_names = 'ANY 1 (pg2, pg3)' it acknowledges every commit.
+    pg2.sql("ALTER SYSTEM SET primary_conninfo = 'host=127.0.0.1 port=%d user=postgres "
+            "application_name=pg2'" % t.free_ports(1)[0])
+    pg2.sql("SELECT pg_reload_conf()")
+    t.wait_until(lambda: pg1.sql("SELECT string_agg(application_name, ',') FROM "
+                                 "pg_stat_replication WHERE state = 'streaming'") == "pg3",
+                 30, "pg2 to stop streaming")
+    w = Writer(uri(q))
+    w.start()
+    t.wait_until(lambda: len(w.acked) >= 30, 30, "30 acknowledged writes")
+    pg1.kill9()
+    killed = time.monotonic()
+    c = wait_failover(q, 2)
+    t.check(c["primary"] == "pg3", "promoted %s, expected the most advanced standby pg3"
+            % c["primary"])
+    t.wait_until(lambda: any(ts > killed for _, ts in w.acked), 30, "a write after the kill")
+    first_write = min(ts for _, ts in w.acked if ts > killed) - killed
+    w.stop.set()
+    w.join(timeout=30)
+    t.log("failover: first acknowledged write %.2fs after the kill (%d acked, %d failed)"
+          % (first_write, len(w.acked), w.failed))
+    check_single_promotion(q, nodes, pg3)
+    check_follows(pg2, pg3)
+    have = set(int(x) for x in pg3.sql("SELECT id FROM acks").split())
+    lost = [i for i, _ in w.acked if i not in have]
+    t.check(not lost, "acknowledged writes lost: %s" % lost[:20])
+    st = q.status()
+    n1 = q.node("pg1", st)
+    t.check(n1["role"] == "demoted" and n1["health"] == "down", "old primary shown as %s/%s"
+            % (n1["role"], n1["health"]))
+
+
+def kill_primary_with_monitor_down(sb, which):
+    nodes, q = setup(sb)
+    pg1, pg2, pg3 = nodes
+    leader = q.wait_leader()
+    victim = leader if which == "leader" else next(m.id for m in q.monitors if m.id != leader)
+    q.monitor(victim).kill()
+    q.wait_leader(exclude=(victim,))
+    pg1.kill9()
+    c = wait_failover(q, 2)
+    new = pg2 if c["primary"] == "pg2" else pg3
+    other = pg3 if new is pg2 else pg2
+    check_single_promotion(q, nodes, new)
+    check_follows(other, new)
+    t.wait_until(lambda: psql_uri(uri(q), "CREATE TABLE IF NOT EXISTS after (x int)")
+                 .returncode == 0, 30, "a write through the URI")
+
+
+def test_kill_primary_leader_monitor_down(sb):
+    """With the Raft leader monitor killed beforehand, the two others fail over exactly once."""
+    kill_primary_with_monitor_down(sb, "leader")
+
+
+def test_kill_primary_follower_monitor_down(sb):
+    """With a follower monitor killed beforehand, the two others fail over exactly once."""
+    kill_primary_with_monitor_down(sb, "follower")
+
+
+def test_leader_dies_mid_failover(sb):
+    """The leader dies after committing the decision and before promoting (failpoint): the new
+    leader finishes the same decision, with one promotion."""
+    nodes, q = setup(sb)
+    pg1 = nodes[0]
+    leader = q.monitor(q.wait_leader())
+    p = q.ctl("debug", "failpoint", "actuator.before_promote", "crash",
+              monitors=leader.api_address)
+    t.check(p.returncode == 0, "cannot arm the failpoint (build with --enable-failpoints): %s"
+            % p.stderr.strip())
+    pg1.kill9()
+    t.wait_until(lambda: not leader.alive(), 30, "the leader to crash at the failpoint")
+    t.check("failpoint actuator.before_promote: crashing now" in leader.log_text(),
+            "the leader died elsewhere than at the failpoint")
+    c = wait_failover(q, 2)
+    new = nodes[1] if c["primary"] == "pg2" else nodes[2]
+    check_single_promotion(q, nodes, new)
+    decided = events_of(q, "failover-decided")[0]
+    t.check(decided["node"] == c["primary"], "the new leader chose another candidate: %s vs %s"
+            % (decided["node"], c["primary"]))
+
+
+def test_one_monitor_cut_off(sb):
+    """A monitor that alone loses sight of the primary causes no failover."""
+    nodes, q = setup(sb, env3={"PGQ_FAILPOINTS": "probe=fail:pg1"})
+    cut = q.monitor(3)
+
+    def cut_sees_down():
+        n = q.node("pg1")
+        return any(v["monitor"] == 3 and not v["reachable"] for v in n["views"]) and n
+
+    n = t.wait_until(cut_sees_down, 30, "monitor 3's view of pg1 to be down")
+    t.check(n["health"] == "up", "pg1's verdict is %s with one monitor cut off" % n["health"])
+    # Watch for longer than a failover would take: detection, failover_timeout, decision.
+    window = 1.0 + 3 * 1.0 + 2.0
+    end = time.monotonic() + window
+    while time.monotonic() < end:
+        c = q.status()["clusters"][0]
+        t.check(c["epoch"] == 1 and c["primary"] == "pg1", "failover with one monitor cut off")
+        time.sleep(0.2)
+    t.check(not events_of(q, "failover-decided"), "a failover was decided")
+    t.check(not nodes[0].in_recovery(), "pg1 is no longer primary")
+    t.check("failpoint" in cut.log_text(), "monitor 3's probes did not fail as arranged")
+
+
+def test_restart_all_after_failover(sb):
+    """All monitors restarted after a failover come back with the same state and decide nothing
+    new."""
+    nodes, q = setup(sb)
+    nodes[0].kill9()
+    wait_failover(q, 2)
+    before = q.status()
+    codes = q.stop_all()
+    t.check(all(c == 0 for c in codes.values()), "unclean shutdown: %s" % codes)
+    for m in q.monitors:
+        m.start()
+    q.wait_leader()
+
+    def fresh():
+        st = q.status()
+        views = [v for n in st["nodes"] for v in n["views"]]
+        return st if views and not any(v["stale"] for v in views) and len(views) == 9 else None
+    after = t.wait_until(fresh, 30, "every monitor to report to the new leader")
+    # Wait past the failover timeout: nothing may be decided on the old primary's death.
+    end = time.monotonic() + 3.0
+    while time.monotonic() < end:
+        time.sleep(0.2)
+        after = q.status()
+        t.check(after["clusters"][0]["epoch"] == 2, "a new decision after the restart")
+    keys = ("name", "role", "priority", "maintenance", "following_epoch")
+    t.check([{k: n[k] for k in keys} for n in before["nodes"]] ==
+            [{k: n[k] for k in keys} for n in after["nodes"]],
+            "nodes differ after restart:\n%s\n%s" % (before["nodes"], after["nodes"]))
+    t.check(before["clusters"] == after["clusters"], "cluster state differs after restart")
+    t.check(len(events_of(q, "failover-decided")) == 1, "more than one decision")
+
+
+def test_old_primary_fenced(sb):
+    """An old primary that comes back writable is flagged loudly and fenced: read-only, its
+    client sessions terminated; it is never taken for the primary again."""
+    nodes, q = setup(sb)
+    pg1 = nodes[0]
+    pg1.kill9()
+    c = wait_failover(q, 2)
+    pg1.start()  # comes back as a primary: a split brain in the making
+    t.wait_until(lambda: any("writable but is not the primary" in e["message"]
+                             for e in events_of(q, "alert")), 30, "the writable alert")
+    t.wait_until(lambda: pg1.sql("SHOW default_transaction_read_only") == "on", 30,
+                 "pg1 fenced read-only")
+    t.wait_until(lambda: events_of(q, "fenced"), 30, "the fenced step")
+    st = q.status()
+    t.check(st["clusters"][0]["primary"] == c["primary"] and st["clusters"][0]["epoch"] == 2,
+            "the old primary was taken back")
+    t.check(q.node("pg1", st)["role"] == "demoted", "pg1 is %s" % q.node("pg1", st)["role"])
+    p = psql_uri(uri(q), "CREATE TABLE fenced_check (x int)")
+    t.check(p.returncode == 0, "write through the URI failed: %s" % p.stderr)
+    t.check(pg1.sql("SELECT to_regclass('fenced_check') IS NULL") == "t",
+            "the write went to the fenced old primary")
+
+
+if __name__ == "__main__":
+    t.main([test_kill_primary, test_kill_primary_leader_monitor_down,
+            test_kill_primary_follower_monitor_down, test_leader_dies_mid_failover,
+            test_one_monitor_cut_off, test_restart_all_after_failover, test_old_primary_fenced])
