@@ -111,6 +111,19 @@ static void react(struct monitor *m)
         }
     }
     m->kicked_seq = kicked;
+    /* After a failover step, look at the cluster again at once rather than
+     * at the next round: status then shows the new roles and timelines. */
+    for (unsigned i = s->n_events; i-- > 0;) {
+        const struct event *e = state_event(s, i);
+        if (e->seq <= m->seen_event_seq) {
+            break; /* older ones were seen */
+        }
+        if (e->kind == PGQ_EV_PROMOTED || e->kind == PGQ_EV_REPOINTED ||
+            e->kind == PGQ_EV_FENCED || e->kind == PGQ_EV_FAILOVER_DONE) {
+            probe_kick(&m->probe, e->cluster, false);
+        }
+    }
+    m->seen_event_seq = s->event_seq;
 }
 
 /* ---- the report channel to the leader ---------------------------------- */

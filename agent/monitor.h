@@ -49,6 +49,7 @@ struct monitor
     /* reactions to applied entries */
     uint64_t seen_gen;
     uint64_t kicked_seq;
+    uint64_t seen_event_seq;
     bool nodes_changed;
     /* shutdown */
     bool started_peer;

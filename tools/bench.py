@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""make bench: pgquorum's speed and memory numbers.
+
+1. Failover of a killed PostgreSQL primary: time from kill -9 of the
+   postmaster to the first write acknowledged through the `pgquorumctl uri`
+   multi-host URI, with its breakdown from the committed events (verdict,
+   decision, promotion, standbys repointed), at default settings and with
+   1 s settings; several runs each, min / median / max.
+2. Monitor failover: kill -9 of the Raft leader to a new ready leader.
+3. Memory: RSS of an idle monitor watching three nodes.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "lib"))
+
+PROFILES = {
+    "default": {},
+    "1s": {"health.interval": "1s", "health.retry_interval": "1s", "health.retries": "1",
+           "failover.failover_timeout": "1s"},
+}
+
+
+def stats(xs):
+    return "%7.2f %7.2f %7.2f" % (min(xs), statistics.median(xs), max(xs))
+
+
+def failover_run(t, profile):
+    sb = t.Sandbox("pgq-bench")
+    try:
+        nodes = t.make_pg_cluster(sb, 2)
+        q = t.Quorum(sb, 3, PROFILES[profile]).start()
+        for n in nodes:
+            q.ctl("node", "add", n.name, "--conninfo", n.conninfo, check_rc=True)
+        t.wait_until(lambda: all(n["health"] == "up" and n["following_epoch"] == 1
+                                 for n in q.status()["nodes"]), 60, "steady cluster")
+        uri = q.ctl("uri", check_rc=True).stdout.strip() + "&user=postgres&connect_timeout=1"
+        nodes[0].sql("CREATE TABLE bench (id int)")
+        acked = []
+        stop = threading.Event()
+
+        def writer():
+            while not stop.is_set():
+                p = t.run(["psql", uri, "-XAtq", "-c", "INSERT INTO bench VALUES (1)"],
+                          check_rc=False, timeout=10)
+                if p.returncode == 0:
+                    acked.append(time.monotonic())
+                else:
+                    time.sleep(0.01)
+        th = threading.Thread(target=writer, daemon=True)
+        th.start()
+        t.wait_until(lambda: len(acked) > 3, 30, "writes")
+        kill_wall = time.time()
+        nodes[0].kill9()
+        killed = time.monotonic()
+        t.wait_until(lambda: any(a > killed for a in acked), 120, "first write after the kill")
+        first = min(a for a in acked if a > killed) - killed
+        stop.set()
+        th.join(timeout=15)
+
+        def done():
+            ev = q.events()
+            return ev if any(e["event"] == "failover-done" for e in ev) else None
+        ev = t.wait_until(done, 60, "failover done")
+
+        def at(kind, pred=lambda e: True):
+            for e in ev:
+                if e["event"] == kind and pred(e):
+                    return e["time_ms"] / 1000.0 - kill_wall
+            return float("nan")
+        row = {
+            "verdict": at("verdict", lambda e: e["node"] == "pg1" and "down" in e["message"]),
+            "decided": at("failover-decided"),
+            "promoted": at("promoted"),
+            "repointed": at("failover-done"),
+            "first_write": first,
+        }
+        rss = [m["rss_kb"] for m in q.status()["monitors"] if m.get("rss_kb")]
+        return row, rss
+    finally:
+        sb.cleanup()
+
+
+def leader_run(t):
+    sb = t.Sandbox("pgq-bench")
+    try:
+        q = t.Quorum(sb, 3).start()
+        leader = q.wait_leader()
+        time.sleep(0.5)
+        start = time.monotonic()
+        q.monitor(leader).kill()
+        q.wait_leader(timeout=30, exclude=(leader,))
+        return time.monotonic() - start
+    finally:
+        sb.cleanup()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--builddir")
+    ap.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS", "5")))
+    args = ap.parse_args()
+    if args.builddir:
+        os.environ["PGQ_BUILDDIR"] = args.builddir
+    import pgqtest as t
+
+    print("pgquorum benchmarks: %d runs each (seconds: min / median / max)" % args.runs)
+    rss_all = []
+    for profile in ("default", "1s"):
+        rows = []
+        for i in range(args.runs):
+            row, rss = failover_run(t, profile)
+            rss_all += rss
+            rows.append(row)
+            print("  %-7s run %d: %s" % (profile, i + 1, "  ".join(
+                "%s %.2f" % (k, v) for k, v in row.items())), flush=True)
+        print("\nkill -9 primary, settings %s %s" % (profile, PROFILES[profile] or "(defaults)"))
+        print("  %-34s %7s %7s %7s" % ("", "min", "median", "max"))
+        for k, label in (("verdict", "down by quorum verdict"),
+                         ("decided", "failover decision committed"),
+                         ("promoted", "standby promoted (committed)"),
+                         ("repointed", "other standby repointed (done)"),
+                         ("first_write", "first write through the URI")):
+            print("  %-34s %s" % (label, stats([r[k] for r in rows])))
+        print(flush=True)
+    leader = [leader_run(t) for _ in range(args.runs)]
+    print("kill -9 Raft leader -> new ready leader (election_timeout 500ms, pre-vote)")
+    print("  %-34s %s\n" % ("seconds", stats(leader)))
+    print("idle monitor RSS (3 monitors watching 3 nodes): min %d kB, max %d kB"
+          % (min(rss_all), max(rss_all)))
+
+
+if __name__ == "__main__":
+    main()

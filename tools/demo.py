@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""make demo: a pgquorum sandbox on loopback.
+
+Three monitors, a PostgreSQL 15 primary and two standbys (pg_basebackup), all
+in a temporary directory. It shows the status, kills the primary with
+SIGKILL, shows the failover as it happens, prints status and events, and
+cleans up; with --keep it stays up and tells you how to play with it.
+"""
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "lib"))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--builddir", help="where pgquorumd and pgquorumctl were built")
+    ap.add_argument("--keep", action="store_true", help="stay up after the demo until Ctrl-C")
+    ap.add_argument("--fast", action="store_true", help="1 s health and failover settings")
+    args = ap.parse_args()
+    if args.builddir:
+        os.environ["PGQ_BUILDDIR"] = args.builddir
+    import pgqtest as t
+
+    settings = {}
+    if args.fast:
+        settings = {"health.interval": "1s", "health.retry_interval": "1s",
+                    "health.retries": "1", "failover.failover_timeout": "1s"}
+    sb = t.Sandbox("pgquorum-demo")
+    sb.keep = False
+    try:
+        t.log("sandbox: %s" % sb.dir)
+        t.log("starting PostgreSQL: pg1 (primary), pg2 and pg3 (standbys, pg_basebackup)")
+        nodes = t.make_pg_cluster(sb, 2, sync=False)
+        q = t.Quorum(sb, 3, settings)
+        t.log("starting 3 monitors (Raft quorum)")
+        q.start()
+        for n in nodes:
+            q.ctl("node", "add", n.name, "--conninfo", n.conninfo, check_rc=True)
+            t.log("pgquorumctl node add %s --conninfo \"%s\"" % (n.name, n.conninfo))
+        t.wait_until(lambda: all(n["health"] == "up" for n in q.status()["nodes"])
+                     and q.status()["clusters"][0]["primary"] == "pg1", 60, "nodes up")
+        print()
+        print(q.ctl("status").stdout)
+        uri = q.ctl("uri", check_rc=True).stdout.strip()
+        app_uri = uri + "&user=postgres&connect_timeout=2"
+        t.log("application URI: %s" % uri)
+        nodes[0].sql("CREATE TABLE demo (id serial PRIMARY KEY, at timestamptz DEFAULT now())")
+
+        stop = threading.Event()
+        acked = []
+
+        def writer():
+            while not stop.is_set():
+                p = t.run(["psql", app_uri, "-XAtq", "-c", "INSERT INTO demo DEFAULT VALUES"],
+                          check_rc=False, timeout=10)
+                if p.returncode == 0:
+                    acked.append(time.monotonic())
+                else:
+                    time.sleep(0.05)
+        th = threading.Thread(target=writer, daemon=True)
+        th.start()
+        t.wait_until(lambda: len(acked) > 5, 30, "writes through the URI")
+        print()
+        t.log("a client writes through the URI; now: kill -9 the primary's postmaster")
+        nodes[0].kill9()
+        killed = time.monotonic()
+        seen = set(e["seq"] for e in q.events())
+        done = False
+        while not done and time.monotonic() - killed < 120:
+            for e in q.events():
+                if e["seq"] in seen:
+                    continue
+                seen.add(e["seq"])
+                dur = " (%d ms)" % e["duration_ms"] if e["duration_ms"] else ""
+                t.log("event: %-17s %s%s" % (e["event"], e["message"], dur))
+                done |= e["event"] == "failover-done"
+            time.sleep(0.1)
+        t.wait_until(lambda: any(a > killed for a in acked), 60, "a write on the new primary")
+        first = min(a for a in acked if a > killed) - killed
+        stop.set()
+        th.join(timeout=15)
+        t.log("first acknowledged write %.2f s after the kill" % first)
+        print()
+        print(q.ctl("status").stdout)
+        print(q.ctl("events").stdout)
+        if args.keep:
+            print("The sandbox stays up. In another shell:\n"
+                  "  export PGQUORUM_MONITORS=%s\n"
+                  "  %s status\n  %s events\n  psql '%s'\n"
+                  "Monitor logs: %s/monitor*.log. Ctrl-C here stops and removes everything."
+                  % (q.addresses, t.PGQUORUMCTL, t.PGQUORUMCTL, app_uri, sb.dir))
+            try:
+                signal.pause()
+            except KeyboardInterrupt:
+                pass
+    finally:
+        t.log("cleaning up")
+        sb.cleanup()
+
+
+if __name__ == "__main__":
+    main()
