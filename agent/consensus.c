@@ -157,10 +157,30 @@ static void policy_cb(struct proposal *p, int status, const struct apply_result 
     }
 }
 
+/* TILT (after redis Sentinel): when ticks arrive far apart or the clock
+ * runs backwards, this leader's sense of "down for how long" cannot be
+ * trusted; it keeps committing reports but decides no failover until
+ * failover_timeout has passed on a steady clock. */
+static void check_tilt(struct consensus *c, uint64_t now)
+{
+    uint64_t gap_limit = PGQ_MAX(2000, c->policy.failover_timeout_ms);
+    if (c->last_tick_ms != 0 && (now < c->last_tick_ms || now - c->last_tick_ms > gap_limit)) {
+        if (c->tilt_until_ms <= now) {
+            log_warn("TILT: %s; no failover decision for %llu ms",
+                     now < c->last_tick_ms ? "the clock went backwards" : "the loop stalled",
+                     (unsigned long long)PGQ_MAX(c->policy.failover_timeout_ms, 2000));
+        }
+        c->tilt_until_ms = now + PGQ_MAX(c->policy.failover_timeout_ms, 2000);
+    }
+    c->last_tick_ms = now;
+    c->policy.tilt = now < c->tilt_until_ms;
+}
+
 void consensus_tick(struct consensus *c)
 {
     struct action actions[64];
     unsigned n;
+    check_tilt(c, c->now_ms(c));
     if (raft_state(c->raft) != RAFT_LEADER || c->ready_term != c->raft->current_term) {
         if (c->ready) {
             c->ready = false;

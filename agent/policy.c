@@ -237,7 +237,7 @@ static bool next_failover(const struct state *s, const struct cluster *c,
         return false;
     }
     start = PGQ_MAX(p->verdict_since_ms, s->gen_since_ms);
-    if (now_ms < start + pc->failover_timeout_ms) {
+    if (now_ms < start + pc->failover_timeout_ms || pc->tilt) {
         return false;
     }
     policy_choose(s, c, pc, &ch);

@@ -24,6 +24,7 @@ struct policy_config
 {
     uint64_t failover_timeout_ms;
     uint64_t max_lag_bytes;
+    bool tilt; /* the leader's loop stalled or its clock jumped: decide nothing */
 };
 
 /* The outcome of the candidate choice. */
@@ -45,12 +46,16 @@ bool policy_fresh_down(const struct state *s, const struct node *n);
 bool policy_fresh_position(const struct node *n, uint64_t seq, uint64_t *lsn);
 
 /* Choose the standby to promote in place of the cluster's primary. */
-void policy_choose(const struct state *s, const struct cluster *c, const struct policy_config *pc,
+void policy_choose(const struct state *s,
+                   const struct cluster *c,
+                   const struct policy_config *pc,
                    struct choice *out);
 
 /* The next command the leader should propose, if any (true: *out is set;
  * close it with command_close). now_ms is the leader's wall clock. */
-bool policy_next_command(const struct state *s, const struct policy_config *pc, uint64_t now_ms,
+bool policy_next_command(const struct state *s,
+                         const struct policy_config *pc,
+                         uint64_t now_ms,
                          struct command *out);
 
 /* Actions on PostgreSQL nodes that the committed state calls for. */
