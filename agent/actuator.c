@@ -242,8 +242,8 @@ static void query_cb(struct pgconn *pc, int status, PGresult *res)
         case ST_R_READ: {
             const char *current = value(res, 1);
             if (!is_true(value(res, 0))) {
-                job_fail(j, PGQ_REFUSED, "%s is not in recovery: it cannot follow %s",
-                         j->act.node, j->act.primary);
+                job_fail(j, PGQ_REFUSED, "%s is not in recovery: it cannot follow %s", j->act.node,
+                         j->act.primary);
                 return;
             }
             if (retarget(j, current != NULL ? current : "") != 0) {
@@ -262,9 +262,8 @@ static void query_cb(struct pgconn *pc, int status, PGresult *res)
         case ST_R_WAIT: {
             const char *st = value(res, 0), *host = value(res, 1), *port = value(res, 2),
                        *tli = value(res, 3);
-            bool ok = st != NULL && strcmp(st, "streaming") == 0 && host != NULL &&
-                      port != NULL && strcmp(host, j->target_host) == 0 &&
-                      strcmp(port, j->target_port) == 0 &&
+            bool ok = st != NULL && strcmp(st, "streaming") == 0 && host != NULL && port != NULL &&
+                      strcmp(host, j->target_host) == 0 && strcmp(port, j->target_port) == 0 &&
                       (j->act.timeline == 0 ||
                        (tli != NULL && strtoul(tli, NULL, 10) >= j->act.timeline));
             if (ok) {
@@ -349,9 +348,9 @@ static void run_stage(struct job *j)
     }
     switch (j->stage) {
         case ST_CONNECT: {
-            const char *keys[] = {"application_name", "options", "connect_timeout",
-                                  "passfile", "sslmode", "sslcert", "sslkey", "sslrootcert",
-                                  NULL};
+            const char *keys[] = {"application_name", "options",     "connect_timeout",
+                                  "passfile",         "sslmode",     "sslcert",
+                                  "sslkey",           "sslrootcert", NULL};
             const char *values[PGQ_ARRAY_SIZE(keys)];
             const char *opt[] = {cfg->passfile, cfg->sslmode, cfg->sslcert, cfg->sslkey,
                                  cfg->sslrootcert};
@@ -519,7 +518,9 @@ static void job_remove(struct job *j)
     pgconn_close(&j->pc, job_pgconn_closed);
 }
 
-void actuator_init(struct actuator *a, uv_loop_t *loop, const struct config *cfg,
+void actuator_init(struct actuator *a,
+                   uv_loop_t *loop,
+                   const struct config *cfg,
                    uint64_t monitor_id)
 {
     memset(a, 0, sizeof *a);

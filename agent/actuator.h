@@ -31,8 +31,11 @@
 struct actuator;
 
 /* status 0: step is the command to commit. Otherwise errmsg says why. */
-typedef void (*actuator_done_cb)(struct actuator *a, const struct action *act, int status,
-                                 const struct command *step, const char *errmsg);
+typedef void (*actuator_done_cb)(struct actuator *a,
+                                 const struct action *act,
+                                 int status,
+                                 const struct command *step,
+                                 const char *errmsg);
 typedef bool (*actuator_due_cb)(struct actuator *a, const struct action *act);
 typedef void (*actuator_close_cb)(struct actuator *a);
 
@@ -54,7 +57,9 @@ struct actuator
     char app_name[64];
 };
 
-void actuator_init(struct actuator *a, uv_loop_t *loop, const struct config *cfg,
+void actuator_init(struct actuator *a,
+                   uv_loop_t *loop,
+                   const struct config *cfg,
                    uint64_t monitor_id);
 
 /* The actions due now: start those not running (or cooling down after a

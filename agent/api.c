@@ -16,8 +16,8 @@ struct api_client
     uv_write_t write_req;
     struct frame_reader reader;
     uint8_t *out;
-    bool busy;          /* a request is with the handler */
-    bool close_after;   /* close once the reply is written */
+    bool busy;        /* a request is with the handler */
+    bool close_after; /* close once the reply is written */
     bool closing;
     unsigned pending_closes;
     struct api_client *next;
@@ -168,8 +168,11 @@ static void write_cb(uv_write_t *w, int status)
     process(cl); /* a pipelined frame may already be buffered */
 }
 
-void api_reply(struct api_client *cl, const struct api_response *res, const struct state *state,
-               const char *events_cluster, unsigned events_limit)
+void api_reply(struct api_client *cl,
+               const struct api_response *res,
+               const struct state *state,
+               const char *events_cluster,
+               unsigned events_limit)
 {
     struct codec_alloc a = {malloc, FRAME_HEADER_SIZE};
     uint8_t *buf;
@@ -246,8 +249,12 @@ static void connection_cb(uv_stream_t *listener, int status)
     }
 }
 
-int api_start(struct api_server *s, uv_loop_t *loop, const struct config *cfg,
-              api_handler handler, char *errmsg, size_t errsize)
+int api_start(struct api_server *s,
+              uv_loop_t *loop,
+              const struct config *cfg,
+              api_handler handler,
+              char *errmsg,
+              size_t errsize)
 {
     struct sockaddr_in sa;
     char host[PGQ_ADDR_MAX];

@@ -28,7 +28,8 @@ struct api_client;
 
 /* The handler owns nothing of req after it returns, except what it copied;
  * it must eventually call api_reply(cl, ...) exactly once. */
-typedef void (*api_handler)(struct api_server *s, struct api_client *cl,
+typedef void (*api_handler)(struct api_server *s,
+                            struct api_client *cl,
                             const struct api_request *req);
 typedef void (*api_close_cb)(struct api_server *s);
 
@@ -47,13 +48,20 @@ struct api_server
     api_close_cb close_cb;
 };
 
-int api_start(struct api_server *s, uv_loop_t *loop, const struct config *cfg,
-              api_handler handler, char *errmsg, size_t errsize);
+int api_start(struct api_server *s,
+              uv_loop_t *loop,
+              const struct config *cfg,
+              api_handler handler,
+              char *errmsg,
+              size_t errsize);
 
 /* Reply to the request being handled. For API_STATUS/API_EVENTS the state
  * is encoded from `state`. */
-void api_reply(struct api_client *cl, const struct api_response *res, const struct state *state,
-               const char *events_cluster, unsigned events_limit);
+void api_reply(struct api_client *cl,
+               const struct api_response *res,
+               const struct state *state,
+               const char *events_cluster,
+               unsigned events_limit);
 
 /* A one-line reply with no body. */
 void api_reply_code(struct api_client *cl, int code, const char *message, const char *leader_api);

@@ -421,9 +421,9 @@ static int apply_hello(struct state *s, const struct command *cmd, struct apply_
     return 0;
 }
 
-static struct view *view_slot(struct node *n, uint64_t monitor_id)
+static struct view *view_slot(const struct state *s, struct node *n, uint64_t monitor_id)
 {
-    struct view *empty = NULL;
+    struct view *empty = NULL, *departed = NULL;
     for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
         if (n->views[i].monitor_id == monitor_id) {
             return &n->views[i];
@@ -431,8 +431,15 @@ static struct view *view_slot(struct node *n, uint64_t monitor_id)
         if (n->views[i].monitor_id == 0 && empty == NULL) {
             empty = &n->views[i];
         }
+        if (n->views[i].monitor_id != 0 && departed == NULL &&
+            !state_is_voter(s, n->views[i].monitor_id)) {
+            departed = &n->views[i];
+        }
     }
-    return empty;
+    /* Views of monitors that left the voters count for nothing; once every
+     * slot is taken they make room, or a new voter's reports would be
+     * dropped forever after enough monitor replacements. */
+    return empty != NULL ? empty : departed;
 }
 
 /* A node is writable when it is reachable, out of recovery and not fenced. */
@@ -494,7 +501,7 @@ static int apply_report(struct state *s, const struct command *cmd, struct apply
         const struct obs *o = &r->obs[i];
         struct node *n = cluster_node(c, o->node);
         struct view *v;
-        if (n == NULL || (v = view_slot(n, r->monitor_id)) == NULL) {
+        if (n == NULL || (v = view_slot(s, n, r->monitor_id)) == NULL) {
             continue; /* removed meanwhile: nothing to record */
         }
         v->monitor_id = r->monitor_id;

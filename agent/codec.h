@@ -20,30 +20,50 @@ struct codec_alloc
 };
 
 /* Raft log commands. */
-int codec_command_encode(const struct command *cmd, const struct codec_alloc *a, uint8_t **buf,
+int codec_command_encode(const struct command *cmd,
+                         const struct codec_alloc *a,
+                         uint8_t **buf,
                          size_t *len);
 /* On success *cmd is owned by the caller: command_close() it. */
-int codec_command_decode(const uint8_t *buf, size_t len, struct command *cmd, char *errmsg,
+int codec_command_decode(const uint8_t *buf,
+                         size_t len,
+                         struct command *cmd,
+                         char *errmsg,
                          size_t errsize);
 
 /* Snapshots: the whole state. */
-int codec_state_encode(const struct state *s, const struct codec_alloc *a, uint8_t **buf,
+int codec_state_encode(const struct state *s,
+                       const struct codec_alloc *a,
+                       uint8_t **buf,
                        size_t *len);
 /* On success *s is a new state owned by the caller (state_close). */
-int codec_state_decode(const uint8_t *buf, size_t len, struct state *s, char *errmsg,
+int codec_state_decode(const uint8_t *buf,
+                       size_t len,
+                       struct state *s,
+                       char *errmsg,
                        size_t errsize);
 
 /* What goes into libraft: a command as a log entry, the state as a
  * snapshot. libraft 0.15 needs payload lengths that are multiples of 8, so
  * both are zero-padded and carry their own length; trailing zeros are
  * accepted on decode, anything else is malformed. */
-int codec_entry_encode(const struct command *cmd, const struct codec_alloc *a, uint8_t **buf,
+int codec_entry_encode(const struct command *cmd,
+                       const struct codec_alloc *a,
+                       uint8_t **buf,
                        size_t *len);
-int codec_entry_decode(const uint8_t *buf, size_t len, struct command *cmd, char *errmsg,
+int codec_entry_decode(const uint8_t *buf,
+                       size_t len,
+                       struct command *cmd,
+                       char *errmsg,
                        size_t errsize);
-int codec_snapshot_encode(const struct state *s, const struct codec_alloc *a, uint8_t **buf,
+int codec_snapshot_encode(const struct state *s,
+                          const struct codec_alloc *a,
+                          uint8_t **buf,
                           size_t *len);
-int codec_snapshot_decode(const uint8_t *buf, size_t len, struct state *s, char *errmsg,
+int codec_snapshot_decode(const uint8_t *buf,
+                          size_t len,
+                          struct state *s,
+                          char *errmsg,
                           size_t errsize);
 
 /* Operator API. */
@@ -70,7 +90,7 @@ enum api_code {
 struct api_request
 {
     int kind;
-    struct command cmd; /* NODE_ADD, NODE_REMOVE, MAINTENANCE, REPORT */
+    struct command cmd;         /* NODE_ADD, NODE_REMOVE, MAINTENANCE, REPORT */
     char cluster[PGQ_NAME_MAX]; /* EVENTS: "" for all */
     unsigned limit;             /* EVENTS: 0 for all */
     char fp_name[64];           /* FAILPOINT */
@@ -99,24 +119,36 @@ struct api_response
     int code; /* enum api_code */
     char message[512];
     char leader_api[PGQ_ADDR_MAX];
-    int body; /* 0, API_STATUS or API_EVENTS */
+    int body;              /* 0, API_STATUS or API_EVENTS */
     struct raft_info info; /* API_STATUS */
     struct state state;    /* API_STATUS: all; API_EVENTS: events only. Owned. */
 };
 
-int codec_request_encode(const struct api_request *req, const struct codec_alloc *a,
-                         uint8_t **buf, size_t *len);
-int codec_request_decode(const uint8_t *buf, size_t len, struct api_request *req, char *errmsg,
+int codec_request_encode(const struct api_request *req,
+                         const struct codec_alloc *a,
+                         uint8_t **buf,
+                         size_t *len);
+int codec_request_decode(const uint8_t *buf,
+                         size_t len,
+                         struct api_request *req,
+                         char *errmsg,
                          size_t errsize);
 void api_request_close(struct api_request *req);
 
 /* Encode a response; for API_STATUS the state is taken from `state` (may be
  * NULL otherwise), for API_EVENTS its events are filtered by cluster and the
  * last `limit` kept. */
-int codec_response_encode(const struct api_response *res, const struct state *state,
-                          const char *events_cluster, unsigned events_limit,
-                          const struct codec_alloc *a, uint8_t **buf, size_t *len);
-int codec_response_decode(const uint8_t *buf, size_t len, struct api_response *res, char *errmsg,
+int codec_response_encode(const struct api_response *res,
+                          const struct state *state,
+                          const char *events_cluster,
+                          unsigned events_limit,
+                          const struct codec_alloc *a,
+                          uint8_t **buf,
+                          size_t *len);
+int codec_response_decode(const uint8_t *buf,
+                          size_t len,
+                          struct api_response *res,
+                          char *errmsg,
                           size_t errsize);
 void api_response_init(struct api_response *res);
 void api_response_close(struct api_response *res);

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -116,7 +117,11 @@ int config_parse_duration(const char *s, uint64_t *ms)
     if (!isdigit((unsigned char)*s)) {
         return PGQ_INVALID;
     }
+    errno = 0;
     v = strtoull(s, &end, 10);
+    if (errno == ERANGE) {
+        return PGQ_INVALID; /* strtoull saturates: not the number written */
+    }
     if (strcmp(end, "ms") == 0) {
         mult = 1;
     } else if (strcmp(end, "s") == 0) {
@@ -157,7 +162,11 @@ int config_parse_size(const char *s, uint64_t *bytes)
     if (!isdigit((unsigned char)*s)) {
         return PGQ_INVALID;
     }
+    errno = 0;
     v = strtoull(s, &end, 10);
+    if (errno == ERANGE) {
+        return PGQ_INVALID;
+    }
     for (size_t i = 0; i < PGQ_ARRAY_SIZE(units); i++) {
         if (strcmp(end, units[i].unit) == 0) {
             if (v > UINT64_MAX / units[i].mult) {

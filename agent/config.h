@@ -62,7 +62,10 @@ void config_defaults(struct config *c);
 
 /* Parse INI text. `path` only names the file in errors. On failure returns
  * PGQ_CONFIG and writes "PATH:LINE: [section] key: problem" to errmsg. */
-int config_parse(struct config *c, const char *path, const char *text, char *errmsg,
+int config_parse(struct config *c,
+                 const char *path,
+                 const char *text,
+                 char *errmsg,
                  size_t errsize);
 
 /* Durations "500ms", "30s", "2m", "1h"; sizes "1MB", "16kB", "512" (bytes;

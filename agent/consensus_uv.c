@@ -60,8 +60,12 @@ static void raft_closed_cb(struct raft *r)
     }
 }
 
-int consensus_uv_start(struct consensus_uv *cu, uv_loop_t *loop, const struct config *cfg,
-                       struct fsm *fsm, char *errmsg, size_t errsize)
+int consensus_uv_start(struct consensus_uv *cu,
+                       uv_loop_t *loop,
+                       const struct config *cfg,
+                       struct fsm *fsm,
+                       char *errmsg,
+                       size_t errsize)
 {
     struct raft_configuration conf;
     int rv;

@@ -30,8 +30,12 @@ struct consensus_uv
 /* Create data_dir if needed, bootstrap it if empty, start raft. On failure
  * writes one line to errmsg and everything started is closed again (the
  * loop must still be run until it has no more handles). */
-int consensus_uv_start(struct consensus_uv *cu, uv_loop_t *loop, const struct config *cfg,
-                       struct fsm *fsm, char *errmsg, size_t errsize);
+int consensus_uv_start(struct consensus_uv *cu,
+                       uv_loop_t *loop,
+                       const struct config *cfg,
+                       struct fsm *fsm,
+                       char *errmsg,
+                       size_t errsize);
 
 /* Stop raft; cb fires once every raft handle is closed. */
 void consensus_uv_close(struct consensus_uv *cu, consensus_uv_close_cb cb);

@@ -110,7 +110,9 @@ static int io_all(int fd, uint8_t *buf, size_t len, bool writing, uint64_t deadl
     return 0;
 }
 
-int ctl_call(struct ctl *c, const char *address, const struct api_request *req,
+int ctl_call(struct ctl *c,
+             const char *address,
+             const struct api_request *req,
              struct api_response *res)
 {
     struct codec_alloc a = {malloc, FRAME_HEADER_SIZE};
@@ -200,8 +202,11 @@ int ctl_call(struct ctl *c, const char *address, const struct api_request *req,
     return rv;
 }
 
-int ctl_read(struct ctl *c, const struct api_request *req, struct api_response *res,
-             char *answered, size_t answered_size)
+int ctl_read(struct ctl *c,
+             const struct api_request *req,
+             struct api_response *res,
+             char *answered,
+             size_t answered_size)
 {
     struct api_response first;
     bool have_first = false;
@@ -261,8 +266,13 @@ int ctl_read(struct ctl *c, const struct api_request *req, struct api_response *
 
 /* Try one monitor. 1: *res is the final answer; 0: try another (hint may
  * name the leader). */
-static int try_write(struct ctl *c, const char *addr, const struct api_request *req,
-                     struct api_response *res, char *hint, char *last, size_t last_size,
+static int try_write(struct ctl *c,
+                     const char *addr,
+                     const struct api_request *req,
+                     struct api_response *res,
+                     char *hint,
+                     char *last,
+                     size_t last_size,
                      bool *reached)
 {
     struct api_response r;

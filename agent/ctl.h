@@ -25,13 +25,18 @@ int ctl_set_monitors(struct ctl *c, const char *list, char *errmsg, size_t errsi
 
 /* One request to one monitor. 0 and *res filled (api_response_close it), or
  * PGQ_UNAVAILABLE (unreachable), PGQ_TIMEOUT, PGQ_MALFORMED with errmsg. */
-int ctl_call(struct ctl *c, const char *address, const struct api_request *req,
+int ctl_call(struct ctl *c,
+             const char *address,
+             const struct api_request *req,
              struct api_response *res);
 
 /* A read: the first monitor that answers, preferring one that is caught up.
  * *answered is the address that answered. PGQ_UNAVAILABLE: none reachable. */
-int ctl_read(struct ctl *c, const struct api_request *req, struct api_response *res,
-             char *answered, size_t answered_size);
+int ctl_read(struct ctl *c,
+             const struct api_request *req,
+             struct api_response *res,
+             char *answered,
+             size_t answered_size);
 
 /* A write: find the leader (following NOT_LEADER hints), retrying through
  * elections until wait_ms. Returns 0 with the final reply in *res, or

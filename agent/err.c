@@ -2,12 +2,14 @@
  * daemon, the CLI and the docs print the same words. */
 #include "pgquorum/pgquorum.h"
 
+/* clang-format off */
 static const char *const error_text[] = {
     [PGQ_OK] = "success",
 #define PGQ__TEXT(code, text) [code] = text,
     PGQ_ERRORS(PGQ__TEXT)
 #undef PGQ__TEXT
 };
+/* clang-format on */
 
 const char *pgq_strerror(int code)
 {
@@ -17,13 +19,13 @@ const char *pgq_strerror(int code)
     return error_text[code];
 }
 
-#define NAME_LOOKUP(fn, table, n)                    \
-    const char *fn(int v)                            \
-    {                                                \
-        if (v < 0 || v >= (n) || table[v] == 0) {    \
-            return "?";                              \
-        }                                            \
-        return table[v];                             \
+#define NAME_LOOKUP(fn, table, n)                 \
+    const char *fn(int v)                         \
+    {                                             \
+        if (v < 0 || v >= (n) || table[v] == 0) { \
+            return "?";                           \
+        }                                         \
+        return table[v];                          \
     }
 
 static const char *const role_names[] = {
@@ -75,10 +77,8 @@ static const char *const event_names[] = {
 NAME_LOOKUP(pgq_event_kind_name, event_names, PGQ__N_EVENT_KINDS)
 
 static const char *const monitor_role_names[] = {
-    [PGQ_MON_UNREACHABLE] = "unreachable",
-    [PGQ_MON_FOLLOWER] = "follower",
-    [PGQ_MON_CANDIDATE] = "candidate",
-    [PGQ_MON_LEADER] = "leader",
+    [PGQ_MON_UNREACHABLE] = "unreachable", [PGQ_MON_FOLLOWER] = "follower",
+    [PGQ_MON_CANDIDATE] = "candidate",     [PGQ_MON_LEADER] = "leader",
     [PGQ_MON_UNAVAILABLE] = "unavailable",
 };
 NAME_LOOKUP(pgq_monitor_role_name, monitor_role_names, PGQ__N_MON_ROLES)

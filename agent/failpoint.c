@@ -36,7 +36,10 @@ static int lookup(const char *name)
     return -1;
 }
 
-int failpoint_set(const char *name, const char *action, const char *arg, char *errmsg,
+int failpoint_set(const char *name,
+                  const char *action,
+                  const char *arg,
+                  char *errmsg,
                   size_t errsize)
 {
     int i = lookup(name);
@@ -44,10 +47,8 @@ int failpoint_set(const char *name, const char *action, const char *arg, char *e
         snprintf(errmsg, errsize, "unknown failpoint \"%.64s\"", name);
         return 1;
     }
-    if (strcmp(action, "crash") != 0 && strcmp(action, "fail") != 0 &&
-        strcmp(action, "off") != 0) {
-        snprintf(errmsg, errsize, "unknown failpoint action \"%.16s\" (crash, fail, off)",
-                 action);
+    if (strcmp(action, "crash") != 0 && strcmp(action, "fail") != 0 && strcmp(action, "off") != 0) {
+        snprintf(errmsg, errsize, "unknown failpoint action \"%.16s\" (crash, fail, off)", action);
         return 1;
     }
 #ifdef PGQ_FAILPOINTS

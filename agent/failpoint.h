@@ -14,7 +14,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-int failpoint_set(const char *name, const char *action, const char *arg, char *errmsg,
+int failpoint_set(const char *name,
+                  const char *action,
+                  const char *arg,
+                  char *errmsg,
                   size_t errsize);
 int failpoint_set_from_env(const char *spec, char *errmsg, size_t errsize);
 

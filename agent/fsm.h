@@ -10,7 +10,8 @@
 struct fsm;
 
 /* Called after every applied entry (accepted or refused), on every monitor. */
-typedef void (*fsm_applied_cb)(struct fsm *f, const struct command *cmd,
+typedef void (*fsm_applied_cb)(struct fsm *f,
+                               const struct command *cmd,
                                const struct apply_result *res);
 
 struct fsm

@@ -42,5 +42,9 @@ void log_msg(int level, const char *fmt, ...)
     gmtime_r(&ts.tv_sec, &tm);
     strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
     fprintf(stderr, "%s.%03ldZ %s[%" PRIu64 "] %s: %s\n", stamp, ts.tv_nsec / 1000000, log_prog,
-            log_id, names[level < 0 ? 0 : level > 3 ? 3 : level], msg);
+            log_id,
+            names[level < 0   ? 0
+                  : level > 3 ? 3
+                              : level],
+            msg);
 }

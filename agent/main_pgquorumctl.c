@@ -175,8 +175,11 @@ static uint64_t wall_ms(void)
 }
 
 /* Ask every monitor of the quorum for its own Raft view. */
-static unsigned monitor_rows(struct ctl *c, const struct api_response *first,
-                             const char *answered, struct monitor_row *rows, unsigned max)
+static unsigned monitor_rows(struct ctl *c,
+                             const struct api_response *first,
+                             const char *answered,
+                             struct monitor_row *rows,
+                             unsigned max)
 {
     const struct state *s = &first->state;
     unsigned n = 0;
@@ -298,8 +301,7 @@ static int cmd_read(struct ctl *c, const struct args *a, const char *cmd)
         uint64_t leader = res.info.leader_id;
         /* Trust a leader only if it says so itself, or none answered. */
         for (unsigned i = 0; i < n; i++) {
-            if (rows[i].id == leader && rows[i].reachable &&
-                rows[i].info.role != PGQ_MON_LEADER) {
+            if (rows[i].id == leader && rows[i].reachable && rows[i].info.role != PGQ_MON_LEADER) {
                 leader = 0;
             }
         }
@@ -326,7 +328,11 @@ static int cmd_write(struct ctl *c, struct api_request *req)
     return PGQ_EXIT_OK;
 }
 
-static bool only(const struct args *a, bool conninfo, bool priority, bool limit, bool json,
+static bool only(const struct args *a,
+                 bool conninfo,
+                 bool priority,
+                 bool limit,
+                 bool json,
                  const char **bad)
 {
     if (!conninfo && a->conninfo != NULL) {
@@ -377,8 +383,8 @@ int main(int argc, char **argv)
     memset(&c, 0, sizeof c);
     c.timeout_ms = 5000;
     c.wait_ms = 15000;
-    if (a.timeout != NULL && (config_parse_duration(a.timeout, &c.timeout_ms) != 0 ||
-                              c.timeout_ms == 0)) {
+    if (a.timeout != NULL &&
+        (config_parse_duration(a.timeout, &c.timeout_ms) != 0 || c.timeout_ms == 0)) {
         return usage_error("--timeout: \"%s\" is not a duration like 500ms or 5s", a.timeout);
     }
     if (a.wait != NULL && config_parse_duration(a.wait, &c.wait_ms) != 0) {
@@ -397,8 +403,7 @@ int main(int argc, char **argv)
             return usage_error("unexpected argument \"%s\"", a.words[1]);
         }
         if (!only(&a, false, false, is_events, strcmp(cmd, "uri") != 0, &bad)) {
-            fprintf(stderr, "pgquorumctl: option %s does not apply to %s (see --help)\n", bad,
-                    cmd);
+            fprintf(stderr, "pgquorumctl: option %s does not apply to %s (see --help)\n", bad, cmd);
             return PGQ_EXIT_USAGE;
         }
     } else if (strcmp(cmd, "node") == 0) {
@@ -429,7 +434,8 @@ int main(int argc, char **argv)
             }
             req.kind = API_NODE_ADD;
             req.cmd.kind = CMD_NODE_ADD;
-            pgq_strlcpy(req.cmd.u.node_add.conninfo, a.conninfo, sizeof req.cmd.u.node_add.conninfo);
+            pgq_strlcpy(req.cmd.u.node_add.conninfo, a.conninfo,
+                        sizeof req.cmd.u.node_add.conninfo);
             req.cmd.u.node_add.priority = (unsigned)v;
         } else if (strcmp(sub, "remove") == 0) {
             if (!only(&a, false, false, false, false, &bad)) {
@@ -471,8 +477,9 @@ int main(int argc, char **argv)
 
     monitors = a.monitors != NULL ? a.monitors : getenv("PGQUORUM_MONITORS");
     if (monitors == NULL || monitors[0] == '\0') {
-        return usage_error("no monitors: give --monitors HOST:PORT[,...] or set "
-                           "PGQUORUM_MONITORS");
+        return usage_error(
+            "no monitors: give --monitors HOST:PORT[,...] or set "
+            "PGQUORUM_MONITORS");
     }
     if (ctl_set_monitors(&c, monitors, err, sizeof err) != 0) {
         fprintf(stderr, "pgquorumctl: %s\n", err);

@@ -103,9 +103,10 @@ static void react(struct monitor *m)
         if (p != NULL && p->verdict == PGQ_VERDICT_DOWN && p->verdict_seq > m->kicked_seq) {
             /* The primary is down by verdict: probe every node again now,
              * so that the leader gets WAL positions taken after the failure. */
-            log_info("cluster %s: primary %s down by verdict: probing standbys for fresh "
-                     "WAL positions",
-                     c->name, p->name);
+            log_info(
+                "cluster %s: primary %s down by verdict: probing standbys for fresh "
+                "WAL positions",
+                c->name, p->name);
             probe_kick(&m->probe, c->name, true);
             kicked = PGQ_MAX(kicked, p->verdict_seq);
         }
@@ -118,8 +119,8 @@ static void react(struct monitor *m)
         if (e->seq <= m->seen_event_seq) {
             break; /* older ones were seen */
         }
-        if (e->kind == PGQ_EV_PROMOTED || e->kind == PGQ_EV_REPOINTED ||
-            e->kind == PGQ_EV_FENCED || e->kind == PGQ_EV_FAILOVER_DONE) {
+        if (e->kind == PGQ_EV_PROMOTED || e->kind == PGQ_EV_REPOINTED || e->kind == PGQ_EV_FENCED ||
+            e->kind == PGQ_EV_FAILOVER_DONE) {
             probe_kick(&m->probe, e->cluster, false);
         }
     }
@@ -286,13 +287,12 @@ static void handle_write(struct monitor *m, struct api_client *cl, const struct 
                            "this monitor was just elected and is catching up with the log: retry",
                            NULL);
         } else if (leader != 0) {
-            snprintf(msg, sizeof msg, "monitor %" PRIu64 " is not the leader; monitor %" PRIu64
-                                      " at %s is",
+            snprintf(msg, sizeof msg,
+                     "monitor %" PRIu64 " is not the leader; monitor %" PRIu64 " at %s is",
                      m->cfg.id, leader, leader_api[0] != '\0' ? leader_api : "(address unknown)");
             api_reply_code(cl, API_NOT_LEADER, msg, leader_api);
         } else {
-            api_reply_code(cl, API_UNAVAILABLE, "no leader: the monitors have no quorum now",
-                           NULL);
+            api_reply_code(cl, API_UNAVAILABLE, "no leader: the monitors have no quorum now", NULL);
         }
         return;
     }
@@ -308,7 +308,8 @@ static void handle_write(struct monitor *m, struct api_client *cl, const struct 
     }
 }
 
-static void handle_request(struct api_server *s, struct api_client *cl,
+static void handle_request(struct api_server *s,
+                           struct api_client *cl,
                            const struct api_request *req)
 {
     struct monitor *m = s->data;
@@ -384,8 +385,11 @@ static bool action_due(struct actuator *a, const struct action *act)
     return false;
 }
 
-static void action_done_cb(struct actuator *a, const struct action *act, int status,
-                           const struct command *step, const char *errmsg)
+static void action_done_cb(struct actuator *a,
+                           const struct action *act,
+                           int status,
+                           const struct command *step,
+                           const char *errmsg)
 {
     struct monitor *m = a->data;
     (void)act;
@@ -417,7 +421,10 @@ static void tick_cb(uv_timer_t *t)
 
 /* ---- start and stop ----------------------------------------------------- */
 
-int monitor_start(struct monitor *m, uv_loop_t *loop, const struct config *cfg, char *errmsg,
+int monitor_start(struct monitor *m,
+                  uv_loop_t *loop,
+                  const struct config *cfg,
+                  char *errmsg,
                   size_t errsize)
 {
     int rv;
@@ -520,8 +527,8 @@ void monitor_stop(struct monitor *m, monitor_stopped_cb cb)
     m->stopping = true;
     m->stopped_cb = cb;
     /* One count per part, plus one held until every close has started. */
-    m->pending = 4 + (m->started_peer ? 1u : 0u) + (m->started_api ? 1u : 0u) +
-                 (m->started_raft ? 1u : 0u);
+    m->pending =
+        4 + (m->started_peer ? 1u : 0u) + (m->started_api ? 1u : 0u) + (m->started_raft ? 1u : 0u);
     uv_timer_stop(&m->tick);
     uv_close((uv_handle_t *)&m->tick, tick_closed_cb);
     if (m->started_api) {

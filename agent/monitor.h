@@ -60,7 +60,10 @@ struct monitor
     monitor_stopped_cb stopped_cb;
 };
 
-int monitor_start(struct monitor *m, uv_loop_t *loop, const struct config *cfg, char *errmsg,
+int monitor_start(struct monitor *m,
+                  uv_loop_t *loop,
+                  const struct config *cfg,
+                  char *errmsg,
                   size_t errsize);
 void monitor_stop(struct monitor *m, monitor_stopped_cb cb);
 

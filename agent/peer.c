@@ -179,8 +179,11 @@ int peer_init(struct peer *p, uv_loop_t *loop)
     return 0;
 }
 
-int peer_request(struct peer *p, const char *address, const struct api_request *req,
-                 uint64_t timeout_ms, peer_cb cb)
+int peer_request(struct peer *p,
+                 const char *address,
+                 const struct api_request *req,
+                 uint64_t timeout_ms,
+                 peer_cb cb)
 {
     struct codec_alloc a = {malloc, FRAME_HEADER_SIZE};
     struct peer_conn *c;

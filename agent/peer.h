@@ -42,8 +42,11 @@ struct peer
 int peer_init(struct peer *p, uv_loop_t *loop);
 
 /* One request at a time. Nonzero: cb never fires. */
-int peer_request(struct peer *p, const char *address, const struct api_request *req,
-                 uint64_t timeout_ms, peer_cb cb);
+int peer_request(struct peer *p,
+                 const char *address,
+                 const struct api_request *req,
+                 uint64_t timeout_ms,
+                 peer_cb cb);
 
 void peer_close(struct peer *p, peer_close_cb cb);
 

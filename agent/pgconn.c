@@ -305,8 +305,12 @@ static void start_timer(struct pgconn *pc, uint64_t timeout_ms)
     uv_timer_start(&pc->timer, timer_cb, timeout_ms, 0);
 }
 
-int pgconn_connect(struct pgconn *pc, const char *conninfo, const char *const *keys,
-                   const char *const *values, uint64_t timeout_ms, pgconn_cb cb)
+int pgconn_connect(struct pgconn *pc,
+                   const char *conninfo,
+                   const char *const *keys,
+                   const char *const *values,
+                   uint64_t timeout_ms,
+                   pgconn_cb cb)
 {
     const char *kw[24];
     const char *val[24];

@@ -29,10 +29,10 @@ typedef void (*pgconn_query_cb)(struct pgconn *pc, int status, PGresult *res);
 typedef void (*pgconn_close_cb)(struct pgconn *pc);
 
 enum pgconn_state {
-    PGCONN_IDLE,       /* not connected */
+    PGCONN_IDLE, /* not connected */
     PGCONN_CONNECTING,
-    PGCONN_READY,      /* connected, no query running */
-    PGCONN_BUSY,       /* query running */
+    PGCONN_READY, /* connected, no query running */
+    PGCONN_BUSY,  /* query running */
     PGCONN_CLOSING,
     PGCONN_CLOSED,
 };
@@ -61,8 +61,12 @@ int pgconn_init(struct pgconn *pc, uv_loop_t *loop);
 
 /* Connect with `conninfo`, overridden by the extra keywords (NULL-terminated
  * arrays, may be NULL). */
-int pgconn_connect(struct pgconn *pc, const char *conninfo, const char *const *keys,
-                   const char *const *values, uint64_t timeout_ms, pgconn_cb cb);
+int pgconn_connect(struct pgconn *pc,
+                   const char *conninfo,
+                   const char *const *keys,
+                   const char *const *values,
+                   uint64_t timeout_ms,
+                   pgconn_cb cb);
 
 /* Run one SQL statement. */
 int pgconn_query(struct pgconn *pc, const char *sql, uint64_t timeout_ms, pgconn_query_cb cb);

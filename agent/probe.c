@@ -267,8 +267,7 @@ static void lost_cb(struct pgconn *pc, int status)
 {
     struct probe_target *t = pc->data;
     (void)status;
-    log_info("probe %s: monitoring connection lost (%s): probing again now", t->node,
-             pc->errmsg);
+    log_info("probe %s: monitoring connection lost (%s): probing again now", t->node, pc->errmsg);
     if (!t->probing) {
         uv_timer_stop(&t->timer);
         start_probe(t);
@@ -278,10 +277,13 @@ static void lost_cb(struct pgconn *pc, int status)
 static void start_probe(struct probe_target *t)
 {
     struct probe *p = t->probe;
-    const char *keys[] = {"application_name", "options", "connect_timeout", "keepalives",
-                          "keepalives_idle", "keepalives_interval", "keepalives_count",
-                          "tcp_user_timeout", "passfile", "sslmode", "sslcert", "sslkey",
-                          "sslrootcert", NULL};
+    const char *keys[] = {"application_name", "options",
+                          "connect_timeout",  "keepalives",
+                          "keepalives_idle",  "keepalives_interval",
+                          "keepalives_count", "tcp_user_timeout",
+                          "passfile",         "sslmode",
+                          "sslcert",          "sslkey",
+                          "sslrootcert",      NULL};
     const char *values[PGQ_ARRAY_SIZE(keys)];
     unsigned n = 0;
     int rv;
@@ -367,8 +369,7 @@ static void target_remove(struct probe_target *t)
     pgconn_close(&t->pc, pgconn_closed_cb);
 }
 
-static struct probe_target *target_add(struct probe *p, const char *cluster,
-                                       const struct node *n)
+static struct probe_target *target_add(struct probe *p, const char *cluster, const struct node *n)
 {
     struct probe_target *t = calloc(1, sizeof *t);
     if (t == NULL) {
@@ -394,8 +395,11 @@ static struct probe_target *target_add(struct probe *p, const char *cluster,
     return t;
 }
 
-void probe_init(struct probe *p, uv_loop_t *loop, const struct config *cfg,
-                const struct state *state, uint64_t monitor_id)
+void probe_init(struct probe *p,
+                uv_loop_t *loop,
+                const struct config *cfg,
+                const struct state *state,
+                uint64_t monitor_id)
 {
     memset(p, 0, sizeof *p);
     p->loop = loop;

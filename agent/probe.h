@@ -72,8 +72,11 @@ struct probe
     char tcp_user_timeout[16];
 };
 
-void probe_init(struct probe *p, uv_loop_t *loop, const struct config *cfg,
-                const struct state *state, uint64_t monitor_id);
+void probe_init(struct probe *p,
+                uv_loop_t *loop,
+                const struct config *cfg,
+                const struct state *state,
+                uint64_t monitor_id);
 
 /* Follow the registered nodes: start, restart or stop targets. */
 void probe_sync(struct probe *p);

@@ -180,8 +180,13 @@ static const char *health_word(const struct node *n)
 
 /* ---- status ------------------------------------------------------------- */
 
-static void status_table(FILE *out, const struct state *s, const struct monitor_row *rows,
-                         unsigned n_rows, uint64_t leader, const char *cluster, uint64_t now)
+static void status_table(FILE *out,
+                         const struct state *s,
+                         const struct monitor_row *rows,
+                         unsigned n_rows,
+                         uint64_t leader,
+                         const char *cluster,
+                         uint64_t now)
 {
     char b1[64], b2[64], b3[64];
     fprintf(out, "Monitors (leader: ");
@@ -190,13 +195,14 @@ static void status_table(FILE *out, const struct state *s, const struct monitor_
     } else {
         fprintf(out, "none)\n");
     }
-    fprintf(out, "  %-3s %-21s %-21s %-11s %6s %8s %8s  %s\n", "ID", "API", "Raft", "Role",
-            "Term", "Commit", "Applied", "Reachable");
+    fprintf(out, "  %-3s %-21s %-21s %-11s %6s %8s %8s  %s\n", "ID", "API", "Raft", "Role", "Term",
+            "Commit", "Applied", "Reachable");
     for (unsigned i = 0; i < n_rows; i++) {
         const struct monitor_row *r = &rows[i];
         if (r->reachable) {
-            fprintf(out, "  %-3" PRIu64 " %-21s %-21s %-11s %6" PRIu64 " %8" PRIu64 " %8" PRIu64
-                         "  yes%s\n",
+            fprintf(out,
+                    "  %-3" PRIu64 " %-21s %-21s %-11s %6" PRIu64 " %8" PRIu64 " %8" PRIu64
+                    "  yes%s\n",
                     r->id, r->api_address[0] ? r->api_address : "?",
                     r->raft_address[0] ? r->raft_address : "?", pgq_monitor_role_name(r->info.role),
                     r->info.term, r->info.commit_index, r->info.applied_index,
@@ -223,9 +229,9 @@ static void status_table(FILE *out, const struct state *s, const struct monitor_
         if (c->fo.blocked[0] != '\0') {
             fprintf(out, "  FAILOVER BLOCKED: %s\n", c->fo.blocked);
         }
-        fprintf(out, "  %-12s %-8s %-7s %-4s %-5s %-3s %-12s %-9s %-7s %-7s %-5s %-12s %s\n", "Node",
-                "Role", "Health", "Prio", "Maint", "TL", "LSN", "Lag", "Cache", "Index", "Conns",
-                "Observed", "Views");
+        fprintf(out, "  %-12s %-8s %-7s %-4s %-5s %-3s %-12s %-9s %-7s %-7s %-5s %-12s %s\n",
+                "Node", "Role", "Health", "Prio", "Maint", "TL", "LSN", "Lag", "Cache", "Index",
+                "Conns", "Observed", "Views");
         for (unsigned ni = 0; ni < c->n_nodes; ni++) {
             const struct node *n = &c->nodes[ni];
             const struct view *v = freshest_up(n);
@@ -258,8 +264,9 @@ static void status_table(FILE *out, const struct state *s, const struct monitor_
                     ago(now, f != NULL ? f->obs.probed_ms : 0, b1, sizeof b1),
                     views[0] ? views : "-");
             if (n->alert_writable) {
-                fprintf(out, "  !! %s is WRITABLE but is not the primary of epoch %" PRIu64
-                             ": being fenced\n",
+                fprintf(out,
+                        "  !! %s is WRITABLE but is not the primary of epoch %" PRIu64
+                        ": being fenced\n",
                         n->name, c->epoch);
             }
             if (f != NULL && !f->obs.reachable && f->obs.error[0] != '\0') {
@@ -271,7 +278,9 @@ static void status_table(FILE *out, const struct state *s, const struct monitor_
     (void)b3;
 }
 
-static void node_json(FILE *out, const struct state *s, const struct cluster *c,
+static void node_json(FILE *out,
+                      const struct state *s,
+                      const struct cluster *c,
                       const struct node *n)
 {
     const struct view *v = freshest_up(n);
@@ -338,8 +347,12 @@ static void node_json(FILE *out, const struct state *s, const struct cluster *c,
     fputs("]}", out);
 }
 
-static void status_json(FILE *out, const struct state *s, const struct monitor_row *rows,
-                        unsigned n_rows, uint64_t leader, const char *cluster)
+static void status_json(FILE *out,
+                        const struct state *s,
+                        const struct monitor_row *rows,
+                        unsigned n_rows,
+                        uint64_t leader,
+                        const char *cluster)
 {
     bool first = true, f2;
     unsigned nn = 0;
@@ -428,8 +441,14 @@ static void status_json(FILE *out, const struct state *s, const struct monitor_r
     fputs("]}\n", out);
 }
 
-void render_status(FILE *out, const struct state *s, const struct monitor_row *rows, unsigned n,
-                   uint64_t leader, const char *cluster, uint64_t now_ms, bool json)
+void render_status(FILE *out,
+                   const struct state *s,
+                   const struct monitor_row *rows,
+                   unsigned n,
+                   uint64_t leader,
+                   const char *cluster,
+                   uint64_t now_ms,
+                   bool json)
 {
     if (json) {
         status_json(out, s, rows, n, leader, cluster);

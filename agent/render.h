@@ -20,8 +20,14 @@ struct monitor_row
 };
 
 /* cluster: "" for all. now_ms: the client's wall clock, for "ago". */
-void render_status(FILE *out, const struct state *s, const struct monitor_row *rows, unsigned n,
-                   uint64_t leader, const char *cluster, uint64_t now_ms, bool json);
+void render_status(FILE *out,
+                   const struct state *s,
+                   const struct monitor_row *rows,
+                   unsigned n,
+                   uint64_t leader,
+                   const char *cluster,
+                   uint64_t now_ms,
+                   bool json);
 void render_events(FILE *out, const struct state *s, bool json);
 
 /* postgresql://h1:p1,h2:p2/db?target_session_attrs=read-write, primary

@@ -116,19 +116,24 @@ void pgq_lsn_format(uint64_t lsn, char *out, size_t size)
 
 int pgq_lsn_parse(const char *s, uint64_t *lsn)
 {
-    char *end;
+    static const char hex[] = "0123456789abcdefABCDEF";
+    size_t len1, len2;
     unsigned long long hi, lo;
-    if (s == NULL || !isxdigit((unsigned char)*s)) {
+    /* As PostgreSQL's pg_lsn_in: 1..8 hex digits, '/', 1..8 hex digits.
+     * strtoull alone would also take blanks, signs and "0x". */
+    if (s == NULL) {
         return PGQ_INVALID;
     }
-    hi = strtoull(s, &end, 16);
-    if (*end != '/' || hi > UINT32_MAX || !isxdigit((unsigned char)end[1])) {
+    len1 = strspn(s, hex);
+    if (len1 < 1 || len1 > 8 || s[len1] != '/') {
         return PGQ_INVALID;
     }
-    lo = strtoull(end + 1, &end, 16);
-    if (*end != '\0' || lo > UINT32_MAX) {
+    len2 = strspn(s + len1 + 1, hex);
+    if (len2 < 1 || len2 > 8 || s[len1 + 1 + len2] != '\0') {
         return PGQ_INVALID;
     }
+    hi = strtoull(s, NULL, 16);
+    lo = strtoull(s + len1 + 1, NULL, 16);
     *lsn = ((uint64_t)hi << 32) | (uint64_t)lo;
     return 0;
 }

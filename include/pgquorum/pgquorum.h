@@ -12,39 +12,39 @@
 #define PGQ_FORMAT_VERSION 1
 
 /* Limits, checked when decoding: none is a silent ceiling. */
-#define PGQ_NAME_MAX 64           /* node and cluster names, with the NUL */
-#define PGQ_CONNINFO_MAX 1024     /* a node's monitoring conninfo */
-#define PGQ_ADDR_MAX 128          /* host:port */
-#define PGQ_ERRTEXT_MAX 160       /* one line saying why a probe failed */
-#define PGQ_REASON_MAX 256        /* why a failover was (not) done */
-#define PGQ_MAX_MONITORS 9        /* voters of the Raft group */
+#define PGQ_NAME_MAX 64       /* node and cluster names, with the NUL */
+#define PGQ_CONNINFO_MAX 1024 /* a node's monitoring conninfo */
+#define PGQ_ADDR_MAX 128      /* host:port */
+#define PGQ_ERRTEXT_MAX 160   /* one line saying why a probe failed */
+#define PGQ_REASON_MAX 256    /* why a failover was (not) done */
+#define PGQ_MAX_MONITORS 9    /* voters of the Raft group */
 #define PGQ_MAX_CLUSTERS 256
-#define PGQ_MAX_NODES 128         /* per cluster */
-#define PGQ_MAX_EVENTS 1000       /* committed history kept in the state */
-#define PGQ_FRAME_MAX (1u << 20)  /* largest request frame a monitor accepts */
+#define PGQ_MAX_NODES 128               /* per cluster */
+#define PGQ_MAX_EVENTS 1000             /* committed history kept in the state */
+#define PGQ_FRAME_MAX (1u << 20)        /* largest request frame a monitor accepts */
 #define PGQ_REPLY_FRAME_MAX (64u << 20) /* largest reply a client accepts */
 #define PGQ_DEFAULT_CLUSTER "main"
 #define PGQ_DEFAULT_PRIORITY 50
 
 /* Error codes: 0 is success, every failure a positive PGQ_* code. */
-#define PGQ_ERRORS(X)                                           \
-    X(PGQ_NOMEM, "out of memory")                               \
-    X(PGQ_INVALID, "invalid argument")                          \
-    X(PGQ_MALFORMED, "malformed input")                         \
-    X(PGQ_TOOBIG, "input too large")                            \
-    X(PGQ_VERSION, "unsupported format version")                \
-    X(PGQ_UNKNOWN, "unknown command")                           \
-    X(PGQ_NOTFOUND, "not found")                                \
-    X(PGQ_EXISTS, "already exists")                             \
-    X(PGQ_REFUSED, "refused")                                   \
-    X(PGQ_LIMIT, "limit reached")                               \
-    X(PGQ_STALE, "stale command")                               \
-    X(PGQ_NOTLEADER, "not the leader")                          \
-    X(PGQ_UNAVAILABLE, "unavailable")                           \
-    X(PGQ_TIMEOUT, "timed out")                                 \
-    X(PGQ_IO, "I/O error")                                      \
-    X(PGQ_CONFIG, "bad configuration")                          \
-    X(PGQ_SHUTDOWN, "shutting down")                            \
+#define PGQ_ERRORS(X)                            \
+    X(PGQ_NOMEM, "out of memory")                \
+    X(PGQ_INVALID, "invalid argument")           \
+    X(PGQ_MALFORMED, "malformed input")          \
+    X(PGQ_TOOBIG, "input too large")             \
+    X(PGQ_VERSION, "unsupported format version") \
+    X(PGQ_UNKNOWN, "unknown command")            \
+    X(PGQ_NOTFOUND, "not found")                 \
+    X(PGQ_EXISTS, "already exists")              \
+    X(PGQ_REFUSED, "refused")                    \
+    X(PGQ_LIMIT, "limit reached")                \
+    X(PGQ_STALE, "stale command")                \
+    X(PGQ_NOTLEADER, "not the leader")           \
+    X(PGQ_UNAVAILABLE, "unavailable")            \
+    X(PGQ_TIMEOUT, "timed out")                  \
+    X(PGQ_IO, "I/O error")                       \
+    X(PGQ_CONFIG, "bad configuration")           \
+    X(PGQ_SHUTDOWN, "shutting down")             \
     X(PGQ_INTERNAL, "internal error")
 
 enum {
@@ -52,7 +52,7 @@ enum {
 #define PGQ__ENUM(code, text) code,
     PGQ_ERRORS(PGQ__ENUM)
 #undef PGQ__ENUM
-    PGQ__N_ERRORS
+        PGQ__N_ERRORS
 };
 
 const char *pgq_strerror(int code);
@@ -67,19 +67,14 @@ enum pgq_role {
 };
 
 /* Quorum verdict on a node's health. */
-enum pgq_verdict {
-    PGQ_VERDICT_UNKNOWN = 0,
-    PGQ_VERDICT_UP,
-    PGQ_VERDICT_DOWN,
-    PGQ__N_VERDICTS
-};
+enum pgq_verdict { PGQ_VERDICT_UNKNOWN = 0, PGQ_VERDICT_UP, PGQ_VERDICT_DOWN, PGQ__N_VERDICTS };
 
 /* Progress of the cluster's latest failover decision. */
 enum pgq_fo_phase {
-    PGQ_FO_NONE = 0,  /* no failover ever decided */
-    PGQ_FO_DECIDED,   /* epoch bumped, candidate chosen, not yet promoted */
-    PGQ_FO_PROMOTED,  /* candidate left recovery; standbys being repointed */
-    PGQ_FO_DONE,      /* every reachable standby follows the new primary */
+    PGQ_FO_NONE = 0, /* no failover ever decided */
+    PGQ_FO_DECIDED,  /* epoch bumped, candidate chosen, not yet promoted */
+    PGQ_FO_PROMOTED, /* candidate left recovery; standbys being repointed */
+    PGQ_FO_DONE,     /* every reachable standby follows the new primary */
     PGQ__N_FO_PHASES
 };
 
