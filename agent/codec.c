@@ -621,11 +621,17 @@ static Pgq__Cluster *cluster_to_pb(const struct cluster *c, struct scratch *sc)
     return m;
 }
 
+/* What of the state a message carries: a snapshot needs everything, a
+ * status reply everything but the history (events have their own request),
+ * an events reply only the history. */
+enum { STATE_ALL, STATE_NO_EVENTS, STATE_EVENTS_ONLY };
+
 /* Fill a State message; events filtered by cluster ("" or NULL: all) and
- * limited to the last `limit` (0: all). With events_only, nothing else. */
-static int state_to_pb(const struct state *s, Pgq__State *m, struct scratch *sc,
-                       bool events_only, const char *cluster, unsigned limit)
+ * limited to the last `limit` (0: all). */
+static int state_to_pb(const struct state *s, Pgq__State *m, struct scratch *sc, int what,
+                       const char *cluster, unsigned limit)
 {
+    bool events_only = what == STATE_EVENTS_ONLY;
     unsigned n_ev = 0, first = 0;
     Pgq__Event **evs;
     pgq__state__init(m);
@@ -663,6 +669,9 @@ static int state_to_pb(const struct state *s, Pgq__State *m, struct scratch *sc,
         m->n_clusters = s->n_clusters;
         m->clusters = cs;
     }
+    if (what == STATE_NO_EVENTS) {
+        return sc->failed ? PGQ_NOMEM : 0;
+    }
     evs = scratch_alloc(sc, (s->n_events + 1) * sizeof *evs);
     if (evs == NULL) {
         return PGQ_NOMEM;
@@ -693,7 +702,7 @@ int codec_state_encode(const struct state *s, const struct codec_alloc *a, uint8
     struct scratch sc = {0};
     Pgq__Snapshot snap = PGQ__SNAPSHOT__INIT;
     Pgq__State m;
-    int rv = state_to_pb(s, &m, &sc, false, NULL, 0);
+    int rv = state_to_pb(s, &m, &sc, STATE_ALL, NULL, 0);
     if (rv == 0) {
         snap.version = PGQ_FORMAT_VERSION;
         snap.state = &m;
@@ -1039,13 +1048,13 @@ int codec_response_encode(const struct api_response *res, const struct state *st
         info.version = S(ri->version);
         info.has_rss_kb = true;
         info.rss_kb = ri->rss_kb;
-        rv = state_to_pb(state, &st, &sc, false, NULL, 0);
+        rv = state_to_pb(state, &st, &sc, STATE_NO_EVENTS, NULL, 0);
         status.raft = &info;
         status.state = &st;
         m.body_case = PGQ__RESPONSE__BODY_STATUS;
         m.status = &status;
     } else if (res->body == API_EVENTS) {
-        rv = state_to_pb(state, &st, &sc, true, events_cluster, events_limit);
+        rv = state_to_pb(state, &st, &sc, STATE_EVENTS_ONLY, events_cluster, events_limit);
         events.n_events = st.n_events;
         events.events = st.events;
         m.body_case = PGQ__RESPONSE__BODY_EVENTS;
