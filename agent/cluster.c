@@ -453,6 +453,12 @@ static void note_observation(struct state *s, struct cluster *c, struct node *n,
 {
     int verdict = cluster_verdict(s, n);
     bool rogue;
+    /* Keep the most advanced position ever seen written on this node: a
+     * failed probe overwrites the view, and the lag limit of a failover
+     * must still be measured against what the primary had. */
+    if (o->reachable && !o->in_recovery && o->current_lsn > n->last_write_lsn) {
+        n->last_write_lsn = o->current_lsn;
+    }
     if (verdict != n->verdict) {
         n->verdict = verdict;
         n->verdict_since_ms = s->time_ms;
@@ -464,7 +470,7 @@ static void note_observation(struct state *s, struct cluster *c, struct node *n,
     }
     /* Invariant 1: only the primary of the epoch may be writable. Anything
      * else that is writable is flagged loudly, and the leader fences it. */
-    rogue = c->epoch > 0 && strcmp(c->primary, n->name) != 0 && obs_writable(o);
+    rogue = c->primary[0] != '\0' && strcmp(c->primary, n->name) != 0 && obs_writable(o);
     if (rogue && !n->alert_writable) {
         n->alert_writable = true;
         n->fenced_epoch = 0; /* writable again: fence again */
@@ -530,18 +536,19 @@ static int apply_set_role(struct state *s, const struct command *cmd, struct app
                     cmd->u.set_role.epoch, c->epoch);
     }
     if (role == PGQ_ROLE_PRIMARY) {
-        /* Discovery: the first primary seen becomes epoch 1. Later primaries
-         * only come from a failover decision. */
-        if (c->epoch != 0 || n->role != PGQ_ROLE_UNKNOWN) {
+        /* Discovery: a cluster without a primary (new, or whose lone primary
+         * was removed) takes the first writable node seen, in a new epoch.
+         * Otherwise primaries only come from a failover decision. */
+        if (c->primary[0] != '\0' || n->role != PGQ_ROLE_UNKNOWN) {
             return fail(res, PGQ_REFUSED, "node %s cannot be made primary outside a failover",
                         n->name);
         }
-        c->epoch = 1;
+        c->epoch++;
         pgq_strlcpy(c->primary, n->name, sizeof c->primary);
         n->role = PGQ_ROLE_PRIMARY;
-        n->following_epoch = 1;
+        n->following_epoch = c->epoch;
         event_add(s, c->name, n->name, PGQ_EV_ROLE, c->epoch, 0,
-                  "node %s is the primary (discovered, epoch 1)", n->name);
+                  "node %s is the primary (discovered, epoch %" PRIu64 ")", n->name, c->epoch);
         return 0;
     }
     if (role == PGQ_ROLE_STANDBY) {

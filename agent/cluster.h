@@ -63,6 +63,7 @@ struct node
     uint64_t following_epoch; /* epoch whose primary this standby was confirmed to follow */
     uint64_t fenced_epoch;    /* epoch in which it was last fenced */
     bool alert_writable;      /* writable but not the primary of the epoch */
+    uint64_t last_write_lsn;  /* most advanced WAL position seen while writable */
     uint64_t added_ms;
     struct view views[PGQ_MAX_MONITORS];
 };

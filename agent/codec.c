@@ -61,13 +61,12 @@ static void scratch_free(struct scratch *sc)
 }
 
 /* Pack any message into a fresh buffer with headroom. */
-static int pack(const ProtobufCMessage *m, const struct codec_alloc *a, uint8_t **buf,
-                size_t *len)
+static int pack(const ProtobufCMessage *m, const struct codec_alloc *a, uint8_t **buf, size_t *len)
 {
     size_t size = protobuf_c_message_get_packed_size(m);
     size_t headroom = a != NULL ? a->headroom : 0;
-    uint8_t *out = a != NULL && a->alloc != NULL ? a->alloc(headroom + size)
-                                                 : malloc(headroom + size);
+    uint8_t *out =
+        a != NULL && a->alloc != NULL ? a->alloc(headroom + size) : malloc(headroom + size);
     if (out == NULL) {
         return PGQ_NOMEM;
     }
@@ -131,8 +130,8 @@ static void check_count(struct dec *d, size_t n, size_t max, const char *field)
 static void check_version(struct dec *d, uint32_t version, const char *what)
 {
     if (version != PGQ_FORMAT_VERSION) {
-        dec_fail(d, PGQ_VERSION, "%s has format version %" PRIu32 ", this build speaks %d",
-                 what, version, PGQ_FORMAT_VERSION);
+        dec_fail(d, PGQ_VERSION, "%s has format version %" PRIu32 ", this build speaks %d", what,
+                 version, PGQ_FORMAT_VERSION);
     }
 }
 
@@ -354,7 +353,9 @@ static int command_to_pb(const struct command *cmd, Pgq__Command *m, struct scra
     }
 }
 
-int codec_command_encode(const struct command *cmd, const struct codec_alloc *a, uint8_t **buf,
+int codec_command_encode(const struct command *cmd,
+                         const struct codec_alloc *a,
+                         uint8_t **buf,
                          size_t *len)
 {
     struct scratch sc = {0};
@@ -412,8 +413,8 @@ static void command_from_pb(struct dec *d, const Pgq__Command *m, struct command
             const Pgq__LeaderHello *b = m->hello;
             cmd->kind = CMD_HELLO;
             cmd->u.hello.monitor_id = b->monitor_id;
-            copy_str(d, cmd->u.hello.api_address, sizeof cmd->u.hello.api_address,
-                     b->api_address, "hello.api_address");
+            copy_str(d, cmd->u.hello.api_address, sizeof cmd->u.hello.api_address, b->api_address,
+                     "hello.api_address");
             check_count(d, b->n_voters, PGQ_MAX_MONITORS, "hello.voters");
             if (d->rv != 0) {
                 return;
@@ -462,8 +463,8 @@ static void command_from_pb(struct dec *d, const Pgq__Command *m, struct command
             cmd->kind = CMD_DECIDE;
             copy_str(d, cmd->cluster, sizeof cmd->cluster, b->cluster, "decide.cluster");
             copy_str(d, cmd->node, sizeof cmd->node, b->candidate, "decide.candidate");
-            copy_str(d, cmd->u.decide.old_primary, sizeof cmd->u.decide.old_primary,
-                     b->old_primary, "decide.old_primary");
+            copy_str(d, cmd->u.decide.old_primary, sizeof cmd->u.decide.old_primary, b->old_primary,
+                     "decide.old_primary");
             copy_str(d, cmd->u.decide.reason, sizeof cmd->u.decide.reason, b->reason,
                      "decide.reason");
             cmd->u.decide.epoch = b->epoch;
@@ -473,8 +474,7 @@ static void command_from_pb(struct dec *d, const Pgq__Command *m, struct command
         }
         case PGQ__COMMAND__BODY_BLOCKED:
             cmd->kind = CMD_BLOCKED;
-            copy_str(d, cmd->cluster, sizeof cmd->cluster, m->blocked->cluster,
-                     "blocked.cluster");
+            copy_str(d, cmd->cluster, sizeof cmd->cluster, m->blocked->cluster, "blocked.cluster");
             copy_str(d, cmd->u.blocked.reason, sizeof cmd->u.blocked.reason, m->blocked->reason,
                      "blocked.reason");
             return;
@@ -495,7 +495,10 @@ static void command_from_pb(struct dec *d, const Pgq__Command *m, struct command
     }
 }
 
-int codec_command_decode(const uint8_t *buf, size_t len, struct command *cmd, char *errmsg,
+int codec_command_decode(const uint8_t *buf,
+                         size_t len,
+                         struct command *cmd,
+                         char *errmsg,
                          size_t errsize)
 {
     struct dec d = {errmsg, errsize, 0};
@@ -558,6 +561,8 @@ static Pgq__Node *node_to_pb(const struct node *n, struct scratch *sc)
     m->fenced_epoch = n->fenced_epoch;
     m->alert_writable = n->alert_writable;
     m->added_ms = n->added_ms;
+    m->has_last_write_lsn = true;
+    m->last_write_lsn = n->last_write_lsn;
     for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
         const struct view *v = &n->views[i];
         Pgq__MonitorView *mv;
@@ -628,8 +633,12 @@ enum { STATE_ALL, STATE_NO_EVENTS, STATE_EVENTS_ONLY };
 
 /* Fill a State message; events filtered by cluster ("" or NULL: all) and
  * limited to the last `limit` (0: all). */
-static int state_to_pb(const struct state *s, Pgq__State *m, struct scratch *sc, int what,
-                       const char *cluster, unsigned limit)
+static int state_to_pb(const struct state *s,
+                       Pgq__State *m,
+                       struct scratch *sc,
+                       int what,
+                       const char *cluster,
+                       unsigned limit)
 {
     bool events_only = what == STATE_EVENTS_ONLY;
     unsigned n_ev = 0, first = 0;
@@ -696,7 +705,9 @@ static int state_to_pb(const struct state *s, Pgq__State *m, struct scratch *sc,
     return sc->failed ? PGQ_NOMEM : 0;
 }
 
-int codec_state_encode(const struct state *s, const struct codec_alloc *a, uint8_t **buf,
+int codec_state_encode(const struct state *s,
+                       const struct codec_alloc *a,
+                       uint8_t **buf,
                        size_t *len)
 {
     struct scratch sc = {0};
@@ -753,8 +764,9 @@ static void node_from_pb(struct dec *d, const Pgq__Node *m, struct node *n)
     n->fenced_epoch = m->fenced_epoch;
     n->alert_writable = m->alert_writable;
     n->added_ms = m->added_ms;
-    if (n->role < 0 || n->role >= PGQ__N_ROLES || n->verdict < 0 ||
-        n->verdict >= PGQ__N_VERDICTS || n->priority > 100) {
+    n->last_write_lsn = m->last_write_lsn;
+    if (n->role < 0 || n->role >= PGQ__N_ROLES || n->verdict < 0 || n->verdict >= PGQ__N_VERDICTS ||
+        n->priority > 100) {
         dec_fail(d, PGQ_MALFORMED, "node %s: role, verdict or priority out of range", n->name);
     }
     check_count(d, m->n_views, PGQ_MAX_MONITORS, "node.views");
@@ -831,8 +843,7 @@ static void state_from_pb(struct dec *d, const Pgq__State *m, struct state *s)
                  "failover.old_primary");
         copy_str(d, c->fo.candidate, sizeof c->fo.candidate, mc->failover->candidate,
                  "failover.candidate");
-        copy_str(d, c->fo.blocked, sizeof c->fo.blocked, mc->failover->blocked,
-                 "failover.blocked");
+        copy_str(d, c->fo.blocked, sizeof c->fo.blocked, mc->failover->blocked, "failover.blocked");
         c->fo.down_ms = mc->failover->down_ms;
         c->fo.decided_ms = mc->failover->decided_ms;
         c->fo.promoted_ms = mc->failover->promoted_ms;
@@ -843,7 +854,10 @@ static void state_from_pb(struct dec *d, const Pgq__State *m, struct state *s)
     events_from_pb(d, m->events, m->n_events, s);
 }
 
-int codec_state_decode(const uint8_t *buf, size_t len, struct state *s, char *errmsg,
+int codec_state_decode(const uint8_t *buf,
+                       size_t len,
+                       struct state *s,
+                       char *errmsg,
                        size_t errsize)
 {
     struct dec d = {errmsg, errsize, 0};
@@ -866,8 +880,10 @@ int codec_state_decode(const uint8_t *buf, size_t len, struct state *s, char *er
 
 /* ---- API ---------------------------------------------------------------- */
 
-int codec_request_encode(const struct api_request *req, const struct codec_alloc *a,
-                         uint8_t **buf, size_t *len)
+int codec_request_encode(const struct api_request *req,
+                         const struct codec_alloc *a,
+                         uint8_t **buf,
+                         size_t *len)
 {
     struct scratch sc = {0};
     Pgq__Request m = PGQ__REQUEST__INIT;
@@ -929,7 +945,10 @@ int codec_request_encode(const struct api_request *req, const struct codec_alloc
     return rv;
 }
 
-int codec_request_decode(const uint8_t *buf, size_t len, struct api_request *req, char *errmsg,
+int codec_request_decode(const uint8_t *buf,
+                         size_t len,
+                         struct api_request *req,
+                         char *errmsg,
                          size_t errsize)
 {
     struct dec d = {errmsg, errsize, 0};
@@ -1014,9 +1033,13 @@ void api_response_close(struct api_response *res)
     state_close(&res->state);
 }
 
-int codec_response_encode(const struct api_response *res, const struct state *state,
-                          const char *events_cluster, unsigned events_limit,
-                          const struct codec_alloc *a, uint8_t **buf, size_t *len)
+int codec_response_encode(const struct api_response *res,
+                          const struct state *state,
+                          const char *events_cluster,
+                          unsigned events_limit,
+                          const struct codec_alloc *a,
+                          uint8_t **buf,
+                          size_t *len)
 {
     struct scratch sc = {0};
     Pgq__Response m = PGQ__RESPONSE__INIT;
@@ -1067,7 +1090,10 @@ int codec_response_encode(const struct api_response *res, const struct state *st
     return rv;
 }
 
-int codec_response_decode(const uint8_t *buf, size_t len, struct api_response *res, char *errmsg,
+int codec_response_decode(const uint8_t *buf,
+                          size_t len,
+                          struct api_response *res,
+                          char *errmsg,
                           size_t errsize)
 {
     struct dec d = {errmsg, errsize, 0};
@@ -1126,8 +1152,13 @@ out:
 #define ENTRY_HEADER 4
 #define ENTRY_ALIGN 8
 
-static int unwrap(const uint8_t *buf, size_t len, const uint8_t **msg, size_t *msg_len,
-                  const char *what, char *errmsg, size_t errsize)
+static int unwrap(const uint8_t *buf,
+                  size_t len,
+                  const uint8_t **msg,
+                  size_t *msg_len,
+                  const char *what,
+                  char *errmsg,
+                  size_t errsize)
 {
     struct dec d = {errmsg, errsize, 0};
     uint32_t n;
@@ -1162,10 +1193,12 @@ static void put_len(uint8_t *buf, size_t len)
 
 /* Wrap an encoded message (at buf + headroom + ENTRY_HEADER) in place:
  * length header in front, zero padding behind. */
-static int wrap(const struct codec_alloc *a, uint8_t **buf, size_t *len,
-                int (*encode)(const void *obj, const struct codec_alloc *a, uint8_t **buf,
-                              size_t *len),
-                const void *obj)
+static int wrap(
+    const struct codec_alloc *a,
+    uint8_t **buf,
+    size_t *len,
+    int (*encode)(const void *obj, const struct codec_alloc *a, uint8_t **buf, size_t *len),
+    const void *obj)
 {
     size_t headroom = a != NULL ? a->headroom : 0;
     void *(*alloc)(size_t) = a != NULL && a->alloc != NULL ? a->alloc : malloc;
@@ -1191,8 +1224,7 @@ static int wrap(const struct codec_alloc *a, uint8_t **buf, size_t *len,
     return 0;
 }
 
-static int encode_command(const void *obj, const struct codec_alloc *a, uint8_t **buf,
-                          size_t *len)
+static int encode_command(const void *obj, const struct codec_alloc *a, uint8_t **buf, size_t *len)
 {
     return codec_command_encode(obj, a, buf, len);
 }
@@ -1202,13 +1234,18 @@ static int encode_state(const void *obj, const struct codec_alloc *a, uint8_t **
     return codec_state_encode(obj, a, buf, len);
 }
 
-int codec_entry_encode(const struct command *cmd, const struct codec_alloc *a, uint8_t **buf,
+int codec_entry_encode(const struct command *cmd,
+                       const struct codec_alloc *a,
+                       uint8_t **buf,
                        size_t *len)
 {
     return wrap(a, buf, len, encode_command, cmd);
 }
 
-int codec_entry_decode(const uint8_t *buf, size_t len, struct command *cmd, char *errmsg,
+int codec_entry_decode(const uint8_t *buf,
+                       size_t len,
+                       struct command *cmd,
+                       char *errmsg,
                        size_t errsize)
 {
     const uint8_t *msg;
@@ -1221,13 +1258,18 @@ int codec_entry_decode(const uint8_t *buf, size_t len, struct command *cmd, char
     return codec_command_decode(msg, n, cmd, errmsg, errsize);
 }
 
-int codec_snapshot_encode(const struct state *s, const struct codec_alloc *a, uint8_t **buf,
+int codec_snapshot_encode(const struct state *s,
+                          const struct codec_alloc *a,
+                          uint8_t **buf,
                           size_t *len)
 {
     return wrap(a, buf, len, encode_state, s);
 }
 
-int codec_snapshot_decode(const uint8_t *buf, size_t len, struct state *s, char *errmsg,
+int codec_snapshot_decode(const uint8_t *buf,
+                          size_t len,
+                          struct state *s,
+                          char *errmsg,
                           size_t errsize)
 {
     const uint8_t *msg;

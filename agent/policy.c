@@ -42,10 +42,12 @@ bool policy_fresh_position(const struct node *n, uint64_t seq, uint64_t *lsn)
     return found;
 }
 
-/* The primary's last known WAL position, from any monitor, any time. */
+/* The primary's last known WAL position, from any monitor, any time: the
+ * views (a monitor that still reaches it) and what the state kept after the
+ * views turned to "down". */
 static uint64_t primary_last_lsn(const struct node *p)
 {
-    uint64_t lsn = 0;
+    uint64_t lsn = p->last_write_lsn;
     for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
         const struct obs *o = &p->views[i].obs;
         if (p->views[i].monitor_id != 0 && o->reachable && !o->in_recovery) {
@@ -196,7 +198,7 @@ static bool next_role(const struct cluster *c, struct command *out)
             c->fo.timeline != 0 && v->obs.timeline >= c->fo.timeline) {
             return set_role(c, n, PGQ_ROLE_STANDBY, out);
         }
-        if (c->epoch == 0 && n->role == PGQ_ROLE_UNKNOWN && obs_writable(&v->obs)) {
+        if (c->primary[0] == '\0' && n->role == PGQ_ROLE_UNKNOWN && obs_writable(&v->obs)) {
             writable = n;
             n_writable++;
         }
