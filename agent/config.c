@@ -255,7 +255,10 @@ static int parse_peers(const char *s, struct config *c, char *why, size_t whysiz
 }
 
 /* Set one option from its text; on failure write the problem to why. */
-static int set_option(struct config *c, const struct option *o, const char *value, char *why,
+static int set_option(struct config *c,
+                      const struct option *o,
+                      const char *value,
+                      char *why,
                       size_t whysize)
 {
     uint64_t v;
@@ -388,10 +391,18 @@ static char *trim(char *s)
     return s;
 }
 
-static int error_at(char *errmsg, size_t errsize, const char *path, unsigned line,
-                    const char *fmt, ...) PGQ_PRINTF(5, 6);
-static int error_at(char *errmsg, size_t errsize, const char *path, unsigned line,
-                    const char *fmt, ...)
+static int error_at(char *errmsg,
+                    size_t errsize,
+                    const char *path,
+                    unsigned line,
+                    const char *fmt,
+                    ...) PGQ_PRINTF(5, 6);
+static int error_at(char *errmsg,
+                    size_t errsize,
+                    const char *path,
+                    unsigned line,
+                    const char *fmt,
+                    ...)
 {
     va_list ap;
     int n = line > 0 ? snprintf(errmsg, errsize, "%s:%u: ", path, line)
@@ -404,8 +415,7 @@ static int error_at(char *errmsg, size_t errsize, const char *path, unsigned lin
     return PGQ_CONFIG;
 }
 
-int config_parse(struct config *c, const char *path, const char *text, char *errmsg,
-                 size_t errsize)
+int config_parse(struct config *c, const char *path, const char *text, char *errmsg, size_t errsize)
 {
     unsigned set_line[PGQ_ARRAY_SIZE(options)] = {0};
     char section[32] = "";
@@ -479,8 +489,7 @@ int config_parse(struct config *c, const char *path, const char *text, char *err
         }
         o = find_option(section, key);
         if (o == NULL) {
-            return error_at(errmsg, errsize, path, lineno, "[%s] %.40s: unknown key", section,
-                            key);
+            return error_at(errmsg, errsize, path, lineno, "[%s] %.40s: unknown key", section, key);
         }
         if (set_line[o - options] != 0) {
             return error_at(errmsg, errsize, path, lineno, "[%s] %s: set twice (first on line %u)",
@@ -519,8 +528,7 @@ int config_parse(struct config *c, const char *path, const char *text, char *err
         }
         if (strcmp(self->address, c->raft_address) != 0) {
             return error_at(errmsg, errsize, path, set_line[raft - options],
-                            "[monitor] raft_address: %s differs from peers entry %" PRIu64
-                            "=%s",
+                            "[monitor] raft_address: %s differs from peers entry %" PRIu64 "=%s",
                             c->raft_address, c->id, self->address);
         }
         if (strcmp(c->api_address, c->raft_address) == 0) {

@@ -18,7 +18,10 @@ static void set_error(char *errmsg, size_t errsize, const char *msg)
 }
 
 /* Remember one key/value pair. */
-static int keep(struct conninfo *ci, const char *key, const char *value, char *errmsg,
+static int keep(struct conninfo *ci,
+                const char *key,
+                const char *value,
+                char *errmsg,
                 size_t errsize)
 {
     char *dst = NULL;
@@ -214,7 +217,8 @@ static int parse_uri(const char *s, struct conninfo *ci, char *errmsg, size_t er
     p = end_authority;
     if (*p == '/') {
         const char *q = p + 1 + strcspn(p + 1, "?");
-        if (decode(p + 1, q, buf, sizeof buf) != 0 || keep(ci, "dbname", buf, errmsg, errsize) != 0) {
+        if (decode(p + 1, q, buf, sizeof buf) != 0 ||
+            keep(ci, "dbname", buf, errmsg, errsize) != 0) {
             set_error(errmsg, errsize, "conninfo: bad database name in URI");
             return PGQ_INVALID;
         }

@@ -1,0 +1,364 @@
+/* The test DSL (see builders.h): commands built field by field, applied
+ * through cluster_apply(), and snapshots compared byte for byte. */
+#include "builders.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+#include "lib/util.h"
+
+/* ---- commands ------------------------------------------------------------------ */
+
+static struct command cmd_new(int kind, uint64_t t, const char *cluster, const char *node)
+{
+    struct command c;
+    command_init(&c, kind);
+    c.time_ms = t;
+    pgq_strlcpy(c.cluster, cluster != NULL ? cluster : "", sizeof c.cluster);
+    pgq_strlcpy(c.node, node != NULL ? node : "", sizeof c.node);
+    return c;
+}
+
+struct command b_cmd_hello(uint64_t t, uint64_t leader, const uint64_t *ids, unsigned n)
+{
+    struct command c = cmd_new(CMD_HELLO, t, NULL, NULL);
+    assert_true(n <= PGQ_MAX_MONITORS);
+    c.u.hello.monitor_id = leader;
+    snprintf(c.u.hello.api_address, sizeof c.u.hello.api_address, "10.0.0.%u:7002",
+             (unsigned)leader);
+    for (unsigned i = 0; i < n; i++) {
+        c.u.hello.voters[i].id = ids[i];
+        c.u.hello.voters[i].voter = true;
+        snprintf(c.u.hello.voters[i].raft_address, sizeof c.u.hello.voters[i].raft_address,
+                 "10.0.0.%u:7001", (unsigned)ids[i]);
+    }
+    c.u.hello.n_voters = n;
+    return c;
+}
+
+struct command b_cmd_node_add(uint64_t t,
+                              const char *cluster,
+                              const char *node,
+                              const char *conninfo,
+                              unsigned priority)
+{
+    struct command c = cmd_new(CMD_NODE_ADD, t, cluster, node);
+    pgq_strlcpy(c.u.node_add.conninfo, conninfo, sizeof c.u.node_add.conninfo);
+    c.u.node_add.priority = priority;
+    return c;
+}
+
+struct command b_cmd_node_remove(uint64_t t, const char *node)
+{
+    return cmd_new(CMD_NODE_REMOVE, t, B_CLUSTER, node);
+}
+
+struct command b_cmd_maintenance(uint64_t t, const char *node, bool on)
+{
+    struct command c = cmd_new(CMD_MAINTENANCE, t, B_CLUSTER, node);
+    c.u.maintenance.on = on;
+    return c;
+}
+
+struct command b_cmd_report(uint64_t t, uint64_t monitor, const struct obs *obs, unsigned n)
+{
+    struct command c = cmd_new(CMD_REPORT, t, B_CLUSTER, NULL);
+    c.u.report.monitor_id = monitor;
+    snprintf(c.u.report.api_address, sizeof c.u.report.api_address, "10.0.0.%u:7002",
+             (unsigned)monitor);
+    if (n > 0) {
+        c.u.report.obs = calloc(n, sizeof *c.u.report.obs);
+        assert_non_null(c.u.report.obs);
+        memcpy(c.u.report.obs, obs, n * sizeof *obs);
+    }
+    c.u.report.n_obs = n;
+    return c;
+}
+
+struct command b_cmd_set_role(uint64_t t, const char *node, int role, uint64_t epoch)
+{
+    struct command c = cmd_new(CMD_SET_ROLE, t, B_CLUSTER, node);
+    c.u.set_role.role = role;
+    c.u.set_role.epoch = epoch;
+    return c;
+}
+
+struct command b_cmd_decide(uint64_t t,
+                            const char *candidate,
+                            uint64_t epoch,
+                            const char *old_primary)
+{
+    struct command c = cmd_new(CMD_DECIDE, t, B_CLUSTER, candidate);
+    c.u.decide.epoch = epoch;
+    pgq_strlcpy(c.u.decide.old_primary, old_primary, sizeof c.u.decide.old_primary);
+    c.u.decide.down_ms = t;
+    pgq_strlcpy(c.u.decide.reason, "test decision", sizeof c.u.decide.reason);
+    return c;
+}
+
+struct command b_cmd_blocked(uint64_t t, const char *reason)
+{
+    struct command c = cmd_new(CMD_BLOCKED, t, B_CLUSTER, NULL);
+    pgq_strlcpy(c.u.blocked.reason, reason, sizeof c.u.blocked.reason);
+    return c;
+}
+
+struct command b_cmd_step(uint64_t t, int kind, const char *node, uint64_t epoch, uint32_t timeline)
+{
+    struct command c = cmd_new(CMD_STEP, t, B_CLUSTER, node);
+    c.u.step.kind = kind;
+    c.u.step.epoch = epoch;
+    c.u.step.timeline = timeline;
+    return c;
+}
+
+/* ---- applying ------------------------------------------------------------------ */
+
+void b_apply(struct state *s, const struct command *cmd)
+{
+    struct apply_result res;
+    int rv = cluster_apply(s, cmd, &res);
+    if (rv != 0) {
+        fail_msg("command kind %d (node \"%s\") refused: %s (%s)", cmd->kind, cmd->node,
+                 res.message, pgq_strerror(rv));
+    }
+    assert_int_equal(res.code, 0);
+}
+
+void b_refused(struct state *s, const struct command *cmd, int code, const char *needle)
+{
+    struct apply_result res, check;
+    uint8_t *before, *after;
+    size_t before_len, after_len;
+    int rv;
+    memset(&check, 0, sizeof check);
+    b_encode(s, &before, &before_len);
+    if (cmd->kind == CMD_NODE_ADD || cmd->kind == CMD_NODE_REMOVE || cmd->kind == CMD_MAINTENANCE) {
+        rv = cluster_check(s, cmd, &check);
+        if (rv != code) {
+            fail_msg("cluster_check returned %d (%s), want %d", rv, check.message, code);
+        }
+    }
+    rv = cluster_apply(s, cmd, &res);
+    if (rv != code) {
+        fail_msg("cluster_apply returned %d (%s), want %d", rv, res.message, code);
+    }
+    assert_int_equal(res.code, code);
+    b_assert_contains(res.message, needle);
+    if (cmd->kind == CMD_NODE_ADD || cmd->kind == CMD_NODE_REMOVE || cmd->kind == CMD_MAINTENANCE) {
+        assert_string_equal(check.message, res.message);
+    }
+    b_encode(s, &after, &after_len);
+    assert_int_equal(after_len, before_len);
+    assert_memory_equal(after, before, before_len);
+    free(before);
+    free(after);
+}
+
+void b_hello(struct state *s, uint64_t t, uint64_t leader, unsigned n_voters)
+{
+    uint64_t ids[PGQ_MAX_MONITORS] = {0};
+    struct command c;
+    assert_true(n_voters <= PGQ_MAX_MONITORS);
+    for (unsigned i = 0; i < n_voters; i++) {
+        ids[i] = i + 1;
+    }
+    c = b_cmd_hello(t, leader, ids, n_voters);
+    b_apply(s, &c);
+}
+
+void b_add(struct state *s, uint64_t t, const char *node, unsigned priority)
+{
+    char conninfo[PGQ_CONNINFO_MAX];
+    struct command c;
+    snprintf(conninfo, sizeof conninfo, "host=%s port=5432 dbname=postgres user=pgquorum", node);
+    c = b_cmd_node_add(t, B_CLUSTER, node, conninfo, priority);
+    b_apply(s, &c);
+}
+
+void b_remove(struct state *s, uint64_t t, const char *node)
+{
+    struct command c = b_cmd_node_remove(t, node);
+    b_apply(s, &c);
+}
+
+void b_maintenance(struct state *s, uint64_t t, const char *node, bool on)
+{
+    struct command c = b_cmd_maintenance(t, node, on);
+    b_apply(s, &c);
+}
+
+void b_report(struct state *s, uint64_t t, uint64_t monitor, const struct obs *o)
+{
+    struct command c = b_cmd_report(t, monitor, o, 1);
+    b_apply(s, &c);
+    command_close(&c);
+}
+
+void b_report_by(struct state *s, uint64_t t, uint64_t first, uint64_t last, const struct obs *o)
+{
+    for (uint64_t m = first; m <= last; m++) {
+        b_report(s, t, m, o);
+    }
+}
+
+void b_set_role(struct state *s, uint64_t t, const char *node, int role)
+{
+    struct command c = b_cmd_set_role(t, node, role, b_cluster(s)->epoch);
+    b_apply(s, &c);
+}
+
+void b_decide(struct state *s, uint64_t t, const char *candidate)
+{
+    const struct cluster *cl = b_cluster(s);
+    struct command c = b_cmd_decide(t, candidate, cl->epoch + 1, cl->primary);
+    b_apply(s, &c);
+}
+
+void b_step(struct state *s, uint64_t t, int kind, const char *node, uint32_t timeline)
+{
+    struct command c = b_cmd_step(t, kind, node, b_cluster(s)->epoch, timeline);
+    b_apply(s, &c);
+}
+
+/* ---- observations ---------------------------------------------------------------- */
+
+static struct obs obs_new(const struct state *s, const char *node)
+{
+    struct obs o;
+    memset(&o, 0, sizeof o);
+    pgq_strlcpy(o.node, node, sizeof o.node);
+    o.cache_hit_bp = PGQ_BP_NONE;
+    o.index_hit_bp = PGQ_BP_NONE;
+    o.basis_seq = s->seq;
+    o.probed_ms = s->time_ms;
+    return o;
+}
+
+struct obs b_writable(const struct state *s, const char *node, uint64_t current_lsn)
+{
+    struct obs o = obs_new(s, node);
+    o.reachable = true;
+    o.timeline = 1;
+    o.current_lsn = current_lsn;
+    o.server_version = 150000;
+    return o;
+}
+
+struct obs b_recovering(const struct state *s, const char *node, uint64_t lsn)
+{
+    struct obs o = obs_new(s, node);
+    o.reachable = true;
+    o.in_recovery = true;
+    o.streaming = true;
+    o.timeline = 1;
+    o.receive_lsn = lsn;
+    o.replay_lsn = lsn;
+    o.server_version = 150000;
+    return o;
+}
+
+struct obs b_unreachable(const struct state *s, const char *node)
+{
+    struct obs o = obs_new(s, node);
+    pgq_strlcpy(o.error, "connect: connection refused", sizeof o.error);
+    return o;
+}
+
+/* ---- scenarios ------------------------------------------------------------------ */
+
+void b_healthy(struct state *s,
+               uint64_t t,
+               unsigned n_voters,
+               const char *primary,
+               uint64_t lsn,
+               const char *const *standbys,
+               unsigned n_standbys)
+{
+    struct obs o[PGQ_MAX_NODES];
+    b_hello(s, t, 1, n_voters);
+    b_add(s, t, primary, 50);
+    for (unsigned i = 0; i < n_standbys; i++) {
+        b_add(s, t, standbys[i], 50);
+    }
+    o[0] = b_writable(s, primary, lsn);
+    for (unsigned i = 0; i < n_standbys; i++) {
+        o[i + 1] = b_recovering(s, standbys[i], lsn);
+    }
+    for (unsigned m = 1; m <= n_voters; m++) {
+        struct command c = b_cmd_report(t, m, o, n_standbys + 1);
+        b_apply(s, &c);
+        command_close(&c);
+    }
+    b_set_role(s, t, primary, PGQ_ROLE_PRIMARY);
+    for (unsigned i = 0; i < n_standbys; i++) {
+        b_set_role(s, t, standbys[i], PGQ_ROLE_STANDBY);
+        b_step(s, t, PGQ_STEP_REPOINTED, standbys[i], 0);
+    }
+}
+
+/* ---- look-ups and encodings ------------------------------------------------------ */
+
+struct cluster *b_cluster(const struct state *s)
+{
+    struct cluster *c = state_cluster(s, B_CLUSTER);
+    if (c == NULL) {
+        fail_msg("no cluster %s", B_CLUSTER);
+    }
+    return c;
+}
+
+struct node *b_node(const struct state *s, const char *name)
+{
+    struct node *n = cluster_node(b_cluster(s), name);
+    if (n == NULL) {
+        fail_msg("no node %s", name);
+    }
+    return n;
+}
+
+void b_encode(const struct state *s, uint8_t **buf, size_t *len)
+{
+    assert_int_equal(codec_state_encode(s, NULL, buf, len), 0);
+}
+
+void b_assert_same(const struct state *a, const struct state *b)
+{
+    uint8_t *x, *y;
+    size_t xl, yl;
+    b_encode(a, &x, &xl);
+    b_encode(b, &y, &yl);
+    assert_int_equal(xl, yl);
+    assert_memory_equal(x, y, xl);
+    free(x);
+    free(y);
+}
+
+void b_copy(struct state *dst, const struct state *src)
+{
+    uint8_t *buf;
+    size_t len;
+    char err[256] = "";
+    struct state tmp;
+    b_encode(src, &buf, &len);
+    if (codec_state_decode(buf, len, &tmp, err, sizeof err) != 0) {
+        fail_msg("snapshot decode: %s", err);
+    }
+    free(buf);
+    state_move(dst, &tmp);
+}
+
+void b_assert_contains(const char *hay, const char *needle)
+{
+    if (strstr(hay, needle) == NULL) {
+        fail_msg("\"%s\" does not contain \"%s\"", hay, needle);
+    }
+}

@@ -1,0 +1,109 @@
+/* A small DSL for the unit tests of codec, cluster and policy.
+ *
+ * Every state is reached the way the monitors reach it: through
+ * cluster_apply() of the commands a leader would commit, never by writing
+ * struct fields. Builders that apply a command fail the running test when it
+ * is refused. Time is a number the test passes in; basis_seq of an
+ * observation is the state's seq when it is built ("probed now").
+ *
+ * The shape follows dqlite's RolesComputeChanges tests: BEFORE (build the
+ * state with these helpers), COMPUTE (the function under test), AFTER
+ * (assert on the plan or the state). */
+#ifndef PGQ_TEST_BUILDERS_H
+#define PGQ_TEST_BUILDERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cluster.h"
+
+#define B_CLUSTER "main"
+
+/* ---- commands, not applied (B_CLUSTER unless a cluster is given) ---------- */
+
+/* A LeaderHello from `leader` listing voters ids[0..n), raft 10.0.0.<id>:7001,
+ * api 10.0.0.<leader>:7002. */
+struct command b_cmd_hello(uint64_t t, uint64_t leader, const uint64_t *ids, unsigned n);
+struct command b_cmd_node_add(uint64_t t,
+                              const char *cluster,
+                              const char *node,
+                              const char *conninfo,
+                              unsigned priority);
+struct command b_cmd_node_remove(uint64_t t, const char *node);
+struct command b_cmd_maintenance(uint64_t t, const char *node, bool on);
+/* The observations are copied: command_close() the result. */
+struct command b_cmd_report(uint64_t t, uint64_t monitor, const struct obs *obs, unsigned n);
+struct command b_cmd_set_role(uint64_t t, const char *node, int role, uint64_t epoch);
+struct command b_cmd_decide(uint64_t t,
+                            const char *candidate,
+                            uint64_t epoch,
+                            const char *old_primary);
+struct command b_cmd_blocked(uint64_t t, const char *reason);
+struct command b_cmd_step(uint64_t t,
+                          int kind,
+                          const char *node,
+                          uint64_t epoch,
+                          uint32_t timeline);
+
+/* ---- applying --------------------------------------------------------------- */
+
+/* Apply a command that must succeed. */
+void b_apply(struct state *s, const struct command *cmd);
+
+/* Apply a command that must be refused with `code` and a message containing
+ * `needle`; asserts that the state's encoding did not change and, for client
+ * commands, that cluster_check() gives the same code and message. */
+void b_refused(struct state *s, const struct command *cmd, int code, const char *needle);
+
+/* Applied builders: each one command, at time t. */
+void b_hello(struct state *s, uint64_t t, uint64_t leader, unsigned n_voters); /* voters 1..n */
+void b_add(struct state *s, uint64_t t, const char *node, unsigned priority);  /* host=<node> */
+void b_remove(struct state *s, uint64_t t, const char *node);
+void b_maintenance(struct state *s, uint64_t t, const char *node, bool on);
+void b_report(struct state *s, uint64_t t, uint64_t monitor, const struct obs *o);
+/* Monitors first..last each report o, one command each. */
+void b_report_by(struct state *s, uint64_t t, uint64_t first, uint64_t last, const struct obs *o);
+/* Role change at the cluster's current epoch. */
+void b_set_role(struct state *s, uint64_t t, const char *node, int role);
+/* Failover decision: epoch + 1, replacing the current primary. */
+void b_decide(struct state *s, uint64_t t, const char *candidate);
+/* A step at the cluster's current epoch. */
+void b_step(struct state *s, uint64_t t, int kind, const char *node, uint32_t timeline);
+
+/* ---- observations, probed now (basis_seq = s->seq) --------------------------- */
+
+struct obs b_writable(const struct state *s, const char *node, uint64_t current_lsn);
+struct obs b_recovering(const struct state *s, const char *node, uint64_t lsn);
+struct obs b_unreachable(const struct state *s, const char *node);
+
+/* ---- scenarios ---------------------------------------------------------------- */
+
+/* A healthy cluster at time t: monitor 1 leads n_voters voters; `primary` and
+ * the standbys are added (priority 50), seen by every voter (primary writable
+ * at lsn, standbys in recovery at lsn), discovered (epoch 1) and repointed. */
+void b_healthy(struct state *s,
+               uint64_t t,
+               unsigned n_voters,
+               const char *primary,
+               uint64_t lsn,
+               const char *const *standbys,
+               unsigned n_standbys);
+
+/* ---- look-ups and encodings ---------------------------------------------------- */
+
+/* Fail the test when absent. */
+struct cluster *b_cluster(const struct state *s);
+struct node *b_node(const struct state *s, const char *name);
+
+/* Snapshot encoding of s (free() it). */
+void b_encode(const struct state *s, uint8_t **buf, size_t *len);
+/* Assert that two states encode to identical bytes. */
+void b_assert_same(const struct state *a, const struct state *b);
+/* dst (initialized or empty) becomes a copy of src through a snapshot. */
+void b_copy(struct state *dst, const struct state *src);
+
+/* Assert that hay contains needle. */
+void b_assert_contains(const char *hay, const char *needle);
+
+#endif /* PGQ_TEST_BUILDERS_H */

@@ -1,0 +1,985 @@
+/* Unit tests of agent/cluster.c: the replicated state and cluster_apply().
+ * Every state is reached through cluster_apply (builders.h); a refused
+ * command must leave the snapshot encoding byte for byte unchanged. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "builders.h"
+#include "cluster.h"
+#include "lib/util.h"
+
+static const char *const two_standbys[] = {"pg2", "pg3"};
+
+static int setup_state(void **ctx)
+{
+    struct state *s = malloc(sizeof *s);
+    if (s == NULL) {
+        return -1;
+    }
+    state_init(s);
+    *ctx = s;
+    return 0;
+}
+
+static int teardown_state(void **ctx)
+{
+    struct state *s = *ctx;
+    state_close(s);
+    free(s);
+    return 0;
+}
+
+/* The last event, or fail. */
+static const struct event *last_event(const struct state *s)
+{
+    const struct event *e = state_event(s, s->n_events - 1);
+    assert_non_null(e);
+    return e;
+}
+
+/* ---- determinism ------------------------------------------------------------- */
+
+/* A script of every kind of command, with a failover in the middle. */
+static unsigned script(struct command *out)
+{
+    static const uint64_t voters[] = {1, 2, 3};
+    struct state probe; /* only for basis_seq/probed_ms of observations */
+    struct obs o[3];
+    unsigned n = 0;
+    state_init(&probe);
+    out[n++] = b_cmd_hello(1000, 1, voters, 3);
+    out[n++] = b_cmd_node_add(1100, B_CLUSTER, "pg1", "host=10.0.1.1", 50);
+    out[n++] = b_cmd_node_add(1200, B_CLUSTER, "pg2", "host=10.0.1.2 port=5433", 70);
+    out[n++] = b_cmd_node_add(1300, "other", "pg1", "postgresql://10.0.2.1/app", 0);
+    probe.seq = 4;
+    o[0] = b_writable(&probe, "pg1", 0x1000);
+    o[1] = b_recovering(&probe, "pg2", 0x1000);
+    out[n++] = b_cmd_report(2000, 1, o, 2);
+    out[n++] = b_cmd_report(2001, 2, o, 2);
+    out[n++] = b_cmd_report(2002, 3, o, 2);
+    out[n++] = b_cmd_set_role(2100, "pg1", PGQ_ROLE_PRIMARY, 0);
+    out[n++] = b_cmd_set_role(2200, "pg2", PGQ_ROLE_STANDBY, 1);
+    out[n++] = b_cmd_step(2300, PGQ_STEP_REPOINTED, "pg2", 1, 0);
+    out[n++] = b_cmd_maintenance(2400, "pg2", true);
+    out[n++] = b_cmd_maintenance(2500, "pg2", false);
+    probe.seq = 12;
+    o[2] = b_unreachable(&probe, "pg1");
+    out[n++] = b_cmd_report(3000, 1, &o[2], 1);
+    out[n++] = b_cmd_report(3001, 2, &o[2], 1);
+    out[n++] = b_cmd_blocked(3100, "waiting for something");
+    out[n++] = b_cmd_decide(9000, "pg2", 2, "pg1");
+    out[n++] = b_cmd_step(9500, PGQ_STEP_PROMOTED, "pg2", 2, 2);
+    out[n++] = b_cmd_step(9600, PGQ_STEP_DONE, NULL, 2, 0);
+    out[n++] = b_cmd_hello(9700, 2, voters, 3);
+    out[n++] = b_cmd_node_remove(9800, "pg1");
+    state_close(&probe);
+    return n;
+}
+
+static void test_apply_deterministic(void **ctx)
+{
+    /* Two states applying the same commands encode to identical bytes, also when one restarts from
+     * a snapshot half-way. */
+    struct command cmds[32];
+    unsigned n = script(cmds);
+    struct state a, b, half;
+    (void)ctx;
+    state_init(&a);
+    state_init(&b);
+    state_init(&half);
+    for (unsigned i = 0; i < n; i++) {
+        b_apply(&a, &cmds[i]);
+    }
+    for (unsigned i = 0; i < n; i++) {
+        b_apply(&b, &cmds[i]);
+        if (i == n / 2) {
+            b_copy(&half, &b);
+            state_close(&b);
+            state_move(&b, &half);
+        }
+    }
+    b_assert_same(&a, &b);
+    assert_int_equal(a.seq, n);
+    assert_int_equal(b_cluster(&a)->epoch, 2);
+    assert_string_equal(b_cluster(&a)->primary, "pg2");
+    assert_int_equal(b_cluster(&a)->fo.phase, PGQ_FO_DONE);
+    for (unsigned i = 0; i < n; i++) {
+        command_close(&cmds[i]);
+    }
+    state_close(&a);
+    state_close(&b);
+    state_close(&half);
+}
+
+static void test_unknown_command(void **ctx)
+{
+    /* A command of unknown kind is PGQ_UNKNOWN and changes nothing. */
+    struct state *s = *ctx;
+    struct command c;
+    b_healthy(s, 1000, 3, "pg1", 100, two_standbys, 2);
+    command_init(&c, 99);
+    c.time_ms = 5000;
+    b_refused(s, &c, PGQ_UNKNOWN, "unknown command kind 99");
+}
+
+/* ---- node add / remove / maintenance ------------------------------------------ */
+
+static void test_node_add(void **ctx)
+{
+    /* Adding a node creates its cluster on first use and records the node with its priority. */
+    struct state *s = *ctx;
+    struct command c = b_cmd_node_add(1234, "east", "pg1", "host=10.0.0.1 port=5433", 70);
+    const struct node *n;
+    b_apply(s, &c);
+    assert_int_equal(s->n_clusters, 1);
+    n = cluster_node(state_cluster(s, "east"), "pg1");
+    assert_non_null(n);
+    assert_string_equal(n->conninfo, "host=10.0.0.1 port=5433");
+    assert_int_equal(n->priority, 70);
+    assert_int_equal(n->role, PGQ_ROLE_UNKNOWN);
+    assert_int_equal(n->verdict, PGQ_VERDICT_UNKNOWN);
+    assert_int_equal(n->added_ms, 1234);
+    assert_int_equal(last_event(s)->kind, PGQ_EV_NODE_ADDED);
+    assert_string_equal(last_event(s)->message, "node pg1 added (priority 70)");
+    /* The same host on another port is another node. */
+    c = b_cmd_node_add(1300, "east", "pg2", "host=10.0.0.1 port=5434", 0);
+    b_apply(s, &c);
+    assert_int_equal(state_cluster(s, "east")->n_nodes, 2);
+    /* The same name in another cluster is another node. */
+    c = b_cmd_node_add(1400, "west", "pg1", "host=10.0.0.9", 100);
+    b_apply(s, &c);
+    assert_int_equal(s->n_clusters, 2);
+    assert_int_equal(s->seq, 3);
+}
+
+static void test_node_add_refused(void **ctx)
+{
+    /* A bad or duplicate node is refused with its code and message and changes nothing. */
+    static const struct
+    {
+        const char *cluster;
+        const char *node;
+        const char *conninfo;
+        unsigned priority;
+        int code;
+        const char *message;
+    } cases[] = {
+        {B_CLUSTER, "pg2", "host=pg9", 50, PGQ_EXISTS, "node pg2 already exists in cluster main"},
+        {B_CLUSTER, "pg9", "host=pg9 password=secret", 50, PGQ_INVALID,
+         "node pg9: conninfo carries a password"},
+        {B_CLUSTER, "pg9", "postgresql://u:secret@pg9/db", 50, PGQ_INVALID,
+         "conninfo carries a password"},
+        {"bad name", "pg9", "host=pg9", 50, PGQ_INVALID,
+         "invalid cluster name \"bad name\": use 1-63 of A-Z a-z 0-9 _ . -"},
+        {"", "pg9", "host=pg9", 50, PGQ_INVALID, "invalid cluster name \"\""},
+        {B_CLUSTER, "-pg9", "host=pg9", 50, PGQ_INVALID, "invalid node name \"-pg9\""},
+        {B_CLUSTER, "pg/9", "host=pg9", 50, PGQ_INVALID, "invalid node name \"pg/9\""},
+        {B_CLUSTER, "", "host=pg9", 50, PGQ_INVALID, "invalid node name \"\""},
+        {B_CLUSTER, "pg9", "host=pg9", 101, PGQ_INVALID, "priority 101 is out of range 0..100"},
+        {B_CLUSTER, "pg9", "host=pg1 port=5432", 50, PGQ_EXISTS,
+         "pg1:5432 is already registered as node pg1"},
+        {B_CLUSTER, "pg9", "postgresql://pg2", 50, PGQ_EXISTS,
+         "pg2:5432 is already registered as node pg2"},
+        {B_CLUSTER, "pg9", "dbname=postgres", 50, PGQ_INVALID, "conninfo names no host"},
+        {B_CLUSTER, "pg9", "host=pg9,pg8", 50, PGQ_INVALID, "one host, not a list"},
+        {B_CLUSTER, "pg9", "host=pg9 port=0", 50, PGQ_INVALID, "port must be a number"},
+        {B_CLUSTER, "pg9", "host='pg9", 50, PGQ_INVALID, "unterminated quoted string"},
+    };
+    struct state *s = *ctx;
+    b_healthy(s, 1000, 3, "pg1", 100, two_standbys, 2);
+    for (size_t i = 0; i < PGQ_ARRAY_SIZE(cases); i++) {
+        struct command c = b_cmd_node_add(5000, cases[i].cluster, cases[i].node, cases[i].conninfo,
+                                          cases[i].priority);
+        b_refused(s, &c, cases[i].code, cases[i].message);
+    }
+    assert_int_equal(b_cluster(s)->n_nodes, 3);
+}
+
+static void test_node_add_limits(void **ctx)
+{
+    /* A cluster holds at most PGQ_MAX_NODES nodes; the next one is PGQ_LIMIT. */
+    struct state *s = *ctx;
+    struct command c;
+    char name[16], conninfo[64];
+    for (unsigned i = 0; i < PGQ_MAX_NODES; i++) {
+        snprintf(name, sizeof name, "n%u", i);
+        snprintf(conninfo, sizeof conninfo, "host=10.1.%u.%u", i / 200, i % 200);
+        c = b_cmd_node_add(1000 + i, B_CLUSTER, name, conninfo, 50);
+        b_apply(s, &c);
+    }
+    c = b_cmd_node_add(9000, B_CLUSTER, "extra", "host=10.9.9.9", 50);
+    b_refused(s, &c, PGQ_LIMIT, "cluster main has too many nodes (limit 128)");
+}
+
+static void test_cluster_limit(void **ctx)
+{
+    /* At most PGQ_MAX_CLUSTERS clusters exist; a node for one more is PGQ_LIMIT. */
+    struct state *s = *ctx;
+    struct command c;
+    char name[16];
+    for (unsigned i = 0; i < PGQ_MAX_CLUSTERS; i++) {
+        snprintf(name, sizeof name, "c%u", i);
+        c = b_cmd_node_add(1000 + i, name, "pg1", "host=10.0.0.1", 50);
+        b_apply(s, &c);
+    }
+    c = b_cmd_node_add(9000, "c0", "pg2", "host=10.0.0.2", 50); /* existing cluster: fine */
+    b_apply(s, &c);
+    c = b_cmd_node_add(9001, "one-more", "pg1", "host=10.0.0.1", 50);
+    b_refused(s, &c, PGQ_LIMIT, "too many clusters (limit 256)");
+}
+
+static void test_node_remove(void **ctx)
+{
+    /* The primary cannot be removed while standbys exist; standbys and a lone primary can. */
+    struct state *s = *ctx;
+    struct command c;
+    b_healthy(s, 1000, 3, "pg1", 100, two_standbys, 2);
+    c = b_cmd_node_remove(2000, "pg1");
+    b_refused(s, &c, PGQ_REFUSED,
+              "node pg1 is the primary of epoch 1; remove the standbys first or wait for a "
+              "failover");
+    c = b_cmd_node_remove(2000, "pg9");
+    b_refused(s, &c, PGQ_NOTFOUND, "no node pg9 in cluster main");
+    c = b_cmd_node_remove(2000, "pg2");
+    pgq_strlcpy(c.cluster, "nowhere", sizeof c.cluster);
+    b_refused(s, &c, PGQ_NOTFOUND, "no node pg2 in cluster nowhere");
+
+    b_remove(s, 2100, "pg2");
+    assert_null(cluster_node(b_cluster(s), "pg2"));
+    assert_non_null(cluster_node(b_cluster(s), "pg3"));
+    assert_int_equal(last_event(s)->kind, PGQ_EV_NODE_REMOVED);
+    b_remove(s, 2200, "pg3");
+    b_remove(s, 2300, "pg1");
+    assert_int_equal(b_cluster(s)->n_nodes, 0);
+    assert_string_equal(b_cluster(s)->primary, "");
+    assert_int_equal(b_cluster(s)->epoch, 1); /* epochs never go back */
+}
+
+static void test_maintenance(void **ctx)
+{
+    /* Maintenance toggles record an event only on change, and warn for the primary. */
+    struct state *s = *ctx;
+    struct command c;
+    uint64_t events;
+    b_healthy(s, 1000, 3, "pg1", 100, two_standbys, 2);
+    c = b_cmd_maintenance(2000, "pg9", true);
+    b_refused(s, &c, PGQ_NOTFOUND, "no node pg9 in cluster main");
+
+    b_maintenance(s, 2000, "pg2", true);
+    assert_true(b_node(s, "pg2")->maintenance);
+    assert_string_equal(last_event(s)->message, "maintenance on for node pg2");
+    events = s->event_seq;
+    b_maintenance(s, 2100, "pg2", true); /* no change: accepted, no event */
+    assert_int_equal(s->event_seq, events);
+    b_maintenance(s, 2200, "pg2", false);
+    assert_false(b_node(s, "pg2")->maintenance);
+    assert_string_equal(last_event(s)->message, "maintenance off for node pg2");
+
+    b_maintenance(s, 2300, "pg1", true);
+    assert_string_equal(last_event(s)->message,
+                        "maintenance on for node pg1: no automatic failover while the primary is "
+                        "in maintenance");
+}
+
+/* ---- verdicts and reports --------------------------------------------------------- */
+
+struct verdict_case
+{
+    unsigned voters;
+    unsigned down; /* monitors 1..down report the node unreachable */
+    unsigned up;   /* the next `up` monitors report it reachable */
+    int verdict;
+};
+
+static void check_verdict_cases(const struct verdict_case *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct state s;
+        struct obs down, up;
+        state_init(&s);
+        b_hello(&s, 1000, 1, cases[i].voters);
+        b_add(&s, 1000, "pg1", 50);
+        down = b_unreachable(&s, "pg1");
+        up = b_writable(&s, "pg1", 100);
+        if (cases[i].down > 0) {
+            b_report_by(&s, 2000, 1, cases[i].down, &down);
+        }
+        if (cases[i].up > 0) {
+            b_report_by(&s, 2000, cases[i].down + 1, cases[i].down + cases[i].up, &up);
+        }
+        if (b_node(&s, "pg1")->verdict != cases[i].verdict ||
+            cluster_verdict(&s, b_node(&s, "pg1")) != cases[i].verdict) {
+            fail_msg("%u voters, %u down, %u up: verdict %s, want %s", cases[i].voters,
+                     cases[i].down, cases[i].up, pgq_verdict_name(b_node(&s, "pg1")->verdict),
+                     pgq_verdict_name(cases[i].verdict));
+        }
+        state_close(&s);
+    }
+}
+
+static void test_verdict_3_voters(void **ctx)
+{
+    /* With 3 voters a node is down only when 2 of them report it unreachable. */
+    static const struct verdict_case cases[] = {
+        {3, 0, 0, PGQ_VERDICT_UNKNOWN}, {3, 1, 0, PGQ_VERDICT_UNKNOWN}, {3, 0, 1, PGQ_VERDICT_UP},
+        {3, 1, 2, PGQ_VERDICT_UP},      {3, 1, 1, PGQ_VERDICT_UP},      {3, 2, 0, PGQ_VERDICT_DOWN},
+        {3, 2, 1, PGQ_VERDICT_DOWN},    {3, 3, 0, PGQ_VERDICT_DOWN},
+    };
+    (void)ctx;
+    check_verdict_cases(cases, PGQ_ARRAY_SIZE(cases));
+}
+
+static void test_verdict_5_voters(void **ctx)
+{
+    /* With 5 voters a node is down only when 3 of them report it unreachable. */
+    static const struct verdict_case cases[] = {
+        {5, 1, 0, PGQ_VERDICT_UNKNOWN}, {5, 2, 0, PGQ_VERDICT_UNKNOWN}, {5, 2, 3, PGQ_VERDICT_UP},
+        {5, 1, 4, PGQ_VERDICT_UP},      {5, 3, 0, PGQ_VERDICT_DOWN},    {5, 3, 2, PGQ_VERDICT_DOWN},
+        {5, 4, 1, PGQ_VERDICT_DOWN},    {5, 5, 0, PGQ_VERDICT_DOWN},
+    };
+    (void)ctx;
+    check_verdict_cases(cases, PGQ_ARRAY_SIZE(cases));
+}
+
+static void test_verdict_1_voter(void **ctx)
+{
+    /* A single voter is its own majority. */
+    static const struct verdict_case cases[] = {
+        {1, 1, 0, PGQ_VERDICT_DOWN},
+        {1, 0, 1, PGQ_VERDICT_UP},
+    };
+    (void)ctx;
+    check_verdict_cases(cases, PGQ_ARRAY_SIZE(cases));
+}
+
+static void test_verdict_since(void **ctx)
+{
+    /* The verdict's time and seq are those of the report that changed it, not of later ones. */
+    struct state *s = *ctx;
+    struct obs down;
+    const struct node *n;
+    uint64_t seq;
+    b_healthy(s, 1000, 3, "pg1", 100, two_standbys, 2);
+    n = b_node(s, "pg1");
+    assert_int_equal(n->verdict, PGQ_VERDICT_UP);
+    down = b_unreachable(s, "pg1");
+    b_report(s, 5000, 1, &down);
+    assert_int_equal(n->verdict, PGQ_VERDICT_UP);
+    seq = s->seq;
+    b_report(s, 6000, 2, &down);
+    assert_int_equal(n->verdict, PGQ_VERDICT_DOWN);
+    assert_int_equal(n->verdict_since_ms, 6000);
+    assert_int_equal(n->verdict_seq, seq + 1);
+    assert_int_equal(n->verdict_seq, s->seq);
+    assert_int_equal(last_event(s)->kind, PGQ_EV_VERDICT);
+    assert_string_equal(last_event(s)->message,
+                        "node pg1 is down by verdict: connect: connection refused");
+    b_report(s, 7000, 3, &down);
+    assert_int_equal(n->verdict_since_ms, 6000);
+    assert_int_equal(n->verdict_seq, seq + 1);
+}
+
+static void test_report_non_voter_refused(void **ctx)
+{
+    /* Reports from a monitor that is not a voter are refused and change nothing. */
+    struct state *s = *ctx;
+    struct obs down;
+    struct command c;
+    b_healthy(s, 1000, 3, "pg1", 100, two_standbys, 2);
+    down = b_unreachable(s, "pg1");
+    c = b_cmd_report(2000, 4, &down, 1);
+    b_refused(s, &c, PGQ_REFUSED, "report from monitor 4, which is not a voter");
+    command_close(&c);
+    c = b_cmd_report(2000, 0, &down, 1);
+    b_refused(s, &c, PGQ_REFUSED, "report from monitor 0, which is not a voter");
+    command_close(&c);
+}
+
+static void test_former_voter_no_longer_counts(void **ctx)
+{
+    /* A monitor dropped from the voters can no longer report, and its old view no longer counts. */
+    static const uint64_t new_voters[] = {1, 2, 4};
+    struct state *s = *ctx;
+    struct obs down, up;
+    struct command c;
+    b_healthy(s, 1000, 3, "pg1", 100, two_standbys, 2);
+    down = b_unreachable(s, "pg1");
+    b_report_by(s, 2000, 2, 3, &down);
+    assert_int_equal(b_node(s, "pg1")->verdict, PGQ_VERDICT_DOWN);
+    c = b_cmd_hello(3000, 1, new_voters, 3);
+    b_apply(s, &c);
+    assert_false(state_is_voter(s, 3));
+    assert_non_null(state_member(s, 3)); /* still known, as a non-voter */
+    c = b_cmd_report(3100, 3, &down, 1);
+    b_refused(s, &c, PGQ_REFUSED, "not a voter");
+    command_close(&c);
+    up = b_writable(s, "pg1", 200);
+    b_report(s, 3200, 1, &up);
+    assert_int_equal(b_node(s, "pg1")->verdict, PGQ_VERDICT_UP);
+}
+
+static void test_report_cluster_and_nodes(void **ctx)
+{
+    /* A report for an unknown cluster is refused; unknown nodes are skipped; an empty report
+     * records the API address. */
+    struct state *s = *ctx;
+    struct obs o;
+    struct command c;
+    b_healthy(s, 1000, 3, "pg1", 100, two_standbys, 2);
+    o = b_writable(s, "pg1", 100);
+    c = b_cmd_report(2000, 2, &o, 1);
+    pgq_strlcpy(c.cluster, "nowhere", sizeof c.cluster);
+    b_refused(s, &c, PGQ_NOTFOUND, "report for unknown cluster nowhere");
+    command_close(&c);
+
+    o = b_writable(s, "ghost", 100);
+    c = b_cmd_report(2000, 2, &o, 1);
+    b_apply(s, &c);
+    command_close(&c);
+    assert_null(cluster_node(b_cluster(s), "ghost"));
+
+    c = b_cmd_report(2100, 3, NULL, 0);
+    pgq_strlcpy(c.cluster, "", sizeof c.cluster);
+    pgq_strlcpy(c.u.report.api_address, "10.9.9.3:7002", sizeof c.u.report.api_address);
+    b_apply(s, &c);
+    assert_string_equal(state_member(s, 3)->api_address, "10.9.9.3:7002");
+}
+
+static void test_view_recorded_per_monitor(void **ctx)
+{
+    /* Each voter's latest observation of a node is kept in its own view, with gen and time. */
+    struct state *s = *ctx;
+    struct obs o;
+    const struct node *n;
+    const struct view *v;
+    b_healthy(s, 1000, 3, "pg1", 100, two_standbys, 2);
+    o = b_writable(s, "pg1", 0x5000);
+    b_report(s, 4000, 2, &o);
+    n = b_node(s, "pg1");
+    v = node_latest_view(n);
+    assert_non_null(v);
+    assert_int_equal(v->monitor_id, 2);
+    assert_int_equal(v->applied_ms, 4000);
+    assert_int_equal(v->gen, s->leader_gen);
+    assert_int_equal(v->obs.current_lsn, 0x5000);
+    for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
+        if (n->views[i].monitor_id == 1) {
+            assert_int_equal(n->views[i].obs.current_lsn, 100);
+        }
+    }
+}
+
+static void test_view_slots_after_monitor_turnover(void **ctx)
+{
+    /* A new voter's reports are recorded even after departed monitors used every view slot. */
+    struct state *s = *ctx;
+    struct obs up, down;
+    struct command c;
+    b_hello(s, 1000, 1, 3);
+    b_add(s, 1000, "pg1", 50);
+    up = b_writable(s, "pg1", 100);
+    b_report_by(s, 1100, 1, 3, &up);
+    /* Monitors 4..9 replace each other as the third voter, each reporting. */
+    for (uint64_t m = 4; m <= PGQ_MAX_MONITORS; m++) {
+        uint64_t ids[3] = {1, 2, m};
+        c = b_cmd_hello(1000 + m * 100, 1, ids, 3);
+        b_apply(s, &c);
+        b_report(s, 1000 + m * 100 + 1, m, &up);
+    }
+    /* Monitor 10 joins in place of 1 and 2 (voters 9, 10 and 2). */
+    {
+        uint64_t ids[3] = {2, 9, 10};
+        c = b_cmd_hello(3000, 2, ids, 3);
+        b_apply(s, &c);
+    }
+    down = b_unreachable(s, "pg1");
+    b_report(s, 3100, 10, &down);
+    b_report(s, 3200, 9, &down);
+    {
+        bool found = false;
+        for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
+            found |= b_node(s, "pg1")->views[i].monitor_id == 10;
+        }
+        assert_true(found);
+    }
+    assert_int_equal(b_node(s, "pg1")->verdict, PGQ_VERDICT_DOWN);
+}
+
+/* ---- leader hello and time ---------------------------------------------------------- */
+
+static void test_hello(void **ctx)
+{
+    /* A hello starts a new leader generation at the state's time and lists the voters. */
+    struct state *s = *ctx;
+    b_hello(s, 1000, 2, 3);
+    assert_int_equal(s->leader_gen, 1);
+    assert_int_equal(s->leader_id, 2);
+    assert_int_equal(s->gen_since_ms, 1000);
+    assert_int_equal(state_n_voters(s), 3);
+    assert_int_equal(state_majority(s), 2);
+    assert_string_equal(state_member(s, 3)->raft_address, "10.0.0.3:7001");
+    assert_string_equal(state_member(s, 2)->api_address, "10.0.0.2:7002");
+    assert_int_equal(last_event(s)->kind, PGQ_EV_LEADER);
+    assert_string_equal(last_event(s)->message, "monitor 2 leads (generation 1, 3 voters)");
+    b_hello(s, 500, 1, 5); /* a leader whose clock is behind */
+    assert_int_equal(s->leader_gen, 2);
+    assert_int_equal(s->gen_since_ms, 1000);
+    assert_int_equal(state_n_voters(s), 5);
+    assert_int_equal(state_majority(s), 3);
+}
+
+static void test_hello_refused(void **ctx)
+{
+    /* A hello without a valid voter list including its leader is refused. */
+    static const uint64_t ok[] = {1, 2, 3};
+    static const uint64_t zero[] = {1, 0, 3};
+    struct state *s = *ctx;
+    struct command c;
+    b_hello(s, 1000, 1, 3);
+    c = b_cmd_hello(2000, 0, ok, 3);
+    b_refused(s, &c, PGQ_INVALID, "leader hello: bad monitor id or voter list");
+    c = b_cmd_hello(2000, 1, ok, 0);
+    b_refused(s, &c, PGQ_INVALID, "leader hello: bad monitor id or voter list");
+    c = b_cmd_hello(2000, 4, ok, 3);
+    b_refused(s, &c, PGQ_INVALID, "leader hello: monitor 4 is not a voter");
+    c = b_cmd_hello(2000, 1, zero, 3);
+    b_refused(s, &c, PGQ_INVALID, "leader hello: voter id 0");
+    c = b_cmd_hello(2000, 1, ok, 3);
+    c.u.hello.n_voters = PGQ_MAX_MONITORS + 1;
+    b_refused(s, &c, PGQ_INVALID, "bad monitor id or voter list");
+}
+
+static void test_hello_replaces_all_voters(void **ctx)
+{
+    /* When the member table is full, non-voters make room for new voters. */
+    static const uint64_t first[] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    static const uint64_t second[] = {10, 11, 12, 13, 14, 15, 16, 17, 18};
+    struct state *s = *ctx;
+    struct command c = b_cmd_hello(1000, 1, first, 9);
+    b_apply(s, &c);
+    c = b_cmd_hello(2000, 10, second, 9);
+    b_apply(s, &c);
+    assert_int_equal(s->n_monitors, PGQ_MAX_MONITORS);
+    assert_int_equal(state_n_voters(s), 9);
+    for (uint64_t id = 10; id <= 18; id++) {
+        assert_true(state_is_voter(s, id));
+    }
+    assert_null(state_member(s, 1));
+}
+
+static void test_time_never_goes_back(void **ctx)
+{
+    /* The state's time is the latest stamp applied; older stamps and refused commands do not move
+     * it. */
+    struct state *s = *ctx;
+    struct command c;
+    b_hello(s, 5000, 1, 3);
+    assert_int_equal(s->time_ms, 5000);
+    b_add(s, 3000, "pg1", 50);
+    assert_int_equal(s->time_ms, 5000);
+    assert_int_equal(last_event(s)->time_ms, 5000);
+    assert_int_equal(b_node(s, "pg1")->added_ms, 3000);
+    c = b_cmd_node_remove(9000, "pg9");
+    b_refused(s, &c, PGQ_NOTFOUND, "no node pg9");
+    assert_int_equal(s->time_ms, 5000);
+    b_add(s, 6000, "pg2", 50);
+    assert_int_equal(s->time_ms, 6000);
+}
+
+static void test_events_ring(void **ctx)
+{
+    /* The history keeps the last PGQ_MAX_EVENTS events, oldest first, and survives a snapshot. */
+    struct state *s = *ctx;
+    struct state copy;
+    uint64_t total;
+    b_healthy(s, 1000, 3, "pg1", 100, two_standbys, 2);
+    for (unsigned i = 0; i < PGQ_MAX_EVENTS + 123; i++) {
+        b_maintenance(s, 2000 + i, "pg2", i % 2 == 0);
+    }
+    total = s->event_seq;
+    assert_true(total > PGQ_MAX_EVENTS);
+    assert_int_equal(s->n_events, PGQ_MAX_EVENTS);
+    assert_int_equal(state_event(s, 0)->seq, total - PGQ_MAX_EVENTS + 1);
+    assert_int_equal(state_event(s, PGQ_MAX_EVENTS - 1)->seq, total);
+    assert_null(state_event(s, PGQ_MAX_EVENTS));
+    for (unsigned i = 1; i < PGQ_MAX_EVENTS; i++) {
+        assert_int_equal(state_event(s, i)->seq, state_event(s, i - 1)->seq + 1);
+        assert_true(state_event(s, i)->time_ms >= state_event(s, i - 1)->time_ms);
+    }
+    /* A restored state (ring rewound) goes on exactly like the original. */
+    state_init(&copy);
+    b_copy(&copy, s);
+    b_assert_same(s, &copy);
+    b_maintenance(s, 9000, "pg3", true);
+    b_maintenance(&copy, 9000, "pg3", true);
+    b_assert_same(s, &copy);
+    assert_string_equal(state_event(&copy, PGQ_MAX_EVENTS - 1)->message,
+                        "maintenance on for node pg3");
+    state_close(&copy);
+}
+
+/* ---- roles, decisions, steps ----------------------------------------------------------- */
+
+static void test_discovery(void **ctx)
+{
+    /* The first primary is set at epoch 0 and becomes epoch 1; later SetRole primary is refused. */
+    struct state *s = *ctx;
+    struct command c;
+    b_hello(s, 1000, 1, 3);
+    b_add(s, 1000, "pg1", 50);
+    b_add(s, 1000, "pg2", 50);
+    b_add(s, 1000, "pg3", 50);
+    c = b_cmd_set_role(2000, "pg1", PGQ_ROLE_PRIMARY, 1);
+    b_refused(s, &c, PGQ_STALE, "role change for epoch 1, cluster is at 0");
+    c = b_cmd_set_role(2000, "pg9", PGQ_ROLE_PRIMARY, 0);
+    b_refused(s, &c, PGQ_NOTFOUND, "no node pg9 in cluster main");
+
+    b_set_role(s, 2000, "pg1", PGQ_ROLE_PRIMARY);
+    assert_int_equal(b_cluster(s)->epoch, 1);
+    assert_string_equal(b_cluster(s)->primary, "pg1");
+    assert_int_equal(b_node(s, "pg1")->role, PGQ_ROLE_PRIMARY);
+    assert_int_equal(b_node(s, "pg1")->following_epoch, 1);
+    assert_string_equal(last_event(s)->message, "node pg1 is the primary (discovered, epoch 1)");
+
+    c = b_cmd_set_role(2100, "pg2", PGQ_ROLE_PRIMARY, 1);
+    b_refused(s, &c, PGQ_REFUSED, "node pg2 cannot be made primary outside a failover");
+    c = b_cmd_set_role(2100, "pg2", PGQ_ROLE_PRIMARY, 0);
+    b_refused(s, &c, PGQ_STALE, "role change for epoch 0, cluster is at 1");
+
+    b_set_role(s, 2200, "pg2", PGQ_ROLE_STANDBY);
+    assert_int_equal(b_node(s, "pg2")->role, PGQ_ROLE_STANDBY);
+    assert_string_equal(last_event(s)->message, "node pg2 is a standby");
+    c = b_cmd_set_role(2300, "pg2", PGQ_ROLE_STANDBY, 1);
+    b_refused(s, &c, PGQ_REFUSED, "node pg2 is standby, not unknown or demoted");
+    c = b_cmd_set_role(2300, "pg1", PGQ_ROLE_STANDBY, 1);
+    b_refused(s, &c, PGQ_REFUSED, "node pg1 is primary, not unknown or demoted");
+    c = b_cmd_set_role(2300, "pg3", PGQ_ROLE_DEMOTED, 1);
+    b_refused(s, &c, PGQ_INVALID, "role 3 cannot be set");
+    c = b_cmd_set_role(2300, "pg3", PGQ_ROLE_UNKNOWN, 1);
+    b_refused(s, &c, PGQ_INVALID, "role 0 cannot be set");
+}
+
+static void test_decide(void **ctx)
+{
+    /* A decision takes epoch+1: the old primary is demoted and the candidate becomes primary. */
+    struct state *s = *ctx;
+    const struct cluster *c;
+    struct command cmd;
+    b_healthy(s, 1000, 3, "pg1", 100, two_standbys, 2);
+    cmd = b_cmd_blocked(1500, "no eligible standby");
+    b_apply(s, &cmd);
+    cmd = b_cmd_decide(5000, "pg2", 2, "pg1");
+    cmd.u.decide.down_ms = 3000;
+    cmd.u.decide.candidate_lsn = 0x9000;
+    b_apply(s, &cmd);
+    c = b_cluster(s);
+    assert_int_equal(c->epoch, 2);
+    assert_string_equal(c->primary, "pg2");
+    assert_int_equal(b_node(s, "pg1")->role, PGQ_ROLE_DEMOTED);
+    assert_int_equal(b_node(s, "pg2")->role, PGQ_ROLE_PRIMARY);
+    assert_int_equal(b_node(s, "pg2")->following_epoch, 2);
+    assert_int_equal(b_node(s, "pg3")->role, PGQ_ROLE_STANDBY);
+    assert_int_equal(c->fo.phase, PGQ_FO_DECIDED);
+    assert_int_equal(c->fo.epoch, 2);
+    assert_string_equal(c->fo.old_primary, "pg1");
+    assert_string_equal(c->fo.candidate, "pg2");
+    assert_int_equal(c->fo.down_ms, 3000);
+    assert_int_equal(c->fo.decided_ms, 5000);
+    assert_int_equal(c->fo.candidate_lsn, 0x9000);
+    assert_string_equal(c->fo.blocked, "");
+    assert_int_equal(last_event(s)->kind, PGQ_EV_DECISION);
+    assert_int_equal(last_event(s)->duration_ms, 2000);
+    assert_int_equal(last_event(s)->epoch, 2);
+    assert_string_equal(last_event(s)->message,
+                        "failover: promote pg2 in place of pg1 (epoch 2): test decision");
+
+    /* The same decision again is stale: one primary per epoch. */
+    cmd = b_cmd_decide(5100, "pg3", 2, "pg1");
+    b_refused(s, &cmd, PGQ_STALE, "decision for epoch 2 replacing pg1 is stale (epoch 2");
+}
+
+static void test_decide_refused(void **ctx)
+{
+    /* Decisions for a wrong epoch or primary are stale; unfit candidates are refused. */
+    static const struct
+    {
+        const char *candidate;
+        uint64_t epoch;
+        const char *old_primary;
+        int code;
+        const char *message;
+    } cases[] = {
+        {"pg2", 1, "pg1", PGQ_STALE,
+         "decision for epoch 1 replacing pg1 is stale (epoch 1, "
+         "primary pg1)"},
+        {"pg2", 3, "pg1", PGQ_STALE, "decision for epoch 3 replacing pg1 is stale"},
+        {"pg2", 0, "pg1", PGQ_STALE, "is stale"},
+        {"pg2", 2, "pg3", PGQ_STALE, "decision for epoch 2 replacing pg3 is stale"},
+        {"pg2", 2, "", PGQ_STALE, "is stale"},
+        {"pg9", 2, "pg1", PGQ_NOTFOUND, "no node pg9 in cluster main"},
+        {"pg1", 2, "pg1", PGQ_REFUSED, "node pg1 cannot be promoted"},
+        {"pg3", 2, "pg1", PGQ_REFUSED, "node pg3 cannot be promoted"}, /* in maintenance */
+        {"pg4", 2, "pg1", PGQ_REFUSED, "node pg4 cannot be promoted"}, /* priority 0 */
+        {"pg5", 2, "pg1", PGQ_REFUSED, "node pg5 cannot be promoted"}, /* role unknown */
+    };
+    struct state *s = *ctx;
+    struct obs o;
+    b_healthy(s, 1000, 3, "pg1", 100, two_standbys, 2);
+    b_maintenance(s, 1000, "pg3", true);
+    b_add(s, 1000, "pg4", 0);
+    o = b_recovering(s, "pg4", 100);
+    b_report(s, 1000, 1, &o);
+    b_set_role(s, 1000, "pg4", PGQ_ROLE_STANDBY);
+    b_add(s, 1000, "pg5", 50);
+    for (size_t i = 0; i < PGQ_ARRAY_SIZE(cases); i++) {
+        struct command c =
+            b_cmd_decide(5000, cases[i].candidate, cases[i].epoch, cases[i].old_primary);
+        b_refused(s, &c, cases[i].code, cases[i].message);
+    }
+}
+
+static void test_decide_needs_a_primary(void **ctx)
+{
+    /* Without a known primary (epoch 0) no decision is accepted. */
+    struct state *s = *ctx;
+    struct command c;
+    b_hello(s, 1000, 1, 3);
+    b_add(s, 1000, "pg1", 50);
+    b_add(s, 1000, "pg2", 50);
+    b_set_role(s, 1000, "pg2", PGQ_ROLE_STANDBY);
+    c = b_cmd_decide(2000, "pg2", 1, "");
+    b_refused(s, &c, PGQ_STALE, "is stale");
+}
+
+static void test_steps(void **ctx)
+{
+    /* Steps follow the decision: PROMOTED by the candidate, REPOINTED by standbys, then DONE. */
+    struct state *s = *ctx;
+    const struct cluster *c;
+    struct command cmd;
+    b_healthy(s, 1000, 3, "pg1", 100, two_standbys, 2);
+    b_decide(s, 5000, "pg2");
+    c = b_cluster(s);
+
+    b_step(s, 6000, PGQ_STEP_PROMOTED, "pg2", 2);
+    assert_int_equal(c->fo.phase, PGQ_FO_PROMOTED);
+    assert_int_equal(c->fo.promoted_ms, 6000);
+    assert_int_equal(c->fo.timeline, 2);
+    assert_int_equal(last_event(s)->kind, PGQ_EV_PROMOTED);
+    assert_int_equal(last_event(s)->duration_ms, 1000);
+
+    assert_int_equal(b_node(s, "pg3")->following_epoch, 1);
+    b_step(s, 6500, PGQ_STEP_REPOINTED, "pg3", 0);
+    assert_int_equal(b_node(s, "pg3")->following_epoch, 2);
+    assert_string_equal(last_event(s)->message, "standby pg3 follows pg2");
+    assert_int_equal(last_event(s)->duration_ms, 500);
+
+    b_step(s, 7000, PGQ_STEP_DONE, NULL, 0);
+    assert_int_equal(c->fo.phase, PGQ_FO_DONE);
+    assert_int_equal(c->fo.done_ms, 7000);
+    assert_int_equal(last_event(s)->kind, PGQ_EV_FAILOVER_DONE);
+    assert_string_equal(last_event(s)->message,
+                        "failover to pg2 done: down-to-decision 0 ms, promotion 1.0 s, "
+                        "repointing 1.0 s");
+
+    cmd = b_cmd_step(7100, PGQ_STEP_DONE, NULL, 2, 0);
+    b_refused(s, &cmd, PGQ_STALE, "failover of epoch 2 is not promoted");
+}
+
+static void test_steps_refused(void **ctx)
+{
+    /* Steps that do not match the epoch or the phase are refused and change nothing. */
+    static const struct
+    {
+        int kind;
+        const char *node;
+        uint64_t epoch;
+        int code;
+        const char *message;
+    } cases[] = {
+        {PGQ_STEP_PROMOTED, "pg2", 1, PGQ_STALE, "promoted step for epoch 1, cluster is at 2"},
+        {PGQ_STEP_PROMOTED, "pg2", 3, PGQ_STALE, "promoted step for epoch 3, cluster is at 2"},
+        {PGQ_STEP_PROMOTED, "pg3", 2, PGQ_STALE, "promotion of pg3 does not match the decision"},
+        {PGQ_STEP_PROMOTED, "", 2, PGQ_STALE, "does not match the decision"},
+        {PGQ_STEP_DONE, "", 2, PGQ_STALE, "failover of epoch 2 is not promoted"},
+        {PGQ_STEP_DONE, "", 1, PGQ_STALE, "done step for epoch 1, cluster is at 2"},
+        {PGQ_STEP_REPOINTED, "pg1", 2, PGQ_STALE, "node pg1 is not a standby"},
+        {PGQ_STEP_REPOINTED, "pg2", 2, PGQ_STALE, "node pg2 is not a standby"},
+        {PGQ_STEP_REPOINTED, "pg9", 2, PGQ_STALE, "node pg9 is not a standby"},
+        {PGQ_STEP_REPOINTED, "pg3", 1, PGQ_STALE, "repointed step for epoch 1, cluster is at 2"},
+        {PGQ_STEP_FENCED, "pg2", 2, PGQ_REFUSED, "node pg2 cannot be fenced"},
+        {PGQ_STEP_FENCED, "pg9", 2, PGQ_REFUSED, "node pg9 cannot be fenced"},
+        {PGQ_STEP_FENCED, "pg1", 1, PGQ_STALE, "fenced step for epoch 1, cluster is at 2"},
+        {99, "pg3", 2, PGQ_INVALID, "unknown step 99"},
+    };
+    struct state *s = *ctx;
+    struct command c;
+    b_healthy(s, 1000, 3, "pg1", 100, two_standbys, 2);
+    b_decide(s, 5000, "pg2");
+    for (size_t i = 0; i < PGQ_ARRAY_SIZE(cases); i++) {
+        c = b_cmd_step(6000, cases[i].kind, cases[i].node, cases[i].epoch, 2);
+        b_refused(s, &c, cases[i].code, cases[i].message);
+    }
+    c = b_cmd_step(6000, PGQ_STEP_PROMOTED, "pg2", 2, 2);
+    pgq_strlcpy(c.cluster, "nowhere", sizeof c.cluster);
+    b_refused(s, &c, PGQ_NOTFOUND, "no cluster nowhere");
+    /* After the promotion, a second PROMOTED is stale. */
+    b_step(s, 6000, PGQ_STEP_PROMOTED, "pg2", 2);
+    c = b_cmd_step(6100, PGQ_STEP_PROMOTED, "pg2", 2, 2);
+    b_refused(s, &c, PGQ_STALE, "promotion of pg2 does not match the decision");
+}
+
+static void test_rejoin_as_standby(void **ctx)
+{
+    /* A demoted former primary can become a standby again, never primary. */
+    struct state *s = *ctx;
+    struct command c;
+    b_healthy(s, 1000, 3, "pg1", 100, two_standbys, 2);
+    b_decide(s, 5000, "pg2");
+    c = b_cmd_set_role(6000, "pg1", PGQ_ROLE_PRIMARY, 2);
+    b_refused(s, &c, PGQ_REFUSED, "cannot be made primary outside a failover");
+    b_set_role(s, 6000, "pg1", PGQ_ROLE_STANDBY);
+    assert_int_equal(b_node(s, "pg1")->role, PGQ_ROLE_STANDBY);
+    assert_string_equal(last_event(s)->message, "node pg1 is a standby again (rejoined)");
+}
+
+static void test_alert_writable(void **ctx)
+{
+    /* A writable non-primary raises alert_writable until it is seen read-only or in recovery. */
+    struct state *s = *ctx;
+    struct obs o;
+    const struct node *n;
+    b_healthy(s, 1000, 3, "pg1", 100, two_standbys, 2);
+    n = b_node(s, "pg2");
+    assert_false(n->alert_writable);
+
+    o = b_writable(s, "pg2", 100);
+    b_report(s, 2000, 1, &o);
+    assert_true(n->alert_writable);
+    assert_int_equal(n->fenced_epoch, 0);
+    assert_int_equal(last_event(s)->kind, PGQ_EV_ALERT);
+    assert_string_equal(last_event(s)->message,
+                        "node pg2 is writable but is not the primary of epoch 1 (pg1 is): it "
+                        "will be fenced");
+
+    b_step(s, 2100, PGQ_STEP_FENCED, "pg2", 0);
+    assert_int_equal(n->fenced_epoch, 1);
+    assert_true(n->alert_writable);
+    assert_int_equal(last_event(s)->kind, PGQ_EV_FENCED);
+
+    o = b_unreachable(s, "pg2"); /* unreachable: neither raises nor clears */
+    b_report(s, 2200, 1, &o);
+    assert_true(n->alert_writable);
+    o.in_recovery = true; /* whatever else an unreachable observation says */
+    o.read_only = true;
+    b_report(s, 2250, 1, &o);
+    assert_true(n->alert_writable);
+
+    o = b_writable(s, "pg2", 100);
+    o.read_only = true;
+    b_report(s, 2300, 1, &o);
+    assert_false(n->alert_writable);
+    assert_string_equal(last_event(s)->message, "node pg2 is no longer writable");
+
+    o = b_writable(s, "pg2", 100); /* writable again: fenced again */
+    b_report(s, 2400, 2, &o);
+    assert_true(n->alert_writable);
+    assert_int_equal(n->fenced_epoch, 0);
+
+    o = b_recovering(s, "pg2", 100);
+    b_report(s, 2500, 2, &o);
+    assert_false(n->alert_writable);
+}
+
+static void test_no_alert_before_discovery(void **ctx)
+{
+    /* Before a primary is known (epoch 0) a writable node is not an alert, and the primary never
+     * is. */
+    struct state *s = *ctx;
+    struct obs o;
+    b_hello(s, 1000, 1, 3);
+    b_add(s, 1000, "pg1", 50);
+    b_add(s, 1000, "pg2", 50);
+    o = b_writable(s, "pg1", 100);
+    b_report(s, 1100, 1, &o);
+    o = b_writable(s, "pg2", 100);
+    b_report(s, 1100, 1, &o);
+    assert_false(b_node(s, "pg1")->alert_writable);
+    assert_false(b_node(s, "pg2")->alert_writable);
+    b_set_role(s, 1200, "pg1", PGQ_ROLE_PRIMARY);
+    o = b_writable(s, "pg1", 200);
+    b_report(s, 1300, 2, &o);
+    assert_false(b_node(s, "pg1")->alert_writable);
+}
+
+static void test_blocked(void **ctx)
+{
+    /* A blocked reason is recorded with an event only when it changes, and cleared silently. */
+    struct state *s = *ctx;
+    struct command c;
+    uint64_t events;
+    b_healthy(s, 1000, 3, "pg1", 100, two_standbys, 2);
+    c = b_cmd_blocked(2000, "primary pg1 is in maintenance");
+    b_apply(s, &c);
+    assert_string_equal(b_cluster(s)->fo.blocked, "primary pg1 is in maintenance");
+    assert_int_equal(last_event(s)->kind, PGQ_EV_BLOCKED);
+    assert_string_equal(last_event(s)->message, "no failover: primary pg1 is in maintenance");
+    events = s->event_seq;
+    b_apply(s, &c);
+    assert_int_equal(s->event_seq, events);
+    c = b_cmd_blocked(2100, "");
+    b_apply(s, &c);
+    assert_string_equal(b_cluster(s)->fo.blocked, "");
+    assert_int_equal(s->event_seq, events);
+    c = b_cmd_blocked(2200, "x");
+    pgq_strlcpy(c.cluster, "nowhere", sizeof c.cluster);
+    b_refused(s, &c, PGQ_NOTFOUND, "no cluster nowhere");
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup_state, teardown_state)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_apply_deterministic),
+        T(test_unknown_command),
+        T(test_node_add),
+        T(test_node_add_refused),
+        T(test_node_add_limits),
+        T(test_cluster_limit),
+        T(test_node_remove),
+        T(test_maintenance),
+        T(test_verdict_3_voters),
+        T(test_verdict_5_voters),
+        T(test_verdict_1_voter),
+        T(test_verdict_since),
+        T(test_report_non_voter_refused),
+        T(test_former_voter_no_longer_counts),
+        T(test_report_cluster_and_nodes),
+        T(test_view_recorded_per_monitor),
+        T(test_view_slots_after_monitor_turnover),
+        T(test_hello),
+        T(test_hello_refused),
+        T(test_hello_replaces_all_voters),
+        T(test_time_never_goes_back),
+        T(test_events_ring),
+        T(test_discovery),
+        T(test_decide),
+        T(test_decide_refused),
+        T(test_decide_needs_a_primary),
+        T(test_steps),
+        T(test_steps_refused),
+        T(test_rejoin_as_standby),
+        T(test_alert_writable),
+        T(test_no_alert_before_discovery),
+        T(test_blocked),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

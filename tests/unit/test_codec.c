@@ -1,0 +1,1320 @@
+/* Unit tests of agent/codec.c: commands, Raft entries, snapshots and the
+ * operator API round-trip exactly; bad bytes, other format versions,
+ * oversized fields and unknown bodies are refused with their code and a
+ * message naming the problem. Hostile inputs are built by unpacking a good
+ * encoding with protobuf-c, changing one field and packing it again. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.pb-c.h"
+#include "builders.h"
+#include "codec.h"
+#include "command.pb-c.h"
+#include "lib/util.h"
+#include "state.pb-c.h"
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+static uint8_t *pack_message(const ProtobufCMessage *m, size_t *len)
+{
+    uint8_t *buf;
+    *len = protobuf_c_message_get_packed_size(m);
+    buf = malloc(*len ? *len : 1);
+    assert_non_null(buf);
+    assert_int_equal(protobuf_c_message_pack(m, buf), *len);
+    return buf;
+}
+
+static void assert_obs_equal(const struct obs *a, const struct obs *b)
+{
+    assert_string_equal(a->node, b->node);
+    assert_int_equal(a->reachable, b->reachable);
+    assert_string_equal(a->error, b->error);
+    assert_int_equal(a->in_recovery, b->in_recovery);
+    assert_int_equal(a->timeline, b->timeline);
+    assert_int_equal(a->current_lsn, b->current_lsn);
+    assert_int_equal(a->receive_lsn, b->receive_lsn);
+    assert_int_equal(a->replay_lsn, b->replay_lsn);
+    assert_int_equal(a->streaming, b->streaming);
+    assert_string_equal(a->upstream, b->upstream);
+    assert_int_equal(a->cache_hit_bp, b->cache_hit_bp);
+    assert_int_equal(a->index_hit_bp, b->index_hit_bp);
+    assert_int_equal(a->connections, b->connections);
+    assert_int_equal(a->read_only, b->read_only);
+    assert_int_equal(a->probed_ms, b->probed_ms);
+    assert_int_equal(a->basis_seq, b->basis_seq);
+    assert_int_equal(a->server_version, b->server_version);
+}
+
+static void assert_commands_equal(const struct command *a, const struct command *b)
+{
+    assert_int_equal(a->kind, b->kind);
+    assert_int_equal(a->time_ms, b->time_ms);
+    assert_string_equal(a->cluster, b->cluster);
+    assert_string_equal(a->node, b->node);
+    switch (a->kind) {
+        case CMD_HELLO:
+            assert_int_equal(a->u.hello.monitor_id, b->u.hello.monitor_id);
+            assert_string_equal(a->u.hello.api_address, b->u.hello.api_address);
+            assert_int_equal(a->u.hello.n_voters, b->u.hello.n_voters);
+            for (unsigned i = 0; i < a->u.hello.n_voters; i++) {
+                assert_int_equal(a->u.hello.voters[i].id, b->u.hello.voters[i].id);
+                assert_string_equal(a->u.hello.voters[i].raft_address,
+                                    b->u.hello.voters[i].raft_address);
+            }
+            break;
+        case CMD_NODE_ADD:
+            assert_string_equal(a->u.node_add.conninfo, b->u.node_add.conninfo);
+            assert_int_equal(a->u.node_add.priority, b->u.node_add.priority);
+            break;
+        case CMD_NODE_REMOVE:
+            break;
+        case CMD_MAINTENANCE:
+            assert_int_equal(a->u.maintenance.on, b->u.maintenance.on);
+            break;
+        case CMD_REPORT:
+            assert_int_equal(a->u.report.monitor_id, b->u.report.monitor_id);
+            assert_string_equal(a->u.report.api_address, b->u.report.api_address);
+            assert_int_equal(a->u.report.n_obs, b->u.report.n_obs);
+            for (unsigned i = 0; i < a->u.report.n_obs; i++) {
+                assert_obs_equal(&a->u.report.obs[i], &b->u.report.obs[i]);
+            }
+            break;
+        case CMD_SET_ROLE:
+            assert_int_equal(a->u.set_role.role, b->u.set_role.role);
+            assert_int_equal(a->u.set_role.epoch, b->u.set_role.epoch);
+            break;
+        case CMD_DECIDE:
+            assert_int_equal(a->u.decide.epoch, b->u.decide.epoch);
+            assert_string_equal(a->u.decide.old_primary, b->u.decide.old_primary);
+            assert_int_equal(a->u.decide.candidate_lsn, b->u.decide.candidate_lsn);
+            assert_int_equal(a->u.decide.down_ms, b->u.decide.down_ms);
+            assert_string_equal(a->u.decide.reason, b->u.decide.reason);
+            break;
+        case CMD_BLOCKED:
+            assert_string_equal(a->u.blocked.reason, b->u.blocked.reason);
+            break;
+        case CMD_STEP:
+            assert_int_equal(a->u.step.epoch, b->u.step.epoch);
+            assert_int_equal(a->u.step.kind, b->u.step.kind);
+            assert_int_equal(a->u.step.timeline, b->u.step.timeline);
+            assert_string_equal(a->u.step.detail, b->u.step.detail);
+            break;
+        default:
+            fail_msg("unexpected kind %d", a->kind);
+    }
+}
+
+static void assert_states_equal(const struct state *a, const struct state *b)
+{
+    assert_int_equal(a->seq, b->seq);
+    assert_int_equal(a->time_ms, b->time_ms);
+    assert_int_equal(a->leader_gen, b->leader_gen);
+    assert_int_equal(a->leader_id, b->leader_id);
+    assert_int_equal(a->gen_since_ms, b->gen_since_ms);
+    assert_int_equal(a->event_seq, b->event_seq);
+    assert_int_equal(a->n_monitors, b->n_monitors);
+    for (unsigned i = 0; i < a->n_monitors; i++) {
+        assert_int_equal(a->monitors[i].id, b->monitors[i].id);
+        assert_int_equal(a->monitors[i].voter, b->monitors[i].voter);
+        assert_string_equal(a->monitors[i].raft_address, b->monitors[i].raft_address);
+        assert_string_equal(a->monitors[i].api_address, b->monitors[i].api_address);
+    }
+    assert_int_equal(a->n_clusters, b->n_clusters);
+    for (unsigned i = 0; i < a->n_clusters; i++) {
+        const struct cluster *x = &a->clusters[i], *y = &b->clusters[i];
+        assert_string_equal(x->name, y->name);
+        assert_int_equal(x->epoch, y->epoch);
+        assert_string_equal(x->primary, y->primary);
+        assert_int_equal(x->fo.phase, y->fo.phase);
+        assert_int_equal(x->fo.epoch, y->fo.epoch);
+        assert_string_equal(x->fo.old_primary, y->fo.old_primary);
+        assert_string_equal(x->fo.candidate, y->fo.candidate);
+        assert_int_equal(x->fo.down_ms, y->fo.down_ms);
+        assert_int_equal(x->fo.decided_ms, y->fo.decided_ms);
+        assert_int_equal(x->fo.promoted_ms, y->fo.promoted_ms);
+        assert_int_equal(x->fo.done_ms, y->fo.done_ms);
+        assert_int_equal(x->fo.timeline, y->fo.timeline);
+        assert_string_equal(x->fo.blocked, y->fo.blocked);
+        assert_int_equal(x->fo.candidate_lsn, y->fo.candidate_lsn);
+        assert_int_equal(x->n_nodes, y->n_nodes);
+        for (unsigned j = 0; j < x->n_nodes; j++) {
+            const struct node *n = &x->nodes[j], *m = &y->nodes[j];
+            assert_string_equal(n->name, m->name);
+            assert_string_equal(n->conninfo, m->conninfo);
+            assert_int_equal(n->priority, m->priority);
+            assert_int_equal(n->maintenance, m->maintenance);
+            assert_int_equal(n->role, m->role);
+            assert_int_equal(n->verdict, m->verdict);
+            assert_int_equal(n->verdict_since_ms, m->verdict_since_ms);
+            assert_int_equal(n->verdict_seq, m->verdict_seq);
+            assert_int_equal(n->following_epoch, m->following_epoch);
+            assert_int_equal(n->fenced_epoch, m->fenced_epoch);
+            assert_int_equal(n->alert_writable, m->alert_writable);
+            assert_int_equal(n->added_ms, m->added_ms);
+            for (unsigned k = 0; k < PGQ_MAX_MONITORS; k++) {
+                assert_int_equal(n->views[k].monitor_id, m->views[k].monitor_id);
+                if (n->views[k].monitor_id == 0) {
+                    continue;
+                }
+                assert_int_equal(n->views[k].gen, m->views[k].gen);
+                assert_int_equal(n->views[k].applied_ms, m->views[k].applied_ms);
+                assert_obs_equal(&n->views[k].obs, &m->views[k].obs);
+            }
+        }
+    }
+    assert_int_equal(a->n_events, b->n_events);
+    for (unsigned i = 0; i < a->n_events; i++) {
+        const struct event *e = state_event(a, i), *f = state_event(b, i);
+        assert_int_equal(e->seq, f->seq);
+        assert_int_equal(e->time_ms, f->time_ms);
+        assert_string_equal(e->cluster, f->cluster);
+        assert_string_equal(e->node, f->node);
+        assert_int_equal(e->kind, f->kind);
+        assert_string_equal(e->message, f->message);
+        assert_int_equal(e->duration_ms, f->duration_ms);
+        assert_int_equal(e->epoch, f->epoch);
+    }
+}
+
+/* A full observation: every field set to something distinctive. */
+static struct obs rich_obs(const char *node, unsigned k)
+{
+    struct obs o;
+    memset(&o, 0, sizeof o);
+    pgq_strlcpy(o.node, node, sizeof o.node);
+    o.reachable = k % 2 == 0;
+    if (!o.reachable) {
+        pgq_strlcpy(o.error, "connect: timeout after 5000 ms", sizeof o.error);
+    }
+    o.in_recovery = true;
+    o.timeline = 3 + k;
+    o.current_lsn = 0x100000000ull + k;
+    o.receive_lsn = 0x200000000ull + k;
+    o.replay_lsn = 0x1FFFFFFFFull + k;
+    o.streaming = true;
+    pgq_strlcpy(o.upstream, "10.0.0.1:5432", sizeof o.upstream);
+    o.cache_hit_bp = 9950 + k;
+    o.index_hit_bp = k == 1 ? PGQ_BP_NONE : 10000;
+    o.connections = 42 + k;
+    o.read_only = k == 2;
+    o.probed_ms = 1700000000000ull + k;
+    o.basis_seq = 77 + k;
+    o.server_version = 150004;
+    return o;
+}
+
+/* One command of every kind, each field set. */
+static unsigned every_command(struct command *out)
+{
+    static const uint64_t voters[] = {1, 2, 3, 4, 5};
+    struct obs obs[3];
+    unsigned n = 0;
+    for (unsigned k = 0; k < 3; k++) {
+        obs[k] = rich_obs(k == 0 ? "pg1" : k == 1 ? "pg2" : "pg3", k);
+    }
+    out[n++] = b_cmd_hello(1001, 3, voters, 5);
+    out[n++] = b_cmd_node_add(1002, "east", "pg1", "host=10.0.0.1 port=5433 sslmode=require", 77);
+    out[n++] = b_cmd_node_remove(1003, "pg2");
+    out[n++] = b_cmd_maintenance(1004, "pg3", true);
+    out[n++] = b_cmd_maintenance(1005, "pg3", false);
+    out[n++] = b_cmd_report(1006, 2, obs, 3);
+    out[n++] = b_cmd_report(1007, 3, NULL, 0);
+    out[n++] = b_cmd_set_role(1008, "pg1", PGQ_ROLE_PRIMARY, 0);
+    out[n] = b_cmd_decide(1009, "pg2", 8, "pg1");
+    out[n].u.decide.candidate_lsn = 0xABCDEF0123ull;
+    out[n].u.decide.down_ms = 999;
+    n++;
+    out[n++] = b_cmd_blocked(1010, "no eligible standby: pg2: lag 2097152 bytes");
+    out[n++] = b_cmd_blocked(1011, "");
+    out[n] = b_cmd_step(1012, PGQ_STEP_PROMOTED, "pg2", 8, 4);
+    pgq_strlcpy(out[n].u.step.detail, "pg_promote() returned true", sizeof out[n].u.step.detail);
+    n++;
+    out[n++] = b_cmd_step(1013, PGQ_STEP_DONE, NULL, 8, 0);
+    out[n++] = b_cmd_step(UINT64_MAX, PGQ_STEP_FENCED, "pg1", UINT64_MAX, UINT32_MAX);
+    return n;
+}
+
+/* ---- commands ------------------------------------------------------------------- */
+
+static void test_command_round_trip(void **ctx)
+{
+    /* Every kind of command decodes to the same fields and re-encodes to the same bytes. */
+    struct command cmds[16];
+    unsigned n = every_command(cmds);
+    bool kinds[CMD_STEP + 1] = {false};
+    (void)ctx;
+    for (unsigned i = 0; i < n; i++) {
+        uint8_t *buf, *again;
+        size_t len, again_len;
+        struct command back;
+        char err[256] = "";
+        kinds[cmds[i].kind] = true;
+        assert_int_equal(codec_command_encode(&cmds[i], NULL, &buf, &len), 0);
+        if (codec_command_decode(buf, len, &back, err, sizeof err) != 0) {
+            fail_msg("command %u: %s", i, err);
+        }
+        assert_commands_equal(&cmds[i], &back);
+        assert_int_equal(codec_command_encode(&back, NULL, &again, &again_len), 0);
+        assert_int_equal(again_len, len);
+        assert_memory_equal(again, buf, len);
+        free(buf);
+        free(again);
+        command_close(&back);
+    }
+    for (int k = CMD_HELLO; k <= CMD_STEP; k++) {
+        if (!kinds[k]) {
+            fail_msg("command kind %d not covered", k);
+        }
+    }
+    for (unsigned i = 0; i < n; i++) {
+        command_close(&cmds[i]);
+    }
+}
+
+static size_t headroom_allocs;
+static void *counting_alloc(size_t size)
+{
+    headroom_allocs++;
+    return malloc(size);
+}
+
+static void test_command_headroom(void **ctx)
+{
+    /* With a codec_alloc the message starts after the requested headroom, from the caller's
+     * allocator. */
+    struct codec_alloc a = {counting_alloc, 4};
+    struct command cmd = b_cmd_maintenance(5, "pg1", true), back;
+    uint8_t *buf, *plain;
+    size_t len, plain_len;
+    (void)ctx;
+    headroom_allocs = 0;
+    assert_int_equal(codec_command_encode(&cmd, &a, &buf, &len), 0);
+    assert_int_equal(headroom_allocs, 1);
+    assert_int_equal(codec_command_encode(&cmd, NULL, &plain, &plain_len), 0);
+    assert_int_equal(len, plain_len);
+    assert_memory_equal(buf + 4, plain, len);
+    assert_int_equal(codec_command_decode(buf + 4, len, &back, NULL, 0), 0);
+    assert_commands_equal(&cmd, &back);
+    free(buf);
+    free(plain);
+}
+
+static void test_command_encode_unknown_kind(void **ctx)
+{
+    /* A command of no known kind cannot be encoded: PGQ_UNKNOWN. */
+    struct command cmd;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    (void)ctx;
+    command_init(&cmd, 0);
+    assert_int_equal(codec_command_encode(&cmd, NULL, &buf, &len), PGQ_UNKNOWN);
+    command_init(&cmd, 42);
+    assert_int_equal(codec_command_encode(&cmd, NULL, &buf, &len), PGQ_UNKNOWN);
+    assert_null(buf);
+}
+
+static void test_command_unknown_oneof(void **ctx)
+{
+    /* A Command whose body is unset (or from a newer build) is PGQ_UNKNOWN, naming the case. */
+    Pgq__Command m = PGQ__COMMAND__INIT;
+    struct command back;
+    char err[256] = "";
+    uint8_t *buf;
+    size_t len;
+    (void)ctx;
+    m.version = PGQ_FORMAT_VERSION;
+    m.time_ms = 5;
+    buf = pack_message(&m.base, &len);
+    assert_int_equal(codec_command_decode(buf, len, &back, err, sizeof err), PGQ_UNKNOWN);
+    assert_string_equal(err, "unknown command (oneof case 0)");
+    free(buf);
+}
+
+static void test_command_wrong_version(void **ctx)
+{
+    /* A command of another format version is PGQ_VERSION, and the message names the version. */
+    struct command cmd = b_cmd_node_remove(5, "pg1"), back;
+    Pgq__Command *m;
+    uint8_t *buf, *bad;
+    size_t len, bad_len;
+    char err[256] = "";
+    (void)ctx;
+    assert_int_equal(codec_command_encode(&cmd, NULL, &buf, &len), 0);
+    m = pgq__command__unpack(NULL, len, buf);
+    assert_non_null(m);
+    m->version = 2;
+    bad = pack_message(&m->base, &bad_len);
+    pgq__command__free_unpacked(m, NULL);
+    assert_int_equal(codec_command_decode(bad, bad_len, &back, err, sizeof err), PGQ_VERSION);
+    assert_string_equal(err, "command has format version 2, this build speaks 1");
+    free(buf);
+    free(bad);
+}
+
+static void test_command_malformed(void **ctx)
+{
+    /* Bytes that are not a Command, and every truncation of a good one, are refused. */
+    static const uint8_t garbage[][8] = {
+        {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
+        {0x08},
+        {0x0a, 0x05, 'a'},
+        {0x08, 0x01}, /* version only: time_ms is required */
+    };
+    static const size_t garbage_len[] = {8, 1, 3, 2};
+    struct command cmds[16], back;
+    unsigned n = every_command(cmds);
+    char err[256];
+    (void)ctx;
+    for (size_t i = 0; i < PGQ_ARRAY_SIZE(garbage); i++) {
+        err[0] = '\0';
+        assert_int_equal(codec_command_decode(garbage[i], garbage_len[i], &back, err, sizeof err),
+                         PGQ_MALFORMED);
+        b_assert_contains(err, "malformed command");
+    }
+    for (unsigned i = 0; i < n; i++) {
+        uint8_t *buf;
+        size_t len;
+        assert_int_equal(codec_command_encode(&cmds[i], NULL, &buf, &len), 0);
+        for (size_t cut = 0; cut < len; cut++) {
+            int rv = codec_command_decode(buf, cut, &back, err, sizeof err);
+            if (rv != PGQ_MALFORMED && rv != PGQ_UNKNOWN) {
+                fail_msg("command %u cut at %zu of %zu: %d", i, cut, len, rv);
+            }
+        }
+        free(buf);
+        command_close(&cmds[i]);
+    }
+}
+
+static void test_command_corrupted_bytes(void **ctx)
+{
+    /* A command with any one byte corrupted is refused by the codec, or applied or refused by the
+     * state machine. */
+    static const char *const two[] = {"pg2", "pg3"};
+    struct command cmds[16];
+    unsigned n = every_command(cmds);
+    struct state base;
+    (void)ctx;
+    state_init(&base);
+    b_healthy(&base, 1000, 3, "pg1", 0x1000, two, 2);
+    for (unsigned i = 0; i < n; i++) {
+        uint8_t *buf;
+        size_t len;
+        assert_int_equal(codec_command_encode(&cmds[i], NULL, &buf, &len), 0);
+        for (size_t b = 0; b < len; b++) {
+            static const uint8_t masks[] = {0xFF, 0x01, 0x80};
+            for (size_t k = 0; k < PGQ_ARRAY_SIZE(masks); k++) {
+                struct command back;
+                char err[256];
+                int rv;
+                buf[b] ^= masks[k];
+                rv = codec_command_decode(buf, len, &back, err, sizeof err);
+                if (rv == 0) {
+                    struct state s;
+                    struct apply_result res;
+                    uint8_t *enc;
+                    size_t enc_len;
+                    state_init(&s);
+                    b_copy(&s, &base);
+                    (void)cluster_apply(&s, &back, &res);
+                    b_encode(&s, &enc, &enc_len);
+                    free(enc);
+                    state_close(&s);
+                    command_close(&back);
+                } else if (rv != PGQ_MALFORMED && rv != PGQ_TOOBIG && rv != PGQ_VERSION &&
+                           rv != PGQ_UNKNOWN) {
+                    fail_msg("command %u byte %zu: code %d (%s)", i, b, rv, err);
+                }
+                buf[b] ^= masks[k];
+            }
+        }
+        free(buf);
+        command_close(&cmds[i]);
+    }
+    state_close(&base);
+}
+
+static void test_command_oversized_fields(void **ctx)
+{
+    /* A name of 64+ bytes or a conninfo of 1024+ bytes is PGQ_TOOBIG, naming the field. */
+    struct command cmd = b_cmd_node_add(5, B_CLUSTER, "pg1", "host=pg1", 50), back;
+    char long_name[PGQ_NAME_MAX + 1], long_conninfo[PGQ_CONNINFO_MAX + 1];
+    char ok_name[PGQ_NAME_MAX], ok_conninfo[PGQ_CONNINFO_MAX];
+    Pgq__Command *m;
+    uint8_t *buf, *bad;
+    size_t len, bad_len;
+    char err[256] = "";
+    char *saved;
+    (void)ctx;
+    memset(long_name, 'n', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0'; /* 64 bytes */
+    memset(long_conninfo, 'c', sizeof long_conninfo - 1);
+    long_conninfo[sizeof long_conninfo - 1] = '\0'; /* 1024 bytes */
+    memcpy(ok_name, long_name, sizeof ok_name - 1);
+    ok_name[sizeof ok_name - 1] = '\0'; /* 63 bytes */
+    memcpy(ok_conninfo, long_conninfo, sizeof ok_conninfo - 1);
+    ok_conninfo[sizeof ok_conninfo - 1] = '\0'; /* 1023 bytes */
+    assert_int_equal(codec_command_encode(&cmd, NULL, &buf, &len), 0);
+    m = pgq__command__unpack(NULL, len, buf);
+    assert_non_null(m);
+
+    saved = m->node_add->name;
+    m->node_add->name = long_name;
+    bad = pack_message(&m->base, &bad_len);
+    assert_int_equal(codec_command_decode(bad, bad_len, &back, err, sizeof err), PGQ_TOOBIG);
+    assert_string_equal(err, "field node_add.name is longer than 63 bytes");
+    free(bad);
+    m->node_add->name = ok_name;
+    bad = pack_message(&m->base, &bad_len);
+    assert_int_equal(codec_command_decode(bad, bad_len, &back, err, sizeof err), 0);
+    assert_string_equal(back.node, ok_name);
+    free(bad);
+    m->node_add->name = saved;
+
+    saved = m->node_add->conninfo;
+    m->node_add->conninfo = long_conninfo;
+    bad = pack_message(&m->base, &bad_len);
+    assert_int_equal(codec_command_decode(bad, bad_len, &back, err, sizeof err), PGQ_TOOBIG);
+    assert_string_equal(err, "field node_add.conninfo is longer than 1023 bytes");
+    free(bad);
+    m->node_add->conninfo = ok_conninfo;
+    bad = pack_message(&m->base, &bad_len);
+    assert_int_equal(codec_command_decode(bad, bad_len, &back, err, sizeof err), 0);
+    assert_string_equal(back.u.node_add.conninfo, ok_conninfo);
+    free(bad);
+    m->node_add->conninfo = saved;
+
+    pgq__command__free_unpacked(m, NULL);
+    free(buf);
+}
+
+static void test_command_too_many_entries(void **ctx)
+{
+    /* Repeated fields over their limit (report.obs, hello.voters) are PGQ_TOOBIG. */
+    struct obs *many = calloc(PGQ_MAX_NODES + 1, sizeof *many);
+    struct command cmd, back;
+    Pgq__Command *m;
+    Pgq__VoterAddr extra = PGQ__VOTER_ADDR__INIT;
+    Pgq__VoterAddr *voters[PGQ_MAX_MONITORS + 1];
+    Pgq__VoterAddr **saved;
+    size_t saved_n;
+    uint8_t *buf, *bad;
+    size_t len, bad_len;
+    char err[256] = "";
+    static const uint64_t ids[] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    (void)ctx;
+    assert_non_null(many);
+    for (unsigned i = 0; i <= PGQ_MAX_NODES; i++) {
+        snprintf(many[i].node, sizeof many[i].node, "n%u", i);
+    }
+    cmd = b_cmd_report(5, 1, many, PGQ_MAX_NODES + 1);
+    assert_int_equal(codec_command_encode(&cmd, NULL, &buf, &len), 0);
+    assert_int_equal(codec_command_decode(buf, len, &back, err, sizeof err), PGQ_TOOBIG);
+    assert_string_equal(err, "field report.obs has 129 entries, more than 128");
+    command_close(&cmd);
+    free(buf);
+    cmd = b_cmd_report(5, 1, many, PGQ_MAX_NODES);
+    assert_int_equal(codec_command_encode(&cmd, NULL, &buf, &len), 0);
+    assert_int_equal(codec_command_decode(buf, len, &back, err, sizeof err), 0);
+    assert_int_equal(back.u.report.n_obs, PGQ_MAX_NODES);
+    command_close(&back);
+    command_close(&cmd);
+    free(buf);
+    free(many);
+
+    cmd = b_cmd_hello(5, 1, ids, 9);
+    assert_int_equal(codec_command_encode(&cmd, NULL, &buf, &len), 0);
+    m = pgq__command__unpack(NULL, len, buf);
+    assert_non_null(m);
+    memcpy(voters, m->hello->voters, 9 * sizeof voters[0]);
+    extra.id = 10;
+    extra.raft_address = (char *)(uintptr_t) "10.0.0.10:7001";
+    voters[9] = &extra;
+    saved = m->hello->voters;
+    saved_n = m->hello->n_voters;
+    m->hello->voters = voters;
+    m->hello->n_voters = 10;
+    bad = pack_message(&m->base, &bad_len);
+    m->hello->voters = saved;
+    m->hello->n_voters = saved_n;
+    pgq__command__free_unpacked(m, NULL);
+    assert_int_equal(codec_command_decode(bad, bad_len, &back, err, sizeof err), PGQ_TOOBIG);
+    assert_string_equal(err, "field hello.voters has 10 entries, more than 9");
+    free(bad);
+    free(buf);
+}
+
+/* ---- Raft entries --------------------------------------------------------------------- */
+
+static void test_entry_round_trip(void **ctx)
+{
+    /* Log entries carry their length, are zero-padded to 8 bytes, and decode to the command. */
+    struct command cmds[16];
+    unsigned n = every_command(cmds);
+    (void)ctx;
+    for (unsigned i = 0; i < n; i++) {
+        uint8_t *entry, *plain;
+        size_t len, plain_len;
+        struct command back;
+        char err[256] = "";
+        assert_int_equal(codec_entry_encode(&cmds[i], NULL, &entry, &len), 0);
+        assert_int_equal(codec_command_encode(&cmds[i], NULL, &plain, &plain_len), 0);
+        assert_int_equal(len % 8, 0);
+        assert_true(len >= plain_len + 4 && len < plain_len + 4 + 8);
+        assert_int_equal(
+            (size_t)entry[0] << 24 | (size_t)entry[1] << 16 | (size_t)entry[2] << 8 | entry[3],
+            plain_len);
+        assert_memory_equal(entry + 4, plain, plain_len);
+        for (size_t k = 4 + plain_len; k < len; k++) {
+            assert_int_equal(entry[k], 0);
+        }
+        if (codec_entry_decode(entry, len, &back, err, sizeof err) != 0) {
+            fail_msg("entry %u: %s", i, err);
+        }
+        assert_commands_equal(&cmds[i], &back);
+        command_close(&back);
+        command_close(&cmds[i]);
+        free(entry);
+        free(plain);
+    }
+}
+
+static void test_entry_malformed(void **ctx)
+{
+    /* An entry too short, announcing more than it holds, or with non-zero padding is malformed. */
+    struct command cmds[16], back;
+    unsigned n = every_command(cmds);
+    bool padded = false;
+    char err[256] = "";
+    (void)ctx;
+    for (unsigned i = 0; i < n; i++) {
+        uint8_t *entry;
+        size_t len, msg_len;
+        uint32_t too_many;
+        assert_int_equal(codec_entry_encode(&cmds[i], NULL, &entry, &len), 0);
+        assert_int_equal(codec_entry_decode(entry, 3, &back, err, sizeof err), PGQ_MALFORMED);
+        assert_string_equal(err, "log entry of 3 bytes is too short");
+        msg_len =
+            (size_t)entry[0] << 24 | (size_t)entry[1] << 16 | (size_t)entry[2] << 8 | entry[3];
+        if (len > 4 + msg_len) {
+            padded = true;
+            entry[len - 1] = 1;
+            assert_int_equal(codec_entry_decode(entry, len, &back, err, sizeof err), PGQ_MALFORMED);
+            assert_string_equal(err, "log entry has trailing bytes");
+            entry[len - 1] = 0;
+        }
+        too_many = (uint32_t)(len - 4 + 1);
+        entry[0] = (uint8_t)(too_many >> 24);
+        entry[1] = (uint8_t)(too_many >> 16);
+        entry[2] = (uint8_t)(too_many >> 8);
+        entry[3] = (uint8_t)too_many;
+        assert_int_equal(codec_entry_decode(entry, len, &back, err, sizeof err), PGQ_MALFORMED);
+        b_assert_contains(err, "log entry announces");
+        free(entry);
+        command_close(&cmds[i]);
+    }
+    assert_true(padded);
+}
+
+/* ---- snapshots ------------------------------------------------------------------------ */
+
+static const char *const standbys[] = {"pg2", "pg3"};
+
+/* A state with every part filled: two clusters, views with full observations,
+ * a failover half-way, a fenced node, a blocked reason, events. */
+static void rich_state(struct state *s)
+{
+    struct command c;
+    struct obs o[3];
+    b_healthy(s, 1000, 3, "pg1", 0x3000000, standbys, 2);
+    c = b_cmd_node_add(1100, "east", "e1", "postgresql://10.0.9.1:5433/app", 100);
+    b_apply(s, &c);
+    for (unsigned k = 0; k < 3; k++) {
+        o[k] = rich_obs(k == 0 ? "pg1" : k == 1 ? "pg2" : "pg3", k);
+        o[k].basis_seq = s->seq;
+    }
+    o[0].reachable = false; /* the primary fails */
+    c = b_cmd_report(2000, 1, o, 3);
+    b_apply(s, &c);
+    command_close(&c);
+    c = b_cmd_report(2001, 2, o, 3);
+    b_apply(s, &c);
+    command_close(&c);
+    c = b_cmd_blocked(2100, "waiting for WAL positions probed after the primary failed from: pg3");
+    b_apply(s, &c);
+    b_maintenance(s, 2200, "pg3", true);
+    b_decide(s, 9000, "pg2");
+    b_step(s, 9500, PGQ_STEP_PROMOTED, "pg2", 4);
+    o[0] = b_writable(s, "pg1", 0x3000100); /* the old primary comes back writable */
+    b_report(s, 9600, 3, &o[0]);
+    b_step(s, 9700, PGQ_STEP_FENCED, "pg1", 0);
+    b_hello(s, 9800, 2, 3);
+}
+
+static void test_state_round_trip(void **ctx)
+{
+    /* A snapshot decodes to the same state, field by field, and re-encodes to the same bytes. */
+    struct state s, back;
+    uint8_t *buf;
+    size_t len;
+    char err[256] = "";
+    (void)ctx;
+    state_init(&s);
+    rich_state(&s);
+    assert_int_equal(b_cluster(&s)->fo.phase, PGQ_FO_PROMOTED);
+    assert_true(b_node(&s, "pg1")->alert_writable);
+    assert_int_equal(b_node(&s, "pg1")->fenced_epoch, 2);
+    b_encode(&s, &buf, &len);
+    if (codec_state_decode(buf, len, &back, err, sizeof err) != 0) {
+        fail_msg("%s", err);
+    }
+    assert_states_equal(&s, &back);
+    b_assert_same(&s, &back);
+    free(buf);
+    state_close(&back);
+    state_close(&s);
+}
+
+static void test_state_round_trip_empty(void **ctx)
+{
+    /* An empty state round-trips to an empty state. */
+    struct state s, back;
+    uint8_t *buf;
+    size_t len;
+    (void)ctx;
+    state_init(&s);
+    b_encode(&s, &buf, &len);
+    assert_int_equal(codec_state_decode(buf, len, &back, NULL, 0), 0);
+    assert_states_equal(&s, &back);
+    assert_null(back.clusters);
+    assert_null(back.events);
+    free(buf);
+    state_close(&back);
+}
+
+static void test_restored_state_applies_identically(void **ctx)
+{
+    /* A state restored from a snapshot applies later commands exactly like the original. */
+    struct state s, back;
+    struct obs o;
+    (void)ctx;
+    state_init(&s);
+    state_init(&back);
+    rich_state(&s);
+    b_copy(&back, &s);
+    for (struct state *x = &s;; x = &back) {
+        o = b_recovering(x, "pg1", 0x3000200);
+        b_report(x, 10000, 1, &o);
+        b_set_role(x, 10100, "pg1", PGQ_ROLE_STANDBY);
+        b_step(x, 10200, PGQ_STEP_REPOINTED, "pg1", 4);
+        b_maintenance(x, 10300, "pg3", false);
+        b_step(x, 10400, PGQ_STEP_REPOINTED, "pg3", 4);
+        b_step(x, 10500, PGQ_STEP_DONE, NULL, 0);
+        if (x == &back) {
+            break;
+        }
+    }
+    assert_states_equal(&s, &back);
+    b_assert_same(&s, &back);
+    state_close(&s);
+    state_close(&back);
+}
+
+static void test_snapshot_wrapped_round_trip(void **ctx)
+{
+    /* The padded snapshot for libraft decodes to the same state. */
+    struct state s, back;
+    uint8_t *buf;
+    size_t len;
+    char err[256] = "";
+    (void)ctx;
+    state_init(&s);
+    rich_state(&s);
+    assert_int_equal(codec_snapshot_encode(&s, NULL, &buf, &len), 0);
+    assert_int_equal(len % 8, 0);
+    if (codec_snapshot_decode(buf, len, &back, err, sizeof err) != 0) {
+        fail_msg("%s", err);
+    }
+    b_assert_same(&s, &back);
+    state_close(&back);
+    assert_int_equal(codec_snapshot_decode(buf, 2, &back, err, sizeof err), PGQ_MALFORMED);
+    assert_string_equal(err, "snapshot of 2 bytes is too short");
+    free(buf);
+    state_close(&back);
+    state_close(&s);
+}
+
+static void test_state_malformed(void **ctx)
+{
+    /* Bytes that are not a snapshot, and truncations of a good one, are PGQ_MALFORMED. */
+    static const uint8_t garbage[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x02};
+    struct state s, back;
+    uint8_t *buf;
+    size_t len;
+    char err[256] = "";
+    (void)ctx;
+    assert_int_equal(codec_state_decode(garbage, sizeof garbage, &back, err, sizeof err),
+                     PGQ_MALFORMED);
+    b_assert_contains(err, "malformed snapshot (7 bytes)");
+    assert_int_equal(back.n_clusters, 0);
+    state_init(&s);
+    rich_state(&s);
+    b_encode(&s, &buf, &len);
+    for (size_t cut = 0; cut < len; cut += 7) {
+        assert_int_equal(codec_state_decode(buf, cut, &back, err, sizeof err), PGQ_MALFORMED);
+        assert_null(back.clusters);
+    }
+    free(buf);
+    state_close(&s);
+}
+
+static void test_state_corrupted_bytes(void **ctx)
+{
+    /* A snapshot with any one byte corrupted decodes cleanly or is refused with a code, never
+     * crashes. */
+    struct state s, back;
+    uint8_t *buf;
+    size_t len;
+    char err[256];
+    unsigned decoded = 0;
+    (void)ctx;
+    state_init(&s);
+    rich_state(&s);
+    b_encode(&s, &buf, &len);
+    for (size_t i = 0; i < len; i++) {
+        static const uint8_t masks[] = {0xFF, 0x01, 0x80};
+        for (size_t k = 0; k < PGQ_ARRAY_SIZE(masks); k++) {
+            int rv;
+            buf[i] ^= masks[k];
+            rv = codec_state_decode(buf, len, &back, err, sizeof err);
+            if (rv == 0) {
+                uint8_t *again;
+                size_t again_len;
+                decoded++;
+                b_encode(&back, &again, &again_len); /* a decoded state is a usable state */
+                free(again);
+                state_close(&back);
+            } else if (rv != PGQ_MALFORMED && rv != PGQ_TOOBIG && rv != PGQ_VERSION) {
+                fail_msg("byte %zu ^ 0x%02x: code %d (%s)", i, masks[k], rv, err);
+            }
+            buf[i] ^= masks[k];
+        }
+    }
+    assert_true(decoded > 0); /* most flips land in values, which protobuf cannot check */
+    free(buf);
+    state_close(&s);
+}
+
+/* Unpack a snapshot of a rich state for the tests to spoil one field. */
+static Pgq__Snapshot *rich_snapshot(struct state *s, uint8_t **buf)
+{
+    size_t len;
+    Pgq__Snapshot *m;
+    state_init(s);
+    rich_state(s);
+    b_encode(s, buf, &len);
+    m = pgq__snapshot__unpack(NULL, len, *buf);
+    assert_non_null(m);
+    return m;
+}
+
+static int decode_spoiled(Pgq__Snapshot *m, char *err, size_t errsize)
+{
+    struct state back;
+    size_t len;
+    uint8_t *bad = pack_message(&m->base, &len);
+    int rv = codec_state_decode(bad, len, &back, err, errsize);
+    free(bad);
+    if (rv == 0) {
+        state_close(&back);
+    } else {
+        assert_int_equal(back.n_clusters, 0);
+        assert_null(back.events);
+    }
+    return rv;
+}
+
+static void test_state_wrong_version(void **ctx)
+{
+    /* A snapshot of another format version is PGQ_VERSION, naming the version. */
+    struct state s;
+    uint8_t *buf;
+    Pgq__Snapshot *m = rich_snapshot(&s, &buf);
+    char err[256] = "";
+    (void)ctx;
+    m->version = 7;
+    assert_int_equal(decode_spoiled(m, err, sizeof err), PGQ_VERSION);
+    assert_string_equal(err, "snapshot has format version 7, this build speaks 1");
+    m->version = 0;
+    assert_int_equal(decode_spoiled(m, err, sizeof err), PGQ_VERSION);
+    assert_string_equal(err, "snapshot has format version 0, this build speaks 1");
+    pgq__snapshot__free_unpacked(m, NULL);
+    free(buf);
+    state_close(&s);
+}
+
+static void test_state_oversized_fields(void **ctx)
+{
+    /* Oversized strings in a snapshot are PGQ_TOOBIG and the message names the field. */
+    struct state s;
+    uint8_t *buf;
+    Pgq__Snapshot *m = rich_snapshot(&s, &buf);
+    Pgq__Node *node = m->state->clusters[0]->nodes[0];
+    char long_name[PGQ_NAME_MAX + 1], long_conninfo[PGQ_CONNINFO_MAX + 1];
+    char long_reason[PGQ_REASON_MAX + 1];
+    char err[256] = "";
+    char *saved;
+    (void)ctx;
+    memset(long_name, 'n', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    memset(long_conninfo, 'c', sizeof long_conninfo - 1);
+    long_conninfo[sizeof long_conninfo - 1] = '\0';
+    memset(long_reason, 'r', sizeof long_reason - 1);
+    long_reason[sizeof long_reason - 1] = '\0';
+
+    saved = node->name;
+    node->name = long_name;
+    assert_int_equal(decode_spoiled(m, err, sizeof err), PGQ_TOOBIG);
+    assert_string_equal(err, "field node.name is longer than 63 bytes");
+    node->name = saved;
+
+    saved = node->conninfo;
+    node->conninfo = long_conninfo;
+    assert_int_equal(decode_spoiled(m, err, sizeof err), PGQ_TOOBIG);
+    assert_string_equal(err, "field node.conninfo is longer than 1023 bytes");
+    node->conninfo = saved;
+
+    saved = m->state->clusters[0]->name;
+    m->state->clusters[0]->name = long_name;
+    assert_int_equal(decode_spoiled(m, err, sizeof err), PGQ_TOOBIG);
+    assert_string_equal(err, "field cluster.name is longer than 63 bytes");
+    m->state->clusters[0]->name = saved;
+
+    saved = m->state->clusters[0]->failover->blocked;
+    m->state->clusters[0]->failover->blocked = long_reason;
+    assert_int_equal(decode_spoiled(m, err, sizeof err), PGQ_TOOBIG);
+    assert_string_equal(err, "field failover.blocked is longer than 255 bytes");
+    m->state->clusters[0]->failover->blocked = saved;
+
+    saved = node->views[0]->obs->node;
+    node->views[0]->obs->node = long_name;
+    assert_int_equal(decode_spoiled(m, err, sizeof err), PGQ_TOOBIG);
+    assert_string_equal(err, "field observation.node is longer than 63 bytes");
+    node->views[0]->obs->node = saved;
+
+    saved = m->state->events[0]->message;
+    m->state->events[0]->message = long_reason;
+    assert_int_equal(decode_spoiled(m, err, sizeof err), PGQ_TOOBIG);
+    assert_string_equal(err, "field event.message is longer than 255 bytes");
+    m->state->events[0]->message = saved;
+
+    /* Unspoiled, the same message decodes. */
+    assert_int_equal(decode_spoiled(m, err, sizeof err), 0);
+    pgq__snapshot__free_unpacked(m, NULL);
+    free(buf);
+    state_close(&s);
+}
+
+static void test_state_out_of_range(void **ctx)
+{
+    /* Enum values and priorities out of range, and too many views, make a snapshot invalid. */
+    struct state s;
+    uint8_t *buf;
+    Pgq__Snapshot *m = rich_snapshot(&s, &buf);
+    Pgq__Node *node = m->state->clusters[0]->nodes[0];
+    Pgq__MonitorView *views[PGQ_MAX_MONITORS + 1];
+    Pgq__MonitorView **saved_views;
+    size_t saved_n;
+    uint32_t role = node->role, verdict = node->verdict, priority = node->priority;
+    uint32_t phase = m->state->clusters[0]->failover->phase;
+    char err[256] = "";
+    (void)ctx;
+    node->role = PGQ__N_ROLES;
+    assert_int_equal(decode_spoiled(m, err, sizeof err), PGQ_MALFORMED);
+    assert_string_equal(err, "node pg1: role, verdict or priority out of range");
+    node->role = role;
+    node->verdict = PGQ__N_VERDICTS;
+    assert_int_equal(decode_spoiled(m, err, sizeof err), PGQ_MALFORMED);
+    assert_string_equal(err, "node pg1: role, verdict or priority out of range");
+    node->verdict = verdict;
+    node->priority = 101;
+    assert_int_equal(decode_spoiled(m, err, sizeof err), PGQ_MALFORMED);
+    assert_string_equal(err, "node pg1: role, verdict or priority out of range");
+    node->priority = priority;
+    m->state->clusters[0]->failover->phase = PGQ__N_FO_PHASES;
+    assert_int_equal(decode_spoiled(m, err, sizeof err), PGQ_MALFORMED);
+    assert_string_equal(err, "cluster main: failover phase out of range");
+    m->state->clusters[0]->failover->phase = phase;
+
+    for (unsigned i = 0; i <= PGQ_MAX_MONITORS; i++) {
+        views[i] = node->views[0];
+    }
+    saved_views = node->views;
+    saved_n = node->n_views;
+    node->views = views;
+    node->n_views = PGQ_MAX_MONITORS + 1;
+    assert_int_equal(decode_spoiled(m, err, sizeof err), PGQ_TOOBIG);
+    assert_string_equal(err, "field node.views has 10 entries, more than 9");
+    node->views = saved_views;
+    node->n_views = saved_n;
+
+    assert_int_equal(decode_spoiled(m, err, sizeof err), 0);
+    pgq__snapshot__free_unpacked(m, NULL);
+    free(buf);
+    state_close(&s);
+}
+
+/* ---- operator API ------------------------------------------------------------------- */
+
+static void request_round_trip(const struct api_request *req, struct api_request *back)
+{
+    uint8_t *buf, *again;
+    size_t len, again_len;
+    char err[256] = "";
+    assert_int_equal(codec_request_encode(req, NULL, &buf, &len), 0);
+    if (codec_request_decode(buf, len, back, err, sizeof err) != 0) {
+        fail_msg("request kind %d: %s", req->kind, err);
+    }
+    assert_int_equal(back->kind, req->kind);
+    assert_int_equal(codec_request_encode(back, NULL, &again, &again_len), 0);
+    assert_int_equal(again_len, len);
+    assert_memory_equal(again, buf, len);
+    free(buf);
+    free(again);
+}
+
+static void test_request_round_trip(void **ctx)
+{
+    /* Every kind of API request decodes to the same fields and re-encodes to the same bytes. */
+    struct api_request req, back;
+    struct obs o[2];
+    (void)ctx;
+
+    memset(&req, 0, sizeof req);
+    req.kind = API_STATUS;
+    request_round_trip(&req, &back);
+    api_request_close(&back);
+
+    memset(&req, 0, sizeof req);
+    req.kind = API_NODE_ADD;
+    req.cmd = b_cmd_node_add(0, "east", "pg7", "host=10.0.0.7 port=6432", 90);
+    request_round_trip(&req, &back);
+    assert_int_equal(back.cmd.kind, CMD_NODE_ADD);
+    assert_commands_equal(&req.cmd, &back.cmd);
+    api_request_close(&back);
+
+    memset(&req, 0, sizeof req);
+    req.kind = API_NODE_REMOVE;
+    req.cmd = b_cmd_node_remove(0, "pg7");
+    request_round_trip(&req, &back);
+    assert_commands_equal(&req.cmd, &back.cmd);
+    api_request_close(&back);
+
+    memset(&req, 0, sizeof req);
+    req.kind = API_MAINTENANCE;
+    req.cmd = b_cmd_maintenance(0, "pg7", true);
+    request_round_trip(&req, &back);
+    assert_commands_equal(&req.cmd, &back.cmd);
+    api_request_close(&back);
+
+    memset(&req, 0, sizeof req);
+    req.kind = API_REPORT;
+    o[0] = rich_obs("pg1", 0);
+    o[1] = rich_obs("pg2", 1);
+    req.cmd = b_cmd_report(0, 3, o, 2);
+    request_round_trip(&req, &back);
+    assert_commands_equal(&req.cmd, &back.cmd);
+    api_request_close(&back);
+    api_request_close(&req);
+
+    memset(&req, 0, sizeof req);
+    req.kind = API_EVENTS;
+    pgq_strlcpy(req.cluster, "east", sizeof req.cluster);
+    req.limit = 25;
+    request_round_trip(&req, &back);
+    assert_string_equal(back.cluster, "east");
+    assert_int_equal(back.limit, 25);
+    api_request_close(&back);
+
+    memset(&req, 0, sizeof req);
+    req.kind = API_FAILPOINT;
+    pgq_strlcpy(req.fp_name, "actuator.before_promote", sizeof req.fp_name);
+    pgq_strlcpy(req.fp_action, "crash", sizeof req.fp_action);
+    pgq_strlcpy(req.fp_arg, "pg2", sizeof req.fp_arg);
+    request_round_trip(&req, &back);
+    assert_string_equal(back.fp_name, "actuator.before_promote");
+    assert_string_equal(back.fp_action, "crash");
+    assert_string_equal(back.fp_arg, "pg2");
+    api_request_close(&back);
+}
+
+static void test_request_refused(void **ctx)
+{
+    /* Requests that are garbage, of another version, of unknown kind or oversized are refused. */
+    Pgq__Request m = PGQ__REQUEST__INIT;
+    Pgq__NodeAdd add = PGQ__NODE_ADD__INIT;
+    struct api_request req, back;
+    char long_name[PGQ_NAME_MAX + 1];
+    char err[256] = "";
+    uint8_t *buf;
+    size_t len;
+    static const uint8_t garbage[] = {0x0a, 0xff, 0xff};
+    (void)ctx;
+    assert_int_equal(codec_request_decode(garbage, sizeof garbage, &back, err, sizeof err),
+                     PGQ_MALFORMED);
+    assert_string_equal(err, "malformed request (3 bytes)");
+
+    m.version = 2;
+    m.body_case = PGQ__REQUEST__BODY__NOT_SET;
+    buf = pack_message(&m.base, &len);
+    assert_int_equal(codec_request_decode(buf, len, &back, err, sizeof err), PGQ_VERSION);
+    assert_string_equal(err, "request has format version 2, this build speaks 1");
+    free(buf);
+
+    m.version = PGQ_FORMAT_VERSION;
+    buf = pack_message(&m.base, &len);
+    assert_int_equal(codec_request_decode(buf, len, &back, err, sizeof err), PGQ_UNKNOWN);
+    assert_string_equal(err, "unknown request (oneof case 0)");
+    free(buf);
+
+    memset(long_name, 'n', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    add.cluster = (char *)(uintptr_t)B_CLUSTER;
+    add.name = long_name;
+    add.conninfo = (char *)(uintptr_t) "host=x";
+    m.body_case = PGQ__REQUEST__BODY_NODE_ADD;
+    m.node_add = &add;
+    buf = pack_message(&m.base, &len);
+    assert_int_equal(codec_request_decode(buf, len, &back, err, sizeof err), PGQ_TOOBIG);
+    assert_string_equal(err, "field node_add.name is longer than 63 bytes");
+    free(buf);
+
+    memset(&req, 0, sizeof req);
+    req.kind = 0;
+    assert_int_equal(codec_request_encode(&req, NULL, &buf, &len), PGQ_UNKNOWN);
+}
+
+static void test_response_not_leader(void **ctx)
+{
+    /* A NOT_LEADER response carries the leader's API address and the message. */
+    struct api_response res, back;
+    uint8_t *buf;
+    size_t len;
+    char err[256] = "";
+    (void)ctx;
+    api_response_init(&res);
+    res.code = API_NOT_LEADER;
+    pgq_strlcpy(res.message, "monitor 2 is not the leader; retry at 10.0.0.1:7002",
+                sizeof res.message);
+    pgq_strlcpy(res.leader_api, "10.0.0.1:7002", sizeof res.leader_api);
+    assert_int_equal(codec_response_encode(&res, NULL, NULL, 0, NULL, &buf, &len), 0);
+    if (codec_response_decode(buf, len, &back, err, sizeof err) != 0) {
+        fail_msg("%s", err);
+    }
+    assert_int_equal(back.code, API_NOT_LEADER);
+    assert_string_equal(back.leader_api, "10.0.0.1:7002");
+    assert_string_equal(back.message, res.message);
+    assert_int_equal(back.body, 0);
+    free(buf);
+    api_response_close(&back);
+    api_response_close(&res);
+}
+
+static void test_response_status(void **ctx)
+{
+    /* A STATUS response carries the Raft info and the whole state but its history, unchanged. */
+    struct api_response res, back;
+    struct state s;
+    uint8_t *buf;
+    size_t len;
+    char err[256] = "";
+    (void)ctx;
+    state_init(&s);
+    rich_state(&s);
+    api_response_init(&res);
+    res.code = API_OK;
+    res.body = API_STATUS;
+    res.info.id = 2;
+    res.info.role = PGQ_MON_LEADER;
+    res.info.term = 7;
+    res.info.commit_index = 1234;
+    res.info.applied_index = 1233;
+    res.info.leader_id = 2;
+    pgq_strlcpy(res.info.raft_address, "10.0.0.2:7001", sizeof res.info.raft_address);
+    pgq_strlcpy(res.info.api_address, "10.0.0.2:7002", sizeof res.info.api_address);
+    pgq_strlcpy(res.info.leader_api, "10.0.0.2:7002", sizeof res.info.leader_api);
+    res.info.ready = true;
+    pgq_strlcpy(res.info.version, PGQ_VERSION_STRING, sizeof res.info.version);
+    res.info.rss_kb = 8192;
+    assert_int_equal(codec_response_encode(&res, &s, NULL, 0, NULL, &buf, &len), 0);
+    if (codec_response_decode(buf, len, &back, err, sizeof err) != 0) {
+        fail_msg("%s", err);
+    }
+    assert_int_equal(back.code, API_OK);
+    assert_int_equal(back.body, API_STATUS);
+    assert_int_equal(back.info.id, 2);
+    assert_int_equal(back.info.role, PGQ_MON_LEADER);
+    assert_int_equal(back.info.term, 7);
+    assert_int_equal(back.info.commit_index, 1234);
+    assert_int_equal(back.info.applied_index, 1233);
+    assert_int_equal(back.info.leader_id, 2);
+    assert_string_equal(back.info.raft_address, "10.0.0.2:7001");
+    assert_string_equal(back.info.api_address, "10.0.0.2:7002");
+    assert_string_equal(back.info.leader_api, "10.0.0.2:7002");
+    assert_true(back.info.ready);
+    assert_string_equal(back.info.version, PGQ_VERSION_STRING);
+    assert_int_equal(back.info.rss_kb, 8192);
+    /* Everything but the history, which has its own request. */
+    assert_int_equal(back.state.n_events, 0);
+    {
+        struct state expected;
+        state_init(&expected);
+        b_copy(&expected, &s);
+        free(expected.events);
+        expected.events = NULL;
+        expected.n_events = 0;
+        expected.events_head = 0;
+        assert_states_equal(&expected, &back.state);
+        b_assert_same(&expected, &back.state);
+        state_close(&expected);
+    }
+    free(buf);
+    api_response_close(&back);
+    api_response_close(&res);
+    state_close(&s);
+}
+
+/* The seqs of the events of `cluster` (or global) in s, the last `limit`. */
+static unsigned expected_events(const struct state *s,
+                                const char *cluster,
+                                unsigned limit,
+                                uint64_t *seqs)
+{
+    unsigned n = 0, first = 0;
+    for (unsigned i = 0; i < s->n_events; i++) {
+        const struct event *e = state_event(s, i);
+        if (cluster[0] == '\0' || e->cluster[0] == '\0' || strcmp(e->cluster, cluster) == 0) {
+            seqs[n++] = e->seq;
+        }
+    }
+    if (limit != 0 && n > limit) {
+        first = n - limit;
+    }
+    memmove(seqs, seqs + first, (n - first) * sizeof *seqs);
+    return n - first;
+}
+
+static void test_response_events(void **ctx)
+{
+    /* An EVENTS response keeps the cluster's and global events, the last `limit`, in order. */
+    static const struct
+    {
+        const char *cluster;
+        unsigned limit;
+    } cases[] = {{"", 0},        {"", 5},        {"east", 0},    {"east", 2},
+                 {B_CLUSTER, 0}, {B_CLUSTER, 3}, {"nowhere", 0}, {"", 100000}};
+    struct state s;
+    struct command add = b_cmd_node_add(9900, "east", "e2", "host=10.0.9.2", 50);
+    uint64_t all[PGQ_MAX_EVENTS];
+    unsigned n_east;
+    (void)ctx;
+    state_init(&s);
+    rich_state(&s);
+    b_apply(&s, &add);
+    n_east = expected_events(&s, "east", 0, all);
+    assert_true(n_east > 2);
+    for (size_t i = 0; i < PGQ_ARRAY_SIZE(cases) + 3; i++) {
+        struct api_response res, back;
+        uint64_t seqs[PGQ_MAX_EVENTS];
+        /* After the table: limits around the number of "east" events. */
+        const char *cluster = i < PGQ_ARRAY_SIZE(cases) ? cases[i].cluster : "east";
+        unsigned limit = i < PGQ_ARRAY_SIZE(cases)
+                             ? cases[i].limit
+                             : n_east - 1 + (unsigned)(i - PGQ_ARRAY_SIZE(cases));
+        unsigned n = expected_events(&s, cluster, limit, seqs);
+        uint8_t *buf;
+        size_t len;
+        char err[256] = "";
+        api_response_init(&res);
+        res.body = API_EVENTS;
+        assert_int_equal(codec_response_encode(&res, &s, cluster, limit, NULL, &buf, &len), 0);
+        if (codec_response_decode(buf, len, &back, err, sizeof err) != 0) {
+            fail_msg("%s", err);
+        }
+        assert_int_equal(back.body, API_EVENTS);
+        assert_int_equal(back.state.n_clusters, 0);
+        if (back.state.n_events != n) {
+            fail_msg("cluster \"%s\" limit %u: %u events, want %u", cluster, limit,
+                     back.state.n_events, n);
+        }
+        for (unsigned k = 0; k < n; k++) {
+            assert_int_equal(state_event(&back.state, k)->seq, seqs[k]);
+        }
+        free(buf);
+        api_response_close(&back);
+        api_response_close(&res);
+    }
+    state_close(&s);
+}
+
+static void test_response_refused(void **ctx)
+{
+    /* Responses that are garbage or of another version are refused with their code. */
+    Pgq__Response m = PGQ__RESPONSE__INIT;
+    struct api_response back;
+    char err[256] = "";
+    uint8_t *buf;
+    size_t len;
+    static const uint8_t garbage[] = {0x08};
+    (void)ctx;
+    assert_int_equal(codec_response_decode(garbage, sizeof garbage, &back, err, sizeof err),
+                     PGQ_MALFORMED);
+    assert_string_equal(err, "malformed response (1 bytes)");
+    m.version = 3;
+    m.code = PGQ__CODE__OK;
+    buf = pack_message(&m.base, &len);
+    assert_int_equal(codec_response_decode(buf, len, &back, err, sizeof err), PGQ_VERSION);
+    assert_string_equal(err, "response has format version 3, this build speaks 1");
+    free(buf);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_command_round_trip),
+        cmocka_unit_test(test_command_headroom),
+        cmocka_unit_test(test_command_encode_unknown_kind),
+        cmocka_unit_test(test_command_unknown_oneof),
+        cmocka_unit_test(test_command_wrong_version),
+        cmocka_unit_test(test_command_malformed),
+        cmocka_unit_test(test_command_corrupted_bytes),
+        cmocka_unit_test(test_command_oversized_fields),
+        cmocka_unit_test(test_command_too_many_entries),
+        cmocka_unit_test(test_entry_round_trip),
+        cmocka_unit_test(test_entry_malformed),
+        cmocka_unit_test(test_state_round_trip),
+        cmocka_unit_test(test_state_round_trip_empty),
+        cmocka_unit_test(test_restored_state_applies_identically),
+        cmocka_unit_test(test_snapshot_wrapped_round_trip),
+        cmocka_unit_test(test_state_malformed),
+        cmocka_unit_test(test_state_corrupted_bytes),
+        cmocka_unit_test(test_state_wrong_version),
+        cmocka_unit_test(test_state_oversized_fields),
+        cmocka_unit_test(test_state_out_of_range),
+        cmocka_unit_test(test_request_round_trip),
+        cmocka_unit_test(test_request_refused),
+        cmocka_unit_test(test_response_not_leader),
+        cmocka_unit_test(test_response_status),
+        cmocka_unit_test(test_response_events),
+        cmocka_unit_test(test_response_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

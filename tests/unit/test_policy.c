@@ -1,0 +1,939 @@
+/* Unit tests of agent/policy.c: the candidate choice, the next command the
+ * leader proposes and the actions it carries out, as pure functions of the
+ * state and the time passed in. Table-driven in the manner of dqlite's
+ * RolesComputeChanges tests: BEFORE (a state reached through cluster_apply
+ * with builders.h), COMPUTE (the policy function), AFTER (the plan). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "builders.h"
+#include "cluster.h"
+#include "lib/util.h"
+#include "policy.h"
+
+static const struct policy_config PC = {5000, 1048576}; /* failover_timeout, max_lag */
+static const char *const two_standbys[] = {"pg2", "pg3"};
+
+/* ---- helpers ---------------------------------------------------------------------- */
+
+/* Monitors first..last see the primary pg1 unreachable at t. */
+static void lose_primary(struct state *s, uint64_t t, uint64_t first, uint64_t last)
+{
+    struct obs down = b_unreachable(s, "pg1");
+    b_report_by(s, t, first, last, &down);
+}
+
+/* Every voter probes a standby anew (basis_seq = now) at lsn. */
+static void reprobe(struct state *s, uint64_t t, const char *node, uint64_t lsn)
+{
+    struct obs o = b_recovering(s, node, lsn);
+    b_report_by(s, t, 1, state_n_voters(s), &o);
+}
+
+static bool next(const struct state *s, uint64_t now, struct command *out)
+{
+    uint8_t *before, *after;
+    size_t before_len, after_len;
+    bool rv;
+    b_encode(s, &before, &before_len);
+    rv = policy_next_command(s, &PC, now, out);
+    b_encode(s, &after, &after_len);
+    /* The policy only plans: the state is untouched. */
+    assert_int_equal(before_len, after_len);
+    assert_memory_equal(before, after, before_len);
+    free(before);
+    free(after);
+    return rv;
+}
+
+static void expect_none(const struct state *s, uint64_t now)
+{
+    struct command c;
+    if (next(s, now, &c)) {
+        fail_msg(
+            "at %llu: unexpected command kind %d node \"%s\" (blocked \"%s\", decide "
+            "reason \"%s\")",
+            (unsigned long long)now, c.kind, c.node, c.u.blocked.reason, c.u.decide.reason);
+    }
+}
+
+static struct command expect_cmd(const struct state *s, uint64_t now, int kind)
+{
+    struct command c;
+    if (!next(s, now, &c)) {
+        fail_msg("at %llu: no command, want kind %d", (unsigned long long)now, kind);
+    }
+    if (c.kind != kind) {
+        fail_msg("at %llu: command kind %d node \"%s\", want kind %d", (unsigned long long)now,
+                 c.kind, c.node, kind);
+    }
+    assert_string_equal(c.cluster, B_CLUSTER);
+    return c;
+}
+
+static void expect_blocked(const struct state *s, uint64_t now, const char *reason)
+{
+    struct command c = expect_cmd(s, now, CMD_BLOCKED);
+    assert_string_equal(c.u.blocked.reason, reason);
+}
+
+/* ---- policy_choose: the table -------------------------------------------------------- */
+
+enum { S_DOWN = 1, S_STALE = 2, S_MAINT = 4 };
+
+struct standby_row
+{
+    const char *name;
+    unsigned priority;
+    uint64_t lsn;
+    unsigned flags; /* S_DOWN: reported unreachable after the failure; S_STALE: not
+                     * re-probed after it; S_MAINT: in maintenance */
+};
+
+struct choose_case
+{
+    const char *behaviour;
+    uint64_t primary_lsn; /* last position of pg1, still seen by monitor 3 */
+    struct standby_row standbys[4];
+    uint64_t max_lag;
+    const char *chosen; /* NULL: none */
+    bool wait;
+    const char *reason; /* the whole reason */
+};
+
+static void run_choose_case(const struct choose_case *k)
+{
+    struct policy_config pc = {5000, k->max_lag};
+    struct state s;
+    struct choice ch;
+    unsigned n = 0;
+    state_init(&s);
+
+    /* BEFORE: pg1 primary and the standbys at their positions, seen by 3 voters. */
+    b_hello(&s, 1000, 1, 3);
+    b_add(&s, 1000, "pg1", 50);
+    for (; n < PGQ_ARRAY_SIZE(k->standbys) && k->standbys[n].name != NULL; n++) {
+        b_add(&s, 1000, k->standbys[n].name, k->standbys[n].priority);
+    }
+    {
+        struct obs o = b_writable(&s, "pg1", k->primary_lsn);
+        b_report_by(&s, 1100, 1, 3, &o);
+    }
+    for (unsigned i = 0; i < n; i++) {
+        reprobe(&s, 1100, k->standbys[i].name, k->standbys[i].lsn);
+    }
+    b_set_role(&s, 1200, "pg1", PGQ_ROLE_PRIMARY);
+    for (unsigned i = 0; i < n; i++) {
+        b_set_role(&s, 1200, k->standbys[i].name, PGQ_ROLE_STANDBY);
+        if (k->standbys[i].flags & S_MAINT) {
+            b_maintenance(&s, 1200, k->standbys[i].name, true);
+        }
+    }
+    /* The primary fails for monitors 1 and 2; the standbys are probed again. */
+    lose_primary(&s, 2000, 1, 2);
+    assert_int_equal(b_node(&s, "pg1")->verdict, PGQ_VERDICT_DOWN);
+    for (unsigned i = 0; i < n; i++) {
+        if (k->standbys[i].flags & S_DOWN) {
+            struct obs o = b_unreachable(&s, k->standbys[i].name);
+            b_report_by(&s, 2100, 1, 3, &o);
+        } else if (!(k->standbys[i].flags & S_STALE)) {
+            reprobe(&s, 2100, k->standbys[i].name, k->standbys[i].lsn);
+        }
+    }
+
+    /* COMPUTE */
+    policy_choose(&s, b_cluster(&s), &pc, &ch);
+
+    /* AFTER */
+    if (k->chosen == NULL && ch.node != NULL) {
+        fail_msg("%s\n  chose %s, want none (%s)", k->behaviour, ch.node->name, ch.reason);
+    }
+    if (k->chosen != NULL && (ch.node == NULL || strcmp(ch.node->name, k->chosen) != 0)) {
+        fail_msg("%s\n  chose %s, want %s (%s)", k->behaviour,
+                 ch.node != NULL ? ch.node->name : "none", k->chosen, ch.reason);
+    }
+    if (ch.wait != k->wait) {
+        fail_msg("%s\n  wait %d, want %d", k->behaviour, ch.wait, k->wait);
+    }
+    if (strcmp(ch.reason, k->reason) != 0) {
+        fail_msg("%s\n  reason \"%s\"\n  want   \"%s\"", k->behaviour, ch.reason, k->reason);
+    }
+    if (ch.node != NULL) {
+        for (unsigned i = 0; i < n; i++) {
+            if (strcmp(k->standbys[i].name, k->chosen) == 0) {
+                assert_int_equal(ch.lsn, k->standbys[i].lsn);
+            }
+        }
+    }
+    state_close(&s);
+}
+
+static void test_choose_table(void **ctx)
+{
+    /* The candidate is the most advanced fresh, eligible standby within max_lag, then priority,
+     * then name. */
+    static const struct choose_case cases[] = {
+        {"The most advanced fresh standby wins.",
+         0x5000,
+         {{"pga", 50, 0x4000, 0}, {"pgb", 50, 0x5000, 0}},
+         1048576,
+         "pgb",
+         false,
+         "most advanced eligible standby at 0/5000 (most advanced known 0/5000), priority 50"},
+        {"On equal positions the higher priority wins.",
+         0x5000,
+         {{"pga", 50, 0x5000, 0}, {"pgb", 90, 0x5000, 0}},
+         1048576,
+         "pgb",
+         false,
+         "most advanced eligible standby at 0/5000 (most advanced known 0/5000), priority 90"},
+        {"On equal positions and priorities the first name wins.",
+         0x5000,
+         {{"pgb", 50, 0x5000, 0}, {"pga", 50, 0x5000, 0}, {"pgc", 50, 0x5000, 0}},
+         1048576,
+         "pga",
+         false,
+         "most advanced eligible standby at 0/5000 (most advanced known 0/5000), priority 50"},
+        {"Priority does not beat a more advanced position.",
+         0x5000,
+         {{"pga", 100, 0x4000, 0}, {"pgb", 1, 0x5000, 0}},
+         1048576,
+         "pgb",
+         false,
+         "most advanced eligible standby at 0/5000 (most advanced known 0/5000), priority 1"},
+        {"A standby of priority 0 is never promoted, even when most advanced.",
+         0x5000,
+         {{"pga", 0, 0x9000, 0}, {"pgb", 50, 0x8000, 0}},
+         1048576,
+         "pgb",
+         false,
+         "most advanced eligible standby at 0/8000 (most advanced known 0/9000), priority 50"},
+        {"A standby in maintenance is never promoted.",
+         0x5000,
+         {{"pga", 50, 0x9000, S_MAINT}, {"pgb", 50, 0x8000, 0}},
+         1048576,
+         "pgb",
+         false,
+         "most advanced eligible standby at 0/8000 (most advanced known 0/9000), priority 50"},
+        {"A standby down by verdict is never promoted.",
+         0x5000,
+         {{"pga", 50, 0x9000, S_DOWN}, {"pgb", 50, 0x4000, 0}},
+         1048576,
+         "pgb",
+         false,
+         "most advanced eligible standby at 0/4000 (most advanced known 0/5000), priority 50"},
+        {"With only ineligible standbys nothing is promoted, and each one's reason is given.",
+         0x5000,
+         {{"pga", 0, 0x5000, 0}, {"pgb", 50, 0x5000, S_MAINT}, {"pgc", 50, 0x5000, S_DOWN}},
+         1048576,
+         NULL,
+         false,
+         "no eligible standby: pga: priority 0; pgb: in maintenance; pgc: down"},
+        {"A standby further behind the primary's last position than max_lag is excluded.",
+         0x300000,
+         {{"pga", 50, 0x100000, 0}},
+         1048576,
+         NULL,
+         false,
+         "no eligible standby: pga: lag 2097152 bytes > max_lag_on_failover 1048576"},
+        {"A lag of exactly max_lag is allowed.",
+         0x200000,
+         {{"pga", 50, 0x100000, 0}},
+         1048576,
+         "pga",
+         false,
+         "most advanced eligible standby at 0/100000 (most advanced known 0/200000), priority 50"},
+        {"Lag counts from the most advanced standby when it is ahead of the primary.",
+         0x1000,
+         {{"pga", 0, 0x300000, 0}, {"pgb", 50, 0x100000, 0}},
+         1048576,
+         NULL,
+         false,
+         "no eligible standby: pga: priority 0; pgb: lag 2097152 bytes > max_lag_on_failover "
+         "1048576"},
+        {"A standby in maintenance still counts as the most advanced position known.",
+         0x1000,
+         {{"pga", 50, 0x300000, S_MAINT}, {"pgb", 50, 0x100000, 0}, {"pgc", 50, 0x2F0000, 0}},
+         1048576,
+         "pgc",
+         false,
+         "most advanced eligible standby at 0/2F0000 (most advanced known 0/300000), priority 50"},
+        {"With max_lag 0 only a standby at the most advanced position qualifies.",
+         0x5000,
+         {{"pga", 90, 0x4FFF, 0}, {"pgb", 10, 0x5000, 0}},
+         0,
+         "pgb",
+         false,
+         "most advanced eligible standby at 0/5000 (most advanced known 0/5000), priority 10"},
+        {"A standby without a position probed after the failure makes the policy wait.",
+         0x5000,
+         {{"pga", 50, 0x5000, 0}, {"pgb", 50, 0x4000, S_STALE}},
+         1048576,
+         NULL,
+         true,
+         "waiting for WAL positions probed after the primary failed from: pgb"},
+        {"A stale position is waited for even when it is the most advanced.",
+         0x5000,
+         {{"pga", 50, 0x4000, 0}, {"pgb", 50, 0x9000, S_STALE}, {"pgc", 0, 0x1, S_STALE}},
+         1048576,
+         NULL,
+         true,
+         "waiting for WAL positions probed after the primary failed from: pgb, pgc"},
+        {"A standby down by verdict is not waited for.",
+         0x5000,
+         {{"pga", 50, 0x5000, 0}, {"pgb", 50, 0x9000, S_DOWN}},
+         1048576,
+         "pga",
+         false,
+         "most advanced eligible standby at 0/5000 (most advanced known 0/5000), priority 50"},
+        {"Without standbys nothing is promoted.",
+         0x5000,
+         {{NULL, 0, 0, 0}},
+         1048576,
+         NULL,
+         false,
+         "no eligible standby"},
+    };
+    (void)ctx;
+    for (size_t i = 0; i < PGQ_ARRAY_SIZE(cases); i++) {
+        run_choose_case(&cases[i]);
+    }
+}
+
+static void test_fresh_position(void **ctx)
+{
+    /* A standby's fresh position is the most advanced of the views probed since the given seq. */
+    struct state *s = *ctx;
+    struct obs o;
+    const struct node *n;
+    uint64_t lsn = 1, seq;
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    o = b_recovering(s, "pg2", 0x9000); /* monitor 3: high but old */
+    b_report(s, 1100, 3, &o);
+    seq = s->seq + 1;
+    o = b_recovering(s, "pg2", 0x5000);
+    o.basis_seq = seq;
+    b_report(s, 1200, 1, &o);
+    o = b_recovering(s, "pg2", 0x6000);
+    o.replay_lsn = 0x5500; /* receive ahead of replay: the received position counts */
+    o.basis_seq = seq;
+    b_report(s, 1300, 2, &o);
+    n = b_node(s, "pg2");
+    assert_true(policy_fresh_position(n, seq, &lsn));
+    assert_int_equal(lsn, 0x6000);
+    assert_true(policy_fresh_position(n, 0, &lsn));
+    assert_int_equal(lsn, 0x9000);
+    assert_false(policy_fresh_position(n, seq + 1, &lsn));
+    assert_int_equal(lsn, 0);
+    /* A writable or unreachable view has no standby position. */
+    assert_false(policy_fresh_position(b_node(s, "pg1"), 0, &lsn));
+}
+
+static void test_fresh_down(void **ctx)
+{
+    /* Only views of the current leader generation count toward a fresh down verdict. */
+    struct state *s = *ctx;
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    assert_false(policy_fresh_down(s, b_node(s, "pg1")));
+    lose_primary(s, 2000, 1, 1);
+    assert_false(policy_fresh_down(s, b_node(s, "pg1")));
+    lose_primary(s, 2000, 2, 2);
+    assert_true(policy_fresh_down(s, b_node(s, "pg1")));
+    b_hello(s, 3000, 2, 3);
+    assert_int_equal(b_node(s, "pg1")->verdict, PGQ_VERDICT_DOWN);
+    assert_false(policy_fresh_down(s, b_node(s, "pg1")));
+    lose_primary(s, 3100, 3, 3);
+    assert_false(policy_fresh_down(s, b_node(s, "pg1")));
+    lose_primary(s, 3200, 1, 1);
+    assert_true(policy_fresh_down(s, b_node(s, "pg1")));
+}
+
+/* ---- policy_next_command ------------------------------------------------------------------ */
+
+/* BEFORE for the failover tests: pg1 primary, pg2 and pg3 standbys at 0x1000
+ * with n_voters voters; the first n_down voters lose pg1 at 10000 and every
+ * voter probes the standbys again (pg2 ahead of pg3). */
+static void failed_primary(struct state *s, unsigned n_voters, unsigned n_down)
+{
+    b_healthy(s, 1000, n_voters, "pg1", 0x1000, two_standbys, 2);
+    lose_primary(s, 10000, 1, n_down);
+    reprobe(s, 10000, "pg2", 0x1000);
+    reprobe(s, 10000, "pg3", 0x0F00);
+}
+
+static void test_decision_after_failover_timeout(void **ctx)
+{
+    /* No decision before failover_timeout from the down verdict; at and after it, one decision. */
+    static const struct
+    {
+        uint64_t now;
+        bool decide;
+    } cases[] = {{0, false},    {9999, false}, {10000, false}, {14999, false},
+                 {15000, true}, {15001, true}, {99999, true}};
+    struct state *s = *ctx;
+    failed_primary(s, 3, 2);
+    assert_int_equal(b_node(s, "pg1")->verdict_since_ms, 10000);
+    for (size_t i = 0; i < PGQ_ARRAY_SIZE(cases); i++) {
+        if (!cases[i].decide) {
+            expect_none(s, cases[i].now);
+            continue;
+        }
+        {
+            struct command c = expect_cmd(s, cases[i].now, CMD_DECIDE);
+            assert_string_equal(c.node, "pg2");
+            assert_int_equal(c.u.decide.epoch, 2);
+            assert_string_equal(c.u.decide.old_primary, "pg1");
+            assert_int_equal(c.u.decide.candidate_lsn, 0x1000);
+            assert_int_equal(c.u.decide.down_ms, 10000);
+            assert_string_equal(c.u.decide.reason,
+                                "most advanced eligible standby at 0/1000 "
+                                "(most advanced known 0/1000), priority 50");
+        }
+    }
+    /* The decision proposed is one the state accepts. */
+    {
+        struct command c = expect_cmd(s, 15000, CMD_DECIDE);
+        c.time_ms = 15000;
+        b_apply(s, &c);
+    }
+    assert_string_equal(b_cluster(s)->primary, "pg2");
+    assert_int_equal(b_cluster(s)->epoch, 2);
+    /* No second decision for the same failure. */
+    expect_none(s, 99999);
+}
+
+static void test_zero_failover_timeout(void **ctx)
+{
+    /* With failover_timeout 0 the decision comes as soon as the verdict is fresh. */
+    struct state *s = *ctx;
+    struct policy_config pc = {0, 1048576};
+    struct command c;
+    failed_primary(s, 3, 2);
+    assert_true(policy_next_command(s, &pc, 10000, &c));
+    assert_int_equal(c.kind, CMD_DECIDE);
+}
+
+static void test_tilt_decides_nothing(void **ctx)
+{
+    /* A leader in TILT (stalled loop or clock jump) proposes no failover, however long the primary
+     * is down. */
+    struct state *s = *ctx;
+    struct policy_config pc = PC;
+    struct command c;
+    failed_primary(s, 3, 2);
+    pc.tilt = true;
+    assert_false(policy_next_command(s, &pc, 1000000, &c));
+    pc.tilt = false;
+    assert_true(policy_next_command(s, &pc, 1000000, &c));
+    assert_int_equal(c.kind, CMD_DECIDE);
+}
+
+static void test_minority_causes_no_failover(void **ctx)
+{
+    /* A minority of monitors losing the primary causes no failover; a majority does (3 and 5
+     * voters). */
+    static const struct
+    {
+        unsigned voters;
+        unsigned down;
+        bool decide;
+    } cases[] = {{3, 1, false}, {3, 2, true}, {3, 3, true}, {5, 1, false},
+                 {5, 2, false}, {5, 3, true}, {5, 5, true}};
+    (void)ctx;
+    for (size_t i = 0; i < PGQ_ARRAY_SIZE(cases); i++) {
+        struct state s;
+        state_init(&s);
+        failed_primary(&s, cases[i].voters, cases[i].down);
+        if (cases[i].decide) {
+            struct command c = expect_cmd(&s, 1000000, CMD_DECIDE);
+            assert_string_equal(c.node, "pg2");
+        } else {
+            assert_int_equal(b_node(&s, "pg1")->verdict, PGQ_VERDICT_UP);
+            expect_none(&s, 1000000);
+        }
+        state_close(&s);
+    }
+}
+
+static void test_new_generation_needs_fresh_views(void **ctx)
+{
+    /* After a new leader's hello, down views of the old generation count only once reported again,
+     * and the timeout restarts. */
+    struct state *s = *ctx;
+    struct command c;
+    failed_primary(s, 3, 2);
+    b_hello(s, 12000, 2, 3);
+    assert_int_equal(b_node(s, "pg1")->verdict, PGQ_VERDICT_DOWN);
+    expect_none(s, 100000);
+    lose_primary(s, 12500, 1, 1); /* one fresh view: not yet a majority */
+    expect_none(s, 100000);
+    lose_primary(s, 12600, 3, 3);
+    expect_none(s, 16999); /* 12000 (generation start) + 5000 */
+    c = expect_cmd(s, 17000, CMD_DECIDE);
+    assert_string_equal(c.node, "pg2");
+    assert_int_equal(c.u.decide.down_ms, 10000); /* the primary is down since 10000 */
+}
+
+static void test_primary_in_maintenance_blocks(void **ctx)
+{
+    /* A primary in maintenance is not failed over: the reason is proposed once, and cleared when it
+     * is back. */
+    struct state *s = *ctx;
+    struct command c;
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    b_maintenance(s, 1500, "pg1", true);
+    lose_primary(s, 10000, 1, 3);
+    reprobe(s, 10000, "pg2", 0x1000);
+    reprobe(s, 10000, "pg3", 0x1000);
+    c = expect_cmd(s, 10000, CMD_BLOCKED); /* no need to wait for the timeout to say so */
+    assert_string_equal(c.u.blocked.reason, "primary pg1 is in maintenance");
+    b_apply(s, &c);
+    expect_none(s, 100000);
+    {
+        struct obs up = b_writable(s, "pg1", 0x1100);
+        b_report_by(s, 100000, 1, 2, &up);
+    }
+    expect_blocked(s, 100000, "");
+    c = expect_cmd(s, 100000, CMD_BLOCKED);
+    b_apply(s, &c);
+    expect_none(s, 200000);
+}
+
+static void test_no_candidate_blocks(void **ctx)
+{
+    /* With no eligible standby after the timeout, the reason is proposed instead of a decision. */
+    struct state *s = *ctx;
+    struct command c;
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    b_maintenance(s, 1100, "pg2", true);
+    b_maintenance(s, 1100, "pg3", true);
+    lose_primary(s, 10000, 1, 2);
+    reprobe(s, 10000, "pg2", 0x1000);
+    reprobe(s, 10000, "pg3", 0x1000);
+    expect_none(s, 14999);
+    c = expect_cmd(s, 15000, CMD_BLOCKED);
+    assert_string_equal(c.u.blocked.reason,
+                        "no eligible standby: pg2: in maintenance; pg3: in maintenance");
+    b_apply(s, &c);
+    expect_none(s, 20000);
+    /* An operator ends the maintenance of pg3: it is chosen. */
+    b_maintenance(s, 21000, "pg3", false);
+    c = expect_cmd(s, 21000, CMD_DECIDE);
+    assert_string_equal(c.node, "pg3");
+}
+
+static void test_stale_standby_waits(void **ctx)
+{
+    /* A standby not probed since the failure holds the decision back, and is named, until it is. */
+    struct state *s = *ctx;
+    struct command c;
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    lose_primary(s, 10000, 1, 2);
+    reprobe(s, 10000, "pg2", 0x1000);
+    c = expect_cmd(s, 20000, CMD_BLOCKED);
+    assert_string_equal(c.u.blocked.reason,
+                        "waiting for WAL positions probed after the primary failed from: pg3");
+    b_apply(s, &c);
+    expect_none(s, 20000);
+    reprobe(s, 20500, "pg3", 0x2000);
+    c = expect_cmd(s, 21000, CMD_DECIDE);
+    assert_string_equal(c.node, "pg3");
+    assert_int_equal(c.u.decide.candidate_lsn, 0x2000);
+}
+
+static void test_lag_limit_after_every_monitor_lost_primary(void **ctx)
+{
+    /* A standby behind the primary's last known position by more than max_lag_on_failover is
+     * not promoted, even once every monitor's view of the primary says down. */
+    struct state *s = *ctx;
+    struct command c;
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    {
+        struct obs up = b_writable(s, "pg1", 10 * 1048576);
+        b_report_by(s, 2000, 1, 3, &up);
+    }
+    lose_primary(s, 10000, 1, 3);
+    reprobe(s, 10000, "pg2", 1048576);
+    reprobe(s, 10000, "pg3", 1048576);
+    c = expect_cmd(s, 15000, CMD_BLOCKED);
+    b_assert_contains(c.u.blocked.reason, "no eligible standby");
+    b_assert_contains(c.u.blocked.reason, "lag 9437184 bytes > max_lag_on_failover 1048576");
+    command_close(&c);
+}
+
+static void test_rediscovery_after_lone_primary_removed(void **ctx)
+{
+    /* A cluster whose lone primary was removed discovers the next writable node as primary in
+     * a new epoch, instead of flagging it as an unexpected writable node. */
+    struct state *s = *ctx;
+    struct command c;
+    b_hello(s, 1000, 1, 3);
+    b_add(s, 1000, "pg1", 50);
+    {
+        struct obs up = b_writable(s, "pg1", 0x1000);
+        b_report_by(s, 1100, 1, 3, &up);
+    }
+    c = expect_cmd(s, 1200, CMD_SET_ROLE);
+    b_apply(s, &c);
+    assert_int_equal(b_cluster(s)->epoch, 1);
+    b_remove(s, 2000, "pg1");
+    b_add(s, 2100, "pg9", 50);
+    {
+        struct obs up = b_writable(s, "pg9", 0x2000);
+        b_report_by(s, 2200, 1, 3, &up);
+    }
+    assert_false(b_node(s, "pg9")->alert_writable);
+    c = expect_cmd(s, 2300, CMD_SET_ROLE);
+    assert_string_equal(c.node, "pg9");
+    assert_int_equal(c.u.set_role.role, PGQ_ROLE_PRIMARY);
+    b_apply(s, &c);
+    assert_int_equal(b_cluster(s)->epoch, 2);
+    assert_string_equal(b_cluster(s)->primary, "pg9");
+}
+
+static void test_discovery(void **ctx)
+{
+    /* Discovery proposes standby for nodes in recovery and primary for the single writable node. */
+    struct state *s = *ctx;
+    struct command c;
+    struct obs o;
+    unsigned steps = 0;
+    b_hello(s, 1000, 1, 3);
+    b_add(s, 1000, "pg1", 50);
+    b_add(s, 1000, "pg2", 50);
+    b_add(s, 1000, "pg3", 50);
+    b_add(s, 1000, "pg4", 50); /* never observed: left alone */
+    expect_none(s, 1000);
+    o = b_writable(s, "pg1", 0x1000);
+    b_report(s, 1100, 1, &o);
+    o = b_recovering(s, "pg2", 0x1000);
+    b_report(s, 1100, 2, &o);
+    o = b_recovering(s, "pg3", 0x1000);
+    b_report(s, 1100, 3, &o);
+
+    c = expect_cmd(s, 1200, CMD_SET_ROLE);
+    assert_string_equal(c.node, "pg2");
+    assert_int_equal(c.u.set_role.role, PGQ_ROLE_STANDBY);
+    assert_int_equal(c.u.set_role.epoch, 0);
+    /* Drive the policy to its fixed point, applying what it proposes. */
+    while (next(s, 1200, &c)) {
+        assert_true(++steps < 10);
+        assert_int_equal(c.kind, CMD_SET_ROLE);
+        b_apply(s, &c);
+    }
+    assert_int_equal(steps, 3);
+    assert_int_equal(b_cluster(s)->epoch, 1);
+    assert_string_equal(b_cluster(s)->primary, "pg1");
+    assert_int_equal(b_node(s, "pg1")->role, PGQ_ROLE_PRIMARY);
+    assert_int_equal(b_node(s, "pg2")->role, PGQ_ROLE_STANDBY);
+    assert_int_equal(b_node(s, "pg3")->role, PGQ_ROLE_STANDBY);
+    assert_int_equal(b_node(s, "pg4")->role, PGQ_ROLE_UNKNOWN);
+}
+
+static void test_discovery_unreachable_ignored(void **ctx)
+{
+    /* A node last seen unreachable is not given a role. */
+    struct state *s = *ctx;
+    struct obs o;
+    b_hello(s, 1000, 1, 3);
+    b_add(s, 1000, "pg1", 50);
+    o = b_unreachable(s, "pg1");
+    b_report_by(s, 1100, 1, 3, &o);
+    expect_none(s, 100000);
+}
+
+static void test_two_writable_blocked(void **ctx)
+{
+    /* Two writable nodes and no known primary block discovery with a reason, proposed once. */
+    struct state *s = *ctx;
+    struct command c;
+    struct obs o;
+    b_hello(s, 1000, 1, 3);
+    b_add(s, 1000, "pg1", 50);
+    b_add(s, 1000, "pg2", 50);
+    o = b_writable(s, "pg1", 0x1000);
+    b_report(s, 1100, 1, &o);
+    o = b_writable(s, "pg2", 0x2000);
+    b_report(s, 1100, 1, &o);
+    c = expect_cmd(s, 1200, CMD_BLOCKED);
+    assert_string_equal(c.u.blocked.reason,
+                        "more than one node is writable and none is known as primary: remove "
+                        "the node that is not the primary");
+    b_apply(s, &c);
+    expect_none(s, 1300);
+    /* The operator removes pg2: pg1 is discovered. */
+    b_remove(s, 1400, "pg2");
+    c = expect_cmd(s, 1500, CMD_SET_ROLE);
+    assert_string_equal(c.node, "pg1");
+    assert_int_equal(c.u.set_role.role, PGQ_ROLE_PRIMARY);
+}
+
+static void test_done_when_standbys_follow(void **ctx)
+{
+    /* A promoted failover is done once every standby that is not down follows the new primary. */
+    struct state *s = *ctx;
+    struct command c;
+    failed_primary(s, 3, 2);
+    b_decide(s, 15000, "pg2");
+    expect_none(s, 15100); /* decided, not promoted */
+    b_step(s, 16000, PGQ_STEP_PROMOTED, "pg2", 2);
+    expect_none(s, 16100); /* pg3 still follows epoch 1 */
+    b_step(s, 17000, PGQ_STEP_REPOINTED, "pg3", 0);
+    c = expect_cmd(s, 17100, CMD_STEP);
+    assert_int_equal(c.u.step.kind, PGQ_STEP_DONE);
+    assert_int_equal(c.u.step.epoch, 2);
+    b_apply(s, &c);
+    assert_int_equal(b_cluster(s)->fo.phase, PGQ_FO_DONE);
+    expect_none(s, 17200);
+}
+
+static void test_done_without_down_standby(void **ctx)
+{
+    /* A standby down by verdict does not hold back the end of a failover. */
+    struct state *s = *ctx;
+    struct command c;
+    struct obs o;
+    failed_primary(s, 3, 2);
+    b_decide(s, 15000, "pg2");
+    b_step(s, 16000, PGQ_STEP_PROMOTED, "pg2", 2);
+    o = b_unreachable(s, "pg3");
+    b_report_by(s, 16500, 1, 2, &o);
+    c = expect_cmd(s, 17000, CMD_STEP);
+    assert_int_equal(c.u.step.kind, PGQ_STEP_DONE);
+}
+
+static void test_rejoin_demoted(void **ctx)
+{
+    /* A demoted old primary streaming on the new timeline is proposed as a standby again. */
+    struct state *s = *ctx;
+    struct command c;
+    struct obs o;
+    failed_primary(s, 3, 2);
+    b_decide(s, 15000, "pg2");
+    b_step(s, 16000, PGQ_STEP_PROMOTED, "pg2", 2);
+    b_step(s, 16100, PGQ_STEP_REPOINTED, "pg3", 0);
+    b_step(s, 16200, PGQ_STEP_DONE, NULL, 0);
+    o = b_recovering(s, "pg1", 0x1000); /* rewound, but still on timeline 1 */
+    b_report(s, 17000, 1, &o);
+    expect_none(s, 17100);
+    o.timeline = 2;
+    o.streaming = false;
+    b_report(s, 17200, 1, &o);
+    expect_none(s, 17300);
+    o.streaming = true;
+    b_report(s, 17400, 1, &o);
+    c = expect_cmd(s, 17500, CMD_SET_ROLE);
+    assert_string_equal(c.node, "pg1");
+    assert_int_equal(c.u.set_role.role, PGQ_ROLE_STANDBY);
+    assert_int_equal(c.u.set_role.epoch, 2);
+    b_apply(s, &c);
+    assert_int_equal(b_node(s, "pg1")->role, PGQ_ROLE_STANDBY);
+}
+
+static void test_healthy_cluster_quiet(void **ctx)
+{
+    /* A healthy cluster gets no command and no action, whatever the time. */
+    struct state *s = *ctx;
+    struct action a[8];
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    expect_none(s, 1000);
+    expect_none(s, UINT64_MAX - PC.failover_timeout_ms);
+    assert_int_equal(policy_actions(s, a, PGQ_ARRAY_SIZE(a)), 0);
+}
+
+/* ---- policy_actions ---------------------------------------------------------------------- */
+
+static void test_actions_promote_when_decided(void **ctx)
+{
+    /* During DECIDED the candidate is promoted and no standby is repointed yet. */
+    struct state *s = *ctx;
+    struct action a[8];
+    unsigned n;
+    failed_primary(s, 3, 2);
+    b_decide(s, 15000, "pg2");
+    n = policy_actions(s, a, PGQ_ARRAY_SIZE(a));
+    assert_int_equal(n, 1);
+    assert_int_equal(a[0].kind, ACT_PROMOTE);
+    assert_int_equal(a[0].epoch, 2);
+    assert_string_equal(a[0].cluster, B_CLUSTER);
+    assert_string_equal(a[0].node, "pg2");
+    assert_string_equal(a[0].conninfo, b_node(s, "pg2")->conninfo);
+    assert_string_equal(policy_action_name(a[0].kind), "promote");
+}
+
+static void test_actions_repoint_after_promotion(void **ctx)
+{
+    /* After the promotion, standbys following an older epoch are repointed at the new primary. */
+    struct state *s = *ctx;
+    struct action a[8];
+    unsigned n;
+    failed_primary(s, 3, 2);
+    b_decide(s, 15000, "pg2");
+    b_step(s, 16000, PGQ_STEP_PROMOTED, "pg2", 2);
+    n = policy_actions(s, a, PGQ_ARRAY_SIZE(a));
+    assert_int_equal(n, 1);
+    assert_int_equal(a[0].kind, ACT_REPOINT);
+    assert_int_equal(a[0].epoch, 2);
+    assert_string_equal(a[0].node, "pg3");
+    assert_string_equal(a[0].conninfo, b_node(s, "pg3")->conninfo);
+    assert_string_equal(a[0].primary, "pg2");
+    assert_string_equal(a[0].primary_conninfo, b_node(s, "pg2")->conninfo);
+    assert_int_equal(a[0].timeline, 2);
+    assert_string_equal(policy_action_name(a[0].kind), "repoint");
+    b_step(s, 16500, PGQ_STEP_REPOINTED, "pg3", 0);
+    assert_int_equal(policy_actions(s, a, PGQ_ARRAY_SIZE(a)), 0);
+}
+
+static void test_actions_repoint_after_discovery(void **ctx)
+{
+    /* Discovered standbys are repointed once (timeline unknown), and not while they or the primary
+     * are down. */
+    struct state *s = *ctx;
+    struct action a[8];
+    struct obs o;
+    unsigned n;
+    b_hello(s, 1000, 1, 3);
+    b_add(s, 1000, "pg1", 50);
+    b_add(s, 1000, "pg2", 50);
+    b_add(s, 1000, "pg3", 50);
+    o = b_writable(s, "pg1", 0x1000);
+    b_report_by(s, 1100, 1, 3, &o);
+    o = b_recovering(s, "pg2", 0x1000);
+    b_report_by(s, 1100, 1, 3, &o);
+    o = b_unreachable(s, "pg3");
+    b_report_by(s, 1100, 1, 3, &o);
+    b_set_role(s, 1200, "pg1", PGQ_ROLE_PRIMARY);
+    b_set_role(s, 1200, "pg2", PGQ_ROLE_STANDBY);
+    b_set_role(s, 1200, "pg3", PGQ_ROLE_STANDBY);
+    n = policy_actions(s, a, PGQ_ARRAY_SIZE(a));
+    assert_int_equal(n, 1); /* pg3 is down */
+    assert_int_equal(a[0].kind, ACT_REPOINT);
+    assert_string_equal(a[0].node, "pg2");
+    assert_string_equal(a[0].primary, "pg1");
+    assert_int_equal(a[0].timeline, 0);
+    assert_int_equal(a[0].epoch, 1);
+    lose_primary(s, 2000, 1, 2);
+    assert_int_equal(policy_actions(s, a, PGQ_ARRAY_SIZE(a)), 0);
+}
+
+static void test_actions_fence(void **ctx)
+{
+    /* A writable node that is not the primary is fenced once per epoch. */
+    struct state *s = *ctx;
+    struct action a[8];
+    struct obs o;
+    unsigned n;
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    o = b_writable(s, "pg3", 0x1000);
+    b_report(s, 2000, 1, &o);
+    n = policy_actions(s, a, PGQ_ARRAY_SIZE(a));
+    assert_int_equal(n, 1);
+    assert_int_equal(a[0].kind, ACT_FENCE);
+    assert_string_equal(a[0].node, "pg3");
+    assert_int_equal(a[0].epoch, 1);
+    assert_string_equal(a[0].conninfo, b_node(s, "pg3")->conninfo);
+    assert_string_equal(policy_action_name(a[0].kind), "fence");
+    b_step(s, 2100, PGQ_STEP_FENCED, "pg3", 0);
+    assert_int_equal(policy_actions(s, a, PGQ_ARRAY_SIZE(a)), 0);
+}
+
+static void test_actions_fence_old_primary(void **ctx)
+{
+    /* An old primary that comes back writable after a decision is fenced in the new epoch. */
+    struct state *s = *ctx;
+    struct action a[8];
+    struct obs o;
+    unsigned n;
+    failed_primary(s, 3, 2);
+    b_decide(s, 15000, "pg2");
+    o = b_writable(s, "pg1", 0x1100);
+    b_report(s, 15500, 3, &o);
+    n = policy_actions(s, a, PGQ_ARRAY_SIZE(a));
+    assert_int_equal(n, 2);
+    assert_int_equal(a[0].kind, ACT_PROMOTE);
+    assert_string_equal(a[0].node, "pg2");
+    assert_int_equal(a[1].kind, ACT_FENCE);
+    assert_string_equal(a[1].node, "pg1");
+    assert_int_equal(a[1].epoch, 2);
+}
+
+static void test_actions_capacity(void **ctx)
+{
+    /* policy_actions never writes more than the room it is given. */
+    struct state *s = *ctx;
+    struct action a[2];
+    struct obs o;
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    o = b_writable(s, "pg2", 0x1000);
+    b_report(s, 2000, 1, &o);
+    o = b_writable(s, "pg3", 0x1000);
+    b_report(s, 2000, 1, &o);
+    memset(a, 0xEE, sizeof a);
+    assert_int_equal(policy_actions(s, a, 1), 1);
+    assert_int_equal(a[0].kind, ACT_FENCE);
+    assert_int_equal(a[1].kind, (int)0xEEEEEEEE);
+    assert_int_equal(policy_actions(s, a, 0), 0);
+    assert_int_equal(policy_actions(s, a, 2), 2);
+    assert_string_equal(policy_action_name(0), "?");
+}
+
+static int setup_state(void **ctx)
+{
+    struct state *s = malloc(sizeof *s);
+    if (s == NULL) {
+        return -1;
+    }
+    state_init(s);
+    *ctx = s;
+    return 0;
+}
+
+static int teardown_state(void **ctx)
+{
+    struct state *s = *ctx;
+    state_close(s);
+    free(s);
+    return 0;
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup_state, teardown_state)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_choose_table),
+        T(test_fresh_position),
+        T(test_fresh_down),
+        T(test_decision_after_failover_timeout),
+        T(test_zero_failover_timeout),
+        T(test_tilt_decides_nothing),
+        T(test_minority_causes_no_failover),
+        T(test_new_generation_needs_fresh_views),
+        T(test_primary_in_maintenance_blocks),
+        T(test_no_candidate_blocks),
+        T(test_stale_standby_waits),
+        T(test_lag_limit_after_every_monitor_lost_primary),
+        T(test_rediscovery_after_lone_primary_removed),
+        T(test_discovery),
+        T(test_discovery_unreachable_ignored),
+        T(test_two_writable_blocked),
+        T(test_done_when_standbys_follow),
+        T(test_done_without_down_standby),
+        T(test_rejoin_demoted),
+        T(test_healthy_cluster_quiet),
+        T(test_actions_promote_when_decided),
+        T(test_actions_repoint_after_promotion),
+        T(test_actions_repoint_after_discovery),
+        T(test_actions_fence),
+        T(test_actions_fence_old_primary),
+        T(test_actions_capacity),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
