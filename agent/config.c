@@ -74,9 +74,10 @@ static const struct option options[] = {
     {"health", "retries", OPT_U64, F(retries), 0, 100, "2",
      "Failed re-checks after a first failure before this monitor reports the node down: a node "
      "is reported down after 1 + retries consecutive failures."},
-    {"health", "report_refresh", OPT_DURATION, F(report_refresh_ms), 1000, 86400000, "2m",
+    {"health", "report_refresh", OPT_DURATION, F(report_refresh_ms), 1000, 86400000, "1m",
      "Observations go through the Raft log when something that matters changes (reachable, "
-     "role, timeline, streaming); WAL positions and metrics are refreshed at most this often."},
+     "role, timeline, streaming); WAL positions and metrics are refreshed at most this often. "
+     "The primary's last refreshed position is what max_lag_on_failover is measured against."},
     {"health", "passfile", OPT_STRING, F(passfile), NOLIMIT, "",
      "libpq passfile the monitor uses to authenticate to nodes (secrets never enter the "
      "replicated state)."},

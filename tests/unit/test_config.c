@@ -73,7 +73,7 @@ static void check_defaults(const struct config *c)
     assert_int_equal(c->timeout_ms, 5000);
     assert_int_equal(c->retry_interval_ms, 1000);
     assert_int_equal(c->retries, 2);
-    assert_int_equal(c->report_refresh_ms, 120000);
+    assert_int_equal(c->report_refresh_ms, 60000);
     assert_string_equal(c->passfile, "");
     assert_string_equal(c->sslmode, "");
     assert_string_equal(c->sslcert, "");
@@ -545,7 +545,7 @@ static void test_print_reference(void **ctx)
         "| `heartbeat_timeout` | 50ms |",
         "| `interval` | 30s |",
         "| `retries` | 2 |",
-        "| `report_refresh` | 2m |",
+        "| `report_refresh` | 1m |",
         "| `passfile` | (empty) |",
         "| `failover_timeout` | 5s |",
         "| `max_lag_on_failover` | 1MB |",
