@@ -1,0 +1,278 @@
+/* Codec of the operator API: requests and responses (see codec.h). */
+#include "codec.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec_internal.h"
+#include "lib/util.h"
+
+/* ---- API ---------------------------------------------------------------- */
+
+int codec_request_encode(const struct api_request *req,
+                         const struct codec_alloc *a,
+                         uint8_t **buf,
+                         size_t *len)
+{
+    struct scratch sc = {0};
+    Pgq__Request m = PGQ__REQUEST__INIT;
+    Pgq__StatusRequest status = PGQ__STATUS_REQUEST__INIT;
+    Pgq__EventsRequest events = PGQ__EVENTS_REQUEST__INIT;
+    Pgq__FailpointRequest fp = PGQ__FAILPOINT_REQUEST__INIT;
+    Pgq__Command cm;
+    int rv = 0;
+    m.version = PGQ_FORMAT_VERSION;
+    switch (req->kind) {
+        case API_STATUS:
+            m.body_case = PGQ__REQUEST__BODY_STATUS;
+            m.status = &status;
+            break;
+        case API_EVENTS:
+            m.body_case = PGQ__REQUEST__BODY_EVENTS;
+            events.cluster = S(req->cluster);
+            events.has_limit = req->limit != 0;
+            events.limit = req->limit;
+            m.events = &events;
+            break;
+        case API_FAILPOINT:
+            m.body_case = PGQ__REQUEST__BODY_FAILPOINT;
+            fp.name = S(req->fp_name);
+            fp.action = S(req->fp_action);
+            fp.arg = S(req->fp_arg);
+            m.failpoint = &fp;
+            break;
+        case API_NODE_ADD:
+        case API_NODE_REMOVE:
+        case API_MAINTENANCE:
+        case API_REPORT:
+            rv = codec_command_to_pb(&req->cmd, &cm, &sc);
+            if (rv != 0) {
+                break;
+            }
+            if (req->kind == API_NODE_ADD) {
+                m.body_case = PGQ__REQUEST__BODY_NODE_ADD;
+                m.node_add = cm.node_add;
+            } else if (req->kind == API_NODE_REMOVE) {
+                m.body_case = PGQ__REQUEST__BODY_NODE_REMOVE;
+                m.node_remove = cm.node_remove;
+            } else if (req->kind == API_MAINTENANCE) {
+                m.body_case = PGQ__REQUEST__BODY_MAINTENANCE;
+                m.maintenance = cm.maintenance;
+            } else {
+                m.body_case = PGQ__REQUEST__BODY_REPORT;
+                m.report = cm.report;
+            }
+            break;
+        default:
+            rv = PGQ_UNKNOWN;
+            break;
+    }
+    if (rv == 0) {
+        rv = codec_pack(&m.base, a, buf, len);
+    }
+    codec_scratch_free(&sc);
+    return rv;
+}
+
+int codec_request_decode(const uint8_t *buf,
+                         size_t len,
+                         struct api_request *req,
+                         char *errmsg,
+                         size_t errsize)
+{
+    struct dec d = {errmsg, errsize, 0};
+    Pgq__Request *m = pgq__request__unpack(NULL, len, buf);
+    memset(req, 0, sizeof *req);
+    if (m == NULL) {
+        codec_dec_fail(&d, PGQ_MALFORMED, "malformed request (%zu bytes)", len);
+        return d.rv;
+    }
+    codec_check_version(&d, m->version, "request");
+    if (d.rv != 0) {
+        goto out;
+    }
+    switch (m->body_case) {
+        case PGQ__REQUEST__BODY_STATUS:
+            req->kind = API_STATUS;
+            break;
+        case PGQ__REQUEST__BODY_EVENTS:
+            req->kind = API_EVENTS;
+            codec_copy_str(&d, req->cluster, sizeof req->cluster, m->events->cluster,
+                           "events.cluster");
+            req->limit = m->events->limit;
+            break;
+        case PGQ__REQUEST__BODY_FAILPOINT:
+            req->kind = API_FAILPOINT;
+            codec_copy_str(&d, req->fp_name, sizeof req->fp_name, m->failpoint->name,
+                           "failpoint.name");
+            codec_copy_str(&d, req->fp_action, sizeof req->fp_action, m->failpoint->action,
+                           "failpoint.action");
+            codec_copy_str(&d, req->fp_arg, sizeof req->fp_arg, m->failpoint->arg, "failpoint.arg");
+            break;
+        case PGQ__REQUEST__BODY_NODE_ADD:
+            req->kind = API_NODE_ADD;
+            req->cmd.kind = CMD_NODE_ADD;
+            codec_node_add_from_pb(&d, m->node_add, &req->cmd);
+            break;
+        case PGQ__REQUEST__BODY_NODE_REMOVE:
+            req->kind = API_NODE_REMOVE;
+            req->cmd.kind = CMD_NODE_REMOVE;
+            codec_copy_str(&d, req->cmd.cluster, sizeof req->cmd.cluster, m->node_remove->cluster,
+                           "node_remove.cluster");
+            codec_copy_str(&d, req->cmd.node, sizeof req->cmd.node, m->node_remove->name,
+                           "node_remove.name");
+            break;
+        case PGQ__REQUEST__BODY_MAINTENANCE:
+            req->kind = API_MAINTENANCE;
+            req->cmd.kind = CMD_MAINTENANCE;
+            codec_copy_str(&d, req->cmd.cluster, sizeof req->cmd.cluster, m->maintenance->cluster,
+                           "maintenance.cluster");
+            codec_copy_str(&d, req->cmd.node, sizeof req->cmd.node, m->maintenance->name,
+                           "maintenance.name");
+            req->cmd.u.maintenance.on = m->maintenance->on;
+            break;
+        case PGQ__REQUEST__BODY_REPORT:
+            req->kind = API_REPORT;
+            req->cmd.kind = CMD_REPORT;
+            codec_report_from_pb(&d, m->report, &req->cmd);
+            break;
+        default:
+            codec_dec_fail(&d, PGQ_UNKNOWN, "unknown request (oneof case %d)", (int)m->body_case);
+            break;
+    }
+out:
+    pgq__request__free_unpacked(m, NULL);
+    if (d.rv != 0) {
+        api_request_close(req);
+    }
+    return d.rv;
+}
+
+void api_request_close(struct api_request *req)
+{
+    command_close(&req->cmd);
+}
+
+void api_response_init(struct api_response *res)
+{
+    memset(res, 0, sizeof *res);
+    state_init(&res->state);
+}
+
+void api_response_close(struct api_response *res)
+{
+    state_close(&res->state);
+}
+
+int codec_response_encode(const struct api_response *res,
+                          const struct state *state,
+                          const char *events_cluster,
+                          unsigned events_limit,
+                          const struct codec_alloc *a,
+                          uint8_t **buf,
+                          size_t *len)
+{
+    struct scratch sc = {0};
+    Pgq__Response m = PGQ__RESPONSE__INIT;
+    Pgq__StatusReply status = PGQ__STATUS_REPLY__INIT;
+    Pgq__EventsReply events = PGQ__EVENTS_REPLY__INIT;
+    Pgq__RaftInfo info = PGQ__RAFT_INFO__INIT;
+    Pgq__State st;
+    int rv = 0;
+    m.version = PGQ_FORMAT_VERSION;
+    m.code = (Pgq__Code)res->code;
+    if (res->message[0] != '\0') {
+        m.message = S(res->message);
+    }
+    if (res->leader_api[0] != '\0') {
+        m.leader_api = S(res->leader_api);
+    }
+    if (res->body == API_STATUS) {
+        const struct raft_info *ri = &res->info;
+        info.id = ri->id;
+        info.role = (uint32_t)ri->role;
+        info.term = ri->term;
+        info.commit_index = ri->commit_index;
+        info.applied_index = ri->applied_index;
+        info.leader_id = ri->leader_id;
+        info.raft_address = S(ri->raft_address);
+        info.api_address = S(ri->api_address);
+        info.leader_api = S(ri->leader_api);
+        info.ready = ri->ready;
+        info.version = S(ri->version);
+        info.has_rss_kb = true;
+        info.rss_kb = ri->rss_kb;
+        rv = codec_state_to_pb(state, &st, &sc, STATE_NO_EVENTS, NULL, 0);
+        status.raft = &info;
+        status.state = &st;
+        m.body_case = PGQ__RESPONSE__BODY_STATUS;
+        m.status = &status;
+    } else if (res->body == API_EVENTS) {
+        rv = codec_state_to_pb(state, &st, &sc, STATE_EVENTS_ONLY, events_cluster, events_limit);
+        events.n_events = st.n_events;
+        events.events = st.events;
+        m.body_case = PGQ__RESPONSE__BODY_EVENTS;
+        m.events = &events;
+    }
+    if (rv == 0) {
+        rv = codec_pack(&m.base, a, buf, len);
+    }
+    codec_scratch_free(&sc);
+    return rv;
+}
+
+int codec_response_decode(const uint8_t *buf,
+                          size_t len,
+                          struct api_response *res,
+                          char *errmsg,
+                          size_t errsize)
+{
+    struct dec d = {errmsg, errsize, 0};
+    Pgq__Response *m = pgq__response__unpack(NULL, len, buf);
+    api_response_init(res);
+    if (m == NULL) {
+        codec_dec_fail(&d, PGQ_MALFORMED, "malformed response (%zu bytes)", len);
+        return d.rv;
+    }
+    codec_check_version(&d, m->version, "response");
+    if (d.rv != 0) {
+        goto out;
+    }
+    res->code = (int)m->code;
+    codec_copy_str(&d, res->message, sizeof res->message, m->message, "response.message");
+    codec_copy_str(&d, res->leader_api, sizeof res->leader_api, m->leader_api,
+                   "response.leader_api");
+    if (m->body_case == PGQ__RESPONSE__BODY_STATUS) {
+        const Pgq__RaftInfo *ri = m->status->raft;
+        res->body = API_STATUS;
+        res->info.id = ri->id;
+        res->info.role = (int)ri->role;
+        res->info.term = ri->term;
+        res->info.commit_index = ri->commit_index;
+        res->info.applied_index = ri->applied_index;
+        res->info.leader_id = ri->leader_id;
+        res->info.ready = ri->ready;
+        res->info.rss_kb = ri->rss_kb;
+        codec_copy_str(&d, res->info.raft_address, sizeof res->info.raft_address, ri->raft_address,
+                       "raft.raft_address");
+        codec_copy_str(&d, res->info.api_address, sizeof res->info.api_address, ri->api_address,
+                       "raft.api_address");
+        codec_copy_str(&d, res->info.leader_api, sizeof res->info.leader_api, ri->leader_api,
+                       "raft.leader_api");
+        codec_copy_str(&d, res->info.version, sizeof res->info.version, ri->version,
+                       "raft.version");
+        codec_state_from_pb(&d, m->status->state, &res->state);
+    } else if (m->body_case == PGQ__RESPONSE__BODY_EVENTS) {
+        res->body = API_EVENTS;
+        codec_events_from_pb(&d, m->events->events, m->events->n_events, &res->state);
+    }
+out:
+    pgq__response__free_unpacked(m, NULL);
+    if (d.rv != 0) {
+        api_response_close(res);
+    }
+    return d.rv;
+}

@@ -1,0 +1,72 @@
+/* Shared internals of the codec (codec.c, codec_state.c, codec_api.c): the
+ * scratch arena of encoders, the decode context, and the converters used by
+ * more than one format. Not for use outside the codec. */
+#ifndef PGQ_CODEC_INTERNAL_H
+#define PGQ_CODEC_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api.pb-c.h"
+#include "codec.h"
+#include "command.pb-c.h"
+#include "lib/util.h"
+#include "state.pb-c.h"
+
+/* Encoders allocate the messages they build here, and free all at once. */
+struct scratch
+{
+    void **ptrs;
+    size_t n, cap;
+    bool failed;
+};
+
+void *codec_scratch_alloc(struct scratch *sc, size_t size);
+void codec_scratch_free(struct scratch *sc);
+
+/* Pack any message into a fresh buffer with the allocator's headroom. */
+int codec_pack(const ProtobufCMessage *m, const struct codec_alloc *a, uint8_t **buf, size_t *len);
+
+/* Protobuf-c wants char * even for strings it only reads. */
+static inline char *S(const char *s)
+{
+    return (char *)(uintptr_t)s;
+}
+
+/* Decoding: the first error wins and names the field. */
+struct dec
+{
+    char *errmsg;
+    size_t errsize;
+    int rv;
+};
+
+void codec_dec_fail(struct dec *d, int code, const char *fmt, ...) PGQ_PRINTF(3, 4);
+void codec_copy_str(struct dec *d, char *dst, size_t size, const char *src, const char *field);
+void codec_check_count(struct dec *d, size_t n, size_t max, const char *field);
+void codec_check_version(struct dec *d, uint32_t version, const char *what);
+
+void codec_obs_to_pb(const struct obs *o, Pgq__Observation *m);
+void codec_obs_from_pb(struct dec *d, const Pgq__Observation *m, struct obs *o);
+int codec_command_to_pb(const struct command *cmd, Pgq__Command *m, struct scratch *sc);
+void codec_report_from_pb(struct dec *d, const Pgq__Report *b, struct command *cmd);
+void codec_node_add_from_pb(struct dec *d, const Pgq__NodeAdd *b, struct command *cmd);
+
+/* What of the state a message carries: a snapshot needs everything, a
+ * status reply everything but the history (events have their own request),
+ * an events reply only the history. */
+enum { STATE_ALL, STATE_NO_EVENTS, STATE_EVENTS_ONLY };
+
+/* Fill a State message; events filtered by cluster ("" or NULL: all) and
+ * limited to the last `limit` (0: all). */
+int codec_state_to_pb(const struct state *s,
+                      Pgq__State *m,
+                      struct scratch *sc,
+                      int what,
+                      const char *cluster,
+                      unsigned limit);
+void codec_state_from_pb(struct dec *d, const Pgq__State *m, struct state *s);
+void codec_events_from_pb(struct dec *d, Pgq__Event *const *evs, size_t n, struct state *s);
+
+#endif /* PGQ_CODEC_INTERNAL_H */

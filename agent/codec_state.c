@@ -1,0 +1,371 @@
+/* Codec of the replicated state: snapshots, and the state in status and
+ * events replies (see codec.h). */
+#include "codec.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec_internal.h"
+#include "lib/util.h"
+
+/* ---- state -------------------------------------------------------------- */
+
+static Pgq__Event *event_to_pb(const struct event *e, struct scratch *sc)
+{
+    Pgq__Event *m = codec_scratch_alloc(sc, sizeof *m);
+    if (m == NULL) {
+        return NULL;
+    }
+    pgq__event__init(m);
+    m->seq = e->seq;
+    m->time_ms = e->time_ms;
+    m->cluster = S(e->cluster);
+    if (e->node[0] != '\0') {
+        m->node = S(e->node);
+    }
+    m->kind = (uint32_t)e->kind;
+    m->message = S(e->message);
+    m->has_duration_ms = e->duration_ms != 0;
+    m->duration_ms = e->duration_ms;
+    m->has_epoch = true;
+    m->epoch = e->epoch;
+    return m;
+}
+
+static Pgq__Node *node_to_pb(const struct node *n, struct scratch *sc)
+{
+    Pgq__Node *m = codec_scratch_alloc(sc, sizeof *m);
+    Pgq__MonitorView **vs = codec_scratch_alloc(sc, PGQ_MAX_MONITORS * sizeof *vs);
+    size_t nv = 0;
+    if (m == NULL || vs == NULL) {
+        return NULL;
+    }
+    pgq__node__init(m);
+    m->name = S(n->name);
+    m->conninfo = S(n->conninfo);
+    m->priority = n->priority;
+    m->maintenance = n->maintenance;
+    m->role = (uint32_t)n->role;
+    m->verdict = (uint32_t)n->verdict;
+    m->verdict_since_ms = n->verdict_since_ms;
+    m->verdict_seq = n->verdict_seq;
+    m->following_epoch = n->following_epoch;
+    m->fenced_epoch = n->fenced_epoch;
+    m->alert_writable = n->alert_writable;
+    m->added_ms = n->added_ms;
+    m->has_last_write_lsn = true;
+    m->last_write_lsn = n->last_write_lsn;
+    for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
+        const struct view *v = &n->views[i];
+        Pgq__MonitorView *mv;
+        Pgq__Observation *o;
+        if (v->monitor_id == 0) {
+            continue;
+        }
+        mv = codec_scratch_alloc(sc, sizeof *mv);
+        o = codec_scratch_alloc(sc, sizeof *o);
+        if (mv == NULL || o == NULL) {
+            return NULL;
+        }
+        pgq__monitor_view__init(mv);
+        codec_obs_to_pb(&v->obs, o);
+        mv->monitor_id = v->monitor_id;
+        mv->gen = v->gen;
+        mv->applied_ms = v->applied_ms;
+        mv->obs = o;
+        vs[nv++] = mv;
+    }
+    m->n_views = nv;
+    m->views = vs;
+    return m;
+}
+
+static Pgq__Cluster *cluster_to_pb(const struct cluster *c, struct scratch *sc)
+{
+    Pgq__Cluster *m = codec_scratch_alloc(sc, sizeof *m);
+    Pgq__Failover *fo = codec_scratch_alloc(sc, sizeof *fo);
+    Pgq__Node **ns = codec_scratch_alloc(sc, c->n_nodes * sizeof *ns);
+    if (m == NULL || fo == NULL || ns == NULL) {
+        return NULL;
+    }
+    pgq__cluster__init(m);
+    pgq__failover__init(fo);
+    m->name = S(c->name);
+    m->epoch = c->epoch;
+    if (c->primary[0] != '\0') {
+        m->primary = S(c->primary);
+    }
+    for (unsigned i = 0; i < c->n_nodes; i++) {
+        ns[i] = node_to_pb(&c->nodes[i], sc);
+        if (ns[i] == NULL) {
+            return NULL;
+        }
+    }
+    m->n_nodes = c->n_nodes;
+    m->nodes = ns;
+    fo->phase = (uint32_t)c->fo.phase;
+    fo->epoch = c->fo.epoch;
+    fo->old_primary = S(c->fo.old_primary);
+    fo->candidate = S(c->fo.candidate);
+    fo->has_down_ms = true, fo->down_ms = c->fo.down_ms;
+    fo->has_decided_ms = true, fo->decided_ms = c->fo.decided_ms;
+    fo->has_promoted_ms = true, fo->promoted_ms = c->fo.promoted_ms;
+    fo->has_done_ms = true, fo->done_ms = c->fo.done_ms;
+    fo->has_timeline = true, fo->timeline = c->fo.timeline;
+    fo->blocked = S(c->fo.blocked);
+    fo->has_candidate_lsn = true, fo->candidate_lsn = c->fo.candidate_lsn;
+    m->failover = fo;
+    return m;
+}
+
+/* Fill a State message; events filtered by cluster ("" or NULL: all) and
+ * limited to the last `limit` (0: all). */
+int codec_state_to_pb(const struct state *s,
+                      Pgq__State *m,
+                      struct scratch *sc,
+                      int what,
+                      const char *cluster,
+                      unsigned limit)
+{
+    bool events_only = what == STATE_EVENTS_ONLY;
+    unsigned n_ev = 0, first = 0;
+    Pgq__Event **evs;
+    pgq__state__init(m);
+    m->seq = s->seq;
+    m->time_ms = s->time_ms;
+    m->leader_gen = s->leader_gen;
+    m->leader_id = s->leader_id;
+    m->gen_since_ms = s->gen_since_ms;
+    m->event_seq = s->event_seq;
+    if (!events_only) {
+        Pgq__Monitor **ms = codec_scratch_alloc(sc, PGQ_MAX_MONITORS * sizeof *ms);
+        Pgq__Cluster **cs = codec_scratch_alloc(sc, s->n_clusters * sizeof *cs);
+        if (ms == NULL || cs == NULL) {
+            return PGQ_NOMEM;
+        }
+        for (unsigned i = 0; i < s->n_monitors; i++) {
+            ms[i] = codec_scratch_alloc(sc, sizeof *ms[i]);
+            if (ms[i] == NULL) {
+                return PGQ_NOMEM;
+            }
+            pgq__monitor__init(ms[i]);
+            ms[i]->id = s->monitors[i].id;
+            ms[i]->raft_address = S(s->monitors[i].raft_address);
+            ms[i]->api_address = S(s->monitors[i].api_address);
+            ms[i]->voter = s->monitors[i].voter;
+        }
+        m->n_monitors = s->n_monitors;
+        m->monitors = ms;
+        for (unsigned i = 0; i < s->n_clusters; i++) {
+            cs[i] = cluster_to_pb(&s->clusters[i], sc);
+            if (cs[i] == NULL) {
+                return PGQ_NOMEM;
+            }
+        }
+        m->n_clusters = s->n_clusters;
+        m->clusters = cs;
+    }
+    if (what == STATE_NO_EVENTS) {
+        return sc->failed ? PGQ_NOMEM : 0;
+    }
+    evs = codec_scratch_alloc(sc, (s->n_events + 1) * sizeof *evs);
+    if (evs == NULL) {
+        return PGQ_NOMEM;
+    }
+    for (unsigned i = 0; i < s->n_events; i++) {
+        const struct event *e = state_event(s, i);
+        if (cluster != NULL && cluster[0] != '\0' && e->cluster[0] != '\0' &&
+            strcmp(e->cluster, cluster) != 0) {
+            continue;
+        }
+        evs[n_ev] = event_to_pb(e, sc);
+        if (evs[n_ev] == NULL) {
+            return PGQ_NOMEM;
+        }
+        n_ev++;
+    }
+    if (limit != 0 && n_ev > limit) {
+        first = n_ev - limit;
+    }
+    m->n_events = n_ev - first;
+    m->events = evs + first;
+    return sc->failed ? PGQ_NOMEM : 0;
+}
+
+int codec_state_encode(const struct state *s,
+                       const struct codec_alloc *a,
+                       uint8_t **buf,
+                       size_t *len)
+{
+    struct scratch sc = {0};
+    Pgq__Snapshot snap = PGQ__SNAPSHOT__INIT;
+    Pgq__State m;
+    int rv = codec_state_to_pb(s, &m, &sc, STATE_ALL, NULL, 0);
+    if (rv == 0) {
+        snap.version = PGQ_FORMAT_VERSION;
+        snap.state = &m;
+        rv = codec_pack(&snap.base, a, buf, len);
+    }
+    codec_scratch_free(&sc);
+    return rv;
+}
+
+void codec_events_from_pb(struct dec *d, Pgq__Event *const *evs, size_t n, struct state *s)
+{
+    codec_check_count(d, n, PGQ_MAX_EVENTS, "state.events");
+    if (d->rv != 0 || n == 0) {
+        return;
+    }
+    s->events = calloc(PGQ_MAX_EVENTS, sizeof *s->events);
+    if (s->events == NULL) {
+        codec_dec_fail(d, PGQ_NOMEM, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct event *e = &s->events[i];
+        e->seq = evs[i]->seq;
+        e->time_ms = evs[i]->time_ms;
+        codec_copy_str(d, e->cluster, sizeof e->cluster, evs[i]->cluster, "event.cluster");
+        codec_copy_str(d, e->node, sizeof e->node, evs[i]->node, "event.node");
+        e->kind = (int)evs[i]->kind;
+        codec_copy_str(d, e->message, sizeof e->message, evs[i]->message, "event.message");
+        e->duration_ms = evs[i]->duration_ms;
+        e->epoch = evs[i]->epoch;
+    }
+    s->n_events = (unsigned)n;
+    s->events_head = 0;
+}
+
+static void node_from_pb(struct dec *d, const Pgq__Node *m, struct node *n)
+{
+    memset(n, 0, sizeof *n);
+    codec_copy_str(d, n->name, sizeof n->name, m->name, "node.name");
+    codec_copy_str(d, n->conninfo, sizeof n->conninfo, m->conninfo, "node.conninfo");
+    n->priority = m->priority;
+    n->maintenance = m->maintenance;
+    n->role = (int)m->role;
+    n->verdict = (int)m->verdict;
+    n->verdict_since_ms = m->verdict_since_ms;
+    n->verdict_seq = m->verdict_seq;
+    n->following_epoch = m->following_epoch;
+    n->fenced_epoch = m->fenced_epoch;
+    n->alert_writable = m->alert_writable;
+    n->added_ms = m->added_ms;
+    n->last_write_lsn = m->last_write_lsn;
+    if (n->role < 0 || n->role >= PGQ__N_ROLES || n->verdict < 0 || n->verdict >= PGQ__N_VERDICTS ||
+        n->priority > 100) {
+        codec_dec_fail(d, PGQ_MALFORMED, "node %s: role, verdict or priority out of range",
+                       n->name);
+    }
+    codec_check_count(d, m->n_views, PGQ_MAX_MONITORS, "node.views");
+    if (d->rv != 0) {
+        return;
+    }
+    for (size_t i = 0; i < m->n_views; i++) {
+        n->views[i].monitor_id = m->views[i]->monitor_id;
+        n->views[i].gen = m->views[i]->gen;
+        n->views[i].applied_ms = m->views[i]->applied_ms;
+        codec_obs_from_pb(d, m->views[i]->obs, &n->views[i].obs);
+    }
+}
+
+void codec_state_from_pb(struct dec *d, const Pgq__State *m, struct state *s)
+{
+    state_init(s);
+    s->seq = m->seq;
+    s->time_ms = m->time_ms;
+    s->leader_gen = m->leader_gen;
+    s->leader_id = m->leader_id;
+    s->gen_since_ms = m->gen_since_ms;
+    s->event_seq = m->event_seq;
+    codec_check_count(d, m->n_monitors, PGQ_MAX_MONITORS, "state.monitors");
+    codec_check_count(d, m->n_clusters, PGQ_MAX_CLUSTERS, "state.clusters");
+    if (d->rv != 0) {
+        return;
+    }
+    for (size_t i = 0; i < m->n_monitors; i++) {
+        struct member *mon = &s->monitors[i];
+        mon->id = m->monitors[i]->id;
+        mon->voter = m->monitors[i]->voter;
+        codec_copy_str(d, mon->raft_address, sizeof mon->raft_address, m->monitors[i]->raft_address,
+                       "monitor.raft_address");
+        codec_copy_str(d, mon->api_address, sizeof mon->api_address, m->monitors[i]->api_address,
+                       "monitor.api_address");
+    }
+    s->n_monitors = (unsigned)m->n_monitors;
+    if (m->n_clusters > 0) {
+        s->clusters = calloc(m->n_clusters, sizeof *s->clusters);
+        if (s->clusters == NULL) {
+            codec_dec_fail(d, PGQ_NOMEM, "out of memory");
+            return;
+        }
+    }
+    for (size_t i = 0; i < m->n_clusters && d->rv == 0; i++) {
+        const Pgq__Cluster *mc = m->clusters[i];
+        struct cluster *c = &s->clusters[i];
+        s->n_clusters++;
+        codec_copy_str(d, c->name, sizeof c->name, mc->name, "cluster.name");
+        codec_copy_str(d, c->primary, sizeof c->primary, mc->primary, "cluster.primary");
+        c->epoch = mc->epoch;
+        codec_check_count(d, mc->n_nodes, PGQ_MAX_NODES, "cluster.nodes");
+        if (d->rv != 0) {
+            return;
+        }
+        if (mc->n_nodes > 0) {
+            c->nodes = calloc(mc->n_nodes, sizeof *c->nodes);
+            if (c->nodes == NULL) {
+                codec_dec_fail(d, PGQ_NOMEM, "out of memory");
+                return;
+            }
+        }
+        for (size_t j = 0; j < mc->n_nodes; j++) {
+            node_from_pb(d, mc->nodes[j], &c->nodes[j]);
+        }
+        c->n_nodes = (unsigned)mc->n_nodes;
+        c->fo.phase = (int)mc->failover->phase;
+        if (c->fo.phase < 0 || c->fo.phase >= PGQ__N_FO_PHASES) {
+            codec_dec_fail(d, PGQ_MALFORMED, "cluster %s: failover phase out of range", c->name);
+        }
+        c->fo.epoch = mc->failover->epoch;
+        codec_copy_str(d, c->fo.old_primary, sizeof c->fo.old_primary, mc->failover->old_primary,
+                       "failover.old_primary");
+        codec_copy_str(d, c->fo.candidate, sizeof c->fo.candidate, mc->failover->candidate,
+                       "failover.candidate");
+        codec_copy_str(d, c->fo.blocked, sizeof c->fo.blocked, mc->failover->blocked,
+                       "failover.blocked");
+        c->fo.down_ms = mc->failover->down_ms;
+        c->fo.decided_ms = mc->failover->decided_ms;
+        c->fo.promoted_ms = mc->failover->promoted_ms;
+        c->fo.done_ms = mc->failover->done_ms;
+        c->fo.timeline = mc->failover->timeline;
+        c->fo.candidate_lsn = mc->failover->candidate_lsn;
+    }
+    codec_events_from_pb(d, m->events, m->n_events, s);
+}
+
+int codec_state_decode(const uint8_t *buf,
+                       size_t len,
+                       struct state *s,
+                       char *errmsg,
+                       size_t errsize)
+{
+    struct dec d = {errmsg, errsize, 0};
+    Pgq__Snapshot *m = pgq__snapshot__unpack(NULL, len, buf);
+    state_init(s);
+    if (m == NULL) {
+        codec_dec_fail(&d, PGQ_MALFORMED, "malformed snapshot (%zu bytes)", len);
+        return d.rv;
+    }
+    codec_check_version(&d, m->version, "snapshot");
+    if (d.rv == 0) {
+        codec_state_from_pb(&d, m->state, s);
+    }
+    pgq__snapshot__free_unpacked(m, NULL);
+    if (d.rv != 0) {
+        state_close(s);
+    }
+    return d.rv;
+}
