@@ -155,11 +155,22 @@ static int fail(struct apply_result *res, int code, const char *fmt, ...)
     return code;
 }
 
-static void event_add(struct state *s, const char *cluster, const char *node, int kind,
-                      uint64_t epoch, uint64_t duration_ms, const char *fmt, ...)
-    PGQ_PRINTF(7, 8);
-static void event_add(struct state *s, const char *cluster, const char *node, int kind,
-                      uint64_t epoch, uint64_t duration_ms, const char *fmt, ...)
+static void event_add(struct state *s,
+                      const char *cluster,
+                      const char *node,
+                      int kind,
+                      uint64_t epoch,
+                      uint64_t duration_ms,
+                      const char *fmt,
+                      ...) PGQ_PRINTF(7, 8);
+static void event_add(struct state *s,
+                      const char *cluster,
+                      const char *node,
+                      int kind,
+                      uint64_t epoch,
+                      uint64_t duration_ms,
+                      const char *fmt,
+                      ...)
 {
     struct event *e;
     va_list ap;
@@ -199,20 +210,21 @@ static uint64_t since(uint64_t now, uint64_t then)
 
 /* ---- node add / remove / maintenance ----------------------------------- */
 
-static int check_node_add(const struct state *s, const struct command *cmd,
+static int check_node_add(const struct state *s,
+                          const struct command *cmd,
                           struct apply_result *res)
 {
     const struct cluster *c = state_cluster(s, cmd->cluster);
+    const struct node *n;
     struct conninfo ci, other;
     char err[PGQ_REASON_MAX];
     if (!pgq_name_valid(cmd->cluster)) {
         return fail(res, PGQ_INVALID,
-                    "invalid cluster name \"%.63s\": use 1-63 of A-Z a-z 0-9 _ . -",
-                    cmd->cluster);
+                    "invalid cluster name \"%.63s\": use 1-63 of A-Z a-z 0-9 _ . -", cmd->cluster);
     }
     if (!pgq_name_valid(cmd->node)) {
-        return fail(res, PGQ_INVALID,
-                    "invalid node name \"%.63s\": use 1-63 of A-Z a-z 0-9 _ . -", cmd->node);
+        return fail(res, PGQ_INVALID, "invalid node name \"%.63s\": use 1-63 of A-Z a-z 0-9 _ . -",
+                    cmd->node);
     }
     if (cmd->u.node_add.priority > 100) {
         return fail(res, PGQ_INVALID, "priority %u is out of range 0..100",
@@ -227,7 +239,13 @@ static int check_node_add(const struct state *s, const struct command *cmd,
         }
         return 0;
     }
-    if (cluster_node(c, cmd->node) != NULL) {
+    if ((n = cluster_node(c, cmd->node)) != NULL) {
+        /* The same registration again (a client retrying a write whose
+         * reply it lost) succeeds and changes nothing. */
+        if (strcmp(n->conninfo, cmd->u.node_add.conninfo) == 0 &&
+            n->priority == cmd->u.node_add.priority) {
+            return 0;
+        }
         return fail(res, PGQ_EXISTS, "node %s already exists in cluster %s", cmd->node,
                     cmd->cluster);
     }
@@ -238,8 +256,8 @@ static int check_node_add(const struct state *s, const struct command *cmd,
     for (unsigned i = 0; i < c->n_nodes; i++) {
         if (conninfo_parse(c->nodes[i].conninfo, &other, NULL, 0) == 0 &&
             strcmp(other.host, ci.host) == 0 && strcmp(other.port, ci.port) == 0) {
-            return fail(res, PGQ_EXISTS, "%s:%s is already registered as node %s", ci.host,
-                        ci.port, c->nodes[i].name);
+            return fail(res, PGQ_EXISTS, "%s:%s is already registered as node %s", ci.host, ci.port,
+                        c->nodes[i].name);
         }
     }
     return 0;
@@ -254,6 +272,9 @@ static int apply_node_add(struct state *s, const struct command *cmd, struct app
         return rv;
     }
     c = state_cluster(s, cmd->cluster);
+    if (cluster_node(c, cmd->node) != NULL) {
+        return 0; /* identical to the registered node: nothing to do */
+    }
     if (c == NULL) {
         struct cluster *grown = realloc(s->clusters, (s->n_clusters + 1) * sizeof *grown);
         if (grown == NULL) {
@@ -278,12 +299,13 @@ static int apply_node_add(struct state *s, const struct command *cmd, struct app
     pgq_strlcpy(n->conninfo, cmd->u.node_add.conninfo, sizeof n->conninfo);
     n->priority = cmd->u.node_add.priority;
     n->added_ms = cmd->time_ms;
-    event_add(s, c->name, n->name, PGQ_EV_NODE_ADDED, c->epoch, 0,
-              "node %s added (priority %u)", n->name, n->priority);
+    event_add(s, c->name, n->name, PGQ_EV_NODE_ADDED, c->epoch, 0, "node %s added (priority %u)",
+              n->name, n->priority);
     return 0;
 }
 
-static int check_node_remove(const struct state *s, const struct command *cmd,
+static int check_node_remove(const struct state *s,
+                             const struct command *cmd,
                              struct apply_result *res)
 {
     const struct cluster *c = state_cluster(s, cmd->cluster);
@@ -300,8 +322,7 @@ static int check_node_remove(const struct state *s, const struct command *cmd,
     return 0;
 }
 
-static int apply_node_remove(struct state *s, const struct command *cmd,
-                             struct apply_result *res)
+static int apply_node_remove(struct state *s, const struct command *cmd, struct apply_result *res)
 {
     struct cluster *c;
     struct node *n;
@@ -321,7 +342,8 @@ static int apply_node_remove(struct state *s, const struct command *cmd,
     return 0;
 }
 
-static int check_maintenance(const struct state *s, const struct command *cmd,
+static int check_maintenance(const struct state *s,
+                             const struct command *cmd,
                              struct apply_result *res)
 {
     const struct cluster *c = state_cluster(s, cmd->cluster);
@@ -331,8 +353,7 @@ static int check_maintenance(const struct state *s, const struct command *cmd,
     return 0;
 }
 
-static int apply_maintenance(struct state *s, const struct command *cmd,
-                             struct apply_result *res)
+static int apply_maintenance(struct state *s, const struct command *cmd, struct apply_result *res)
 {
     struct cluster *c;
     struct node *n;
@@ -448,7 +469,9 @@ static bool obs_writable(const struct obs *o)
     return o->reachable && !o->in_recovery && !o->read_only;
 }
 
-static void note_observation(struct state *s, struct cluster *c, struct node *n,
+static void note_observation(struct state *s,
+                             struct cluster *c,
+                             struct node *n,
                              const struct obs *o)
 {
     int verdict = cluster_verdict(s, n);
@@ -556,8 +579,8 @@ static int apply_set_role(struct state *s, const struct command *cmd, struct app
             return fail(res, PGQ_REFUSED, "node %s is %s, not unknown or demoted", n->name,
                         pgq_role_name(n->role));
         }
-        event_add(s, c->name, n->name, PGQ_EV_ROLE, c->epoch, 0, "node %s is a standby%s",
-                  n->name, n->role == PGQ_ROLE_DEMOTED ? " again (rejoined)" : "");
+        event_add(s, c->name, n->name, PGQ_EV_ROLE, c->epoch, 0, "node %s is a standby%s", n->name,
+                  n->role == PGQ_ROLE_DEMOTED ? " again (rejoined)" : "");
         n->role = PGQ_ROLE_STANDBY;
         return 0;
     }
@@ -647,9 +670,8 @@ static int apply_step(struct state *s, const struct command *cmd, struct apply_r
             c->fo.promoted_ms = s->time_ms;
             c->fo.timeline = st->timeline;
             event_add(s, c->name, n->name, PGQ_EV_PROMOTED, c->epoch,
-                      since(s->time_ms, c->fo.decided_ms),
-                      "node %s promoted (timeline %u)%s%s", n->name, st->timeline,
-                      st->detail[0] != '\0' ? ": " : "", st->detail);
+                      since(s->time_ms, c->fo.decided_ms), "node %s promoted (timeline %u)%s%s",
+                      n->name, st->timeline, st->detail[0] != '\0' ? ": " : "", st->detail);
             return 0;
         case PGQ_STEP_REPOINTED:
             if (n == NULL || n->role != PGQ_ROLE_STANDBY) {

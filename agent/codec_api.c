@@ -190,7 +190,7 @@ int codec_response_encode(const struct api_response *res,
     if (res->leader_api[0] != '\0') {
         m.leader_api = S(res->leader_api);
     }
-    if (res->body == API_STATUS) {
+    if (res->body == API_STATUS || res->body == API_EVENTS) {
         const struct raft_info *ri = &res->info;
         info.id = ri->id;
         info.role = (uint32_t)ri->role;
@@ -205,6 +205,8 @@ int codec_response_encode(const struct api_response *res,
         info.version = S(ri->version);
         info.has_rss_kb = true;
         info.rss_kb = ri->rss_kb;
+    }
+    if (res->body == API_STATUS) {
         rv = codec_state_to_pb(state, &st, &sc, STATE_NO_EVENTS, NULL, 0);
         status.raft = &info;
         status.state = &st;
@@ -214,6 +216,7 @@ int codec_response_encode(const struct api_response *res,
         rv = codec_state_to_pb(state, &st, &sc, STATE_EVENTS_ONLY, events_cluster, events_limit);
         events.n_events = st.n_events;
         events.events = st.events;
+        events.raft = &info;
         m.body_case = PGQ__RESPONSE__BODY_EVENTS;
         m.events = &events;
     }
@@ -222,6 +225,24 @@ int codec_response_encode(const struct api_response *res,
     }
     codec_scratch_free(&sc);
     return rv;
+}
+
+static void raft_info_from_pb(struct dec *d, const Pgq__RaftInfo *ri, struct raft_info *out)
+{
+    out->id = ri->id;
+    out->role = (int)ri->role;
+    out->term = ri->term;
+    out->commit_index = ri->commit_index;
+    out->applied_index = ri->applied_index;
+    out->leader_id = ri->leader_id;
+    out->ready = ri->ready;
+    out->rss_kb = ri->rss_kb;
+    codec_copy_str(d, out->raft_address, sizeof out->raft_address, ri->raft_address,
+                   "raft.raft_address");
+    codec_copy_str(d, out->api_address, sizeof out->api_address, ri->api_address,
+                   "raft.api_address");
+    codec_copy_str(d, out->leader_api, sizeof out->leader_api, ri->leader_api, "raft.leader_api");
+    codec_copy_str(d, out->version, sizeof out->version, ri->version, "raft.version");
 }
 
 int codec_response_decode(const uint8_t *buf,
@@ -246,27 +267,14 @@ int codec_response_decode(const uint8_t *buf,
     codec_copy_str(&d, res->leader_api, sizeof res->leader_api, m->leader_api,
                    "response.leader_api");
     if (m->body_case == PGQ__RESPONSE__BODY_STATUS) {
-        const Pgq__RaftInfo *ri = m->status->raft;
         res->body = API_STATUS;
-        res->info.id = ri->id;
-        res->info.role = (int)ri->role;
-        res->info.term = ri->term;
-        res->info.commit_index = ri->commit_index;
-        res->info.applied_index = ri->applied_index;
-        res->info.leader_id = ri->leader_id;
-        res->info.ready = ri->ready;
-        res->info.rss_kb = ri->rss_kb;
-        codec_copy_str(&d, res->info.raft_address, sizeof res->info.raft_address, ri->raft_address,
-                       "raft.raft_address");
-        codec_copy_str(&d, res->info.api_address, sizeof res->info.api_address, ri->api_address,
-                       "raft.api_address");
-        codec_copy_str(&d, res->info.leader_api, sizeof res->info.leader_api, ri->leader_api,
-                       "raft.leader_api");
-        codec_copy_str(&d, res->info.version, sizeof res->info.version, ri->version,
-                       "raft.version");
+        raft_info_from_pb(&d, m->status->raft, &res->info);
         codec_state_from_pb(&d, m->status->state, &res->state);
     } else if (m->body_case == PGQ__RESPONSE__BODY_EVENTS) {
         res->body = API_EVENTS;
+        if (m->events->raft != NULL) {
+            raft_info_from_pb(&d, m->events->raft, &res->info);
+        }
         codec_events_from_pb(&d, m->events->events, m->events->n_events, &res->state);
     }
 out:

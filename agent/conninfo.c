@@ -26,7 +26,7 @@ static int keep(struct conninfo *ci,
 {
     char *dst = NULL;
     size_t size = 0;
-    if (strcmp(key, "password") == 0) {
+    if (strcmp(key, "password") == 0 || strcmp(key, "sslpassword") == 0) {
         ci->has_password = true;
         return 0;
     }

@@ -277,7 +277,10 @@ static int try_write(struct ctl *c,
 {
     struct api_response r;
     if (ctl_call(c, addr, req, &r) != 0) {
-        pgq_strlcpy(last, c->errmsg, last_size);
+        /* A monitor's own words say more than a failed connection. */
+        if (!*reached) {
+            pgq_strlcpy(last, c->errmsg, last_size);
+        }
         return 0;
     }
     *reached = true;

@@ -91,7 +91,7 @@ static int load(const char *path, struct config *cfg)
     return 0;
 }
 
-static uv_signal_t sig_term, sig_int;
+static uv_signal_t sig_term, sig_int, sig_hup;
 static struct monitor the_monitor;
 
 static void stopped_cb(struct monitor *m)
@@ -99,6 +99,15 @@ static void stopped_cb(struct monitor *m)
     (void)m;
     uv_close((uv_handle_t *)&sig_term, NULL);
     uv_close((uv_handle_t *)&sig_int, NULL);
+    uv_close((uv_handle_t *)&sig_hup, NULL);
+}
+
+/* No reload yet: say so rather than die of the default action. */
+static void hup_cb(uv_signal_t *h, int signum)
+{
+    (void)h;
+    (void)signum;
+    log_warn("received SIGHUP: configuration reload is not supported; restart to apply changes");
 }
 
 static void signal_cb(uv_signal_t *h, int signum)
@@ -188,6 +197,8 @@ int main(int argc, char **argv)
     uv_signal_init(&loop, &sig_int);
     uv_signal_start(&sig_term, signal_cb, SIGTERM);
     uv_signal_start(&sig_int, signal_cb, SIGINT);
+    uv_signal_init(&loop, &sig_hup);
+    uv_signal_start(&sig_hup, hup_cb, SIGHUP);
 
     rv = monitor_start(&the_monitor, &loop, &cfg, err, sizeof err);
     if (rv != 0) {

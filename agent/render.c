@@ -206,7 +206,9 @@ static void status_table(FILE *out,
                     r->id, r->api_address[0] ? r->api_address : "?",
                     r->raft_address[0] ? r->raft_address : "?", pgq_monitor_role_name(r->info.role),
                     r->info.term, r->info.commit_index, r->info.applied_index,
-                    r->info.ready ? "" : " (catching up)");
+                    r->info.ready            ? ""
+                    : r->info.leader_id == 0 ? " (no leader)"
+                                             : " (catching up)");
         } else {
             fprintf(out, "  %-3" PRIu64 " %-21s %-21s %-11s %6s %8s %8s  no\n", r->id,
                     r->api_address[0] ? r->api_address : "?",

@@ -282,7 +282,49 @@ def test_old_primary_fenced(sb):
             "the write went to the fenced old primary")
 
 
+def test_leader_dies_after_promote(sb):
+    """The leader dies after pg_promote succeeded and before the promotion is committed
+    (failpoint): the new leader finds the candidate out of recovery and commits it without a
+    second promotion."""
+    nodes, q = setup(sb)
+    leader = q.monitor(q.wait_leader())
+    p = q.ctl("debug", "failpoint", "actuator.after_promote", "crash",
+              monitors=leader.api_address)
+    t.check(p.returncode == 0, "cannot arm the failpoint: %s" % p.stderr.strip())
+    nodes[0].kill9()
+    t.wait_until(lambda: not leader.alive(), 30, "the leader to crash at the failpoint")
+    t.check("failpoint actuator.after_promote: crashing now" in leader.log_text(),
+            "the leader died elsewhere than at the failpoint")
+    c = wait_failover(q, 2)
+    new = nodes[1] if c["primary"] == "pg2" else nodes[2]
+    check_single_promotion(q, nodes, new)
+    promoted = events_of(q, "promoted")[0]
+    t.check("already out of recovery" in promoted["message"],
+            "the new leader promoted again: %s" % promoted["message"])
+
+
+def test_five_monitors_two_down(sb):
+    """Five monitors fail over exactly once with two of them (the leader included) killed."""
+    nodes = t.make_pg_cluster(sb, 2)
+    q = t.Quorum(sb, 5, FAST).start()
+    for n in nodes:
+        q.ctl("node", "add", n.name, "--conninfo", n.conninfo, check_rc=True)
+    t.wait_until(lambda: all(n["health"] == "up" and n["following_epoch"] == 1
+                             for n in q.status()["nodes"]), 30, "a steady cluster")
+    leader = q.wait_leader()
+    other = next(m.id for m in q.monitors if m.id != leader)
+    q.monitor(leader).kill()
+    q.monitor(other).kill()
+    q.wait_leader(exclude=(leader, other))
+    nodes[0].kill9()
+    c = wait_failover(q, 2)
+    new = nodes[1] if c["primary"] == "pg2" else nodes[2]
+    check_single_promotion(q, nodes, new)
+    check_follows(nodes[2] if new is nodes[1] else nodes[1], new)
+
+
 if __name__ == "__main__":
     t.main([test_kill_primary, test_kill_primary_leader_monitor_down,
             test_kill_primary_follower_monitor_down, test_leader_dies_mid_failover,
+            test_leader_dies_after_promote, test_five_monitors_two_down,
             test_one_monitor_cut_off, test_restart_all_after_failover, test_old_primary_fenced])

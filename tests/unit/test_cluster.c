@@ -159,6 +159,24 @@ static void test_node_add(void **ctx)
     assert_int_equal(s->seq, 3);
 }
 
+static void test_node_add_repeated(void **ctx)
+{
+    /* The same registration sent again (a client retrying a write whose reply it lost) is
+     * accepted and changes nothing but the command count; a different one is refused. */
+    struct state *s = *ctx;
+    struct command c = b_cmd_node_add(1000, B_CLUSTER, "pg1", "host=10.0.0.1 port=5433", 70);
+    uint64_t events;
+    b_apply(s, &c);
+    events = s->event_seq;
+    c = b_cmd_node_add(2000, B_CLUSTER, "pg1", "host=10.0.0.1 port=5433", 70);
+    b_apply(s, &c);
+    assert_int_equal(b_cluster(s)->n_nodes, 1);
+    assert_int_equal(s->event_seq, events);
+    assert_int_equal(b_node(s, "pg1")->added_ms, 1000);
+    c = b_cmd_node_add(3000, B_CLUSTER, "pg1", "host=10.0.0.1 port=5433", 60);
+    b_refused(s, &c, PGQ_EXISTS, "node pg1 already exists in cluster main");
+}
+
 static void test_node_add_refused(void **ctx)
 {
     /* A bad or duplicate node is refused with its code and message and changes nothing. */
@@ -951,6 +969,7 @@ int main(void)
         T(test_apply_deterministic),
         T(test_unknown_command),
         T(test_node_add),
+        T(test_node_add_repeated),
         T(test_node_add_refused),
         T(test_node_add_limits),
         T(test_cluster_limit),

@@ -67,6 +67,7 @@ static void test_parse_keyword_value(void **ctx)
          "", false},
         {"host=pg1 password=secret", "pg1", "", "5432", "", "", true},
         {"host=pg1 password=''", "pg1", "", "5432", "", "", true},
+        {"host=pg1 sslpassword=keypass", "pg1", "", "5432", "", "", true},
         {"", "", "", "5432", "", "", false},
     };
     (void)ctx;
