@@ -87,6 +87,16 @@ void policy_choose(const struct state *s, const struct cluster *c, const struct 
 
     memset(out, 0, sizeof *out);
     out->reference_lsn = p != NULL ? primary_last_lsn(p) : 0;
+    /* Invariant 4: the primary of a decided epoch holds at least the position
+     * it was chosen at, even if no monitor saw it writable yet; and until it
+     * is promoted, the writes to keep are those of the primary it replaces. */
+    if (c->fo.phase != PGQ_FO_NONE && c->fo.epoch == c->epoch) {
+        const struct node *old = cluster_node(c, c->fo.old_primary);
+        out->reference_lsn = PGQ_MAX(out->reference_lsn, c->fo.candidate_lsn);
+        if (c->fo.phase == PGQ_FO_DECIDED && old != NULL) {
+            out->reference_lsn = PGQ_MAX(out->reference_lsn, primary_last_lsn(old));
+        }
+    }
 
     /* First pass: fresh positions, and the most advanced one known. */
     for (unsigned i = 0; i < c->n_nodes; i++) {
@@ -239,6 +249,11 @@ static bool next_failover(const struct state *s, const struct cluster *c,
         return false;
     }
     start = PGQ_MAX(p->verdict_since_ms, s->gen_since_ms);
+    /* A promotion committed since the verdict proves the node was up then:
+     * it must stay down for the whole timeout after it. */
+    if (c->fo.epoch == c->epoch && c->fo.phase >= PGQ_FO_PROMOTED) {
+        start = PGQ_MAX(start, c->fo.promoted_ms);
+    }
     if (now_ms < start + pc->failover_timeout_ms || pc->tilt) {
         return false;
     }

@@ -1,0 +1,2384 @@
+/* The deterministic simulation: 3 and 5 monitors on libraft's raft_fixture,
+ * each running our real state machine (fsm.c over cluster.c) and our real
+ * leader code (consensus.c over policy.c), on the fixture's virtual clock,
+ * the only clock here: nothing sleeps, and a run is a function of its seed.
+ *
+ * The driver plays everything else from a fixture hook that runs after every
+ * fixture event:
+ *   - the daemon's timer: consensus_tick() every TICK_MS of virtual time on
+ *     every live monitor, and at once when consensus kicks;
+ *   - the monitors' probes: each monitor reports what it sees of a small
+ *     in-memory model of PostgreSQL nodes (role, recovery, timeline, WAL
+ *     position, promotions), proposed on the ready leader as the daemon does
+ *     with a report a follower forwards;
+ *   - the actuator: actions handed to actions_cb become jobs that, like
+ *     agent/actuator.c, check that they are still due right before acting,
+ *     act idempotently on the model (a promoted node is not promoted again)
+ *     and propose their Step command;
+ *   - the operators: node add and maintenance commands.
+ * Invariants are checked after every fixture event (one leader per term,
+ * epochs never go back, equal seq means equal state, one promotion per
+ * epoch, ready means the leader's own hello is applied); a failure names the
+ * seed. PGQ_SIM_SEED=<n> runs the randomized schedule with that seed only,
+ * PGQ_SIM_FILTER=<pattern> only the tests whose names match, PGQ_SIM_VERBOSE
+ * logs everything and prints a line per random schedule, PGQ_SIM_DUMP also
+ * its committed history. */
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <raft.h>
+#include <raft/fixture.h>
+
+#include "cluster.h"
+#include "codec.h"
+#include "consensus.h"
+#include "fsm.h"
+#include "lib/util.h"
+#include "log.h"
+#include "policy.h"
+
+#define MAX_SERVERS 5
+#define MAX_PG 8
+#define MAX_JOBS 64
+#define MAX_CLUSTERS 4
+#define N_OUTCOMES 64
+#define TICK_MS 100      /* the daemon's tick */
+#define ELECTION_MS 1000 /* raft election timeout */
+#define HEARTBEAT_MS 100 /* raft heartbeat */
+#define REPORT_MS 1000   /* each monitor reports this often */
+#define REPORT_TIMEOUT_MS 3000
+#define ACT_DELAY_MS 200 /* an action takes this long to carry out */
+#define ACT_RETRY_MS 1000
+#define FAILOVER_MS 3000 /* policy.failover_timeout_ms */
+#define CLUSTER "main"
+
+struct sim;
+
+struct server
+{
+    struct sim *s;
+    unsigned i;
+    struct fsm fsm;
+    struct consensus cons;
+    bool isolated; /* cut off from every other monitor (and from the world) */
+    bool kicked;
+    uint64_t next_report_ms;
+    bool report_pending;
+    uint64_t report_gen;
+    uint64_t report_sent_ms;
+    unsigned restores;  /* snapshots restored (installed) */
+    unsigned applied;   /* entries applied, accepted or refused */
+    unsigned decisions; /* accepted failover decisions */
+    unsigned long long leader_term;
+    uint64_t leader_since_ms;
+    char epoch_cluster[MAX_CLUSTERS][PGQ_NAME_MAX];
+    uint64_t epoch_max[MAX_CLUSTERS];
+    unsigned n_epochs;
+    struct action last_promote; /* latest PROMOTE handed to actions_cb */
+    unsigned n_promote_seen;
+};
+
+/* A PostgreSQL node as the model knows it. */
+struct pgnode
+{
+    char name[PGQ_NAME_MAX];
+    char conninfo[PGQ_CONNINFO_MAX];
+    char addr[PGQ_ADDR_MAX];
+    unsigned priority;
+    bool up;
+    bool in_recovery;
+    bool read_only;
+    uint32_t timeline;
+    uint64_t lsn; /* primary: current; standby: received (and replayed) */
+    int upstream; /* the node it streams from, -1 for none */
+    unsigned lag; /* bytes behind its upstream while streaming */
+    unsigned promotions;
+    unsigned repoints;
+    bool blind[MAX_SERVERS]; /* monitor i cannot reach this node */
+    bool stale[MAX_SERVERS]; /* monitor i's probe of it has not completed */
+};
+
+struct promotion
+{
+    uint64_t epoch;
+    unsigned node;
+};
+
+struct job
+{
+    bool used;
+    bool proposing; /* its Step is in the log, not applied yet */
+    unsigned server;
+    struct action act;
+    uint64_t start_ms;
+};
+
+struct outcome
+{
+    uint64_t ticket;
+    int status;
+    int code;
+};
+
+struct sim
+{
+    struct raft_fixture f;
+    unsigned n;
+    uint64_t seed;
+    uint64_t rng;
+    struct server srv[MAX_SERVERS];
+    struct pgnode pg[MAX_PG];
+    unsigned n_pg;
+    struct promotion promotions[64];
+    unsigned n_promotions;
+    struct job jobs[MAX_JOBS];
+    uint64_t next_tick_ms;
+    unsigned timeouts[MAX_SERVERS]; /* randomized election timeouts, 0: default */
+    bool auto_reports;
+    bool hold_actions;        /* record actions, carry none out */
+    bool crash_after_promote; /* the next promoted node dies at once */
+    bool wal_flow;            /* the primary writes, standbys follow */
+    bool closing;
+    uint64_t *hashes; /* hash of the encoded state at seq k; 0: not seen yet */
+    size_t n_hashes;
+    uint64_t *term_leader; /* id of the leader of term t; 0: none seen */
+    size_t n_terms;
+    struct outcome outcomes[N_OUTCOMES];
+    uint64_t next_ticket;
+    struct prop *props; /* outstanding proposals */
+    char violation[512];
+};
+
+enum prop_kind { PROP_OP = 1, PROP_REPORT, PROP_STEP };
+
+/* A proposal of the driver: alive until its callback fires. */
+struct prop
+{
+    struct proposal p;
+    struct sim *s;
+    int kind;
+    uint64_t ticket; /* PROP_OP */
+    unsigned server; /* PROP_REPORT: the reporter */
+    uint64_t gen;    /* PROP_REPORT: the reporter's report_gen */
+    unsigned job;    /* PROP_STEP */
+    struct prop *prev;
+    struct prop *next;
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static uint64_t rnd_next(struct sim *s)
+{
+    /* xorshift64*: the only randomness, a function of the seed. */
+    uint64_t x = s->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    s->rng = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+static unsigned rnd(struct sim *s, unsigned n)
+{
+    return (unsigned)(rnd_next(s) % n);
+}
+
+static uint64_t fnv1a(const uint8_t *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h != 0 ? h : 1;
+}
+
+static uint64_t now_of(struct sim *s)
+{
+    return (uint64_t)raft_fixture_time(&s->f);
+}
+
+static bool alive(struct sim *s, unsigned i)
+{
+    return raft_fixture_alive(&s->f, i);
+}
+
+/* Up: alive and not cut off. */
+static bool up(struct sim *s, unsigned i)
+{
+    return alive(s, i) && !s->srv[i].isolated;
+}
+
+static struct raft *raft_of(struct sim *s, unsigned i)
+{
+    return raft_fixture_get(&s->f, i);
+}
+
+static void violation(struct sim *s, const char *fmt, ...) PGQ_PRINTF(2, 3);
+static void violation(struct sim *s, const char *fmt, ...)
+{
+    va_list ap;
+    if (s->violation[0] != '\0') {
+        return; /* the first one says most */
+    }
+    va_start(ap, fmt);
+    vsnprintf(s->violation, sizeof s->violation, fmt, ap);
+    va_end(ap);
+}
+
+static void sim_fail(struct sim *s, const char *fmt, ...) PGQ_PRINTF(2, 3);
+static void sim_fail(struct sim *s, const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fail_msg("seed %" PRIu64 ", %u monitors, t=%" PRIu64 " ms: %s", s->seed, s->n, now_of(s), msg);
+}
+
+static void sim_check(struct sim *s)
+{
+    if (s->violation[0] != '\0') {
+        sim_fail(s, "%s", s->violation);
+    }
+}
+
+/* An assertion that names the seed when it fails. */
+#define SIM_ASSERT(s, cond)                               \
+    do {                                                  \
+        if (!(cond)) {                                    \
+            sim_fail((s), "assertion failed: %s", #cond); \
+        }                                                 \
+    } while (0)
+
+static void *grow(void *base, size_t *n, size_t want, size_t size)
+{
+    size_t m = *n;
+    uint8_t *p;
+    if (want <= m) {
+        return base;
+    }
+    while (m < want) {
+        m = m == 0 ? 256 : m * 2;
+    }
+    p = realloc(base, m * size);
+    assert_non_null(p);
+    memset(p + *n * size, 0, (m - *n) * size);
+    *n = m;
+    return p;
+}
+
+static const struct cluster *main_of(struct sim *s, unsigned i)
+{
+    return state_cluster(&s->srv[i].fsm.state, CLUSTER);
+}
+
+static const struct node *node_of(struct sim *s, unsigned i, const char *name)
+{
+    return cluster_node(main_of(s, i), name);
+}
+
+static int pg_find(struct sim *s, const char *name)
+{
+    for (unsigned k = 0; k < s->n_pg; k++) {
+        if (strcmp(s->pg[k].name, name) == 0) {
+            return (int)k;
+        }
+    }
+    return -1;
+}
+
+/* The node that is writable in the model, -1 if none or several. */
+static int pg_primary(struct sim *s)
+{
+    int p = -1;
+    for (unsigned k = 0; k < s->n_pg; k++) {
+        if (s->pg[k].up && !s->pg[k].in_recovery && !s->pg[k].read_only) {
+            if (p >= 0) {
+                return -1;
+            }
+            p = (int)k;
+        }
+    }
+    return p;
+}
+
+static unsigned total_promotions(struct sim *s)
+{
+    unsigned n = 0;
+    for (unsigned k = 0; k < s->n_pg; k++) {
+        n += s->pg[k].promotions;
+    }
+    return n;
+}
+
+/* With PGQ_SIM_VERBOSE or PGQ_SIM_DUMP, the committed history of monitor i. */
+static void dump_events(struct sim *s, unsigned i)
+{
+    const struct state *st = &s->srv[i].fsm.state;
+    if (getenv("PGQ_SIM_VERBOSE") == NULL && getenv("PGQ_SIM_DUMP") == NULL) {
+        return;
+    }
+    for (unsigned k = 0; k < st->n_events; k++) {
+        const struct event *e = state_event(st, k);
+        print_message("%8" PRIu64 " ms  %-4s %-5s epoch %" PRIu64 "  %s\n", e->time_ms, e->node,
+                      pgq_event_kind_name(e->kind), e->epoch, e->message);
+    }
+}
+
+/* ---- invariants --------------------------------------------------------- */
+
+/* After every apply and restore: equal seq, equal bytes; epochs only grow. */
+static void check_state(struct sim *s, struct server *srv)
+{
+    const struct state *st = &srv->fsm.state;
+    uint8_t *buf;
+    size_t len;
+    uint64_t h;
+    if (codec_state_encode(st, NULL, &buf, &len) != 0) {
+        violation(s, "monitor %u: state does not encode", srv->i + 1);
+        return;
+    }
+    h = fnv1a(buf, len);
+    free(buf);
+    s->hashes = grow(s->hashes, &s->n_hashes, (size_t)st->seq + 1, sizeof *s->hashes);
+    if (s->hashes[st->seq] == 0) {
+        s->hashes[st->seq] = h;
+    } else if (s->hashes[st->seq] != h) {
+        violation(s,
+                  "monitor %u: state at seq %" PRIu64
+                  " differs from another monitor's state at the same seq",
+                  srv->i + 1, st->seq);
+    }
+    /* Invariant 1: epochs only grow, on every monitor. */
+    for (unsigned c = 0; c < st->n_clusters; c++) {
+        const struct cluster *cl = &st->clusters[c];
+        unsigned k;
+        for (k = 0; k < srv->n_epochs; k++) {
+            if (strcmp(srv->epoch_cluster[k], cl->name) == 0) {
+                break;
+            }
+        }
+        if (k == srv->n_epochs) {
+            assert_true(k < MAX_CLUSTERS);
+            pgq_strlcpy(srv->epoch_cluster[k], cl->name, sizeof srv->epoch_cluster[k]);
+            srv->epoch_max[k] = 0;
+            srv->n_epochs++;
+        }
+        if (cl->epoch < srv->epoch_max[k]) {
+            violation(s, "monitor %u: epoch of cluster %s went back from %" PRIu64 " to %" PRIu64,
+                      srv->i + 1, cl->name, srv->epoch_max[k], cl->epoch);
+        }
+        srv->epoch_max[k] = PGQ_MAX(srv->epoch_max[k], cl->epoch);
+    }
+}
+
+/* After every fixture event: at most one leader per term; a ready leader has
+ * applied its own hello, stamped during its current leadership. */
+static void check_leaders(struct sim *s)
+{
+    uint64_t now = now_of(s);
+    for (unsigned i = 0; i < s->n; i++) {
+        struct raft *r = raft_of(s, i);
+        struct server *srv = &s->srv[i];
+        unsigned long long t = r->current_term;
+        if (raft_state(r) != RAFT_LEADER) {
+            continue;
+        }
+        s->term_leader = grow(s->term_leader, &s->n_terms, (size_t)t + 1, sizeof *s->term_leader);
+        if (s->term_leader[t] == 0) {
+            s->term_leader[t] = r->id;
+        } else if (s->term_leader[t] != r->id) {
+            violation(s, "monitors %" PRIu64 " and %llu both lead term %llu", s->term_leader[t],
+                      r->id, t);
+        }
+        if (srv->leader_term != t) {
+            srv->leader_term = t;
+            srv->leader_since_ms = now;
+        }
+        if (consensus_ready(&srv->cons) && (srv->fsm.state.leader_id != srv->cons.id ||
+                                            srv->fsm.state.gen_since_ms < srv->leader_since_ms)) {
+            violation(s, "monitor %u is ready in term %llu before its own leader hello is applied",
+                      i + 1, t);
+        }
+    }
+}
+
+/* ---- the PostgreSQL model ----------------------------------------------- */
+
+static bool pg_streaming(struct sim *s, unsigned k)
+{
+    const struct pgnode *pg = &s->pg[k];
+    const struct pgnode *u;
+    if (!pg->up || !pg->in_recovery || pg->upstream < 0) {
+        return false;
+    }
+    u = &s->pg[pg->upstream];
+    return u->up && !u->in_recovery && u->timeline == pg->timeline;
+}
+
+/* pg_promote: only a node in recovery is promoted; one node per epoch. */
+static void model_promote(struct sim *s, unsigned k, uint64_t epoch)
+{
+    struct pgnode *pg = &s->pg[k];
+    if (!pg->in_recovery) {
+        return;
+    }
+    for (unsigned i = 0; i < s->n_promotions; i++) {
+        if (s->promotions[i].epoch == epoch && s->promotions[i].node != k) {
+            violation(s, "%s and %s both promoted for epoch %" PRIu64,
+                      s->pg[s->promotions[i].node].name, pg->name, epoch);
+        }
+    }
+    assert_true(s->n_promotions < PGQ_ARRAY_SIZE(s->promotions));
+    s->promotions[s->n_promotions].epoch = epoch;
+    s->promotions[s->n_promotions].node = k;
+    s->n_promotions++;
+    pg->in_recovery = false;
+    pg->upstream = -1;
+    pg->timeline++;
+    pg->promotions++;
+}
+
+static void model_tick(struct sim *s)
+{
+    if (!s->wal_flow) {
+        return;
+    }
+    for (unsigned k = 0; k < s->n_pg; k++) {
+        struct pgnode *pg = &s->pg[k];
+        if (pg->up && !pg->in_recovery && !pg->read_only) {
+            pg->lsn += 0x80;
+        }
+    }
+    for (unsigned k = 0; k < s->n_pg; k++) {
+        struct pgnode *pg = &s->pg[k];
+        if (pg_streaming(s, k)) {
+            uint64_t target = s->pg[pg->upstream].lsn;
+            target = target > pg->lag ? target - pg->lag : 0;
+            pg->lsn = PGQ_MAX(pg->lsn, target);
+        }
+    }
+}
+
+/* What monitor m's probe of node k finds. */
+static void fill_obs(struct sim *s, unsigned m, unsigned k, struct obs *o)
+{
+    const struct pgnode *pg = &s->pg[k];
+    memset(o, 0, sizeof *o);
+    pgq_strlcpy(o->node, pg->name, sizeof o->node);
+    o->probed_ms = now_of(s);
+    /* The reporter's applied seq when the probe began. */
+    o->basis_seq = s->srv[m].fsm.state.seq;
+    o->cache_hit_bp = PGQ_BP_NONE;
+    o->index_hit_bp = PGQ_BP_NONE;
+    if (!pg->up || pg->blind[m]) {
+        o->reachable = false;
+        pgq_strlcpy(o->error, "connection refused", sizeof o->error);
+        return;
+    }
+    o->reachable = true;
+    o->server_version = 150020;
+    o->connections = 3;
+    o->in_recovery = pg->in_recovery;
+    o->timeline = pg->timeline;
+    o->read_only = pg->read_only;
+    if (pg->in_recovery) {
+        o->receive_lsn = pg->lsn;
+        o->replay_lsn = pg->lsn;
+        o->streaming = pg_streaming(s, k);
+        if (pg->upstream >= 0) {
+            pgq_strlcpy(o->upstream, s->pg[pg->upstream].addr, sizeof o->upstream);
+        }
+    } else {
+        o->current_lsn = pg->lsn;
+    }
+}
+
+/* ---- proposals ---------------------------------------------------------- */
+
+static void prop_cb(struct proposal *p, int status, const struct apply_result *res)
+{
+    struct prop *pr = p->data;
+    struct sim *s = pr->s;
+    if (pr->prev != NULL) {
+        pr->prev->next = pr->next;
+    } else {
+        s->props = pr->next;
+    }
+    if (pr->next != NULL) {
+        pr->next->prev = pr->prev;
+    }
+    switch (pr->kind) {
+        case PROP_OP: {
+            struct outcome *o = &s->outcomes[pr->ticket % N_OUTCOMES];
+            o->ticket = pr->ticket;
+            o->status = status;
+            o->code = status == 0 ? res->code : -1;
+            break;
+        }
+        case PROP_REPORT: {
+            struct server *srv = &s->srv[pr->server];
+            if (srv->report_gen == pr->gen) {
+                srv->report_pending = false;
+            }
+            break;
+        }
+        case PROP_STEP:
+            /* Committed or not, the job is over; if the action is still due,
+             * the next tick starts it again. */
+            s->jobs[pr->job].used = false;
+            s->jobs[pr->job].proposing = false;
+            break;
+        default:
+            break;
+    }
+    free(pr);
+}
+
+/* Propose cmd on server i (consensus_propose's contract: nonzero, no
+ * callback). */
+static int propose(struct sim *s, unsigned i, struct command *cmd, struct prop *tmpl)
+{
+    struct prop *pr = malloc(sizeof *pr);
+    int rv;
+    assert_non_null(pr);
+    *pr = *tmpl;
+    pr->s = s;
+    pr->p.data = pr;
+    pr->p.cb = prop_cb;
+    rv = consensus_propose(&s->srv[i].cons, &pr->p, cmd);
+    if (rv != 0) {
+        free(pr);
+        return rv;
+    }
+    pr->prev = NULL;
+    pr->next = s->props;
+    if (s->props != NULL) {
+        s->props->prev = pr;
+    }
+    s->props = pr;
+    return 0;
+}
+
+/* The ready leader with the highest term among the monitors that are up, or
+ * -1. */
+static int ready_leader(struct sim *s)
+{
+    int best = -1;
+    unsigned long long term = 0;
+    for (unsigned i = 0; i < s->n; i++) {
+        if (up(s, i) && consensus_ready(&s->srv[i].cons) && raft_of(s, i)->current_term >= term) {
+            best = (int)i;
+            term = raft_of(s, i)->current_term;
+        }
+    }
+    return best;
+}
+
+/* An operator command proposed on the ready leader: a ticket, 0 when no
+ * leader is ready. */
+static uint64_t sim_op(struct sim *s, struct command *cmd)
+{
+    struct prop tmpl;
+    int l = ready_leader(s);
+    if (l < 0) {
+        return 0;
+    }
+    memset(&tmpl, 0, sizeof tmpl);
+    tmpl.kind = PROP_OP;
+    tmpl.ticket = ++s->next_ticket;
+    if (propose(s, (unsigned)l, cmd, &tmpl) != 0) {
+        return 0;
+    }
+    return tmpl.ticket;
+}
+
+/* Monitor m reports its latest probes through the ready leader. */
+static void sim_report(struct sim *s, unsigned m)
+{
+    struct server *srv = &s->srv[m];
+    const struct cluster *c = main_of(s, m);
+    struct command cmd;
+    struct prop tmpl;
+    struct obs *obs;
+    unsigned n = 0;
+    int l = ready_leader(s);
+    if (l < 0 || c == NULL) {
+        return;
+    }
+    obs = calloc(MAX_PG, sizeof *obs);
+    assert_non_null(obs);
+    /* A monitor probes the nodes its replicated state lists. */
+    for (unsigned k = 0; k < s->n_pg; k++) {
+        if (cluster_node(c, s->pg[k].name) != NULL && !s->pg[k].stale[m]) {
+            fill_obs(s, m, k, &obs[n++]);
+        }
+    }
+    if (n == 0) {
+        free(obs);
+        return;
+    }
+    command_init(&cmd, CMD_REPORT);
+    pgq_strlcpy(cmd.cluster, CLUSTER, sizeof cmd.cluster);
+    cmd.u.report.monitor_id = srv->cons.id;
+    cmd.u.report.obs = obs;
+    cmd.u.report.n_obs = n;
+    memset(&tmpl, 0, sizeof tmpl);
+    tmpl.kind = PROP_REPORT;
+    tmpl.server = m;
+    tmpl.gen = ++srv->report_gen;
+    if (propose(s, (unsigned)l, &cmd, &tmpl) == 0) {
+        srv->report_pending = true;
+        srv->report_sent_ms = now_of(s);
+    }
+    command_close(&cmd);
+}
+
+static void auto_reports(struct sim *s, uint64_t now)
+{
+    for (unsigned m = 0; m < s->n; m++) {
+        struct server *srv = &s->srv[m];
+        if (!up(s, m) || now < srv->next_report_ms) {
+            continue;
+        }
+        srv->next_report_ms = now + REPORT_MS;
+        if (srv->report_pending && now - srv->report_sent_ms > REPORT_TIMEOUT_MS) {
+            srv->report_gen++; /* given up: a late callback changes nothing */
+            srv->report_pending = false;
+        }
+        if (!srv->report_pending) {
+            sim_report(s, m);
+        }
+    }
+}
+
+/* ---- the actuator --------------------------------------------------------- */
+
+static bool same_action(const struct action *x, const struct action *y)
+{
+    return x->kind == y->kind && x->epoch == y->epoch && strcmp(x->cluster, y->cluster) == 0 &&
+           strcmp(x->node, y->node) == 0;
+}
+
+/* Right before acting: still ours to do? (actuator's still_due) */
+static bool action_due(struct sim *s, unsigned i, const struct action *a)
+{
+    struct action due[64];
+    unsigned n;
+    if (!alive(s, i) || !consensus_ready(&s->srv[i].cons)) {
+        return false;
+    }
+    n = policy_actions(&s->srv[i].fsm.state, due, PGQ_ARRAY_SIZE(due));
+    for (unsigned k = 0; k < n; k++) {
+        if (same_action(&due[k], a)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Carry out an action on the model, checking the node's real state first;
+ * false when it cannot be done now. */
+static bool execute(struct sim *s, const struct action *a, struct command *step)
+{
+    int k = pg_find(s, a->node);
+    int p;
+    struct pgnode *pg;
+    command_init(step, CMD_STEP);
+    if (k < 0 || !s->pg[k].up) {
+        return false;
+    }
+    pg = &s->pg[k];
+    pgq_strlcpy(step->cluster, a->cluster, sizeof step->cluster);
+    pgq_strlcpy(step->node, a->node, sizeof step->node);
+    step->u.step.epoch = a->epoch;
+    switch (a->kind) {
+        case ACT_PROMOTE:
+            /* Promoted already: do not promote twice. */
+            pgq_strlcpy(step->u.step.detail,
+                        pg->in_recovery ? "pg_promote" : "already out of recovery",
+                        sizeof step->u.step.detail);
+            model_promote(s, (unsigned)k, a->epoch);
+            if (s->crash_after_promote) {
+                pg->up = false; /* dies right after pg_promote returned */
+                s->crash_after_promote = false;
+            }
+            step->u.step.kind = PGQ_STEP_PROMOTED;
+            step->u.step.timeline = pg->timeline;
+            return true;
+        case ACT_REPOINT:
+            p = pg_find(s, a->primary);
+            if (!pg->in_recovery || p < 0 || !s->pg[p].up || s->pg[p].in_recovery) {
+                return false;
+            }
+            if (pg->upstream != p || pg->timeline != s->pg[p].timeline) {
+                pg->upstream = p;
+                pg->timeline = s->pg[p].timeline;
+                pg->repoints++;
+            }
+            step->u.step.kind = PGQ_STEP_REPOINTED;
+            return true;
+        case ACT_FENCE:
+            pg->read_only = true;
+            step->u.step.kind = PGQ_STEP_FENCED;
+            return true;
+        default:
+            return false;
+    }
+}
+
+static void actions_cb(struct consensus *c, const struct action *a, unsigned n)
+{
+    struct server *srv = c->data;
+    struct sim *s = srv->s;
+    uint64_t now = now_of(s);
+    for (unsigned k = 0; k < n; k++) {
+        if (a[k].kind == ACT_PROMOTE) {
+            srv->last_promote = a[k];
+            srv->n_promote_seen++;
+        }
+    }
+    if (s->hold_actions) {
+        return;
+    }
+    /* Like actuator_run: cancel what is no longer due, start what is new. */
+    for (unsigned j = 0; j < MAX_JOBS; j++) {
+        struct job *job = &s->jobs[j];
+        bool found = false;
+        if (!job->used || job->proposing || job->server != srv->i) {
+            continue;
+        }
+        for (unsigned k = 0; k < n && !found; k++) {
+            found = same_action(&job->act, &a[k]);
+        }
+        job->used = found;
+    }
+    for (unsigned k = 0; k < n; k++) {
+        unsigned j, free_j = MAX_JOBS;
+        for (j = 0; j < MAX_JOBS; j++) {
+            if (s->jobs[j].used && s->jobs[j].server == srv->i &&
+                same_action(&s->jobs[j].act, &a[k])) {
+                break;
+            }
+            if (!s->jobs[j].used && free_j == MAX_JOBS) {
+                free_j = j;
+            }
+        }
+        if (j < MAX_JOBS) {
+            continue;
+        }
+        assert_true(free_j < MAX_JOBS);
+        memset(&s->jobs[free_j], 0, sizeof s->jobs[free_j]);
+        s->jobs[free_j].used = true;
+        s->jobs[free_j].server = srv->i;
+        s->jobs[free_j].act = a[k];
+        s->jobs[free_j].start_ms = now + ACT_DELAY_MS;
+    }
+}
+
+static void stepped_down_cb(struct consensus *c)
+{
+    struct server *srv = c->data;
+    struct sim *s = srv->s;
+    for (unsigned j = 0; j < MAX_JOBS; j++) {
+        if (s->jobs[j].used && !s->jobs[j].proposing && s->jobs[j].server == srv->i) {
+            s->jobs[j].used = false;
+        }
+    }
+}
+
+static void run_jobs(struct sim *s, uint64_t now)
+{
+    for (unsigned j = 0; j < MAX_JOBS; j++) {
+        struct job *job = &s->jobs[j];
+        struct command step;
+        struct prop tmpl;
+        if (!job->used || job->proposing || now < job->start_ms) {
+            continue;
+        }
+        if (!action_due(s, job->server, &job->act)) {
+            job->used = false;
+            continue;
+        }
+        if (!execute(s, &job->act, &step)) {
+            job->start_ms = now + ACT_RETRY_MS;
+            command_close(&step);
+            continue;
+        }
+        memset(&tmpl, 0, sizeof tmpl);
+        tmpl.kind = PROP_STEP;
+        tmpl.job = j;
+        if (propose(s, job->server, &step, &tmpl) == 0) {
+            job->proposing = true;
+        } else {
+            job->used = false;
+        }
+        command_close(&step);
+    }
+}
+
+/* ---- the driver ----------------------------------------------------------- */
+
+static uint64_t now_ms_cb(struct consensus *c)
+{
+    struct server *srv = c->data;
+    return now_of(srv->s);
+}
+
+static void kick_cb(struct consensus *c)
+{
+    struct server *srv = c->data;
+    srv->kicked = true;
+}
+
+static void applied_cb(struct fsm *f, const struct command *cmd, const struct apply_result *res)
+{
+    struct server *srv = f->data;
+    struct sim *s = srv->s;
+    if (s->closing) {
+        return;
+    }
+    if (cmd == NULL) {
+        srv->restores++;
+    } else {
+        srv->applied++;
+        if (cmd->kind == CMD_DECIDE && res->code == 0) {
+            srv->decisions++;
+        }
+    }
+    check_state(s, srv);
+}
+
+/* Runs after every fixture event. */
+static void hook_cb(struct raft_fixture *f, struct raft_fixture_event *event)
+{
+    struct sim *s = (struct sim *)(void *)((char *)f - offsetof(struct sim, f));
+    uint64_t now = now_of(s);
+    bool tick = now >= s->next_tick_ms;
+    (void)event;
+    if (s->closing) {
+        return;
+    }
+    check_leaders(s);
+    if (tick) {
+        s->next_tick_ms = now - now % TICK_MS + TICK_MS;
+        model_tick(s);
+    }
+    for (unsigned i = 0; i < s->n; i++) {
+        if (!alive(s, i)) {
+            s->srv[i].kicked = false;
+            continue;
+        }
+        if (tick || s->srv[i].kicked) {
+            s->srv[i].kicked = false;
+            consensus_tick(&s->srv[i].cons);
+        }
+    }
+    if (s->auto_reports) {
+        auto_reports(s, now);
+    }
+    run_jobs(s, now);
+    check_leaders(s);
+    if (s->violation[0] != '\0') {
+        sim_fail(s, "%s", s->violation);
+    }
+}
+
+/* Saturate exactly the links that should be down: a link is up when both
+ * ends are alive and neither is isolated. */
+static void links(struct sim *s)
+{
+    for (unsigned i = 0; i < s->n; i++) {
+        for (unsigned j = 0; j < s->n; j++) {
+            bool want = i != j && up(s, i) && up(s, j);
+            if (i == j) {
+                continue;
+            }
+            if (want && raft_fixture_saturated(&s->f, i, j)) {
+                raft_fixture_desaturate(&s->f, i, j);
+            } else if (!want && !raft_fixture_saturated(&s->f, i, j)) {
+                raft_fixture_saturate(&s->f, i, j);
+            }
+        }
+    }
+}
+
+static void sim_kill(struct sim *s, unsigned i)
+{
+    raft_fixture_kill(&s->f, i);
+    links(s);
+}
+
+static void sim_revive(struct sim *s, unsigned i)
+{
+    raft_fixture_revive(&s->f, i);
+    links(s);
+}
+
+static void sim_isolate(struct sim *s, unsigned i, bool on)
+{
+    s->srv[i].isolated = on;
+    links(s);
+}
+
+/* The fixture's "random" election timeout is a constant per server: equal
+ * ones would split every vote forever, which real randomness never does. So
+ * they are drawn at least 50 ms apart. */
+static void random_timeout(struct sim *s, unsigned i)
+{
+    unsigned t;
+    bool clash;
+    do {
+        t = ELECTION_MS + rnd(s, ELECTION_MS);
+        clash = false;
+        for (unsigned j = 0; j < s->n; j++) {
+            clash |= j != i && s->timeouts[j] != 0 &&
+                     (t > s->timeouts[j] ? t - s->timeouts[j] : s->timeouts[j] - t) < 50;
+        }
+    } while (clash);
+    s->timeouts[i] = t;
+    raft_fixture_set_randomized_election_timeout(&s->f, i, t);
+}
+
+static struct sim *sim_new(unsigned n,
+                           uint64_t seed,
+                           bool random_timeouts,
+                           unsigned snapshot_threshold,
+                           unsigned snapshot_trailing)
+{
+    struct sim *s = calloc(1, sizeof *s);
+    struct raft_configuration conf;
+    assert_non_null(s);
+    s->n = n;
+    s->seed = seed;
+    s->rng = (seed + 1) * 0x9E3779B97F4A7C15ULL;
+    s->rng = s->rng != 0 ? s->rng : 1;
+    assert_int_equal(raft_fixture_initialize(&s->f), 0);
+    for (unsigned i = 0; i < n; i++) {
+        struct server *srv = &s->srv[i];
+        srv->s = s;
+        srv->i = i;
+        fsm_init(&srv->fsm);
+        srv->fsm.data = srv;
+        srv->fsm.applied_cb = applied_cb;
+        assert_int_equal(raft_fixture_grow(&s->f, &srv->fsm.raft), 0);
+    }
+    for (unsigned i = 0; i < n; i++) {
+        struct raft *r = raft_of(s, i);
+        raft_set_pre_vote(r, true);
+        raft_set_election_timeout(r, ELECTION_MS);
+        raft_set_heartbeat_timeout(r, HEARTBEAT_MS);
+        if (snapshot_threshold != 0) {
+            raft_set_snapshot_threshold(r, snapshot_threshold);
+            raft_set_snapshot_trailing(r, snapshot_trailing);
+        }
+        if (random_timeouts) {
+            random_timeout(s, i);
+        }
+    }
+    assert_int_equal(raft_fixture_configuration(&s->f, n, &conf), 0);
+    assert_int_equal(raft_fixture_bootstrap(&s->f, &conf), 0);
+    raft_configuration_close(&conf);
+    assert_int_equal(raft_fixture_start(&s->f), 0);
+    for (unsigned i = 0; i < n; i++) {
+        struct server *srv = &s->srv[i];
+        consensus_init(&srv->cons, raft_of(s, i), &srv->fsm, i + 1);
+        snprintf(srv->cons.api_address, sizeof srv->cons.api_address, "10.1.0.%u:7000", i + 1);
+        srv->cons.now_ms = now_ms_cb;
+        srv->cons.actions_cb = actions_cb;
+        srv->cons.stepped_down_cb = stepped_down_cb;
+        srv->cons.kick_cb = kick_cb;
+        srv->cons.data = srv;
+        srv->cons.policy.failover_timeout_ms = FAILOVER_MS;
+        srv->next_report_ms = 500 + i * 150;
+    }
+    s->next_tick_ms = TICK_MS;
+    s->auto_reports = true;
+    raft_fixture_hook(&s->f, hook_cb);
+    return s;
+}
+
+static void sim_free(struct sim *s)
+{
+    s->closing = true;
+    raft_fixture_close(&s->f);
+    /* Proposals whose callbacks never fired. */
+    while (s->props != NULL) {
+        struct prop *pr = s->props;
+        s->props = pr->next;
+        free(pr);
+    }
+    for (unsigned i = 0; i < s->n; i++) {
+        command_close(&s->srv[i].cons.policy_cmd);
+        fsm_close(&s->srv[i].fsm);
+    }
+    free(s->hashes);
+    free(s->term_leader);
+    free(s);
+}
+
+struct until
+{
+    struct sim *s;
+    bool (*pred)(struct sim *s, void *arg);
+    void *arg;
+};
+
+static bool until_stop(struct raft_fixture *f, void *arg)
+{
+    struct until *u = arg;
+    (void)f;
+    return u->pred(u->s, u->arg);
+}
+
+/* Step until pred holds or max_ms of virtual time passed. */
+static bool sim_until(struct sim *s,
+                      bool (*pred)(struct sim *s, void *arg),
+                      void *arg,
+                      unsigned max_ms)
+{
+    struct until u = {s, pred, arg};
+    bool ok = raft_fixture_step_until(&s->f, until_stop, &u, max_ms);
+    sim_check(s);
+    return ok && pred(s, arg);
+}
+
+static void sim_run(struct sim *s, unsigned ms)
+{
+    raft_fixture_step_until_elapsed(&s->f, ms);
+    sim_check(s);
+}
+
+static bool pred_ready(struct sim *s, void *arg)
+{
+    (void)arg;
+    return ready_leader(s) >= 0;
+}
+
+static unsigned sim_leader(struct sim *s, unsigned max_ms)
+{
+    if (!sim_until(s, pred_ready, NULL, max_ms)) {
+        sim_fail(s, "no ready leader within %u ms", max_ms);
+    }
+    return (unsigned)ready_leader(s);
+}
+
+static bool pred_outcome(struct sim *s, void *arg)
+{
+    uint64_t ticket = *(uint64_t *)arg;
+    return s->outcomes[ticket % N_OUTCOMES].ticket == ticket;
+}
+
+/* Propose an operator command and wait until it is applied, retrying across
+ * leader changes; returns the state machine's code. */
+static int sim_operate(struct sim *s, struct command *cmd)
+{
+    uint64_t deadline = now_of(s) + 30000;
+    while (now_of(s) < deadline) {
+        uint64_t ticket = sim_op(s, cmd);
+        if (ticket == 0) {
+            sim_until(s, pred_ready, NULL, 1000);
+            continue;
+        }
+        if (sim_until(s, pred_outcome, &ticket, 10000) &&
+            s->outcomes[ticket % N_OUTCOMES].status == 0) {
+            return s->outcomes[ticket % N_OUTCOMES].code;
+        }
+    }
+    sim_fail(s, "operator command not committed within 30 s");
+    return -1;
+}
+
+static void cmd_node_add(struct command *cmd,
+                         const char *cluster,
+                         const char *node,
+                         const char *conninfo,
+                         unsigned priority)
+{
+    command_init(cmd, CMD_NODE_ADD);
+    pgq_strlcpy(cmd->cluster, cluster, sizeof cmd->cluster);
+    pgq_strlcpy(cmd->node, node, sizeof cmd->node);
+    pgq_strlcpy(cmd->u.node_add.conninfo, conninfo, sizeof cmd->u.node_add.conninfo);
+    cmd->u.node_add.priority = priority;
+}
+
+static int op_maintenance(struct sim *s, const char *node, bool on)
+{
+    struct command cmd;
+    command_init(&cmd, CMD_MAINTENANCE);
+    pgq_strlcpy(cmd.cluster, CLUSTER, sizeof cmd.cluster);
+    pgq_strlcpy(cmd.node, node, sizeof cmd.node);
+    cmd.u.maintenance.on = on;
+    return sim_operate(s, &cmd);
+}
+
+/* A node in the model: the first is the primary, the others are standbys
+ * streaming from the current primary, if any. */
+static unsigned pg_new(struct sim *s, const char *name, uint64_t lsn, unsigned priority)
+{
+    unsigned k = s->n_pg++;
+    struct pgnode *pg = &s->pg[k];
+    int p = pg_primary(s);
+    assert_true(k < MAX_PG);
+    memset(pg, 0, sizeof *pg);
+    pgq_strlcpy(pg->name, name, sizeof pg->name);
+    snprintf(pg->addr, sizeof pg->addr, "10.0.0.%u:5432", k + 1);
+    snprintf(pg->conninfo, sizeof pg->conninfo, "host=10.0.0.%u port=5432 user=postgres", k + 1);
+    pg->priority = priority;
+    pg->up = true;
+    pg->upstream = -1;
+    pg->timeline = 1;
+    pg->lsn = lsn;
+    if (k > 0) {
+        pg->in_recovery = true;
+        pg->upstream = p;
+        pg->timeline = p >= 0 ? s->pg[p].timeline : 1;
+    }
+    return k;
+}
+
+/* Add a model node and register it with the monitors. */
+static unsigned pg_add(struct sim *s, const char *name, uint64_t lsn, unsigned priority)
+{
+    unsigned k = pg_new(s, name, lsn, priority);
+    struct command cmd;
+    cmd_node_add(&cmd, CLUSTER, name, s->pg[k].conninfo, priority);
+    if (sim_operate(s, &cmd) != 0) {
+        sim_fail(s, "node add %s refused", name);
+    }
+    return k;
+}
+
+/* Every live monitor knows pg1 as the primary of epoch 1 and the other
+ * model nodes as its standbys. */
+static bool pred_steady(struct sim *s, void *arg)
+{
+    (void)arg;
+    for (unsigned i = 0; i < s->n; i++) {
+        const struct cluster *c = main_of(s, i);
+        if (!up(s, i)) {
+            continue;
+        }
+        if (c == NULL || c->epoch != 1 || strcmp(c->primary, s->pg[0].name) != 0) {
+            return false;
+        }
+        for (unsigned k = 0; k < s->n_pg; k++) {
+            const struct node *n = cluster_node(c, s->pg[k].name);
+            if (n == NULL || n->role != (k == 0 ? PGQ_ROLE_PRIMARY : PGQ_ROLE_STANDBY) ||
+                n->verdict != PGQ_VERDICT_UP) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+/* Nothing in flight: every monitor that is up has applied the leader's last
+ * entry. */
+static bool pred_converged(struct sim *s, void *arg)
+{
+    int l = ready_leader(s);
+    struct raft *r;
+    raft_index idx;
+    (void)arg;
+    if (l < 0) {
+        return false;
+    }
+    r = raft_of(s, (unsigned)l);
+    idx = raft_last_index(r);
+    if (r->commit_index != idx || raft_last_applied(r) != idx) {
+        return false;
+    }
+    for (unsigned i = 0; i < s->n; i++) {
+        if (up(s, i) && raft_last_applied(raft_of(s, i)) != idx) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The monitors that are up encode to identical bytes. */
+static void assert_same_states(struct sim *s)
+{
+    uint8_t *ref = NULL;
+    size_t ref_len = 0;
+    unsigned ref_i = 0;
+    for (unsigned i = 0; i < s->n; i++) {
+        uint8_t *buf;
+        size_t len;
+        if (!up(s, i)) {
+            continue;
+        }
+        assert_int_equal(codec_state_encode(&s->srv[i].fsm.state, NULL, &buf, &len), 0);
+        if (ref == NULL) {
+            ref = buf;
+            ref_len = len;
+            ref_i = i;
+            continue;
+        }
+        if (len != ref_len || memcmp(buf, ref, len) != 0) {
+            sim_fail(s, "monitors %u and %u applied index %llu but their states differ", ref_i + 1,
+                     i + 1, (unsigned long long)raft_last_applied(raft_of(s, i)));
+        }
+        free(buf);
+    }
+    free(ref);
+}
+
+/* Quiesce (no reports), wait until every monitor that is up applied the same
+ * last index, and compare their states. */
+static void sim_converge(struct sim *s, unsigned max_ms)
+{
+    bool reports = s->auto_reports;
+    s->auto_reports = false;
+    if (!sim_until(s, pred_converged, NULL, max_ms)) {
+        sim_fail(s, "monitors did not converge within %u ms", max_ms);
+    }
+    assert_same_states(s);
+    s->auto_reports = reports;
+}
+
+/* pg1 primary, pg2 and pg3 standbys, known to every monitor. */
+static void setup_cluster(struct sim *s)
+{
+    sim_leader(s, 10000);
+    pg_add(s, "pg1", 0x3000000, 50);
+    pg_add(s, "pg2", 0x3000000, 50);
+    pg_add(s, "pg3", 0x3000000, 50);
+    if (!sim_until(s, pred_steady, NULL, 20000)) {
+        sim_fail(s, "pg1 not known as primary of epoch 1 with two standbys");
+    }
+}
+
+/* ---- 1. election and readiness ------------------------------------------ */
+
+static unsigned never_fired;
+
+static void never_cb(struct proposal *p, int status, const struct apply_result *res)
+{
+    (void)p;
+    (void)status;
+    (void)res;
+    never_fired++;
+}
+
+static void run_elect(unsigned n)
+{
+    struct sim *s = sim_new(n, 0, false, 0, 0);
+    unsigned l = n;
+    uint64_t elected_ms = 0, ready_ms = 0;
+    const char *api;
+    while (now_of(s) < 10000 && ready_ms == 0) {
+        raft_fixture_step(&s->f);
+        sim_check(s);
+        for (unsigned i = 0; i < n && l == n; i++) {
+            if (raft_state(raft_of(s, i)) == RAFT_LEADER) {
+                l = i;
+                elected_ms = now_of(s);
+                /* Elected, but the hello of its term is not applied yet. */
+                assert_false(consensus_ready(&s->srv[i].cons));
+                assert_int_equal(s->srv[i].fsm.state.leader_gen, 0);
+            }
+        }
+        if (l < n && consensus_ready(&s->srv[l].cons)) {
+            ready_ms = now_of(s);
+        }
+    }
+    assert_true(l < n);
+    assert_true(ready_ms > elected_ms);
+    assert_int_equal(s->srv[l].fsm.state.leader_id, l + 1);
+    assert_int_equal(s->srv[l].fsm.state.leader_gen, 1);
+    assert_true(s->srv[l].fsm.state.gen_since_ms >= elected_ms);
+    assert_int_equal(ready_leader(s), (int)l);
+
+    /* A follower refuses a proposal, and its callback never fires. */
+    never_fired = 0;
+    for (unsigned i = 0; i < n; i++) {
+        struct proposal p;
+        struct command cmd;
+        if (i == l) {
+            continue;
+        }
+        memset(&p, 0, sizeof p);
+        p.cb = never_cb;
+        cmd_node_add(&cmd, CLUSTER, "pg1", "host=10.0.0.1 port=5432", 50);
+        assert_false(consensus_ready(&s->srv[i].cons));
+        assert_int_equal(consensus_propose(&s->srv[i].cons, &p, &cmd), PGQ_NOTLEADER);
+        command_close(&cmd);
+    }
+    sim_run(s, 2000);
+    assert_int_equal(never_fired, 0);
+    for (unsigned i = 0; i < n; i++) {
+        assert_int_equal(s->srv[i].fsm.state.leader_id, l + 1);
+        assert_int_equal(s->srv[i].fsm.state.n_clusters, 0);
+        assert_int_equal(consensus_leader(&s->srv[i].cons, &api), l + 1);
+        assert_string_equal(api, s->srv[l].cons.api_address);
+    }
+    assert_int_equal(state_n_voters(&s->srv[l].fsm.state), n);
+    sim_free(s);
+}
+
+/* 3 and 5 monitors elect a leader, which becomes ready only once the hello of
+ * its own term is applied; a follower refuses proposals with PGQ_NOTLEADER. */
+static void test_elect(void **state)
+{
+    (void)state;
+    run_elect(3);
+    run_elect(5);
+}
+
+/* ---- 2. identical application ------------------------------------------- */
+
+static void run_identical(unsigned n)
+{
+    struct sim *s = sim_new(n, 0, false, 0, 0);
+    struct command cmd;
+    struct state decoded;
+    char err[256];
+    uint8_t *buf;
+    size_t len;
+    raft_index idx;
+    unsigned l;
+    const struct cluster *c;
+    const struct node *p1;
+    unsigned views = 0;
+
+    setup_cluster(s);
+    s->auto_reports = false;
+    cmd_node_add(&cmd, "other", "ext1", "host=10.9.0.1 port=5433", 10);
+    assert_int_equal(sim_operate(s, &cmd), 0);
+    /* Refused identically everywhere: changes nothing. */
+    cmd_node_add(&cmd, CLUSTER, "pg2", "host=10.9.9.9 port=5432", 10);
+    assert_int_equal(sim_operate(s, &cmd), PGQ_EXISTS);
+    assert_int_equal(op_maintenance(s, "pg3", true), 0);
+    assert_int_equal(op_maintenance(s, "pg2", true), 0);
+    assert_int_equal(op_maintenance(s, "pg2", false), 0);
+    assert_int_equal(op_maintenance(s, "nope", true), PGQ_NOTFOUND);
+    s->pg[2].lsn = 0x3000100;
+    for (unsigned m = 0; m < n; m++) {
+        sim_report(s, m);
+    }
+    sim_run(s, 2000);
+
+    /* Quiet now: everyone applies the leader's last index. */
+    l = sim_leader(s, 1000);
+    idx = raft_last_index(raft_of(s, l));
+    assert_true(raft_fixture_step_until_applied(&s->f, n, idx, 5000));
+    sim_check(s);
+    for (unsigned i = 0; i < n; i++) {
+        assert_int_equal(raft_last_applied(raft_of(s, i)), idx);
+    }
+    assert_same_states(s);
+
+    /* And the bytes say what was done. */
+    assert_int_equal(codec_state_encode(&s->srv[n - 1].fsm.state, NULL, &buf, &len), 0);
+    assert_int_equal(codec_state_decode(buf, len, &decoded, err, sizeof err), 0);
+    free(buf);
+    assert_int_equal(decoded.n_clusters, 2);
+    c = state_cluster(&decoded, CLUSTER);
+    assert_non_null(c);
+    assert_int_equal(c->n_nodes, 3);
+    assert_int_equal(c->epoch, 1);
+    assert_string_equal(c->primary, "pg1");
+    assert_true(cluster_node(c, "pg3")->maintenance);
+    assert_false(cluster_node(c, "pg2")->maintenance);
+    assert_string_equal(cluster_node(c, "pg2")->conninfo, s->pg[1].conninfo);
+    p1 = cluster_node(c, "pg1");
+    for (unsigned v = 0; v < PGQ_MAX_MONITORS; v++) {
+        views += p1->views[v].monitor_id != 0 && p1->views[v].obs.reachable ? 1u : 0u;
+    }
+    assert_int_equal(views, n);
+    {
+        const struct node *p3 = cluster_node(c, "pg3");
+        uint64_t lsn;
+        assert_true(policy_fresh_position(p3, 0, &lsn));
+        assert_int_equal(lsn, 0x3000100);
+    }
+    assert_non_null(cluster_node(state_cluster(&decoded, "other"), "ext1"));
+    assert_int_equal(decoded.seq, s->srv[0].fsm.state.seq);
+    state_close(&decoded);
+    sim_free(s);
+}
+
+/* Node adds, a refused duplicate, maintenance and reports are applied
+ * identically: every monitor's state encodes to the same bytes once all have
+ * applied the same index. */
+static void test_identical(void **state)
+{
+    (void)state;
+    run_identical(3);
+    run_identical(5);
+}
+
+/* ---- 3. leader loss ----------------------------------------------------- */
+
+static void run_leader_loss(unsigned n)
+{
+    struct sim *s = sim_new(n, 0, false, 0, 0);
+    struct command cmd;
+    unsigned old, l;
+    uint64_t gen;
+
+    setup_cluster(s);
+    sim_converge(s, 10000);
+    old = sim_leader(s, 1000);
+    gen = s->srv[old].fsm.state.leader_gen;
+
+    sim_kill(s, old);
+    assert_true(raft_fixture_step_until_has_no_leader(&s->f, 5000));
+    assert_true(raft_fixture_step_until_has_leader(&s->f, 10000));
+    sim_check(s);
+    l = sim_leader(s, 5000);
+    assert_int_not_equal(l, old);
+    assert_true(raft_of(s, l)->current_term > raft_of(s, old)->current_term);
+    assert_int_equal(s->srv[l].fsm.state.leader_id, l + 1);
+    assert_int_equal(s->srv[l].fsm.state.leader_gen, gen + 1);
+
+    /* New commands are accepted. */
+    cmd_node_add(&cmd, CLUSTER, "pg4", "host=10.0.0.4 port=5432", 50);
+    assert_int_equal(sim_operate(s, &cmd), 0);
+    assert_int_equal(op_maintenance(s, "pg2", true), 0);
+    sim_converge(s, 10000);
+    for (unsigned i = 0; i < n; i++) {
+        if (i != old) {
+            assert_non_null(node_of(s, i, "pg4"));
+            assert_true(node_of(s, i, "pg2")->maintenance);
+        }
+    }
+    assert_null(node_of(s, old, "pg4"));
+
+    /* The old leader comes back, steps down and catches up. */
+    sim_revive(s, old);
+    sim_run(s, 3000);
+    sim_converge(s, 10000);
+    assert_int_not_equal(raft_state(raft_of(s, old)), RAFT_LEADER);
+    assert_false(consensus_ready(&s->srv[old].cons));
+    assert_non_null(node_of(s, old, "pg4"));
+    assert_int_equal(raft_last_applied(raft_of(s, old)), raft_last_applied(raft_of(s, l)));
+    sim_free(s);
+}
+
+/* When the leader of 3 or 5 monitors dies, a new leader is elected and ready,
+ * accepts new commands, the survivors stay identical, and the old leader
+ * catches up to the identical state when it comes back. */
+static void test_leader_loss(void **state)
+{
+    (void)state;
+    run_leader_loss(3);
+    run_leader_loss(5);
+}
+
+/* ---- 4. snapshots ------------------------------------------------------- */
+
+static void *raft_alloc(size_t size)
+{
+    return raft_malloc(size);
+}
+
+/* Encode -> restore into a fresh fsm -> encode gives the same bytes, through
+ * the fsm's own snapshot callback and through the codec's snapshot format. */
+static void assert_round_trip(struct sim *s, unsigned i)
+{
+    struct fsm fresh;
+    struct raft_buffer *bufs;
+    struct raft_buffer buf;
+    unsigned n_bufs;
+    uint8_t *a, *b;
+    size_t a_len, b_len;
+
+    assert_int_equal(codec_state_encode(&s->srv[i].fsm.state, NULL, &a, &a_len), 0);
+
+    fsm_init(&fresh);
+    assert_int_equal(s->srv[i].fsm.raft.snapshot(&s->srv[i].fsm.raft, &bufs, &n_bufs), 0);
+    assert_int_equal(n_bufs, 1);
+    assert_int_equal(fresh.raft.restore(&fresh.raft, &bufs[0]), 0); /* frees the base */
+    raft_free(bufs);
+    assert_int_equal(codec_state_encode(&fresh.state, NULL, &b, &b_len), 0);
+    assert_int_equal(a_len, b_len);
+    assert_memory_equal(a, b, a_len);
+    free(b);
+    fsm_close(&fresh);
+
+    fsm_init(&fresh);
+    {
+        struct codec_alloc ra = {raft_alloc, 0};
+        uint8_t *snap;
+        size_t snap_len;
+        assert_int_equal(codec_snapshot_encode(&s->srv[i].fsm.state, &ra, &snap, &snap_len), 0);
+        buf.base = snap;
+        buf.len = snap_len;
+    }
+    assert_int_equal(fresh.raft.restore(&fresh.raft, &buf), 0);
+    assert_int_equal(codec_state_encode(&fresh.state, NULL, &b, &b_len), 0);
+    assert_int_equal(a_len, b_len);
+    assert_memory_equal(a, b, a_len);
+    assert_int_equal(fresh.state.seq, s->srv[i].fsm.state.seq);
+    free(b);
+    fsm_close(&fresh);
+    free(a);
+}
+
+static void churn(struct sim *s, unsigned n_ops)
+{
+    for (unsigned k = 0; k < n_ops; k++) {
+        assert_int_equal(op_maintenance(s, "pg3", k % 2 == 0), 0);
+    }
+}
+
+/* A follower other than the leader, starting after the given index. */
+static unsigned follower(struct sim *s, unsigned after)
+{
+    unsigned l = sim_leader(s, 5000);
+    for (unsigned k = 1; k <= s->n; k++) {
+        unsigned i = (after + k) % s->n;
+        if (i != l && up(s, i)) {
+            return i;
+        }
+    }
+    sim_fail(s, "no follower");
+    return 0;
+}
+
+static void run_snapshot(unsigned n)
+{
+    struct sim *s = sim_new(n, 0, false, 16, 4);
+    unsigned a, b, l;
+    unsigned restores_a, restores_b;
+
+    setup_cluster(s);
+    sim_converge(s, 10000);
+
+    /* A killed follower, and (with 5) an isolated one at the same time. */
+    a = follower(s, 0);
+    restores_a = s->srv[a].restores;
+    sim_kill(s, a);
+    b = a;
+    if (n == 5) {
+        b = follower(s, a);
+        sim_isolate(s, b, true);
+    }
+    restores_b = s->srv[b].restores;
+    churn(s, 60);
+    sim_converge(s, 10000);
+    l = sim_leader(s, 1000);
+    assert_true(raft_last_applied(raft_of(s, l)) > raft_last_applied(raft_of(s, a)) + 40);
+
+    sim_revive(s, a);
+    if (b != a) {
+        sim_isolate(s, b, false);
+    }
+    sim_run(s, 3000);
+    sim_converge(s, 10000);
+    /* Brought up to date by a snapshot install, not by replaying the log. */
+    assert_true(s->srv[a].restores > restores_a);
+    assert_true(s->srv[b].restores > restores_b);
+    assert_int_equal(raft_last_applied(raft_of(s, a)), raft_last_applied(raft_of(s, l)));
+
+    /* Then an isolated follower (a disconnection, not a crash). */
+    b = follower(s, a);
+    restores_b = s->srv[b].restores;
+    sim_isolate(s, b, true);
+    churn(s, 40);
+    sim_isolate(s, b, false);
+    sim_run(s, 3000);
+    sim_converge(s, 10000);
+    assert_true(s->srv[b].restores > restores_b);
+
+    for (unsigned i = 0; i < n; i++) {
+        assert_round_trip(s, i);
+    }
+    sim_free(s);
+}
+
+/* With a small snapshot threshold, a killed or disconnected monitor that
+ * rejoins is brought up to date by a snapshot install and its state encodes
+ * identically; encode -> restore -> encode gives the same bytes. */
+static void test_snapshot(void **state)
+{
+    (void)state;
+    run_snapshot(3);
+    run_snapshot(5);
+}
+
+/* ---- 5. the verdict rule ------------------------------------------------ */
+
+static bool pred_verdict_down_all(struct sim *s, void *arg)
+{
+    (void)arg;
+    for (unsigned i = 0; i < s->n; i++) {
+        const struct node *n = node_of(s, i, "pg1");
+        if (up(s, i) && (n == NULL || n->verdict != PGQ_VERDICT_DOWN)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool pred_leader_verdict_down(struct sim *s, void *arg)
+{
+    int l = ready_leader(s);
+    const struct node *n;
+    (void)arg;
+    if (l < 0) {
+        return false;
+    }
+    n = node_of(s, (unsigned)l, "pg1");
+    return n != NULL && n->verdict == PGQ_VERDICT_DOWN;
+}
+
+static bool pred_decided(struct sim *s, void *arg)
+{
+    int l = ready_leader(s);
+    (void)arg;
+    return l >= 0 && main_of(s, (unsigned)l)->epoch == 2;
+}
+
+static unsigned all_decisions(struct sim *s)
+{
+    unsigned d = 0;
+    for (unsigned i = 0; i < s->n; i++) {
+        d += s->srv[i].decisions;
+    }
+    return d;
+}
+
+static void run_verdict(unsigned n)
+{
+    struct sim *s = sim_new(n, 0, false, 0, 0);
+    unsigned minority = (n - 1) / 2;
+    unsigned l, blind = 0, down_views = 0;
+    const struct node *p1;
+    const struct cluster *c;
+    uint64_t verdict_seq;
+
+    setup_cluster(s);
+    l = sim_leader(s, 1000);
+
+    /* A minority, the leader among it, loses sight of the primary. */
+    for (unsigned k = 0; k < n && blind < minority; k++) {
+        unsigned m = (l + k) % n;
+        s->pg[0].blind[m] = true;
+        blind++;
+    }
+    sim_run(s, 60000);
+    assert_int_equal(all_decisions(s), 0);
+    assert_int_equal(total_promotions(s), 0);
+    for (unsigned i = 0; i < n; i++) {
+        assert_int_equal(main_of(s, i)->epoch, 1);
+        assert_int_equal(node_of(s, i, "pg1")->verdict, PGQ_VERDICT_UP);
+    }
+    /* Not vacuous: the minority's reports were committed. */
+    p1 = node_of(s, l, "pg1");
+    for (unsigned v = 0; v < PGQ_MAX_MONITORS; v++) {
+        down_views += p1->views[v].monitor_id != 0 && !p1->views[v].obs.reachable ? 1u : 0u;
+    }
+    assert_int_equal(down_views, minority);
+
+    /* A majority: the primary is down by verdict, but the standbys' probes
+     * have not completed since, so no fresh position exists. */
+    for (unsigned m = 0; m < n; m++) {
+        s->pg[1].stale[m] = true;
+        s->pg[2].stale[m] = true;
+    }
+    for (unsigned k = 0; k < n && blind < n / 2 + 1; k++) {
+        unsigned m = (l + k) % n;
+        if (!s->pg[0].blind[m]) {
+            s->pg[0].blind[m] = true;
+            blind++;
+        }
+    }
+    if (!sim_until(s, pred_leader_verdict_down, NULL, 5000)) {
+        sim_fail(s, "a majority saw the primary down but no verdict");
+    }
+    l = (unsigned)ready_leader(s);
+    verdict_seq = node_of(s, l, "pg1")->verdict_seq;
+    sim_run(s, FAILOVER_MS + 5000);
+    assert_int_equal(all_decisions(s), 0);
+    c = main_of(s, l);
+    assert_int_equal(c->epoch, 1);
+    assert_non_null(strstr(c->fo.blocked, "waiting for WAL positions"));
+
+    /* Fresh positions: probes begun after each reporter applied the verdict. */
+    assert_true(sim_until(s, pred_verdict_down_all, NULL, 5000));
+    for (unsigned m = 0; m < n; m++) {
+        assert_true(s->srv[m].fsm.state.seq >= verdict_seq);
+        s->pg[1].stale[m] = false;
+        s->pg[2].stale[m] = false;
+    }
+    if (!sim_until(s, pred_decided, NULL, 5000)) {
+        sim_fail(s, "fresh positions after the timeout, but no decision");
+    }
+    l = (unsigned)ready_leader(s);
+    c = main_of(s, l);
+    assert_true(c->fo.phase >= PGQ_FO_DECIDED);
+    assert_true(c->fo.decided_ms >= c->fo.down_ms + FAILOVER_MS);
+    assert_string_equal(c->fo.old_primary, "pg1");
+    sim_free(s);
+}
+
+static bool pred_decided_any(struct sim *s, void *arg)
+{
+    (void)arg;
+    return all_decisions(s) > 0;
+}
+
+/* Views reported to an earlier leader count for the verdict but not as
+ * evidence for a failover: the new leader needs a fresh majority. */
+static void run_stale_generation(void)
+{
+    struct sim *s = sim_new(3, 0, false, 0, 0);
+    unsigned l, b, l2;
+    const struct node *p1;
+
+    setup_cluster(s);
+    l = sim_leader(s, 1000);
+    b = (l + 1) % 3;
+    s->pg[0].blind[l] = true;
+    s->pg[0].blind[b] = true;
+    for (unsigned m = 0; m < 3; m++) {
+        s->pg[1].stale[m] = true;
+        s->pg[2].stale[m] = true;
+    }
+    if (!sim_until(s, pred_leader_verdict_down, NULL, 5000)) {
+        sim_fail(s, "a majority saw the primary down but no verdict");
+    }
+    sim_run(s, FAILOVER_MS + 1000);
+    assert_int_equal(all_decisions(s), 0);
+
+    /* The leader, one of the two witnesses, dies; fresh positions arrive. */
+    sim_kill(s, l);
+    for (unsigned m = 0; m < 3; m++) {
+        s->pg[1].stale[m] = false;
+        s->pg[2].stale[m] = false;
+    }
+    l2 = sim_leader(s, 10000);
+    sim_run(s, 2 * FAILOVER_MS + 3000);
+    assert_int_equal(all_decisions(s), 0);
+    p1 = node_of(s, l2, "pg1");
+    /* Still down by verdict (the dead leader's view counts), but only one
+     * monitor said so to the current leader. */
+    assert_int_equal(p1->verdict, PGQ_VERDICT_DOWN);
+    assert_false(policy_fresh_down(&s->srv[l2].fsm.state, p1));
+
+    /* The old leader comes back, still blind: a fresh majority. */
+    sim_revive(s, l);
+    if (!sim_until(s, pred_decided_any, NULL, FAILOVER_MS + 10000)) {
+        sim_fail(s, "a fresh majority after the leader change, but no decision");
+    }
+    sim_free(s);
+}
+
+/* A minority (1 of 3, 2 of 5) that sees the primary down never causes a
+ * failover decision however long it lasts; a majority does, after the
+ * failover timeout and only once standbys report positions probed after the
+ * verdict; views reported to an earlier leader are not fresh evidence. */
+static void test_verdict(void **state)
+{
+    (void)state;
+    run_verdict(3);
+    run_verdict(5);
+    run_stale_generation();
+}
+
+/* ---- 6. candidate choice through the whole stack ------------------------ */
+
+static bool pred_done_all(struct sim *s, void *arg)
+{
+    (void)arg;
+    if (!pred_converged(s, NULL)) {
+        return false;
+    }
+    for (unsigned i = 0; i < s->n; i++) {
+        const struct cluster *c = main_of(s, i);
+        if (up(s, i) && (c->epoch != 2 || c->fo.phase != PGQ_FO_DONE)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void run_candidate(unsigned n)
+{
+    struct sim *s = sim_new(n, 0, false, 0, 0);
+    const struct cluster *c;
+    unsigned l;
+
+    sim_leader(s, 10000);
+    pg_add(s, "pg1", 0x5000000, 50);
+    pg_add(s, "pg2", 0x4FFF000, 90); /* first by name and priority, but behind */
+    pg_add(s, "pg3", 0x4FFFF00, 50); /* the most advanced */
+    if (!sim_until(s, pred_steady, NULL, 20000)) {
+        sim_fail(s, "no steady state");
+    }
+    for (unsigned i = 0; i < n; i++) {
+        assert_int_equal(main_of(s, i)->epoch, 1);
+    }
+
+    s->pg[0].up = false;
+    if (!sim_until(s, pred_done_all, NULL, 30000)) {
+        sim_fail(s, "failover not done within 30 s");
+    }
+    assert_same_states(s);
+    l = sim_leader(s, 1000);
+    c = main_of(s, l);
+    assert_int_equal(c->epoch, 2);
+    assert_string_equal(c->primary, "pg3");
+    assert_string_equal(c->fo.candidate, "pg3");
+    assert_int_equal(c->fo.candidate_lsn, 0x4FFFF00);
+    assert_int_equal(c->fo.timeline, 2);
+    assert_true(c->fo.decided_ms >= c->fo.down_ms + FAILOVER_MS);
+    assert_int_equal(cluster_node(c, "pg1")->role, PGQ_ROLE_DEMOTED);
+    assert_int_equal(cluster_node(c, "pg2")->role, PGQ_ROLE_STANDBY);
+    assert_int_equal(cluster_node(c, "pg2")->following_epoch, 2);
+    /* Exactly one promotion in the model, and the other standby follows. */
+    assert_int_equal(total_promotions(s), 1);
+    assert_int_equal(s->pg[2].promotions, 1);
+    assert_false(s->pg[2].in_recovery);
+    assert_int_equal(s->pg[2].timeline, 2);
+    assert_int_equal(s->pg[1].upstream, 2);
+    assert_int_equal(s->pg[1].timeline, 2);
+    assert_true(s->pg[1].repoints >= 1);
+    assert_true(s->pg[1].in_recovery);
+
+    /* Late commands (an old leader's, computed from stale state) are
+     * refused identically and change nothing: epochs never go back. */
+    {
+        struct command cmd;
+        command_init(&cmd, CMD_DECIDE);
+        pgq_strlcpy(cmd.cluster, CLUSTER, sizeof cmd.cluster);
+        pgq_strlcpy(cmd.node, "pg2", sizeof cmd.node);
+        cmd.u.decide.epoch = 1;
+        pgq_strlcpy(cmd.u.decide.old_primary, "pg3", sizeof cmd.u.decide.old_primary);
+        assert_int_equal(sim_operate(s, &cmd), PGQ_STALE);
+        cmd.u.decide.epoch = 2;
+        pgq_strlcpy(cmd.u.decide.old_primary, "pg1", sizeof cmd.u.decide.old_primary);
+        assert_int_equal(sim_operate(s, &cmd), PGQ_STALE);
+        command_init(&cmd, CMD_STEP);
+        pgq_strlcpy(cmd.cluster, CLUSTER, sizeof cmd.cluster);
+        pgq_strlcpy(cmd.node, "pg2", sizeof cmd.node);
+        cmd.u.step.epoch = 1;
+        cmd.u.step.kind = PGQ_STEP_PROMOTED;
+        assert_int_equal(sim_operate(s, &cmd), PGQ_STALE);
+    }
+    sim_converge(s, 10000);
+    for (unsigned i = 0; i < n; i++) {
+        assert_int_equal(main_of(s, i)->epoch, 2);
+        assert_string_equal(main_of(s, i)->primary, "pg3");
+    }
+    sim_free(s);
+}
+
+static bool pred_leader_decided(struct sim *s, void *arg)
+{
+    int l = ready_leader(s);
+    const struct cluster *c;
+    (void)arg;
+    if (l < 0) {
+        return false;
+    }
+    c = main_of(s, (unsigned)l);
+    return c->epoch == 2 && c->fo.phase == PGQ_FO_DECIDED;
+}
+
+/* The candidate dies before it is promoted: it holds no write of its own, so
+ * another standby may replace it only within max_lag_on_failover of the old
+ * primary's last position; once it is back and promoted, the stale verdict
+ * that it was down does not replace it. */
+static void run_candidate_dies(void)
+{
+    struct sim *s = sim_new(3, 0, false, 0, 0);
+    const struct cluster *c;
+    unsigned l;
+
+    sim_leader(s, 10000);
+    pg_add(s, "pg1", 0x9000000, 50);
+    pg_add(s, "pg2", 0x8E90000, 50); /* 1.4 MiB behind pg1, 0.9 MiB behind pg3 */
+    pg_add(s, "pg3", 0x8F80000, 50); /* 0.5 MiB behind pg1 */
+    if (!sim_until(s, pred_steady, NULL, 20000)) {
+        sim_fail(s, "no steady state");
+    }
+    s->hold_actions = true;
+    s->pg[0].up = false;
+    if (!sim_until(s, pred_leader_decided, NULL, 30000)) {
+        sim_fail(s, "no decision within 30 s");
+    }
+    l = sim_leader(s, 1000);
+    assert_string_equal(main_of(s, l)->fo.candidate, "pg3");
+    s->pg[2].up = false;
+    s->hold_actions = false;
+    sim_run(s, 2 * FAILOVER_MS + 5000);
+    l = sim_leader(s, 1000);
+    c = main_of(s, l);
+    dump_events(s, l);
+    assert_int_equal(all_decisions(s), s->n);
+    assert_int_equal(c->epoch, 2);
+    assert_int_equal(total_promotions(s), 0);
+    assert_non_null(strstr(c->fo.blocked, "pg2: lag"));
+
+    /* The candidate comes back and is promoted; the verdict that it was
+     * down, older than its promotion, does not replace it. */
+    s->pg[2].up = true;
+    if (!sim_until(s, pred_done_all, NULL, 30000)) {
+        dump_events(s, sim_leader(s, 1000));
+        sim_fail(s, "failover not done after the candidate came back");
+    }
+    sim_run(s, 2 * FAILOVER_MS);
+    assert_int_equal(all_decisions(s), s->n);
+    assert_string_equal(main_of(s, sim_leader(s, 1000))->primary, "pg3");
+    assert_int_equal(total_promotions(s), 1);
+    assert_int_equal(s->pg[2].promotions, 1);
+    assert_int_equal(s->pg[1].upstream, 2);
+    sim_free(s);
+}
+
+/* The new primary dies right after its promotion, before any monitor saw it
+ * writable: it holds at least the position it was chosen at, so a standby
+ * far behind that position never replaces it. */
+static void run_promoted_dies(void)
+{
+    struct sim *s = sim_new(3, 0, false, 0, 0);
+    const struct cluster *c;
+    unsigned l;
+
+    sim_leader(s, 10000);
+    pg_add(s, "pg1", 0x9000000, 50);
+    pg_add(s, "pg2", 0x5000000, 50); /* 64 MiB behind */
+    pg_add(s, "pg3", 0x9000000, 50);
+    if (!sim_until(s, pred_steady, NULL, 20000)) {
+        sim_fail(s, "no steady state");
+    }
+    s->crash_after_promote = true;
+    s->pg[0].up = false;
+    sim_run(s, 20000);
+    l = sim_leader(s, 1000);
+    c = main_of(s, l);
+    assert_int_equal(total_promotions(s), 1);
+    assert_false(s->pg[2].up);
+    assert_int_equal(c->epoch, 2);
+    assert_int_equal(c->fo.phase, PGQ_FO_PROMOTED);
+    assert_non_null(strstr(c->fo.blocked, "pg2: lag"));
+
+    /* The new primary comes back: the failover completes, nothing lost. */
+    s->pg[2].up = true;
+    if (!sim_until(s, pred_done_all, NULL, 30000)) {
+        dump_events(s, sim_leader(s, 1000));
+        sim_fail(s, "failover not done after the new primary came back");
+    }
+    assert_int_equal(total_promotions(s), 1);
+    assert_int_equal(s->pg[1].upstream, 2);
+    sim_free(s);
+}
+
+/* The standby with the most advanced fresh receive LSN is promoted, exactly
+ * once, the other standby is repointed to it, the failover reaches DONE and
+ * the epoch goes from 1 to 2 (and a standby too far behind never replaces a
+ * candidate that died before or right after its promotion). */
+static void test_candidate(void **state)
+{
+    (void)state;
+    run_candidate(3);
+    run_candidate(5);
+    run_candidate_dies();
+    run_promoted_dies();
+}
+
+/* ---- 7. the leader dies half-way ---------------------------------------- */
+
+static bool pred_promote_seen(struct sim *s, void *arg)
+{
+    int l = ready_leader(s);
+    const int *after = arg;
+    return l >= 0 && l != *after && s->srv[l].n_promote_seen > 0 &&
+           main_of(s, (unsigned)l)->fo.phase == PGQ_FO_DECIDED;
+}
+
+static void run_leader_dies(unsigned n, bool promoted_before)
+{
+    struct sim *s = sim_new(n, 0, false, 0, 0);
+    struct action first;
+    unsigned old, l;
+    int none = -1, after;
+    int k;
+
+    sim_leader(s, 10000);
+    pg_add(s, "pg1", 0x5000000, 50);
+    pg_add(s, "pg2", 0x4FFF000, 50);
+    pg_add(s, "pg3", 0x4FFFF00, 50);
+    if (!sim_until(s, pred_steady, NULL, 20000)) {
+        sim_fail(s, "no steady state");
+    }
+
+    /* The decision is committed and the leader hands out the promotion,
+     * which is not carried out yet. */
+    s->hold_actions = true;
+    s->pg[0].up = false;
+    if (!sim_until(s, pred_promote_seen, &none, 30000)) {
+        sim_fail(s, "no decision within 30 s");
+    }
+    old = (unsigned)ready_leader(s);
+    first = s->srv[old].last_promote;
+    assert_int_equal(first.epoch, 2);
+    assert_string_equal(first.node, "pg3");
+    assert_int_equal(total_promotions(s), 0);
+    k = pg_find(s, first.node);
+    {
+        /* Only the candidate of the decision can be committed as promoted. */
+        struct command cmd;
+        command_init(&cmd, CMD_STEP);
+        pgq_strlcpy(cmd.cluster, CLUSTER, sizeof cmd.cluster);
+        pgq_strlcpy(cmd.node, "pg2", sizeof cmd.node);
+        cmd.u.step.epoch = 2;
+        cmd.u.step.kind = PGQ_STEP_PROMOTED;
+        cmd.u.step.timeline = 2;
+        assert_int_equal(sim_operate(s, &cmd), PGQ_STALE);
+        assert_int_equal(main_of(s, (unsigned)ready_leader(s))->fo.phase, PGQ_FO_DECIDED);
+    }
+    old = (unsigned)ready_leader(s);
+    if (promoted_before) {
+        /* Its actuator ran pg_promote, then the monitor died before
+         * committing "promoted". */
+        model_promote(s, (unsigned)k, first.epoch);
+        assert_int_equal(total_promotions(s), 1);
+    }
+
+    sim_kill(s, old);
+    assert_true(raft_fixture_step_until_has_no_leader(&s->f, 5000));
+    assert_true(raft_fixture_step_until_has_leader(&s->f, 10000));
+    sim_check(s);
+    for (unsigned i = 0; i < n; i++) {
+        s->srv[i].n_promote_seen = 0;
+    }
+    after = (int)old;
+    if (!sim_until(s, pred_promote_seen, &after, 10000)) {
+        sim_fail(s, "the new leader does not promote");
+    }
+    l = (unsigned)ready_leader(s);
+    /* The same promotion: same node, same epoch. */
+    assert_true(same_action(&s->srv[l].last_promote, &first));
+
+    s->hold_actions = false;
+    if (!sim_until(s, pred_done_all, NULL, 30000)) {
+        sim_fail(s, "failover not done after the leader died");
+    }
+    assert_int_equal(total_promotions(s), 1);
+    assert_int_equal(s->pg[k].promotions, 1);
+    assert_int_equal(main_of(s, l)->fo.timeline, 2);
+    assert_string_equal(main_of(s, l)->primary, first.node);
+
+    /* The old leader comes back: still one promotion, identical state. */
+    sim_revive(s, old);
+    sim_run(s, 3000);
+    sim_converge(s, 10000);
+    assert_int_equal(main_of(s, old)->fo.phase, PGQ_FO_DONE);
+    assert_int_equal(total_promotions(s), 1);
+    sim_free(s);
+}
+
+/* When the leader dies right after committing the decision, the new leader
+ * hands out the same promotion (node and epoch) and the failover completes
+ * with exactly one promotion; if the old leader had already promoted but not
+ * committed it, the new leader finds the node out of recovery and commits
+ * without promoting again. */
+static void test_leader_dies(void **state)
+{
+    (void)state;
+    run_leader_dies(3, false);
+    run_leader_dies(3, true);
+    run_leader_dies(5, true);
+}
+
+/* ---- 8. randomized schedules -------------------------------------------- */
+
+static unsigned count_down(struct sim *s)
+{
+    unsigned d = 0;
+    for (unsigned i = 0; i < s->n; i++) {
+        d += up(s, i) ? 0u : 1u;
+    }
+    return d;
+}
+
+/* A random monitor satisfying want (0: dead, 1: isolated, 2: up), or -1. */
+static int pick(struct sim *s, int want)
+{
+    unsigned start = rnd(s, s->n);
+    for (unsigned k = 0; k < s->n; k++) {
+        unsigned i = (start + k) % s->n;
+        int is = !alive(s, i) ? 0 : s->srv[i].isolated ? 1 : 2;
+        if (is == want) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+/* The failover is done on every monitor, in whatever epoch it ended. */
+static bool pred_done_final(struct sim *s, void *arg)
+{
+    (void)arg;
+    if (!pred_converged(s, NULL)) {
+        return false;
+    }
+    for (unsigned i = 0; i < s->n; i++) {
+        const struct cluster *c = main_of(s, i);
+        if (up(s, i) && (c->epoch < 2 || c->fo.phase != PGQ_FO_DONE)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Exactly one node is writable in the model: the primary of the epoch. */
+static bool pred_one_writable(struct sim *s, void *arg)
+{
+    int l = ready_leader(s);
+    int p = pg_primary(s);
+    (void)arg;
+    return l >= 0 && p >= 0 && strcmp(main_of(s, (unsigned)l)->primary, s->pg[p].name) == 0;
+}
+
+static bool pred_zombie_fenced(struct sim *s, void *arg)
+{
+    int l = ready_leader(s);
+    const struct node *n;
+    (void)arg;
+    if (l < 0 || !s->pg[0].read_only) {
+        return false;
+    }
+    n = node_of(s, (unsigned)l, "pg1");
+    return n->role == PGQ_ROLE_DEMOTED && n->fenced_epoch == main_of(s, (unsigned)l)->epoch &&
+           !n->alert_writable;
+}
+
+static bool pred_zombie_rejoined(struct sim *s, void *arg)
+{
+    int l = ready_leader(s);
+    const struct node *n;
+    (void)arg;
+    if (l < 0) {
+        return false;
+    }
+    n = node_of(s, (unsigned)l, "pg1");
+    return n->role == PGQ_ROLE_STANDBY && n->following_epoch == main_of(s, (unsigned)l)->epoch &&
+           pred_converged(s, NULL);
+}
+
+static void run_random(uint64_t seed, unsigned n)
+{
+    /* Every monitor takes snapshots as it goes, but none is installed:
+     * libraft 0.15's in-memory raft_io (the fixture's) truncates its log as
+     * if it started at index 1, so a truncation after an installed snapshot
+     * reads past its array (valgrind shows it). Installs are the subject of
+     * test_snapshot, where no truncation follows. */
+    struct sim *s = sim_new(n, seed, true, 64, 1024);
+    unsigned max_down = (n - 1) / 2;
+    uint64_t fail_at, end;
+    bool failed = false;
+    unsigned next_node = 4, n_events = 0;
+    uint64_t final;
+    char name[PGQ_NAME_MAX];
+    const struct cluster *c;
+    unsigned l;
+
+    s->wal_flow = true;
+    sim_leader(s, 10000);
+    pg_add(s, "pg1", 0x1000000, 50);
+    pg_add(s, "pg2", 0x1000000, 50);
+    pg_add(s, "pg3", 0x1000000, 80);
+    for (unsigned k = 1; k < s->n_pg; k++) {
+        s->pg[k].lag = rnd(s, 0x400);
+    }
+    if (!sim_until(s, pred_steady, NULL, 20000)) {
+        sim_fail(s, "no steady state");
+    }
+    fail_at = now_of(s) + 10000 + rnd(s, 20000);
+    end = now_of(s) + 60000;
+
+    while (now_of(s) < end) {
+        unsigned r = rnd(s, 100);
+        bool room = count_down(s) < max_down;
+        int i, l_now = ready_leader(s);
+        n_events += r < 60 ? 1u : 0u;
+        if (r < 8) {
+            if (room && (i = pick(s, 2)) >= 0) {
+                sim_kill(s, (unsigned)i);
+            }
+        } else if (r < 14) {
+            if (room && l_now >= 0) {
+                sim_kill(s, (unsigned)l_now); /* the leader, whatever it is doing */
+            }
+        } else if (r < 26) {
+            if ((i = pick(s, 0)) >= 0) {
+                sim_revive(s, (unsigned)i);
+            }
+        } else if (r < 31) {
+            if (room && (i = pick(s, 2)) >= 0) {
+                sim_isolate(s, (unsigned)i, true);
+            }
+        } else if (r < 39) {
+            if ((i = pick(s, 1)) >= 0) {
+                sim_isolate(s, (unsigned)i, false);
+            }
+        } else if (r < 42) {
+            if (s->n_pg < MAX_PG - 2) {
+                struct command cmd;
+                unsigned k;
+                snprintf(name, sizeof name, "pg%u", next_node++);
+                k = pg_new(s, name, 0, 50);
+                s->pg[k].lag = rnd(s, 0x400);
+                cmd_node_add(&cmd, CLUSTER, name, s->pg[k].conninfo, 50);
+                sim_op(s, &cmd); /* fire and forget, as an impatient operator */
+            }
+        } else if (r < 45) {
+            struct command cmd;
+            command_init(&cmd, CMD_MAINTENANCE);
+            pgq_strlcpy(cmd.cluster, CLUSTER, sizeof cmd.cluster);
+            pgq_strlcpy(cmd.node, "pg2", sizeof cmd.node);
+            cmd.u.maintenance.on = rnd(s, 2) == 0;
+            sim_op(s, &cmd);
+        } else if (r < 50) {
+            /* A monitor loses or regains sight of a node; never a majority. */
+            unsigned k = rnd(s, s->n_pg), m = rnd(s, s->n), blind = 0;
+            for (unsigned j = 0; j < s->n; j++) {
+                blind += s->pg[k].blind[j] ? 1u : 0u;
+            }
+            if (s->pg[k].blind[m] || blind < max_down) {
+                s->pg[k].blind[m] = !s->pg[k].blind[m];
+            }
+        } else if (r < 55) {
+            /* A standby crashes or comes back (never the primary of the
+             * moment: one failover per run). */
+            unsigned k = 1 + rnd(s, s->n_pg - 1);
+            if ((int)k != pg_primary(s)) {
+                s->pg[k].up = !s->pg[k].up;
+            }
+        } else if (r < 60) {
+            random_timeout(s, rnd(s, s->n));
+        }
+        if (!failed && now_of(s) >= fail_at) {
+            s->pg[0].up = false; /* the primary dies */
+            failed = true;
+        }
+        sim_run(s, 100 + rnd(s, 400));
+    }
+
+    /* Heal everything: the failover completes. A candidate that crashed
+     * before its promotion may have been replaced in a later epoch; each
+     * epoch has at most one promotion (checked at every step). */
+    for (unsigned i = 0; i < n; i++) {
+        if (!alive(s, i)) {
+            sim_revive(s, i);
+        }
+        sim_isolate(s, i, false);
+    }
+    for (unsigned k = 0; k < s->n_pg; k++) {
+        memset(s->pg[k].blind, 0, sizeof s->pg[k].blind);
+        s->pg[k].up = k != 0;
+    }
+    if (!sim_until(s, pred_done_final, NULL, 60000)) {
+        l = (unsigned)PGQ_MAX(ready_leader(s), 0);
+        c = main_of(s, l);
+        dump_events(s, l);
+        sim_fail(s, "failover not done after healing: epoch %" PRIu64 ", phase %s, blocked \"%s\"",
+                 c->epoch, pgq_fo_phase_name(c->fo.phase), c->fo.blocked);
+    }
+    sim_converge(s, 10000);
+    l = sim_leader(s, 1000);
+    c = main_of(s, l);
+    final = c->epoch;
+    SIM_ASSERT(s, s->n_promotions >= 1 && s->n_promotions <= final - 1);
+    SIM_ASSERT(s, s->promotions[s->n_promotions - 1].epoch == final);
+    SIM_ASSERT(s, strcmp(c->primary, s->pg[s->promotions[s->n_promotions - 1].node].name) == 0);
+    /* Any other node left writable by an earlier epoch is fenced. */
+    if (!sim_until(s, pred_one_writable, NULL, 20000)) {
+        sim_fail(s, "more than one writable node after the failover");
+    }
+
+    /* The old primary comes back writable: it is fenced, never followed;
+     * then its node agent rejoins it as a standby of the new primary. */
+    {
+        struct pgnode *zombie = &s->pg[0];
+        int p = pg_primary(s);
+        zombie->up = true;
+        zombie->read_only = false;
+        if (!sim_until(s, pred_zombie_fenced, NULL, 20000)) {
+            sim_fail(s, "the old primary came back writable and was not fenced");
+        }
+        SIM_ASSERT(s, pg_primary(s) == p);
+        zombie->in_recovery = true;
+        zombie->read_only = false;
+        zombie->upstream = p;
+        zombie->timeline = s->pg[p].timeline;
+        zombie->lsn = s->pg[p].lsn;
+        if (!sim_until(s, pred_zombie_rejoined, NULL, 20000)) {
+            sim_fail(s, "the old primary rejoined but is not a standby of the epoch");
+        }
+    }
+    sim_converge(s, 10000);
+    l = sim_leader(s, 1000);
+    c = main_of(s, l);
+    SIM_ASSERT(s, c->epoch == final);
+    SIM_ASSERT(s, strcmp(c->primary, s->pg[pg_primary(s)].name) == 0);
+    if (getenv("PGQ_SIM_DUMP") != NULL) {
+        dump_events(s, l);
+    }
+    if (getenv("PGQ_SIM_VERBOSE") != NULL) {
+        unsigned terms = 0;
+        for (size_t t = 0; t < s->n_terms; t++) {
+            terms += s->term_leader[t] != 0 ? 1u : 0u;
+        }
+        print_message("seed %" PRIu64 ", %u monitors: %u events, %u leaders, seq %" PRIu64
+                      ", %u nodes, epoch %" PRIu64 ", primary failed at %" PRIu64
+                      " ms, failover done at %" PRIu64 " ms, t=%" PRIu64 " ms\n",
+                      seed, n, n_events, terms, s->srv[l].fsm.state.seq, c->n_nodes, c->epoch,
+                      fail_at, c->fo.done_ms, now_of(s));
+    }
+    sim_free(s);
+}
+
+/* Seeded random schedules of kills, revivals and disconnections of a
+ * minority of monitors, reports, node adds, maintenance, standby crashes and
+ * one primary failure keep the invariants after every step (one leader per
+ * term, epochs never go back, equal seq means equal state, one promotion per
+ * epoch) and end with the failover done, one writable node, and the old
+ * primary fenced, then rejoined as a standby. */
+static void test_random(void **state)
+{
+    static const uint64_t seeds[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    const char *env = getenv("PGQ_SIM_SEED");
+    (void)state;
+    if (env != NULL && env[0] != '\0') {
+        uint64_t seed = strtoull(env, NULL, 0);
+        run_random(seed, seed % 2 == 0 ? 5 : 3);
+        return;
+    }
+    for (unsigned k = 0; k < PGQ_ARRAY_SIZE(seeds); k++) {
+        run_random(seeds[k], seeds[k] % 2 == 0 ? 5 : 3);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_elect),       cmocka_unit_test(test_identical),
+        cmocka_unit_test(test_leader_loss), cmocka_unit_test(test_snapshot),
+        cmocka_unit_test(test_verdict),     cmocka_unit_test(test_candidate),
+        cmocka_unit_test(test_leader_dies), cmocka_unit_test(test_random),
+    };
+    const char *filter = getenv("PGQ_SIM_FILTER");
+    log_init("test_sim", 0, getenv("PGQ_SIM_VERBOSE") != NULL ? LOG_DEBUG_LEVEL : LOG_ERROR_LEVEL);
+    if (filter != NULL) {
+        cmocka_set_test_filter(filter);
+    }
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
