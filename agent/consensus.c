@@ -37,8 +37,9 @@ static void apply_cb(struct raft_apply *req, int status, void *result)
 {
     struct proposal *p = req->data;
     if (status != 0) {
-        p->cb(p, status == RAFT_NOTLEADER || status == RAFT_LEADERSHIPLOST ? PGQ_NOTLEADER
-                                                                           : PGQ_UNAVAILABLE,
+        p->cb(p,
+              status == RAFT_NOTLEADER || status == RAFT_LEADERSHIPLOST ? PGQ_NOTLEADER
+                                                                        : PGQ_UNAVAILABLE,
               NULL);
         return;
     }
@@ -70,16 +71,14 @@ int consensus_propose(struct consensus *c, struct proposal *p, struct command *c
     rv = raft_apply(c->raft, &p->req, &buf, 1, apply_cb);
     if (rv != 0) {
         raft_free(data);
-        return rv == RAFT_NOTLEADER || rv == RAFT_LEADERSHIPLOST ? PGQ_NOTLEADER
-                                                                 : PGQ_UNAVAILABLE;
+        return rv == RAFT_NOTLEADER || rv == RAFT_LEADERSHIPLOST ? PGQ_NOTLEADER : PGQ_UNAVAILABLE;
     }
     return 0;
 }
 
 bool consensus_ready(const struct consensus *c)
 {
-    return c->ready && raft_state(c->raft) == RAFT_LEADER &&
-           c->ready_term == c->raft->current_term;
+    return c->ready && raft_state(c->raft) == RAFT_LEADER && c->ready_term == c->raft->current_term;
 }
 
 uint64_t consensus_leader(const struct consensus *c, const char **api_address)
@@ -131,8 +130,7 @@ static void propose_hello(struct consensus *c)
             continue;
         }
         cmd.u.hello.voters[cmd.u.hello.n_voters].id = conf->servers[i].id;
-        pgq_strlcpy(cmd.u.hello.voters[cmd.u.hello.n_voters].raft_address,
-                    conf->servers[i].address,
+        pgq_strlcpy(cmd.u.hello.voters[cmd.u.hello.n_voters].raft_address, conf->servers[i].address,
                     sizeof cmd.u.hello.voters[0].raft_address);
         cmd.u.hello.n_voters++;
     }

@@ -29,8 +29,7 @@ bool policy_fresh_position(const struct node *n, uint64_t seq, uint64_t *lsn)
     for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
         const struct obs *o = &n->views[i].obs;
         uint64_t pos;
-        if (n->views[i].monitor_id == 0 || !o->reachable || !o->in_recovery ||
-            o->basis_seq < seq) {
+        if (n->views[i].monitor_id == 0 || !o->reachable || !o->in_recovery || o->basis_seq < seq) {
             continue;
         }
         pos = PGQ_MAX(o->receive_lsn, o->replay_lsn);
@@ -75,7 +74,9 @@ static int cand_cmp(const void *a, const void *b)
     return strcmp(x->node->name, y->node->name);
 }
 
-void policy_choose(const struct state *s, const struct cluster *c, const struct policy_config *pc,
+void policy_choose(const struct state *s,
+                   const struct cluster *c,
+                   const struct policy_config *pc,
                    struct choice *out)
 {
     const struct node *p = cluster_node(c, c->primary);
@@ -139,7 +140,8 @@ void policy_choose(const struct state *s, const struct cluster *c, const struct 
     for (unsigned i = 0; i < n_cands;) {
         uint64_t lag = out->reference_lsn > cands[i].lsn ? out->reference_lsn - cands[i].lsn : 0;
         if (lag > pc->max_lag_bytes) {
-            pgq_appendf(why, sizeof why, "%s%s: lag %" PRIu64 " bytes > max_lag_on_failover %" PRIu64,
+            pgq_appendf(why, sizeof why,
+                        "%s%s: lag %" PRIu64 " bytes > max_lag_on_failover %" PRIu64,
                         why[0] ? "; " : "", cands[i].node->name, lag, pc->max_lag_bytes);
             cands[i] = cands[--n_cands];
             continue;
@@ -147,8 +149,8 @@ void policy_choose(const struct state *s, const struct cluster *c, const struct 
         i++;
     }
     if (n_cands == 0) {
-        snprintf(out->reason, sizeof out->reason, "no eligible standby%s%s",
-                 why[0] ? ": " : "", why);
+        snprintf(out->reason, sizeof out->reason, "no eligible standby%s%s", why[0] ? ": " : "",
+                 why);
         return;
     }
     qsort(cands, n_cands, sizeof cands[0], cand_cmp);
@@ -218,15 +220,19 @@ static bool next_role(const struct cluster *c, struct command *out)
         return set_role(c, writable, PGQ_ROLE_PRIMARY, out);
     }
     if (n_writable > 1) {
-        return blocked(c, "more than one node is writable and none is known as primary: "
-                          "remove the node that is not the primary",
+        return blocked(c,
+                       "more than one node is writable and none is known as primary: "
+                       "remove the node that is not the primary",
                        out);
     }
     return false;
 }
 
-static bool next_failover(const struct state *s, const struct cluster *c,
-                          const struct policy_config *pc, uint64_t now_ms, struct command *out)
+static bool next_failover(const struct state *s,
+                          const struct cluster *c,
+                          const struct policy_config *pc,
+                          uint64_t now_ms,
+                          struct command *out)
 {
     const struct node *p = cluster_node(c, c->primary);
     struct choice ch;
@@ -293,7 +299,9 @@ static bool next_done(const struct cluster *c, struct command *out)
     return true;
 }
 
-bool policy_next_command(const struct state *s, const struct policy_config *pc, uint64_t now_ms,
+bool policy_next_command(const struct state *s,
+                         const struct policy_config *pc,
+                         uint64_t now_ms,
                          struct command *out)
 {
     for (unsigned i = 0; i < s->n_clusters; i++) {
@@ -305,8 +313,12 @@ bool policy_next_command(const struct state *s, const struct policy_config *pc, 
     return false;
 }
 
-static struct action *action_new(struct action *out, unsigned max, unsigned *n, int kind,
-                                 const struct cluster *c, const struct node *node)
+static struct action *action_new(struct action *out,
+                                 unsigned max,
+                                 unsigned *n,
+                                 int kind,
+                                 const struct cluster *c,
+                                 const struct node *node)
 {
     struct action *a;
     if (*n >= max) {
