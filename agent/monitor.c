@@ -465,6 +465,9 @@ int monitor_start(struct monitor *m,
     pgq_strlcpy(m->cons.api_address, cfg->api_address, sizeof m->cons.api_address);
     m->cons.policy.failover_timeout_ms = cfg->failover_timeout_ms;
     m->cons.policy.max_lag_bytes = cfg->max_lag_bytes;
+    /* A monitor still seeing a node down re-reports within report_refresh
+     * (plus a probe): twice that is surely a monitor that stopped. */
+    m->cons.policy.view_max_age_ms = 2 * cfg->report_refresh_ms;
     m->cons.actions_cb = actions_cb;
     m->cons.stepped_down_cb = stepped_down_cb;
     m->cons.kick_cb = kick_cb;

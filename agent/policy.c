@@ -9,12 +9,19 @@
 
 #include "lib/util.h"
 
-bool policy_fresh_down(const struct state *s, const struct node *n)
+bool policy_fresh_down(const struct state *s,
+                       const struct node *n,
+                       const struct policy_config *pc,
+                       uint64_t now_ms)
 {
     unsigned down = 0;
     for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
         const struct view *v = &n->views[i];
-        if (v->monitor_id != 0 && v->gen == s->leader_gen && !v->obs.reachable &&
+        /* A monitor that keeps seeing a node down refreshes its view every
+         * report_refresh; an older view is from a monitor that died or lost
+         * the leader, and counts for nothing. */
+        bool aged = pc->view_max_age_ms != 0 && now_ms > v->applied_ms + pc->view_max_age_ms;
+        if (v->monitor_id != 0 && v->gen == s->leader_gen && !v->obs.reachable && !aged &&
             state_is_voter(s, v->monitor_id)) {
             down++;
         }
@@ -251,7 +258,7 @@ static bool next_failover(const struct state *s,
     /* Invariant 2: a failover needs a majority verdict, and only views
      * reported to the current leader count: after a restart or a leader
      * change, fresh evidence is required. */
-    if (!policy_fresh_down(s, p)) {
+    if (!policy_fresh_down(s, p, pc, now_ms)) {
         return false;
     }
     start = PGQ_MAX(p->verdict_since_ms, s->gen_since_ms);

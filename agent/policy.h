@@ -24,7 +24,8 @@ struct policy_config
 {
     uint64_t failover_timeout_ms;
     uint64_t max_lag_bytes;
-    bool tilt; /* the leader's loop stalled or its clock jumped: decide nothing */
+    bool tilt;                /* the leader's loop stalled or its clock jumped: decide nothing */
+    uint64_t view_max_age_ms; /* older down views do not count (0: no limit) */
 };
 
 /* The outcome of the candidate choice. */
@@ -38,8 +39,13 @@ struct choice
 };
 
 /* True when a majority of voters saw the node down in the current leader
- * generation (stale views from earlier leaders do not count). */
-bool policy_fresh_down(const struct state *s, const struct node *n);
+ * generation and refreshed that view within view_max_age_ms of now: stale
+ * views from earlier leaders, or from monitors that stopped reporting, do
+ * not count. */
+bool policy_fresh_down(const struct state *s,
+                       const struct node *n,
+                       const struct policy_config *pc,
+                       uint64_t now_ms);
 
 /* The node's most advanced WAL position probed at or after seq; false when
  * no such observation exists. */

@@ -1768,7 +1768,8 @@ static void run_stale_generation(void)
     /* Still down by verdict (the dead leader's view counts), but only one
      * monitor said so to the current leader. */
     assert_int_equal(p1->verdict, PGQ_VERDICT_DOWN);
-    assert_false(policy_fresh_down(&s->srv[l2].fsm.state, p1));
+    assert_false(policy_fresh_down(&s->srv[l2].fsm.state, p1, &s->srv[l2].cons.policy,
+                                   raft_fixture_time(&s->f)));
 
     /* The old leader comes back, still blind: a fresh majority. */
     sim_revive(s, l);

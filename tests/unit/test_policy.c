@@ -341,18 +341,18 @@ static void test_fresh_down(void **ctx)
     /* Only views of the current leader generation count toward a fresh down verdict. */
     struct state *s = *ctx;
     b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
-    assert_false(policy_fresh_down(s, b_node(s, "pg1")));
+    assert_false(policy_fresh_down(s, b_node(s, "pg1"), &PC, 0));
     lose_primary(s, 2000, 1, 1);
-    assert_false(policy_fresh_down(s, b_node(s, "pg1")));
+    assert_false(policy_fresh_down(s, b_node(s, "pg1"), &PC, 0));
     lose_primary(s, 2000, 2, 2);
-    assert_true(policy_fresh_down(s, b_node(s, "pg1")));
+    assert_true(policy_fresh_down(s, b_node(s, "pg1"), &PC, 0));
     b_hello(s, 3000, 2, 3);
     assert_int_equal(b_node(s, "pg1")->verdict, PGQ_VERDICT_DOWN);
-    assert_false(policy_fresh_down(s, b_node(s, "pg1")));
+    assert_false(policy_fresh_down(s, b_node(s, "pg1"), &PC, 0));
     lose_primary(s, 3100, 3, 3);
-    assert_false(policy_fresh_down(s, b_node(s, "pg1")));
+    assert_false(policy_fresh_down(s, b_node(s, "pg1"), &PC, 0));
     lose_primary(s, 3200, 1, 1);
-    assert_true(policy_fresh_down(s, b_node(s, "pg1")));
+    assert_true(policy_fresh_down(s, b_node(s, "pg1"), &PC, 0));
 }
 
 /* ---- policy_next_command ------------------------------------------------------------------ */
@@ -433,6 +433,23 @@ static void test_tilt_decides_nothing(void **ctx)
     pc.tilt = false;
     assert_true(policy_next_command(s, &pc, 1000000, &c));
     assert_int_equal(c.kind, CMD_DECIDE);
+}
+
+static void test_aged_down_view_does_not_count(void **ctx)
+{
+    /* A down view that its monitor stopped refreshing (it died) does not make a majority with
+     * one other monitor's view: a monitor that alone loses sight of the primary causes no
+     * failover. */
+    struct state *s = *ctx;
+    struct policy_config pc = PC;
+    pc.view_max_age_ms = 120000;
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    lose_primary(s, 10000, 3, 3);  /* monitor 3 sees it down, then dies */
+    lose_primary(s, 200000, 2, 2); /* much later, monitor 2 alone */
+    assert_int_equal(b_node(s, "pg1")->verdict, PGQ_VERDICT_DOWN);
+    assert_false(policy_fresh_down(s, b_node(s, "pg1"), &pc, 200000));
+    /* Within the age limit both views count. */
+    assert_true(policy_fresh_down(s, b_node(s, "pg1"), &pc, 10000 + 120000));
 }
 
 static void test_minority_causes_no_failover(void **ctx)
@@ -914,6 +931,7 @@ int main(void)
         T(test_decision_after_failover_timeout),
         T(test_zero_failover_timeout),
         T(test_tilt_decides_nothing),
+        T(test_aged_down_view_does_not_count),
         T(test_minority_causes_no_failover),
         T(test_new_generation_needs_fresh_views),
         T(test_primary_in_maintenance_blocks),
