@@ -6,15 +6,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "lib/util.h"
 #include "log.h"
 
 static uint64_t wall_ms(struct consensus *c)
 {
-    struct timespec ts;
     (void)c;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    return clock_wall_ms();
 }
 
 void consensus_init(struct consensus *c, struct raft *r, struct fsm *f, uint64_t id)

@@ -14,15 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "frame.h"
 #include "lib/util.h"
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void sleep_ms(uint64_t ms)
 {
@@ -67,7 +61,7 @@ static int wait_fd(int fd, short events, uint64_t deadline)
 {
     for (;;) {
         struct pollfd pfd = {fd, events, 0};
-        uint64_t now = mono_ms();
+        uint64_t now = clock_mono_ms();
         int rv;
         if (now >= deadline) {
             return PGQ_TIMEOUT;
@@ -119,7 +113,7 @@ int ctl_call(struct ctl *c,
     struct sockaddr_in sa;
     char host[PGQ_ADDR_MAX];
     uint16_t port;
-    uint64_t deadline = mono_ms() + c->timeout_ms;
+    uint64_t deadline = clock_mono_ms() + c->timeout_ms;
     uint8_t hdr[FRAME_HEADER_SIZE];
     uint8_t *out = NULL, *in = NULL;
     size_t len;
@@ -299,7 +293,7 @@ static int try_write(struct ctl *c,
 
 int ctl_write(struct ctl *c, const struct api_request *req, struct api_response *res)
 {
-    uint64_t deadline = mono_ms() + c->wait_ms;
+    uint64_t deadline = clock_mono_ms() + c->wait_ms;
     bool reached = false;
     char last[512] = "";
     api_response_init(res);
@@ -315,7 +309,7 @@ int ctl_write(struct ctl *c, const struct api_request *req, struct api_response 
                 return 0;
             }
         }
-        if (mono_ms() >= deadline) {
+        if (clock_mono_ms() >= deadline) {
             break;
         }
         sleep_ms(100); /* an election is probably under way */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "ctl.h"
 #include "lib/util.h"
@@ -168,13 +169,6 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
     return 0;
 }
 
-static uint64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Ask every monitor of the quorum for its own Raft view. */
 static unsigned monitor_rows(struct ctl *c,
                              const struct api_response *first,
@@ -306,7 +300,7 @@ static int cmd_read(struct ctl *c, const struct args *a, const char *cmd)
                 leader = 0;
             }
         }
-        render_status(stdout, &res.state, rows, n, leader, cluster, wall_ms(), a->json);
+        render_status(stdout, &res.state, rows, n, leader, cluster, clock_wall_ms(), a->json);
     }
     api_response_close(&res);
     return PGQ_EXIT_OK;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "failpoint.h"
 #include "lib/util.h"
 #include "log.h"
@@ -48,13 +49,6 @@ enum {
     N_COLS
 };
 
-static uint64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void start_probe(struct probe_target *t);
 
 static void timer_cb(uv_timer_t *h)
@@ -81,7 +75,7 @@ static bool material_change(const struct obs *a, const struct obs *b)
 static void conclude(struct probe_target *t, const struct obs *o)
 {
     struct probe *p = t->probe;
-    uint64_t now = wall_ms();
+    uint64_t now = clock_wall_ms();
     bool report = t->force || !t->have_reported || material_change(o, &t->reported) ||
                   now >= t->reported_ms + p->cfg->report_refresh_ms;
     if (t->have_obs && o->reachable != t->obs.reachable) {
@@ -295,7 +289,7 @@ static void start_probe(struct probe_target *t)
     }
     t->probing = true;
     t->basis_seq = p->state->seq;
-    t->started_ms = wall_ms();
+    t->started_ms = clock_wall_ms();
     if (FAILPOINT("probe", t->node)) {
         probe_failed(t, "failpoint: probe failed");
         return;
@@ -499,7 +493,7 @@ unsigned probe_collect(struct probe *p, char *cluster, struct obs *out, unsigned
 
 void probe_collect_done(struct probe *p, bool committed)
 {
-    uint64_t now = wall_ms();
+    uint64_t now = clock_wall_ms();
     for (struct probe_target *t = p->targets; t != NULL; t = t->next) {
         if (!t->in_flight) {
             continue;
