@@ -146,6 +146,9 @@ class Sandbox:
                     pass
         for pg in self.postgres:
             pg.kill9(quiet=True)
+        for pg in self.postgres:
+            # Marked for removal; it goes once the last backend has detached.
+            pg.remove_shm()
         if self.keep:
             log("sandbox kept in %s" % self.dir)
         else:
@@ -220,11 +223,21 @@ class Postgres:
         except (OSError, ValueError):
             return None
 
+    def shm_id(self):
+        """The System V segment of the running postmaster (postmaster.pid, line 7)."""
+        try:
+            with open(os.path.join(self.datadir, "postmaster.pid")) as f:
+                lines = f.read().splitlines()
+            return int(lines[6].split()[1])
+        except (OSError, ValueError, IndexError):
+            return None
+
     def kill9(self, quiet=False):
         """kill -9 the postmaster (children notice and exit)."""
         pid = self.pid()
         if pid is None:
             return
+        self._killed_shm = self.shm_id()
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -235,6 +248,14 @@ class Postgres:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and self.accepting():
             time.sleep(0.02)
+
+    def remove_shm(self):
+        """A killed postmaster leaves its small System V segment behind."""
+        shm = getattr(self, "_killed_shm", None)
+        if shm is not None:
+            subprocess.run(["ipcrm", "-m", str(shm)], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+            self._killed_shm = None
 
     def accepting(self):
         try:
