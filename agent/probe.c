@@ -230,6 +230,7 @@ static void query_cb(struct pgconn *pc, int status, PGresult *res)
         t->rerun = false;
         schedule(t, 0);
     } else {
+        t->round = true;
         schedule(t, t->probe->cfg->interval_ms);
     }
 }
@@ -293,6 +294,15 @@ static void start_probe(struct probe_target *t)
     if (FAILPOINT("probe", t->node)) {
         probe_failed(t, "failpoint: probe failed");
         return;
+    }
+    /* A full round opens a new connection: a kept connection still answers
+     * while the postmaster is frozen (SIGSTOP) and accepts no one else, the
+     * way a server that cannot take new clients looks to applications. The
+     * new connection is then kept, to notice the server dropping it. Kicks
+     * and re-checks use the kept connection when there is one. */
+    if (t->round) {
+        t->round = false;
+        pgconn_disconnect(&t->pc);
     }
     if (pgconn_connected(&t->pc)) {
         run_query(t);

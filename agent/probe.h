@@ -34,6 +34,7 @@ struct probe_target
     uv_timer_t timer;
     bool probing;
     bool rerun;     /* probe again as soon as the current probe ends */
+    bool round;     /* the next probe is a full round: on a new connection */
     bool force;     /* report the next conclusion whatever it is */
     bool removed;   /* closing */
     unsigned fails; /* consecutive failed probes */
