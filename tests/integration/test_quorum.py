@@ -115,6 +115,9 @@ def test_no_quorum_refuses_writes(sb):
     q = t.Quorum(sb, 3).start()
     add_node(q, "pg1", 0, check_rc=True)
     survivor = q.monitors[0]
+    # A follower may not have applied the latest entry yet: wait until it has.
+    t.wait_until(lambda: node_names(status_from(q, survivor)) == ["pg1"], 10,
+                 "monitor 1 to apply the node add")
     q.monitors[1].kill()
     q.monitors[2].kill()
     st = t.wait_until(lambda: (lambda s: s if s["leader"] is None else None)(
