@@ -47,6 +47,7 @@ struct job
     uint64_t retry_at; /* uv_now: FINISHED jobs restart after this */
     bool changed;      /* repoint: primary_conninfo was rewritten */
     bool promoted_here;
+    bool acted; /* its statement with an effect was sent: finish, then commit */
     char target_host[PGQ_ADDR_MAX];
     char target_port[8];
     char new_conninfo[PGQ_CONNINFO_MAX * 2];
@@ -386,6 +387,7 @@ static void run_stage(struct job *j)
                 return;
             }
             log_info("promote %s: pg_promote (epoch %" PRIu64 ")", j->act.node, j->act.epoch);
+            j->acted = true;
             snprintf(sql, sizeof sql, "SELECT pg_promote(true, %" PRIu64 ")",
                      PGQ_MAX(cfg->promote_timeout_ms / 1000, 1));
             query(j, sql, cfg->promote_timeout_ms + 5000);
@@ -415,6 +417,7 @@ static void run_stage(struct job *j)
             PQfreemem(lit);
             log_info("repoint %s: primary_conninfo -> %s:%s", j->act.node, j->target_host,
                      j->target_port);
+            j->acted = true;
             query(j, sql, cfg->timeout_ms);
             return;
         }
@@ -433,6 +436,7 @@ static void run_stage(struct job *j)
                 return;
             }
             log_warn("fence %s: default_transaction_read_only = on", j->act.node);
+            j->acted = true;
             query(j, "ALTER SYSTEM SET default_transaction_read_only = on", cfg->timeout_ms);
             return;
         case ST_F_VERIFY:
@@ -456,6 +460,7 @@ static void job_start(struct job *j)
     j->stage = ST_CONNECT;
     j->changed = false;
     j->promoted_here = false;
+    j->acted = false;
     j->started = uv_now(j->a->loop);
     if (j->act.kind == ACT_REPOINT) {
         struct conninfo ci;
@@ -536,14 +541,16 @@ void actuator_run(struct actuator *a, const struct action *due, unsigned n)
     if (a->closing) {
         return;
     }
-    /* Cancel what is no longer due. */
+    /* Cancel what is no longer due, unless it has already acted: a fence
+     * makes its node read-only, which ends the alert that made it due, yet
+     * it must still end the client sessions and commit that it did. */
     for (struct job *j = a->jobs, *next_j; j != NULL; j = next_j) {
         bool found = false;
         next_j = j->next;
         for (unsigned i = 0; i < n && !found; i++) {
             found = same_action(&j->act, &due[i]);
         }
-        if (!found) {
+        if (!found && !(j->state == JOB_RUNNING && j->acted)) {
             job_remove(j);
         }
     }
@@ -586,15 +593,6 @@ void actuator_cancel_all(struct actuator *a)
     while (a->jobs != NULL) {
         job_remove(a->jobs);
     }
-}
-
-unsigned actuator_running(const struct actuator *a)
-{
-    unsigned n = 0;
-    for (const struct job *j = a->jobs; j != NULL; j = j->next) {
-        n += j->state == JOB_RUNNING ? 1u : 0u;
-    }
-    return n;
 }
 
 void actuator_close(struct actuator *a, actuator_close_cb cb)

@@ -69,8 +69,6 @@ void actuator_run(struct actuator *a, const struct action *due, unsigned n);
 /* Stop everything (leadership lost). */
 void actuator_cancel_all(struct actuator *a);
 
-unsigned actuator_running(const struct actuator *a);
-
 void actuator_close(struct actuator *a, actuator_close_cb cb);
 
 #endif /* PGQ_ACTUATOR_H */

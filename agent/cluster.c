@@ -155,6 +155,18 @@ static int fail(struct apply_result *res, int code, const char *fmt, ...)
     return code;
 }
 
+/* Apply must give every monitor the same state: a monitor that could not
+ * allocate would diverge from the others for good. Dying instead is the
+ * deterministic outcome (it restarts from its log). */
+static void *grow(void *p, size_t size)
+{
+    void *q = realloc(p, size);
+    if (q == NULL) {
+        abort();
+    }
+    return q;
+}
+
 static void event_add(struct state *s,
                       const char *cluster,
                       const char *node,
@@ -175,13 +187,8 @@ static void event_add(struct state *s,
     struct event *e;
     va_list ap;
     if (s->events == NULL) {
-        s->events = calloc(PGQ_MAX_EVENTS, sizeof *s->events);
-        if (s->events == NULL) {
-            /* The history is best effort; the state itself stays correct,
-             * and the same allocation failing differs per monitor only in
-             * what is shown, never in what is decided. */
-            return;
-        }
+        s->events = grow(NULL, PGQ_MAX_EVENTS * sizeof *s->events);
+        memset(s->events, 0, PGQ_MAX_EVENTS * sizeof *s->events);
     }
     if (s->n_events < PGQ_MAX_EVENTS) {
         e = &s->events[(s->events_head + s->n_events) % PGQ_MAX_EVENTS];
@@ -276,23 +283,13 @@ static int apply_node_add(struct state *s, const struct command *cmd, struct app
         return 0; /* identical to the registered node: nothing to do */
     }
     if (c == NULL) {
-        struct cluster *grown = realloc(s->clusters, (s->n_clusters + 1) * sizeof *grown);
-        if (grown == NULL) {
-            return fail(res, PGQ_NOMEM, "out of memory");
-        }
-        s->clusters = grown;
+        s->clusters = grow(s->clusters, (s->n_clusters + 1) * sizeof *s->clusters);
         c = &s->clusters[s->n_clusters];
         memset(c, 0, sizeof *c);
         pgq_strlcpy(c->name, cmd->cluster, sizeof c->name);
         s->n_clusters++;
     }
-    {
-        struct node *grown = realloc(c->nodes, (c->n_nodes + 1) * sizeof *grown);
-        if (grown == NULL) {
-            return fail(res, PGQ_NOMEM, "out of memory");
-        }
-        c->nodes = grown;
-    }
+    c->nodes = grow(c->nodes, (c->n_nodes + 1) * sizeof *c->nodes);
     n = &c->nodes[c->n_nodes++];
     memset(n, 0, sizeof *n);
     pgq_strlcpy(n->name, cmd->node, sizeof n->name);
@@ -512,7 +509,6 @@ static int apply_report(struct state *s, const struct command *cmd, struct apply
 {
     const struct cmd_report *r = &cmd->u.report;
     struct cluster *c = state_cluster(s, cmd->cluster);
-    unsigned applied = 0;
     if (!state_is_voter(s, r->monitor_id)) {
         return fail(res, PGQ_REFUSED, "report from monitor %" PRIu64 ", which is not a voter",
                     r->monitor_id);
@@ -538,9 +534,7 @@ static int apply_report(struct state *s, const struct command *cmd, struct apply
         v->applied_ms = s->time_ms;
         v->obs = *o;
         note_observation(s, c, n, o);
-        applied++;
     }
-    (void)applied;
     return 0;
 }
 
@@ -608,6 +602,16 @@ static int apply_decide(struct state *s, const struct command *cmd, struct apply
         return fail(res, PGQ_REFUSED, "node %s cannot be promoted", cand->name);
     }
     old = cluster_node(c, d->old_primary);
+    /* Reports applied between the proposal and now may have changed the
+     * picture: the decision holds only while the primary is still down and
+     * the candidate still up by verdict. */
+    if ((old != NULL && old->verdict != PGQ_VERDICT_DOWN) || cand->verdict != PGQ_VERDICT_UP) {
+        return fail(res, PGQ_STALE,
+                    "decision to promote %s is stale: primary %s is %s, %s is %s by verdict",
+                    cand->name, d->old_primary,
+                    old != NULL ? pgq_verdict_name(old->verdict) : "gone", cand->name,
+                    pgq_verdict_name(cand->verdict));
+    }
     if (old != NULL) {
         old->role = PGQ_ROLE_DEMOTED;
     }

@@ -89,7 +89,11 @@ static void conclude(struct probe_target *t, const struct obs *o)
     t->obs = *o;
     t->have_obs = true;
     if (report) {
-        t->force = false;
+        /* A probe that began before a kick is not the fresh one the kick
+         * asked for: keep the force for the rerun. */
+        if (!t->rerun) {
+            t->force = false;
+        }
         t->dirty = true;
         if (p->dirty_cb != NULL) {
             p->dirty_cb(p);
@@ -517,16 +521,6 @@ void probe_collect_done(struct probe *p, bool committed)
             t->dirty = true;
         }
     }
-}
-
-const struct obs *probe_latest(const struct probe *p, const char *cluster, const char *node)
-{
-    for (struct probe_target *t = p->targets; t != NULL; t = t->next) {
-        if (strcmp(t->cluster, cluster) == 0 && strcmp(t->node, node) == 0) {
-            return t->have_obs ? &t->obs : NULL;
-        }
-    }
-    return NULL;
 }
 
 void probe_close(struct probe *p, probe_cb cb)

@@ -95,9 +95,6 @@ void probe_mark_all_dirty(struct probe *p);
 unsigned probe_collect(struct probe *p, char *cluster, struct obs *out, unsigned max);
 void probe_collect_done(struct probe *p, bool committed);
 
-/* This monitor's latest conclusion about a node (NULL if none). */
-const struct obs *probe_latest(const struct probe *p, const char *cluster, const char *node);
-
 void probe_close(struct probe *p, probe_cb cb);
 
 #endif /* PGQ_PROBE_H */

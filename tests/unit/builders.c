@@ -219,8 +219,20 @@ void b_set_role(struct state *s, uint64_t t, const char *node, int role)
 void b_decide(struct state *s, uint64_t t, const char *candidate)
 {
     const struct cluster *cl = b_cluster(s);
-    struct command c = b_cmd_decide(t, candidate, cl->epoch + 1, cl->primary);
+    struct command c;
+    b_primary_down(s, t);
+    c = b_cmd_decide(t, candidate, cl->epoch + 1, cl->primary);
     b_apply(s, &c);
+}
+
+void b_primary_down(struct state *s, uint64_t t)
+{
+    const struct cluster *cl = b_cluster(s);
+    const struct node *p = cluster_node(cl, cl->primary);
+    if (p != NULL && p->verdict != PGQ_VERDICT_DOWN) {
+        struct obs down = b_unreachable(s, p->name);
+        b_report_by(s, t, 1, state_n_voters(s), &down);
+    }
 }
 
 void b_step(struct state *s, uint64_t t, int kind, const char *node, uint32_t timeline)

@@ -66,8 +66,11 @@ void b_report(struct state *s, uint64_t t, uint64_t monitor, const struct obs *o
 void b_report_by(struct state *s, uint64_t t, uint64_t first, uint64_t last, const struct obs *o);
 /* Role change at the cluster's current epoch. */
 void b_set_role(struct state *s, uint64_t t, const char *node, int role);
-/* Failover decision: epoch + 1, replacing the current primary. */
+/* Failover decision: epoch + 1, replacing the current primary (first seen
+ * down by every voter, as a decision requires). */
 void b_decide(struct state *s, uint64_t t, const char *candidate);
+/* Every voter reports the cluster's primary unreachable (if not down yet). */
+void b_primary_down(struct state *s, uint64_t t);
 /* A step at the cluster's current epoch. */
 void b_step(struct state *s, uint64_t t, int kind, const char *node, uint32_t timeline);
 

@@ -693,6 +693,7 @@ static void test_decide(void **ctx)
     b_healthy(s, 1000, 3, "pg1", 100, two_standbys, 2);
     cmd = b_cmd_blocked(1500, "no eligible standby");
     b_apply(s, &cmd);
+    b_primary_down(s, 3000);
     cmd = b_cmd_decide(5000, "pg2", 2, "pg1");
     cmd.u.decide.down_ms = 3000;
     cmd.u.decide.candidate_lsn = 0x9000;
@@ -721,6 +722,28 @@ static void test_decide(void **ctx)
     /* The same decision again is stale: one primary per epoch. */
     cmd = b_cmd_decide(5100, "pg3", 2, "pg1");
     b_refused(s, &cmd, PGQ_STALE, "decision for epoch 2 replacing pg1 is stale (epoch 2");
+}
+
+static void test_decide_needs_current_verdicts(void **ctx)
+{
+    /* A decision proposed while the primary was down is refused if, by the time it applies, the
+     * primary is back up or the candidate went down: reports may land in between. */
+    struct state *s = *ctx;
+    struct command cmd;
+    struct obs o;
+    b_healthy(s, 1000, 3, "pg1", 100, two_standbys, 2);
+    cmd = b_cmd_decide(5000, "pg2", 2, "pg1");
+    b_refused(s, &cmd, PGQ_STALE, "primary pg1 is up, pg2 is up by verdict");
+    b_primary_down(s, 6000);
+    o = b_unreachable(s, "pg2");
+    b_report_by(s, 6100, 1, 3, &o);
+    cmd = b_cmd_decide(7000, "pg2", 2, "pg1");
+    b_refused(s, &cmd, PGQ_STALE, "primary pg1 is down, pg2 is down by verdict");
+    o = b_recovering(s, "pg2", 100);
+    b_report_by(s, 7100, 1, 3, &o);
+    cmd = b_cmd_decide(8000, "pg2", 2, "pg1");
+    b_apply(s, &cmd);
+    assert_int_equal(b_cluster(s)->epoch, 2);
 }
 
 static void test_decide_refused(void **ctx)
@@ -991,6 +1014,7 @@ int main(void)
         T(test_events_ring),
         T(test_discovery),
         T(test_decide),
+        T(test_decide_needs_current_verdicts),
         T(test_decide_refused),
         T(test_decide_needs_a_primary),
         T(test_steps),

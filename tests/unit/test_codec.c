@@ -642,6 +642,8 @@ static void rich_state(struct state *s)
         o[k].basis_seq = s->seq;
     }
     o[0].reachable = false; /* the primary fails */
+    o[1].reachable = true;  /* the candidate is up, as a decision requires */
+    o[1].error[0] = '\0';
     c = b_cmd_report(2000, 1, o, 3);
     b_apply(s, &c);
     command_close(&c);
