@@ -16,6 +16,13 @@ static uint64_t wall_ms(struct consensus *c)
     return clock_wall_ms();
 }
 
+/* The leader's clock for stamps and judgements: its own, moved forward to
+ * the state's time when an earlier leader's clock ran ahead. */
+static uint64_t leader_now(struct consensus *c)
+{
+    return c->now_ms(c) + c->clock_offset_ms;
+}
+
 void consensus_init(struct consensus *c, struct raft *r, struct fsm *f, uint64_t id)
 {
     memset(c, 0, sizeof *c);
@@ -57,7 +64,7 @@ int consensus_propose(struct consensus *c, struct proposal *p, struct command *c
     }
     /* Time-based judgements are stamped by the leader; the FSM never reads
      * a clock. */
-    cmd->time_ms = c->now_ms(c);
+    cmd->time_ms = leader_now(c);
     rv = codec_entry_encode(cmd, &a, &data, &len);
     if (rv != 0) {
         return rv;
@@ -107,8 +114,20 @@ static void hello_cb(struct proposal *p, int status, const struct apply_result *
         return;
     }
     if (raft_state(c->raft) == RAFT_LEADER && c->raft->current_term == p->term) {
+        uint64_t now = c->now_ms(c), then = c->fsm->state.time_ms;
         c->ready = true;
         c->ready_term = p->term;
+        /* Time in the state never goes back: if an earlier leader's clock
+         * ran ahead, its stamps are in our future, and every "down since"
+         * would look young to us for as long as it ran ahead. Measure from
+         * the state's time instead, at our own clock's pace. */
+        c->clock_offset_ms = then > now ? then - now : 0;
+        if (c->clock_offset_ms > 1000) {
+            log_warn(
+                "the cluster's time is %llu ms ahead of this monitor's clock (an earlier "
+                "leader's clock ran fast): stamping from the cluster's time",
+                (unsigned long long)c->clock_offset_ms);
+        }
         log_info("leading term %llu: log caught up, acting on committed state", p->term);
         if (c->kick_cb != NULL) {
             c->kick_cb(c);
@@ -192,7 +211,7 @@ void consensus_tick(struct consensus *c)
         return;
     }
     if (!c->policy_pending &&
-        policy_next_command(&c->fsm->state, &c->policy, c->now_ms(c), &c->policy_cmd)) {
+        policy_next_command(&c->fsm->state, &c->policy, leader_now(c), &c->policy_cmd)) {
         c->policy_p.data = c;
         c->policy_p.cb = policy_cb;
         if (consensus_propose(c, &c->policy_p, &c->policy_cmd) == 0) {

@@ -55,6 +55,7 @@ struct consensus
     void *data;
     /* private */
     uint64_t last_tick_ms;
+    uint64_t clock_offset_ms;
     uint64_t tilt_until_ms;
     unsigned long long ready_term;
     bool ready;

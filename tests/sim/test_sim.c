@@ -68,7 +68,8 @@ struct server
     unsigned i;
     struct fsm fsm;
     struct consensus cons;
-    bool isolated; /* cut off from every other monitor (and from the world) */
+    bool isolated;    /* cut off from every other monitor (and from the world) */
+    uint64_t skew_ms; /* how far its wall clock runs ahead of the others' */
     bool kicked;
     uint64_t next_report_ms;
     bool report_pending;
@@ -832,7 +833,7 @@ static void run_jobs(struct sim *s, uint64_t now)
 static uint64_t now_ms_cb(struct consensus *c)
 {
     struct server *srv = c->data;
-    return now_of(srv->s);
+    return now_of(srv->s) + srv->skew_ms;
 }
 
 static void kick_cb(struct consensus *c)
@@ -1993,6 +1994,34 @@ static void test_candidate(void **state)
     run_promoted_dies();
 }
 
+/* A leader whose wall clock ran ten minutes fast left its stamps in the
+ * state's future; the next leader, with a right clock, still fails over
+ * failover_timeout after the primary is down, not ten minutes later. */
+static void test_clock_skew(void **state)
+{
+    struct sim *s = sim_new(3, 0, false, 0, 0);
+    unsigned fast, l;
+    uint64_t failed_ms;
+    (void)state;
+    setup_cluster(s);
+    fast = sim_leader(s, 1000);
+    s->srv[fast].skew_ms = 600000;
+    sim_run(s, 3000); /* it stamps reports ten minutes ahead */
+    assert_true(s->srv[fast].fsm.state.time_ms > now_of(s) + 590000);
+    sim_kill(s, fast);
+    raft_fixture_step_until_has_no_leader(&s->f, 10000);
+    l = sim_leader(s, 10000);
+    assert_int_not_equal(l, fast);
+    sim_run(s, 1000);
+    failed_ms = now_of(s);
+    s->pg[0].up = false;
+    if (!sim_until(s, pred_decided, NULL, 60000)) {
+        sim_fail(s, "no failover within a minute after a fast leader");
+    }
+    assert_true(now_of(s) - failed_ms < 20000);
+    sim_free(s);
+}
+
 /* ---- 7. the leader dies half-way ---------------------------------------- */
 
 static bool pred_promote_seen(struct sim *s, void *arg)
@@ -2374,7 +2403,8 @@ int main(void)
         cmocka_unit_test(test_elect),       cmocka_unit_test(test_identical),
         cmocka_unit_test(test_leader_loss), cmocka_unit_test(test_snapshot),
         cmocka_unit_test(test_verdict),     cmocka_unit_test(test_candidate),
-        cmocka_unit_test(test_leader_dies), cmocka_unit_test(test_random),
+        cmocka_unit_test(test_clock_skew),  cmocka_unit_test(test_leader_dies),
+        cmocka_unit_test(test_random),
     };
     const char *filter = getenv("PGQ_SIM_FILTER");
     log_init("test_sim", 0, getenv("PGQ_SIM_VERBOSE") != NULL ? LOG_DEBUG_LEVEL : LOG_ERROR_LEVEL);
