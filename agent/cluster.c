@@ -124,6 +124,25 @@ int cluster_verdict(const struct state *s, const struct node *n)
     return up > 0 ? PGQ_VERDICT_UP : PGQ_VERDICT_UNKNOWN;
 }
 
+bool node_fresh_position(const struct node *n, uint64_t seq, uint64_t *lsn)
+{
+    bool found = false;
+    *lsn = 0;
+    for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
+        const struct obs *o = &n->views[i].obs;
+        uint64_t pos;
+        if (n->views[i].monitor_id == 0 || !o->reachable || !o->in_recovery || o->basis_seq < seq) {
+            continue;
+        }
+        pos = PGQ_MAX(o->receive_lsn, o->replay_lsn);
+        if (!found || pos > *lsn) {
+            *lsn = pos;
+        }
+        found = true;
+    }
+    return found;
+}
+
 const struct view *node_latest_view(const struct node *n)
 {
     const struct view *best = NULL;
@@ -630,6 +649,25 @@ static int apply_decide(struct state *s, const struct command *cmd, struct apply
     event_add(s, c->name, cand->name, PGQ_EV_DECISION, c->epoch, since(s->time_ms, d->down_ms),
               "failover: promote %s in place of %s (epoch %" PRIu64 ")%s%s", cand->name,
               d->old_primary, c->epoch, d->reason[0] != '\0' ? ": " : "", d->reason);
+    /* A standby that received WAL beyond the new primary's position (one
+     * that could not be chosen: priority 0, maintenance) cannot follow it
+     * without a rewind: it needs a rejoin, like the old primary. */
+    for (unsigned i = 0; i < c->n_nodes; i++) {
+        struct node *n = &c->nodes[i];
+        uint64_t lsn;
+        if (n != cand && n->role == PGQ_ROLE_STANDBY &&
+            node_fresh_position(n, old != NULL ? old->verdict_seq : 0, &lsn) &&
+            lsn > d->candidate_lsn) {
+            char a[32], b[32];
+            pgq_lsn_format(lsn, a, sizeof a);
+            pgq_lsn_format(d->candidate_lsn, b, sizeof b);
+            n->role = PGQ_ROLE_DEMOTED;
+            event_add(s, c->name, n->name, PGQ_EV_ALERT, d->epoch, 0,
+                      "standby %s received WAL up to %s, beyond the new primary's %s: it cannot "
+                      "follow without pg_rewind; rejoin it",
+                      n->name, a, b);
+        }
+    }
     return 0;
 }
 

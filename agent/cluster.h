@@ -238,6 +238,10 @@ bool state_is_voter(const struct state *s, uint64_t monitor_id);
  * majority of voters saw it down. */
 int cluster_verdict(const struct state *s, const struct node *n);
 
+/* The node's most advanced WAL position as a standby, probed at or after
+ * state seq `seq` (fresh); false when no such observation exists. */
+bool node_fresh_position(const struct node *n, uint64_t seq, uint64_t *lsn);
+
 /* The node's most recently committed view (NULL if none). */
 const struct view *node_latest_view(const struct node *n);
 

@@ -31,21 +31,7 @@ bool policy_fresh_down(const struct state *s,
 
 bool policy_fresh_position(const struct node *n, uint64_t seq, uint64_t *lsn)
 {
-    bool found = false;
-    *lsn = 0;
-    for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
-        const struct obs *o = &n->views[i].obs;
-        uint64_t pos;
-        if (n->views[i].monitor_id == 0 || !o->reachable || !o->in_recovery || o->basis_seq < seq) {
-            continue;
-        }
-        pos = PGQ_MAX(o->receive_lsn, o->replay_lsn);
-        if (!found || pos > *lsn) {
-            *lsn = pos;
-        }
-        found = true;
-    }
-    return found;
+    return node_fresh_position(n, seq, lsn);
 }
 
 /* The primary's last known WAL position, from any monitor, any time: the

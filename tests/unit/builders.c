@@ -219,9 +219,14 @@ void b_set_role(struct state *s, uint64_t t, const char *node, int role)
 void b_decide(struct state *s, uint64_t t, const char *candidate)
 {
     const struct cluster *cl = b_cluster(s);
+    const struct node *old;
     struct command c;
     b_primary_down(s, t);
+    old = cluster_node(cl, cl->primary);
     c = b_cmd_decide(t, candidate, cl->epoch + 1, cl->primary);
+    /* As the policy does: the candidate's fresh position, if it has one. */
+    node_fresh_position(b_node(s, candidate), old != NULL ? old->verdict_seq : 0,
+                        &c.u.decide.candidate_lsn);
     b_apply(s, &c);
 }
 

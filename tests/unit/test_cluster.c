@@ -746,6 +746,31 @@ static void test_decide_needs_current_verdicts(void **ctx)
     assert_int_equal(b_cluster(s)->epoch, 2);
 }
 
+static void test_decide_demotes_standbys_ahead(void **ctx)
+{
+    /* A standby that received WAL beyond the chosen candidate (it could not be chosen: in
+     * maintenance) cannot follow the new primary: the decision marks it for a rejoin, with an
+     * alert, so that the failover is not left waiting for it. */
+    struct state *s = *ctx;
+    struct command cmd;
+    struct obs o;
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    b_maintenance(s, 1100, "pg3", true);
+    b_primary_down(s, 2000);
+    o = b_recovering(s, "pg2", 0x1800);
+    b_report_by(s, 2100, 1, 3, &o);
+    o = b_recovering(s, "pg3", 0x2000);
+    b_report_by(s, 2100, 1, 3, &o);
+    cmd = b_cmd_decide(3000, "pg2", 2, "pg1");
+    cmd.u.decide.candidate_lsn = 0x1800;
+    b_apply(s, &cmd);
+    assert_int_equal(b_node(s, "pg3")->role, PGQ_ROLE_DEMOTED);
+    assert_int_equal(last_event(s)->kind, PGQ_EV_ALERT);
+    b_assert_contains(last_event(s)->message,
+                      "standby pg3 received WAL up to 0/2000, beyond "
+                      "the new primary's 0/1800");
+}
+
 static void test_decide_refused(void **ctx)
 {
     /* Decisions for a wrong epoch or primary are stale; unfit candidates are refused. */
@@ -1015,6 +1040,7 @@ int main(void)
         T(test_discovery),
         T(test_decide),
         T(test_decide_needs_current_verdicts),
+        T(test_decide_demotes_standbys_ahead),
         T(test_decide_refused),
         T(test_decide_needs_a_primary),
         T(test_steps),
