@@ -20,6 +20,7 @@ struct api_client
     bool close_after; /* close once the reply is written */
     bool closing;
     unsigned pending_closes;
+    char peer[64]; /* the client's IP address */
     struct api_client *next;
 };
 
@@ -243,6 +244,17 @@ static void connection_cb(uv_stream_t *listener, int status)
         return;
     }
     uv_tcp_nodelay(&cl->tcp, 1);
+    {
+        struct sockaddr_storage sa;
+        int len = sizeof sa;
+        if (uv_tcp_getpeername(&cl->tcp, (struct sockaddr *)&sa, &len) == 0) {
+            if (sa.ss_family == AF_INET) {
+                uv_ip4_name((const struct sockaddr_in *)&sa, cl->peer, sizeof cl->peer);
+            } else if (sa.ss_family == AF_INET6) {
+                uv_ip6_name((const struct sockaddr_in6 *)&sa, cl->peer, sizeof cl->peer);
+            }
+        }
+    }
     touch(cl);
     if (uv_read_start((uv_stream_t *)&cl->tcp, alloc_cb, read_cb) != 0) {
         client_close(cl);
@@ -290,6 +302,11 @@ static void listener_closed_cb(uv_handle_t *h)
     if (s->pending == 0 && s->close_cb != NULL) {
         s->close_cb(s);
     }
+}
+
+const char *api_client_peer(const struct api_client *cl)
+{
+    return cl->peer;
 }
 
 void api_close(struct api_server *s, api_close_cb cb)

@@ -66,6 +66,9 @@ void api_reply(struct api_client *cl,
 /* A one-line reply with no body. */
 void api_reply_code(struct api_client *cl, int code, const char *message, const char *leader_api);
 
+/* The client's IP address ("" if unknown). */
+const char *api_client_peer(const struct api_client *cl);
+
 void api_close(struct api_server *s, api_close_cb cb);
 
 #endif /* PGQ_API_H */

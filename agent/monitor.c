@@ -296,6 +296,25 @@ static void handle_write(struct monitor *m, struct api_client *cl, const struct 
         }
         return;
     }
+    /* Reports change verdicts: only a voter may send them, and only from
+     * the host of its Raft address (the API has no authentication yet). */
+    if (req->kind == API_REPORT) {
+        const struct member *mb = state_member(&m->fsm.state, req->cmd.u.report.monitor_id);
+        char host[PGQ_ADDR_MAX];
+        uint16_t port;
+        if (mb == NULL || !mb->voter ||
+            pgq_parse_hostport(mb->raft_address, host, sizeof host, &port) != 0 ||
+            strcmp(host, api_client_peer(cl)) != 0) {
+            snprintf(msg, sizeof msg,
+                     "report for monitor %" PRIu64
+                     " refused: it comes from %s, not from the "
+                     "host of a voter with that id",
+                     req->cmd.u.report.monitor_id, api_client_peer(cl));
+            log_warn("api: %s", msg);
+            api_reply_code(cl, API_REFUSED, msg, NULL);
+            return;
+        }
+    }
     /* Refuse a bad command before it reaches the log, with the same words
      * the state machine would use. */
     if (cluster_check(&m->fsm.state, &req->cmd, &res) != 0) {

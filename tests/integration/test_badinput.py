@@ -238,6 +238,21 @@ def test_garbage_on_api(sb):
     r = reply(follower.api_address, frame(fv(1, 1) + fb(11, add)))
     t.check(r[2] == 2 and r[4] == addr.encode(), "follower write: %s" % r)
 
+    # Reports change verdicts: one that does not come from a voter's host is refused before
+    # it reaches the log.
+    down = fb(1, b"pg1") + fv(2, 0)
+    forged = fv(1, 2) + fb(2, b"main") + fb(4, down)
+    host, port = addr.rsplit(":", 1)
+    with socket.socket() as s2:
+        s2.bind(("127.0.0.2", 0))
+        s2.settimeout(5)
+        s2.connect((host, int(port)))
+        s2.sendall(frame(fv(1, 1) + fb(14, forged)))
+        r = recv_frame(s2)
+    t.check(r[2] == 3 and b"not from the host of a voter" in r[3], "forged report: %s" % r)
+    r = reply(addr, frame(fv(1, 1) + fb(14, fv(1, 99) + fb(2, b"main") + fb(4, down))))
+    t.check(r[2] == 3, "report from an unknown monitor id: %s" % r)
+
     after = q.status()
     t.check(json.dumps(after["nodes"], sort_keys=True) == json.dumps(before["nodes"], sort_keys=True)
             or [n["name"] for n in after["nodes"]] == ["pg1"], "bad input changed the state")
