@@ -1,6 +1,8 @@
 /* pgconn: async libpq on libuv (see pgconn.h). */
 #include "pgconn.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 #include "pgquorum/pgquorum.h"
 
 static void poll_cb(uv_poll_t *h, int status, int events);
+static void free_params(struct pgconn *pc);
 
 /* libpq's messages span lines (a hint follows on a tab-indented line):
  * keep the first line, which says what failed. */
@@ -92,6 +95,13 @@ static int watch(struct pgconn *pc, int events)
 static void finish(struct pgconn *pc)
 {
     uv_timer_stop(&pc->timer);
+    if (pc->resolve != NULL) {
+        /* A lookup under way cannot be stopped: let it finish unheard. */
+        pc->resolve->data = NULL;
+        uv_cancel((uv_req_t *)pc->resolve);
+        pc->resolve = NULL;
+    }
+    free_params(pc);
     drop_poll(pc);
     if (pc->result != NULL) {
         PQclear(pc->result);
@@ -305,6 +315,103 @@ static void start_timer(struct pgconn *pc, uint64_t timeout_ms)
     uv_timer_start(&pc->timer, timer_cb, timeout_ms, 0);
 }
 
+static void free_params(struct pgconn *pc)
+{
+    for (unsigned i = 0; i < pc->n_params; i++) {
+        free(pc->keys[i]);
+        free(pc->values[i]);
+    }
+    pc->n_params = 0;
+}
+
+/* Start libpq's connect; hostaddr (may be NULL) is what the name resolved
+ * to, so that libpq never resolves a name on the loop. */
+static int start_libpq(struct pgconn *pc, const char *hostaddr)
+{
+    const char *kw[PGCONN_MAX_PARAMS + 2];
+    const char *val[PGCONN_MAX_PARAMS + 2];
+    unsigned n = 0;
+    for (unsigned i = 0; i < pc->n_params; i++) {
+        kw[n] = pc->keys[i], val[n++] = pc->values[i];
+    }
+    if (hostaddr != NULL) {
+        kw[n] = "hostaddr", val[n++] = hostaddr;
+    }
+    kw[n] = NULL, val[n] = NULL;
+    pc->conn = PQconnectStartParams(kw, val, 1);
+    free_params(pc);
+    if (pc->conn == NULL) {
+        set_err(pc, "connect: ", "out of memory");
+        return PGQ_NOMEM;
+    }
+    if (PQstatus(pc->conn) == CONNECTION_BAD) {
+        set_err(pc, "connect: ", PQerrorMessage(pc->conn));
+        return PGQ_INVALID;
+    }
+    PQsetnonblocking(pc->conn, 1);
+    PQsetNoticeProcessor(pc->conn, notice_cb, pc);
+    /* libpq: behave as if PQconnectPoll had returned PGRES_POLLING_WRITING. */
+    return watch(pc, UV_WRITABLE);
+}
+
+static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct pgconn *pc = req->data; /* NULL: the attempt was abandoned */
+    char ip[64] = "";
+    if (pc != NULL) {
+        pc->resolve = NULL;
+        /* One address: the first IPv4 one, else the first IPv6 one. */
+        for (const struct addrinfo *a = status == 0 ? res : NULL; a != NULL && ip[0] == '\0';
+             a = a->ai_next) {
+            if (a->ai_family == AF_INET) {
+                uv_ip4_name((const struct sockaddr_in *)a->ai_addr, ip, sizeof ip);
+            }
+        }
+        for (const struct addrinfo *a = status == 0 ? res : NULL; a != NULL && ip[0] == '\0';
+             a = a->ai_next) {
+            if (a->ai_family == AF_INET6) {
+                uv_ip6_name((const struct sockaddr_in6 *)a->ai_addr, ip, sizeof ip);
+            }
+        }
+        if (ip[0] == '\0') {
+            set_err(pc, "connect: cannot resolve host: ",
+                    status != 0 ? uv_strerror(status) : "no address");
+            connect_done(pc, PGQ_IO);
+        } else if (start_libpq(pc, ip) != 0) {
+            connect_done(pc, PGQ_IO);
+        }
+    }
+    uv_freeaddrinfo(res);
+    free(req);
+}
+
+/* The host to resolve first, or NULL when libpq will not resolve anything:
+ * an IP literal, a socket directory, hostaddr given, or several hosts. */
+static char *host_to_resolve(const char *conninfo)
+{
+    PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+    const char *host = NULL, *hostaddr = NULL;
+    char *out = NULL;
+    unsigned char buf[sizeof(struct in6_addr)];
+    if (opts == NULL) {
+        return NULL; /* libpq will say what is wrong with it */
+    }
+    for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
+        if (strcmp(o->keyword, "host") == 0) {
+            host = o->val;
+        } else if (strcmp(o->keyword, "hostaddr") == 0) {
+            hostaddr = o->val;
+        }
+    }
+    if (host != NULL && host[0] != '\0' && host[0] != '/' && (hostaddr == NULL || !*hostaddr) &&
+        strchr(host, ',') == NULL && inet_pton(AF_INET, host, buf) != 1 &&
+        inet_pton(AF_INET6, host, buf) != 1) {
+        out = strdup(host);
+    }
+    PQconninfoFree(opts);
+    return out;
+}
+
 int pgconn_connect(struct pgconn *pc,
                    const char *conninfo,
                    const char *const *keys,
@@ -312,39 +419,63 @@ int pgconn_connect(struct pgconn *pc,
                    uint64_t timeout_ms,
                    pgconn_cb cb)
 {
-    const char *kw[24];
-    const char *val[24];
-    unsigned n = 0;
+    char *host;
+    int rv;
     if (pc->state != PGCONN_IDLE) {
         set_err(pc, "connect: ", "already connected");
         return PGQ_INVALID;
     }
-    kw[n] = "dbname", val[n++] = conninfo;
-    for (unsigned i = 0; keys != NULL && keys[i] != NULL && n < 23; i++) {
-        kw[n] = keys[i], val[n++] = values[i];
+    pc->keys[0] = strdup("dbname");
+    pc->values[0] = strdup(conninfo);
+    pc->n_params = 1;
+    for (unsigned i = 0; keys != NULL && keys[i] != NULL; i++) {
+        if (pc->n_params >= PGCONN_MAX_PARAMS) {
+            free_params(pc);
+            set_err(pc, "connect: ", "too many connection parameters");
+            return PGQ_INVALID;
+        }
+        pc->keys[pc->n_params] = strdup(keys[i]);
+        pc->values[pc->n_params++] = strdup(values[i]);
     }
-    kw[n] = NULL, val[n] = NULL;
-    pc->conn = PQconnectStartParams(kw, val, 1);
-    if (pc->conn == NULL) {
-        set_err(pc, "connect: ", "out of memory");
-        return PGQ_NOMEM;
+    for (unsigned i = 0; i < pc->n_params; i++) {
+        if (pc->keys[i] == NULL || pc->values[i] == NULL) {
+            free_params(pc);
+            set_err(pc, "connect: ", "out of memory");
+            return PGQ_NOMEM;
+        }
     }
-    if (PQstatus(pc->conn) == CONNECTION_BAD) {
-        set_err(pc, "connect: ", PQerrorMessage(pc->conn));
-        PQfinish(pc->conn);
-        pc->conn = NULL;
-        return PGQ_INVALID;
-    }
-    PQsetnonblocking(pc->conn, 1);
-    PQsetNoticeProcessor(pc->conn, notice_cb, pc);
     pc->state = PGCONN_CONNECTING;
     pc->connect_cb = cb;
     pc->errmsg[0] = '\0';
-    /* libpq: behave as if PQconnectPoll had returned PGRES_POLLING_WRITING. */
-    if (watch(pc, UV_WRITABLE) != 0) {
+    /* Never resolve a name on the loop: libpq would block in getaddrinfo. */
+    host = host_to_resolve(conninfo);
+    if (host != NULL) {
+        struct addrinfo hints;
+        uv_getaddrinfo_t *req = malloc(sizeof *req);
+        memset(&hints, 0, sizeof hints);
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        rv = req == NULL ? UV_ENOMEM
+                         : uv_getaddrinfo(pc->loop, req, resolved_cb, host, NULL, &hints);
+        free(host);
+        if (rv != 0) {
+            free(req);
+            free_params(pc);
+            pc->connect_cb = NULL;
+            pc->state = PGCONN_IDLE;
+            set_err(pc, "connect: cannot resolve host: ", uv_strerror(rv));
+            return PGQ_IO;
+        }
+        req->data = pc;
+        pc->resolve = req;
+        start_timer(pc, timeout_ms);
+        return 0;
+    }
+    rv = start_libpq(pc, NULL);
+    if (rv != 0) {
         pc->connect_cb = NULL;
         finish(pc);
-        return PGQ_IO;
+        return rv;
     }
     start_timer(pc, timeout_ms);
     return 0;

@@ -6,10 +6,16 @@
  * a connection the server closes (EOF, reset, keepalive timeout) is noticed
  * at once and reported through lost_cb.
  *
- * Possible failure modes are: refused or unreachable server, a server that
- * accepts and then says nothing (our own timer per connect and per query:
- * libpq's connect_timeout does nothing in async mode), an error result, and a
- * connection lost mid-query. Each ends the attempt with one line in errmsg.
+ * A host name is resolved with uv_getaddrinfo (on libuv's thread pool)
+ * and handed to libpq as hostaddr (the first IPv4 address, else the first
+ * IPv6 one): libpq would otherwise resolve it with a blocking getaddrinfo
+ * on the loop.
+ *
+ * Possible failure modes are: a name that does not resolve, a refused or
+ * unreachable server, a server that accepts and then says nothing (our own
+ * timer per connect and per query: libpq's connect_timeout does nothing in
+ * async mode), an error result, and a connection lost mid-query. Each ends
+ * the attempt with one line in errmsg.
  *
  * Rules: connect_cb/query_cb fire exactly once per call that returned 0, and
  * never for one that returned non-zero. After any failure the connection is
@@ -21,6 +27,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
+
+#define PGCONN_MAX_PARAMS 24
 
 struct pgconn;
 typedef void (*pgconn_cb)(struct pgconn *pc, int status);
@@ -52,6 +60,10 @@ struct pgconn
     pgconn_cb connect_cb;
     pgconn_query_cb query_cb;
     PGresult *result;
+    uv_getaddrinfo_t *resolve;     /* heap: a host name lookup under way */
+    char *keys[PGCONN_MAX_PARAMS]; /* owned: parameters of the connect */
+    char *values[PGCONN_MAX_PARAMS];
+    unsigned n_params;
     uint64_t timeout_ms;
     unsigned pending_closes;
     pgconn_close_cb close_cb;

@@ -28,7 +28,9 @@ def setup(sb, sync=False, env3=None):
         q.monitor(3).env.update(env3)
     q.start()
     for n in nodes:
-        q.ctl("node", "add", n.name, "--conninfo", n.conninfo, check_rc=True)
+        # pg3 is registered by name: the monitors resolve it off their loop.
+        ci = n.conninfo.replace("127.0.0.1", "localhost") if n.name == "pg3" else n.conninfo
+        q.ctl("node", "add", n.name, "--conninfo", ci, check_rc=True)
 
     def steady():
         st = q.status()
