@@ -47,7 +47,8 @@ struct job
     uint64_t retry_at; /* uv_now: FINISHED jobs restart after this */
     bool changed;      /* repoint: primary_conninfo was rewritten */
     bool promoted_here;
-    bool acted; /* its statement with an effect was sent: finish, then commit */
+    bool acted;                 /* its statement with an effect was sent: finish, then commit */
+    uint64_t unreachable_since; /* uv_now of the first of consecutive failed connects */
     char target_host[PGQ_ADDR_MAX];
     char target_port[8];
     char new_conninfo[PGQ_CONNINFO_MAX * 2];
@@ -323,9 +324,13 @@ static void connect_cb(struct pgconn *pc, int status)
         return;
     }
     if (status != 0) {
+        if (j->unreachable_since == 0) {
+            j->unreachable_since = uv_now(j->a->loop);
+        }
         job_fail(j, status, "%s", pc->errmsg);
         return;
     }
+    j->unreachable_since = 0;
     switch (j->act.kind) {
         case ACT_PROMOTE:
             j->stage = ST_P_CHECK;
@@ -349,6 +354,13 @@ static void run_stage(struct job *j)
     }
     switch (j->stage) {
         case ST_CONNECT: {
+            if (FAILPOINT("actuator.connect", j->act.node)) {
+                if (j->unreachable_since == 0) {
+                    j->unreachable_since = uv_now(j->a->loop);
+                }
+                job_fail(j, PGQ_IO, "failpoint actuator.connect: cannot reach %s", j->act.node);
+                return;
+            }
             const char *keys[] = {"application_name", "options",     "connect_timeout",
                                   "passfile",         "sslmode",     "sslcert",
                                   "sslkey",           "sslrootcert", NULL};
@@ -586,6 +598,17 @@ void actuator_run(struct actuator *a, const struct action *due, unsigned n)
         a->pending++;
         job_start(j);
     }
+}
+
+uint64_t actuator_unreachable_ms(const struct actuator *a)
+{
+    uint64_t now = uv_now(a->loop), worst = 0;
+    for (const struct job *j = a->jobs; j != NULL; j = j->next) {
+        if (j->unreachable_since != 0 && j->act.kind != ACT_FENCE) {
+            worst = PGQ_MAX(worst, now - j->unreachable_since);
+        }
+    }
+    return worst;
 }
 
 void actuator_cancel_all(struct actuator *a)

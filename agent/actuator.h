@@ -66,6 +66,10 @@ void actuator_init(struct actuator *a,
  * failure), cancel running ones that are no longer due. */
 void actuator_run(struct actuator *a, const struct action *due, unsigned n);
 
+/* How long the longest-failing promote or repoint has been unable to even
+ * connect to its node (0: none). */
+uint64_t actuator_unreachable_ms(const struct actuator *a);
+
 /* Stop everything (leadership lost). */
 void actuator_cancel_all(struct actuator *a);
 

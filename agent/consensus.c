@@ -254,3 +254,28 @@ void consensus_info(const struct consensus *c, struct raft_info *out)
     }
     pgq_strlcpy(out->version, PGQ_VERSION_STRING, sizeof out->version);
 }
+
+static void transfer_cb(struct raft_transfer *req)
+{
+    struct consensus *c = req->data;
+    c->transfer_pending = false;
+}
+
+int consensus_transfer(struct consensus *c)
+{
+    int rv;
+    if (raft_state(c->raft) != RAFT_LEADER) {
+        return PGQ_NOTLEADER;
+    }
+    if (c->transfer_pending) {
+        return 0;
+    }
+    c->transfer.data = c;
+    rv = raft_transfer(c->raft, &c->transfer, 0, transfer_cb);
+    if (rv != 0) {
+        log_warn("leadership transfer failed: %s", raft_strerror(rv));
+        return PGQ_UNAVAILABLE;
+    }
+    c->transfer_pending = true;
+    return 0;
+}

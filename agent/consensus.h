@@ -64,6 +64,8 @@ struct consensus
     struct proposal hello_p;
     struct proposal policy_p;
     struct command policy_cmd;
+    struct raft_transfer transfer;
+    bool transfer_pending;
 };
 
 void consensus_init(struct consensus *c, struct raft *r, struct fsm *f, uint64_t id);
@@ -82,5 +84,9 @@ bool consensus_ready(const struct consensus *c);
 uint64_t consensus_leader(const struct consensus *c, const char **api_address);
 
 void consensus_info(const struct consensus *c, struct raft_info *out);
+
+/* Hand leadership to the most up-to-date other voter (a leader that cannot
+ * reach a node it must act on). 0: started, or one is under way. */
+int consensus_transfer(struct consensus *c);
 
 #endif /* PGQ_CONSENSUS_H */

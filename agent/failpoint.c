@@ -13,6 +13,7 @@
 static const char *const known[] = {
     "actuator.before_promote", /* leader decided, about to call pg_promote */
     "actuator.after_promote",  /* promoted, step not yet committed */
+    "actuator.connect",        /* actions cannot reach a node (arg: node name, or all) */
     "probe",                   /* probes of a node fail (arg: node name, or all) */
 };
 

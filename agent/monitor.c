@@ -422,6 +422,26 @@ static void action_done_cb(struct actuator *a,
     }
 }
 
+/* A leader that cannot reach the node a committed decision needs (cut off
+ * from the candidate while the other monitors see it up) would hold the
+ * failover forever: after a while it hands leadership to another monitor,
+ * which may reach it. */
+static void hand_over(struct monitor *m)
+{
+    uint64_t limit = PGQ_MAX(2 * m->cfg.timeout_ms, 5000);
+    uint64_t now = uv_now(m->loop);
+    uint64_t stuck = actuator_unreachable_ms(&m->act);
+    if (!consensus_ready(&m->cons) || stuck < limit || now < m->handed_over_at + limit) {
+        return;
+    }
+    log_warn(
+        "cannot reach a node it must act on for %llu ms: handing leadership to another "
+        "monitor",
+        (unsigned long long)stuck);
+    m->handed_over_at = now;
+    consensus_transfer(&m->cons);
+}
+
 static void probe_dirty_cb(struct probe *p)
 {
     kick(p->data);
@@ -435,6 +455,7 @@ static void tick_cb(uv_timer_t *t)
     }
     react(m);
     consensus_tick(&m->cons);
+    hand_over(m);
     flush_reports(m);
 }
 

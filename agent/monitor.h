@@ -46,6 +46,7 @@ struct monitor
     struct proposal report_p;
     struct command report_cmd;
     uint64_t report_backoff_until;
+    uint64_t handed_over_at;
     /* reactions to applied entries */
     uint64_t seen_gen;
     uint64_t kicked_seq;

@@ -325,8 +325,26 @@ def test_five_monitors_two_down(sb):
     check_follows(nodes[2] if new is nodes[1] else nodes[1], new)
 
 
+def test_leader_cannot_reach_candidate(sb):
+    """A leader that cannot reach the standbys it must promote (the others can) hands its
+    leadership over, and the next leader carries out the same decision."""
+    nodes, q = setup(sb)
+    leader = q.monitor(q.wait_leader())
+    p = q.ctl("debug", "failpoint", "actuator.connect", "fail", "all",
+              monitors=leader.api_address)
+    t.check(p.returncode == 0, "cannot arm the failpoint: %s" % p.stderr.strip())
+    nodes[0].kill9()
+    c = wait_failover(q, 2, timeout=90)
+    new = nodes[1] if c["primary"] == "pg2" else nodes[2]
+    check_single_promotion(q, nodes, new)
+    t.check("handing leadership to another monitor" in leader.log_text(),
+            "the stuck leader did not hand over")
+    t.check(q.leader() != leader.id, "the stuck monitor leads again")
+
+
 if __name__ == "__main__":
     t.main([test_kill_primary, test_kill_primary_leader_monitor_down,
             test_kill_primary_follower_monitor_down, test_leader_dies_mid_failover,
-            test_leader_dies_after_promote, test_five_monitors_two_down,
+            test_leader_dies_after_promote, test_leader_cannot_reach_candidate,
+            test_five_monitors_two_down,
             test_one_monitor_cut_off, test_restart_all_after_failover, test_old_primary_fenced])
