@@ -82,6 +82,11 @@ int consensus_propose(struct consensus *c, struct proposal *p, struct command *c
     return 0;
 }
 
+bool consensus_failed(const struct consensus *c)
+{
+    return raft_state(c->raft) == RAFT_UNAVAILABLE;
+}
+
 bool consensus_ready(const struct consensus *c)
 {
     return c->ready && raft_state(c->raft) == RAFT_LEADER && c->ready_term == c->raft->current_term;

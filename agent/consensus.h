@@ -77,6 +77,10 @@ void consensus_tick(struct consensus *c);
  * PGQ_NOMEM, PGQ_UNAVAILABLE): the callback never fires. */
 int consensus_propose(struct consensus *c, struct proposal *p, struct command *cmd);
 
+/* libraft gave up (a disk error, a log it cannot reconcile): this monitor
+ * must stop and be restarted from disk. */
+bool consensus_failed(const struct consensus *c);
+
 /* Leader, and past the barrier of its own term. */
 bool consensus_ready(const struct consensus *c);
 

@@ -201,6 +201,7 @@ int main(int argc, char **argv)
     uv_signal_start(&sig_hup, hup_cb, SIGHUP);
 
     rv = monitor_start(&the_monitor, &loop, &cfg, err, sizeof err);
+    the_monitor.stopped_cb = stopped_cb;
     if (rv != 0) {
         log_error("cannot start: %s", err);
         exit_code = rv == PGQ_CONFIG ? PGQ_EXIT_USAGE : PGQ_EXIT_FAILED;
@@ -212,5 +213,5 @@ int main(int argc, char **argv)
         log_error("event loop closed with handles still open: %s", uv_strerror(rv));
         return PGQ_EXIT_FAILED;
     }
-    return exit_code;
+    return exit_code != 0 ? exit_code : the_monitor.exit_code;
 }

@@ -453,6 +453,14 @@ static void tick_cb(uv_timer_t *t)
     if (m->stopping) {
         return;
     }
+    if (consensus_failed(&m->cons)) {
+        /* Serving a state libraft no longer vouches for is worse than
+         * stopping: a supervisor restarts the monitor from its log. */
+        log_error("Raft stopped on an unrecoverable error: exiting");
+        m->exit_code = 1;
+        monitor_stop(m, NULL);
+        return;
+    }
     react(m);
     consensus_tick(&m->cons);
     hand_over(m);
@@ -568,7 +576,9 @@ void monitor_stop(struct monitor *m, monitor_stopped_cb cb)
         return;
     }
     m->stopping = true;
-    m->stopped_cb = cb;
+    if (cb != NULL) {
+        m->stopped_cb = cb;
+    }
     /* One count per part, plus one held until every close has started. */
     m->pending =
         4 + (m->started_peer ? 1u : 0u) + (m->started_api ? 1u : 0u) + (m->started_raft ? 1u : 0u);

@@ -58,7 +58,8 @@ struct monitor
     bool started_raft;
     bool stopping;
     unsigned pending;
-    monitor_stopped_cb stopped_cb;
+    monitor_stopped_cb stopped_cb; /* also used when the monitor stops itself */
+    int exit_code;                 /* non-zero: it stopped itself on an error */
 };
 
 int monitor_start(struct monitor *m,
@@ -66,6 +67,8 @@ int monitor_start(struct monitor *m,
                   const struct config *cfg,
                   char *errmsg,
                   size_t errsize);
+/* Close every service; cb (or, if NULL, the one already set) fires at the
+ * end. */
 void monitor_stop(struct monitor *m, monitor_stopped_cb cb);
 
 #endif /* PGQ_MONITOR_H */
