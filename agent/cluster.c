@@ -479,8 +479,7 @@ static struct view *view_slot(const struct state *s, struct node *n, uint64_t mo
     return empty != NULL ? empty : departed;
 }
 
-/* A node is writable when it is reachable, out of recovery and not fenced. */
-static bool obs_writable(const struct obs *o)
+bool obs_writable(const struct obs *o)
 {
     return o->reachable && !o->in_recovery && !o->read_only;
 }

@@ -238,6 +238,9 @@ bool state_is_voter(const struct state *s, uint64_t monitor_id);
  * majority of voters saw it down. */
 int cluster_verdict(const struct state *s, const struct node *n);
 
+/* A node is writable when it is reachable, out of recovery and not fenced. */
+bool obs_writable(const struct obs *o);
+
 /* The node's most advanced WAL position as a standby, probed at or after
  * state seq `seq` (fresh); false when no such observation exists. */
 bool node_fresh_position(const struct node *n, uint64_t seq, uint64_t *lsn);

@@ -159,11 +159,6 @@ void policy_choose(const struct state *s,
     }
 }
 
-static bool obs_writable(const struct obs *o)
-{
-    return o->reachable && !o->in_recovery && !o->read_only;
-}
-
 static bool blocked(const struct cluster *c, const char *reason, struct command *out)
 {
     if (strcmp(c->fo.blocked, reason) == 0) {
