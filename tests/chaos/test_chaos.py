@@ -97,9 +97,14 @@ def test_leader_cut_off(sb):
         t.wait_until(new_leader, 30, "a new leader among the other monitors")
         p = q.ctl("maintenance", "on", "pg3", monitors=others)
         t.check(p.returncode == 0, "write during the partition: %s" % p.stderr)
-        time.sleep(3)  # a window longer than a failover: nothing may be decided
-        st = q.status()
-        t.check(st["clusters"][0]["epoch"] == 1, "a failover during a monitor partition")
+        # Watch for longer than a failover of a dead primary would take with these settings
+        # (detection, retries, failover_timeout): nothing may be decided.
+        window = 0.3 * 2 + 1.0 + 2.0
+        end = time.monotonic() + window
+        while time.monotonic() < end:
+            st = q.status()
+            t.check(st["clusters"][0]["epoch"] == 1, "a failover during a monitor partition")
+            time.sleep(0.2)
     t.wait_until(lambda: any(m["id"] == leader.id and m["role"] == "follower" and m.get("ready")
                              for m in q.status()["monitors"]), 30, "the old leader to rejoin")
     t.check(q.node("pg3")["maintenance"], "the write made during the partition was lost")
