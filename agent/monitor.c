@@ -164,34 +164,29 @@ static void report_sent_cb(struct peer *p, int status, const struct api_response
 
 static void flush_reports(struct monitor *m)
 {
-    const struct member *self;
+    const struct member *self = state_member(&m->fsm.state, m->cfg.id);
+    /* Reports also tell the leader where this monitor's API is; with no
+     * observation to send, an empty report does only that, once the
+     * leader's generation has listed this monitor. */
+    bool announce = self != NULL && strcmp(self->api_address, m->cfg.api_address) != 0;
+    unsigned pending = probe_pending(&m->probe);
     const char *leader_api;
     uint64_t leader;
     struct obs *obs;
     unsigned n;
-    if (m->report_pending || m->stopping || uv_now(m->loop) < m->report_backoff_until) {
+    if (m->report_pending || m->stopping || uv_now(m->loop) < m->report_backoff_until ||
+        (pending == 0 && !announce)) {
         return;
     }
-    obs = calloc(PGQ_MAX_NODES, sizeof *obs);
+    obs = calloc(PGQ_MAX(PGQ_MIN(pending, PGQ_MAX_NODES), 1), sizeof *obs);
     if (obs == NULL) {
         return;
     }
     command_init(&m->report_cmd, CMD_REPORT);
-    n = probe_collect(&m->probe, m->report_cmd.cluster, obs, PGQ_MAX_NODES);
-    /* Reports also tell the leader where this monitor's API is; with no
-     * observation to send, an empty report does only that, once the
-     * leader's generation has started. */
-    self = state_member(&m->fsm.state, m->cfg.id);
-    if (self == NULL || strcmp(self->api_address, m->cfg.api_address) != 0) {
+    n = probe_collect(&m->probe, m->report_cmd.cluster, obs, PGQ_MIN(pending, PGQ_MAX_NODES));
+    if (announce || self == NULL) {
         pgq_strlcpy(m->report_cmd.u.report.api_address, m->cfg.api_address,
                     sizeof m->report_cmd.u.report.api_address);
-    } else if (n == 0) {
-        free(obs);
-        return;
-    }
-    if (n == 0 && (m->fsm.state.leader_gen == 0 || self == NULL)) {
-        free(obs);
-        return;
     }
     m->report_cmd.u.report.obs = obs;
     m->report_cmd.u.report.n_obs = n;

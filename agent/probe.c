@@ -484,6 +484,15 @@ void probe_mark_all_dirty(struct probe *p)
     }
 }
 
+unsigned probe_pending(const struct probe *p)
+{
+    unsigned n = 0;
+    for (const struct probe_target *t = p->targets; t != NULL; t = t->next) {
+        n += t->dirty && !t->in_flight ? 1u : 0u;
+    }
+    return n;
+}
+
 unsigned probe_collect(struct probe *p, char *cluster, struct obs *out, unsigned max)
 {
     unsigned n = 0;

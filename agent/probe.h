@@ -89,6 +89,9 @@ void probe_kick(struct probe *p, const char *cluster, bool force);
 /* Report every current observation again (a new leader needs them). */
 void probe_mark_all_dirty(struct probe *p);
 
+/* How many observations wait to be reported. */
+unsigned probe_pending(const struct probe *p);
+
 /* Take up to max observations waiting to be reported, all of one cluster
  * (written to cluster); returns how many. They are in flight until
  * probe_collect_done(). */
