@@ -215,7 +215,7 @@ int ctl_read(struct ctl *c,
             pgq_appendf(errs, sizeof errs, "%s%s", errs[0] ? "; " : "", c->errmsg);
             continue;
         }
-        if (r.code == API_OK && r.info.role == PGQ_MON_LEADER && r.info.ready) {
+        if (r.code == API_OK && (c->local || (r.info.role == PGQ_MON_LEADER && r.info.ready))) {
             if (have_first) {
                 api_response_close(&first);
             }
@@ -223,7 +223,7 @@ int ctl_read(struct ctl *c,
             pgq_strlcpy(answered, c->monitors[i], answered_size);
             return 0;
         }
-        if (r.code == API_OK && r.info.leader_api[0] != '\0' &&
+        if (!c->local && r.code == API_OK && r.info.leader_api[0] != '\0' &&
             strcmp(r.info.leader_api, c->monitors[i]) != 0) {
             struct api_response l;
             if (ctl_call(c, r.info.leader_api, req, &l) == 0 && l.code == API_OK &&

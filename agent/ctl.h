@@ -17,6 +17,7 @@ struct ctl
     unsigned n_monitors;
     uint64_t timeout_ms; /* per request */
     uint64_t wait_ms;    /* writes: keep trying (elections) this long */
+    bool local;          /* reads: each monitor's own state, never the leader's */
     char errmsg[512];
 };
 
@@ -30,7 +31,9 @@ int ctl_call(struct ctl *c,
              const struct api_request *req,
              struct api_response *res);
 
-/* A read: the first monitor that answers, preferring one that is caught up.
+/* A read: the leader's answer when a monitor names a reachable leader (the
+ * freshest), else the first monitor that answers, preferring one that is
+ * caught up. With c->local, the first monitor that answers, as it sees it.
  * *answered is the address that answered. PGQ_UNAVAILABLE: none reachable. */
 int ctl_read(struct ctl *c,
              const struct api_request *req,

@@ -26,6 +26,7 @@ struct args
     const char *timeout;
     const char *wait;
     bool json;
+    bool local;
     bool help;
 };
 
@@ -51,6 +52,8 @@ static const char usage_main[] =
     "  --timeout DUR     limit of one request to one monitor (default: 5s)\n"
     "  --wait DUR        writes: keep looking for a leader this long (default: 15s)\n"
     "  --json            machine-readable output (status, events)\n"
+    "  --local           status, events: the first monitor's own state, even\n"
+    "                    when it lags the leader (to see what it has applied)\n"
     "  -h, --help        help (also after a command)\n"
     "  -V, --version     version\n"
     "\n"
@@ -109,6 +112,10 @@ static int parse_args(int argc, char **argv, struct args *a)
         const char **slot = NULL;
         if (strcmp(s, "--json") == 0) {
             a->json = true;
+            continue;
+        }
+        if (strcmp(s, "--local") == 0) {
+            a->local = true;
             continue;
         }
         if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
@@ -338,6 +345,8 @@ static bool only(const struct args *a,
         *bad = "--limit";
     } else if (!json && a->json) {
         *bad = "--json";
+    } else if (!json && a->local) {
+        *bad = "--local";
     } else {
         return true;
     }
@@ -476,6 +485,7 @@ int main(int argc, char **argv)
             "no monitors: give --monitors HOST:PORT[,...] or set "
             "PGQUORUM_MONITORS");
     }
+    c.local = a.local;
     if (ctl_set_monitors(&c, monitors, err, sizeof err) != 0) {
         fprintf(stderr, "pgquorumctl: %s\n", err);
         return PGQ_EXIT_USAGE;

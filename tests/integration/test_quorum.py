@@ -29,7 +29,7 @@ def node_names(st):
 def status_from(q, m):
     """Status as one given monitor sees it (its own state, not the leader's)."""
     import json
-    p = q.ctl("status", "--json", "--timeout", "2s", monitors=m.api_address)
+    p = q.ctl("status", "--json", "--local", "--timeout", "2s", monitors=m.api_address)
     if p.returncode != 0:
         raise t.Unreachable(p.stderr)
     return json.loads(p.stdout)
