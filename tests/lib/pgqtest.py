@@ -207,7 +207,28 @@ class Postgres:
                     "application_name=%s'\n" % (primary.port, self.name))
         return self
 
+    def _clear_dead_lock(self):
+        """A postmaster killed with SIGKILL is reaped by PID 1, which some
+        containers do lazily: PostgreSQL then sees the zombie's PID in
+        postmaster.pid and refuses to start. A zombie is dead: drop the
+        stale lock file."""
+        pid = self.pid()
+        if pid is None:
+            return
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                return  # gone: PostgreSQL handles the stale file itself
+            if state == "Z":
+                os.remove(os.path.join(self.datadir, "postmaster.pid"))
+                return
+            time.sleep(0.05)
+
     def start(self):
+        self._clear_dead_lock()
         os.makedirs(self.sockdir, exist_ok=True)
         if os.geteuid() == 0:
             pw = pwd.getpwnam("postgres")
