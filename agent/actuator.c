@@ -73,12 +73,6 @@ static void next(struct job *j, uint64_t delay_ms)
     }
 }
 
-static bool same_action(const struct action *x, const struct action *y)
-{
-    return x->kind == y->kind && x->epoch == y->epoch && strcmp(x->cluster, y->cluster) == 0 &&
-           strcmp(x->node, y->node) == 0;
-}
-
 static void job_end(struct job *j, int status, const struct command *step, const char *errmsg)
 {
     struct actuator *a = j->a;
@@ -560,7 +554,7 @@ void actuator_run(struct actuator *a, const struct action *due, unsigned n)
         bool found = false;
         next_j = j->next;
         for (unsigned i = 0; i < n && !found; i++) {
-            found = same_action(&j->act, &due[i]);
+            found = policy_action_same(&j->act, &due[i]);
         }
         if (!found && !(j->state == JOB_RUNNING && j->acted)) {
             job_remove(j);
@@ -569,7 +563,7 @@ void actuator_run(struct actuator *a, const struct action *due, unsigned n)
     for (unsigned i = 0; i < n; i++) {
         struct job *j;
         for (j = a->jobs; j != NULL; j = j->next) {
-            if (same_action(&j->act, &due[i])) {
+            if (policy_action_same(&j->act, &due[i])) {
                 break;
             }
         }

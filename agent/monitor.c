@@ -384,19 +384,7 @@ static void kick_cb(struct consensus *c)
 static bool action_due(struct actuator *a, const struct action *act)
 {
     struct monitor *m = a->data;
-    struct action due[64];
-    unsigned n;
-    if (m->stopping || !consensus_ready(&m->cons)) {
-        return false;
-    }
-    n = policy_actions(&m->fsm.state, due, PGQ_ARRAY_SIZE(due));
-    for (unsigned i = 0; i < n; i++) {
-        if (due[i].kind == act->kind && due[i].epoch == act->epoch &&
-            strcmp(due[i].cluster, act->cluster) == 0 && strcmp(due[i].node, act->node) == 0) {
-            return true;
-        }
-    }
-    return false;
+    return !m->stopping && consensus_ready(&m->cons) && policy_action_due(&m->fsm.state, act);
 }
 
 static void action_done_cb(struct actuator *a,

@@ -376,3 +376,21 @@ const char *policy_action_name(int kind)
             return "?";
     }
 }
+
+bool policy_action_same(const struct action *x, const struct action *y)
+{
+    return x->kind == y->kind && x->epoch == y->epoch && strcmp(x->cluster, y->cluster) == 0 &&
+           strcmp(x->node, y->node) == 0;
+}
+
+bool policy_action_due(const struct state *s, const struct action *a)
+{
+    struct action due[64];
+    unsigned n = policy_actions(s, due, PGQ_ARRAY_SIZE(due));
+    for (unsigned i = 0; i < n; i++) {
+        if (policy_action_same(&due[i], a)) {
+            return true;
+        }
+    }
+    return false;
+}

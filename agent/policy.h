@@ -88,4 +88,10 @@ unsigned policy_actions(const struct state *s, struct action *out, unsigned max)
 
 const char *policy_action_name(int kind);
 
+/* The same action: kind, epoch, cluster and node (what it is done to). */
+bool policy_action_same(const struct action *x, const struct action *y);
+
+/* The action is among those the committed state calls for now. */
+bool policy_action_due(const struct state *s, const struct action *a);
+
 #endif /* PGQ_POLICY_H */

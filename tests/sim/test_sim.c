@@ -665,27 +665,11 @@ static void auto_reports(struct sim *s, uint64_t now)
 
 /* ---- the actuator --------------------------------------------------------- */
 
-static bool same_action(const struct action *x, const struct action *y)
-{
-    return x->kind == y->kind && x->epoch == y->epoch && strcmp(x->cluster, y->cluster) == 0 &&
-           strcmp(x->node, y->node) == 0;
-}
-
-/* Right before acting: still ours to do? (actuator's still_due) */
+/* Right before acting: still ours to do? (as the daemon's action_due) */
 static bool action_due(struct sim *s, unsigned i, const struct action *a)
 {
-    struct action due[64];
-    unsigned n;
-    if (!alive(s, i) || !consensus_ready(&s->srv[i].cons)) {
-        return false;
-    }
-    n = policy_actions(&s->srv[i].fsm.state, due, PGQ_ARRAY_SIZE(due));
-    for (unsigned k = 0; k < n; k++) {
-        if (same_action(&due[k], a)) {
-            return true;
-        }
-    }
-    return false;
+    return alive(s, i) && consensus_ready(&s->srv[i].cons) &&
+           policy_action_due(&s->srv[i].fsm.state, a);
 }
 
 /* Carry out an action on the model, checking the node's real state first;
@@ -760,7 +744,7 @@ static void actions_cb(struct consensus *c, const struct action *a, unsigned n)
             continue;
         }
         for (unsigned k = 0; k < n && !found; k++) {
-            found = same_action(&job->act, &a[k]);
+            found = policy_action_same(&job->act, &a[k]);
         }
         job->used = found;
     }
@@ -768,7 +752,7 @@ static void actions_cb(struct consensus *c, const struct action *a, unsigned n)
         unsigned j, free_j = MAX_JOBS;
         for (j = 0; j < MAX_JOBS; j++) {
             if (s->jobs[j].used && s->jobs[j].server == srv->i &&
-                same_action(&s->jobs[j].act, &a[k])) {
+                policy_action_same(&s->jobs[j].act, &a[k])) {
                 break;
             }
             if (!s->jobs[j].used && free_j == MAX_JOBS) {
@@ -2094,7 +2078,7 @@ static void run_leader_dies(unsigned n, bool promoted_before)
     }
     l = (unsigned)ready_leader(s);
     /* The same promotion: same node, same epoch. */
-    assert_true(same_action(&s->srv[l].last_promote, &first));
+    assert_true(policy_action_same(&s->srv[l].last_promote, &first));
 
     s->hold_actions = false;
     if (!sim_until(s, pred_done_all, NULL, 30000)) {

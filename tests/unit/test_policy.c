@@ -783,6 +783,17 @@ static void test_actions_promote_when_decided(void **ctx)
     assert_string_equal(a[0].node, "pg2");
     assert_string_equal(a[0].conninfo, b_node(s, "pg2")->conninfo);
     assert_string_equal(policy_action_name(a[0].kind), "promote");
+    /* It stays due until the promotion is committed; the same promotion for another epoch
+     * or node never is. */
+    assert_true(policy_action_due(s, &a[0]));
+    a[1] = a[0];
+    a[1].epoch = 3;
+    assert_false(policy_action_due(s, &a[1]));
+    a[1] = a[0];
+    strcpy(a[1].node, "pg3");
+    assert_false(policy_action_due(s, &a[1]));
+    b_step(s, 16000, PGQ_STEP_PROMOTED, "pg2", 2);
+    assert_false(policy_action_due(s, &a[0]));
 }
 
 static void test_actions_repoint_after_promotion(void **ctx)
