@@ -355,22 +355,13 @@ static void run_stage(struct job *j)
                 job_fail(j, PGQ_IO, "failpoint actuator.connect: cannot reach %s", j->act.node);
                 return;
             }
-            const char *keys[] = {"application_name", "options",     "connect_timeout",
-                                  "passfile",         "sslmode",     "sslcert",
-                                  "sslkey",           "sslrootcert", NULL};
-            const char *values[PGQ_ARRAY_SIZE(keys)];
-            const char *opt[] = {cfg->passfile, cfg->sslmode, cfg->sslcert, cfg->sslkey,
-                                 cfg->sslrootcert};
+            const char *keys[12] = {"application_name", "options", "connect_timeout"};
+            const char *values[12];
             unsigned n = 0;
             values[n++] = j->a->app_name;
             values[n++] = "-c statement_timeout=0";
             values[n++] = "2";
-            for (unsigned i = 0; i < PGQ_ARRAY_SIZE(opt); i++) {
-                if (opt[i][0] != '\0') {
-                    keys[n] = keys[3 + i];
-                    values[n++] = opt[i];
-                }
-            }
+            n += config_auth_params(cfg, keys + n, values + n, PGQ_ARRAY_SIZE(keys) - 1 - n);
             keys[n] = NULL;
             values[n] = NULL;
             if (pgconn_connect(&j->pc, j->act.conninfo, keys, values, cfg->timeout_ms,

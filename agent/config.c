@@ -568,6 +568,23 @@ int config_parse(struct config *c, const char *path, const char *text, char *err
     return 0;
 }
 
+unsigned config_auth_params(const struct config *c,
+                            const char **keys,
+                            const char **values,
+                            unsigned max)
+{
+    const char *const names[] = {"passfile", "sslmode", "sslcert", "sslkey", "sslrootcert"};
+    const char *const set[] = {c->passfile, c->sslmode, c->sslcert, c->sslkey, c->sslrootcert};
+    unsigned n = 0;
+    for (unsigned i = 0; i < PGQ_ARRAY_SIZE(names) && n < max; i++) {
+        if (set[i][0] != '\0') {
+            keys[n] = names[i];
+            values[n++] = set[i];
+        }
+    }
+    return n;
+}
+
 void config_print_reference(void (*emit)(void *arg, const char *line), void *arg)
 {
     const char *section = "";

@@ -73,6 +73,15 @@ int config_parse(struct config *c,
 int config_parse_duration(const char *s, uint64_t *ms);
 int config_parse_size(const char *s, uint64_t *bytes);
 
+/* The libpq credentials the operator set in [health] (passfile, sslmode,
+ * sslcert, sslkey, sslrootcert), as keyword/value pairs appended to keys and
+ * values (up to max); returns how many. Unset ones are left out: an empty
+ * value would override the node's conninfo. */
+unsigned config_auth_params(const struct config *c,
+                            const char **keys,
+                            const char **values,
+                            unsigned max);
+
 /* Print the reference of every key, as Markdown (docs/configuration.md). */
 void config_print_reference(void (*emit)(void *arg, const char *line), void *arg);
 

@@ -276,14 +276,10 @@ static void lost_cb(struct pgconn *pc, int status)
 static void start_probe(struct probe_target *t)
 {
     struct probe *p = t->probe;
-    const char *keys[] = {"application_name", "options",
-                          "connect_timeout",  "keepalives",
-                          "keepalives_idle",  "keepalives_interval",
-                          "keepalives_count", "tcp_user_timeout",
-                          "passfile",         "sslmode",
-                          "sslcert",          "sslkey",
-                          "sslrootcert",      NULL};
-    const char *values[PGQ_ARRAY_SIZE(keys)];
+    const char *keys[16] = {"application_name", "options",         "connect_timeout",
+                            "keepalives",       "keepalives_idle", "keepalives_interval",
+                            "keepalives_count", "tcp_user_timeout"};
+    const char *values[16];
     unsigned n = 0;
     int rv;
     if (t->removed || t->probing) {
@@ -320,22 +316,9 @@ static void start_probe(struct probe_target *t)
     values[n++] = "1";
     values[n++] = "3";
     values[n++] = p->tcp_user_timeout;
-    /* Only the TLS and password settings the operator gave are passed: an
-     * empty value would override the node's conninfo. */
-    {
-        const char *opt[] = {p->cfg->passfile, p->cfg->sslmode, p->cfg->sslcert, p->cfg->sslkey,
-                             p->cfg->sslrootcert};
-        const char *names[] = {"passfile", "sslmode", "sslcert", "sslkey", "sslrootcert"};
-        unsigned k = n;
-        for (unsigned i = 0; i < PGQ_ARRAY_SIZE(opt); i++) {
-            if (opt[i][0] != '\0') {
-                keys[k] = names[i];
-                values[k++] = opt[i];
-            }
-        }
-        keys[k] = NULL;
-        values[k] = NULL;
-    }
+    n += config_auth_params(p->cfg, keys + n, values + n, PGQ_ARRAY_SIZE(keys) - 1 - n);
+    keys[n] = NULL;
+    values[n] = NULL;
     rv = pgconn_connect(&t->pc, t->conninfo, keys, values, p->cfg->timeout_ms, connect_cb);
     if (rv != 0) {
         probe_failed(t, t->pc.errmsg);

@@ -568,6 +568,28 @@ static void test_print_reference(void **ctx)
     }
 }
 
+static void test_auth_params(void **state)
+{
+    /* Only the credentials the operator set are handed to libpq, in a fixed order and within
+     * the room given: an empty value would override the node's own conninfo. */
+    struct config c;
+    const char *keys[8], *values[8];
+    (void)state;
+    config_defaults(&c);
+    assert_int_equal(config_auth_params(&c, keys, values, 8), 0);
+    strcpy(c.passfile, "/etc/pgquorum/pgpass");
+    strcpy(c.sslmode, "verify-full");
+    strcpy(c.sslrootcert, "/etc/pgquorum/ca.crt");
+    assert_int_equal(config_auth_params(&c, keys, values, 8), 3);
+    assert_string_equal(keys[0], "passfile");
+    assert_string_equal(values[0], "/etc/pgquorum/pgpass");
+    assert_string_equal(keys[1], "sslmode");
+    assert_string_equal(values[1], "verify-full");
+    assert_string_equal(keys[2], "sslrootcert");
+    assert_string_equal(values[2], "/etc/pgquorum/ca.crt");
+    assert_int_equal(config_auth_params(&c, keys, values, 2), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -585,6 +607,7 @@ int main(void)
         cmocka_unit_test(test_error_long_line),
         cmocka_unit_test(test_error_string_too_long),
         cmocka_unit_test(test_print_reference),
+        cmocka_unit_test(test_auth_params),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
