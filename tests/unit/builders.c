@@ -379,3 +379,22 @@ void b_assert_contains(const char *hay, const char *needle)
         fail_msg("\"%s\" does not contain \"%s\"", hay, needle);
     }
 }
+
+int b_setup_state(void **ctx)
+{
+    struct state *s = malloc(sizeof *s);
+    if (s == NULL) {
+        return -1;
+    }
+    state_init(s);
+    *ctx = s;
+    return 0;
+}
+
+int b_teardown_state(void **ctx)
+{
+    struct state *s = *ctx;
+    state_close(s);
+    free(s);
+    return 0;
+}

@@ -93,6 +93,11 @@ void b_healthy(struct state *s,
                const char *const *standbys,
                unsigned n_standbys);
 
+/* ---- cmocka fixtures: a fresh, empty state per test in *ctx --------------- */
+
+int b_setup_state(void **ctx);
+int b_teardown_state(void **ctx);
+
 /* ---- look-ups and encodings ---------------------------------------------------- */
 
 /* Fail the test when absent. */

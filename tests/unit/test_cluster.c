@@ -17,25 +17,6 @@
 
 static const char *const two_standbys[] = {"pg2", "pg3"};
 
-static int setup_state(void **ctx)
-{
-    struct state *s = malloc(sizeof *s);
-    if (s == NULL) {
-        return -1;
-    }
-    state_init(s);
-    *ctx = s;
-    return 0;
-}
-
-static int teardown_state(void **ctx)
-{
-    struct state *s = *ctx;
-    state_close(s);
-    free(s);
-    return 0;
-}
-
 /* The last event, or fail. */
 static const struct event *last_event(const struct state *s)
 {
@@ -1009,7 +990,7 @@ static void test_blocked(void **ctx)
     b_refused(s, &c, PGQ_NOTFOUND, "no cluster nowhere");
 }
 
-#define T(f) cmocka_unit_test_setup_teardown(f, setup_state, teardown_state)
+#define T(f) cmocka_unit_test_setup_teardown(f, b_setup_state, b_teardown_state)
 
 int main(void)
 {

@@ -912,26 +912,7 @@ static void test_actions_capacity(void **ctx)
     assert_string_equal(policy_action_name(0), "?");
 }
 
-static int setup_state(void **ctx)
-{
-    struct state *s = malloc(sizeof *s);
-    if (s == NULL) {
-        return -1;
-    }
-    state_init(s);
-    *ctx = s;
-    return 0;
-}
-
-static int teardown_state(void **ctx)
-{
-    struct state *s = *ctx;
-    state_close(s);
-    free(s);
-    return 0;
-}
-
-#define T(f) cmocka_unit_test_setup_teardown(f, setup_state, teardown_state)
+#define T(f) cmocka_unit_test_setup_teardown(f, b_setup_state, b_teardown_state)
 
 int main(void)
 {
