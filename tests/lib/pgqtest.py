@@ -210,8 +210,8 @@ class Postgres:
     def _clear_dead_lock(self):
         """A postmaster killed with SIGKILL is reaped by PID 1, which some
         containers do lazily: PostgreSQL then sees the zombie's PID in
-        postmaster.pid and refuses to start. A zombie is dead: drop the
-        stale lock file."""
+        postmaster.pid (and in its socket's lock file) and refuses to
+        start. A zombie is dead: drop the stale lock files."""
         pid = self.pid()
         if pid is None:
             return
@@ -224,6 +224,9 @@ class Postgres:
                 return  # gone: PostgreSQL handles the stale file itself
             if state == "Z":
                 os.remove(os.path.join(self.datadir, "postmaster.pid"))
+                lock = os.path.join(self.sockdir, ".s.PGSQL.%d.lock" % self.port)
+                if os.path.exists(lock):
+                    os.remove(lock)
                 return
             time.sleep(0.05)
 
