@@ -484,6 +484,46 @@ bool obs_writable(const struct obs *o)
     return o->reachable && !o->in_recovery && !o->read_only;
 }
 
+uint64_t obs_lag(const struct obs *o)
+{
+    if (!o->reachable || !o->in_recovery || !o->streaming || o->upstream_lsn <= o->receive_lsn) {
+        return 0;
+    }
+    return o->upstream_lsn - o->receive_lsn;
+}
+
+bool obs_report_due(const struct obs *prev, const struct obs *cur, uint64_t wal_step)
+{
+    if (prev->reachable != cur->reachable || prev->in_recovery != cur->in_recovery ||
+        prev->timeline != cur->timeline || prev->streaming != cur->streaming ||
+        strcmp(prev->upstream, cur->upstream) != 0 || prev->read_only != cur->read_only) {
+        return true;
+    }
+    /* The primary's last committed position is what max_lag_on_failover is
+     * measured against when it dies: keep it within wal_step of the truth
+     * as of the last probe. */
+    if (cur->reachable && !cur->in_recovery && cur->current_lsn > prev->current_lsn &&
+        cur->current_lsn - prev->current_lsn >= wal_step) {
+        return true;
+    }
+    return (obs_lag(prev) > wal_step) != (obs_lag(cur) > wal_step);
+}
+
+/* The earliest first failed probe among the voters' views that see the node
+ * down (the verdict's time when none says). */
+static uint64_t first_failure(const struct state *s, const struct node *n)
+{
+    uint64_t first = s->time_ms;
+    for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
+        const struct view *v = &n->views[i];
+        if (v->monitor_id != 0 && !v->obs.reachable && v->obs.failing_since_ms != 0 &&
+            state_is_voter(s, v->monitor_id)) {
+            first = PGQ_MIN(first, v->obs.failing_since_ms);
+        }
+    }
+    return first;
+}
+
 static void note_observation(struct state *s,
                              struct cluster *c,
                              struct node *n,
@@ -501,8 +541,11 @@ static void note_observation(struct state *s,
         n->verdict = verdict;
         n->verdict_since_ms = s->time_ms;
         n->verdict_seq = s->seq + 1;
-        event_add(s, c->name, n->name, PGQ_EV_VERDICT, c->epoch, 0, "node %s is %s by verdict%s%s",
-                  n->name, pgq_verdict_name(verdict),
+        /* The event's duration is detection to verdict: since the first
+         * failed probe of any monitor that sees it down. */
+        event_add(s, c->name, n->name, PGQ_EV_VERDICT, c->epoch,
+                  verdict == PGQ_VERDICT_DOWN ? since(s->time_ms, first_failure(s, n)) : 0,
+                  "node %s is %s by verdict%s%s", n->name, pgq_verdict_name(verdict),
                   verdict == PGQ_VERDICT_DOWN && o->error[0] != '\0' ? ": " : "",
                   verdict == PGQ_VERDICT_DOWN ? o->error : "");
     }
@@ -681,8 +724,12 @@ static int apply_blocked(struct state *s, const struct command *cmd, struct appl
     }
     pgq_strlcpy(c->fo.blocked, cmd->u.blocked.reason, sizeof c->fo.blocked);
     if (c->fo.blocked[0] != '\0') {
-        event_add(s, c->name, c->primary, PGQ_EV_BLOCKED, c->epoch, 0, "no failover: %s",
-                  c->fo.blocked);
+        /* "held: ..." is a wait that may resolve itself; anything else
+         * needs an operator. */
+        event_add(
+            s, c->name, c->primary, PGQ_EV_BLOCKED, c->epoch, 0, "%s%s",
+            strncmp(c->fo.blocked, PGQ_HELD, PGQ_HELD_LEN) == 0 ? "failover " : "no failover: ",
+            c->fo.blocked);
     }
     return 0;
 }

@@ -37,6 +37,8 @@ struct obs
     uint64_t probed_ms;
     uint64_t basis_seq; /* reporter's applied state seq when the probe began */
     uint32_t server_version;
+    uint64_t upstream_lsn;     /* standby: the upstream's end of WAL as last heard */
+    uint64_t failing_since_ms; /* not reachable: when the first failed probe began */
 };
 
 #define PGQ_BP_NONE 10001u
@@ -240,6 +242,21 @@ int cluster_verdict(const struct state *s, const struct node *n);
 
 /* A node is writable when it is reachable, out of recovery and not fenced. */
 bool obs_writable(const struct obs *o);
+
+/* A blocked reason starting with this is a wait that may end by itself
+ * ("failover held"); any other needs an operator ("no failover"). */
+#define PGQ_HELD "held: "
+#define PGQ_HELD_LEN (sizeof PGQ_HELD - 1)
+
+/* Bytes a standby is behind its upstream, measured by the standby itself in
+ * one probe (0 when not streaming). */
+uint64_t obs_lag(const struct obs *o);
+
+/* Whether observation `cur` must be reported now rather than at the next
+ * refresh, `prev` being the last one reported: anything a verdict, a role or
+ * a fence depends on changed, a primary's WAL moved `wal_step` bytes or
+ * more, or a standby's lag crossed `wal_step`. */
+bool obs_report_due(const struct obs *prev, const struct obs *cur, uint64_t wal_step);
 
 /* The node's most advanced WAL position as a standby, probed at or after
  * state seq `seq` (fresh); false when no such observation exists. */

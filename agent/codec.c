@@ -138,6 +138,8 @@ void codec_obs_to_pb(const struct obs *o, Pgq__Observation *m)
     m->has_probed_ms = true, m->probed_ms = o->probed_ms;
     m->has_basis_seq = true, m->basis_seq = o->basis_seq;
     m->has_server_version = true, m->server_version = o->server_version;
+    m->has_upstream_lsn = true, m->upstream_lsn = o->upstream_lsn;
+    m->has_failing_since_ms = true, m->failing_since_ms = o->failing_since_ms;
 }
 
 void codec_obs_from_pb(struct dec *d, const Pgq__Observation *m, struct obs *o)
@@ -160,6 +162,8 @@ void codec_obs_from_pb(struct dec *d, const Pgq__Observation *m, struct obs *o)
     o->probed_ms = m->probed_ms;
     o->basis_seq = m->basis_seq;
     o->server_version = m->server_version;
+    o->upstream_lsn = m->upstream_lsn;
+    o->failing_since_ms = m->failing_since_ms;
 }
 
 /* ---- commands ----------------------------------------------------------- */

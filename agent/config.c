@@ -76,8 +76,8 @@ static const struct option options[] = {
      "is reported down after 1 + retries consecutive failures."},
     {"health", "report_refresh", OPT_DURATION, F(report_refresh_ms), 1000, 86400000, "1m",
      "Observations go through the Raft log when something that matters changes (reachable, "
-     "role, timeline, streaming); WAL positions and metrics are refreshed at most this often. "
-     "The primary's last refreshed position is what max_lag_on_failover is measured against."},
+     "role, timeline, streaming, a primary's WAL moving half of max_lag_on_failover, a "
+     "standby's lag crossing it); other positions and metrics are refreshed this often."},
     {"health", "passfile", OPT_STRING, F(passfile), NOLIMIT, "",
      "libpq passfile the monitor uses to authenticate to nodes (secrets never enter the "
      "replicated state)."},
@@ -91,7 +91,9 @@ static const struct option options[] = {
     {"failover", "failover_timeout", OPT_DURATION, F(failover_timeout_ms), 0, 3600000, "5s",
      "How long the primary must be down by quorum verdict before a standby is promoted."},
     {"failover", "max_lag_on_failover", OPT_SIZE, F(max_lag_bytes), NOLIMIT, "1MB",
-     "A standby further behind the most advanced WAL position known is never promoted."},
+     "A standby further behind the most advanced WAL position known is never promoted. The "
+     "primary's position is known as of its last probe (within half this much): writes of "
+     "the last health.interval before it died may be unknown."},
     {"failover", "promote_timeout", OPT_DURATION, F(promote_timeout_ms), 1000, 3600000, "60s",
      "Limit of one promotion attempt (pg_promote waits up to this)."},
     {"failover", "repoint_timeout", OPT_DURATION, F(repoint_timeout_ms), 1000, 3600000, "30s",

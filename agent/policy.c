@@ -126,7 +126,8 @@ void policy_choose(const struct state *s,
     if (waiting[0] != '\0') {
         out->wait = true;
         snprintf(out->reason, sizeof out->reason,
-                 "waiting for WAL positions probed after the primary failed from: %s", waiting);
+                 PGQ_HELD "waiting for WAL positions probed after the primary failed from: %s",
+                 waiting);
         return;
     }
     /* Invariant 4: no promotion of a standby behind beyond the limit. */
@@ -236,20 +237,32 @@ static bool next_failover(const struct state *s,
         snprintf(reason, sizeof reason, "primary %s is in maintenance", p->name);
         return blocked(c, reason, out);
     }
-    /* Invariant 2: a failover needs a majority verdict, and only views
-     * reported to the current leader count: after a restart or a leader
-     * change, fresh evidence is required. */
-    if (!policy_fresh_down(s, p, pc, now_ms)) {
-        return false;
-    }
     start = PGQ_MAX(p->verdict_since_ms, s->gen_since_ms);
     /* A promotion committed since the verdict proves the node was up then:
      * it must stay down for the whole timeout after it. */
     if (c->fo.epoch == c->epoch && c->fo.phase >= PGQ_FO_PROMOTED) {
         start = PGQ_MAX(start, c->fo.promoted_ms);
     }
-    if (now_ms < start + pc->failover_timeout_ms || pc->tilt) {
+    if (now_ms < start + pc->failover_timeout_ms) {
         return false;
+    }
+    /* From here on, whatever holds the failover back is committed, so that
+     * status and events say why. Invariant 2: a failover needs a majority
+     * verdict, and only views reported to the current leader count: after a
+     * restart or a leader change, fresh evidence is required. */
+    if (!policy_fresh_down(s, p, pc, now_ms)) {
+        return blocked(c,
+                       PGQ_HELD
+                       "fewer than a majority of monitors have seen the primary down "
+                       "since the current leader took over",
+                       out);
+    }
+    if (pc->tilt) {
+        return blocked(c,
+                       PGQ_HELD
+                       "the leader's clock jumped or its loop stalled (TILT); "
+                       "waiting for failover_timeout on a steady clock",
+                       out);
     }
     policy_choose(s, c, pc, &ch);
     if (ch.node == NULL) {
@@ -266,8 +279,9 @@ static bool next_failover(const struct state *s,
     return true;
 }
 
-/* A promoted failover is done when every standby that is not down follows
- * the new primary. */
+/* A promoted failover is done when every standby that is up by verdict
+ * follows the new primary: those are the ones repointed (policy_actions). A
+ * standby seen by too few monitors to be up is repointed once it is up. */
 static bool next_done(const struct cluster *c, struct command *out)
 {
     if (c->fo.phase != PGQ_FO_PROMOTED) {
@@ -275,7 +289,7 @@ static bool next_done(const struct cluster *c, struct command *out)
     }
     for (unsigned i = 0; i < c->n_nodes; i++) {
         const struct node *n = &c->nodes[i];
-        if (n->role == PGQ_ROLE_STANDBY && n->verdict != PGQ_VERDICT_DOWN &&
+        if (n->role == PGQ_ROLE_STANDBY && n->verdict == PGQ_VERDICT_UP &&
             n->following_epoch < c->epoch) {
             return false;
         }

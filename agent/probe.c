@@ -25,6 +25,7 @@ static const char probe_sql[] =
     "  ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,"
     " (SELECT status FROM pg_stat_wal_receiver),"
     " (SELECT sender_host || ':' || sender_port FROM pg_stat_wal_receiver),"
+    " (SELECT latest_end_lsn FROM pg_stat_wal_receiver),"
     " (SELECT sum(blks_hit)::float8 / nullif(sum(blks_hit) + sum(blks_read), 0)"
     "   FROM pg_stat_database),"
     " (SELECT sum(idx_blks_hit)::float8 / nullif(sum(idx_blks_hit) + sum(idx_blks_read), 0)"
@@ -41,6 +42,7 @@ enum {
     COL_TIMELINE,
     COL_WR_STATUS,
     COL_UPSTREAM,
+    COL_UPSTREAM_LSN,
     COL_CACHE,
     COL_INDEX,
     COL_CONNS,
@@ -63,20 +65,11 @@ static void schedule(struct probe_target *t, uint64_t delay_ms)
     }
 }
 
-/* Fields whose change is reported at once; positions and metrics wait for
- * the refresh. */
-static bool material_change(const struct obs *a, const struct obs *b)
-{
-    return a->reachable != b->reachable || a->in_recovery != b->in_recovery ||
-           a->timeline != b->timeline || a->streaming != b->streaming ||
-           strcmp(a->upstream, b->upstream) != 0 || a->read_only != b->read_only;
-}
-
 static void conclude(struct probe_target *t, const struct obs *o)
 {
     struct probe *p = t->probe;
     uint64_t now = clock_wall_ms();
-    bool report = t->force || !t->have_reported || material_change(o, &t->reported) ||
+    bool report = t->force || !t->have_reported || obs_report_due(&t->reported, o, p->wal_step) ||
                   now >= t->reported_ms + p->cfg->report_refresh_ms;
     if (t->have_obs && o->reachable != t->obs.reachable) {
         if (o->reachable) {
@@ -107,7 +100,9 @@ static void probe_failed(struct probe_target *t, const char *reason)
     char why[PGQ_ERRTEXT_MAX];
     pgq_strlcpy(why, reason, sizeof why); /* reason may live in t->pc */
     t->probing = false;
-    t->fails++;
+    if (t->fails++ == 0) {
+        t->failing_since_ms = t->started_ms;
+    }
     pgconn_disconnect(&t->pc);
     log_debug("probe %s: failure %u: %s", t->node, t->fails, why);
     /* Re-check quickly; report down only after 1 + retries failures. */
@@ -118,6 +113,7 @@ static void probe_failed(struct probe_target *t, const char *reason)
         o.reachable = false;
         pgq_strlcpy(o.error, why, sizeof o.error);
         o.probed_ms = t->started_ms;
+        o.failing_since_ms = t->failing_since_ms;
         o.basis_seq = t->basis_seq;
         o.cache_hit_bp = o.index_hit_bp = PGQ_BP_NONE;
         conclude(t, &o);
@@ -196,6 +192,7 @@ static int parse_row(struct probe_target *t, PGresult *r, struct obs *o, char *w
         pgq_strlcpy(o->upstream, PQgetvalue(r, 0, COL_UPSTREAM), sizeof o->upstream);
         pgq_one_line(o->upstream);
     }
+    bad |= get_lsn(r, COL_UPSTREAM_LSN, &o->upstream_lsn);
     bad |= get_bp(r, COL_CACHE, &o->cache_hit_bp);
     bad |= get_bp(r, COL_INDEX, &o->index_hit_bp);
     bad |= get_u32(r, COL_CONNS, &o->connections);
@@ -401,6 +398,9 @@ void probe_init(struct probe *p,
     snprintf(p->options, sizeof p->options, "-c statement_timeout=%" PRIu64, cfg->timeout_ms);
     snprintf(p->keepalive_idle, sizeof p->keepalive_idle, "%" PRIu64,
              PGQ_MAX(cfg->timeout_ms / 1000, 1));
+    /* Half the lag a failover tolerates, so that the primary's committed
+     * position stays well within max_lag_on_failover of the truth. */
+    p->wal_step = PGQ_MAX(cfg->max_lag_bytes / 2, PGQ_WAL_STEP_MIN);
     snprintf(p->tcp_user_timeout, sizeof p->tcp_user_timeout, "%" PRIu64, cfg->timeout_ms);
 }
 

@@ -24,6 +24,9 @@
 
 struct probe;
 
+/* The least WAL movement reported before the refresh (64 KiB). */
+#define PGQ_WAL_STEP_MIN (64u * 1024u)
+
 struct probe_target
 {
     struct probe *probe;
@@ -38,6 +41,7 @@ struct probe_target
     bool force;     /* report the next conclusion whatever it is */
     bool removed;   /* closing */
     unsigned fails; /* consecutive failed probes */
+    uint64_t failing_since_ms;
     uint64_t basis_seq;
     uint64_t started_ms;
     bool have_obs;
@@ -71,6 +75,7 @@ struct probe
     char options[64];
     char keepalive_idle[16];
     char tcp_user_timeout[16];
+    uint64_t wal_step; /* report a primary's WAL once it moved this far */
 };
 
 void probe_init(struct probe *p,

@@ -122,14 +122,23 @@ static uint64_t node_lsn(const struct obs *o)
     return o->in_recovery ? PGQ_MAX(o->receive_lsn, o->replay_lsn) : o->current_lsn;
 }
 
-/* Bytes the node is behind the primary's latest known position. */
+/* Bytes a standby is behind: as it measured itself while streaming (its
+ * upstream's end of WAL, same probe), else behind the primary's latest
+ * known position. */
 static bool node_lag(const struct cluster *c, const struct node *n, uint64_t *lag)
 {
     const struct node *p = cluster_node(c, c->primary);
     const struct view *pv = p != NULL ? freshest_up(p) : NULL;
     const struct view *v = freshest_up(n);
     uint64_t plsn, lsn;
-    if (p == n || pv == NULL || v == NULL || pv->obs.in_recovery || !v->obs.in_recovery) {
+    if (p == n || v == NULL || !v->obs.in_recovery) {
+        return false;
+    }
+    if (v->obs.streaming && v->obs.upstream_lsn != 0) {
+        *lag = obs_lag(&v->obs);
+        return true;
+    }
+    if (pv == NULL || pv->obs.in_recovery) {
         return false;
     }
     plsn = pv->obs.current_lsn;
@@ -228,7 +237,9 @@ static void status_table(FILE *out,
                     c->fo.epoch);
         }
         fprintf(out, "\n");
-        if (c->fo.blocked[0] != '\0') {
+        if (strncmp(c->fo.blocked, PGQ_HELD, PGQ_HELD_LEN) == 0) {
+            fprintf(out, "  FAILOVER HELD: %s\n", c->fo.blocked + PGQ_HELD_LEN);
+        } else if (c->fo.blocked[0] != '\0') {
             fprintf(out, "  FAILOVER BLOCKED: %s\n", c->fo.blocked);
         }
         fprintf(out, "  %-12s %-8s %-7s %-4s %-5s %-3s %-12s %-9s %-7s %-7s %-5s %-12s %s\n",
@@ -314,6 +325,11 @@ static void node_json(FILE *out,
         json_kstr(out, &first, "replay_lsn", lsn);
         json_kbool(out, &first, "streaming", v->obs.streaming);
         json_kstr(out, &first, "upstream", v->obs.upstream);
+        pgq_lsn_format(v->obs.upstream_lsn, lsn, sizeof lsn);
+        json_kstr(out, &first, "upstream_lsn", lsn);
+        json_ku64(
+            out, &first, "replay_lag_bytes",
+            v->obs.receive_lsn > v->obs.replay_lsn ? v->obs.receive_lsn - v->obs.replay_lsn : 0);
         json_kbool(out, &first, "read_only", v->obs.read_only);
         json_krate(out, &first, "cache_hit_rate", v->obs.cache_hit_bp);
         json_krate(out, &first, "index_hit_rate", v->obs.index_hit_bp);

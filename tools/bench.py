@@ -3,8 +3,8 @@
 
 1. Failover of a killed PostgreSQL primary: time from kill -9 of the
    postmaster to the first write acknowledged through the `pgquorumctl uri`
-   multi-host URI, with its breakdown from the committed events (verdict,
-   decision, promotion, standbys repointed), at default settings and with
+   multi-host URI, with its breakdown from the committed events (detect:
+   first failed probe, verdict, decision, promotion, standbys repointed), at default settings and with
    1 s settings; several runs each, min / median / max.
 2. Monitor failover: kill -9 of the Raft leader to a new ready leader.
 3. Memory: RSS of an idle monitor watching three nodes.
@@ -69,13 +69,17 @@ def failover_run(t, profile):
             return ev if any(e["event"] == "failover-done" for e in ev) else None
         ev = t.wait_until(done, 60, "failover done")
 
-        def at(kind, pred=lambda e: True):
+        def at(kind, pred=lambda e: True, before=False):
             for e in ev:
                 if e["event"] == kind and pred(e):
-                    return e["time_ms"] / 1000.0 - kill_wall
+                    back = (e.get("duration_ms") or 0) if before else 0
+                    return (e["time_ms"] - back) / 1000.0 - kill_wall
             return float("nan")
+        down = lambda e: e["node"] == "pg1" and "down" in e["message"]
         row = {
-            "verdict": at("verdict", lambda e: e["node"] == "pg1" and "down" in e["message"]),
+            # The down verdict's duration runs from the first failed probe.
+            "detect": at("verdict", down, before=True),
+            "verdict": at("verdict", down),
             "decided": at("failover-decided"),
             "promoted": at("promoted"),
             "repointed": at("failover-done"),
@@ -122,7 +126,8 @@ def main():
                 "%s %.2f" % (k, v) for k, v in row.items())), flush=True)
         print("\nkill -9 primary, settings %s %s" % (profile, PROFILES[profile] or "(defaults)"))
         print("  %-34s %7s %7s %7s" % ("", "min", "median", "max"))
-        for k, label in (("verdict", "down by quorum verdict"),
+        for k, label in (("detect", "first failed probe (detect)"),
+                         ("verdict", "down by quorum verdict"),
                          ("decided", "failover decision committed"),
                          ("promoted", "standby promoted (committed)"),
                          ("repointed", "other standby repointed (done)"),

@@ -20,10 +20,10 @@ FAST = {
 }
 
 
-def setup(sb, sync=False, env3=None):
+def setup(sb, sync=False, env3=None, settings=None):
     """pg1 primary, pg2 and pg3 standbys, three monitors watching them."""
     nodes = t.make_pg_cluster(sb, 2, sync=sync)
-    q = t.Quorum(sb, 3, FAST)
+    q = t.Quorum(sb, 3, dict(FAST, **(settings or {})))
     if env3:
         q.monitor(3).env.update(env3)
     q.start()
@@ -229,6 +229,46 @@ def test_one_monitor_cut_off(sb):
     t.check("failpoint" in cut.log_text(), "monitor 3's probes did not fail as arranged")
 
 
+def stop_streaming(standby):
+    """Point a standby at a closed port: it stays up but receives no more WAL."""
+    standby.sql("ALTER SYSTEM SET primary_conninfo = 'host=127.0.0.1 port=%d user=postgres "
+                "application_name=%s'" % (t.free_ports(1)[0], standby.name))
+    standby.sql("SELECT pg_reload_conf()")
+
+
+def test_lagging_standbys_not_promoted(sb):
+    """With every standby behind the dead primary by more than max_lag_on_failover (1 MiB), no
+    standby is promoted and the reason is committed; the primary's position is known from its
+    WAL moving, not from the minute-long refresh."""
+    nodes, q = setup(sb, settings={"health.report_refresh": "1m"})
+    pg1, pg2, pg3 = nodes
+    stop_streaming(pg2)
+    stop_streaming(pg3)
+    t.wait_until(lambda: pg1.sql("SELECT count(*) FROM pg_stat_replication") == "0", 30,
+                 "the standbys to stop streaming")
+    pg1.sql("CREATE TABLE filler AS SELECT repeat('x', 1000) AS pad FROM generate_series(1, 4000)")
+    lsn = int(pg1.sql("SELECT pg_current_wal_lsn() - '0/0'"))
+    t.wait_until(lambda: q.node("pg1").get("lsn_bytes", 0) >= lsn - 512 * 1024, 10,
+                 "pg1's new WAL position committed before the refresh")
+    pg1.kill9()
+
+    def blocked():
+        c = q.status()["clusters"][0]
+        return c if c["failover"]["blocked"].startswith("no eligible standby") else None
+    c = t.wait_until(blocked, 30, "the failover to be blocked")
+    for name in ("pg2", "pg3"):
+        t.check("%s: lag " % name in c["failover"]["blocked"] and
+                "> max_lag_on_failover" in c["failover"]["blocked"],
+                "reason does not name %s's lag: %s" % (name, c["failover"]["blocked"]))
+    t.check(any("no failover: no eligible standby" in e["message"]
+                for e in events_of(q, "failover-blocked")), "no failover-blocked event")
+    time.sleep(3)
+    c = q.status()["clusters"][0]
+    t.check(c["epoch"] == 1 and c["primary"] == "pg1", "promoted a lagging standby: %s" % c)
+    t.check(not events_of(q, "failover-decided"), "a failover was decided")
+    t.check(promoted_nodes(nodes) == [], "promoted: %s" % promoted_nodes(nodes))
+
+
 def test_restart_all_after_failover(sb):
     """All monitors restarted after a failover come back with the same state and decide nothing
     new."""
@@ -346,5 +386,5 @@ if __name__ == "__main__":
     t.main([test_kill_primary, test_kill_primary_leader_monitor_down,
             test_kill_primary_follower_monitor_down, test_leader_dies_mid_failover,
             test_leader_dies_after_promote, test_leader_cannot_reach_candidate,
-            test_five_monitors_two_down,
+            test_five_monitors_two_down, test_lagging_standbys_not_promoted,
             test_one_monitor_cut_off, test_restart_all_after_failover, test_old_primary_fenced])

@@ -385,6 +385,94 @@ static void test_verdict_since(void **ctx)
     assert_int_equal(n->verdict_seq, seq + 1);
 }
 
+static void test_verdict_detection_time(void **ctx)
+{
+    /* A down verdict's event lasts from the earliest first failed probe among the voters that see
+     * the node down (detection) to the verdict; without that stamp it lasts nothing. */
+    struct state *s = *ctx;
+    struct obs down;
+    b_healthy(s, 1000, 3, "pg1", 100, two_standbys, 2);
+    down = b_unreachable(s, "pg1");
+    down.failing_since_ms = 4200;
+    b_report(s, 5000, 1, &down);
+    down.failing_since_ms = 3900;
+    b_report(s, 6000, 2, &down);
+    assert_int_equal(b_node(s, "pg1")->verdict, PGQ_VERDICT_DOWN);
+    assert_int_equal(last_event(s)->kind, PGQ_EV_VERDICT);
+    assert_int_equal(last_event(s)->duration_ms, 6000 - 3900);
+
+    down = b_unreachable(s, "pg2");
+    b_report_by(s, 7000, 1, 3, &down);
+    assert_int_equal(b_node(s, "pg2")->verdict, PGQ_VERDICT_DOWN);
+    assert_int_equal(last_event(s)->duration_ms, 0);
+}
+
+static void test_report_due(void **ctx)
+{
+    /* An observation is reported before the refresh exactly when a field that verdicts, roles or
+     * fences depend on changed, a primary's WAL moved at least wal_step, or a standby's lag
+     * crossed wal_step. */
+    enum { STEP = 1000 };
+    struct obs p, s1;
+    (void)ctx;
+    memset(&p, 0, sizeof p);
+    p.reachable = true;
+    p.timeline = 1;
+    p.current_lsn = 50000;
+    memset(&s1, 0, sizeof s1);
+    s1.reachable = s1.in_recovery = s1.streaming = true;
+    s1.timeline = 1;
+    s1.receive_lsn = 50000;
+    s1.upstream_lsn = 50000;
+    pgq_strlcpy(s1.upstream, "10.0.0.1:5432", sizeof s1.upstream);
+    {
+        struct obs o = p;
+        assert_false(obs_report_due(&p, &o, STEP)); /* same */
+        o.current_lsn = 50000 + STEP - 1;
+        o.cache_hit_bp = 1234;
+        o.connections = 99;
+        assert_false(obs_report_due(&p, &o, STEP)); /* small move, metrics */
+        o.current_lsn = 50000 + STEP;
+        assert_true(obs_report_due(&p, &o, STEP)); /* WAL moved a step */
+        o.current_lsn = 10;
+        assert_false(obs_report_due(&p, &o, STEP)); /* backwards is no step */
+        o.current_lsn = UINT64_MAX;
+        assert_true(obs_report_due(&p, &o, STEP)); /* no overflow */
+        o = p;
+        o.read_only = true;
+        assert_true(obs_report_due(&p, &o, STEP));
+        o = p;
+        o.timeline = 2;
+        assert_true(obs_report_due(&p, &o, STEP));
+        o = p;
+        o.reachable = false;
+        assert_true(obs_report_due(&p, &o, STEP));
+        o = p;
+        o.in_recovery = true;
+        assert_true(obs_report_due(&p, &o, STEP));
+    }
+    {
+        struct obs o = s1;
+        o.receive_lsn = o.upstream_lsn = 50000 + 10 * STEP; /* standby WAL alone waits */
+        assert_false(obs_report_due(&s1, &o, STEP));
+        o.upstream_lsn = o.receive_lsn + STEP; /* lag at the step: not beyond */
+        assert_int_equal(obs_lag(&o), STEP);
+        assert_false(obs_report_due(&s1, &o, STEP));
+        o.upstream_lsn = o.receive_lsn + STEP + 1; /* lag crossed the step */
+        assert_true(obs_report_due(&s1, &o, STEP));
+        assert_false(obs_report_due(&o, &o, STEP));
+        assert_true(obs_report_due(&o, &s1, STEP)); /* and back */
+        o = s1;
+        o.streaming = false;
+        o.upstream_lsn = o.receive_lsn + 100 * STEP;
+        assert_int_equal(obs_lag(&o), 0); /* not streaming: no lag measured */
+        assert_true(obs_report_due(&s1, &o, STEP));
+        o = s1;
+        pgq_strlcpy(o.upstream, "10.0.0.2:5432", sizeof o.upstream);
+        assert_true(obs_report_due(&s1, &o, STEP));
+    }
+}
+
 static void test_report_non_voter_refused(void **ctx)
 {
     /* Reports from a monitor that is not a voter are refused and change nothing. */
@@ -985,6 +1073,13 @@ static void test_blocked(void **ctx)
     b_apply(s, &c);
     assert_string_equal(b_cluster(s)->fo.blocked, "");
     assert_int_equal(s->event_seq, events);
+    c = b_cmd_blocked(2150,
+                      "held: waiting for WAL positions probed after the primary failed "
+                      "from: pg2");
+    b_apply(s, &c);
+    assert_string_equal(last_event(s)->message,
+                        "failover held: waiting for WAL positions probed after the primary failed "
+                        "from: pg2");
     c = b_cmd_blocked(2200, "x");
     pgq_strlcpy(c.cluster, "nowhere", sizeof c.cluster);
     b_refused(s, &c, PGQ_NOTFOUND, "no cluster nowhere");
@@ -1008,6 +1103,8 @@ int main(void)
         T(test_verdict_5_voters),
         T(test_verdict_1_voter),
         T(test_verdict_since),
+        T(test_verdict_detection_time),
+        T(test_report_due),
         T(test_report_non_voter_refused),
         T(test_former_voter_no_longer_counts),
         T(test_report_cluster_and_nodes),

@@ -51,6 +51,8 @@ static void assert_obs_equal(const struct obs *a, const struct obs *b)
     assert_int_equal(a->probed_ms, b->probed_ms);
     assert_int_equal(a->basis_seq, b->basis_seq);
     assert_int_equal(a->server_version, b->server_version);
+    assert_int_equal(a->upstream_lsn, b->upstream_lsn);
+    assert_int_equal(a->failing_since_ms, b->failing_since_ms);
 }
 
 static void assert_commands_equal(const struct command *a, const struct command *b)
@@ -208,6 +210,8 @@ static struct obs rich_obs(const char *node, unsigned k)
     o.probed_ms = 1700000000000ull + k;
     o.basis_seq = 77 + k;
     o.server_version = 150004;
+    o.upstream_lsn = 0x200100000ull + k;
+    o.failing_since_ms = 1700000000000ull + k;
     return o;
 }
 
@@ -650,7 +654,8 @@ static void rich_state(struct state *s)
     c = b_cmd_report(2001, 2, o, 3);
     b_apply(s, &c);
     command_close(&c);
-    c = b_cmd_blocked(2100, "waiting for WAL positions probed after the primary failed from: pg3");
+    c = b_cmd_blocked(2100,
+                      "held: waiting for WAL positions probed after the primary failed from: pg3");
     b_apply(s, &c);
     b_maintenance(s, 2200, "pg3", true);
     b_decide(s, 9000, "pg2");

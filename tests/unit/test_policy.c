@@ -53,6 +53,10 @@ static bool next(const struct state *s, uint64_t now, struct command *out)
     return rv;
 }
 
+#define HELD_NOT_FRESH                                                                      \
+    "held: fewer than a majority of monitors have seen the primary down since the current " \
+    "leader took over"
+
 static void expect_none(const struct state *s, uint64_t now)
 {
     struct command c;
@@ -278,14 +282,14 @@ static void test_choose_table(void **ctx)
          1048576,
          NULL,
          true,
-         "waiting for WAL positions probed after the primary failed from: pgb"},
+         "held: waiting for WAL positions probed after the primary failed from: pgb"},
         {"A stale position is waited for even when it is the most advanced.",
          0x5000,
          {{"pga", 50, 0x4000, 0}, {"pgb", 50, 0x9000, S_STALE}, {"pgc", 0, 0x1, S_STALE}},
          1048576,
          NULL,
          true,
-         "waiting for WAL positions probed after the primary failed from: pgb, pgc"},
+         "held: waiting for WAL positions probed after the primary failed from: pgb, pgc"},
         {"A standby down by verdict is not waited for.",
          0x5000,
          {{"pga", 50, 0x5000, 0}, {"pgb", 50, 0x9000, S_DOWN}},
@@ -368,6 +372,14 @@ static void failed_primary(struct state *s, unsigned n_voters, unsigned n_down)
     reprobe(s, 10000, "pg3", 0x0F00);
 }
 
+/* pg1 failed; pg2 decided at 15000 and promoted (timeline 2) at 16000. */
+static void promoted_pg2(struct state *s)
+{
+    failed_primary(s, 3, 2);
+    b_decide(s, 15000, "pg2");
+    b_step(s, 16000, PGQ_STEP_PROMOTED, "pg2", 2);
+}
+
 static void test_decision_after_failover_timeout(void **ctx)
 {
     /* No decision before failover_timeout from the down verdict; at and after it, one decision. */
@@ -423,13 +435,18 @@ static void test_zero_failover_timeout(void **ctx)
 static void test_tilt_decides_nothing(void **ctx)
 {
     /* A leader in TILT (stalled loop or clock jump) proposes no failover, however long the primary
-     * is down. */
+     * is down, and says why. */
     struct state *s = *ctx;
     struct policy_config pc = PC;
     struct command c;
     failed_primary(s, 3, 2);
     pc.tilt = true;
-    assert_false(policy_next_command(s, &pc, 1000000, &c));
+    assert_true(policy_next_command(s, &pc, 1000000, &c));
+    assert_int_equal(c.kind, CMD_BLOCKED);
+    b_assert_contains(c.u.blocked.reason, "held: ");
+    b_assert_contains(c.u.blocked.reason, "(TILT)");
+    b_apply(s, &c);
+    assert_false(policy_next_command(s, &pc, 1000001, &c)); /* said once */
     pc.tilt = false;
     assert_true(policy_next_command(s, &pc, 1000000, &c));
     assert_int_equal(c.kind, CMD_DECIDE);
@@ -488,9 +505,10 @@ static void test_new_generation_needs_fresh_views(void **ctx)
     failed_primary(s, 3, 2);
     b_hello(s, 12000, 2, 3);
     assert_int_equal(b_node(s, "pg1")->verdict, PGQ_VERDICT_DOWN);
-    expect_none(s, 100000);
+    expect_none(s, 16999); /* the timeout restarted with the generation */
+    expect_blocked(s, 17000, HELD_NOT_FRESH);
     lose_primary(s, 12500, 1, 1); /* one fresh view: not yet a majority */
-    expect_none(s, 100000);
+    expect_blocked(s, 100000, HELD_NOT_FRESH);
     lose_primary(s, 12600, 3, 3);
     expect_none(s, 16999); /* 12000 (generation start) + 5000 */
     c = expect_cmd(s, 17000, CMD_DECIDE);
@@ -555,8 +573,9 @@ static void test_stale_standby_waits(void **ctx)
     lose_primary(s, 10000, 1, 2);
     reprobe(s, 10000, "pg2", 0x1000);
     c = expect_cmd(s, 20000, CMD_BLOCKED);
-    assert_string_equal(c.u.blocked.reason,
-                        "waiting for WAL positions probed after the primary failed from: pg3");
+    assert_string_equal(
+        c.u.blocked.reason,
+        "held: waiting for WAL positions probed after the primary failed from: pg3");
     b_apply(s, &c);
     expect_none(s, 20000);
     reprobe(s, 20500, "pg3", 0x2000);
@@ -711,15 +730,39 @@ static void test_done_when_standbys_follow(void **ctx)
     expect_none(s, 17200);
 }
 
+static void test_done_without_unknown_standby(void **ctx)
+{
+    /* A standby no longer up by verdict (no monitor of the current voters sees it up, too few see
+     * it down) does not hold back the end of a failover: only standbys up by verdict are
+     * repointed, so only they are waited for. */
+    static const uint64_t new_voters[] = {4, 5, 6};
+    struct state *s = *ctx;
+    struct command c;
+    struct obs o;
+    promoted_pg2(s);
+    c = b_cmd_hello(16100, 4, new_voters, 3);
+    b_apply(s, &c);
+    o = b_unreachable(s, "pg3");
+    b_report(s, 16500, 4, &o);
+    assert_int_equal(b_node(s, "pg3")->verdict, PGQ_VERDICT_UNKNOWN);
+    {
+        struct action acts[8];
+        unsigned n = policy_actions(s, acts, 8);
+        for (unsigned i = 0; i < n; i++) {
+            assert_false(acts[i].kind == ACT_REPOINT);
+        }
+    }
+    c = expect_cmd(s, 17000, CMD_STEP);
+    assert_int_equal(c.u.step.kind, PGQ_STEP_DONE);
+}
+
 static void test_done_without_down_standby(void **ctx)
 {
     /* A standby down by verdict does not hold back the end of a failover. */
     struct state *s = *ctx;
     struct command c;
     struct obs o;
-    failed_primary(s, 3, 2);
-    b_decide(s, 15000, "pg2");
-    b_step(s, 16000, PGQ_STEP_PROMOTED, "pg2", 2);
+    promoted_pg2(s);
     o = b_unreachable(s, "pg3");
     b_report_by(s, 16500, 1, 2, &o);
     c = expect_cmd(s, 17000, CMD_STEP);
@@ -732,9 +775,7 @@ static void test_rejoin_demoted(void **ctx)
     struct state *s = *ctx;
     struct command c;
     struct obs o;
-    failed_primary(s, 3, 2);
-    b_decide(s, 15000, "pg2");
-    b_step(s, 16000, PGQ_STEP_PROMOTED, "pg2", 2);
+    promoted_pg2(s);
     b_step(s, 16100, PGQ_STEP_REPOINTED, "pg3", 0);
     b_step(s, 16200, PGQ_STEP_DONE, NULL, 0);
     o = b_recovering(s, "pg1", 0x1000); /* rewound, but still on timeline 1 */
@@ -802,9 +843,7 @@ static void test_actions_repoint_after_promotion(void **ctx)
     struct state *s = *ctx;
     struct action a[8];
     unsigned n;
-    failed_primary(s, 3, 2);
-    b_decide(s, 15000, "pg2");
-    b_step(s, 16000, PGQ_STEP_PROMOTED, "pg2", 2);
+    promoted_pg2(s);
     n = policy_actions(s, a, PGQ_ARRAY_SIZE(a));
     assert_int_equal(n, 1);
     assert_int_equal(a[0].kind, ACT_REPOINT);
@@ -935,6 +974,7 @@ int main(void)
         T(test_discovery_unreachable_ignored),
         T(test_two_writable_blocked),
         T(test_done_when_standbys_follow),
+        T(test_done_without_unknown_standby),
         T(test_done_without_down_standby),
         T(test_rejoin_demoted),
         T(test_healthy_cluster_quiet),
