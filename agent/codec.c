@@ -112,6 +112,29 @@ void codec_check_version(struct dec *d, uint32_t version, const char *what)
     }
 }
 
+void codec_check_canonical(struct dec *d, const ProtobufCMessage *m, size_t len, const char *what)
+{
+    size_t again = protobuf_c_message_get_packed_size(m);
+    if (again != len) {
+        codec_dec_fail(d, PGQ_MALFORMED,
+                       "malformed %s: %zu bytes encode back to %zu (a NUL byte inside a string, or "
+                       "a duplicate or non-canonical field)",
+                       what, len, again);
+    }
+}
+
+void codec_check_message(struct dec *d,
+                         uint32_t version,
+                         const ProtobufCMessage *m,
+                         size_t len,
+                         const char *what)
+{
+    codec_check_version(d, version, what);
+    if (d->rv == 0) {
+        codec_check_canonical(d, m, len, what);
+    }
+}
+
 /* ---- observations ------------------------------------------------------- */
 
 void codec_obs_to_pb(const struct obs *o, Pgq__Observation *m)
@@ -384,10 +407,6 @@ void codec_node_add_from_pb(struct dec *d, const Pgq__NodeAdd *b, struct command
 static void command_from_pb(struct dec *d, const Pgq__Command *m, struct command *cmd)
 {
     memset(cmd, 0, sizeof *cmd);
-    codec_check_version(d, m->version, "command");
-    if (d->rv != 0) {
-        return;
-    }
     cmd->time_ms = m->time_ms;
     switch (m->body_case) {
         case PGQ__COMMAND__BODY_HELLO: {
@@ -493,7 +512,12 @@ int codec_command_decode(const uint8_t *buf,
         codec_dec_fail(&d, PGQ_MALFORMED, "malformed command (%zu bytes)", len);
         return d.rv;
     }
-    command_from_pb(&d, m, cmd);
+    codec_check_message(&d, m->version, &m->base, len, "command");
+    if (d.rv == 0) {
+        command_from_pb(&d, m, cmd);
+    } else {
+        memset(cmd, 0, sizeof *cmd);
+    }
     pgq__command__free_unpacked(m, NULL);
     if (d.rv != 0) {
         command_close(cmd);

@@ -90,7 +90,7 @@ int codec_request_decode(const uint8_t *buf,
         codec_dec_fail(&d, PGQ_MALFORMED, "malformed request (%zu bytes)", len);
         return d.rv;
     }
-    codec_check_version(&d, m->version, "request");
+    codec_check_message(&d, m->version, &m->base, len, "request");
     if (d.rv != 0) {
         goto out;
     }
@@ -258,7 +258,7 @@ int codec_response_decode(const uint8_t *buf,
         codec_dec_fail(&d, PGQ_MALFORMED, "malformed response (%zu bytes)", len);
         return d.rv;
     }
-    codec_check_version(&d, m->version, "response");
+    codec_check_message(&d, m->version, &m->base, len, "response");
     if (d.rv != 0) {
         goto out;
     }

@@ -47,6 +47,19 @@ void codec_copy_str(struct dec *d, char *dst, size_t size, const char *src, cons
 void codec_check_count(struct dec *d, size_t n, size_t max, const char *field);
 void codec_check_version(struct dec *d, uint32_t version, const char *what);
 
+/* protobuf-c hands strings over NUL-terminated, so a string with a NUL byte
+ * inside would be cut short without a word: a decoded message must encode
+ * back to exactly `len` bytes, or it is refused. This also refuses
+ * duplicate and non-canonical fields, which no pgquorum encoder writes. */
+void codec_check_canonical(struct dec *d, const ProtobufCMessage *m, size_t len, const char *what);
+
+/* Both checks of a top-level message: its format version, then its bytes. */
+void codec_check_message(struct dec *d,
+                         uint32_t version,
+                         const ProtobufCMessage *m,
+                         size_t len,
+                         const char *what);
+
 void codec_obs_to_pb(const struct obs *o, Pgq__Observation *m);
 void codec_obs_from_pb(struct dec *d, const Pgq__Observation *m, struct obs *o);
 int codec_command_to_pb(const struct command *cmd, Pgq__Command *m, struct scratch *sc);

@@ -359,7 +359,7 @@ int codec_state_decode(const uint8_t *buf,
         codec_dec_fail(&d, PGQ_MALFORMED, "malformed snapshot (%zu bytes)", len);
         return d.rv;
     }
-    codec_check_version(&d, m->version, "snapshot");
+    codec_check_message(&d, m->version, &m->base, len, "snapshot");
     if (d.rv == 0) {
         codec_state_from_pb(&d, m->state, s);
     }

@@ -1109,6 +1109,57 @@ static void test_request_refused(void **ctx)
     assert_int_equal(codec_request_encode(&req, NULL, &buf, &len), PGQ_UNKNOWN);
 }
 
+static void test_request_not_canonical(void **ctx)
+{
+    /* A request whose bytes do not encode back to themselves is refused, saying why: a NUL byte
+     * inside a string (protobuf-c would cut the name short), a field sent twice, a varint padded
+     * with extra bytes. */
+    Pgq__Request m = PGQ__REQUEST__INIT;
+    Pgq__NodeAdd add = PGQ__NODE_ADD__INIT;
+    struct api_request back;
+    char err[256] = "";
+    uint8_t *buf, *nul, *twice;
+    size_t len;
+    static const uint8_t padded[] = {0x08, 0x81, 0x00, 0x52, 0x00}; /* version 1 in 2 bytes */
+    (void)ctx;
+    add.cluster = (char *)(uintptr_t)B_CLUSTER;
+    add.name = (char *)(uintptr_t) "pgX";
+    add.conninfo = (char *)(uintptr_t) "host=x";
+    m.version = PGQ_FORMAT_VERSION;
+    m.body_case = PGQ__REQUEST__BODY_NODE_ADD;
+    m.node_add = &add;
+    buf = pack_message(&m.base, &len);
+    assert_int_equal(codec_request_decode(buf, len, &back, err, sizeof err), 0);
+    api_request_close(&back);
+
+    nul = NULL;
+    for (size_t i = 0; i + 3 <= len && nul == NULL; i++) {
+        if (memcmp(buf + i, "pgX", 3) == 0) {
+            nul = buf + i;
+        }
+    }
+    assert_non_null(nul);
+    nul[2] = '\0';
+    assert_int_equal(codec_request_decode(buf, len, &back, err, sizeof err), PGQ_MALFORMED);
+    b_assert_contains(err, "malformed request: ");
+    b_assert_contains(err, "a NUL byte inside a string");
+
+    twice = malloc(len + 2);
+    assert_non_null(twice);
+    nul[2] = 'X';
+    memcpy(twice, buf, len);
+    twice[len] = 0x08; /* version again */
+    twice[len + 1] = PGQ_FORMAT_VERSION;
+    assert_int_equal(codec_request_decode(twice, len + 2, &back, err, sizeof err), PGQ_MALFORMED);
+    b_assert_contains(err, "malformed request: ");
+    free(twice);
+    free(buf);
+
+    assert_int_equal(codec_request_decode(padded, sizeof padded, &back, err, sizeof err),
+                     PGQ_MALFORMED);
+    b_assert_contains(err, "malformed request: 5 bytes encode back to 4");
+}
+
 static void test_response_not_leader(void **ctx)
 {
     /* A NOT_LEADER response carries the leader's API address and the message. */
@@ -1318,6 +1369,7 @@ int main(void)
         cmocka_unit_test(test_state_out_of_range),
         cmocka_unit_test(test_request_round_trip),
         cmocka_unit_test(test_request_refused),
+        cmocka_unit_test(test_request_not_canonical),
         cmocka_unit_test(test_response_not_leader),
         cmocka_unit_test(test_response_status),
         cmocka_unit_test(test_response_events),
