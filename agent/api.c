@@ -16,13 +16,18 @@ struct api_client
     uv_write_t write_req;
     struct frame_reader reader;
     uint8_t *out;
-    bool busy;        /* a request is with the handler */
+    bool busy;        /* a request is with the handler, or its reply being written */
+    bool writing;     /* the reply is being written */
     bool close_after; /* close once the reply is written */
     bool closing;
     unsigned pending_closes;
     char peer[64]; /* the client's IP address */
     struct api_client *next;
 };
+
+/* Connections from monitor hosts accepted beyond max_clients. */
+#define API_MONITOR_RESERVE (2u * PGQ_MAX_MONITORS)
+_Static_assert(API_MONITOR_RESERVE == 18, "[api] max_clients in config.c documents 18");
 
 static uint8_t read_buf[FRAME_READ_SLACK];
 
@@ -67,13 +72,17 @@ static void client_close(struct api_client *cl)
     uv_close((uv_handle_t *)&cl->idle, client_handle_closed);
 }
 
+/* One timer bounds each thing a client owes: its next frame's first byte,
+ * the rest of that frame (from its first byte: trickling bytes buys no
+ * time), and reading the reply. While the handler works it owes nothing. */
 static void idle_cb(uv_timer_t *t)
 {
     struct api_client *cl = t->data;
-    if (cl->busy) {
+    if (cl->busy && !cl->writing) {
         return; /* the handler owes a reply; the owner bounds its own waits */
     }
-    log_debug("api: closing a client idle or stuck in a partial frame");
+    log_debug("api: closing a client %s", cl->writing ? "that does not read its reply"
+                                                      : "idle or stuck in a partial frame");
     client_close(cl);
 }
 
@@ -138,7 +147,9 @@ static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         client_close(cl);
         return;
     }
-    touch(cl);
+    if (frame_reader_pending(&cl->reader) == 0) {
+        touch(cl); /* a new frame: it must be whole within idle_timeout */
+    }
     if (frame_reader_feed(&cl->reader, (const uint8_t *)buf->base, (size_t)n) != 0 &&
         frame_reader_pending(&cl->reader) < FRAME_HEADER_SIZE) {
         client_close(cl);
@@ -153,6 +164,7 @@ static void write_cb(uv_write_t *w, int status)
     free(cl->out);
     cl->out = NULL;
     cl->busy = false;
+    cl->writing = false;
     if (cl->closing) {
         client_free_if_done(cl);
         return;
@@ -198,7 +210,10 @@ void api_reply(struct api_client *cl,
         cl->out = NULL;
         cl->busy = false;
         client_close(cl);
+        return;
     }
+    cl->writing = true;
+    touch(cl); /* the client has idle_timeout to read it */
 }
 
 void api_reply_code(struct api_client *cl, int code, const char *message, const char *leader_api)
@@ -210,6 +225,22 @@ void api_reply_code(struct api_client *cl, int code, const char *message, const 
     pgq_strlcpy(res.leader_api, leader_api != NULL ? leader_api : "", sizeof res.leader_api);
     api_reply(cl, &res, NULL, NULL, 0);
     api_response_close(&res);
+}
+
+/* Whether an address is the host of one of the configured monitors: their
+ * reports to the leader come through this port and must not be starved by
+ * other clients holding every slot. */
+static bool from_monitor_host(const struct api_server *s, const char *ip)
+{
+    for (unsigned i = 0; i < s->cfg->n_peers; i++) {
+        char host[PGQ_ADDR_MAX];
+        uint16_t port;
+        if (pgq_parse_hostport(s->cfg->peers[i].address, host, sizeof host, &port) == 0 &&
+            strcmp(host, ip) == 0) {
+            return true;
+        }
+    }
+    return false;
 }
 
 static void connection_cb(uv_stream_t *listener, int status)
@@ -237,12 +268,6 @@ static void connection_cb(uv_stream_t *listener, int status)
         client_close(cl);
         return;
     }
-    if (s->n_clients > s->cfg->api_max_clients) {
-        log_warn("api: more than %llu clients: closing a new connection",
-                 (unsigned long long)s->cfg->api_max_clients);
-        client_close(cl);
-        return;
-    }
     uv_tcp_nodelay(&cl->tcp, 1);
     {
         struct sockaddr_storage sa;
@@ -254,6 +279,23 @@ static void connection_cb(uv_stream_t *listener, int status)
                 uv_ip6_name((const struct sockaddr_in6 *)&sa, cl->peer, sizeof cl->peer);
             }
         }
+    }
+    if (s->n_clients > s->cfg->api_max_clients &&
+        (s->n_clients > s->cfg->api_max_clients + API_MONITOR_RESERVE ||
+         !from_monitor_host(s, cl->peer))) {
+        char msg[128];
+        uint64_t now = uv_now(s->loop);
+        if (now >= s->refused_log_ms + 1000) {
+            log_warn("api: more than %llu clients: refusing new connections",
+                     (unsigned long long)s->cfg->api_max_clients);
+            s->refused_log_ms = now;
+        }
+        snprintf(msg, sizeof msg, "too many clients: this monitor serves at most %llu",
+                 (unsigned long long)s->cfg->api_max_clients);
+        cl->busy = true;
+        cl->close_after = true;
+        api_reply_code(cl, API_UNAVAILABLE, msg, NULL);
+        return;
     }
     touch(cl);
     if (uv_read_start((uv_stream_t *)&cl->tcp, alloc_cb, read_cb) != 0) {

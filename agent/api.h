@@ -8,10 +8,12 @@
  * Possible failure modes are: a frame over PGQ_FRAME_MAX (refused with a
  * BAD_REQUEST reply naming the limit, connection closed), garbage or an
  * unknown request (a BAD_REQUEST reply saying why; the connection stays
- * usable), a client silent or stuck in a partial frame for idle_timeout
- * (closed), too many clients (closed at once), a client that leaves while its
- * request is being handled (the reply is dropped). None of them affects any
- * other client or the daemon. */
+ * usable), a client silent, not delivering a whole frame within idle_timeout
+ * of its first byte, or not reading its reply for idle_timeout (closed), too
+ * many clients (an UNAVAILABLE reply, then closed; connections from monitor
+ * hosts have a reserve beyond max_clients so that reports still reach the
+ * leader), a client that leaves while its request is being handled (the
+ * reply is dropped). None of them affects any other client or the daemon. */
 #ifndef PGQ_API_H
 #define PGQ_API_H
 
@@ -46,6 +48,7 @@ struct api_server
     unsigned pending;
     bool closing;
     api_close_cb close_cb;
+    uint64_t refused_log_ms;
 };
 
 int api_start(struct api_server *s,

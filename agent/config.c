@@ -99,9 +99,13 @@ static const struct option options[] = {
     {"failover", "repoint_timeout", OPT_DURATION, F(repoint_timeout_ms), 1000, 3600000, "30s",
      "Limit of one attempt to make a standby stream from the new primary."},
     {"api", "idle_timeout", OPT_DURATION, F(api_idle_timeout_ms), 100, 3600000, "30s",
-     "An API connection idle (or stuck in a partial frame) this long is closed."},
+     "An API connection is closed when it sends nothing for this long, does not complete a "
+     "frame within this long of its first byte (trickling buys no time), or does not read its "
+     "reply for this long."},
     {"api", "max_clients", OPT_U64, F(api_max_clients), 1, 100000, "256",
-     "Concurrent API connections; more are closed at once."},
+     "Concurrent API connections; more get an UNAVAILABLE reply and are closed. Connections "
+     "from the hosts in `peers` have a reserve of 18 beyond this, so that monitors' reports "
+     "still reach the leader."},
 };
 
 #undef F
@@ -201,22 +205,36 @@ static int parse_addr(const char *s, char *out, size_t size, char *why, size_t w
     return 0;
 }
 
+static char *trim(char *s)
+{
+    char *end;
+    while (isspace((unsigned char)*s)) {
+        s++;
+    }
+    end = s + strlen(s);
+    while (end > s && isspace((unsigned char)end[-1])) {
+        *--end = '\0';
+    }
+    return s;
+}
+
 static int parse_peers(const char *s, struct config *c, char *why, size_t whysize)
 {
     const char *p = s;
     c->n_peers = 0;
     while (*p != '\0') {
-        char item[PGQ_ADDR_MAX + 32];
+        char buf[PGQ_ADDR_MAX + 32], *item;
         size_t len = strcspn(p, ",");
         char *eq, *end;
         unsigned long long id;
         struct config_peer *peer;
-        if (len == 0 || len >= sizeof item) {
+        if (len == 0 || len >= sizeof buf) {
             snprintf(why, whysize, "expected id=host:port[,id=host:port...]");
             return PGQ_INVALID;
         }
-        memcpy(item, p, len);
-        item[len] = '\0';
+        memcpy(buf, p, len);
+        buf[len] = '\0';
+        item = trim(buf); /* "1=a:1, 2=b:2" reads as well */
         p += len + (p[len] == ',' ? 1 : 0);
         eq = strchr(item, '=');
         if (eq == NULL) {
@@ -381,18 +399,6 @@ static bool section_known(const char *section)
     return false;
 }
 
-static char *trim(char *s)
-{
-    char *end;
-    while (isspace((unsigned char)*s)) {
-        s++;
-    }
-    end = s + strlen(s);
-    while (end > s && isspace((unsigned char)end[-1])) {
-        *--end = '\0';
-    }
-    return s;
-}
 
 static int error_at(char *errmsg,
                     size_t errsize,

@@ -134,7 +134,7 @@ static void test_full_file(void **ctx)
         "data_dir = /srv/pgq\r\n"
         "raft_address = 10.0.0.2:7001\r\n"
         "api_address = 10.0.0.2:7002\r\n"
-        "peers = 1=10.0.0.1:7001,2=10.0.0.2:7001,3=10.0.0.3:7001,4=10.0.0.4:7001,"
+        "peers = 1=10.0.0.1:7001, 2=10.0.0.2:7001,3=10.0.0.3:7001 ,\t4=10.0.0.4:7001,"
         "5=10.0.0.5:7001\r\n"
         "log_level = debug\r\n"
         "[raft]\r\n"
@@ -169,7 +169,10 @@ static void test_full_file(void **ctx)
     }
     assert_int_equal(c.id, 2);
     assert_string_equal(c.data_dir, "/srv/pgq");
-    assert_int_equal(c.n_peers, 5);
+    assert_int_equal(c.n_peers, 5); /* blanks around the commas are allowed */
+    assert_int_equal(c.peers[1].id, 2);
+    assert_string_equal(c.peers[2].address, "10.0.0.3:7001");
+    assert_int_equal(c.peers[3].id, 4);
     assert_int_equal(c.log_level, LOG_DEBUG_LEVEL);
     assert_int_equal(c.election_timeout_ms, 1000);
     assert_int_equal(c.heartbeat_timeout_ms, 100);
