@@ -1,0 +1,269 @@
+#!/usr/bin/env python3
+"""pgquorumctl end to end against three real pgquorumd monitors on loopback:
+node add and remove, maintenance, choosing a monitor from PGQUORUM_MONITORS,
+the usage of every command, and the human status table.
+
+No PostgreSQL is needed: nodes are registered with conninfos pointing at
+closed loopback ports, so the monitors see them down, which is fine here."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import pgqtest as t  # noqa: E402
+
+# Closed loopback ports: registered nodes and a dead "monitor" address.
+DEAD_PORTS = t.free_ports(8)
+
+
+def conninfo(i):
+    return "host=127.0.0.1 port=%d user=postgres dbname=postgres" % DEAD_PORTS[i]
+
+
+def dead_monitor():
+    return "127.0.0.1:%d" % DEAD_PORTS[-1]
+
+
+def ctl_env(monitors_env, *args):
+    """pgquorumctl with no --monitors, PGQUORUM_MONITORS set to monitors_env (or unset)."""
+    env = {k: v for k, v in os.environ.items() if k != "PGQUORUM_MONITORS"}
+    if monitors_env is not None:
+        env["PGQUORUM_MONITORS"] = monitors_env
+    return subprocess.run([t.PGQUORUMCTL] + list(args), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, timeout=60, env=env)
+
+
+def by_name(st):
+    return {(n["cluster"], n["name"]): n for n in st["nodes"]}
+
+
+def one_line_error(p, code, words, what):
+    err = p.stderr.strip()
+    t.check(p.returncode == code, "%s: exit %d, expected %d (%s)" % (what, p.returncode, code, err))
+    t.check(words in err, "%s: %r does not say %r" % (what, err, words))
+    t.check(len(err.splitlines()) == 1, "%s: not one line: %r" % (what, err))
+
+
+def test_node_add(sb):
+    """node add registers a node with the given --priority and --cluster, and with priority 50 in
+    cluster main by default, as status --json shows."""
+    q = t.Quorum(sb, 3).start()
+    q.ctl("node", "add", "pgo", "--conninfo", conninfo(0), "--priority", "70",
+          "--cluster", "other", check_rc=True)
+    q.ctl("node", "add", "pgm", "--conninfo", conninfo(1), check_rc=True)
+    st = q.status()
+    nodes = by_name(st)
+    t.check(sorted(nodes) == [("main", "pgm"), ("other", "pgo")], "nodes: %s" % sorted(nodes))
+    o, m = nodes[("other", "pgo")], nodes[("main", "pgm")]
+    t.check(o["priority"] == 70, "pgo priority %s, expected 70" % o["priority"])
+    t.check(m["priority"] == 50, "pgm default priority %s, expected 50" % m["priority"])
+    t.check(o["conninfo"] == conninfo(0) and m["conninfo"] == conninfo(1),
+            "conninfos: %r %r" % (o["conninfo"], m["conninfo"]))
+    t.check(not o["maintenance"] and not m["maintenance"], "a new node is in maintenance")
+    t.check(sorted(c["name"] for c in st["clusters"]) == ["main", "other"],
+            "clusters: %s" % [c["name"] for c in st["clusters"]])
+    only = q.status(cluster="other")
+    t.check([(n["cluster"], n["name"]) for n in only["nodes"]] == [("other", "pgo")],
+            "status --cluster other: %s" % [n["name"] for n in only["nodes"]])
+
+
+def test_maintenance(sb):
+    """maintenance on/off NAME sets and clears the node's maintenance flag in status --json; on an
+    unknown node it exits 1 with a one-line reason and changes nothing."""
+    q = t.Quorum(sb, 3).start()
+    q.ctl("node", "add", "pg1", "--conninfo", conninfo(0), check_rc=True)
+    q.ctl("node", "add", "pg2", "--conninfo", conninfo(1), check_rc=True)
+    flags = lambda: {n["name"]: n["maintenance"] for n in q.status()["nodes"]}  # noqa: E731
+    t.check(flags() == {"pg1": False, "pg2": False}, "before: %s" % flags())
+    q.ctl("maintenance", "on", "pg2", check_rc=True)
+    t.check(flags() == {"pg1": False, "pg2": True}, "after maintenance on pg2: %s" % flags())
+    q.ctl("maintenance", "off", "pg2", check_rc=True)
+    t.check(flags() == {"pg1": False, "pg2": False}, "after maintenance off pg2: %s" % flags())
+    one_line_error(q.ctl("maintenance", "on", "nope"), 1, "no node nope in cluster main",
+                   "maintenance on nope")
+    # The node exists, but not in that cluster.
+    one_line_error(q.ctl("maintenance", "on", "pg1", "--cluster", "other"), 1,
+                   "no node pg1 in cluster other", "maintenance on pg1 --cluster other")
+    t.check(flags() == {"pg1": False, "pg2": False}, "after the refusals: %s" % flags())
+
+
+def test_monitors_from_env(sb):
+    """PGQUORUM_MONITORS replaces --monitors, --monitors wins over it, and with a dead address
+    listed first reads and writes are answered by the next monitors."""
+    q = t.Quorum(sb, 3).start()
+    p = ctl_env(q.addresses, "node", "add", "pg1", "--conninfo", conninfo(0))
+    t.check(p.returncode == 0, "node add with PGQUORUM_MONITORS: %d %s" % (p.returncode, p.stderr))
+    p = ctl_env(q.addresses, "status", "--json")
+    t.check(p.returncode == 0, "status with PGQUORUM_MONITORS: %d %s" % (p.returncode, p.stderr))
+    t.check([n["name"] for n in json.loads(p.stdout)["nodes"]] == ["pg1"], "status: %s" % p.stdout)
+
+    # --monitors is used, not the environment, when both are given.
+    p = ctl_env(dead_monitor(), "--monitors", q.addresses, "status", "--json")
+    t.check(p.returncode == 0, "--monitors over a dead PGQUORUM_MONITORS: %d %s"
+            % (p.returncode, p.stderr))
+    p = ctl_env(dead_monitor(), "status")
+    one_line_error(p, 3, "no monitor reachable", "status with only a dead PGQUORUM_MONITORS")
+
+    # The first monitor listed is a closed port: the CLI goes on to the next ones.
+    listed = dead_monitor() + "," + q.addresses
+    p = ctl_env(listed, "node", "add", "pg2", "--conninfo", conninfo(1), "--priority", "10")
+    t.check(p.returncode == 0, "write with a dead first monitor: %d %s" % (p.returncode, p.stderr))
+    p = ctl_env(listed, "status", "--json")
+    t.check(p.returncode == 0, "read with a dead first monitor: %d %s" % (p.returncode, p.stderr))
+    st = json.loads(p.stdout)
+    t.check({n["name"]: n["priority"] for n in st["nodes"]} == {"pg1": 50, "pg2": 10},
+            "status with a dead first monitor: %s" % st["nodes"])
+    t.check(st["leader"] in (1, 2, 3), "no leader named: %s" % st["leader"])
+    t.check([m["reachable"] for m in st["monitors"]] == [True, True, True],
+            "monitor table: %s" % st["monitors"])
+
+
+# Each command's --help and words its usage must show.
+HELP = [
+    (["--help"], "Usage: pgquorumctl [--monitors"),
+    (["status", "--help"], "Usage: pgquorumctl status"),
+    (["events", "--help"], "Usage: pgquorumctl events"),
+    (["uri", "--help"], "Usage: pgquorumctl uri"),
+    (["node", "--help"], "Usage: pgquorumctl node add NAME --conninfo"),
+    (["node", "add", "--help"], "Usage: pgquorumctl node add NAME --conninfo"),
+    (["node", "remove", "--help"], "pgquorumctl node remove NAME"),
+    (["maintenance", "--help"], "Usage: pgquorumctl maintenance on|off NAME"),
+    (["maintenance", "on", "--help"], "Usage: pgquorumctl maintenance on|off NAME"),
+    (["debug", "failpoint", "--help"], "Usage: pgquorumctl debug failpoint NAME"),
+]
+COMMANDS = ["status", "events", "uri", "node add", "node remove", "maintenance on|off",
+            "debug failpoint"]
+
+
+def test_help_and_version(sb):
+    """--help on every command exits 0 with its usage on standard output, even with no
+    monitor reachable; an unknown option exits 2; --version exits 0 with the version."""
+    for args, words in HELP:
+        for monitors in (None, dead_monitor()):
+            p = ctl_env(monitors, *args)
+            t.check(p.returncode == 0, "%s: exit %d (%s)" % (args, p.returncode, p.stderr.strip()))
+            t.check(words in p.stdout, "%s: stdout %r does not show %r" % (args, p.stdout, words))
+            t.check(p.stderr == "", "%s: wrote to stderr: %r" % (args, p.stderr))
+    p = ctl_env(None, "--help")
+    for cmd in COMMANDS:
+        t.check("  " + cmd in p.stdout, "--help does not list %r" % cmd)
+    for args, bad in ((["--bogus"], "--bogus"), (["status", "--bogus"], "--bogus"),
+                      (["node", "add", "x", "--conninfo", "host=h", "--prio", "3"], "--prio")):
+        p = ctl_env(dead_monitor(), *args)
+        t.check(p.returncode == 2, "%s: exit %d, expected 2" % (args, p.returncode))
+        t.check('unknown option "%s"' % bad in p.stderr, "%s: %r" % (args, p.stderr))
+        t.check(p.stdout == "", "%s: wrote to stdout: %r" % (args, p.stdout))
+    for args in (["--version"], ["-V"], ["status", "--version"]):
+        p = ctl_env(None, *args)
+        t.check(p.returncode == 0 and re.fullmatch(r"pgquorumctl \d+\.\d+\.\d+\n", p.stdout),
+                "%s: exit %d, %r" % (args, p.returncode, p.stdout))
+
+
+MONITOR_COLUMNS = ["ID", "API", "Raft", "Role", "Term", "Commit", "Applied", "Reachable"]
+NODE_COLUMNS = ["Node", "Role", "Health", "Prio", "Maint", "TL", "LSN", "Lag", "Cache", "Index",
+                "Conns", "Observed", "Views"]
+
+
+def parse_table(text):
+    """The human status: (leader header, monitor header, {id: row tokens},
+    {cluster: (node header, {name: row tokens})})."""
+    lines = text.splitlines()
+    t.check(lines and lines[0].startswith("Monitors (leader: "), "no monitors header: %r" % text)
+    leader = lines[0][len("Monitors (leader: "):].rstrip(")")
+    mon_header = lines[1].split()
+    monitors, clusters, cluster = {}, {}, None
+    for line in lines[2:]:
+        if not line.strip():
+            cluster = None
+            continue
+        if line.startswith("Cluster "):
+            cluster = line.split()[1].rstrip(":")
+            clusters[cluster] = (None, {})
+        elif cluster is None:
+            tok = line.split()
+            monitors[tok[0]] = tok
+        elif line.startswith("  Node "):
+            clusters[cluster] = (line.split(), clusters[cluster][1])
+        elif line.startswith("  ") and not line.startswith("   "):
+            tok = line.split()
+            clusters[cluster][1][tok[0]] = tok
+    return leader, mon_header, monitors, clusters
+
+
+def test_status_table(sb):
+    """The human status shows the monitor table (ID, API, Raft, Role, Term, Commit, Applied,
+    Reachable), one row per monitor with its role, the node table (Node, Role, Health, Prio,
+    Maint) with one row per node, and a monitor killed -9 as unreachable, not reachable."""
+    q = t.Quorum(sb, 3).start()
+    prio = {"pga": 70, "pgb": 50, "pgc": 0}
+    for i, (name, p) in enumerate(sorted(prio.items())):
+        q.ctl("node", "add", name, "--conninfo", conninfo(i), "--priority", str(p), check_rc=True)
+    q.ctl("maintenance", "on", "pgc", check_rc=True)
+    leader = q.wait_leader()
+    text = q.ctl("status", check_rc=True).stdout
+    hdr, mon_header, monitors, clusters = parse_table(text)
+    t.check(hdr == str(leader), "header names leader %r, expected %d\n%s" % (hdr, leader, text))
+    t.check(mon_header == MONITOR_COLUMNS, "monitor columns: %s" % mon_header)
+    t.check(sorted(monitors) == ["1", "2", "3"], "monitor rows: %s\n%s" % (sorted(monitors), text))
+    for m in q.monitors:
+        row = monitors[str(m.id)]
+        want_role = "leader" if m.id == leader else "follower"
+        t.check(row[1] == m.api_address and row[2] == m.raft_address,
+                "monitor %d addresses: %s" % (m.id, row))
+        t.check(row[3] == want_role, "monitor %d role %s, expected %s" % (m.id, row[3], want_role))
+        t.check(all(x.isdigit() for x in row[4:7]), "monitor %d term/indexes: %s" % (m.id, row))
+        t.check(row[7] == "yes", "monitor %d reachable: %s" % (m.id, row[7:]))
+    t.check(sorted(clusters) == ["main"], "clusters: %s\n%s" % (sorted(clusters), text))
+    node_header, nodes = clusters["main"]
+    t.check(node_header == NODE_COLUMNS, "node columns: %s" % node_header)
+    t.check(sorted(nodes) == sorted(prio), "node rows: %s\n%s" % (sorted(nodes), text))
+    for name, p in prio.items():
+        row = nodes[name]
+        t.check(row[3] == str(p), "%s Prio %s, expected %d" % (name, row[3], p))
+        t.check(row[4] == ("on" if name == "pgc" else "-"), "%s Maint %s" % (name, row[4]))
+        t.check(row[1] == "unknown", "%s Role %s: never reached, expected unknown" % (name, row[1]))
+        t.check(row[2] in ("unknown", "down"), "%s Health %s: a closed port" % (name, row[2]))
+
+    victim = next(m for m in q.monitors if m.id != leader)
+    victim.kill()
+    text = q.ctl("status", check_rc=True).stdout
+    hdr, _, monitors, clusters = parse_table(text)
+    t.check(hdr == str(leader), "leader after a follower died: %r\n%s" % (hdr, text))
+    t.check(sorted(monitors) == ["1", "2", "3"], "monitor rows: %s\n%s" % (sorted(monitors), text))
+    row = monitors[str(victim.id)]
+    t.check(row[1] == victim.api_address and row[3:] == ["unreachable", "-", "-", "-", "no"],
+            "killed monitor %d row: %s\n%s" % (victim.id, row, text))
+    for m in q.monitors:
+        if m is not victim:
+            t.check(monitors[str(m.id)][7] == "yes", "monitor %d row: %s" % (m.id,
+                                                                            monitors[str(m.id)]))
+    t.check(sorted(clusters["main"][1]) == sorted(prio), "nodes after the kill:\n%s" % text)
+
+
+def test_node_remove(sb):
+    """node remove NAME takes the node out of status (of its cluster only); removing it
+    again exits 1 with a one-line reason."""
+    q = t.Quorum(sb, 3).start()
+    q.ctl("node", "add", "pg1", "--conninfo", conninfo(0), check_rc=True)
+    q.ctl("node", "add", "pg2", "--conninfo", conninfo(1), check_rc=True)
+    q.ctl("node", "add", "pg2", "--conninfo", conninfo(2), "--cluster", "other", check_rc=True)
+    t.check(sorted(by_name(q.status())) == [("main", "pg1"), ("main", "pg2"), ("other", "pg2")],
+            "nodes: %s" % sorted(by_name(q.status())))
+    q.ctl("node", "remove", "pg2", check_rc=True)
+    nodes = by_name(q.status())
+    t.check(sorted(nodes) == [("main", "pg1"), ("other", "pg2")], "after remove: %s" % sorted(nodes))
+    one_line_error(q.ctl("node", "remove", "pg2"), 1, "no node pg2 in cluster main",
+                   "second node remove pg2")
+    q.ctl("node", "remove", "pg2", "--cluster", "other", check_rc=True)
+    nodes = by_name(q.status())
+    t.check(sorted(nodes) == [("main", "pg1")], "after remove --cluster other: %s" % sorted(nodes))
+    one_line_error(q.ctl("node", "remove", "pg2", "--cluster", "other"), 1,
+                   "no node pg2 in cluster other", "second node remove pg2 --cluster other")
+
+
+if __name__ == "__main__":
+    t.main([test_node_add, test_maintenance, test_monitors_from_env, test_help_and_version,
+            test_status_table, test_node_remove])
