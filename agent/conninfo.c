@@ -1,6 +1,7 @@
-/* A libpq connection string, read without libpq (see conninfo.h). Only the
- * keys the core needs are kept; every other key is accepted and ignored, as
- * libpq itself will judge them when a monitor connects. */
+/* A libpq connection string, read without libpq (see conninfo.h). Every
+ * keyword libpq knows is accepted and only the ones the core needs are kept;
+ * any other keyword is an error here, as it is in libpq, so that a typo (or
+ * PASSWORD=) is refused at node add, not found later as a node that is down. */
 #include "conninfo.h"
 
 #include <ctype.h>
@@ -17,7 +18,101 @@ static void set_error(char *errmsg, size_t errsize, const char *msg)
     }
 }
 
-/* Remember one key/value pair. */
+/* libpq's connection keywords (PQconninfoOptions in fe-connect.c): those of
+ * PostgreSQL 15, then those that PostgreSQL 16 added, for newer clients.
+ * libpq compares them case-sensitively, and so do we. */
+static const char *const keywords[] = {
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "passfile",
+    "channel_binding",
+    "connect_timeout",
+    "client_encoding",
+    "options",
+    "application_name",
+    "fallback_application_name",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_count",
+    "tcp_user_timeout",
+    "replication",
+    "gssencmode",
+    "sslmode",
+    "requiressl",
+    "sslcompression",
+    "sslcert",
+    "sslkey",
+    "sslpassword",
+    "sslrootcert",
+    "sslcrl",
+    "sslcrldir",
+    "sslsni",
+    "requirepeer",
+    "ssl_min_protocol_version",
+    "ssl_max_protocol_version",
+    "krbsrvname",
+    "gsslib",
+    "service",
+    "target_session_attrs",
+    /* PostgreSQL 16 */
+    "gssdelegation",
+    "load_balance_hosts",
+    "require_auth",
+    "sslcertmode",
+};
+
+static bool same_but_case(const char *a, const char *b)
+{
+    for (; *a != '\0' && *b != '\0'; a++, b++) {
+        if (tolower((unsigned char)*a) != tolower((unsigned char)*b)) {
+            return false;
+        }
+    }
+    return *a == *b;
+}
+
+/* 0 if key is a libpq keyword; otherwise PGQ_INVALID and one line naming it,
+ * with the keyword it differs from only by case, if any. */
+static int check_keyword(const char *key, char *errmsg, size_t errsize)
+{
+    const char *near = NULL;
+    char shown[64];
+    char msg[192];
+    for (size_t i = 0; i < PGQ_ARRAY_SIZE(keywords); i++) {
+        if (strcmp(key, keywords[i]) == 0) {
+            return 0;
+        }
+        if (same_but_case(key, keywords[i])) {
+            near = keywords[i];
+        }
+    }
+    pgq_strlcpy(shown, key, sizeof shown);
+    pgq_one_line(shown);
+    if (near != NULL) {
+        snprintf(msg, sizeof msg,
+                 "conninfo: unknown connection option \"%s\" (keywords are case-sensitive: "
+                 "did you mean \"%s\"?)",
+                 shown, near);
+    } else {
+        snprintf(msg, sizeof msg, "conninfo: unknown connection option \"%s\"", shown);
+    }
+    set_error(errmsg, errsize, msg);
+    return PGQ_INVALID;
+}
+
+/* What libpq takes for a connection string where a dbname may be one. */
+static bool is_connection_string(const char *s)
+{
+    return strncmp(s, "postgresql://", 13) == 0 || strncmp(s, "postgres://", 11) == 0 ||
+           strchr(s, '=') != NULL;
+}
+
+/* Check one key/value pair and remember it if the core needs it. */
 static int keep(struct conninfo *ci,
                 const char *key,
                 const char *value,
@@ -26,6 +121,9 @@ static int keep(struct conninfo *ci,
 {
     char *dst = NULL;
     size_t size = 0;
+    if (check_keyword(key, errmsg, errsize) != 0) {
+        return PGQ_INVALID;
+    }
     if (strcmp(key, "password") == 0 || strcmp(key, "sslpassword") == 0) {
         ci->has_password = true;
         return 0;
@@ -37,6 +135,11 @@ static int keep(struct conninfo *ci,
     } else if (strcmp(key, "port") == 0) {
         dst = ci->port, size = sizeof ci->port;
     } else if (strcmp(key, "dbname") == 0) {
+        ci->dbname_is_connstr = is_connection_string(value);
+        if (ci->dbname_is_connstr) {
+            ci->dbname[0] = '\0';
+            return 0;
+        }
         dst = ci->dbname, size = sizeof ci->dbname;
     } else if (strcmp(key, "user") == 0) {
         dst = ci->user, size = sizeof ci->user;
@@ -235,7 +338,9 @@ static int parse_uri(const char *s, struct conninfo *ci, char *errmsg, size_t er
                 set_error(errmsg, errsize, "conninfo: bad parameter in URI");
                 return PGQ_INVALID;
             }
-            if (keep(ci, key, buf, errmsg, errsize) != 0) {
+            /* ssl=true is libpq's JDBC spelling of sslmode=require, in URIs only. */
+            if (!(strcmp(key, "ssl") == 0 && strcmp(buf, "true") == 0) &&
+                keep(ci, key, buf, errmsg, errsize) != 0) {
                 return PGQ_INVALID;
             }
             p = *amp == '&' ? amp + 1 : amp;
@@ -280,6 +385,11 @@ int conninfo_check(const char *s, struct conninfo *ci, char *errmsg, size_t errs
         set_error(errmsg, errsize,
                   "conninfo carries a password: secrets never enter the replicated state; "
                   "give monitors a passfile or a client certificate instead");
+        return PGQ_INVALID;
+    }
+    if (ci->dbname_is_connstr) {
+        set_error(errmsg, errsize,
+                  "conninfo: dbname must be a database name, not a connection string");
         return PGQ_INVALID;
     }
     if (ci->host[0] == '\0') {

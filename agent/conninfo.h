@@ -17,14 +17,17 @@ struct conninfo
     char port[8];                /* "5432" when absent */
     char dbname[PGQ_NAME_MAX];
     char user[PGQ_NAME_MAX];
-    bool has_password;
+    bool has_password;      /* password or sslpassword, in any form */
+    bool dbname_is_connstr; /* dbname is itself a connection string (not kept) */
 };
 
-/* Parse s. On failure, returns PGQ_INVALID and writes one line to errmsg. */
+/* Parse s. On failure (unreadable, or a keyword that libpq does not know:
+ * keywords are case-sensitive), returns PGQ_INVALID and writes one line to
+ * errmsg. */
 int conninfo_parse(const char *s, struct conninfo *ci, char *errmsg, size_t errsize);
 
 /* Parse and check that s is fit for the replicated state: one host, a port,
- * no password. */
+ * no password, a dbname that is a name and not a connection string. */
 int conninfo_check(const char *s, struct conninfo *ci, char *errmsg, size_t errsize);
 
 #endif /* PGQ_CONNINFO_H */

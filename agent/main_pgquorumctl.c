@@ -10,6 +10,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "conninfo.h"
 #include "ctl.h"
 #include "lib/util.h"
 #include "render.h"
@@ -422,6 +423,7 @@ int main(int argc, char **argv)
         }
         pgq_strlcpy(req.cmd.node, a.words[2], sizeof req.cmd.node);
         if (strcmp(sub, "add") == 0) {
+            struct conninfo ci;
             if (!only(&a, true, true, false, false, &bad)) {
                 fprintf(stderr, "pgquorumctl: option %s does not apply to node add\n", bad);
                 return PGQ_EXIT_USAGE;
@@ -435,6 +437,11 @@ int main(int argc, char **argv)
             v = PGQ_DEFAULT_PRIORITY;
             if (a.priority != NULL && parse_u64(a.priority, 100, &v) != 0) {
                 return usage_error("--priority: \"%s\" is not a number in 0..100", a.priority);
+            }
+            /* The monitors refuse it with this message too; say it without them. */
+            if (conninfo_check(a.conninfo, &ci, err, sizeof err) != 0) {
+                fprintf(stderr, "pgquorumctl: node %s: %s\n", a.words[2], err);
+                return PGQ_EXIT_FAILED;
             }
             req.kind = API_NODE_ADD;
             req.cmd.kind = CMD_NODE_ADD;

@@ -68,6 +68,15 @@ def test_node_add(sb):
     only = q.status(cluster="other")
     t.check([(n["cluster"], n["name"]) for n in only["nodes"]] == [("other", "pgo")],
             "status --cluster other: %s" % [n["name"] for n in only["nodes"]])
+    # A conninfo libpq would refuse, or one carrying a secret, is refused by pgquorumctl itself,
+    # before any monitor is asked (exit 1 even with no monitor reachable).
+    for bad, words in (("host=h PASSWORD=x", 'unknown connection option "PASSWORD"'),
+                       ("host=h sslmod=require", 'unknown connection option "sslmod"'),
+                       ("postgresql://u:pw@h/db", "password")):
+        for monitors in (q.addresses, dead_monitor()):
+            p = ctl_env(None, "--monitors", monitors, "node", "add", "pgx", "--conninfo", bad)
+            one_line_error(p, 1, words, "node add --conninfo %r" % bad)
+    t.check(len(q.status()["nodes"]) == 2, "a refused node add changed the state")
 
 
 def test_maintenance(sb):

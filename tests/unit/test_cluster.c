@@ -190,6 +190,10 @@ static void test_node_add_refused(void **ctx)
         {B_CLUSTER, "pg9", "host=pg9,pg8", 50, PGQ_INVALID, "one host, not a list"},
         {B_CLUSTER, "pg9", "host=pg9 port=0", 50, PGQ_INVALID, "port must be a number"},
         {B_CLUSTER, "pg9", "host='pg9", 50, PGQ_INVALID, "unterminated quoted string"},
+        {B_CLUSTER, "pg9", "host=pg9 PASSWORD=secret", 50, PGQ_INVALID,
+         "node pg9: conninfo: unknown connection option \"PASSWORD\""},
+        {B_CLUSTER, "pg9", "host=pg9 dbname='host=pg8 password=x'", 50, PGQ_INVALID,
+         "node pg9: conninfo: dbname must be a database name, not a connection string"},
     };
     struct state *s = *ctx;
     b_healthy(s, 1000, 3, "pg1", 100, two_standbys, 2);

@@ -1,12 +1,13 @@
 /* Unit tests of agent/conninfo.c: libpq connection strings read without
- * libpq, in both forms, and the check that keeps secrets and ambiguous
- * addresses out of the replicated state. */
+ * libpq, in both forms, with libpq's keywords only, and the check that keeps
+ * secrets and ambiguous addresses out of the replicated state. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "conninfo.h"
@@ -48,6 +49,32 @@ static void check_parse_cases(const struct parse_case *cases, size_t n)
                 "\"%s\" user \"%s\" password %d",
                 cases[i].in, ci.host, ci.hostaddr, ci.port, ci.dbname, ci.user, ci.has_password);
         }
+    }
+}
+
+/* A string that must be refused, and what the one-line message must contain. */
+struct refusal
+{
+    const char *in;
+    const char *msg;
+};
+
+/* Each case is PGQ_INVALID from conninfo_check (or conninfo_parse), with one line that contains
+ * its message and not the secret "hunter2". */
+static void check_refusals(bool check, const struct refusal *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct conninfo ci;
+        char err[256] = "";
+        int rv = check ? conninfo_check(cases[i].in, &ci, err, sizeof err)
+                       : conninfo_parse(cases[i].in, &ci, err, sizeof err);
+        if (rv != PGQ_INVALID) {
+            fail_msg("conninfo_%s(\"%s\") should be PGQ_INVALID", check ? "check" : "parse",
+                     cases[i].in);
+        }
+        assert_contains(err, cases[i].msg);
+        assert_null(strchr(err, '\n'));
+        assert_null(strstr(err, "hunter2"));
     }
 }
 
@@ -99,11 +126,7 @@ static void test_parse_uri(void **ctx)
 static void test_parse_errors(void **ctx)
 {
     /* Unreadable strings are PGQ_INVALID with one line saying what is wrong. */
-    static const struct
-    {
-        const char *in;
-        const char *msg;
-    } cases[] = {
+    static const struct refusal cases[] = {
         {"host pg1", "missing \"=\" after \"host\""},
         {"=pg1", "missing \"=\""},
         {"host='pg1", "unterminated quoted string"},
@@ -117,14 +140,60 @@ static void test_parse_errors(void **ctx)
          "value of \"user\" is too long"},
     };
     (void)ctx;
-    for (size_t i = 0; i < PGQ_ARRAY_SIZE(cases); i++) {
-        struct conninfo ci;
-        char err[256] = "";
-        if (conninfo_parse(cases[i].in, &ci, err, sizeof err) != PGQ_INVALID) {
-            fail_msg("conninfo_parse(\"%s\") should be PGQ_INVALID", cases[i].in);
-        }
-        assert_contains(err, cases[i].msg);
+    check_refusals(false, cases, PGQ_ARRAY_SIZE(cases));
+}
+
+static void test_parse_all_keywords(void **ctx)
+{
+    /* Every libpq keyword of PostgreSQL 15, and those PostgreSQL 16 added, is accepted, as
+     * key=value and as a URI query parameter. */
+    static const char all[] =
+        "host=1 hostaddr=1 port=1 dbname=1 user=1 passfile=1 channel_binding=1 connect_timeout=1 "
+        "client_encoding=1 options=1 application_name=1 fallback_application_name=1 keepalives=1 "
+        "keepalives_idle=1 keepalives_interval=1 keepalives_count=1 tcp_user_timeout=1 "
+        "replication=1 gssencmode=1 sslmode=1 requiressl=1 sslcompression=1 sslcert=1 sslkey=1 "
+        "sslrootcert=1 sslcrl=1 sslcrldir=1 sslsni=1 requirepeer=1 ssl_min_protocol_version=1 "
+        "ssl_max_protocol_version=1 krbsrvname=1 gsslib=1 service=1 target_session_attrs=1 "
+        "gssdelegation=1 load_balance_hosts=1 require_auth=1 sslcertmode=1";
+    char uri[sizeof all + 32];
+    struct conninfo ci;
+    char err[256] = "";
+    (void)ctx;
+    if (conninfo_parse(all, &ci, err, sizeof err) != 0) {
+        fail_msg("key=value: %s", err);
     }
+    snprintf(uri, sizeof uri, "postgresql://pg1/app?%s", all);
+    for (char *c = uri; *c != '\0'; c++) {
+        *c = *c == ' ' ? '&' : *c;
+    }
+    if (conninfo_parse(uri, &ci, err, sizeof err) != 0) {
+        fail_msg("URI: %s", err);
+    }
+}
+
+static void test_parse_unknown_keyword(void **ctx)
+{
+    /* An unknown keyword, in either form, is refused with one line naming it, and a keyword
+     * that differs from a known one only by case is called out as such. */
+    static const struct refusal cases[] = {
+        {"host=h PASSWORD=hunter2",
+         "conninfo: unknown connection option \"PASSWORD\" (keywords are case-sensitive: did "
+         "you mean \"password\"?)"},
+        {"Host=h", "\"Host\" (keywords are case-sensitive: did you mean \"host\"?)"},
+        {"host=h SSLPassword=x", "did you mean \"sslpassword\"?"},
+        {"host=h passwd=hunter2", "conninfo: unknown connection option \"passwd\""},
+        {"host=h sslmod=require", "conninfo: unknown connection option \"sslmod\""},
+        {"host=h database=app", "conninfo: unknown connection option \"database\""},
+        {"postgresql://pg1/app?PASSWORD=hunter2",
+         "unknown connection option \"PASSWORD\" (keywords"},
+        {"postgresql://pg1/app?sslmode=require&timeout=3",
+         "conninfo: unknown connection option \"timeout\""},
+        {"postgresql://pg1/app?ssl=false", "conninfo: unknown connection option \"ssl\""},
+        {"postgresql://pg1/app?x%0Ay=1", "conninfo: unknown connection option \"x?y\""},
+        {"postgresql://pg1/app?=1", "conninfo: unknown connection option \"\""},
+    };
+    (void)ctx;
+    check_refusals(false, cases, PGQ_ARRAY_SIZE(cases));
 }
 
 static void test_parse_too_long(void **ctx)
@@ -152,6 +221,8 @@ static void test_parse_null_errmsg(void **ctx)
     (void)ctx;
     assert_int_equal(conninfo_parse("host='x", &ci, NULL, 0), PGQ_INVALID);
     assert_int_equal(conninfo_check("host=x password=y", &ci, NULL, 0), PGQ_INVALID);
+    assert_int_equal(conninfo_parse("host=x PASSWORD=y", &ci, NULL, 0), PGQ_INVALID);
+    assert_int_equal(conninfo_check("host=x dbname='a=b'", &ci, NULL, 0), PGQ_INVALID);
 }
 
 static void test_check_accepts(void **ctx)
@@ -163,6 +234,9 @@ static void test_check_accepts(void **ctx)
         "hostaddr=10.0.0.1 port=65535",
         "postgresql://pgquorum@pg1:5433/postgres?sslmode=verify-full",
         "postgresql://[::1]/postgres",
+        "host=pg1 sslmode=verify-full sslrootcert=/etc/pgq/ca.pem passfile=/etc/pgq/pgpass",
+        "postgresql://pg1/app?ssl=true&application_name=pgq",
+        "host=pg1 dbname='a=b' dbname=app",
     };
     (void)ctx;
     for (size_t i = 0; i < PGQ_ARRAY_SIZE(cases); i++) {
@@ -177,11 +251,7 @@ static void test_check_accepts(void **ctx)
 static void test_check_refuses(void **ctx)
 {
     /* Passwords, a missing host, host lists and bad ports are refused with a clear message. */
-    static const struct
-    {
-        const char *in;
-        const char *msg;
-    } cases[] = {
+    static const struct refusal cases[] = {
         {"host=pg1 password=secret",
          "conninfo carries a password: secrets never enter the "
          "replicated state"},
@@ -198,16 +268,32 @@ static void test_check_refuses(void **ctx)
         {"host=pg1 port=54x", "port must be a number in 1..65535"},
         {"host=pg1 port=-1", "port must be a number in 1..65535"},
         {"postgresql://pg1:99999/app", "port must be a number in 1..65535"},
+        {"host=pg1 sslpassword=keypass", "carries a password"},
+        {"postgresql://pg1/app?sslpassword=keypass", "carries a password"},
+        {"host=pg1 PASSWORD=secret", "unknown connection option \"PASSWORD\""},
     };
     (void)ctx;
-    for (size_t i = 0; i < PGQ_ARRAY_SIZE(cases); i++) {
-        struct conninfo ci;
-        char err[256] = "";
-        if (conninfo_check(cases[i].in, &ci, err, sizeof err) != PGQ_INVALID) {
-            fail_msg("conninfo_check(\"%s\") should be PGQ_INVALID", cases[i].in);
-        }
-        assert_contains(err, cases[i].msg);
-    }
+    check_refusals(true, cases, PGQ_ARRAY_SIZE(cases));
+}
+
+static void test_check_refuses_dbname_connstr(void **ctx)
+{
+    /* A dbname that is itself a connection string (it may carry a password) is refused, in
+     * either form, whatever its length; the last dbname given is the one judged. */
+#define NOT_A_DBNAME "conninfo: dbname must be a database name, not a connection string"
+    static const struct refusal cases[] = {
+        {"host=pg1 dbname='host=pg2 password=hunter2'", NOT_A_DBNAME},
+        {"host=pg1 dbname=postgresql://u:hunter2@pg2/db", NOT_A_DBNAME},
+        {"host=pg1 dbname=postgres://pg2", NOT_A_DBNAME},
+        {"host=pg1 dbname=app dbname='user=x'", NOT_A_DBNAME},
+        {"host=pg1 dbname='host=pg2 port=5432 user=postgres application_name=a-long-name'",
+         NOT_A_DBNAME},
+        {"postgresql://pg1/a%3Db", NOT_A_DBNAME},
+        {"postgresql://pg1?dbname=postgresql%3A%2F%2Fpg2%2Fdb", NOT_A_DBNAME},
+    };
+#undef NOT_A_DBNAME
+    (void)ctx;
+    check_refusals(true, cases, PGQ_ARRAY_SIZE(cases));
 }
 
 static void test_check_default_port(void **ctx)
@@ -225,10 +311,17 @@ static void test_check_default_port(void **ctx)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_keyword_value), cmocka_unit_test(test_parse_uri),
-        cmocka_unit_test(test_parse_errors),        cmocka_unit_test(test_parse_too_long),
-        cmocka_unit_test(test_parse_null_errmsg),   cmocka_unit_test(test_check_accepts),
-        cmocka_unit_test(test_check_refuses),       cmocka_unit_test(test_check_default_port),
+        cmocka_unit_test(test_parse_keyword_value),
+        cmocka_unit_test(test_parse_uri),
+        cmocka_unit_test(test_parse_errors),
+        cmocka_unit_test(test_parse_all_keywords),
+        cmocka_unit_test(test_parse_unknown_keyword),
+        cmocka_unit_test(test_parse_too_long),
+        cmocka_unit_test(test_parse_null_errmsg),
+        cmocka_unit_test(test_check_accepts),
+        cmocka_unit_test(test_check_refuses),
+        cmocka_unit_test(test_check_refuses_dbname_connstr),
+        cmocka_unit_test(test_check_default_port),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
