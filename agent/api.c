@@ -81,8 +81,8 @@ static void idle_cb(uv_timer_t *t)
     if (cl->busy && !cl->writing) {
         return; /* the handler owes a reply; the owner bounds its own waits */
     }
-    log_debug("api: closing a client %s", cl->writing ? "that does not read its reply"
-                                                      : "idle or stuck in a partial frame");
+    log_debug("api: closing a client %s",
+              cl->writing ? "that does not read its reply" : "idle or stuck in a partial frame");
     client_close(cl);
 }
 

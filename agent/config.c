@@ -399,7 +399,6 @@ static bool section_known(const char *section)
     return false;
 }
 
-
 static int error_at(char *errmsg,
                     size_t errsize,
                     const char *path,
