@@ -387,4 +387,5 @@ if __name__ == "__main__":
             test_kill_primary_follower_monitor_down, test_leader_dies_mid_failover,
             test_leader_dies_after_promote, test_leader_cannot_reach_candidate,
             test_five_monitors_two_down, test_lagging_standbys_not_promoted,
-            test_one_monitor_cut_off, test_restart_all_after_failover, test_old_primary_fenced])
+            test_one_monitor_cut_off, test_restart_all_after_failover, test_old_primary_fenced],
+           failpoints=True)

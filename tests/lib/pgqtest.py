@@ -466,13 +466,19 @@ class Quorum:
             sys.stdout.write("\n".join(m.log_text().splitlines()[-60:]) + "\n")
 
 
-def main(tests):
+def main(tests, failpoints=False):
     """Run test functions in order; each gets a fresh Sandbox. Exit 0, or 1
-    with the failure; missing prerequisites are failures, never skips."""
+    with the failure; missing prerequisites are failures, never skips.
+    `failpoints`: the suite arms failpoints, which only a build configured
+    with --enable-failpoints has (make check says which build this is)."""
     for prereq in (PGQUORUMD, PGQUORUMCTL, os.path.join(PG_BINDIR, "postgres")):
         if not os.path.exists(prereq):
             log("FAIL: missing %s" % prereq)
             sys.exit(1)
+    if failpoints and os.environ.get("PGQ_WITH_FAILPOINTS") == "no":
+        log("FAIL: this suite arms failpoints: configure with --enable-failpoints "
+            "(tools/quickstart check does)")
+        sys.exit(1)
     failed = 0
     only = os.environ.get("PGQ_TEST_ONLY")
     for t in tests:
