@@ -806,8 +806,16 @@ int cluster_check(const struct state *s, const struct command *cmd, struct apply
 {
     memset(res, 0, sizeof *res);
     switch (cmd->kind) {
-        case CMD_NODE_ADD:
+        case CMD_NODE_ADD: {
+            /* Stricter than apply, which must keep accepting what older
+             * versions committed. */
+            struct conninfo ci;
+            char err[PGQ_REASON_MAX];
+            if (conninfo_validate(cmd->u.node_add.conninfo, &ci, err, sizeof err) != 0) {
+                return fail(res, PGQ_INVALID, "node %s: %s", cmd->node, err);
+            }
             return check_node_add(s, cmd, res);
+        }
         case CMD_NODE_REMOVE:
             return check_node_remove(s, cmd, res);
         case CMD_MAINTENANCE:

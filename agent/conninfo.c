@@ -18,9 +18,10 @@ static void set_error(char *errmsg, size_t errsize, const char *msg)
     }
 }
 
-/* libpq's connection keywords (PQconninfoOptions in fe-connect.c): those of
- * PostgreSQL 15, then those that PostgreSQL 16 added, for newer clients.
- * libpq compares them case-sensitively, and so do we. */
+/* libpq's connection keywords (PQconninfoOptions in fe-connect.c) of
+ * PostgreSQL 15, the libpq the monitors connect with: a keyword it does not
+ * know would make every probe fail. libpq compares them case-sensitively,
+ * and so do we. */
 static const char *const keywords[] = {
     "host",
     "hostaddr",
@@ -43,7 +44,6 @@ static const char *const keywords[] = {
     "replication",
     "gssencmode",
     "sslmode",
-    "requiressl",
     "sslcompression",
     "sslcert",
     "sslkey",
@@ -59,11 +59,6 @@ static const char *const keywords[] = {
     "gsslib",
     "service",
     "target_session_attrs",
-    /* PostgreSQL 16 */
-    "gssdelegation",
-    "load_balance_hosts",
-    "require_auth",
-    "sslcertmode",
 };
 
 static bool same_but_case(const char *a, const char *b)
@@ -76,17 +71,24 @@ static bool same_but_case(const char *a, const char *b)
     return *a == *b;
 }
 
-/* 0 if key is a libpq keyword; otherwise PGQ_INVALID and one line naming it,
- * with the keyword it differs from only by case, if any. */
-static int check_keyword(const char *key, char *errmsg, size_t errsize)
+static bool known_keyword(const char *key)
+{
+    for (size_t i = 0; i < PGQ_ARRAY_SIZE(keywords); i++) {
+        if (strcmp(key, keywords[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* PGQ_INVALID and one line naming an unknown keyword, with the keyword it
+ * differs from only by case, if any. */
+static int unknown_keyword(const char *key, char *errmsg, size_t errsize)
 {
     const char *near = NULL;
     char shown[64];
     char msg[192];
     for (size_t i = 0; i < PGQ_ARRAY_SIZE(keywords); i++) {
-        if (strcmp(key, keywords[i]) == 0) {
-            return 0;
-        }
         if (same_but_case(key, keywords[i])) {
             near = keywords[i];
         }
@@ -121,8 +123,12 @@ static int keep(struct conninfo *ci,
 {
     char *dst = NULL;
     size_t size = 0;
-    if (check_keyword(key, errmsg, errsize) != 0) {
-        return PGQ_INVALID;
+    if (!known_keyword(key)) {
+        if (!ci->has_unknown) {
+            ci->has_unknown = true;
+            pgq_strlcpy(ci->unknown, key, sizeof ci->unknown);
+        }
+        return 0;
     }
     if (strcmp(key, "password") == 0 || strcmp(key, "sslpassword") == 0) {
         ci->has_password = true;
@@ -387,11 +393,6 @@ int conninfo_check(const char *s, struct conninfo *ci, char *errmsg, size_t errs
                   "give monitors a passfile or a client certificate instead");
         return PGQ_INVALID;
     }
-    if (ci->dbname_is_connstr) {
-        set_error(errmsg, errsize,
-                  "conninfo: dbname must be a database name, not a connection string");
-        return PGQ_INVALID;
-    }
     if (ci->host[0] == '\0') {
         set_error(errmsg, errsize, "conninfo names no host: monitors need host=... (and port=...)");
         return PGQ_INVALID;
@@ -408,4 +409,21 @@ int conninfo_check(const char *s, struct conninfo *ci, char *errmsg, size_t errs
         }
     }
     return 0;
+}
+
+int conninfo_validate(const char *s, struct conninfo *ci, char *errmsg, size_t errsize)
+{
+    int rv = conninfo_parse(s, ci, errmsg, errsize);
+    if (rv != 0) {
+        return rv;
+    }
+    if (ci->has_unknown) {
+        return unknown_keyword(ci->unknown, errmsg, errsize);
+    }
+    if (ci->dbname_is_connstr) {
+        set_error(errmsg, errsize,
+                  "conninfo: dbname must be a database name, not a connection string");
+        return PGQ_INVALID;
+    }
+    return conninfo_check(s, ci, errmsg, errsize);
 }

@@ -19,15 +19,23 @@ struct conninfo
     char user[PGQ_NAME_MAX];
     bool has_password;      /* password or sslpassword, in any form */
     bool dbname_is_connstr; /* dbname is itself a connection string (not kept) */
+    bool has_unknown;       /* a keyword libpq does not know ... */
+    char unknown[64];       /* ... the first one */
 };
 
-/* Parse s. On failure (unreadable, or a keyword that libpq does not know:
- * keywords are case-sensitive), returns PGQ_INVALID and writes one line to
- * errmsg. */
+/* Parse s. Keywords libpq does not know are noted in ci->unknown, not
+ * refused: strings already in the state are read with this. On failure
+ * (unreadable) returns PGQ_INVALID and writes one line to errmsg. */
 int conninfo_parse(const char *s, struct conninfo *ci, char *errmsg, size_t errsize);
 
-/* Parse and check that s is fit for the replicated state: one host, a port,
- * no password, a dbname that is a name and not a connection string. */
+/* The rules the state machine applies to a registered conninfo: it parses,
+ * names one host and a port, and carries no password. These must not change
+ * between versions: every monitor replays old log entries with them. */
 int conninfo_check(const char *s, struct conninfo *ci, char *errmsg, size_t errsize);
+
+/* conninfo_check, and what is refused before a registration is proposed
+ * (pgquorumctl and the API): a keyword libpq does not know (keywords are
+ * case-sensitive), a dbname that is itself a connection string. */
+int conninfo_validate(const char *s, struct conninfo *ci, char *errmsg, size_t errsize);
 
 #endif /* PGQ_CONNINFO_H */

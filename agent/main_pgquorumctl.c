@@ -439,7 +439,7 @@ int main(int argc, char **argv)
                 return usage_error("--priority: \"%s\" is not a number in 0..100", a.priority);
             }
             /* The monitors refuse it with this message too; say it without them. */
-            if (conninfo_check(a.conninfo, &ci, err, sizeof err) != 0) {
+            if (conninfo_validate(a.conninfo, &ci, err, sizeof err) != 0) {
                 fprintf(stderr, "pgquorumctl: node %s: %s\n", a.words[2], err);
                 return PGQ_EXIT_FAILED;
             }
