@@ -1,6 +1,7 @@
 /* api: the operator API server (see api.h). */
 #include "api.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@ struct api_client
     bool writing;     /* the reply is being written */
     bool close_after; /* close once the reply is written */
     bool closing;
+    bool counted; /* in n_clients (surplus clients are not) */
     unsigned pending_closes;
     char peer[64]; /* the client's IP address */
     struct api_client *next;
@@ -66,7 +68,9 @@ static void client_close(struct api_client *cl)
             break;
         }
     }
-    s->n_clients--;
+    if (cl->counted) {
+        s->n_clients--;
+    }
     cl->pending_closes = 2;
     uv_close((uv_handle_t *)&cl->tcp, client_handle_closed);
     uv_close((uv_handle_t *)&cl->idle, client_handle_closed);
@@ -191,6 +195,7 @@ void api_reply(struct api_client *cl,
     uint8_t *buf;
     size_t len;
     uv_buf_t b;
+    assert(!cl->writing); /* one reply per request */
     if (cl->closing) {
         cl->busy = false;
         client_free_if_done(cl);
@@ -263,6 +268,7 @@ static void connection_cb(uv_stream_t *listener, int status)
     cl->next = s->clients;
     s->clients = cl;
     s->n_clients++;
+    cl->counted = true;
     s->pending++;
     if (uv_accept(listener, (uv_stream_t *)&cl->tcp) != 0) {
         client_close(cl);
@@ -292,6 +298,10 @@ static void connection_cb(uv_stream_t *listener, int status)
         }
         snprintf(msg, sizeof msg, "too many clients: this monitor serves at most %llu",
                  (unsigned long long)s->cfg->api_max_clients);
+        /* Its slot is given back now, not when the reply is written: a
+         * burst of connections must not use up the monitors' reserve. */
+        s->n_clients--;
+        cl->counted = false;
         cl->busy = true;
         cl->close_after = true;
         api_reply_code(cl, API_UNAVAILABLE, msg, NULL);

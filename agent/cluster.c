@@ -510,14 +510,16 @@ bool obs_report_due(const struct obs *prev, const struct obs *cur, uint64_t wal_
 }
 
 /* The earliest first failed probe among the voters' views that see the node
- * down (the verdict's time when none says). */
-static uint64_t first_failure(const struct state *s, const struct node *n)
+ * down, but not before the verdict last changed (`floor`): an older failure,
+ * such as a dead monitor's view from an earlier outage, is not this one. The
+ * verdict's time when no view says. */
+static uint64_t first_failure(const struct state *s, const struct node *n, uint64_t floor)
 {
     uint64_t first = s->time_ms;
     for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
         const struct view *v = &n->views[i];
-        if (v->monitor_id != 0 && !v->obs.reachable && v->obs.failing_since_ms != 0 &&
-            state_is_voter(s, v->monitor_id)) {
+        if (v->monitor_id != 0 && !v->obs.reachable && v->obs.failing_since_ms >= floor &&
+            v->obs.failing_since_ms != 0 && state_is_voter(s, v->monitor_id)) {
             first = PGQ_MIN(first, v->obs.failing_since_ms);
         }
     }
@@ -538,13 +540,15 @@ static void note_observation(struct state *s,
         n->last_write_lsn = o->current_lsn;
     }
     if (verdict != n->verdict) {
+        uint64_t detect = verdict == PGQ_VERDICT_DOWN
+                              ? since(s->time_ms, first_failure(s, n, n->verdict_since_ms))
+                              : 0;
         n->verdict = verdict;
         n->verdict_since_ms = s->time_ms;
         n->verdict_seq = s->seq + 1;
         /* The event's duration is detection to verdict: since the first
          * failed probe of any monitor that sees it down. */
-        event_add(s, c->name, n->name, PGQ_EV_VERDICT, c->epoch,
-                  verdict == PGQ_VERDICT_DOWN ? since(s->time_ms, first_failure(s, n)) : 0,
+        event_add(s, c->name, n->name, PGQ_EV_VERDICT, c->epoch, detect,
                   "node %s is %s by verdict%s%s", n->name, pgq_verdict_name(verdict),
                   verdict == PGQ_VERDICT_DOWN && o->error[0] != '\0' ? ": " : "",
                   verdict == PGQ_VERDICT_DOWN ? o->error : "");

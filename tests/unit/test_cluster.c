@@ -432,6 +432,21 @@ static void test_verdict_detection_time(void **ctx)
     b_report_by(s, 7000, 1, 3, &down);
     assert_int_equal(b_node(s, "pg2")->verdict, PGQ_VERDICT_DOWN);
     assert_int_equal(last_event(s)->duration_ms, 0);
+
+    /* pg1 comes back; monitor 3's view from the first outage stays (it died). A second outage
+     * is timed from its own first failure, not from the first outage's. */
+    {
+        struct obs up = b_writable(s, "pg1", 0x2000);
+        b_report_by(s, 8000, 1, 2, &up);
+    }
+    assert_int_equal(b_node(s, "pg1")->verdict, PGQ_VERDICT_UP);
+    down = b_unreachable(s, "pg1");
+    down.failing_since_ms = 3000; /* monitor 3: stale, before the node was up again */
+    b_report(s, 8100, 3, &down);
+    down.failing_since_ms = 9500;
+    b_report(s, 10000, 1, &down);
+    assert_int_equal(b_node(s, "pg1")->verdict, PGQ_VERDICT_DOWN);
+    assert_int_equal(last_event(s)->duration_ms, 10000 - 9500);
 }
 
 static void test_report_due(void **ctx)
