@@ -433,8 +433,9 @@ static void test_verdict_detection_time(void **ctx)
     assert_int_equal(b_node(s, "pg2")->verdict, PGQ_VERDICT_DOWN);
     assert_int_equal(last_event(s)->duration_ms, 0);
 
-    /* pg1 comes back; monitor 3's view from the first outage stays (it died). A second outage
-     * is timed from its own first failure, not from the first outage's. */
+    /* pg1 comes back, then fails again: a down view whose first failure predates the return
+     * (a monitor that kept an old failure) does not count; the outage is timed from its own
+     * first failure. */
     {
         struct obs up = b_writable(s, "pg1", 0x2000);
         b_report_by(s, 8000, 1, 2, &up);
