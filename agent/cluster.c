@@ -496,7 +496,8 @@ bool obs_report_due(const struct obs *prev, const struct obs *cur, uint64_t wal_
 {
     if (prev->reachable != cur->reachable || prev->in_recovery != cur->in_recovery ||
         prev->timeline != cur->timeline || prev->streaming != cur->streaming ||
-        strcmp(prev->upstream, cur->upstream) != 0 || prev->read_only != cur->read_only) {
+        strcmp(prev->upstream, cur->upstream) != 0 || prev->read_only != cur->read_only ||
+        strcmp(prev->sync_standbys, cur->sync_standbys) != 0) {
         return true;
     }
     /* The primary's last committed position is what max_lag_on_failover is
@@ -507,6 +508,63 @@ bool obs_report_due(const struct obs *prev, const struct obs *cur, uint64_t wal_
         return true;
     }
     return (obs_lag(prev) > wal_step) != (obs_lag(cur) > wal_step);
+}
+
+static bool name_listed(const char *list, const char *name)
+{
+    size_t len = strlen(name);
+    for (const char *p = list; *p != '\0';) {
+        size_t n = strcspn(p, ",");
+        if (n == len && strncmp(p, name, len) == 0) {
+            return true;
+        }
+        p += n + (p[n] == ',' ? 1 : 0);
+    }
+    return false;
+}
+
+/* Which standbys may hold commits the primary acknowledged, for the failover
+ * after it is gone. A standby no longer named keeps a floor (left_lsn) rather
+ * than vanishing: the observation of a dying primary may no longer name
+ * standbys whose acknowledgements count. */
+static void note_sync(struct node *n, const struct obs *o)
+{
+    for (unsigned i = 0; i < n->n_sync; i++) {
+        if (n->sync[i].left_lsn == 0 && !name_listed(o->sync_standbys, n->sync[i].name)) {
+            n->sync[i].left_lsn = PGQ_MAX(o->current_lsn, 1);
+        }
+    }
+    for (const char *p = o->sync_standbys; *p != '\0';) {
+        size_t len = strcspn(p, ",");
+        char name[PGQ_NAME_MAX];
+        unsigned i;
+        snprintf(name, sizeof name, "%.*s", (int)PGQ_MIN(len, sizeof name - 1), p);
+        p += len + (p[len] == ',' ? 1 : 0);
+        if (name[0] == '\0') {
+            continue;
+        }
+        for (i = 0; i < n->n_sync && strcmp(n->sync[i].name, name) != 0; i++) {
+        }
+        if (i == n->n_sync && n->n_sync == PGQ_SYNC_MAX) {
+            /* Full: give up the lowest floor of a standby no longer named
+             * (there is one: at most PGQ_SYNC_MAX are named at once). */
+            unsigned low = PGQ_SYNC_MAX;
+            for (unsigned k = 0; k < n->n_sync; k++) {
+                if (n->sync[k].left_lsn != 0 &&
+                    (low == PGQ_SYNC_MAX || n->sync[k].left_lsn < n->sync[low].left_lsn)) {
+                    low = k;
+                }
+            }
+            if (low == PGQ_SYNC_MAX) {
+                continue;
+            }
+            i = low;
+        } else if (i == n->n_sync) {
+            n->n_sync++;
+        }
+        pgq_strlcpy(n->sync[i].name, name, sizeof n->sync[i].name);
+        n->sync[i].left_lsn = 0;
+    }
 }
 
 /* The earliest first failed probe among the voters' views that see the node
@@ -538,6 +596,9 @@ static void note_observation(struct state *s,
      * must still be measured against what the primary had. */
     if (o->reachable && !o->in_recovery && o->current_lsn > n->last_write_lsn) {
         n->last_write_lsn = o->current_lsn;
+    }
+    if (obs_writable(o)) {
+        note_sync(n, o);
     }
     if (verdict != n->verdict) {
         uint64_t detect = verdict == PGQ_VERDICT_DOWN

@@ -39,6 +39,9 @@ struct obs
     uint32_t server_version;
     uint64_t upstream_lsn;     /* standby: the upstream's end of WAL as last heard */
     uint64_t failing_since_ms; /* not reachable: when the first failed probe began */
+    /* primary: application_names of its synchronous (sync or quorum)
+     * standbys, sorted, comma-separated; "" when none */
+    char sync_standbys[PGQ_SYNC_NAMES_MAX];
 };
 
 #define PGQ_BP_NONE 10001u
@@ -50,6 +53,16 @@ struct view
     uint64_t gen;        /* leader generation in which it was applied */
     uint64_t applied_ms; /* leader stamp when applied */
     struct obs obs;
+};
+
+/* A standby this node, as a writable primary, named synchronous (sync or
+ * quorum). While it is named, a commit the primary acknowledged may be on it
+ * alone; once it is no longer named (left_lsn: the primary's position in the
+ * first observation without it), commits up to left_lsn may still be. */
+struct sync_standby
+{
+    char name[PGQ_NAME_MAX];
+    uint64_t left_lsn; /* 0: named in the latest observation */
 };
 
 struct node
@@ -66,6 +79,8 @@ struct node
     uint64_t fenced_epoch;    /* epoch in which it was last fenced */
     bool alert_writable;      /* writable but not the primary of the epoch */
     uint64_t last_write_lsn;  /* most advanced WAL position seen while writable */
+    struct sync_standby sync[PGQ_SYNC_MAX]; /* see struct sync_standby */
+    unsigned n_sync;
     uint64_t added_ms;
     struct view views[PGQ_MAX_MONITORS];
 };

@@ -58,6 +58,23 @@ static Pgq__Node *node_to_pb(const struct node *n, struct scratch *sc)
     m->added_ms = n->added_ms;
     m->has_last_write_lsn = true;
     m->last_write_lsn = n->last_write_lsn;
+    if (n->n_sync > 0) {
+        m->sync = codec_scratch_alloc(sc, n->n_sync * sizeof *m->sync);
+        if (m->sync == NULL) {
+            return NULL;
+        }
+        for (unsigned i = 0; i < n->n_sync; i++) {
+            Pgq__SyncStandby *e = codec_scratch_alloc(sc, sizeof *e);
+            if (e == NULL) {
+                return NULL;
+            }
+            pgq__sync_standby__init(e);
+            e->name = S(n->sync[i].name);
+            e->left_lsn = n->sync[i].left_lsn;
+            m->sync[i] = e;
+        }
+        m->n_sync = n->n_sync;
+    }
     for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
         const struct view *v = &n->views[i];
         Pgq__MonitorView *mv;
@@ -255,6 +272,13 @@ static void node_from_pb(struct dec *d, const Pgq__Node *m, struct node *n)
     n->alert_writable = m->alert_writable;
     n->added_ms = m->added_ms;
     n->last_write_lsn = m->last_write_lsn;
+    codec_check_count(d, m->n_sync, PGQ_SYNC_MAX, "node.sync");
+    for (size_t i = 0; d->rv == 0 && i < m->n_sync; i++) {
+        codec_copy_str(d, n->sync[i].name, sizeof n->sync[i].name, m->sync[i]->name,
+                       "node.sync.name");
+        n->sync[i].left_lsn = m->sync[i]->left_lsn;
+        n->n_sync = (unsigned)i + 1;
+    }
     if (n->role < 0 || n->role >= PGQ__N_ROLES || n->verdict < 0 || n->verdict >= PGQ__N_VERDICTS ||
         n->priority > 100) {
         codec_dec_fail(d, PGQ_MALFORMED, "node %s: role, verdict or priority out of range",

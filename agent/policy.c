@@ -49,6 +49,51 @@ static uint64_t primary_last_lsn(const struct node *p)
     return lsn;
 }
 
+/* Synchronous replication: a commit the primary acknowledged is on at least
+ * one of the standbys it named synchronous (sync or quorum state), so the new
+ * primary must be at least as far as the most advanced of them. A standby
+ * still named must be up with a fresh position, or that is unknown: no
+ * failover (false, with the reason), unless the operator put it in
+ * maintenance. A standby no longer named may hold commits up to where the
+ * primary was when it stopped naming it (left_lsn): that is the floor it
+ * sets, up or not. Names that are no registered node are not judged:
+ * pgquorum knows a standby's application_name only when it is its name. */
+static bool sync_floor(const struct cluster *c,
+                       const struct node *p,
+                       uint64_t since_seq,
+                       uint64_t *floor,
+                       const char **holder,
+                       char *why,
+                       size_t size)
+{
+    *floor = 0;
+    *holder = NULL;
+    for (unsigned i = 0; i < p->n_sync; i++) {
+        const struct sync_standby *e = &p->sync[i];
+        const struct node *n = cluster_node(c, e->name);
+        uint64_t lsn = e->left_lsn;
+        if (n == NULL || n == p || n->maintenance) {
+            continue;
+        }
+        if (lsn == 0 &&
+            (n->verdict != PGQ_VERDICT_UP || !policy_fresh_position(n, since_seq, &lsn))) {
+            snprintf(why, size,
+                     "synchronous standby %s is %s: another standby may lack commits the primary "
+                     "acknowledged (maintenance on %s to fail over without it)",
+                     n->name,
+                     n->verdict == PGQ_VERDICT_UP ? "without a fresh position"
+                                                  : pgq_verdict_name(n->verdict),
+                     n->name);
+            return false;
+        }
+        if (*holder == NULL || lsn > *floor) {
+            *floor = lsn;
+            *holder = n->name;
+        }
+    }
+    return true;
+}
+
 struct cand
 {
     const struct node *node;
@@ -78,6 +123,8 @@ void policy_choose(const struct state *s,
     char why[PGQ_REASON_MAX] = "";
     char waiting[PGQ_REASON_MAX] = "";
     uint64_t since_seq = p != NULL ? p->verdict_seq : 0;
+    uint64_t floor = 0;
+    const char *holder = NULL;
 
     memset(out, 0, sizeof *out);
     out->reference_lsn = p != NULL ? primary_last_lsn(p) : 0;
@@ -130,8 +177,24 @@ void policy_choose(const struct state *s,
                  waiting);
         return;
     }
-    /* Invariant 4: no promotion of a standby behind beyond the limit. */
+    if (p != NULL &&
+        !sync_floor(c, p, since_seq, &floor, &holder, out->reason, sizeof out->reason)) {
+        return;
+    }
+    /* Invariant 4: no promotion of a standby behind beyond the limit, nor
+     * of one behind the synchronous standbys. */
     for (unsigned i = 0; i < n_cands;) {
+        if (cands[i].lsn < floor) {
+            char l1[32], l2[32];
+            pgq_lsn_format(cands[i].lsn, l1, sizeof l1);
+            pgq_lsn_format(floor, l2, sizeof l2);
+            pgq_appendf(why, sizeof why,
+                        "%s%s: at %s, behind %s, which synchronous standby %s may have "
+                        "acknowledged",
+                        why[0] ? "; " : "", cands[i].node->name, l1, l2, holder);
+            cands[i] = cands[--n_cands];
+            continue;
+        }
         uint64_t lag = out->reference_lsn > cands[i].lsn ? out->reference_lsn - cands[i].lsn : 0;
         if (lag > pc->max_lag_bytes) {
             pgq_appendf(why, sizeof why,

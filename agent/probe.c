@@ -32,7 +32,12 @@ static const char probe_sql[] =
     "   FROM pg_statio_all_indexes),"
     " (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'),"
     " current_setting('default_transaction_read_only') = 'on',"
-    " current_setting('server_version_num')::int";
+    " current_setting('server_version_num')::int,"
+    " CASE WHEN pg_is_in_recovery() OR current_setting('synchronous_standby_names') = '' THEN NULL"
+    "  ELSE (SELECT string_agg(application_name, ',' ORDER BY application_name) FROM"
+    "   (SELECT DISTINCT application_name FROM pg_stat_replication"
+    "     WHERE sync_state IN ('sync', 'quorum') AND application_name ~ '^[A-Za-z0-9_.-]{1,63}$'"
+    "     ORDER BY application_name LIMIT 8) s) END";
 
 enum {
     COL_RECOVERY,
@@ -48,6 +53,7 @@ enum {
     COL_CONNS,
     COL_READONLY,
     COL_VERSION,
+    COL_SYNC,
     N_COLS
 };
 
@@ -198,6 +204,11 @@ static int parse_row(struct probe_target *t, PGresult *r, struct obs *o, char *w
     bad |= get_u32(r, COL_CONNS, &o->connections);
     o->read_only = get_bool(r, COL_READONLY);
     bad |= get_u32(r, COL_VERSION, &o->server_version);
+    if (!PQgetisnull(r, 0, COL_SYNC) &&
+        pgq_strlcpy(o->sync_standbys, PQgetvalue(r, 0, COL_SYNC), sizeof o->sync_standbys) >=
+            sizeof o->sync_standbys) {
+        bad = 1;
+    }
     o->probed_ms = t->started_ms;
     o->basis_seq = t->basis_seq;
     if (bad != 0) {

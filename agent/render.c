@@ -313,6 +313,23 @@ static void node_json(FILE *out,
     json_kbool(out, &first, "alert_writable", n->alert_writable);
     json_ku64(out, &first, "fenced_epoch", n->fenced_epoch);
     json_ku64(out, &first, "following_epoch", n->following_epoch);
+    json_key(out, &first, "sync_standbys");
+    fputc('[', out);
+    for (unsigned i = 0; i < n->n_sync; i++) {
+        bool f2 = true;
+        char left[32];
+        fputs(i > 0 ? ",{" : "{", out);
+        json_kstr(out, &f2, "name", n->sync[i].name);
+        json_key(out, &f2, "left_lsn");
+        if (n->sync[i].left_lsn != 0) {
+            pgq_lsn_format(n->sync[i].left_lsn, left, sizeof left);
+            fprintf(out, "\"%s\"", left);
+        } else {
+            fputs("null", out);
+        }
+        fputc('}', out);
+    }
+    fputc(']', out);
     if (v != NULL) {
         json_kbool(out, &first, "in_recovery", v->obs.in_recovery);
         json_ku64(out, &first, "timeline", v->obs.timeline);

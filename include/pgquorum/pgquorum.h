@@ -17,7 +17,9 @@
 #define PGQ_ADDR_MAX 128      /* host:port */
 #define PGQ_ERRTEXT_MAX 160   /* one line saying why a probe failed */
 #define PGQ_REASON_MAX 256    /* why a failover was (not) done */
-#define PGQ_MAX_MONITORS 9    /* voters of the Raft group */
+#define PGQ_SYNC_MAX 8        /* synchronous standbys a primary's observation names */
+#define PGQ_SYNC_NAMES_MAX (PGQ_SYNC_MAX * PGQ_NAME_MAX) /* their names, comma-separated */
+#define PGQ_MAX_MONITORS 9                               /* voters of the Raft group */
 #define PGQ_MAX_CLUSTERS 256
 #define PGQ_MAX_NODES 128               /* per cluster */
 #define PGQ_MAX_EVENTS 1000             /* committed history kept in the state */

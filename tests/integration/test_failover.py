@@ -254,7 +254,7 @@ def test_lagging_standbys_not_promoted(sb):
 
     def blocked():
         c = q.status()["clusters"][0]
-        return c if c["failover"]["blocked"].startswith("no eligible standby") else None
+        return c if (c["failover"]["blocked"] or "").startswith("no eligible standby") else None
     c = t.wait_until(blocked, 30, "the failover to be blocked")
     for name in ("pg2", "pg3"):
         t.check("%s: lag " % name in c["failover"]["blocked"] and
@@ -267,6 +267,39 @@ def test_lagging_standbys_not_promoted(sb):
     t.check(c["epoch"] == 1 and c["primary"] == "pg1", "promoted a lagging standby: %s" % c)
     t.check(not events_of(q, "failover-decided"), "a failover was decided")
     t.check(promoted_nodes(nodes) == [], "promoted: %s" % promoted_nodes(nodes))
+
+
+def test_sync_standby_lost_with_primary(sb):
+    """With synchronous replication (ANY 1 of pg2, pg3) and pg2 no longer streaming, losing the
+    primary together with pg3, the standby that acknowledged the last commits, promotes nothing,
+    although pg2 is within max_lag_on_failover: it lacks acknowledged commits. The reason is
+    shown; once the operator puts pg3 in maintenance (accepting that loss), pg2 is promoted, once."""
+    nodes, q = setup(sb, sync=True)
+    pg1, pg2, pg3 = nodes
+    stop_streaming(pg2)
+
+    def sync_entries():
+        return {e["name"]: e["left_lsn"] for e in q.node("pg1")["sync_standbys"]}
+    t.wait_until(lambda: (lambda e: e.get("pg3", 0) is None and e.get("pg2"))(sync_entries()),
+                 30, "pg1 naming pg3 alone synchronous, pg2 gone")
+    pg1.sql("CREATE TABLE acked AS SELECT repeat('x', 100) AS pad FROM generate_series(1, 500)")
+    pg1.kill9()
+    pg3.kill9()
+
+    def blocked():
+        c = q.status()["clusters"][0]
+        return c if "synchronous standby pg3" in (c["failover"]["blocked"] or "") else None
+    c = t.wait_until(blocked, 30, "the failover blocked by the lost synchronous standby")
+    t.log("blocked: %s" % c["failover"]["blocked"])
+    time.sleep(2)
+    c = q.status()["clusters"][0]
+    t.check(c["epoch"] == 1 and not events_of(q, "failover-decided"),
+            "failed over without the synchronous standby: %s" % c)
+    t.check(pg2.in_recovery(), "pg2 was promoted")
+    q.ctl("maintenance", "on", "pg3", check_rc=True)
+    c = wait_failover(q, 2)
+    t.check(c["primary"] == "pg2", "promoted %s" % c["primary"])
+    check_single_promotion(q, nodes, pg2)
 
 
 def test_restart_all_after_failover(sb):
@@ -387,5 +420,6 @@ if __name__ == "__main__":
             test_kill_primary_follower_monitor_down, test_leader_dies_mid_failover,
             test_leader_dies_after_promote, test_leader_cannot_reach_candidate,
             test_five_monitors_two_down, test_lagging_standbys_not_promoted,
+            test_sync_standby_lost_with_primary,
             test_one_monitor_cut_off, test_restart_all_after_failover, test_old_primary_fenced],
            failpoints=True)

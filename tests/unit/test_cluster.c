@@ -450,6 +450,59 @@ static void test_verdict_detection_time(void **ctx)
     assert_int_equal(last_event(s)->duration_ms, 10000 - 9500);
 }
 
+static void test_sync_standbys_kept(void **ctx)
+{
+    /* The standbys a writable primary names synchronous are kept; one no longer named keeps the
+     * primary's position at that first observation as its floor; named again, it is a member
+     * again; a standby's or an unreachable observation changes nothing; with the table full, the
+     * lowest floor gives way to a new name. */
+    struct state *s = *ctx;
+    struct node *p;
+    struct obs w, o;
+    char names[PGQ_SYNC_NAMES_MAX] = "";
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    p = b_node(s, "pg1");
+    w = b_writable(s, "pg1", 0x1000);
+    pgq_strlcpy(w.sync_standbys, "pg2,pg3", sizeof w.sync_standbys);
+    b_report(s, 2000, 1, &w);
+    assert_int_equal(p->n_sync, 2);
+    assert_string_equal(p->sync[0].name, "pg2");
+    assert_string_equal(p->sync[1].name, "pg3");
+    assert_int_equal(p->sync[0].left_lsn + p->sync[1].left_lsn, 0);
+    w.current_lsn = 0x2000;
+    pgq_strlcpy(w.sync_standbys, "pg2", sizeof w.sync_standbys);
+    b_report(s, 3000, 2, &w);
+    assert_int_equal(p->sync[1].left_lsn, 0x2000);
+    w.current_lsn = 0x3000;
+    b_report(s, 3100, 3, &w);
+    assert_int_equal(p->sync[1].left_lsn, 0x2000); /* the first observation without it counts */
+    o = b_unreachable(s, "pg1");
+    b_report(s, 3200, 1, &o);
+    o = b_recovering(s, "pg2", 0x3000);
+    pgq_strlcpy(o.sync_standbys, "pg9", sizeof o.sync_standbys);
+    b_report(s, 3300, 1, &o);
+    assert_int_equal(p->n_sync, 2);
+    assert_int_equal(b_node(s, "pg2")->n_sync, 0);
+    pgq_strlcpy(w.sync_standbys, "pg2,pg3", sizeof w.sync_standbys);
+    b_report(s, 3400, 1, &w);
+    assert_int_equal(p->sync[1].left_lsn, 0);
+    /* Eight new names: pg2 and pg3 leave (floors 0x4000), six fill the table, then two more
+     * take the places of the lowest floors. */
+    for (unsigned i = 0; i < PGQ_SYNC_MAX; i++) {
+        char one[16];
+        snprintf(one, sizeof one, "%sn%u", i ? "," : "", i);
+        pgq_appendf(names, sizeof names, "%s", one);
+    }
+    w.current_lsn = 0x4000;
+    pgq_strlcpy(w.sync_standbys, names, sizeof w.sync_standbys);
+    b_report(s, 3500, 2, &w);
+    assert_int_equal(p->n_sync, PGQ_SYNC_MAX);
+    for (unsigned i = 0; i < p->n_sync; i++) {
+        assert_int_equal(p->sync[i].left_lsn, 0);
+        assert_int_equal(p->sync[i].name[0], 'n');
+    }
+}
+
 static void test_report_due(void **ctx)
 {
     /* An observation is reported before the refresh exactly when a field that verdicts, roles or
@@ -1149,6 +1202,7 @@ int main(void)
         T(test_verdict_since),
         T(test_verdict_detection_time),
         T(test_report_due),
+        T(test_sync_standbys_kept),
         T(test_report_non_voter_refused),
         T(test_former_voter_no_longer_counts),
         T(test_report_cluster_and_nodes),

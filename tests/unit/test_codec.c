@@ -53,6 +53,7 @@ static void assert_obs_equal(const struct obs *a, const struct obs *b)
     assert_int_equal(a->server_version, b->server_version);
     assert_int_equal(a->upstream_lsn, b->upstream_lsn);
     assert_int_equal(a->failing_since_ms, b->failing_since_ms);
+    assert_string_equal(a->sync_standbys, b->sync_standbys);
 }
 
 static void assert_commands_equal(const struct command *a, const struct command *b)
@@ -161,6 +162,12 @@ static void assert_states_equal(const struct state *a, const struct state *b)
             assert_int_equal(n->fenced_epoch, m->fenced_epoch);
             assert_int_equal(n->alert_writable, m->alert_writable);
             assert_int_equal(n->added_ms, m->added_ms);
+            assert_int_equal(n->last_write_lsn, m->last_write_lsn);
+            assert_int_equal(n->n_sync, m->n_sync);
+            for (unsigned k = 0; k < n->n_sync; k++) {
+                assert_string_equal(n->sync[k].name, m->sync[k].name);
+                assert_int_equal(n->sync[k].left_lsn, m->sync[k].left_lsn);
+            }
             for (unsigned k = 0; k < PGQ_MAX_MONITORS; k++) {
                 assert_int_equal(n->views[k].monitor_id, m->views[k].monitor_id);
                 if (n->views[k].monitor_id == 0) {
@@ -212,6 +219,7 @@ static struct obs rich_obs(const char *node, unsigned k)
     o.server_version = 150004;
     o.upstream_lsn = 0x200100000ull + k;
     o.failing_since_ms = 1700000000000ull + k;
+    pgq_strlcpy(o.sync_standbys, k == 0 ? "" : "pg2,pg3", sizeof o.sync_standbys);
     return o;
 }
 
@@ -661,7 +669,11 @@ static void rich_state(struct state *s)
     b_decide(s, 9000, "pg2");
     b_step(s, 9500, PGQ_STEP_PROMOTED, "pg2", 4);
     o[0] = b_writable(s, "pg1", 0x3000100); /* the old primary comes back writable */
+    pgq_strlcpy(o[0].sync_standbys, "pg2,pg3", sizeof o[0].sync_standbys);
     b_report(s, 9600, 3, &o[0]);
+    o[0].current_lsn = 0x3000200;
+    pgq_strlcpy(o[0].sync_standbys, "pg3", sizeof o[0].sync_standbys);
+    b_report(s, 9650, 3, &o[0]);
     b_step(s, 9700, PGQ_STEP_FENCED, "pg1", 0);
     b_hello(s, 9800, 2, 3);
 }
@@ -679,6 +691,8 @@ static void test_state_round_trip(void **ctx)
     assert_int_equal(b_cluster(&s)->fo.phase, PGQ_FO_PROMOTED);
     assert_true(b_node(&s, "pg1")->alert_writable);
     assert_int_equal(b_node(&s, "pg1")->fenced_epoch, 2);
+    assert_int_equal(b_node(&s, "pg1")->n_sync, 2);
+    assert_int_equal(b_node(&s, "pg1")->sync[0].left_lsn, 0x3000200); /* pg2 left */
     b_encode(&s, &buf, &len);
     if (codec_state_decode(buf, len, &back, err, sizeof err) != 0) {
         fail_msg("%s", err);

@@ -711,6 +711,131 @@ static void test_two_writable_blocked(void **ctx)
     assert_int_equal(c.u.set_role.role, PGQ_ROLE_PRIMARY);
 }
 
+/* pg1 primary naming `sync` as its synchronous standbys, then lost; pg2 and pg3 reprobed at
+ * lsn2 and lsn3 after the verdict. */
+static void sync_primary_lost(struct state *s, const char *sync, uint64_t lsn2, uint64_t lsn3)
+{
+    struct obs w;
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    w = b_writable(s, "pg1", 0x1000);
+    pgq_strlcpy(w.sync_standbys, sync, sizeof w.sync_standbys);
+    b_report_by(s, 2000, 1, 3, &w);
+    lose_primary(s, 10000, 1, 2);
+    reprobe(s, 10000, "pg2", lsn2);
+    reprobe(s, 10000, "pg3", lsn3);
+}
+
+static void test_sync_standbys(void **ctx)
+{
+    /* With synchronous replication, the new primary is at least as far as the most advanced of
+     * the standbys the primary last named synchronous (it holds every acknowledged commit): a
+     * standby behind them is not promoted, names that are no node are not judged, and without
+     * synchronous standbys the rule does nothing. */
+    static const struct
+    {
+        const char *what;
+        const char *sync;
+        uint64_t lsn2, lsn3;
+        unsigned prio3;
+        const char *chosen;
+        const char *reason;
+    } cases[] = {
+        {"no synchronous standby", "", 0x0F00, 0x1000, 50, "pg3", "most advanced"},
+        {"the sync standby is the most advanced", "pg3", 0x0F00, 0x1000, 50, "pg3",
+         "most advanced"},
+        {"a standby ahead of the sync one also holds every ack", "pg3", 0x1000, 0x0F00, 50, "pg2",
+         "most advanced"},
+        {"names that are no node are not judged", "pg9,walreceiver", 0x0F00, 0x0F80, 50, "pg3",
+         "most advanced"},
+        {"the sync standby cannot be promoted: the others are behind it", "pg3", 0x0F00, 0x1000, 0,
+         NULL,
+         "no eligible standby: pg3: priority 0; pg2: at 0/F00, behind 0/1000, which synchronous "
+         "standby pg3 may have acknowledged"},
+    };
+    (void)ctx;
+    for (size_t i = 0; i < PGQ_ARRAY_SIZE(cases); i++) {
+        struct state s;
+        struct choice ch;
+        struct policy_config pc = PC;
+        state_init(&s);
+        sync_primary_lost(&s, cases[i].sync, cases[i].lsn2, cases[i].lsn3);
+        b_node(&s, "pg3")->priority = cases[i].prio3;
+        policy_choose(&s, b_cluster(&s), &pc, &ch);
+        if (cases[i].chosen == NULL) {
+            if (ch.node != NULL) {
+                fail_msg("%s: chose %s", cases[i].what, ch.node->name);
+            }
+        } else if (ch.node == NULL || strcmp(ch.node->name, cases[i].chosen) != 0) {
+            fail_msg("%s: chose %s (%s), want %s", cases[i].what,
+                     ch.node != NULL ? ch.node->name : "none", ch.reason, cases[i].chosen);
+        }
+        b_assert_contains(ch.reason, cases[i].reason);
+        state_close(&s);
+    }
+}
+
+static void test_sync_standby_down_blocks(void **ctx)
+{
+    /* A synchronous standby that is down may hold commits no other standby has: no promotion, and
+     * the reason says so, until it is back or the operator puts it in maintenance. */
+    struct state *s = *ctx;
+    struct command c;
+    struct obs down;
+    sync_primary_lost(s, "pg2,pg3", 0x1000, 0x0F00);
+    down = b_unreachable(s, "pg2");
+    b_report_by(s, 11000, 1, 2, &down);
+    assert_int_equal(b_node(s, "pg2")->verdict, PGQ_VERDICT_DOWN);
+    expect_blocked(s, 15000,
+                   "synchronous standby pg2 is down: another standby may lack commits the primary "
+                   "acknowledged (maintenance on pg2 to fail over without it)");
+    b_maintenance(s, 16000, "pg2", true);
+    c = expect_cmd(s, 16000, CMD_DECIDE);
+    assert_string_equal(c.node, "pg3");
+}
+
+static void test_sync_standby_left(void **ctx)
+{
+    /* A synchronous standby the primary stopped naming (as a dying primary's last observation may
+     * show) still sets a floor: where the primary was when it first went unnamed. A standby behind
+     * it is not promoted, whether the one that left is up or not; one at it is. */
+    static const struct
+    {
+        uint64_t lsn2;
+        const char *chosen;
+    } cases[] = {{0x1000, NULL}, {0x10FF, NULL}, {0x1100, "pg2"}, {0x1200, "pg2"}};
+    (void)ctx;
+    for (size_t i = 0; i < PGQ_ARRAY_SIZE(cases); i++) {
+        struct state s;
+        struct choice ch;
+        struct policy_config pc = PC;
+        struct obs w, down;
+        state_init(&s);
+        b_healthy(&s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+        w = b_writable(&s, "pg1", 0x1000);
+        pgq_strlcpy(w.sync_standbys, "pg2,pg3", sizeof w.sync_standbys);
+        b_report_by(&s, 2000, 1, 3, &w);
+        w.current_lsn = 0x1100;
+        pgq_strlcpy(w.sync_standbys, "pg2", sizeof w.sync_standbys); /* pg3's walsender is gone */
+        b_report(&s, 3000, 2, &w);
+        assert_int_equal(b_node(&s, "pg1")->sync[1].left_lsn, 0x1100);
+        lose_primary(&s, 10000, 1, 2);
+        down = b_unreachable(&s, "pg3");
+        b_report_by(&s, 10000, 1, 3, &down);
+        reprobe(&s, 10000, "pg2", cases[i].lsn2);
+        policy_choose(&s, b_cluster(&s), &pc, &ch);
+        if (cases[i].chosen == NULL) {
+            assert_null(ch.node);
+            b_assert_contains(ch.reason,
+                              "behind 0/1100, which synchronous standby pg3 may have "
+                              "acknowledged");
+        } else {
+            assert_non_null(ch.node);
+            assert_string_equal(ch.node->name, cases[i].chosen);
+        }
+        state_close(&s);
+    }
+}
+
 static void test_done_when_standbys_follow(void **ctx)
 {
     /* A promoted failover is done once every standby that is not down follows the new primary. */
@@ -974,6 +1099,9 @@ int main(void)
         T(test_discovery_unreachable_ignored),
         T(test_two_writable_blocked),
         T(test_done_when_standbys_follow),
+        T(test_sync_standbys),
+        T(test_sync_standby_down_blocks),
+        T(test_sync_standby_left),
         T(test_done_without_unknown_standby),
         T(test_done_without_down_standby),
         T(test_rejoin_demoted),
