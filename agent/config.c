@@ -40,7 +40,7 @@ struct option
 
 /* The option table: every key, its default and its meaning. */
 static const struct option options[] = {
-    {"monitor", "id", OPT_U64, F(id), 1, 1000000, NULL,
+    {"monitor", "id", OPT_U64, F(id), 1, PGQ_MONITOR_ID_MAX, NULL,
      "This monitor's Raft id, > 0, unique in the quorum and listed in `peers`."},
     {"monitor", "data_dir", OPT_STRING, F(data_dir), NOLIMIT, NULL,
      "Directory of the Raft log and snapshots. Created if missing (mode 0700). Empty: this "
@@ -242,9 +242,16 @@ static int parse_peers(const char *s, struct config *c, char *why, size_t whysiz
             return PGQ_INVALID;
         }
         *eq = '\0';
+        errno = 0;
         id = strtoull(item, &end, 10);
         if (*end != '\0' || id == 0 || !isdigit((unsigned char)item[0])) {
             snprintf(why, whysize, "\"%.32s\" is not a monitor id > 0", item);
+            return PGQ_INVALID;
+        }
+        /* The same range as [monitor] id, or this monitor could never match. */
+        if (errno == ERANGE || id > PGQ_MONITOR_ID_MAX) {
+            snprintf(why, whysize, "monitor id %.32s is out of range 1..%d", item,
+                     PGQ_MONITOR_ID_MAX);
             return PGQ_INVALID;
         }
         if (c->n_peers >= PGQ_MAX_MONITORS) {

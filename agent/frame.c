@@ -49,6 +49,9 @@ int frame_reader_feed(struct frame_reader *r, const uint8_t *data, size_t n)
     if (announced(r, &want) < 0) {
         return PGQ_TOOBIG;
     }
+    if (n == 0) {
+        return 0; /* nothing to copy (memcpy into a NULL buffer is undefined) */
+    }
     /* The reader holds at most one frame plus one read's worth of the next:
      * the caller stops reading while it handles a frame. */
     if (r->len + n > r->max + FRAME_HEADER_SIZE + FRAME_READ_SLACK) {

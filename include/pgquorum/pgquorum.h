@@ -20,6 +20,7 @@
 #define PGQ_SYNC_MAX 8        /* synchronous standbys a primary's observation names */
 #define PGQ_SYNC_NAMES_MAX (PGQ_SYNC_MAX * PGQ_NAME_MAX) /* their names, comma-separated */
 #define PGQ_MAX_MONITORS 9                               /* voters of the Raft group */
+#define PGQ_MONITOR_ID_MAX 1000000                       /* monitor (Raft) ids are 1..this */
 #define PGQ_MAX_CLUSTERS 256
 #define PGQ_MAX_NODES 128               /* per cluster */
 #define PGQ_MAX_EVENTS 1000             /* committed history kept in the state */

@@ -449,6 +449,10 @@ static void test_errors_values(void **ctx)
          PATH ":6: [monitor] peers: \"0\" is not a monitor id > 0"},
         {"peers", "x=10.0.0.1:7001", NULL,
          PATH ":6: [monitor] peers: \"x\" is not a monitor id > 0"},
+        {"peers", "1=10.0.0.1:7001,1000001=10.0.0.2:7001", NULL,
+         PATH ":6: [monitor] peers: monitor id 1000001 is out of range 1..1000000"},
+        {"peers", "1=10.0.0.1:7001,99999999999999999999=10.0.0.2:7001", NULL,
+         PATH ":6: [monitor] peers: monitor id 99999999999999999999 is out of range 1..1000000"},
         {"peers", "", NULL, PATH ":6: [monitor] peers: no monitors listed"},
         {"peers",
          "1=10.0.0.1:7001,2=10.0.0.2:7001,3=10.0.0.3:7001,4=10.0.0.4:7001,5=10.0.0.5:7001,"
