@@ -112,6 +112,67 @@ void codec_check_version(struct dec *d, uint32_t version, const char *what)
     }
 }
 
+/* Each block carries its size in front, so that what protobuf-c frees (its
+ * scratch while parsing, or everything on failure) is given back: the budget
+ * bounds the memory held at any time. */
+union budget_head
+{
+    size_t size;
+    max_align_t align;
+};
+
+static void *budget_alloc(void *data, size_t size)
+{
+    struct codec_budget *b = data;
+    union budget_head *h;
+    if (size > b->left) {
+        b->exceeded = true;
+        return NULL;
+    }
+    h = malloc(sizeof *h + size);
+    if (h == NULL) {
+        return NULL;
+    }
+    h->size = size;
+    b->left -= size;
+    return h + 1;
+}
+
+static void budget_free(void *data, void *p)
+{
+    struct codec_budget *b = data;
+    union budget_head *h;
+    if (p == NULL) {
+        return;
+    }
+    h = (union budget_head *)p - 1;
+    b->left += h->size;
+    free(h);
+}
+
+ProtobufCAllocator *codec_budget_init(struct codec_budget *b, size_t len)
+{
+    b->allocator.alloc = budget_alloc;
+    b->allocator.free = budget_free;
+    b->allocator.allocator_data = b;
+    b->exceeded = false;
+    b->left = len <= (SIZE_MAX - CODEC_UNPACK_SLACK) / CODEC_UNPACK_RATIO
+                  ? len * CODEC_UNPACK_RATIO + CODEC_UNPACK_SLACK
+                  : SIZE_MAX;
+    return &b->allocator;
+}
+
+void codec_unpack_failed(struct dec *d, const struct codec_budget *b, size_t len, const char *what)
+{
+    if (b->exceeded) {
+        codec_dec_fail(d, PGQ_MALFORMED,
+                       "malformed %s (%zu bytes): it decodes to more than %u times its size", what,
+                       len, CODEC_UNPACK_RATIO);
+    } else {
+        codec_dec_fail(d, PGQ_MALFORMED, "malformed %s (%zu bytes)", what, len);
+    }
+}
+
 void codec_check_canonical(struct dec *d, const ProtobufCMessage *m, size_t len, const char *what)
 {
     size_t again = protobuf_c_message_get_packed_size(m);
@@ -511,10 +572,11 @@ int codec_command_decode(const uint8_t *buf,
                          size_t errsize)
 {
     struct dec d = {errmsg, errsize, 0};
-    Pgq__Command *m = pgq__command__unpack(NULL, len, buf);
+    struct codec_budget budget;
+    Pgq__Command *m = pgq__command__unpack(codec_budget_init(&budget, len), len, buf);
     if (m == NULL) {
         memset(cmd, 0, sizeof *cmd);
-        codec_dec_fail(&d, PGQ_MALFORMED, "malformed command (%zu bytes)", len);
+        codec_unpack_failed(&d, &budget, len, "command");
         return d.rv;
     }
     codec_check_message(&d, m->version, &m->base, len, "command");
@@ -523,7 +585,7 @@ int codec_command_decode(const uint8_t *buf,
     } else {
         memset(cmd, 0, sizeof *cmd);
     }
-    pgq__command__free_unpacked(m, NULL);
+    pgq__command__free_unpacked(m, &budget.allocator);
     if (d.rv != 0) {
         command_close(cmd);
     }

@@ -84,10 +84,11 @@ int codec_request_decode(const uint8_t *buf,
                          size_t errsize)
 {
     struct dec d = {errmsg, errsize, 0};
-    Pgq__Request *m = pgq__request__unpack(NULL, len, buf);
+    struct codec_budget budget;
+    Pgq__Request *m = pgq__request__unpack(codec_budget_init(&budget, len), len, buf);
     memset(req, 0, sizeof *req);
     if (m == NULL) {
-        codec_dec_fail(&d, PGQ_MALFORMED, "malformed request (%zu bytes)", len);
+        codec_unpack_failed(&d, &budget, len, "request");
         return d.rv;
     }
     codec_check_message(&d, m->version, &m->base, len, "request");
@@ -144,7 +145,7 @@ int codec_request_decode(const uint8_t *buf,
             break;
     }
 out:
-    pgq__request__free_unpacked(m, NULL);
+    pgq__request__free_unpacked(m, &budget.allocator);
     if (d.rv != 0) {
         api_request_close(req);
     }
@@ -252,10 +253,11 @@ int codec_response_decode(const uint8_t *buf,
                           size_t errsize)
 {
     struct dec d = {errmsg, errsize, 0};
-    Pgq__Response *m = pgq__response__unpack(NULL, len, buf);
+    struct codec_budget budget;
+    Pgq__Response *m = pgq__response__unpack(codec_budget_init(&budget, len), len, buf);
     api_response_init(res);
     if (m == NULL) {
-        codec_dec_fail(&d, PGQ_MALFORMED, "malformed response (%zu bytes)", len);
+        codec_unpack_failed(&d, &budget, len, "response");
         return d.rv;
     }
     codec_check_message(&d, m->version, &m->base, len, "response");
@@ -278,7 +280,7 @@ int codec_response_decode(const uint8_t *buf,
         codec_events_from_pb(&d, m->events->events, m->events->n_events, &res->state);
     }
 out:
-    pgq__response__free_unpacked(m, NULL);
+    pgq__response__free_unpacked(m, &budget.allocator);
     if (d.rv != 0) {
         api_response_close(res);
     }

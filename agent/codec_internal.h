@@ -28,6 +28,29 @@ void codec_scratch_free(struct scratch *sc);
 /* Pack any message into a fresh buffer with the allocator's headroom. */
 int codec_pack(const ProtobufCMessage *m, const struct codec_alloc *a, uint8_t **buf, size_t *len);
 
+/* Unpacking: protobuf-c allocates every element of a repeated field before
+ * any limit of ours is checked, so a frame of tiny elements could cost many
+ * times its size. The budget caps what one unpack may allocate at
+ * CODEC_UNPACK_RATIO times the input (plus some slack) held at once; beyond,
+ * the unpack fails (a malformed message). Free the message with the same
+ * budget's allocator. */
+#define CODEC_UNPACK_RATIO 16u
+#define CODEC_UNPACK_SLACK (64u * 1024u)
+
+struct codec_budget
+{
+    ProtobufCAllocator allocator;
+    size_t left;
+    bool exceeded;
+};
+
+/* An allocator for unpacking `len` bytes. */
+ProtobufCAllocator *codec_budget_init(struct codec_budget *b, size_t len);
+
+/* Record why unpacking `what` of `len` bytes failed. */
+struct dec;
+void codec_unpack_failed(struct dec *d, const struct codec_budget *b, size_t len, const char *what);
+
 /* Protobuf-c wants char * even for strings it only reads. */
 static inline char *S(const char *s)
 {

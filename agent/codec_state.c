@@ -377,17 +377,18 @@ int codec_state_decode(const uint8_t *buf,
                        size_t errsize)
 {
     struct dec d = {errmsg, errsize, 0};
-    Pgq__Snapshot *m = pgq__snapshot__unpack(NULL, len, buf);
+    struct codec_budget budget;
+    Pgq__Snapshot *m = pgq__snapshot__unpack(codec_budget_init(&budget, len), len, buf);
     state_init(s);
     if (m == NULL) {
-        codec_dec_fail(&d, PGQ_MALFORMED, "malformed snapshot (%zu bytes)", len);
+        codec_unpack_failed(&d, &budget, len, "snapshot");
         return d.rv;
     }
     codec_check_message(&d, m->version, &m->base, len, "snapshot");
     if (d.rv == 0) {
         codec_state_from_pb(&d, m->state, s);
     }
-    pgq__snapshot__free_unpacked(m, NULL);
+    pgq__snapshot__free_unpacked(m, &budget.allocator);
     if (d.rv != 0) {
         state_close(s);
     }

@@ -350,6 +350,43 @@ static void test_command_unknown_oneof(void **ctx)
     free(buf);
 }
 
+static void test_command_unpack_budget(void **ctx)
+{
+    /* A command of many tiny elements, which would cost far more memory unpacked than its size,
+     * is refused while unpacking (before its element count could be checked), saying why. */
+    enum { N = 5000 };
+    Pgq__Command m = PGQ__COMMAND__INIT;
+    Pgq__Report rep = PGQ__REPORT__INIT;
+    Pgq__Observation *obs = calloc(N, sizeof *obs);
+    Pgq__Observation **ptrs = calloc(N, sizeof *ptrs);
+    struct command back;
+    char err[256] = "";
+    uint8_t *buf;
+    size_t len;
+    (void)ctx;
+    assert_non_null(obs);
+    assert_non_null(ptrs);
+    for (unsigned i = 0; i < N; i++) {
+        pgq__observation__init(&obs[i]);
+        obs[i].node = (char *)(uintptr_t) "";
+        ptrs[i] = &obs[i];
+    }
+    rep.cluster = (char *)(uintptr_t)B_CLUSTER;
+    rep.monitor_id = 1;
+    rep.obs = ptrs;
+    rep.n_obs = N;
+    m.version = PGQ_FORMAT_VERSION;
+    m.body_case = PGQ__COMMAND__BODY_REPORT;
+    m.report = &rep;
+    buf = pack_message(&m.base, &len);
+    assert_true(len < 10 * N); /* a few bytes each */
+    assert_int_equal(codec_command_decode(buf, len, &back, err, sizeof err), PGQ_MALFORMED);
+    b_assert_contains(err, "decodes to more than 16 times its size");
+    free(buf);
+    free(ptrs);
+    free(obs);
+}
+
 static void test_command_wrong_version(void **ctx)
 {
     /* A command of another format version is PGQ_VERSION, and the message names the version. */
@@ -1365,6 +1402,7 @@ int main(void)
         cmocka_unit_test(test_command_headroom),
         cmocka_unit_test(test_command_encode_unknown_kind),
         cmocka_unit_test(test_command_unknown_oneof),
+        cmocka_unit_test(test_command_unpack_budget),
         cmocka_unit_test(test_command_wrong_version),
         cmocka_unit_test(test_command_malformed),
         cmocka_unit_test(test_command_corrupted_bytes),
