@@ -1,0 +1,110 @@
+/* Checks that any reply bytes a monitor (or something posing as one) sends
+ * pgquorumctl are decoded by codec_response_decode without a crash, leak or
+ * sanitizer report; that an accepted reply re-encodes (codec_response_encode)
+ * to bytes that decode again and encode to the identical bytes; and that
+ * what pgquorumctl prints from it (render_status as table and JSON,
+ * render_events, render_uri) does not crash. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz_common.h"
+#include "render.h"
+
+static FILE *devnull;
+
+static void encode(const struct api_response *res, uint8_t **buf, size_t *len)
+{
+    int rv = codec_response_encode(res, &res->state, "", 0, NULL, buf, len);
+    FZ_ASSERT(rv == 0, "re-encoding an accepted response failed: %d", rv);
+}
+
+static void roundtrip(const struct api_response *res)
+{
+    struct api_response again;
+    uint8_t *b1, *b2;
+    size_t l1, l2;
+    char err[256];
+    int rv;
+    encode(res, &b1, &l1);
+    rv = codec_response_decode(b1, l1, &again, err, sizeof err);
+    FZ_ASSERT(rv == 0, "re-encoded response refused: %s", err);
+    FZ_ASSERT(again.code == res->code && again.body == res->body, "code or body differs");
+    encode(&again, &b2, &l2);
+    FZ_ASSERT(l1 == l2 && memcmp(b1, b2, l1) == 0, "response encodings differ (%zu vs %zu)", l1,
+              l2);
+    api_response_close(&again);
+    free(b1);
+    free(b2);
+}
+
+/* As main_pgquorumctl.c's monitor_rows, without asking the others. */
+static unsigned rows_of(const struct api_response *res, struct monitor_row *rows)
+{
+    const struct state *s = &res->state;
+    unsigned n = 0;
+    for (unsigned i = 0; i < s->n_monitors && n < PGQ_MAX_MONITORS; i++) {
+        const struct member *mb = &s->monitors[i];
+        struct monitor_row *r = &rows[n];
+        if (!mb->voter) {
+            continue;
+        }
+        memset(r, 0, sizeof *r);
+        r->id = mb->id;
+        pgq_strlcpy(r->raft_address, mb->raft_address, sizeof r->raft_address);
+        pgq_strlcpy(r->api_address, mb->api_address, sizeof r->api_address);
+        if (mb->id == res->info.id) {
+            r->reachable = true;
+            r->info = res->info;
+        }
+        n++;
+    }
+    return n;
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    devnull = fopen("/dev/null", "w");
+    if (devnull == NULL) {
+        abort();
+    }
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct api_response res;
+    char err[256];
+    if (codec_response_decode(data, size, &res, err, sizeof err) != 0) {
+        return 0;
+    }
+    roundtrip(&res);
+    if (res.body == API_STATUS) {
+        struct monitor_row rows[PGQ_MAX_MONITORS];
+        unsigned n = rows_of(&res, rows);
+        char uri[4096];
+        uint64_t now = res.state.time_ms + 5000;
+        render_status(devnull, &res.state, rows, n, res.state.leader_id, "", now, false);
+        render_status(devnull, &res.state, rows, n, res.state.leader_id, "", now, true);
+        if (res.state.n_clusters > 0) {
+            const char *name = res.state.clusters[0].name;
+            render_status(devnull, &res.state, rows, n, 0, name, 0, false);
+            render_status(devnull, &res.state, rows, n, 0, name, 0, true);
+        }
+        for (unsigned i = 0; i < res.state.n_clusters && i < 8; i++) {
+            if (render_uri(uri, sizeof uri, &res.state, res.state.clusters[i].name) == 0) {
+                FZ_ASSERT(strlen(uri) < sizeof uri, "uri");
+            }
+        }
+        (void)render_uri(uri, sizeof uri, &res.state, "no-such-cluster");
+    } else if (res.body == API_EVENTS) {
+        render_events(devnull, &res.state, false);
+        render_events(devnull, &res.state, true);
+    }
+    api_response_close(&res);
+    return 0;
+}
