@@ -115,8 +115,7 @@ void codec_check_version(struct dec *d, uint32_t version, const char *what)
 /* Each block carries its size in front, so that what protobuf-c frees (its
  * scratch while parsing, or everything on failure) is given back: the budget
  * bounds the memory held at any time. */
-union budget_head
-{
+union budget_head {
     size_t size;
     max_align_t align;
 };

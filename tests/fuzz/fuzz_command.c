@@ -47,8 +47,8 @@ static void roundtrip(const struct command *cmd)
 static int check_and_apply(struct state *s, const struct command *cmd)
 {
     struct apply_result chk, res;
-    bool client = cmd->kind == CMD_NODE_ADD || cmd->kind == CMD_NODE_REMOVE ||
-                  cmd->kind == CMD_MAINTENANCE;
+    bool client =
+        cmd->kind == CMD_NODE_ADD || cmd->kind == CMD_NODE_REMOVE || cmd->kind == CMD_MAINTENANCE;
     uint8_t *before = NULL;
     size_t before_len = 0;
     int crv = cluster_check(s, cmd, &chk);

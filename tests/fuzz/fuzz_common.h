@@ -21,14 +21,14 @@
 #define FZ_CLUSTER "main"
 
 /* A broken property: say which and abort, so that libFuzzer keeps the input. */
-#define FZ_ASSERT(cond, ...)                                       \
-    do {                                                           \
-        if (!(cond)) {                                             \
+#define FZ_ASSERT(cond, ...)                                        \
+    do {                                                            \
+        if (!(cond)) {                                              \
             fprintf(stderr, "fuzz property violated: %s: ", #cond); \
-            fprintf(stderr, __VA_ARGS__);                          \
-            fprintf(stderr, "\n");                                 \
-            abort();                                               \
-        }                                                          \
+            fprintf(stderr, __VA_ARGS__);                           \
+            fprintf(stderr, "\n");                                  \
+            abort();                                                \
+        }                                                           \
     } while (0)
 
 static inline struct command fz_cmd(int kind, uint64_t t, const char *cluster, const char *node)
@@ -57,7 +57,10 @@ static inline struct command fz_hello(uint64_t t, uint64_t leader, unsigned n_vo
     return c;
 }
 
-static inline struct command fz_add(uint64_t t, const char *cluster, const char *node, unsigned prio)
+static inline struct command fz_add(uint64_t t,
+                                    const char *cluster,
+                                    const char *node,
+                                    unsigned prio)
 {
     struct command c = fz_cmd(CMD_NODE_ADD, t, cluster, node);
     snprintf(c.u.node_add.conninfo, sizeof c.u.node_add.conninfo,
@@ -66,7 +69,11 @@ static inline struct command fz_add(uint64_t t, const char *cluster, const char 
     return c;
 }
 
-static inline struct obs fz_obs(const struct state *s, const char *node, bool reachable, bool rec, uint64_t lsn)
+static inline struct obs fz_obs(const struct state *s,
+                                const char *node,
+                                bool reachable,
+                                bool rec,
+                                uint64_t lsn)
 {
     struct obs o;
     memset(&o, 0, sizeof o);
@@ -95,7 +102,10 @@ static inline struct obs fz_obs(const struct state *s, const char *node, bool re
 }
 
 /* The observations are copied: command_close() the result. */
-static inline struct command fz_report(uint64_t t, uint64_t monitor, const struct obs *o, unsigned n)
+static inline struct command fz_report(uint64_t t,
+                                       uint64_t monitor,
+                                       const struct obs *o,
+                                       unsigned n)
 {
     struct command c = fz_cmd(CMD_REPORT, t, FZ_CLUSTER, NULL);
     c.u.report.monitor_id = monitor;
@@ -120,7 +130,11 @@ static inline struct command fz_set_role(uint64_t t, const char *node, int role,
     return c;
 }
 
-static inline struct command fz_step(uint64_t t, int kind, const char *node, uint64_t epoch, uint32_t tl)
+static inline struct command fz_step(uint64_t t,
+                                     int kind,
+                                     const char *node,
+                                     uint64_t epoch,
+                                     uint32_t tl)
 {
     struct command c = fz_cmd(CMD_STEP, t, FZ_CLUSTER, node);
     c.u.step.kind = kind;

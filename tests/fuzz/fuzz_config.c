@@ -13,7 +13,6 @@
 
 #define PATH "fuzz.conf"
 
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct config c;
@@ -44,7 +43,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             /* Every peer is some monitor's own [monitor] id, which must be
              * in 1..1000000: a peer outside can never start, yet counts in
              * the quorum's size. */
-            FZ_ASSERT(c.peers[i].id <= PGQ_MONITOR_ID_MAX, "peer id %llu out of the range of [monitor] id",
+            FZ_ASSERT(c.peers[i].id <= PGQ_MONITOR_ID_MAX,
+                      "peer id %llu out of the range of [monitor] id",
                       (unsigned long long)c.peers[i].id);
             for (unsigned j = 0; j < i; j++) {
                 FZ_ASSERT(c.peers[i].id != c.peers[j].id, "duplicate peer id");

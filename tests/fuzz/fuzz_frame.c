@@ -70,7 +70,6 @@ static bool drain(struct frame_reader *r, struct stream *st)
     }
 }
 
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct frame_reader r;
@@ -115,8 +114,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 stream_add(&st, data + i, frame_reader_pending(&r) - before);
                 avail = st.len - st.pos;
                 FZ_ASSERT(avail >= 4 && frame_get_header(st.all + st.pos) > max,
-                          "feed of %zu bytes refused with %zu pending, limit %zu: bytes dropped",
-                          n, before, max);
+                          "feed of %zu bytes refused with %zu pending, limit %zu: bytes dropped", n,
+                          before, max);
             }
             FZ_ASSERT(r.cap <= 2 * (max + FRAME_HEADER_SIZE + FRAME_READ_SLACK) + 4096,
                       "buffer of %zu bytes for a limit of %zu", r.cap, max);

@@ -334,8 +334,9 @@ static void commands_and_snapshots(void)
     }
     {
         /* Two frames in one read, then a header split over reads; limit 64. */
-        static const uint8_t f1[] = {0x04, 14, 0, 0, 0, 2, 'h', 'i', 0, 0, 0, 4, 'a', 'b', 'c', 'd',
-                                     2,    0,  0, 3,  0, 2, 'x', 'y', 0xf3, 0x00, 0x04, 0, 0, 0, 0};
+        static const uint8_t f1[] = {0x04, 14,  0,    0,    0,    2, 'h', 'i', 0, 0, 0,
+                                     4,    'a', 'b',  'c',  'd',  2, 0,   0,   3, 0, 2,
+                                     'x',  'y', 0xf3, 0x00, 0x04, 0, 0,   0,   0};
         static const uint8_t f2[] = {0x01, 4, 0, 0, 1, 0}; /* 256 > 16: refused */
         put("fuzz_frame", f1, sizeof f1);
         put("fuzz_frame", f2, sizeof f2);
@@ -387,7 +388,8 @@ static void texts(void)
         "[monitor]\nid=2\ndata_dir=/d\nraft_address=127.0.0.1:7001\napi_address=127.0.0.1:7002\n"
         "peers=2=127.0.0.1:7001\n";
     static const char *const conf_bad =
-        "[monitor]\nid = 1\nid = 2\n[nope]\nkey\n[raft]\nelection_timeout = 99999999999999999999h\n";
+        "[monitor]\nid = 1\nid = 2\n[nope]\nkey\n[raft]\nelection_timeout = "
+        "99999999999999999999h\n";
     static const char *const conninfos[] = {
         "host=10.0.0.1 port=5432 dbname=postgres user=pgquorum",
         "hostaddr=10.0.0.1 port=5433 user=pgquorum sslmode=require application_name='pg quorum'",
