@@ -530,8 +530,10 @@ static bool name_listed(const char *list, const char *name)
 static void note_sync(struct node *n, const struct obs *o)
 {
     for (unsigned i = 0; i < n->n_sync; i++) {
+        /* The highest position known, not this report's: reports of
+         * several monitors are applied in log order, not probe order. */
         if (n->sync[i].left_lsn == 0 && !name_listed(o->sync_standbys, n->sync[i].name)) {
-            n->sync[i].left_lsn = PGQ_MAX(o->current_lsn, 1);
+            n->sync[i].left_lsn = PGQ_MAX(PGQ_MAX(o->current_lsn, n->last_write_lsn), 1);
         }
     }
     for (const char *p = o->sync_standbys; *p != '\0';) {
@@ -745,6 +747,7 @@ static int apply_decide(struct state *s, const struct command *cmd, struct apply
     pgq_strlcpy(c->primary, cand->name, sizeof c->primary);
     cand->role = PGQ_ROLE_PRIMARY;
     cand->following_epoch = c->epoch;
+    cand->n_sync = 0; /* what it named in an earlier epoch does not hold now */
     memset(&c->fo, 0, sizeof c->fo);
     c->fo.phase = PGQ_FO_DECIDED;
     c->fo.epoch = c->epoch;

@@ -124,7 +124,7 @@ static void *budget_alloc(void *data, size_t size)
 {
     struct codec_budget *b = data;
     union budget_head *h;
-    if (size > b->left) {
+    if (size > b->left || size > SIZE_MAX - sizeof(union budget_head)) {
         b->exceeded = true;
         return NULL;
     }

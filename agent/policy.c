@@ -49,15 +49,38 @@ static uint64_t primary_last_lsn(const struct node *p)
     return lsn;
 }
 
+/* How far a synchronous standby may have acknowledged, known for sure only
+ * from a fresh probe of it that saw a receive position (after a restart a
+ * standby has none until it streams, and its replay position trails what it
+ * had flushed and acknowledged). */
+static bool sync_holder_position(const struct node *n, uint64_t since_seq, uint64_t *lsn)
+{
+    bool found = false;
+    *lsn = 0;
+    if (n->verdict != PGQ_VERDICT_UP) {
+        return false;
+    }
+    for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
+        const struct obs *o = &n->views[i].obs;
+        if (n->views[i].monitor_id != 0 && o->reachable && o->in_recovery &&
+            o->basis_seq >= since_seq && o->receive_lsn != 0) {
+            *lsn = PGQ_MAX(*lsn, PGQ_MAX(o->receive_lsn, o->replay_lsn));
+            found = true;
+        }
+    }
+    return found;
+}
+
 /* Synchronous replication: a commit the primary acknowledged is on at least
  * one of the standbys it named synchronous (sync or quorum state), so the new
- * primary must be at least as far as the most advanced of them. A standby
- * still named must be up with a fresh position, or that is unknown: no
- * failover (false, with the reason), unless the operator put it in
- * maintenance. A standby no longer named may hold commits up to where the
- * primary was when it stopped naming it (left_lsn): that is the floor it
- * sets, up or not. Names that are no registered node are not judged:
- * pgquorum knows a standby's application_name only when it is its name. */
+ * primary must be at least as far as the most advanced of them. Each one
+ * counts with its own fresh position when it is up (it cannot have
+ * acknowledged beyond what it holds); when it is not, a standby the primary
+ * no longer named counts with where the primary was then (left_lsn), and one
+ * still named leaves that unknown: no failover (false, with the reason). A
+ * standby in maintenance is not counted: the operator's way to fail over
+ * without it. Names that are no registered node are not judged: pgquorum
+ * knows a standby's application_name only when it is its name. */
 static bool sync_floor(const struct cluster *c,
                        const struct node *p,
                        uint64_t since_seq,
@@ -71,20 +94,22 @@ static bool sync_floor(const struct cluster *c,
     for (unsigned i = 0; i < p->n_sync; i++) {
         const struct sync_standby *e = &p->sync[i];
         const struct node *n = cluster_node(c, e->name);
-        uint64_t lsn = e->left_lsn;
+        uint64_t lsn;
         if (n == NULL || n == p || n->maintenance) {
             continue;
         }
-        if (lsn == 0 &&
-            (n->verdict != PGQ_VERDICT_UP || !policy_fresh_position(n, since_seq, &lsn))) {
-            snprintf(why, size,
-                     "synchronous standby %s is %s: another standby may lack commits the primary "
-                     "acknowledged (maintenance on %s to fail over without it)",
-                     n->name,
-                     n->verdict == PGQ_VERDICT_UP ? "without a fresh position"
-                                                  : pgq_verdict_name(n->verdict),
-                     n->name);
-            return false;
+        if (!sync_holder_position(n, since_seq, &lsn)) {
+            if (e->left_lsn == 0) {
+                snprintf(why, size,
+                         "synchronous standby %s is %s: another standby may lack commits the "
+                         "primary acknowledged (maintenance on %s to fail over without it)",
+                         n->name,
+                         n->verdict == PGQ_VERDICT_UP ? "without a fresh position"
+                                                      : pgq_verdict_name(n->verdict),
+                         n->name);
+                return false;
+            }
+            lsn = e->left_lsn;
         }
         if (*holder == NULL || lsn > *floor) {
             *floor = lsn;

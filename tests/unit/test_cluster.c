@@ -476,6 +476,14 @@ static void test_sync_standbys_kept(void **ctx)
     w.current_lsn = 0x3000;
     b_report(s, 3100, 3, &w);
     assert_int_equal(p->sync[1].left_lsn, 0x2000); /* the first observation without it counts */
+    pgq_strlcpy(w.sync_standbys, "pg2,pg3", sizeof w.sync_standbys);
+    b_report(s, 3150, 1, &w);
+    w.current_lsn = 0x2800; /* probed before the report above, applied after it */
+    pgq_strlcpy(w.sync_standbys, "pg2", sizeof w.sync_standbys);
+    b_report(s, 3160, 2, &w);
+    assert_int_equal(p->sync[1].left_lsn, 0x3000); /* the highest position known, not 0x2800 */
+    pgq_strlcpy(w.sync_standbys, "pg2,pg3", sizeof w.sync_standbys);
+    w.current_lsn = 0x3000;
     o = b_unreachable(s, "pg1");
     b_report(s, 3200, 1, &o);
     o = b_recovering(s, "pg2", 0x3000);
@@ -851,11 +859,14 @@ static void test_discovery(void **ctx)
 
 static void test_decide(void **ctx)
 {
-    /* A decision takes epoch+1: the old primary is demoted and the candidate becomes primary. */
+    /* A decision takes epoch+1: the old primary is demoted and the candidate becomes primary,
+     * forgetting the synchronous standbys it named as a primary of an earlier epoch. */
     struct state *s = *ctx;
     const struct cluster *c;
     struct command cmd;
     b_healthy(s, 1000, 3, "pg1", 100, two_standbys, 2);
+    pgq_strlcpy(b_node(s, "pg2")->sync[0].name, "pg3", sizeof b_node(s, "pg2")->sync[0].name);
+    b_node(s, "pg2")->n_sync = 1;
     cmd = b_cmd_blocked(1500, "no eligible standby");
     b_apply(s, &cmd);
     b_primary_down(s, 3000);
@@ -866,6 +877,7 @@ static void test_decide(void **ctx)
     c = b_cluster(s);
     assert_int_equal(c->epoch, 2);
     assert_string_equal(c->primary, "pg2");
+    assert_int_equal(b_node(s, "pg2")->n_sync, 0);
     assert_int_equal(b_node(s, "pg1")->role, PGQ_ROLE_DEMOTED);
     assert_int_equal(b_node(s, "pg2")->role, PGQ_ROLE_PRIMARY);
     assert_int_equal(b_node(s, "pg2")->following_epoch, 2);

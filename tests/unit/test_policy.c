@@ -796,8 +796,8 @@ static void test_sync_standby_down_blocks(void **ctx)
 static void test_sync_standby_left(void **ctx)
 {
     /* A synchronous standby the primary stopped naming (as a dying primary's last observation may
-     * show) still sets a floor: where the primary was when it first went unnamed. A standby behind
-     * it is not promoted, whether the one that left is up or not; one at it is. */
+     * show) and that is down still sets a floor: where the primary was when it first went
+     * unnamed. A standby behind it is not promoted; one at it is. */
     static const struct
     {
         uint64_t lsn2;
@@ -834,6 +834,46 @@ static void test_sync_standby_left(void **ctx)
         }
         state_close(&s);
     }
+}
+
+static void test_sync_standbys_left_but_up(void **ctx)
+{
+    /* Standbys a dying primary stopped naming, but that are up, count with their own fresh
+     * positions (none can have acknowledged beyond what it holds), not with the primary's: the
+     * most advanced is promoted. A named one restarted, without a receive position yet, is not
+     * trusted with its replay position. */
+    struct state s;
+    struct choice ch;
+    struct policy_config pc = PC;
+    struct obs w, o;
+    (void)ctx;
+    state_init(&s);
+    b_healthy(&s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    w = b_writable(&s, "pg1", 0x1000);
+    pgq_strlcpy(w.sync_standbys, "pg2,pg3", sizeof w.sync_standbys);
+    b_report_by(&s, 2000, 1, 3, &w);
+    w.current_lsn = 0x1100;
+    w.sync_standbys[0] = '\0'; /* the dying primary's walsenders are gone */
+    b_report(&s, 3000, 2, &w);
+    assert_int_equal(b_node(&s, "pg1")->sync[0].left_lsn, 0x1100);
+    assert_int_equal(b_node(&s, "pg1")->sync[1].left_lsn, 0x1100);
+    lose_primary(&s, 10000, 1, 2);
+    reprobe(&s, 10000, "pg2", 0x1080);
+    reprobe(&s, 10000, "pg3", 0x1040);
+    policy_choose(&s, b_cluster(&s), &pc, &ch);
+    assert_non_null(ch.node);
+    assert_string_equal(ch.node->name, "pg2");
+    state_close(&s);
+
+    state_init(&s);
+    sync_primary_lost(&s, "pg2,pg3", 0x1000, 0x0F00);
+    o = b_recovering(&s, "pg2", 0x0E00); /* restarted: replaying, no receive position */
+    o.receive_lsn = 0;
+    b_report_by(&s, 11000, 1, 3, &o);
+    policy_choose(&s, b_cluster(&s), &pc, &ch);
+    assert_null(ch.node);
+    b_assert_contains(ch.reason, "synchronous standby pg2 is without a fresh position");
+    state_close(&s);
 }
 
 static void test_done_when_standbys_follow(void **ctx)
@@ -1102,6 +1142,7 @@ int main(void)
         T(test_sync_standbys),
         T(test_sync_standby_down_blocks),
         T(test_sync_standby_left),
+        T(test_sync_standbys_left_but_up),
         T(test_done_without_unknown_standby),
         T(test_done_without_down_standby),
         T(test_rejoin_demoted),
