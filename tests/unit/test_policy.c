@@ -725,6 +725,19 @@ static void sync_primary_lost(struct state *s, const char *sync, uint64_t lsn2, 
     reprobe(s, 10000, "pg3", lsn3);
 }
 
+/* pg1 primary naming pg2 and pg3 synchronous at 0x1000, then only `remaining` at 0x1100. */
+static void stops_naming(struct state *s, const char *remaining)
+{
+    struct obs w;
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    w = b_writable(s, "pg1", 0x1000);
+    pgq_strlcpy(w.sync_standbys, "pg2,pg3", sizeof w.sync_standbys);
+    b_report_by(s, 2000, 1, 3, &w);
+    w.current_lsn = 0x1100;
+    pgq_strlcpy(w.sync_standbys, remaining, sizeof w.sync_standbys);
+    b_report(s, 3000, 2, &w);
+}
+
 static void test_sync_standbys(void **ctx)
 {
     /* With synchronous replication, the new primary is at least as far as the most advanced of
@@ -808,15 +821,9 @@ static void test_sync_standby_left(void **ctx)
         struct state s;
         struct choice ch;
         struct policy_config pc = PC;
-        struct obs w, down;
+        struct obs down;
         state_init(&s);
-        b_healthy(&s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
-        w = b_writable(&s, "pg1", 0x1000);
-        pgq_strlcpy(w.sync_standbys, "pg2,pg3", sizeof w.sync_standbys);
-        b_report_by(&s, 2000, 1, 3, &w);
-        w.current_lsn = 0x1100;
-        pgq_strlcpy(w.sync_standbys, "pg2", sizeof w.sync_standbys); /* pg3's walsender is gone */
-        b_report(&s, 3000, 2, &w);
+        stops_naming(&s, "pg2"); /* pg3's walsender is gone */
         assert_int_equal(b_node(&s, "pg1")->sync[1].left_lsn, 0x1100);
         lose_primary(&s, 10000, 1, 2);
         down = b_unreachable(&s, "pg3");
@@ -845,16 +852,10 @@ static void test_sync_standbys_left_but_up(void **ctx)
     struct state s;
     struct choice ch;
     struct policy_config pc = PC;
-    struct obs w, o;
+    struct obs o;
     (void)ctx;
     state_init(&s);
-    b_healthy(&s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
-    w = b_writable(&s, "pg1", 0x1000);
-    pgq_strlcpy(w.sync_standbys, "pg2,pg3", sizeof w.sync_standbys);
-    b_report_by(&s, 2000, 1, 3, &w);
-    w.current_lsn = 0x1100;
-    w.sync_standbys[0] = '\0'; /* the dying primary's walsenders are gone */
-    b_report(&s, 3000, 2, &w);
+    stops_naming(&s, ""); /* the dying primary's walsenders are gone */
     assert_int_equal(b_node(&s, "pg1")->sync[0].left_lsn, 0x1100);
     assert_int_equal(b_node(&s, "pg1")->sync[1].left_lsn, 0x1100);
     lose_primary(&s, 10000, 1, 2);
