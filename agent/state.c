@@ -1,0 +1,189 @@
+/* The replicated state's life cycle and read-only queries (verdicts, fresh
+ * positions, events) and the rules for observations; apply(command) is in
+ * cluster.c. See cluster.h for the contract. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster.h"
+#include "lib/util.h"
+
+void state_init(struct state *s)
+{
+    memset(s, 0, sizeof *s);
+}
+
+void state_close(struct state *s)
+{
+    for (unsigned i = 0; i < s->n_clusters; i++) {
+        free(s->clusters[i].nodes);
+    }
+    free(s->clusters);
+    free(s->events);
+    memset(s, 0, sizeof *s);
+}
+
+void state_move(struct state *dst, struct state *src)
+{
+    state_close(dst);
+    *dst = *src;
+    memset(src, 0, sizeof *src);
+}
+
+void command_init(struct command *cmd, int kind)
+{
+    memset(cmd, 0, sizeof *cmd);
+    cmd->kind = kind;
+}
+
+void command_close(struct command *cmd)
+{
+    if (cmd->kind == CMD_REPORT) {
+        free(cmd->u.report.obs);
+        cmd->u.report.obs = NULL;
+        cmd->u.report.n_obs = 0;
+    }
+}
+
+struct cluster *state_cluster(const struct state *s, const char *name)
+{
+    for (unsigned i = 0; i < s->n_clusters; i++) {
+        if (strcmp(s->clusters[i].name, name) == 0) {
+            return &s->clusters[i];
+        }
+    }
+    return NULL;
+}
+
+struct node *cluster_node(const struct cluster *c, const char *name)
+{
+    if (c == NULL) {
+        return NULL;
+    }
+    for (unsigned i = 0; i < c->n_nodes; i++) {
+        if (strcmp(c->nodes[i].name, name) == 0) {
+            return &c->nodes[i];
+        }
+    }
+    return NULL;
+}
+
+const struct member *state_member(const struct state *s, uint64_t id)
+{
+    for (unsigned i = 0; i < s->n_monitors; i++) {
+        if (s->monitors[i].id == id) {
+            return &s->monitors[i];
+        }
+    }
+    return NULL;
+}
+
+unsigned state_n_voters(const struct state *s)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < s->n_monitors; i++) {
+        n += s->monitors[i].voter ? 1u : 0u;
+    }
+    return n;
+}
+
+unsigned state_majority(const struct state *s)
+{
+    return state_n_voters(s) / 2 + 1;
+}
+
+bool state_is_voter(const struct state *s, uint64_t monitor_id)
+{
+    const struct member *m = state_member(s, monitor_id);
+    return m != NULL && m->voter;
+}
+
+int cluster_verdict(const struct state *s, const struct node *n)
+{
+    unsigned up = 0, down = 0;
+    for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
+        const struct view *v = &n->views[i];
+        if (v->monitor_id == 0 || !state_is_voter(s, v->monitor_id)) {
+            continue;
+        }
+        if (v->obs.reachable) {
+            up++;
+        } else {
+            down++;
+        }
+    }
+    /* Invariant 2: a node is down only when a majority of voters saw it down. */
+    if (down >= state_majority(s)) {
+        return PGQ_VERDICT_DOWN;
+    }
+    return up > 0 ? PGQ_VERDICT_UP : PGQ_VERDICT_UNKNOWN;
+}
+
+bool node_fresh_position(const struct node *n, uint64_t seq, uint64_t *lsn)
+{
+    bool found = false;
+    *lsn = 0;
+    for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
+        const struct obs *o = &n->views[i].obs;
+        uint64_t pos;
+        if (n->views[i].monitor_id == 0 || !o->reachable || !o->in_recovery || o->basis_seq < seq) {
+            continue;
+        }
+        pos = PGQ_MAX(o->receive_lsn, o->replay_lsn);
+        if (!found || pos > *lsn) {
+            *lsn = pos;
+        }
+        found = true;
+    }
+    return found;
+}
+
+const struct view *node_latest_view(const struct node *n)
+{
+    const struct view *best = NULL;
+    for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
+        const struct view *v = &n->views[i];
+        if (v->monitor_id != 0 && (best == NULL || v->applied_ms > best->applied_ms)) {
+            best = v;
+        }
+    }
+    return best;
+}
+
+const struct event *state_event(const struct state *s, unsigned i)
+{
+    if (i >= s->n_events || s->events == NULL) {
+        return NULL;
+    }
+    return &s->events[(s->events_head + i) % PGQ_MAX_EVENTS];
+}
+
+bool obs_writable(const struct obs *o)
+{
+    return o->reachable && !o->in_recovery && !o->read_only;
+}
+
+uint64_t obs_lag(const struct obs *o)
+{
+    if (!o->reachable || !o->in_recovery || !o->streaming || o->upstream_lsn <= o->receive_lsn) {
+        return 0;
+    }
+    return o->upstream_lsn - o->receive_lsn;
+}
+
+bool obs_report_due(const struct obs *prev, const struct obs *cur, uint64_t wal_step)
+{
+    if (prev->reachable != cur->reachable || prev->in_recovery != cur->in_recovery ||
+        prev->timeline != cur->timeline || prev->streaming != cur->streaming ||
+        strcmp(prev->upstream, cur->upstream) != 0 || prev->read_only != cur->read_only ||
+        strcmp(prev->sync_standbys, cur->sync_standbys) != 0) {
+        return true;
+    }
+    /* The primary's last committed position is what max_lag_on_failover is
+     * measured against when it dies: keep it within wal_step of the truth
+     * as of the last probe. */
+    if (cur->reachable && !cur->in_recovery && cur->current_lsn > prev->current_lsn &&
+        cur->current_lsn - prev->current_lsn >= wal_step) {
+        return true;
+    }
+    return (obs_lag(prev) > wal_step) != (obs_lag(cur) > wal_step);
+}
