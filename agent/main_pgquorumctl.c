@@ -184,39 +184,24 @@ static unsigned monitor_rows(struct ctl *c,
                              struct monitor_row *rows,
                              unsigned max)
 {
-    const struct state *s = &first->state;
-    unsigned n = 0;
+    unsigned n = render_monitor_rows(first, answered, rows, max);
     uint64_t saved = c->timeout_ms;
     c->timeout_ms = PGQ_MIN(c->timeout_ms, 1500);
-    for (unsigned i = 0; i < s->n_monitors && n < max; i++) {
-        const struct member *mb = &s->monitors[i];
-        struct monitor_row *r = &rows[n];
-        if (!mb->voter) {
+    for (unsigned i = 0; i < n; i++) {
+        struct monitor_row *r = &rows[i];
+        struct api_request req;
+        struct api_response res;
+        if (r->reachable || r->api_address[0] == '\0') {
             continue;
         }
-        memset(r, 0, sizeof *r);
-        r->id = mb->id;
-        pgq_strlcpy(r->raft_address, mb->raft_address, sizeof r->raft_address);
-        pgq_strlcpy(r->api_address, mb->api_address, sizeof r->api_address);
-        if (mb->id == first->info.id) {
+        memset(&req, 0, sizeof req);
+        req.kind = API_STATUS;
+        if (ctl_call(c, r->api_address, &req, &res) == 0 && res.code == API_OK &&
+            res.info.id == r->id) {
             r->reachable = true;
-            r->info = first->info;
-            if (r->api_address[0] == '\0') {
-                pgq_strlcpy(r->api_address, answered, sizeof r->api_address);
-            }
-        } else if (mb->api_address[0] != '\0') {
-            struct api_request req;
-            struct api_response res;
-            memset(&req, 0, sizeof req);
-            req.kind = API_STATUS;
-            if (ctl_call(c, mb->api_address, &req, &res) == 0 && res.code == API_OK &&
-                res.info.id == mb->id) {
-                r->reachable = true;
-                r->info = res.info;
-            }
-            api_response_close(&res);
+            r->info = res.info;
         }
-        n++;
+        api_response_close(&res);
     }
     /* A monitor whose API address is not yet committed: look for it among
      * the addresses given on the command line. */

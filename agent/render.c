@@ -476,6 +476,35 @@ static void status_json(FILE *out,
     fputs("]}\n", out);
 }
 
+unsigned render_monitor_rows(const struct api_response *res,
+                             const char *answered,
+                             struct monitor_row *rows,
+                             unsigned max)
+{
+    const struct state *s = &res->state;
+    unsigned n = 0;
+    for (unsigned i = 0; i < s->n_monitors && n < max; i++) {
+        const struct member *mb = &s->monitors[i];
+        struct monitor_row *r;
+        if (!mb->voter) {
+            continue;
+        }
+        r = &rows[n++];
+        memset(r, 0, sizeof *r);
+        r->id = mb->id;
+        pgq_strlcpy(r->raft_address, mb->raft_address, sizeof r->raft_address);
+        pgq_strlcpy(r->api_address, mb->api_address, sizeof r->api_address);
+        if (mb->id == res->info.id) {
+            r->reachable = true;
+            r->info = res->info;
+            if (r->api_address[0] == '\0') {
+                pgq_strlcpy(r->api_address, answered, sizeof r->api_address);
+            }
+        }
+    }
+    return n;
+}
+
 void render_status(FILE *out,
                    const struct state *s,
                    const struct monitor_row *rows,

@@ -19,6 +19,14 @@ struct monitor_row
     struct raft_info info; /* valid when reachable */
 };
 
+/* One row per voter of the state in a status reply `res`; the monitor that
+ * answered (from address `answered`) is reachable, the others are not known
+ * to be yet (the caller may ask them). */
+unsigned render_monitor_rows(const struct api_response *res,
+                             const char *answered,
+                             struct monitor_row *rows,
+                             unsigned max);
+
 /* cluster: "" for all. now_ms: the client's wall clock, for "ago". */
 void render_status(FILE *out,
                    const struct state *s,

@@ -40,30 +40,6 @@ static void roundtrip(const struct api_response *res)
     free(b2);
 }
 
-/* As main_pgquorumctl.c's monitor_rows, without asking the others. */
-static unsigned rows_of(const struct api_response *res, struct monitor_row *rows)
-{
-    const struct state *s = &res->state;
-    unsigned n = 0;
-    for (unsigned i = 0; i < s->n_monitors && n < PGQ_MAX_MONITORS; i++) {
-        const struct member *mb = &s->monitors[i];
-        struct monitor_row *r = &rows[n];
-        if (!mb->voter) {
-            continue;
-        }
-        memset(r, 0, sizeof *r);
-        r->id = mb->id;
-        pgq_strlcpy(r->raft_address, mb->raft_address, sizeof r->raft_address);
-        pgq_strlcpy(r->api_address, mb->api_address, sizeof r->api_address);
-        if (mb->id == res->info.id) {
-            r->reachable = true;
-            r->info = res->info;
-        }
-        n++;
-    }
-    return n;
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
@@ -85,7 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     roundtrip(&res);
     if (res.body == API_STATUS) {
         struct monitor_row rows[PGQ_MAX_MONITORS];
-        unsigned n = rows_of(&res, rows);
+        unsigned n = render_monitor_rows(&res, "127.0.0.1:1", rows, PGQ_MAX_MONITORS);
         char uri[4096];
         uint64_t now = res.state.time_ms + 5000;
         render_status(devnull, &res.state, rows, n, res.state.leader_id, "", now, false);
