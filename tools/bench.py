@@ -14,7 +14,6 @@ import argparse
 import os
 import statistics
 import sys
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -40,29 +39,16 @@ def failover_run(t, profile):
             q.ctl("node", "add", n.name, "--conninfo", n.conninfo, check_rc=True)
         t.wait_until(lambda: all(n["health"] == "up" and n["following_epoch"] == 1
                                  for n in q.status()["nodes"]), 60, "steady cluster")
-        uri = q.ctl("uri", check_rc=True).stdout.strip() + "&user=postgres&connect_timeout=1"
+        uri = q.ctl("uri", check_rc=True).stdout.strip()
         nodes[0].sql("CREATE TABLE bench (id int)")
-        acked = []
-        stop = threading.Event()
-
-        def writer():
-            while not stop.is_set():
-                p = t.run(["psql", uri, "-XAtq", "-c", "INSERT INTO bench VALUES (1)"],
-                          check_rc=False, timeout=10)
-                if p.returncode == 0:
-                    acked.append(time.monotonic())
-                else:
-                    time.sleep(0.01)
-        th = threading.Thread(target=writer, daemon=True)
-        th.start()
-        t.wait_until(lambda: len(acked) > 3, 30, "writes")
+        w = t.Writer(uri, lambda i: "INSERT INTO bench VALUES (%d)" % i, pause=0.01)
+        w.start()
+        t.wait_until(lambda: len(w.acked) > 3, 30, "writes")
         kill_wall = time.time()
         nodes[0].kill9()
         killed = time.monotonic()
-        t.wait_until(lambda: any(a > killed for a in acked), 120, "first write after the kill")
-        first = min(a for a in acked if a > killed) - killed
-        stop.set()
-        th.join(timeout=15)
+        first = t.wait_until(lambda: w.first_after(killed), 120, "first write after the kill")
+        w.finish()
 
         def done():
             ev = q.events()

@@ -11,7 +11,6 @@ import argparse
 import os
 import signal
 import sys
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -49,24 +48,12 @@ def main():
         print()
         print(q.ctl("status").stdout)
         uri = q.ctl("uri", check_rc=True).stdout.strip()
-        app_uri = uri + "&user=postgres&connect_timeout=2"
         t.log("application URI: %s" % uri)
         nodes[0].sql("CREATE TABLE demo (id serial PRIMARY KEY, at timestamptz DEFAULT now())")
 
-        stop = threading.Event()
-        acked = []
-
-        def writer():
-            while not stop.is_set():
-                p = t.run(["psql", app_uri, "-XAtq", "-c", "INSERT INTO demo DEFAULT VALUES"],
-                          check_rc=False, timeout=10)
-                if p.returncode == 0:
-                    acked.append(time.monotonic())
-                else:
-                    time.sleep(0.05)
-        th = threading.Thread(target=writer, daemon=True)
-        th.start()
-        t.wait_until(lambda: len(acked) > 5, 30, "writes through the URI")
+        w = t.Writer(uri, lambda i: "INSERT INTO demo DEFAULT VALUES")
+        w.start()
+        t.wait_until(lambda: len(w.acked) > 5, 30, "writes through the URI")
         print()
         t.log("a client writes through the URI; now: kill -9 the primary's postmaster")
         nodes[0].kill9()
@@ -82,10 +69,8 @@ def main():
                 t.log("event: %-17s %s%s" % (e["event"], e["message"], dur))
                 done |= e["event"] == "failover-done"
             time.sleep(0.1)
-        t.wait_until(lambda: any(a > killed for a in acked), 60, "a write on the new primary")
-        first = min(a for a in acked if a > killed) - killed
-        stop.set()
-        th.join(timeout=15)
+        first = t.wait_until(lambda: w.first_after(killed), 60, "a write on the new primary")
+        w.finish()
         t.log("first acknowledged write %.2f s after the kill" % first)
         print()
         print(q.ctl("status").stdout)

@@ -4,7 +4,6 @@ streaming standbys, run as `postgres`) by three real monitors."""
 
 import os
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -54,37 +53,7 @@ def uri(q):
     return q.ctl("uri", check_rc=True).stdout.strip()
 
 
-def psql_uri(u, sql, timeout=10):
-    sep = "&" if "?" in u else "?"
-    return t.run(["psql", u + sep + "connect_timeout=2&user=postgres", "-XAtq", "-v", "ON_ERROR_STOP=1",
-                  "-c", sql], check_rc=False, timeout=timeout)
-
-
-class Writer(threading.Thread):
-    """Inserts unique ids through the multi-host URI; remembers what was acknowledged."""
-
-    def __init__(self, u):
-        super().__init__(daemon=True)
-        self.uri = u
-        self.acked = []
-        self.failed = 0
-        self.stop = threading.Event()
-        self.next_id = 1
-
-    def run(self):
-        while not self.stop.is_set():
-            i = self.next_id
-            self.next_id += 1
-            try:
-                p = psql_uri(self.uri, "INSERT INTO acks VALUES (%d)" % i)
-                ok = p.returncode == 0
-            except Exception:  # noqa: BLE001 - a hung connection is a failed write
-                ok = False
-            if ok:
-                self.acked.append((i, time.monotonic()))
-            else:
-                self.failed += 1
-                time.sleep(0.05)
+psql_uri = t.psql_uri
 
 
 def promoted_nodes(nodes):
@@ -132,7 +101,7 @@ def test_kill_primary(sb):
     t.wait_until(lambda: pg1.sql("SELECT string_agg(application_name, ',') FROM "
                                  "pg_stat_replication WHERE state = 'streaming'") == "pg3",
                  30, "pg2 to stop streaming")
-    w = Writer(uri(q))
+    w = t.Writer(uri(q), lambda i: "INSERT INTO acks VALUES (%d)" % i)
     w.start()
     t.wait_until(lambda: len(w.acked) >= 30, 30, "30 acknowledged writes")
     pg1.kill9()
@@ -140,10 +109,8 @@ def test_kill_primary(sb):
     c = wait_failover(q, 2)
     t.check(c["primary"] == "pg3", "promoted %s, expected the most advanced standby pg3"
             % c["primary"])
-    t.wait_until(lambda: any(ts > killed for _, ts in w.acked), 30, "a write after the kill")
-    first_write = min(ts for _, ts in w.acked if ts > killed) - killed
-    w.stop.set()
-    w.join(timeout=30)
+    first_write = t.wait_until(lambda: w.first_after(killed), 30, "a write after the kill")
+    w.finish()
     t.log("failover: first acknowledged write %.2fs after the kill (%d acked, %d failed)"
           % (first_write, len(w.acked), w.failed))
     check_single_promotion(q, nodes, pg3)

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 PG_BINDIR = os.environ.get("PG_BINDIR", "/usr/lib/postgresql/15/bin")
@@ -464,6 +465,51 @@ class Quorum:
         for m in self.monitors:
             log("---- monitor %d log (tail) ----" % m.id)
             sys.stdout.write("\n".join(m.log_text().splitlines()[-60:]) + "\n")
+
+
+def psql_uri(u, sql, timeout=10):
+    """Run sql through a libpq URI as postgres, failing fast on connect."""
+    sep = "&" if "?" in u else "?"
+    return run(["psql", u + sep + "connect_timeout=2&user=postgres", "-XAtq", "-v",
+                "ON_ERROR_STOP=1", "-c", sql], check_rc=False, timeout=timeout)
+
+
+class Writer(threading.Thread):
+    """A client writing through a URI again and again: sql(i) for i = 1, 2, ...;
+    remembers what was acknowledged, as (i, time.monotonic()). After a failed
+    write it pauses `pause` seconds."""
+
+    def __init__(self, u, sql, pause=0.05):
+        super().__init__(daemon=True)
+        self.uri = u
+        self.sql = sql
+        self.pause = pause
+        self.acked = []
+        self.failed = 0
+        self.stop = threading.Event()
+
+    def run(self):
+        i = 0
+        while not self.stop.is_set():
+            i += 1
+            try:
+                ok = psql_uri(self.uri, self.sql(i)).returncode == 0
+            except Exception:  # noqa: BLE001 - a hung connection is a failed write
+                ok = False
+            if ok:
+                self.acked.append((i, time.monotonic()))
+            else:
+                self.failed += 1
+                time.sleep(self.pause)
+
+    def first_after(self, t0):
+        """Seconds from t0 to the first write acknowledged after it, or None."""
+        later = [ts for _, ts in self.acked if ts > t0]
+        return min(later) - t0 if later else None
+
+    def finish(self):
+        self.stop.set()
+        self.join(timeout=30)
 
 
 def main(tests, failpoints=False):
