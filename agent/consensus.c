@@ -3,6 +3,7 @@
 #include "consensus.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -32,6 +33,13 @@ void consensus_init(struct consensus *c, struct raft *r, struct fsm *f, uint64_t
     c->now_ms = wall_ms;
     c->policy.failover_timeout_ms = 5000;
     c->policy.max_lag_bytes = 1 << 20;
+}
+
+void consensus_close(struct consensus *c)
+{
+    free(c->actions);
+    c->actions = NULL;
+    c->actions_cap = 0;
 }
 
 static void *raft_alloc(size_t size)
@@ -197,9 +205,26 @@ static void check_tilt(struct consensus *c, uint64_t now)
     c->policy.tilt = now < c->tilt_until_ms;
 }
 
+/* Every action due, however many: the buffer grows to the count. */
+static unsigned due_actions(struct consensus *c)
+{
+    unsigned n = policy_actions(&c->fsm->state, c->actions, c->actions_cap);
+    if (n > c->actions_cap) {
+        unsigned cap = PGQ_MAX(n, 2 * c->actions_cap);
+        struct action *grown = realloc(c->actions, (size_t)cap * sizeof *grown);
+        if (grown == NULL) {
+            log_error("out of memory for %u due actions: carrying out %u", n, c->actions_cap);
+            return c->actions_cap;
+        }
+        c->actions = grown;
+        c->actions_cap = cap;
+        n = policy_actions(&c->fsm->state, c->actions, c->actions_cap);
+    }
+    return n;
+}
+
 void consensus_tick(struct consensus *c)
 {
-    struct action actions[64];
     unsigned n;
     check_tilt(c, c->now_ms(c));
     if (raft_state(c->raft) != RAFT_LEADER || c->ready_term != c->raft->current_term) {
@@ -225,9 +250,9 @@ void consensus_tick(struct consensus *c)
             command_close(&c->policy_cmd);
         }
     }
-    n = policy_actions(&c->fsm->state, actions, PGQ_ARRAY_SIZE(actions));
+    n = due_actions(c);
     if (c->actions_cb != NULL) {
-        c->actions_cb(c, actions, n);
+        c->actions_cb(c, c->actions, n);
     }
 }
 

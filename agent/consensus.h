@@ -66,9 +66,14 @@ struct consensus
     struct command policy_cmd;
     struct raft_transfer transfer;
     bool transfer_pending;
+    struct action *actions; /* owned: the actions due, grown as needed */
+    unsigned actions_cap;
 };
 
 void consensus_init(struct consensus *c, struct raft *r, struct fsm *f, uint64_t id);
+
+/* Free what consensus owns (not the raft instance). */
+void consensus_close(struct consensus *c);
 
 /* Drive the leader's duties; call periodically and when kicked. */
 void consensus_tick(struct consensus *c);

@@ -516,6 +516,7 @@ static void part_stopped(struct monitor *m)
     if (--m->pending > 0) {
         return;
     }
+    consensus_close(&m->cons);
     fsm_close(&m->fsm);
     log_info("monitor %" PRIu64 " stopped", m->cfg.id);
     if (m->stopped_cb != NULL) {

@@ -403,25 +403,44 @@ bool policy_next_command(const struct state *s,
     return false;
 }
 
-static struct action *action_new(struct action *out,
-                                 unsigned max,
-                                 unsigned *n,
-                                 int kind,
-                                 const struct cluster *c,
-                                 const struct node *node)
+/* The one action due on `node` of cluster c whose primary is p, or 0. A
+ * node has at most one: promote (the candidate of a decision), fence (a
+ * writable non-primary) or repoint (a standby not confirmed to follow). */
+static int node_action(const struct cluster *c, const struct node *p, const struct node *node)
 {
-    struct action *a;
-    if (*n >= max) {
-        return NULL;
+    if (node == p) {
+        /* Invariant 3: the committed decision is carried out by whoever
+         * leads; promotion is idempotent (checked first). */
+        return c->fo.phase == PGQ_FO_DECIDED ? ACT_PROMOTE : 0;
     }
-    a = &out[(*n)++];
+    if (node->alert_writable && node->fenced_epoch < c->epoch) {
+        return ACT_FENCE;
+    }
+    if (c->fo.phase == PGQ_FO_DECIDED || node->role != PGQ_ROLE_STANDBY ||
+        node->following_epoch >= c->epoch || node->verdict != PGQ_VERDICT_UP ||
+        p->verdict == PGQ_VERDICT_DOWN) {
+        return 0;
+    }
+    return ACT_REPOINT;
+}
+
+static void action_fill(struct action *a,
+                        int kind,
+                        const struct cluster *c,
+                        const struct node *p,
+                        const struct node *node)
+{
     memset(a, 0, sizeof *a);
     a->kind = kind;
     a->epoch = c->epoch;
     pgq_strlcpy(a->cluster, c->name, sizeof a->cluster);
     pgq_strlcpy(a->node, node->name, sizeof a->node);
     pgq_strlcpy(a->conninfo, node->conninfo, sizeof a->conninfo);
-    return a;
+    if (kind == ACT_REPOINT) {
+        pgq_strlcpy(a->primary, p->name, sizeof a->primary);
+        pgq_strlcpy(a->primary_conninfo, p->conninfo, sizeof a->primary_conninfo);
+        a->timeline = c->fo.timeline;
+    }
 }
 
 unsigned policy_actions(const struct state *s, struct action *out, unsigned max)
@@ -433,32 +452,15 @@ unsigned policy_actions(const struct state *s, struct action *out, unsigned max)
         if (p == NULL) {
             continue;
         }
-        if (c->fo.phase == PGQ_FO_DECIDED) {
-            /* Invariant 3: the committed decision is carried out by whoever
-             * leads; promotion is idempotent (checked first). */
-            action_new(out, max, &n, ACT_PROMOTE, c, p);
-        }
-        for (unsigned j = 0; j < c->n_nodes; j++) {
-            const struct node *node = &c->nodes[j];
-            if (node == p) {
-                continue;
-            }
-            if (node->alert_writable && node->fenced_epoch < c->epoch) {
-                action_new(out, max, &n, ACT_FENCE, c, node);
-                continue;
-            }
-            if (c->fo.phase == PGQ_FO_DECIDED || node->role != PGQ_ROLE_STANDBY ||
-                node->following_epoch >= c->epoch || node->verdict != PGQ_VERDICT_UP ||
-                p->verdict == PGQ_VERDICT_DOWN) {
-                continue;
-            }
-            {
-                struct action *a = action_new(out, max, &n, ACT_REPOINT, c, node);
-                if (a != NULL) {
-                    pgq_strlcpy(a->primary, p->name, sizeof a->primary);
-                    pgq_strlcpy(a->primary_conninfo, p->conninfo, sizeof a->primary_conninfo);
-                    a->timeline = c->fo.timeline;
+        /* The primary first: a promotion is the most urgent action. */
+        for (unsigned k = 0; k <= c->n_nodes; k++) {
+            const struct node *node = k == 0 ? p : &c->nodes[k - 1];
+            int kind = k > 0 && node == p ? 0 : node_action(c, p, node);
+            if (kind != 0) {
+                if (n < max) {
+                    action_fill(&out[n], kind, c, p, node);
                 }
+                n++;
             }
         }
     }
@@ -487,12 +489,8 @@ bool policy_action_same(const struct action *x, const struct action *y)
 
 bool policy_action_due(const struct state *s, const struct action *a)
 {
-    struct action due[64];
-    unsigned n = policy_actions(s, due, PGQ_ARRAY_SIZE(due));
-    for (unsigned i = 0; i < n; i++) {
-        if (policy_action_same(&due[i], a)) {
-            return true;
-        }
-    }
-    return false;
+    const struct cluster *c = state_cluster(s, a->cluster);
+    const struct node *p = c != NULL ? cluster_node(c, c->primary) : NULL;
+    const struct node *node = cluster_node(c, a->node);
+    return p != NULL && node != NULL && c->epoch == a->epoch && node_action(c, p, node) == a->kind;
 }

@@ -83,7 +83,9 @@ struct action
     uint32_t timeline; /* ACT_REPOINT: the primary's timeline, 0 if unknown */
 };
 
-/* Fill out[0..max) with the actions due; returns how many. */
+/* The actions due, every one: returns how many there are, and writes the
+ * first min(that, max) of them to out (call again with more room when the
+ * count exceeds max). */
 unsigned policy_actions(const struct state *s, struct action *out, unsigned max);
 
 const char *policy_action_name(int kind);

@@ -1005,6 +1005,7 @@ static void sim_free(struct sim *s)
     }
     for (unsigned i = 0; i < s->n; i++) {
         command_close(&s->srv[i].cons.policy_cmd);
+        consensus_close(&s->srv[i].cons);
         fsm_close(&s->srv[i].fsm);
     }
     free(s->hashes);

@@ -1099,7 +1099,8 @@ static void test_actions_fence_old_primary(void **ctx)
 
 static void test_actions_capacity(void **ctx)
 {
-    /* policy_actions never writes more than the room it is given. */
+    /* policy_actions counts every due action but never writes more than the room it
+     * is given. */
     struct state *s = *ctx;
     struct action a[2];
     struct obs o;
@@ -1109,12 +1110,49 @@ static void test_actions_capacity(void **ctx)
     o = b_writable(s, "pg3", 0x1000);
     b_report(s, 2000, 1, &o);
     memset(a, 0xEE, sizeof a);
-    assert_int_equal(policy_actions(s, a, 1), 1);
+    assert_int_equal(policy_actions(s, a, 1), 2);
     assert_int_equal(a[0].kind, ACT_FENCE);
     assert_int_equal(a[1].kind, (int)0xEEEEEEEE);
-    assert_int_equal(policy_actions(s, a, 0), 0);
+    assert_int_equal(policy_actions(s, a, 0), 2);
     assert_int_equal(policy_actions(s, a, 2), 2);
     assert_string_equal(policy_action_name(0), "?");
+}
+
+static void test_actions_no_ceiling(void **ctx)
+{
+    /* Every due action is listed and due, however many: 100 discovered standbys are 100
+     * repoints (a fixed table of 64 once dropped the rest without a word). */
+    struct state *s = *ctx;
+    struct obs o[101];
+    struct action *a = calloc(128, sizeof *a);
+    char names[101][PGQ_NAME_MAX];
+    assert_non_null(a);
+    b_hello(s, 1000, 1, 3);
+    for (unsigned i = 0; i <= 100; i++) {
+        snprintf(names[i], sizeof names[i], "pg%u", i + 1);
+        b_add(s, 1000, names[i], 50);
+        o[i] = i == 0 ? b_writable(s, names[i], 0x1000) : b_recovering(s, names[i], 0x1000);
+    }
+    for (unsigned m = 1; m <= 3; m++) {
+        struct command c = b_cmd_report(1000, m, o, 101);
+        b_apply(s, &c);
+        command_close(&c);
+    }
+    b_set_role(s, 1000, "pg1", PGQ_ROLE_PRIMARY);
+    for (unsigned i = 1; i <= 100; i++) {
+        b_set_role(s, 1000, names[i], PGQ_ROLE_STANDBY);
+    }
+    assert_int_equal(policy_actions(s, a, 10), 100);
+    assert_int_equal(policy_actions(s, a, 128), 100);
+    for (unsigned i = 0; i < 100; i++) {
+        assert_int_equal(a[i].kind, ACT_REPOINT);
+        assert_true(policy_action_due(s, &a[i]));
+    }
+    assert_string_equal(a[99].node, "pg101");
+    b_step(s, 2000, PGQ_STEP_REPOINTED, "pg101", 0);
+    assert_false(policy_action_due(s, &a[99]));
+    assert_int_equal(policy_actions(s, a, 128), 99);
+    free(a);
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, b_setup_state, b_teardown_state)
@@ -1154,6 +1192,7 @@ int main(void)
         T(test_actions_fence),
         T(test_actions_fence_old_primary),
         T(test_actions_capacity),
+        T(test_actions_no_ceiling),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
