@@ -392,15 +392,21 @@ static void note_sync(struct node *n, const struct obs *o)
 /* The earliest first failed probe among the voters' views that see the node
  * down, but not before the verdict last changed (`floor`): an older failure,
  * such as a dead monitor's view from an earlier outage, is not this one. The
- * verdict's time when no view says. */
+ * verdict's time when no view says. A view that says for how long its
+ * monitor has seen the node failing (failing_ms, on that monitor's
+ * monotonic clock) dates the failure in the leader's stamps, so that no
+ * two machines' wall clocks are compared; older entries carry only the
+ * monitor's wall clock of the first failure, taken as it is. */
 static uint64_t first_failure(const struct state *s, const struct node *n, uint64_t floor)
 {
     uint64_t first = s->time_ms;
     for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
         const struct view *v = &n->views[i];
-        if (v->monitor_id != 0 && !v->obs.reachable && v->obs.failing_since_ms >= floor &&
-            v->obs.failing_since_ms != 0 && state_is_voter(s, v->monitor_id)) {
-            first = PGQ_MIN(first, v->obs.failing_since_ms);
+        uint64_t began = v->obs.failing_ms != 0 ? since(v->applied_ms, v->obs.failing_ms)
+                                                : v->obs.failing_since_ms;
+        if (v->monitor_id != 0 && !v->obs.reachable && began >= floor && began != 0 &&
+            state_is_voter(s, v->monitor_id)) {
+            first = PGQ_MIN(first, began);
         }
     }
     return first;

@@ -38,7 +38,8 @@ struct obs
     uint64_t basis_seq; /* reporter's applied state seq when the probe began */
     uint32_t server_version;
     uint64_t upstream_lsn;     /* standby: the upstream's end of WAL as last heard */
-    uint64_t failing_since_ms; /* not reachable: when the first failed probe began */
+    uint64_t failing_since_ms; /* not reachable: wall clock of the first failed probe (display) */
+    uint64_t failing_ms;       /* not reachable: for how long, on the monitor's monotonic clock */
     /* primary: application_names of its synchronous (sync or quorum)
      * standbys, sorted, comma-separated; "" when none */
     char sync_standbys[PGQ_SYNC_NAMES_MAX];

@@ -223,6 +223,9 @@ void codec_obs_to_pb(const struct obs *o, Pgq__Observation *m)
     m->has_server_version = true, m->server_version = o->server_version;
     m->has_upstream_lsn = true, m->upstream_lsn = o->upstream_lsn;
     m->has_failing_since_ms = true, m->failing_since_ms = o->failing_since_ms;
+    if (o->failing_ms != 0) {
+        m->has_failing_ms = true, m->failing_ms = o->failing_ms;
+    }
     if (o->sync_standbys[0] != '\0') {
         m->sync_standbys = S(o->sync_standbys);
     }
@@ -250,6 +253,7 @@ void codec_obs_from_pb(struct dec *d, const Pgq__Observation *m, struct obs *o)
     o->server_version = m->server_version;
     o->upstream_lsn = m->upstream_lsn;
     o->failing_since_ms = m->failing_since_ms;
+    o->failing_ms = m->failing_ms;
     codec_copy_str(d, o->sync_standbys, sizeof o->sync_standbys, m->sync_standbys,
                    "observation.sync_standbys");
 }

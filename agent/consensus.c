@@ -17,11 +17,35 @@ static uint64_t wall_ms(struct consensus *c)
     return clock_wall_ms();
 }
 
-/* The leader's clock for stamps and judgements: its own, moved forward to
- * the state's time when an earlier leader's clock ran ahead. */
+static uint64_t mono_ms(struct consensus *c)
+{
+    (void)c;
+    return clock_mono_ms();
+}
+
+/* Invariant 8: durations on a monotonic clock. The leader's clock for
+ * stamps and judgements is its monotonic clock, anchored once per term to
+ * its wall clock (so that stamps still read as dates), or to the state's
+ * time if an earlier leader's stamps are ahead. A wall clock step during
+ * the term moves neither the stamps nor any duration; every duration the
+ * policy measures starts at a stamp of the current term (at the latest at
+ * the term's LeaderHello), so it is a difference of this clock alone. */
 static uint64_t leader_now(struct consensus *c)
 {
-    return c->now_ms(c) + c->clock_offset_ms;
+    return c->stamp_base_ms + (c->mono_ms(c) - c->mono_base_ms);
+}
+
+static void anchor_clock(struct consensus *c)
+{
+    uint64_t wall = c->wall_ms(c), then = c->fsm->state.time_ms;
+    c->stamp_base_ms = PGQ_MAX(wall, then);
+    c->mono_base_ms = c->mono_ms(c);
+    if (then > wall + 1000) {
+        log_warn(
+            "the cluster's time is %llu ms ahead of this monitor's clock (an earlier "
+            "leader's clock ran fast): stamping from the cluster's time",
+            (unsigned long long)(then - wall));
+    }
 }
 
 void consensus_init(struct consensus *c, struct raft *r, struct fsm *f, uint64_t id)
@@ -30,7 +54,8 @@ void consensus_init(struct consensus *c, struct raft *r, struct fsm *f, uint64_t
     c->raft = r;
     c->fsm = f;
     c->id = id;
-    c->now_ms = wall_ms;
+    c->wall_ms = wall_ms;
+    c->mono_ms = mono_ms;
     c->policy.failover_timeout_ms = 5000;
     c->policy.max_lag_bytes = 1 << 20;
 }
@@ -127,19 +152,21 @@ static void hello_cb(struct proposal *p, int status, const struct apply_result *
         return;
     }
     if (raft_state(c->raft) == RAFT_LEADER && c->raft->current_term == p->term) {
-        uint64_t now = c->now_ms(c), then = c->fsm->state.time_ms;
+        uint64_t now = leader_now(c), then = c->fsm->state.time_ms;
         c->ready = true;
         c->ready_term = p->term;
-        /* Time in the state never goes back: if an earlier leader's clock
-         * ran ahead, its stamps are in our future, and every "down since"
-         * would look young to us for as long as it ran ahead. Measure from
-         * the state's time instead, at our own clock's pace. */
-        c->clock_offset_ms = then > now ? then - now : 0;
-        if (c->clock_offset_ms > 1000) {
-            log_warn(
-                "the cluster's time is %llu ms ahead of this monitor's clock (an earlier "
-                "leader's clock ran fast): stamping from the cluster's time",
-                (unsigned long long)c->clock_offset_ms);
+        /* Time in the state never goes back: if entries applied since the
+         * anchor carry an earlier leader's stamps from our future, every
+         * "down since" would look young to us for as long as its clock ran
+         * ahead. Measure from the state's time instead, at our own pace. */
+        if (then > now) {
+            c->stamp_base_ms += then - now;
+            if (then - now > 1000) {
+                log_warn(
+                    "the cluster's time is %llu ms ahead of this monitor's clock (an earlier "
+                    "leader's clock ran fast): stamping from the cluster's time",
+                    (unsigned long long)(then - now));
+            }
         }
         log_info("leading term %llu: log caught up, acting on committed state", p->term);
         if (c->kick_cb != NULL) {
@@ -165,6 +192,7 @@ static void propose_hello(struct consensus *c)
                     sizeof cmd.u.hello.voters[0].raft_address);
         cmd.u.hello.n_voters++;
     }
+    anchor_clock(c);
     c->hello_p.data = c;
     c->hello_p.cb = hello_cb;
     rv = consensus_propose(c, &c->hello_p, &cmd);
@@ -186,10 +214,12 @@ static void policy_cb(struct proposal *p, int status, const struct apply_result 
     }
 }
 
-/* TILT (after redis Sentinel): when ticks arrive far apart or the clock
- * runs backwards, this leader's sense of "down for how long" cannot be
- * trusted; it keeps committing reports but decides no failover until
- * failover_timeout has passed on a steady clock. */
+/* TILT (after redis Sentinel): when ticks arrive far apart (the process
+ * was stopped, the machine suspended or starved) or the clock runs
+ * backwards (a monotonic clock does not; kept as a guard), this leader's
+ * sense of "down for how long" cannot be trusted; it keeps committing
+ * reports but decides no failover until failover_timeout has passed on a
+ * steady clock. */
 static void check_tilt(struct consensus *c, uint64_t now)
 {
     uint64_t gap_limit = PGQ_MAX(2000, c->policy.failover_timeout_ms);
@@ -226,7 +256,7 @@ static unsigned due_actions(struct consensus *c)
 void consensus_tick(struct consensus *c)
 {
     unsigned n;
-    check_tilt(c, c->now_ms(c));
+    check_tilt(c, c->mono_ms(c));
     if (raft_state(c->raft) != RAFT_LEADER || c->ready_term != c->raft->current_term) {
         if (c->ready) {
             c->ready = false;

@@ -48,15 +48,17 @@ struct consensus
     uint64_t id;
     char api_address[PGQ_ADDR_MAX];
     struct policy_config policy;
-    uint64_t (*now_ms)(struct consensus *c); /* wall clock for stamps */
+    uint64_t (*mono_ms)(struct consensus *c); /* monotonic: every duration */
+    uint64_t (*wall_ms)(struct consensus *c); /* wall: anchors stamps, for display */
     void (*actions_cb)(struct consensus *c, const struct action *a, unsigned n);
     void (*stepped_down_cb)(struct consensus *c); /* cancel leader work */
     void (*kick_cb)(struct consensus *c);         /* run a tick soon */
     void *data;
     /* private */
-    uint64_t last_tick_ms;
-    uint64_t clock_offset_ms;
-    uint64_t tilt_until_ms;
+    uint64_t last_tick_ms;  /* mono */
+    uint64_t stamp_base_ms; /* stamp at mono_base_ms: see leader_now() */
+    uint64_t mono_base_ms;
+    uint64_t tilt_until_ms; /* mono */
     unsigned long long ready_term;
     bool ready;
     bool hello_pending;

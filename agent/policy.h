@@ -58,7 +58,8 @@ void policy_choose(const struct state *s,
                    struct choice *out);
 
 /* The next command the leader should propose, if any (true: *out is set;
- * close it with command_close). now_ms is the leader's wall clock. */
+ * close it with command_close). now_ms is the leader's clock, the one its
+ * stamps come from (consensus.c: monotonic, anchored per term). */
 bool policy_next_command(const struct state *s,
                          const struct policy_config *pc,
                          uint64_t now_ms,

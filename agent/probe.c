@@ -74,7 +74,7 @@ static void schedule(struct probe_target *t, uint64_t delay_ms)
 static void conclude(struct probe_target *t, const struct obs *o)
 {
     struct probe *p = t->probe;
-    uint64_t now = clock_wall_ms();
+    uint64_t now = uv_now(p->loop);
     bool report = t->force || !t->have_reported || obs_report_due(&t->reported, o, p->wal_step) ||
                   now >= t->reported_ms + p->cfg->report_refresh_ms;
     if (t->have_obs && o->reachable != t->obs.reachable) {
@@ -108,6 +108,7 @@ static void probe_failed(struct probe_target *t, const char *reason)
     t->probing = false;
     if (t->fails++ == 0) {
         t->failing_since_ms = t->started_ms;
+        t->failing_since_mono = t->started_mono;
     }
     pgconn_disconnect(&t->pc);
     log_debug("probe %s: failure %u: %s", t->node, t->fails, why);
@@ -120,6 +121,10 @@ static void probe_failed(struct probe_target *t, const char *reason)
         pgq_strlcpy(o.error, why, sizeof o.error);
         o.probed_ms = t->started_ms;
         o.failing_since_ms = t->failing_since_ms;
+        /* How long, on this monitor's monotonic clock: the leader dates the
+         * failure from it without comparing wall clocks (at least 1: 0
+         * means "not said"). */
+        o.failing_ms = PGQ_MAX(uv_now(p->loop) - t->failing_since_mono, 1);
         o.basis_seq = t->basis_seq;
         o.cache_hit_bp = o.index_hit_bp = PGQ_BP_NONE;
         conclude(t, &o);
@@ -298,7 +303,8 @@ static void start_probe(struct probe_target *t)
     }
     t->probing = true;
     t->basis_seq = p->state->seq;
-    t->started_ms = clock_wall_ms();
+    t->started_ms = clock_wall_ms(); /* display: when it was probed */
+    t->started_mono = uv_now(p->loop);
     if (FAILPOINT("probe", t->node)) {
         probe_failed(t, "failpoint: probe failed");
         return;
@@ -510,7 +516,7 @@ unsigned probe_collect(struct probe *p, char *cluster, struct obs *out, unsigned
 
 void probe_collect_done(struct probe *p, bool committed)
 {
-    uint64_t now = clock_wall_ms();
+    uint64_t now = uv_now(p->loop);
     for (struct probe_target *t = p->targets; t != NULL; t = t->next) {
         if (!t->in_flight) {
             continue;

@@ -36,14 +36,16 @@ struct probe_target
     struct pgconn pc;
     uv_timer_t timer;
     bool probing;
-    bool rerun;     /* probe again as soon as the current probe ends */
-    bool round;     /* the next probe is a full round: on a new connection */
-    bool force;     /* report the next conclusion whatever it is */
-    bool removed;   /* closing */
-    unsigned fails; /* consecutive failed probes */
-    uint64_t failing_since_ms;
+    bool rerun;                  /* probe again as soon as the current probe ends */
+    bool round;                  /* the next probe is a full round: on a new connection */
+    bool force;                  /* report the next conclusion whatever it is */
+    bool removed;                /* closing */
+    unsigned fails;              /* consecutive failed probes */
+    uint64_t failing_since_ms;   /* wall, display */
+    uint64_t failing_since_mono; /* uv_now */
     uint64_t basis_seq;
-    uint64_t started_ms;
+    uint64_t started_ms;   /* wall, display */
+    uint64_t started_mono; /* uv_now */
     bool have_obs;
     struct obs obs; /* latest conclusion */
     bool dirty;     /* obs to report */
@@ -51,7 +53,7 @@ struct probe_target
     struct obs sent;
     bool have_reported;
     struct obs reported;
-    uint64_t reported_ms;
+    uint64_t reported_ms; /* uv_now */
     unsigned pending_closes;
     struct probe_target *next;
 };

@@ -814,10 +814,20 @@ static void run_jobs(struct sim *s, uint64_t now)
 
 /* ---- the driver ----------------------------------------------------------- */
 
-static uint64_t now_ms_cb(struct consensus *c)
+/* Each monitor's wall clock: virtual time, skewed. */
+static uint64_t wall_ms_cb(struct consensus *c)
 {
     struct server *srv = c->data;
     return now_of(srv->s) + srv->skew_ms;
+}
+
+/* Each monitor's monotonic clock: virtual time from a base of its own (a
+ * monotonic clock counts from boot), so that comparing two monitors'
+ * readings gives nonsense, as it would on real machines. */
+static uint64_t mono_ms_cb(struct consensus *c)
+{
+    struct server *srv = c->data;
+    return now_of(srv->s) + 1000000000ULL * (srv->i + 1);
 }
 
 static void kick_cb(struct consensus *c)
@@ -979,7 +989,8 @@ static struct sim *sim_new(unsigned n,
         struct server *srv = &s->srv[i];
         consensus_init(&srv->cons, raft_of(s, i), &srv->fsm, i + 1);
         snprintf(srv->cons.api_address, sizeof srv->cons.api_address, "10.1.0.%u:7000", i + 1);
-        srv->cons.now_ms = now_ms_cb;
+        srv->cons.wall_ms = wall_ms_cb;
+        srv->cons.mono_ms = mono_ms_cb;
         srv->cons.actions_cb = actions_cb;
         srv->cons.stepped_down_cb = stepped_down_cb;
         srv->cons.kick_cb = kick_cb;
@@ -1988,11 +1999,16 @@ static void test_clock_skew(void **state)
     unsigned fast, l;
     uint64_t failed_ms;
     (void)state;
+    for (unsigned i = 0; i < s->n; i++) {
+        s->srv[i].skew_ms = 600000; /* whoever leads first stamps ten minutes ahead */
+    }
     setup_cluster(s);
     fast = sim_leader(s, 1000);
-    s->srv[fast].skew_ms = 600000;
-    sim_run(s, 3000); /* it stamps reports ten minutes ahead */
+    sim_run(s, 3000);
     assert_true(s->srv[fast].fsm.state.time_ms > now_of(s) + 590000);
+    for (unsigned i = 0; i < s->n; i++) {
+        s->srv[i].skew_ms = i == fast ? 600000 : 0;
+    }
     sim_kill(s, fast);
     raft_fixture_step_until_has_no_leader(&s->f, 10000);
     l = sim_leader(s, 10000);
@@ -2005,6 +2021,41 @@ static void test_clock_skew(void **state)
     }
     assert_true(now_of(s) - failed_ms < 20000);
     sim_free(s);
+}
+
+/* How long after the primary fails the failover is decided, with the
+ * leader's wall clock stepped by step_ms (0: not at all) once it leads. */
+static uint64_t decision_delay(int64_t step_ms)
+{
+    struct sim *s = sim_new(3, 0, false, 0, 0);
+    unsigned l;
+    uint64_t failed_ms, delay;
+    setup_cluster(s);
+    l = sim_leader(s, 1000);
+    sim_run(s, 1000);
+    s->srv[l].skew_ms = (uint64_t)step_ms; /* wraps for a step back: the clock is unsigned */
+    failed_ms = now_of(s);
+    s->pg[0].up = false;
+    if (!sim_until(s, pred_decided, NULL, 60000)) {
+        sim_fail(s, "no failover within a minute with the leader's clock stepped %" PRId64 " ms",
+                 step_ms);
+    }
+    assert_int_equal(ready_leader(s), (int)l);
+    delay = now_of(s) - failed_ms;
+    sim_free(s);
+    return delay;
+}
+
+/* Invariant 8: a step of the leader's wall clock, an hour back or forth,
+ * changes no failover timing: the failover is decided exactly when it is
+ * without a step (the durations are on its monotonic clock). */
+static void test_clock_step(void **state)
+{
+    uint64_t steady = decision_delay(0);
+    (void)state;
+    assert_true(steady >= FAILOVER_MS);
+    assert_int_equal(decision_delay(-3600000), steady);
+    assert_int_equal(decision_delay(3600000), steady);
 }
 
 /* ---- 7. the leader dies half-way ---------------------------------------- */
@@ -2388,8 +2439,8 @@ int main(void)
         cmocka_unit_test(test_elect),       cmocka_unit_test(test_identical),
         cmocka_unit_test(test_leader_loss), cmocka_unit_test(test_snapshot),
         cmocka_unit_test(test_verdict),     cmocka_unit_test(test_candidate),
-        cmocka_unit_test(test_clock_skew),  cmocka_unit_test(test_leader_dies),
-        cmocka_unit_test(test_random),
+        cmocka_unit_test(test_clock_skew),  cmocka_unit_test(test_clock_step),
+        cmocka_unit_test(test_leader_dies), cmocka_unit_test(test_random),
     };
     const char *filter = getenv("PGQ_SIM_FILTER");
     log_init("test_sim", 0, getenv("PGQ_SIM_VERBOSE") != NULL ? LOG_DEBUG_LEVEL : LOG_ERROR_LEVEL);

@@ -448,6 +448,23 @@ static void test_verdict_detection_time(void **ctx)
     b_report(s, 10000, 1, &down);
     assert_int_equal(b_node(s, "pg1")->verdict, PGQ_VERDICT_DOWN);
     assert_int_equal(last_event(s)->duration_ms, 10000 - 9500);
+
+    /* A view that says for how long its monitor has seen the node failing (on its own
+     * monotonic clock) is dated from the leader's stamp of that view, whatever the
+     * monitor's wall clock says: no two machines' wall clocks are compared. */
+    {
+        struct obs up = b_writable(s, "pg1", 0x3000);
+        b_report_by(s, 11000, 1, 3, &up);
+    }
+    down = b_unreachable(s, "pg1");
+    down.failing_since_ms = 3600000; /* a monitor whose wall clock is an hour off */
+    down.failing_ms = 700;
+    b_report(s, 12000, 2, &down);
+    down.failing_since_ms = 1;
+    down.failing_ms = 400;
+    b_report(s, 12500, 3, &down);
+    assert_int_equal(b_node(s, "pg1")->verdict, PGQ_VERDICT_DOWN);
+    assert_int_equal(last_event(s)->duration_ms, 12500 - (12000 - 700));
 }
 
 static void test_sync_standbys_kept(void **ctx)

@@ -219,6 +219,7 @@ static struct obs rich_obs(const char *node, unsigned k)
     o.server_version = 150004;
     o.upstream_lsn = 0x200100000ull + k;
     o.failing_since_ms = 1700000000000ull + k;
+    o.failing_ms = k == 0 ? 0 : 2500 + k;
     pgq_strlcpy(o.sync_standbys, k == 0 ? "" : "pg2,pg3", sizeof o.sync_standbys);
     return o;
 }
