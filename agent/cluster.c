@@ -444,7 +444,7 @@ static void note_observation(struct state *s,
     }
     /* Invariant 1: only the primary of the epoch may be writable. Anything
      * else that is writable is flagged loudly, and the leader fences it. */
-    rogue = c->primary[0] != '\0' && strcmp(c->primary, n->name) != 0 && obs_writable(o);
+    rogue = node_rogue(c, n, o);
     if (rogue && !n->alert_writable) {
         n->alert_writable = true;
         n->fenced_epoch = 0; /* writable again: fence again */

@@ -259,6 +259,14 @@ int cluster_verdict(const struct state *s, const struct node *n);
 /* A node is writable when it is reachable, out of recovery and not fenced. */
 bool obs_writable(const struct obs *o);
 
+/* Invariant 1: o shows node n writable while it is not the primary of c's
+ * epoch (a split brain in the making: it must be fenced). */
+bool node_rogue(const struct cluster *c, const struct node *n, const struct obs *o);
+
+/* Committing observation o (of a node of `cluster`) would raise an alert the
+ * state does not have yet: the monitor reports it at once. */
+bool state_obs_alerts(const struct state *s, const char *cluster, const struct obs *o);
+
 /* A blocked reason starting with this is a wait that may end by itself
  * ("failover held"); any other needs an operator ("no failover"). */
 #define PGQ_HELD "held: "

@@ -77,7 +77,9 @@ static const struct option options[] = {
     {"health", "report_refresh", OPT_DURATION, F(report_refresh_ms), 1000, 86400000, "1m",
      "Observations go through the Raft log when something that matters changes (reachable, "
      "role, timeline, streaming, a primary's WAL moving half of max_lag_on_failover, a "
-     "standby's lag crossing it); other positions and metrics are refreshed this often."},
+     "standby's lag crossing it); other positions and metrics are refreshed this often. A node "
+     "seen down is re-reported every interval: a down view counts toward a failover only for "
+     "interval + retry_interval + timeout + 1s."},
     {"health", "passfile", OPT_STRING, F(passfile), NOLIMIT, "",
      "libpq passfile the monitor uses to authenticate to nodes (secrets never enter the "
      "replicated state)."},
@@ -580,6 +582,11 @@ int config_parse(struct config *c, const char *path, const char *text, char *err
         }
     }
     return 0;
+}
+
+uint64_t config_down_view_ttl_ms(const struct config *c)
+{
+    return c->interval_ms + c->retry_interval_ms + c->timeout_ms + 1000;
 }
 
 unsigned config_auth_params(const struct config *c,

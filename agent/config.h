@@ -82,6 +82,12 @@ unsigned config_auth_params(const struct config *c,
                             const char **values,
                             unsigned max);
 
+/* How long a monitor's down view of a node counts toward a failover: it
+ * re-reports a node it keeps seeing down every interval, and its probes of
+ * a down node end every retry_interval, each within timeout; one more
+ * second covers the report's way to the log. */
+uint64_t config_down_view_ttl_ms(const struct config *c);
+
 /* Print the reference of every key, as Markdown (docs/configuration.md). */
 void config_print_reference(void (*emit)(void *arg, const char *line), void *arg);
 

@@ -113,13 +113,18 @@ static void react(struct monitor *m)
     }
     m->kicked_seq = kicked;
     /* After a failover step, look at the cluster again at once rather than
-     * at the next round: status then shows the new roles and timelines. */
+     * at the next round: status then shows the new roles and timelines. At
+     * a decision this matters most: a monitor that still reaches the old
+     * primary and finds it writable reports that at once (it is no longer
+     * the primary of the epoch: state_obs_alerts), and the leader fences it
+     * from that report, without waiting for a refresh. */
     for (unsigned i = s->n_events; i-- > 0;) {
         const struct event *e = state_event(s, i);
         if (e->seq <= m->seen_event_seq) {
             break; /* older ones were seen */
         }
-        if (e->kind == PGQ_EV_PROMOTED || e->kind == PGQ_EV_REPOINTED || e->kind == PGQ_EV_FENCED ||
+        if (e->kind == PGQ_EV_DECISION || e->kind == PGQ_EV_PROMOTED ||
+            e->kind == PGQ_EV_REPOINTED || e->kind == PGQ_EV_FENCED ||
             e->kind == PGQ_EV_FAILOVER_DONE) {
             probe_kick(&m->probe, e->cluster, false);
         }
@@ -496,9 +501,12 @@ int monitor_start(struct monitor *m,
     pgq_strlcpy(m->cons.api_address, cfg->api_address, sizeof m->cons.api_address);
     m->cons.policy.failover_timeout_ms = cfg->failover_timeout_ms;
     m->cons.policy.max_lag_bytes = cfg->max_lag_bytes;
-    /* A monitor still seeing a node down re-reports within report_refresh
-     * (plus a probe): twice that is surely a monitor that stopped. */
-    m->cons.policy.view_max_age_ms = 2 * cfg->report_refresh_ms;
+    /* Invariant 2: a verdict counts only live monitors. A monitor still
+     * seeing a node down re-reports it every interval; its probes of a down
+     * node end every retry_interval, each within timeout; a second covers
+     * the report's way to the log. A down view older than that is from a
+     * monitor that stopped or was cut off. */
+    m->cons.policy.view_max_age_ms = config_down_view_ttl_ms(cfg);
     m->cons.actions_cb = actions_cb;
     m->cons.stepped_down_cb = stepped_down_cb;
     m->cons.kick_cb = kick_cb;

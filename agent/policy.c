@@ -18,8 +18,8 @@ bool policy_fresh_down(const struct state *s,
     for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
         const struct view *v = &n->views[i];
         /* A monitor that keeps seeing a node down refreshes its view every
-         * report_refresh; an older view is from a monitor that died or lost
-         * the leader, and counts for nothing. */
+         * health interval; an older view is from a monitor that died or was
+         * cut off, and counts for nothing (Invariant 2). */
         bool aged = pc->view_max_age_ms != 0 && now_ms > v->applied_ms + pc->view_max_age_ms;
         if (v->monitor_id != 0 && v->gen == s->leader_gen && !v->obs.reachable && !aged &&
             state_is_voter(s, v->monitor_id)) {

@@ -162,6 +162,18 @@ bool obs_writable(const struct obs *o)
     return o->reachable && !o->in_recovery && !o->read_only;
 }
 
+bool node_rogue(const struct cluster *c, const struct node *n, const struct obs *o)
+{
+    return c->primary[0] != '\0' && strcmp(c->primary, n->name) != 0 && obs_writable(o);
+}
+
+bool state_obs_alerts(const struct state *s, const char *cluster, const struct obs *o)
+{
+    const struct cluster *c = state_cluster(s, cluster);
+    const struct node *n = cluster_node(c, o->node);
+    return n != NULL && node_rogue(c, n, o) && !n->alert_writable;
+}
+
 uint64_t obs_lag(const struct obs *o)
 {
     if (!o->reachable || !o->in_recovery || !o->streaming || o->upstream_lsn <= o->receive_lsn) {

@@ -12,9 +12,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
-sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import pgqtest as t  # noqa: E402
-from test_failover import FAST, setup, wait_failover, check_single_promotion, check_follows  # noqa: E402,E501
+from pgqtest import FAST, wait_failover, check_single_promotion, check_follows  # noqa: E402
+
+setup = t.failover_setup
 
 
 class Drop:

@@ -9,81 +9,16 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import pgqtest as t  # noqa: E402
 
-FAST = {
-    "health.interval": "1s",
-    "health.retry_interval": "300ms",
-    "health.retries": "2",
-    "health.timeout": "2s",
-    "health.report_refresh": "5s",
-    "failover.failover_timeout": "1s",
-}
-
-
-def setup(sb, sync=False, env3=None, settings=None):
-    """pg1 primary, pg2 and pg3 standbys, three monitors watching them."""
-    nodes = t.make_pg_cluster(sb, 2, sync=sync)
-    q = t.Quorum(sb, 3, dict(FAST, **(settings or {})))
-    if env3:
-        q.monitor(3).env.update(env3)
-    q.start()
-    for n in nodes:
-        # pg3 is registered by name: the monitors resolve it off their loop.
-        ci = n.conninfo.replace("127.0.0.1", "localhost") if n.name == "pg3" else n.conninfo
-        q.ctl("node", "add", n.name, "--conninfo", ci, check_rc=True)
-
-    def steady():
-        st = q.status()
-        c = st["clusters"][0]
-        roles = {n["name"]: (n["role"], n["health"], n["following_epoch"]) for n in st["nodes"]}
-        return (c["primary"] == "pg1" and c["epoch"] == 1 and roles == {
-            "pg1": ("primary", "up", 1), "pg2": ("standby", "up", 1),
-            "pg3": ("standby", "up", 1)})
-    t.wait_until(steady, 30, "pg1 discovered as primary of epoch 1, pg2 and pg3 as standbys")
-    return nodes, q
-
-
-def wait_failover(q, epoch, timeout=60):
-    def done():
-        c = q.status()["clusters"][0]
-        return c if c["epoch"] == epoch and c["failover"]["phase"] == "done" else None
-    return t.wait_until(done, timeout, "failover to epoch %d done" % epoch)
-
-
-def uri(q):
-    return q.ctl("uri", check_rc=True).stdout.strip()
-
-
+FAST = t.FAST
+setup = t.failover_setup
+wait_failover = t.wait_failover
+uri = t.uri
 psql_uri = t.psql_uri
-
-
-def promoted_nodes(nodes):
-    return [n.name for n in nodes[1:] if n.accepting() and not n.in_recovery()]
-
-
-def events_of(q, kind):
-    return [e for e in q.events() if e["event"] == kind]
-
-
-def check_single_promotion(q, nodes, new_primary, epoch=2):
-    t.check(promoted_nodes(nodes) == [new_primary.name],
-            "promoted standbys: %s, expected only %s" % (promoted_nodes(nodes), new_primary.name))
-    t.check(new_primary.timeline() == epoch or int(new_primary.sql(
-        "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int")) == 2,
-        "the new primary is not on timeline 2: promoted more than once?")
-    decided = events_of(q, "failover-decided")
-    promoted = events_of(q, "promoted")
-    t.check(len(decided) == 1 and decided[0]["epoch"] == epoch,
-            "failover decisions: %s" % decided)
-    t.check(len(promoted) == 1 and promoted[0]["node"] == new_primary.name,
-            "promotion steps: %s" % promoted)
-
-
-def check_follows(standby, primary):
-    row = t.wait_until(lambda: (lambda r: r if r.startswith("streaming|%d|" % primary.port)
-                                else None)(standby.sql(
-        "SELECT status, sender_port, received_tli FROM pg_stat_wal_receiver")),
-        30, "%s streaming from %s" % (standby.name, primary.name))
-    t.check(int(row.split("|")[2]) == 2, "%s streams timeline %s" % (standby.name, row))
+promoted_nodes = t.promoted_nodes
+events_of = t.events_of
+check_single_promotion = t.check_single_promotion
+check_follows = t.check_follows
+stop_streaming = t.stop_streaming
 
 
 def test_kill_primary(sb):
@@ -194,13 +129,6 @@ def test_one_monitor_cut_off(sb):
     t.check(not events_of(q, "failover-decided"), "a failover was decided")
     t.check(not nodes[0].in_recovery(), "pg1 is no longer primary")
     t.check("failpoint" in cut.log_text(), "monitor 3's probes did not fail as arranged")
-
-
-def stop_streaming(standby):
-    """Point a standby at a closed port: it stays up but receives no more WAL."""
-    standby.sql("ALTER SYSTEM SET primary_conninfo = 'host=127.0.0.1 port=%d user=postgres "
-                "application_name=%s'" % (t.free_ports(1)[0], standby.name))
-    standby.sql("SELECT pg_reload_conf()")
 
 
 def test_lagging_standbys_not_promoted(sb):

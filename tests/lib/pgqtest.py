@@ -512,6 +512,91 @@ class Writer(threading.Thread):
         self.join(timeout=30)
 
 
+# ---- a standard failover setup: pg1 primary, pg2 and pg3 standbys, 3 monitors ----
+
+FAST = {
+    "health.interval": "1s",
+    "health.retry_interval": "300ms",
+    "health.retries": "2",
+    "health.timeout": "2s",
+    "health.report_refresh": "5s",
+    "failover.failover_timeout": "1s",
+}
+
+
+def failover_setup(sb, sync=False, env3=None, settings=None):
+    """pg1 primary, pg2 and pg3 standbys, three monitors watching them (FAST settings,
+    updated by `settings`; env3: environment of monitor 3)."""
+    nodes = make_pg_cluster(sb, 2, sync=sync)
+    q = Quorum(sb, 3, dict(FAST, **(settings or {})))
+    if env3:
+        q.monitor(3).env.update(env3)
+    q.start()
+    for n in nodes:
+        # pg3 is registered by name: the monitors resolve it off their loop.
+        ci = n.conninfo.replace("127.0.0.1", "localhost") if n.name == "pg3" else n.conninfo
+        q.ctl("node", "add", n.name, "--conninfo", ci, check_rc=True)
+
+    def steady():
+        st = q.status()
+        c = st["clusters"][0]
+        roles = {n["name"]: (n["role"], n["health"], n["following_epoch"]) for n in st["nodes"]}
+        return (c["primary"] == "pg1" and c["epoch"] == 1 and roles == {
+            "pg1": ("primary", "up", 1), "pg2": ("standby", "up", 1),
+            "pg3": ("standby", "up", 1)})
+    wait_until(steady, 30, "pg1 discovered as primary of epoch 1, pg2 and pg3 as standbys")
+    return nodes, q
+
+
+def wait_failover(q, epoch, timeout=60):
+    def done():
+        c = q.status()["clusters"][0]
+        return c if c["epoch"] == epoch and c["failover"]["phase"] == "done" else None
+    return wait_until(done, timeout, "failover to epoch %d done" % epoch)
+
+
+def uri(q):
+    return q.ctl("uri", check_rc=True).stdout.strip()
+
+
+def promoted_nodes(nodes):
+    return [n.name for n in nodes[1:] if n.accepting() and not n.in_recovery()]
+
+
+def events_of(q, kind):
+    return [e for e in q.events() if e["event"] == kind]
+
+
+def check_single_promotion(q, nodes, new_primary, epoch=2):
+    check(promoted_nodes(nodes) == [new_primary.name],
+          "promoted standbys: %s, expected only %s" % (promoted_nodes(nodes), new_primary.name))
+    check(new_primary.timeline() == epoch or int(new_primary.sql(
+        "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int")) == 2,
+        "the new primary is not on timeline 2: promoted more than once?")
+    decided = events_of(q, "failover-decided")
+    promoted = events_of(q, "promoted")
+    check(len(decided) == 1 and decided[0]["epoch"] == epoch,
+          "failover decisions: %s" % decided)
+    check(len(promoted) == 1 and promoted[0]["node"] == new_primary.name,
+          "promotion steps: %s" % promoted)
+
+
+def check_follows(standby, primary):
+    row = wait_until(lambda: (lambda r: r if r.startswith("streaming|%d|" % primary.port)
+                              else None)(standby.sql(
+        "SELECT status, sender_port, received_tli FROM pg_stat_wal_receiver")),
+        30, "%s streaming from %s" % (standby.name, primary.name))
+    check(int(row.split("|")[2]) == 2, "%s streams timeline %s" % (standby.name, row))
+
+
+def stop_streaming(standby):
+    """Point a standby at a closed port: it stays up but receives no more WAL."""
+    standby.sql("ALTER SYSTEM SET primary_conninfo = 'host=127.0.0.1 port=%d user=postgres "
+                "application_name=%s'" % (free_ports(1)[0], standby.name))
+    standby.sql("SELECT pg_reload_conf()")
+
+
+
 def main(tests, failpoints=False):
     """Run test functions in order; each gets a fresh Sandbox. Exit 0, or 1
     with the failure; missing prerequisites are failures, never skips.

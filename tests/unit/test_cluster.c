@@ -1110,6 +1110,32 @@ static void test_rejoin_as_standby(void **ctx)
     assert_string_equal(last_event(s)->message, "node pg1 is a standby again (rejoined)");
 }
 
+static void test_obs_alerts(void **ctx)
+{
+    /* A monitor reports at once an observation that would raise an alert the state does not
+     * have yet: a node writable while it is not the primary of the epoch, as an old primary is
+     * right after a decision; once the alert is committed, the same observation is not urgent. */
+    struct state *s = *ctx;
+    struct obs o;
+    b_healthy(s, 1000, 3, "pg1", 100, two_standbys, 2);
+    o = b_writable(s, "pg1", 100);
+    assert_false(state_obs_alerts(s, B_CLUSTER, &o)); /* the primary */
+    o = b_recovering(s, "pg2", 100);
+    assert_false(state_obs_alerts(s, B_CLUSTER, &o));
+    o = b_writable(s, "nobody", 100);
+    assert_false(state_obs_alerts(s, B_CLUSTER, &o));
+    assert_false(state_obs_alerts(s, "other", &o));
+    b_decide(s, 2000, "pg2");
+    o = b_writable(s, "pg1", 100);
+    assert_true(state_obs_alerts(s, B_CLUSTER, &o));
+    o.read_only = true;
+    assert_false(state_obs_alerts(s, B_CLUSTER, &o));
+    o.read_only = false;
+    b_report(s, 2100, 1, &o);
+    assert_true(b_node(s, "pg1")->alert_writable);
+    assert_false(state_obs_alerts(s, B_CLUSTER, &o));
+}
+
 static void test_alert_writable(void **ctx)
 {
     /* A writable non-primary raises alert_writable until it is seen read-only or in recovery. */
@@ -1251,6 +1277,7 @@ int main(void)
         T(test_steps),
         T(test_steps_refused),
         T(test_rejoin_as_standby),
+        T(test_obs_alerts),
         T(test_alert_writable),
         T(test_no_alert_before_discovery),
         T(test_blocked),
