@@ -204,6 +204,11 @@ static int apply_node_remove(struct state *s, const struct command *cmd, struct 
     }
     memmove(n, n + 1, (size_t)(c->nodes + c->n_nodes - (n + 1)) * sizeof *n);
     c->n_nodes--;
+    for (unsigned i = 0; i < c->n_nodes; i++) {
+        if (strcmp(c->nodes[i].twin_of, cmd->node) == 0) {
+            c->nodes[i].twin_of[0] = '\0'; /* the server has one name again */
+        }
+    }
     event_add(s, c->name, cmd->node, PGQ_EV_NODE_REMOVED, c->epoch, 0, "node %s removed",
               cmd->node);
     return 0;
@@ -412,13 +417,47 @@ static uint64_t first_failure(const struct state *s, const struct node *n, uint6
     return first;
 }
 
+/* One PostgreSQL, one node: when o shows n to be the same running server
+ * as another node of the cluster (by what the server says of itself), the
+ * one registered later is its twin and is ignored from then on. Both names
+ * reach one server, so fencing "the other" would fence the primary. */
+static void note_twin(struct state *s, struct cluster *c, struct node *n, const struct obs *o)
+{
+    if (!o->reachable || o->system_id == 0) {
+        return;
+    }
+    for (unsigned i = 0; i < c->n_nodes; i++) {
+        struct node *m = &c->nodes[i];
+        struct node *later = m > n ? m : n, *earlier = m > n ? n : m;
+        bool same = false;
+        if (m == n || later->twin_of[0] != '\0') {
+            continue;
+        }
+        for (unsigned k = 0; k < PGQ_MAX_MONITORS && !same; k++) {
+            same = m->views[k].monitor_id != 0 && m->views[k].obs.reachable &&
+                   obs_same_server(&m->views[k].obs, o);
+        }
+        if (!same) {
+            continue;
+        }
+        pgq_strlcpy(later->twin_of, earlier->name, sizeof later->twin_of);
+        later->alert_writable = false;
+        event_add(s, c->name, later->name, PGQ_EV_ALERT, c->epoch, 0,
+                  "node %s is the same PostgreSQL server as node %s (system identifier %" PRIu64
+                  ", port %u): it is ignored; remove one of them",
+                  later->name, earlier->name, o->system_id, o->port);
+    }
+}
+
 static void note_observation(struct state *s,
                              struct cluster *c,
                              struct node *n,
                              const struct obs *o)
 {
-    int verdict = cluster_verdict(s, n);
+    int verdict;
     bool rogue;
+    note_twin(s, c, n, o);
+    verdict = cluster_verdict(s, n);
     /* Keep the most advanced position ever seen written on this node: a
      * failed probe overwrites the view, and the lag limit of a failover
      * must still be measured against what the primary had. */

@@ -43,7 +43,18 @@ struct obs
     /* primary: application_names of its synchronous (sync or quorum)
      * standbys, sorted, comma-separated; "" when none */
     char sync_standbys[PGQ_SYNC_NAMES_MAX];
+    /* The server's identity, as it says itself (0: not known): standbys
+     * share the system identifier with their primary, so it alone is not
+     * enough; with the postmaster's start time, port and data directory it
+     * tells one running server from every other. */
+    uint64_t system_id;     /* pg_control_system().system_identifier */
+    uint64_t start_us;      /* pg_postmaster_start_time(), microseconds since the epoch */
+    uint32_t port;          /* the port setting */
+    uint64_t data_dir_hash; /* FNV-1a of data_directory, 0 when it is not visible */
 };
+
+/* The same running PostgreSQL server, by what each observation says of it. */
+bool obs_same_server(const struct obs *a, const struct obs *b);
 
 #define PGQ_BP_NONE 10001u
 
@@ -80,6 +91,9 @@ struct node
     uint64_t fenced_epoch;    /* epoch in which it was last fenced */
     bool alert_writable;      /* writable but not the primary of the epoch */
     uint64_t last_write_lsn;  /* most advanced WAL position seen while writable */
+    char
+        twin_of[PGQ_NAME_MAX]; /* "": none; else the node registered earlier for the same
+                                  server: this one is ignored (never fenced, promoted, repointed) */
     struct sync_standby sync[PGQ_SYNC_MAX]; /* see struct sync_standby */
     unsigned n_sync;
     uint64_t added_ms;

@@ -226,6 +226,12 @@ void codec_obs_to_pb(const struct obs *o, Pgq__Observation *m)
     if (o->failing_ms != 0) {
         m->has_failing_ms = true, m->failing_ms = o->failing_ms;
     }
+    if (o->system_id != 0) {
+        m->has_system_id = true, m->system_id = o->system_id;
+        m->has_start_us = true, m->start_us = o->start_us;
+        m->has_port = true, m->port = o->port;
+        m->has_data_dir_hash = true, m->data_dir_hash = o->data_dir_hash;
+    }
     if (o->sync_standbys[0] != '\0') {
         m->sync_standbys = S(o->sync_standbys);
     }
@@ -254,6 +260,10 @@ void codec_obs_from_pb(struct dec *d, const Pgq__Observation *m, struct obs *o)
     o->upstream_lsn = m->upstream_lsn;
     o->failing_since_ms = m->failing_since_ms;
     o->failing_ms = m->failing_ms;
+    o->system_id = m->system_id;
+    o->start_us = m->start_us;
+    o->port = m->port;
+    o->data_dir_hash = m->data_dir_hash;
     codec_copy_str(d, o->sync_standbys, sizeof o->sync_standbys, m->sync_standbys,
                    "observation.sync_standbys");
 }

@@ -58,6 +58,9 @@ static Pgq__Node *node_to_pb(const struct node *n, struct scratch *sc)
     m->added_ms = n->added_ms;
     m->has_last_write_lsn = true;
     m->last_write_lsn = n->last_write_lsn;
+    if (n->twin_of[0] != '\0') {
+        m->twin_of = S(n->twin_of);
+    }
     if (n->n_sync > 0) {
         m->sync = codec_scratch_alloc(sc, n->n_sync * sizeof *m->sync);
         if (m->sync == NULL) {
@@ -272,6 +275,7 @@ static void node_from_pb(struct dec *d, const Pgq__Node *m, struct node *n)
     n->alert_writable = m->alert_writable;
     n->added_ms = m->added_ms;
     n->last_write_lsn = m->last_write_lsn;
+    codec_copy_str(d, n->twin_of, sizeof n->twin_of, m->twin_of, "node.twin_of");
     codec_check_count(d, m->n_sync, PGQ_SYNC_MAX, "node.sync");
     for (size_t i = 0; d->rv == 0 && i < m->n_sync; i++) {
         codec_copy_str(d, n->sync[i].name, sizeof n->sync[i].name, m->sync[i]->name,

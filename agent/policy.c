@@ -168,7 +168,7 @@ void policy_choose(const struct state *s,
     for (unsigned i = 0; i < c->n_nodes; i++) {
         const struct node *n = &c->nodes[i];
         uint64_t lsn;
-        if (n == p || n->role != PGQ_ROLE_STANDBY) {
+        if (n == p || n->role != PGQ_ROLE_STANDBY || n->twin_of[0] != '\0') {
             continue;
         }
         if (n->verdict != PGQ_VERDICT_UP) {
@@ -277,8 +277,8 @@ static bool next_role(const struct cluster *c, struct command *out)
     for (unsigned i = 0; i < c->n_nodes; i++) {
         const struct node *n = &c->nodes[i];
         const struct view *v = node_latest_view(n);
-        if (v == NULL || !v->obs.reachable) {
-            continue;
+        if (v == NULL || !v->obs.reachable || n->twin_of[0] != '\0') {
+            continue; /* a twin has the role of the node it is the twin of */
         }
         if (n->role == PGQ_ROLE_UNKNOWN && v->obs.in_recovery) {
             return set_role(c, n, PGQ_ROLE_STANDBY, out);
@@ -378,7 +378,7 @@ static bool next_done(const struct cluster *c, struct command *out)
     for (unsigned i = 0; i < c->n_nodes; i++) {
         const struct node *n = &c->nodes[i];
         if (n->role == PGQ_ROLE_STANDBY && n->verdict == PGQ_VERDICT_UP &&
-            n->following_epoch < c->epoch) {
+            n->following_epoch < c->epoch && n->twin_of[0] == '\0') {
             return false;
         }
     }
@@ -408,6 +408,9 @@ bool policy_next_command(const struct state *s,
  * writable non-primary) or repoint (a standby not confirmed to follow). */
 static int node_action(const struct cluster *c, const struct node *p, const struct node *node)
 {
+    if (node->twin_of[0] != '\0') {
+        return 0; /* the same server as another node: acted on under that name only */
+    }
     if (node == p) {
         /* Invariant 3: the committed decision is carried out by whoever
          * leads; promotion is idempotent (checked first). */

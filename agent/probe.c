@@ -1,6 +1,7 @@
 /* probe: this monitor's view of every node (see probe.h). */
 #include "probe.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +38,13 @@ static const char probe_sql[] =
     "  ELSE (SELECT string_agg(application_name, ',' ORDER BY application_name) FROM"
     "   (SELECT DISTINCT application_name FROM pg_stat_replication"
     "     WHERE sync_state IN ('sync', 'quorum') AND application_name ~ '^[A-Za-z0-9_.-]{1,63}$'"
-    "     ORDER BY application_name LIMIT 8) s) END";
+    "     ORDER BY application_name LIMIT 8) s) END,"
+    /* The server's identity: data_directory only when this role may see
+     * it (pg_settings hides it then, current_setting would fail). */
+    " (SELECT system_identifier FROM pg_control_system()),"
+    " (extract(epoch FROM pg_postmaster_start_time()) * 1000000)::bigint,"
+    " current_setting('port')::int,"
+    " (SELECT setting FROM pg_settings WHERE name = 'data_directory')";
 
 enum {
     COL_RECOVERY,
@@ -54,6 +61,10 @@ enum {
     COL_READONLY,
     COL_VERSION,
     COL_SYNC,
+    COL_SYSTEM_ID,
+    COL_START_US,
+    COL_PORT,
+    COL_DATA_DIR,
     N_COLS
 };
 
@@ -169,6 +180,25 @@ static int get_u32(PGresult *r, int col, uint32_t *v)
     return 0;
 }
 
+/* A bigint; `wrap`: a negative one is the unsigned value SQL cannot show
+ * (system_identifier is an unsigned 64-bit number shown as bigint). */
+static int get_u64(PGresult *r, int col, uint64_t *v, bool wrap)
+{
+    char *end;
+    long long x;
+    *v = 0;
+    if (PQgetisnull(r, 0, col)) {
+        return 0;
+    }
+    errno = 0;
+    x = strtoll(PQgetvalue(r, 0, col), &end, 10);
+    if (*end != '\0' || errno != 0 || (x < 0 && !wrap)) {
+        return PGQ_MALFORMED;
+    }
+    *v = (uint64_t)x;
+    return 0;
+}
+
 static int get_bp(PGresult *r, int col, uint32_t *bp)
 {
     char *end;
@@ -219,6 +249,12 @@ static int parse_row(struct probe_target *t, PGresult *r, struct obs *o, char *w
         pgq_strlcpy(o->sync_standbys, PQgetvalue(r, 0, COL_SYNC), sizeof o->sync_standbys) >=
             sizeof o->sync_standbys) {
         bad = 1;
+    }
+    bad |= get_u64(r, COL_SYSTEM_ID, &o->system_id, true);
+    bad |= get_u64(r, COL_START_US, &o->start_us, false);
+    bad |= get_u32(r, COL_PORT, &o->port);
+    if (!PQgetisnull(r, 0, COL_DATA_DIR)) {
+        o->data_dir_hash = pgq_fnv1a(PQgetvalue(r, 0, COL_DATA_DIR));
     }
     o->probed_ms = t->started_ms;
     o->basis_seq = t->basis_seq;

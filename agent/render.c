@@ -282,6 +282,12 @@ static void status_table(FILE *out,
                         ": being fenced\n",
                         n->name, c->epoch);
             }
+            if (n->twin_of[0] != '\0') {
+                fprintf(out,
+                        "  !! %s is the same PostgreSQL server as %s: ignored; remove one of "
+                        "them\n",
+                        n->name, n->twin_of);
+            }
             if (f != NULL && !f->obs.reachable && f->obs.error[0] != '\0') {
                 fprintf(out, "     %s: %s\n", n->name, f->obs.error);
             }
@@ -311,6 +317,7 @@ static void node_json(FILE *out,
     json_kstr(out, &first, "health", pgq_verdict_name(n->verdict));
     json_ktime(out, &first, "health_since", n->verdict_since_ms);
     json_kbool(out, &first, "alert_writable", n->alert_writable);
+    json_kstr(out, &first, "twin_of", n->twin_of);
     json_ku64(out, &first, "fenced_epoch", n->fenced_epoch);
     json_ku64(out, &first, "following_epoch", n->following_epoch);
     json_key(out, &first, "sync_standbys");

@@ -162,9 +162,19 @@ bool obs_writable(const struct obs *o)
     return o->reachable && !o->in_recovery && !o->read_only;
 }
 
+bool obs_same_server(const struct obs *a, const struct obs *b)
+{
+    return a->system_id != 0 && a->system_id == b->system_id && a->start_us == b->start_us &&
+           a->port == b->port &&
+           (a->data_dir_hash == 0 || b->data_dir_hash == 0 || a->data_dir_hash == b->data_dir_hash);
+}
+
 bool node_rogue(const struct cluster *c, const struct node *n, const struct obs *o)
 {
-    return c->primary[0] != '\0' && strcmp(c->primary, n->name) != 0 && obs_writable(o);
+    /* Invariant 7 of the issue list: a node's twin (the same server under
+     * another name) is never fenced for being the primary it is. */
+    return c->primary[0] != '\0' && strcmp(c->primary, n->name) != 0 && n->twin_of[0] == '\0' &&
+           obs_writable(o);
 }
 
 bool state_obs_alerts(const struct state *s, const char *cluster, const struct obs *o)

@@ -159,3 +159,13 @@ void pgq_one_line(char *s)
         }
     }
 }
+
+uint64_t pgq_fnv1a(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (; *s != '\0'; s++) {
+        h ^= (unsigned char)*s;
+        h *= 0x100000001b3ULL;
+    }
+    return h != 0 ? h : 1;
+}

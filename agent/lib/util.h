@@ -44,4 +44,7 @@ void pgq_duration_format(uint64_t ms, char *out, size_t size);
  * the world fits on one log line. */
 void pgq_one_line(char *s);
 
+/* 64-bit FNV-1a of a string (never 0: 0 means "none" where it is stored). */
+uint64_t pgq_fnv1a(const char *s);
+
 #endif /* PGQ_UTIL_H */

@@ -109,6 +109,82 @@ def test_writable_old_primary_fenced_at_once(sb):
     t.log("decision %s, fence %s" % (decided["time"], fenced["time"]))
 
 
+def test_twin_registration(sb):
+    """The same PostgreSQL server registered twice (by 127.0.0.1 and by localhost) is flagged as
+    one server under two names, and the live primary is never fenced for being its own twin."""
+    nodes, q = t.failover_setup(sb)
+    pg1 = nodes[0]
+    q.ctl("node", "add", "pg1b", "--conninfo", pg1.conninfo.replace("127.0.0.1", "localhost"),
+          check_rc=True)
+    t.wait_until(lambda: q.node("pg1b")["twin_of"] == "pg1", 30, "pg1b flagged as pg1's twin")
+    # Every monitor's view of pg1b, each of which would have raised the writable alert.
+    t.wait_until(lambda: len([v for v in q.node("pg1b")["views"] if v["reachable"]]) == 3, 30,
+                 "every monitor's view of pg1b")
+    alerts = [e["message"] for e in t.events_of(q, "alert")]
+    t.log("alerts: %s" % alerts)
+    t.check(any("pg1b is the same PostgreSQL server as node pg1" in a for a in alerts),
+            "no twin alert: %s" % alerts)
+    t.check(not any("writable but is not the primary" in a for a in alerts),
+            "the twin was taken for a rogue primary: %s" % alerts)
+    t.check(not t.events_of(q, "fenced"), "something was fenced")
+    t.check(pg1.sql("SHOW default_transaction_read_only") == "off", "pg1 was fenced")
+    st = q.status()
+    t.check(st["clusters"][0]["primary"] == "pg1" and q.node("pg1b", st)["role"] == "unknown",
+            "roles after the twin: %s" % [(n["name"], n["role"]) for n in st["nodes"]])
+    table = q.ctl("status", check_rc=True).stdout
+    t.check("pg1b is the same PostgreSQL server as pg1" in table, "status does not say so:\n%s"
+            % table)
+
+
+FAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+
+def decision_of(q, epoch):
+    return next(e for e in q.events() if e["event"] == "failover-decided" and e["epoch"] == epoch)
+
+
+def test_leader_clock_steps(sb):
+    """A step of the leader's wall clock (libfaketime: -1 h, then +1 h, while the primary is down)
+    changes no failover timing: each failover is decided failover_timeout after the down verdict,
+    with no TILT."""
+    t.check(os.path.exists(FAKETIME), "libfaketime is not installed (%s)" % FAKETIME)
+    files = {}
+
+    def faked(m):
+        files[m.id] = sb.path("faketime%d" % m.id)
+        with open(files[m.id], "w") as f:
+            f.write("+0\n")
+        # A real clock step moves CLOCK_REALTIME only. ASan wants to be the first library
+        # loaded; libfaketime before it is harmless.
+        asan = os.environ.get("ASAN_OPTIONS", "")
+        m.env.update({"LD_PRELOAD": FAKETIME, "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+                      "FAKETIME_NO_CACHE": "1", "FAKETIME_TIMESTAMP_FILE": files[m.id],
+                      "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0"})
+    timeout_s = 4.0
+    nodes, q = t.failover_setup(sb, settings={"failover.failover_timeout": "4s"}, before=faked)
+    primary, epoch = nodes[0], 1
+    for step in ("-1h", "+1h"):
+        leader = q.wait_leader()
+        primary.kill9()
+        t.wait_until(lambda: q.node(primary.name)["health"] == "down", 30,
+                     "%s down by verdict" % primary.name)
+        with open(files[leader], "w") as f:
+            f.write(step + "\n")
+        t.log("monitor %d (leader): wall clock stepped %s" % (leader, step))
+        epoch += 1
+        c = t.wait_failover(q, epoch, timeout=60)
+        d = decision_of(q, epoch)
+        t.log("epoch %d: decided %.2f s after the down verdict (failover_timeout %.0f s)"
+              % (epoch, d["duration_ms"] / 1000.0, timeout_s))
+        t.check(q.leader() == leader, "the leader changed: the step was not tested")
+        t.check(timeout_s * 1000 <= d["duration_ms"] <= (timeout_s + 2.0) * 1000,
+                "decided %s ms after the verdict, want failover_timeout (+2 s at most)"
+                % d["duration_ms"])
+        tilt = [e for e in t.events_of(q, "failover-blocked") if "TILT" in e["message"]]
+        t.check(not tilt, "held for TILT: %s" % tilt)
+        primary = next(n for n in nodes if n.name == c["primary"])
+
+
 if __name__ == "__main__":
-    t.main([test_dead_monitor_view_expires, test_writable_old_primary_fenced_at_once],
-           failpoints=True)
+    t.main([test_dead_monitor_view_expires, test_writable_old_primary_fenced_at_once,
+            test_twin_registration, test_leader_clock_steps], failpoints=True)

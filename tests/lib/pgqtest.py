@@ -524,13 +524,17 @@ FAST = {
 }
 
 
-def failover_setup(sb, sync=False, env3=None, settings=None):
+def failover_setup(sb, sync=False, env3=None, settings=None, before=None):
     """pg1 primary, pg2 and pg3 standbys, three monitors watching them (FAST settings,
-    updated by `settings`; env3: environment of monitor 3)."""
+    updated by `settings`; env3: environment of monitor 3; before(monitor): called for each
+    monitor before it starts)."""
     nodes = make_pg_cluster(sb, 2, sync=sync)
     q = Quorum(sb, 3, dict(FAST, **(settings or {})))
     if env3:
         q.monitor(3).env.update(env3)
+    for m in q.monitors:
+        if before:
+            before(m)
     q.start()
     for n in nodes:
         # pg3 is registered by name: the monitors resolve it off their loop.

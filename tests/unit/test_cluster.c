@@ -14,6 +14,7 @@
 #include "builders.h"
 #include "cluster.h"
 #include "lib/util.h"
+#include "policy.h"
 
 static const char *const two_standbys[] = {"pg2", "pg3"};
 
@@ -1110,6 +1111,64 @@ static void test_rejoin_as_standby(void **ctx)
     assert_string_equal(last_event(s)->message, "node pg1 is a standby again (rejoined)");
 }
 
+/* An observation of node at lsn, by a server of the given identity. */
+static struct obs identified(const struct state *s,
+                             const char *node,
+                             bool writable,
+                             uint64_t start_us,
+                             uint64_t data_dir_hash)
+{
+    struct obs o = writable ? b_writable(s, node, 0x1000) : b_recovering(s, node, 0x1000);
+    o.system_id = 7317000000000000001ULL;
+    o.start_us = start_us;
+    o.port = 5432;
+    o.data_dir_hash = data_dir_hash;
+    return o;
+}
+
+static void test_twin_node(void **ctx)
+{
+    /* One PostgreSQL registered twice (by two names) is one node: the name registered later is
+     * flagged as its twin, with an alert, and is never fenced, promoted or repointed, so the
+     * live primary is not fenced for being itself. A standby shares the system identifier with
+     * its primary but not its start time: no twin. Removing one name ends it. */
+    struct state *s = *ctx;
+    struct action a[8];
+    struct obs o;
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    o = identified(s, "pg1", true, 1000001, 11);
+    b_report_by(s, 1100, 1, 3, &o);
+    o = identified(s, "pg2", false, 1000002, 22);
+    b_report_by(s, 1100, 1, 3, &o);
+    assert_string_equal(b_node(s, "pg2")->twin_of, "");
+    b_add(s, 1200, "pg1b", 50);
+    o = identified(s, "pg1b", true, 1000001, 11);
+    b_report(s, 1300, 2, &o);
+    assert_string_equal(b_node(s, "pg1b")->twin_of, "pg1");
+    assert_false(b_node(s, "pg1b")->alert_writable);
+    assert_int_equal(state_event(s, s->n_events - 2)->kind, PGQ_EV_ALERT);
+    b_assert_contains(state_event(s, s->n_events - 2)->message,
+                      "node pg1b is the same PostgreSQL server as node pg1 (system identifier "
+                      "7317000000000000001, port 5432): it is ignored");
+    b_report_by(s, 1400, 1, 3, &o);
+    assert_false(b_node(s, "pg1b")->alert_writable);
+    assert_false(state_obs_alerts(s, B_CLUSTER, &o));
+    assert_int_equal(policy_actions(s, a, PGQ_ARRAY_SIZE(a)), 0);
+    assert_string_equal(b_cluster(s)->primary, "pg1");
+
+    /* A standby's twin, registered before the standby's identity was known: found from the
+     * standby's later observation; data_directory hidden from one side still matches. */
+    b_add(s, 1500, "pg2b", 50);
+    o = identified(s, "pg2b", false, 1000003, 0);
+    b_report(s, 1600, 1, &o);
+    assert_string_equal(b_node(s, "pg2b")->twin_of, "");
+    o = identified(s, "pg2", false, 1000003, 22); /* pg2 restarted */
+    b_report(s, 1700, 3, &o);
+    assert_string_equal(b_node(s, "pg2b")->twin_of, "pg2");
+    b_remove(s, 1800, "pg2");
+    assert_string_equal(b_node(s, "pg2b")->twin_of, "");
+}
+
 static void test_obs_alerts(void **ctx)
 {
     /* A monitor reports at once an observation that would raise an alert the state does not
@@ -1277,6 +1336,7 @@ int main(void)
         T(test_steps),
         T(test_steps_refused),
         T(test_rejoin_as_standby),
+        T(test_twin_node),
         T(test_obs_alerts),
         T(test_alert_writable),
         T(test_no_alert_before_discovery),

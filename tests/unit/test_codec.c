@@ -220,6 +220,10 @@ static struct obs rich_obs(const char *node, unsigned k)
     o.upstream_lsn = 0x200100000ull + k;
     o.failing_since_ms = 1700000000000ull + k;
     o.failing_ms = k == 0 ? 0 : 2500 + k;
+    o.system_id = k == 1 ? 0 : 0xF000000000000001ull + k; /* the high bit: shown negative */
+    o.start_us = o.system_id != 0 ? 1700000000000000ull + k : 0;
+    o.port = o.system_id != 0 ? 5432 + k : 0;
+    o.data_dir_hash = k == 2 ? 0x1234567890ABCDEFull : 0;
     pgq_strlcpy(o.sync_standbys, k == 0 ? "" : "pg2,pg3", sizeof o.sync_standbys);
     return o;
 }
