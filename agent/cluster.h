@@ -91,9 +91,17 @@ struct node
     uint64_t fenced_epoch;    /* epoch in which it was last fenced */
     bool alert_writable;      /* writable but not the primary of the epoch */
     uint64_t last_write_lsn;  /* most advanced WAL position seen while writable */
-    char
-        twin_of[PGQ_NAME_MAX]; /* "": none; else the node registered earlier for the same
-                                  server: this one is ignored (never fenced, promoted, repointed) */
+    /* "": none; else the node registered earlier for the same server: this
+     * one is ignored (never fenced, promoted, repointed) */
+    char twin_of[PGQ_NAME_MAX];
+    /* Cut before promote: what this standby holds once it stopped following
+     * the old primary, in failover round cut_round (0: never cut). */
+    uint64_t cut_round;
+    uint64_t cut_lsn;            /* the end of the WAL it holds (replayed, once settled) */
+    uint32_t cut_tli;            /* the timeline of that WAL */
+    uint64_t cut_upstream_lsn;   /* the old primary's end of WAL as last heard (0: unknown) */
+    uint64_t stuck_epoch;        /* epoch in which it was found not to follow in time */
+    char rejoin[PGQ_REASON_MAX]; /* why it must rejoin before following again ("": need not) */
     struct sync_standby sync[PGQ_SYNC_MAX]; /* see struct sync_standby */
     unsigned n_sync;
     uint64_t added_ms;
@@ -113,6 +121,16 @@ struct failover
     uint32_t timeline;
     char blocked[PGQ_REASON_MAX]; /* why no failover happens now, "" if none */
     uint64_t candidate_lsn;
+    /* Cut before promote (phase CUTTING onwards). */
+    uint64_t round;  /* state seq of the Cut that began this failover: its id */
+    uint64_t cut_ms; /* when the cut began */
+    bool unpromoted; /* the primary replaced was never promoted (a candidate lost or given
+                        up): its verdict does not count, and nothing is abandoned */
+    char floor_primary[PGQ_NAME_MAX]; /* the last primary that was writable: its synchronous
+                                         standbys set the floor of every decision after it */
+    uint64_t reference_lsn; /* most advanced WAL position known of that primary's history */
+    uint64_t chain_round;   /* the round of the first cut since floor_primary was writable: a
+                               standby cut since holds no commit of it beyond its cut */
 };
 
 struct cluster
@@ -120,9 +138,17 @@ struct cluster
     char name[PGQ_NAME_MAX];
     uint64_t epoch; /* fencing token: only grows; 0 = no primary known yet */
     char primary[PGQ_NAME_MAX];
+    /* The primary's history, from its promotion (0: not known, as for a
+     * discovered primary): its timeline, which it forked off parent_tli at
+     * fork_lsn. A standby with WAL of parent_tli past fork_lsn cannot
+     * follow it. */
+    uint32_t timeline;
+    uint32_t parent_tli;
+    uint64_t fork_lsn;
     struct node *nodes; /* owned */
     unsigned n_nodes;
     struct failover fo;
+    struct failover prev_fo; /* during a cut: the failover before it, restored if abandoned */
 };
 
 struct member
@@ -173,6 +199,7 @@ enum cmd_kind {
     CMD_DECIDE,
     CMD_BLOCKED,
     CMD_STEP,
+    CMD_CUT,
 };
 
 struct command
@@ -217,7 +244,16 @@ struct command
             uint64_t candidate_lsn;
             uint64_t down_ms;
             char reason[PGQ_REASON_MAX];
-        } decide; /* node = candidate */
+            uint64_t round;         /* the cut round it chooses in; 0: none (older format) */
+            uint64_t reference_lsn; /* most advanced position known when it was chosen */
+        } decide;                   /* node = candidate */
+        struct cmd_cut
+        {
+            uint64_t epoch; /* the epoch whose primary is being replaced */
+            char old_primary[PGQ_NAME_MAX];
+            uint64_t down_ms;
+            char reason[PGQ_REASON_MAX];
+        } cut;
         struct cmd_blocked
         {
             char reason[PGQ_REASON_MAX];
@@ -225,9 +261,13 @@ struct command
         struct cmd_step
         {
             uint64_t epoch;
-            int kind; /* enum pgq_step */
-            uint32_t timeline;
+            int kind;          /* enum pgq_step */
+            uint32_t timeline; /* PROMOTED: the new one; CUT, DIVERGED: the standby's */
             char detail[PGQ_REASON_MAX];
+            uint64_t round;        /* CUT: the failover round */
+            uint64_t lsn;          /* CUT, DIVERGED: the standby's position; PROMOTED: fork */
+            uint64_t upstream_lsn; /* CUT: the old primary's end of WAL as last heard */
+            uint32_t parent_tli;   /* PROMOTED: the timeline it forked off */
         } step;
     } u;
 };
@@ -252,6 +292,10 @@ int cluster_apply(struct state *s, const struct command *cmd, struct apply_resul
  * without applying it, so that a bad request is refused before it is
  * proposed. Same rules, same message as cluster_apply. */
 int cluster_check(const struct state *s, const struct command *cmd, struct apply_result *res);
+
+/* Print the failover state machine (phase, the phases it may become, what
+ * it means) as a Markdown table: docs/architecture.md. */
+void cluster_print_fo_table(void (*emit)(void *arg, const char *line), void *arg);
 
 void command_init(struct command *cmd, int kind);
 void command_close(struct command *cmd);

@@ -393,8 +393,30 @@ int codec_command_to_pb(const struct command *cmd, Pgq__Command *m, struct scrat
             b->candidate_lsn = dd->candidate_lsn;
             b->down_ms = dd->down_ms;
             b->reason = S(dd->reason);
+            if (dd->round != 0) {
+                b->has_round = true, b->round = dd->round;
+                b->has_reference_lsn = true, b->reference_lsn = dd->reference_lsn;
+            }
             m->body_case = PGQ__COMMAND__BODY_DECIDE;
             m->decide = b;
+            return 0;
+        }
+        case CMD_CUT: {
+            const struct cmd_cut *ct = &cmd->u.cut;
+            Pgq__Cut *b = codec_scratch_alloc(sc, sizeof *b);
+            if (b == NULL) {
+                return PGQ_NOMEM;
+            }
+            pgq__cut__init(b);
+            b->cluster = S(cmd->cluster);
+            b->epoch = ct->epoch;
+            b->old_primary = S(ct->old_primary);
+            b->down_ms = ct->down_ms;
+            if (ct->reason[0] != '\0') {
+                b->reason = S(ct->reason);
+            }
+            m->body_case = PGQ__COMMAND__BODY_CUT;
+            m->cut = b;
             return 0;
         }
         case CMD_BLOCKED: {
@@ -427,6 +449,10 @@ int codec_command_to_pb(const struct command *cmd, Pgq__Command *m, struct scrat
             if (st->detail[0] != '\0') {
                 b->detail = S(st->detail);
             }
+            b->has_round = st->round != 0, b->round = st->round;
+            b->has_lsn = st->lsn != 0, b->lsn = st->lsn;
+            b->has_upstream_lsn = st->upstream_lsn != 0, b->upstream_lsn = st->upstream_lsn;
+            b->has_parent_tli = st->parent_tli != 0, b->parent_tli = st->parent_tli;
             m->body_case = PGQ__COMMAND__BODY_STEP;
             m->step = b;
             return 0;
@@ -551,6 +577,19 @@ static void command_from_pb(struct dec *d, const Pgq__Command *m, struct command
             cmd->u.decide.epoch = b->epoch;
             cmd->u.decide.candidate_lsn = b->candidate_lsn;
             cmd->u.decide.down_ms = b->down_ms;
+            cmd->u.decide.round = b->round;
+            cmd->u.decide.reference_lsn = b->reference_lsn;
+            return;
+        }
+        case PGQ__COMMAND__BODY_CUT: {
+            const Pgq__Cut *b = m->cut;
+            cmd->kind = CMD_CUT;
+            codec_copy_str(d, cmd->cluster, sizeof cmd->cluster, b->cluster, "cut.cluster");
+            codec_copy_str(d, cmd->u.cut.old_primary, sizeof cmd->u.cut.old_primary, b->old_primary,
+                           "cut.old_primary");
+            codec_copy_str(d, cmd->u.cut.reason, sizeof cmd->u.cut.reason, b->reason, "cut.reason");
+            cmd->u.cut.epoch = b->epoch;
+            cmd->u.cut.down_ms = b->down_ms;
             return;
         }
         case PGQ__COMMAND__BODY_BLOCKED:
@@ -570,6 +609,10 @@ static void command_from_pb(struct dec *d, const Pgq__Command *m, struct command
             cmd->u.step.epoch = b->epoch;
             cmd->u.step.kind = (int)b->kind;
             cmd->u.step.timeline = b->timeline;
+            cmd->u.step.round = b->round;
+            cmd->u.step.lsn = b->lsn;
+            cmd->u.step.upstream_lsn = b->upstream_lsn;
+            cmd->u.step.parent_tli = b->parent_tli;
             return;
         }
         default:

@@ -61,6 +61,18 @@ static Pgq__Node *node_to_pb(const struct node *n, struct scratch *sc)
     if (n->twin_of[0] != '\0') {
         m->twin_of = S(n->twin_of);
     }
+    if (n->cut_round != 0) {
+        m->has_cut_round = true, m->cut_round = n->cut_round;
+        m->has_cut_lsn = true, m->cut_lsn = n->cut_lsn;
+        m->has_cut_tli = true, m->cut_tli = n->cut_tli;
+        m->has_cut_upstream_lsn = true, m->cut_upstream_lsn = n->cut_upstream_lsn;
+    }
+    if (n->stuck_epoch != 0) {
+        m->has_stuck_epoch = true, m->stuck_epoch = n->stuck_epoch;
+    }
+    if (n->rejoin[0] != '\0') {
+        m->rejoin = S(n->rejoin);
+    }
     if (n->n_sync > 0) {
         m->sync = codec_scratch_alloc(sc, n->n_sync * sizeof *m->sync);
         if (m->sync == NULL) {
@@ -103,6 +115,34 @@ static Pgq__Node *node_to_pb(const struct node *n, struct scratch *sc)
     return m;
 }
 
+static void failover_to_pb(const struct failover *f, Pgq__Failover *fo)
+{
+    pgq__failover__init(fo);
+    fo->phase = (uint32_t)f->phase;
+    fo->epoch = f->epoch;
+    fo->old_primary = S(f->old_primary);
+    fo->candidate = S(f->candidate);
+    fo->has_down_ms = true, fo->down_ms = f->down_ms;
+    fo->has_decided_ms = true, fo->decided_ms = f->decided_ms;
+    fo->has_promoted_ms = true, fo->promoted_ms = f->promoted_ms;
+    fo->has_done_ms = true, fo->done_ms = f->done_ms;
+    fo->has_timeline = true, fo->timeline = f->timeline;
+    fo->blocked = S(f->blocked);
+    fo->has_candidate_lsn = true, fo->candidate_lsn = f->candidate_lsn;
+    if (f->round != 0) {
+        fo->has_round = true, fo->round = f->round;
+        fo->has_cut_ms = true, fo->cut_ms = f->cut_ms;
+        fo->has_unpromoted = true, fo->unpromoted = f->unpromoted;
+        fo->has_chain_round = true, fo->chain_round = f->chain_round;
+    }
+    if (f->floor_primary[0] != '\0') {
+        fo->floor_primary = S(f->floor_primary);
+    }
+    if (f->reference_lsn != 0) {
+        fo->has_reference_lsn = true, fo->reference_lsn = f->reference_lsn;
+    }
+}
+
 static Pgq__Cluster *cluster_to_pb(const struct cluster *c, struct scratch *sc)
 {
     Pgq__Cluster *m = codec_scratch_alloc(sc, sizeof *m);
@@ -112,7 +152,6 @@ static Pgq__Cluster *cluster_to_pb(const struct cluster *c, struct scratch *sc)
         return NULL;
     }
     pgq__cluster__init(m);
-    pgq__failover__init(fo);
     m->name = S(c->name);
     m->epoch = c->epoch;
     if (c->primary[0] != '\0') {
@@ -126,17 +165,20 @@ static Pgq__Cluster *cluster_to_pb(const struct cluster *c, struct scratch *sc)
     }
     m->n_nodes = c->n_nodes;
     m->nodes = ns;
-    fo->phase = (uint32_t)c->fo.phase;
-    fo->epoch = c->fo.epoch;
-    fo->old_primary = S(c->fo.old_primary);
-    fo->candidate = S(c->fo.candidate);
-    fo->has_down_ms = true, fo->down_ms = c->fo.down_ms;
-    fo->has_decided_ms = true, fo->decided_ms = c->fo.decided_ms;
-    fo->has_promoted_ms = true, fo->promoted_ms = c->fo.promoted_ms;
-    fo->has_done_ms = true, fo->done_ms = c->fo.done_ms;
-    fo->has_timeline = true, fo->timeline = c->fo.timeline;
-    fo->blocked = S(c->fo.blocked);
-    fo->has_candidate_lsn = true, fo->candidate_lsn = c->fo.candidate_lsn;
+    failover_to_pb(&c->fo, fo);
+    if (c->fo.phase == PGQ_FO_CUTTING) {
+        Pgq__Failover *prev = codec_scratch_alloc(sc, sizeof *prev);
+        if (prev == NULL) {
+            return NULL;
+        }
+        failover_to_pb(&c->prev_fo, prev);
+        m->prev_failover = prev;
+    }
+    if (c->timeline != 0) {
+        m->has_timeline = true, m->timeline = c->timeline;
+        m->has_parent_tli = true, m->parent_tli = c->parent_tli;
+        m->has_fork_lsn = true, m->fork_lsn = c->fork_lsn;
+    }
     m->failover = fo;
     return m;
 }
@@ -259,6 +301,35 @@ void codec_events_from_pb(struct dec *d, Pgq__Event *const *evs, size_t n, struc
     s->events_head = 0;
 }
 
+static void failover_from_pb(struct dec *d,
+                             const Pgq__Failover *m,
+                             const char *cluster,
+                             struct failover *f)
+{
+    f->phase = (int)m->phase;
+    if (f->phase < 0 || f->phase >= PGQ__N_FO_PHASES) {
+        codec_dec_fail(d, PGQ_MALFORMED, "cluster %s: failover phase out of range", cluster);
+    }
+    f->epoch = m->epoch;
+    codec_copy_str(d, f->old_primary, sizeof f->old_primary, m->old_primary,
+                   "failover.old_primary");
+    codec_copy_str(d, f->candidate, sizeof f->candidate, m->candidate, "failover.candidate");
+    codec_copy_str(d, f->blocked, sizeof f->blocked, m->blocked, "failover.blocked");
+    f->down_ms = m->down_ms;
+    f->decided_ms = m->decided_ms;
+    f->promoted_ms = m->promoted_ms;
+    f->done_ms = m->done_ms;
+    f->timeline = m->timeline;
+    f->candidate_lsn = m->candidate_lsn;
+    f->round = m->round;
+    f->cut_ms = m->cut_ms;
+    f->unpromoted = m->unpromoted;
+    f->chain_round = m->chain_round;
+    codec_copy_str(d, f->floor_primary, sizeof f->floor_primary, m->floor_primary,
+                   "failover.floor_primary");
+    f->reference_lsn = m->reference_lsn;
+}
+
 static void node_from_pb(struct dec *d, const Pgq__Node *m, struct node *n)
 {
     memset(n, 0, sizeof *n);
@@ -276,6 +347,12 @@ static void node_from_pb(struct dec *d, const Pgq__Node *m, struct node *n)
     n->added_ms = m->added_ms;
     n->last_write_lsn = m->last_write_lsn;
     codec_copy_str(d, n->twin_of, sizeof n->twin_of, m->twin_of, "node.twin_of");
+    n->cut_round = m->cut_round;
+    n->cut_lsn = m->cut_lsn;
+    n->cut_tli = m->cut_tli;
+    n->cut_upstream_lsn = m->cut_upstream_lsn;
+    n->stuck_epoch = m->stuck_epoch;
+    codec_copy_str(d, n->rejoin, sizeof n->rejoin, m->rejoin, "node.rejoin");
     codec_check_count(d, m->n_sync, PGQ_SYNC_MAX, "node.sync");
     for (size_t i = 0; d->rv == 0 && i < m->n_sync; i++) {
         codec_copy_str(d, n->sync[i].name, sizeof n->sync[i].name, m->sync[i]->name,
@@ -353,23 +430,17 @@ void codec_state_from_pb(struct dec *d, const Pgq__State *m, struct state *s)
             node_from_pb(d, mc->nodes[j], &c->nodes[j]);
         }
         c->n_nodes = (unsigned)mc->n_nodes;
-        c->fo.phase = (int)mc->failover->phase;
-        if (c->fo.phase < 0 || c->fo.phase >= PGQ__N_FO_PHASES) {
-            codec_dec_fail(d, PGQ_MALFORMED, "cluster %s: failover phase out of range", c->name);
+        failover_from_pb(d, mc->failover, c->name, &c->fo);
+        if (mc->prev_failover != NULL) {
+            failover_from_pb(d, mc->prev_failover, c->name, &c->prev_fo);
         }
-        c->fo.epoch = mc->failover->epoch;
-        codec_copy_str(d, c->fo.old_primary, sizeof c->fo.old_primary, mc->failover->old_primary,
-                       "failover.old_primary");
-        codec_copy_str(d, c->fo.candidate, sizeof c->fo.candidate, mc->failover->candidate,
-                       "failover.candidate");
-        codec_copy_str(d, c->fo.blocked, sizeof c->fo.blocked, mc->failover->blocked,
-                       "failover.blocked");
-        c->fo.down_ms = mc->failover->down_ms;
-        c->fo.decided_ms = mc->failover->decided_ms;
-        c->fo.promoted_ms = mc->failover->promoted_ms;
-        c->fo.done_ms = mc->failover->done_ms;
-        c->fo.timeline = mc->failover->timeline;
-        c->fo.candidate_lsn = mc->failover->candidate_lsn;
+        c->timeline = mc->timeline;
+        c->parent_tli = mc->parent_tli;
+        c->fork_lsn = mc->fork_lsn;
+        if (!mc->has_timeline && c->fo.epoch == c->epoch &&
+            (c->fo.phase == PGQ_FO_PROMOTED || c->fo.phase == PGQ_FO_DONE)) {
+            c->timeline = c->fo.timeline; /* a snapshot of an earlier version */
+        }
     }
     codec_events_from_pb(d, m->events, m->n_events, s);
 }

@@ -93,13 +93,22 @@ static const struct option options[] = {
     {"failover", "failover_timeout", OPT_DURATION, F(failover_timeout_ms), 0, 3600000, "5s",
      "How long the primary must be down by quorum verdict before a standby is promoted."},
     {"failover", "max_lag_on_failover", OPT_SIZE, F(max_lag_bytes), NOLIMIT, "1MB",
-     "A standby further behind the most advanced WAL position known is never promoted. The "
-     "primary's position is known as of its last probe (within half this much): writes of "
-     "the last health.interval before it died may be unknown."},
+     "A standby further behind the most advanced WAL position known is never promoted. That "
+     "position is the most advanced of: the primary's as of its last probe, what every "
+     "standby last heard from it (latest_end_lsn), and every standby's own after the cut. "
+     "See docs/failure-modes.md for the loss bound that results."},
+    {"failover", "cut_timeout", OPT_DURATION, F(cut_timeout_ms), 100, 600000, "2s",
+     "Before a standby is promoted, every standby that is up stops following the old primary "
+     "and reports its position (the cut): the leader waits this long at most for all of them, "
+     "then chooses among those that did. A synchronous standby that could not be cut holds "
+     "the failover."},
     {"failover", "promote_timeout", OPT_DURATION, F(promote_timeout_ms), 1000, 3600000, "60s",
-     "Limit of one promotion attempt (pg_promote waits up to this)."},
+     "Limit of one promotion attempt (pg_promote waits up to this). A candidate whose "
+     "promotion fails 3 times, or does not finish within this, is given up: the next "
+     "eligible standby is chosen."},
     {"failover", "repoint_timeout", OPT_DURATION, F(repoint_timeout_ms), 1000, 3600000, "30s",
-     "Limit of one attempt to make a standby stream from the new primary."},
+     "Limit of one attempt to make a standby stream from the new primary. A standby that "
+     "does not by then no longer holds the failover open (it is still repointed)."},
     {"api", "idle_timeout", OPT_DURATION, F(api_idle_timeout_ms), 100, 3600000, "30s",
      "An API connection is closed when it sends nothing for this long, does not complete a "
      "frame within this long of its first byte (trickling buys no time), or does not read its "

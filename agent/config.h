@@ -50,6 +50,7 @@ struct config
     /* [failover] */
     uint64_t failover_timeout_ms;
     uint64_t max_lag_bytes;
+    uint64_t cut_timeout_ms;
     uint64_t promote_timeout_ms;
     uint64_t repoint_timeout_ms;
     /* [api] */

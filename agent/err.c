@@ -44,18 +44,16 @@ static const char *const verdict_names[] = {
 NAME_LOOKUP(pgq_verdict_name, verdict_names, PGQ__N_VERDICTS)
 
 static const char *const phase_names[] = {
-    [PGQ_FO_NONE] = "none",
-    [PGQ_FO_DECIDED] = "decided",
-    [PGQ_FO_PROMOTED] = "promoted",
-    [PGQ_FO_DONE] = "done",
+    [PGQ_FO_NONE] = "none", [PGQ_FO_DECIDED] = "decided", [PGQ_FO_PROMOTED] = "promoted",
+    [PGQ_FO_DONE] = "done", [PGQ_FO_CUTTING] = "cutting", [PGQ_FO_GAVE_UP] = "gave-up",
 };
 NAME_LOOKUP(pgq_fo_phase_name, phase_names, PGQ__N_FO_PHASES)
 
 static const char *const step_names[] = {
-    [PGQ_STEP_PROMOTED] = "promoted",
-    [PGQ_STEP_REPOINTED] = "repointed",
-    [PGQ_STEP_DONE] = "done",
-    [PGQ_STEP_FENCED] = "fenced",
+    [PGQ_STEP_PROMOTED] = "promoted", [PGQ_STEP_REPOINTED] = "repointed",
+    [PGQ_STEP_DONE] = "done",         [PGQ_STEP_FENCED] = "fenced",
+    [PGQ_STEP_CUT] = "cut",           [PGQ_STEP_DIVERGED] = "diverged",
+    [PGQ_STEP_GAVE_UP] = "gave-up",   [PGQ_STEP_STUCK] = "stuck",
 };
 NAME_LOOKUP(pgq_step_name, step_names, PGQ__N_STEPS)
 
@@ -73,6 +71,8 @@ static const char *const event_names[] = {
     [PGQ_EV_ALERT] = "alert",
     [PGQ_EV_FENCED] = "fenced",
     [PGQ_EV_LEADER] = "leader",
+    [PGQ_EV_CUT] = "failover-cut",
+    [PGQ_EV_REJOIN] = "needs-rejoin",
 };
 NAME_LOOKUP(pgq_event_kind_name, event_names, PGQ__N_EVENT_KINDS)
 

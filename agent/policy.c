@@ -29,11 +29,6 @@ bool policy_fresh_down(const struct state *s,
     return down >= state_majority(s);
 }
 
-bool policy_fresh_position(const struct node *n, uint64_t seq, uint64_t *lsn)
-{
-    return node_fresh_position(n, seq, lsn);
-}
-
 /* The primary's last known WAL position, from any monitor, any time: the
  * views (a monitor that still reaches it) and what the state kept after the
  * views turned to "down". */
@@ -49,41 +44,94 @@ static uint64_t primary_last_lsn(const struct node *p)
     return lsn;
 }
 
-/* How far a synchronous standby may have acknowledged, known for sure only
- * from a fresh probe of it that saw a receive position (after a restart a
- * standby has none until it streams, and its replay position trails what it
- * had flushed and acknowledged). */
-static bool sync_holder_position(const struct node *n, uint64_t since_seq, uint64_t *lsn)
+/* The timeline of the primary's WAL: from its promotion, else as its
+ * latest writable view says (0: unknown). */
+static uint32_t primary_tli(const struct cluster *c, const struct node *p)
 {
-    bool found = false;
-    *lsn = 0;
-    if (n->verdict != PGQ_VERDICT_UP) {
-        return false;
+    const struct view *best = NULL;
+    if (c->timeline != 0) {
+        return c->timeline;
     }
     for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
-        const struct obs *o = &n->views[i].obs;
-        if (n->views[i].monitor_id != 0 && o->reachable && o->in_recovery &&
-            o->basis_seq >= since_seq && o->receive_lsn != 0) {
-            *lsn = PGQ_MAX(*lsn, PGQ_MAX(o->receive_lsn, o->replay_lsn));
-            found = true;
+        const struct view *v = &p->views[i];
+        if (v->monitor_id != 0 && v->obs.reachable && !v->obs.in_recovery &&
+            (best == NULL || v->applied_ms > best->applied_ms)) {
+            best = v;
         }
     }
-    return found;
+    return best != NULL ? best->obs.timeline : 0;
+}
+
+/* Invariant 4, the freshest evidence of how far the primary wrote: besides
+ * what its own probes saw (primary_last_lsn), every standby that streams
+ * from it hears its end of WAL with every message (latest_end_lsn: within
+ * a record or two of the truth while it streams) and keeps that value when
+ * the stream breaks; a cut standby says what it last heard; and whatever a
+ * standby received, the primary wrote. Only standbys on the primary's
+ * timeline count: another timeline's positions are another history. */
+static uint64_t standby_evidence(const struct cluster *c, const struct node *p, uint32_t tli)
+{
+    uint64_t lsn = 0;
+    for (unsigned i = 0; i < c->n_nodes; i++) {
+        const struct node *n = &c->nodes[i];
+        if (n == p || n->role != PGQ_ROLE_STANDBY || n->twin_of[0] != '\0') {
+            continue;
+        }
+        if (c->fo.phase == PGQ_FO_CUTTING && n->cut_round == c->fo.round && n->cut_tli == tli) {
+            lsn = PGQ_MAX(lsn, n->cut_upstream_lsn);
+        }
+        for (unsigned k = 0; k < PGQ_MAX_MONITORS; k++) {
+            const struct obs *o = &n->views[k].obs;
+            if (n->views[k].monitor_id != 0 && o->reachable && o->in_recovery &&
+                o->timeline == tli) {
+                lsn =
+                    PGQ_MAX(lsn, PGQ_MAX(o->upstream_lsn, PGQ_MAX(o->receive_lsn, o->replay_lsn)));
+            }
+        }
+    }
+    return tli != 0 ? lsn : 0;
+}
+
+/* How far a synchronous standby may have acknowledged: what it holds once
+ * cut off the primary (it can acknowledge nothing more). One that is up
+ * counts with its cut of this round; one that is not, with a cut of an
+ * earlier round of this failover (a candidate that died before its
+ * promotion, say), since which it acknowledged nothing. */
+static bool sync_holder_position(const struct cluster *c, const struct node *n, uint64_t *lsn)
+{
+    bool cut = n->verdict == PGQ_VERDICT_UP
+                   ? n->cut_round == c->fo.round
+                   : n->cut_round != 0 && n->cut_round >= c->fo.chain_round;
+    *lsn = cut ? n->cut_lsn : 0;
+    return cut;
+}
+
+/* Whose synchronous standbys set the floor: the last primary that was
+ * writable. When the primary being replaced is a candidate that was never
+ * promoted (it died first, or its promotion was given up), its own list is
+ * empty and means nothing: the floor stays that of the primary before it. */
+static const struct node *floor_primary(const struct cluster *c, const struct node *p)
+{
+    if (c->fo.floor_primary[0] != '\0') {
+        return cluster_node(c, c->fo.floor_primary); /* NULL if removed since: nothing known */
+    }
+    return p;
 }
 
 /* Synchronous replication: a commit the primary acknowledged is on at least
  * one of the standbys it named synchronous (sync or quorum state), so the new
  * primary must be at least as far as the most advanced of them. Each one
- * counts with its own fresh position when it is up (it cannot have
- * acknowledged beyond what it holds); when it is not, a standby the primary
- * no longer named counts with where the primary was then (left_lsn), and one
- * still named leaves that unknown: no failover (false, with the reason). A
- * standby in maintenance is not counted: the operator's way to fail over
- * without it. Names that are no registered node are not judged: pgquorum
- * knows a standby's application_name only when it is its name. */
+ * counts with its own position when it is up (it cannot have acknowledged
+ * beyond what it holds); when it is not, a standby the primary no longer
+ * named counts with where the primary was then (left_lsn), and one still
+ * named leaves that unknown: no failover (false, with the reason). During a
+ * cut, a synchronous standby that is up but was not cut may still
+ * acknowledge the old primary's commits: no failover either. A standby in
+ * maintenance is not counted: the operator's way to fail over without it.
+ * Names that are no registered node are not judged: pgquorum knows a
+ * standby's application_name only when it is its name. */
 static bool sync_floor(const struct cluster *c,
-                       const struct node *p,
-                       uint64_t since_seq,
+                       const struct node *fp,
                        uint64_t *floor,
                        const char **holder,
                        char *why,
@@ -91,22 +139,28 @@ static bool sync_floor(const struct cluster *c,
 {
     *floor = 0;
     *holder = NULL;
-    for (unsigned i = 0; i < p->n_sync; i++) {
-        const struct sync_standby *e = &p->sync[i];
+    for (unsigned i = 0; fp != NULL && i < fp->n_sync; i++) {
+        const struct sync_standby *e = &fp->sync[i];
         const struct node *n = cluster_node(c, e->name);
         uint64_t lsn;
-        if (n == NULL || n == p || n->maintenance) {
+        if (n == NULL || n == fp || n->maintenance) {
             continue;
         }
-        if (!sync_holder_position(n, since_seq, &lsn)) {
+        if (!sync_holder_position(c, n, &lsn)) {
+            if (n->verdict == PGQ_VERDICT_UP) {
+                snprintf(why, size,
+                         PGQ_HELD
+                         "synchronous standby %s is up but was not cut off %s: it may "
+                         "still acknowledge its commits (maintenance on %s to fail over "
+                         "without it)",
+                         n->name, c->fo.old_primary, n->name);
+                return false;
+            }
             if (e->left_lsn == 0) {
                 snprintf(why, size,
                          "synchronous standby %s is %s: another standby may lack commits the "
                          "primary acknowledged (maintenance on %s to fail over without it)",
-                         n->name,
-                         n->verdict == PGQ_VERDICT_UP ? "without a fresh position"
-                                                      : pgq_verdict_name(n->verdict),
-                         n->name);
+                         n->name, pgq_verdict_name(n->verdict), n->name);
                 return false;
             }
             lsn = e->left_lsn;
@@ -143,31 +197,33 @@ void policy_choose(const struct state *s,
                    struct choice *out)
 {
     const struct node *p = cluster_node(c, c->primary);
+    const struct node *fp = p != NULL ? floor_primary(c, p) : NULL;
     struct cand cands[PGQ_MAX_NODES];
     unsigned n_cands = 0;
     char why[PGQ_REASON_MAX] = "";
-    char waiting[PGQ_REASON_MAX] = "";
-    uint64_t since_seq = p != NULL ? p->verdict_seq : 0;
+    uint32_t tli = p != NULL ? primary_tli(c, p) : 0;
     uint64_t floor = 0;
     const char *holder = NULL;
+    (void)s;
 
     memset(out, 0, sizeof *out);
-    out->reference_lsn = p != NULL ? primary_last_lsn(p) : 0;
-    /* Invariant 4: the primary of a decided epoch holds at least the position
-     * it was chosen at, even if no monitor saw it writable yet; and until it
-     * is promoted, the writes to keep are those of the primary it replaces. */
-    if (c->fo.phase != PGQ_FO_NONE && c->fo.epoch == c->epoch) {
-        const struct node *old = cluster_node(c, c->fo.old_primary);
-        out->reference_lsn = PGQ_MAX(out->reference_lsn, c->fo.candidate_lsn);
-        if (c->fo.phase == PGQ_FO_DECIDED && old != NULL) {
-            out->reference_lsn = PGQ_MAX(out->reference_lsn, primary_last_lsn(old));
-        }
+    if (p == NULL || c->fo.phase != PGQ_FO_CUTTING) {
+        snprintf(out->reason, sizeof out->reason, "no failover in progress");
+        return;
+    }
+    /* Invariant 4: the writes to keep are those of the last primary that
+     * was writable, as far as anyone saw it write: its own probes, what its
+     * standbys heard from it, what was known when a candidate that never got
+     * promoted was chosen (reference_lsn), and the standbys' own positions. */
+    out->reference_lsn = PGQ_MAX(primary_last_lsn(p), standby_evidence(c, p, tli));
+    out->reference_lsn = PGQ_MAX(out->reference_lsn, c->fo.reference_lsn);
+    if (fp != NULL && fp != p) {
+        out->reference_lsn = PGQ_MAX(out->reference_lsn, primary_last_lsn(fp));
     }
 
-    /* First pass: fresh positions, and the most advanced one known. */
+    /* First pass: positions after the cut, and the most advanced one. */
     for (unsigned i = 0; i < c->n_nodes; i++) {
         const struct node *n = &c->nodes[i];
-        uint64_t lsn;
         if (n == p || n->role != PGQ_ROLE_STANDBY || n->twin_of[0] != '\0') {
             continue;
         }
@@ -176,13 +232,22 @@ void policy_choose(const struct state *s,
                         pgq_verdict_name(n->verdict));
             continue;
         }
-        /* Fresh positions only: probed after the primary was found down,
-         * never a stale one from before the failure. */
-        if (!policy_fresh_position(n, since_seq, &lsn)) {
-            pgq_appendf(waiting, sizeof waiting, "%s%s", waiting[0] ? ", " : "", n->name);
+        /* Cut before promote: only positions read after the standby stopped
+         * following the old primary count, never one from before. */
+        if (n->cut_round != c->fo.round) {
+            pgq_appendf(why, sizeof why, "%s%s: not cut off %s", why[0] ? "; " : "", n->name,
+                        c->fo.old_primary);
             continue;
         }
-        out->reference_lsn = PGQ_MAX(out->reference_lsn, lsn);
+        /* A standby whose WAL is of another timeline than the primary's
+         * holds another history (or too little of this one): never a
+         * candidate. */
+        if (tli != 0 && n->cut_tli != tli) {
+            pgq_appendf(why, sizeof why, "%s%s: timeline %u, the primary's is %u",
+                        why[0] ? "; " : "", n->name, n->cut_tli, tli);
+            continue;
+        }
+        out->reference_lsn = PGQ_MAX(out->reference_lsn, n->cut_lsn);
         if (n->priority == 0) {
             pgq_appendf(why, sizeof why, "%s%s: priority 0", why[0] ? "; " : "", n->name);
             continue;
@@ -192,18 +257,10 @@ void policy_choose(const struct state *s,
             continue;
         }
         cands[n_cands].node = n;
-        cands[n_cands].lsn = lsn;
+        cands[n_cands].lsn = n->cut_lsn;
         n_cands++;
     }
-    if (waiting[0] != '\0') {
-        out->wait = true;
-        snprintf(out->reason, sizeof out->reason,
-                 PGQ_HELD "waiting for WAL positions probed after the primary failed from: %s",
-                 waiting);
-        return;
-    }
-    if (p != NULL &&
-        !sync_floor(c, p, since_seq, &floor, &holder, out->reason, sizeof out->reason)) {
+    if (!sync_floor(c, fp, &floor, &holder, out->reason, sizeof out->reason)) {
         return;
     }
     /* Invariant 4: no promotion of a standby behind beyond the limit, nor
@@ -284,7 +341,7 @@ static bool next_role(const struct cluster *c, struct command *out)
             return set_role(c, n, PGQ_ROLE_STANDBY, out);
         }
         if (n->role == PGQ_ROLE_DEMOTED && v->obs.in_recovery && v->obs.streaming &&
-            c->fo.timeline != 0 && v->obs.timeline >= c->fo.timeline) {
+            c->timeline != 0 && v->obs.timeline >= c->timeline) {
             return set_role(c, n, PGQ_ROLE_STANDBY, out);
         }
         if (c->primary[0] == '\0' && n->role == PGQ_ROLE_UNKNOWN && obs_writable(&v->obs)) {
@@ -305,6 +362,67 @@ static bool next_role(const struct cluster *c, struct command *out)
     return false;
 }
 
+/* The first step of a failover: once the primary is down for good, every
+ * standby that is up stops following it (the cut) before one is chosen. */
+static bool propose_cut(const struct cluster *c,
+                        const struct node *p,
+                        const char *reason,
+                        struct command *out)
+{
+    command_init(out, CMD_CUT);
+    pgq_strlcpy(out->cluster, c->name, sizeof out->cluster);
+    out->u.cut.epoch = c->epoch;
+    pgq_strlcpy(out->u.cut.old_primary, p->name, sizeof out->u.cut.old_primary);
+    out->u.cut.down_ms = p->verdict_since_ms;
+    pgq_strlcpy(out->u.cut.reason, reason, sizeof out->u.cut.reason);
+    return true;
+}
+
+/* During the cut: wait (cut_timeout at most) for every standby that is up
+ * to report its position after the cut, then choose among those that did. */
+static bool next_decision(const struct state *s,
+                          const struct cluster *c,
+                          const struct policy_config *pc,
+                          uint64_t now_ms,
+                          struct command *out)
+{
+    uint64_t start = PGQ_MAX(c->fo.cut_ms, s->gen_since_ms);
+    char waiting[PGQ_REASON_MAX] = "";
+    char reason[PGQ_REASON_MAX];
+    struct choice ch;
+    for (unsigned i = 0; i < c->n_nodes; i++) {
+        const struct node *n = &c->nodes[i];
+        if (n->role == PGQ_ROLE_STANDBY && n->verdict == PGQ_VERDICT_UP && n->twin_of[0] == '\0' &&
+            n->cut_round != c->fo.round && strcmp(n->name, c->primary) != 0) {
+            pgq_appendf(waiting, sizeof waiting, "%s%s", waiting[0] ? ", " : "", n->name);
+        }
+    }
+    if (waiting[0] != '\0' && now_ms < start + pc->cut_timeout_ms) {
+        /* A cut takes milliseconds: say so only when it takes long. */
+        if (now_ms < start + 1000) {
+            return false;
+        }
+        snprintf(reason, sizeof reason, PGQ_HELD "cutting the standbys off %s: waiting for %s",
+                 c->fo.old_primary, waiting);
+        return blocked(c, reason, out);
+    }
+    policy_choose(s, c, pc, &ch);
+    if (ch.node == NULL) {
+        return blocked(c, ch.reason, out);
+    }
+    command_init(out, CMD_DECIDE);
+    pgq_strlcpy(out->cluster, c->name, sizeof out->cluster);
+    pgq_strlcpy(out->node, ch.node->name, sizeof out->node);
+    out->u.decide.epoch = c->epoch + 1;
+    pgq_strlcpy(out->u.decide.old_primary, c->primary, sizeof out->u.decide.old_primary);
+    out->u.decide.candidate_lsn = ch.lsn;
+    out->u.decide.down_ms = c->fo.down_ms;
+    out->u.decide.round = c->fo.round;
+    out->u.decide.reference_lsn = ch.reference_lsn;
+    pgq_strlcpy(out->u.decide.reason, ch.reason, sizeof out->u.decide.reason);
+    return true;
+}
+
 static bool next_failover(const struct state *s,
                           const struct cluster *c,
                           const struct policy_config *pc,
@@ -312,11 +430,19 @@ static bool next_failover(const struct state *s,
                           struct command *out)
 {
     const struct node *p = cluster_node(c, c->primary);
-    struct choice ch;
     uint64_t start;
     char reason[PGQ_REASON_MAX];
     if (p == NULL) {
         return false;
+    }
+    if (c->fo.phase == PGQ_FO_CUTTING) {
+        return next_decision(s, c, pc, now_ms, out);
+    }
+    /* A candidate that could not be promoted is replaced at once: it is up,
+     * and holds no write anyone acknowledged. */
+    if (c->fo.phase == PGQ_FO_GAVE_UP && c->fo.epoch == c->epoch) {
+        snprintf(reason, sizeof reason, "the promotion of %s was given up", p->name);
+        return propose_cut(c, p, reason, out);
     }
     if (p->verdict != PGQ_VERDICT_DOWN) {
         return blocked(c, "", out);
@@ -328,7 +454,7 @@ static bool next_failover(const struct state *s,
     start = PGQ_MAX(p->verdict_since_ms, s->gen_since_ms);
     /* A promotion committed since the verdict proves the node was up then:
      * it must stay down for the whole timeout after it. */
-    if (c->fo.epoch == c->epoch && c->fo.phase >= PGQ_FO_PROMOTED) {
+    if (c->fo.epoch == c->epoch && (c->fo.phase == PGQ_FO_PROMOTED || c->fo.phase == PGQ_FO_DONE)) {
         start = PGQ_MAX(start, c->fo.promoted_ms);
     }
     if (now_ms < start + pc->failover_timeout_ms) {
@@ -352,24 +478,16 @@ static bool next_failover(const struct state *s,
                        "waiting for failover_timeout on a steady clock",
                        out);
     }
-    policy_choose(s, c, pc, &ch);
-    if (ch.node == NULL) {
-        return blocked(c, ch.reason, out);
-    }
-    command_init(out, CMD_DECIDE);
-    pgq_strlcpy(out->cluster, c->name, sizeof out->cluster);
-    pgq_strlcpy(out->node, ch.node->name, sizeof out->node);
-    out->u.decide.epoch = c->epoch + 1;
-    pgq_strlcpy(out->u.decide.old_primary, p->name, sizeof out->u.decide.old_primary);
-    out->u.decide.candidate_lsn = ch.lsn;
-    out->u.decide.down_ms = p->verdict_since_ms;
-    pgq_strlcpy(out->u.decide.reason, ch.reason, sizeof out->u.decide.reason);
-    return true;
+    snprintf(reason, sizeof reason, "down by verdict since %" PRIu64 " ms",
+             now_ms > p->verdict_since_ms ? now_ms - p->verdict_since_ms : 0);
+    return propose_cut(c, p, reason, out);
 }
 
 /* A promoted failover is done when every standby that is up by verdict
  * follows the new primary: those are the ones repointed (policy_actions). A
- * standby seen by too few monitors to be up is repointed once it is up. */
+ * standby seen by too few monitors to be up is repointed once it is up; one
+ * that cannot follow needs a rejoin (demoted), and one that does not follow
+ * in time (stuck) is still repointed, but holds nothing open. */
 static bool next_done(const struct cluster *c, struct command *out)
 {
     if (c->fo.phase != PGQ_FO_PROMOTED) {
@@ -378,7 +496,7 @@ static bool next_done(const struct cluster *c, struct command *out)
     for (unsigned i = 0; i < c->n_nodes; i++) {
         const struct node *n = &c->nodes[i];
         if (n->role == PGQ_ROLE_STANDBY && n->verdict == PGQ_VERDICT_UP &&
-            n->following_epoch < c->epoch && n->twin_of[0] == '\0') {
+            n->following_epoch < c->epoch && n->twin_of[0] == '\0' && n->stuck_epoch != c->epoch) {
             return false;
         }
     }
@@ -405,7 +523,8 @@ bool policy_next_command(const struct state *s,
 
 /* The one action due on `node` of cluster c whose primary is p, or 0. A
  * node has at most one: promote (the candidate of a decision), fence (a
- * writable non-primary) or repoint (a standby not confirmed to follow). */
+ * writable non-primary), cut (a standby, while a failover begins) or
+ * repoint (a standby not confirmed to follow). */
 static int node_action(const struct cluster *c, const struct node *p, const struct node *node)
 {
     if (node->twin_of[0] != '\0') {
@@ -419,7 +538,15 @@ static int node_action(const struct cluster *c, const struct node *p, const stru
     if (node->alert_writable && node->fenced_epoch < c->epoch) {
         return ACT_FENCE;
     }
-    if (c->fo.phase == PGQ_FO_DECIDED || node->role != PGQ_ROLE_STANDBY ||
+    if (node->role != PGQ_ROLE_STANDBY) {
+        return 0;
+    }
+    if (c->fo.phase == PGQ_FO_CUTTING) {
+        /* Cut before promote: every standby that is up stops following
+         * the old primary before one is chosen. */
+        return node->verdict == PGQ_VERDICT_UP && node->cut_round != c->fo.round ? ACT_CUT : 0;
+    }
+    if (c->fo.phase == PGQ_FO_DECIDED || c->fo.phase == PGQ_FO_GAVE_UP ||
         node->following_epoch >= c->epoch || node->verdict != PGQ_VERDICT_UP ||
         p->verdict == PGQ_VERDICT_DOWN) {
         return 0;
@@ -439,10 +566,25 @@ static void action_fill(struct action *a,
     pgq_strlcpy(a->cluster, c->name, sizeof a->cluster);
     pgq_strlcpy(a->node, node->name, sizeof a->node);
     pgq_strlcpy(a->conninfo, node->conninfo, sizeof a->conninfo);
-    if (kind == ACT_REPOINT) {
-        pgq_strlcpy(a->primary, p->name, sizeof a->primary);
-        pgq_strlcpy(a->primary_conninfo, p->conninfo, sizeof a->primary_conninfo);
-        a->timeline = c->fo.timeline;
+    switch (kind) {
+        case ACT_REPOINT:
+            pgq_strlcpy(a->primary, p->name, sizeof a->primary);
+            pgq_strlcpy(a->primary_conninfo, p->conninfo, sizeof a->primary_conninfo);
+            a->timeline = c->timeline;
+            a->parent_tli = c->parent_tli;
+            a->lsn = c->fork_lsn;
+            break;
+        case ACT_CUT:
+            a->round = c->fo.round;
+            pgq_strlcpy(a->primary, c->fo.old_primary, sizeof a->primary);
+            break;
+        case ACT_PROMOTE:
+            /* Where it forks off, should its history file not be readable. */
+            a->parent_tli = node->cut_tli;
+            a->lsn = node->cut_round == c->fo.round && c->fo.round != 0 ? node->cut_lsn : 0;
+            break;
+        default:
+            break;
     }
 }
 
@@ -479,6 +621,8 @@ const char *policy_action_name(int kind)
             return "repoint";
         case ACT_FENCE:
             return "fence";
+        case ACT_CUT:
+            return "cut";
         default:
             return "?";
     }
@@ -486,8 +630,8 @@ const char *policy_action_name(int kind)
 
 bool policy_action_same(const struct action *x, const struct action *y)
 {
-    return x->kind == y->kind && x->epoch == y->epoch && strcmp(x->cluster, y->cluster) == 0 &&
-           strcmp(x->node, y->node) == 0;
+    return x->kind == y->kind && x->epoch == y->epoch && x->round == y->round &&
+           strcmp(x->cluster, y->cluster) == 0 && strcmp(x->node, y->node) == 0;
 }
 
 bool policy_action_due(const struct state *s, const struct action *a)
@@ -495,5 +639,6 @@ bool policy_action_due(const struct state *s, const struct action *a)
     const struct cluster *c = state_cluster(s, a->cluster);
     const struct node *p = c != NULL ? cluster_node(c, c->primary) : NULL;
     const struct node *node = cluster_node(c, a->node);
-    return p != NULL && node != NULL && c->epoch == a->epoch && node_action(c, p, node) == a->kind;
+    return p != NULL && node != NULL && c->epoch == a->epoch &&
+           node_action(c, p, node) == a->kind && (a->kind != ACT_CUT || a->round == c->fo.round);
 }

@@ -26,15 +26,15 @@ struct policy_config
     uint64_t max_lag_bytes;
     bool tilt;                /* the leader's loop stalled or its clock jumped: decide nothing */
     uint64_t view_max_age_ms; /* older down views do not count (0: no limit) */
+    uint64_t cut_timeout_ms;  /* how long a cut waits for every standby that is up */
 };
 
 /* The outcome of the candidate choice. */
 struct choice
 {
     const struct node *node; /* NULL: no promotion now */
-    uint64_t lsn;            /* the candidate's fresh WAL position */
+    uint64_t lsn;            /* the candidate's position after the cut */
     uint64_t reference_lsn;  /* most advanced position known (primary or standby) */
-    bool wait;               /* true: a fresh position is still missing */
     char reason[PGQ_REASON_MAX];
 };
 
@@ -47,11 +47,9 @@ bool policy_fresh_down(const struct state *s,
                        const struct policy_config *pc,
                        uint64_t now_ms);
 
-/* The node's most advanced WAL position probed at or after seq; false when
- * no such observation exists. */
-bool policy_fresh_position(const struct node *n, uint64_t seq, uint64_t *lsn);
-
-/* Choose the standby to promote in place of the cluster's primary. */
+/* Choose the standby to promote in place of the cluster's primary, among
+ * those cut off it in the failover in progress (phase CUTTING; otherwise
+ * none is chosen). */
 void policy_choose(const struct state *s,
                    const struct cluster *c,
                    const struct policy_config *pc,
@@ -70,6 +68,7 @@ enum action_kind {
     ACT_PROMOTE = 1, /* promote node (candidate of the epoch's decision) */
     ACT_REPOINT,     /* make standby node stream from the epoch's primary */
     ACT_FENCE,       /* make a writable non-primary read-only */
+    ACT_CUT,         /* make a standby stop following the old primary; read its position */
 };
 
 struct action
@@ -81,7 +80,10 @@ struct action
     char conninfo[PGQ_CONNINFO_MAX];
     char primary[PGQ_NAME_MAX]; /* ACT_REPOINT: the primary to follow */
     char primary_conninfo[PGQ_CONNINFO_MAX];
-    uint32_t timeline; /* ACT_REPOINT: the primary's timeline, 0 if unknown */
+    uint32_t timeline;   /* ACT_REPOINT: the primary's timeline, 0 if unknown */
+    uint32_t parent_tli; /* ACT_REPOINT: the one it forked off; ACT_PROMOTE: the node's */
+    uint64_t lsn;        /* ACT_REPOINT: the fork point; ACT_PROMOTE: its cut position */
+    uint64_t round;      /* ACT_CUT: the failover round */
 };
 
 /* The actions due, every one: returns how many there are, and writes the
@@ -91,7 +93,7 @@ unsigned policy_actions(const struct state *s, struct action *out, unsigned max)
 
 const char *policy_action_name(int kind);
 
-/* The same action: kind, epoch, cluster and node (what it is done to). */
+/* The same action: kind, epoch, round, cluster and node (what it is done to). */
 bool policy_action_same(const struct action *x, const struct action *y);
 
 /* The action is among those the committed state calls for now. */

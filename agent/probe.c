@@ -12,6 +12,7 @@
 #include "failpoint.h"
 #include "lib/util.h"
 #include "log.h"
+#include "pgsql.h"
 
 /* One round trip learns everything. On a standby pg_current_wal_lsn() and
  * pg_walfile_name() raise "recovery is in progress", so they sit in CASE
@@ -21,9 +22,8 @@ static const char probe_sql[] =
     " CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn() END,"
     " pg_last_wal_receive_lsn(),"
     " pg_last_wal_replay_lsn(),"
-    " CASE WHEN pg_is_in_recovery() THEN coalesce((SELECT received_tli FROM pg_stat_wal_receiver),"
-    "   (pg_control_checkpoint()).timeline_id)"
-    "  ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,"
+    " CASE WHEN pg_is_in_recovery() THEN " PGQ_SQL_STANDBY_TLI " ELSE " PGQ_SQL_PRIMARY_TLI
+    " END,"
     " (SELECT status FROM pg_stat_wal_receiver),"
     " (SELECT sender_host || ':' || sender_port FROM pg_stat_wal_receiver),"
     " (SELECT latest_end_lsn FROM pg_stat_wal_receiver),"

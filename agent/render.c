@@ -282,6 +282,9 @@ static void status_table(FILE *out,
                         ": being fenced\n",
                         n->name, c->epoch);
             }
+            if (n->role == PGQ_ROLE_DEMOTED && n->rejoin[0] != '\0') {
+                fprintf(out, "  !! %s needs a rejoin: %s\n", n->name, n->rejoin);
+            }
             if (n->twin_of[0] != '\0') {
                 fprintf(out,
                         "  !! %s is the same PostgreSQL server as %s: ignored; remove one of "
@@ -318,6 +321,17 @@ static void node_json(FILE *out,
     json_ktime(out, &first, "health_since", n->verdict_since_ms);
     json_kbool(out, &first, "alert_writable", n->alert_writable);
     json_kstr(out, &first, "twin_of", n->twin_of);
+    json_kstr(out, &first, "rejoin", n->role == PGQ_ROLE_DEMOTED ? n->rejoin : "");
+    if (n->cut_round != 0 && n->cut_round == c->fo.round) {
+        bool f2 = true;
+        char l[32];
+        json_key(out, &first, "cut");
+        fputc('{', out);
+        pgq_lsn_format(n->cut_lsn, l, sizeof l);
+        json_kstr(out, &f2, "lsn", l);
+        json_ku64(out, &f2, "timeline", n->cut_tli);
+        fputc('}', out);
+    }
     json_ku64(out, &first, "fenced_epoch", n->fenced_epoch);
     json_ku64(out, &first, "following_epoch", n->following_epoch);
     json_key(out, &first, "sync_standbys");

@@ -72,12 +72,15 @@ enum pgq_role {
 /* Quorum verdict on a node's health. */
 enum pgq_verdict { PGQ_VERDICT_UNKNOWN = 0, PGQ_VERDICT_UP, PGQ_VERDICT_DOWN, PGQ__N_VERDICTS };
 
-/* Progress of the cluster's latest failover decision. */
+/* Progress of the cluster's latest failover (the values are in the
+ * snapshot format: new ones go at the end). */
 enum pgq_fo_phase {
     PGQ_FO_NONE = 0, /* no failover ever decided */
     PGQ_FO_DECIDED,  /* epoch bumped, candidate chosen, not yet promoted */
     PGQ_FO_PROMOTED, /* candidate left recovery; standbys being repointed */
-    PGQ_FO_DONE,     /* every reachable standby follows the new primary */
+    PGQ_FO_DONE,     /* every standby that can follow the new primary does */
+    PGQ_FO_CUTTING,  /* standbys being cut off the old primary, before a candidate is chosen */
+    PGQ_FO_GAVE_UP,  /* the candidate could not be promoted: another one is to be chosen */
     PGQ__N_FO_PHASES
 };
 
@@ -87,6 +90,10 @@ enum pgq_step {
     PGQ_STEP_REPOINTED,    /* a standby streams from the primary of the epoch */
     PGQ_STEP_DONE,         /* all reachable standbys repointed */
     PGQ_STEP_FENCED,       /* a writable non-primary was made read-only */
+    PGQ_STEP_CUT,          /* a standby stopped following the old primary; its position after */
+    PGQ_STEP_DIVERGED,     /* a standby cannot follow the new primary: it needs a rejoin */
+    PGQ_STEP_GAVE_UP,      /* the candidate could not be promoted */
+    PGQ_STEP_STUCK,        /* a standby does not follow the new primary yet: done without it */
     PGQ__N_STEPS
 };
 
@@ -104,6 +111,8 @@ enum pgq_event_kind {
     PGQ_EV_ALERT,
     PGQ_EV_FENCED,
     PGQ_EV_LEADER,
+    PGQ_EV_CUT,    /* a failover began: standbys cut off the old primary */
+    PGQ_EV_REJOIN, /* a node needs a rejoin (pg_rewind) before it can follow again */
     PGQ__N_EVENT_KINDS
 };
 

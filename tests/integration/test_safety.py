@@ -6,6 +6,7 @@ finish (a failover whose candidate cannot be promoted)."""
 
 import datetime
 import os
+import signal
 import sys
 import time
 
@@ -136,6 +137,163 @@ def test_twin_registration(sb):
             % table)
 
 
+def ids_on(pg, table="acks"):
+    return set(int(x) for x in pg.sql("SELECT id FROM %s" % table).split())
+
+
+def wait_phase(q, epoch, phases, timeout=60):
+    def reached():
+        c = q.status()["clusters"][0]
+        return c if c["epoch"] == epoch and c["failover"]["phase"] in phases else None
+    return t.wait_until(reached, timeout, "epoch %d %s" % (epoch, "/".join(phases)))
+
+
+def frozen_primary(sb, sync):
+    """The primary's postmaster is frozen (SIGSTOP) while a client keeps writing on a session it
+    already holds (its backend, and its walsenders, go on); it is thawed once a standby is
+    promoted. Returns (writes acknowledged, of them lost on the new primary, the new primary,
+    the other standby, the quorum)."""
+    nodes, q = t.failover_setup(sb, sync=sync)
+    pg1, pg2, pg3 = nodes
+    pg1.sql("CREATE TABLE acks (id int PRIMARY KEY)")
+    w = t.SessionWriter(pg1.port, lambda i: "INSERT INTO acks VALUES (%d)" % i)
+    w.start()
+    t.wait_until(lambda: len(w.acked) >= 50, 30, "50 acknowledged writes")
+    os.kill(pg1.pid(), signal.SIGSTOP)
+    frozen = time.monotonic()
+    t.log("pg1: postmaster frozen (SIGSTOP) after %d acknowledged writes" % len(w.acked))
+    try:
+        c = wait_phase(q, 2, ("promoted", "done"))
+    finally:
+        os.kill(pg1.pid(), signal.SIGCONT)
+    promoted = time.monotonic()
+    t.log("promoted %s %.1f s after the freeze; pg1 thawed" % (c["primary"], promoted - frozen))
+    new = next(n for n in nodes if n.name == c["primary"])
+    other = next(n for n in nodes[1:] if n is not new)
+    t.wait_until(lambda: t.events_of(q, "fenced"), 30, "the old primary fenced")
+    w.finish()
+    t.wait_failover(q, 2, timeout=60)
+    have = ids_on(new)
+    acked = [i for i, _ in w.acked]
+    lost = [i for i in acked if i not in have]
+    after = [i for i, ts in w.acked if ts > promoted]
+    t.log("%d writes acknowledged by pg1, %d of them lost on %s (%d acknowledged after the "
+          "promotion); session ended with: %s" % (len(acked), len(lost), new.name, len(after),
+                                                  w.errors[-1:] or "-"))
+    return acked, lost, new, other, q
+
+
+def check_other_standby(q, new, other):
+    """The standby that was not chosen follows the new primary on its timeline, counted as
+    repointed, or is shown as needing a rejoin; never a healthy-looking standby that is not."""
+    n = q.node(other.name)
+    if n["role"] == "standby":
+        t.check_follows(other, new)
+        t.check(n["following_epoch"] == 2, "%s not counted as following: %s" % (other.name, n))
+    else:
+        t.check(n["role"] == "demoted" and n["rejoin"], "%s is %s" % (other.name, n))
+
+
+def test_frozen_primary_sync_loses_nothing(sb):
+    """With synchronous replication (ANY 1 of pg2, pg3) and the primary frozen while a client
+    keeps writing on its open session: the standbys are cut off the old primary before one is
+    promoted, so no write it acknowledged is lost (the one not chosen acknowledged nothing past
+    the cut), the other standby follows the new primary, and the failover completes."""
+    acked, lost, new, other, q = frozen_primary(sb, sync=True)
+    t.check(len(acked) >= 50, "too few writes: %d" % len(acked))
+    t.check(not lost, "acknowledged writes lost: %s" % lost[:20])
+    check_other_standby(q, new, other)
+    cuts = [e for e in t.events_of(q, "failover-cut") if "stopped following" in e["message"]]
+    t.check(len(cuts) == 2, "cut events: %s" % cuts)
+    decided = t.events_of(q, "failover-decided")[0]
+    t.check(all(e["seq"] < decided["seq"] for e in cuts), "a standby was cut after the decision")
+
+
+def test_frozen_primary_async(sb):
+    """The same with asynchronous replication: the standbys are cut before the promotion and the
+    other one follows the new primary; the old primary, which the monitors cannot reach, keeps
+    acknowledging writes on its open session until it is thawed and fenced (what leases, with
+    node agents, will stop): the number lost is measured."""
+    acked, lost, new, other, q = frozen_primary(sb, sync=False)
+    t.check(len(acked) >= 50, "too few writes: %d" % len(acked))
+    check_other_standby(q, new, other)
+    t.log("asynchronous: %d of %d acknowledged writes lost" % (len(lost), len(acked)))
+
+
+def test_uncut_standby_needs_rejoin(sb):
+    """A standby no leader can reach (failpoint) is not cut: it goes on following the frozen old
+    primary, which goes on writing, and passes the new primary's fork point. It is never a
+    candidate, is found unable to follow by its own WAL once reachable, is shown as needing a
+    rejoin, and the failover completes without it."""
+    nodes, q = t.failover_setup(sb)
+    pg1, pg2, pg3 = nodes
+    for m in q.monitors:
+        arm(q, m.id, "actuator.connect", "fail", "pg3")
+    pg1.sql("CREATE TABLE acks (id int PRIMARY KEY)")
+    w = t.SessionWriter(pg1.port, lambda i: "INSERT INTO acks VALUES (%d)" % i)
+    w.start()
+    t.wait_until(lambda: len(w.acked) >= 50, 30, "50 acknowledged writes")
+    os.kill(pg1.pid(), signal.SIGSTOP)
+    try:
+        c = wait_phase(q, 2, ("promoted", "done"))
+        t.check(c["primary"] == "pg2", "promoted %s, not the only standby cut" % c["primary"])
+        # pg3 still streams from the frozen primary: let it get past the fork point.
+        fork = int(pg2.sql("SELECT pg_current_wal_lsn() - '0/0'"))
+        t.wait_until(lambda: int(pg3.sql("SELECT pg_last_wal_replay_lsn() - '0/0'")) > fork, 30,
+                     "pg3 to replay timeline 1 past the fork point")
+    finally:
+        os.kill(pg1.pid(), signal.SIGCONT)
+    for m in q.monitors:
+        arm(q, m.id, "actuator.connect", "off")
+    t.wait_failover(q, 2, timeout=60)
+    n3 = t.wait_until(lambda: (lambda n: n if n["role"] == "demoted" else None)(q.node("pg3")), 60,
+                      "pg3 demoted as needing a rejoin")
+    t.log("pg3: %s" % n3["rejoin"])
+    t.check("past where pg2's timeline 2 forked off" in n3["rejoin"], "reason: %s" % n3["rejoin"])
+    t.check(any(e["node"] == "pg3" for e in t.events_of(q, "needs-rejoin")), "no event")
+    t.check(not any(e["node"] == "pg3" and e["epoch"] == 2 for e in t.events_of(q, "repointed")),
+            "pg3 counted as repointed")
+    table = q.ctl("status", check_rc=True).stdout
+    t.check("pg3 needs a rejoin" in table, "status does not say so:\n%s" % table)
+    w.finish()
+
+
+def test_unpromotable_candidate_given_up(sb):
+    """A candidate that answers but cannot be promoted (its role lacks EXECUTE on pg_promote) is
+    given up after three attempts, with the reason in the events, and the next eligible standby
+    is promoted in a new epoch."""
+    nodes = t.make_pg_cluster(sb, 2)
+    pg1, pg2, pg3 = nodes
+    pg1.sql("CREATE ROLE pgq_limited LOGIN IN ROLE pg_read_all_stats, pg_read_all_settings")
+    pg1.sql("GRANT ALTER SYSTEM ON PARAMETER primary_conninfo TO pgq_limited")
+    pg1.sql("GRANT EXECUTE ON FUNCTION pg_reload_conf() TO pgq_limited")
+    t.wait_until(lambda: pg2.sql("SELECT count(*) FROM pg_roles WHERE rolname = 'pgq_limited'")
+                 == "1", 30, "the role on pg2")
+    q = t.Quorum(sb, 3, t.FAST).start()
+    q.ctl("node", "add", "pg1", "--conninfo", pg1.conninfo, check_rc=True)
+    q.ctl("node", "add", "pg2", "--priority", "100", "--conninfo",
+          pg2.conninfo.replace("user=postgres", "user=pgq_limited"), check_rc=True)
+    q.ctl("node", "add", "pg3", "--conninfo", pg3.conninfo, check_rc=True)
+    t.wait_until(lambda: all(n["health"] == "up" and n["following_epoch"] == 1
+                             for n in q.status()["nodes"]), 30, "a steady cluster")
+    pg1.kill9()
+    c = t.wait_failover(q, 3, timeout=90)
+    t.check(c["primary"] == "pg3", "promoted %s" % c["primary"])
+    decided = t.events_of(q, "failover-decided")
+    t.check([(e["node"], e["epoch"]) for e in decided] == [("pg2", 2), ("pg3", 3)],
+            "decisions: %s" % decided)
+    gave_up = [e for e in t.events_of(q, "failover-blocked") if "given up" in e["message"]]
+    t.log("given up: %s" % [e["message"] for e in gave_up])
+    t.check(len(gave_up) == 1 and "permission denied for function pg_promote" in
+            gave_up[0]["message"] and "3 attempts" in gave_up[0]["message"],
+            "given-up events: %s" % gave_up)
+    t.check(pg2.in_recovery() and not pg3.in_recovery(), "pg2 promoted after all, or pg3 not")
+    t.check(q.node("pg2")["role"] == "standby", "pg2 is %s" % q.node("pg2")["role"])
+    t.check_follows(pg2, pg3)
+    p = t.psql_uri(t.uri(q), "CREATE TABLE after_give_up (x int)")
+    t.check(p.returncode == 0, "no write through the URI: %s" % p.stderr)
+
+
 FAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
 
@@ -186,5 +344,7 @@ def test_leader_clock_steps(sb):
 
 
 if __name__ == "__main__":
-    t.main([test_dead_monitor_view_expires, test_writable_old_primary_fenced_at_once,
+    t.main([test_frozen_primary_sync_loses_nothing, test_frozen_primary_async,
+            test_uncut_standby_needs_rejoin, test_unpromotable_candidate_given_up,
+            test_dead_monitor_view_expires, test_writable_old_primary_fenced_at_once,
             test_twin_registration, test_leader_clock_steps], failpoints=True)

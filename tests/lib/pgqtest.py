@@ -12,6 +12,7 @@ import pwd
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -472,6 +473,99 @@ def psql_uri(u, sql, timeout=10):
     sep = "&" if "?" in u else "?"
     return run(["psql", u + sep + "connect_timeout=2&user=postgres", "-XAtq", "-v",
                 "ON_ERROR_STOP=1", "-c", sql], check_rc=False, timeout=timeout)
+
+
+class PgError(Exception):
+    pass
+
+
+class PgSession:
+    """One PostgreSQL session over the frontend/backend protocol 3.0 (trust authentication, as
+    the test clusters use): a real client on one open connection, the way an application holds
+    one. Statements run one at a time; `execute` returns when the server says ready, raises
+    PgError with the server's message for an error, and OSError when the connection is gone."""
+
+    def __init__(self, port, user="postgres", dbname="postgres", timeout=None):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.sock.settimeout(timeout)
+        params = b"user\0%s\0database\0%s\0\0" % (user.encode(), dbname.encode())
+        body = struct.pack("!I", 196608) + params
+        self.sock.sendall(struct.pack("!I", len(body) + 4) + body)
+        self._until_ready()
+
+    def _recv_exact(self, n):
+        buf = b""
+        while len(buf) < n:
+            chunk = self.sock.recv(n - len(buf))
+            if not chunk:
+                raise OSError("connection closed by the server")
+            buf += chunk
+        return buf
+
+    def _until_ready(self):
+        error = None
+        while True:
+            kind = self._recv_exact(1)
+            (length,) = struct.unpack("!I", self._recv_exact(4))
+            payload = self._recv_exact(length - 4)
+            if kind == b"R" and struct.unpack("!I", payload[:4])[0] != 0:
+                raise PgError("authentication other than trust is not supported here")
+            if kind == b"E":
+                fields = dict((f[:1], f[1:].decode(errors="replace"))
+                              for f in payload.split(b"\0") if f)
+                error = fields.get(b"M", "error")
+                if fields.get(b"S") == "FATAL":
+                    raise OSError("FATAL: %s" % error)
+            if kind == b"Z":
+                if error is not None:
+                    raise PgError(error)
+                return
+
+    def execute(self, sql):
+        q = sql.encode() + b"\0"
+        self.sock.sendall(b"Q" + struct.pack("!I", len(q) + 4) + q)
+        self._until_ready()
+
+    def close(self):
+        try:
+            self.sock.sendall(b"X" + struct.pack("!I", 4))
+        except OSError:
+            pass
+        self.sock.close()
+
+
+class SessionWriter(threading.Thread):
+    """A client writing sql(i) for i = 1, 2, ... on ONE open session to a server, until the
+    session ends (the server terminates it, or stop()): what it acknowledged, as (i, time)."""
+
+    def __init__(self, port, sql):
+        super().__init__(daemon=True)
+        self.session = PgSession(port)
+        self.sql = sql
+        self.acked = []
+        self.errors = []
+        self.stop = threading.Event()
+
+    def run(self):
+        i = 0
+        while not self.stop.is_set():
+            i += 1
+            try:
+                self.session.execute(self.sql(i))
+                self.acked.append((i, time.monotonic()))
+            except PgError as exc:
+                self.errors.append(str(exc))
+            except OSError as exc:
+                self.errors.append(str(exc))
+                return
+
+    def finish(self):
+        self.stop.set()
+        try:
+            self.session.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.join(timeout=30)
 
 
 class Writer(threading.Thread):

@@ -103,6 +103,9 @@ struct pgnode
     unsigned lag; /* bytes behind its upstream while streaming */
     unsigned promotions;
     unsigned repoints;
+    unsigned cuts;
+    uint64_t fork_lsn; /* promoted: where it forked off parent_tli */
+    uint32_t parent_tli;
     bool blind[MAX_SERVERS]; /* monitor i cannot reach this node */
     bool stale[MAX_SERVERS]; /* monitor i's probe of it has not completed */
 };
@@ -144,7 +147,7 @@ struct sim
     uint64_t next_tick_ms;
     unsigned timeouts[MAX_SERVERS]; /* randomized election timeouts, 0: default */
     bool auto_reports;
-    bool hold_actions;        /* record actions, carry none out */
+    bool hold_actions;        /* record actions, carry out cuts only */
     bool crash_after_promote; /* the next promoted node dies at once */
     bool wal_flow;            /* the primary writes, standbys follow */
     bool closing;
@@ -693,6 +696,12 @@ static bool execute(struct sim *s, const struct action *a, struct command *step)
             pgq_strlcpy(step->u.step.detail,
                         pg->in_recovery ? "pg_promote" : "already out of recovery",
                         sizeof step->u.step.detail);
+            if (pg->in_recovery) {
+                pg->fork_lsn = pg->lsn; /* its history file: where it forked */
+                pg->parent_tli = pg->timeline;
+            }
+            step->u.step.lsn = pg->fork_lsn;
+            step->u.step.parent_tli = pg->parent_tli;
             model_promote(s, (unsigned)k, a->epoch);
             if (s->crash_after_promote) {
                 pg->up = false; /* dies right after pg_promote returned */
@@ -703,8 +712,17 @@ static bool execute(struct sim *s, const struct action *a, struct command *step)
             return true;
         case ACT_REPOINT:
             p = pg_find(s, a->primary);
-            if (!pg->in_recovery || p < 0 || !s->pg[p].up || s->pg[p].in_recovery) {
+            if (p < 0 || !s->pg[p].up || s->pg[p].in_recovery) {
                 return false;
+            }
+            /* By its own WAL it cannot follow: past the fork, or writable. */
+            if (!pg->in_recovery ||
+                (a->parent_tli != 0 && pg->timeline == a->parent_tli && pg->lsn > a->lsn)) {
+                step->u.step.kind = PGQ_STEP_DIVERGED;
+                step->u.step.timeline = pg->timeline;
+                step->u.step.lsn = pg->lsn;
+                pgq_strlcpy(step->u.step.detail, "past the fork point", sizeof step->u.step.detail);
+                return true;
             }
             if (pg->upstream != p || pg->timeline != s->pg[p].timeline) {
                 pg->upstream = p;
@@ -716,6 +734,18 @@ static bool execute(struct sim *s, const struct action *a, struct command *step)
         case ACT_FENCE:
             pg->read_only = true;
             step->u.step.kind = PGQ_STEP_FENCED;
+            return true;
+        case ACT_CUT:
+            /* primary_conninfo = '': it stops following, its WAL frozen. */
+            if (!pg->in_recovery) {
+                return false;
+            }
+            pg->upstream = -1;
+            pg->cuts++;
+            step->u.step.kind = PGQ_STEP_CUT;
+            step->u.step.round = a->round;
+            step->u.step.lsn = pg->lsn;
+            step->u.step.timeline = pg->timeline;
             return true;
         default:
             return false;
@@ -733,10 +763,9 @@ static void actions_cb(struct consensus *c, const struct action *a, unsigned n)
             srv->n_promote_seen++;
         }
     }
-    if (s->hold_actions) {
-        return;
-    }
-    /* Like actuator_run: cancel what is no longer due, start what is new. */
+    /* Like actuator_run: cancel what is no longer due, start what is new
+     * (while actions are held, cuts only: a failover gets as far as its
+     * decision). */
     for (unsigned j = 0; j < MAX_JOBS; j++) {
         struct job *job = &s->jobs[j];
         bool found = false;
@@ -750,6 +779,9 @@ static void actions_cb(struct consensus *c, const struct action *a, unsigned n)
     }
     for (unsigned k = 0; k < n; k++) {
         unsigned j, free_j = MAX_JOBS;
+        if (s->hold_actions && a[k].kind != ACT_CUT) {
+            continue;
+        }
         for (j = 0; j < MAX_JOBS; j++) {
             if (s->jobs[j].used && s->jobs[j].server == srv->i &&
                 policy_action_same(&s->jobs[j].act, &a[k])) {
@@ -1398,7 +1430,7 @@ static void run_identical(unsigned n)
     {
         const struct node *p3 = cluster_node(c, "pg3");
         uint64_t lsn;
-        assert_true(policy_fresh_position(p3, 0, &lsn));
+        assert_true(node_fresh_position(p3, 0, &lsn));
         assert_int_equal(lsn, 0x3000100);
     }
     assert_non_null(cluster_node(state_cluster(&decoded, "other"), "ext1"));
@@ -1656,7 +1688,6 @@ static void run_verdict(unsigned n)
     unsigned l, blind = 0, down_views = 0;
     const struct node *p1;
     const struct cluster *c;
-    uint64_t verdict_seq;
 
     setup_cluster(s);
     l = sim_leader(s, 1000);
@@ -1681,8 +1712,10 @@ static void run_verdict(unsigned n)
     }
     assert_int_equal(down_views, minority);
 
-    /* A majority: the primary is down by verdict, but the standbys' probes
-     * have not completed since, so no fresh position exists. */
+    /* A majority: the primary is down by verdict, and failed over once
+     * failover_timeout has passed, by a cut of its standbys first. The
+     * monitors' probes of the standbys have not completed since (stale):
+     * the positions the choice uses are read by the cut itself. */
     for (unsigned m = 0; m < n; m++) {
         s->pg[1].stale[m] = true;
         s->pg[2].stale[m] = true;
@@ -1698,28 +1731,25 @@ static void run_verdict(unsigned n)
         sim_fail(s, "a majority saw the primary down but no verdict");
     }
     l = (unsigned)ready_leader(s);
-    verdict_seq = node_of(s, l, "pg1")->verdict_seq;
-    sim_run(s, FAILOVER_MS + 5000);
+    sim_run(s, FAILOVER_MS / 2);
     assert_int_equal(all_decisions(s), 0);
-    c = main_of(s, l);
-    assert_int_equal(c->epoch, 1);
-    assert_non_null(strstr(c->fo.blocked, "waiting for WAL positions"));
-
-    /* Fresh positions: probes begun after each reporter applied the verdict. */
+    assert_int_equal(s->pg[1].cuts + s->pg[2].cuts, 0);
+    if (!sim_until(s, pred_decided, NULL, FAILOVER_MS + 5000)) {
+        sim_fail(s, "the primary down by a majority for the timeout, but no decision");
+    }
     assert_true(sim_until(s, pred_verdict_down_all, NULL, 5000));
-    for (unsigned m = 0; m < n; m++) {
-        assert_true(s->srv[m].fsm.state.seq >= verdict_seq);
-        s->pg[1].stale[m] = false;
-        s->pg[2].stale[m] = false;
-    }
-    if (!sim_until(s, pred_decided, NULL, 5000)) {
-        sim_fail(s, "fresh positions after the timeout, but no decision");
-    }
     l = (unsigned)ready_leader(s);
     c = main_of(s, l);
-    assert_true(c->fo.phase >= PGQ_FO_DECIDED);
+    assert_int_equal(c->fo.phase == PGQ_FO_DECIDED || c->fo.phase == PGQ_FO_PROMOTED ||
+                         c->fo.phase == PGQ_FO_DONE,
+                     true);
     assert_true(c->fo.decided_ms >= c->fo.down_ms + FAILOVER_MS);
     assert_string_equal(c->fo.old_primary, "pg1");
+    /* Cut before promote: both standbys stopped following pg1, and the
+     * candidate's position is the one its cut reported. */
+    assert_true(s->pg[1].cuts >= 1 && s->pg[2].cuts >= 1);
+    assert_int_equal(cluster_node(c, c->fo.candidate)->cut_round, c->fo.round);
+    assert_int_equal(c->fo.candidate_lsn, cluster_node(c, c->fo.candidate)->cut_lsn);
     sim_free(s);
 }
 
@@ -1742,22 +1772,14 @@ static void run_stale_generation(void)
     b = (l + 1) % 3;
     s->pg[0].blind[l] = true;
     s->pg[0].blind[b] = true;
-    for (unsigned m = 0; m < 3; m++) {
-        s->pg[1].stale[m] = true;
-        s->pg[2].stale[m] = true;
-    }
     if (!sim_until(s, pred_leader_verdict_down, NULL, 5000)) {
         sim_fail(s, "a majority saw the primary down but no verdict");
     }
-    sim_run(s, FAILOVER_MS + 1000);
+    sim_run(s, FAILOVER_MS / 2);
     assert_int_equal(all_decisions(s), 0);
 
-    /* The leader, one of the two witnesses, dies; fresh positions arrive. */
+    /* The leader, one of the two witnesses, dies before the timeout. */
     sim_kill(s, l);
-    for (unsigned m = 0; m < 3; m++) {
-        s->pg[1].stale[m] = false;
-        s->pg[2].stale[m] = false;
-    }
     l2 = sim_leader(s, 10000);
     sim_run(s, 2 * FAILOVER_MS + 3000);
     assert_int_equal(all_decisions(s), 0);
@@ -1778,8 +1800,8 @@ static void run_stale_generation(void)
 
 /* A minority (1 of 3, 2 of 5) that sees the primary down never causes a
  * failover decision however long it lasts; a majority does, after the
- * failover timeout and only once standbys report positions probed after the
- * verdict; views reported to an earlier leader are not fresh evidence. */
+ * failover timeout, from positions read by cutting the standbys off the
+ * primary; views reported to an earlier leader are not fresh evidence. */
 static void test_verdict(void **state)
 {
     (void)state;
@@ -1963,8 +1985,15 @@ static void run_promoted_dies(void)
     assert_int_equal(total_promotions(s), 1);
     assert_false(s->pg[2].up);
     assert_int_equal(c->epoch, 2);
-    assert_int_equal(c->fo.phase, PGQ_FO_PROMOTED);
-    assert_non_null(strstr(c->fo.blocked, "pg2: lag"));
+    assert_int_equal(c->fo.phase, PGQ_FO_CUTTING); /* its own failover began, and is held */
+    assert_int_equal(c->prev_fo.phase, PGQ_FO_PROMOTED);
+    /* pg2 is behind, and not even on the new primary's timeline (it was cut
+     * before pg3's promotion, never repointed): promoting it would fork a
+     * second timeline 2. */
+    if (strstr(c->fo.blocked, "pg2: timeline 1, the primary's is 2") == NULL) {
+        dump_events(s, l);
+        sim_fail(s, "blocked: \"%s\"", c->fo.blocked);
+    }
 
     /* The new primary comes back: the failover completes, nothing lost. */
     s->pg[2].up = true;

@@ -104,6 +104,32 @@ struct command b_cmd_decide(uint64_t t,
     return c;
 }
 
+struct command b_cmd_cut(uint64_t t, uint64_t epoch, const char *old_primary)
+{
+    struct command c = cmd_new(CMD_CUT, t, B_CLUSTER, NULL);
+    c.u.cut.epoch = epoch;
+    pgq_strlcpy(c.u.cut.old_primary, old_primary, sizeof c.u.cut.old_primary);
+    c.u.cut.down_ms = t;
+    pgq_strlcpy(c.u.cut.reason, "test cut", sizeof c.u.cut.reason);
+    return c;
+}
+
+struct command b_cmd_cut_step(uint64_t t,
+                              const char *node,
+                              uint64_t epoch,
+                              uint64_t round,
+                              uint64_t lsn,
+                              uint32_t timeline)
+{
+    struct command c = cmd_new(CMD_STEP, t, B_CLUSTER, node);
+    c.u.step.kind = PGQ_STEP_CUT;
+    c.u.step.epoch = epoch;
+    c.u.step.round = round;
+    c.u.step.lsn = lsn;
+    c.u.step.timeline = timeline;
+    return c;
+}
+
 struct command b_cmd_blocked(uint64_t t, const char *reason)
 {
     struct command c = cmd_new(CMD_BLOCKED, t, B_CLUSTER, NULL);
@@ -227,6 +253,53 @@ void b_decide(struct state *s, uint64_t t, const char *candidate)
     /* As the policy does: the candidate's fresh position, if it has one. */
     node_fresh_position(b_node(s, candidate), old != NULL ? old->verdict_seq : 0,
                         &c.u.decide.candidate_lsn);
+    b_apply(s, &c);
+}
+
+void b_cut(struct state *s, uint64_t t)
+{
+    const struct cluster *cl = b_cluster(s);
+    struct command c;
+    if (!(cl->fo.phase == PGQ_FO_GAVE_UP && cl->fo.epoch == cl->epoch)) {
+        b_primary_down(s, t);
+    }
+    c = b_cmd_cut(t, cl->epoch, cl->primary);
+    b_apply(s, &c);
+}
+
+void b_cut_step(struct state *s, uint64_t t, const char *node, uint64_t lsn)
+{
+    const struct cluster *cl = b_cluster(s);
+    struct command c = b_cmd_cut_step(t, node, cl->epoch, cl->fo.round, lsn, 1);
+    b_apply(s, &c);
+}
+
+void b_cut_standbys(struct state *s, uint64_t t)
+{
+    const struct cluster *cl = b_cluster(s);
+    for (unsigned i = 0; i < cl->n_nodes; i++) {
+        const struct node *n = &cl->nodes[i];
+        const struct view *v = node_latest_view(n);
+        if (n->role == PGQ_ROLE_STANDBY && n->verdict == PGQ_VERDICT_UP && v != NULL &&
+            n->cut_round != cl->fo.round && strcmp(n->name, cl->primary) != 0) {
+            /* Its latest position: a cut freezes it. */
+            b_cut_step(s, t, n->name, PGQ_MAX(v->obs.receive_lsn, v->obs.replay_lsn));
+        }
+    }
+}
+
+void b_failover(struct state *s, uint64_t t, const char *candidate)
+{
+    const struct cluster *cl = b_cluster(s);
+    const struct node *cand;
+    struct command c;
+    b_cut(s, t);
+    b_cut_standbys(s, t);
+    cand = b_node(s, candidate);
+    c = b_cmd_decide(t, candidate, cl->epoch + 1, cl->primary);
+    c.u.decide.round = cl->fo.round;
+    c.u.decide.candidate_lsn = cand->cut_lsn;
+    c.u.decide.down_ms = cl->fo.down_ms;
     b_apply(s, &c);
 }
 

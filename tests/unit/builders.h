@@ -39,6 +39,15 @@ struct command b_cmd_decide(uint64_t t,
                             const char *candidate,
                             uint64_t epoch,
                             const char *old_primary);
+/* A cut of the primary of `epoch`, and one standby's report of it (round:
+ * the cluster's fo.round). */
+struct command b_cmd_cut(uint64_t t, uint64_t epoch, const char *old_primary);
+struct command b_cmd_cut_step(uint64_t t,
+                              const char *node,
+                              uint64_t epoch,
+                              uint64_t round,
+                              uint64_t lsn,
+                              uint32_t timeline);
 struct command b_cmd_blocked(uint64_t t, const char *reason);
 struct command b_cmd_step(uint64_t t,
                           int kind,
@@ -69,6 +78,16 @@ void b_set_role(struct state *s, uint64_t t, const char *node, int role);
 /* Failover decision: epoch + 1, replacing the current primary (first seen
  * down by every voter, as a decision requires). */
 void b_decide(struct state *s, uint64_t t, const char *candidate);
+/* A failover's first step: the cluster's primary down by every voter (not
+ * needed after a candidate was given up), then its Cut. */
+void b_cut(struct state *s, uint64_t t);
+/* A standby's position after the cut, on timeline 1. */
+void b_cut_step(struct state *s, uint64_t t, const char *node, uint64_t lsn);
+/* Every standby that is up and not cut yet reports its latest position. */
+void b_cut_standbys(struct state *s, uint64_t t);
+/* A whole decision the way the leader reaches it: cut, every standby cut at
+ * its latest position, then the candidate (at its cut position). */
+void b_failover(struct state *s, uint64_t t, const char *candidate);
 /* Every voter reports the cluster's primary unreachable (if not down yet). */
 void b_primary_down(struct state *s, uint64_t t);
 /* A step at the cluster's current epoch. */

@@ -875,6 +875,189 @@ static void test_discovery(void **ctx)
     b_refused(s, &c, PGQ_INVALID, "role 0 cannot be set");
 }
 
+static void test_cut(void **ctx)
+{
+    /* A failover begins with the cut of the primary: only for the current epoch and primary,
+     * while it is down by verdict, once; each standby then reports its position after the cut,
+     * for this round only. The decision picks a standby cut in this round; a standby cut ahead
+     * of it needs a rejoin, and so does the old primary. */
+    struct state *s = *ctx;
+    const struct cluster *c;
+    struct command cmd;
+    uint64_t round;
+    b_healthy(s, 1000, 3, "pg1", 100, two_standbys, 2);
+    cmd = b_cmd_cut(2000, 1, "pg1");
+    b_refused(s, &cmd, PGQ_STALE, "cut of epoch 1 is stale: primary pg1 is up by verdict");
+    b_primary_down(s, 3000);
+    cmd = b_cmd_cut(3100, 2, "pg1");
+    b_refused(s, &cmd, PGQ_STALE, "cut of epoch 2 replacing pg1 is stale (epoch 1, primary pg1)");
+    cmd = b_cmd_cut(3100, 1, "pg2");
+    b_refused(s, &cmd, PGQ_STALE, "cut of epoch 1 replacing pg2 is stale");
+    cmd = b_cmd_cut(3100, 1, "pg1");
+    b_apply(s, &cmd);
+    c = b_cluster(s);
+    round = s->seq;
+    assert_int_equal(c->fo.phase, PGQ_FO_CUTTING);
+    assert_int_equal(c->fo.round, round);
+    assert_int_equal(c->fo.chain_round, round);
+    assert_int_equal(c->fo.epoch, 2);
+    assert_int_equal(c->epoch, 1); /* no new epoch before a candidate is chosen */
+    assert_string_equal(c->primary, "pg1");
+    assert_string_equal(c->fo.floor_primary, "pg1");
+    assert_int_equal(c->fo.cut_ms, 3100);
+    assert_int_equal(last_event(s)->kind, PGQ_EV_CUT);
+    b_assert_contains(last_event(s)->message, "failover of pg1 (epoch 2): cutting its standbys");
+    cmd = b_cmd_cut(3200, 1, "pg1");
+    b_refused(s, &cmd, PGQ_STALE, "cut of epoch 1: the failover is cutting");
+
+    cmd = b_cmd_cut_step(3300, "pg2", 1, round + 7, 0x900, 1);
+    b_refused(s, &cmd, PGQ_STALE, "cut of pg2 does not match the failover in progress");
+    cmd = b_cmd_cut_step(3300, "pg1", 1, round, 0x900, 1);
+    b_refused(s, &cmd, PGQ_STALE, "cut of pg1 does not match the failover in progress");
+    b_cut_step(s, 3300, "pg2", 0x900);
+    assert_int_equal(b_node(s, "pg2")->cut_round, round);
+    assert_int_equal(b_node(s, "pg2")->cut_lsn, 0x900);
+    assert_int_equal(b_node(s, "pg2")->cut_tli, 1);
+    assert_int_equal(b_node(s, "pg2")->following_epoch, 0);
+    b_assert_contains(last_event(s)->message, "standby pg2 stopped following pg1, at 0/900");
+
+    cmd = b_cmd_decide(3400, "pg3", 2, "pg1");
+    cmd.u.decide.round = round;
+    b_refused(s, &cmd, PGQ_REFUSED, "node pg3 was not cut off pg1 in this failover");
+    b_cut_step(s, 3400, "pg3", 0xA00);
+    cmd = b_cmd_decide(3500, "pg2", 2, "pg1");
+    cmd.u.decide.round = round + 1;
+    b_refused(s, &cmd, PGQ_STALE, "decision of round");
+    cmd.u.decide.round = round;
+    cmd.u.decide.candidate_lsn = 0x900;
+    b_apply(s, &cmd);
+    assert_int_equal(c->epoch, 2);
+    assert_string_equal(c->primary, "pg2");
+    assert_int_equal(c->fo.phase, PGQ_FO_DECIDED);
+    assert_int_equal(c->fo.round, round); /* kept through the decision */
+    assert_string_equal(c->fo.floor_primary, "pg1");
+    assert_int_equal(b_node(s, "pg1")->role, PGQ_ROLE_DEMOTED);
+    assert_string_equal(b_node(s, "pg1")->rejoin, "former primary of epoch 1");
+    assert_int_equal(b_node(s, "pg3")->role, PGQ_ROLE_DEMOTED);
+    b_assert_contains(b_node(s, "pg3")->rejoin,
+                      "it holds WAL up to 0/A00, beyond the new primary pg2's 0/900");
+    assert_int_equal(last_event(s)->kind, PGQ_EV_REJOIN);
+
+    /* The promotion records where the new timeline forked off. */
+    cmd = b_cmd_step(3600, PGQ_STEP_PROMOTED, "pg2", 2, 2);
+    cmd.u.step.parent_tli = 1;
+    cmd.u.step.lsn = 0x900;
+    b_apply(s, &cmd);
+    assert_int_equal(c->timeline, 2);
+    assert_int_equal(c->parent_tli, 1);
+    assert_int_equal(c->fork_lsn, 0x900);
+}
+
+static void test_cut_abandoned(void **ctx)
+{
+    /* The primary back up by verdict while its standbys are being cut: the failover is abandoned,
+     * in the same epoch, back to what it was before the cut, and the standbys cut are repointed
+     * at it. */
+    struct state *s = *ctx;
+    struct action a[8];
+    struct obs up;
+    b_healthy(s, 1000, 3, "pg1", 100, two_standbys, 2);
+    b_cut(s, 3000);
+    b_cut_standbys(s, 3100);
+    assert_int_equal(policy_actions(s, a, PGQ_ARRAY_SIZE(a)), 0); /* primary down: nothing */
+    up = b_writable(s, "pg1", 100);
+    b_report_by(s, 4000, 1, 2, &up);
+    assert_int_equal(b_cluster(s)->fo.phase, PGQ_FO_NONE);
+    assert_int_equal(b_cluster(s)->epoch, 1);
+    b_assert_contains(last_event(s)->message,
+                      "failover of pg1 abandoned: it is up again before a standby was chosen; "
+                      "the standbys cut off it follow it again");
+    assert_int_equal(policy_actions(s, a, PGQ_ARRAY_SIZE(a)), 2);
+    assert_int_equal(a[0].kind, ACT_REPOINT);
+    assert_string_equal(a[0].primary, "pg1");
+    assert_int_equal(a[1].kind, ACT_REPOINT);
+    /* A later failure starts a new round. */
+    b_cut(s, 5000);
+    assert_int_equal(b_cluster(s)->fo.round, s->seq);
+    assert_int_equal(b_node(s, "pg2")->cut_round == b_cluster(s)->fo.round, false);
+}
+
+static void test_gave_up(void **ctx)
+{
+    /* A candidate that could not be promoted is given up: a new cut follows at once, whatever
+     * its verdict, and the next decision makes it a standby again (it never acknowledged a
+     * write: no rejoin), with the floor and the reference of the primary before it. */
+    struct state *s = *ctx;
+    const struct cluster *c = NULL;
+    struct command cmd;
+    b_healthy(s, 1000, 3, "pg1", 0x100, two_standbys, 2);
+    b_failover(s, 3000, "pg2");
+    c = b_cluster(s);
+    cmd = b_cmd_step(3100, PGQ_STEP_GAVE_UP, "pg3", 2, 0);
+    b_refused(s, &cmd, PGQ_STALE, "giving up pg3 does not match the decision");
+    cmd = b_cmd_step(3100, PGQ_STEP_GAVE_UP, "pg2", 2, 0);
+    pgq_strlcpy(cmd.u.step.detail, "permission denied", sizeof cmd.u.step.detail);
+    b_apply(s, &cmd);
+    assert_int_equal(c->fo.phase, PGQ_FO_GAVE_UP);
+    b_assert_contains(last_event(s)->message, "promotion of pg2 given up: permission denied");
+    assert_int_equal(b_node(s, "pg2")->verdict, PGQ_VERDICT_UP);
+    b_cut(s, 3200);
+    assert_true(c->fo.unpromoted);
+    assert_string_equal(c->fo.floor_primary, "pg1");
+    b_cut_standbys(s, 3300);
+    cmd = b_cmd_decide(3400, "pg3", 3, "pg2");
+    cmd.u.decide.round = c->fo.round;
+    b_apply(s, &cmd);
+    assert_int_equal(c->epoch, 3);
+    assert_int_equal(b_node(s, "pg2")->role, PGQ_ROLE_STANDBY);
+    assert_string_equal(b_node(s, "pg2")->rejoin, "");
+    assert_int_equal(b_node(s, "pg1")->role, PGQ_ROLE_DEMOTED);
+}
+
+static void test_diverged_and_stuck(void **ctx)
+{
+    /* A standby that cannot follow the new primary needs a rejoin; one that does not follow in
+     * time is flagged once (stuck), which lets the failover complete without it. */
+    struct state *s = *ctx;
+    struct command cmd;
+    unsigned events;
+    b_healthy(s, 1000, 3, "pg1", 0x100, two_standbys, 2);
+    b_failover(s, 3000, "pg2");
+    b_step(s, 3100, PGQ_STEP_PROMOTED, "pg2", 2);
+    cmd = b_cmd_step(3200, PGQ_STEP_STUCK, "pg3", 2, 0);
+    pgq_strlcpy(cmd.u.step.detail, "not streaming after 30000 ms", sizeof cmd.u.step.detail);
+    b_apply(s, &cmd);
+    assert_int_equal(b_node(s, "pg3")->stuck_epoch, 2);
+    events = s->n_events;
+    b_apply(s, &cmd); /* once */
+    assert_int_equal(s->n_events, events);
+    cmd = b_cmd_step(3300, PGQ_STEP_DIVERGED, "pg3", 2, 1);
+    pgq_strlcpy(cmd.u.step.detail, "it replayed timeline 1 past the fork",
+                sizeof cmd.u.step.detail);
+    b_apply(s, &cmd);
+    assert_int_equal(b_node(s, "pg3")->role, PGQ_ROLE_DEMOTED);
+    assert_string_equal(b_node(s, "pg3")->rejoin, "it replayed timeline 1 past the fork");
+    assert_string_equal(last_event(s)->message,
+                        "node pg3 needs a rejoin: it replayed timeline 1 past the fork");
+    b_refused(s, &cmd, PGQ_STALE, "node pg3 is not a standby");
+}
+
+static void emit_line(void *arg, const char *line)
+{
+    unsigned *n = arg;
+    (void)line;
+    (*n)++;
+}
+
+static void test_fo_table(void **ctx)
+{
+    /* The failover state machine prints as a table: a header, a rule and one row per phase. */
+    unsigned n = 0;
+    (void)ctx;
+    cluster_print_fo_table(emit_line, &n);
+    assert_int_equal(n, 2 + PGQ__N_FO_PHASES);
+}
+
 static void test_decide(void **ctx)
 {
     /* A decision takes epoch+1: the old primary is demoted and the candidate becomes primary,
@@ -1337,6 +1520,11 @@ int main(void)
         T(test_steps_refused),
         T(test_rejoin_as_standby),
         T(test_twin_node),
+        T(test_cut),
+        T(test_cut_abandoned),
+        T(test_gave_up),
+        T(test_diverged_and_stuck),
+        T(test_fo_table),
         T(test_obs_alerts),
         T(test_alert_writable),
         T(test_no_alert_before_discovery),

@@ -18,7 +18,8 @@
 #include "lib/util.h"
 #include "policy.h"
 
-static const struct policy_config PC = {5000, 1048576}; /* failover_timeout, max_lag */
+/* failover_timeout, max_lag, tilt, view_max_age, cut_timeout */
+static const struct policy_config PC = {5000, 1048576, false, 0, 2000};
 static const char *const two_standbys[] = {"pg2", "pg3"};
 
 /* ---- helpers ---------------------------------------------------------------------- */
@@ -88,6 +89,21 @@ static void expect_blocked(const struct state *s, uint64_t now, const char *reas
     assert_string_equal(c.u.blocked.reason, reason);
 }
 
+/* The leader's way to a failover: at now it proposes the cut of the primary, which is
+ * committed; every standby that is up reports its position after it; the next command it
+ * proposes is returned. */
+static struct command cut_then_next(struct state *s, uint64_t now, int kind)
+{
+    struct command c = expect_cmd(s, now, CMD_CUT);
+    assert_int_equal(c.u.cut.epoch, b_cluster(s)->epoch);
+    assert_string_equal(c.u.cut.old_primary, b_cluster(s)->primary);
+    c.time_ms = now; /* as the leader stamps it */
+    b_apply(s, &c);
+    assert_int_equal(b_cluster(s)->fo.phase, PGQ_FO_CUTTING);
+    b_cut_standbys(s, now);
+    return expect_cmd(s, now, kind);
+}
+
 /* ---- policy_choose: the table -------------------------------------------------------- */
 
 enum { S_DOWN = 1, S_STALE = 2, S_MAINT = 4 };
@@ -97,8 +113,8 @@ struct standby_row
     const char *name;
     unsigned priority;
     uint64_t lsn;
-    unsigned flags; /* S_DOWN: reported unreachable after the failure; S_STALE: not
-                     * re-probed after it; S_MAINT: in maintenance */
+    unsigned flags; /* S_DOWN: reported unreachable after the failure; S_STALE: up, but
+                     * not cut off the primary; S_MAINT: in maintenance */
 };
 
 struct choose_case
@@ -108,7 +124,6 @@ struct choose_case
     struct standby_row standbys[4];
     uint64_t max_lag;
     const char *chosen; /* NULL: none */
-    bool wait;
     const char *reason; /* the whole reason */
 };
 
@@ -140,15 +155,20 @@ static void run_choose_case(const struct choose_case *k)
             b_maintenance(&s, 1200, k->standbys[i].name, true);
         }
     }
-    /* The primary fails for monitors 1 and 2; the standbys are probed again. */
+    /* The primary fails for monitors 1 and 2; the standbys are cut off it and report their
+     * positions, but those down and those not cut (S_STALE). */
     lose_primary(&s, 2000, 1, 2);
     assert_int_equal(b_node(&s, "pg1")->verdict, PGQ_VERDICT_DOWN);
     for (unsigned i = 0; i < n; i++) {
         if (k->standbys[i].flags & S_DOWN) {
             struct obs o = b_unreachable(&s, k->standbys[i].name);
             b_report_by(&s, 2100, 1, 3, &o);
-        } else if (!(k->standbys[i].flags & S_STALE)) {
-            reprobe(&s, 2100, k->standbys[i].name, k->standbys[i].lsn);
+        }
+    }
+    b_cut(&s, 2200);
+    for (unsigned i = 0; i < n; i++) {
+        if (!(k->standbys[i].flags & (S_DOWN | S_STALE))) {
+            b_cut_step(&s, 2300, k->standbys[i].name, k->standbys[i].lsn);
         }
     }
 
@@ -162,9 +182,6 @@ static void run_choose_case(const struct choose_case *k)
     if (k->chosen != NULL && (ch.node == NULL || strcmp(ch.node->name, k->chosen) != 0)) {
         fail_msg("%s\n  chose %s, want %s (%s)", k->behaviour,
                  ch.node != NULL ? ch.node->name : "none", k->chosen, ch.reason);
-    }
-    if (ch.wait != k->wait) {
-        fail_msg("%s\n  wait %d, want %d", k->behaviour, ch.wait, k->wait);
     }
     if (strcmp(ch.reason, k->reason) != 0) {
         fail_msg("%s\n  reason \"%s\"\n  want   \"%s\"", k->behaviour, ch.reason, k->reason);
@@ -181,85 +198,74 @@ static void run_choose_case(const struct choose_case *k)
 
 static void test_choose_table(void **ctx)
 {
-    /* The candidate is the most advanced fresh, eligible standby within max_lag, then priority,
-     * then name. */
+    /* The candidate is the most advanced eligible standby cut off the primary, within max_lag,
+     * then priority, then name. */
     static const struct choose_case cases[] = {
         {"The most advanced fresh standby wins.",
          0x5000,
          {{"pga", 50, 0x4000, 0}, {"pgb", 50, 0x5000, 0}},
          1048576,
          "pgb",
-         false,
          "most advanced eligible standby at 0/5000 (most advanced known 0/5000), priority 50"},
         {"On equal positions the higher priority wins.",
          0x5000,
          {{"pga", 50, 0x5000, 0}, {"pgb", 90, 0x5000, 0}},
          1048576,
          "pgb",
-         false,
          "most advanced eligible standby at 0/5000 (most advanced known 0/5000), priority 90"},
         {"On equal positions and priorities the first name wins.",
          0x5000,
          {{"pgb", 50, 0x5000, 0}, {"pga", 50, 0x5000, 0}, {"pgc", 50, 0x5000, 0}},
          1048576,
          "pga",
-         false,
          "most advanced eligible standby at 0/5000 (most advanced known 0/5000), priority 50"},
         {"Priority does not beat a more advanced position.",
          0x5000,
          {{"pga", 100, 0x4000, 0}, {"pgb", 1, 0x5000, 0}},
          1048576,
          "pgb",
-         false,
          "most advanced eligible standby at 0/5000 (most advanced known 0/5000), priority 1"},
         {"A standby of priority 0 is never promoted, even when most advanced.",
          0x5000,
          {{"pga", 0, 0x9000, 0}, {"pgb", 50, 0x8000, 0}},
          1048576,
          "pgb",
-         false,
          "most advanced eligible standby at 0/8000 (most advanced known 0/9000), priority 50"},
         {"A standby in maintenance is never promoted.",
          0x5000,
          {{"pga", 50, 0x9000, S_MAINT}, {"pgb", 50, 0x8000, 0}},
          1048576,
          "pgb",
-         false,
          "most advanced eligible standby at 0/8000 (most advanced known 0/9000), priority 50"},
         {"A standby down by verdict is never promoted.",
          0x5000,
          {{"pga", 50, 0x9000, S_DOWN}, {"pgb", 50, 0x4000, 0}},
          1048576,
          "pgb",
-         false,
          "most advanced eligible standby at 0/4000 (most advanced known 0/5000), priority 50"},
         {"With only ineligible standbys nothing is promoted, and each one's reason is given.",
          0x5000,
          {{"pga", 0, 0x5000, 0}, {"pgb", 50, 0x5000, S_MAINT}, {"pgc", 50, 0x5000, S_DOWN}},
          1048576,
          NULL,
-         false,
          "no eligible standby: pga: priority 0; pgb: in maintenance; pgc: down"},
         {"A standby further behind the primary's last position than max_lag is excluded.",
          0x300000,
          {{"pga", 50, 0x100000, 0}},
          1048576,
          NULL,
-         false,
          "no eligible standby: pga: lag 2097152 bytes > max_lag_on_failover 1048576"},
         {"A lag of exactly max_lag is allowed.",
          0x200000,
          {{"pga", 50, 0x100000, 0}},
          1048576,
          "pga",
-         false,
          "most advanced eligible standby at 0/100000 (most advanced known 0/200000), priority 50"},
         {"Lag counts from the most advanced standby when it is ahead of the primary.",
          0x1000,
          {{"pga", 0, 0x300000, 0}, {"pgb", 50, 0x100000, 0}},
          1048576,
          NULL,
-         false,
          "no eligible standby: pga: priority 0; pgb: lag 2097152 bytes > max_lag_on_failover "
          "1048576"},
         {"A standby in maintenance still counts as the most advanced position known.",
@@ -267,42 +273,38 @@ static void test_choose_table(void **ctx)
          {{"pga", 50, 0x300000, S_MAINT}, {"pgb", 50, 0x100000, 0}, {"pgc", 50, 0x2F0000, 0}},
          1048576,
          "pgc",
-         false,
          "most advanced eligible standby at 0/2F0000 (most advanced known 0/300000), priority 50"},
         {"With max_lag 0 only a standby at the most advanced position qualifies.",
          0x5000,
          {{"pga", 90, 0x4FFF, 0}, {"pgb", 10, 0x5000, 0}},
          0,
          "pgb",
-         false,
          "most advanced eligible standby at 0/5000 (most advanced known 0/5000), priority 10"},
-        {"A standby without a position probed after the failure makes the policy wait.",
+        {"A standby not cut off the primary is no candidate.",
          0x5000,
-         {{"pga", 50, 0x5000, 0}, {"pgb", 50, 0x4000, S_STALE}},
+         {{"pga", 50, 0x5000, 0}, {"pgb", 90, 0x5000, S_STALE}},
+         1048576,
+         "pga",
+         "most advanced eligible standby at 0/5000 (most advanced known 0/5000), priority 50"},
+        {"A standby not cut off the primary is no candidate, however far it was, but what it "
+         "held counts as written by the primary.",
+         0x5000,
+         {{"pga", 50, 0x4000, 0}, {"pgb", 50, 0x120000, S_STALE}, {"pgc", 0, 0x1, S_STALE}},
          1048576,
          NULL,
-         true,
-         "held: waiting for WAL positions probed after the primary failed from: pgb"},
-        {"A stale position is waited for even when it is the most advanced.",
-         0x5000,
-         {{"pga", 50, 0x4000, 0}, {"pgb", 50, 0x9000, S_STALE}, {"pgc", 0, 0x1, S_STALE}},
-         1048576,
-         NULL,
-         true,
-         "held: waiting for WAL positions probed after the primary failed from: pgb, pgc"},
+         "no eligible standby: pgb: not cut off pg1; pgc: not cut off pg1; pga: lag 1163264 "
+         "bytes > max_lag_on_failover 1048576"},
         {"A standby down by verdict is not waited for.",
          0x5000,
          {{"pga", 50, 0x5000, 0}, {"pgb", 50, 0x9000, S_DOWN}},
          1048576,
          "pga",
-         false,
          "most advanced eligible standby at 0/5000 (most advanced known 0/5000), priority 50"},
         {"Without standbys nothing is promoted.",
          0x5000,
          {{NULL, 0, 0, 0}},
          1048576,
          NULL,
-         false,
          "no eligible standby"},
     };
     (void)ctx;
@@ -330,14 +332,14 @@ static void test_fresh_position(void **ctx)
     o.basis_seq = seq;
     b_report(s, 1300, 2, &o);
     n = b_node(s, "pg2");
-    assert_true(policy_fresh_position(n, seq, &lsn));
+    assert_true(node_fresh_position(n, seq, &lsn));
     assert_int_equal(lsn, 0x6000);
-    assert_true(policy_fresh_position(n, 0, &lsn));
+    assert_true(node_fresh_position(n, 0, &lsn));
     assert_int_equal(lsn, 0x9000);
-    assert_false(policy_fresh_position(n, seq + 1, &lsn));
+    assert_false(node_fresh_position(n, seq + 1, &lsn));
     assert_int_equal(lsn, 0);
     /* A writable or unreachable view has no standby position. */
-    assert_false(policy_fresh_position(b_node(s, "pg1"), 0, &lsn));
+    assert_false(node_fresh_position(b_node(s, "pg1"), 0, &lsn));
 }
 
 static void test_fresh_down(void **ctx)
@@ -382,7 +384,9 @@ static void promoted_pg2(struct state *s)
 
 static void test_decision_after_failover_timeout(void **ctx)
 {
-    /* No decision before failover_timeout from the down verdict; at and after it, one decision. */
+    /* No failover before failover_timeout from the down verdict; at and after it, the cut of the
+     * primary, then, once every standby that is up reported its position after the cut, one
+     * decision among them. */
     static const struct
     {
         uint64_t now;
@@ -398,21 +402,35 @@ static void test_decision_after_failover_timeout(void **ctx)
             continue;
         }
         {
-            struct command c = expect_cmd(s, cases[i].now, CMD_DECIDE);
-            assert_string_equal(c.node, "pg2");
-            assert_int_equal(c.u.decide.epoch, 2);
-            assert_string_equal(c.u.decide.old_primary, "pg1");
-            assert_int_equal(c.u.decide.candidate_lsn, 0x1000);
-            assert_int_equal(c.u.decide.down_ms, 10000);
-            assert_string_equal(c.u.decide.reason,
-                                "most advanced eligible standby at 0/1000 "
-                                "(most advanced known 0/1000), priority 50");
+            struct command c = expect_cmd(s, cases[i].now, CMD_CUT);
+            assert_int_equal(c.u.cut.epoch, 1);
+            assert_string_equal(c.u.cut.old_primary, "pg1");
+            assert_int_equal(c.u.cut.down_ms, 10000);
         }
     }
-    /* The decision proposed is one the state accepts. */
+    /* The cut proposed is one the state accepts; the decision waits for the standbys' positions
+     * after it, and is one the state accepts. */
     {
-        struct command c = expect_cmd(s, 15000, CMD_DECIDE);
+        struct command c = expect_cmd(s, 15000, CMD_CUT);
         c.time_ms = 15000;
+        b_apply(s, &c);
+    }
+    expect_none(s, 15100);
+    b_cut_step(s, 15100, "pg2", 0x1000);
+    expect_none(s, 15200); /* pg3 is up: waited for */
+    b_cut_step(s, 15200, "pg3", 0x0F00);
+    {
+        struct command c = expect_cmd(s, 15300, CMD_DECIDE);
+        assert_string_equal(c.node, "pg2");
+        assert_int_equal(c.u.decide.epoch, 2);
+        assert_string_equal(c.u.decide.old_primary, "pg1");
+        assert_int_equal(c.u.decide.candidate_lsn, 0x1000);
+        assert_int_equal(c.u.decide.down_ms, 10000);
+        assert_int_equal(c.u.decide.round, b_cluster(s)->fo.round);
+        assert_string_equal(c.u.decide.reason,
+                            "most advanced eligible standby at 0/1000 "
+                            "(most advanced known 0/1000), priority 50");
+        c.time_ms = 15300;
         b_apply(s, &c);
     }
     assert_string_equal(b_cluster(s)->primary, "pg2");
@@ -429,7 +447,7 @@ static void test_zero_failover_timeout(void **ctx)
     struct command c;
     failed_primary(s, 3, 2);
     assert_true(policy_next_command(s, &pc, 10000, &c));
-    assert_int_equal(c.kind, CMD_DECIDE);
+    assert_int_equal(c.kind, CMD_CUT);
 }
 
 static void test_tilt_decides_nothing(void **ctx)
@@ -449,7 +467,7 @@ static void test_tilt_decides_nothing(void **ctx)
     assert_false(policy_next_command(s, &pc, 1000001, &c)); /* said once */
     pc.tilt = false;
     assert_true(policy_next_command(s, &pc, 1000000, &c));
-    assert_int_equal(c.kind, CMD_DECIDE);
+    assert_int_equal(c.kind, CMD_CUT);
 }
 
 static void test_aged_down_view_does_not_count(void **ctx)
@@ -486,7 +504,7 @@ static void test_minority_causes_no_failover(void **ctx)
         state_init(&s);
         failed_primary(&s, cases[i].voters, cases[i].down);
         if (cases[i].decide) {
-            struct command c = expect_cmd(&s, 1000000, CMD_DECIDE);
+            struct command c = cut_then_next(&s, 1000000, CMD_DECIDE);
             assert_string_equal(c.node, "pg2");
         } else {
             assert_int_equal(b_node(&s, "pg1")->verdict, PGQ_VERDICT_UP);
@@ -511,9 +529,11 @@ static void test_new_generation_needs_fresh_views(void **ctx)
     expect_blocked(s, 100000, HELD_NOT_FRESH);
     lose_primary(s, 12600, 3, 3);
     expect_none(s, 16999); /* 12000 (generation start) + 5000 */
-    c = expect_cmd(s, 17000, CMD_DECIDE);
+    c = expect_cmd(s, 17000, CMD_CUT);
+    assert_int_equal(c.u.cut.down_ms, 10000); /* the primary is down since 10000 */
+    c = cut_then_next(s, 17000, CMD_DECIDE);
     assert_string_equal(c.node, "pg2");
-    assert_int_equal(c.u.decide.down_ms, 10000); /* the primary is down since 10000 */
+    assert_int_equal(c.u.decide.down_ms, 10000);
 }
 
 static void test_primary_in_maintenance_blocks(void **ctx)
@@ -553,35 +573,54 @@ static void test_no_candidate_blocks(void **ctx)
     reprobe(s, 10000, "pg2", 0x1000);
     reprobe(s, 10000, "pg3", 0x1000);
     expect_none(s, 14999);
-    c = expect_cmd(s, 15000, CMD_BLOCKED);
+    c = cut_then_next(s, 15000, CMD_BLOCKED);
     assert_string_equal(c.u.blocked.reason,
                         "no eligible standby: pg2: in maintenance; pg3: in maintenance");
     b_apply(s, &c);
     expect_none(s, 20000);
-    /* An operator ends the maintenance of pg3: it is chosen. */
+    /* An operator ends the maintenance of pg3: it is chosen, from its position after the cut. */
     b_maintenance(s, 21000, "pg3", false);
     c = expect_cmd(s, 21000, CMD_DECIDE);
     assert_string_equal(c.node, "pg3");
 }
 
-static void test_stale_standby_waits(void **ctx)
+static void test_cut_waits_for_standbys(void **ctx)
 {
-    /* A standby not probed since the failure holds the decision back, and is named, until it is. */
+    /* A standby that is up and has not reported its position after the cut holds the decision
+     * back for cut_timeout, and is named once it takes more than a second; then the decision is
+     * made among those cut, without it. A standby down is not waited for. */
     struct state *s = *ctx;
     struct command c;
     b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
     lose_primary(s, 10000, 1, 2);
-    reprobe(s, 10000, "pg2", 0x1000);
-    c = expect_cmd(s, 20000, CMD_BLOCKED);
-    assert_string_equal(
-        c.u.blocked.reason,
-        "held: waiting for WAL positions probed after the primary failed from: pg3");
+    c = expect_cmd(s, 15000, CMD_CUT);
+    c.time_ms = 15000; /* as the leader stamps it */
     b_apply(s, &c);
-    expect_none(s, 20000);
-    reprobe(s, 20500, "pg3", 0x2000);
-    c = expect_cmd(s, 21000, CMD_DECIDE);
-    assert_string_equal(c.node, "pg3");
-    assert_int_equal(c.u.decide.candidate_lsn, 0x2000);
+    b_cut_step(s, 15100, "pg2", 0x1000);
+    expect_none(s, 15999);
+    c = expect_cmd(s, 16000, CMD_BLOCKED);
+    assert_string_equal(c.u.blocked.reason, "held: cutting the standbys off pg1: waiting for pg3");
+    b_apply(s, &c);
+    expect_none(s, 16999);
+    c = expect_cmd(s, 17000, CMD_DECIDE); /* 15000 + cut_timeout */
+    assert_string_equal(c.node, "pg2");
+    b_assert_contains(c.u.decide.reason, "most advanced eligible standby at 0/1000");
+
+    /* The same, with pg3 down by verdict: nothing is waited for. */
+    state_close(s);
+    state_init(s);
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    lose_primary(s, 10000, 1, 2);
+    {
+        struct obs down = b_unreachable(s, "pg3");
+        b_report_by(s, 10000, 1, 3, &down);
+    }
+    c = expect_cmd(s, 15000, CMD_CUT);
+    c.time_ms = 15000;
+    b_apply(s, &c);
+    b_cut_step(s, 15100, "pg2", 0x1000);
+    c = expect_cmd(s, 15100, CMD_DECIDE);
+    assert_string_equal(c.node, "pg2");
 }
 
 static void test_lag_limit_after_every_monitor_lost_primary(void **ctx)
@@ -598,7 +637,7 @@ static void test_lag_limit_after_every_monitor_lost_primary(void **ctx)
     lose_primary(s, 10000, 1, 3);
     reprobe(s, 10000, "pg2", 1048576);
     reprobe(s, 10000, "pg3", 1048576);
-    c = expect_cmd(s, 15000, CMD_BLOCKED);
+    c = cut_then_next(s, 15000, CMD_BLOCKED);
     b_assert_contains(c.u.blocked.reason, "no eligible standby");
     b_assert_contains(c.u.blocked.reason, "lag 9437184 bytes > max_lag_on_failover 1048576");
     command_close(&c);
@@ -773,6 +812,8 @@ static void test_sync_standbys(void **ctx)
         state_init(&s);
         sync_primary_lost(&s, cases[i].sync, cases[i].lsn2, cases[i].lsn3);
         b_node(&s, "pg3")->priority = cases[i].prio3;
+        b_cut(&s, 11000);
+        b_cut_standbys(&s, 11000);
         policy_choose(&s, b_cluster(&s), &pc, &ch);
         if (cases[i].chosen == NULL) {
             if (ch.node != NULL) {
@@ -798,9 +839,12 @@ static void test_sync_standby_down_blocks(void **ctx)
     down = b_unreachable(s, "pg2");
     b_report_by(s, 11000, 1, 2, &down);
     assert_int_equal(b_node(s, "pg2")->verdict, PGQ_VERDICT_DOWN);
-    expect_blocked(s, 15000,
-                   "synchronous standby pg2 is down: another standby may lack commits the primary "
-                   "acknowledged (maintenance on pg2 to fail over without it)");
+    c = cut_then_next(s, 15000, CMD_BLOCKED);
+    assert_string_equal(c.u.blocked.reason,
+                        "synchronous standby pg2 is down: another standby may lack commits the "
+                        "primary acknowledged (maintenance on pg2 to fail over without it)");
+    b_apply(s, &c);
+    expect_none(s, 15500);
     b_maintenance(s, 16000, "pg2", true);
     c = expect_cmd(s, 16000, CMD_DECIDE);
     assert_string_equal(c.node, "pg3");
@@ -829,6 +873,8 @@ static void test_sync_standby_left(void **ctx)
         down = b_unreachable(&s, "pg3");
         b_report_by(&s, 10000, 1, 3, &down);
         reprobe(&s, 10000, "pg2", cases[i].lsn2);
+        b_cut(&s, 11000);
+        b_cut_standbys(&s, 11000);
         policy_choose(&s, b_cluster(&s), &pc, &ch);
         if (cases[i].chosen == NULL) {
             assert_null(ch.node);
@@ -845,36 +891,89 @@ static void test_sync_standby_left(void **ctx)
 
 static void test_sync_standbys_left_but_up(void **ctx)
 {
-    /* Standbys a dying primary stopped naming, but that are up, count with their own fresh
-     * positions (none can have acknowledged beyond what it holds), not with the primary's: the
-     * most advanced is promoted. A named one restarted, without a receive position yet, is not
-     * trusted with its replay position. */
-    struct state s;
+    /* Standbys a dying primary stopped naming, but that are up, count with their own positions
+     * after the cut (none can have acknowledged beyond what it holds), not with the primary's:
+     * the most advanced is promoted. */
+    struct state *s = *ctx;
     struct choice ch;
     struct policy_config pc = PC;
-    struct obs o;
-    (void)ctx;
-    state_init(&s);
-    stops_naming(&s, ""); /* the dying primary's walsenders are gone */
-    assert_int_equal(b_node(&s, "pg1")->sync[0].left_lsn, 0x1100);
-    assert_int_equal(b_node(&s, "pg1")->sync[1].left_lsn, 0x1100);
-    lose_primary(&s, 10000, 1, 2);
-    reprobe(&s, 10000, "pg2", 0x1080);
-    reprobe(&s, 10000, "pg3", 0x1040);
-    policy_choose(&s, b_cluster(&s), &pc, &ch);
+    stops_naming(s, ""); /* the dying primary's walsenders are gone */
+    assert_int_equal(b_node(s, "pg1")->sync[0].left_lsn, 0x1100);
+    assert_int_equal(b_node(s, "pg1")->sync[1].left_lsn, 0x1100);
+    lose_primary(s, 10000, 1, 2);
+    reprobe(s, 10000, "pg2", 0x1080);
+    reprobe(s, 10000, "pg3", 0x1040);
+    b_cut(s, 11000);
+    b_cut_standbys(s, 11000);
+    policy_choose(s, b_cluster(s), &pc, &ch);
     assert_non_null(ch.node);
     assert_string_equal(ch.node->name, "pg2");
-    state_close(&s);
+}
 
-    state_init(&s);
-    sync_primary_lost(&s, "pg2,pg3", 0x1000, 0x0F00);
-    o = b_recovering(&s, "pg2", 0x0E00); /* restarted: replaying, no receive position */
-    o.receive_lsn = 0;
-    b_report_by(&s, 11000, 1, 3, &o);
-    policy_choose(&s, b_cluster(&s), &pc, &ch);
+static void test_sync_standby_not_cut_holds(void **ctx)
+{
+    /* A synchronous standby that is up but was not cut off the old primary may still acknowledge
+     * its commits: the failover is held (it ends once it is cut, or is put in maintenance). */
+    struct state *s = *ctx;
+    struct choice ch;
+    struct policy_config pc = PC;
+    sync_primary_lost(s, "pg3", 0x1000, 0x1000);
+    b_cut(s, 11000);
+    b_cut_step(s, 11000, "pg2", 0x1000);
+    policy_choose(s, b_cluster(s), &pc, &ch);
     assert_null(ch.node);
-    b_assert_contains(ch.reason, "synchronous standby pg2 is without a fresh position");
-    state_close(&s);
+    assert_string_equal(ch.reason,
+                        "held: synchronous standby pg3 is up but was not cut off pg1: it may "
+                        "still acknowledge its commits (maintenance on pg3 to fail over without "
+                        "it)");
+    b_cut_step(s, 11100, "pg3", 0x1000);
+    policy_choose(s, b_cluster(s), &pc, &ch);
+    assert_non_null(ch.node);
+}
+
+static void test_sync_floor_survives_lost_candidate(void **ctx)
+{
+    /* The synchronous floor of a failover is that of the last primary that was writable, however
+     * many candidates are lost before a promotion: pg1 names pg2 and pg3 (ANY 1); pg2, the most
+     * advanced, is chosen and dies before its promotion. pg3 and pg4 (asynchronous, ahead of pg3)
+     * remain: pg4 is no candidate, for pg2 may hold commits only it acknowledged, as far as its
+     * cut position; and the failover is held until pg2 is back or in maintenance. (The floor once
+     * came from the lost candidate, whose list is empty, and pg4 was promoted.) */
+    static const char *const three[] = {"pg2", "pg3", "pg4"};
+    struct state *s = *ctx;
+    struct command c;
+    struct obs w, down;
+    b_healthy(s, 1000, 3, "pg1", 0x1000, three, 3);
+    w = b_writable(s, "pg1", 0x3000);
+    pgq_strlcpy(w.sync_standbys, "pg2,pg3", sizeof w.sync_standbys);
+    b_report_by(s, 2000, 1, 3, &w);
+    lose_primary(s, 10000, 1, 2);
+    reprobe(s, 10000, "pg2", 0x3000);
+    reprobe(s, 10000, "pg3", 0x1000);
+    reprobe(s, 10000, "pg4", 0x2000);
+    c = cut_then_next(s, 15000, CMD_DECIDE);
+    assert_string_equal(c.node, "pg2");
+    b_apply(s, &c);
+    assert_int_equal(b_cluster(s)->fo.phase, PGQ_FO_DECIDED);
+    /* pg2 dies before pg_promote. */
+    down = b_unreachable(s, "pg2");
+    b_report_by(s, 16000, 1, 2, &down);
+    assert_int_equal(b_node(s, "pg2")->verdict, PGQ_VERDICT_DOWN);
+    c = cut_then_next(s, 21000, CMD_BLOCKED);
+    assert_string_equal(b_cluster(s)->fo.floor_primary, "pg1");
+    assert_string_equal(
+        c.u.blocked.reason,
+        "no eligible standby: pg3: at 0/1000, behind 0/3000, which synchronous standby pg2 may "
+        "have acknowledged; pg4: at 0/2000, behind 0/3000, which synchronous standby pg2 may have "
+        "acknowledged");
+    b_apply(s, &c);
+    /* The operator accepts pg2's loss: the most advanced of the others is promoted. */
+    b_maintenance(s, 22000, "pg2", true);
+    c = expect_cmd(s, 22000, CMD_DECIDE);
+    assert_string_equal(c.node, "pg4");
+    assert_int_equal(c.u.decide.epoch, 3);
+    b_apply(s, &c);
+    assert_int_equal(b_node(s, "pg2")->role, PGQ_ROLE_STANDBY); /* never promoted: no rejoin */
 }
 
 static void test_done_when_standbys_follow(void **ctx)
@@ -1171,7 +1270,7 @@ int main(void)
         T(test_new_generation_needs_fresh_views),
         T(test_primary_in_maintenance_blocks),
         T(test_no_candidate_blocks),
-        T(test_stale_standby_waits),
+        T(test_cut_waits_for_standbys),
         T(test_lag_limit_after_every_monitor_lost_primary),
         T(test_rediscovery_after_lone_primary_removed),
         T(test_discovery),
@@ -1182,6 +1281,8 @@ int main(void)
         T(test_sync_standby_down_blocks),
         T(test_sync_standby_left),
         T(test_sync_standbys_left_but_up),
+        T(test_sync_standby_not_cut_holds),
+        T(test_sync_floor_survives_lost_candidate),
         T(test_done_without_unknown_standby),
         T(test_done_without_down_standby),
         T(test_rejoin_demoted),
