@@ -1,4 +1,6 @@
-/* actuator: promote, repoint, fence (see actuator.h). */
+/* actuator, the jobs: one per action due, started, retried after a pause,
+ * cancelled when no longer due, closed (see actuator.h). What each action
+ * sends and concludes is in actuator_steps.c. */
 #include "actuator.h"
 
 #include <inttypes.h>
@@ -7,96 +9,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actuator_internal.h"
 #include "conninfo.h"
 #include "failpoint.h"
 #include "lib/util.h"
 #include "log.h"
-#include "pgsql.h"
-
-#define RETRY_PAUSE_MS 1000
-#define WAIT_POLL_MS 100
-#define CUT_POLL_MS 10     /* a cut takes milliseconds: the failover waits on it */
-#define PROMOTE_ATTEMPTS 3 /* failed pg_promote calls before the candidate is given up */
-
-enum job_state { JOB_RUNNING, JOB_FINISHED, JOB_CLOSING };
-
-enum stage {
-    ST_CONNECT,
-    ST_PRIVILEGES,
-    /* promote */
-    ST_P_CHECK,
-    ST_P_UNFENCE,
-    ST_P_UNFENCE_RELOAD,
-    ST_P_PROMOTE,
-    ST_P_VERIFY,
-    ST_P_HISTORY,
-    ST_P_GIVE_UP,
-    ST_P_GIVE_UP_RELOAD,
-    /* repoint */
-    ST_R_READ,
-    ST_R_ALTER,
-    ST_R_RELOAD,
-    ST_R_WAIT,
-    /* fence */
-    ST_F_ALTER,
-    ST_F_RELOAD,
-    ST_F_VERIFY,
-    ST_F_TERMINATE,
-    /* cut */
-    ST_C_READ,
-    ST_C_ALTER,
-    ST_C_RELOAD,
-    ST_C_WAIT,
-};
-
-struct job
-{
-    struct actuator *a;
-    struct action act;
-    int state;
-    int stage;
-    struct pgconn pc;
-    uv_timer_t timer;
-    uint64_t started;  /* uv_now */
-    uint64_t retry_at; /* uv_now: FINISHED jobs restart after this */
-    bool changed;      /* repoint: primary_conninfo was rewritten */
-    bool promoted_here;
-    bool acted;                 /* its statement with an effect was sent: finish, then commit */
-    uint64_t unreachable_since; /* uv_now of the first of consecutive failed connects */
-    /* promote: attempts that reached the node and failed, across restarts */
-    unsigned promote_failures;
-    uint64_t first_promote_ms; /* uv_now of the first of them */
-    bool giving_up;            /* made read-only next, then given up */
-    char promote_error[256];
-    uint32_t new_tli; /* promote: the timeline it is on */
-    /* repoint: a STUCK step was committed once already by this job */
-    bool stuck_sent;
-    bool waldir; /* this role may list pg_wal: timelines exactly (PGQ_SQL_HAS_WALDIR) */
-    /* cut: what was read before and after it */
-    bool cut_changed;
-    uint32_t cut_tli;
-    uint64_t cut_upstream_lsn;
-    uint64_t cut_replay_lsn; /* the replay position at the previous poll (settling) */
-    unsigned cut_polls;
-    char target_host[PGQ_ADDR_MAX];
-    char target_port[8];
-    char new_conninfo[PGQ_CONNINFO_MAX * 2];
-    unsigned pending_closes;
-    struct job *next;
-};
-
-static void run_stage(struct job *j);
 
 static void timer_cb(uv_timer_t *t)
 {
-    run_stage(t->data);
+    job_run_stage(t->data);
 }
 
 /* Go on with the job's current stage now, or after a pause. */
-static void next(struct job *j, uint64_t delay_ms)
+void job_next(struct job *j, uint64_t delay_ms)
 {
     if (delay_ms == 0) {
-        run_stage(j);
+        job_run_stage(j);
     } else {
         uv_timer_start(&j->timer, timer_cb, delay_ms, 0);
     }
@@ -118,8 +46,8 @@ static void job_end(struct job *j, int status, const struct command *step, const
     }
 }
 
-static void job_fail(struct job *j, int status, const char *fmt, ...) PGQ_PRINTF(3, 4);
-static void job_fail(struct job *j, int status, const char *fmt, ...)
+void job_fail(struct job *j, int status, const char *fmt, ...) PGQ_PRINTF(3, 4);
+void job_fail(struct job *j, int status, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -130,7 +58,7 @@ static void job_fail(struct job *j, int status, const char *fmt, ...)
 }
 
 /* The job ends with a Step to commit: st's kind and fields, and detail. */
-static void step_commit(struct job *j, const struct cmd_step *st, const char *detail)
+void step_commit(struct job *j, const struct cmd_step *st, const char *detail)
 {
     struct command step;
     command_init(&step, CMD_STEP);
@@ -144,7 +72,7 @@ static void step_commit(struct job *j, const struct cmd_step *st, const char *de
     job_end(j, 0, &step, "");
 }
 
-static void step_done(struct job *j, int kind, uint32_t timeline, const char *detail)
+void step_done(struct job *j, int kind, uint32_t timeline, const char *detail)
 {
     struct cmd_step st;
     memset(&st, 0, sizeof st);
@@ -154,7 +82,7 @@ static void step_done(struct job *j, int kind, uint32_t timeline, const char *de
 }
 
 /* Right before a statement with an effect: is this still ours to do? */
-static bool still_due(struct job *j)
+bool still_due(struct job *j)
 {
     if (j->a->due_cb != NULL && !j->a->due_cb(j->a, &j->act)) {
         job_fail(j, PGQ_STALE, "no longer due: cancelled before acting");
@@ -163,471 +91,16 @@ static bool still_due(struct job *j)
     return true;
 }
 
-static const char *value(PGresult *r, int col)
+const char *value(PGresult *r, int col)
 {
     return r != NULL && PQntuples(r) > 0 && PQnfields(r) > col && !PQgetisnull(r, 0, col)
                ? PQgetvalue(r, 0, col)
                : NULL;
 }
 
-static bool is_true(const char *v)
+bool is_true(const char *v)
 {
     return v != NULL && v[0] == 't';
-}
-
-/* Rewrite a primary_conninfo so that it points at host:port, keeping every
- * other setting (user, passfile, sslmode, application_name...). */
-static int retarget(struct job *j, const char *current)
-{
-    char *err = NULL;
-    PQconninfoOption *opts = PQconninfoParse(current[0] != '\0' ? current : "", &err);
-    bool has_app = false;
-    char *out = j->new_conninfo;
-    size_t size = sizeof j->new_conninfo;
-    if (opts == NULL) {
-        job_fail(j, PGQ_INVALID, "cannot parse primary_conninfo: %s", err != NULL ? err : "?");
-        PQfreemem(err);
-        return PGQ_INVALID;
-    }
-    out[0] = '\0';
-    pgq_appendf(out, size, "host=%s port=%s", j->target_host, j->target_port);
-    for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
-        if (o->val == NULL || strcmp(o->keyword, "host") == 0 ||
-            strcmp(o->keyword, "hostaddr") == 0 || strcmp(o->keyword, "port") == 0) {
-            continue;
-        }
-        has_app |= strcmp(o->keyword, "application_name") == 0;
-        pgq_appendf(out, size, " %s='", o->keyword);
-        for (const char *c = o->val; *c != '\0'; c++) {
-            if (*c == '\'' || *c == '\\') {
-                pgq_appendf(out, size, "\\");
-            }
-            pgq_appendf(out, size, "%c", *c);
-        }
-        pgq_appendf(out, size, "'");
-    }
-    if (!has_app) {
-        pgq_appendf(out, size, " application_name='%s'", j->act.node);
-    }
-    PQconninfoFree(opts);
-    if (strlen(out) + 1 >= size) {
-        job_fail(j, PGQ_TOOBIG, "primary_conninfo too long");
-        return PGQ_TOOBIG;
-    }
-    return 0;
-}
-
-/* Same settings, whatever the spelling: only then is a reload avoidable. */
-static bool same_conninfo(const char *a, const char *b)
-{
-    PQconninfoOption *x = PQconninfoParse(a, NULL);
-    PQconninfoOption *y = PQconninfoParse(b, NULL);
-    bool same = x != NULL && y != NULL;
-    for (unsigned i = 0; same && x[i].keyword != NULL; i++) {
-        const char *u = x[i].val, *v = y[i].val;
-        same = (u == NULL && v == NULL) || (u != NULL && v != NULL && strcmp(u, v) == 0);
-    }
-    PQconninfoFree(x);
-    PQconninfoFree(y);
-    return same;
-}
-
-static uint64_t lsn_of(const char *v)
-{
-    uint64_t lsn = 0;
-    if (v != NULL && pgq_lsn_parse(v, &lsn) != 0) {
-        lsn = 0;
-    }
-    return lsn;
-}
-
-/* A standby that cannot follow the primary of the epoch, by its own WAL:
- * the timeline it is on (tli, a lower bound), how far it replayed, and the
- * new primary's history (it forked off parent_tli at fork). Writes why to
- * why; false when it can follow, or the history is unknown. */
-static bool diverged(const struct action *a,
-                     bool in_recovery,
-                     uint32_t tli,
-                     uint64_t replay,
-                     char *why,
-                     size_t size)
-{
-    char l1[32], l2[32];
-    if (!in_recovery) {
-        snprintf(why, size, "it is out of recovery (writable): it cannot follow %s", a->primary);
-        return true;
-    }
-    if (a->parent_tli == 0 || a->timeline == 0) {
-        return false;
-    }
-    pgq_lsn_format(replay, l1, sizeof l1);
-    pgq_lsn_format(a->lsn, l2, sizeof l2);
-    if (tli == a->parent_tli && replay > a->lsn) {
-        snprintf(why, size,
-                 "it replayed timeline %u up to %s, past where %s's timeline %u forked off it at "
-                 "%s; it cannot follow without pg_rewind",
-                 tli, l1, a->primary, a->timeline, l2);
-        return true;
-    }
-    if (tli > a->parent_tli && tli != a->timeline) {
-        snprintf(why, size,
-                 "it is on timeline %u, which is not in the history of %s (timeline %u, forked "
-                 "off %u); it cannot follow without pg_rewind",
-                 tli, a->primary, a->timeline, a->parent_tli);
-        return true;
-    }
-    return false;
-}
-
-static void diverged_done(struct job *j, uint32_t tli, uint64_t replay, const char *why)
-{
-    struct cmd_step st;
-    memset(&st, 0, sizeof st);
-    st.kind = PGQ_STEP_DIVERGED;
-    st.timeline = tli;
-    st.lsn = replay;
-    step_commit(j, &st, why);
-}
-
-/* The history file of timeline tli says where it forked: "parent\tX/Y\t..."
- * on its last line. */
-static bool parse_history(const char *text, uint32_t *parent, uint64_t *fork)
-{
-    const char *line = NULL;
-    for (const char *p = text; p != NULL && *p != '\0';) {
-        const char *eol = strchr(p, '\n');
-        if (*p >= '0' && *p <= '9') {
-            line = p;
-        }
-        p = eol != NULL ? eol + 1 : NULL;
-    }
-    if (line != NULL) {
-        char lsn[32];
-        unsigned long tli;
-        if (sscanf(line, "%lu %31s", &tli, lsn) == 2 && tli > 0 && tli < UINT32_MAX &&
-            pgq_lsn_parse(lsn, fork) == 0) {
-            *parent = (uint32_t)tli;
-            return true;
-        }
-    }
-    return false;
-}
-
-static void promoted_done(struct job *j, uint32_t parent, uint64_t fork, const char *how)
-{
-    struct cmd_step st;
-    char detail[PGQ_REASON_MAX];
-    memset(&st, 0, sizeof st);
-    st.kind = PGQ_STEP_PROMOTED;
-    st.timeline = j->new_tli;
-    st.parent_tli = parent;
-    st.lsn = fork;
-    snprintf(detail, sizeof detail, "%s; %s",
-             j->promoted_here ? "pg_promote" : "already out of recovery", how);
-    j->promote_failures = 0;
-    j->giving_up = false;
-    step_commit(j, &st, detail);
-}
-
-/* pg_promote failed on a candidate that answers: once too often, or once
- * it took promote_timeout, the candidate is given up. A promotion refused
- * for want of a privilege never started; one that did not finish in time
- * may still finish, so the candidate is first made read-only, lest it
- * become a second writable primary later. */
-static void promote_failed(struct job *j, int status, PGresult *res, const char *what)
-{
-    const struct config *cfg = j->a->cfg;
-    uint64_t now = uv_now(j->a->loop);
-    const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    bool never_started = status == PGQ_REFUSED && state != NULL &&
-                         (strcmp(state, "42501") == 0 || strcmp(state, "42883") == 0);
-    struct cmd_step st;
-    if (j->promote_failures++ == 0) {
-        j->first_promote_ms = j->started;
-    }
-    pgq_strlcpy(j->promote_error, what, sizeof j->promote_error);
-    if (j->promote_failures < PROMOTE_ATTEMPTS &&
-        now - j->first_promote_ms < cfg->promote_timeout_ms) {
-        job_fail(j, status != 0 ? status : PGQ_TIMEOUT, "attempt %u of %u: %s", j->promote_failures,
-                 PROMOTE_ATTEMPTS, what);
-        return;
-    }
-    if (!never_started && j->pc.state == PGCONN_READY) {
-        j->giving_up = true;
-        j->stage = ST_P_GIVE_UP;
-        next(j, 0);
-        return;
-    }
-    if (!never_started) {
-        j->giving_up = true; /* made read-only once reached again */
-        job_fail(j, status, "%s; giving it up once it is made read-only", what);
-        return;
-    }
-    memset(&st, 0, sizeof st);
-    st.kind = PGQ_STEP_GAVE_UP;
-    {
-        char detail[PGQ_REASON_MAX];
-        snprintf(detail, sizeof detail, "%u attempts failed, the last: %s", j->promote_failures,
-                 what);
-        step_commit(j, &st, detail);
-    }
-}
-
-static void query_cb(struct pgconn *pc, int status, PGresult *res)
-{
-    struct job *j = pc->data;
-    const struct config *cfg = j->a->cfg;
-    char why[PGQ_REASON_MAX];
-    if (status == PGQ_SHUTDOWN || j->state != JOB_RUNNING) {
-        return;
-    }
-    if (status != 0 && j->stage == ST_P_PROMOTE) {
-        promote_failed(j, status, res, pc->errmsg);
-        return;
-    }
-    if (status != 0 && j->stage == ST_P_HISTORY) {
-        /* No right to read it: where the candidate was cut is where it
-         * forked (the switch point is the end of what it replayed). */
-        promoted_done(j, j->act.parent_tli, j->act.lsn, "fork point from its cut position");
-        return;
-    }
-    if (status != 0) {
-        job_fail(j, status, "%s", pc->errmsg);
-        return;
-    }
-    switch (j->stage) {
-        case ST_PRIVILEGES:
-            j->waldir = is_true(value(res, 0));
-            switch (j->act.kind) {
-                case ACT_PROMOTE:
-                    j->stage = ST_P_CHECK;
-                    break;
-                case ACT_REPOINT:
-                    j->stage = ST_R_READ;
-                    break;
-                case ACT_FENCE:
-                    j->stage = ST_F_ALTER;
-                    break;
-                case ACT_CUT:
-                    j->stage = ST_C_READ;
-                    break;
-                default:
-                    job_fail(j, PGQ_INTERNAL, "unknown action %d", j->act.kind);
-                    return;
-            }
-            break;
-        case ST_P_CHECK:
-            if (!is_true(value(res, 0))) {
-                j->stage = ST_P_VERIFY; /* promoted already: do not promote twice */
-            } else if (j->giving_up) {
-                j->stage = ST_P_GIVE_UP;
-            } else if (value(res, 1) != NULL && strcmp(value(res, 1), "on") == 0) {
-                j->stage = ST_P_UNFENCE; /* fenced once: a primary must be writable */
-            } else {
-                j->stage = ST_P_PROMOTE;
-            }
-            break;
-        case ST_P_UNFENCE:
-            j->stage = ST_P_UNFENCE_RELOAD;
-            break;
-        case ST_P_UNFENCE_RELOAD:
-            j->stage = ST_P_PROMOTE;
-            break;
-        case ST_P_PROMOTE:
-            if (!is_true(value(res, 0))) {
-                snprintf(why, sizeof why, "pg_promote did not finish within %" PRIu64 " ms",
-                         cfg->promote_timeout_ms);
-                promote_failed(j, 0, NULL, why);
-                return;
-            }
-            j->promoted_here = true;
-            j->stage = ST_P_VERIFY;
-            break;
-        case ST_P_VERIFY: {
-            const char *tli = value(res, 1);
-            if (is_true(value(res, 0)) || tli == NULL) {
-                job_fail(j, PGQ_REFUSED, "still in recovery after promotion");
-                return;
-            }
-            if (FAILPOINT("actuator.after_promote", j->act.node)) {
-                job_fail(j, PGQ_INTERNAL, "failpoint actuator.after_promote");
-                return;
-            }
-            j->new_tli = (uint32_t)strtoul(tli, NULL, 10);
-            j->stage = ST_P_HISTORY;
-            break;
-        }
-        case ST_P_HISTORY: {
-            uint32_t parent = 0;
-            uint64_t fork = 0;
-            if (value(res, 0) != NULL && parse_history(value(res, 0), &parent, &fork)) {
-                promoted_done(j, parent, fork, "fork point from its history file");
-            } else {
-                promoted_done(j, j->act.parent_tli, j->act.lsn, "fork point from its cut position");
-            }
-            return;
-        }
-        case ST_P_GIVE_UP:
-            j->stage = ST_P_GIVE_UP_RELOAD;
-            break;
-        case ST_P_GIVE_UP_RELOAD: {
-            struct cmd_step st;
-            memset(&st, 0, sizeof st);
-            st.kind = PGQ_STEP_GAVE_UP;
-            snprintf(why, sizeof why,
-                     "%u attempts failed, the last: %s; made read-only, should its promotion "
-                     "still complete",
-                     j->promote_failures, j->promote_error);
-            step_commit(j, &st, why);
-            return;
-        }
-        case ST_R_READ: {
-            const char *current = value(res, 1);
-            bool in_recovery = is_true(value(res, 0));
-            uint32_t tli = (uint32_t)strtoul(value(res, 3) != NULL ? value(res, 3) : "0", NULL, 10);
-            uint64_t replay = lsn_of(value(res, 2));
-            if (diverged(&j->act, in_recovery, tli, replay, why, sizeof why)) {
-                diverged_done(j, tli, replay, why);
-                return;
-            }
-            if (retarget(j, current != NULL ? current : "") != 0) {
-                return;
-            }
-            j->changed = !same_conninfo(current != NULL ? current : "", j->new_conninfo);
-            j->stage = j->changed ? ST_R_ALTER : ST_R_WAIT;
-            break;
-        }
-        case ST_R_ALTER:
-            j->stage = ST_R_RELOAD;
-            break;
-        case ST_R_RELOAD:
-            j->stage = ST_R_WAIT;
-            break;
-        case ST_R_WAIT: {
-            const char *st = value(res, 0), *host = value(res, 1), *port = value(res, 2),
-                       *rtli = value(res, 3);
-            uint32_t tli = (uint32_t)strtoul(value(res, 5) != NULL ? value(res, 5) : "0", NULL, 10);
-            uint64_t replay = lsn_of(value(res, 4));
-            /* A standby past the fork point shows a walreceiver now and then
-             * ("streaming" on the old timeline) that never gets anywhere: by
-             * its own WAL it cannot follow. */
-            bool ok = st != NULL && strcmp(st, "streaming") == 0 && host != NULL && port != NULL &&
-                      strcmp(host, j->target_host) == 0 && strcmp(port, j->target_port) == 0 &&
-                      (j->act.timeline == 0 ||
-                       (rtli != NULL && strtoul(rtli, NULL, 10) >= j->act.timeline));
-            if (ok) {
-                step_done(j, PGQ_STEP_REPOINTED, 0,
-                          j->changed ? "primary_conninfo changed" : "already following");
-                return;
-            }
-            if (diverged(&j->act, true, tli, replay, why, sizeof why)) {
-                diverged_done(j, tli, replay, why);
-                return;
-            }
-            if (uv_now(j->a->loop) - j->started > cfg->repoint_timeout_ms) {
-                snprintf(why, sizeof why,
-                         "not streaming from %s:%s after %" PRIu64 " ms (walreceiver %s)",
-                         j->target_host, j->target_port, cfg->repoint_timeout_ms,
-                         st != NULL ? st : "not running");
-                if (!j->stuck_sent) {
-                    /* Once committed, the failover completes without it; it
-                     * is still repointed (the action stays due, and this job
-                     * starts again). */
-                    j->stuck_sent = true;
-                    step_done(j, PGQ_STEP_STUCK, 0, why);
-                    return;
-                }
-                job_fail(j, PGQ_TIMEOUT, "%s", why);
-                return;
-            }
-            next(j, WAIT_POLL_MS); /* not yet: look again */
-            return;
-        }
-        case ST_F_ALTER:
-            j->stage = ST_F_RELOAD;
-            break;
-        case ST_F_RELOAD:
-            j->stage = ST_F_VERIFY;
-            break;
-        case ST_F_VERIFY:
-            if (value(res, 0) == NULL || strcmp(value(res, 0), "on") != 0) {
-                if (uv_now(j->a->loop) - j->started > cfg->timeout_ms) {
-                    job_fail(j, PGQ_TIMEOUT, "default_transaction_read_only did not turn on");
-                    return;
-                }
-                next(j, WAIT_POLL_MS / 2); /* the reload is asynchronous */
-                return;
-            }
-            j->stage = ST_F_TERMINATE;
-            break;
-        case ST_F_TERMINATE:
-            step_done(j, PGQ_STEP_FENCED, 0, "default_transaction_read_only=on");
-            return;
-        case ST_C_READ: {
-            const char *current = value(res, 1);
-            if (!is_true(value(res, 0))) {
-                job_fail(j, PGQ_REFUSED, "%s is not in recovery: nothing to cut", j->act.node);
-                return;
-            }
-            j->cut_tli = (uint32_t)strtoul(value(res, 3) != NULL ? value(res, 3) : "0", NULL, 10);
-            j->cut_upstream_lsn = lsn_of(value(res, 2));
-            j->cut_changed = current != NULL && current[0] != '\0';
-            j->cut_polls = 0;
-            j->stage = j->cut_changed ? ST_C_ALTER : ST_C_WAIT;
-            break;
-        }
-        case ST_C_ALTER:
-            j->stage = ST_C_RELOAD;
-            break;
-        case ST_C_RELOAD:
-            j->stage = ST_C_WAIT;
-            break;
-        case ST_C_WAIT: {
-            const char *receivers = value(res, 0);
-            uint64_t receive = lsn_of(value(res, 1)), replay = lsn_of(value(res, 2));
-            bool stopped = receivers != NULL && strcmp(receivers, "0") == 0;
-            /* Replay catches up with what was received, except a record
-             * cut in the middle: it has settled once it stops moving. */
-            bool settled =
-                stopped && (replay >= receive || (j->cut_polls > 0 && replay == j->cut_replay_lsn));
-            j->cut_replay_lsn = replay;
-            j->cut_polls += stopped ? 1u : 0u;
-            if (!settled && uv_now(j->a->loop) - j->started <= cfg->timeout_ms) {
-                next(j, CUT_POLL_MS);
-                return;
-            }
-            if (!stopped) {
-                job_fail(j, PGQ_TIMEOUT, "the walreceiver did not stop within %" PRIu64 " ms",
-                         cfg->timeout_ms);
-                return;
-            }
-            {
-                struct cmd_step st;
-                memset(&st, 0, sizeof st);
-                st.kind = PGQ_STEP_CUT;
-                st.round = j->act.round;
-                st.timeline = j->cut_tli;
-                st.upstream_lsn = j->cut_upstream_lsn;
-                st.lsn = settled ? replay : PGQ_MAX(receive, replay);
-                step_commit(j, &st,
-                            !j->cut_changed ? "it followed no one already"
-                            : settled       ? "primary_conninfo emptied"
-                                            : "primary_conninfo emptied; replay still catching up");
-            }
-            return;
-        }
-        default:
-            job_fail(j, PGQ_INTERNAL, "bad stage %d", j->stage);
-            return;
-    }
-    next(j, 0);
-}
-
-static void query(struct job *j, const char *sql, uint64_t timeout_ms)
-{
-    if (pgconn_query(&j->pc, sql, timeout_ms, query_cb) != 0) {
-        job_fail(j, PGQ_IO, "%s", j->pc.errmsg);
-    }
 }
 
 static void connect_cb(struct pgconn *pc, int status)
@@ -645,184 +118,33 @@ static void connect_cb(struct pgconn *pc, int status)
     }
     j->unreachable_since = 0;
     j->stage = ST_PRIVILEGES;
-    run_stage(j);
+    job_run_stage(j);
 }
 
-static void run_stage(struct job *j)
+/* Open the job's connection; connect_cb goes on. */
+void job_connect(struct job *j)
 {
     const struct config *cfg = j->a->cfg;
-    char sql[PGQ_CONNINFO_MAX * 3];
-    if (j->state != JOB_RUNNING) {
+    if (FAILPOINT("actuator.connect", j->act.node)) {
+        if (j->unreachable_since == 0) {
+            j->unreachable_since = uv_now(j->a->loop);
+        }
+        job_fail(j, PGQ_IO, "failpoint actuator.connect: cannot reach %s", j->act.node);
         return;
     }
-    switch (j->stage) {
-        case ST_CONNECT: {
-            if (FAILPOINT("actuator.connect", j->act.node)) {
-                if (j->unreachable_since == 0) {
-                    j->unreachable_since = uv_now(j->a->loop);
-                }
-                job_fail(j, PGQ_IO, "failpoint actuator.connect: cannot reach %s", j->act.node);
-                return;
-            }
-            const char *keys[12] = {"application_name", "options", "connect_timeout"};
-            const char *values[12];
-            unsigned n = 0;
-            values[n++] = j->a->app_name;
-            values[n++] = "-c statement_timeout=0";
-            values[n++] = "2";
-            n += config_auth_params(cfg, keys + n, values + n, PGQ_ARRAY_SIZE(keys) - 1 - n);
-            keys[n] = NULL;
-            values[n] = NULL;
-            if (pgconn_connect(&j->pc, j->act.conninfo, keys, values, cfg->timeout_ms,
-                               connect_cb) != 0) {
-                job_fail(j, PGQ_IO, "%s", j->pc.errmsg);
-            }
-            return;
-        }
-        case ST_PRIVILEGES:
-            query(j, PGQ_SQL_HAS_WALDIR, cfg->timeout_ms);
-            return;
-        case ST_P_CHECK:
-            query(j, "SELECT pg_is_in_recovery(), current_setting('default_transaction_read_only')",
-                  cfg->timeout_ms);
-            return;
-        case ST_P_UNFENCE:
-            if (!still_due(j)) {
-                return;
-            }
-            log_info("promote %s: default_transaction_read_only reset before promoting",
-                     j->act.node);
-            query(j, "ALTER SYSTEM RESET default_transaction_read_only", cfg->timeout_ms);
-            return;
-        case ST_P_PROMOTE:
-            /* Invariant 1: promote only the candidate of a committed decision
-             * that this monitor, as ready leader, still holds due. */
-            if (!still_due(j)) {
-                return;
-            }
-            if (FAILPOINT("actuator.before_promote", j->act.node)) {
-                job_fail(j, PGQ_INTERNAL, "failpoint actuator.before_promote");
-                return;
-            }
-            log_info("promote %s: pg_promote (epoch %" PRIu64 ")", j->act.node, j->act.epoch);
-            j->acted = true;
-            snprintf(sql, sizeof sql, "SELECT pg_promote(true, %" PRIu64 ")",
-                     PGQ_MAX(cfg->promote_timeout_ms / 1000, 1));
-            query(j, sql, cfg->promote_timeout_ms + 5000);
-            return;
-        case ST_P_VERIFY:
-            query(j,
-                  "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN NULL "
-                  "ELSE " PGQ_SQL_PRIMARY_TLI " END",
-                  cfg->timeout_ms);
-            return;
-        case ST_P_HISTORY:
-            snprintf(sql, sizeof sql, "SELECT pg_read_file('pg_wal/%08X.history')",
-                     (unsigned)j->new_tli);
-            query(j, sql, cfg->timeout_ms);
-            return;
-        case ST_P_GIVE_UP:
-            if (!still_due(j)) {
-                return;
-            }
-            log_warn("promote %s: giving it up; default_transaction_read_only = on first",
-                     j->act.node);
-            query(j, "ALTER SYSTEM SET default_transaction_read_only = on", cfg->timeout_ms);
-            return;
-        case ST_R_READ:
-            query(j,
-                  j->waldir ? "SELECT pg_is_in_recovery(), current_setting('primary_conninfo'),"
-                              " pg_last_wal_replay_lsn(), CASE WHEN pg_is_in_recovery() "
-                              "THEN " PGQ_SQL_STANDBY_TLI_WALDIR " END"
-                            : "SELECT pg_is_in_recovery(), current_setting('primary_conninfo'),"
-                              " pg_last_wal_replay_lsn(), CASE WHEN pg_is_in_recovery() "
-                              "THEN " PGQ_SQL_STANDBY_TLI " END",
-                  cfg->timeout_ms);
-            return;
-        case ST_R_ALTER: {
-            char *lit;
-            if (!still_due(j)) {
-                return;
-            }
-            lit = PQescapeLiteral(j->pc.conn, j->new_conninfo, strlen(j->new_conninfo));
-            if (lit == NULL) {
-                job_fail(j, PGQ_NOMEM, "cannot quote primary_conninfo");
-                return;
-            }
-            snprintf(sql, sizeof sql, "ALTER SYSTEM SET primary_conninfo = %s", lit);
-            PQfreemem(lit);
-            log_info("repoint %s: primary_conninfo -> %s:%s", j->act.node, j->target_host,
-                     j->target_port);
-            j->acted = true;
-            query(j, sql, cfg->timeout_ms);
-            return;
-        }
-        case ST_P_UNFENCE_RELOAD:
-        case ST_P_GIVE_UP_RELOAD:
-        case ST_R_RELOAD:
-        case ST_F_RELOAD:
-        case ST_C_RELOAD:
-            query(j, "SELECT pg_reload_conf()", cfg->timeout_ms);
-            return;
-        case ST_R_WAIT:
-            query(j,
-                  j->waldir ? "SELECT w.status, w.sender_host, w.sender_port, w.received_tli,"
-                              " pg_last_wal_replay_lsn(), " PGQ_SQL_STANDBY_TLI_WALDIR
-                              " FROM (SELECT 1) one LEFT JOIN pg_stat_wal_receiver w ON true"
-                            : "SELECT w.status, w.sender_host, w.sender_port, w.received_tli,"
-                              " pg_last_wal_replay_lsn(), " PGQ_SQL_STANDBY_TLI
-                              " FROM (SELECT 1) one LEFT JOIN pg_stat_wal_receiver w ON true",
-                  cfg->timeout_ms);
-            return;
-        case ST_F_ALTER:
-            if (!still_due(j)) {
-                return;
-            }
-            log_warn("fence %s: default_transaction_read_only = on", j->act.node);
-            j->acted = true;
-            query(j, "ALTER SYSTEM SET default_transaction_read_only = on", cfg->timeout_ms);
-            return;
-        case ST_F_VERIFY:
-            query(j, "SELECT current_setting('default_transaction_read_only')", cfg->timeout_ms);
-            return;
-        case ST_F_TERMINATE:
-            query(j,
-                  "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                  " WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
-                  cfg->timeout_ms);
-            return;
-        case ST_C_READ:
-            query(j,
-                  j->waldir ? "SELECT pg_is_in_recovery(), current_setting('primary_conninfo'),"
-                              " (SELECT latest_end_lsn FROM pg_stat_wal_receiver),"
-                              " CASE WHEN pg_is_in_recovery() THEN " PGQ_SQL_STANDBY_TLI_WALDIR
-                              " END"
-                            : "SELECT pg_is_in_recovery(), current_setting('primary_conninfo'),"
-                              " (SELECT latest_end_lsn FROM pg_stat_wal_receiver),"
-                              " CASE WHEN pg_is_in_recovery() THEN " PGQ_SQL_STANDBY_TLI " END",
-                  cfg->timeout_ms);
-            return;
-        case ST_C_ALTER:
-            /* Cut before promote: from here on this standby acknowledges
-             * nothing more of the old primary. */
-            if (!still_due(j)) {
-                return;
-            }
-            log_info("cut %s: primary_conninfo = '' (stop following %s)", j->act.node,
-                     j->act.primary);
-            j->acted = true;
-            query(j, "ALTER SYSTEM SET primary_conninfo = ''", cfg->timeout_ms);
-            return;
-        case ST_C_WAIT:
-            query(j,
-                  "SELECT (SELECT count(*) FROM pg_stat_wal_receiver), pg_last_wal_receive_lsn(),"
-                  " pg_last_wal_replay_lsn()",
-                  cfg->timeout_ms);
-            return;
-        default:
-            job_fail(j, PGQ_INTERNAL, "bad stage %d", j->stage);
-            return;
+    const char *keys[12] = {"application_name", "options", "connect_timeout"};
+    const char *values[12];
+    unsigned n = 0;
+    values[n++] = j->a->app_name;
+    values[n++] = "-c statement_timeout=0";
+    values[n++] = "2";
+    n += config_auth_params(cfg, keys + n, values + n, PGQ_ARRAY_SIZE(keys) - 1 - n);
+    keys[n] = NULL;
+    values[n] = NULL;
+    if (pgconn_connect(&j->pc, j->act.conninfo, keys, values, cfg->timeout_ms, connect_cb) != 0) {
+        job_fail(j, PGQ_IO, "%s", j->pc.errmsg);
     }
+    return;
 }
 
 static void job_start(struct job *j)
@@ -845,7 +167,7 @@ static void job_start(struct job *j)
     }
     log_info("%s %s: starting (cluster %s, epoch %" PRIu64 ")", policy_action_name(j->act.kind),
              j->act.node, j->act.cluster, j->act.epoch);
-    run_stage(j);
+    job_run_stage(j);
 }
 
 static void job_closed(struct job *j)

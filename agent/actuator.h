@@ -2,14 +2,23 @@
  *
  * The happy path is, per action, a short chain of statements on one async
  * libpq connection, each step checked before it acts:
- *   promote  pg_is_in_recovery()? -> pg_promote(wait) -> out of recovery,
- *            new timeline;
- *   repoint  in recovery? -> primary_conninfo pointed at the epoch's primary
- *            (ALTER SYSTEM + pg_reload_conf, only when it differs) -> wait
- *            until pg_stat_wal_receiver streams from it on its timeline;
+ *   cut      in recovery? -> primary_conninfo = '' (ALTER SYSTEM + reload,
+ *            unless empty already) -> wait until the walreceiver is gone and
+ *            replay has settled -> its position, timeline, and the primary's
+ *            end of WAL as it last heard;
+ *   promote  pg_is_in_recovery()? -> writable again if it was fenced ->
+ *            pg_promote(wait) -> out of recovery, new timeline -> where it
+ *            forked (its history file);
+ *   repoint  in recovery, and able to follow by its own WAL? ->
+ *            primary_conninfo pointed at the epoch's primary (only when it
+ *            differs) -> wait until pg_stat_wal_receiver streams from it on
+ *            its timeline;
  *   fence    ALTER SYSTEM default_transaction_read_only = on -> reload ->
  *            confirm -> terminate client sessions.
- * The result is a Step command for the owner to commit.
+ * The result is a Step command for the owner to commit: also "diverged" (a
+ * standby that cannot follow), "stuck" (one that does not within
+ * repoint_timeout), "gave-up" (a candidate whose pg_promote failed 3 times
+ * or took promote_timeout; made read-only first unless it never started).
  *
  * Possible failure modes are: the node unreachable or refusing (the job ends
  * with the reason and is retried after a pause while still due), leadership

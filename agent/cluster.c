@@ -5,18 +5,17 @@
  * changes the state, so that a refused command changes nothing. */
 #include "cluster.h"
 
-#include <assert.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster_internal.h"
 #include "conninfo.h"
 #include "lib/util.h"
 
-static int fail(struct apply_result *res, int code, const char *fmt, ...) PGQ_PRINTF(3, 4);
-static int fail(struct apply_result *res, int code, const char *fmt, ...)
+int cluster_fail(struct apply_result *res, int code, const char *fmt, ...)
 {
     va_list ap;
     res->code = code;
@@ -38,22 +37,14 @@ static void *grow(void *p, size_t size)
     return q;
 }
 
-static void event_add(struct state *s,
-                      const char *cluster,
-                      const char *node,
-                      int kind,
-                      uint64_t epoch,
-                      uint64_t duration_ms,
-                      const char *fmt,
-                      ...) PGQ_PRINTF(7, 8);
-static void event_add(struct state *s,
-                      const char *cluster,
-                      const char *node,
-                      int kind,
-                      uint64_t epoch,
-                      uint64_t duration_ms,
-                      const char *fmt,
-                      ...)
+void cluster_event(struct state *s,
+                   const char *cluster,
+                   const char *node,
+                   int kind,
+                   uint64_t epoch,
+                   uint64_t duration_ms,
+                   const char *fmt,
+                   ...)
 {
     struct event *e;
     va_list ap;
@@ -81,90 +72,6 @@ static void event_add(struct state *s,
     va_end(ap);
 }
 
-static uint64_t since(uint64_t now, uint64_t then)
-{
-    return now > then ? now - then : 0;
-}
-
-/* ---- the failover state machine --------------------------------------- */
-
-#define BIT(phase) (1u << (phase))
-
-/* One row per phase: the phases it may move to, and what it means; the
- * same table prints the diagram of docs/architecture.md. A Decide of the
- * first format (no cut) still moves any settled phase to DECIDED, so that
- * logs written before cut-before-promote replay as they did. */
-static const struct fo_row
-{
-    unsigned next;
-    const char *doc;
-} fo_table[PGQ__N_FO_PHASES] = {
-    [PGQ_FO_NONE] = {BIT(PGQ_FO_CUTTING) | BIT(PGQ_FO_DECIDED), "no failover yet"},
-    [PGQ_FO_CUTTING] = {BIT(PGQ_FO_DECIDED) | BIT(PGQ_FO_NONE) | BIT(PGQ_FO_PROMOTED) |
-                            BIT(PGQ_FO_DONE),
-                        "every standby that is up stops following the old primary; the candidate "
-                        "is chosen from the positions read after that cut. Should the old "
-                        "primary be up again first, the failover is abandoned: back to the phase "
-                        "before the cut (a candidate lost before its promotion is promoted after "
-                        "all)"},
-    [PGQ_FO_DECIDED] = {BIT(PGQ_FO_PROMOTED) | BIT(PGQ_FO_GAVE_UP) | BIT(PGQ_FO_CUTTING) |
-                            BIT(PGQ_FO_DECIDED),
-                        "a new epoch: the candidate is its primary and is being promoted"},
-    [PGQ_FO_PROMOTED] = {BIT(PGQ_FO_DONE) | BIT(PGQ_FO_CUTTING) | BIT(PGQ_FO_DECIDED),
-                         "the candidate left recovery; the other standbys are being repointed"},
-    [PGQ_FO_DONE] = {BIT(PGQ_FO_CUTTING) | BIT(PGQ_FO_DECIDED),
-                     "every standby that can follow the new primary does"},
-    [PGQ_FO_GAVE_UP] = {BIT(PGQ_FO_CUTTING),
-                        "the candidate could not be promoted: the next one is chosen"},
-};
-
-static bool fo_may_move(const struct cluster *c, int to)
-{
-    return (fo_table[c->fo.phase].next & BIT(to)) != 0;
-}
-
-/* Every change of phase goes through here. */
-static void fo_move(struct cluster *c, int to)
-{
-    assert(c->fo.phase >= 0 && c->fo.phase < PGQ__N_FO_PHASES);
-    assert(fo_may_move(c, to));
-    c->fo.phase = to;
-}
-
-void cluster_print_fo_table(void (*emit)(void *arg, const char *line), void *arg)
-{
-    char line[512];
-    emit(arg, "| phase | may become | meaning |");
-    emit(arg, "|---|---|---|");
-    for (int p = 0; p < PGQ__N_FO_PHASES; p++) {
-        char next[128] = "";
-        for (int q = 0; q < PGQ__N_FO_PHASES; q++) {
-            if (fo_table[p].next & BIT(q)) {
-                pgq_appendf(next, sizeof next, "%s%s", next[0] ? ", " : "", pgq_fo_phase_name(q));
-            }
-        }
-        snprintf(line, sizeof line, "| %s | %s | %s |", pgq_fo_phase_name(p), next,
-                 fo_table[p].doc);
-        emit(arg, line);
-    }
-}
-
-/* A node that cannot follow the primary of the epoch until it is rewound
- * (pg_rewind) or rebuilt: it is demoted, never a candidate, and the
- * reason is kept for status. */
-static void needs_rejoin(struct state *s, struct cluster *c, struct node *n, const char *fmt, ...)
-    PGQ_PRINTF(4, 5);
-static void needs_rejoin(struct state *s, struct cluster *c, struct node *n, const char *fmt, ...)
-{
-    va_list ap;
-    n->role = PGQ_ROLE_DEMOTED;
-    va_start(ap, fmt);
-    vsnprintf(n->rejoin, sizeof n->rejoin, fmt, ap);
-    va_end(ap);
-    event_add(s, c->name, n->name, PGQ_EV_REJOIN, c->epoch, 0, "node %s needs a rejoin: %s",
-              n->name, n->rejoin);
-}
-
 /* ---- node add / remove / maintenance ----------------------------------- */
 
 static int check_node_add(const struct state *s,
@@ -176,23 +83,25 @@ static int check_node_add(const struct state *s,
     struct conninfo ci, other;
     char err[PGQ_REASON_MAX];
     if (!pgq_name_valid(cmd->cluster)) {
-        return fail(res, PGQ_INVALID,
-                    "invalid cluster name \"%.63s\": use 1-63 of A-Z a-z 0-9 _ . -", cmd->cluster);
+        return cluster_fail(res, PGQ_INVALID,
+                            "invalid cluster name \"%.63s\": use 1-63 of A-Z a-z 0-9 _ . -",
+                            cmd->cluster);
     }
     if (!pgq_name_valid(cmd->node)) {
-        return fail(res, PGQ_INVALID, "invalid node name \"%.63s\": use 1-63 of A-Z a-z 0-9 _ . -",
-                    cmd->node);
+        return cluster_fail(res, PGQ_INVALID,
+                            "invalid node name \"%.63s\": use 1-63 of A-Z a-z 0-9 _ . -",
+                            cmd->node);
     }
     if (cmd->u.node_add.priority > 100) {
-        return fail(res, PGQ_INVALID, "priority %u is out of range 0..100",
-                    cmd->u.node_add.priority);
+        return cluster_fail(res, PGQ_INVALID, "priority %u is out of range 0..100",
+                            cmd->u.node_add.priority);
     }
     if (conninfo_check(cmd->u.node_add.conninfo, &ci, err, sizeof err) != 0) {
-        return fail(res, PGQ_INVALID, "node %s: %s", cmd->node, err);
+        return cluster_fail(res, PGQ_INVALID, "node %s: %s", cmd->node, err);
     }
     if (c == NULL) {
         if (s->n_clusters >= PGQ_MAX_CLUSTERS) {
-            return fail(res, PGQ_LIMIT, "too many clusters (limit %d)", PGQ_MAX_CLUSTERS);
+            return cluster_fail(res, PGQ_LIMIT, "too many clusters (limit %d)", PGQ_MAX_CLUSTERS);
         }
         return 0;
     }
@@ -203,18 +112,18 @@ static int check_node_add(const struct state *s,
             n->priority == cmd->u.node_add.priority) {
             return 0;
         }
-        return fail(res, PGQ_EXISTS, "node %s already exists in cluster %s", cmd->node,
-                    cmd->cluster);
+        return cluster_fail(res, PGQ_EXISTS, "node %s already exists in cluster %s", cmd->node,
+                            cmd->cluster);
     }
     if (c->n_nodes >= PGQ_MAX_NODES) {
-        return fail(res, PGQ_LIMIT, "cluster %s has too many nodes (limit %d)", cmd->cluster,
-                    PGQ_MAX_NODES);
+        return cluster_fail(res, PGQ_LIMIT, "cluster %s has too many nodes (limit %d)",
+                            cmd->cluster, PGQ_MAX_NODES);
     }
     for (unsigned i = 0; i < c->n_nodes; i++) {
         if (conninfo_parse(c->nodes[i].conninfo, &other, NULL, 0) == 0 &&
             strcmp(other.host, ci.host) == 0 && strcmp(other.port, ci.port) == 0) {
-            return fail(res, PGQ_EXISTS, "%s:%s is already registered as node %s", ci.host, ci.port,
-                        c->nodes[i].name);
+            return cluster_fail(res, PGQ_EXISTS, "%s:%s is already registered as node %s", ci.host,
+                                ci.port, c->nodes[i].name);
         }
     }
     return 0;
@@ -246,8 +155,8 @@ static int apply_node_add(struct state *s, const struct command *cmd, struct app
     pgq_strlcpy(n->conninfo, cmd->u.node_add.conninfo, sizeof n->conninfo);
     n->priority = cmd->u.node_add.priority;
     n->added_ms = cmd->time_ms;
-    event_add(s, c->name, n->name, PGQ_EV_NODE_ADDED, c->epoch, 0, "node %s added (priority %u)",
-              n->name, n->priority);
+    cluster_event(s, c->name, n->name, PGQ_EV_NODE_ADDED, c->epoch, 0,
+                  "node %s added (priority %u)", n->name, n->priority);
     return 0;
 }
 
@@ -258,13 +167,13 @@ static int check_node_remove(const struct state *s,
     const struct cluster *c = state_cluster(s, cmd->cluster);
     const struct node *n = cluster_node(c, cmd->node);
     if (n == NULL) {
-        return fail(res, PGQ_NOTFOUND, "no node %s in cluster %s", cmd->node, cmd->cluster);
+        return cluster_fail(res, PGQ_NOTFOUND, "no node %s in cluster %s", cmd->node, cmd->cluster);
     }
     if (n->role == PGQ_ROLE_PRIMARY && c->n_nodes > 1) {
-        return fail(res, PGQ_REFUSED,
-                    "node %s is the primary of epoch %" PRIu64
-                    "; remove the standbys first or wait for a failover",
-                    n->name, c->epoch);
+        return cluster_fail(res, PGQ_REFUSED,
+                            "node %s is the primary of epoch %" PRIu64
+                            "; remove the standbys first or wait for a failover",
+                            n->name, c->epoch);
     }
     return 0;
 }
@@ -289,8 +198,8 @@ static int apply_node_remove(struct state *s, const struct command *cmd, struct 
             c->nodes[i].twin_of[0] = '\0'; /* the server has one name again */
         }
     }
-    event_add(s, c->name, cmd->node, PGQ_EV_NODE_REMOVED, c->epoch, 0, "node %s removed",
-              cmd->node);
+    cluster_event(s, c->name, cmd->node, PGQ_EV_NODE_REMOVED, c->epoch, 0, "node %s removed",
+                  cmd->node);
     return 0;
 }
 
@@ -300,7 +209,7 @@ static int check_maintenance(const struct state *s,
 {
     const struct cluster *c = state_cluster(s, cmd->cluster);
     if (cluster_node(c, cmd->node) == NULL) {
-        return fail(res, PGQ_NOTFOUND, "no node %s in cluster %s", cmd->node, cmd->cluster);
+        return cluster_fail(res, PGQ_NOTFOUND, "no node %s in cluster %s", cmd->node, cmd->cluster);
     }
     return 0;
 }
@@ -317,11 +226,11 @@ static int apply_maintenance(struct state *s, const struct command *cmd, struct 
     n = cluster_node(c, cmd->node);
     if (n->maintenance != cmd->u.maintenance.on) {
         n->maintenance = cmd->u.maintenance.on;
-        event_add(s, c->name, n->name, PGQ_EV_MAINTENANCE, c->epoch, 0,
-                  "maintenance %s for node %s%s", n->maintenance ? "on" : "off", n->name,
-                  n->maintenance && n->role == PGQ_ROLE_PRIMARY
-                      ? ": no automatic failover while the primary is in maintenance"
-                      : "");
+        cluster_event(s, c->name, n->name, PGQ_EV_MAINTENANCE, c->epoch, 0,
+                      "maintenance %s for node %s%s", n->maintenance ? "on" : "off", n->name,
+                      n->maintenance && n->role == PGQ_ROLE_PRIMARY
+                          ? ": no automatic failover while the primary is in maintenance"
+                          : "");
     }
     return 0;
 }
@@ -348,17 +257,17 @@ static int apply_hello(struct state *s, const struct command *cmd, struct apply_
     const struct cmd_hello *h = &cmd->u.hello;
     bool leader_listed = false;
     if (h->monitor_id == 0 || h->n_voters == 0 || h->n_voters > PGQ_MAX_MONITORS) {
-        return fail(res, PGQ_INVALID, "leader hello: bad monitor id or voter list");
+        return cluster_fail(res, PGQ_INVALID, "leader hello: bad monitor id or voter list");
     }
     for (unsigned i = 0; i < h->n_voters; i++) {
         if (h->voters[i].id == 0) {
-            return fail(res, PGQ_INVALID, "leader hello: voter id 0");
+            return cluster_fail(res, PGQ_INVALID, "leader hello: voter id 0");
         }
         leader_listed |= h->voters[i].id == h->monitor_id;
     }
     if (!leader_listed) {
-        return fail(res, PGQ_INVALID, "leader hello: monitor %" PRIu64 " is not a voter",
-                    h->monitor_id);
+        return cluster_fail(res, PGQ_INVALID, "leader hello: monitor %" PRIu64 " is not a voter",
+                            h->monitor_id);
     }
     /* Monitors that left the configuration stay listed, as non-voters, so
      * that their addresses remain known; a hello never lists more than
@@ -388,9 +297,9 @@ static int apply_hello(struct state *s, const struct command *cmd, struct apply_
     s->leader_gen++;
     s->leader_id = h->monitor_id;
     s->gen_since_ms = s->time_ms;
-    event_add(s, "", "", PGQ_EV_LEADER, 0, 0,
-              "monitor %" PRIu64 " leads (generation %" PRIu64 ", %u voters)", h->monitor_id,
-              s->leader_gen, h->n_voters);
+    cluster_event(s, "", "", PGQ_EV_LEADER, 0, 0,
+                  "monitor %" PRIu64 " leads (generation %" PRIu64 ", %u voters)", h->monitor_id,
+                  s->leader_gen, h->n_voters);
     return 0;
 }
 
@@ -487,7 +396,7 @@ static uint64_t first_failure(const struct state *s, const struct node *n, uint6
     uint64_t first = s->time_ms;
     for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
         const struct view *v = &n->views[i];
-        uint64_t began = v->obs.failing_ms != 0 ? since(v->applied_ms, v->obs.failing_ms)
+        uint64_t began = v->obs.failing_ms != 0 ? cluster_since(v->applied_ms, v->obs.failing_ms)
                                                 : v->obs.failing_since_ms;
         if (v->monitor_id != 0 && !v->obs.reachable && began >= floor && began != 0 &&
             state_is_voter(s, v->monitor_id)) {
@@ -522,10 +431,10 @@ static void note_twin(struct state *s, struct cluster *c, struct node *n, const 
         }
         pgq_strlcpy(later->twin_of, earlier->name, sizeof later->twin_of);
         later->alert_writable = false;
-        event_add(s, c->name, later->name, PGQ_EV_ALERT, c->epoch, 0,
-                  "node %s is the same PostgreSQL server as node %s (system identifier %" PRIu64
-                  ", port %u): it is ignored; remove one of them",
-                  later->name, earlier->name, o->system_id, o->port);
+        cluster_event(s, c->name, later->name, PGQ_EV_ALERT, c->epoch, 0,
+                      "node %s is the same PostgreSQL server as node %s (system identifier %" PRIu64
+                      ", port %u): it is ignored; remove one of them",
+                      later->name, earlier->name, o->system_id, o->port);
     }
 }
 
@@ -549,33 +458,19 @@ static void note_observation(struct state *s,
     }
     if (verdict != n->verdict) {
         uint64_t detect = verdict == PGQ_VERDICT_DOWN
-                              ? since(s->time_ms, first_failure(s, n, n->verdict_since_ms))
+                              ? cluster_since(s->time_ms, first_failure(s, n, n->verdict_since_ms))
                               : 0;
         n->verdict = verdict;
         n->verdict_since_ms = s->time_ms;
         n->verdict_seq = s->seq + 1;
         /* The event's duration is detection to verdict: since the first
          * failed probe of any monitor that sees it down. */
-        event_add(s, c->name, n->name, PGQ_EV_VERDICT, c->epoch, detect,
-                  "node %s is %s by verdict%s%s", n->name, pgq_verdict_name(verdict),
-                  verdict == PGQ_VERDICT_DOWN && o->error[0] != '\0' ? ": " : "",
-                  verdict == PGQ_VERDICT_DOWN ? o->error : "");
-        /* The primary came back while its standbys were being cut off it,
-         * before a candidate was chosen: the failover is abandoned, and
-         * the standbys it cut are repointed at it (they hold no WAL it
-         * lacks). A candidate lost before its promotion that comes back
-         * so is promoted after all: it was chosen, and still is the most
-         * advanced of them (they are cut). */
-        if (verdict == PGQ_VERDICT_UP && c->fo.phase == PGQ_FO_CUTTING &&
-            strcmp(c->primary, n->name) == 0 && c->prev_fo.phase != PGQ_FO_GAVE_UP) {
-            fo_move(c, c->prev_fo.phase);
-            c->fo = c->prev_fo;
-            event_add(s, c->name, n->name, PGQ_EV_BLOCKED, c->epoch, 0,
-                      "failover of %s abandoned: it is up again before a standby was chosen; "
-                      "%s",
-                      n->name,
-                      c->fo.phase == PGQ_FO_DECIDED ? "it is promoted after all"
-                                                    : "the standbys cut off it follow it again");
+        cluster_event(s, c->name, n->name, PGQ_EV_VERDICT, c->epoch, detect,
+                      "node %s is %s by verdict%s%s", n->name, pgq_verdict_name(verdict),
+                      verdict == PGQ_VERDICT_DOWN && o->error[0] != '\0' ? ": " : "",
+                      verdict == PGQ_VERDICT_DOWN ? o->error : "");
+        if (verdict == PGQ_VERDICT_UP && strcmp(c->primary, n->name) == 0) {
+            failover_primary_up(s, c);
         }
     }
     /* Invariant 1: only the primary of the epoch may be writable. Anything
@@ -584,14 +479,14 @@ static void note_observation(struct state *s,
     if (rogue && !n->alert_writable) {
         n->alert_writable = true;
         n->fenced_epoch = 0; /* writable again: fence again */
-        event_add(s, c->name, n->name, PGQ_EV_ALERT, c->epoch, 0,
-                  "node %s is writable but is not the primary of epoch %" PRIu64
-                  " (%s is): it will be fenced",
-                  n->name, c->epoch, c->primary[0] != '\0' ? c->primary : "none");
+        cluster_event(s, c->name, n->name, PGQ_EV_ALERT, c->epoch, 0,
+                      "node %s is writable but is not the primary of epoch %" PRIu64
+                      " (%s is): it will be fenced",
+                      n->name, c->epoch, c->primary[0] != '\0' ? c->primary : "none");
     } else if (!rogue && n->alert_writable && o->reachable && (o->in_recovery || o->read_only)) {
         n->alert_writable = false;
-        event_add(s, c->name, n->name, PGQ_EV_ALERT, c->epoch, 0, "node %s is no longer writable",
-                  n->name);
+        cluster_event(s, c->name, n->name, PGQ_EV_ALERT, c->epoch, 0,
+                      "node %s is no longer writable", n->name);
     }
 }
 
@@ -600,11 +495,11 @@ static int apply_report(struct state *s, const struct command *cmd, struct apply
     const struct cmd_report *r = &cmd->u.report;
     struct cluster *c = state_cluster(s, cmd->cluster);
     if (!state_is_voter(s, r->monitor_id)) {
-        return fail(res, PGQ_REFUSED, "report from monitor %" PRIu64 ", which is not a voter",
-                    r->monitor_id);
+        return cluster_fail(res, PGQ_REFUSED,
+                            "report from monitor %" PRIu64 ", which is not a voter", r->monitor_id);
     }
     if (c == NULL && r->n_obs > 0) {
-        return fail(res, PGQ_NOTFOUND, "report for unknown cluster %s", cmd->cluster);
+        return cluster_fail(res, PGQ_NOTFOUND, "report for unknown cluster %s", cmd->cluster);
     }
     /* A report also tells where the reporter's API is; an empty report
      * only does that. */
@@ -636,367 +531,41 @@ static int apply_set_role(struct state *s, const struct command *cmd, struct app
     struct node *n = cluster_node(c, cmd->node);
     int role = cmd->u.set_role.role;
     if (n == NULL) {
-        return fail(res, PGQ_NOTFOUND, "no node %s in cluster %s", cmd->node, cmd->cluster);
+        return cluster_fail(res, PGQ_NOTFOUND, "no node %s in cluster %s", cmd->node, cmd->cluster);
     }
     if (cmd->u.set_role.epoch != c->epoch) {
-        return fail(res, PGQ_STALE, "role change for epoch %" PRIu64 ", cluster is at %" PRIu64,
-                    cmd->u.set_role.epoch, c->epoch);
+        return cluster_fail(res, PGQ_STALE,
+                            "role change for epoch %" PRIu64 ", cluster is at %" PRIu64,
+                            cmd->u.set_role.epoch, c->epoch);
     }
     if (role == PGQ_ROLE_PRIMARY) {
         /* Discovery: a cluster without a primary (new, or whose lone primary
          * was removed) takes the first writable node seen, in a new epoch.
          * Otherwise primaries only come from a failover decision. */
         if (c->primary[0] != '\0' || n->role != PGQ_ROLE_UNKNOWN) {
-            return fail(res, PGQ_REFUSED, "node %s cannot be made primary outside a failover",
-                        n->name);
+            return cluster_fail(res, PGQ_REFUSED,
+                                "node %s cannot be made primary outside a failover", n->name);
         }
         c->epoch++;
         pgq_strlcpy(c->primary, n->name, sizeof c->primary);
         n->role = PGQ_ROLE_PRIMARY;
         n->following_epoch = c->epoch;
-        event_add(s, c->name, n->name, PGQ_EV_ROLE, c->epoch, 0,
-                  "node %s is the primary (discovered, epoch %" PRIu64 ")", n->name, c->epoch);
+        cluster_event(s, c->name, n->name, PGQ_EV_ROLE, c->epoch, 0,
+                      "node %s is the primary (discovered, epoch %" PRIu64 ")", n->name, c->epoch);
         return 0;
     }
     if (role == PGQ_ROLE_STANDBY) {
         if (n->role != PGQ_ROLE_UNKNOWN && n->role != PGQ_ROLE_DEMOTED) {
-            return fail(res, PGQ_REFUSED, "node %s is %s, not unknown or demoted", n->name,
-                        pgq_role_name(n->role));
+            return cluster_fail(res, PGQ_REFUSED, "node %s is %s, not unknown or demoted", n->name,
+                                pgq_role_name(n->role));
         }
-        event_add(s, c->name, n->name, PGQ_EV_ROLE, c->epoch, 0, "node %s is a standby%s", n->name,
-                  n->role == PGQ_ROLE_DEMOTED ? " again (rejoined)" : "");
+        cluster_event(s, c->name, n->name, PGQ_EV_ROLE, c->epoch, 0, "node %s is a standby%s",
+                      n->name, n->role == PGQ_ROLE_DEMOTED ? " again (rejoined)" : "");
         n->rejoin[0] = '\0';
         n->role = PGQ_ROLE_STANDBY;
         return 0;
     }
-    return fail(res, PGQ_INVALID, "role %d cannot be set", role);
-}
-
-/* ---- the cut, and the decision ------------------------------------------ */
-
-static int apply_cut(struct state *s, const struct command *cmd, struct apply_result *res)
-{
-    const struct cmd_cut *ct = &cmd->u.cut;
-    struct cluster *c = state_cluster(s, cmd->cluster);
-    struct node *p = c != NULL ? cluster_node(c, c->primary) : NULL;
-    char floor[PGQ_NAME_MAX];
-    uint64_t reference, chain;
-    bool unpromoted;
-    if (c == NULL) {
-        return fail(res, PGQ_NOTFOUND, "no cluster %s", cmd->cluster);
-    }
-    if (p == NULL || ct->epoch != c->epoch || strcmp(ct->old_primary, c->primary) != 0) {
-        return fail(res, PGQ_STALE,
-                    "cut of epoch %" PRIu64 " replacing %s is stale (epoch %" PRIu64
-                    ", primary %s)",
-                    ct->epoch, ct->old_primary, c->epoch, c->primary[0] ? c->primary : "none");
-    }
-    if (!fo_may_move(c, PGQ_FO_CUTTING)) {
-        return fail(res, PGQ_STALE, "cut of epoch %" PRIu64 ": the failover is %s", ct->epoch,
-                    pgq_fo_phase_name(c->fo.phase));
-    }
-    /* The primary being replaced is a candidate that was never promoted
-     * (given up, or lost before its promotion): it never acknowledged a
-     * write, so the floor and the reference of the failover that chose it
-     * still hold; and a candidate given up is replaced whatever its verdict. */
-    unpromoted =
-        c->fo.epoch == c->epoch && (c->fo.phase == PGQ_FO_DECIDED || c->fo.phase == PGQ_FO_GAVE_UP);
-    if (c->fo.phase != PGQ_FO_GAVE_UP && p->verdict != PGQ_VERDICT_DOWN) {
-        return fail(res, PGQ_STALE,
-                    "cut of epoch %" PRIu64 " is stale: primary %s is %s by verdict", ct->epoch,
-                    p->name, pgq_verdict_name(p->verdict));
-    }
-    if (unpromoted) {
-        pgq_strlcpy(floor, c->fo.floor_primary[0] != '\0' ? c->fo.floor_primary : c->fo.old_primary,
-                    sizeof floor);
-        reference = PGQ_MAX(c->fo.reference_lsn, c->fo.candidate_lsn);
-        chain = c->fo.chain_round != 0 ? c->fo.chain_round : s->seq + 1;
-    } else {
-        pgq_strlcpy(floor, p->name, sizeof floor);
-        /* A primary of this epoch's decision held at least the position it
-         * was chosen at, even if no monitor saw it writable yet. */
-        reference = c->fo.epoch == c->epoch ? c->fo.candidate_lsn : 0;
-        chain = s->seq + 1;
-    }
-    /* Kept whole: should the primary be up again before a candidate is
-     * chosen, the failover is abandoned and this is what it was. */
-    c->prev_fo = c->fo;
-    c->prev_fo.blocked[0] = '\0';
-    memset(&c->fo, 0, sizeof c->fo);
-    c->fo.phase = PGQ_FO_CUTTING; /* checked: fo_may_move */
-    c->fo.epoch = c->epoch + 1;
-    pgq_strlcpy(c->fo.old_primary, p->name, sizeof c->fo.old_primary);
-    c->fo.down_ms = ct->down_ms;
-    c->fo.cut_ms = s->time_ms;
-    c->fo.round = s->seq + 1; /* the seq this command is applied as: unique */
-    c->fo.unpromoted = unpromoted;
-    pgq_strlcpy(c->fo.floor_primary, floor, sizeof c->fo.floor_primary);
-    c->fo.reference_lsn = reference;
-    c->fo.chain_round = chain;
-    event_add(s, c->name, p->name, PGQ_EV_CUT, c->fo.epoch, since(s->time_ms, ct->down_ms),
-              "failover of %s (epoch %" PRIu64
-              "): cutting its standbys off it before choosing one%s%s",
-              p->name, c->fo.epoch, ct->reason[0] != '\0' ? ": " : "", ct->reason);
-    return 0;
-}
-
-static int apply_decide(struct state *s, const struct command *cmd, struct apply_result *res)
-{
-    const struct cmd_decide *d = &cmd->u.decide;
-    struct cluster *c = state_cluster(s, cmd->cluster);
-    struct node *cand = cluster_node(c, cmd->node);
-    struct failover cut;
-    struct node *old;
-    bool unpromoted;
-    if (cand == NULL) {
-        return fail(res, PGQ_NOTFOUND, "no node %s in cluster %s", cmd->node, cmd->cluster);
-    }
-    /* Invariant 1: epochs only grow, one primary per epoch. */
-    if (d->epoch != c->epoch + 1 || strcmp(d->old_primary, c->primary) != 0 ||
-        c->primary[0] == '\0') {
-        return fail(res, PGQ_STALE,
-                    "decision for epoch %" PRIu64 " replacing %s is stale (epoch %" PRIu64
-                    ", primary %s)",
-                    d->epoch, d->old_primary, c->epoch, c->primary);
-    }
-    if (d->round != 0 && (c->fo.phase != PGQ_FO_CUTTING || d->round != c->fo.round)) {
-        return fail(res, PGQ_STALE,
-                    "decision of round %" PRIu64 " is stale: the failover is %s (round %" PRIu64
-                    ")",
-                    d->round, pgq_fo_phase_name(c->fo.phase), c->fo.round);
-    }
-    if (d->round == 0 && !fo_may_move(c, PGQ_FO_DECIDED)) {
-        return fail(res, PGQ_STALE, "decision for epoch %" PRIu64 ": the failover is %s", d->epoch,
-                    pgq_fo_phase_name(c->fo.phase));
-    }
-    if (cand->role != PGQ_ROLE_STANDBY || cand->priority == 0 || cand->maintenance ||
-        cand->twin_of[0] != '\0') {
-        return fail(res, PGQ_REFUSED, "node %s cannot be promoted", cand->name);
-    }
-    /* Cut before promote: the candidate is one whose position was read
-     * after it stopped following the old primary. */
-    if (d->round != 0 && cand->cut_round != d->round) {
-        return fail(res, PGQ_REFUSED, "node %s was not cut off %s in this failover", cand->name,
-                    d->old_primary);
-    }
-    old = cluster_node(c, d->old_primary);
-    unpromoted = d->round != 0 && c->fo.unpromoted;
-    /* Reports applied between the proposal and now may have changed the
-     * picture: the decision holds only while the primary is still down (a
-     * candidate given up excepted) and the candidate still up by verdict. */
-    if ((old != NULL && old->verdict != PGQ_VERDICT_DOWN && !unpromoted) ||
-        cand->verdict != PGQ_VERDICT_UP) {
-        return fail(res, PGQ_STALE,
-                    "decision to promote %s is stale: primary %s is %s, %s is %s by verdict",
-                    cand->name, d->old_primary,
-                    old != NULL ? pgq_verdict_name(old->verdict) : "gone", cand->name,
-                    pgq_verdict_name(cand->verdict));
-    }
-    if (old != NULL && unpromoted) {
-        /* It never left recovery as the primary: a standby again, repointed
-         * like the others (should a promotion it hung in complete after
-         * all, it is writable, so fenced, and cannot follow: a rejoin). */
-        old->role = PGQ_ROLE_STANDBY;
-        old->following_epoch = 0;
-    } else if (old != NULL) {
-        old->role = PGQ_ROLE_DEMOTED;
-        snprintf(old->rejoin, sizeof old->rejoin, "former primary of epoch %" PRIu64, c->epoch);
-    }
-    c->epoch = d->epoch;
-    pgq_strlcpy(c->primary, cand->name, sizeof c->primary);
-    cand->role = PGQ_ROLE_PRIMARY;
-    cand->following_epoch = c->epoch;
-    cand->n_sync = 0; /* what it named in an earlier epoch does not hold now */
-    cut = c->fo;
-    memset(&c->fo, 0, sizeof c->fo);
-    if (d->round != 0) {
-        c->fo.round = cut.round;
-        c->fo.cut_ms = cut.cut_ms;
-        c->fo.unpromoted = cut.unpromoted;
-        pgq_strlcpy(c->fo.floor_primary, cut.floor_primary, sizeof c->fo.floor_primary);
-        c->fo.reference_lsn = PGQ_MAX(cut.reference_lsn, d->reference_lsn);
-        c->fo.chain_round = cut.chain_round;
-    }
-    c->fo.phase = PGQ_FO_DECIDED; /* checked above: CUTTING, or a first-format Decide */
-    c->fo.epoch = c->epoch;
-    pgq_strlcpy(c->fo.old_primary, d->old_primary, sizeof c->fo.old_primary);
-    pgq_strlcpy(c->fo.candidate, cand->name, sizeof c->fo.candidate);
-    c->fo.down_ms = d->down_ms;
-    c->fo.decided_ms = s->time_ms;
-    c->fo.candidate_lsn = d->candidate_lsn;
-    event_add(s, c->name, cand->name, PGQ_EV_DECISION, c->epoch, since(s->time_ms, d->down_ms),
-              "failover: promote %s in place of %s (epoch %" PRIu64 ")%s%s", cand->name,
-              d->old_primary, c->epoch, d->reason[0] != '\0' ? ": " : "", d->reason);
-    /* A standby that holds WAL beyond the new primary's position (one that
-     * could not be chosen: priority 0, maintenance) cannot follow it
-     * without a rewind: it needs a rejoin, like the old primary. After a
-     * cut, positions are the cut ones: exact, and frozen. */
-    for (unsigned i = 0; i < c->n_nodes; i++) {
-        struct node *n = &c->nodes[i];
-        char a[32], b[32];
-        uint64_t lsn;
-        if (n == cand || n->role != PGQ_ROLE_STANDBY) {
-            continue;
-        }
-        if (d->round != 0) {
-            if (n->cut_round == d->round && n->cut_lsn > d->candidate_lsn) {
-                pgq_lsn_format(n->cut_lsn, a, sizeof a);
-                pgq_lsn_format(d->candidate_lsn, b, sizeof b);
-                needs_rejoin(s, c, n,
-                             "it holds WAL up to %s, beyond the new primary %s's %s; it cannot "
-                             "follow without pg_rewind",
-                             a, cand->name, b);
-            }
-        } else if (node_fresh_position(n, old != NULL ? old->verdict_seq : 0, &lsn) &&
-                   lsn > d->candidate_lsn) {
-            pgq_lsn_format(lsn, a, sizeof a);
-            pgq_lsn_format(d->candidate_lsn, b, sizeof b);
-            n->role = PGQ_ROLE_DEMOTED;
-            snprintf(n->rejoin, sizeof n->rejoin, "WAL up to %s, beyond the new primary's %s", a,
-                     b);
-            event_add(s, c->name, n->name, PGQ_EV_ALERT, d->epoch, 0,
-                      "standby %s received WAL up to %s, beyond the new primary's %s: it cannot "
-                      "follow without pg_rewind; rejoin it",
-                      n->name, a, b);
-        }
-    }
-    return 0;
-}
-
-static int apply_blocked(struct state *s, const struct command *cmd, struct apply_result *res)
-{
-    struct cluster *c = state_cluster(s, cmd->cluster);
-    if (c == NULL) {
-        return fail(res, PGQ_NOTFOUND, "no cluster %s", cmd->cluster);
-    }
-    if (strcmp(c->fo.blocked, cmd->u.blocked.reason) == 0) {
-        return 0;
-    }
-    pgq_strlcpy(c->fo.blocked, cmd->u.blocked.reason, sizeof c->fo.blocked);
-    if (c->fo.blocked[0] != '\0') {
-        /* "held: ..." is a wait that may resolve itself; anything else
-         * needs an operator. */
-        event_add(
-            s, c->name, c->primary, PGQ_EV_BLOCKED, c->epoch, 0, "%s%s",
-            strncmp(c->fo.blocked, PGQ_HELD, PGQ_HELD_LEN) == 0 ? "failover " : "no failover: ",
-            c->fo.blocked);
-    }
-    return 0;
-}
-
-static int apply_step(struct state *s, const struct command *cmd, struct apply_result *res)
-{
-    const struct cmd_step *st = &cmd->u.step;
-    struct cluster *c = state_cluster(s, cmd->cluster);
-    struct node *n = cluster_node(c, cmd->node);
-    char d1[32], d2[32], d3[32];
-    if (c == NULL) {
-        return fail(res, PGQ_NOTFOUND, "no cluster %s", cmd->cluster);
-    }
-    if (st->epoch != c->epoch) {
-        return fail(res, PGQ_STALE, "%s step for epoch %" PRIu64 ", cluster is at %" PRIu64,
-                    pgq_step_name(st->kind), st->epoch, c->epoch);
-    }
-    switch (st->kind) {
-        case PGQ_STEP_PROMOTED:
-            if (c->fo.phase != PGQ_FO_DECIDED || n == NULL ||
-                strcmp(n->name, c->fo.candidate) != 0) {
-                return fail(res, PGQ_STALE, "promotion of %s does not match the decision",
-                            cmd->node);
-            }
-            fo_move(c, PGQ_FO_PROMOTED);
-            c->fo.promoted_ms = s->time_ms;
-            c->fo.timeline = st->timeline;
-            c->timeline = st->timeline;
-            c->parent_tli = st->parent_tli;
-            c->fork_lsn = st->lsn;
-            event_add(s, c->name, n->name, PGQ_EV_PROMOTED, c->epoch,
-                      since(s->time_ms, c->fo.decided_ms), "node %s promoted (timeline %u)%s%s",
-                      n->name, st->timeline, st->detail[0] != '\0' ? ": " : "", st->detail);
-            return 0;
-        case PGQ_STEP_REPOINTED:
-            if (n == NULL || n->role != PGQ_ROLE_STANDBY) {
-                return fail(res, PGQ_STALE, "node %s is not a standby", cmd->node);
-            }
-            n->following_epoch = c->epoch;
-            event_add(s, c->name, n->name, PGQ_EV_REPOINTED, c->epoch,
-                      c->fo.phase == PGQ_FO_PROMOTED ? since(s->time_ms, c->fo.promoted_ms) : 0,
-                      "standby %s follows %s%s%s", n->name, c->primary,
-                      st->detail[0] != '\0' ? ": " : "", st->detail);
-            return 0;
-        case PGQ_STEP_DONE:
-            if (c->fo.phase != PGQ_FO_PROMOTED) {
-                return fail(res, PGQ_STALE, "failover of epoch %" PRIu64 " is not promoted",
-                            c->epoch);
-            }
-            fo_move(c, PGQ_FO_DONE);
-            c->fo.done_ms = s->time_ms;
-            pgq_duration_format(since(c->fo.decided_ms, c->fo.down_ms), d1, sizeof d1);
-            pgq_duration_format(since(c->fo.promoted_ms, c->fo.decided_ms), d2, sizeof d2);
-            pgq_duration_format(since(c->fo.done_ms, c->fo.promoted_ms), d3, sizeof d3);
-            event_add(s, c->name, c->primary, PGQ_EV_FAILOVER_DONE, c->epoch,
-                      since(s->time_ms, c->fo.down_ms),
-                      "failover to %s done: down-to-decision %s, promotion %s, repointing %s",
-                      c->primary, d1, d2, d3);
-            return 0;
-        case PGQ_STEP_FENCED:
-            if (n == NULL || strcmp(n->name, c->primary) == 0) {
-                return fail(res, PGQ_REFUSED, "node %s cannot be fenced", cmd->node);
-            }
-            n->fenced_epoch = c->epoch;
-            event_add(s, c->name, n->name, PGQ_EV_FENCED, c->epoch, 0,
-                      "node %s fenced: read-only, client sessions terminated%s%s", n->name,
-                      st->detail[0] != '\0' ? "; " : "", st->detail);
-            return 0;
-        case PGQ_STEP_CUT:
-            if (c->fo.phase != PGQ_FO_CUTTING || st->round != c->fo.round || n == NULL ||
-                n->role != PGQ_ROLE_STANDBY) {
-                return fail(res, PGQ_STALE, "cut of %s does not match the failover in progress",
-                            cmd->node);
-            }
-            n->cut_round = st->round;
-            n->cut_lsn = st->lsn;
-            n->cut_tli = st->timeline;
-            n->cut_upstream_lsn = st->upstream_lsn;
-            n->following_epoch = 0; /* it follows no one now */
-            pgq_lsn_format(st->lsn, d1, sizeof d1);
-            event_add(s, c->name, n->name, PGQ_EV_CUT, c->fo.epoch, since(s->time_ms, c->fo.cut_ms),
-                      "standby %s stopped following %s, at %s on timeline %u%s%s", n->name,
-                      c->fo.old_primary, d1, st->timeline, st->detail[0] != '\0' ? "; " : "",
-                      st->detail);
-            return 0;
-        case PGQ_STEP_DIVERGED:
-            if (n == NULL || n->role != PGQ_ROLE_STANDBY) {
-                return fail(res, PGQ_STALE, "node %s is not a standby", cmd->node);
-            }
-            needs_rejoin(s, c, n, "%s", st->detail);
-            return 0;
-        case PGQ_STEP_GAVE_UP:
-            if (c->fo.phase != PGQ_FO_DECIDED || n == NULL ||
-                strcmp(n->name, c->fo.candidate) != 0) {
-                return fail(res, PGQ_STALE, "giving up %s does not match the decision", cmd->node);
-            }
-            fo_move(c, PGQ_FO_GAVE_UP);
-            event_add(s, c->name, n->name, PGQ_EV_BLOCKED, c->epoch,
-                      since(s->time_ms, c->fo.decided_ms),
-                      "promotion of %s given up: %s; the next eligible standby is chosen", n->name,
-                      st->detail);
-            return 0;
-        case PGQ_STEP_STUCK:
-            if (n == NULL || n->role != PGQ_ROLE_STANDBY || c->fo.phase != PGQ_FO_PROMOTED) {
-                return fail(res, PGQ_STALE, "node %s is not a standby being repointed", cmd->node);
-            }
-            if (n->stuck_epoch != c->epoch) {
-                n->stuck_epoch = c->epoch;
-                event_add(s, c->name, n->name, PGQ_EV_ALERT, c->epoch, 0,
-                          "standby %s does not follow %s yet (%s): the failover completes "
-                          "without it; it is still being repointed",
-                          n->name, c->primary, st->detail);
-            }
-            return 0;
-        default:
-            return fail(res, PGQ_INVALID, "unknown step %d", st->kind);
-    }
+    return cluster_fail(res, PGQ_INVALID, "role %d cannot be set", role);
 }
 
 /* ---- dispatch ----------------------------------------------------------- */
@@ -1011,7 +580,7 @@ int cluster_check(const struct state *s, const struct command *cmd, struct apply
             struct conninfo ci;
             char err[PGQ_REASON_MAX];
             if (conninfo_validate(cmd->u.node_add.conninfo, &ci, err, sizeof err) != 0) {
-                return fail(res, PGQ_INVALID, "node %s: %s", cmd->node, err);
+                return cluster_fail(res, PGQ_INVALID, "node %s: %s", cmd->node, err);
             }
             return check_node_add(s, cmd, res);
         }
@@ -1065,7 +634,7 @@ int cluster_apply(struct state *s, const struct command *cmd, struct apply_resul
             rv = apply_cut(s, cmd, res);
             break;
         default:
-            rv = fail(res, PGQ_UNKNOWN, "unknown command kind %d", cmd->kind);
+            rv = cluster_fail(res, PGQ_UNKNOWN, "unknown command kind %d", cmd->kind);
             break;
     }
     if (rv != 0) {

@@ -88,11 +88,15 @@ static void conclude(struct probe_target *t, const struct obs *o)
     uint64_t now = uv_now(p->loop);
     /* A node seen down is re-reported every interval, so that the leader
      * knows this monitor still sees it so (a down view counts only that
-     * long: config_down_view_ttl_ms); one that would raise an alert the
+     * long: config_down_view_ttl_ms); so is a primary whose WAL moved, so
+     * that the lag limit of a failover is measured against its position as
+     * of its last probe (Invariant 4); one that would raise an alert the
      * state does not have yet is reported at once. */
+    bool every_round =
+        now >= t->reported_ms + p->cfg->interval_ms &&
+        (!o->reachable || (!o->in_recovery && o->current_lsn != t->reported.current_lsn));
     bool report = t->force || !t->have_reported || obs_report_due(&t->reported, o, p->wal_step) ||
-                  now >= t->reported_ms + p->cfg->report_refresh_ms ||
-                  (!o->reachable && now >= t->reported_ms + p->cfg->interval_ms) ||
+                  now >= t->reported_ms + p->cfg->report_refresh_ms || every_round ||
                   state_obs_alerts(p->state, t->cluster, o);
     if (t->have_obs && o->reachable != t->obs.reachable) {
         if (o->reachable) {

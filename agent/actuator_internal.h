@@ -1,0 +1,105 @@
+/* Inside the actuator: the job, its stages, and what actuator.c (the jobs)
+ * and actuator_steps.c (the SQL of each action) share. Not for anyone else:
+ * the contract is actuator.h. */
+#ifndef PGQ_ACTUATOR_INTERNAL_H
+#define PGQ_ACTUATOR_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "actuator.h"
+#include "lib/util.h"
+
+#define RETRY_PAUSE_MS 1000
+#define WAIT_POLL_MS 100
+#define CUT_POLL_MS 10     /* a cut takes milliseconds: the failover waits on it */
+#define PROMOTE_ATTEMPTS 3 /* failed pg_promote calls before the candidate is given up */
+
+enum job_state { JOB_RUNNING, JOB_FINISHED, JOB_CLOSING };
+
+enum stage {
+    ST_CONNECT,
+    ST_PRIVILEGES,
+    /* promote */
+    ST_P_CHECK,
+    ST_P_UNFENCE,
+    ST_P_UNFENCE_RELOAD,
+    ST_P_PROMOTE,
+    ST_P_VERIFY,
+    ST_P_HISTORY,
+    ST_P_GIVE_UP,
+    ST_P_GIVE_UP_RELOAD,
+    /* repoint */
+    ST_R_READ,
+    ST_R_ALTER,
+    ST_R_RELOAD,
+    ST_R_WAIT,
+    /* fence */
+    ST_F_ALTER,
+    ST_F_RELOAD,
+    ST_F_VERIFY,
+    ST_F_TERMINATE,
+    /* cut */
+    ST_C_READ,
+    ST_C_ALTER,
+    ST_C_RELOAD,
+    ST_C_WAIT,
+};
+
+struct job
+{
+    struct actuator *a;
+    struct action act;
+    int state;
+    int stage;
+    struct pgconn pc;
+    uv_timer_t timer;
+    uint64_t started;  /* uv_now */
+    uint64_t retry_at; /* uv_now: FINISHED jobs restart after this */
+    bool changed;      /* repoint: primary_conninfo was rewritten */
+    bool promoted_here;
+    bool acted;                 /* its statement with an effect was sent: finish, then commit */
+    uint64_t unreachable_since; /* uv_now of the first of consecutive failed connects */
+    /* promote: attempts that reached the node and failed, across restarts */
+    unsigned promote_failures;
+    uint64_t first_promote_ms; /* uv_now of the first of them */
+    bool giving_up;            /* made read-only next, then given up */
+    char promote_error[256];
+    uint32_t new_tli; /* promote: the timeline it is on */
+    /* repoint: a STUCK step was committed once already by this job */
+    bool stuck_sent;
+    bool waldir; /* this role may list pg_wal: timelines exactly (PGQ_SQL_HAS_WALDIR) */
+    /* cut: what was read before and after it */
+    bool cut_changed;
+    uint32_t cut_tli;
+    uint64_t cut_upstream_lsn;
+    uint64_t cut_replay_lsn; /* the replay position at the previous poll (settling) */
+    unsigned cut_polls;
+    char target_host[PGQ_ADDR_MAX];
+    char target_port[8];
+    char new_conninfo[PGQ_CONNINFO_MAX * 2];
+    unsigned pending_closes;
+    struct job *next;
+};
+
+/* Go on with the job's current stage now, or after a pause. */
+void job_next(struct job *j, uint64_t delay_ms);
+/* The job ends: with a Step to commit (status 0), or failed, retried after a
+ * pause while still due. */
+void job_fail(struct job *j, int status, const char *fmt, ...) PGQ_PRINTF(3, 4);
+void step_commit(struct job *j, const struct cmd_step *st, const char *detail);
+void step_done(struct job *j, int kind, uint32_t timeline, const char *detail);
+/* Right before a statement with an effect: is this still ours to do? (false:
+ * the job was cancelled) */
+bool still_due(struct job *j);
+/* Column col of the first row, NULL when absent or NULL. */
+const char *value(PGresult *r, int col);
+bool is_true(const char *v);
+/* Open the job's connection (ST_CONNECT); then ST_PRIVILEGES. */
+void job_connect(struct job *j);
+/* Run the job's current stage (actuator_steps.c). */
+void job_run_stage(struct job *j);
+/* Send one statement; its answer goes to the stage (actuator_steps.c). */
+void job_query(struct job *j, const char *sql, uint64_t timeout_ms);
+
+#endif /* PGQ_ACTUATOR_INTERNAL_H */

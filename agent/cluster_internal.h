@@ -1,0 +1,39 @@
+/* Inside the state machine: what cluster.c and cluster_failover.c share.
+ * Not for anyone else: the contract is cluster.h. */
+#ifndef PGQ_CLUSTER_INTERNAL_H
+#define PGQ_CLUSTER_INTERNAL_H
+
+#include <stdint.h>
+
+#include "cluster.h"
+#include "lib/util.h"
+
+/* Fill res with code and the message; returns code. */
+int cluster_fail(struct apply_result *res, int code, const char *fmt, ...) PGQ_PRINTF(3, 4);
+
+/* Append an event (stamped with the state's time) to the ring. */
+void cluster_event(struct state *s,
+                   const char *cluster,
+                   const char *node,
+                   int kind,
+                   uint64_t epoch,
+                   uint64_t duration_ms,
+                   const char *fmt,
+                   ...) PGQ_PRINTF(7, 8);
+
+static inline uint64_t cluster_since(uint64_t now, uint64_t then)
+{
+    return now > then ? now - then : 0;
+}
+
+/* The failover's commands (cluster_failover.c). */
+int apply_cut(struct state *s, const struct command *cmd, struct apply_result *res);
+int apply_decide(struct state *s, const struct command *cmd, struct apply_result *res);
+int apply_blocked(struct state *s, const struct command *cmd, struct apply_result *res);
+int apply_step(struct state *s, const struct command *cmd, struct apply_result *res);
+
+/* The primary of c is up again by verdict: a failover still cutting its
+ * standbys off it is abandoned. */
+void failover_primary_up(struct state *s, struct cluster *c);
+
+#endif /* PGQ_CLUSTER_INTERNAL_H */
