@@ -29,6 +29,7 @@ static void usage(FILE *out)
             "  -c, --config FILE        run with this configuration (INI)\n"
             "      --check-config FILE  validate the configuration and exit\n"
             "      --print-config-reference  print every configuration key (Markdown)\n"
+            "      --print-state-machines    print the failover state machine (Markdown)\n"
             "  -V, --version            print the version and exit\n"
             "  -h, --help               print this help and exit\n"
             "\n"
@@ -129,6 +130,7 @@ int main(int argc, char **argv)
         {"config", required_argument, NULL, 'c'},
         {"check-config", required_argument, NULL, 'C'},
         {"print-config-reference", no_argument, NULL, 'R'},
+        {"print-state-machines", no_argument, NULL, 'M'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -156,6 +158,9 @@ int main(int argc, char **argv)
                 break;
             case 'R':
                 config_print_reference(emit_line, NULL);
+                return PGQ_EXIT_OK;
+            case 'M':
+                cluster_print_fo_table(emit_line, NULL);
                 return PGQ_EXIT_OK;
             case 'V':
                 printf("pgquorumd %s\n", PGQ_VERSION_STRING);

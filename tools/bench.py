@@ -66,6 +66,7 @@ def failover_run(t, profile):
             # The down verdict's duration runs from the first failed probe.
             "detect": at("verdict", down, before=True),
             "verdict": at("verdict", down),
+            "cut": at("failover-cut", lambda e: "cutting its standbys" in e["message"]),
             "decided": at("failover-decided"),
             "promoted": at("promoted"),
             "repointed": at("failover-done"),
@@ -114,6 +115,7 @@ def main():
         print("  %-34s %7s %7s %7s" % ("", "min", "median", "max"))
         for k, label in (("detect", "first failed probe (detect)"),
                          ("verdict", "down by quorum verdict"),
+                         ("cut", "cut of the standbys begun"),
                          ("decided", "failover decision committed"),
                          ("promoted", "standby promoted (committed)"),
                          ("repointed", "other standby repointed (done)"),

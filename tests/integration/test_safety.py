@@ -284,6 +284,11 @@ def test_unpromotable_candidate_given_up(sb):
             "decisions: %s" % decided)
     gave_up = [e for e in t.events_of(q, "failover-blocked") if "given up" in e["message"]]
     t.log("given up: %s" % [e["message"] for e in gave_up])
+    promoted = [e for e in t.events_of(q, "promoted") if e["epoch"] == 3]
+    if gave_up and promoted:
+        t.log("first decision to giving up: %.2f s; giving up to the second promotion: %.2f s"
+              % (gave_up[0]["duration_ms"] / 1000.0,
+                 (promoted[0]["time_ms"] - gave_up[0]["time_ms"]) / 1000.0))
     t.check(len(gave_up) == 1 and "permission denied for function pg_promote" in
             gave_up[0]["message"] and "3 attempts" in gave_up[0]["message"],
             "given-up events: %s" % gave_up)

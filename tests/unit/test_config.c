@@ -556,6 +556,7 @@ static void test_print_reference(void **ctx)
         "| `passfile` | (empty) |",
         "| `failover_timeout` | 5s |",
         "| `max_lag_on_failover` | 1MB |",
+        "| `cut_timeout` | 2s |",
         "| `max_clients` | 256 |",
     };
     static const char *const sections[] = {"### [monitor]", "### [raft]", "### [health]",
@@ -564,7 +565,7 @@ static void test_print_reference(void **ctx)
     (void)ctx;
     memset(&l, 0, sizeof l);
     config_print_reference(collect, &l);
-    assert_int_equal(l.n_keys, 26);
+    assert_int_equal(l.n_keys, 27);
     assert_int_equal(l.n_required, 5);
     assert_int_equal(l.n_sections, 5);
     for (size_t i = 0; i < PGQ_ARRAY_SIZE(rows); i++) {

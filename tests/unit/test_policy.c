@@ -931,6 +931,47 @@ static void test_sync_standby_not_cut_holds(void **ctx)
     assert_non_null(ch.node);
 }
 
+static void test_reference_from_standbys(void **ctx)
+{
+    /* The lag limit is measured against the freshest evidence of how far the primary wrote, not
+     * only its own last reported position: what a standby last heard from it (latest_end_lsn)
+     * counts, even from a standby that cannot be promoted. Here the primary was last reported at
+     * 0/1000, pg3 (priority 0) heard it at 0/201000 and pg2 holds 0/1000 after the cut: pg2 is
+     * 2 MiB behind, not promoted (it once was, measured against 0/1000). Another timeline's
+     * evidence is another history and does not count. */
+    struct state *s = *ctx;
+    struct choice ch;
+    struct policy_config pc = PC;
+    struct obs o;
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    b_node(s, "pg3")->priority = 0;
+    o = b_recovering(s, "pg3", 0x1000);
+    o.upstream_lsn = 0x201000;
+    o.timeline = 2;
+    b_report_by(s, 2000, 1, 3, &o);
+    lose_primary(s, 10000, 1, 2);
+    b_cut(s, 11000);
+    b_cut_standbys(s, 11000);
+    policy_choose(s, b_cluster(s), &pc, &ch);
+    assert_non_null(ch.node); /* timeline 2: not evidence of pg1's timeline 1 */
+    assert_string_equal(ch.node->name, "pg2");
+
+    state_close(s);
+    state_init(s);
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    b_node(s, "pg3")->priority = 0;
+    o = b_recovering(s, "pg3", 0x1000);
+    o.upstream_lsn = 0x201000;
+    b_report_by(s, 2000, 1, 3, &o);
+    lose_primary(s, 10000, 1, 2);
+    b_cut(s, 11000);
+    b_cut_standbys(s, 11000);
+    policy_choose(s, b_cluster(s), &pc, &ch);
+    assert_null(ch.node);
+    assert_string_equal(ch.reason, "no eligible standby: pg3: priority 0; pg2: lag 2097152 bytes "
+                                   "> max_lag_on_failover 1048576");
+}
+
 static void test_sync_floor_survives_lost_candidate(void **ctx)
 {
     /* The synchronous floor of a failover is that of the last primary that was writable, however
@@ -1283,6 +1324,7 @@ int main(void)
         T(test_sync_standbys_left_but_up),
         T(test_sync_standby_not_cut_holds),
         T(test_sync_floor_survives_lost_candidate),
+        T(test_reference_from_standbys),
         T(test_done_without_unknown_standby),
         T(test_done_without_down_standby),
         T(test_rejoin_demoted),
