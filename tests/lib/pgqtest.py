@@ -579,6 +579,7 @@ class Writer(threading.Thread):
         self.sql = sql
         self.pause = pause
         self.acked = []
+        self.started = {}  # i -> when its attempt began
         self.failed = 0
         self.stop = threading.Event()
 
@@ -586,6 +587,7 @@ class Writer(threading.Thread):
         i = 0
         while not self.stop.is_set():
             i += 1
+            self.started[i] = time.monotonic()
             try:
                 ok = psql_uri(self.uri, self.sql(i)).returncode == 0
             except Exception:  # noqa: BLE001 - a hung connection is a failed write
@@ -597,8 +599,9 @@ class Writer(threading.Thread):
                 time.sleep(self.pause)
 
     def first_after(self, t0):
-        """Seconds from t0 to the first write acknowledged after it, or None."""
-        later = [ts for _, ts in self.acked if ts > t0]
+        """Seconds from t0 to the first write begun and acknowledged after it, or None (a
+        write in flight at t0 may be acknowledged just after it, by the old primary)."""
+        later = [ts for i, ts in self.acked if self.started[i] > t0]
         return min(later) - t0 if later else None
 
     def finish(self):
