@@ -36,7 +36,11 @@ static void job_end(struct job *j, int status, const struct command *step, const
     uv_timer_stop(&j->timer);
     pgconn_disconnect(&j->pc);
     j->state = JOB_FINISHED;
-    j->retry_at = uv_now(a->loop) + (status == 0 ? 0 : RETRY_PAUSE_MS);
+    /* After a success too: its Step is on its way to the log, and the
+     * action stays due until it is applied; running it again meanwhile
+     * would report a second time, with less to say (a cut standby no longer
+     * knows what it last heard from the primary). */
+    j->retry_at = uv_now(a->loop) + RETRY_PAUSE_MS;
     if (status != 0) {
         log_warn("%s %s: %s (retrying in %d ms while still due)", policy_action_name(j->act.kind),
                  j->act.node, errmsg, RETRY_PAUSE_MS);
@@ -158,6 +162,14 @@ static void job_start(struct job *j)
     if (j->act.kind == ACT_REPOINT) {
         struct conninfo ci;
         char err[PGQ_REASON_MAX];
+        if (!j->stuck_sent && j->started - j->first_ms > j->a->cfg->repoint_timeout_ms) {
+            /* Its attempts keep failing before they could even wait (the
+             * node answers nothing, or refuses): the failover no longer
+             * waits for it, and it is still repointed. */
+            j->stuck_sent = true;
+            step_done(j, PGQ_STEP_STUCK, 0, "no attempt to repoint it succeeded");
+            return;
+        }
         if (conninfo_parse(j->act.primary_conninfo, &ci, err, sizeof err) != 0) {
             job_fail(j, PGQ_INVALID, "primary %s: %s", j->act.primary, err);
             return;
@@ -267,6 +279,7 @@ void actuator_run(struct actuator *a, const struct action *due, unsigned n)
         }
         j->a = a;
         j->act = due[i];
+        j->first_ms = now;
         if (pgconn_init(&j->pc, a->loop) != 0 || uv_timer_init(a->loop, &j->timer) != 0) {
             free(j);
             log_error("actuator: cannot create handles");

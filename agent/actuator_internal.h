@@ -60,6 +60,7 @@ struct job
     bool promoted_here;
     bool acted;                 /* its statement with an effect was sent: finish, then commit */
     uint64_t unreachable_since; /* uv_now of the first of consecutive failed connects */
+    uint64_t first_ms;          /* uv_now of its first attempt (the job lives while due) */
     /* promote: attempts that reached the node and failed, across restarts */
     unsigned promote_failures;
     uint64_t first_promote_ms; /* uv_now of the first of them */
@@ -73,8 +74,7 @@ struct job
     bool cut_changed;
     uint32_t cut_tli;
     uint64_t cut_upstream_lsn;
-    uint64_t cut_replay_lsn; /* the replay position at the previous poll (settling) */
-    unsigned cut_polls;
+    unsigned cut_polls; /* consecutive polls with no walreceiver */
     char target_host[PGQ_ADDR_MAX];
     char target_port[8];
     char new_conninfo[PGQ_CONNINFO_MAX * 2];

@@ -14,8 +14,10 @@
 #include "log.h"
 #include "pgsql.h"
 
-/* Rewrite a primary_conninfo so that it points at host:port, keeping every
- * other setting (user, passfile, sslmode, application_name...). */
+/* Rewrite a primary_conninfo so that it points at target_host:target_port,
+ * keeping every other setting (user, passfile, sslmode, application_name...):
+ * no replication secret ever passes through the monitors, and none is lost
+ * (a cut keeps them for the repoint). */
 static int retarget(struct job *j, const char *current)
 {
     char *err = NULL;
@@ -54,6 +56,19 @@ static int retarget(struct job *j, const char *current)
         return PGQ_TOOBIG;
     }
     return 0;
+}
+
+/* The host of a conninfo ("" when none, or it does not parse). */
+static void conninfo_host(const char *conninfo, char *host, size_t size)
+{
+    PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+    host[0] = '\0';
+    for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++) {
+        if (strcmp(o->keyword, "host") == 0 && o->val != NULL) {
+            pgq_strlcpy(host, o->val, size);
+        }
+    }
+    PQconninfoFree(opts);
 }
 
 /* Same settings, whatever the spelling: only then is a reload avoidable. */
@@ -192,8 +207,10 @@ static void promote_failed(struct job *j, int status, PGresult *res, const char 
         return;
     }
     if (!never_started && j->pc.state == PGCONN_READY) {
+        /* Through the check first: a promotion that finished meanwhile is
+         * committed as a promotion, not given up. */
         j->giving_up = true;
-        j->stage = ST_P_GIVE_UP;
+        j->stage = ST_P_CHECK;
         job_next(j, 0);
         return;
     }
@@ -224,9 +241,12 @@ static void query_cb(struct pgconn *pc, int status, PGresult *res)
         promote_failed(j, status, res, pc->errmsg);
         return;
     }
-    if (status != 0 && j->stage == ST_P_HISTORY) {
-        /* No right to read it: where the candidate was cut is where it
-         * forked (the switch point is the end of what it replayed). */
+    if (status == PGQ_REFUSED && j->stage == ST_P_HISTORY && res != NULL &&
+        PQresultErrorField(res, PG_DIAG_SQLSTATE) != NULL &&
+        (strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE), "42501") == 0 ||
+         strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE), "58P01") == 0)) {
+        /* No right to read it (or no such file): where the candidate was
+         * cut is where it forked, to within a record cut in the middle. */
         promoted_done(j, j->act.parent_tli, j->act.lsn, "fork point from its cut position");
         return;
     }
@@ -403,15 +423,24 @@ static void query_cb(struct pgconn *pc, int status, PGresult *res)
             step_done(j, PGQ_STEP_FENCED, 0, "default_transaction_read_only=on");
             return;
         case ST_C_READ: {
-            const char *current = value(res, 1);
+            const char *current = value(res, 1) != NULL ? value(res, 1) : "";
+            char host[PGQ_ADDR_MAX];
             if (!is_true(value(res, 0))) {
                 job_fail(j, PGQ_REFUSED, "%s is not in recovery: nothing to cut", j->act.node);
                 return;
             }
             j->cut_tli = (uint32_t)strtoul(value(res, 3) != NULL ? value(res, 3) : "0", NULL, 10);
             j->cut_upstream_lsn = lsn_of(value(res, 2));
-            j->cut_changed = current != NULL && current[0] != '\0';
             j->cut_polls = 0;
+            conninfo_host(current, host, sizeof host);
+            j->cut_changed = strcmp(host, PGQ_CUT_HOST) != 0;
+            if (j->cut_changed) {
+                pgq_strlcpy(j->target_host, PGQ_CUT_HOST, sizeof j->target_host);
+                pgq_strlcpy(j->target_port, "5432", sizeof j->target_port);
+                if (retarget(j, current) != 0) {
+                    return;
+                }
+            }
             j->stage = j->cut_changed ? ST_C_ALTER : ST_C_WAIT;
             break;
         }
@@ -425,33 +454,35 @@ static void query_cb(struct pgconn *pc, int status, PGresult *res)
             const char *receivers = value(res, 0);
             uint64_t receive = lsn_of(value(res, 1)), replay = lsn_of(value(res, 2));
             bool stopped = receivers != NULL && strcmp(receivers, "0") == 0;
-            /* Replay catches up with what was received, except a record
-             * cut in the middle: it has settled once it stops moving. */
-            bool settled =
-                stopped && (replay >= receive || (j->cut_polls > 0 && replay == j->cut_replay_lsn));
-            j->cut_replay_lsn = replay;
-            j->cut_polls += stopped ? 1u : 0u;
-            if (!settled && uv_now(j->a->loop) - j->started <= cfg->timeout_ms) {
+            /* No walreceiver on two polls in a row: the one that followed
+             * the old primary is gone, and what it flushed is frozen. */
+            j->cut_polls = stopped ? j->cut_polls + 1 : 0;
+            if (j->cut_polls < 2) {
+                if (uv_now(j->a->loop) - j->started > cfg->timeout_ms) {
+                    job_fail(j, PGQ_TIMEOUT, "the walreceiver did not stop within %" PRIu64 " ms",
+                             cfg->timeout_ms);
+                    return;
+                }
                 job_next(j, CUT_POLL_MS);
                 return;
             }
-            if (!stopped) {
-                job_fail(j, PGQ_TIMEOUT, "the walreceiver did not stop within %" PRIu64 " ms",
-                         cfg->timeout_ms);
-                return;
-            }
             {
+                /* Its position is what it received and flushed (what it may
+                 * have acknowledged, and what it replays before a
+                 * promotion), not its replay position, which a stalled
+                 * replay (a conflict, recovery_min_apply_delay) holds back:
+                 * of two standbys, the one that received further holds
+                 * every complete record the other holds. */
                 struct cmd_step st;
                 memset(&st, 0, sizeof st);
                 st.kind = PGQ_STEP_CUT;
                 st.round = j->act.round;
                 st.timeline = j->cut_tli;
                 st.upstream_lsn = j->cut_upstream_lsn;
-                st.lsn = settled ? replay : PGQ_MAX(receive, replay);
-                step_commit(j, &st,
-                            !j->cut_changed ? "it followed no one already"
-                            : settled       ? "primary_conninfo emptied"
-                                            : "primary_conninfo emptied; replay still catching up");
+                st.lsn = PGQ_MAX(receive, replay);
+                step_commit(
+                    j, &st,
+                    j->cut_changed ? "primary_conninfo pointed nowhere" : "it was cut off already");
             }
             return;
         }
@@ -611,10 +642,19 @@ void job_run_stage(struct job *j)
             if (!still_due(j)) {
                 return;
             }
-            log_info("cut %s: primary_conninfo = '' (stop following %s)", j->act.node,
-                     j->act.primary);
+            {
+                char *lit = PQescapeLiteral(j->pc.conn, j->new_conninfo, strlen(j->new_conninfo));
+                if (lit == NULL) {
+                    job_fail(j, PGQ_NOMEM, "cannot quote primary_conninfo");
+                    return;
+                }
+                snprintf(sql, sizeof sql, "ALTER SYSTEM SET primary_conninfo = %s", lit);
+                PQfreemem(lit);
+            }
+            log_info("cut %s: primary_conninfo -> %s (stop following %s)", j->act.node,
+                     PGQ_CUT_HOST, j->act.primary);
             j->acted = true;
-            job_query(j, "ALTER SYSTEM SET primary_conninfo = ''", cfg->timeout_ms);
+            job_query(j, sql, cfg->timeout_ms);
             return;
         case ST_C_WAIT:
             job_query(

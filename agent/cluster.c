@@ -175,6 +175,17 @@ static int check_node_remove(const struct state *s,
                             "; remove the standbys first or wait for a failover",
                             n->name, c->epoch);
     }
+    /* Until a primary is promoted again, the synchronous standbys the last
+     * writable one named are the floor of every decision: it stays. */
+    if (strcmp(c->fo.floor_primary, n->name) == 0 &&
+        (c->fo.phase == PGQ_FO_CUTTING ||
+         (c->fo.epoch == c->epoch &&
+          (c->fo.phase == PGQ_FO_DECIDED || c->fo.phase == PGQ_FO_GAVE_UP)))) {
+        return cluster_fail(res, PGQ_REFUSED,
+                            "node %s was the last writable primary: the failover in progress "
+                            "depends on what it acknowledged; remove it once a standby is promoted",
+                            n->name);
+    }
     return 0;
 }
 
@@ -190,6 +201,8 @@ static int apply_node_remove(struct state *s, const struct command *cmd, struct 
     n = cluster_node(c, cmd->node);
     if (strcmp(c->primary, n->name) == 0) {
         c->primary[0] = '\0';
+        c->timeline = c->parent_tli = 0; /* its history goes with it */
+        c->fork_lsn = 0;
     }
     memmove(n, n + 1, (size_t)(c->nodes + c->n_nodes - (n + 1)) * sizeof *n);
     c->n_nodes--;
@@ -410,31 +423,77 @@ static uint64_t first_failure(const struct state *s, const struct node *n, uint6
  * as another node of the cluster (by what the server says of itself), the
  * one registered later is its twin and is ignored from then on. Both names
  * reach one server, so fencing "the other" would fence the primary. */
+/* Some reachable view of m shows the same running server as o. */
+static bool views_same_server(const struct node *m, const struct obs *o)
+{
+    for (unsigned k = 0; k < PGQ_MAX_MONITORS; k++) {
+        if (m->views[k].monitor_id != 0 && m->views[k].obs.reachable &&
+            obs_same_server(&m->views[k].obs, o)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool views_identified(const struct node *m)
+{
+    for (unsigned k = 0; k < PGQ_MAX_MONITORS; k++) {
+        if (m->views[k].monitor_id != 0 && m->views[k].obs.reachable &&
+            m->views[k].obs.system_id != 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Of two names of one server, the one that keeps acting: the primary, else
+ * one with a role, else the one registered first. */
+static bool keeps_acting(const struct cluster *c, const struct node *a, const struct node *b)
+{
+    if (strcmp(c->primary, a->name) == 0 || strcmp(c->primary, b->name) == 0) {
+        return strcmp(c->primary, a->name) == 0;
+    }
+    if ((a->role == PGQ_ROLE_UNKNOWN) != (b->role == PGQ_ROLE_UNKNOWN)) {
+        return a->role != PGQ_ROLE_UNKNOWN;
+    }
+    return a < b;
+}
+
 static void note_twin(struct state *s, struct cluster *c, struct node *n, const struct obs *o)
 {
     if (!o->reachable || o->system_id == 0) {
         return;
     }
+    /* A twin whose name now reaches another server (re-pointed DNS, a
+     * server moved) is a node of its own again: once the node it was the
+     * twin of is seen, identified, as another server. */
+    if (n->twin_of[0] != '\0') {
+        const struct node *m = cluster_node(c, n->twin_of);
+        if (m == NULL || (views_identified(m) && !views_same_server(m, o))) {
+            cluster_event(s, c->name, n->name, PGQ_EV_ALERT, c->epoch, 0,
+                          "node %s is no longer the same PostgreSQL server as node %s", n->name,
+                          n->twin_of);
+            n->twin_of[0] = '\0';
+        }
+        return;
+    }
     for (unsigned i = 0; i < c->n_nodes; i++) {
         struct node *m = &c->nodes[i];
-        struct node *later = m > n ? m : n, *earlier = m > n ? n : m;
-        bool same = false;
-        if (m == n || later->twin_of[0] != '\0') {
+        struct node *twin, *original;
+        if (m == n || m->twin_of[0] != '\0' || !views_same_server(m, o)) {
             continue;
         }
-        for (unsigned k = 0; k < PGQ_MAX_MONITORS && !same; k++) {
-            same = m->views[k].monitor_id != 0 && m->views[k].obs.reachable &&
-                   obs_same_server(&m->views[k].obs, o);
-        }
-        if (!same) {
-            continue;
-        }
-        pgq_strlcpy(later->twin_of, earlier->name, sizeof later->twin_of);
-        later->alert_writable = false;
-        cluster_event(s, c->name, later->name, PGQ_EV_ALERT, c->epoch, 0,
+        original = keeps_acting(c, m, n) ? m : n;
+        twin = original == m ? n : m;
+        pgq_strlcpy(twin->twin_of, original->name, sizeof twin->twin_of);
+        twin->alert_writable = false;
+        cluster_event(s, c->name, twin->name, PGQ_EV_ALERT, c->epoch, 0,
                       "node %s is the same PostgreSQL server as node %s (system identifier %" PRIu64
                       ", port %u): it is ignored; remove one of them",
-                      later->name, earlier->name, o->system_id, o->port);
+                      twin->name, original->name, o->system_id, o->port);
+        if (twin == n) {
+            return;
+        }
     }
 }
 
@@ -548,6 +607,8 @@ static int apply_set_role(struct state *s, const struct command *cmd, struct app
         }
         c->epoch++;
         pgq_strlcpy(c->primary, n->name, sizeof c->primary);
+        c->timeline = c->parent_tli = 0; /* not known: it was not promoted by us */
+        c->fork_lsn = 0;
         n->role = PGQ_ROLE_PRIMARY;
         n->following_epoch = c->epoch;
         cluster_event(s, c->name, n->name, PGQ_EV_ROLE, c->epoch, 0,
@@ -632,6 +693,9 @@ int cluster_apply(struct state *s, const struct command *cmd, struct apply_resul
             break;
         case CMD_CUT:
             rv = apply_cut(s, cmd, res);
+            break;
+        case CMD_ABANDON:
+            rv = apply_abandon(s, cmd, res);
             break;
         default:
             rv = cluster_fail(res, PGQ_UNKNOWN, "unknown command kind %d", cmd->kind);

@@ -45,10 +45,12 @@ struct obs
     char sync_standbys[PGQ_SYNC_NAMES_MAX];
     /* The server's identity, as it says itself (0: not known): standbys
      * share the system identifier with their primary, so it alone is not
-     * enough; with the postmaster's start time, port and data directory it
-     * tells one running server from every other. */
+     * enough; with the address the connection reached, the port and the
+     * data directory it tells one server from every other, and stays the
+     * same across its restarts. */
     uint64_t system_id;     /* pg_control_system().system_identifier */
-    uint64_t start_us;      /* pg_postmaster_start_time(), microseconds since the epoch */
+    uint64_t addr_hash;     /* FNV-1a of inet_server_addr() (every loopback address is one);
+                               0 over a Unix socket */
     uint32_t port;          /* the port setting */
     uint64_t data_dir_hash; /* FNV-1a of data_directory, 0 when it is not visible */
 };
@@ -101,6 +103,8 @@ struct node
     uint32_t cut_tli;            /* the timeline of that WAL */
     uint64_t cut_upstream_lsn;   /* the old primary's end of WAL as last heard (0: unknown) */
     uint64_t stuck_epoch;        /* epoch in which it was found not to follow in time */
+    uint64_t gave_up_round;      /* chain_round of the failover in which its promotion was
+                                    given up: no candidate again in it */
     char rejoin[PGQ_REASON_MAX]; /* why it must rejoin before following again ("": need not) */
     struct sync_standby sync[PGQ_SYNC_MAX]; /* see struct sync_standby */
     unsigned n_sync;
@@ -131,6 +135,7 @@ struct failover
     uint64_t reference_lsn; /* most advanced WAL position known of that primary's history */
     uint64_t chain_round;   /* the round of the first cut since floor_primary was writable: a
                                standby cut since holds no commit of it beyond its cut */
+    uint64_t gave_up_ms;    /* GAVE_UP: when the candidate was given up */
 };
 
 struct cluster
@@ -200,6 +205,7 @@ enum cmd_kind {
     CMD_BLOCKED,
     CMD_STEP,
     CMD_CUT,
+    CMD_ABANDON,
 };
 
 struct command
@@ -254,6 +260,11 @@ struct command
             uint64_t down_ms;
             char reason[PGQ_REASON_MAX];
         } cut;
+        struct cmd_abandon
+        {
+            uint64_t round; /* the cut abandoned */
+            char reason[PGQ_REASON_MAX];
+        } abandon;
         struct cmd_blocked
         {
             char reason[PGQ_REASON_MAX];

@@ -41,8 +41,9 @@ static const struct fo_row
                          "the candidate left recovery; the other standbys are being repointed"},
     [PGQ_FO_DONE] = {BIT(PGQ_FO_CUTTING) | BIT(PGQ_FO_DECIDED),
                      "every standby that can follow the new primary does"},
-    [PGQ_FO_GAVE_UP] = {BIT(PGQ_FO_CUTTING),
-                        "the candidate could not be promoted: the next one is chosen"},
+    [PGQ_FO_GAVE_UP] = {BIT(PGQ_FO_CUTTING) | BIT(PGQ_FO_DECIDED),
+                        "the candidate could not be promoted: the next one is chosen, or, when "
+                        "no other can replace it, it is tried again after promote_timeout"},
 };
 
 static bool fo_may_move(const struct cluster *c, int to)
@@ -92,24 +93,42 @@ static void needs_rejoin(struct state *s, struct cluster *c, struct node *n, con
                   n->name, n->rejoin);
 }
 
+/* Back to the failover before the cut: the standbys cut are repointed at
+ * the primary by the ordinary rule (the cut reset their following_epoch),
+ * and a candidate lost before its promotion is promoted after all. */
+static void fo_abandon(struct state *s, struct cluster *c, const char *why)
+{
+    fo_move(c, c->prev_fo.phase);
+    c->fo = c->prev_fo;
+    cluster_event(s, c->name, c->primary, PGQ_EV_BLOCKED, c->epoch, 0,
+                  "failover of %s abandoned before a standby was chosen: %s; %s", c->primary, why,
+                  c->fo.phase == PGQ_FO_DECIDED   ? "it is promoted after all"
+                  : c->fo.phase == PGQ_FO_GAVE_UP ? "its promotion stays given up"
+                                                  : "the standbys cut off it follow it again");
+}
+
 void failover_primary_up(struct state *s, struct cluster *c)
 {
     /* The primary came back while its standbys were being cut off it,
-     * before a candidate was chosen: the failover is abandoned, and
-     * the standbys it cut are repointed at it (they hold no WAL it
-     * lacks). A candidate lost before its promotion that comes back
-     * so is promoted after all: it was chosen, and still is the most
-     * advanced of them (they are cut). */
+     * before a candidate was chosen: the failover is abandoned. Not so a
+     * candidate given up: being up is not what it lacked. */
     if (c->fo.phase == PGQ_FO_CUTTING && c->prev_fo.phase != PGQ_FO_GAVE_UP) {
-        fo_move(c, c->prev_fo.phase);
-        c->fo = c->prev_fo;
-        cluster_event(s, c->name, c->primary, PGQ_EV_BLOCKED, c->epoch, 0,
-                      "failover of %s abandoned: it is up again before a standby was chosen; "
-                      "%s",
-                      c->primary,
-                      c->fo.phase == PGQ_FO_DECIDED ? "it is promoted after all"
-                                                    : "the standbys cut off it follow it again");
+        fo_abandon(s, c, "it is up again");
     }
+}
+
+int apply_abandon(struct state *s, const struct command *cmd, struct apply_result *res)
+{
+    struct cluster *c = state_cluster(s, cmd->cluster);
+    if (c == NULL) {
+        return cluster_fail(res, PGQ_NOTFOUND, "no cluster %s", cmd->cluster);
+    }
+    if (c->fo.phase != PGQ_FO_CUTTING || cmd->u.abandon.round != c->fo.round) {
+        return cluster_fail(res, PGQ_STALE, "abandoning round %" PRIu64 ": the failover is %s",
+                            cmd->u.abandon.round, pgq_fo_phase_name(c->fo.phase));
+    }
+    fo_abandon(s, c, cmd->u.abandon.reason[0] != '\0' ? cmd->u.abandon.reason : "abandoned");
+    return 0;
 }
 
 /* ---- the cut, and the decision ------------------------------------------ */
@@ -398,6 +417,12 @@ int apply_step(struct state *s, const struct command *cmd, struct apply_result *
                 return cluster_fail(res, PGQ_STALE,
                                     "cut of %s does not match the failover in progress", cmd->node);
             }
+            if (n->cut_round == st->round) {
+                /* The first report of a round is the one read when the cut
+                 * happened; a later one (a job run twice, a new leader)
+                 * knows less (what the standby last heard is gone). */
+                return 0;
+            }
             n->cut_round = st->round;
             n->cut_lsn = st->lsn;
             n->cut_tli = st->timeline;
@@ -423,6 +448,8 @@ int apply_step(struct state *s, const struct command *cmd, struct apply_result *
                                     cmd->node);
             }
             fo_move(c, PGQ_FO_GAVE_UP);
+            c->fo.gave_up_ms = s->time_ms;
+            n->gave_up_round = c->fo.chain_round;
             cluster_event(s, c->name, n->name, PGQ_EV_BLOCKED, c->epoch,
                           cluster_since(s->time_ms, c->fo.decided_ms),
                           "promotion of %s given up: %s; the next eligible standby is chosen",
@@ -440,6 +467,19 @@ int apply_step(struct state *s, const struct command *cmd, struct apply_result *
                               "without it; it is still being repointed",
                               n->name, c->primary, st->detail);
             }
+            return 0;
+        case PGQ_STEP_RETRY:
+            if (c->fo.phase != PGQ_FO_GAVE_UP || n == NULL ||
+                strcmp(n->name, c->fo.candidate) != 0) {
+                return cluster_fail(res, PGQ_STALE, "retrying %s does not match the failover",
+                                    cmd->node);
+            }
+            fo_move(c, PGQ_FO_DECIDED);
+            c->fo.gave_up_ms = 0;
+            cluster_event(s, c->name, n->name, PGQ_EV_DECISION, c->epoch, 0,
+                          "failover: no other standby can replace %s: its promotion is tried "
+                          "again (epoch %" PRIu64 ")",
+                          n->name, c->epoch);
             return 0;
         default:
             return cluster_fail(res, PGQ_INVALID, "unknown step %d", st->kind);

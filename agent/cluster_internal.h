@@ -31,6 +31,7 @@ int apply_cut(struct state *s, const struct command *cmd, struct apply_result *r
 int apply_decide(struct state *s, const struct command *cmd, struct apply_result *res);
 int apply_blocked(struct state *s, const struct command *cmd, struct apply_result *res);
 int apply_step(struct state *s, const struct command *cmd, struct apply_result *res);
+int apply_abandon(struct state *s, const struct command *cmd, struct apply_result *res);
 
 /* The primary of c is up again by verdict: a failover still cutting its
  * standbys off it is abandoned. */

@@ -228,7 +228,7 @@ void codec_obs_to_pb(const struct obs *o, Pgq__Observation *m)
     }
     if (o->system_id != 0) {
         m->has_system_id = true, m->system_id = o->system_id;
-        m->has_start_us = true, m->start_us = o->start_us;
+        m->has_addr_hash = true, m->addr_hash = o->addr_hash;
         m->has_port = true, m->port = o->port;
         m->has_data_dir_hash = true, m->data_dir_hash = o->data_dir_hash;
     }
@@ -261,7 +261,7 @@ void codec_obs_from_pb(struct dec *d, const Pgq__Observation *m, struct obs *o)
     o->failing_since_ms = m->failing_since_ms;
     o->failing_ms = m->failing_ms;
     o->system_id = m->system_id;
-    o->start_us = m->start_us;
+    o->addr_hash = m->addr_hash;
     o->port = m->port;
     o->data_dir_hash = m->data_dir_hash;
     codec_copy_str(d, o->sync_standbys, sizeof o->sync_standbys, m->sync_standbys,
@@ -417,6 +417,21 @@ int codec_command_to_pb(const struct command *cmd, Pgq__Command *m, struct scrat
             }
             m->body_case = PGQ__COMMAND__BODY_CUT;
             m->cut = b;
+            return 0;
+        }
+        case CMD_ABANDON: {
+            Pgq__Abandon *b = codec_scratch_alloc(sc, sizeof *b);
+            if (b == NULL) {
+                return PGQ_NOMEM;
+            }
+            pgq__abandon__init(b);
+            b->cluster = S(cmd->cluster);
+            b->round = cmd->u.abandon.round;
+            if (cmd->u.abandon.reason[0] != '\0') {
+                b->reason = S(cmd->u.abandon.reason);
+            }
+            m->body_case = PGQ__COMMAND__BODY_ABANDON;
+            m->abandon = b;
             return 0;
         }
         case CMD_BLOCKED: {
@@ -581,6 +596,14 @@ static void command_from_pb(struct dec *d, const Pgq__Command *m, struct command
             cmd->u.decide.reference_lsn = b->reference_lsn;
             return;
         }
+        case PGQ__COMMAND__BODY_ABANDON:
+            cmd->kind = CMD_ABANDON;
+            codec_copy_str(d, cmd->cluster, sizeof cmd->cluster, m->abandon->cluster,
+                           "abandon.cluster");
+            codec_copy_str(d, cmd->u.abandon.reason, sizeof cmd->u.abandon.reason,
+                           m->abandon->reason, "abandon.reason");
+            cmd->u.abandon.round = m->abandon->round;
+            return;
         case PGQ__COMMAND__BODY_CUT: {
             const Pgq__Cut *b = m->cut;
             cmd->kind = CMD_CUT;

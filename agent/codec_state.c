@@ -70,6 +70,9 @@ static Pgq__Node *node_to_pb(const struct node *n, struct scratch *sc)
     if (n->stuck_epoch != 0) {
         m->has_stuck_epoch = true, m->stuck_epoch = n->stuck_epoch;
     }
+    if (n->gave_up_round != 0) {
+        m->has_gave_up_round = true, m->gave_up_round = n->gave_up_round;
+    }
     if (n->rejoin[0] != '\0') {
         m->rejoin = S(n->rejoin);
     }
@@ -140,6 +143,9 @@ static void failover_to_pb(const struct failover *f, Pgq__Failover *fo)
     }
     if (f->reference_lsn != 0) {
         fo->has_reference_lsn = true, fo->reference_lsn = f->reference_lsn;
+    }
+    if (f->gave_up_ms != 0) {
+        fo->has_gave_up_ms = true, fo->gave_up_ms = f->gave_up_ms;
     }
 }
 
@@ -328,6 +334,7 @@ static void failover_from_pb(struct dec *d,
     codec_copy_str(d, f->floor_primary, sizeof f->floor_primary, m->floor_primary,
                    "failover.floor_primary");
     f->reference_lsn = m->reference_lsn;
+    f->gave_up_ms = m->gave_up_ms;
 }
 
 static void node_from_pb(struct dec *d, const Pgq__Node *m, struct node *n)
@@ -352,6 +359,7 @@ static void node_from_pb(struct dec *d, const Pgq__Node *m, struct node *n)
     n->cut_tli = m->cut_tli;
     n->cut_upstream_lsn = m->cut_upstream_lsn;
     n->stuck_epoch = m->stuck_epoch;
+    n->gave_up_round = m->gave_up_round;
     codec_copy_str(d, n->rejoin, sizeof n->rejoin, m->rejoin, "node.rejoin");
     codec_check_count(d, m->n_sync, PGQ_SYNC_MAX, "node.sync");
     for (size_t i = 0; d->rv == 0 && i < m->n_sync; i++) {

@@ -59,6 +59,7 @@ void consensus_init(struct consensus *c, struct raft *r, struct fsm *f, uint64_t
     c->policy.failover_timeout_ms = 5000;
     c->policy.max_lag_bytes = 1 << 20;
     c->policy.cut_timeout_ms = 2000;
+    c->policy.retry_ms = 60000;
 }
 
 void consensus_close(struct consensus *c)

@@ -54,6 +54,7 @@ static const char *const step_names[] = {
     [PGQ_STEP_DONE] = "done",         [PGQ_STEP_FENCED] = "fenced",
     [PGQ_STEP_CUT] = "cut",           [PGQ_STEP_DIVERGED] = "diverged",
     [PGQ_STEP_GAVE_UP] = "gave-up",   [PGQ_STEP_STUCK] = "stuck",
+    [PGQ_STEP_RETRY] = "retry",
 };
 NAME_LOOKUP(pgq_step_name, step_names, PGQ__N_STEPS)
 

@@ -502,6 +502,7 @@ int monitor_start(struct monitor *m,
     m->cons.policy.failover_timeout_ms = cfg->failover_timeout_ms;
     m->cons.policy.max_lag_bytes = cfg->max_lag_bytes;
     m->cons.policy.cut_timeout_ms = cfg->cut_timeout_ms;
+    m->cons.policy.retry_ms = cfg->promote_timeout_ms;
     /* Invariant 2: a verdict counts only live monitors. A monitor still
      * seeing a node down re-reports it every interval; its probes of a down
      * node end every retry_interval, each within timeout; a second covers

@@ -24,6 +24,12 @@
     "   WHERE name ~ '^[0-9A-F]{24}$'))"
 #define PGQ_SQL_HAS_WALDIR "SELECT pg_has_role('pg_monitor', 'USAGE')"
 
+/* Where a cut standby's primary_conninfo points: a Unix-socket directory
+ * that does not exist, so that its walreceiver fails at once (and says why
+ * in its log) while every other setting of the conninfo (user, passfile,
+ * sslmode, application_name...) stays for the repoint to keep. */
+#define PGQ_CUT_HOST "/pgquorum-cut-off-the-old-primary"
+
 /* The timeline a primary writes: from its current WAL file's name. */
 #define PGQ_SQL_PRIMARY_TLI \
     "('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int"

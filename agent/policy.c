@@ -99,9 +99,12 @@ static uint64_t standby_evidence(const struct cluster *c, const struct node *p, 
  * promotion, say), since which it acknowledged nothing. */
 static bool sync_holder_position(const struct cluster *c, const struct node *n, uint64_t *lsn)
 {
-    bool cut = n->verdict == PGQ_VERDICT_UP
-                   ? n->cut_round == c->fo.round
-                   : n->cut_round != 0 && n->cut_round >= c->fo.chain_round;
+    /* The primary being replaced, when it is a candidate that never got
+     * promoted, was cut as a standby earlier in the chain and has followed
+     * no one since, up or not. */
+    bool earlier = n->verdict != PGQ_VERDICT_UP || strcmp(n->name, c->primary) == 0;
+    bool cut = !earlier ? n->cut_round == c->fo.round
+                        : n->cut_round != 0 && n->cut_round >= c->fo.chain_round;
     *lsn = cut ? n->cut_lsn : 0;
     return cut;
 }
@@ -171,6 +174,49 @@ static bool sync_floor(const struct cluster *c,
         }
     }
     return true;
+}
+
+/* Its promotion was given up earlier in this failover (the chain of
+ * candidates since the last primary that was writable). */
+static bool given_up(const struct cluster *c, const struct node *n)
+{
+    return n->gave_up_round != 0 && n->gave_up_round == c->fo.chain_round;
+}
+
+/* Before a cut: how many standbys could be promoted at all, whatever
+ * their positions (up, priority > 0, not in maintenance, not given up in
+ * this failover); the reasons of the others go to why. A failover none can
+ * end does not cut the primary's standbys off it. */
+static unsigned plausible_candidates(const struct cluster *c,
+                                     const struct node *p,
+                                     bool chain,
+                                     char *why,
+                                     size_t size)
+{
+    unsigned n_ok = 0;
+    why[0] = '\0';
+    for (unsigned i = 0; i < c->n_nodes; i++) {
+        const struct node *n = &c->nodes[i];
+        const char *no = NULL;
+        if (n == p || n->role != PGQ_ROLE_STANDBY || n->twin_of[0] != '\0') {
+            continue;
+        }
+        if (n->verdict != PGQ_VERDICT_UP) {
+            no = pgq_verdict_name(n->verdict);
+        } else if (n->priority == 0) {
+            no = "priority 0";
+        } else if (n->maintenance) {
+            no = "in maintenance";
+        } else if (chain && given_up(c, n)) {
+            no = "its promotion was given up";
+        }
+        if (no != NULL) {
+            pgq_appendf(why, size, "%s%s: %s", why[0] ? "; " : "", n->name, no);
+        } else {
+            n_ok++;
+        }
+    }
+    return n_ok;
 }
 
 struct cand
@@ -254,6 +300,11 @@ void policy_choose(const struct state *s,
         }
         if (n->maintenance) {
             pgq_appendf(why, sizeof why, "%s%s: in maintenance", why[0] ? "; " : "", n->name);
+            continue;
+        }
+        if (given_up(c, n)) {
+            pgq_appendf(why, sizeof why, "%s%s: its promotion was given up", why[0] ? "; " : "",
+                        n->name);
             continue;
         }
         cands[n_cands].node = n;
@@ -390,6 +441,25 @@ static bool next_decision(const struct state *s,
     char waiting[PGQ_REASON_MAX] = "";
     char reason[PGQ_REASON_MAX];
     struct choice ch;
+    /* Invariant 2 until the decision: should fewer than a majority see the
+     * primary down any more (the monitors that did died, or a live one sees
+     * it again), the cut is abandoned, and its standbys follow it again. A
+     * candidate never promoted is replaced whatever it looks like. */
+    if (!c->fo.unpromoted && !policy_fresh_down(s, cluster_node(c, c->primary), pc, now_ms)) {
+        command_init(out, CMD_ABANDON);
+        pgq_strlcpy(out->cluster, c->name, sizeof out->cluster);
+        out->u.abandon.round = c->fo.round;
+        pgq_strlcpy(out->u.abandon.reason, "fewer than a majority of monitors see it down now",
+                    sizeof out->u.abandon.reason);
+        return true;
+    }
+    if (pc->tilt) {
+        return blocked(c,
+                       PGQ_HELD
+                       "the leader's loop stalled (TILT); waiting for failover_timeout on a "
+                       "steady clock",
+                       out);
+    }
     for (unsigned i = 0; i < c->n_nodes; i++) {
         const struct node *n = &c->nodes[i];
         if (n->role == PGQ_ROLE_STANDBY && n->verdict == PGQ_VERDICT_UP && n->twin_of[0] == '\0' &&
@@ -439,10 +509,28 @@ static bool next_failover(const struct state *s,
         return next_decision(s, c, pc, now_ms, out);
     }
     /* A candidate that could not be promoted is replaced at once: it is up,
-     * and holds no write anyone acknowledged. */
+     * and holds no write anyone acknowledged; when no other standby can
+     * replace it, it is tried again after retry_ms. */
     if (c->fo.phase == PGQ_FO_GAVE_UP && c->fo.epoch == c->epoch) {
-        snprintf(reason, sizeof reason, "the promotion of %s was given up", p->name);
-        return propose_cut(c, p, reason, out);
+        char why[PGQ_REASON_MAX];
+        if (plausible_candidates(c, p, true, why, sizeof why) > 0) {
+            snprintf(reason, sizeof reason, "the promotion of %s was given up", p->name);
+            return propose_cut(c, p, reason, out);
+        }
+        if (now_ms >= PGQ_MAX(c->fo.gave_up_ms, s->gen_since_ms) + pc->retry_ms) {
+            command_init(out, CMD_STEP);
+            pgq_strlcpy(out->cluster, c->name, sizeof out->cluster);
+            pgq_strlcpy(out->node, p->name, sizeof out->node);
+            out->u.step.epoch = c->epoch;
+            out->u.step.kind = PGQ_STEP_RETRY;
+            return true;
+        }
+        snprintf(reason, sizeof reason,
+                 PGQ_HELD
+                 "the promotion of %s was given up and no other standby can replace it "
+                 "(%s): it is tried again after promote_timeout",
+                 p->name, why[0] ? why : "none");
+        return blocked(c, reason, out);
     }
     if (p->verdict != PGQ_VERDICT_DOWN) {
         return blocked(c, "", out);
@@ -477,6 +565,15 @@ static bool next_failover(const struct state *s,
                        "the leader's clock jumped or its loop stalled (TILT); "
                        "waiting for failover_timeout on a steady clock",
                        out);
+    }
+    /* No standby could end the failover: no cut either (the primary may
+     * be alive, and its standbys keep following it). */
+    {
+        char why[PGQ_REASON_MAX];
+        if (plausible_candidates(c, p, false, why, sizeof why) == 0) {
+            snprintf(reason, sizeof reason, "no eligible standby%s%s", why[0] ? ": " : "", why);
+            return blocked(c, reason, out);
+        }
     }
     snprintf(reason, sizeof reason, "down by verdict since %" PRIu64 " ms",
              now_ms > p->verdict_since_ms ? now_ms - p->verdict_since_ms : 0);
@@ -521,6 +618,12 @@ bool policy_next_command(const struct state *s,
     return false;
 }
 
+static bool seen_out_of_recovery(const struct node *n)
+{
+    const struct view *v = node_latest_view(n);
+    return v != NULL && v->obs.reachable && !v->obs.in_recovery;
+}
+
 /* The one action due on `node` of cluster c whose primary is p, or 0. A
  * node has at most one: promote (the candidate of a decision), fence (a
  * writable non-primary), cut (a standby, while a failover begins) or
@@ -546,9 +649,12 @@ static int node_action(const struct cluster *c, const struct node *p, const stru
          * the old primary before one is chosen. */
         return node->verdict == PGQ_VERDICT_UP && node->cut_round != c->fo.round ? ACT_CUT : 0;
     }
+    /* A standby seen out of recovery (a promotion given up that completed
+     * after all, read-only as it was left) follows no one, whatever it was
+     * confirmed to do: the repoint finds it cannot follow (a rejoin). */
     if (c->fo.phase == PGQ_FO_DECIDED || c->fo.phase == PGQ_FO_GAVE_UP ||
-        node->following_epoch >= c->epoch || node->verdict != PGQ_VERDICT_UP ||
-        p->verdict == PGQ_VERDICT_DOWN) {
+        (node->following_epoch >= c->epoch && !seen_out_of_recovery(node)) ||
+        node->verdict != PGQ_VERDICT_UP || p->verdict == PGQ_VERDICT_DOWN) {
         return 0;
     }
     return ACT_REPOINT;

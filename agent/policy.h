@@ -27,6 +27,8 @@ struct policy_config
     bool tilt;                /* the leader's loop stalled or its clock jumped: decide nothing */
     uint64_t view_max_age_ms; /* older down views do not count (0: no limit) */
     uint64_t cut_timeout_ms;  /* how long a cut waits for every standby that is up */
+    uint64_t retry_ms;        /* a candidate given up with no other to replace it is tried again
+                                 after this (promote_timeout) */
 };
 
 /* The outcome of the candidate choice. */

@@ -42,7 +42,8 @@ static const char probe_sql[] =
     /* The server's identity: data_directory only when this role may see
      * it (pg_settings hides it then, current_setting would fail). */
     " (SELECT system_identifier FROM pg_control_system()),"
-    " (extract(epoch FROM pg_postmaster_start_time()) * 1000000)::bigint,"
+    " CASE WHEN inet_server_addr() << '127.0.0.0/8' OR inet_server_addr() = '::1' THEN 'loopback'"
+    "  ELSE host(inet_server_addr()) END,"
     " current_setting('port')::int,"
     " (SELECT setting FROM pg_settings WHERE name = 'data_directory')";
 
@@ -62,7 +63,7 @@ enum {
     COL_VERSION,
     COL_SYNC,
     COL_SYSTEM_ID,
-    COL_START_US,
+    COL_ADDR,
     COL_PORT,
     COL_DATA_DIR,
     N_COLS
@@ -255,7 +256,9 @@ static int parse_row(struct probe_target *t, PGresult *r, struct obs *o, char *w
         bad = 1;
     }
     bad |= get_u64(r, COL_SYSTEM_ID, &o->system_id, true);
-    bad |= get_u64(r, COL_START_US, &o->start_us, false);
+    if (!PQgetisnull(r, 0, COL_ADDR)) {
+        o->addr_hash = pgq_fnv1a(PQgetvalue(r, 0, COL_ADDR));
+    }
     bad |= get_u32(r, COL_PORT, &o->port);
     if (!PQgetisnull(r, 0, COL_DATA_DIR)) {
         o->data_dir_hash = pgq_fnv1a(PQgetvalue(r, 0, COL_DATA_DIR));

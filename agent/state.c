@@ -164,8 +164,8 @@ bool obs_writable(const struct obs *o)
 
 bool obs_same_server(const struct obs *a, const struct obs *b)
 {
-    return a->system_id != 0 && a->system_id == b->system_id && a->start_us == b->start_us &&
-           a->port == b->port &&
+    return a->system_id != 0 && a->system_id == b->system_id && a->port == b->port &&
+           (a->addr_hash == 0 || b->addr_hash == 0 || a->addr_hash == b->addr_hash) &&
            (a->data_dir_hash == 0 || b->data_dir_hash == 0 || a->data_dir_hash == b->data_dir_hash);
 }
 

@@ -94,6 +94,7 @@ enum pgq_step {
     PGQ_STEP_DIVERGED,     /* a standby cannot follow the new primary: it needs a rejoin */
     PGQ_STEP_GAVE_UP,      /* the candidate could not be promoted */
     PGQ_STEP_STUCK,        /* a standby does not follow the new primary yet: done without it */
+    PGQ_STEP_RETRY,        /* a candidate given up, with no other to replace it: tried again */
     PGQ__N_STEPS
 };
 

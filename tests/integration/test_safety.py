@@ -155,6 +155,14 @@ def frozen_primary(sb, sync):
     the other standby, the quorum)."""
     nodes, q = t.failover_setup(sb, sync=sync)
     pg1, pg2, pg3 = nodes
+    for s in (pg2, pg3):
+        # A setting of the operator's own in each standby's primary_conninfo: the cut and the
+        # repoint must keep it (they rewrite only host and port).
+        s.sql("ALTER SYSTEM SET primary_conninfo = '%s keepalives_idle=17'"
+              % s.sql("SHOW primary_conninfo").replace("'", "''"))
+        s.sql("SELECT pg_reload_conf()")
+    t.wait_until(lambda: pg1.sql("SELECT count(*) FROM pg_stat_replication WHERE state = "
+                                 "'streaming'") == "2", 30, "both standbys streaming again")
     pg1.sql("CREATE TABLE acks (id int PRIMARY KEY)")
     w = t.SessionWriter(pg1.port, lambda i: "INSERT INTO acks VALUES (%d)" % i)
     w.start()
@@ -190,6 +198,9 @@ def check_other_standby(q, new, other):
     if n["role"] == "standby":
         t.check_follows(other, new)
         t.check(n["following_epoch"] == 2, "%s not counted as following: %s" % (other.name, n))
+        ci = other.sql("SHOW primary_conninfo")
+        t.check("keepalives_idle" in ci and "17" in ci and "port=%d" % new.port in ci,
+                "%s's primary_conninfo lost the operator's settings: %s" % (other.name, ci))
     else:
         t.check(n["role"] == "demoted" and n["rejoin"], "%s is %s" % (other.name, n))
 

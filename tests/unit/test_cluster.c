@@ -970,8 +970,8 @@ static void test_cut_abandoned(void **ctx)
     assert_int_equal(b_cluster(s)->fo.phase, PGQ_FO_NONE);
     assert_int_equal(b_cluster(s)->epoch, 1);
     b_assert_contains(last_event(s)->message,
-                      "failover of pg1 abandoned: it is up again before a standby was chosen; "
-                      "the standbys cut off it follow it again");
+                      "failover of pg1 abandoned before a standby was chosen: it is up again; the "
+                      "standbys cut off it follow it again");
     assert_int_equal(policy_actions(s, a, PGQ_ARRAY_SIZE(a)), 2);
     assert_int_equal(a[0].kind, ACT_REPOINT);
     assert_string_equal(a[0].primary, "pg1");
@@ -1040,6 +1040,39 @@ static void test_diverged_and_stuck(void **ctx)
     assert_string_equal(last_event(s)->message,
                         "node pg3 needs a rejoin: it replayed timeline 1 past the fork");
     b_refused(s, &cmd, PGQ_STALE, "node pg3 is not a standby");
+}
+
+static void test_cut_report_once_and_floor_kept(void **ctx)
+{
+    /* A standby's first report of a round is the one kept (a second one, from a job run twice or
+     * a new leader, knows less); while no primary was promoted since, the last writable primary
+     * cannot be removed (its synchronous standbys are the floor); rediscovery forgets the old
+     * primary's history. */
+    struct state *s = *ctx;
+    struct command cmd;
+    b_healthy(s, 1000, 3, "pg1", 0x100, two_standbys, 2);
+    b_cut(s, 3000);
+    cmd = b_cmd_cut_step(3100, "pg2", 1, b_cluster(s)->fo.round, 0x900, 1);
+    cmd.u.step.upstream_lsn = 0x950;
+    b_apply(s, &cmd);
+    cmd = b_cmd_cut_step(3200, "pg2", 1, b_cluster(s)->fo.round, 0x900, 1);
+    b_apply(s, &cmd);
+    assert_int_equal(b_node(s, "pg2")->cut_upstream_lsn, 0x950);
+    b_cut_step(s, 3400, "pg3", 0x900);
+    cmd = b_cmd_decide(3500, "pg2", 2, "pg1");
+    cmd.u.decide.round = b_cluster(s)->fo.round;
+    cmd.u.decide.candidate_lsn = 0x900;
+    b_apply(s, &cmd);
+    cmd = b_cmd_node_remove(3550, "pg1");
+    b_refused(s, &cmd, PGQ_REFUSED, "node pg1 was the last writable primary");
+
+    /* A promotion: its history is kept, and the old primary may go. */
+    b_step(s, 3600, PGQ_STEP_PROMOTED, "pg2", 2);
+    assert_int_equal(b_cluster(s)->timeline, 2);
+    b_remove(s, 3700, "pg1");
+    b_remove(s, 3800, "pg3");
+    b_remove(s, 3900, "pg2");
+    assert_int_equal(b_cluster(s)->timeline, 0);
 }
 
 static void emit_line(void *arg, const char *line)
@@ -1294,16 +1327,17 @@ static void test_rejoin_as_standby(void **ctx)
     assert_string_equal(last_event(s)->message, "node pg1 is a standby again (rejoined)");
 }
 
-/* An observation of node at lsn, by a server of the given identity. */
+/* An observation of node by a server of the given identity: the address the connection
+ * reached (one per host here) and its data directory's (0: hidden). */
 static struct obs identified(const struct state *s,
                              const char *node,
                              bool writable,
-                             uint64_t start_us,
+                             uint64_t addr_hash,
                              uint64_t data_dir_hash)
 {
     struct obs o = writable ? b_writable(s, node, 0x1000) : b_recovering(s, node, 0x1000);
     o.system_id = 7317000000000000001ULL;
-    o.start_us = start_us;
+    o.addr_hash = addr_hash;
     o.port = 5432;
     o.data_dir_hash = data_dir_hash;
     return o;
@@ -1311,21 +1345,23 @@ static struct obs identified(const struct state *s,
 
 static void test_twin_node(void **ctx)
 {
-    /* One PostgreSQL registered twice (by two names) is one node: the name registered later is
-     * flagged as its twin, with an alert, and is never fenced, promoted or repointed, so the
-     * live primary is not fenced for being itself. A standby shares the system identifier with
-     * its primary but not its start time: no twin. Removing one name ends it. */
+    /* One PostgreSQL registered twice (by two names) is one node: the later name is flagged as
+     * its twin, with an alert, and is never fenced, promoted or repointed, so the live primary
+     * is not fenced for being itself. A standby on another host shares the system identifier
+     * (and, cloned, the data directory's path) but not the address: no twin. Identity survives
+     * a restart; a twin whose name reaches another server is a node again; removing one name
+     * ends it. */
     struct state *s = *ctx;
     struct action a[8];
     struct obs o;
     b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
-    o = identified(s, "pg1", true, 1000001, 11);
+    o = identified(s, "pg1", true, 1, 11);
     b_report_by(s, 1100, 1, 3, &o);
-    o = identified(s, "pg2", false, 1000002, 22);
+    o = identified(s, "pg2", false, 2, 11);
     b_report_by(s, 1100, 1, 3, &o);
     assert_string_equal(b_node(s, "pg2")->twin_of, "");
     b_add(s, 1200, "pg1b", 50);
-    o = identified(s, "pg1b", true, 1000001, 11);
+    o = identified(s, "pg1b", true, 1, 11);
     b_report(s, 1300, 2, &o);
     assert_string_equal(b_node(s, "pg1b")->twin_of, "pg1");
     assert_false(b_node(s, "pg1b")->alert_writable);
@@ -1338,18 +1374,43 @@ static void test_twin_node(void **ctx)
     assert_false(state_obs_alerts(s, B_CLUSTER, &o));
     assert_int_equal(policy_actions(s, a, PGQ_ARRAY_SIZE(a)), 0);
     assert_string_equal(b_cluster(s)->primary, "pg1");
+    /* The twin's name now reaches another server: a node of its own, writable, fenced. */
+    o = identified(s, "pg1b", true, 9, 11);
+    b_report(s, 1450, 1, &o);
+    assert_string_equal(b_node(s, "pg1b")->twin_of, "");
+    assert_true(b_node(s, "pg1b")->alert_writable);
 
-    /* A standby's twin, registered before the standby's identity was known: found from the
-     * standby's later observation; data_directory hidden from one side still matches. */
-    b_add(s, 1500, "pg2b", 50);
-    o = identified(s, "pg2b", false, 1000003, 0);
+    /* A standby's twin, observed before the standby's identity was known: found from the
+     * standby's later observation; data_directory hidden on one side still matches; the one
+     * with a role keeps acting. */
+    b_add(s, 1500, "pg3b", 50);
+    o = identified(s, "pg3b", false, 3, 0);
     b_report(s, 1600, 1, &o);
-    assert_string_equal(b_node(s, "pg2b")->twin_of, "");
-    o = identified(s, "pg2", false, 1000003, 22); /* pg2 restarted */
+    assert_string_equal(b_node(s, "pg3b")->twin_of, "");
+    o = identified(s, "pg3", false, 3, 33);
     b_report(s, 1700, 3, &o);
-    assert_string_equal(b_node(s, "pg2b")->twin_of, "pg2");
-    b_remove(s, 1800, "pg2");
-    assert_string_equal(b_node(s, "pg2b")->twin_of, "");
+    assert_string_equal(b_node(s, "pg3b")->twin_of, "pg3");
+    b_remove(s, 1800, "pg3");
+    assert_string_equal(b_node(s, "pg3b")->twin_of, "");
+}
+
+static void test_twin_never_the_primary(void **ctx)
+{
+    /* Whichever name was discovered as the primary keeps acting: the other, registered first
+     * but observed later, is its twin (a primary fenced for its twin is what twins prevent). */
+    struct state *s = *ctx;
+    struct obs o;
+    b_hello(s, 1000, 1, 3);
+    b_add(s, 1000, "pg9", 50);
+    b_add(s, 1000, "pg9b", 50);
+    o = identified(s, "pg9b", true, 1, 99);
+    b_report_by(s, 1100, 1, 3, &o);
+    b_set_role(s, 1200, "pg9b", PGQ_ROLE_PRIMARY);
+    o = identified(s, "pg9", true, 1, 99);
+    b_report(s, 1300, 1, &o);
+    assert_string_equal(b_node(s, "pg9")->twin_of, "pg9b");
+    assert_string_equal(b_node(s, "pg9b")->twin_of, "");
+    assert_false(b_node(s, "pg9")->alert_writable);
 }
 
 static void test_obs_alerts(void **ctx)
@@ -1520,11 +1581,13 @@ int main(void)
         T(test_steps_refused),
         T(test_rejoin_as_standby),
         T(test_twin_node),
+        T(test_twin_never_the_primary),
         T(test_cut),
         T(test_cut_abandoned),
         T(test_gave_up),
         T(test_diverged_and_stuck),
         T(test_fo_table),
+        T(test_cut_report_once_and_floor_kept),
         T(test_obs_alerts),
         T(test_alert_writable),
         T(test_no_alert_before_discovery),

@@ -100,6 +100,18 @@ static void assert_commands_equal(const struct command *a, const struct command 
             assert_int_equal(a->u.decide.candidate_lsn, b->u.decide.candidate_lsn);
             assert_int_equal(a->u.decide.down_ms, b->u.decide.down_ms);
             assert_string_equal(a->u.decide.reason, b->u.decide.reason);
+            assert_int_equal(a->u.decide.round, b->u.decide.round);
+            assert_int_equal(a->u.decide.reference_lsn, b->u.decide.reference_lsn);
+            break;
+        case CMD_CUT:
+            assert_int_equal(a->u.cut.epoch, b->u.cut.epoch);
+            assert_string_equal(a->u.cut.old_primary, b->u.cut.old_primary);
+            assert_int_equal(a->u.cut.down_ms, b->u.cut.down_ms);
+            assert_string_equal(a->u.cut.reason, b->u.cut.reason);
+            break;
+        case CMD_ABANDON:
+            assert_int_equal(a->u.abandon.round, b->u.abandon.round);
+            assert_string_equal(a->u.abandon.reason, b->u.abandon.reason);
             break;
         case CMD_BLOCKED:
             assert_string_equal(a->u.blocked.reason, b->u.blocked.reason);
@@ -109,6 +121,10 @@ static void assert_commands_equal(const struct command *a, const struct command 
             assert_int_equal(a->u.step.kind, b->u.step.kind);
             assert_int_equal(a->u.step.timeline, b->u.step.timeline);
             assert_string_equal(a->u.step.detail, b->u.step.detail);
+            assert_int_equal(a->u.step.round, b->u.step.round);
+            assert_int_equal(a->u.step.lsn, b->u.step.lsn);
+            assert_int_equal(a->u.step.upstream_lsn, b->u.step.upstream_lsn);
+            assert_int_equal(a->u.step.parent_tli, b->u.step.parent_tli);
             break;
         default:
             fail_msg("unexpected kind %d", a->kind);
@@ -221,7 +237,7 @@ static struct obs rich_obs(const char *node, unsigned k)
     o.failing_since_ms = 1700000000000ull + k;
     o.failing_ms = k == 0 ? 0 : 2500 + k;
     o.system_id = k == 1 ? 0 : 0xF000000000000001ull + k; /* the high bit: shown negative */
-    o.start_us = o.system_id != 0 ? 1700000000000000ull + k : 0;
+    o.addr_hash = o.system_id != 0 ? 0xABCD000000000000ull + k : 0;
     o.port = o.system_id != 0 ? 5432 + k : 0;
     o.data_dir_hash = k == 2 ? 0x1234567890ABCDEFull : 0;
     pgq_strlcpy(o.sync_standbys, k == 0 ? "" : "pg2,pg3", sizeof o.sync_standbys);
@@ -256,6 +272,24 @@ static unsigned every_command(struct command *out)
     n++;
     out[n++] = b_cmd_step(1013, PGQ_STEP_DONE, NULL, 8, 0);
     out[n++] = b_cmd_step(UINT64_MAX, PGQ_STEP_FENCED, "pg1", UINT64_MAX, UINT32_MAX);
+    out[n] = b_cmd_cut_step(1014, "pg3", 8, 41, 0x5000, 3);
+    out[n].u.step.upstream_lsn = 0x5100;
+    n++;
+    out[n] = b_cmd_step(1015, PGQ_STEP_PROMOTED, "pg2", 9, 5);
+    out[n].u.step.parent_tli = 4;
+    out[n].u.step.lsn = 0x6000;
+    n++;
+    out[n++] = b_cmd_cut(1016, 8, "pg1");
+    out[n] = b_cmd_decide(1017, "pg2", 9, "pg1");
+    out[n].u.decide.round = 41;
+    out[n].u.decide.reference_lsn = 0x7000;
+    n++;
+    command_init(&out[n], CMD_ABANDON);
+    out[n].time_ms = 1018;
+    pgq_strlcpy(out[n].cluster, B_CLUSTER, sizeof out[n].cluster);
+    out[n].u.abandon.round = 41;
+    pgq_strlcpy(out[n].u.abandon.reason, "fewer than a majority", sizeof out[n].u.abandon.reason);
+    n++;
     return n;
 }
 
@@ -264,9 +298,9 @@ static unsigned every_command(struct command *out)
 static void test_command_round_trip(void **ctx)
 {
     /* Every kind of command decodes to the same fields and re-encodes to the same bytes. */
-    struct command cmds[16];
+    struct command cmds[24];
     unsigned n = every_command(cmds);
-    bool kinds[CMD_STEP + 1] = {false};
+    bool kinds[CMD_ABANDON + 1] = {false};
     (void)ctx;
     for (unsigned i = 0; i < n; i++) {
         uint8_t *buf, *again;
@@ -286,7 +320,7 @@ static void test_command_round_trip(void **ctx)
         free(again);
         command_close(&back);
     }
-    for (int k = CMD_HELLO; k <= CMD_STEP; k++) {
+    for (int k = CMD_HELLO; k <= CMD_ABANDON; k++) {
         if (!kinds[k]) {
             fail_msg("command kind %d not covered", k);
         }
@@ -423,7 +457,7 @@ static void test_command_malformed(void **ctx)
         {0x08, 0x01}, /* version only: time_ms is required */
     };
     static const size_t garbage_len[] = {8, 1, 3, 2};
-    struct command cmds[16], back;
+    struct command cmds[24], back;
     unsigned n = every_command(cmds);
     char err[256];
     (void)ctx;
@@ -453,7 +487,7 @@ static void test_command_corrupted_bytes(void **ctx)
     /* A command with any one byte corrupted is refused by the codec, or applied or refused by the
      * state machine. */
     static const char *const two[] = {"pg2", "pg3"};
-    struct command cmds[16];
+    struct command cmds[24];
     unsigned n = every_command(cmds);
     struct state base;
     (void)ctx;
@@ -611,7 +645,7 @@ static void test_command_too_many_entries(void **ctx)
 static void test_entry_round_trip(void **ctx)
 {
     /* Log entries carry their length, are zero-padded to 8 bytes, and decode to the command. */
-    struct command cmds[16];
+    struct command cmds[24];
     unsigned n = every_command(cmds);
     (void)ctx;
     for (unsigned i = 0; i < n; i++) {
@@ -644,7 +678,7 @@ static void test_entry_round_trip(void **ctx)
 static void test_entry_malformed(void **ctx)
 {
     /* An entry too short, announcing more than it holds, or with non-zero padding is malformed. */
-    struct command cmds[16], back;
+    struct command cmds[24], back;
     unsigned n = every_command(cmds);
     bool padded = false;
     char err[256] = "";

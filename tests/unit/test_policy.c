@@ -563,7 +563,9 @@ static void test_primary_in_maintenance_blocks(void **ctx)
 
 static void test_no_candidate_blocks(void **ctx)
 {
-    /* With no eligible standby after the timeout, the reason is proposed instead of a decision. */
+    /* With no standby that could be promoted after the timeout, the reason is proposed instead
+     * of a cut: the standbys keep following the primary (it may be alive). Once one could be,
+     * the cut, then the decision. */
     struct state *s = *ctx;
     struct command c;
     b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
@@ -573,14 +575,15 @@ static void test_no_candidate_blocks(void **ctx)
     reprobe(s, 10000, "pg2", 0x1000);
     reprobe(s, 10000, "pg3", 0x1000);
     expect_none(s, 14999);
-    c = cut_then_next(s, 15000, CMD_BLOCKED);
+    c = expect_cmd(s, 15000, CMD_BLOCKED);
     assert_string_equal(c.u.blocked.reason,
                         "no eligible standby: pg2: in maintenance; pg3: in maintenance");
     b_apply(s, &c);
     expect_none(s, 20000);
+    assert_int_equal(b_cluster(s)->fo.phase, PGQ_FO_NONE);
     /* An operator ends the maintenance of pg3: it is chosen, from its position after the cut. */
     b_maintenance(s, 21000, "pg3", false);
-    c = expect_cmd(s, 21000, CMD_DECIDE);
+    c = cut_then_next(s, 21000, CMD_DECIDE);
     assert_string_equal(c.node, "pg3");
 }
 
@@ -931,6 +934,91 @@ static void test_sync_standby_not_cut_holds(void **ctx)
     assert_non_null(ch.node);
 }
 
+static void test_cut_abandoned_without_fresh_majority(void **ctx)
+{
+    /* While the standbys are being cut, the failover still needs a fresh majority that sees the
+     * primary down: once the down views age (the monitors that reported them died, or see it
+     * again), the cut is abandoned and the standbys follow the primary again. TILT holds the
+     * decision instead. */
+    struct state *s = *ctx;
+    struct policy_config pc = PC;
+    struct command c;
+    pc.view_max_age_ms = 4000;
+    failed_primary(s, 3, 2);
+    c = expect_cmd(s, 15000, CMD_CUT);
+    c.time_ms = 10500;
+    b_apply(s, &c);
+    pc.tilt = true;
+    assert_true(policy_next_command(s, &pc, 11000, &c));
+    assert_int_equal(c.kind, CMD_BLOCKED);
+    b_assert_contains(c.u.blocked.reason, "(TILT)");
+    pc.tilt = false;
+    assert_true(policy_next_command(s, &pc, 15000, &c)); /* the views of 10000 aged */
+    assert_int_equal(c.kind, CMD_ABANDON);
+    assert_int_equal(c.u.abandon.round, b_cluster(s)->fo.round);
+    b_apply(s, &c);
+    assert_int_equal(b_cluster(s)->fo.phase, PGQ_FO_NONE);
+    assert_int_equal(b_cluster(s)->epoch, 1);
+    b_assert_contains(state_event(s, s->n_events - 1)->message,
+                      "failover of pg1 abandoned before a standby was chosen: fewer than a "
+                      "majority of monitors see it down now");
+}
+
+static void test_given_up_with_sync(void **ctx)
+{
+    /* With synchronous replication, a candidate given up (up, never promoted) does not hold the
+     * next choice as a synchronous standby that was not cut: it was cut earlier in the failover
+     * and followed no one since. */
+    struct state *s = *ctx;
+    struct command c;
+    sync_primary_lost(s, "pg2,pg3", 0x1000, 0x1000);
+    b_node(s, "pg2")->priority = 90;
+    c = cut_then_next(s, 15000, CMD_DECIDE);
+    assert_string_equal(c.node, "pg2");
+    b_apply(s, &c);
+    c = b_cmd_step(15500, PGQ_STEP_GAVE_UP, "pg2", 2, 0);
+    b_apply(s, &c);
+    c = cut_then_next(s, 16000, CMD_DECIDE);
+    assert_string_equal(c.node, "pg3");
+}
+
+static void test_given_up_alone_is_retried(void **ctx)
+{
+    /* A candidate given up with no other standby to replace it (the only other one was given up
+     * in the same failover) is not replaced by a cut that cannot end: the failover is held,
+     * saying so, and the candidate is tried again after retry_ms (promote_timeout). */
+    struct state *s = *ctx;
+    struct policy_config pc = PC;
+    struct command c;
+    pc.retry_ms = 60000;
+    failed_primary(s, 3, 2);
+    c = cut_then_next(s, 15000, CMD_DECIDE);
+    assert_string_equal(c.node, "pg2");
+    b_apply(s, &c);
+    c = b_cmd_step(16000, PGQ_STEP_GAVE_UP, "pg2", 2, 0);
+    b_apply(s, &c);
+    c = cut_then_next(s, 16000, CMD_DECIDE);
+    assert_string_equal(c.node, "pg3");
+    b_apply(s, &c);
+    c = b_cmd_step(17000, PGQ_STEP_GAVE_UP, "pg3", 3, 0);
+    b_apply(s, &c);
+    assert_int_equal(b_node(s, "pg2")->gave_up_round, b_cluster(s)->fo.chain_round);
+    assert_true(policy_next_command(s, &pc, 20000, &c));
+    assert_int_equal(c.kind, CMD_BLOCKED);
+    assert_string_equal(c.u.blocked.reason,
+                        "held: the promotion of pg3 was given up and no other standby can replace "
+                        "it (pg2: its promotion was given up): it is tried again after "
+                        "promote_timeout");
+    b_apply(s, &c);
+    assert_false(policy_next_command(s, &pc, 76999, &c));
+    assert_true(policy_next_command(s, &pc, 77000, &c));
+    assert_int_equal(c.kind, CMD_STEP);
+    assert_int_equal(c.u.step.kind, PGQ_STEP_RETRY);
+    b_apply(s, &c);
+    assert_int_equal(b_cluster(s)->fo.phase, PGQ_FO_DECIDED);
+    assert_string_equal(b_cluster(s)->primary, "pg3");
+}
+
 static void test_reference_from_standbys(void **ctx)
 {
     /* The lag limit is measured against the freshest evidence of how far the primary wrote, not
@@ -968,8 +1056,9 @@ static void test_reference_from_standbys(void **ctx)
     b_cut_standbys(s, 11000);
     policy_choose(s, b_cluster(s), &pc, &ch);
     assert_null(ch.node);
-    assert_string_equal(ch.reason, "no eligible standby: pg3: priority 0; pg2: lag 2097152 bytes "
-                                   "> max_lag_on_failover 1048576");
+    assert_string_equal(ch.reason,
+                        "no eligible standby: pg3: priority 0; pg2: lag 2097152 bytes "
+                        "> max_lag_on_failover 1048576");
 }
 
 static void test_sync_floor_survives_lost_candidate(void **ctx)
@@ -1198,7 +1287,9 @@ static void test_actions_repoint_after_discovery(void **ctx)
 
 static void test_actions_fence(void **ctx)
 {
-    /* A writable node that is not the primary is fenced once per epoch. */
+    /* A writable node that is not the primary is fenced once per epoch; a standby seen out of
+     * recovery then follows no one, whatever it was confirmed to do: it is repointed, which
+     * finds that it cannot follow (a rejoin). */
     struct state *s = *ctx;
     struct action a[8];
     struct obs o;
@@ -1214,6 +1305,11 @@ static void test_actions_fence(void **ctx)
     assert_string_equal(a[0].conninfo, b_node(s, "pg3")->conninfo);
     assert_string_equal(policy_action_name(a[0].kind), "fence");
     b_step(s, 2100, PGQ_STEP_FENCED, "pg3", 0);
+    assert_int_equal(policy_actions(s, a, PGQ_ARRAY_SIZE(a)), 1);
+    assert_int_equal(a[0].kind, ACT_REPOINT);
+    assert_string_equal(a[0].node, "pg3");
+    o = b_recovering(s, "pg3", 0x1000); /* rejoined, following again */
+    b_report(s, 2200, 1, &o);
     assert_int_equal(policy_actions(s, a, PGQ_ARRAY_SIZE(a)), 0);
 }
 
@@ -1325,6 +1421,9 @@ int main(void)
         T(test_sync_standby_not_cut_holds),
         T(test_sync_floor_survives_lost_candidate),
         T(test_reference_from_standbys),
+        T(test_cut_abandoned_without_fresh_majority),
+        T(test_given_up_with_sync),
+        T(test_given_up_alone_is_retried),
         T(test_done_without_unknown_standby),
         T(test_done_without_down_standby),
         T(test_rejoin_demoted),
