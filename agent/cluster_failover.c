@@ -28,7 +28,7 @@ static const struct fo_row
 } fo_table[PGQ__N_FO_PHASES] = {
     [PGQ_FO_NONE] = {BIT(PGQ_FO_CUTTING) | BIT(PGQ_FO_DECIDED), "no failover yet"},
     [PGQ_FO_CUTTING] = {BIT(PGQ_FO_DECIDED) | BIT(PGQ_FO_NONE) | BIT(PGQ_FO_PROMOTED) |
-                            BIT(PGQ_FO_DONE),
+                            BIT(PGQ_FO_DONE) | BIT(PGQ_FO_GAVE_UP),
                         "every standby that is up stops following the old primary; the candidate "
                         "is chosen from the positions read after that cut. Should the old "
                         "primary be up again first, the failover is abandoned: back to the phase "
@@ -112,7 +112,8 @@ void failover_primary_up(struct state *s, struct cluster *c)
     /* The primary came back while its standbys were being cut off it,
      * before a candidate was chosen: the failover is abandoned. Not so a
      * candidate given up: being up is not what it lacked. */
-    if (c->fo.phase == PGQ_FO_CUTTING && c->prev_fo.phase != PGQ_FO_GAVE_UP) {
+    if (c->fo.phase == PGQ_FO_CUTTING && c->prev_fo.phase != PGQ_FO_GAVE_UP &&
+        fo_may_move(c, c->prev_fo.phase)) {
         fo_abandon(s, c, "it is up again");
     }
 }
@@ -123,7 +124,8 @@ int apply_abandon(struct state *s, const struct command *cmd, struct apply_resul
     if (c == NULL) {
         return cluster_fail(res, PGQ_NOTFOUND, "no cluster %s", cmd->cluster);
     }
-    if (c->fo.phase != PGQ_FO_CUTTING || cmd->u.abandon.round != c->fo.round) {
+    if (c->fo.phase != PGQ_FO_CUTTING || cmd->u.abandon.round != c->fo.round ||
+        !fo_may_move(c, c->prev_fo.phase)) {
         return cluster_fail(res, PGQ_STALE, "abandoning round %" PRIu64 ": the failover is %s",
                             cmd->u.abandon.round, pgq_fo_phase_name(c->fo.phase));
     }
