@@ -102,17 +102,39 @@ static void scenario(struct state *s)
         commit(s, fz_report(t + 10000, m, o, 3));
     }
     {
-        struct command c = fz_cmd(CMD_DECIDE, t + 20000, FZ_CLUSTER, "b");
+        /* Cut before promote: the cut, each standby's position after it,
+         * then the decision of that round. */
+        struct command c = fz_cmd(CMD_CUT, t + 15000, FZ_CLUSTER, NULL);
+        uint64_t round;
+        c.u.cut.epoch = 1;
+        pgq_strlcpy(c.u.cut.old_primary, "a", sizeof c.u.cut.old_primary);
+        c.u.cut.down_ms = t + 10000;
+        commit(s, c);
+        round = s->seq;
+        c = fz_step(t + 15100, PGQ_STEP_CUT, "b", 1, 1);
+        c.u.step.round = round;
+        c.u.step.lsn = 1200;
+        c.u.step.upstream_lsn = 1250;
+        commit(s, c);
+        c = fz_step(t + 15200, PGQ_STEP_CUT, "c", 1, 1);
+        c.u.step.round = round;
+        c.u.step.lsn = 1100;
+        commit(s, c);
+        c = fz_cmd(CMD_DECIDE, t + 20000, FZ_CLUSTER, "b");
         c.u.decide.epoch = 2;
         pgq_strlcpy(c.u.decide.old_primary, "a", sizeof c.u.decide.old_primary);
         c.u.decide.candidate_lsn = 1200;
         c.u.decide.down_ms = t + 10000;
+        c.u.decide.round = round;
+        c.u.decide.reference_lsn = 1250;
         pgq_strlcpy(c.u.decide.reason, "primary a down", sizeof c.u.decide.reason);
         commit(s, c);
     }
     {
         struct command c = fz_step(t + 21000, PGQ_STEP_PROMOTED, "b", 2, 2);
         pgq_strlcpy(c.u.step.detail, "pg_promote() done", sizeof c.u.step.detail);
+        c.u.step.parent_tli = 1;
+        c.u.step.lsn = 1200;
         commit(s, c);
         commit(s, fz_step(t + 22000, PGQ_STEP_REPOINTED, "c", 2, 2));
         commit(s, fz_step(t + 23000, PGQ_STEP_DONE, "", 2, 0));
