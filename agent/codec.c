@@ -226,12 +226,12 @@ void codec_obs_to_pb(const struct obs *o, Pgq__Observation *m)
     if (o->failing_ms != 0) {
         m->has_failing_ms = true, m->failing_ms = o->failing_ms;
     }
-    if (o->system_id != 0) {
-        m->has_system_id = true, m->system_id = o->system_id;
-        m->has_addr_hash = true, m->addr_hash = o->addr_hash;
-        m->has_port = true, m->port = o->port;
-        m->has_data_dir_hash = true, m->data_dir_hash = o->data_dir_hash;
-    }
+    /* Each only when set, each on its own: decoding then encoding gives
+     * back the same observation. */
+    m->has_system_id = o->system_id != 0, m->system_id = o->system_id;
+    m->has_addr_hash = o->addr_hash != 0, m->addr_hash = o->addr_hash;
+    m->has_port = o->port != 0, m->port = o->port;
+    m->has_data_dir_hash = o->data_dir_hash != 0, m->data_dir_hash = o->data_dir_hash;
     if (o->sync_standbys[0] != '\0') {
         m->sync_standbys = S(o->sync_standbys);
     }
@@ -393,10 +393,8 @@ int codec_command_to_pb(const struct command *cmd, Pgq__Command *m, struct scrat
             b->candidate_lsn = dd->candidate_lsn;
             b->down_ms = dd->down_ms;
             b->reason = S(dd->reason);
-            if (dd->round != 0) {
-                b->has_round = true, b->round = dd->round;
-                b->has_reference_lsn = true, b->reference_lsn = dd->reference_lsn;
-            }
+            b->has_round = dd->round != 0, b->round = dd->round;
+            b->has_reference_lsn = dd->reference_lsn != 0, b->reference_lsn = dd->reference_lsn;
             m->body_case = PGQ__COMMAND__BODY_DECIDE;
             m->decide = b;
             return 0;

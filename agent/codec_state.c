@@ -61,18 +61,14 @@ static Pgq__Node *node_to_pb(const struct node *n, struct scratch *sc)
     if (n->twin_of[0] != '\0') {
         m->twin_of = S(n->twin_of);
     }
-    if (n->cut_round != 0) {
-        m->has_cut_round = true, m->cut_round = n->cut_round;
-        m->has_cut_lsn = true, m->cut_lsn = n->cut_lsn;
-        m->has_cut_tli = true, m->cut_tli = n->cut_tli;
-        m->has_cut_upstream_lsn = true, m->cut_upstream_lsn = n->cut_upstream_lsn;
-    }
-    if (n->stuck_epoch != 0) {
-        m->has_stuck_epoch = true, m->stuck_epoch = n->stuck_epoch;
-    }
-    if (n->gave_up_round != 0) {
-        m->has_gave_up_round = true, m->gave_up_round = n->gave_up_round;
-    }
+    /* New fields: each only when set, each on its own (decode then encode
+     * is the identity). */
+    m->has_cut_round = n->cut_round != 0, m->cut_round = n->cut_round;
+    m->has_cut_lsn = n->cut_lsn != 0, m->cut_lsn = n->cut_lsn;
+    m->has_cut_tli = n->cut_tli != 0, m->cut_tli = n->cut_tli;
+    m->has_cut_upstream_lsn = n->cut_upstream_lsn != 0, m->cut_upstream_lsn = n->cut_upstream_lsn;
+    m->has_stuck_epoch = n->stuck_epoch != 0, m->stuck_epoch = n->stuck_epoch;
+    m->has_gave_up_round = n->gave_up_round != 0, m->gave_up_round = n->gave_up_round;
     if (n->rejoin[0] != '\0') {
         m->rejoin = S(n->rejoin);
     }
@@ -132,21 +128,15 @@ static void failover_to_pb(const struct failover *f, Pgq__Failover *fo)
     fo->has_timeline = true, fo->timeline = f->timeline;
     fo->blocked = S(f->blocked);
     fo->has_candidate_lsn = true, fo->candidate_lsn = f->candidate_lsn;
-    if (f->round != 0) {
-        fo->has_round = true, fo->round = f->round;
-        fo->has_cut_ms = true, fo->cut_ms = f->cut_ms;
-        fo->has_unpromoted = true, fo->unpromoted = f->unpromoted;
-        fo->has_chain_round = true, fo->chain_round = f->chain_round;
-    }
+    fo->has_round = f->round != 0, fo->round = f->round;
+    fo->has_cut_ms = f->cut_ms != 0, fo->cut_ms = f->cut_ms;
+    fo->has_unpromoted = f->unpromoted, fo->unpromoted = f->unpromoted;
+    fo->has_chain_round = f->chain_round != 0, fo->chain_round = f->chain_round;
     if (f->floor_primary[0] != '\0') {
         fo->floor_primary = S(f->floor_primary);
     }
-    if (f->reference_lsn != 0) {
-        fo->has_reference_lsn = true, fo->reference_lsn = f->reference_lsn;
-    }
-    if (f->gave_up_ms != 0) {
-        fo->has_gave_up_ms = true, fo->gave_up_ms = f->gave_up_ms;
-    }
+    fo->has_reference_lsn = f->reference_lsn != 0, fo->reference_lsn = f->reference_lsn;
+    fo->has_gave_up_ms = f->gave_up_ms != 0, fo->gave_up_ms = f->gave_up_ms;
 }
 
 static Pgq__Cluster *cluster_to_pb(const struct cluster *c, struct scratch *sc)
@@ -180,11 +170,9 @@ static Pgq__Cluster *cluster_to_pb(const struct cluster *c, struct scratch *sc)
         failover_to_pb(&c->prev_fo, prev);
         m->prev_failover = prev;
     }
-    if (c->timeline != 0) {
-        m->has_timeline = true, m->timeline = c->timeline;
-        m->has_parent_tli = true, m->parent_tli = c->parent_tli;
-        m->has_fork_lsn = true, m->fork_lsn = c->fork_lsn;
-    }
+    m->has_timeline = c->timeline != 0, m->timeline = c->timeline;
+    m->has_parent_tli = c->parent_tli != 0, m->parent_tli = c->parent_tli;
+    m->has_fork_lsn = c->fork_lsn != 0, m->fork_lsn = c->fork_lsn;
     m->failover = fo;
     return m;
 }
@@ -445,10 +433,6 @@ void codec_state_from_pb(struct dec *d, const Pgq__State *m, struct state *s)
         c->timeline = mc->timeline;
         c->parent_tli = mc->parent_tli;
         c->fork_lsn = mc->fork_lsn;
-        if (!mc->has_timeline && c->fo.epoch == c->epoch &&
-            (c->fo.phase == PGQ_FO_PROMOTED || c->fo.phase == PGQ_FO_DONE)) {
-            c->timeline = c->fo.timeline; /* a snapshot of an earlier version */
-        }
     }
     codec_events_from_pb(d, m->events, m->n_events, s);
 }
