@@ -121,11 +121,8 @@ def test_one_monitor_cut_off(sb):
     t.check(n["health"] == "up", "pg1's verdict is %s with one monitor cut off" % n["health"])
     # Watch for longer than a failover would take: detection, failover_timeout, decision.
     window = 1.0 + 3 * 1.0 + 2.0
-    end = time.monotonic() + window
-    while time.monotonic() < end:
-        c = q.status()["clusters"][0]
-        t.check(c["epoch"] == 1 and c["primary"] == "pg1", "failover with one monitor cut off")
-        time.sleep(0.2)
+    t.holds_for(lambda: (lambda c: c["epoch"] == 1 and c["primary"] == "pg1")(
+        q.status()["clusters"][0]), window, "failover with one monitor cut off")
     t.check(not events_of(q, "failover-decided"), "a failover was decided")
     t.check(not nodes[0].in_recovery(), "pg1 is no longer primary")
     t.check("failpoint" in cut.log_text(), "monitor 3's probes did not fail as arranged")
@@ -216,11 +213,8 @@ def test_restart_all_after_failover(sb):
         return st if views and not any(v["stale"] for v in views) and len(views) == 9 else None
     after = t.wait_until(fresh, 30, "every monitor to report to the new leader")
     # Wait past the failover timeout: nothing may be decided on the old primary's death.
-    end = time.monotonic() + 3.0
-    while time.monotonic() < end:
-        time.sleep(0.2)
-        after = q.status()
-        t.check(after["clusters"][0]["epoch"] == 2, "a new decision after the restart")
+    after = t.holds_for(lambda: (lambda st: st if st["clusters"][0]["epoch"] == 2 else None)(
+        q.status()), 3.0, "a new decision after the restart")
     keys = ("name", "role", "priority", "maintenance", "following_epoch")
     t.check([{k: n[k] for k in keys} for n in before["nodes"]] ==
             [{k: n[k] for k in keys} for n in after["nodes"]],

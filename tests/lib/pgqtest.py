@@ -77,6 +77,20 @@ def wait_until(cond, timeout, what, interval=0.05):
         time.sleep(interval)
 
 
+def holds_for(cond, seconds, what, interval=0.2):
+    """Check that cond() stays true for `seconds` (a window longer than what must not happen
+    takes): fail at once, naming `what` and cond's value, when it does not."""
+    end = time.monotonic() + seconds
+    while True:
+        v = cond()
+        if not v:
+            raise TestFailure("%s (within %.1fs of a %.1fs window)" % (
+                what, seconds - max(end - time.monotonic(), 0.0), seconds))
+        if time.monotonic() >= end:
+            return v
+        time.sleep(interval)
+
+
 def free_ports(n):
     """n distinct free TCP ports on 127.0.0.1, picked by the kernel."""
     socks, ports = [], []
