@@ -4,10 +4,16 @@
  * the action, and their results come back as commands through the log.
  *
  * Rules enforced here (quoted where they are applied):
- *   - a failover needs a majority verdict of the current leader generation;
+ *   - a failover needs a majority of fresh down views of the current leader
+ *     generation (views older than view_max_age_ms count for nothing), from
+ *     its start to its decision;
  *   - the primary must stay down by verdict for failover_timeout;
- *   - the candidate is up by verdict, priority > 0, not in maintenance, with a
- *     WAL position probed after the primary went down, within
+ *   - cut before promote: the failover begins by cutting every standby that
+ *     is up off the old primary (unless no standby could be promoted at
+ *     all), and the candidate is chosen from the positions read after that
+ *     cut: up by verdict, priority > 0, not in maintenance, not given up in
+ *     this failover, on the primary's timeline, at least as far as the
+ *     synchronous standbys of the last writable primary, within
  *     max_lag_on_failover of the most advanced position known; then the most
  *     advanced wins, then the highest priority, then the name;
  *   - with no eligible candidate nothing is promoted and the reason is

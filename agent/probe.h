@@ -2,10 +2,12 @@
  *
  * The happy path is: one target per node, one libpq connection each, kept
  * open between rounds; every health.interval one query learns role, timeline,
- * WAL positions, walreceiver state and the operator metrics. An observation
- * is handed over for the Raft log when something that matters changed, when
- * report_refresh has passed, or when forced (a new leader, the primary found
- * down: fresh positions are needed).
+ * WAL positions, walreceiver state, the server's identity and the operator
+ * metrics. An observation is handed over for the Raft log when something
+ * that matters changed; when it would raise an alert the state lacks (a
+ * writable node that is not the primary); once per interval for a node seen
+ * down or a primary whose WAL moved; when report_refresh has passed; or when
+ * forced (a new leader, the primary found down).
  *
  * Possible failure modes are: the connection drops between rounds (noticed
  * at once: the node is probed again right away), a probe fails (re-checked
