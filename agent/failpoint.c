@@ -13,8 +13,8 @@
 static const char *const known[] = {
     "actuator.before_promote", /* leader decided, about to call pg_promote */
     "actuator.after_promote",  /* promoted, step not yet committed */
-    "actuator.connect",        /* actions cannot reach a node (arg: node name, or all) */
-    "probe",                   /* probes of a node fail (arg: node name, or all) */
+    "actuator.connect", /* actions cannot reach a node (arg: names, comma-separated, or all) */
+    "probe",            /* probes of a node fail (arg: names, comma-separated, or all) */
 };
 
 #ifdef PGQ_FAILPOINTS
@@ -94,6 +94,21 @@ int failpoint_set_from_env(const char *spec, char *errmsg, size_t errsize)
 }
 
 #ifdef PGQ_FAILPOINTS
+/* arg is one of the comma-separated names of list. */
+static bool in_list(const char *list, const char *arg)
+{
+    size_t len = arg != NULL ? strlen(arg) : 0;
+    for (const char *p = list; len > 0 && *p != '\0';) {
+        const char *end = strchr(p, ',');
+        size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
+        if (n == len && strncmp(p, arg, len) == 0) {
+            return true;
+        }
+        p += n + (end != NULL);
+    }
+    return false;
+}
+
 bool failpoint_hit(const char *name, const char *arg)
 {
     int i = lookup(name);
@@ -101,7 +116,7 @@ bool failpoint_hit(const char *name, const char *arg)
         return false;
     }
     if (armed[i].arg[0] != '\0' && strcmp(armed[i].arg, "all") != 0 &&
-        (arg == NULL || strcmp(armed[i].arg, arg) != 0)) {
+        !in_list(armed[i].arg, arg)) {
         return false;
     }
     if (armed[i].crash) {

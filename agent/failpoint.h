@@ -6,7 +6,8 @@
  * Armed by the environment at start (PGQ_FAILPOINTS="name=action[:arg];...")
  * or at run time through the API (pgquorumctl debug failpoint). Actions:
  *   crash  the process dies at once (SIGKILL), as if kill -9'd there;
- *   fail   the operation fails, for the node named by arg (or every node);
+ *   fail   the operation fails, for the nodes arg names (comma-separated; all,
+ *          or no arg, for every node);
  *   off    disarm. */
 #ifndef PGQ_FAILPOINT_H
 #define PGQ_FAILPOINT_H

@@ -227,6 +227,59 @@ def test_frozen_primary_async(sb):
     t.log("asynchronous: %d of %d acknowledged writes lost" % (len(lost), len(acked)))
 
 
+def test_cut_abandoned_when_primary_returns(sb):
+    """A primary the monitors lose but which is alive, with no standby eligible after the cut
+    (synchronous replication, the other synchronous standby down for the monitors and out of
+    their reach, though it still streams): once the monitors see the primary again the failover is abandoned, in the
+    same epoch, and the standby cut off it follows it again, with every setting of its
+    primary_conninfo as it was."""
+    nodes, q = t.failover_setup(sb, sync=True)
+    pg1, pg2, pg3 = nodes
+    pg2.sql("ALTER SYSTEM SET primary_conninfo = '%s keepalives_idle=17'"
+            % pg2.sql("SHOW primary_conninfo").replace("'", "''"))
+    pg2.sql("SELECT pg_reload_conf()")
+    t.wait_until(lambda: pg1.sql("SELECT count(*) FROM pg_stat_replication WHERE state = "
+                                 "'streaming'") == "2", 30, "both standbys streaming again")
+    for m in q.monitors:
+        arm(q, m.id, "probe", "fail", "pg3")
+        arm(q, m.id, "actuator.connect", "fail", "pg3")  # not cut either: its position unknown
+    t.wait_until(lambda: q.node("pg3")["health"] == "down", 30, "pg3 down by verdict")
+    for m in q.monitors:
+        arm(q, m.id, "probe", "fail", "pg1,pg3")
+    c = wait_phase(q, 1, ("cutting",))
+    try:
+        t.wait_until(lambda: "synchronous standby pg3 is down" in
+                     (q.status()["clusters"][0]["failover"]["blocked"] or ""), 30,
+                     "the failover blocked by the lost synchronous standby")
+    except t.TestFailure:
+        t.log("status: %s" % q.ctl("status").stdout)
+        t.log("events: %s" % q.ctl("events", "--limit", "15").stdout)
+        raise
+    t.wait_until(lambda: pg2.sql("SELECT count(*) FROM pg_stat_wal_receiver WHERE status = "
+                                 "'streaming'") == "0", 10, "pg2 cut off pg1")
+    for m in q.monitors:
+        arm(q, m.id, "probe", "fail", "pg3")  # pg1 seen again, pg3 still not
+    try:
+        t.wait_until(lambda: any("abandoned" in e["message"]
+                                 for e in t.events_of(q, "failover-blocked")), 30,
+                     "the failover abandoned")
+    except t.TestFailure:
+        t.log("status: %s" % q.ctl("status").stdout)
+        t.log("events: %s" % q.ctl("events", "--limit", "15").stdout)
+        raise
+    row = t.wait_until(lambda: (lambda r: r if r.startswith("streaming|%d" % pg1.port) else None)(
+        pg2.sql("SELECT status, sender_port FROM pg_stat_wal_receiver")), 30,
+        "pg2 streaming from pg1 again")
+    ci = pg2.sql("SHOW primary_conninfo")
+    t.check("keepalives_idle" in ci and "port=%d" % pg1.port in ci,
+            "pg2's primary_conninfo after the abandon: %s" % ci)
+    st = q.status()
+    t.check(st["clusters"][0]["epoch"] == 1 and st["clusters"][0]["primary"] == "pg1",
+            "the cluster after the abandon: %s" % st["clusters"][0])
+    t.check(not t.events_of(q, "failover-decided"), "a failover was decided")
+    t.log("abandoned: %s; pg2 %s" % (row, ci))
+
+
 def test_uncut_standby_needs_rejoin(sb):
     """A standby no leader can reach (failpoint) is not cut: it goes on following the frozen old
     primary, which goes on writing, and passes the new primary's fork point. It is never a
@@ -357,6 +410,6 @@ def test_leader_clock_steps(sb):
 
 if __name__ == "__main__":
     t.main([test_frozen_primary_sync_loses_nothing, test_frozen_primary_async,
-            test_uncut_standby_needs_rejoin, test_unpromotable_candidate_given_up,
+            test_cut_abandoned_when_primary_returns, test_uncut_standby_needs_rejoin, test_unpromotable_candidate_given_up,
             test_dead_monitor_view_expires, test_writable_old_primary_fenced_at_once,
             test_twin_registration, test_leader_clock_steps], failpoints=True)
