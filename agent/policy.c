@@ -446,6 +446,16 @@ static bool next_decision(const struct state *s,
      * it again), the cut is abandoned, and its standbys follow it again. A
      * candidate never promoted is replaced whatever it looks like. */
     if (!c->fo.unpromoted && !policy_fresh_down(s, cluster_node(c, c->primary), pc, now_ms)) {
+        const struct node *p = cluster_node(c, c->primary);
+        uint64_t grace = pc->view_max_age_ms != 0 ? pc->view_max_age_ms : pc->failover_timeout_ms;
+        /* A new leader counts only the views of its own generation, which
+         * the monitors send again as soon as they see it begin: until they
+         * could have (as long as a view lives), it waits, deciding nothing,
+         * rather than abandon a cut its predecessor began for want of
+         * evidence still on its way. */
+        if (p != NULL && p->verdict == PGQ_VERDICT_DOWN && now_ms < s->gen_since_ms + grace) {
+            return false;
+        }
         command_init(out, CMD_ABANDON);
         pgq_strlcpy(out->cluster, c->name, sizeof out->cluster);
         out->u.abandon.round = c->fo.round;

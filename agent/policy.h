@@ -6,7 +6,8 @@
  * Rules enforced here (quoted where they are applied):
  *   - a failover needs a majority of fresh down views of the current leader
  *     generation (views older than view_max_age_ms count for nothing), from
- *     its start to its decision;
+ *     its start to its decision (a new leader that finds a cut in progress
+ *     waits for its generation's views before it abandons the cut);
  *   - the primary must stay down by verdict for failover_timeout;
  *   - cut before promote: the failover begins by cutting every standby that
  *     is up off the old primary (unless no standby could be promoted at

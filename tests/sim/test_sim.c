@@ -107,6 +107,7 @@ struct pgnode
     uint64_t fork_lsn; /* promoted: where it forked off parent_tli */
     uint32_t parent_tli;
     bool blind[MAX_SERVERS]; /* monitor i cannot reach this node */
+    bool mute[MAX_SERVERS];  /* monitor i's actions cannot reach it (its probes can) */
     bool stale[MAX_SERVERS]; /* monitor i's probe of it has not completed */
 };
 
@@ -820,6 +821,7 @@ static void run_jobs(struct sim *s, uint64_t now)
         struct job *job = &s->jobs[j];
         struct command step;
         struct prop tmpl;
+        int k;
         if (!job->used || job->proposing || now < job->start_ms) {
             continue;
         }
@@ -827,7 +829,8 @@ static void run_jobs(struct sim *s, uint64_t now)
             job->used = false;
             continue;
         }
-        if (!execute(s, &job->act, &step)) {
+        k = pg_find(s, job->act.node);
+        if ((k >= 0 && s->pg[k].mute[job->server]) || !execute(s, &job->act, &step)) {
             job->start_ms = now + ACT_RETRY_MS;
             command_close(&step);
             continue;
@@ -1277,16 +1280,22 @@ static void sim_converge(struct sim *s, unsigned max_ms)
     s->auto_reports = reports;
 }
 
-/* pg1 primary, pg2 and pg3 standbys, known to every monitor. */
-static void setup_cluster(struct sim *s)
+/* pg1 primary at lsn1, pg2 and pg3 standbys at lsn2 and lsn3 (pg2 with
+ * priority prio2, the others 50), known to every monitor. */
+static void three_nodes(struct sim *s, uint64_t lsn1, uint64_t lsn2, unsigned prio2, uint64_t lsn3)
 {
     sim_leader(s, 10000);
-    pg_add(s, "pg1", 0x3000000, 50);
-    pg_add(s, "pg2", 0x3000000, 50);
-    pg_add(s, "pg3", 0x3000000, 50);
+    pg_add(s, "pg1", lsn1, 50);
+    pg_add(s, "pg2", lsn2, prio2);
+    pg_add(s, "pg3", lsn3, 50);
     if (!sim_until(s, pred_steady, NULL, 20000)) {
         sim_fail(s, "pg1 not known as primary of epoch 1 with two standbys");
     }
+}
+
+static void setup_cluster(struct sim *s)
+{
+    three_nodes(s, 0x3000000, 0x3000000, 50, 0x3000000);
 }
 
 /* ---- 1. election and readiness ------------------------------------------ */
@@ -1833,13 +1842,8 @@ static void run_candidate(unsigned n)
     const struct cluster *c;
     unsigned l;
 
-    sim_leader(s, 10000);
-    pg_add(s, "pg1", 0x5000000, 50);
-    pg_add(s, "pg2", 0x4FFF000, 90); /* first by name and priority, but behind */
-    pg_add(s, "pg3", 0x4FFFF00, 50); /* the most advanced */
-    if (!sim_until(s, pred_steady, NULL, 20000)) {
-        sim_fail(s, "no steady state");
-    }
+    /* pg2 first by name and priority, but behind; pg3 the most advanced */
+    three_nodes(s, 0x5000000, 0x4FFF000, 90, 0x4FFFF00);
     for (unsigned i = 0; i < n; i++) {
         assert_int_equal(main_of(s, i)->epoch, 1);
     }
@@ -1898,16 +1902,18 @@ static void run_candidate(unsigned n)
     sim_free(s);
 }
 
-static bool pred_leader_decided(struct sim *s, void *arg)
+/* The ready leader's cluster, NULL with no ready leader. */
+static const struct cluster *leader_main(struct sim *s)
 {
     int l = ready_leader(s);
-    const struct cluster *c;
+    return l >= 0 ? main_of(s, (unsigned)l) : NULL;
+}
+
+static bool pred_leader_decided(struct sim *s, void *arg)
+{
+    const struct cluster *c = leader_main(s);
     (void)arg;
-    if (l < 0) {
-        return false;
-    }
-    c = main_of(s, (unsigned)l);
-    return c->epoch == 2 && c->fo.phase == PGQ_FO_DECIDED;
+    return c != NULL && c->epoch == 2 && c->fo.phase == PGQ_FO_DECIDED;
 }
 
 /* The candidate dies before it is promoted: it holds no write of its own, so
@@ -1920,13 +1926,8 @@ static void run_candidate_dies(void)
     const struct cluster *c;
     unsigned l;
 
-    sim_leader(s, 10000);
-    pg_add(s, "pg1", 0x9000000, 50);
-    pg_add(s, "pg2", 0x8E90000, 50); /* 1.4 MiB behind pg1, 0.9 MiB behind pg3 */
-    pg_add(s, "pg3", 0x8F80000, 50); /* 0.5 MiB behind pg1 */
-    if (!sim_until(s, pred_steady, NULL, 20000)) {
-        sim_fail(s, "no steady state");
-    }
+    /* pg2 1.4 MiB behind pg1 and 0.9 MiB behind pg3, pg3 0.5 MiB behind pg1 */
+    three_nodes(s, 0x9000000, 0x8E90000, 50, 0x8F80000);
     s->hold_actions = true;
     s->pg[0].up = false;
     if (!sim_until(s, pred_leader_decided, NULL, 30000)) {
@@ -1970,13 +1971,8 @@ static void run_promoted_dies(void)
     const struct cluster *c;
     unsigned l;
 
-    sim_leader(s, 10000);
-    pg_add(s, "pg1", 0x9000000, 50);
-    pg_add(s, "pg2", 0x5000000, 50); /* 64 MiB behind */
-    pg_add(s, "pg3", 0x9000000, 50);
-    if (!sim_until(s, pred_steady, NULL, 20000)) {
-        sim_fail(s, "no steady state");
-    }
+    /* pg2 64 MiB behind */
+    three_nodes(s, 0x9000000, 0x5000000, 50, 0x9000000);
     s->crash_after_promote = true;
     s->pg[0].up = false;
     sim_run(s, 20000);
@@ -2097,6 +2093,18 @@ static bool pred_promote_seen(struct sim *s, void *arg)
            main_of(s, (unsigned)l)->fo.phase == PGQ_FO_DECIDED;
 }
 
+/* The dead leader old comes back after the failover: it converges on the
+ * same state, still with one promotion; the simulation ends. */
+static void old_leader_returns(struct sim *s, unsigned old)
+{
+    sim_revive(s, old);
+    sim_run(s, 3000);
+    sim_converge(s, 10000);
+    assert_int_equal(main_of(s, old)->fo.phase, PGQ_FO_DONE);
+    assert_int_equal(total_promotions(s), 1);
+    sim_free(s);
+}
+
 static void run_leader_dies(unsigned n, bool promoted_before)
 {
     struct sim *s = sim_new(n, 0, false, 0, 0);
@@ -2105,13 +2113,7 @@ static void run_leader_dies(unsigned n, bool promoted_before)
     int none = -1, after;
     int k;
 
-    sim_leader(s, 10000);
-    pg_add(s, "pg1", 0x5000000, 50);
-    pg_add(s, "pg2", 0x4FFF000, 50);
-    pg_add(s, "pg3", 0x4FFFF00, 50);
-    if (!sim_until(s, pred_steady, NULL, 20000)) {
-        sim_fail(s, "no steady state");
-    }
+    three_nodes(s, 0x5000000, 0x4FFF000, 50, 0x4FFFF00);
 
     /* The decision is committed and the leader hands out the promotion,
      * which is not carried out yet. */
@@ -2170,13 +2172,7 @@ static void run_leader_dies(unsigned n, bool promoted_before)
     assert_int_equal(main_of(s, l)->fo.timeline, 2);
     assert_string_equal(main_of(s, l)->primary, first.node);
 
-    /* The old leader comes back: still one promotion, identical state. */
-    sim_revive(s, old);
-    sim_run(s, 3000);
-    sim_converge(s, 10000);
-    assert_int_equal(main_of(s, old)->fo.phase, PGQ_FO_DONE);
-    assert_int_equal(total_promotions(s), 1);
-    sim_free(s);
+    old_leader_returns(s, old);
 }
 
 /* When the leader dies right after committing the decision, the new leader
@@ -2190,6 +2186,62 @@ static void test_leader_dies(void **state)
     run_leader_dies(3, false);
     run_leader_dies(3, true);
     run_leader_dies(5, true);
+}
+
+/* The leader's cut is half done: pg3 cut, pg2 (the most advanced) not yet. */
+static bool pred_half_cut(struct sim *s, void *arg)
+{
+    const struct cluster *c = leader_main(s);
+    (void)arg;
+    return c != NULL && c->fo.phase == PGQ_FO_CUTTING &&
+           cluster_node(c, "pg3")->cut_round == c->fo.round;
+}
+
+/* When the leader dies half-way through the cut (one standby cut, the most
+ * advanced one not, as its actions cannot reach it), the new leader goes on
+ * with the same failover round: it cuts the other standby, waits for its
+ * position, and promotes it, once; the standby cut by the dead leader is
+ * not cut again in another round. */
+static void test_leader_dies_mid_cut(void **state)
+{
+    struct sim *s = sim_new(3, 0, false, 0, 0);
+    const struct cluster *c;
+    uint64_t round;
+    unsigned old, l;
+    (void)state;
+
+    three_nodes(s, 0x5000000, 0x4FFFF00, 50, 0x4FFF000);
+    old = (unsigned)ready_leader(s);
+    s->pg[1].mute[old] = true;
+    s->pg[0].up = false;
+    if (!sim_until(s, pred_half_cut, NULL, FAILOVER_MS + 10000)) {
+        sim_fail(s, "no half-done cut");
+    }
+    c = main_of(s, old);
+    round = c->fo.round;
+    assert_int_equal(c->epoch, 1);
+    assert_int_equal(s->pg[1].cuts, 0);
+    assert_int_equal(s->pg[2].cuts, 1);
+
+    sim_kill(s, old);
+    assert_true(raft_fixture_step_until_has_no_leader(&s->f, 5000));
+    assert_true(raft_fixture_step_until_has_leader(&s->f, 10000));
+    sim_check(s);
+    if (!sim_until(s, pred_done_all, NULL, 30000)) {
+        sim_fail(s, "failover not done after the leader died mid-cut");
+    }
+    l = (unsigned)ready_leader(s);
+    c = main_of(s, l);
+    assert_int_not_equal(l, old);
+    assert_string_equal(c->primary, "pg2"); /* the most advanced, cut by the new leader */
+    assert_int_equal(c->epoch, 2);
+    assert_int_equal(c->fo.round, round);
+    assert_int_equal(total_promotions(s), 1);
+    assert_int_equal(s->pg[1].promotions, 1);
+    assert_int_equal(s->pg[1].cuts, 1);
+    assert_int_equal(node_of(s, l, "pg3")->cut_round, round);
+
+    old_leader_returns(s, old);
 }
 
 /* ---- 8. randomized schedules -------------------------------------------- */
@@ -2469,7 +2521,8 @@ int main(void)
         cmocka_unit_test(test_leader_loss), cmocka_unit_test(test_snapshot),
         cmocka_unit_test(test_verdict),     cmocka_unit_test(test_candidate),
         cmocka_unit_test(test_clock_skew),  cmocka_unit_test(test_clock_step),
-        cmocka_unit_test(test_leader_dies), cmocka_unit_test(test_random),
+        cmocka_unit_test(test_leader_dies), cmocka_unit_test(test_leader_dies_mid_cut),
+        cmocka_unit_test(test_random),
     };
     const char *filter = getenv("PGQ_SIM_FILTER");
     log_init("test_sim", 0, getenv("PGQ_SIM_VERBOSE") != NULL ? LOG_DEBUG_LEVEL : LOG_ERROR_LEVEL);

@@ -964,6 +964,34 @@ static void test_cut_abandoned_without_fresh_majority(void **ctx)
                       "majority of monitors see it down now");
 }
 
+static void test_cut_survives_new_leader(void **ctx)
+{
+    /* A new leader in the middle of a cut counts only the down views of its own generation: it
+     * neither abandons the cut nor decides until the monitors sent theirs again, then decides in
+     * the same round; should they never, it abandons once a view could have arrived. */
+    struct state *s = *ctx;
+    struct policy_config pc = PC;
+    struct command c;
+    uint64_t round;
+    pc.view_max_age_ms = 4000;
+    failed_primary(s, 3, 2);
+    c = expect_cmd(s, 15000, CMD_CUT);
+    b_apply(s, &c);
+    round = b_cluster(s)->fo.round;
+    b_cut_standbys(s, 15100);
+    b_hello(s, 16000, 2, 3);
+    assert_false(policy_fresh_down(s, b_node(s, "pg1"), &pc, 16000));
+    assert_false(policy_next_command(s, &pc, 16000, &c));
+    assert_false(policy_next_command(s, &pc, 19999, &c));
+    assert_true(policy_next_command(s, &pc, 20000, &c)); /* should no view come: abandoned */
+    assert_int_equal(c.kind, CMD_ABANDON);
+    lose_primary(s, 16100, 2, 3);
+    assert_true(policy_next_command(s, &pc, 16200, &c));
+    assert_int_equal(c.kind, CMD_DECIDE);
+    assert_int_equal(c.u.decide.round, round);
+    assert_string_equal(c.node, "pg2");
+}
+
 static void test_given_up_with_sync(void **ctx)
 {
     /* With synchronous replication, a candidate given up (up, never promoted) does not hold the
@@ -1422,6 +1450,7 @@ int main(void)
         T(test_sync_floor_survives_lost_candidate),
         T(test_reference_from_standbys),
         T(test_cut_abandoned_without_fresh_majority),
+        T(test_cut_survives_new_leader),
         T(test_given_up_with_sync),
         T(test_given_up_alone_is_retried),
         T(test_done_without_unknown_standby),
