@@ -441,12 +441,12 @@ static bool next_decision(const struct state *s,
     char waiting[PGQ_REASON_MAX] = "";
     char reason[PGQ_REASON_MAX];
     struct choice ch;
+    const struct node *p = cluster_node(c, c->primary);
     /* Invariant 2 until the decision: should fewer than a majority see the
      * primary down any more (the monitors that did died, or a live one sees
      * it again), the cut is abandoned, and its standbys follow it again. A
      * candidate never promoted is replaced whatever it looks like. */
-    if (!c->fo.unpromoted && !policy_fresh_down(s, cluster_node(c, c->primary), pc, now_ms)) {
-        const struct node *p = cluster_node(c, c->primary);
+    if (!c->fo.unpromoted && !policy_fresh_down(s, p, pc, now_ms)) {
         uint64_t grace = pc->view_max_age_ms != 0 ? pc->view_max_age_ms : pc->failover_timeout_ms;
         /* A new leader counts only the views of its own generation, which
          * the monitors send again as soon as they see it begin: until they
