@@ -1,74 +1,26 @@
-/* monitor: the services of one pgquorumd monitor on one loop (see
- * monitor.h). */
+/* monitor, the wiring: the services of one pgquorumd monitor on one loop
+ * (see monitor.h), started and stopped together, the tick that drives them,
+ * the reactions to applied entries and the leader's work. The API's requests
+ * are in monitor_api.c, the report channel to the leader in
+ * monitor_report.c. */
 #include "monitor.h"
 
 #include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "failpoint.h"
 #include "lib/util.h"
 #include "log.h"
+#include "monitor_internal.h"
 
 #define TICK_MS 100
-#define REPORT_TIMEOUT_MS 3000
-#define REPORT_BACKOFF_MS 300
-
-struct pending_write
-{
-    struct proposal p;
-    struct monitor *m;
-    struct api_client *cl; /* NULL for the monitor's own steps */
-    struct command cmd;
-};
 
 static void tick_cb(uv_timer_t *t);
 
-static void kick(struct monitor *m)
+void monitor_kick(struct monitor *m)
 {
     if (!m->stopping) {
         uv_timer_start(&m->tick, tick_cb, 0, TICK_MS);
-    }
-}
-
-static uint64_t rss_kb(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    unsigned long long size = 0, resident = 0;
-    if (f == NULL) {
-        return 0;
-    }
-    if (fscanf(f, "%llu %llu", &size, &resident) != 2) {
-        resident = 0;
-    }
-    fclose(f);
-    return resident * (uint64_t)sysconf(_SC_PAGESIZE) / 1024;
-}
-
-static int api_code_of(int pgq_code)
-{
-    switch (pgq_code) {
-        case 0:
-            return API_OK;
-        case PGQ_INVALID:
-        case PGQ_MALFORMED:
-        case PGQ_TOOBIG:
-        case PGQ_VERSION:
-        case PGQ_UNKNOWN:
-            return API_BAD_REQUEST;
-        case PGQ_NOTLEADER:
-            return API_NOT_LEADER;
-        case PGQ_UNAVAILABLE:
-        case PGQ_SHUTDOWN:
-        case PGQ_TIMEOUT:
-            return API_UNAVAILABLE;
-        case PGQ_NOMEM:
-        case PGQ_INTERNAL:
-            return API_INTERNAL;
-        default:
-            return API_REFUSED;
     }
 }
 
@@ -81,7 +33,7 @@ static void applied_cb(struct fsm *f, const struct command *cmd, const struct ap
     if (cmd == NULL || cmd->kind == CMD_NODE_ADD || cmd->kind == CMD_NODE_REMOVE) {
         m->nodes_changed = true;
     }
-    kick(m);
+    monitor_kick(m);
 }
 
 static void react(struct monitor *m)
@@ -132,241 +84,6 @@ static void react(struct monitor *m)
     m->seen_event_seq = s->event_seq;
 }
 
-/* ---- the report channel to the leader ---------------------------------- */
-
-static void report_done(struct monitor *m, bool committed)
-{
-    probe_collect_done(&m->probe, committed);
-    command_close(&m->report_cmd);
-    m->report_pending = false;
-    if (!committed) {
-        m->report_backoff_until = uv_now(m->loop) + REPORT_BACKOFF_MS;
-    } else {
-        kick(m);
-    }
-}
-
-static void report_applied_cb(struct proposal *p, int status, const struct apply_result *res)
-{
-    struct monitor *m = p->data;
-    if (status == 0 && res->code != 0) {
-        log_warn("report refused: %s", res->message);
-    }
-    report_done(m, status == 0 && res->code == 0);
-}
-
-static void report_sent_cb(struct peer *p, int status, const struct api_response *res)
-{
-    struct monitor *m = p->data;
-    bool ok = status == 0 && res->code == API_OK;
-    if (status != 0) {
-        log_debug("report to leader failed: %s", p->errmsg);
-    } else if (res->code != API_OK) {
-        log_debug("report to leader refused: %s", res->message);
-    }
-    report_done(m, ok);
-}
-
-static void flush_reports(struct monitor *m)
-{
-    const struct member *self = state_member(&m->fsm.state, m->cfg.id);
-    /* Reports also tell the leader where this monitor's API is; with no
-     * observation to send, an empty report does only that, once the
-     * leader's generation has listed this monitor. */
-    bool announce = self != NULL && strcmp(self->api_address, m->cfg.api_address) != 0;
-    unsigned pending = probe_pending(&m->probe);
-    const char *leader_api;
-    uint64_t leader;
-    struct obs *obs;
-    unsigned n;
-    if (m->report_pending || m->stopping || uv_now(m->loop) < m->report_backoff_until ||
-        (pending == 0 && !announce)) {
-        return;
-    }
-    obs = calloc(PGQ_MAX(PGQ_MIN(pending, PGQ_MAX_NODES), 1), sizeof *obs);
-    if (obs == NULL) {
-        return;
-    }
-    command_init(&m->report_cmd, CMD_REPORT);
-    n = probe_collect(&m->probe, m->report_cmd.cluster, obs, PGQ_MIN(pending, PGQ_MAX_NODES));
-    if (announce || self == NULL) {
-        pgq_strlcpy(m->report_cmd.u.report.api_address, m->cfg.api_address,
-                    sizeof m->report_cmd.u.report.api_address);
-    }
-    m->report_cmd.u.report.obs = obs;
-    m->report_cmd.u.report.n_obs = n;
-    m->report_cmd.u.report.monitor_id = m->cfg.id;
-    m->report_pending = true;
-    if (consensus_ready(&m->cons)) {
-        m->report_p.data = m;
-        m->report_p.cb = report_applied_cb;
-        if (consensus_propose(&m->cons, &m->report_p, &m->report_cmd) != 0) {
-            report_done(m, false);
-        }
-        return;
-    }
-    leader = consensus_leader(&m->cons, &leader_api);
-    if (leader != 0 && leader != m->cfg.id && leader_api[0] != '\0') {
-        struct api_request req;
-        memset(&req, 0, sizeof req);
-        req.kind = API_REPORT;
-        req.cmd = m->report_cmd;
-        if (peer_request(&m->peer, leader_api, &req, REPORT_TIMEOUT_MS, report_sent_cb) == 0) {
-            return;
-        }
-    }
-    report_done(m, false);
-}
-
-/* ---- writes: client commands and the leader's own steps ----------------- */
-
-static void write_done_cb(struct proposal *p, int status, const struct apply_result *res)
-{
-    struct pending_write *w = p->data;
-    if (w->cl != NULL) {
-        if (status != 0) {
-            api_reply_code(w->cl, api_code_of(status),
-                           status == PGQ_NOTLEADER ? "leadership lost before the command "
-                                                     "committed: retry"
-                                                   : "the command could not be committed: retry",
-                           NULL);
-        } else {
-            api_reply_code(w->cl, api_code_of(res->code),
-                           res->code == 0 ? "committed" : res->message, NULL);
-        }
-    } else if (status == 0 && res->code != 0) {
-        log_info("step refused: %s", res->message);
-    }
-    struct monitor *m = w->m;
-    command_close(&w->cmd);
-    free(w);
-    kick(m);
-}
-
-/* Copy cmd (deeply) and propose it; the reply goes to cl when not NULL. */
-static int propose_copy(struct monitor *m, struct api_client *cl, const struct command *cmd)
-{
-    struct pending_write *w = calloc(1, sizeof *w);
-    int rv;
-    if (w == NULL) {
-        return PGQ_NOMEM;
-    }
-    w->m = m;
-    w->cl = cl;
-    w->cmd = *cmd;
-    if (cmd->kind == CMD_REPORT && cmd->u.report.n_obs > 0) {
-        w->cmd.u.report.obs = calloc(cmd->u.report.n_obs, sizeof *cmd->u.report.obs);
-        if (w->cmd.u.report.obs == NULL) {
-            free(w);
-            return PGQ_NOMEM;
-        }
-        memcpy(w->cmd.u.report.obs, cmd->u.report.obs,
-               cmd->u.report.n_obs * sizeof *cmd->u.report.obs);
-    }
-    w->p.data = w;
-    w->p.cb = write_done_cb;
-    rv = consensus_propose(&m->cons, &w->p, &w->cmd);
-    if (rv != 0) {
-        command_close(&w->cmd);
-        free(w);
-    }
-    return rv;
-}
-
-static void handle_write(struct monitor *m, struct api_client *cl, const struct api_request *req)
-{
-    struct apply_result res;
-    const char *leader_api;
-    uint64_t leader;
-    char msg[256];
-    int rv;
-    if (!consensus_ready(&m->cons)) {
-        leader = consensus_leader(&m->cons, &leader_api);
-        if (leader == m->cfg.id) {
-            api_reply_code(cl, API_UNAVAILABLE,
-                           "this monitor was just elected and is catching up with the log: retry",
-                           NULL);
-        } else if (leader != 0) {
-            snprintf(msg, sizeof msg,
-                     "monitor %" PRIu64 " is not the leader; monitor %" PRIu64 " at %s is",
-                     m->cfg.id, leader, leader_api[0] != '\0' ? leader_api : "(address unknown)");
-            api_reply_code(cl, API_NOT_LEADER, msg, leader_api);
-        } else {
-            api_reply_code(cl, API_UNAVAILABLE, "no leader: the monitors have no quorum now", NULL);
-        }
-        return;
-    }
-    /* Reports change verdicts: only a voter may send them, and only from
-     * the host of its Raft address (the API has no authentication yet). */
-    if (req->kind == API_REPORT) {
-        const struct member *mb = state_member(&m->fsm.state, req->cmd.u.report.monitor_id);
-        char host[PGQ_ADDR_MAX];
-        uint16_t port;
-        if (mb == NULL || !mb->voter ||
-            pgq_parse_hostport(mb->raft_address, host, sizeof host, &port) != 0 ||
-            strcmp(host, api_client_peer(cl)) != 0) {
-            snprintf(msg, sizeof msg,
-                     "report for monitor %" PRIu64
-                     " refused: it comes from %s, not from the "
-                     "host of a voter with that id",
-                     req->cmd.u.report.monitor_id, api_client_peer(cl));
-            log_warn("api: %s", msg);
-            api_reply_code(cl, API_REFUSED, msg, NULL);
-            return;
-        }
-    }
-    /* Refuse a bad command before it reaches the log, with the same words
-     * the state machine would use. */
-    if (cluster_check(&m->fsm.state, &req->cmd, &res) != 0) {
-        api_reply_code(cl, api_code_of(res.code), res.message, NULL);
-        return;
-    }
-    rv = propose_copy(m, cl, &req->cmd);
-    if (rv != 0) {
-        api_reply_code(cl, api_code_of(rv), pgq_strerror(rv), NULL);
-    }
-}
-
-static void handle_request(struct api_server *s,
-                           struct api_client *cl,
-                           const struct api_request *req)
-{
-    struct monitor *m = s->data;
-    struct api_response res;
-    char err[256];
-    if (m->stopping) {
-        api_reply_code(cl, API_UNAVAILABLE, "shutting down", NULL);
-        return;
-    }
-    switch (req->kind) {
-        case API_STATUS:
-        case API_EVENTS:
-            api_response_init(&res);
-            res.body = req->kind;
-            consensus_info(&m->cons, &res.info);
-            res.info.rss_kb = rss_kb();
-            api_reply(cl, &res, &m->fsm.state, req->cluster, req->limit);
-            api_response_close(&res);
-            return;
-        case API_FAILPOINT:
-            if (failpoint_set(req->fp_name, req->fp_action, req->fp_arg, err, sizeof err) != 0) {
-                api_reply_code(cl, API_REFUSED, err, NULL);
-            } else {
-                api_reply_code(cl, API_OK, "armed", NULL);
-            }
-            return;
-        case API_NODE_ADD:
-        case API_NODE_REMOVE:
-        case API_MAINTENANCE:
-        case API_REPORT:
-            handle_write(m, cl, req);
-            return;
-        default:
-            api_reply_code(cl, API_BAD_REQUEST, "unknown request", NULL);
-            return;
-    }
-}
-
 /* ---- leader work -------------------------------------------------------- */
 
 static void actions_cb(struct consensus *c, const struct action *a, unsigned n)
@@ -383,7 +100,7 @@ static void stepped_down_cb(struct consensus *c)
 
 static void kick_cb(struct consensus *c)
 {
-    kick(c->data);
+    monitor_kick(c->data);
 }
 
 static bool action_due(struct actuator *a, const struct action *act)
@@ -402,7 +119,7 @@ static void action_done_cb(struct actuator *a,
     (void)act;
     (void)errmsg;
     if (status == 0 && step != NULL && !m->stopping) {
-        int rv = propose_copy(m, NULL, step);
+        int rv = monitor_propose_copy(m, NULL, step);
         if (rv != 0) {
             log_warn("cannot commit %s step for %s: %s", pgq_step_name(step->u.step.kind),
                      step->node, pgq_strerror(rv));
@@ -432,7 +149,7 @@ static void hand_over(struct monitor *m)
 
 static void probe_dirty_cb(struct probe *p)
 {
-    kick(p->data);
+    monitor_kick(p->data);
 }
 
 static void tick_cb(uv_timer_t *t)
@@ -452,7 +169,7 @@ static void tick_cb(uv_timer_t *t)
     react(m);
     consensus_tick(&m->cons);
     hand_over(m);
-    flush_reports(m);
+    monitor_flush_reports(m);
 }
 
 /* ---- start and stop ----------------------------------------------------- */
@@ -485,7 +202,7 @@ int monitor_start(struct monitor *m,
     }
     m->peer.data = m;
     m->started_peer = true;
-    rv = api_start(&m->api, loop, &m->cfg, handle_request, errmsg, errsize);
+    rv = api_start(&m->api, loop, &m->cfg, monitor_handle_request, errmsg, errsize);
     m->api.data = m;
     m->started_api = true; /* its listener handle exists even on failure */
     if (rv != 0) {
@@ -514,7 +231,7 @@ int monitor_start(struct monitor *m,
     m->cons.kick_cb = kick_cb;
     m->cons.data = m;
     m->nodes_changed = true;
-    kick(m);
+    monitor_kick(m);
     log_info("monitor %" PRIu64 " started: raft %s, api %s, data_dir %s%s", cfg->id,
              cfg->raft_address, cfg->api_address, cfg->data_dir,
              m->cu.bootstrapped ? " (bootstrapped)" : "");

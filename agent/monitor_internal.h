@@ -1,0 +1,32 @@
+/* Inside the monitor: what monitor.c (the wiring), monitor_api.c (the API's
+ * requests) and monitor_report.c (the report channel to the leader) share.
+ * Not for anyone else: the contract is monitor.h. */
+#ifndef PGQ_MONITOR_INTERNAL_H
+#define PGQ_MONITOR_INTERNAL_H
+
+#include "api.h"
+#include "codec.h"
+#include "monitor.h"
+
+/* monitor.c: run the tick now, then every tick interval; nothing once the
+ * monitor is stopping. */
+void monitor_kick(struct monitor *m);
+
+/* monitor_report.c: send the observations waiting in the probe (or, with
+ * none, this monitor's API address once the leader's generation lists it)
+ * to the leader, unless a report is in flight, the monitor is stopping, or a
+ * failed report's backoff has not passed. */
+void monitor_flush_reports(struct monitor *m);
+
+/* monitor_api.c: copy cmd (deeply) and propose it; the reply goes to cl when
+ * not NULL, else a refusal is logged. Zero: the monitor is kicked once it
+ * has committed or failed. Nonzero: nothing was proposed and cl got no
+ * reply. */
+int monitor_propose_copy(struct monitor *m, struct api_client *cl, const struct command *cmd);
+
+/* monitor_api.c: the API server's handler (s->data is the monitor). */
+void monitor_handle_request(struct api_server *s,
+                            struct api_client *cl,
+                            const struct api_request *req);
+
+#endif /* PGQ_MONITOR_INTERNAL_H */
