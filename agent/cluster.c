@@ -307,6 +307,9 @@ static int apply_hello(struct state *s, const struct command *cmd, struct apply_
         struct member *m = member_slot(s, h->monitor_id);
         pgq_strlcpy(m->api_address, h->api_address, sizeof m->api_address);
     }
+    if (h->feature_level != 0) {
+        member_slot(s, h->monitor_id)->max_level = h->feature_level;
+    }
     s->leader_gen++;
     s->leader_id = h->monitor_id;
     s->gen_since_ms = s->time_ms;
@@ -566,6 +569,12 @@ static int apply_report(struct state *s, const struct command *cmd, struct apply
         struct member *m = member_slot(s, r->monitor_id);
         pgq_strlcpy(m->api_address, r->api_address, sizeof m->api_address);
     }
+    if (r->feature_level != 0) {
+        struct member *m = member_slot(s, r->monitor_id);
+        if (m != NULL) {
+            m->max_level = r->feature_level;
+        }
+    }
     for (unsigned i = 0; i < r->n_obs; i++) {
         const struct obs *o = &r->obs[i];
         struct node *n = cluster_node(c, o->node);
@@ -578,6 +587,7 @@ static int apply_report(struct state *s, const struct command *cmd, struct apply
         v->applied_ms = s->time_ms;
         v->obs = *o;
         note_observation(s, c, n, o);
+        agent_note_observation(s, c, n, o);
     }
     return 0;
 }
@@ -649,6 +659,25 @@ int cluster_check(const struct state *s, const struct command *cmd, struct apply
             return check_node_remove(s, cmd, res);
         case CMD_MAINTENANCE:
             return check_maintenance(s, cmd, res);
+        case CMD_ALLOW_UNFENCED: {
+            const struct cluster *c = state_cluster(s, cmd->cluster);
+            const struct node *n = cluster_node(c, cmd->node);
+            if (cluster_cmd_level(cmd->kind) > s->feature_level) {
+                return cluster_fail(res, PGQ_VERSION,
+                                    "the cluster is at feature level %u: upgrade every monitor "
+                                    "first",
+                                    s->feature_level);
+            }
+            if (n == NULL) {
+                return cluster_fail(res, PGQ_NOTFOUND, "unknown node %s/%s", cmd->cluster,
+                                    cmd->node);
+            }
+            if (strcmp(c->primary, n->name) != 0) {
+                return cluster_fail(res, PGQ_REFUSED, "node %s is not the primary of cluster %s",
+                                    n->name, c->name);
+            }
+            return 0;
+        }
         default:
             return 0;
     }
@@ -662,6 +691,18 @@ int cluster_apply(struct state *s, const struct command *cmd, struct apply_resul
     /* Time never goes back, whatever a new leader's clock says. */
     if (cmd->time_ms > s->time_ms) {
         s->time_ms = cmd->time_ms;
+    }
+    /* Rolling upgrades: a command of a level the state is not at yet is
+     * refused here exactly as a monitor of the previous version, which does
+     * not know it, refuses it: both leave the state as it was. */
+    if (s->feature_level == 0) {
+        s->feature_level = 1; /* a state zeroed by hand */
+    }
+    if (cluster_cmd_level(cmd->kind) > s->feature_level) {
+        s->time_ms = saved_time;
+        return cluster_fail(res, PGQ_VERSION,
+                            "command needs feature level %u; the cluster is at level %u",
+                            cluster_cmd_level(cmd->kind), s->feature_level);
     }
     switch (cmd->kind) {
         case CMD_HELLO:
@@ -696,6 +737,15 @@ int cluster_apply(struct state *s, const struct command *cmd, struct apply_resul
             break;
         case CMD_ABANDON:
             rv = apply_abandon(s, cmd, res);
+            break;
+        case CMD_AGENT:
+            rv = apply_agent(s, cmd, res);
+            break;
+        case CMD_FEATURE:
+            rv = apply_feature(s, cmd, res);
+            break;
+        case CMD_ALLOW_UNFENCED:
+            rv = apply_allow_unfenced(s, cmd, res);
             break;
         default:
             rv = cluster_fail(res, PGQ_UNKNOWN, "unknown command kind %d", cmd->kind);

@@ -79,6 +79,52 @@ struct sync_standby
     uint64_t left_lsn; /* 0: named in the latest observation */
 };
 
+/* Host metrics as an agent reports them (see hostmetrics.h). */
+struct agent_host
+{
+    uint32_t cpu_busy_bp; /* basis points */
+    uint32_t load1_c;     /* hundredths */
+    uint32_t load5_c;
+    uint32_t load15_c;
+    uint64_t disk_read_bps;
+    uint64_t disk_write_bps;
+    uint32_t disk_io_bp;
+    uint64_t net_rx_bps;
+    uint64_t net_tx_bps;
+};
+
+/* What a node agent says (heartbeats) and what the quorum committed of it:
+ * the same struct in the heartbeat, the AgentReport command and the node. */
+struct agent_facts
+{
+    int state;      /* enum pgq_agent_state: committed by the leader */
+    bool pm_alive;  /* the postmaster runs */
+    bool answering; /* it answers a local connection */
+    int pg_state;   /* enum pgq_pg_state, from the control file */
+    uint32_t timeline;
+    uint64_t lsn;
+    bool in_recovery;
+    bool fenced;   /* the agent stopped its PostgreSQL to fence it */
+    bool handover; /* PostgreSQL is down and the agent leaves the recovery to the quorum */
+    bool lease;    /* the agent holds a lease */
+    uint64_t pm_pid;
+    uint64_t session; /* changes each time the agent starts */
+    struct agent_host host;
+    uint64_t since_ms;   /* leader stamp: state, postmaster or fence last changed */
+    uint64_t facts_ms;   /* leader stamp: last committed */
+    bool unprotected;    /* its PostgreSQL was seen up after the agent went silent */
+    uint64_t silent_seq; /* state seq of the command that found the agent silent */
+    char version[32];
+};
+
+/* The agent's facts that a failover depends on changed (as opposed to
+ * positions and host metrics, refreshed now and then). */
+bool agent_facts_material(const struct agent_facts *a, const struct agent_facts *b);
+
+/* The node's agent confirmed that its PostgreSQL is down and that it leaves
+ * it down (fenced, or dead and handed over to the quorum). */
+bool agent_confirms_down(const struct agent_facts *a);
+
 struct node
 {
     char name[PGQ_NAME_MAX];
@@ -109,6 +155,8 @@ struct node
     struct sync_standby sync[PGQ_SYNC_MAX]; /* see struct sync_standby */
     unsigned n_sync;
     uint64_t added_ms;
+    struct agent_facts agent;      /* state PGQ_AGENT_NONE: no agent ever attached */
+    uint64_t allow_unfenced_epoch; /* an operator allowed a failover over it in this epoch */
     struct view views[PGQ_MAX_MONITORS];
 };
 
@@ -162,6 +210,7 @@ struct member
     char raft_address[PGQ_ADDR_MAX];
     char api_address[PGQ_ADDR_MAX];
     bool voter;
+    unsigned max_level; /* highest feature level it announced (0: none, as 1) */
 };
 
 struct event
@@ -191,6 +240,7 @@ struct state
     unsigned n_events;
     unsigned events_head;
     uint64_t event_seq;
+    unsigned feature_level; /* PGQ_FEATURE_LEVEL: commands above it are refused */
 };
 
 /* Commands. */
@@ -206,7 +256,13 @@ enum cmd_kind {
     CMD_STEP,
     CMD_CUT,
     CMD_ABANDON,
+    CMD_AGENT,          /* level 2 */
+    CMD_FEATURE,        /* level 1: raises the level */
+    CMD_ALLOW_UNFENCED, /* level 2 */
 };
+
+/* The feature level a command kind needs. */
+unsigned cluster_cmd_level(int kind);
 
 struct command
 {
@@ -221,6 +277,7 @@ struct command
             char api_address[PGQ_ADDR_MAX];
             struct member voters[PGQ_MAX_MONITORS];
             unsigned n_voters;
+            unsigned feature_level; /* the highest the leader supports */
         } hello;
         struct cmd_node_add
         {
@@ -237,7 +294,17 @@ struct command
             char api_address[PGQ_ADDR_MAX];
             struct obs *obs; /* owned, see command_close() */
             unsigned n_obs;
+            unsigned feature_level; /* the highest the reporter supports */
         } report;
+        struct agent_facts agent; /* CMD_AGENT: node = the agent's node */
+        struct cmd_feature
+        {
+            unsigned level;
+        } feature;
+        struct cmd_allow
+        {
+            char by[PGQ_NAME_MAX];
+        } allow; /* CMD_ALLOW_UNFENCED: node */
         struct cmd_set_role
         {
             int role;

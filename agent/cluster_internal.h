@@ -33,6 +33,15 @@ int apply_blocked(struct state *s, const struct command *cmd, struct apply_resul
 int apply_step(struct state *s, const struct command *cmd, struct apply_result *res);
 int apply_abandon(struct state *s, const struct command *cmd, struct apply_result *res);
 
+/* Node agents and feature levels (cluster_agent.c). */
+int apply_agent(struct state *s, const struct command *cmd, struct apply_result *res);
+int apply_feature(struct state *s, const struct command *cmd, struct apply_result *res);
+int apply_allow_unfenced(struct state *s, const struct command *cmd, struct apply_result *res);
+void agent_note_observation(struct state *s,
+                            struct cluster *c,
+                            struct node *n,
+                            const struct obs *o);
+
 /* The primary of c is up again by verdict: a failover still cutting its
  * standbys off it is abandoned. */
 void failover_primary_up(struct state *s, struct cluster *c);

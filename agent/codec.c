@@ -298,6 +298,8 @@ int codec_command_to_pb(const struct command *cmd, Pgq__Command *m, struct scrat
             }
             b->n_voters = h->n_voters;
             b->voters = vs;
+            b->has_feature_level = cmd->u.hello.feature_level != 0;
+            b->feature_level = cmd->u.hello.feature_level;
             m->body_case = PGQ__COMMAND__BODY_HELLO;
             m->hello = b;
             return 0;
@@ -361,6 +363,7 @@ int codec_command_to_pb(const struct command *cmd, Pgq__Command *m, struct scrat
             }
             b->n_obs = r->n_obs;
             b->obs = os;
+            b->has_feature_level = r->feature_level != 0, b->feature_level = r->feature_level;
             m->body_case = PGQ__COMMAND__BODY_REPORT;
             m->report = b;
             return 0;
@@ -415,6 +418,46 @@ int codec_command_to_pb(const struct command *cmd, Pgq__Command *m, struct scrat
             }
             m->body_case = PGQ__COMMAND__BODY_CUT;
             m->cut = b;
+            return 0;
+        }
+        case CMD_AGENT: {
+            Pgq__AgentReport *b = codec_scratch_alloc(sc, sizeof *b);
+            Pgq__AgentFacts *f = codec_scratch_alloc(sc, sizeof *f);
+            if (b == NULL || f == NULL || codec_agent_to_pb(&cmd->u.agent, f, sc) != 0) {
+                return PGQ_NOMEM;
+            }
+            pgq__agent_report__init(b);
+            b->cluster = S(cmd->cluster);
+            b->name = S(cmd->node);
+            b->facts = f;
+            m->body_case = PGQ__COMMAND__BODY_AGENT;
+            m->agent = b;
+            return 0;
+        }
+        case CMD_FEATURE: {
+            Pgq__SetFeature *b = codec_scratch_alloc(sc, sizeof *b);
+            if (b == NULL) {
+                return PGQ_NOMEM;
+            }
+            pgq__set_feature__init(b);
+            b->level = cmd->u.feature.level;
+            m->body_case = PGQ__COMMAND__BODY_FEATURE;
+            m->feature = b;
+            return 0;
+        }
+        case CMD_ALLOW_UNFENCED: {
+            Pgq__AllowUnfenced *b = codec_scratch_alloc(sc, sizeof *b);
+            if (b == NULL) {
+                return PGQ_NOMEM;
+            }
+            pgq__allow_unfenced__init(b);
+            b->cluster = S(cmd->cluster);
+            b->name = S(cmd->node);
+            if (cmd->u.allow.by[0] != '\0') {
+                b->by = S(cmd->u.allow.by);
+            }
+            m->body_case = PGQ__COMMAND__BODY_ALLOW_UNFENCED;
+            m->allow_unfenced = b;
             return 0;
         }
         case CMD_ABANDON: {
@@ -498,6 +541,7 @@ void codec_report_from_pb(struct dec *d, const Pgq__Report *b, struct command *c
     codec_copy_str(d, cmd->cluster, sizeof cmd->cluster, b->cluster, "report.cluster");
     codec_copy_str(d, r->api_address, sizeof r->api_address, b->api_address, "report.api_address");
     r->monitor_id = b->monitor_id;
+    r->feature_level = b->feature_level;
     codec_check_count(d, b->n_obs, PGQ_MAX_NODES, "report.obs");
     if (d->rv != 0 || b->n_obs == 0) {
         return;
@@ -511,6 +555,20 @@ void codec_report_from_pb(struct dec *d, const Pgq__Report *b, struct command *c
     for (size_t i = 0; i < b->n_obs; i++) {
         codec_obs_from_pb(d, b->obs[i], &r->obs[i]);
     }
+}
+
+void codec_agent_report_from_pb(struct dec *d, const Pgq__AgentReport *b, struct command *cmd)
+{
+    codec_copy_str(d, cmd->cluster, sizeof cmd->cluster, b->cluster, "agent.cluster");
+    codec_copy_str(d, cmd->node, sizeof cmd->node, b->name, "agent.name");
+    codec_agent_from_pb(d, b->facts, &cmd->u.agent);
+}
+
+void codec_allow_from_pb(struct dec *d, const Pgq__AllowUnfenced *b, struct command *cmd)
+{
+    codec_copy_str(d, cmd->cluster, sizeof cmd->cluster, b->cluster, "allow_unfenced.cluster");
+    codec_copy_str(d, cmd->node, sizeof cmd->node, b->name, "allow_unfenced.name");
+    codec_copy_str(d, cmd->u.allow.by, sizeof cmd->u.allow.by, b->by, "allow_unfenced.by");
 }
 
 void codec_node_add_from_pb(struct dec *d, const Pgq__NodeAdd *b, struct command *cmd)
@@ -545,6 +603,7 @@ static void command_from_pb(struct dec *d, const Pgq__Command *m, struct command
                                b->voters[i]->raft_address, "hello.voters.raft_address");
             }
             cmd->u.hello.n_voters = (unsigned)b->n_voters;
+            cmd->u.hello.feature_level = b->feature_level;
             return;
         }
         case PGQ__COMMAND__BODY_NODE_ADD:
@@ -594,6 +653,18 @@ static void command_from_pb(struct dec *d, const Pgq__Command *m, struct command
             cmd->u.decide.reference_lsn = b->reference_lsn;
             return;
         }
+        case PGQ__COMMAND__BODY_AGENT:
+            cmd->kind = CMD_AGENT;
+            codec_agent_report_from_pb(d, m->agent, cmd);
+            return;
+        case PGQ__COMMAND__BODY_FEATURE:
+            cmd->kind = CMD_FEATURE;
+            cmd->u.feature.level = m->feature->level;
+            return;
+        case PGQ__COMMAND__BODY_ALLOW_UNFENCED:
+            cmd->kind = CMD_ALLOW_UNFENCED;
+            codec_allow_from_pb(d, m->allow_unfenced, cmd);
+            return;
         case PGQ__COMMAND__BODY_ABANDON:
             cmd->kind = CMD_ABANDON;
             codec_copy_str(d, cmd->cluster, sizeof cmd->cluster, m->abandon->cluster,

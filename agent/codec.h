@@ -75,6 +75,8 @@ enum api_kind {
     API_REPORT,
     API_EVENTS,
     API_FAILPOINT,
+    API_HEARTBEAT,      /* a node agent's facts; the reply may grant a lease */
+    API_ALLOW_UNFENCED, /* pgquorumctl failover --allow-unfenced */
 };
 
 /* Response codes: the same numbers as proto/api.proto's Code. */
@@ -90,10 +92,13 @@ enum api_code {
 struct api_request
 {
     int kind;
-    struct command cmd;         /* NODE_ADD, NODE_REMOVE, MAINTENANCE, REPORT */
-    char cluster[PGQ_NAME_MAX]; /* EVENTS: "" for all */
-    unsigned limit;             /* EVENTS: 0 for all */
-    char fp_name[64];           /* FAILPOINT */
+    struct command cmd;              /* NODE_ADD, NODE_REMOVE, MAINTENANCE, REPORT, ALLOW_UNFENCED;
+                                        HEARTBEAT: a CMD_AGENT with the agent's facts */
+    char conninfo[PGQ_CONNINFO_MAX]; /* HEARTBEAT: to register the node if unknown */
+    unsigned priority;               /* HEARTBEAT */
+    char cluster[PGQ_NAME_MAX];      /* EVENTS: "" for all */
+    unsigned limit;                  /* EVENTS: 0 for all */
+    char fp_name[64];                /* FAILPOINT */
     char fp_action[16];
     char fp_arg[PGQ_NAME_MAX];
 };
@@ -114,12 +119,24 @@ struct raft_info
     uint64_t rss_kb;
 };
 
+/* The leader's answer to a heartbeat. */
+struct hb_reply
+{
+    uint64_t lease_ms; /* 0: no lease granted */
+    uint64_t epoch;
+    bool primary;       /* the node is the primary of the epoch */
+    bool fence;         /* a failover over it has begun: fence now */
+    bool standby_ready; /* a standby could replace it now */
+    bool registered;    /* false: no such node */
+};
+
 struct api_response
 {
     int code; /* enum api_code */
     char message[512];
     char leader_api[PGQ_ADDR_MAX];
-    int body;              /* 0, API_STATUS or API_EVENTS */
+    int body;              /* 0, API_STATUS, API_EVENTS or API_HEARTBEAT */
+    struct hb_reply hb;    /* API_HEARTBEAT */
     struct raft_info info; /* API_STATUS */
     struct state state;    /* API_STATUS: all; API_EVENTS: events only. Owned. */
 };

@@ -22,6 +22,8 @@ int codec_request_encode(const struct api_request *req,
     Pgq__StatusRequest status = PGQ__STATUS_REQUEST__INIT;
     Pgq__EventsRequest events = PGQ__EVENTS_REQUEST__INIT;
     Pgq__FailpointRequest fp = PGQ__FAILPOINT_REQUEST__INIT;
+    Pgq__Heartbeat hb = PGQ__HEARTBEAT__INIT;
+    Pgq__AgentFacts facts;
     Pgq__Command cm;
     int rv = 0;
     m.version = PGQ_FORMAT_VERSION;
@@ -43,6 +45,23 @@ int codec_request_encode(const struct api_request *req,
             fp.action = S(req->fp_action);
             fp.arg = S(req->fp_arg);
             m.failpoint = &fp;
+            break;
+        case API_HEARTBEAT:
+            rv = codec_agent_to_pb(&req->cmd.u.agent, &facts, &sc);
+            hb.cluster = S(req->cmd.cluster);
+            hb.name = S(req->cmd.node);
+            hb.facts = &facts;
+            if (req->conninfo[0] != '\0') {
+                hb.conninfo = S(req->conninfo);
+            }
+            hb.has_priority = req->priority != 0, hb.priority = req->priority;
+            m.body_case = PGQ__REQUEST__BODY_HEARTBEAT;
+            m.heartbeat = &hb;
+            break;
+        case API_ALLOW_UNFENCED:
+            rv = codec_command_to_pb(&req->cmd, &cm, &sc);
+            m.body_case = PGQ__REQUEST__BODY_ALLOW_UNFENCED;
+            m.allow_unfenced = cm.allow_unfenced;
             break;
         case API_NODE_ADD:
         case API_NODE_REMOVE:
@@ -140,6 +159,23 @@ int codec_request_decode(const uint8_t *buf,
             req->cmd.kind = CMD_REPORT;
             codec_report_from_pb(&d, m->report, &req->cmd);
             break;
+        case PGQ__REQUEST__BODY_HEARTBEAT:
+            req->kind = API_HEARTBEAT;
+            req->cmd.kind = CMD_AGENT;
+            codec_copy_str(&d, req->cmd.cluster, sizeof req->cmd.cluster, m->heartbeat->cluster,
+                           "heartbeat.cluster");
+            codec_copy_str(&d, req->cmd.node, sizeof req->cmd.node, m->heartbeat->name,
+                           "heartbeat.name");
+            codec_agent_from_pb(&d, m->heartbeat->facts, &req->cmd.u.agent);
+            codec_copy_str(&d, req->conninfo, sizeof req->conninfo, m->heartbeat->conninfo,
+                           "heartbeat.conninfo");
+            req->priority = m->heartbeat->priority;
+            break;
+        case PGQ__REQUEST__BODY_ALLOW_UNFENCED:
+            req->kind = API_ALLOW_UNFENCED;
+            req->cmd.kind = CMD_ALLOW_UNFENCED;
+            codec_allow_from_pb(&d, m->allow_unfenced, &req->cmd);
+            break;
         default:
             codec_dec_fail(&d, PGQ_UNKNOWN, "unknown request (oneof case %d)", (int)m->body_case);
             break;
@@ -181,6 +217,7 @@ int codec_response_encode(const struct api_response *res,
     Pgq__StatusReply status = PGQ__STATUS_REPLY__INIT;
     Pgq__EventsReply events = PGQ__EVENTS_REPLY__INIT;
     Pgq__RaftInfo info = PGQ__RAFT_INFO__INIT;
+    Pgq__HeartbeatReply hb = PGQ__HEARTBEAT_REPLY__INIT;
     Pgq__State st;
     int rv = 0;
     m.version = PGQ_FORMAT_VERSION;
@@ -220,6 +257,15 @@ int codec_response_encode(const struct api_response *res,
         events.raft = &info;
         m.body_case = PGQ__RESPONSE__BODY_EVENTS;
         m.events = &events;
+    } else if (res->body == API_HEARTBEAT) {
+        hb.lease_ms = res->hb.lease_ms;
+        hb.epoch = res->hb.epoch;
+        hb.primary = res->hb.primary;
+        hb.fence = res->hb.fence;
+        hb.standby_ready = res->hb.standby_ready;
+        hb.registered = res->hb.registered;
+        m.body_case = PGQ__RESPONSE__BODY_HEARTBEAT;
+        m.heartbeat = &hb;
     }
     if (rv == 0) {
         rv = codec_pack(&m.base, a, buf, len);
@@ -278,6 +324,14 @@ int codec_response_decode(const uint8_t *buf,
             raft_info_from_pb(&d, m->events->raft, &res->info);
         }
         codec_events_from_pb(&d, m->events->events, m->events->n_events, &res->state);
+    } else if (m->body_case == PGQ__RESPONSE__BODY_HEARTBEAT) {
+        res->body = API_HEARTBEAT;
+        res->hb.lease_ms = m->heartbeat->lease_ms;
+        res->hb.epoch = m->heartbeat->epoch;
+        res->hb.primary = m->heartbeat->primary;
+        res->hb.fence = m->heartbeat->fence;
+        res->hb.standby_ready = m->heartbeat->standby_ready;
+        res->hb.registered = m->heartbeat->registered;
     }
 out:
     pgq__response__free_unpacked(m, &budget.allocator);

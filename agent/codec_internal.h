@@ -83,11 +83,15 @@ void codec_check_message(struct dec *d,
                          size_t len,
                          const char *what);
 
+int codec_agent_to_pb(const struct agent_facts *a, Pgq__AgentFacts *m, struct scratch *sc);
+void codec_agent_from_pb(struct dec *d, const Pgq__AgentFacts *m, struct agent_facts *a);
 void codec_obs_to_pb(const struct obs *o, Pgq__Observation *m);
 void codec_obs_from_pb(struct dec *d, const Pgq__Observation *m, struct obs *o);
 int codec_command_to_pb(const struct command *cmd, Pgq__Command *m, struct scratch *sc);
 void codec_report_from_pb(struct dec *d, const Pgq__Report *b, struct command *cmd);
 void codec_node_add_from_pb(struct dec *d, const Pgq__NodeAdd *b, struct command *cmd);
+void codec_agent_report_from_pb(struct dec *d, const Pgq__AgentReport *b, struct command *cmd);
+void codec_allow_from_pb(struct dec *d, const Pgq__AllowUnfenced *b, struct command *cmd);
 
 /* What of the state a message carries: a snapshot needs everything, a
  * status reply everything but the history (events have their own request),

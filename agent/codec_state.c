@@ -72,6 +72,14 @@ static Pgq__Node *node_to_pb(const struct node *n, struct scratch *sc)
     if (n->rejoin[0] != '\0') {
         m->rejoin = S(n->rejoin);
     }
+    m->has_allow_unfenced_epoch = n->allow_unfenced_epoch != 0,
+    m->allow_unfenced_epoch = n->allow_unfenced_epoch;
+    if (n->agent.state != PGQ_AGENT_NONE) {
+        m->agent = codec_scratch_alloc(sc, sizeof *m->agent);
+        if (m->agent == NULL || codec_agent_to_pb(&n->agent, m->agent, sc) != 0) {
+            return NULL;
+        }
+    }
     if (n->n_sync > 0) {
         m->sync = codec_scratch_alloc(sc, n->n_sync * sizeof *m->sync);
         if (m->sync == NULL) {
@@ -196,6 +204,7 @@ int codec_state_to_pb(const struct state *s,
     m->leader_id = s->leader_id;
     m->gen_since_ms = s->gen_since_ms;
     m->event_seq = s->event_seq;
+    m->has_feature_level = s->feature_level > 1, m->feature_level = s->feature_level;
     if (!events_only) {
         Pgq__Monitor **ms = codec_scratch_alloc(sc, PGQ_MAX_MONITORS * sizeof *ms);
         Pgq__Cluster **cs = codec_scratch_alloc(sc, s->n_clusters * sizeof *cs);
@@ -212,6 +221,8 @@ int codec_state_to_pb(const struct state *s,
             ms[i]->raft_address = S(s->monitors[i].raft_address);
             ms[i]->api_address = S(s->monitors[i].api_address);
             ms[i]->voter = s->monitors[i].voter;
+            ms[i]->has_max_level = s->monitors[i].max_level != 0;
+            ms[i]->max_level = s->monitors[i].max_level;
         }
         m->n_monitors = s->n_monitors;
         m->monitors = ms;
@@ -343,6 +354,8 @@ static void node_from_pb(struct dec *d, const Pgq__Node *m, struct node *n)
     n->last_write_lsn = m->last_write_lsn;
     codec_copy_str(d, n->twin_of, sizeof n->twin_of, m->twin_of, "node.twin_of");
     n->cut_round = m->cut_round;
+    n->allow_unfenced_epoch = m->allow_unfenced_epoch;
+    codec_agent_from_pb(d, m->agent, &n->agent);
     n->cut_lsn = m->cut_lsn;
     n->cut_tli = m->cut_tli;
     n->cut_upstream_lsn = m->cut_upstream_lsn;
@@ -382,6 +395,12 @@ void codec_state_from_pb(struct dec *d, const Pgq__State *m, struct state *s)
     s->leader_id = m->leader_id;
     s->gen_since_ms = m->gen_since_ms;
     s->event_seq = m->event_seq;
+    s->feature_level = m->has_feature_level ? m->feature_level : 1;
+    if (s->feature_level == 0 || s->feature_level > PGQ_FEATURE_LEVEL) {
+        codec_dec_fail(d, PGQ_VERSION, "state.feature_level %u: this monitor supports 1 to %u",
+                       s->feature_level, PGQ_FEATURE_LEVEL);
+        return;
+    }
     codec_check_count(d, m->n_monitors, PGQ_MAX_MONITORS, "state.monitors");
     codec_check_count(d, m->n_clusters, PGQ_MAX_CLUSTERS, "state.clusters");
     if (d->rv != 0) {
@@ -391,6 +410,7 @@ void codec_state_from_pb(struct dec *d, const Pgq__State *m, struct state *s)
         struct member *mon = &s->monitors[i];
         mon->id = m->monitors[i]->id;
         mon->voter = m->monitors[i]->voter;
+        mon->max_level = m->monitors[i]->max_level;
         codec_copy_str(d, mon->raft_address, sizeof mon->raft_address, m->monitors[i]->raft_address,
                        "monitor.raft_address");
         codec_copy_str(d, mon->api_address, sizeof mon->api_address, m->monitors[i]->api_address,

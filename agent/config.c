@@ -21,6 +21,8 @@ enum opt_type {
     OPT_PEERS, /* id=IPv4:port,... */
     OPT_LOGLEVEL,
     OPT_SSLMODE,
+    OPT_CRASH,    /* auto, restart, failover */
+    OPT_ADDRLIST, /* IPv4:port,... */
 };
 
 struct option
@@ -38,8 +40,48 @@ struct option
 #define F(field) offsetof(struct config, field), sizeof(((struct config *)0)->field)
 #define NOLIMIT 0, UINT64_MAX
 
-/* The option table: every key, its default and its meaning. */
+/* The option table: every key, its default and its meaning. Keys of the
+ * other role's section are not required (a file configures one role). */
 static const struct option options[] = {
+    {"node", "name", OPT_STRING, F(node_name), NOLIMIT, NULL,
+     "This node's name in its cluster. The agent registers the node under it if no operator "
+     "did, or attaches to the node registered with that name."},
+    {"node", "cluster", OPT_STRING, F(node_cluster), NOLIMIT, PGQ_DEFAULT_CLUSTER,
+     "The cluster the node belongs to."},
+    {"node", "pgdata", OPT_STRING, F(pgdata), NOLIMIT, NULL,
+     "The PostgreSQL data directory the agent supervises."},
+    {"node", "bindir", OPT_STRING, F(bindir), NOLIMIT, "/usr/lib/postgresql/15/bin",
+     "Where pg_ctl and pg_controldata are."},
+    {"node", "conninfo", OPT_STRING, F(node_conninfo), NOLIMIT, NULL,
+     "libpq conninfo the monitors (and standbys) use to reach this PostgreSQL; registered "
+     "with the node."},
+    {"node", "local_conninfo", OPT_STRING, F(local_conninfo), NOLIMIT, "",
+     "libpq conninfo the agent uses to check its PostgreSQL answers (empty: `conninfo`)."},
+    {"node", "monitors", OPT_ADDRLIST, F(monitors_text), NOLIMIT, NULL,
+     "The monitors' API addresses, `10.0.0.1:7002,10.0.0.2:7002,10.0.0.3:7002`: heartbeats "
+     "go to the leader among them."},
+    {"node", "priority", OPT_U64, F(node_priority), 0, 100, "50",
+     "Priority the node is registered with (0: never promoted)."},
+    {"node", "crash_policy", OPT_CRASH, F(crash_policy), NOLIMIT, "auto",
+     "When the postmaster dies: `restart` restarts it in place (up to restart_attempts), "
+     "`failover` leaves a primary to the quorum at once (a standby is still restarted), `auto` "
+     "(default) does `failover` when the quorum says a standby could replace this primary, "
+     "`restart` otherwise: the fastest safe recovery."},
+    {"node", "restart_attempts", OPT_U64, F(restart_attempts), 0, 100, "3",
+     "Restarts in place within 10 minutes before the agent gives up and leaves PostgreSQL "
+     "down."},
+    {"node", "heartbeat_interval", OPT_DURATION, F(agent_heartbeat_ms), 100, 60000, "1s",
+     "How often the agent sends its facts to the leader and renews its lease."},
+    {"node", "fence_margin", OPT_DURATION, F(fence_margin_ms), 50, 60000, "500ms",
+     "A primary is fenced this long before its lease ends, if it could not be renewed."},
+    {"node", "local_timeout", OPT_DURATION, F(local_timeout_ms), 100, 600000, "2s",
+     "Limit of the agent's local check of its PostgreSQL (connect plus query). Two checks "
+     "failing in a row while the postmaster runs: PostgreSQL is hung, and the agent stops it "
+     "(then the crash policy applies)."},
+    {"node", "start_timeout", OPT_DURATION, F(start_timeout_ms), 1000, 3600000, "5m",
+     "How long the agent waits for PostgreSQL to start (crash recovery included)."},
+    {"node", "log_level", OPT_LOGLEVEL, F(log_level), NOLIMIT, "info",
+     "error, warn, info or debug."},
     {"monitor", "id", OPT_U64, F(id), 1, PGQ_MONITOR_ID_MAX, NULL,
      "This monitor's Raft id, > 0, unique in the quorum and listed in `peers`."},
     {"monitor", "data_dir", OPT_STRING, F(data_dir), NOLIMIT, NULL,
@@ -109,6 +151,18 @@ static const struct option options[] = {
     {"failover", "repoint_timeout", OPT_DURATION, F(repoint_timeout_ms), 1000, 3600000, "30s",
      "Limit of one attempt to make a standby stream from the new primary. A standby that "
      "does not by then no longer holds the failover open (it is still repointed)."},
+    {"failover", "lease_time", OPT_DURATION, F(lease_ms), 1000, 600000, "4s",
+     "Length of a node agent's lease. A primary's agent renews it every heartbeat (about "
+     "every second) and fences its PostgreSQL before it ends if it could not; the quorum "
+     "promotes over that primary only once every lease it may hold has ended (or its agent "
+     "confirmed it down). Longer than a monitor leader election (about 2x election_timeout), "
+     "so that a leader change does not fence the primary."},
+    {"failover", "lease_drift", OPT_DURATION, F(lease_drift_ms), 0, 60000, "500ms",
+     "Added by the leader to every lease before it holds it for ended: clock rate differences "
+     "between hosts and the delivery of the grant."},
+    {"failover", "agent_refresh", OPT_DURATION, F(agent_refresh_ms), 1000, 3600000, "5s",
+     "What agents say goes through the Raft log at once when a fact a failover depends on "
+     "changes (postmaster, fence, recovery, timeline); host metrics and positions this often."},
     {"api", "idle_timeout", OPT_DURATION, F(api_idle_timeout_ms), 100, 3600000, "30s",
      "An API connection is closed when it sends nothing for this long, does not complete a "
      "frame within this long of its first byte (trickling buys no time), or does not read its "
@@ -352,6 +406,43 @@ static int set_option(struct config *c,
             snprintf(why, whysize, "\"%.32s\" is not one of error, warn, info, debug", value);
             return PGQ_INVALID;
         }
+        case OPT_CRASH: {
+            static const char *const policies[] = {"auto", "restart", "failover"};
+            for (int i = 0; i < (int)PGQ_ARRAY_SIZE(policies); i++) {
+                if (strcmp(value, policies[i]) == 0) {
+                    c->crash_policy = i;
+                    return 0;
+                }
+            }
+            snprintf(why, whysize, "\"%.32s\" is not one of auto, restart, failover", value);
+            return PGQ_INVALID;
+        }
+        case OPT_ADDRLIST: {
+            char list[sizeof c->monitors_text];
+            char *save = NULL;
+            if (pgq_strlcpy(list, value, sizeof list) >= sizeof list) {
+                snprintf(why, whysize, "longer than %zu bytes", sizeof list - 1);
+                return PGQ_INVALID;
+            }
+            pgq_strlcpy(c->monitors_text, value, sizeof c->monitors_text);
+            c->n_monitors = 0;
+            for (char *t = strtok_r(list, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
+                char *a = trim(t);
+                if (c->n_monitors == PGQ_NODE_MONITORS_MAX) {
+                    snprintf(why, whysize, "more than %d monitors", PGQ_NODE_MONITORS_MAX);
+                    return PGQ_INVALID;
+                }
+                if (parse_addr(a, c->monitors[c->n_monitors], PGQ_ADDR_MAX, why, whysize) != 0) {
+                    return PGQ_INVALID;
+                }
+                c->n_monitors++;
+            }
+            if (c->n_monitors == 0) {
+                snprintf(why, whysize, "no monitor listed");
+                return PGQ_INVALID;
+            }
+            return 0;
+        }
         case OPT_SSLMODE: {
             static const char *const modes[] = {"",        "disable",   "allow",      "prefer",
                                                 "require", "verify-ca", "verify-full"};
@@ -527,13 +618,51 @@ int config_parse(struct config *c, const char *path, const char *text, char *err
         set_line[o - options] = lineno;
     }
 
+    /* One role per file: the one whose section it has. */
+    {
+        unsigned mon_line = 0, node_line = 0;
+        for (size_t i = 0; i < PGQ_ARRAY_SIZE(options); i++) {
+            if (set_line[i] != 0 && strcmp(options[i].section, "monitor") == 0 && mon_line == 0) {
+                mon_line = set_line[i];
+            }
+            if (set_line[i] != 0 && strcmp(options[i].section, "node") == 0 && node_line == 0) {
+                node_line = set_line[i];
+            }
+        }
+        if (mon_line != 0 && node_line != 0) {
+            return error_at(errmsg, errsize, path, PGQ_MAX(mon_line, node_line),
+                            "a file configures one role: [monitor] (line %u) or [node] "
+                            "(line %u), not both",
+                            mon_line, node_line);
+        }
+        c->role = node_line != 0 ? ROLE_NODE : ROLE_MONITOR;
+    }
     for (size_t i = 0; i < PGQ_ARRAY_SIZE(options); i++) {
+        const char *other = c->role == ROLE_NODE ? "monitor" : "node";
+        if (strcmp(options[i].section, other) == 0) {
+            continue;
+        }
         if (options[i].def == NULL && set_line[i] == 0) {
             return error_at(errmsg, errsize, path, 0, "[%s] %s: required key missing",
                             options[i].section, options[i].key);
         }
     }
 
+    if (c->role == ROLE_NODE) {
+        if (c->local_conninfo[0] == '\0') {
+            pgq_strlcpy(c->local_conninfo, c->node_conninfo, sizeof c->local_conninfo);
+        }
+        if (c->node_name[0] == '\0') {
+            return error_at(errmsg, errsize, path, set_line[find_option("node", "name") - options],
+                            "[node] name: empty");
+        }
+        if (c->pgdata[0] != '/') {
+            return error_at(errmsg, errsize, path,
+                            set_line[find_option("node", "pgdata") - options],
+                            "[node] pgdata: must be an absolute path");
+        }
+        return 0;
+    }
     /* Cross-key checks, reported at the line of the key that must change. */
     {
         const struct option *peers = find_option("monitor", "peers");

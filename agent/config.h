@@ -21,8 +21,31 @@ struct config_peer
 
 enum { LOG_ERROR_LEVEL = 0, LOG_WARN_LEVEL, LOG_INFO_LEVEL, LOG_DEBUG_LEVEL };
 
+enum { ROLE_MONITOR = 0, ROLE_NODE };
+enum { CRASH_AUTO = 0, CRASH_RESTART, CRASH_FAILOVER };
+
+#define PGQ_NODE_MONITORS_MAX PGQ_MAX_MONITORS
+
 struct config
 {
+    int role; /* ROLE_MONITOR, or ROLE_NODE when the file has a [node] section */
+    /* [node] */
+    char node_name[PGQ_NAME_MAX];
+    char node_cluster[PGQ_NAME_MAX];
+    char pgdata[PGQ_PATH_MAX];
+    char bindir[PGQ_PATH_MAX];
+    char node_conninfo[PGQ_CONNINFO_MAX];  /* how monitors and standbys reach it (registered) */
+    char local_conninfo[PGQ_CONNINFO_MAX]; /* how the agent reaches it ("": node_conninfo) */
+    char monitors_text[PGQ_NODE_MONITORS_MAX * PGQ_ADDR_MAX];
+    char monitors[PGQ_NODE_MONITORS_MAX][PGQ_ADDR_MAX]; /* the monitors' API addresses */
+    unsigned n_monitors;
+    uint64_t node_priority;
+    int crash_policy; /* CRASH_* */
+    uint64_t restart_attempts;
+    uint64_t agent_heartbeat_ms;
+    uint64_t fence_margin_ms;
+    uint64_t local_timeout_ms;
+    uint64_t start_timeout_ms;
     /* [monitor] */
     uint64_t id;
     char data_dir[PGQ_PATH_MAX];
@@ -53,6 +76,9 @@ struct config
     uint64_t cut_timeout_ms;
     uint64_t promote_timeout_ms;
     uint64_t repoint_timeout_ms;
+    uint64_t lease_ms;
+    uint64_t lease_drift_ms;
+    uint64_t agent_refresh_ms;
     /* [api] */
     uint64_t api_idle_timeout_ms;
     uint64_t api_max_clients;

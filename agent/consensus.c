@@ -48,6 +48,11 @@ static void anchor_clock(struct consensus *c)
     }
 }
 
+uint64_t consensus_now(struct consensus *c)
+{
+    return leader_now(c);
+}
+
 void consensus_init(struct consensus *c, struct raft *r, struct fsm *f, uint64_t id)
 {
     memset(c, 0, sizeof *c);
@@ -184,6 +189,7 @@ static void propose_hello(struct consensus *c)
     int rv;
     command_init(&cmd, CMD_HELLO);
     cmd.u.hello.monitor_id = c->id;
+    cmd.u.hello.feature_level = PGQ_FEATURE_LEVEL;
     pgq_strlcpy(cmd.u.hello.api_address, c->api_address, sizeof cmd.u.hello.api_address);
     for (unsigned i = 0; i < conf->n && cmd.u.hello.n_voters < PGQ_MAX_MONITORS; i++) {
         if (conf->servers[i].role != RAFT_VOTER) {
@@ -211,7 +217,8 @@ static void policy_cb(struct proposal *p, int status, const struct apply_result 
         log_info("proposal refused: %s", res->message);
     }
     command_close(&c->policy_cmd);
-    if (status == 0 && c->kick_cb != NULL) {
+    /* A refused proposal is not proposed again at once: the next tick. */
+    if (status == 0 && res->code == 0 && c->kick_cb != NULL) {
         c->kick_cb(c); /* the next step may be due at once */
     }
 }

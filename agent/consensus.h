@@ -96,6 +96,16 @@ uint64_t consensus_leader(const struct consensus *c, const char **api_address);
 
 void consensus_info(const struct consensus *c, struct raft_info *out);
 
+/* The leader's clock (stamps and every judgement of the policy): monotonic,
+ * anchored once per term. */
+uint64_t consensus_now(struct consensus *c);
+
+/* The term this monitor became ready in (0: never). */
+static inline unsigned long long consensus_ready_term(const struct consensus *c)
+{
+    return c->ready ? c->ready_term : 0;
+}
+
 /* Hand leadership to the most up-to-date other voter (a leader that cannot
  * reach a node it must act on). 0: started, or one is under way. */
 int consensus_transfer(struct consensus *c);

@@ -74,6 +74,10 @@ static const char *const event_names[] = {
     [PGQ_EV_LEADER] = "leader",
     [PGQ_EV_CUT] = "failover-cut",
     [PGQ_EV_REJOIN] = "needs-rejoin",
+    [PGQ_EV_AGENT] = "agent",
+    [PGQ_EV_UNPROTECTED] = "unprotected",
+    [PGQ_EV_FEATURE] = "feature-level",
+    [PGQ_EV_ALLOW] = "allow-unfenced",
 };
 NAME_LOOKUP(pgq_event_kind_name, event_names, PGQ__N_EVENT_KINDS)
 
@@ -83,3 +87,22 @@ static const char *const monitor_role_names[] = {
     [PGQ_MON_UNAVAILABLE] = "unavailable",
 };
 NAME_LOOKUP(pgq_monitor_role_name, monitor_role_names, PGQ__N_MON_ROLES)
+
+static const char *const agent_state_names[] = {
+    [PGQ_AGENT_NONE] = "none",
+    [PGQ_AGENT_UP] = "up",
+    [PGQ_AGENT_SILENT] = "silent",
+};
+NAME_LOOKUP(pgq_agent_state_name, agent_state_names, PGQ__N_AGENT_STATES)
+
+static const char *const pg_state_names[] = {
+    [PGQ_PGS_UNKNOWN] = "unknown",
+    [PGQ_PGS_STARTING] = "starting up",
+    [PGQ_PGS_SHUT_DOWN] = "shut down",
+    [PGQ_PGS_SHUT_DOWN_IN_RECOVERY] = "shut down in recovery",
+    [PGQ_PGS_SHUTTING_DOWN] = "shutting down",
+    [PGQ_PGS_CRASH_RECOVERY] = "in crash recovery",
+    [PGQ_PGS_ARCHIVE_RECOVERY] = "in archive recovery",
+    [PGQ_PGS_IN_PRODUCTION] = "in production",
+};
+NAME_LOOKUP(pgq_pg_state_name, pg_state_names, PGQ__N_PG_STATES)

@@ -26,6 +26,7 @@ struct args
     const char *limit;
     const char *timeout;
     const char *wait;
+    const char *allow_unfenced;
     bool json;
     bool local;
     bool help;
@@ -44,6 +45,9 @@ static const char usage_main[] =
     "  node add NAME --conninfo STR [--priority N] [--cluster NAME]\n"
     "  node remove NAME [--cluster NAME]\n"
     "  maintenance on|off NAME [--cluster NAME]\n"
+    "  failover --allow-unfenced NAME [--cluster NAME]\n"
+    "                                       allow a failover over a primary that\n"
+    "                                       cannot be proven fenced (audited)\n"
     "  debug failpoint NAME crash|fail|off [ARG]   (test builds; first monitor only)\n"
     "\n"
     "Options:\n"
@@ -87,6 +91,12 @@ static const struct
      "Usage: pgquorumctl maintenance on|off NAME [--cluster NAME]\n"
      "A node in maintenance is never promoted; a primary in maintenance is not\n"
      "failed over.\n"},
+    {"failover",
+     "Usage: pgquorumctl failover --allow-unfenced NAME [--cluster NAME]\n"
+     "The primary NAME vanished after its node agent fell silent while it ran:\n"
+     "nothing proves it stopped taking writes, so the quorum does not promote over\n"
+     "it. This allows it, for the current epoch; writes it acknowledged since may\n"
+     "be lost. Recorded in the events with who allowed it.\n"},
     {"debug",
      "Usage: pgquorumctl debug failpoint NAME crash|fail|off [ARG]\n"
      "Arm a failpoint on the first monitor of --monitors (builds configured with\n"
@@ -135,6 +145,8 @@ static int parse_args(int argc, char **argv, struct args *a)
             slot = &a->conninfo;
         } else if (strcmp(s, "--priority") == 0) {
             slot = &a->priority;
+        } else if (strcmp(s, "--allow-unfenced") == 0) {
+            slot = &a->allow_unfenced;
         } else if (strcmp(s, "--limit") == 0) {
             slot = &a->limit;
         } else if (strcmp(s, "--timeout") == 0) {
@@ -323,7 +335,9 @@ static bool only(const struct args *a,
                  bool json,
                  const char **bad)
 {
-    if (!conninfo && a->conninfo != NULL) {
+    if (a->allow_unfenced != NULL && strcmp(a->words[0], "failover") != 0) {
+        *bad = "--allow-unfenced";
+    } else if (!conninfo && a->conninfo != NULL) {
         *bad = "--conninfo";
     } else if (!priority && a->priority != NULL) {
         *bad = "--priority";
@@ -459,6 +473,26 @@ int main(int argc, char **argv)
         pgq_strlcpy(req.cmd.cluster, cluster, sizeof req.cmd.cluster);
         pgq_strlcpy(req.cmd.node, a.words[2], sizeof req.cmd.node);
         req.cmd.u.maintenance.on = strcmp(a.words[1], "on") == 0;
+    } else if (strcmp(cmd, "failover") == 0) {
+        if (a.n_words != 1 || a.allow_unfenced == NULL) {
+            return usage_error("usage: failover --allow-unfenced NAME");
+        }
+        if (!only(&a, false, false, false, false, &bad)) {
+            fprintf(stderr, "pgquorumctl: option %s does not apply to failover\n", bad);
+            return PGQ_EXIT_USAGE;
+        }
+        if (!pgq_name_valid(a.allow_unfenced)) {
+            return usage_error("\"%s\" is not a valid node name", a.allow_unfenced);
+        }
+        req.kind = API_ALLOW_UNFENCED;
+        command_init(&req.cmd, CMD_ALLOW_UNFENCED);
+        pgq_strlcpy(req.cmd.cluster, cluster, sizeof req.cmd.cluster);
+        pgq_strlcpy(req.cmd.node, a.allow_unfenced, sizeof req.cmd.node);
+        {
+            const char *user = getenv("USER");
+            snprintf(req.cmd.u.allow.by, sizeof req.cmd.u.allow.by, "pgquorumctl (user %s)",
+                     user != NULL && pgq_name_valid(user) ? user : "unknown");
+        }
     } else if (strcmp(cmd, "debug") == 0) {
         if (a.n_words < 4 || a.n_words > 5 || strcmp(a.words[1], "failpoint") != 0) {
             return usage_error("usage: debug failpoint NAME crash|fail|off [ARG]");

@@ -13,7 +13,9 @@
 #include "config.h"
 #include "failpoint.h"
 #include "log.h"
+#include "lease.h"
 #include "monitor.h"
+#include "node.h"
 
 #define CONFIG_FILE_MAX (1 << 20)
 
@@ -23,13 +25,14 @@ static void usage(FILE *out)
             "Usage: pgquorumd --config FILE\n"
             "       pgquorumd --check-config FILE\n"
             "\n"
-            "Runs one pgquorum monitor: a voting member of the Raft quorum that\n"
-            "watches PostgreSQL nodes and fails over their primary.\n"
+            "Runs one pgquorum monitor (a voting member of the Raft quorum that\n"
+            "watches PostgreSQL nodes and fails over their primary) or, with a [node]\n"
+            "section, the node agent beside one PostgreSQL (as its OS user).\n"
             "\n"
             "  -c, --config FILE        run with this configuration (INI)\n"
             "      --check-config FILE  validate the configuration and exit\n"
             "      --print-config-reference  print every configuration key (Markdown)\n"
-            "      --print-state-machines    print the failover state machine (Markdown)\n"
+            "      --print-state-machines    print the state machines (Markdown)\n"
             "  -V, --version            print the version and exit\n"
             "  -h, --help               print this help and exit\n"
             "\n"
@@ -111,11 +114,26 @@ static void hup_cb(uv_signal_t *h, int signum)
     log_warn("received SIGHUP: configuration reload is not supported; restart to apply changes");
 }
 
+static struct node_agent the_agent;
+static bool is_agent;
+
+static void agent_stopped_cb(struct node_agent *a)
+{
+    (void)a;
+    uv_close((uv_handle_t *)&sig_term, NULL);
+    uv_close((uv_handle_t *)&sig_int, NULL);
+    uv_close((uv_handle_t *)&sig_hup, NULL);
+}
+
 static void signal_cb(uv_signal_t *h, int signum)
 {
     (void)h;
     log_info("received %s: shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
-    monitor_stop(&the_monitor, stopped_cb);
+    if (is_agent) {
+        node_stop(&the_agent, agent_stopped_cb);
+    } else {
+        monitor_stop(&the_monitor, stopped_cb);
+    }
 }
 
 static void emit_line(void *arg, const char *line)
@@ -160,7 +178,12 @@ int main(int argc, char **argv)
                 config_print_reference(emit_line, NULL);
                 return PGQ_EXIT_OK;
             case 'M':
+                puts("### Failover (monitors)\n");
                 cluster_print_fo_table(emit_line, NULL);
+                puts("\n### Node agent life cycle\n");
+                node_print_table(emit_line, NULL);
+                puts("\n### Lease (node agent side)\n");
+                lease_print_table(emit_line, NULL);
                 return PGQ_EXIT_OK;
             case 'V':
                 printf("pgquorumd %s\n", PGQ_VERSION_STRING);
@@ -205,6 +228,26 @@ int main(int argc, char **argv)
     uv_signal_init(&loop, &sig_hup);
     uv_signal_start(&sig_hup, hup_cb, SIGHUP);
 
+    if (cfg.role == ROLE_NODE) {
+        is_agent = true;
+        rv = node_start(&the_agent, &loop, &cfg, err, sizeof err);
+        if (rv != 0) {
+            log_error("cannot start: %s", err);
+            uv_close((uv_handle_t *)&sig_term, NULL);
+            uv_close((uv_handle_t *)&sig_int, NULL);
+            uv_close((uv_handle_t *)&sig_hup, NULL);
+            uv_run(&loop, UV_RUN_DEFAULT);
+            uv_loop_close(&loop);
+            return rv == PGQ_CONFIG ? PGQ_EXIT_USAGE : PGQ_EXIT_FAILED;
+        }
+        uv_run(&loop, UV_RUN_DEFAULT);
+        rv = uv_loop_close(&loop);
+        if (rv != 0) {
+            log_error("event loop closed with handles still open: %s", uv_strerror(rv));
+            return PGQ_EXIT_FAILED;
+        }
+        return the_agent.exit_code;
+    }
     rv = monitor_start(&the_monitor, &loop, &cfg, err, sizeof err);
     the_monitor.stopped_cb = stopped_cb;
     if (rv != 0) {

@@ -75,6 +75,12 @@ static void react(struct monitor *m)
         if (e->seq <= m->seen_event_seq) {
             break; /* older ones were seen */
         }
+        if (e->kind == PGQ_EV_AGENT) {
+            /* An agent fell silent or said its PostgreSQL is down: see for
+             * ourselves now rather than at the next round. */
+            probe_kick(&m->probe, e->cluster, true);
+            continue;
+        }
         if (e->kind == PGQ_EV_DECISION || e->kind == PGQ_EV_PROMOTED ||
             e->kind == PGQ_EV_REPOINTED || e->kind == PGQ_EV_FENCED ||
             e->kind == PGQ_EV_FAILOVER_DONE) {
@@ -167,6 +173,7 @@ static void tick_cb(uv_timer_t *t)
         return;
     }
     react(m);
+    monitor_agents_tick(m);
     consensus_tick(&m->cons);
     hand_over(m);
     monitor_flush_reports(m);
@@ -226,6 +233,9 @@ int monitor_start(struct monitor *m,
      * the report's way to the log. A down view older than that is from a
      * monitor that stopped or was cut off. */
     m->cons.policy.view_max_age_ms = config_down_view_ttl_ms(cfg);
+    lease_book_init(&m->leases, cfg->lease_ms, cfg->lease_drift_ms);
+    m->cons.policy.leases = &m->leases;
+    m->cons.policy.agent_refresh_ms = cfg->agent_refresh_ms;
     m->cons.actions_cb = actions_cb;
     m->cons.stepped_down_cb = stepped_down_cb;
     m->cons.kick_cb = kick_cb;
@@ -244,6 +254,7 @@ static void part_stopped(struct monitor *m)
         return;
     }
     consensus_close(&m->cons);
+    lease_book_close(&m->leases);
     fsm_close(&m->fsm);
     log_info("monitor %" PRIu64 " stopped", m->cfg.id);
     if (m->stopped_cb != NULL) {

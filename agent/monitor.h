@@ -23,6 +23,7 @@
 #include "consensus.h"
 #include "consensus_uv.h"
 #include "fsm.h"
+#include "lease.h"
 #include "peer.h"
 #include "probe.h"
 
@@ -47,6 +48,9 @@ struct monitor
     struct command report_cmd;
     uint64_t report_backoff_until;
     uint64_t handed_over_at;
+    /* node agents: this leader's grants and heartbeats (monitor_agents.c) */
+    struct lease_book leases;
+    unsigned long long leases_term;
     /* reactions to applied entries */
     uint64_t seen_gen;
     uint64_t kicked_seq;

@@ -245,6 +245,9 @@ static const struct request_row requests[] = {
     {API_NODE_REMOVE, handle_write, true, "remove a node from its cluster"},
     {API_MAINTENANCE, handle_write, true, "put a node in or out of maintenance"},
     {API_REPORT, handle_report, true, "another monitor's observations, for the leader"},
+    {API_HEARTBEAT, monitor_heartbeat, true, "a node agent's facts; the reply may grant a lease"},
+    {API_ALLOW_UNFENCED, handle_write, true,
+     "allow a failover over a primary that cannot be proven fenced (audited)"},
 };
 
 static const struct request_row *request_row(int kind)

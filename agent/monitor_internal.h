@@ -29,4 +29,10 @@ void monitor_handle_request(struct api_server *s,
                             struct api_client *cl,
                             const struct api_request *req);
 
+/* monitor_agents.c: a node agent's heartbeat (leader only). */
+void monitor_heartbeat(struct monitor *m, struct api_client *cl, const struct api_request *req);
+/* monitor_agents.c: a leader that just became ready starts a new lease
+ * book. */
+void monitor_agents_tick(struct monitor *m);
+
 #endif /* PGQ_MONITOR_INTERNAL_H */

@@ -62,7 +62,8 @@ void monitor_flush_reports(struct monitor *m)
     /* Reports also tell the leader where this monitor's API is; with no
      * observation to send, an empty report does only that, once the
      * leader's generation has listed this monitor. */
-    bool announce = self != NULL && strcmp(self->api_address, m->cfg.api_address) != 0;
+    bool announce = self != NULL && (strcmp(self->api_address, m->cfg.api_address) != 0 ||
+                                     self->max_level < PGQ_FEATURE_LEVEL);
     unsigned pending = probe_pending(&m->probe);
     const char *leader_api;
     uint64_t leader;
@@ -85,6 +86,9 @@ void monitor_flush_reports(struct monitor *m)
     m->report_cmd.u.report.obs = obs;
     m->report_cmd.u.report.n_obs = n;
     m->report_cmd.u.report.monitor_id = m->cfg.id;
+    /* Rolling upgrades: the leader raises the state's feature level once
+     * every voter said it supports it. */
+    m->report_cmd.u.report.feature_level = PGQ_FEATURE_LEVEL;
     m->report_pending = true;
     if (consensus_ready(&m->cons)) {
         m->report_p.data = m;

@@ -219,6 +219,12 @@ static unsigned plausible_candidates(const struct cluster *c,
     return n_ok;
 }
 
+bool policy_standby_ready(const struct cluster *c, const struct node *p)
+{
+    char why[PGQ_REASON_MAX];
+    return plausible_candidates(c, p, false, why, sizeof why) > 0;
+}
+
 struct cand
 {
     const struct node *node;
@@ -490,6 +496,21 @@ static bool next_decision(const struct state *s,
     if (ch.node == NULL) {
         return blocked(c, ch.reason, out);
     }
+    /* Invariant 7: an old primary with an agent stops acknowledging writes
+     * before a new one is promoted: its agent confirmed it down, or every
+     * lease any leader may have granted it has ended. */
+    if (p != NULL && p->agent.state != PGQ_AGENT_NONE && !agent_confirms_down(&p->agent) &&
+        !(p->agent.unprotected && policy_unfenced_allowed(c, p))) {
+        uint64_t end = pc->leases != NULL ? lease_end_ms(pc->leases, c->name, p->name) : UINT64_MAX;
+        if (now_ms < end) {
+            if (end == UINT64_MAX || now_ms + 1000 < end) {
+                snprintf(reason, sizeof reason, PGQ_HELD "waiting for the lease of %s to end%s",
+                         p->name, end == UINT64_MAX ? " (no lease book)" : "");
+                return blocked(c, reason, out);
+            }
+            return false; /* less than a second: say nothing */
+        }
+    }
     command_init(out, CMD_DECIDE);
     pgq_strlcpy(out->cluster, c->name, sizeof out->cluster);
     pgq_strlcpy(out->node, ch.node->name, sizeof out->node);
@@ -549,7 +570,29 @@ static bool next_failover(const struct state *s,
         snprintf(reason, sizeof reason, "primary %s is in maintenance", p->name);
         return blocked(c, reason, out);
     }
+    /* An agent that fell silent while its PostgreSQL kept running fenced
+     * nothing: should that PostgreSQL vanish now, it may still be taking
+     * writes where the monitors cannot see it. */
+    if (p->agent.state == PGQ_AGENT_SILENT && p->agent.unprotected &&
+        !policy_unfenced_allowed(c, p)) {
+        snprintf(reason, sizeof reason,
+                 "primary %s cannot be proven fenced: its agent fell silent while it kept "
+                 "running, and it named no synchronous standby (allow it with pgquorumctl "
+                 "failover --allow-unfenced %s)",
+                 p->name, p->name);
+        return blocked(c, reason, out);
+    }
     start = PGQ_MAX(p->verdict_since_ms, s->gen_since_ms);
+    /* failover_timeout tells a crash from a restart seen from outside. The
+     * agent sees it from inside: it said PostgreSQL is down and stays down,
+     * or it fell silent together with it (nobody is left to restart it). */
+    if (agent_confirms_down(&p->agent) ||
+        (p->agent.state == PGQ_AGENT_SILENT && !p->agent.unprotected)) {
+        start = PGQ_MAX(p->verdict_since_ms, s->gen_since_ms) - pc->failover_timeout_ms;
+        if (pc->failover_timeout_ms > PGQ_MAX(p->verdict_since_ms, s->gen_since_ms)) {
+            start = 0;
+        }
+    }
     /* A promotion committed since the verdict proves the node was up then:
      * it must stay down for the whole timeout after it. */
     if (c->fo.epoch == c->epoch && (c->fo.phase == PGQ_FO_PROMOTED || c->fo.phase == PGQ_FO_DONE)) {
@@ -614,11 +657,98 @@ static bool next_done(const struct cluster *c, struct command *out)
     return true;
 }
 
+bool policy_unfenced_allowed(const struct cluster *c, const struct node *p)
+{
+    if (p->allow_unfenced_epoch != 0 && p->allow_unfenced_epoch == c->epoch) {
+        return true;
+    }
+    for (unsigned i = 0; i < p->n_sync; i++) {
+        if (p->sync[i].left_lsn == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Rolling upgrades: once every voter announced it supports the current
+ * level, the leader raises the state's. */
+static bool next_feature(const struct state *s, struct command *out)
+{
+    unsigned voters = 0;
+    if (s->feature_level >= PGQ_FEATURE_LEVEL) {
+        return false;
+    }
+    for (unsigned i = 0; i < s->n_monitors; i++) {
+        if (s->monitors[i].voter) {
+            if (s->monitors[i].max_level < PGQ_FEATURE_LEVEL) {
+                return false;
+            }
+            voters++;
+        }
+    }
+    if (voters == 0) {
+        return false;
+    }
+    command_init(out, CMD_FEATURE);
+    out->u.feature.level = PGQ_FEATURE_LEVEL;
+    return true;
+}
+
+/* What the leader heard from agents goes to the log when a fact a failover
+ * depends on changed, and otherwise every agent_refresh_ms (host metrics,
+ * positions); an agent not heard for a whole lease is committed silent. */
+static bool next_agent(const struct state *s,
+                       const struct policy_config *pc,
+                       uint64_t now_ms,
+                       struct command *out)
+{
+    const struct lease_book *b = pc->leases;
+    if (b == NULL || s->feature_level < 2) {
+        return false;
+    }
+    for (unsigned i = 0; i < s->n_clusters; i++) {
+        const struct cluster *c = &s->clusters[i];
+        for (unsigned j = 0; j < c->n_nodes; j++) {
+            const struct node *n = &c->nodes[j];
+            const struct lease_entry *e = lease_entry_find(b, c->name, n->name);
+            bool heard = e != NULL && e->heard_ms != 0;
+            if (n->agent.state == PGQ_AGENT_UP && lease_agent_silent(b, e, now_ms)) {
+                command_init(out, CMD_AGENT);
+                pgq_strlcpy(out->cluster, c->name, sizeof out->cluster);
+                pgq_strlcpy(out->node, n->name, sizeof out->node);
+                out->u.agent = n->agent;
+                out->u.agent.state = PGQ_AGENT_SILENT;
+                return true;
+            }
+            if (!heard || lease_agent_silent(b, e, now_ms)) {
+                continue;
+            }
+            if (agent_facts_material(&e->facts, &n->agent) ||
+                now_ms >= n->agent.facts_ms + pc->agent_refresh_ms) {
+                command_init(out, CMD_AGENT);
+                pgq_strlcpy(out->cluster, c->name, sizeof out->cluster);
+                pgq_strlcpy(out->node, n->name, sizeof out->node);
+                out->u.agent = e->facts;
+                out->u.agent.state = PGQ_AGENT_UP;
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
 bool policy_next_command(const struct state *s,
                          const struct policy_config *pc,
                          uint64_t now_ms,
                          struct command *out)
 {
+    if (next_feature(s, out)) {
+        return true;
+    }
+    /* Agents first: a failover may wait on what they said. */
+    if (next_agent(s, pc, now_ms, out)) {
+        return true;
+    }
     for (unsigned i = 0; i < s->n_clusters; i++) {
         const struct cluster *c = &s->clusters[i];
         if (next_role(c, out) || next_failover(s, c, pc, now_ms, out) || next_done(c, out)) {

@@ -18,7 +18,15 @@
  *     max_lag_on_failover of the most advanced position known; then the most
  *     advanced wins, then the highest priority, then the name;
  *   - with no eligible candidate nothing is promoted and the reason is
- *     committed so that operators see it. */
+ *     committed so that operators see it;
+ *   - node agents (lease.h): a primary whose agent confirmed its PostgreSQL
+ *     down (fenced, or dead and handed over), or whose agent fell silent
+ *     together with it, is replaced without waiting failover_timeout (the
+ *     quorum's verdict is still needed); a standby is promoted over a
+ *     primary with an agent only once its lease has ended for sure or its
+ *     agent confirmed it down; over a primary whose agent fell silent while
+ *     it kept running (unprotected), only when synchronous replication
+ *     proves no acknowledged write can be lost or an operator allowed it. */
 #ifndef PGQ_POLICY_H
 #define PGQ_POLICY_H
 
@@ -26,6 +34,7 @@
 #include <stdint.h>
 
 #include "cluster.h"
+#include "lease.h"
 
 struct policy_config
 {
@@ -36,6 +45,11 @@ struct policy_config
     uint64_t cut_timeout_ms;  /* how long a cut waits for every standby that is up */
     uint64_t retry_ms;        /* a candidate given up with no other to replace it is tried again
                                  after this (promote_timeout) */
+    /* Node agents: this leader's lease book (grants and heartbeats heard,
+     * its clock); NULL: none, and no lease of a primary with an agent is
+     * ever held for expired. */
+    const struct lease_book *leases;
+    uint64_t agent_refresh_ms; /* host metrics and positions are committed this often */
 };
 
 /* The outcome of the candidate choice. */
@@ -71,6 +85,17 @@ bool policy_next_command(const struct state *s,
                          const struct policy_config *pc,
                          uint64_t now_ms,
                          struct command *out);
+
+/* The node may be promoted over although it cannot be proven fenced: its
+ * agent fell silent while it ran, and either an operator allowed it in this
+ * epoch or it named synchronous standbys (which the cut stops: it can
+ * acknowledge nothing more). */
+bool policy_unfenced_allowed(const struct cluster *c, const struct node *p);
+
+/* A standby could replace p now (up, priority > 0, not in maintenance):
+ * its agent then leaves a crashed primary to the quorum rather than
+ * restart it. */
+bool policy_standby_ready(const struct cluster *c, const struct node *p);
 
 /* Actions on PostgreSQL nodes that the committed state calls for. */
 enum action_kind {

@@ -122,6 +122,14 @@ static void conclude(struct probe_target *t, const struct obs *o)
     }
 }
 
+static bool agent_says_down(const struct probe *p, const struct probe_target *t)
+{
+    const struct cluster *c = state_cluster(p->state, t->cluster);
+    const struct node *n = cluster_node(c, t->node);
+    return n != NULL && (n->agent.state == PGQ_AGENT_SILENT ||
+                         (n->agent.state == PGQ_AGENT_UP && !n->agent.pm_alive));
+}
+
 static void probe_failed(struct probe_target *t, const char *reason)
 {
     struct probe *p = t->probe;
@@ -134,8 +142,11 @@ static void probe_failed(struct probe_target *t, const char *reason)
     }
     pgconn_disconnect(&t->pc);
     log_debug("probe %s: failure %u: %s", t->node, t->fails, why);
-    /* Re-check quickly; report down only after 1 + retries failures. */
-    if (t->fails > p->cfg->retries) {
+    /* Re-check quickly; report down only after 1 + retries failures. The
+     * retries tell a blip from a failure; a node whose agent said it is
+     * down (or whose agent fell silent) needs no such telling: the first
+     * failure after that is reported at once. */
+    if (t->fails > p->cfg->retries || agent_says_down(p, t)) {
         struct obs o;
         memset(&o, 0, sizeof o);
         pgq_strlcpy(o.node, t->node, sizeof o.node);

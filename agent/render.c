@@ -11,6 +11,16 @@
 
 /* ---- JSON helpers ------------------------------------------------------- */
 
+/* How status names a node's agent: up, unprotected (its PostgreSQL was
+ * seen after it fell silent), silent, or none. */
+static const char *agent_word(const struct agent_facts *a)
+{
+    if (a->state == PGQ_AGENT_SILENT) {
+        return a->unprotected ? "unprotected" : "silent";
+    }
+    return pgq_agent_state_name(a->state);
+}
+
 static void json_str(FILE *out, const char *s)
 {
     fputc('"', out);
@@ -285,6 +295,27 @@ static void status_table(FILE *out,
             if (n->role == PGQ_ROLE_DEMOTED && n->rejoin[0] != '\0') {
                 fprintf(out, "  !! %s needs a rejoin: %s\n", n->name, n->rejoin);
             }
+            if (n->agent.state != PGQ_AGENT_NONE) {
+                const struct agent_facts *a = &n->agent;
+                fprintf(out,
+                        "     agent %s: postgres %s%s%s, %s, lease %s; cpu %u.%02u%% load "
+                        "%u.%02u disk r/w %" PRIu64 "/%" PRIu64
+                        " B/s io %u.%02u%% net rx/tx "
+                        "%" PRIu64 "/%" PRIu64 " B/s\n",
+                        agent_word(a), a->pm_alive ? "running" : "down",
+                        a->fenced ? " (fenced)" : "", a->handover ? " (left to the quorum)" : "",
+                        pgq_pg_state_name(a->pg_state), a->lease ? "held" : "none",
+                        a->host.cpu_busy_bp / 100, a->host.cpu_busy_bp % 100, a->host.load1_c / 100,
+                        a->host.load1_c % 100, a->host.disk_read_bps, a->host.disk_write_bps,
+                        a->host.disk_io_bp / 100, a->host.disk_io_bp % 100, a->host.net_rx_bps,
+                        a->host.net_tx_bps);
+                if (a->unprotected) {
+                    fprintf(out,
+                            "  !! %s is UNPROTECTED: its agent fell silent while it kept "
+                            "running; nothing fences it\n",
+                            n->name);
+                }
+            }
             if (n->twin_of[0] != '\0') {
                 fprintf(out,
                         "  !! %s is the same PostgreSQL server as %s: ignored; remove one of "
@@ -298,6 +329,38 @@ static void status_table(FILE *out,
     }
     (void)b2;
     (void)b3;
+}
+
+static void agent_json(FILE *out, bool *first, const struct agent_facts *a)
+{
+    bool f2 = true, f3 = true;
+    json_key(out, first, "agent");
+    fputc('{', out);
+    json_kstr(out, &f2, "state", agent_word(a));
+    json_kbool(out, &f2, "postmaster_alive", a->pm_alive);
+    json_kbool(out, &f2, "answering", a->answering);
+    json_kstr(out, &f2, "pg_state", pgq_pg_state_name(a->pg_state));
+    json_ku64(out, &f2, "timeline", a->timeline);
+    json_kbool(out, &f2, "in_recovery", a->in_recovery);
+    json_kbool(out, &f2, "fenced", a->fenced);
+    json_kbool(out, &f2, "handover", a->handover);
+    json_kbool(out, &f2, "lease", a->lease);
+    json_ku64(out, &f2, "postmaster_pid", a->pm_pid);
+    json_ktime(out, &f2, "since", a->since_ms);
+    json_ktime(out, &f2, "reported", a->facts_ms);
+    json_kstr(out, &f2, "version", a->version);
+    json_key(out, &f2, "host");
+    fputc('{', out);
+    json_ku64(out, &f3, "cpu_busy_bp", a->host.cpu_busy_bp);
+    json_ku64(out, &f3, "load1_c", a->host.load1_c);
+    json_ku64(out, &f3, "load5_c", a->host.load5_c);
+    json_ku64(out, &f3, "load15_c", a->host.load15_c);
+    json_ku64(out, &f3, "disk_read_bps", a->host.disk_read_bps);
+    json_ku64(out, &f3, "disk_write_bps", a->host.disk_write_bps);
+    json_ku64(out, &f3, "disk_io_bp", a->host.disk_io_bp);
+    json_ku64(out, &f3, "net_rx_bps", a->host.net_rx_bps);
+    json_ku64(out, &f3, "net_tx_bps", a->host.net_tx_bps);
+    fputs("}}", out);
 }
 
 static void node_json(FILE *out,
@@ -322,6 +385,12 @@ static void node_json(FILE *out,
     json_kbool(out, &first, "alert_writable", n->alert_writable);
     json_kstr(out, &first, "twin_of", n->twin_of);
     json_kstr(out, &first, "rejoin", n->role == PGQ_ROLE_DEMOTED ? n->rejoin : "");
+    if (n->agent.state != PGQ_AGENT_NONE) {
+        agent_json(out, &first, &n->agent);
+    } else {
+        json_key(out, &first, "agent");
+        fputs("null", out);
+    }
     if (n->cut_round != 0 && n->cut_round == c->fo.round) {
         bool f2 = true;
         char l[32];

@@ -10,6 +10,7 @@
 void state_init(struct state *s)
 {
     memset(s, 0, sizeof *s);
+    s->feature_level = 1;
 }
 
 void state_close(struct state *s)
@@ -20,6 +21,7 @@ void state_close(struct state *s)
     free(s->clusters);
     free(s->events);
     memset(s, 0, sizeof *s);
+    s->feature_level = 1;
 }
 
 void state_move(struct state *dst, struct state *src)

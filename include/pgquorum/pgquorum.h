@@ -11,6 +11,14 @@
 /* Format version carried by API frames, Raft commands and snapshots. */
 #define PGQ_FORMAT_VERSION 1
 
+/* Feature levels of the replicated state (rolling upgrades): a command of a
+ * level above the state's is refused by every monitor, so that one of an
+ * older version, which does not know it, never diverges from the others.
+ * The leader raises the level once every voter announced it supports it.
+ *   1: the commands of 0.1 (no node agents)
+ *   2: node agents: AgentReport, SetFeature, AllowUnfenced */
+#define PGQ_FEATURE_LEVEL 2
+
 /* Limits, checked when decoding: none is a silent ceiling. */
 #define PGQ_NAME_MAX 64       /* node and cluster names, with the NUL */
 #define PGQ_CONNINFO_MAX 1024 /* a node's monitoring conninfo */
@@ -112,9 +120,34 @@ enum pgq_event_kind {
     PGQ_EV_ALERT,
     PGQ_EV_FENCED,
     PGQ_EV_LEADER,
-    PGQ_EV_CUT,    /* a failover began: standbys cut off the old primary */
-    PGQ_EV_REJOIN, /* a node needs a rejoin (pg_rewind) before it can follow again */
+    PGQ_EV_CUT,         /* a failover began: standbys cut off the old primary */
+    PGQ_EV_REJOIN,      /* a node needs a rejoin (pg_rewind) before it can follow again */
+    PGQ_EV_AGENT,       /* a node agent attached, went silent or reported its PostgreSQL */
+    PGQ_EV_UNPROTECTED, /* a primary runs with no agent to fence it */
+    PGQ_EV_FEATURE,     /* the cluster's feature level was raised */
+    PGQ_EV_ALLOW,       /* an operator allowed a failover over an unfenced primary */
     PGQ__N_EVENT_KINDS
+};
+
+/* A node agent as the quorum sees it. */
+enum pgq_agent_state {
+    PGQ_AGENT_NONE = 0, /* no agent ever attached: the monitors alone watch the node */
+    PGQ_AGENT_UP,       /* heartbeats arrive */
+    PGQ_AGENT_SILENT,   /* no heartbeat for a whole lease: it fenced, died or is cut off */
+    PGQ__N_AGENT_STATES
+};
+
+/* The control file's state (pg_controldata "Database cluster state"). */
+enum pgq_pg_state {
+    PGQ_PGS_UNKNOWN = 0,
+    PGQ_PGS_STARTING,
+    PGQ_PGS_SHUT_DOWN,
+    PGQ_PGS_SHUT_DOWN_IN_RECOVERY,
+    PGQ_PGS_SHUTTING_DOWN,
+    PGQ_PGS_CRASH_RECOVERY,
+    PGQ_PGS_ARCHIVE_RECOVERY,
+    PGQ_PGS_IN_PRODUCTION,
+    PGQ__N_PG_STATES
 };
 
 /* A monitor's Raft role as shown by status. */
@@ -133,6 +166,8 @@ const char *pgq_fo_phase_name(int phase);
 const char *pgq_step_name(int step);
 const char *pgq_event_kind_name(int kind);
 const char *pgq_monitor_role_name(int role);
+const char *pgq_agent_state_name(int state);
+const char *pgq_pg_state_name(int state);
 
 /* Exit codes of pgquorumctl (and of pgquorumd for a bad configuration). */
 enum {

@@ -209,10 +209,18 @@ class Postgres:
                     "wal_retrieve_retry_interval = '1s'\n"
                     "logging_collector = off\n"
                     "log_min_messages = warning\n")
+        self.pin_port()
         with open(os.path.join(self.datadir, "pg_hba.conf"), "w") as f:
             f.write("local all all trust\n"
                     "host all all 127.0.0.1/32 trust\n"
                     "host replication all 127.0.0.1/32 trust\n")
+        return self
+
+    def pin_port(self):
+        """The port and socket directory in the configuration itself, not only on pg_ctl's
+        command line: a node agent starts PostgreSQL with a plain `pg_ctl start`."""
+        with open(os.path.join(self.datadir, "postgresql.conf"), "a") as f:
+            f.write("port = %d\nunix_socket_directories = '%s'\n" % (self.port, self.sockdir))
         return self
 
     def basebackup(self, primary):
@@ -221,7 +229,7 @@ class Postgres:
         with open(os.path.join(self.datadir, "postgresql.auto.conf"), "a") as f:
             f.write("primary_conninfo = 'host=127.0.0.1 port=%d user=postgres "
                     "application_name=%s'\n" % (primary.port, self.name))
-        return self
+        return self.pin_port()
 
     def _clear_dead_lock(self):
         """A postmaster killed with SIGKILL is reaped by PID 1, which some
@@ -388,6 +396,56 @@ class Monitor:
             return self.proc.returncode if self.proc else None
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout=timeout)
+
+    def log_text(self):
+        try:
+            with open(self.logfile) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+
+class Agent:
+    """A pgquorumd node agent beside one Postgres, run as the postgres user."""
+
+    def __init__(self, sb, pg, monitors, settings=None):
+        self.sb = sb
+        self.pg = pg
+        self.config = sb.path("agent-%s.ini" % pg.name)
+        self.logfile = sb.path("agent-%s.log" % pg.name)
+        self.proc = None
+        sb.agents = getattr(sb, "agents", []) + [self]
+        node = {"name": pg.name, "pgdata": pg.datadir, "bindir": PG_BINDIR,
+                "conninfo": pg.conninfo, "monitors": monitors}
+        node.update(settings or {})
+        with open(self.config, "w") as f:
+            f.write("[node]\n")
+            for k, v in node.items():
+                f.write("%s = %s\n" % (k, v))
+        os.chmod(self.config, 0o644)
+
+    def start(self):
+        out = open(self.logfile, "a")
+        cmd = [PGQUORUMD, "--config", self.config]
+        if os.geteuid() == 0:
+            # setpriv execs (runuser forks): the process is the agent itself.
+            cmd = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups"] + cmd
+        self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        out.close()
+        self.sb.procs.append(self.proc)
+        return self
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig):
+        check(self.alive(), "agent of %s not running" % self.pg.name)
+        os.kill(self.proc.pid, sig)
+
+    def kill(self):
+        self.signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        log("agent of %s killed with SIGKILL" % self.pg.name)
 
     def log_text(self):
         try:
@@ -741,6 +799,9 @@ def main(tests, failpoints=False):
             log("--- FAIL %s: %s" % (t.__name__, exc))
             for q in getattr(sb, "quorums", []):
                 q.dump_logs()
+            for ag in getattr(sb, "agents", []):
+                log("---- agent of %s log (tail) ----" % ag.pg.name)
+                sys.stdout.write("".join(ag.log_text().splitlines(True)[-30:]))
             for pg in sb.postgres:
                 try:
                     with open(pg.logfile) as f:

@@ -558,16 +558,18 @@ static void test_print_reference(void **ctx)
         "| `max_lag_on_failover` | 1MB |",
         "| `cut_timeout` | 2s |",
         "| `max_clients` | 256 |",
+        "| `crash_policy` | auto |",
+        "| `lease_time` | 4s |",
     };
-    static const char *const sections[] = {"### [monitor]", "### [raft]", "### [health]",
-                                           "### [failover]", "### [api]"};
+    static const char *const sections[] = {"### [monitor]",  "### [raft]", "### [health]",
+                                           "### [failover]", "### [api]",  "### [node]"};
     static struct lines l;
     (void)ctx;
     memset(&l, 0, sizeof l);
     config_print_reference(collect, &l);
-    assert_int_equal(l.n_keys, 27);
-    assert_int_equal(l.n_required, 5);
-    assert_int_equal(l.n_sections, 5);
+    assert_int_equal(l.n_keys, 45);
+    assert_int_equal(l.n_required, 9);
+    assert_int_equal(l.n_sections, 6);
     for (size_t i = 0; i < PGQ_ARRAY_SIZE(rows); i++) {
         assert_contains(l.all, rows[i]);
     }

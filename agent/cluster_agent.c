@@ -1,0 +1,164 @@
+/* Inside the state machine: node agents and feature levels (see
+ * cluster.h). What an agent says is committed by the leader as an
+ * AgentReport; the leader alone judges when an agent fell silent (a whole
+ * lease without a heartbeat) and commits that too, so that every monitor
+ * holds the same facts. */
+#include <inttypes.h>
+#include <string.h>
+
+#include "cluster_internal.h"
+
+unsigned cluster_cmd_level(int kind)
+{
+    /* SetFeature itself is of level 1: it is how a state gets to 2. An
+     * older monitor does not know it either, but the leader proposes it only
+     * once every voter announced the level. */
+    switch (kind) {
+        case CMD_AGENT:
+        case CMD_ALLOW_UNFENCED:
+            return 2;
+        default:
+            return 1;
+    }
+}
+
+bool agent_facts_material(const struct agent_facts *a, const struct agent_facts *b)
+{
+    return a->state != b->state || a->pm_alive != b->pm_alive || a->answering != b->answering ||
+           a->pg_state != b->pg_state || a->timeline != b->timeline ||
+           a->in_recovery != b->in_recovery || a->fenced != b->fenced ||
+           a->handover != b->handover || a->lease != b->lease || a->pm_pid != b->pm_pid ||
+           a->session != b->session;
+}
+
+bool agent_confirms_down(const struct agent_facts *a)
+{
+    return a->state == PGQ_AGENT_UP && !a->pm_alive && (a->fenced || a->handover);
+}
+
+int apply_agent(struct state *s, const struct command *cmd, struct apply_result *res)
+{
+    struct cluster *c = state_cluster(s, cmd->cluster);
+    struct node *n = cluster_node(c, cmd->node);
+    const struct agent_facts *f = &cmd->u.agent;
+    struct agent_facts old;
+    if (n == NULL) {
+        return cluster_fail(res, PGQ_NOTFOUND, "agent report for unknown node %s/%s", cmd->cluster,
+                            cmd->node);
+    }
+    if (f->state != PGQ_AGENT_UP && f->state != PGQ_AGENT_SILENT) {
+        return cluster_fail(res, PGQ_INVALID, "agent report for %s: bad agent state %d", cmd->node,
+                            f->state);
+    }
+    if (f->pg_state < 0 || f->pg_state >= PGQ__N_PG_STATES) {
+        return cluster_fail(res, PGQ_INVALID, "agent report for %s: bad PostgreSQL state %d",
+                            cmd->node, f->pg_state);
+    }
+    old = n->agent;
+    if (f->state == PGQ_AGENT_SILENT) {
+        /* Silence keeps the last facts heard: only the state changes. */
+        if (old.state == PGQ_AGENT_SILENT) {
+            return 0;
+        }
+        n->agent.state = PGQ_AGENT_SILENT;
+        n->agent.lease = false;
+        n->agent.since_ms = s->time_ms;
+        n->agent.facts_ms = s->time_ms;
+        n->agent.silent_seq = s->seq + 1;
+        n->agent.unprotected = false;
+        cluster_event(s, c->name, n->name, PGQ_EV_AGENT, c->epoch, 0,
+                      "the agent of %s fell silent (no heartbeat for a whole lease)%s", n->name,
+                      old.state == PGQ_AGENT_NONE ? "" : ": it fenced, died or is cut off");
+        return 0;
+    }
+    n->agent = *f;
+    n->agent.unprotected = false;
+    n->agent.silent_seq = 0;
+    n->agent.facts_ms = s->time_ms;
+    n->agent.since_ms =
+        agent_facts_material(&old, f) &&
+                (old.state != f->state || old.pm_alive != f->pm_alive || old.fenced != f->fenced)
+            ? s->time_ms
+            : old.since_ms;
+    if (old.state != PGQ_AGENT_UP) {
+        cluster_event(s, c->name, n->name, PGQ_EV_AGENT, c->epoch, 0,
+                      "the agent of %s is up (%s, PostgreSQL %s)", n->name,
+                      old.state == PGQ_AGENT_NONE ? "attached" : "back",
+                      f->pm_alive ? "running" : "not running");
+    } else if (old.pm_alive && !f->pm_alive) {
+        cluster_event(s, c->name, n->name, PGQ_EV_AGENT, c->epoch, 0,
+                      "the agent of %s reports its PostgreSQL %s%s", n->name,
+                      f->fenced ? "fenced (stopped)" : "dead",
+                      f->handover ? ": left to the quorum" : ": restarting it");
+    } else if (!old.pm_alive && f->pm_alive) {
+        cluster_event(s, c->name, n->name, PGQ_EV_AGENT, c->epoch, 0,
+                      "the agent of %s reports its PostgreSQL running (pid %" PRIu64 ")", n->name,
+                      f->pm_pid);
+    }
+    return 0;
+}
+
+/* An observation of node n: a node seen reachable after its agent went
+ * silent runs with nobody to fence it (the agent fences before its lease
+ * ends, and silence is declared only once a whole lease has passed). */
+void agent_note_observation(struct state *s, struct cluster *c, struct node *n, const struct obs *o)
+{
+    if (n->agent.state != PGQ_AGENT_SILENT || n->agent.unprotected || !o->reachable ||
+        o->basis_seq < n->agent.silent_seq) {
+        return;
+    }
+    n->agent.unprotected = true;
+    cluster_event(s, c->name, n->name, PGQ_EV_UNPROTECTED, c->epoch, 0,
+                  "node %s runs with no agent to fence it: its agent fell silent while it kept "
+                  "running%s",
+                  n->name,
+                  strcmp(c->primary, n->name) == 0
+                      ? "; no failover over it unless no acknowledged write can be lost or an "
+                        "operator allows it"
+                      : "");
+}
+
+int apply_feature(struct state *s, const struct command *cmd, struct apply_result *res)
+{
+    unsigned level = cmd->u.feature.level;
+    if (level <= s->feature_level) {
+        return cluster_fail(res, PGQ_STALE, "feature level %u: the cluster is already at %u", level,
+                            s->feature_level);
+    }
+    if (level > PGQ_FEATURE_LEVEL) {
+        return cluster_fail(res, PGQ_VERSION,
+                            "feature level %u is unknown to this monitor (it supports %u)", level,
+                            PGQ_FEATURE_LEVEL);
+    }
+    for (unsigned i = 0; i < s->n_monitors; i++) {
+        const struct member *m = &s->monitors[i];
+        if (m->voter && m->max_level < level) {
+            return cluster_fail(res, PGQ_REFUSED,
+                                "feature level %u: monitor %" PRIu64 " supports only %u", level,
+                                m->id, m->max_level != 0 ? m->max_level : 1);
+        }
+    }
+    cluster_event(s, "", "", PGQ_EV_FEATURE, 0, 0, "feature level %u (was %u)", level,
+                  s->feature_level);
+    s->feature_level = level;
+    return 0;
+}
+
+int apply_allow_unfenced(struct state *s, const struct command *cmd, struct apply_result *res)
+{
+    struct cluster *c = state_cluster(s, cmd->cluster);
+    struct node *n = cluster_node(c, cmd->node);
+    if (n == NULL) {
+        return cluster_fail(res, PGQ_NOTFOUND, "unknown node %s/%s", cmd->cluster, cmd->node);
+    }
+    if (strcmp(c->primary, n->name) != 0) {
+        return cluster_fail(res, PGQ_REFUSED, "node %s is not the primary of cluster %s", n->name,
+                            c->name);
+    }
+    n->allow_unfenced_epoch = c->epoch;
+    cluster_event(
+        s, c->name, n->name, PGQ_EV_ALLOW, c->epoch, 0,
+        "%s allowed a failover over %s although it cannot be proven fenced (epoch %" PRIu64 ")",
+        cmd->u.allow.by[0] != '\0' ? cmd->u.allow.by : "an operator", n->name, c->epoch);
+    return 0;
+}

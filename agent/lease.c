@@ -1,0 +1,228 @@
+/* Leases: the pure rules of both sides (see lease.h). */
+#include "lease.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/util.h"
+
+#define BIT(x) (1u << (x))
+
+/* ---- the leader's side ---------------------------------------------------- */
+
+void lease_book_init(struct lease_book *b, uint64_t lease_ms, uint64_t drift_ms)
+{
+    memset(b, 0, sizeof *b);
+    b->lease_ms = lease_ms;
+    b->drift_ms = drift_ms;
+}
+
+void lease_book_close(struct lease_book *b)
+{
+    free(b->entries);
+    b->entries = NULL;
+    b->n_entries = b->cap = 0;
+}
+
+void lease_book_reset(struct lease_book *b, uint64_t now_ms)
+{
+    b->n_entries = 0;
+    b->since_ms = now_ms;
+}
+
+const struct lease_entry *lease_entry_find(const struct lease_book *b,
+                                           const char *cluster,
+                                           const char *node)
+{
+    for (unsigned i = 0; i < b->n_entries; i++) {
+        if (strcmp(b->entries[i].cluster, cluster) == 0 && strcmp(b->entries[i].node, node) == 0) {
+            return &b->entries[i];
+        }
+    }
+    return NULL;
+}
+
+struct lease_entry *lease_entry_get(struct lease_book *b, const char *cluster, const char *node)
+{
+    struct lease_entry *e = (struct lease_entry *)lease_entry_find(b, cluster, node);
+    if (e != NULL) {
+        return e;
+    }
+    if (b->n_entries == b->cap) {
+        unsigned cap = b->cap ? 2 * b->cap : 8;
+        struct lease_entry *grown = realloc(b->entries, (size_t)cap * sizeof *grown);
+        if (grown == NULL) {
+            return NULL;
+        }
+        b->entries = grown;
+        b->cap = cap;
+    }
+    e = &b->entries[b->n_entries++];
+    memset(e, 0, sizeof *e);
+    pgq_strlcpy(e->cluster, cluster, sizeof e->cluster);
+    pgq_strlcpy(e->node, node, sizeof e->node);
+    return e;
+}
+
+bool lease_may_grant(const struct cluster *c, const struct node *n)
+{
+    if (c == NULL || n == NULL || c->epoch == 0 || strcmp(c->primary, n->name) != 0 ||
+        n->twin_of[0] != '\0') {
+        return false;
+    }
+    /* From the cut on, the failover replaces this primary: no more writes
+     * may be acknowledged there once its lease ends. */
+    if (c->fo.phase == PGQ_FO_CUTTING && strcmp(c->fo.old_primary, n->name) == 0) {
+        return false;
+    }
+    return true;
+}
+
+void lease_granted(struct lease_entry *e, uint64_t now_ms)
+{
+    e->granted_ms = now_ms;
+}
+
+uint64_t lease_end_ms(const struct lease_book *b, const char *cluster, const char *node)
+{
+    const struct lease_entry *e = lease_entry_find(b, cluster, node);
+    uint64_t from = b->since_ms;
+    if (e != NULL && e->granted_ms > from) {
+        from = e->granted_ms;
+    }
+    return from + b->lease_ms + b->drift_ms;
+}
+
+bool lease_expired(const struct lease_book *b,
+                   const char *cluster,
+                   const char *node,
+                   uint64_t now_ms)
+{
+    return now_ms >= lease_end_ms(b, cluster, node);
+}
+
+bool lease_agent_silent(const struct lease_book *b, const struct lease_entry *e, uint64_t now_ms)
+{
+    uint64_t from = PGQ_MAX(b->since_ms, e != NULL ? e->heard_ms : 0);
+    return now_ms >= from + b->lease_ms + b->drift_ms;
+}
+
+/* ---- the agent's side ------------------------------------------------------ */
+
+static const struct
+{
+    unsigned next;
+    const char *doc;
+} lease_table[LEASE__N_STATES] = {
+    [LEASE_NONE] = {BIT(LEASE_HELD) | BIT(LEASE_REVOKED),
+                    "no lease: a primary must not take writes (the agent fences it once the "
+                    "grace of one lease after its start has passed)"},
+    [LEASE_HELD] = {BIT(LEASE_HELD) | BIT(LEASE_LAPSED) | BIT(LEASE_REVOKED) | BIT(LEASE_NONE),
+                    "granted; renewed every heartbeat; its end is the renewal's sending time "
+                    "plus the length"},
+    [LEASE_LAPSED] = {BIT(LEASE_HELD) | BIT(LEASE_REVOKED) | BIT(LEASE_NONE),
+                      "its end minus the margin passed with no renewal: the agent fenced its "
+                      "primary"},
+    [LEASE_REVOKED] = {BIT(LEASE_HELD) | BIT(LEASE_NONE),
+                       "the quorum began a failover over this node: fenced at once"},
+};
+
+static const char *const lease_names[LEASE__N_STATES] = {
+    [LEASE_NONE] = "none",
+    [LEASE_HELD] = "held",
+    [LEASE_LAPSED] = "lapsed",
+    [LEASE_REVOKED] = "revoked",
+};
+
+const char *lease_state_name(int state)
+{
+    return state >= 0 && state < LEASE__N_STATES ? lease_names[state] : "?";
+}
+
+void lease_move(struct agent_lease *l, int next)
+{
+    assert(l->state >= 0 && l->state < LEASE__N_STATES);
+    assert(next >= 0 && next < LEASE__N_STATES);
+    assert(lease_table[l->state].next & BIT(next));
+    l->state = next;
+    /* A held lease always has an end. */
+    assert(l->state != LEASE_HELD || l->length_ms > 0);
+}
+
+void lease_agent_init(struct agent_lease *l, uint64_t margin_ms)
+{
+    memset(l, 0, sizeof *l);
+    l->margin_ms = margin_ms;
+}
+
+void lease_agent_sending(struct agent_lease *l, uint64_t now_ms)
+{
+    l->pending_ms = now_ms;
+}
+
+void lease_agent_reply(struct agent_lease *l, uint64_t length_ms, bool revoked)
+{
+    uint64_t sent = l->pending_ms;
+    l->pending_ms = 0;
+    if (revoked) {
+        if (l->state != LEASE_REVOKED) {
+            l->length_ms = 0;
+            lease_move(l, LEASE_REVOKED);
+        }
+        return;
+    }
+    if (length_ms == 0) {
+        /* Not granted (not the primary): whatever it held still ends when
+         * it ends; a lease never outlives its own renewal. */
+        return;
+    }
+    if (sent == 0 || length_ms <= l->margin_ms) {
+        return; /* a reply with no request in flight, or a grant too short to use */
+    }
+    /* A reply to an older renewal never moves the end back. */
+    if (l->state == LEASE_HELD && sent + length_ms <= l->sent_ms + l->length_ms) {
+        return;
+    }
+    l->sent_ms = sent;
+    l->length_ms = length_ms;
+    lease_move(l, LEASE_HELD);
+}
+
+uint64_t lease_agent_deadline(const struct agent_lease *l)
+{
+    if (l->state != LEASE_HELD) {
+        return 0;
+    }
+    return l->sent_ms + l->length_ms - l->margin_ms;
+}
+
+bool lease_agent_valid(struct agent_lease *l, uint64_t now_ms)
+{
+    if (l->state != LEASE_HELD) {
+        return false;
+    }
+    if (now_ms >= lease_agent_deadline(l)) {
+        lease_move(l, LEASE_LAPSED);
+        return false;
+    }
+    return true;
+}
+
+void lease_print_table(void (*emit)(void *arg, const char *line), void *arg)
+{
+    char line[512];
+    emit(arg, "| lease | may become | meaning |");
+    emit(arg, "|---|---|---|");
+    for (int p = 0; p < LEASE__N_STATES; p++) {
+        char next[128] = "";
+        for (int q = 0; q < LEASE__N_STATES; q++) {
+            if (lease_table[p].next & BIT(q)) {
+                pgq_appendf(next, sizeof next, "%s%s", next[0] ? ", " : "", lease_names[q]);
+            }
+        }
+        snprintf(line, sizeof line, "| %s | %s | %s |", lease_names[p], next, lease_table[p].doc);
+        emit(arg, line);
+    }
+}

@@ -1,0 +1,120 @@
+/* Leases: a primary may acknowledge writes only while its agent holds an
+ * unexpired lease from the quorum leader. Pure rules, as functions of the
+ * state and the time the caller passes in, for both sides:
+ *
+ *   - the agent measures its lease from the moment it SENT the renewal, on
+ *     its monotonic clock, and fences its PostgreSQL `margin` before that
+ *     view ends (lease_agent_*): its view always ends before the leader's;
+ *   - the leader records when it RECEIVED each renewal it granted, on its
+ *     own clock, and holds a lease for expired only `drift` after the grant
+ *     plus its length (lease_expired); it keeps these grants in memory
+ *     only, so a new leader assumes a grant was made just before it took
+ *     over (the book's `since`).
+ *
+ * The leader grants only to the primary of the epoch, never while a failover
+ * over it is under way (lease_may_grant). The policy promotes over a primary
+ * with an agent only once its lease expired or its agent confirmed its
+ * PostgreSQL fenced or dead (policy.c). */
+#ifndef PGQ_LEASE_H
+#define PGQ_LEASE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cluster.h"
+
+/* ---- the leader's side ---------------------------------------------------- */
+
+struct lease_entry
+{
+    char cluster[PGQ_NAME_MAX];
+    char node[PGQ_NAME_MAX];
+    uint64_t heard_ms;        /* last heartbeat received (leader clock; 0: none) */
+    uint64_t granted_ms;      /* last renewal granted, when received (0: none) */
+    struct agent_facts facts; /* as last heard */
+    uint64_t committed_ms;    /* when facts were last committed (0: never by this leader) */
+};
+
+/* What one leader knows of leases: nothing survives it. */
+struct lease_book
+{
+    uint64_t lease_ms; /* length of a grant */
+    uint64_t drift_ms; /* margin for clock rate differences and delivery */
+    uint64_t since_ms; /* this leader took over: every lease may run until since + length */
+    struct lease_entry *entries; /* owned */
+    unsigned n_entries;
+    unsigned cap;
+};
+
+void lease_book_init(struct lease_book *b, uint64_t lease_ms, uint64_t drift_ms);
+void lease_book_close(struct lease_book *b);
+/* A new leader (or one that lost and regained leadership): forget every
+ * grant, assume one was made just before now. */
+void lease_book_reset(struct lease_book *b, uint64_t now_ms);
+
+/* The entry of a node, created if absent (NULL: out of memory). */
+struct lease_entry *lease_entry_get(struct lease_book *b, const char *cluster, const char *node);
+const struct lease_entry *lease_entry_find(const struct lease_book *b,
+                                           const char *cluster,
+                                           const char *node);
+
+/* The quorum may grant node n of c a lease now: it is the primary of the
+ * epoch and no failover over it is under way. */
+bool lease_may_grant(const struct cluster *c, const struct node *n);
+
+/* A grant the leader made at now_ms to a renewal it received then. */
+void lease_granted(struct lease_entry *e, uint64_t now_ms);
+
+/* When any lease of this node that some leader may have granted has ended
+ * for sure: the last grant this leader made (or its takeover, whichever
+ * is later) plus the length and the drift margin. */
+uint64_t lease_end_ms(const struct lease_book *b, const char *cluster, const char *node);
+bool lease_expired(const struct lease_book *b,
+                   const char *cluster,
+                   const char *node,
+                   uint64_t now_ms);
+
+/* No heartbeat from this node's agent for a whole lease (plus drift) since
+ * it was last heard or since this leader took over: the agent fenced, died
+ * or is cut off. */
+bool lease_agent_silent(const struct lease_book *b, const struct lease_entry *e, uint64_t now_ms);
+
+/* ---- the agent's side ------------------------------------------------------ */
+
+/* The agent's lease, a state machine (table in lease.c). */
+enum lease_state {
+    LEASE_NONE = 0, /* never granted (or given up): a primary must not take writes */
+    LEASE_HELD,     /* granted, and not yet at its end */
+    LEASE_LAPSED,   /* its end passed with no renewal: the primary is fenced */
+    LEASE_REVOKED,  /* the quorum began a failover over it: fenced at once */
+    LEASE__N_STATES
+};
+
+struct agent_lease
+{
+    int state;           /* enum lease_state */
+    uint64_t sent_ms;    /* when the renewal that was granted was sent (agent clock) */
+    uint64_t length_ms;  /* its length */
+    uint64_t margin_ms;  /* fence this long before the end */
+    uint64_t pending_ms; /* a renewal in flight was sent then (0: none) */
+};
+
+void lease_agent_init(struct agent_lease *l, uint64_t margin_ms);
+/* One transition; asserts it is one the table allows. */
+void lease_move(struct agent_lease *l, int next);
+/* A renewal is sent at now_ms. */
+void lease_agent_sending(struct agent_lease *l, uint64_t now_ms);
+/* The reply to the renewal in flight: granted (length > 0) or not; revoked
+ * when the quorum says a failover over this node began. */
+void lease_agent_reply(struct agent_lease *l, uint64_t length_ms, bool revoked);
+/* The instant the agent must have fenced a primary by (its own clock):
+ * sent + length - margin; 0 when it holds no lease. */
+uint64_t lease_agent_deadline(const struct agent_lease *l);
+/* At now_ms, whether the lease still covers writes; moves HELD to LAPSED
+ * once the deadline has passed. */
+bool lease_agent_valid(struct agent_lease *l, uint64_t now_ms);
+
+const char *lease_state_name(int state);
+void lease_print_table(void (*emit)(void *arg, const char *line), void *arg);
+
+#endif /* PGQ_LEASE_H */

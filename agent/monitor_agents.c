@@ -1,0 +1,88 @@
+/* monitor_agents: the leader's side of node agents (see lease.h).
+ *
+ * The happy path is: an agent sends a heartbeat with its facts about every
+ * second; the leader notes when it heard it (its clock), grants a lease if
+ * the node is the primary of the epoch and no failover over it is under
+ * way, and answers at once. What the agents said reaches the log through
+ * the policy (next_agent): at once when a fact a failover depends on
+ * changed, otherwise every agent_refresh; a whole lease without a
+ * heartbeat is committed as silence.
+ *
+ * Possible failure modes are: a heartbeat to a follower (NOT_LEADER with
+ * the leader's address, like every write), for a node nobody registered
+ * (the reply says so: the agent registers it), with facts out of range
+ * (refused by the decoder), a new leader (it knows no grant: its book
+ * starts empty, and it holds every lease for running until one whole lease
+ * after it took over). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/util.h"
+#include "log.h"
+#include "monitor_internal.h"
+#include "policy.h"
+
+void monitor_agents_tick(struct monitor *m)
+{
+    unsigned long long term = consensus_ready(&m->cons) ? m->cons.ready_term : 0;
+    if (term != 0 && term != m->leases_term) {
+        /* Nothing of an earlier leader's grants is known here: assume one
+         * was made just before now. */
+        lease_book_reset(&m->leases, consensus_now(&m->cons));
+        m->leases_term = term;
+    }
+}
+
+void monitor_heartbeat(struct monitor *m, struct api_client *cl, const struct api_request *req)
+{
+    const struct state *s = &m->fsm.state;
+    const struct cluster *c = state_cluster(s, req->cmd.cluster);
+    const struct node *n = cluster_node(c, req->cmd.node);
+    struct api_response res;
+    struct lease_entry *e;
+    uint64_t now;
+    bool changed;
+    monitor_agents_tick(m);
+    api_response_init(&res);
+    res.code = API_OK;
+    res.body = API_HEARTBEAT;
+    if (n == NULL) {
+        snprintf(res.message, sizeof res.message, "no node %s in cluster %s", req->cmd.node,
+                 req->cmd.cluster);
+        api_reply(cl, &res, NULL, NULL, 0);
+        api_response_close(&res);
+        return;
+    }
+    now = consensus_now(&m->cons);
+    e = lease_entry_get(&m->leases, c->name, n->name);
+    if (e == NULL) {
+        api_response_close(&res);
+        api_reply_code(cl, API_INTERNAL, "out of memory", NULL);
+        return;
+    }
+    changed = e->heard_ms == 0 || agent_facts_material(&e->facts, &req->cmd.u.agent);
+    e->heard_ms = now;
+    e->facts = req->cmd.u.agent;
+    e->facts.state = PGQ_AGENT_UP;
+    res.hb.registered = true;
+    res.hb.epoch = c->epoch;
+    res.hb.primary = strcmp(c->primary, n->name) == 0;
+    res.hb.fence =
+        res.hb.primary && c->fo.phase == PGQ_FO_CUTTING && strcmp(c->fo.old_primary, n->name) == 0;
+    if (lease_may_grant(c, n)) {
+        lease_granted(e, now);
+        res.hb.lease_ms = m->leases.lease_ms;
+    }
+    res.hb.standby_ready = policy_standby_ready(c, n);
+    api_reply(cl, &res, NULL, NULL, 0);
+    api_response_close(&res);
+    if (changed || n->agent.state != PGQ_AGENT_UP) {
+        log_info("agent %s/%s: postmaster %s%s%s, %s", c->name, n->name,
+                 req->cmd.u.agent.pm_alive ? "running" : "down",
+                 req->cmd.u.agent.fenced ? ", fenced" : "",
+                 req->cmd.u.agent.handover ? ", handed over" : "",
+                 pgq_pg_state_name(req->cmd.u.agent.pg_state));
+        monitor_kick(m);
+    }
+}

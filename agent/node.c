@@ -1,0 +1,938 @@
+/* node: the agent beside one PostgreSQL (see node.h). */
+#include "node.h"
+
+#include <assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "lib/util.h"
+#include "log.h"
+
+#define TICK_MS 100
+#define HB_RETRY_MS 200
+#define STALL_MS 1000
+#define RESTART_WINDOW_MS 600000
+#define ESCALATE_MS 1000
+
+enum { PROC_NONE = 0, PROC_START, PROC_CONTROLDATA };
+
+#define BIT(x) (1u << (x))
+
+static const struct
+{
+    unsigned next;
+    const char *doc;
+} life_table[LIFE__N_STATES] = {
+    [LIFE_INIT] = {BIT(LIFE_RUNNING) | BIT(LIFE_WAITING),
+                   "the agent started: it adopts a running postmaster of pgdata, or waits to "
+                   "start one"},
+    [LIFE_WAITING] = {BIT(LIFE_STARTING) | BIT(LIFE_DOWN) | BIT(LIFE_RUNNING),
+                      "PostgreSQL is down; a standby is started at once, a data directory that "
+                      "would start writable only once the quorum says it is the primary (or "
+                      "knows no primary yet)"},
+    [LIFE_STARTING] = {BIT(LIFE_RUNNING) | BIT(LIFE_DEAD),
+                       "pg_ctl start -w under way (crash recovery included)"},
+    [LIFE_RUNNING] = {BIT(LIFE_FENCING) | BIT(LIFE_DEAD),
+                      "the postmaster runs, watched through a pidfd and a local check every "
+                      "heartbeat; a primary renews its lease"},
+    [LIFE_FENCING] = {BIT(LIFE_FENCED),
+                      "every process of it is stopped (SIGSTOP the postmaster, SIGKILL its "
+                      "children, then it): the lease ended or was revoked, or it hung"},
+    [LIFE_FENCED] = {BIT(LIFE_STARTING) | BIT(LIFE_DOWN) | BIT(LIFE_WAITING),
+                     "stopped by the agent; a primary fenced for its lease is started again "
+                     "when the quorum grants it a lease as primary of the same epoch"},
+    [LIFE_DEAD] = {BIT(LIFE_WAITING) | BIT(LIFE_DOWN) | BIT(LIFE_FENCED),
+                   "the postmaster died: the crash policy restarts it or leaves it to the quorum"},
+    [LIFE_DOWN] = {BIT(LIFE_WAITING) | BIT(LIFE_STARTING),
+                   "left down: handed over to the quorum, out of restarts, or it needs a "
+                   "rejoin; started again if the quorum still grants it a lease as primary"},
+};
+
+static const char *const life_names[LIFE__N_STATES] = {
+    [LIFE_INIT] = "init",       [LIFE_WAITING] = "waiting", [LIFE_STARTING] = "starting",
+    [LIFE_RUNNING] = "running", [LIFE_FENCING] = "fencing", [LIFE_FENCED] = "fenced",
+    [LIFE_DEAD] = "dead",       [LIFE_DOWN] = "down",
+};
+
+const char *node_life_name(int life)
+{
+    return life >= 0 && life < LIFE__N_STATES ? life_names[life] : "?";
+}
+
+void node_move(struct node_agent *a, int next, const char *why)
+{
+    assert(a->life >= 0 && a->life < LIFE__N_STATES);
+    assert(next >= 0 && next < LIFE__N_STATES);
+    assert(life_table[a->life].next & BIT(next));
+    /* Only a watched postmaster is running. */
+    assert(next != LIFE_RUNNING || a->pm_pid > 0);
+    log_info("agent %s: %s -> %s%s%s", a->cfg.node_name, life_names[a->life], life_names[next],
+             why != NULL && why[0] ? ": " : "", why != NULL ? why : "");
+    a->life = next;
+    pgq_strlcpy(a->why, why != NULL ? why : "", sizeof a->why);
+    a->hb_now = true; /* tell the leader at once */
+}
+
+void node_print_table(void (*emit)(void *arg, const char *line), void *arg)
+{
+    char line[640];
+    emit(arg, "| agent | may become | meaning |");
+    emit(arg, "|---|---|---|");
+    for (int p = 0; p < LIFE__N_STATES; p++) {
+        char next[160] = "";
+        for (int q = 0; q < LIFE__N_STATES; q++) {
+            if (life_table[p].next & BIT(q)) {
+                pgq_appendf(next, sizeof next, "%s%s", next[0] ? ", " : "", life_names[q]);
+            }
+        }
+        snprintf(line, sizeof line, "| %s | %s | %s |", life_names[p], next, life_table[p].doc);
+        emit(arg, line);
+    }
+}
+
+static uint64_t now_ms(struct node_agent *a)
+{
+    (void)a;
+    return clock_mono_ms();
+}
+
+/* ---- the postmaster -------------------------------------------------------- */
+
+/* The pid in pgdata/postmaster.pid if that process runs (0: none). */
+static pid_t read_pm_pid(const struct node_agent *a)
+{
+    char path[PGQ_PATH_MAX + 32];
+    long pid = 0;
+    FILE *f;
+    snprintf(path, sizeof path, "%s/postmaster.pid", a->cfg.pgdata);
+    f = fopen(path, "r");
+    if (f == NULL) {
+        return 0;
+    }
+    if (fscanf(f, "%ld", &pid) != 1 || pid <= 0) {
+        pid = 0;
+    }
+    fclose(f);
+    if (pid > 0 && kill((pid_t)pid, 0) != 0 && errno != EPERM) {
+        pid = 0; /* stale file */
+    }
+    return (pid_t)pid;
+}
+
+static bool file_exists(const struct node_agent *a, const char *name)
+{
+    char path[PGQ_PATH_MAX + 32];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", a->cfg.pgdata, name);
+    return stat(path, &st) == 0;
+}
+
+static void pm_poll_closed_cb(uv_handle_t *h)
+{
+    int fd = (int)(intptr_t)h->data;
+    close(fd);
+    free(h);
+}
+
+static void unwatch(struct node_agent *a)
+{
+    if (a->pm_poll != NULL) {
+        uv_os_fd_t fd;
+        uv_fileno((uv_handle_t *)a->pm_poll, &fd);
+        uv_poll_stop(a->pm_poll);
+        a->pm_poll->data = (void *)(intptr_t)fd;
+        uv_close((uv_handle_t *)a->pm_poll, pm_poll_closed_cb);
+        a->pm_poll = NULL;
+    }
+    a->pm_pid = 0;
+}
+
+static void after_death(struct node_agent *a);
+
+static void pm_exit_cb(uv_poll_t *h, int status, int events)
+{
+    struct node_agent *a = h->data;
+    pid_t pid = a->pm_pid;
+    (void)status;
+    (void)events;
+    unwatch(a);
+    if (a->life == LIFE_FENCING) {
+        log_warn("agent %s: PostgreSQL (pid %d) fenced: every process of it stopped",
+                 a->cfg.node_name, (int)pid);
+        node_move(a, LIFE_FENCED, a->why);
+        if (a->hung) {
+            /* Stopped for a hang: now it is a crash like any other. */
+            a->hung = false;
+            a->fenced = false;
+            after_death(a);
+        }
+        return;
+    }
+    log_warn("agent %s: the postmaster (pid %d) died", a->cfg.node_name, (int)pid);
+    if (a->life == LIFE_RUNNING) {
+        node_move(a, LIFE_DEAD, "the postmaster died");
+        after_death(a);
+    }
+}
+
+static int watch(struct node_agent *a, pid_t pid)
+{
+    int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (fd < 0) {
+        log_error("agent %s: pidfd_open(%d): %s", a->cfg.node_name, (int)pid, strerror(errno));
+        return PGQ_IO;
+    }
+    a->pm_poll = calloc(1, sizeof *a->pm_poll);
+    if (a->pm_poll == NULL || uv_poll_init(a->loop, a->pm_poll, fd) != 0) {
+        free(a->pm_poll);
+        a->pm_poll = NULL;
+        close(fd);
+        return PGQ_NOMEM;
+    }
+    a->pm_pid = pid;
+    a->pm_poll->data = a;
+    uv_poll_start(a->pm_poll, UV_READABLE, pm_exit_cb);
+    a->answered_once = false;
+    a->check_fails = 0;
+    return 0;
+}
+
+/* The children of pid, from /proc (the postmaster is stopped meanwhile:
+ * it forks nothing more). */
+static unsigned children_of(pid_t pid, pid_t *out, unsigned max)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    unsigned n = 0;
+    if (d == NULL) {
+        return 0;
+    }
+    while ((e = readdir(d)) != NULL && n < max) {
+        char path[64], buf[512], *close_paren;
+        long ppid;
+        FILE *f;
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') {
+            continue;
+        }
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        f = fopen(path, "r");
+        if (f == NULL) {
+            continue;
+        }
+        if (fgets(buf, sizeof buf, f) != NULL && (close_paren = strrchr(buf, ')')) != NULL &&
+            sscanf(close_paren + 2, "%*c %ld", &ppid) == 1 && ppid == pid) {
+            out[n++] = (pid_t)atol(e->d_name);
+        }
+        fclose(f);
+    }
+    closedir(d);
+    return n;
+}
+
+/* Fence: no process of this PostgreSQL runs a moment from now. SIGSTOP
+ * first, so that the postmaster forks nothing while its children are
+ * killed, and restarts nothing after they are. */
+static void fence(struct node_agent *a, const char *why)
+{
+    pid_t kids[1024];
+    unsigned n;
+    if (a->life != LIFE_RUNNING || a->pm_pid <= 0) {
+        return;
+    }
+    log_warn("agent %s: fencing PostgreSQL (pid %d): %s", a->cfg.node_name, (int)a->pm_pid, why);
+    node_move(a, LIFE_FENCING, why);
+    a->fenced = true;
+    kill(a->pm_pid, SIGSTOP);
+    n = children_of(a->pm_pid, kids, PGQ_ARRAY_SIZE(kids));
+    for (unsigned i = 0; i < n; i++) {
+        kill(kids[i], SIGKILL);
+    }
+    kill(a->pm_pid, SIGKILL);
+}
+
+/* ---- commands: pg_ctl, pg_controldata --------------------------------------- */
+
+static void proc_handle_closed_cb(uv_handle_t *h)
+{
+    struct node_agent *a = h->data;
+    a->proc_open--;
+}
+
+static void parse_controldata(struct node_agent *a)
+{
+    static const struct
+    {
+        const char *text;
+        int state;
+    } states[] = {
+        {"in production", PGQ_PGS_IN_PRODUCTION},
+        {"in archive recovery", PGQ_PGS_ARCHIVE_RECOVERY},
+        {"in crash recovery", PGQ_PGS_CRASH_RECOVERY},
+        {"shut down in recovery", PGQ_PGS_SHUT_DOWN_IN_RECOVERY},
+        {"shut down", PGQ_PGS_SHUT_DOWN},
+        {"shutting down", PGQ_PGS_SHUTTING_DOWN},
+        {"starting up", PGQ_PGS_STARTING},
+    };
+    const char *p = strstr(a->proc_buf, "Database cluster state:");
+    a->pg_state = PGQ_PGS_UNKNOWN;
+    if (p != NULL) {
+        p += strlen("Database cluster state:");
+        while (*p == ' ') {
+            p++;
+        }
+        for (size_t i = 0; i < PGQ_ARRAY_SIZE(states); i++) {
+            size_t len = strlen(states[i].text);
+            if (strncmp(p, states[i].text, len) == 0 && (p[len] == '\n' || p[len] == '\0')) {
+                a->pg_state = states[i].state;
+                break;
+            }
+        }
+    }
+    p = strstr(a->proc_buf, "Latest checkpoint's TimeLineID:");
+    if (p != NULL && a->timeline == 0) {
+        a->timeline = (uint32_t)strtoul(p + strlen("Latest checkpoint's TimeLineID:"), NULL, 10);
+    }
+}
+
+static void start_done(struct node_agent *a, int64_t status);
+
+/* Both the exit and the end of its output: the command is done. */
+static void proc_maybe_done(struct node_agent *a)
+{
+    int kind = a->proc_kind;
+    if (!a->proc_exited || !a->proc_eof) {
+        return;
+    }
+    a->proc_busy = false;
+    a->proc_kind = PROC_NONE;
+    if (a->stopping) {
+        return;
+    }
+    if (kind == PROC_CONTROLDATA) {
+        if (a->proc_status == 0) {
+            parse_controldata(a);
+        }
+    } else if (kind == PROC_START) {
+        start_done(a, a->proc_status);
+    }
+}
+
+static void proc_exit_cb(uv_process_t *p, int64_t status, int signal)
+{
+    struct node_agent *a = p->data;
+    a->proc_exited = true;
+    a->proc_status = signal != 0 ? 128 + signal : status;
+    uv_close((uv_handle_t *)p, proc_handle_closed_cb);
+    proc_maybe_done(a);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    struct node_agent *a = h->data;
+    (void)hint;
+    buf->base = a->proc_buf + a->proc_len;
+    buf->len = sizeof a->proc_buf - 1 - a->proc_len;
+}
+
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    struct node_agent *a = s->data;
+    (void)buf;
+    if (n > 0) {
+        a->proc_len += (size_t)n;
+        a->proc_buf[a->proc_len] = '\0';
+        if (a->proc_len + 1 < sizeof a->proc_buf) {
+            return;
+        }
+    }
+    if (n == 0) {
+        return;
+    }
+    /* EOF, an error, or more than we keep: the output is over for us. */
+    uv_read_stop(s);
+    if (!uv_is_closing((uv_handle_t *)s)) {
+        uv_close((uv_handle_t *)s, proc_handle_closed_cb);
+    }
+    a->proc_eof = true;
+    proc_maybe_done(a);
+}
+
+/* Run bindir/prog with args; its stdout goes to proc_buf. */
+static int run(struct node_agent *a, int kind, const char *prog, char **args)
+{
+    char path[PGQ_PATH_MAX + 32];
+    uv_process_options_t o;
+    uv_stdio_container_t io[3];
+    int rv;
+    if (a->proc_busy || a->proc_open > 0) {
+        return PGQ_UNAVAILABLE;
+    }
+    snprintf(path, sizeof path, "%s/%s", a->cfg.bindir, prog);
+    args[0] = path;
+    a->proc_len = 0;
+    a->proc_buf[0] = '\0';
+    uv_pipe_init(a->loop, &a->proc_out, 0);
+    a->proc_out.data = a;
+    memset(&o, 0, sizeof o);
+    io[0].flags = UV_IGNORE;
+    io[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    io[1].data.stream = (uv_stream_t *)&a->proc_out;
+    io[2].flags = UV_INHERIT_FD;
+    io[2].data.fd = 2;
+    o.file = path;
+    o.args = args;
+    o.exit_cb = proc_exit_cb;
+    o.stdio = io;
+    o.stdio_count = 3;
+    /* Its own process group: a signal to the agent's group (a terminal's
+     * ^C) does not reach the postmaster pg_ctl starts. */
+    o.flags = UV_PROCESS_DETACHED;
+    a->proc.data = a;
+    a->proc_open = 2;
+    a->proc_exited = a->proc_eof = false;
+    rv = uv_spawn(a->loop, &a->proc, &o);
+    if (rv != 0) {
+        log_error("agent %s: cannot run %s: %s", a->cfg.node_name, path, uv_strerror(rv));
+        uv_close((uv_handle_t *)&a->proc, proc_handle_closed_cb);
+        uv_close((uv_handle_t *)&a->proc_out, proc_handle_closed_cb);
+        return PGQ_IO;
+    }
+    a->proc_busy = true;
+    a->proc_kind = kind;
+    uv_read_start((uv_stream_t *)&a->proc_out, alloc_cb, read_cb);
+    return 0;
+}
+
+static void controldata(struct node_agent *a)
+{
+    char *args[] = {NULL, "-D", a->cfg.pgdata, NULL};
+    run(a, PROC_CONTROLDATA, "pg_controldata", args);
+}
+
+static void start_pg(struct node_agent *a, const char *why)
+{
+    char timeout[32], logfile[PGQ_PATH_MAX + 32];
+    char *args[] = {NULL, "-D", a->cfg.pgdata, "-w", "-t", timeout, "-l", logfile, "start", NULL};
+    snprintf(timeout, sizeof timeout, "%" PRIu64, PGQ_MAX(a->cfg.start_timeout_ms / 1000, 1));
+    snprintf(logfile, sizeof logfile, "%s/pgquorum-postmaster.log", a->cfg.pgdata);
+    if (a->proc_busy || a->proc_open > 0) {
+        return; /* a pg_controldata: started at the next tick */
+    }
+    if (run(a, PROC_START, "pg_ctl", args) != 0) {
+        node_move(a, LIFE_DOWN, "pg_ctl could not be run");
+        return;
+    }
+    a->fenced = false;
+    a->handover = false;
+    node_move(a, LIFE_STARTING, why);
+}
+
+static void start_done(struct node_agent *a, int64_t status)
+{
+    pid_t pid = read_pm_pid(a);
+    if (a->life != LIFE_STARTING) {
+        return;
+    }
+    if (status != 0 || pid == 0) {
+        log_error("agent %s: pg_ctl start failed (exit %d): see %s/pgquorum-postmaster.log",
+                  a->cfg.node_name, (int)status, a->cfg.pgdata);
+        node_move(a, LIFE_DEAD, "pg_ctl start failed");
+        after_death(a);
+        return;
+    }
+    if (watch(a, pid) != 0) {
+        node_move(a, LIFE_DEAD, "cannot watch the postmaster");
+        after_death(a);
+        return;
+    }
+    node_move(a, LIFE_RUNNING, "started");
+}
+
+/* ---- decisions -------------------------------------------------------------- */
+
+static bool may_restart(struct node_agent *a)
+{
+    uint64_t now = now_ms(a);
+    unsigned recent = 0;
+    for (unsigned i = 0; i < a->n_restarts; i++) {
+        if (now < a->restarts[i] + RESTART_WINDOW_MS) {
+            recent++;
+        }
+    }
+    return recent < a->cfg.restart_attempts;
+}
+
+static void note_restart(struct node_agent *a)
+{
+    if (a->n_restarts == PGQ_ARRAY_SIZE(a->restarts)) {
+        memmove(a->restarts, a->restarts + 1, sizeof a->restarts - sizeof a->restarts[0]);
+        a->n_restarts--;
+    }
+    a->restarts[a->n_restarts++] = now_ms(a);
+}
+
+/* The postmaster died (not fenced by us): the crash policy. */
+static void after_death(struct node_agent *a)
+{
+    bool primary = a->primary_seen || (a->have_reply && a->reply.primary);
+    bool hand = false;
+    if (primary) {
+        hand = a->cfg.crash_policy == CRASH_FAILOVER ||
+               (a->cfg.crash_policy == CRASH_AUTO && a->have_reply && a->reply.standby_ready);
+    }
+    if (hand) {
+        a->handover = true;
+        node_move(a, LIFE_DOWN, "the primary died: left to the quorum (a standby can replace it)");
+        return;
+    }
+    if (!may_restart(a)) {
+        node_move(a, LIFE_DOWN, "out of restarts");
+        return;
+    }
+    note_restart(a);
+    node_move(a, LIFE_WAITING, "restarting in place");
+}
+
+/* PostgreSQL is down: start it if it may start. */
+static void maybe_start(struct node_agent *a)
+{
+    bool standby = file_exists(a, "standby.signal") || file_exists(a, "recovery.signal");
+    if (a->proc_busy) {
+        return;
+    }
+    if (standby) {
+        start_pg(a, "as a standby");
+        return;
+    }
+    /* Invariant 7: a data directory that starts writable only where the
+     * quorum says this node is the primary, or knows none yet. */
+    if (!a->have_reply) {
+        return;
+    }
+    if (!a->reply.registered || a->reply.epoch == 0 || (a->reply.primary && !a->reply.fence)) {
+        start_pg(a, "as the primary");
+        return;
+    }
+    node_move(a, LIFE_DOWN,
+              "it would start writable but is not the primary of the epoch: it needs a rejoin");
+}
+
+/* ---- local checks --------------------------------------------------------------- */
+
+static void check_done(struct node_agent *a, bool ok)
+{
+    a->checking = false;
+    a->answering = ok;
+    if (ok) {
+        a->check_fails = 0;
+        a->answered_once = true;
+        return;
+    }
+    if (a->life == LIFE_RUNNING && a->answered_once && ++a->check_fails >= 2) {
+        char why[PGQ_REASON_MAX];
+        snprintf(why, sizeof why, "it stopped answering locally (%s)", a->pc.errmsg);
+        a->hung = true;
+        fence(a, why);
+    }
+}
+
+static void query_cb(struct pgconn *pc, int status, PGresult *r)
+{
+    struct node_agent *a = pc->data;
+    if (status == 0 && PQntuples(r) == 1 && PQnfields(r) == 3) {
+        a->in_recovery = PQgetvalue(r, 0, 0)[0] == 't';
+        if (!a->in_recovery && !a->primary_seen) {
+            /* Writable from now on: it needs a lease, ask at once. */
+            a->writable_since_ms = now_ms(a);
+            a->hb_now = true;
+        }
+        a->primary_seen = !a->in_recovery;
+        a->timeline = (uint32_t)strtoul(PQgetvalue(r, 0, 1), NULL, 10);
+        {
+            unsigned hi = 0, lo = 0;
+            if (sscanf(PQgetvalue(r, 0, 2), "%X/%X", &hi, &lo) == 2) {
+                a->lsn = ((uint64_t)hi << 32) | lo;
+            }
+        }
+        pgconn_disconnect(pc);
+        check_done(a, true);
+        return;
+    }
+    pgconn_disconnect(pc);
+    check_done(a, false);
+}
+
+static void connect_cb(struct pgconn *pc, int status)
+{
+    struct node_agent *a = pc->data;
+    if (status != 0) {
+        check_done(a, false);
+        return;
+    }
+    if (pgconn_query(pc,
+                     "SELECT pg_is_in_recovery(), (SELECT timeline_id FROM "
+                     "pg_control_checkpoint()), CASE WHEN pg_is_in_recovery() THEN "
+                     "COALESCE(pg_last_wal_replay_lsn(), '0/0') ELSE pg_current_wal_lsn() END",
+                     a->cfg.local_timeout_ms, query_cb) != 0) {
+        pgconn_disconnect(pc);
+        check_done(a, false);
+    }
+}
+
+/* A fresh connection every time: a hung postmaster answers nothing new,
+ * even while the backends it forked earlier still do. */
+static void local_check(struct node_agent *a)
+{
+    static const char *const keys[] = {"application_name", NULL};
+    static const char *const values[] = {"pgquorum-agent", NULL};
+    if (a->checking || a->life != LIFE_RUNNING) {
+        return;
+    }
+    a->checking = true;
+    if (pgconn_connect(&a->pc, a->cfg.local_conninfo, keys, values, a->cfg.local_timeout_ms,
+                       connect_cb) != 0) {
+        check_done(a, false);
+    }
+}
+
+/* ---- heartbeats -------------------------------------------------------------------- */
+
+static void fill_facts(struct node_agent *a, struct agent_facts *f)
+{
+    memset(f, 0, sizeof *f);
+    f->state = PGQ_AGENT_UP;
+    f->pm_alive = a->pm_pid > 0 && a->life == LIFE_RUNNING;
+    f->answering = f->pm_alive && a->answering;
+    f->pg_state = a->pg_state;
+    f->timeline = a->timeline;
+    f->lsn = a->lsn;
+    f->in_recovery = a->in_recovery;
+    f->fenced = a->fenced && !f->pm_alive;
+    f->handover = a->handover && !f->pm_alive;
+    f->lease = a->lease.state == LEASE_HELD;
+    f->pm_pid = f->pm_alive ? (uint64_t)a->pm_pid : 0;
+    f->session = a->session;
+    f->host.cpu_busy_bp = a->host.cpu_busy_bp;
+    f->host.load1_c = a->host.load1_c;
+    f->host.load5_c = a->host.load5_c;
+    f->host.load15_c = a->host.load15_c;
+    f->host.disk_read_bps = a->host.disk_read_bps;
+    f->host.disk_write_bps = a->host.disk_write_bps;
+    f->host.disk_io_bp = a->host.disk_io_bp;
+    f->host.net_rx_bps = a->host.net_rx_bps;
+    f->host.net_tx_bps = a->host.net_tx_bps;
+    pgq_strlcpy(f->version, PGQ_VERSION_STRING, sizeof f->version);
+}
+
+static void next_monitor(struct node_agent *a)
+{
+    a->leader_api[0] = '\0';
+    a->mon_idx = (a->mon_idx + 1) % a->cfg.n_monitors;
+}
+
+static void heartbeat(struct node_agent *a);
+
+static void register_cb(struct peer *p, int status, const struct api_response *res)
+{
+    struct node_agent *a = p->data;
+    a->hb_busy = false;
+    a->registering = false;
+    if (status == 0 && (res->code == API_OK || res->code == API_REFUSED)) {
+        log_info("agent %s: registration: %s", a->cfg.node_name, res->message);
+    } else {
+        next_monitor(a);
+    }
+    a->hb_now = true;
+}
+
+static void register_node(struct node_agent *a, const char *address)
+{
+    struct api_request req;
+    memset(&req, 0, sizeof req);
+    req.kind = API_NODE_ADD;
+    command_init(&req.cmd, CMD_NODE_ADD);
+    pgq_strlcpy(req.cmd.cluster, a->cfg.node_cluster, sizeof req.cmd.cluster);
+    pgq_strlcpy(req.cmd.node, a->cfg.node_name, sizeof req.cmd.node);
+    pgq_strlcpy(req.cmd.u.node_add.conninfo, a->cfg.node_conninfo,
+                sizeof req.cmd.u.node_add.conninfo);
+    req.cmd.u.node_add.priority = (unsigned)a->cfg.node_priority;
+    if (peer_request(&a->peer, address, &req, 3000, register_cb) == 0) {
+        a->hb_busy = true;
+        a->registering = true;
+    }
+}
+
+static void hb_cb(struct peer *p, int status, const struct api_response *res)
+{
+    struct node_agent *a = p->data;
+    uint64_t now = now_ms(a);
+    a->hb_busy = false;
+    if (status != 0) {
+        log_debug("agent %s: heartbeat failed: %s", a->cfg.node_name, p->errmsg);
+        lease_agent_reply(&a->lease, 0, false);
+        next_monitor(a);
+        a->next_hb_ms = now + HB_RETRY_MS;
+        return;
+    }
+    if (res->code == API_NOT_LEADER) {
+        lease_agent_reply(&a->lease, 0, false);
+        if (res->leader_api[0] != '\0') {
+            pgq_strlcpy(a->leader_api, res->leader_api, sizeof a->leader_api);
+            a->hb_now = true;
+        } else {
+            next_monitor(a);
+            a->next_hb_ms = now + HB_RETRY_MS;
+        }
+        return;
+    }
+    if (res->code != API_OK || res->body != API_HEARTBEAT) {
+        lease_agent_reply(&a->lease, 0, false);
+        log_debug("agent %s: heartbeat refused: %s", a->cfg.node_name, res->message);
+        a->next_hb_ms = now + HB_RETRY_MS;
+        return;
+    }
+    if (!res->hb.registered) {
+        lease_agent_reply(&a->lease, 0, false);
+        log_info("agent %s: %s: registering it", a->cfg.node_name, res->message);
+        a->have_reply = false;
+        register_node(a, a->leader_api[0] ? a->leader_api : a->cfg.monitors[a->mon_idx]);
+        return;
+    }
+    if (a->leader_api[0] == '\0') {
+        pgq_strlcpy(a->leader_api, a->cfg.monitors[a->mon_idx], sizeof a->leader_api);
+    }
+    lease_agent_reply(&a->lease, res->hb.lease_ms, res->hb.fence);
+    a->reply = res->hb;
+    a->have_reply = true;
+    a->recheck_until_ms = 0;
+}
+
+static void heartbeat(struct node_agent *a)
+{
+    struct api_request req;
+    uint64_t now = now_ms(a);
+    const char *to = a->leader_api[0] != '\0' ? a->leader_api : a->cfg.monitors[a->mon_idx];
+    if (a->hb_busy || a->stopping) {
+        return;
+    }
+    memset(&req, 0, sizeof req);
+    req.kind = API_HEARTBEAT;
+    command_init(&req.cmd, CMD_AGENT);
+    pgq_strlcpy(req.cmd.cluster, a->cfg.node_cluster, sizeof req.cmd.cluster);
+    pgq_strlcpy(req.cmd.node, a->cfg.node_name, sizeof req.cmd.node);
+    fill_facts(a, &req.cmd.u.agent);
+    /* The lease is measured from now, before the request leaves. */
+    lease_agent_sending(&a->lease, now);
+    if (peer_request(&a->peer, to, &req, PGQ_MAX(a->cfg.agent_heartbeat_ms / 2, 300), hb_cb) == 0) {
+        a->hb_busy = true;
+        a->hb_now = false;
+        a->next_hb_ms = now + a->cfg.agent_heartbeat_ms;
+    } else {
+        lease_agent_reply(&a->lease, 0, false);
+        next_monitor(a);
+        a->next_hb_ms = now + HB_RETRY_MS;
+    }
+}
+
+/* ---- the tick ----------------------------------------------------------------------- */
+
+static void sample_host(struct node_agent *a, uint64_t now)
+{
+    struct host_sample cur;
+    memset(&cur, 0, sizeof cur);
+    hostmetrics_read(&cur);
+    if (a->hs_prev_ms != 0) {
+        hostmetrics_rate(&a->hs_prev, &cur, now - a->hs_prev_ms, &a->host);
+    }
+    a->hs_prev = cur;
+    a->hs_prev_ms = now;
+}
+
+/* Invariant 7 on the node: a primary takes writes only under a lease. */
+static void enforce_lease(struct node_agent *a, uint64_t now)
+{
+    bool writable = a->life == LIFE_RUNNING && a->primary_seen;
+    if (!writable) {
+        return;
+    }
+    if (a->lease.state == LEASE_REVOKED) {
+        fence(a, "the quorum began a failover over it (lease revoked)");
+        return;
+    }
+    if (now < a->recheck_until_ms) {
+        return; /* after our own stall: one renewal first */
+    }
+    if (a->lease.state == LEASE_HELD) {
+        if (!lease_agent_valid(&a->lease, now)) {
+            fence(a, "its lease ended before the quorum renewed it");
+        }
+        return;
+    }
+    if (a->lease.state == LEASE_NONE &&
+        now >= PGQ_MAX(a->started_ms, a->writable_since_ms) + a->cfg.lease_ms) {
+        fence(a, "it is writable and holds no lease");
+    } else if (a->lease.state == LEASE_LAPSED) {
+        fence(a, "its lease ended before the quorum renewed it");
+    }
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+    struct node_agent *a = t->data;
+    uint64_t now = now_ms(a);
+    if (a->stopping) {
+        return;
+    }
+    /* Our own stall (SIGSTOP, a suspended VM): the lease we held may have
+     * ended meanwhile, but so may the quorum have renewed nothing because
+     * no failover happened. Ask once before fencing. */
+    if (a->last_tick_ms != 0 && now > a->last_tick_ms + STALL_MS &&
+        lease_agent_deadline(&a->lease) != 0 && now >= lease_agent_deadline(&a->lease)) {
+        log_warn("agent %s: stalled for %" PRIu64 " ms past its lease: renewing before fencing",
+                 a->cfg.node_name, now - a->last_tick_ms);
+        a->recheck_until_ms = now + PGQ_MAX(a->cfg.agent_heartbeat_ms, STALL_MS);
+        a->hb_now = true;
+        if (a->hb_busy) {
+            a->recheck_until_ms += 1000;
+        }
+    }
+    a->last_tick_ms = now;
+    if (a->hb_now || now >= a->next_hb_ms) {
+        if (now >= a->next_controldata_ms && !a->proc_busy && a->life != LIFE_STARTING) {
+            controldata(a);
+            a->next_controldata_ms = now + PGQ_MAX(a->cfg.agent_heartbeat_ms, 1000);
+        }
+        if (now >= a->hs_prev_ms + 1000) {
+            sample_host(a, now);
+        }
+        local_check(a);
+        heartbeat(a);
+    }
+    enforce_lease(a, now);
+    switch (a->life) {
+        case LIFE_WAITING:
+            maybe_start(a);
+            break;
+        case LIFE_FENCED:
+        case LIFE_DOWN:
+            /* Still the primary, no failover under way, a lease granted:
+             * nothing replaced it, so it serves again. */
+            if (a->have_reply && a->reply.primary && a->reply.lease_ms > 0 && !a->reply.fence &&
+                a->lease.state == LEASE_HELD && lease_agent_valid(&a->lease, now) &&
+                !a->proc_busy && !file_exists(a, "postmaster.pid")) {
+                start_pg(a, "the quorum grants it a lease as the primary again");
+            }
+            break;
+        default:
+            break;
+    }
+}
+
+/* ---- start and stop -------------------------------------------------------------------- */
+
+int node_start(struct node_agent *a,
+               uv_loop_t *loop,
+               const struct config *cfg,
+               char *errmsg,
+               size_t errsize)
+{
+    pid_t pid;
+    memset(a, 0, sizeof *a);
+    a->loop = loop;
+    a->cfg = *cfg;
+    a->started_ms = now_ms(a);
+    a->session = clock_wall_ms() ^ ((uint64_t)getpid() << 40);
+    lease_agent_init(&a->lease, cfg->fence_margin_ms);
+    if (geteuid() == 0) {
+        snprintf(
+            errmsg, errsize,
+            "the node agent runs as the PostgreSQL OS user, not as root (runuser -u postgres)");
+        return PGQ_CONFIG;
+    }
+    if (access(cfg->pgdata, R_OK | X_OK) != 0) {
+        snprintf(errmsg, errsize, "[node] pgdata %s: %s", cfg->pgdata, strerror(errno));
+        return PGQ_CONFIG;
+    }
+    if (peer_init(&a->peer, loop) != 0 || pgconn_init(&a->pc, loop) != 0) {
+        snprintf(errmsg, errsize, "cannot create the agent's connections");
+        return PGQ_IO;
+    }
+    a->peer.data = a;
+    a->pc.data = a;
+    uv_timer_init(loop, &a->tick);
+    a->tick.data = a;
+    pid = read_pm_pid(a);
+    if (pid > 0 && watch(a, pid) == 0) {
+        node_move(a, LIFE_RUNNING, "adopted the running postmaster");
+    } else {
+        node_move(a, LIFE_WAITING, "PostgreSQL is not running");
+    }
+    uv_timer_start(&a->tick, tick_cb, 0, TICK_MS);
+    log_info("node agent %s (cluster %s) started: pgdata %s, %u monitor(s)", cfg->node_name,
+             cfg->node_cluster, cfg->pgdata, cfg->n_monitors);
+    return 0;
+}
+
+static void part_closed(struct node_agent *a)
+{
+    if (--a->pending == 0 && a->stopped_cb != NULL) {
+        a->stopped_cb(a);
+    }
+}
+
+static void tick_closed_cb(uv_handle_t *h)
+{
+    part_closed(h->data);
+}
+
+static void peer_closed_cb(struct peer *p)
+{
+    part_closed(p->data);
+}
+
+static void pc_closed_cb(struct pgconn *pc)
+{
+    part_closed(pc->data);
+}
+
+/* The agent stops; its PostgreSQL keeps running (a restarted agent adopts
+ * it). */
+void node_stop(struct node_agent *a, node_stopped_cb cb)
+{
+    if (a->stopping) {
+        return;
+    }
+    a->stopping = true;
+    a->stopped_cb = cb;
+    a->pending = 4;
+    if (a->life == LIFE_RUNNING) {
+        log_info("agent %s: stopping; PostgreSQL (pid %d) keeps running", a->cfg.node_name,
+                 (int)a->pm_pid);
+    }
+    unwatch(a);
+    if (a->proc_busy) {
+        /* pg_ctl or pg_controldata: let it finish on its own; we only
+         * stop listening. */
+        if (!a->proc_exited) {
+            uv_close((uv_handle_t *)&a->proc, proc_handle_closed_cb);
+        }
+        if (!uv_is_closing((uv_handle_t *)&a->proc_out)) {
+            uv_close((uv_handle_t *)&a->proc_out, proc_handle_closed_cb);
+        }
+    }
+    uv_timer_stop(&a->tick);
+    uv_close((uv_handle_t *)&a->tick, tick_closed_cb);
+    peer_close(&a->peer, peer_closed_cb);
+    pgconn_close(&a->pc, pc_closed_cb);
+    part_closed(a);
+}

@@ -1,0 +1,137 @@
+/* node: pgquorumd in role node, the agent beside one PostgreSQL. It runs as
+ * the PostgreSQL OS user on the PostgreSQL host.
+ *
+ * The happy path is: find the postmaster of pgdata (adopt it if it runs,
+ * else start it with pg_ctl, which leaves it a child of init, so that it
+ * outlives the agent), watch it through a pidfd (its death is known at
+ * once), check every heartbeat that it answers a fresh local connection,
+ * and send the leader a heartbeat with the local facts and host metrics;
+ * a primary keeps its lease by these heartbeats.
+ *
+ * Possible failure modes are:
+ *   - the postmaster dies: the crash policy restarts it in place (bounded)
+ *     or leaves a primary to the quorum (the default when a standby could
+ *     replace it), and the next heartbeat says so at once;
+ *   - PostgreSQL hangs (two local checks in a row fail while the
+ *     postmaster runs): the agent stops it, then the crash policy applies;
+ *   - the lease cannot be renewed: the agent fences its primary (stops
+ *     every process of it at once) before the lease ends; one revoked by
+ *     the quorum (a failover over it began) is fenced at once; after a
+ *     stall of its own (SIGSTOP, a suspended VM) the agent first tries to
+ *     renew, for one heartbeat, before it fences;
+ *   - no monitor answers: heartbeats go round the list; a primary is
+ *     fenced when its lease ends (as in Patroni without failsafe mode);
+ *   - the agent stops or dies: PostgreSQL keeps running; a restarted agent
+ *     adopts it without restarting it;
+ *   - a data directory that would start writable while the quorum says the
+ *     node is not the primary of the epoch is not started (Invariant 7: it
+ *     needs a rejoin). */
+#ifndef PGQ_NODE_H
+#define PGQ_NODE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "codec.h"
+#include "config.h"
+#include "hostmetrics.h"
+#include "lease.h"
+#include "peer.h"
+#include "pgconn.h"
+
+/* The agent's life, a state machine (table in node.c). */
+enum node_life {
+    LIFE_INIT = 0, /* looking for a running postmaster */
+    LIFE_WAITING,  /* PostgreSQL is down: waiting for the quorum's word to start it */
+    LIFE_STARTING, /* pg_ctl start under way */
+    LIFE_RUNNING,  /* the postmaster runs and is watched */
+    LIFE_FENCING,  /* every process of it is being stopped */
+    LIFE_FENCED,   /* stopped by the agent: started again only on a lease as primary */
+    LIFE_DEAD,     /* the postmaster died: the crash policy decides */
+    LIFE_DOWN,     /* left down (handed over, or out of restarts, or needs a rejoin) */
+    LIFE__N_STATES
+};
+
+struct node_agent;
+typedef void (*node_stopped_cb)(struct node_agent *a);
+
+struct node_agent
+{
+    uv_loop_t *loop;
+    struct config cfg;
+    int life; /* enum node_life: only through node_move() */
+    char why[PGQ_REASON_MAX];
+    struct agent_lease lease;
+    uint64_t session;
+    uint64_t started_ms;
+    uv_timer_t tick;
+    uint64_t last_tick_ms;
+    uint64_t recheck_until_ms; /* after a stall: renew before judging the lease */
+    /* heartbeats */
+    struct peer peer;
+    bool hb_busy;
+    bool hb_now; /* send at the next tick */
+    uint64_t next_hb_ms;
+    unsigned mon_idx;
+    char leader_api[PGQ_ADDR_MAX];
+    bool have_reply;
+    struct hb_reply reply;
+    bool registering;
+    /* the postmaster */
+    pid_t pm_pid;
+    uv_poll_t *pm_poll; /* heap: closed (with its pidfd) on its own time */
+    bool hung;          /* the fence under way is for a hang */
+    bool handover;
+    bool fenced;
+    uint64_t restarts[16]; /* when the latest restarts were (agent clock) */
+    unsigned n_restarts;
+    /* local checks */
+    struct pgconn pc;
+    bool checking;
+    bool answered_once;
+    unsigned check_fails;
+    bool answering;
+    bool in_recovery;
+    bool primary_seen; /* it was last seen out of recovery */
+    uint64_t writable_since_ms;
+    uint32_t timeline;
+    uint64_t lsn;
+    /* commands: pg_ctl start, pg_controldata */
+    uv_process_t proc;
+    uv_pipe_t proc_out;
+    bool proc_busy;
+    unsigned proc_open; /* handles of the last command not closed yet */
+    bool proc_exited;
+    bool proc_eof;
+    int64_t proc_status;
+    int proc_kind;
+    char proc_buf[8192];
+    size_t proc_len;
+    int pg_state;
+    uint64_t next_controldata_ms;
+    /* host metrics */
+    struct host_sample hs_prev;
+    uint64_t hs_prev_ms;
+    struct host_metrics host;
+    /* shutdown */
+    bool stopping;
+    unsigned pending;
+    node_stopped_cb stopped_cb;
+    int exit_code;
+};
+
+int node_start(struct node_agent *a,
+               uv_loop_t *loop,
+               const struct config *cfg,
+               char *errmsg,
+               size_t errsize);
+void node_stop(struct node_agent *a, node_stopped_cb cb);
+
+/* One transition of the life cycle; asserts it is one the table allows. */
+void node_move(struct node_agent *a, int next, const char *why);
+const char *node_life_name(int life);
+void node_print_table(void (*emit)(void *arg, const char *line), void *arg);
+
+#endif /* PGQ_NODE_H */

@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""Node agents with real PostgreSQL 15 and real monitors: supervision, leases and
+self-fencing, and failover from what only the agent can know."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import pgqtest as t  # noqa: E402
+
+# Monitors at their default health and failover settings: what the agent adds must
+# not depend on fast probes. Only Raft runs fast (loopback).
+DEFAULTS = {}
+
+
+def agent_of(q, name, st=None):
+    n = q.node(name, st)
+    return n["agent"] if n else None
+
+
+def setup(sb, agents=("pg1", "pg2", "pg3"), settings=None, agent_settings=None):
+    """pg1 primary, pg2 and pg3 standbys, three monitors, and an agent beside each PostgreSQL
+    in `agents`, which registers its node itself."""
+    nodes = t.make_pg_cluster(sb, 2)
+    q = t.Quorum(sb, 3, dict(DEFAULTS, **(settings or {}))).start()
+    ags = {}
+    for n in nodes:
+        if n.name in agents:
+            ags[n.name] = t.Agent(sb, n, q.addresses, agent_settings).start()
+        else:
+            q.ctl("node", "add", n.name, "--conninfo", n.conninfo, check_rc=True)
+
+    def steady():
+        st = q.status()
+        if not st["clusters"] or st["clusters"][0]["primary"] != "pg1":
+            return False
+        for n in st["nodes"]:
+            if n["health"] != "up" or (n["role"] not in ("primary", "standby")):
+                return False
+            if n["name"] in agents and (n["agent"] is None or n["agent"]["state"] != "up"):
+                return False
+        return agent_of(q, "pg1", st)["lease"] if "pg1" in agents else True
+    t.wait_until(steady, 90, "nodes registered by their agents, pg1 primary holding a lease")
+    return nodes, q, ags
+
+
+def test_postmaster_killed_agent_alive(sb):
+    """A killed postmaster whose agent lives is replaced without waiting failover_timeout: the
+    agent says at once that it is dead and left to the quorum; one standby is promoted, and the
+    first write through the URI comes well before failover_timeout + retries would allow."""
+    nodes, q, ags = setup(sb)
+    pg1 = nodes[0]
+    w = t.Writer(t.uri(q), lambda i: "SELECT 1")
+    w.start()
+    time.sleep(1)
+    t0 = time.monotonic()
+    pg1.kill9()
+    c = t.wait_failover(q, 2, timeout=60)
+    took = w.first_after(t0)
+    w.finish()
+    new = next(n for n in nodes if n.name == c["primary"])
+    t.check_single_promotion(q, nodes, new)
+    a = agent_of(q, "pg1")
+    t.check(a["state"] == "up" and not a["postmaster_alive"] and a["handover"],
+            "pg1's agent should report its PostgreSQL dead and handed over: %s" % a)
+    t.check(took is not None, "no write acknowledged after the kill")
+    t.log("killed postmaster -> first write through the URI: %.2f s" % took)
+    t.check(took < 5.0, "first write %.2f s after the kill: the agent's word was not used" % took)
+    t.check(not pg1.accepting(), "the old primary was restarted as a primary")
+
+
+def test_postmaster_frozen(sb):
+    """A postmaster frozen with SIGSTOP answers no new local connection: its agent fences it
+    (every process of it stopped) before any standby is promoted, and one standby is."""
+    nodes, q, ags = setup(sb, agent_settings={"local_timeout": "1s"})
+    pg1 = nodes[0]
+    pid = pg1.pid()
+    os.kill(pid, signal.SIGSTOP)
+    t.log("pg1's postmaster %d stopped with SIGSTOP" % pid)
+    c = t.wait_failover(q, 2, timeout=90)
+    new = next(n for n in nodes if n.name == c["primary"])
+    t.check_single_promotion(q, nodes, new)
+    ev = q.events()
+    fenced = [e for e in ev if e["event"] == "agent" and e["node"] == "pg1" and
+              "fenced" in e["message"]]
+    promoted = [e for e in ev if e["event"] == "promoted"]
+    t.check(fenced, "no event says pg1's agent fenced it: %s" % [e["message"] for e in ev])
+    t.check(fenced[0]["seq"] < promoted[0]["seq"],
+            "pg1 fenced (event %d) after the promotion (event %d)" %
+            (fenced[0]["seq"], promoted[0]["seq"]))
+    t.check(not os.path.exists("/proc/%d" % pid) or
+            open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()[0] == "Z",
+            "the frozen postmaster %d still exists" % pid)
+
+
+def test_agent_killed_alone(sb):
+    """An agent killed alone for 60 s while writes go on: no failover, nothing lost, the
+    primary shown as unprotected; a restarted agent adopts the running PostgreSQL without
+    restarting it."""
+    nodes, q, ags = setup(sb)
+    pg1 = nodes[0]
+    pid = pg1.pid()
+    w = t.SessionWriter(pg1.port, lambda i: "CREATE TABLE IF NOT EXISTS w (i int); "
+                        "INSERT INTO w VALUES (%d)" % i)
+    w.start()
+    ags["pg1"].kill()
+    t.wait_until(lambda: agent_of(q, "pg1")["state"] == "unprotected", 60,
+                 "pg1 shown as unprotected")
+    t.holds_for(lambda: q.status()["clusters"][0]["epoch"] == 1, 50, "no failover")
+    t.check(pg1.pid() == pid, "pg1 was restarted")
+    ags["pg1"].start()
+    t.wait_until(lambda: agent_of(q, "pg1")["state"] == "up", 30, "pg1's agent up again")
+    t.check(pg1.pid() == pid, "the restarted agent restarted PostgreSQL")
+    t.check(agent_of(q, "pg1")["postmaster_pid"] == pid, "the agent did not adopt pid %d" % pid)
+    w.finish()
+    n = len(w.acked)
+    t.check(n > 100 and not w.errors, "writes: %d acknowledged, errors %s" % (n, w.errors[:3]))
+    rows = int(pg1.sql("SELECT count(*) FROM w"))
+    t.check(rows >= n, "%d writes acknowledged, %d rows" % (n, rows))
+    unprot = t.events_of(q, "unprotected")
+    t.check(unprot and unprot[0]["node"] == "pg1", "no unprotected event: %s" % unprot)
+
+
+def test_agent_frozen_longer_than_lease(sb):
+    """An agent frozen (SIGSTOP) longer than its lease while its PostgreSQL stays reachable:
+    no failover (nothing proves the primary fenced), and once it runs again it renews its lease
+    before fencing anything: PostgreSQL is not stopped."""
+    nodes, q, ags = setup(sb)
+    pg1 = nodes[0]
+    pid = pg1.pid()
+    ags["pg1"].signal(signal.SIGSTOP)
+    t.log("pg1's agent stopped with SIGSTOP")
+    t.wait_until(lambda: agent_of(q, "pg1")["state"] in ("silent", "unprotected"), 30,
+                 "pg1's agent silent")
+    t.holds_for(lambda: q.status()["clusters"][0]["epoch"] == 1, 8, "no failover")
+    ags["pg1"].signal(signal.SIGCONT)
+    t.wait_until(lambda: agent_of(q, "pg1")["state"] == "up" and agent_of(q, "pg1")["lease"],
+                 30, "pg1's agent up with a lease again")
+    t.check(pg1.pid() == pid and pg1.accepting(), "pg1 was fenced after the agent's stall")
+    t.check(q.status()["clusters"][0]["epoch"] == 1, "a failover happened")
+
+
+def nft(*rules):
+    subprocess.run(["nft", "-f", "-"], input="\n".join(rules) + "\n", text=True, check=True)
+
+
+def test_isolated_primary_fenced_before_promotion(sb):
+    """The primary's host cut off from the monitors and its standbys (packets dropped, no
+    RST) while a client on its side keeps writing on an open connection: its agent fences it
+    before its lease ends, the quorum promotes a standby only after that lease, and the old
+    primary acknowledges no write after the promotion."""
+    nodes, q, ags = setup(sb, agents=("pg1",))
+    pg1 = nodes[0]
+    w = t.SessionWriter(pg1.port, lambda i: "CREATE TABLE IF NOT EXISTS w (i int); "
+                        "INSERT INTO w VALUES (%d)" % i)
+    w.start()
+    t.wait_until(lambda: len(w.acked) > 20, 20, "writes on pg1")
+    client_port = w.session.sock.getsockname()[1]
+    api_ports = ",".join(m.api_address.split(":")[1] for m in q.monitors)
+    nft("table inet pgqcut", "delete table inet pgqcut", "table inet pgqcut {",
+        " chain out { type filter hook output priority 0;",
+        "  tcp dport %d tcp sport != %d drop" % (pg1.port, client_port),
+        "  meta skuid postgres tcp dport { %s } drop" % api_ports,
+        " }", "}")
+    cut = time.monotonic()
+    cut_wall = time.time()
+    t.log("pg1 and its agent cut off (nftables), client port %d kept" % client_port)
+    try:
+        c = t.wait_failover(q, 2, timeout=90)
+    finally:
+        subprocess.run(["nft", "delete", "table", "inet", "pgqcut"], check=False)
+    took = time.monotonic() - cut
+    w.finish()
+    promoted = t.events_of(q, "promoted")[0]
+    import datetime
+    at = datetime.datetime.fromisoformat(promoted["time"].replace("Z", "+00:00")).timestamp()
+    last_ack = max(ts for _, ts in w.acked)
+    last_ack_wall = cut_wall + (last_ack - cut)
+    t.log("cut -> failover done %.2f s; old primary's last ack %.2f s after the cut, "
+          "promotion %.2f s after it (gap %.2f s)" % (took, last_ack - cut, at - cut_wall,
+                                                       at - last_ack_wall))
+    t.check(last_ack_wall < at, "the old primary acknowledged a write %.3f s after the "
+            "promotion" % (last_ack_wall - at))
+    t.check(not pg1.accepting(), "the old primary still accepts connections")
+
+
+if __name__ == "__main__":
+    t.main([test_postmaster_killed_agent_alive, test_postmaster_frozen, test_agent_killed_alone,
+            test_agent_frozen_longer_than_lease, test_isolated_primary_fenced_before_promotion])
