@@ -119,16 +119,9 @@ struct raft_info
     uint64_t rss_kb;
 };
 
+#include "lease.h"
 /* The leader's answer to a heartbeat. */
-struct hb_reply
-{
-    uint64_t lease_ms; /* 0: no lease granted */
-    uint64_t epoch;
-    bool primary;       /* the node is the primary of the epoch */
-    bool fence;         /* a failover over it has begun: fence now */
-    bool standby_ready; /* a standby could replace it now */
-    bool registered;    /* false: no such node */
-};
+#define hb_reply lease_reply
 
 struct api_response
 {

@@ -109,6 +109,42 @@ bool lease_agent_silent(const struct lease_book *b, const struct lease_entry *e,
     return now_ms >= from + b->lease_ms + b->drift_ms;
 }
 
+bool policy_standby_ready(const struct cluster *c, const struct node *p);
+
+bool lease_on_heartbeat(struct lease_book *b,
+                        const struct state *s,
+                        const char *cluster,
+                        const char *node,
+                        const struct agent_facts *facts,
+                        uint64_t now_ms,
+                        struct lease_reply *out)
+{
+    const struct cluster *c = state_cluster(s, cluster);
+    const struct node *n = cluster_node(c, node);
+    struct lease_entry *e;
+    bool changed;
+    memset(out, 0, sizeof *out);
+    if (n == NULL || (e = lease_entry_get(b, c->name, n->name)) == NULL) {
+        return false;
+    }
+    changed = e->heard_ms == 0 || agent_facts_material(&e->facts, facts) ||
+              n->agent.state != PGQ_AGENT_UP;
+    e->heard_ms = now_ms;
+    e->facts = *facts;
+    e->facts.state = PGQ_AGENT_UP;
+    out->registered = true;
+    out->epoch = c->epoch;
+    out->primary = strcmp(c->primary, n->name) == 0;
+    out->fence =
+        out->primary && c->fo.phase == PGQ_FO_CUTTING && strcmp(c->fo.old_primary, n->name) == 0;
+    if (lease_may_grant(c, n)) {
+        lease_granted(e, now_ms);
+        out->lease_ms = b->lease_ms;
+    }
+    out->standby_ready = policy_standby_ready(c, n);
+    return changed;
+}
+
 /* ---- the agent's side ------------------------------------------------------ */
 
 static const struct

@@ -35,6 +35,17 @@ struct lease_entry
     uint64_t committed_ms;    /* when facts were last committed (0: never by this leader) */
 };
 
+/* The leader's answer to a heartbeat (the API's HeartbeatReply). */
+struct lease_reply
+{
+    uint64_t lease_ms; /* 0: no lease granted */
+    uint64_t epoch;
+    bool primary;       /* the node is the primary of the epoch */
+    bool fence;         /* a failover over it has begun: fence now */
+    bool standby_ready; /* a standby could replace it now */
+    bool registered;    /* false: no such node */
+};
+
 /* What one leader knows of leases: nothing survives it. */
 struct lease_book
 {
@@ -78,6 +89,19 @@ bool lease_expired(const struct lease_book *b,
  * it was last heard or since this leader took over: the agent fenced, died
  * or is cut off. */
 bool lease_agent_silent(const struct lease_book *b, const struct lease_entry *e, uint64_t now_ms);
+
+/* A heartbeat from the agent of cluster/node with `facts`, received at
+ * now_ms by the ready leader of state s: note it, grant a lease if one may
+ * be granted, and fill the reply. Returns true when what the agent says
+ * changed (the leader should run its policy at once). No such node: the
+ * reply says unregistered and nothing is noted. */
+bool lease_on_heartbeat(struct lease_book *b,
+                        const struct state *s,
+                        const char *cluster,
+                        const char *node,
+                        const struct agent_facts *facts,
+                        uint64_t now_ms,
+                        struct lease_reply *out);
 
 /* ---- the agent's side ------------------------------------------------------ */
 

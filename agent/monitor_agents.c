@@ -36,49 +36,22 @@ void monitor_agents_tick(struct monitor *m)
 
 void monitor_heartbeat(struct monitor *m, struct api_client *cl, const struct api_request *req)
 {
-    const struct state *s = &m->fsm.state;
-    const struct cluster *c = state_cluster(s, req->cmd.cluster);
-    const struct node *n = cluster_node(c, req->cmd.node);
     struct api_response res;
-    struct lease_entry *e;
-    uint64_t now;
     bool changed;
     monitor_agents_tick(m);
     api_response_init(&res);
     res.code = API_OK;
     res.body = API_HEARTBEAT;
-    if (n == NULL) {
+    changed = lease_on_heartbeat(&m->leases, &m->fsm.state, req->cmd.cluster, req->cmd.node,
+                                 &req->cmd.u.agent, consensus_now(&m->cons), &res.hb);
+    if (!res.hb.registered) {
         snprintf(res.message, sizeof res.message, "no node %s in cluster %s", req->cmd.node,
                  req->cmd.cluster);
-        api_reply(cl, &res, NULL, NULL, 0);
-        api_response_close(&res);
-        return;
     }
-    now = consensus_now(&m->cons);
-    e = lease_entry_get(&m->leases, c->name, n->name);
-    if (e == NULL) {
-        api_response_close(&res);
-        api_reply_code(cl, API_INTERNAL, "out of memory", NULL);
-        return;
-    }
-    changed = e->heard_ms == 0 || agent_facts_material(&e->facts, &req->cmd.u.agent);
-    e->heard_ms = now;
-    e->facts = req->cmd.u.agent;
-    e->facts.state = PGQ_AGENT_UP;
-    res.hb.registered = true;
-    res.hb.epoch = c->epoch;
-    res.hb.primary = strcmp(c->primary, n->name) == 0;
-    res.hb.fence =
-        res.hb.primary && c->fo.phase == PGQ_FO_CUTTING && strcmp(c->fo.old_primary, n->name) == 0;
-    if (lease_may_grant(c, n)) {
-        lease_granted(e, now);
-        res.hb.lease_ms = m->leases.lease_ms;
-    }
-    res.hb.standby_ready = policy_standby_ready(c, n);
     api_reply(cl, &res, NULL, NULL, 0);
     api_response_close(&res);
-    if (changed || n->agent.state != PGQ_AGENT_UP) {
-        log_info("agent %s/%s: postmaster %s%s%s, %s", c->name, n->name,
+    if (changed) {
+        log_info("agent %s/%s: postmaster %s%s%s, %s", req->cmd.cluster, req->cmd.node,
                  req->cmd.u.agent.pm_alive ? "running" : "down",
                  req->cmd.u.agent.fenced ? ", fenced" : "",
                  req->cmd.u.agent.handover ? ", handed over" : "",
