@@ -146,6 +146,75 @@ def test_agent_frozen_longer_than_lease(sb):
     t.check(q.status()["clusters"][0]["epoch"] == 1, "a failover happened")
 
 
+def test_agent_and_postmaster_killed(sb):
+    """The agent and its postmaster killed together (the whole node): the quorum cannot hear
+    that PostgreSQL is down from the agent, so it promotes a standby once the old primary's
+    lease has ended for sure, without also waiting failover_timeout."""
+    nodes, q, ags = setup(sb)
+    pg1 = nodes[0]
+    w = t.Writer(t.uri(q), lambda i: "SELECT 1")
+    w.start()
+    time.sleep(1)
+    t0 = time.monotonic()
+    ags["pg1"].kill()
+    pg1.kill9()
+    c = t.wait_failover(q, 2, timeout=60)
+    took = w.first_after(t0)
+    w.finish()
+    new = next(n for n in nodes if n.name == c["primary"])
+    t.check_single_promotion(q, nodes, new)
+    a = agent_of(q, "pg1")
+    t.check(a["state"] == "silent", "pg1's agent should be silent (not unprotected): %s" % a)
+    t.check(took is not None, "no write acknowledged after the kill")
+    t.log("agent and postmaster killed -> first write through the URI: %.2f s" % took)
+
+
+def test_leader_killed_with_primary(sb):
+    """The monitor leader killed together with the primary's postmaster: the agent finds the
+    new leader, says its PostgreSQL is dead, and the new leader fails over on that word; one
+    standby is promoted."""
+    nodes, q, ags = setup(sb)
+    pg1 = nodes[0]
+    leader = q.wait_leader()
+    w = t.Writer(t.uri(q), lambda i: "SELECT 1")
+    w.start()
+    time.sleep(1)
+    t0 = time.monotonic()
+    q.monitor(leader).kill()
+    pg1.kill9()
+    c = t.wait_failover(q, 2, timeout=60)
+    took = w.first_after(t0)
+    w.finish()
+    new = next(n for n in nodes if n.name == c["primary"])
+    t.check_single_promotion(q, nodes, new)
+    t.check(took is not None, "no write acknowledged after the kill")
+    t.log("leader and postmaster killed -> first write through the URI: %.2f s" % took)
+
+
+def test_unprotected_primary_vanishes(sb):
+    """A primary whose agent died and which then vanishes from the monitors cannot be proven
+    fenced: no failover (the reason is committed), until an operator allows it with
+    `pgquorumctl failover --allow-unfenced`, which is audited in the events."""
+    nodes, q, ags = setup(sb, settings={"failover.failover_timeout": "1s"})
+    pg1 = nodes[0]
+    ags["pg1"].kill()
+    t.wait_until(lambda: agent_of(q, "pg1")["state"] == "unprotected", 60,
+                 "pg1 shown as unprotected")
+    pg1.kill9()
+    t.wait_until(lambda: "cannot be proven fenced" in
+                 (q.status()["clusters"][0]["failover"].get("blocked") or ""), 60,
+                 "the failover blocked: pg1 cannot be proven fenced")
+    t.holds_for(lambda: q.status()["clusters"][0]["epoch"] == 1, 5, "no failover")
+    p = q.ctl("failover", "--allow-unfenced", "pg2")
+    t.check(p.returncode == 1 and "not the primary" in p.stderr,
+            "allow-unfenced on a standby: %d %s" % (p.returncode, p.stderr))
+    q.ctl("failover", "--allow-unfenced", "pg1", check_rc=True)
+    t.wait_failover(q, 2, timeout=60)
+    allowed = t.events_of(q, "allow-unfenced")
+    t.check(len(allowed) == 1 and allowed[0]["node"] == "pg1" and
+            "pgquorumctl" in allowed[0]["message"], "audit event: %s" % allowed)
+
+
 def nft(*rules):
     subprocess.run(["nft", "-f", "-"], input="\n".join(rules) + "\n", text=True, check=True)
 
@@ -191,5 +260,7 @@ def test_isolated_primary_fenced_before_promotion(sb):
 
 
 if __name__ == "__main__":
-    t.main([test_postmaster_killed_agent_alive, test_postmaster_frozen, test_agent_killed_alone,
-            test_agent_frozen_longer_than_lease, test_isolated_primary_fenced_before_promotion])
+    t.main([test_postmaster_killed_agent_alive, test_postmaster_frozen,
+            test_agent_and_postmaster_killed, test_leader_killed_with_primary,
+            test_agent_killed_alone, test_agent_frozen_longer_than_lease,
+            test_unprotected_primary_vanishes, test_isolated_primary_fenced_before_promotion])
