@@ -6,8 +6,14 @@
    multi-host URI, with its breakdown from the committed events (detect:
    first failed probe, verdict, decision, promotion, standbys repointed), at default settings and with
    1 s settings; several runs each, min / median / max.
-2. Monitor failover: kill -9 of the Raft leader to a new ready leader.
-3. Memory: RSS of an idle monitor watching three nodes.
+2. The same with a node agent beside the primary, four ways: the postmaster
+   killed (agent alive), the whole node killed (agent and postmaster), the
+   primary's host silently cut off (nftables drops, no RST), and the monitor
+   leader killed together with the postmaster; each phase from the events:
+   the agent's word (its PostgreSQL dead, or the agent silent: its lease
+   ended), the verdict, the cut, the decision, the promotion, the first write.
+3. Monitor failover: kill -9 of the Raft leader to a new ready leader.
+4. Memory: RSS of an idle monitor watching three nodes, and of a node agent.
 """
 
 import argparse
@@ -22,8 +28,102 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "lib"))
 PROFILES = {
     "default": {},
     "1s": {"health.interval": "1s", "health.retry_interval": "1s", "health.retries": "1",
-           "failover.failover_timeout": "1s"},
+           "failover.failover_timeout": "1s", "failover.lease_time": "2s"},
 }
+
+SCENARIOS = ("postmaster", "node", "cutoff", "leader")
+SCENARIO_TEXT = {
+    "postmaster": "postmaster killed, agent alive",
+    "node": "agent and postmaster killed (whole node)",
+    "cutoff": "primary's host cut off (packets dropped)",
+    "leader": "monitor leader killed with the postmaster",
+}
+
+
+def rss_of(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def agent_run(t, profile, scenario):
+    import subprocess
+    sb = t.Sandbox("pgq-bench")
+    try:
+        nodes = t.make_pg_cluster(sb, 2)
+        q = t.Quorum(sb, 3, PROFILES[profile]).start()
+        for n in nodes[1:]:
+            q.ctl("node", "add", n.name, "--conninfo", n.conninfo, check_rc=True)
+        agent = t.Agent(sb, nodes[0], q.addresses).start()
+
+        def steady():
+            st = q.status()
+            return all(n["health"] == "up" and n["following_epoch"] == 1
+                       for n in st["nodes"]) and len(st["nodes"]) == 3 and \
+                q.node("pg1", st)["agent"] and q.node("pg1", st)["agent"]["lease"]
+        t.wait_until(steady, 90, "steady cluster, pg1's agent holding a lease")
+        agent_rss = rss_of(agent.proc.pid)
+        uri = q.ctl("uri", check_rc=True).stdout.strip()
+        nodes[0].sql("CREATE TABLE bench (id int)")
+        w = t.Writer(uri, lambda i: "INSERT INTO bench VALUES (%d)" % i, pause=0.01)
+        w.start()
+        t.wait_until(lambda: len(w.acked) > 3, 30, "writes")
+        leader = q.wait_leader()
+        kill_wall = time.time()
+        killed = time.monotonic()
+        if scenario == "postmaster":
+            nodes[0].kill9(quiet=True)
+        elif scenario == "node":
+            agent.kill()
+            nodes[0].kill9(quiet=True)
+        elif scenario == "leader":
+            q.monitor(leader).kill()
+            os.kill(nodes[0].pid(), 9)
+            # Timed from both kills: until the postmaster is dead it still takes writes.
+            kill_wall = time.time()
+            killed = time.monotonic()
+        else:
+            api = ",".join(m.api_address.split(":")[1] for m in q.monitors)
+            rules = ("table inet pgqcut\ndelete table inet pgqcut\ntable inet pgqcut {\n"
+                     " chain out { type filter hook output priority 0;\n"
+                     "  tcp dport %d drop\n  meta skuid postgres tcp dport { %s } drop\n }\n}\n"
+                     % (nodes[0].port, api))
+            subprocess.run(["nft", "-f", "-"], input=rules, text=True, check=True)
+        try:
+            first = t.wait_until(lambda: w.first_after(killed), 120, "first write after the kill")
+        finally:
+            subprocess.run(["nft", "delete", "table", "inet", "pgqcut"], check=False,
+                           stderr=subprocess.DEVNULL)
+        w.finish()
+
+        def done():
+            ev = q.events()
+            return ev if any(e["event"] == "failover-done" for e in ev) else None
+        ev = t.wait_until(done, 60, "failover done")
+
+        def at(kind, pred=lambda e: True):
+            for e in ev:
+                if e["event"] == kind and pred(e):
+                    return e["time_ms"] / 1000.0 - kill_wall
+            return float("nan")
+        pg1 = lambda e: e.get("node") == "pg1"
+        row = {
+            "agent": at("agent", lambda e: pg1(e) and ("reports its PostgreSQL" in e["message"]
+                                                     or "fell silent" in e["message"])),
+            "verdict": at("verdict", lambda e: pg1(e) and "down" in e["message"]),
+            "cut": at("failover-cut", lambda e: "cutting its standbys" in e["message"]),
+            "decided": at("failover-decided"),
+            "promoted": at("promoted"),
+            "first_write": first,
+        }
+        return row, agent_rss
+    finally:
+        sb.cleanup()
 
 
 def stats(xs):
@@ -96,6 +196,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--builddir")
     ap.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS", "5")))
+    ap.add_argument("--only", choices=("monitors", "agents"),
+                    default=os.environ.get("BENCH_ONLY") or None,
+                    help="only the failovers without agents (and the rest), or only with")
     args = ap.parse_args()
     if args.builddir:
         os.environ["PGQ_BUILDDIR"] = args.builddir
@@ -103,7 +206,7 @@ def main():
 
     print("pgquorum benchmarks: %d runs each (seconds: min / median / max)" % args.runs)
     rss_all = []
-    for profile in ("default", "1s"):
+    for profile in ("default", "1s") if args.only != "agents" else ():
         rows = []
         for i in range(args.runs):
             row, rss = failover_run(t, profile)
@@ -122,11 +225,37 @@ def main():
                          ("first_write", "first write through the URI")):
             print("  %-34s %s" % (label, stats([r[k] for r in rows])))
         print(flush=True)
+    agent_rss = []
+    for profile in ("default", "1s") if args.only != "monitors" else ():
+        for scenario in SCENARIOS:
+            rows = []
+            for i in range(args.runs):
+                row, rss = agent_run(t, profile, scenario)
+                agent_rss.append(rss)
+                rows.append(row)
+                print("  %-7s %-10s run %d: %s" % (profile, scenario, i + 1, "  ".join(
+                    "%s %.2f" % (k, v) for k, v in row.items())), flush=True)
+            print("\nwith a node agent: %s, settings %s %s" % (
+                SCENARIO_TEXT[scenario], profile, PROFILES[profile] or "(defaults)"))
+            print("  %-34s %7s %7s %7s" % ("", "min", "median", "max"))
+            for k, label in (("agent", "agent's word (dead, or silent)"),
+                             ("verdict", "down by quorum verdict"),
+                             ("cut", "cut of the standbys begun"),
+                             ("decided", "decision (lease ended/fenced)"),
+                             ("promoted", "standby promoted (committed)"),
+                             ("first_write", "first write through the URI")):
+                print("  %-34s %s" % (label, stats([r[k] for r in rows])))
+            print(flush=True)
+    if args.only == "agents":
+        print("node agent RSS: min %d kB, max %d kB" % (min(agent_rss), max(agent_rss)))
+        return
     leader = [leader_run(t) for _ in range(args.runs)]
     print("kill -9 Raft leader -> new ready leader (election_timeout 500ms, pre-vote)")
     print("  %-34s %s\n" % ("seconds", stats(leader)))
     print("idle monitor RSS (3 monitors watching 3 nodes): min %d kB, max %d kB"
           % (min(rss_all), max(rss_all)))
+    if agent_rss:
+        print("node agent RSS: min %d kB, max %d kB" % (min(agent_rss), max(agent_rss)))
 
 
 if __name__ == "__main__":
