@@ -32,6 +32,18 @@ void lease_book_reset(struct lease_book *b, uint64_t now_ms)
     b->since_ms = now_ms;
 }
 
+bool lease_book_follow(struct lease_book *b, unsigned long long ready_term, uint64_t now_ms)
+{
+    if (ready_term == 0 || ready_term == b->term) {
+        return false;
+    }
+    /* Nothing of an earlier leader's grants is known here: assume one was
+     * made just before now. */
+    lease_book_reset(b, now_ms);
+    b->term = ready_term;
+    return true;
+}
+
 const struct lease_entry *lease_entry_find(const struct lease_book *b,
                                            const char *cluster,
                                            const char *node)

@@ -52,6 +52,7 @@ struct lease_book
     uint64_t lease_ms; /* length of a grant */
     uint64_t drift_ms; /* margin for clock rate differences and delivery */
     uint64_t since_ms; /* this leader took over: every lease may run until since + length */
+    unsigned long long term;     /* the term it was last reset for (lease_book_follow) */
     struct lease_entry *entries; /* owned */
     unsigned n_entries;
     unsigned cap;
@@ -62,6 +63,12 @@ void lease_book_close(struct lease_book *b);
 /* A new leader (or one that lost and regained leadership): forget every
  * grant, assume one was made just before now. */
 void lease_book_reset(struct lease_book *b, uint64_t now_ms);
+/* The wiring of a monitor's book, the daemon's and the simulation's: a
+ * monitor ready in another term than the one its book was reset for is a
+ * new leader, and resets it at now_ms, its leader clock (ready_term 0: not
+ * ready, nothing changes). Call it before the policy runs and before a
+ * heartbeat is answered. True when the book was reset. */
+bool lease_book_follow(struct lease_book *b, unsigned long long ready_term, uint64_t now_ms);
 
 /* The entry of a node, created if absent (NULL: out of memory). */
 struct lease_entry *lease_entry_get(struct lease_book *b, const char *cluster, const char *node);

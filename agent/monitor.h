@@ -50,7 +50,6 @@ struct monitor
     uint64_t handed_over_at;
     /* node agents: this leader's grants and heartbeats (monitor_agents.c) */
     struct lease_book leases;
-    unsigned long long leases_term;
     /* reactions to applied entries */
     uint64_t seen_gen;
     uint64_t kicked_seq;

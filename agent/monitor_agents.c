@@ -25,13 +25,8 @@
 
 void monitor_agents_tick(struct monitor *m)
 {
-    unsigned long long term = consensus_ready(&m->cons) ? m->cons.ready_term : 0;
-    if (term != 0 && term != m->leases_term) {
-        /* Nothing of an earlier leader's grants is known here: assume one
-         * was made just before now. */
-        lease_book_reset(&m->leases, consensus_now(&m->cons));
-        m->leases_term = term;
-    }
+    lease_book_follow(&m->leases, consensus_ready(&m->cons) ? m->cons.ready_term : 0,
+                      consensus_now(&m->cons));
 }
 
 void monitor_heartbeat(struct monitor *m, struct api_client *cl, const struct api_request *req)

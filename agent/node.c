@@ -619,7 +619,7 @@ static void fill_facts(struct node_agent *a, struct agent_facts *f)
     f->in_recovery = a->in_recovery;
     f->fenced = a->fenced && !f->pm_alive;
     f->handover = a->handover && !f->pm_alive;
-    f->lease = a->lease.state == LEASE_HELD;
+    f->lease = a->lease.state == LEASE_HELD && f->pm_alive;
     f->pm_pid = f->pm_alive ? (uint64_t)a->pm_pid : 0;
     f->session = a->session;
     f->host.cpu_busy_bp = a->host.cpu_busy_bp;

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """make demo: a pgquorum sandbox on loopback.
 
-Three monitors, a PostgreSQL 15 primary and two standbys (pg_basebackup), all
-in a temporary directory. It shows the status, kills the primary with
+Three monitors, a PostgreSQL 15 primary and two standbys (pg_basebackup), a
+node agent beside each PostgreSQL (it registers its node), all in a temporary
+directory. It shows the status, kills the primary with
 SIGKILL, shows the failover as it happens, prints status and events, and
 cleans up; with --keep it stays up and tells you how to play with it.
 """
@@ -41,10 +42,16 @@ def main():
         t.log("starting 3 monitors (Raft quorum)")
         q.start()
         for n in nodes:
-            q.ctl("node", "add", n.name, "--conninfo", n.conninfo, check_rc=True)
-            t.log("pgquorumctl node add %s --conninfo \"%s\"" % (n.name, n.conninfo))
-        t.wait_until(lambda: all(n["health"] == "up" for n in q.status()["nodes"])
-                     and q.status()["clusters"][0]["primary"] == "pg1", 60, "nodes up")
+            t.Agent(sb, n, q.addresses).start()
+            t.log("node agent beside %s: pgquorumd --config %s (as postgres)" % (
+                n.name, sb.path("agent-%s.ini" % n.name)))
+
+        def up():
+            st = q.status()
+            return (len(st["nodes"]) == 3 and st["clusters"][0]["primary"] == "pg1" and
+                    all(n["health"] == "up" and n["agent"] and n["agent"]["state"] == "up"
+                        for n in st["nodes"]))
+        t.wait_until(up, 90, "nodes registered by their agents and up")
         print()
         print(q.ctl("status").stdout)
         uri = q.ctl("uri", check_rc=True).stdout.strip()
