@@ -21,11 +21,7 @@
  * same table prints the diagram of docs/architecture.md. A Decide of the
  * first format (no cut) still moves any settled phase to DECIDED, so that
  * logs written before cut-before-promote replay as they did. */
-static const struct fo_row
-{
-    unsigned next;
-    const char *doc;
-} fo_table[PGQ__N_FO_PHASES] = {
+static const struct pgq_sm_row fo_table[PGQ__N_FO_PHASES] = {
     [PGQ_FO_NONE] = {BIT(PGQ_FO_CUTTING) | BIT(PGQ_FO_DECIDED), "no failover yet"},
     [PGQ_FO_CUTTING] = {BIT(PGQ_FO_DECIDED) | BIT(PGQ_FO_NONE) | BIT(PGQ_FO_PROMOTED) |
                             BIT(PGQ_FO_DONE) | BIT(PGQ_FO_GAVE_UP),
@@ -61,20 +57,11 @@ static void fo_move(struct cluster *c, int to)
 
 void cluster_print_fo_table(void (*emit)(void *arg, const char *line), void *arg)
 {
-    char line[512];
-    emit(arg, "| phase | may become | meaning |");
-    emit(arg, "|---|---|---|");
+    const char *names[PGQ__N_FO_PHASES];
     for (int p = 0; p < PGQ__N_FO_PHASES; p++) {
-        char next[128] = "";
-        for (int q = 0; q < PGQ__N_FO_PHASES; q++) {
-            if (fo_table[p].next & BIT(q)) {
-                pgq_appendf(next, sizeof next, "%s%s", next[0] ? ", " : "", pgq_fo_phase_name(q));
-            }
-        }
-        snprintf(line, sizeof line, "| %s | %s | %s |", pgq_fo_phase_name(p), next,
-                 fo_table[p].doc);
-        emit(arg, line);
+        names[p] = pgq_fo_phase_name(p);
     }
+    pgq_sm_print("phase", names, fo_table, PGQ__N_FO_PHASES, emit, arg);
 }
 
 /* A node that cannot follow the primary of the epoch until it is rewound

@@ -159,11 +159,7 @@ bool lease_on_heartbeat(struct lease_book *b,
 
 /* ---- the agent's side ------------------------------------------------------ */
 
-static const struct
-{
-    unsigned next;
-    const char *doc;
-} lease_table[LEASE__N_STATES] = {
+static const struct pgq_sm_row lease_table[LEASE__N_STATES] = {
     [LEASE_NONE] = {BIT(LEASE_HELD) | BIT(LEASE_REVOKED),
                     "no lease: a primary must not take writes (the agent fences it once the "
                     "grace of one lease after its start has passed)"},
@@ -260,17 +256,5 @@ bool lease_agent_valid(struct agent_lease *l, uint64_t now_ms)
 
 void lease_print_table(void (*emit)(void *arg, const char *line), void *arg)
 {
-    char line[512];
-    emit(arg, "| lease | may become | meaning |");
-    emit(arg, "|---|---|---|");
-    for (int p = 0; p < LEASE__N_STATES; p++) {
-        char next[128] = "";
-        for (int q = 0; q < LEASE__N_STATES; q++) {
-            if (lease_table[p].next & BIT(q)) {
-                pgq_appendf(next, sizeof next, "%s%s", next[0] ? ", " : "", lease_names[q]);
-            }
-        }
-        snprintf(line, sizeof line, "| %s | %s | %s |", lease_names[p], next, lease_table[p].doc);
-        emit(arg, line);
-    }
+    pgq_sm_print("lease", lease_names, lease_table, LEASE__N_STATES, emit, arg);
 }

@@ -28,11 +28,7 @@ enum { PROC_NONE = 0, PROC_START, PROC_CONTROLDATA };
 
 #define BIT(x) (1u << (x))
 
-static const struct
-{
-    unsigned next;
-    const char *doc;
-} life_table[LIFE__N_STATES] = {
+static const struct pgq_sm_row life_table[LIFE__N_STATES] = {
     [LIFE_INIT] = {BIT(LIFE_RUNNING) | BIT(LIFE_WAITING),
                    "the agent started: it adopts a running postmaster of pgdata, or waits to "
                    "start one"},
@@ -85,19 +81,7 @@ void node_move(struct node_agent *a, int next, const char *why)
 
 void node_print_table(void (*emit)(void *arg, const char *line), void *arg)
 {
-    char line[640];
-    emit(arg, "| agent | may become | meaning |");
-    emit(arg, "|---|---|---|");
-    for (int p = 0; p < LIFE__N_STATES; p++) {
-        char next[160] = "";
-        for (int q = 0; q < LIFE__N_STATES; q++) {
-            if (life_table[p].next & BIT(q)) {
-                pgq_appendf(next, sizeof next, "%s%s", next[0] ? ", " : "", life_names[q]);
-            }
-        }
-        snprintf(line, sizeof line, "| %s | %s | %s |", life_names[p], next, life_table[p].doc);
-        emit(arg, line);
-    }
+    pgq_sm_print("agent", life_names, life_table, LIFE__N_STATES, emit, arg);
 }
 
 static uint64_t now_ms(struct node_agent *a)

@@ -169,3 +169,26 @@ uint64_t pgq_fnv1a(const char *s)
     }
     return h != 0 ? h : 1;
 }
+
+void pgq_sm_print(const char *title,
+                  const char *const *names,
+                  const struct pgq_sm_row *rows,
+                  unsigned n,
+                  void (*emit)(void *arg, const char *line),
+                  void *arg)
+{
+    char line[768];
+    snprintf(line, sizeof line, "| %s | may become | meaning |", title);
+    emit(arg, line);
+    emit(arg, "|---|---|---|");
+    for (unsigned p = 0; p < n; p++) {
+        char next[192] = "";
+        for (unsigned q = 0; q < n; q++) {
+            if (rows[p].next & (1u << q)) {
+                pgq_appendf(next, sizeof next, "%s%s", next[0] ? ", " : "", names[q]);
+            }
+        }
+        snprintf(line, sizeof line, "| %s | %s | %s |", names[p], next, rows[p].doc);
+        emit(arg, line);
+    }
+}

@@ -44,6 +44,23 @@ void pgq_duration_format(uint64_t ms, char *out, size_t size);
  * the world fits on one log line. */
 void pgq_one_line(char *s);
 
+/* One row of a state machine's table: the states it may move to (a bit per
+ * state) and what it means. */
+struct pgq_sm_row
+{
+    unsigned next;
+    const char *doc;
+};
+
+/* Print a state machine's table as Markdown (`| title | may become |
+ * meaning |`), the names of its n states in `names`. */
+void pgq_sm_print(const char *title,
+                  const char *const *names,
+                  const struct pgq_sm_row *rows,
+                  unsigned n,
+                  void (*emit)(void *arg, const char *line),
+                  void *arg);
+
 /* 64-bit FNV-1a of a string (never 0: 0 means "none" where it is stored). */
 uint64_t pgq_fnv1a(const char *s);
 
