@@ -577,8 +577,8 @@ static bool next_failover(const struct state *s,
         !policy_unfenced_allowed(c, p)) {
         snprintf(reason, sizeof reason,
                  "primary %s cannot be proven fenced: its agent fell silent while it kept "
-                 "running, and it named no synchronous standby (allow it with pgquorumctl "
-                 "failover --allow-unfenced %s)",
+                 "running, and it named no synchronous standby the cut would stop (allow it "
+                 "with pgquorumctl failover --allow-unfenced %s)",
                  p->name, p->name);
         return blocked(c, reason, out);
     }
@@ -659,15 +659,22 @@ static bool next_done(const struct cluster *c, struct command *out)
 
 bool policy_unfenced_allowed(const struct cluster *c, const struct node *p)
 {
+    unsigned named = 0;
     if (p->allow_unfenced_epoch != 0 && p->allow_unfenced_epoch == c->epoch) {
         return true;
     }
+    /* The cut stops only standbys that are nodes of the cluster: one the
+     * primary names that is not (another application_name, an unmanaged
+     * replica) is never cut and keeps acknowledging its commits. */
     for (unsigned i = 0; i < p->n_sync; i++) {
         if (p->sync[i].left_lsn == 0) {
-            return true;
+            if (cluster_node(c, p->sync[i].name) == NULL) {
+                return false;
+            }
+            named++;
         }
     }
-    return false;
+    return named > 0;
 }
 
 /* Rolling upgrades: once every voter announced it supports the current

@@ -88,8 +88,8 @@ bool policy_next_command(const struct state *s,
 
 /* The node may be promoted over although it cannot be proven fenced: its
  * agent fell silent while it ran, and either an operator allowed it in this
- * epoch or it named synchronous standbys (which the cut stops: it can
- * acknowledge nothing more). */
+ * epoch or it named synchronous standbys, every one a node of the cluster
+ * (which the cut stops: it can acknowledge nothing more). */
 bool policy_unfenced_allowed(const struct cluster *c, const struct node *p);
 
 /* A standby could replace p now (up, priority > 0, not in maintenance):

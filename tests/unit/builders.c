@@ -146,6 +146,46 @@ struct command b_cmd_step(uint64_t t, int kind, const char *node, uint64_t epoch
     return c;
 }
 
+struct command b_cmd_agent(uint64_t t, const char *node, const struct agent_facts *f)
+{
+    struct command c = cmd_new(CMD_AGENT, t, B_CLUSTER, node);
+    c.u.agent = *f;
+    return c;
+}
+
+struct command b_cmd_feature(uint64_t t, unsigned level)
+{
+    struct command c = cmd_new(CMD_FEATURE, t, NULL, NULL);
+    c.u.feature.level = level;
+    return c;
+}
+
+struct command b_cmd_allow_unfenced(uint64_t t, const char *node, const char *by)
+{
+    struct command c = cmd_new(CMD_ALLOW_UNFENCED, t, B_CLUSTER, node);
+    pgq_strlcpy(c.u.allow.by, by, sizeof c.u.allow.by);
+    return c;
+}
+
+/* ---- node agents ------------------------------------------------------------------ */
+
+struct agent_facts b_agent_facts(bool pm_alive)
+{
+    struct agent_facts f;
+    memset(&f, 0, sizeof f);
+    f.state = PGQ_AGENT_UP;
+    f.pm_alive = pm_alive;
+    f.answering = pm_alive;
+    f.pg_state = pm_alive ? PGQ_PGS_IN_PRODUCTION : PGQ_PGS_SHUT_DOWN;
+    f.timeline = 1;
+    f.lsn = 0x1000;
+    f.lease = pm_alive;
+    f.pm_pid = pm_alive ? 4242 : 0;
+    f.session = 7;
+    pgq_strlcpy(f.version, "0.9-test", sizeof f.version);
+    return f;
+}
+
 /* ---- applying ------------------------------------------------------------------ */
 
 void b_apply(struct state *s, const struct command *cmd)
@@ -319,6 +359,34 @@ void b_step(struct state *s, uint64_t t, int kind, const char *node, uint32_t ti
     b_apply(s, &c);
 }
 
+void b_feature_level(struct state *s, uint64_t t)
+{
+    struct command c;
+    for (unsigned i = 0; i < s->n_monitors; i++) {
+        if (s->monitors[i].voter) {
+            c = b_cmd_report(t, s->monitors[i].id, NULL, 0);
+            c.u.report.feature_level = PGQ_FEATURE_LEVEL;
+            b_apply(s, &c);
+        }
+    }
+    c = b_cmd_feature(t, PGQ_FEATURE_LEVEL);
+    b_apply(s, &c);
+    assert_int_equal(s->feature_level, PGQ_FEATURE_LEVEL);
+}
+
+void b_agent(struct state *s, uint64_t t, const char *node, const struct agent_facts *f)
+{
+    struct command c = b_cmd_agent(t, node, f);
+    b_apply(s, &c);
+}
+
+void b_agent_silent(struct state *s, uint64_t t, const char *node)
+{
+    struct command c = b_cmd_agent(t, node, &b_node(s, node)->agent);
+    c.u.agent.state = PGQ_AGENT_SILENT;
+    b_apply(s, &c);
+}
+
 /* ---- observations ---------------------------------------------------------------- */
 
 static struct obs obs_new(const struct state *s, const char *node)
@@ -444,6 +512,36 @@ void b_copy(struct state *dst, const struct state *src)
     }
     free(buf);
     state_move(dst, &tmp);
+}
+
+void b_assert_facts_equal(const struct agent_facts *a, const struct agent_facts *b)
+{
+    assert_int_equal(a->state, b->state);
+    assert_int_equal(a->pm_alive, b->pm_alive);
+    assert_int_equal(a->answering, b->answering);
+    assert_int_equal(a->pg_state, b->pg_state);
+    assert_int_equal(a->timeline, b->timeline);
+    assert_int_equal(a->lsn, b->lsn);
+    assert_int_equal(a->in_recovery, b->in_recovery);
+    assert_int_equal(a->fenced, b->fenced);
+    assert_int_equal(a->handover, b->handover);
+    assert_int_equal(a->lease, b->lease);
+    assert_int_equal(a->pm_pid, b->pm_pid);
+    assert_int_equal(a->session, b->session);
+    assert_int_equal(a->host.cpu_busy_bp, b->host.cpu_busy_bp);
+    assert_int_equal(a->host.load1_c, b->host.load1_c);
+    assert_int_equal(a->host.load5_c, b->host.load5_c);
+    assert_int_equal(a->host.load15_c, b->host.load15_c);
+    assert_int_equal(a->host.disk_read_bps, b->host.disk_read_bps);
+    assert_int_equal(a->host.disk_write_bps, b->host.disk_write_bps);
+    assert_int_equal(a->host.disk_io_bp, b->host.disk_io_bp);
+    assert_int_equal(a->host.net_rx_bps, b->host.net_rx_bps);
+    assert_int_equal(a->host.net_tx_bps, b->host.net_tx_bps);
+    assert_int_equal(a->since_ms, b->since_ms);
+    assert_int_equal(a->facts_ms, b->facts_ms);
+    assert_int_equal(a->unprotected, b->unprotected);
+    assert_int_equal(a->silent_seq, b->silent_seq);
+    assert_string_equal(a->version, b->version);
 }
 
 void b_assert_contains(const char *hay, const char *needle)

@@ -54,6 +54,17 @@ struct command b_cmd_step(uint64_t t,
                           const char *node,
                           uint64_t epoch,
                           uint32_t timeline);
+/* An AgentReport of node's agent saying f (f->state: UP or SILENT). */
+struct command b_cmd_agent(uint64_t t, const char *node, const struct agent_facts *f);
+struct command b_cmd_feature(uint64_t t, unsigned level);
+struct command b_cmd_allow_unfenced(uint64_t t, const char *node, const char *by);
+
+/* ---- node agents ------------------------------------------------------------ */
+
+/* What an agent that is up says of its node: PostgreSQL running as a primary
+ * (pid 4242, in production, holding a lease) when pm_alive, else stopped
+ * (shut down, fenced or handed over as the caller sets). Session 7. */
+struct agent_facts b_agent_facts(bool pm_alive);
 
 /* ---- applying --------------------------------------------------------------- */
 
@@ -92,6 +103,12 @@ void b_failover(struct state *s, uint64_t t, const char *candidate);
 void b_primary_down(struct state *s, uint64_t t);
 /* A step at the cluster's current epoch. */
 void b_step(struct state *s, uint64_t t, int kind, const char *node, uint32_t timeline);
+/* Rolling upgrade done: every voter announces PGQ_FEATURE_LEVEL (an empty
+ * report each), then the state's level is raised to it. */
+void b_feature_level(struct state *s, uint64_t t);
+/* The leader commits what node's agent said (f->state UP), or its silence. */
+void b_agent(struct state *s, uint64_t t, const char *node, const struct agent_facts *f);
+void b_agent_silent(struct state *s, uint64_t t, const char *node);
 
 /* ---- observations, probed now (basis_seq = s->seq) --------------------------- */
 
@@ -129,6 +146,9 @@ void b_encode(const struct state *s, uint8_t **buf, size_t *len);
 void b_assert_same(const struct state *a, const struct state *b);
 /* dst (initialized or empty) becomes a copy of src through a snapshot. */
 void b_copy(struct state *dst, const struct state *src);
+
+/* Assert that two agents' facts are the same, field by field. */
+void b_assert_facts_equal(const struct agent_facts *a, const struct agent_facts *b);
 
 /* Assert that hay contains needle. */
 void b_assert_contains(const char *hay, const char *needle);

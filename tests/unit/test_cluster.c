@@ -1539,6 +1539,444 @@ static void test_blocked(void **ctx)
     b_refused(s, &c, PGQ_NOTFOUND, "no cluster nowhere");
 }
 
+/* ---- node agents and feature levels ------------------------------------------------ */
+
+/* Monitor `id` announces the feature level it supports (an empty report). */
+static void announce(struct state *s, uint64_t t, uint64_t id, unsigned level)
+{
+    struct command c = b_cmd_report(t, id, NULL, 0);
+    c.u.report.feature_level = level;
+    b_apply(s, &c);
+}
+
+static void test_rolling_upgrade(void **ctx)
+{
+    /* A state at feature level 1 refuses the commands of level 2 exactly as a monitor that does
+     * not know them, leaving every byte as it was (seq and time too); the level is raised only
+     * once every voter announced it, and the same commands then apply. */
+    struct state *s = *ctx;
+    struct agent_facts f = b_agent_facts(true);
+    struct command agent, allow, feature;
+    struct apply_result res;
+    uint64_t seq, time_ms;
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    assert_int_equal(s->feature_level, 1);
+    feature = b_cmd_feature(5000, 2);
+    agent = b_cmd_agent(5100, "pg1", &f);
+    allow = b_cmd_allow_unfenced(5200, "pg1", "alice");
+    seq = s->seq;
+    time_ms = s->time_ms;
+    b_refused(s, &agent, PGQ_VERSION, "command needs feature level 2; the cluster is at level 1");
+    b_refused(s, &allow, PGQ_VERSION, "command needs feature level 2; the cluster is at level 1");
+    assert_int_equal(s->seq, seq);
+    assert_int_equal(s->time_ms, time_ms);
+    /* An operator's request is refused before it is proposed, saying why. */
+    assert_int_equal(cluster_check(s, &allow, &res), PGQ_VERSION);
+    assert_string_equal(res.message,
+                        "the cluster is at feature level 1: upgrade every monitor first");
+
+    /* Raising the level waits for every voter: by report, or by a leader's hello. */
+    b_refused(s, &feature, PGQ_REFUSED, "feature level 2: monitor 1 supports only 1");
+    announce(s, 2000, 1, 2);
+    announce(s, 2000, 2, 1);
+    b_refused(s, &feature, PGQ_REFUSED, "feature level 2: monitor 2 supports only 1");
+    announce(s, 2100, 2, 2);
+    b_refused(s, &feature, PGQ_REFUSED, "feature level 2: monitor 3 supports only 1");
+    {
+        static const uint64_t voters[] = {1, 2, 3};
+        struct command hello = b_cmd_hello(2200, 3, voters, 3);
+        hello.u.hello.feature_level = 2;
+        b_apply(s, &hello);
+    }
+    assert_int_equal(state_member(s, 3)->max_level, 2);
+    b_apply(s, &feature);
+    assert_int_equal(s->feature_level, 2);
+    assert_int_equal(last_event(s)->kind, PGQ_EV_FEATURE);
+    assert_string_equal(last_event(s)->message, "feature level 2 (was 1)");
+    b_refused(s, &feature, PGQ_STALE, "feature level 2: the cluster is already at 2");
+    feature.u.feature.level = PGQ_FEATURE_LEVEL + 1;
+    b_refused(s, &feature, PGQ_VERSION,
+              "feature level 3 is unknown to this monitor (it supports 2)");
+
+    /* The same commands apply now. */
+    b_apply(s, &agent);
+    assert_int_equal(b_node(s, "pg1")->agent.state, PGQ_AGENT_UP);
+    assert_int_equal(b_node(s, "pg1")->agent.facts_ms, 5100);
+    assert_int_equal(last_event(s)->kind, PGQ_EV_AGENT);
+    assert_string_equal(last_event(s)->message,
+                        "the agent of pg1 is up (attached, PostgreSQL running)");
+    assert_int_equal(cluster_check(s, &allow, &res), 0);
+    b_apply(s, &allow);
+    assert_int_equal(b_node(s, "pg1")->allow_unfenced_epoch, 1);
+}
+
+static void test_feature_level_voters_only(void **ctx)
+{
+    /* Only voters hold the level back: a monitor that left the configuration does not. */
+    static const uint64_t four[] = {1, 2, 3, 4};
+    struct state *s = *ctx;
+    struct command c = b_cmd_hello(1000, 1, four, 4);
+    b_apply(s, &c);
+    b_hello(s, 1100, 1, 3); /* monitor 4 is no longer a voter */
+    assert_non_null(state_member(s, 4));
+    assert_false(state_is_voter(s, 4));
+    for (uint64_t id = 1; id <= 3; id++) {
+        announce(s, 1200, id, 2);
+    }
+    c = b_cmd_feature(1300, 2);
+    b_apply(s, &c);
+    assert_int_equal(s->feature_level, 2);
+}
+
+static void test_agent_report(void **ctx)
+{
+    /* An AgentReport commits what the agent says, stamped with the leader's time; `since` moves
+     * only when the agent's state, its postmaster or its fence changed, and each such change is
+     * an event. Reports for an unknown node or with states out of range are refused. */
+    static const struct
+    {
+        uint64_t t;
+        bool pm_alive, fenced, handover;
+        uint64_t lsn;
+        uint64_t since;    /* after */
+        const char *event; /* NULL: none */
+    } rows[] = {
+        {2000, true, false, false, 0x1000, 2000,
+         "the agent of pg1 is up (attached, PostgreSQL running)"},
+        {3000, true, false, false, 0x2000, 2000, NULL},
+        {4000, false, false, false, 0x2000, 4000,
+         "the agent of pg1 reports its PostgreSQL dead: restarting it"},
+        {5000, false, false, true, 0x2000, 4000, NULL},
+        {6000, false, true, true, 0x2000, 6000, NULL},
+        {7000, true, false, false, 0x2000, 7000,
+         "the agent of pg1 reports its PostgreSQL running (pid 4242)"},
+        {8000, false, true, false, 0x2000, 8000,
+         "the agent of pg1 reports its PostgreSQL fenced (stopped): restarting it"},
+    };
+    struct state *s = *ctx;
+    struct agent_facts f;
+    struct command c;
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    b_feature_level(s, 1000);
+    for (size_t i = 0; i < PGQ_ARRAY_SIZE(rows); i++) {
+        uint64_t events = s->event_seq;
+        const struct agent_facts *a = &b_node(s, "pg1")->agent;
+        f = b_agent_facts(rows[i].pm_alive);
+        f.fenced = rows[i].fenced;
+        f.handover = rows[i].handover;
+        f.lsn = rows[i].lsn;
+        b_agent(s, rows[i].t, "pg1", &f);
+        assert_int_equal(a->state, PGQ_AGENT_UP);
+        assert_int_equal(a->facts_ms, rows[i].t);
+        assert_int_equal(a->lsn, rows[i].lsn);
+        if (a->since_ms != rows[i].since) {
+            fail_msg("row %zu: since %llu, want %llu", i, (unsigned long long)a->since_ms,
+                     (unsigned long long)rows[i].since);
+        }
+        if (rows[i].event == NULL) {
+            assert_int_equal(s->event_seq, events);
+        } else {
+            assert_int_equal(s->event_seq, events + 1);
+            assert_int_equal(last_event(s)->kind, PGQ_EV_AGENT);
+            assert_string_equal(last_event(s)->message, rows[i].event);
+        }
+    }
+    f = b_agent_facts(true);
+    c = b_cmd_agent(9000, "pg9", &f);
+    b_refused(s, &c, PGQ_NOTFOUND, "agent report for unknown node main/pg9");
+    f.state = PGQ_AGENT_NONE;
+    c = b_cmd_agent(9000, "pg1", &f);
+    b_refused(s, &c, PGQ_INVALID, "agent report for pg1: bad agent state 0");
+    f.state = PGQ__N_AGENT_STATES;
+    c = b_cmd_agent(9000, "pg1", &f);
+    b_refused(s, &c, PGQ_INVALID, "agent report for pg1: bad agent state 3");
+    f.state = PGQ_AGENT_UP;
+    f.pg_state = PGQ__N_PG_STATES;
+    c = b_cmd_agent(9000, "pg1", &f);
+    b_refused(s, &c, PGQ_INVALID, "agent report for pg1: bad PostgreSQL state 8");
+    f.pg_state = -1;
+    c = b_cmd_agent(9000, "pg1", &f);
+    b_refused(s, &c, PGQ_INVALID, "agent report for pg1: bad PostgreSQL state -1");
+}
+
+static void test_agent_unprotected(void **ctx)
+{
+    /* A node seen reachable by a probe that began after its agent was found silent runs with
+     * nobody to fence it (unprotected, with an event); a probe from before, or one that finds it
+     * down, does not say so; the agent heard again clears it. */
+    struct state *s = *ctx;
+    struct agent_facts f = b_agent_facts(true);
+    struct obs before, down, after;
+    const struct node *p;
+    uint64_t silent_seq;
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    b_feature_level(s, 1000);
+    b_agent(s, 2000, "pg1", &f);
+    before = b_writable(s, "pg1", 0x1100); /* probed before the silence was committed */
+    b_agent_silent(s, 7000, "pg1");
+    p = b_node(s, "pg1");
+    silent_seq = s->seq;
+    assert_int_equal(p->agent.state, PGQ_AGENT_SILENT);
+    assert_int_equal(p->agent.silent_seq, silent_seq);
+    assert_int_equal(before.basis_seq, silent_seq - 1);
+    assert_false(p->agent.unprotected);
+    assert_false(p->agent.lease);
+    assert_true(p->agent.pm_alive); /* the last facts heard stay */
+    assert_int_equal(p->agent.since_ms, 7000);
+    assert_int_equal(last_event(s)->kind, PGQ_EV_AGENT);
+    assert_string_equal(last_event(s)->message,
+                        "the agent of pg1 fell silent (no heartbeat for a whole lease): it "
+                        "fenced, died or is cut off");
+    /* Silence found again changes nothing. */
+    {
+        uint64_t events = s->event_seq;
+        b_agent_silent(s, 7500, "pg1");
+        assert_int_equal(p->agent.silent_seq, silent_seq);
+        assert_int_equal(p->agent.since_ms, 7000);
+        assert_int_equal(s->event_seq, events);
+    }
+
+    b_report(s, 8000, 1, &before);
+    assert_false(p->agent.unprotected);
+    down = b_unreachable(s, "pg1");
+    b_report(s, 8100, 2, &down);
+    assert_false(p->agent.unprotected);
+    after = b_writable(s, "pg1", 0x1200);
+    after.basis_seq = silent_seq; /* the reporter had applied the silence when it probed */
+    b_report(s, 8200, 3, &after);
+    assert_true(p->agent.unprotected);
+    assert_int_equal(last_event(s)->kind, PGQ_EV_UNPROTECTED);
+    assert_string_equal(last_event(s)->message,
+                        "node pg1 runs with no agent to fence it: its agent fell silent while it "
+                        "kept running; no failover over it unless no acknowledged write can be "
+                        "lost or an operator allows it");
+    {
+        uint64_t events = s->event_seq;
+        b_report(s, 8300, 1, &after);
+        assert_int_equal(s->event_seq, events); /* said once */
+    }
+
+    /* Heard again: what the quorum judged (silence, unprotected) is the leader's, whatever the
+     * report carries. */
+    f = p->agent;
+    f.state = PGQ_AGENT_UP;
+    f.lsn = 0x1300;
+    b_agent(s, 9000, "pg1", &f);
+    assert_int_equal(p->agent.state, PGQ_AGENT_UP);
+    assert_false(p->agent.unprotected);
+    assert_int_equal(p->agent.silent_seq, 0);
+    assert_int_equal(p->agent.since_ms, 9000);
+    assert_string_equal(last_event(s)->message,
+                        "the agent of pg1 is up (back, PostgreSQL running)");
+    b_report(s, 9100, 1, &after);
+    assert_false(p->agent.unprotected); /* its agent is up: it fences */
+}
+
+static void test_agent_unprotected_standby(void **ctx)
+{
+    /* A standby whose agent fell silent while it kept running is unprotected too, without the
+     * words about a failover over it. */
+    struct state *s = *ctx;
+    struct agent_facts f = b_agent_facts(true);
+    struct obs o;
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    b_feature_level(s, 1000);
+    f.in_recovery = true;
+    b_agent(s, 2000, "pg2", &f);
+    b_agent_silent(s, 7000, "pg2");
+    o = b_recovering(s, "pg2", 0x1000);
+    b_report(s, 8000, 1, &o);
+    assert_true(b_node(s, "pg2")->agent.unprotected);
+    assert_string_equal(last_event(s)->message,
+                        "node pg2 runs with no agent to fence it: its agent fell silent while it "
+                        "kept running");
+}
+
+static void test_allow_unfenced(void **ctx)
+{
+    /* An operator may allow a failover over the primary of the epoch that cannot be proven
+     * fenced, once per epoch, with an event naming who; not over another node. */
+    struct state *s = *ctx;
+    struct command c;
+    struct apply_result res;
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    b_feature_level(s, 1000);
+    c = b_cmd_allow_unfenced(2000, "pg2", "alice");
+    assert_int_equal(cluster_check(s, &c, &res), PGQ_REFUSED);
+    assert_string_equal(res.message, "node pg2 is not the primary of cluster main");
+    b_refused(s, &c, PGQ_REFUSED, "node pg2 is not the primary of cluster main");
+    c = b_cmd_allow_unfenced(2000, "pg9", "alice");
+    assert_int_equal(cluster_check(s, &c, &res), PGQ_NOTFOUND);
+    b_refused(s, &c, PGQ_NOTFOUND, "unknown node main/pg9");
+    c = b_cmd_allow_unfenced(2000, "pg1", "alice");
+    b_apply(s, &c);
+    assert_int_equal(b_node(s, "pg1")->allow_unfenced_epoch, 1);
+    assert_int_equal(last_event(s)->kind, PGQ_EV_ALLOW);
+    assert_string_equal(last_event(s)->message,
+                        "alice allowed a failover over pg1 although it cannot be proven fenced "
+                        "(epoch 1)");
+    c = b_cmd_allow_unfenced(2100, "pg1", "");
+    b_apply(s, &c);
+    b_assert_contains(last_event(s)->message, "an operator allowed a failover over pg1");
+}
+
+static void test_agent_confirms_down(void **ctx)
+{
+    /* An agent confirms its PostgreSQL down only while it is up itself, the postmaster is gone
+     * and it said it leaves it down (fenced, or handed over to the quorum). */
+    static const struct
+    {
+        int state;
+        bool pm_alive, fenced, handover;
+        bool down;
+    } cases[] = {
+        {PGQ_AGENT_UP, false, true, false, true},     {PGQ_AGENT_UP, false, false, true, true},
+        {PGQ_AGENT_UP, false, true, true, true},      {PGQ_AGENT_UP, false, false, false, false},
+        {PGQ_AGENT_UP, true, true, false, false},     {PGQ_AGENT_UP, true, false, true, false},
+        {PGQ_AGENT_SILENT, false, true, true, false}, {PGQ_AGENT_NONE, false, true, true, false},
+    };
+    (void)ctx;
+    for (size_t i = 0; i < PGQ_ARRAY_SIZE(cases); i++) {
+        struct agent_facts f = b_agent_facts(cases[i].pm_alive);
+        f.state = cases[i].state;
+        f.fenced = cases[i].fenced;
+        f.handover = cases[i].handover;
+        if (agent_confirms_down(&f) != cases[i].down) {
+            fail_msg("case %zu: %s", i, cases[i].down ? "not down" : "down");
+        }
+    }
+}
+
+static void test_agent_facts_material(void **ctx)
+{
+    /* What a failover depends on is material (the agent's and PostgreSQL's states, fence, hand
+     * over, lease, postmaster, session, timeline, recovery); positions, host metrics, the
+     * version and the leader's stamps are not. */
+    static const struct
+    {
+        const char *field;
+        bool material;
+    } cases[] = {
+        {"state", true},        {"pm_alive", true},    {"answering", true}, {"pg_state", true},
+        {"timeline", true},     {"in_recovery", true}, {"fenced", true},    {"handover", true},
+        {"lease", true},        {"pm_pid", true},      {"session", true},   {"lsn", false},
+        {"host", false},        {"since_ms", false},   {"facts_ms", false}, {"version", false},
+        {"unprotected", false}, {"silent_seq", false},
+    };
+    (void)ctx;
+    for (size_t i = 0; i < PGQ_ARRAY_SIZE(cases); i++) {
+        struct agent_facts a = b_agent_facts(true), b = a;
+        const char *f = cases[i].field;
+        if (strcmp(f, "state") == 0) {
+            b.state = PGQ_AGENT_SILENT;
+        } else if (strcmp(f, "pm_alive") == 0) {
+            b.pm_alive = false;
+        } else if (strcmp(f, "answering") == 0) {
+            b.answering = false;
+        } else if (strcmp(f, "pg_state") == 0) {
+            b.pg_state = PGQ_PGS_SHUTTING_DOWN;
+        } else if (strcmp(f, "timeline") == 0) {
+            b.timeline = 2;
+        } else if (strcmp(f, "in_recovery") == 0) {
+            b.in_recovery = true;
+        } else if (strcmp(f, "fenced") == 0) {
+            b.fenced = true;
+        } else if (strcmp(f, "handover") == 0) {
+            b.handover = true;
+        } else if (strcmp(f, "lease") == 0) {
+            b.lease = false;
+        } else if (strcmp(f, "pm_pid") == 0) {
+            b.pm_pid = 4343;
+        } else if (strcmp(f, "session") == 0) {
+            b.session = 8;
+        } else if (strcmp(f, "lsn") == 0) {
+            b.lsn = 0x9000;
+        } else if (strcmp(f, "host") == 0) {
+            b.host.cpu_busy_bp = 9999;
+            b.host.net_rx_bps = 1;
+        } else if (strcmp(f, "since_ms") == 0) {
+            b.since_ms = 5;
+        } else if (strcmp(f, "facts_ms") == 0) {
+            b.facts_ms = 5;
+        } else if (strcmp(f, "version") == 0) {
+            pgq_strlcpy(b.version, "1.0", sizeof b.version);
+        } else if (strcmp(f, "unprotected") == 0) {
+            b.unprotected = true;
+        } else {
+            b.silent_seq = 5;
+        }
+        if (agent_facts_material(&a, &b) != cases[i].material ||
+            agent_facts_material(&b, &a) != cases[i].material) {
+            fail_msg("%s: %s", f, cases[i].material ? "not material" : "material");
+        }
+    }
+}
+
+static void test_agent_snapshot_round_trip(void **ctx)
+{
+    /* A snapshot keeps every agent fact (host metrics too), the silence and whether it left a
+     * node unprotected, the operator's allowance, the feature level and what each monitor
+     * announced. */
+    struct state *s = *ctx;
+    struct state copy;
+    struct agent_facts f = b_agent_facts(true);
+    struct command c;
+    struct obs o;
+    const struct node *n, *m;
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    b_feature_level(s, 1000);
+    f.timeline = 3;
+    f.lsn = 0x123456789ull;
+    f.pm_pid = 0xFFFFFFFF1ull;
+    f.session = 0xF00000000000000Full;
+    f.host = (struct agent_host){1234, 56, 78, 90, 1000001, 2000002, 3333, 4000004, 5000005};
+    b_agent(s, 2000, "pg1", &f);
+    f = b_agent_facts(false);
+    f.in_recovery = true;
+    f.fenced = true;
+    f.handover = true;
+    f.pg_state = PGQ_PGS_SHUT_DOWN_IN_RECOVERY;
+    b_agent(s, 2100, "pg2", &f);
+    b_agent_silent(s, 7000, "pg2");
+    o = b_recovering(s, "pg2", 0x1000);
+    b_report(s, 8000, 1, &o);
+    assert_true(b_node(s, "pg2")->agent.unprotected);
+    c = b_cmd_allow_unfenced(8100, "pg1", "bob");
+    b_apply(s, &c);
+
+    state_init(&copy);
+    b_copy(&copy, s);
+    b_assert_same(s, &copy);
+    assert_int_equal(copy.feature_level, 2);
+    for (uint64_t id = 1; id <= 3; id++) {
+        assert_int_equal(state_member(&copy, id)->max_level, 2);
+    }
+    for (unsigned i = 0; i < b_cluster(s)->n_nodes; i++) {
+        n = &b_cluster(s)->nodes[i];
+        m = b_node(&copy, n->name);
+        assert_int_equal(m->allow_unfenced_epoch, n->allow_unfenced_epoch);
+        b_assert_facts_equal(&m->agent, &n->agent);
+    }
+    /* And the values are the ones applied, not merely equal on both sides. */
+    n = b_node(&copy, "pg1");
+    assert_int_equal(n->allow_unfenced_epoch, 1);
+    assert_int_equal(n->agent.state, PGQ_AGENT_UP);
+    assert_int_equal(n->agent.pm_pid, 0xFFFFFFFF1ull);
+    assert_int_equal(n->agent.session, 0xF00000000000000Full);
+    assert_int_equal(n->agent.host.net_tx_bps, 5000005);
+    assert_int_equal(n->agent.host.cpu_busy_bp, 1234);
+    assert_string_equal(n->agent.version, "0.9-test");
+    n = b_node(&copy, "pg2");
+    assert_int_equal(n->agent.state, PGQ_AGENT_SILENT);
+    assert_true(n->agent.unprotected);
+    assert_true(n->agent.handover);
+    assert_int_equal(n->agent.pg_state, PGQ_PGS_SHUT_DOWN_IN_RECOVERY);
+    assert_int_not_equal(n->agent.silent_seq, 0);
+    assert_int_equal(n->agent.since_ms, 7000);
+    assert_int_equal(b_node(&copy, "pg3")->agent.state, PGQ_AGENT_NONE);
+    state_close(&copy);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, b_setup_state, b_teardown_state)
 
 int main(void)
@@ -1592,6 +2030,15 @@ int main(void)
         T(test_alert_writable),
         T(test_no_alert_before_discovery),
         T(test_blocked),
+        T(test_rolling_upgrade),
+        T(test_feature_level_voters_only),
+        T(test_agent_report),
+        T(test_agent_unprotected),
+        T(test_agent_unprotected_standby),
+        T(test_allow_unfenced),
+        T(test_agent_confirms_down),
+        T(test_agent_facts_material),
+        T(test_agent_snapshot_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -38,13 +38,16 @@ static void reprobe(struct state *s, uint64_t t, const char *node, uint64_t lsn)
     b_report_by(s, t, 1, state_n_voters(s), &o);
 }
 
-static bool next(const struct state *s, uint64_t now, struct command *out)
+static bool next_with(const struct state *s,
+                      const struct policy_config *pc,
+                      uint64_t now,
+                      struct command *out)
 {
     uint8_t *before, *after;
     size_t before_len, after_len;
     bool rv;
     b_encode(s, &before, &before_len);
-    rv = policy_next_command(s, &PC, now, out);
+    rv = policy_next_command(s, pc, now, out);
     b_encode(s, &after, &after_len);
     /* The policy only plans: the state is untouched. */
     assert_int_equal(before_len, after_len);
@@ -54,14 +57,19 @@ static bool next(const struct state *s, uint64_t now, struct command *out)
     return rv;
 }
 
+static bool next(const struct state *s, uint64_t now, struct command *out)
+{
+    return next_with(s, &PC, now, out);
+}
+
 #define HELD_NOT_FRESH                                                                      \
     "held: fewer than a majority of monitors have seen the primary down since the current " \
     "leader took over"
 
-static void expect_none(const struct state *s, uint64_t now)
+static void expect_none_with(const struct state *s, const struct policy_config *pc, uint64_t now)
 {
     struct command c;
-    if (next(s, now, &c)) {
+    if (next_with(s, pc, now, &c)) {
         fail_msg(
             "at %llu: unexpected command kind %d node \"%s\" (blocked \"%s\", decide "
             "reason \"%s\")",
@@ -69,10 +77,18 @@ static void expect_none(const struct state *s, uint64_t now)
     }
 }
 
-static struct command expect_cmd(const struct state *s, uint64_t now, int kind)
+static void expect_none(const struct state *s, uint64_t now)
+{
+    expect_none_with(s, &PC, now);
+}
+
+static struct command expect_cmd_with(const struct state *s,
+                                      const struct policy_config *pc,
+                                      uint64_t now,
+                                      int kind)
 {
     struct command c;
-    if (!next(s, now, &c)) {
+    if (!next_with(s, pc, now, &c)) {
         fail_msg("at %llu: no command, want kind %d", (unsigned long long)now, kind);
     }
     if (c.kind != kind) {
@@ -81,6 +97,11 @@ static struct command expect_cmd(const struct state *s, uint64_t now, int kind)
     }
     assert_string_equal(c.cluster, B_CLUSTER);
     return c;
+}
+
+static struct command expect_cmd(const struct state *s, uint64_t now, int kind)
+{
+    return expect_cmd_with(s, &PC, now, kind);
 }
 
 static void expect_blocked(const struct state *s, uint64_t now, const char *reason)
@@ -1419,6 +1440,521 @@ static void test_actions_no_ceiling(void **ctx)
     free(a);
 }
 
+/* ---- node agents and leases --------------------------------------------------------------- */
+
+#define LEASE_MS 4000
+#define DRIFT_MS 500
+
+/* PC with this leader's lease book; host metrics and positions refreshed every `refresh`. */
+static struct policy_config lease_pc(const struct lease_book *b, uint64_t refresh)
+{
+    struct policy_config pc = PC;
+    pc.leases = b;
+    pc.agent_refresh_ms = refresh;
+    return pc;
+}
+
+/* BEFORE for the lease tests: pg1 primary, pg2 and pg3 standbys at 0x1000 with 3 voters, at
+ * feature level 2; pg1's agent committed up saying f; the leader took over at 500 (lease 4000,
+ * drift 500) and has heard no heartbeat yet. */
+static void agent_primary(struct state *s, struct lease_book *b, const struct agent_facts *f)
+{
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    b_feature_level(s, 1000);
+    b_agent(s, 1000, "pg1", f);
+    lease_book_init(b, LEASE_MS, DRIFT_MS);
+    lease_book_reset(b, 500);
+}
+
+/* The leader hears pg1's agent at now; returns its reply. */
+static struct lease_reply hear(struct lease_book *b,
+                               const struct state *s,
+                               const struct agent_facts *f,
+                               uint64_t now)
+{
+    struct lease_reply r;
+    lease_on_heartbeat(b, s, B_CLUSTER, "pg1", f, now, &r);
+    return r;
+}
+
+/* Monitors 1 and 2 lose pg1 at 10000; every voter probes the standbys again (pg2 ahead). */
+static void agent_primary_lost(struct state *s)
+{
+    lose_primary(s, 10000, 1, 2);
+    reprobe(s, 10000, "pg2", 0x1000);
+    reprobe(s, 10000, "pg3", 0x0F00);
+    assert_int_equal(b_node(s, "pg1")->verdict, PGQ_VERDICT_DOWN);
+    assert_int_equal(b_node(s, "pg1")->verdict_since_ms, 10000);
+}
+
+/* agent_primary, pg1's agent last heard at `heard`, then agent_primary_lost: the config of this
+ * leader. */
+static struct policy_config agent_primary_heard_then_lost(struct state *s,
+                                                          struct lease_book *b,
+                                                          const struct agent_facts *f,
+                                                          uint64_t heard)
+{
+    agent_primary(s, b, f);
+    hear(b, s, f, heard);
+    agent_primary_lost(s);
+    return lease_pc(b, 1000000);
+}
+
+/* The cut proposed at now is committed, and every standby that is up reports after it. */
+static void apply_cut(struct state *s, const struct policy_config *pc, uint64_t now)
+{
+    struct command c = expect_cmd_with(s, pc, now, CMD_CUT);
+    assert_string_equal(c.u.cut.old_primary, "pg1");
+    c.time_ms = now;
+    b_apply(s, &c);
+    b_cut_standbys(s, now);
+}
+
+static void expect_decide_pg2(const struct state *s, const struct policy_config *pc, uint64_t now)
+{
+    struct command c = expect_cmd_with(s, pc, now, CMD_DECIDE);
+    assert_string_equal(c.node, "pg2");
+    assert_int_equal(c.u.decide.epoch, 2);
+    assert_string_equal(c.u.decide.old_primary, "pg1");
+}
+
+#define HELD_LEASE "held: waiting for the lease of pg1 to end"
+
+static void test_decide_waits_for_the_lease(void **ctx)
+{
+    /* Invariant 7: a standby is promoted over a primary with an agent only once every lease a
+     * leader may have granted it has ended for sure: the decision is held (and says so) until
+     * lease_end_ms, then proposed; the agent is refused renewals from the cut on. */
+    struct state *s = *ctx;
+    struct lease_book b;
+    struct agent_facts f = b_agent_facts(true);
+    struct policy_config pc = agent_primary_heard_then_lost(s, &b, &f, 9000);
+    struct lease_reply r;
+    struct command c;
+    r = hear(&b, s, &f, 14000); /* its agent still reaches the leader */
+    assert_int_equal(r.lease_ms, LEASE_MS);
+    expect_none_with(s, &pc, 14999);
+    apply_cut(s, &pc, 15000);
+    r = hear(&b, s, &f, 15000);
+    assert_true(r.fence);
+    assert_int_equal(r.lease_ms, 0);
+    assert_int_equal(lease_end_ms(&b, B_CLUSTER, "pg1"), 18500);
+    /* Within a second of the end, nothing is said; before, the wait is committed once. */
+    expect_none_with(s, &pc, 17501);
+    c = expect_cmd_with(s, &pc, 15000, CMD_BLOCKED);
+    assert_string_equal(c.u.blocked.reason, HELD_LEASE);
+    b_apply(s, &c);
+    expect_none_with(s, &pc, 15001);
+    expect_none_with(s, &pc, 18499);
+    expect_decide_pg2(s, &pc, 18500);
+    lease_book_close(&b);
+}
+
+static void test_fenced_agent_ends_the_wait(void **ctx)
+{
+    /* An agent told to fence that reports its PostgreSQL stopped is committed at once, and the
+     * decision follows without waiting for the lease. */
+    struct state *s = *ctx;
+    struct lease_book b;
+    struct agent_facts f = b_agent_facts(true);
+    struct policy_config pc = agent_primary_heard_then_lost(s, &b, &f, 14900);
+    struct command c;
+    apply_cut(s, &pc, 15000);
+    expect_cmd_with(s, &pc, 15000, CMD_BLOCKED);
+    f = b_agent_facts(false);
+    f.fenced = true;
+    assert_true(hear(&b, s, &f, 15100).fence);
+    c = expect_cmd_with(s, &pc, 15100, CMD_AGENT);
+    assert_string_equal(c.node, "pg1");
+    assert_int_equal(c.u.agent.state, PGQ_AGENT_UP);
+    assert_true(c.u.agent.fenced);
+    assert_false(c.u.agent.pm_alive);
+    b_apply(s, &c);
+    assert_true(lease_end_ms(&b, B_CLUSTER, "pg1") > 15100 + 1000);
+    expect_decide_pg2(s, &pc, 15100);
+    lease_book_close(&b);
+}
+
+enum { AG_RUNNING = 1, AG_RESTARTING, AG_FENCED, AG_HANDOVER, AG_SILENT, AG_UNPROTECTED };
+
+struct agent_case
+{
+    const char *behaviour;
+    int agent;
+    uint64_t cut_at;    /* 0: no cut */
+    uint64_t decide_at; /* a wait for the lease in between */
+};
+
+static void run_agent_case(const struct agent_case *k)
+{
+    struct state s;
+    struct lease_book b;
+    struct agent_facts f = b_agent_facts(k->agent == AG_RUNNING || k->agent >= AG_SILENT);
+    struct policy_config pc;
+    bool heard = k->agent < AG_SILENT;
+    f.fenced = k->agent == AG_FENCED;
+    f.handover = k->agent == AG_HANDOVER;
+    state_init(&s);
+    agent_primary(&s, &b, &f);
+    pc = lease_pc(&b, 1000000);
+    if (heard) {
+        hear(&b, &s, &f, 9000);
+    } else {
+        /* Not heard since the leader took over at 500: silent from 5000. */
+        struct command c = expect_cmd_with(&s, &pc, 6000, CMD_AGENT);
+        assert_int_equal(c.u.agent.state, PGQ_AGENT_SILENT);
+        c.time_ms = 6000;
+        b_apply(&s, &c);
+    }
+    if (k->agent == AG_UNPROTECTED) {
+        /* Seen writable after the silence: nobody fences it. */
+        struct obs o = b_writable(&s, "pg1", 0x1000);
+        b_report(&s, 7000, 3, &o);
+        assert_true(b_node(&s, "pg1")->agent.unprotected);
+    }
+    agent_primary_lost(&s);
+    if (k->cut_at == 0) {
+        struct command c = expect_cmd_with(&s, &pc, 10000, CMD_BLOCKED);
+        if (strstr(c.u.blocked.reason, "primary pg1 cannot be proven fenced") == NULL) {
+            fail_msg("%s\n  blocked \"%s\"", k->behaviour, c.u.blocked.reason);
+        }
+        b_apply(&s, &c);
+        expect_none_with(&s, &pc, 1000000);
+    } else {
+        if (k->cut_at > 10000) {
+            hear(&b, &s, &f, k->cut_at - 1);
+            expect_none_with(&s, &pc, k->cut_at - 1);
+        }
+        if (heard) {
+            hear(&b, &s, &f, k->cut_at);
+        }
+        apply_cut(&s, &pc, k->cut_at);
+        if (k->decide_at > k->cut_at) {
+            struct command c = expect_cmd_with(&s, &pc, k->cut_at, CMD_BLOCKED);
+            assert_string_equal(c.u.blocked.reason, HELD_LEASE);
+            b_apply(&s, &c);
+            /* It still sends heartbeats: refused, they do not make it silent either. */
+            assert_int_equal(hear(&b, &s, &f, k->decide_at - 1).lease_ms, 0);
+            expect_none_with(&s, &pc, k->decide_at - 1);
+        }
+        expect_decide_pg2(&s, &pc, k->decide_at);
+    }
+    lease_book_close(&b);
+    state_close(&s);
+}
+
+static void test_agent_and_failover_timeout(void **ctx)
+{
+    /* failover_timeout tells a crash from a restart seen from outside; an agent that says from
+     * inside that its PostgreSQL is down and stays down (fenced, or handed over), or that fell
+     * silent together with it, is believed at once, and the lease it held is not waited for. */
+    static const struct agent_case cases[] = {
+        {"An agent whose PostgreSQL runs changes nothing: failover_timeout, then the lease",
+         AG_RUNNING, 15000, 19500},
+        {"An agent restarting its dead PostgreSQL leaves failover_timeout to decide, and holds "
+         "its lease",
+         AG_RESTARTING, 15000, 19500},
+        {"An agent that fenced its PostgreSQL: the cut and the decision come with the verdict",
+         AG_FENCED, 10000, 10000},
+        {"An agent that hands its dead PostgreSQL over: the cut and the decision come with the "
+         "verdict",
+         AG_HANDOVER, 10000, 10000},
+        {"An agent silent together with its PostgreSQL leaves nobody to restart it", AG_SILENT,
+         10000, 10000},
+        {"An agent silent while its PostgreSQL kept running: no failover", AG_UNPROTECTED, 0, 0},
+    };
+    (void)ctx;
+    for (size_t i = 0; i < PGQ_ARRAY_SIZE(cases); i++) {
+        run_agent_case(&cases[i]);
+    }
+}
+
+/* pg1's agent fell silent (committed at 6000) while pg1 kept running, seen by monitor 3 with
+ * these synchronous standbys; then monitors 1 and 2 lose it at 10000. */
+static void unprotected_primary(struct state *s, struct lease_book *b, const char *sync)
+{
+    struct agent_facts f = b_agent_facts(true);
+    struct obs o;
+    agent_primary(s, b, &f);
+    b_agent_silent(s, 6000, "pg1");
+    o = b_writable(s, "pg1", 0x1000);
+    pgq_strlcpy(o.sync_standbys, sync, sizeof o.sync_standbys);
+    b_report(s, 7000, 3, &o);
+    assert_true(b_node(s, "pg1")->agent.unprotected);
+    agent_primary_lost(s);
+}
+
+static void test_unprotected_primary_blocked(void **ctx)
+{
+    /* A primary whose agent fell silent while it kept running cannot be proven fenced: no
+     * failover over it, said at once, for as long as it lasts. */
+    struct state *s = *ctx;
+    struct lease_book b;
+    struct policy_config pc;
+    struct command c;
+    unprotected_primary(s, &b, "");
+    pc = lease_pc(&b, 1000000);
+    assert_false(policy_unfenced_allowed(b_cluster(s), b_node(s, "pg1")));
+    c = expect_cmd_with(s, &pc, 10000, CMD_BLOCKED);
+    assert_string_equal(c.u.blocked.reason,
+                        "primary pg1 cannot be proven fenced: its agent fell silent while it kept "
+                        "running, and it named no synchronous standby the cut would stop (allow "
+                        "it with pgquorumctl failover --allow-unfenced pg1)");
+    b_apply(s, &c);
+    expect_none_with(s, &pc, 10000000);
+    lease_book_close(&b);
+}
+
+static void test_unprotected_primary_allowed(void **ctx)
+{
+    /* An operator's allowance in this epoch lets the failover go, after the whole
+     * failover_timeout, and stands for the lease: a new leader's doubt is not waited for. */
+    struct state *s = *ctx;
+    struct lease_book b;
+    struct policy_config pc;
+    struct command c;
+    unprotected_primary(s, &b, "");
+    pc = lease_pc(&b, 1000000);
+    c = b_cmd_allow_unfenced(10000, "pg1", "alice");
+    b_apply(s, &c);
+    assert_true(policy_unfenced_allowed(b_cluster(s), b_node(s, "pg1")));
+    expect_none_with(s, &pc, 14999);
+    lease_book_reset(&b, 14000); /* a new leader: any lease may run until 18500 */
+    apply_cut(s, &pc, 15000);
+    expect_decide_pg2(s, &pc, 15000);
+    lease_book_close(&b);
+}
+
+static void test_allowance_is_for_one_epoch(void **ctx)
+{
+    /* An operator's allowance covers the epoch it was given in: a node that is the primary again
+     * in a later epoch, unprotected again, is blocked again. */
+    struct state *s = *ctx;
+    struct lease_book b;
+    struct agent_facts f = b_agent_facts(true);
+    struct policy_config pc;
+    struct command c;
+    struct obs o;
+    agent_primary(s, &b, &f);
+    pc = lease_pc(&b, 1000000);
+    c = b_cmd_allow_unfenced(1500, "pg1", "alice");
+    b_apply(s, &c);
+    /* pg2 replaces pg1 (epoch 2), pg1 rejoins and replaces pg2 (epoch 3). */
+    b_decide(s, 2000, "pg2");
+    b_step(s, 2100, PGQ_STEP_PROMOTED, "pg2", 2);
+    b_set_role(s, 2200, "pg1", PGQ_ROLE_STANDBY);
+    reprobe(s, 2300, "pg1", 0x1000);
+    b_decide(s, 3000, "pg1");
+    b_step(s, 3100, PGQ_STEP_PROMOTED, "pg1", 3);
+    assert_int_equal(b_cluster(s)->epoch, 3);
+    assert_string_equal(b_cluster(s)->primary, "pg1");
+    assert_int_equal(b_node(s, "pg1")->allow_unfenced_epoch, 1);
+    b_agent_silent(s, 6000, "pg1");
+    o = b_writable(s, "pg1", 0x2000);
+    b_report_by(s, 7000, 1, 3, &o);
+    assert_true(b_node(s, "pg1")->agent.unprotected);
+    assert_false(policy_unfenced_allowed(b_cluster(s), b_node(s, "pg1")));
+    lose_primary(s, 10000, 1, 2);
+    c = expect_cmd_with(s, &pc, 20000, CMD_BLOCKED);
+    b_assert_contains(c.u.blocked.reason, "primary pg1 cannot be proven fenced");
+    lease_book_close(&b);
+}
+
+static void test_unprotected_primary_with_sync_standby(void **ctx)
+{
+    /* A primary that named a synchronous standby acknowledges nothing once that standby is cut
+     * off it: the failover goes without an operator, the synchronous standby chosen. */
+    struct state *s = *ctx;
+    struct lease_book b;
+    struct policy_config pc;
+    unprotected_primary(s, &b, "pg2");
+    pc = lease_pc(&b, 1000000);
+    assert_true(policy_unfenced_allowed(b_cluster(s), b_node(s, "pg1")));
+    expect_none_with(s, &pc, 14999);
+    lease_book_reset(&b, 14000);
+    apply_cut(s, &pc, 15000);
+    expect_decide_pg2(s, &pc, 15000);
+    lease_book_close(&b);
+}
+
+static void test_unprotected_sync_standby_not_a_node(void **ctx)
+{
+    /* A synchronous standby that is no node of the cluster is not cut, and keeps acknowledging
+     * the unprotected primary's commits: naming it proves nothing, alone or beside one that is
+     * cut. */
+    static const char *const named[] = {"pgx", "pg2,pgx", "pgx,pg3"};
+    (void)ctx;
+    for (size_t i = 0; i < PGQ_ARRAY_SIZE(named); i++) {
+        struct state s;
+        struct lease_book b;
+        struct policy_config pc;
+        struct command c;
+        state_init(&s);
+        unprotected_primary(&s, &b, named[i]);
+        pc = lease_pc(&b, 1000000);
+        if (policy_unfenced_allowed(b_cluster(&s), b_node(&s, "pg1"))) {
+            fail_msg("sync standbys \"%s\": allowed", named[i]);
+        }
+        c = expect_cmd_with(&s, &pc, 10000, CMD_BLOCKED);
+        b_assert_contains(c.u.blocked.reason, "primary pg1 cannot be proven fenced");
+        lease_book_close(&b);
+        state_close(&s);
+    }
+}
+
+static void test_no_lease_book_never_decides(void **ctx)
+{
+    /* With an agent on the primary and no lease book, its lease is never known to have ended:
+     * the failover begins but no standby is promoted. */
+    struct state *s = *ctx;
+    struct lease_book b;
+    struct agent_facts f = b_agent_facts(true);
+    struct command c;
+    agent_primary(s, &b, &f);
+    agent_primary_lost(s);
+    apply_cut(s, &PC, 15000);
+    c = expect_cmd(s, 15000, CMD_BLOCKED);
+    assert_string_equal(c.u.blocked.reason, HELD_LEASE " (no lease book)");
+    b_apply(s, &c);
+    expect_none(s, UINT64_MAX / 2);
+    lease_book_close(&b);
+}
+
+static void test_next_agent(void **ctx)
+{
+    /* What the leader heard goes to the log: at once when a fact a failover depends on changed,
+     * otherwise every agent_refresh; nothing before the cluster is at feature level 2. */
+    struct state *s = *ctx;
+    struct lease_book b;
+    struct agent_facts f = b_agent_facts(true);
+    struct policy_config pc = lease_pc(&b, 5000);
+    struct command c;
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    lease_book_init(&b, LEASE_MS, DRIFT_MS);
+    lease_book_reset(&b, 500);
+    hear(&b, s, &f, 2000);
+    expect_none_with(s, &pc, 2000); /* level 1 */
+    b_feature_level(s, 2000);
+
+    c = expect_cmd_with(s, &pc, 2000, CMD_AGENT);
+    assert_string_equal(c.node, "pg1");
+    assert_int_equal(c.u.agent.state, PGQ_AGENT_UP);
+    assert_true(c.u.agent.pm_alive);
+    assert_int_equal(c.u.agent.pm_pid, 4242);
+    assert_int_equal(c.u.agent.session, 7);
+    c.time_ms = 2000;
+    b_apply(s, &c);
+    assert_int_equal(b_node(s, "pg1")->agent.state, PGQ_AGENT_UP);
+    expect_none_with(s, &pc, 2000);
+
+    /* Positions and metrics: at the next refresh. */
+    f.lsn = 0x2000;
+    f.host.cpu_busy_bp = 4200;
+    hear(&b, s, &f, 3000);
+    expect_none_with(s, &pc, 6999);
+    c = expect_cmd_with(s, &pc, 7000, CMD_AGENT);
+    assert_int_equal(c.u.agent.lsn, 0x2000);
+    assert_int_equal(c.u.agent.host.cpu_busy_bp, 4200);
+    c.time_ms = 7000;
+    b_apply(s, &c);
+    expect_none_with(s, &pc, 7000);
+
+    /* A fact a failover depends on: at once. */
+    f.pm_alive = false;
+    f.pm_pid = 0;
+    hear(&b, s, &f, 7100);
+    c = expect_cmd_with(s, &pc, 7100, CMD_AGENT);
+    assert_false(c.u.agent.pm_alive);
+    lease_book_close(&b);
+}
+
+static void test_next_agent_silent(void **ctx)
+{
+    /* An agent committed up but not heard for a whole lease (plus drift) is committed silent,
+     * keeping its last facts; heard again, it is up again. A new leader counts the silence from
+     * its takeover. */
+    struct state *s = *ctx;
+    struct lease_book b;
+    struct agent_facts f = b_agent_facts(true);
+    struct policy_config pc = lease_pc(&b, 1000000);
+    struct command c;
+    agent_primary(s, &b, &f);
+    hear(&b, s, &f, 2000);
+    expect_none_with(s, &pc, 6499);
+    c = expect_cmd_with(s, &pc, 6500, CMD_AGENT);
+    assert_string_equal(c.node, "pg1");
+    assert_int_equal(c.u.agent.state, PGQ_AGENT_SILENT);
+    assert_int_equal(c.u.agent.pm_pid, 4242);
+    c.time_ms = 6500;
+    b_apply(s, &c);
+    assert_int_equal(b_node(s, "pg1")->agent.state, PGQ_AGENT_SILENT);
+    expect_none_with(s, &pc, 100000);
+    hear(&b, s, &f, 100000);
+    c = expect_cmd_with(s, &pc, 100000, CMD_AGENT);
+    assert_int_equal(c.u.agent.state, PGQ_AGENT_UP);
+    c.time_ms = 100000;
+    b_apply(s, &c);
+    expect_none_with(s, &pc, 100000);
+
+    lease_book_reset(&b, 200000); /* a new leader, which has heard nothing yet */
+    expect_none_with(s, &pc, 204499);
+    c = expect_cmd_with(s, &pc, 204500, CMD_AGENT);
+    assert_int_equal(c.u.agent.state, PGQ_AGENT_SILENT);
+    lease_book_close(&b);
+}
+
+static void test_next_feature(void **ctx)
+{
+    /* The leader raises the feature level once every voter announced it supports it (a monitor
+     * that left the voters does not count), and only once. */
+    static const struct
+    {
+        unsigned levels[3]; /* announced by voters 1..3 (0: nothing) */
+        bool former_voter;  /* monitor 4 left the voters, announcing nothing */
+        bool raise;
+    } cases[] = {
+        {{2, 2, 2}, false, true}, {{2, 2, 0}, false, false}, {{2, 1, 2}, false, false},
+        {{2, 2, 2}, true, true},  {{3, 2, 9}, false, true},  {{0, 0, 0}, false, false},
+    };
+    struct state empty;
+    struct command c;
+    (void)ctx;
+    /* No voter known yet (no leader's hello applied): nobody announced anything. */
+    state_init(&empty);
+    assert_false(next(&empty, 1000, &c));
+    state_close(&empty);
+    for (size_t i = 0; i < PGQ_ARRAY_SIZE(cases); i++) {
+        struct state s;
+        bool rv;
+        state_init(&s);
+        if (cases[i].former_voter) {
+            static const uint64_t four[] = {1, 2, 3, 4};
+            c = b_cmd_hello(1000, 1, four, 4);
+            b_apply(&s, &c);
+        }
+        b_hello(&s, 1000, 1, 3);
+        for (unsigned m = 0; m < 3; m++) {
+            if (cases[i].levels[m] != 0) {
+                c = b_cmd_report(1100, m + 1, NULL, 0);
+                c.u.report.feature_level = cases[i].levels[m];
+                b_apply(&s, &c);
+            }
+        }
+        rv = next(&s, 2000, &c);
+        if (rv != cases[i].raise) {
+            fail_msg("case %zu: %s", i, rv ? "raised" : "not raised");
+        }
+        if (rv) {
+            assert_int_equal(c.kind, CMD_FEATURE);
+            assert_int_equal(c.u.feature.level, PGQ_FEATURE_LEVEL);
+            b_apply(&s, &c);
+            assert_int_equal(s.feature_level, PGQ_FEATURE_LEVEL);
+            assert_false(next(&s, 3000, &c));
+        }
+        state_close(&s);
+    }
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, b_setup_state, b_teardown_state)
 
 int main(void)
@@ -1464,6 +2000,18 @@ int main(void)
         T(test_actions_fence_old_primary),
         T(test_actions_capacity),
         T(test_actions_no_ceiling),
+        T(test_decide_waits_for_the_lease),
+        T(test_fenced_agent_ends_the_wait),
+        T(test_agent_and_failover_timeout),
+        T(test_unprotected_primary_blocked),
+        T(test_unprotected_primary_allowed),
+        T(test_allowance_is_for_one_epoch),
+        T(test_unprotected_primary_with_sync_standby),
+        T(test_unprotected_sync_standby_not_a_node),
+        T(test_no_lease_book_never_decides),
+        T(test_next_agent),
+        T(test_next_agent_silent),
+        T(test_next_feature),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
