@@ -264,6 +264,7 @@ int codec_response_encode(const struct api_response *res,
         hb.fence = res->hb.fence;
         hb.standby_ready = res->hb.standby_ready;
         hb.registered = res->hb.registered;
+        hb.has_enforced = res->hb.enforced, hb.enforced = res->hb.enforced;
         m.body_case = PGQ__RESPONSE__BODY_HEARTBEAT;
         m.heartbeat = &hb;
     }
@@ -332,6 +333,7 @@ int codec_response_decode(const uint8_t *buf,
         res->hb.fence = m->heartbeat->fence;
         res->hb.standby_ready = m->heartbeat->standby_ready;
         res->hb.registered = m->heartbeat->registered;
+        res->hb.enforced = m->heartbeat->enforced;
     }
 out:
     pgq__response__free_unpacked(m, &budget.allocator);

@@ -159,7 +159,9 @@ static const struct option options[] = {
      "so that a leader change does not fence the primary."},
     {"failover", "lease_drift", OPT_DURATION, F(lease_drift_ms), 0, 60000, "500ms",
      "Added by the leader to every lease before it holds it for ended: clock rate differences "
-     "between hosts and the delivery of the grant."},
+     "between hosts and the delivery of the grant. At least election_timeout is used: a leader "
+     "cut off from the others keeps granting until it steps down, about that long after its "
+     "successor's count began."},
     {"failover", "agent_refresh", OPT_DURATION, F(agent_refresh_ms), 1000, 3600000, "5s",
      "What agents say goes through the Raft log at once when a fact a failover depends on "
      "changes (postmaster, fence, recovery, timeline); host metrics and positions this often."},
@@ -700,6 +702,16 @@ int config_parse(struct config *c, const char *path, const char *text, char *err
                             "[raft] election_timeout: %" PRIu64
                             "ms must be at least 3x heartbeat_timeout (%" PRIu64 "ms)",
                             c->election_timeout_ms, c->heartbeat_timeout_ms);
+        }
+        /* A lease must outlast a leader election, or every leader change
+         * fences the primary. */
+        if (c->lease_ms < 2 * c->election_timeout_ms + 1000) {
+            const struct option *lt = find_option("failover", "lease_time");
+            return error_at(errmsg, errsize, path, set_line[lt - options],
+                            "[failover] lease_time: %" PRIu64
+                            "ms must be at least 2 x election_timeout + 1s (%" PRIu64
+                            "ms): a lease must outlast a leader election",
+                            c->lease_ms, 2 * c->election_timeout_ms + 1000);
         }
         if (c->retry_interval_ms > c->interval_ms) {
             return error_at(errmsg, errsize, path, set_line[ri - options],

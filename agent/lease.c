@@ -149,11 +149,21 @@ bool lease_on_heartbeat(struct lease_book *b,
     out->primary = strcmp(c->primary, n->name) == 0;
     out->fence =
         out->primary && c->fo.phase == PGQ_FO_CUTTING && strcmp(c->fo.old_primary, n->name) == 0;
-    if (lease_may_grant(c, n)) {
+    out->standby_ready = policy_standby_ready(c, n);
+    /* Invariant 7: an agent that says its PostgreSQL is down and stays down
+     * (fenced, or dead and handed over) lets the policy promote over it on
+     * that word alone, with no lease to wait for; a lease granted in reply
+     * would start it again (node.c: "started again if the quorum still
+     * grants it a lease") beside the new primary. It gets one only when no
+     * standby could replace it: then no failover can follow. */
+    /* Below feature level 2 nothing an agent says is committed and the
+     * policy waits for no lease: none is granted, none is in force. */
+    out->enforced = s->feature_level >= 2;
+    if (out->enforced && lease_may_grant(c, n) &&
+        !(agent_confirms_down(&e->facts) && out->standby_ready)) {
         lease_granted(e, now_ms);
         out->lease_ms = b->lease_ms;
     }
-    out->standby_ready = policy_standby_ready(c, n);
     return changed;
 }
 

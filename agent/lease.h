@@ -44,15 +44,16 @@ struct lease_reply
     bool fence;         /* a failover over it has begun: fence now */
     bool standby_ready; /* a standby could replace it now */
     bool registered;    /* false: no such node */
+    bool enforced;      /* the state is at feature level 2: promotions wait for leases */
 };
 
 /* What one leader knows of leases: nothing survives it. */
 struct lease_book
 {
-    uint64_t lease_ms; /* length of a grant */
-    uint64_t drift_ms; /* margin for clock rate differences and delivery */
-    uint64_t since_ms; /* this leader took over: every lease may run until since + length */
-    unsigned long long term;     /* the term it was last reset for (lease_book_follow) */
+    uint64_t lease_ms;       /* length of a grant */
+    uint64_t drift_ms;       /* margin for clock rate differences and delivery */
+    uint64_t since_ms;       /* this leader took over: every lease may run until since + length */
+    unsigned long long term; /* the term it was last reset for (lease_book_follow) */
     struct lease_entry *entries; /* owned */
     unsigned n_entries;
     unsigned cap;

@@ -233,7 +233,8 @@ int monitor_start(struct monitor *m,
      * the report's way to the log. A down view older than that is from a
      * monitor that stopped or was cut off. */
     m->cons.policy.view_max_age_ms = config_down_view_ttl_ms(cfg);
-    lease_book_init(&m->leases, cfg->lease_ms, cfg->lease_drift_ms);
+    lease_book_init(&m->leases, cfg->lease_ms,
+                    PGQ_MAX(cfg->lease_drift_ms, cfg->election_timeout_ms));
     m->cons.policy.leases = &m->leases;
     m->cons.policy.agent_refresh_ms = cfg->agent_refresh_ms;
     m->cons.actions_cb = actions_cb;

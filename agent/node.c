@@ -60,6 +60,12 @@ static const char *const life_names[LIFE__N_STATES] = {
     [LIFE_DEAD] = "dead",       [LIFE_DOWN] = "down",
 };
 
+static uint64_t now_ms(struct node_agent *a)
+{
+    (void)a;
+    return clock_mono_ms();
+}
+
 const char *node_life_name(int life)
 {
     return life >= 0 && life < LIFE__N_STATES ? life_names[life] : "?";
@@ -75,6 +81,9 @@ void node_move(struct node_agent *a, int next, const char *why)
     log_info("agent %s: %s -> %s%s%s", a->cfg.node_name, life_names[a->life], life_names[next],
              why != NULL && why[0] ? ": " : "", why != NULL ? why : "");
     a->life = next;
+    if (next == LIFE_DOWN || next == LIFE_FENCED) {
+        a->down_ms = now_ms(a);
+    }
     pgq_strlcpy(a->why, why != NULL ? why : "", sizeof a->why);
     a->hb_now = true; /* tell the leader at once */
 }
@@ -82,12 +91,6 @@ void node_move(struct node_agent *a, int next, const char *why)
 void node_print_table(void (*emit)(void *arg, const char *line), void *arg)
 {
     pgq_sm_print("agent", life_names, life_table, LIFE__N_STATES, emit, arg);
-}
-
-static uint64_t now_ms(struct node_agent *a)
-{
-    (void)a;
-    return clock_mono_ms();
 }
 
 /* ---- the postmaster -------------------------------------------------------- */
@@ -413,7 +416,9 @@ static void start_pg(struct node_agent *a, const char *why)
         return; /* a pg_controldata: started at the next tick */
     }
     if (run(a, PROC_START, "pg_ctl", args) != 0) {
-        node_move(a, LIFE_DOWN, "pg_ctl could not be run");
+        if (a->life != LIFE_DOWN) {
+            node_move(a, LIFE_DOWN, "pg_ctl could not be run");
+        }
         return;
     }
     a->fenced = false;
@@ -520,6 +525,12 @@ static void check_done(struct node_agent *a, bool ok)
     if (ok) {
         a->check_fails = 0;
         a->answered_once = true;
+        return;
+    }
+    /* A hang is a check that timed out; a refusal (too many clients, an
+     * authentication change) is an answer. */
+    if (strstr(a->pc.errmsg, "timeout") == NULL) {
+        a->check_fails = 0;
         return;
     }
     if (a->life == LIFE_RUNNING && a->answered_once && ++a->check_fails >= 2) {
@@ -679,6 +690,17 @@ static void hb_cb(struct peer *p, int status, const struct api_response *res)
         }
         return;
     }
+    if (res->code == API_BAD_REQUEST) {
+        /* A leader of an older version, which knows no heartbeat: the
+         * state is below feature level 2, and no lease is in force. */
+        if (!a->old_leader) {
+            log_warn(
+                "agent %s: the leader does not know heartbeats (%s): no lease is in force "
+                "until every monitor is upgraded",
+                a->cfg.node_name, res->message);
+        }
+        a->old_leader = true;
+    }
     if (res->code != API_OK || res->body != API_HEARTBEAT) {
         lease_agent_reply(&a->lease, 0, false);
         log_debug("agent %s: heartbeat refused: %s", a->cfg.node_name, res->message);
@@ -696,7 +718,15 @@ static void hb_cb(struct peer *p, int status, const struct api_response *res)
         pgq_strlcpy(a->leader_api, a->cfg.monitors[a->mon_idx], sizeof a->leader_api);
     }
     lease_agent_reply(&a->lease, res->hb.lease_ms, res->hb.fence);
+    /* A lease that lapsed or was revoked while this node was the primary
+     * says nothing once it is not: should it be promoted again, it starts
+     * from none (and its grace), not fenced at once. */
+    if (!res->hb.primary && (a->lease.state == LEASE_LAPSED || a->lease.state == LEASE_REVOKED)) {
+        lease_move(&a->lease, LEASE_NONE);
+    }
     a->reply = res->hb;
+    a->old_leader = false;
+    a->reply_sent_ms = a->hb_sent_ms;
     a->have_reply = true;
     a->recheck_until_ms = 0;
 }
@@ -717,6 +747,7 @@ static void heartbeat(struct node_agent *a)
     fill_facts(a, &req.cmd.u.agent);
     /* The lease is measured from now, before the request leaves. */
     lease_agent_sending(&a->lease, now);
+    a->hb_sent_ms = now;
     if (peer_request(&a->peer, to, &req, PGQ_MAX(a->cfg.agent_heartbeat_ms / 2, 300), hb_cb) == 0) {
         a->hb_busy = true;
         a->hb_now = false;
@@ -747,6 +778,11 @@ static void enforce_lease(struct node_agent *a, uint64_t now)
 {
     bool writable = a->life == LIFE_RUNNING && a->primary_seen;
     if (!writable) {
+        return;
+    }
+    /* Monitors below feature level 2 do not wait for leases before they
+     * promote: none is in force, and none is enforced here. */
+    if ((a->have_reply && !a->reply.enforced) || a->old_leader) {
         return;
     }
     if (a->lease.state == LEASE_REVOKED) {
@@ -811,9 +847,16 @@ static void tick_cb(uv_timer_t *t)
         case LIFE_DOWN:
             /* Still the primary, no failover under way, a lease granted:
              * nothing replaced it, so it serves again. */
-            if (a->have_reply && a->reply.primary && a->reply.lease_ms > 0 && !a->reply.fence &&
-                a->lease.state == LEASE_HELD && lease_agent_valid(&a->lease, now) &&
-                !a->proc_busy && !file_exists(a, "postmaster.pid")) {
+            /* Only on a grant made to a heartbeat sent after it went down,
+             * that is, one that knew it was down: a reply from before
+             * would start it beside a standby promoted meanwhile. */
+            if (a->have_reply && a->reply_sent_ms > a->down_ms && a->reply.primary &&
+                a->reply.lease_ms > 0 && !a->reply.fence && a->lease.state == LEASE_HELD &&
+                lease_agent_valid(&a->lease, now) && !a->proc_busy && read_pm_pid(a) == 0) {
+                if (!may_restart(a)) {
+                    break;
+                }
+                note_restart(a);
                 start_pg(a, "the quorum grants it a lease as the primary again");
             }
             break;

@@ -78,6 +78,10 @@ struct node_agent
     char leader_api[PGQ_ADDR_MAX];
     bool have_reply;
     struct hb_reply reply;
+    uint64_t reply_sent_ms; /* when the heartbeat that got `reply` was sent */
+    uint64_t hb_sent_ms;    /* the heartbeat in flight was sent then */
+    uint64_t down_ms;       /* it entered DOWN or FENCED then */
+    bool old_leader;        /* the leader does not know heartbeats (an older version) */
     bool registering;
     /* the postmaster */
     pid_t pm_pid;

@@ -435,6 +435,22 @@ static bool propose_cut(const struct cluster *c,
     return true;
 }
 
+/* The agent's word that its PostgreSQL is down and stays down holds only if
+ * this leader granted the node no lease since it was committed: a lease
+ * granted later (to a restarted agent that knew nothing of it) may have
+ * started it again. */
+static bool confirmed_down(const struct policy_config *pc,
+                           const struct cluster *c,
+                           const struct node *p)
+{
+    const struct lease_entry *e;
+    if (!agent_confirms_down(&p->agent)) {
+        return false;
+    }
+    e = pc->leases != NULL ? lease_entry_find(pc->leases, c->name, p->name) : NULL;
+    return e == NULL || e->granted_ms <= p->agent.facts_ms;
+}
+
 /* During the cut: wait (cut_timeout at most) for every standby that is up
  * to report its position after the cut, then choose among those that did. */
 static bool next_decision(const struct state *s,
@@ -499,7 +515,7 @@ static bool next_decision(const struct state *s,
     /* Invariant 7: an old primary with an agent stops acknowledging writes
      * before a new one is promoted: its agent confirmed it down, or every
      * lease any leader may have granted it has ended. */
-    if (p != NULL && p->agent.state != PGQ_AGENT_NONE && !agent_confirms_down(&p->agent) &&
+    if (p != NULL && p->agent.state != PGQ_AGENT_NONE && !confirmed_down(pc, c, p) &&
         !(p->agent.unprotected && policy_unfenced_allowed(c, p))) {
         uint64_t end = pc->leases != NULL ? lease_end_ms(pc->leases, c->name, p->name) : UINT64_MAX;
         if (now_ms < end) {
