@@ -717,6 +717,17 @@ static void hb_cb(struct peer *p, int status, const struct api_response *res)
     if (a->leader_api[0] == '\0') {
         pgq_strlcpy(a->leader_api, a->cfg.monitors[a->mon_idx], sizeof a->leader_api);
     }
+    if (res->hb.lease_ms != 0 &&
+        res->hb.lease_ms <= a->cfg.fence_margin_ms + a->cfg.agent_heartbeat_ms + HB_RETRY_MS &&
+        !a->warned_short) {
+        a->warned_short = true;
+        log_warn("agent %s: leases of %" PRIu64
+                 " ms leave no room for a renewal (heartbeat_interval "
+                 "%" PRIu64 " ms, fence_margin %" PRIu64
+                 " ms): lower them or raise the monitors' lease_time",
+                 a->cfg.node_name, res->hb.lease_ms, a->cfg.agent_heartbeat_ms,
+                 a->cfg.fence_margin_ms);
+    }
     lease_agent_reply(&a->lease, res->hb.lease_ms, res->hb.fence);
     /* A lease that lapsed or was revoked while this node was the primary
      * says nothing once it is not: should it be promoted again, it starts

@@ -82,6 +82,7 @@ struct node_agent
     uint64_t hb_sent_ms;    /* the heartbeat in flight was sent then */
     uint64_t down_ms;       /* it entered DOWN or FENCED then */
     bool old_leader;        /* the leader does not know heartbeats (an older version) */
+    bool warned_short;      /* said once that the leases are too short for the heartbeats */
     bool registering;
     /* the postmaster */
     pid_t pm_pid;
