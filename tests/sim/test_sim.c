@@ -15,14 +15,26 @@
  *     agent/actuator.c, check that they are still due right before acting,
  *     act idempotently on the model (a promoted node is not promoted again)
  *     and propose their Step command;
- *   - the operators: node add and maintenance commands.
+ *   - the operators: node add and maintenance commands;
+ *   - node agents (section "node agents"): beside each model node, a model
+ *     of agent/node.c that heartbeats the leader, which answers with the
+ *     real lease rules (lease_book_follow, lease_on_heartbeat in each
+ *     monitor's own book, the policy's leases), holds its lease on its own
+ *     clock from the send time (lease_agent_*), fences a primary it holds
+ *     no lease for and reports a dead postmaster.
  * Invariants are checked after every fixture event (one leader per term,
  * epochs never go back, equal seq means equal state, one promotion per
- * epoch, ready means the leader's own hello is applied); a failure names the
- * seed. PGQ_SIM_SEED=<n> runs the randomized schedule with that seed only,
- * PGQ_SIM_FILTER=<pattern> only the tests whose names match, PGQ_SIM_VERBOSE
- * logs everything and prints a line per random schedule, PGQ_SIM_DUMP also
- * its committed history. */
+ * epoch, ready means the leader's own hello is applied, and Invariant 7: no
+ * promotion while another node with an agent is writable, no primary with
+ * an agent writable past its lease's end in the book of the leader, no
+ * decision stamped before it unless the agent confirmed it down); a failure
+ * names the seed. PGQ_SIM_SEED=<n> runs the randomized schedule (and the
+ * agents' seeded tests) with that seed only, PGQ_SIM_FILTER=<pattern> only
+ * the tests whose names match, PGQ_SIM_STEP=<n> only the kill after n
+ * entries in test_agent_leader_dies_every_step, PGQ_SIM_VERBOSE logs
+ * everything and prints a line per random schedule, PGQ_SIM_DUMP also its
+ * committed history, PGQ_SIM_TRACE the agents' heartbeats and the monitors'
+ * raft states, PGQ_SIM_HOLES runs the tests of known holes. */
 #include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -59,6 +71,21 @@
 #define ACT_RETRY_MS 1000
 #define FAILOVER_MS 3000 /* policy.failover_timeout_ms */
 #define CLUSTER "main"
+/* Node agents, with the daemon's defaults ([failover] lease_time and
+ * lease_drift, [node] fence_margin and heartbeat_interval, agent_refresh):
+ * the lease is four times the sim's election timeout (twice the daemon's). */
+#define LEASE_MS 4000
+#define LEASE_DRIFT_MS 500
+#define FENCE_MARGIN_MS 500
+#define AGENT_HB_MS 1000
+#define AGENT_RETRY_MS 200   /* node.c: HB_RETRY_MS */
+#define AGENT_TIMEOUT_MS 500 /* a heartbeat's request timeout: max(heartbeat / 2, 300) */
+#define AGENT_REFRESH_MS 5000
+#define AGENT_RESTARTS 3   /* [node] restart_attempts */
+#define AGENT_START_MS 500 /* pg_ctl start -w, crash recovery included */
+/* monitor.c: the book's drift is at least election_timeout (an old leader
+ * cut off keeps granting until it steps down). */
+#define BOOK_DRIFT_MS PGQ_MAX(LEASE_DRIFT_MS, ELECTION_MS)
 
 struct sim;
 
@@ -85,6 +112,62 @@ struct server
     unsigned n_epochs;
     struct action last_promote; /* latest PROMOTE handed to actions_cb */
     unsigned n_promote_seen;
+    /* Node agents: this monitor's lease book as a leader, wired as the
+     * daemon wires it (monitor.c, monitor_agents.c). */
+    struct lease_book leases;
+    uint64_t leases_reset_ms; /* virtual time of the book's last reset */
+    bool agents_reach;        /* isolated from the monitors, but the agents still reach it */
+};
+
+/* The node agent beside a PostgreSQL node, a model of agent/node.c run on
+ * the real lease rules of agent/lease.c: it heartbeats the leader, holds
+ * its lease from the SEND time on its own clock, fences (stops) a primary
+ * it holds no lease for, and reports the postmaster's death. */
+enum { AG_RUNNING = 1, AG_WAITING, AG_STARTING, AG_FENCED, AG_DOWN };
+enum { ANS_LOST = 0, ANS_PENDING, ANS_OK, ANS_NOT_LEADER, ANS_UNAVAILABLE };
+
+struct agent_model
+{
+    bool on;                    /* the node has an agent */
+    bool dead;                  /* the agent process died; its PostgreSQL runs on unwatched */
+    bool cut;                   /* cut off from every monitor: its requests and replies are lost */
+    bool cut_from[MAX_SERVERS]; /* cut off from monitor i */
+    uint64_t base_ms;           /* its monotonic clock reads virtual time + base_ms */
+    int life;                   /* AG_* (node.c's LIFE_*, folded) */
+    struct agent_lease lease;
+    uint64_t started_ms;        /* agent clock */
+    uint64_t writable_since_ms; /* agent clock: its local check first saw it writable */
+    bool primary_seen;          /* its latest local check saw it out of recovery */
+    bool in_recovery;
+    uint32_t timeline;
+    uint64_t lsn;
+    bool fenced;              /* it stopped its PostgreSQL for want of a lease */
+    bool handover;            /* PostgreSQL died, left to the quorum */
+    uint64_t down_at_ms;      /* virtual time its PostgreSQL last stopped (fence or death) */
+    uint64_t started_at_ms;   /* AG_STARTING: virtual time pg_ctl start returns */
+    uint64_t sent_at_ms;      /* virtual time the heartbeat in flight was sent */
+    uint64_t last_sent_at_ms; /* ... and the one of the latest reply */
+    unsigned restarts;
+    unsigned pm_starts;
+    uint64_t session;
+    unsigned target; /* the monitor it sends to */
+    bool hb_now;
+    uint64_t next_hb_ms; /* virtual time */
+    /* The heartbeat in flight (virtual time). */
+    bool busy;
+    uint64_t hb_seq; /* heartbeats sent */
+    bool delivered;
+    uint64_t deliver_at_ms;
+    uint64_t reply_at_ms;
+    uint64_t timeout_at_ms;
+    int answer; /* ANS_* */
+    unsigned hint;
+    struct agent_facts facts;
+    struct lease_reply reply;
+    bool have_reply;
+    struct lease_reply last; /* the latest reply of a ready leader */
+    unsigned n_fences;
+    uint64_t fenced_at_ms; /* virtual time of the latest fence */
 };
 
 /* A PostgreSQL node as the model knows it. */
@@ -109,12 +192,23 @@ struct pgnode
     bool blind[MAX_SERVERS]; /* monitor i cannot reach this node */
     bool mute[MAX_SERVERS];  /* monitor i's actions cannot reach it (its probes can) */
     bool stale[MAX_SERVERS]; /* monitor i's probe of it has not completed */
+    struct agent_model agent;
 };
 
 struct promotion
 {
     uint64_t epoch;
     unsigned node;
+    uint64_t at_ms; /* virtual time */
+};
+
+/* A failover decision as its leader applied it. */
+struct decision
+{
+    uint64_t reset_ms;     /* virtual time that leader's lease book was reset */
+    uint64_t since_gap_ms; /* its stamp minus the book's since (the leader's clock) */
+    bool confirmed;        /* the old primary's agent confirmed it down */
+    char old_primary[PGQ_NAME_MAX];
 };
 
 struct job
@@ -150,8 +244,14 @@ struct sim
     bool auto_reports;
     bool hold_actions;        /* record actions, carry out cuts only */
     bool crash_after_promote; /* the next promoted node dies at once */
+    bool cut_after_promote;   /* the next promoted node's host is cut off at once */
     bool wal_flow;            /* the primary writes, standbys follow */
     bool closing;
+    unsigned hb_delay_ms;       /* one way, agent <-> monitor */
+    uint64_t ready_seen_ms;     /* virtual time a ready leader was last up */
+    uint64_t max_leaderless_ms; /* the longest time with none */
+    struct decision decisions[16];
+    unsigned n_decisions;
     uint64_t *hashes; /* hash of the encoded state at seq k; 0: not seen yet */
     size_t n_hashes;
     uint64_t *term_leader; /* id of the leader of term t; 0: none seen */
@@ -162,7 +262,7 @@ struct sim
     char violation[512];
 };
 
-enum prop_kind { PROP_OP = 1, PROP_REPORT, PROP_STEP };
+enum prop_kind { PROP_OP = 1, PROP_REPORT, PROP_STEP, PROP_AGENT };
 
 /* A proposal of the driver: alive until its callback fires. */
 struct prop
@@ -173,7 +273,7 @@ struct prop
     uint64_t ticket; /* PROP_OP */
     unsigned server; /* PROP_REPORT: the reporter */
     uint64_t gen;    /* PROP_REPORT: the reporter's report_gen */
-    unsigned job;    /* PROP_STEP */
+    unsigned job;    /* PROP_STEP; PROP_AGENT: the node whose agent's return it is */
     struct prop *prev;
     struct prop *next;
 };
@@ -302,12 +402,18 @@ static int pg_find(struct sim *s, const char *name)
     return -1;
 }
 
+/* Writable: it would acknowledge a write now. */
+static bool pg_writable(const struct pgnode *pg)
+{
+    return pg->up && !pg->in_recovery && !pg->read_only;
+}
+
 /* The node that is writable in the model, -1 if none or several. */
 static int pg_primary(struct sim *s)
 {
     int p = -1;
     for (unsigned k = 0; k < s->n_pg; k++) {
-        if (s->pg[k].up && !s->pg[k].in_recovery && !s->pg[k].read_only) {
+        if (pg_writable(&s->pg[k])) {
             if (p >= 0) {
                 return -1;
             }
@@ -438,6 +544,16 @@ static void model_promote(struct sim *s, unsigned k, uint64_t epoch)
     if (!pg->in_recovery) {
         return;
     }
+    /* Invariant 7: an old primary stops acknowledging writes before a new
+     * one is promoted (its agent fenced it, or it is dead). */
+    for (unsigned j = 0; j < s->n_pg; j++) {
+        if (j != k && s->pg[j].agent.on && pg_writable(&s->pg[j])) {
+            violation(s,
+                      "Invariant 7: %s promoted for epoch %" PRIu64
+                      " while %s, which has an agent, is still writable",
+                      pg->name, epoch, s->pg[j].name);
+        }
+    }
     for (unsigned i = 0; i < s->n_promotions; i++) {
         if (s->promotions[i].epoch == epoch && s->promotions[i].node != k) {
             violation(s, "%s and %s both promoted for epoch %" PRIu64,
@@ -447,6 +563,7 @@ static void model_promote(struct sim *s, unsigned k, uint64_t epoch)
     assert_true(s->n_promotions < PGQ_ARRAY_SIZE(s->promotions));
     s->promotions[s->n_promotions].epoch = epoch;
     s->promotions[s->n_promotions].node = k;
+    s->promotions[s->n_promotions].at_ms = now_of(s);
     s->n_promotions++;
     pg->in_recovery = false;
     pg->upstream = -1;
@@ -461,7 +578,7 @@ static void model_tick(struct sim *s)
     }
     for (unsigned k = 0; k < s->n_pg; k++) {
         struct pgnode *pg = &s->pg[k];
-        if (pg->up && !pg->in_recovery && !pg->read_only) {
+        if (pg_writable(pg)) {
             pg->lsn += 0x80;
         }
     }
@@ -511,6 +628,8 @@ static void fill_obs(struct sim *s, unsigned m, unsigned k, struct obs *o)
 
 /* ---- proposals ---------------------------------------------------------- */
 
+static void agent_return_cb(struct sim *s, const struct prop *pr, int status);
+
 static void prop_cb(struct proposal *p, int status, const struct apply_result *res)
 {
     struct prop *pr = p->data;
@@ -543,6 +662,9 @@ static void prop_cb(struct proposal *p, int status, const struct apply_result *r
              * the next tick starts it again. */
             s->jobs[pr->job].used = false;
             s->jobs[pr->job].proposing = false;
+            break;
+        case PROP_AGENT:
+            agent_return_cb(s, pr, status);
             break;
         default:
             break;
@@ -638,6 +760,9 @@ static void sim_report(struct sim *s, unsigned m)
     cmd.u.report.monitor_id = srv->cons.id;
     cmd.u.report.obs = obs;
     cmd.u.report.n_obs = n;
+    /* As monitor_flush_reports: the leader raises the feature level once
+     * every voter announced it (agents' commands need level 2). */
+    cmd.u.report.feature_level = PGQ_FEATURE_LEVEL;
     memset(&tmpl, 0, sizeof tmpl);
     tmpl.kind = PROP_REPORT;
     tmpl.server = m;
@@ -676,6 +801,8 @@ static bool action_due(struct sim *s, unsigned i, const struct action *a)
            policy_action_due(&s->srv[i].fsm.state, a);
 }
 
+static void host_cut(struct sim *s, unsigned k, bool on);
+
 /* Carry out an action on the model, checking the node's real state first;
  * false when it cannot be done now. */
 static bool execute(struct sim *s, const struct action *a, struct command *step)
@@ -707,6 +834,10 @@ static bool execute(struct sim *s, const struct action *a, struct command *step)
             if (s->crash_after_promote) {
                 pg->up = false; /* dies right after pg_promote returned */
                 s->crash_after_promote = false;
+            }
+            if (s->cut_after_promote) {
+                s->cut_after_promote = false;
+                host_cut(s, (unsigned)k, true);
             }
             step->u.step.kind = PGQ_STEP_PROMOTED;
             step->u.step.timeline = pg->timeline;
@@ -830,6 +961,7 @@ static void run_jobs(struct sim *s, uint64_t now)
             continue;
         }
         k = pg_find(s, job->act.node);
+        command_init(&step, CMD_STEP); /* closed below even when execute() is not called */
         if ((k >= 0 && s->pg[k].mute[job->server]) || !execute(s, &job->act, &step)) {
             job->start_ms = now + ACT_RETRY_MS;
             command_close(&step);
@@ -845,6 +977,416 @@ static void run_jobs(struct sim *s, uint64_t now)
         }
         command_close(&step);
     }
+}
+
+/* ---- node agents ------------------------------------------------------------ */
+
+static uint64_t agent_now(struct sim *s, const struct agent_model *a)
+{
+    return now_of(s) + a->base_ms;
+}
+
+/* Monitor i's book follows its term, as monitor_agents_tick: a new
+ * leader forgets every grant. */
+static void server_follow(struct sim *s, unsigned i)
+{
+    struct server *srv = &s->srv[i];
+    if (lease_book_follow(&srv->leases, consensus_ready_term(&srv->cons),
+                          consensus_now(&srv->cons))) {
+        srv->leases_reset_ms = now_of(s);
+        if (getenv("PGQ_SIM_TRACE") != NULL) {
+            print_message("%8" PRIu64 " ms  monitor %u resets its lease book\n", now_of(s), i + 1);
+        }
+    }
+}
+
+/* The daemon's tick of monitor i (monitor.c, tick_cb): the book follows the
+ * term first, then the leader's duties. */
+static void server_tick(struct sim *s, unsigned i)
+{
+    server_follow(s, i);
+    consensus_tick(&s->srv[i].cons);
+}
+
+/* The agent of node k reaches monitor i (and i's replies reach it). */
+static bool agent_reaches(struct sim *s, unsigned k, unsigned i)
+{
+    const struct agent_model *a = &s->pg[k].agent;
+    return alive(s, i) && !a->cut && !a->cut_from[i] && !a->dead &&
+           (!s->srv[i].isolated || s->srv[i].agents_reach);
+}
+
+/* What the agent says (node.c, fill_facts). */
+static void agent_fill_facts(struct sim *s, unsigned k, struct agent_facts *f)
+{
+    const struct pgnode *pg = &s->pg[k];
+    const struct agent_model *a = &pg->agent;
+    memset(f, 0, sizeof *f);
+    f->state = PGQ_AGENT_UP;
+    f->pm_alive = a->life == AG_RUNNING && pg->up;
+    f->answering = f->pm_alive;
+    f->pg_state = a->in_recovery ? PGQ_PGS_ARCHIVE_RECOVERY : PGQ_PGS_IN_PRODUCTION;
+    f->timeline = a->timeline;
+    f->lsn = a->lsn;
+    f->in_recovery = a->in_recovery;
+    f->fenced = a->fenced && !f->pm_alive;
+    f->handover = a->handover && !f->pm_alive;
+    f->lease = a->lease.state == LEASE_HELD;
+    f->pm_pid = f->pm_alive ? 4000 + 100 * k + a->pm_starts : 0;
+    f->session = a->session;
+    pgq_strlcpy(f->version, "sim", sizeof f->version);
+}
+
+/* Monitor i answers a heartbeat, as monitor_api.c and monitor_heartbeat
+ * do: the ready leader notes it in its book and may grant a lease; another
+ * says where the leader is. */
+static void server_grant(struct sim *s, unsigned i, unsigned k, struct lease_reply *out, bool kick)
+{
+    struct server *srv = &s->srv[i];
+    server_follow(s, i);
+    if (lease_on_heartbeat(&srv->leases, &srv->fsm.state, CLUSTER, s->pg[k].name,
+                           &s->pg[k].agent.facts, consensus_now(&srv->cons), out) &&
+        kick) {
+        srv->kicked = true; /* monitor_kick */
+    }
+    if (getenv("PGQ_SIM_TRACE") != NULL) {
+        print_message("%8" PRIu64 " ms  monitor %u answers %s: lease %" PRIu64 "%s\n", now_of(s),
+                      i + 1, s->pg[k].name, out->lease_ms, out->fence ? ", fence" : "");
+    }
+}
+
+/* An agent the state does not hold up (new, or silent) gets its reply
+ * once its return is committed (monitor_heartbeat, hb_committed_cb). */
+static void agent_return_cb(struct sim *s, const struct prop *pr, int status)
+{
+    struct agent_model *a = &s->pg[pr->job].agent;
+    if (!a->busy || a->hb_seq != pr->gen || a->answer != ANS_PENDING) {
+        return; /* the agent gave up on it */
+    }
+    a->answer = ANS_UNAVAILABLE;
+    if (status == 0 && alive(s, pr->server) && consensus_ready(&s->srv[pr->server].cons)) {
+        server_grant(s, pr->server, pr->job, &a->reply, false);
+        a->answer = ANS_OK;
+    }
+    a->reply_at_ms = now_of(s) + s->hb_delay_ms;
+}
+
+static int server_answer(struct sim *s,
+                         unsigned i,
+                         unsigned k,
+                         struct lease_reply *out,
+                         unsigned *hint)
+{
+    struct server *srv = &s->srv[i];
+    const char *api;
+    uint64_t leader;
+    memset(out, 0, sizeof *out);
+    if (consensus_ready(&srv->cons)) {
+        const struct node *n = node_of(s, i, s->pg[k].name);
+        server_follow(s, i);
+        if (n != NULL && n->agent.state != PGQ_AGENT_UP && srv->fsm.state.feature_level >= 2) {
+            struct command cmd;
+            struct prop tmpl;
+            command_init(&cmd, CMD_AGENT);
+            pgq_strlcpy(cmd.cluster, CLUSTER, sizeof cmd.cluster);
+            pgq_strlcpy(cmd.node, n->name, sizeof cmd.node);
+            cmd.u.agent = s->pg[k].agent.facts;
+            cmd.u.agent.state = PGQ_AGENT_UP;
+            memset(&tmpl, 0, sizeof tmpl);
+            tmpl.kind = PROP_AGENT;
+            tmpl.server = i;
+            tmpl.job = k;
+            tmpl.gen = s->pg[k].agent.hb_seq;
+            return propose(s, i, &cmd, &tmpl) == 0 ? ANS_PENDING : ANS_UNAVAILABLE;
+        }
+        server_grant(s, i, k, out, true);
+        return ANS_OK;
+    }
+    leader = consensus_leader(&srv->cons, &api);
+    if (leader != 0 && leader != srv->cons.id) {
+        *hint = (unsigned)(leader - 1);
+        return ANS_NOT_LEADER;
+    }
+    return ANS_UNAVAILABLE; /* no leader, or elected and still catching up */
+}
+
+/* Fence (node.c, fence): no write is acknowledged a moment from now. */
+static void agent_fence(struct sim *s, unsigned k, const char *why)
+{
+    struct pgnode *pg = &s->pg[k];
+    struct agent_model *a = &pg->agent;
+    if (a->life != AG_RUNNING || !pg->up) {
+        return;
+    }
+    pg->up = false;
+    a->fenced = true;
+    a->life = AG_FENCED;
+    a->down_at_ms = now_of(s);
+    a->n_fences++;
+    a->fenced_at_ms = now_of(s);
+    a->hb_now = true;
+    if (getenv("PGQ_SIM_VERBOSE") != NULL) {
+        print_message("%8" PRIu64 " ms  agent %s fences its PostgreSQL: %s\n", now_of(s), pg->name,
+                      why);
+    }
+}
+
+/* pg_ctl start -w: it takes writes once it returns (AGENT_START_MS). */
+static void agent_start_pg(struct sim *s, unsigned k)
+{
+    struct agent_model *a = &s->pg[k].agent;
+    a->fenced = false;
+    a->handover = false;
+    a->life = AG_STARTING;
+    a->started_at_ms = now_of(s) + AGENT_START_MS;
+    a->hb_now = true;
+}
+
+/* The postmaster died under the agent (node.c, after_death): a primary
+ * that a standby can replace is left to the quorum, otherwise restarted. */
+static void agent_after_death(struct sim *s, unsigned k)
+{
+    struct agent_model *a = &s->pg[k].agent;
+    bool primary = a->primary_seen || (a->have_reply && a->last.primary);
+    a->hb_now = true;
+    a->down_at_ms = now_of(s);
+    if (primary && a->have_reply && a->last.standby_ready) {
+        a->handover = true;
+        a->life = AG_DOWN;
+        return;
+    }
+    if (a->restarts >= AGENT_RESTARTS) {
+        a->life = AG_DOWN;
+        return;
+    }
+    a->restarts++;
+    a->life = AG_WAITING;
+}
+
+/* node.c, maybe_start: a data directory that would start writable starts
+ * only where the quorum says it is the primary (or knows none). */
+static void agent_maybe_start(struct sim *s, unsigned k)
+{
+    struct agent_model *a = &s->pg[k].agent;
+    if (s->pg[k].in_recovery) {
+        agent_start_pg(s, k);
+    } else if (a->have_reply) {
+        if (!a->last.registered || a->last.epoch == 0 || (a->last.primary && !a->last.fence)) {
+            agent_start_pg(s, k);
+        } else {
+            a->life = AG_DOWN;
+        }
+    }
+}
+
+static void agent_send(struct sim *s, unsigned k, uint64_t now)
+{
+    struct agent_model *a = &s->pg[k].agent;
+    agent_fill_facts(s, k, &a->facts);
+    /* The lease is measured from now, before the request leaves. */
+    lease_agent_sending(&a->lease, agent_now(s, a));
+    a->busy = true;
+    a->hb_seq++;
+    a->sent_at_ms = now;
+    a->delivered = false;
+    a->answer = ANS_LOST;
+    a->deliver_at_ms = now + s->hb_delay_ms;
+    a->reply_at_ms = now + 2 * s->hb_delay_ms;
+    a->timeout_at_ms = now + AGENT_TIMEOUT_MS;
+    a->hb_now = false;
+    a->next_hb_ms = now + AGENT_HB_MS;
+}
+
+/* The heartbeat in flight goes on (node.c, hb_cb). */
+static void agent_progress(struct sim *s, unsigned k, uint64_t now)
+{
+    struct agent_model *a = &s->pg[k].agent;
+    if (!a->busy) {
+        return;
+    }
+    if (!a->delivered && now >= a->deliver_at_ms) {
+        a->delivered = true;
+        if (agent_reaches(s, k, a->target)) {
+            a->answer = server_answer(s, a->target, k, &a->reply, &a->hint);
+        }
+    }
+    if (a->delivered && a->answer != ANS_LOST && a->answer != ANS_PENDING &&
+        now >= a->reply_at_ms && agent_reaches(s, k, a->target)) {
+        a->busy = false;
+        switch (a->answer) {
+            case ANS_OK:
+                lease_agent_reply(&a->lease, a->reply.lease_ms, a->reply.fence);
+                /* A lease that lapsed or was revoked while it was the
+                 * primary says nothing once it is not. */
+                if (!a->reply.primary &&
+                    (a->lease.state == LEASE_LAPSED || a->lease.state == LEASE_REVOKED)) {
+                    lease_move(&a->lease, LEASE_NONE);
+                }
+                a->last = a->reply;
+                a->last_sent_at_ms = a->sent_at_ms;
+                a->have_reply = true;
+                break;
+            case ANS_NOT_LEADER:
+                lease_agent_reply(&a->lease, 0, false);
+                a->target = a->hint;
+                a->hb_now = true;
+                break;
+            default:
+                lease_agent_reply(&a->lease, 0, false);
+                a->next_hb_ms = now + AGENT_RETRY_MS;
+                break;
+        }
+        return;
+    }
+    if (now >= a->timeout_at_ms) {
+        /* Lost on the way, or no answer: the next monitor. */
+        a->busy = false;
+        lease_agent_reply(&a->lease, 0, false);
+        a->target = (a->target + 1) % s->n;
+        a->next_hb_ms = now + AGENT_RETRY_MS;
+    }
+}
+
+/* One tick of the agent of node k (node.c, tick_cb and enforce_lease). */
+static void agent_tick(struct sim *s, unsigned k, uint64_t now)
+{
+    struct pgnode *pg = &s->pg[k];
+    struct agent_model *a = &pg->agent;
+    uint64_t anow = agent_now(s, a);
+    if (a->life == AG_RUNNING && !pg->up) {
+        agent_after_death(s, k); /* the pidfd says it exited: not by us */
+    }
+    if (a->life == AG_WAITING) {
+        agent_maybe_start(s, k);
+    }
+    if (a->life == AG_STARTING && now >= a->started_at_ms) {
+        pg->up = true;
+        a->life = AG_RUNNING;
+        a->pm_starts++;
+        a->hb_now = true;
+    }
+    if ((a->hb_now || now >= a->next_hb_ms) && !a->busy) {
+        /* The local check, then the heartbeat with what it found. */
+        if (a->life == AG_RUNNING && pg->up) {
+            if (!pg->in_recovery && !a->primary_seen) {
+                a->writable_since_ms = anow; /* it needs a lease: asks at once */
+            }
+            a->primary_seen = !pg->in_recovery;
+            a->in_recovery = pg->in_recovery;
+            a->timeline = pg->timeline;
+            a->lsn = pg->lsn;
+        }
+        agent_send(s, k, now);
+    }
+    /* Invariant 7 on the node: a primary takes writes only under a lease
+     * (once the monitors enforce leases: feature level 2). */
+    if (a->life == AG_RUNNING && a->primary_seen && !(a->have_reply && !a->last.enforced)) {
+        if (a->lease.state == LEASE_REVOKED) {
+            agent_fence(s, k, "the quorum began a failover over it (lease revoked)");
+        } else if (a->lease.state == LEASE_HELD) {
+            if (!lease_agent_valid(&a->lease, anow)) {
+                agent_fence(s, k, "its lease ended before the quorum renewed it");
+            }
+        } else if (a->lease.state == LEASE_LAPSED) {
+            agent_fence(s, k, "its lease ended before the quorum renewed it");
+        } else if (anow >= PGQ_MAX(a->started_ms, a->writable_since_ms) + LEASE_MS) {
+            agent_fence(s, k, "it is writable and holds no lease");
+        }
+    }
+    /* Still the primary, no failover under way, a lease granted: nothing
+     * replaced it, so it serves again; only on a grant to a heartbeat sent
+     * after it went down, one that knew it was down. */
+    if ((a->life == AG_FENCED || a->life == AG_DOWN) && a->have_reply &&
+        a->last_sent_at_ms > a->down_at_ms && a->last.primary && a->last.lease_ms > 0 &&
+        !a->last.fence && a->lease.state == LEASE_HELD && lease_agent_valid(&a->lease, anow) &&
+        !pg->up && a->restarts < AGENT_RESTARTS) {
+        a->restarts++;
+        agent_start_pg(s, k);
+    }
+}
+
+/* Every agent: its heartbeat in flight after every fixture event, its tick
+ * every TICK_MS. */
+static void agents_run(struct sim *s, uint64_t now, bool tick)
+{
+    for (unsigned k = 0; k < s->n_pg; k++) {
+        struct agent_model *a = &s->pg[k].agent;
+        if (!a->on || a->dead) {
+            continue;
+        }
+        agent_progress(s, k, now);
+        if (tick) {
+            agent_tick(s, k, now);
+        }
+    }
+}
+
+/* Invariant 7, the margin: an agent that holds or held a lease, or one cut
+ * off, has fenced its primary before the end of its lease in the book of
+ * the ready leader of the highest term (the one that can commit: an older
+ * one still ready does not know it was replaced). */
+static void check_leases(struct sim *s)
+{
+    int l = -1;
+    for (unsigned i = 0; i < s->n; i++) {
+        if (alive(s, i) && consensus_ready(&s->srv[i].cons) &&
+            (l < 0 || raft_of(s, i)->current_term > raft_of(s, (unsigned)l)->current_term)) {
+            l = (int)i;
+        }
+    }
+    for (unsigned k = 0; k < s->n_pg && l >= 0; k++) {
+        const struct pgnode *pg = &s->pg[k];
+        const struct agent_model *a = &pg->agent;
+        if (!a->on || a->dead || !pg_writable(pg) || (!a->cut && a->lease.state == LEASE_NONE)) {
+            continue;
+        }
+        {
+            struct server *srv = &s->srv[l];
+            uint64_t now, end;
+            if (srv->leases.term != srv->cons.ready_term) {
+                continue;
+            }
+            now = consensus_now(&srv->cons);
+            end = lease_end_ms(&srv->leases, CLUSTER, pg->name);
+            if (now >= end) {
+                violation(s,
+                          "Invariant 7: %s is still writable %" PRIu64
+                          " ms after its lease ended in the book of leader %u (its agent: "
+                          "lease %s%s)",
+                          pg->name, now - end, l + 1, lease_state_name(a->lease.state),
+                          a->cut ? ", cut off" : "");
+            }
+        }
+    }
+}
+
+/* An agent beside every model node, each on its own clock. */
+static void agents_start(struct sim *s)
+{
+    for (unsigned k = 0; k < s->n_pg; k++) {
+        struct agent_model *a = &s->pg[k].agent;
+        memset(a, 0, sizeof *a);
+        a->on = true;
+        a->base_ms = 7000000000ULL + 1000003ULL * k;
+        lease_agent_init(&a->lease, FENCE_MARGIN_MS);
+        a->started_ms = agent_now(s, a);
+        a->life = s->pg[k].up ? AG_RUNNING : AG_WAITING;
+        a->session = s->seed * 100 + k + 1;
+        a->target = rnd(s, s->n);
+        a->hb_now = true;
+    }
+    s->hb_delay_ms = 1 + rnd(s, 40);
+}
+
+/* The host of node k is cut off from every monitor: their probes and
+ * actions, and its agent's heartbeats. Its PostgreSQL runs on. */
+static void host_cut(struct sim *s, unsigned k, bool on)
+{
+    for (unsigned m = 0; m < s->n; m++) {
+        s->pg[k].blind[m] = on;
+        s->pg[k].mute[m] = on;
+    }
+    s->pg[k].agent.cut = on;
 }
 
 /* ---- the driver ----------------------------------------------------------- */
@@ -871,6 +1413,38 @@ static void kick_cb(struct consensus *c)
     srv->kicked = true;
 }
 
+/* A decision applied on the leader that proposed it. Invariant 7 on the
+ * leader's side, through the whole stack: over an old primary with an
+ * agent, it is stamped no earlier than that primary's lease end in the
+ * leader's own book, unless the agent confirmed its PostgreSQL down. */
+static void note_decision(struct sim *s, struct server *srv, const struct command *cmd)
+{
+    const struct state *st = &srv->fsm.state;
+    const struct cluster *c = state_cluster(st, cmd->cluster);
+    const struct node *old = cluster_node(c, cmd->u.decide.old_primary);
+    struct decision *d;
+    if (st->leader_id != srv->cons.id || !consensus_ready(&srv->cons) ||
+        srv->leases.term != srv->cons.ready_term || cmd->time_ms < srv->leases.since_ms ||
+        old == NULL) {
+        return; /* another's, or proposed before this leader's book was reset */
+    }
+    assert_true(s->n_decisions < PGQ_ARRAY_SIZE(s->decisions));
+    d = &s->decisions[s->n_decisions++];
+    d->reset_ms = srv->leases_reset_ms;
+    d->since_gap_ms = cmd->time_ms - srv->leases.since_ms;
+    d->confirmed = agent_confirms_down(&old->agent);
+    pgq_strlcpy(d->old_primary, old->name, sizeof d->old_primary);
+    if (old->agent.state != PGQ_AGENT_NONE && !d->confirmed &&
+        !(old->agent.unprotected && policy_unfenced_allowed(c, old)) &&
+        cmd->time_ms < lease_end_ms(&srv->leases, c->name, old->name)) {
+        violation(s,
+                  "Invariant 7: monitor %u decided over %s %" PRIu64
+                  " ms before its lease ended in its own book",
+                  srv->i + 1, old->name,
+                  lease_end_ms(&srv->leases, c->name, old->name) - cmd->time_ms);
+    }
+}
+
 static void applied_cb(struct fsm *f, const struct command *cmd, const struct apply_result *res)
 {
     struct server *srv = f->data;
@@ -884,6 +1458,12 @@ static void applied_cb(struct fsm *f, const struct command *cmd, const struct ap
         srv->applied++;
         if (cmd->kind == CMD_DECIDE && res->code == 0) {
             srv->decisions++;
+            note_decision(s, srv, cmd);
+        }
+        if (cmd->kind == CMD_AGENT && res->code == 0) {
+            /* As monitor.c's react(): an agent fell silent or spoke, see
+             * for ourselves now rather than at the next round. */
+            srv->next_report_ms = PGQ_MIN(srv->next_report_ms, now_of(s) + 20);
         }
     }
     check_state(s, srv);
@@ -911,14 +1491,36 @@ static void hook_cb(struct raft_fixture *f, struct raft_fixture_event *event)
         }
         if (tick || s->srv[i].kicked) {
             s->srv[i].kicked = false;
-            consensus_tick(&s->srv[i].cons);
+            server_tick(s, i);
         }
+    }
+    agents_run(s, now, tick);
+    if (tick && now % 250 == 0 && getenv("PGQ_SIM_TRACE") != NULL) {
+        char line[256] = "";
+        for (unsigned i = 0; i < s->n; i++) {
+            struct raft *r = raft_of(s, i);
+            pgq_appendf(
+                line, sizeof line, " %u:%s%s t%llu a%llu/c%llu", i + 1,
+                !alive(s, i)                      ? "dead"
+                : raft_state(r) == RAFT_LEADER    ? "L"
+                : raft_state(r) == RAFT_CANDIDATE ? "C"
+                                                  : "F",
+                consensus_ready(&s->srv[i].cons) ? "*" : "", (unsigned long long)r->current_term,
+                (unsigned long long)raft_last_applied(r), (unsigned long long)r->commit_index);
+        }
+        print_message("%8" PRIu64 " ms %s\n", now, line);
     }
     if (s->auto_reports) {
         auto_reports(s, now);
     }
     run_jobs(s, now);
     check_leaders(s);
+    check_leases(s);
+    if (ready_leader(s) >= 0) {
+        s->ready_seen_ms = now;
+    } else if (s->ready_seen_ms != 0) {
+        s->max_leaderless_ms = PGQ_MAX(s->max_leaderless_ms, now - s->ready_seen_ms);
+    }
     if (s->violation[0] != '\0') {
         sim_fail(s, "%s", s->violation);
     }
@@ -1031,6 +1633,9 @@ static struct sim *sim_new(unsigned n,
         srv->cons.kick_cb = kick_cb;
         srv->cons.data = srv;
         srv->cons.policy.failover_timeout_ms = FAILOVER_MS;
+        lease_book_init(&srv->leases, LEASE_MS, BOOK_DRIFT_MS);
+        srv->cons.policy.leases = &srv->leases;
+        srv->cons.policy.agent_refresh_ms = AGENT_REFRESH_MS;
         srv->next_report_ms = 500 + i * 150;
     }
     s->next_tick_ms = TICK_MS;
@@ -1052,6 +1657,7 @@ static void sim_free(struct sim *s)
     for (unsigned i = 0; i < s->n; i++) {
         command_close(&s->srv[i].cons.policy_cmd);
         consensus_close(&s->srv[i].cons);
+        lease_book_close(&s->srv[i].leases);
         fsm_close(&s->srv[i].fsm);
     }
     free(s->hashes);
@@ -2514,15 +3120,436 @@ static void test_random(void **state)
     }
 }
 
+/* ---- 9. node agents and leases ---------------------------------------------- */
+
+/* Every node's agent is heard and committed, the primary's holds a lease,
+ * and the feature level was raised for agents' commands. */
+static bool pred_agents_up(struct sim *s, void *arg)
+{
+    int l = ready_leader(s);
+    const struct cluster *c;
+    (void)arg;
+    if (l < 0 || s->srv[l].fsm.state.feature_level < 2) {
+        return false;
+    }
+    c = main_of(s, (unsigned)l);
+    for (unsigned k = 0; k < s->n_pg; k++) {
+        const struct node *n = cluster_node(c, s->pg[k].name);
+        if (n == NULL || n->agent.state != PGQ_AGENT_UP) {
+            return false;
+        }
+    }
+    return s->pg[0].agent.lease.state == LEASE_HELD && cluster_node(c, "pg1")->agent.lease;
+}
+
+/* The three-node cluster of setup_cluster with an agent beside each node. */
+static void agents_cluster(struct sim *s)
+{
+    setup_cluster(s);
+    agents_start(s);
+    if (!sim_until(s, pred_agents_up, NULL, 20000)) {
+        sim_fail(s, "the agents are not all heard, or the primary holds no lease");
+    }
+}
+
+/* PGQ_SIM_SEED, if set: the one seed to run (5 monitors if even, else 3). */
+static bool env_seed(uint64_t *seed, unsigned *n)
+{
+    const char *env = getenv("PGQ_SIM_SEED");
+    if (env == NULL || env[0] == '\0') {
+        return false;
+    }
+    *seed = strtoull(env, NULL, 0);
+    *n = *seed % 2 == 0 ? 5 : 3;
+    return true;
+}
+
+static const struct node *leader_node(struct sim *s, const char *name)
+{
+    return node_of(s, sim_leader(s, 10000), name);
+}
+
+/* What every failover over a cut-off primary must show: a promotion
+ * after the old primary's agent fenced it, no earlier than the end of the
+ * last lease granted before the cut. */
+static void assert_fenced_then_promoted(struct sim *s, uint64_t cut_ms)
+{
+    const struct agent_model *a = &s->pg[0].agent;
+    SIM_ASSERT(s, s->n_promotions >= 1 && s->promotions[0].epoch == 2);
+    SIM_ASSERT(s, a->n_fences == 1 && !s->pg[0].up);
+    SIM_ASSERT(s, a->fenced_at_ms < s->promotions[0].at_ms);
+    /* Its last renewal was sent at most a heartbeat before the cut. */
+    SIM_ASSERT(s, a->fenced_at_ms + AGENT_HB_MS + 2 * s->hb_delay_ms + TICK_MS >=
+                      cut_ms + LEASE_MS - FENCE_MARGIN_MS);
+    SIM_ASSERT(s, s->promotions[0].at_ms + AGENT_HB_MS >= cut_ms + LEASE_MS + BOOK_DRIFT_MS);
+}
+
+/* The cut-off host comes back: its agent hears the node is no longer the
+ * primary and leaves it down (Invariant 7: never writable again). */
+static void host_returns(struct sim *s)
+{
+    unsigned promotions = total_promotions(s);
+    const struct node *n;
+    host_cut(s, 0, false);
+    sim_run(s, 2 * LEASE_MS);
+    n = leader_node(s, "pg1");
+    SIM_ASSERT(s, !s->pg[0].up && s->pg[0].agent.life == AG_FENCED);
+    SIM_ASSERT(s, n->agent.state == PGQ_AGENT_UP && n->agent.fenced && !n->agent.pm_alive);
+    SIM_ASSERT(s, total_promotions(s) == promotions);
+    sim_converge(s, 10000);
+}
+
+static void run_agent_host_cut(unsigned n, uint64_t seed)
+{
+    struct sim *s = sim_new(n, seed, seed != 0, 0, 0);
+    uint64_t cut_ms;
+    agents_cluster(s);
+    sim_run(s, rnd(s, AGENT_HB_MS)); /* anywhere in the heartbeat's period */
+    cut_ms = now_of(s);
+    host_cut(s, 0, true);
+    if (!sim_until(s, pred_done_all, NULL, 30000)) {
+        dump_events(s, sim_leader(s, 1000));
+        sim_fail(s, "no failover after the primary's host was cut off");
+    }
+    assert_fenced_then_promoted(s, cut_ms);
+    SIM_ASSERT(s, total_promotions(s) == 1);
+    SIM_ASSERT(s, leader_node(s, "pg1")->agent.state == PGQ_AGENT_SILENT);
+    host_returns(s);
+    sim_free(s);
+}
+
+/* The primary's host is cut off from every monitor (its agent and its
+ * PostgreSQL unreachable, PostgreSQL still writable there): the failover
+ * promotes a standby only after the agent fenced the old primary, no
+ * earlier than the lease it last renewed ends on the leader. */
+static void test_agent_host_cut(void **state)
+{
+    uint64_t seed;
+    unsigned n;
+    (void)state;
+    if (env_seed(&seed, &n)) {
+        run_agent_host_cut(n, seed);
+        return;
+    }
+    run_agent_host_cut(3, 0);
+    run_agent_host_cut(5, 0);
+    run_agent_host_cut(3, 7);
+}
+
+struct applied_since
+{
+    raft_index base;
+    unsigned n;
+};
+
+/* The ready leader applied n entries since base. */
+static bool pred_applied(struct sim *s, void *arg)
+{
+    const struct applied_since *a = arg;
+    int l = ready_leader(s);
+    return l >= 0 && raft_last_applied(raft_of(s, (unsigned)l)) >= a->base + a->n;
+}
+
+/* The host of the primary is cut off; the ready leader is killed once it
+ * applied kill_after entries since (never, when negative), and comes back
+ * after an election if revive. Returns how many entries the failover took. */
+static unsigned run_cut_kill(unsigned n, uint64_t seed, int kill_after, bool revive)
+{
+    struct sim *s = sim_new(n, seed, true, 0, 0);
+    struct applied_since since;
+    uint64_t cut_ms;
+    int victim = -1;
+    unsigned l, steps;
+    agents_cluster(s);
+    sim_run(s, rnd(s, AGENT_HB_MS));
+    since.base = raft_last_applied(raft_of(s, sim_leader(s, 1000)));
+    cut_ms = now_of(s);
+    host_cut(s, 0, true);
+    if (kill_after >= 0) {
+        since.n = (unsigned)kill_after;
+        if (!sim_until(s, pred_applied, &since, 30000)) {
+            sim_fail(s, "the leader did not apply %d entries after the cut", kill_after);
+        }
+        victim = ready_leader(s);
+        if (getenv("PGQ_SIM_VERBOSE") != NULL) {
+            const struct cluster *c = main_of(s, (unsigned)victim);
+            print_message(
+                "%8" PRIu64 " ms  kill leader %d after %d entries: phase %s, epoch %" PRIu64 "\n",
+                now_of(s), victim + 1, kill_after, pgq_fo_phase_name(c->fo.phase), c->epoch);
+        }
+        sim_kill(s, (unsigned)victim);
+        if (revive) {
+            sim_run(s, 2 * ELECTION_MS);
+            sim_revive(s, (unsigned)victim);
+            victim = -1;
+        }
+    }
+    if (!sim_until(s, pred_done_final, NULL, 40000)) {
+        dump_events(s, sim_leader(s, 1000));
+        sim_fail(s, "no failover after the primary's host was cut off (leader killed after %d)",
+                 kill_after);
+    }
+    assert_fenced_then_promoted(s, cut_ms);
+    /* Exactly one promotion, unless no leader was ready for longer than
+     * the new primary's lease lasts: then its agent fenced it, as the old
+     * one, and it was replaced in turn (one promotion per epoch). */
+    if (total_promotions(s) != 1) {
+        const struct agent_model *first = &s->pg[s->promotions[0].node].agent;
+        SIM_ASSERT(s, s->max_leaderless_ms >= LEASE_MS - FENCE_MARGIN_MS - AGENT_HB_MS);
+        SIM_ASSERT(s, first->n_fences >= 1 && first->fenced_at_ms < s->promotions[1].at_ms);
+    }
+    /* A leader that took over after the cut waited a whole lease (and the
+     * drift) after its takeover before it decided. */
+    for (unsigned d = 0; d < s->n_decisions; d++) {
+        const struct decision *dec = &s->decisions[d];
+        if (strcmp(dec->old_primary, "pg1") != 0) {
+            continue;
+        }
+        SIM_ASSERT(s, dec->confirmed == false);
+        if (dec->reset_ms > cut_ms) {
+            SIM_ASSERT(s, dec->since_gap_ms >= LEASE_MS + BOOK_DRIFT_MS);
+        }
+    }
+    l = sim_leader(s, 1000);
+    steps = (unsigned)(raft_last_applied(raft_of(s, l)) - since.base);
+    if (victim >= 0) {
+        sim_revive(s, (unsigned)victim);
+        sim_run(s, 3000);
+    }
+    if (kill_after % 4 == 0) {
+        host_returns(s); /* every fourth run: the time goes to the steps */
+    }
+    sim_free(s);
+    return steps;
+}
+
+/* The primary's host is cut off and the leader is killed after each step
+ * of the failover in turn (after 0, 1, 2... entries applied since the cut,
+ * every one until the failover is done), dead for good or back after an
+ * election: exactly one promotion, only once the old primary's agent
+ * fenced, and a leader that took over waits a whole lease after its
+ * takeover. PGQ_SIM_STEP=<n> runs only the kill after n entries. */
+static void test_agent_leader_dies_every_step(void **state)
+{
+    const char *only = getenv("PGQ_SIM_STEP");
+    uint64_t seed = 1;
+    unsigned steps, n_env;
+    (void)state;
+    env_seed(&seed, &n_env);
+    for (unsigned n = 3; n <= 5; n += 2) {
+        steps = run_cut_kill(n, seed, -1, false);
+        if (getenv("PGQ_SIM_VERBOSE") != NULL) {
+            print_message("seed %" PRIu64 ", %u monitors: the failover takes %u entries\n", seed, n,
+                          steps);
+        }
+        /* With 5 monitors every third step: the time goes to 3. */
+        for (unsigned k = 0; k <= steps; k += n == 3 ? 1 : 3) {
+            if (only == NULL || strtoul(only, NULL, 0) == k) {
+                run_cut_kill(n, seed, (int)k, k % 2 == 1);
+            }
+        }
+    }
+}
+
+/* The postmaster of the primary dies while its agent lives: the agent says
+ * so (postmaster dead, handed over to the quorum) and the failover happens
+ * without waiting failover_timeout, nor the lease. */
+static void run_agent_pm_dies(unsigned n, uint64_t seed)
+{
+    struct sim *s = sim_new(n, seed, seed != 0, 0, 0);
+    const struct cluster *c;
+    const struct node *p;
+    uint64_t died_ms;
+    agents_cluster(s);
+    sim_run(s, 300 + rnd(s, AGENT_HB_MS));
+    died_ms = now_of(s);
+    s->pg[0].up = false;
+    if (!sim_until(s, pred_done_all, NULL, 20000)) {
+        dump_events(s, sim_leader(s, 1000));
+        sim_fail(s, "no failover after the postmaster died");
+    }
+    c = main_of(s, sim_leader(s, 1000));
+    p = cluster_node(c, "pg1");
+    SIM_ASSERT(s, total_promotions(s) == 1);
+    SIM_ASSERT(s, s->pg[0].agent.n_fences == 0 && s->pg[0].agent.life == AG_DOWN);
+    SIM_ASSERT(s, p->agent.state == PGQ_AGENT_UP && p->agent.handover && !p->agent.pm_alive);
+    SIM_ASSERT(s, c->fo.decided_ms < c->fo.down_ms + FAILOVER_MS);
+    SIM_ASSERT(s, s->promotions[0].at_ms < died_ms + FAILOVER_MS);
+    for (unsigned d = 0; d < s->n_decisions; d++) {
+        SIM_ASSERT(s, s->decisions[d].confirmed);
+    }
+    /* The agent leaves it down: not the primary any more. */
+    sim_run(s, 2 * LEASE_MS);
+    SIM_ASSERT(s, !s->pg[0].up && total_promotions(s) == 1);
+    sim_free(s);
+}
+
+/* The primary's postmaster dies while its agent stays up: the agent's word
+ * (postmaster dead, left to the quorum) fails over without waiting
+ * failover_timeout, and no lease granted in reply to that word starts it
+ * again beside the new primary. */
+static void test_agent_pm_dies(void **state)
+{
+    uint64_t seed;
+    unsigned n;
+    (void)state;
+    if (env_seed(&seed, &n)) {
+        run_agent_pm_dies(n, seed);
+        return;
+    }
+    run_agent_pm_dies(3, 0);
+    run_agent_pm_dies(5, 0);
+    run_agent_pm_dies(3, 3);
+}
+
+/* The agent of the primary dies; its PostgreSQL stays up and reachable:
+ * never a failover. Once the agent is silent and the primary seen since,
+ * nobody could fence it: when it then vanishes from the monitors' sight,
+ * still none. */
+static void test_agent_dies(void **state)
+{
+    struct sim *s = sim_new(3, 0, false, 0, 0);
+    const struct node *p;
+    unsigned l;
+    (void)state;
+    agents_cluster(s);
+    s->pg[0].agent.dead = true;
+    sim_run(s, LEASE_MS + BOOK_DRIFT_MS + 2 * REPORT_MS);
+    p = leader_node(s, "pg1");
+    SIM_ASSERT(s, p->agent.state == PGQ_AGENT_SILENT && p->agent.unprotected);
+    /* A leader change in the middle changes nothing. */
+    l = sim_leader(s, 1000);
+    sim_kill(s, l);
+    sim_run(s, 3 * LEASE_MS);
+    sim_revive(s, l);
+    sim_run(s, 2 * FAILOVER_MS);
+    SIM_ASSERT(s, all_decisions(s) == 0 && total_promotions(s) == 0);
+    SIM_ASSERT(s, pg_writable(&s->pg[0]) && main_of(s, sim_leader(s, 1000))->epoch == 1);
+
+    for (unsigned m = 0; m < s->n; m++) {
+        s->pg[0].blind[m] = true;
+    }
+    sim_run(s, 2 * FAILOVER_MS + 3 * LEASE_MS);
+    SIM_ASSERT(s, all_decisions(s) == 0 && total_promotions(s) == 0);
+    if (strstr(main_of(s, sim_leader(s, 1000))->fo.blocked, "cannot be proven fenced") == NULL) {
+        dump_events(s, sim_leader(s, 1000));
+        sim_fail(s, "blocked: \"%s\"", main_of(s, sim_leader(s, 1000))->fo.blocked);
+    }
+    sim_converge(s, 10000);
+    sim_free(s);
+}
+
+/* A partition: the leader and the primary's host on one side, the other
+ * monitors and the standbys on the other. */
+static void partition(struct sim *s, unsigned l, bool on)
+{
+    s->srv[l].agents_reach = on;
+    for (unsigned m = 0; m < s->n; m++) {
+        if (m != l) {
+            s->pg[0].blind[m] = on;
+            s->pg[0].mute[m] = on;
+            s->pg[0].agent.cut_from[m] = on;
+        }
+    }
+    for (unsigned k = 1; k < s->n_pg; k++) {
+        s->pg[k].blind[l] = on;
+        s->pg[k].mute[l] = on;
+        s->pg[k].agent.cut_from[l] = on;
+    }
+    sim_isolate(s, l, on);
+}
+
+static void run_agent_partition(unsigned n, uint64_t seed)
+{
+    struct sim *s = sim_new(n, seed, true, 0, 0);
+    uint64_t cut_ms;
+    unsigned l;
+    agents_cluster(s);
+    sim_run(s, rnd(s, AGENT_HB_MS));
+    l = sim_leader(s, 1000);
+    cut_ms = now_of(s);
+    partition(s, l, true);
+    if (!sim_until(s, pred_done_all, NULL, 30000)) {
+        dump_events(s, sim_leader(s, 1000));
+        sim_fail(s, "no failover on the majority's side of the partition");
+    }
+    assert_fenced_then_promoted(s, cut_ms);
+    SIM_ASSERT(s, total_promotions(s) == 1);
+    partition(s, l, false);
+    sim_run(s, 3000);
+    host_returns(s);
+    sim_free(s);
+}
+
+/* The leader and the primary's host are cut off together from the other
+ * monitors: the old leader goes on renewing the primary's lease until it
+ * finds it lost the quorum, and the new leader on the other side promotes
+ * a standby only once that lease too has ended and the agent fenced. */
+static void test_agent_partition(void **state)
+{
+    uint64_t seed;
+    unsigned n;
+    (void)state;
+    if (env_seed(&seed, &n)) {
+        run_agent_partition(n, seed);
+        return;
+    }
+    for (seed = 1; seed <= 8; seed++) {
+        run_agent_partition(seed % 2 == 0 ? 5 : 3, seed);
+    }
+}
+
+/* The new primary's host is cut off right after its promotion, before its
+ * agent got a lease: it must be fenced before it is replaced in turn.
+ *
+ * A KNOWN HOLE, skipped unless PGQ_SIM_HOLES is set: node.c lets a primary
+ * with no lease run for one lease after its agent first saw it writable,
+ * which no leader can see; the leader holds a lease it never granted for
+ * ended one lease (and the drift) after its takeover, and commits the
+ * agent silent one lease after it last heard it (as a standby). So the
+ * lease check above fails at once, and without it (drift 500 ms) seeds 0,
+ * 1, 3 and 5 promoted a third node while the cut-off one was writable. */
+static void test_agent_new_primary_cut(void **state)
+{
+    uint64_t seed = 0;
+    unsigned n = 3;
+    struct sim *s;
+    (void)state;
+    if (getenv("PGQ_SIM_HOLES") == NULL) {
+        skip();
+    }
+    env_seed(&seed, &n);
+    s = sim_new(3, seed, seed != 0, 0, 0);
+    agents_cluster(s);
+    s->cut_after_promote = true;
+    s->pg[0].up = false; /* the postmaster dies: a failover on its agent's word */
+    if (!sim_until(s, pred_done_final, NULL, 40000) || main_of(s, sim_leader(s, 1000))->epoch < 3) {
+        sim_run(s, 20000);
+    }
+    SIM_ASSERT(s, total_promotions(s) == 2);
+    sim_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_elect),       cmocka_unit_test(test_identical),
-        cmocka_unit_test(test_leader_loss), cmocka_unit_test(test_snapshot),
-        cmocka_unit_test(test_verdict),     cmocka_unit_test(test_candidate),
-        cmocka_unit_test(test_clock_skew),  cmocka_unit_test(test_clock_step),
-        cmocka_unit_test(test_leader_dies), cmocka_unit_test(test_leader_dies_mid_cut),
+        cmocka_unit_test(test_elect),
+        cmocka_unit_test(test_identical),
+        cmocka_unit_test(test_leader_loss),
+        cmocka_unit_test(test_snapshot),
+        cmocka_unit_test(test_verdict),
+        cmocka_unit_test(test_candidate),
+        cmocka_unit_test(test_clock_skew),
+        cmocka_unit_test(test_clock_step),
+        cmocka_unit_test(test_leader_dies),
+        cmocka_unit_test(test_leader_dies_mid_cut),
         cmocka_unit_test(test_random),
+        cmocka_unit_test(test_agent_host_cut),
+        cmocka_unit_test(test_agent_leader_dies_every_step),
+        cmocka_unit_test(test_agent_pm_dies),
+        cmocka_unit_test(test_agent_dies),
+        cmocka_unit_test(test_agent_partition),
+        cmocka_unit_test(test_agent_new_primary_cut),
     };
     const char *filter = getenv("PGQ_SIM_FILTER");
     log_init("test_sim", 0, getenv("PGQ_SIM_VERBOSE") != NULL ? LOG_DEBUG_LEVEL : LOG_ERROR_LEVEL);
