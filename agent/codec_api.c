@@ -265,6 +265,7 @@ int codec_response_encode(const struct api_response *res,
         hb.standby_ready = res->hb.standby_ready;
         hb.registered = res->hb.registered;
         hb.has_enforced = res->hb.enforced, hb.enforced = res->hb.enforced;
+        hb.has_length_ms = res->hb.length_ms != 0, hb.length_ms = res->hb.length_ms;
         m.body_case = PGQ__RESPONSE__BODY_HEARTBEAT;
         m.heartbeat = &hb;
     }
@@ -334,6 +335,7 @@ int codec_response_decode(const uint8_t *buf,
         res->hb.standby_ready = m->heartbeat->standby_ready;
         res->hb.registered = m->heartbeat->registered;
         res->hb.enforced = m->heartbeat->enforced;
+        res->hb.length_ms = m->heartbeat->length_ms;
     }
 out:
     pgq__response__free_unpacked(m, &budget.allocator);

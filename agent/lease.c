@@ -101,8 +101,13 @@ uint64_t lease_end_ms(const struct lease_book *b, const char *cluster, const cha
 {
     const struct lease_entry *e = lease_entry_find(b, cluster, node);
     uint64_t from = b->since_ms;
-    if (e != NULL && e->granted_ms > from) {
-        from = e->granted_ms;
+    /* A node this leader granted nothing (a standby just promoted) may take
+     * writes for a grace bounded by a lease from the last heartbeat answered
+     * (lease_agent_grace_end): count from what was last heard then. Once
+     * granted, its agent's lease runs from the grant, whatever it says
+     * after. */
+    if (e != NULL) {
+        from = PGQ_MAX(from, e->granted_ms != 0 ? e->granted_ms : e->heard_ms);
     }
     return from + b->lease_ms + b->drift_ms;
 }
@@ -159,6 +164,7 @@ bool lease_on_heartbeat(struct lease_book *b,
     /* Below feature level 2 nothing an agent says is committed and the
      * policy waits for no lease: none is granted, none is in force. */
     out->enforced = s->feature_level >= 2;
+    out->length_ms = b->lease_ms;
     if (out->enforced && lease_may_grant(c, n) &&
         !(agent_confirms_down(&e->facts) && out->standby_ready)) {
         lease_granted(e, now_ms);
@@ -262,6 +268,21 @@ bool lease_agent_valid(struct agent_lease *l, uint64_t now_ms)
         return false;
     }
     return true;
+}
+
+uint64_t lease_agent_grace_end(const struct agent_lease *l,
+                               uint64_t writable_since_ms,
+                               uint64_t config_lease_ms,
+                               uint64_t answered_sent_ms,
+                               uint64_t length_ms)
+{
+    uint64_t end = writable_since_ms + config_lease_ms;
+    if (answered_sent_ms != 0) {
+        uint64_t len = length_ms != 0 ? length_ms : config_lease_ms;
+        uint64_t bound = answered_sent_ms + (len > l->margin_ms ? len - l->margin_ms : 0);
+        end = PGQ_MIN(end, bound);
+    }
+    return end;
 }
 
 void lease_print_table(void (*emit)(void *arg, const char *line), void *arg)

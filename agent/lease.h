@@ -45,6 +45,7 @@ struct lease_reply
     bool standby_ready; /* a standby could replace it now */
     bool registered;    /* false: no such node */
     bool enforced;      /* the state is at feature level 2: promotions wait for leases */
+    uint64_t length_ms; /* the length of this leader's leases, granted or not */
 };
 
 /* What one leader knows of leases: nothing survives it. */
@@ -85,8 +86,9 @@ bool lease_may_grant(const struct cluster *c, const struct node *n);
 void lease_granted(struct lease_entry *e, uint64_t now_ms);
 
 /* When any lease of this node that some leader may have granted has ended
- * for sure: the last grant this leader made (or its takeover, whichever
- * is later) plus the length and the drift margin. */
+ * for sure: the later of this leader's takeover and its last grant to it
+ * (with none: the last heartbeat it heard, as a node without a grant takes
+ * writes for a grace bounded by it), plus the length and the drift. */
 uint64_t lease_end_ms(const struct lease_book *b, const char *cluster, const char *node);
 bool lease_expired(const struct lease_book *b,
                    const char *cluster,
@@ -145,6 +147,18 @@ uint64_t lease_agent_deadline(const struct agent_lease *l);
 /* At now_ms, whether the lease still covers writes; moves HELD to LAPSED
  * once the deadline has passed. */
 bool lease_agent_valid(struct agent_lease *l, uint64_t now_ms);
+
+/* A primary that holds no lease (new, or just promoted) may take writes
+ * only for a grace: a whole lease (config_lease_ms) after it became
+ * writable, and never past the end of a lease counted from the last
+ * heartbeat the leader answered (sent at answered_sent_ms, 0: none): the
+ * leader holds its agent silent, and may replace it, a lease after it last
+ * heard it. length_ms: the leader's lease length (0: unknown). */
+uint64_t lease_agent_grace_end(const struct agent_lease *l,
+                               uint64_t writable_since_ms,
+                               uint64_t config_lease_ms,
+                               uint64_t answered_sent_ms,
+                               uint64_t length_ms);
 
 const char *lease_state_name(int state);
 void lease_print_table(void (*emit)(void *arg, const char *line), void *arg);

@@ -810,7 +810,9 @@ static void enforce_lease(struct node_agent *a, uint64_t now)
         return;
     }
     if (a->lease.state == LEASE_NONE &&
-        now >= PGQ_MAX(a->started_ms, a->writable_since_ms) + a->cfg.lease_ms) {
+        now >= lease_agent_grace_end(&a->lease, PGQ_MAX(a->started_ms, a->writable_since_ms),
+                                     a->cfg.lease_ms, a->have_reply ? a->reply_sent_ms : 0,
+                                     a->have_reply ? a->reply.length_ms : 0)) {
         fence(a, "it is writable and holds no lease");
     } else if (a->lease.state == LEASE_LAPSED) {
         fence(a, "its lease ended before the quorum renewed it");

@@ -537,6 +537,51 @@ static void test_heartbeat_primary_and_standby(void **ctx)
     lease_book_close(&b);
 }
 
+static void test_grace_without_a_lease(void **ctx)
+{
+    /* A primary with no lease takes writes for a grace that ends a whole lease after it became
+     * writable, and never later than a lease (minus the margin) after the last heartbeat a
+     * leader answered: the leader, which never granted it anything, holds its lease for ended
+     * a lease and the drift after it last heard it. */
+    static const struct
+    {
+        uint64_t answered, length, want;
+    } cases[] = {
+        {0, 0, 5000},       /* no answer yet: writable_since + config */
+        {2000, 4000, 5000}, /* answered lately: the config bound is earlier */
+        {500, 4000, 4000},  /* answered long ago: 500 + 4000 - 500 */
+        {500, 0, 4000},     /* the leader's length unknown: the config's */
+        {500, 2000, 2000},  /* shorter leases on the monitors: theirs */
+        {500, 300, 500},    /* a length under the margin: no grace past the answer */
+    };
+    struct agent_lease l;
+    (void)ctx;
+    lease_agent_init(&l, MARGIN_MS);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(
+            lease_agent_grace_end(&l, 1000, LEASE_MS, cases[i].answered, cases[i].length),
+            cases[i].want);
+    }
+}
+
+static void test_lease_end_of_a_node_never_granted(void **ctx)
+{
+    /* A node this leader never granted a lease is held to a lease from when it was last heard
+     * (its grace is bounded by that); once granted, from the grant alone. */
+    struct lease_book b;
+    struct lease_entry *e;
+    (void)ctx;
+    lease_book_init(&b, LEASE_MS, DRIFT_MS);
+    lease_book_reset(&b, 1000);
+    e = lease_entry_get(&b, "main", "pg2");
+    e->heard_ms = 7000;
+    assert_int_equal(lease_end_ms(&b, "main", "pg2"), 7000 + LEASE_MS + DRIFT_MS);
+    lease_granted(e, 8000);
+    e->heard_ms = 9000;
+    assert_int_equal(lease_end_ms(&b, "main", "pg2"), 8000 + LEASE_MS + DRIFT_MS);
+    lease_book_close(&b);
+}
+
 static void test_heartbeat_during_cut(void **ctx)
 {
     /* Once a failover over it is cutting its standbys off, the primary's agent is told to fence
@@ -587,6 +632,8 @@ int main(void)
         T(test_heartbeat_unregistered),
         T(test_heartbeat_primary_and_standby),
         T(test_heartbeat_during_cut),
+        T(test_grace_without_a_lease),
+        T(test_lease_end_of_a_node_never_granted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
