@@ -47,15 +47,21 @@ def setup(sb, agents=("pg1", "pg2", "pg3"), settings=None, agent_settings=None):
     return nodes, q, ags
 
 
+def uri_writer(q):
+    """A client writing through the URI, once its writes are acknowledged."""
+    w = t.Writer(t.uri(q), lambda i: "SELECT 1")
+    w.start()
+    t.wait_until(lambda: len(w.acked) > 3, 30, "writes through the URI")
+    return w
+
+
 def test_postmaster_killed_agent_alive(sb):
     """A killed postmaster whose agent lives is replaced without waiting failover_timeout: the
     agent says at once that it is dead and left to the quorum; one standby is promoted, and the
     first write through the URI comes well before failover_timeout + retries would allow."""
     nodes, q, ags = setup(sb)
     pg1 = nodes[0]
-    w = t.Writer(t.uri(q), lambda i: "SELECT 1")
-    w.start()
-    time.sleep(1)
+    w = uri_writer(q)
     t0 = time.monotonic()
     pg1.kill9()
     c = t.wait_failover(q, 2, timeout=60)
@@ -152,9 +158,7 @@ def test_agent_and_postmaster_killed(sb):
     lease has ended for sure, without also waiting failover_timeout."""
     nodes, q, ags = setup(sb)
     pg1 = nodes[0]
-    w = t.Writer(t.uri(q), lambda i: "SELECT 1")
-    w.start()
-    time.sleep(1)
+    w = uri_writer(q)
     t0 = time.monotonic()
     ags["pg1"].kill()
     pg1.kill9()
@@ -176,9 +180,7 @@ def test_leader_killed_with_primary(sb):
     nodes, q, ags = setup(sb)
     pg1 = nodes[0]
     leader = q.wait_leader()
-    w = t.Writer(t.uri(q), lambda i: "SELECT 1")
-    w.start()
-    time.sleep(1)
+    w = uri_writer(q)
     t0 = time.monotonic()
     q.monitor(leader).kill()
     pg1.kill9()

@@ -1,0 +1,43 @@
+/* Inside the node agent: what node.c (its life, heartbeats and leases) and
+ * node_pg.c (its hands on PostgreSQL) share. Not for anyone else: the
+ * contract is node.h. */
+#ifndef PGQ_NODE_INTERNAL_H
+#define PGQ_NODE_INTERNAL_H
+
+#include "clock.h"
+#include "node.h"
+
+/* The agent's clock for every duration: monotonic. */
+static inline uint64_t node_now_ms(struct node_agent *a)
+{
+    (void)a;
+    return clock_mono_ms();
+}
+
+/* node_pg.c: the pid in pgdata/postmaster.pid if that process runs (0:
+ * none), and whether pgdata/name exists. */
+pid_t node_read_pm_pid(const struct node_agent *a);
+bool node_file_exists(const struct node_agent *a, const char *name);
+
+/* node_pg.c: watch the postmaster pid through a pidfd (its exit moves the
+ * life on), or stop watching it. */
+int node_watch(struct node_agent *a, pid_t pid);
+void node_unwatch(struct node_agent *a);
+
+/* node_pg.c: fence a running PostgreSQL: SIGSTOP the postmaster, SIGKILL
+ * its children, then it. */
+void node_fence(struct node_agent *a, const char *why);
+
+/* node_pg.c: pg_controldata (updates pg_state, timeline), and pg_ctl start
+ * (LIFE_STARTING, then RUNNING or DEAD); neither while a command runs. */
+void node_controldata(struct node_agent *a);
+void node_start_pg(struct node_agent *a, const char *why);
+
+/* node_pg.c: the agent stops: stop watching, stop listening to a command
+ * under way (it finishes on its own; PostgreSQL keeps running). */
+void node_pg_stop(struct node_agent *a);
+
+/* node.c: the postmaster died (or a hang was fenced): the crash policy. */
+void node_after_death(struct node_agent *a);
+
+#endif /* PGQ_NODE_INTERNAL_H */

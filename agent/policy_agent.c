@@ -1,0 +1,95 @@
+/* Policy: node agents and feature levels (see policy.h): what agents said
+ * goes to the log, silence is committed, an unfenced primary may be
+ * promoted over only when no acknowledged write can be lost or an operator
+ * allowed it, and the state's feature level rises once every voter can. */
+#include <string.h>
+
+#include "lib/util.h"
+#include "policy_internal.h"
+
+bool policy_unfenced_allowed(const struct cluster *c, const struct node *p)
+{
+    unsigned named = 0;
+    if (p->allow_unfenced_epoch != 0 && p->allow_unfenced_epoch == c->epoch) {
+        return true;
+    }
+    /* The cut stops only standbys that are nodes of the cluster: one the
+     * primary names that is not (another application_name, an unmanaged
+     * replica) is never cut and keeps acknowledging its commits. */
+    for (unsigned i = 0; i < p->n_sync; i++) {
+        if (p->sync[i].left_lsn == 0) {
+            if (cluster_node(c, p->sync[i].name) == NULL) {
+                return false;
+            }
+            named++;
+        }
+    }
+    return named > 0;
+}
+
+/* Rolling upgrades: once every voter announced it supports the current
+ * level, the leader raises the state's. */
+bool policy_next_feature(const struct state *s, struct command *out)
+{
+    unsigned voters = 0;
+    if (s->feature_level >= PGQ_FEATURE_LEVEL) {
+        return false;
+    }
+    for (unsigned i = 0; i < s->n_monitors; i++) {
+        if (s->monitors[i].voter) {
+            if (s->monitors[i].max_level < PGQ_FEATURE_LEVEL) {
+                return false;
+            }
+            voters++;
+        }
+    }
+    if (voters == 0) {
+        return false;
+    }
+    command_init(out, CMD_FEATURE);
+    out->u.feature.level = PGQ_FEATURE_LEVEL;
+    return true;
+}
+
+/* What the leader heard from agents goes to the log when a fact a failover
+ * depends on changed, and otherwise every agent_refresh_ms (host metrics,
+ * positions); an agent not heard for a whole lease is committed silent. */
+bool policy_next_agent(const struct state *s,
+                       const struct policy_config *pc,
+                       uint64_t now_ms,
+                       struct command *out)
+{
+    const struct lease_book *b = pc->leases;
+    if (b == NULL || s->feature_level < 2) {
+        return false;
+    }
+    for (unsigned i = 0; i < s->n_clusters; i++) {
+        const struct cluster *c = &s->clusters[i];
+        for (unsigned j = 0; j < c->n_nodes; j++) {
+            const struct node *n = &c->nodes[j];
+            const struct lease_entry *e = lease_entry_find(b, c->name, n->name);
+            bool heard = e != NULL && e->heard_ms != 0;
+            if (n->agent.state == PGQ_AGENT_UP && lease_agent_silent(b, e, now_ms)) {
+                command_init(out, CMD_AGENT);
+                pgq_strlcpy(out->cluster, c->name, sizeof out->cluster);
+                pgq_strlcpy(out->node, n->name, sizeof out->node);
+                out->u.agent = n->agent;
+                out->u.agent.state = PGQ_AGENT_SILENT;
+                return true;
+            }
+            if (!heard || lease_agent_silent(b, e, now_ms)) {
+                continue;
+            }
+            if (agent_facts_material(&e->facts, &n->agent) ||
+                now_ms >= n->agent.facts_ms + pc->agent_refresh_ms) {
+                command_init(out, CMD_AGENT);
+                pgq_strlcpy(out->cluster, c->name, sizeof out->cluster);
+                pgq_strlcpy(out->node, n->name, sizeof out->node);
+                out->u.agent = e->facts;
+                out->u.agent.state = PGQ_AGENT_UP;
+                return true;
+            }
+        }
+    }
+    return false;
+}
