@@ -89,6 +89,25 @@ static void scenario(struct state *s)
         commit(s, c);
     }
     {
+        struct command c;
+        /* Every voter announces level 2, then the leader raises it. */
+        for (uint64_t m = 1; m <= 3; m++) {
+            c = fz_report(t + 2, m, NULL, 0);
+            c.u.report.feature_level = PGQ_FEATURE_LEVEL;
+            commit(s, c);
+        }
+        c = fz_cmd(CMD_FEATURE, t + 2, "", NULL);
+        c.u.feature.level = PGQ_FEATURE_LEVEL;
+        commit(s, c);
+        c = fz_cmd(CMD_AGENT, t + 2, FZ_CLUSTER, "a");
+        c.u.agent.state = PGQ_AGENT_UP;
+        c.u.agent.pm_alive = true;
+        c.u.agent.pg_state = PGQ_PGS_IN_PRODUCTION;
+        c.u.agent.lease = true;
+        c.u.agent.host.cpu_busy_bp = 500;
+        commit(s, c);
+    }
+    {
         struct command c = fz_cmd(CMD_BLOCKED, t + 3, FZ_CLUSTER, NULL);
         pgq_strlcpy(c.u.blocked.reason, "held: waiting for fresh positions",
                     sizeof c.u.blocked.reason);
@@ -257,6 +276,19 @@ static void commands_and_snapshots(void)
         }
         put("fuzz_response", buf, len);
         free(buf);
+        res.body = API_HEARTBEAT;
+        res.hb.lease_ms = 4000;
+        res.hb.epoch = 3;
+        res.hb.primary = true;
+        res.hb.standby_ready = true;
+        res.hb.registered = true;
+        res.hb.enforced = true;
+        res.hb.length_ms = 4000;
+        if (codec_response_encode(&res, NULL, NULL, 0, NULL, &buf, &len) != 0) {
+            abort();
+        }
+        put("fuzz_response", buf, len);
+        free(buf);
         res.body = 0;
         res.code = API_NOT_LEADER;
         pgq_strlcpy(res.message, "not the leader", sizeof res.message);
@@ -328,6 +360,40 @@ static void commands_and_snapshots(void)
         }
         put("fuzz_request", buf, len);
         free(buf);
+        memset(&req, 0, sizeof req);
+        req.kind = API_HEARTBEAT;
+        req.cmd = fz_cmd(CMD_AGENT, 0, FZ_CLUSTER, "a");
+        req.cmd.u.agent.state = PGQ_AGENT_UP;
+        req.cmd.u.agent.pm_alive = true;
+        req.cmd.u.agent.answering = true;
+        req.cmd.u.agent.pg_state = PGQ_PGS_IN_PRODUCTION;
+        req.cmd.u.agent.timeline = 2;
+        req.cmd.u.agent.lsn = 0x3000060;
+        req.cmd.u.agent.lease = true;
+        req.cmd.u.agent.pm_pid = 4242;
+        req.cmd.u.agent.session = 77;
+        req.cmd.u.agent.host.cpu_busy_bp = 1234;
+        req.cmd.u.agent.host.load1_c = 42;
+        req.cmd.u.agent.host.disk_write_bps = 81920;
+        req.cmd.u.agent.host.net_rx_bps = 5120;
+        pgq_strlcpy(req.cmd.u.agent.version, "0.1.0", sizeof req.cmd.u.agent.version);
+        pgq_strlcpy(req.conninfo, "host=10.0.1.1 port=5432", sizeof req.conninfo);
+        req.priority = 50;
+        if (codec_request_encode(&req, NULL, &buf, &len) != 0) {
+            abort();
+        }
+        put("fuzz_request", buf, len);
+        free(buf);
+        memset(&req, 0, sizeof req);
+        req.kind = API_ALLOW_UNFENCED;
+        req.cmd = fz_cmd(CMD_ALLOW_UNFENCED, 0, FZ_CLUSTER, "a");
+        pgq_strlcpy(req.cmd.u.allow.by, "pgquorumctl (user ops)", sizeof req.cmd.u.allow.by);
+        if (codec_request_encode(&req, NULL, &buf, &len) != 0) {
+            abort();
+        }
+        put("fuzz_request", buf, len);
+        free(buf);
+        memset(&req, 0, sizeof req);
         req.kind = API_REPORT;
         o[0] = fz_obs(&base, "a", true, false, 5000);
         o[1] = fz_obs(&base, "b", false, false, 0);
