@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conninfo.h"
 #include "lib/util.h"
 
 enum opt_type {
@@ -654,9 +655,25 @@ int config_parse(struct config *c, const char *path, const char *text, char *err
         if (c->local_conninfo[0] == '\0') {
             pgq_strlcpy(c->local_conninfo, c->node_conninfo, sizeof c->local_conninfo);
         }
-        if (c->node_name[0] == '\0') {
-            return error_at(errmsg, errsize, path, set_line[find_option("node", "name") - options],
-                            "[node] name: empty");
+        if (!pgq_name_valid(c->node_name)) {
+            return error_at(
+                errmsg, errsize, path, set_line[find_option("node", "name") - options],
+                "[node] name: \"%.64s\" is not a valid name (1-63 of A-Z a-z 0-9 _ . -)",
+                c->node_name);
+        }
+        if (!pgq_name_valid(c->node_cluster)) {
+            return error_at(errmsg, errsize, path,
+                            set_line[find_option("node", "cluster") - options],
+                            "[node] cluster: \"%.64s\" is not a valid name", c->node_cluster);
+        }
+        {
+            struct conninfo ci;
+            char bad[PGQ_REASON_MAX];
+            if (conninfo_validate(c->node_conninfo, &ci, bad, sizeof bad) != 0) {
+                return error_at(errmsg, errsize, path,
+                                set_line[find_option("node", "conninfo") - options],
+                                "[node] conninfo: %s", bad);
+            }
         }
         if (c->pgdata[0] != '/') {
             return error_at(errmsg, errsize, path,

@@ -24,6 +24,13 @@ api_address = 127.0.0.1:{api}
 peers = 1=127.0.0.1:{raft}
 """
 
+NODE = """[node]
+name = pg1
+pgdata = {dir}/pgdata
+conninfo = host=127.0.0.1 port={raft} user=postgres
+monitors = 127.0.0.1:{api}
+"""
+
 BROKEN = [
     # (what is wrong, text appended or substituted, words the error must contain)
     ("unknown key", GOOD + "[health]\nintervl = 3s\n", ["cfg.ini:8:", "[health] intervl", "unknown key"]),
@@ -45,6 +52,19 @@ BROKEN = [
      ["cfg.ini:9:", "[health] retry_interval", "longer than interval"]),
     ("bad sslmode", GOOD + "[health]\nsslmode = maybe\n", ["cfg.ini:8:", "sslmode", "not a libpq sslmode"]),
     ("garbage line", GOOD + "this is not ini\n", ["cfg.ini:7:", "expected key = value"]),
+    ("both roles", GOOD + "[node]\nname = pg1\n", ["cfg.ini:8:", "one role", "not both"]),
+    ("node without monitors", NODE.replace("monitors = 127.0.0.1:{api}\n", ""),
+     ["cfg.ini:", "[node] monitors", "required"]),
+    ("node name with a space", NODE.replace("name = pg1", "name = pg 1"),
+     ["cfg.ini:2:", "[node] name", "not a valid name"]),
+    ("node pgdata relative", NODE.replace("pgdata = {dir}/pgdata", "pgdata = pgdata"),
+     ["cfg.ini:3:", "[node] pgdata", "absolute path"]),
+    ("node conninfo with a password", NODE.replace("user=postgres", "user=postgres password=x"),
+     ["cfg.ini:4:", "[node] conninfo", "password"]),
+    ("node monitors not host:port", NODE.replace("monitors = 127.0.0.1:{api}", "monitors = monitor1"),
+     ["cfg.ini:5:", "[node] monitors", "not host:port"]),
+    ("node crash policy", NODE + "crash_policy = sometimes\n",
+     ["cfg.ini:6:", "[node] crash_policy", "auto, restart, failover"]),
     ("binary file", None, ["NUL byte"]),
 ]
 
