@@ -248,7 +248,8 @@ static void fill_facts(struct node_agent *a, struct agent_facts *f)
     f->in_recovery = a->in_recovery;
     f->fenced = a->fenced && !f->pm_alive;
     f->handover = a->handover && !f->pm_alive;
-    f->lease = a->lease.state == LEASE_HELD && f->pm_alive;
+    f->lease = a->lease.state == LEASE_HELD && node_now_ms(a) < lease_agent_deadline(&a->lease) &&
+               f->pm_alive && !a->paused;
     f->pm_pid = f->pm_alive ? (uint64_t)a->pm_pid : 0;
     f->session = a->session;
     f->host.cpu_busy_bp = a->host.cpu_busy_bp;
@@ -434,8 +435,11 @@ static void enforce_lease(struct node_agent *a, uint64_t now)
         node_fence(a, "the quorum began a failover over it (lease revoked)");
         return;
     }
+    if (a->paused && a->lease.state == LEASE_HELD && lease_agent_valid(&a->lease, now)) {
+        node_pause(a, false);
+    }
     if (now < a->recheck_until_ms) {
-        return; /* after our own stall: one renewal first */
+        return; /* after our own stall: paused until one renewal */
     }
     if (a->lease.state == LEASE_HELD) {
         if (!lease_agent_valid(&a->lease, now)) {
@@ -469,6 +473,11 @@ static void tick_cb(uv_timer_t *t)
                  a->cfg.node_name, now - a->last_tick_ms);
         a->recheck_until_ms = now + PGQ_MAX(a->cfg.agent_heartbeat_ms, STALL_MS);
         a->hb_now = true;
+        /* Meanwhile it acknowledges nothing: a standby may have been
+         * promoted while this host was frozen. */
+        if (a->life == LIFE_RUNNING && a->primary_seen) {
+            node_pause(a, true);
+        }
         if (a->hb_busy) {
             a->recheck_until_ms += 1000;
         }
@@ -592,6 +601,9 @@ void node_stop(struct node_agent *a, node_stopped_cb cb)
     if (a->life == LIFE_RUNNING) {
         log_info("agent %s: stopping; PostgreSQL (pid %d) keeps running", a->cfg.node_name,
                  (int)a->pm_pid);
+    }
+    if (a->paused) {
+        node_pause(a, false); /* it runs on without its agent, as it would have */
     }
     node_pg_stop(a);
     uv_timer_stop(&a->tick);

@@ -17,8 +17,9 @@
  *   - the lease cannot be renewed: the agent fences its primary (stops
  *     every process of it at once) before the lease ends; one revoked by
  *     the quorum (a failover over it began) is fenced at once; after a
- *     stall of its own (SIGSTOP, a suspended VM) the agent first tries to
- *     renew, for one heartbeat, before it fences;
+ *     stall of its own (SIGSTOP, a suspended VM) past its lease the agent
+ *     pauses its PostgreSQL (SIGSTOP) and tries to renew, for one
+ *     heartbeat: resumed if renewed, fenced if not;
  *   - no monitor answers: heartbeats go round the list; a primary is
  *     fenced when its lease ends (as in Patroni without failsafe mode);
  *   - the agent stops or dies: PostgreSQL keeps running; a restarted agent
@@ -69,6 +70,7 @@ struct node_agent
     uv_timer_t tick;
     uint64_t last_tick_ms;
     uint64_t recheck_until_ms; /* after a stall: renew before judging the lease */
+    bool paused;               /* its PostgreSQL is stopped (SIGSTOP) meanwhile */
     /* heartbeats */
     struct peer peer;
     bool hb_busy;

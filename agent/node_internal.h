@@ -28,6 +28,11 @@ void node_unwatch(struct node_agent *a);
  * its children, then it. */
 void node_fence(struct node_agent *a, const char *why);
 
+/* node_pg.c: pause (SIGSTOP) or resume (SIGCONT) every process of a
+ * running PostgreSQL: after the agent's own stall, it acknowledges nothing
+ * while the agent asks the quorum whether its lease may go on. */
+void node_pause(struct node_agent *a, bool pause);
+
 /* node_pg.c: pg_controldata (updates pg_state, timeline), and pg_ctl start
  * (LIFE_STARTING, then RUNNING or DEAD); neither while a command runs. */
 void node_controldata(struct node_agent *a);

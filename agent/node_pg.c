@@ -75,6 +75,7 @@ void node_unwatch(struct node_agent *a)
         a->pm_poll = NULL;
     }
     a->pm_pid = 0;
+    a->paused = false;
 }
 
 static void pm_exit_cb(uv_poll_t *h, int status, int events)
@@ -170,12 +171,39 @@ void node_fence(struct node_agent *a, const char *why)
     log_warn("agent %s: fencing PostgreSQL (pid %d): %s", a->cfg.node_name, (int)a->pm_pid, why);
     node_move(a, LIFE_FENCING, why);
     a->fenced = true;
+    a->paused = false; /* stopped processes die of SIGKILL all the same */
     kill(a->pm_pid, SIGSTOP);
     n = children_of(a->pm_pid, kids, PGQ_ARRAY_SIZE(kids));
     for (unsigned i = 0; i < n; i++) {
         kill(kids[i], SIGKILL);
     }
     kill(a->pm_pid, SIGKILL);
+}
+
+void node_pause(struct node_agent *a, bool pause)
+{
+    pid_t kids[1024];
+    unsigned n;
+    if (a->life != LIFE_RUNNING || a->pm_pid <= 0 || a->paused == pause) {
+        return;
+    }
+    a->paused = pause;
+    if (pause) {
+        log_warn(
+            "agent %s: PostgreSQL (pid %d) paused (SIGSTOP) until the quorum renews its "
+            "lease",
+            a->cfg.node_name, (int)a->pm_pid);
+        kill(a->pm_pid, SIGSTOP);
+    }
+    n = children_of(a->pm_pid, kids, PGQ_ARRAY_SIZE(kids));
+    for (unsigned i = 0; i < n; i++) {
+        kill(kids[i], pause ? SIGSTOP : SIGCONT);
+    }
+    if (!pause) {
+        kill(a->pm_pid, SIGCONT);
+        log_info("agent %s: PostgreSQL (pid %d) resumed: the quorum renewed its lease",
+                 a->cfg.node_name, (int)a->pm_pid);
+    }
 }
 
 /* ---- commands: pg_ctl, pg_controldata --------------------------------------- */

@@ -135,8 +135,8 @@ def test_agent_killed_alone(sb):
 
 def test_agent_frozen_longer_than_lease(sb):
     """An agent frozen (SIGSTOP) longer than its lease while its PostgreSQL stays reachable:
-    no failover (nothing proves the primary fenced), and once it runs again it renews its lease
-    before fencing anything: PostgreSQL is not stopped."""
+    no failover (nothing proves the primary fenced), and once it runs again it pauses its
+    PostgreSQL, renews its lease and resumes it: PostgreSQL is not stopped."""
     nodes, q, ags = setup(sb)
     pg1 = nodes[0]
     pid = pg1.pid()
@@ -148,6 +148,10 @@ def test_agent_frozen_longer_than_lease(sb):
     ags["pg1"].signal(signal.SIGCONT)
     t.wait_until(lambda: agent_of(q, "pg1")["state"] == "up" and agent_of(q, "pg1")["lease"],
                  30, "pg1's agent up with a lease again")
+    t.check("paused (SIGSTOP) until the quorum renews" in ags["pg1"].log_text(),
+            "the agent did not pause its PostgreSQL while it renewed after its stall")
+    t.wait_until(lambda: "resumed: the quorum renewed its lease" in ags["pg1"].log_text(), 10,
+                 "pg1 resumed once its lease was renewed")
     t.check(pg1.pid() == pid and pg1.accepting(), "pg1 was fenced after the agent's stall")
     t.check(q.status()["clusters"][0]["epoch"] == 1, "a failover happened")
 
