@@ -136,6 +136,17 @@ class Sandbox:
     def path(self, *parts):
         return os.path.join(self.dir, *parts)
 
+    def binary_for_postgres(self):
+        """pgquorumd where the postgres user can run it: a copy in the sandbox (the
+        checkout may be under a directory it cannot read)."""
+        path = self.path("bin", "pgquorumd")
+        if not os.path.exists(path):
+            os.makedirs(self.path("bin"), exist_ok=True)
+            os.chmod(self.path("bin"), 0o755)
+            shutil.copy2(PGQUORUMD, path)
+            os.chmod(path, 0o755)
+        return path
+
     def pg_owned_dir(self, name):
         d = self.path(name)
         os.makedirs(d, exist_ok=True)
@@ -426,11 +437,13 @@ class Agent:
 
     def start(self):
         out = open(self.logfile, "a")
-        cmd = [PGQUORUMD, "--config", self.config]
+        cmd = [self.sb.binary_for_postgres(), "--config", self.config]
         if os.geteuid() == 0:
             # setpriv execs (runuser forks): the process is the agent itself.
             cmd = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups"] + cmd
-        self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        # The checkout may sit where the postgres user cannot read: the agent runs a copy of
+        # the binary from the sandbox, in the sandbox.
+        self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=self.sb.dir)
         out.close()
         self.sb.procs.append(self.proc)
         return self
