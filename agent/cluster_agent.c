@@ -75,11 +75,12 @@ int apply_agent(struct state *s, const struct command *cmd, struct apply_result 
     n->agent.unprotected = false;
     n->agent.silent_seq = 0;
     n->agent.facts_ms = s->time_ms;
-    n->agent.since_ms =
-        agent_facts_material(&old, f) &&
-                (old.state != f->state || old.pm_alive != f->pm_alive || old.fenced != f->fenced)
-            ? s->time_ms
-            : old.since_ms;
+    /* since: when the agent, its postmaster or its fence last changed. */
+    if (old.state != f->state || old.pm_alive != f->pm_alive || old.fenced != f->fenced) {
+        n->agent.since_ms = s->time_ms;
+    } else {
+        n->agent.since_ms = old.since_ms;
+    }
     if (old.state != PGQ_AGENT_UP) {
         cluster_event(s, c->name, n->name, PGQ_EV_AGENT, c->epoch, 0,
                       "the agent of %s is up (%s, PostgreSQL %s)", n->name,
