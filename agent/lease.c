@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lib/util.h"
+#include "policy.h" /* policy_standby_ready */
 
 #define BIT(x) (1u << (x))
 
@@ -125,8 +126,6 @@ bool lease_agent_silent(const struct lease_book *b, const struct lease_entry *e,
     uint64_t from = PGQ_MAX(b->since_ms, e != NULL ? e->heard_ms : 0);
     return now_ms >= from + b->lease_ms + b->drift_ms;
 }
-
-bool policy_standby_ready(const struct cluster *c, const struct node *p);
 
 bool lease_on_heartbeat(struct lease_book *b,
                         const struct state *s,
