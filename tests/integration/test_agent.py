@@ -55,25 +55,34 @@ def uri_writer(q):
     return w
 
 
+def fail_over(q, nodes, kill, what):
+    """Kill what `kill` kills while a client writes through the URI; once one standby is
+    promoted (and only one), the seconds from the kill to the client's first write. Timed from
+    when kill() returns (the postmaster no longer accepts): until then the old primary may
+    still acknowledge a write begun after the first signal."""
+    w = uri_writer(q)
+    kill()
+    t0 = time.monotonic()
+    c = t.wait_failover(q, 2, timeout=60)
+    took = w.first_after(t0)
+    w.finish()
+    new = next(n for n in nodes if n.name == c["primary"])
+    t.check_single_promotion(q, nodes, new)
+    t.check(took is not None, "no write acknowledged after the kill")
+    t.log("%s -> first write through the URI: %.2f s" % (what, took))
+    return took
+
+
 def test_postmaster_killed_agent_alive(sb):
     """A killed postmaster whose agent lives is replaced without waiting failover_timeout: the
     agent says at once that it is dead and left to the quorum; one standby is promoted, and the
     first write through the URI comes well before failover_timeout + retries would allow."""
     nodes, q, ags = setup(sb)
     pg1 = nodes[0]
-    w = uri_writer(q)
-    t0 = time.monotonic()
-    pg1.kill9()
-    c = t.wait_failover(q, 2, timeout=60)
-    took = w.first_after(t0)
-    w.finish()
-    new = next(n for n in nodes if n.name == c["primary"])
-    t.check_single_promotion(q, nodes, new)
+    took = fail_over(q, nodes, pg1.kill9, "killed postmaster")
     a = agent_of(q, "pg1")
     t.check(a["state"] == "up" and not a["postmaster_alive"] and a["handover"],
             "pg1's agent should report its PostgreSQL dead and handed over: %s" % a)
-    t.check(took is not None, "no write acknowledged after the kill")
-    t.log("killed postmaster -> first write through the URI: %.2f s" % took)
     t.check(took < 5.0, "first write %.2f s after the kill: the agent's word was not used" % took)
     t.check(not pg1.accepting(), "the old primary was restarted as a primary")
 
@@ -162,19 +171,12 @@ def test_agent_and_postmaster_killed(sb):
     lease has ended for sure, without also waiting failover_timeout."""
     nodes, q, ags = setup(sb)
     pg1 = nodes[0]
-    w = uri_writer(q)
-    t0 = time.monotonic()
-    ags["pg1"].kill()
-    pg1.kill9()
-    c = t.wait_failover(q, 2, timeout=60)
-    took = w.first_after(t0)
-    w.finish()
-    new = next(n for n in nodes if n.name == c["primary"])
-    t.check_single_promotion(q, nodes, new)
+    def kill():
+        ags["pg1"].kill()
+        pg1.kill9()
+    fail_over(q, nodes, kill, "agent and postmaster killed")
     a = agent_of(q, "pg1")
     t.check(a["state"] == "silent", "pg1's agent should be silent (not unprotected): %s" % a)
-    t.check(took is not None, "no write acknowledged after the kill")
-    t.log("agent and postmaster killed -> first write through the URI: %.2f s" % took)
 
 
 def test_leader_killed_with_primary(sb):
@@ -184,17 +186,11 @@ def test_leader_killed_with_primary(sb):
     nodes, q, ags = setup(sb)
     pg1 = nodes[0]
     leader = q.wait_leader()
-    w = uri_writer(q)
-    t0 = time.monotonic()
-    q.monitor(leader).kill()
-    pg1.kill9()
-    c = t.wait_failover(q, 2, timeout=60)
-    took = w.first_after(t0)
-    w.finish()
-    new = next(n for n in nodes if n.name == c["primary"])
-    t.check_single_promotion(q, nodes, new)
-    t.check(took is not None, "no write acknowledged after the kill")
-    t.log("leader and postmaster killed -> first write through the URI: %.2f s" % took)
+
+    def kill():
+        q.monitor(leader).kill()
+        pg1.kill9()
+    fail_over(q, nodes, kill, "leader and postmaster killed")
 
 
 def test_unprotected_primary_vanishes(sb):
