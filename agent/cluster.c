@@ -758,3 +758,17 @@ int cluster_apply(struct state *s, const struct command *cmd, struct apply_resul
     s->seq++;
     return 0;
 }
+
+void pgq_slot_name(const char *node, char *out, size_t size)
+{
+    size_t k;
+    if (size == 0) {
+        return;
+    }
+    k = pgq_strlcpy(out, "pgq_", size);
+    for (const char *p = node; *p != '\0' && k + 1 < size && k < 63; p++) {
+        char c = *p >= 'A' && *p <= 'Z' ? (char)(*p - 'A' + 'a') : *p;
+        out[k++] = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ? c : '_';
+    }
+    out[PGQ_MIN(k, size - 1)] = '\0';
+}

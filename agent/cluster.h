@@ -115,6 +115,16 @@ struct agent_facts
     bool unprotected;    /* its PostgreSQL was seen up after the agent went silent */
     uint64_t silent_seq; /* state seq of the command that found the agent silent */
     char version[32];
+    /* Rejoin (level 3): where the agent is in making its node a standby of
+     * the primary again, and what that cost. */
+    int rejoin;                         /* enum pgq_rejoin_state */
+    char rejoin_detail[PGQ_REASON_MAX]; /* what it does or why it waits or failed */
+    uint64_t rejoin_epoch;              /* the epoch whose primary it rejoins */
+    uint64_t rejoin_ms;                 /* how long the rejoin has taken so far (agent clock) */
+    uint64_t lost_commits;              /* commits of its own WAL past the fork point, discarded */
+    uint64_t lost_bytes;                /* bytes of its own WAL past the fork point, discarded */
+    bool lost_known;                    /* the two above were counted */
+    bool streaming;                     /* a standby whose walreceiver streams */
 };
 
 /* The agent's facts that a failover depends on changed (as opposed to
@@ -391,6 +401,11 @@ bool state_is_voter(const struct state *s, uint64_t monitor_id);
 /* The verdict of the monitors' latest views of a node: down only when a
  * majority of voters saw it down. */
 int cluster_verdict(const struct state *s, const struct node *n);
+
+/* The physical replication slot the quorum keeps for a node on the
+ * primary: "pgq_" and the name lowercased, every character outside
+ * [a-z0-9_] as '_' (cut to fit the 63 bytes of a slot name). */
+void pgq_slot_name(const char *node, char *out, size_t size);
 
 /* A node is writable when it is reachable, out of recovery and not fenced. */
 bool obs_writable(const struct obs *o);

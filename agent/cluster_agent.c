@@ -28,12 +28,56 @@ bool agent_facts_material(const struct agent_facts *a, const struct agent_facts 
            a->pg_state != b->pg_state || a->timeline != b->timeline ||
            a->in_recovery != b->in_recovery || a->fenced != b->fenced ||
            a->handover != b->handover || a->lease != b->lease || a->pm_pid != b->pm_pid ||
-           a->session != b->session;
+           a->session != b->session || a->rejoin != b->rejoin || a->streaming != b->streaming;
 }
 
 bool agent_confirms_down(const struct agent_facts *a)
 {
     return a->state == PGQ_AGENT_UP && !a->pm_alive && (a->fenced || a->handover);
+}
+
+/* The agent moved on in rejoining its node: one event per step. */
+static void rejoin_event(struct state *s, struct cluster *c, struct node *n)
+{
+    const struct agent_facts *f = &n->agent;
+    const char *d = f->rejoin_detail;
+    const char *sep = d[0] != '\0' ? ": " : "";
+    switch (f->rejoin) {
+        case PGQ_RJ_REWINDING:
+            cluster_event(s, c->name, n->name, PGQ_EV_REJOINED, c->epoch, 0,
+                          "node %s rejoins: rewinding it (pg_rewind)%s%s", n->name, sep, d);
+            break;
+        case PGQ_RJ_CLONING:
+            cluster_event(s, c->name, n->name, PGQ_EV_REJOINED, c->epoch, 0,
+                          "node %s is being cloned%s%s", n->name, sep, d);
+            break;
+        case PGQ_RJ_WAITING:
+            cluster_event(s, c->name, n->name, PGQ_EV_REJOINED, c->epoch, 0,
+                          "node %s needs a rejoin and waits for an operator%s%s", n->name, sep, d);
+            break;
+        case PGQ_RJ_FAILED:
+            cluster_event(s, c->name, n->name, PGQ_EV_REJOINED, c->epoch, 0,
+                          "rejoin of node %s failed%s%s", n->name, sep, d);
+            break;
+        case PGQ_RJ_STARTING:
+            if (f->lost_known) {
+                cluster_event(s, c->name, n->name, PGQ_EV_REJOINED, c->epoch, f->rejoin_ms,
+                              "node %s rewound: %" PRIu64 " commit(s), %" PRIu64
+                              " bytes of WAL it alone had were discarded; starting as a standby",
+                              n->name, f->lost_commits, f->lost_bytes);
+            } else {
+                cluster_event(s, c->name, n->name, PGQ_EV_REJOINED, c->epoch, f->rejoin_ms,
+                              "node %s is starting as a standby%s%s", n->name, sep, d);
+            }
+            break;
+        case PGQ_RJ_STREAMING:
+            cluster_event(s, c->name, n->name, PGQ_EV_REJOINED, c->epoch, f->rejoin_ms,
+                          "node %s rejoined: streaming on timeline %u%s%s", n->name, f->timeline,
+                          sep, d);
+            break;
+        default:
+            break;
+    }
 }
 
 int apply_agent(struct state *s, const struct command *cmd, struct apply_result *res)
@@ -49,6 +93,10 @@ int apply_agent(struct state *s, const struct command *cmd, struct apply_result 
     if (f->state != PGQ_AGENT_UP && f->state != PGQ_AGENT_SILENT) {
         return cluster_fail(res, PGQ_INVALID, "agent report for %s: bad agent state %d", cmd->node,
                             f->state);
+    }
+    if (f->rejoin < 0 || f->rejoin >= PGQ__N_RJ_STATES) {
+        return cluster_fail(res, PGQ_INVALID, "agent report for %s: bad rejoin state %d", cmd->node,
+                            f->rejoin);
     }
     if (f->pg_state < 0 || f->pg_state >= PGQ__N_PG_STATES) {
         return cluster_fail(res, PGQ_INVALID, "agent report for %s: bad PostgreSQL state %d",
@@ -72,6 +120,17 @@ int apply_agent(struct state *s, const struct command *cmd, struct apply_result 
         return 0;
     }
     n->agent = *f;
+    if (s->feature_level < 3) {
+        /* Monitors of level 2 know none of the rejoin facts: all agree on
+         * none until every monitor does. */
+        n->agent.rejoin = PGQ_RJ_NONE;
+        n->agent.rejoin_detail[0] = '\0';
+        n->agent.rejoin_epoch = n->agent.rejoin_ms = 0;
+        n->agent.lost_commits = n->agent.lost_bytes = 0;
+        n->agent.lost_known = n->agent.streaming = false;
+    } else if (old.rejoin != n->agent.rejoin) {
+        rejoin_event(s, c, n);
+    }
     n->agent.unprotected = false;
     n->agent.silent_seq = 0;
     n->agent.facts_ms = s->time_ms;

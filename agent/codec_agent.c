@@ -33,6 +33,16 @@ int codec_agent_to_pb(const struct agent_facts *a, Pgq__AgentFacts *m, struct sc
     if (a->version[0] != '\0') {
         m->version = S(a->version);
     }
+    SET(rejoin, (uint32_t)a->rejoin);
+    if (a->rejoin_detail[0] != '\0') {
+        m->rejoin_detail = S(a->rejoin_detail);
+    }
+    SET(rejoin_epoch, a->rejoin_epoch);
+    SET(rejoin_ms, a->rejoin_ms);
+    SET(lost_commits, a->lost_commits);
+    SET(lost_bytes, a->lost_bytes);
+    SET(lost_known, a->lost_known);
+    SET(streaming, a->streaming);
 #undef SET
 #define SET(field, value) (h->has_##field = (value) != 0, h->field = (value))
     SET(cpu_busy_bp, a->host.cpu_busy_bp);
@@ -63,6 +73,10 @@ void codec_agent_from_pb(struct dec *d, const Pgq__AgentFacts *m, struct agent_f
         codec_dec_fail(d, PGQ_MALFORMED, "agent.pg_state %u out of range", m->pg_state);
         return;
     }
+    if (m->rejoin >= PGQ__N_RJ_STATES) {
+        codec_dec_fail(d, PGQ_MALFORMED, "agent.rejoin %u out of range", m->rejoin);
+        return;
+    }
     a->state = (int)m->state;
     a->pm_alive = m->pm_alive;
     a->answering = m->answering;
@@ -80,6 +94,15 @@ void codec_agent_from_pb(struct dec *d, const Pgq__AgentFacts *m, struct agent_f
     a->unprotected = m->unprotected;
     a->silent_seq = m->silent_seq;
     codec_copy_str(d, a->version, sizeof a->version, m->version, "agent.version");
+    a->rejoin = (int)m->rejoin;
+    codec_copy_str(d, a->rejoin_detail, sizeof a->rejoin_detail, m->rejoin_detail,
+                   "agent.rejoin_detail");
+    a->rejoin_epoch = m->rejoin_epoch;
+    a->rejoin_ms = m->rejoin_ms;
+    a->lost_commits = m->lost_commits;
+    a->lost_bytes = m->lost_bytes;
+    a->lost_known = m->lost_known;
+    a->streaming = m->streaming;
     if (m->host != NULL) {
         const Pgq__HostMetrics *h = m->host;
         a->host.cpu_busy_bp = h->cpu_busy_bp;

@@ -266,6 +266,14 @@ int codec_response_encode(const struct api_response *res,
         hb.registered = res->hb.registered;
         hb.has_enforced = res->hb.enforced, hb.enforced = res->hb.enforced;
         hb.has_length_ms = res->hb.length_ms != 0, hb.length_ms = res->hb.length_ms;
+        if (res->hb.follow[0] != '\0') {
+            hb.follow = S(res->hb.follow);
+            hb.follow_conninfo = S(res->hb.follow_conninfo);
+        }
+        hb.has_rejoin = res->hb.rejoin, hb.rejoin = res->hb.rejoin;
+        hb.has_timeline = res->hb.timeline != 0, hb.timeline = res->hb.timeline;
+        hb.has_parent_tli = res->hb.parent_tli != 0, hb.parent_tli = res->hb.parent_tli;
+        hb.has_fork_lsn = res->hb.fork_lsn != 0, hb.fork_lsn = res->hb.fork_lsn;
         m.body_case = PGQ__RESPONSE__BODY_HEARTBEAT;
         m.heartbeat = &hb;
     }
@@ -336,6 +344,14 @@ int codec_response_decode(const uint8_t *buf,
         res->hb.registered = m->heartbeat->registered;
         res->hb.enforced = m->heartbeat->enforced;
         res->hb.length_ms = m->heartbeat->length_ms;
+        codec_copy_str(&d, res->hb.follow, sizeof res->hb.follow, m->heartbeat->follow,
+                       "heartbeat.follow");
+        codec_copy_str(&d, res->hb.follow_conninfo, sizeof res->hb.follow_conninfo,
+                       m->heartbeat->follow_conninfo, "heartbeat.follow_conninfo");
+        res->hb.rejoin = m->heartbeat->rejoin;
+        res->hb.timeline = m->heartbeat->timeline;
+        res->hb.parent_tli = m->heartbeat->parent_tli;
+        res->hb.fork_lsn = m->heartbeat->fork_lsn;
     }
 out:
     pgq__response__free_unpacked(m, &budget.allocator);

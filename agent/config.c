@@ -23,6 +23,7 @@ enum opt_type {
     OPT_LOGLEVEL,
     OPT_SSLMODE,
     OPT_CRASH,    /* auto, restart, failover */
+    OPT_REJOIN,   /* rewind-or-clone, manual, off */
     OPT_ADDRLIST, /* IPv4:port,... */
 };
 
@@ -81,6 +82,22 @@ static const struct option options[] = {
      "(then the crash policy applies)."},
     {"node", "start_timeout", OPT_DURATION, F(start_timeout_ms), 1000, 3600000, "5m",
      "How long the agent waits for PostgreSQL to start (crash recovery included)."},
+    {"node", "rejoin", OPT_REJOIN, F(rejoin), NOLIMIT, "rewind-or-clone",
+     "When this node must follow a primary its data directory has diverged from (a former "
+     "primary, a standby left on another timeline) or cannot follow: `rewind-or-clone` "
+     "(default) rewinds it with pg_rewind and, when that is impossible or fails, clones it "
+     "again from the primary; `manual` only rewinds, and otherwise waits for an operator; "
+     "`off` never touches the data directory (an operator rejoins it). An empty data "
+     "directory is always cloned, except with `off`."},
+    {"node", "clone_command", OPT_STRING, F(clone_command), NOLIMIT, "",
+     "Shell command that fills an empty data directory from a backup instead of "
+     "pg_basebackup (pgBackRest, WAL-G, Barman restore), run as the agent's user with "
+     "PGDATA set; `%D` is replaced by the data directory. If it fails, the agent falls back "
+     "to pg_basebackup. Empty: pg_basebackup."},
+    {"node", "restore_command", OPT_STRING, F(restore_command), NOLIMIT, "",
+     "restore_command the agent writes into a standby it built or rejoined, so that it can "
+     "fetch WAL from an archive the primary no longer keeps (`cp /archive/%f %p`). Empty: "
+     "none, streaming only."},
     {"node", "log_level", OPT_LOGLEVEL, F(log_level), NOLIMIT, "info",
      "error, warn, info or debug."},
     {"monitor", "id", OPT_U64, F(id), 1, PGQ_MONITOR_ID_MAX, NULL,
@@ -351,6 +368,27 @@ static int parse_peers(const char *s, struct config *c, char *why, size_t whysiz
 }
 
 /* Set one option from its text; on failure write the problem to why. */
+
+/* value is one of names (NULL-terminated): its index in *out. */
+static int parse_choice(const char *value,
+                        const char *const *names,
+                        int *out,
+                        char *why,
+                        size_t whysize)
+{
+    for (int i = 0; names[i] != NULL; i++) {
+        if (strcmp(value, names[i]) == 0) {
+            *out = i;
+            return 0;
+        }
+    }
+    snprintf(why, whysize, "\"%.32s\" is not one of ", value);
+    for (int i = 0; names[i] != NULL; i++) {
+        pgq_appendf(why, whysize, "%s%s", i > 0 ? ", " : "", names[i]);
+    }
+    return PGQ_INVALID;
+}
+
 static int set_option(struct config *c,
                       const struct option *o,
                       const char *value,
@@ -399,26 +437,16 @@ static int set_option(struct config *c,
         case OPT_PEERS:
             return parse_peers(value, c, why, whysize);
         case OPT_LOGLEVEL: {
-            static const char *const levels[] = {"error", "warn", "info", "debug"};
-            for (int i = 0; i < (int)PGQ_ARRAY_SIZE(levels); i++) {
-                if (strcmp(value, levels[i]) == 0) {
-                    c->log_level = i;
-                    return 0;
-                }
-            }
-            snprintf(why, whysize, "\"%.32s\" is not one of error, warn, info, debug", value);
-            return PGQ_INVALID;
+            static const char *const levels[] = {"error", "warn", "info", "debug", NULL};
+            return parse_choice(value, levels, &c->log_level, why, whysize);
         }
         case OPT_CRASH: {
-            static const char *const policies[] = {"auto", "restart", "failover"};
-            for (int i = 0; i < (int)PGQ_ARRAY_SIZE(policies); i++) {
-                if (strcmp(value, policies[i]) == 0) {
-                    c->crash_policy = i;
-                    return 0;
-                }
-            }
-            snprintf(why, whysize, "\"%.32s\" is not one of auto, restart, failover", value);
-            return PGQ_INVALID;
+            static const char *const policies[] = {"auto", "restart", "failover", NULL};
+            return parse_choice(value, policies, &c->crash_policy, why, whysize);
+        }
+        case OPT_REJOIN: {
+            static const char *const modes[] = {"rewind-or-clone", "manual", "off", NULL};
+            return parse_choice(value, modes, &c->rejoin, why, whysize);
         }
         case OPT_ADDRLIST: {
             char list[sizeof c->monitors_text];

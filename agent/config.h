@@ -23,6 +23,7 @@ enum { LOG_ERROR_LEVEL = 0, LOG_WARN_LEVEL, LOG_INFO_LEVEL, LOG_DEBUG_LEVEL };
 
 enum { ROLE_MONITOR = 0, ROLE_NODE };
 enum { CRASH_AUTO = 0, CRASH_RESTART, CRASH_FAILOVER };
+enum { REJOIN_REWIND_OR_CLONE = 0, REJOIN_MANUAL, REJOIN_OFF };
 
 #define PGQ_NODE_MONITORS_MAX PGQ_MAX_MONITORS
 
@@ -46,6 +47,9 @@ struct config
     uint64_t fence_margin_ms;
     uint64_t local_timeout_ms;
     uint64_t start_timeout_ms;
+    int rejoin; /* REJOIN_* */
+    char clone_command[PGQ_CONNINFO_MAX];
+    char restore_command[PGQ_CONNINFO_MAX];
     /* [monitor] */
     uint64_t id;
     char data_dir[PGQ_PATH_MAX];

@@ -78,6 +78,7 @@ static const char *const event_names[] = {
     [PGQ_EV_UNPROTECTED] = "unprotected",
     [PGQ_EV_FEATURE] = "feature-level",
     [PGQ_EV_ALLOW] = "allow-unfenced",
+    [PGQ_EV_REJOINED] = "rejoin",
 };
 NAME_LOOKUP(pgq_event_kind_name, event_names, PGQ__N_EVENT_KINDS)
 
@@ -106,3 +107,11 @@ static const char *const pg_state_names[] = {
     [PGQ_PGS_IN_PRODUCTION] = "in production",
 };
 NAME_LOOKUP(pgq_pg_state_name, pg_state_names, PGQ__N_PG_STATES)
+
+static const char *const rejoin_state_names[] = {
+    [PGQ_RJ_NONE] = "none",           [PGQ_RJ_REWINDING] = "rewinding",
+    [PGQ_RJ_CLONING] = "cloning",     [PGQ_RJ_WAITING] = "waiting for an operator",
+    [PGQ_RJ_FAILED] = "failed",       [PGQ_RJ_STARTING] = "starting as a standby",
+    [PGQ_RJ_STREAMING] = "streaming",
+};
+NAME_LOOKUP(pgq_rejoin_state_name, rejoin_state_names, PGQ__N_RJ_STATES)

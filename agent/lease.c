@@ -127,6 +127,26 @@ bool lease_agent_silent(const struct lease_book *b, const struct lease_entry *e,
     return now_ms >= from + b->lease_ms + b->drift_ms;
 }
 
+/* Whom a standby of node n follows now: the primary of the epoch, once no
+ * failover is half-way (a cut or an unpromoted candidate) and the quorum
+ * sees it up. A node agent rewinds or clones its node only from it. */
+static void lease_follow(const struct cluster *c, const struct node *n, struct lease_reply *out)
+{
+    const struct node *p = cluster_node(c, c->primary);
+    bool settled =
+        c->fo.phase == PGQ_FO_NONE || c->fo.phase == PGQ_FO_PROMOTED || c->fo.phase == PGQ_FO_DONE;
+    out->rejoin = n->role == PGQ_ROLE_DEMOTED;
+    if (p == NULL || p == n || !settled || p->role != PGQ_ROLE_PRIMARY ||
+        p->verdict != PGQ_VERDICT_UP || p->twin_of[0] != '\0') {
+        return;
+    }
+    pgq_strlcpy(out->follow, p->name, sizeof out->follow);
+    pgq_strlcpy(out->follow_conninfo, p->conninfo, sizeof out->follow_conninfo);
+    out->timeline = c->timeline;
+    out->parent_tli = c->parent_tli;
+    out->fork_lsn = c->fork_lsn;
+}
+
 bool lease_on_heartbeat(struct lease_book *b,
                         const struct state *s,
                         const char *cluster,
@@ -164,6 +184,7 @@ bool lease_on_heartbeat(struct lease_book *b,
      * policy waits for no lease: none is granted, none is in force. */
     out->enforced = s->feature_level >= 2;
     out->length_ms = b->lease_ms;
+    lease_follow(c, n, out);
     if (out->enforced && lease_may_grant(c, n) &&
         !(agent_confirms_down(&e->facts) && out->standby_ready)) {
         lease_granted(e, now_ms);

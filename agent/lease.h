@@ -46,6 +46,14 @@ struct lease_reply
     bool registered;    /* false: no such node */
     bool enforced;      /* the state is at feature level 2: promotions wait for leases */
     uint64_t length_ms; /* the length of this leader's leases, granted or not */
+    /* Rejoin: the primary a standby of this node follows now ("": none is
+     * settled: no primary, or a failover under way), and its history. */
+    char follow[PGQ_NAME_MAX];
+    char follow_conninfo[PGQ_CONNINFO_MAX];
+    bool rejoin; /* the node was demoted: it must rejoin before it follows */
+    uint32_t timeline;
+    uint32_t parent_tli;
+    uint64_t fork_lsn;
 };
 
 /* What one leader knows of leases: nothing survives it. */

@@ -7,12 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "lib/util.h"
 #include "log.h"
 #include "node_internal.h"
+#include "rejoin.h"
 
 #define TICK_MS 100
 #define HB_RETRY_MS 200
@@ -26,32 +28,37 @@ static const struct pgq_sm_row life_table[LIFE__N_STATES] = {
     [LIFE_INIT] = {BIT(LIFE_RUNNING) | BIT(LIFE_WAITING),
                    "the agent started: it adopts a running postmaster of pgdata, or waits to "
                    "start one"},
-    [LIFE_WAITING] = {BIT(LIFE_STARTING) | BIT(LIFE_DOWN) | BIT(LIFE_RUNNING),
+    [LIFE_WAITING] = {BIT(LIFE_STARTING) | BIT(LIFE_DOWN) | BIT(LIFE_RUNNING) | BIT(LIFE_REJOINING),
                       "PostgreSQL is down; a standby is started at once, a data directory that "
                       "would start writable only once the quorum says it is the primary (or "
                       "knows no primary yet)"},
     [LIFE_STARTING] = {BIT(LIFE_RUNNING) | BIT(LIFE_DEAD),
                        "pg_ctl start -w under way (crash recovery included)"},
-    [LIFE_RUNNING] = {BIT(LIFE_FENCING) | BIT(LIFE_DEAD),
+    [LIFE_RUNNING] = {BIT(LIFE_FENCING) | BIT(LIFE_DEAD) | BIT(LIFE_REJOINING),
                       "the postmaster runs, watched through a pidfd and a local check every "
                       "heartbeat; a primary renews its lease"},
     [LIFE_FENCING] = {BIT(LIFE_FENCED),
                       "every process of it is stopped (SIGSTOP the postmaster, SIGKILL its "
                       "children, then it): the lease ended or was revoked, or it hung"},
-    [LIFE_FENCED] = {BIT(LIFE_STARTING) | BIT(LIFE_DOWN) | BIT(LIFE_WAITING),
+    [LIFE_FENCED] = {BIT(LIFE_STARTING) | BIT(LIFE_DOWN) | BIT(LIFE_WAITING) | BIT(LIFE_REJOINING),
                      "stopped by the agent; a primary fenced for its lease is started again "
                      "when the quorum grants it a lease as primary of the same epoch"},
     [LIFE_DEAD] = {BIT(LIFE_WAITING) | BIT(LIFE_DOWN) | BIT(LIFE_FENCED),
                    "the postmaster died: the crash policy restarts it or leaves it to the quorum"},
-    [LIFE_DOWN] = {BIT(LIFE_WAITING) | BIT(LIFE_STARTING),
+    [LIFE_DOWN] = {BIT(LIFE_WAITING) | BIT(LIFE_STARTING) | BIT(LIFE_REJOINING),
                    "left down: handed over to the quorum, out of restarts, or it needs a "
                    "rejoin; started again if the quorum still grants it a lease as primary"},
+    [LIFE_REJOINING] = {BIT(LIFE_WAITING) | BIT(LIFE_DOWN),
+                        "not the primary and unable to follow it as it is: stopped, rewound "
+                        "(pg_rewind) or cloned (pg_basebackup) from the primary of the epoch, "
+                        "then started as its standby; left down to wait for an operator when "
+                        "it cannot be (rejoin = manual, off) or failed (retried)"},
 };
 
 static const char *const life_names[LIFE__N_STATES] = {
     [LIFE_INIT] = "init",       [LIFE_WAITING] = "waiting", [LIFE_STARTING] = "starting",
     [LIFE_RUNNING] = "running", [LIFE_FENCING] = "fencing", [LIFE_FENCED] = "fenced",
-    [LIFE_DEAD] = "dead",       [LIFE_DOWN] = "down",
+    [LIFE_DEAD] = "dead",       [LIFE_DOWN] = "down",       [LIFE_REJOINING] = "rejoining",
 };
 
 const char *node_life_name(int life)
@@ -71,6 +78,10 @@ void node_move(struct node_agent *a, int next, const char *why)
     a->life = next;
     if (next == LIFE_DOWN || next == LIFE_FENCED) {
         a->down_ms = node_now_ms(a);
+    }
+    if (next == LIFE_RUNNING) {
+        a->running_since_ms = node_now_ms(a);
+        a->streaming = false;
     }
     pgq_strlcpy(a->why, why != NULL ? why : "", sizeof a->why);
     a->hb_now = true; /* tell the leader at once */
@@ -133,6 +144,9 @@ static void maybe_start(struct node_agent *a)
     if (a->proc_busy) {
         return;
     }
+    if (!node_file_exists(a, "PG_VERSION")) {
+        return; /* empty: cloned once the quorum names a primary (node_rejoin.c) */
+    }
     if (standby) {
         node_start_pg(a, "as a standby");
         return;
@@ -178,7 +192,8 @@ static void check_done(struct node_agent *a, bool ok)
 static void query_cb(struct pgconn *pc, int status, PGresult *r)
 {
     struct node_agent *a = pc->data;
-    if (status == 0 && PQntuples(r) == 1 && PQnfields(r) == 3) {
+    if (status == 0 && PQntuples(r) == 1 && PQnfields(r) == 4) {
+        a->streaming = PQgetvalue(r, 0, 3)[0] == 't';
         a->in_recovery = PQgetvalue(r, 0, 0)[0] == 't';
         if (!a->in_recovery && !a->primary_seen) {
             /* Writable from now on: it needs a lease, ask at once. */
@@ -211,7 +226,8 @@ static void connect_cb(struct pgconn *pc, int status)
     if (pgconn_query(pc,
                      "SELECT pg_is_in_recovery(), (SELECT timeline_id FROM "
                      "pg_control_checkpoint()), CASE WHEN pg_is_in_recovery() THEN "
-                     "COALESCE(pg_last_wal_replay_lsn(), '0/0') ELSE pg_current_wal_lsn() END",
+                     "COALESCE(pg_last_wal_replay_lsn(), '0/0') ELSE pg_current_wal_lsn() END, "
+                     "COALESCE((SELECT status = 'streaming' FROM pg_stat_wal_receiver), false)",
                      a->cfg.local_timeout_ms, query_cb) != 0) {
         pgconn_disconnect(pc);
         check_done(a, false);
@@ -262,6 +278,19 @@ static void fill_facts(struct node_agent *a, struct agent_facts *f)
     f->host.net_rx_bps = a->host.net_rx_bps;
     f->host.net_tx_bps = a->host.net_tx_bps;
     pgq_strlcpy(f->version, PGQ_VERSION_STRING, sizeof f->version);
+    f->rejoin = a->rj.state;
+    pgq_strlcpy(f->rejoin_detail, a->rj.detail, sizeof f->rejoin_detail);
+    f->rejoin_epoch = a->rj.epoch;
+    if (a->rj.state != PGQ_RJ_NONE && a->rj.started_ms != 0) {
+        f->rejoin_ms =
+            (a->rj.action != RJ_ACT_NONE || a->rj.state == PGQ_RJ_STARTING ? node_now_ms(a)
+                                                                           : a->rj.ended_ms) -
+            a->rj.started_ms;
+    }
+    f->lost_commits = a->rj.lost_commits;
+    f->lost_bytes = a->rj.lost_bytes;
+    f->lost_known = a->rj.lost_known;
+    f->streaming = f->pm_alive && a->streaming;
 }
 
 static void next_monitor(struct node_agent *a)
@@ -484,7 +513,8 @@ static void tick_cb(uv_timer_t *t)
     }
     a->last_tick_ms = now;
     if (a->hb_now || now >= a->next_hb_ms) {
-        if (now >= a->next_controldata_ms && !a->proc_busy && a->life != LIFE_STARTING) {
+        if (now >= a->next_controldata_ms && !a->proc_busy && a->life != LIFE_STARTING &&
+            a->life != LIFE_REJOINING) {
             node_controldata(a);
             a->next_controldata_ms = now + PGQ_MAX(a->cfg.agent_heartbeat_ms, 1000);
         }
@@ -495,6 +525,7 @@ static void tick_cb(uv_timer_t *t)
         heartbeat(a);
     }
     enforce_lease(a, now);
+    node_rejoin_tick(a, now);
     switch (a->life) {
         case LIFE_WAITING:
             maybe_start(a);
@@ -542,16 +573,21 @@ int node_start(struct node_agent *a,
             "the node agent runs as the PostgreSQL OS user, not as root (runuser -u postgres)");
         return PGQ_CONFIG;
     }
+    if (access(cfg->pgdata, F_OK) != 0 && errno == ENOENT && mkdir(cfg->pgdata, 0700) == 0) {
+        log_info("agent %s: created the empty data directory %s", cfg->node_name, cfg->pgdata);
+    }
     if (access(cfg->pgdata, R_OK | X_OK) != 0) {
         snprintf(errmsg, errsize, "[node] pgdata %s: %s", cfg->pgdata, strerror(errno));
         return PGQ_CONFIG;
     }
-    if (peer_init(&a->peer, loop) != 0 || pgconn_init(&a->pc, loop) != 0) {
+    if (peer_init(&a->peer, loop) != 0 || pgconn_init(&a->pc, loop) != 0 ||
+        pgconn_init(&a->rj.pc, loop) != 0) {
         snprintf(errmsg, errsize, "cannot create the agent's connections");
         return PGQ_IO;
     }
     a->peer.data = a;
     a->pc.data = a;
+    a->rj.pc.data = a;
     uv_timer_init(loop, &a->tick);
     a->tick.data = a;
     pid = node_read_pm_pid(a);
@@ -597,7 +633,7 @@ void node_stop(struct node_agent *a, node_stopped_cb cb)
     }
     a->stopping = true;
     a->stopped_cb = cb;
-    a->pending = 4;
+    a->pending = 5;
     if (a->life == LIFE_RUNNING) {
         log_info("agent %s: stopping; PostgreSQL (pid %d) keeps running", a->cfg.node_name,
                  (int)a->pm_pid);
@@ -610,5 +646,7 @@ void node_stop(struct node_agent *a, node_stopped_cb cb)
     uv_close((uv_handle_t *)&a->tick, tick_closed_cb);
     peer_close(&a->peer, peer_closed_cb);
     pgconn_close(&a->pc, pc_closed_cb);
+    pgconn_close(&a->rj.pc, pc_closed_cb);
+    node_rejoin_stop(a);
     part_closed(a);
 }

@@ -44,19 +44,52 @@
 
 /* The agent's life, a state machine (table in node.c). */
 enum node_life {
-    LIFE_INIT = 0, /* looking for a running postmaster */
-    LIFE_WAITING,  /* PostgreSQL is down: waiting for the quorum's word to start it */
-    LIFE_STARTING, /* pg_ctl start under way */
-    LIFE_RUNNING,  /* the postmaster runs and is watched */
-    LIFE_FENCING,  /* every process of it is being stopped */
-    LIFE_FENCED,   /* stopped by the agent: started again only on a lease as primary */
-    LIFE_DEAD,     /* the postmaster died: the crash policy decides */
-    LIFE_DOWN,     /* left down (handed over, or out of restarts, or needs a rejoin) */
+    LIFE_INIT = 0,  /* looking for a running postmaster */
+    LIFE_WAITING,   /* PostgreSQL is down: waiting for the quorum's word to start it */
+    LIFE_STARTING,  /* pg_ctl start under way */
+    LIFE_RUNNING,   /* the postmaster runs and is watched */
+    LIFE_FENCING,   /* every process of it is being stopped */
+    LIFE_FENCED,    /* stopped by the agent: started again only on a lease as primary */
+    LIFE_DEAD,      /* the postmaster died: the crash policy decides */
+    LIFE_DOWN,      /* left down (handed over, or out of restarts, or needs a rejoin) */
+    LIFE_REJOINING, /* rewinding or cloning the data directory from the primary */
     LIFE__N_STATES
 };
 
 struct node_agent;
 typedef void (*node_stopped_cb)(struct node_agent *a);
+
+/* A rejoin under way, or the last one (node_rejoin.c). */
+struct node_rejoin
+{
+    int state;  /* enum pgq_rejoin_state, as reported */
+    int action; /* enum rejoin_action under way (RJ_ACT_NONE: none) */
+    int stage;  /* the command it waits for (PROC_*), 0 between commands */
+    char detail[PGQ_REASON_MAX];
+    char last_line[PGQ_REASON_MAX]; /* of the command under way */
+    uint64_t started_ms;
+    uint64_t ended_ms;
+    uint64_t retry_ms; /* no new attempt before (agent clock) */
+    uint64_t epoch;
+    char follow[PGQ_NAME_MAX];
+    char follow_conninfo[PGQ_CONNINFO_MAX];
+    uint32_t timeline, parent_tli;
+    uint64_t fork_lsn;
+    bool rewind_failed;
+    bool was_empty; /* the data directory was empty: no local configuration to keep */
+    bool clone_cmd_failed;
+    bool slot_ok, slot_tried;
+    bool ctl_done, dump_done, dumping, emptied;
+    uint64_t progress_ms; /* progress last logged */
+    char slot[PGQ_NAME_MAX];
+    uint64_t lost_commits, lost_bytes, last_lsn;
+    bool lost_known;
+    /* the local configuration, kept across a rewind or a clone */
+    char *conf[4];
+    size_t conf_len[4];
+    struct pgconn pc; /* to the primary: its slot */
+    bool pc_busy;
+};
 
 struct node_agent
 {
@@ -116,8 +149,21 @@ struct node_agent
     int proc_kind;
     char proc_buf[8192];
     size_t proc_len;
+    bool proc_lines; /* the command's output is read line by line */
+    char proc_path[PGQ_PATH_MAX + 32];
     int pg_state;
     uint64_t next_controldata_ms;
+    bool controldata_ok;   /* the last pg_controldata succeeded */
+    uint32_t ctl_timeline; /* its latest checkpoint's timeline */
+    uint64_t wal_seg_size; /* bytes per WAL segment */
+    bool rewindable;       /* wal_log_hints or data checksums (or not known) */
+    char rewind_why[PGQ_REASON_MAX];
+    /* streaming (local checks) */
+    bool streaming;
+    uint64_t running_since_ms;
+    uint64_t streamed_ms; /* last seen streaming */
+    /* rejoin (node_rejoin.c) */
+    struct node_rejoin rj;
     /* host metrics */
     struct host_sample hs_prev;
     uint64_t hs_prev_ms;

@@ -45,4 +45,30 @@ void node_pg_stop(struct node_agent *a);
 /* node.c: the postmaster died (or a hang was fenced): the crash policy. */
 void node_after_death(struct node_agent *a);
 
+/* The commands the agent runs, one at a time. */
+enum {
+    PROC_NONE = 0,
+    PROC_START,       /* pg_ctl start */
+    PROC_CONTROLDATA, /* pg_controldata */
+    PROC_STOP,        /* pg_ctl stop -m fast (a demoted standby, before its rewind) */
+    PROC_WALDUMP,     /* pg_waldump: what a rewind will discard */
+    PROC_REWIND,      /* pg_rewind */
+    PROC_EMPTY,       /* find -delete: empty the data directory before a clone */
+    PROC_CLONE_CMD,   /* the operator's clone_command */
+    PROC_BASEBACKUP,  /* pg_basebackup */
+};
+
+/* node_pg.c: run args[0] (an absolute path) with args, env (NULL: the
+ * agent's); with lines, its stdout and stderr go line by line to
+ * node_rejoin_line(). PGQ_UNAVAILABLE while another command runs. */
+int node_run(struct node_agent *a, int kind, char **args, char **env, bool lines);
+
+/* node_rejoin.c: decide and carry out a rejoin (every tick); a line of a
+ * command's output; a command of the rejoin ended. */
+void node_rejoin_tick(struct node_agent *a, uint64_t now);
+void node_rejoin_line(struct node_agent *a, int kind, const char *line);
+void node_rejoin_done(struct node_agent *a, int kind, int64_t status);
+/* node_rejoin.c: the agent stops (a command under way finishes on its own). */
+void node_rejoin_stop(struct node_agent *a);
+
 #endif /* PGQ_NODE_INTERNAL_H */

@@ -23,8 +23,7 @@
 #include "lib/util.h"
 #include "log.h"
 #include "node_internal.h"
-
-enum { PROC_NONE = 0, PROC_START, PROC_CONTROLDATA };
+#include "rejoin.h"
 
 /* ---- the postmaster -------------------------------------------------------- */
 
@@ -95,6 +94,11 @@ static void pm_exit_cb(uv_poll_t *h, int status, int events)
             a->fenced = false;
             node_after_death(a);
         }
+        return;
+    }
+    if (a->life == LIFE_REJOINING) {
+        log_info("agent %s: PostgreSQL (pid %d) stopped for the rejoin", a->cfg.node_name,
+                 (int)pid);
         return;
     }
     log_warn("agent %s: the postmaster (pid %d) died", a->cfg.node_name, (int)pid);
@@ -245,9 +249,19 @@ static void parse_controldata(struct node_agent *a)
         }
     }
     p = strstr(a->proc_buf, "Latest checkpoint's TimeLineID:");
-    if (p != NULL && a->timeline == 0) {
-        a->timeline = (uint32_t)strtoul(p + strlen("Latest checkpoint's TimeLineID:"), NULL, 10);
+    if (p != NULL) {
+        a->ctl_timeline =
+            (uint32_t)strtoul(p + strlen("Latest checkpoint's TimeLineID:"), NULL, 10);
+        if (a->timeline == 0) {
+            a->timeline = a->ctl_timeline;
+        }
     }
+    p = strstr(a->proc_buf, "Bytes per WAL segment:");
+    if (p != NULL) {
+        a->wal_seg_size = strtoull(p + strlen("Bytes per WAL segment:"), NULL, 10);
+    }
+    a->rewindable = rejoin_rewindable(a->proc_buf, a->rewind_why, sizeof a->rewind_why);
+    a->controldata_ok = true;
 }
 
 static void start_done(struct node_agent *a, int64_t status);
@@ -265,11 +279,21 @@ static void proc_maybe_done(struct node_agent *a)
         return;
     }
     if (kind == PROC_CONTROLDATA) {
+        a->controldata_ok = false;
         if (a->proc_status == 0) {
             parse_controldata(a);
         }
+        if (a->life == LIFE_REJOINING) {
+            node_rejoin_done(a, kind, a->proc_status);
+        }
     } else if (kind == PROC_START) {
         start_done(a, a->proc_status);
+    } else {
+        if (a->proc_len > 0) {
+            node_rejoin_line(a, kind, a->proc_buf); /* a last line without its newline */
+            a->proc_len = 0;
+        }
+        node_rejoin_done(a, kind, a->proc_status);
     }
 }
 
@@ -290,10 +314,36 @@ static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
     buf->len = sizeof a->proc_buf - 1 - a->proc_len;
 }
 
+/* Line by line (pg_rewind, pg_basebackup, pg_waldump): each complete line
+ * goes to the rejoin, the rest waits for its end. */
+static void take_lines(struct node_agent *a)
+{
+    char *start = a->proc_buf, *nl;
+    while ((nl = memchr(start, '\n', a->proc_len - (size_t)(start - a->proc_buf))) != NULL) {
+        *nl = '\0';
+        node_rejoin_line(a, a->proc_kind, start);
+        start = nl + 1;
+    }
+    a->proc_len -= (size_t)(start - a->proc_buf);
+    memmove(a->proc_buf, start, a->proc_len);
+    a->proc_buf[a->proc_len] = '\0';
+    if (a->proc_len + 1 >= sizeof a->proc_buf) {
+        node_rejoin_line(a, a->proc_kind, a->proc_buf); /* longer than we keep: as a line */
+        a->proc_len = 0;
+        a->proc_buf[0] = '\0';
+    }
+}
+
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     struct node_agent *a = s->data;
     (void)buf;
+    if (n > 0 && a->proc_lines) {
+        a->proc_len += (size_t)n;
+        a->proc_buf[a->proc_len] = '\0';
+        take_lines(a);
+        return;
+    }
     if (n > 0) {
         a->proc_len += (size_t)n;
         a->proc_buf[a->proc_len] = '\0';
@@ -313,30 +363,42 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     proc_maybe_done(a);
 }
 
-/* Run bindir/prog with args; its stdout goes to proc_buf. */
-static int run(struct node_agent *a, int kind, const char *prog, char **args)
+int node_run(struct node_agent *a, int kind, char **args, char **env, bool lines)
 {
-    char path[PGQ_PATH_MAX + 32];
+    const char *path = args[0];
     uv_process_options_t o;
     uv_stdio_container_t io[3];
+    uv_file fds[2] = {-1, -1};
     int rv;
     if (a->proc_busy || a->proc_open > 0) {
         return PGQ_UNAVAILABLE;
     }
-    snprintf(path, sizeof path, "%s/%s", a->cfg.bindir, prog);
-    args[0] = path;
     a->proc_len = 0;
     a->proc_buf[0] = '\0';
-    uv_pipe_init(a->loop, &a->proc_out, 0);
-    a->proc_out.data = a;
+    a->proc_lines = lines;
     memset(&o, 0, sizeof o);
     io[0].flags = UV_IGNORE;
-    io[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-    io[1].data.stream = (uv_stream_t *)&a->proc_out;
-    io[2].flags = UV_INHERIT_FD;
-    io[2].data.fd = 2;
+    if (lines) {
+        /* stdout and stderr both into one pipe, read line by line. */
+        if (uv_pipe(fds, 0, 0) != 0) {
+            log_error("agent %s: cannot create a pipe for %s", a->cfg.node_name, path);
+            return PGQ_IO;
+        }
+        uv_pipe_init(a->loop, &a->proc_out, 0);
+        uv_pipe_open(&a->proc_out, fds[0]);
+        io[1].flags = io[2].flags = UV_INHERIT_FD;
+        io[1].data.fd = io[2].data.fd = fds[1];
+    } else {
+        uv_pipe_init(a->loop, &a->proc_out, 0);
+        io[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+        io[1].data.stream = (uv_stream_t *)&a->proc_out;
+        io[2].flags = UV_INHERIT_FD;
+        io[2].data.fd = 2;
+    }
+    a->proc_out.data = a;
     o.file = path;
     o.args = args;
+    o.env = env;
     o.exit_cb = proc_exit_cb;
     o.stdio = io;
     o.stdio_count = 3;
@@ -347,6 +409,9 @@ static int run(struct node_agent *a, int kind, const char *prog, char **args)
     a->proc_open = 2;
     a->proc_exited = a->proc_eof = false;
     rv = uv_spawn(a->loop, &a->proc, &o);
+    if (fds[1] >= 0) {
+        close(fds[1]); /* the child has its copy */
+    }
     if (rv != 0) {
         log_error("agent %s: cannot run %s: %s", a->cfg.node_name, path, uv_strerror(rv));
         uv_close((uv_handle_t *)&a->proc, proc_handle_closed_cb);
@@ -357,6 +422,14 @@ static int run(struct node_agent *a, int kind, const char *prog, char **args)
     a->proc_kind = kind;
     uv_read_start((uv_stream_t *)&a->proc_out, alloc_cb, read_cb);
     return 0;
+}
+
+/* Run bindir/prog with args; its stdout goes to proc_buf. */
+static int run(struct node_agent *a, int kind, const char *prog, char **args)
+{
+    snprintf(a->proc_path, sizeof a->proc_path, "%s/%s", a->cfg.bindir, prog);
+    args[0] = a->proc_path;
+    return node_run(a, kind, args, NULL, false);
 }
 
 void node_controldata(struct node_agent *a)

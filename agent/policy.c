@@ -184,6 +184,14 @@ static bool given_up(const struct cluster *c, const struct node *n)
     return n->gave_up_round != 0 && n->gave_up_round == c->fo.chain_round;
 }
 
+/* Its agent rewinds or clones it, waits to, or has not seen it stream
+ * since: never a candidate until it streams. */
+static bool rejoining(const struct node *n)
+{
+    return n->agent.state == PGQ_AGENT_UP && n->agent.rejoin != PGQ_RJ_NONE &&
+           n->agent.rejoin != PGQ_RJ_STREAMING;
+}
+
 /* Before a cut: how many standbys could be promoted at all, whatever
  * their positions (up, priority > 0, not in maintenance, not given up in
  * this failover); the reasons of the others go to why. A failover none can
@@ -208,6 +216,8 @@ static unsigned plausible_candidates(const struct cluster *c,
             no = "priority 0";
         } else if (n->maintenance) {
             no = "in maintenance";
+        } else if (rejoining(n)) {
+            no = "rejoining";
         } else if (chain && given_up(c, n)) {
             no = "its promotion was given up";
         }
@@ -314,6 +324,10 @@ void policy_choose(const struct state *s,
                         n->name);
             continue;
         }
+        if (rejoining(n)) {
+            pgq_appendf(why, sizeof why, "%s%s: rejoining", why[0] ? "; " : "", n->name);
+            continue;
+        }
         cands[n_cands].node = n;
         cands[n_cands].lsn = n->cut_lsn;
         n_cands++;
@@ -400,6 +414,14 @@ static bool next_role(const struct cluster *c, struct command *out)
         }
         if (n->role == PGQ_ROLE_DEMOTED && v->obs.in_recovery && v->obs.streaming &&
             c->timeline != 0 && v->obs.timeline >= c->timeline) {
+            return set_role(c, n, PGQ_ROLE_STANDBY, out);
+        }
+        /* Its agent's word is as good and sooner: it rejoined and streams
+         * on the primary's timeline. */
+        if (n->role == PGQ_ROLE_DEMOTED && n->agent.state == PGQ_AGENT_UP &&
+            n->agent.rejoin == PGQ_RJ_STREAMING && n->agent.streaming && n->agent.in_recovery &&
+            c->timeline != 0 && n->agent.timeline >= c->timeline &&
+            n->agent.rejoin_epoch == c->epoch) {
             return set_role(c, n, PGQ_ROLE_STANDBY, out);
         }
         if (c->primary[0] == '\0' && n->role == PGQ_ROLE_UNKNOWN && obs_writable(&v->obs)) {

@@ -309,6 +309,16 @@ static void status_table(FILE *out,
                         a->host.load1_c % 100, a->host.disk_read_bps, a->host.disk_write_bps,
                         a->host.disk_io_bp / 100, a->host.disk_io_bp % 100, a->host.net_rx_bps,
                         a->host.net_tx_bps);
+                if (a->rejoin != PGQ_RJ_NONE) {
+                    fprintf(out, "     rejoin %s%s%s", pgq_rejoin_state_name(a->rejoin),
+                            a->rejoin_detail[0] ? ": " : "", a->rejoin_detail);
+                    if (a->lost_known) {
+                        fprintf(out, "; %" PRIu64 " commit(s), %" PRIu64 " bytes discarded",
+                                a->lost_commits, a->lost_bytes);
+                    }
+                    fprintf(out, " (%" PRIu64 ".%01" PRIu64 " s)\n", a->rejoin_ms / 1000,
+                            a->rejoin_ms % 1000 / 100);
+                }
                 if (a->unprotected) {
                     fprintf(out,
                             "  !! %s is UNPROTECTED: its agent fell silent while it kept "
@@ -349,6 +359,21 @@ static void agent_json(FILE *out, bool *first, const struct agent_facts *a)
     json_ktime(out, &f2, "since", a->since_ms);
     json_ktime(out, &f2, "reported", a->facts_ms);
     json_kstr(out, &f2, "version", a->version);
+    json_kbool(out, &f2, "streaming", a->streaming);
+    json_key(out, &f2, "rejoin");
+    {
+        bool f4 = true;
+        fputc('{', out);
+        json_kstr(out, &f4, "state", pgq_rejoin_state_name(a->rejoin));
+        json_kstr(out, &f4, "detail", a->rejoin_detail);
+        json_ku64(out, &f4, "epoch", a->rejoin_epoch);
+        json_ku64(out, &f4, "duration_ms", a->rejoin_ms);
+        if (a->lost_known) {
+            json_ku64(out, &f4, "lost_commits", a->lost_commits);
+            json_ku64(out, &f4, "lost_bytes", a->lost_bytes);
+        }
+        fputc('}', out);
+    }
     json_key(out, &f2, "host");
     fputc('{', out);
     json_ku64(out, &f3, "cpu_busy_bp", a->host.cpu_busy_bp);

@@ -17,7 +17,7 @@
  * The leader raises the level once every voter announced it supports it.
  *   1: the commands of 0.1 (no node agents)
  *   2: node agents: AgentReport, SetFeature, AllowUnfenced */
-#define PGQ_FEATURE_LEVEL 2
+#define PGQ_FEATURE_LEVEL 3
 
 /* Limits, checked when decoding: none is a silent ceiling. */
 #define PGQ_NAME_MAX 64       /* node and cluster names, with the NUL */
@@ -126,6 +126,7 @@ enum pgq_event_kind {
     PGQ_EV_UNPROTECTED, /* a primary runs with no agent to fence it */
     PGQ_EV_FEATURE,     /* the cluster's feature level was raised */
     PGQ_EV_ALLOW,       /* an operator allowed a failover over an unfenced primary */
+    PGQ_EV_REJOINED,    /* a node agent rewinds, clones or rejoined its node (level 3) */
     PGQ__N_EVENT_KINDS
 };
 
@@ -150,6 +151,19 @@ enum pgq_pg_state {
     PGQ__N_PG_STATES
 };
 
+/* Where a node agent is in rejoining its node as a standby of the primary
+ * (rewind or clone), as it reports it. */
+enum pgq_rejoin_state {
+    PGQ_RJ_NONE = 0,  /* nothing to rejoin */
+    PGQ_RJ_REWINDING, /* pg_rewind from the primary under way */
+    PGQ_RJ_CLONING,   /* pg_basebackup (or clone_command) under way */
+    PGQ_RJ_WAITING,   /* it must rejoin but waits for an operator (rejoin = manual, off) */
+    PGQ_RJ_FAILED,    /* the last attempt failed: tried again later */
+    PGQ_RJ_STARTING,  /* rewound or cloned: starting as a standby */
+    PGQ_RJ_STREAMING, /* rejoined: streams from the primary */
+    PGQ__N_RJ_STATES
+};
+
 /* A monitor's Raft role as shown by status. */
 enum pgq_monitor_role {
     PGQ_MON_UNREACHABLE = 0,
@@ -168,6 +182,7 @@ const char *pgq_event_kind_name(int kind);
 const char *pgq_monitor_role_name(int role);
 const char *pgq_agent_state_name(int state);
 const char *pgq_pg_state_name(int state);
+const char *pgq_rejoin_state_name(int state);
 
 /* Exit codes of pgquorumctl (and of pgquorumd for a bad configuration). */
 enum {

@@ -11,40 +11,9 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import pgqtest as t  # noqa: E402
 
-# Monitors at their default health and failover settings: what the agent adds must
-# not depend on fast probes. Only Raft runs fast (loopback).
-DEFAULTS = {}
-
-
-def agent_of(q, name, st=None):
-    n = q.node(name, st)
-    return n["agent"] if n else None
-
-
-def setup(sb, agents=("pg1", "pg2", "pg3"), settings=None, agent_settings=None):
-    """pg1 primary, pg2 and pg3 standbys, three monitors, and an agent beside each PostgreSQL
-    in `agents`, which registers its node itself."""
-    nodes = t.make_pg_cluster(sb, 2)
-    q = t.Quorum(sb, 3, dict(DEFAULTS, **(settings or {}))).start()
-    ags = {}
-    for n in nodes:
-        if n.name in agents:
-            ags[n.name] = t.Agent(sb, n, q.addresses, agent_settings).start()
-        else:
-            q.ctl("node", "add", n.name, "--conninfo", n.conninfo, check_rc=True)
-
-    def steady():
-        st = q.status()
-        if not st["clusters"] or st["clusters"][0]["primary"] != "pg1":
-            return False
-        for n in st["nodes"]:
-            if n["health"] != "up" or (n["role"] not in ("primary", "standby")):
-                return False
-            if n["name"] in agents and (n["agent"] is None or n["agent"]["state"] != "up"):
-                return False
-        return agent_of(q, "pg1", st)["lease"] if "pg1" in agents else True
-    t.wait_until(steady, 90, "nodes registered by their agents, pg1 primary holding a lease")
-    return nodes, q, ags
+DEFAULTS = t.AGENT_DEFAULTS
+agent_of = t.agent_of
+setup = t.agent_setup
 
 
 def uri_writer(q):
@@ -217,8 +186,7 @@ def test_unprotected_primary_vanishes(sb):
             "pgquorumctl" in allowed[0]["message"], "audit event: %s" % allowed)
 
 
-def nft(*rules):
-    subprocess.run(["nft", "-f", "-"], input="\n".join(rules) + "\n", text=True, check=True)
+nft = t.nft
 
 
 def test_isolated_primary_fenced_before_promotion(sb):

@@ -767,12 +767,14 @@ def check_single_promotion(q, nodes, new_primary, epoch=2):
           "promotion steps: %s" % promoted)
 
 
-def check_follows(standby, primary):
-    row = wait_until(lambda: (lambda r: r if r.startswith("streaming|%d|" % primary.port)
-                              else None)(standby.sql(
-        "SELECT status, sender_port, received_tli FROM pg_stat_wal_receiver")),
-        30, "%s streaming from %s" % (standby.name, primary.name))
-    check(int(row.split("|")[2]) == 2, "%s streams timeline %s" % (standby.name, row))
+def check_follows(standby, primary, timeout=30, timeline=2):
+    def streaming():
+        p = standby.sql("SELECT status, sender_port, received_tli FROM pg_stat_wal_receiver",
+                        check_rc=False)
+        r = p.stdout.strip() if p.returncode == 0 else ""
+        return r if r == "streaming|%d|%d" % (primary.port, timeline) else None
+    wait_until(streaming, timeout, "%s streaming from %s on timeline %d" % (
+        standby.name, primary.name, timeline))
 
 
 def stop_streaming(standby):
@@ -781,6 +783,50 @@ def stop_streaming(standby):
                 "application_name=%s'" % (free_ports(1)[0], standby.name))
     standby.sql("SELECT pg_reload_conf()")
 
+
+
+# ---- node agents beside every PostgreSQL ----
+
+# Monitors at their default health and failover settings: what the agent adds must
+# not depend on fast probes. Only Raft runs fast (loopback).
+AGENT_DEFAULTS = {}
+
+
+def agent_of(q, name, st=None):
+    n = q.node(name, st)
+    return n["agent"] if n else None
+
+
+def agent_setup(sb, agents=("pg1", "pg2", "pg3"), settings=None, agent_settings=None,
+                nodes=None):
+    """pg1 primary, pg2 and pg3 standbys (`nodes`, or made here), three monitors, and an agent
+    beside each PostgreSQL in `agents`, which registers its node itself."""
+    nodes = nodes or make_pg_cluster(sb, 2)
+    q = Quorum(sb, 3, dict(AGENT_DEFAULTS, **(settings or {}))).start()
+    ags = {}
+    for n in nodes:
+        if n.name in agents:
+            ags[n.name] = Agent(sb, n, q.addresses, agent_settings).start()
+        else:
+            q.ctl("node", "add", n.name, "--conninfo", n.conninfo, check_rc=True)
+
+    def steady():
+        st = q.status()
+        if not st["clusters"] or st["clusters"][0]["primary"] != "pg1":
+            return False
+        for n in st["nodes"]:
+            if n["health"] != "up" or (n["role"] not in ("primary", "standby")):
+                return False
+            if n["name"] in agents and (n["agent"] is None or n["agent"]["state"] != "up"):
+                return False
+        return agent_of(q, "pg1", st)["lease"] if "pg1" in agents else True
+    wait_until(steady, 90, "nodes registered by their agents, pg1 primary holding a lease")
+    return nodes, q, ags
+
+
+def nft(*rules):
+    """Load nftables rules (root)."""
+    subprocess.run(["nft", "-f", "-"], input="\n".join(rules) + "\n", text=True, check=True)
 
 
 def main(tests, failpoints=False):

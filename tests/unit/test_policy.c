@@ -1913,8 +1913,8 @@ static void test_next_feature(void **ctx)
         bool former_voter;  /* monitor 4 left the voters, announcing nothing */
         bool raise;
     } cases[] = {
-        {{2, 2, 2}, false, true}, {{2, 2, 0}, false, false}, {{2, 1, 2}, false, false},
-        {{2, 2, 2}, true, true},  {{3, 2, 9}, false, true},  {{0, 0, 0}, false, false},
+        {{3, 3, 3}, false, true}, {{3, 3, 0}, false, false}, {{3, 2, 3}, false, false},
+        {{3, 3, 3}, true, true},  {{4, 3, 9}, false, true},  {{0, 0, 0}, false, false},
     };
     struct state empty;
     struct command c;
