@@ -85,8 +85,10 @@ bool lease_may_grant(const struct cluster *c, const struct node *n)
         n->twin_of[0] != '\0') {
         return false;
     }
-    /* From the cut on, the failover replaces this primary: no more writes
-     * may be acknowledged there once its lease ends. */
+    /* Paused or not: a paused cluster must not fence its own primary.
+     * From the cut on, the failover replaces this primary: no more writes
+     * may be acknowledged there once its lease ends (also when the cluster
+     * was paused since: its standbys cut no longer receive its writes). */
     if (c->fo.phase == PGQ_FO_CUTTING && strcmp(c->fo.old_primary, n->name) == 0) {
         return false;
     }
