@@ -9,6 +9,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import pgqtest as t  # noqa: E402
+from test_agent import agent_of, setup as agent_setup  # noqa: E402
 
 # The primary stays down this long with no failover (failover_timeout is 1 s).
 HOLD_S = 6
@@ -108,5 +109,39 @@ def test_maintenance_of_the_primary(sb):
             "blocked events: %s" % blocked)
 
 
+def test_paused_primary_keeps_its_lease(sb):
+    """With node agents, a paused cluster keeps granting its primary the lease: a primary whose
+    postmaster is killed -9 is started again by its agent (at once when it was told no standby
+    will replace it; or, should it have handed it over on a reply older than the pause, on the
+    lease it is granted all the same), is the primary of epoch 1 again, holding a lease and
+    taking writes, and nothing is failed over, before and after the resume."""
+    nodes, q, ags = agent_setup(sb)
+    pg1 = nodes[0]
+    q.ctl("pause", check_rc=True)
+    old_pid = agent_of(q, "pg1")["postmaster_pid"]
+    pg1.kill9()
+
+    def back():
+        st = q.status()
+        c, a = st["clusters"][0], agent_of(q, "pg1", st)
+        return (c["epoch"] == 1 and c["primary"] == "pg1" and a["postmaster_alive"] and
+                a["lease"] and a["postmaster_pid"] != old_pid and
+                q.node("pg1", st)["health"] == "up" and st)
+    t.wait_until(back, 60, "pg1 restarted in place by its agent, holding a lease")
+    msgs = [e["message"] for e in t.events_of(q, "agent")]
+    dead = [i for i, m in enumerate(msgs) if "pg1 reports its PostgreSQL dead" in m]
+    t.check(dead and any("pg1 reports its PostgreSQL running" in m for m in msgs[dead[0]:]),
+            "agent events: %s" % msgs)
+    t.wait_until(lambda: pg1.accepting() and not pg1.in_recovery(), 30, "pg1 writable again")
+    pg1.sql("CREATE TABLE after_restart (x int)")
+    t.holds_for(back, 5, "pg1 lost its lease or its role while paused")
+    q.ctl("resume", check_rc=True)
+    t.holds_for(back, 5, "pg1 lost its lease or its role after the resume")
+    t.check(all(n.in_recovery() for n in nodes[1:]), "a standby left recovery")
+    t.check(not t.events_of(q, "failover-cut") and not t.events_of(q, "failover-decided"),
+            "a failover step: %s" % [e["message"] for e in q.events()])
+
+
 if __name__ == "__main__":
-    t.main([test_pause_then_resume, test_maintenance_of_the_primary])
+    t.main([test_pause_then_resume, test_maintenance_of_the_primary,
+            test_paused_primary_keeps_its_lease])
