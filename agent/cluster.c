@@ -221,8 +221,20 @@ static int check_maintenance(const struct state *s,
                              struct apply_result *res)
 {
     const struct cluster *c = state_cluster(s, cmd->cluster);
-    if (cluster_node(c, cmd->node) == NULL) {
+    const struct node *n = cluster_node(c, cmd->node);
+    if (n == NULL) {
         return cluster_fail(res, PGQ_NOTFOUND, "no node %s in cluster %s", cmd->node, cmd->cluster);
+    }
+    if (cmd->u.maintenance.allow_failover && !cmd->u.maintenance.on) {
+        return cluster_fail(res, PGQ_INVALID, "allow_failover needs maintenance on");
+    }
+    /* A standby in maintenance is never promoted, whatever it allows: the
+     * allowance is a primary's. */
+    if (cmd->u.maintenance.allow_failover && strcmp(c->primary, n->name) != 0) {
+        return cluster_fail(res, PGQ_REFUSED,
+                            "node %s is not the primary of cluster %s: only a primary in "
+                            "maintenance may be allowed a failover",
+                            n->name, c->name);
     }
     return 0;
 }
@@ -237,13 +249,17 @@ static int apply_maintenance(struct state *s, const struct command *cmd, struct 
     }
     c = state_cluster(s, cmd->cluster);
     n = cluster_node(c, cmd->node);
-    if (n->maintenance != cmd->u.maintenance.on) {
+    if (n->maintenance != cmd->u.maintenance.on ||
+        n->maintenance_allow_failover != cmd->u.maintenance.allow_failover) {
         n->maintenance = cmd->u.maintenance.on;
+        n->maintenance_allow_failover = cmd->u.maintenance.allow_failover;
         cluster_event(s, c->name, n->name, PGQ_EV_MAINTENANCE, c->epoch, 0,
                       "maintenance %s for node %s%s", n->maintenance ? "on" : "off", n->name,
-                      n->maintenance && n->role == PGQ_ROLE_PRIMARY
-                          ? ": no automatic failover while the primary is in maintenance"
-                          : "");
+                      !n->maintenance || n->role != PGQ_ROLE_PRIMARY ? ""
+                      : n->maintenance_allow_failover
+                          ? ": the primary may still be failed over should it go down "
+                            "(allowed by the operator)"
+                          : ": no automatic failover while the primary is in maintenance");
     }
     return 0;
 }
@@ -644,6 +660,11 @@ static int apply_set_role(struct state *s, const struct command *cmd, struct app
 int cluster_check(const struct state *s, const struct command *cmd, struct apply_result *res)
 {
     memset(res, 0, sizeof *res);
+    if (cluster_command_level(cmd) > s->feature_level) {
+        return cluster_fail(res, PGQ_VERSION,
+                            "the cluster is at feature level %u: upgrade every monitor first",
+                            s->feature_level);
+    }
     switch (cmd->kind) {
         case CMD_NODE_ADD: {
             /* Stricter than apply, which must keep accepting what older
@@ -659,15 +680,11 @@ int cluster_check(const struct state *s, const struct command *cmd, struct apply
             return check_node_remove(s, cmd, res);
         case CMD_MAINTENANCE:
             return check_maintenance(s, cmd, res);
+        case CMD_PAUSE:
+            return check_pause(s, cmd, res);
         case CMD_ALLOW_UNFENCED: {
             const struct cluster *c = state_cluster(s, cmd->cluster);
             const struct node *n = cluster_node(c, cmd->node);
-            if (cluster_cmd_level(cmd->kind) > s->feature_level) {
-                return cluster_fail(res, PGQ_VERSION,
-                                    "the cluster is at feature level %u: upgrade every monitor "
-                                    "first",
-                                    s->feature_level);
-            }
             if (n == NULL) {
                 return cluster_fail(res, PGQ_NOTFOUND, "unknown node %s/%s", cmd->cluster,
                                     cmd->node);
@@ -698,11 +715,11 @@ int cluster_apply(struct state *s, const struct command *cmd, struct apply_resul
     if (s->feature_level == 0) {
         s->feature_level = 1; /* a state zeroed by hand */
     }
-    if (cluster_cmd_level(cmd->kind) > s->feature_level) {
+    if (cluster_command_level(cmd) > s->feature_level) {
         s->time_ms = saved_time;
         return cluster_fail(res, PGQ_VERSION,
                             "command needs feature level %u; the cluster is at level %u",
-                            cluster_cmd_level(cmd->kind), s->feature_level);
+                            cluster_command_level(cmd), s->feature_level);
     }
     switch (cmd->kind) {
         case CMD_HELLO:
@@ -746,6 +763,9 @@ int cluster_apply(struct state *s, const struct command *cmd, struct apply_resul
             break;
         case CMD_ALLOW_UNFENCED:
             rv = apply_allow_unfenced(s, cmd, res);
+            break;
+        case CMD_PAUSE:
+            rv = apply_pause(s, cmd, res);
             break;
         default:
             rv = cluster_fail(res, PGQ_UNKNOWN, "unknown command kind %d", cmd->kind);

@@ -141,8 +141,9 @@ struct node
     char conninfo[PGQ_CONNINFO_MAX];
     unsigned priority; /* 0..100, 0 = never promote */
     bool maintenance;
-    int role;    /* enum pgq_role */
-    int verdict; /* enum pgq_verdict */
+    bool maintenance_allow_failover; /* in maintenance, the primary may still be failed over */
+    int role;                        /* enum pgq_role */
+    int verdict;                     /* enum pgq_verdict */
     uint64_t verdict_since_ms;
     uint64_t verdict_seq;     /* state seq of the command that set the verdict */
     uint64_t following_epoch; /* epoch whose primary this standby was confirmed to follow */
@@ -212,6 +213,11 @@ struct cluster
     unsigned n_nodes;
     struct failover fo;
     struct failover prev_fo; /* during a cut: the failover before it, restored if abandoned */
+    /* An operator paused the cluster: no automatic failover step starts
+     * (see policy.h); pause_ms: when it was last paused or resumed (0:
+     * never), from which a wait of the failover counts again. */
+    bool paused;
+    uint64_t pause_ms;
 };
 
 struct member
@@ -269,6 +275,7 @@ enum cmd_kind {
     CMD_AGENT,          /* level 2 */
     CMD_FEATURE,        /* level 1: raises the level */
     CMD_ALLOW_UNFENCED, /* level 2 */
+    CMD_PAUSE,          /* level 3 */
 };
 
 /* The feature level a command kind needs. */
@@ -297,7 +304,13 @@ struct command
         struct cmd_maintenance
         {
             bool on;
+            bool allow_failover; /* on: the primary may still be failed over (level 3) */
         } maintenance;
+        struct cmd_pause
+        {
+            bool on; /* pause; false: resume */
+            char by[PGQ_NAME_MAX];
+        } pause; /* CMD_PAUSE: cluster */
         struct cmd_report
         {
             uint64_t monitor_id;
@@ -367,6 +380,10 @@ struct apply_result
     char message[PGQ_REASON_MAX];
 };
 
+/* The feature level a command needs: its kind's, or more when it sets a
+ * field added since (SetMaintenance's allow_failover: 3). */
+unsigned cluster_command_level(const struct command *cmd);
+
 void state_init(struct state *s);
 void state_close(struct state *s);
 /* Move src into dst (dst is closed first); src is left empty. */
@@ -376,7 +393,7 @@ void state_move(struct state *dst, struct state *src);
  * state is unchanged. */
 int cluster_apply(struct state *s, const struct command *cmd, struct apply_result *res);
 
-/* Check a client command (node add/remove, maintenance) against the state
+/* Check a client command (node add/remove, maintenance, pause) against the state
  * without applying it, so that a bad request is refused before it is
  * proposed. Same rules, same message as cluster_apply. */
 int cluster_check(const struct state *s, const struct command *cmd, struct apply_result *res);

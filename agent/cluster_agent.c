@@ -17,9 +17,22 @@ unsigned cluster_cmd_level(int kind)
         case CMD_AGENT:
         case CMD_ALLOW_UNFENCED:
             return 2;
+        case CMD_PAUSE:
+            return 3;
         default:
             return 1;
     }
+}
+
+unsigned cluster_command_level(const struct command *cmd)
+{
+    /* A field an older monitor does not know makes it refuse the command
+     * (the codec re-encodes what it decoded and finds it shorter), so a
+     * command that sets one is of the level that brought it. */
+    if (cmd->kind == CMD_MAINTENANCE && cmd->u.maintenance.allow_failover) {
+        return 3;
+    }
+    return cluster_cmd_level(cmd->kind);
 }
 
 bool agent_facts_material(const struct agent_facts *a, const struct agent_facts *b)

@@ -474,3 +474,53 @@ int apply_step(struct state *s, const struct command *cmd, struct apply_result *
             return cluster_fail(res, PGQ_INVALID, "unknown step %d", st->kind);
     }
 }
+
+/* ---- pause ------------------------------------------------------------------ */
+
+int check_pause(const struct state *s, const struct command *cmd, struct apply_result *res)
+{
+    if (state_cluster(s, cmd->cluster) == NULL) {
+        return cluster_fail(res, PGQ_NOTFOUND, "no cluster %s", cmd->cluster);
+    }
+    return 0;
+}
+
+int apply_pause(struct state *s, const struct command *cmd, struct apply_result *res)
+{
+    struct cluster *c;
+    const char *by = cmd->u.pause.by[0] != '\0' ? cmd->u.pause.by : "an operator";
+    const char *in_flight = "";
+    int rv = check_pause(s, cmd, res);
+    if (rv != 0) {
+        return rv;
+    }
+    c = state_cluster(s, cmd->cluster);
+    if (c->paused == cmd->u.pause.on) {
+        return 0; /* the same again (a client retrying a write): nothing changes */
+    }
+    c->paused = cmd->u.pause.on;
+    c->pause_ms = s->time_ms;
+    /* Whatever held the failover back is said again by the leader, if it
+     * still holds. */
+    c->fo.blocked[0] = '\0';
+    if (!c->paused) {
+        cluster_event(s, c->name, "", PGQ_EV_PAUSE, c->epoch, 0,
+                      "cluster %s resumed by %s: automatic failover again (failover_timeout "
+                      "and every other wait count from now)",
+                      c->name, by);
+        return 0;
+    }
+    if (c->fo.phase == PGQ_FO_CUTTING) {
+        in_flight = "; the failover of the primary begun (cut) is held where it is";
+    } else if (c->fo.epoch == c->epoch &&
+               (c->fo.phase == PGQ_FO_DECIDED || c->fo.phase == PGQ_FO_PROMOTED)) {
+        in_flight = "; the failover already decided is carried through";
+    } else if (c->fo.epoch == c->epoch && c->fo.phase == PGQ_FO_GAVE_UP) {
+        in_flight = "; no other candidate is tried";
+    }
+    cluster_event(s, c->name, "", PGQ_EV_PAUSE, c->epoch, 0,
+                  "cluster %s paused by %s: no automatic failover, cut or repoint starts "
+                  "(observations, verdicts and leases go on)%s",
+                  c->name, by, in_flight);
+    return 0;
+}

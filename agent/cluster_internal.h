@@ -32,6 +32,9 @@ int apply_decide(struct state *s, const struct command *cmd, struct apply_result
 int apply_blocked(struct state *s, const struct command *cmd, struct apply_result *res);
 int apply_step(struct state *s, const struct command *cmd, struct apply_result *res);
 int apply_abandon(struct state *s, const struct command *cmd, struct apply_result *res);
+/* An operator pauses or resumes a cluster (cluster_failover.c). */
+int check_pause(const struct state *s, const struct command *cmd, struct apply_result *res);
+int apply_pause(struct state *s, const struct command *cmd, struct apply_result *res);
 
 /* Node agents and feature levels (cluster_agent.c). */
 int apply_agent(struct state *s, const struct command *cmd, struct apply_result *res);

@@ -339,6 +339,9 @@ int codec_command_to_pb(const struct command *cmd, Pgq__Command *m, struct scrat
             b->cluster = S(cmd->cluster);
             b->name = S(cmd->node);
             b->on = cmd->u.maintenance.on;
+            /* Only when set: a command without it is the level 1 one. */
+            b->has_allow_failover = cmd->u.maintenance.allow_failover;
+            b->allow_failover = cmd->u.maintenance.allow_failover;
             m->body_case = PGQ__COMMAND__BODY_MAINTENANCE;
             m->maintenance = b;
             return 0;
@@ -460,6 +463,21 @@ int codec_command_to_pb(const struct command *cmd, Pgq__Command *m, struct scrat
             m->allow_unfenced = b;
             return 0;
         }
+        case CMD_PAUSE: {
+            Pgq__SetPause *b = codec_scratch_alloc(sc, sizeof *b);
+            if (b == NULL) {
+                return PGQ_NOMEM;
+            }
+            pgq__set_pause__init(b);
+            b->cluster = S(cmd->cluster);
+            b->on = cmd->u.pause.on;
+            if (cmd->u.pause.by[0] != '\0') {
+                b->by = S(cmd->u.pause.by);
+            }
+            m->body_case = PGQ__COMMAND__BODY_PAUSE;
+            m->pause = b;
+            return 0;
+        }
         case CMD_ABANDON: {
             Pgq__Abandon *b = codec_scratch_alloc(sc, sizeof *b);
             if (b == NULL) {
@@ -571,6 +589,21 @@ void codec_allow_from_pb(struct dec *d, const Pgq__AllowUnfenced *b, struct comm
     codec_copy_str(d, cmd->u.allow.by, sizeof cmd->u.allow.by, b->by, "allow_unfenced.by");
 }
 
+void codec_maintenance_from_pb(struct dec *d, const Pgq__SetMaintenance *b, struct command *cmd)
+{
+    codec_copy_str(d, cmd->cluster, sizeof cmd->cluster, b->cluster, "maintenance.cluster");
+    codec_copy_str(d, cmd->node, sizeof cmd->node, b->name, "maintenance.name");
+    cmd->u.maintenance.on = b->on;
+    cmd->u.maintenance.allow_failover = b->has_allow_failover && b->allow_failover;
+}
+
+void codec_pause_from_pb(struct dec *d, const Pgq__SetPause *b, struct command *cmd)
+{
+    codec_copy_str(d, cmd->cluster, sizeof cmd->cluster, b->cluster, "pause.cluster");
+    codec_copy_str(d, cmd->u.pause.by, sizeof cmd->u.pause.by, b->by, "pause.by");
+    cmd->u.pause.on = b->on;
+}
+
 void codec_node_add_from_pb(struct dec *d, const Pgq__NodeAdd *b, struct command *cmd)
 {
     codec_copy_str(d, cmd->cluster, sizeof cmd->cluster, b->cluster, "node_add.cluster");
@@ -619,11 +652,7 @@ static void command_from_pb(struct dec *d, const Pgq__Command *m, struct command
             return;
         case PGQ__COMMAND__BODY_MAINTENANCE:
             cmd->kind = CMD_MAINTENANCE;
-            codec_copy_str(d, cmd->cluster, sizeof cmd->cluster, m->maintenance->cluster,
-                           "maintenance.cluster");
-            codec_copy_str(d, cmd->node, sizeof cmd->node, m->maintenance->name,
-                           "maintenance.name");
-            cmd->u.maintenance.on = m->maintenance->on;
+            codec_maintenance_from_pb(d, m->maintenance, cmd);
             return;
         case PGQ__COMMAND__BODY_REPORT:
             cmd->kind = CMD_REPORT;
@@ -664,6 +693,10 @@ static void command_from_pb(struct dec *d, const Pgq__Command *m, struct command
         case PGQ__COMMAND__BODY_ALLOW_UNFENCED:
             cmd->kind = CMD_ALLOW_UNFENCED;
             codec_allow_from_pb(d, m->allow_unfenced, cmd);
+            return;
+        case PGQ__COMMAND__BODY_PAUSE:
+            cmd->kind = CMD_PAUSE;
+            codec_pause_from_pb(d, m->pause, cmd);
             return;
         case PGQ__COMMAND__BODY_ABANDON:
             cmd->kind = CMD_ABANDON;

@@ -63,6 +63,11 @@ int codec_request_encode(const struct api_request *req,
             m.body_case = PGQ__REQUEST__BODY_ALLOW_UNFENCED;
             m.allow_unfenced = cm.allow_unfenced;
             break;
+        case API_PAUSE:
+            rv = codec_command_to_pb(&req->cmd, &cm, &sc);
+            m.body_case = PGQ__REQUEST__BODY_PAUSE;
+            m.pause = cm.pause;
+            break;
         case API_NODE_ADD:
         case API_NODE_REMOVE:
         case API_MAINTENANCE:
@@ -148,11 +153,7 @@ int codec_request_decode(const uint8_t *buf,
         case PGQ__REQUEST__BODY_MAINTENANCE:
             req->kind = API_MAINTENANCE;
             req->cmd.kind = CMD_MAINTENANCE;
-            codec_copy_str(&d, req->cmd.cluster, sizeof req->cmd.cluster, m->maintenance->cluster,
-                           "maintenance.cluster");
-            codec_copy_str(&d, req->cmd.node, sizeof req->cmd.node, m->maintenance->name,
-                           "maintenance.name");
-            req->cmd.u.maintenance.on = m->maintenance->on;
+            codec_maintenance_from_pb(&d, m->maintenance, &req->cmd);
             break;
         case PGQ__REQUEST__BODY_REPORT:
             req->kind = API_REPORT;
@@ -175,6 +176,11 @@ int codec_request_decode(const uint8_t *buf,
             req->kind = API_ALLOW_UNFENCED;
             req->cmd.kind = CMD_ALLOW_UNFENCED;
             codec_allow_from_pb(&d, m->allow_unfenced, &req->cmd);
+            break;
+        case PGQ__REQUEST__BODY_PAUSE:
+            req->kind = API_PAUSE;
+            req->cmd.kind = CMD_PAUSE;
+            codec_pause_from_pb(&d, m->pause, &req->cmd);
             break;
         default:
             codec_dec_fail(&d, PGQ_UNKNOWN, "unknown request (oneof case %d)", (int)m->body_case);

@@ -92,6 +92,8 @@ void codec_report_from_pb(struct dec *d, const Pgq__Report *b, struct command *c
 void codec_node_add_from_pb(struct dec *d, const Pgq__NodeAdd *b, struct command *cmd);
 void codec_agent_report_from_pb(struct dec *d, const Pgq__AgentReport *b, struct command *cmd);
 void codec_allow_from_pb(struct dec *d, const Pgq__AllowUnfenced *b, struct command *cmd);
+void codec_maintenance_from_pb(struct dec *d, const Pgq__SetMaintenance *b, struct command *cmd);
+void codec_pause_from_pb(struct dec *d, const Pgq__SetPause *b, struct command *cmd);
 
 /* What of the state a message carries: a snapshot needs everything, a
  * status reply everything but the history (events have their own request),

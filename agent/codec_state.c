@@ -74,6 +74,8 @@ static Pgq__Node *node_to_pb(const struct node *n, struct scratch *sc)
     }
     m->has_allow_unfenced_epoch = n->allow_unfenced_epoch != 0,
     m->allow_unfenced_epoch = n->allow_unfenced_epoch;
+    m->has_maintenance_allow_failover = n->maintenance_allow_failover;
+    m->maintenance_allow_failover = n->maintenance_allow_failover;
     if (n->agent.state != PGQ_AGENT_NONE) {
         m->agent = codec_scratch_alloc(sc, sizeof *m->agent);
         if (m->agent == NULL || codec_agent_to_pb(&n->agent, m->agent, sc) != 0) {
@@ -181,6 +183,8 @@ static Pgq__Cluster *cluster_to_pb(const struct cluster *c, struct scratch *sc)
     m->has_timeline = c->timeline != 0, m->timeline = c->timeline;
     m->has_parent_tli = c->parent_tli != 0, m->parent_tli = c->parent_tli;
     m->has_fork_lsn = c->fork_lsn != 0, m->fork_lsn = c->fork_lsn;
+    m->has_paused = c->paused, m->paused = c->paused;
+    m->has_pause_ms = c->pause_ms != 0, m->pause_ms = c->pause_ms;
     m->failover = fo;
     return m;
 }
@@ -355,6 +359,8 @@ static void node_from_pb(struct dec *d, const Pgq__Node *m, struct node *n)
     codec_copy_str(d, n->twin_of, sizeof n->twin_of, m->twin_of, "node.twin_of");
     n->cut_round = m->cut_round;
     n->allow_unfenced_epoch = m->allow_unfenced_epoch;
+    n->maintenance_allow_failover =
+        m->has_maintenance_allow_failover && m->maintenance_allow_failover;
     codec_agent_from_pb(d, m->agent, &n->agent);
     n->cut_lsn = m->cut_lsn;
     n->cut_tli = m->cut_tli;
@@ -453,6 +459,8 @@ void codec_state_from_pb(struct dec *d, const Pgq__State *m, struct state *s)
         c->timeline = mc->timeline;
         c->parent_tli = mc->parent_tli;
         c->fork_lsn = mc->fork_lsn;
+        c->paused = mc->has_paused && mc->paused;
+        c->pause_ms = mc->pause_ms;
     }
     codec_events_from_pb(d, m->events, m->n_events, s);
 }

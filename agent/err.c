@@ -79,6 +79,7 @@ static const char *const event_names[] = {
     [PGQ_EV_FEATURE] = "feature-level",
     [PGQ_EV_ALLOW] = "allow-unfenced",
     [PGQ_EV_REJOINED] = "rejoin",
+    [PGQ_EV_PAUSE] = "pause",
 };
 NAME_LOOKUP(pgq_event_kind_name, event_names, PGQ__N_EVENT_KINDS)
 

@@ -85,8 +85,10 @@ bool lease_may_grant(const struct cluster *c, const struct node *n)
         n->twin_of[0] != '\0') {
         return false;
     }
-    /* From the cut on, the failover replaces this primary: no more writes
-     * may be acknowledged there once its lease ends. */
+    /* Paused or not: a paused cluster must not fence its own primary.
+     * From the cut on, the failover replaces this primary: no more writes
+     * may be acknowledged there once its lease ends (also when the cluster
+     * was paused since: its standbys cut no longer receive its writes). */
     if (c->fo.phase == PGQ_FO_CUTTING && strcmp(c->fo.old_primary, n->name) == 0) {
         return false;
     }
@@ -136,7 +138,8 @@ static void lease_follow(const struct cluster *c, const struct node *n, struct l
     bool settled =
         c->fo.phase == PGQ_FO_NONE || c->fo.phase == PGQ_FO_PROMOTED || c->fo.phase == PGQ_FO_DONE;
     out->rejoin = n->role == PGQ_ROLE_DEMOTED;
-    if (p == NULL || p == n || !settled || p->role != PGQ_ROLE_PRIMARY ||
+    /* A paused cluster: no automatic action, no rejoin either. */
+    if (c->paused || p == NULL || p == n || !settled || p->role != PGQ_ROLE_PRIMARY ||
         p->verdict != PGQ_VERDICT_UP || p->twin_of[0] != '\0') {
         return;
     }

@@ -27,6 +27,7 @@ struct args
     const char *timeout;
     const char *wait;
     const char *allow_unfenced;
+    bool allow_failover;
     bool json;
     bool local;
     bool help;
@@ -44,7 +45,10 @@ static const char usage_main[] =
     "  uri [--cluster NAME]                 libpq URI for applications (read-write)\n"
     "  node add NAME --conninfo STR [--priority N] [--cluster NAME]\n"
     "  node remove NAME [--cluster NAME]\n"
-    "  maintenance on|off NAME [--cluster NAME]\n"
+    "  maintenance on NAME [--allow-failover] [--cluster NAME]\n"
+    "  maintenance off NAME [--cluster NAME]\n"
+    "  pause [--cluster NAME]               stop every automatic failover step\n"
+    "  resume [--cluster NAME]              start them again\n"
     "  failover --allow-unfenced NAME [--cluster NAME]\n"
     "                                       allow a failover over a primary that\n"
     "                                       cannot be proven fenced (audited)\n"
@@ -88,9 +92,21 @@ static const struct
      "Register a PostgreSQL node (conninfo: how monitors reach it, without a\n"
      "password; priority 0..100, 0 = never promote, default 50), or remove one.\n"},
     {"maintenance",
-     "Usage: pgquorumctl maintenance on|off NAME [--cluster NAME]\n"
+     "Usage: pgquorumctl maintenance on NAME [--allow-failover] [--cluster NAME]\n"
+     "       pgquorumctl maintenance off NAME [--cluster NAME]\n"
      "A node in maintenance is never promoted; a primary in maintenance is not\n"
-     "failed over.\n"},
+     "failed over, unless --allow-failover is given (the primary only): then it\n"
+     "is failed over as usual should it go down by verdict.\n"},
+    {"pause",
+     "Usage: pgquorumctl pause [--cluster NAME]\n"
+     "Pause the cluster (default main): no automatic failover starts or moves on:\n"
+     "no cut, no decision, no repoint. Observations, verdicts, agent reports and\n"
+     "leases go on, and status and events show it; a failover already decided is\n"
+     "carried through. Recorded in the events with who paused it.\n"},
+    {"resume",
+     "Usage: pgquorumctl resume [--cluster NAME]\n"
+     "End a pause: automatic actions start again, and failover_timeout counts from\n"
+     "now for a primary that is down.\n"},
     {"failover",
      "Usage: pgquorumctl failover --allow-unfenced NAME [--cluster NAME]\n"
      "The primary NAME vanished after its node agent fell silent while it ran:\n"
@@ -127,6 +143,10 @@ static int parse_args(int argc, char **argv, struct args *a)
         }
         if (strcmp(s, "--local") == 0) {
             a->local = true;
+            continue;
+        }
+        if (strcmp(s, "--allow-failover") == 0) {
+            a->allow_failover = true;
             continue;
         }
         if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
@@ -328,6 +348,14 @@ static int cmd_write(struct ctl *c, struct api_request *req)
     return PGQ_EXIT_OK;
 }
 
+/* Who an audited write names: the user running pgquorumctl. */
+static void operator_name(char *out, size_t size)
+{
+    const char *user = getenv("USER");
+    snprintf(out, size, "pgquorumctl (user %s)",
+             user != NULL && pgq_name_valid(user) ? user : "unknown");
+}
+
 static bool only(const struct args *a,
                  bool conninfo,
                  bool priority,
@@ -337,6 +365,8 @@ static bool only(const struct args *a,
 {
     if (a->allow_unfenced != NULL && strcmp(a->words[0], "failover") != 0) {
         *bad = "--allow-unfenced";
+    } else if (a->allow_failover && strcmp(a->words[0], "maintenance") != 0) {
+        *bad = "--allow-failover";
     } else if (!conninfo && a->conninfo != NULL) {
         *bad = "--conninfo";
     } else if (!priority && a->priority != NULL) {
@@ -461,6 +491,9 @@ int main(int argc, char **argv)
         if (a.n_words != 3 || (strcmp(a.words[1], "on") != 0 && strcmp(a.words[1], "off") != 0)) {
             return usage_error("usage: maintenance on|off NAME");
         }
+        if (a.allow_failover && strcmp(a.words[1], "on") != 0) {
+            return usage_error("--allow-failover goes with maintenance on");
+        }
         if (!only(&a, false, false, false, false, &bad)) {
             fprintf(stderr, "pgquorumctl: option %s does not apply to maintenance\n", bad);
             return PGQ_EXIT_USAGE;
@@ -473,6 +506,21 @@ int main(int argc, char **argv)
         pgq_strlcpy(req.cmd.cluster, cluster, sizeof req.cmd.cluster);
         pgq_strlcpy(req.cmd.node, a.words[2], sizeof req.cmd.node);
         req.cmd.u.maintenance.on = strcmp(a.words[1], "on") == 0;
+        req.cmd.u.maintenance.allow_failover = a.allow_failover;
+    } else if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0) {
+        if (a.n_words != 1) {
+            return usage_error("unexpected argument \"%s\" (usage: %s [--cluster NAME])",
+                               a.words[1], cmd);
+        }
+        if (!only(&a, false, false, false, false, &bad)) {
+            fprintf(stderr, "pgquorumctl: option %s does not apply to %s\n", bad, cmd);
+            return PGQ_EXIT_USAGE;
+        }
+        req.kind = API_PAUSE;
+        command_init(&req.cmd, CMD_PAUSE);
+        pgq_strlcpy(req.cmd.cluster, cluster, sizeof req.cmd.cluster);
+        req.cmd.u.pause.on = strcmp(cmd, "pause") == 0;
+        operator_name(req.cmd.u.pause.by, sizeof req.cmd.u.pause.by);
     } else if (strcmp(cmd, "failover") == 0) {
         if (a.n_words != 1 || a.allow_unfenced == NULL) {
             return usage_error("usage: failover --allow-unfenced NAME");
@@ -488,11 +536,7 @@ int main(int argc, char **argv)
         command_init(&req.cmd, CMD_ALLOW_UNFENCED);
         pgq_strlcpy(req.cmd.cluster, cluster, sizeof req.cmd.cluster);
         pgq_strlcpy(req.cmd.node, a.allow_unfenced, sizeof req.cmd.node);
-        {
-            const char *user = getenv("USER");
-            snprintf(req.cmd.u.allow.by, sizeof req.cmd.u.allow.by, "pgquorumctl (user %s)",
-                     user != NULL && pgq_name_valid(user) ? user : "unknown");
-        }
+        operator_name(req.cmd.u.allow.by, sizeof req.cmd.u.allow.by);
     } else if (strcmp(cmd, "debug") == 0) {
         if (a.n_words < 4 || a.n_words > 5 || strcmp(a.words[1], "failpoint") != 0) {
             return usage_error("usage: debug failpoint NAME crash|fail|off [ARG]");

@@ -248,6 +248,7 @@ static const struct request_row requests[] = {
     {API_HEARTBEAT, monitor_heartbeat, true, "a node agent's facts; the reply may grant a lease"},
     {API_ALLOW_UNFENCED, handle_write, true,
      "allow a failover over a primary that cannot be proven fenced (audited)"},
+    {API_PAUSE, handle_write, true, "pause or resume a cluster's automatic actions (audited)"},
 };
 
 static const struct request_row *request_row(int kind)

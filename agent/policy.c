@@ -233,6 +233,11 @@ static unsigned plausible_candidates(const struct cluster *c,
 bool policy_standby_ready(const struct cluster *c, const struct node *p)
 {
     char why[PGQ_REASON_MAX];
+    /* Paused, or a primary in maintenance the operator did not allow to be
+     * failed over: no standby replaces it, whatever could. */
+    if (c->paused || (p->maintenance && !p->maintenance_allow_failover)) {
+        return false;
+    }
     return plausible_candidates(c, p, false, why, sizeof why) > 0;
 }
 
@@ -377,6 +382,15 @@ void policy_choose(const struct state *s,
     }
 }
 
+/* The earliest a wait of the failover (failover_timeout, cut_timeout, a
+ * retry) counts from: the later of t, the start of the leader generation and
+ * the end of a pause. A new leader and an operator who resumes both get
+ * fresh evidence and the whole wait. */
+static uint64_t wait_from(const struct state *s, const struct cluster *c, uint64_t t)
+{
+    return PGQ_MAX(t, PGQ_MAX(s->gen_since_ms, c->pause_ms));
+}
+
 static bool blocked(const struct cluster *c, const char *reason, struct command *out)
 {
     if (strcmp(c->fo.blocked, reason) == 0) {
@@ -482,7 +496,7 @@ static bool next_decision(const struct state *s,
                           uint64_t now_ms,
                           struct command *out)
 {
-    uint64_t start = PGQ_MAX(c->fo.cut_ms, s->gen_since_ms);
+    uint64_t start = wait_from(s, c, c->fo.cut_ms);
     char waiting[PGQ_REASON_MAX] = "";
     char reason[PGQ_REASON_MAX];
     struct choice ch;
@@ -575,6 +589,18 @@ static bool next_failover(const struct state *s,
     if (p == NULL) {
         return false;
     }
+    /* Pause: no failover begins or moves on (no cut, decision, retry or
+     * abandon); a decision already committed is carried out (next_done,
+     * policy_actions). While one would go on, the reason says so. */
+    if (c->paused) {
+        bool would = p->verdict == PGQ_VERDICT_DOWN || c->fo.phase == PGQ_FO_CUTTING ||
+                     (c->fo.phase == PGQ_FO_GAVE_UP && c->fo.epoch == c->epoch);
+        snprintf(reason, sizeof reason,
+                 "paused: no automatic failover until an operator resumes the cluster "
+                 "(pgquorumctl resume --cluster %s)",
+                 c->name);
+        return blocked(c, would ? reason : "", out);
+    }
     if (c->fo.phase == PGQ_FO_CUTTING) {
         return next_decision(s, c, pc, now_ms, out);
     }
@@ -587,7 +613,7 @@ static bool next_failover(const struct state *s,
             snprintf(reason, sizeof reason, "the promotion of %s was given up", p->name);
             return propose_cut(c, p, reason, out);
         }
-        if (now_ms >= PGQ_MAX(c->fo.gave_up_ms, s->gen_since_ms) + pc->retry_ms) {
+        if (now_ms >= wait_from(s, c, c->fo.gave_up_ms) + pc->retry_ms) {
             command_init(out, CMD_STEP);
             pgq_strlcpy(out->cluster, c->name, sizeof out->cluster);
             pgq_strlcpy(out->node, p->name, sizeof out->node);
@@ -605,8 +631,12 @@ static bool next_failover(const struct state *s,
     if (p->verdict != PGQ_VERDICT_DOWN) {
         return blocked(c, "", out);
     }
-    if (p->maintenance) {
-        snprintf(reason, sizeof reason, "primary %s is in maintenance", p->name);
+    /* A primary in maintenance is failed over only if the operator allowed it. */
+    if (p->maintenance && !p->maintenance_allow_failover) {
+        snprintf(reason, sizeof reason,
+                 "primary %s is in maintenance (pgquorumctl maintenance on %s --allow-failover "
+                 "allows a failover)",
+                 p->name, p->name);
         return blocked(c, reason, out);
     }
     /* An agent that fell silent while its PostgreSQL kept running fenced
@@ -621,16 +651,13 @@ static bool next_failover(const struct state *s,
                  p->name, p->name);
         return blocked(c, reason, out);
     }
-    start = PGQ_MAX(p->verdict_since_ms, s->gen_since_ms);
+    start = wait_from(s, c, p->verdict_since_ms);
     /* failover_timeout tells a crash from a restart seen from outside. The
      * agent sees it from inside: it said PostgreSQL is down and stays down,
      * or it fell silent together with it (nobody is left to restart it). */
     if (agent_confirms_down(&p->agent) ||
         (p->agent.state == PGQ_AGENT_SILENT && !p->agent.unprotected)) {
-        start = PGQ_MAX(p->verdict_since_ms, s->gen_since_ms) - pc->failover_timeout_ms;
-        if (pc->failover_timeout_ms > PGQ_MAX(p->verdict_since_ms, s->gen_since_ms)) {
-            start = 0;
-        }
+        start = start > pc->failover_timeout_ms ? start - pc->failover_timeout_ms : 0;
     }
     /* A promotion committed since the verdict proves the node was up then:
      * it must stay down for the whole timeout after it. */
@@ -745,8 +772,11 @@ static int node_action(const struct cluster *c, const struct node *p, const stru
     }
     if (c->fo.phase == PGQ_FO_CUTTING) {
         /* Cut before promote: every standby that is up stops following
-         * the old primary before one is chosen. */
-        return node->verdict == PGQ_VERDICT_UP && node->cut_round != c->fo.round ? ACT_CUT : 0;
+         * the old primary before one is chosen; not while paused (the cut
+         * is held where it is). */
+        return node->verdict == PGQ_VERDICT_UP && node->cut_round != c->fo.round && !c->paused
+                   ? ACT_CUT
+                   : 0;
     }
     /* A standby seen out of recovery (a promotion given up that completed
      * after all, read-only as it was left) follows no one, whatever it was
@@ -754,6 +784,14 @@ static int node_action(const struct cluster *c, const struct node *p, const stru
     if (c->fo.phase == PGQ_FO_DECIDED || c->fo.phase == PGQ_FO_GAVE_UP ||
         (node->following_epoch >= c->epoch && !seen_out_of_recovery(node)) ||
         node->verdict != PGQ_VERDICT_UP || p->verdict == PGQ_VERDICT_DOWN) {
+        return 0;
+    }
+    /* Paused: only what a failover owes its standbys is carried out, the
+     * repoints of a promoted one and of a standby a cut left following no
+     * one (the cut was abandoned, its primary up again); no other standby
+     * is touched. */
+    if (c->paused && c->fo.phase != PGQ_FO_PROMOTED &&
+        !(node->following_epoch == 0 && node->cut_round != 0)) {
         return 0;
     }
     return ACT_REPOINT;

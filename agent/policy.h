@@ -26,7 +26,16 @@
  *     primary with an agent only once its lease has ended for sure or its
  *     agent confirmed it down; over a primary whose agent fell silent while
  *     it kept running (unprotected), only when synchronous replication
- *     proves no acknowledged write can be lost or an operator allowed it. */
+ *     proves no acknowledged write can be lost or an operator allowed it;
+ *   - a primary in maintenance is not failed over unless the operator
+ *     allowed it (maintenance_allow_failover);
+ *   - a paused cluster starts nothing: no cut, decision, retry or abandon,
+ *     no cut of a standby and no repoint, except what a failover owes its
+ *     standbys (the repoints of a promoted failover, and of a standby a cut
+ *     left following no one); a decision already committed is carried out
+ *     (promotion, repoints, done) and writable non-primaries are still
+ *     fenced; every wait (failover_timeout, cut_timeout, a retry) counts
+ *     again from the resume. */
 #ifndef PGQ_POLICY_H
 #define PGQ_POLICY_H
 
@@ -92,9 +101,10 @@ bool policy_next_command(const struct state *s,
  * (which the cut stops: it can acknowledge nothing more). */
 bool policy_unfenced_allowed(const struct cluster *c, const struct node *p);
 
-/* A standby could replace p now (up, priority > 0, not in maintenance):
- * its agent then leaves a crashed primary to the quorum rather than
- * restart it. */
+/* A standby could replace p now (up, priority > 0, not in maintenance),
+ * and would (the cluster is not paused, p is not a primary in maintenance
+ * the operator did not allow to be failed over): its agent then leaves a
+ * crashed primary to the quorum rather than restart it. */
 bool policy_standby_ready(const struct cluster *c, const struct node *p);
 
 /* Actions on PostgreSQL nodes that the committed state calls for. */

@@ -247,6 +247,12 @@ static void status_table(FILE *out,
                     c->fo.epoch);
         }
         fprintf(out, "\n");
+        if (c->paused) {
+            fprintf(out,
+                    "  PAUSED (since %s): no automatic failover, cut or repoint starts; "
+                    "observations, verdicts and leases go on (pgquorumctl resume --cluster %s)\n",
+                    ago(now, c->pause_ms, b2, sizeof b2), c->name);
+        }
         if (strncmp(c->fo.blocked, PGQ_HELD, PGQ_HELD_LEN) == 0) {
             fprintf(out, "  FAILOVER HELD: %s\n", c->fo.blocked + PGQ_HELD_LEN);
         } else if (c->fo.blocked[0] != '\0') {
@@ -283,7 +289,10 @@ static void status_table(FILE *out,
             }
             fprintf(out, "  %-12s %-8s %-7s %-4u %-5s %-3s %-12s %-9s %-7s %-7s %-5s %-12s %s\n",
                     n->name, pgq_role_name(n->role), health_word(n), n->priority,
-                    n->maintenance ? "on" : "-", tl, lsn, lag, cache, idx, conns,
+                    !n->maintenance                 ? "-"
+                    : n->maintenance_allow_failover ? "on+fo"
+                                                    : "on",
+                    tl, lsn, lag, cache, idx, conns,
                     ago(now, f != NULL ? f->obs.probed_ms : 0, b1, sizeof b1),
                     views[0] ? views : "-");
             if (n->alert_writable) {
@@ -337,7 +346,6 @@ static void status_table(FILE *out,
             }
         }
     }
-    (void)b2;
     (void)b3;
 }
 
@@ -404,6 +412,7 @@ static void node_json(FILE *out,
     json_kstr(out, &first, "conninfo", n->conninfo);
     json_ku64(out, &first, "priority", n->priority);
     json_kbool(out, &first, "maintenance", n->maintenance);
+    json_kbool(out, &first, "maintenance_allow_failover", n->maintenance_allow_failover);
     json_kstr(out, &first, "role", pgq_role_name(n->role));
     json_kstr(out, &first, "health", pgq_verdict_name(n->verdict));
     json_ktime(out, &first, "health_since", n->verdict_since_ms);
@@ -555,6 +564,8 @@ static void status_json(FILE *out,
         json_kstr(out, &f2, "name", c->name);
         json_ku64(out, &f2, "epoch", c->epoch);
         json_kstr(out, &f2, "primary", c->primary);
+        json_kbool(out, &f2, "paused", c->paused);
+        json_ktime(out, &f2, "paused_since", c->paused ? c->pause_ms : 0);
         json_key(out, &f2, "failover");
         {
             bool f3 = true;

@@ -16,7 +16,8 @@
  * older version, which does not know it, never diverges from the others.
  * The leader raises the level once every voter announced it supports it.
  *   1: the commands of 0.1 (no node agents)
- *   2: node agents: AgentReport, SetFeature, AllowUnfenced */
+ *   2: node agents: AgentReport, SetFeature, AllowUnfenced
+ *   3: SetPause; SetMaintenance with allow_failover; the agents' rejoin facts */
 #define PGQ_FEATURE_LEVEL 3
 
 /* Limits, checked when decoding: none is a silent ceiling. */
@@ -127,6 +128,7 @@ enum pgq_event_kind {
     PGQ_EV_FEATURE,     /* the cluster's feature level was raised */
     PGQ_EV_ALLOW,       /* an operator allowed a failover over an unfenced primary */
     PGQ_EV_REJOINED,    /* a node agent rewinds, clones or rejoined its node (level 3) */
+    PGQ_EV_PAUSE,       /* an operator paused or resumed a cluster's automatic actions */
     PGQ__N_EVENT_KINDS
 };
 

@@ -106,6 +106,19 @@ static void scenario(struct state *s)
         c.u.agent.lease = true;
         c.u.agent.host.cpu_busy_bp = 500;
         commit(s, c);
+        /* Level 3: the primary's maintenance allowing a failover, and a pause, both ended. */
+        c = fz_cmd(CMD_MAINTENANCE, t + 2, FZ_CLUSTER, "a");
+        c.u.maintenance.on = true;
+        c.u.maintenance.allow_failover = true;
+        commit(s, c);
+        c.u.maintenance.on = c.u.maintenance.allow_failover = false;
+        commit(s, c);
+        c = fz_cmd(CMD_PAUSE, t + 2, FZ_CLUSTER, NULL);
+        c.u.pause.on = true;
+        pgq_strlcpy(c.u.pause.by, "pgquorumctl (user ops)", sizeof c.u.pause.by);
+        commit(s, c);
+        c.u.pause.on = false;
+        commit(s, c);
     }
     {
         struct command c = fz_cmd(CMD_BLOCKED, t + 3, FZ_CLUSTER, NULL);
@@ -355,6 +368,22 @@ static void commands_and_snapshots(void)
         req.kind = API_MAINTENANCE;
         req.cmd = fz_cmd(CMD_MAINTENANCE, 0, FZ_CLUSTER, "b");
         req.cmd.u.maintenance.on = true;
+        if (codec_request_encode(&req, NULL, &buf, &len) != 0) {
+            abort();
+        }
+        put("fuzz_request", buf, len);
+        free(buf);
+        req.cmd.u.maintenance.allow_failover = true;
+        if (codec_request_encode(&req, NULL, &buf, &len) != 0) {
+            abort();
+        }
+        put("fuzz_request", buf, len);
+        free(buf);
+        memset(&req, 0, sizeof req);
+        req.kind = API_PAUSE;
+        req.cmd = fz_cmd(CMD_PAUSE, 0, FZ_CLUSTER, NULL);
+        req.cmd.u.pause.on = true;
+        pgq_strlcpy(req.cmd.u.pause.by, "pgquorumctl (user ops)", sizeof req.cmd.u.pause.by);
         if (codec_request_encode(&req, NULL, &buf, &len) != 0) {
             abort();
         }

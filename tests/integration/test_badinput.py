@@ -392,6 +392,15 @@ def test_cli_errors(sb):
         (["node", "add", "pg2", "--conninfo", "postgresql://u:pw@h/db"], 1, "password"),
         (["node", "remove", "nope"], 1, "no node nope"),
         (["maintenance", "on", "nope"], 1, "no node nope"),
+        (["maintenance", "off", "pg1", "--allow-failover"], 2, "goes with maintenance on"),
+        (["status", "--allow-failover"], 2, "does not apply"),
+        (["maintenance", "on", "pg1", "--allow-failover"], 1, "not the primary"),
+        (["pause", "--cluster", "nosuch"], 1, "no cluster nosuch"),
+        (["resume", "--cluster", "nosuch"], 1, "no cluster nosuch"),
+        (["pause", "main"], 2, "unexpected argument"),
+        (["pause", "--json"], 2, "does not apply"),
+        (["resume", "--allow-failover"], 2, "does not apply"),
+        (["pause", "--cluster", "bad name!"], 2, "not a valid name"),
     ]
     for args, code, words in cases:
         p = q.ctl(*args)
@@ -411,6 +420,8 @@ def test_cli_errors(sb):
     t.check(p.returncode == 2 and "PGQUORUM_MONITORS" in p.stderr, "no monitors: %s" % p.stderr)
     st = q.status()
     t.check([n["name"] for n in st["nodes"]] == ["pg1"], "state changed: %s" % st["nodes"])
+    t.check(not st["nodes"][0]["maintenance"] and not st["clusters"][0]["paused"],
+            "state changed: %s %s" % (st["nodes"][0], st["clusters"][0]))
     for cmd in (["status", "--help"], ["node", "--help"], ["--help"], ["--version"]):
         p = q.ctl(*cmd)
         t.check(p.returncode == 0 and p.stdout, "%s failed" % cmd)

@@ -139,11 +139,14 @@ HELP = [
     (["node", "--help"], "Usage: pgquorumctl node add NAME --conninfo"),
     (["node", "add", "--help"], "Usage: pgquorumctl node add NAME --conninfo"),
     (["node", "remove", "--help"], "pgquorumctl node remove NAME"),
-    (["maintenance", "--help"], "Usage: pgquorumctl maintenance on|off NAME"),
-    (["maintenance", "on", "--help"], "Usage: pgquorumctl maintenance on|off NAME"),
+    (["maintenance", "--help"], "Usage: pgquorumctl maintenance on NAME [--allow-failover]"),
+    (["maintenance", "on", "--help"], "pgquorumctl maintenance off NAME"),
+    (["pause", "--help"], "Usage: pgquorumctl pause [--cluster NAME]"),
+    (["resume", "--help"], "Usage: pgquorumctl resume [--cluster NAME]"),
     (["debug", "failpoint", "--help"], "Usage: pgquorumctl debug failpoint NAME"),
 ]
-COMMANDS = ["status", "events", "uri", "node add", "node remove", "maintenance on|off",
+COMMANDS = ["status", "events", "uri", "node add", "node remove",
+            "maintenance on NAME [--allow-failover]", "maintenance off", "pause", "resume",
             "debug failpoint"]
 
 

@@ -3102,6 +3102,67 @@ static void run_random(uint64_t seed, unsigned n)
     sim_free(s);
 }
 
+/* ---- 8. pause ----------------------------------------------------------- */
+
+static int op_pause(struct sim *s, bool on)
+{
+    struct command cmd;
+    command_init(&cmd, CMD_PAUSE);
+    pgq_strlcpy(cmd.cluster, CLUSTER, sizeof cmd.cluster);
+    pgq_strlcpy(cmd.u.pause.by, "sim", sizeof cmd.u.pause.by);
+    cmd.u.pause.on = on;
+    return sim_operate(s, &cmd);
+}
+
+/* A pause is replicated state: with the primary down and the leader killed
+ * while paused, no leader fails anything over (the reason says paused); once
+ * resumed, the failover is done with one promotion, failover_timeout after
+ * the resume. */
+static void test_pause_survives_leader_change(void **state)
+{
+    struct sim *s = sim_new(3, 0, false, 0, 0);
+    const struct cluster *c;
+    uint64_t resumed;
+    unsigned old, l;
+    int rv;
+    (void)state;
+    setup_cluster(s);
+    /* The leader raises the feature level once every monitor announced it. */
+    while ((rv = op_pause(s, true)) == PGQ_VERSION) {
+        sim_run(s, 500);
+    }
+    assert_int_equal(rv, 0);
+    s->pg[0].up = false;
+    sim_run(s, 2 * FAILOVER_MS);
+    old = sim_leader(s, 1000);
+    sim_kill(s, old);
+    raft_fixture_step_until_has_no_leader(&s->f, 10000);
+    l = sim_leader(s, 10000);
+    assert_int_not_equal(l, old);
+    sim_run(s, 3 * FAILOVER_MS);
+    c = main_of(s, l);
+    if (c->epoch != 1 || total_promotions(s) != 0 || strncmp(c->fo.blocked, "paused: ", 8) != 0) {
+        dump_events(s, l);
+        sim_fail(s, "while paused: epoch %" PRIu64 ", %u promotions, blocked \"%s\"", c->epoch,
+                 total_promotions(s), c->fo.blocked);
+    }
+    assert_true(c->paused);
+    assert_int_equal(c->fo.phase, PGQ_FO_NONE);
+    sim_revive(s, old);
+    assert_int_equal(op_pause(s, false), 0);
+    resumed = now_of(s);
+    if (!sim_until(s, pred_decided, NULL, FAILOVER_MS + 10000)) {
+        sim_fail(s, "no failover after the resume");
+    }
+    /* Down for long before: without the restart of the wait it would be at once. */
+    assert_true(now_of(s) >= resumed + FAILOVER_MS - 500);
+    if (!sim_until(s, pred_done_all, NULL, 30000)) {
+        sim_fail(s, "failover not done after the resume");
+    }
+    assert_int_equal(total_promotions(s), 1);
+    sim_free(s);
+}
+
 /* Seeded random schedules of kills, revivals and disconnections of a
  * minority of monitors, reports, node adds, maintenance, standby crashes and
  * one primary failure keep the invariants after every step (one leader per
@@ -3549,6 +3610,7 @@ int main(void)
         cmocka_unit_test(test_clock_step),
         cmocka_unit_test(test_leader_dies),
         cmocka_unit_test(test_leader_dies_mid_cut),
+        cmocka_unit_test(test_pause_survives_leader_change),
         cmocka_unit_test(test_random),
         cmocka_unit_test(test_agent_host_cut),
         cmocka_unit_test(test_agent_leader_dies_every_step),

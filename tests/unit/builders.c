@@ -167,6 +167,14 @@ struct command b_cmd_allow_unfenced(uint64_t t, const char *node, const char *by
     return c;
 }
 
+struct command b_cmd_pause(uint64_t t, bool on, const char *by)
+{
+    struct command c = cmd_new(CMD_PAUSE, t, B_CLUSTER, "");
+    c.u.pause.on = on;
+    pgq_strlcpy(c.u.pause.by, by, sizeof c.u.pause.by);
+    return c;
+}
+
 /* ---- node agents ------------------------------------------------------------------ */
 
 struct agent_facts b_agent_facts(bool pm_alive)
@@ -199,6 +207,15 @@ void b_apply(struct state *s, const struct command *cmd)
     assert_int_equal(res.code, 0);
 }
 
+/* An operator's command, checked before it is proposed; one of a level above the state's is
+ * checked with other words (see test_rolling_upgrade). */
+static bool client_command(const struct state *s, const struct command *cmd)
+{
+    return (cmd->kind == CMD_NODE_ADD || cmd->kind == CMD_NODE_REMOVE ||
+            cmd->kind == CMD_MAINTENANCE || cmd->kind == CMD_PAUSE) &&
+           cluster_command_level(cmd) <= s->feature_level;
+}
+
 void b_refused(struct state *s, const struct command *cmd, int code, const char *needle)
 {
     struct apply_result res, check;
@@ -207,7 +224,7 @@ void b_refused(struct state *s, const struct command *cmd, int code, const char 
     int rv;
     memset(&check, 0, sizeof check);
     b_encode(s, &before, &before_len);
-    if (cmd->kind == CMD_NODE_ADD || cmd->kind == CMD_NODE_REMOVE || cmd->kind == CMD_MAINTENANCE) {
+    if (client_command(s, cmd)) {
         rv = cluster_check(s, cmd, &check);
         if (rv != code) {
             fail_msg("cluster_check returned %d (%s), want %d", rv, check.message, code);
@@ -219,7 +236,7 @@ void b_refused(struct state *s, const struct command *cmd, int code, const char 
     }
     assert_int_equal(res.code, code);
     b_assert_contains(res.message, needle);
-    if (cmd->kind == CMD_NODE_ADD || cmd->kind == CMD_NODE_REMOVE || cmd->kind == CMD_MAINTENANCE) {
+    if (client_command(s, cmd)) {
         assert_string_equal(check.message, res.message);
     }
     b_encode(s, &after, &after_len);
@@ -259,6 +276,12 @@ void b_remove(struct state *s, uint64_t t, const char *node)
 void b_maintenance(struct state *s, uint64_t t, const char *node, bool on)
 {
     struct command c = b_cmd_maintenance(t, node, on);
+    b_apply(s, &c);
+}
+
+void b_pause(struct state *s, uint64_t t, bool on)
+{
+    struct command c = b_cmd_pause(t, on, "alice");
     b_apply(s, &c);
 }
 

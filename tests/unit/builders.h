@@ -58,6 +58,8 @@ struct command b_cmd_step(uint64_t t,
 struct command b_cmd_agent(uint64_t t, const char *node, const struct agent_facts *f);
 struct command b_cmd_feature(uint64_t t, unsigned level);
 struct command b_cmd_allow_unfenced(uint64_t t, const char *node, const char *by);
+/* Pause (on) or resume B_CLUSTER, by `by`. */
+struct command b_cmd_pause(uint64_t t, bool on, const char *by);
 
 /* ---- node agents ------------------------------------------------------------ */
 
@@ -81,6 +83,8 @@ void b_hello(struct state *s, uint64_t t, uint64_t leader, unsigned n_voters); /
 void b_add(struct state *s, uint64_t t, const char *node, unsigned priority);  /* host=<node> */
 void b_remove(struct state *s, uint64_t t, const char *node);
 void b_maintenance(struct state *s, uint64_t t, const char *node, bool on);
+/* Pause (on) or resume B_CLUSTER, by alice (the state must be at feature level 3). */
+void b_pause(struct state *s, uint64_t t, bool on);
 void b_report(struct state *s, uint64_t t, uint64_t monitor, const struct obs *o);
 /* Monitors first..last each report o, one command each. */
 void b_report_by(struct state *s, uint64_t t, uint64_t first, uint64_t last, const struct obs *o);

@@ -315,6 +315,156 @@ static void test_maintenance(void **ctx)
                         "in maintenance");
 }
 
+/* A healthy cluster (pg1 primary, pg2 and pg3 standbys) at feature level 3. */
+static void healthy_level3(struct state *s)
+{
+    b_healthy(s, 1000, 3, "pg1", 100, two_standbys, 2);
+    b_feature_level(s, 1000);
+}
+
+/* copy: a new state, s through a snapshot, encoding to the same bytes. */
+static void snapshot_copy(struct state *copy, const struct state *s)
+{
+    state_init(copy);
+    b_copy(copy, s);
+    b_assert_same(s, copy);
+}
+
+static void test_maintenance_allow_failover(void **ctx)
+{
+    /* The primary's maintenance may allow a failover: set and cleared with an event each time it
+     * changes (maintenance on without it takes it back, off clears both); it is refused on a
+     * standby (never promoted in maintenance anyway) and without maintenance on, and it survives
+     * a snapshot. */
+    struct state *s = *ctx;
+    struct state copy;
+    struct command c;
+    uint64_t events;
+    healthy_level3(s);
+    c = b_cmd_maintenance(2000, "pg2", true);
+    c.u.maintenance.allow_failover = true;
+    b_refused(s, &c, PGQ_REFUSED,
+              "node pg2 is not the primary of cluster main: only a primary in maintenance may be "
+              "allowed a failover");
+    c = b_cmd_maintenance(2000, "pg1", false);
+    c.u.maintenance.allow_failover = true;
+    b_refused(s, &c, PGQ_INVALID, "allow_failover needs maintenance on");
+
+    c = b_cmd_maintenance(2100, "pg1", true);
+    c.u.maintenance.allow_failover = true;
+    b_apply(s, &c);
+    assert_true(b_node(s, "pg1")->maintenance);
+    assert_true(b_node(s, "pg1")->maintenance_allow_failover);
+    assert_int_equal(last_event(s)->kind, PGQ_EV_MAINTENANCE);
+    assert_string_equal(last_event(s)->message,
+                        "maintenance on for node pg1: the primary may still be failed over should "
+                        "it go down (allowed by the operator)");
+    events = s->event_seq;
+    b_apply(s, &c); /* the same again: no event */
+    assert_int_equal(s->event_seq, events);
+
+    snapshot_copy(&copy, s);
+    assert_true(b_node(&copy, "pg1")->maintenance_allow_failover);
+    state_close(&copy);
+
+    b_maintenance(s, 2200, "pg1", true); /* without the allowance: taken back */
+    assert_true(b_node(s, "pg1")->maintenance);
+    assert_false(b_node(s, "pg1")->maintenance_allow_failover);
+    assert_string_equal(last_event(s)->message,
+                        "maintenance on for node pg1: no automatic failover while the primary is "
+                        "in maintenance");
+    b_apply(s, &c);
+    b_maintenance(s, 2300, "pg1", false);
+    assert_false(b_node(s, "pg1")->maintenance);
+    assert_false(b_node(s, "pg1")->maintenance_allow_failover);
+    assert_string_equal(last_event(s)->message, "maintenance off for node pg1");
+}
+
+/* ---- pause ------------------------------------------------------------------------ */
+
+static void test_pause(void **ctx)
+{
+    /* Pause and resume set the cluster's flag and when it changed, clear the reason a failover
+     * was held (the leader says it again if it still holds), and are events naming who did it;
+     * the same again changes nothing; an unknown cluster is refused before and at apply; a
+     * snapshot keeps both fields. */
+    struct state *s = *ctx;
+    struct state copy;
+    struct command c;
+    uint64_t events;
+    healthy_level3(s);
+    c = b_cmd_pause(2000, true, "alice");
+    pgq_strlcpy(c.cluster, "nosuch", sizeof c.cluster);
+    b_refused(s, &c, PGQ_NOTFOUND, "no cluster nosuch");
+    c = b_cmd_blocked(2000, "held: something");
+    b_apply(s, &c);
+
+    c = b_cmd_pause(2100, true, "pgquorumctl (user alice)");
+    b_apply(s, &c);
+    assert_true(b_cluster(s)->paused);
+    assert_int_equal(b_cluster(s)->pause_ms, 2100);
+    assert_string_equal(b_cluster(s)->fo.blocked, "");
+    assert_int_equal(last_event(s)->kind, PGQ_EV_PAUSE);
+    assert_string_equal(last_event(s)->cluster, "main");
+    assert_string_equal(last_event(s)->node, "");
+    assert_string_equal(last_event(s)->message,
+                        "cluster main paused by pgquorumctl (user alice): no automatic failover, "
+                        "cut or repoint starts (observations, verdicts and leases go on)");
+    events = s->event_seq;
+    c.time_ms = 2200;
+    b_apply(s, &c); /* the same again (a retried write): accepted, nothing changes */
+    assert_int_equal(s->event_seq, events);
+    assert_int_equal(b_cluster(s)->pause_ms, 2100);
+
+    snapshot_copy(&copy, s);
+    assert_true(b_cluster(&copy)->paused);
+    assert_int_equal(b_cluster(&copy)->pause_ms, 2100);
+    state_close(&copy);
+
+    c = b_cmd_blocked(2300, "paused: no automatic failover");
+    b_apply(s, &c);
+    c = b_cmd_pause(2400, false, "");
+    b_apply(s, &c);
+    assert_false(b_cluster(s)->paused);
+    assert_int_equal(b_cluster(s)->pause_ms, 2400);
+    assert_string_equal(b_cluster(s)->fo.blocked, "");
+    assert_string_equal(last_event(s)->message,
+                        "cluster main resumed by an operator: automatic failover again "
+                        "(failover_timeout and every other wait count from now)");
+}
+
+static void test_pause_says_what_is_in_flight(void **ctx)
+{
+    /* A pause during a failover says what becomes of it: a cut is held, a decision is carried
+     * through, a candidate given up is not replaced. */
+    static const char *const tail[] = {
+        "; the failover of the primary begun (cut) is held where it is",
+        "; the failover already decided is carried through",
+        "; no other candidate is tried",
+    };
+    for (unsigned i = 0; i < 3; i++) {
+        struct state s;
+        char want[PGQ_REASON_MAX];
+        state_init(&s);
+        healthy_level3(&s);
+        if (i == 0) {
+            b_cut(&s, 2000);
+        } else {
+            b_failover(&s, 2000, "pg2");
+        }
+        if (i == 2) {
+            b_step(&s, 2500, PGQ_STEP_GAVE_UP, "pg2", 0);
+        }
+        b_pause(&s, 3000, true);
+        snprintf(want, sizeof want,
+                 "cluster main paused by alice: no automatic failover, cut or repoint starts "
+                 "(observations, verdicts and leases go on)%s",
+                 tail[i]);
+        assert_string_equal(last_event(&s)->message, want);
+        state_close(&s);
+    }
+}
+
 /* ---- verdicts and reports --------------------------------------------------------- */
 
 struct verdict_case
@@ -1595,8 +1745,12 @@ static void test_rolling_upgrade(void **ctx)
     assert_string_equal(last_event(s)->message, "feature level 2 (was 1)");
     b_refused(s, &feature, PGQ_STALE, "feature level 2: the cluster is already at 2");
     feature.u.feature.level = PGQ_FEATURE_LEVEL + 1;
-    b_refused(s, &feature, PGQ_VERSION,
-              "feature level 4 is unknown to this monitor (it supports 3)");
+    {
+        char want[PGQ_REASON_MAX];
+        snprintf(want, sizeof want, "feature level %d is unknown to this monitor (it supports %d)",
+                 PGQ_FEATURE_LEVEL + 1, PGQ_FEATURE_LEVEL);
+        b_refused(s, &feature, PGQ_VERSION, want);
+    }
 
     /* The same commands apply now. */
     b_apply(s, &agent);
@@ -1626,6 +1780,53 @@ static void test_feature_level_voters_only(void **ctx)
     c = b_cmd_feature(1300, 2);
     b_apply(s, &c);
     assert_int_equal(s->feature_level, 2);
+}
+
+static void test_pause_needs_level_3(void **ctx)
+{
+    /* At feature level 2 a pause, and a maintenance that allows a failover, are refused exactly as
+     * a monitor of the previous version refuses them (every byte unchanged), and before they are
+     * proposed with the reason; a maintenance without the allowance applies. At level 3 they
+     * apply. */
+    struct state *s = *ctx;
+    struct command pause, allow, feature;
+    struct apply_result res;
+    uint8_t *before, *after;
+    size_t before_len, after_len;
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    for (uint64_t id = 1; id <= 3; id++) {
+        announce(s, 1100, id, 2);
+    }
+    feature = b_cmd_feature(1200, 2);
+    b_apply(s, &feature);
+    assert_int_equal(s->feature_level, 2);
+    pause = b_cmd_pause(2000, true, "alice");
+    allow = b_cmd_maintenance(2000, "pg1", true);
+    allow.u.maintenance.allow_failover = true;
+    b_encode(s, &before, &before_len);
+    for (int i = 0; i < 2; i++) {
+        const struct command *c = i == 0 ? &pause : &allow;
+        assert_int_equal(cluster_apply(s, c, &res), PGQ_VERSION);
+        assert_string_equal(res.message,
+                            "command needs feature level 3; the cluster is at level 2");
+        assert_int_equal(cluster_check(s, c, &res), PGQ_VERSION);
+        assert_string_equal(res.message,
+                            "the cluster is at feature level 2: upgrade every monitor first");
+    }
+    b_encode(s, &after, &after_len);
+    assert_int_equal(after_len, before_len);
+    assert_memory_equal(after, before, before_len);
+    free(before);
+    free(after);
+    b_maintenance(s, 2100, "pg1", true);
+    assert_true(b_node(s, "pg1")->maintenance);
+
+    b_feature_level(s, 3000);
+    assert_int_equal(s->feature_level, 3);
+    b_apply(s, &pause);
+    assert_true(b_cluster(s)->paused);
+    b_apply(s, &allow);
+    assert_true(b_node(s, "pg1")->maintenance_allow_failover);
 }
 
 static void test_agent_report(void **ctx)
@@ -1992,6 +2193,9 @@ int main(void)
         T(test_cluster_limit),
         T(test_node_remove),
         T(test_maintenance),
+        T(test_maintenance_allow_failover),
+        T(test_pause),
+        T(test_pause_says_what_is_in_flight),
         T(test_verdict_3_voters),
         T(test_verdict_5_voters),
         T(test_verdict_1_voter),
@@ -2032,6 +2236,7 @@ int main(void)
         T(test_blocked),
         T(test_rolling_upgrade),
         T(test_feature_level_voters_only),
+        T(test_pause_needs_level_3),
         T(test_agent_report),
         T(test_agent_unprotected),
         T(test_agent_unprotected_standby),

@@ -116,6 +116,11 @@ static void assert_commands_equal(const struct command *a, const struct command 
             break;
         case CMD_MAINTENANCE:
             assert_int_equal(a->u.maintenance.on, b->u.maintenance.on);
+            assert_int_equal(a->u.maintenance.allow_failover, b->u.maintenance.allow_failover);
+            break;
+        case CMD_PAUSE:
+            assert_int_equal(a->u.pause.on, b->u.pause.on);
+            assert_string_equal(a->u.pause.by, b->u.pause.by);
             break;
         case CMD_REPORT:
             assert_int_equal(a->u.report.monitor_id, b->u.report.monitor_id);
@@ -208,6 +213,8 @@ static void assert_states_equal(const struct state *a, const struct state *b)
         assert_int_equal(x->fo.timeline, y->fo.timeline);
         assert_string_equal(x->fo.blocked, y->fo.blocked);
         assert_int_equal(x->fo.candidate_lsn, y->fo.candidate_lsn);
+        assert_int_equal(x->paused, y->paused);
+        assert_int_equal(x->pause_ms, y->pause_ms);
         assert_int_equal(x->n_nodes, y->n_nodes);
         for (unsigned j = 0; j < x->n_nodes; j++) {
             const struct node *n = &x->nodes[j], *m = &y->nodes[j];
@@ -215,6 +222,7 @@ static void assert_states_equal(const struct state *a, const struct state *b)
             assert_string_equal(n->conninfo, m->conninfo);
             assert_int_equal(n->priority, m->priority);
             assert_int_equal(n->maintenance, m->maintenance);
+            assert_int_equal(n->maintenance_allow_failover, m->maintenance_allow_failover);
             assert_int_equal(n->role, m->role);
             assert_int_equal(n->verdict, m->verdict);
             assert_int_equal(n->verdict_since_ms, m->verdict_since_ms);
@@ -347,6 +355,11 @@ static unsigned every_command(struct command *out)
     }
     out[n++] = b_cmd_feature(1021, 7); /* the codec carries any level: apply judges it */
     out[n++] = b_cmd_allow_unfenced(1022, "pg1", "alice@ops");
+    out[n] = b_cmd_maintenance(1023, "pg1", true);
+    out[n].u.maintenance.allow_failover = true;
+    n++;
+    out[n++] = b_cmd_pause(1024, true, "pgquorumctl (user alice)");
+    out[n++] = b_cmd_pause(1025, false, "");
     return n;
 }
 
@@ -357,7 +370,7 @@ static void test_command_round_trip(void **ctx)
     /* Every kind of command decodes to the same fields and re-encodes to the same bytes. */
     struct command cmds[32];
     unsigned n = every_command(cmds);
-    bool kinds[CMD_ALLOW_UNFENCED + 1] = {false};
+    bool kinds[CMD_PAUSE + 1] = {false};
     (void)ctx;
     for (unsigned i = 0; i < n; i++) {
         uint8_t *buf, *again;
@@ -377,7 +390,7 @@ static void test_command_round_trip(void **ctx)
         free(again);
         command_close(&back);
     }
-    for (int k = CMD_HELLO; k <= CMD_ALLOW_UNFENCED; k++) {
+    for (int k = CMD_HELLO; k <= CMD_PAUSE; k++) {
         if (!kinds[k]) {
             fail_msg("command kind %d not covered", k);
         }
@@ -809,6 +822,11 @@ static void rich_state(struct state *s)
     b_report(s, 9650, 3, &o[0]);
     b_step(s, 9700, PGQ_STEP_FENCED, "pg1", 0);
     b_hello(s, 9800, 2, 3);
+    b_feature_level(s, 9850);
+    b_pause(s, 9900, true);
+    c = b_cmd_maintenance(9950, "pg2", true);
+    c.u.maintenance.allow_failover = true;
+    b_apply(s, &c);
 }
 
 static void test_state_round_trip(void **ctx)
@@ -826,6 +844,9 @@ static void test_state_round_trip(void **ctx)
     assert_int_equal(b_node(&s, "pg1")->fenced_epoch, 2);
     assert_int_equal(b_node(&s, "pg1")->n_sync, 2);
     assert_int_equal(b_node(&s, "pg1")->sync[0].left_lsn, 0x3000200); /* pg2 left */
+    assert_true(b_cluster(&s)->paused);
+    assert_int_equal(b_cluster(&s)->pause_ms, 9900);
+    assert_true(b_node(&s, "pg2")->maintenance_allow_failover);
     b_encode(&s, &buf, &len);
     if (codec_state_decode(buf, len, &back, err, sizeof err) != 0) {
         fail_msg("%s", err);
@@ -1176,6 +1197,20 @@ static void test_request_round_trip(void **ctx)
     req.kind = API_MAINTENANCE;
     req.cmd = b_cmd_maintenance(0, "pg7", true);
     request_round_trip(&req, &back);
+    assert_commands_equal(&req.cmd, &back.cmd);
+    api_request_close(&back);
+    req.cmd.u.maintenance.allow_failover = true;
+    request_round_trip(&req, &back);
+    assert_true(back.cmd.u.maintenance.allow_failover);
+    assert_commands_equal(&req.cmd, &back.cmd);
+    api_request_close(&back);
+
+    memset(&req, 0, sizeof req);
+    req.kind = API_PAUSE;
+    req.cmd = b_cmd_pause(0, true, "pgquorumctl (user bob)");
+    pgq_strlcpy(req.cmd.cluster, "east", sizeof req.cmd.cluster);
+    request_round_trip(&req, &back);
+    assert_int_equal(back.cmd.kind, CMD_PAUSE);
     assert_commands_equal(&req.cmd, &back.cmd);
     api_request_close(&back);
 

@@ -611,6 +611,46 @@ static void test_heartbeat_during_cut(void **ctx)
     lease_book_close(&b);
 }
 
+static void test_heartbeat_while_paused(void **ctx)
+{
+    /* A paused cluster must not fence its own primary: the primary's heartbeats are still
+     * granted leases, and its agent is told no standby will replace it, so that one saying its
+     * PostgreSQL is down (fenced or handed over) is granted a lease too (and starts it again,
+     * the only way back while nothing fails over), which it is not once resumed. A cut under
+     * way when the pause came still revokes it: its standbys no longer receive its writes. */
+    struct state *s = *ctx;
+    struct lease_book b;
+    struct lease_reply r;
+    struct agent_facts f = b_agent_facts(true);
+    healthy_book(s, &b);
+    b_pause(s, 2000, true);
+    assert_true(lease_may_grant(b_cluster(s), b_node(s, "pg1")));
+    lease_on_heartbeat(&b, s, B_CLUSTER, "pg1", &f, 3000, &r);
+    assert_true(r.primary);
+    assert_false(r.fence);
+    assert_false(r.standby_ready);
+    assert_int_equal(r.lease_ms, LEASE_MS);
+    f.pm_alive = false;
+    f.handover = true;
+    lease_on_heartbeat(&b, s, B_CLUSTER, "pg1", &f, 4000, &r);
+    assert_false(r.standby_ready);
+    assert_int_equal(r.lease_ms, LEASE_MS);
+    assert_int_equal(lease_entry_find(&b, B_CLUSTER, "pg1")->granted_ms, 4000);
+    b_pause(s, 5000, false);
+    lease_on_heartbeat(&b, s, B_CLUSTER, "pg1", &f, 5000, &r);
+    assert_true(r.standby_ready);
+    assert_int_equal(r.lease_ms, 0);
+    assert_int_equal(lease_entry_find(&b, B_CLUSTER, "pg1")->granted_ms, 4000);
+
+    f = b_agent_facts(true);
+    b_cut(s, 10000);
+    b_pause(s, 10100, true);
+    lease_on_heartbeat(&b, s, B_CLUSTER, "pg1", &f, 10500, &r);
+    assert_true(r.fence);
+    assert_int_equal(r.lease_ms, 0);
+    lease_book_close(&b);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, b_setup_state, b_teardown_state)
 
 int main(void)
@@ -632,6 +672,7 @@ int main(void)
         T(test_heartbeat_unregistered),
         T(test_heartbeat_primary_and_standby),
         T(test_heartbeat_during_cut),
+        T(test_heartbeat_while_paused),
         T(test_grace_without_a_lease),
         T(test_lease_end_of_a_node_never_granted),
     };

@@ -557,6 +557,10 @@ static void test_new_generation_needs_fresh_views(void **ctx)
     assert_int_equal(c.u.decide.down_ms, 10000);
 }
 
+#define MAINT_PG1                                                                              \
+    "primary pg1 is in maintenance (pgquorumctl maintenance on pg1 --allow-failover allows a " \
+    "failover)"
+
 static void test_primary_in_maintenance_blocks(void **ctx)
 {
     /* A primary in maintenance is not failed over: the reason is proposed once, and cleared when it
@@ -569,7 +573,7 @@ static void test_primary_in_maintenance_blocks(void **ctx)
     reprobe(s, 10000, "pg2", 0x1000);
     reprobe(s, 10000, "pg3", 0x1000);
     c = expect_cmd(s, 10000, CMD_BLOCKED); /* no need to wait for the timeout to say so */
-    assert_string_equal(c.u.blocked.reason, "primary pg1 is in maintenance");
+    assert_string_equal(c.u.blocked.reason, MAINT_PG1);
     b_apply(s, &c);
     expect_none(s, 100000);
     {
@@ -580,6 +584,206 @@ static void test_primary_in_maintenance_blocks(void **ctx)
     c = expect_cmd(s, 100000, CMD_BLOCKED);
     b_apply(s, &c);
     expect_none(s, 200000);
+}
+
+/* ---- pause and maintenance of the primary ------------------------------------------------- */
+
+#define PAUSED                                                                                 \
+    "paused: no automatic failover until an operator resumes the cluster (pgquorumctl resume " \
+    "--cluster main)"
+
+/* The actions due now, as "kind:node" words separated by spaces. */
+static const char *actions_of(const struct state *s)
+{
+    static char out[256];
+    struct action a[16];
+    unsigned n = policy_actions(s, a, PGQ_ARRAY_SIZE(a));
+    out[0] = '\0';
+    for (unsigned i = 0; i < n && i < PGQ_ARRAY_SIZE(a); i++) {
+        pgq_appendf(out, sizeof out, "%s%s:%s", out[0] ? " " : "", policy_action_name(a[i].kind),
+                    a[i].node);
+    }
+    return out;
+}
+
+/* failed_primary (3 voters, n_down of them see pg1 down), at feature level 3 (pause). */
+static void failed_primary_level3(struct state *s, unsigned n_down)
+{
+    failed_primary(s, 3, n_down);
+    b_feature_level(s, 12000);
+}
+
+static void test_pause_holds_failover(void **ctx)
+{
+    /* A paused cluster whose primary goes down proposes no cut, however long it stays down:
+     * the reason (paused) is committed as soon as the verdict is, and nothing is done to the
+     * standbys. Once resumed, the primary still down gets the whole failover_timeout from the
+     * resume, then the cut and the decision follow as usual. */
+    struct state *s = *ctx;
+    struct command c;
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    b_feature_level(s, 1000);
+    b_pause(s, 1500, true);
+    expect_none(s, 2000); /* the primary is up: nothing to say */
+    lose_primary(s, 10000, 1, 3);
+    reprobe(s, 10000, "pg2", 0x1000);
+    reprobe(s, 10000, "pg3", 0x1000);
+    c = expect_cmd(s, 10000, CMD_BLOCKED);
+    assert_string_equal(c.u.blocked.reason, PAUSED);
+    b_apply(s, &c);
+    assert_string_equal(state_event(s, s->n_events - 1)->message, "no failover: " PAUSED);
+    expect_none(s, 15000);
+    expect_none(s, 1000000);
+    assert_string_equal(actions_of(s), "");
+    assert_false(policy_standby_ready(b_cluster(s), b_node(s, "pg1")));
+
+    b_pause(s, 1000000, false);
+    assert_string_equal(b_cluster(s)->fo.blocked, "");
+    assert_true(policy_standby_ready(b_cluster(s), b_node(s, "pg1")));
+    expect_none(s, 1004999); /* failover_timeout counts from the resume */
+    c = expect_cmd(s, 1005000, CMD_CUT);
+    assert_int_equal(c.u.cut.down_ms, 10000);
+    c = cut_then_next(s, 1005000, CMD_DECIDE);
+    assert_string_equal(c.node, "pg2");
+}
+
+static void test_pause_holds_cut(void **ctx)
+{
+    /* A cut under way when the pause is committed is held where it is: the standby not cut yet
+     * is not cut, no candidate is chosen among those that were, and the cut is not abandoned; on
+     * resume the cut goes on and cut_timeout counts from the resume. */
+    struct state *s = *ctx;
+    struct command c;
+    failed_primary_level3(s, 3);
+    c = expect_cmd(s, 15000, CMD_CUT);
+    c.time_ms = 15000;
+    b_apply(s, &c);
+    b_cut_step(s, 15100, "pg2", 0x1000);
+    assert_string_equal(actions_of(s), "cut:pg3");
+    b_pause(s, 15200, true);
+    assert_string_equal(actions_of(s), "");
+    c = expect_cmd(s, 15300, CMD_BLOCKED);
+    assert_string_equal(c.u.blocked.reason, PAUSED);
+    b_apply(s, &c);
+    expect_none(s, 100000); /* no decision, though cut_timeout passed long ago */
+    {
+        /* Nor an abandon when the views that saw the primary down are gone. */
+        struct policy_config pc = PC;
+        pc.view_max_age_ms = 1000;
+        expect_none_with(s, &pc, 100000);
+    }
+    b_pause(s, 100000, false);
+    assert_string_equal(actions_of(s), "cut:pg3");
+    expect_none(s, 100999); /* waiting for pg3: cut_timeout from the resume */
+    expect_blocked(s, 101000, "held: cutting the standbys off pg1: waiting for pg3");
+    c = expect_cmd(s, 102000, CMD_DECIDE);
+    assert_string_equal(c.node, "pg2");
+}
+
+static void test_pause_carries_decision_through(void **ctx)
+{
+    /* A failover already decided when the pause is committed is carried out: the promotion, the
+     * repoints and done; after it, a standby that does not follow the primary (one just added)
+     * is left as it is until the resume. */
+    struct state *s = *ctx;
+    struct command c;
+    struct obs o;
+    failed_primary_level3(s, 2);
+    b_failover(s, 15000, "pg2");
+    b_pause(s, 15100, true);
+    assert_string_equal(actions_of(s), "promote:pg2");
+    expect_none(s, 15200);
+    b_step(s, 16000, PGQ_STEP_PROMOTED, "pg2", 2);
+    assert_string_equal(actions_of(s), "repoint:pg3");
+    b_step(s, 16500, PGQ_STEP_REPOINTED, "pg3", 0);
+    c = expect_cmd(s, 16600, CMD_STEP);
+    assert_int_equal(c.u.step.kind, PGQ_STEP_DONE);
+    b_apply(s, &c);
+    assert_int_equal(b_cluster(s)->fo.phase, PGQ_FO_DONE);
+    b_add(s, 17000, "pg4", 50);
+    o = b_recovering(s, "pg4", 0x1000);
+    b_report_by(s, 17100, 1, 3, &o);
+    b_set_role(s, 17200, "pg4", PGQ_ROLE_STANDBY);
+    assert_string_equal(actions_of(s), "");
+    b_pause(s, 18000, false);
+    assert_string_equal(actions_of(s), "repoint:pg4");
+}
+
+static void test_pause_keeps_fencing_and_undoing_a_cut(void **ctx)
+{
+    /* While paused, a writable node that is not the primary is still fenced (Invariant 1), and
+     * a cut abandoned because the primary is up again still has its standbys repointed at it
+     * (they follow no one): what pause stops is what starts or moves a failover. */
+    struct state *s = *ctx;
+    struct command c;
+    struct obs o;
+    failed_primary_level3(s, 3);
+    c = expect_cmd(s, 15000, CMD_CUT);
+    c.time_ms = 15000;
+    b_apply(s, &c);
+    b_cut_standbys(s, 15100);
+    b_pause(s, 15200, true);
+    assert_string_equal(actions_of(s), "");
+    c = expect_cmd(s, 15300, CMD_BLOCKED);
+    assert_string_equal(c.u.blocked.reason, PAUSED);
+    b_apply(s, &c);
+    o = b_writable(s, "pg1", 0x1000); /* the primary is up again: the cut is abandoned */
+    b_report_by(s, 16000, 1, 3, &o);
+    assert_int_equal(b_cluster(s)->fo.phase, PGQ_FO_NONE);
+    assert_string_equal(actions_of(s), "repoint:pg2 repoint:pg3");
+    b_step(s, 16100, PGQ_STEP_REPOINTED, "pg2", 0);
+    b_step(s, 16100, PGQ_STEP_REPOINTED, "pg3", 0);
+    assert_string_equal(actions_of(s), "");
+    assert_string_equal(b_cluster(s)->fo.blocked, ""); /* the abandon restored it */
+    expect_none(s, 16200);
+    o = b_writable(s, "pg3", 0x1000);
+    b_report(s, 17000, 1, &o);
+    assert_string_equal(actions_of(s), "fence:pg3");
+}
+
+static void test_pause_holds_given_up(void **ctx)
+{
+    /* A candidate given up while paused is neither replaced by a new cut nor tried again. */
+    struct state *s = *ctx;
+    struct policy_config pc = PC;
+    struct command c;
+    pc.retry_ms = 1000;
+    failed_primary_level3(s, 2);
+    b_failover(s, 15000, "pg2");
+    b_pause(s, 15100, true);
+    c = b_cmd_step(16000, PGQ_STEP_GAVE_UP, "pg2", 2, 0);
+    b_apply(s, &c);
+    c = expect_cmd_with(s, &pc, 16100, CMD_BLOCKED);
+    assert_string_equal(c.u.blocked.reason, PAUSED);
+    b_apply(s, &c);
+    expect_none_with(s, &pc, 100000);
+    b_pause(s, 100000, false);
+    c = expect_cmd_with(s, &pc, 100000, CMD_CUT); /* pg3 can replace it */
+    assert_string_equal(c.u.cut.old_primary, "pg2");
+}
+
+static void test_primary_in_maintenance_allowed(void **ctx)
+{
+    /* A primary in maintenance whose operator allowed a failover is failed over as if it were
+     * not in maintenance (after failover_timeout, cut then decision), and its agent is told a
+     * standby could replace it; without the allowance it is held, and its agent is told none
+     * will. */
+    struct state *s = *ctx;
+    struct command c;
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    b_feature_level(s, 1000);
+    b_maintenance(s, 1500, "pg1", true);
+    assert_false(policy_standby_ready(b_cluster(s), b_node(s, "pg1")));
+    c = b_cmd_maintenance(1600, "pg1", true);
+    c.u.maintenance.allow_failover = true;
+    b_apply(s, &c);
+    assert_true(policy_standby_ready(b_cluster(s), b_node(s, "pg1")));
+    lose_primary(s, 10000, 1, 3);
+    reprobe(s, 10000, "pg2", 0x1000);
+    reprobe(s, 10000, "pg3", 0x0F00);
+    expect_none(s, 14999);
+    c = cut_then_next(s, 15000, CMD_DECIDE);
+    assert_string_equal(c.node, "pg2");
 }
 
 static void test_no_candidate_blocks(void **ctx)
@@ -1913,8 +2117,10 @@ static void test_next_feature(void **ctx)
         bool former_voter;  /* monitor 4 left the voters, announcing nothing */
         bool raise;
     } cases[] = {
-        {{3, 3, 3}, false, true}, {{3, 3, 0}, false, false}, {{3, 2, 3}, false, false},
-        {{3, 3, 3}, true, true},  {{4, 3, 9}, false, true},  {{0, 0, 0}, false, false},
+#define L PGQ_FEATURE_LEVEL
+        {{L, L, L}, false, true}, {{L, L, 0}, false, false},    {{L, L - 1, L}, false, false},
+        {{L, L, L}, true, true},  {{L + 1, L, 9}, false, true}, {{0, 0, 0}, false, false},
+#undef L
     };
     struct state empty;
     struct command c;
@@ -1970,6 +2176,12 @@ int main(void)
         T(test_minority_causes_no_failover),
         T(test_new_generation_needs_fresh_views),
         T(test_primary_in_maintenance_blocks),
+        T(test_primary_in_maintenance_allowed),
+        T(test_pause_holds_failover),
+        T(test_pause_holds_cut),
+        T(test_pause_carries_decision_through),
+        T(test_pause_keeps_fencing_and_undoing_a_cut),
+        T(test_pause_holds_given_up),
         T(test_no_candidate_blocks),
         T(test_cut_waits_for_standbys),
         T(test_lag_limit_after_every_monitor_lost_primary),
