@@ -682,6 +682,14 @@ int cluster_check(const struct state *s, const struct command *cmd, struct apply
             return check_maintenance(s, cmd, res);
         case CMD_PAUSE:
             return check_pause(s, cmd, res);
+        case CMD_SWITCHOVER:
+            if (cluster_cmd_level(cmd->kind) > s->feature_level) {
+                return cluster_fail(res, PGQ_VERSION,
+                                    "the cluster is at feature level %u: upgrade every monitor "
+                                    "first",
+                                    s->feature_level);
+            }
+            return check_switchover(s, cmd, res);
         case CMD_ALLOW_UNFENCED: {
             const struct cluster *c = state_cluster(s, cmd->cluster);
             const struct node *n = cluster_node(c, cmd->node);
@@ -763,6 +771,9 @@ int cluster_apply(struct state *s, const struct command *cmd, struct apply_resul
             break;
         case CMD_ALLOW_UNFENCED:
             rv = apply_allow_unfenced(s, cmd, res);
+            break;
+        case CMD_SWITCHOVER:
+            rv = apply_switchover(s, cmd, res);
             break;
         case CMD_PAUSE:
             rv = apply_pause(s, cmd, res);

@@ -125,6 +125,7 @@ struct agent_facts
     uint64_t lost_bytes;                /* bytes of its own WAL past the fork point, discarded */
     bool lost_known;                    /* the two above were counted */
     bool streaming;                     /* a standby whose walreceiver streams */
+    uint64_t stopped_lsn; /* stopped cleanly for a switchover: its shutdown checkpoint */
 };
 
 /* The agent's facts that a failover depends on changed (as opposed to
@@ -195,6 +196,21 @@ struct failover
     uint64_t chain_round;   /* the round of the first cut since floor_primary was writable: a
                                standby cut since holds no commit of it beyond its cut */
     uint64_t gave_up_ms;    /* GAVE_UP: when the candidate was given up */
+    bool switchover;        /* a planned switchover: the primary stopped cleanly, its agent
+                               said so; nothing it acknowledged is past final_lsn */
+    uint64_t final_lsn;     /* its shutdown checkpoint: the candidate holds at least this */
+};
+
+/* A planned switchover, from its scheduling until it becomes a failover
+ * (the Cut) or is cancelled. */
+struct switchover
+{
+    int phase;                 /* enum pgq_sw_phase */
+    char target[PGQ_NAME_MAX]; /* the standby to promote ("": the best) */
+    uint64_t at_ms;            /* not before (leader wall clock; 0: at once) */
+    uint64_t epoch;            /* the epoch whose primary it replaces */
+    uint64_t requested_ms;
+    uint64_t begun_ms; /* STOPPING since */
 };
 
 struct cluster
@@ -218,6 +234,7 @@ struct cluster
      * never), from which a wait of the failover counts again. */
     bool paused;
     uint64_t pause_ms;
+    struct switchover sw;
 };
 
 struct member
@@ -276,6 +293,7 @@ enum cmd_kind {
     CMD_FEATURE,        /* level 1: raises the level */
     CMD_ALLOW_UNFENCED, /* level 2 */
     CMD_PAUSE,          /* level 3 */
+    CMD_SWITCHOVER,     /* level 3 */
 };
 
 /* The feature level a command kind needs. */
@@ -311,6 +329,14 @@ struct command
             bool on; /* pause; false: resume */
             char by[PGQ_NAME_MAX];
         } pause; /* CMD_PAUSE: cluster */
+        struct cmd_switchover
+        {
+            char target[PGQ_NAME_MAX]; /* "": the best standby */
+            uint64_t at_ms;            /* not before (wall clock); 0: at once */
+            bool cancel;
+            bool begin; /* the leader: its time came */
+            char by[PGQ_NAME_MAX];
+        } switchover; /* CMD_SWITCHOVER: cluster */
         struct cmd_report
         {
             uint64_t monitor_id;
@@ -418,6 +444,15 @@ bool state_is_voter(const struct state *s, uint64_t monitor_id);
 /* The verdict of the monitors' latest views of a node: down only when a
  * majority of voters saw it down. */
 int cluster_verdict(const struct state *s, const struct node *n);
+
+/* Switchover (cluster_switchover.c): the primary p of c stopped cleanly
+ * for the switchover under way, by its agent's committed word (a Cut needs
+ * no verdict then); n is the primary a switchover is stopping (no lease);
+ * why target ("": any standby) cannot be promoted by a switchover now ("":
+ * it can). */
+bool switchover_stopped(const struct cluster *c, const struct node *p);
+bool switchover_stops(const struct cluster *c, const struct node *n);
+void switchover_unfit(const struct cluster *c, const char *target, char *why, size_t size);
 
 /* The physical replication slot the quorum keeps for a node on the
  * primary: "pgq_" and the name lowercased, every character outside

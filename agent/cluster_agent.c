@@ -18,6 +18,7 @@ unsigned cluster_cmd_level(int kind)
         case CMD_ALLOW_UNFENCED:
             return 2;
         case CMD_PAUSE:
+        case CMD_SWITCHOVER:
             return 3;
         default:
             return 1;
@@ -41,7 +42,8 @@ bool agent_facts_material(const struct agent_facts *a, const struct agent_facts 
            a->pg_state != b->pg_state || a->timeline != b->timeline ||
            a->in_recovery != b->in_recovery || a->fenced != b->fenced ||
            a->handover != b->handover || a->lease != b->lease || a->pm_pid != b->pm_pid ||
-           a->session != b->session || a->rejoin != b->rejoin || a->streaming != b->streaming;
+           a->session != b->session || a->rejoin != b->rejoin || a->streaming != b->streaming ||
+           a->stopped_lsn != b->stopped_lsn;
 }
 
 bool agent_confirms_down(const struct agent_facts *a)
@@ -141,6 +143,7 @@ int apply_agent(struct state *s, const struct command *cmd, struct apply_result 
         n->agent.rejoin_epoch = n->agent.rejoin_ms = 0;
         n->agent.lost_commits = n->agent.lost_bytes = 0;
         n->agent.lost_known = n->agent.streaming = false;
+        n->agent.stopped_lsn = 0;
     } else if (old.rejoin != n->agent.rejoin) {
         rejoin_event(s, c, n);
     }

@@ -85,6 +85,12 @@ static void needs_rejoin(struct state *s, struct cluster *c, struct node *n, con
  * and a candidate lost before its promotion is promoted after all. */
 static void fo_abandon(struct state *s, struct cluster *c, const char *why)
 {
+    if (c->fo.switchover) {
+        cluster_event(s, c->name, c->primary, PGQ_EV_SWITCHOVER, c->epoch, 0,
+                      "switchover of %s abandoned: %s; it is started again as the primary",
+                      c->primary, why);
+        memset(&c->sw, 0, sizeof c->sw);
+    }
     fo_move(c, c->prev_fo.phase);
     c->fo = c->prev_fo;
     cluster_event(s, c->name, c->primary, PGQ_EV_BLOCKED, c->epoch, 0,
@@ -149,7 +155,8 @@ int apply_cut(struct state *s, const struct command *cmd, struct apply_result *r
      * still hold; and a candidate given up is replaced whatever its verdict. */
     unpromoted =
         c->fo.epoch == c->epoch && (c->fo.phase == PGQ_FO_DECIDED || c->fo.phase == PGQ_FO_GAVE_UP);
-    if (c->fo.phase != PGQ_FO_GAVE_UP && p->verdict != PGQ_VERDICT_DOWN) {
+    if (c->fo.phase != PGQ_FO_GAVE_UP && p->verdict != PGQ_VERDICT_DOWN &&
+        !switchover_stopped(c, p)) {
         return cluster_fail(res, PGQ_STALE,
                             "cut of epoch %" PRIu64 " is stale: primary %s is %s by verdict",
                             ct->epoch, p->name, pgq_verdict_name(p->verdict));
@@ -181,6 +188,12 @@ int apply_cut(struct state *s, const struct command *cmd, struct apply_result *r
     pgq_strlcpy(c->fo.floor_primary, floor, sizeof c->fo.floor_primary);
     c->fo.reference_lsn = reference;
     c->fo.chain_round = chain;
+    if (switchover_stopped(c, p)) {
+        /* Planned: its agent stopped it cleanly and says where its WAL
+         * ends; the switchover is now this failover. */
+        c->fo.switchover = true;
+        c->fo.final_lsn = p->agent.stopped_lsn;
+    }
     cluster_event(
         s, c->name, p->name, PGQ_EV_CUT, c->fo.epoch, cluster_since(s->time_ms, ct->down_ms),
         "failover of %s (epoch %" PRIu64 "): cutting its standbys off it before choosing one%s%s",
@@ -229,10 +242,16 @@ int apply_decide(struct state *s, const struct command *cmd, struct apply_result
     }
     old = cluster_node(c, d->old_primary);
     unpromoted = d->round != 0 && c->fo.unpromoted;
+    if (d->round != 0 && c->fo.switchover && c->sw.target[0] != '\0' &&
+        strcmp(c->sw.target, cand->name) != 0) {
+        return cluster_fail(res, PGQ_REFUSED, "the switchover promotes %s, not %s", c->sw.target,
+                            cand->name);
+    }
     /* Reports applied between the proposal and now may have changed the
      * picture: the decision holds only while the primary is still down (a
      * candidate given up excepted) and the candidate still up by verdict. */
-    if ((old != NULL && old->verdict != PGQ_VERDICT_DOWN && !unpromoted) ||
+    if ((old != NULL && old->verdict != PGQ_VERDICT_DOWN && !unpromoted &&
+         !(d->round != 0 && c->fo.switchover)) ||
         cand->verdict != PGQ_VERDICT_UP) {
         return cluster_fail(
             res, PGQ_STALE,
@@ -264,6 +283,15 @@ int apply_decide(struct state *s, const struct command *cmd, struct apply_result
         pgq_strlcpy(c->fo.floor_primary, cut.floor_primary, sizeof c->fo.floor_primary);
         c->fo.reference_lsn = PGQ_MAX(cut.reference_lsn, d->reference_lsn);
         c->fo.chain_round = cut.chain_round;
+        c->fo.switchover = cut.switchover;
+        c->fo.final_lsn = cut.final_lsn;
+    }
+    if (c->sw.phase != PGQ_SW_NONE) {
+        if (!cut.switchover) {
+            cluster_event(s, c->name, d->old_primary, PGQ_EV_SWITCHOVER, d->epoch, 0,
+                          "switchover of %s cancelled: a failover replaces it", d->old_primary);
+        }
+        memset(&c->sw, 0, sizeof c->sw);
     }
     c->fo.phase = PGQ_FO_DECIDED; /* checked above: CUTTING, or a first-format Decide */
     c->fo.epoch = c->epoch;

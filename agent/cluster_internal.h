@@ -33,6 +33,8 @@ int apply_blocked(struct state *s, const struct command *cmd, struct apply_resul
 int apply_step(struct state *s, const struct command *cmd, struct apply_result *res);
 int apply_abandon(struct state *s, const struct command *cmd, struct apply_result *res);
 /* An operator pauses or resumes a cluster (cluster_failover.c). */
+int check_switchover(const struct state *s, const struct command *cmd, struct apply_result *res);
+int apply_switchover(struct state *s, const struct command *cmd, struct apply_result *res);
 int check_pause(const struct state *s, const struct command *cmd, struct apply_result *res);
 int apply_pause(struct state *s, const struct command *cmd, struct apply_result *res);
 

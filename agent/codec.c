@@ -478,6 +478,27 @@ int codec_command_to_pb(const struct command *cmd, Pgq__Command *m, struct scrat
             m->pause = b;
             return 0;
         }
+        case CMD_SWITCHOVER: {
+            const struct cmd_switchover *w = &cmd->u.switchover;
+            Pgq__Switchover *b = codec_scratch_alloc(sc, sizeof *b);
+            if (b == NULL) {
+                return PGQ_NOMEM;
+            }
+            pgq__switchover__init(b);
+            b->cluster = S(cmd->cluster);
+            if (w->target[0] != '\0') {
+                b->target = S(w->target);
+            }
+            b->has_at_ms = w->at_ms != 0, b->at_ms = w->at_ms;
+            b->has_cancel = w->cancel, b->cancel = w->cancel;
+            b->has_begin = w->begin, b->begin = w->begin;
+            if (w->by[0] != '\0') {
+                b->by = S(w->by);
+            }
+            m->body_case = PGQ__COMMAND__BODY_SWITCHOVER;
+            m->switchover = b;
+            return 0;
+        }
         case CMD_ABANDON: {
             Pgq__Abandon *b = codec_scratch_alloc(sc, sizeof *b);
             if (b == NULL) {
@@ -597,6 +618,20 @@ void codec_maintenance_from_pb(struct dec *d, const Pgq__SetMaintenance *b, stru
     cmd->u.maintenance.allow_failover = b->has_allow_failover && b->allow_failover;
 }
 
+void codec_switchover_from_pb(struct dec *d, const Pgq__Switchover *b, struct command *cmd)
+{
+    struct cmd_switchover *w = &cmd->u.switchover;
+    codec_copy_str(d, cmd->cluster, sizeof cmd->cluster, b->cluster, "switchover.cluster");
+    codec_copy_str(d, w->target, sizeof w->target, b->target, "switchover.target");
+    codec_copy_str(d, w->by, sizeof w->by, b->by, "switchover.by");
+    w->at_ms = b->at_ms;
+    w->cancel = b->cancel;
+    w->begin = b->begin;
+    if (w->cancel && w->begin) {
+        codec_dec_fail(d, PGQ_MALFORMED, "switchover: both cancel and begin");
+    }
+}
+
 void codec_pause_from_pb(struct dec *d, const Pgq__SetPause *b, struct command *cmd)
 {
     codec_copy_str(d, cmd->cluster, sizeof cmd->cluster, b->cluster, "pause.cluster");
@@ -694,6 +729,10 @@ static void command_from_pb(struct dec *d, const Pgq__Command *m, struct command
             cmd->kind = CMD_ALLOW_UNFENCED;
             codec_allow_from_pb(d, m->allow_unfenced, cmd);
             return;
+        case PGQ__COMMAND__BODY_SWITCHOVER:
+            cmd->kind = CMD_SWITCHOVER;
+            codec_switchover_from_pb(d, m->switchover, cmd);
+            break;
         case PGQ__COMMAND__BODY_PAUSE:
             cmd->kind = CMD_PAUSE;
             codec_pause_from_pb(d, m->pause, cmd);

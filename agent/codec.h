@@ -78,6 +78,7 @@ enum api_kind {
     API_HEARTBEAT,      /* a node agent's facts; the reply may grant a lease */
     API_ALLOW_UNFENCED, /* pgquorumctl failover --allow-unfenced */
     API_PAUSE,          /* pgquorumctl pause|resume */
+    API_SWITCHOVER,     /* pgquorumctl switchover */
 };
 
 /* Response codes: the same numbers as proto/api.proto's Code. */

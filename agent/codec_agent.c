@@ -43,6 +43,7 @@ int codec_agent_to_pb(const struct agent_facts *a, Pgq__AgentFacts *m, struct sc
     SET(lost_bytes, a->lost_bytes);
     SET(lost_known, a->lost_known);
     SET(streaming, a->streaming);
+    SET(stopped_lsn, a->stopped_lsn);
 #undef SET
 #define SET(field, value) (h->has_##field = (value) != 0, h->field = (value))
     SET(cpu_busy_bp, a->host.cpu_busy_bp);
@@ -103,6 +104,7 @@ void codec_agent_from_pb(struct dec *d, const Pgq__AgentFacts *m, struct agent_f
     a->lost_bytes = m->lost_bytes;
     a->lost_known = m->lost_known;
     a->streaming = m->streaming;
+    a->stopped_lsn = m->stopped_lsn;
     if (m->host != NULL) {
         const Pgq__HostMetrics *h = m->host;
         a->host.cpu_busy_bp = h->cpu_busy_bp;

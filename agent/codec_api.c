@@ -68,6 +68,11 @@ int codec_request_encode(const struct api_request *req,
             m.body_case = PGQ__REQUEST__BODY_PAUSE;
             m.pause = cm.pause;
             break;
+        case API_SWITCHOVER:
+            rv = codec_command_to_pb(&req->cmd, &cm, &sc);
+            m.body_case = PGQ__REQUEST__BODY_SWITCHOVER;
+            m.switchover = cm.switchover;
+            break;
         case API_NODE_ADD:
         case API_NODE_REMOVE:
         case API_MAINTENANCE:
@@ -182,6 +187,11 @@ int codec_request_decode(const uint8_t *buf,
             req->cmd.kind = CMD_PAUSE;
             codec_pause_from_pb(&d, m->pause, &req->cmd);
             break;
+        case PGQ__REQUEST__BODY_SWITCHOVER:
+            req->kind = API_SWITCHOVER;
+            req->cmd.kind = CMD_SWITCHOVER;
+            codec_switchover_from_pb(&d, m->switchover, &req->cmd);
+            break;
         default:
             codec_dec_fail(&d, PGQ_UNKNOWN, "unknown request (oneof case %d)", (int)m->body_case);
             break;
@@ -280,6 +290,7 @@ int codec_response_encode(const struct api_response *res,
         hb.has_timeline = res->hb.timeline != 0, hb.timeline = res->hb.timeline;
         hb.has_parent_tli = res->hb.parent_tli != 0, hb.parent_tli = res->hb.parent_tli;
         hb.has_fork_lsn = res->hb.fork_lsn != 0, hb.fork_lsn = res->hb.fork_lsn;
+        hb.has_stop = res->hb.stop, hb.stop = res->hb.stop;
         m.body_case = PGQ__RESPONSE__BODY_HEARTBEAT;
         m.heartbeat = &hb;
     }
@@ -358,6 +369,7 @@ int codec_response_decode(const uint8_t *buf,
         res->hb.timeline = m->heartbeat->timeline;
         res->hb.parent_tli = m->heartbeat->parent_tli;
         res->hb.fork_lsn = m->heartbeat->fork_lsn;
+        res->hb.stop = m->heartbeat->stop;
     }
 out:
     pgq__response__free_unpacked(m, &budget.allocator);

@@ -94,6 +94,7 @@ void codec_agent_report_from_pb(struct dec *d, const Pgq__AgentReport *b, struct
 void codec_allow_from_pb(struct dec *d, const Pgq__AllowUnfenced *b, struct command *cmd);
 void codec_maintenance_from_pb(struct dec *d, const Pgq__SetMaintenance *b, struct command *cmd);
 void codec_pause_from_pb(struct dec *d, const Pgq__SetPause *b, struct command *cmd);
+void codec_switchover_from_pb(struct dec *d, const Pgq__Switchover *b, struct command *cmd);
 
 /* What of the state a message carries: a snapshot needs everything, a
  * status reply everything but the history (events have their own request),

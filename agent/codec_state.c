@@ -147,6 +147,8 @@ static void failover_to_pb(const struct failover *f, Pgq__Failover *fo)
     }
     fo->has_reference_lsn = f->reference_lsn != 0, fo->reference_lsn = f->reference_lsn;
     fo->has_gave_up_ms = f->gave_up_ms != 0, fo->gave_up_ms = f->gave_up_ms;
+    fo->has_switchover = f->switchover, fo->switchover = f->switchover;
+    fo->has_final_lsn = f->final_lsn != 0, fo->final_lsn = f->final_lsn;
 }
 
 static Pgq__Cluster *cluster_to_pb(const struct cluster *c, struct scratch *sc)
@@ -185,6 +187,14 @@ static Pgq__Cluster *cluster_to_pb(const struct cluster *c, struct scratch *sc)
     m->has_fork_lsn = c->fork_lsn != 0, m->fork_lsn = c->fork_lsn;
     m->has_paused = c->paused, m->paused = c->paused;
     m->has_pause_ms = c->pause_ms != 0, m->pause_ms = c->pause_ms;
+    m->has_sw_phase = c->sw.phase != 0, m->sw_phase = (uint32_t)c->sw.phase;
+    if (c->sw.target[0] != '\0') {
+        m->sw_target = S(c->sw.target);
+    }
+    m->has_sw_at_ms = c->sw.at_ms != 0, m->sw_at_ms = c->sw.at_ms;
+    m->has_sw_epoch = c->sw.epoch != 0, m->sw_epoch = c->sw.epoch;
+    m->has_sw_requested_ms = c->sw.requested_ms != 0, m->sw_requested_ms = c->sw.requested_ms;
+    m->has_sw_begun_ms = c->sw.begun_ms != 0, m->sw_begun_ms = c->sw.begun_ms;
     m->failover = fo;
     return m;
 }
@@ -338,6 +348,8 @@ static void failover_from_pb(struct dec *d,
                    "failover.floor_primary");
     f->reference_lsn = m->reference_lsn;
     f->gave_up_ms = m->gave_up_ms;
+    f->switchover = m->switchover;
+    f->final_lsn = m->final_lsn;
 }
 
 static void node_from_pb(struct dec *d, const Pgq__Node *m, struct node *n)
@@ -461,6 +473,16 @@ void codec_state_from_pb(struct dec *d, const Pgq__State *m, struct state *s)
         c->fork_lsn = mc->fork_lsn;
         c->paused = mc->has_paused && mc->paused;
         c->pause_ms = mc->pause_ms;
+        if (mc->sw_phase >= PGQ__N_SW_PHASES) {
+            codec_dec_fail(d, PGQ_MALFORMED, "cluster.sw_phase %u out of range", mc->sw_phase);
+            return;
+        }
+        c->sw.phase = (int)mc->sw_phase;
+        codec_copy_str(d, c->sw.target, sizeof c->sw.target, mc->sw_target, "cluster.sw_target");
+        c->sw.at_ms = mc->sw_at_ms;
+        c->sw.epoch = mc->sw_epoch;
+        c->sw.requested_ms = mc->sw_requested_ms;
+        c->sw.begun_ms = mc->sw_begun_ms;
     }
     codec_events_from_pb(d, m->events, m->n_events, s);
 }

@@ -80,6 +80,7 @@ static const char *const event_names[] = {
     [PGQ_EV_ALLOW] = "allow-unfenced",
     [PGQ_EV_REJOINED] = "rejoin",
     [PGQ_EV_PAUSE] = "pause",
+    [PGQ_EV_SWITCHOVER] = "switchover",
 };
 NAME_LOOKUP(pgq_event_kind_name, event_names, PGQ__N_EVENT_KINDS)
 
@@ -116,3 +117,10 @@ static const char *const rejoin_state_names[] = {
     [PGQ_RJ_STREAMING] = "streaming",
 };
 NAME_LOOKUP(pgq_rejoin_state_name, rejoin_state_names, PGQ__N_RJ_STATES)
+
+static const char *const sw_phase_names[] = {
+    [PGQ_SW_NONE] = "none",
+    [PGQ_SW_PENDING] = "scheduled",
+    [PGQ_SW_STOPPING] = "stopping the primary",
+};
+NAME_LOOKUP(pgq_sw_phase_name, sw_phase_names, PGQ__N_SW_PHASES)

@@ -92,6 +92,10 @@ bool lease_may_grant(const struct cluster *c, const struct node *n)
     if (c->fo.phase == PGQ_FO_CUTTING && strcmp(c->fo.old_primary, n->name) == 0) {
         return false;
     }
+    /* A switchover stops it: no write after its last lease. */
+    if (switchover_stops(c, n)) {
+        return false;
+    }
     return true;
 }
 
@@ -188,6 +192,7 @@ bool lease_on_heartbeat(struct lease_book *b,
     out->enforced = s->feature_level >= 2;
     out->length_ms = b->lease_ms;
     lease_follow(c, n, out);
+    out->stop = out->primary && switchover_stops(c, n);
     if (out->enforced && lease_may_grant(c, n) &&
         !(agent_confirms_down(&e->facts) && out->standby_ready)) {
         lease_granted(e, now_ms);

@@ -54,6 +54,7 @@ struct lease_reply
     uint32_t timeline;
     uint32_t parent_tli;
     uint64_t fork_lsn;
+    bool stop; /* a switchover began: stop cleanly */
 };
 
 /* What one leader knows of leases: nothing survives it. */

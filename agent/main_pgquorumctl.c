@@ -27,6 +27,9 @@ struct args
     const char *timeout;
     const char *wait;
     const char *allow_unfenced;
+    const char *to;
+    const char *at;
+    bool cancel;
     bool allow_failover;
     bool json;
     bool local;
@@ -49,6 +52,9 @@ static const char usage_main[] =
     "  maintenance off NAME [--cluster NAME]\n"
     "  pause [--cluster NAME]               stop every automatic failover step\n"
     "  resume [--cluster NAME]              start them again\n"
+    "  switchover [--to NAME] [--at TIME] [--cluster NAME]\n"
+    "                                       move the primary without losing a write\n"
+    "  switchover --cancel [--cluster NAME] cancel one not begun yet\n"
     "  failover --allow-unfenced NAME [--cluster NAME]\n"
     "                                       allow a failover over a primary that\n"
     "                                       cannot be proven fenced (audited)\n"
@@ -107,6 +113,17 @@ static const struct
      "Usage: pgquorumctl resume [--cluster NAME]\n"
      "End a pause: automatic actions start again, and failover_timeout counts from\n"
      "now for a primary that is down.\n"},
+    {"switchover",
+     "Usage: pgquorumctl switchover [--to NAME] [--at TIME] [--cluster NAME]\n"
+     "       pgquorumctl switchover --cancel [--cluster NAME]\n"
+     "Move the primary to the standby NAME (default: the most advanced eligible\n"
+     "one) without losing an acknowledged write: at TIME (+30s, +5m, +1h from now,\n"
+     "or 2026-12-02T05:30:00Z; default now), the primary's node agent stops it\n"
+     "cleanly, the target is promoted only once it holds the primary's final WAL\n"
+     "position, the other standbys follow it and the old primary rejoins as a\n"
+     "standby. The request is committed: it survives leader changes. If the\n"
+     "target falls short, nothing is promoted and the primary starts again.\n"
+     "--cancel withdraws it until the primary has stopped.\n"},
     {"failover",
      "Usage: pgquorumctl failover --allow-unfenced NAME [--cluster NAME]\n"
      "The primary NAME vanished after its node agent fell silent while it ran:\n"
@@ -145,6 +162,10 @@ static int parse_args(int argc, char **argv, struct args *a)
             a->local = true;
             continue;
         }
+        if (strcmp(s, "--cancel") == 0) {
+            a->cancel = true;
+            continue;
+        }
         if (strcmp(s, "--allow-failover") == 0) {
             a->allow_failover = true;
             continue;
@@ -167,6 +188,10 @@ static int parse_args(int argc, char **argv, struct args *a)
             slot = &a->priority;
         } else if (strcmp(s, "--allow-unfenced") == 0) {
             slot = &a->allow_unfenced;
+        } else if (strcmp(s, "--to") == 0) {
+            slot = &a->to;
+        } else if (strcmp(s, "--at") == 0) {
+            slot = &a->at;
         } else if (strcmp(s, "--limit") == 0) {
             slot = &a->limit;
         } else if (strcmp(s, "--timeout") == 0) {
@@ -348,6 +373,40 @@ static int cmd_write(struct ctl *c, struct api_request *req)
     return PGQ_EXIT_OK;
 }
 
+/* --at: +DURATION from now, or YYYY-MM-DDTHH:MM:SSZ (UTC), in the future
+ * (within a year); wall-clock ms. */
+static int parse_at(const char *s, uint64_t *out)
+{
+    uint64_t now = clock_wall_ms(), ms;
+    struct tm tm;
+    char tail;
+    if (s[0] == '+') {
+        if (config_parse_duration(s + 1, &ms) != 0 || ms > UINT64_C(31536000000)) {
+            return PGQ_INVALID;
+        }
+        *out = now + ms;
+        return 0;
+    }
+    memset(&tm, 0, sizeof tm);
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec, &tail) != 6 ||
+        strlen(s) != 20 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60) {
+        return PGQ_INVALID;
+    }
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    {
+        time_t t = timegm(&tm);
+        if (t < 0 || (uint64_t)t * 1000 <= now ||
+            (uint64_t)t * 1000 > now + UINT64_C(31536000000)) {
+            return PGQ_INVALID;
+        }
+        *out = (uint64_t)t * 1000;
+    }
+    return 0;
+}
+
 /* Who an audited write names: the user running pgquorumctl. */
 static void operator_name(char *out, size_t size)
 {
@@ -367,6 +426,9 @@ static bool only(const struct args *a,
         *bad = "--allow-unfenced";
     } else if (a->allow_failover && strcmp(a->words[0], "maintenance") != 0) {
         *bad = "--allow-failover";
+    } else if (strcmp(a->words[0], "switchover") != 0 &&
+               (a->to != NULL || a->at != NULL || a->cancel)) {
+        *bad = a->to != NULL ? "--to" : a->at != NULL ? "--at" : "--cancel";
     } else if (!conninfo && a->conninfo != NULL) {
         *bad = "--conninfo";
     } else if (!priority && a->priority != NULL) {
@@ -521,6 +583,38 @@ int main(int argc, char **argv)
         pgq_strlcpy(req.cmd.cluster, cluster, sizeof req.cmd.cluster);
         req.cmd.u.pause.on = strcmp(cmd, "pause") == 0;
         operator_name(req.cmd.u.pause.by, sizeof req.cmd.u.pause.by);
+    } else if (strcmp(cmd, "switchover") == 0) {
+        uint64_t at = 0;
+        if (a.n_words != 1) {
+            return usage_error(
+                "unexpected argument \"%s\" (usage: switchover [--to NAME] "
+                "[--at TIME] [--cluster NAME])",
+                a.words[1]);
+        }
+        if (!only(&a, false, false, false, false, &bad)) {
+            fprintf(stderr, "pgquorumctl: option %s does not apply to switchover\n", bad);
+            return PGQ_EXIT_USAGE;
+        }
+        if (a.cancel && (a.to != NULL || a.at != NULL)) {
+            return usage_error("--cancel takes no --to or --at");
+        }
+        if (a.to != NULL && !pgq_name_valid(a.to)) {
+            return usage_error("\"%s\" is not a valid node name", a.to);
+        }
+        if (a.at != NULL && parse_at(a.at, &at) != 0) {
+            return usage_error(
+                "--at \"%s\": not +DURATION (+30s, +5m) or "
+                "YYYY-MM-DDTHH:MM:SSZ in the future",
+                a.at);
+        }
+        req.kind = API_SWITCHOVER;
+        command_init(&req.cmd, CMD_SWITCHOVER);
+        pgq_strlcpy(req.cmd.cluster, cluster, sizeof req.cmd.cluster);
+        pgq_strlcpy(req.cmd.u.switchover.target, a.to != NULL ? a.to : "",
+                    sizeof req.cmd.u.switchover.target);
+        req.cmd.u.switchover.at_ms = at;
+        req.cmd.u.switchover.cancel = a.cancel;
+        operator_name(req.cmd.u.switchover.by, sizeof req.cmd.u.switchover.by);
     } else if (strcmp(cmd, "failover") == 0) {
         if (a.n_words != 1 || a.allow_unfenced == NULL) {
             return usage_error("usage: failover --allow-unfenced NAME");

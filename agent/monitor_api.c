@@ -249,6 +249,7 @@ static const struct request_row requests[] = {
     {API_ALLOW_UNFENCED, handle_write, true,
      "allow a failover over a primary that cannot be proven fenced (audited)"},
     {API_PAUSE, handle_write, true, "pause or resume a cluster's automatic actions (audited)"},
+    {API_SWITCHOVER, handle_write, true, "schedule or cancel a planned switchover (audited)"},
 };
 
 static const struct request_row *request_row(int kind)

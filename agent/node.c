@@ -34,7 +34,7 @@ static const struct pgq_sm_row life_table[LIFE__N_STATES] = {
                       "knows no primary yet)"},
     [LIFE_STARTING] = {BIT(LIFE_RUNNING) | BIT(LIFE_DEAD),
                        "pg_ctl start -w under way (crash recovery included)"},
-    [LIFE_RUNNING] = {BIT(LIFE_FENCING) | BIT(LIFE_DEAD) | BIT(LIFE_REJOINING),
+    [LIFE_RUNNING] = {BIT(LIFE_FENCING) | BIT(LIFE_DEAD) | BIT(LIFE_REJOINING) | BIT(LIFE_STOPPING),
                       "the postmaster runs, watched through a pidfd and a local check every "
                       "heartbeat; a primary renews its lease"},
     [LIFE_FENCING] = {BIT(LIFE_FENCED),
@@ -48,6 +48,11 @@ static const struct pgq_sm_row life_table[LIFE__N_STATES] = {
     [LIFE_DOWN] = {BIT(LIFE_WAITING) | BIT(LIFE_STARTING) | BIT(LIFE_REJOINING),
                    "left down: handed over to the quorum, out of restarts, or it needs a "
                    "rejoin; started again if the quorum still grants it a lease as primary"},
+    [LIFE_STOPPING] = {BIT(LIFE_DOWN) | BIT(LIFE_RUNNING),
+                       "a switchover began: the primary is stopped cleanly (pg_ctl stop -m fast, "
+                       "which sends the standbys every WAL record); down, and left to the quorum "
+                       "with where its WAL ends, once stopped; running on (and fenced, without a "
+                       "lease) if it does not stop"},
     [LIFE_REJOINING] = {BIT(LIFE_WAITING) | BIT(LIFE_DOWN),
                         "not the primary and unable to follow it as it is: stopped, rewound "
                         "(pg_rewind) or cloned (pg_basebackup) from the primary of the epoch, "
@@ -56,9 +61,10 @@ static const struct pgq_sm_row life_table[LIFE__N_STATES] = {
 };
 
 static const char *const life_names[LIFE__N_STATES] = {
-    [LIFE_INIT] = "init",       [LIFE_WAITING] = "waiting", [LIFE_STARTING] = "starting",
-    [LIFE_RUNNING] = "running", [LIFE_FENCING] = "fencing", [LIFE_FENCED] = "fenced",
-    [LIFE_DEAD] = "dead",       [LIFE_DOWN] = "down",       [LIFE_REJOINING] = "rejoining",
+    [LIFE_INIT] = "init",         [LIFE_WAITING] = "waiting", [LIFE_STARTING] = "starting",
+    [LIFE_RUNNING] = "running",   [LIFE_FENCING] = "fencing", [LIFE_FENCED] = "fenced",
+    [LIFE_DEAD] = "dead",         [LIFE_DOWN] = "down",       [LIFE_REJOINING] = "rejoining",
+    [LIFE_STOPPING] = "stopping",
 };
 
 const char *node_life_name(int life)
@@ -291,6 +297,7 @@ static void fill_facts(struct node_agent *a, struct agent_facts *f)
     f->lost_bytes = a->rj.lost_bytes;
     f->lost_known = a->rj.lost_known;
     f->streaming = f->pm_alive && a->streaming;
+    f->stopped_lsn = a->life == LIFE_DOWN && a->handover ? a->stopped_lsn : 0;
 }
 
 static void next_monitor(struct node_agent *a)
@@ -513,8 +520,8 @@ static void tick_cb(uv_timer_t *t)
     }
     a->last_tick_ms = now;
     if (a->hb_now || now >= a->next_hb_ms) {
-        if (now >= a->next_controldata_ms && !a->proc_busy && a->life != LIFE_STARTING &&
-            a->life != LIFE_REJOINING) {
+        if (now >= a->next_controldata_ms && !a->proc_busy && a->proc_open == 0 &&
+            a->life != LIFE_STARTING && a->life != LIFE_REJOINING) {
             node_controldata(a);
             a->next_controldata_ms = now + PGQ_MAX(a->cfg.agent_heartbeat_ms, 1000);
         }
@@ -525,6 +532,10 @@ static void tick_cb(uv_timer_t *t)
         heartbeat(a);
     }
     enforce_lease(a, now);
+    if (a->life == LIFE_RUNNING && a->primary_seen && a->have_reply && a->reply.stop &&
+        a->reply.primary && !a->proc_busy && a->proc_open == 0) {
+        node_switchover_stop(a);
+    }
     node_rejoin_tick(a, now);
     switch (a->life) {
         case LIFE_WAITING:

@@ -53,6 +53,7 @@ enum node_life {
     LIFE_DEAD,      /* the postmaster died: the crash policy decides */
     LIFE_DOWN,      /* left down (handed over, or out of restarts, or needs a rejoin) */
     LIFE_REJOINING, /* rewinding or cloning the data directory from the primary */
+    LIFE_STOPPING,  /* pg_ctl stop -m fast for a switchover */
     LIFE__N_STATES
 };
 
@@ -156,6 +157,8 @@ struct node_agent
     bool controldata_ok;   /* the last pg_controldata succeeded */
     uint32_t ctl_timeline; /* its latest checkpoint's timeline */
     uint64_t wal_seg_size; /* bytes per WAL segment */
+    uint64_t ckpt_lsn;     /* its latest checkpoint's location */
+    uint64_t stopped_lsn;  /* stopped cleanly for a switchover: its shutdown checkpoint */
     bool rewindable;       /* wal_log_hints or data checksums (or not known) */
     char rewind_why[PGQ_REASON_MAX];
     /* streaming (local checks) */

@@ -56,7 +56,12 @@ enum {
     PROC_EMPTY,       /* find -delete: empty the data directory before a clone */
     PROC_CLONE_CMD,   /* the operator's clone_command */
     PROC_BASEBACKUP,  /* pg_basebackup */
+    PROC_SW_STOP,     /* pg_ctl stop -m fast: a switchover */
 };
+
+/* node_pg.c: stop a running primary cleanly for a switchover (LIFE_STOPPING,
+ * then DOWN once pg_controldata says where its WAL ends). */
+void node_switchover_stop(struct node_agent *a);
 
 /* node_pg.c: run args[0] (an absolute path) with args, env (NULL: the
  * agent's); with lines, its stdout and stderr go line by line to

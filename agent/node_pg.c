@@ -96,9 +96,9 @@ static void pm_exit_cb(uv_poll_t *h, int status, int events)
         }
         return;
     }
-    if (a->life == LIFE_REJOINING) {
-        log_info("agent %s: PostgreSQL (pid %d) stopped for the rejoin", a->cfg.node_name,
-                 (int)pid);
+    if (a->life == LIFE_REJOINING || a->life == LIFE_STOPPING) {
+        log_info("agent %s: PostgreSQL (pid %d) stopped for the %s", a->cfg.node_name, (int)pid,
+                 a->life == LIFE_STOPPING ? "switchover" : "rejoin");
         return;
     }
     log_warn("agent %s: the postmaster (pid %d) died", a->cfg.node_name, (int)pid);
@@ -256,6 +256,13 @@ static void parse_controldata(struct node_agent *a)
             a->timeline = a->ctl_timeline;
         }
     }
+    p = strstr(a->proc_buf, "Latest checkpoint location:");
+    if (p != NULL) {
+        unsigned hi = 0, lo = 0;
+        if (sscanf(p + strlen("Latest checkpoint location:"), " %X/%X", &hi, &lo) == 2) {
+            a->ckpt_lsn = ((uint64_t)hi << 32) | lo;
+        }
+    }
     p = strstr(a->proc_buf, "Bytes per WAL segment:");
     if (p != NULL) {
         a->wal_seg_size = strtoull(p + strlen("Bytes per WAL segment:"), NULL, 10);
@@ -265,6 +272,7 @@ static void parse_controldata(struct node_agent *a)
 }
 
 static void start_done(struct node_agent *a, int64_t status);
+static void switchover_stopped_cb(struct node_agent *a, int64_t status);
 
 /* Both the exit and the end of its output: the command is done. */
 static void proc_maybe_done(struct node_agent *a)
@@ -283,11 +291,28 @@ static void proc_maybe_done(struct node_agent *a)
         if (a->proc_status == 0) {
             parse_controldata(a);
         }
+        if (a->life == LIFE_STOPPING && a->pm_pid == 0) {
+            if (a->controldata_ok && a->pg_state == PGQ_PGS_SHUT_DOWN && a->ckpt_lsn != 0) {
+                char lsn[32];
+                pgq_lsn_format(a->ckpt_lsn, lsn, sizeof lsn);
+                a->stopped_lsn = a->ckpt_lsn;
+                a->handover = true;
+                log_warn(
+                    "agent %s: stopped cleanly for the switchover; its WAL ends with the "
+                    "shutdown checkpoint at %s",
+                    a->cfg.node_name, lsn);
+                node_move(a, LIFE_DOWN, "stopped cleanly for a switchover: left to the quorum");
+            } else {
+                a->next_controldata_ms = 0; /* read it again */
+            }
+        }
         if (a->life == LIFE_REJOINING) {
             node_rejoin_done(a, kind, a->proc_status);
         }
     } else if (kind == PROC_START) {
         start_done(a, a->proc_status);
+    } else if (kind == PROC_SW_STOP) {
+        switchover_stopped_cb(a, a->proc_status);
     } else {
         if (a->proc_len > 0) {
             node_rejoin_line(a, kind, a->proc_buf); /* a last line without its newline */
@@ -455,6 +480,7 @@ void node_start_pg(struct node_agent *a, const char *why)
     }
     a->fenced = false;
     a->handover = false;
+    a->stopped_lsn = 0;
     node_move(a, LIFE_STARTING, why);
 }
 
@@ -492,4 +518,33 @@ void node_pg_stop(struct node_agent *a)
             uv_close((uv_handle_t *)&a->proc_out, proc_handle_closed_cb);
         }
     }
+}
+
+void node_switchover_stop(struct node_agent *a)
+{
+    char *args[] = {NULL, "stop", "-D", a->cfg.pgdata, "-m", "fast", "-w", "-t", "60", NULL};
+    log_warn("agent %s: a switchover began: stopping PostgreSQL (pid %d) cleanly", a->cfg.node_name,
+             (int)a->pm_pid);
+    if (run(a, PROC_SW_STOP, "pg_ctl", args) != 0) {
+        return; /* tried again at the next tick; without a lease it is fenced meanwhile */
+    }
+    a->stopped_lsn = 0;
+    node_move(a, LIFE_STOPPING, "a switchover began");
+}
+
+static void switchover_stopped_cb(struct node_agent *a, int64_t status)
+{
+    if (a->life != LIFE_STOPPING) {
+        return;
+    }
+    if (status != 0 && node_read_pm_pid(a) != 0) {
+        log_error("agent %s: pg_ctl stop failed (exit %d): it runs on, without a lease",
+                  a->cfg.node_name, (int)status);
+        node_move(a, LIFE_RUNNING, "it did not stop");
+        return;
+    }
+    node_unwatch(a);
+    /* Where its WAL ends: pg_controldata, at the next tick. */
+    a->next_controldata_ms = 0;
+    a->hb_now = true;
 }

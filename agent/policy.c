@@ -333,6 +333,19 @@ void policy_choose(const struct state *s,
             pgq_appendf(why, sizeof why, "%s%s: rejoining", why[0] ? "; " : "", n->name);
             continue;
         }
+        if (c->fo.switchover && c->sw.target[0] != '\0' && strcmp(c->sw.target, n->name) != 0) {
+            pgq_appendf(why, sizeof why, "%s%s: not the switchover's target", why[0] ? "; " : "",
+                        n->name);
+            continue;
+        }
+        if (c->fo.switchover && n->cut_lsn < c->fo.final_lsn) {
+            char l1[32], l2[32];
+            pgq_lsn_format(n->cut_lsn, l1, sizeof l1);
+            pgq_lsn_format(c->fo.final_lsn, l2, sizeof l2);
+            pgq_appendf(why, sizeof why, "%s%s: at %s, short of the primary's final %s",
+                        why[0] ? "; " : "", n->name, l1, l2);
+            continue;
+        }
         cands[n_cands].node = n;
         cands[n_cands].lsn = n->cut_lsn;
         n_cands++;
@@ -505,7 +518,17 @@ static bool next_decision(const struct state *s,
      * primary down any more (the monitors that did died, or a live one sees
      * it again), the cut is abandoned, and its standbys follow it again. A
      * candidate never promoted is replaced whatever it looks like. */
-    if (!c->fo.unpromoted && !policy_fresh_down(s, p, pc, now_ms)) {
+    if (c->fo.switchover) {
+        /* Planned: no verdict is needed, only that it stays stopped. */
+        if (p != NULL && p->agent.pm_alive) {
+            command_init(out, CMD_ABANDON);
+            pgq_strlcpy(out->cluster, c->name, sizeof out->cluster);
+            out->u.abandon.round = c->fo.round;
+            pgq_strlcpy(out->u.abandon.reason, "the primary runs again",
+                        sizeof out->u.abandon.reason);
+            return true;
+        }
+    } else if (!c->fo.unpromoted && !policy_fresh_down(s, p, pc, now_ms)) {
         uint64_t grace = pc->view_max_age_ms != 0 ? pc->view_max_age_ms : pc->failover_timeout_ms;
         /* A new leader counts only the views of its own generation, which
          * the monitors send again as soon as they see it begin: until they
@@ -546,6 +569,14 @@ static bool next_decision(const struct state *s,
         return blocked(c, reason, out);
     }
     policy_choose(s, c, pc, &ch);
+    if (ch.node == NULL && c->fo.switchover) {
+        /* Nothing lost, nothing to wait for: the old primary serves again. */
+        command_init(out, CMD_ABANDON);
+        pgq_strlcpy(out->cluster, c->name, sizeof out->cluster);
+        out->u.abandon.round = c->fo.round;
+        pgq_strlcpy(out->u.abandon.reason, ch.reason, sizeof out->u.abandon.reason);
+        return true;
+    }
     if (ch.node == NULL) {
         return blocked(c, ch.reason, out);
     }
@@ -575,6 +606,55 @@ static bool next_decision(const struct state *s,
     out->u.decide.reference_lsn = ch.reference_lsn;
     pgq_strlcpy(out->u.decide.reason, ch.reason, sizeof out->u.decide.reason);
     return true;
+}
+
+static bool propose_switchover(const struct cluster *c,
+                               bool begin,
+                               const char *why,
+                               struct command *out)
+{
+    command_init(out, CMD_SWITCHOVER);
+    pgq_strlcpy(out->cluster, c->name, sizeof out->cluster);
+    out->u.switchover.begin = begin;
+    out->u.switchover.cancel = !begin;
+    pgq_strlcpy(out->u.switchover.by, why, sizeof out->u.switchover.by);
+    return true;
+}
+
+/* A planned switchover: begun at its time once the primary and a target
+ * are fit; once the primary's agent said it stopped cleanly, the Cut (no
+ * verdict needed); given up when it does not stop in time. */
+static bool next_switchover(const struct state *s,
+                            const struct cluster *c,
+                            const struct policy_config *pc,
+                            uint64_t now_ms,
+                            struct command *out)
+{
+    const struct node *p = cluster_node(c, c->primary);
+    char why[PGQ_REASON_MAX];
+    if (c->sw.phase == PGQ_SW_PENDING) {
+        if (now_ms < c->sw.at_ms) {
+            return false;
+        }
+        switchover_unfit(c, c->sw.target, why, sizeof why);
+        return why[0] == '\0' && propose_switchover(c, true, "", out);
+    }
+    if (c->sw.phase != PGQ_SW_STOPPING || c->fo.phase == PGQ_FO_CUTTING) {
+        return false;
+    }
+    if (switchover_stopped(c, p)) {
+        char reason[PGQ_REASON_MAX];
+        snprintf(reason, sizeof reason, "switchover to %s: %s stopped cleanly",
+                 c->sw.target[0] ? c->sw.target : "the best standby", p->name);
+        return propose_cut(c, p, reason, out);
+    }
+    /* A primary that does not stop (its agent died, an older agent) keeps
+     * no lease either: its agent fences it, and the failover rules apply. */
+    if (now_ms >= PGQ_MAX(c->sw.begun_ms, s->gen_since_ms) + PGQ_SW_STOP_MS) {
+        return propose_switchover(c, false, "pgquorum: the primary did not stop in time", out);
+    }
+    (void)pc;
+    return false;
 }
 
 static bool next_failover(const struct state *s,
@@ -737,7 +817,8 @@ bool policy_next_command(const struct state *s,
     }
     for (unsigned i = 0; i < s->n_clusters; i++) {
         const struct cluster *c = &s->clusters[i];
-        if (next_role(c, out) || next_failover(s, c, pc, now_ms, out) || next_done(c, out)) {
+        if (next_role(c, out) || next_switchover(s, c, pc, now_ms, out) ||
+            next_failover(s, c, pc, now_ms, out) || next_done(c, out)) {
             return true;
         }
     }

@@ -45,6 +45,10 @@
 #include "cluster.h"
 #include "lease.h"
 
+/* A switchover whose primary has not stopped this long after it began is
+ * cancelled (its lease has ended by then: its agent fenced it, if alive). */
+#define PGQ_SW_STOP_MS 20000
+
 struct policy_config
 {
     uint64_t failover_timeout_ms;

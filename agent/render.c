@@ -253,6 +253,17 @@ static void status_table(FILE *out,
                     "observations, verdicts and leases go on (pgquorumctl resume --cluster %s)\n",
                     ago(now, c->pause_ms, b2, sizeof b2), c->name);
         }
+        if (c->sw.phase != PGQ_SW_NONE) {
+            fprintf(out, "  SWITCHOVER of %s to %s: %s", c->primary,
+                    c->sw.target[0] ? c->sw.target : "the best standby",
+                    pgq_sw_phase_name(c->sw.phase));
+            if (c->sw.phase == PGQ_SW_PENDING && c->sw.at_ms > now) {
+                fprintf(out, ", in %" PRIu64 " s", (c->sw.at_ms - now + 999) / 1000);
+            } else if (c->sw.phase == PGQ_SW_STOPPING) {
+                fprintf(out, " (since %s)", ago(now, c->sw.begun_ms, b2, sizeof b2));
+            }
+            fprintf(out, " (pgquorumctl switchover --cancel --cluster %s)\n", c->name);
+        }
         if (strncmp(c->fo.blocked, PGQ_HELD, PGQ_HELD_LEN) == 0) {
             fprintf(out, "  FAILOVER HELD: %s\n", c->fo.blocked + PGQ_HELD_LEN);
         } else if (c->fo.blocked[0] != '\0') {
@@ -566,11 +577,26 @@ static void status_json(FILE *out,
         json_kstr(out, &f2, "primary", c->primary);
         json_kbool(out, &f2, "paused", c->paused);
         json_ktime(out, &f2, "paused_since", c->paused ? c->pause_ms : 0);
+        json_key(out, &f2, "switchover");
+        if (c->sw.phase == PGQ_SW_NONE) {
+            fputs("null", out);
+        } else {
+            bool f3 = true;
+            fputc('{', out);
+            json_kstr(out, &f3, "phase", pgq_sw_phase_name(c->sw.phase));
+            json_kstr(out, &f3, "target", c->sw.target);
+            json_ktime(out, &f3, "at", c->sw.at_ms);
+            json_ku64(out, &f3, "epoch", c->sw.epoch);
+            json_ktime(out, &f3, "requested", c->sw.requested_ms);
+            json_ktime(out, &f3, "begun", c->sw.begun_ms);
+            fputc('}', out);
+        }
         json_key(out, &f2, "failover");
         {
             bool f3 = true;
             fputc('{', out);
             json_kstr(out, &f3, "phase", pgq_fo_phase_name(c->fo.phase));
+            json_kbool(out, &f3, "switchover", c->fo.switchover);
             json_ku64(out, &f3, "epoch", c->fo.epoch);
             json_kstr(out, &f3, "old_primary", c->fo.old_primary);
             json_kstr(out, &f3, "candidate", c->fo.candidate);

@@ -17,7 +17,8 @@
  * The leader raises the level once every voter announced it supports it.
  *   1: the commands of 0.1 (no node agents)
  *   2: node agents: AgentReport, SetFeature, AllowUnfenced
- *   3: SetPause; SetMaintenance with allow_failover; the agents' rejoin facts */
+ *   3: SetPause; SetMaintenance with allow_failover; the agents' rejoin facts;
+ *      Switchover */
 #define PGQ_FEATURE_LEVEL 3
 
 /* Limits, checked when decoding: none is a silent ceiling. */
@@ -129,6 +130,7 @@ enum pgq_event_kind {
     PGQ_EV_ALLOW,       /* an operator allowed a failover over an unfenced primary */
     PGQ_EV_REJOINED,    /* a node agent rewinds, clones or rejoined its node (level 3) */
     PGQ_EV_PAUSE,       /* an operator paused or resumed a cluster's automatic actions */
+    PGQ_EV_SWITCHOVER,  /* a planned switchover was scheduled, began, ended or was cancelled */
     PGQ__N_EVENT_KINDS
 };
 
@@ -166,6 +168,14 @@ enum pgq_rejoin_state {
     PGQ__N_RJ_STATES
 };
 
+/* A planned switchover (the failover it becomes has its own phases). */
+enum pgq_sw_phase {
+    PGQ_SW_NONE = 0, /* none scheduled */
+    PGQ_SW_PENDING,  /* scheduled: begun at its time, once the primary and a target are fit */
+    PGQ_SW_STOPPING, /* the primary is told to stop cleanly; cut once its agent says it did */
+    PGQ__N_SW_PHASES
+};
+
 /* A monitor's Raft role as shown by status. */
 enum pgq_monitor_role {
     PGQ_MON_UNREACHABLE = 0,
@@ -185,6 +195,7 @@ const char *pgq_monitor_role_name(int role);
 const char *pgq_agent_state_name(int state);
 const char *pgq_pg_state_name(int state);
 const char *pgq_rejoin_state_name(int state);
+const char *pgq_sw_phase_name(int phase);
 
 /* Exit codes of pgquorumctl (and of pgquorumd for a bad configuration). */
 enum {
