@@ -12,8 +12,13 @@
    leader killed together with the postmaster; each phase from the events:
    the agent's word (its PostgreSQL dead, or the agent silent: its lease
    ended), the verdict, the cut, the decision, the promotion, the first write.
-3. Monitor failover: kill -9 of the Raft leader to a new ready leader.
-4. Memory: RSS of an idle monitor watching three nodes, and of a node agent.
+3. Healing, with an agent beside every node: a planned switchover under a
+   steady writer (the longest time without an acknowledged write, and when
+   the old primary streams again as a standby), and the rejoin of a former
+   primary after a failover (its postmaster killed: promotion, then pg_rewind
+   until it streams from the new primary).
+4. Monitor failover: kill -9 of the Raft leader to a new ready leader.
+5. Memory: RSS of an idle monitor watching three nodes, and of a node agent.
 """
 
 import argparse
@@ -126,6 +131,49 @@ def agent_run(t, profile, scenario):
         sb.cleanup()
 
 
+def healing_run(t, profile, kind):
+    """A switchover to pg2 under a writer, or a killed primary's rejoin: seconds, from the
+    switchover request or the kill."""
+    sb = t.Sandbox("pgq-bench")
+    try:
+        nodes, q, ags = t.agent_setup(sb, settings=PROFILES[profile])
+        pg1 = nodes[0]
+        uri = q.ctl("uri", check_rc=True).stdout.strip()
+        pg1.sql("CREATE TABLE bench (id int)")
+        w = t.Writer(uri, lambda i: "INSERT INTO bench VALUES (%d)" % i, pause=0.01)
+        w.start()
+        t.wait_until(lambda: len(w.acked) > 20, 30, "writes")
+        t0_wall = time.time()
+        t0 = time.monotonic()
+        if kind == "switchover":
+            q.ctl("switchover", "--to", "pg2", check_rc=True)
+        else:
+            pg1.kill9(quiet=True)
+        c = t.wait_failover(q, 2, timeout=120)
+        new = next(n for n in nodes if n.name == c["primary"])
+        t.wait_until(lambda: len(w.acked) > 0 and w.acked[-1][1] > t0 + 0.5 and
+                     w.acked[-1][1] > time.monotonic() - 0.5, 60, "writes again")
+        w.finish()
+        t.check_follows(pg1, new, timeout=120)
+        streaming = time.monotonic() - t0
+        times = [ts for _, ts in w.acked if ts >= t0 - 1]
+        gap = max((b - a for a, b in zip(times, times[1:])), default=0.0)
+        ev = q.events()
+
+        def at(kind_, pred=lambda e: True):
+            for e in ev:
+                if e["event"] == kind_ and pred(e):
+                    return e["time_ms"] / 1000.0 - t0_wall
+            return float("nan")
+        row = {"promoted": at("promoted"),
+               "rejoin": at("rejoin", lambda e: e.get("node") == "pg1"),
+               "old_primary_streams": streaming,
+               "no_write_for": gap}
+        return row
+    finally:
+        sb.cleanup()
+
+
 def stats(xs):
     return "%7.2f %7.2f %7.2f" % (min(xs), statistics.median(xs), max(xs))
 
@@ -196,9 +244,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--builddir")
     ap.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS", "5")))
-    ap.add_argument("--only", choices=("monitors", "agents"),
+    ap.add_argument("--only", choices=("monitors", "agents", "healing"),
                     default=os.environ.get("BENCH_ONLY") or None,
-                    help="only the failovers without agents (and the rest), or only with")
+                    help="only the failovers without agents (and the rest), only with, or "
+                    "only the switchover and the rejoin")
     args = ap.parse_args()
     if args.builddir:
         os.environ["PGQ_BUILDDIR"] = args.builddir
@@ -206,7 +255,26 @@ def main():
 
     print("pgquorum benchmarks: %d runs each (seconds: min / median / max)" % args.runs)
     rss_all = []
-    for profile in ("default", "1s") if args.only != "agents" else ():
+    for kind, text in (("switchover", "planned switchover to pg2 under a writer"),
+                       ("rejoin", "primary's postmaster killed: failover, then its rejoin")) \
+            if args.only in (None, "healing") else ():
+        rows = []
+        for i in range(args.runs):
+            row = healing_run(t, "default", kind)
+            rows.append(row)
+            print("  %-10s run %d: %s" % (kind, i + 1, "  ".join(
+                "%s %.2f" % (k, v) for k, v in row.items())), flush=True)
+        print("\n%s, agents on every node, settings (defaults)" % text)
+        print("  %-34s %7s %7s %7s" % ("", "min", "median", "max"))
+        for k, label in (("promoted", "new primary promoted (committed)"),
+                         ("rejoin", "old primary's rejoin reported"),
+                         ("old_primary_streams", "old primary streams again"),
+                         ("no_write_for", "longest time without a write")):
+            print("  %-34s %s" % (label, stats([r[k] for r in rows])))
+        print(flush=True)
+    if args.only == "healing":
+        return
+    for profile in ("default", "1s") if args.only not in ("agents",) else ():
         rows = []
         for i in range(args.runs):
             row, rss = failover_run(t, profile)
