@@ -119,6 +119,19 @@ static void scenario(struct state *s)
         commit(s, c);
         c.u.pause.on = false;
         commit(s, c);
+        /* c's agent rewinds it (level 3: the rejoin facts are committed). */
+        c = fz_cmd(CMD_AGENT, t + 2, FZ_CLUSTER, "c");
+        c.u.agent.state = PGQ_AGENT_UP;
+        c.u.agent.pg_state = PGQ_PGS_SHUT_DOWN_IN_RECOVERY;
+        c.u.agent.in_recovery = true;
+        c.u.agent.rejoin = PGQ_RJ_STARTING;
+        pgq_strlcpy(c.u.agent.rejoin_detail, "rewound from a", sizeof c.u.agent.rejoin_detail);
+        c.u.agent.rejoin_epoch = 1;
+        c.u.agent.rejoin_ms = 2500;
+        c.u.agent.lost_commits = 3;
+        c.u.agent.lost_bytes = 4096;
+        c.u.agent.lost_known = true;
+        commit(s, c);
     }
     {
         struct command c = fz_cmd(CMD_BLOCKED, t + 3, FZ_CLUSTER, NULL);
@@ -297,6 +310,21 @@ static void commands_and_snapshots(void)
         res.hb.registered = true;
         res.hb.enforced = true;
         res.hb.length_ms = 4000;
+        if (codec_response_encode(&res, NULL, NULL, 0, NULL, &buf, &len) != 0) {
+            abort();
+        }
+        put("fuzz_response", buf, len);
+        free(buf);
+        /* A demoted node's: no lease, the primary to rejoin and its history. */
+        res.hb.lease_ms = 0;
+        res.hb.primary = false;
+        res.hb.rejoin = true;
+        pgq_strlcpy(res.hb.follow, "b", sizeof res.hb.follow);
+        pgq_strlcpy(res.hb.follow_conninfo, "host=10.0.1.2 port=5432 user=pgquorum",
+                    sizeof res.hb.follow_conninfo);
+        res.hb.timeline = 2;
+        res.hb.parent_tli = 1;
+        res.hb.fork_lsn = 1200;
         if (codec_response_encode(&res, NULL, NULL, 0, NULL, &buf, &len) != 0) {
             abort();
         }

@@ -565,6 +565,14 @@ void b_assert_facts_equal(const struct agent_facts *a, const struct agent_facts 
     assert_int_equal(a->unprotected, b->unprotected);
     assert_int_equal(a->silent_seq, b->silent_seq);
     assert_string_equal(a->version, b->version);
+    assert_int_equal(a->rejoin, b->rejoin);
+    assert_string_equal(a->rejoin_detail, b->rejoin_detail);
+    assert_int_equal(a->rejoin_epoch, b->rejoin_epoch);
+    assert_int_equal(a->rejoin_ms, b->rejoin_ms);
+    assert_int_equal(a->lost_commits, b->lost_commits);
+    assert_int_equal(a->lost_bytes, b->lost_bytes);
+    assert_int_equal(a->lost_known, b->lost_known);
+    assert_int_equal(a->streaming, b->streaming);
 }
 
 void b_assert_contains(const char *hay, const char *needle)

@@ -1900,6 +1900,183 @@ static void test_agent_report(void **ctx)
     b_refused(s, &c, PGQ_INVALID, "agent report for pg1: bad PostgreSQL state -1");
 }
 
+/* Facts of an agent in the middle of a rejoin: every rejoin field set. */
+static struct agent_facts rejoin_facts(int rejoin, const char *detail)
+{
+    struct agent_facts f = b_agent_facts(true);
+    f.in_recovery = true;
+    f.lease = false;
+    f.timeline = 2;
+    f.rejoin = rejoin;
+    pgq_strlcpy(f.rejoin_detail, detail, sizeof f.rejoin_detail);
+    f.rejoin_epoch = 2;
+    f.rejoin_ms = 2500;
+    f.lost_commits = 3;
+    f.lost_bytes = 4096;
+    f.lost_known = true;
+    f.streaming = true;
+    return f;
+}
+
+/* The state at feature level 2: every voter announced it, the leader raised it. */
+static void level_2(struct state *s, uint64_t t)
+{
+    struct command c;
+    for (uint64_t id = 1; id <= state_n_voters(s); id++) {
+        announce(s, t, id, 2);
+    }
+    c = b_cmd_feature(t, 2);
+    b_apply(s, &c);
+    assert_int_equal(s->feature_level, 2);
+}
+
+/* How many events of `kind` since seq `from`. */
+static unsigned events_of(const struct state *s, uint64_t from, int kind)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < s->n_events; i++) {
+        const struct event *e = state_event(s, i);
+        n += e->seq > from && e->kind == kind;
+    }
+    return n;
+}
+
+static void test_agent_rejoin_below_level_3(void **ctx)
+{
+    /* Below feature level 3 no monitor knows the rejoin facts: an AgentReport commits none of
+     * them (all alike: none), whatever the agent says, and no rejoin event; a rejoin state out of
+     * range is refused all the same. */
+    struct state *s = *ctx;
+    struct agent_facts f = rejoin_facts(PGQ_RJ_REWINDING, "from pg2");
+    const struct agent_facts *a;
+    uint64_t seq;
+    struct command c;
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    a = &b_node(s, "pg1")->agent;
+    level_2(s, 1000);
+    seq = s->event_seq;
+    for (int st = PGQ_RJ_REWINDING; st < PGQ__N_RJ_STATES; st++) {
+        f.rejoin = st;
+        b_agent(s, 2000 + (uint64_t)st, "pg1", &f);
+        assert_int_equal(a->rejoin, PGQ_RJ_NONE);
+        assert_string_equal(a->rejoin_detail, "");
+        assert_int_equal(a->rejoin_epoch, 0);
+        assert_int_equal(a->rejoin_ms, 0);
+        assert_int_equal(a->lost_commits, 0);
+        assert_int_equal(a->lost_bytes, 0);
+        assert_false(a->lost_known);
+        assert_false(a->streaming);
+        /* The facts of level 2 are committed as ever. */
+        assert_int_equal(a->state, PGQ_AGENT_UP);
+        assert_true(a->in_recovery);
+        assert_int_equal(a->timeline, 2);
+    }
+    assert_int_equal(events_of(s, seq, PGQ_EV_REJOINED), 0);
+    f.rejoin = PGQ__N_RJ_STATES;
+    c = b_cmd_agent(3000, "pg1", &f);
+    b_refused(s, &c, PGQ_INVALID, "agent report for pg1: bad rejoin state 7");
+}
+
+static void test_agent_rejoin_events(void **ctx)
+{
+    /* At feature level 3 an AgentReport commits the rejoin facts as said, and each change of the
+     * rejoin state is one event saying where the rejoin is (with the commits a rewind discarded,
+     * and its duration once it is over); the same state again, whatever its detail, is none. */
+    static const struct
+    {
+        int rejoin;
+        const char *detail;
+        bool lost_known;
+        const char *event; /* NULL: none */
+        uint64_t duration_ms;
+    } rows[] = {
+        {PGQ_RJ_NONE, "", false, NULL, 0},
+        {PGQ_RJ_REWINDING, "from pg2", false,
+         "node pg1 rejoins: rewinding it (pg_rewind): from pg2", 0},
+        {PGQ_RJ_REWINDING, "from pg2: 1024/4096 kB (25%) copied", false, NULL, 0},
+        {PGQ_RJ_FAILED, "pg_rewind failed (exit 1): could not connect to server", false,
+         "rejoin of node pg1 failed: pg_rewind failed (exit 1): could not connect to server", 0},
+        {PGQ_RJ_CLONING, "from pg2 (pg_basebackup)", false,
+         "node pg1 is being cloned: from pg2 (pg_basebackup)", 0},
+        {PGQ_RJ_STARTING, "cloned from pg2", false,
+         "node pg1 is starting as a standby: cloned from pg2", 2500},
+        {PGQ_RJ_STREAMING, "from pg2", false,
+         "node pg1 rejoined: streaming on timeline 2: from pg2", 2500},
+        {PGQ_RJ_STREAMING, "from pg2", false, NULL, 0},
+        {PGQ_RJ_WAITING, "it cannot be rewound and rejoin = manual", false,
+         "node pg1 needs a rejoin and waits for an operator: it cannot be rewound and rejoin = "
+         "manual",
+         0},
+        {PGQ_RJ_NONE, "", false, NULL, 0},
+        {PGQ_RJ_WAITING, "", false, "node pg1 needs a rejoin and waits for an operator", 0},
+        {PGQ_RJ_REWINDING, "", false, "node pg1 rejoins: rewinding it (pg_rewind)", 0},
+        {PGQ_RJ_STARTING, "rewound from pg2", true,
+         "node pg1 rewound: 3 commit(s), 4096 bytes of WAL it alone had were discarded; starting "
+         "as a standby",
+         2500},
+        {PGQ_RJ_STARTING, "rewound from pg2", true, NULL, 0},
+        {PGQ_RJ_STREAMING, "", true, "node pg1 rejoined: streaming on timeline 2", 2500},
+    };
+    struct state *s = *ctx;
+    const struct agent_facts *a;
+    struct agent_facts f = b_agent_facts(true);
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    b_feature_level(s, 1000);
+    assert_int_equal(s->feature_level, 3);
+    b_agent(s, 1500, "pg1", &f); /* attached: the agent's own event */
+    a = &b_node(s, "pg1")->agent;
+    for (size_t i = 0; i < PGQ_ARRAY_SIZE(rows); i++) {
+        uint64_t seq = s->event_seq;
+        f = rejoin_facts(rows[i].rejoin, rows[i].detail);
+        f.lost_known = rows[i].lost_known;
+        b_agent(s, 2000 + 100 * i, "pg1", &f);
+        assert_int_equal(a->rejoin, rows[i].rejoin);
+        assert_string_equal(a->rejoin_detail, rows[i].detail);
+        assert_int_equal(a->rejoin_epoch, 2);
+        assert_int_equal(a->rejoin_ms, 2500);
+        assert_int_equal(a->lost_commits, 3);
+        assert_int_equal(a->lost_bytes, 4096);
+        assert_int_equal(a->lost_known, rows[i].lost_known);
+        assert_true(a->streaming);
+        if (rows[i].event == NULL) {
+            if (s->event_seq != seq) {
+                fail_msg("row %zu: an event \"%s\"", i, state_event(s, s->n_events - 1)->message);
+            }
+            continue;
+        }
+        if (s->event_seq != seq + 1) {
+            fail_msg("row %zu: %llu events, want one", i, (unsigned long long)(s->event_seq - seq));
+        }
+        assert_int_equal(last_event(s)->kind, PGQ_EV_REJOINED);
+        assert_string_equal(pgq_event_kind_name(last_event(s)->kind), "rejoin");
+        assert_string_equal(last_event(s)->node, "pg1");
+        assert_string_equal(last_event(s)->message, rows[i].event);
+        assert_int_equal(last_event(s)->duration_ms, rows[i].duration_ms);
+        assert_int_equal(last_event(s)->epoch, 1);
+    }
+}
+
+static void test_agent_rejoin_refused(void **ctx)
+{
+    /* A rejoin state out of range is refused, naming it, and changes nothing (the state stays as
+     * the last report left it). */
+    static const int bad[] = {PGQ__N_RJ_STATES, -1, 1000};
+    struct state *s = *ctx;
+    struct agent_facts f = rejoin_facts(PGQ_RJ_CLONING, "from pg2");
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    b_feature_level(s, 1000);
+    b_agent(s, 2000, "pg1", &f);
+    for (size_t i = 0; i < PGQ_ARRAY_SIZE(bad); i++) {
+        char want[64];
+        struct command c;
+        f.rejoin = bad[i];
+        c = b_cmd_agent(3000, "pg1", &f);
+        snprintf(want, sizeof want, "agent report for pg1: bad rejoin state %d", bad[i]);
+        b_refused(s, &c, PGQ_INVALID, want);
+        assert_int_equal(b_node(s, "pg1")->agent.rejoin, PGQ_RJ_CLONING);
+    }
+}
+
 static void test_agent_unprotected(void **ctx)
 {
     /* A node seen reachable by a probe that began after its agent was found silent runs with
@@ -2051,18 +2228,22 @@ static void test_agent_confirms_down(void **ctx)
 static void test_agent_facts_material(void **ctx)
 {
     /* What a failover depends on is material (the agent's and PostgreSQL's states, fence, hand
-     * over, lease, postmaster, session, timeline, recovery); positions, host metrics, the
-     * version and the leader's stamps are not. */
+     * over, lease, postmaster, session, timeline, recovery, the rejoin state, streaming);
+     * positions, host metrics, the version, the leader's stamps and the rejoin's details (its
+     * progress, epoch, duration and cost) are not. */
     static const struct
     {
         const char *field;
         bool material;
     } cases[] = {
-        {"state", true},        {"pm_alive", true},    {"answering", true}, {"pg_state", true},
-        {"timeline", true},     {"in_recovery", true}, {"fenced", true},    {"handover", true},
-        {"lease", true},        {"pm_pid", true},      {"session", true},   {"lsn", false},
-        {"host", false},        {"since_ms", false},   {"facts_ms", false}, {"version", false},
-        {"unprotected", false}, {"silent_seq", false},
+        {"state", true},         {"pm_alive", true},     {"answering", true},
+        {"pg_state", true},      {"timeline", true},     {"in_recovery", true},
+        {"fenced", true},        {"handover", true},     {"lease", true},
+        {"pm_pid", true},        {"session", true},      {"lsn", false},
+        {"host", false},         {"since_ms", false},    {"facts_ms", false},
+        {"version", false},      {"unprotected", false}, {"silent_seq", false},
+        {"rejoin", true},        {"streaming", true},    {"rejoin_detail", false},
+        {"rejoin_epoch", false}, {"rejoin_ms", false},   {"lost", false},
     };
     (void)ctx;
     for (size_t i = 0; i < PGQ_ARRAY_SIZE(cases); i++) {
@@ -2103,6 +2284,20 @@ static void test_agent_facts_material(void **ctx)
             pgq_strlcpy(b.version, "1.0", sizeof b.version);
         } else if (strcmp(f, "unprotected") == 0) {
             b.unprotected = true;
+        } else if (strcmp(f, "rejoin") == 0) {
+            b.rejoin = PGQ_RJ_REWINDING;
+        } else if (strcmp(f, "streaming") == 0) {
+            b.streaming = true;
+        } else if (strcmp(f, "rejoin_detail") == 0) {
+            pgq_strlcpy(b.rejoin_detail, "from pg2: 10% copied", sizeof b.rejoin_detail);
+        } else if (strcmp(f, "rejoin_epoch") == 0) {
+            b.rejoin_epoch = 2;
+        } else if (strcmp(f, "rejoin_ms") == 0) {
+            b.rejoin_ms = 1500;
+        } else if (strcmp(f, "lost") == 0) {
+            b.lost_commits = 3;
+            b.lost_bytes = 4096;
+            b.lost_known = true;
         } else {
             b.silent_seq = 5;
         }
@@ -2115,9 +2310,9 @@ static void test_agent_facts_material(void **ctx)
 
 static void test_agent_snapshot_round_trip(void **ctx)
 {
-    /* A snapshot keeps every agent fact (host metrics too), the silence and whether it left a
-     * node unprotected, the operator's allowance, the feature level and what each monitor
-     * announced. */
+    /* A snapshot keeps every agent fact (host metrics and the rejoin's too), the silence and
+     * whether it left a node unprotected, the operator's allowance, the feature level and what
+     * each monitor announced. */
     struct state *s = *ctx;
     struct state copy;
     struct agent_facts f = b_agent_facts(true);
@@ -2132,6 +2327,12 @@ static void test_agent_snapshot_round_trip(void **ctx)
     f.session = 0xF00000000000000Full;
     f.host = (struct agent_host){1234, 56, 78, 90, 1000001, 2000002, 3333, 4000004, 5000005};
     b_agent(s, 2000, "pg1", &f);
+    f = rejoin_facts(PGQ_RJ_STARTING, "rewound from pg1");
+    f.rejoin_epoch = 0xA00000001ull;
+    f.rejoin_ms = 0xB00000002ull;
+    f.lost_commits = 0xC00000003ull;
+    f.lost_bytes = 0xD00000004ull;
+    b_agent(s, 2050, "pg3", &f);
     f = b_agent_facts(false);
     f.in_recovery = true;
     f.fenced = true;
@@ -2174,7 +2375,15 @@ static void test_agent_snapshot_round_trip(void **ctx)
     assert_int_equal(n->agent.pg_state, PGQ_PGS_SHUT_DOWN_IN_RECOVERY);
     assert_int_not_equal(n->agent.silent_seq, 0);
     assert_int_equal(n->agent.since_ms, 7000);
-    assert_int_equal(b_node(&copy, "pg3")->agent.state, PGQ_AGENT_NONE);
+    n = b_node(&copy, "pg3");
+    assert_int_equal(n->agent.rejoin, PGQ_RJ_STARTING);
+    assert_string_equal(n->agent.rejoin_detail, "rewound from pg1");
+    assert_int_equal(n->agent.rejoin_epoch, 0xA00000001ull);
+    assert_int_equal(n->agent.rejoin_ms, 0xB00000002ull);
+    assert_int_equal(n->agent.lost_commits, 0xC00000003ull);
+    assert_int_equal(n->agent.lost_bytes, 0xD00000004ull);
+    assert_true(n->agent.lost_known);
+    assert_true(n->agent.streaming);
     state_close(&copy);
 }
 
@@ -2238,6 +2447,9 @@ int main(void)
         T(test_feature_level_voters_only),
         T(test_pause_needs_level_3),
         T(test_agent_report),
+        T(test_agent_rejoin_below_level_3),
+        T(test_agent_rejoin_events),
+        T(test_agent_rejoin_refused),
         T(test_agent_unprotected),
         T(test_agent_unprotected_standby),
         T(test_allow_unfenced),

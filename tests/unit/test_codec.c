@@ -87,6 +87,14 @@ static struct agent_facts rich_facts(unsigned k)
     f.unprotected = true;
     f.silent_seq = 0x700000000ull + k;
     snprintf(f.version, sizeof f.version, "0.9.%u-test", k);
+    f.rejoin = PGQ_RJ_STREAMING - (int)k;
+    snprintf(f.rejoin_detail, sizeof f.rejoin_detail, "rewound from pg%u: 100%% copied", k + 2);
+    f.rejoin_epoch = 0x800000000ull + k;
+    f.rejoin_ms = 0x900000000ull + k;
+    f.lost_commits = 0xA00000000ull + k;
+    f.lost_bytes = UINT64_MAX - 1 - k;
+    f.lost_known = true;
+    f.streaming = true;
     return f;
 }
 
@@ -232,6 +240,7 @@ static void assert_states_equal(const struct state *a, const struct state *b)
             assert_int_equal(n->alert_writable, m->alert_writable);
             assert_int_equal(n->added_ms, m->added_ms);
             assert_int_equal(n->last_write_lsn, m->last_write_lsn);
+            b_assert_facts_equal(&n->agent, &m->agent);
             assert_int_equal(n->n_sync, m->n_sync);
             for (unsigned k = 0; k < n->n_sync; k++) {
                 assert_string_equal(n->sync[k].name, m->sync[k].name);
@@ -787,7 +796,7 @@ static void test_entry_malformed(void **ctx)
 static const char *const standbys[] = {"pg2", "pg3"};
 
 /* A state with every part filled: two clusters, views with full observations,
- * a failover half-way, a fenced node, a blocked reason, events. */
+ * a failover half-way, a fenced node, a blocked reason, events, an agent's facts. */
 static void rich_state(struct state *s)
 {
     struct command c;
@@ -827,6 +836,11 @@ static void rich_state(struct state *s)
     c = b_cmd_maintenance(9950, "pg2", true);
     c.u.maintenance.allow_failover = true;
     b_apply(s, &c);
+    /* An agent beside pg1 in the middle of its rejoin: every fact, at feature level 3. */
+    {
+        struct agent_facts f = rich_facts(0);
+        b_agent(s, 9900, "pg1", &f);
+    }
 }
 
 static void test_state_round_trip(void **ctx)
@@ -1100,7 +1114,8 @@ static void test_state_oversized_fields(void **ctx)
 
 static void test_state_out_of_range(void **ctx)
 {
-    /* Enum values and priorities out of range, and too many views, make a snapshot invalid. */
+    /* Enum values (a node's agent's rejoin state too) and priorities out of range, and too many
+     * views, make a snapshot invalid. */
     struct state s;
     uint8_t *buf;
     Pgq__Snapshot *m = rich_snapshot(&s, &buf);
@@ -1128,6 +1143,11 @@ static void test_state_out_of_range(void **ctx)
     assert_int_equal(decode_spoiled(m, err, sizeof err), PGQ_MALFORMED);
     assert_string_equal(err, "cluster main: failover phase out of range");
     m->state->clusters[0]->failover->phase = phase;
+    node->agent->has_rejoin = true;
+    node->agent->rejoin = PGQ__N_RJ_STATES;
+    assert_int_equal(decode_spoiled(m, err, sizeof err), PGQ_MALFORMED);
+    b_assert_contains(err, "agent.rejoin 7 out of range");
+    node->agent->rejoin = PGQ_RJ_NONE;
 
     for (unsigned i = 0; i <= PGQ_MAX_MONITORS; i++) {
         views[i] = node->views[0];
@@ -1288,8 +1308,10 @@ static void test_request_heartbeat_round_trip(void **ctx)
     api_request_close(&back);
 }
 
-/* A heartbeat request, encoded, with one of its facts' enums set to `value`. */
-static uint8_t *spoiled_heartbeat(bool pg_state, uint32_t value, size_t *len)
+enum { SPOIL_STATE, SPOIL_PG_STATE, SPOIL_REJOIN };
+
+/* A heartbeat request, encoded, with one of its facts' enums (SPOIL_*) set to `value`. */
+static uint8_t *spoiled_heartbeat(int field, uint32_t value, size_t *len)
 {
     Pgq__Request m = PGQ__REQUEST__INIT;
     Pgq__Heartbeat hb = PGQ__HEARTBEAT__INIT;
@@ -1304,8 +1326,11 @@ static uint8_t *spoiled_heartbeat(bool pg_state, uint32_t value, size_t *len)
     facts.state = PGQ_AGENT_UP;
     facts.has_pg_state = true;
     facts.pg_state = PGQ_PGS_IN_PRODUCTION;
-    if (pg_state) {
+    if (field == SPOIL_PG_STATE) {
         facts.pg_state = value;
+    } else if (field == SPOIL_REJOIN) {
+        facts.has_rejoin = true;
+        facts.rejoin = value;
     } else {
         facts.state = value;
     }
@@ -1314,34 +1339,40 @@ static uint8_t *spoiled_heartbeat(bool pg_state, uint32_t value, size_t *len)
 
 static void test_heartbeat_out_of_range(void **ctx)
 {
-    /* A heartbeat whose agent or PostgreSQL state is out of range is refused, naming the field;
-     * the last value in range decodes. */
+    /* A heartbeat whose agent, PostgreSQL or rejoin state is out of range is refused, naming
+     * the field; the last value in range decodes. */
     static const struct
     {
-        bool pg_state;
+        int field;
         uint32_t value;
         int code;
         const char *message;
     } cases[] = {
-        {false, PGQ__N_AGENT_STATES, PGQ_MALFORMED, "agent.state 3 out of range"},
-        {false, UINT32_MAX, PGQ_MALFORMED, "agent.state 4294967295 out of range"},
-        {false, PGQ__N_AGENT_STATES - 1, 0, ""},
-        {true, PGQ__N_PG_STATES, PGQ_MALFORMED, "agent.pg_state 8 out of range"},
-        {true, 1000, PGQ_MALFORMED, "agent.pg_state 1000 out of range"},
-        {true, PGQ__N_PG_STATES - 1, 0, ""},
+        {SPOIL_STATE, PGQ__N_AGENT_STATES, PGQ_MALFORMED, "agent.state 3 out of range"},
+        {SPOIL_STATE, UINT32_MAX, PGQ_MALFORMED, "agent.state 4294967295 out of range"},
+        {SPOIL_STATE, PGQ__N_AGENT_STATES - 1, 0, ""},
+        {SPOIL_PG_STATE, PGQ__N_PG_STATES, PGQ_MALFORMED, "agent.pg_state 8 out of range"},
+        {SPOIL_PG_STATE, 1000, PGQ_MALFORMED, "agent.pg_state 1000 out of range"},
+        {SPOIL_PG_STATE, PGQ__N_PG_STATES - 1, 0, ""},
+        {SPOIL_REJOIN, PGQ__N_RJ_STATES, PGQ_MALFORMED, "agent.rejoin 7 out of range"},
+        {SPOIL_REJOIN, UINT32_MAX, PGQ_MALFORMED, "agent.rejoin 4294967295 out of range"},
+        {SPOIL_REJOIN, PGQ__N_RJ_STATES - 1, 0, ""},
     };
     (void)ctx;
     for (size_t i = 0; i < PGQ_ARRAY_SIZE(cases); i++) {
         struct api_request back;
         char err[256] = "";
         size_t len;
-        uint8_t *buf = spoiled_heartbeat(cases[i].pg_state, cases[i].value, &len);
+        uint8_t *buf = spoiled_heartbeat(cases[i].field, cases[i].value, &len);
         int rv = codec_request_decode(buf, len, &back, err, sizeof err);
         if (rv != cases[i].code) {
             fail_msg("case %zu: code %d (%s), want %d", i, rv, err, cases[i].code);
         }
         if (rv == 0) {
             assert_int_equal(back.kind, API_HEARTBEAT);
+            if (cases[i].field == SPOIL_REJOIN) {
+                assert_int_equal(back.cmd.u.agent.rejoin, (int)cases[i].value);
+            }
             api_request_close(&back);
         } else {
             b_assert_contains(err, cases[i].message);
@@ -1613,12 +1644,32 @@ static void test_response_events(void **ctx)
 static void test_response_heartbeat(void **ctx)
 {
     /* A heartbeat's reply carries the lease granted, the epoch and the four flags, each of them
-     * on its own. */
+     * on its own, whether leases are in force and their length, and whom a standby follows (its
+     * conninfo, the cluster's timeline, parent timeline and fork point) and whether the node must
+     * rejoin first. */
     static const struct lease_reply cases[] = {
         {4000, 7, true, false, true, true},
         {0, 7, true, true, false, true},
         {0, 0, false, false, false, false},
         {UINT64_MAX, UINT64_MAX, false, false, true, true},
+        {.epoch = 2,
+         .registered = true,
+         .enforced = true,
+         .length_ms = 4000,
+         .follow = "pg2",
+         .follow_conninfo = "host=10.0.1.2 port=5432 dbname=postgres user=pgquorum",
+         .timeline = 2,
+         .parent_tli = 1,
+         .fork_lsn = 0x3000060},
+        {.epoch = 2,
+         .registered = true,
+         .follow = "pg2",
+         .follow_conninfo = "postgresql://10.0.1.2:5433/postgres?application_name=x",
+         .rejoin = true,
+         .timeline = UINT32_MAX,
+         .parent_tli = UINT32_MAX - 1,
+         .fork_lsn = UINT64_MAX},
+        {.epoch = 3, .registered = true, .rejoin = true}, /* demoted, nothing settled to follow */
     };
     (void)ctx;
     for (size_t i = 0; i < PGQ_ARRAY_SIZE(cases); i++) {
@@ -1646,6 +1697,14 @@ static void test_response_heartbeat(void **ctx)
         assert_int_equal(back.hb.fence, cases[i].fence);
         assert_int_equal(back.hb.standby_ready, cases[i].standby_ready);
         assert_int_equal(back.hb.registered, cases[i].registered);
+        assert_int_equal(back.hb.enforced, cases[i].enforced);
+        assert_int_equal(back.hb.length_ms, cases[i].length_ms);
+        assert_string_equal(back.hb.follow, cases[i].follow);
+        assert_string_equal(back.hb.follow_conninfo, cases[i].follow_conninfo);
+        assert_int_equal(back.hb.rejoin, cases[i].rejoin);
+        assert_int_equal(back.hb.timeline, cases[i].timeline);
+        assert_int_equal(back.hb.parent_tli, cases[i].parent_tli);
+        assert_int_equal(back.hb.fork_lsn, cases[i].fork_lsn);
         assert_int_equal(codec_response_encode(&back, NULL, NULL, 0, NULL, &again, &again_len), 0);
         assert_int_equal(again_len, len);
         assert_memory_equal(again, buf, len);

@@ -651,6 +651,155 @@ static void test_heartbeat_while_paused(void **ctx)
     lease_book_close(&b);
 }
 
+/* ---- whom a node follows: the reply's rejoin fields -------------------------------------------
+ */
+
+#define PG1_CONNINFO "host=pg1 port=5432 dbname=postgres user=pgquorum"
+#define PG2_CONNINFO "host=pg2 port=5432 dbname=postgres user=pgquorum"
+
+/* What the leader of s answers node's agent now. */
+static struct lease_reply follow_reply(struct lease_book *b,
+                                       const struct state *s,
+                                       const char *node)
+{
+    struct lease_reply r;
+    struct agent_facts f = b_agent_facts(true);
+    memset(&r, 0xAB, sizeof r); /* nothing of an earlier reply survives */
+    lease_on_heartbeat(b, s, B_CLUSTER, node, &f, 2000, &r);
+    assert_true(r.registered);
+    return r;
+}
+
+/* The reply names no primary to follow and no history; rejoin as given. */
+static void expect_no_follow(struct lease_book *b,
+                             const struct state *s,
+                             const char *node,
+                             bool rejoin,
+                             const char *when)
+{
+    struct lease_reply r = follow_reply(b, s, node);
+    if (r.follow[0] != '\0' || r.follow_conninfo[0] != '\0' || r.rejoin != rejoin ||
+        r.timeline != 0 || r.parent_tli != 0 || r.fork_lsn != 0) {
+        fail_msg(
+            "%s: %s follows \"%s\" (\"%s\") rejoin %d timeline %u/%u fork %llx, want none, "
+            "rejoin %d",
+            when, node, r.follow, r.follow_conninfo, r.rejoin, r.timeline, r.parent_tli,
+            (unsigned long long)r.fork_lsn, rejoin);
+    }
+}
+
+/* The reply names `primary` (with its registered conninfo) and the cluster's history. */
+static void expect_follow(struct lease_book *b,
+                          const struct state *s,
+                          const char *node,
+                          const char *primary,
+                          const char *conninfo,
+                          bool rejoin,
+                          const char *when)
+{
+    const struct cluster *c = b_cluster(s);
+    struct lease_reply r = follow_reply(b, s, node);
+    if (strcmp(r.follow, primary) != 0 || strcmp(r.follow_conninfo, conninfo) != 0 ||
+        r.rejoin != rejoin) {
+        fail_msg("%s: %s follows \"%s\" (\"%s\") rejoin %d, want %s (\"%s\") rejoin %d", when, node,
+                 r.follow, r.follow_conninfo, r.rejoin, primary, conninfo, rejoin);
+    }
+    assert_int_equal(r.timeline, c->timeline);
+    assert_int_equal(r.parent_tli, c->parent_tli);
+    assert_int_equal(r.fork_lsn, c->fork_lsn);
+}
+
+static void test_heartbeat_follow_settled(void **ctx)
+{
+    /* A standby is told the primary of the epoch to follow, with its registered conninfo, and the
+     * cluster's timeline, parent timeline and fork point, while no failover is half-way (none
+     * yet, promoted, done); the primary itself follows no one. */
+    struct state *s = *ctx;
+    struct lease_book b;
+    struct command c;
+    healthy_book(s, &b);
+    assert_int_equal(b_cluster(s)->fo.phase, PGQ_FO_NONE);
+    expect_follow(&b, s, "pg2", "pg1", PG1_CONNINFO, false, "discovered");
+    expect_follow(&b, s, "pg3", "pg1", PG1_CONNINFO, false, "discovered");
+    expect_no_follow(&b, s, "pg1", false, "the primary itself");
+
+    b_failover(s, 10000, "pg2");
+    c = b_cmd_step(11000, PGQ_STEP_PROMOTED, "pg2", 2, 2);
+    c.u.step.parent_tli = 1;
+    c.u.step.lsn = 0x3000060;
+    b_apply(s, &c);
+    assert_int_equal(b_cluster(s)->fo.phase, PGQ_FO_PROMOTED);
+    assert_int_equal(b_node(s, "pg1")->role, PGQ_ROLE_DEMOTED);
+    {
+        struct obs up = b_writable(s, "pg2", 0x3000100);
+        up.timeline = 2;
+        b_report_by(s, 11100, 1, 3, &up);
+    }
+    expect_follow(&b, s, "pg3", "pg2", PG2_CONNINFO, false, "promoted");
+    expect_follow(&b, s, "pg1", "pg2", PG2_CONNINFO, true, "promoted, the old primary");
+    expect_no_follow(&b, s, "pg2", false, "promoted, the new primary itself");
+    {
+        struct lease_reply r = follow_reply(&b, s, "pg3");
+        assert_int_equal(r.timeline, 2);
+        assert_int_equal(r.parent_tli, 1);
+        assert_int_equal(r.fork_lsn, 0x3000060);
+    }
+    b_step(s, 11200, PGQ_STEP_REPOINTED, "pg3", 0);
+    b_step(s, 11300, PGQ_STEP_DONE, NULL, 0);
+    assert_int_equal(b_cluster(s)->fo.phase, PGQ_FO_DONE);
+    expect_follow(&b, s, "pg3", "pg2", PG2_CONNINFO, false, "done");
+    expect_follow(&b, s, "pg1", "pg2", PG2_CONNINFO, true, "done, the old primary");
+    lease_book_close(&b);
+}
+
+static void test_heartbeat_follow_unsettled(void **ctx)
+{
+    /* No primary is named while a failover is half-way (the cut, a candidate decided but not
+     * promoted, its promotion given up) or while the primary is down by verdict; a demoted node
+     * is told it must rejoin all the same. */
+    struct state *s = *ctx;
+    struct lease_book b;
+    struct command c;
+    healthy_book(s, &b);
+    b_primary_down(s, 5000);
+    assert_int_equal(b_cluster(s)->fo.phase, PGQ_FO_NONE);
+    expect_no_follow(&b, s, "pg2", false, "the primary down by verdict");
+
+    b_cut(s, 10000);
+    assert_int_equal(b_cluster(s)->fo.phase, PGQ_FO_CUTTING);
+    expect_no_follow(&b, s, "pg2", false, "cutting");
+    expect_no_follow(&b, s, "pg1", false, "cutting, the old primary");
+
+    b_cut_standbys(s, 10100);
+    c = b_cmd_decide(10200, "pg2", 2, "pg1");
+    c.u.decide.round = b_cluster(s)->fo.round;
+    c.u.decide.candidate_lsn = b_node(s, "pg2")->cut_lsn;
+    b_apply(s, &c);
+    assert_int_equal(b_cluster(s)->fo.phase, PGQ_FO_DECIDED);
+    assert_int_equal(b_node(s, "pg2")->role, PGQ_ROLE_PRIMARY);
+    expect_no_follow(&b, s, "pg3", false, "decided");
+    expect_no_follow(&b, s, "pg1", true, "decided, the old primary demoted");
+
+    b_step(s, 11000, PGQ_STEP_GAVE_UP, "pg2", 0);
+    assert_int_equal(b_cluster(s)->fo.phase, PGQ_FO_GAVE_UP);
+    expect_no_follow(&b, s, "pg3", false, "gave up");
+    expect_no_follow(&b, s, "pg1", true, "gave up, the old primary");
+    lease_book_close(&b);
+}
+
+static void test_heartbeat_follow_twin_primary(void **ctx)
+{
+    /* The apply rules never make a twin the primary (test_cluster: test_twin_never_the_primary);
+     * should the primary's name ever be flagged a twin, no standby is told to follow it. */
+    struct state *s = *ctx;
+    struct lease_book b;
+    healthy_book(s, &b);
+    expect_follow(&b, s, "pg2", "pg1", PG1_CONNINFO, false, "before");
+    pgq_strlcpy(b_node(s, "pg1")->twin_of, "pg3", sizeof b_node(s, "pg1")->twin_of);
+    expect_no_follow(&b, s, "pg2", false, "the primary a twin");
+    lease_book_close(&b);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, b_setup_state, b_teardown_state)
 
 int main(void)
@@ -675,6 +824,9 @@ int main(void)
         T(test_heartbeat_while_paused),
         T(test_grace_without_a_lease),
         T(test_lease_end_of_a_node_never_granted),
+        T(test_heartbeat_follow_settled),
+        T(test_heartbeat_follow_unsettled),
+        T(test_heartbeat_follow_twin_primary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

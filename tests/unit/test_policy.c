@@ -1443,6 +1443,174 @@ static void test_rejoin_demoted(void **ctx)
     assert_int_equal(b_node(s, "pg1")->role, PGQ_ROLE_STANDBY);
 }
 
+/* ---- rejoins by node agents ------------------------------------------------------------- */
+
+static const char *const one_standby[] = {"pg2"};
+
+/* What the agent of a standby says in the middle of (or after) a rejoin. */
+static struct agent_facts standby_facts(int rejoin)
+{
+    struct agent_facts f = b_agent_facts(true);
+    f.in_recovery = true;
+    f.lease = false;
+    f.pg_state = PGQ_PGS_ARCHIVE_RECOVERY;
+    f.rejoin = rejoin;
+    f.rejoin_epoch = 1;
+    f.streaming = rejoin == PGQ_RJ_STREAMING;
+    return f;
+}
+
+static void test_rejoining_not_a_candidate(void **ctx)
+{
+    /* A standby whose agent rewinds or clones it, is starting it, waits for an operator or
+     * failed to rejoin it is no candidate, and does not count as a standby that could replace
+     * the primary; once it streams (or had nothing to rejoin) it is one again. A silent agent's
+     * last word does not hold it back. */
+    static const struct
+    {
+        int rejoin;
+        bool silent;
+        bool candidate;
+    } cases[] = {
+        {PGQ_RJ_NONE, false, true},      {PGQ_RJ_REWINDING, false, false},
+        {PGQ_RJ_CLONING, false, false},  {PGQ_RJ_WAITING, false, false},
+        {PGQ_RJ_FAILED, false, false},   {PGQ_RJ_STARTING, false, false},
+        {PGQ_RJ_STREAMING, false, true}, {PGQ_RJ_REWINDING, true, true},
+    };
+    (void)ctx;
+    for (size_t i = 0; i < PGQ_ARRAY_SIZE(cases); i++) {
+        const char *name = pgq_rejoin_state_name(cases[i].rejoin);
+        struct agent_facts f = standby_facts(cases[i].rejoin);
+        struct state s;
+        struct choice ch;
+        struct command c;
+        state_init(&s);
+        b_healthy(&s, 1000, 3, "pg1", 0x1000, one_standby, 1);
+        b_feature_level(&s, 1000);
+        b_agent(&s, 1100, "pg2", &f);
+        if (cases[i].silent) {
+            b_agent_silent(&s, 1200, "pg2");
+        }
+        assert_int_equal(b_node(&s, "pg2")->agent.rejoin, cases[i].rejoin);
+        if (policy_standby_ready(b_cluster(&s), b_node(&s, "pg1")) != cases[i].candidate) {
+            fail_msg("%s%s: standby ready %d", name, cases[i].silent ? " (silent)" : "",
+                     !cases[i].candidate);
+        }
+        /* The failover: blocked before any cut, or the cut. */
+        lose_primary(&s, 10000, 1, 3);
+        reprobe(&s, 10000, "pg2", 0x1000);
+        if (!next(&s, 15000, &c)) {
+            fail_msg("%s: no command after the primary's failure", name);
+        }
+        if (cases[i].candidate) {
+            assert_int_equal(c.kind, CMD_CUT);
+        } else {
+            assert_int_equal(c.kind, CMD_BLOCKED);
+            assert_string_equal(c.u.blocked.reason, "no eligible standby: pg2: rejoining");
+        }
+        /* And should the cut be under way: chosen, or not with the reason. */
+        b_cut(&s, 15000);
+        b_cut_step(&s, 15100, "pg2", 0x1000);
+        policy_choose(&s, b_cluster(&s), &PC, &ch);
+        if (cases[i].candidate) {
+            assert_non_null(ch.node);
+            assert_string_equal(ch.node->name, "pg2");
+        } else {
+            if (ch.node != NULL) {
+                fail_msg("%s: %s chosen", name, ch.node->name);
+            }
+            assert_string_equal(ch.reason, "no eligible standby: pg2: rejoining");
+        }
+        state_close(&s);
+    }
+}
+
+/* pg1 failed and was replaced by pg2 (timeline 2, epoch 2); pg3 repointed, the failover done;
+ * pg1, demoted, seen in recovery on timeline 1 and not streaming (its monitors' word alone does
+ * not make it a standby); the cluster at feature level 3. */
+static void demoted_pg1(struct state *s)
+{
+    struct obs o;
+    promoted_pg2(s);
+    b_step(s, 16100, PGQ_STEP_REPOINTED, "pg3", 0);
+    b_step(s, 16200, PGQ_STEP_DONE, NULL, 0);
+    b_feature_level(s, 16300);
+    o = b_recovering(s, "pg1", 0x1000);
+    o.streaming = false;
+    b_report_by(s, 17000, 1, 3, &o);
+    assert_int_equal(b_node(s, "pg1")->role, PGQ_ROLE_DEMOTED);
+    assert_int_equal(b_cluster(s)->timeline, 2);
+    assert_int_equal(b_cluster(s)->epoch, 2);
+}
+
+static void test_rejoined_by_its_agent(void **ctx)
+{
+    /* A demoted node becomes a standby again on its agent's word alone once the agent is up and
+     * says it rejoined in this epoch and streams, in recovery, on the primary's timeline or later;
+     * each condition missing, it stays demoted. */
+    static const struct
+    {
+        const char *broken; /* NULL: none */
+        bool standby;
+    } cases[] = {
+        {NULL, true},
+        {"timeline 3", true},
+        {"silent", false},
+        {"rejoin STARTING", false},
+        {"rejoin NONE", false},
+        {"not streaming", false},
+        {"not in recovery", false},
+        {"timeline 1", false},
+        {"epoch 1", false},
+    };
+    (void)ctx;
+    for (size_t i = 0; i < PGQ_ARRAY_SIZE(cases); i++) {
+        const char *k = cases[i].broken != NULL ? cases[i].broken : "";
+        struct agent_facts f = standby_facts(PGQ_RJ_STREAMING);
+        struct state s;
+        struct command c;
+        state_init(&s);
+        demoted_pg1(&s);
+        expect_none(&s, 17100); /* the monitors' word: not streaming */
+        f.timeline = 2;
+        f.rejoin_epoch = 2;
+        if (strcmp(k, "timeline 3") == 0) {
+            f.timeline = 3;
+        } else if (strcmp(k, "rejoin STARTING") == 0) {
+            f.rejoin = PGQ_RJ_STARTING;
+        } else if (strcmp(k, "rejoin NONE") == 0) {
+            f.rejoin = PGQ_RJ_NONE;
+        } else if (strcmp(k, "not streaming") == 0) {
+            f.streaming = false;
+        } else if (strcmp(k, "not in recovery") == 0) {
+            f.in_recovery = false;
+        } else if (strcmp(k, "timeline 1") == 0) {
+            f.timeline = 1;
+        } else if (strcmp(k, "epoch 1") == 0) {
+            f.rejoin_epoch = 1;
+        }
+        b_agent(&s, 17200, "pg1", &f);
+        if (strcmp(k, "silent") == 0) {
+            b_agent_silent(&s, 17300, "pg1");
+        }
+        if (!cases[i].standby) {
+            if (next(&s, 17400, &c) && c.kind == CMD_SET_ROLE) {
+                fail_msg("%s: set-role %s of %s", k, pgq_role_name(c.u.set_role.role), c.node);
+            }
+            assert_int_equal(b_node(&s, "pg1")->role, PGQ_ROLE_DEMOTED);
+            state_close(&s);
+            continue;
+        }
+        c = expect_cmd(&s, 17400, CMD_SET_ROLE);
+        assert_string_equal(c.node, "pg1");
+        assert_int_equal(c.u.set_role.role, PGQ_ROLE_STANDBY);
+        assert_int_equal(c.u.set_role.epoch, 2);
+        b_apply(&s, &c);
+        assert_int_equal(b_node(&s, "pg1")->role, PGQ_ROLE_STANDBY);
+        state_close(&s);
+    }
+}
+
 static void test_healthy_cluster_quiet(void **ctx)
 {
     /* A healthy cluster gets no command and no action, whatever the time. */
@@ -2204,6 +2372,8 @@ int main(void)
         T(test_done_without_unknown_standby),
         T(test_done_without_down_standby),
         T(test_rejoin_demoted),
+        T(test_rejoining_not_a_candidate),
+        T(test_rejoined_by_its_agent),
         T(test_healthy_cluster_quiet),
         T(test_actions_promote_when_decided),
         T(test_actions_repoint_after_promotion),
