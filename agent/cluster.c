@@ -792,14 +792,26 @@ int cluster_apply(struct state *s, const struct command *cmd, struct apply_resul
 
 void pgq_slot_name(const char *node, char *out, size_t size)
 {
-    size_t k;
+    char slot[64], tag[16];
+    size_t k = 4;
+    bool changed = false;
     if (size == 0) {
         return;
     }
-    k = pgq_strlcpy(out, "pgq_", size);
-    for (const char *p = node; *p != '\0' && k + 1 < size && k < 63; p++) {
+    memcpy(slot, "pgq_", 4);
+    for (const char *p = node; *p != '\0' && k < 63; p++) {
         char c = *p >= 'A' && *p <= 'Z' ? (char)(*p - 'A' + 'a') : *p;
-        out[k++] = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ? c : '_';
+        char o = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ? c : '_';
+        changed |= o != *p;
+        slot[k++] = o;
     }
-    out[PGQ_MIN(k, size - 1)] = '\0';
+    slot[k] = '\0';
+    /* Names that map to the same characters ("db-1", "DB_1") keep apart by
+     * a hash of the name itself. */
+    if (changed) {
+        snprintf(tag, sizeof tag, "_%08x", (unsigned)(pgq_fnv1a(node) & 0xffffffffu));
+        slot[PGQ_MIN(k, 63 - strlen(tag))] = '\0';
+        pgq_appendf(slot, sizeof slot, "%s", tag);
+    }
+    pgq_strlcpy(out, slot, size);
 }

@@ -77,9 +77,10 @@ static void rejoin_event(struct state *s, struct cluster *c, struct node *n)
         case PGQ_RJ_STARTING:
             if (f->lost_known) {
                 cluster_event(s, c->name, n->name, PGQ_EV_REJOINED, c->epoch, f->rejoin_ms,
-                              "node %s rewound: %" PRIu64 " commit(s), %" PRIu64
+                              "node %s %s: %" PRIu64 " commit(s), %" PRIu64
                               " bytes of WAL it alone had were discarded; starting as a standby",
-                              n->name, f->lost_commits, f->lost_bytes);
+                              n->name, d[0] != '\0' ? d : "rewound", f->lost_commits,
+                              f->lost_bytes);
             } else {
                 cluster_event(s, c->name, n->name, PGQ_EV_REJOINED, c->epoch, f->rejoin_ms,
                               "node %s is starting as a standby%s%s", n->name, sep, d);

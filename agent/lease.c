@@ -143,8 +143,8 @@ static void lease_follow(const struct cluster *c, const struct node *n, struct l
         c->fo.phase == PGQ_FO_NONE || c->fo.phase == PGQ_FO_PROMOTED || c->fo.phase == PGQ_FO_DONE;
     out->rejoin = n->role == PGQ_ROLE_DEMOTED;
     /* A paused cluster: no automatic action, no rejoin either. */
-    if (c->paused || p == NULL || p == n || !settled || p->role != PGQ_ROLE_PRIMARY ||
-        p->verdict != PGQ_VERDICT_UP || p->twin_of[0] != '\0') {
+    if (c->paused || p == NULL || p == n || n->twin_of[0] != '\0' || !settled ||
+        p->role != PGQ_ROLE_PRIMARY || p->verdict != PGQ_VERDICT_UP || p->twin_of[0] != '\0') {
         return;
     }
     pgq_strlcpy(out->follow, p->name, sizeof out->follow);

@@ -83,7 +83,7 @@ struct node_rejoin
     bool ctl_done, dump_done, dumping, emptied;
     uint64_t progress_ms; /* progress last logged */
     char slot[PGQ_NAME_MAX];
-    uint64_t lost_commits, lost_bytes, last_lsn;
+    uint64_t lost_commits, lost_bytes, last_lsn, dump_records;
     bool lost_known;
     /* the local configuration, kept across a rewind or a clone */
     char *conf[4];

@@ -31,6 +31,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include "cluster.h"
 #include "lib/util.h"
 #include "log.h"
@@ -150,10 +152,29 @@ static void conf_save(struct node_agent *a)
  * named after the node (synchronous_standby_names lists it so). */
 static void primary_conninfo(const struct node_agent *a, char *out, size_t size)
 {
-    snprintf(out, size, "%s", a->rj.follow_conninfo);
-    if (strstr(out, "application_name") == NULL) {
-        pgq_appendf(out, size, " application_name=%s", a->cfg.node_name);
+    PQconninfoOption *opts = PQconninfoParse(a->rj.follow_conninfo, NULL);
+    bool has_app = false;
+    out[0] = '\0';
+    if (opts == NULL) {
+        snprintf(out, size, "%s", a->rj.follow_conninfo); /* as registered: it parsed then */
+        return;
     }
+    /* key='value' whatever the registered form (a URI included). */
+    for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
+        if (o->val == NULL || o->val[0] == '\0') {
+            continue;
+        }
+        has_app |= strcmp(o->keyword, "application_name") == 0;
+        pgq_appendf(out, size, "%s%s='", out[0] ? " " : "", o->keyword);
+        for (const char *c = o->val; *c != '\0'; c++) {
+            pgq_appendf(out, size, "%s%c", *c == '\'' || *c == '\\' ? "\\" : "", *c);
+        }
+        pgq_appendf(out, size, "'");
+    }
+    if (!has_app) {
+        pgq_appendf(out, size, " application_name='%s'", a->cfg.node_name);
+    }
+    PQconninfoFree(opts);
 }
 
 /* The configuration of a standby of the primary: the node's own files
@@ -161,6 +182,7 @@ static void primary_conninfo(const struct node_agent *a, char *out, size_t size)
 static int configure(struct node_agent *a, char *why, size_t size)
 {
     char path[PGQ_PATH_MAX + 64], conninfo[PGQ_CONNINFO_MAX + 64], port[8], sockdir[PGQ_PATH_MAX];
+    char unused_port[8], unused_dir[PGQ_PATH_MAX];
     struct conf_setting set[6];
     unsigned n = 0;
     char *auto_old = NULL, *auto_new = NULL;
@@ -185,9 +207,11 @@ static int configure(struct node_agent *a, char *why, size_t size)
     if (a->rj.was_empty) {
         /* A clone into an empty directory has the primary's settings: it
          * listens where this node is registered instead. */
-        rejoin_conninfo_local(a->cfg.node_conninfo, port, sizeof port, sockdir, sizeof sockdir);
+        rejoin_conninfo_local(a->cfg.node_conninfo, port, sizeof port, unused_dir,
+                              sizeof unused_dir);
         set[n++] = (struct conf_setting){"port", port[0] ? port : NULL};
-        rejoin_conninfo_local(a->cfg.local_conninfo, port, sizeof port, sockdir, sizeof sockdir);
+        rejoin_conninfo_local(a->cfg.local_conninfo, unused_port, sizeof unused_port, sockdir,
+                              sizeof sockdir);
         if (sockdir[0] != '\0') {
             set[n++] = (struct conf_setting){"unix_socket_directories", sockdir};
         }
@@ -303,11 +327,7 @@ static void finish(struct node_agent *a)
     a->handover = false;
     a->fenced = false;
     a->streaming = false;
-    if (rewound) {
-        report(a, PGQ_RJ_STARTING, "rewound from %s", a->rj.follow);
-    } else {
-        report(a, PGQ_RJ_STARTING, "cloned from %s", a->rj.follow);
-    }
+    report(a, PGQ_RJ_STARTING, "%s from %s", rewound ? "rewound" : "cloned", a->rj.follow);
     node_move(a, LIFE_WAITING, "rejoined: starting it as a standby");
 }
 
@@ -560,7 +580,8 @@ static void step(struct node_agent *a)
             lsn_text(r->fork_lsn, start, sizeof start);
             lsn_text(end_lsn, end, sizeof end);
             snprintf(waldir, sizeof waldir, "%s/pg_wal", a->cfg.pgdata);
-            r->lost_commits = r->last_lsn = 0;
+            r->lost_commits = r->last_lsn = r->dump_records = 0;
+            r->last_line[0] = '\0';
             r->dumping = true;
             run_or_fail(a, PROC_WALDUMP, "pg_waldump", args);
             return;
@@ -582,8 +603,7 @@ static void step(struct node_agent *a)
                                                                        : "pg_basebackup");
     }
     if (!r->emptied) {
-        static char find[] = "/usr/bin/find", mindepth[] = "-mindepth", one[] = "1",
-                    del[] = "-delete";
+        static char find[] = "find", mindepth[] = "-mindepth", one[] = "1", del[] = "-delete";
         char *args[] = {find, a->cfg.pgdata, mindepth, one, del, NULL};
         r->last_line[0] = '\0';
         if (node_run(a, PROC_EMPTY, args, NULL, true) != 0) {
@@ -621,6 +641,9 @@ void node_rejoin_line(struct node_agent *a, int kind, const char *line)
         if (rejoin_waldump_line(line, &lsn, &commit)) {
             r->last_lsn = PGQ_MAX(r->last_lsn, lsn);
             r->lost_commits += commit;
+            r->dump_records++;
+        } else {
+            pgq_strlcpy(r->last_line, line, sizeof r->last_line);
         }
         return;
     }
@@ -676,7 +699,16 @@ void node_rejoin_done(struct node_agent *a, int kind, int64_t status)
             break;
         case PROC_WALDUMP:
             r->dumping = false;
-            r->lost_known = true;
+            /* It ends with an error at the end of the WAL it has: known only
+             * when that is what stopped it (not a missing segment). */
+            r->lost_known = status == 0 || r->dump_records > 0 ||
+                            strstr(r->last_line, "invalid record") != NULL ||
+                            strstr(r->last_line, "end of WAL") != NULL;
+            if (!r->lost_known) {
+                log_warn("agent %s: pg_waldump could not count what a rewind discards (%s)",
+                         a->cfg.node_name, r->last_line);
+                break;
+            }
             r->lost_bytes = r->last_lsn > r->fork_lsn ? r->last_lsn - r->fork_lsn : 0;
             log_info("agent %s: its WAL past the fork point holds %" PRIu64 " commit(s), %" PRIu64
                      " bytes: a rewind discards them",
@@ -686,6 +718,13 @@ void node_rejoin_done(struct node_agent *a, int kind, int64_t status)
             if (status != 0) {
                 snprintf(why, sizeof why, "pg_rewind failed (exit %d): %s", (int)status,
                          r->last_line);
+                /* The primary out of reach says nothing of this data
+                 * directory: tried again, not cloned over. */
+                if (strstr(r->last_line, "could not connect") != NULL ||
+                    strstr(r->last_line, "connection to server") != NULL) {
+                    fail(a, why);
+                    return;
+                }
                 rewind_failed(a, why);
                 return;
             }
@@ -753,7 +792,9 @@ static void begin(struct node_agent *a, int act, const char *why)
     r->lost_commits = r->lost_bytes = 0;
     r->emptied = false;
     r->progress_ms = 0;
-    if (act == RJ_ACT_CLONE && !node_file_exists(a, "PG_VERSION") && r->conf[CONF_MAIN] == NULL) {
+    if (act == RJ_ACT_CLONE && r->conf[CONF_MAIN] == NULL &&
+        (!node_file_exists(a, "PG_VERSION") ||
+         (node_file_exists(a, "backup_label") && !node_file_exists(a, "standby.signal")))) {
         r->was_empty = true;
     } else if (act == RJ_ACT_REWIND) {
         r->was_empty = false;
@@ -775,6 +816,7 @@ void node_rejoin_tick(struct node_agent *a, uint64_t now)
         a->streamed_ms = now;
     }
     if (r->state == PGQ_RJ_STARTING && a->life == LIFE_RUNNING && a->in_recovery && a->streaming) {
+        r->ended_ms = now; /* the whole rejoin: until it streams */
         report(a, PGQ_RJ_STREAMING, "from %s", r->follow);
     }
     if (r->action != RJ_ACT_NONE) {
@@ -796,7 +838,12 @@ void node_rejoin_tick(struct node_agent *a, uint64_t now)
     v.primary = a->reply.primary;
     v.can_follow = a->reply.follow[0] != '\0';
     v.demoted = a->reply.rejoin;
-    v.empty = !node_file_exists(a, "PG_VERSION");
+    /* A clone the agent did not finish (killed meanwhile) holds a
+     * backup_label and no standby.signal: as good as empty, and none of its
+     * configuration is the node's own. */
+    v.empty =
+        !node_file_exists(a, "PG_VERSION") || (node_file_exists(a, "backup_label") && !standby &&
+                                               !a->reply.primary && a->life != LIFE_RUNNING);
     v.standby = standby;
     v.down = a->life == LIFE_DOWN || a->life == LIFE_FENCED || a->life == LIFE_DEAD ||
              (a->life == LIFE_WAITING && !standby);
@@ -805,6 +852,12 @@ void node_rejoin_tick(struct node_agent *a, uint64_t now)
         v.not_streaming_ms = now - PGQ_MAX(a->running_since_ms, a->streamed_ms);
     }
     v.rewind_failed = r->rewind_failed && r->epoch == a->reply.epoch;
+    /* Rejoined in this epoch and not streaming yet: it may be replaying an
+     * archive (restore_command) for long; rewound again only after
+     * start_timeout. */
+    if (r->state == PGQ_RJ_STARTING && r->epoch == a->reply.epoch) {
+        v.grace_ms = PGQ_MAX(a->cfg.start_timeout_ms, REJOIN_GRACE_MS);
+    }
     act = rejoin_next(&v, why, sizeof why);
     switch (act) {
         case RJ_ACT_WAIT:

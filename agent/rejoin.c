@@ -42,7 +42,8 @@ int rejoin_next(const struct rejoin_view *v, char *why, size_t size)
         return RJ_ACT_CLONE;
     }
     needs = (v->down && !v->standby) || (v->demoted && v->down) ||
-            (v->demoted && v->running_standby && v->not_streaming_ms >= REJOIN_GRACE_MS);
+            (v->demoted && v->running_standby &&
+             v->not_streaming_ms >= (v->grace_ms != 0 ? v->grace_ms : REJOIN_GRACE_MS));
     if (!needs) {
         return RJ_ACT_NONE;
     }
@@ -87,6 +88,9 @@ int rejoin_conf_rewrite(const char *old,
                         size_t size)
 {
     size_t used = 0;
+    if (size == 0) {
+        return PGQ_TOOBIG;
+    }
     out[0] = '\0';
 #define PUT(p, l)                     \
     do {                              \

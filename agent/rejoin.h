@@ -40,6 +40,7 @@ struct rejoin_view
     bool down;                 /* PostgreSQL is down and the agent does not start it as it is */
     bool running_standby;      /* it runs, in recovery */
     uint64_t not_streaming_ms; /* for how long it has run without streaming */
+    uint64_t grace_ms;         /* how long it may (0: REJOIN_GRACE_MS) */
     bool rewind_failed;        /* this rejoin's rewind was impossible or failed */
 };
 

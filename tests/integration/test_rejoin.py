@@ -107,7 +107,7 @@ def test_partitioned_primary_rewound(sb):
     ev = [e for e in t.events_of(q, "rejoin") if e["node"] == "pg1" and "rewound" in
           e["message"]]
     t.check(ev, "no rewind event for pg1: %s" % [e["message"] for e in t.events_of(q, "rejoin")])
-    counted = int(ev[-1]["message"].split("rewound: ")[1].split(" ")[0])
+    counted = int(ev[-1]["message"].split(": ")[1].split(" ")[0])
     t.log("event: %s" % ev[-1]["message"])
     t.check(counted >= len(lone), "the event counts %d commits discarded, pg1 had %d of its own"
             % (counted, len(lone)))

@@ -2011,8 +2011,8 @@ static void test_agent_rejoin_events(void **ctx)
         {PGQ_RJ_WAITING, "", false, "node pg1 needs a rejoin and waits for an operator", 0},
         {PGQ_RJ_REWINDING, "", false, "node pg1 rejoins: rewinding it (pg_rewind)", 0},
         {PGQ_RJ_STARTING, "rewound from pg2", true,
-         "node pg1 rewound: 3 commit(s), 4096 bytes of WAL it alone had were discarded; starting "
-         "as a standby",
+         "node pg1 rewound from pg2: 3 commit(s), 4096 bytes of WAL it alone had were discarded; "
+         "starting as a standby",
          2500},
         {PGQ_RJ_STARTING, "rewound from pg2", true, NULL, 0},
         {PGQ_RJ_STREAMING, "", true, "node pg1 rejoined: streaming on timeline 2", 2500},
