@@ -181,6 +181,8 @@ static Pgq__Cluster *cluster_to_pb(const struct cluster *c, struct scratch *sc)
     m->has_timeline = c->timeline != 0, m->timeline = c->timeline;
     m->has_parent_tli = c->parent_tli != 0, m->parent_tli = c->parent_tli;
     m->has_fork_lsn = c->fork_lsn != 0, m->fork_lsn = c->fork_lsn;
+    m->has_slots_epoch = c->slots_epoch != 0, m->slots_epoch = c->slots_epoch;
+    m->has_members_gen = c->members_gen != 0, m->members_gen = c->members_gen;
     m->failover = fo;
     return m;
 }
@@ -453,6 +455,8 @@ void codec_state_from_pb(struct dec *d, const Pgq__State *m, struct state *s)
         c->timeline = mc->timeline;
         c->parent_tli = mc->parent_tli;
         c->fork_lsn = mc->fork_lsn;
+        c->slots_epoch = mc->slots_epoch;
+        c->members_gen = mc->members_gen;
     }
     codec_events_from_pb(d, m->events, m->n_events, s);
 }

@@ -112,7 +112,8 @@ static void kick_cb(struct consensus *c)
 static bool action_due(struct actuator *a, const struct action *act)
 {
     struct monitor *m = a->data;
-    return !m->stopping && consensus_ready(&m->cons) && policy_action_due(&m->fsm.state, act);
+    return !m->stopping && consensus_ready(&m->cons) &&
+           policy_action_due(&m->fsm.state, &m->cons.policy, act);
 }
 
 static void action_done_cb(struct actuator *a,

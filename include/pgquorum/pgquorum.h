@@ -16,8 +16,9 @@
  * older version, which does not know it, never diverges from the others.
  * The leader raises the level once every voter announced it supports it.
  *   1: the commands of 0.1 (no node agents)
- *   2: node agents: AgentReport, SetFeature, AllowUnfenced */
-#define PGQ_FEATURE_LEVEL 2
+ *   2: node agents: AgentReport, SetFeature, AllowUnfenced
+ *   3: replication slots: Step slots, and what observations say of slots */
+#define PGQ_FEATURE_LEVEL 3
 
 /* Limits, checked when decoding: none is a silent ceiling. */
 #define PGQ_NAME_MAX 64       /* node and cluster names, with the NUL */
@@ -27,8 +28,11 @@
 #define PGQ_REASON_MAX 256    /* why a failover was (not) done */
 #define PGQ_SYNC_MAX 8        /* synchronous standbys a primary's observation names */
 #define PGQ_SYNC_NAMES_MAX (PGQ_SYNC_MAX * PGQ_NAME_MAX) /* their names, comma-separated */
-#define PGQ_MAX_MONITORS 9                               /* voters of the Raft group */
-#define PGQ_MONITOR_ID_MAX 1000000                       /* monitor (Raft) ids are 1..this */
+#define PGQ_SLOT_NAME_MAX 64 /* a replication slot's name, with the NUL (NAMEDATALEN) */
+#define PGQ_SLOTS_LISTED 8   /* slots (or standbys) a primary's observation names at most */
+#define PGQ_SLOT_NAMES_MAX (PGQ_SLOTS_LISTED * PGQ_SLOT_NAME_MAX) /* comma-separated */
+#define PGQ_MAX_MONITORS 9                                        /* voters of the Raft group */
+#define PGQ_MONITOR_ID_MAX 1000000 /* monitor (Raft) ids are 1..this */
 #define PGQ_MAX_CLUSTERS 256
 #define PGQ_MAX_NODES 128               /* per cluster */
 #define PGQ_MAX_EVENTS 1000             /* committed history kept in the state */
@@ -103,6 +107,7 @@ enum pgq_step {
     PGQ_STEP_GAVE_UP,      /* the candidate could not be promoted */
     PGQ_STEP_STUCK,        /* a standby does not follow the new primary yet: done without it */
     PGQ_STEP_RETRY,        /* a candidate given up, with no other to replace it: tried again */
+    PGQ_STEP_SLOTS,        /* the primary holds a slot for every other node, none for others */
     PGQ__N_STEPS
 };
 
@@ -126,7 +131,18 @@ enum pgq_event_kind {
     PGQ_EV_UNPROTECTED, /* a primary runs with no agent to fence it */
     PGQ_EV_FEATURE,     /* the cluster's feature level was raised */
     PGQ_EV_ALLOW,       /* an operator allowed a failover over an unfenced primary */
+    PGQ_EV_SLOT,        /* replication slots changed on the primary, or a node's slot was lost */
     PGQ__N_EVENT_KINDS
+};
+
+/* How a node stands with its replication slot, as its own probe tells
+ * (feature level 3; the values are in the snapshot format). */
+enum pgq_slot_use {
+    PGQ_SLOT_USE_UNKNOWN = 0, /* not a streaming standby, or not known */
+    PGQ_SLOT_USE_OWN,         /* streams with its own slot (pgq_ and its name) */
+    PGQ_SLOT_USE_NONE,        /* streams without it; its role may set primary_slot_name */
+    PGQ_SLOT_USE_DENIED,      /* its role may not set primary_slot_name: it is given no slot */
+    PGQ__N_SLOT_USES
 };
 
 /* A node agent as the quorum sees it. */
@@ -168,6 +184,7 @@ const char *pgq_event_kind_name(int kind);
 const char *pgq_monitor_role_name(int role);
 const char *pgq_agent_state_name(int state);
 const char *pgq_pg_state_name(int state);
+const char *pgq_slot_use_name(int use);
 
 /* Exit codes of pgquorumctl (and of pgquorumd for a bad configuration). */
 enum {
