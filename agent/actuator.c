@@ -33,6 +33,7 @@ void job_next(struct job *j, uint64_t delay_ms)
 static void job_end(struct job *j, int status, const struct command *step, const char *errmsg)
 {
     struct actuator *a = j->a;
+    uint64_t pause = status != 0 && j->act.kind == ACT_SLOTS ? SLOTS_RETRY_MS : RETRY_PAUSE_MS;
     uv_timer_stop(&j->timer);
     pgconn_disconnect(&j->pc);
     j->state = JOB_FINISHED;
@@ -40,11 +41,10 @@ static void job_end(struct job *j, int status, const struct command *step, const
      * action stays due until it is applied; running it again meanwhile
      * would report a second time, with less to say (a cut standby no longer
      * knows what it last heard from the primary). */
-    j->retry_at = uv_now(a->loop) +
-                  (status != 0 && j->act.kind == ACT_SLOTS ? SLOTS_RETRY_MS : RETRY_PAUSE_MS);
+    j->retry_at = uv_now(a->loop) + pause;
     if (status != 0) {
-        log_warn("%s %s: %s (retrying in %d ms while still due)", policy_action_name(j->act.kind),
-                 j->act.node, errmsg, RETRY_PAUSE_MS);
+        log_warn("%s %s: %s (retrying in %" PRIu64 " ms while still due)",
+                 policy_action_name(j->act.kind), j->act.node, errmsg, pause);
     }
     if (a->done_cb != NULL) {
         a->done_cb(a, &j->act, status, step, errmsg);

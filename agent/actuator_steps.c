@@ -629,10 +629,19 @@ void job_run_stage(struct job *j)
         case ST_R_SLOT_SET:
             /* Before the one reload of the repoint: the walreceiver starts
              * again once, with both settings. */
-            if (!still_due(j)) {
-                return;
+            {
+                char *lit;
+                if (!still_due(j)) {
+                    return;
+                }
+                lit = PQescapeLiteral(j->pc.conn, j->slot_want, strlen(j->slot_want));
+                if (lit == NULL) {
+                    job_fail(j, PGQ_NOMEM, "cannot quote primary_slot_name");
+                    return;
+                }
+                snprintf(sql, sizeof sql, "ALTER SYSTEM SET primary_slot_name = %s", lit);
+                PQfreemem(lit);
             }
-            snprintf(sql, sizeof sql, "ALTER SYSTEM SET primary_slot_name = '%s'", j->slot_want);
             log_info("repoint %s: primary_slot_name -> '%s'", j->act.node, j->slot_want);
             j->acted = true;
             job_query(j, sql, cfg->timeout_ms);
