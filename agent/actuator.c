@@ -33,6 +33,7 @@ void job_next(struct job *j, uint64_t delay_ms)
 static void job_end(struct job *j, int status, const struct command *step, const char *errmsg)
 {
     struct actuator *a = j->a;
+    uint64_t pause = status != 0 && j->act.kind == ACT_SLOTS ? SLOTS_RETRY_MS : RETRY_PAUSE_MS;
     uv_timer_stop(&j->timer);
     pgconn_disconnect(&j->pc);
     j->state = JOB_FINISHED;
@@ -40,10 +41,10 @@ static void job_end(struct job *j, int status, const struct command *step, const
      * action stays due until it is applied; running it again meanwhile
      * would report a second time, with less to say (a cut standby no longer
      * knows what it last heard from the primary). */
-    j->retry_at = uv_now(a->loop) + RETRY_PAUSE_MS;
+    j->retry_at = uv_now(a->loop) + pause;
     if (status != 0) {
-        log_warn("%s %s: %s (retrying in %d ms while still due)", policy_action_name(j->act.kind),
-                 j->act.node, errmsg, RETRY_PAUSE_MS);
+        log_warn("%s %s: %s (retrying in %" PRIu64 " ms while still due)",
+                 policy_action_name(j->act.kind), j->act.node, errmsg, pause);
     }
     if (a->done_cb != NULL) {
         a->done_cb(a, &j->act, status, step, errmsg);
@@ -71,8 +72,9 @@ void step_commit(struct job *j, const struct cmd_step *st, const char *detail)
     step.u.step = *st;
     step.u.step.epoch = j->act.epoch;
     pgq_strlcpy(step.u.step.detail, detail, sizeof step.u.step.detail);
-    log_info("%s %s: %s (%s)", policy_action_name(j->act.kind), j->act.node,
-             pgq_step_name(st->kind), detail);
+    log_info("%s %s: %s%s%s%s", policy_action_name(j->act.kind), j->act.node,
+             pgq_step_name(st->kind), detail[0] != '\0' ? " (" : "", detail,
+             detail[0] != '\0' ? ")" : "");
     job_end(j, 0, &step, "");
 }
 
@@ -128,7 +130,6 @@ static void connect_cb(struct pgconn *pc, int status)
 /* Open the job's connection; connect_cb goes on. */
 void job_connect(struct job *j)
 {
-    const struct config *cfg = j->a->cfg;
     if (FAILPOINT("actuator.connect", j->act.node)) {
         if (j->unreachable_since == 0) {
             j->unreachable_since = uv_now(j->a->loop);
@@ -136,6 +137,14 @@ void job_connect(struct job *j)
         job_fail(j, PGQ_IO, "failpoint actuator.connect: cannot reach %s", j->act.node);
         return;
     }
+    if (job_connect_to(j, j->act.conninfo, connect_cb) != 0) {
+        job_fail(j, PGQ_IO, "%s", j->pc.errmsg);
+    }
+}
+
+int job_connect_to(struct job *j, const char *conninfo, pgconn_cb cb)
+{
+    const struct config *cfg = j->a->cfg;
     const char *keys[12] = {"application_name", "options", "connect_timeout"};
     const char *values[12];
     unsigned n = 0;
@@ -145,10 +154,7 @@ void job_connect(struct job *j)
     n += config_auth_params(cfg, keys + n, values + n, PGQ_ARRAY_SIZE(keys) - 1 - n);
     keys[n] = NULL;
     values[n] = NULL;
-    if (pgconn_connect(&j->pc, j->act.conninfo, keys, values, cfg->timeout_ms, connect_cb) != 0) {
-        job_fail(j, PGQ_IO, "%s", j->pc.errmsg);
-    }
-    return;
+    return pgconn_connect(&j->pc, conninfo, keys, values, cfg->timeout_ms, cb) != 0 ? PGQ_IO : 0;
 }
 
 static void job_start(struct job *j)
@@ -179,12 +185,14 @@ static void job_start(struct job *j)
     }
     log_info("%s %s: starting (cluster %s, epoch %" PRIu64 ")", policy_action_name(j->act.kind),
              j->act.node, j->act.cluster, j->act.epoch);
+    slots_job_start(j);
     job_run_stage(j);
 }
 
 static void job_closed(struct job *j)
 {
     struct actuator *a = j->a;
+    slots_job_free(j);
     free(j);
     a->pending--;
     if (a->closing && a->pending == 0 && a->close_cb != NULL) {
@@ -298,7 +306,8 @@ uint64_t actuator_unreachable_ms(const struct actuator *a)
 {
     uint64_t now = uv_now(a->loop), worst = 0;
     for (const struct job *j = a->jobs; j != NULL; j = j->next) {
-        if (j->unreachable_since != 0 && j->act.kind != ACT_FENCE) {
+        /* A fence or the slots wait for no failover: no reason to hand over. */
+        if (j->unreachable_since != 0 && j->act.kind != ACT_FENCE && j->act.kind != ACT_SLOTS) {
             worst = PGQ_MAX(worst, now - j->unreachable_since);
         }
     }

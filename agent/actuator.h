@@ -9,10 +9,14 @@
  *   promote  pg_is_in_recovery()? -> writable again if it was fenced ->
  *            pg_promote(wait) -> out of recovery, new timeline -> where it
  *            forked (its history file);
- *   repoint  in recovery, and able to follow by its own WAL? ->
- *            primary_conninfo pointed at the epoch's primary (only when it
- *            differs) -> wait until pg_stat_wal_receiver streams from it on
- *            its timeline;
+ *   repoint  (with a slot: on the primary first, its slot made if missing,
+ *            or made again if lost and unused) -> in recovery, and able to
+ *            follow by its own WAL? -> primary_conninfo pointed at the
+ *            epoch's primary and primary_slot_name set to its slot (each
+ *            only when it differs) -> wait until pg_stat_wal_receiver
+ *            streams from it on its timeline, with that slot;
+ *   slots    on the primary: its pgq_ slots -> one made for every other node
+ *            that lacks one -> those of no node dropped (once unused);
  *   fence    ALTER SYSTEM default_transaction_read_only = on -> reload ->
  *            confirm -> terminate client sessions.
  * The result is a Step command for the owner to commit: also "diverged" (a
@@ -21,7 +25,8 @@
  * or took promote_timeout; made read-only first unless it never started).
  *
  * Possible failure modes are: the node unreachable or refusing (the job ends
- * with the reason and is retried after a pause while still due), leadership
+ * with the reason and is retried after a pause while still due; a repoint
+ * that cannot make its slot on the primary goes on without one), leadership
  * lost or the action no longer due (the job is cancelled; right before each
  * statement with an effect the owner's is_due() is asked again, so that an
  * outdated decision is never carried out). */
@@ -46,6 +51,12 @@ typedef void (*actuator_done_cb)(struct actuator *a,
                                  const struct command *step,
                                  const char *errmsg);
 typedef bool (*actuator_due_cb)(struct actuator *a, const struct action *act);
+/* ACT_SLOTS: the slots the primary keeps; up to max in names, returns how
+ * many there are. */
+typedef unsigned (*actuator_slots_cb)(struct actuator *a,
+                                      const struct action *act,
+                                      char (*names)[PGQ_SLOT_NAME_MAX],
+                                      unsigned max);
 typedef void (*actuator_close_cb)(struct actuator *a);
 
 struct job;
@@ -57,6 +68,7 @@ struct actuator
     uint64_t monitor_id;
     actuator_done_cb done_cb;
     actuator_due_cb due_cb;
+    actuator_slots_cb slots_cb;
     void *data;
     /* private */
     struct job *jobs;

@@ -12,8 +12,10 @@
 
 #define RETRY_PAUSE_MS 1000
 #define WAIT_POLL_MS 100
-#define CUT_POLL_MS 10     /* a cut takes milliseconds: the failover waits on it */
-#define PROMOTE_ATTEMPTS 3 /* failed pg_promote calls before the candidate is given up */
+#define CUT_POLL_MS 10       /* a cut takes milliseconds: the failover waits on it */
+#define PROMOTE_ATTEMPTS 3   /* failed pg_promote calls before the candidate is given up */
+#define SLOTS_RETRY_MS 10000 /* a slots action that failed (a privilege, a limit) waits longer */
+#define SLOTS_POLL_MS 5000   /* a slot to drop that a standby still uses is looked at again */
 
 enum job_state { JOB_RUNNING, JOB_FINISHED, JOB_CLOSING };
 
@@ -44,7 +46,21 @@ enum stage {
     ST_C_ALTER,
     ST_C_RELOAD,
     ST_C_WAIT,
+    /* repoint, on the primary first: the standby's slot (actuator_slots.c) */
+    ST_R_SLOT_CONNECT,
+    ST_R_SLOT_READ,
+    ST_R_SLOT_DROP,
+    ST_R_SLOT_CREATE,
+    /* repoint, on the standby: primary_slot_name */
+    ST_R_SLOT_SET,
+    /* slots (actuator_slots.c) */
+    ST_S_CHECK,
+    ST_S_READ,
+    ST_S_CREATE,
+    ST_S_DROP,
 };
+
+struct slots_work;
 
 struct job
 {
@@ -75,6 +91,12 @@ struct job
     uint32_t cut_tli;
     uint64_t cut_upstream_lsn;
     unsigned cut_polls; /* consecutive polls with no walreceiver */
+    /* repoint: the standby's slot on the primary (act.slot) is there */
+    bool slot_ok;
+    bool slot_changed;                 /* primary_slot_name is rewritten */
+    bool slot_refused;                 /* ... but the role may not: left as it is */
+    char slot_want[PGQ_SLOT_NAME_MAX]; /* ... to this ("": none) */
+    struct slots_work *slots;          /* owned: ACT_SLOTS, what it found and does */
     char target_host[PGQ_ADDR_MAX];
     char target_port[8];
     char new_conninfo[PGQ_CONNINFO_MAX * 2];
@@ -97,9 +119,23 @@ const char *value(PGresult *r, int col);
 bool is_true(const char *v);
 /* Open the job's connection (ST_CONNECT); then ST_PRIVILEGES. */
 void job_connect(struct job *j);
+/* Open the job's connection to a server (conninfo, with the monitor's
+ * credentials); cb goes on. Non-zero: it could not start (pc.errmsg says
+ * why) and cb never fires. */
+int job_connect_to(struct job *j, const char *conninfo, pgconn_cb cb);
 /* Run the job's current stage (actuator_steps.c). */
 void job_run_stage(struct job *j);
 /* Send one statement; its answer goes to the stage (actuator_steps.c). */
 void job_query(struct job *j, const char *sql, uint64_t timeout_ms);
+
+/* Replication slots (actuator_slots.c): the statements of ACT_SLOTS and of
+ * the repoint's stages on the primary, and what they conclude. */
+bool slots_stage(int stage);
+void slots_run_stage(struct job *j);
+void slots_query_cb(struct job *j, int status, PGresult *res);
+/* Start a job's slot work: ACT_SLOTS from ST_CONNECT, a repoint with a
+ * slot from ST_R_SLOT_CONNECT. */
+void slots_job_start(struct job *j);
+void slots_job_free(struct job *j);
 
 #endif /* PGQ_ACTUATOR_INTERNAL_H */

@@ -229,12 +229,33 @@ static void promote_failed(struct job *j, int status, PGresult *res, const char 
     }
 }
 
+/* The primary_slot_name a repoint leaves: the standby's slot when it is on
+ * the primary; else none of ours (a pgq_ slot the new primary may not
+ * have would keep the standby from streaming), and the operator's own
+ * slot stays. */
+static void want_slot(struct job *j, const char *current)
+{
+    if (j->slot_ok) {
+        pgq_strlcpy(j->slot_want, j->act.slot, sizeof j->slot_want);
+    } else if (strncmp(current, "pgq_", 4) == 0) {
+        j->slot_want[0] = '\0';
+    } else {
+        pgq_strlcpy(j->slot_want, current, sizeof j->slot_want);
+    }
+    j->slot_changed = strcmp(j->slot_want, current) != 0;
+    j->slot_refused = false;
+}
+
 static void query_cb(struct pgconn *pc, int status, PGresult *res)
 {
     struct job *j = pc->data;
     const struct config *cfg = j->a->cfg;
     char why[PGQ_REASON_MAX];
     if (status == PGQ_SHUTDOWN || j->state != JOB_RUNNING) {
+        return;
+    }
+    if (slots_stage(j->stage)) {
+        slots_query_cb(j, status, res);
         return;
     }
     if (status != 0 && j->stage == ST_P_PROMOTE) {
@@ -248,6 +269,17 @@ static void query_cb(struct pgconn *pc, int status, PGresult *res)
         /* No right to read it (or no such file): where the candidate was
          * cut is where it forked, to within a record cut in the middle. */
         promoted_done(j, j->act.parent_tli, j->act.lsn, "fork point from its cut position");
+        return;
+    }
+    if (status == PGQ_REFUSED && j->stage == ST_R_SLOT_SET && res != NULL &&
+        PQresultErrorField(res, PG_DIAG_SQLSTATE) != NULL &&
+        strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE), "42501") == 0) {
+        /* Not allowed (a role its probe took for a superuser, no longer
+         * one): the repoint goes on with primary_slot_name as it is. */
+        log_warn("repoint %s: primary_slot_name left as it is: %s", j->act.node, pc->errmsg);
+        j->slot_refused = true;
+        j->stage = j->changed ? ST_R_RELOAD : ST_R_WAIT;
+        job_next(j, 0);
         return;
     }
     if (status != 0) {
@@ -269,6 +301,9 @@ static void query_cb(struct pgconn *pc, int status, PGresult *res)
                     break;
                 case ACT_CUT:
                     j->stage = ST_C_READ;
+                    break;
+                case ACT_SLOTS:
+                    j->stage = ST_S_CHECK;
                     break;
                 default:
                     job_fail(j, PGQ_INTERNAL, "unknown action %d", j->act.kind);
@@ -353,10 +388,14 @@ static void query_cb(struct pgconn *pc, int status, PGresult *res)
                 return;
             }
             j->changed = !same_conninfo(current != NULL ? current : "", j->new_conninfo);
-            j->stage = j->changed ? ST_R_ALTER : ST_R_WAIT;
+            want_slot(j, value(res, 4) != NULL ? value(res, 4) : "");
+            j->stage = j->changed ? ST_R_ALTER : j->slot_changed ? ST_R_SLOT_SET : ST_R_WAIT;
             break;
         }
         case ST_R_ALTER:
+            j->stage = j->slot_changed ? ST_R_SLOT_SET : ST_R_RELOAD;
+            break;
+        case ST_R_SLOT_SET:
             j->stage = ST_R_RELOAD;
             break;
         case ST_R_RELOAD:
@@ -364,7 +403,7 @@ static void query_cb(struct pgconn *pc, int status, PGresult *res)
             break;
         case ST_R_WAIT: {
             const char *st = value(res, 0), *host = value(res, 1), *port = value(res, 2),
-                       *rtli = value(res, 3);
+                       *rtli = value(res, 3), *slot = value(res, 6);
             uint32_t tli = (uint32_t)strtoul(value(res, 5) != NULL ? value(res, 5) : "0", NULL, 10);
             uint64_t replay = lsn_of(value(res, 4));
             /* A standby past the fork point shows a walreceiver now and then
@@ -373,10 +412,19 @@ static void query_cb(struct pgconn *pc, int status, PGresult *res)
             bool ok = st != NULL && strcmp(st, "streaming") == 0 && host != NULL && port != NULL &&
                       strcmp(host, j->target_host) == 0 && strcmp(port, j->target_port) == 0 &&
                       (j->act.timeline == 0 ||
-                       (rtli != NULL && strtoul(rtli, NULL, 10) >= j->act.timeline));
+                       (rtli != NULL && strtoul(rtli, NULL, 10) >= j->act.timeline)) &&
+                      (j->slot_refused || strcmp(slot != NULL ? slot : "", j->slot_want) == 0);
             if (ok) {
-                step_done(j, PGQ_STEP_REPOINTED, 0,
-                          j->changed ? "primary_conninfo changed" : "already following");
+                snprintf(why, sizeof why, "%s%s%s%s",
+                         j->changed        ? "primary_conninfo changed"
+                         : j->slot_changed ? "primary_slot_name changed"
+                                           : "already following",
+                         j->slot_want[0] != '\0' && !j->slot_refused ? ", with slot " : "",
+                         j->slot_refused ? "" : j->slot_want,
+                         j->slot_refused ? ", primary_slot_name not changed (permission denied)"
+                         : j->act.slot[0] != '\0' && !j->slot_ok ? ", without its slot for now"
+                                                                 : "");
+                step_done(j, PGQ_STEP_REPOINTED, 0, why);
                 return;
             }
             if (diverged(&j->act, true, tli, replay, why, sizeof why)) {
@@ -507,6 +555,10 @@ void job_run_stage(struct job *j)
     if (j->state != JOB_RUNNING) {
         return;
     }
+    if (slots_stage(j->stage)) {
+        slots_run_stage(j);
+        return;
+    }
     switch (j->stage) {
         case ST_CONNECT:
             job_connect(j);
@@ -566,11 +618,33 @@ void job_run_stage(struct job *j)
             job_query(j,
                       j->waldir ? "SELECT pg_is_in_recovery(), current_setting('primary_conninfo'),"
                                   " pg_last_wal_replay_lsn(), CASE WHEN pg_is_in_recovery() "
-                                  "THEN " PGQ_SQL_STANDBY_TLI_WALDIR " END"
+                                  "THEN " PGQ_SQL_STANDBY_TLI_WALDIR
+                                  " END, current_setting('primary_slot_name')"
                                 : "SELECT pg_is_in_recovery(), current_setting('primary_conninfo'),"
                                   " pg_last_wal_replay_lsn(), CASE WHEN pg_is_in_recovery() "
-                                  "THEN " PGQ_SQL_STANDBY_TLI " END",
+                                  "THEN " PGQ_SQL_STANDBY_TLI
+                                  " END, current_setting('primary_slot_name')",
                       cfg->timeout_ms);
+            return;
+        case ST_R_SLOT_SET:
+            /* Before the one reload of the repoint: the walreceiver starts
+             * again once, with both settings. */
+            {
+                char *lit;
+                if (!still_due(j)) {
+                    return;
+                }
+                lit = PQescapeLiteral(j->pc.conn, j->slot_want, strlen(j->slot_want));
+                if (lit == NULL) {
+                    job_fail(j, PGQ_NOMEM, "cannot quote primary_slot_name");
+                    return;
+                }
+                snprintf(sql, sizeof sql, "ALTER SYSTEM SET primary_slot_name = %s", lit);
+                PQfreemem(lit);
+            }
+            log_info("repoint %s: primary_slot_name -> '%s'", j->act.node, j->slot_want);
+            j->acted = true;
+            job_query(j, sql, cfg->timeout_ms);
             return;
         case ST_R_ALTER: {
             char *lit;
@@ -601,9 +675,11 @@ void job_run_stage(struct job *j)
             job_query(j,
                       j->waldir ? "SELECT w.status, w.sender_host, w.sender_port, w.received_tli,"
                                   " pg_last_wal_replay_lsn(), " PGQ_SQL_STANDBY_TLI_WALDIR
+                                  ", w.slot_name"
                                   " FROM (SELECT 1) one LEFT JOIN pg_stat_wal_receiver w ON true"
                                 : "SELECT w.status, w.sender_host, w.sender_port, w.received_tli,"
                                   " pg_last_wal_replay_lsn(), " PGQ_SQL_STANDBY_TLI
+                                  ", w.slot_name"
                                   " FROM (SELECT 1) one LEFT JOIN pg_stat_wal_receiver w ON true",
                       cfg->timeout_ms);
             return;

@@ -72,6 +72,16 @@ void cluster_event(struct state *s,
     va_end(ap);
 }
 
+/* The nodes the primary keeps a slot for changed: the slots are due again
+ * (feature level 3; below it nothing of slots is in the state). */
+static void members_changed(struct state *s, struct cluster *c)
+{
+    if (s->feature_level >= 3) {
+        c->members_gen++;
+        c->slots_epoch = 0;
+    }
+}
+
 /* ---- node add / remove / maintenance ----------------------------------- */
 
 static int check_node_add(const struct state *s,
@@ -155,6 +165,7 @@ static int apply_node_add(struct state *s, const struct command *cmd, struct app
     pgq_strlcpy(n->conninfo, cmd->u.node_add.conninfo, sizeof n->conninfo);
     n->priority = cmd->u.node_add.priority;
     n->added_ms = cmd->time_ms;
+    members_changed(s, c);
     cluster_event(s, c->name, n->name, PGQ_EV_NODE_ADDED, c->epoch, 0,
                   "node %s added (priority %u)", n->name, n->priority);
     return 0;
@@ -211,6 +222,7 @@ static int apply_node_remove(struct state *s, const struct command *cmd, struct 
             c->nodes[i].twin_of[0] = '\0'; /* the server has one name again */
         }
     }
+    members_changed(s, c);
     cluster_event(s, c->name, cmd->node, PGQ_EV_NODE_REMOVED, c->epoch, 0, "node %s removed",
                   cmd->node);
     return 0;
@@ -356,19 +368,6 @@ static struct view *view_slot(const struct state *s, struct node *n, uint64_t mo
     return empty != NULL ? empty : departed;
 }
 
-static bool name_listed(const char *list, const char *name)
-{
-    size_t len = strlen(name);
-    for (const char *p = list; *p != '\0';) {
-        size_t n = strcspn(p, ",");
-        if (n == len && strncmp(p, name, len) == 0) {
-            return true;
-        }
-        p += n + (p[n] == ',' ? 1 : 0);
-    }
-    return false;
-}
-
 /* Which standbys may hold commits the primary acknowledged, for the failover
  * after it is gone. A standby no longer named keeps a floor (left_lsn) rather
  * than vanishing: the observation of a dying primary may no longer name
@@ -378,7 +377,7 @@ static void note_sync(struct node *n, const struct obs *o)
     for (unsigned i = 0; i < n->n_sync; i++) {
         /* The highest position known, not this report's: reports of
          * several monitors are applied in log order, not probe order. */
-        if (n->sync[i].left_lsn == 0 && !name_listed(o->sync_standbys, n->sync[i].name)) {
+        if (n->sync[i].left_lsn == 0 && !pgq_name_listed(o->sync_standbys, n->sync[i].name)) {
             n->sync[i].left_lsn = PGQ_MAX(PGQ_MAX(o->current_lsn, n->last_write_lsn), 1);
         }
     }
@@ -493,6 +492,7 @@ static void note_twin(struct state *s, struct cluster *c, struct node *n, const 
                           "node %s is no longer the same PostgreSQL server as node %s", n->name,
                           n->twin_of);
             n->twin_of[0] = '\0';
+            members_changed(s, c);
         }
         return;
     }
@@ -506,6 +506,7 @@ static void note_twin(struct state *s, struct cluster *c, struct node *n, const 
         twin = original == m ? n : m;
         pgq_strlcpy(twin->twin_of, original->name, sizeof twin->twin_of);
         twin->alert_writable = false;
+        members_changed(s, c);
         cluster_event(s, c->name, twin->name, PGQ_EV_ALERT, c->epoch, 0,
                       "node %s is the same PostgreSQL server as node %s (system identifier %" PRIu64
                       ", port %u): it is ignored; remove one of them",
@@ -568,6 +569,36 @@ static void note_observation(struct state *s,
     }
 }
 
+/* A slot the primary of the epoch lost (it removed WAL the slot's node
+ * needed) is an event once: when the first view of the primary to list it
+ * is committed (o, before it replaces its monitor's view). */
+static void note_lost_slots(struct state *s, struct cluster *c, struct node *n, const struct obs *o)
+{
+    char slot[PGQ_SLOT_NAME_MAX];
+    if (o->lost_slots[0] == '\0' || !o->reachable || o->in_recovery ||
+        strcmp(c->primary, n->name) != 0) {
+        return;
+    }
+    for (unsigned i = 0; i < c->n_nodes; i++) {
+        const struct node *m = &c->nodes[i];
+        bool known = false;
+        if (m == n || !cluster_node_slot(c, m, slot, sizeof slot) ||
+            !pgq_name_listed(o->lost_slots, slot)) {
+            continue;
+        }
+        for (unsigned k = 0; k < PGQ_MAX_MONITORS && !known; k++) {
+            known = n->views[k].monitor_id != 0 && n->views[k].obs.reachable &&
+                    pgq_name_listed(n->views[k].obs.lost_slots, slot);
+        }
+        if (!known) {
+            cluster_event(s, c->name, m->name, PGQ_EV_SLOT, c->epoch, 0,
+                          "slot %s of node %s lost: the primary %s removed WAL it needed "
+                          "(max_slot_wal_keep_size); the node must be re-cloned",
+                          slot, m->name, n->name);
+        }
+    }
+}
+
 static int apply_report(struct state *s, const struct command *cmd, struct apply_result *res)
 {
     const struct cmd_report *r = &cmd->u.report;
@@ -592,18 +623,31 @@ static int apply_report(struct state *s, const struct command *cmd, struct apply
         }
     }
     for (unsigned i = 0; i < r->n_obs; i++) {
-        const struct obs *o = &r->obs[i];
-        struct node *n = cluster_node(c, o->node);
+        struct obs o = r->obs[i];
+        struct node *n = cluster_node(c, o.node);
         struct view *v;
+        bool denied;
         if (n == NULL || (v = view_slot(s, n, r->monitor_id)) == NULL) {
             continue; /* removed meanwhile: nothing to record */
         }
+        /* What a monitor of the previous version cannot decode, it does not
+         * keep: below level 3 no monitor keeps it, so that every view is
+         * the same on every monitor once the level is raised. */
+        if (s->feature_level < 3) {
+            o.lost_slots[0] = '\0';
+            o.slot_use = PGQ_SLOT_USE_UNKNOWN;
+        }
+        note_lost_slots(s, c, n, &o); /* before the view it compares with is replaced */
+        denied = node_slot_denied(n);
         v->monitor_id = r->monitor_id;
         v->gen = s->leader_gen;
         v->applied_ms = s->time_ms;
-        v->obs = *o;
-        note_observation(s, c, n, o);
-        agent_note_observation(s, c, n, o);
+        v->obs = o;
+        if (node_slot_denied(n) != denied) {
+            members_changed(s, c); /* it has a slot now, or no longer */
+        }
+        note_observation(s, c, n, &o);
+        agent_note_observation(s, c, n, &o);
     }
     return 0;
 }
@@ -657,6 +701,28 @@ static int apply_set_role(struct state *s, const struct command *cmd, struct app
 
 /* ---- dispatch ----------------------------------------------------------- */
 
+/* Two nodes whose names differ only in case or punctuation would share a
+ * replication slot: a new one is refused (apply still accepts it, as it
+ * accepted it before slots). */
+static int check_slot_name(const struct state *s,
+                           const struct command *cmd,
+                           struct apply_result *res)
+{
+    const struct cluster *c = state_cluster(s, cmd->cluster);
+    char mine[PGQ_SLOT_NAME_MAX], other[PGQ_SLOT_NAME_MAX];
+    pgq_slot_name(cmd->node, mine, sizeof mine);
+    for (unsigned i = 0; c != NULL && i < c->n_nodes; i++) {
+        pgq_slot_name(c->nodes[i].name, other, sizeof other);
+        if (strcmp(c->nodes[i].name, cmd->node) != 0 && strcmp(mine, other) == 0) {
+            return cluster_fail(res, PGQ_EXISTS,
+                                "node %s would share replication slot %s with node %s: choose a "
+                                "name that differs in more than case or punctuation",
+                                cmd->node, mine, c->nodes[i].name);
+        }
+    }
+    return 0;
+}
+
 int cluster_check(const struct state *s, const struct command *cmd, struct apply_result *res)
 {
     memset(res, 0, sizeof *res);
@@ -671,10 +737,12 @@ int cluster_check(const struct state *s, const struct command *cmd, struct apply
              * versions committed. */
             struct conninfo ci;
             char err[PGQ_REASON_MAX];
+            int rv;
             if (conninfo_validate(cmd->u.node_add.conninfo, &ci, err, sizeof err) != 0) {
                 return cluster_fail(res, PGQ_INVALID, "node %s: %s", cmd->node, err);
             }
-            return check_node_add(s, cmd, res);
+            rv = check_node_add(s, cmd, res);
+            return rv != 0 ? rv : check_slot_name(s, cmd, res);
         }
         case CMD_NODE_REMOVE:
             return check_node_remove(s, cmd, res);
@@ -788,30 +856,4 @@ int cluster_apply(struct state *s, const struct command *cmd, struct apply_resul
     }
     s->seq++;
     return 0;
-}
-
-void pgq_slot_name(const char *node, char *out, size_t size)
-{
-    char slot[64], tag[16];
-    size_t k = 4;
-    bool changed = false;
-    if (size == 0) {
-        return;
-    }
-    memcpy(slot, "pgq_", 4);
-    for (const char *p = node; *p != '\0' && k < 63; p++) {
-        char c = *p >= 'A' && *p <= 'Z' ? (char)(*p - 'A' + 'a') : *p;
-        char o = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ? c : '_';
-        changed |= o != *p;
-        slot[k++] = o;
-    }
-    slot[k] = '\0';
-    /* Names that map to the same characters ("db-1", "DB_1") keep apart by
-     * a hash of the name itself. */
-    if (changed) {
-        snprintf(tag, sizeof tag, "_%08x", (unsigned)(pgq_fnv1a(node) & 0xffffffffu));
-        slot[PGQ_MIN(k, 63 - strlen(tag))] = '\0';
-        pgq_appendf(slot, sizeof slot, "%s", tag);
-    }
-    pgq_strlcpy(out, slot, size);
 }

@@ -53,6 +53,12 @@ struct obs
                                0 over a Unix socket */
     uint32_t port;          /* the port setting */
     uint64_t data_dir_hash; /* FNV-1a of data_directory, 0 when it is not visible */
+    /* Replication slots (feature level 3; cleared below it). A primary's
+     * pgq_ slots whose WAL it removed (wal_status 'lost'): sorted,
+     * comma-separated, at most PGQ_SLOTS_LISTED, "" when none. And how the
+     * node itself stands with its own slot (enum pgq_slot_use). */
+    char lost_slots[PGQ_SLOT_NAMES_MAX];
+    int slot_use;
 };
 
 /* The same running PostgreSQL server, by what each observation says of it. */
@@ -235,6 +241,13 @@ struct cluster
     bool paused;
     uint64_t pause_ms;
     struct switchover sw;
+    /* Replication slots (feature level 3): members_gen grows with every
+     * change of the nodes a slot is kept for (added, removed, found to be
+     * a twin or no longer); slots_epoch is the epoch whose primary was last
+     * found holding a slot for every other node and no other pgq_ slot (0
+     * once the members changed since). */
+    uint64_t members_gen;
+    uint64_t slots_epoch;
 };
 
 struct member
@@ -296,8 +309,9 @@ enum cmd_kind {
     CMD_SWITCHOVER,     /* level 3 */
 };
 
-/* The feature level a command kind needs. */
+/* The feature level a command kind needs; and, for CMD_STEP, a step kind. */
 unsigned cluster_cmd_level(int kind);
+unsigned cluster_step_level(int step);
 
 struct command
 {
@@ -454,11 +468,6 @@ bool switchover_stopped(const struct cluster *c, const struct node *p);
 bool switchover_stops(const struct cluster *c, const struct node *n);
 void switchover_unfit(const struct cluster *c, const char *target, char *why, size_t size);
 
-/* The physical replication slot the quorum keeps for a node on the
- * primary: "pgq_" and the name lowercased, every character outside
- * [a-z0-9_] as '_' (cut to fit the 63 bytes of a slot name). */
-void pgq_slot_name(const char *node, char *out, size_t size);
-
 /* A node is writable when it is reachable, out of recovery and not fenced. */
 bool obs_writable(const struct obs *o);
 
@@ -491,6 +500,24 @@ bool node_fresh_position(const struct node *n, uint64_t seq, uint64_t *lsn);
 
 /* The node's most recently committed view (NULL if none). */
 const struct view *node_latest_view(const struct node *n);
+
+/* The name of node `node`'s replication slot: "pgq_" and the name in
+ * lower case, every character outside [a-z0-9_] written '_', cut to fit a
+ * slot name (63 bytes) and `size`. Shared by the monitors and the agents. */
+void pgq_slot_name(const char *node, char *buf, size_t size);
+
+/* The slot the primary of c keeps for n, in buf: false when it keeps none
+ * (n is a twin, another node's name gives the same slot name, or its
+ * latest view says its role may not set primary_slot_name). */
+bool cluster_node_slot(const struct cluster *c, const struct node *n, char *buf, size_t size);
+
+/* n's latest view that reached it says its role may not set
+ * primary_slot_name: no slot is kept for it. */
+bool node_slot_denied(const struct node *n);
+
+/* n's slot on the primary of c was lost, as the primary's latest committed
+ * observation says (the WAL it needed is gone). */
+bool cluster_slot_lost(const struct cluster *c, const struct node *n);
 
 /* Events, oldest first: the i-th of state->n_events. */
 const struct event *state_event(const struct state *s, unsigned i);

@@ -36,6 +36,14 @@ unsigned cluster_command_level(const struct command *cmd)
     return cluster_cmd_level(cmd->kind);
 }
 
+unsigned cluster_step_level(int step)
+{
+    /* A monitor of the previous version refuses a step it does not know
+     * (an unknown step kind): the ones that know it must refuse it too
+     * until every voter does. */
+    return step == PGQ_STEP_SLOTS ? 3 : 1;
+}
+
 bool agent_facts_material(const struct agent_facts *a, const struct agent_facts *b)
 {
     return a->state != b->state || a->pm_alive != b->pm_alive || a->answering != b->answering ||

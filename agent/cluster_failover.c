@@ -368,6 +368,11 @@ int apply_step(struct state *s, const struct command *cmd, struct apply_result *
     struct cluster *c = state_cluster(s, cmd->cluster);
     struct node *n = cluster_node(c, cmd->node);
     char d1[32], d2[32], d3[32];
+    if (cluster_step_level(st->kind) > s->feature_level) {
+        return cluster_fail(res, PGQ_VERSION,
+                            "command needs feature level %u; the cluster is at level %u",
+                            cluster_step_level(st->kind), s->feature_level);
+    }
     if (c == NULL) {
         return cluster_fail(res, PGQ_NOTFOUND, "no cluster %s", cmd->cluster);
     }
@@ -497,6 +502,22 @@ int apply_step(struct state *s, const struct command *cmd, struct apply_result *
                           "failover: no other standby can replace %s: its promotion is tried "
                           "again (epoch %" PRIu64 ")",
                           n->name, c->epoch);
+            return 0;
+        case PGQ_STEP_SLOTS:
+            /* Computed for the nodes of members generation `round`: one
+             * added or removed since is not in it. */
+            if (n == NULL || strcmp(n->name, c->primary) != 0 || st->round != c->members_gen) {
+                return cluster_fail(res, PGQ_STALE,
+                                    "slots of %s for members %" PRIu64
+                                    " are stale (primary %s, members %" PRIu64 ")",
+                                    cmd->node, st->round, c->primary[0] ? c->primary : "none",
+                                    c->members_gen);
+            }
+            c->slots_epoch = c->epoch;
+            if (st->detail[0] != '\0') {
+                cluster_event(s, c->name, n->name, PGQ_EV_SLOT, c->epoch, 0,
+                              "replication slots on %s: %s", n->name, st->detail);
+            }
             return 0;
         default:
             return cluster_fail(res, PGQ_INVALID, "unknown step %d", st->kind);

@@ -235,6 +235,10 @@ void codec_obs_to_pb(const struct obs *o, Pgq__Observation *m)
     if (o->sync_standbys[0] != '\0') {
         m->sync_standbys = S(o->sync_standbys);
     }
+    if (o->lost_slots[0] != '\0') {
+        m->lost_slots = S(o->lost_slots);
+    }
+    m->has_slot_use = o->slot_use != 0, m->slot_use = (uint32_t)o->slot_use;
 }
 
 void codec_obs_from_pb(struct dec *d, const Pgq__Observation *m, struct obs *o)
@@ -266,6 +270,11 @@ void codec_obs_from_pb(struct dec *d, const Pgq__Observation *m, struct obs *o)
     o->data_dir_hash = m->data_dir_hash;
     codec_copy_str(d, o->sync_standbys, sizeof o->sync_standbys, m->sync_standbys,
                    "observation.sync_standbys");
+    codec_copy_str(d, o->lost_slots, sizeof o->lost_slots, m->lost_slots, "observation.lost_slots");
+    if (m->slot_use >= PGQ__N_SLOT_USES) {
+        codec_dec_fail(d, PGQ_MALFORMED, "observation.slot_use %u out of range", m->slot_use);
+    }
+    o->slot_use = (int)m->slot_use;
 }
 
 /* ---- commands ----------------------------------------------------------- */

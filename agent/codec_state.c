@@ -195,6 +195,8 @@ static Pgq__Cluster *cluster_to_pb(const struct cluster *c, struct scratch *sc)
     m->has_sw_epoch = c->sw.epoch != 0, m->sw_epoch = c->sw.epoch;
     m->has_sw_requested_ms = c->sw.requested_ms != 0, m->sw_requested_ms = c->sw.requested_ms;
     m->has_sw_begun_ms = c->sw.begun_ms != 0, m->sw_begun_ms = c->sw.begun_ms;
+    m->has_slots_epoch = c->slots_epoch != 0, m->slots_epoch = c->slots_epoch;
+    m->has_members_gen = c->members_gen != 0, m->members_gen = c->members_gen;
     m->failover = fo;
     return m;
 }
@@ -483,6 +485,8 @@ void codec_state_from_pb(struct dec *d, const Pgq__State *m, struct state *s)
         c->sw.epoch = mc->sw_epoch;
         c->sw.requested_ms = mc->sw_requested_ms;
         c->sw.begun_ms = mc->sw_begun_ms;
+        c->slots_epoch = mc->slots_epoch;
+        c->members_gen = mc->members_gen;
     }
     codec_events_from_pb(d, m->events, m->n_events, s);
 }

@@ -25,6 +25,7 @@ enum opt_type {
     OPT_CRASH,    /* auto, restart, failover */
     OPT_REJOIN,   /* rewind-or-clone, manual, off */
     OPT_ADDRLIST, /* IPv4:port,... */
+    OPT_BOOL,     /* on, off */
 };
 
 struct option
@@ -183,6 +184,13 @@ static const struct option options[] = {
     {"failover", "agent_refresh", OPT_DURATION, F(agent_refresh_ms), 1000, 3600000, "5s",
      "What agents say goes through the Raft log at once when a fact a failover depends on "
      "changes (postmaster, fence, recovery, timeline); host metrics and positions this often."},
+    {"failover", "replication_slots", OPT_BOOL, F(replication_slots), NOLIMIT, "on",
+     "`on`: the primary keeps a physical replication slot (`pgq_` and the node's name) for "
+     "every other node, made on the new primary after a failover, and dropped when a node is "
+     "removed; every standby streams with its own. A standby that is down keeps its WAL on the "
+     "primary, up to the primary's `max_slot_wal_keep_size` (set it: -1 keeps WAL without "
+     "limit); a slot that lost WAL is reported. `off`: no slot is made or dropped, and a "
+     "repointed standby is given none. See docs/operations.md."},
     {"api", "idle_timeout", OPT_DURATION, F(api_idle_timeout_ms), 100, 3600000, "30s",
      "An API connection is closed when it sends nothing for this long, does not complete a "
      "frame within this long of its first byte (trickling buys no time), or does not read its "
@@ -489,6 +497,13 @@ static int set_option(struct config *c,
                      value);
             return PGQ_INVALID;
         }
+        case OPT_BOOL:
+            if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0) {
+                snprintf(why, whysize, "\"%.32s\" is not on or off", value);
+                return PGQ_INVALID;
+            }
+            *(bool *)field(c, o) = strcmp(value, "on") == 0;
+            return 0;
         default:
             snprintf(why, whysize, "internal: bad option type");
             return PGQ_INTERNAL;

@@ -83,6 +83,7 @@ struct config
     uint64_t lease_ms;
     uint64_t lease_drift_ms;
     uint64_t agent_refresh_ms;
+    bool replication_slots;
     /* [api] */
     uint64_t api_idle_timeout_ms;
     uint64_t api_max_clients;

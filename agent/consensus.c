@@ -247,7 +247,7 @@ static void check_tilt(struct consensus *c, uint64_t now)
 /* Every action due, however many: the buffer grows to the count. */
 static unsigned due_actions(struct consensus *c)
 {
-    unsigned n = policy_actions(&c->fsm->state, c->actions, c->actions_cap);
+    unsigned n = policy_actions(&c->fsm->state, &c->policy, c->actions, c->actions_cap);
     if (n > c->actions_cap) {
         unsigned cap = PGQ_MAX(n, 2 * c->actions_cap);
         struct action *grown = realloc(c->actions, (size_t)cap * sizeof *grown);
@@ -257,7 +257,7 @@ static unsigned due_actions(struct consensus *c)
         }
         c->actions = grown;
         c->actions_cap = cap;
-        n = policy_actions(&c->fsm->state, c->actions, c->actions_cap);
+        n = policy_actions(&c->fsm->state, &c->policy, c->actions, c->actions_cap);
     }
     return n;
 }

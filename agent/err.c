@@ -54,7 +54,7 @@ static const char *const step_names[] = {
     [PGQ_STEP_DONE] = "done",         [PGQ_STEP_FENCED] = "fenced",
     [PGQ_STEP_CUT] = "cut",           [PGQ_STEP_DIVERGED] = "diverged",
     [PGQ_STEP_GAVE_UP] = "gave-up",   [PGQ_STEP_STUCK] = "stuck",
-    [PGQ_STEP_RETRY] = "retry",
+    [PGQ_STEP_RETRY] = "retry",       [PGQ_STEP_SLOTS] = "slots",
 };
 NAME_LOOKUP(pgq_step_name, step_names, PGQ__N_STEPS)
 
@@ -81,6 +81,7 @@ static const char *const event_names[] = {
     [PGQ_EV_REJOINED] = "rejoin",
     [PGQ_EV_PAUSE] = "pause",
     [PGQ_EV_SWITCHOVER] = "switchover",
+    [PGQ_EV_SLOT] = "slot",
 };
 NAME_LOOKUP(pgq_event_kind_name, event_names, PGQ__N_EVENT_KINDS)
 
@@ -97,6 +98,14 @@ static const char *const agent_state_names[] = {
     [PGQ_AGENT_SILENT] = "silent",
 };
 NAME_LOOKUP(pgq_agent_state_name, agent_state_names, PGQ__N_AGENT_STATES)
+
+static const char *const slot_use_names[] = {
+    [PGQ_SLOT_USE_UNKNOWN] = "unknown",
+    [PGQ_SLOT_USE_OWN] = "own",
+    [PGQ_SLOT_USE_NONE] = "none",
+    [PGQ_SLOT_USE_DENIED] = "denied",
+};
+NAME_LOOKUP(pgq_slot_use_name, slot_use_names, PGQ__N_SLOT_USES)
 
 static const char *const pg_state_names[] = {
     [PGQ_PGS_UNKNOWN] = "unknown",

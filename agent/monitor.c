@@ -112,7 +112,17 @@ static void kick_cb(struct consensus *c)
 static bool action_due(struct actuator *a, const struct action *act)
 {
     struct monitor *m = a->data;
-    return !m->stopping && consensus_ready(&m->cons) && policy_action_due(&m->fsm.state, act);
+    return !m->stopping && consensus_ready(&m->cons) &&
+           policy_action_due(&m->fsm.state, &m->cons.policy, act);
+}
+
+static unsigned action_slots(struct actuator *a,
+                             const struct action *act,
+                             char (*names)[PGQ_SLOT_NAME_MAX],
+                             unsigned max)
+{
+    struct monitor *m = a->data;
+    return policy_slot_names(&m->fsm.state, act->cluster, names, max);
 }
 
 static void action_done_cb(struct actuator *a,
@@ -200,6 +210,7 @@ int monitor_start(struct monitor *m,
     actuator_init(&m->act, loop, &m->cfg, cfg->id);
     m->act.data = m;
     m->act.due_cb = action_due;
+    m->act.slots_cb = action_slots;
     m->act.done_cb = action_done_cb;
     uv_timer_init(loop, &m->tick);
     m->tick.data = m;
@@ -237,6 +248,7 @@ int monitor_start(struct monitor *m,
                     PGQ_MAX(cfg->lease_drift_ms, cfg->election_timeout_ms));
     m->cons.policy.leases = &m->leases;
     m->cons.policy.agent_refresh_ms = cfg->agent_refresh_ms;
+    m->cons.policy.replication_slots = cfg->replication_slots;
     m->cons.actions_cb = actions_cb;
     m->cons.stepped_down_cb = stepped_down_cb;
     m->cons.kick_cb = kick_cb;

@@ -835,7 +835,11 @@ static bool seen_out_of_recovery(const struct node *n)
  * node has at most one: promote (the candidate of a decision), fence (a
  * writable non-primary), cut (a standby, while a failover begins) or
  * repoint (a standby not confirmed to follow). */
-static int node_action(const struct cluster *c, const struct node *p, const struct node *node)
+static int node_action(const struct state *s,
+                       const struct policy_config *pc,
+                       const struct cluster *c,
+                       const struct node *p,
+                       const struct node *node)
 {
     if (node->twin_of[0] != '\0') {
         return 0; /* the same server as another node: acted on under that name only */
@@ -843,7 +847,10 @@ static int node_action(const struct cluster *c, const struct node *p, const stru
     if (node == p) {
         /* Invariant 3: the committed decision is carried out by whoever
          * leads; promotion is idempotent (checked first). */
-        return c->fo.phase == PGQ_FO_DECIDED ? ACT_PROMOTE : 0;
+        if (c->fo.phase == PGQ_FO_DECIDED) {
+            return ACT_PROMOTE;
+        }
+        return policy_slots_due(s, pc, c, p) ? ACT_SLOTS : 0;
     }
     if (node->alert_writable && node->fenced_epoch < c->epoch) {
         return ACT_FENCE;
@@ -861,9 +868,9 @@ static int node_action(const struct cluster *c, const struct node *p, const stru
     }
     /* A standby seen out of recovery (a promotion given up that completed
      * after all, read-only as it was left) follows no one, whatever it was
-     * confirmed to do: the repoint finds it cannot follow (a rejoin). */
+     * confirmed to do: the repoint finds it cannot follow (a rejoin). One
+     * that follows without its slot is repointed to take it. */
     if (c->fo.phase == PGQ_FO_DECIDED || c->fo.phase == PGQ_FO_GAVE_UP ||
-        (node->following_epoch >= c->epoch && !seen_out_of_recovery(node)) ||
         node->verdict != PGQ_VERDICT_UP || p->verdict == PGQ_VERDICT_DOWN) {
         return 0;
     }
@@ -875,11 +882,17 @@ static int node_action(const struct cluster *c, const struct node *p, const stru
         !(node->following_epoch == 0 && node->cut_round != 0)) {
         return 0;
     }
+    if (node->following_epoch >= c->epoch && !seen_out_of_recovery(node) &&
+        !policy_streams_unslotted(s, pc, c, node)) {
+        return 0;
+    }
     return ACT_REPOINT;
 }
 
 static void action_fill(struct action *a,
                         int kind,
+                        const struct state *s,
+                        const struct policy_config *pc,
                         const struct cluster *c,
                         const struct node *p,
                         const struct node *node)
@@ -897,6 +910,10 @@ static void action_fill(struct action *a,
             a->timeline = c->timeline;
             a->parent_tli = c->parent_tli;
             a->lsn = c->fork_lsn;
+            policy_repoint_slot(s, pc, c, node, a->slot, sizeof a->slot);
+            break;
+        case ACT_SLOTS:
+            a->round = c->members_gen;
             break;
         case ACT_CUT:
             a->round = c->fo.round;
@@ -912,7 +929,10 @@ static void action_fill(struct action *a,
     }
 }
 
-unsigned policy_actions(const struct state *s, struct action *out, unsigned max)
+unsigned policy_actions(const struct state *s,
+                        const struct policy_config *pc,
+                        struct action *out,
+                        unsigned max)
 {
     unsigned n = 0;
     for (unsigned i = 0; i < s->n_clusters; i++) {
@@ -924,10 +944,10 @@ unsigned policy_actions(const struct state *s, struct action *out, unsigned max)
         /* The primary first: a promotion is the most urgent action. */
         for (unsigned k = 0; k <= c->n_nodes; k++) {
             const struct node *node = k == 0 ? p : &c->nodes[k - 1];
-            int kind = k > 0 && node == p ? 0 : node_action(c, p, node);
+            int kind = k > 0 && node == p ? 0 : node_action(s, pc, c, p, node);
             if (kind != 0) {
                 if (n < max) {
-                    action_fill(&out[n], kind, c, p, node);
+                    action_fill(&out[n], kind, s, pc, c, p, node);
                 }
                 n++;
             }
@@ -947,6 +967,8 @@ const char *policy_action_name(int kind)
             return "fence";
         case ACT_CUT:
             return "cut";
+        case ACT_SLOTS:
+            return "slots";
         default:
             return "?";
     }
@@ -958,11 +980,15 @@ bool policy_action_same(const struct action *x, const struct action *y)
            strcmp(x->cluster, y->cluster) == 0 && strcmp(x->node, y->node) == 0;
 }
 
-bool policy_action_due(const struct state *s, const struct action *a)
+bool policy_action_due(const struct state *s,
+                       const struct policy_config *pc,
+                       const struct action *a)
 {
     const struct cluster *c = state_cluster(s, a->cluster);
     const struct node *p = c != NULL ? cluster_node(c, c->primary) : NULL;
     const struct node *node = cluster_node(c, a->node);
     return p != NULL && node != NULL && c->epoch == a->epoch &&
-           node_action(c, p, node) == a->kind && (a->kind != ACT_CUT || a->round == c->fo.round);
+           node_action(s, pc, c, p, node) == a->kind &&
+           (a->kind != ACT_CUT || a->round == c->fo.round) &&
+           (a->kind != ACT_SLOTS || a->round == c->members_gen);
 }

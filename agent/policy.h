@@ -35,7 +35,12 @@
  *     left following no one); a decision already committed is carried out
  *     (promotion, repoints, done) and writable non-primaries are still
  *     fenced; every wait (failover_timeout, cut_timeout, a retry) counts
- *     again from the resume. */
+ *     again from the resume;
+ *   - replication slots (feature level 3, replication_slots on): the
+ *     primary of the epoch, up and not in the middle of a failover, holds a
+ *     physical slot for every other node (policy_slot_names) and no other
+ *     pgq_ slot, once per epoch and change of members; a repoint gives the
+ *     standby its slot, and a standby streaming without it is repointed. */
 #ifndef PGQ_POLICY_H
 #define PGQ_POLICY_H
 
@@ -63,6 +68,7 @@ struct policy_config
      * ever held for expired. */
     const struct lease_book *leases;
     uint64_t agent_refresh_ms; /* host metrics and positions are committed this often */
+    bool replication_slots;    /* keep a slot on the primary for every standby (level 3) */
 };
 
 /* The outcome of the candidate choice. */
@@ -117,6 +123,7 @@ enum action_kind {
     ACT_REPOINT,     /* make standby node stream from the epoch's primary */
     ACT_FENCE,       /* make a writable non-primary read-only */
     ACT_CUT,         /* make a standby stop following the old primary; read its position */
+    ACT_SLOTS,       /* make the primary hold a slot for every other node, none for others */
 };
 
 struct action
@@ -131,13 +138,20 @@ struct action
     uint32_t timeline;   /* ACT_REPOINT: the primary's timeline, 0 if unknown */
     uint32_t parent_tli; /* ACT_REPOINT: the one it forked off; ACT_PROMOTE: the node's */
     uint64_t lsn;        /* ACT_REPOINT: the fork point; ACT_PROMOTE: its cut position */
-    uint64_t round;      /* ACT_CUT: the failover round */
+    uint64_t round;      /* ACT_CUT: the failover round; ACT_SLOTS: the members generation */
+    /* ACT_REPOINT: the standby's slot on the primary, to create there if
+     * missing and to stream with ("": none, and a pgq_ one is dropped from
+     * its settings) */
+    char slot[PGQ_SLOT_NAME_MAX];
 };
 
 /* The actions due, every one: returns how many there are, and writes the
  * first min(that, max) of them to out (call again with more room when the
- * count exceeds max). */
-unsigned policy_actions(const struct state *s, struct action *out, unsigned max);
+ * count exceeds max). pc: the leader's settings (NULL: every option off). */
+unsigned policy_actions(const struct state *s,
+                        const struct policy_config *pc,
+                        struct action *out,
+                        unsigned max);
 
 const char *policy_action_name(int kind);
 
@@ -145,6 +159,16 @@ const char *policy_action_name(int kind);
 bool policy_action_same(const struct action *x, const struct action *y);
 
 /* The action is among those the committed state calls for now. */
-bool policy_action_due(const struct state *s, const struct action *a);
+bool policy_action_due(const struct state *s,
+                       const struct policy_config *pc,
+                       const struct action *a);
+
+/* The slots the primary of `cluster` keeps (ACT_SLOTS): one for every other
+ * node that has one (cluster_node_slot). Writes up to max names to out and
+ * returns how many there are. */
+unsigned policy_slot_names(const struct state *s,
+                           const char *cluster,
+                           char (*out)[PGQ_SLOT_NAME_MAX],
+                           unsigned max);
 
 #endif /* PGQ_POLICY_H */

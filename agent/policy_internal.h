@@ -14,4 +14,24 @@ bool policy_next_agent(const struct state *s,
                        uint64_t now_ms,
                        struct command *out);
 
+/* Replication slots (policy_slots.c); pc may be NULL (slots off). */
+/* ACT_SLOTS is due on p, the primary of c. */
+bool policy_slots_due(const struct state *s,
+                      const struct policy_config *pc,
+                      const struct cluster *c,
+                      const struct node *p);
+/* The slot a repoint of standby n gives it (false: none). */
+bool policy_repoint_slot(const struct state *s,
+                         const struct policy_config *pc,
+                         const struct cluster *c,
+                         const struct node *n,
+                         char *buf,
+                         size_t size);
+/* Standby n streams without its slot, by its latest observation, and
+ * could take it: it is repointed again, with its slot. */
+bool policy_streams_unslotted(const struct state *s,
+                              const struct policy_config *pc,
+                              const struct cluster *c,
+                              const struct node *n);
+
 #endif /* PGQ_POLICY_INTERNAL_H */

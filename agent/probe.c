@@ -45,7 +45,18 @@ static const char probe_sql[] =
     " CASE WHEN inet_server_addr() << '127.0.0.0/8' OR inet_server_addr() = '::1' THEN 'loopback'"
     "  ELSE host(inet_server_addr()) END,"
     " current_setting('port')::int,"
-    " (SELECT setting FROM pg_settings WHERE name = 'data_directory')";
+    " (SELECT setting FROM pg_settings WHERE name = 'data_directory'),"
+    /* Replication slots: a primary's pgq_ slots that lost WAL; whether
+     * this role may set primary_slot_name (ALTER SYSTEM: a superuser; the
+     * parameter grants of PostgreSQL 15 are not asked, to stay one
+     * statement every version parses), and the slot the walreceiver uses. */
+    " CASE WHEN pg_is_in_recovery() THEN NULL"
+    "  ELSE (SELECT string_agg(slot_name::text, ',' ORDER BY slot_name) FROM"
+    "   (SELECT slot_name FROM pg_replication_slots"
+    "     WHERE left(slot_name::text, 4) = 'pgq_' AND wal_status = 'lost'"
+    "     ORDER BY slot_name LIMIT 8) l) END,"
+    " current_setting('is_superuser') = 'on',"
+    " (SELECT slot_name FROM pg_stat_wal_receiver)";
 
 enum {
     COL_RECOVERY,
@@ -66,6 +77,9 @@ enum {
     COL_ADDR,
     COL_PORT,
     COL_DATA_DIR,
+    COL_LOST_SLOTS,
+    COL_SUPERUSER,
+    COL_RECEIVER_SLOT,
     N_COLS
 };
 
@@ -231,6 +245,34 @@ static int get_bp(PGresult *r, int col, uint32_t *bp)
     return 0;
 }
 
+/* How the node stands with its own slot: its role may not be told to use
+ * one, or it streams with it, or without it. */
+static int slot_use(const struct probe_target *t, PGresult *r, const struct obs *o)
+{
+    char own[PGQ_SLOT_NAME_MAX];
+    if (!get_bool(r, COL_SUPERUSER)) {
+        return PGQ_SLOT_USE_DENIED;
+    }
+    if (!o->in_recovery || !o->streaming) {
+        return PGQ_SLOT_USE_UNKNOWN;
+    }
+    pgq_slot_name(t->node, own, sizeof own);
+    return !PQgetisnull(r, 0, COL_RECEIVER_SLOT) &&
+                   strcmp(PQgetvalue(r, 0, COL_RECEIVER_SLOT), own) == 0
+               ? PGQ_SLOT_USE_OWN
+               : PGQ_SLOT_USE_NONE;
+}
+
+/* A comma-separated list of names: too long for buf is malformed. */
+static int get_list(PGresult *r, int col, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    if (PQgetisnull(r, 0, col)) {
+        return 0;
+    }
+    return pgq_strlcpy(buf, PQgetvalue(r, 0, col), size) >= size ? PGQ_MALFORMED : 0;
+}
+
 /* Turn the probe's row into an observation; a node answering nonsense is a
  * failed probe, never a crash or a guess. */
 static int parse_row(struct probe_target *t, PGresult *r, struct obs *o, char *why, size_t size)
@@ -261,11 +303,7 @@ static int parse_row(struct probe_target *t, PGresult *r, struct obs *o, char *w
     bad |= get_u32(r, COL_CONNS, &o->connections);
     o->read_only = get_bool(r, COL_READONLY);
     bad |= get_u32(r, COL_VERSION, &o->server_version);
-    if (!PQgetisnull(r, 0, COL_SYNC) &&
-        pgq_strlcpy(o->sync_standbys, PQgetvalue(r, 0, COL_SYNC), sizeof o->sync_standbys) >=
-            sizeof o->sync_standbys) {
-        bad = 1;
-    }
+    bad |= get_list(r, COL_SYNC, o->sync_standbys, sizeof o->sync_standbys);
     bad |= get_u64(r, COL_SYSTEM_ID, &o->system_id, true);
     if (!PQgetisnull(r, 0, COL_ADDR)) {
         o->addr_hash = pgq_fnv1a(PQgetvalue(r, 0, COL_ADDR));
@@ -274,6 +312,8 @@ static int parse_row(struct probe_target *t, PGresult *r, struct obs *o, char *w
     if (!PQgetisnull(r, 0, COL_DATA_DIR)) {
         o->data_dir_hash = pgq_fnv1a(PQgetvalue(r, 0, COL_DATA_DIR));
     }
+    bad |= get_list(r, COL_LOST_SLOTS, o->lost_slots, sizeof o->lost_slots);
+    o->slot_use = slot_use(t, r, o);
     o->probed_ms = t->started_ms;
     o->basis_seq = t->basis_seq;
     if (bad != 0) {

@@ -315,6 +315,14 @@ static void status_table(FILE *out,
             if (n->role == PGQ_ROLE_DEMOTED && n->rejoin[0] != '\0') {
                 fprintf(out, "  !! %s needs a rejoin: %s\n", n->name, n->rejoin);
             }
+            if (cluster_slot_lost(c, n)) {
+                char slot[PGQ_SLOT_NAME_MAX];
+                pgq_slot_name(n->name, slot, sizeof slot);
+                fprintf(out,
+                        "  !! %s's replication slot %s is LOST: %s removed WAL it needed; "
+                        "re-clone %s\n",
+                        n->name, slot, c->primary, n->name);
+            }
             if (n->agent.state != PGQ_AGENT_NONE) {
                 const struct agent_facts *a = &n->agent;
                 fprintf(out,
@@ -407,6 +415,28 @@ static void agent_json(FILE *out, bool *first, const struct agent_facts *a)
     fputs("}}", out);
 }
 
+/* The node's slot on the primary: its name, whether the primary lost it,
+ * and how the node uses it; null when the primary keeps none for it (a
+ * role that may not be told to use one: "denied"). */
+static void slot_json(FILE *out, bool *first, const struct cluster *c, const struct node *n)
+{
+    const struct node *p = cluster_node(c, c->primary);
+    const struct view *v = freshest_up(n);
+    char slot[PGQ_SLOT_NAME_MAX];
+    bool f2 = true;
+    json_key(out, first, "slot");
+    if (p == NULL || p == n ||
+        (!cluster_node_slot(c, n, slot, sizeof slot) && !node_slot_denied(n))) {
+        fputs("null", out);
+        return;
+    }
+    fputc('{', out);
+    json_kstr(out, &f2, "name", node_slot_denied(n) ? "" : slot);
+    json_kbool(out, &f2, "lost", cluster_slot_lost(c, n));
+    json_kstr(out, &f2, "use", pgq_slot_use_name(v != NULL ? v->obs.slot_use : 0));
+    fputc('}', out);
+}
+
 static void node_json(FILE *out,
                       const struct state *s,
                       const struct cluster *c,
@@ -446,6 +476,7 @@ static void node_json(FILE *out,
         json_ku64(out, &f2, "timeline", n->cut_tli);
         fputc('}', out);
     }
+    slot_json(out, &first, c, n);
     json_ku64(out, &first, "fenced_epoch", n->fenced_epoch);
     json_ku64(out, &first, "following_epoch", n->following_epoch);
     json_key(out, &first, "sync_standbys");

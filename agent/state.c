@@ -1,6 +1,7 @@
 /* The replicated state's life cycle and read-only queries (verdicts, fresh
- * positions, events) and the rules for observations; apply(command) is in
- * cluster.c. See cluster.h for the contract. */
+ * positions, events, replication slot names) and the rules for
+ * observations; apply(command) is in cluster.c. See cluster.h for the
+ * contract. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -199,7 +200,8 @@ bool obs_report_due(const struct obs *prev, const struct obs *cur, uint64_t wal_
     if (prev->reachable != cur->reachable || prev->in_recovery != cur->in_recovery ||
         prev->timeline != cur->timeline || prev->streaming != cur->streaming ||
         strcmp(prev->upstream, cur->upstream) != 0 || prev->read_only != cur->read_only ||
-        strcmp(prev->sync_standbys, cur->sync_standbys) != 0) {
+        strcmp(prev->sync_standbys, cur->sync_standbys) != 0 ||
+        strcmp(prev->lost_slots, cur->lost_slots) != 0 || prev->slot_use != cur->slot_use) {
         return true;
     }
     /* The primary's last committed position is what max_lag_on_failover is
@@ -210,4 +212,84 @@ bool obs_report_due(const struct obs *prev, const struct obs *cur, uint64_t wal_
         return true;
     }
     return (obs_lag(prev) > wal_step) != (obs_lag(cur) > wal_step);
+}
+
+/* ---- replication slots -------------------------------------------------- */
+
+void pgq_slot_name(const char *node, char *buf, size_t size)
+{
+    size_t n = 0, max = PGQ_MIN(size, (size_t)PGQ_SLOT_NAME_MAX);
+    if (size == 0) {
+        return;
+    }
+    for (const char *p = "pgq_"; *p != '\0' && n + 1 < max; p++) {
+        buf[n++] = *p;
+    }
+    for (const char *p = node; *p != '\0' && n + 1 < max; p++) {
+        char c = *p >= 'A' && *p <= 'Z' ? (char)(*p - 'A' + 'a') : *p;
+        bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+        buf[n++] = ok ? c : '_';
+    }
+    buf[n] = '\0';
+}
+
+/* The most recently committed view that reached the node (NULL if none). */
+static const struct view *latest_reached(const struct node *n)
+{
+    const struct view *best = NULL;
+    for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
+        const struct view *v = &n->views[i];
+        if (v->monitor_id != 0 && v->obs.reachable &&
+            (best == NULL || v->applied_ms > best->applied_ms)) {
+            best = v;
+        }
+    }
+    return best;
+}
+
+bool node_slot_denied(const struct node *n)
+{
+    const struct view *v = latest_reached(n);
+    return v != NULL && v->obs.slot_use == PGQ_SLOT_USE_DENIED;
+}
+
+bool cluster_node_slot(const struct cluster *c, const struct node *n, char *buf, size_t size)
+{
+    char other[PGQ_SLOT_NAME_MAX];
+    pgq_slot_name(n->name, buf, size);
+    if (n->twin_of[0] != '\0' || node_slot_denied(n)) {
+        return false;
+    }
+    /* Two nodes whose names differ only in case or punctuation would share
+     * one slot, and the second standby could never stream: neither gets
+     * one (node add refuses such a name; older registrations may have). */
+    for (unsigned i = 0; i < c->n_nodes; i++) {
+        const struct node *m = &c->nodes[i];
+        if (m == n || m->twin_of[0] != '\0' || node_slot_denied(m)) {
+            continue;
+        }
+        pgq_slot_name(m->name, other, sizeof other);
+        if (strcmp(other, buf) == 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool cluster_slot_lost(const struct cluster *c, const struct node *n)
+{
+    const struct node *p = cluster_node(c, c->primary);
+    const struct view *best = NULL;
+    char slot[PGQ_SLOT_NAME_MAX];
+    if (p == NULL || p == n || !cluster_node_slot(c, n, slot, sizeof slot)) {
+        return false;
+    }
+    for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
+        const struct view *v = &p->views[i];
+        if (v->monitor_id != 0 && v->obs.reachable && !v->obs.in_recovery &&
+            (best == NULL || v->applied_ms > best->applied_ms)) {
+            best = v;
+        }
+    }
+    return best != NULL && pgq_name_listed(best->obs.lost_slots, slot);
 }

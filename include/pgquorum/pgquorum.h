@@ -18,7 +18,8 @@
  *   1: the commands of 0.1 (no node agents)
  *   2: node agents: AgentReport, SetFeature, AllowUnfenced
  *   3: SetPause; SetMaintenance with allow_failover; the agents' rejoin facts;
- *      Switchover */
+ *      Switchover; replication slots: Step slots, and what observations say
+ *      of slots */
 #define PGQ_FEATURE_LEVEL 3
 
 /* Limits, checked when decoding: none is a silent ceiling. */
@@ -29,8 +30,11 @@
 #define PGQ_REASON_MAX 256    /* why a failover was (not) done */
 #define PGQ_SYNC_MAX 8        /* synchronous standbys a primary's observation names */
 #define PGQ_SYNC_NAMES_MAX (PGQ_SYNC_MAX * PGQ_NAME_MAX) /* their names, comma-separated */
-#define PGQ_MAX_MONITORS 9                               /* voters of the Raft group */
-#define PGQ_MONITOR_ID_MAX 1000000                       /* monitor (Raft) ids are 1..this */
+#define PGQ_SLOT_NAME_MAX 64 /* a replication slot's name, with the NUL (NAMEDATALEN) */
+#define PGQ_SLOTS_LISTED 8   /* slots (or standbys) a primary's observation names at most */
+#define PGQ_SLOT_NAMES_MAX (PGQ_SLOTS_LISTED * PGQ_SLOT_NAME_MAX) /* comma-separated */
+#define PGQ_MAX_MONITORS 9                                        /* voters of the Raft group */
+#define PGQ_MONITOR_ID_MAX 1000000 /* monitor (Raft) ids are 1..this */
 #define PGQ_MAX_CLUSTERS 256
 #define PGQ_MAX_NODES 128               /* per cluster */
 #define PGQ_MAX_EVENTS 1000             /* committed history kept in the state */
@@ -105,6 +109,7 @@ enum pgq_step {
     PGQ_STEP_GAVE_UP,      /* the candidate could not be promoted */
     PGQ_STEP_STUCK,        /* a standby does not follow the new primary yet: done without it */
     PGQ_STEP_RETRY,        /* a candidate given up, with no other to replace it: tried again */
+    PGQ_STEP_SLOTS,        /* the primary holds a slot for every other node, none for others */
     PGQ__N_STEPS
 };
 
@@ -131,7 +136,18 @@ enum pgq_event_kind {
     PGQ_EV_REJOINED,    /* a node agent rewinds, clones or rejoined its node (level 3) */
     PGQ_EV_PAUSE,       /* an operator paused or resumed a cluster's automatic actions */
     PGQ_EV_SWITCHOVER,  /* a planned switchover was scheduled, began, ended or was cancelled */
+    PGQ_EV_SLOT,        /* replication slots changed on the primary, or a node's slot was lost */
     PGQ__N_EVENT_KINDS
+};
+
+/* How a node stands with its replication slot, as its own probe tells
+ * (feature level 3; the values are in the snapshot format). */
+enum pgq_slot_use {
+    PGQ_SLOT_USE_UNKNOWN = 0, /* not a streaming standby, or not known */
+    PGQ_SLOT_USE_OWN,         /* streams with its own slot (pgq_ and its name) */
+    PGQ_SLOT_USE_NONE,        /* streams without it; its role may set primary_slot_name */
+    PGQ_SLOT_USE_DENIED,      /* its role may not set primary_slot_name: it is given no slot */
+    PGQ__N_SLOT_USES
 };
 
 /* A node agent as the quorum sees it. */
@@ -196,6 +212,7 @@ const char *pgq_agent_state_name(int state);
 const char *pgq_pg_state_name(int state);
 const char *pgq_rejoin_state_name(int state);
 const char *pgq_sw_phase_name(int phase);
+const char *pgq_slot_use_name(int use);
 
 /* Exit codes of pgquorumctl (and of pgquorumd for a bad configuration). */
 enum {

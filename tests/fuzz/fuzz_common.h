@@ -269,6 +269,7 @@ static inline void fz_run_policy(struct state *s, uint64_t now)
 {
     struct policy_config pc = {5000, 1 << 20, false, 0};
     struct action acts[16];
+    pc.replication_slots = true; /* every action there is */
     for (int round = 0; round < 4; round++) {
         struct command cmd;
         struct apply_result res;
@@ -280,10 +281,10 @@ static inline void fz_run_policy(struct state *s, uint64_t now)
         now += 10000;
     }
     {
-        unsigned n = PGQ_MIN(policy_actions(s, acts, 16), 16u);
+        unsigned n = PGQ_MIN(policy_actions(s, &pc, acts, 16), 16u);
         for (unsigned i = 0; i < n; i++) {
             (void)policy_action_name(acts[i].kind);
-            (void)policy_action_due(s, &acts[i]);
+            (void)policy_action_due(s, &pc, &acts[i]);
         }
     }
     for (unsigned i = 0; i < s->n_events; i++) {

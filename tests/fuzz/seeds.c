@@ -132,6 +132,16 @@ static void scenario(struct state *s)
         c.u.agent.lost_bytes = 4096;
         c.u.agent.lost_known = true;
         commit(s, c);
+#if defined(PGQ_SLOT_NAME_MAX)
+        /* Level 3: the primary's slots, and a slot it lost. */
+        c = fz_step(t + 2, PGQ_STEP_SLOTS, "a", 1, 0);
+        pgq_strlcpy(c.u.step.detail, "made pgq_b, pgq_c", sizeof c.u.step.detail);
+        commit(s, c);
+        o[0] = fz_obs(s, "a", true, false, 1000);
+        pgq_strlcpy(o[0].lost_slots, "pgq_c", sizeof o[0].lost_slots);
+        o[0].slot_use = PGQ_SLOT_USE_OWN;
+        commit(s, fz_report(t + 2, 1, o, 1));
+#endif
     }
     {
         struct command c = fz_cmd(CMD_BLOCKED, t + 3, FZ_CLUSTER, NULL);

@@ -798,7 +798,7 @@ static void auto_reports(struct sim *s, uint64_t now)
 static bool action_due(struct sim *s, unsigned i, const struct action *a)
 {
     return alive(s, i) && consensus_ready(&s->srv[i].cons) &&
-           policy_action_due(&s->srv[i].fsm.state, a);
+           policy_action_due(&s->srv[i].fsm.state, &s->srv[i].cons.policy, a);
 }
 
 static void host_cut(struct sim *s, unsigned k, bool on);

@@ -743,6 +743,16 @@ static void test_report_due(void **ctx)
         pgq_strlcpy(o.upstream, "10.0.0.2:5432", sizeof o.upstream);
         assert_true(obs_report_due(&s1, &o, STEP));
     }
+    {
+        /* What a node says of slots: a slot lost, how it uses its own. */
+        struct obs o = p;
+        pgq_strlcpy(o.lost_slots, "pgq_pg3", sizeof o.lost_slots);
+        assert_true(obs_report_due(&p, &o, STEP));
+        o = p;
+        o.slot_use = PGQ_SLOT_USE_DENIED;
+        assert_true(obs_report_due(&p, &o, STEP));
+        assert_false(obs_report_due(&o, &o, STEP));
+    }
 }
 
 static void test_report_non_voter_refused(void **ctx)
@@ -1114,7 +1124,7 @@ static void test_cut_abandoned(void **ctx)
     b_healthy(s, 1000, 3, "pg1", 100, two_standbys, 2);
     b_cut(s, 3000);
     b_cut_standbys(s, 3100);
-    assert_int_equal(policy_actions(s, a, PGQ_ARRAY_SIZE(a)), 0); /* primary down: nothing */
+    assert_int_equal(policy_actions(s, NULL, a, PGQ_ARRAY_SIZE(a)), 0); /* primary down: nothing */
     up = b_writable(s, "pg1", 100);
     b_report_by(s, 4000, 1, 2, &up);
     assert_int_equal(b_cluster(s)->fo.phase, PGQ_FO_NONE);
@@ -1122,7 +1132,7 @@ static void test_cut_abandoned(void **ctx)
     b_assert_contains(last_event(s)->message,
                       "failover of pg1 abandoned before a standby was chosen: it is up again; the "
                       "standbys cut off it follow it again");
-    assert_int_equal(policy_actions(s, a, PGQ_ARRAY_SIZE(a)), 2);
+    assert_int_equal(policy_actions(s, NULL, a, PGQ_ARRAY_SIZE(a)), 2);
     assert_int_equal(a[0].kind, ACT_REPOINT);
     assert_string_equal(a[0].primary, "pg1");
     assert_int_equal(a[1].kind, ACT_REPOINT);
@@ -1522,7 +1532,7 @@ static void test_twin_node(void **ctx)
     b_report_by(s, 1400, 1, 3, &o);
     assert_false(b_node(s, "pg1b")->alert_writable);
     assert_false(state_obs_alerts(s, B_CLUSTER, &o));
-    assert_int_equal(policy_actions(s, a, PGQ_ARRAY_SIZE(a)), 0);
+    assert_int_equal(policy_actions(s, NULL, a, PGQ_ARRAY_SIZE(a)), 0);
     assert_string_equal(b_cluster(s)->primary, "pg1");
     /* The twin's name now reaches another server: a node of its own, writable, fenced. */
     o = identified(s, "pg1b", true, 9, 11);
@@ -2389,6 +2399,250 @@ static void test_agent_snapshot_round_trip(void **ctx)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, b_setup_state, b_teardown_state)
 
+/* ---- replication slots --------------------------------------------------------------- */
+
+static void test_slot_name(void **ctx)
+{
+    /* A node's slot is "pgq_" and its name in lower case, every character outside [a-z0-9_]
+     * written '_', cut to a slot name's 63 bytes and to the buffer. */
+    static const struct
+    {
+        const char *node;
+        size_t size;
+        const char *slot;
+    } cases[] = {
+        {"pg1", 64, "pgq_pg1"},
+        {"PG-1.East", 64, "pgq_pg_1_east"},
+        {"db_2", 64, "pgq_db_2"},
+        {"Z9", 64, "pgq_z9"},
+        {"pg1", 6, "pgq_p"},
+        {"pg1", 3, "pg"},
+        {"pg1", 1, ""},
+        {"abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0", 128,
+         "pgq_abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvw"},
+    };
+    char buf[128];
+    (void)ctx;
+    for (size_t i = 0; i < PGQ_ARRAY_SIZE(cases); i++) {
+        memset(buf, 'X', sizeof buf);
+        pgq_slot_name(cases[i].node, buf, cases[i].size);
+        assert_string_equal(buf, cases[i].slot);
+        assert_true(strlen(buf) < PGQ_SLOT_NAME_MAX);
+    }
+    buf[0] = 'X';
+    pgq_slot_name("pg1", buf, 0);
+    assert_int_equal(buf[0], 'X'); /* no room: nothing written */
+}
+
+/* Step slots of the cluster's primary at its epoch, for members generation gen. */
+static struct command slots_step(const struct state *s, uint64_t t, uint64_t gen, const char *d)
+{
+    struct command c = b_cmd_step(t, PGQ_STEP_SLOTS, b_cluster(s)->primary, b_cluster(s)->epoch, 0);
+    c.u.step.round = gen;
+    pgq_strlcpy(c.u.step.detail, d, sizeof c.u.step.detail);
+    return c;
+}
+
+static void test_slots_members_gen(void **ctx)
+{
+    /* From feature level 3, every change of the nodes a slot is kept for (a node added or
+     * removed, one found to be a twin) bumps members_gen and makes the slots due again; the
+     * same registration again changes nothing. Below level 3 nothing of slots changes. */
+    struct state *s = *ctx;
+    struct cluster *c;
+    struct command step;
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    c = b_cluster(s);
+    b_add(s, 1100, "pg4", 50);
+    assert_int_equal(c->members_gen, 0); /* level 1 */
+    b_feature_level(s, 1200);
+    step = slots_step(s, 1300, 0, "");
+    b_apply(s, &step);
+    assert_int_equal(c->slots_epoch, 1);
+    b_add(s, 1400, "pg5", 50);
+    assert_int_equal(c->members_gen, 1);
+    assert_int_equal(c->slots_epoch, 0);
+    b_add(s, 1500, "pg5", 50); /* a retried registration */
+    assert_int_equal(c->members_gen, 1);
+    step = slots_step(s, 1600, 1, "");
+    b_apply(s, &step);
+    b_remove(s, 1700, "pg5");
+    assert_int_equal(c->members_gen, 2);
+    assert_int_equal(c->slots_epoch, 0);
+    step = slots_step(s, 1800, 2, "");
+    b_apply(s, &step);
+    /* pg4 turns out to be pg1 under another name. */
+    {
+        struct obs o = b_writable(s, "pg1", 0x1000);
+        o.system_id = 77, o.port = 5432, o.addr_hash = 5;
+        b_report_by(s, 1900, 1, 3, &o);
+        o = b_writable(s, "pg4", 0x1000);
+        o.system_id = 77, o.port = 5432, o.addr_hash = 5;
+        b_report(s, 1900, 1, &o);
+    }
+    assert_string_equal(b_node(s, "pg4")->twin_of, "pg1");
+    assert_int_equal(c->members_gen, 3);
+    assert_int_equal(c->slots_epoch, 0);
+}
+
+static void test_slots_step(void **ctx)
+{
+    /* Step slots is of feature level 3: refused below it (as a monitor that does not know the
+     * step refuses it), then accepted only from the primary of the epoch for the current
+     * members generation: it sets slots_epoch, and says what it changed as an event (nothing
+     * changed, no event). */
+    struct state *s = *ctx;
+    struct command step;
+    unsigned n_events;
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    step = slots_step(s, 1100, 0, "");
+    b_refused(s, &step, PGQ_VERSION, "command needs feature level 3; the cluster is at level 1");
+    b_feature_level(s, 1200);
+    step = slots_step(s, 1300, 1, "");
+    b_refused(s, &step, PGQ_STALE, "slots of pg1 for members 1 are stale (primary pg1, members 0)");
+    step = slots_step(s, 1300, 0, "");
+    pgq_strlcpy(step.node, "pg2", sizeof step.node);
+    b_refused(s, &step, PGQ_STALE, "slots of pg2 for members 0 are stale");
+    step = slots_step(s, 1300, 0, "");
+    step.u.step.epoch = 2;
+    b_refused(s, &step, PGQ_STALE, "slots step for epoch 2, cluster is at 1");
+    n_events = s->n_events;
+    step = slots_step(s, 1300, 0, "");
+    b_apply(s, &step);
+    assert_int_equal(b_cluster(s)->slots_epoch, 1);
+    assert_int_equal(s->n_events, n_events);
+    step = slots_step(s, 1400, 0, "made pgq_pg2, pgq_pg3");
+    b_apply(s, &step);
+    assert_int_equal(last_event(s)->kind, PGQ_EV_SLOT);
+    assert_string_equal(last_event(s)->node, "pg1");
+    assert_string_equal(last_event(s)->message, "replication slots on pg1: made pgq_pg2, pgq_pg3");
+    /* Kept by snapshots. */
+    {
+        struct state copy;
+        state_init(&copy);
+        b_copy(&copy, s);
+        b_assert_same(s, &copy);
+        assert_int_equal(b_cluster(&copy)->slots_epoch, 1);
+        state_close(&copy);
+    }
+}
+
+static void test_slots_lost(void **ctx)
+{
+    /* A slot the primary lost is an event once, when the first monitor's view of the primary
+     * says so, and status sees it on the node; below feature level 3 no view keeps what an
+     * observation says of slots. */
+    struct state *s = *ctx;
+    struct obs o;
+    unsigned n_events;
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    o = b_writable(s, "pg1", 0x2000);
+    pgq_strlcpy(o.lost_slots, "pgq_pg3", sizeof o.lost_slots);
+    o.slot_use = PGQ_SLOT_USE_DENIED;
+    n_events = s->n_events;
+    b_report(s, 1100, 1, &o);
+    assert_int_equal(s->n_events, n_events);
+    assert_string_equal(b_node(s, "pg1")->views[0].obs.lost_slots, "");
+    assert_int_equal(b_node(s, "pg1")->views[0].obs.slot_use, PGQ_SLOT_USE_UNKNOWN);
+    o.slot_use = PGQ_SLOT_USE_UNKNOWN;
+    assert_false(cluster_slot_lost(b_cluster(s), b_node(s, "pg3")));
+
+    b_feature_level(s, 1200);
+    b_report(s, 1300, 1, &o);
+    assert_int_equal(s->n_events, n_events + 2); /* the level, the slot */
+    assert_int_equal(last_event(s)->kind, PGQ_EV_SLOT);
+    assert_string_equal(last_event(s)->node, "pg3");
+    assert_string_equal(last_event(s)->message,
+                        "slot pgq_pg3 of node pg3 lost: the primary pg1 removed WAL it needed "
+                        "(max_slot_wal_keep_size); the node must be re-cloned");
+    b_report(s, 1400, 2, &o);
+    b_report(s, 1500, 1, &o);
+    assert_int_equal(s->n_events, n_events + 2);
+    assert_true(cluster_slot_lost(b_cluster(s), b_node(s, "pg3")));
+    assert_false(cluster_slot_lost(b_cluster(s), b_node(s, "pg2")));
+    assert_false(cluster_slot_lost(b_cluster(s), b_node(s, "pg1")));
+    /* A standby's observation says nothing of slots that counts. */
+    o = b_recovering(s, "pg2", 0x2000);
+    pgq_strlcpy(o.lost_slots, "pgq_pg2", sizeof o.lost_slots);
+    b_report(s, 1600, 1, &o);
+    assert_int_equal(s->n_events, n_events + 2);
+    assert_false(cluster_slot_lost(b_cluster(s), b_node(s, "pg2")));
+    /* Once no view lists it (the slot was dropped), a new loss is a new event. */
+    o = b_writable(s, "pg1", 0x3000);
+    b_report_by(s, 1700, 1, 3, &o);
+    assert_false(cluster_slot_lost(b_cluster(s), b_node(s, "pg3")));
+    pgq_strlcpy(o.lost_slots, "pgq_pg3", sizeof o.lost_slots);
+    b_report(s, 1800, 3, &o);
+    assert_int_equal(s->n_events, n_events + 3);
+    assert_int_equal(last_event(s)->kind, PGQ_EV_SLOT);
+}
+
+static void test_slots_shared_name(void **ctx)
+{
+    /* Two names differing only in case or punctuation would share a slot: a new one is refused
+     * before it is proposed, one already in the log is still accepted, and neither then has a
+     * slot. */
+    struct state *s = *ctx;
+    struct command add;
+    struct apply_result res;
+    char slot[PGQ_SLOT_NAME_MAX];
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    assert_true(cluster_node_slot(b_cluster(s), b_node(s, "pg2"), slot, sizeof slot));
+    assert_string_equal(slot, "pgq_pg2");
+    b_add(s, 1050, "db.1", 50);
+    add = b_cmd_node_add(1100, B_CLUSTER, "db-1", "host=10.0.9.8", 50);
+    assert_int_equal(cluster_check(s, &add, &res), PGQ_EXISTS);
+    assert_string_equal(res.message,
+                        "node db-1 would share replication slot pgq_db_1 with node db.1: choose a "
+                        "name that differs in more than case or punctuation");
+    add = b_cmd_node_add(1100, B_CLUSTER, "PG.2", "host=10.0.9.8", 50);
+    assert_int_equal(cluster_check(s, &add, &res), 0); /* pgq_pg_2 */
+    add = b_cmd_node_add(1100, B_CLUSTER, "PG2", "host=10.0.9.9", 50);
+    assert_int_equal(cluster_check(s, &add, &res), PGQ_EXISTS);
+    b_apply(s, &add);
+    assert_false(cluster_node_slot(b_cluster(s), b_node(s, "pg2"), slot, sizeof slot));
+    assert_false(cluster_node_slot(b_cluster(s), b_node(s, "PG2"), slot, sizeof slot));
+    assert_true(cluster_node_slot(b_cluster(s), b_node(s, "pg3"), slot, sizeof slot));
+}
+
+static void test_slots_denied(void **ctx)
+{
+    /* A node whose probe says its role may not set primary_slot_name (not a superuser) gets no
+     * slot, and the change of that, either way, makes the slots due again; a view that did not
+     * reach the node (down) changes nothing of it. */
+    struct state *s = *ctx;
+    struct cluster *c;
+    struct obs o;
+    struct command step;
+    char slot[PGQ_SLOT_NAME_MAX];
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    b_feature_level(s, 1100);
+    c = b_cluster(s);
+    step = slots_step(s, 1200, 0, "");
+    b_apply(s, &step);
+    o = b_recovering(s, "pg2", 0x1000);
+    o.slot_use = PGQ_SLOT_USE_OWN;
+    b_report(s, 1300, 1, &o);
+    assert_int_equal(c->members_gen, 0);
+    assert_true(cluster_node_slot(c, b_node(s, "pg2"), slot, sizeof slot));
+    o.slot_use = PGQ_SLOT_USE_DENIED;
+    b_report(s, 1400, 1, &o);
+    assert_true(node_slot_denied(b_node(s, "pg2")));
+    assert_false(cluster_node_slot(c, b_node(s, "pg2"), slot, sizeof slot));
+    assert_int_equal(c->members_gen, 1);
+    assert_int_equal(c->slots_epoch, 0);
+    o = b_unreachable(s, "pg2");
+    b_report(s, 1500, 2, &o);
+    assert_true(node_slot_denied(b_node(s, "pg2")));
+    assert_int_equal(c->members_gen, 1);
+    o = b_recovering(s, "pg2", 0x1000);
+    o.slot_use = PGQ_SLOT_USE_NONE;
+    b_report(s, 1600, 3, &o);
+    assert_false(node_slot_denied(b_node(s, "pg2")));
+    assert_int_equal(c->members_gen, 2);
+    assert_string_equal(pgq_slot_use_name(PGQ_SLOT_USE_DENIED), "denied");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2456,6 +2710,12 @@ int main(void)
         T(test_agent_confirms_down),
         T(test_agent_facts_material),
         T(test_agent_snapshot_round_trip),
+        T(test_slot_name),
+        T(test_slots_members_gen),
+        T(test_slots_step),
+        T(test_slots_lost),
+        T(test_slots_shared_name),
+        T(test_slots_denied),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

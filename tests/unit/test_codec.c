@@ -54,6 +54,8 @@ static void assert_obs_equal(const struct obs *a, const struct obs *b)
     assert_int_equal(a->upstream_lsn, b->upstream_lsn);
     assert_int_equal(a->failing_since_ms, b->failing_since_ms);
     assert_string_equal(a->sync_standbys, b->sync_standbys);
+    assert_string_equal(a->lost_slots, b->lost_slots);
+    assert_int_equal(a->slot_use, b->slot_use);
 }
 
 /* Agent facts with every field set to something distinctive (k varies them). */
@@ -303,6 +305,8 @@ static struct obs rich_obs(const char *node, unsigned k)
     o.port = o.system_id != 0 ? 5432 + k : 0;
     o.data_dir_hash = k == 2 ? 0x1234567890ABCDEFull : 0;
     pgq_strlcpy(o.sync_standbys, k == 0 ? "" : "pg2,pg3", sizeof o.sync_standbys);
+    pgq_strlcpy(o.lost_slots, k == 1 ? "pgq_pg3" : "", sizeof o.lost_slots);
+    o.slot_use = (int)k; /* unknown, own, none */
     return o;
 }
 

@@ -83,6 +83,7 @@ static void check_defaults(const struct config *c)
     assert_int_equal(c->max_lag_bytes, 1048576);
     assert_int_equal(c->promote_timeout_ms, 60000);
     assert_int_equal(c->repoint_timeout_ms, 30000);
+    assert_true(c->replication_slots);
     assert_int_equal(c->api_idle_timeout_ms, 30000);
     assert_int_equal(c->api_max_clients, 256);
 }
@@ -158,6 +159,7 @@ static void test_full_file(void **ctx)
         "max_lag_on_failover = 16kB\r\n"
         "promote_timeout = 2m\r\n"
         "repoint_timeout = 90s\r\n"
+        "replication_slots = off\r\n"
         "[api]\r\n"
         "idle_timeout = 1min\r\n"
         "max_clients = 8"; /* no newline at the end */
@@ -192,6 +194,7 @@ static void test_full_file(void **ctx)
     assert_int_equal(c.max_lag_bytes, 16384);
     assert_int_equal(c.promote_timeout_ms, 120000);
     assert_int_equal(c.repoint_timeout_ms, 90000);
+    assert_false(c.replication_slots);
     assert_int_equal(c.api_idle_timeout_ms, 60000);
     assert_int_equal(c.api_max_clients, 8);
 }
@@ -430,6 +433,8 @@ static void test_errors_values(void **ctx)
               "require, verify-ca, verify-full)"},
         {"log_level", "loud", NULL,
          PATH ":7: [monitor] log_level: \"loud\" is not one of error, warn, info, debug"},
+        {NULL, NULL, "[failover]\nreplication_slots = yes\n",
+         PATH ":8: [failover] replication_slots: \"yes\" is not on or off"},
         {"api_address", "localhost:7002", NULL,
          PATH
          ":5: [monitor] api_address: \"localhost:7002\" is not an IPv4 address (a.b.c.d:port)"},
@@ -560,6 +565,7 @@ static void test_print_reference(void **ctx)
         "| `max_clients` | 256 |",
         "| `crash_policy` | auto |",
         "| `lease_time` | 4s |",
+        "| `replication_slots` | on |",
     };
     static const char *const sections[] = {"### [monitor]",  "### [raft]", "### [health]",
                                            "### [failover]", "### [api]",  "### [node]"};
@@ -567,7 +573,7 @@ static void test_print_reference(void **ctx)
     (void)ctx;
     memset(&l, 0, sizeof l);
     config_print_reference(collect, &l);
-    assert_int_equal(l.n_keys, 48);
+    assert_int_equal(l.n_keys, 49);
     assert_int_equal(l.n_required, 9);
     assert_int_equal(l.n_sections, 6);
     for (size_t i = 0; i < PGQ_ARRAY_SIZE(rows); i++) {

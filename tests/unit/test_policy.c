@@ -597,7 +597,7 @@ static const char *actions_of(const struct state *s)
 {
     static char out[256];
     struct action a[16];
-    unsigned n = policy_actions(s, a, PGQ_ARRAY_SIZE(a));
+    unsigned n = policy_actions(s, NULL, a, PGQ_ARRAY_SIZE(a));
     out[0] = '\0';
     for (unsigned i = 0; i < n && i < PGQ_ARRAY_SIZE(a); i++) {
         pgq_appendf(out, sizeof out, "%s%s:%s", out[0] ? " " : "", policy_action_name(a[i].kind),
@@ -1395,7 +1395,7 @@ static void test_done_without_unknown_standby(void **ctx)
     assert_int_equal(b_node(s, "pg3")->verdict, PGQ_VERDICT_UNKNOWN);
     {
         struct action acts[8];
-        unsigned n = policy_actions(s, acts, 8);
+        unsigned n = policy_actions(s, NULL, acts, 8);
         for (unsigned i = 0; i < n; i++) {
             assert_false(acts[i].kind == ACT_REPOINT);
         }
@@ -1619,7 +1619,7 @@ static void test_healthy_cluster_quiet(void **ctx)
     b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
     expect_none(s, 1000);
     expect_none(s, UINT64_MAX - PC.failover_timeout_ms);
-    assert_int_equal(policy_actions(s, a, PGQ_ARRAY_SIZE(a)), 0);
+    assert_int_equal(policy_actions(s, NULL, a, PGQ_ARRAY_SIZE(a)), 0);
 }
 
 /* ---- policy_actions ---------------------------------------------------------------------- */
@@ -1632,7 +1632,7 @@ static void test_actions_promote_when_decided(void **ctx)
     unsigned n;
     failed_primary(s, 3, 2);
     b_decide(s, 15000, "pg2");
-    n = policy_actions(s, a, PGQ_ARRAY_SIZE(a));
+    n = policy_actions(s, NULL, a, PGQ_ARRAY_SIZE(a));
     assert_int_equal(n, 1);
     assert_int_equal(a[0].kind, ACT_PROMOTE);
     assert_int_equal(a[0].epoch, 2);
@@ -1642,15 +1642,15 @@ static void test_actions_promote_when_decided(void **ctx)
     assert_string_equal(policy_action_name(a[0].kind), "promote");
     /* It stays due until the promotion is committed; the same promotion for another epoch
      * or node never is. */
-    assert_true(policy_action_due(s, &a[0]));
+    assert_true(policy_action_due(s, NULL, &a[0]));
     a[1] = a[0];
     a[1].epoch = 3;
-    assert_false(policy_action_due(s, &a[1]));
+    assert_false(policy_action_due(s, NULL, &a[1]));
     a[1] = a[0];
     strcpy(a[1].node, "pg3");
-    assert_false(policy_action_due(s, &a[1]));
+    assert_false(policy_action_due(s, NULL, &a[1]));
     b_step(s, 16000, PGQ_STEP_PROMOTED, "pg2", 2);
-    assert_false(policy_action_due(s, &a[0]));
+    assert_false(policy_action_due(s, NULL, &a[0]));
 }
 
 static void test_actions_repoint_after_promotion(void **ctx)
@@ -1660,7 +1660,7 @@ static void test_actions_repoint_after_promotion(void **ctx)
     struct action a[8];
     unsigned n;
     promoted_pg2(s);
-    n = policy_actions(s, a, PGQ_ARRAY_SIZE(a));
+    n = policy_actions(s, NULL, a, PGQ_ARRAY_SIZE(a));
     assert_int_equal(n, 1);
     assert_int_equal(a[0].kind, ACT_REPOINT);
     assert_int_equal(a[0].epoch, 2);
@@ -1671,7 +1671,7 @@ static void test_actions_repoint_after_promotion(void **ctx)
     assert_int_equal(a[0].timeline, 2);
     assert_string_equal(policy_action_name(a[0].kind), "repoint");
     b_step(s, 16500, PGQ_STEP_REPOINTED, "pg3", 0);
-    assert_int_equal(policy_actions(s, a, PGQ_ARRAY_SIZE(a)), 0);
+    assert_int_equal(policy_actions(s, NULL, a, PGQ_ARRAY_SIZE(a)), 0);
 }
 
 static void test_actions_repoint_after_discovery(void **ctx)
@@ -1695,7 +1695,7 @@ static void test_actions_repoint_after_discovery(void **ctx)
     b_set_role(s, 1200, "pg1", PGQ_ROLE_PRIMARY);
     b_set_role(s, 1200, "pg2", PGQ_ROLE_STANDBY);
     b_set_role(s, 1200, "pg3", PGQ_ROLE_STANDBY);
-    n = policy_actions(s, a, PGQ_ARRAY_SIZE(a));
+    n = policy_actions(s, NULL, a, PGQ_ARRAY_SIZE(a));
     assert_int_equal(n, 1); /* pg3 is down */
     assert_int_equal(a[0].kind, ACT_REPOINT);
     assert_string_equal(a[0].node, "pg2");
@@ -1703,7 +1703,7 @@ static void test_actions_repoint_after_discovery(void **ctx)
     assert_int_equal(a[0].timeline, 0);
     assert_int_equal(a[0].epoch, 1);
     lose_primary(s, 2000, 1, 2);
-    assert_int_equal(policy_actions(s, a, PGQ_ARRAY_SIZE(a)), 0);
+    assert_int_equal(policy_actions(s, NULL, a, PGQ_ARRAY_SIZE(a)), 0);
 }
 
 static void test_actions_fence(void **ctx)
@@ -1718,7 +1718,7 @@ static void test_actions_fence(void **ctx)
     b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
     o = b_writable(s, "pg3", 0x1000);
     b_report(s, 2000, 1, &o);
-    n = policy_actions(s, a, PGQ_ARRAY_SIZE(a));
+    n = policy_actions(s, NULL, a, PGQ_ARRAY_SIZE(a));
     assert_int_equal(n, 1);
     assert_int_equal(a[0].kind, ACT_FENCE);
     assert_string_equal(a[0].node, "pg3");
@@ -1726,12 +1726,12 @@ static void test_actions_fence(void **ctx)
     assert_string_equal(a[0].conninfo, b_node(s, "pg3")->conninfo);
     assert_string_equal(policy_action_name(a[0].kind), "fence");
     b_step(s, 2100, PGQ_STEP_FENCED, "pg3", 0);
-    assert_int_equal(policy_actions(s, a, PGQ_ARRAY_SIZE(a)), 1);
+    assert_int_equal(policy_actions(s, NULL, a, PGQ_ARRAY_SIZE(a)), 1);
     assert_int_equal(a[0].kind, ACT_REPOINT);
     assert_string_equal(a[0].node, "pg3");
     o = b_recovering(s, "pg3", 0x1000); /* rejoined, following again */
     b_report(s, 2200, 1, &o);
-    assert_int_equal(policy_actions(s, a, PGQ_ARRAY_SIZE(a)), 0);
+    assert_int_equal(policy_actions(s, NULL, a, PGQ_ARRAY_SIZE(a)), 0);
 }
 
 static void test_actions_fence_old_primary(void **ctx)
@@ -1745,7 +1745,7 @@ static void test_actions_fence_old_primary(void **ctx)
     b_decide(s, 15000, "pg2");
     o = b_writable(s, "pg1", 0x1100);
     b_report(s, 15500, 3, &o);
-    n = policy_actions(s, a, PGQ_ARRAY_SIZE(a));
+    n = policy_actions(s, NULL, a, PGQ_ARRAY_SIZE(a));
     assert_int_equal(n, 2);
     assert_int_equal(a[0].kind, ACT_PROMOTE);
     assert_string_equal(a[0].node, "pg2");
@@ -1767,11 +1767,11 @@ static void test_actions_capacity(void **ctx)
     o = b_writable(s, "pg3", 0x1000);
     b_report(s, 2000, 1, &o);
     memset(a, 0xEE, sizeof a);
-    assert_int_equal(policy_actions(s, a, 1), 2);
+    assert_int_equal(policy_actions(s, NULL, a, 1), 2);
     assert_int_equal(a[0].kind, ACT_FENCE);
     assert_int_equal(a[1].kind, (int)0xEEEEEEEE);
-    assert_int_equal(policy_actions(s, a, 0), 2);
-    assert_int_equal(policy_actions(s, a, 2), 2);
+    assert_int_equal(policy_actions(s, NULL, a, 0), 2);
+    assert_int_equal(policy_actions(s, NULL, a, 2), 2);
     assert_string_equal(policy_action_name(0), "?");
 }
 
@@ -1799,16 +1799,16 @@ static void test_actions_no_ceiling(void **ctx)
     for (unsigned i = 1; i <= 100; i++) {
         b_set_role(s, 1000, names[i], PGQ_ROLE_STANDBY);
     }
-    assert_int_equal(policy_actions(s, a, 10), 100);
-    assert_int_equal(policy_actions(s, a, 128), 100);
+    assert_int_equal(policy_actions(s, NULL, a, 10), 100);
+    assert_int_equal(policy_actions(s, NULL, a, 128), 100);
     for (unsigned i = 0; i < 100; i++) {
         assert_int_equal(a[i].kind, ACT_REPOINT);
-        assert_true(policy_action_due(s, &a[i]));
+        assert_true(policy_action_due(s, NULL, &a[i]));
     }
     assert_string_equal(a[99].node, "pg101");
     b_step(s, 2000, PGQ_STEP_REPOINTED, "pg101", 0);
-    assert_false(policy_action_due(s, &a[99]));
-    assert_int_equal(policy_actions(s, a, 128), 99);
+    assert_false(policy_action_due(s, NULL, &a[99]));
+    assert_int_equal(policy_actions(s, NULL, a, 128), 99);
     free(a);
 }
 
@@ -2329,12 +2329,148 @@ static void test_next_feature(void **ctx)
     }
 }
 
+/* ---- replication slots ------------------------------------------------------------ */
+
+/* PC with replication_slots on. */
+static struct policy_config slots_pc(void)
+{
+    struct policy_config pc = PC;
+    pc.replication_slots = true;
+    return pc;
+}
+
+/* The primary of the epoch commits that it holds every slot, for the current members. */
+static void slots_done(struct state *s, uint64_t t)
+{
+    struct command c = b_cmd_step(t, PGQ_STEP_SLOTS, b_cluster(s)->primary, b_cluster(s)->epoch, 0);
+    c.u.step.round = b_cluster(s)->members_gen;
+    b_apply(s, &c);
+}
+
+static void test_slots_due(void **ctx)
+{
+    /* With replication_slots on and the cluster at feature level 3, the primary of the epoch is
+     * made to hold its slots once per epoch and change of members (the action names the members
+     * generation, and one of an older generation is no longer due), never while a failover is
+     * under way or the primary is down; off, or below level 3, never. */
+    struct state *s = *ctx;
+    struct policy_config pc = slots_pc();
+    struct action a[8], old;
+    char names[4][PGQ_SLOT_NAME_MAX];
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    assert_int_equal(policy_actions(s, &pc, a, PGQ_ARRAY_SIZE(a)), 0); /* level 1 */
+    b_feature_level(s, 1100);
+    assert_int_equal(policy_actions(s, NULL, a, PGQ_ARRAY_SIZE(a)), 0);
+    assert_int_equal(policy_actions(s, &PC, a, PGQ_ARRAY_SIZE(a)), 0);
+    assert_int_equal(policy_actions(s, &pc, a, PGQ_ARRAY_SIZE(a)), 1);
+    assert_int_equal(a[0].kind, ACT_SLOTS);
+    assert_string_equal(a[0].node, "pg1");
+    assert_int_equal(a[0].epoch, 1);
+    assert_int_equal(a[0].round, 0);
+    assert_string_equal(a[0].conninfo, b_node(s, "pg1")->conninfo);
+    assert_string_equal(policy_action_name(a[0].kind), "slots");
+    assert_true(policy_action_due(s, &pc, &a[0]));
+    assert_false(policy_action_due(s, NULL, &a[0]));
+    assert_int_equal(policy_slot_names(s, B_CLUSTER, names, 4), 2);
+    assert_string_equal(names[0], "pgq_pg2");
+    assert_string_equal(names[1], "pgq_pg3");
+    assert_int_equal(policy_slot_names(s, B_CLUSTER, names, 1), 2);
+    assert_int_equal(policy_slot_names(s, "nosuch", names, 4), 0);
+    slots_done(s, 1200);
+    assert_int_equal(policy_actions(s, &pc, a, PGQ_ARRAY_SIZE(a)), 0);
+    assert_false(policy_action_due(s, &pc, &a[0]));
+
+    /* A node added: due again, for the new generation only. */
+    old = a[0];
+    b_add(s, 1300, "pg4", 50);
+    assert_int_equal(policy_actions(s, &pc, a, PGQ_ARRAY_SIZE(a)), 1);
+    assert_int_equal(a[0].kind, ACT_SLOTS);
+    assert_int_equal(a[0].round, 1);
+    assert_false(policy_action_due(s, &pc, &old));
+    assert_int_equal(policy_slot_names(s, B_CLUSTER, names, 4), 3);
+    assert_string_equal(names[2], "pgq_pg4");
+    slots_done(s, 1400);
+    b_remove(s, 1500, "pg4");
+    assert_int_equal(policy_actions(s, &pc, a, PGQ_ARRAY_SIZE(a)), 1);
+    assert_int_equal(a[0].kind, ACT_SLOTS);
+    assert_int_equal(a[0].round, 2);
+    slots_done(s, 1600);
+
+    /* The primary down, its failover: nothing until the new primary is promoted; then its
+     * slots, for every other node (the old primary too), while its standby is repointed with
+     * its own slot. */
+    lose_primary(s, 10000, 1, 3);
+    b_add(s, 10100, "pg5", 50);
+    assert_int_equal(policy_actions(s, &pc, a, PGQ_ARRAY_SIZE(a)), 0);
+    reprobe(s, 10200, "pg2", 0x1000);
+    reprobe(s, 10200, "pg3", 0x1000);
+    b_failover(s, 15000, "pg2");
+    assert_int_equal(policy_actions(s, &pc, a, PGQ_ARRAY_SIZE(a)), 1);
+    assert_int_equal(a[0].kind, ACT_PROMOTE);
+    b_step(s, 16000, PGQ_STEP_PROMOTED, "pg2", 2);
+    assert_int_equal(policy_actions(s, &pc, a, PGQ_ARRAY_SIZE(a)), 2);
+    assert_int_equal(a[0].kind, ACT_SLOTS);
+    assert_string_equal(a[0].node, "pg2");
+    assert_int_equal(a[0].epoch, 2);
+    assert_int_equal(a[1].kind, ACT_REPOINT);
+    assert_string_equal(a[1].node, "pg3");
+    assert_string_equal(a[1].slot, "pgq_pg3");
+    assert_int_equal(policy_slot_names(s, B_CLUSTER, names, 4), 3);
+    assert_string_equal(names[0], "pgq_pg1");
+    assert_string_equal(names[1], "pgq_pg3");
+    assert_string_equal(names[2], "pgq_pg5");
+    /* Slots off: the repoint gives no slot. */
+    assert_int_equal(policy_actions(s, &PC, a, PGQ_ARRAY_SIZE(a)), 1);
+    assert_int_equal(a[0].kind, ACT_REPOINT);
+    assert_string_equal(a[0].slot, "");
+}
+
+static void test_slots_unslotted_repointed(void **ctx)
+{
+    /* A standby that says it streams without its slot is repointed to take it, but only once the
+     * primary was found holding every slot in this epoch (slots can be made there), only with
+     * replication_slots on, and never one whose role may not set primary_slot_name (it is kept
+     * no slot). */
+    struct state *s = *ctx;
+    struct policy_config pc = slots_pc();
+    struct action a[8];
+    struct obs o;
+    char names[4][PGQ_SLOT_NAME_MAX];
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    b_feature_level(s, 1100);
+    o = b_recovering(s, "pg3", 0x1000);
+    o.slot_use = PGQ_SLOT_USE_DENIED;
+    b_report(s, 1200, 1, &o);
+    assert_int_equal(policy_slot_names(s, B_CLUSTER, names, 4), 1);
+    assert_string_equal(names[0], "pgq_pg2");
+    o = b_recovering(s, "pg2", 0x1000);
+    o.slot_use = PGQ_SLOT_USE_NONE;
+    b_report(s, 1200, 1, &o);
+    assert_int_equal(policy_actions(s, &pc, a, PGQ_ARRAY_SIZE(a)), 1);
+    assert_int_equal(a[0].kind, ACT_SLOTS);
+    slots_done(s, 1300);
+    assert_int_equal(policy_actions(s, &pc, a, PGQ_ARRAY_SIZE(a)), 1);
+    assert_int_equal(a[0].kind, ACT_REPOINT);
+    assert_string_equal(a[0].node, "pg2");
+    assert_string_equal(a[0].slot, "pgq_pg2");
+    assert_true(policy_action_due(s, &pc, &a[0]));
+    assert_int_equal(policy_actions(s, &PC, a, PGQ_ARRAY_SIZE(a)), 0);
+    /* Repointed, and seen streaming with it. */
+    b_step(s, 1400, PGQ_STEP_REPOINTED, "pg2", 0);
+    assert_int_equal(policy_actions(s, &pc, a, PGQ_ARRAY_SIZE(a)), 1);
+    o.slot_use = PGQ_SLOT_USE_OWN;
+    b_report(s, 1500, 1, &o);
+    assert_int_equal(policy_actions(s, &pc, a, PGQ_ARRAY_SIZE(a)), 0);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, b_setup_state, b_teardown_state)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_choose_table),
+        T(test_slots_due),
+        T(test_slots_unslotted_repointed),
         T(test_fresh_position),
         T(test_fresh_down),
         T(test_decision_after_failover_timeout),
