@@ -655,7 +655,9 @@ static void test_heartbeat_during_switchover(void **ctx)
 {
     /* A switchover scheduled changes no lease. Once begun, the primary's agent is told to stop
      * (not to fence) and granted nothing, whether it still runs or says it stopped; a standby's
-     * agent is told nothing. Cancelled, the primary is granted leases again and told nothing. */
+     * agent is told nothing. Cancelled, the primary is granted leases again and told nothing,
+     * also when its agent stopped it cleanly already and a standby could replace it: the agent
+     * starts it again. */
     struct state *s = *ctx;
     struct lease_book b;
     struct lease_reply r;
@@ -690,6 +692,10 @@ static void test_heartbeat_during_switchover(void **ctx)
     c = b_cmd_switchover_cancel(5000, "bob");
     b_apply(s, &c);
     assert_true(lease_may_grant(b_cluster(s), b_node(s, "pg1")));
+    lease_on_heartbeat(&b, s, B_CLUSTER, "pg1", &stopped, 5500, &r);
+    assert_false(r.stop);
+    assert_true(r.standby_ready);
+    assert_int_equal(r.lease_ms, LEASE_MS);
     f = b_agent_facts(true);
     lease_on_heartbeat(&b, s, B_CLUSTER, "pg1", &f, 6000, &r);
     assert_false(r.stop);

@@ -2290,8 +2290,13 @@ static void test_switchover_target_short(void **ctx)
     /* A target short of the primary's final position is not promoted, nor is any other standby
      * (pg2 holds it all): the switchover is abandoned, not blocked, saying why; afterwards no
      * switchover or failover is under way, the primary and its epoch are unchanged, the standbys
-     * are repointed at it, and it may be granted a lease again. */
+     * are repointed at it, and its agent, which stopped it cleanly, is granted a lease again to
+     * start it. Should the monitors see it down meanwhile, that agent's word is no confirmation
+     * that it stays down: the failover waits failover_timeout in full. */
     struct state *s = *ctx;
+    struct agent_facts stopped = b_agent_stopped(0x1000);
+    struct lease_book b;
+    struct lease_reply r;
     struct command c;
     switchover_cut(s, "pg3", 0x1000, 0x1000, 0x0F00);
     c = expect_cmd(s, 11200, CMD_ABANDON);
@@ -2307,6 +2312,20 @@ static void test_switchover_target_short(void **ctx)
     assert_string_equal(b_cluster(s)->primary, "pg1");
     assert_string_equal(actions_of(s), "repoint:pg2 repoint:pg3");
     assert_true(lease_may_grant(b_cluster(s), b_node(s, "pg1")));
+    lease_book_init(&b, LEASE_MS, DRIFT_MS);
+    lease_book_reset(&b, 500);
+    lease_on_heartbeat(&b, s, B_CLUSTER, "pg1", &stopped, 11300, &r);
+    assert_true(r.primary);
+    assert_true(r.standby_ready);
+    assert_false(r.stop);
+    assert_false(r.fence);
+    assert_int_equal(r.lease_ms, LEASE_MS);
+    lose_primary(s, 12000, 1, 3);
+    assert_int_equal(b_node(s, "pg1")->verdict, PGQ_VERDICT_DOWN);
+    expect_none(s, 12000 + PC.failover_timeout_ms - 1);
+    c = expect_cmd(s, 12000 + PC.failover_timeout_ms, CMD_CUT);
+    b_assert_contains(c.u.cut.reason, "down by verdict since");
+    lease_book_close(&b);
 }
 
 static void test_switchover_primary_runs_again(void **ctx)
