@@ -765,8 +765,9 @@ static void test_switchover_cut(void **ctx)
 {
     /* The Cut of a switchover needs no verdict, only the agent's word that the primary stopped
      * cleanly (not running, handed over, where its WAL ends) while the switchover stops it: the
-     * failover it becomes is marked a switchover and keeps that final position. Without that
-     * word, or with a switchover only scheduled, a cut of a primary up by verdict is stale. */
+     * failover it becomes is marked a switchover and keeps that final position, and can no
+     * longer be cancelled. Without that word, or with a switchover only scheduled, a cut of a
+     * primary up by verdict is stale. */
     static const struct
     {
         int phase;     /* the switchover: scheduled or begun */
@@ -809,8 +810,13 @@ static void test_switchover_cut(void **ctx)
         assert_int_equal(b_cluster(&s)->fo.final_lsn, 0x1000);
         assert_int_equal(b_cluster(&s)->fo.epoch, 2);
         assert_string_equal(b_cluster(&s)->fo.old_primary, "pg1");
-        /* Still stopping: the primary gets no lease until it is decided or abandoned. */
+        /* Still stopping: the primary gets no lease until it is decided or abandoned; nor
+         * can the switchover be cancelled from here on. */
         assert_int_equal(b_cluster(&s)->sw.phase, PGQ_SW_STOPPING);
+        c = b_cmd_switchover_cancel(6100, "bob");
+        b_refused(&s, &c, PGQ_REFUSED,
+                  "the switchover of pg1 can no longer be cancelled: it stopped cleanly and its "
+                  "standbys are being cut off it");
         state_close(&s);
     }
 }
