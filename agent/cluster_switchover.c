@@ -92,6 +92,14 @@ int check_switchover(const struct state *s, const struct command *cmd, struct ap
             return cluster_fail(res, PGQ_STALE, "no switchover is scheduled in cluster %s",
                                 c->name);
         }
+        /* From the Cut on it is a failover: it ends with its target
+         * promoted, or abandoned and the primary started again. */
+        if (c->fo.phase == PGQ_FO_CUTTING && c->fo.switchover) {
+            return cluster_fail(res, PGQ_REFUSED,
+                                "the switchover of %s can no longer be cancelled: it stopped "
+                                "cleanly and its standbys are being cut off it",
+                                c->primary);
+        }
         return 0;
     }
     if (w->begin) {

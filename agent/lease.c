@@ -193,8 +193,12 @@ bool lease_on_heartbeat(struct lease_book *b,
     out->length_ms = b->lease_ms;
     lease_follow(c, n, out);
     out->stop = out->primary && switchover_stops(c, n);
+    /* An agent that stopped its primary cleanly for a switchover (its
+     * final position said) handed it over for that switchover only: once
+     * none stops it and no cut is over it (it was cancelled or abandoned),
+     * it is granted a lease and starts it again, standbys or not. */
     if (out->enforced && lease_may_grant(c, n) &&
-        !(agent_confirms_down(&e->facts) && out->standby_ready)) {
+        !(agent_confirms_down(&e->facts) && e->facts.stopped_lsn == 0 && out->standby_ready)) {
         lease_granted(e, now_ms);
         out->lease_ms = b->lease_ms;
     }

@@ -734,8 +734,10 @@ static bool next_failover(const struct state *s,
     start = wait_from(s, c, p->verdict_since_ms);
     /* failover_timeout tells a crash from a restart seen from outside. The
      * agent sees it from inside: it said PostgreSQL is down and stays down,
-     * or it fell silent together with it (nobody is left to restart it). */
-    if (agent_confirms_down(&p->agent) ||
+     * or it fell silent together with it (nobody is left to restart it).
+     * Not so a primary it stopped cleanly for a switchover that did not
+     * happen (cancelled, abandoned): it starts it again (lease.c). */
+    if ((agent_confirms_down(&p->agent) && p->agent.stopped_lsn == 0) ||
         (p->agent.state == PGQ_AGENT_SILENT && !p->agent.unprotected)) {
         start = start > pc->failover_timeout_ms ? start - pc->failover_timeout_ms : 0;
     }

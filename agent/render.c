@@ -262,7 +262,12 @@ static void status_table(FILE *out,
             } else if (c->sw.phase == PGQ_SW_STOPPING) {
                 fprintf(out, " (since %s)", ago(now, c->sw.begun_ms, b2, sizeof b2));
             }
-            fprintf(out, " (pgquorumctl switchover --cancel --cluster %s)\n", c->name);
+            if (c->fo.phase == PGQ_FO_CUTTING && c->fo.switchover) {
+                /* Past its Cut it can no longer be cancelled. */
+                fputs(": stopped cleanly, its standbys are being cut off it\n", out);
+            } else {
+                fprintf(out, " (pgquorumctl switchover --cancel --cluster %s)\n", c->name);
+            }
         }
         if (strncmp(c->fo.blocked, PGQ_HELD, PGQ_HELD_LEN) == 0) {
             fprintf(out, "  FAILOVER HELD: %s\n", c->fo.blocked + PGQ_HELD_LEN);

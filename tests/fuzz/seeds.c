@@ -142,6 +142,27 @@ static void scenario(struct state *s)
         o[0].slot_use = PGQ_SLOT_USE_OWN;
         commit(s, fz_report(t + 2, 1, o, 1));
 #endif
+        /* Level 3: a switchover scheduled and cancelled, then one begun and cancelled by the
+         * leader (the primary did not stop in time). */
+        c = fz_cmd(CMD_SWITCHOVER, t + 2, FZ_CLUSTER, NULL);
+        pgq_strlcpy(c.u.switchover.target, "b", sizeof c.u.switchover.target);
+        c.u.switchover.at_ms = t + 60000;
+        pgq_strlcpy(c.u.switchover.by, "pgquorumctl (user ops)", sizeof c.u.switchover.by);
+        commit(s, c);
+        c = fz_cmd(CMD_SWITCHOVER, t + 2, FZ_CLUSTER, NULL);
+        c.u.switchover.cancel = true;
+        pgq_strlcpy(c.u.switchover.by, "pgquorumctl (user ops)", sizeof c.u.switchover.by);
+        commit(s, c);
+        c = fz_cmd(CMD_SWITCHOVER, t + 2, FZ_CLUSTER, NULL);
+        commit(s, c);
+        c = fz_cmd(CMD_SWITCHOVER, t + 3, FZ_CLUSTER, NULL);
+        c.u.switchover.begin = true;
+        commit(s, c);
+        c = fz_cmd(CMD_SWITCHOVER, t + 3, FZ_CLUSTER, NULL);
+        c.u.switchover.cancel = true;
+        pgq_strlcpy(c.u.switchover.by, "pgquorum: the primary did not stop in time",
+                    sizeof c.u.switchover.by);
+        commit(s, c);
     }
     {
         struct command c = fz_cmd(CMD_BLOCKED, t + 3, FZ_CLUSTER, NULL);
@@ -340,6 +361,17 @@ static void commands_and_snapshots(void)
         }
         put("fuzz_response", buf, len);
         free(buf);
+        res.hb.rejoin = false;
+        res.hb.follow[0] = res.hb.follow_conninfo[0] = '\0';
+        /* A switchover began: no lease, stop. */
+        res.hb.lease_ms = 0;
+        res.hb.stop = true;
+        if (codec_response_encode(&res, NULL, NULL, 0, NULL, &buf, &len) != 0) {
+            abort();
+        }
+        put("fuzz_response", buf, len);
+        free(buf);
+        res.hb.stop = false;
         res.body = 0;
         res.code = API_NOT_LEADER;
         pgq_strlcpy(res.message, "not the leader", sizeof res.message);
@@ -427,6 +459,24 @@ static void commands_and_snapshots(void)
         }
         put("fuzz_request", buf, len);
         free(buf);
+        /* A switchover to b at a given time, and its cancel. */
+        for (int cancel = 0; cancel <= 1; cancel++) {
+            memset(&req, 0, sizeof req);
+            req.kind = API_SWITCHOVER;
+            req.cmd = fz_cmd(CMD_SWITCHOVER, 0, FZ_CLUSTER, NULL);
+            if (!cancel) {
+                pgq_strlcpy(req.cmd.u.switchover.target, "b", sizeof req.cmd.u.switchover.target);
+                req.cmd.u.switchover.at_ms = 1800000000000ull;
+            }
+            req.cmd.u.switchover.cancel = cancel;
+            pgq_strlcpy(req.cmd.u.switchover.by, "pgquorumctl (user ops)",
+                        sizeof req.cmd.u.switchover.by);
+            if (codec_request_encode(&req, NULL, &buf, &len) != 0) {
+                abort();
+            }
+            put("fuzz_request", buf, len);
+            free(buf);
+        }
         memset(&req, 0, sizeof req);
         req.kind = API_HEARTBEAT;
         req.cmd = fz_cmd(CMD_AGENT, 0, FZ_CLUSTER, "a");

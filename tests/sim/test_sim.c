@@ -21,7 +21,9 @@
  *     real lease rules (lease_book_follow, lease_on_heartbeat in each
  *     monitor's own book, the policy's leases), holds its lease on its own
  *     clock from the send time (lease_agent_*), fences a primary it holds
- *     no lease for and reports a dead postmaster.
+ *     no lease for, reports a dead postmaster, and stops a primary cleanly
+ *     when a switchover tells it to (its standbys that stream receive all
+ *     of its WAL, and it says where its WAL ends).
  * Invariants are checked after every fixture event (one leader per term,
  * epochs never go back, equal seq means equal state, one promotion per
  * epoch, ready means the leader's own hello is applied, and Invariant 7: no
@@ -83,6 +85,7 @@
 #define AGENT_REFRESH_MS 5000
 #define AGENT_RESTARTS 3   /* [node] restart_attempts */
 #define AGENT_START_MS 500 /* pg_ctl start -w, crash recovery included */
+#define AGENT_STOP_MS 300  /* pg_ctl stop -m fast for a switchover */
 /* monitor.c: the book's drift is at least election_timeout (an old leader
  * cut off keeps granting until it steps down). */
 #define BOOK_DRIFT_MS PGQ_MAX(LEASE_DRIFT_MS, ELECTION_MS)
@@ -122,8 +125,9 @@ struct server
 /* The node agent beside a PostgreSQL node, a model of agent/node.c run on
  * the real lease rules of agent/lease.c: it heartbeats the leader, holds
  * its lease from the SEND time on its own clock, fences (stops) a primary
- * it holds no lease for, and reports the postmaster's death. */
-enum { AG_RUNNING = 1, AG_WAITING, AG_STARTING, AG_FENCED, AG_DOWN };
+ * it holds no lease for, reports the postmaster's death, and stops its
+ * primary cleanly for a switchover (AG_STOPPING, node.c's LIFE_STOPPING). */
+enum { AG_RUNNING = 1, AG_WAITING, AG_STARTING, AG_FENCED, AG_DOWN, AG_STOPPING };
 enum { ANS_LOST = 0, ANS_PENDING, ANS_OK, ANS_NOT_LEADER, ANS_UNAVAILABLE };
 
 struct agent_model
@@ -145,6 +149,9 @@ struct agent_model
     bool handover;            /* PostgreSQL died, left to the quorum */
     uint64_t down_at_ms;      /* virtual time its PostgreSQL last stopped (fence or death) */
     uint64_t started_at_ms;   /* AG_STARTING: virtual time pg_ctl start returns */
+    uint64_t stop_at_ms;      /* AG_STOPPING: virtual time pg_ctl stop -m fast returns */
+    uint64_t stopped_lsn;     /* stopped cleanly for a switchover: its shutdown checkpoint */
+    unsigned n_stops;         /* clean stops for a switchover */
     uint64_t sent_at_ms;      /* virtual time the heartbeat in flight was sent */
     uint64_t last_sent_at_ms; /* ... and the one of the latest reply */
     unsigned restarts;
@@ -1033,6 +1040,7 @@ static void agent_fill_facts(struct sim *s, unsigned k, struct agent_facts *f)
     f->handover = a->handover && !f->pm_alive;
     f->lease = a->lease.state == LEASE_HELD;
     f->pm_pid = f->pm_alive ? 4000 + 100 * k + a->pm_starts : 0;
+    f->stopped_lsn = a->life == AG_DOWN && a->handover ? a->stopped_lsn : 0;
     f->session = a->session;
     pgq_strlcpy(f->version, "sim", sizeof f->version);
 }
@@ -1137,6 +1145,7 @@ static void agent_start_pg(struct sim *s, unsigned k)
     struct agent_model *a = &s->pg[k].agent;
     a->fenced = false;
     a->handover = false;
+    a->stopped_lsn = 0;
     a->life = AG_STARTING;
     a->started_at_ms = now_of(s) + AGENT_START_MS;
     a->hb_now = true;
@@ -1161,6 +1170,41 @@ static void agent_after_death(struct sim *s, unsigned k)
     }
     a->restarts++;
     a->life = AG_WAITING;
+}
+
+/* A switchover began (node_pg.c, node_switchover_stop): pg_ctl stop -m fast
+ * ends every session at once (no write is acknowledged from now on), sends
+ * the standbys that stream every WAL record, its shutdown checkpoint
+ * included, and returns; pg_controldata then says where its WAL ends, and
+ * the agent leaves it down to the quorum with that position. */
+static void agent_switchover_stop(struct sim *s, unsigned k)
+{
+    struct pgnode *pg = &s->pg[k];
+    struct agent_model *a = &pg->agent;
+    pg->read_only = true;
+    a->life = AG_STOPPING;
+    a->stop_at_ms = now_of(s) + AGENT_STOP_MS;
+    a->hb_now = true;
+}
+
+static void agent_switchover_stopped(struct sim *s, unsigned k)
+{
+    struct pgnode *pg = &s->pg[k];
+    struct agent_model *a = &pg->agent;
+    a->stopped_lsn = pg->lsn; /* the shutdown checkpoint's location */
+    pg->lsn += 0x28;          /* ... and the record, sent to every standby that streams */
+    for (unsigned j = 0; j < s->n_pg; j++) {
+        if (pg_streaming(s, j) && s->pg[j].upstream == (int)k) {
+            s->pg[j].lsn = PGQ_MAX(s->pg[j].lsn, pg->lsn);
+        }
+    }
+    pg->up = false;
+    pg->read_only = false;
+    a->handover = true;
+    a->life = AG_DOWN;
+    a->down_at_ms = now_of(s);
+    a->n_stops++;
+    a->hb_now = true;
 }
 
 /* node.c, maybe_start: a data directory that would start writable starts
@@ -1295,6 +1339,15 @@ static void agent_tick(struct sim *s, unsigned k, uint64_t now)
                                a->have_reply ? a->last.length_ms : 0)) {
             agent_fence(s, k, "it is writable and holds no lease");
         }
+    }
+    /* node.c, tick_cb: told to stop for a switchover, a running primary is
+     * stopped cleanly. */
+    if (a->life == AG_RUNNING && pg->up && a->primary_seen && a->have_reply && a->last.stop &&
+        a->last.primary) {
+        agent_switchover_stop(s, k);
+    }
+    if (a->life == AG_STOPPING && now >= a->stop_at_ms) {
+        agent_switchover_stopped(s, k);
     }
     /* Still the primary, no failover under way, a lease granted: nothing
      * replaced it, so it serves again; only on a grant to a heartbeat sent
@@ -3597,6 +3650,154 @@ static void test_agent_new_primary_cut(void **state)
     sim_free(s);
 }
 
+/* ---- 10. planned switchover ---------------------------------------------------- */
+
+/* An operator's switchover of the cluster to target, not before at_ms (0: at once); retried
+ * while the feature level is not raised yet. Returns the state machine's code. */
+static int op_switchover(struct sim *s, const char *target, uint64_t at_ms)
+{
+    struct command cmd;
+    int rv;
+    command_init(&cmd, CMD_SWITCHOVER);
+    pgq_strlcpy(cmd.cluster, CLUSTER, sizeof cmd.cluster);
+    pgq_strlcpy(cmd.u.switchover.target, target, sizeof cmd.u.switchover.target);
+    pgq_strlcpy(cmd.u.switchover.by, "sim", sizeof cmd.u.switchover.by);
+    cmd.u.switchover.at_ms = at_ms;
+    while ((rv = sim_operate(s, &cmd)) == PGQ_VERSION) {
+        sim_run(s, 500);
+    }
+    return rv;
+}
+
+enum { SW_KILL_AT_BEGIN = 1, SW_KILL_AT_CUT };
+
+/* The ready leader has applied the begin of the switchover (SW_KILL_AT_BEGIN) or its Cut. */
+static bool pred_switchover_at(struct sim *s, void *arg)
+{
+    const struct cluster *c = leader_main(s);
+    int when = *(const int *)arg;
+    if (c == NULL) {
+        return false;
+    }
+    return when == SW_KILL_AT_BEGIN ? c->sw.phase == PGQ_SW_STOPPING
+                                    : c->fo.phase == PGQ_FO_CUTTING && c->fo.switchover;
+}
+
+/* Done the switchover's way: pg3 promoted once, by the failover the switchover became, and
+ * nothing else; the old primary stopped cleanly once (never fenced), holds nothing pg3 lacks and
+ * stays down; no switchover is left, none was abandoned or cancelled. */
+static void assert_switched_to_pg3(struct sim *s)
+{
+    unsigned l = sim_leader(s, 1000);
+    const struct state *st = &s->srv[l].fsm.state;
+    const struct cluster *c = main_of(s, l);
+    SIM_ASSERT(s, total_promotions(s) == 1 && s->pg[2].promotions == 1);
+    SIM_ASSERT(s, c->epoch == 2 && strcmp(c->primary, "pg3") == 0);
+    SIM_ASSERT(s, c->fo.switchover && c->fo.final_lsn == s->pg[0].agent.stopped_lsn);
+    SIM_ASSERT(s, c->sw.phase == PGQ_SW_NONE);
+    SIM_ASSERT(s, s->pg[0].agent.n_stops == 1 && s->pg[0].agent.n_fences == 0);
+    SIM_ASSERT(s, !s->pg[0].up && s->pg[0].agent.life == AG_DOWN);
+    SIM_ASSERT(s, s->promotions[0].node == 2 && s->promotions[0].epoch == 2);
+    SIM_ASSERT(s, c->fo.candidate_lsn >= s->pg[0].agent.stopped_lsn);
+    for (unsigned i = 0; i < st->n_events; i++) {
+        const struct event *e = state_event(st, i);
+        if (e->kind == PGQ_EV_SWITCHOVER &&
+            (strstr(e->message, "abandoned") != NULL || strstr(e->message, "cancelled") != NULL)) {
+            dump_events(s, l);
+            sim_fail(s, "event: %s", e->message);
+        }
+    }
+}
+
+/* A switchover to pg3 (not the ordinary choice: pg2 is as advanced and first by name) whose
+ * leader is killed once it applied the begin, or the Cut; with the primary writing all along. */
+static void run_switchover_leader_dies(unsigned n, int when)
+{
+    struct sim *s = sim_new(n, 0, false, 0, 0);
+    unsigned old;
+    agents_cluster(s);
+    s->wal_flow = true;
+    SIM_ASSERT(s, op_switchover(s, "pg3", 0) == 0);
+    if (!sim_until(s, pred_switchover_at, &when, 10000)) {
+        dump_events(s, sim_leader(s, 1000));
+        sim_fail(s, "the switchover did not reach its %s",
+                 when == SW_KILL_AT_BEGIN ? "begin" : "cut");
+    }
+    old = (unsigned)ready_leader(s);
+    sim_kill(s, old);
+    if (!sim_until(s, pred_done_all, NULL, 30000)) {
+        dump_events(s, sim_leader(s, 1000));
+        sim_fail(s, "the switchover was not done after its leader died");
+    }
+    SIM_ASSERT(s, (unsigned)ready_leader(s) != old);
+    assert_switched_to_pg3(s);
+    /* The dead leader comes back: the same state, still one promotion. */
+    sim_revive(s, old);
+    sim_run(s, 3000);
+    sim_converge(s, 10000);
+    assert_switched_to_pg3(s);
+    sim_free(s);
+}
+
+/* A switchover whose leader dies right after it began it (the primary told to stop), or right
+ * after its Cut, is carried out exactly once by the next leader: one promotion, of its target,
+ * over the primary its agent stopped cleanly; nothing is abandoned, cancelled or fenced. */
+static void test_switchover_leader_dies(void **state)
+{
+    (void)state;
+    run_switchover_leader_dies(3, SW_KILL_AT_BEGIN);
+    run_switchover_leader_dies(3, SW_KILL_AT_CUT);
+    run_switchover_leader_dies(5, SW_KILL_AT_CUT);
+}
+
+/* The ready leader has begun the switchover. */
+static bool pred_switchover_begun(struct sim *s, void *arg)
+{
+    const struct cluster *c = leader_main(s);
+    (void)arg;
+    return c != NULL && c->sw.phase == PGQ_SW_STOPPING;
+}
+
+/* A switchover scheduled for later whose leader dies while it waits is begun by the next leader
+ * at its time, not before (the primary keeps its lease and takes writes meanwhile), and then
+ * carried out once. */
+static void test_switchover_pending_survives_leader(void **state)
+{
+    struct sim *s = sim_new(3, 0, false, 0, 0);
+    const struct cluster *c;
+    uint64_t at_ms;
+    unsigned old, l;
+    (void)state;
+    agents_cluster(s);
+    s->wal_flow = true;
+    old = sim_leader(s, 1000);
+    at_ms = consensus_now(&s->srv[old].cons) + 8000;
+    SIM_ASSERT(s, op_switchover(s, "pg3", at_ms) == 0);
+    old = sim_leader(s, 1000);
+    SIM_ASSERT(s, main_of(s, old)->sw.phase == PGQ_SW_PENDING);
+    sim_kill(s, old);
+    if (!sim_until(s, pred_switchover_begun, NULL, 30000)) {
+        dump_events(s, sim_leader(s, 1000));
+        sim_fail(s, "the switchover did not begin after its leader died");
+    }
+    l = (unsigned)ready_leader(s);
+    c = main_of(s, l);
+    SIM_ASSERT(s, l != old);
+    SIM_ASSERT(s, c->sw.begun_ms >= at_ms && c->sw.begun_ms < at_ms + 1000);
+    SIM_ASSERT(s, consensus_now(&s->srv[l].cons) >= at_ms);
+    SIM_ASSERT(s, c->epoch == 1 && total_promotions(s) == 0);
+    SIM_ASSERT(s, s->pg[0].agent.n_fences == 0);
+    if (!sim_until(s, pred_done_all, NULL, 30000)) {
+        dump_events(s, l);
+        sim_fail(s, "the switchover was not done");
+    }
+    assert_switched_to_pg3(s);
+    sim_revive(s, old);
+    sim_run(s, 3000);
+    sim_converge(s, 10000);
+    sim_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -3618,6 +3819,8 @@ int main(void)
         cmocka_unit_test(test_agent_dies),
         cmocka_unit_test(test_agent_partition),
         cmocka_unit_test(test_agent_new_primary_cut),
+        cmocka_unit_test(test_switchover_leader_dies),
+        cmocka_unit_test(test_switchover_pending_survives_leader),
     };
     const char *filter = getenv("PGQ_SIM_FILTER");
     log_init("test_sim", 0, getenv("PGQ_SIM_VERBOSE") != NULL ? LOG_DEBUG_LEVEL : LOG_ERROR_LEVEL);

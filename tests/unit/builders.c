@@ -175,6 +175,30 @@ struct command b_cmd_pause(uint64_t t, bool on, const char *by)
     return c;
 }
 
+struct command b_cmd_switchover(uint64_t t, const char *target, uint64_t at_ms)
+{
+    struct command c = cmd_new(CMD_SWITCHOVER, t, B_CLUSTER, "");
+    pgq_strlcpy(c.u.switchover.target, target, sizeof c.u.switchover.target);
+    c.u.switchover.at_ms = at_ms;
+    pgq_strlcpy(c.u.switchover.by, "alice", sizeof c.u.switchover.by);
+    return c;
+}
+
+struct command b_cmd_switchover_begin(uint64_t t)
+{
+    struct command c = cmd_new(CMD_SWITCHOVER, t, B_CLUSTER, "");
+    c.u.switchover.begin = true;
+    return c;
+}
+
+struct command b_cmd_switchover_cancel(uint64_t t, const char *by)
+{
+    struct command c = cmd_new(CMD_SWITCHOVER, t, B_CLUSTER, "");
+    c.u.switchover.cancel = true;
+    pgq_strlcpy(c.u.switchover.by, by, sizeof c.u.switchover.by);
+    return c;
+}
+
 /* ---- node agents ------------------------------------------------------------------ */
 
 struct agent_facts b_agent_facts(bool pm_alive)
@@ -191,6 +215,15 @@ struct agent_facts b_agent_facts(bool pm_alive)
     f.pm_pid = pm_alive ? 4242 : 0;
     f.session = 7;
     pgq_strlcpy(f.version, "0.9-test", sizeof f.version);
+    return f;
+}
+
+struct agent_facts b_agent_stopped(uint64_t stopped_lsn)
+{
+    struct agent_facts f = b_agent_facts(false);
+    f.handover = true;
+    f.lsn = stopped_lsn;
+    f.stopped_lsn = stopped_lsn;
     return f;
 }
 
@@ -212,7 +245,8 @@ void b_apply(struct state *s, const struct command *cmd)
 static bool client_command(const struct state *s, const struct command *cmd)
 {
     return (cmd->kind == CMD_NODE_ADD || cmd->kind == CMD_NODE_REMOVE ||
-            cmd->kind == CMD_MAINTENANCE || cmd->kind == CMD_PAUSE) &&
+            cmd->kind == CMD_MAINTENANCE || cmd->kind == CMD_PAUSE ||
+            cmd->kind == CMD_SWITCHOVER) &&
            cluster_command_level(cmd) <= s->feature_level;
 }
 
@@ -282,6 +316,18 @@ void b_maintenance(struct state *s, uint64_t t, const char *node, bool on)
 void b_pause(struct state *s, uint64_t t, bool on)
 {
     struct command c = b_cmd_pause(t, on, "alice");
+    b_apply(s, &c);
+}
+
+void b_switchover(struct state *s, uint64_t t, const char *target, uint64_t at_ms)
+{
+    struct command c = b_cmd_switchover(t, target, at_ms);
+    b_apply(s, &c);
+}
+
+void b_switchover_begin(struct state *s, uint64_t t)
+{
+    struct command c = b_cmd_switchover_begin(t);
     b_apply(s, &c);
 }
 
@@ -564,6 +610,7 @@ void b_assert_facts_equal(const struct agent_facts *a, const struct agent_facts 
     assert_int_equal(a->facts_ms, b->facts_ms);
     assert_int_equal(a->unprotected, b->unprotected);
     assert_int_equal(a->silent_seq, b->silent_seq);
+    assert_int_equal(a->stopped_lsn, b->stopped_lsn);
     assert_string_equal(a->version, b->version);
     assert_int_equal(a->rejoin, b->rejoin);
     assert_string_equal(a->rejoin_detail, b->rejoin_detail);

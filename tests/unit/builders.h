@@ -60,6 +60,12 @@ struct command b_cmd_feature(uint64_t t, unsigned level);
 struct command b_cmd_allow_unfenced(uint64_t t, const char *node, const char *by);
 /* Pause (on) or resume B_CLUSTER, by `by`. */
 struct command b_cmd_pause(uint64_t t, bool on, const char *by);
+/* An operator schedules a switchover of B_CLUSTER to target ("": the best
+ * standby) not before at_ms (0: at once), as alice. */
+struct command b_cmd_switchover(uint64_t t, const char *target, uint64_t at_ms);
+/* The leader begins the switchover (begin), or someone cancels it (cancel). */
+struct command b_cmd_switchover_begin(uint64_t t);
+struct command b_cmd_switchover_cancel(uint64_t t, const char *by);
 
 /* ---- node agents ------------------------------------------------------------ */
 
@@ -67,6 +73,10 @@ struct command b_cmd_pause(uint64_t t, bool on, const char *by);
  * (pid 4242, in production, holding a lease) when pm_alive, else stopped
  * (shut down, fenced or handed over as the caller sets). Session 7. */
 struct agent_facts b_agent_facts(bool pm_alive);
+/* What the primary's agent says once it stopped it cleanly for a switchover:
+ * not running, shut down, left to the quorum (handover), its WAL ending with
+ * the shutdown checkpoint at stopped_lsn. */
+struct agent_facts b_agent_stopped(uint64_t stopped_lsn);
 
 /* ---- applying --------------------------------------------------------------- */
 
@@ -85,6 +95,9 @@ void b_remove(struct state *s, uint64_t t, const char *node);
 void b_maintenance(struct state *s, uint64_t t, const char *node, bool on);
 /* Pause (on) or resume B_CLUSTER, by alice (the state must be at feature level 3). */
 void b_pause(struct state *s, uint64_t t, bool on);
+/* Schedule a switchover (b_cmd_switchover); begin the one scheduled. */
+void b_switchover(struct state *s, uint64_t t, const char *target, uint64_t at_ms);
+void b_switchover_begin(struct state *s, uint64_t t);
 void b_report(struct state *s, uint64_t t, uint64_t monitor, const struct obs *o);
 /* Monitors first..last each report o, one command each. */
 void b_report_by(struct state *s, uint64_t t, uint64_t first, uint64_t last, const struct obs *o);

@@ -465,6 +465,430 @@ static void test_pause_says_what_is_in_flight(void **ctx)
     }
 }
 
+/* ---- switchover ------------------------------------------------------------------ */
+
+/* healthy_level3, and the primary's agent up, its PostgreSQL running. */
+static void switchover_ready(struct state *s)
+{
+    struct agent_facts f = b_agent_facts(true);
+    healthy_level3(s);
+    b_agent(s, 1000, "pg1", &f);
+}
+
+/* The last event of kind k, or fail. */
+static const struct event *last_event_of(const struct state *s, int k)
+{
+    for (unsigned i = s->n_events; i > 0; i--) {
+        const struct event *e = state_event(s, i - 1);
+        if (e->kind == k) {
+            return e;
+        }
+    }
+    fail_msg("no event of kind %s", pgq_event_kind_name(k));
+    return NULL;
+}
+
+static void test_switchover_schedule(void **ctx)
+{
+    /* An operator's switchover is scheduled (target, time, the epoch it replaces, when it was
+     * asked) with an event saying to whom and when, and survives a snapshot; a second one is
+     * refused until the first is cancelled; so is one of an unknown cluster. */
+    struct state *s = *ctx;
+    struct state copy;
+    struct command c;
+    switchover_ready(s);
+    b_switchover(s, 2000, "pg2", 0);
+    assert_int_equal(b_cluster(s)->sw.phase, PGQ_SW_PENDING);
+    assert_string_equal(b_cluster(s)->sw.target, "pg2");
+    assert_int_equal(b_cluster(s)->sw.at_ms, 0);
+    assert_int_equal(b_cluster(s)->sw.epoch, 1);
+    assert_int_equal(b_cluster(s)->sw.requested_ms, 2000);
+    assert_int_equal(b_cluster(s)->sw.begun_ms, 0);
+    assert_int_equal(last_event(s)->kind, PGQ_EV_SWITCHOVER);
+    assert_string_equal(last_event(s)->message, "switchover of pg1 to pg2 requested by alice");
+
+    c = b_cmd_switchover(2100, "pg3", 0);
+    b_refused(s, &c, PGQ_REFUSED,
+              "a switchover is already scheduled in cluster main (to pg2): cancel it first "
+              "(pgquorumctl switchover --cancel)");
+    c = b_cmd_switchover_cancel(2200, "bob");
+    b_apply(s, &c);
+    assert_int_equal(b_cluster(s)->sw.phase, PGQ_SW_NONE);
+
+    b_switchover(s, 3000, "", 63500);
+    assert_string_equal(last_event(s)->message,
+                        "switchover of pg1 to the best standby scheduled by alice, in 61 s");
+    snapshot_copy(&copy, s);
+    assert_int_equal(b_cluster(&copy)->sw.phase, PGQ_SW_PENDING);
+    assert_string_equal(b_cluster(&copy)->sw.target, "");
+    assert_int_equal(b_cluster(&copy)->sw.at_ms, 63500);
+    assert_int_equal(b_cluster(&copy)->sw.epoch, 1);
+    assert_int_equal(b_cluster(&copy)->sw.requested_ms, 3000);
+    state_close(&copy);
+    c = b_cmd_switchover(3100, "", 0);
+    b_refused(s, &c, PGQ_REFUSED, "(to the best standby)");
+    pgq_strlcpy(c.cluster, "nosuch", sizeof c.cluster);
+    b_refused(s, &c, PGQ_NOTFOUND, "no cluster nosuch");
+}
+
+/* How the state is made unfit for a switchover, and what it says then. */
+enum {
+    UNFIT_NO_PRIMARY = 1,
+    UNFIT_NO_AGENT,
+    UNFIT_AGENT_SILENT,
+    UNFIT_NOT_RUNNING,
+    UNFIT_FAILOVER,
+    UNFIT_PAUSED,
+    UNFIT_UNKNOWN_TARGET,
+    UNFIT_TARGET_PRIMARY,
+    UNFIT_NOT_STANDBY,
+    UNFIT_NOT_UP,
+    UNFIT_PRIORITY_0,
+    UNFIT_MAINTENANCE,
+    UNFIT_NOT_FOLLOWING,
+    UNFIT_NONE_FIT,
+};
+
+/* pg4 added (priority prio), seen in recovery by every voter, a standby, repointed if follow. */
+static void add_pg4(struct state *s, unsigned prio, bool standby, bool follow)
+{
+    struct obs o;
+    b_add(s, 1500, "pg4", prio);
+    if (!standby) {
+        return;
+    }
+    o = b_recovering(s, "pg4", 100);
+    b_report_by(s, 1500, 1, 3, &o);
+    b_set_role(s, 1500, "pg4", PGQ_ROLE_STANDBY);
+    if (follow) {
+        b_step(s, 1500, PGQ_STEP_REPOINTED, "pg4", 0);
+    }
+}
+
+static void make_unfit(struct state *s, int how)
+{
+    struct agent_facts f = b_agent_facts(false);
+    struct obs o;
+    switch (how) {
+        case UNFIT_NO_PRIMARY:
+            b_hello(s, 1000, 1, 3);
+            b_add(s, 1000, "pg1", 50);
+            b_feature_level(s, 1000);
+            return;
+        case UNFIT_NO_AGENT:
+            healthy_level3(s);
+            return;
+        case UNFIT_AGENT_SILENT:
+            switchover_ready(s);
+            b_agent_silent(s, 1500, "pg1");
+            return;
+        case UNFIT_NOT_RUNNING:
+            healthy_level3(s);
+            b_agent(s, 1500, "pg1", &f);
+            return;
+        case UNFIT_FAILOVER:
+            switchover_ready(s);
+            b_cut(s, 1500);
+            return;
+        case UNFIT_PAUSED:
+            switchover_ready(s);
+            b_pause(s, 1500, true);
+            return;
+        case UNFIT_NOT_UP:
+            switchover_ready(s);
+            o = b_unreachable(s, "pg3");
+            b_report_by(s, 1500, 1, 3, &o);
+            return;
+        case UNFIT_MAINTENANCE:
+            switchover_ready(s);
+            b_maintenance(s, 1500, "pg3", true);
+            return;
+        case UNFIT_NOT_STANDBY:
+            switchover_ready(s);
+            add_pg4(s, 50, false, false);
+            return;
+        case UNFIT_PRIORITY_0:
+            switchover_ready(s);
+            add_pg4(s, 0, true, true);
+            return;
+        case UNFIT_NOT_FOLLOWING:
+            switchover_ready(s);
+            add_pg4(s, 50, true, false);
+            return;
+        case UNFIT_NONE_FIT:
+            switchover_ready(s);
+            b_maintenance(s, 1500, "pg2", true);
+            b_maintenance(s, 1500, "pg3", true);
+            return;
+        default:
+            switchover_ready(s);
+            return;
+    }
+}
+
+static void test_switchover_refused(void **ctx)
+{
+    /* A switchover is refused, before it is proposed and at apply alike, changing nothing, for
+     * each reason a primary or a target is unfit, and says which. */
+    static const struct
+    {
+        int how;
+        const char *target;
+        const char *why;
+    } cases[] = {
+        {UNFIT_NO_PRIMARY, "", "cluster main has no primary"},
+        {UNFIT_NO_AGENT, "pg2",
+         "the primary pg1 has no node agent up: a switchover needs it to stop the primary "
+         "cleanly"},
+        {UNFIT_AGENT_SILENT, "", "the primary pg1 has no node agent up"},
+        {UNFIT_NOT_RUNNING, "pg2", "the primary pg1 is not running"},
+        {UNFIT_FAILOVER, "pg2", "a failover is under way (cutting)"},
+        {UNFIT_PAUSED, "", "cluster main is paused"},
+        {UNFIT_UNKNOWN_TARGET, "pg9", "no node pg9 in cluster main"},
+        {UNFIT_TARGET_PRIMARY, "pg1", "pg1 is the primary already"},
+        {UNFIT_NOT_STANDBY, "pg4", "pg4 is not a standby"},
+        {UNFIT_NOT_UP, "pg3", "pg3 is not up"},
+        {UNFIT_PRIORITY_0, "pg4", "pg4 has priority 0"},
+        {UNFIT_MAINTENANCE, "pg3", "pg3 is in maintenance"},
+        {UNFIT_NOT_FOLLOWING, "pg4", "pg4 does not follow the primary of epoch 1"},
+        {UNFIT_NONE_FIT, "", "no standby that follows the primary could replace it"},
+    };
+    (void)ctx;
+    for (size_t i = 0; i < PGQ_ARRAY_SIZE(cases); i++) {
+        struct state s;
+        struct command c = b_cmd_switchover(2000, cases[i].target, 0);
+        char want[PGQ_REASON_MAX];
+        state_init(&s);
+        make_unfit(&s, cases[i].how);
+        snprintf(want, sizeof want, "switchover refused: %s", cases[i].why);
+        b_refused(&s, &c, PGQ_REFUSED, want);
+        assert_int_equal(b_cluster(&s)->sw.phase, PGQ_SW_NONE);
+        state_close(&s);
+    }
+}
+
+static void test_switchover_cancel(void **ctx)
+{
+    /* A cancel with nothing scheduled is stale; one of a switchover scheduled, or begun (the
+     * primary told to stop), clears it with an event naming who cancelled and, once begun,
+     * that the primary is started again; the reason a failover was held is cleared too. */
+    struct state *s = *ctx;
+    struct command c;
+    switchover_ready(s);
+    c = b_cmd_switchover_cancel(2000, "bob");
+    b_refused(s, &c, PGQ_STALE, "no switchover is scheduled in cluster main");
+
+    b_switchover(s, 2100, "pg2", 90000);
+    c = b_cmd_blocked(2150, "held: something");
+    b_apply(s, &c);
+    c = b_cmd_switchover_cancel(2200, "bob");
+    b_apply(s, &c);
+    assert_int_equal(b_cluster(s)->sw.phase, PGQ_SW_NONE);
+    assert_string_equal(b_cluster(s)->sw.target, "");
+    assert_int_equal(b_cluster(s)->sw.at_ms, 0);
+    assert_string_equal(b_cluster(s)->fo.blocked, "");
+    assert_int_equal(last_event(s)->kind, PGQ_EV_SWITCHOVER);
+    assert_string_equal(last_event(s)->message, "switchover of pg1 cancelled by bob");
+    b_refused(s, &c, PGQ_STALE, "no switchover is scheduled");
+
+    b_switchover(s, 3000, "pg2", 0);
+    b_switchover_begin(s, 3100);
+    c = b_cmd_switchover_cancel(3200, "");
+    b_apply(s, &c);
+    assert_int_equal(b_cluster(s)->sw.phase, PGQ_SW_NONE);
+    assert_int_equal(b_cluster(s)->sw.begun_ms, 0);
+    assert_string_equal(last_event(s)->message,
+                        "switchover of pg1 cancelled by an operator: the primary is started again");
+}
+
+static void test_switchover_begin(void **ctx)
+{
+    /* Only a scheduled switchover begins, and only while it is still fit: beginning one that is
+     * not scheduled, begun already, or replaced by a failover is stale, and so is one whose
+     * target became unfit; once begun it is STOPPING since the leader's time, with an event. */
+    struct state *s = *ctx;
+    struct command c = b_cmd_switchover_begin(2000);
+    switchover_ready(s);
+    b_refused(s, &c, PGQ_STALE, "switchover: nothing to begin (none)");
+
+    b_switchover(s, 2000, "pg3", 5000);
+    b_maintenance(s, 2500, "pg3", true);
+    c.time_ms = 5000;
+    b_refused(s, &c, PGQ_STALE, "switchover cannot begin: pg3 is in maintenance");
+    b_maintenance(s, 2600, "pg3", false);
+    b_apply(s, &c);
+    assert_int_equal(b_cluster(s)->sw.phase, PGQ_SW_STOPPING);
+    assert_int_equal(b_cluster(s)->sw.begun_ms, 5000);
+    assert_int_equal(b_cluster(s)->sw.requested_ms, 2000);
+    assert_int_equal(last_event(s)->kind, PGQ_EV_SWITCHOVER);
+    assert_string_equal(last_event(s)->message,
+                        "switchover begins: primary pg1 stops cleanly (writes stop now) for pg3");
+    assert_true(switchover_stops(b_cluster(s), b_node(s, "pg1")));
+    assert_false(switchover_stops(b_cluster(s), b_node(s, "pg2")));
+    c.time_ms = 5100;
+    b_refused(s, &c, PGQ_STALE, "switchover: nothing to begin (stopping the primary)");
+}
+
+static void test_switchover_replaced_by_failover(void **ctx)
+{
+    /* A failover decided while a switchover is scheduled (the primary failed first) clears the
+     * switchover, with an event saying so; it can no longer begin. */
+    struct state *s = *ctx;
+    struct command c;
+    const struct event *e;
+    switchover_ready(s);
+    b_switchover(s, 2000, "pg3", 60000);
+    b_failover(s, 3000, "pg2");
+    assert_int_equal(b_cluster(s)->epoch, 2);
+    assert_string_equal(b_cluster(s)->primary, "pg2");
+    assert_int_equal(b_cluster(s)->sw.phase, PGQ_SW_NONE);
+    assert_false(b_cluster(s)->fo.switchover);
+    e = last_event_of(s, PGQ_EV_SWITCHOVER);
+    assert_string_equal(e->message, "switchover of pg1 cancelled: a failover replaces it");
+    assert_int_equal(e->epoch, 2);
+    c = b_cmd_switchover_begin(60000);
+    b_refused(s, &c, PGQ_STALE, "switchover: nothing to begin (none)");
+}
+
+/* switchover_ready, a switchover to target begun at 5000 and, once its agent said so, pg1
+ * stopped cleanly at final (by verdict still up). */
+static void switchover_stopped_at(struct state *s, const char *target, uint64_t final)
+{
+    struct agent_facts f = b_agent_stopped(final);
+    switchover_ready(s);
+    b_switchover(s, 2000, target, 0);
+    b_switchover_begin(s, 5000);
+    b_agent(s, 5500, "pg1", &f);
+}
+
+static void test_switchover_cut(void **ctx)
+{
+    /* The Cut of a switchover needs no verdict, only the agent's word that the primary stopped
+     * cleanly (not running, handed over, where its WAL ends) while the switchover stops it: the
+     * failover it becomes is marked a switchover and keeps that final position, and can no
+     * longer be cancelled. Without that word, or with a switchover only scheduled, a cut of a
+     * primary up by verdict is stale. */
+    static const struct
+    {
+        int phase;     /* the switchover: scheduled or begun */
+        bool pm_alive; /* what the agent says */
+        bool handover;
+        uint64_t final;
+        bool accepted;
+    } cases[] = {
+        {PGQ_SW_STOPPING, false, true, 0x1000, true},
+        {PGQ_SW_STOPPING, true, false, 0, false},       /* it still runs */
+        {PGQ_SW_STOPPING, false, false, 0x1000, false}, /* not handed over */
+        {PGQ_SW_STOPPING, false, true, 0, false},       /* no final position */
+        {PGQ_SW_PENDING, false, true, 0x1000, false},   /* not begun */
+    };
+    (void)ctx;
+    for (size_t i = 0; i < PGQ_ARRAY_SIZE(cases); i++) {
+        struct state s;
+        struct agent_facts f = b_agent_stopped(cases[i].final);
+        struct command c;
+        state_init(&s);
+        switchover_ready(&s);
+        b_switchover(&s, 2000, "pg2", cases[i].phase == PGQ_SW_PENDING ? 90000 : 0);
+        if (cases[i].phase == PGQ_SW_STOPPING) {
+            b_switchover_begin(&s, 5000);
+        }
+        f.pm_alive = cases[i].pm_alive;
+        f.pm_pid = f.pm_alive ? 4242 : 0;
+        f.handover = cases[i].handover;
+        b_agent(&s, 5500, "pg1", &f);
+        assert_int_equal(b_node(&s, "pg1")->verdict, PGQ_VERDICT_UP);
+        c = b_cmd_cut(6000, 1, "pg1");
+        if (!cases[i].accepted) {
+            b_refused(&s, &c, PGQ_STALE, "cut of epoch 1 is stale: primary pg1 is up by verdict");
+            state_close(&s);
+            continue;
+        }
+        b_apply(&s, &c);
+        assert_int_equal(b_cluster(&s)->fo.phase, PGQ_FO_CUTTING);
+        assert_true(b_cluster(&s)->fo.switchover);
+        assert_int_equal(b_cluster(&s)->fo.final_lsn, 0x1000);
+        assert_int_equal(b_cluster(&s)->fo.epoch, 2);
+        assert_string_equal(b_cluster(&s)->fo.old_primary, "pg1");
+        /* Still stopping: the primary gets no lease until it is decided or abandoned; nor
+         * can the switchover be cancelled from here on. */
+        assert_int_equal(b_cluster(&s)->sw.phase, PGQ_SW_STOPPING);
+        c = b_cmd_switchover_cancel(6100, "bob");
+        b_refused(&s, &c, PGQ_REFUSED,
+                  "the switchover of pg1 can no longer be cancelled: it stopped cleanly and its "
+                  "standbys are being cut off it");
+        state_close(&s);
+    }
+}
+
+static void test_switchover_decide(void **ctx)
+{
+    /* The decision of a switchover's cut promotes its target only (another candidate is
+     * refused), over an old primary that is up by verdict; it clears the switchover without a
+     * cancellation event, keeps the final position in the failover, and demotes the old
+     * primary for a rejoin. */
+    struct state *s = *ctx;
+    struct command c;
+    uint64_t events;
+    switchover_stopped_at(s, "pg3", 0x1000);
+    c = b_cmd_cut(6000, 1, "pg1");
+    b_apply(s, &c);
+    b_cut_standbys(s, 6100);
+    c = b_cmd_decide(6200, "pg2", 2, "pg1");
+    c.u.decide.round = b_cluster(s)->fo.round;
+    c.u.decide.candidate_lsn = 0x1000;
+    b_refused(s, &c, PGQ_REFUSED, "the switchover promotes pg3, not pg2");
+    events = s->event_seq;
+    pgq_strlcpy(c.node, "pg3", sizeof c.node);
+    b_apply(s, &c);
+    assert_int_equal(b_node(s, "pg1")->verdict, PGQ_VERDICT_UP);
+    assert_int_equal(b_cluster(s)->epoch, 2);
+    assert_string_equal(b_cluster(s)->primary, "pg3");
+    assert_int_equal(b_cluster(s)->fo.phase, PGQ_FO_DECIDED);
+    assert_true(b_cluster(s)->fo.switchover);
+    assert_int_equal(b_cluster(s)->fo.final_lsn, 0x1000);
+    assert_int_equal(b_cluster(s)->sw.phase, PGQ_SW_NONE);
+    assert_int_equal(b_node(s, "pg1")->role, PGQ_ROLE_DEMOTED);
+    for (unsigned i = 0; i < s->n_events; i++) {
+        const struct event *e = state_event(s, i);
+        if (e->seq > events) {
+            assert_int_not_equal(e->kind, PGQ_EV_SWITCHOVER);
+        }
+    }
+}
+
+static void test_switchover_abandoned(void **ctx)
+{
+    /* A switchover's cut abandoned (its target short, or the primary running again) goes back
+     * to the failover before it and clears the switchover, with an event saying the primary is
+     * started again: same epoch, same primary, no failover under way. */
+    struct state *s = *ctx;
+    struct command c;
+    const struct event *e;
+    switchover_stopped_at(s, "pg2", 0x1000);
+    c = b_cmd_cut(6000, 1, "pg1");
+    b_apply(s, &c);
+    command_init(&c, CMD_ABANDON);
+    c.time_ms = 6500;
+    pgq_strlcpy(c.cluster, B_CLUSTER, sizeof c.cluster);
+    c.u.abandon.round = b_cluster(s)->fo.round;
+    pgq_strlcpy(c.u.abandon.reason, "pg2: short", sizeof c.u.abandon.reason);
+    b_apply(s, &c);
+    assert_int_equal(b_cluster(s)->fo.phase, PGQ_FO_NONE);
+    assert_false(b_cluster(s)->fo.switchover);
+    assert_int_equal(b_cluster(s)->fo.final_lsn, 0);
+    assert_int_equal(b_cluster(s)->sw.phase, PGQ_SW_NONE);
+    assert_int_equal(b_cluster(s)->epoch, 1);
+    assert_string_equal(b_cluster(s)->primary, "pg1");
+    e = last_event_of(s, PGQ_EV_SWITCHOVER);
+    assert_string_equal(e->message,
+                        "switchover of pg1 abandoned: pg2: short; it is started again as the "
+                        "primary");
+    b_assert_contains(last_event(s)->message,
+                      "failover of pg1 abandoned before a standby was "
+                      "chosen: pg2: short");
+}
+
 /* ---- verdicts and reports --------------------------------------------------------- */
 
 struct verdict_case
@@ -1792,34 +2216,32 @@ static void test_feature_level_voters_only(void **ctx)
     assert_int_equal(s->feature_level, 2);
 }
 
-static void test_pause_needs_level_3(void **ctx)
+/* A healthy cluster (pg1 primary, pg2 and pg3 standbys) whose every voter supports level 2 only,
+ * at feature level 2. */
+static void healthy_level2(struct state *s)
 {
-    /* At feature level 2 a pause, and a maintenance that allows a failover, are refused exactly as
-     * a monitor of the previous version refuses them (every byte unchanged), and before they are
-     * proposed with the reason; a maintenance without the allowance applies. At level 3 they
-     * apply. */
-    struct state *s = *ctx;
-    struct command pause, allow, feature;
-    struct apply_result res;
-    uint8_t *before, *after;
-    size_t before_len, after_len;
+    struct command feature = b_cmd_feature(1200, 2);
     b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
     for (uint64_t id = 1; id <= 3; id++) {
         announce(s, 1100, id, 2);
     }
-    feature = b_cmd_feature(1200, 2);
     b_apply(s, &feature);
     assert_int_equal(s->feature_level, 2);
-    pause = b_cmd_pause(2000, true, "alice");
-    allow = b_cmd_maintenance(2000, "pg1", true);
-    allow.u.maintenance.allow_failover = true;
+}
+
+/* Each command of cmds[0..n) is refused at level 2 as a monitor of the previous version refuses
+ * it, leaving every byte as it was, and before it is proposed with the reason. */
+static void refused_below_level_3(struct state *s, const struct command *cmds, unsigned n)
+{
+    struct apply_result res;
+    uint8_t *before, *after;
+    size_t before_len, after_len;
     b_encode(s, &before, &before_len);
-    for (int i = 0; i < 2; i++) {
-        const struct command *c = i == 0 ? &pause : &allow;
-        assert_int_equal(cluster_apply(s, c, &res), PGQ_VERSION);
+    for (unsigned i = 0; i < n; i++) {
+        assert_int_equal(cluster_apply(s, &cmds[i], &res), PGQ_VERSION);
         assert_string_equal(res.message,
                             "command needs feature level 3; the cluster is at level 2");
-        assert_int_equal(cluster_check(s, c, &res), PGQ_VERSION);
+        assert_int_equal(cluster_check(s, &cmds[i], &res), PGQ_VERSION);
         assert_string_equal(res.message,
                             "the cluster is at feature level 2: upgrade every monitor first");
     }
@@ -1828,15 +2250,54 @@ static void test_pause_needs_level_3(void **ctx)
     assert_memory_equal(after, before, before_len);
     free(before);
     free(after);
+}
+
+static void test_pause_needs_level_3(void **ctx)
+{
+    /* At feature level 2 a pause, and a maintenance that allows a failover, are refused exactly as
+     * a monitor of the previous version refuses them (every byte unchanged), and before they are
+     * proposed with the reason; a maintenance without the allowance applies. At level 3 they
+     * apply. */
+    struct state *s = *ctx;
+    struct command cmds[2];
+    healthy_level2(s);
+    cmds[0] = b_cmd_pause(2000, true, "alice");
+    cmds[1] = b_cmd_maintenance(2000, "pg1", true);
+    cmds[1].u.maintenance.allow_failover = true;
+    refused_below_level_3(s, cmds, 2);
     b_maintenance(s, 2100, "pg1", true);
     assert_true(b_node(s, "pg1")->maintenance);
 
     b_feature_level(s, 3000);
     assert_int_equal(s->feature_level, 3);
-    b_apply(s, &pause);
+    b_apply(s, &cmds[0]);
     assert_true(b_cluster(s)->paused);
-    b_apply(s, &allow);
+    b_apply(s, &cmds[1]);
     assert_true(b_node(s, "pg1")->maintenance_allow_failover);
+}
+
+static void test_switchover_needs_level_3(void **ctx)
+{
+    /* At feature level 2 a switchover, and its begin and cancel, are refused exactly as a monitor
+     * of the previous version refuses them (every byte unchanged), and before they are proposed
+     * with the reason; an agent's final position is not committed (no monitor of level 2 knows
+     * it); at level 3 it is scheduled. */
+    struct state *s = *ctx;
+    struct agent_facts f = b_agent_facts(true);
+    struct command cmds[3];
+    healthy_level2(s);
+    b_agent(s, 1300, "pg1", &f);
+    f = b_agent_stopped(0x5000);
+    b_agent(s, 1300, "pg2", &f);
+    assert_int_equal(b_node(s, "pg2")->agent.stopped_lsn, 0);
+    cmds[0] = b_cmd_switchover(2000, "pg2", 0);
+    cmds[1] = b_cmd_switchover_begin(2000);
+    cmds[2] = b_cmd_switchover_cancel(2000, "bob");
+    refused_below_level_3(s, cmds, 3);
+
+    b_feature_level(s, 3000);
+    b_apply(s, &cmds[0]);
+    assert_int_equal(b_cluster(s)->sw.phase, PGQ_SW_PENDING);
 }
 
 static void test_agent_report(void **ctx)
@@ -2348,6 +2809,7 @@ static void test_agent_snapshot_round_trip(void **ctx)
     f.fenced = true;
     f.handover = true;
     f.pg_state = PGQ_PGS_SHUT_DOWN_IN_RECOVERY;
+    f.stopped_lsn = 0x2345;
     b_agent(s, 2100, "pg2", &f);
     b_agent_silent(s, 7000, "pg2");
     o = b_recovering(s, "pg2", 0x1000);
@@ -2383,6 +2845,7 @@ static void test_agent_snapshot_round_trip(void **ctx)
     assert_true(n->agent.unprotected);
     assert_true(n->agent.handover);
     assert_int_equal(n->agent.pg_state, PGQ_PGS_SHUT_DOWN_IN_RECOVERY);
+    assert_int_equal(n->agent.stopped_lsn, 0x2345);
     assert_int_not_equal(n->agent.silent_seq, 0);
     assert_int_equal(n->agent.since_ms, 7000);
     n = b_node(&copy, "pg3");
@@ -2659,6 +3122,14 @@ int main(void)
         T(test_maintenance_allow_failover),
         T(test_pause),
         T(test_pause_says_what_is_in_flight),
+        T(test_switchover_schedule),
+        T(test_switchover_refused),
+        T(test_switchover_cancel),
+        T(test_switchover_begin),
+        T(test_switchover_replaced_by_failover),
+        T(test_switchover_cut),
+        T(test_switchover_decide),
+        T(test_switchover_abandoned),
         T(test_verdict_3_voters),
         T(test_verdict_5_voters),
         T(test_verdict_1_voter),
@@ -2700,6 +3171,7 @@ int main(void)
         T(test_rolling_upgrade),
         T(test_feature_level_voters_only),
         T(test_pause_needs_level_3),
+        T(test_switchover_needs_level_3),
         T(test_agent_report),
         T(test_agent_rejoin_below_level_3),
         T(test_agent_rejoin_events),

@@ -88,6 +88,7 @@ static struct agent_facts rich_facts(unsigned k)
     f.facts_ms = 1700000000500ull + k;
     f.unprotected = true;
     f.silent_seq = 0x700000000ull + k;
+    f.stopped_lsn = 0x800000000ull + k;
     snprintf(f.version, sizeof f.version, "0.9.%u-test", k);
     f.rejoin = PGQ_RJ_STREAMING - (int)k;
     snprintf(f.rejoin_detail, sizeof f.rejoin_detail, "rewound from pg%u: 100%% copied", k + 2);
@@ -186,6 +187,13 @@ static void assert_commands_equal(const struct command *a, const struct command 
         case CMD_ALLOW_UNFENCED:
             assert_string_equal(a->u.allow.by, b->u.allow.by);
             break;
+        case CMD_SWITCHOVER:
+            assert_string_equal(a->u.switchover.target, b->u.switchover.target);
+            assert_int_equal(a->u.switchover.at_ms, b->u.switchover.at_ms);
+            assert_int_equal(a->u.switchover.cancel, b->u.switchover.cancel);
+            assert_int_equal(a->u.switchover.begin, b->u.switchover.begin);
+            assert_string_equal(a->u.switchover.by, b->u.switchover.by);
+            break;
         default:
             fail_msg("unexpected kind %d", a->kind);
     }
@@ -223,8 +231,16 @@ static void assert_states_equal(const struct state *a, const struct state *b)
         assert_int_equal(x->fo.timeline, y->fo.timeline);
         assert_string_equal(x->fo.blocked, y->fo.blocked);
         assert_int_equal(x->fo.candidate_lsn, y->fo.candidate_lsn);
+        assert_int_equal(x->fo.switchover, y->fo.switchover);
+        assert_int_equal(x->fo.final_lsn, y->fo.final_lsn);
         assert_int_equal(x->paused, y->paused);
         assert_int_equal(x->pause_ms, y->pause_ms);
+        assert_int_equal(x->sw.phase, y->sw.phase);
+        assert_string_equal(x->sw.target, y->sw.target);
+        assert_int_equal(x->sw.at_ms, y->sw.at_ms);
+        assert_int_equal(x->sw.epoch, y->sw.epoch);
+        assert_int_equal(x->sw.requested_ms, y->sw.requested_ms);
+        assert_int_equal(x->sw.begun_ms, y->sw.begun_ms);
         assert_int_equal(x->n_nodes, y->n_nodes);
         for (unsigned j = 0; j < x->n_nodes; j++) {
             const struct node *n = &x->nodes[j], *m = &y->nodes[j];
@@ -244,6 +260,7 @@ static void assert_states_equal(const struct state *a, const struct state *b)
             assert_int_equal(n->last_write_lsn, m->last_write_lsn);
             b_assert_facts_equal(&n->agent, &m->agent);
             assert_int_equal(n->n_sync, m->n_sync);
+            b_assert_facts_equal(&n->agent, &m->agent);
             for (unsigned k = 0; k < n->n_sync; k++) {
                 assert_string_equal(n->sync[k].name, m->sync[k].name);
                 assert_int_equal(n->sync[k].left_lsn, m->sync[k].left_lsn);
@@ -373,6 +390,9 @@ static unsigned every_command(struct command *out)
     n++;
     out[n++] = b_cmd_pause(1024, true, "pgquorumctl (user alice)");
     out[n++] = b_cmd_pause(1025, false, "");
+    out[n++] = b_cmd_switchover(1026, "pg3", 0x1900000000ull);
+    out[n++] = b_cmd_switchover_begin(1027);
+    out[n++] = b_cmd_switchover_cancel(1028, "pgquorum: the primary did not stop in time");
     return n;
 }
 
@@ -383,7 +403,7 @@ static void test_command_round_trip(void **ctx)
     /* Every kind of command decodes to the same fields and re-encodes to the same bytes. */
     struct command cmds[32];
     unsigned n = every_command(cmds);
-    bool kinds[CMD_PAUSE + 1] = {false};
+    bool kinds[CMD_SWITCHOVER + 1] = {false};
     (void)ctx;
     for (unsigned i = 0; i < n; i++) {
         uint8_t *buf, *again;
@@ -403,7 +423,7 @@ static void test_command_round_trip(void **ctx)
         free(again);
         command_close(&back);
     }
-    for (int k = CMD_HELLO; k <= CMD_PAUSE; k++) {
+    for (int k = CMD_HELLO; k <= CMD_SWITCHOVER; k++) {
         if (!kinds[k]) {
             fail_msg("command kind %d not covered", k);
         }
@@ -563,6 +583,31 @@ static void test_command_malformed(void **ctx)
         free(buf);
         command_close(&cmds[i]);
     }
+}
+
+static void test_switchover_cancel_and_begin(void **ctx)
+{
+    /* A switchover that would both cancel and begin is refused by the decoder, as a Raft command
+     * and as an operator's request alike. */
+    struct command cmd = b_cmd_switchover_begin(5), back;
+    struct api_request req, rback;
+    uint8_t *buf;
+    size_t len;
+    char err[256] = "";
+    (void)ctx;
+    cmd.u.switchover.cancel = true;
+    assert_int_equal(codec_command_encode(&cmd, NULL, &buf, &len), 0);
+    assert_int_equal(codec_command_decode(buf, len, &back, err, sizeof err), PGQ_MALFORMED);
+    assert_string_equal(err, "switchover: both cancel and begin");
+    free(buf);
+    memset(&req, 0, sizeof req);
+    req.kind = API_SWITCHOVER;
+    req.cmd = cmd;
+    err[0] = '\0';
+    assert_int_equal(codec_request_encode(&req, NULL, &buf, &len), 0);
+    assert_int_equal(codec_request_decode(buf, len, &rback, err, sizeof err), PGQ_MALFORMED);
+    assert_string_equal(err, "switchover: both cancel and begin");
+    free(buf);
 }
 
 static void test_command_corrupted_bytes(void **ctx)
@@ -876,6 +921,57 @@ static void test_state_round_trip(void **ctx)
     state_close(&s);
 }
 
+/* A switchover begun and cut: pg1's agent stopped it cleanly at 0x3000100 for pg3. */
+static void switchover_state(struct state *s)
+{
+    struct agent_facts f = b_agent_facts(true);
+    struct command c;
+    b_healthy(s, 1000, 3, "pg1", 0x3000000, standbys, 2);
+    b_feature_level(s, 1000);
+    b_agent(s, 1100, "pg1", &f);
+    b_switchover(s, 2000, "pg3", 7000);
+    b_switchover_begin(s, 7000);
+    f = b_agent_stopped(0x3000100);
+    b_agent(s, 7500, "pg1", &f);
+    c = b_cmd_cut(7600, 1, "pg1");
+    b_apply(s, &c);
+}
+
+static void test_state_round_trip_switchover(void **ctx)
+{
+    /* A snapshot keeps a switchover under way (phase, target, time, epoch, when asked and
+     * begun), the failover it became (a switchover, its final position) and where the agent
+     * said the primary's WAL ends. */
+    struct state s, back;
+    const struct cluster *c;
+    uint8_t *buf;
+    size_t len;
+    char err[256] = "";
+    (void)ctx;
+    state_init(&s);
+    switchover_state(&s);
+    b_encode(&s, &buf, &len);
+    if (codec_state_decode(buf, len, &back, err, sizeof err) != 0) {
+        fail_msg("%s", err);
+    }
+    assert_states_equal(&s, &back);
+    b_assert_same(&s, &back);
+    c = b_cluster(&back);
+    assert_int_equal(c->sw.phase, PGQ_SW_STOPPING);
+    assert_string_equal(c->sw.target, "pg3");
+    assert_int_equal(c->sw.at_ms, 7000);
+    assert_int_equal(c->sw.epoch, 1);
+    assert_int_equal(c->sw.requested_ms, 2000);
+    assert_int_equal(c->sw.begun_ms, 7000);
+    assert_int_equal(c->fo.phase, PGQ_FO_CUTTING);
+    assert_true(c->fo.switchover);
+    assert_int_equal(c->fo.final_lsn, 0x3000100);
+    assert_int_equal(b_node(&back, "pg1")->agent.stopped_lsn, 0x3000100);
+    free(buf);
+    state_close(&back);
+    state_close(&s);
+}
+
 static void test_state_round_trip_empty(void **ctx)
 {
     /* An empty state round-trips to an empty state. */
@@ -1118,8 +1214,8 @@ static void test_state_oversized_fields(void **ctx)
 
 static void test_state_out_of_range(void **ctx)
 {
-    /* Enum values (a node's agent's rejoin state too) and priorities out of range, and too many
-     * views, make a snapshot invalid. */
+    /* Enum values (a node's agent's rejoin state, a switchover's phase too) and priorities out
+     * of range, and too many views, make a snapshot invalid. */
     struct state s;
     uint8_t *buf;
     Pgq__Snapshot *m = rich_snapshot(&s, &buf);
@@ -1152,6 +1248,14 @@ static void test_state_out_of_range(void **ctx)
     assert_int_equal(decode_spoiled(m, err, sizeof err), PGQ_MALFORMED);
     b_assert_contains(err, "agent.rejoin 7 out of range");
     node->agent->rejoin = PGQ_RJ_NONE;
+    m->state->clusters[0]->has_sw_phase = true;
+    m->state->clusters[0]->sw_phase = PGQ__N_SW_PHASES;
+    assert_int_equal(decode_spoiled(m, err, sizeof err), PGQ_MALFORMED);
+    assert_string_equal(err, "cluster.sw_phase 3 out of range");
+    m->state->clusters[0]->sw_phase = PGQ_SW_STOPPING;
+    assert_int_equal(decode_spoiled(m, err, sizeof err), 0);
+    m->state->clusters[0]->has_sw_phase = false;
+    m->state->clusters[0]->sw_phase = 0;
 
     for (unsigned i = 0; i <= PGQ_MAX_MONITORS; i++) {
         views[i] = node->views[0];
@@ -1235,6 +1339,24 @@ static void test_request_round_trip(void **ctx)
     pgq_strlcpy(req.cmd.cluster, "east", sizeof req.cmd.cluster);
     request_round_trip(&req, &back);
     assert_int_equal(back.cmd.kind, CMD_PAUSE);
+    assert_commands_equal(&req.cmd, &back.cmd);
+    api_request_close(&back);
+
+    memset(&req, 0, sizeof req);
+    req.kind = API_SWITCHOVER;
+    req.cmd = b_cmd_switchover(0, "pg3", 1800000000000ull);
+    pgq_strlcpy(req.cmd.cluster, "east", sizeof req.cmd.cluster);
+    request_round_trip(&req, &back);
+    assert_int_equal(back.cmd.kind, CMD_SWITCHOVER);
+    assert_commands_equal(&req.cmd, &back.cmd);
+    api_request_close(&back);
+    req.cmd = b_cmd_switchover(0, "", 0); /* the best standby, at once */
+    request_round_trip(&req, &back);
+    assert_commands_equal(&req.cmd, &back.cmd);
+    api_request_close(&back);
+    req.cmd = b_cmd_switchover_cancel(0, "pgquorumctl (user bob)");
+    request_round_trip(&req, &back);
+    assert_true(back.cmd.u.switchover.cancel);
     assert_commands_equal(&req.cmd, &back.cmd);
     api_request_close(&back);
 
@@ -1649,8 +1771,8 @@ static void test_response_heartbeat(void **ctx)
 {
     /* A heartbeat's reply carries the lease granted, the epoch and the four flags, each of them
      * on its own, whether leases are in force and their length, and whom a standby follows (its
-     * conninfo, the cluster's timeline, parent timeline and fork point) and whether the node must
-     * rejoin first. */
+     * conninfo, the cluster's timeline, parent timeline and fork point) whether the node must
+     * rejoin first, and the switchover's order to stop. */
     static const struct lease_reply cases[] = {
         {4000, 7, true, false, true, true},
         {0, 7, true, true, false, true},
@@ -1674,6 +1796,7 @@ static void test_response_heartbeat(void **ctx)
          .parent_tli = UINT32_MAX - 1,
          .fork_lsn = UINT64_MAX},
         {.epoch = 3, .registered = true, .rejoin = true}, /* demoted, nothing settled to follow */
+        {.epoch = 9, .primary = true, .registered = true, .enforced = true, .stop = true},
     };
     (void)ctx;
     for (size_t i = 0; i < PGQ_ARRAY_SIZE(cases); i++) {
@@ -1709,6 +1832,7 @@ static void test_response_heartbeat(void **ctx)
         assert_int_equal(back.hb.timeline, cases[i].timeline);
         assert_int_equal(back.hb.parent_tli, cases[i].parent_tli);
         assert_int_equal(back.hb.fork_lsn, cases[i].fork_lsn);
+        assert_int_equal(back.hb.stop, cases[i].stop);
         assert_int_equal(codec_response_encode(&back, NULL, NULL, 0, NULL, &again, &again_len), 0);
         assert_int_equal(again_len, len);
         assert_memory_equal(again, buf, len);
@@ -1750,12 +1874,14 @@ int main(void)
         cmocka_unit_test(test_command_unpack_budget),
         cmocka_unit_test(test_command_wrong_version),
         cmocka_unit_test(test_command_malformed),
+        cmocka_unit_test(test_switchover_cancel_and_begin),
         cmocka_unit_test(test_command_corrupted_bytes),
         cmocka_unit_test(test_command_oversized_fields),
         cmocka_unit_test(test_command_too_many_entries),
         cmocka_unit_test(test_entry_round_trip),
         cmocka_unit_test(test_entry_malformed),
         cmocka_unit_test(test_state_round_trip),
+        cmocka_unit_test(test_state_round_trip_switchover),
         cmocka_unit_test(test_state_round_trip_empty),
         cmocka_unit_test(test_restored_state_applies_identically),
         cmocka_unit_test(test_snapshot_wrapped_round_trip),

@@ -800,6 +800,59 @@ static void test_heartbeat_follow_twin_primary(void **ctx)
     lease_book_close(&b);
 }
 
+static void test_heartbeat_during_switchover(void **ctx)
+{
+    /* A switchover scheduled changes no lease. Once begun, the primary's agent is told to stop
+     * (not to fence) and granted nothing, whether it still runs or says it stopped; a standby's
+     * agent is told nothing. Cancelled, the primary is granted leases again and told nothing,
+     * also when its agent stopped it cleanly already and a standby could replace it: the agent
+     * starts it again. */
+    struct state *s = *ctx;
+    struct lease_book b;
+    struct lease_reply r;
+    struct agent_facts f = b_agent_facts(true);
+    struct agent_facts stopped = b_agent_stopped(0x1000);
+    struct command c;
+    healthy_book(s, &b);
+    b_agent(s, 1500, "pg1", &f);
+    b_switchover(s, 2000, "pg2", 0);
+    assert_true(lease_may_grant(b_cluster(s), b_node(s, "pg1")));
+    lease_on_heartbeat(&b, s, B_CLUSTER, "pg1", &f, 3000, &r);
+    assert_false(r.stop);
+    assert_int_equal(r.lease_ms, LEASE_MS);
+
+    b_switchover_begin(s, 3500);
+    assert_false(lease_may_grant(b_cluster(s), b_node(s, "pg1")));
+    lease_on_heartbeat(&b, s, B_CLUSTER, "pg1", &f, 4000, &r);
+    assert_true(r.primary);
+    assert_true(r.stop);
+    assert_false(r.fence);
+    assert_int_equal(r.lease_ms, 0);
+    assert_int_equal(lease_entry_find(&b, B_CLUSTER, "pg1")->granted_ms, 3000);
+    assert_int_equal(lease_end_ms(&b, B_CLUSTER, "pg1"), 3000 + LEASE_MS + DRIFT_MS);
+    lease_on_heartbeat(&b, s, B_CLUSTER, "pg1", &stopped, 4500, &r);
+    assert_true(r.stop);
+    assert_int_equal(r.lease_ms, 0);
+    f.in_recovery = true;
+    lease_on_heartbeat(&b, s, B_CLUSTER, "pg2", &f, 4500, &r);
+    assert_false(r.stop);
+    assert_int_equal(r.lease_ms, 0);
+
+    c = b_cmd_switchover_cancel(5000, "bob");
+    b_apply(s, &c);
+    assert_true(lease_may_grant(b_cluster(s), b_node(s, "pg1")));
+    lease_on_heartbeat(&b, s, B_CLUSTER, "pg1", &stopped, 5500, &r);
+    assert_false(r.stop);
+    assert_true(r.standby_ready);
+    assert_int_equal(r.lease_ms, LEASE_MS);
+    f = b_agent_facts(true);
+    lease_on_heartbeat(&b, s, B_CLUSTER, "pg1", &f, 6000, &r);
+    assert_false(r.stop);
+    assert_int_equal(r.lease_ms, LEASE_MS);
+    assert_int_equal(lease_entry_find(&b, B_CLUSTER, "pg1")->granted_ms, 6000);
+    lease_book_close(&b);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, b_setup_state, b_teardown_state)
 
 int main(void)
@@ -822,6 +875,7 @@ int main(void)
         T(test_heartbeat_primary_and_standby),
         T(test_heartbeat_during_cut),
         T(test_heartbeat_while_paused),
+        T(test_heartbeat_during_switchover),
         T(test_grace_without_a_lease),
         T(test_lease_end_of_a_node_never_granted),
         T(test_heartbeat_follow_settled),

@@ -2275,6 +2275,245 @@ static void test_next_agent_silent(void **ctx)
     lease_book_close(&b);
 }
 
+/* ---- switchover ----------------------------------------------------------------------------- */
+
+#define SW_BEGIN_MS 10000
+
+/* pg1 primary, pg2 and pg3 standbys at 0x1000 (3 voters, feature level 3), pg1's agent up with
+ * PostgreSQL running; a switchover to target scheduled at 2000 for SW_BEGIN_MS. */
+static void switchover_scheduled(struct state *s, const char *target)
+{
+    struct agent_facts f = b_agent_facts(true);
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    b_feature_level(s, 1000);
+    b_agent(s, 1000, "pg1", &f);
+    b_switchover(s, 2000, target, SW_BEGIN_MS);
+}
+
+/* The leader's next command at now is the begin of the switchover: it is committed. */
+static void begin_switchover(struct state *s, uint64_t now)
+{
+    struct command c = expect_cmd(s, now, CMD_SWITCHOVER);
+    assert_true(c.u.switchover.begin);
+    assert_false(c.u.switchover.cancel);
+    c.time_ms = now;
+    b_apply(s, &c);
+    assert_int_equal(b_cluster(s)->sw.phase, PGQ_SW_STOPPING);
+}
+
+/* switchover_scheduled, begun at its time, pg1's agent saying at 11000 it stopped cleanly at
+ * final, the Cut the leader proposes then committed, and pg2 and pg3 cut at lsn2 and lsn3. */
+static void switchover_cut(struct state *s,
+                           const char *target,
+                           uint64_t final,
+                           uint64_t lsn2,
+                           uint64_t lsn3)
+{
+    struct agent_facts f = b_agent_stopped(final);
+    struct command c;
+    switchover_scheduled(s, target);
+    begin_switchover(s, SW_BEGIN_MS);
+    b_agent(s, 11000, "pg1", &f);
+    c = expect_cmd(s, 11000, CMD_CUT);
+    c.time_ms = 11000;
+    b_apply(s, &c);
+    assert_true(b_cluster(s)->fo.switchover);
+    b_cut_step(s, 11100, "pg2", lsn2);
+    b_cut_step(s, 11100, "pg3", lsn3);
+}
+
+static void test_switchover_begins_at_its_time(void **ctx)
+{
+    /* A scheduled switchover is begun by the leader at its time, not a millisecond before, and
+     * only while the primary and its target are fit: with the target in maintenance at its time
+     * nothing is proposed, and it begins once the target is fit again. */
+    struct state *s = *ctx;
+    switchover_scheduled(s, "pg2");
+    expect_none(s, 3000);
+    expect_none(s, SW_BEGIN_MS - 1);
+    b_maintenance(s, 9000, "pg2", true);
+    expect_none(s, SW_BEGIN_MS);
+    expect_none(s, SW_BEGIN_MS + 60000);
+    b_maintenance(s, 70000, "pg2", false);
+    begin_switchover(s, 70000);
+    assert_int_equal(b_cluster(s)->sw.begun_ms, 70000);
+    /* Begun: nothing more until the primary's agent says it stopped. */
+    expect_none(s, 70001);
+    expect_none(s, 70000 + PGQ_SW_STOP_MS - 1);
+}
+
+static void test_switchover_at_once(void **ctx)
+{
+    /* A switchover asked for now (no time) is begun at once. */
+    struct state *s = *ctx;
+    struct agent_facts f = b_agent_facts(true);
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    b_feature_level(s, 1000);
+    b_agent(s, 1000, "pg1", &f);
+    b_switchover(s, 2000, "", 0);
+    begin_switchover(s, 2000);
+}
+
+static void test_switchover_cut_once_stopped(void **ctx)
+{
+    /* Once the primary's agent says it stopped cleanly (not running, handed over, where its WAL
+     * ends), the leader proposes the Cut of the primary at once, though it is up by verdict; a
+     * word that it stopped without its final position is not enough. */
+    struct state *s = *ctx;
+    struct agent_facts f = b_agent_stopped(0);
+    struct command c;
+    switchover_scheduled(s, "pg2");
+    begin_switchover(s, SW_BEGIN_MS);
+    b_agent(s, 10500, "pg1", &f);
+    expect_none(s, 10500);
+    f = b_agent_stopped(0x1000);
+    b_agent(s, 11000, "pg1", &f);
+    assert_int_equal(b_node(s, "pg1")->verdict, PGQ_VERDICT_UP);
+    c = expect_cmd(s, 11000, CMD_CUT);
+    assert_int_equal(c.u.cut.epoch, 1);
+    assert_string_equal(c.u.cut.old_primary, "pg1");
+    assert_string_equal(c.u.cut.reason, "switchover to pg2: pg1 stopped cleanly");
+    c.time_ms = 11000;
+    b_apply(s, &c);
+    assert_true(b_cluster(s)->fo.switchover);
+    assert_int_equal(b_cluster(s)->fo.final_lsn, 0x1000);
+    /* Cutting: every standby is cut; past the stop limit, it is the decision that follows, not
+     * a cancel. */
+    assert_string_equal(actions_of(s), "cut:pg2 cut:pg3");
+    b_cut_standbys(s, 11100);
+    c = expect_cmd(s, SW_BEGIN_MS + PGQ_SW_STOP_MS, CMD_DECIDE);
+    assert_string_equal(c.node, "pg2");
+}
+
+static void test_switchover_stop_limit(void **ctx)
+{
+    /* A primary that does not stop within PGQ_SW_STOP_MS of the begin has its switchover
+     * cancelled by the leader; a new leader counts the limit from its own takeover. */
+    struct state *s = *ctx;
+    struct command c;
+    switchover_scheduled(s, "pg2");
+    begin_switchover(s, SW_BEGIN_MS);
+    expect_none(s, SW_BEGIN_MS + PGQ_SW_STOP_MS - 1);
+    c = expect_cmd(s, SW_BEGIN_MS + PGQ_SW_STOP_MS, CMD_SWITCHOVER);
+    assert_true(c.u.switchover.cancel);
+    assert_false(c.u.switchover.begin);
+    assert_string_equal(c.u.switchover.by, "pgquorum: the primary did not stop in time");
+
+    b_hello(s, 15000, 2, 3); /* monitor 2 leads from 15000 */
+    expect_none(s, 15000 + PGQ_SW_STOP_MS - 1);
+    c = expect_cmd(s, 15000 + PGQ_SW_STOP_MS, CMD_SWITCHOVER);
+    assert_true(c.u.switchover.cancel);
+    c.time_ms = 15000 + PGQ_SW_STOP_MS;
+    b_apply(s, &c);
+    assert_int_equal(b_cluster(s)->sw.phase, PGQ_SW_NONE);
+    assert_string_equal(state_event(s, s->n_events - 1)->message,
+                        "switchover of pg1 cancelled by pgquorum: the primary did not stop in "
+                        "time: the primary is started again");
+    expect_none(s, 60000);
+}
+
+static void test_switchover_decides_its_target(void **ctx)
+{
+    /* The switchover's decision promotes its target, even where the ordinary choice would be
+     * another standby (pg2: same position, first by name), once the target holds the primary's
+     * final position; the old primary is up by verdict, and its agent's word ends the wait for
+     * its lease. */
+    struct state *s = *ctx;
+    struct command c;
+    switchover_cut(s, "pg3", 0x1000, 0x1000, 0x1000);
+    c = expect_cmd(s, 11200, CMD_DECIDE);
+    assert_string_equal(c.node, "pg3");
+    assert_int_equal(c.u.decide.epoch, 2);
+    assert_string_equal(c.u.decide.old_primary, "pg1");
+    assert_int_equal(c.u.decide.candidate_lsn, 0x1000);
+    c.time_ms = 11200;
+    b_apply(s, &c);
+    assert_string_equal(b_cluster(s)->primary, "pg3");
+    assert_int_equal(b_cluster(s)->sw.phase, PGQ_SW_NONE);
+    assert_string_equal(actions_of(s), "promote:pg3");
+}
+
+static void test_switchover_best_standby(void **ctx)
+{
+    /* A switchover without a target promotes the most advanced standby holding the final
+     * position; when none holds it, nothing is promoted (a failover would take one within
+     * max_lag_on_failover): the switchover is abandoned. */
+    struct state *s = *ctx;
+    struct state short_all;
+    struct command c;
+    switchover_cut(s, "", 0x1000, 0x0F00, 0x1000);
+    c = expect_cmd(s, 11200, CMD_DECIDE);
+    assert_string_equal(c.node, "pg3");
+    state_init(&short_all);
+    switchover_cut(&short_all, "", 0x1000, 0x0F00, 0x0F80);
+    c = expect_cmd(&short_all, 11200, CMD_ABANDON);
+    assert_string_equal(c.u.abandon.reason,
+                        "no eligible standby: pg2: at 0/F00, short of the primary's final 0/1000; "
+                        "pg3: at 0/F80, short of the primary's final 0/1000");
+    state_close(&short_all);
+}
+
+static void test_switchover_target_short(void **ctx)
+{
+    /* A target short of the primary's final position is not promoted, nor is any other standby
+     * (pg2 holds it all): the switchover is abandoned, not blocked, saying why; afterwards no
+     * switchover or failover is under way, the primary and its epoch are unchanged, the standbys
+     * are repointed at it, and its agent, which stopped it cleanly, is granted a lease again to
+     * start it. Should the monitors see it down meanwhile, that agent's word is no confirmation
+     * that it stays down: the failover waits failover_timeout in full. */
+    struct state *s = *ctx;
+    struct agent_facts stopped = b_agent_stopped(0x1000);
+    struct lease_book b;
+    struct lease_reply r;
+    struct command c;
+    switchover_cut(s, "pg3", 0x1000, 0x1000, 0x0F00);
+    c = expect_cmd(s, 11200, CMD_ABANDON);
+    assert_int_equal(c.u.abandon.round, b_cluster(s)->fo.round);
+    b_assert_contains(c.u.abandon.reason, "pg2: not the switchover's target");
+    b_assert_contains(c.u.abandon.reason, "pg3: at 0/F00, short of the primary's final 0/1000");
+    c.time_ms = 11200;
+    b_apply(s, &c);
+    assert_int_equal(b_cluster(s)->sw.phase, PGQ_SW_NONE);
+    assert_int_equal(b_cluster(s)->fo.phase, PGQ_FO_NONE);
+    assert_false(b_cluster(s)->fo.switchover);
+    assert_int_equal(b_cluster(s)->epoch, 1);
+    assert_string_equal(b_cluster(s)->primary, "pg1");
+    assert_string_equal(actions_of(s), "repoint:pg2 repoint:pg3");
+    assert_true(lease_may_grant(b_cluster(s), b_node(s, "pg1")));
+    lease_book_init(&b, LEASE_MS, DRIFT_MS);
+    lease_book_reset(&b, 500);
+    lease_on_heartbeat(&b, s, B_CLUSTER, "pg1", &stopped, 11300, &r);
+    assert_true(r.primary);
+    assert_true(r.standby_ready);
+    assert_false(r.stop);
+    assert_false(r.fence);
+    assert_int_equal(r.lease_ms, LEASE_MS);
+    lose_primary(s, 12000, 1, 3);
+    assert_int_equal(b_node(s, "pg1")->verdict, PGQ_VERDICT_DOWN);
+    expect_none(s, 12000 + PC.failover_timeout_ms - 1);
+    c = expect_cmd(s, 12000 + PC.failover_timeout_ms, CMD_CUT);
+    b_assert_contains(c.u.cut.reason, "down by verdict since");
+    lease_book_close(&b);
+}
+
+static void test_switchover_primary_runs_again(void **ctx)
+{
+    /* Should the primary's agent say it runs again during the switchover's cut, the cut is
+     * abandoned: no verdict is needed either way. */
+    struct state *s = *ctx;
+    struct agent_facts f = b_agent_facts(true);
+    struct command c;
+    switchover_cut(s, "pg2", 0x1000, 0x1000, 0x1000);
+    b_agent(s, 11150, "pg1", &f);
+    c = expect_cmd(s, 11200, CMD_ABANDON);
+    assert_string_equal(c.u.abandon.reason, "the primary runs again");
+    c.time_ms = 11200;
+    b_apply(s, &c);
+    assert_int_equal(b_cluster(s)->fo.phase, PGQ_FO_NONE);
+    assert_int_equal(b_cluster(s)->sw.phase, PGQ_SW_NONE);
+    assert_string_equal(b_cluster(s)->primary, "pg1");
+}
+
 static void test_next_feature(void **ctx)
 {
     /* The leader raises the feature level once every voter announced it supports it (a monitor
@@ -2530,6 +2769,14 @@ int main(void)
         T(test_next_agent),
         T(test_next_agent_silent),
         T(test_next_feature),
+        T(test_switchover_begins_at_its_time),
+        T(test_switchover_at_once),
+        T(test_switchover_cut_once_stopped),
+        T(test_switchover_stop_limit),
+        T(test_switchover_decides_its_target),
+        T(test_switchover_best_standby),
+        T(test_switchover_target_short),
+        T(test_switchover_primary_runs_again),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
