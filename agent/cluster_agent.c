@@ -170,6 +170,11 @@ int apply_agent(struct state *s, const struct command *cmd, struct apply_result 
                       "the agent of %s is up (%s, PostgreSQL %s)", n->name,
                       old.state == PGQ_AGENT_NONE ? "attached" : "back",
                       f->pm_alive ? "running" : "not running");
+    } else if (old.pm_alive && !f->pm_alive && f->stopped_lsn != 0) {
+        cluster_event(s, c->name, n->name, PGQ_EV_AGENT, c->epoch, 0,
+                      "the agent of %s stopped its PostgreSQL cleanly for the switchover "
+                      "(WAL ends at %X/%X)",
+                      n->name, (unsigned)(f->stopped_lsn >> 32), (unsigned)f->stopped_lsn);
     } else if (old.pm_alive && !f->pm_alive) {
         cluster_event(s, c->name, n->name, PGQ_EV_AGENT, c->epoch, 0,
                       "the agent of %s reports its PostgreSQL %s%s", n->name,

@@ -242,6 +242,10 @@ int apply_decide(struct state *s, const struct command *cmd, struct apply_result
     }
     old = cluster_node(c, d->old_primary);
     unpromoted = d->round != 0 && c->fo.unpromoted;
+    if (d->round != 0 && c->fo.switchover && old != NULL && old->agent.pm_alive) {
+        return cluster_fail(res, PGQ_STALE,
+                            "switchover decision is stale: %s runs again, by its agent", old->name);
+    }
     if (d->round != 0 && c->fo.switchover && c->sw.target[0] != '\0' &&
         strcmp(c->sw.target, cand->name) != 0) {
         return cluster_fail(res, PGQ_REFUSED, "the switchover promotes %s, not %s", c->sw.target,

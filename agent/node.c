@@ -262,7 +262,7 @@ static void fill_facts(struct node_agent *a, struct agent_facts *f)
 {
     memset(f, 0, sizeof *f);
     f->state = PGQ_AGENT_UP;
-    f->pm_alive = a->pm_pid > 0 && a->life == LIFE_RUNNING;
+    f->pm_alive = a->pm_pid > 0 && (a->life == LIFE_RUNNING || a->life == LIFE_STOPPING);
     f->answering = f->pm_alive && a->answering;
     f->pg_state = a->pg_state;
     f->timeline = a->timeline;

@@ -632,21 +632,37 @@ static bool next_switchover(const struct state *s,
 {
     const struct node *p = cluster_node(c, c->primary);
     char why[PGQ_REASON_MAX];
+    if (c->sw.phase == PGQ_SW_NONE || c->fo.phase == PGQ_FO_CUTTING) {
+        return false;
+    }
+    /* Paused: nothing automatic, and no primary left stopped meanwhile. */
+    if (c->paused) {
+        return propose_switchover(c, false, "pgquorum: the cluster was paused", out);
+    }
     if (c->sw.phase == PGQ_SW_PENDING) {
         if (now_ms < c->sw.at_ms) {
             return false;
         }
         switchover_unfit(c, c->sw.target, why, sizeof why);
-        return why[0] == '\0' && propose_switchover(c, true, "", out);
-    }
-    if (c->sw.phase != PGQ_SW_STOPPING || c->fo.phase == PGQ_FO_CUTTING) {
+        if (why[0] == '\0') {
+            return propose_switchover(c, true, "", out);
+        }
+        /* Unfit at its time for long: withdrawn, saying why, rather than
+         * begun whenever it happens to be fit again. */
+        if (now_ms >= PGQ_MAX(c->sw.at_ms, s->gen_since_ms) + PGQ_SW_STOP_MS) {
+            char by[PGQ_NAME_MAX];
+            snprintf(by, sizeof by, "pgquorum: %s", why);
+            return propose_switchover(c, false, by, out);
+        }
         return false;
     }
     if (switchover_stopped(c, p)) {
         char reason[PGQ_REASON_MAX];
         snprintf(reason, sizeof reason, "switchover to %s: %s stopped cleanly",
                  c->sw.target[0] ? c->sw.target : "the best standby", p->name);
-        return propose_cut(c, p, reason, out);
+        propose_cut(c, p, reason, out);
+        out->u.cut.down_ms = c->sw.begun_ms; /* down since it was told to stop */
+        return true;
     }
     /* A primary that does not stop (its agent died, an older agent) keeps
      * no lease either: its agent fences it, and the failover rules apply. */

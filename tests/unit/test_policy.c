@@ -2326,20 +2326,32 @@ static void test_switchover_begins_at_its_time(void **ctx)
 {
     /* A scheduled switchover is begun by the leader at its time, not a millisecond before, and
      * only while the primary and its target are fit: with the target in maintenance at its time
-     * nothing is proposed, and it begins once the target is fit again. */
+     * nothing is proposed, and it begins once the target is fit again (within PGQ_SW_STOP_MS of
+     * its time); one unfit for that long is withdrawn, saying why. */
     struct state *s = *ctx;
+    struct command c;
+    uint64_t fit = SW_BEGIN_MS + PGQ_SW_STOP_MS / 2;
     switchover_scheduled(s, "pg2");
     expect_none(s, 3000);
     expect_none(s, SW_BEGIN_MS - 1);
-    b_maintenance(s, 9000, "pg2", true);
+    b_maintenance(s, SW_BEGIN_MS - 500, "pg2", true);
     expect_none(s, SW_BEGIN_MS);
-    expect_none(s, SW_BEGIN_MS + 60000);
-    b_maintenance(s, 70000, "pg2", false);
-    begin_switchover(s, 70000);
-    assert_int_equal(b_cluster(s)->sw.begun_ms, 70000);
+    expect_none(s, fit);
+    b_maintenance(s, fit, "pg2", false);
+    begin_switchover(s, fit);
+    assert_int_equal(b_cluster(s)->sw.begun_ms, fit);
     /* Begun: nothing more until the primary's agent says it stopped. */
-    expect_none(s, 70001);
-    expect_none(s, 70000 + PGQ_SW_STOP_MS - 1);
+    expect_none(s, fit + 1);
+    expect_none(s, fit + PGQ_SW_STOP_MS - 1);
+
+    c = b_cmd_switchover_cancel(fit + 100, "bob");
+    b_apply(s, &c);
+    b_switchover(s, fit + 200, "pg2", fit + 1000);
+    b_maintenance(s, fit + 300, "pg2", true);
+    expect_none(s, fit + 1000 + PGQ_SW_STOP_MS - 1);
+    c = expect_cmd(s, fit + 1000 + PGQ_SW_STOP_MS, CMD_SWITCHOVER);
+    assert_true(c.u.switchover.cancel);
+    assert_string_equal(c.u.switchover.by, "pgquorum: pg2 is in maintenance");
 }
 
 static void test_switchover_at_once(void **ctx)
