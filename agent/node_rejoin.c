@@ -177,6 +177,45 @@ static void primary_conninfo(const struct node_agent *a, char *out, size_t size)
     PQconninfoFree(opts);
 }
 
+/* The pgq_ slots a former primary kept for its standbys: pg_rewind leaves
+ * pg_replslot as it was, and on a standby they would hold WAL back for
+ * nobody (the new primary keeps the slots now). */
+static void drop_own_slots(const struct node_agent *a)
+{
+    char dir[PGQ_PATH_MAX + 32], path[PGQ_PATH_MAX + 64 + 2 * PGQ_NAME_MAX];
+    DIR *d;
+    struct dirent *e;
+    snprintf(dir, sizeof dir, "%s/pg_replslot", a->cfg.pgdata);
+    d = opendir(dir);
+    if (d == NULL) {
+        return;
+    }
+    while ((e = readdir(d)) != NULL) {
+        DIR *sd;
+        struct dirent *f;
+        if (strncmp(e->d_name, "pgq_", 4) != 0) {
+            continue;
+        }
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        sd = opendir(path);
+        while (sd != NULL && (f = readdir(sd)) != NULL) {
+            char file[sizeof path + PGQ_NAME_MAX + 2];
+            if (strcmp(f->d_name, ".") != 0 && strcmp(f->d_name, "..") != 0) {
+                snprintf(file, sizeof file, "%s/%s", path, f->d_name);
+                unlink(file);
+            }
+        }
+        if (sd != NULL) {
+            closedir(sd);
+        }
+        if (rmdir(path) == 0) {
+            log_info("agent %s: dropped slot %s it kept as a primary", a->cfg.node_name,
+                     e->d_name);
+        }
+    }
+    closedir(d);
+}
+
 /* The configuration of a standby of the primary: the node's own files
  * back, then postgresql.auto.conf pointed at the primary, standby.signal. */
 static int configure(struct node_agent *a, char *why, size_t size)
@@ -314,6 +353,9 @@ static void finish(struct node_agent *a)
 {
     char why[PGQ_REASON_MAX];
     bool rewound = a->rj.action == RJ_ACT_REWIND;
+    if (rewound) {
+        drop_own_slots(a);
+    }
     if (configure(a, why, sizeof why) != 0) {
         fail(a, why);
         return;

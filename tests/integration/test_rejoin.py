@@ -59,6 +59,9 @@ def test_old_primary_rewound(sb):
     wait_rejoined(q, pg1, new)
     t.log("pg1 rejoined %.1f s after its postmaster was killed" % (time.monotonic() - killed))
     check_slot(new, "pg1")
+    t.check(pg1.sql("SELECT count(*) FROM pg_replication_slots") == "0",
+            "pg1 kept the slots it held as the primary: %s" % pg1.sql(
+                "SELECT string_agg(slot_name, ',') FROM pg_replication_slots"))
     msgs = [e["message"] for e in t.events_of(q, "rejoin") if e["node"] == "pg1"]
     t.check(any("rewinding" in m for m in msgs) and any("rejoined" in m for m in msgs),
             "rejoin events of pg1: %s" % msgs)
