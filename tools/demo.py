@@ -3,9 +3,11 @@
 
 Three monitors, a PostgreSQL 15 primary and two standbys (pg_basebackup), a
 node agent beside each PostgreSQL (it registers its node), all in a temporary
-directory. It shows the status, kills the primary with
-SIGKILL, shows the failover as it happens, prints status and events, and
-cleans up; with --keep it stays up and tells you how to play with it.
+directory. It shows the status, kills the primary with SIGKILL, shows the
+failover as it happens, then the old primary rejoining as a standby (its
+agent rewinds it), then a planned switchover back to it under the same
+writer, prints status and events, and cleans up; with --keep it stays up and
+tells you how to play with it.
 """
 
 import argparse
@@ -66,19 +68,36 @@ def main():
         nodes[0].kill9()
         killed = time.monotonic()
         seen = set(e["seq"] for e in q.events())
-        done = False
-        while not done and time.monotonic() - killed < 120:
-            for e in q.events():
-                if e["seq"] in seen:
-                    continue
-                seen.add(e["seq"])
-                dur = " (%d ms)" % e["duration_ms"] if e["duration_ms"] else ""
-                t.log("event: %-17s %s%s" % (e["event"], e["message"], dur))
-                done |= e["event"] == "failover-done"
-            time.sleep(0.1)
+
+        def show_until(pred, limit=120):
+            began = time.monotonic()
+            done = False
+            while not done and time.monotonic() - began < limit:
+                for e in q.events():
+                    if e["seq"] in seen:
+                        continue
+                    seen.add(e["seq"])
+                    dur = " (%d ms)" % e["duration_ms"] if e["duration_ms"] else ""
+                    t.log("event: %-17s %s%s" % (e["event"], e["message"], dur))
+                    done |= pred(e)
+                time.sleep(0.1)
+        show_until(lambda e: e["event"] == "failover-done")
         first = t.wait_until(lambda: w.first_after(killed), 60, "a write on the new primary")
-        w.finish()
         t.log("first acknowledged write %.2f s after the kill" % first)
+        print()
+        t.log("the old primary's agent rejoins it as a standby (pg_rewind)")
+        show_until(lambda e: e["event"] == "rejoin" and "rejoined" in e["message"])
+        print()
+        t.log("planned switchover back to pg1 under the same writer: pgquorumctl switchover "
+              "--to pg1")
+        q.ctl("switchover", "--to", "pg1", check_rc=True)
+        asked = time.monotonic()
+        show_until(lambda e: e["event"] == "failover-done")
+        t.wait_until(lambda: w.first_after(asked + 0.5), 60, "writes after the switchover")
+        w.finish()
+        times = [ts for _, ts in w.acked if ts >= asked - 1]
+        t.log("switchover: the longest time without an acknowledged write %.2f s" % max(
+            (b - a for a, b in zip(times, times[1:])), default=0.0))
         print()
         print(q.ctl("status").stdout)
         print(q.ctl("events").stdout)
@@ -87,7 +106,7 @@ def main():
                   "  export PGQUORUM_MONITORS=%s\n"
                   "  %s status\n  %s events\n  psql '%s'\n"
                   "Monitor logs: %s/monitor*.log. Ctrl-C here stops and removes everything."
-                  % (q.addresses, t.PGQUORUMCTL, t.PGQUORUMCTL, app_uri, sb.dir))
+                  % (q.addresses, t.PGQUORUMCTL, t.PGQUORUMCTL, uri, sb.dir))
             try:
                 signal.pause()
             except KeyboardInterrupt:
