@@ -14,6 +14,7 @@
 #include "lib/util.h"
 #include "log.h"
 #include "node_internal.h"
+#include "pgsql.h"
 #include "rejoin.h"
 
 #define TICK_MS 100
@@ -229,12 +230,14 @@ static void connect_cb(struct pgconn *pc, int status)
         check_done(a, false);
         return;
     }
-    if (pgconn_query(pc,
-                     "SELECT pg_is_in_recovery(), (SELECT timeline_id FROM "
-                     "pg_control_checkpoint()), CASE WHEN pg_is_in_recovery() THEN "
-                     "COALESCE(pg_last_wal_replay_lsn(), '0/0') ELSE pg_current_wal_lsn() END, "
-                     "COALESCE((SELECT status = 'streaming' FROM pg_stat_wal_receiver), false)",
-                     a->cfg.local_timeout_ms, query_cb) != 0) {
+    if (pgconn_query(
+            pc,
+            "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN " PGQ_SQL_STANDBY_TLI
+            " ELSE (SELECT timeline_id FROM pg_control_checkpoint()) END, CASE WHEN "
+            "pg_is_in_recovery() THEN "
+            "COALESCE(pg_last_wal_replay_lsn(), '0/0') ELSE pg_current_wal_lsn() END, "
+            "COALESCE((SELECT status = 'streaming' FROM pg_stat_wal_receiver), false)",
+            a->cfg.local_timeout_ms, query_cb) != 0) {
         pgconn_disconnect(pc);
         check_done(a, false);
     }
@@ -262,7 +265,9 @@ static void fill_facts(struct node_agent *a, struct agent_facts *f)
 {
     memset(f, 0, sizeof *f);
     f->state = PGQ_AGENT_UP;
-    f->pm_alive = a->pm_pid > 0 && (a->life == LIFE_RUNNING || a->life == LIFE_STOPPING);
+    /* Stopping for a switchover: alive until it is known stopped cleanly
+     * (DOWN, with where its WAL ends), not dead meanwhile. */
+    f->pm_alive = (a->pm_pid > 0 && a->life == LIFE_RUNNING) || a->life == LIFE_STOPPING;
     f->answering = f->pm_alive && a->answering;
     f->pg_state = a->pg_state;
     f->timeline = a->timeline;

@@ -209,8 +209,7 @@ static void drop_own_slots(const struct node_agent *a)
             closedir(sd);
         }
         if (rmdir(path) == 0) {
-            log_info("agent %s: dropped slot %s it kept as a primary", a->cfg.node_name,
-                     e->d_name);
+            log_info("agent %s: dropped slot %s it kept as a primary", a->cfg.node_name, e->d_name);
         }
     }
     closedir(d);
@@ -701,7 +700,7 @@ void node_rejoin_line(struct node_agent *a, int kind, const char *line)
         return;
     }
     pgq_strlcpy(r->last_line, clean, sizeof r->last_line);
-    if (strstr(clean, "%)") != NULL) {
+    if (strstr(clean, " kB (") != NULL && strstr(clean, "%)") != NULL) {
         /* Progress: in the detail always, in the log now and then. */
         snprintf(r->detail, sizeof r->detail, "from %s: %s", r->follow, clean);
         if (now < r->progress_ms + PROGRESS_LOG_MS) {
