@@ -213,7 +213,7 @@ def test_isolated_primary_fenced_before_promotion(sb):
     try:
         c = t.wait_failover(q, 2, timeout=90)
     finally:
-        subprocess.run(["nft", "delete", "table", "inet", "pgqcut"], check=False)
+        t.nft_heal()
     took = time.monotonic() - cut
     w.finish()
     promoted = t.events_of(q, "promoted")[0]

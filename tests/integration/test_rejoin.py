@@ -97,7 +97,7 @@ def test_partitioned_primary_rewound(sb):
         c = t.wait_failover(q, 2, timeout=90)
         w.finish()
     finally:
-        subprocess.run(["nft", "delete", "table", "inet", "pgqcut"], check=False)
+        t.nft_heal()
     healed = time.monotonic()
     new = next(n for n in nodes if n.name == c["primary"])
     lone = lone_writes(w, new)

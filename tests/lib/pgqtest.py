@@ -824,9 +824,20 @@ def agent_setup(sb, agents=("pg1", "pg2", "pg3"), settings=None, agent_settings=
     return nodes, q, ags
 
 
+# The nftables table of this test program: programs may run side by side (make -j2 check).
+CUT_TABLE = "pgqcut%d" % os.getpid()
+
+
 def nft(*rules):
-    """Load nftables rules (root)."""
-    subprocess.run(["nft", "-f", "-"], input="\n".join(rules) + "\n", text=True, check=True)
+    """Load nftables rules (root); "pgqcut" in them is this program's own table."""
+    text = "\n".join(rules).replace("inet pgqcut", "inet " + CUT_TABLE) + "\n"
+    subprocess.run(["nft", "-f", "-"], input=text, text=True, check=True)
+
+
+def nft_heal():
+    """Drop this program's nftables table."""
+    subprocess.run(["nft", "delete", "table", "inet", CUT_TABLE], check=False,
+                   stderr=subprocess.DEVNULL)
 
 
 def main(tests, failpoints=False):
