@@ -17,6 +17,9 @@ unsigned cluster_cmd_level(int kind)
         case CMD_AGENT:
         case CMD_ALLOW_UNFENCED:
             return 2;
+        case CMD_SYNC_CONFIG:
+        case CMD_SYNC_SET:
+            return 3;
         default:
             return 1;
     }

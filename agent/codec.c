@@ -235,6 +235,12 @@ void codec_obs_to_pb(const struct obs *o, Pgq__Observation *m)
     if (o->sync_standbys[0] != '\0') {
         m->sync_standbys = S(o->sync_standbys);
     }
+    if (o->sync_setting[0] != '\0') {
+        m->sync_setting = S(o->sync_setting);
+    }
+    if (o->replicas[0] != '\0') {
+        m->replicas = S(o->replicas);
+    }
 }
 
 void codec_obs_from_pb(struct dec *d, const Pgq__Observation *m, struct obs *o)
@@ -266,6 +272,9 @@ void codec_obs_from_pb(struct dec *d, const Pgq__Observation *m, struct obs *o)
     o->data_dir_hash = m->data_dir_hash;
     codec_copy_str(d, o->sync_standbys, sizeof o->sync_standbys, m->sync_standbys,
                    "observation.sync_standbys");
+    codec_copy_str(d, o->sync_setting, sizeof o->sync_setting, m->sync_setting,
+                   "observation.sync_setting");
+    codec_copy_str(d, o->replicas, sizeof o->replicas, m->replicas, "observation.replicas");
 }
 
 /* ---- commands ----------------------------------------------------------- */
@@ -460,6 +469,9 @@ int codec_command_to_pb(const struct command *cmd, Pgq__Command *m, struct scrat
             m->allow_unfenced = b;
             return 0;
         }
+        case CMD_SYNC_CONFIG:
+        case CMD_SYNC_SET:
+            return codec_sync_command_to_pb(cmd, m, sc);
         case CMD_ABANDON: {
             Pgq__Abandon *b = codec_scratch_alloc(sc, sizeof *b);
             if (b == NULL) {
@@ -664,6 +676,14 @@ static void command_from_pb(struct dec *d, const Pgq__Command *m, struct command
         case PGQ__COMMAND__BODY_ALLOW_UNFENCED:
             cmd->kind = CMD_ALLOW_UNFENCED;
             codec_allow_from_pb(d, m->allow_unfenced, cmd);
+            return;
+        case PGQ__COMMAND__BODY_SYNC_CONFIG:
+            cmd->kind = CMD_SYNC_CONFIG;
+            codec_sync_config_from_pb(d, m->sync_config, cmd);
+            return;
+        case PGQ__COMMAND__BODY_SYNC_SET:
+            cmd->kind = CMD_SYNC_SET;
+            codec_sync_set_from_pb(d, m->sync_set, cmd);
             return;
         case PGQ__COMMAND__BODY_ABANDON:
             cmd->kind = CMD_ABANDON;

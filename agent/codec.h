@@ -77,6 +77,7 @@ enum api_kind {
     API_FAILPOINT,
     API_HEARTBEAT,      /* a node agent's facts; the reply may grant a lease */
     API_ALLOW_UNFENCED, /* pgquorumctl failover --allow-unfenced */
+    API_SYNC,           /* pgquorumctl sync, failover --allow-data-loss: a SyncConfig */
 };
 
 /* Response codes: the same numbers as proto/api.proto's Code. */
@@ -92,7 +93,8 @@ enum api_code {
 struct api_request
 {
     int kind;
-    struct command cmd;              /* NODE_ADD, NODE_REMOVE, MAINTENANCE, REPORT, ALLOW_UNFENCED;
+    struct command cmd;              /* NODE_ADD, NODE_REMOVE, MAINTENANCE, REPORT, ALLOW_UNFENCED,
+                                        SYNC;
                                         HEARTBEAT: a CMD_AGENT with the agent's facts */
     char conninfo[PGQ_CONNINFO_MAX]; /* HEARTBEAT: to register the node if unknown */
     unsigned priority;               /* HEARTBEAT */

@@ -74,6 +74,7 @@ static Pgq__Node *node_to_pb(const struct node *n, struct scratch *sc)
     }
     m->has_allow_unfenced_epoch = n->allow_unfenced_epoch != 0,
     m->allow_unfenced_epoch = n->allow_unfenced_epoch;
+    m->has_replication_quorum = !n->replication_quorum, m->replication_quorum = false;
     if (n->agent.state != PGQ_AGENT_NONE) {
         m->agent = codec_scratch_alloc(sc, sizeof *m->agent);
         if (m->agent == NULL || codec_agent_to_pb(&n->agent, m->agent, sc) != 0) {
@@ -182,6 +183,9 @@ static Pgq__Cluster *cluster_to_pb(const struct cluster *c, struct scratch *sc)
     m->has_parent_tli = c->parent_tli != 0, m->parent_tli = c->parent_tli;
     m->has_fork_lsn = c->fork_lsn != 0, m->fork_lsn = c->fork_lsn;
     m->failover = fo;
+    if (codec_cluster_sync_to_pb(c, m, sc) != 0) {
+        return NULL;
+    }
     return m;
 }
 
@@ -355,6 +359,7 @@ static void node_from_pb(struct dec *d, const Pgq__Node *m, struct node *n)
     codec_copy_str(d, n->twin_of, sizeof n->twin_of, m->twin_of, "node.twin_of");
     n->cut_round = m->cut_round;
     n->allow_unfenced_epoch = m->allow_unfenced_epoch;
+    n->replication_quorum = m->replication_quorum; /* absent: the default, true */
     codec_agent_from_pb(d, m->agent, &n->agent);
     n->cut_lsn = m->cut_lsn;
     n->cut_tli = m->cut_tli;
@@ -453,6 +458,7 @@ void codec_state_from_pb(struct dec *d, const Pgq__State *m, struct state *s)
         c->timeline = mc->timeline;
         c->parent_tli = mc->parent_tli;
         c->fork_lsn = mc->fork_lsn;
+        codec_cluster_sync_from_pb(d, mc, c);
     }
     codec_events_from_pb(d, m->events, m->n_events, s);
 }

@@ -78,6 +78,7 @@ static const char *const event_names[] = {
     [PGQ_EV_UNPROTECTED] = "unprotected",
     [PGQ_EV_FEATURE] = "feature-level",
     [PGQ_EV_ALLOW] = "allow-unfenced",
+    [PGQ_EV_SYNC] = "sync",
 };
 NAME_LOOKUP(pgq_event_kind_name, event_names, PGQ__N_EVENT_KINDS)
 
@@ -106,3 +107,17 @@ static const char *const pg_state_names[] = {
     [PGQ_PGS_IN_PRODUCTION] = "in production",
 };
 NAME_LOOKUP(pgq_pg_state_name, pg_state_names, PGQ__N_PG_STATES)
+
+static const char *const sync_mode_names[] = {
+    [PGQ_SYNC_OFF] = "off",
+    [PGQ_SYNC_QUORUM] = "quorum",
+    [PGQ_SYNC_STRICT] = "strict",
+};
+NAME_LOOKUP(pgq_sync_mode_name, sync_mode_names, PGQ__N_SYNC_MODES)
+
+static const char *const sync_method_names[] = {
+    [PGQ_SYNC_NONE] = "none",
+    [PGQ_SYNC_ANY] = "ANY",
+    [PGQ_SYNC_FIRST] = "FIRST",
+};
+NAME_LOOKUP(pgq_sync_method_name, sync_method_names, PGQ__N_SYNC_METHODS)

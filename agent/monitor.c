@@ -122,8 +122,12 @@ static void action_done_cb(struct actuator *a,
                            const char *errmsg)
 {
     struct monitor *m = a->data;
-    (void)act;
     (void)errmsg;
+    if (status == 0 && act->kind == ACT_SYNC && !m->stopping) {
+        /* The primary runs the set now: an observation of it says so (and
+         * confirms it) without waiting for the next round. */
+        probe_kick(&m->probe, act->cluster, false);
+    }
     if (status == 0 && step != NULL && !m->stopping) {
         int rv = monitor_propose_copy(m, NULL, step);
         if (rv != 0) {

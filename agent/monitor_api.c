@@ -248,6 +248,9 @@ static const struct request_row requests[] = {
     {API_HEARTBEAT, monitor_heartbeat, true, "a node agent's facts; the reply may grant a lease"},
     {API_ALLOW_UNFENCED, handle_write, true,
      "allow a failover over a primary that cannot be proven fenced (audited)"},
+    {API_SYNC, handle_write, true,
+     "managed synchronous replication: mode, number, replication quorum, or an allowance to "
+     "lose writes (audited)"},
 };
 
 static const struct request_row *request_row(int kind)

@@ -98,7 +98,7 @@ static uint64_t standby_evidence(const struct cluster *c, const struct node *p, 
  * counts with its cut of this round; one that is not, with a cut of an
  * earlier round of this failover (a candidate that died before its
  * promotion, say), since which it acknowledged nothing. */
-static bool sync_holder_position(const struct cluster *c, const struct node *n, uint64_t *lsn)
+bool policy_holder_position(const struct cluster *c, const struct node *n, uint64_t *lsn)
 {
     /* The primary being replaced, when it is a candidate that never got
      * promoted, was cut as a standby earlier in the chain and has followed
@@ -150,7 +150,7 @@ static bool sync_floor(const struct cluster *c,
         if (n == NULL || n == fp || n->maintenance) {
             continue;
         }
-        if (!sync_holder_position(c, n, &lsn)) {
+        if (!policy_holder_position(c, n, &lsn)) {
             if (n->verdict == PGQ_VERDICT_UP) {
                 snprintf(why, size,
                          PGQ_HELD
@@ -210,6 +210,8 @@ static unsigned plausible_candidates(const struct cluster *c,
             no = "in maintenance";
         } else if (chain && given_up(c, n)) {
             no = "its promotion was given up";
+        } else if (policy_sync_last(c) != NULL && !sync_set_has(policy_sync_last(c), n->name)) {
+            no = "not in the synchronous set (pgquorumctl failover --allow-data-loss)";
         }
         if (no != NULL) {
             pgq_appendf(why, size, "%s%s: %s", why[0] ? "; " : "", n->name, no);
@@ -255,8 +257,10 @@ void policy_choose(const struct state *s,
     unsigned n_cands = 0;
     char why[PGQ_REASON_MAX] = "";
     uint32_t tli = p != NULL ? primary_tli(c, p) : 0;
-    uint64_t floor = 0;
-    const char *holder = NULL;
+    uint64_t floor = 0, mfloor = 0;
+    const char *holder = NULL, *mholder = NULL;
+    const struct sync_set *last = policy_sync_last(c);
+    bool allowed = policy_sync_allowed(c);
     (void)s;
 
     memset(out, 0, sizeof *out);
@@ -314,12 +318,26 @@ void policy_choose(const struct state *s,
                         n->name);
             continue;
         }
+        /* Invariant 4, managed: never a standby outside the last set. */
+        if (last != NULL && !sync_set_has(last, n->name)) {
+            pgq_appendf(why, sizeof why, "%s%s: not in the synchronous set", why[0] ? "; " : "",
+                        n->name);
+            continue;
+        }
         cands[n_cands].node = n;
         cands[n_cands].lsn = n->cut_lsn;
         n_cands++;
     }
-    if (!sync_floor(c, fp, &floor, &holder, out->reason, sizeof out->reason)) {
+    /* An operator's allowance to lose writes waives the synchronous rules
+     * (and only them). */
+    if (!allowed &&
+        (!sync_floor(c, fp, &floor, &holder, out->reason, sizeof out->reason) ||
+         !policy_sync_floor(c, tli, &mfloor, &mholder, out->reason, sizeof out->reason))) {
         return;
+    }
+    if (mholder != NULL && (holder == NULL || mfloor > floor)) {
+        floor = mfloor;
+        holder = mholder;
     }
     /* Invariant 4: no promotion of a standby behind beyond the limit, nor
      * of one behind the synchronous standbys. */
@@ -358,8 +376,11 @@ void policy_choose(const struct state *s,
         pgq_lsn_format(out->lsn, l1, sizeof l1);
         pgq_lsn_format(out->reference_lsn, l2, sizeof l2);
         snprintf(out->reason, sizeof out->reason,
-                 "most advanced eligible standby at %s (most advanced known %s), priority %u", l1,
-                 l2, out->node->priority);
+                 "most advanced eligible standby at %s (most advanced known %s), priority %u%s", l1,
+                 l2, out->node->priority,
+                 allowed ? "; synchronous rules waived by an operator (--allow-data-loss): "
+                           "acknowledged writes may be lost"
+                         : "");
     }
 }
 
@@ -688,7 +709,8 @@ bool policy_next_command(const struct state *s,
     }
     for (unsigned i = 0; i < s->n_clusters; i++) {
         const struct cluster *c = &s->clusters[i];
-        if (next_role(c, out) || next_failover(s, c, pc, now_ms, out) || next_done(c, out)) {
+        if (next_role(c, out) || policy_next_sync(c, out) || next_failover(s, c, pc, now_ms, out) ||
+            next_done(c, out)) {
             return true;
         }
     }
@@ -712,8 +734,13 @@ static int node_action(const struct cluster *c, const struct node *p, const stru
     }
     if (node == p) {
         /* Invariant 3: the committed decision is carried out by whoever
-         * leads; promotion is idempotent (checked first). */
-        return c->fo.phase == PGQ_FO_DECIDED ? ACT_PROMOTE : 0;
+         * leads; promotion is idempotent (checked first). With managed
+         * synchronous replication, once the candidate's set is committed:
+         * it runs it from its first write. */
+        if (c->fo.phase == PGQ_FO_DECIDED) {
+            return !policy_sync_managed(c) || policy_sync_text(c, NULL, 0) ? ACT_PROMOTE : 0;
+        }
+        return policy_sync_apply_due(c, p) ? ACT_SYNC : 0;
     }
     if (node->alert_writable && node->fenced_epoch < c->epoch) {
         return ACT_FENCE;
@@ -765,6 +792,12 @@ static void action_fill(struct action *a,
             /* Where it forks off, should its history file not be readable. */
             a->parent_tli = node->cut_tli;
             a->lsn = node->cut_round == c->fo.round && c->fo.round != 0 ? node->cut_lsn : 0;
+            a->sync_managed = policy_sync_managed(c) &&
+                              policy_sync_text(c, a->sync_setting, sizeof a->sync_setting);
+            break;
+        case ACT_SYNC:
+            a->round = c->sync.set.seq;
+            policy_sync_text(c, a->sync_setting, sizeof a->sync_setting);
             break;
         default:
             break;
@@ -806,6 +839,8 @@ const char *policy_action_name(int kind)
             return "fence";
         case ACT_CUT:
             return "cut";
+        case ACT_SYNC:
+            return "sync";
         default:
             return "?";
     }
@@ -823,5 +858,6 @@ bool policy_action_due(const struct state *s, const struct action *a)
     const struct node *p = c != NULL ? cluster_node(c, c->primary) : NULL;
     const struct node *node = cluster_node(c, a->node);
     return p != NULL && node != NULL && c->epoch == a->epoch &&
-           node_action(c, p, node) == a->kind && (a->kind != ACT_CUT || a->round == c->fo.round);
+           node_action(c, p, node) == a->kind && (a->kind != ACT_CUT || a->round == c->fo.round) &&
+           (a->kind != ACT_SYNC || a->round == c->sync.set.seq);
 }

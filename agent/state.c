@@ -199,7 +199,9 @@ bool obs_report_due(const struct obs *prev, const struct obs *cur, uint64_t wal_
     if (prev->reachable != cur->reachable || prev->in_recovery != cur->in_recovery ||
         prev->timeline != cur->timeline || prev->streaming != cur->streaming ||
         strcmp(prev->upstream, cur->upstream) != 0 || prev->read_only != cur->read_only ||
-        strcmp(prev->sync_standbys, cur->sync_standbys) != 0) {
+        strcmp(prev->sync_standbys, cur->sync_standbys) != 0 ||
+        strcmp(prev->sync_setting, cur->sync_setting) != 0 ||
+        strcmp(prev->replicas, cur->replicas) != 0) {
         return true;
     }
     /* The primary's last committed position is what max_lag_on_failover is

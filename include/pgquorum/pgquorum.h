@@ -16,8 +16,9 @@
  * older version, which does not know it, never diverges from the others.
  * The leader raises the level once every voter announced it supports it.
  *   1: the commands of 0.1 (no node agents)
- *   2: node agents: AgentReport, SetFeature, AllowUnfenced */
-#define PGQ_FEATURE_LEVEL 2
+ *   2: node agents: AgentReport, SetFeature, AllowUnfenced
+ *   3: managed synchronous replication: SyncConfig, SyncSet */
+#define PGQ_FEATURE_LEVEL 3
 
 /* Limits, checked when decoding: none is a silent ceiling. */
 #define PGQ_NAME_MAX 64       /* node and cluster names, with the NUL */
@@ -27,8 +28,15 @@
 #define PGQ_REASON_MAX 256    /* why a failover was (not) done */
 #define PGQ_SYNC_MAX 8        /* synchronous standbys a primary's observation names */
 #define PGQ_SYNC_NAMES_MAX (PGQ_SYNC_MAX * PGQ_NAME_MAX) /* their names, comma-separated */
-#define PGQ_MAX_MONITORS 9                               /* voters of the Raft group */
-#define PGQ_MONITOR_ID_MAX 1000000                       /* monitor (Raft) ids are 1..this */
+/* Managed synchronous replication: a synchronous_standby_names value the
+ * quorum writes ("FIRST 8 (\"a\", ...)": 8 quoted names and the method),
+ * and the older sets kept until the newest one is confirmed in force. */
+#define PGQ_SYNC_SETTING_MAX (PGQ_SYNC_MAX * (PGQ_NAME_MAX + 4) + 32)
+#define PGQ_SYNC_RETIRING_MAX 8
+#define PGQ_REPLICAS_MAX 16 /* standbys a primary's observation names as streaming from it */
+#define PGQ_REPLICAS_NAMES_MAX (PGQ_REPLICAS_MAX * PGQ_NAME_MAX)
+#define PGQ_MAX_MONITORS 9         /* voters of the Raft group */
+#define PGQ_MONITOR_ID_MAX 1000000 /* monitor (Raft) ids are 1..this */
 #define PGQ_MAX_CLUSTERS 256
 #define PGQ_MAX_NODES 128               /* per cluster */
 #define PGQ_MAX_EVENTS 1000             /* committed history kept in the state */
@@ -126,6 +134,7 @@ enum pgq_event_kind {
     PGQ_EV_UNPROTECTED, /* a primary runs with no agent to fence it */
     PGQ_EV_FEATURE,     /* the cluster's feature level was raised */
     PGQ_EV_ALLOW,       /* an operator allowed a failover over an unfenced primary */
+    PGQ_EV_SYNC,        /* managed synchronous replication: configuration, set, allowance */
     PGQ__N_EVENT_KINDS
 };
 
@@ -150,6 +159,23 @@ enum pgq_pg_state {
     PGQ__N_PG_STATES
 };
 
+/* Managed synchronous replication, per cluster (the values are in the
+ * snapshot format: new ones go at the end). */
+enum pgq_sync_mode {
+    PGQ_SYNC_OFF = 0, /* not managed: synchronous_standby_names is the operator's */
+    PGQ_SYNC_QUORUM,  /* ANY k of the healthy standbys, k lowered when fewer: availability */
+    PGQ_SYNC_STRICT,  /* FIRST k of k standbys, never fewer: writes block rather than go on */
+    PGQ__N_SYNC_MODES
+};
+
+/* How a committed synchronous set counts acknowledgements. */
+enum pgq_sync_method {
+    PGQ_SYNC_NONE = 0, /* an empty setting: asynchronous */
+    PGQ_SYNC_ANY,      /* ANY k (names) */
+    PGQ_SYNC_FIRST,    /* FIRST k (names) */
+    PGQ__N_SYNC_METHODS
+};
+
 /* A monitor's Raft role as shown by status. */
 enum pgq_monitor_role {
     PGQ_MON_UNREACHABLE = 0,
@@ -168,6 +194,8 @@ const char *pgq_event_kind_name(int kind);
 const char *pgq_monitor_role_name(int role);
 const char *pgq_agent_state_name(int state);
 const char *pgq_pg_state_name(int state);
+const char *pgq_sync_mode_name(int mode);
+const char *pgq_sync_method_name(int method);
 
 /* Exit codes of pgquorumctl (and of pgquorumd for a bad configuration). */
 enum {

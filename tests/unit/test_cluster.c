@@ -1595,8 +1595,12 @@ static void test_rolling_upgrade(void **ctx)
     assert_string_equal(last_event(s)->message, "feature level 2 (was 1)");
     b_refused(s, &feature, PGQ_STALE, "feature level 2: the cluster is already at 2");
     feature.u.feature.level = PGQ_FEATURE_LEVEL + 1;
-    b_refused(s, &feature, PGQ_VERSION,
-              "feature level 3 is unknown to this monitor (it supports 2)");
+    {
+        char msg[128];
+        snprintf(msg, sizeof msg, "feature level %d is unknown to this monitor (it supports %d)",
+                 PGQ_FEATURE_LEVEL + 1, PGQ_FEATURE_LEVEL);
+        b_refused(s, &feature, PGQ_VERSION, msg);
+    }
 
     /* The same commands apply now. */
     b_apply(s, &agent);
@@ -1947,9 +1951,9 @@ static void test_agent_snapshot_round_trip(void **ctx)
     state_init(&copy);
     b_copy(&copy, s);
     b_assert_same(s, &copy);
-    assert_int_equal(copy.feature_level, 2);
+    assert_int_equal(copy.feature_level, PGQ_FEATURE_LEVEL);
     for (uint64_t id = 1; id <= 3; id++) {
-        assert_int_equal(state_member(&copy, id)->max_level, 2);
+        assert_int_equal(state_member(&copy, id)->max_level, PGQ_FEATURE_LEVEL);
     }
     for (unsigned i = 0; i < b_cluster(s)->n_nodes; i++) {
         n = &b_cluster(s)->nodes[i];

@@ -1913,8 +1913,10 @@ static void test_next_feature(void **ctx)
         bool former_voter;  /* monitor 4 left the voters, announcing nothing */
         bool raise;
     } cases[] = {
-        {{2, 2, 2}, false, true}, {{2, 2, 0}, false, false}, {{2, 1, 2}, false, false},
-        {{2, 2, 2}, true, true},  {{3, 2, 9}, false, true},  {{0, 0, 0}, false, false},
+#define L PGQ_FEATURE_LEVEL
+        {{L, L, L}, false, true}, {{L, L, 0}, false, false},    {{L, L - 1, L}, false, false},
+        {{L, L, L}, true, true},  {{L + 1, L, 9}, false, true}, {{0, 0, 0}, false, false},
+#undef L
     };
     struct state empty;
     struct command c;
