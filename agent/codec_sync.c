@@ -102,10 +102,11 @@ void codec_sync_config_from_pb(struct dec *d, const Pgq__SyncConfig *b, struct c
     codec_copy_str(d, cmd->node, sizeof cmd->node, b->node, "sync_config.node");
     codec_copy_str(d, y->by, sizeof y->by, b->by, "sync_config.by");
     if (b->has_mode && b->mode >= PGQ__N_SYNC_MODES) {
-        codec_dec_fail(d, PGQ_INVALID, "sync_config.mode %u is not off, quorum or strict", b->mode);
+        codec_dec_fail(d, PGQ_MALFORMED, "sync_config.mode %u is not off, quorum or strict",
+                       b->mode);
     }
     if (b->has_number_sync && (b->number_sync == 0 || b->number_sync > PGQ_SYNC_MAX)) {
-        codec_dec_fail(d, PGQ_INVALID, "sync_config.number_sync %u is out of range 1..%d",
+        codec_dec_fail(d, PGQ_MALFORMED, "sync_config.number_sync %u is out of range 1..%d",
                        b->number_sync, PGQ_SYNC_MAX);
     }
     y->mode = b->has_mode ? (int)b->mode : -1;

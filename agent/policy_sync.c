@@ -303,6 +303,22 @@ static unsigned binding_sets(const struct cluster *c, const struct sync_set **ou
     return n;
 }
 
+/* The index of the rank-th highest of pos[0..n) (rank 1: the highest). */
+static unsigned rank_at(const uint64_t *pos, unsigned n, unsigned rank)
+{
+    for (unsigned i = 0; i < n; i++) {
+        unsigned above = 0, equal = 0;
+        for (unsigned j = 0; j < n; j++) {
+            above += pos[j] > pos[i];
+            equal += pos[j] == pos[i];
+        }
+        if (above < rank && rank <= above + equal) {
+            return i;
+        }
+    }
+    return 0;
+}
+
 const struct sync_set *policy_sync_last(const struct cluster *c)
 {
     const struct sync_set *sets[PGQ_SYNC_RETIRING_MAX + 1];
@@ -333,8 +349,10 @@ bool policy_sync_floor(const struct cluster *c,
     for (unsigned s = 0; s < n_sets; s++) {
         const struct sync_set *set = sets[s];
         unsigned compared = 0;
+        /* FIRST k of fewer than k names acknowledged nothing: any one. */
         unsigned need = set->n_names >= set->k ? set->n_names - set->k + 1 : 1;
-        char who[PGQ_REASON_MAX] = "";
+        uint64_t pos[PGQ_SYNC_MAX];
+        const char *who[PGQ_SYNC_MAX];
         sync_set_text(set, text, sizeof text);
         if (set->method == PGQ_SYNC_NONE) {
             if (s == n_sets - 1) {
@@ -347,9 +365,11 @@ bool policy_sync_floor(const struct cluster *c,
             }
             continue; /* it made no promise */
         }
-        /* A commit waited for k of the n standbys named: any n - k + 1 of
-         * them hold it together, and the most advanced of those holds
-         * every commit acknowledged under this set. */
+        /* A commit waited for k of the n standbys named: it is on at
+         * least k of them. With u of them not compared, at least k - u of
+         * its holders were (so n - k + 1 compared are needed), and no
+         * acknowledged position is beyond the (k - u)-th highest compared
+         * one: that is the floor this set sets. */
         for (unsigned i = 0; i < set->n_names; i++) {
             const struct node *n = cluster_node(c, set->names[i]);
             uint64_t lsn;
@@ -357,20 +377,28 @@ bool policy_sync_floor(const struct cluster *c,
                 (tli != 0 && n->cut_tli != tli)) {
                 continue;
             }
-            compared++;
-            pgq_appendf(who, sizeof who, "%s%s", who[0] ? ", " : "", n->name);
-            if (*holder == NULL || lsn > *floor) {
-                *floor = lsn;
-                *holder = n->name;
-            }
+            pos[compared] = lsn;
+            who[compared++] = n->name;
         }
         if (compared < need) {
+            char list[PGQ_REASON_MAX] = "";
+            for (unsigned i = 0; i < compared; i++) {
+                pgq_appendf(list, sizeof list, "%s%s", i > 0 ? ", " : "", who[i]);
+            }
             snprintf(why, size,
                      "synchronous set '%s': %u of its standbys could be compared after the cut "
                      "(%s), %u needed: one that was not may hold acknowledged writes the others "
                      "lack (pgquorumctl failover --allow-data-loss to fail over anyway)",
-                     text, compared, who[0] ? who : "none", need);
+                     text, compared, list[0] ? list : "none", need);
             return false;
+        }
+        if (set->k <= set->n_names) {
+            unsigned rank = set->k - (set->n_names - compared); /* 1-based, >= 1 */
+            unsigned at = rank_at(pos, compared, rank);
+            if (*holder == NULL || pos[at] > *floor) {
+                *floor = pos[at];
+                *holder = who[at];
+            }
         }
     }
     return true;

@@ -167,6 +167,53 @@ struct command b_cmd_allow_unfenced(uint64_t t, const char *node, const char *by
     return c;
 }
 
+struct command b_cmd_sync_mode(uint64_t t, int mode, unsigned number)
+{
+    struct command c = cmd_new(CMD_SYNC_CONFIG, t, B_CLUSTER, NULL);
+    c.u.sync_config.mode = mode;
+    c.u.sync_config.number = number;
+    c.u.sync_config.replication_quorum = -1;
+    return c;
+}
+
+struct command b_cmd_sync_rq(uint64_t t, const char *node, bool rq)
+{
+    struct command c = cmd_new(CMD_SYNC_CONFIG, t, B_CLUSTER, node);
+    c.u.sync_config.mode = -1;
+    c.u.sync_config.replication_quorum = rq ? 1 : 0;
+    return c;
+}
+
+struct command b_cmd_allow_data_loss(uint64_t t, const char *by)
+{
+    struct command c = cmd_new(CMD_SYNC_CONFIG, t, B_CLUSTER, NULL);
+    c.u.sync_config.mode = -1;
+    c.u.sync_config.replication_quorum = -1;
+    c.u.sync_config.allow_data_loss = true;
+    pgq_strlcpy(c.u.sync_config.by, by, sizeof c.u.sync_config.by);
+    return c;
+}
+
+struct command b_cmd_sync_set(const struct state *s,
+                              uint64_t t,
+                              int method,
+                              unsigned k,
+                              const char *names)
+{
+    struct command c = cmd_new(CMD_SYNC_SET, t, B_CLUSTER, NULL);
+    struct sync_set *set = &c.u.sync_set.set;
+    set->epoch = b_cluster(s)->epoch;
+    set->method = method;
+    set->k = k;
+    for (const char *p = names; *p != '\0';) {
+        size_t len = strcspn(p, ",");
+        assert_true(set->n_names < PGQ_SYNC_MAX);
+        snprintf(set->names[set->n_names++], PGQ_NAME_MAX, "%.*s", (int)len, p);
+        p += len + (p[len] == ',' ? 1 : 0);
+    }
+    return c;
+}
+
 /* ---- node agents ------------------------------------------------------------------ */
 
 struct agent_facts b_agent_facts(bool pm_alive)
@@ -207,7 +254,8 @@ void b_refused(struct state *s, const struct command *cmd, int code, const char 
     int rv;
     memset(&check, 0, sizeof check);
     b_encode(s, &before, &before_len);
-    if (cmd->kind == CMD_NODE_ADD || cmd->kind == CMD_NODE_REMOVE || cmd->kind == CMD_MAINTENANCE) {
+    if (cmd->kind == CMD_NODE_ADD || cmd->kind == CMD_NODE_REMOVE || cmd->kind == CMD_MAINTENANCE ||
+        (cmd->kind == CMD_SYNC_CONFIG && code != PGQ_VERSION)) {
         rv = cluster_check(s, cmd, &check);
         if (rv != code) {
             fail_msg("cluster_check returned %d (%s), want %d", rv, check.message, code);
@@ -219,7 +267,8 @@ void b_refused(struct state *s, const struct command *cmd, int code, const char 
     }
     assert_int_equal(res.code, code);
     b_assert_contains(res.message, needle);
-    if (cmd->kind == CMD_NODE_ADD || cmd->kind == CMD_NODE_REMOVE || cmd->kind == CMD_MAINTENANCE) {
+    if (cmd->kind == CMD_NODE_ADD || cmd->kind == CMD_NODE_REMOVE || cmd->kind == CMD_MAINTENANCE ||
+        (cmd->kind == CMD_SYNC_CONFIG && code != PGQ_VERSION)) {
         assert_string_equal(check.message, res.message);
     }
     b_encode(s, &after, &after_len);
@@ -385,6 +434,18 @@ void b_agent_silent(struct state *s, uint64_t t, const char *node)
     struct command c = b_cmd_agent(t, node, &b_node(s, node)->agent);
     c.u.agent.state = PGQ_AGENT_SILENT;
     b_apply(s, &c);
+}
+
+void b_primary_runs(struct state *s,
+                    uint64_t t,
+                    uint64_t lsn,
+                    const char *setting,
+                    const char *replicas)
+{
+    struct obs o = b_writable(s, b_cluster(s)->primary, lsn);
+    pgq_strlcpy(o.sync_setting, setting, sizeof o.sync_setting);
+    pgq_strlcpy(o.replicas, replicas, sizeof o.replicas);
+    b_report_by(s, t, 1, state_n_voters(s), &o);
 }
 
 /* ---- observations ---------------------------------------------------------------- */

@@ -58,6 +58,17 @@ struct command b_cmd_step(uint64_t t,
 struct command b_cmd_agent(uint64_t t, const char *node, const struct agent_facts *f);
 struct command b_cmd_feature(uint64_t t, unsigned level);
 struct command b_cmd_allow_unfenced(uint64_t t, const char *node, const char *by);
+/* Managed synchronous replication: a cluster's mode and number, a node's
+ * replication quorum, an allowance to lose writes; a set for the cluster's
+ * current epoch (names comma-separated, "" for none). */
+struct command b_cmd_sync_mode(uint64_t t, int mode, unsigned number);
+struct command b_cmd_sync_rq(uint64_t t, const char *node, bool rq);
+struct command b_cmd_allow_data_loss(uint64_t t, const char *by);
+struct command b_cmd_sync_set(const struct state *s,
+                              uint64_t t,
+                              int method,
+                              unsigned k,
+                              const char *names);
 
 /* ---- node agents ------------------------------------------------------------ */
 
@@ -109,6 +120,13 @@ void b_feature_level(struct state *s, uint64_t t);
 /* The leader commits what node's agent said (f->state UP), or its silence. */
 void b_agent(struct state *s, uint64_t t, const char *node, const struct agent_facts *f);
 void b_agent_silent(struct state *s, uint64_t t, const char *node);
+/* Every voter sees the cluster's primary writable at lsn, running
+ * synchronous_standby_names = setting, with `replicas` streaming from it. */
+void b_primary_runs(struct state *s,
+                    uint64_t t,
+                    uint64_t lsn,
+                    const char *setting,
+                    const char *replicas);
 
 /* ---- observations, probed now (basis_seq = s->seq) --------------------------- */
 

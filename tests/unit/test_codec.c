@@ -54,6 +54,8 @@ static void assert_obs_equal(const struct obs *a, const struct obs *b)
     assert_int_equal(a->upstream_lsn, b->upstream_lsn);
     assert_int_equal(a->failing_since_ms, b->failing_since_ms);
     assert_string_equal(a->sync_standbys, b->sync_standbys);
+    assert_string_equal(a->sync_setting, b->sync_setting);
+    assert_string_equal(a->replicas, b->replicas);
 }
 
 /* Agent facts with every field set to something distinctive (k varies them). */
@@ -171,6 +173,19 @@ static void assert_commands_equal(const struct command *a, const struct command 
         case CMD_ALLOW_UNFENCED:
             assert_string_equal(a->u.allow.by, b->u.allow.by);
             break;
+        case CMD_SYNC_CONFIG:
+            assert_int_equal(a->u.sync_config.mode, b->u.sync_config.mode);
+            assert_int_equal(a->u.sync_config.number, b->u.sync_config.number);
+            assert_int_equal(a->u.sync_config.replication_quorum,
+                             b->u.sync_config.replication_quorum);
+            assert_int_equal(a->u.sync_config.allow_data_loss, b->u.sync_config.allow_data_loss);
+            assert_string_equal(a->u.sync_config.by, b->u.sync_config.by);
+            break;
+        case CMD_SYNC_SET:
+            assert_true(sync_set_same(&a->u.sync_set.set, &b->u.sync_set.set));
+            assert_int_equal(a->u.sync_set.set.epoch, b->u.sync_set.set.epoch);
+            assert_string_equal(a->u.sync_set.reason, b->u.sync_set.reason);
+            break;
         default:
             fail_msg("unexpected kind %d", a->kind);
     }
@@ -286,10 +301,31 @@ static struct obs rich_obs(const char *node, unsigned k)
     o.port = o.system_id != 0 ? 5432 + k : 0;
     o.data_dir_hash = k == 2 ? 0x1234567890ABCDEFull : 0;
     pgq_strlcpy(o.sync_standbys, k == 0 ? "" : "pg2,pg3", sizeof o.sync_standbys);
+    pgq_strlcpy(o.sync_setting, k == 1 ? "ANY 1 (\"pg2\", \"pg3\")" : "", sizeof o.sync_setting);
+    pgq_strlcpy(o.replicas, k == 1 ? "pg2,pg3" : "", sizeof o.replicas);
     return o;
 }
 
 /* One command of every kind, each field set. */
+/* A SyncSet for epoch 3 without a state: names comma-separated. */
+static struct command cmd_sync_set(uint64_t t, int method, unsigned k, const char *names)
+{
+    struct command c;
+    command_init(&c, CMD_SYNC_SET);
+    c.time_ms = t;
+    pgq_strlcpy(c.cluster, B_CLUSTER, sizeof c.cluster);
+    c.u.sync_set.set.epoch = 3;
+    c.u.sync_set.set.method = method;
+    c.u.sync_set.set.k = k;
+    for (const char *p = names; *p != '\0';) {
+        size_t len = strcspn(p, ",");
+        snprintf(c.u.sync_set.set.names[c.u.sync_set.set.n_names++], PGQ_NAME_MAX, "%.*s", (int)len,
+                 p);
+        p += len + (p[len] == ',' ? 1 : 0);
+    }
+    return c;
+}
+
 static unsigned every_command(struct command *out)
 {
     static const uint64_t voters[] = {1, 2, 3, 4, 5};
@@ -347,6 +383,15 @@ static unsigned every_command(struct command *out)
     }
     out[n++] = b_cmd_feature(1021, 7); /* the codec carries any level: apply judges it */
     out[n++] = b_cmd_allow_unfenced(1022, "pg1", "alice@ops");
+    out[n++] = b_cmd_sync_mode(1023, PGQ_SYNC_STRICT, 2);
+    out[n++] = b_cmd_sync_mode(1024, -1, 3);
+    out[n++] = b_cmd_sync_rq(1025, "pg3", false);
+    out[n++] = b_cmd_sync_rq(1026, "pg3", true);
+    out[n++] = b_cmd_allow_data_loss(1027, "bob@ops");
+    out[n] = cmd_sync_set(1028, PGQ_SYNC_ANY, 2, "pg2,pg3,pg-4");
+    pgq_strlcpy(out[n].u.sync_set.reason, "pg4 joined", sizeof out[n].u.sync_set.reason);
+    n++;
+    out[n++] = cmd_sync_set(1029, PGQ_SYNC_NONE, 0, "");
     return n;
 }
 
@@ -355,9 +400,9 @@ static unsigned every_command(struct command *out)
 static void test_command_round_trip(void **ctx)
 {
     /* Every kind of command decodes to the same fields and re-encodes to the same bytes. */
-    struct command cmds[32];
+    struct command cmds[48];
     unsigned n = every_command(cmds);
-    bool kinds[CMD_ALLOW_UNFENCED + 1] = {false};
+    bool kinds[CMD_SYNC_SET + 1] = {false};
     (void)ctx;
     for (unsigned i = 0; i < n; i++) {
         uint8_t *buf, *again;
@@ -377,7 +422,7 @@ static void test_command_round_trip(void **ctx)
         free(again);
         command_close(&back);
     }
-    for (int k = CMD_HELLO; k <= CMD_ALLOW_UNFENCED; k++) {
+    for (int k = CMD_HELLO; k <= CMD_SYNC_SET; k++) {
         if (!kinds[k]) {
             fail_msg("command kind %d not covered", k);
         }
@@ -544,7 +589,7 @@ static void test_command_corrupted_bytes(void **ctx)
     /* A command with any one byte corrupted is refused by the codec, or applied or refused by the
      * state machine. */
     static const char *const two[] = {"pg2", "pg3"};
-    struct command cmds[32];
+    struct command cmds[48];
     unsigned n = every_command(cmds);
     struct state base;
     (void)ctx;
@@ -702,7 +747,7 @@ static void test_command_too_many_entries(void **ctx)
 static void test_entry_round_trip(void **ctx)
 {
     /* Log entries carry their length, are zero-padded to 8 bytes, and decode to the command. */
-    struct command cmds[32];
+    struct command cmds[48];
     unsigned n = every_command(cmds);
     (void)ctx;
     for (unsigned i = 0; i < n; i++) {
@@ -1251,6 +1296,26 @@ static void test_request_heartbeat_round_trip(void **ctx)
     assert_int_equal(back.cmd.kind, CMD_ALLOW_UNFENCED);
     assert_commands_equal(&req.cmd, &back.cmd);
     api_request_close(&back);
+
+    /* Managed synchronous replication: mode and number, a node's quorum, an allowance. */
+    {
+        struct command cmds[3];
+        cmds[0] = b_cmd_sync_mode(0, PGQ_SYNC_QUORUM, 2);
+        cmds[1] = b_cmd_sync_rq(0, "pg2", false);
+        cmds[2] = b_cmd_allow_data_loss(0, "alice@ops");
+        for (unsigned i = 0; i < 3; i++) {
+            memset(&req, 0, sizeof req);
+            req.kind = API_SYNC;
+            req.cmd = cmds[i];
+            request_round_trip(&req, &back);
+            assert_int_equal(back.kind, API_SYNC);
+            assert_int_equal(back.cmd.kind, CMD_SYNC_CONFIG);
+            assert_string_equal(back.cmd.cluster, B_CLUSTER);
+            assert_string_equal(back.cmd.node, req.cmd.node);
+            assert_commands_equal(&req.cmd, &back.cmd);
+            api_request_close(&back);
+        }
+    }
 }
 
 /* A heartbeat request, encoded, with one of its facts' enums set to `value`. */
