@@ -131,6 +131,12 @@ static bool ok_keepable(const struct cluster *c, const struct node *p, const str
     return sync_keepable(p, n);
 }
 
+/* A standby first: it may follow again without a rejoin. */
+static bool ok_keepable_standby(const struct cluster *c, const struct node *p, const struct node *n)
+{
+    return n->role == PGQ_ROLE_STANDBY && ok_keepable(c, p, n);
+}
+
 void policy_sync_desired(const struct cluster *c, const struct node *p, struct sync_set *out)
 {
     const struct cluster_sync *y = &c->sync;
@@ -150,6 +156,7 @@ void policy_sync_desired(const struct cluster *c, const struct node *p, struct s
          * every commit; a dead one is replaced by a healthy one, and kept
          * when there is none (writes wait). */
         pick_more(c, p, &pk, number, ok_healthy);
+        pick_more(c, p, &pk, number, ok_keepable_standby);
         pick_more(c, p, &pk, number, ok_keepable);
         out->method = PGQ_SYNC_FIRST;
         out->k = number;
