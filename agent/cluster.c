@@ -341,19 +341,6 @@ static struct view *view_slot(const struct state *s, struct node *n, uint64_t mo
     return empty != NULL ? empty : departed;
 }
 
-static bool name_listed(const char *list, const char *name)
-{
-    size_t len = strlen(name);
-    for (const char *p = list; *p != '\0';) {
-        size_t n = strcspn(p, ",");
-        if (n == len && strncmp(p, name, len) == 0) {
-            return true;
-        }
-        p += n + (p[n] == ',' ? 1 : 0);
-    }
-    return false;
-}
-
 /* Which standbys may hold commits the primary acknowledged, for the failover
  * after it is gone. A standby no longer named keeps a floor (left_lsn) rather
  * than vanishing: the observation of a dying primary may no longer name
@@ -363,7 +350,7 @@ static void note_sync(struct node *n, const struct obs *o)
     for (unsigned i = 0; i < n->n_sync; i++) {
         /* The highest position known, not this report's: reports of
          * several monitors are applied in log order, not probe order. */
-        if (n->sync[i].left_lsn == 0 && !name_listed(o->sync_standbys, n->sync[i].name)) {
+        if (n->sync[i].left_lsn == 0 && !pgq_name_listed(o->sync_standbys, n->sync[i].name)) {
             n->sync[i].left_lsn = PGQ_MAX(PGQ_MAX(o->current_lsn, n->last_write_lsn), 1);
         }
     }

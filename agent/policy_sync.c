@@ -28,19 +28,6 @@ static const struct view *primary_view(const struct node *p)
     return v != NULL && obs_writable(&v->obs) ? v : NULL;
 }
 
-static bool listed(const char *list, const char *name)
-{
-    size_t len = strlen(name);
-    for (const char *q = list; *q != '\0';) {
-        size_t n = strcspn(q, ",");
-        if (n == len && strncmp(q, name, len) == 0) {
-            return true;
-        }
-        q += n + (q[n] == ',' ? 1 : 0);
-    }
-    return false;
-}
-
 /* May be a synchronous standby of p at all: a standby with replication
  * quorum, up, not in maintenance, not a twin. */
 static bool sync_eligible(const struct node *p, const struct node *n)
@@ -58,7 +45,8 @@ static bool sync_healthy(const struct cluster *c, const struct node *p, const st
     bool repointing = c->fo.epoch == c->epoch &&
                       (c->fo.phase == PGQ_FO_DECIDED || c->fo.phase == PGQ_FO_PROMOTED) &&
                       n->stuck_epoch != c->epoch;
-    return sync_eligible(p, n) && (repointing || (v != NULL && listed(v->obs.replicas, n->name)));
+    return sync_eligible(p, n) &&
+           (repointing || (v != NULL && pgq_name_listed(v->obs.replicas, n->name)));
 }
 
 /* May stay in a strict set although not healthy (never fewer names than

@@ -27,6 +27,9 @@ void pgq_appendf(char *buf, size_t size, const char *fmt, ...) PGQ_PRINTF(3, 4);
 /* Names of nodes and clusters: 1..63 of [A-Za-z0-9_.-], first alphanumeric. */
 bool pgq_name_valid(const char *name);
 
+/* The comma-separated list holds name as one of its items. */
+bool pgq_name_listed(const char *list, const char *name);
+
 /* "host:port" with a non-empty host and a port in 1..65535. */
 int pgq_parse_hostport(const char *s, char *host, size_t host_size, uint16_t *port);
 

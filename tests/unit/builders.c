@@ -14,6 +14,7 @@
 
 #include "codec.h"
 #include "lib/util.h"
+#include "policy.h"
 
 /* ---- commands ------------------------------------------------------------------ */
 
@@ -610,6 +611,24 @@ void b_assert_contains(const char *hay, const char *needle)
     if (strstr(hay, needle) == NULL) {
         fail_msg("\"%s\" does not contain \"%s\"", hay, needle);
     }
+}
+
+bool b_plan(const struct state *s,
+            const struct policy_config *pc,
+            uint64_t now,
+            struct command *out)
+{
+    uint8_t *before, *after;
+    size_t before_len, after_len;
+    bool rv;
+    b_encode(s, &before, &before_len);
+    rv = policy_next_command(s, pc, now, out);
+    b_encode(s, &after, &after_len);
+    assert_int_equal(before_len, after_len);
+    assert_memory_equal(before, after, before_len);
+    free(before);
+    free(after);
+    return rv;
 }
 
 int b_setup_state(void **ctx)

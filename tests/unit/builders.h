@@ -147,6 +147,16 @@ void b_healthy(struct state *s,
                const char *const *standbys,
                unsigned n_standbys);
 
+/* ---- the policy's plan ---------------------------------------------------------- */
+
+struct policy_config;
+/* policy_next_command, asserting that the state is untouched (the policy
+ * only plans). */
+bool b_plan(const struct state *s,
+            const struct policy_config *pc,
+            uint64_t now,
+            struct command *out);
+
 /* ---- cmocka fixtures: a fresh, empty state per test in *ctx --------------- */
 
 int b_setup_state(void **ctx);
