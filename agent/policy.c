@@ -738,7 +738,11 @@ static int node_action(const struct cluster *c, const struct node *p, const stru
          * synchronous replication, once the candidate's set is committed:
          * it runs it from its first write. */
         if (c->fo.phase == PGQ_FO_DECIDED) {
-            return !policy_sync_managed(c) || policy_sync_text(c, NULL, 0) ? ACT_PROMOTE : 0;
+            /* (A set that cannot be committed, 8 older ones unconfirmed,
+             * does not hold the promotion for ever: it writes none.) */
+            return !policy_sync_managed(c) || policy_sync_text(c, NULL, 0) || !policy_sync_room(c)
+                       ? ACT_PROMOTE
+                       : 0;
         }
         return policy_sync_apply_due(c, p) ? ACT_SYNC : 0;
     }

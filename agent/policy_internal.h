@@ -27,6 +27,8 @@ bool policy_sync_allowed(const struct cluster *c);
 bool policy_next_sync(const struct cluster *c, struct command *out);
 /* The set the rules call for now, for the primary p of c's epoch. */
 void policy_sync_desired(const struct cluster *c, const struct node *p, struct sync_set *out);
+/* A set for the current epoch can be committed (room to keep the older). */
+bool policy_sync_room(const struct cluster *c);
 /* The committed set's setting, when it is for the current epoch. */
 bool policy_sync_text(const struct cluster *c, char *text, size_t size);
 /* The primary p must be made to run the committed set (ACT_SYNC). */

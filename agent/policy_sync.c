@@ -236,8 +236,11 @@ bool policy_next_sync(const struct cluster *c, struct command *out)
     if (y->set.seq != 0 && y->set.epoch == c->epoch && sync_set_same(&y->set, &want)) {
         return false;
     }
-    /* One slot stays free for the set of the next epoch. */
-    if (!chosen && y->set.epoch == c->epoch && y->n_retiring >= PGQ_SYNC_RETIRING_MAX - 1) {
+    /* One slot stays free for the set of the next epoch; a proposal the
+     * state machine would refuse is never made (it would be made again and
+     * again, ahead of every other command). */
+    if ((!chosen && y->set.epoch == c->epoch && y->n_retiring >= PGQ_SYNC_RETIRING_MAX - 1) ||
+        !policy_sync_room(c)) {
         return false;
     }
     command_init(out, CMD_SYNC_SET);
@@ -245,6 +248,13 @@ bool policy_next_sync(const struct cluster *c, struct command *out)
     out->u.sync_set.set = want;
     change_reason(c, p, &want, out->u.sync_set.reason, sizeof out->u.sync_set.reason);
     return true;
+}
+
+bool policy_sync_room(const struct cluster *c)
+{
+    const struct cluster_sync *y = &c->sync;
+    bool dropped = y->set.seq == 0 || (c->fo.unpromoted && y->set.epoch + 1 == c->epoch);
+    return dropped || y->n_retiring < PGQ_SYNC_RETIRING_MAX;
 }
 
 bool policy_sync_text(const struct cluster *c, char *text, size_t size)

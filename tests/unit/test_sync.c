@@ -543,6 +543,28 @@ static void test_sync_candidate_lost_before_promotion(void **ctx)
     assert_int_equal(b_cluster(s)->sync.retiring[0].epoch, 1);
 }
 
+static void test_sync_changes_bounded(void **ctx)
+{
+    /* A standby flapping in and out of the set while no set gets confirmed: at most 7 older
+     * sets pile up (one slot stays for the next epoch's), then nothing more is proposed, and
+     * nothing the state machine would refuse is ever proposed. */
+    struct state *s = *ctx;
+    uint64_t t = 2000;
+    sync_cluster(s, PGQ_SYNC_QUORUM, 1);
+    commit_set(s, t, ANY1_BOTH);
+    for (unsigned i = 0; b_cluster(s)->sync.n_retiring < PGQ_SYNC_RETIRING_MAX - 1; i++) {
+        assert_true(i < 2 * PGQ_SYNC_RETIRING_MAX);
+        b_primary_runs(s, t += 100, 0x3000, "", i % 2 == 0 ? "pg2" : "pg2,pg3");
+        commit_set(s, t += 100, i % 2 == 0 ? "ANY 1 (\"pg2\")" : ANY1_BOTH);
+    }
+    b_primary_runs(s, t += 100, 0x3000, "",
+                   b_cluster(s)->sync.set.n_names == 2 ? "pg2" : "pg2,pg3");
+    expect_none(s, t += 100);
+    /* Confirmed at last: all retire, and the change goes through. */
+    confirm(s, t += 100, 0x4000, b_cluster(s)->sync.set.n_names == 2 ? "pg2" : "pg2,pg3");
+    expect_cmd(s, t += 100, CMD_SYNC_SET);
+}
+
 static void test_sync_snapshot_round_trip(void **ctx)
 {
     /* A snapshot keeps the mode, number, the committed and retiring sets with what was held,
@@ -625,6 +647,7 @@ int main(void)
         T(test_sync_empty_set_blocks),
         T(test_sync_grow_binds_until_in_force),
         T(test_sync_candidate_lost_before_promotion),
+        T(test_sync_changes_bounded),
         T(test_sync_snapshot_round_trip),
         T(test_sync_text),
     };
