@@ -81,9 +81,11 @@ static void react(struct monitor *m)
             probe_kick(&m->probe, e->cluster, true);
             continue;
         }
+        /* A synchronous set committed or seen applied: the standbys'
+         * positions tell when it is in force (state_obs_sync_due). */
         if (e->kind == PGQ_EV_DECISION || e->kind == PGQ_EV_PROMOTED ||
             e->kind == PGQ_EV_REPOINTED || e->kind == PGQ_EV_FENCED ||
-            e->kind == PGQ_EV_FAILOVER_DONE) {
+            e->kind == PGQ_EV_FAILOVER_DONE || e->kind == PGQ_EV_SYNC) {
             probe_kick(&m->probe, e->cluster, false);
         }
     }
