@@ -31,6 +31,7 @@ enum stage {
     ST_P_GIVE_UP_RELOAD,
     ST_P_SYNC,
     ST_P_SYNC_RELOAD,
+    ST_P_SYNC_VERIFY,
     /* repoint */
     ST_R_READ,
     ST_R_ALTER,

@@ -42,9 +42,14 @@ static bool sync_eligible(const struct node *p, const struct node *n)
 static bool sync_healthy(const struct cluster *c, const struct node *p, const struct node *n)
 {
     const struct view *v = primary_view(p);
-    bool repointing = c->fo.epoch == c->epoch &&
-                      (c->fo.phase == PGQ_FO_DECIDED || c->fo.phase == PGQ_FO_PROMOTED) &&
-                      n->stuck_epoch != c->epoch;
+    /* A failover's repointing counts until the primary was seen after it
+     * was done: a first version dropped the standbys repointed at once, as
+     * the primary's last view predated them, and took them back a round
+     * later (an empty setting in between, measured). */
+    bool repointing = c->fo.epoch == c->epoch && n->stuck_epoch != c->epoch &&
+                      (c->fo.phase == PGQ_FO_DECIDED || c->fo.phase == PGQ_FO_PROMOTED ||
+                       (c->fo.phase == PGQ_FO_DONE && n->following_epoch == c->epoch &&
+                        (v == NULL || v->applied_ms <= c->fo.done_ms)));
     return sync_eligible(p, n) &&
            (repointing || (v != NULL && pgq_name_listed(v->obs.replicas, n->name)));
 }

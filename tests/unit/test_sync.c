@@ -543,6 +543,36 @@ static void test_sync_candidate_lost_before_promotion(void **ctx)
     assert_int_equal(b_cluster(s)->sync.retiring[0].epoch, 1);
 }
 
+static void test_sync_new_primary_no_flap(void **ctx)
+{
+    /* After a failover, the standbys repointed at the new primary stay in its set until the
+     * primary is seen again after the failover was done (its older view does not list them
+     * yet); a view after that which does not list one drops it. */
+    struct state *s = *ctx;
+    struct command c;
+    struct obs o;
+    sync_cluster(s, PGQ_SYNC_QUORUM, 1);
+    commit_set(s, 2000, ANY1_BOTH);
+    confirm(s, 2100, 0x3000, "pg2,pg3");
+    lose(s, 3000, NULL, 0x5000, 0x5000);
+    c = cut_then_next(s, 8100, CMD_DECIDE);
+    assert_string_equal(c.node, "pg2");
+    b_apply(s, &c);
+    commit_set(s, 8200, "ANY 1 (\"pg3\")");
+    b_step(s, 8300, PGQ_STEP_PROMOTED, "pg2", 2);
+    o = b_writable(s, "pg2", 0x5100); /* seen promoted, nobody streaming from it yet */
+    o.timeline = 2;
+    pgq_strlcpy(o.sync_setting, "ANY 1 (\"pg3\")", sizeof o.sync_setting);
+    b_report_by(s, 8300, 1, 3, &o);
+    expect_none(s, 8350); /* being repointed: still healthy */
+    b_step(s, 8400, PGQ_STEP_REPOINTED, "pg3", 0);
+    b_step(s, 8400, PGQ_STEP_DONE, NULL, 0);
+    expect_none(s, 8450);           /* the primary's last view is from before */
+    b_report_by(s, 8500, 1, 3, &o); /* seen after: pg3 does not stream from it */
+    c = commit_set(s, 8600, "");
+    b_assert_contains(c.u.sync_set.reason, "pg3 left: not streaming from the primary");
+}
+
 static void test_sync_changes_bounded(void **ctx)
 {
     /* A standby flapping in and out of the set while no set gets confirmed: at most 7 older
@@ -647,6 +677,7 @@ int main(void)
         T(test_sync_empty_set_blocks),
         T(test_sync_grow_binds_until_in_force),
         T(test_sync_candidate_lost_before_promotion),
+        T(test_sync_new_primary_no_flap),
         T(test_sync_changes_bounded),
         T(test_sync_snapshot_round_trip),
         T(test_sync_text),
