@@ -163,7 +163,8 @@ static bool sync_floor(const struct cluster *c,
             if (e->left_lsn == 0) {
                 snprintf(why, size,
                          "synchronous standby %s is %s: another standby may lack commits the "
-                         "primary acknowledged (maintenance on %s to fail over without it)",
+                         "primary acknowledged (maintenance on %s to fail over without it, or "
+                         "pgquorumctl failover --allow-data-loss)",
                          n->name, pgq_verdict_name(n->verdict), n->name);
                 return false;
             }

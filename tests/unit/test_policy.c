@@ -855,7 +855,8 @@ static void test_sync_standby_down_blocks(void **ctx)
     c = cut_then_next(s, 15000, CMD_BLOCKED);
     assert_string_equal(c.u.blocked.reason,
                         "synchronous standby pg2 is down: another standby may lack commits the "
-                        "primary acknowledged (maintenance on pg2 to fail over without it)");
+                        "primary acknowledged (maintenance on pg2 to fail over without it, or "
+                        "pgquorumctl failover --allow-data-loss)");
     b_apply(s, &c);
     expect_none(s, 15500);
     b_maintenance(s, 16000, "pg2", true);
