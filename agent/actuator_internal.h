@@ -31,6 +31,9 @@ enum stage {
     ST_P_HISTORY,
     ST_P_GIVE_UP,
     ST_P_GIVE_UP_RELOAD,
+    ST_P_SYNC,
+    ST_P_SYNC_RELOAD,
+    ST_P_SYNC_VERIFY,
     /* repoint */
     ST_R_READ,
     ST_R_ALTER,
@@ -58,6 +61,11 @@ enum stage {
     ST_S_READ,
     ST_S_CREATE,
     ST_S_DROP,
+    /* sync */
+    ST_Y_READ,
+    ST_Y_ALTER,
+    ST_Y_RELOAD,
+    ST_Y_VERIFY,
 };
 
 struct slots_work;
@@ -85,7 +93,8 @@ struct job
     uint32_t new_tli; /* promote: the timeline it is on */
     /* repoint: a STUCK step was committed once already by this job */
     bool stuck_sent;
-    bool waldir; /* this role may list pg_wal: timelines exactly (PGQ_SQL_HAS_WALDIR) */
+    bool waldir;       /* this role may list pg_wal: timelines exactly (PGQ_SQL_HAS_WALDIR) */
+    bool sync_differs; /* promote: its synchronous_standby_names is not the committed set's */
     /* cut: what was read before and after it */
     bool cut_changed;
     uint32_t cut_tli;
@@ -111,6 +120,8 @@ void job_next(struct job *j, uint64_t delay_ms);
 void job_fail(struct job *j, int status, const char *fmt, ...) PGQ_PRINTF(3, 4);
 void step_commit(struct job *j, const struct cmd_step *st, const char *detail);
 void step_done(struct job *j, int kind, uint32_t timeline, const char *detail);
+/* The job ends with nothing to commit (what it did shows in observations). */
+void job_succeed(struct job *j, const char *what);
 /* Right before a statement with an effect: is this still ours to do? (false:
  * the job was cancelled) */
 bool still_due(struct job *j);

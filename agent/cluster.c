@@ -164,6 +164,7 @@ static int apply_node_add(struct state *s, const struct command *cmd, struct app
     pgq_strlcpy(n->name, cmd->node, sizeof n->name);
     pgq_strlcpy(n->conninfo, cmd->u.node_add.conninfo, sizeof n->conninfo);
     n->priority = cmd->u.node_add.priority;
+    n->replication_quorum = true;
     n->added_ms = cmd->time_ms;
     members_changed(s, c);
     cluster_event(s, c->name, n->name, PGQ_EV_NODE_ADDED, c->epoch, 0,
@@ -648,6 +649,7 @@ static int apply_report(struct state *s, const struct command *cmd, struct apply
         }
         note_observation(s, c, n, &o);
         agent_note_observation(s, c, n, &o);
+        sync_note_observation(s, c, n, &o);
     }
     return 0;
 }
@@ -771,6 +773,8 @@ int cluster_check(const struct state *s, const struct command *cmd, struct apply
             }
             return 0;
         }
+        case CMD_SYNC_CONFIG:
+            return sync_config_check(s, cmd, res);
         default:
             return 0;
     }
@@ -845,6 +849,12 @@ int cluster_apply(struct state *s, const struct command *cmd, struct apply_resul
             break;
         case CMD_PAUSE:
             rv = apply_pause(s, cmd, res);
+            break;
+        case CMD_SYNC_CONFIG:
+            rv = apply_sync_config(s, cmd, res);
+            break;
+        case CMD_SYNC_SET:
+            rv = apply_sync_set(s, cmd, res);
             break;
         default:
             rv = cluster_fail(res, PGQ_UNKNOWN, "unknown command kind %d", cmd->kind);

@@ -59,6 +59,11 @@ struct obs
      * node itself stands with its own slot (enum pgq_slot_use). */
     char lost_slots[PGQ_SLOT_NAMES_MAX];
     int slot_use;
+    /* Managed synchronous replication (primary only, "" otherwise): the
+     * synchronous_standby_names it runs with, and the application_names
+     * streaming from it (pg_stat_replication), sorted, comma-separated. */
+    char sync_setting[PGQ_SYNC_SETTING_MAX];
+    char replicas[PGQ_REPLICAS_NAMES_MAX];
 };
 
 /* The same running PostgreSQL server, by what each observation says of it. */
@@ -175,6 +180,7 @@ struct node
     uint64_t added_ms;
     struct agent_facts agent;      /* state PGQ_AGENT_NONE: no agent ever attached */
     uint64_t allow_unfenced_epoch; /* an operator allowed a failover over it in this epoch */
+    bool replication_quorum;       /* managed sync: it may be a synchronous standby (default) */
     struct view views[PGQ_MAX_MONITORS];
 };
 
@@ -219,6 +225,36 @@ struct switchover
     uint64_t begun_ms; /* STOPPING since */
 };
 
+/* A synchronous set the quorum committed for the primary of `epoch`:
+ * synchronous_standby_names = method k (names). */
+struct sync_set
+{
+    uint64_t seq;   /* state seq of the SyncSet that committed it: its id (0: none yet) */
+    uint64_t epoch; /* the epoch whose primary it is for */
+    int method;     /* enum pgq_sync_method; PGQ_SYNC_NONE: "" (asynchronous) */
+    unsigned k;     /* acknowledgements a commit waits for */
+    char names[PGQ_SYNC_MAX][PGQ_NAME_MAX];
+    unsigned n_names;
+    uint32_t held_mask; /* names seen holding the WAL up to where the set was confirmed applied */
+};
+
+/* Managed synchronous replication of one cluster (cluster_sync.c). */
+struct cluster_sync
+{
+    int mode;            /* enum pgq_sync_mode */
+    unsigned number;     /* number_sync: 1..PGQ_SYNC_MAX (0: never set, as 1) */
+    struct sync_set set; /* the last committed */
+    /* Older sets, each binding for a failover until `set` is in force: the
+     * primary was seen running it (applied_seq) at applied_lsn and k of its
+     * standbys were seen holding WAL up to there. */
+    struct sync_set retiring[PGQ_SYNC_RETIRING_MAX];
+    unsigned n_retiring;
+    uint64_t applied_seq;            /* set.seq once the primary was seen running it */
+    uint64_t applied_lsn;            /* the primary's position in that observation */
+    char seen[PGQ_SYNC_SETTING_MAX]; /* the primary's synchronous_standby_names, last seen */
+    uint64_t allow_loss_epoch;       /* an operator allowed a failover that may lose writes */
+};
+
 struct cluster
 {
     char name[PGQ_NAME_MAX];
@@ -248,6 +284,7 @@ struct cluster
      * once the members changed since). */
     uint64_t members_gen;
     uint64_t slots_epoch;
+    struct cluster_sync sync;
 };
 
 struct member
@@ -307,6 +344,8 @@ enum cmd_kind {
     CMD_ALLOW_UNFENCED, /* level 2 */
     CMD_PAUSE,          /* level 3 */
     CMD_SWITCHOVER,     /* level 3 */
+    CMD_SYNC_CONFIG,    /* level 3 */
+    CMD_SYNC_SET,       /* level 3 */
 };
 
 /* The feature level a command kind needs; and, for CMD_STEP, a step kind. */
@@ -368,6 +407,19 @@ struct command
         {
             char by[PGQ_NAME_MAX];
         } allow; /* CMD_ALLOW_UNFENCED: node */
+        struct cmd_sync_config
+        {
+            int mode;               /* enum pgq_sync_mode; -1: unchanged */
+            unsigned number;        /* number_sync; 0: unchanged */
+            int replication_quorum; /* of node: 1 true, 0 false, -1 unchanged */
+            bool allow_data_loss;   /* a failover of the current epoch may lose writes */
+            char by[PGQ_NAME_MAX];
+        } sync_config; /* CMD_SYNC_CONFIG: node for replication_quorum */
+        struct cmd_sync_set
+        {
+            struct sync_set set; /* seq and held_mask are set on apply */
+            char reason[PGQ_REASON_MAX];
+        } sync_set;
         struct cmd_set_role
         {
             int role;
@@ -518,6 +570,22 @@ bool node_slot_denied(const struct node *n);
 /* n's slot on the primary of c was lost, as the primary's latest committed
  * observation says (the WAL it needed is gone). */
 bool cluster_slot_lost(const struct cluster *c, const struct node *n);
+/* Managed synchronous replication (cluster_sync.c). */
+
+/* The synchronous_standby_names value of a set: "" for none, else
+ * 'ANY 1 ("pg2", "pg3")'. */
+void sync_set_text(const struct sync_set *set, char *buf, size_t size);
+
+/* Two sets say the same to PostgreSQL (method, k and names, in order). */
+bool sync_set_same(const struct sync_set *a, const struct sync_set *b);
+
+/* The name is in the set. */
+bool sync_set_has(const struct sync_set *set, const char *name);
+
+/* Committing observation o (of a node of `cluster`) would advance managed
+ * synchronous replication (the primary seen running the committed set, a
+ * standby seen holding its WAL): the monitor reports it at once. */
+bool state_obs_sync_due(const struct state *s, const char *cluster, const struct obs *o);
 
 /* Events, oldest first: the i-th of state->n_events. */
 const struct event *state_event(const struct state *s, unsigned i);

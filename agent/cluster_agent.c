@@ -19,6 +19,8 @@ unsigned cluster_cmd_level(int kind)
             return 2;
         case CMD_PAUSE:
         case CMD_SWITCHOVER:
+        case CMD_SYNC_CONFIG:
+        case CMD_SYNC_SET:
             return 3;
         default:
             return 1;

@@ -274,6 +274,7 @@ int apply_decide(struct state *s, const struct command *cmd, struct apply_result
         snprintf(old->rejoin, sizeof old->rejoin, "former primary of epoch %" PRIu64, c->epoch);
     }
     c->epoch = d->epoch;
+    sync_on_decide(c, d->epoch - 1);
     pgq_strlcpy(c->primary, cand->name, sizeof c->primary);
     cand->role = PGQ_ROLE_PRIMARY;
     cand->following_epoch = c->epoch;
@@ -397,6 +398,7 @@ int apply_step(struct state *s, const struct command *cmd, struct apply_result *
             c->timeline = st->timeline;
             c->parent_tli = st->parent_tli;
             c->fork_lsn = st->lsn;
+            sync_on_promoted(c);
             cluster_event(s, c->name, n->name, PGQ_EV_PROMOTED, c->epoch,
                           cluster_since(s->time_ms, c->fo.decided_ms),
                           "node %s promoted (timeline %u)%s%s", n->name, st->timeline,

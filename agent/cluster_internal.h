@@ -47,6 +47,15 @@ void agent_note_observation(struct state *s,
                             struct node *n,
                             const struct obs *o);
 
+/* Managed synchronous replication (cluster_sync.c). */
+int apply_sync_config(struct state *s, const struct command *cmd, struct apply_result *res);
+int sync_config_check(const struct state *s, const struct command *cmd, struct apply_result *res);
+int apply_sync_set(struct state *s, const struct command *cmd, struct apply_result *res);
+void sync_note_observation(struct state *s, struct cluster *c, struct node *n, const struct obs *o);
+/* A decision replaced the primary of old_epoch; a promotion was committed. */
+void sync_on_decide(struct cluster *c, uint64_t old_epoch);
+void sync_on_promoted(struct cluster *c);
+
 /* The primary of c is up again by verdict: a failover still cutting its
  * standbys off it is abandoned. */
 void failover_primary_up(struct state *s, struct cluster *c);

@@ -239,6 +239,12 @@ void codec_obs_to_pb(const struct obs *o, Pgq__Observation *m)
         m->lost_slots = S(o->lost_slots);
     }
     m->has_slot_use = o->slot_use != 0, m->slot_use = (uint32_t)o->slot_use;
+    if (o->sync_setting[0] != '\0') {
+        m->sync_setting = S(o->sync_setting);
+    }
+    if (o->replicas[0] != '\0') {
+        m->replicas = S(o->replicas);
+    }
 }
 
 void codec_obs_from_pb(struct dec *d, const Pgq__Observation *m, struct obs *o)
@@ -275,6 +281,9 @@ void codec_obs_from_pb(struct dec *d, const Pgq__Observation *m, struct obs *o)
         codec_dec_fail(d, PGQ_MALFORMED, "observation.slot_use %u out of range", m->slot_use);
     }
     o->slot_use = (int)m->slot_use;
+    codec_copy_str(d, o->sync_setting, sizeof o->sync_setting, m->sync_setting,
+                   "observation.sync_setting");
+    codec_copy_str(d, o->replicas, sizeof o->replicas, m->replicas, "observation.replicas");
 }
 
 /* ---- commands ----------------------------------------------------------- */
@@ -508,6 +517,9 @@ int codec_command_to_pb(const struct command *cmd, Pgq__Command *m, struct scrat
             m->switchover = b;
             return 0;
         }
+        case CMD_SYNC_CONFIG:
+        case CMD_SYNC_SET:
+            return codec_sync_command_to_pb(cmd, m, sc);
         case CMD_ABANDON: {
             Pgq__Abandon *b = codec_scratch_alloc(sc, sizeof *b);
             if (b == NULL) {
@@ -741,10 +753,18 @@ static void command_from_pb(struct dec *d, const Pgq__Command *m, struct command
         case PGQ__COMMAND__BODY_SWITCHOVER:
             cmd->kind = CMD_SWITCHOVER;
             codec_switchover_from_pb(d, m->switchover, cmd);
-            break;
+            return;
         case PGQ__COMMAND__BODY_PAUSE:
             cmd->kind = CMD_PAUSE;
             codec_pause_from_pb(d, m->pause, cmd);
+            return;
+        case PGQ__COMMAND__BODY_SYNC_CONFIG:
+            cmd->kind = CMD_SYNC_CONFIG;
+            codec_sync_config_from_pb(d, m->sync_config, cmd);
+            return;
+        case PGQ__COMMAND__BODY_SYNC_SET:
+            cmd->kind = CMD_SYNC_SET;
+            codec_sync_set_from_pb(d, m->sync_set, cmd);
             return;
         case PGQ__COMMAND__BODY_ABANDON:
             cmd->kind = CMD_ABANDON;

@@ -79,6 +79,7 @@ enum api_kind {
     API_ALLOW_UNFENCED, /* pgquorumctl failover --allow-unfenced */
     API_PAUSE,          /* pgquorumctl pause|resume */
     API_SWITCHOVER,     /* pgquorumctl switchover */
+    API_SYNC,           /* pgquorumctl sync, failover --allow-data-loss: a SyncConfig */
 };
 
 /* Response codes: the same numbers as proto/api.proto's Code. */
@@ -96,6 +97,7 @@ struct api_request
     int kind;
     struct command cmd;              /* NODE_ADD, NODE_REMOVE, MAINTENANCE, REPORT, ALLOW_UNFENCED,
                                         PAUSE;
+                                        SYNC;
                                         HEARTBEAT: a CMD_AGENT with the agent's facts */
     char conninfo[PGQ_CONNINFO_MAX]; /* HEARTBEAT: to register the node if unknown */
     unsigned priority;               /* HEARTBEAT */

@@ -73,6 +73,11 @@ int codec_request_encode(const struct api_request *req,
             m.body_case = PGQ__REQUEST__BODY_SWITCHOVER;
             m.switchover = cm.switchover;
             break;
+        case API_SYNC:
+            rv = codec_command_to_pb(&req->cmd, &cm, &sc);
+            m.body_case = PGQ__REQUEST__BODY_SYNC;
+            m.sync = cm.sync_config;
+            break;
         case API_NODE_ADD:
         case API_NODE_REMOVE:
         case API_MAINTENANCE:
@@ -191,6 +196,11 @@ int codec_request_decode(const uint8_t *buf,
             req->kind = API_SWITCHOVER;
             req->cmd.kind = CMD_SWITCHOVER;
             codec_switchover_from_pb(&d, m->switchover, &req->cmd);
+            break;
+        case PGQ__REQUEST__BODY_SYNC:
+            req->kind = API_SYNC;
+            req->cmd.kind = CMD_SYNC_CONFIG;
+            codec_sync_config_from_pb(&d, m->sync, &req->cmd);
             break;
         default:
             codec_dec_fail(&d, PGQ_UNKNOWN, "unknown request (oneof case %d)", (int)m->body_case);

@@ -96,6 +96,13 @@ void codec_maintenance_from_pb(struct dec *d, const Pgq__SetMaintenance *b, stru
 void codec_pause_from_pb(struct dec *d, const Pgq__SetPause *b, struct command *cmd);
 void codec_switchover_from_pb(struct dec *d, const Pgq__Switchover *b, struct command *cmd);
 
+/* Managed synchronous replication (codec_sync.c). */
+int codec_sync_command_to_pb(const struct command *cmd, Pgq__Command *m, struct scratch *sc);
+void codec_sync_config_from_pb(struct dec *d, const Pgq__SyncConfig *b, struct command *cmd);
+void codec_sync_set_from_pb(struct dec *d, const Pgq__SetSync *b, struct command *cmd);
+int codec_cluster_sync_to_pb(const struct cluster *c, Pgq__Cluster *m, struct scratch *sc);
+void codec_cluster_sync_from_pb(struct dec *d, const Pgq__Cluster *m, struct cluster *c);
+
 /* What of the state a message carries: a snapshot needs everything, a
  * status reply everything but the history (events have their own request),
  * an events reply only the history. */

@@ -76,6 +76,7 @@ static Pgq__Node *node_to_pb(const struct node *n, struct scratch *sc)
     m->allow_unfenced_epoch = n->allow_unfenced_epoch;
     m->has_maintenance_allow_failover = n->maintenance_allow_failover;
     m->maintenance_allow_failover = n->maintenance_allow_failover;
+    m->has_replication_quorum = !n->replication_quorum, m->replication_quorum = false;
     if (n->agent.state != PGQ_AGENT_NONE) {
         m->agent = codec_scratch_alloc(sc, sizeof *m->agent);
         if (m->agent == NULL || codec_agent_to_pb(&n->agent, m->agent, sc) != 0) {
@@ -198,6 +199,9 @@ static Pgq__Cluster *cluster_to_pb(const struct cluster *c, struct scratch *sc)
     m->has_slots_epoch = c->slots_epoch != 0, m->slots_epoch = c->slots_epoch;
     m->has_members_gen = c->members_gen != 0, m->members_gen = c->members_gen;
     m->failover = fo;
+    if (codec_cluster_sync_to_pb(c, m, sc) != 0) {
+        return NULL;
+    }
     return m;
 }
 
@@ -375,6 +379,7 @@ static void node_from_pb(struct dec *d, const Pgq__Node *m, struct node *n)
     n->allow_unfenced_epoch = m->allow_unfenced_epoch;
     n->maintenance_allow_failover =
         m->has_maintenance_allow_failover && m->maintenance_allow_failover;
+    n->replication_quorum = m->replication_quorum; /* absent: the default, true */
     codec_agent_from_pb(d, m->agent, &n->agent);
     n->cut_lsn = m->cut_lsn;
     n->cut_tli = m->cut_tli;
@@ -487,6 +492,7 @@ void codec_state_from_pb(struct dec *d, const Pgq__State *m, struct state *s)
         c->sw.begun_ms = mc->sw_begun_ms;
         c->slots_epoch = mc->slots_epoch;
         c->members_gen = mc->members_gen;
+        codec_cluster_sync_from_pb(d, mc, c);
     }
     codec_events_from_pb(d, m->events, m->n_events, s);
 }

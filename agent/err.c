@@ -82,6 +82,7 @@ static const char *const event_names[] = {
     [PGQ_EV_PAUSE] = "pause",
     [PGQ_EV_SWITCHOVER] = "switchover",
     [PGQ_EV_SLOT] = "slot",
+    [PGQ_EV_SYNC] = "sync",
 };
 NAME_LOOKUP(pgq_event_kind_name, event_names, PGQ__N_EVENT_KINDS)
 
@@ -133,3 +134,16 @@ static const char *const sw_phase_names[] = {
     [PGQ_SW_STOPPING] = "stopping the primary",
 };
 NAME_LOOKUP(pgq_sw_phase_name, sw_phase_names, PGQ__N_SW_PHASES)
+static const char *const sync_mode_names[] = {
+    [PGQ_SYNC_OFF] = "off",
+    [PGQ_SYNC_QUORUM] = "quorum",
+    [PGQ_SYNC_STRICT] = "strict",
+};
+NAME_LOOKUP(pgq_sync_mode_name, sync_mode_names, PGQ__N_SYNC_MODES)
+
+static const char *const sync_method_names[] = {
+    [PGQ_SYNC_NONE] = "none",
+    [PGQ_SYNC_ANY] = "ANY",
+    [PGQ_SYNC_FIRST] = "FIRST",
+};
+NAME_LOOKUP(pgq_sync_method_name, sync_method_names, PGQ__N_SYNC_METHODS)

@@ -31,6 +31,11 @@ struct args
     const char *at;
     bool cancel;
     bool allow_failover;
+    const char *mode;
+    const char *number_sync;
+    const char *node;
+    const char *replication_quorum;
+    bool allow_data_loss;
     bool json;
     bool local;
     bool help;
@@ -58,6 +63,13 @@ static const char usage_main[] =
     "  failover --allow-unfenced NAME [--cluster NAME]\n"
     "                                       allow a failover over a primary that\n"
     "                                       cannot be proven fenced (audited)\n"
+    "  failover --allow-data-loss [--cluster NAME]\n"
+    "                                       allow a failover that may lose writes\n"
+    "                                       the synchronous rules protect (audited)\n"
+    "  sync --mode off|quorum|strict [--number-sync N] [--cluster NAME]\n"
+    "  sync --number-sync N [--cluster NAME]\n"
+    "  sync --node NAME --replication-quorum true|false [--cluster NAME]\n"
+    "                                       managed synchronous replication\n"
     "  debug failpoint NAME crash|fail|off [ARG]   (test builds; first monitor only)\n"
     "\n"
     "Options:\n"
@@ -126,10 +138,29 @@ static const struct
      "--cancel withdraws it until the primary has stopped.\n"},
     {"failover",
      "Usage: pgquorumctl failover --allow-unfenced NAME [--cluster NAME]\n"
-     "The primary NAME vanished after its node agent fell silent while it ran:\n"
-     "nothing proves it stopped taking writes, so the quorum does not promote over\n"
-     "it. This allows it, for the current epoch; writes it acknowledged since may\n"
-     "be lost. Recorded in the events with who allowed it.\n"},
+     "       pgquorumctl failover --allow-data-loss [--cluster NAME]\n"
+     "--allow-unfenced: the primary NAME vanished after its node agent fell silent\n"
+     "while it ran: nothing proves it stopped taking writes, so the quorum does not\n"
+     "promote over it. This allows it, for the current epoch; writes it acknowledged\n"
+     "since may be lost.\n"
+     "--allow-data-loss: no standby is known to hold every write the synchronous\n"
+     "set made the primary wait for (status says FAILOVER BLOCKED and why). This\n"
+     "lets the failover of the current primary choose among the standbys anyway\n"
+     "(the most advanced one, within max_lag_on_failover); acknowledged writes may\n"
+     "be lost. Both are recorded in the events with who allowed it.\n"},
+    {"sync",
+     "Usage: pgquorumctl sync --mode off|quorum|strict [--number-sync N] [--cluster NAME]\n"
+     "       pgquorumctl sync --number-sync N [--cluster NAME]\n"
+     "       pgquorumctl sync --node NAME --replication-quorum true|false [--cluster NAME]\n"
+     "Managed synchronous replication: the quorum writes synchronous_standby_names\n"
+     "on the primary from the healthy standbys whose replication quorum is true.\n"
+     "  quorum  ANY N of them; fewer healthy lowers N, none empties it: writes go on\n"
+     "  strict  FIRST N of exactly N of them, a dead one replaced by a healthy one\n"
+     "          and kept when there is none: writes wait rather than go on unprotected\n"
+     "  off     not managed (an empty setting is written once if it was)\n"
+     "N is 1..8 (default 1). A failover promotes only a standby of the last set\n"
+     "committed that provably holds every acknowledged write. status --json shows\n"
+     "the set committed, whether the primary applied it, and what it runs.\n"},
     {"debug",
      "Usage: pgquorumctl debug failpoint NAME crash|fail|off [ARG]\n"
      "Arm a failpoint on the first monitor of --monitors (builds configured with\n"
@@ -170,6 +201,10 @@ static int parse_args(int argc, char **argv, struct args *a)
             a->allow_failover = true;
             continue;
         }
+        if (strcmp(s, "--allow-data-loss") == 0) {
+            a->allow_data_loss = true;
+            continue;
+        }
         if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
             a->help = true;
             continue;
@@ -192,6 +227,14 @@ static int parse_args(int argc, char **argv, struct args *a)
             slot = &a->to;
         } else if (strcmp(s, "--at") == 0) {
             slot = &a->at;
+        } else if (strcmp(s, "--mode") == 0) {
+            slot = &a->mode;
+        } else if (strcmp(s, "--number-sync") == 0) {
+            slot = &a->number_sync;
+        } else if (strcmp(s, "--node") == 0) {
+            slot = &a->node;
+        } else if (strcmp(s, "--replication-quorum") == 0) {
+            slot = &a->replication_quorum;
         } else if (strcmp(s, "--limit") == 0) {
             slot = &a->limit;
         } else if (strcmp(s, "--timeout") == 0) {
@@ -422,6 +465,7 @@ static bool only(const struct args *a,
                  bool json,
                  const char **bad)
 {
+    bool sync = strcmp(a->words[0], "sync") == 0;
     if (a->allow_unfenced != NULL && strcmp(a->words[0], "failover") != 0) {
         *bad = "--allow-unfenced";
     } else if (a->allow_failover && strcmp(a->words[0], "maintenance") != 0) {
@@ -429,6 +473,16 @@ static bool only(const struct args *a,
     } else if (strcmp(a->words[0], "switchover") != 0 &&
                (a->to != NULL || a->at != NULL || a->cancel)) {
         *bad = a->to != NULL ? "--to" : a->at != NULL ? "--at" : "--cancel";
+    } else if (a->allow_data_loss && strcmp(a->words[0], "failover") != 0) {
+        *bad = "--allow-data-loss";
+    } else if (!sync && a->mode != NULL) {
+        *bad = "--mode";
+    } else if (!sync && a->number_sync != NULL) {
+        *bad = "--number-sync";
+    } else if (!sync && a->node != NULL) {
+        *bad = "--node";
+    } else if (!sync && a->replication_quorum != NULL) {
+        *bad = "--replication-quorum";
     } else if (!conninfo && a->conninfo != NULL) {
         *bad = "--conninfo";
     } else if (!priority && a->priority != NULL) {
@@ -443,6 +497,75 @@ static bool only(const struct args *a,
         return true;
     }
     return false;
+}
+
+/* A SyncConfig for cluster, changing nothing yet; who asks. */
+static void sync_request(struct api_request *req, const char *cluster)
+{
+    const char *user = getenv("USER");
+    req->kind = API_SYNC;
+    command_init(&req->cmd, CMD_SYNC_CONFIG);
+    pgq_strlcpy(req->cmd.cluster, cluster, sizeof req->cmd.cluster);
+    req->cmd.u.sync_config.mode = -1;
+    req->cmd.u.sync_config.replication_quorum = -1;
+    snprintf(req->cmd.u.sync_config.by, sizeof req->cmd.u.sync_config.by, "pgquorumctl (user %s)",
+             user != NULL && pgq_name_valid(user) ? user : "unknown");
+}
+
+/* pgquorumctl sync: a cluster's mode and number, or a node's replication
+ * quorum; everything checked before any monitor is asked. */
+static int sync_args(const struct args *a, const char *cluster, struct api_request *req)
+{
+    struct cmd_sync_config *y = &req->cmd.u.sync_config;
+    uint64_t v;
+    sync_request(req, cluster);
+    if (a->node != NULL || a->replication_quorum != NULL) {
+        if (a->mode != NULL || a->number_sync != NULL) {
+            return usage_error(
+                "sync: --node and --replication-quorum go without --mode and "
+                "--number-sync");
+        }
+        if (a->node == NULL || a->replication_quorum == NULL) {
+            return usage_error("usage: sync --node NAME --replication-quorum true|false");
+        }
+        if (!pgq_name_valid(a->node)) {
+            return usage_error("--node: \"%s\" is not a valid node name", a->node);
+        }
+        if (strcmp(a->replication_quorum, "true") != 0 &&
+            strcmp(a->replication_quorum, "false") != 0) {
+            return usage_error("--replication-quorum: \"%s\" is not true or false",
+                               a->replication_quorum);
+        }
+        pgq_strlcpy(req->cmd.node, a->node, sizeof req->cmd.node);
+        y->replication_quorum = strcmp(a->replication_quorum, "true") == 0;
+        return 0;
+    }
+    if (a->mode == NULL && a->number_sync == NULL) {
+        return usage_error(
+            "usage: sync --mode off|quorum|strict [--number-sync N], or "
+            "sync --node NAME --replication-quorum true|false");
+    }
+    if (a->mode != NULL) {
+        for (y->mode = 0; y->mode < PGQ__N_SYNC_MODES; y->mode++) {
+            if (strcmp(a->mode, pgq_sync_mode_name(y->mode)) == 0) {
+                break;
+            }
+        }
+        if (y->mode == PGQ__N_SYNC_MODES) {
+            return usage_error("--mode: \"%s\" is not off, quorum or strict", a->mode);
+        }
+    }
+    if (a->number_sync != NULL) {
+        if (y->mode == PGQ_SYNC_OFF) {
+            return usage_error("--number-sync does not apply to --mode off");
+        }
+        if (parse_u64(a->number_sync, PGQ_SYNC_MAX, &v) != 0 || v == 0) {
+            return usage_error("--number-sync: \"%s\" is not a number in 1..%d", a->number_sync,
+                               PGQ_SYNC_MAX);
+        }
+        y->number = (unsigned)v;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -615,9 +738,19 @@ int main(int argc, char **argv)
         req.cmd.u.switchover.at_ms = at;
         req.cmd.u.switchover.cancel = a.cancel;
         operator_name(req.cmd.u.switchover.by, sizeof req.cmd.u.switchover.by);
+    } else if (strcmp(cmd, "failover") == 0 && a.allow_data_loss) {
+        if (a.n_words != 1 || a.allow_unfenced != NULL) {
+            return usage_error("usage: failover --allow-data-loss [--cluster NAME]");
+        }
+        if (!only(&a, false, false, false, false, &bad)) {
+            fprintf(stderr, "pgquorumctl: option %s does not apply to failover\n", bad);
+            return PGQ_EXIT_USAGE;
+        }
+        sync_request(&req, cluster);
+        req.cmd.u.sync_config.allow_data_loss = true;
     } else if (strcmp(cmd, "failover") == 0) {
         if (a.n_words != 1 || a.allow_unfenced == NULL) {
-            return usage_error("usage: failover --allow-unfenced NAME");
+            return usage_error("usage: failover --allow-unfenced NAME | --allow-data-loss");
         }
         if (!only(&a, false, false, false, false, &bad)) {
             fprintf(stderr, "pgquorumctl: option %s does not apply to failover\n", bad);
@@ -631,6 +764,18 @@ int main(int argc, char **argv)
         pgq_strlcpy(req.cmd.cluster, cluster, sizeof req.cmd.cluster);
         pgq_strlcpy(req.cmd.node, a.allow_unfenced, sizeof req.cmd.node);
         operator_name(req.cmd.u.allow.by, sizeof req.cmd.u.allow.by);
+    } else if (strcmp(cmd, "sync") == 0) {
+        if (a.n_words != 1) {
+            return usage_error("unexpected argument \"%s\" (sync takes options only)", a.words[1]);
+        }
+        if (!only(&a, false, false, false, false, &bad)) {
+            fprintf(stderr, "pgquorumctl: option %s does not apply to sync\n", bad);
+            return PGQ_EXIT_USAGE;
+        }
+        rv = sync_args(&a, cluster, &req);
+        if (rv != 0) {
+            return rv;
+        }
     } else if (strcmp(cmd, "debug") == 0) {
         if (a.n_words < 4 || a.n_words > 5 || strcmp(a.words[1], "failpoint") != 0) {
             return usage_error("usage: debug failpoint NAME crash|fail|off [ARG]");

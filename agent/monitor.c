@@ -81,9 +81,11 @@ static void react(struct monitor *m)
             probe_kick(&m->probe, e->cluster, true);
             continue;
         }
+        /* A synchronous set committed or seen applied: the standbys'
+         * positions tell when it is in force (state_obs_sync_due). */
         if (e->kind == PGQ_EV_DECISION || e->kind == PGQ_EV_PROMOTED ||
             e->kind == PGQ_EV_REPOINTED || e->kind == PGQ_EV_FENCED ||
-            e->kind == PGQ_EV_FAILOVER_DONE) {
+            e->kind == PGQ_EV_FAILOVER_DONE || e->kind == PGQ_EV_SYNC) {
             probe_kick(&m->probe, e->cluster, false);
         }
     }
@@ -132,8 +134,12 @@ static void action_done_cb(struct actuator *a,
                            const char *errmsg)
 {
     struct monitor *m = a->data;
-    (void)act;
     (void)errmsg;
+    if (status == 0 && act->kind == ACT_SYNC && !m->stopping) {
+        /* The primary runs the set now: an observation of it says so (and
+         * confirms it) without waiting for the next round. */
+        probe_kick(&m->probe, act->cluster, false);
+    }
     if (status == 0 && step != NULL && !m->stopping) {
         int rv = monitor_propose_copy(m, NULL, step);
         if (rv != 0) {

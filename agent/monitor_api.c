@@ -250,6 +250,9 @@ static const struct request_row requests[] = {
      "allow a failover over a primary that cannot be proven fenced (audited)"},
     {API_PAUSE, handle_write, true, "pause or resume a cluster's automatic actions (audited)"},
     {API_SWITCHOVER, handle_write, true, "schedule or cancel a planned switchover (audited)"},
+    {API_SYNC, handle_write, true,
+     "managed synchronous replication: mode, number, replication quorum, or an allowance to "
+     "lose writes (audited)"},
 };
 
 static const struct request_row *request_row(int kind)

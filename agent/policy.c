@@ -98,7 +98,7 @@ static uint64_t standby_evidence(const struct cluster *c, const struct node *p, 
  * counts with its cut of this round; one that is not, with a cut of an
  * earlier round of this failover (a candidate that died before its
  * promotion, say), since which it acknowledged nothing. */
-static bool sync_holder_position(const struct cluster *c, const struct node *n, uint64_t *lsn)
+bool policy_holder_position(const struct cluster *c, const struct node *n, uint64_t *lsn)
 {
     /* The primary being replaced, when it is a candidate that never got
      * promoted, was cut as a standby earlier in the chain and has followed
@@ -150,7 +150,7 @@ static bool sync_floor(const struct cluster *c,
         if (n == NULL || n == fp || n->maintenance) {
             continue;
         }
-        if (!sync_holder_position(c, n, &lsn)) {
+        if (!policy_holder_position(c, n, &lsn)) {
             if (n->verdict == PGQ_VERDICT_UP) {
                 snprintf(why, size,
                          PGQ_HELD
@@ -163,7 +163,8 @@ static bool sync_floor(const struct cluster *c,
             if (e->left_lsn == 0) {
                 snprintf(why, size,
                          "synchronous standby %s is %s: another standby may lack commits the "
-                         "primary acknowledged (maintenance on %s to fail over without it)",
+                         "primary acknowledged (maintenance on %s to fail over without it, or "
+                         "pgquorumctl failover --allow-data-loss)",
                          n->name, pgq_verdict_name(n->verdict), n->name);
                 return false;
             }
@@ -220,6 +221,8 @@ static unsigned plausible_candidates(const struct cluster *c,
             no = "rejoining";
         } else if (chain && given_up(c, n)) {
             no = "its promotion was given up";
+        } else if (policy_sync_last(c) != NULL && !sync_set_has(policy_sync_last(c), n->name)) {
+            no = "not in the synchronous set (pgquorumctl failover --allow-data-loss)";
         }
         if (no != NULL) {
             pgq_appendf(why, size, "%s%s: %s", why[0] ? "; " : "", n->name, no);
@@ -270,8 +273,10 @@ void policy_choose(const struct state *s,
     unsigned n_cands = 0;
     char why[PGQ_REASON_MAX] = "";
     uint32_t tli = p != NULL ? primary_tli(c, p) : 0;
-    uint64_t floor = 0;
-    const char *holder = NULL;
+    uint64_t floor = 0, mfloor = 0;
+    const char *holder = NULL, *mholder = NULL;
+    const struct sync_set *last = policy_sync_last(c);
+    bool allowed = policy_sync_allowed(c);
     (void)s;
 
     memset(out, 0, sizeof *out);
@@ -346,12 +351,26 @@ void policy_choose(const struct state *s,
                         why[0] ? "; " : "", n->name, l1, l2);
             continue;
         }
+        /* Invariant 4, managed: never a standby outside the last set. */
+        if (last != NULL && !sync_set_has(last, n->name)) {
+            pgq_appendf(why, sizeof why, "%s%s: not in the synchronous set", why[0] ? "; " : "",
+                        n->name);
+            continue;
+        }
         cands[n_cands].node = n;
         cands[n_cands].lsn = n->cut_lsn;
         n_cands++;
     }
-    if (!sync_floor(c, fp, &floor, &holder, out->reason, sizeof out->reason)) {
+    /* An operator's allowance to lose writes waives the synchronous rules
+     * (and only them). */
+    if (!allowed &&
+        (!sync_floor(c, fp, &floor, &holder, out->reason, sizeof out->reason) ||
+         !policy_sync_floor(c, tli, &mfloor, &mholder, out->reason, sizeof out->reason))) {
         return;
+    }
+    if (mholder != NULL && (holder == NULL || mfloor > floor)) {
+        floor = mfloor;
+        holder = mholder;
     }
     /* Invariant 4: no promotion of a standby behind beyond the limit, nor
      * of one behind the synchronous standbys. */
@@ -390,8 +409,11 @@ void policy_choose(const struct state *s,
         pgq_lsn_format(out->lsn, l1, sizeof l1);
         pgq_lsn_format(out->reference_lsn, l2, sizeof l2);
         snprintf(out->reason, sizeof out->reason,
-                 "most advanced eligible standby at %s (most advanced known %s), priority %u", l1,
-                 l2, out->node->priority);
+                 "most advanced eligible standby at %s (most advanced known %s), priority %u%s", l1,
+                 l2, out->node->priority,
+                 allowed ? "; synchronous rules waived by an operator (--allow-data-loss): "
+                           "acknowledged writes may be lost"
+                         : "");
     }
 }
 
@@ -836,7 +858,7 @@ bool policy_next_command(const struct state *s,
     for (unsigned i = 0; i < s->n_clusters; i++) {
         const struct cluster *c = &s->clusters[i];
         if (next_role(c, out) || next_switchover(s, c, pc, now_ms, out) ||
-            next_failover(s, c, pc, now_ms, out) || next_done(c, out)) {
+            policy_next_sync(c, out) || next_failover(s, c, pc, now_ms, out) || next_done(c, out)) {
             return true;
         }
     }
@@ -864,9 +886,18 @@ static int node_action(const struct state *s,
     }
     if (node == p) {
         /* Invariant 3: the committed decision is carried out by whoever
-         * leads; promotion is idempotent (checked first). */
+         * leads; promotion is idempotent (checked first). With managed
+         * synchronous replication, once the candidate's set is committed:
+         * it runs it from its first write. */
         if (c->fo.phase == PGQ_FO_DECIDED) {
-            return ACT_PROMOTE;
+            /* (A set that cannot be committed, 8 older ones unconfirmed,
+             * does not hold the promotion for ever: it writes none.) */
+            return !policy_sync_managed(c) || policy_sync_text(c, NULL, 0) || !policy_sync_room(c)
+                       ? ACT_PROMOTE
+                       : 0;
+        }
+        if (policy_sync_apply_due(c, p)) {
+            return ACT_SYNC;
         }
         return policy_slots_due(s, pc, c, p) ? ACT_SLOTS : 0;
     }
@@ -941,6 +972,12 @@ static void action_fill(struct action *a,
             /* Where it forks off, should its history file not be readable. */
             a->parent_tli = node->cut_tli;
             a->lsn = node->cut_round == c->fo.round && c->fo.round != 0 ? node->cut_lsn : 0;
+            a->sync_managed = policy_sync_managed(c) &&
+                              policy_sync_text(c, a->sync_setting, sizeof a->sync_setting);
+            break;
+        case ACT_SYNC:
+            a->round = c->sync.set.seq;
+            policy_sync_text(c, a->sync_setting, sizeof a->sync_setting);
             break;
         default:
             break;
@@ -987,6 +1024,8 @@ const char *policy_action_name(int kind)
             return "cut";
         case ACT_SLOTS:
             return "slots";
+        case ACT_SYNC:
+            return "sync";
         default:
             return "?";
     }
@@ -1008,5 +1047,6 @@ bool policy_action_due(const struct state *s,
     return p != NULL && node != NULL && c->epoch == a->epoch &&
            node_action(s, pc, c, p, node) == a->kind &&
            (a->kind != ACT_CUT || a->round == c->fo.round) &&
-           (a->kind != ACT_SLOTS || a->round == c->members_gen);
+           (a->kind != ACT_SLOTS || a->round == c->members_gen) &&
+           (a->kind != ACT_SYNC || a->round == c->sync.set.seq);
 }

@@ -124,6 +124,7 @@ enum action_kind {
     ACT_FENCE,       /* make a writable non-primary read-only */
     ACT_CUT,         /* make a standby stop following the old primary; read its position */
     ACT_SLOTS,       /* make the primary hold a slot for every other node, none for others */
+    ACT_SYNC,        /* make the primary run the committed synchronous set */
 };
 
 struct action
@@ -138,11 +139,16 @@ struct action
     uint32_t timeline;   /* ACT_REPOINT: the primary's timeline, 0 if unknown */
     uint32_t parent_tli; /* ACT_REPOINT: the one it forked off; ACT_PROMOTE: the node's */
     uint64_t lsn;        /* ACT_REPOINT: the fork point; ACT_PROMOTE: its cut position */
-    uint64_t round;      /* ACT_CUT: the failover round; ACT_SLOTS: the members generation */
+    uint64_t round;      /* ACT_CUT: the failover round; ACT_SLOTS: the members generation;
+                            ACT_SYNC: the set's seq */
     /* ACT_REPOINT: the standby's slot on the primary, to create there if
      * missing and to stream with ("": none, and a pgq_ one is dropped from
      * its settings) */
     char slot[PGQ_SLOT_NAME_MAX];
+    /* ACT_SYNC, ACT_PROMOTE: the synchronous_standby_names to run ("" with
+     * ACT_PROMOTE: leave it as it is) */
+    char sync_setting[PGQ_SYNC_SETTING_MAX];
+    bool sync_managed; /* ACT_PROMOTE: write sync_setting before pg_promote */
 };
 
 /* The actions due, every one: returns how many there are, and writes the

@@ -33,5 +33,36 @@ bool policy_streams_unslotted(const struct state *s,
                               const struct policy_config *pc,
                               const struct cluster *c,
                               const struct node *n);
+/* How far a standby of c may have acknowledged the primary being replaced:
+ * its cut position (this round when it is up, an earlier round of the
+ * chain when not); false when it was not cut (policy.c). */
+bool policy_holder_position(const struct cluster *c, const struct node *n, uint64_t *lsn);
+
+/* Managed synchronous replication (policy_sync.c). */
+bool policy_sync_managed(const struct cluster *c);
+/* An operator allowed a failover of the current epoch that may lose writes. */
+bool policy_sync_allowed(const struct cluster *c);
+/* The next synchronous set to commit for c, if due. */
+bool policy_next_sync(const struct cluster *c, struct command *out);
+/* The set the rules call for now, for the primary p of c's epoch. */
+void policy_sync_desired(const struct cluster *c, const struct node *p, struct sync_set *out);
+/* A set for the current epoch can be committed (room to keep the older). */
+bool policy_sync_room(const struct cluster *c);
+/* The committed set's setting, when it is for the current epoch. */
+bool policy_sync_text(const struct cluster *c, char *text, size_t size);
+/* The primary p must be made to run the committed set (ACT_SYNC). */
+bool policy_sync_apply_due(const struct cluster *c, const struct node *p);
+/* With managed sync (and no allowance), the set a candidate must be in:
+ * the newest that binds the failover (NULL: no restriction). */
+const struct sync_set *policy_sync_last(const struct cluster *c);
+/* Invariant 4 with managed sets: false (why) when the standbys compared
+ * after the cut cannot prove they hold every acknowledged write; else the
+ * floor every candidate must reach, and who holds it. */
+bool policy_sync_floor(const struct cluster *c,
+                       uint32_t tli,
+                       uint64_t *floor,
+                       const char **holder,
+                       char *why,
+                       size_t size);
 
 #endif /* PGQ_POLICY_INTERNAL_H */

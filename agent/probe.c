@@ -56,7 +56,21 @@ static const char probe_sql[] =
     "     WHERE left(slot_name::text, 4) = 'pgq_' AND wal_status = 'lost'"
     "     ORDER BY slot_name LIMIT 8) l) END,"
     " current_setting('is_superuser') = 'on',"
-    " (SELECT slot_name FROM pg_stat_wal_receiver)";
+    " (SELECT slot_name FROM pg_stat_wal_receiver),"
+    /* Managed synchronous replication: what the primary runs with (cut to
+     * what an observation holds: a longer value set by hand is not the
+     * quorum's anyway), and who streams from it, by name. */
+    " CASE WHEN pg_is_in_recovery() THEN NULL"
+    "  ELSE left(current_setting('synchronous_standby_names'), 575) END,"
+    " CASE WHEN pg_is_in_recovery() THEN NULL"
+    "  ELSE (SELECT string_agg(application_name, ',' ORDER BY application_name) FROM"
+    "   (SELECT DISTINCT application_name FROM pg_stat_replication"
+    "     WHERE state = 'streaming' AND application_name ~ '^[A-Za-z0-9_.-]{1,63}$'"
+    "     ORDER BY application_name LIMIT 16) r) END";
+
+/* The literals of probe_sql above. */
+_Static_assert(PGQ_SYNC_SETTING_MAX == 576, "probe_sql: left(..., 575)");
+_Static_assert(PGQ_REPLICAS_MAX == 16, "probe_sql: LIMIT 16");
 
 enum {
     COL_RECOVERY,
@@ -80,6 +94,8 @@ enum {
     COL_LOST_SLOTS,
     COL_SUPERUSER,
     COL_RECEIVER_SLOT,
+    COL_SYNC_SETTING,
+    COL_REPLICAS,
     N_COLS
 };
 
@@ -112,7 +128,8 @@ static void conclude(struct probe_target *t, const struct obs *o)
         (!o->reachable || (!o->in_recovery && o->current_lsn != t->reported.current_lsn));
     bool report = t->force || !t->have_reported || obs_report_due(&t->reported, o, p->wal_step) ||
                   now >= t->reported_ms + p->cfg->report_refresh_ms || every_round ||
-                  state_obs_alerts(p->state, t->cluster, o);
+                  state_obs_alerts(p->state, t->cluster, o) ||
+                  state_obs_sync_due(p->state, t->cluster, o);
     if (t->have_obs && o->reachable != t->obs.reachable) {
         if (o->reachable) {
             log_info("probe %s: reachable again (%s)", t->node,
@@ -314,6 +331,14 @@ static int parse_row(struct probe_target *t, PGresult *r, struct obs *o, char *w
     }
     bad |= get_list(r, COL_LOST_SLOTS, o->lost_slots, sizeof o->lost_slots);
     o->slot_use = slot_use(t, r, o);
+    if (!PQgetisnull(r, 0, COL_SYNC_SETTING)) {
+        pgq_strlcpy(o->sync_setting, PQgetvalue(r, 0, COL_SYNC_SETTING), sizeof o->sync_setting);
+        pgq_one_line(o->sync_setting);
+    }
+    if (!PQgetisnull(r, 0, COL_REPLICAS) && pgq_strlcpy(o->replicas, PQgetvalue(r, 0, COL_REPLICAS),
+                                                        sizeof o->replicas) >= sizeof o->replicas) {
+        bad = 1;
+    }
     o->probed_ms = t->started_ms;
     o->basis_seq = t->basis_seq;
     if (bad != 0) {

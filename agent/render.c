@@ -199,6 +199,8 @@ static const char *health_word(const struct node *n)
 
 /* ---- status ------------------------------------------------------------- */
 
+static void sync_line(FILE *out, const struct cluster *c);
+
 static void status_table(FILE *out,
                          const struct state *s,
                          const struct monitor_row *rows,
@@ -269,6 +271,7 @@ static void status_table(FILE *out,
                 fprintf(out, " (pgquorumctl switchover --cancel --cluster %s)\n", c->name);
             }
         }
+        sync_line(out, c);
         if (strncmp(c->fo.blocked, PGQ_HELD, PGQ_HELD_LEN) == 0) {
             fprintf(out, "  FAILOVER HELD: %s\n", c->fo.blocked + PGQ_HELD_LEN);
         } else if (c->fo.blocked[0] != '\0') {
@@ -371,6 +374,82 @@ static void status_table(FILE *out,
         }
     }
     (void)b3;
+}
+
+/* Managed synchronous replication: mode, the committed set, whether the
+ * primary runs it, and the older sets that still bind a failover. */
+static void sync_json(FILE *out, bool *first, const struct cluster *c)
+{
+    const struct cluster_sync *y = &c->sync;
+    char text[PGQ_SYNC_SETTING_MAX];
+    bool f2 = true, f3 = true;
+    json_key(out, first, "sync");
+    fputc('{', out);
+    json_kstr(out, &f2, "mode", pgq_sync_mode_name(y->mode));
+    json_ku64(out, &f2, "number_sync", PGQ_MAX(y->number, 1));
+    json_key(out, &f2, "committed");
+    if (y->set.seq == 0) {
+        fputs("null", out);
+    } else {
+        sync_set_text(&y->set, text, sizeof text);
+        fputc('{', out);
+        json_kstr(out, &f3, "setting", text);
+        json_kstr(out, &f3, "method", pgq_sync_method_name(y->set.method));
+        json_ku64(out, &f3, "number", y->set.k);
+        json_key(out, &f3, "names");
+        fputc('[', out);
+        for (unsigned i = 0; i < y->set.n_names; i++) {
+            if (i > 0) {
+                fputc(',', out);
+            }
+            json_str(out, y->set.names[i]);
+        }
+        fputc(']', out);
+        json_ku64(out, &f3, "epoch", y->set.epoch);
+        json_ku64(out, &f3, "seq", y->set.seq);
+        fputc('}', out);
+    }
+    json_kbool(out, &f2, "applied", y->set.seq != 0 && y->applied_seq == y->set.seq);
+    json_kbool(out, &f2, "in_force",
+               y->set.seq != 0 && y->applied_seq == y->set.seq && y->n_retiring == 0);
+    json_kstr(out, &f2, "primary_runs", y->seen);
+    json_key(out, &f2, "retiring");
+    fputc('[', out);
+    for (unsigned i = 0; i < y->n_retiring; i++) {
+        sync_set_text(&y->retiring[i], text, sizeof text);
+        if (i > 0) {
+            fputc(',', out);
+        }
+        json_str(out, text);
+    }
+    fputc(']', out);
+    json_ku64(out, &f2, "allow_data_loss_epoch", y->allow_loss_epoch);
+    fputc('}', out);
+}
+
+/* The same, one line for people. */
+static void sync_line(FILE *out, const struct cluster *c)
+{
+    const struct cluster_sync *y = &c->sync;
+    char text[PGQ_SYNC_SETTING_MAX];
+    if (y->mode == PGQ_SYNC_OFF && y->set.seq == 0) {
+        return;
+    }
+    sync_set_text(&y->set, text, sizeof text);
+    fprintf(out, "  Sync: %s", pgq_sync_mode_name(y->mode));
+    if (y->mode != PGQ_SYNC_OFF) {
+        fprintf(out, ", number_sync %u", PGQ_MAX(y->number, 1));
+    }
+    if (y->set.seq != 0) {
+        fprintf(out, "; committed '%s', %s", text,
+                y->applied_seq != y->set.seq ? "not yet applied by the primary"
+                : y->n_retiring > 0          ? "applied, older sets still bind a failover"
+                                             : "in force");
+    }
+    fprintf(out, "\n");
+    if (y->allow_loss_epoch != 0 && y->allow_loss_epoch == c->epoch) {
+        fprintf(out, "  !! an operator allowed a failover that may lose acknowledged writes\n");
+    }
 }
 
 static void agent_json(FILE *out, bool *first, const struct agent_facts *a)
@@ -484,6 +563,7 @@ static void node_json(FILE *out,
     slot_json(out, &first, c, n);
     json_ku64(out, &first, "fenced_epoch", n->fenced_epoch);
     json_ku64(out, &first, "following_epoch", n->following_epoch);
+    json_kbool(out, &first, "replication_quorum", n->replication_quorum);
     json_key(out, &first, "sync_standbys");
     fputc('[', out);
     for (unsigned i = 0; i < n->n_sync; i++) {
@@ -644,6 +724,7 @@ static void status_json(FILE *out,
             json_ku64(out, &f3, "timeline", c->fo.timeline);
             fputc('}', out);
         }
+        sync_json(out, &f2, c);
         fputc('}', out);
     }
     fputc(']', out);

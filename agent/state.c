@@ -201,7 +201,9 @@ bool obs_report_due(const struct obs *prev, const struct obs *cur, uint64_t wal_
         prev->timeline != cur->timeline || prev->streaming != cur->streaming ||
         strcmp(prev->upstream, cur->upstream) != 0 || prev->read_only != cur->read_only ||
         strcmp(prev->sync_standbys, cur->sync_standbys) != 0 ||
-        strcmp(prev->lost_slots, cur->lost_slots) != 0 || prev->slot_use != cur->slot_use) {
+        strcmp(prev->lost_slots, cur->lost_slots) != 0 || prev->slot_use != cur->slot_use ||
+        strcmp(prev->sync_setting, cur->sync_setting) != 0 ||
+        strcmp(prev->replicas, cur->replicas) != 0) {
         return true;
     }
     /* The primary's last committed position is what max_lag_on_failover is

@@ -33,6 +33,19 @@ void pgq_appendf(char *buf, size_t size, const char *fmt, ...)
     va_end(ap);
 }
 
+bool pgq_name_listed(const char *list, const char *name)
+{
+    size_t len = strlen(name);
+    for (const char *p = list; *p != '\0';) {
+        size_t n = strcspn(p, ",");
+        if (n == len && strncmp(p, name, len) == 0) {
+            return true;
+        }
+        p += n + (p[n] == ',' ? 1 : 0);
+    }
+    return false;
+}
+
 bool pgq_name_valid(const char *name)
 {
     size_t n = 0;
@@ -49,19 +62,6 @@ bool pgq_name_valid(const char *name)
         }
     }
     return true;
-}
-
-bool pgq_name_listed(const char *list, const char *name)
-{
-    size_t len = strlen(name);
-    for (const char *p = list; *p != '\0';) {
-        size_t n = strcspn(p, ",");
-        if (n == len && strncmp(p, name, len) == 0) {
-            return true;
-        }
-        p += n + (p[n] == ',' ? 1 : 0);
-    }
-    return false;
 }
 
 int pgq_parse_hostport(const char *s, char *host, size_t host_size, uint16_t *port)

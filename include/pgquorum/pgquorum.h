@@ -19,7 +19,7 @@
  *   2: node agents: AgentReport, SetFeature, AllowUnfenced
  *   3: SetPause; SetMaintenance with allow_failover; the agents' rejoin facts;
  *      Switchover; replication slots: Step slots, and what observations say
- *      of slots */
+ *      of slots; managed synchronous replication: SyncConfig, SyncSet */
 #define PGQ_FEATURE_LEVEL 3
 
 /* Limits, checked when decoding: none is a silent ceiling. */
@@ -34,6 +34,14 @@
 #define PGQ_SLOTS_LISTED 8   /* slots (or standbys) a primary's observation names at most */
 #define PGQ_SLOT_NAMES_MAX (PGQ_SLOTS_LISTED * PGQ_SLOT_NAME_MAX) /* comma-separated */
 #define PGQ_MAX_MONITORS 9                                        /* voters of the Raft group */
+/* Managed synchronous replication: a synchronous_standby_names value the
+ * quorum writes ("FIRST 8 (\"a\", ...)": 8 quoted names and the method),
+ * and the older sets kept until the newest one is confirmed in force. */
+#define PGQ_SYNC_SETTING_MAX (PGQ_SYNC_MAX * (PGQ_NAME_MAX + 4) + 32)
+#define PGQ_SYNC_RETIRING_MAX 8
+#define PGQ_REPLICAS_MAX 16 /* standbys a primary's observation names as streaming from it */
+#define PGQ_REPLICAS_NAMES_MAX (PGQ_REPLICAS_MAX * PGQ_NAME_MAX)
+#define PGQ_MAX_MONITORS 9         /* voters of the Raft group */
 #define PGQ_MONITOR_ID_MAX 1000000 /* monitor (Raft) ids are 1..this */
 #define PGQ_MAX_CLUSTERS 256
 #define PGQ_MAX_NODES 128               /* per cluster */
@@ -137,6 +145,7 @@ enum pgq_event_kind {
     PGQ_EV_PAUSE,       /* an operator paused or resumed a cluster's automatic actions */
     PGQ_EV_SWITCHOVER,  /* a planned switchover was scheduled, began, ended or was cancelled */
     PGQ_EV_SLOT,        /* replication slots changed on the primary, or a node's slot was lost */
+    PGQ_EV_SYNC,        /* managed synchronous replication: configuration, set, allowance */
     PGQ__N_EVENT_KINDS
 };
 
@@ -192,6 +201,23 @@ enum pgq_sw_phase {
     PGQ__N_SW_PHASES
 };
 
+/* Managed synchronous replication, per cluster (the values are in the
+ * snapshot format: new ones go at the end). */
+enum pgq_sync_mode {
+    PGQ_SYNC_OFF = 0, /* not managed: synchronous_standby_names is the operator's */
+    PGQ_SYNC_QUORUM,  /* ANY k of the healthy standbys, k lowered when fewer: availability */
+    PGQ_SYNC_STRICT,  /* FIRST k of k standbys, never fewer: writes block rather than go on */
+    PGQ__N_SYNC_MODES
+};
+
+/* How a committed synchronous set counts acknowledgements. */
+enum pgq_sync_method {
+    PGQ_SYNC_NONE = 0, /* an empty setting: asynchronous */
+    PGQ_SYNC_ANY,      /* ANY k (names) */
+    PGQ_SYNC_FIRST,    /* FIRST k (names) */
+    PGQ__N_SYNC_METHODS
+};
+
 /* A monitor's Raft role as shown by status. */
 enum pgq_monitor_role {
     PGQ_MON_UNREACHABLE = 0,
@@ -213,6 +239,8 @@ const char *pgq_pg_state_name(int state);
 const char *pgq_rejoin_state_name(int state);
 const char *pgq_sw_phase_name(int phase);
 const char *pgq_slot_use_name(int use);
+const char *pgq_sync_mode_name(int mode);
+const char *pgq_sync_method_name(int method);
 
 /* Exit codes of pgquorumctl (and of pgquorumd for a bad configuration). */
 enum {

@@ -163,6 +163,25 @@ static void scenario(struct state *s)
         pgq_strlcpy(c.u.switchover.by, "pgquorum: the primary did not stop in time",
                     sizeof c.u.switchover.by);
         commit(s, c);
+        /* Managed synchronous replication: quorum mode, a set, the primary
+         * seen running it. */
+        c = fz_cmd(CMD_SYNC_CONFIG, t + 2, FZ_CLUSTER, NULL);
+        c.u.sync_config.mode = PGQ_SYNC_QUORUM;
+        c.u.sync_config.number = 1;
+        c.u.sync_config.replication_quorum = -1;
+        commit(s, c);
+        c = fz_cmd(CMD_SYNC_SET, t + 2, FZ_CLUSTER, NULL);
+        c.u.sync_set.set.epoch = 1;
+        c.u.sync_set.set.method = PGQ_SYNC_ANY;
+        c.u.sync_set.set.k = 1;
+        pgq_strlcpy(c.u.sync_set.set.names[0], "b", PGQ_NAME_MAX);
+        pgq_strlcpy(c.u.sync_set.set.names[1], "c", PGQ_NAME_MAX);
+        c.u.sync_set.set.n_names = 2;
+        commit(s, c);
+        o[0] = fz_obs(s, "a", true, false, 1100);
+        pgq_strlcpy(o[0].sync_setting, "ANY 1 (\"b\", \"c\")", sizeof o[0].sync_setting);
+        pgq_strlcpy(o[0].replicas, "b,c", sizeof o[0].replicas);
+        commit(s, fz_report(t + 2, 1, o, 1));
     }
     {
         struct command c = fz_cmd(CMD_BLOCKED, t + 3, FZ_CLUSTER, NULL);
@@ -505,6 +524,19 @@ static void commands_and_snapshots(void)
         req.kind = API_ALLOW_UNFENCED;
         req.cmd = fz_cmd(CMD_ALLOW_UNFENCED, 0, FZ_CLUSTER, "a");
         pgq_strlcpy(req.cmd.u.allow.by, "pgquorumctl (user ops)", sizeof req.cmd.u.allow.by);
+        if (codec_request_encode(&req, NULL, &buf, &len) != 0) {
+            abort();
+        }
+        put("fuzz_request", buf, len);
+        free(buf);
+        memset(&req, 0, sizeof req);
+        req.kind = API_SYNC;
+        req.cmd = fz_cmd(CMD_SYNC_CONFIG, 0, FZ_CLUSTER, NULL);
+        req.cmd.u.sync_config.mode = PGQ_SYNC_STRICT;
+        req.cmd.u.sync_config.number = 2;
+        req.cmd.u.sync_config.replication_quorum = -1;
+        pgq_strlcpy(req.cmd.u.sync_config.by, "pgquorumctl (user ops)",
+                    sizeof req.cmd.u.sync_config.by);
         if (codec_request_encode(&req, NULL, &buf, &len) != 0) {
             abort();
         }

@@ -14,6 +14,7 @@
 
 #include "codec.h"
 #include "lib/util.h"
+#include "policy.h"
 
 /* ---- commands ------------------------------------------------------------------ */
 
@@ -199,6 +200,53 @@ struct command b_cmd_switchover_cancel(uint64_t t, const char *by)
     return c;
 }
 
+struct command b_cmd_sync_mode(uint64_t t, int mode, unsigned number)
+{
+    struct command c = cmd_new(CMD_SYNC_CONFIG, t, B_CLUSTER, NULL);
+    c.u.sync_config.mode = mode;
+    c.u.sync_config.number = number;
+    c.u.sync_config.replication_quorum = -1;
+    return c;
+}
+
+struct command b_cmd_sync_rq(uint64_t t, const char *node, bool rq)
+{
+    struct command c = cmd_new(CMD_SYNC_CONFIG, t, B_CLUSTER, node);
+    c.u.sync_config.mode = -1;
+    c.u.sync_config.replication_quorum = rq ? 1 : 0;
+    return c;
+}
+
+struct command b_cmd_allow_data_loss(uint64_t t, const char *by)
+{
+    struct command c = cmd_new(CMD_SYNC_CONFIG, t, B_CLUSTER, NULL);
+    c.u.sync_config.mode = -1;
+    c.u.sync_config.replication_quorum = -1;
+    c.u.sync_config.allow_data_loss = true;
+    pgq_strlcpy(c.u.sync_config.by, by, sizeof c.u.sync_config.by);
+    return c;
+}
+
+struct command b_cmd_sync_set(const struct state *s,
+                              uint64_t t,
+                              int method,
+                              unsigned k,
+                              const char *names)
+{
+    struct command c = cmd_new(CMD_SYNC_SET, t, B_CLUSTER, NULL);
+    struct sync_set *set = &c.u.sync_set.set;
+    set->epoch = b_cluster(s)->epoch;
+    set->method = method;
+    set->k = k;
+    for (const char *p = names; *p != '\0';) {
+        size_t len = strcspn(p, ",");
+        assert_true(set->n_names < PGQ_SYNC_MAX);
+        snprintf(set->names[set->n_names++], PGQ_NAME_MAX, "%.*s", (int)len, p);
+        p += len + (p[len] == ',' ? 1 : 0);
+    }
+    return c;
+}
+
 /* ---- node agents ------------------------------------------------------------------ */
 
 struct agent_facts b_agent_facts(bool pm_alive)
@@ -245,8 +293,8 @@ void b_apply(struct state *s, const struct command *cmd)
 static bool client_command(const struct state *s, const struct command *cmd)
 {
     return (cmd->kind == CMD_NODE_ADD || cmd->kind == CMD_NODE_REMOVE ||
-            cmd->kind == CMD_MAINTENANCE || cmd->kind == CMD_PAUSE ||
-            cmd->kind == CMD_SWITCHOVER) &&
+            cmd->kind == CMD_MAINTENANCE || cmd->kind == CMD_PAUSE || cmd->kind == CMD_SWITCHOVER ||
+            cmd->kind == CMD_SYNC_CONFIG) &&
            cluster_command_level(cmd) <= s->feature_level;
 }
 
@@ -456,6 +504,18 @@ void b_agent_silent(struct state *s, uint64_t t, const char *node)
     b_apply(s, &c);
 }
 
+void b_primary_runs(struct state *s,
+                    uint64_t t,
+                    uint64_t lsn,
+                    const char *setting,
+                    const char *replicas)
+{
+    struct obs o = b_writable(s, b_cluster(s)->primary, lsn);
+    pgq_strlcpy(o.sync_setting, setting, sizeof o.sync_setting);
+    pgq_strlcpy(o.replicas, replicas, sizeof o.replicas);
+    b_report_by(s, t, 1, state_n_voters(s), &o);
+}
+
 /* ---- observations ---------------------------------------------------------------- */
 
 static struct obs obs_new(const struct state *s, const char *node)
@@ -627,6 +687,24 @@ void b_assert_contains(const char *hay, const char *needle)
     if (strstr(hay, needle) == NULL) {
         fail_msg("\"%s\" does not contain \"%s\"", hay, needle);
     }
+}
+
+bool b_plan(const struct state *s,
+            const struct policy_config *pc,
+            uint64_t now,
+            struct command *out)
+{
+    uint8_t *before, *after;
+    size_t before_len, after_len;
+    bool rv;
+    b_encode(s, &before, &before_len);
+    rv = policy_next_command(s, pc, now, out);
+    b_encode(s, &after, &after_len);
+    assert_int_equal(before_len, after_len);
+    assert_memory_equal(before, after, before_len);
+    free(before);
+    free(after);
+    return rv;
 }
 
 int b_setup_state(void **ctx)

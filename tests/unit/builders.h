@@ -66,6 +66,17 @@ struct command b_cmd_switchover(uint64_t t, const char *target, uint64_t at_ms);
 /* The leader begins the switchover (begin), or someone cancels it (cancel). */
 struct command b_cmd_switchover_begin(uint64_t t);
 struct command b_cmd_switchover_cancel(uint64_t t, const char *by);
+/* Managed synchronous replication: a cluster's mode and number, a node's
+ * replication quorum, an allowance to lose writes; a set for the cluster's
+ * current epoch (names comma-separated, "" for none). */
+struct command b_cmd_sync_mode(uint64_t t, int mode, unsigned number);
+struct command b_cmd_sync_rq(uint64_t t, const char *node, bool rq);
+struct command b_cmd_allow_data_loss(uint64_t t, const char *by);
+struct command b_cmd_sync_set(const struct state *s,
+                              uint64_t t,
+                              int method,
+                              unsigned k,
+                              const char *names);
 
 /* ---- node agents ------------------------------------------------------------ */
 
@@ -126,6 +137,13 @@ void b_feature_level(struct state *s, uint64_t t);
 /* The leader commits what node's agent said (f->state UP), or its silence. */
 void b_agent(struct state *s, uint64_t t, const char *node, const struct agent_facts *f);
 void b_agent_silent(struct state *s, uint64_t t, const char *node);
+/* Every voter sees the cluster's primary writable at lsn, running
+ * synchronous_standby_names = setting, with `replicas` streaming from it. */
+void b_primary_runs(struct state *s,
+                    uint64_t t,
+                    uint64_t lsn,
+                    const char *setting,
+                    const char *replicas);
 
 /* ---- observations, probed now (basis_seq = s->seq) --------------------------- */
 
@@ -145,6 +163,16 @@ void b_healthy(struct state *s,
                uint64_t lsn,
                const char *const *standbys,
                unsigned n_standbys);
+
+/* ---- the policy's plan ---------------------------------------------------------- */
+
+struct policy_config;
+/* policy_next_command, asserting that the state is untouched (the policy
+ * only plans). */
+bool b_plan(const struct state *s,
+            const struct policy_config *pc,
+            uint64_t now,
+            struct command *out);
 
 /* ---- cmocka fixtures: a fresh, empty state per test in *ctx --------------- */
 

@@ -56,6 +56,8 @@ static void assert_obs_equal(const struct obs *a, const struct obs *b)
     assert_string_equal(a->sync_standbys, b->sync_standbys);
     assert_string_equal(a->lost_slots, b->lost_slots);
     assert_int_equal(a->slot_use, b->slot_use);
+    assert_string_equal(a->sync_setting, b->sync_setting);
+    assert_string_equal(a->replicas, b->replicas);
 }
 
 /* Agent facts with every field set to something distinctive (k varies them). */
@@ -194,6 +196,19 @@ static void assert_commands_equal(const struct command *a, const struct command 
             assert_int_equal(a->u.switchover.begin, b->u.switchover.begin);
             assert_string_equal(a->u.switchover.by, b->u.switchover.by);
             break;
+        case CMD_SYNC_CONFIG:
+            assert_int_equal(a->u.sync_config.mode, b->u.sync_config.mode);
+            assert_int_equal(a->u.sync_config.number, b->u.sync_config.number);
+            assert_int_equal(a->u.sync_config.replication_quorum,
+                             b->u.sync_config.replication_quorum);
+            assert_int_equal(a->u.sync_config.allow_data_loss, b->u.sync_config.allow_data_loss);
+            assert_string_equal(a->u.sync_config.by, b->u.sync_config.by);
+            break;
+        case CMD_SYNC_SET:
+            assert_true(sync_set_same(&a->u.sync_set.set, &b->u.sync_set.set));
+            assert_int_equal(a->u.sync_set.set.epoch, b->u.sync_set.set.epoch);
+            assert_string_equal(a->u.sync_set.reason, b->u.sync_set.reason);
+            break;
         default:
             fail_msg("unexpected kind %d", a->kind);
     }
@@ -324,10 +339,31 @@ static struct obs rich_obs(const char *node, unsigned k)
     pgq_strlcpy(o.sync_standbys, k == 0 ? "" : "pg2,pg3", sizeof o.sync_standbys);
     pgq_strlcpy(o.lost_slots, k == 1 ? "pgq_pg3" : "", sizeof o.lost_slots);
     o.slot_use = (int)k; /* unknown, own, none */
+    pgq_strlcpy(o.sync_setting, k == 1 ? "ANY 1 (\"pg2\", \"pg3\")" : "", sizeof o.sync_setting);
+    pgq_strlcpy(o.replicas, k == 1 ? "pg2,pg3" : "", sizeof o.replicas);
     return o;
 }
 
 /* One command of every kind, each field set. */
+/* A SyncSet for epoch 3 without a state: names comma-separated. */
+static struct command cmd_sync_set(uint64_t t, int method, unsigned k, const char *names)
+{
+    struct command c;
+    command_init(&c, CMD_SYNC_SET);
+    c.time_ms = t;
+    pgq_strlcpy(c.cluster, B_CLUSTER, sizeof c.cluster);
+    c.u.sync_set.set.epoch = 3;
+    c.u.sync_set.set.method = method;
+    c.u.sync_set.set.k = k;
+    for (const char *p = names; *p != '\0';) {
+        size_t len = strcspn(p, ",");
+        snprintf(c.u.sync_set.set.names[c.u.sync_set.set.n_names++], PGQ_NAME_MAX, "%.*s", (int)len,
+                 p);
+        p += len + (p[len] == ',' ? 1 : 0);
+    }
+    return c;
+}
+
 static unsigned every_command(struct command *out)
 {
     static const uint64_t voters[] = {1, 2, 3, 4, 5};
@@ -393,6 +429,15 @@ static unsigned every_command(struct command *out)
     out[n++] = b_cmd_switchover(1026, "pg3", 0x1900000000ull);
     out[n++] = b_cmd_switchover_begin(1027);
     out[n++] = b_cmd_switchover_cancel(1028, "pgquorum: the primary did not stop in time");
+    out[n++] = b_cmd_sync_mode(1023, PGQ_SYNC_STRICT, 2);
+    out[n++] = b_cmd_sync_mode(1024, -1, 3);
+    out[n++] = b_cmd_sync_rq(1025, "pg3", false);
+    out[n++] = b_cmd_sync_rq(1026, "pg3", true);
+    out[n++] = b_cmd_allow_data_loss(1027, "bob@ops");
+    out[n] = cmd_sync_set(1028, PGQ_SYNC_ANY, 2, "pg2,pg3,pg-4");
+    pgq_strlcpy(out[n].u.sync_set.reason, "pg4 joined", sizeof out[n].u.sync_set.reason);
+    n++;
+    out[n++] = cmd_sync_set(1029, PGQ_SYNC_NONE, 0, "");
     return n;
 }
 
@@ -401,9 +446,9 @@ static unsigned every_command(struct command *out)
 static void test_command_round_trip(void **ctx)
 {
     /* Every kind of command decodes to the same fields and re-encodes to the same bytes. */
-    struct command cmds[32];
+    struct command cmds[64];
     unsigned n = every_command(cmds);
-    bool kinds[CMD_SWITCHOVER + 1] = {false};
+    bool kinds[CMD_SYNC_SET + 1] = {false};
     (void)ctx;
     for (unsigned i = 0; i < n; i++) {
         uint8_t *buf, *again;
@@ -423,7 +468,7 @@ static void test_command_round_trip(void **ctx)
         free(again);
         command_close(&back);
     }
-    for (int k = CMD_HELLO; k <= CMD_SWITCHOVER; k++) {
+    for (int k = CMD_HELLO; k <= CMD_SYNC_SET; k++) {
         if (!kinds[k]) {
             fail_msg("command kind %d not covered", k);
         }
@@ -560,7 +605,7 @@ static void test_command_malformed(void **ctx)
         {0x08, 0x01}, /* version only: time_ms is required */
     };
     static const size_t garbage_len[] = {8, 1, 3, 2};
-    struct command cmds[32], back;
+    struct command cmds[64], back;
     unsigned n = every_command(cmds);
     char err[256];
     (void)ctx;
@@ -615,7 +660,7 @@ static void test_command_corrupted_bytes(void **ctx)
     /* A command with any one byte corrupted is refused by the codec, or applied or refused by the
      * state machine. */
     static const char *const two[] = {"pg2", "pg3"};
-    struct command cmds[32];
+    struct command cmds[64];
     unsigned n = every_command(cmds);
     struct state base;
     (void)ctx;
@@ -773,7 +818,7 @@ static void test_command_too_many_entries(void **ctx)
 static void test_entry_round_trip(void **ctx)
 {
     /* Log entries carry their length, are zero-padded to 8 bytes, and decode to the command. */
-    struct command cmds[32];
+    struct command cmds[64];
     unsigned n = every_command(cmds);
     (void)ctx;
     for (unsigned i = 0; i < n; i++) {
@@ -806,7 +851,7 @@ static void test_entry_round_trip(void **ctx)
 static void test_entry_malformed(void **ctx)
 {
     /* An entry too short, announcing more than it holds, or with non-zero padding is malformed. */
-    struct command cmds[32], back;
+    struct command cmds[64], back;
     unsigned n = every_command(cmds);
     bool padded = false;
     char err[256] = "";
@@ -1432,6 +1477,26 @@ static void test_request_heartbeat_round_trip(void **ctx)
     assert_int_equal(back.cmd.kind, CMD_ALLOW_UNFENCED);
     assert_commands_equal(&req.cmd, &back.cmd);
     api_request_close(&back);
+
+    /* Managed synchronous replication: mode and number, a node's quorum, an allowance. */
+    {
+        struct command cmds[3];
+        cmds[0] = b_cmd_sync_mode(0, PGQ_SYNC_QUORUM, 2);
+        cmds[1] = b_cmd_sync_rq(0, "pg2", false);
+        cmds[2] = b_cmd_allow_data_loss(0, "alice@ops");
+        for (unsigned i = 0; i < 3; i++) {
+            memset(&req, 0, sizeof req);
+            req.kind = API_SYNC;
+            req.cmd = cmds[i];
+            request_round_trip(&req, &back);
+            assert_int_equal(back.kind, API_SYNC);
+            assert_int_equal(back.cmd.kind, CMD_SYNC_CONFIG);
+            assert_string_equal(back.cmd.cluster, B_CLUSTER);
+            assert_string_equal(back.cmd.node, req.cmd.node);
+            assert_commands_equal(&req.cmd, &back.cmd);
+            api_request_close(&back);
+        }
+    }
 }
 
 enum { SPOIL_STATE, SPOIL_PG_STATE, SPOIL_REJOIN };
