@@ -47,7 +47,8 @@ def test_switchover_under_writer(sb):
     t.check(c["primary"] == "pg2", "switchover promoted %s, not pg2" % c["primary"])
     t.wait_until(lambda: len(w.acked) > 0 and w.acked[-1][1] > time.monotonic() - 0.5, 30,
                  "writes again")
-    time.sleep(1)
+    n_acked = len(w.acked)
+    t.wait_until(lambda: len(w.acked) > n_acked + 10, 30, "10 more writes on pg2")
     w.finish()
     gap = unavailability(w, t0)
     t.log("switchover: longest time without an acknowledged write %.2f s" % gap)
