@@ -73,6 +73,19 @@ int node_run(struct node_agent *a, int kind, char **args, char **env, bool lines
 void node_rejoin_tick(struct node_agent *a, uint64_t now);
 void node_rejoin_line(struct node_agent *a, int kind, const char *line);
 void node_rejoin_done(struct node_agent *a, int kind, int64_t status);
+/* node_conf.c: keep the node's own configuration files (not for an empty
+ * data directory), whether they are kept, forget them; write the settings
+ * of a standby of the primary rejoined (the kept files back, primary_conninfo
+ * and primary_slot_name, standby.signal; why says what failed); drop the
+ * pgq_ slots a former primary kept; remove the postmaster.pid of a dead
+ * (zombie) postmaster. */
+void node_conf_save(struct node_agent *a);
+bool node_conf_kept(const struct node_agent *a);
+void node_conf_free(struct node_agent *a);
+int node_conf_standby(struct node_agent *a, char *why, size_t size);
+void node_drop_own_slots(const struct node_agent *a);
+void node_clear_stale_pid(struct node_agent *a);
+
 /* node_rejoin.c: the agent stops (a command under way finishes on its own). */
 void node_rejoin_stop(struct node_agent *a);
 

@@ -65,4 +65,13 @@ bool policy_sync_floor(const struct cluster *c,
                        char *why,
                        size_t size);
 
+/* Before a cut: how many standbys of c could be promoted over p at all,
+ * whatever their positions (chain: not those given up in this failover);
+ * the reasons of the others go to why (policy_choose.c). */
+unsigned policy_plausible_candidates(const struct cluster *c,
+                                     const struct node *p,
+                                     bool chain,
+                                     char *why,
+                                     size_t size);
+
 #endif /* PGQ_POLICY_INTERNAL_H */
