@@ -89,9 +89,10 @@ static void pm_exit_cb(uv_poll_t *h, int status, int events)
                  a->cfg.node_name, (int)pid);
         node_move(a, LIFE_FENCED, a->why);
         if (a->hung) {
-            /* Stopped for a hang: now it is a crash like any other. */
+            /* Stopped for a hang: now it is a crash like any other, but
+             * still said fenced until it starts again (the quorum's event
+             * then says why it is down, whichever heartbeat carries it). */
             a->hung = false;
-            a->fenced = false;
             node_after_death(a);
         }
         return;
