@@ -75,7 +75,7 @@ def test_slots_on_the_primary(sb):
         wait_streams_with_slot(s, pg1)
         t.check(s.sql("SHOW primary_slot_name") == "pgq_%s" % s.name,
                 "%s has primary_slot_name %s" % (s.name, s.sql("SHOW primary_slot_name")))
-    used = pg1.sql("SELECT string_agg(r.application_name, ',' ORDER BY 1) FROM "
+    used = pg1.sql("SELECT string_agg(r.application_name, ',' ORDER BY r.application_name) FROM "
                    "pg_stat_replication r JOIN pg_replication_slots s ON s.active_pid = r.pid "
                    "WHERE s.slot_name LIKE 'pgq%'")
     t.check(used == "pg2,pg3", "standbys streaming with a pgq_ slot: %s" % used)
