@@ -64,45 +64,31 @@ bool agent_confirms_down(const struct agent_facts *a)
 /* The agent moved on in rejoining its node: one event per step. */
 static void rejoin_event(struct state *s, struct cluster *c, struct node *n)
 {
+    /* What each step says before the agent's detail; NULL: no event. */
+    static const char *const says[PGQ__N_RJ_STATES] = {
+        [PGQ_RJ_REWINDING] = "rejoins: rewinding it (pg_rewind)",
+        [PGQ_RJ_CLONING] = "is being cloned",
+        [PGQ_RJ_WAITING] = "needs a rejoin and waits for an operator",
+        [PGQ_RJ_FAILED] = "could not rejoin",
+        [PGQ_RJ_STARTING] = "is starting as a standby",
+    };
     const struct agent_facts *f = &n->agent;
     const char *d = f->rejoin_detail;
     const char *sep = d[0] != '\0' ? ": " : "";
-    switch (f->rejoin) {
-        case PGQ_RJ_REWINDING:
-            cluster_event(s, c->name, n->name, PGQ_EV_REJOINED, c->epoch, 0,
-                          "node %s rejoins: rewinding it (pg_rewind)%s%s", n->name, sep, d);
-            break;
-        case PGQ_RJ_CLONING:
-            cluster_event(s, c->name, n->name, PGQ_EV_REJOINED, c->epoch, 0,
-                          "node %s is being cloned%s%s", n->name, sep, d);
-            break;
-        case PGQ_RJ_WAITING:
-            cluster_event(s, c->name, n->name, PGQ_EV_REJOINED, c->epoch, 0,
-                          "node %s needs a rejoin and waits for an operator%s%s", n->name, sep, d);
-            break;
-        case PGQ_RJ_FAILED:
-            cluster_event(s, c->name, n->name, PGQ_EV_REJOINED, c->epoch, 0,
-                          "rejoin of node %s failed%s%s", n->name, sep, d);
-            break;
-        case PGQ_RJ_STARTING:
-            if (f->lost_known) {
-                cluster_event(s, c->name, n->name, PGQ_EV_REJOINED, c->epoch, f->rejoin_ms,
-                              "node %s %s: %" PRIu64 " commit(s), %" PRIu64
-                              " bytes of WAL it alone had were discarded; starting as a standby",
-                              n->name, d[0] != '\0' ? d : "rewound", f->lost_commits,
-                              f->lost_bytes);
-            } else {
-                cluster_event(s, c->name, n->name, PGQ_EV_REJOINED, c->epoch, f->rejoin_ms,
-                              "node %s is starting as a standby%s%s", n->name, sep, d);
-            }
-            break;
-        case PGQ_RJ_STREAMING:
-            cluster_event(s, c->name, n->name, PGQ_EV_REJOINED, c->epoch, f->rejoin_ms,
-                          "node %s rejoined: streaming on timeline %u%s%s", n->name, f->timeline,
-                          sep, d);
-            break;
-        default:
-            break;
+    /* Durations for the steps that end a rejoin. */
+    uint64_t took = f->rejoin >= PGQ_RJ_STARTING ? f->rejoin_ms : 0;
+    if (f->rejoin == PGQ_RJ_STARTING && f->lost_known) {
+        cluster_event(s, c->name, n->name, PGQ_EV_REJOINED, c->epoch, took,
+                      "node %s %s: %" PRIu64 " commit(s), %" PRIu64
+                      " bytes of WAL it alone had were discarded; starting as a standby",
+                      n->name, d[0] != '\0' ? d : "rewound", f->lost_commits, f->lost_bytes);
+    } else if (f->rejoin == PGQ_RJ_STREAMING) {
+        cluster_event(s, c->name, n->name, PGQ_EV_REJOINED, c->epoch, took,
+                      "node %s rejoined: streaming on timeline %u%s%s", n->name, f->timeline, sep,
+                      d);
+    } else if (f->rejoin > PGQ_RJ_NONE && f->rejoin < PGQ__N_RJ_STATES && says[f->rejoin]) {
+        cluster_event(s, c->name, n->name, PGQ_EV_REJOINED, c->epoch, took, "node %s %s%s%s",
+                      n->name, says[f->rejoin], sep, d);
     }
 }
 

@@ -74,13 +74,13 @@ struct node_rejoin
     uint64_t epoch;
     char follow[PGQ_NAME_MAX];
     char follow_conninfo[PGQ_CONNINFO_MAX];
-    uint32_t timeline, parent_tli;
+    uint32_t parent_tli;
     uint64_t fork_lsn;
     bool rewind_failed;
     bool was_empty; /* the data directory was empty: no local configuration to keep */
     bool clone_cmd_failed;
     bool slot_ok, slot_tried;
-    bool ctl_done, dump_done, dumping, emptied;
+    bool ctl_done, dump_done, emptied;
     uint64_t progress_ms; /* progress last logged */
     char slot[PGQ_NAME_MAX];
     uint64_t lost_commits, lost_bytes, last_lsn, dump_records;

@@ -363,7 +363,6 @@ static void step(struct node_agent *a)
             snprintf(waldir, sizeof waldir, "%s/pg_wal", a->cfg.pgdata);
             r->lost_commits = r->last_lsn = r->dump_records = 0;
             r->last_line[0] = '\0';
-            r->dumping = true;
             run_or_fail(a, PROC_WALDUMP, "pg_waldump", args);
             return;
         }
@@ -479,7 +478,6 @@ void node_rejoin_done(struct node_agent *a, int kind, int64_t status)
             r->ctl_done = true;
             break;
         case PROC_WALDUMP:
-            r->dumping = false;
             /* It ends with an error at the end of the WAL it has: known only
              * when that is what stopped it (not a missing segment). */
             r->lost_known = status == 0 || r->dump_records > 0 ||
@@ -564,11 +562,10 @@ static void begin(struct node_agent *a, int act, const char *why)
     r->epoch = a->reply.epoch;
     pgq_strlcpy(r->follow, a->reply.follow, sizeof r->follow);
     pgq_strlcpy(r->follow_conninfo, a->reply.follow_conninfo, sizeof r->follow_conninfo);
-    r->timeline = a->reply.timeline;
     r->parent_tli = a->reply.parent_tli;
     r->fork_lsn = a->reply.fork_lsn;
     r->slot_ok = r->slot_tried = false;
-    r->ctl_done = r->dump_done = r->dumping = false;
+    r->ctl_done = r->dump_done = false;
     r->lost_known = false;
     r->lost_commits = r->lost_bytes = 0;
     r->emptied = false;

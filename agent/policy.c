@@ -261,7 +261,6 @@ static bool propose_switchover(const struct cluster *c,
  * verdict needed); given up when it does not stop in time. */
 static bool next_switchover(const struct state *s,
                             const struct cluster *c,
-                            const struct policy_config *pc,
                             uint64_t now_ms,
                             struct command *out)
 {
@@ -304,7 +303,6 @@ static bool next_switchover(const struct state *s,
     if (now_ms >= PGQ_MAX(c->sw.begun_ms, s->gen_since_ms) + PGQ_SW_STOP_MS) {
         return propose_switchover(c, false, "pgquorum: the primary did not stop in time", out);
     }
-    (void)pc;
     return false;
 }
 
@@ -470,8 +468,8 @@ bool policy_next_command(const struct state *s,
     }
     for (unsigned i = 0; i < s->n_clusters; i++) {
         const struct cluster *c = &s->clusters[i];
-        if (next_role(c, out) || next_switchover(s, c, pc, now_ms, out) ||
-            policy_next_sync(c, out) || next_failover(s, c, pc, now_ms, out) || next_done(c, out)) {
+        if (next_role(c, out) || next_switchover(s, c, now_ms, out) || policy_next_sync(c, out) ||
+            next_failover(s, c, pc, now_ms, out) || next_done(c, out)) {
             return true;
         }
     }

@@ -132,7 +132,6 @@ static void scenario(struct state *s)
         c.u.agent.lost_bytes = 4096;
         c.u.agent.lost_known = true;
         commit(s, c);
-#if defined(PGQ_SLOT_NAME_MAX)
         /* Level 3: the primary's slots, and a slot it lost. */
         c = fz_step(t + 2, PGQ_STEP_SLOTS, "a", 1, 0);
         pgq_strlcpy(c.u.step.detail, "made pgq_b, pgq_c", sizeof c.u.step.detail);
@@ -141,7 +140,6 @@ static void scenario(struct state *s)
         pgq_strlcpy(o[0].lost_slots, "pgq_c", sizeof o[0].lost_slots);
         o[0].slot_use = PGQ_SLOT_USE_OWN;
         commit(s, fz_report(t + 2, 1, o, 1));
-#endif
         /* Level 3: a switchover scheduled and cancelled, then one begun and cancelled by the
          * leader (the primary did not stop in time). */
         c = fz_cmd(CMD_SWITCHOVER, t + 2, FZ_CLUSTER, NULL);

@@ -2466,7 +2466,7 @@ static void test_agent_rejoin_events(void **ctx)
          "node pg1 rejoins: rewinding it (pg_rewind): from pg2", 0},
         {PGQ_RJ_REWINDING, "from pg2: 1024/4096 kB (25%) copied", false, NULL, 0},
         {PGQ_RJ_FAILED, "pg_rewind failed (exit 1): could not connect to server", false,
-         "rejoin of node pg1 failed: pg_rewind failed (exit 1): could not connect to server", 0},
+         "node pg1 could not rejoin: pg_rewind failed (exit 1): could not connect to server", 0},
         {PGQ_RJ_CLONING, "from pg2 (pg_basebackup)", false,
          "node pg1 is being cloned: from pg2 (pg_basebackup)", 0},
         {PGQ_RJ_STARTING, "cloned from pg2", false,
