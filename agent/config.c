@@ -18,8 +18,9 @@ enum opt_type {
     OPT_DURATION,
     OPT_SIZE,
     OPT_STRING,
-    OPT_ADDR,  /* IPv4:port */
-    OPT_PEERS, /* id=IPv4:port,... */
+    OPT_ADDR,     /* IPv4:port */
+    OPT_ADDR_OFF, /* IPv4:port, or "" (off) */
+    OPT_PEERS,    /* id=IPv4:port,... */
     OPT_LOGLEVEL,
     OPT_SSLMODE,
     OPT_CRASH,    /* auto, restart, failover */
@@ -101,6 +102,11 @@ static const struct option options[] = {
      "none, streaming only."},
     {"node", "log_level", OPT_LOGLEVEL, F(log_level), NOLIMIT, "info",
      "error, warn, info or debug."},
+    {"node", "http_address", OPT_ADDR_OFF, F(http_address), NOLIMIT, "",
+     "IPv4 host:port of the HTTP endpoints: this node's health checks for load balancers "
+     "(`/primary`, "
+     "`/replica`, `/read-only`, `/health`, ...), `/metrics` for Prometheus and `/cluster`; "
+     "see docs/commands.md. Empty (default): no HTTP server."},
     {"monitor", "id", OPT_U64, F(id), 1, PGQ_MONITOR_ID_MAX, NULL,
      "This monitor's Raft id, > 0, unique in the quorum and listed in `peers`."},
     {"monitor", "data_dir", OPT_STRING, F(data_dir), NOLIMIT, NULL,
@@ -115,6 +121,11 @@ static const struct option options[] = {
      "voters survive the loss of 1 or 2. Used only when bootstrapping an empty data_dir."},
     {"monitor", "log_level", OPT_LOGLEVEL, F(log_level), NOLIMIT, "info",
      "error, warn, info or debug."},
+    {"monitor", "http_address", OPT_ADDR_OFF, F(http_address), NOLIMIT, "",
+     "IPv4 host:port of the HTTP endpoints: every node's health checks for load balancers "
+     "(`/node/NAME/primary`) (`/primary`, "
+     "`/replica`, `/read-only`, `/health`, ...), `/metrics` for Prometheus and `/cluster`; "
+     "see docs/commands.md. Empty (default): no HTTP server."},
     {"raft", "election_timeout", OPT_DURATION, F(election_timeout_ms), 50, 60000, "500ms",
      "Raft election timeout (randomized between 1x and 2x). With pre-vote on, a new leader "
      "is elected about 1.3-2x this after the old one dies. Raise it on slow networks or disks."},
@@ -199,6 +210,11 @@ static const struct option options[] = {
      "Concurrent API connections; more get an UNAVAILABLE reply and are closed. Connections "
      "from the hosts in `peers` have a reserve of 18 beyond this, so that monitors' reports "
      "still reach the leader."},
+    {"http", "idle_timeout", OPT_DURATION, F(http_idle_timeout_ms), 100, 3600000, "10s",
+     "An HTTP connection is closed when it sends nothing for this long, does not complete a "
+     "request within this long of its first byte, or does not read its reply for this long."},
+    {"http", "max_clients", OPT_U64, F(http_max_clients), 1, 100000, "64",
+     "Concurrent HTTP connections; more get a 503 reply and are closed."},
 };
 
 #undef F
@@ -441,6 +457,12 @@ static int set_option(struct config *c,
             }
             return 0;
         case OPT_ADDR:
+            return parse_addr(value, field(c, o), o->size, why, whysize);
+        case OPT_ADDR_OFF:
+            if (value[0] == '\0') {
+                ((char *)field(c, o))[0] = '\0';
+                return 0;
+            }
             return parse_addr(value, field(c, o), o->size, why, whysize);
         case OPT_PEERS:
             return parse_peers(value, c, why, whysize);
@@ -751,6 +773,13 @@ int config_parse(struct config *c, const char *path, const char *text, char *err
         if (strcmp(c->api_address, c->raft_address) == 0) {
             return error_at(errmsg, errsize, path, set_line[api - options],
                             "[monitor] api_address: must differ from raft_address");
+        }
+        if (strcmp(c->http_address, c->raft_address) == 0 ||
+            strcmp(c->http_address, c->api_address) == 0) {
+            return error_at(errmsg, errsize, path,
+                            set_line[find_option("monitor", "http_address") - options],
+                            "[monitor] http_address: must differ from raft_address and "
+                            "api_address");
         }
         if (c->data_dir[0] == '\0') {
             return error_at(errmsg, errsize, path,

@@ -87,6 +87,10 @@ struct config
     /* [api] */
     uint64_t api_idle_timeout_ms;
     uint64_t api_max_clients;
+    /* [http] (and http_address in [monitor] or [node]) */
+    char http_address[PGQ_ADDR_MAX]; /* "": off */
+    uint64_t http_idle_timeout_ms;
+    uint64_t http_max_clients;
 };
 
 /* Defaults for every key (required keys left empty/zero). */

@@ -7,6 +7,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/util.h"
@@ -30,6 +31,11 @@ static void applied_cb(struct fsm *f, const struct command *cmd, const struct ap
 {
     struct monitor *m = f->data;
     (void)res;
+    if (cmd != NULL && cmd->kind == CMD_REPORT) {
+        m->reports_applied++;
+    } else if (cmd != NULL && cmd->kind == CMD_AGENT) {
+        m->agent_reports_applied++;
+    }
     if (cmd == NULL || cmd->kind == CMD_NODE_ADD || cmd->kind == CMD_NODE_REMOVE) {
         m->nodes_changed = true;
     }
@@ -74,6 +80,12 @@ static void react(struct monitor *m)
         const struct event *e = state_event(s, i);
         if (e->seq <= m->seen_event_seq) {
             break; /* older ones were seen */
+        }
+        if (e->kind == PGQ_EV_FAILOVER_DONE) {
+            const struct cluster *c = state_cluster(s, e->cluster);
+            if (c != NULL && c->fo.epoch == e->epoch && c->fo.phase == PGQ_FO_DONE) {
+                monitor_http_failover_done(m, c, e->time_ms);
+            }
         }
         if (e->kind == PGQ_EV_AGENT) {
             /* An agent fell silent or said its PostgreSQL is down: see for
@@ -232,6 +244,10 @@ int monitor_start(struct monitor *m,
     if (rv != 0) {
         return rv;
     }
+    rv = monitor_http_start(m, errmsg, errsize);
+    if (rv != 0) {
+        return rv;
+    }
     rv = consensus_uv_start(&m->cu, loop, &m->cfg, &m->fsm, errmsg, errsize);
     if (rv != 0) {
         return rv;
@@ -261,8 +277,9 @@ int monitor_start(struct monitor *m,
     m->cons.data = m;
     m->nodes_changed = true;
     monitor_kick(m);
-    log_info("monitor %" PRIu64 " started: raft %s, api %s, data_dir %s%s", cfg->id,
-             cfg->raft_address, cfg->api_address, cfg->data_dir,
+    log_info("monitor %" PRIu64 " started: raft %s, api %s, http %s, data_dir %s%s", cfg->id,
+             cfg->raft_address, cfg->api_address,
+             cfg->http_address[0] != '\0' ? cfg->http_address : "off", cfg->data_dir,
              m->cu.bootstrapped ? " (bootstrapped)" : "");
     return 0;
 }
@@ -275,6 +292,8 @@ static void part_stopped(struct monitor *m)
     consensus_close(&m->cons);
     lease_book_close(&m->leases);
     fsm_close(&m->fsm);
+    free(m->fo_counts);
+    m->fo_counts = NULL;
     log_info("monitor %" PRIu64 " stopped", m->cfg.id);
     if (m->stopped_cb != NULL) {
         m->stopped_cb(m);
@@ -287,6 +306,11 @@ static void tick_closed_cb(uv_handle_t *h)
 }
 
 static void api_closed_cb(struct api_server *s)
+{
+    part_stopped(s->data);
+}
+
+static void http_closed_cb(struct http_server *s)
 {
     part_stopped(s->data);
 }
@@ -321,12 +345,15 @@ void monitor_stop(struct monitor *m, monitor_stopped_cb cb)
         m->stopped_cb = cb;
     }
     /* One count per part, plus one held until every close has started. */
-    m->pending =
-        4 + (m->started_peer ? 1u : 0u) + (m->started_api ? 1u : 0u) + (m->started_raft ? 1u : 0u);
+    m->pending = 4 + (m->started_peer ? 1u : 0u) + (m->started_api ? 1u : 0u) +
+                 (m->started_http ? 1u : 0u) + (m->started_raft ? 1u : 0u);
     uv_timer_stop(&m->tick);
     uv_close((uv_handle_t *)&m->tick, tick_closed_cb);
     if (m->started_api) {
         api_close(&m->api, api_closed_cb);
+    }
+    if (m->started_http) {
+        http_close(&m->http, http_closed_cb);
     }
     if (m->started_peer) {
         peer_close(&m->peer, peer_closed_cb);

@@ -23,12 +23,25 @@
 #include "consensus.h"
 #include "consensus_uv.h"
 #include "fsm.h"
+#include "http.h"
 #include "lease.h"
+#include "metrics.h"
 #include "peer.h"
 #include "probe.h"
 
 struct monitor;
 typedef void (*monitor_stopped_cb)(struct monitor *m);
+
+/* Failovers and switchovers that ended, per cluster, since the monitor
+ * started (monitor_http.c). */
+struct monitor_fo_count
+{
+    char cluster[PGQ_NAME_MAX];
+    uint64_t failovers;
+    uint64_t switchovers;
+};
+
+#define MONITOR_FO_PHASES 5
 
 struct monitor
 {
@@ -41,6 +54,7 @@ struct monitor
     struct actuator act;
     struct api_server api;
     struct peer peer;
+    struct http_server http;
     uv_timer_t tick;
     /* report channel */
     bool report_pending;
@@ -55,9 +69,17 @@ struct monitor
     uint64_t kicked_seq;
     uint64_t seen_event_seq;
     bool nodes_changed;
+    /* metrics (monitor_http.c) */
+    uint64_t started_wall_ms;
+    uint64_t reports_applied;
+    uint64_t agent_reports_applied;
+    struct monitor_fo_count *fo_counts; /* owned */
+    unsigned n_fo_counts;
+    struct metrics_hist fo_hist[MONITOR_FO_PHASES];
     /* shutdown */
     bool started_peer;
     bool started_api;
+    bool started_http;
     bool started_raft;
     bool stopping;
     unsigned pending;

@@ -35,4 +35,9 @@ void monitor_heartbeat(struct monitor *m, struct api_client *cl, const struct ap
  * book. */
 void monitor_agents_tick(struct monitor *m);
 
+/* monitor_http.c: start the HTTP server when http_address is set; a
+ * failover of cluster c ended, its event stamped event_ms. */
+int monitor_http_start(struct monitor *m, char *errmsg, size_t errsize);
+void monitor_http_failover_done(struct monitor *m, const struct cluster *c, uint64_t event_ms);
+
 #endif /* PGQ_MONITOR_INTERNAL_H */

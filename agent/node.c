@@ -199,7 +199,7 @@ static void check_done(struct node_agent *a, bool ok)
 static void query_cb(struct pgconn *pc, int status, PGresult *r)
 {
     struct node_agent *a = pc->data;
-    if (status == 0 && PQntuples(r) == 1 && PQnfields(r) == 4) {
+    if (status == 0 && PQntuples(r) == 1 && PQnfields(r) == 5) {
         a->streaming = PQgetvalue(r, 0, 3)[0] == 't';
         a->in_recovery = PQgetvalue(r, 0, 0)[0] == 't';
         if (!a->in_recovery && !a->primary_seen) {
@@ -213,6 +213,10 @@ static void query_cb(struct pgconn *pc, int status, PGresult *r)
             unsigned hi = 0, lo = 0;
             if (sscanf(PQgetvalue(r, 0, 2), "%X/%X", &hi, &lo) == 2) {
                 a->lsn = ((uint64_t)hi << 32) | lo;
+            }
+            a->upstream_lsn = 0;
+            if (a->in_recovery && sscanf(PQgetvalue(r, 0, 4), "%X/%X", &hi, &lo) == 2) {
+                a->upstream_lsn = ((uint64_t)hi << 32) | lo;
             }
         }
         pgconn_disconnect(pc);
@@ -236,7 +240,8 @@ static void connect_cb(struct pgconn *pc, int status)
             " ELSE (SELECT timeline_id FROM pg_control_checkpoint()) END, CASE WHEN "
             "pg_is_in_recovery() THEN "
             "COALESCE(pg_last_wal_replay_lsn(), '0/0') ELSE pg_current_wal_lsn() END, "
-            "COALESCE((SELECT status = 'streaming' FROM pg_stat_wal_receiver), false)",
+            "COALESCE((SELECT status = 'streaming' FROM pg_stat_wal_receiver), false), "
+            "COALESCE((SELECT latest_end_lsn FROM pg_stat_wal_receiver), '0/0')",
             a->cfg.local_timeout_ms, query_cb) != 0) {
         pgconn_disconnect(pc);
         check_done(a, false);
@@ -577,6 +582,7 @@ int node_start(struct node_agent *a,
                size_t errsize)
 {
     pid_t pid;
+    int rv;
     memset(a, 0, sizeof *a);
     a->loop = loop;
     a->cfg = *cfg;
@@ -596,6 +602,11 @@ int node_start(struct node_agent *a,
         snprintf(errmsg, errsize, "[node] pgdata %s: %s", cfg->pgdata, strerror(errno));
         return PGQ_CONFIG;
     }
+    rv = node_http_start(a, errmsg, errsize);
+    if (rv != 0) {
+        http_close(&a->http, NULL);
+        return rv;
+    }
     if (peer_init(&a->peer, loop) != 0 || pgconn_init(&a->pc, loop) != 0 ||
         pgconn_init(&a->rj.pc, loop) != 0) {
         snprintf(errmsg, errsize, "cannot create the agent's connections");
@@ -613,8 +624,9 @@ int node_start(struct node_agent *a,
         node_move(a, LIFE_WAITING, "PostgreSQL is not running");
     }
     uv_timer_start(&a->tick, tick_cb, 0, TICK_MS);
-    log_info("node agent %s (cluster %s) started: pgdata %s, %u monitor(s)", cfg->node_name,
-             cfg->node_cluster, cfg->pgdata, cfg->n_monitors);
+    log_info("node agent %s (cluster %s) started: pgdata %s, %u monitor(s), http %s",
+             cfg->node_name, cfg->node_cluster, cfg->pgdata, cfg->n_monitors,
+             cfg->http_address[0] != '\0' ? cfg->http_address : "off");
     return 0;
 }
 
@@ -640,6 +652,11 @@ static void pc_closed_cb(struct pgconn *pc)
     part_closed(pc->data);
 }
 
+static void http_closed_cb(struct http_server *s)
+{
+    part_closed(s->data);
+}
+
 /* The agent stops; its PostgreSQL keeps running (a restarted agent adopts
  * it). */
 void node_stop(struct node_agent *a, node_stopped_cb cb)
@@ -649,7 +666,7 @@ void node_stop(struct node_agent *a, node_stopped_cb cb)
     }
     a->stopping = true;
     a->stopped_cb = cb;
-    a->pending = 5;
+    a->pending = 5 + (a->started_http ? 1u : 0u);
     if (a->life == LIFE_RUNNING) {
         log_info("agent %s: stopping; PostgreSQL (pid %d) keeps running", a->cfg.node_name,
                  (int)a->pm_pid);
@@ -664,5 +681,8 @@ void node_stop(struct node_agent *a, node_stopped_cb cb)
     pgconn_close(&a->pc, pc_closed_cb);
     pgconn_close(&a->rj.pc, pc_closed_cb);
     node_rejoin_stop(a);
+    if (a->started_http) {
+        http_close(&a->http, http_closed_cb);
+    }
     part_closed(a);
 }

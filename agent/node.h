@@ -38,6 +38,7 @@
 #include "codec.h"
 #include "config.h"
 #include "hostmetrics.h"
+#include "http.h"
 #include "lease.h"
 #include "peer.h"
 #include "pgconn.h"
@@ -163,6 +164,7 @@ struct node_agent
     char rewind_why[PGQ_REASON_MAX];
     /* streaming (local checks) */
     bool streaming;
+    uint64_t upstream_lsn; /* a standby: the end of WAL its upstream last sent (0: none) */
     uint64_t running_since_ms;
     uint64_t streamed_ms; /* last seen streaming */
     /* rejoin (node_rejoin.c) */
@@ -171,6 +173,9 @@ struct node_agent
     struct host_sample hs_prev;
     uint64_t hs_prev_ms;
     struct host_metrics host;
+    /* HTTP endpoints (node_http.c) */
+    struct http_server http;
+    bool started_http;
     /* shutdown */
     bool stopping;
     unsigned pending;

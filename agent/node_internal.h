@@ -89,4 +89,7 @@ void node_clear_stale_pid(struct node_agent *a);
 /* node_rejoin.c: the agent stops (a command under way finishes on its own). */
 void node_rejoin_stop(struct node_agent *a);
 
+/* node_http.c: start the HTTP server when http_address is set. */
+int node_http_start(struct node_agent *a, char *errmsg, size_t errsize);
+
 #endif /* PGQ_NODE_INTERNAL_H */

@@ -673,3 +673,14 @@ void probe_close(struct probe *p, probe_cb cb)
         target_remove(t);
     }
 }
+
+const struct obs *probe_latest(const struct probe *p, const char *cluster, const char *node)
+{
+    for (const struct probe_target *t = p->targets; t != NULL; t = t->next) {
+        if (!t->removed && t->have_obs && strcmp(t->node, node) == 0 &&
+            strcmp(t->cluster, cluster) == 0) {
+            return &t->obs;
+        }
+    }
+    return NULL;
+}

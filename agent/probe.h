@@ -109,4 +109,7 @@ void probe_collect_done(struct probe *p, bool committed);
 
 void probe_close(struct probe *p, probe_cb cb);
 
+/* This monitor's latest conclusion about a node (NULL: none yet). */
+const struct obs *probe_latest(const struct probe *p, const char *cluster, const char *node);
+
 #endif /* PGQ_PROBE_H */

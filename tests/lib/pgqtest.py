@@ -355,17 +355,22 @@ def make_pg_cluster(sb, n_standbys=2, sync=False):
 
 
 class Monitor:
-    def __init__(self, sb, mid, raft_port, api_port, peers, settings):
+    def __init__(self, sb, mid, raft_port, api_port, peers, settings, http_port=None):
         self.sb = sb
         self.id = mid
         self.raft_address = "127.0.0.1:%d" % raft_port
         self.api_address = "127.0.0.1:%d" % api_port
+        # Every test monitor serves HTTP: each test is also one of its clients.
+        self.http_address = "127.0.0.1:%d" % http_port if http_port else ""
         self.data_dir = sb.path("monitor%d" % mid)
         self.config = sb.path("monitor%d.ini" % mid)
         self.logfile = sb.path("monitor%d.log" % mid)
         self.proc = None
         self.env = {}
-        sections = {"monitor": {}, "raft": {}, "health": {}, "failover": {}, "api": {}}
+        sections = {"monitor": {}, "raft": {}, "health": {}, "failover": {}, "api": {},
+                    "http": {}}
+        if self.http_address:
+            sections["monitor"]["http_address"] = self.http_address
         for key, value in settings.items():
             section, k = key.split(".", 1)
             sections[section][k] = value
@@ -375,7 +380,7 @@ class Monitor:
                                       peers))
             for k, v in sections["monitor"].items():
                 f.write("%s = %s\n" % (k, v))
-            for section in ("raft", "health", "failover", "api"):
+            for section in ("raft", "health", "failover", "api", "http"):
                 if sections[section]:
                     f.write("[%s]\n" % section)
                     for k, v in sections[section].items():
@@ -426,8 +431,9 @@ class Agent:
         self.logfile = sb.path("agent-%s.log" % pg.name)
         self.proc = None
         sb.agents = getattr(sb, "agents", []) + [self]
+        self.http_address = "127.0.0.1:%d" % free_ports(1)[0]
         node = {"name": pg.name, "pgdata": pg.datadir, "bindir": PG_BINDIR,
-                "conninfo": pg.conninfo, "monitors": monitors}
+                "conninfo": pg.conninfo, "monitors": monitors, "http_address": self.http_address}
         node.update(settings or {})
         with open(self.config, "w") as f:
             f.write("[node]\n")
@@ -477,13 +483,13 @@ class Quorum:
     def __init__(self, sb, n=3, settings=None):
         self.sb = sb
         sb.quorums = getattr(sb, "quorums", []) + [self]
-        ports = free_ports(2 * n)
-        raft_ports, api_ports = ports[:n], ports[n:]
+        ports = free_ports(3 * n)
+        raft_ports, api_ports, http_ports = ports[:n], ports[n:2 * n], ports[2 * n:]
         peers = ",".join("%d=127.0.0.1:%d" % (i + 1, raft_ports[i]) for i in range(n))
         s = dict(FAST_RAFT)
         s.update(settings or {})
-        self.monitors = [Monitor(sb, i + 1, raft_ports[i], api_ports[i], peers, s)
-                         for i in range(n)]
+        self.monitors = [Monitor(sb, i + 1, raft_ports[i], api_ports[i], peers, s,
+                                 http_ports[i]) for i in range(n)]
 
     @property
     def addresses(self):
@@ -832,6 +838,21 @@ def nft(*rules):
     """Load nftables rules (root); "pgqcut" in them is this program's own table."""
     text = "\n".join(rules).replace("inet pgqcut", "inet " + CUT_TABLE) + "\n"
     subprocess.run(["nft", "-f", "-"], input=text, text=True, check=True)
+
+
+def http_get(address, path, timeout=5):
+    """GET http://address/path: (status, body text); status 0 when nothing answered."""
+    import http.client
+    host, port = address.rsplit(":", 1)
+    try:
+        c = http.client.HTTPConnection(host, int(port), timeout=timeout)
+        c.request("GET", path)
+        r = c.getresponse()
+        body = r.read().decode("utf-8", "replace")
+        c.close()
+        return r.status, body
+    except OSError:
+        return 0, ""
 
 
 def nft_heal():

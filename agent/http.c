@@ -1,0 +1,637 @@
+/* http: the HTTP server (see http.h). */
+#include "http.h"
+
+#include <http_parser.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/util.h"
+#include "log.h"
+#include "metrics.h"
+
+struct http_client
+{
+    struct http_server *s;
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_write_t write_req;
+    http_parser parser;
+    char url[HTTP_URL_MAX];
+    size_t url_len;
+    bool url_over;
+    bool has_body;
+    bool complete;    /* a whole request was parsed: it is being answered */
+    bool in_request;  /* its first byte was read */
+    size_t req_bytes; /* bytes of the request being read */
+    char *pend;       /* bytes read past the request being answered */
+    size_t pend_len;
+    char *out;
+    bool writing;
+    bool close_after;
+    bool closing;
+    bool counted;
+    unsigned pending_closes;
+    char peer[64];
+    struct http_client *next;
+};
+
+static char read_buf[HTTP_REQ_MAX];
+
+/* ---- lifetime -------------------------------------------------------------- */
+
+static void client_free_if_done(struct http_client *cl)
+{
+    struct http_server *s = cl->s;
+    if (cl->pending_closes != 0 || cl->writing) {
+        return;
+    }
+    free(cl->out);
+    free(cl->pend);
+    free(cl);
+    s->pending--;
+    if (s->closing && s->pending == 0 && s->close_cb != NULL) {
+        s->close_cb(s);
+    }
+}
+
+static void client_handle_closed(uv_handle_t *h)
+{
+    struct http_client *cl = h->data;
+    cl->pending_closes--;
+    client_free_if_done(cl);
+}
+
+static void client_close(struct http_client *cl)
+{
+    struct http_server *s = cl->s;
+    if (cl->closing) {
+        return;
+    }
+    cl->closing = true;
+    for (struct http_client **p = &s->clients; *p != NULL; p = &(*p)->next) {
+        if (*p == cl) {
+            *p = cl->next;
+            break;
+        }
+    }
+    if (cl->counted) {
+        s->n_clients--;
+    }
+    cl->pending_closes = 2;
+    uv_close((uv_handle_t *)&cl->tcp, client_handle_closed);
+    uv_close((uv_handle_t *)&cl->timer, client_handle_closed);
+}
+
+/* One timer bounds what a client owes: its next request's first byte, the
+ * rest of it (from that first byte: trickling buys no time), or reading
+ * the reply. */
+static void timer_cb(uv_timer_t *t)
+{
+    struct http_client *cl = t->data;
+    log_debug("http: closing a client %s",
+              cl->writing ? "that does not read its reply" : "idle or stuck in a request");
+    client_close(cl);
+}
+
+static void touch(struct http_client *cl)
+{
+    uv_timer_start(&cl->timer, timer_cb, cl->s->idle_ms, 0);
+}
+
+/* ---- replies --------------------------------------------------------------- */
+
+static const char *reason(int status)
+{
+    switch (status) {
+        case 200:
+            return "OK";
+        case 400:
+            return "Bad Request";
+        case 404:
+            return "Not Found";
+        case 405:
+            return "Method Not Allowed";
+        case 413:
+            return "Payload Too Large";
+        case 414:
+            return "URI Too Long";
+        case 431:
+            return "Request Header Fields Too Large";
+        case 500:
+            return "Internal Server Error";
+        case 503:
+            return "Service Unavailable";
+        default:
+            return status < 400 ? "OK" : "Error";
+    }
+}
+
+void http_text(struct http_response *res, int status, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    int n;
+    va_start(ap, fmt);
+    n = vsnprintf(line, sizeof line - 1, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        n = 0;
+    }
+    if ((size_t)n > sizeof line - 2) {
+        n = (int)sizeof line - 2;
+    }
+    line[n++] = '\n';
+    line[n] = '\0';
+    free(res->body);
+    res->status = status;
+    res->content_type = "text/plain; charset=utf-8";
+    res->body = strdup(line);
+    res->len = res->body != NULL ? (size_t)n : 0;
+}
+
+static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void feed(struct http_client *cl, const char *data, size_t n);
+
+static void write_cb(uv_write_t *w, int status)
+{
+    struct http_client *cl = w->data;
+    char *pend;
+    size_t len;
+    cl->writing = false;
+    free(cl->out);
+    cl->out = NULL;
+    if (cl->closing) {
+        client_free_if_done(cl);
+        return;
+    }
+    if (status != 0 || cl->close_after) {
+        client_close(cl);
+        return;
+    }
+    /* Ready for the next request: first those bytes already read. */
+    cl->complete = false;
+    cl->in_request = false;
+    cl->url_len = 0;
+    cl->url_over = false;
+    cl->has_body = false;
+    http_parser_pause(&cl->parser, 0);
+    touch(cl);
+    pend = cl->pend;
+    len = cl->pend_len;
+    cl->pend = NULL;
+    cl->pend_len = 0;
+    if (len > 0) {
+        feed(cl, pend, len);
+    }
+    free(pend);
+    if (!cl->closing && !cl->writing &&
+        uv_read_start((uv_stream_t *)&cl->tcp, alloc_cb, read_cb) != 0) {
+        client_close(cl);
+    }
+}
+
+/* Write the status line, headers and (unless HEAD/OPTIONS) body; the body
+ * is freed here. */
+static void send_reply(struct http_client *cl, int method, struct http_response *res)
+{
+    char head[512];
+    int hn;
+    size_t body_len = method == HTTP_M_GET ? res->len : 0;
+    uv_buf_t b;
+    if (method == HTTP_M_OPTIONS) {
+        res->len = 0;
+    }
+    hn = snprintf(head, sizeof head,
+                  "HTTP/1.1 %d %s\r\n"
+                  "Content-Type: %s\r\n"
+                  "Content-Length: %zu\r\n"
+                  "Cache-Control: no-store\r\n"
+                  "%s"
+                  "Connection: %s\r\n\r\n",
+                  res->status, reason(res->status),
+                  res->content_type != NULL ? res->content_type : "text/plain; charset=utf-8",
+                  res->len, res->status == 405 ? "Allow: GET, HEAD, OPTIONS\r\n" : "",
+                  cl->close_after ? "close" : "keep-alive");
+    cl->out = malloc((size_t)hn + body_len);
+    if (cl->out == NULL) {
+        free(res->body);
+        res->body = NULL;
+        client_close(cl);
+        return;
+    }
+    memcpy(cl->out, head, (size_t)hn);
+    if (body_len > 0) {
+        memcpy(cl->out + hn, res->body, body_len);
+    }
+    free(res->body);
+    res->body = NULL;
+    b = uv_buf_init(cl->out, (unsigned)((size_t)hn + body_len));
+    cl->write_req.data = cl;
+    cl->writing = true;
+    uv_read_stop((uv_stream_t *)&cl->tcp);
+    touch(cl);
+    if (uv_write(&cl->write_req, (uv_stream_t *)&cl->tcp, &b, 1, write_cb) != 0) {
+        cl->writing = false;
+        client_close(cl);
+    }
+}
+
+static void refuse(struct http_client *cl, int status, const char *why)
+{
+    struct http_response res = {0};
+    cl->close_after = true;
+    cl->complete = true;
+    http_text(&res, status, "%s", why);
+    send_reply(cl, HTTP_M_GET, &res);
+}
+
+/* ---- requests -------------------------------------------------------------- */
+
+static int on_message_begin(http_parser *p)
+{
+    struct http_client *cl = p->data;
+    cl->url_len = 0;
+    cl->url_over = false;
+    cl->has_body = false;
+    return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+    struct http_client *cl = p->data;
+    if (cl->url_len + len >= sizeof cl->url) {
+        cl->url_over = true;
+        return 0;
+    }
+    memcpy(cl->url + cl->url_len, at, len);
+    cl->url_len += len;
+    cl->url[cl->url_len] = '\0';
+    return 0;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    struct http_client *cl = p->data;
+    if ((p->flags & F_CHUNKED) != 0 || (p->content_length > 0 && p->content_length != ULLONG_MAX)) {
+        cl->has_body = true;
+        http_parser_pause(p, 1);
+    }
+    return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    struct http_client *cl = p->data;
+    cl->complete = true;
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static const http_parser_settings settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_headers_complete = on_headers_complete,
+    .on_message_complete = on_message_complete,
+};
+
+static void copy_field(const struct http_parser_url *u,
+                       int f,
+                       const char *url,
+                       char *out,
+                       size_t size)
+{
+    size_t len = 0;
+    if ((u->field_set & (1u << f)) != 0) {
+        len = PGQ_MIN((size_t)u->field_data[f].len, size - 1);
+        memcpy(out, url + u->field_data[f].off, len);
+    }
+    out[len] = '\0';
+}
+
+/* A whole request was read: answer it. */
+static void answer(struct http_client *cl)
+{
+    struct http_server *s = cl->s;
+    struct http_request req;
+    struct http_response res = {0};
+    struct http_parser_url u;
+    int method;
+    cl->close_after = !http_should_keep_alive(&cl->parser);
+    switch (cl->parser.method) {
+        case HTTP_GET:
+            method = HTTP_M_GET;
+            break;
+        case HTTP_HEAD:
+            method = HTTP_M_HEAD;
+            break;
+        case HTTP_OPTIONS:
+            method = HTTP_M_OPTIONS;
+            break;
+        default:
+            http_text(&res, 405, "method %s not allowed: GET, HEAD or OPTIONS",
+                      http_method_str((enum http_method)cl->parser.method));
+            send_reply(cl, HTTP_M_GET, &res);
+            return;
+    }
+    memset(&req, 0, sizeof req);
+    req.method = method;
+    req.peer = cl->peer;
+    http_parser_url_init(&u);
+    if (http_parser_parse_url(cl->url, cl->url_len, 0, &u) != 0 ||
+        (u.field_set & (1u << UF_PATH)) == 0) {
+        http_text(&res, 400, "bad request target");
+        send_reply(cl, method, &res);
+        return;
+    }
+    copy_field(&u, UF_PATH, cl->url, req.path, sizeof req.path);
+    copy_field(&u, UF_QUERY, cl->url, req.query, sizeof req.query);
+    s->handler(s, &req, &res);
+    s->requests++;
+    if (res.status < 100 || res.status > 599) {
+        http_text(&res, 500, "no reply");
+    }
+    send_reply(cl, method, &res);
+}
+
+/* Parse what was read; past a complete request, keep the rest for later. */
+static void feed(struct http_client *cl, const char *data, size_t n)
+{
+    size_t done;
+    enum http_errno err;
+    if (!cl->in_request) {
+        cl->in_request = true;
+        cl->req_bytes = 0;
+        touch(cl); /* the whole request within idle_ms of its first byte */
+    }
+    done = http_parser_execute(&cl->parser, &settings, data, n);
+    cl->req_bytes += done;
+    err = HTTP_PARSER_ERRNO(&cl->parser);
+    if (cl->req_bytes > HTTP_REQ_MAX) {
+        refuse(cl, 431, "request line and headers over 8192 bytes");
+        return;
+    }
+    if (err == HPE_PAUSED) {
+        if (cl->has_body) {
+            refuse(cl, 413, "request bodies are not accepted");
+            return;
+        }
+        if (cl->url_over) {
+            refuse(cl, 414, "request target over 1023 bytes");
+            return;
+        }
+        if (done < n) {
+            cl->pend = malloc(n - done);
+            if (cl->pend == NULL) {
+                client_close(cl);
+                return;
+            }
+            memcpy(cl->pend, data + done, n - done);
+            cl->pend_len = n - done;
+        }
+        answer(cl);
+        return;
+    }
+    if (err != HPE_OK) {
+        char why[128];
+        snprintf(why, sizeof why, "not an HTTP request: %s", http_errno_description(err));
+        refuse(cl, 400, why);
+    }
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    (void)suggested;
+    buf->base = read_buf;
+    buf->len = sizeof read_buf;
+}
+
+static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+    struct http_client *cl = st->data;
+    if (n < 0) {
+        client_close(cl);
+        return;
+    }
+    if (n == 0 || cl->closing || cl->writing) {
+        return;
+    }
+    feed(cl, buf->base, (size_t)n);
+}
+
+/* ---- the listener ---------------------------------------------------------- */
+
+static void connection_cb(uv_stream_t *listener, int status)
+{
+    struct http_server *s = listener->data;
+    struct http_client *cl;
+    struct sockaddr_storage sa;
+    int len = sizeof sa;
+    if (status != 0 || s->closing) {
+        return;
+    }
+    cl = calloc(1, sizeof *cl);
+    if (cl == NULL) {
+        return;
+    }
+    cl->s = s;
+    http_parser_init(&cl->parser, HTTP_REQUEST);
+    cl->parser.data = cl;
+    uv_tcp_init(s->loop, &cl->tcp);
+    uv_timer_init(s->loop, &cl->timer);
+    cl->tcp.data = cl;
+    cl->timer.data = cl;
+    cl->next = s->clients;
+    s->clients = cl;
+    s->n_clients++;
+    cl->counted = true;
+    s->pending++;
+    if (uv_accept(listener, (uv_stream_t *)&cl->tcp) != 0) {
+        client_close(cl);
+        return;
+    }
+    uv_tcp_nodelay(&cl->tcp, 1);
+    if (uv_tcp_getpeername(&cl->tcp, (struct sockaddr *)&sa, &len) == 0 &&
+        sa.ss_family == AF_INET) {
+        uv_ip4_name((const struct sockaddr_in *)&sa, cl->peer, sizeof cl->peer);
+    }
+    if (s->n_clients > s->max_clients) {
+        uint64_t now = uv_now(s->loop);
+        char msg[128];
+        s->refused++;
+        if (now >= s->refused_log_ms + 1000) {
+            log_warn("http: more than %u clients: refusing new connections", s->max_clients);
+            s->refused_log_ms = now;
+        }
+        s->n_clients--;
+        cl->counted = false;
+        snprintf(msg, sizeof msg, "too many clients: this server serves at most %u",
+                 s->max_clients);
+        refuse(cl, 503, msg);
+        return;
+    }
+    touch(cl);
+    if (uv_read_start((uv_stream_t *)&cl->tcp, alloc_cb, read_cb) != 0) {
+        client_close(cl);
+    }
+}
+
+int http_start(struct http_server *s,
+               uv_loop_t *loop,
+               const char *address,
+               unsigned max_clients,
+               uint64_t idle_ms,
+               http_handler handler,
+               char *errmsg,
+               size_t errsize)
+{
+    struct sockaddr_in sa;
+    char host[PGQ_ADDR_MAX];
+    uint16_t port;
+    int rv;
+    void *data = s->data;
+    memset(s, 0, sizeof *s);
+    s->data = data;
+    s->loop = loop;
+    s->handler = handler;
+    s->max_clients = max_clients;
+    s->idle_ms = idle_ms;
+    uv_tcp_init(loop, &s->listener);
+    s->listener.data = s;
+    s->pending = 1;
+    if (pgq_parse_hostport(address, host, sizeof host, &port) != 0 ||
+        uv_ip4_addr(host, port, &sa) != 0) {
+        snprintf(errmsg, errsize, "http_address %s: not an IPv4 host:port", address);
+        return PGQ_CONFIG;
+    }
+    rv = uv_tcp_bind(&s->listener, (const struct sockaddr *)&sa, 0);
+    if (rv == 0) {
+        rv = uv_listen((uv_stream_t *)&s->listener, 128, connection_cb);
+    }
+    if (rv != 0) {
+        snprintf(errmsg, errsize, "http_address %s: %s", address, uv_strerror(rv));
+        return PGQ_IO;
+    }
+    return 0;
+}
+
+static void listener_closed_cb(uv_handle_t *h)
+{
+    struct http_server *s = h->data;
+    s->pending--;
+    if (s->pending == 0 && s->close_cb != NULL) {
+        s->close_cb(s);
+    }
+}
+
+void http_close(struct http_server *s, http_close_cb cb)
+{
+    s->closing = true;
+    s->close_cb = cb;
+    while (s->clients != NULL) {
+        client_close(s->clients);
+    }
+    uv_close((uv_handle_t *)&s->listener, listener_closed_cb);
+}
+
+/* ---- process metrics ------------------------------------------------------- */
+
+static unsigned count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    unsigned n = 0;
+    if (d == NULL) {
+        return 0;
+    }
+    while (readdir(d) != NULL) {
+        n++;
+    }
+    closedir(d);
+    return n > 2 ? n - 3 : 0; /* ".", ".." and the directory's own */
+}
+
+/* The start time from /proc/self/stat (field 22, clock ticks since boot)
+ * and the boot time from /proc/stat; 0 when either cannot be read. */
+static double start_time(void)
+{
+    static double cached;
+    char buf[1024], *p;
+    unsigned long long ticks = 0, btime = 0;
+    FILE *f;
+    size_t n;
+    if (cached != 0) {
+        return cached;
+    }
+    f = fopen("/proc/self/stat", "r");
+    if (f == NULL) {
+        return 0;
+    }
+    n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    p = strrchr(buf, ')'); /* the command name may hold spaces */
+    if (p == NULL || sscanf(p + 2,
+                            "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
+                            "%*d %*d %*d %*d %llu",
+                            &ticks) != 1) {
+        return 0;
+    }
+    f = fopen("/proc/stat", "r");
+    if (f == NULL) {
+        return 0;
+    }
+    while (fgets(buf, sizeof buf, f) != NULL) {
+        if (sscanf(buf, "btime %llu", &btime) == 1) {
+            break;
+        }
+    }
+    fclose(f);
+    if (btime == 0) {
+        return 0;
+    }
+    cached = (double)btime + (double)ticks / (double)sysconf(_SC_CLK_TCK);
+    return cached;
+}
+
+void http_process_metrics(struct metrics_buf *b, const struct http_server *s)
+{
+    struct rusage ru;
+    unsigned long long size = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f != NULL) {
+        if (fscanf(f, "%llu %llu", &size, &resident) != 2) {
+            resident = 0;
+        }
+        fclose(f);
+    }
+    metrics_family(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+    metrics_sample(b, "process_resident_memory_bytes", NULL, 0,
+                   (double)resident * (double)sysconf(_SC_PAGESIZE));
+    if (getrusage(RUSAGE_SELF, &ru) == 0) {
+        metrics_family(b, "process_cpu_seconds_total", "counter",
+                       "Total user and system CPU time spent in seconds.");
+        metrics_sample(b, "process_cpu_seconds_total", NULL, 0,
+                       (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
+    }
+    metrics_family(b, "process_start_time_seconds", "gauge",
+                   "Start time of the process since unix epoch in seconds.");
+    metrics_sample(b, "process_start_time_seconds", NULL, 0, start_time());
+    metrics_family(b, "process_open_fds", "gauge", "Number of open file descriptors.");
+    metrics_sample(b, "process_open_fds", NULL, 0, count_fds());
+    if (s != NULL) {
+        metrics_family(b, "pgquorum_http_requests_total", "counter",
+                       "HTTP requests this server answered since it started.");
+        metrics_sample(b, "pgquorum_http_requests_total", NULL, 0, (double)(s->requests + 1));
+        metrics_family(b, "pgquorum_http_refused_total", "counter",
+                       "HTTP connections refused for being over http max_clients.");
+        metrics_sample(b, "pgquorum_http_refused_total", NULL, 0, (double)s->refused);
+    }
+}

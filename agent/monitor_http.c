@@ -1,0 +1,370 @@
+/* monitor_http: a monitor's HTTP endpoints. It answers for every node of
+ * every cluster it watches, from the committed state and its own latest
+ * probe: /node/NAME/CHECK or /CHECK?node=NAME (CHECK: primary, read-write,
+ * replica, read-only, synchronous, asynchronous, health; ?cluster=NAME when
+ * the name is in several clusters, ?lag=SIZE), /health (this monitor: 200
+ * while it knows a leader), /cluster (status --json), /metrics. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "health.h"
+#include "lib/util.h"
+#include "log.h"
+#include "metrics.h"
+#include "monitor_internal.h"
+#include "render.h"
+#include "render_http.h"
+
+static void json_reply(struct http_response *res, int status, json_t *doc)
+{
+    size_t len = 0;
+    char *body = render_http_dumps(doc, &len);
+    if (body == NULL) {
+        http_text(res, 500, "out of memory");
+        return;
+    }
+    free(res->body);
+    res->status = status;
+    res->content_type = "application/json";
+    res->body = body;
+    res->len = len;
+}
+
+static void error_reply(struct http_response *res, int status, const char *message)
+{
+    json_reply(res, status, render_error_doc(message));
+}
+
+static const struct obs *own_obs(void *arg, const char *cluster, const char *node)
+{
+    struct monitor *m = arg;
+    return probe_latest(&m->probe, cluster, node);
+}
+
+/* ---- /metrics ------------------------------------------------------------- */
+
+static const char *const phase_names[MONITOR_FO_PHASES] = {"detect", "cut", "promote", "repoint",
+                                                           "total"};
+
+/* A failover of cluster c ended (its event was applied at event_ms): count
+ * it and, unless the event is older than this process (a replayed log),
+ * observe its phases. */
+void monitor_http_failover_done(struct monitor *m, const struct cluster *c, uint64_t event_ms)
+{
+    const struct failover *fo = &c->fo;
+    struct monitor_fo_count *fc = NULL;
+    uint64_t start = fo->cut_ms != 0 ? fo->cut_ms : fo->decided_ms;
+    uint64_t stamps[6];
+    if (event_ms < m->started_wall_ms) {
+        return;
+    }
+    for (unsigned i = 0; i < m->n_fo_counts; i++) {
+        if (strcmp(m->fo_counts[i].cluster, c->name) == 0) {
+            fc = &m->fo_counts[i];
+        }
+    }
+    if (fc == NULL) {
+        struct monitor_fo_count *more =
+            realloc(m->fo_counts, (m->n_fo_counts + 1) * sizeof *m->fo_counts);
+        if (more == NULL) {
+            return;
+        }
+        m->fo_counts = more;
+        fc = &m->fo_counts[m->n_fo_counts++];
+        memset(fc, 0, sizeof *fc);
+        pgq_strlcpy(fc->cluster, c->name, sizeof fc->cluster);
+    }
+    if (fo->switchover) {
+        fc->switchovers++;
+    } else {
+        fc->failovers++;
+    }
+    /* detect: down by verdict to the cut; cut: to the decision; promote:
+     * to the promotion; repoint: to the end. */
+    stamps[0] = fo->switchover ? 0 : fo->down_ms;
+    stamps[1] = start;
+    stamps[2] = fo->decided_ms;
+    stamps[3] = fo->promoted_ms;
+    stamps[4] = fo->done_ms;
+    for (unsigned i = 0; i < 4; i++) {
+        if (stamps[i] != 0 && stamps[i + 1] >= stamps[i]) {
+            metrics_observe(&m->fo_hist[i], (double)(stamps[i + 1] - stamps[i]) / 1000.0);
+        }
+    }
+    stamps[5] = stamps[0] != 0 ? stamps[0] : start;
+    if (stamps[5] != 0 && fo->done_ms >= stamps[5]) {
+        metrics_observe(&m->fo_hist[4], (double)(fo->done_ms - stamps[5]) / 1000.0);
+    }
+}
+
+static void metrics_reply(struct monitor *m, struct http_response *res)
+{
+    struct metrics_buf b;
+    struct raft_info info;
+    char id[24];
+    const char *self[2] = {"monitor", id};
+    size_t len;
+    consensus_info(&m->cons, &info);
+    snprintf(id, sizeof id, "%" PRIu64, m->cfg.id);
+    metrics_init(&b);
+    metrics_family(&b, "pgquorum_monitor_info", "gauge",
+                   "1, with this monitor's Raft id and version as labels.");
+    {
+        const char *l[4] = {"monitor", id, "version", PGQ_VERSION_STRING};
+        metrics_sample(&b, "pgquorum_monitor_info", l, 2, 1);
+    }
+    metrics_family(&b, "pgquorum_raft_term", "gauge", "This monitor's current Raft term.");
+    metrics_sample(&b, "pgquorum_raft_term", self, 1, (double)info.term);
+    metrics_family(&b, "pgquorum_raft_commit_index", "gauge",
+                   "Index of the last Raft entry this monitor knows committed.");
+    metrics_sample(&b, "pgquorum_raft_commit_index", self, 1, (double)info.commit_index);
+    metrics_family(&b, "pgquorum_raft_applied_index", "gauge",
+                   "Index of the last Raft entry this monitor applied.");
+    metrics_sample(&b, "pgquorum_raft_applied_index", self, 1, (double)info.applied_index);
+    metrics_family(&b, "pgquorum_raft_leader", "gauge",
+                   "1 while this monitor is the Raft leader (and ready to act).");
+    metrics_sample(&b, "pgquorum_raft_leader", self, 1, info.role == PGQ_MON_LEADER);
+    metrics_family(&b, "pgquorum_raft_role", "gauge",
+                   "1 for this monitor's Raft role (follower, candidate, leader).");
+    {
+        const char *l[4] = {"monitor", id, "role", pgq_monitor_role_name(info.role)};
+        metrics_sample(&b, "pgquorum_raft_role", l, 2, 1);
+    }
+    metrics_family(&b, "pgquorum_raft_leader_id", "gauge",
+                   "The Raft id of the leader this monitor knows (0: none).");
+    metrics_sample(&b, "pgquorum_raft_leader_id", self, 1, (double)info.leader_id);
+    metrics_family(&b, "pgquorum_state_commands_total", "counter",
+                   "Commands applied to the replicated state since it began (the same on every "
+                   "monitor).");
+    metrics_sample(&b, "pgquorum_state_commands_total", self, 1, (double)m->fsm.state.seq);
+    metrics_family(&b, "pgquorum_reports_committed_total", "counter",
+                   "Monitors' observation reports this monitor applied since it started.");
+    metrics_sample(&b, "pgquorum_reports_committed_total", self, 1, (double)m->reports_applied);
+    metrics_family(&b, "pgquorum_agent_reports_committed_total", "counter",
+                   "Node agents' reports this monitor applied since it started.");
+    metrics_sample(&b, "pgquorum_agent_reports_committed_total", self, 1,
+                   (double)m->agent_reports_applied);
+    metrics_family(&b, "pgquorum_failovers_total", "counter",
+                   "Failovers this monitor saw end since it started, per cluster.");
+    for (unsigned i = 0; i < m->n_fo_counts; i++) {
+        const char *l[2] = {"cluster", m->fo_counts[i].cluster};
+        metrics_sample(&b, "pgquorum_failovers_total", l, 1, (double)m->fo_counts[i].failovers);
+    }
+    metrics_family(&b, "pgquorum_switchovers_total", "counter",
+                   "Planned switchovers this monitor saw end since it started, per cluster.");
+    for (unsigned i = 0; i < m->n_fo_counts; i++) {
+        const char *l[2] = {"cluster", m->fo_counts[i].cluster};
+        metrics_sample(&b, "pgquorum_switchovers_total", l, 1, (double)m->fo_counts[i].switchovers);
+    }
+    metrics_family(&b, "pgquorum_failover_phase_seconds", "histogram",
+                   "Durations of the phases of the failovers and switchovers this monitor saw "
+                   "end: detect (down by verdict to the cut), cut (to the decision), promote, "
+                   "repoint (to the end), total.");
+    for (unsigned i = 0; i < MONITOR_FO_PHASES; i++) {
+        metrics_hist_samples(&b, "pgquorum_failover_phase_seconds", "phase", phase_names[i],
+                             &m->fo_hist[i]);
+    }
+    metrics_state(&b, &m->fsm.state, own_obs, m);
+    http_process_metrics(&b, &m->http);
+    len = 0;
+    res->body = metrics_take(&b, &len);
+    if (res->body == NULL) {
+        http_text(res, 500, "out of memory");
+        return;
+    }
+    res->status = 200;
+    res->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    res->len = len;
+}
+
+/* ---- /cluster and /health -------------------------------------------------- */
+
+static void cluster_reply(struct monitor *m, const char *cluster, struct http_response *res)
+{
+    const struct state *s = &m->fsm.state;
+    struct monitor_row rows[PGQ_MAX_MONITORS];
+    unsigned n = 0;
+    struct raft_info info;
+    const char *leader_api;
+    uint64_t leader = consensus_leader(&m->cons, &leader_api);
+    char *body = NULL;
+    size_t len = 0;
+    FILE *f;
+    if (cluster[0] != '\0' && state_cluster(s, cluster) == NULL) {
+        error_reply(res, 404, "no such cluster");
+        return;
+    }
+    consensus_info(&m->cons, &info);
+    for (unsigned i = 0; i < s->n_monitors && n < PGQ_MAX_MONITORS; i++) {
+        const struct member *mb = &s->monitors[i];
+        struct monitor_row *r;
+        if (!mb->voter) {
+            continue;
+        }
+        r = &rows[n++];
+        memset(r, 0, sizeof *r);
+        r->id = mb->id;
+        pgq_strlcpy(r->raft_address, mb->raft_address, sizeof r->raft_address);
+        pgq_strlcpy(r->api_address, mb->api_address, sizeof r->api_address);
+        if (mb->id == m->cfg.id) {
+            r->reachable = true;
+            r->info = info;
+        }
+    }
+    f = open_memstream(&body, &len);
+    if (f == NULL) {
+        http_text(res, 500, "out of memory");
+        return;
+    }
+    render_status(f, s, rows, n, leader, cluster, clock_wall_ms(), true);
+    fputc('\n', f);
+    if (fclose(f) != 0 || body == NULL) {
+        free(body);
+        http_text(res, 500, "out of memory");
+        return;
+    }
+    res->status = 200;
+    res->content_type = "application/json";
+    res->body = body;
+    res->len = len;
+}
+
+static void self_health(struct monitor *m, struct http_response *res)
+{
+    struct raft_info info;
+    json_t *d = json_object();
+    consensus_info(&m->cons, &info);
+    if (d != NULL) {
+        json_object_set_new(d, "monitor", json_integer((json_int_t)m->cfg.id));
+        json_object_set_new(d, "role", json_string(pgq_monitor_role_name(info.role)));
+        json_object_set_new(
+            d, "leader",
+            info.leader_id != 0 ? json_integer((json_int_t)info.leader_id) : json_null());
+        json_object_set_new(d, "term", json_integer((json_int_t)info.term));
+        json_object_set_new(d, "applied_index", json_integer((json_int_t)info.applied_index));
+    }
+    json_reply(res, info.leader_id != 0 ? 200 : 503, d);
+}
+
+/* ---- the health checks ----------------------------------------------------- */
+
+/* The node named `name` (in `cluster` when given); an error reply when it
+ * is not found or the name is in several clusters. */
+static const struct node *find_node(const struct state *s,
+                                    const char *cluster,
+                                    const char *name,
+                                    const struct cluster **out,
+                                    struct http_response *res)
+{
+    const struct node *found = NULL;
+    for (unsigned i = 0; i < s->n_clusters; i++) {
+        const struct cluster *c = &s->clusters[i];
+        const struct node *n;
+        if (cluster[0] != '\0' && strcmp(cluster, c->name) != 0) {
+            continue;
+        }
+        n = cluster_node(c, name);
+        if (n == NULL) {
+            continue;
+        }
+        if (found != NULL) {
+            error_reply(res, 400, "the node name is in several clusters: add ?cluster=NAME");
+            return NULL;
+        }
+        found = n;
+        *out = c;
+    }
+    if (found == NULL) {
+        error_reply(res, 404, "no such node");
+    }
+    return found;
+}
+
+static void check_reply(struct monitor *m,
+                        int check,
+                        const struct health_query *q,
+                        struct http_response *res)
+{
+    const struct cluster *c = NULL;
+    const struct node *n = find_node(&m->fsm.state, q->cluster, q->node, &c, res);
+    const struct obs *own, *own_primary;
+    struct health_facts f;
+    char why[PGQ_REASON_MAX];
+    int code;
+    if (n == NULL) {
+        return;
+    }
+    own = probe_latest(&m->probe, c->name, n->name);
+    own_primary = c->primary[0] != '\0' ? probe_latest(&m->probe, c->name, c->primary) : NULL;
+    health_facts_of(c, n, own, own_primary, &f);
+    code = health_judge(check, &f, q, why, sizeof why);
+    json_reply(res, code, render_check_doc(c->name, n->name, check, code, why, &f, c->epoch));
+}
+
+static void handle(struct http_server *s, const struct http_request *req, struct http_response *res)
+{
+    struct monitor *m = s->data;
+    struct health_query q;
+    char err[256];
+    const char *word = req->path + 1;
+    int check;
+    if (m->stopping) {
+        error_reply(res, 503, "shutting down");
+        return;
+    }
+    if (health_parse_query(req->query, &q, err, sizeof err) != 0) {
+        error_reply(res, 400, err);
+        return;
+    }
+    if (strcmp(req->path, "/metrics") == 0) {
+        metrics_reply(m, res);
+        return;
+    }
+    if (strcmp(req->path, "/cluster") == 0) {
+        cluster_reply(m, q.cluster, res);
+        return;
+    }
+    if (strncmp(req->path, "/node/", 6) == 0) {
+        const char *slash = strchr(req->path + 6, '/');
+        size_t len = slash != NULL ? (size_t)(slash - (req->path + 6)) : 0;
+        if (slash == NULL || len == 0 || len >= sizeof q.node || q.node[0] != '\0') {
+            error_reply(res, 404, "use /node/NAME/CHECK");
+            return;
+        }
+        memcpy(q.node, req->path + 6, len);
+        q.node[len] = '\0';
+        word = slash + 1;
+    } else if (strcmp(req->path, "/health") == 0 && q.node[0] == '\0') {
+        self_health(m, res);
+        return;
+    }
+    check = health_check_by_name(word);
+    if (check < 0) {
+        error_reply(res, 404,
+                    "unknown endpoint: /metrics, /cluster, /health, or /node/NAME/CHECK "
+                    "(CHECK: primary, read-write, replica, read-only, synchronous, "
+                    "asynchronous, health)");
+        return;
+    }
+    if (q.node[0] == '\0') {
+        error_reply(res, 400,
+                    "a monitor answers for every node: name one (/node/NAME/CHECK or ?node=NAME)");
+        return;
+    }
+    check_reply(m, check, &q, res);
+}
+
+int monitor_http_start(struct monitor *m, char *errmsg, size_t errsize)
+{
+    m->started_wall_ms = clock_wall_ms();
+    if (m->cfg.http_address[0] == '\0') {
+        return 0;
+    }
+    m->http.data = m;
+    m->started_http = true;
+    return http_start(&m->http, m->loop, m->cfg.http_address, (unsigned)m->cfg.http_max_clients,
+                      m->cfg.http_idle_timeout_ms, handle, errmsg, errsize);
+}

@@ -1,0 +1,91 @@
+/* render_http: the HTTP endpoints' JSON bodies (see render_http.h). */
+#include "render_http.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* jansson refuses strings that are not UTF-8: such bytes become '?'. */
+static json_t *text(const char *s)
+{
+    json_t *j = json_string(s);
+    if (j == NULL) {
+        char *copy = strdup(s);
+        if (copy == NULL) {
+            return NULL;
+        }
+        for (unsigned char *p = (unsigned char *)copy; *p != '\0'; p++) {
+            if (*p >= 0x80 || *p < 0x20) {
+                *p = '?';
+            }
+        }
+        j = json_string(copy);
+        free(copy);
+    }
+    return j;
+}
+
+json_t *render_check_doc(const char *cluster,
+                         const char *node,
+                         int check,
+                         int code,
+                         const char *why,
+                         const struct health_facts *f,
+                         uint64_t epoch)
+{
+    json_t *d = json_object();
+    if (d == NULL) {
+        return NULL;
+    }
+    json_object_set_new(d, "cluster", text(cluster));
+    json_object_set_new(d, "node", text(node));
+    json_object_set_new(d, "check", json_string(health_check_name(check)));
+    json_object_set_new(d, "ok", json_boolean(code == 200));
+    json_object_set_new(d, "reason", text(why));
+    json_object_set_new(d, "epoch", json_integer((json_int_t)epoch));
+    json_object_set_new(d, "primary", json_boolean(f->primary));
+    if (f->unknown == NULL) {
+        json_object_set_new(d, "running", json_boolean(f->running));
+        json_object_set_new(d, "in_recovery", json_boolean(f->in_recovery));
+        json_object_set_new(d, "streaming", json_boolean(f->streaming));
+        json_object_set_new(d, "synchronous", json_boolean(f->sync));
+    }
+    json_object_set_new(d, "maintenance", json_boolean(f->maintenance));
+    json_object_set_new(d, "fenced", json_boolean(f->fenced));
+    if (f->lag_known) {
+        json_object_set_new(d, "lag_bytes", json_integer((json_int_t)f->lag_bytes));
+    }
+    return d;
+}
+
+json_t *render_error_doc(const char *message)
+{
+    json_t *d = json_object();
+    if (d != NULL) {
+        json_object_set_new(d, "error", text(message));
+    }
+    return d;
+}
+
+char *render_http_dumps(json_t *doc, size_t *len)
+{
+    char *s, *out;
+    size_t n;
+    if (doc == NULL) {
+        return NULL;
+    }
+    s = json_dumps(doc, JSON_COMPACT | JSON_ENSURE_ASCII);
+    json_decref(doc);
+    if (s == NULL) {
+        return NULL;
+    }
+    n = strlen(s);
+    out = realloc(s, n + 2);
+    if (out == NULL) {
+        free(s);
+        return NULL;
+    }
+    out[n] = '\n';
+    out[n + 1] = '\0';
+    *len = n + 1;
+    return out;
+}

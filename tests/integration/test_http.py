@@ -1,0 +1,240 @@
+#!/usr/bin/env python3
+"""The HTTP endpoints of monitors and node agents, with real PostgreSQL 15, real monitors and
+agents, and the tools users put in front and behind: HAProxy routing on /primary, Prometheus
+scraping /metrics (checked with promtool)."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import pgqtest as t  # noqa: E402
+
+agent_of = t.agent_of
+
+
+def get(address, path):
+    return t.http_get(address, path)
+
+
+def code(address, path):
+    return get(address, path)[0]
+
+
+def agents_by_name(ags):
+    return {name: ag.http_address for name, ag in ags.items()}
+
+
+def test_health_endpoints(sb):
+    """Agents answer /primary, /replica, /read-only and /health for their own node and monitors
+    for every node, with Patroni's codes (200 or 503, 404 for an unknown node or endpoint, 400
+    for a bad query); /cluster is status --json; after the primary is killed, /primary moves to
+    the promoted standby on its agent and on every monitor."""
+    nodes, q, ags = t.agent_setup(sb)
+    http = agents_by_name(ags)
+    mon = q.monitors[1].http_address
+    # The agents: each for its own node.
+    t.wait_until(lambda: code(http["pg1"], "/primary") == 200, 20, "pg1's agent says primary")
+    for name in ("pg2", "pg3"):
+        t.wait_until(lambda: code(http[name], "/replica") == 200, 20,
+                     "%s's agent says streaming replica" % name)
+        t.check(code(http[name], "/primary") == 503, "%s's agent says primary" % name)
+    st, body = get(http["pg1"], "/primary")
+    doc = json.loads(body)
+    t.check(doc["node"] == "pg1" and doc["ok"] and doc["primary"], "pg1 /primary body: %s" % doc)
+    t.check(code(http["pg1"], "/replica") == 503, "the primary's agent says replica")
+    t.check(code(http["pg1"], "/read-write") == 200, "/read-write is not /primary")
+    for name in ("pg1", "pg2", "pg3"):
+        t.check(code(http[name], "/read-only") == 200, "%s /read-only" % name)
+        t.check(code(http[name], "/health") == 200, "%s /health" % name)
+    st, body = get(http["pg2"], "/replica?lag=1GB")
+    t.check(st == 200 and "lag_bytes" in json.loads(body), "pg2 /replica?lag=1GB: %d %s" %
+            (st, body))
+    t.check(code(http["pg2"], "/replica?lag=lots") == 400, "a bad lag is not refused")
+    t.check(code(http["pg2"], "/replica?lagg=1") == 400, "an unknown parameter is not refused")
+    t.check(code(http["pg2"], "/nosuch") == 404, "an unknown endpoint is not 404")
+    t.check(code(http["pg2"], "/primary?node=pg1") == 404, "an agent answered for another node")
+    # A monitor: for every node.
+    t.wait_until(lambda: code(mon, "/node/pg1/primary") == 200, 20, "a monitor says pg1 primary")
+    t.check(code(mon, "/primary?node=pg1") == 200, "?node= is not /node/NAME/")
+    t.wait_until(lambda: code(mon, "/node/pg2/replica") == 200, 20, "a monitor says pg2 replica")
+    t.check(code(mon, "/node/pg2/primary") == 503, "a monitor says pg2 primary")
+    t.check(code(mon, "/node/nosuch/primary") == 404, "an unknown node is not 404")
+    t.check(code(mon, "/primary") == 400, "a monitor answered /primary for no node")
+    t.check(code(mon, "/health") == 200, "a monitor with a leader is not healthy")
+    st, body = get(mon, "/cluster")
+    doc = json.loads(body)
+    status = q.status()
+    t.check(st == 200 and [c["name"] for c in doc["clusters"]] == ["main"] and
+            sorted(n["name"] for n in doc["nodes"]) == sorted(n["name"] for n in status["nodes"]),
+            "/cluster is not the status document: %s" % body[:300])
+    # The primary dies: /primary follows the promotion.
+    nodes[0].kill9()
+    c = t.wait_failover(q, 2, timeout=60)
+    new = c["primary"]
+    t.wait_until(lambda: code(http[new], "/primary") == 200, 20, "%s's agent says primary" % new)
+    t.check(code(http["pg1"], "/primary") == 503, "the killed primary's agent says primary")
+    t.wait_until(lambda: code(mon, "/node/%s/primary" % new) == 200, 20,
+                 "a monitor says %s primary" % new)
+    t.check(code(mon, "/node/pg1/primary") == 503, "a monitor says the killed pg1 is primary")
+    for m in q.monitors:
+        t.check(code(m.http_address, "/node/pg1/health") == 503,
+                "monitor %d says the killed pg1 is healthy" % m.id)
+
+
+def raw(address, data, read=True, timeout=5):
+    """Send raw bytes; the reply's bytes until the server closes (or timeout)."""
+    host, port = address.rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=timeout)
+    s.sendall(data)
+    out = b""
+    if read:
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                out += chunk
+        except socket.timeout:
+            pass
+    s.close()
+    return out
+
+
+def test_hostile_clients(sb):
+    """Bad HTTP gets a clear status and a closed connection (garbage 400, oversized headers 431,
+    a body 413, another method 405), pipelined requests are answered in order, a client that
+    trickles its request or holds idle connections is closed after idle_timeout, connections
+    over max_clients get 503, and the monitor answers others all along."""
+    q = t.Quorum(sb, 3, {"http.idle_timeout": "1s", "http.max_clients": "8"}).start()
+    mon = q.monitors[0].http_address
+    t.check(raw(mon, b"\x16\x03\x01\x02\x00garbage\r\n\r\n").startswith(b"HTTP/1.1 400"),
+            "garbage is not a 400")
+    t.check(raw(mon, b"GET /health HTTP/1.1\r\nX: " + b"a" * 9000 + b"\r\n\r\n")
+            .startswith(b"HTTP/1.1 431"), "oversized headers are not a 431")
+    t.check(raw(mon, b"POST /health HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc")
+            .startswith(b"HTTP/1.1 413"), "a body is not a 413")
+    t.check(raw(mon, b"DELETE /health HTTP/1.1\r\nConnection: close\r\n\r\n")
+            .startswith(b"HTTP/1.1 405"), "DELETE is not a 405")
+    two = raw(mon, b"GET /health HTTP/1.1\r\n\r\nGET /metrics HTTP/1.1\r\nConnection: close"
+                   b"\r\n\r\n")
+    t.check(two.count(b"HTTP/1.1 200") == 2 and b"pgquorum_raft_term" in two,
+            "two pipelined requests were not both answered: %r" % two[:200])
+    head = raw(mon, b"HEAD /metrics HTTP/1.0\r\n\r\n")
+    t.check(head.startswith(b"HTTP/1.1 200") and head.endswith(b"\r\n\r\n"),
+            "HEAD returned a body: %r" % head[-100:])
+    # A trickling client is closed within idle_timeout of its first byte.
+    host, port = mon.rsplit(":", 1)
+    s = socket.create_connection((host, int(port)))
+    t0 = time.monotonic()
+    closed = None
+    for ch in b"GET /health HTTP/1.1\r\nX-Slow: " + b"x" * 100:
+        try:
+            s.sendall(bytes([ch]))
+        except OSError:
+            closed = time.monotonic() - t0
+            break
+        s.settimeout(0.05)
+        try:
+            if s.recv(1) == b"":
+                closed = time.monotonic() - t0
+                break
+        except socket.timeout:
+            pass
+        except OSError:
+            closed = time.monotonic() - t0
+            break
+    s.close()
+    t.check(closed is not None and closed < 3, "a trickling client was not closed: %s" % closed)
+    # Over max_clients: 503, while idle connections hold the slots; then they are closed.
+    idle = [socket.create_connection((host, int(port))) for _ in range(8)]
+    time.sleep(0.2)
+    t.check(raw(mon, b"GET /health HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 503"),
+            "the ninth client was not refused")
+    t.wait_until(lambda: code(mon, "/health") == 200, 5, "a slot once the idle ones are closed")
+    for s in idle:
+        s.close()
+    t.check(all(m.alive() for m in q.monitors), "a monitor died")
+
+
+def promtool_check(text, what):
+    r = subprocess.run(["promtool", "check", "metrics"], input=text, text=True,
+                       capture_output=True)
+    t.check(r.returncode == 0, "promtool check metrics of %s: %s%s" % (what, r.stdout, r.stderr))
+
+
+def sample(text, name, **labels):
+    """The value of the sample of `name` whose labels include `labels`, or None."""
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            if all('%s="%s"' % kv in line for kv in labels.items()):
+                return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def test_metrics(sb):
+    """Every monitor's and agent's /metrics passes promtool check metrics and holds the
+    families docs/metrics.md names: per node up, role, lag, WAL position, cache and index hit
+    ratio, connections and host metrics, per monitor Raft term and role, RSS; and a failover
+    counts in pgquorum_failovers_total and the phase histogram."""
+    nodes, q, ags = t.agent_setup(sb)
+    http = agents_by_name(ags)
+    mon = q.monitors[0].http_address
+
+    def ready():
+        text = get(mon, "/metrics")[1]
+        return (sample(text, "pgquorum_node_cache_hit_ratio", node="pg1") is not None and
+                sample(text, "pgquorum_host_cpu_busy_ratio", node="pg1") is not None and
+                sample(text, "pgquorum_node_replication_lag_bytes", node="pg2") is not None)
+    t.wait_until(ready, 60, "a monitor's metrics with a probe and an agent report")
+    for m in q.monitors:
+        st, text = get(m.http_address, "/metrics")
+        t.check(st == 200, "monitor %d /metrics: %d" % (m.id, st))
+        promtool_check(text, "monitor %d" % m.id)
+        for name in ("pgquorum_raft_term", "pgquorum_raft_commit_index",
+                     "pgquorum_raft_applied_index", "process_resident_memory_bytes",
+                     "pgquorum_reports_committed_total", "pgquorum_state_commands_total"):
+            t.check(sample(text, name) is not None, "monitor %d has no %s" % (m.id, name))
+        t.check(sample(text, "process_resident_memory_bytes") > 1e6, "RSS under 1 MB")
+    text = get(mon, "/metrics")[1]
+    t.check(sample(text, "pgquorum_node_primary", node="pg1") == 1, "pg1 not primary in metrics")
+    t.check(sample(text, "pgquorum_node_up", node="pg2") == 1, "pg2 not up in metrics")
+    t.check(sample(text, "pgquorum_node_info", node="pg1", role="primary") == 1,
+            "no pgquorum_node_info with role primary")
+    ratio = sample(text, "pgquorum_node_cache_hit_ratio", node="pg1")
+    t.check(0 < ratio <= 1, "cache hit ratio %s" % ratio)
+    t.check(sample(text, "pgquorum_node_connections", node="pg1") >= 1, "no connections")
+    t.check(sample(text, "pgquorum_node_wal_position_bytes", node="pg1") > 0, "no WAL position")
+    leaders = sum(sample(get(m.http_address, "/metrics")[1], "pgquorum_raft_leader")
+                  for m in q.monitors)
+    t.check(leaders == 1, "%s monitors say they lead" % leaders)
+    for name, address in http.items():
+        st, text = get(address, "/metrics")
+        t.check(st == 200, "agent %s /metrics: %d" % (name, st))
+        promtool_check(text, "agent %s" % name)
+        t.check(sample(text, "pgquorum_host_load1", node=name) is not None,
+                "agent %s has no host load" % name)
+        t.check(sample(text, "pgquorum_agent_postgres_up", node=name) == 1,
+                "agent %s: PostgreSQL not up" % name)
+    t.check(sample(get(http["pg1"], "/metrics")[1], "pgquorum_agent_lease_held") == 1,
+            "the primary's agent holds no lease in its metrics")
+    nodes[0].kill9()
+    t.wait_failover(q, 2, timeout=60)
+
+    def counted():
+        text = get(mon, "/metrics")[1]
+        return (sample(text, "pgquorum_failovers_total", cluster="main") == 1 and
+                sample(text, "pgquorum_failover_phase_seconds_count", phase="total") == 1)
+    t.wait_until(counted, 20, "the failover counted in a monitor's metrics")
+    text = get(mon, "/metrics")[1]
+    total = sample(text, "pgquorum_failover_phase_seconds_sum", phase="total")
+    t.check(0 < total < 60, "failover total %s s" % total)
+    promtool_check(text, "monitor after a failover")
+
+
+if __name__ == "__main__":
+    t.main([test_health_endpoints, test_hostile_clients, test_metrics])
