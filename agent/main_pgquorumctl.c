@@ -373,7 +373,7 @@ static int cmd_read(struct ctl *c, const struct args *a, const char *cmd)
         return PGQ_EXIT_FAILED;
     }
     if (req.kind == API_EVENTS) {
-        render_events(stdout, &res.state, a->json);
+        rv = render_events(stdout, &res.state, a->json);
     } else if (strcmp(cmd, "uri") == 0) {
         char uri[8192];
         const char *name = a->cluster != NULL ? a->cluster : PGQ_DEFAULT_CLUSTER;
@@ -393,9 +393,13 @@ static int cmd_read(struct ctl *c, const struct args *a, const char *cmd)
                 leader = 0;
             }
         }
-        render_status(stdout, &res.state, rows, n, leader, cluster, clock_wall_ms(), a->json);
+        rv = render_status(stdout, &res.state, rows, n, leader, cluster, clock_wall_ms(), a->json);
     }
     api_response_close(&res);
+    if (rv != 0) {
+        fprintf(stderr, "pgquorumctl: %s: %s\n", cmd, pgq_strerror(rv));
+        return PGQ_EXIT_FAILED;
+    }
     return PGQ_EXIT_OK;
 }
 

@@ -1,11 +1,18 @@
-/* render: what pgquorumctl prints: tables for people, JSON for programs,
- * and the libpq URI for applications. Pure: state in, text out. */
+/* render: what pgquorumctl prints and the HTTP server serves: tables for
+ * people, JSON documents for programs, and the libpq URI for applications.
+ * Pure: state in, text out.
+ *
+ * This is the one JSON renderer: every JSON document of the agent is built
+ * here with jansson (render_json.c), never printed by hand; the shapes are
+ * documented in docs/commands.md (status --json, events --json). */
 #ifndef PGQ_RENDER_H
 #define PGQ_RENDER_H
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include <jansson.h>
 
 #include "cluster.h"
 #include "codec.h"
@@ -27,16 +34,50 @@ unsigned render_monitor_rows(const struct api_response *res,
                              struct monitor_row *rows,
                              unsigned max);
 
-/* cluster: "" for all. now_ms: the client's wall clock, for "ago". */
-void render_status(FILE *out,
-                   const struct state *s,
-                   const struct monitor_row *rows,
-                   unsigned n,
-                   uint64_t leader,
-                   const char *cluster,
-                   uint64_t now_ms,
-                   bool json);
-void render_events(FILE *out, const struct state *s, bool json);
+/* cluster: "" for all. now_ms: the client's wall clock, for "ago" (the
+ * table only). json: the status document (render_status_doc) on one line.
+ * 0, or PGQ_NOMEM / PGQ_IO (nothing or a part written). */
+int render_status(FILE *out,
+                  const struct state *s,
+                  const struct monitor_row *rows,
+                  unsigned n,
+                  uint64_t leader,
+                  const char *cluster,
+                  uint64_t now_ms,
+                  bool json);
+/* The events of s (already filtered by the monitor that answered), oldest
+ * first. 0, or PGQ_NOMEM / PGQ_IO. */
+int render_events(FILE *out, const struct state *s, bool json);
+
+/* ---- JSON documents ------------------------------------------------------
+ * Each builder returns a new reference (the caller json_decref()s it), or
+ * NULL when out of memory. Keys keep the order they are added in. */
+
+/* `status --json`, and the HTTP server's /cluster: the monitors (rows[0..n),
+ * see render_monitor_rows), the leader (0: null), and the clusters and
+ * nodes of `cluster` ("" for all). */
+json_t *render_status_doc(const struct state *s,
+                          const struct monitor_row *rows,
+                          unsigned n,
+                          uint64_t leader,
+                          const char *cluster);
+/* One node of cluster c of s, as in the status document's "nodes". */
+json_t *render_node_doc(const struct state *s, const struct cluster *c, const struct node *n);
+/* `events --json`: an array of the events of s, oldest first: those of
+ * `cluster` and of none ("" or NULL: all), the last `limit` of them (0:
+ * all), the way a monitor filters an events request. */
+json_t *render_events_doc(const struct state *s, const char *cluster, unsigned limit);
+
+/* A JSON string of any C string: bytes that are not valid UTF-8 (jansson
+ * takes no other) each become U+FFFD, so that nothing is dropped; NULL
+ * only when out of memory. */
+json_t *render_json_string(const char *s);
+
+/* doc compact on one line (the one format of every document), then a
+ * newline. 0, PGQ_NOMEM or PGQ_IO. */
+int render_json_write(FILE *out, const json_t *doc);
+/* The same text without the newline, to free(); NULL when out of memory. */
+char *render_json_dumps(const json_t *doc);
 
 /* postgresql://h1:p1,h2:p2/db?target_session_attrs=read-write, primary
  * first. PGQ_NOTFOUND when the cluster has no node. */

@@ -3,7 +3,9 @@
  * sanitizer report; that an accepted reply re-encodes (codec_response_encode)
  * to bytes that decode again and encode to the identical bytes; and that
  * what pgquorumctl prints from it (render_status as table and JSON,
- * render_events, render_uri) does not crash. */
+ * render_events, render_uri) does not crash, and that its JSON documents
+ * (status, each node, events) are built and parse back, whatever bytes the
+ * reply's texts carry. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,6 +42,22 @@ static void roundtrip(const struct api_response *res)
     free(b2);
 }
 
+/* doc was built and its text is JSON (valid UTF-8 included). */
+static void parses(json_t *doc, const char *what)
+{
+    char *text;
+    json_t *back;
+    json_error_t err;
+    FZ_ASSERT(doc != NULL, "%s: no document", what);
+    text = render_json_dumps(doc);
+    FZ_ASSERT(text != NULL, "%s: not written", what);
+    back = json_loads(text, 0, &err);
+    FZ_ASSERT(back != NULL, "%s does not parse back: %s", what, err.text);
+    json_decref(back);
+    free(text);
+    json_decref(doc);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
@@ -66,6 +84,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint64_t now = res.state.time_ms + 5000;
         render_status(devnull, &res.state, rows, n, res.state.leader_id, "", now, false);
         render_status(devnull, &res.state, rows, n, res.state.leader_id, "", now, true);
+        parses(render_status_doc(&res.state, rows, n, res.state.leader_id, ""), "status");
+        for (unsigned i = 0; i < res.state.n_clusters && i < 8; i++) {
+            const struct cluster *c = &res.state.clusters[i];
+            for (unsigned k = 0; k < c->n_nodes && k < 8; k++) {
+                parses(render_node_doc(&res.state, c, &c->nodes[k]), "node");
+            }
+        }
         if (res.state.n_clusters > 0) {
             const char *name = res.state.clusters[0].name;
             render_status(devnull, &res.state, rows, n, 0, name, 0, false);
@@ -80,6 +105,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (res.body == API_EVENTS) {
         render_events(devnull, &res.state, false);
         render_events(devnull, &res.state, true);
+        parses(render_events_doc(&res.state, "", 0), "events");
+        parses(render_events_doc(&res.state, "main", 2), "events of main");
     }
     api_response_close(&res);
     return 0;

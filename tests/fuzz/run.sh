@@ -46,17 +46,10 @@ fi
 F="$B/fuzz"
 mkdir -p "$F"
 INC="-D_GNU_SOURCE -I$SRC/agent -I$SRC/include -I$B/proto -I$HERE"
-LIBS="$B/libpgqcore.a $B/libpgqproto.a $(pkg-config --libs libprotobuf-c)"
-PBCFLAGS=$(pkg-config --cflags libprotobuf-c)
+LIBS="$B/libpgqcore.a $B/libpgqproto.a $(pkg-config --libs libprotobuf-c jansson)"
+PBCFLAGS=$(pkg-config --cflags libprotobuf-c jansson)
 for h in $HARNESSES; do
-    extra=""
-    if [ "$h" = fuzz_response ]; then
-        # What pgquorumctl prints from a reply: render.c is not in the core library.
-        $CC -g -O1 -fsanitize=fuzzer-no-link $SAN $INC $PBCFLAGS -c "$SRC/agent/render.c" \
-            -o "$F/render.o"
-        extra="$F/render.o"
-    fi
-    $CC -g -O1 -fsanitize=fuzzer $SAN $INC $PBCFLAGS "$HERE/$h.c" $extra $LIBS -o "$F/$h"
+    $CC -g -O1 -fsanitize=fuzzer $SAN $INC $PBCFLAGS "$HERE/$h.c" $LIBS -o "$F/$h"
 done
 $CC -g -O1 $SAN $INC $PBCFLAGS "$HERE/seeds.c" $LIBS -o "$F/seeds"
 
