@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
@@ -80,7 +81,7 @@ static int decode(const char *s, size_t len, char *out, size_t size)
 int health_parse_query(const char *query, struct health_query *q, char *err, size_t errsize)
 {
     const char *p = query;
-    bool seen_lag = false, seen_node = false, seen_cluster = false;
+    bool seen_lag = false, seen_node = false, seen_cluster = false, seen_limit = false;
     memset(q, 0, sizeof *q);
     while (*p != '\0') {
         const char *amp = strchr(p, '&');
@@ -110,13 +111,24 @@ int health_parse_query(const char *query, struct health_query *q, char *err, siz
         } else if (strcmp(key, "cluster") == 0 && !seen_cluster) {
             seen_cluster = true;
             pgq_strlcpy(q->cluster, value, sizeof q->cluster);
+        } else if (strcmp(key, "limit") == 0 && !seen_limit) {
+            char *end;
+            unsigned long v;
+            seen_limit = true;
+            v = strtoul(value, &end, 10);
+            if (!isdigit((unsigned char)value[0]) || *end != '\0' || v > PGQ_MAX_EVENTS) {
+                snprintf(err, errsize, "limit=%s: not a number of events (0..%d)", value,
+                         PGQ_MAX_EVENTS);
+                return PGQ_INVALID;
+            }
+            q->limit = (unsigned)v;
         } else if (strcmp(key, "lag") == 0 || strcmp(key, "node") == 0 ||
-                   strcmp(key, "cluster") == 0) {
+                   strcmp(key, "cluster") == 0 || strcmp(key, "limit") == 0) {
             snprintf(err, errsize, "query parameter %s given twice", key);
             return PGQ_INVALID;
         } else {
-            snprintf(err, errsize, "unknown query parameter \"%s\" (known: lag, node, cluster)",
-                     key);
+            snprintf(err, errsize,
+                     "unknown query parameter \"%s\" (known: lag, node, cluster, limit)", key);
             return PGQ_INVALID;
         }
         p += len + (amp != NULL ? 1 : 0);

@@ -48,11 +48,12 @@ struct health_facts
 };
 
 /* What a query may add: ?lag=SIZE (bytes, or 16kB/16MB/1GB), and on a
- * monitor ?node=NAME and ?cluster=NAME. */
+ * monitor ?node=NAME, ?cluster=NAME and (/events) ?limit=N. */
 struct health_query
 {
     bool has_lag;
     uint64_t max_lag;
+    unsigned limit; /* 0: all */
     char node[PGQ_NAME_MAX];
     char cluster[PGQ_NAME_MAX];
 };

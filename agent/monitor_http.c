@@ -190,9 +190,6 @@ static void cluster_reply(struct monitor *m, const char *cluster, struct http_re
     struct raft_info info;
     const char *leader_api;
     uint64_t leader = consensus_leader(&m->cons, &leader_api);
-    char *body = NULL;
-    size_t len = 0;
-    FILE *f;
     if (cluster[0] != '\0' && state_cluster(s, cluster) == NULL) {
         error_reply(res, 404, "no such cluster");
         return;
@@ -214,22 +211,16 @@ static void cluster_reply(struct monitor *m, const char *cluster, struct http_re
             r->info = info;
         }
     }
-    f = open_memstream(&body, &len);
-    if (f == NULL) {
-        http_text(res, 500, "out of memory");
+    json_reply(res, 200, render_status_doc(s, rows, n, leader, cluster));
+}
+
+static void events_reply(struct monitor *m, const struct health_query *q, struct http_response *res)
+{
+    if (q->cluster[0] != '\0' && state_cluster(&m->fsm.state, q->cluster) == NULL) {
+        error_reply(res, 404, "no such cluster");
         return;
     }
-    render_status(f, s, rows, n, leader, cluster, clock_wall_ms(), true);
-    fputc('\n', f);
-    if (fclose(f) != 0 || body == NULL) {
-        free(body);
-        http_text(res, 500, "out of memory");
-        return;
-    }
-    res->status = 200;
-    res->content_type = "application/json";
-    res->body = body;
-    res->len = len;
+    json_reply(res, 200, render_events_doc(&m->fsm.state, q->cluster, q->limit));
 }
 
 static void self_health(struct monitor *m, struct http_response *res)
@@ -327,6 +318,10 @@ static void handle(struct http_server *s, const struct http_request *req, struct
         cluster_reply(m, q.cluster, res);
         return;
     }
+    if (strcmp(req->path, "/events") == 0) {
+        events_reply(m, &q, res);
+        return;
+    }
     if (strncmp(req->path, "/node/", 6) == 0) {
         const char *slash = strchr(req->path + 6, '/');
         size_t len = slash != NULL ? (size_t)(slash - (req->path + 6)) : 0;
@@ -344,7 +339,7 @@ static void handle(struct http_server *s, const struct http_request *req, struct
     check = health_check_by_name(word);
     if (check < 0) {
         error_reply(res, 404,
-                    "unknown endpoint: /metrics, /cluster, /health, or /node/NAME/CHECK "
+                    "unknown endpoint: /metrics, /cluster, /events, /health, or /node/NAME/CHECK "
                     "(CHECK: primary, read-write, replica, read-only, synchronous, "
                     "asynchronous, health)");
         return;

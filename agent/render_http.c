@@ -4,25 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* jansson refuses strings that are not UTF-8: such bytes become '?'. */
-static json_t *text(const char *s)
-{
-    json_t *j = json_string(s);
-    if (j == NULL) {
-        char *copy = strdup(s);
-        if (copy == NULL) {
-            return NULL;
-        }
-        for (unsigned char *p = (unsigned char *)copy; *p != '\0'; p++) {
-            if (*p >= 0x80 || *p < 0x20) {
-                *p = '?';
-            }
-        }
-        j = json_string(copy);
-        free(copy);
-    }
-    return j;
-}
+#include "render.h"
 
 json_t *render_check_doc(const char *cluster,
                          const char *node,
@@ -36,11 +18,11 @@ json_t *render_check_doc(const char *cluster,
     if (d == NULL) {
         return NULL;
     }
-    json_object_set_new(d, "cluster", text(cluster));
-    json_object_set_new(d, "node", text(node));
+    json_object_set_new(d, "cluster", render_json_string(cluster));
+    json_object_set_new(d, "node", render_json_string(node));
     json_object_set_new(d, "check", json_string(health_check_name(check)));
     json_object_set_new(d, "ok", json_boolean(code == 200));
-    json_object_set_new(d, "reason", text(why));
+    json_object_set_new(d, "reason", render_json_string(why));
     json_object_set_new(d, "epoch", json_integer((json_int_t)epoch));
     json_object_set_new(d, "primary", json_boolean(f->primary));
     if (f->unknown == NULL) {
@@ -61,7 +43,7 @@ json_t *render_error_doc(const char *message)
 {
     json_t *d = json_object();
     if (d != NULL) {
-        json_object_set_new(d, "error", text(message));
+        json_object_set_new(d, "error", render_json_string(message));
     }
     return d;
 }
@@ -73,7 +55,7 @@ char *render_http_dumps(json_t *doc, size_t *len)
     if (doc == NULL) {
         return NULL;
     }
-    s = json_dumps(doc, JSON_COMPACT | JSON_ENSURE_ASCII);
+    s = render_json_dumps(doc);
     json_decref(doc);
     if (s == NULL) {
         return NULL;

@@ -5,10 +5,10 @@ scraping /metrics (checked with promtool)."""
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -236,5 +236,202 @@ def test_metrics(sb):
     promtool_check(text, "monitor after a failover")
 
 
+HAPROXY_CHECK = "inter 500ms fall 2 rise 1"
+
+
+def start_haproxy(sb, nodes, ags, q, via_monitor=False):
+    """HAProxy in TCP mode in front of the nodes, each checked with GET /primary on its agent
+    (or, via_monitor, GET /node/NAME/primary on monitor 1): the port clients write to."""
+    port = t.free_ports(1)[0]
+    cfg = sb.path("haproxy.cfg")
+    sock = sb.path("haproxy.sock")
+    lines = ["global", "    maxconn 200", "    stats socket %s mode 600 level admin" % sock,
+             "defaults", "    mode tcp", "    timeout connect 1s",
+             "    timeout client 60s", "    timeout server 60s", "    timeout check 1s",
+             "listen pg", "    bind 127.0.0.1:%d" % port]
+    if via_monitor:
+        mon = q.monitors[0].http_address
+        lines += ["    option httpchk",
+                  "    http-check send meth GET uri-lf /node/%[srv_name]/primary",
+                  "    http-check expect status 200"]
+    else:
+        lines += ["    option httpchk GET /primary", "    http-check expect status 200"]
+    lines.append("    default-server %s on-marked-down shutdown-sessions" % HAPROXY_CHECK)
+    for n in nodes:
+        check_at = mon if via_monitor else ags[n.name].http_address
+        host, cport = check_at.rsplit(":", 1)
+        lines.append("    server %s 127.0.0.1:%d check addr %s port %s" %
+                     (n.name, n.port, host, cport))
+    with open(cfg, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    log = open(sb.path("haproxy.log"), "a")
+    proc = subprocess.Popen(["haproxy", "-db", "-f", cfg], stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    sb.procs.append(proc)
+    # HAProxy holds every server up until its checks say otherwise (fall x inter after a
+    # start or reload): clients begin once it has judged them all.
+    t.wait_until(lambda: haproxy_up(sock) == ["pg1"], 20, "HAProxy: only pg1 up")
+    return port, sock
+
+
+def haproxy_up(sock):
+    """The servers HAProxy holds up, from its stats socket."""
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(sock)
+        s.sendall(b"show stat\n")
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    except OSError:
+        return None
+    finally:
+        s.close()
+    up = []
+    for line in out.decode().splitlines():
+        f = line.split(",")
+        if len(f) > 17 and f[0] == "pg" and f[1] not in ("FRONTEND", "BACKEND") and \
+                f[17].startswith("UP"):
+            up.append(f[1])
+    return sorted(up)
+
+
+class ProxyWriter(threading.Thread):
+    """Writes row i through the proxy on a new session each time, recording which server
+    (its port) acknowledged it and every error a server returned."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.port = port
+        self.acked = []   # (i, time): writes begun after `time` of the previous one
+        self.errors = []  # server errors (not connection failures)
+        self.stop = threading.Event()
+
+    def run(self):
+        i = 0
+        while not self.stop.is_set():
+            i += 1
+            begun = time.monotonic()
+            try:
+                s = t.PgSession(self.port, timeout=5)
+                try:
+                    s.execute("INSERT INTO w VALUES (%d, current_setting('port')::int)" % i)
+                    self.acked.append((i, begun, time.monotonic()))
+                finally:
+                    s.close()
+            except t.PgError as exc:
+                self.errors.append("%s (at %.3f)" % (exc, time.monotonic()))
+            except OSError:
+                time.sleep(0.02)
+
+    def finish(self):
+        self.stop.set()
+        self.join(timeout=30)
+
+
+def switch_through_haproxy(sb, via_monitor):
+    nodes, q, ags = t.agent_setup(sb)
+    nodes[0].sql("CREATE TABLE w (i int PRIMARY KEY, port int)")
+    port, sock = start_haproxy(sb, nodes, ags, q, via_monitor)
+    w = ProxyWriter(port)
+    w.start()
+    t.wait_until(lambda: len(w.acked) > 20, 30, "writes through HAProxy")
+    nodes[0].kill9()
+    t0 = time.monotonic()
+    c = t.wait_failover(q, 2, timeout=60)
+    new = next(n for n in nodes if n.name == c["primary"])
+    # A write begun before the kill may still be acknowledged by the old primary just after
+    # it: what counts is writes begun after the kill.
+    t.wait_until(lambda: any(b > t0 for _, b, _ in w.acked), 30, "a write after the kill")
+    t.wait_until(lambda: haproxy_up(sock) == [new.name], 20, "HAProxy: only %s up" % new.name)
+    time.sleep(1)
+    w.finish()
+    took = min(ts for _, b, ts in w.acked if b > t0) - t0
+    t.log("HAProxy (%s, %s): first write %.2f s after the primary was killed" %
+          ("checks on monitor 1" if via_monitor else "checks on the agents", HAPROXY_CHECK, took))
+    bad = [e for e in w.errors if "read-only" in e or "recovery" in e]
+    t.check(not bad, "writes reached a standby through HAProxy (killed at %.3f): %s" %
+            (t0, bad[:3]))
+    rows = dict((int(i), int(p)) for i, p in
+                (line.split("|") for line in new.sql("SELECT i, port FROM w").split()))
+    after = [i for i, b, _ in w.acked if b > t0]
+    t.check(after and all(rows.get(i) == new.port for i in after),
+            "a write acknowledged after the kill is not on the new primary %s" % new.name)
+    return took
+
+
+def test_haproxy_agents(sb):
+    """HAProxy in front of the nodes with option httpchk GET /primary on each node's agent: a
+    client writing through it writes again soon after the primary is killed, every write after
+    the kill lands on the promoted standby, and none ever reaches a standby."""
+    switch_through_haproxy(sb, via_monitor=False)
+
+
+def test_haproxy_monitor(sb):
+    """HAProxy checking each node on a monitor (GET /node/NAME/primary, the server's name in the
+    URI) routes the same way: writes resume on the promoted standby and never reach a
+    standby."""
+    switch_through_haproxy(sb, via_monitor=True)
+
+
+def prom_query(address, query):
+    import urllib.parse
+    import urllib.request
+    url = "http://%s/api/v1/query?query=%s" % (address, urllib.parse.quote(query))
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            doc = json.loads(r.read())
+    except OSError:
+        return None
+    res = doc.get("data", {}).get("result", [])
+    return float(res[0]["value"][1]) if res else None
+
+
+def test_prometheus(sb):
+    """Debian's Prometheus scrapes every monitor and agent; queries through its HTTP API return
+    a real node's cache hit ratio (from the monitors) and its host CPU and load (from its
+    agent), and every target is up."""
+    nodes, q, ags = t.agent_setup(sb)
+    port = t.free_ports(1)[0]
+    cfg = sb.path("prometheus.yml")
+    with open(cfg, "w") as f:
+        f.write("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+                "scrape_configs:\n"
+                "  - job_name: pgquorum-monitors\n    static_configs:\n"
+                "      - targets: [%s]\n"
+                "  - job_name: pgquorum-agents\n    static_configs:\n"
+                "      - targets: [%s]\n" %
+                (", ".join('"%s"' % m.http_address for m in q.monitors),
+                 ", ".join('"%s"' % a.http_address for a in ags.values())))
+    r = subprocess.run(["promtool", "check", "config", cfg], capture_output=True, text=True)
+    t.check(r.returncode == 0, "promtool check config: %s%s" % (r.stdout, r.stderr))
+    log = open(sb.path("prometheus.log"), "a")
+    proc = subprocess.Popen(["prometheus", "--config.file", cfg,
+                             "--storage.tsdb.path", sb.path("prometheus-data"),
+                             "--web.listen-address", "127.0.0.1:%d" % port],
+                            stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    sb.procs.append(proc)
+    prom = "127.0.0.1:%d" % port
+    t.wait_until(lambda: prom_query(prom, 'count(up == 1)') == 6, 60,
+                 "Prometheus scraping 3 monitors and 3 agents")
+    cache = t.wait_until(lambda: prom_query(
+        prom, 'max(pgquorum_node_cache_hit_ratio{node="pg1",job="pgquorum-monitors"})'),
+        30, "pg1's cache hit ratio in Prometheus")
+    t.check(0 < cache <= 1, "cache hit ratio %s" % cache)
+    load = t.wait_until(lambda: prom_query(
+        prom, 'pgquorum_host_load1{node="pg1",job="pgquorum-agents"}') is not None, 30,
+        "pg1's host load from its agent in Prometheus")
+    t.check(load, "no host load")
+    busy = prom_query(prom, 'pgquorum_host_cpu_busy_ratio{node="pg1",job="pgquorum-agents"}')
+    t.check(busy is not None and 0 <= busy <= 1, "host CPU busy ratio %s" % busy)
+    leaders = prom_query(prom, "sum(pgquorum_raft_leader)")
+    t.check(leaders == 1, "%s leaders in Prometheus" % leaders)
+
+
 if __name__ == "__main__":
-    t.main([test_health_endpoints, test_hostile_clients, test_metrics])
+    t.main([test_health_endpoints, test_hostile_clients, test_metrics, test_haproxy_agents,
+            test_haproxy_monitor, test_prometheus])

@@ -566,16 +566,19 @@ static void test_print_reference(void **ctx)
         "| `crash_policy` | auto |",
         "| `lease_time` | 4s |",
         "| `replication_slots` | on |",
+        "| `http_address` | (empty) |",
+        "| `max_clients` | 64 |",
     };
     static const char *const sections[] = {"### [monitor]",  "### [raft]", "### [health]",
-                                           "### [failover]", "### [api]",  "### [node]"};
+                                           "### [failover]", "### [api]",  "### [http]",
+                                           "### [node]"};
     static struct lines l;
     (void)ctx;
     memset(&l, 0, sizeof l);
     config_print_reference(collect, &l);
-    assert_int_equal(l.n_keys, 49);
+    assert_int_equal(l.n_keys, 53);
     assert_int_equal(l.n_required, 9);
-    assert_int_equal(l.n_sections, 6);
+    assert_int_equal(l.n_sections, 7);
     for (size_t i = 0; i < PGQ_ARRAY_SIZE(rows); i++) {
         assert_contains(l.all, rows[i]);
     }
