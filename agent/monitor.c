@@ -264,6 +264,12 @@ int monitor_start(struct monitor *m,
     log_info("monitor %" PRIu64 " started: raft %s, api %s, data_dir %s%s", cfg->id,
              cfg->raft_address, cfg->api_address, cfg->data_dir,
              m->cu.bootstrapped ? " (bootstrapped)" : "");
+    {
+        char warning[256];
+        if (m->cu.bootstrapped && config_voters_warning(cfg, warning, sizeof warning)) {
+            log_warn("%s", warning);
+        }
+    }
     return 0;
 }
 
