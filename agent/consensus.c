@@ -89,6 +89,7 @@ static void apply_cb(struct raft_apply *req, int status, void *result)
               NULL);
         return;
     }
+    p->index = req->index;
     p->cb(p, 0, result);
 }
 

@@ -35,6 +35,7 @@ struct proposal
 {
     void *data;
     proposal_cb cb;
+    uint64_t index; /* its log index, once cb has fired with status 0 */
     /* private */
     struct consensus *c;
     unsigned long long term;
