@@ -2276,6 +2276,28 @@ static void test_pause_needs_level_3(void **ctx)
     assert_true(b_node(s, "pg1")->maintenance_allow_failover);
 }
 
+static void test_hello_reason_needs_level_3(void **ctx)
+{
+    /* A hello that says why the leadership changed is refused at feature level 2 as a monitor of
+     * the previous version refuses it (every byte unchanged); at level 3 its event says why. */
+    struct state *s = *ctx;
+    const uint64_t voters[] = {1, 2, 3};
+    struct command cmds[1];
+    healthy_level2(s);
+    cmds[0] = b_cmd_hello(2000, 2, voters, 3);
+    pgq_strlcpy(cmds[0].u.hello.reason, "monitor 1 stopped answering (nothing from it for 700 ms)",
+                sizeof cmds[0].u.hello.reason);
+    refused_below_level_3(s, cmds, 1);
+    b_feature_level(s, 3000);
+    cmds[0].time_ms = 3100;
+    b_apply(s, &cmds[0]);
+    assert_int_equal(s->leader_id, 2);
+    assert_int_equal(last_event(s)->kind, PGQ_EV_LEADER);
+    assert_string_equal(last_event(s)->message,
+                        "monitor 2 leads (generation 2, 3 voters): monitor 1 stopped answering "
+                        "(nothing from it for 700 ms)");
+}
+
 static void test_switchover_needs_level_3(void **ctx)
 {
     /* At feature level 2 a switchover, and its begin and cancel, are refused exactly as a monitor
@@ -3171,6 +3193,7 @@ int main(void)
         T(test_rolling_upgrade),
         T(test_feature_level_voters_only),
         T(test_pause_needs_level_3),
+        T(test_hello_reason_needs_level_3),
         T(test_switchover_needs_level_3),
         T(test_agent_report),
         T(test_agent_rejoin_below_level_3),
