@@ -343,8 +343,9 @@ static int apply_hello(struct state *s, const struct command *cmd, struct apply_
     s->leader_id = h->monitor_id;
     s->gen_since_ms = s->time_ms;
     cluster_event(s, "", "", PGQ_EV_LEADER, 0, 0,
-                  "monitor %" PRIu64 " leads (generation %" PRIu64 ", %u voters)", h->monitor_id,
-                  s->leader_gen, h->n_voters);
+                  "monitor %" PRIu64 " leads (generation %" PRIu64 ", %u voters)%s%s",
+                  h->monitor_id, s->leader_gen, h->n_voters, h->reason[0] != '\0' ? ": " : "",
+                  h->reason);
     return 0;
 }
 

@@ -365,7 +365,8 @@ struct command
             char api_address[PGQ_ADDR_MAX];
             struct member voters[PGQ_MAX_MONITORS];
             unsigned n_voters;
-            unsigned feature_level; /* the highest the leader supports */
+            unsigned feature_level;      /* the highest the leader supports */
+            char reason[PGQ_REASON_MAX]; /* why the leadership changed; "" unknown (level 3) */
         } hello;
         struct cmd_node_add
         {

@@ -35,6 +35,9 @@ unsigned cluster_command_level(const struct command *cmd)
     if (cmd->kind == CMD_MAINTENANCE && cmd->u.maintenance.allow_failover) {
         return 3;
     }
+    if (cmd->kind == CMD_HELLO && cmd->u.hello.reason[0] != '\0') {
+        return 4;
+    }
     return cluster_cmd_level(cmd->kind);
 }
 

@@ -135,6 +135,7 @@ int codec_command_to_pb(const struct command *cmd, Pgq__Command *m, struct scrat
             b->voters = vs;
             b->has_feature_level = cmd->u.hello.feature_level != 0;
             b->feature_level = cmd->u.hello.feature_level;
+            b->reason = h->reason[0] != '\0' ? S(h->reason) : NULL;
             m->body_case = PGQ__COMMAND__BODY_HELLO;
             m->hello = b;
             return 0;
@@ -510,6 +511,10 @@ static void command_from_pb(struct dec *d, const Pgq__Command *m, struct command
             }
             cmd->u.hello.n_voters = (unsigned)b->n_voters;
             cmd->u.hello.feature_level = b->feature_level;
+            if (b->reason != NULL) {
+                codec_copy_str(d, cmd->u.hello.reason, sizeof cmd->u.hello.reason, b->reason,
+                               "hello.reason");
+            }
             return;
         }
         case PGQ__COMMAND__BODY_NODE_ADD:

@@ -566,6 +566,66 @@ static const struct option *find_option(const char *section, const char *key)
     return NULL;
 }
 
+/* Edit distance (insertions, deletions, substitutions, transpositions of
+ * neighbours) between a and b, or limit + 1 once it exceeds limit. */
+static unsigned edit_distance(const char *a, const char *b, unsigned limit)
+{
+    enum { MAXLEN = 40 };
+    unsigned d[MAXLEN + 1][MAXLEN + 1];
+    size_t n = strlen(a), m = strlen(b);
+    if (n > MAXLEN || m > MAXLEN || (n > m ? n - m : m - n) > limit) {
+        return limit + 1;
+    }
+    for (size_t i = 0; i <= n; i++) {
+        d[i][0] = (unsigned)i;
+    }
+    for (size_t j = 0; j <= m; j++) {
+        d[0][j] = (unsigned)j;
+    }
+    for (size_t i = 1; i <= n; i++) {
+        for (size_t j = 1; j <= m; j++) {
+            unsigned cost = a[i - 1] != b[j - 1];
+            unsigned v = PGQ_MIN(d[i - 1][j] + 1, d[i][j - 1] + 1);
+            v = PGQ_MIN(v, d[i - 1][j - 1] + cost);
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+                v = PGQ_MIN(v, d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    return PGQ_MIN(d[n][m], limit + 1);
+}
+
+/* What an unknown key in section probably meant: "; did you mean \"K\"?"
+ * for a key of the section a typo or two away (one for short keys), or
+ * "; it belongs in [S]" for a key of another section; "" otherwise. */
+static void suggest_key(const char *section, const char *key, char *out, size_t size)
+{
+    const struct option *best = NULL, *elsewhere = NULL;
+    unsigned best_d = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < PGQ_ARRAY_SIZE(options); i++) {
+        const struct option *o = &options[i];
+        if (strcmp(o->section, section) != 0) {
+            if (strcmp(o->key, key) == 0 && elsewhere == NULL) {
+                elsewhere = o;
+            }
+            continue;
+        }
+        unsigned limit = strlen(o->key) <= 4 ? 1 : 2;
+        unsigned d = edit_distance(key, o->key, limit);
+        if (d <= limit && (best == NULL || d < best_d)) {
+            best = o;
+            best_d = d;
+        }
+    }
+    if (best != NULL) {
+        snprintf(out, size, "; did you mean \"%s\"?", best->key);
+    } else if (elsewhere != NULL) {
+        snprintf(out, size, "; it belongs in [%s]", elsewhere->section);
+    }
+}
+
 static bool section_known(const char *section)
 {
     for (size_t i = 0; i < PGQ_ARRAY_SIZE(options); i++) {
@@ -674,7 +734,10 @@ int config_parse(struct config *c, const char *path, const char *text, char *err
         }
         o = find_option(section, key);
         if (o == NULL) {
-            return error_at(errmsg, errsize, path, lineno, "[%s] %.40s: unknown key", section, key);
+            char hint[96];
+            suggest_key(section, key, hint, sizeof hint);
+            return error_at(errmsg, errsize, path, lineno, "[%s] %.40s: unknown key%s", section,
+                            key, hint);
         }
         if (set_line[o - options] != 0) {
             return error_at(errmsg, errsize, path, lineno, "[%s] %s: set twice (first on line %u)",
@@ -821,6 +884,29 @@ int config_parse(struct config *c, const char *path, const char *text, char *err
         }
     }
     return 0;
+}
+
+int config_voters_warning(const struct config *c, char *out, size_t size)
+{
+    unsigned n = c->n_peers;
+    if (c->role != ROLE_MONITOR || n == 0 || (n > 1 && n % 2 == 1)) {
+        return 0;
+    }
+    if (n == 1) {
+        snprintf(out, size,
+                 "[monitor] peers: 1 voter tolerates no failure: the quorum stops with this "
+                 "monitor (3 voters survive the loss of 1, 5 of 2)");
+    } else if (n == 2) {
+        snprintf(out, size,
+                 "[monitor] peers: 2 voters tolerate no more failures than 1 (none: a majority "
+                 "is 2 of 2); use 3 (survives 1)");
+    } else {
+        snprintf(out, size,
+                 "[monitor] peers: %u voters tolerate no more failures than %u (%u: a majority "
+                 "is %u of %u); use %u or %u (survive %u or %u)",
+                 n, n - 1, (n - 1) / 2, n / 2 + 1, n, n - 1, n + 1, (n - 1) / 2, n / 2);
+    }
+    return 1;
 }
 
 uint64_t config_down_view_ttl_ms(const struct config *c)

@@ -104,6 +104,11 @@ int config_parse(struct config *c,
                  char *errmsg,
                  size_t errsize);
 
+/* A voter count (peers) that is valid but not worth having: 1 (no failure
+ * tolerated) or even (no more failures tolerated than one voter fewer).
+ * 1 and one line in out, else 0. */
+int config_voters_warning(const struct config *c, char *out, size_t size);
+
 /* Durations "500ms", "30s", "2m", "1h"; sizes "1MB", "16kB", "512" (bytes;
  * units are 1024-based, as in PostgreSQL). */
 int config_parse_duration(const char *s, uint64_t *ms);

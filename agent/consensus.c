@@ -3,6 +3,7 @@
 #include "consensus.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -89,6 +90,7 @@ static void apply_cb(struct raft_apply *req, int status, void *result)
               NULL);
         return;
     }
+    p->index = req->index;
     p->cb(p, 0, result);
 }
 
@@ -190,6 +192,12 @@ static void propose_hello(struct consensus *c)
     command_init(&cmd, CMD_HELLO);
     cmd.u.hello.monitor_id = c->id;
     cmd.u.hello.feature_level = PGQ_FEATURE_LEVEL;
+    /* Why, for the event: only once every voter knows the field (feature
+     * level 4; the level never goes down, so the state this hello is
+     * applied to is at 4 too). */
+    if (c->fsm->state.feature_level >= 4) {
+        pgq_strlcpy(cmd.u.hello.reason, c->change_reason, sizeof cmd.u.hello.reason);
+    }
     pgq_strlcpy(cmd.u.hello.api_address, c->api_address, sizeof cmd.u.hello.api_address);
     for (unsigned i = 0; i < conf->n && cmd.u.hello.n_voters < PGQ_MAX_MONITORS; i++) {
         if (conf->servers[i].role != RAFT_VOTER) {
@@ -262,10 +270,122 @@ static unsigned due_actions(struct consensus *c)
     return n;
 }
 
+/* libraft's clock (the one its election timer runs on). */
+static uint64_t raft_now(const struct consensus *c)
+{
+    return c->raft->io->time(c->raft->io);
+}
+
+/* Why the leadership moved away from c->last_leader, as this monitor saw
+ * it: it had heard nothing from it for an election timeout, or it was in
+ * touch until the change (the leader handed over or stepped down). */
+static void note_reason(struct consensus *c)
+{
+    uint64_t quiet = raft_now(c) - c->leader_contact_ms;
+    c->change_reason[0] = '\0';
+    if (c->last_leader == 0 || c->last_leader == c->id) {
+        return;
+    }
+    if (quiet >= c->raft->election_timeout) {
+        snprintf(c->change_reason, sizeof c->change_reason,
+                 "monitor %" PRIu64 " stopped answering (nothing from it for %" PRIu64 " ms)",
+                 c->last_leader, quiet);
+    } else {
+        snprintf(c->change_reason, sizeof c->change_reason,
+                 "monitor %" PRIu64 " gave up leading (handed over, or lost its majority)",
+                 c->last_leader);
+    }
+}
+
+/* A change of leader, logged once when this monitor first sees it, with
+ * why when it knows. */
+static void watch_leader(struct consensus *c)
+{
+    raft_id id = 0;
+    const char *address = NULL;
+    raft_leader(c->raft, &id, &address);
+    if (raft_state(c->raft) == RAFT_FOLLOWER && id != 0) {
+        c->leader_contact_ms = c->raft->election_timer_start;
+    }
+    if (id == c->seen_leader) {
+        return;
+    }
+    if (id == 0) {
+        note_reason(c);
+        if (c->seen_leader != c->id) {
+            log_info("no leader (term %llu)%s%s: electing one", c->raft->current_term,
+                     c->change_reason[0] ? ": " : "", c->change_reason);
+        }
+    } else {
+        if (c->seen_leader != 0) {
+            note_reason(c); /* a leader replaced without an election seen in between */
+        }
+        if (c->last_leader != 0 && c->last_leader != id) {
+            log_info("leader %" PRIu64 " -> %" PRIu64 " (term %llu)%s%s", c->last_leader,
+                     (uint64_t)id, c->raft->current_term, c->change_reason[0] ? ": " : "",
+                     c->change_reason);
+        } else {
+            log_info("leader: monitor %" PRIu64 " (term %llu)", (uint64_t)id,
+                     c->raft->current_term);
+        }
+        c->last_leader = id;
+        c->leader_contact_ms = raft_now(c);
+    }
+    c->seen_leader = id;
+}
+
+/* On the leader: each other voter lost (no Raft message from it for an
+ * election timeout) or back, logged once per change. libraft marks a
+ * voter that sent anything since its last quorum check; it clears the
+ * marks every election timeout and a live voter answers every heartbeat. */
+static void watch_voters(struct consensus *c)
+{
+    const struct raft_configuration *conf = &c->raft->configuration;
+    uint64_t now = raft_now(c);
+    if (raft_state(c->raft) != RAFT_LEADER) {
+        c->n_voters = 0;
+        return;
+    }
+    for (unsigned i = 0; i < conf->n; i++) {
+        const struct raft_server *srv = &conf->servers[i];
+        unsigned k;
+        if (srv->id == c->id || srv->role != RAFT_VOTER) {
+            continue;
+        }
+        for (k = 0; k < c->n_voters && c->voters[k].id != srv->id; k++) {
+        }
+        if (k == c->n_voters) {
+            if (k == PGQ_ARRAY_SIZE(c->voters)) {
+                continue;
+            }
+            /* Newly led: heard from until shown otherwise. */
+            c->voters[k].id = srv->id;
+            c->voters[k].seen_ms = now;
+            c->voters[k].lost = false;
+            c->n_voters++;
+        }
+        if (c->raft->leader_state.progress[i].recent_recv) {
+            if (c->voters[k].lost) {
+                log_info("monitor %" PRIu64 " answers again (unreachable for %" PRIu64 " ms)",
+                         (uint64_t)srv->id, now - c->voters[k].seen_ms);
+            }
+            c->voters[k].seen_ms = now;
+            c->voters[k].lost = false;
+        } else if (!c->voters[k].lost && now - c->voters[k].seen_ms > c->raft->election_timeout) {
+            c->voters[k].lost = true;
+            log_info("monitor %" PRIu64 " is unreachable: no Raft message from it for %" PRIu64
+                     " ms (term %llu)",
+                     (uint64_t)srv->id, now - c->voters[k].seen_ms, c->raft->current_term);
+        }
+    }
+}
+
 void consensus_tick(struct consensus *c)
 {
     unsigned n;
     check_tilt(c, c->mono_ms(c));
+    watch_leader(c);
+    watch_voters(c);
     if (raft_state(c->raft) != RAFT_LEADER || c->ready_term != c->raft->current_term) {
         if (c->ready) {
             c->ready = false;

@@ -35,6 +35,7 @@ struct proposal
 {
     void *data;
     proposal_cb cb;
+    uint64_t index; /* its log index, once cb has fired with status 0 */
     /* private */
     struct consensus *c;
     unsigned long long term;
@@ -70,6 +71,21 @@ struct consensus
     bool transfer_pending;
     struct action *actions; /* owned: the actions due, grown as needed */
     unsigned actions_cap;
+    /* Who leads, as this monitor last saw it (logged once per change), and
+     * when it last heard from that leader (libraft's clock). */
+    uint64_t seen_leader;
+    uint64_t last_leader; /* the last one known, 0 none yet */
+    uint64_t leader_contact_ms;
+    char change_reason[PGQ_REASON_MAX]; /* why the leadership changed, "" unknown */
+    /* The leader's view of the other voters: when each last answered, and
+     * whether it is logged as unreachable. */
+    struct
+    {
+        uint64_t id;
+        uint64_t seen_ms;
+        bool lost;
+    } voters[PGQ_MAX_MONITORS];
+    unsigned n_voters;
 };
 
 void consensus_init(struct consensus *c, struct raft *r, struct fsm *f, uint64_t id);

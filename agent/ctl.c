@@ -104,6 +104,43 @@ static int io_all(int fd, uint8_t *buf, size_t len, bool writing, uint64_t deadl
     return 0;
 }
 
+/* The reply header was no frame length a monitor sends: say what answered
+ * instead, its first line when it is text ("HTTP/1.1 400 Bad Request"). */
+static void not_a_monitor(struct ctl *c,
+                          int fd,
+                          const char *address,
+                          const uint8_t *hdr,
+                          uint32_t reply_len,
+                          uint64_t deadline)
+{
+    char text[64];
+    size_t n = 0;
+    bool ascii = true;
+    for (size_t i = 0; i < FRAME_HEADER_SIZE; i++) {
+        ascii &= hdr[i] >= 0x20 && hdr[i] < 0x7f;
+        text[n++] = (char)hdr[i];
+    }
+    if (!ascii) {
+        snprintf(c->errmsg, sizeof c->errmsg,
+                 "%s: not a pgquorum monitor (it announced a reply of %u bytes, over the "
+                 "%u-byte limit)",
+                 address, reply_len, (unsigned)PGQ_REPLY_FRAME_MAX);
+        return;
+    }
+    /* The rest of its first line, as far as it comes soon. */
+    deadline = PGQ_MIN(deadline, clock_mono_ms() + 300);
+    while (n < sizeof text - 1 && wait_fd(fd, POLLIN, deadline) == 0) {
+        uint8_t b;
+        if (recv(fd, &b, 1, 0) != 1 || b == '\r' || b == '\n') {
+            break;
+        }
+        text[n++] = b >= 0x20 && b < 0x7f ? (char)b : '?';
+    }
+    text[n] = '\0';
+    snprintf(c->errmsg, sizeof c->errmsg, "%s: not a pgquorum monitor (it answered \"%s%s\")",
+             address, text, n == sizeof text - 1 ? "..." : "");
+}
+
 int ctl_call(struct ctl *c,
              const char *address,
              const struct api_request *req,
@@ -121,6 +158,7 @@ int ctl_call(struct ctl *c,
     int fd, rv, one = 1;
 
     api_response_init(res);
+    c->hopeless = false;
     if (pgq_parse_hostport(address, host, sizeof host, &port) != 0 ||
         inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
         snprintf(c->errmsg, sizeof c->errmsg, "%s: not an IPv4 address:port", address);
@@ -136,6 +174,7 @@ int ctl_call(struct ctl *c,
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 && errno != EINPROGRESS) {
         snprintf(c->errmsg, sizeof c->errmsg, "%s: connect: %s", address, strerror(errno));
+        c->hopeless = errno == ECONNREFUSED;
         close(fd);
         return PGQ_UNAVAILABLE;
     }
@@ -146,6 +185,7 @@ int ctl_call(struct ctl *c,
         getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen);
         if (err != 0) {
             snprintf(c->errmsg, sizeof c->errmsg, "%s: connect: %s", address, strerror(err));
+            c->hopeless = err == ECONNREFUSED;
             close(fd);
             return PGQ_UNAVAILABLE;
         }
@@ -174,8 +214,8 @@ int ctl_call(struct ctl *c,
     }
     reply_len = frame_get_header(hdr);
     if (reply_len > PGQ_REPLY_FRAME_MAX) {
-        snprintf(c->errmsg, sizeof c->errmsg, "%s: reply of %u bytes is over the limit", address,
-                 reply_len);
+        not_a_monitor(c, fd, address, hdr, reply_len, deadline);
+        c->hopeless = true;
         close(fd);
         return PGQ_MALFORMED;
     }
@@ -193,6 +233,7 @@ int ctl_call(struct ctl *c,
     }
     rv = codec_response_decode(in, reply_len, res, c->errmsg, sizeof c->errmsg);
     free(in);
+    c->hopeless = rv != 0; /* asking it again gets the same reply */
     return rv;
 }
 
@@ -260,26 +301,41 @@ int ctl_read(struct ctl *c,
 
 /* Try one monitor. 1: *res is the final answer; 0: try another (hint may
  * name the leader). */
+struct write_try
+{
+    bool reached;     /* a monitor answered */
+    bool hopeful;     /* one may yet: not every one refused the connection */
+    char last[512];   /* the latest reason */
+    char tried[1024]; /* the first round: every monitor and its reason */
+    bool listing;     /* still in the first round */
+};
+
 static int try_write(struct ctl *c,
                      const char *addr,
                      const struct api_request *req,
                      struct api_response *res,
                      char *hint,
-                     char *last,
-                     size_t last_size,
-                     bool *reached)
+                     struct write_try *w)
 {
     struct api_response r;
     if (ctl_call(c, addr, req, &r) != 0) {
         /* A monitor's own words say more than a failed connection. */
-        if (!*reached) {
-            pgq_strlcpy(last, c->errmsg, last_size);
+        if (!w->reached) {
+            pgq_strlcpy(w->last, c->errmsg, sizeof w->last);
+        }
+        w->hopeful |= !c->hopeless;
+        if (w->listing) {
+            pgq_appendf(w->tried, sizeof w->tried, "%s%s", w->tried[0] ? "; " : "", c->errmsg);
         }
         return 0;
     }
-    *reached = true;
+    w->reached = true;
+    w->hopeful = true;
     if (r.code == API_NOT_LEADER || r.code == API_UNAVAILABLE) {
-        snprintf(last, last_size, "%s: %s", addr, r.message);
+        snprintf(w->last, sizeof w->last, "%s: %s", addr, r.message);
+        if (w->listing) {
+            pgq_appendf(w->tried, sizeof w->tried, "%s%s", w->tried[0] ? "; " : "", w->last);
+        }
         if (r.code == API_NOT_LEADER && r.leader_api[0] != '\0' &&
             strcmp(r.leader_api, addr) != 0) {
             pgq_strlcpy(hint, r.leader_api, PGQ_ADDR_MAX);
@@ -294,32 +350,46 @@ static int try_write(struct ctl *c,
 int ctl_write(struct ctl *c, const struct api_request *req, struct api_response *res)
 {
     uint64_t deadline = clock_mono_ms() + c->wait_ms;
-    bool reached = false;
-    char last[512] = "";
+    struct write_try w;
+    memset(&w, 0, sizeof w);
+    w.listing = true;
     api_response_init(res);
     for (;;) {
         for (unsigned i = 0; i < c->n_monitors; i++) {
             char hint[PGQ_ADDR_MAX] = "";
-            if (try_write(c, c->monitors[i], req, res, hint, last, sizeof last, &reached)) {
+            if (try_write(c, c->monitors[i], req, res, hint, &w)) {
                 return 0;
             }
             /* A follower named the leader: ask it right away. */
-            if (hint[0] != '\0' &&
-                try_write(c, hint, req, res, hint, last, sizeof last, &reached)) {
+            if (hint[0] != '\0' && try_write(c, hint, req, res, hint, &w)) {
                 return 0;
             }
+        }
+        /* Nothing listens where every monitor should be (or something
+         * else does): waiting would not change that. */
+        if (!w.hopeful) {
+            snprintf(c->errmsg, sizeof c->errmsg, "no monitor reachable: %s", w.tried);
+            return PGQ_UNAVAILABLE;
         }
         if (clock_mono_ms() >= deadline) {
             break;
         }
+        if (w.listing && c->progress != NULL) {
+            unsigned long long ms = (unsigned long long)c->wait_ms;
+            fprintf(c->progress,
+                    "pgquorumctl: waiting up to %llu%s for a monitor leader (tried %s)\n",
+                    ms % 1000 == 0 ? ms / 1000 : ms, ms % 1000 == 0 ? "s" : "ms", w.tried);
+            fflush(c->progress);
+        }
+        w.listing = false;
         sleep_ms(100); /* an election is probably under way */
     }
-    if (!reached) {
-        snprintf(c->errmsg, sizeof c->errmsg, "no monitor reachable: %s", last);
+    if (!w.reached) {
+        snprintf(c->errmsg, sizeof c->errmsg, "no monitor reachable: %s", w.last);
         return PGQ_UNAVAILABLE;
     }
     res->code = API_UNAVAILABLE;
     snprintf(res->message, sizeof res->message, "no leader accepted the command in %llu ms: %s",
-             (unsigned long long)c->wait_ms, last);
+             (unsigned long long)c->wait_ms, w.last);
     return 0;
 }

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "codec.h"
 
@@ -18,7 +19,9 @@ struct ctl
     uint64_t timeout_ms; /* per request */
     uint64_t wait_ms;    /* writes: keep trying (elections) this long */
     bool local;          /* reads: each monitor's own state, never the leader's */
+    FILE *progress;      /* writes: where to say that it waits for a leader (NULL: not) */
     char errmsg[512];
+    bool hopeless; /* the last ctl_call: connection refused, or not a monitor */
 };
 
 /* Parse "host:port[,host:port...]". */
@@ -42,8 +45,9 @@ int ctl_read(struct ctl *c,
              size_t answered_size);
 
 /* A write: find the leader (following NOT_LEADER hints), retrying through
- * elections until wait_ms. Returns 0 with the final reply in *res, or
- * PGQ_UNAVAILABLE when no monitor was reachable at all. */
+ * elections until wait_ms, saying so once on c->progress. Returns 0 with the
+ * final reply in *res, or PGQ_UNAVAILABLE when no monitor was reachable at
+ * all: at once when every one refused the connection or is not a monitor. */
 int ctl_write(struct ctl *c, const struct api_request *req, struct api_response *res);
 
 #endif /* PGQ_CTL_H */

@@ -345,6 +345,26 @@ static unsigned monitor_rows(struct ctl *c,
     return n;
 }
 
+/* The leader status names, agreeing with the monitor rows: the one a
+ * monitor named if it answers and says it leads itself; otherwise (it
+ * stopped answering, or lost an election the answer did not know of yet)
+ * the monitor that answers saying it leads, of the highest term; 0: none
+ * known. A leader with no row (none listed yet) is taken on its word. */
+static uint64_t status_leader(const struct monitor_row *rows, unsigned n, uint64_t named)
+{
+    uint64_t leader = 0, term = 0;
+    bool listed = false;
+    for (unsigned i = 0; i < n; i++) {
+        listed |= rows[i].id == named;
+        if (rows[i].reachable && rows[i].info.role == PGQ_MON_LEADER &&
+            (leader == 0 || rows[i].info.term > term)) {
+            leader = rows[i].id;
+            term = rows[i].info.term;
+        }
+    }
+    return named != 0 && !listed ? named : leader;
+}
+
 static int cmd_read(struct ctl *c, const struct args *a, const char *cmd)
 {
     struct api_request req;
@@ -386,13 +406,7 @@ static int cmd_read(struct ctl *c, const struct args *a, const char *cmd)
     } else {
         struct monitor_row rows[PGQ_MAX_MONITORS];
         unsigned n = monitor_rows(c, &res, answered, rows, PGQ_MAX_MONITORS);
-        uint64_t leader = res.info.leader_id;
-        /* Trust a leader only if it says so itself, or none answered. */
-        for (unsigned i = 0; i < n; i++) {
-            if (rows[i].id == leader && rows[i].reachable && rows[i].info.role != PGQ_MON_LEADER) {
-                leader = 0;
-            }
-        }
+        uint64_t leader = status_leader(rows, n, res.info.leader_id);
         rv = render_status(stdout, &res.state, rows, n, leader, cluster, clock_wall_ms(), a->json);
     }
     api_response_close(&res);
@@ -401,6 +415,29 @@ static int cmd_read(struct ctl *c, const struct args *a, const char *cmd)
         return PGQ_EXIT_FAILED;
     }
     return PGQ_EXIT_OK;
+}
+
+/* A committed write that says nothing would leave the operator guessing:
+ * one line on what changed, with the monitor's words (where it committed). */
+static void say_done(const struct api_request *req, const char *message)
+{
+    const struct command *cmd = &req->cmd;
+    switch (req->kind) {
+        case API_NODE_ADD:
+            printf("node %s added to cluster %s (priority %u): %s\n", cmd->node, cmd->cluster,
+                   cmd->u.node_add.priority, message);
+            break;
+        case API_NODE_REMOVE:
+            printf("node %s removed from cluster %s: %s\n", cmd->node, cmd->cluster, message);
+            break;
+        case API_MAINTENANCE:
+            printf("node %s of cluster %s %s maintenance%s: %s\n", cmd->node, cmd->cluster,
+                   cmd->u.maintenance.on ? "in" : "out of",
+                   cmd->u.maintenance.allow_failover ? " (a failover is allowed)" : "", message);
+            break;
+        default:
+            break;
+    }
 }
 
 static int cmd_write(struct ctl *c, struct api_request *req)
@@ -416,6 +453,7 @@ static int cmd_write(struct ctl *c, struct api_request *req)
         api_response_close(&res);
         return PGQ_EXIT_FAILED;
     }
+    say_done(req, res.message[0] != '\0' ? res.message : "committed");
     api_response_close(&res);
     return PGQ_EXIT_OK;
 }
@@ -606,6 +644,7 @@ int main(int argc, char **argv)
     memset(&c, 0, sizeof c);
     c.timeout_ms = 5000;
     c.wait_ms = 15000;
+    c.progress = stderr;
     if (a.timeout != NULL &&
         (config_parse_duration(a.timeout, &c.timeout_ms) != 0 || c.timeout_ms == 0)) {
         return usage_error("--timeout: \"%s\" is not a duration like 500ms or 5s", a.timeout);

@@ -210,6 +210,9 @@ int main(int argc, char **argv)
         return rv;
     }
     if (check_only) {
+        if (config_voters_warning(&cfg, err, sizeof err)) {
+            fprintf(stderr, "pgquorumd: %s: warning: %s\n", path, err);
+        }
         printf("%s: ok\n", path);
         return PGQ_EXIT_OK;
     }

@@ -281,6 +281,12 @@ int monitor_start(struct monitor *m,
              cfg->raft_address, cfg->api_address,
              cfg->http_address[0] != '\0' ? cfg->http_address : "off", cfg->data_dir,
              m->cu.bootstrapped ? " (bootstrapped)" : "");
+    {
+        char warning[256];
+        if (m->cu.bootstrapped && config_voters_warning(cfg, warning, sizeof warning)) {
+            log_warn("%s", warning);
+        }
+    }
     return 0;
 }
 

@@ -98,9 +98,12 @@ static void write_done_cb(struct proposal *p, int status, const struct apply_res
                                                      "committed: retry"
                                                    : "the command could not be committed: retry",
                            NULL);
+        } else if (res->code == 0) {
+            char msg[64];
+            snprintf(msg, sizeof msg, "committed at index %" PRIu64, p->index);
+            api_reply_code(w->cl, API_OK, msg, NULL);
         } else {
-            api_reply_code(w->cl, api_code_of(res->code),
-                           res->code == 0 ? "committed" : res->message, NULL);
+            api_reply_code(w->cl, api_code_of(res->code), res->message, NULL);
         }
     } else if (status == 0 && res->code != 0) {
         log_info("step refused: %s", res->message);

@@ -6,18 +6,60 @@ node agent beside each PostgreSQL (it registers its node), all in a temporary
 directory. It shows the status, kills the primary with SIGKILL, shows the
 failover as it happens, then the old primary rejoining as a standby (its
 agent rewinds it), then a planned switchover back to it under the same
-writer, prints status and events, and cleans up; with --keep it stays up and
-tells you how to play with it.
+writer, prints status and events, and cleans up; with --keep it leaves the
+sandbox running, says how to play with it, and writes a script that stops
+everything and removes the sandbox (sh SANDBOX/stop).
 """
 
 import argparse
 import os
-import signal
+import shlex
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "lib"))
+
+
+STOP_SCRIPT = """#!/bin/sh
+# Stops what the pgquorum demo left running (its node agents, monitors and
+# PostgreSQL servers) and removes its sandbox %(dir)s.
+dir=%(qdir)s
+ours() {  # a live process whose command line names the sandbox (not a reused PID)
+    [ -r "/proc/$1/cmdline" ] && tr '\\0' ' ' < "/proc/$1/cmdline" | grep -qF "$dir"
+}
+for pid in %(pids)s; do
+    ours "$pid" && kill -9 "$pid"
+done
+for data in %(datadirs)s; do
+    [ -f "$data/postmaster.pid" ] || continue
+    if [ "$(id -u)" = 0 ]; then
+        runuser -u postgres -- %(pg_ctl)s -D "$data" -m immediate -w stop >/dev/null 2>&1
+    else
+        %(pg_ctl)s -D "$data" -m immediate -w stop >/dev/null 2>&1
+    fi
+done
+for shm in %(shms)s; do  # left by a postmaster killed during the demo
+    ipcrm -m "$shm" 2>/dev/null
+done
+rm -rf "$dir"
+echo "pgquorum demo stopped; $dir removed"
+"""
+
+
+def write_stop_script(t, sb):
+    """SANDBOX/stop: what Sandbox.cleanup does, for after this program has exited."""
+    path = sb.path("stop")
+    with open(path, "w") as f:
+        f.write(STOP_SCRIPT % {
+            "dir": sb.dir, "qdir": shlex.quote(sb.dir),
+            "pids": " ".join(str(p.pid) for p in sb.procs),
+            "datadirs": " ".join(shlex.quote(pg.datadir) for pg in sb.postgres),
+            "shms": " ".join(str(pg._killed_shm) for pg in sb.postgres
+                             if getattr(pg, "_killed_shm", None) is not None),
+            "pg_ctl": shlex.quote(os.path.join(t.PG_BINDIR, "pg_ctl"))})
+    os.chmod(path, 0o755)
+    return path
 
 
 def main():
@@ -35,7 +77,9 @@ def main():
         settings = {"health.interval": "1s", "health.retry_interval": "1s",
                     "health.retries": "1", "failover.failover_timeout": "1s"}
     sb = t.Sandbox("pgquorum-demo")
-    sb.keep = False
+    # With --keep a failed demo stops its processes but leaves the logs.
+    sb.keep = args.keep
+    kept = False
     try:
         t.log("sandbox: %s" % sb.dir)
         t.log("starting PostgreSQL: pg1 (primary), pg2 and pg3 (standbys, pg_basebackup)")
@@ -102,18 +146,18 @@ def main():
         print(q.ctl("status").stdout)
         print(q.ctl("events").stdout)
         if args.keep:
-            print("The sandbox stays up. In another shell:\n"
+            stop = write_stop_script(t, sb)
+            print("The sandbox %s stays up (3 monitors, 3 PostgreSQL, 3 node agents). Try:\n"
                   "  export PGQUORUM_MONITORS=%s\n"
                   "  %s status\n  %s events\n  psql '%s'\n"
-                  "Monitor logs: %s/monitor*.log. Ctrl-C here stops and removes everything."
-                  % (q.addresses, t.PGQUORUMCTL, t.PGQUORUMCTL, uri, sb.dir))
-            try:
-                signal.pause()
-            except KeyboardInterrupt:
-                pass
+                  "Logs: %s/monitor*.log, agent-*.log, pg*/postgres.log.\n"
+                  "To stop everything and remove the sandbox: sh %s"
+                  % (sb.dir, q.addresses, t.PGQUORUMCTL, t.PGQUORUMCTL, uri, sb.dir, stop))
+            kept = True
     finally:
-        t.log("cleaning up")
-        sb.cleanup()
+        if not kept:
+            t.log("cleaning up")
+            sb.cleanup()
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@
  *   3: SetPause; SetMaintenance with allow_failover; the agents' rejoin facts;
  *      Switchover; replication slots: Step slots, and what observations say
  *      of slots; managed synchronous replication: SyncConfig, SyncSet */
-#define PGQ_FEATURE_LEVEL 3
+#define PGQ_FEATURE_LEVEL 4
 
 /* Limits, checked when decoding: none is a silent ceiling. */
 #define PGQ_NAME_MAX 64       /* node and cluster names, with the NUL */

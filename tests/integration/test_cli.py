@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import pgqtest as t  # noqa: E402
@@ -276,6 +277,119 @@ def test_node_remove(sb):
                    "no node pg2 in cluster other", "second node remove pg2 --cluster other")
 
 
+def test_write_says_what_committed(sb):
+    """node add, node remove and maintenance on/off print one line on standard output saying
+    what was committed and at which log index, rising from one write to the next."""
+    q = t.Quorum(sb, 3).start()
+    steps = [
+        (["node", "add", "pg1", "--conninfo", conninfo(0), "--priority", "70"],
+         r"node pg1 added to cluster main \(priority 70\): committed at index (\d+)\n"),
+        (["maintenance", "on", "pg1"],
+         r"node pg1 of cluster main in maintenance: committed at index (\d+)\n"),
+        (["maintenance", "off", "pg1"],
+         r"node pg1 of cluster main out of maintenance: committed at index (\d+)\n"),
+        (["node", "remove", "pg1"], r"node pg1 removed from cluster main: committed at index (\d+)\n"),
+    ]
+    last = 0
+    for args, pattern in steps:
+        p = q.ctl(*args, check_rc=True)
+        m = re.fullmatch(pattern, p.stdout)
+        t.check(m is not None, "%s: stdout %r, expected %r" % (" ".join(args), p.stdout, pattern))
+        t.check(int(m.group(1)) > last, "%s: index %s after %d" % (args[0], m.group(1), last))
+        t.check(p.stderr == "", "%s: wrote to stderr: %r" % (" ".join(args), p.stderr))
+        last = int(m.group(1))
+
+
+def test_write_without_monitor(sb):
+    """A write with every monitor refusing the connection fails at once (exit 3, one line naming
+    each address), not after --wait; with a monitor answering but no leader, it says on stderr
+    that it waits, for what, and what it tried, then fails after --wait (exit 1)."""
+    began = time.monotonic()
+    p = ctl_env(None, "--monitors", dead_monitor() + ",127.0.0.1:%d" % DEAD_PORTS[-2], "node",
+                "add", "pgx", "--conninfo", conninfo(0))
+    took = time.monotonic() - began
+    one_line_error(p, 3, "no monitor reachable: %s: connect: Connection refused; 127.0.0.1:%d: "
+                   "connect: Connection refused" % (dead_monitor(), DEAD_PORTS[-2]),
+                   "node add with no monitor listening")
+    t.check(took < 3, "node add with no monitor listening took %.1fs (the --wait is 15s)" % took)
+
+    q = t.Quorum(sb, 3)
+    lone = q.monitor(1).start()  # one voter of three: no leader, ever
+    listed = "%s,%s" % (lone.api_address, dead_monitor())
+
+    def no_leader():
+        p = ctl_env(None, "--monitors", lone.api_address, "status", "--json")
+        return p.returncode == 0
+    t.wait_until(no_leader, 20, "the lone monitor answering")
+    began = time.monotonic()
+    p = ctl_env(None, "--monitors", listed, "--wait", "2s", "node", "add", "pgx", "--conninfo",
+                conninfo(0))
+    took = time.monotonic() - began
+    lines = p.stderr.splitlines()
+    t.check(p.returncode == 1 and len(lines) == 2, "exit %d, stderr %r" % (p.returncode, p.stderr))
+    t.check(lines[0].startswith("pgquorumctl: waiting up to 2s for a monitor leader (tried %s: "
+                                "no leader" % lone.api_address) and
+            ("%s: connect: Connection refused)" % dead_monitor()) in lines[0],
+            "the waiting line: %r" % lines[0])
+    t.check("no leader accepted the command in 2000 ms" in lines[1], "the end: %r" % lines[1])
+    t.check(2 <= took < 6, "node add without a leader took %.1fs with --wait 2s" % took)
+
+
+def test_not_a_monitor(sb):
+    """Pointed at an HTTP server, pgquorumctl says that it is not a pgquorum monitor and what
+    it answered (not a bogus reply length), at once, for reads and writes (exit 3)."""
+    import http.server
+    import threading
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    address = "127.0.0.1:%d" % httpd.server_address[1]
+    try:
+        for args in (["events"], ["node", "add", "pgx", "--conninfo", conninfo(0)],
+                     ["maintenance", "on", "pgx"]):
+            began = time.monotonic()
+            p = ctl_env(None, "--monitors", address, *args)
+            took = time.monotonic() - began
+            one_line_error(p, 3, '%s: not a pgquorum monitor (it answered "<!DOCTYPE HTML>")'
+                           % address, " ".join(args))
+            t.check("over the limit" not in p.stderr, "%s: %r" % (args, p.stderr))
+            t.check(took < 3, "%s took %.1fs" % (args, took))
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_status_right_after_leader_death(sb):
+    """Right after the leader is killed, before anyone notices, status does not name it in
+    its header (its row says unreachable): none, until a new leader answers; then that one."""
+    q = t.Quorum(sb, 3, {"raft.election_timeout": "4s", "failover.lease_time": "10s"}).start()
+    old = q.wait_leader(timeout=40)
+
+    def all_listed():
+        for m in q.monitors:
+            p = ctl_env(None, "--monitors", m.api_address, "status", "--json", "--local")
+            if p.returncode != 0 or len(json.loads(p.stdout)["monitors"]) != 3:
+                return False
+        return True
+    # Every monitor has applied the leader's hello: each lists the three.
+    t.wait_until(all_listed, 20, "every monitor listing the three")
+    q.monitor(old).kill()
+    p = q.ctl("status", check_rc=True)
+    hdr, _, monitors, _ = parse_table(p.stdout)
+    t.check(sorted(monitors) == ["1", "2", "3"], "monitor rows: %s\n%s" % (sorted(monitors),
+                                                                          p.stdout))
+    t.check(monitors[str(old)][3:] == ["unreachable", "-", "-", "-", "no"],
+            "the dead leader's row: %s\n%s" % (monitors[str(old)], p.stdout))
+    t.check(hdr == "none", "header names leader %r, its row unreachable\n%s" % (hdr, p.stdout))
+    st = json.loads(q.ctl("status", "--json", check_rc=True).stdout)
+    t.check(st["leader"] is None or st["leader"] != old, "--json names the dead leader: %s"
+            % st["leader"])
+    new = q.wait_leader(timeout=40, exclude=(old,))
+    hdr, _, monitors, _ = parse_table(q.ctl("status", check_rc=True).stdout)
+    t.check(hdr == str(new) and monitors[str(new)][3] == "leader",
+            "after the election: header %r, monitor %d row %s" % (hdr, new, monitors[str(new)]))
+
+
 if __name__ == "__main__":
     t.main([test_node_add, test_maintenance, test_monitors_from_env, test_help_and_version,
-            test_status_table, test_node_remove])
+            test_status_table, test_node_remove, test_write_says_what_committed,
+            test_write_without_monitor, test_not_a_monitor, test_status_right_after_leader_death])

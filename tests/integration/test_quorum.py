@@ -141,6 +141,42 @@ def test_clean_shutdown(sb):
         t.check("stopped" in m.log_text(), "monitor %d did not log its stop" % m.id)
 
 
+def test_monitor_loss_logged(sb):
+    """A monitor that stops answering, and its return, are logged at INFO once each by the
+    leader; a dead leader's successor is logged by every survivor with why, and the committed
+    leader event says why too."""
+    q = t.Quorum(sb, 3).start()
+    leader = q.wait_leader()
+    # The reason travels in the new leader's hello from feature level 4 on.
+    t.wait_until(lambda: any(e["event"] == "feature-level" and "feature level 4" in e["message"]
+                             for e in q.events()), 20, "feature level 4")
+    follower = next(m for m in q.monitors if m.id != leader)
+    lost = "monitor %d is unreachable: no Raft message from it for" % follower.id
+    back = "monitor %d answers again (unreachable for" % follower.id
+    follower.kill()
+    t.wait_until(lambda: lost in q.monitor(leader).log_text(), 10, "the leader logging the loss")
+    time.sleep(2)  # 20 ticks: still one line
+    t.check(q.monitor(leader).log_text().count(lost) == 1,
+            "the loss logged %d times" % q.monitor(leader).log_text().count(lost))
+    follower.start()
+    t.wait_until(lambda: back in q.monitor(leader).log_text(), 20, "the leader logging the return")
+    time.sleep(1)
+    t.check(q.monitor(leader).log_text().count(back) == 1, "the return logged more than once")
+
+    q.monitor(leader).kill()
+    new = q.wait_leader(timeout=15, exclude=(leader,))
+    why = "monitor %d stopped answering (nothing from it for" % leader
+    change = "leader %d -> %d (term " % (leader, new)
+    for m in q.monitors:
+        if m.id != leader:
+            t.wait_until(lambda: change in m.log_text(), 10, "monitor %d logging the change" % m.id)
+            line = next(x for x in m.log_text().splitlines() if change in x)
+            t.check(" INFO: " in line and why in line, "monitor %d: %r" % (m.id, line))
+    ev = [e for e in q.events() if e["event"] == "leader"][-1]
+    t.check(ev["message"].startswith("monitor %d leads (generation " % new) and why in ev["message"],
+            "the leader event: %r" % ev["message"])
+
+
 if __name__ == "__main__":
     t.main([test_leader_kill, test_full_restart, test_five_monitors_lose_two,
-            test_no_quorum_refuses_writes, test_clean_shutdown])
+            test_no_quorum_refuses_writes, test_clean_shutdown, test_monitor_loss_logged])

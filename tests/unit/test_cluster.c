@@ -2269,11 +2269,53 @@ static void test_pause_needs_level_3(void **ctx)
     assert_true(b_node(s, "pg1")->maintenance);
 
     b_feature_level(s, 3000);
-    assert_int_equal(s->feature_level, 3);
+    assert_int_equal(s->feature_level, PGQ_FEATURE_LEVEL);
     b_apply(s, &cmds[0]);
     assert_true(b_cluster(s)->paused);
     b_apply(s, &cmds[1]);
     assert_true(b_node(s, "pg1")->maintenance_allow_failover);
+}
+
+static void test_hello_reason_needs_level_4(void **ctx)
+{
+    /* A hello that says why the leadership changed is refused at feature level 3 as a monitor of
+     * the previous version refuses it (every byte unchanged: it does not know the field); at
+     * level 4 its event says why. */
+    struct state *s = *ctx;
+    const uint64_t voters[] = {1, 2, 3};
+    struct command cmds[1], c;
+    struct apply_result res;
+    uint8_t *before, *after;
+    size_t before_len, after_len;
+    healthy_level2(s);
+    for (unsigned i = 0; i < s->n_monitors; i++) {
+        c = b_cmd_report(2500, s->monitors[i].id, NULL, 0);
+        c.u.report.feature_level = 3;
+        b_apply(s, &c);
+    }
+    c = b_cmd_feature(2600, 3);
+    b_apply(s, &c);
+    assert_int_equal(s->feature_level, 3);
+    cmds[0] = b_cmd_hello(2700, 2, voters, 3);
+    pgq_strlcpy(cmds[0].u.hello.reason, "monitor 1 stopped answering (nothing from it for 700 ms)",
+                sizeof cmds[0].u.hello.reason);
+    b_encode(s, &before, &before_len);
+    assert_int_equal(cluster_apply(s, &cmds[0], &res), PGQ_VERSION);
+    assert_string_equal(res.message, "command needs feature level 4; the cluster is at level 3");
+    b_encode(s, &after, &after_len);
+    assert_int_equal(after_len, before_len);
+    assert_memory_equal(after, before, before_len);
+    free(before);
+    free(after);
+    b_feature_level(s, 3000);
+    assert_int_equal(s->feature_level, 4);
+    cmds[0].time_ms = 3100;
+    b_apply(s, &cmds[0]);
+    assert_int_equal(s->leader_id, 2);
+    assert_int_equal(last_event(s)->kind, PGQ_EV_LEADER);
+    assert_string_equal(last_event(s)->message,
+                        "monitor 2 leads (generation 2, 3 voters): monitor 1 stopped answering "
+                        "(nothing from it for 700 ms)");
 }
 
 static void test_switchover_needs_level_3(void **ctx)
@@ -2493,7 +2535,7 @@ static void test_agent_rejoin_events(void **ctx)
     struct agent_facts f = b_agent_facts(true);
     b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
     b_feature_level(s, 1000);
-    assert_int_equal(s->feature_level, 3);
+    assert_int_equal(s->feature_level, PGQ_FEATURE_LEVEL);
     b_agent(s, 1500, "pg1", &f); /* attached: the agent's own event */
     a = &b_node(s, "pg1")->agent;
     for (size_t i = 0; i < PGQ_ARRAY_SIZE(rows); i++) {
@@ -3171,6 +3213,7 @@ int main(void)
         T(test_rolling_upgrade),
         T(test_feature_level_voters_only),
         T(test_pause_needs_level_3),
+        T(test_hello_reason_needs_level_4),
         T(test_switchover_needs_level_3),
         T(test_agent_report),
         T(test_agent_rejoin_below_level_3),

@@ -120,6 +120,7 @@ static void assert_commands_equal(const struct command *a, const struct command 
                                     b->u.hello.voters[i].raft_address);
             }
             assert_int_equal(a->u.hello.feature_level, b->u.hello.feature_level);
+            assert_string_equal(a->u.hello.reason, b->u.hello.reason);
             break;
         case CMD_NODE_ADD:
             assert_string_equal(a->u.node_add.conninfo, b->u.node_add.conninfo);
@@ -374,6 +375,11 @@ static unsigned every_command(struct command *out)
     }
     out[n] = b_cmd_hello(1001, 3, voters, 5);
     out[n].u.hello.feature_level = 2;
+    n++;
+    out[n] = b_cmd_hello(1001, 2, voters, 5);
+    out[n].u.hello.feature_level = 3;
+    pgq_strlcpy(out[n].u.hello.reason, "monitor 3 stopped answering (nothing from it for 812 ms)",
+                sizeof out[n].u.hello.reason);
     n++;
     out[n++] = b_cmd_node_add(1002, "east", "pg1", "host=10.0.0.1 port=5433 sslmode=require", 77);
     out[n++] = b_cmd_node_remove(1003, "pg2");

@@ -375,8 +375,20 @@ static void test_errors_structure(void **ctx)
     static const struct error_case cases[] = {
         {NULL, NULL, "[foo]\nx = 1\n",
          PATH ":7: unknown section [foo] (known: monitor, raft, health, failover, api)"},
-        {NULL, NULL, "[health]\nintervall = 30s\n", PATH ":8: [health] intervall: unknown key"},
-        {NULL, NULL, "[raft]\ninterval = 30s\n", PATH ":8: [raft] interval: unknown key"},
+        /* An unknown key close to one of its section's is named; one of another section
+         * is sent there; a key like none gets no guess. */
+        {NULL, NULL, "[health]\nintervall = 30s\n",
+         PATH ":8: [health] intervall: unknown key; did you mean \"interval\"?"},
+        {NULL, NULL, "[health]\nitnerval = 30s\n",
+         PATH ":8: [health] itnerval: unknown key; did you mean \"interval\"?"},
+        {NULL, NULL, "[health]\nretrys = 3\n",
+         PATH ":8: [health] retrys: unknown key; did you mean \"retries\"?"},
+        {NULL, NULL, "[raft]\ninterval = 30s\n",
+         PATH ":8: [raft] interval: unknown key; it belongs in [health]"},
+        {NULL, NULL, "[health]\nfrequency = 30s\n", PATH ":8: [health] frequency: unknown key"},
+        {NULL, NULL, "[monitor]\nix = 1\n",
+         PATH ":8: [monitor] ix: unknown key; did you mean \"id\"?"},
+        {NULL, NULL, "[monitor]\nxy = 1\n", PATH ":8: [monitor] xy: unknown key"},
         {NULL, NULL, "[health]\ninterval = 30s\n\ninterval = 10s\n",
          PATH ":10: [health] interval: set twice (first on line 8)"},
         {"id", "1\nid = 1", NULL, PATH ":3: [monitor] id: set twice (first on line 2)"},
@@ -391,6 +403,53 @@ static void test_errors_structure(void **ctx)
     };
     (void)ctx;
     check_error_cases(cases, PGQ_ARRAY_SIZE(cases));
+}
+
+static void test_voters_warning(void **ctx)
+{
+    /* 1 voter and an even number of voters are accepted with a warning saying what they
+     * tolerate; 3 and 5 are accepted silently, and a node agent's file never warns. */
+    static const struct
+    {
+        const char *peers;
+        const char *warning; /* NULL: none */
+    } cases[] = {
+        {"1=10.0.0.1:7001",
+         "[monitor] peers: 1 voter tolerates no failure: the quorum stops with this monitor (3 "
+         "voters survive the loss of 1, 5 of 2)"},
+        {"1=10.0.0.1:7001,2=10.0.0.2:7001",
+         "[monitor] peers: 2 voters tolerate no more failures than 1 (none: a majority is 2 of "
+         "2); use 3 (survives 1)"},
+        {"1=10.0.0.1:7001,2=10.0.0.2:7001,3=10.0.0.3:7001", NULL},
+        {"1=10.0.0.1:7001,2=10.0.0.2:7001,3=10.0.0.3:7001,4=10.0.0.4:7001",
+         "[monitor] peers: 4 voters tolerate no more failures than 3 (1: a majority is 3 of 4); "
+         "use 3 or 5 (survive 1 or 2)"},
+        {"1=10.0.0.1:7001,2=10.0.0.2:7001,3=10.0.0.3:7001,4=10.0.0.4:7001,5=10.0.0.5:7001", NULL},
+    };
+    struct config c;
+    char text[2048], err[512], warning[256];
+    (void)ctx;
+    for (size_t i = 0; i < PGQ_ARRAY_SIZE(cases); i++) {
+        build(text, sizeof text, "peers", cases[i].peers, NULL);
+        if (parse(&c, text, err, sizeof err) != 0) {
+            fail_msg("case %zu: %s", i, err);
+        }
+        warning[0] = '\0';
+        if (config_voters_warning(&c, warning, sizeof warning) != (cases[i].warning != NULL)) {
+            fail_msg("case %zu: warning \"%s\", want %s", i, warning,
+                     cases[i].warning ? cases[i].warning : "none");
+        }
+        if (cases[i].warning != NULL) {
+            assert_string_equal(warning, cases[i].warning);
+        }
+    }
+    if (parse(&c,
+              "[node]\nname = pg1\npgdata = /pg\nconninfo = host=10.0.0.9 port=5432\n"
+              "monitors = 10.0.0.1:7002\n",
+              err, sizeof err) != 0) {
+        fail_msg("node file: %s", err);
+    }
+    assert_int_equal(config_voters_warning(&c, warning, sizeof warning), 0);
 }
 
 static void test_error_key_outside_section(void **ctx)
@@ -620,6 +679,7 @@ int main(void)
         cmocka_unit_test(test_inline_comments_and_quotes),
         cmocka_unit_test(test_cross_key_limits_accepted),
         cmocka_unit_test(test_errors_structure),
+        cmocka_unit_test(test_voters_warning),
         cmocka_unit_test(test_error_key_outside_section),
         cmocka_unit_test(test_errors_values),
         cmocka_unit_test(test_errors_cross_key),
