@@ -27,6 +27,7 @@ enum opt_type {
     OPT_REJOIN,   /* rewind-or-clone, manual, off */
     OPT_ADDRLIST, /* IPv4:port,... */
     OPT_BOOL,     /* on, off */
+    OPT_LOGFORMAT,
 };
 
 struct option
@@ -43,6 +44,11 @@ struct option
 
 #define F(field) offsetof(struct config, field), sizeof(((struct config *)0)->field)
 #define NOLIMIT 0, UINT64_MAX
+#define LOG_FORMAT_DOC                                                                      \
+    "`plain`: one line per event on standard error (`TIME pgquorumd[ID] LEVEL: MESSAGE`); " \
+    "`json`: one JSON object per line on standard error (`ts`, `level`, `prog`, `id`, "     \
+    "`node`, `msg`); `syslog`: to syslog(3) as `pgquorumd`, facility daemon. Applied on "   \
+    "SIGHUP."
 
 /* The option table: every key, its default and its meaning. Keys of the
  * other role's section are not required (a file configures one role). */
@@ -103,10 +109,10 @@ static const struct option options[] = {
     {"node", "log_level", OPT_LOGLEVEL, F(log_level), NOLIMIT, "info",
      "error, warn, info or debug."},
     {"node", "http_address", OPT_ADDR_OFF, F(http_address), NOLIMIT, "",
-     "IPv4 host:port of the HTTP endpoints: this node's health checks for load balancers "
-     "(`/primary`, "
-     "`/replica`, `/read-only`, `/health`, ...), `/metrics` for Prometheus and `/cluster`; "
-     "see docs/commands.md. Empty (default): no HTTP server."},
+     "IPv4 host:port of this node's HTTP endpoints: health checks for load balancers "
+     "(`/primary`, `/replica`, `/read-only`, `/health`, ...) and `/metrics` for Prometheus; "
+     "see docs/http.md. Empty (default): no HTTP server."},
+    {"node", "log_format", OPT_LOGFORMAT, F(log_format), NOLIMIT, "plain", LOG_FORMAT_DOC},
     {"monitor", "id", OPT_U64, F(id), 1, PGQ_MONITOR_ID_MAX, NULL,
      "This monitor's Raft id, > 0, unique in the quorum and listed in `peers`."},
     {"monitor", "data_dir", OPT_STRING, F(data_dir), NOLIMIT, NULL,
@@ -122,10 +128,10 @@ static const struct option options[] = {
     {"monitor", "log_level", OPT_LOGLEVEL, F(log_level), NOLIMIT, "info",
      "error, warn, info or debug."},
     {"monitor", "http_address", OPT_ADDR_OFF, F(http_address), NOLIMIT, "",
-     "IPv4 host:port of the HTTP endpoints: every node's health checks for load balancers "
-     "(`/node/NAME/primary`) (`/primary`, "
-     "`/replica`, `/read-only`, `/health`, ...), `/metrics` for Prometheus and `/cluster`; "
-     "see docs/commands.md. Empty (default): no HTTP server."},
+     "IPv4 host:port of this monitor's HTTP endpoints: every node's health checks for load "
+     "balancers (`/node/NAME/primary`, ...), `/metrics` for Prometheus, `/cluster` and "
+     "`/events`; see docs/http.md. Empty (default): no HTTP server."},
+    {"monitor", "log_format", OPT_LOGFORMAT, F(log_format), NOLIMIT, "plain", LOG_FORMAT_DOC},
     {"raft", "election_timeout", OPT_DURATION, F(election_timeout_ms), 50, 60000, "500ms",
      "Raft election timeout (randomized between 1x and 2x). With pre-vote on, a new leader "
      "is elected about 1.3-2x this after the old one dies. Raise it on slow networks or disks."},
@@ -219,6 +225,7 @@ static const struct option options[] = {
 
 #undef F
 #undef NOLIMIT
+#undef LOG_FORMAT_DOC
 
 static void *field(struct config *c, const struct option *o)
 {
@@ -469,6 +476,10 @@ static int set_option(struct config *c,
         case OPT_LOGLEVEL: {
             static const char *const levels[] = {"error", "warn", "info", "debug", NULL};
             return parse_choice(value, levels, &c->log_level, why, whysize);
+        }
+        case OPT_LOGFORMAT: {
+            static const char *const formats[] = {"plain", "json", "syslog", NULL};
+            return parse_choice(value, formats, &c->log_format, why, whysize);
         }
         case OPT_CRASH: {
             static const char *const policies[] = {"auto", "restart", "failover", NULL};
@@ -929,6 +940,73 @@ unsigned config_auth_params(const struct config *c,
         }
     }
     return n;
+}
+
+/* Whether key o has the same value in a and b. Strings compare as strings
+ * (the bytes past the terminator are not part of the value). */
+static bool option_equal(const struct config *a, const struct config *b, const struct option *o)
+{
+    const char *fa = (const char *)a + o->offset;
+    const char *fb = (const char *)b + o->offset;
+    switch (o->type) {
+        case OPT_STRING:
+        case OPT_ADDR:
+        case OPT_SSLMODE:
+        case OPT_ADDRLIST: /* monitors_text: monitors[] are parsed from it */
+            return strcmp(fa, fb) == 0;
+        case OPT_PEERS:
+            if (a->n_peers != b->n_peers) {
+                return false;
+            }
+            for (unsigned i = 0; i < a->n_peers; i++) {
+                if (a->peers[i].id != b->peers[i].id ||
+                    strcmp(a->peers[i].address, b->peers[i].address) != 0) {
+                    return false;
+                }
+            }
+            return true;
+        default:
+            return memcmp(fa, fb, o->size) == 0;
+    }
+}
+
+void config_changed_keys(const struct config *a,
+                         const struct config *b,
+                         void (*fn)(void *arg, const char *section, const char *key),
+                         void *arg)
+{
+    const char *other = a->role == ROLE_NODE ? "monitor" : "node";
+    for (size_t i = 0; i < PGQ_ARRAY_SIZE(options); i++) {
+        if (strcmp(options[i].section, other) != 0 && !option_equal(a, b, &options[i])) {
+            fn(arg, options[i].section, options[i].key);
+        }
+    }
+}
+
+int config_copy_key(struct config *dst,
+                    const struct config *src,
+                    const char *section,
+                    const char *key)
+{
+    const struct option *o = find_option(section, key);
+    if (o == NULL) {
+        return PGQ_INVALID;
+    }
+    switch (o->type) {
+        case OPT_PEERS:
+            memcpy(dst->peers, src->peers, sizeof dst->peers);
+            dst->n_peers = src->n_peers;
+            break;
+        case OPT_ADDRLIST:
+            memcpy(dst->monitors, src->monitors, sizeof dst->monitors);
+            dst->n_monitors = src->n_monitors;
+            memcpy(field(dst, o), (const char *)src + o->offset, o->size);
+            break;
+        default:
+            memcpy(field(dst, o), (const char *)src + o->offset, o->size);
+            break;
+    }
+    return 0;
 }
 
 void config_print_reference(void (*emit)(void *arg, const char *line), void *arg)

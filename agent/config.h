@@ -20,6 +20,7 @@ struct config_peer
 };
 
 enum { LOG_ERROR_LEVEL = 0, LOG_WARN_LEVEL, LOG_INFO_LEVEL, LOG_DEBUG_LEVEL };
+enum { LOG_FORMAT_PLAIN = 0, LOG_FORMAT_JSON, LOG_FORMAT_SYSLOG };
 
 enum { ROLE_MONITOR = 0, ROLE_NODE };
 enum { CRASH_AUTO = 0, CRASH_RESTART, CRASH_FAILOVER };
@@ -58,6 +59,7 @@ struct config
     struct config_peer peers[PGQ_MAX_MONITORS];
     unsigned n_peers;
     int log_level;
+    int log_format; /* LOG_FORMAT_* ([node] or [monitor]) */
     /* [raft] */
     uint64_t election_timeout_ms;
     uint64_t heartbeat_timeout_ms;
@@ -128,6 +130,21 @@ unsigned config_auth_params(const struct config *c,
  * a down node end every retry_interval, each within timeout; one more
  * second covers the report's way to the log. */
 uint64_t config_down_view_ttl_ms(const struct config *c);
+
+/* The keys whose values differ between a and b (a and b configure the same
+ * role; the other role's section is skipped), in table order: fn is called
+ * with each one's section and key. */
+void config_changed_keys(const struct config *a,
+                         const struct config *b,
+                         void (*fn)(void *arg, const char *section, const char *key),
+                         void *arg);
+
+/* Copy the value of one key (and what is derived from it alone) from src to
+ * dst. Returns PGQ_INVALID, changing nothing, for a key not in the table. */
+int config_copy_key(struct config *dst,
+                    const struct config *src,
+                    const char *section,
+                    const char *key);
 
 /* Print the reference of every key, as Markdown (docs/configuration.md). */
 void config_print_reference(void (*emit)(void *arg, const char *line), void *arg);

@@ -1,15 +1,20 @@
-/* Logging (see log.h). */
+/* Logging (see log.h): the level filter, then the line in the configured
+ * format (log_line.c builds it) to standard error or to syslog. */
 #include "log.h"
 
-#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
+#include <syslog.h>
+
+#include "clock.h"
+#include "log_line.h"
 
 static const char *log_prog = "pgquorumd";
 static uint64_t log_id;
+static char log_node[PGQ_NAME_MAX];
 static int log_level = LOG_INFO_LEVEL;
+static int log_format = LOG_FORMAT_PLAIN;
 
 void log_init(const char *prog, uint64_t id, int level)
 {
@@ -23,13 +28,32 @@ void log_set_level(int level)
     log_level = level;
 }
 
+void log_set_node(const char *node)
+{
+    pgq_strlcpy(log_node, node, sizeof log_node);
+}
+
+void log_set_format(int format)
+{
+    if (format == log_format) {
+        return;
+    }
+    if (log_format == LOG_FORMAT_SYSLOG) {
+        closelog();
+    }
+    if (format == LOG_FORMAT_SYSLOG) {
+        /* The ident is the program, as journald and rsyslog filters expect;
+         * LOG_NDELAY: a full /dev/log shows at the switch, not later. */
+        openlog("pgquorumd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+    }
+    log_format = format;
+}
+
 void log_msg(int level, const char *fmt, ...)
 {
-    static const char *const names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
-    char msg[1024];
-    char stamp[32];
-    struct timespec ts;
-    struct tm tm;
+    static const int priorities[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
+    char msg[LOG_MSG_MAX];
+    char line[LOG_LINE_MAX];
     va_list ap;
     if (level > log_level) {
         return;
@@ -38,13 +62,21 @@ void log_msg(int level, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     pgq_one_line(msg);
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
-    fprintf(stderr, "%s.%03ldZ %s[%" PRIu64 "] %s: %s\n", stamp, ts.tv_nsec / 1000000, log_prog,
-            log_id,
-            names[level < 0   ? 0
-                  : level > 3 ? 3
-                              : level],
-            msg);
+    switch (log_format) {
+        case LOG_FORMAT_SYSLOG:
+            /* syslog stamps and names the line itself. */
+            syslog(priorities[level < 0 ? 0 : PGQ_MIN(level, LOG_DEBUG_LEVEL)], "%s", msg);
+            return;
+        case LOG_FORMAT_JSON:
+            if (log_line_json(line, sizeof line, clock_wall_ms(), log_prog, log_id, log_node, level,
+                              msg) == 0) {
+                break;
+            }
+            /* Out of memory: the plain line still says what happened. */
+            /* fall through */
+        default:
+            log_line_plain(line, sizeof line, clock_wall_ms(), log_prog, log_id, level, msg);
+            break;
+    }
+    fprintf(stderr, "%s\n", line);
 }

@@ -1,5 +1,6 @@
-/* Logging: one line per event on stderr, with UTC time, level and the
- * monitor's id. Messages are made one-line (control characters replaced). */
+/* Logging: one line per event, with UTC time, level and the monitor's id,
+ * on standard error (log_format plain or json) or to syslog. Messages are
+ * made one-line (control characters replaced). */
 #ifndef PGQ_LOG_H
 #define PGQ_LOG_H
 
@@ -10,6 +11,11 @@
 
 void log_init(const char *prog, uint64_t id, int level);
 void log_set_level(int level);
+/* LOG_FORMAT_PLAIN (the default), LOG_FORMAT_JSON or LOG_FORMAT_SYSLOG; may
+ * change at any time (a reload). */
+void log_set_format(int format);
+/* A node agent's name, for the "node" field of JSON lines. */
+void log_set_node(const char *node);
 void log_msg(int level, const char *fmt, ...) PGQ_PRINTF(2, 3);
 
 #define log_error(...) log_msg(LOG_ERROR_LEVEL, __VA_ARGS__)

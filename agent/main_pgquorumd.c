@@ -1,6 +1,7 @@
-/* pgquorumd: the monitor daemon. Arguments, configuration, signals, and the
- * exit codes: 0 after a clean shutdown, 1 when a service cannot start, 2 for
- * a bad command line or configuration (nothing started). */
+/* pgquorumd: the monitor daemon. Arguments, configuration, signals (SIGHUP
+ * reloads the configuration file), systemd notifications, and the exit codes:
+ * 0 after a clean shutdown, 1 when a service cannot start, 2 for a bad
+ * command line or configuration (nothing started). */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -16,6 +17,8 @@
 #include "lease.h"
 #include "monitor.h"
 #include "node.h"
+#include "reload.h"
+#include "sdnotify.h"
 
 #define CONFIG_FILE_MAX (1 << 20)
 
@@ -77,58 +80,96 @@ static char *read_config(const char *path, char *errmsg, size_t errsize)
     return text;
 }
 
-static int load(const char *path, struct config *cfg)
+/* Read and validate the file; on failure one line in err. */
+static int load(const char *path, struct config *cfg, char *err, size_t errsize)
 {
-    char err[512];
-    char *text = read_config(path, err, sizeof err);
+    char *text = read_config(path, err, errsize);
     int rv;
     if (text == NULL) {
-        fprintf(stderr, "pgquorumd: %s\n", err);
-        return PGQ_EXIT_USAGE;
+        return PGQ_CONFIG;
     }
-    rv = config_parse(cfg, path, text, err, sizeof err);
+    rv = config_parse(cfg, path, text, err, errsize);
     free(text);
-    if (rv != 0) {
-        fprintf(stderr, "pgquorumd: %s\n", err);
-        return PGQ_EXIT_USAGE;
-    }
-    return 0;
+    return rv;
 }
 
 static uv_signal_t sig_term, sig_int, sig_hup;
 static struct monitor the_monitor;
+static struct node_agent the_agent;
+static bool is_agent;
+static struct sdnotify notifier;
+static const char *config_path;
+static struct config running_cfg; /* as the services run with it */
+
+static void close_signals(void)
+{
+    uv_close((uv_handle_t *)&sig_term, NULL);
+    uv_close((uv_handle_t *)&sig_int, NULL);
+    uv_close((uv_handle_t *)&sig_hup, NULL);
+}
 
 static void stopped_cb(struct monitor *m)
 {
     (void)m;
-    uv_close((uv_handle_t *)&sig_term, NULL);
-    uv_close((uv_handle_t *)&sig_int, NULL);
-    uv_close((uv_handle_t *)&sig_hup, NULL);
+    sdnotify_stopping(&notifier);
+    close_signals();
 }
-
-/* No reload yet: say so rather than die of the default action. */
-static void hup_cb(uv_signal_t *h, int signum)
-{
-    (void)h;
-    (void)signum;
-    log_warn("received SIGHUP: configuration reload is not supported; restart to apply changes");
-}
-
-static struct node_agent the_agent;
-static bool is_agent;
 
 static void agent_stopped_cb(struct node_agent *a)
 {
     (void)a;
-    uv_close((uv_handle_t *)&sig_term, NULL);
-    uv_close((uv_handle_t *)&sig_int, NULL);
-    uv_close((uv_handle_t *)&sig_hup, NULL);
+    sdnotify_stopping(&notifier);
+    close_signals();
+}
+
+static void status_cb(struct sdnotify *n, char *out, size_t size)
+{
+    (void)n;
+    if (is_agent) {
+        node_status_line(&the_agent, out, size);
+    } else {
+        monitor_status_line(&the_monitor, out, size);
+    }
+}
+
+/* SIGHUP: read the file again; a file that does not validate changes
+ * nothing. Otherwise the keys that can change at run time are applied
+ * (reload.c), and one line says which, and which need a restart. */
+static void hup_cb(uv_signal_t *h, int signum)
+{
+    static struct config next, merged; /* large: not on the stack */
+    struct reload_plan plan;
+    char err[512], summary[2200];
+    (void)h;
+    (void)signum;
+    if (is_agent ? the_agent.stopping : the_monitor.stopping) {
+        return; /* shutting down: nothing to apply it to */
+    }
+    sdnotify_reloading(&notifier);
+    if (load(config_path, &next, err, sizeof err) != 0 ||
+        reload_plan(&running_cfg, &next, &merged, &plan, err, sizeof err) != 0) {
+        log_error("reload refused, the running configuration is kept: %s", err);
+        sdnotify_reloaded(&notifier);
+        return;
+    }
+    running_cfg = merged;
+    log_set_level(merged.log_level);
+    log_set_format(merged.log_format);
+    if (is_agent) {
+        node_reconfigure(&the_agent, &merged);
+    } else {
+        monitor_reconfigure(&the_monitor, &merged);
+    }
+    reload_summary(&plan, summary, sizeof summary);
+    log_info("reload of %s: %s", config_path, summary);
+    sdnotify_reloaded(&notifier);
 }
 
 static void signal_cb(uv_signal_t *h, int signum)
 {
     (void)h;
     log_info("received %s: shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    sdnotify_stopping(&notifier);
     if (is_agent) {
         node_stop(&the_agent, agent_stopped_cb);
     } else {
@@ -155,7 +196,7 @@ int main(int argc, char **argv)
     };
     const char *path = NULL;
     bool check_only = false;
-    struct config cfg;
+    struct config *cfg = &running_cfg;
     char err[512];
     uv_loop_t loop;
     int opt, rv, exit_code = PGQ_EXIT_OK;
@@ -205,12 +246,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "pgquorumd: --config FILE is required (see --help)\n");
         return PGQ_EXIT_USAGE;
     }
-    rv = load(path, &cfg);
-    if (rv != 0) {
-        return rv;
+    if (load(path, cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "pgquorumd: %s\n", err);
+        return PGQ_EXIT_USAGE;
     }
+    config_path = path;
     if (check_only) {
-        if (config_voters_warning(&cfg, err, sizeof err)) {
+        if (config_voters_warning(cfg, err, sizeof err)) {
             fprintf(stderr, "pgquorumd: %s: warning: %s\n", path, err);
         }
         printf("%s: ok\n", path);
@@ -221,7 +263,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "pgquorumd: %s\n", err);
         return PGQ_EXIT_USAGE;
     }
-    log_init("pgquorumd", cfg.id, cfg.log_level);
+    log_init("pgquorumd", cfg->id, cfg->log_level);
+    log_set_format(cfg->log_format);
+    if (cfg->role == ROLE_NODE) {
+        log_set_node(cfg->node_name);
+    }
 
     uv_loop_init(&loop);
     uv_signal_init(&loop, &sig_term);
@@ -231,18 +277,18 @@ int main(int argc, char **argv)
     uv_signal_init(&loop, &sig_hup);
     uv_signal_start(&sig_hup, hup_cb, SIGHUP);
 
-    if (cfg.role == ROLE_NODE) {
+    if (cfg->role == ROLE_NODE) {
         is_agent = true;
-        rv = node_start(&the_agent, &loop, &cfg, err, sizeof err);
+        rv = node_start(&the_agent, &loop, cfg, err, sizeof err);
         if (rv != 0) {
             log_error("cannot start: %s", err);
-            uv_close((uv_handle_t *)&sig_term, NULL);
-            uv_close((uv_handle_t *)&sig_int, NULL);
-            uv_close((uv_handle_t *)&sig_hup, NULL);
+            close_signals();
             uv_run(&loop, UV_RUN_DEFAULT);
             uv_loop_close(&loop);
             return rv == PGQ_CONFIG ? PGQ_EXIT_USAGE : PGQ_EXIT_FAILED;
         }
+        /* Its supervisor runs: PostgreSQL is watched from here on. */
+        sdnotify_start(&notifier, &loop, status_cb, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);
         rv = uv_loop_close(&loop);
         if (rv != 0) {
@@ -251,12 +297,15 @@ int main(int argc, char **argv)
         }
         return the_agent.exit_code;
     }
-    rv = monitor_start(&the_monitor, &loop, &cfg, err, sizeof err);
+    rv = monitor_start(&the_monitor, &loop, cfg, err, sizeof err);
     the_monitor.stopped_cb = stopped_cb;
     if (rv != 0) {
         log_error("cannot start: %s", err);
         exit_code = rv == PGQ_CONFIG ? PGQ_EXIT_USAGE : PGQ_EXIT_FAILED;
         monitor_stop(&the_monitor, stopped_cb);
+    } else {
+        /* The API listens and Raft runs. */
+        sdnotify_start(&notifier, &loop, status_cb, NULL);
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     rv = uv_loop_close(&loop);

@@ -5,6 +5,7 @@
  * monitor_report.c. */
 #include "monitor.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,6 +210,57 @@ static void tick_cb(uv_timer_t *t)
 
 /* ---- start and stop ----------------------------------------------------- */
 
+/* The leader's policy settings, from m->cfg (at start and at a reload). */
+static void policy_settings(struct monitor *m)
+{
+    const struct config *cfg = &m->cfg;
+    m->cons.policy.failover_timeout_ms = cfg->failover_timeout_ms;
+    m->cons.policy.max_lag_bytes = cfg->max_lag_bytes;
+    m->cons.policy.cut_timeout_ms = cfg->cut_timeout_ms;
+    m->cons.policy.retry_ms = cfg->promote_timeout_ms;
+    /* Invariant 2: a verdict counts only live monitors. A monitor still
+     * seeing a node down re-reports it every interval; its probes of a down
+     * node end every retry_interval, each within timeout; a second covers
+     * the report's way to the log. A down view older than that is from a
+     * monitor that stopped or was cut off. */
+    m->cons.policy.view_max_age_ms = config_down_view_ttl_ms(cfg);
+    m->cons.policy.agent_refresh_ms = cfg->agent_refresh_ms;
+    m->cons.policy.replication_slots = cfg->replication_slots;
+}
+
+void monitor_status_line(struct monitor *m, char *out, size_t size)
+{
+    struct raft_info info;
+    unsigned voters = 0;
+    const struct state *s = &m->fsm.state;
+    for (unsigned i = 0; i < s->n_monitors; i++) {
+        voters += s->monitors[i].voter ? 1 : 0;
+    }
+    consensus_info(&m->cons, &info);
+    snprintf(out, size, "monitor %" PRIu64 ": %s", m->cfg.id, pgq_monitor_role_name(info.role));
+    if (info.role == PGQ_MON_LEADER) {
+        pgq_appendf(out, size, "%s", info.ready ? "" : " (not ready)");
+    } else if (info.leader_id != 0) {
+        pgq_appendf(out, size, " of %" PRIu64, info.leader_id);
+    }
+    pgq_appendf(out, size, ", %u voters, term %" PRIu64 ", %u clusters", voters, info.term,
+                s->n_clusters);
+}
+
+void monitor_reconfigure(struct monitor *m, const struct config *cfg)
+{
+    bool cadence = cfg->interval_ms != m->cfg.interval_ms ||
+                   cfg->retry_interval_ms != m->cfg.retry_interval_ms;
+    /* Only the keys reload.c calls live differ from the running ones: the
+     * addresses, the ids and the Raft settings in cfg are those in use. */
+    assert(cfg->id == m->cfg.id && strcmp(cfg->data_dir, m->cfg.data_dir) == 0);
+    m->cfg = *cfg;
+    policy_settings(m);
+    probe_reconfigure(&m->probe, cadence);
+    m->http.max_clients = (unsigned)cfg->http_max_clients;
+    m->http.idle_ms = cfg->http_idle_timeout_ms;
+}
+
 int monitor_start(struct monitor *m,
                   uv_loop_t *loop,
                   const struct config *cfg,
@@ -256,21 +308,10 @@ int monitor_start(struct monitor *m,
     m->started_raft = true;
     consensus_init(&m->cons, &m->cu.raft, &m->fsm, cfg->id);
     pgq_strlcpy(m->cons.api_address, cfg->api_address, sizeof m->cons.api_address);
-    m->cons.policy.failover_timeout_ms = cfg->failover_timeout_ms;
-    m->cons.policy.max_lag_bytes = cfg->max_lag_bytes;
-    m->cons.policy.cut_timeout_ms = cfg->cut_timeout_ms;
-    m->cons.policy.retry_ms = cfg->promote_timeout_ms;
-    /* Invariant 2: a verdict counts only live monitors. A monitor still
-     * seeing a node down re-reports it every interval; its probes of a down
-     * node end every retry_interval, each within timeout; a second covers
-     * the report's way to the log. A down view older than that is from a
-     * monitor that stopped or was cut off. */
-    m->cons.policy.view_max_age_ms = config_down_view_ttl_ms(cfg);
+    policy_settings(m);
     lease_book_init(&m->leases, cfg->lease_ms,
                     PGQ_MAX(cfg->lease_drift_ms, cfg->election_timeout_ms));
     m->cons.policy.leases = &m->leases;
-    m->cons.policy.agent_refresh_ms = cfg->agent_refresh_ms;
-    m->cons.policy.replication_slots = cfg->replication_slots;
     m->cons.actions_cb = actions_cb;
     m->cons.stepped_down_cb = stepped_down_cb;
     m->cons.kick_cb = kick_cb;

@@ -92,6 +92,16 @@ int monitor_start(struct monitor *m,
                   const struct config *cfg,
                   char *errmsg,
                   size_t errsize);
+/* A reload: run with cfg from now on. cfg differs from the running
+ * configuration only in keys reload.c calls live; what was derived from them
+ * (the leader's policy settings, the probes' options) is derived again, and
+ * the probes start their new cadence at once. */
+void monitor_reconfigure(struct monitor *m, const struct config *cfg);
+
+/* One line for a supervisor (systemd's STATUS=): "monitor 1: leader, 3
+ * voters, term 4, 1 clusters". */
+void monitor_status_line(struct monitor *m, char *out, size_t size);
+
 /* Close every service; cb (or, if NULL, the one already set) fires at the
  * end. */
 void monitor_stop(struct monitor *m, monitor_stopped_cb cb);

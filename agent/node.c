@@ -630,6 +630,27 @@ int node_start(struct node_agent *a,
     return 0;
 }
 
+void node_reconfigure(struct node_agent *a, const struct config *cfg)
+{
+    uint64_t now = node_now_ms(a);
+    assert(strcmp(cfg->node_name, a->cfg.node_name) == 0 &&
+           strcmp(cfg->pgdata, a->cfg.pgdata) == 0);
+    a->cfg = *cfg;
+    a->lease.margin_ms = cfg->fence_margin_ms;
+    a->http.max_clients = (unsigned)cfg->http_max_clients;
+    a->http.idle_ms = cfg->http_idle_timeout_ms;
+    /* A heartbeat due later than the new interval allows is due then. */
+    a->next_hb_ms = PGQ_MIN(a->next_hb_ms, now + cfg->agent_heartbeat_ms);
+}
+
+void node_status_line(struct node_agent *a, char *out, size_t size)
+{
+    snprintf(out, size, "node %s: PostgreSQL %s%s, lease %s", a->cfg.node_name,
+             node_life_name(a->life),
+             a->life == LIFE_RUNNING ? (a->primary_seen ? " (primary)" : " (standby)") : "",
+             lease_state_name(a->lease.state));
+}
+
 static void part_closed(struct node_agent *a)
 {
     if (--a->pending == 0 && a->stopped_cb != NULL) {

@@ -192,6 +192,15 @@ void node_stop(struct node_agent *a, node_stopped_cb cb);
 
 /* One transition of the life cycle; asserts it is one the table allows. */
 void node_move(struct node_agent *a, int next, const char *why);
+/* A reload: run with cfg from now on (it differs from the running
+ * configuration only in keys reload.c calls live); the fence margin applies
+ * to the lease held, and a shorter heartbeat interval at once. */
+void node_reconfigure(struct node_agent *a, const struct config *cfg);
+
+/* One line for a supervisor (systemd's STATUS=): "node pg1: PostgreSQL
+ * running (primary), lease held". */
+void node_status_line(struct node_agent *a, char *out, size_t size);
+
 const char *node_life_name(int life);
 void node_print_table(void (*emit)(void *arg, const char *line), void *arg);
 

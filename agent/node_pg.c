@@ -25,6 +25,8 @@
 #include "node_internal.h"
 #include "rejoin.h"
 
+extern char **environ;
+
 /* ---- the postmaster -------------------------------------------------------- */
 
 /* The pid in pgdata/postmaster.pid if that process runs (0: none). */
@@ -389,15 +391,40 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     proc_maybe_done(a);
 }
 
+/* env less NOTIFY_SOCKET (a new array; the strings are env's): under
+ * systemd, a PostgreSQL built with systemd support would otherwise notify
+ * the agent's unit (READY=1, STOPPING=1) as if it were the agent. */
+static char **child_environ(char **env)
+{
+    size_t n = 0, k = 0;
+    char **out;
+    while (env[n] != NULL) {
+        n++;
+    }
+    out = calloc(n + 1, sizeof *out);
+    for (size_t i = 0; out != NULL && i < n; i++) {
+        if (strncmp(env[i], "NOTIFY_SOCKET=", 14) != 0) {
+            out[k++] = env[i];
+        }
+    }
+    return out;
+}
+
 int node_run(struct node_agent *a, int kind, char **args, char **env, bool lines)
 {
     const char *path = args[0];
     uv_process_options_t o;
     uv_stdio_container_t io[3];
     uv_file fds[2] = {-1, -1};
+    char **child_env;
     int rv;
     if (a->proc_busy || a->proc_open > 0) {
         return PGQ_UNAVAILABLE;
+    }
+    child_env = child_environ(env != NULL ? env : environ);
+    if (child_env == NULL) {
+        log_error("agent %s: cannot run %s: out of memory", a->cfg.node_name, path);
+        return PGQ_NOMEM;
     }
     a->proc_len = 0;
     a->proc_buf[0] = '\0';
@@ -408,6 +435,7 @@ int node_run(struct node_agent *a, int kind, char **args, char **env, bool lines
         /* stdout and stderr both into one pipe, read line by line. */
         if (uv_pipe(fds, 0, 0) != 0) {
             log_error("agent %s: cannot create a pipe for %s", a->cfg.node_name, path);
+            free(child_env);
             return PGQ_IO;
         }
         uv_pipe_init(a->loop, &a->proc_out, 0);
@@ -424,7 +452,7 @@ int node_run(struct node_agent *a, int kind, char **args, char **env, bool lines
     a->proc_out.data = a;
     o.file = path;
     o.args = args;
-    o.env = env;
+    o.env = child_env;
     o.exit_cb = proc_exit_cb;
     o.stdio = io;
     o.stdio_count = 3;
@@ -435,6 +463,7 @@ int node_run(struct node_agent *a, int kind, char **args, char **env, bool lines
     a->proc_open = 2;
     a->proc_exited = a->proc_eof = false;
     rv = uv_spawn(a->loop, &a->proc, &o);
+    free(child_env); /* the child has its copy */
     if (fds[1] >= 0) {
         close(fds[1]); /* the child has its copy */
     }

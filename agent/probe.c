@@ -525,6 +525,19 @@ static struct probe_target *target_add(struct probe *p, const char *cluster, con
     return t;
 }
 
+/* What the probes take from the configuration once, rather than each time. */
+static void derive_settings(struct probe *p)
+{
+    const struct config *cfg = p->cfg;
+    snprintf(p->options, sizeof p->options, "-c statement_timeout=%" PRIu64, cfg->timeout_ms);
+    snprintf(p->keepalive_idle, sizeof p->keepalive_idle, "%" PRIu64,
+             PGQ_MAX(cfg->timeout_ms / 1000, 1));
+    /* Half the lag a failover tolerates, so that the primary's committed
+     * position stays well within max_lag_on_failover of the truth. */
+    p->wal_step = PGQ_MAX(cfg->max_lag_bytes / 2, PGQ_WAL_STEP_MIN);
+    snprintf(p->tcp_user_timeout, sizeof p->tcp_user_timeout, "%" PRIu64, cfg->timeout_ms);
+}
+
 void probe_init(struct probe *p,
                 uv_loop_t *loop,
                 const struct config *cfg,
@@ -537,13 +550,16 @@ void probe_init(struct probe *p,
     p->state = state;
     p->monitor_id = monitor_id;
     snprintf(p->app_name, sizeof p->app_name, "pgquorum-monitor-%" PRIu64, monitor_id);
-    snprintf(p->options, sizeof p->options, "-c statement_timeout=%" PRIu64, cfg->timeout_ms);
-    snprintf(p->keepalive_idle, sizeof p->keepalive_idle, "%" PRIu64,
-             PGQ_MAX(cfg->timeout_ms / 1000, 1));
-    /* Half the lag a failover tolerates, so that the primary's committed
-     * position stays well within max_lag_on_failover of the truth. */
-    p->wal_step = PGQ_MAX(cfg->max_lag_bytes / 2, PGQ_WAL_STEP_MIN);
-    snprintf(p->tcp_user_timeout, sizeof p->tcp_user_timeout, "%" PRIu64, cfg->timeout_ms);
+    derive_settings(p);
+}
+
+void probe_reconfigure(struct probe *p, bool cadence_changed)
+{
+    derive_settings(p);
+    if (cadence_changed) {
+        /* The timers armed with the old cadence would wait it out. */
+        probe_kick(p, NULL, false);
+    }
 }
 
 void probe_sync(struct probe *p)

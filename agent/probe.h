@@ -88,6 +88,12 @@ void probe_init(struct probe *p,
                 const struct state *state,
                 uint64_t monitor_id);
 
+/* The configuration it borrows changed (a reload): derive again what it
+ * took from it (connection options, the WAL step) for the next connections;
+ * with cadence_changed (interval, retry_interval), probe every node now so
+ * that the new cadence starts at once. */
+void probe_reconfigure(struct probe *p, bool cadence_changed);
+
 /* Follow the registered nodes: start, restart or stop targets. */
 void probe_sync(struct probe *p);
 

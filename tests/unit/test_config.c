@@ -65,6 +65,7 @@ static int parse(struct config *c, const char *text, char *err, size_t errsize)
 static void check_defaults(const struct config *c)
 {
     assert_int_equal(c->log_level, LOG_INFO_LEVEL);
+    assert_int_equal(c->log_format, LOG_FORMAT_PLAIN);
     assert_int_equal(c->election_timeout_ms, 500);
     assert_int_equal(c->heartbeat_timeout_ms, 50);
     assert_int_equal(c->snapshot_threshold, 1024);
@@ -492,6 +493,8 @@ static void test_errors_values(void **ctx)
               "require, verify-ca, verify-full)"},
         {"log_level", "loud", NULL,
          PATH ":7: [monitor] log_level: \"loud\" is not one of error, warn, info, debug"},
+        {"log_format", "xml", NULL,
+         PATH ":7: [monitor] log_format: \"xml\" is not one of plain, json, syslog"},
         {NULL, NULL, "[failover]\nreplication_slots = yes\n",
          PATH ":8: [failover] replication_slots: \"yes\" is not on or off"},
         {"api_address", "localhost:7002", NULL,
@@ -635,7 +638,7 @@ static void test_print_reference(void **ctx)
     (void)ctx;
     memset(&l, 0, sizeof l);
     config_print_reference(collect, &l);
-    assert_int_equal(l.n_keys, 53);
+    assert_int_equal(l.n_keys, 55);
     assert_int_equal(l.n_required, 9);
     assert_int_equal(l.n_sections, 7);
     for (size_t i = 0; i < PGQ_ARRAY_SIZE(rows); i++) {
@@ -644,6 +647,7 @@ static void test_print_reference(void **ctx)
     for (size_t i = 0; i < PGQ_ARRAY_SIZE(sections); i++) {
         assert_contains(l.all, sections[i]);
     }
+    assert_contains(l.all, "| `log_format` | plain |");
 }
 
 static void test_auth_params(void **state)
