@@ -78,7 +78,7 @@ static int decode(const char *s, size_t len, char *out, size_t size)
     return 0;
 }
 
-int health_parse_query(const char *query, struct health_query *q, char *err, size_t errsize)
+static int parse_query(const char *query, struct health_query *q, char *err, size_t errsize)
 {
     const char *p = query;
     bool seen_lag = false, seen_node = false, seen_cluster = false, seen_limit = false;
@@ -134,6 +134,15 @@ int health_parse_query(const char *query, struct health_query *q, char *err, siz
         p += len + (amp != NULL ? 1 : 0);
     }
     return 0;
+}
+
+int health_parse_query(const char *query, struct health_query *q, char *err, size_t errsize)
+{
+    int rv = parse_query(query, q, err, errsize);
+    if (rv != 0) {
+        pgq_one_line(err); /* a decoded %0a must not split the line */
+    }
+    return rv;
 }
 
 /* ---- the rules ------------------------------------------------------------- */

@@ -19,6 +19,11 @@
    until it streams from the new primary).
 4. Monitor failover: kill -9 of the Raft leader to a new ready leader.
 5. Memory: RSS of an idle monitor watching three nodes, and of a node agent.
+6. The operator surface (BENCH_ONLY=http): HAProxy's switch time (the first
+   write through HAProxy, checking /primary on the agents, after kill -9 of
+   the primary's postmaster) and the cost of /metrics on a monitor watching
+   100 nodes (50 clusters of a primary and a standby): latency, size, and
+   the CPU one scrape costs beyond the monitor's idle work.
 """
 
 import argparse
@@ -240,11 +245,102 @@ def leader_run(t):
         sb.cleanup()
 
 
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def metrics_run(t, n_clusters=50, scrapes=300):
+    """A quorum watching n_clusters clusters of two real PostgreSQL nodes each (every cluster's
+    nodes are the same two servers): the leader's /metrics latency, size, and CPU per scrape."""
+    import http.client
+    sb = t.Sandbox("pgq-bench-metrics")
+    try:
+        pg1 = t.Postgres(sb, "pg1").initdb()
+        with open(os.path.join(pg1.datadir, "postgresql.conf"), "a") as f:
+            f.write("max_connections = 400\n")
+        pg1.start()
+        pg2 = t.Postgres(sb, "pg2").basebackup(pg1).start()
+        q = t.Quorum(sb, 3, {"health.interval": "5s"}).start()
+        for i in range(n_clusters):
+            for pg in (pg1, pg2):
+                q.ctl("node", "add", "%s-%d" % (pg.name, i), "--cluster", "c%03d" % i,
+                      "--conninfo", pg.conninfo, check_rc=True)
+        leader = q.monitor(q.wait_leader())
+        nodes = 2 * n_clusters
+
+        def probed():
+            text = t.http_get(leader.http_address, "/metrics")[1]
+            return sum(1 for line in text.splitlines()
+                       if line.startswith("pgquorum_node_cache_hit_ratio{")) >= nodes
+        t.wait_until(probed, 120, "every node probed")
+        host, port = leader.http_address.rsplit(":", 1)
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        pid = leader.proc.pid
+        # The monitor's own work (probes, reports, Raft) over the same time, without scrapes.
+        lat, size = [], 0
+        t0 = time.monotonic()
+        for _ in range(scrapes):
+            a = time.monotonic()
+            conn.request("GET", "/metrics")
+            size = len(conn.getresponse().read())
+            lat.append(time.monotonic() - a)
+        busy_wall = time.monotonic() - t0
+        c0 = cpu_seconds(pid)
+        time.sleep(busy_wall)
+        idle_cpu = cpu_seconds(pid) - c0
+        c1 = cpu_seconds(pid)
+        t2 = time.monotonic()
+        for _ in range(scrapes):
+            conn.request("GET", "/metrics")
+            conn.getresponse().read()
+        busy_cpu = cpu_seconds(pid) - c1
+        wall2 = time.monotonic() - t2
+        conn.close()
+        per = max(0.0, busy_cpu - idle_cpu * (wall2 / busy_wall)) / scrapes
+        lat.sort()
+        return {"nodes": nodes, "bytes": size, "min_ms": lat[0] * 1000,
+                "median_ms": statistics.median(lat) * 1000,
+                "p99_ms": lat[int(len(lat) * 0.99) - 1] * 1000, "cpu_ms": per * 1000}
+    finally:
+        sb.cleanup()
+
+
+def haproxy_run(t):
+    """tests/integration/test_http.py's HAProxy scenario: seconds to the first write."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "test_http", os.path.join(HERE, "..", "tests", "integration", "test_http.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    sb = t.Sandbox("pgq-bench-haproxy")
+    try:
+        return mod.switch_through_haproxy(sb, via_monitor=False)
+    finally:
+        sb.cleanup()
+
+
+def http_bench(t, runs):
+    took = []
+    for i in range(runs):
+        took.append(haproxy_run(t))
+        print("  haproxy run %d: first write %.2f s" % (i + 1, took[-1]), flush=True)
+    print("\nHAProxy (option httpchk GET /primary on the agents, inter 500ms fall 2 rise 1), "
+          "kill -9 of the primary's postmaster, settings (defaults)")
+    print("  %-34s %7s %7s %7s" % ("", "min", "median", "max"))
+    print("  %-34s %s\n" % ("first write through HAProxy", stats(took)))
+    m = metrics_run(t)
+    print("/metrics on the leader of 3 monitors watching %d nodes: %d bytes; latency min %.2f ms, "
+          "median %.2f ms, p99 %.2f ms; CPU %.3f ms per scrape beyond the idle monitor's" %
+          (m["nodes"], m["bytes"], m["min_ms"], m["median_ms"], m["p99_ms"], m["cpu_ms"]))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--builddir")
     ap.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS", "5")))
-    ap.add_argument("--only", choices=("monitors", "agents", "healing"),
+    ap.add_argument("--only", choices=("monitors", "agents", "healing", "http"),
                     default=os.environ.get("BENCH_ONLY") or None,
                     help="only the failovers without agents (and the rest), only with, or "
                     "only the switchover and the rejoin")
@@ -254,6 +350,10 @@ def main():
     import pgqtest as t
 
     print("pgquorum benchmarks: %d runs each (seconds: min / median / max)" % args.runs)
+    if args.only in (None, "http"):
+        http_bench(t, args.runs)
+        if args.only == "http":
+            return
     rss_all = []
     for kind, text in (("switchover", "planned switchover to pg2 under a writer"),
                        ("rejoin", "primary's postmaster killed: failover, then its rejoin")) \

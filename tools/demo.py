@@ -100,6 +100,22 @@ def main():
         t.wait_until(up, 90, "nodes registered by their agents and up")
         print()
         print(q.ctl("status").stdout)
+        ags = {a.pg.name: a for a in sb.agents}
+        t.log("HTTP health checks, as a load balancer asks them (Patroni's endpoints):")
+        for n in nodes:
+            a = ags[n.name]
+            for path in ("/primary", "/replica"):
+                st, _ = t.http_get(a.http_address, path)
+                t.log("  GET http://%s%s (agent of %s) -> %d" % (a.http_address, path, n.name, st))
+        mon = q.monitors[0].http_address
+        st, _ = t.http_get(mon, "/node/pg1/primary")
+        t.log("  GET http://%s/node/pg1/primary (monitor 1) -> %d" % (mon, st))
+        text = t.http_get(mon, "/metrics")[1]
+        t.log("Prometheus metrics: http://%s/metrics, for example:" % mon)
+        for line in text.splitlines():
+            if line.startswith(("pgquorum_node_cache_hit_ratio{", "pgquorum_node_replication_lag",
+                                "pgquorum_raft_term")):
+                t.log("  " + line)
         uri = q.ctl("uri", check_rc=True).stdout.strip()
         t.log("application URI: %s" % uri)
         nodes[0].sql("CREATE TABLE demo (id serial PRIMARY KEY, at timestamptz DEFAULT now())")

@@ -644,6 +644,19 @@ static void texts(void)
     put_str("fuzz_config", conf);
     put_str("fuzz_config", conf_min);
     put_str("fuzz_config", conf_bad);
+    /* fuzz_query: two bytes of facts (no NUL), then a query string. */
+    put_str("fuzz_query",
+            "\x35\x0a"
+            "lag=16MB&node=pg1&cluster=main");
+    put_str("fuzz_query",
+            "\x91\x01"
+            "node=pg%31&limit=10");
+    put_str("fuzz_query",
+            "\xff\xff"
+            "cluster=a+b&lag=1048576");
+    put_str("fuzz_query",
+            "\x10\x08"
+            "lag=1kB&lag=2");
     for (size_t i = 0; i < PGQ_ARRAY_SIZE(conninfos); i++) {
         put_str("fuzz_conninfo", conninfos[i]);
     }
