@@ -21,6 +21,7 @@ struct http_client
     uv_tcp_t tcp;
     uv_timer_t timer;
     uv_write_t write_req;
+    uv_shutdown_t shutdown_req;
     http_parser parser;
     char url[HTTP_URL_MAX];
     size_t url_len;
@@ -34,6 +35,7 @@ struct http_client
     char *out;
     bool writing;
     bool close_after;
+    bool lingering; /* replied and shut down: discarding what it still sends */
     bool closing;
     bool counted;
     unsigned pending_closes;
@@ -159,6 +161,29 @@ static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void feed(struct http_client *cl, const char *data, size_t n);
 
+#define HTTP_LINGER_MS 1000
+
+static void shutdown_cb(uv_shutdown_t *req, int status)
+{
+    (void)req;
+    (void)status; /* the timer or the client's EOF closes it */
+}
+
+/* Close after a reply without losing it: closing a socket that still holds
+ * unread bytes of the client's sends a reset, and a reset can reach the
+ * client before it has read the reply (a 400 or 503 it never sees). So send
+ * FIN, read and discard what comes until the client closes too, for at
+ * most HTTP_LINGER_MS. */
+static void linger(struct http_client *cl)
+{
+    cl->lingering = true;
+    uv_timer_start(&cl->timer, timer_cb, PGQ_MIN(cl->s->idle_ms, HTTP_LINGER_MS), 0);
+    if (uv_shutdown(&cl->shutdown_req, (uv_stream_t *)&cl->tcp, shutdown_cb) != 0 ||
+        uv_read_start((uv_stream_t *)&cl->tcp, alloc_cb, read_cb) != 0) {
+        client_close(cl);
+    }
+}
+
 static void write_cb(uv_write_t *w, int status)
 {
     struct http_client *cl = w->data;
@@ -171,8 +196,12 @@ static void write_cb(uv_write_t *w, int status)
         client_free_if_done(cl);
         return;
     }
-    if (status != 0 || cl->close_after) {
+    if (status != 0) {
         client_close(cl);
+        return;
+    }
+    if (cl->close_after) {
+        linger(cl);
         return;
     }
     /* Ready for the next request: first those bytes already read. */
@@ -420,7 +449,7 @@ static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         client_close(cl);
         return;
     }
-    if (n == 0 || cl->closing || cl->writing) {
+    if (n == 0 || cl->closing || cl->writing || cl->lingering) {
         return;
     }
     feed(cl, buf->base, (size_t)n);

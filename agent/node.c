@@ -610,6 +610,9 @@ int node_start(struct node_agent *a,
     if (peer_init(&a->peer, loop) != 0 || pgconn_init(&a->pc, loop) != 0 ||
         pgconn_init(&a->rj.pc, loop) != 0) {
         snprintf(errmsg, errsize, "cannot create the agent's connections");
+        if (a->started_http) {
+            http_close(&a->http, NULL); /* the loop then ends */
+        }
         return PGQ_IO;
     }
     a->peer.data = a;

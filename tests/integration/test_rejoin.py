@@ -238,8 +238,17 @@ def test_three_failovers_in_a_row(sb):
         healed.append(time.monotonic() - killed)
         t.log("epoch %d: %s promoted; every node back and streaming %.1f s after the kill"
               % (epoch, new.name, healed[-1]))
-        t.wait_until(lambda: new.sql("SHOW synchronous_standby_names").startswith("ANY 1"),
-                     30, "a synchronous set on %s" % new.name)
+        # The next kill must find a standby that may replace the primary: the set naming
+        # both others in force (else the agent restarts the primary in place, as its
+        # crash_policy auto says).
+        others = sorted(n.name for n in nodes if n is not new)
+        want = 'ANY 1 (%s)' % ", ".join('"%s"' % n for n in others)
+
+        def in_force():
+            y = q.status()["clusters"][0]["sync"]
+            return (y["committed"] is not None and y["committed"]["setting"] == want and
+                    y["applied"] and y["in_force"] and y["primary_runs"] == want)
+        t.wait_until(in_force, 60, "synchronous set %s in force on %s" % (want, new.name))
         n_acked = len(w.acked)
         t.wait_until(lambda: len(w.acked) > n_acked + 10, 30, "writes on %s" % new.name)
         primary = new
