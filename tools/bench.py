@@ -326,8 +326,8 @@ def http_bench(t, runs):
     for i in range(runs):
         took.append(haproxy_run(t))
         print("  haproxy run %d: first write %.2f s" % (i + 1, took[-1]), flush=True)
-    print("\nHAProxy (option httpchk GET /primary on the agents, inter 500ms fall 2 rise 1), "
-          "kill -9 of the primary's postmaster, settings (defaults)")
+    print("\nHAProxy (option httpchk GET /primary on the agents, inter 500ms fall 2 rise 1, "
+          "option redispatch 1), kill -9 of the primary's postmaster, settings (defaults)")
     print("  %-34s %7s %7s %7s" % ("", "min", "median", "max"))
     print("  %-34s %s\n" % ("first write through HAProxy", stats(took)))
     m = metrics_run(t)

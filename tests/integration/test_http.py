@@ -248,6 +248,9 @@ def start_haproxy(sb, nodes, ags, q, via_monitor=False):
     lines = ["global", "    maxconn 200", "    stats socket %s mode 600 level admin" % sock,
              "defaults", "    mode tcp", "    timeout connect 1s",
              "    timeout client 60s", "    timeout server 60s", "    timeout check 1s",
+             # A connection accepted while the old primary is still held up is retried
+             # (after a 1 s turn-around each): on another server, once one is up.
+             "    retries 3", "    option redispatch 1",
              "listen pg", "    bind 127.0.0.1:%d" % port]
     if via_monitor:
         mon = q.monitors[0].http_address
