@@ -320,7 +320,17 @@ static void watch_leader(struct consensus *c)
         if (c->seen_leader != 0) {
             note_reason(c); /* a leader replaced without an election seen in between */
         }
-        if (c->last_leader != 0 && c->last_leader != id) {
+        if (c->last_leader != 0 && c->last_leader != id && id != c->id &&
+            strstr(c->change_reason, "stopped answering") == NULL) {
+            /* It heard from the old leader until the election (a vote it
+             * granted restarts its timer): the new leader knows why. */
+            c->change_pending = true;
+            c->pending_from = c->last_leader;
+            c->pending_to = id;
+            c->pending_term = c->raft->current_term;
+            c->pending_gen = c->fsm->state.leader_gen;
+            c->pending_since_ms = raft_now(c);
+        } else if (c->last_leader != 0 && c->last_leader != id) {
             log_info("leader %" PRIu64 " -> %" PRIu64 " (term %llu)%s%s", c->last_leader,
                      (uint64_t)id, c->raft->current_term, c->change_reason[0] ? ": " : "",
                      c->change_reason);
@@ -332,6 +342,34 @@ static void watch_leader(struct consensus *c)
         c->leader_contact_ms = raft_now(c);
     }
     c->seen_leader = id;
+}
+
+/* A pending change is logged with the reason of the new leader's hello
+ * (its committed event), or with this monitor's guess when none comes. */
+static void log_pending_change(struct consensus *c)
+{
+    const struct state *s = &c->fsm->state;
+    const char *reason = c->change_reason;
+    if (!c->change_pending) {
+        return;
+    }
+    if (s->leader_gen > c->pending_gen && s->leader_id == c->pending_to) {
+        for (unsigned i = s->n_events; i-- > 0;) {
+            const struct event *e = state_event(s, i);
+            const char *colon;
+            if (e->kind != PGQ_EV_LEADER) {
+                continue;
+            }
+            colon = strstr(e->message, "): ");
+            reason = colon != NULL ? colon + 3 : c->change_reason;
+            break;
+        }
+    } else if (raft_now(c) - c->pending_since_ms < 5000) {
+        return;
+    }
+    log_info("leader %" PRIu64 " -> %" PRIu64 " (term %llu)%s%s", c->pending_from, c->pending_to,
+             c->pending_term, reason[0] ? ": " : "", reason);
+    c->change_pending = false;
 }
 
 /* On the leader: each other voter lost (no Raft message from it for an
@@ -385,6 +423,7 @@ void consensus_tick(struct consensus *c)
     unsigned n;
     check_tilt(c, c->mono_ms(c));
     watch_leader(c);
+    log_pending_change(c);
     watch_voters(c);
     if (raft_state(c->raft) != RAFT_LEADER || c->ready_term != c->raft->current_term) {
         if (c->ready) {

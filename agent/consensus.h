@@ -77,6 +77,12 @@ struct consensus
     uint64_t last_leader; /* the last one known, 0 none yet */
     uint64_t leader_contact_ms;
     char change_reason[PGQ_REASON_MAX]; /* why the leadership changed, "" unknown */
+    /* A change this follower cannot explain itself (it heard from the old
+     * leader until the election, e.g. it granted its vote): logged with
+     * the new leader's reason once its hello is applied. */
+    bool change_pending;
+    uint64_t pending_from, pending_to, pending_gen, pending_since_ms;
+    unsigned long long pending_term;
     /* The leader's view of the other voters: when each last answered, and
      * whether it is logged as unreachable. */
     struct

@@ -92,9 +92,16 @@ static int parse_query(const char *query, struct health_query *q, char *err, siz
             p += amp != NULL ? 1 : 0;
             continue;
         }
-        if (eq == NULL || decode(p, (size_t)(eq - p), key, sizeof key) != 0 ||
-            decode(eq + 1, len - (size_t)(eq - p) - 1, value, sizeof value) != 0) {
+        if (eq == NULL) {
             snprintf(err, errsize, "bad query parameter \"%.*s\": use key=value",
+                     (int)PGQ_MIN(len, 64), p);
+            return PGQ_INVALID;
+        }
+        if (decode(p, (size_t)(eq - p), key, sizeof key) != 0 ||
+            decode(eq + 1, len - (size_t)(eq - p) - 1, value, sizeof value) != 0) {
+            snprintf(err, errsize,
+                     "bad query parameter \"%.*s\": a bad %%-escape, a NUL, or a key or value "
+                     "too long",
                      (int)PGQ_MIN(len, 64), p);
             return PGQ_INVALID;
         }
@@ -166,6 +173,9 @@ static int judge_primary(const struct health_facts *f, char *why, size_t size)
     }
     if (f->lease_lost) {
         return fail(why, size, "its agent holds no lease: it must not take writes");
+    }
+    if (f->no_quorum) {
+        return fail(why, size, "no word from a quorum for a while: the view may be stale");
     }
     if (!f->running) {
         return fail(why, size, "PostgreSQL does not answer");
@@ -283,8 +293,12 @@ void health_facts_of(const struct cluster *c,
     const struct failover *fo = &c->fo;
     memset(f, 0, sizeof *f);
     f->primary = c->epoch > 0 && strcmp(c->primary, n->name) == 0;
-    f->failing_over = ((fo->phase == PGQ_FO_CUTTING || fo->phase == PGQ_FO_GAVE_UP) &&
-                       strcmp(fo->old_primary, n->name) == 0) ||
+    /* Cutting: the primary being replaced. Gave up: the candidate whose
+     * promotion was given up is c->primary until the next decision, and a
+     * late promotion of it makes it writable: it is fenced, never routed to.
+     * Stopping: the primary a switchover is stopping. */
+    f->failing_over = (fo->phase == PGQ_FO_CUTTING && strcmp(fo->old_primary, n->name) == 0) ||
+                      (fo->phase == PGQ_FO_GAVE_UP && strcmp(fo->candidate, n->name) == 0) ||
                       (f->primary && c->sw.phase == PGQ_SW_STOPPING && c->sw.epoch == c->epoch);
     f->fenced =
         (c->epoch > 0 && n->fenced_epoch == c->epoch) || n->alert_writable || n->agent.fenced;

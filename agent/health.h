@@ -35,6 +35,8 @@ struct health_facts
     bool failing_over; /* a failover or switchover over it has begun */
     bool fenced;       /* fenced, or found writable out of its epoch */
     bool lease_lost;   /* (agent) the lease that lets it take writes is not held */
+    bool no_quorum;    /* the source has had no word of a quorum for a while: its view of
+                          who is primary may be stale */
     bool running;      /* PostgreSQL answers, as this source last saw it */
     bool in_recovery;  /* ... in recovery */
     bool read_only;    /* ... with default_transaction_read_only (fenced by the quorum) */

@@ -38,6 +38,8 @@ struct http_client
     bool lingering; /* replied and shut down: discarding what it still sends */
     bool closing;
     bool counted;
+    bool refusing;       /* over max_clients: its 503 is being written or lingering */
+    uint64_t idle_since; /* between requests since (uv_now) */
     unsigned pending_closes;
     char peer[64];
     struct http_client *next;
@@ -84,6 +86,9 @@ static void client_close(struct http_client *cl)
     }
     if (cl->counted) {
         s->n_clients--;
+    }
+    if (cl->refusing) {
+        s->n_refusing--;
     }
     cl->pending_closes = 2;
     uv_close((uv_handle_t *)&cl->tcp, client_handle_closed);
@@ -212,6 +217,7 @@ static void write_cb(uv_write_t *w, int status)
     cl->has_body = false;
     http_parser_pause(&cl->parser, 0);
     touch(cl);
+    cl->idle_since = uv_now(cl->s->loop);
     pend = cl->pend;
     len = cl->pend_len;
     cl->pend = NULL;
@@ -278,7 +284,9 @@ static void refuse(struct http_client *cl, int status, const char *why)
     cl->close_after = true;
     cl->complete = true;
     http_text(&res, status, "%s", why);
-    send_reply(cl, HTTP_M_GET, &res);
+    /* A HEAD whose request line was read gets no body. */
+    send_reply(cl, cl->url_len > 0 && cl->parser.method == HTTP_HEAD ? HTTP_M_HEAD : HTTP_M_GET,
+               &res);
 }
 
 /* ---- requests -------------------------------------------------------------- */
@@ -457,6 +465,47 @@ static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 
 /* ---- the listener ---------------------------------------------------------- */
 
+/* The connection that has been waiting longest for its next request (a
+ * kept-alive one, or one that sent nothing yet), NULL when every one is in
+ * the middle of a request or a reply. */
+static struct http_client *longest_idle(struct http_server *s, const struct http_client *except)
+{
+    struct http_client *best = NULL;
+    for (struct http_client *c = s->clients; c != NULL; c = c->next) {
+        if (c == except || !c->counted || c->closing || c->in_request || c->writing ||
+            c->lingering || c->complete) {
+            continue;
+        }
+        if (best == NULL || c->idle_since < best->idle_since) {
+            best = c;
+        }
+    }
+    return best;
+}
+
+/* Out of memory for a client: accept it into a spare handle and close it,
+ * so that the listener keeps being watched (libuv stops watching a listener
+ * whose pending connection is never accepted). */
+static uv_tcp_t spare;
+static bool spare_busy;
+
+static void spare_closed(uv_handle_t *h)
+{
+    (void)h;
+    spare_busy = false;
+}
+
+static void drop_connection(uv_stream_t *listener)
+{
+    if (spare_busy) {
+        return; /* one at a time: the next one waits in the backlog */
+    }
+    spare_busy = true;
+    uv_tcp_init(listener->loop, &spare);
+    (void)uv_accept(listener, (uv_stream_t *)&spare);
+    uv_close((uv_handle_t *)&spare, spare_closed);
+}
+
 static void connection_cb(uv_stream_t *listener, int status)
 {
     struct http_server *s = listener->data;
@@ -468,6 +517,7 @@ static void connection_cb(uv_stream_t *listener, int status)
     }
     cl = calloc(1, sizeof *cl);
     if (cl == NULL) {
+        drop_connection(listener);
         return;
     }
     cl->s = s;
@@ -481,6 +531,7 @@ static void connection_cb(uv_stream_t *listener, int status)
     s->clients = cl;
     s->n_clients++;
     cl->counted = true;
+    cl->idle_since = uv_now(s->loop);
     s->pending++;
     if (uv_accept(listener, (uv_stream_t *)&cl->tcp) != 0) {
         client_close(cl);
@@ -492,19 +543,37 @@ static void connection_cb(uv_stream_t *listener, int status)
         uv_ip4_name((const struct sockaddr_in *)&sa, cl->peer, sizeof cl->peer);
     }
     if (s->n_clients > s->max_clients) {
-        uint64_t now = uv_now(s->loop);
-        char msg[128];
-        s->refused++;
-        if (now >= s->refused_log_ms + 1000) {
-            log_warn("http: more than %u clients: refusing new connections", s->max_clients);
-            s->refused_log_ms = now;
+        /* Full: a connection waiting for its next request makes room (so
+         * that idle keep-alive connections cannot lock out the health
+         * checks); if every one is busy, this one is refused. */
+        struct http_client *victim = longest_idle(s, cl);
+        if (victim != NULL) {
+            client_close(victim);
+        } else {
+            uint64_t now = uv_now(s->loop);
+            char msg[128];
+            s->refused++;
+            if (now >= s->refused_log_ms + 1000) {
+                log_warn(
+                    "http: more than %u clients, all of them busy: refusing new "
+                    "connections",
+                    s->max_clients);
+                s->refused_log_ms = now;
+            }
+            s->n_clients--;
+            cl->counted = false;
+            if (s->n_refusing >= HTTP_REFUSING_MAX) {
+                /* A flood: no reply, the descriptor back at once. */
+                client_close(cl);
+                return;
+            }
+            cl->refusing = true;
+            s->n_refusing++;
+            snprintf(msg, sizeof msg, "too many clients: this server serves at most %u",
+                     s->max_clients);
+            refuse(cl, 503, msg);
+            return;
         }
-        s->n_clients--;
-        cl->counted = false;
-        snprintf(msg, sizeof msg, "too many clients: this server serves at most %u",
-                 s->max_clients);
-        refuse(cl, 503, msg);
-        return;
     }
     touch(cl);
     if (uv_read_start((uv_stream_t *)&cl->tcp, alloc_cb, read_cb) != 0) {

@@ -12,7 +12,10 @@
  * closed), another method (405), bytes that are not HTTP (400, closed), a
  * client that does not complete its request within idle_ms of its first
  * byte, sends nothing for idle_ms, or does not read its reply for idle_ms
- * (closed), more than max_clients connections (503, closed). Pipelined
+ * (closed), more than max_clients connections (the one waiting longest
+ * for its next request is closed to make room; when every one is busy,
+ * 503 and closed, at most HTTP_REFUSING_MAX at a time, others closed
+ * unanswered: a flood cannot use up the descriptors). Pipelined
  * requests are answered one at a time: nothing more is read while a reply
  * is being written. None of them affects another client or the daemon. */
 #ifndef PGQ_HTTP_H
@@ -27,6 +30,7 @@
 
 #define HTTP_REQ_MAX 8192 /* request line and headers */
 #define HTTP_URL_MAX 1024
+#define HTTP_REFUSING_MAX 16 /* refusals (503) written at once; beyond, closed unanswered */
 
 enum pgq_http_method { HTTP_M_GET = 0, HTTP_M_HEAD, HTTP_M_OPTIONS };
 
@@ -68,6 +72,7 @@ struct http_server
     uv_tcp_t listener;
     struct http_client *clients;
     unsigned n_clients;
+    unsigned n_refusing;
     unsigned pending;
     bool closing;
     http_close_cb close_cb;

@@ -201,6 +201,12 @@ static void tick_cb(uv_timer_t *t)
         monitor_stop(m, NULL);
         return;
     }
+    {
+        const char *leader_api;
+        if (consensus_leader(&m->cons, &leader_api) != 0) {
+            m->leader_seen_ms = uv_now(m->loop);
+        }
+    }
     react(m);
     monitor_agents_tick(m);
     consensus_tick(&m->cons);

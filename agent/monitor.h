@@ -71,6 +71,7 @@ struct monitor
     bool nodes_changed;
     /* metrics (monitor_http.c) */
     uint64_t started_wall_ms;
+    uint64_t leader_seen_ms; /* a leader was last known then (uv_now; 0: never) */
     uint64_t reports_applied;
     uint64_t agent_reports_applied;
     struct monitor_fo_count *fo_counts; /* owned */

@@ -49,22 +49,27 @@ static const struct obs *own_obs(void *arg, const char *cluster, const char *nod
 static const char *const phase_names[MONITOR_FO_PHASES] = {"detect", "cut", "promote", "repoint",
                                                            "total"};
 
+static const struct monitor_fo_count *fo_count(const struct monitor *m, const char *cluster)
+{
+    for (unsigned i = 0; i < m->n_fo_counts; i++) {
+        if (strcmp(m->fo_counts[i].cluster, cluster) == 0) {
+            return &m->fo_counts[i];
+        }
+    }
+    return NULL;
+}
+
 /* A failover of cluster c ended (its event was applied at event_ms): count
  * it and, unless the event is older than this process (a replayed log),
  * observe its phases. */
 void monitor_http_failover_done(struct monitor *m, const struct cluster *c, uint64_t event_ms)
 {
     const struct failover *fo = &c->fo;
-    struct monitor_fo_count *fc = NULL;
+    struct monitor_fo_count *fc = (struct monitor_fo_count *)fo_count(m, c->name);
     uint64_t start = fo->cut_ms != 0 ? fo->cut_ms : fo->decided_ms;
     uint64_t stamps[6];
     if (event_ms < m->started_wall_ms) {
         return;
-    }
-    for (unsigned i = 0; i < m->n_fo_counts; i++) {
-        if (strcmp(m->fo_counts[i].cluster, c->name) == 0) {
-            fc = &m->fo_counts[i];
-        }
     }
     if (fc == NULL) {
         struct monitor_fo_count *more =
@@ -90,6 +95,9 @@ void monitor_http_failover_done(struct monitor *m, const struct cluster *c, uint
     stamps[3] = fo->promoted_ms;
     stamps[4] = fo->done_ms;
     for (unsigned i = 0; i < 4; i++) {
+        if (i == 1 && fo->cut_ms == 0) {
+            continue; /* decided without a cut (an older leader): no cut phase */
+        }
         if (stamps[i] != 0 && stamps[i + 1] >= stamps[i]) {
             metrics_observe(&m->fo_hist[i], (double)(stamps[i + 1] - stamps[i]) / 1000.0);
         }
@@ -147,17 +155,23 @@ static void metrics_reply(struct monitor *m, struct http_response *res)
                    "Node agents' reports this monitor applied since it started.");
     metrics_sample(&b, "pgquorum_agent_reports_committed_total", self, 1,
                    (double)m->agent_reports_applied);
+    /* Every cluster has a sample, 0 until its first failover: increase()
+     * sees the first one. */
     metrics_family(&b, "pgquorum_failovers_total", "counter",
                    "Failovers this monitor saw end since it started, per cluster.");
-    for (unsigned i = 0; i < m->n_fo_counts; i++) {
-        const char *l[2] = {"cluster", m->fo_counts[i].cluster};
-        metrics_sample(&b, "pgquorum_failovers_total", l, 1, (double)m->fo_counts[i].failovers);
+    for (unsigned i = 0; i < m->fsm.state.n_clusters; i++) {
+        const char *name = m->fsm.state.clusters[i].name;
+        const struct monitor_fo_count *fc = fo_count(m, name);
+        const char *l[2] = {"cluster", name};
+        metrics_sample(&b, "pgquorum_failovers_total", l, 1, fc ? (double)fc->failovers : 0);
     }
     metrics_family(&b, "pgquorum_switchovers_total", "counter",
                    "Planned switchovers this monitor saw end since it started, per cluster.");
-    for (unsigned i = 0; i < m->n_fo_counts; i++) {
-        const char *l[2] = {"cluster", m->fo_counts[i].cluster};
-        metrics_sample(&b, "pgquorum_switchovers_total", l, 1, (double)m->fo_counts[i].switchovers);
+    for (unsigned i = 0; i < m->fsm.state.n_clusters; i++) {
+        const char *name = m->fsm.state.clusters[i].name;
+        const struct monitor_fo_count *fc = fo_count(m, name);
+        const char *l[2] = {"cluster", name};
+        metrics_sample(&b, "pgquorum_switchovers_total", l, 1, fc ? (double)fc->switchovers : 0);
     }
     metrics_family(&b, "pgquorum_failover_phase_seconds", "histogram",
                    "Durations of the phases of the failovers and switchovers this monitor saw "
@@ -291,6 +305,11 @@ static void check_reply(struct monitor *m,
     own = probe_latest(&m->probe, c->name, n->name);
     own_primary = c->primary[0] != '\0' ? probe_latest(&m->probe, c->name, c->primary) : NULL;
     health_facts_of(c, n, own, own_primary, &f);
+    /* A monitor that has known no leader for two election timeouts may be
+     * the one cut off: its committed view of the primary may be stale (as
+     * Patroni answers 503 on /primary once it cannot reach its DCS). */
+    f.no_quorum = m->leader_seen_ms == 0 ||
+                  uv_now(m->loop) - m->leader_seen_ms > 2 * m->cfg.election_timeout_ms;
     code = health_judge(check, &f, q, why, sizeof why);
     json_reply(res, code, render_check_doc(c->name, n->name, check, code, why, &f, c->epoch));
 }

@@ -45,6 +45,9 @@ static void facts(struct node_agent *a, struct health_facts *f)
     f->fenced = a->fenced || a->life == LIFE_FENCING || a->life == LIFE_FENCED;
     f->lease_lost = enforced && !(a->lease.state == LEASE_HELD &&
                                   lease_agent_valid(&a->lease, now) && !a->paused);
+    /* Without leases in force (monitors of an older version) only the age
+     * of the quorum's last word bounds how stale "primary" may be. */
+    f->no_quorum = !enforced && now > a->reply_sent_ms + a->cfg.lease_ms;
     f->running = a->life == LIFE_RUNNING && a->answering;
     f->in_recovery = a->in_recovery;
     f->streaming = a->streaming;

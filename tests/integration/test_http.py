@@ -108,8 +108,10 @@ def raw(address, data, read=True, timeout=5):
 def test_hostile_clients(sb):
     """Bad HTTP gets a clear status and a closed connection (garbage 400, oversized headers 431,
     a body 413, another method 405), pipelined requests are answered in order, a client that
-    trickles its request or holds idle connections is closed after idle_timeout, connections
-    over max_clients get 503, and the monitor answers others all along."""
+    trickles its request is closed after idle_timeout, idle connections make room for new ones
+    over max_clients, connections over max_clients while every slot is busy get 503 (at most
+    16 at a time, a flood beyond is closed unanswered), and the monitor answers others all
+    along."""
     q = t.Quorum(sb, 3, {"http.idle_timeout": "1s", "http.max_clients": "8"}).start()
     mon = q.monitors[0].http_address
     t.check(raw(mon, b"\x16\x03\x01\x02\x00garbage\r\n\r\n").startswith(b"HTTP/1.1 400"),
@@ -150,14 +152,38 @@ def test_hostile_clients(sb):
             break
     s.close()
     t.check(closed is not None and closed < 3, "a trickling client was not closed: %s" % closed)
-    # Over max_clients: 503, while idle connections hold the slots; then they are closed.
+    # Idle keep-alive connections cannot lock the health checks out: over max_clients, the
+    # one waiting longest for its next request makes room.
     idle = [socket.create_connection((host, int(port))) for _ in range(8)]
     time.sleep(0.2)
-    t.check(raw(mon, b"GET /health HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 503"),
-            "the ninth client was not refused")
-    t.wait_until(lambda: code(mon, "/health") == 200, 5, "a slot once the idle ones are closed")
+    t.check(code(mon, "/health") == 200, "idle connections locked out a health check")
     for s in idle:
         s.close()
+    time.sleep(0.2)
+    # Over max_clients with every slot mid-request: 503; a flood of more gets at most 16
+    # replies at a time, the rest closed unanswered; then service resumes.
+    busy = [socket.create_connection((host, int(port))) for _ in range(8)]
+    for s in busy:
+        s.sendall(b"GET /health HTTP/1.1\r\n")
+    time.sleep(0.2)
+    t.check(raw(mon, b"GET /health HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 503"),
+            "the ninth client was not refused while every slot was busy")
+    flood = [socket.create_connection((host, int(port))) for _ in range(60)]
+    time.sleep(0.3)
+    answered = 0
+    for s in flood:
+        s.settimeout(2)
+        try:
+            if s.recv(64).startswith(b"HTTP/1.1 503"):
+                answered += 1
+        except OSError:
+            pass
+        s.close()
+    t.check(answered <= 16, "%d refusals written at once (at most 16)" % answered)
+    t.log("a flood of 60 connections over max_clients: %d refused with a 503" % answered)
+    for s in busy:
+        s.close()
+    t.wait_until(lambda: code(mon, "/health") == 200, 5, "service once the busy ones are gone")
     t.check(all(m.alive() for m in q.monitors), "a monitor died")
 
 

@@ -60,6 +60,10 @@ static const struct rule_case rules[] = {
     {"a primary being failed over", P(.failing_over = true), HC_PRIMARY, false, 0, 503},
     {"a fenced primary", P(.fenced = true), HC_PRIMARY, false, 0, 503},
     {"a primary whose agent lost its lease", P(.lease_lost = true), HC_PRIMARY, false, 0, 503},
+    {"a primary seen by a source cut off from the quorum", P(.no_quorum = true), HC_PRIMARY, false,
+     0, 503},
+    {"a replica seen by a source cut off from the quorum", R(.no_quorum = true), HC_REPLICA, false,
+     0, 200},
     {"a decided candidate still in recovery", P(.in_recovery = true), HC_PRIMARY, false, 0, 503},
     {"a primary the quorum made read-only", P(.read_only = true), HC_PRIMARY, false, 0, 503},
     {"a writable node that is not the primary", {.running = true}, HC_PRIMARY, false, 0, 503},
@@ -163,11 +167,11 @@ static void test_query_bad(void **ctx)
         {"lag=1&lag=2", "given twice"},
         {"lagg=1", "unknown query parameter"},
         {"lag", "key=value"},
-        {"node=%zz", "key=value"},
-        {"node=%4", "key=value"},
-        {"node=a%00b", "key=value"},
+        {"node=%zz", "bad %-escape"},
+        {"node=%4", "bad %-escape"},
+        {"node=a%00b", "a NUL"},
         {"node=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-         "key=value"},
+         "too long"},
         {"limit=x", "not a number"},
         {"limit=100000", "not a number"},
     };
@@ -227,7 +231,15 @@ static void test_facts_of(void **ctx)
     pgq_strlcpy(c.fo.old_primary, "pg1", sizeof c.fo.old_primary);
     health_facts_of(&c, &nodes[0], &p, &p, &f);
     assert_true(f.failing_over);
+    /* A candidate whose promotion was given up: c->primary until the next decision. */
+    c.fo.phase = PGQ_FO_GAVE_UP;
+    pgq_strlcpy(c.fo.candidate, "pg1", sizeof c.fo.candidate);
+    pgq_strlcpy(c.fo.old_primary, "pg0", sizeof c.fo.old_primary);
+    health_facts_of(&c, &nodes[0], &p, &p, &f);
+    assert_true(f.failing_over);
     c.fo.phase = PGQ_FO_DONE;
+    health_facts_of(&c, &nodes[0], &p, &p, &f);
+    assert_false(f.failing_over);
     c.sw.phase = PGQ_SW_STOPPING;
     c.sw.epoch = 3;
     health_facts_of(&c, &nodes[0], &p, &p, &f);
