@@ -14,6 +14,7 @@
 #include "lib/util.h"
 #include "log.h"
 #include "metrics.h"
+#include "render_http.h"
 
 struct http_client
 {
@@ -137,6 +138,21 @@ static const char *reason(int status)
         default:
             return status < 400 ? "OK" : "Error";
     }
+}
+
+void http_json(struct http_response *res, int status, json_t *doc)
+{
+    size_t len = 0;
+    char *body = render_http_dumps(doc, &len);
+    if (body == NULL) {
+        http_text(res, 500, "out of memory");
+        return;
+    }
+    free(res->body);
+    res->status = status;
+    res->content_type = "application/json";
+    res->body = body;
+    res->len = len;
 }
 
 void http_text(struct http_response *res, int status, const char *fmt, ...)

@@ -92,6 +92,11 @@ int http_start(struct http_server *s,
 
 void http_close(struct http_server *s, http_close_cb cb);
 
+/* Fill res with a JSON document (the reference is taken over); a 500 when
+ * doc is NULL (out of memory). */
+struct json_t;
+void http_json(struct http_response *res, int status, struct json_t *doc);
+
 /* Fill res with a text body (status, "text/plain"), printf-like. */
 void http_text(struct http_response *res, int status, const char *fmt, ...) PGQ_PRINTF(3, 4);
 

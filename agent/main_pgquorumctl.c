@@ -284,7 +284,7 @@ static unsigned monitor_rows(struct ctl *c,
                              struct monitor_row *rows,
                              unsigned max)
 {
-    unsigned n = render_monitor_rows(first, answered, rows, max);
+    unsigned n = render_monitor_rows(&first->state, &first->info, answered, rows, max);
     uint64_t saved = c->timeout_ms;
     c->timeout_ms = PGQ_MIN(c->timeout_ms, 1500);
     for (unsigned i = 0; i < n; i++) {

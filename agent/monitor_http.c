@@ -18,24 +18,9 @@
 #include "render.h"
 #include "render_http.h"
 
-static void json_reply(struct http_response *res, int status, json_t *doc)
-{
-    size_t len = 0;
-    char *body = render_http_dumps(doc, &len);
-    if (body == NULL) {
-        http_text(res, 500, "out of memory");
-        return;
-    }
-    free(res->body);
-    res->status = status;
-    res->content_type = "application/json";
-    res->body = body;
-    res->len = len;
-}
-
 static void error_reply(struct http_response *res, int status, const char *message)
 {
-    json_reply(res, status, render_error_doc(message));
+    http_json(res, status, render_error_doc(message));
 }
 
 static const struct obs *own_obs(void *arg, const char *cluster, const char *node)
@@ -200,7 +185,7 @@ static void cluster_reply(struct monitor *m, const char *cluster, struct http_re
 {
     const struct state *s = &m->fsm.state;
     struct monitor_row rows[PGQ_MAX_MONITORS];
-    unsigned n = 0;
+    unsigned n;
     struct raft_info info;
     const char *leader_api;
     uint64_t leader = consensus_leader(&m->cons, &leader_api);
@@ -209,23 +194,8 @@ static void cluster_reply(struct monitor *m, const char *cluster, struct http_re
         return;
     }
     consensus_info(&m->cons, &info);
-    for (unsigned i = 0; i < s->n_monitors && n < PGQ_MAX_MONITORS; i++) {
-        const struct member *mb = &s->monitors[i];
-        struct monitor_row *r;
-        if (!mb->voter) {
-            continue;
-        }
-        r = &rows[n++];
-        memset(r, 0, sizeof *r);
-        r->id = mb->id;
-        pgq_strlcpy(r->raft_address, mb->raft_address, sizeof r->raft_address);
-        pgq_strlcpy(r->api_address, mb->api_address, sizeof r->api_address);
-        if (mb->id == m->cfg.id) {
-            r->reachable = true;
-            r->info = info;
-        }
-    }
-    json_reply(res, 200, render_status_doc(s, rows, n, leader, cluster));
+    n = render_monitor_rows(s, &info, m->cfg.api_address, rows, PGQ_MAX_MONITORS);
+    http_json(res, 200, render_status_doc(s, rows, n, leader, cluster));
 }
 
 static void events_reply(struct monitor *m, const struct health_query *q, struct http_response *res)
@@ -234,7 +204,7 @@ static void events_reply(struct monitor *m, const struct health_query *q, struct
         error_reply(res, 404, "no such cluster");
         return;
     }
-    json_reply(res, 200, render_events_doc(&m->fsm.state, q->cluster, q->limit));
+    http_json(res, 200, render_events_doc(&m->fsm.state, q->cluster, q->limit));
 }
 
 static void self_health(struct monitor *m, struct http_response *res)
@@ -251,7 +221,7 @@ static void self_health(struct monitor *m, struct http_response *res)
         json_object_set_new(d, "term", json_integer((json_int_t)info.term));
         json_object_set_new(d, "applied_index", json_integer((json_int_t)info.applied_index));
     }
-    json_reply(res, info.leader_id != 0 ? 200 : 503, d);
+    http_json(res, info.leader_id != 0 ? 200 : 503, d);
 }
 
 /* ---- the health checks ----------------------------------------------------- */
@@ -311,7 +281,7 @@ static void check_reply(struct monitor *m,
     f.no_quorum = m->leader_seen_ms == 0 ||
                   uv_now(m->loop) - m->leader_seen_ms > 2 * m->cfg.election_timeout_ms;
     code = health_judge(check, &f, q, why, sizeof why);
-    json_reply(res, code, render_check_doc(c->name, n->name, check, code, why, &f, c->epoch));
+    http_json(res, code, render_check_doc(c->name, n->name, check, code, why, &f, c->epoch));
 }
 
 static void handle(struct http_server *s, const struct http_request *req, struct http_response *res)

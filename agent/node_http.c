@@ -15,21 +15,6 @@
 #include "node_internal.h"
 #include "render_http.h"
 
-static void json_reply(struct http_response *res, int status, json_t *doc)
-{
-    size_t len = 0;
-    char *body = render_http_dumps(doc, &len);
-    if (body == NULL) {
-        http_text(res, 500, "out of memory");
-        return;
-    }
-    free(res->body);
-    res->status = status;
-    res->content_type = "application/json";
-    res->body = body;
-    res->len = len;
-}
-
 static void facts(struct node_agent *a, struct health_facts *f)
 {
     uint64_t now = node_now_ms(a);
@@ -143,7 +128,7 @@ static void handle(struct http_server *s, const struct http_request *req, struct
     char err[256], why[PGQ_REASON_MAX];
     int check, code;
     if (health_parse_query(req->query, &q, err, sizeof err) != 0) {
-        json_reply(res, 400, render_error_doc(err));
+        http_json(res, 400, render_error_doc(err));
         return;
     }
     if (strcmp(req->path, "/metrics") == 0) {
@@ -152,27 +137,27 @@ static void handle(struct http_server *s, const struct http_request *req, struct
     }
     check = health_check_by_name(req->path + 1);
     if (check == HC_SYNC || check == HC_ASYNC || strcmp(req->path, "/cluster") == 0) {
-        json_reply(res, 404,
-                   render_error_doc("a node agent answers for its own node's role and health: "
-                                    "ask a monitor for /cluster and the synchronous standbys"));
+        http_json(res, 404,
+                  render_error_doc("a node agent answers for its own node's role and health: "
+                                   "ask a monitor for /cluster and the synchronous standbys"));
         return;
     }
     if (check < 0) {
-        json_reply(res, 404,
-                   render_error_doc("unknown endpoint: /primary, /read-write, /replica, "
-                                    "/read-only, /health, /metrics"));
+        http_json(res, 404,
+                  render_error_doc("unknown endpoint: /primary, /read-write, /replica, "
+                                   "/read-only, /health, /metrics"));
         return;
     }
     if ((q.node[0] != '\0' && strcmp(q.node, a->cfg.node_name) != 0) ||
         (q.cluster[0] != '\0' && strcmp(q.cluster, a->cfg.node_cluster) != 0)) {
-        json_reply(res, 404, render_error_doc("this agent answers for its own node only"));
+        http_json(res, 404, render_error_doc("this agent answers for its own node only"));
         return;
     }
     facts(a, &f);
     code = health_judge(check, &f, &q, why, sizeof why);
-    json_reply(res, code,
-               render_check_doc(a->cfg.node_cluster, a->cfg.node_name, check, code, why, &f,
-                                a->have_reply ? a->reply.epoch : 0));
+    http_json(res, code,
+              render_check_doc(a->cfg.node_cluster, a->cfg.node_name, check, code, why, &f,
+                               a->have_reply ? a->reply.epoch : 0));
 }
 
 int node_http_start(struct node_agent *a, char *errmsg, size_t errsize)

@@ -320,12 +320,12 @@ static void sync_line(FILE *out, const struct cluster *c)
     }
 }
 
-unsigned render_monitor_rows(const struct api_response *res,
+unsigned render_monitor_rows(const struct state *s,
+                             const struct raft_info *info,
                              const char *answered,
                              struct monitor_row *rows,
                              unsigned max)
 {
-    const struct state *s = &res->state;
     unsigned n = 0;
     for (unsigned i = 0; i < s->n_monitors && n < max; i++) {
         const struct member *mb = &s->monitors[i];
@@ -338,9 +338,9 @@ unsigned render_monitor_rows(const struct api_response *res,
         r->id = mb->id;
         pgq_strlcpy(r->raft_address, mb->raft_address, sizeof r->raft_address);
         pgq_strlcpy(r->api_address, mb->api_address, sizeof r->api_address);
-        if (mb->id == res->info.id) {
+        if (mb->id == info->id) {
             r->reachable = true;
-            r->info = res->info;
+            r->info = *info;
             if (r->api_address[0] == '\0') {
                 pgq_strlcpy(r->api_address, answered, sizeof r->api_address);
             }

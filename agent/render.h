@@ -26,10 +26,11 @@ struct monitor_row
     struct raft_info info; /* valid when reachable */
 };
 
-/* One row per voter of the state in a status reply `res`; the monitor that
- * answered (from address `answered`) is reachable, the others are not known
- * to be yet (the caller may ask them). */
-unsigned render_monitor_rows(const struct api_response *res,
+/* One row per voter of state s; the monitor whose Raft view is `info`
+ * (it answered, from address `answered`) is reachable, the others are not
+ * known to be yet (the caller may ask them). */
+unsigned render_monitor_rows(const struct state *s,
+                             const struct raft_info *info,
                              const char *answered,
                              struct monitor_row *rows,
                              unsigned max);

@@ -79,7 +79,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     roundtrip(&res);
     if (res.body == API_STATUS) {
         struct monitor_row rows[PGQ_MAX_MONITORS];
-        unsigned n = render_monitor_rows(&res, "127.0.0.1:1", rows, PGQ_MAX_MONITORS);
+        unsigned n =
+            render_monitor_rows(&res.state, &res.info, "127.0.0.1:1", rows, PGQ_MAX_MONITORS);
         char uri[4096];
         uint64_t now = res.state.time_ms + 5000;
         render_status(devnull, &res.state, rows, n, res.state.leader_id, "", now, false);
