@@ -749,3 +749,18 @@ void http_process_metrics(struct metrics_buf *b, const struct http_server *s)
         metrics_sample(b, "pgquorum_http_refused_total", NULL, 0, (double)s->refused);
     }
 }
+
+void http_metrics(struct http_response *res, struct metrics_buf *b, const struct http_server *s)
+{
+    size_t len = 0;
+    http_process_metrics(b, s);
+    free(res->body);
+    res->body = metrics_take(b, &len);
+    if (res->body == NULL) {
+        http_text(res, 500, "out of memory");
+        return;
+    }
+    res->status = 200;
+    res->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    res->len = len;
+}

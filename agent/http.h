@@ -105,5 +105,8 @@ void http_text(struct http_response *res, int status, const char *fmt, ...) PGQ_
  * process_open_fds) and this server's request counters. */
 struct metrics_buf;
 void http_process_metrics(struct metrics_buf *b, const struct http_server *s);
+/* Add the process families to b and answer with its text (b is emptied;
+ * a 500 when memory ran out). */
+void http_metrics(struct http_response *res, struct metrics_buf *b, const struct http_server *s);
 
 #endif /* PGQ_HTTP_H */

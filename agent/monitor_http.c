@@ -99,7 +99,6 @@ static void metrics_reply(struct monitor *m, struct http_response *res)
     struct raft_info info;
     char id[24];
     const char *self[2] = {"monitor", id};
-    size_t len;
     consensus_info(&m->cons, &info);
     snprintf(id, sizeof id, "%" PRIu64, m->cfg.id);
     metrics_init(&b);
@@ -167,16 +166,7 @@ static void metrics_reply(struct monitor *m, struct http_response *res)
                              &m->fo_hist[i]);
     }
     metrics_state(&b, &m->fsm.state, own_obs, m);
-    http_process_metrics(&b, &m->http);
-    len = 0;
-    res->body = metrics_take(&b, &len);
-    if (res->body == NULL) {
-        http_text(res, 500, "out of memory");
-        return;
-    }
-    res->status = 200;
-    res->content_type = "text/plain; version=0.0.4; charset=utf-8";
-    res->len = len;
+    http_metrics(res, &b, &m->http);
 }
 
 /* ---- /cluster and /health -------------------------------------------------- */

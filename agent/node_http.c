@@ -59,7 +59,6 @@ static void metrics_reply(struct node_agent *a, struct http_response *res)
     struct metrics_buf b;
     struct health_facts f;
     const char *l[4] = {"cluster", a->cfg.node_cluster, "node", a->cfg.node_name};
-    size_t len = 0;
     facts(a, &f);
     metrics_init(&b);
     metrics_family(&b, "pgquorum_agent_info", "gauge",
@@ -109,15 +108,7 @@ static void metrics_reply(struct node_agent *a, struct http_response *res)
         };
         metrics_host(&b, a->cfg.node_cluster, a->cfg.node_name, &h);
     }
-    http_process_metrics(&b, &a->http);
-    res->body = metrics_take(&b, &len);
-    if (res->body == NULL) {
-        http_text(res, 500, "out of memory");
-        return;
-    }
-    res->status = 200;
-    res->content_type = "text/plain; version=0.0.4; charset=utf-8";
-    res->len = len;
+    http_metrics(res, &b, &a->http);
 }
 
 static void handle(struct http_server *s, const struct http_request *req, struct http_response *res)
