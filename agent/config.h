@@ -60,6 +60,11 @@ struct config
     unsigned n_peers;
     int log_level;
     int log_format; /* LOG_FORMAT_* ([node] or [monitor]) */
+    bool tls;       /* [monitor] tls: Raft (and later every service) over mutual TLS */
+    /* [tls] */
+    char tls_ca_file[PGQ_PATH_MAX];
+    char tls_cert_file[PGQ_PATH_MAX];
+    char tls_key_file[PGQ_PATH_MAX];
     /* [raft] */
     uint64_t election_timeout_ms;
     uint64_t heartbeat_timeout_ms;

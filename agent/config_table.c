@@ -98,6 +98,14 @@ const struct option config_options[] = {
      "balancers (`/node/NAME/primary`, ...), `/metrics` for Prometheus, `/cluster` and "
      "`/events`; see docs/http.md. Empty (default): no HTTP server."},
     {"monitor", "log_format", OPT_LOGFORMAT, F(log_format), NOLIMIT, "plain", LOG_FORMAT_DOC},
+    {"monitor", "tls", OPT_BOOL, F(tls), NOLIMIT, "off",
+     "Raft between monitors over mutual TLS 1.3: every monitor presents a certificate of the "
+     "[tls] CA naming it (URI SAN pgquorum:monitor:ID) and accepts only such peers."},
+    {"tls", "ca_file", OPT_STRING, F(tls_ca_file), NOLIMIT, "",
+     "The CA (PEM) every certificate must chain to."},
+    {"tls", "cert_file", OPT_STRING, F(tls_cert_file), NOLIMIT, "",
+     "This process's certificate (PEM, may hold the chain)."},
+    {"tls", "key_file", OPT_STRING, F(tls_key_file), NOLIMIT, "", "The key of `cert_file`."},
     {"raft", "election_timeout", OPT_DURATION, F(election_timeout_ms), 50, 60000, "500ms",
      "Raft election timeout (randomized between 1x and 2x). With pre-vote on, a new leader "
      "is elected about 1.3-2x this after the old one dies. Raise it on slow networks or disks."},

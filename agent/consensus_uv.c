@@ -1,6 +1,8 @@
 /* consensus_uv: libraft's raft_uv I/O for the daemon (see consensus_uv.h).
  *
- * The happy path is: mkdir data_dir, raft_uv_tcp_init + bind address,
+ * The happy path is: mkdir data_dir, the transport (raft_uv_tcp_init + bind
+ * address; or with tls a raft_uv_transport over relay.c, whose streams are
+ * allocated with raft_malloc: libraft uv_close()s and raft_free()s them),
  * raft_uv_init, raft_init, the tunables (pre-vote on: without it a failover
  * costs about 2.8 election timeouts instead of 1.3-2), bootstrap when the
  * directory is new, raft_start (which restores the latest snapshot).
@@ -19,6 +21,125 @@
 #include "log.h"
 
 enum { STAGE_NONE, STAGE_TRANSPORT, STAGE_IO, STAGE_RAFT };
+
+/* ---- the TLS transport: libraft's side of relay.c ---------------------- */
+
+static void *stream_alloc(size_t size)
+{
+    return raft_malloc(size);
+}
+
+static void stream_free(void *p)
+{
+    raft_free(p);
+}
+
+static int tls_init(struct raft_uv_transport *t, raft_id id, const char *address)
+{
+    struct consensus_uv *cu = t->impl;
+    relay_init(&cu->relay, cu->loop, cu->tr, id, address);
+    cu->relay.data = cu;
+    cu->relay.handshake_ms = cu->handshake_ms;
+    cu->relay.alloc_stream = stream_alloc;
+    cu->relay.free_stream = stream_free;
+    return 0;
+}
+
+static void relay_accepted(struct relay *r, uint64_t id, const char *address, uv_stream_t *stream)
+{
+    struct consensus_uv *cu = r->data;
+    cu->accept_cb(&cu->transport, id, address, stream);
+}
+
+static int tls_listen(struct raft_uv_transport *t, raft_uv_accept_cb cb)
+{
+    struct consensus_uv *cu = t->impl;
+    cu->accept_cb = cb;
+    return relay_listen(&cu->relay, relay_accepted, t->errmsg, sizeof t->errmsg) == 0 ? 0
+                                                                                      : RAFT_IOERR;
+}
+
+static void relay_connected(void *arg, uv_stream_t *stream, int status)
+{
+    struct raft_uv_connect *req = arg;
+    req->cb(req, stream,
+            status == 0                ? 0
+            : status == RELAY_CANCELED ? RAFT_CANCELED
+                                       : RAFT_NOCONNECTION);
+}
+
+static int tls_connect(struct raft_uv_transport *t,
+                       struct raft_uv_connect *req,
+                       raft_id id,
+                       const char *address,
+                       raft_uv_connect_cb cb)
+{
+    struct consensus_uv *cu = t->impl;
+    req->cb = cb;
+    if (relay_connect(&cu->relay, id, address, relay_connected, req) != 0) {
+        snprintf(t->errmsg, sizeof t->errmsg, "cannot connect to %s", address);
+        return RAFT_NOCONNECTION;
+    }
+    return 0;
+}
+
+static void relay_closed(struct relay *r)
+{
+    struct consensus_uv *cu = r->data;
+    cu->transport_close_cb(&cu->transport);
+}
+
+static void tls_close(struct raft_uv_transport *t, raft_uv_transport_close_cb cb)
+{
+    struct consensus_uv *cu = t->impl;
+    cu->transport_close_cb = cb;
+    relay_close(&cu->relay, relay_closed);
+}
+
+static int transport_start(struct consensus_uv *cu,
+                           const struct config *cfg,
+                           char *errmsg,
+                           size_t errsize)
+{
+    int rv;
+    if (cu->tls) {
+        if (cu->tr == NULL || !cu->tr->tls) {
+            snprintf(errmsg, errsize, "raft transport: tls is on but TLS is not set up");
+            return PGQ_CONFIG;
+        }
+        memset(&cu->transport, 0, sizeof cu->transport);
+        cu->transport.impl = cu;
+        cu->transport.init = tls_init;
+        cu->transport.listen = tls_listen;
+        cu->transport.connect = tls_connect;
+        cu->transport.close = tls_close;
+        cu->handshake_ms = PGQ_MAX(4 * cfg->election_timeout_ms, 2000);
+        cu->stage = STAGE_TRANSPORT;
+        return 0;
+    }
+    rv = raft_uv_tcp_init(&cu->transport, cu->loop);
+    if (rv != 0) {
+        snprintf(errmsg, errsize, "raft transport: %s", raft_strerror(rv));
+        return PGQ_IO;
+    }
+    cu->stage = STAGE_TRANSPORT;
+    rv = raft_uv_tcp_set_bind_address(&cu->transport, cfg->raft_address);
+    if (rv != 0) {
+        snprintf(errmsg, errsize, "raft transport: bind address %s: %s", cfg->raft_address,
+                 raft_strerror(rv));
+        return PGQ_IO;
+    }
+    return 0;
+}
+
+/* Free the transport once libraft no longer uses it (relay's memory is
+ * cu's own). */
+static void transport_free(struct consensus_uv *cu)
+{
+    if (!cu->tls) {
+        raft_uv_tcp_close(&cu->transport);
+    }
+}
 
 static int mkdir_p(const char *path, char *errmsg, size_t errsize)
 {
@@ -53,7 +174,7 @@ static void raft_closed_cb(struct raft *r)
 {
     struct consensus_uv *cu = r->data;
     raft_uv_close(&cu->io);
-    raft_uv_tcp_close(&cu->transport);
+    transport_free(cu);
     cu->stage = STAGE_NONE;
     if (cu->close_cb != NULL) {
         cu->close_cb(cu);
@@ -63,6 +184,7 @@ static void raft_closed_cb(struct raft *r)
 int consensus_uv_start(struct consensus_uv *cu,
                        uv_loop_t *loop,
                        const struct config *cfg,
+                       struct transport *tr,
                        struct fsm *fsm,
                        char *errmsg,
                        size_t errsize)
@@ -75,17 +197,13 @@ int consensus_uv_start(struct consensus_uv *cu,
     if (rv != 0) {
         return rv;
     }
-    rv = raft_uv_tcp_init(&cu->transport, loop);
+    cu->loop = loop;
+    cu->tr = tr;
+    cu->tls = cfg->tls;
+    rv = transport_start(cu, cfg, errmsg, errsize);
     if (rv != 0) {
-        snprintf(errmsg, errsize, "raft transport: %s", raft_strerror(rv));
-        return PGQ_IO;
-    }
-    cu->stage = STAGE_TRANSPORT;
-    rv = raft_uv_tcp_set_bind_address(&cu->transport, cfg->raft_address);
-    if (rv != 0) {
-        snprintf(errmsg, errsize, "raft transport: bind address %s: %s", cfg->raft_address,
-                 raft_strerror(rv));
-        goto err;
+        consensus_uv_close(cu, NULL);
+        return rv;
     }
     rv = raft_uv_init(&cu->io, loop, cfg->data_dir, &cu->transport);
     if (rv != 0) {
@@ -147,10 +265,10 @@ void consensus_uv_close(struct consensus_uv *cu, consensus_uv_close_cb cb)
             return;
         case STAGE_IO:
             raft_uv_close(&cu->io);
-            raft_uv_tcp_close(&cu->transport);
+            transport_free(cu);
             break;
         case STAGE_TRANSPORT:
-            raft_uv_tcp_close(&cu->transport);
+            transport_free(cu);
             break;
         default:
             break;

@@ -1,6 +1,7 @@
-/* consensus_uv: libraft on libuv for the daemon: the TCP transport, the
- * on-disk log and snapshots in data_dir, bootstrap of an empty data_dir and
- * the close cascade. One of the three files allowed to call libraft. */
+/* consensus_uv: libraft on libuv for the daemon: the transport (libraft's
+ * plain TCP, or with tls on mutual TLS through relay.c), the on-disk log and
+ * snapshots in data_dir, bootstrap of an empty data_dir and the close
+ * cascade. One of the three files allowed to call libraft. */
 #ifndef PGQ_CONSENSUS_UV_H
 #define PGQ_CONSENSUS_UV_H
 
@@ -11,6 +12,8 @@
 
 #include "config.h"
 #include "fsm.h"
+#include "relay.h"
+#include "transport.h"
 
 struct consensus_uv;
 typedef void (*consensus_uv_close_cb)(struct consensus_uv *cu);
@@ -18,6 +21,8 @@ typedef void (*consensus_uv_close_cb)(struct consensus_uv *cu);
 struct consensus_uv
 {
     struct raft_uv_transport transport;
+    bool tls;           /* transport is relay's (mutual TLS), not raft_uv_tcp */
+    struct relay relay; /* with tls */
     struct raft_io io;
     struct raft raft;
     bool bootstrapped; /* this start bootstrapped an empty data_dir */
@@ -25,14 +30,21 @@ struct consensus_uv
     void *data;
     /* private */
     int stage; /* how far init got: for the cleanup */
+    uv_loop_t *loop;
+    struct transport *tr;
+    uint64_t handshake_ms;
+    raft_uv_accept_cb accept_cb;
+    raft_uv_transport_close_cb transport_close_cb;
 };
 
-/* Create data_dir if needed, bootstrap it if empty, start raft. On failure
+/* Create data_dir if needed, bootstrap it if empty, start raft. With
+ * cfg->tls, Raft goes through tr (which must be a TLS transport). On failure
  * writes one line to errmsg and everything started is closed again (the
  * loop must still be run until it has no more handles). */
 int consensus_uv_start(struct consensus_uv *cu,
                        uv_loop_t *loop,
                        const struct config *cfg,
+                       struct transport *tr,
                        struct fsm *fsm,
                        char *errmsg,
                        size_t errsize);

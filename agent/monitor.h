@@ -55,6 +55,7 @@ struct monitor
     struct api_server api;
     struct peer peer;
     struct http_server http;
+    struct transport transport; /* with tls: Raft's (relay.c) */
     uv_timer_t tick;
     /* report channel */
     bool report_pending;
@@ -82,6 +83,7 @@ struct monitor
     bool started_api;
     bool started_http;
     bool started_raft;
+    bool started_transport;
     bool stopping;
     unsigned pending;
     monitor_stopped_cb stopped_cb; /* also used when the monitor stops itself */
