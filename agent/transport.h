@@ -45,21 +45,18 @@ enum peer_kind {
 
 struct peer_id
 {
-    int kind;                      /* enum peer_kind */
-    uint64_t monitor_id;           /* PEER_MONITOR */
-    char name[TRANSPORT_NAME_MAX]; /* "monitor:3", "node:main/pg1", "user:alice", "" */
-    char cluster[PGQ_NAME_MAX];    /* PEER_NODE */
-    char node[PGQ_NAME_MAX];       /* PEER_NODE */
-    char ip[64];                   /* the peer's IP address ("" if unknown) */
+    int kind;                       /* enum peer_kind */
+    uint64_t monitor_id;            /* PEER_MONITOR */
+    char name[TRANSPORT_NAME_MAX];  /* "monitor:3", "node:main/pg1", "user:alice", "" */
+    char cluster[PGQ_NAME_MAX];     /* PEER_NODE */
+    char node[PGQ_NAME_MAX];        /* PEER_NODE */
+    char ip[64];                    /* the peer's IP address ("" if unknown) */
 };
 
 /* Parse one certificate identity: a URI SAN ("pgquorum:...") or, when the
  * certificate has none, its subject CN (uri NULL). 0, or PGQ_INVALID with
  * errmsg naming what is wrong (a pgquorum URI that does not parse). Pure. */
-int transport_identity_of(const char *uri,
-                          const char *cn,
-                          struct peer_id *out,
-                          char *errmsg,
+int transport_identity_of(const char *uri, const char *cn, struct peer_id *out, char *errmsg,
                           size_t errsize);
 
 struct transport_settings
