@@ -91,6 +91,7 @@ static void apply_cb(struct raft_apply *req, int status, void *result)
         return;
     }
     p->index = req->index;
+    metrics_observe(&p->c->commit_hist, (double)(clock_mono_us() - p->proposed_us) / 1e6);
     p->cb(p, 0, result);
 }
 
@@ -116,6 +117,7 @@ int consensus_propose(struct consensus *c, struct proposal *p, struct command *c
     p->c = c;
     p->term = c->raft->current_term;
     p->req.data = p;
+    p->proposed_us = clock_mono_us();
     rv = raft_apply(c->raft, &p->req, &buf, 1, apply_cb);
     if (rv != 0) {
         raft_free(data);

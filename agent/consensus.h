@@ -21,6 +21,7 @@
 
 #include "codec.h"
 #include "fsm.h"
+#include "metrics.h"
 #include "policy.h"
 
 struct consensus;
@@ -39,6 +40,7 @@ struct proposal
     /* private */
     struct consensus *c;
     unsigned long long term;
+    uint64_t proposed_us; /* clock_mono_us at raft_apply */
     struct raft_apply req;
 };
 
@@ -55,6 +57,7 @@ struct consensus
     void (*stepped_down_cb)(struct consensus *c); /* cancel leader work */
     void (*kick_cb)(struct consensus *c);         /* run a tick soon */
     void *data;
+    struct metrics_hist commit_hist; /* raft_apply to its callback, on this leader */
     /* private */
     uint64_t last_tick_ms;  /* mono */
     uint64_t stamp_base_ms; /* stamp at mono_base_ms: see leader_now() */

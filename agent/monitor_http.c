@@ -157,6 +157,10 @@ static void metrics_reply(struct monitor *m, struct http_response *res)
         const char *l[2] = {"cluster", name};
         metrics_sample(&b, "pgquorum_switchovers_total", l, 1, fc ? (double)fc->switchovers : 0);
     }
+    metrics_family(&b, "pgquorum_raft_commit_seconds", "histogram",
+                   "Time from a proposal of this monitor, as leader, to its entry committed "
+                   "and applied (a majority wrote it).");
+    metrics_hist_samples(&b, "pgquorum_raft_commit_seconds", "monitor", id, &m->cons.commit_hist);
     metrics_family(&b, "pgquorum_failover_phase_seconds", "histogram",
                    "Durations of the phases of the failovers and switchovers this monitor saw "
                    "end: detect (down by verdict to the cut), cut (to the decision), promote, "

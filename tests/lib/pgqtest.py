@@ -368,7 +368,7 @@ class Monitor:
         self.proc = None
         self.env = {}
         sections = {"monitor": {}, "raft": {}, "health": {}, "failover": {}, "api": {},
-                    "http": {}}
+                    "http": {}, "tls": {}}
         if self.http_address:
             sections["monitor"]["http_address"] = self.http_address
         for key, value in settings.items():
@@ -380,7 +380,7 @@ class Monitor:
                                       peers))
             for k, v in sections["monitor"].items():
                 f.write("%s = %s\n" % (k, v))
-            for section in ("raft", "health", "failover", "api", "http"):
+            for section in ("raft", "health", "failover", "api", "http", "tls"):
                 if sections[section]:
                     f.write("[%s]\n" % section)
                     for k, v in sections[section].items():
@@ -480,7 +480,9 @@ FAST_RAFT = {"raft.election_timeout": "500ms", "raft.heartbeat_timeout": "50ms"}
 class Quorum:
     """n real pgquorumd monitors on loopback."""
 
-    def __init__(self, sb, n=3, settings=None):
+    def __init__(self, sb, n=3, settings=None, per_monitor=None):
+        """per_monitor(id): settings of monitor id on top of settings (e.g. its
+        certificate)."""
         self.sb = sb
         sb.quorums = getattr(sb, "quorums", []) + [self]
         ports = free_ports(3 * n)
@@ -488,8 +490,12 @@ class Quorum:
         peers = ",".join("%d=127.0.0.1:%d" % (i + 1, raft_ports[i]) for i in range(n))
         s = dict(FAST_RAFT)
         s.update(settings or {})
-        self.monitors = [Monitor(sb, i + 1, raft_ports[i], api_ports[i], peers, s,
-                                 http_ports[i]) for i in range(n)]
+        def settings_of(mid):
+            own = dict(s)
+            own.update(per_monitor(mid) if per_monitor else {})
+            return own
+        self.monitors = [Monitor(sb, i + 1, raft_ports[i], api_ports[i], peers,
+                                 settings_of(i + 1), http_ports[i]) for i in range(n)]
 
     @property
     def addresses(self):
