@@ -19,7 +19,11 @@
    until it streams from the new primary).
 4. Monitor failover: kill -9 of the Raft leader to a new ready leader.
 5. Memory: RSS of an idle monitor watching three nodes, and of a node agent.
-6. The operator surface (BENCH_ONLY=http): HAProxy's switch time (the first
+6. Raft between monitors (BENCH_ONLY=raft), with tls off and on: commit
+   latency (the leader's pgquorum_raft_commit_seconds, raft_apply to its
+   callback, over a series of writes; and the pgquorumctl round trip of each
+   write) and the re-election time after kill -9 of the leader.
+7. The operator surface (BENCH_ONLY=http): HAProxy's switch time (the first
    write through HAProxy, checking /primary on the agents, after kill -9 of
    the primary's postmaster) and the cost of /metrics on a monitor watching
    100 nodes (50 clusters of a primary and a standby): latency, size, and
@@ -245,6 +249,73 @@ def leader_run(t):
         sb.cleanup()
 
 
+def commit_hist(m):
+    """(count, sum in seconds) of monitor m's pgquorum_raft_commit_seconds."""
+    import pgqtest as t
+    status, body = t.http_get(m.http_address, "/metrics")
+    vals = {}
+    for line in body.splitlines():
+        for k in ("_sum", "_count"):
+            if line.startswith("pgquorum_raft_commit_seconds" + k + "{"):
+                vals[k] = float(line.rsplit(" ", 1)[1])
+    if status != 200 or len(vals) != 2:
+        raise RuntimeError("no pgquorum_raft_commit_seconds on monitor %d" % m.id)
+    return vals["_count"], vals["_sum"]
+
+
+def raft_run(t, tls, writes=40):
+    """Three monitors, tls on or off: the mean commit latency on the leader over `writes`
+    maintenance on/off writes, their median pgquorumctl round trip, then seconds from kill -9
+    of the leader to a new ready leader."""
+    import pgqtls
+    sb = t.Sandbox("pgq-bench-raft")
+    try:
+        per = None
+        if tls:
+            ca, certs = pgqtls.monitor_certs(sb.path("tls"), 3)
+            per = lambda mid: pgqtls.tls_settings(ca, certs[mid - 1])  # noqa: E731
+        q = t.Quorum(sb, 3, per_monitor=per).start()
+        leader = q.wait_leader()
+        m = q.monitor(leader)
+        q.ctl("node", "add", "pg1", "--conninfo", "host=127.0.0.1 port=%d" % t.free_ports(1)[0],
+              check_rc=True, monitors=m.api_address)
+        c0, s0 = commit_hist(m)
+        rtt = []
+        for i in range(writes):
+            start = time.monotonic()
+            q.ctl("maintenance", "on" if i % 2 == 0 else "off", "pg1", check_rc=True,
+                  monitors=m.api_address)
+            rtt.append(time.monotonic() - start)
+        c1, s1 = commit_hist(m)
+        commit_ms = (s1 - s0) / max(c1 - c0, 1) * 1000
+        start = time.monotonic()
+        m.kill()
+        q.wait_leader(timeout=30, exclude=(leader,))
+        return {"commit_ms": commit_ms, "rtt_ms": statistics.median(rtt) * 1000,
+                "reelect_s": time.monotonic() - start}
+    finally:
+        sb.cleanup()
+
+
+def raft_bench(t, runs):
+    rows = {}
+    for tls in (False, True):
+        rows[tls] = []
+        for i in range(runs):
+            rows[tls].append(raft_run(t, tls))
+            print("  tls %-3s run %d: %s" % ("on" if tls else "off", i + 1, "  ".join(
+                "%s %.2f" % (k, v) for k, v in rows[tls][-1].items())), flush=True)
+    print("\nRaft between 3 monitors on loopback, tls off / on (election_timeout 500ms, pre-vote)")
+    print("  %-48s %7s %7s %7s" % ("", "min", "median", "max"))
+    for k, label in (("commit_ms", "commit on the leader, mean (ms)"),
+                     ("rtt_ms", "pgquorumctl write round trip (ms)"),
+                     ("reelect_s", "kill -9 leader -> new ready leader (s)")):
+        for tls in (False, True):
+            print("  %-48s %s" % ("%s, tls %s" % (label, "on" if tls else "off"),
+                                  stats([r[k] for r in rows[tls]])))
+    print(flush=True)
+
+
 def cpu_seconds(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -340,16 +411,20 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--builddir")
     ap.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS", "5")))
-    ap.add_argument("--only", choices=("monitors", "agents", "healing", "http"),
+    ap.add_argument("--only", choices=("monitors", "agents", "healing", "http", "raft"),
                     default=os.environ.get("BENCH_ONLY") or None,
-                    help="only the failovers without agents (and the rest), only with, or "
-                    "only the switchover and the rejoin")
+                    help="only the failovers without agents (and the rest), only with, "
+                    "only the switchover and the rejoin, only HTTP, or only Raft with tls off/on")
     args = ap.parse_args()
     if args.builddir:
         os.environ["PGQ_BUILDDIR"] = args.builddir
     import pgqtest as t
 
     print("pgquorum benchmarks: %d runs each (seconds: min / median / max)" % args.runs)
+    if args.only in (None, "raft"):
+        raft_bench(t, args.runs)
+        if args.only == "raft":
+            return
     if args.only in (None, "http"):
         http_bench(t, args.runs)
         if args.only == "http":
