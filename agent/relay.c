@@ -33,6 +33,7 @@
 
 #define RELAY_CHUNK 65536
 #define RELAY_HIGH (256 * 1024)
+#define RELAY_MAX_HANDSHAKES 64 /* incoming connections not yet relaying */
 
 enum { L_TLS, L_HELLO, L_RELAY, L_CLOSING };
 
@@ -48,6 +49,7 @@ struct relay_link
     relay_connect_cb cb;
     void *arg;
     bool cb_pending;
+    bool counted; /* in r->handshakes */
     struct tconn c;
     uv_timer_t timer;
     uv_pipe_t pipe; /* our end of the socketpair */
@@ -57,7 +59,7 @@ struct relay_link
     size_t hello_len;
     size_t down_bytes; /* queued to the pipe */
     bool tconn_reading;
-    uint8_t up[RELAY_CHUNK]; /* read from the pipe, written to the tconn */
+    uint8_t *up; /* RELAY_CHUNK bytes read from the pipe, written to the tconn */
 };
 
 struct down_write
@@ -169,9 +171,13 @@ static void link_free(struct relay_link *l)
             break;
         }
     }
+    if (l->counted) {
+        r->handshakes--;
+    }
     if (l->cb_pending) {
         l->cb(l->arg, NULL, r->closing ? RELAY_CANCELED : l->status);
     }
+    free(l->up);
     free(l);
     r->handles--;
     maybe_closed(r);
@@ -266,7 +272,7 @@ static void pipe_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     struct relay_link *l = h->data;
     (void)suggested;
     buf->base = (char *)l->up;
-    buf->len = sizeof l->up;
+    buf->len = RELAY_CHUNK;
 }
 
 static void up_written_cb(struct tconn *c, int status)
@@ -405,13 +411,19 @@ static int make_pair(struct relay_link *l, uv_stream_t **theirs)
 /* The handshake is over: relay from now on. */
 static int start_relay(struct relay_link *l, uv_stream_t **theirs)
 {
-    int rv = make_pair(l, theirs);
+    int rv;
+    l->up = malloc(RELAY_CHUNK);
+    rv = l->up != NULL ? make_pair(l, theirs) : PGQ_NOMEM;
     if (rv != 0) {
         link_refuse(l, "cannot create the local stream for libraft");
         return rv;
     }
     uv_timer_stop(&l->timer);
     l->state = L_RELAY;
+    if (l->counted) {
+        l->counted = false;
+        l->r->handshakes--;
+    }
     uv_read_start((uv_stream_t *)&l->pipe, pipe_alloc_cb, pipe_read_cb);
     return 0;
 }
@@ -601,6 +613,14 @@ static void connection_cb(uv_stream_t *listener, int status)
     l = link_new(r, false);
     if (l == NULL) {
         log_warn("raft: cannot accept a connection: out of memory");
+        return;
+    }
+    l->counted = true;
+    if (++r->handshakes > RELAY_MAX_HANDSHAKES) {
+        if (tconn_accept(&l->c, listener, true, in_open_cb) == 0) {
+            peer_name(l);
+        }
+        link_refuse(l, "too many connections in their handshake");
         return;
     }
     if (tconn_accept(&l->c, listener, true, in_open_cb) != 0) {

@@ -76,7 +76,8 @@ struct relay
     relay_accept_cb accept_cb;
     relay_close_cb close_cb;
     struct relay_link *links;
-    unsigned handles; /* open handles: the listener and every link's */
+    unsigned handles;    /* open handles: the listener and every link's */
+    unsigned handshakes; /* incoming links not relaying yet */
 };
 
 void relay_init(struct relay *r,

@@ -160,8 +160,9 @@ def test_plain_rogue_disrupts_control(sb):
 
 def test_tls_rogues_refused(sb):
     """With tls on, a connection to raft_address without a certificate, with one of another CA,
-    an expired one, a valid certificate of monitor 2 claiming id 3 in its hello, or libraft's
-    plain handshake is refused and logged, and nothing it sent is applied: terms, commit indexes
+    an expired one, a valid certificate of monitor 2 claiming id 3 in its hello, libraft's plain
+    handshake, a monitor's certificate with libraft's handshake instead of the hello, or one that
+    says nothing, is refused and logged, and nothing it sent is applied: terms, commit indexes
     and the leader stay as they were."""
     q, ca = tls_quorum(sb)
     leader = q.wait_leader()
@@ -183,7 +184,10 @@ def test_tls_rogues_refused(sb):
             ("expired", pgq_hello(2, addr3) + vote, expired, True, ""),
             ("monitor 2 claiming 3", pgq_hello(3, addr3) + vote, valid2, True,
              "certificate of monitor 2 claims id 3"),
-            ("plain libraft handshake", libraft_handshake(3, addr3) + vote, None, False, "")):
+            ("plain libraft handshake", libraft_handshake(3, addr3) + vote, None, False, ""),
+            ("monitor 2 with no hello", libraft_handshake(2, addr3) + vote, valid2, True,
+             "not a pgquorum Raft hello"),
+            ("monitor 2 silent", b"", valid2, True, "no TLS handshake and hello within")):
         t.log("rogue: %s" % what)
         port = rogue(target.raft_address, payload, cert, use_tls)
         wait_refused(target, port, why)

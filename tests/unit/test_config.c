@@ -608,6 +608,28 @@ static void collect(void *arg, const char *line)
     pgq_appendf(l->all, sizeof l->all, "%s\n", line);
 }
 
+static void test_tls_keys(void **ctx)
+{
+    /* tls is off unless set; [tls] names the CA, the certificate and its key. */
+    char text[2048], err[256];
+    struct config c;
+    (void)ctx;
+    build(text, sizeof text, NULL, NULL, NULL);
+    assert_int_equal(parse(&c, text, err, sizeof err), 0);
+    assert_false(c.tls);
+    build(text, sizeof text, "tls", "on",
+          "[tls]\nca_file = /etc/pgquorum/ca.crt\ncert_file = /etc/pgquorum/m1.crt\n"
+          "key_file = /etc/pgquorum/m1.key\n");
+    assert_int_equal(parse(&c, text, err, sizeof err), 0);
+    assert_true(c.tls);
+    assert_string_equal(c.tls_ca_file, "/etc/pgquorum/ca.crt");
+    assert_string_equal(c.tls_cert_file, "/etc/pgquorum/m1.crt");
+    assert_string_equal(c.tls_key_file, "/etc/pgquorum/m1.key");
+    build(text, sizeof text, "tls", "maybe", NULL);
+    assert_int_not_equal(parse(&c, text, err, sizeof err), 0);
+    assert_contains(err, "tls");
+}
+
 static void test_print_reference(void **ctx)
 {
     /* The reference prints one table row per key, with its default or **required**. */
@@ -638,9 +660,9 @@ static void test_print_reference(void **ctx)
     (void)ctx;
     memset(&l, 0, sizeof l);
     config_print_reference(collect, &l);
-    assert_int_equal(l.n_keys, 55);
+    assert_int_equal(l.n_keys, 59);
     assert_int_equal(l.n_required, 9);
-    assert_int_equal(l.n_sections, 7);
+    assert_int_equal(l.n_sections, 8);
     for (size_t i = 0; i < PGQ_ARRAY_SIZE(rows); i++) {
         assert_contains(l.all, rows[i]);
     }
@@ -689,6 +711,7 @@ int main(void)
         cmocka_unit_test(test_errors_cross_key),
         cmocka_unit_test(test_error_long_line),
         cmocka_unit_test(test_error_string_too_long),
+        cmocka_unit_test(test_tls_keys),
         cmocka_unit_test(test_print_reference),
         cmocka_unit_test(test_auth_params),
     };
