@@ -566,6 +566,16 @@ int config_parse(struct config *c, const char *path, const char *text, char *err
         }
     }
 
+    if (c->tls &&
+        (c->tls_ca_file[0] == '\0' || c->tls_cert_file[0] == '\0' || c->tls_key_file[0] == '\0')) {
+        const char *missing = c->tls_ca_file[0] == '\0'     ? "ca_file"
+                              : c->tls_cert_file[0] == '\0' ? "cert_file"
+                                                            : "key_file";
+        return error_at(errmsg, errsize, path, 0,
+                        "[tls] %s: required while tls is on (give ca_file, cert_file and "
+                        "key_file, or set tls = off in [%s] for plain TCP)",
+                        missing, c->role == ROLE_NODE ? "node" : "monitor");
+    }
     if (c->role == ROLE_NODE) {
         if (c->local_conninfo[0] == '\0') {
             pgq_strlcpy(c->local_conninfo, c->node_conninfo, sizeof c->local_conninfo);

@@ -60,11 +60,6 @@ struct config
     unsigned n_peers;
     int log_level;
     int log_format; /* LOG_FORMAT_* ([node] or [monitor]) */
-    bool tls;       /* [monitor] tls: Raft (and later every service) over mutual TLS */
-    /* [tls] */
-    char tls_ca_file[PGQ_PATH_MAX];
-    char tls_cert_file[PGQ_PATH_MAX];
-    char tls_key_file[PGQ_PATH_MAX];
     /* [raft] */
     uint64_t election_timeout_ms;
     uint64_t heartbeat_timeout_ms;
@@ -94,6 +89,11 @@ struct config
     /* [api] */
     uint64_t api_idle_timeout_ms;
     uint64_t api_max_clients;
+    /* [tls] (and tls in [monitor] or [node]) */
+    bool tls; /* false: plain TCP, explicitly configured */
+    char tls_ca_file[PGQ_PATH_MAX];
+    char tls_cert_file[PGQ_PATH_MAX];
+    char tls_key_file[PGQ_PATH_MAX];
     /* [http] (and http_address in [monitor] or [node]) */
     char http_address[PGQ_ADDR_MAX]; /* "": off */
     uint64_t http_idle_timeout_ms;

@@ -96,10 +96,10 @@ static void tls_close(struct raft_uv_transport *t, raft_uv_transport_close_cb cb
     relay_close(&cu->relay, relay_closed);
 }
 
-static int transport_start(struct consensus_uv *cu,
-                           const struct config *cfg,
-                           char *errmsg,
-                           size_t errsize)
+static int raft_transport_start(struct consensus_uv *cu,
+                                const struct config *cfg,
+                                char *errmsg,
+                                size_t errsize)
 {
     int rv;
     if (cu->tls) {
@@ -134,7 +134,7 @@ static int transport_start(struct consensus_uv *cu,
 
 /* Free the transport once libraft no longer uses it (relay's memory is
  * cu's own). */
-static void transport_free(struct consensus_uv *cu)
+static void raft_transport_free(struct consensus_uv *cu)
 {
     if (!cu->tls) {
         raft_uv_tcp_close(&cu->transport);
@@ -174,7 +174,7 @@ static void raft_closed_cb(struct raft *r)
 {
     struct consensus_uv *cu = r->data;
     raft_uv_close(&cu->io);
-    transport_free(cu);
+    raft_transport_free(cu);
     cu->stage = STAGE_NONE;
     if (cu->close_cb != NULL) {
         cu->close_cb(cu);
@@ -200,7 +200,7 @@ int consensus_uv_start(struct consensus_uv *cu,
     cu->loop = loop;
     cu->tr = tr;
     cu->tls = cfg->tls;
-    rv = transport_start(cu, cfg, errmsg, errsize);
+    rv = raft_transport_start(cu, cfg, errmsg, errsize);
     if (rv != 0) {
         consensus_uv_close(cu, NULL);
         return rv;
@@ -265,10 +265,10 @@ void consensus_uv_close(struct consensus_uv *cu, consensus_uv_close_cb cb)
             return;
         case STAGE_IO:
             raft_uv_close(&cu->io);
-            transport_free(cu);
+            raft_transport_free(cu);
             break;
         case STAGE_TRANSPORT:
-            transport_free(cu);
+            raft_transport_free(cu);
             break;
         default:
             break;

@@ -8,7 +8,6 @@
 #include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -291,22 +290,17 @@ int monitor_start(struct monitor *m,
     m->act.done_cb = action_done_cb;
     uv_timer_init(loop, &m->tick);
     m->tick.data = m;
-    if (peer_init(&m->peer, loop) != 0) {
+    rv = transport_start(&m->transport, loop, &m->cfg, errmsg, errsize);
+    if (rv != 0) {
+        return rv;
+    }
+    if (peer_init(&m->peer, loop, &m->transport) != 0) {
         snprintf(errmsg, errsize, "cannot create the report channel");
         return PGQ_IO;
     }
     m->peer.data = m;
     m->started_peer = true;
-    if (cfg->tls) {
-        struct transport_settings ts = {true, cfg->tls_ca_file, cfg->tls_cert_file,
-                                        cfg->tls_key_file};
-        rv = transport_init(&m->transport, loop, &ts, errmsg, errsize);
-        if (rv != 0) {
-            return rv;
-        }
-        m->started_transport = true;
-    }
-    rv = api_start(&m->api, loop, &m->cfg, monitor_handle_request, errmsg, errsize);
+    rv = api_start(&m->api, loop, &m->cfg, &m->transport, monitor_handle_request, errmsg, errsize);
     m->api.data = m;
     m->started_api = true; /* its listener handle exists even on failure */
     if (rv != 0) {
@@ -316,8 +310,7 @@ int monitor_start(struct monitor *m,
     if (rv != 0) {
         return rv;
     }
-    rv = consensus_uv_start(&m->cu, loop, &m->cfg, m->started_transport ? &m->transport : NULL,
-                            &m->fsm, errmsg, errsize);
+    rv = consensus_uv_start(&m->cu, loop, &m->cfg, &m->transport, &m->fsm, errmsg, errsize);
     if (rv != 0) {
         return rv;
     }
@@ -358,6 +351,7 @@ static void part_stopped(struct monitor *m)
     fsm_close(&m->fsm);
     free(m->fo_counts);
     m->fo_counts = NULL;
+    transport_close(&m->transport, NULL);
     log_info("monitor %" PRIu64 " stopped", m->cfg.id);
     if (m->stopped_cb != NULL) {
         m->stopped_cb(m);
@@ -394,20 +388,9 @@ static void actuator_closed_cb(struct actuator *a)
     part_stopped(a->data);
 }
 
-static void transport_closed_cb(struct transport *t)
-{
-    part_stopped((struct monitor *)(void *)((char *)t - offsetof(struct monitor, transport)));
-}
-
-/* The transport closes after Raft, the last of its users. */
 static void raft_closed_cb(struct consensus_uv *cu)
 {
-    struct monitor *m = cu->data;
-    if (m->started_transport) {
-        transport_close(&m->transport, transport_closed_cb);
-    } else {
-        part_stopped(m);
-    }
+    part_stopped(cu->data);
 }
 
 void monitor_stop(struct monitor *m, monitor_stopped_cb cb)
@@ -421,8 +404,7 @@ void monitor_stop(struct monitor *m, monitor_stopped_cb cb)
     }
     /* One count per part, plus one held until every close has started. */
     m->pending = 4 + (m->started_peer ? 1u : 0u) + (m->started_api ? 1u : 0u) +
-                 (m->started_http ? 1u : 0u) + (m->started_raft ? 1u : 0u) +
-                 (m->started_transport && !m->started_raft ? 1u : 0u);
+                 (m->started_http ? 1u : 0u) + (m->started_raft ? 1u : 0u);
     uv_timer_stop(&m->tick);
     uv_close((uv_handle_t *)&m->tick, tick_closed_cb);
     if (m->started_api) {
@@ -438,8 +420,6 @@ void monitor_stop(struct monitor *m, monitor_stopped_cb cb)
     actuator_close(&m->act, actuator_closed_cb);
     if (m->started_raft) {
         consensus_uv_close(&m->cu, raft_closed_cb);
-    } else if (m->started_transport) {
-        transport_close(&m->transport, transport_closed_cb);
     }
     part_stopped(m);
 }

@@ -52,10 +52,10 @@ struct monitor
     struct consensus cons;
     struct probe probe;
     struct actuator act;
+    struct transport transport; /* under api, peer, http and raft */
     struct api_server api;
     struct peer peer;
     struct http_server http;
-    struct transport transport; /* with tls: Raft's (relay.c) */
     uv_timer_t tick;
     /* report channel */
     bool report_pending;
@@ -83,7 +83,6 @@ struct monitor
     bool started_api;
     bool started_http;
     bool started_raft;
-    bool started_transport;
     bool stopping;
     unsigned pending;
     monitor_stopped_cb stopped_cb; /* also used when the monitor stops itself */

@@ -103,6 +103,7 @@ size_t relay_hello_encode(uint64_t id, const char *address, uint8_t *out)
 
 int relay_hello_decode(const uint8_t *buf,
                        size_t len,
+                       size_t *used,
                        uint64_t *id,
                        char *address,
                        size_t address_size,
@@ -110,7 +111,8 @@ int relay_hello_decode(const uint8_t *buf,
                        size_t errsize)
 {
     size_t alen;
-    if (len >= 4 && memcmp(buf, RELAY_MAGIC, 4) != 0) {
+    *used = 0;
+    if (memcmp(buf, RELAY_MAGIC, PGQ_MIN(len, 4)) != 0) {
         snprintf(errmsg, errsize, "not a pgquorum Raft hello");
         return PGQ_INVALID;
     }
@@ -134,7 +136,8 @@ int relay_hello_decode(const uint8_t *buf,
     }
     memcpy(address, buf + RELAY_HELLO_FIXED, alen);
     address[alen] = '\0';
-    return (int)(RELAY_HELLO_FIXED + alen);
+    *used = RELAY_HELLO_FIXED + alen;
+    return 0;
 }
 
 void relay_init(struct relay *r,
@@ -512,8 +515,7 @@ static void hello_read_cb(struct tconn *c, ssize_t n, const uint8_t *buf)
     char address[PGQ_ADDR_MAX];
     char why[160];
     uv_stream_t *theirs;
-    size_t old = l->hello_len, take;
-    int k;
+    size_t old = l->hello_len, take, used;
     if (l->state == L_RELAY) {
         tconn_relay_read_cb(c, n, buf);
         return;
@@ -528,17 +530,15 @@ static void hello_read_cb(struct tconn *c, ssize_t n, const uint8_t *buf)
     take = PGQ_MIN((size_t)n, sizeof l->hello - old);
     memcpy(l->hello + old, buf, take);
     l->hello_len += take;
-    k = relay_hello_decode(l->hello, l->hello_len, &l->id, address, sizeof address, why,
-                           sizeof why);
-    if (k == 0 && l->hello_len == sizeof l->hello) {
-        snprintf(why, sizeof why, "Raft hello too long");
-        k = PGQ_INVALID;
-    }
-    if (k < 0) {
+    if (relay_hello_decode(l->hello, l->hello_len, &used, &l->id, address, sizeof address, why,
+                           sizeof why) != 0) {
         link_refuse(l, why);
         return;
     }
-    if (k == 0) {
+    if (used == 0) {
+        if (l->hello_len == sizeof l->hello) {
+            link_refuse(l, "Raft hello too long");
+        }
         return;
     }
     if (l->id != c->peer.monitor_id) {
@@ -553,8 +553,7 @@ static void hello_read_cb(struct tconn *c, ssize_t n, const uint8_t *buf)
     log_debug("raft: connection from monitor %" PRIu64 " at %s (%s)", l->id, address, l->from);
     r->accept_cb(r, l->id, address, theirs);
     /* Raft bytes that came with the hello. */
-    if ((size_t)k < old + (size_t)n &&
-        down_write(l, buf + (k - (int)old), old + (size_t)n - (size_t)k) != 0) {
+    if (used < old + (size_t)n && down_write(l, buf + (used - old), old + (size_t)n - used) != 0) {
         link_close(l, RELAY_FAILED);
     }
 }

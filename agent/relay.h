@@ -32,11 +32,12 @@
  * the address is too long. Pure. */
 size_t relay_hello_encode(uint64_t id, const char *address, uint8_t *out);
 
-/* Decode a hello from the first len bytes of buf: > 0 its length (id and
- * address filled), 0 when more bytes are needed, PGQ_INVALID with errmsg
- * when it is not a hello. Pure. */
+/* Decode a hello from the first len bytes of buf: 0 with *used its length
+ * (id and address filled) or 0 when more bytes are needed; PGQ_INVALID with
+ * errmsg when it is not a hello. Pure. */
 int relay_hello_decode(const uint8_t *buf,
                        size_t len,
+                       size_t *used,
                        uint64_t *id,
                        char *address,
                        size_t address_size,

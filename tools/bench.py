@@ -267,14 +267,12 @@ def raft_run(t, tls, writes=40):
     """Three monitors, tls on or off: the mean commit latency on the leader over `writes`
     maintenance on/off writes, their median pgquorumctl round trip, then seconds from kill -9
     of the leader to a new ready leader."""
-    import pgqtls
+    was = t.TLS
+    t.TLS = tls  # pgqtest's monitors and pgquorumctl with TLS or plain
     sb = t.Sandbox("pgq-bench-raft")
+    t.CURRENT_SANDBOX = sb  # http_get's TLS context
     try:
-        per = None
-        if tls:
-            ca, certs = pgqtls.monitor_certs(sb.path("tls"), 3)
-            per = lambda mid: pgqtls.tls_settings(ca, certs[mid - 1])  # noqa: E731
-        q = t.Quorum(sb, 3, per_monitor=per).start()
+        q = t.Quorum(sb, 3).start()
         leader = q.wait_leader()
         m = q.monitor(leader)
         q.ctl("node", "add", "pg1", "--conninfo", "host=127.0.0.1 port=%d" % t.free_ports(1)[0],
@@ -295,6 +293,7 @@ def raft_run(t, tls, writes=40):
                 "reelect_s": time.monotonic() - start}
     finally:
         sb.cleanup()
+        t.TLS = was
 
 
 def raft_bench(t, runs):

@@ -18,10 +18,21 @@ HUGE_TERM = 1000000
 
 
 def tls_quorum(sb, n=3, settings=None):
-    ca, certs = pgqtls.monitor_certs(sb.path("tls"), n)
-    q = t.Quorum(sb, n, settings,
-                 per_monitor=lambda mid: pgqtls.tls_settings(ca, certs[mid - 1]))
-    return q.start(), ca
+    """n monitors with tls on, each with the certificate of its id (pgqtest's)."""
+    t.check(t.TLS, "these tests are about TLS: run them without PGQ_TEST_TLS=off")
+    return t.Quorum(sb, n, settings).start()
+
+
+class Plain:
+    """pgqtest without TLS inside the block: monitors with tls = off, pgquorumctl --plain."""
+
+    def __enter__(self):
+        self.was = t.TLS
+        t.TLS = False
+
+    def __exit__(self, *exc):
+        t.TLS = self.was
+        return False
 
 
 def add_node(q, name, i):
@@ -46,6 +57,19 @@ def views(q):
     return {m.id: raft_of(q, m) for m in q.monitors}
 
 
+def settled(q):
+    """The views once every monitor is at the same commit index and nothing moved for 1 s."""
+    last = [None]
+
+    def same():
+        v = views(q)
+        if len({c for (_, c, _) in v.values()}) == 1 and v == last[0]:
+            return v
+        last[0] = v
+        return None
+    return t.wait_until(same, 30, "a quorum at rest", interval=1.0)
+
+
 # ---- what a rogue sends ---------------------------------------------------
 
 def pgq_hello(mid, address):
@@ -68,7 +92,7 @@ def request_vote(term, candidate):
 
 
 def rogue(address, payload, cert=None, use_tls=True, wait=True):
-    """Connect to address, send payload (inside TLS, presenting cert if any),
+    """Connect to address, send payload (inside TLS, presenting cert, a (cert, key), if any),
     read until the monitor closes (wait) or not; the local port it came from."""
     host, port = address.rsplit(":", 1)
     s = socket.create_connection((host, int(port)), timeout=10)
@@ -79,7 +103,7 @@ def rogue(address, payload, cert=None, use_tls=True, wait=True):
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE  # a rogue does not care who answers
             if cert is not None:
-                ctx.load_cert_chain(cert.cert, cert.key)
+                ctx.load_cert_chain(*cert)
             s = ctx.wrap_socket(s)
         s.sendall(payload)
         while wait and s.recv(4096):
@@ -102,7 +126,7 @@ def wait_refused(m, port, why=""):
 def test_tls_quorum_commits(sb):
     """With tls on, three monitors elect a leader, commit writes that every monitor applies,
     elect a new leader after kill -9 of the old one, and a restarted monitor catches up."""
-    q, _ = tls_quorum(sb)
+    q = tls_quorum(sb)
     add_node(q, "pg1", 0)
     t.wait_until(lambda: all(raft_of(q, m)[1] == raft_of(q, q.monitors[0])[1] for m in q.monitors)
                  and q.node("pg1") is not None, 20, "pg1 committed on every monitor")
@@ -126,7 +150,7 @@ def test_tls_quorum_commits(sb):
 def test_tls_catch_up_by_snapshot(sb):
     """With tls on, a monitor that was down while the others took snapshots catches up through
     InstallSnapshot and the log over TLS."""
-    q, _ = tls_quorum(sb, settings={"raft.snapshot_threshold": "16", "raft.snapshot_trailing": "8"})
+    q = tls_quorum(sb, settings={"raft.snapshot_threshold": "16", "raft.snapshot_trailing": "8"})
     leader = q.wait_leader()
     away = next(m for m in q.monitors if m.id != leader)
     away.kill()
@@ -149,13 +173,14 @@ def status_nodes(q, m):
 def test_plain_rogue_disrupts_control(sb):
     """The control: with tls off, anyone who reaches raft_address can claim to be monitor 3 and
     push a RequestVote with a huge term, and the monitor takes it."""
-    q = t.Quorum(sb, 3).start()
-    leader = q.wait_leader()
-    target = next(m for m in q.monitors if m.id != leader and m.id != 3)
-    rogue(target.raft_address, libraft_handshake(3, q.monitor(3).raft_address) +
-          request_vote(HUGE_TERM, 3), use_tls=False, wait=False)
-    t.wait_until(lambda: raft_of(q, target)[0] >= HUGE_TERM, 20,
-                 "monitor %d moved to the rogue's term" % target.id)
+    with Plain():
+        q = t.Quorum(sb, 3).start()
+        leader = q.wait_leader()
+        target = next(m for m in q.monitors if m.id != leader and m.id != 3)
+        rogue(target.raft_address, libraft_handshake(3, q.monitor(3).raft_address) +
+              request_vote(HUGE_TERM, 3), use_tls=False, wait=False)
+        t.wait_until(lambda: raft_of(q, target)[0] >= HUGE_TERM, 20,
+                     "monitor %d moved to the rogue's term" % target.id)
 
 
 def test_tls_rogues_refused(sb):
@@ -164,18 +189,15 @@ def test_tls_rogues_refused(sb):
     handshake, a monitor's certificate with libraft's handshake instead of the hello, or one that
     says nothing, is refused and logged, and nothing it sent is applied: terms, commit indexes
     and the leader stay as they were."""
-    q, ca = tls_quorum(sb)
+    q = tls_quorum(sb)
     leader = q.wait_leader()
-    add_node(q, "pg1", 0)
     target = next(m for m in q.monitors if m.id != leader and m.id != 3)
-    t.wait_until(lambda: len({c for (_, c, _) in views(q).values()}) == 1, 20,
-                 "every monitor at the same commit index")
-    before = views(q)
+    before = settled(q)
     d = sb.path("tls")
-    other_ca = pgqtls.make_ca(d, "other-ca")
-    foreign = pgqtls.make_cert(other_ca, d, "foreign2", uris=["pgquorum:monitor:2"])
-    expired = pgqtls.make_cert(ca, d, "expired2", uris=["pgquorum:monitor:2"], expired=True)
-    valid2 = pgqtls.make_cert(ca, d, "valid2", uris=["pgquorum:monitor:2"])
+    foreign = pgqtls.make_cert(pgqtls.make_ca(d, "other-ca"), d, "foreign2",
+                               uris=["pgquorum:monitor:2"])
+    expired = sb.cert("expired2", ["pgquorum:monitor:2"], expired=True)
+    valid2 = sb.cert("valid2", ["pgquorum:monitor:2"])
     addr3 = q.monitor(3).raft_address
     vote = request_vote(HUGE_TERM, 3)
     for what, payload, cert, use_tls, why in (

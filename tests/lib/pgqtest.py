@@ -37,6 +37,10 @@ BUILDDIR = _find_builddir()
 PGQUORUMD = os.path.join(BUILDDIR, "pgquorumd")
 PGQUORUMCTL = os.path.join(BUILDDIR, "pgquorumctl")
 
+# Every test runs with TLS and certificates unless PGQ_TEST_TLS=off (the
+# benchmarks compare both).
+TLS = os.environ.get("PGQ_TEST_TLS", "on") != "off"
+
 T0 = time.monotonic()
 
 
@@ -146,6 +150,38 @@ class Sandbox:
             shutil.copy2(PGQUORUMD, path)
             os.chmod(path, 0o755)
         return path
+
+    def certs(self):
+        """This sandbox's CA (made on first use)."""
+        if getattr(self, "_ca", None) is None:
+            import pgqtls
+            d = self.path("tls")
+            os.makedirs(d, exist_ok=True)
+            os.chmod(d, 0o755)
+            self._ca = pgqtls.make_ca(d)
+            self._certs = {}
+        return self._ca
+
+    def cert(self, name, uris=(), owner=None, **kw):
+        """(cert, key) for name, signed by this sandbox's CA (made once)."""
+        import pgqtls
+        ca = self.certs()
+        if name not in self._certs:
+            self._certs[name] = pgqtls.make_cert(ca, self.path("tls"), name, uris=uris,
+                                                 owner=owner, **kw)
+        return self._certs[name]
+
+    def tls_section(self, name, uris=(), owner=None):
+        """The [tls] keys of a daemon whose certificate names uris."""
+        cert, key = self.cert(name, uris, owner)
+        return {"ca_file": self.certs().cert, "cert_file": cert, "key_file": key}
+
+    def ctl_tls_args(self, user="admin"):
+        """pgquorumctl's TLS options, as operator user (an admin by default)."""
+        if not TLS:
+            return ["--plain"]
+        cert, key = self.cert("user-%s" % user, ["pgquorum:user:%s" % user])
+        return ["--tls-ca", self.certs().cert, "--tls-cert", cert, "--tls-key", key]
 
     def pg_owned_dir(self, name):
         d = self.path(name)
@@ -371,6 +407,10 @@ class Monitor:
                     "http": {}, "tls": {}}
         if self.http_address:
             sections["monitor"]["http_address"] = self.http_address
+        if TLS and settings.get("monitor.tls") != "off":
+            sections["tls"] = sb.tls_section("monitor%d" % mid, ["pgquorum:monitor:%d" % mid])
+        else:
+            sections["monitor"]["tls"] = "off"
         for key, value in settings.items():
             section, k = key.split(".", 1)
             sections[section][k] = value
@@ -435,10 +475,21 @@ class Agent:
         node = {"name": pg.name, "pgdata": pg.datadir, "bindir": PG_BINDIR,
                 "conninfo": pg.conninfo, "monitors": monitors, "http_address": self.http_address}
         node.update(settings or {})
+        tls = {}
+        if TLS and node.get("tls") != "off":
+            cluster = node.get("cluster", "main")
+            tls = sb.tls_section("node-%s" % pg.name, ["pgquorum:node:%s/%s" % (cluster, pg.name)],
+                                 owner="postgres")
+        else:
+            node["tls"] = "off"
         with open(self.config, "w") as f:
             f.write("[node]\n")
             for k, v in node.items():
                 f.write("%s = %s\n" % (k, v))
+            if tls:
+                f.write("[tls]\n")
+                for k, v in tls.items():
+                    f.write("%s = %s\n" % (k, v))
         os.chmod(self.config, 0o644)
 
     def start(self):
@@ -480,9 +531,7 @@ FAST_RAFT = {"raft.election_timeout": "500ms", "raft.heartbeat_timeout": "50ms"}
 class Quorum:
     """n real pgquorumd monitors on loopback."""
 
-    def __init__(self, sb, n=3, settings=None, per_monitor=None):
-        """per_monitor(id): settings of monitor id on top of settings (e.g. its
-        certificate)."""
+    def __init__(self, sb, n=3, settings=None):
         self.sb = sb
         sb.quorums = getattr(sb, "quorums", []) + [self]
         ports = free_ports(3 * n)
@@ -490,12 +539,8 @@ class Quorum:
         peers = ",".join("%d=127.0.0.1:%d" % (i + 1, raft_ports[i]) for i in range(n))
         s = dict(FAST_RAFT)
         s.update(settings or {})
-        def settings_of(mid):
-            own = dict(s)
-            own.update(per_monitor(mid) if per_monitor else {})
-            return own
-        self.monitors = [Monitor(sb, i + 1, raft_ports[i], api_ports[i], peers,
-                                 settings_of(i + 1), http_ports[i]) for i in range(n)]
+        self.monitors = [Monitor(sb, i + 1, raft_ports[i], api_ports[i], peers, s,
+                                 http_ports[i]) for i in range(n)]
 
     @property
     def addresses(self):
@@ -510,8 +555,9 @@ class Quorum:
     def monitor(self, mid):
         return self.monitors[mid - 1]
 
-    def ctl(self, *args, check_rc=False, timeout=60, monitors=None):
-        cmd = [PGQUORUMCTL, "--monitors", monitors or self.addresses] + list(args)
+    def ctl(self, *args, check_rc=False, timeout=60, monitors=None, user="admin"):
+        cmd = ([PGQUORUMCTL, "--monitors", monitors or self.addresses] +
+               self.sb.ctl_tls_args(user) + list(args))
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            timeout=timeout)
         if check_rc and p.returncode != 0:
@@ -846,12 +892,46 @@ def nft(*rules):
     subprocess.run(["nft", "-f", "-"], input=text, text=True, check=True)
 
 
+def tls_context(sb, user=None):
+    """A client TLS context trusting sb's CA (with user's certificate if given), or
+    None when the tests run without TLS."""
+    if not TLS:
+        return None
+    import pgqtls
+    cert = key = None
+    if user:
+        cert, key = sb.cert("user-%s" % user, ["pgquorum:user:%s" % user])
+    return pgqtls.client_context(sb.certs().cert, cert, key)
+
+
+# The sandbox of the running test, for helpers that connect (http_get, connect).
+CURRENT_SANDBOX = None
+
+
+def connect(address, timeout=5, sb=None, user=None):
+    """A socket to address, TLS-wrapped when the tests run with TLS."""
+    host, port = address.rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=timeout)
+    ctx = tls_context(sb or CURRENT_SANDBOX, user)
+    if ctx is None:
+        return s
+    try:
+        return ctx.wrap_socket(s)
+    except Exception:
+        s.close()
+        raise
+
+
 def http_get(address, path, timeout=5):
-    """GET http://address/path: (status, body text); status 0 when nothing answered."""
+    """GET http(s)://address/path: (status, body text); status 0 when nothing answered."""
     import http.client
     host, port = address.rsplit(":", 1)
     try:
-        c = http.client.HTTPConnection(host, int(port), timeout=timeout)
+        ctx = tls_context(CURRENT_SANDBOX)
+        if ctx is not None:
+            c = http.client.HTTPSConnection(host, int(port), timeout=timeout, context=ctx)
+        else:
+            c = http.client.HTTPConnection(host, int(port), timeout=timeout)
         c.request("GET", path)
         r = c.getresponse()
         body = r.read().decode("utf-8", "replace")
@@ -888,6 +968,8 @@ def main(tests, failpoints=False):
         start = time.monotonic()
         log("=== %s: %s" % (t.__name__, (t.__doc__ or "").strip().splitlines()[0]))
         sb = Sandbox(t.__name__)
+        global CURRENT_SANDBOX
+        CURRENT_SANDBOX = sb
         try:
             t(sb)
             log("--- PASS %s (%.1fs)" % (t.__name__, time.monotonic() - start))

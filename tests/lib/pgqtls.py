@@ -1,109 +1,84 @@
-"""Certificates for the tests, made with the openssl command line: a CA,
-certificates it signs (URI SANs such as pgquorum:monitor:1, a subject CN,
-IP SANs), expired ones, and ones of another CA.
-
-    ca = make_ca(sb.path("tls"), "ca")
-    m1 = make_cert(ca, sb.path("tls"), "monitor1", uris=["pgquorum:monitor:1"])
-    m1.cert, m1.key, ca.cert          # PEM file paths
-    old = make_cert(ca, d, "old", uris=["pgquorum:monitor:2"], expired=True)
-    other = make_cert(make_ca(d, "other-ca"), d, "rogue", uris=["pgquorum:monitor:2"])
-"""
+"""Certificates for the tests, made with Debian's openssl: a CA, and
+certificates it signs with pgquorum's identities in URI SANs (or a CN),
+expired ones (made with libfaketime in the past) and ones of another CA."""
 
 import os
+import pwd
 import subprocess
 
-CURVE = "prime256v1"
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
 
 class CA:
-    def __init__(self, name, cert, key, config):
+    def __init__(self, directory, name, cert, key):
+        self.dir = directory
         self.name = name
         self.cert = cert
         self.key = key
-        self.config = config  # the `openssl ca` configuration that signs with it
 
 
-class Cert:
-    def __init__(self, name, cert, key, ca):
-        self.name = name
-        self.cert = cert
-        self.key = key
-        self.ca = ca
-
-
-def _openssl(*args):
-    p = subprocess.run(["openssl"] + list(args), stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, text=True)
+def _openssl(args, env=None, cwd=None):
+    p = subprocess.run(["openssl"] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, env=env, cwd=cwd, timeout=60)
     if p.returncode != 0:
-        raise RuntimeError("openssl %s failed: %s" % (args[0], p.stderr.strip()))
+        raise RuntimeError("openssl %s failed: %s" % (" ".join(args), p.stderr.strip()))
     return p.stdout
 
 
-def _new_key(path):
-    _openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:" + CURVE,
-             "-out", path)
-    os.chmod(path, 0o600)
+def make_ca(directory, name="pgquorum-test-ca"):
+    """A self-signed CA in directory: CA(cert=..., key=...)."""
+    os.makedirs(directory, exist_ok=True)
+    key = os.path.join(directory, "%s.key" % name)
+    cert = os.path.join(directory, "%s.crt" % name)
+    _openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+              "-nodes", "-keyout", key, "-out", cert, "-days", "30", "-subj", "/CN=%s" % name,
+              "-addext", "basicConstraints=critical,CA:TRUE",
+              "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+    os.chmod(cert, 0o644)
+    return CA(directory, name, cert, key)
 
 
-def make_ca(dir, name, days=365):
-    """A self-signed CA named `name` in dir: dir/name.crt, dir/name.key."""
-    os.makedirs(dir, exist_ok=True)
-    key = os.path.join(dir, name + ".key")
-    cert = os.path.join(dir, name + ".crt")
-    _new_key(key)
-    _openssl("req", "-x509", "-new", "-key", key, "-out", cert, "-days", str(days),
-             "-subj", "/CN=" + name, "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-    db = os.path.join(dir, name + ".db")
-    os.makedirs(db, exist_ok=True)
-    open(os.path.join(db, "index.txt"), "w").close()
-    with open(os.path.join(db, "serial"), "w") as f:
-        f.write("1000\n")
-    config = os.path.join(db, "ca.cnf")
-    with open(config, "w") as f:
-        f.write("[ca]\ndefault_ca = this\n[this]\n"
-                "database = %s/index.txt\nserial = %s/serial\nnew_certs_dir = %s\n"
-                "certificate = %s\nprivate_key = %s\ndefault_md = sha256\n"
-                "policy = any\nunique_subject = no\ncopy_extensions = none\n"
-                "[any]\ncommonName = supplied\n" % (db, db, db, cert, key))
-    return CA(name, cert, key, config)
-
-
-def make_cert(ca, dir, name, uris=(), cn=None, days=30, expired=False, ips=("127.0.0.1",)):
-    """A certificate signed by ca, in dir/name.crt with its key dir/name.key:
-    subject CN `cn` (default name), URI SANs `uris`, IP SANs `ips`, usable by
-    servers and clients. expired: valid only for a day in 2020."""
-    os.makedirs(dir, exist_ok=True)
-    key = os.path.join(dir, name + ".key")
-    cert = os.path.join(dir, name + ".crt")
-    csr = os.path.join(dir, name + ".csr")
-    ext = os.path.join(dir, name + ".ext")
-    _new_key(key)
-    _openssl("req", "-new", "-key", key, "-out", csr, "-subj", "/CN=" + (cn or name))
-    sans = ["URI:" + u for u in uris] + ["IP:" + ip for ip in ips]
+def make_cert(ca, directory, name, uris=(), cn=None, days=30, expired=False, owner=None,
+              ips=("127.0.0.1",)):
+    """A key and certificate signed by ca: (cert, key) paths. uris: URI SANs
+    such as "pgquorum:monitor:1"; cn: the subject CN (default: name).
+    expired: valid for one day, two days ago. owner: OS user to own the key
+    (a node agent runs as postgres)."""
+    os.makedirs(directory, exist_ok=True)
+    key = os.path.join(directory, "%s.key" % name)
+    csr = os.path.join(directory, "%s.csr" % name)
+    cert = os.path.join(directory, "%s.crt" % name)
+    ext = os.path.join(directory, "%s.ext" % name)
+    sans = ["URI:%s" % u for u in uris] + ["IP:%s" % ip for ip in ips]
     with open(ext, "w") as f:
-        f.write("basicConstraints = CA:FALSE\nkeyUsage = critical,digitalSignature\n"
-                "extendedKeyUsage = serverAuth,clientAuth\n")
+        f.write("basicConstraints=CA:FALSE\n")
+        f.write("keyUsage=critical,digitalSignature\n")
+        f.write("extendedKeyUsage=serverAuth,clientAuth\n")
         if sans:
-            f.write("subjectAltName = %s\n" % ",".join(sans))
-    when = ["-startdate", "20200101000000Z", "-enddate", "20200102000000Z"] if expired \
-        else ["-days", str(days)]
-    _openssl("ca", "-batch", "-notext", "-config", ca.config, "-in", csr, "-out", cert,
-             "-extfile", ext, *when)
-    os.unlink(csr)
-    os.unlink(ext)
-    return Cert(name, cert, key, ca)
+            f.write("subjectAltName=%s\n" % ",".join(sans))
+    _openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+              "-keyout", key, "-out", csr, "-subj", "/CN=%s" % (cn or name)])
+    env = None
+    if expired:
+        env = dict(os.environ, LD_PRELOAD=FAKETIME_LIB, FAKETIME="-3d")
+        days = 1
+    _openssl(["x509", "-req", "-in", csr, "-CA", ca.cert, "-CAkey", ca.key, "-CAcreateserial",
+              "-out", cert, "-days", str(days), "-extfile", ext], env=env)
+    os.chmod(key, 0o600)
+    os.chmod(cert, 0o644)
+    if owner is not None and os.geteuid() == 0:
+        pw = pwd.getpwnam(owner)
+        os.chown(key, pw.pw_uid, pw.pw_gid)
+    return cert, key
 
 
-def monitor_certs(dir, n, ca=None):
-    """A CA (or ca) and certificates of monitors 1..n (URI SAN pgquorum:monitor:ID):
-    (ca, [Cert of monitor 1, ...])."""
-    ca = ca or make_ca(dir, "ca")
-    return ca, [make_cert(ca, dir, "monitor%d" % i, uris=["pgquorum:monitor:%d" % i])
-                for i in range(1, n + 1)]
-
-
-def tls_settings(ca, cert):
-    """The monitor settings (pgqtest's "section.key" form) for TLS with cert."""
-    return {"monitor.tls": "on", "tls.ca_file": ca.cert, "tls.cert_file": cert.cert,
-            "tls.key_file": cert.key}
+def client_context(ca_cert, cert=None, key=None):
+    """A Python TLS client context trusting ca_cert, with a client certificate
+    when given; no host name check (servers are reached by IP)."""
+    import ssl
+    ctx = ssl.create_default_context(cafile=ca_cert)
+    ctx.check_hostname = False
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    if cert:
+        ctx.load_cert_chain(cert, key)
+    return ctx
