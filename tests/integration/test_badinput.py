@@ -6,6 +6,7 @@ line mistakes. The daemons keep serving throughout."""
 import json
 import os
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -66,6 +67,10 @@ BROKEN = [
     ("node crash policy", NODE + "crash_policy = sometimes\n",
      ["cfg.ini:6:", "[node] crash_policy", "auto, restart, failover"]),
     ("binary file", None, ["NUL byte"]),
+    ("tls on without its files", GOOD, ["[tls] ca_file", "required while tls is on",
+                                        "tls = off"]),
+    ("tls neither on nor off", GOOD + "tls = maybe\n",
+     ["cfg.ini:7:", "[monitor] tls", "not on or off"]),
 ]
 
 
@@ -94,7 +99,7 @@ def test_broken_configs(sb):
     p = t.run([t.PGQUORUMD, "--bogus"], check_rc=False)
     t.check(p.returncode == 2 and "--bogus" in p.stderr, "unknown option: %s" % p.stderr)
     with open(path, "w") as f:
-        f.write(GOOD.format(dir=sb.dir, raft=raft, api=api))
+        f.write(GOOD.format(dir=sb.dir, raft=raft, api=api) + "tls = off\n")
     p = t.run([t.PGQUORUMD, "--check-config", path], check_rc=False)
     t.check(p.returncode == 0, "a good configuration is refused: %s" % p.stderr)
 
@@ -174,8 +179,7 @@ def recv_exact(s, n):
 
 
 def connect(addr):
-    host, port = addr.rsplit(":", 1)
-    s = socket.create_connection((host, int(port)), timeout=5)
+    s = t.connect(addr, user="admin")
     s.settimeout(5)
     return s
 
@@ -275,11 +279,8 @@ def test_garbage_on_api(sb):
     # monitor 2's view (checked below with the node records).
     up = fb(1, b"pg1") + fv(2, 1)
     forged = fv(1, 2) + fb(2, b"main") + fb(4, up)
-    host, port = addr.rsplit(":", 1)
-    with socket.socket() as s2:
-        s2.bind(("127.0.0.2", 0))
+    with t.connect(addr, source="127.0.0.2", user="admin") as s2:
         s2.settimeout(5)
-        s2.connect((host, int(port)))
         s2.sendall(frame(fv(1, 1) + fb(14, forged)))
         r = recv_frame(s2)
     t.check(r[2] == 3 and b"not from the host of a voter" in r[3], "forged report: %s" % r)
@@ -295,11 +296,8 @@ def test_garbage_on_api(sb):
 # ---- the command line -----------------------------------------------------
 
 def connect_from(addr, src="127.0.0.2"):
-    host, port = addr.rsplit(":", 1)
-    s = socket.socket()
-    s.bind((src, 0))
+    s = t.connect(addr, source=src, user="admin")
     s.settimeout(5)
-    s.connect((host, int(port)))
     return s
 
 def closed_by_server(s, within):
@@ -313,7 +311,7 @@ def closed_by_server(s, within):
                 return True
         except socket.timeout:
             return False
-        except (ConnectionResetError, BrokenPipeError):
+        except (ConnectionResetError, BrokenPipeError, ssl.SSLError):
             return True
     return False
 
@@ -357,11 +355,11 @@ def test_slow_clients_cut_off(sb):
     while time.monotonic() < deadline:
         try:
             sent += s.send(frame(STATUS) * 64)
-        except BlockingIOError:
+        except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
             time.sleep(0.2)
             try:
                 sent += s.send(frame(STATUS))
-            except BlockingIOError:
+            except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
                 break
         except OSError:
             break
