@@ -13,7 +13,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import pgqtest as t  # noqa: E402
 import pgqtls  # noqa: E402
 
-DEAD_PORTS = t.free_ports(40)
+DEAD_PORTS = t.free_ports(1)
 HUGE_TERM = 1000000
 
 
@@ -35,8 +35,12 @@ class Plain:
         return False
 
 
-def add_node(q, name, i):
-    conninfo = "host=127.0.0.1 port=%d user=postgres dbname=postgres" % DEAD_PORTS[i]
+def add_node(q, name, i, pad=0):
+    """Register a node at a closed port; pad: that many random characters in its conninfo."""
+    conninfo = "host=127.0.%d.%d port=%d user=postgres dbname=postgres" % (
+        i // 200, 1 + i % 200, DEAD_PORTS[0])
+    if pad:
+        conninfo += " application_name=" + os.urandom(pad // 2).hex()
     return q.ctl("node", "add", name, "--conninfo", conninfo, check_rc=True)
 
 
@@ -148,20 +152,26 @@ def test_tls_quorum_commits(sb):
 
 
 def test_tls_catch_up_by_snapshot(sb):
-    """With tls on, a monitor that was down while the others took snapshots catches up through
-    InstallSnapshot and the log over TLS."""
+    """With tls on, a monitor that was down while the others took snapshots larger than the
+    relay's 64 KiB chunks catches up through InstallSnapshot and the log over TLS."""
+    n = 100
     q = tls_quorum(sb, settings={"raft.snapshot_threshold": "16", "raft.snapshot_trailing": "8"})
     leader = q.wait_leader()
     away = next(m for m in q.monitors if m.id != leader)
     away.kill()
-    for i in range(40):
-        add_node(q, "pg%d" % (i + 1), i)
+    for i in range(n):
+        add_node(q, "pg%d" % (i + 1), i, pad=900)
+    snapshots = [f for f in os.listdir(q.monitor(leader).data_dir)
+                 if f.startswith("snapshot-") and not f.endswith(".meta")]
+    biggest = max(os.path.getsize(os.path.join(q.monitor(leader).data_dir, f))
+                  for f in snapshots)
+    t.check(biggest > 65536, "the leader's snapshot is only %d bytes" % biggest)
     away.start()
 
     def caught_up():
         v = views(q)
-        return len({c for (_, c, _) in v.values()}) == 1 and len(status_nodes(q, away)) == 40
-    t.wait_until(caught_up, 30, "monitor %d caught up" % away.id)
+        return len({c for (_, c, _) in v.values()}) == 1 and len(status_nodes(q, away)) == n
+    t.wait_until(caught_up, 60, "monitor %d caught up" % away.id)
 
 
 def status_nodes(q, m):
