@@ -169,6 +169,7 @@ def test_tls_catch_up_by_snapshot(sb):
     away.start()
 
     def caught_up():
+        t.check(away.alive(), "monitor %d exited: %s" % (away.id, away.log_text()[-2000:]))
         v = views(q)
         return len({c for (_, c, _) in v.values()}) == 1 and len(status_nodes(q, away)) == n
     t.wait_until(caught_up, 60, "monitor %d caught up" % away.id)
