@@ -184,6 +184,7 @@ static void read_cb(struct tconn *c, ssize_t n, const uint8_t *buf);
 static void feed(struct http_client *cl, const char *data, size_t n);
 
 #define HTTP_LINGER_MS 1000
+#define HTTP_HANDSHAKE_MS 5000
 
 static void shutdown_cb(struct tconn *c, int status)
 {
@@ -587,8 +588,12 @@ static void connection_cb(uv_stream_t *listener, int status)
     cl->counted = true;
     cl->idle_since = uv_now(s->loop);
     s->pending++;
-    touch(cl); /* the TLS handshake is owed within idle_ms too */
-    if (tconn_accept(&cl->conn, listener, false, open_cb) != 0) {
+    /* The handshake has its own short bound; then idle_ms applies. */
+    uv_timer_start(&cl->timer, timer_cb, PGQ_MIN(s->idle_ms, HTTP_HANDSHAKE_MS), 0);
+    if (tconn_accept(&cl->conn, listener, false, open_cb) != 0 ||
+        s->n_clients > s->max_clients + HTTP_REFUSING_MAX) {
+        /* Beyond what eviction and refusals can absorb (connections still
+         * in their handshakes count): closed unanswered, at once. */
         client_close(cl);
     }
 }
