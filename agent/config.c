@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "conninfo.h"
+#include "log_drain_msg.h"
 #include "lib/util.h"
 
 #include "config_internal.h"
@@ -265,6 +266,21 @@ static int set_option(struct config *c,
             static const char *const formats[] = {"plain", "json", "syslog", NULL};
             return parse_choice(value, formats, &c->log_format, why, whysize);
         }
+        case OPT_DRAIN: {
+            struct drain_url u;
+            _Static_assert(sizeof c->log_drain == DRAIN_URL_MAX, "log_drain holds a URL");
+            if (value[0] != '\0' && drain_url_parse(value, &u, why, whysize) != 0) {
+                return PGQ_INVALID;
+            }
+            pgq_strlcpy(config_field(c, o), value, o->size);
+            return 0;
+        }
+        case OPT_FACILITY:
+            if (drain_facility_parse(value, &c->log_drain_facility) != 0) {
+                snprintf(why, whysize, "\"%.32s\" is not one of %s", value, drain_facility_names());
+                return PGQ_INVALID;
+            }
+            return 0;
         case OPT_CRASH: {
             static const char *const policies[] = {"auto", "restart", "failover", NULL};
             return parse_choice(value, policies, &c->crash_policy, why, whysize);
