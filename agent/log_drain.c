@@ -47,6 +47,16 @@ static const struct pgq_sm_row drain_table[DRAIN__N_STATES] = {
     [DRAIN_STOPPED] = {0, "the daemon stopped: lines go to the local log only"},
 };
 
+static const char *const drain_names[DRAIN__N_STATES] = {
+    [DRAIN_WAITING] = "waiting", [DRAIN_RESOLVING] = "resolving", [DRAIN_CONNECTING] = "connecting",
+    [DRAIN_OPEN] = "open",       [DRAIN_CLOSING] = "closing",     [DRAIN_STOPPED] = "stopped",
+};
+
+void log_drain_print_table(void (*emit)(void *arg, const char *line), void *arg)
+{
+    pgq_sm_print("drain", drain_names, drain_table, DRAIN__N_STATES, emit, arg);
+}
+
 static struct
 {
     bool started;

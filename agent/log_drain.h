@@ -51,6 +51,9 @@ int log_drain_start(uv_loop_t *loop,
  * they are). Idempotent; nothing when it was not started. */
 void log_drain_stop(void);
 
+/* The connection's state machine as Markdown (--print-state-machines). */
+void log_drain_print_table(void (*emit)(void *arg, const char *line), void *arg);
+
 /* For /metrics. */
 void log_drain_stats(struct log_drain_stats *out);
 

@@ -241,6 +241,8 @@ int main(int argc, char **argv)
                 node_print_table(emit_line, NULL);
                 puts("\n### Lease (node agent side)\n");
                 lease_print_table(emit_line, NULL);
+                puts("\n### Log drain (its connection to the collector)\n");
+                log_drain_print_table(emit_line, NULL);
                 return PGQ_EXIT_OK;
             case 'V':
                 printf("pgquorumd %s\n", PGQ_VERSION_STRING);

@@ -185,6 +185,32 @@ def test_lines_arrive_over_tls(sb):
     coll.stop()
 
 
+def test_node_agent_lines(sb):
+    """A node agent (run as the postgres user) drains its lines too: MSGID node, the SD element
+    with its role, cluster and node, PROCID its pid."""
+    port = t.free_ports(1)[0]
+    coll, ca = tls_collector(sb, port)
+    coll.start()
+    pg = t.make_pg_cluster(sb, 0)[0]
+    q = t.Quorum(sb, n=1).start()
+    ag = t.Agent(sb, pg, q.addresses, {"log_drain": "syslog+tls://127.0.0.1:%d" % port,
+                                        "log_drain_ca": ca.cert}).start()
+    t.wait_until(lambda: (t.agent_of(q, "pg1") or {}).get("state") == "up", 60,
+                 "the agent registered pg1 and reports")
+    msgs = t.wait_until(lambda: [x for x in coll.messages() if x["msgid"] == "node"], 30,
+                        "a line from the agent")
+    for x in msgs:
+        t.check(x["sd"] == '[pgquorum@32473 role="node" cluster="main" node="pg1"]',
+                "SD of an agent's line: %s" % x)
+        t.check(x["procid"] == str(ag.proc.pid) and x["app"] == "pgquorumd",
+                "PROCID or APP-NAME of an agent's line: %s (pid %d)" % (x, ag.proc.pid))
+    local = ag.log_text()
+    t.check(all(x["msg"] in local for x in msgs), "a drained line is not in the agent's log")
+    ag.signal(signal.SIGTERM)
+    t.check(ag.proc.wait(timeout=30) == 0, "the agent did not stop cleanly")
+    coll.stop()
+
+
 def test_collector_down(sb):
     """With rsyslog stopped the monitor keeps running and answering, keeps at most
     log_drain_queue lines (the newest), counts the ones it drops in /metrics and says so once in
@@ -344,5 +370,5 @@ if __name__ == "__main__":
         if not os.path.exists(prereq):
             t.log("FAIL: missing %s (apt-get install rsyslog rsyslog-gnutls)" % prereq)
             sys.exit(1)
-    t.main([test_lines_arrive_over_tls, test_collector_down, test_plain_listener_gets_nothing,
+    t.main([test_lines_arrive_over_tls, test_node_agent_lines, test_collector_down, test_plain_listener_gets_nothing,
             test_plain_tcp_and_bad_values, test_missing_ca_refused])

@@ -9,11 +9,13 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
 #include "lib/util.h"
 #include "log_drain_msg.h"
+#include "metrics.h"
 #include "pgquorum/pgquorum.h"
 
 #define assert_contains(hay, needle)                                     \
@@ -401,6 +403,38 @@ static void test_config_errors(void **ctx)
     }
 }
 
+/* ---- metrics ------------------------------------------------------------- */
+
+static void test_metrics_families(void **ctx)
+{
+    /* Without a drain no family is written; with one, connected, queued and dropped_total. */
+    struct metrics_buf b;
+    struct log_drain_stats st = {0};
+    size_t len;
+    char *text;
+    (void)ctx;
+    metrics_init(&b);
+    metrics_log_drain(&b, &st);
+    text = metrics_take(&b, &len); /* nothing written: no text */
+    assert_int_equal(len, 0);
+    free(text);
+    st.configured = true;
+    st.connected = false;
+    st.queued = 5;
+    st.dropped_total = 12;
+    metrics_log_drain(&b, &st);
+    text = metrics_take(&b, &len);
+    assert_non_null(text);
+    assert_contains(text,
+                    "# TYPE pgquorum_log_drain_connected gauge\npgquorum_log_drain_connected 0\n");
+    assert_contains(text, "# TYPE pgquorum_log_drain_queued gauge\npgquorum_log_drain_queued 5\n");
+    assert_contains(text,
+                    "# TYPE pgquorum_log_drain_dropped_total counter\n"
+                    "pgquorum_log_drain_dropped_total 12\n");
+    free(text);
+    metrics_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -418,6 +452,7 @@ int main(void)
         cmocka_unit_test(test_queue_close_frees),
         cmocka_unit_test(test_config_keys),
         cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_metrics_families),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
