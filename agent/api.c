@@ -12,9 +12,8 @@
 struct api_client
 {
     struct api_server *s;
-    uv_tcp_t tcp;
+    struct tconn conn;
     uv_timer_t idle;
-    uv_write_t write_req;
     struct frame_reader reader;
     uint8_t *out;
     bool busy;        /* a request is with the handler, or its reply being written */
@@ -22,16 +21,14 @@ struct api_client
     bool close_after; /* close once the reply is written */
     bool closing;
     bool counted; /* in n_clients (surplus clients are not) */
+    bool refuse;  /* over max_clients: answered UNAVAILABLE once open */
     unsigned pending_closes;
-    char peer[64]; /* the client's IP address */
     struct api_client *next;
 };
 
 /* Connections from monitor hosts accepted beyond max_clients. */
 #define API_MONITOR_RESERVE (2u * PGQ_MAX_MONITORS)
 _Static_assert(API_MONITOR_RESERVE == 18, "[api] max_clients in config.c documents 18");
-
-static uint8_t read_buf[FRAME_READ_SLACK];
 
 static void client_free_if_done(struct api_client *cl)
 {
@@ -55,6 +52,13 @@ static void client_handle_closed(uv_handle_t *h)
     client_free_if_done(cl);
 }
 
+static void client_conn_closed(struct tconn *c)
+{
+    struct api_client *cl = c->data;
+    cl->pending_closes--;
+    client_free_if_done(cl);
+}
+
 static void client_close(struct api_client *cl)
 {
     struct api_server *s = cl->s;
@@ -72,7 +76,7 @@ static void client_close(struct api_client *cl)
         s->n_clients--;
     }
     cl->pending_closes = 2;
-    uv_close((uv_handle_t *)&cl->tcp, client_handle_closed);
+    tconn_close(&cl->conn, client_conn_closed);
     uv_close((uv_handle_t *)&cl->idle, client_handle_closed);
 }
 
@@ -95,15 +99,7 @@ static void touch(struct api_client *cl)
     uv_timer_start(&cl->idle, idle_cb, cl->s->cfg->api_idle_timeout_ms, 0);
 }
 
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    (void)h;
-    (void)suggested;
-    buf->base = (char *)read_buf;
-    buf->len = sizeof read_buf;
-}
-
-static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
+static void read_cb(struct tconn *c, ssize_t n, const uint8_t *buf);
 
 /* Handle the next complete frame, if one is buffered. */
 static void process(struct api_client *cl)
@@ -121,7 +117,7 @@ static void process(struct api_client *cl)
         return;
     }
     cl->busy = true;
-    uv_read_stop((uv_stream_t *)&cl->tcp);
+    tconn_read_stop(&cl->conn);
     if (rv < 0) {
         snprintf(err, sizeof err, "frame of %u bytes exceeds the limit of %u bytes",
                  frame_get_header(cl->reader.buf), PGQ_FRAME_MAX);
@@ -141,12 +137,9 @@ static void process(struct api_client *cl)
     api_request_close(&req);
 }
 
-static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+static void read_cb(struct tconn *c, ssize_t n, const uint8_t *buf)
 {
-    struct api_client *cl = st->data;
-    if (n == 0) {
-        return;
-    }
+    struct api_client *cl = c->data;
     if (n < 0) {
         client_close(cl);
         return;
@@ -154,7 +147,7 @@ static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     if (frame_reader_pending(&cl->reader) == 0) {
         touch(cl); /* a new frame: it must be whole within idle_timeout */
     }
-    if (frame_reader_feed(&cl->reader, (const uint8_t *)buf->base, (size_t)n) != 0 &&
+    if (frame_reader_feed(&cl->reader, buf, (size_t)n) != 0 &&
         frame_reader_pending(&cl->reader) < FRAME_HEADER_SIZE) {
         client_close(cl);
         return;
@@ -162,9 +155,9 @@ static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     process(cl);
 }
 
-static void write_cb(uv_write_t *w, int status)
+static void write_cb(struct tconn *c, int status)
 {
-    struct api_client *cl = w->data;
+    struct api_client *cl = c->data;
     free(cl->out);
     cl->out = NULL;
     cl->busy = false;
@@ -178,7 +171,7 @@ static void write_cb(uv_write_t *w, int status)
         return;
     }
     touch(cl);
-    if (uv_read_start((uv_stream_t *)&cl->tcp, alloc_cb, read_cb) != 0) {
+    if (tconn_read_start(&cl->conn, read_cb) != 0) {
         client_close(cl);
         return;
     }
@@ -194,7 +187,6 @@ void api_reply(struct api_client *cl,
     struct codec_alloc a = {malloc, FRAME_HEADER_SIZE};
     uint8_t *buf;
     size_t len;
-    uv_buf_t b;
     assert(!cl->writing); /* one reply per request */
     if (cl->closing) {
         cl->busy = false;
@@ -208,9 +200,7 @@ void api_reply(struct api_client *cl,
     }
     frame_put_header(buf, (uint32_t)len);
     cl->out = buf;
-    cl->write_req.data = cl;
-    b = uv_buf_init((char *)buf, (unsigned)(len + FRAME_HEADER_SIZE));
-    if (uv_write(&cl->write_req, (uv_stream_t *)&cl->tcp, &b, 1, write_cb) != 0) {
+    if (tconn_write(&cl->conn, buf, len + FRAME_HEADER_SIZE, write_cb) != 0) {
         free(cl->out);
         cl->out = NULL;
         cl->busy = false;
@@ -248,6 +238,45 @@ static bool from_monitor_host(const struct api_server *s, const char *ip)
     return false;
 }
 
+static void refuse(struct api_client *cl)
+{
+    struct api_server *s = cl->s;
+    char msg[128];
+    uint64_t now = uv_now(s->loop);
+    if (now >= s->refused_log_ms + 1000) {
+        log_warn("api: more than %llu clients: refusing new connections",
+                 (unsigned long long)s->cfg->api_max_clients);
+        s->refused_log_ms = now;
+    }
+    snprintf(msg, sizeof msg, "too many clients: this monitor serves at most %llu",
+             (unsigned long long)s->cfg->api_max_clients);
+    cl->busy = true;
+    cl->close_after = true;
+    api_reply_code(cl, API_UNAVAILABLE, msg, NULL);
+}
+
+static void open_cb(struct tconn *c, int status)
+{
+    struct api_client *cl = c->data;
+    if (status != 0) {
+        uint64_t now = uv_now(cl->s->loop);
+        /* One line a second: a scan of the port must not flood the log. */
+        if (now >= cl->s->refused_tls_log_ms + 1000) {
+            log_warn("api: %s", c->errmsg);
+            cl->s->refused_tls_log_ms = now;
+        }
+        client_close(cl);
+        return;
+    }
+    if (cl->refuse) {
+        refuse(cl);
+        return;
+    }
+    if (tconn_read_start(&cl->conn, read_cb) != 0) {
+        client_close(cl);
+    }
+}
+
 static void connection_cb(uv_stream_t *listener, int status)
 {
     struct api_server *s = listener->data;
@@ -261,61 +290,35 @@ static void connection_cb(uv_stream_t *listener, int status)
     }
     cl->s = s;
     frame_reader_init(&cl->reader, PGQ_FRAME_MAX);
-    uv_tcp_init(s->loop, &cl->tcp);
+    tconn_init(s->transport, &cl->conn);
     uv_timer_init(s->loop, &cl->idle);
-    cl->tcp.data = cl;
+    cl->conn.data = cl;
     cl->idle.data = cl;
     cl->next = s->clients;
     s->clients = cl;
     s->n_clients++;
     cl->counted = true;
     s->pending++;
-    if (uv_accept(listener, (uv_stream_t *)&cl->tcp) != 0) {
+    touch(cl); /* the TLS handshake, then the first frame */
+    if (tconn_accept(&cl->conn, listener, false, open_cb) != 0) {
         client_close(cl);
         return;
     }
-    uv_tcp_nodelay(&cl->tcp, 1);
-    {
-        struct sockaddr_storage sa;
-        int len = sizeof sa;
-        if (uv_tcp_getpeername(&cl->tcp, (struct sockaddr *)&sa, &len) == 0) {
-            if (sa.ss_family == AF_INET) {
-                uv_ip4_name((const struct sockaddr_in *)&sa, cl->peer, sizeof cl->peer);
-            } else if (sa.ss_family == AF_INET6) {
-                uv_ip6_name((const struct sockaddr_in6 *)&sa, cl->peer, sizeof cl->peer);
-            }
-        }
-    }
     if (s->n_clients > s->cfg->api_max_clients &&
         (s->n_clients > s->cfg->api_max_clients + API_MONITOR_RESERVE ||
-         !from_monitor_host(s, cl->peer))) {
-        char msg[128];
-        uint64_t now = uv_now(s->loop);
-        if (now >= s->refused_log_ms + 1000) {
-            log_warn("api: more than %llu clients: refusing new connections",
-                     (unsigned long long)s->cfg->api_max_clients);
-            s->refused_log_ms = now;
-        }
-        snprintf(msg, sizeof msg, "too many clients: this monitor serves at most %llu",
-                 (unsigned long long)s->cfg->api_max_clients);
+         !from_monitor_host(s, cl->conn.peer.ip))) {
         /* Its slot is given back now, not when the reply is written: a
          * burst of connections must not use up the monitors' reserve. */
         s->n_clients--;
         cl->counted = false;
-        cl->busy = true;
-        cl->close_after = true;
-        api_reply_code(cl, API_UNAVAILABLE, msg, NULL);
-        return;
-    }
-    touch(cl);
-    if (uv_read_start((uv_stream_t *)&cl->tcp, alloc_cb, read_cb) != 0) {
-        client_close(cl);
+        cl->refuse = true;
     }
 }
 
 int api_start(struct api_server *s,
               uv_loop_t *loop,
               const struct config *cfg,
+              struct transport *transport,
               api_handler handler,
               char *errmsg,
               size_t errsize)
@@ -327,6 +330,7 @@ int api_start(struct api_server *s,
     memset(s, 0, sizeof *s);
     s->loop = loop;
     s->cfg = cfg;
+    s->transport = transport;
     s->handler = handler;
     uv_tcp_init(loop, &s->listener);
     s->listener.data = s;
@@ -358,7 +362,12 @@ static void listener_closed_cb(uv_handle_t *h)
 
 const char *api_client_peer(const struct api_client *cl)
 {
-    return cl->peer;
+    return cl->conn.peer.ip;
+}
+
+const struct peer_id *api_client_id(const struct api_client *cl)
+{
+    return &cl->conn.peer;
 }
 
 void api_close(struct api_server *s, api_close_cb cb)

@@ -24,6 +24,7 @@
 #include "codec.h"
 #include "config.h"
 #include "frame.h"
+#include "transport.h"
 
 struct api_server;
 struct api_client;
@@ -39,6 +40,7 @@ struct api_server
 {
     uv_loop_t *loop;
     const struct config *cfg;
+    struct transport *transport;
     api_handler handler;
     void *data;
     /* private */
@@ -49,11 +51,13 @@ struct api_server
     bool closing;
     api_close_cb close_cb;
     uint64_t refused_log_ms;
+    uint64_t refused_tls_log_ms;
 };
 
 int api_start(struct api_server *s,
               uv_loop_t *loop,
               const struct config *cfg,
+              struct transport *transport,
               api_handler handler,
               char *errmsg,
               size_t errsize);
@@ -71,6 +75,10 @@ void api_reply_code(struct api_client *cl, int code, const char *message, const 
 
 /* The client's IP address ("" if unknown). */
 const char *api_client_peer(const struct api_client *cl);
+
+/* Who the client proved to be with its certificate (PEER_ANONYMOUS
+ * without one, and always over plain TCP); ip is its address. */
+const struct peer_id *api_client_id(const struct api_client *cl);
 
 void api_close(struct api_server *s, api_close_cb cb);
 

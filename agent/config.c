@@ -582,6 +582,28 @@ int config_parse(struct config *c, const char *path, const char *text, char *err
         }
     }
 
+    if (c->tls &&
+        (c->tls_ca_file[0] == '\0' || c->tls_cert_file[0] == '\0' || c->tls_key_file[0] == '\0')) {
+        const char *missing = c->tls_ca_file[0] == '\0'     ? "ca_file"
+                              : c->tls_cert_file[0] == '\0' ? "cert_file"
+                                                            : "key_file";
+        return error_at(errmsg, errsize, path, 0,
+                        "[tls] %s: required while tls is on (give ca_file, cert_file and "
+                        "key_file, or set tls = off in [%s] for plain TCP)",
+                        missing, c->role == ROLE_NODE ? "node" : "monitor");
+    }
+    {
+        const char *sec = c->role == ROLE_NODE ? "node" : "monitor";
+        struct drain_url u;
+        if (c->log_drain[0] != '\0' && drain_url_parse(c->log_drain, &u, why, sizeof why) == 0 &&
+            u.scheme == DRAIN_TLS && c->log_drain_ca[0] == '\0' && c->tls_ca_file[0] == '\0') {
+            return error_at(errmsg, errsize, path,
+                            set_line[config_find_option(sec, "log_drain") - config_options],
+                            "[%s] log_drain: syslog+tls needs a CA to verify the collector with "
+                            "(set log_drain_ca, or [tls] ca_file)",
+                            sec);
+        }
+    }
     if (c->role == ROLE_NODE) {
         if (c->local_conninfo[0] == '\0') {
             pgq_strlcpy(c->local_conninfo, c->node_conninfo, sizeof c->local_conninfo);

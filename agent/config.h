@@ -94,6 +94,11 @@ struct config
     /* [api] */
     uint64_t api_idle_timeout_ms;
     uint64_t api_max_clients;
+    /* [tls] (and tls in [monitor] or [node]) */
+    bool tls; /* false: plain TCP, explicitly configured */
+    char tls_ca_file[PGQ_PATH_MAX];
+    char tls_cert_file[PGQ_PATH_MAX];
+    char tls_key_file[PGQ_PATH_MAX];
     /* [http] (and http_address in [monitor] or [node]) */
     char http_address[PGQ_ADDR_MAX]; /* "": off */
     uint64_t http_idle_timeout_ms;

@@ -31,6 +31,10 @@
 #define LOG_DRAIN_CA_DOC                                                                  \
     "CA certificate(s) (PEM) the collector's certificate is verified with. Empty: [tls] " \
     "ca_file, the quorum's own CA."
+#define TLS_DOC                                                                              \
+    "on (default): every connection (API, HTTP, Raft, log drain) is TLS 1.3 with the [tls] " \
+    "certificates, and peers are identified by theirs. off: plain TCP, warned at start: "    \
+    "anyone who can reach the ports can then read and change the cluster."
 
 /* The option table: every key, its default and its meaning. Keys of the
  * other role's section are not required (a file configures one role). */
@@ -101,6 +105,7 @@ const struct option config_options[] = {
     {"node", "log_drain_queue", OPT_U64, F(log_drain_queue), 1, 1000000, "1000",
      LOG_DRAIN_QUEUE_DOC},
     {"node", "log_drain_ca", OPT_STRING, F(log_drain_ca), NOLIMIT, "", LOG_DRAIN_CA_DOC},
+    {"node", "tls", OPT_BOOL, F(tls), NOLIMIT, "on", TLS_DOC},
     {"monitor", "id", OPT_U64, F(id), 1, PGQ_MONITOR_ID_MAX, NULL,
      "This monitor's Raft id, > 0, unique in the quorum and listed in `peers`."},
     {"monitor", "data_dir", OPT_STRING, F(data_dir), NOLIMIT, NULL,
@@ -126,6 +131,7 @@ const struct option config_options[] = {
     {"monitor", "log_drain_queue", OPT_U64, F(log_drain_queue), 1, 1000000, "1000",
      LOG_DRAIN_QUEUE_DOC},
     {"monitor", "log_drain_ca", OPT_STRING, F(log_drain_ca), NOLIMIT, "", LOG_DRAIN_CA_DOC},
+    {"monitor", "tls", OPT_BOOL, F(tls), NOLIMIT, "on", TLS_DOC},
     {"raft", "election_timeout", OPT_DURATION, F(election_timeout_ms), 50, 60000, "500ms",
      "Raft election timeout (randomized between 1x and 2x). With pre-vote on, a new leader "
      "is elected about 1.3-2x this after the old one dies. Raise it on slow networks or disks."},
@@ -210,6 +216,16 @@ const struct option config_options[] = {
      "Concurrent API connections; more get an UNAVAILABLE reply and are closed. Connections "
      "from the hosts in `peers` have a reserve of 18 beyond this, so that monitors' reports "
      "still reach the leader."},
+    {"tls", "ca_file", OPT_STRING, F(tls_ca_file), NOLIMIT, "",
+     "PEM file of the CA that signed every monitor's, node agent's and operator's "
+     "certificate; a peer whose certificate does not chain to it is refused. Required while "
+     "tls is on."},
+    {"tls", "cert_file", OPT_STRING, F(tls_cert_file), NOLIMIT, "",
+     "PEM certificate (and chain) of this process. A monitor's names it with the URI SAN "
+     "`pgquorum:monitor:ID`, a node agent's with `pgquorum:node:CLUSTER/NAME`; see "
+     "docs/security.md. A change needs a restart."},
+    {"tls", "key_file", OPT_STRING, F(tls_key_file), NOLIMIT, "",
+     "PEM private key of cert_file; keep it mode 0600. A change needs a restart."},
     {"http", "idle_timeout", OPT_DURATION, F(http_idle_timeout_ms), 100, 3600000, "10s",
      "An HTTP connection is closed when it sends nothing for this long, does not complete a "
      "request within this long of its first byte, or does not read its reply for this long."},
@@ -224,6 +240,7 @@ const struct option config_options[] = {
 #undef LOG_DRAIN_FACILITY_DOC
 #undef LOG_DRAIN_QUEUE_DOC
 #undef LOG_DRAIN_CA_DOC
+#undef TLS_DOC
 
 const size_t config_n_options = PGQ_ARRAY_SIZE(config_options);
 _Static_assert(PGQ_ARRAY_SIZE(config_options) <= CONFIG_OPTIONS_MAX, "raise CONFIG_OPTIONS_MAX");

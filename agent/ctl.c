@@ -56,48 +56,19 @@ int ctl_set_monitors(struct ctl *c, const char *list, char *errmsg, size_t errsi
     return 0;
 }
 
-/* Wait for fd to be ready for events until deadline. */
-static int wait_fd(int fd, short events, uint64_t deadline)
-{
-    for (;;) {
-        struct pollfd pfd = {fd, events, 0};
-        uint64_t now = clock_mono_ms();
-        int rv;
-        if (now >= deadline) {
-            return PGQ_TIMEOUT;
-        }
-        rv = poll(&pfd, 1, (int)(deadline - now));
-        if (rv > 0) {
-            return 0;
-        }
-        if (rv == 0) {
-            return PGQ_TIMEOUT;
-        }
-        if (errno != EINTR) {
-            return PGQ_IO;
-        }
-    }
-}
-
-static int io_all(int fd, uint8_t *buf, size_t len, bool writing, uint64_t deadline)
+static int io_all(struct tsync *ts, uint8_t *buf, size_t len, bool writing, uint64_t deadline)
 {
     size_t done = 0;
+    if (writing) {
+        return tsync_write(ts, buf, len, deadline);
+    }
     while (done < len) {
-        ssize_t n;
-        int rv = wait_fd(fd, writing ? POLLOUT : POLLIN, deadline);
-        if (rv != 0) {
-            return rv;
-        }
-        n = writing ? send(fd, buf + done, len - done, MSG_NOSIGNAL)
-                    : recv(fd, buf + done, len - done, 0);
+        ssize_t n = tsync_read(ts, buf + done, len - done, deadline);
         if (n == 0) {
             return PGQ_IO;
         }
         if (n < 0) {
-            if (errno == EINTR || errno == EAGAIN) {
-                continue;
-            }
-            return PGQ_IO;
+            return (int)-n;
         }
         done += (size_t)n;
     }
@@ -107,7 +78,7 @@ static int io_all(int fd, uint8_t *buf, size_t len, bool writing, uint64_t deadl
 /* The reply header was no frame length a monitor sends: say what answered
  * instead, its first line when it is text ("HTTP/1.1 400 Bad Request"). */
 static void not_a_monitor(struct ctl *c,
-                          int fd,
+                          struct tsync *ts,
                           const char *address,
                           const uint8_t *hdr,
                           uint32_t reply_len,
@@ -129,9 +100,9 @@ static void not_a_monitor(struct ctl *c,
     }
     /* The rest of its first line, as far as it comes soon. */
     deadline = PGQ_MIN(deadline, clock_mono_ms() + 300);
-    while (n < sizeof text - 1 && wait_fd(fd, POLLIN, deadline) == 0) {
+    while (n < sizeof text - 1) {
         uint8_t b;
-        if (recv(fd, &b, 1, 0) != 1 || b == '\r' || b == '\n') {
+        if (tsync_read(ts, &b, 1, deadline) != 1 || b == '\r' || b == '\n') {
             break;
         }
         text[n++] = b >= 0x20 && b < 0x7f ? (char)b : '?';
@@ -155,6 +126,7 @@ int ctl_call(struct ctl *c,
     uint8_t *out = NULL, *in = NULL;
     size_t len;
     uint32_t reply_len;
+    struct tsync ts;
     int fd, rv, one = 1;
 
     api_response_init(res);
@@ -178,7 +150,7 @@ int ctl_call(struct ctl *c,
         close(fd);
         return PGQ_UNAVAILABLE;
     }
-    rv = wait_fd(fd, POLLOUT, deadline);
+    rv = tsync_wait(fd, POLLOUT, deadline);
     if (rv == 0) {
         int err = 0;
         socklen_t elen = sizeof err;
@@ -194,37 +166,52 @@ int ctl_call(struct ctl *c,
         close(fd);
         return PGQ_UNAVAILABLE;
     }
+    {
+        char err[256];
+        rv = tsync_open(c->transport, &ts, fd, PEER_MONITOR, 0, deadline, err, sizeof err);
+        if (rv != 0) {
+            snprintf(c->errmsg, sizeof c->errmsg, "%s: %s", address, err);
+            c->hopeless = rv == PGQ_AUTH; /* asking it again fails the same way */
+            close(fd);
+            return rv == PGQ_TIMEOUT ? PGQ_TIMEOUT : PGQ_UNAVAILABLE;
+        }
+    }
     rv = codec_request_encode(req, &a, &out, &len);
     if (rv != 0) {
         snprintf(c->errmsg, sizeof c->errmsg, "cannot encode the request");
+        tsync_close(&ts);
         close(fd);
         return rv;
     }
     frame_put_header(out, (uint32_t)len);
-    rv = io_all(fd, out, len + FRAME_HEADER_SIZE, true, deadline);
+    rv = io_all(&ts, out, len + FRAME_HEADER_SIZE, true, deadline);
     free(out);
     if (rv == 0) {
-        rv = io_all(fd, hdr, sizeof hdr, false, deadline);
+        rv = io_all(&ts, hdr, sizeof hdr, false, deadline);
     }
     if (rv != 0) {
         snprintf(c->errmsg, sizeof c->errmsg, "%s: %s", address,
                  rv == PGQ_TIMEOUT ? "no reply in time" : "connection closed");
+        tsync_close(&ts);
         close(fd);
         return rv == PGQ_TIMEOUT ? PGQ_TIMEOUT : PGQ_UNAVAILABLE;
     }
     reply_len = frame_get_header(hdr);
     if (reply_len > PGQ_REPLY_FRAME_MAX) {
-        not_a_monitor(c, fd, address, hdr, reply_len, deadline);
+        not_a_monitor(c, &ts, address, hdr, reply_len, deadline);
         c->hopeless = true;
+        tsync_close(&ts);
         close(fd);
         return PGQ_MALFORMED;
     }
     in = malloc(reply_len ? reply_len : 1);
     if (in == NULL) {
+        tsync_close(&ts);
         close(fd);
         return PGQ_NOMEM;
     }
-    rv = io_all(fd, in, reply_len, false, deadline);
+    rv = io_all(&ts, in, reply_len, false, deadline);
+    tsync_close(&ts);
     close(fd);
     if (rv != 0) {
         snprintf(c->errmsg, sizeof c->errmsg, "%s: reply cut short", address);

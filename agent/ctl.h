@@ -1,6 +1,6 @@
 /* ctl: the client side of the operator API, for pgquorumctl. A command line
- * tool may block, so this is plain sockets with a deadline on every step
- * (connect, write, read). */
+ * tool may block, so this is blocking sockets with a deadline on every step
+ * (connect, TLS handshake, write, read), through the transport's tsync. */
 #ifndef PGQ_CTL_H
 #define PGQ_CTL_H
 
@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "codec.h"
+#include "transport.h"
 
 #define CTL_MAX_MONITORS 16
 
@@ -16,10 +17,11 @@ struct ctl
 {
     char monitors[CTL_MAX_MONITORS][PGQ_ADDR_MAX];
     unsigned n_monitors;
-    uint64_t timeout_ms; /* per request */
-    uint64_t wait_ms;    /* writes: keep trying (elections) this long */
-    bool local;          /* reads: each monitor's own state, never the leader's */
-    FILE *progress;      /* writes: where to say that it waits for a leader (NULL: not) */
+    struct transport *transport; /* plain or TLS, with this client's certificate */
+    uint64_t timeout_ms;         /* per request */
+    uint64_t wait_ms;            /* writes: keep trying (elections) this long */
+    bool local;                  /* reads: each monitor's own state, never the leader's */
+    FILE *progress;              /* writes: where to say that it waits for a leader (NULL: not) */
     char errmsg[512];
     bool hopeless; /* the last ctl_call: connection refused, or not a monitor */
 };

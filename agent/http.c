@@ -20,10 +20,8 @@
 struct http_client
 {
     struct http_server *s;
-    uv_tcp_t tcp;
+    struct tconn conn;
     uv_timer_t timer;
-    uv_write_t write_req;
-    uv_shutdown_t shutdown_req;
     http_parser parser;
     char url[HTTP_URL_MAX];
     size_t url_len;
@@ -43,11 +41,8 @@ struct http_client
     bool refusing;       /* over max_clients: its 503 is being written or lingering */
     uint64_t idle_since; /* between requests since (uv_now) */
     unsigned pending_closes;
-    char peer[64];
     struct http_client *next;
 };
-
-static char read_buf[HTTP_REQ_MAX];
 
 /* ---- lifetime -------------------------------------------------------------- */
 
@@ -73,6 +68,13 @@ static void client_handle_closed(uv_handle_t *h)
     client_free_if_done(cl);
 }
 
+static void client_conn_closed(struct tconn *c)
+{
+    struct http_client *cl = c->data;
+    cl->pending_closes--;
+    client_free_if_done(cl);
+}
+
 static void client_close(struct http_client *cl)
 {
     struct http_server *s = cl->s;
@@ -93,7 +95,7 @@ static void client_close(struct http_client *cl)
         s->n_refusing--;
     }
     cl->pending_closes = 2;
-    uv_close((uv_handle_t *)&cl->tcp, client_handle_closed);
+    tconn_close(&cl->conn, client_conn_closed);
     uv_close((uv_handle_t *)&cl->timer, client_handle_closed);
 }
 
@@ -179,15 +181,14 @@ void http_text(struct http_response *res, int status, const char *fmt, ...)
     res->len = res->body != NULL ? (size_t)n : 0;
 }
 
-static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void read_cb(struct tconn *c, ssize_t n, const uint8_t *buf);
 static void feed(struct http_client *cl, const char *data, size_t n);
 
 #define HTTP_LINGER_MS 1000
 
-static void shutdown_cb(uv_shutdown_t *req, int status)
+static void shutdown_cb(struct tconn *c, int status)
 {
-    (void)req;
+    (void)c;
     (void)status; /* the timer or the client's EOF closes it */
 }
 
@@ -200,15 +201,14 @@ static void linger(struct http_client *cl)
 {
     cl->lingering = true;
     uv_timer_start(&cl->timer, timer_cb, PGQ_MIN(cl->s->idle_ms, HTTP_LINGER_MS), 0);
-    if (uv_shutdown(&cl->shutdown_req, (uv_stream_t *)&cl->tcp, shutdown_cb) != 0 ||
-        uv_read_start((uv_stream_t *)&cl->tcp, alloc_cb, read_cb) != 0) {
+    if (tconn_shutdown(&cl->conn, shutdown_cb) != 0 || tconn_read_start(&cl->conn, read_cb) != 0) {
         client_close(cl);
     }
 }
 
-static void write_cb(uv_write_t *w, int status)
+static void write_cb(struct tconn *c, int status)
 {
-    struct http_client *cl = w->data;
+    struct http_client *cl = c->data;
     char *pend;
     size_t len;
     cl->writing = false;
@@ -243,8 +243,7 @@ static void write_cb(uv_write_t *w, int status)
         feed(cl, pend, len);
     }
     free(pend);
-    if (!cl->closing && !cl->writing &&
-        uv_read_start((uv_stream_t *)&cl->tcp, alloc_cb, read_cb) != 0) {
+    if (!cl->closing && !cl->writing && tconn_read_start(&cl->conn, read_cb) != 0) {
         client_close(cl);
     }
 }
@@ -256,7 +255,6 @@ static void send_reply(struct http_client *cl, int method, struct http_response 
     char head[512];
     int hn;
     size_t body_len = method == HTTP_M_GET ? res->len : 0;
-    uv_buf_t b;
     if (method == HTTP_M_OPTIONS) {
         res->len = 0;
     }
@@ -284,12 +282,10 @@ static void send_reply(struct http_client *cl, int method, struct http_response 
     }
     free(res->body);
     res->body = NULL;
-    b = uv_buf_init(cl->out, (unsigned)((size_t)hn + body_len));
-    cl->write_req.data = cl;
     cl->writing = true;
-    uv_read_stop((uv_stream_t *)&cl->tcp);
+    tconn_read_stop(&cl->conn);
     touch(cl);
-    if (uv_write(&cl->write_req, (uv_stream_t *)&cl->tcp, &b, 1, write_cb) != 0) {
+    if (tconn_write(&cl->conn, (const uint8_t *)cl->out, (size_t)hn + body_len, write_cb) != 0) {
         cl->writing = false;
         client_close(cl);
     }
@@ -396,7 +392,7 @@ static void answer(struct http_client *cl)
     }
     memset(&req, 0, sizeof req);
     req.method = method;
-    req.peer = cl->peer;
+    req.peer = cl->conn.peer.ip;
     http_parser_url_init(&u);
     if (http_parser_parse_url(cl->url, cl->url_len, 0, &u) != 0 ||
         (u.field_set & (1u << UF_PATH)) == 0) {
@@ -459,17 +455,9 @@ static void feed(struct http_client *cl, const char *data, size_t n)
     }
 }
 
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+static void read_cb(struct tconn *c, ssize_t n, const uint8_t *buf)
 {
-    (void)h;
-    (void)suggested;
-    buf->base = read_buf;
-    buf->len = sizeof read_buf;
-}
-
-static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
-{
-    struct http_client *cl = st->data;
+    struct http_client *cl = c->data;
     if (n < 0) {
         client_close(cl);
         return;
@@ -477,7 +465,7 @@ static void read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     if (n == 0 || cl->closing || cl->writing || cl->lingering) {
         return;
     }
-    feed(cl, buf->base, (size_t)n);
+    feed(cl, (const char *)buf, (size_t)n);
 }
 
 /* ---- the listener ---------------------------------------------------------- */
@@ -523,41 +511,18 @@ static void drop_connection(uv_stream_t *listener)
     uv_close((uv_handle_t *)&spare, spare_closed);
 }
 
-static void connection_cb(uv_stream_t *listener, int status)
+static void open_cb(struct tconn *c, int status)
 {
-    struct http_server *s = listener->data;
-    struct http_client *cl;
-    struct sockaddr_storage sa;
-    int len = sizeof sa;
-    if (status != 0 || s->closing) {
-        return;
-    }
-    cl = calloc(1, sizeof *cl);
-    if (cl == NULL) {
-        drop_connection(listener);
-        return;
-    }
-    cl->s = s;
-    http_parser_init(&cl->parser, HTTP_REQUEST);
-    cl->parser.data = cl;
-    uv_tcp_init(s->loop, &cl->tcp);
-    uv_timer_init(s->loop, &cl->timer);
-    cl->tcp.data = cl;
-    cl->timer.data = cl;
-    cl->next = s->clients;
-    s->clients = cl;
-    s->n_clients++;
-    cl->counted = true;
-    cl->idle_since = uv_now(s->loop);
-    s->pending++;
-    if (uv_accept(listener, (uv_stream_t *)&cl->tcp) != 0) {
+    struct http_client *cl = c->data;
+    struct http_server *s = cl->s;
+    if (status != 0) {
+        uint64_t now = uv_now(s->loop);
+        if (now >= s->refused_tls_log_ms + 1000) {
+            log_info("http: %s", c->errmsg);
+            s->refused_tls_log_ms = now;
+        }
         client_close(cl);
         return;
-    }
-    uv_tcp_nodelay(&cl->tcp, 1);
-    if (uv_tcp_getpeername(&cl->tcp, (struct sockaddr *)&sa, &len) == 0 &&
-        sa.ss_family == AF_INET) {
-        uv_ip4_name((const struct sockaddr_in *)&sa, cl->peer, sizeof cl->peer);
     }
     if (s->n_clients > s->max_clients) {
         /* Full: a connection waiting for its next request makes room (so
@@ -593,13 +558,45 @@ static void connection_cb(uv_stream_t *listener, int status)
         }
     }
     touch(cl);
-    if (uv_read_start((uv_stream_t *)&cl->tcp, alloc_cb, read_cb) != 0) {
+    if (tconn_read_start(&cl->conn, read_cb) != 0) {
+        client_close(cl);
+    }
+}
+
+static void connection_cb(uv_stream_t *listener, int status)
+{
+    struct http_server *s = listener->data;
+    struct http_client *cl;
+    if (status != 0 || s->closing) {
+        return;
+    }
+    cl = calloc(1, sizeof *cl);
+    if (cl == NULL) {
+        drop_connection(listener);
+        return;
+    }
+    cl->s = s;
+    http_parser_init(&cl->parser, HTTP_REQUEST);
+    cl->parser.data = cl;
+    tconn_init(s->transport, &cl->conn);
+    uv_timer_init(s->loop, &cl->timer);
+    cl->conn.data = cl;
+    cl->timer.data = cl;
+    cl->next = s->clients;
+    s->clients = cl;
+    s->n_clients++;
+    cl->counted = true;
+    cl->idle_since = uv_now(s->loop);
+    s->pending++;
+    touch(cl); /* the TLS handshake is owed within idle_ms too */
+    if (tconn_accept(&cl->conn, listener, false, open_cb) != 0) {
         client_close(cl);
     }
 }
 
 int http_start(struct http_server *s,
                uv_loop_t *loop,
+               struct transport *transport,
                const char *address,
                unsigned max_clients,
                uint64_t idle_ms,
@@ -615,6 +612,7 @@ int http_start(struct http_server *s,
     memset(s, 0, sizeof *s);
     s->data = data;
     s->loop = loop;
+    s->transport = transport;
     s->handler = handler;
     s->max_clients = max_clients;
     s->idle_ms = idle_ms;

@@ -26,6 +26,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "transport.h"
+
 #include "lib/util.h"
 
 #define HTTP_REQ_MAX 8192 /* request line and headers */
@@ -62,6 +64,7 @@ typedef void (*http_close_cb)(struct http_server *s);
 struct http_server
 {
     uv_loop_t *loop;
+    struct transport *transport;
     http_handler handler;
     void *data;
     unsigned max_clients;
@@ -77,12 +80,14 @@ struct http_server
     bool closing;
     http_close_cb close_cb;
     uint64_t refused_log_ms;
+    uint64_t refused_tls_log_ms;
 };
 
 /* Listen on address (IPv4 host:port). The server's fields are set here;
  * the listener exists after a failure too (http_close() it). */
 int http_start(struct http_server *s,
                uv_loop_t *loop,
+               struct transport *transport,
                const char *address,
                unsigned max_clients,
                uint64_t idle_ms,

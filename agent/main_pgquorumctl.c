@@ -14,6 +14,8 @@
 #include "ctl.h"
 #include "lib/util.h"
 #include "render.h"
+#include "tls_internal.h"
+#include "transport.h"
 
 struct args
 {
@@ -36,6 +38,10 @@ struct args
     const char *node;
     const char *replication_quorum;
     bool allow_data_loss;
+    const char *tls_ca;
+    const char *tls_cert;
+    const char *tls_key;
+    bool plain;
     bool json;
     bool local;
     bool help;
@@ -81,6 +87,10 @@ static const char usage_main[] =
     "  --json            machine-readable output (status, events)\n"
     "  --local           status, events: the first monitor's own state, even\n"
     "                    when it lags the leader (to see what it has applied)\n"
+    "  --tls-ca FILE     CA of the monitors' certificates ($PGQUORUM_TLS_CA)\n"
+    "  --tls-cert FILE   this operator's certificate ($PGQUORUM_TLS_CERT)\n"
+    "  --tls-key FILE    its key ($PGQUORUM_TLS_KEY)\n"
+    "  --plain           plain TCP, for monitors configured with tls = off\n"
     "  -h, --help        help (also after a command)\n"
     "  -V, --version     version\n"
     "\n"
@@ -205,6 +215,10 @@ static int parse_args(int argc, char **argv, struct args *a)
             a->allow_data_loss = true;
             continue;
         }
+        if (strcmp(s, "--plain") == 0) {
+            a->plain = true;
+            continue;
+        }
         if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
             a->help = true;
             continue;
@@ -241,6 +255,12 @@ static int parse_args(int argc, char **argv, struct args *a)
             slot = &a->timeout;
         } else if (strcmp(s, "--wait") == 0) {
             slot = &a->wait;
+        } else if (strcmp(s, "--tls-ca") == 0) {
+            slot = &a->tls_ca;
+        } else if (strcmp(s, "--tls-cert") == 0) {
+            slot = &a->tls_cert;
+        } else if (strcmp(s, "--tls-key") == 0) {
+            slot = &a->tls_key;
         } else if (s[0] == '-' && s[1] != '\0') {
             return usage_error("unknown option \"%s\"", s);
         }
@@ -610,10 +630,52 @@ static int sync_args(const struct args *a, const char *cluster, struct api_reque
     return 0;
 }
 
+static const char *option_or_env(const char *value, const char *env)
+{
+    const char *v = value != NULL ? value : getenv(env);
+    return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+static struct transport *open_one;
+
+static void close_transport(void)
+{
+    transport_free_contexts(open_one);
+}
+
+/* TLS with the CA (and this operator's certificate, if any), or plain TCP
+ * when asked for; one of the two must be chosen. */
+static int open_transport(const struct args *a, struct transport *t)
+{
+    struct transport_settings ts = {0};
+    char err[512];
+    ts.ca_file = option_or_env(a->tls_ca, "PGQUORUM_TLS_CA");
+    ts.cert_file = option_or_env(a->tls_cert, "PGQUORUM_TLS_CERT");
+    ts.key_file = option_or_env(a->tls_key, "PGQUORUM_TLS_KEY");
+    ts.tls = !a->plain;
+    if (a->plain && (a->tls_ca != NULL || a->tls_cert != NULL || a->tls_key != NULL)) {
+        return usage_error("--plain and --tls-* options exclude each other");
+    }
+    if (ts.tls && ts.ca_file == NULL) {
+        return usage_error(
+            "no CA: give --tls-ca FILE (or set PGQUORUM_TLS_CA), or --plain for monitors "
+            "configured with tls = off");
+    }
+    memset(t, 0, sizeof *t);
+    if (transport_init_contexts(t, &ts, err, sizeof err) != 0) {
+        fprintf(stderr, "pgquorumctl: %s\n", err);
+        return PGQ_EXIT_USAGE;
+    }
+    open_one = t;
+    atexit(close_transport);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct args a;
     struct ctl c;
+    static struct transport transport; /* freed at exit */
     struct api_request req;
     const char *cmd, *monitors, *bad = NULL;
     const char *cluster;
@@ -842,6 +904,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "pgquorumctl: %s\n", err);
         return PGQ_EXIT_USAGE;
     }
+    rv = open_transport(&a, &transport);
+    if (rv != 0) {
+        return rv;
+    }
+    c.transport = &transport;
 
     if (req.kind == API_FAILPOINT) {
         struct api_response res;

@@ -185,10 +185,12 @@ static void signal_cb(uv_signal_t *h, int signum)
  * (lines logged before, a bad configuration, go only to standard error). */
 static int start_drain(uv_loop_t *loop, const struct config *cfg, char *err, size_t errsize)
 {
+    /* The collector's CA: log_drain_ca, else the quorum's own; this
+     * daemon's certificate for a collector that asks for one. */
     struct log_drain_tls tls = {
-        .ca_file = cfg->log_drain_ca,
-        .cert_file = NULL,
-        .key_file = NULL,
+        .ca_file = cfg->log_drain_ca[0] != '\0' ? cfg->log_drain_ca : cfg->tls_ca_file,
+        .cert_file = cfg->tls_cert_file,
+        .key_file = cfg->tls_key_file,
     };
     return log_drain_start(loop, cfg, &tls, err, errsize);
 }

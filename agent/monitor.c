@@ -290,13 +290,17 @@ int monitor_start(struct monitor *m,
     m->act.done_cb = action_done_cb;
     uv_timer_init(loop, &m->tick);
     m->tick.data = m;
-    if (peer_init(&m->peer, loop) != 0) {
+    rv = transport_start(&m->transport, loop, &m->cfg, errmsg, errsize);
+    if (rv != 0) {
+        return rv;
+    }
+    if (peer_init(&m->peer, loop, &m->transport) != 0) {
         snprintf(errmsg, errsize, "cannot create the report channel");
         return PGQ_IO;
     }
     m->peer.data = m;
     m->started_peer = true;
-    rv = api_start(&m->api, loop, &m->cfg, monitor_handle_request, errmsg, errsize);
+    rv = api_start(&m->api, loop, &m->cfg, &m->transport, monitor_handle_request, errmsg, errsize);
     m->api.data = m;
     m->started_api = true; /* its listener handle exists even on failure */
     if (rv != 0) {
@@ -347,6 +351,7 @@ static void part_stopped(struct monitor *m)
     fsm_close(&m->fsm);
     free(m->fo_counts);
     m->fo_counts = NULL;
+    transport_close(&m->transport, NULL);
     log_info("monitor %" PRIu64 " stopped", m->cfg.id);
     if (m->stopped_cb != NULL) {
         m->stopped_cb(m);

@@ -52,6 +52,7 @@ struct monitor
     struct consensus cons;
     struct probe probe;
     struct actuator act;
+    struct transport transport; /* under api, peer, http and raft */
     struct api_server api;
     struct peer peer;
     struct http_server http;

@@ -339,6 +339,7 @@ int monitor_http_start(struct monitor *m, char *errmsg, size_t errsize)
     }
     m->http.data = m;
     m->started_http = true;
-    return http_start(&m->http, m->loop, m->cfg.http_address, (unsigned)m->cfg.http_max_clients,
-                      m->cfg.http_idle_timeout_ms, handle, errmsg, errsize);
+    return http_start(&m->http, m->loop, &m->transport, m->cfg.http_address,
+                      (unsigned)m->cfg.http_max_clients, m->cfg.http_idle_timeout_ms, handle,
+                      errmsg, errsize);
 }

@@ -602,17 +602,23 @@ int node_start(struct node_agent *a,
         snprintf(errmsg, errsize, "[node] pgdata %s: %s", cfg->pgdata, strerror(errno));
         return PGQ_CONFIG;
     }
+    rv = transport_start(&a->transport, loop, &a->cfg, errmsg, errsize);
+    if (rv != 0) {
+        return rv;
+    }
     rv = node_http_start(a, errmsg, errsize);
     if (rv != 0) {
         http_close(&a->http, NULL);
+        transport_close(&a->transport, NULL);
         return rv;
     }
-    if (peer_init(&a->peer, loop) != 0 || pgconn_init(&a->pc, loop) != 0 ||
+    if (peer_init(&a->peer, loop, &a->transport) != 0 || pgconn_init(&a->pc, loop) != 0 ||
         pgconn_init(&a->rj.pc, loop) != 0) {
         snprintf(errmsg, errsize, "cannot create the agent's connections");
         if (a->started_http) {
             http_close(&a->http, NULL); /* the loop then ends */
         }
+        transport_close(&a->transport, NULL);
         return PGQ_IO;
     }
     a->peer.data = a;
@@ -656,7 +662,11 @@ void node_status_line(struct node_agent *a, char *out, size_t size)
 
 static void part_closed(struct node_agent *a)
 {
-    if (--a->pending == 0 && a->stopped_cb != NULL) {
+    if (--a->pending != 0) {
+        return;
+    }
+    transport_close(&a->transport, NULL);
+    if (a->stopped_cb != NULL) {
         a->stopped_cb(a);
     }
 }

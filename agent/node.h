@@ -107,6 +107,7 @@ struct node_agent
     uint64_t recheck_until_ms; /* after a stall: renew before judging the lease */
     bool paused;               /* its PostgreSQL is stopped (SIGSTOP) meanwhile */
     /* heartbeats */
+    struct transport transport; /* under peer and http */
     struct peer peer;
     bool hb_busy;
     bool hb_now; /* send at the next tick */

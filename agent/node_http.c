@@ -158,6 +158,7 @@ int node_http_start(struct node_agent *a, char *errmsg, size_t errsize)
     }
     a->http.data = a;
     a->started_http = true;
-    return http_start(&a->http, a->loop, a->cfg.http_address, (unsigned)a->cfg.http_max_clients,
-                      a->cfg.http_idle_timeout_ms, handle, errmsg, errsize);
+    return http_start(&a->http, a->loop, &a->transport, a->cfg.http_address,
+                      (unsigned)a->cfg.http_max_clients, a->cfg.http_idle_timeout_ms, handle,
+                      errmsg, errsize);
 }

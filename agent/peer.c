@@ -11,9 +11,7 @@
 
 struct peer_conn
 {
-    uv_tcp_t tcp;
-    uv_connect_t connect_req;
-    uv_write_t write_req;
+    struct tconn conn;
     struct peer *p;
     char address[PGQ_ADDR_MAX];
     bool connected;
@@ -22,11 +20,9 @@ struct peer_conn
     size_t out_len;
 };
 
-static uint8_t read_buf[65536];
-
-static void conn_closed_cb(uv_handle_t *h)
+static void conn_closed_cb(struct tconn *tc)
 {
-    struct peer_conn *c = h->data;
+    struct peer_conn *c = tc->data;
     struct peer *p = c->p;
     frame_reader_close(&c->reader);
     free(c->out);
@@ -44,7 +40,7 @@ static void conn_drop(struct peer *p)
         return;
     }
     p->conn = NULL;
-    uv_close((uv_handle_t *)&c->tcp, conn_closed_cb);
+    tconn_close(&c->conn, conn_closed_cb);
 }
 
 static void finish(struct peer *p, int status, const struct api_response *res)
@@ -56,7 +52,7 @@ static void finish(struct peer *p, int status, const struct api_response *res)
     if (status != 0) {
         conn_drop(p);
     } else if (p->conn != NULL) {
-        uv_read_stop((uv_stream_t *)&p->conn->tcp);
+        tconn_read_stop(&p->conn->conn);
     }
     if (cb != NULL) {
         cb(p, status, res);
@@ -73,17 +69,9 @@ static void fail(struct peer *p, int status, const char *fmt, ...)
     finish(p, status, NULL);
 }
 
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+static void read_cb(struct tconn *tc, ssize_t n, const uint8_t *buf)
 {
-    (void)h;
-    (void)suggested;
-    buf->base = (char *)read_buf;
-    buf->len = sizeof read_buf;
-}
-
-static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
-{
-    struct peer_conn *c = s->data;
+    struct peer_conn *c = tc->data;
     struct peer *p = c->p;
     const uint8_t *msg;
     size_t len;
@@ -95,7 +83,7 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         fail(p, PGQ_IO, "peer %s: connection closed", c->address);
         return;
     }
-    if (frame_reader_feed(&c->reader, (const uint8_t *)buf->base, (size_t)n) != 0) {
+    if (frame_reader_feed(&c->reader, buf, (size_t)n) != 0) {
         fail(p, PGQ_TOOBIG, "peer %s: oversized reply", c->address);
         return;
     }
@@ -118,9 +106,9 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
 }
 
-static void write_cb(uv_write_t *w, int status)
+static void write_cb(struct tconn *tc, int status)
 {
-    struct peer_conn *c = w->data;
+    struct peer_conn *c = tc->data;
     struct peer *p = c->p;
     free(c->out);
     c->out = NULL;
@@ -131,7 +119,7 @@ static void write_cb(uv_write_t *w, int status)
         fail(p, PGQ_IO, "peer write: %s", uv_strerror(status));
         return;
     }
-    if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) != 0) {
+    if (tconn_read_start(&c->conn, read_cb) != 0) {
         fail(p, PGQ_IO, "peer %s: cannot read", c->address);
     }
 }
@@ -139,22 +127,21 @@ static void write_cb(uv_write_t *w, int status)
 static void send_request(struct peer *p)
 {
     struct peer_conn *c = p->conn;
-    uv_buf_t b = uv_buf_init((char *)c->out, (unsigned)(c->out_len + FRAME_HEADER_SIZE));
-    c->write_req.data = c;
-    if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, write_cb) != 0) {
+    if (tconn_write(&c->conn, c->out, c->out_len + FRAME_HEADER_SIZE, write_cb) != 0) {
         fail(p, PGQ_IO, "peer %s: cannot write", c->address);
     }
 }
 
-static void connect_cb(uv_connect_t *req, int status)
+static void open_cb(struct tconn *tc, int status)
 {
-    struct peer_conn *c = req->data;
+    struct peer_conn *c = tc->data;
     struct peer *p = c->p;
     if (p->conn != c) {
         return;
     }
     if (status != 0) {
-        fail(p, PGQ_UNAVAILABLE, "peer connect: %s", uv_strerror(status));
+        fail(p, status == PGQ_UNAVAILABLE ? PGQ_UNAVAILABLE : PGQ_AUTH, "peer %s: %s", c->address,
+             tc->errmsg);
         return;
     }
     c->connected = true;
@@ -167,10 +154,11 @@ static void timer_cb(uv_timer_t *t)
     fail(p, PGQ_TIMEOUT, "peer %s: no reply in time", p->conn != NULL ? p->conn->address : "?");
 }
 
-int peer_init(struct peer *p, uv_loop_t *loop)
+int peer_init(struct peer *p, uv_loop_t *loop, struct transport *t)
 {
     memset(p, 0, sizeof *p);
     p->loop = loop;
+    p->transport = t;
     if (uv_timer_init(loop, &p->timer) != 0) {
         return PGQ_IO;
     }
@@ -216,16 +204,14 @@ int peer_request(struct peer *p,
         c->p = p;
         pgq_strlcpy(c->address, address, sizeof c->address);
         frame_reader_init(&c->reader, PGQ_REPLY_FRAME_MAX);
-        uv_tcp_init(p->loop, &c->tcp);
-        c->tcp.data = c;
-        uv_tcp_nodelay(&c->tcp, 1);
+        tconn_init(p->transport, &c->conn);
+        c->conn.data = c;
         p->pending++;
         p->conn = c;
         c->out = buf;
         c->out_len = len;
-        c->connect_req.data = c;
-        if (uv_tcp_connect(&c->connect_req, &c->tcp, (const struct sockaddr *)&sa, connect_cb) !=
-            0) {
+        /* Whoever answers at an API address must prove it is a monitor. */
+        if (tconn_connect(&c->conn, (const struct sockaddr *)&sa, PEER_MONITOR, 0, open_cb) != 0) {
             conn_drop(p);
             return PGQ_UNAVAILABLE;
         }

@@ -16,6 +16,7 @@
 
 #include "codec.h"
 #include "frame.h"
+#include "transport.h"
 
 struct peer;
 struct peer_conn;
@@ -27,6 +28,7 @@ typedef void (*peer_close_cb)(struct peer *p);
 struct peer
 {
     uv_loop_t *loop;
+    struct transport *transport;
     void *data;
     char errmsg[256];
     /* private */
@@ -39,7 +41,7 @@ struct peer
     peer_close_cb close_cb;
 };
 
-int peer_init(struct peer *p, uv_loop_t *loop);
+int peer_init(struct peer *p, uv_loop_t *loop, struct transport *t);
 
 /* One request at a time. Nonzero: cb never fires. */
 int peer_request(struct peer *p,

@@ -45,18 +45,21 @@ enum peer_kind {
 
 struct peer_id
 {
-    int kind;                       /* enum peer_kind */
-    uint64_t monitor_id;            /* PEER_MONITOR */
-    char name[TRANSPORT_NAME_MAX];  /* "monitor:3", "node:main/pg1", "user:alice", "" */
-    char cluster[PGQ_NAME_MAX];     /* PEER_NODE */
-    char node[PGQ_NAME_MAX];        /* PEER_NODE */
-    char ip[64];                    /* the peer's IP address ("" if unknown) */
+    int kind;                      /* enum peer_kind */
+    uint64_t monitor_id;           /* PEER_MONITOR */
+    char name[TRANSPORT_NAME_MAX]; /* "monitor:3", "node:main/pg1", "user:alice", "" */
+    char cluster[PGQ_NAME_MAX];    /* PEER_NODE */
+    char node[PGQ_NAME_MAX];       /* PEER_NODE */
+    char ip[64];                   /* the peer's IP address ("" if unknown) */
 };
 
 /* Parse one certificate identity: a URI SAN ("pgquorum:...") or, when the
  * certificate has none, its subject CN (uri NULL). 0, or PGQ_INVALID with
  * errmsg naming what is wrong (a pgquorum URI that does not parse). Pure. */
-int transport_identity_of(const char *uri, const char *cn, struct peer_id *out, char *errmsg,
+int transport_identity_of(const char *uri,
+                          const char *cn,
+                          struct peer_id *out,
+                          char *errmsg,
                           size_t errsize);
 
 struct transport_settings
@@ -77,7 +80,6 @@ struct transport
     uv_idle_t idle;   /* runs deferred callbacks (open, buffered plaintext) */
     bool idle_init;
     struct tconn *deferred;
-    unsigned pending;
     bool closing;
     void (*close_cb)(struct transport *t);
 };
@@ -94,6 +96,16 @@ int transport_reload(struct transport *t,
                      const struct transport_settings *ts,
                      char *errmsg,
                      size_t errsize);
+
+struct config;
+/* transport_init with cfg's [tls] (a warning when tls = off). */
+int transport_start(struct transport *t,
+                    uv_loop_t *loop,
+                    const struct config *cfg,
+                    char *errmsg,
+                    size_t errsize);
+/* transport_reload with cfg's [tls]. */
+int transport_restart(struct transport *t, const struct config *cfg, char *errmsg, size_t errsize);
 
 /* After every tconn of it is closed. cb may be NULL. */
 void transport_close(struct transport *t, void (*cb)(struct transport *t));
@@ -120,6 +132,8 @@ struct tconn
     int want_kind;
     uint64_t want_id;
     bool handshaking, open, reading, closing, shut;
+    bool uv_reading; /* the socket is being read */
+    bool eof;        /* read_cb had its end (EOF or error) */
     tconn_open_cb open_cb;
     tconn_read_cb read_cb;
     tconn_write_cb write_cb;
@@ -127,7 +141,7 @@ struct tconn
     tconn_close_cb close_cb;
     uv_connect_t connect_req;
     uv_shutdown_t shutdown_req;
-    unsigned writes; /* ciphertext writes in flight */
+    unsigned writes; /* writes in flight */
     bool user_write; /* a tconn_write waits for its cb */
     bool deferred_open, deferred_read;
     struct tconn *next_deferred;
@@ -185,6 +199,8 @@ int tsync_open(struct transport *t,
 int tsync_write(struct tsync *s, const uint8_t *buf, size_t len, uint64_t deadline);
 /* Read up to len bytes by deadline: > 0 bytes, 0 at EOF, < 0 a PGQ_ code. */
 ssize_t tsync_read(struct tsync *s, uint8_t *buf, size_t len, uint64_t deadline);
+/* poll() fd for events until deadline: 0, PGQ_TIMEOUT or PGQ_IO. */
+int tsync_wait(int fd, short events, uint64_t deadline);
 /* Close the TLS session (not the fd). */
 void tsync_close(struct tsync *s);
 

@@ -70,7 +70,8 @@
     X(PGQ_IO, "I/O error")                       \
     X(PGQ_CONFIG, "bad configuration")           \
     X(PGQ_SHUTDOWN, "shutting down")             \
-    X(PGQ_INTERNAL, "internal error")
+    X(PGQ_INTERNAL, "internal error")            \
+    X(PGQ_AUTH, "not authenticated")
 
 enum {
     PGQ_OK = 0,

@@ -39,10 +39,11 @@ TEMPLATE = """template(name="fields" type="list" option.jsonf="on") {
 
 class Collector:
     """rsyslogd -n -f CONF -i PIDFILE in the sandbox, listening on one loopback port with TLS
-    (the gtls driver, StreamDriver.Mode 1, AuthMode anon: it does not ask the daemon for a
-    certificate; the daemon verifies the collector's) or plain TCP."""
+    (the gtls driver, StreamDriver.Mode 1; AuthMode anon: it does not ask the daemon for a
+    certificate, x509/certvalid: the daemon must show one of the CA) or plain TCP. The daemon
+    verifies the collector's certificate either way."""
 
-    def __init__(self, sb, port, tls_files=None):
+    def __init__(self, sb, port, tls_files=None, auth="anon"):
         self.sb, self.port = sb, port
         self.dir = sb.path("rsyslog-%d" % port)
         os.makedirs(os.path.join(self.dir, "work"), exist_ok=True)
@@ -53,14 +54,14 @@ class Collector:
         self.proc = None
         with open(self.conf, "w") as f:
             if tls_files:
-                ca, cert = tls_files
+                ca, (cert, key) = tls_files
                 f.write('global(workDirectory="%s/work" DefaultNetstreamDriver="gtls"\n'
                         '       DefaultNetstreamDriverCAFile="%s"\n'
                         '       DefaultNetstreamDriverCertFile="%s"\n'
                         '       DefaultNetstreamDriverKeyFile="%s")\n'
-                        % (self.dir, ca.cert, cert.cert, cert.key))
+                        % (self.dir, ca.cert, cert, key))
                 f.write('module(load="imtcp" StreamDriver.Name="gtls" StreamDriver.Mode="1"\n'
-                        '       StreamDriver.AuthMode="anon")\n')
+                        '       StreamDriver.AuthMode="%s")\n' % auth)
                 # gtls in anon mode offers TLS 1.2 only unless told NORMAL (see
                 # docs/operations.md): the daemon speaks TLS 1.3.
                 prio = ' gnutlsPriorityString="NORMAL"'
@@ -115,8 +116,7 @@ class Collector:
 def tls_collector(sb, port):
     d = sb.path("tls")
     ca = pgqtls.make_ca(d, "logs-ca")
-    cert = pgqtls.make_cert(ca, d, "collector", cn="collector", ips=["127.0.0.1"],
-                            client=False)
+    cert = pgqtls.make_cert(ca, d, "collector", cn="collector")
     return Collector(sb, port, (ca, cert)), ca
 
 
@@ -187,14 +187,16 @@ def test_lines_arrive_over_tls(sb):
 
 def test_node_agent_lines(sb):
     """A node agent (run as the postgres user) drains its lines too: MSGID node, the SD element
-    with its role, cluster and node, PROCID its pid."""
+    with its role, cluster and node, PROCID its pid. Without log_drain_ca it verifies the
+    collector with [tls] ca_file, and shows its [tls] certificate to a collector that requires
+    one (AuthMode x509/certvalid)."""
+    t.check(t.TLS, "this test needs the [tls] certificates (PGQ_TEST_TLS is off)")
     port = t.free_ports(1)[0]
-    coll, ca = tls_collector(sb, port)
-    coll.start()
+    ca = sb.certs()
+    coll = Collector(sb, port, (ca, sb.cert("collector")), auth="x509/certvalid").start()
     pg = t.make_pg_cluster(sb, 0)[0]
     q = t.Quorum(sb, n=1).start()
-    ag = t.Agent(sb, pg, q.addresses, {"log_drain": "syslog+tls://127.0.0.1:%d" % port,
-                                        "log_drain_ca": ca.cert}).start()
+    ag = t.Agent(sb, pg, q.addresses, {"log_drain": "syslog+tls://127.0.0.1:%d" % port}).start()
     t.wait_until(lambda: (t.agent_of(q, "pg1") or {}).get("state") == "up", 60,
                  "the agent registered pg1 and reports")
     msgs = t.wait_until(lambda: [x for x in coll.messages() if x["msgid"] == "node"], 30,
@@ -354,15 +356,26 @@ def test_plain_tcp_and_bad_values(sb):
 
 
 def test_missing_ca_refused(sb):
-    """syslog+tls:// with no CA to verify the collector with does not start: one line, exit 2."""
+    """syslog+tls:// with no CA to verify the collector with (no log_drain_ca, tls = off: no
+    [tls] ca_file) does not start: one line naming the key, exit 2; an unreadable log_drain_ca
+    neither."""
     port = t.free_ports(1)[0]
-    q = drain_quorum(sb, port)
+    q = drain_quorum(sb, port, extra={"monitor.tls": "off"})
     m = q.monitor(1)
     m.start()
     code = m.proc.wait(timeout=20)
     t.check(code == 2, "the monitor exited %s" % code)
-    t.check("log_drain: syslog+tls needs a CA" in m.log_text(), "no line says why: %s" %
-            m.log_text())
+    lines = m.log_text().strip().splitlines()
+    t.check(len(lines) == 1 and "[monitor] log_drain: syslog+tls needs a CA to verify the "
+            "collector with (set log_drain_ca, or [tls] ca_file)" in lines[0],
+            "not one line saying why: %s" % m.log_text())
+    q = drain_quorum(sb, port, extra={"monitor.log_drain_ca": sb.path("nosuch.crt")})
+    m = q.monitor(1)
+    m.start()
+    code = m.proc.wait(timeout=20)
+    t.check(code == 2, "the monitor exited %s with an unreadable log_drain_ca" % code)
+    t.check("log_drain: " in m.log_text() and "nosuch.crt" in m.log_text(),
+            "no line names the file: %s" % m.log_text())
 
 
 if __name__ == "__main__":

@@ -37,6 +37,10 @@ BUILDDIR = _find_builddir()
 PGQUORUMD = os.path.join(BUILDDIR, "pgquorumd")
 PGQUORUMCTL = os.path.join(BUILDDIR, "pgquorumctl")
 
+# Every test runs with TLS and certificates unless PGQ_TEST_TLS=off (the
+# benchmarks compare both).
+TLS = os.environ.get("PGQ_TEST_TLS", "on") != "off"
+
 T0 = time.monotonic()
 
 
@@ -146,6 +150,38 @@ class Sandbox:
             shutil.copy2(PGQUORUMD, path)
             os.chmod(path, 0o755)
         return path
+
+    def certs(self):
+        """This sandbox's CA (made on first use)."""
+        if getattr(self, "_ca", None) is None:
+            import pgqtls
+            d = self.path("tls")
+            os.makedirs(d, exist_ok=True)
+            os.chmod(d, 0o755)
+            self._ca = pgqtls.make_ca(d)
+            self._certs = {}
+        return self._ca
+
+    def cert(self, name, uris=(), owner=None, **kw):
+        """(cert, key) for name, signed by this sandbox's CA (made once)."""
+        import pgqtls
+        ca = self.certs()
+        if name not in self._certs:
+            self._certs[name] = pgqtls.make_cert(ca, self.path("tls"), name, uris=uris,
+                                                 owner=owner, **kw)
+        return self._certs[name]
+
+    def tls_section(self, name, uris=(), owner=None):
+        """The [tls] keys of a daemon whose certificate names uris."""
+        cert, key = self.cert(name, uris, owner)
+        return {"ca_file": self.certs().cert, "cert_file": cert, "key_file": key}
+
+    def ctl_tls_args(self, user="admin"):
+        """pgquorumctl's TLS options, as operator user (an admin by default)."""
+        if not TLS:
+            return ["--plain"]
+        cert, key = self.cert("user-%s" % user, ["pgquorum:user:%s" % user])
+        return ["--tls-ca", self.certs().cert, "--tls-cert", cert, "--tls-key", key]
 
     def pg_owned_dir(self, name):
         d = self.path(name)
@@ -368,9 +404,13 @@ class Monitor:
         self.proc = None
         self.env = {}
         sections = {"monitor": {}, "raft": {}, "health": {}, "failover": {}, "api": {},
-                    "http": {}}
+                    "http": {}, "tls": {}}
         if self.http_address:
             sections["monitor"]["http_address"] = self.http_address
+        if TLS and settings.get("monitor.tls") != "off":
+            sections["tls"] = sb.tls_section("monitor%d" % mid, ["pgquorum:monitor:%d" % mid])
+        else:
+            sections["monitor"]["tls"] = "off"
         for key, value in settings.items():
             section, k = key.split(".", 1)
             sections[section][k] = value
@@ -380,7 +420,7 @@ class Monitor:
                                       peers))
             for k, v in sections["monitor"].items():
                 f.write("%s = %s\n" % (k, v))
-            for section in ("raft", "health", "failover", "api", "http"):
+            for section in ("raft", "health", "failover", "api", "http", "tls"):
                 if sections[section]:
                     f.write("[%s]\n" % section)
                     for k, v in sections[section].items():
@@ -435,10 +475,21 @@ class Agent:
         node = {"name": pg.name, "pgdata": pg.datadir, "bindir": PG_BINDIR,
                 "conninfo": pg.conninfo, "monitors": monitors, "http_address": self.http_address}
         node.update(settings or {})
+        tls = {}
+        if TLS and node.get("tls") != "off":
+            cluster = node.get("cluster", "main")
+            tls = sb.tls_section("node-%s" % pg.name, ["pgquorum:node:%s/%s" % (cluster, pg.name)],
+                                 owner="postgres")
+        else:
+            node["tls"] = "off"
         with open(self.config, "w") as f:
             f.write("[node]\n")
             for k, v in node.items():
                 f.write("%s = %s\n" % (k, v))
+            if tls:
+                f.write("[tls]\n")
+                for k, v in tls.items():
+                    f.write("%s = %s\n" % (k, v))
         os.chmod(self.config, 0o644)
 
     def start(self):
@@ -504,8 +555,9 @@ class Quorum:
     def monitor(self, mid):
         return self.monitors[mid - 1]
 
-    def ctl(self, *args, check_rc=False, timeout=60, monitors=None):
-        cmd = [PGQUORUMCTL, "--monitors", monitors or self.addresses] + list(args)
+    def ctl(self, *args, check_rc=False, timeout=60, monitors=None, user="admin"):
+        cmd = ([PGQUORUMCTL, "--monitors", monitors or self.addresses] +
+               self.sb.ctl_tls_args(user) + list(args))
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            timeout=timeout)
         if check_rc and p.returncode != 0:
@@ -840,12 +892,46 @@ def nft(*rules):
     subprocess.run(["nft", "-f", "-"], input=text, text=True, check=True)
 
 
+def tls_context(sb, user=None):
+    """A client TLS context trusting sb's CA (with user's certificate if given), or
+    None when the tests run without TLS."""
+    if not TLS:
+        return None
+    import pgqtls
+    cert = key = None
+    if user:
+        cert, key = sb.cert("user-%s" % user, ["pgquorum:user:%s" % user])
+    return pgqtls.client_context(sb.certs().cert, cert, key)
+
+
+# The sandbox of the running test, for helpers that connect (http_get, connect).
+CURRENT_SANDBOX = None
+
+
+def connect(address, timeout=5, sb=None, user=None):
+    """A socket to address, TLS-wrapped when the tests run with TLS."""
+    host, port = address.rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=timeout)
+    ctx = tls_context(sb or CURRENT_SANDBOX, user)
+    if ctx is None:
+        return s
+    try:
+        return ctx.wrap_socket(s)
+    except Exception:
+        s.close()
+        raise
+
+
 def http_get(address, path, timeout=5):
-    """GET http://address/path: (status, body text); status 0 when nothing answered."""
+    """GET http(s)://address/path: (status, body text); status 0 when nothing answered."""
     import http.client
     host, port = address.rsplit(":", 1)
     try:
-        c = http.client.HTTPConnection(host, int(port), timeout=timeout)
+        ctx = tls_context(CURRENT_SANDBOX)
+        if ctx is not None:
+            c = http.client.HTTPSConnection(host, int(port), timeout=timeout, context=ctx)
+        else:
+            c = http.client.HTTPConnection(host, int(port), timeout=timeout)
         c.request("GET", path)
         r = c.getresponse()
         body = r.read().decode("utf-8", "replace")
@@ -882,6 +968,8 @@ def main(tests, failpoints=False):
         start = time.monotonic()
         log("=== %s: %s" % (t.__name__, (t.__doc__ or "").strip().splitlines()[0]))
         sb = Sandbox(t.__name__)
+        global CURRENT_SANDBOX
+        CURRENT_SANDBOX = sb
         try:
             t(sb)
             log("--- PASS %s (%.1fs)" % (t.__name__, time.monotonic() - start))

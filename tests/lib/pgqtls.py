@@ -1,108 +1,84 @@
-"""Certificates for the integration tests, made with the openssl command line: a CA, and
-certificates it signs with URI SANs (pgquorum:monitor:1, pgquorum:node:main/pg1, ...), DNS or
-IP SANs, a subject CN, a lifetime, or already expired.
-
-    ca = make_ca(sb.path("tls"), "test-ca")
-    srv = make_cert(ca, sb.path("tls"), "collector", cn="collector", ips=["127.0.0.1"])
-    srv.cert, srv.key  # PEM files
-
-Keys are EC P-256 (fast to make); files are readable by everyone (the sandbox is private to
-the test, and the postgres user runs node agents)."""
+"""Certificates for the tests, made with Debian's openssl: a CA, and
+certificates it signs with pgquorum's identities in URI SANs (or a CN),
+expired ones (made with libfaketime in the past) and ones of another CA."""
 
 import os
+import pwd
 import subprocess
 
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
-class Pem:
-    """A certificate and its key, as PEM file paths; for a CA also its openssl ca database."""
 
-    def __init__(self, name, cert, key, ca_dir=None):
+class CA:
+    def __init__(self, directory, name, cert, key):
+        self.dir = directory
         self.name = name
         self.cert = cert
         self.key = key
-        self.ca_dir = ca_dir
-
-    def __repr__(self):
-        return "Pem(%s)" % self.name
 
 
-def _openssl(*args, cwd=None):
-    p = subprocess.run(["openssl"] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       text=True, cwd=cwd, timeout=60)
+def _openssl(args, env=None, cwd=None):
+    p = subprocess.run(["openssl"] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, env=env, cwd=cwd, timeout=60)
     if p.returncode != 0:
-        raise RuntimeError("openssl %s failed (%d): %s" % (args[0], p.returncode, p.stderr))
+        raise RuntimeError("openssl %s failed: %s" % (" ".join(args), p.stderr.strip()))
     return p.stdout
 
 
-def _key(path):
-    _openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", path)
-    os.chmod(path, 0o644)
-
-
-_CA_CONF = """[ca]
-default_ca = test_ca
-[test_ca]
-dir = %(dir)s
-database = $dir/index.txt
-new_certs_dir = $dir/issued
-serial = $dir/serial
-default_md = sha256
-policy = anything
-unique_subject = no
-email_in_dn = no
-copy_extensions = none
-[anything]
-commonName = optional
-organizationName = optional
-"""
-
-
-def make_ca(dir, name):
-    """A self-signed CA named `name` (its CN), valid 10 years, in dir/NAME.crt and NAME.key, with
-    the openssl ca database it signs with in dir/NAME-db/."""
-    os.makedirs(dir, exist_ok=True)
-    db = os.path.join(dir, "%s-db" % name)
-    os.makedirs(os.path.join(db, "issued"), exist_ok=True)
-    open(os.path.join(db, "index.txt"), "w").close()
-    with open(os.path.join(db, "serial"), "w") as f:
-        f.write("1000\n")
-    with open(os.path.join(db, "ca.cnf"), "w") as f:
-        f.write(_CA_CONF % {"dir": db})
-    cert, key = os.path.join(dir, "%s.crt" % name), os.path.join(dir, "%s.key" % name)
-    _key(key)
-    _openssl("req", "-new", "-x509", "-key", key, "-out", cert, "-days", "3650", "-subj",
-             "/CN=%s" % name, "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+def make_ca(directory, name="pgquorum-test-ca"):
+    """A self-signed CA in directory: CA(cert=..., key=...)."""
+    os.makedirs(directory, exist_ok=True)
+    key = os.path.join(directory, "%s.key" % name)
+    cert = os.path.join(directory, "%s.crt" % name)
+    _openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+              "-nodes", "-keyout", key, "-out", cert, "-days", "30", "-subj", "/CN=%s" % name,
+              "-addext", "basicConstraints=critical,CA:TRUE",
+              "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
     os.chmod(cert, 0o644)
-    return Pem(name, cert, key, ca_dir=db)
+    return CA(directory, name, cert, key)
 
 
-def make_cert(ca, dir, name, uris=(), cn=None, days=365, expired=False, dns=(), ips=(),
-              client=True, server=True):
-    """A certificate signed by ca (from make_ca) in dir/NAME.crt and NAME.key: subject CN `cn`
-    (default: name), subjectAltName URIs `uris`, DNS names `dns`, IP addresses `ips`; valid from
-    now for `days` days, or, with expired, valid only in January 2020. Usable as a TLS client
-    and server certificate unless client or server is False."""
-    os.makedirs(dir, exist_ok=True)
-    cert, key = os.path.join(dir, "%s.crt" % name), os.path.join(dir, "%s.key" % name)
-    csr, ext = os.path.join(dir, "%s.csr" % name), os.path.join(dir, "%s.ext" % name)
-    _key(key)
-    _openssl("req", "-new", "-key", key, "-out", csr, "-subj", "/CN=%s" % (cn or name))
-    sans = ["URI:%s" % u for u in uris] + ["DNS:%s" % d for d in dns] + \
-        ["IP:%s" % i for i in ips]
-    usage = [u for u, on in (("clientAuth", client), ("serverAuth", server)) if on]
+def make_cert(ca, directory, name, uris=(), cn=None, days=30, expired=False, owner=None,
+              ips=("127.0.0.1",)):
+    """A key and certificate signed by ca: (cert, key) paths. uris: URI SANs
+    such as "pgquorum:monitor:1"; cn: the subject CN (default: name).
+    expired: valid for one day, two days ago. owner: OS user to own the key
+    (a node agent runs as postgres)."""
+    os.makedirs(directory, exist_ok=True)
+    key = os.path.join(directory, "%s.key" % name)
+    csr = os.path.join(directory, "%s.csr" % name)
+    cert = os.path.join(directory, "%s.crt" % name)
+    ext = os.path.join(directory, "%s.ext" % name)
+    sans = ["URI:%s" % u for u in uris] + ["IP:%s" % ip for ip in ips]
     with open(ext, "w") as f:
-        f.write("[ext]\nbasicConstraints = critical,CA:FALSE\n"
-                "keyUsage = critical,digitalSignature\n")
-        if usage:
-            f.write("extendedKeyUsage = %s\n" % ",".join(usage))
+        f.write("basicConstraints=CA:FALSE\n")
+        f.write("keyUsage=critical,digitalSignature\n")
+        f.write("extendedKeyUsage=serverAuth,clientAuth\n")
         if sans:
-            f.write("subjectAltName = %s\n" % ",".join(sans))
-    validity = ["-startdate", "20200101000000Z", "-enddate", "20200201000000Z"] if expired \
-        else ["-days", str(days)]
-    _openssl("ca", "-batch", "-notext", "-config", os.path.join(ca.ca_dir, "ca.cnf"),
-             "-cert", ca.cert, "-keyfile", ca.key, "-in", csr, "-out", cert,
-             "-extfile", ext, "-extensions", "ext", *validity)
+            f.write("subjectAltName=%s\n" % ",".join(sans))
+    _openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+              "-keyout", key, "-out", csr, "-subj", "/CN=%s" % (cn or name)])
+    env = None
+    if expired:
+        env = dict(os.environ, LD_PRELOAD=FAKETIME_LIB, FAKETIME="-3d")
+        days = 1
+    _openssl(["x509", "-req", "-in", csr, "-CA", ca.cert, "-CAkey", ca.key, "-CAcreateserial",
+              "-out", cert, "-days", str(days), "-extfile", ext], env=env)
+    os.chmod(key, 0o600)
     os.chmod(cert, 0o644)
-    os.unlink(csr)
-    return Pem(name, cert, key)
+    if owner is not None and os.geteuid() == 0:
+        pw = pwd.getpwnam(owner)
+        os.chown(key, pw.pw_uid, pw.pw_gid)
+    return cert, key
+
+
+def client_context(ca_cert, cert=None, key=None):
+    """A Python TLS client context trusting ca_cert, with a client certificate
+    when given; no host name check (servers are reached by IP)."""
+    import ssl
+    ctx = ssl.create_default_context(cafile=ca_cert)
+    ctx.check_hostname = False
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    if cert:
+        ctx.load_cert_chain(cert, key)
+    return ctx

@@ -21,6 +21,9 @@
     } while (0)
 
 #define PATH "pgquorum.conf"
+#define TLS_TAIL                                                                          \
+    "[tls]\nca_file = /etc/pgquorum/ca.crt\ncert_file = /etc/pgquorum/m.crt\nkey_file = " \
+    "/etc/pgquorum/m.key\n"
 
 /* The [monitor] section every test file starts from: lines 1 to 6. */
 static const char *const monitor_lines[][2] = {
@@ -52,6 +55,11 @@ static void build(char *out, size_t size, const char *key, const char *value, co
         pgq_appendf(out, size, "%s = %s\n", key, value);
     }
     pgq_appendf(out, size, "%s", tail != NULL ? tail : "");
+    /* TLS is on unless said otherwise: its files come last, so that the
+     * line numbers the tests expect stay those of the keys above. */
+    if (tail == NULL || (strstr(tail, "[tls]") == NULL && strstr(tail, "tls =") == NULL)) {
+        pgq_appendf(out, size, "%s", TLS_TAIL);
+    }
 }
 
 static int parse(struct config *c, const char *text, char *err, size_t errsize)
@@ -163,7 +171,11 @@ static void test_full_file(void **ctx)
         "replication_slots = off\r\n"
         "[api]\r\n"
         "idle_timeout = 1min\r\n"
-        "max_clients = 8"; /* no newline at the end */
+        "max_clients = 8\r\n"
+        "[tls]\r\n"
+        "ca_file = /etc/pgquorum/ca.crt\r\n"
+        "cert_file = /etc/pgquorum/monitor2.crt\r\n"
+        "key_file = /etc/pgquorum/monitor2.key"; /* no newline at the end */
     struct config c;
     char err[512];
     (void)ctx;
@@ -191,6 +203,10 @@ static void test_full_file(void **ctx)
     assert_string_equal(c.sslcert, "/srv/pgq/client.crt");
     assert_string_equal(c.sslkey, "/srv/pgq/client.key");
     assert_string_equal(c.sslrootcert, "/srv/pgq/ca.crt");
+    assert_true(c.tls);
+    assert_string_equal(c.tls_ca_file, "/etc/pgquorum/ca.crt");
+    assert_string_equal(c.tls_cert_file, "/etc/pgquorum/monitor2.crt");
+    assert_string_equal(c.tls_key_file, "/etc/pgquorum/monitor2.key");
     assert_int_equal(c.failover_timeout_ms, 0);
     assert_int_equal(c.max_lag_bytes, 16384);
     assert_int_equal(c.promote_timeout_ms, 120000);
@@ -446,7 +462,7 @@ static void test_voters_warning(void **ctx)
     }
     if (parse(&c,
               "[node]\nname = pg1\npgdata = /pg\nconninfo = host=10.0.0.9 port=5432\n"
-              "monitors = 10.0.0.1:7002\n",
+              "monitors = 10.0.0.1:7002\ntls = off\n",
               err, sizeof err) != 0) {
         fail_msg("node file: %s", err);
     }
@@ -632,15 +648,15 @@ static void test_print_reference(void **ctx)
         "| `max_clients` | 64 |",
     };
     static const char *const sections[] = {"### [monitor]",  "### [raft]", "### [health]",
-                                           "### [failover]", "### [api]",  "### [http]",
-                                           "### [node]"};
+                                           "### [failover]", "### [api]",  "### [tls]",
+                                           "### [http]",     "### [node]"};
     static struct lines l;
     (void)ctx;
     memset(&l, 0, sizeof l);
     config_print_reference(collect, &l);
-    assert_int_equal(l.n_keys, 63);
+    assert_int_equal(l.n_keys, 68);
     assert_int_equal(l.n_required, 9);
-    assert_int_equal(l.n_sections, 7);
+    assert_int_equal(l.n_sections, 8);
     for (size_t i = 0; i < PGQ_ARRAY_SIZE(rows); i++) {
         assert_contains(l.all, rows[i]);
     }
@@ -648,6 +664,44 @@ static void test_print_reference(void **ctx)
         assert_contains(l.all, sections[i]);
     }
     assert_contains(l.all, "| `log_format` | plain |");
+}
+
+static void test_tls_required(void **ctx)
+{
+    /* TLS is on by default: a file without its [tls] files is refused, naming the missing
+     * key and the way to plain TCP; tls = off is the explicit way there. */
+    static const struct
+    {
+        const char *tail;
+        const char *error; /* NULL: accepted */
+    } cases[] = {
+        {"[tls]\n", PATH ": [tls] ca_file: required while tls is on (give ca_file, cert_file "
+                         "and key_file, or set tls = off in [monitor] for plain TCP)"},
+        {"[tls]\nca_file = /ca.crt\nkey_file = /k\n",
+         PATH ": [tls] cert_file: required while tls is on (give ca_file, cert_file and "
+              "key_file, or set tls = off in [monitor] for plain TCP)"},
+        {"[tls]\nca_file = /ca.crt\ncert_file = /c\n",
+         PATH ": [tls] key_file: required while tls is on (give ca_file, cert_file and "
+              "key_file, or set tls = off in [monitor] for plain TCP)"},
+        {"tls = off\n", NULL},
+        {"tls = maybe\n", PATH ":7: [monitor] tls: \"maybe\" is not on or off"},
+    };
+    struct config c;
+    char text[2048], err[512];
+    (void)ctx;
+    for (size_t i = 0; i < PGQ_ARRAY_SIZE(cases); i++) {
+        build(text, sizeof text, NULL, NULL, cases[i].tail);
+        int rv = parse(&c, text, err, sizeof err);
+        if (cases[i].error == NULL) {
+            if (rv != 0) {
+                fail_msg("case %zu: %s", i, err);
+            }
+            assert_false(c.tls);
+        } else {
+            assert_int_equal(rv, PGQ_CONFIG);
+            assert_string_equal(err, cases[i].error);
+        }
+    }
 }
 
 static void test_auth_params(void **state)
@@ -690,6 +744,7 @@ int main(void)
         cmocka_unit_test(test_error_long_line),
         cmocka_unit_test(test_error_string_too_long),
         cmocka_unit_test(test_print_reference),
+        cmocka_unit_test(test_tls_required),
         cmocka_unit_test(test_auth_params),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

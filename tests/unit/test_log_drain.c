@@ -342,9 +342,10 @@ static void test_queue_close_frees(void **ctx)
 
 /* ---- configuration ------------------------------------------------------- */
 
-#define MONITOR_FILE                                                                  \
-    "[monitor]\nid = 1\ndata_dir = /var/lib/pgquorum\nraft_address = 10.0.0.1:7001\n" \
-    "api_address = 10.0.0.1:7002\npeers = 1=10.0.0.1:7001,2=10.0.0.2:7001,3=10.0.0.3:7001\n"
+#define MONITOR_FILE                                                                         \
+    "[monitor]\nid = 1\ndata_dir = /var/lib/pgquorum\nraft_address = 10.0.0.1:7001\n"        \
+    "api_address = 10.0.0.1:7002\npeers = 1=10.0.0.1:7001,2=10.0.0.2:7001,3=10.0.0.3:7001\n" \
+    "tls = off\n"
 
 static void test_config_keys(void **ctx)
 {
@@ -371,6 +372,7 @@ static void test_config_keys(void **ctx)
     assert_string_equal(c.log_drain_ca, "/etc/pgquorum/logs-ca.crt");
     assert_int_equal(config_parse(&c, "f",
                                   "[node]\nname = pg1\npgdata = /d\nconninfo = host=10.0.0.5\n"
+                                  "tls = off\n"
                                   "monitors = 10.0.0.1:7002\n"
                                   "log_drain = syslog+tcp://10.0.0.9:514\n",
                                   err, sizeof err),
@@ -386,11 +388,14 @@ static void test_config_errors(void **ctx)
         const char *line, *err;
     } cases[] = {
         {"log_drain = syslog+tls://host\n",
-         "f:7: [monitor] log_drain: \"syslog+tls://host\": no port"},
-        {"log_drain = http://x\n", "f:7: [monitor] log_drain: \"http://x\" is not syslog+tls://"},
+         "f:8: [monitor] log_drain: \"syslog+tls://host\": no port"},
+        {"log_drain = http://x\n", "f:8: [monitor] log_drain: \"http://x\" is not syslog+tls://"},
+        {"log_drain = syslog+tls://h:6514\n",
+         "f:8: [monitor] log_drain: syslog+tls needs a CA to verify the collector with (set "
+         "log_drain_ca, or [tls] ca_file)"},
         {"log_drain_facility = ntp\n",
-         "f:7: [monitor] log_drain_facility: \"ntp\" is not one of kern, user"},
-        {"log_drain_queue = 0\n", "f:7: [monitor] log_drain_queue: 0 is out of range 1..1000000"},
+         "f:8: [monitor] log_drain_facility: \"ntp\" is not one of kern, user"},
+        {"log_drain_queue = 0\n", "f:8: [monitor] log_drain_queue: 0 is out of range 1..1000000"},
     };
     (void)ctx;
     for (size_t i = 0; i < PGQ_ARRAY_SIZE(cases); i++) {
