@@ -4,6 +4,7 @@
 #include "log_drain.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -416,13 +417,24 @@ static int init_transport(const struct log_drain_tls *tls, char *errmsg, size_t 
             return PGQ_CONFIG;
         }
         ts.ca_file = tls->ca_file;
+        /* OpenSSL says "system lib" for a missing file: say it here. */
+        if (access(ts.ca_file, R_OK) != 0) {
+            snprintf(errmsg, errsize, "log_drain: %s %s: %s",
+                     tls->ca_key != NULL ? tls->ca_key : "CA", ts.ca_file, strerror(errno));
+            return PGQ_CONFIG;
+        }
         if (tls->cert_file != NULL && tls->cert_file[0] != '\0') {
             ts.cert_file = tls->cert_file;
             ts.key_file = tls->key_file;
         }
     }
     if (transport_init(&d.t, d.loop, &ts, why, sizeof why) != 0) {
-        snprintf(errmsg, errsize, "log_drain: %s", why);
+        /* The transport names [tls] ca_file; the file may be log_drain_ca's. */
+        static const char tls_ca[] = "[tls] ca_file ";
+        bool other =
+            tls != NULL && tls->ca_key != NULL && strncmp(why, tls_ca, strlen(tls_ca)) == 0;
+        snprintf(errmsg, errsize, "log_drain: %s%s%s", other ? tls->ca_key : "", other ? " " : "",
+                 other ? why + strlen(tls_ca) : why);
         return PGQ_CONFIG;
     }
     d.t_init = true;

@@ -35,6 +35,7 @@
 struct log_drain_tls
 {
     const char *ca_file;
+    const char *ca_key;    /* the key that named ca_file, for errors ("log_drain_ca") */
     const char *cert_file; /* NULL or "": none */
     const char *key_file;
 };

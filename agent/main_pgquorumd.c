@@ -189,6 +189,7 @@ static int start_drain(uv_loop_t *loop, const struct config *cfg, char *err, siz
      * daemon's certificate for a collector that asks for one. */
     struct log_drain_tls tls = {
         .ca_file = cfg->log_drain_ca[0] != '\0' ? cfg->log_drain_ca : cfg->tls_ca_file,
+        .ca_key = cfg->log_drain_ca[0] != '\0' ? "log_drain_ca" : "[tls] ca_file",
         .cert_file = cfg->tls_cert_file,
         .key_file = cfg->tls_key_file,
     };
