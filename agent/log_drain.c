@@ -163,7 +163,9 @@ static void fail(const char *why)
         d.writing = false;
         d.send_lines = 0;
     }
-    report_failure(why);
+    if (!d.stopping) {
+        report_failure(why); /* at a stop, the collector closing first is no news */
+    }
     close_conn();
 }
 

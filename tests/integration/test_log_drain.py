@@ -180,6 +180,9 @@ def test_lines_arrive_over_tls(sb):
     code = m.stop()
     t.check(code == 0, "the monitor exited %s" % code)
     coll.wait_msg("monitor 1 stopped", timeout=5)
+    t.check(not drain_lines(m, "log drain: 127.0.0.1:%d: |lines not sent" % port),
+            "a clean stop with the collector up logged a drain failure: %s" %
+            drain_lines(m, "log drain:"))
     t.check(len(coll.messages()) == len({(x["timestamp"], x["msg"]) for x in coll.messages()}),
             "a line arrived twice")
     coll.stop()
