@@ -461,6 +461,27 @@ static int error_at(char *errmsg,
     return PGQ_CONFIG;
 }
 
+/* TLS is on unless configured off: then its three files are required. Checked
+ * last, so that a file with other mistakes is told about those first. */
+static int check_tls(const struct config *c, const char *path, char *errmsg, size_t errsize)
+{
+    const char *missing;
+    if (!c->tls) {
+        return 0;
+    }
+    missing = c->tls_ca_file[0] == '\0'     ? "ca_file"
+              : c->tls_cert_file[0] == '\0' ? "cert_file"
+              : c->tls_key_file[0] == '\0'  ? "key_file"
+                                            : NULL;
+    if (missing == NULL) {
+        return 0;
+    }
+    return error_at(errmsg, errsize, path, 0,
+                    "[tls] %s: required while tls is on (give ca_file, cert_file and "
+                    "key_file, or set tls = off in [%s] for plain TCP)",
+                    missing, c->role == ROLE_NODE ? "node" : "monitor");
+}
+
 int config_parse(struct config *c, const char *path, const char *text, char *errmsg, size_t errsize)
 {
     unsigned set_line[CONFIG_OPTIONS_MAX] = {0};
@@ -582,16 +603,6 @@ int config_parse(struct config *c, const char *path, const char *text, char *err
         }
     }
 
-    if (c->tls &&
-        (c->tls_ca_file[0] == '\0' || c->tls_cert_file[0] == '\0' || c->tls_key_file[0] == '\0')) {
-        const char *missing = c->tls_ca_file[0] == '\0'     ? "ca_file"
-                              : c->tls_cert_file[0] == '\0' ? "cert_file"
-                                                            : "key_file";
-        return error_at(errmsg, errsize, path, 0,
-                        "[tls] %s: required while tls is on (give ca_file, cert_file and "
-                        "key_file, or set tls = off in [%s] for plain TCP)",
-                        missing, c->role == ROLE_NODE ? "node" : "monitor");
-    }
     {
         const char *sec = c->role == ROLE_NODE ? "node" : "monitor";
         struct drain_url u;
@@ -634,7 +645,7 @@ int config_parse(struct config *c, const char *path, const char *text, char *err
                             set_line[config_find_option("node", "pgdata") - config_options],
                             "[node] pgdata: must be an absolute path");
         }
-        return 0;
+        return check_tls(c, path, errmsg, errsize);
     }
     /* Cross-key checks, reported at the line of the key that must change. */
     {
@@ -711,7 +722,7 @@ int config_parse(struct config *c, const char *path, const char *text, char *err
                 "[raft] snapshot_trailing: larger than snapshot_threshold");
         }
     }
-    return 0;
+    return check_tls(c, path, errmsg, errsize);
 }
 
 int config_voters_warning(const struct config *c, char *out, size_t size)

@@ -256,7 +256,8 @@ static SSL_CTX *context_new(const struct transport_settings *ts,
             ssl_error(errmsg, errsize, "cert_file", ts->cert_file);
             goto err;
         }
-        if (SSL_CTX_use_PrivateKey_file(ctx, ts->key_file, SSL_FILETYPE_PEM) != 1) {
+        if (SSL_CTX_use_PrivateKey_file(ctx, ts->key_file, SSL_FILETYPE_PEM) != 1 &&
+            ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH) {
             ssl_error(errmsg, errsize, "key_file", ts->key_file);
             goto err;
         }
@@ -301,6 +302,17 @@ int transport_init_contexts(struct transport *t,
         (ts->key_file == NULL || ts->key_file[0] == '\0')) {
         snprintf(errmsg, errsize, "[tls] cert_file and key_file go together");
         return PGQ_CONFIG;
+    }
+    {
+        const char *const files[][2] = {
+            {"ca_file", ts->ca_file}, {"cert_file", ts->cert_file}, {"key_file", ts->key_file}};
+        for (size_t i = 0; i < 3; i++) {
+            if (files[i][1] != NULL && files[i][1][0] != '\0' && access(files[i][1], R_OK) != 0) {
+                snprintf(errmsg, errsize, "[tls] %s %s: %s", files[i][0], files[i][1],
+                         strerror(errno));
+                return PGQ_CONFIG;
+            }
+        }
     }
     /* A client with only a CA (pgquorumctl with a token) has no server. */
     server = NULL;

@@ -77,6 +77,8 @@ def main():
         settings = {"health.interval": "1s", "health.retry_interval": "1s",
                     "health.retries": "1", "failover.failover_timeout": "1s"}
     sb = t.Sandbox("pgquorum-demo")
+    t.CURRENT_SANDBOX = sb  # http_get speaks TLS with the demo's CA
+    scheme = "https" if t.TLS else "http"
     # With --keep a failed demo stops its processes but leaves the logs.
     sb.keep = args.keep
     kept = False
@@ -85,6 +87,9 @@ def main():
         t.log("starting PostgreSQL: pg1 (primary), pg2 and pg3 (standbys, pg_basebackup)")
         nodes = t.make_pg_cluster(sb, 2, sync=False)
         q = t.Quorum(sb, 3, settings)
+        if t.TLS:
+            t.log("TLS on: a CA in %s signs each monitor's, agent's and the operator's "
+                  "certificate (openssl)" % sb.path("tls"))
         t.log("starting 3 monitors (Raft quorum)")
         q.start()
         for n in nodes:
@@ -106,12 +111,13 @@ def main():
             a = ags[n.name]
             for path in ("/primary", "/replica"):
                 st, _ = t.http_get(a.http_address, path)
-                t.log("  GET http://%s%s (agent of %s) -> %d" % (a.http_address, path, n.name, st))
+                t.log("  GET %s://%s%s (agent of %s) -> %d" % (scheme, a.http_address, path, n.name,
+                                                               st))
         mon = q.monitors[0].http_address
         st, _ = t.http_get(mon, "/node/pg1/primary")
-        t.log("  GET http://%s/node/pg1/primary (monitor 1) -> %d" % (mon, st))
+        t.log("  GET %s://%s/node/pg1/primary (monitor 1) -> %d" % (scheme, mon, st))
         text = t.http_get(mon, "/metrics")[1]
-        t.log("Prometheus metrics: http://%s/metrics, for example:" % mon)
+        t.log("Prometheus metrics: %s://%s/metrics, for example:" % (scheme, mon))
         for line in text.splitlines():
             if line.startswith(("pgquorum_node_cache_hit_ratio{", "pgquorum_node_replication_lag",
                                 "pgquorum_raft_term")):
@@ -163,11 +169,12 @@ def main():
         print(q.ctl("events").stdout)
         if args.keep:
             stop = write_stop_script(t, sb)
-            print("The sandbox %s stays up (3 monitors, 3 PostgreSQL, 3 node agents). Try:\n"
-                  "  export PGQUORUM_MONITORS=%s\n"
-                  "  %s status\n  %s events\n  psql '%s'\n"
-                  "Logs: %s/monitor*.log, agent-*.log, pg*/postgres.log.\n"
-                  "To stop everything and remove the sandbox: sh %s"
+            tls = t.sb_ctl_env(sb) if t.TLS else "  (tls = off: add --plain)\n"
+            print(("The sandbox %s stays up (3 monitors, 3 PostgreSQL, 3 node agents). Try:\n"
+                   "  export PGQUORUM_MONITORS=%s\n" + tls +
+                   "  %s status\n  %s events\n  psql '%s'\n"
+                   "Logs: %s/monitor*.log, agent-*.log, pg*/postgres.log.\n"
+                   "To stop everything and remove the sandbox: sh %s")
                   % (sb.dir, q.addresses, t.PGQUORUMCTL, t.PGQUORUMCTL, uri, sb.dir, stop))
             kept = True
     finally:

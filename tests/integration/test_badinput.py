@@ -6,6 +6,7 @@ line mistakes. The daemons keep serving throughout."""
 import json
 import os
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -66,6 +67,10 @@ BROKEN = [
     ("node crash policy", NODE + "crash_policy = sometimes\n",
      ["cfg.ini:6:", "[node] crash_policy", "auto, restart, failover"]),
     ("binary file", None, ["NUL byte"]),
+    ("tls on without its files", GOOD, ["[tls] ca_file", "required while tls is on",
+                                        "tls = off"]),
+    ("tls neither on nor off", GOOD + "tls = maybe\n",
+     ["cfg.ini:7:", "[monitor] tls", "not on or off"]),
 ]
 
 
@@ -94,7 +99,7 @@ def test_broken_configs(sb):
     p = t.run([t.PGQUORUMD, "--bogus"], check_rc=False)
     t.check(p.returncode == 2 and "--bogus" in p.stderr, "unknown option: %s" % p.stderr)
     with open(path, "w") as f:
-        f.write(GOOD.format(dir=sb.dir, raft=raft, api=api))
+        f.write(GOOD.format(dir=sb.dir, raft=raft, api=api) + "tls = off\n")
     p = t.run([t.PGQUORUMD, "--check-config", path], check_rc=False)
     t.check(p.returncode == 0, "a good configuration is refused: %s" % p.stderr)
 
@@ -174,8 +179,7 @@ def recv_exact(s, n):
 
 
 def connect(addr):
-    host, port = addr.rsplit(":", 1)
-    s = socket.create_connection((host, int(port)), timeout=5)
+    s = t.connect(addr, user="admin")
     s.settimeout(5)
     return s
 
@@ -275,11 +279,8 @@ def test_garbage_on_api(sb):
     # monitor 2's view (checked below with the node records).
     up = fb(1, b"pg1") + fv(2, 1)
     forged = fv(1, 2) + fb(2, b"main") + fb(4, up)
-    host, port = addr.rsplit(":", 1)
-    with socket.socket() as s2:
-        s2.bind(("127.0.0.2", 0))
+    with t.connect(addr, source="127.0.0.2", user="admin") as s2:
         s2.settimeout(5)
-        s2.connect((host, int(port)))
         s2.sendall(frame(fv(1, 1) + fb(14, forged)))
         r = recv_frame(s2)
     t.check(r[2] == 3 and b"not from the host of a voter" in r[3], "forged report: %s" % r)
@@ -294,12 +295,18 @@ def test_garbage_on_api(sb):
 
 # ---- the command line -----------------------------------------------------
 
-def connect_from(addr, src="127.0.0.2"):
+def connect_from(addr, src="127.0.0.2", rcvbuf=None):
+    """A connection from src; rcvbuf: a small receive buffer, so that a server writing to
+    a client that reads nothing is blocked after a few replies (not megabytes later)."""
     host, port = addr.rsplit(":", 1)
     s = socket.socket()
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     s.bind((src, 0))
     s.settimeout(5)
     s.connect((host, int(port)))
+    s = t.tls_wrap(s, user="admin")
+    s.settimeout(5)
     return s
 
 def closed_by_server(s, within):
@@ -313,7 +320,7 @@ def closed_by_server(s, within):
                 return True
         except socket.timeout:
             return False
-        except (ConnectionResetError, BrokenPipeError):
+        except (ConnectionResetError, BrokenPipeError, ssl.SSLError):
             return True
     return False
 
@@ -321,7 +328,8 @@ def test_slow_clients_cut_off(sb):
     """A client that trickles a frame, one that never reads its replies, and clients beyond
     max_clients are cut off (the surplus with a reply saying why), while the monitors' own
     hosts are still served."""
-    q = t.Quorum(sb, 3, {"api.idle_timeout": "1s", "api.max_clients": "4"}).start()
+    q = t.Quorum(sb, 3, {"api.idle_timeout": "1s", "api.max_clients": "4",
+                         "monitor.log_level": "debug"}).start()
     leader = q.monitor(q.wait_leader())
     addr = leader.api_address
     # Trickling: a byte every 0.3 s into a frame that announces 1000 bytes.
@@ -350,22 +358,27 @@ def test_slow_clients_cut_off(sb):
     for s in held + tricklers:
         s.close()
     # A client that pipelines requests and reads nothing is closed.
-    s = connect_from(addr)
+    s = connect_from(addr, rcvbuf=4096)
     s.setblocking(False)
     sent = 0
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
+        # The same buffer again after a refusal: TLS wants a write retried as it was.
+        chunk = frame(STATUS) * 64
         try:
-            sent += s.send(frame(STATUS) * 64)
-        except BlockingIOError:
+            sent += s.send(chunk)
+        except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
             time.sleep(0.2)
             try:
-                sent += s.send(frame(STATUS))
-            except BlockingIOError:
+                sent += s.send(chunk)
+            except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
                 break
         except OSError:
             break
-    time.sleep(3)
+    # Reading now would let the monitor go on writing: wait for it to say it closed the
+    # client (it writes until the kernel takes no more, then waits idle_timeout), then read.
+    t.wait_until(lambda: "closing a client that does not read its reply" in leader.log_text(),
+                 30, "the monitor closing a client that reads nothing (%d bytes sent)" % sent)
     s.setblocking(True)
     t.check(closed_by_server(s, 15), "a client that reads nothing was not closed (%d bytes sent)" % sent)
     s.close()

@@ -88,8 +88,7 @@ def test_health_endpoints(sb):
 
 def raw(address, data, read=True, timeout=5):
     """Send raw bytes; the reply's bytes until the server closes (or timeout)."""
-    host, port = address.rsplit(":", 1)
-    s = socket.create_connection((host, int(port)), timeout=timeout)
+    s = t.connect(address, timeout=timeout)
     s.sendall(data)
     out = b""
     if read:
@@ -130,8 +129,7 @@ def test_hostile_clients(sb):
     t.check(head.startswith(b"HTTP/1.1 200") and head.endswith(b"\r\n\r\n"),
             "HEAD returned a body: %r" % head[-100:])
     # A trickling client is closed within idle_timeout of its first byte.
-    host, port = mon.rsplit(":", 1)
-    s = socket.create_connection((host, int(port)))
+    s = t.connect(mon, timeout=None)
     t0 = time.monotonic()
     closed = None
     for ch in b"GET /health HTTP/1.1\r\nX-Slow: " + b"x" * 100:
@@ -155,7 +153,7 @@ def test_hostile_clients(sb):
     # Idle keep-alive connections cannot lock the health checks out: over max_clients, the
     # one waiting longest for its next request makes room.
     # The kernel hands connections over in order: the ninth is accepted after the eight.
-    idle = [socket.create_connection((host, int(port))) for _ in range(8)]
+    idle = [t.connect(mon, timeout=None) for _ in range(8)]
     t.check(code(mon, "/health") == 200, "idle connections locked out a health check")
 
     def closed_by_server(s):
@@ -173,7 +171,7 @@ def test_hostile_clients(sb):
         s.close()
     # Over max_clients with every slot mid-request: 503; a flood of more gets at most 16
     # replies at a time, the rest closed unanswered; then service resumes.
-    busy = [socket.create_connection((host, int(port))) for _ in range(8)]
+    busy = [t.connect(mon, timeout=None) for _ in range(8)]
     for s in busy:
         s.sendall(b"GET /health HTTP/1.1\r\n")
     # What the server has read is not visible from outside: give its loop a moment to read
@@ -181,7 +179,7 @@ def test_hostile_clients(sb):
     time.sleep(0.2)
     t.check(raw(mon, b"GET /health HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 503"),
             "the ninth client was not refused while every slot was busy")
-    flood = [socket.create_connection((host, int(port))) for _ in range(60)]
+    flood = [t.connect(mon, timeout=None) for _ in range(60)]
     answered = 0
     for s in flood:
         s.settimeout(2)
@@ -297,7 +295,12 @@ def start_haproxy(sb, nodes, ags, q, via_monitor=False):
                   "    http-check expect status 200"]
     else:
         lines += ["    option httpchk GET /primary", "    http-check expect status 200"]
-    lines.append("    default-server %s on-marked-down shutdown-sessions" % HAPROXY_CHECK)
+    check = HAPROXY_CHECK
+    if t.TLS:
+        # The checks speak TLS to the agents' (or monitor's) HTTP port, verifying its
+        # certificate against the cluster's CA; the PostgreSQL traffic stays as it is.
+        check += " check-ssl verify required ca-file %s" % sb.certs().cert
+    lines.append("    default-server %s on-marked-down shutdown-sessions" % check)
     for n in nodes:
         check_at = mon if via_monitor else ags[n.name].http_address
         host, cport = check_at.rsplit(":", 1)
@@ -440,12 +443,14 @@ def test_prometheus(sb):
     port = t.free_ports(1)[0]
     cfg = sb.path("prometheus.yml")
     with open(cfg, "w") as f:
-        f.write("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-                "scrape_configs:\n"
-                "  - job_name: pgquorum-monitors\n    static_configs:\n"
-                "      - targets: [%s]\n"
-                "  - job_name: pgquorum-agents\n    static_configs:\n"
-                "      - targets: [%s]\n" %
+        tls = ("    scheme: https\n    tls_config:\n      ca_file: %s\n" % sb.certs().cert
+               if t.TLS else "")
+        f.write(("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+                 "scrape_configs:\n"
+                 "  - job_name: pgquorum-monitors\n" + tls + "    static_configs:\n"
+                 "      - targets: [%s]\n"
+                 "  - job_name: pgquorum-agents\n" + tls + "    static_configs:\n"
+                 "      - targets: [%s]\n") %
                 (", ".join('"%s"' % m.http_address for m in q.monitors),
                  ", ".join('"%s"' % a.http_address for a in ags.values())))
     r = subprocess.run(["promtool", "check", "config", cfg], capture_output=True, text=True)

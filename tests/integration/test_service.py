@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -82,8 +83,7 @@ def wait_log(proc_owner, pattern, timeout=10, after=0):
 def idle_close_seconds(address, limit=10):
     """Connect to a monitor's API, send nothing, and measure how long until it closes the
     connection (None: still open after `limit` seconds)."""
-    host, port = address.split(":")
-    s = socket.create_connection((host, int(port)), timeout=2)
+    s = t.connect(address, timeout=2)
     t0 = time.monotonic()
     s.settimeout(limit)
     try:
@@ -91,7 +91,7 @@ def idle_close_seconds(address, limit=10):
         return time.monotonic() - t0 if data == b"" else None
     except socket.timeout:
         return None
-    except ConnectionResetError:
+    except (ConnectionResetError, ssl.SSLError):
         return time.monotonic() - t0
     finally:
         s.close()

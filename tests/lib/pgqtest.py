@@ -420,7 +420,9 @@ class Monitor:
                                       peers))
             for k, v in sections["monitor"].items():
                 f.write("%s = %s\n" % (k, v))
-            for section in ("raft", "health", "failover", "api", "http", "tls"):
+            # [tls] before the others: a test that appends keys to the file appends them
+            # to the section that was last before TLS came.
+            for section in ("tls", "raft", "health", "failover", "api", "http"):
                 if sections[section]:
                     f.write("[%s]\n" % section)
                     for k, v in sections[section].items():
@@ -483,13 +485,14 @@ class Agent:
         else:
             node["tls"] = "off"
         with open(self.config, "w") as f:
-            f.write("[node]\n")
-            for k, v in node.items():
-                f.write("%s = %s\n" % (k, v))
+            # [node] last: tests append node keys to the file.
             if tls:
                 f.write("[tls]\n")
                 for k, v in tls.items():
                     f.write("%s = %s\n" % (k, v))
+            f.write("[node]\n")
+            for k, v in node.items():
+                f.write("%s = %s\n" % (k, v))
         os.chmod(self.config, 0o644)
 
     def start(self):
@@ -892,6 +895,13 @@ def nft(*rules):
     subprocess.run(["nft", "-f", "-"], input=text, text=True, check=True)
 
 
+def sb_ctl_env(sb, user="admin"):
+    """Shell lines that point pgquorumctl at sb's CA and user's certificate."""
+    cert, key = sb.cert("user-%s" % user, ["pgquorum:user:%s" % user])
+    return ("  export PGQUORUM_TLS_CA=%s\n  export PGQUORUM_TLS_CERT=%s\n"
+            "  export PGQUORUM_TLS_KEY=%s\n" % (sb.certs().cert, cert, key))
+
+
 def tls_context(sb, user=None):
     """A client TLS context trusting sb's CA (with user's certificate if given), or
     None when the tests run without TLS."""
@@ -908,10 +918,8 @@ def tls_context(sb, user=None):
 CURRENT_SANDBOX = None
 
 
-def connect(address, timeout=5, sb=None, user=None):
-    """A socket to address, TLS-wrapped when the tests run with TLS."""
-    host, port = address.rsplit(":", 1)
-    s = socket.create_connection((host, int(port)), timeout=timeout)
+def tls_wrap(s, sb=None, user=None):
+    """s, connected, after a TLS handshake when the tests run with TLS."""
     ctx = tls_context(sb or CURRENT_SANDBOX, user)
     if ctx is None:
         return s
@@ -920,6 +928,15 @@ def connect(address, timeout=5, sb=None, user=None):
     except Exception:
         s.close()
         raise
+
+
+def connect(address, timeout=5, sb=None, user=None, source=None):
+    """A socket to address (from source IP if given), TLS-wrapped when the tests run
+    with TLS."""
+    host, port = address.rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=timeout,
+                                 source_address=(source, 0) if source else None)
+    return tls_wrap(s, sb, user)
 
 
 def http_get(address, path, timeout=5):
