@@ -120,8 +120,8 @@ def tls_collector(sb, port):
     return Collector(sb, port, (ca, cert)), ca
 
 
-def drain_quorum(sb, port, ca=None, scheme="syslog+tls", extra=None):
-    s = {"monitor.log_drain": "%s://127.0.0.1:%d" % (scheme, port)}
+def drain_quorum(sb, port, ca=None, scheme="syslog+tls", extra=None, host="127.0.0.1"):
+    s = {"monitor.log_drain": "%s://%s:%d" % (scheme, host, port)}
     if ca is not None:
         s["monitor.log_drain_ca"] = ca.cert
     s.update(extra or {})
@@ -329,12 +329,13 @@ def test_plain_listener_gets_nothing(sb):
 
 
 def test_plain_tcp_and_bad_values(sb):
-    """syslog+tcp:// reaches a plain rsyslog (warned once at start, the warning drained too);
+    """syslog+tcp:// reaches a plain rsyslog by its host name (warned once at start, the
+    warning drained too);
     a log_drain without a port, or of another scheme, is refused at start with one line naming
     the key, and nothing runs."""
     port = t.free_ports(1)[0]
     coll = Collector(sb, port).start()
-    q = drain_quorum(sb, port, scheme="syslog+tcp").start()
+    q = drain_quorum(sb, port, scheme="syslog+tcp", host="localhost").start()
     m = q.monitor(1)
     coll.wait_msg("monitor 1 started")
     warn = coll.wait_msg("over plain TCP")
@@ -356,6 +357,24 @@ def test_plain_tcp_and_bad_values(sb):
         lines = p.stderr.strip().splitlines()
         t.check(len(lines) == 1 and "[monitor] log_drain: " in lines[0] and why in lines[0],
                 "not one line naming the key and the problem: %r" % p.stderr)
+
+
+def test_unresolvable_host(sb):
+    """A collector whose name does not resolve: one local line, retried with backoff, the
+    monitor answers and stops cleanly."""
+    port = t.free_ports(1)[0]
+    ca = pgqtls.make_ca(sb.path("tls"), "logs-ca")
+    q = drain_quorum(sb, port, ca, host="no-such-host.invalid").start()
+    m = q.monitor(1)
+    t.wait_until(lambda: drain_lines(m, "log drain: no-such-host.invalid:%d: cannot resolve "
+                                        "no-such-host.invalid: " % port), 10,
+                 "the line saying the name does not resolve")
+    t.check(q.leader() == 1, "the monitor does not answer")
+    t.check(metric(m, "pgquorum_log_drain_connected") == 0, "connected to nothing")
+    # Attempts at about 0, 1 and 3 s: the same failure is not logged again.
+    t.holds_for(lambda: len(drain_lines(m, "log drain: no-such-host.invalid")) == 1, 3.5,
+                "the failed resolutions logged more than once")
+    t.check(m.stop() == 0, "the monitor did not stop cleanly")
 
 
 def test_missing_ca_refused(sb):
@@ -389,4 +408,4 @@ if __name__ == "__main__":
             sys.exit(1)
     t.main([test_lines_arrive_over_tls, test_node_agent_lines, test_collector_down,
             test_plain_listener_gets_nothing, test_plain_tcp_and_bad_values,
-            test_missing_ca_refused])
+            test_unresolvable_host, test_missing_ca_refused])
