@@ -1,6 +1,7 @@
 /* Logging: one line per event, with UTC time, level and the monitor's id,
- * on standard error (log_format plain or json) or to syslog. Messages are
- * made one-line (control characters replaced). */
+ * on standard error (log_format plain or json) or to syslog, and to the
+ * sink, the log drain, when one is set (log_drain.h). Messages are made
+ * one-line (control characters replaced). */
 #ifndef PGQ_LOG_H
 #define PGQ_LOG_H
 
