@@ -13,6 +13,7 @@
 
 #include "lib/util.h"
 #include "log.h"
+#include "log_drain.h"
 #include "metrics.h"
 #include "render_http.h"
 
@@ -755,8 +756,11 @@ void http_process_metrics(struct metrics_buf *b, const struct http_server *s)
 
 void http_metrics(struct http_response *res, struct metrics_buf *b, const struct http_server *s)
 {
+    struct log_drain_stats drain;
     size_t len = 0;
     http_process_metrics(b, s);
+    log_drain_stats(&drain);
+    metrics_log_drain(b, &drain);
     free(res->body);
     res->body = metrics_take(b, &len);
     if (res->body == NULL) {
