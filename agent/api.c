@@ -26,6 +26,12 @@ struct api_client
     struct api_client *next;
 };
 
+/* How long a new connection may take over its TLS handshake (at most
+ * idle_timeout), and how many surplus ones may wait for theirs to be told
+ * they are too many; beyond, they are closed unanswered. */
+#define API_HANDSHAKE_MS 5000
+#define API_REFUSING_MAX 16
+
 /* Connections from monitor hosts accepted beyond max_clients. */
 #define API_MONITOR_RESERVE (2u * PGQ_MAX_MONITORS)
 _Static_assert(API_MONITOR_RESERVE == 18, "[api] max_clients in config.c documents 18");
@@ -74,6 +80,9 @@ static void client_close(struct api_client *cl)
     }
     if (cl->counted) {
         s->n_clients--;
+    }
+    if (cl->refuse) {
+        s->n_refusing--;
     }
     cl->pending_closes = 2;
     tconn_close(&cl->conn, client_conn_closed);
@@ -272,6 +281,7 @@ static void open_cb(struct tconn *c, int status)
         refuse(cl);
         return;
     }
+    touch(cl); /* the first frame */
     if (tconn_read_start(&cl->conn, read_cb) != 0) {
         client_close(cl);
     }
@@ -299,7 +309,8 @@ static void connection_cb(uv_stream_t *listener, int status)
     s->n_clients++;
     cl->counted = true;
     s->pending++;
-    touch(cl); /* the TLS handshake, then the first frame */
+    /* The handshake has its own short bound, then idle_timeout applies. */
+    uv_timer_start(&cl->idle, idle_cb, PGQ_MIN(s->cfg->api_idle_timeout_ms, API_HANDSHAKE_MS), 0);
     if (tconn_accept(&cl->conn, listener, false, open_cb) != 0) {
         client_close(cl);
         return;
@@ -311,7 +322,12 @@ static void connection_cb(uv_stream_t *listener, int status)
          * burst of connections must not use up the monitors' reserve. */
         s->n_clients--;
         cl->counted = false;
+        if (s->n_refusing >= API_REFUSING_MAX) {
+            client_close(cl); /* a flood: the descriptor back at once, no reply */
+            return;
+        }
         cl->refuse = true;
+        s->n_refusing++;
     }
 }
 

@@ -47,6 +47,7 @@ struct api_server
     uv_tcp_t listener;
     struct api_client *clients;
     unsigned n_clients;
+    unsigned n_refusing; /* surplus clients waiting to be told so */
     unsigned pending;
     bool closing;
     api_close_cb close_cb;

@@ -14,6 +14,14 @@ static inline uint64_t clock_wall_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* Wall clock in microseconds since the epoch: syslog TIMESTAMPs. */
+static inline uint64_t clock_wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 /* Monotonic ms: deadlines and durations on this machine. */
 static inline uint64_t clock_mono_ms(void)
 {

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "conninfo.h"
+#include "log_drain_msg.h"
 #include "lib/util.h"
 
 #include "config_internal.h"
@@ -265,6 +266,21 @@ static int set_option(struct config *c,
             static const char *const formats[] = {"plain", "json", "syslog", NULL};
             return parse_choice(value, formats, &c->log_format, why, whysize);
         }
+        case OPT_DRAIN: {
+            struct drain_url u;
+            _Static_assert(sizeof c->log_drain == DRAIN_URL_MAX, "log_drain holds a URL");
+            if (value[0] != '\0' && drain_url_parse(value, &u, why, whysize) != 0) {
+                return PGQ_INVALID;
+            }
+            pgq_strlcpy(config_field(c, o), value, o->size);
+            return 0;
+        }
+        case OPT_FACILITY:
+            if (drain_facility_parse(value, &c->log_drain_facility) != 0) {
+                snprintf(why, whysize, "\"%.32s\" is not one of %s", value, drain_facility_names());
+                return PGQ_INVALID;
+            }
+            return 0;
         case OPT_CRASH: {
             static const char *const policies[] = {"auto", "restart", "failover", NULL};
             return parse_choice(value, policies, &c->crash_policy, why, whysize);
@@ -587,6 +603,18 @@ int config_parse(struct config *c, const char *path, const char *text, char *err
         }
     }
 
+    {
+        const char *sec = c->role == ROLE_NODE ? "node" : "monitor";
+        struct drain_url u;
+        if (c->log_drain[0] != '\0' && drain_url_parse(c->log_drain, &u, why, sizeof why) == 0 &&
+            u.scheme == DRAIN_TLS && c->log_drain_ca[0] == '\0' && c->tls_ca_file[0] == '\0') {
+            return error_at(errmsg, errsize, path,
+                            set_line[config_find_option(sec, "log_drain") - config_options],
+                            "[%s] log_drain: syslog+tls needs a CA to verify the collector with "
+                            "(set log_drain_ca, or [tls] ca_file)",
+                            sec);
+        }
+    }
     if (c->role == ROLE_NODE) {
         if (c->local_conninfo[0] == '\0') {
             pgq_strlcpy(c->local_conninfo, c->node_conninfo, sizeof c->local_conninfo);

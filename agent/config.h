@@ -60,6 +60,11 @@ struct config
     unsigned n_peers;
     int log_level;
     int log_format; /* LOG_FORMAT_* ([node] or [monitor]) */
+    /* the log drain ([node] or [monitor]) */
+    char log_drain[320];             /* "": off; else a URL drain_url_parse accepts */
+    int log_drain_facility;          /* syslog facility code */
+    uint64_t log_drain_queue;        /* lines held while the collector is unreachable */
+    char log_drain_ca[PGQ_PATH_MAX]; /* "": [tls] ca_file */
     /* [raft] */
     uint64_t election_timeout_ms;
     uint64_t heartbeat_timeout_ms;

@@ -23,6 +23,8 @@ enum opt_type {
     OPT_ADDRLIST, /* IPv4:port,... */
     OPT_BOOL,     /* on, off */
     OPT_LOGFORMAT,
+    OPT_DRAIN,    /* syslog+tls://host:port, syslog+tcp://host:port, or "" (off) */
+    OPT_FACILITY, /* a syslog facility name */
 };
 
 struct option

@@ -15,6 +15,22 @@
     "`json`: one JSON object per line on standard error (`ts`, `level`, `prog`, `id`, "     \
     "`node`, `msg`); `syslog`: to syslog(3) as `pgquorumd`, facility daemon. Applied on "   \
     "SIGHUP."
+/* The log drain's keys, the same in [node] and [monitor]. */
+#define LOG_DRAIN_DOC                                                                          \
+    "Where every log line is also sent, as an RFC 5424 syslog message over TLS with RFC 5425 " \
+    "octet counting: `syslog+tls://HOST:PORT` (the collector's certificate must chain to "     \
+    "`log_drain_ca`); `syslog+tcp://HOST:PORT` sends in clear text (warned at start). Lines "  \
+    "wait in a bounded queue while the collector is unreachable; see docs/operations.md. "     \
+    "Empty (default): off. Needs a restart."
+#define LOG_DRAIN_FACILITY_DOC                                                            \
+    "Syslog facility of the drained lines: kern, user, mail, daemon, auth, syslog, lpr, " \
+    "news, uucp, cron, authpriv, ftp, local0..local7."
+#define LOG_DRAIN_QUEUE_DOC                                                                     \
+    "Lines held while the collector is unreachable or slow; when the queue is full the oldest " \
+    "line is dropped and counted, and a report line goes first once the collector is back."
+#define LOG_DRAIN_CA_DOC                                                                  \
+    "CA certificate(s) (PEM) the collector's certificate is verified with. Empty: [tls] " \
+    "ca_file, the quorum's own CA."
 #define TLS_DOC                                                                              \
     "on (default): every connection (API, HTTP, Raft, log drain) is TLS 1.3 with the [tls] " \
     "certificates, and peers are identified by theirs. off: plain TCP, warned at start: "    \
@@ -83,6 +99,12 @@ const struct option config_options[] = {
      "(`/primary`, `/replica`, `/read-only`, `/health`, ...) and `/metrics` for Prometheus; "
      "see docs/http.md. Empty (default): no HTTP server."},
     {"node", "log_format", OPT_LOGFORMAT, F(log_format), NOLIMIT, "plain", LOG_FORMAT_DOC},
+    {"node", "log_drain", OPT_DRAIN, F(log_drain), NOLIMIT, "", LOG_DRAIN_DOC},
+    {"node", "log_drain_facility", OPT_FACILITY, F(log_drain_facility), NOLIMIT, "daemon",
+     LOG_DRAIN_FACILITY_DOC},
+    {"node", "log_drain_queue", OPT_U64, F(log_drain_queue), 1, 1000000, "1000",
+     LOG_DRAIN_QUEUE_DOC},
+    {"node", "log_drain_ca", OPT_STRING, F(log_drain_ca), NOLIMIT, "", LOG_DRAIN_CA_DOC},
     {"node", "tls", OPT_BOOL, F(tls), NOLIMIT, "on", TLS_DOC},
     {"monitor", "id", OPT_U64, F(id), 1, PGQ_MONITOR_ID_MAX, NULL,
      "This monitor's Raft id, > 0, unique in the quorum and listed in `peers`."},
@@ -103,6 +125,12 @@ const struct option config_options[] = {
      "balancers (`/node/NAME/primary`, ...), `/metrics` for Prometheus, `/cluster` and "
      "`/events`; see docs/http.md. Empty (default): no HTTP server."},
     {"monitor", "log_format", OPT_LOGFORMAT, F(log_format), NOLIMIT, "plain", LOG_FORMAT_DOC},
+    {"monitor", "log_drain", OPT_DRAIN, F(log_drain), NOLIMIT, "", LOG_DRAIN_DOC},
+    {"monitor", "log_drain_facility", OPT_FACILITY, F(log_drain_facility), NOLIMIT, "daemon",
+     LOG_DRAIN_FACILITY_DOC},
+    {"monitor", "log_drain_queue", OPT_U64, F(log_drain_queue), 1, 1000000, "1000",
+     LOG_DRAIN_QUEUE_DOC},
+    {"monitor", "log_drain_ca", OPT_STRING, F(log_drain_ca), NOLIMIT, "", LOG_DRAIN_CA_DOC},
     {"monitor", "tls", OPT_BOOL, F(tls), NOLIMIT, "on", TLS_DOC},
     {"raft", "election_timeout", OPT_DURATION, F(election_timeout_ms), 50, 60000, "500ms",
      "Raft election timeout (randomized between 1x and 2x). With pre-vote on, a new leader "
@@ -208,6 +236,10 @@ const struct option config_options[] = {
 #undef F
 #undef NOLIMIT
 #undef LOG_FORMAT_DOC
+#undef LOG_DRAIN_DOC
+#undef LOG_DRAIN_FACILITY_DOC
+#undef LOG_DRAIN_QUEUE_DOC
+#undef LOG_DRAIN_CA_DOC
 #undef TLS_DOC
 
 const size_t config_n_options = PGQ_ARRAY_SIZE(config_options);
@@ -235,6 +267,7 @@ static bool option_equal(const struct config *a, const struct config *b, const s
         case OPT_ADDR:
         case OPT_ADDR_OFF:
         case OPT_SSLMODE:
+        case OPT_DRAIN:
         case OPT_ADDRLIST: /* monitors_text: monitors[] are parsed from it */
             return strcmp(fa, fb) == 0;
         case OPT_PEERS:

@@ -190,8 +190,13 @@ int ctl_call(struct ctl *c,
         rv = io_all(&ts, hdr, sizeof hdr, false, deadline);
     }
     if (rv != 0) {
+        /* TLS 1.3: a monitor refuses a client certificate after the client's side of
+         * the handshake is done, so the reason comes with the first read. */
         snprintf(c->errmsg, sizeof c->errmsg, "%s: %s", address,
-                 rv == PGQ_TIMEOUT ? "no reply in time" : "connection closed");
+                 rv == PGQ_TIMEOUT      ? "no reply in time"
+                 : ts.errmsg[0] != '\0' ? ts.errmsg
+                                        : "connection closed");
+        c->hopeless = rv == PGQ_AUTH;
         tsync_close(&ts);
         close(fd);
         return rv == PGQ_TIMEOUT ? PGQ_TIMEOUT : PGQ_UNAVAILABLE;

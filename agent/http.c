@@ -13,6 +13,7 @@
 
 #include "lib/util.h"
 #include "log.h"
+#include "log_drain.h"
 #include "metrics.h"
 #include "render_http.h"
 
@@ -184,6 +185,7 @@ static void read_cb(struct tconn *c, ssize_t n, const uint8_t *buf);
 static void feed(struct http_client *cl, const char *data, size_t n);
 
 #define HTTP_LINGER_MS 1000
+#define HTTP_HANDSHAKE_MS 5000
 
 static void shutdown_cb(struct tconn *c, int status)
 {
@@ -587,8 +589,12 @@ static void connection_cb(uv_stream_t *listener, int status)
     cl->counted = true;
     cl->idle_since = uv_now(s->loop);
     s->pending++;
-    touch(cl); /* the TLS handshake is owed within idle_ms too */
-    if (tconn_accept(&cl->conn, listener, false, open_cb) != 0) {
+    /* The handshake has its own short bound; then idle_ms applies. */
+    uv_timer_start(&cl->timer, timer_cb, PGQ_MIN(s->idle_ms, HTTP_HANDSHAKE_MS), 0);
+    if (tconn_accept(&cl->conn, listener, false, open_cb) != 0 ||
+        s->n_clients > s->max_clients + HTTP_REFUSING_MAX) {
+        /* Beyond what eviction and refusals can absorb (connections still
+         * in their handshakes count): closed unanswered, at once. */
         client_close(cl);
     }
 }
@@ -750,8 +756,11 @@ void http_process_metrics(struct metrics_buf *b, const struct http_server *s)
 
 void http_metrics(struct http_response *res, struct metrics_buf *b, const struct http_server *s)
 {
+    struct log_drain_stats drain;
     size_t len = 0;
     http_process_metrics(b, s);
+    log_drain_stats(&drain);
+    metrics_log_drain(b, &drain);
     free(res->body);
     res->body = metrics_take(b, &len);
     if (res->body == NULL) {

@@ -3,6 +3,7 @@
  * reason); 2 usage error; 3 no monitor reachable. */
 #include <inttypes.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -681,7 +682,11 @@ int main(int argc, char **argv)
     const char *cluster;
     char err[512];
     uint64_t v;
-    int rv = parse_args(argc, argv, &a);
+    int rv;
+    /* OpenSSL writes to the socket with write(): a monitor that resets the
+     * connection must be an error, not a signal that kills the CLI. */
+    signal(SIGPIPE, SIG_IGN);
+    rv = parse_args(argc, argv, &a);
     if (rv != 0) {
         return rv;
     }

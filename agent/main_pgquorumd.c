@@ -14,6 +14,7 @@
 #include "config.h"
 #include "failpoint.h"
 #include "log.h"
+#include "log_drain.h"
 #include "lease.h"
 #include "monitor.h"
 #include "node.h"
@@ -101,8 +102,11 @@ static struct sdnotify notifier;
 static const char *config_path;
 static struct config running_cfg; /* as the services run with it */
 
+/* The daemon's services are stopped: the process's own handles close, and
+ * the log drain flushes (lines logged after go only to the local log). */
 static void close_signals(void)
 {
+    log_drain_stop();
     uv_close((uv_handle_t *)&sig_term, NULL);
     uv_close((uv_handle_t *)&sig_int, NULL);
     uv_close((uv_handle_t *)&sig_hup, NULL);
@@ -177,6 +181,21 @@ static void signal_cb(uv_signal_t *h, int signum)
     }
 }
 
+/* The log drain, before the services: their first lines are drained too
+ * (lines logged before, a bad configuration, go only to standard error). */
+static int start_drain(uv_loop_t *loop, const struct config *cfg, char *err, size_t errsize)
+{
+    /* The collector's CA: log_drain_ca, else the quorum's own; this
+     * daemon's certificate for a collector that asks for one. */
+    struct log_drain_tls tls = {
+        .ca_file = cfg->log_drain_ca[0] != '\0' ? cfg->log_drain_ca : cfg->tls_ca_file,
+        .ca_key = cfg->log_drain_ca[0] != '\0' ? "log_drain_ca" : "[tls] ca_file",
+        .cert_file = cfg->tls_cert_file,
+        .key_file = cfg->tls_key_file,
+    };
+    return log_drain_start(loop, cfg, &tls, err, errsize);
+}
+
 static void emit_line(void *arg, const char *line)
 {
     (void)arg;
@@ -225,6 +244,8 @@ int main(int argc, char **argv)
                 node_print_table(emit_line, NULL);
                 puts("\n### Lease (node agent side)\n");
                 lease_print_table(emit_line, NULL);
+                puts("\n### Log drain (its connection to the collector)\n");
+                log_drain_print_table(emit_line, NULL);
                 return PGQ_EXIT_OK;
             case 'V':
                 printf("pgquorumd %s\n", PGQ_VERSION_STRING);
@@ -276,6 +297,13 @@ int main(int argc, char **argv)
     uv_signal_start(&sig_int, signal_cb, SIGINT);
     uv_signal_init(&loop, &sig_hup);
     uv_signal_start(&sig_hup, hup_cb, SIGHUP);
+    if (start_drain(&loop, cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "pgquorumd: %s\n", err);
+        close_signals();
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_loop_close(&loop);
+        return PGQ_EXIT_USAGE;
+    }
 
     if (cfg->role == ROLE_NODE) {
         is_agent = true;

@@ -540,3 +540,20 @@ void metrics_state(struct metrics_buf *b, const struct state *s, metrics_own_fn 
         }
     }
 }
+
+void metrics_log_drain(struct metrics_buf *b, const struct log_drain_stats *st)
+{
+    if (!st->configured) {
+        return;
+    }
+    metrics_family(b, "pgquorum_log_drain_connected", "gauge",
+                   "1 while the connection to the log_drain collector is open.");
+    metrics_sample(b, "pgquorum_log_drain_connected", NULL, 0, st->connected ? 1 : 0);
+    metrics_family(b, "pgquorum_log_drain_queued", "gauge",
+                   "Log lines waiting to be sent to the log_drain collector.");
+    metrics_sample(b, "pgquorum_log_drain_queued", NULL, 0, (double)st->queued);
+    metrics_family(b, "pgquorum_log_drain_dropped_total", "counter",
+                   "Log lines never sent to the log_drain collector (the queue was full, or "
+                   "the connection broke with them in flight) since the daemon started.");
+    metrics_sample(b, "pgquorum_log_drain_dropped_total", NULL, 0, (double)st->dropped_total);
+}

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "cluster.h"
+#include "log_drain_msg.h"
 
 struct metrics_buf
 {
@@ -70,5 +71,9 @@ void metrics_host(struct metrics_buf *b,
                   const char *cluster,
                   const char *node,
                   const struct agent_host *h);
+
+/* The log drain's families (pgquorum_log_drain_connected, _queued,
+ * _dropped_total), only when a drain is configured. */
+void metrics_log_drain(struct metrics_buf *b, const struct log_drain_stats *st);
 
 #endif /* PGQ_METRICS_H */

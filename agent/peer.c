@@ -80,7 +80,9 @@ static void read_cb(struct tconn *tc, ssize_t n, const uint8_t *buf)
         return;
     }
     if (n < 0) {
-        fail(p, PGQ_IO, "peer %s: connection closed", c->address);
+        /* A TLS refusal of our certificate comes with the first read. */
+        fail(p, n == UV_EPROTO ? PGQ_AUTH : PGQ_IO, "peer %s: %s", c->address,
+             n == UV_EPROTO ? tc->errmsg : "connection closed");
         return;
     }
     if (frame_reader_feed(&c->reader, buf, (size_t)n) != 0) {

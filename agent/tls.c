@@ -11,7 +11,7 @@
  * Possible failure modes are: a file missing or not PEM, a key that does
  * not match its certificate (one line naming the file, nothing changed);
  * a peer certificate that does not verify (the handshake fails, and
- * tls_handshake_error() says why in the words of X.509); a certificate
+ * tls_error() says why in the words of X.509); a certificate
  * that names two pgquorum identities, or one that does not parse (refused:
  * an identity must be unambiguous). */
 #include <errno.h>
@@ -153,8 +153,25 @@ int tls_peer_identity(void *ssl_, struct peer_id *out, char *errmsg, size_t errs
         return PGQ_INVALID;
     }
     if (n_uris == 0) {
-        rv = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn,
-                                       (int)sizeof cn);
+        /* The CN as its bytes: one, no NUL inside (a CN "admin\0x" is not admin). */
+        X509_NAME *subject = X509_get_subject_name(cert);
+        int at = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+        const ASN1_STRING *v;
+        int len;
+        if (at >= 0 && X509_NAME_get_index_by_NID(subject, NID_commonName, at) >= 0) {
+            snprintf(errmsg, errsize, "certificate has more than one CN and no pgquorum URI");
+            return PGQ_INVALID;
+        }
+        v = at >= 0 ? X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, at)) : NULL;
+        len = v != NULL ? ASN1_STRING_length(v) : 0;
+        if (v != NULL && len > 0 && (size_t)len < sizeof cn &&
+            memchr(ASN1_STRING_get0_data(v), '\0', (size_t)len) == NULL) {
+            memcpy(cn, ASN1_STRING_get0_data(v), (size_t)len);
+            cn[len] = '\0';
+            rv = 1;
+        } else {
+            rv = 0;
+        }
         return transport_identity_of(NULL, rv > 0 ? cn : NULL, out, errmsg, errsize);
     }
     return transport_identity_of(uri, NULL, out, errmsg, errsize);
@@ -202,20 +219,30 @@ int tls_check_want(const struct peer_id *p,
     return PGQ_AUTH;
 }
 
-void tls_handshake_error(void *ssl_, const char *who, char *errmsg, size_t errsize)
+void tls_error(void *ssl_, bool handshake, const char *who, char *errmsg, size_t errsize)
 {
     SSL *ssl = ssl_;
     long vr = SSL_get_verify_result(ssl);
     unsigned long e = ERR_peek_last_error();
+    char head[128];
+    if (handshake) {
+        snprintf(head, sizeof head, "TLS handshake with %s failed", who);
+    } else {
+        snprintf(head, sizeof head, "TLS from %s broken", who);
+    }
     if (vr != X509_V_OK) {
-        snprintf(errmsg, errsize, "TLS handshake with %s failed: peer certificate: %s", who,
+        snprintf(errmsg, errsize, "%s: peer certificate: %s", head,
                  X509_verify_cert_error_string(vr));
     } else if (e != 0) {
         const char *reason = ERR_reason_error_string(e);
-        snprintf(errmsg, errsize, "TLS handshake with %s failed: %s", who,
-                 reason != NULL ? reason : "unknown error");
+        int r = ERR_GET_REASON(e);
+        bool not_tls = r == SSL_R_WRONG_VERSION_NUMBER || r == SSL_R_PACKET_LENGTH_TOO_LONG ||
+                       r == SSL_R_HTTP_REQUEST;
+        snprintf(errmsg, errsize, "%s: %s%s%s", head,
+                 not_tls ? "the peer does not speak TLS (" : "",
+                 reason != NULL ? reason : "unknown error", not_tls ? ")" : "");
     } else {
-        snprintf(errmsg, errsize, "TLS handshake with %s failed", who);
+        snprintf(errmsg, errsize, "%s: connection closed", head);
     }
     ERR_clear_error();
 }
@@ -231,6 +258,15 @@ static void ssl_error(char *errmsg, size_t errsize, const char *what, const char
     ERR_clear_error();
 }
 
+static int no_password(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return 0;
+}
+
 static SSL_CTX *context_new(const struct transport_settings *ts,
                             bool server,
                             char *errmsg,
@@ -242,6 +278,8 @@ static SSL_CTX *context_new(const struct transport_settings *ts,
         return NULL;
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+    /* An encrypted key fails at once instead of asking a terminal. */
+    SSL_CTX_set_default_passwd_cb(ctx, no_password);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     /* No session resumption: every connection proves its certificate. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
@@ -366,17 +404,28 @@ int tsync_wait(int fd, short events, uint64_t deadline)
     }
 }
 
-/* Wait for what SSL asked for after a call returned rv. 0: call again. */
+/* Wait for what SSL asked for after a call returned rv. 0: call again;
+ * PGQ_SHUTDOWN: the peer closed the session; PGQ_AUTH: TLS itself failed
+ * (a certificate, an alert: s->errmsg says why); PGQ_IO: the connection
+ * broke (reset, closed). */
 static int ssl_wait(struct tsync *s, int rv, uint64_t deadline)
 {
-    switch (SSL_get_error(s->ssl, rv)) {
+    int e = SSL_get_error(s->ssl, rv);
+    switch (e) {
         case SSL_ERROR_WANT_READ:
             return tsync_wait(s->fd, POLLIN, deadline);
         case SSL_ERROR_WANT_WRITE:
             return tsync_wait(s->fd, POLLOUT, deadline);
         case SSL_ERROR_ZERO_RETURN:
             return PGQ_SHUTDOWN;
+        case SSL_ERROR_SSL:
+            tls_error(s->ssl, !SSL_is_init_finished(s->ssl), "the monitor", s->errmsg,
+                      sizeof s->errmsg);
+            return PGQ_AUTH;
         default:
+            snprintf(s->errmsg, sizeof s->errmsg, "connection %s",
+                     errno != 0 ? strerror(errno) : "closed");
+            ERR_clear_error();
             return PGQ_IO;
     }
 }
@@ -394,6 +443,7 @@ int tsync_open(struct transport *t,
     int rv;
     s->fd = fd;
     s->ssl = NULL;
+    s->errmsg[0] = '\0';
     memset(&s->peer, 0, sizeof s->peer);
     if (!t->tls) {
         return 0;
@@ -405,18 +455,28 @@ int tsync_open(struct transport *t,
         return PGQ_NOMEM;
     }
     s->ssl = ssl;
-    while ((rv = SSL_connect(ssl)) != 1) {
-        int w = ssl_wait(s, rv, deadline);
+    for (;;) {
+        int w;
+        ERR_clear_error();
+        errno = 0;
+        rv = SSL_connect(ssl);
+        if (rv == 1) {
+            break;
+        }
+        w = ssl_wait(s, rv, deadline);
+        if (w == 0) {
+            continue;
+        }
         if (w == PGQ_TIMEOUT) {
             snprintf(errmsg, errsize, "TLS handshake: no answer in time");
-            tsync_close(s);
-            return PGQ_TIMEOUT;
+        } else if (w == PGQ_AUTH) {
+            snprintf(errmsg, errsize, "%s", s->errmsg);
+        } else {
+            snprintf(errmsg, errsize, "TLS handshake: %s",
+                     w == PGQ_SHUTDOWN ? "connection closed" : s->errmsg);
         }
-        if (w != 0) {
-            tls_handshake_error(ssl, "the monitor", errmsg, errsize);
-            tsync_close(s);
-            return PGQ_AUTH;
-        }
+        tsync_close(s);
+        return w == PGQ_AUTH ? PGQ_AUTH : w == PGQ_TIMEOUT ? PGQ_TIMEOUT : PGQ_UNAVAILABLE;
     }
     if (tls_peer_identity(ssl, &s->peer, errmsg, errsize) != 0 ||
         tls_check_want(&s->peer, want_kind, want_id, errmsg, errsize) != 0) {
@@ -446,6 +506,8 @@ int tsync_write(struct tsync *s, const uint8_t *buf, size_t len, uint64_t deadli
             }
             return PGQ_IO;
         }
+        ERR_clear_error();
+        errno = 0;
         rv = SSL_write(s->ssl, buf + off, (int)PGQ_MIN(len - off, (size_t)1 << 30));
         if (rv > 0) {
             off += (size_t)rv;
@@ -477,6 +539,8 @@ ssize_t tsync_read(struct tsync *s, uint8_t *buf, size_t len, uint64_t deadline)
             }
             return -(ssize_t)PGQ_IO;
         }
+        ERR_clear_error();
+        errno = 0;
         rv = SSL_read(s->ssl, buf, (int)PGQ_MIN(len, (size_t)1 << 30));
         if (rv > 0) {
             return rv;

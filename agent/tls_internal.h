@@ -3,6 +3,7 @@
 #ifndef PGQ_TLS_INTERNAL_H
 #define PGQ_TLS_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,7 +28,7 @@ int tls_check_want(const struct peer_id *p,
                    char *errmsg,
                    size_t errsize);
 
-/* Why a handshake failed, in one line. */
-void tls_handshake_error(void *ssl, const char *who, char *errmsg, size_t errsize);
+/* Why a handshake (or, after it, the connection) failed, in one line. */
+void tls_error(void *ssl, bool handshake, const char *who, char *errmsg, size_t errsize);
 
 #endif /* PGQ_TLS_INTERNAL_H */

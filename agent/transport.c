@@ -35,6 +35,9 @@ struct wreq
     uint8_t data[];
 };
 
+/* What a connection may owe its peer before it stops reading from it. */
+#define TCONN_OUT_MAX (256u * 1024u)
+
 static uint8_t cipher_buf[65536];
 static uint8_t plain_buf[16384];
 
@@ -45,11 +48,10 @@ static void idle_cb(uv_idle_t *h);
 static void defer(struct tconn *c)
 {
     struct transport *t = c->t;
-    for (struct tconn *d = t->deferred; d != NULL; d = d->next_deferred) {
-        if (d == c) {
-            return;
-        }
+    if (c->in_deferred) {
+        return;
     }
+    c->in_deferred = true;
     c->next_deferred = t->deferred;
     t->deferred = c;
     uv_idle_start(&t->idle, idle_cb);
@@ -57,12 +59,15 @@ static void defer(struct tconn *c)
 
 static void undefer(struct tconn *c)
 {
-    for (struct tconn **p = &c->t->deferred; *p != NULL; p = &(*p)->next_deferred) {
-        if (*p == c) {
-            *p = c->next_deferred;
-            break;
+    if (c->in_deferred) {
+        for (struct tconn **p = &c->t->deferred; *p != NULL; p = &(*p)->next_deferred) {
+            if (*p == c) {
+                *p = c->next_deferred;
+                break;
+            }
         }
     }
+    c->in_deferred = false;
     c->deferred_open = c->deferred_read = false;
 }
 
@@ -75,11 +80,13 @@ static void idle_cb(uv_idle_t *h)
     while ((c = t->deferred) != NULL) {
         bool open = c->deferred_open, read = c->deferred_read;
         t->deferred = c->next_deferred;
+        c->in_deferred = false;
         c->deferred_open = c->deferred_read = false;
         if (c->closing) {
             continue;
         }
         if (open) {
+            c->open = true;
             c->open_cb(c, 0);
         } else if (read && c->reading) {
             tls_progress(c);
@@ -89,6 +96,8 @@ static void idle_cb(uv_idle_t *h)
 }
 
 /* ---- writing --------------------------------------------------------------- */
+
+static void sync_reading(struct tconn *c);
 
 static void write_done(uv_write_t *w, int status)
 {
@@ -100,6 +109,9 @@ static void write_done(uv_write_t *w, int status)
     if (user) {
         c->user_write = false;
         c->write_cb(c, status);
+    }
+    if (!c->closing) {
+        sync_reading(c); /* the output that held reading back may be gone */
     }
 }
 
@@ -158,7 +170,7 @@ int tconn_write(struct tconn *c, const uint8_t *buf, size_t len, tconn_write_cb 
     c->write_cb = cb;
     if (c->ssl == NULL) {
         rv = write_raw(c, buf, len);
-    } else if (SSL_write(c->ssl, buf, (int)len) != (int)len) {
+    } else if ((ERR_clear_error(), SSL_write(c->ssl, buf, (int)len)) != (int)len) {
         ERR_clear_error();
         rv = UV_EPROTO;
     } else {
@@ -182,8 +194,13 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
 
-static void want_reading(struct tconn *c, bool on)
+/* Read the socket while the handshake needs it or the owner reads, unless
+ * what we owe the peer is already TCONN_OUT_MAX: a peer that makes OpenSSL
+ * answer (key updates) and reads nothing is not fed memory. */
+static void sync_reading(struct tconn *c)
 {
+    bool on = !c->closing && !c->eof && (c->handshaking || (c->open && c->reading)) &&
+              c->tcp.write_queue_size <= TCONN_OUT_MAX;
     if (on && !c->uv_reading) {
         c->uv_reading = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_read) == 0;
     } else if (!on && c->uv_reading) {
@@ -195,7 +212,7 @@ static void want_reading(struct tconn *c, bool on)
 static void fail_open(struct tconn *c)
 {
     c->handshaking = false;
-    want_reading(c, false);
+    sync_reading(c);
     c->open_cb(c, PGQ_AUTH);
 }
 
@@ -203,7 +220,9 @@ static void fail_open(struct tconn *c)
 static void deliver(struct tconn *c)
 {
     while (c->reading && !c->closing && !c->eof) {
-        int n = SSL_read(c->ssl, plain_buf, (int)sizeof plain_buf);
+        int n;
+        ERR_clear_error();
+        n = SSL_read(c->ssl, plain_buf, (int)sizeof plain_buf);
         if (n > 0) {
             c->read_cb(c, n, plain_buf);
             continue;
@@ -217,7 +236,7 @@ static void deliver(struct tconn *c)
                 break;
             default:
                 c->eof = true;
-                tls_handshake_error(c->ssl, c->peer.ip, c->errmsg, sizeof c->errmsg);
+                tls_error(c->ssl, false, c->peer.ip, c->errmsg, sizeof c->errmsg);
                 c->read_cb(c, UV_EPROTO, NULL);
                 break;
         }
@@ -225,20 +244,23 @@ static void deliver(struct tconn *c)
     }
     if (!c->closing) {
         (void)flush_out(c, false); /* alerts, key updates */
+        sync_reading(c);
     }
 }
 
 static void tls_progress(struct tconn *c)
 {
     if (c->handshaking) {
-        int rv = SSL_do_handshake(c->ssl);
+        int rv;
+        ERR_clear_error();
+        rv = SSL_do_handshake(c->ssl);
         (void)flush_out(c, false);
         if (rv != 1) {
             int e = SSL_get_error(c->ssl, rv);
             if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
                 return;
             }
-            tls_handshake_error(c->ssl, c->peer.ip, c->errmsg, sizeof c->errmsg);
+            tls_error(c->ssl, true, c->peer.ip, c->errmsg, sizeof c->errmsg);
             fail_open(c);
             return;
         }
@@ -249,7 +271,7 @@ static void tls_progress(struct tconn *c)
         }
         c->handshaking = false;
         c->open = true;
-        want_reading(c, c->reading);
+        sync_reading(c);
         c->open_cb(c, 0);
         if (c->closing) {
             return;
@@ -265,7 +287,8 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         return;
     }
     if (n < 0) {
-        want_reading(c, false);
+        c->eof = true;
+        sync_reading(c);
         if (c->handshaking) {
             snprintf(c->errmsg, sizeof c->errmsg, "TLS handshake with %s failed: %s",
                      c->peer.ip[0] != '\0' ? c->peer.ip : "the peer",
@@ -275,10 +298,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         }
         snprintf(c->errmsg, sizeof c->errmsg, "%s",
                  n == UV_EOF ? "connection closed" : uv_strerror((int)n));
-        if (!c->eof) {
-            c->eof = true;
-            c->read_cb(c, n, NULL);
-        }
+        c->read_cb(c, n, NULL);
         return;
     }
     if (c->ssl == NULL) {
@@ -286,9 +306,15 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         return;
     }
     if (BIO_write(SSL_get_rbio(c->ssl), buf->base, (int)n) != (int)n) {
+        ERR_clear_error();
         snprintf(c->errmsg, sizeof c->errmsg, "out of memory");
         c->eof = true;
-        c->read_cb(c, UV_ENOMEM, NULL);
+        sync_reading(c);
+        if (c->handshaking) {
+            fail_open(c);
+        } else {
+            c->read_cb(c, UV_ENOMEM, NULL);
+        }
         return;
     }
     tls_progress(c);
@@ -301,20 +327,18 @@ int tconn_read_start(struct tconn *c, tconn_read_cb cb)
     if (c->closing || !c->open) {
         return c->closing ? UV_EINVAL : 0;
     }
-    want_reading(c, true);
+    sync_reading(c);
     if (c->ssl != NULL && (SSL_pending(c->ssl) > 0 || BIO_ctrl_pending(SSL_get_rbio(c->ssl)) > 0)) {
         c->deferred_read = true;
         defer(c);
     }
-    return c->uv_reading ? 0 : UV_EIO;
+    return c->uv_reading || c->eof || c->tcp.write_queue_size > TCONN_OUT_MAX ? 0 : UV_EIO;
 }
 
 void tconn_read_stop(struct tconn *c)
 {
     c->reading = false;
-    if (c->open) {
-        want_reading(c, false);
-    }
+    sync_reading(c);
 }
 
 /* ---- opening --------------------------------------------------------------- */
@@ -349,8 +373,7 @@ static int begin(struct tconn *c, bool server, bool require_cert)
     fill_ip(c);
     uv_tcp_nodelay(&c->tcp, 1);
     if (!c->t->tls) {
-        c->open = true;
-        c->deferred_open = true;
+        c->deferred_open = true; /* open when open_cb runs */
         defer(c);
         return 0;
     }
@@ -361,6 +384,7 @@ static int begin(struct tconn *c, bool server, bool require_cert)
         SSL_free(ssl);
         BIO_free(rbio);
         BIO_free(wbio);
+        ERR_clear_error();
         snprintf(c->errmsg, sizeof c->errmsg, "TLS: out of memory");
         return UV_ENOMEM;
     }
@@ -374,11 +398,15 @@ static int begin(struct tconn *c, bool server, bool require_cert)
     }
     c->ssl = ssl;
     c->handshaking = true;
-    want_reading(c, true);
+    sync_reading(c);
+    if (!c->uv_reading) {
+        c->handshaking = false;
+        return UV_EIO;
+    }
     if (!server) {
         tls_progress(c); /* the ClientHello */
     }
-    return c->uv_reading ? 0 : UV_EIO;
+    return 0;
 }
 
 int tconn_accept(struct tconn *c, uv_stream_t *listener, bool require_cert, tconn_open_cb cb)
@@ -405,7 +433,7 @@ static void connect_cb(uv_connect_t *req, int status)
         return;
     }
     rv = begin(c, false, false);
-    if (rv != 0 && !c->closing && !c->handshaking) {
+    if (rv != 0 && !c->closing) {
         snprintf(c->errmsg, sizeof c->errmsg, "TLS: %s", uv_strerror(rv));
         c->open_cb(c, PGQ_IO);
     }
@@ -442,6 +470,7 @@ int tconn_shutdown(struct tconn *c, tconn_write_cb cb)
     c->shut = true;
     c->shutdown_cb = cb;
     if (c->ssl != NULL && c->open) {
+        ERR_clear_error();
         (void)SSL_shutdown(c->ssl); /* close_notify */
         ERR_clear_error();
         (void)flush_out(c, false);
@@ -494,19 +523,6 @@ int transport_init(struct transport *t,
     return 0;
 }
 
-int transport_reload(struct transport *t,
-                     const struct transport_settings *ts,
-                     char *errmsg,
-                     size_t errsize)
-{
-    if (ts->tls != t->tls) {
-        snprintf(errmsg, errsize, "tls cannot change from %s to %s without a restart",
-                 t->tls ? "on" : "off", ts->tls ? "on" : "off");
-        return PGQ_CONFIG;
-    }
-    return transport_init_contexts(t, ts, errmsg, errsize);
-}
-
 static void idle_closed_cb(uv_handle_t *h)
 {
     struct transport *t = h->data;
@@ -552,11 +568,4 @@ int transport_start(struct transport *t,
             "ports can read and change the cluster");
     }
     return transport_init(t, loop, &ts, errmsg, errsize);
-}
-
-int transport_restart(struct transport *t, const struct config *cfg, char *errmsg, size_t errsize)
-{
-    struct transport_settings ts;
-    settings_of(cfg, &ts);
-    return transport_reload(t, &ts, errmsg, errsize);
 }

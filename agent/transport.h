@@ -90,13 +90,6 @@ int transport_init(struct transport *t,
                    char *errmsg,
                    size_t errsize);
 
-/* New certificate files for new connections (SIGHUP); live ones keep
- * theirs. On error nothing changes. */
-int transport_reload(struct transport *t,
-                     const struct transport_settings *ts,
-                     char *errmsg,
-                     size_t errsize);
-
 struct config;
 /* transport_init with cfg's [tls] (a warning when tls = off). */
 int transport_start(struct transport *t,
@@ -104,8 +97,6 @@ int transport_start(struct transport *t,
                     const struct config *cfg,
                     char *errmsg,
                     size_t errsize);
-/* transport_reload with cfg's [tls]. */
-int transport_restart(struct transport *t, const struct config *cfg, char *errmsg, size_t errsize);
 
 /* After every tconn of it is closed. cb may be NULL. */
 void transport_close(struct transport *t, void (*cb)(struct transport *t));
@@ -143,7 +134,7 @@ struct tconn
     uv_shutdown_t shutdown_req;
     unsigned writes; /* writes in flight */
     bool user_write; /* a tconn_write waits for its cb */
-    bool deferred_open, deferred_read;
+    bool deferred_open, deferred_read, in_deferred;
     struct tconn *next_deferred;
 };
 
@@ -183,6 +174,7 @@ struct tsync
     int fd;
     void *ssl;
     struct peer_id peer;
+    char errmsg[256]; /* why the last tsync_read/tsync_write failed ("" : no reason known) */
 };
 
 /* On a connected non-blocking socket fd: the client handshake, done by the

@@ -28,6 +28,11 @@
    the primary's postmaster) and the cost of /metrics on a monitor watching
    100 nodes (50 clusters of a primary and a standby): latency, size, and
    the CPU one scrape costs beyond the monitor's idle work.
+7. TLS on and off (BENCH_ONLY=tls): the same quorum and failover with the
+   transport plain and TLS 1.3: an API request's round trip on a kept
+   connection and on a new one (handshake included), kill -9 of the Raft
+   leader to a new ready leader, kill -9 of the primary (1 s settings) to the
+   first write, and the monitors' RSS.
 """
 
 import argparse
@@ -406,11 +411,83 @@ def http_bench(t, runs):
           (m["nodes"], m["bytes"], m["min_ms"], m["median_ms"], m["p99_ms"], m["cpu_ms"]))
 
 
+def api_round_trips(t, address, n=200):
+    """Median and p99 ms of n STATUS requests on one connection, then of n on a new
+    connection each (the TLS handshake included when on)."""
+    import struct
+    req = b"\x08\x01\x52\x00"
+    frame = struct.pack(">I", len(req)) + req
+
+    def one(s):
+        s.sendall(frame)
+        hdr = b""
+        while len(hdr) < 4:
+            hdr += s.recv(4 - len(hdr))
+        left = struct.unpack(">I", hdr)[0]
+        while left > 0:
+            left -= len(s.recv(min(left, 65536)))
+    kept, fresh = [], []
+    s = t.connect(address, user="admin")
+    for _ in range(n):
+        t0 = time.monotonic()
+        one(s)
+        kept.append((time.monotonic() - t0) * 1000)
+    s.close()
+    for _ in range(n):
+        t0 = time.monotonic()
+        s = t.connect(address, user="admin")
+        one(s)
+        fresh.append((time.monotonic() - t0) * 1000)
+        s.close()
+
+    def q(xs, f):
+        xs = sorted(xs)
+        return xs[min(len(xs) - 1, int(f * len(xs)))]
+    return q(kept, 0.5), q(kept, 0.99), q(fresh, 0.5), q(fresh, 0.99)
+
+
+def tls_bench(t, runs):
+    """Section 7: the same measurements with the transport plain and TLS."""
+    rows = {}
+    for tls in (False, True):
+        t.TLS = tls
+        sb = t.Sandbox("pgq-bench-tls")
+        t.CURRENT_SANDBOX = sb
+        try:
+            q = t.Quorum(sb, 3).start()
+            time.sleep(1)
+            rt = api_round_trips(t, q.monitor(q.wait_leader()).api_address)
+        finally:
+            sb.cleanup()
+        leader = [leader_run(t) for _ in range(runs)]
+        fo, rss = [], []
+        for _ in range(runs):
+            row, r = failover_run(t, "1s")
+            fo.append(row["first_write"])
+            rss += r
+        rows[tls] = (rt, leader, fo, rss)
+        print("  tls %-3s: api %.2f/%.2f ms kept, %.2f/%.2f ms new; leader %s; failover %s"
+              % ("on" if tls else "off", rt[0], rt[1], rt[2], rt[3], stats(leader), stats(fo)),
+              flush=True)
+    t.TLS = True
+    print("\nTLS 1.3 on and off (3 monitors on loopback)")
+    print("  %-44s %-24s %-24s" % ("", "plain", "TLS"))
+    for label, f in (("API round trip, kept connection (p50/p99 ms)",
+                      lambda r: "%.2f / %.2f" % (r[0][0], r[0][1])),
+                     ("API round trip, new connection (p50/p99 ms)",
+                      lambda r: "%.2f / %.2f" % (r[0][2], r[0][3])),
+                     ("Raft leader killed -> new leader (s)", lambda r: stats(r[1])),
+                     ("primary killed -> first write, 1s (s)", lambda r: stats(r[2])),
+                     ("monitor RSS (kB, max)", lambda r: "%d" % max(r[3]))):
+        print("  %-44s %-24s %-24s" % (label, f(rows[False]), f(rows[True])))
+    print(flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--builddir")
     ap.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS", "5")))
-    ap.add_argument("--only", choices=("monitors", "agents", "healing", "http", "raft"),
+    ap.add_argument("--only", choices=("monitors", "agents", "healing", "http", "tls", "raft"),
                     default=os.environ.get("BENCH_ONLY") or None,
                     help="only the failovers without agents (and the rest), only with, "
                     "only the switchover and the rejoin, only HTTP, or only Raft with tls off/on")
@@ -423,6 +500,10 @@ def main():
     if args.only in (None, "raft"):
         raft_bench(t, args.runs)
         if args.only == "raft":
+            return
+    if args.only in (None, "tls"):
+        tls_bench(t, args.runs)
+        if args.only == "tls":
             return
     if args.only in (None, "http"):
         http_bench(t, args.runs)

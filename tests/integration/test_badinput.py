@@ -295,8 +295,17 @@ def test_garbage_on_api(sb):
 
 # ---- the command line -----------------------------------------------------
 
-def connect_from(addr, src="127.0.0.2"):
-    s = t.connect(addr, source=src, user="admin")
+def connect_from(addr, src="127.0.0.2", rcvbuf=None):
+    """A connection from src; rcvbuf: a small receive buffer, so that a server writing to
+    a client that reads nothing is blocked after a few replies (not megabytes later)."""
+    host, port = addr.rsplit(":", 1)
+    s = socket.socket()
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.bind((src, 0))
+    s.settimeout(5)
+    s.connect((host, int(port)))
+    s = t.tls_wrap(s, user="admin")
     s.settimeout(5)
     return s
 
@@ -319,7 +328,8 @@ def test_slow_clients_cut_off(sb):
     """A client that trickles a frame, one that never reads its replies, and clients beyond
     max_clients are cut off (the surplus with a reply saying why), while the monitors' own
     hosts are still served."""
-    q = t.Quorum(sb, 3, {"api.idle_timeout": "1s", "api.max_clients": "4"}).start()
+    q = t.Quorum(sb, 3, {"api.idle_timeout": "1s", "api.max_clients": "4",
+                         "monitor.log_level": "debug"}).start()
     leader = q.monitor(q.wait_leader())
     addr = leader.api_address
     # Trickling: a byte every 0.3 s into a frame that announces 1000 bytes.
@@ -348,22 +358,27 @@ def test_slow_clients_cut_off(sb):
     for s in held + tricklers:
         s.close()
     # A client that pipelines requests and reads nothing is closed.
-    s = connect_from(addr)
+    s = connect_from(addr, rcvbuf=4096)
     s.setblocking(False)
     sent = 0
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
+        # The same buffer again after a refusal: TLS wants a write retried as it was.
+        chunk = frame(STATUS) * 64
         try:
-            sent += s.send(frame(STATUS) * 64)
+            sent += s.send(chunk)
         except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
             time.sleep(0.2)
             try:
-                sent += s.send(frame(STATUS))
+                sent += s.send(chunk)
             except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
                 break
         except OSError:
             break
-    time.sleep(3)
+    # Reading now would let the monitor go on writing: wait for it to say it closed the
+    # client (it writes until the kernel takes no more, then waits idle_timeout), then read.
+    t.wait_until(lambda: "closing a client that does not read its reply" in leader.log_text(),
+                 30, "the monitor closing a client that reads nothing (%d bytes sent)" % sent)
     s.setblocking(True)
     t.check(closed_by_server(s, 15), "a client that reads nothing was not closed (%d bytes sent)" % sent)
     s.close()

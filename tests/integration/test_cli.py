@@ -33,7 +33,8 @@ def ctl_env(monitors_env, *args):
     env = {k: v for k, v in os.environ.items() if k != "PGQUORUM_MONITORS"}
     if monitors_env is not None:
         env["PGQUORUM_MONITORS"] = monitors_env
-    return subprocess.run([t.PGQUORUMCTL] + list(args), stdout=subprocess.PIPE,
+    tls = t.CURRENT_SANDBOX.ctl_tls_args()
+    return subprocess.run([t.PGQUORUMCTL] + tls + list(args), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True, timeout=60, env=env)
 
 
@@ -349,8 +350,13 @@ def test_not_a_monitor(sb):
             began = time.monotonic()
             p = ctl_env(None, "--monitors", address, *args)
             took = time.monotonic() - began
-            one_line_error(p, 3, '%s: not a pgquorum monitor (it answered "<!DOCTYPE HTML>")'
-                           % address, " ".join(args))
+            if t.TLS:
+                # Under TLS the handshake is where it shows.
+                one_line_error(p, 3, "%s: TLS handshake with the monitor failed: the peer does "
+                               "not speak TLS" % address, " ".join(args))
+            else:
+                one_line_error(p, 3, '%s: not a pgquorum monitor (it answered "<!DOCTYPE '
+                               'HTML>")' % address, " ".join(args))
             t.check("over the limit" not in p.stderr, "%s: %r" % (args, p.stderr))
             t.check(took < 3, "%s took %.1fs" % (args, took))
     finally:
