@@ -908,10 +908,13 @@ def tls_context(sb, user=None):
     if not TLS:
         return None
     import pgqtls
-    cert = key = None
-    if user:
-        cert, key = sb.cert("user-%s" % user, ["pgquorum:user:%s" % user])
-    return pgqtls.client_context(sb.certs().cert, cert, key)
+    cache = sb.__dict__.setdefault("_contexts", {})
+    if user not in cache:
+        cert = key = None
+        if user:
+            cert, key = sb.cert("user-%s" % user, ["pgquorum:user:%s" % user])
+        cache[user] = pgqtls.client_context(sb.certs().cert, cert, key)
+    return cache[user]
 
 
 # The sandbox of the running test, for helpers that connect (http_get, connect).
