@@ -82,7 +82,7 @@ struct lease_entry *lease_entry_get(struct lease_book *b, const char *cluster, c
 bool lease_may_grant(const struct cluster *c, const struct node *n)
 {
     if (c == NULL || n == NULL || c->epoch == 0 || strcmp(c->primary, n->name) != 0 ||
-        n->twin_of[0] != '\0') {
+        n->twin_of[0] != '\0' || node_impostor(n)) {
         return false;
     }
     /* Paused or not: a paused cluster must not fence its own primary.
@@ -143,7 +143,7 @@ static void lease_follow(const struct cluster *c, const struct node *n, struct l
         c->fo.phase == PGQ_FO_NONE || c->fo.phase == PGQ_FO_PROMOTED || c->fo.phase == PGQ_FO_DONE;
     out->rejoin = n->role == PGQ_ROLE_DEMOTED;
     /* A paused cluster: no automatic action, no rejoin either. */
-    if (c->paused || p == NULL || p == n || n->twin_of[0] != '\0' || !settled ||
+    if (c->paused || p == NULL || p == n || n->twin_of[0] != '\0' || node_impostor(n) || !settled ||
         p->role != PGQ_ROLE_PRIMARY || p->verdict != PGQ_VERDICT_UP || p->twin_of[0] != '\0') {
         return;
     }

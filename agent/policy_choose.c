@@ -190,7 +190,7 @@ unsigned policy_plausible_candidates(const struct cluster *c,
     for (unsigned i = 0; i < c->n_nodes; i++) {
         const struct node *n = &c->nodes[i];
         const char *no = NULL;
-        if (n == p || n->role != PGQ_ROLE_STANDBY || n->twin_of[0] != '\0') {
+        if (n == p || n->role != PGQ_ROLE_STANDBY || n->twin_of[0] != '\0' || node_impostor(n)) {
             continue;
         }
         if (n->verdict != PGQ_VERDICT_UP) {
@@ -279,7 +279,7 @@ void policy_choose(const struct state *s,
     /* First pass: positions after the cut, and the most advanced one. */
     for (unsigned i = 0; i < c->n_nodes; i++) {
         const struct node *n = &c->nodes[i];
-        if (n == p || n->role != PGQ_ROLE_STANDBY || n->twin_of[0] != '\0') {
+        if (n == p || n->role != PGQ_ROLE_STANDBY || n->twin_of[0] != '\0' || node_impostor(n)) {
             continue;
         }
         if (n->verdict != PGQ_VERDICT_UP) {
