@@ -106,6 +106,8 @@ def test_no_failover_to_impostor(sb):
         return c["failover"]["blocked"] if c["failover"]["blocked"] else None
     why = t.wait_until(blocked, 60, "the failover blocked")
     t.log("blocked: %s" % why)
+    t.check("pg2: another server answers at its address" in why,
+            "the blocked reason does not name the impostor: %s" % why)
     t.holds_for(lambda: (not t.events_of(q, "failover-decided") and
                          q.status()["clusters"][0]["primary"] == "pg1"), 3,
                 "no decision, pg1 still the primary of record")

@@ -189,6 +189,24 @@ static void test_impostor_never_candidate(void **ctx)
     b_refused(s, &c, PGQ_REFUSED, "node pg2 cannot be promoted: another server answers for it");
 }
 
+static void test_impostor_alone_blocks(void **ctx)
+{
+    /* With the impostor as the only standby, the primary's failure fails over to nobody, and
+     * the blocked reason names it. */
+    struct state *s = *ctx;
+    struct command c;
+    static const char *const one_standby[] = {"pg2"};
+    b_healthy(s, 1000, 3, "pg1", 0x1000, one_standby, 1);
+    identify(s);
+    impostor_at_pg2(s, 2000);
+    b_primary_down(s, 3000);
+    assert_true(b_plan(s, &PC, 9000, &c));
+    assert_int_equal(c.kind, CMD_BLOCKED);
+    assert_string_equal(c.u.blocked.reason,
+                        "no eligible standby: pg2: another server answers at its address (system "
+                        "identifier)");
+}
+
 static void test_impostor_never_discovered_primary(void **ctx)
 {
     /* A new cluster's first writable node becomes the primary by discovery, but not while
@@ -323,10 +341,15 @@ int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, b_setup_state, b_teardown_state)
     const struct CMUnitTest tests[] = {
-        T(test_learned_at_first_sight),     T(test_another_server_refused),
-        T(test_impostor_never_candidate),   T(test_impostor_never_discovered_primary),
-        T(test_own_server_again_one_event), T(test_remove_add_relearns),
-        T(test_snapshot_keeps_identity),    T(test_agent_facts_of_another_server),
+        T(test_learned_at_first_sight),
+        T(test_another_server_refused),
+        T(test_impostor_never_candidate),
+        T(test_impostor_alone_blocks),
+        T(test_impostor_never_discovered_primary),
+        T(test_own_server_again_one_event),
+        T(test_remove_add_relearns),
+        T(test_snapshot_keeps_identity),
+        T(test_agent_facts_of_another_server),
         T(test_agent_learns_first),
     };
 #undef T
