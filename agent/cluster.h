@@ -549,6 +549,11 @@ bool obs_writable(const struct obs *o);
  * epoch (a split brain in the making: it must be fenced). */
 bool node_rogue(const struct cluster *c, const struct node *n, const struct obs *o);
 
+/* Observation o (of a node of `cluster`) reached another server than the
+ * node (another system identifier): it is committed as the node
+ * unreachable, so the monitor re-reports it as often as a node seen down. */
+bool state_obs_refused(const struct state *s, const char *cluster, const struct obs *o);
+
 /* Committing observation o (of a node of `cluster`) would raise an alert the
  * state does not have yet: the monitor reports it at once. */
 bool state_obs_alerts(const struct state *s, const char *cluster, const struct obs *o);

@@ -129,11 +129,12 @@ static void conclude(struct probe_target *t, const struct obs *o)
      * knows this monitor still sees it so (a down view counts only that
      * long: config_down_view_ttl_ms); so is a primary whose WAL moved, so
      * that the lag limit of a failover is measured against its position as
-     * of its last probe (Invariant 4); one that would raise an alert the
+     * of its last probe (Invariant 4), and a server refused as not the
+     * node (committed as the node down); one that would raise an alert the
      * state does not have yet is reported at once. */
-    bool every_round =
-        now >= t->reported_ms + p->cfg->interval_ms &&
-        (!o->reachable || (!o->in_recovery && o->current_lsn != t->reported.current_lsn));
+    bool every_round = now >= t->reported_ms + p->cfg->interval_ms &&
+                       (!o->reachable || state_obs_refused(p->state, t->cluster, o) ||
+                        (!o->in_recovery && o->current_lsn != t->reported.current_lsn));
     bool report = t->force || !t->have_reported || obs_report_due(&t->reported, o, p->wal_step) ||
                   now >= t->reported_ms + p->cfg->report_refresh_ms || every_round ||
                   state_obs_alerts(p->state, t->cluster, o) ||

@@ -199,6 +199,13 @@ bool node_rogue(const struct cluster *c, const struct node *n, const struct obs 
            !node_identity_foreign(n, o->system_id) && obs_writable(o);
 }
 
+bool state_obs_refused(const struct state *s, const char *cluster, const struct obs *o)
+{
+    const struct node *n = cluster_node(state_cluster(s, cluster), o->node);
+    return s->feature_level >= 5 && n != NULL && o->reachable &&
+           node_identity_foreign(n, o->system_id);
+}
+
 bool state_obs_alerts(const struct state *s, const char *cluster, const struct obs *o)
 {
     const struct cluster *c = state_cluster(s, cluster);

@@ -86,6 +86,27 @@ def test_impostor_never_promoted(sb):
                  "pg2 relearned as the new server")
 
 
+def test_impostor_at_the_primary(sb):
+    """A new initdb on the primary's port is the primary gone, not the primary: every monitor
+    keeps reporting it refused (a down view that does not age), the quorum fails over to a
+    standby (report_refresh 60 s, longer than a down view counts: the refusal is re-reported
+    every interval, as a node seen down is), and the impostor is never fenced."""
+    nodes, q = t.failover_setup(sb, settings={"health.report_refresh": "60s",
+                                              "failover.failover_timeout": "6s"})
+    pg1, pg2, pg3 = nodes
+    own = wait_identified(q, nodes)
+    imp = impostor_at(sb, pg1)
+    wait_refused(q, "pg1", imp, own)
+    c = t.wait_failover(q, 2, timeout=30)
+    t.check(c["primary"] in ("pg2", "pg3"), "the new primary is %s" % c["primary"])
+    new = pg2 if c["primary"] == "pg2" else pg3
+    t.check_follows(pg3 if new is pg2 else pg2, new)
+    t.check(imp.sql("SHOW default_transaction_read_only") == "off" and
+            not any(e["node"] == "pg1" for e in t.events_of(q, "fenced")),
+            "the impostor was fenced")
+    t.check(q.node("pg1")["identity_refused"], "pg1 no longer refused")
+
+
 def test_no_failover_to_impostor(sb):
     """With the impostor as the only other node, the death of the primary fails over to
     nobody: the failover is blocked and no decision is ever made."""
@@ -115,4 +136,5 @@ def test_no_failover_to_impostor(sb):
 
 
 if __name__ == "__main__":
-    t.main([test_impostor_never_promoted, test_no_failover_to_impostor])
+    t.main([test_impostor_never_promoted, test_impostor_at_the_primary,
+            test_no_failover_to_impostor])

@@ -153,6 +153,9 @@ static void test_another_server_refused(void **ctx)
     o.system_id = ID_B;
     assert_false(state_obs_alerts(s, B_CLUSTER, &o));
     assert_false(node_rogue(b_cluster(s), n, &o));
+    assert_true(state_obs_refused(s, B_CLUSTER, &o)); /* re-reported every interval */
+    o.system_id = ID_A;
+    assert_false(state_obs_refused(s, B_CLUSTER, &o));
 }
 
 static void test_impostor_never_candidate(void **ctx)
