@@ -165,15 +165,21 @@ bool lease_on_heartbeat(struct lease_book *b,
     const struct cluster *c = state_cluster(s, cluster);
     const struct node *n = cluster_node(c, node);
     struct lease_entry *e;
+    struct agent_facts heard = *facts;
     bool changed;
     memset(out, 0, sizeof *out);
     if (n == NULL || (e = lease_entry_get(b, c->name, n->name)) == NULL) {
         return false;
     }
-    changed = e->heard_ms == 0 || agent_facts_material(&e->facts, facts) ||
+    /* Below level 5 the state holds no agent's system identifier: one
+     * heard would make every heartbeat look changed from what is committed. */
+    if (s->feature_level < 5) {
+        heard.system_id = 0;
+    }
+    changed = e->heard_ms == 0 || agent_facts_material(&e->facts, &heard) ||
               n->agent.state != PGQ_AGENT_UP;
     e->heard_ms = now_ms;
-    e->facts = *facts;
+    e->facts = heard;
     e->facts.state = PGQ_AGENT_UP;
     out->registered = true;
     out->epoch = c->epoch;

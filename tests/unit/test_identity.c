@@ -340,6 +340,32 @@ static void test_agent_learns_first(void **ctx)
     assert_true(node_impostor(b_node(s, "pg2")));
 }
 
+static void test_agent_identity_below_level_5(void **ctx)
+{
+    /* Below level 5 (a rolling upgrade under way) the leader keeps no agent's system
+     * identifier: a heartbeat that tells one is not a change from what is committed, and
+     * nothing it proposes carries it. */
+    struct state *s = *ctx;
+    struct lease_book b;
+    struct agent_facts f = b_agent_facts(true);
+    struct command c;
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    for (uint64_t m = 1; m <= 3; m++) {
+        c = b_cmd_report(1100, m, NULL, 0);
+        c.u.report.feature_level = PGQ_FEATURE_LEVEL;
+        b_apply(s, &c);
+    }
+    c = b_cmd_feature(1100, 4);
+    b_apply(s, &c);
+    b_agent(s, 1200, "pg1", &f);
+    lease_book_init(&b, 10000, 500);
+    f.system_id = ID_A;
+    assert_true(lease_on_heartbeat(&b, s, B_CLUSTER, "pg1", &f, 2000, &(struct lease_reply){0}));
+    assert_false(lease_on_heartbeat(&b, s, B_CLUSTER, "pg1", &f, 2100, &(struct lease_reply){0}));
+    assert_int_equal(lease_entry_find(&b, B_CLUSTER, "pg1")->facts.system_id, 0);
+    lease_book_close(&b);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, b_setup_state, b_teardown_state)
@@ -354,6 +380,7 @@ int main(void)
         T(test_snapshot_keeps_identity),
         T(test_agent_facts_of_another_server),
         T(test_agent_learns_first),
+        T(test_agent_identity_below_level_5),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
