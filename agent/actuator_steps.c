@@ -799,9 +799,13 @@ void job_run_stage(struct job *j)
                       cfg->timeout_ms);
             return;
         case ST_F_TERMINATE:
+            /* A role that is not a superuser (pg_signal_backend) may not
+             * end a superuser's session: asking would fail the fence. */
             job_query(j,
-                      "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                      " WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
+                      "SELECT count(pg_terminate_backend(a.pid)) FROM pg_stat_activity a"
+                      " WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()"
+                      " AND (current_setting('is_superuser') = 'on' OR NOT EXISTS"
+                      " (SELECT 1 FROM pg_roles r WHERE r.oid = a.usesysid AND r.rolsuper))",
                       cfg->timeout_ms);
             return;
         case ST_C_READ:

@@ -628,7 +628,8 @@ static int apply_report(struct state *s, const struct command *cmd, struct apply
         struct obs o = r->obs[i];
         struct node *n = cluster_node(c, o.node);
         struct view *v;
-        bool denied;
+        bool denied, was;
+        uint64_t seen;
         if (n == NULL || (v = view_slot(s, n, r->monitor_id)) == NULL) {
             continue; /* removed meanwhile: nothing to record */
         }
@@ -639,6 +640,8 @@ static int apply_report(struct state *s, const struct command *cmd, struct apply
             o.lost_slots[0] = '\0';
             o.slot_use = PGQ_SLOT_USE_UNKNOWN;
         }
+        seen = o.system_id;
+        was = identity_note_observation(s, c, n, &o);
         note_lost_slots(s, c, n, &o); /* before the view it compares with is replaced */
         denied = node_slot_denied(n);
         v->monitor_id = r->monitor_id;
@@ -648,6 +651,7 @@ static int apply_report(struct state *s, const struct command *cmd, struct apply
         if (node_slot_denied(n) != denied) {
             members_changed(s, c); /* it has a slot now, or no longer */
         }
+        identity_changed(s, c, n, was, seen);
         note_observation(s, c, n, &o);
         agent_note_observation(s, c, n, &o);
         sync_note_observation(s, c, n, &o);
@@ -677,6 +681,11 @@ static int apply_set_role(struct state *s, const struct command *cmd, struct app
         if (c->primary[0] != '\0' || n->role != PGQ_ROLE_UNKNOWN) {
             return cluster_fail(res, PGQ_REFUSED,
                                 "node %s cannot be made primary outside a failover", n->name);
+        }
+        if (node_impostor(n)) {
+            return cluster_fail(res, PGQ_REFUSED,
+                                "node %s cannot be made primary: another server answers for it",
+                                n->name);
         }
         c->epoch++;
         pgq_strlcpy(c->primary, n->name, sizeof c->primary);

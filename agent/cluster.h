@@ -137,6 +137,10 @@ struct agent_facts
     bool lost_known;                    /* the two above were counted */
     bool streaming;                     /* a standby whose walreceiver streams */
     uint64_t stopped_lsn; /* stopped cleanly for a switchover: its shutdown checkpoint */
+    /* Its PostgreSQL's system identifier, from the control file (level 5;
+     * 0: not read yet). Committed from a refused heartbeat alone: see
+     * node_impostor(). */
+    uint64_t system_id;
 };
 
 /* The agent's facts that a failover depends on changed (as opposed to
@@ -181,6 +185,12 @@ struct node
     struct agent_facts agent;      /* state PGQ_AGENT_NONE: no agent ever attached */
     uint64_t allow_unfenced_epoch; /* an operator allowed a failover over it in this epoch */
     bool replication_quorum;       /* managed sync: it may be a synchronous standby (default) */
+    /* Its identity (level 5): the PostgreSQL system identifier learned at
+     * first sight, from the first committed observation or agent facts
+     * that tell one (0: not yet). A standby cloned or rewound from its
+     * primary has the primary's, so a rejoin keeps it; a new initdb needs
+     * node remove + node add. */
+    uint64_t system_id;
     struct view views[PGQ_MAX_MONITORS];
 };
 
@@ -521,12 +531,28 @@ bool switchover_stopped(const struct cluster *c, const struct node *p);
 bool switchover_stops(const struct cluster *c, const struct node *n);
 void switchover_unfit(const struct cluster *c, const char *target, char *why, size_t size);
 
+/* Node identity (level 5). A system identifier id (0: none told) is not
+ * n's: n's is known and id is another. */
+bool node_identity_foreign(const struct node *n, uint64_t id);
+
+/* Another server answers for n (level 5): a committed view of a monitor
+ * that reached a server of another system identifier at n's address, or
+ * its agent's facts that tell another. Such a node is not up, never a
+ * candidate, a switchover target nor the primary, and is never acted on;
+ * its agent is granted no lease and told to follow nobody. */
+bool node_impostor(const struct node *n);
+
 /* A node is writable when it is reachable, out of recovery and not fenced. */
 bool obs_writable(const struct obs *o);
 
 /* Invariant 1: o shows node n writable while it is not the primary of c's
  * epoch (a split brain in the making: it must be fenced). */
 bool node_rogue(const struct cluster *c, const struct node *n, const struct obs *o);
+
+/* Observation o (of a node of `cluster`) reached another server than the
+ * node (another system identifier): it is committed as the node
+ * unreachable, so the monitor re-reports it as often as a node seen down. */
+bool state_obs_refused(const struct state *s, const char *cluster, const struct obs *o);
 
 /* Committing observation o (of a node of `cluster`) would raise an alert the
  * state does not have yet: the monitor reports it at once. */

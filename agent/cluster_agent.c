@@ -38,6 +38,9 @@ unsigned cluster_command_level(const struct command *cmd)
     if (cmd->kind == CMD_HELLO && cmd->u.hello.reason[0] != '\0') {
         return 4;
     }
+    if (cmd->kind == CMD_AGENT && cmd->u.agent.system_id != 0) {
+        return 5;
+    }
     return cluster_cmd_level(cmd->kind);
 }
 
@@ -56,7 +59,7 @@ bool agent_facts_material(const struct agent_facts *a, const struct agent_facts 
            a->in_recovery != b->in_recovery || a->fenced != b->fenced ||
            a->handover != b->handover || a->lease != b->lease || a->pm_pid != b->pm_pid ||
            a->session != b->session || a->rejoin != b->rejoin || a->streaming != b->streaming ||
-           a->stopped_lsn != b->stopped_lsn;
+           a->stopped_lsn != b->stopped_lsn || a->system_id != b->system_id;
 }
 
 bool agent_confirms_down(const struct agent_facts *a)
@@ -101,6 +104,7 @@ int apply_agent(struct state *s, const struct command *cmd, struct apply_result 
     struct node *n = cluster_node(c, cmd->node);
     const struct agent_facts *f = &cmd->u.agent;
     struct agent_facts old;
+    bool was;
     if (n == NULL) {
         return cluster_fail(res, PGQ_NOTFOUND, "agent report for unknown node %s/%s", cmd->cluster,
                             cmd->node);
@@ -118,6 +122,10 @@ int apply_agent(struct state *s, const struct command *cmd, struct apply_result 
                             cmd->node, f->pg_state);
     }
     old = n->agent;
+    if (f->state == PGQ_AGENT_UP && identity_refuse_agent(s, c, n, f)) {
+        return 0; /* another server's facts: only that is committed */
+    }
+    was = node_impostor(n);
     if (f->state == PGQ_AGENT_SILENT) {
         /* Silence keeps the last facts heard: only the state changes. */
         if (old.state == PGQ_AGENT_SILENT) {
@@ -135,6 +143,7 @@ int apply_agent(struct state *s, const struct command *cmd, struct apply_result 
         return 0;
     }
     n->agent = *f;
+    identity_changed(s, c, n, was, f->system_id);
     if (s->feature_level < 3) {
         /* Monitors of level 2 know none of the rejoin facts: all agree on
          * none until every monitor does. */

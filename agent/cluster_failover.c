@@ -234,6 +234,11 @@ int apply_decide(struct state *s, const struct command *cmd, struct apply_result
         cand->twin_of[0] != '\0') {
         return cluster_fail(res, PGQ_REFUSED, "node %s cannot be promoted", cand->name);
     }
+    if (node_impostor(cand)) {
+        return cluster_fail(res, PGQ_REFUSED,
+                            "node %s cannot be promoted: another server answers for it",
+                            cand->name);
+    }
     /* Cut before promote: the candidate is one whose position was read
      * after it stopped following the old primary. */
     if (d->round != 0 && cand->cut_round != d->round) {

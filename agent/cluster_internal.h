@@ -47,6 +47,19 @@ void agent_note_observation(struct state *s,
                             struct node *n,
                             const struct obs *o);
 
+/* Node identity (cluster_identity.c, level 5). Before observation o of n
+ * is committed: learn n's identifier at first sight, or turn o into one of
+ * n unreachable when it shows another server; returns node_impostor(n)
+ * before. After it: one IDENTITY event if node_impostor(n) changed from
+ * `was` (seen: the identifier that made it so). And agent facts f of
+ * another server: only their identifier is committed (true: f is refused). */
+bool identity_note_observation(struct state *s, struct cluster *c, struct node *n, struct obs *o);
+void identity_changed(struct state *s, struct cluster *c, struct node *n, bool was, uint64_t seen);
+bool identity_refuse_agent(struct state *s,
+                           struct cluster *c,
+                           struct node *n,
+                           const struct agent_facts *f);
+
 /* Managed synchronous replication (cluster_sync.c). */
 int apply_sync_config(struct state *s, const struct command *cmd, struct apply_result *res);
 int sync_config_check(const struct state *s, const struct command *cmd, struct apply_result *res);

@@ -55,6 +55,8 @@ void switchover_unfit(const struct cluster *c, const char *target, char *why, si
             snprintf(why, size, "%s is the primary already", target);
         } else if (t->role != PGQ_ROLE_STANDBY || t->twin_of[0] != '\0') {
             snprintf(why, size, "%s is not a standby", target);
+        } else if (node_impostor(t)) {
+            snprintf(why, size, "another server answers for %s (system identifier)", target);
         } else if (t->verdict != PGQ_VERDICT_UP) {
             snprintf(why, size, "%s is not up", target);
         } else if (t->priority == 0) {
@@ -70,8 +72,8 @@ void switchover_unfit(const struct cluster *c, const char *target, char *why, si
         for (unsigned i = 0; i < c->n_nodes; i++) {
             const struct node *n = &c->nodes[i];
             ok += n != p && n->role == PGQ_ROLE_STANDBY && n->twin_of[0] == '\0' &&
-                  n->verdict == PGQ_VERDICT_UP && n->priority > 0 && !n->maintenance &&
-                  n->following_epoch == c->epoch;
+                  !node_impostor(n) && n->verdict == PGQ_VERDICT_UP && n->priority > 0 &&
+                  !n->maintenance && n->following_epoch == c->epoch;
         }
         if (ok == 0) {
             snprintf(why, size, "no standby that follows the primary could replace it");

@@ -44,6 +44,7 @@ int codec_agent_to_pb(const struct agent_facts *a, Pgq__AgentFacts *m, struct sc
     SET(lost_known, a->lost_known);
     SET(streaming, a->streaming);
     SET(stopped_lsn, a->stopped_lsn);
+    SET(system_id, a->system_id);
 #undef SET
 #define SET(field, value) (h->has_##field = (value) != 0, h->field = (value))
     SET(cpu_busy_bp, a->host.cpu_busy_bp);
@@ -105,6 +106,7 @@ void codec_agent_from_pb(struct dec *d, const Pgq__AgentFacts *m, struct agent_f
     a->lost_known = m->lost_known;
     a->streaming = m->streaming;
     a->stopped_lsn = m->stopped_lsn;
+    a->system_id = m->system_id;
     if (m->host != NULL) {
         const Pgq__HostMetrics *h = m->host;
         a->host.cpu_busy_bp = h->cpu_busy_bp;

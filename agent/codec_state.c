@@ -77,6 +77,7 @@ static Pgq__Node *node_to_pb(const struct node *n, struct scratch *sc)
     m->has_maintenance_allow_failover = n->maintenance_allow_failover;
     m->maintenance_allow_failover = n->maintenance_allow_failover;
     m->has_replication_quorum = !n->replication_quorum, m->replication_quorum = false;
+    m->has_system_id = n->system_id != 0, m->system_id = n->system_id;
     if (n->agent.state != PGQ_AGENT_NONE) {
         m->agent = codec_scratch_alloc(sc, sizeof *m->agent);
         if (m->agent == NULL || codec_agent_to_pb(&n->agent, m->agent, sc) != 0) {
@@ -380,6 +381,7 @@ static void node_from_pb(struct dec *d, const Pgq__Node *m, struct node *n)
     n->maintenance_allow_failover =
         m->has_maintenance_allow_failover && m->maintenance_allow_failover;
     n->replication_quorum = m->replication_quorum; /* absent: the default, true */
+    n->system_id = m->system_id;
     codec_agent_from_pb(d, m->agent, &n->agent);
     n->cut_lsn = m->cut_lsn;
     n->cut_tli = m->cut_tli;

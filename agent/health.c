@@ -309,6 +309,10 @@ void health_facts_of(const struct cluster *c,
         f->unknown = "registered twice: this name is ignored";
         return;
     }
+    if (node_impostor(n)) {
+        f->unknown = "another server (system identifier) answers at its address";
+        return;
+    }
     if (own == NULL) {
         f->unknown = "not probed by this monitor yet";
         return;

@@ -82,7 +82,7 @@ struct lease_entry *lease_entry_get(struct lease_book *b, const char *cluster, c
 bool lease_may_grant(const struct cluster *c, const struct node *n)
 {
     if (c == NULL || n == NULL || c->epoch == 0 || strcmp(c->primary, n->name) != 0 ||
-        n->twin_of[0] != '\0') {
+        n->twin_of[0] != '\0' || node_impostor(n)) {
         return false;
     }
     /* Paused or not: a paused cluster must not fence its own primary.
@@ -143,7 +143,7 @@ static void lease_follow(const struct cluster *c, const struct node *n, struct l
         c->fo.phase == PGQ_FO_NONE || c->fo.phase == PGQ_FO_PROMOTED || c->fo.phase == PGQ_FO_DONE;
     out->rejoin = n->role == PGQ_ROLE_DEMOTED;
     /* A paused cluster: no automatic action, no rejoin either. */
-    if (c->paused || p == NULL || p == n || n->twin_of[0] != '\0' || !settled ||
+    if (c->paused || p == NULL || p == n || n->twin_of[0] != '\0' || node_impostor(n) || !settled ||
         p->role != PGQ_ROLE_PRIMARY || p->verdict != PGQ_VERDICT_UP || p->twin_of[0] != '\0') {
         return;
     }
@@ -165,15 +165,21 @@ bool lease_on_heartbeat(struct lease_book *b,
     const struct cluster *c = state_cluster(s, cluster);
     const struct node *n = cluster_node(c, node);
     struct lease_entry *e;
+    struct agent_facts heard = *facts;
     bool changed;
     memset(out, 0, sizeof *out);
     if (n == NULL || (e = lease_entry_get(b, c->name, n->name)) == NULL) {
         return false;
     }
-    changed = e->heard_ms == 0 || agent_facts_material(&e->facts, facts) ||
+    /* Below level 5 the state holds no agent's system identifier: one
+     * heard would make every heartbeat look changed from what is committed. */
+    if (s->feature_level < 5) {
+        heard.system_id = 0;
+    }
+    changed = e->heard_ms == 0 || agent_facts_material(&e->facts, &heard) ||
               n->agent.state != PGQ_AGENT_UP;
     e->heard_ms = now_ms;
-    e->facts = *facts;
+    e->facts = heard;
     e->facts.state = PGQ_AGENT_UP;
     out->registered = true;
     out->epoch = c->epoch;

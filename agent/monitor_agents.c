@@ -100,6 +100,9 @@ void monitor_heartbeat(struct monitor *m, struct api_client *cl, const struct ap
         h->cl = cl;
         h->cmd = req->cmd;
         h->cmd.u.agent.state = PGQ_AGENT_UP;
+        if (s->feature_level < 5) {
+            h->cmd.u.agent.system_id = 0; /* a field older monitors do not know */
+        }
         h->p.data = h;
         h->p.cb = hb_committed_cb;
         if (consensus_propose(&m->cons, &h->p, &h->cmd) != 0) {

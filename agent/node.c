@@ -284,6 +284,7 @@ static void fill_facts(struct node_agent *a, struct agent_facts *f)
                f->pm_alive && !a->paused;
     f->pm_pid = f->pm_alive ? (uint64_t)a->pm_pid : 0;
     f->session = a->session;
+    f->system_id = a->system_id;
     f->host.cpu_busy_bp = a->host.cpu_busy_bp;
     f->host.load1_c = a->host.load1_c;
     f->host.load5_c = a->host.load5_c;

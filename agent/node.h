@@ -160,6 +160,7 @@ struct node_agent
     uint32_t ctl_timeline; /* its latest checkpoint's timeline */
     uint64_t wal_seg_size; /* bytes per WAL segment */
     uint64_t ckpt_lsn;     /* its latest checkpoint's location */
+    uint64_t system_id;    /* its system identifier (0: not read yet): the node's identity */
     uint64_t stopped_lsn;  /* stopped cleanly for a switchover: its shutdown checkpoint */
     bool rewindable;       /* wal_log_hints or data checksums (or not known) */
     char rewind_why[PGQ_REASON_MAX];

@@ -266,6 +266,10 @@ static void parse_controldata(struct node_agent *a)
             a->ckpt_lsn = ((uint64_t)hi << 32) | lo;
         }
     }
+    p = strstr(a->proc_buf, "Database system identifier:");
+    if (p != NULL) {
+        a->system_id = strtoull(p + strlen("Database system identifier:"), NULL, 10);
+    }
     p = strstr(a->proc_buf, "Bytes per WAL segment:");
     if (p != NULL) {
         a->wal_seg_size = strtoull(p + strlen("Bytes per WAL segment:"), NULL, 10);

@@ -68,7 +68,7 @@ static bool next_role(const struct cluster *c, struct command *out)
     for (unsigned i = 0; i < c->n_nodes; i++) {
         const struct node *n = &c->nodes[i];
         const struct view *v = node_latest_view(n);
-        if (v == NULL || !v->obs.reachable || n->twin_of[0] != '\0') {
+        if (v == NULL || !v->obs.reachable || n->twin_of[0] != '\0' || node_impostor(n)) {
             continue; /* a twin has the role of the node it is the twin of */
         }
         if (n->role == PGQ_ROLE_UNKNOWN && v->obs.in_recovery) {
@@ -494,6 +494,9 @@ static int node_action(const struct state *s,
 {
     if (node->twin_of[0] != '\0') {
         return 0; /* the same server as another node: acted on under that name only */
+    }
+    if (node_impostor(node)) {
+        return 0; /* another server answers for it: not ours to act on */
     }
     if (node == p) {
         /* Invariant 3: the committed decision is carried out by whoever

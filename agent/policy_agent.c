@@ -69,6 +69,7 @@ bool policy_next_agent(const struct state *s,
             const struct node *n = &c->nodes[j];
             const struct lease_entry *e = lease_entry_find(b, c->name, n->name);
             bool heard = e != NULL && e->heard_ms != 0;
+            bool refused;
             if (n->agent.state == PGQ_AGENT_UP && lease_agent_silent(b, e, now_ms)) {
                 command_init(out, CMD_AGENT);
                 pgq_strlcpy(out->cluster, c->name, sizeof out->cluster);
@@ -80,13 +81,20 @@ bool policy_next_agent(const struct state *s,
             if (!heard || lease_agent_silent(b, e, now_ms)) {
                 continue;
             }
-            if (agent_facts_material(&e->facts, &n->agent) ||
+            /* Facts of another server, already refused once, change
+             * nothing: they are told again only every agent_refresh_ms. */
+            refused = node_identity_foreign(n, e->facts.system_id) &&
+                      n->agent.system_id == e->facts.system_id;
+            if ((!refused && agent_facts_material(&e->facts, &n->agent)) ||
                 now_ms >= n->agent.facts_ms + pc->agent_refresh_ms) {
                 command_init(out, CMD_AGENT);
                 pgq_strlcpy(out->cluster, c->name, sizeof out->cluster);
                 pgq_strlcpy(out->node, n->name, sizeof out->node);
                 out->u.agent = e->facts;
                 out->u.agent.state = PGQ_AGENT_UP;
+                if (s->feature_level < 5) {
+                    out->u.agent.system_id = 0; /* a field older monitors do not know */
+                }
                 return true;
             }
         }

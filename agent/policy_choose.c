@@ -179,6 +179,9 @@ static bool rejoining(const struct node *n)
  * their positions (up, priority > 0, not in maintenance, not given up in
  * this failover); the reasons of the others go to why. A failover none can
  * end does not cut the primary's standbys off it. */
+/* Why a node another server answers for is no candidate (node identity). */
+#define IMPOSTOR "another server answers at its address (system identifier)"
+
 unsigned policy_plausible_candidates(const struct cluster *c,
                                      const struct node *p,
                                      bool chain,
@@ -193,7 +196,9 @@ unsigned policy_plausible_candidates(const struct cluster *c,
         if (n == p || n->role != PGQ_ROLE_STANDBY || n->twin_of[0] != '\0') {
             continue;
         }
-        if (n->verdict != PGQ_VERDICT_UP) {
+        if (node_impostor(n)) {
+            no = IMPOSTOR;
+        } else if (n->verdict != PGQ_VERDICT_UP) {
             no = pgq_verdict_name(n->verdict);
         } else if (n->priority == 0) {
             no = "priority 0";
@@ -282,9 +287,9 @@ void policy_choose(const struct state *s,
         if (n == p || n->role != PGQ_ROLE_STANDBY || n->twin_of[0] != '\0') {
             continue;
         }
-        if (n->verdict != PGQ_VERDICT_UP) {
+        if (node_impostor(n) || n->verdict != PGQ_VERDICT_UP) {
             pgq_appendf(why, sizeof why, "%s%s: %s", why[0] ? "; " : "", n->name,
-                        pgq_verdict_name(n->verdict));
+                        node_impostor(n) ? IMPOSTOR : pgq_verdict_name(n->verdict));
             continue;
         }
         /* Cut before promote: only positions read after the standby stopped

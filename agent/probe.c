@@ -16,59 +16,67 @@
 
 /* One round trip learns everything. On a standby pg_current_wal_lsn() and
  * pg_walfile_name() raise "recovery is in progress", so they sit in CASE
- * branches that only a primary evaluates. */
-static const char probe_sql[] =
-    "SELECT pg_is_in_recovery(),"
-    " CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn() END,"
-    " pg_last_wal_receive_lsn(),"
-    " pg_last_wal_replay_lsn(),"
-    " CASE WHEN pg_is_in_recovery() THEN " PGQ_SQL_STANDBY_TLI " ELSE " PGQ_SQL_PRIMARY_TLI
-    " END,"
-    " (SELECT status FROM pg_stat_wal_receiver),"
-    " (SELECT sender_host || ':' || sender_port FROM pg_stat_wal_receiver),"
-    " (SELECT latest_end_lsn FROM pg_stat_wal_receiver),"
-    " (SELECT sum(blks_hit)::float8 / nullif(sum(blks_hit) + sum(blks_read), 0)"
-    "   FROM pg_stat_database),"
-    " (SELECT sum(idx_blks_hit)::float8 / nullif(sum(idx_blks_hit) + sum(idx_blks_read), 0)"
-    "   FROM pg_statio_all_indexes),"
-    " (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'),"
-    " current_setting('default_transaction_read_only') = 'on',"
-    " current_setting('server_version_num')::int,"
-    " CASE WHEN pg_is_in_recovery() OR current_setting('synchronous_standby_names') = '' THEN NULL"
-    "  ELSE (SELECT string_agg(application_name, ',' ORDER BY application_name) FROM"
-    "   (SELECT DISTINCT application_name FROM pg_stat_replication"
-    "     WHERE sync_state IN ('sync', 'quorum') AND application_name ~ '^[A-Za-z0-9_.-]{1,63}$'"
-    "     ORDER BY application_name LIMIT 8) s) END,"
-    /* The server's identity: data_directory only when this role may see
-     * it (pg_settings hides it then, current_setting would fail). */
-    " (SELECT system_identifier FROM pg_control_system()),"
-    " CASE WHEN inet_server_addr() << '127.0.0.0/8' OR inet_server_addr() = '::1' THEN 'loopback'"
-    "  ELSE host(inet_server_addr()) END,"
-    " current_setting('port')::int,"
-    " (SELECT setting FROM pg_settings WHERE name = 'data_directory'),"
-    /* Replication slots: a primary's pgq_ slots that lost WAL; whether
-     * this role may set primary_slot_name (ALTER SYSTEM: a superuser; the
-     * parameter grants of PostgreSQL 15 are not asked, to stay one
-     * statement every version parses), and the slot the walreceiver uses. */
-    " CASE WHEN pg_is_in_recovery() THEN NULL"
-    "  ELSE (SELECT string_agg(slot_name::text, ',' ORDER BY slot_name) FROM"
-    "   (SELECT slot_name FROM pg_replication_slots"
-    "     WHERE left(slot_name::text, 4) = 'pgq_' AND wal_status = 'lost'"
-    "     ORDER BY slot_name LIMIT 8) l) END,"
-    " current_setting('is_superuser') = 'on',"
-    " (SELECT slot_name FROM pg_stat_wal_receiver),"
-    /* Managed synchronous replication: what the primary runs with (cut to
-     * what an observation holds: a longer value set by hand is not the
-     * quorum's anyway), and who streams from it, by name. */
-    " CASE WHEN pg_is_in_recovery() THEN NULL"
-    "  ELSE left(current_setting('synchronous_standby_names'), 575) END,"
-    " CASE WHEN pg_is_in_recovery() THEN NULL"
-    "  ELSE (SELECT string_agg(application_name, ',' ORDER BY application_name) FROM"
-    "   (SELECT DISTINCT application_name FROM pg_stat_replication"
-    "     WHERE state = 'streaming' AND application_name ~ '^[A-Za-z0-9_.-]{1,63}$'"
-    "     ORDER BY application_name LIMIT 16) r) END";
+ * branches that only a primary evaluates. The server's identity:
+ * data_directory only when this role may see it (pg_settings hides it
+ * then, current_setting would fail). Replication slots: a primary's pgq_
+ * slots that lost WAL; whether this role may set primary_slot_name
+ * (may_set_slot, below), and the slot the walreceiver uses. Managed
+ * synchronous replication: what the primary runs with (cut to what an
+ * observation holds: a longer value set by hand is not the quorum's
+ * anyway), and who streams from it, by name. */
+#define PROBE_SQL(may_set_slot)                                                                    \
+    "SELECT pg_is_in_recovery(),"                                                                  \
+    " CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn() END,"                      \
+    " pg_last_wal_receive_lsn(),"                                                                  \
+    " pg_last_wal_replay_lsn(),"                                                                   \
+    " CASE WHEN pg_is_in_recovery() THEN " PGQ_SQL_STANDBY_TLI " ELSE " PGQ_SQL_PRIMARY_TLI        \
+    " END,"                                                                                        \
+    " (SELECT status FROM pg_stat_wal_receiver),"                                                  \
+    " (SELECT sender_host || ':' || sender_port FROM pg_stat_wal_receiver),"                       \
+    " (SELECT latest_end_lsn FROM pg_stat_wal_receiver),"                                          \
+    " (SELECT sum(blks_hit)::float8 / nullif(sum(blks_hit) + sum(blks_read), 0)"                   \
+    "   FROM pg_stat_database),"                                                                   \
+    " (SELECT sum(idx_blks_hit)::float8 / nullif(sum(idx_blks_hit) + sum(idx_blks_read), 0)"       \
+    "   FROM pg_statio_all_indexes),"                                                              \
+    " (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'),"              \
+    " current_setting('default_transaction_read_only') = 'on',"                                    \
+    " current_setting('server_version_num')::int,"                                                 \
+    " CASE WHEN pg_is_in_recovery() OR"                                                            \
+    "  current_setting('synchronous_standby_names') = '' THEN NULL"                                \
+    "  ELSE (SELECT string_agg(application_name, ',' ORDER BY application_name) FROM"              \
+    "   (SELECT DISTINCT application_name FROM pg_stat_replication"                                \
+    "     WHERE sync_state IN ('sync', 'quorum') AND application_name ~ '^[A-Za-z0-9_.-]{1,63}$'"  \
+    "     ORDER BY application_name LIMIT 8) s) END,"                                              \
+    " (SELECT system_identifier FROM pg_control_system()),"                                        \
+    " CASE WHEN inet_server_addr() << '127.0.0.0/8' OR inet_server_addr() = '::1' THEN 'loopback'" \
+    "  ELSE host(inet_server_addr()) END,"                                                         \
+    " current_setting('port')::int,"                                                               \
+    " (SELECT setting FROM pg_settings WHERE name = 'data_directory'),"                            \
+    " CASE WHEN pg_is_in_recovery() THEN NULL"                                                     \
+    "  ELSE (SELECT string_agg(slot_name::text, ',' ORDER BY slot_name) FROM"                      \
+    "   (SELECT slot_name FROM pg_replication_slots"                                               \
+    "     WHERE left(slot_name::text, 4) = 'pgq_' AND wal_status = 'lost'"                         \
+    "     ORDER BY slot_name LIMIT 8) l) END,"                                                     \
+    " " may_set_slot                                                                               \
+    ","                                                                                            \
+    " (SELECT slot_name FROM pg_stat_wal_receiver),"                                               \
+    " CASE WHEN pg_is_in_recovery() THEN NULL"                                                     \
+    "  ELSE left(current_setting('synchronous_standby_names'), 575) END,"                          \
+    " CASE WHEN pg_is_in_recovery() THEN NULL"                                                     \
+    "  ELSE (SELECT string_agg(application_name, ',' ORDER BY application_name) FROM"              \
+    "   (SELECT DISTINCT application_name FROM pg_stat_replication"                                \
+    "     WHERE state = 'streaming' AND application_name ~ '^[A-Za-z0-9_.-]{1,63}$'"               \
+    "     ORDER BY application_name LIMIT 16) r) END"
 
-/* The literals of probe_sql above. */
+/* Whether the role may ALTER SYSTEM SET primary_slot_name: a superuser, or
+ * (PostgreSQL 15) a role granted ALTER SYSTEM on the parameter, such as the
+ * least-privilege role of docs/operations.md. has_parameter_privilege()
+ * is unknown before 15, where the probe asks for a superuser. */
+static const char probe_sql[] =
+    PROBE_SQL("has_parameter_privilege('primary_slot_name', 'ALTER SYSTEM')");
+static const char probe_sql_14[] = PROBE_SQL("current_setting('is_superuser') = 'on'");
+
+/* The literals of PROBE_SQL above. */
 _Static_assert(PGQ_SYNC_SETTING_MAX == 576, "probe_sql: left(..., 575)");
 _Static_assert(PGQ_REPLICAS_MAX == 16, "probe_sql: LIMIT 16");
 
@@ -92,7 +100,7 @@ enum {
     COL_PORT,
     COL_DATA_DIR,
     COL_LOST_SLOTS,
-    COL_SUPERUSER,
+    COL_MAY_SET_SLOT,
     COL_RECEIVER_SLOT,
     COL_SYNC_SETTING,
     COL_REPLICAS,
@@ -121,11 +129,12 @@ static void conclude(struct probe_target *t, const struct obs *o)
      * knows this monitor still sees it so (a down view counts only that
      * long: config_down_view_ttl_ms); so is a primary whose WAL moved, so
      * that the lag limit of a failover is measured against its position as
-     * of its last probe (Invariant 4); one that would raise an alert the
+     * of its last probe (Invariant 4), and a server refused as not the
+     * node (committed as the node down); one that would raise an alert the
      * state does not have yet is reported at once. */
-    bool every_round =
-        now >= t->reported_ms + p->cfg->interval_ms &&
-        (!o->reachable || (!o->in_recovery && o->current_lsn != t->reported.current_lsn));
+    bool every_round = now >= t->reported_ms + p->cfg->interval_ms &&
+                       (!o->reachable || state_obs_refused(p->state, t->cluster, o) ||
+                        (!o->in_recovery && o->current_lsn != t->reported.current_lsn));
     bool report = t->force || !t->have_reported || obs_report_due(&t->reported, o, p->wal_step) ||
                   now >= t->reported_ms + p->cfg->report_refresh_ms || every_round ||
                   state_obs_alerts(p->state, t->cluster, o) ||
@@ -267,7 +276,7 @@ static int get_bp(PGresult *r, int col, uint32_t *bp)
 static int slot_use(const struct probe_target *t, PGresult *r, const struct obs *o)
 {
     char own[PGQ_SLOT_NAME_MAX];
-    if (!get_bool(r, COL_SUPERUSER)) {
+    if (!get_bool(r, COL_MAY_SET_SLOT)) {
         return PGQ_SLOT_USE_DENIED;
     }
     if (!o->in_recovery || !o->streaming) {
@@ -379,7 +388,8 @@ static void query_cb(struct pgconn *pc, int status, PGresult *res)
 
 static void run_query(struct probe_target *t)
 {
-    if (pgconn_query(&t->pc, probe_sql, t->probe->cfg->timeout_ms, query_cb) != 0) {
+    const char *sql = PQserverVersion(t->pc.conn) >= 150000 ? probe_sql : probe_sql_14;
+    if (pgconn_query(&t->pc, sql, t->probe->cfg->timeout_ms, query_cb) != 0) {
         probe_failed(t, t->pc.errmsg);
     }
 }

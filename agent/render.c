@@ -287,6 +287,12 @@ static void status_table(FILE *out,
                         "them\n",
                         n->name, n->twin_of);
             }
+            if (node_impostor(n)) {
+                fprintf(out,
+                        "  !! %s: another server answers at its address (not system identifier "
+                        "%" PRIu64 "): refused, never promoted\n",
+                        n->name, n->system_id);
+            }
             if (f != NULL && !f->obs.reachable && f->obs.error[0] != '\0') {
                 fprintf(out, "     %s: %s\n", n->name, f->obs.error);
             }

@@ -10,6 +10,8 @@
  * which jansson refuses and render_json_string() repairs byte by byte. */
 #include "render.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -409,6 +411,7 @@ json_t *render_node_doc(const struct state *s, const struct cluster *c, const st
     json_t *o = json_object();
     uint64_t lag;
     bool ok = true;
+    char sysid[24];
     put_str(o, &ok, "name", n->name);
     put_str(o, &ok, "cluster", c->name);
     put_str(o, &ok, "conninfo", n->conninfo);
@@ -420,6 +423,9 @@ json_t *render_node_doc(const struct state *s, const struct cluster *c, const st
     put_time(o, &ok, "health_since", n->verdict_since_ms);
     put_bool(o, &ok, "alert_writable", n->alert_writable);
     put_str(o, &ok, "twin_of", n->twin_of);
+    snprintf(sysid, sizeof sysid, "%" PRIu64, n->system_id);
+    put_str(o, &ok, "system_id", n->system_id != 0 ? sysid : ""); /* a string: 64 bits */
+    put_bool(o, &ok, "identity_refused", node_impostor(n));
     put_str(o, &ok, "rejoin", n->role == PGQ_ROLE_DEMOTED ? n->rejoin : "");
     put(o, &ok, "agent", agent_doc(&n->agent));
     if (n->cut_round != 0 && n->cut_round == c->fo.round) {

@@ -172,12 +172,38 @@ bool obs_same_server(const struct obs *a, const struct obs *b)
            (a->data_dir_hash == 0 || b->data_dir_hash == 0 || a->data_dir_hash == b->data_dir_hash);
 }
 
+bool node_identity_foreign(const struct node *n, uint64_t id)
+{
+    return n->system_id != 0 && id != 0 && id != n->system_id;
+}
+
+bool node_impostor(const struct node *n)
+{
+    /* A refused view is kept unreachable with the identifier it saw
+     * (cluster.c: refuse_foreign), so that it is known for what it is. */
+    for (unsigned k = 0; k < PGQ_MAX_MONITORS; k++) {
+        if (n->views[k].monitor_id != 0 && node_identity_foreign(n, n->views[k].obs.system_id)) {
+            return true;
+        }
+    }
+    return n->agent.state != PGQ_AGENT_NONE && node_identity_foreign(n, n->agent.system_id);
+}
+
 bool node_rogue(const struct cluster *c, const struct node *n, const struct obs *o)
 {
     /* Invariant 7 of the issue list: a node's twin (the same server under
-     * another name) is never fenced for being the primary it is. */
+     * another name) is never fenced for being the primary it is; nor is a
+     * server of another system identifier that answers at a node's address:
+     * it is not the node, and nothing of ours to act on. */
     return c->primary[0] != '\0' && strcmp(c->primary, n->name) != 0 && n->twin_of[0] == '\0' &&
-           obs_writable(o);
+           !node_identity_foreign(n, o->system_id) && obs_writable(o);
+}
+
+bool state_obs_refused(const struct state *s, const char *cluster, const struct obs *o)
+{
+    const struct node *n = cluster_node(state_cluster(s, cluster), o->node);
+    return s->feature_level >= 5 && n != NULL && o->reachable &&
+           node_identity_foreign(n, o->system_id);
 }
 
 bool state_obs_alerts(const struct state *s, const char *cluster, const struct obs *o)

@@ -19,8 +19,11 @@
  *   2: node agents: AgentReport, SetFeature, AllowUnfenced
  *   3: SetPause; SetMaintenance with allow_failover; the agents' rejoin facts;
  *      Switchover; replication slots: Step slots, and what observations say
- *      of slots; managed synchronous replication: SyncConfig, SyncSet */
-#define PGQ_FEATURE_LEVEL 4
+ *      of slots; managed synchronous replication: SyncConfig, SyncSet
+ *   4: Hello's reason (why the leadership changed)
+ *   5: security (issue 11): a node's identity (its PostgreSQL system
+ *      identifier, learned at first sight; AgentReport's system_id) */
+#define PGQ_FEATURE_LEVEL 5
 
 /* Limits, checked when decoding: none is a silent ceiling. */
 #define PGQ_NAME_MAX 64       /* node and cluster names, with the NUL */
@@ -147,6 +150,7 @@ enum pgq_event_kind {
     PGQ_EV_SWITCHOVER,  /* a planned switchover was scheduled, began, ended or was cancelled */
     PGQ_EV_SLOT,        /* replication slots changed on the primary, or a node's slot was lost */
     PGQ_EV_SYNC,        /* managed synchronous replication: configuration, set, allowance */
+    PGQ_EV_IDENTITY,    /* another server answers for a node, or its own again (level 5) */
     PGQ__N_EVENT_KINDS
 };
 

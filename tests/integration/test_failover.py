@@ -21,12 +21,26 @@ check_follows = t.check_follows
 stop_streaming = t.stop_streaming
 
 
+def check_least_privilege(q, nodes):
+    """Every node is registered, and probed up, as the least-privilege role, which is no
+    superuser (docs/operations.md)."""
+    for n in nodes:
+        node = q.node(n.name)
+        t.check("user=%s " % t.MONITOR_ROLE in node["conninfo"] + " ",
+                "%s registered as %s" % (n.name, node["conninfo"]))
+        t.check(node["health"] == "up", "%s is %s" % (n.name, node["health"]))
+        t.check(n.sql("SELECT rolsuper FROM pg_roles WHERE rolname = '%s'" % t.MONITOR_ROLE)
+                == "f", "%s: %s is a superuser" % (n.name, t.MONITOR_ROLE))
+
+
 def test_kill_primary(sb):
     """kill -9 of the primary's postmaster promotes exactly one standby, the most advanced one
     (not the first by name); the other follows it; clients write again through the URI and no
-    write acknowledged with synchronous replication is lost."""
+    write acknowledged with synchronous replication is lost; all of it as the least-privilege
+    role, no superuser."""
     nodes, q = setup(sb, sync=True)
     pg1, pg2, pg3 = nodes
+    check_least_privilege(q, nodes)
     pg1.sql("CREATE TABLE acks (id int PRIMARY KEY)")
     # pg2 stops receiving WAL: pg3 becomes the most advanced standby, and with
     # synchronous_standby_names = 'ANY 1 (pg2, pg3)' it acknowledges every commit.

@@ -332,7 +332,7 @@ def test_unpromotable_candidate_given_up(sb):
     q = t.Quorum(sb, 3, t.FAST).start()
     q.ctl("node", "add", "pg1", "--conninfo", pg1.conninfo, check_rc=True)
     q.ctl("node", "add", "pg2", "--priority", "100", "--conninfo",
-          pg2.conninfo.replace("user=postgres", "user=pgq_limited"), check_rc=True)
+          pg2.conninfo.replace("user=" + t.MONITOR_ROLE, "user=pgq_limited"), check_rc=True)
     q.ctl("node", "add", "pg3", "--conninfo", pg3.conninfo, check_rc=True)
     t.wait_until(lambda: all(n["health"] == "up" and n["following_epoch"] == 1
                              for n in q.status()["nodes"]), 30, "a steady cluster")

@@ -218,6 +218,23 @@ class Sandbox:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
+# The least-privilege role monitors and agents use (docs/operations.md, "A least-privilege
+# role for pgquorum"): every primary a test initdb's gets it when it first starts, standbys
+# get it by replication, and every node's registered conninfo uses it.
+MONITOR_ROLE = "pgquorum_monitor"
+MONITOR_ROLE_SQL = [
+    "CREATE ROLE pgquorum_monitor LOGIN REPLICATION"
+    " IN ROLE pg_monitor, pg_signal_backend, pg_checkpoint",
+    "GRANT EXECUTE ON FUNCTION pg_promote(boolean, integer) TO pgquorum_monitor",
+    "GRANT EXECUTE ON FUNCTION pg_reload_conf() TO pgquorum_monitor",
+    "GRANT ALTER SYSTEM ON PARAMETER primary_conninfo, primary_slot_name,"
+    " synchronous_standby_names, default_transaction_read_only TO pgquorum_monitor",
+    "GRANT EXECUTE ON FUNCTION pg_ls_dir(text, boolean, boolean), pg_stat_file(text, boolean),"
+    " pg_read_binary_file(text), pg_read_binary_file(text, bigint, bigint, boolean),"
+    " pg_read_file(text) TO pgquorum_monitor",
+]
+
+
 class Postgres:
     """One PostgreSQL 15 server on 127.0.0.1:port."""
 
@@ -233,7 +250,8 @@ class Postgres:
 
     @property
     def conninfo(self):
-        return "host=127.0.0.1 port=%d user=postgres dbname=postgres" % self.port
+        """What the monitors and agents connect with: the least-privilege role."""
+        return "host=127.0.0.1 port=%d user=%s dbname=postgres" % (self.port, MONITOR_ROLE)
 
     def _pg(self, tool, *args, timeout=120):
         return run(as_postgres([os.path.join(PG_BINDIR, tool)] + list(args)), timeout=timeout)
@@ -257,6 +275,7 @@ class Postgres:
                     "logging_collector = off\n"
                     "log_min_messages = warning\n")
         self.pin_port()
+        self._needs_role = True  # created at the first start (a standby gets it replicated)
         with open(os.path.join(self.datadir, "pg_hba.conf"), "w") as f:
             f.write("local all all trust\n"
                     "host all all 127.0.0.1/32 trust\n"
@@ -309,6 +328,11 @@ class Postgres:
             os.chown(self.sockdir, pw.pw_uid, pw.pw_gid)
         self._pg("pg_ctl", "-D", self.datadir, "-l", self.logfile, "-w", "-t", "60",
                  "-o", "-p %d -k %s" % (self.port, self.sockdir), "start")
+        if getattr(self, "_needs_role", False):
+            # One transaction, committed locally: a primary started with
+            # synchronous_standby_names has no standby yet to wait for.
+            self.sql("SET synchronous_commit = local; " + "; ".join(MONITOR_ROLE_SQL))
+            self._needs_role = False
         return self
 
     def pid(self):

@@ -141,7 +141,7 @@ static const json_t *node_at(const json_t *st, const char *name)
 
 #define NODE_KEYS_HEAD                                                                   \
     "name,cluster,conninfo,priority,maintenance,maintenance_allow_failover,role,health," \
-    "health_since,alert_writable,twin_of,rejoin,agent"
+    "health_since,alert_writable,twin_of,system_id,identity_refused,rejoin,agent"
 #define NODE_KEYS_TAIL                                                                \
     "slot,fenced_epoch,following_epoch,replication_quorum,sync_standbys,in_recovery," \
     "timeline,lsn,lsn_bytes,receive_lsn,replay_lsn,streaming,upstream,upstream_lsn,"  \
