@@ -24,6 +24,7 @@ struct api_client
     bool counted; /* in n_clients (surplus clients are not) */
     unsigned pending_closes;
     char peer[64]; /* the client's IP address */
+    struct peer_id id;
     struct api_client *next;
 };
 
@@ -359,6 +360,17 @@ static void listener_closed_cb(uv_handle_t *h)
 const char *api_client_peer(const struct api_client *cl)
 {
     return cl->peer;
+}
+
+const struct peer_id *api_client_id(const struct api_client *cl)
+{
+    /* Plain TCP: nobody, from cl->peer (the transport will fill it from
+     * the client's certificate). */
+    struct api_client *c = (struct api_client *)(uintptr_t)cl;
+    memset(&c->id, 0, sizeof c->id);
+    c->id.kind = PEER_ANONYMOUS;
+    pgq_strlcpy(c->id.ip, cl->peer, sizeof c->id.ip);
+    return &c->id;
 }
 
 void api_close(struct api_server *s, api_close_cb cb)

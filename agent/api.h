@@ -24,6 +24,7 @@
 #include "codec.h"
 #include "config.h"
 #include "frame.h"
+#include "transport.h"
 
 struct api_server;
 struct api_client;
@@ -71,6 +72,9 @@ void api_reply_code(struct api_client *cl, int code, const char *message, const 
 
 /* The client's IP address ("" if unknown). */
 const char *api_client_peer(const struct api_client *cl);
+/* Who the client is, as its connection proves it (a certificate), with its
+ * IP address; PEER_ANONYMOUS over plain TCP. Valid while cl is. */
+const struct peer_id *api_client_id(const struct api_client *cl);
 
 void api_close(struct api_server *s, api_close_cb cb);
 

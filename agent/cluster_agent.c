@@ -22,6 +22,10 @@ unsigned cluster_cmd_level(int kind)
         case CMD_SYNC_CONFIG:
         case CMD_SYNC_SET:
             return 3;
+        case CMD_ACCESS_ROLE:
+        case CMD_GRANT:
+        case CMD_AUDIT:
+            return 5;
         default:
             return 1;
     }
@@ -37,6 +41,9 @@ unsigned cluster_command_level(const struct command *cmd)
     }
     if (cmd->kind == CMD_HELLO && cmd->u.hello.reason[0] != '\0') {
         return 4;
+    }
+    if (cmd->who[0] != '\0' || cmd->from[0] != '\0') {
+        return PGQ_MAX(5u, cluster_cmd_level(cmd->kind));
     }
     return cluster_cmd_level(cmd->kind);
 }

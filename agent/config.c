@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "authz.h"
 #include "conninfo.h"
 #include "lib/util.h"
 
@@ -273,6 +274,11 @@ static int set_option(struct config *c,
             static const char *const modes[] = {"rewind-or-clone", "manual", "off", NULL};
             return parse_choice(value, modes, &c->rejoin, why, whysize);
         }
+        case OPT_AUTHMODE: {
+            /* The order of AUTH_MODE_AUTO, _ON, _OFF (authz.h). */
+            static const char *const modes[] = {"auto", "on", "off", NULL};
+            return parse_choice(value, modes, &c->auth_mode, why, whysize);
+        }
         case OPT_ADDRLIST: {
             char list[sizeof c->monitors_text];
             char *save = NULL;
@@ -445,6 +451,31 @@ static int error_at(char *errmsg,
     return PGQ_CONFIG;
 }
 
+/* [auth] tokens and admins parse (the monitor parses them again at start
+ * and on SIGHUP); the error names the key's line, never a digest. */
+static int check_auth(const struct config *c,
+                      const char *path,
+                      const unsigned *set_line,
+                      char *errmsg,
+                      size_t errsize)
+{
+    struct authz_config *ac = calloc(1, sizeof *ac);
+    char why[256];
+    int rv;
+    if (ac == NULL) {
+        return error_at(errmsg, errsize, path, 0, "out of memory");
+    }
+    rv = authz_config_parse(ac, c->auth_tokens, c->auth_admins, why, sizeof why);
+    free(ac);
+    if (rv != 0) {
+        const char *key = strncmp(why, "admins", 6) == 0 ? "admins" : "tokens";
+        return error_at(errmsg, errsize, path,
+                        set_line[config_find_option("auth", key) - config_options], "[auth] %s",
+                        why);
+    }
+    return 0;
+}
+
 int config_parse(struct config *c, const char *path, const char *text, char *errmsg, size_t errsize)
 {
     unsigned set_line[CONFIG_OPTIONS_MAX] = {0};
@@ -481,7 +512,7 @@ int config_parse(struct config *c, const char *path, const char *text, char *err
             if (!section_known(line)) {
                 return error_at(errmsg, errsize, path, lineno,
                                 "unknown section [%.31s] (known: monitor, raft, health, "
-                                "failover, api)",
+                                "failover, api, http, auth)",
                                 line);
             }
             pgq_strlcpy(section, line, sizeof section);
@@ -673,7 +704,7 @@ int config_parse(struct config *c, const char *path, const char *text, char *err
                 "[raft] snapshot_trailing: larger than snapshot_threshold");
         }
     }
-    return 0;
+    return check_auth(c, path, set_line, errmsg, errsize);
 }
 
 int config_voters_warning(const struct config *c, char *out, size_t size)

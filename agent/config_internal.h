@@ -23,6 +23,7 @@ enum opt_type {
     OPT_ADDRLIST, /* IPv4:port,... */
     OPT_BOOL,     /* on, off */
     OPT_LOGFORMAT,
+    OPT_AUTHMODE, /* auto, on, off */
 };
 
 struct option

@@ -19,8 +19,11 @@
  *   2: node agents: AgentReport, SetFeature, AllowUnfenced
  *   3: SetPause; SetMaintenance with allow_failover; the agents' rejoin facts;
  *      Switchover; replication slots: Step slots, and what observations say
- *      of slots; managed synchronous replication: SyncConfig, SyncSet */
-#define PGQ_FEATURE_LEVEL 4
+ *      of slots; managed synchronous replication: SyncConfig, SyncSet
+ *   4: LeaderHello with the reason of the leadership change
+ *   5: security: roles and grants (SetAccessRole, SetGrant), Audit, and who
+ *      asked for a write (Command.who, Command.from) */
+#define PGQ_FEATURE_LEVEL 5
 
 /* Limits, checked when decoding: none is a silent ceiling. */
 #define PGQ_NAME_MAX 64       /* node and cluster names, with the NUL */
@@ -70,7 +73,8 @@
     X(PGQ_IO, "I/O error")                       \
     X(PGQ_CONFIG, "bad configuration")           \
     X(PGQ_SHUTDOWN, "shutting down")             \
-    X(PGQ_INTERNAL, "internal error")
+    X(PGQ_INTERNAL, "internal error")            \
+    X(PGQ_DENIED, "permission denied")
 
 enum {
     PGQ_OK = 0,
@@ -146,6 +150,8 @@ enum pgq_event_kind {
     PGQ_EV_SWITCHOVER,  /* a planned switchover was scheduled, began, ended or was cancelled */
     PGQ_EV_SLOT,        /* replication slots changed on the primary, or a node's slot was lost */
     PGQ_EV_SYNC,        /* managed synchronous replication: configuration, set, allowance */
+    PGQ_EV_IDENTITY,    /* a node's PostgreSQL is not the server first seen there (level 5) */
+    PGQ_EV_AUDIT,       /* a role, grant or deny changed, or a request was refused (level 5) */
     PGQ__N_EVENT_KINDS
 };
 

@@ -2308,7 +2308,7 @@ static void test_hello_reason_needs_level_4(void **ctx)
     free(before);
     free(after);
     b_feature_level(s, 3000);
-    assert_int_equal(s->feature_level, 4);
+    assert_int_equal(s->feature_level, PGQ_FEATURE_LEVEL);
     cmds[0].time_ms = 3100;
     b_apply(s, &cmds[0]);
     assert_int_equal(s->leader_id, 2);
