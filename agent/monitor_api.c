@@ -115,8 +115,12 @@ static void write_done_cb(struct proposal *p, int status, const struct apply_res
         } else {
             char outcome[PGQ_REASON_MAX];
             snprintf(outcome, sizeof outcome, "refused: %s", res->message);
-            monitor_audit(w->m, &w->who, authz_action_of_command(&w->cmd), w->cmd.cluster,
-                          w->cmd.node, outcome);
+            /* A client's write (not a report or a forwarded audit: a refusal
+             * of a refusal would loop). */
+            if (w->cmd.who[0] != '\0' && w->cmd.kind != CMD_AUDIT) {
+                monitor_audit(w->m, &w->who, authz_action_of_command(&w->cmd), w->cmd.cluster,
+                              w->cmd.node, outcome);
+            }
             api_reply_code(w->cl, api_code_of(res->code), res->message, NULL);
         }
     } else if (status == 0 && res->code != 0) {
@@ -196,8 +200,10 @@ static void handle_write(struct monitor *m, struct api_client *cl, const struct 
     if (cluster_check(&m->fsm.state, &req->cmd, &res) != 0) {
         char outcome[PGQ_REASON_MAX];
         snprintf(outcome, sizeof outcome, "refused: %s", res.message);
-        monitor_audit(m, &m->caller, authz_action_of_command(&req->cmd), req->cmd.cluster,
-                      req->cmd.node, outcome);
+        if (req->kind != API_REPORT && req->kind != API_AUDIT) {
+            monitor_audit(m, &m->caller, authz_action_of_command(&req->cmd), req->cmd.cluster,
+                          req->cmd.node, outcome);
+        }
         api_reply_code(cl, api_code_of(res.code), res.message, NULL);
         return;
     }
