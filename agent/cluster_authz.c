@@ -4,6 +4,7 @@
  * log is the same bytes. Who may send these commands is the API's
  * concern (authz_check before the proposal); here only the commands'
  * own rules are checked, the same on every monitor. */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,6 +85,15 @@ int apply_access_role(struct state *s, const struct command *cmd, struct apply_r
     return 0;
 }
 
+/* Where (name, action, cluster) is or would go in s->grants. */
+static unsigned grant_find(const struct state *s, const char *name, int action, const char *cl)
+{
+    unsigned i;
+    for (i = 0; i < s->n_grants && grant_cmp(&s->grants[i], name, action, cl) < 0; i++) {
+    }
+    return i;
+}
+
 int check_grant(const struct state *s, const struct command *cmd, struct apply_result *res)
 {
     const struct cmd_grant *g = &cmd->u.grant;
@@ -98,19 +108,17 @@ int check_grant(const struct state *s, const struct command *cmd, struct apply_r
     if (cmd->cluster[0] != '\0' && !pgq_name_valid(cmd->cluster)) {
         return cluster_fail(res, PGQ_INVALID, "\"%.64s\" is not a cluster name", cmd->cluster);
     }
-    if (!g->revoke && s->n_grants >= PGQ_GRANTS_MAX) {
+    if (g->revoke) {
+        unsigned i = grant_find(s, g->name, g->action, cmd->cluster);
+        if (i == s->n_grants || grant_cmp(&s->grants[i], g->name, g->action, cmd->cluster) != 0) {
+            return cluster_fail(res, PGQ_NOTFOUND, "%s holds no grant or deny of %s%s%s", g->name,
+                                authz_action_name(g->action),
+                                cmd->cluster[0] != '\0' ? " on cluster " : "", cmd->cluster);
+        }
+    } else if (s->n_grants >= PGQ_GRANTS_MAX) {
         return cluster_fail(res, PGQ_LIMIT, "%d grants and denies exist already", PGQ_GRANTS_MAX);
     }
     return 0;
-}
-
-/* Where (name, action, cluster) is or would go in s->grants. */
-static unsigned grant_find(const struct state *s, const char *name, int action, const char *cl)
-{
-    unsigned i;
-    for (i = 0; i < s->n_grants && grant_cmp(&s->grants[i], name, action, cl) < 0; i++) {
-    }
-    return i;
 }
 
 int apply_grant(struct state *s, const struct command *cmd, struct apply_result *res)
@@ -127,10 +135,7 @@ int apply_grant(struct state *s, const struct command *cmd, struct apply_result 
     i = grant_find(s, g->name, g->action, cmd->cluster);
     found = i < s->n_grants && grant_cmp(&s->grants[i], g->name, g->action, cmd->cluster) == 0;
     if (g->revoke) {
-        if (!found) {
-            return cluster_fail(res, PGQ_NOTFOUND, "%s holds no grant or deny of %s%s%s", g->name,
-                                what, on, cmd->cluster);
-        }
+        assert(found); /* check_grant refused it otherwise */
         cluster_event(s, cmd->cluster, "", PGQ_EV_AUDIT, 0, 0, "%s of %s to %s%s%s revoked",
                       s->grants[i].deny ? "deny" : "grant", what, g->name, on, cmd->cluster);
         memmove(&s->grants[i], &s->grants[i + 1], (s->n_grants - i - 1) * sizeof *s->grants);
