@@ -199,6 +199,10 @@ const struct option config_options[] = {
     {"auth", "admins", OPT_STRING, F(auth_admins), NOLIMIT, "",
      "Identities that are always admin, whatever the replicated roles and denies say: "
      "`user:alice, user:bob` (the bootstrap; at most 16). Applied on SIGHUP."},
+    {"auth", "token_file", OPT_STRING, F(auth_token_file), NOLIMIT, "",
+     "Node agents: a file whose first line is this agent's bearer token, sent with its "
+     "heartbeats (configured on the monitors as `node:CLUSTER/NAME:sha256:HEX`). Read at "
+     "start."},
 };
 
 #undef F

@@ -14,15 +14,17 @@ import pgqtest as t  # noqa: E402
 
 # Tokens as the users hold them; the monitors hold only their SHA-256.
 TOKENS = {"alice": "alice-secret-token-1", "bob": "bob-secret-token-2",
-          "carol": "carol-secret-token-3", "dave": "dave-secret-token-4"}
+          "carol": "carol-secret-token-3", "dave": "dave-secret-token-4",
+          "node:main/pg1": "pg1-agent-token-5", "node:main/pg9": "pg9-agent-token-6"}
 FAKE = "host=127.0.0.1 port=1 user=postgres dbname=postgres"
 
 
 def token_file(sb, name, token):
-    path = sb.path("%s.token" % name)
+    path = sb.path("%s.token" % name.replace(":", "-").replace("/", "-"))
     with open(path, "w") as f:
         f.write(token + "\n")
-    os.chmod(path, 0o600)
+    # Agents run as postgres: their token files must be theirs to read.
+    os.chmod(path, 0o644 if name.startswith("node:") else 0o600)
     return path
 
 
@@ -47,6 +49,9 @@ class Auth:
                 f.write("[auth]\nmode = on\ntokens = %s\nadmins = user:alice\n" % tokens)
             m.start()
         t.wait_until(self.leader, 20, "a ready Raft leader (asked as alice)")
+
+    def node(self, name, st=None):
+        return self.q.node(name, st or self.status())
 
     def ctl(self, who, *args, monitors=None):
         extra = ["--token-file", self.files[who]] if who else []
@@ -89,10 +94,20 @@ class Auth:
 
     def denied(self, who, *args, monitors=None):
         p = self.ctl(who, *args, monitors=monitors)
-        return p.returncode == 1 and ("may not" in p.stderr or "denied" in p.stderr) and p
+        return p.returncode == 1 and any(w in p.stderr for w in ("may not", "denied", "may only")) \
+            and p
 
     def logs(self):
         return "".join(m.log_text() for m in self.q.monitors)
+
+
+def settings(st):
+    """What an operator's write would change: the nodes and their settings, each cluster's
+    pause, switchover and synchronous replication."""
+    nodes = [(n["name"], n["priority"], n["maintenance"]) for n in st["nodes"]]
+    clusters = [(c["name"], c["paused"], json.dumps(c.get("switchover")),
+                 json.dumps(c.get("sync"))) for c in st["clusters"]]
+    return nodes, clusters
 
 
 # What a viewer may not do: the command, and the action it audits as.
@@ -134,8 +149,9 @@ def test_viewer_is_refused_every_write(sb):
                 e["outcome"].startswith("denied: user:bob (viewer) may not %s" % action),
                 "audit of %s: %s" % (action, e))
     after = a.status()
-    t.check(after["clusters"] == before["clusters"] and after["nodes"] == before["nodes"],
-            "the state changed under a viewer's refused writes:\n%s\n%s" % (before, after))
+    t.check(settings(after) == settings(before),
+            "the state changed under a viewer's refused writes:\n%s\n%s" % (
+                settings(before), settings(after)))
     t.check(a.denied("dave", "status"), "dave (no role) could read the status")
     t.check(a.denied(None, "status"), "a caller without a token could read the status")
     p = a.ctl("bob", "--token", "x", "status")
@@ -253,6 +269,60 @@ def test_wrong_tokens_are_bounded(sb):
                 for e in a.events("anonymous")), "the wrong tokens were not audited")
 
 
+def test_node_agent_token(sb):
+    """A node agent whose token names another node is refused its heartbeats (audited, its
+    node shows no agent); with its own node's token its heartbeats are taken, and the
+    identity may still do nothing else."""
+    pg1 = t.make_pg_cluster(sb, 0)[0]
+    a = Auth(sb)
+    a.ok("alice", "node", "add", "pg1", "--conninfo", pg1.conninfo)
+    ag = t.Agent(sb, pg1, a.q.addresses)
+    with open(ag.config, "a") as f:
+        f.write("[auth]\ntoken_file = %s\n" % a.files["node:main/pg9"])
+    ag.start()
+    t.wait_until(lambda: any(e["event"] == "audit" and e["action"] == "heartbeat" and
+                             "may only send heartbeats for its own node" in e["outcome"]
+                             for e in a.events("node:main/pg9")), 30,
+                 "the audit of a heartbeat for another node")
+    st = a.status()
+    t.check(a.q.node("pg1", st)["agent"] is None, "pg1 has an agent: %s" % a.q.node("pg1", st))
+    ag.kill()
+    ag = t.Agent(sb, pg1, a.q.addresses)
+    with open(ag.config, "a") as f:
+        f.write("[auth]\ntoken_file = %s\n" % a.files["node:main/pg1"])
+    ag.start()
+    t.wait_until(lambda: (t.agent_of(a, "pg1", a.status()) or {}).get("state") == "up", 30,
+                 "pg1's agent up with its own token")
+    t.check(a.denied("node:main/pg1", "pause"), "a node agent's identity could pause")
+    t.check(TOKENS["node:main/pg1"] not in ag.log_text() + a.logs(), "the agent's token is logged")
+
+
+def test_token_rotation_on_sighup(sb):
+    """New [auth] tokens and admins take effect on SIGHUP: a new token works on every monitor,
+    the one removed is refused, and a new static admin is admin at once."""
+    a = Auth(sb)
+    new = token_file(sb, "bob2", "bob-rotated-token-7")
+    a.files["bob2"] = new
+    line = "tokens = bob:%s\nadmins = user:alice, user:bob\n" % hashed(sb, "bob-rotated-token-7")
+    for m in a.q.monitors:
+        with open(m.config) as f:
+            text = f.read()
+        text = re.sub(r"tokens = .*\nadmins = .*\n", lambda _: line, text)
+        with open(m.config, "w") as f:
+            f.write(text)
+        m.proc.send_signal(t.signal.SIGHUP)
+    each = [m.api_address for m in a.q.monitors]
+    t.wait_until(lambda: all(a.ctl("bob2", "status", "--local", monitors=m).returncode == 0
+                             for m in each), 15, "bob's new token on every monitor")
+    a.ok("bob2", "node", "add", "pgb", "--conninfo", FAKE)
+    t.check("pgb" in [n["name"] for n in json.loads(
+        a.ok("bob2", "status", "--json").stdout)["nodes"]], "bob, now a static admin, could not add")
+    for m in each:
+        p = a.ctl("alice", "status", "--local", monitors=m)
+        t.check(p.returncode == 1 and "unknown token" in p.stderr,
+                "alice's removed token still works on %s: %s" % (m, p.stderr))
+
+
 def test_no_auth_warns(sb):
     """Without [auth] and TLS, everything stays allowed as before, with one warning at
     start."""
@@ -268,4 +338,4 @@ def test_no_auth_warns(sb):
 if __name__ == "__main__":
     t.main([test_viewer_is_refused_every_write, test_operator_and_events_who,
             test_grant_and_deny_on_every_monitor, test_wrong_tokens_are_bounded,
-            test_no_auth_warns])
+            test_node_agent_token, test_token_rotation_on_sighup, test_no_auth_warns])

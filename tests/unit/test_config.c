@@ -639,7 +639,7 @@ static void test_print_reference(void **ctx)
     (void)ctx;
     memset(&l, 0, sizeof l);
     config_print_reference(collect, &l);
-    assert_int_equal(l.n_keys, 58);
+    assert_int_equal(l.n_keys, 59);
     assert_int_equal(l.n_required, 9);
     assert_int_equal(l.n_sections, 8);
     for (size_t i = 0; i < PGQ_ARRAY_SIZE(rows); i++) {
