@@ -543,17 +543,78 @@ static void limiter_roll(struct audit_limiter *l, uint64_t now_ms)
     }
 }
 
-bool audit_limiter_admit(struct audit_limiter *l, uint64_t now_ms, unsigned *more)
+static uint64_t fnv_add(uint64_t h, const char *s)
 {
+    for (; *s != '\0'; s++) {
+        h = (h ^ (unsigned char)*s) * UINT64_C(1099511628211);
+    }
+    return (h ^ 0x1f) * UINT64_C(1099511628211); /* a separator: "ab","c" is not "a","bc" */
+}
+
+uint64_t audit_key(const char *who,
+                   int action,
+                   const char *cluster,
+                   const char *node,
+                   const char *outcome)
+{
+    uint64_t h = UINT64_C(14695981039346656037);
+    h = fnv_add(h, who);
+    h = fnv_add(h, authz_action_name(action) != NULL ? authz_action_name(action) : "?");
+    h = fnv_add(h, cluster != NULL ? cluster : "");
+    h = fnv_add(h, node != NULL ? node : "");
+    h = fnv_add(h, outcome);
+    return h != 0 ? h : 1;
+}
+
+/* The slot of key, or (create) a free one, else the one recorded longest
+ * ago (its repeats are lost: counted in no record). */
+static unsigned repeat_slot(struct audit_limiter *l, uint64_t key, bool *found)
+{
+    unsigned pick = 0;
+    for (unsigned i = 0; i < AUDIT_KEYS; i++) {
+        if (l->repeats[i].key == key) {
+            *found = true;
+            return i;
+        }
+    }
+    *found = false;
+    for (unsigned i = 0; i < AUDIT_KEYS; i++) {
+        if (l->repeats[i].key == 0) {
+            return i;
+        }
+        if (l->repeats[i].since_ms < l->repeats[pick].since_ms) {
+            pick = i;
+        }
+    }
+    return pick;
+}
+
+int audit_limiter_admit(struct audit_limiter *l,
+                        uint64_t now_ms,
+                        uint64_t key,
+                        unsigned *slot,
+                        unsigned *more)
+{
+    bool found;
+    unsigned i = repeat_slot(l, key, &found);
+    struct audit_repeat *r = &l->repeats[i];
     limiter_roll(l, now_ms);
+    *slot = i;
+    *more = 0;
+    if (found && now_ms - r->since_ms < AUDIT_REPEAT_MS && now_ms >= r->since_ms) {
+        r->held++;
+        return AUDIT_REPEAT;
+    }
     if (l->n >= AUDIT_PER_SECOND) {
         l->held++;
-        return false;
+        return AUDIT_HELD;
     }
     l->n++;
-    *more = l->held;
-    l->held = 0;
-    return true;
+    *more = found ? r->held : 0;
+    r->key = key;
+    r->since_ms = now_ms;
+    r->held = 0;
+    return AUDIT_RECORD;
 }
 
 bool audit_limiter_flush(struct audit_limiter *l, uint64_t now_ms, unsigned *more)
@@ -566,4 +627,25 @@ bool audit_limiter_flush(struct audit_limiter *l, uint64_t now_ms, unsigned *mor
     *more = l->held - 1; /* the last one held is recorded; these are the others */
     l->held = 0;
     return true;
+}
+
+bool audit_limiter_repeats_due(struct audit_limiter *l,
+                               uint64_t now_ms,
+                               unsigned *slot,
+                               unsigned *more)
+{
+    for (unsigned i = 0; i < AUDIT_KEYS; i++) {
+        struct audit_repeat *r = &l->repeats[i];
+        if (r->key == 0 || (now_ms - r->since_ms < AUDIT_REPEAT_MS && now_ms >= r->since_ms)) {
+            continue;
+        }
+        r->key = 0;
+        if (r->held > 0) {
+            *slot = i;
+            *more = r->held;
+            r->held = 0;
+            return true;
+        }
+    }
+    return false;
 }

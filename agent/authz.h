@@ -175,22 +175,57 @@ bool authz_throttle_blocked(struct authz_throttle *t, const char *ip, uint64_t n
 /* One more wrong token from ip; true when it starts a block (log it once). */
 bool authz_throttle_failure(struct authz_throttle *t, const char *ip, uint64_t now_ms);
 
-/* Audit records: at most AUDIT_PER_SECOND per second per monitor; the
- * others are counted and recorded as one ("and N more refusals like it"). */
+/* Audit records, so that a flood cannot fill the history nor the log: the
+ * same refusal (who, action, cluster, node, outcome) is recorded once per
+ * AUDIT_REPEAT_MS, its repeats counted and recorded as one ("and N more
+ * refusals like it") once that time is over; and at most AUDIT_PER_SECOND
+ * records a second per monitor, the others counted into the last of them,
+ * recorded once the next second begins. */
 #define AUDIT_PER_SECOND 10
+#define AUDIT_REPEAT_MS 60000
+#define AUDIT_KEYS 32
+
+struct audit_repeat
+{
+    uint64_t key; /* 0: free */
+    uint64_t since_ms;
+    unsigned held; /* repeats since it was recorded */
+};
 
 struct audit_limiter
 {
     uint64_t window_ms; /* start of the current second */
     unsigned n;         /* records in it */
-    unsigned held;      /* refusals not recorded since the last record */
+    unsigned held;      /* refusals over the bound since the last flush */
+    struct audit_repeat repeats[AUDIT_KEYS];
 };
 
-/* true: record this one now, with *more refusals coalesced into it (the
- * ones held back before; then zero). false: held back (counted). */
-bool audit_limiter_admit(struct audit_limiter *l, uint64_t now_ms, unsigned *more);
+/* The key of a refusal (never 0). */
+uint64_t audit_key(const char *who,
+                   int action,
+                   const char *cluster,
+                   const char *node,
+                   const char *outcome);
+
+enum {
+    AUDIT_RECORD, /* record it now, with *more earlier repeats; keep a copy at *slot */
+    AUDIT_REPEAT, /* recorded less than AUDIT_REPEAT_MS ago: counted at *slot */
+    AUDIT_HELD,   /* over the per-second bound: counted (keep it as the last held) */
+};
+int audit_limiter_admit(struct audit_limiter *l,
+                        uint64_t now_ms,
+                        uint64_t key,
+                        unsigned *slot,
+                        unsigned *more);
 /* true once a new second began with refusals held back: record the last of
  * them with *more = how many others (then zero). */
 bool audit_limiter_flush(struct audit_limiter *l, uint64_t now_ms, unsigned *more);
+/* true for a refusal whose AUDIT_REPEAT_MS are over with repeats counted:
+ * record the copy kept at *slot with *more = them (the slot is then free).
+ * Call until false. */
+bool audit_limiter_repeats_due(struct audit_limiter *l,
+                               uint64_t now_ms,
+                               unsigned *slot,
+                               unsigned *more);
 
 #endif /* PGQ_AUTHZ_H */

@@ -66,7 +66,8 @@ int monitor_authz_start(struct monitor *m, char *errmsg, size_t errsize)
         return PGQ_CONFIG;
     }
     m->audits = calloc(AUDIT_QUEUE_MAX, sizeof *m->audits);
-    if (m->audits == NULL || peer_init(&m->audit_peer, m->loop) != 0) {
+    m->audit_repeats = calloc(AUDIT_KEYS, sizeof *m->audit_repeats);
+    if (m->audits == NULL || m->audit_repeats == NULL || peer_init(&m->audit_peer, m->loop) != 0) {
         snprintf(errmsg, errsize, "cannot create the audit channel");
         return PGQ_IO;
     }
@@ -100,6 +101,8 @@ void monitor_authz_close(struct monitor *m)
 {
     free(m->audits);
     m->audits = NULL;
+    free(m->audit_repeats);
+    m->audit_repeats = NULL;
     m->n_audits = 0;
     token_wipe(&m->authz, sizeof m->authz);
 }
@@ -233,14 +236,24 @@ void monitor_audit(struct monitor *m,
                    const char *outcome)
 {
     struct command cmd;
-    unsigned more = 0;
-    if (m->audits == NULL || action == AUTHZ_NONE) {
+    unsigned more = 0, slot = 0;
+    /* A refusal of a (forwarded) audit record is never recorded: the two
+     * monitors could feed each other. */
+    if (m->audits == NULL || action == AUTHZ_NONE || action == AUTHZ_AUDIT) {
         return;
     }
     audit_fill(m, &cmd, who, action, cluster, node, outcome);
-    if (!audit_limiter_admit(&m->audit_limit, uv_now(m->loop), &more)) {
-        m->audit_held = cmd;
-        return;
+    switch (audit_limiter_admit(
+        &m->audit_limit, uv_now(m->loop),
+        audit_key(cmd.who, action, cmd.cluster, cmd.node, cmd.u.audit.outcome), &slot, &more)) {
+        case AUDIT_REPEAT:
+            return;
+        case AUDIT_HELD:
+            m->audit_held = cmd;
+            return;
+        default:
+            m->audit_repeats[slot] = cmd;
+            break;
     }
     log_info("audit: %s by %s from %s %s", authz_action_name(action), cmd.who,
              cmd.from[0] != '\0' ? cmd.from : "(unknown)", cmd.u.audit.outcome);
@@ -283,6 +296,14 @@ void monitor_flush_audits(struct monitor *m)
                  authz_action_name(m->audit_held.u.audit.action), m->audit_held.who,
                  m->audit_held.u.audit.outcome, more);
         audit_enqueue(m, &m->audit_held);
+    }
+    for (unsigned slot;
+         audit_limiter_repeats_due(&m->audit_limit, uv_now(m->loop), &slot, &more);) {
+        struct command *c = &m->audit_repeats[slot];
+        c->u.audit.more = more;
+        log_info("audit: %s by %s %s (and %u more refusals like it)",
+                 authz_action_name(c->u.audit.action), c->who, c->u.audit.outcome, more);
+        audit_enqueue(m, c);
     }
     if (m->n_audits == 0 || m->audit_sending) {
         return;

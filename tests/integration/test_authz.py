@@ -323,6 +323,36 @@ def test_token_rotation_on_sighup(sb):
                 "alice's removed token still works on %s: %s" % (m, p.stderr))
 
 
+def test_access_usage(sb):
+    """role, grant, deny and revoke with a wrong word, action, role or name are usage errors
+    (exit 2) found before any monitor is asked; token hash of nothing fails (exit 1); an
+    unreadable token file is a usage error naming the file, not its content."""
+    dead = "127.0.0.1:%d" % t.free_ports(1)[0]
+    for args, words in ((["role", "bob", "root"], "usage: role NAME"),
+                        (["role", "bob"], "usage: role NAME"),
+                        (["grant", "fly", "to", "bob"], '"fly" is not an action'),
+                        (["grant", "report", "to", "bob"], '"report" is not an action'),
+                        (["grant", "status", "for", "bob"], "usage: grant ACTION to NAME"),
+                        (["revoke", "status", "to", "bob"], "usage: revoke ACTION from NAME"),
+                        (["deny", "status", "to", "bob", "on", "cluster", "a/b"],
+                         '"a/b" is not a valid cluster name'),
+                        (["deny", "status", "to", "a b"], '"a b" is not an identity'),
+                        (["grant", "status", "to", "monitor:1"], "is not an identity"),
+                        (["role", "bob", "admin", "--cluster", "main"], "--cluster")):
+        p = t.run([t.PGQUORUMCTL, "--monitors", dead] + args, check_rc=False)
+        t.check(p.returncode == 2 and words in p.stderr, "%s: %d %r" % (args, p.returncode,
+                                                                       p.stderr))
+    p = t.run([t.PGQUORUMCTL, "token", "hash"], input="", check_rc=False)
+    t.check(p.returncode == 1 and "no token" in p.stderr, "token hash of nothing: %r" % p.stderr)
+    secret = sb.path("secret")
+    with open(secret, "w") as f:
+        f.write("\n")
+    p = t.run([t.PGQUORUMCTL, "--monitors", dead, "--token-file", secret, "status"],
+              check_rc=False)
+    t.check(p.returncode == 2 and "the token is empty" in p.stderr and secret in p.stderr,
+            "empty token file: %r" % p.stderr)
+
+
 def test_no_auth_warns(sb):
     """Without [auth] and TLS, everything stays allowed as before, with one warning at
     start."""
@@ -338,4 +368,5 @@ def test_no_auth_warns(sb):
 if __name__ == "__main__":
     t.main([test_viewer_is_refused_every_write, test_operator_and_events_who,
             test_grant_and_deny_on_every_monitor, test_wrong_tokens_are_bounded,
-            test_node_agent_token, test_token_rotation_on_sighup, test_no_auth_warns])
+            test_node_agent_token, test_token_rotation_on_sighup, test_access_usage,
+            test_no_auth_warns])

@@ -296,22 +296,50 @@ static void test_audit_limiter(void **ctx)
 {
     /* At most AUDIT_PER_SECOND records a second; the rest are counted and recorded as one
      * once the next second begins. */
-    struct audit_limiter l;
-    unsigned more = 99;
+    static struct audit_limiter l;
+    unsigned more = 99, slot;
     (void)ctx;
     memset(&l, 0, sizeof l);
-    for (int i = 0; i < AUDIT_PER_SECOND; i++) {
-        assert_true(audit_limiter_admit(&l, 5000, &more));
+    for (uint64_t i = 0; i < AUDIT_PER_SECOND; i++) {
+        assert_int_equal(audit_limiter_admit(&l, 5000, 100 + i, &slot, &more), AUDIT_RECORD);
         assert_int_equal(more, 0);
     }
-    for (int i = 0; i < 25; i++) {
-        assert_false(audit_limiter_admit(&l, 5100 + (uint64_t)i, &more));
+    for (uint64_t i = 0; i < 25; i++) {
+        assert_int_equal(audit_limiter_admit(&l, 5100 + i, 200 + i, &slot, &more), AUDIT_HELD);
     }
     assert_false(audit_limiter_flush(&l, 5900, &more)); /* the same second */
     assert_true(audit_limiter_flush(&l, 6000, &more));
     assert_int_equal(more, 24); /* the last one held, and 24 more like it */
     assert_false(audit_limiter_flush(&l, 6001, &more));
-    assert_true(audit_limiter_admit(&l, 6002, &more));
+    assert_int_equal(audit_limiter_admit(&l, 6002, 300, &slot, &more), AUDIT_RECORD);
+    assert_int_equal(more, 0);
+}
+
+static void test_audit_repeats(void **ctx)
+{
+    /* The same refusal is recorded once a minute: its repeats are counted, and recorded as
+     * one when the minute is over; another refusal is recorded at once. */
+    static struct audit_limiter l;
+    uint64_t k = audit_key("anonymous", AUTHZ_STATUS, "", "", "denied: unknown token");
+    unsigned more = 0, slot, first, due;
+    (void)ctx;
+    memset(&l, 0, sizeof l);
+    assert_true(k != audit_key("anonymous", AUTHZ_STATUS, "", "", "denied: unknown tokens"));
+    assert_true(k != audit_key("anonymou", AUTHZ_STATUS, "s", "", "denied: unknown token"));
+    assert_int_equal(audit_limiter_admit(&l, 1000, k, &first, &more), AUDIT_RECORD);
+    for (uint64_t t = 2000; t < 61000; t += 1000) {
+        assert_int_equal(audit_limiter_admit(&l, t, k, &slot, &more), AUDIT_REPEAT);
+        assert_int_equal(slot, first);
+    }
+    assert_int_equal(audit_limiter_admit(&l, 30000, k + 1, &slot, &more), AUDIT_RECORD);
+    assert_true(slot != first);
+    assert_false(audit_limiter_repeats_due(&l, 60999, &due, &more));
+    assert_true(audit_limiter_repeats_due(&l, 61000, &due, &more));
+    assert_int_equal(due, first);
+    assert_int_equal(more, 59);
+    assert_false(audit_limiter_repeats_due(&l, 61000, &due, &more));
+    assert_false(audit_limiter_repeats_due(&l, 90000, &due, &more)); /* k + 1: no repeat */
+    assert_int_equal(audit_limiter_admit(&l, 91000, k, &slot, &more), AUDIT_RECORD);
     assert_int_equal(more, 0);
 }
 
@@ -342,6 +370,7 @@ int main(void)
         cmocka_unit_test(test_token_identity),
         cmocka_unit_test(test_throttle),
         cmocka_unit_test(test_audit_limiter),
+        cmocka_unit_test(test_audit_repeats),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
