@@ -82,6 +82,7 @@ struct monitor
     struct peer audit_peer;        /* a follower's refusals on their way to the leader */
     bool audit_sending;
     uint64_t audits_dropped;
+    uint64_t denied; /* requests answered DENIED (metrics) */
     bool started_audit_peer;
     /* metrics (monitor_http.c) */
     uint64_t started_wall_ms;

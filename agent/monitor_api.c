@@ -431,6 +431,7 @@ void monitor_handle_request(struct api_server *s,
         if (action != AUTHZ_AUDIT) {
             monitor_audit(m, &m->caller, action, cluster, node, outcome);
         }
+        m->denied++;
         api_reply_code(cl, API_DENIED, why, NULL);
         return;
     }

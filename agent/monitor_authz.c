@@ -109,8 +109,9 @@ void monitor_authz_close(struct monitor *m)
 
 /* ---- identity ------------------------------------------------------------ */
 
-static void deny_reply(struct api_client *cl, const char *why)
+static void deny_reply(struct monitor *m, struct api_client *cl, const char *why)
 {
+    m->denied++;
     api_reply_code(cl, API_DENIED, why, NULL);
 }
 
@@ -133,7 +134,7 @@ bool monitor_identify(struct monitor *m,
         return true;
     }
     if (m->authz.on && authz_throttle_blocked(&m->throttle, who->ip, now)) {
-        deny_reply(cl, "too many wrong tokens from this address: refused for a while");
+        deny_reply(m, cl, "too many wrong tokens from this address: refused for a while");
         return false;
     }
     memset(&tok, 0, sizeof tok);
@@ -142,7 +143,7 @@ bool monitor_identify(struct monitor *m,
         if (conn->kind != PEER_ANONYMOUS && strcmp(conn->name, tok.name) != 0) {
             snprintf(why, sizeof why, "the token names another identity than the certificate (%s)",
                      conn->name);
-            deny_reply(cl, why);
+            deny_reply(m, cl, why);
             monitor_audit(m, who, action, req->cmd.cluster, req->cmd.node,
                           "denied: token and certificate disagree");
             return false;
@@ -160,7 +161,7 @@ bool monitor_identify(struct monitor *m,
                  AUTHZ_FAIL_MAX, who->ip[0] != '\0' ? who->ip : "(unknown address)",
                  AUTHZ_FAIL_WINDOW_MS / 1000, AUTHZ_BLOCK_MS / 1000);
     }
-    deny_reply(cl, "unknown token");
+    deny_reply(m, cl, "unknown token");
     monitor_audit(m, who, action, req->cmd.cluster, req->cmd.node, "denied: unknown token");
     return false;
 }

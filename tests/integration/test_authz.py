@@ -8,6 +8,7 @@ import json
 import os
 import re
 import sys
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import pgqtest as t  # noqa: E402
@@ -263,6 +264,17 @@ def test_wrong_tokens_are_bounded(sb):
     t.check(log.count("wrong tokens from 127.0.0.1") == 1,
             "the block logged %d times:\n%s" % (log.count("wrong tokens from"), log))
     t.check("not-a-configured-token" not in a.logs(), "the wrong token is in a log")
+    metrics = urllib.request.urlopen("http://%s/metrics" % a.q.monitor(1).http_address,
+                                     timeout=5).read().decode()
+
+    def sample(name):
+        m = re.search(r"^%s\{[^}]*\} (\S+)$" % name, metrics, re.M)
+        return float(m.group(1)) if m else None
+    # 5 wrong tokens checked, then 4 requests (alice's and 3 wrong) refused unchecked.
+    t.check(sample("pgquorum_auth_wrong_tokens_total") == 5 and
+            sample("pgquorum_auth_blocked_total") == 4 and
+            sample("pgquorum_api_denied_total") == 9,
+            "metrics: %s" % [l for l in metrics.splitlines() if "auth" in l or "denied" in l])
     t.wait_until(lambda: a.ctl("alice", "status", monitors=one).returncode == 0, 15,
                  "alice served again once the block is over")
     t.check(any(e["event"] == "audit" and e["outcome"] == "denied: unknown token"
