@@ -17,7 +17,7 @@
  * AUDIT_PER_SECOND records a second, the rest counted into one "and N
  * more"), no leader to record them (they wait, at most AUDIT_QUEUE_MAX,
  * then are dropped, counted, and the log line stays), a state below
- * feature level 5 (nothing is recorded but the log line). A token is never
+ * feature level 5 (they wait for it, within the same bound). A token is never
  * logged, recorded or echoed. */
 #include <inttypes.h>
 #include <stdio.h>
@@ -309,10 +309,10 @@ void monitor_flush_audits(struct monitor *m)
     if (m->n_audits == 0 || m->audit_sending) {
         return;
     }
-    /* Below feature level 5 no monitor would take an Audit: the log line
-     * is all there is. */
+    /* Below feature level 5 no monitor would take an Audit: they wait
+     * (a rolling upgrade, or the first seconds of a new quorum), up to
+     * AUDIT_QUEUE_MAX; the log line of each is already written. */
     if (m->fsm.state.feature_level < 5) {
-        m->n_audits = 0;
         return;
     }
     if (consensus_ready(&m->cons)) {

@@ -50,6 +50,9 @@ class Auth:
                 f.write("[auth]\nmode = on\ntokens = %s\nadmins = user:alice\n" % tokens)
             m.start()
         t.wait_until(self.leader, 20, "a ready Raft leader (asked as alice)")
+        # Refusals are recorded from feature level 5 on (before, they wait).
+        t.wait_until(lambda: any(e["event"] == "feature-level" and "level 5" in e["message"]
+                                 for e in self.events()), 20, "feature level 5")
 
     def node(self, name, st=None):
         return self.q.node(name, st or self.status())
