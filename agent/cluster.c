@@ -785,6 +785,10 @@ int cluster_check(const struct state *s, const struct command *cmd, struct apply
         }
         case CMD_SYNC_CONFIG:
             return sync_config_check(s, cmd, res);
+        case CMD_ACCESS_ROLE:
+            return check_access_role(s, cmd, res);
+        case CMD_GRANT:
+            return check_grant(s, cmd, res);
         default:
             return 0;
     }
@@ -793,6 +797,7 @@ int cluster_check(const struct state *s, const struct command *cmd, struct apply
 int cluster_apply(struct state *s, const struct command *cmd, struct apply_result *res)
 {
     uint64_t saved_time = s->time_ms;
+    uint64_t first_event = s->event_seq + 1;
     int rv;
     memset(res, 0, sizeof *res);
     /* Time never goes back, whatever a new leader's clock says. */
@@ -866,6 +871,15 @@ int cluster_apply(struct state *s, const struct command *cmd, struct apply_resul
         case CMD_SYNC_SET:
             rv = apply_sync_set(s, cmd, res);
             break;
+        case CMD_ACCESS_ROLE:
+            rv = apply_access_role(s, cmd, res);
+            break;
+        case CMD_GRANT:
+            rv = apply_grant(s, cmd, res);
+            break;
+        case CMD_AUDIT:
+            rv = apply_audit(s, cmd, res);
+            break;
         default:
             rv = cluster_fail(res, PGQ_UNKNOWN, "unknown command kind %d", cmd->kind);
             break;
@@ -874,6 +888,7 @@ int cluster_apply(struct state *s, const struct command *cmd, struct apply_resul
         s->time_ms = saved_time;
         return rv;
     }
+    cluster_stamp_events(s, cmd, first_event);
     s->seq++;
     return 0;
 }

@@ -306,6 +306,10 @@ struct member
     unsigned max_level; /* highest feature level it announced (0: none, as 1) */
 };
 
+/* An identity's name: "user:alice", "node:main/pg1", "monitor:3". */
+#define PGQ_IDENTITY_MAX 128
+#define PGQ_IP_MAX 64
+
 struct event
 {
     uint64_t seq;
@@ -316,7 +320,34 @@ struct event
     char message[PGQ_REASON_MAX];
     uint64_t duration_ms;
     uint64_t epoch;
+    /* Level 5, the request it records ("" when none): who asked, from
+     * where, what (enum authz_action) and how it ended ("ok",
+     * "refused: ...", "denied: ..."). */
+    char who[PGQ_IDENTITY_MAX];
+    char from[PGQ_IP_MAX];
+    int action;
+    char outcome[PGQ_REASON_MAX];
 };
+
+/* Level 5: an identity's role (enum authz_role, never none: no entry). */
+struct access_role
+{
+    char name[PGQ_IDENTITY_MAX];
+    int role;
+};
+
+/* Level 5: a grant or a deny of one action (enum authz_action) to one
+ * identity, on one cluster or ("") every one. */
+struct access_grant
+{
+    char name[PGQ_IDENTITY_MAX];
+    int action;
+    char cluster[PGQ_NAME_MAX];
+    bool deny;
+};
+
+#define PGQ_ROLES_MAX 256
+#define PGQ_GRANTS_MAX 1024
 
 struct state
 {
@@ -334,6 +365,11 @@ struct state
     unsigned events_head;
     uint64_t event_seq;
     unsigned feature_level; /* PGQ_FEATURE_LEVEL: commands above it are refused */
+    /* Level 5: roles and grants, sorted by name (then action, cluster). */
+    struct access_role *roles; /* owned */
+    unsigned n_roles;
+    struct access_grant *grants; /* owned */
+    unsigned n_grants;
 };
 
 /* Commands. */
@@ -356,6 +392,9 @@ enum cmd_kind {
     CMD_SWITCHOVER,     /* level 3 */
     CMD_SYNC_CONFIG,    /* level 3 */
     CMD_SYNC_SET,       /* level 3 */
+    CMD_ACCESS_ROLE,    /* level 5 */
+    CMD_GRANT,          /* level 5 */
+    CMD_AUDIT,          /* level 5 */
 };
 
 /* The feature level a command kind needs; and, for CMD_STEP, a step kind. */
@@ -368,7 +407,31 @@ struct command
     uint64_t time_ms;
     char cluster[PGQ_NAME_MAX];
     char node[PGQ_NAME_MAX];
+    /* Level 5: who asked for a client's write and from where, as the
+     * monitor that took it authenticated it (""; for CMD_AUDIT: who was
+     * refused). */
+    char who[PGQ_IDENTITY_MAX];
+    char from[PGQ_IP_MAX];
     union {
+        struct cmd_access_role
+        {
+            char name[PGQ_IDENTITY_MAX];
+            int role; /* enum authz_role; none removes the entry */
+        } access_role;
+        struct cmd_grant
+        {
+            char name[PGQ_IDENTITY_MAX];
+            int action;  /* enum authz_action */
+            bool deny;   /* a deny rather than a grant */
+            bool revoke; /* remove the grant (or the deny) */
+        } grant;         /* CMD_GRANT: cluster ("" every one) */
+        struct cmd_audit
+        {
+            int action; /* enum authz_action */
+            char outcome[PGQ_REASON_MAX];
+            unsigned more;       /* refusals like it held back and counted into it */
+            uint64_t monitor_id; /* the monitor that refused */
+        } audit;                 /* CMD_AUDIT: who, from, cluster, node */
         struct cmd_hello
         {
             uint64_t monitor_id;

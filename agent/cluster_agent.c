@@ -22,6 +22,10 @@ unsigned cluster_cmd_level(int kind)
         case CMD_SYNC_CONFIG:
         case CMD_SYNC_SET:
             return 3;
+        case CMD_ACCESS_ROLE:
+        case CMD_GRANT:
+        case CMD_AUDIT:
+            return 5;
         default:
             return 1;
     }
@@ -39,7 +43,10 @@ unsigned cluster_command_level(const struct command *cmd)
         return 4;
     }
     if (cmd->kind == CMD_AGENT && cmd->u.agent.system_id != 0) {
-        return 5;
+        return PGQ_MAX(5u, cluster_cmd_level(cmd->kind));
+    }
+    if (cmd->who[0] != '\0' || cmd->from[0] != '\0') {
+        return PGQ_MAX(5u, cluster_cmd_level(cmd->kind));
     }
     return cluster_cmd_level(cmd->kind);
 }

@@ -69,6 +69,16 @@ void sync_note_observation(struct state *s, struct cluster *c, struct node *n, c
 void sync_on_decide(struct cluster *c, uint64_t old_epoch);
 void sync_on_promoted(struct cluster *c);
 
+/* Roles, grants, audit records (cluster_authz.c, level 5); and the
+ * events of a client's write stamped with who asked, from where, what and
+ * "ok" (those of seq >= first_seq). */
+int check_access_role(const struct state *s, const struct command *cmd, struct apply_result *res);
+int apply_access_role(struct state *s, const struct command *cmd, struct apply_result *res);
+int check_grant(const struct state *s, const struct command *cmd, struct apply_result *res);
+int apply_grant(struct state *s, const struct command *cmd, struct apply_result *res);
+int apply_audit(struct state *s, const struct command *cmd, struct apply_result *res);
+void cluster_stamp_events(struct state *s, const struct command *cmd, uint64_t first_seq);
+
 /* The primary of c is up again by verdict: a failover still cutting its
  * standbys off it is abandoned. */
 void failover_primary_up(struct state *s, struct cluster *c);

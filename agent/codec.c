@@ -111,6 +111,7 @@ int codec_command_to_pb(const struct command *cmd, Pgq__Command *m, struct scrat
     pgq__command__init(m);
     m->version = PGQ_FORMAT_VERSION;
     m->time_ms = cmd->time_ms;
+    codec_who_to_pb(cmd, m);
     switch (cmd->kind) {
         case CMD_HELLO: {
             const struct cmd_hello *h = &cmd->u.hello;
@@ -338,6 +339,10 @@ int codec_command_to_pb(const struct command *cmd, Pgq__Command *m, struct scrat
         case CMD_SYNC_CONFIG:
         case CMD_SYNC_SET:
             return codec_sync_command_to_pb(cmd, m, sc);
+        case CMD_ACCESS_ROLE:
+        case CMD_GRANT:
+        case CMD_AUDIT:
+            return codec_authz_command_to_pb(cmd, m, sc);
         case CMD_ABANDON: {
             Pgq__Abandon *b = codec_scratch_alloc(sc, sizeof *b);
             if (b == NULL) {
@@ -588,6 +593,18 @@ static void command_from_pb(struct dec *d, const Pgq__Command *m, struct command
             cmd->kind = CMD_SYNC_SET;
             codec_sync_set_from_pb(d, m->sync_set, cmd);
             return;
+        case PGQ__COMMAND__BODY_ACCESS_ROLE:
+            cmd->kind = CMD_ACCESS_ROLE;
+            codec_access_role_from_pb(d, m->access_role, cmd);
+            return;
+        case PGQ__COMMAND__BODY_GRANT:
+            cmd->kind = CMD_GRANT;
+            codec_grant_from_pb(d, m->grant, cmd);
+            return;
+        case PGQ__COMMAND__BODY_AUDIT:
+            cmd->kind = CMD_AUDIT;
+            codec_audit_from_pb(d, m->audit, cmd);
+            return;
         case PGQ__COMMAND__BODY_ABANDON:
             cmd->kind = CMD_ABANDON;
             codec_copy_str(d, cmd->cluster, sizeof cmd->cluster, m->abandon->cluster,
@@ -653,6 +670,7 @@ int codec_command_decode(const uint8_t *buf,
     codec_check_message(&d, m->version, &m->base, len, "command");
     if (d.rv == 0) {
         command_from_pb(&d, m, cmd);
+        codec_who_from_pb(&d, m, cmd);
     } else {
         memset(cmd, 0, sizeof *cmd);
     }

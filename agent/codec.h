@@ -80,6 +80,10 @@ enum api_kind {
     API_PAUSE,          /* pgquorumctl pause|resume */
     API_SWITCHOVER,     /* pgquorumctl switchover */
     API_SYNC,           /* pgquorumctl sync, failover --allow-data-loss: a SyncConfig */
+    API_AUDIT,          /* a follower's refusal, for the leader to record (monitors only) */
+    API_WHOAMI,         /* pgquorumctl whoami */
+    API_ROLE,           /* pgquorumctl role: a SetAccessRole */
+    API_GRANT,          /* pgquorumctl grant|revoke|deny: a SetGrant */
 };
 
 /* Response codes: the same numbers as proto/api.proto's Code. */
@@ -90,14 +94,19 @@ enum api_code {
     API_REFUSED,
     API_UNAVAILABLE,
     API_INTERNAL,
+    API_DENIED, /* the caller's identity may not do this */
 };
+
+/* A bearer token: at most this long (with the NUL). */
+#define PGQ_TOKEN_MAX 256
 
 struct api_request
 {
     int kind;
+    char token[PGQ_TOKEN_MAX];       /* "": none. A secret: never logged, never copied on */
     struct command cmd;              /* NODE_ADD, NODE_REMOVE, MAINTENANCE, REPORT, ALLOW_UNFENCED,
                                         PAUSE;
-                                        SYNC;
+                                        SYNC; AUDIT, ROLE, GRANT;
                                         HEARTBEAT: a CMD_AGENT with the agent's facts */
     char conninfo[PGQ_CONNINFO_MAX]; /* HEARTBEAT: to register the node if unknown */
     unsigned priority;               /* HEARTBEAT */
@@ -128,15 +137,29 @@ struct raft_info
 /* The leader's answer to a heartbeat. */
 #define hb_reply lease_reply
 
+/* What a monitor knows of the caller (API_WHOAMI). */
+#define WHOAMI_GRANTS_MAX 64
+struct whoami_reply
+{
+    char name[PGQ_IDENTITY_MAX]; /* "user:alice", "anonymous" */
+    char ip[PGQ_IP_MAX];
+    int role; /* enum authz_role */
+    bool static_admin;
+    bool auth; /* false: authentication is off there */
+    struct access_grant grants[WHOAMI_GRANTS_MAX];
+    unsigned n_grants;
+};
+
 struct api_response
 {
     int code; /* enum api_code */
     char message[512];
     char leader_api[PGQ_ADDR_MAX];
-    int body;              /* 0, API_STATUS, API_EVENTS or API_HEARTBEAT */
-    struct hb_reply hb;    /* API_HEARTBEAT */
-    struct raft_info info; /* API_STATUS */
-    struct state state;    /* API_STATUS: all; API_EVENTS: events only. Owned. */
+    int body;                   /* 0, API_STATUS, API_EVENTS, API_HEARTBEAT or API_WHOAMI */
+    struct whoami_reply whoami; /* API_WHOAMI */
+    struct hb_reply hb;         /* API_HEARTBEAT */
+    struct raft_info info;      /* API_STATUS */
+    struct state state;         /* API_STATUS: all; API_EVENTS: events only. Owned. */
 };
 
 int codec_request_encode(const struct api_request *req,

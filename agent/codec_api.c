@@ -25,9 +25,30 @@ int codec_request_encode(const struct api_request *req,
     Pgq__Heartbeat hb = PGQ__HEARTBEAT__INIT;
     Pgq__AgentFacts facts;
     Pgq__Command cm;
+    Pgq__WhoamiRequest whoami = PGQ__WHOAMI_REQUEST__INIT;
     int rv = 0;
     m.version = PGQ_FORMAT_VERSION;
+    m.token = req->token[0] != '\0' ? S(req->token) : NULL;
     switch (req->kind) {
+        case API_WHOAMI:
+            m.body_case = PGQ__REQUEST__BODY_WHOAMI;
+            m.whoami = &whoami;
+            break;
+        case API_AUDIT:
+        case API_ROLE:
+        case API_GRANT:
+            rv = codec_command_to_pb(&req->cmd, &cm, &sc);
+            if (req->kind == API_AUDIT) {
+                m.body_case = PGQ__REQUEST__BODY_AUDIT;
+                m.audit = cm.audit;
+            } else if (req->kind == API_ROLE) {
+                m.body_case = PGQ__REQUEST__BODY_ACCESS_ROLE;
+                m.access_role = cm.access_role;
+            } else {
+                m.body_case = PGQ__REQUEST__BODY_GRANT;
+                m.grant = cm.grant;
+            }
+            break;
         case API_STATUS:
             m.body_case = PGQ__REQUEST__BODY_STATUS;
             m.status = &status;
@@ -129,9 +150,28 @@ int codec_request_decode(const uint8_t *buf,
     if (d.rv != 0) {
         goto out;
     }
+    codec_copy_str(&d, req->token, sizeof req->token, m->token, "request.token");
     switch (m->body_case) {
         case PGQ__REQUEST__BODY_STATUS:
             req->kind = API_STATUS;
+            break;
+        case PGQ__REQUEST__BODY_WHOAMI:
+            req->kind = API_WHOAMI;
+            break;
+        case PGQ__REQUEST__BODY_AUDIT:
+            req->kind = API_AUDIT;
+            req->cmd.kind = CMD_AUDIT;
+            codec_audit_from_pb(&d, m->audit, &req->cmd);
+            break;
+        case PGQ__REQUEST__BODY_ACCESS_ROLE:
+            req->kind = API_ROLE;
+            req->cmd.kind = CMD_ACCESS_ROLE;
+            codec_access_role_from_pb(&d, m->access_role, &req->cmd);
+            break;
+        case PGQ__REQUEST__BODY_GRANT:
+            req->kind = API_GRANT;
+            req->cmd.kind = CMD_GRANT;
+            codec_grant_from_pb(&d, m->grant, &req->cmd);
             break;
         case PGQ__REQUEST__BODY_EVENTS:
             req->kind = API_EVENTS;
@@ -217,6 +257,8 @@ out:
 void api_request_close(struct api_request *req)
 {
     command_close(&req->cmd);
+    /* A secret: not left behind in memory that is reused. */
+    memset(req->token, 0, sizeof req->token);
 }
 
 void api_response_init(struct api_response *res)
@@ -244,6 +286,7 @@ int codec_response_encode(const struct api_response *res,
     Pgq__EventsReply events = PGQ__EVENTS_REPLY__INIT;
     Pgq__RaftInfo info = PGQ__RAFT_INFO__INIT;
     Pgq__HeartbeatReply hb = PGQ__HEARTBEAT_REPLY__INIT;
+    Pgq__WhoamiReply whoami;
     Pgq__State st;
     int rv = 0;
     m.version = PGQ_FORMAT_VERSION;
@@ -303,6 +346,10 @@ int codec_response_encode(const struct api_response *res,
         hb.has_stop = res->hb.stop, hb.stop = res->hb.stop;
         m.body_case = PGQ__RESPONSE__BODY_HEARTBEAT;
         m.heartbeat = &hb;
+    } else if (res->body == API_WHOAMI) {
+        rv = codec_whoami_to_pb(&res->whoami, &whoami, &sc);
+        m.body_case = PGQ__RESPONSE__BODY_WHOAMI;
+        m.whoami = &whoami;
     }
     if (rv == 0) {
         rv = codec_pack(&m.base, a, buf, len);
@@ -380,6 +427,9 @@ int codec_response_decode(const uint8_t *buf,
         res->hb.parent_tli = m->heartbeat->parent_tli;
         res->hb.fork_lsn = m->heartbeat->fork_lsn;
         res->hb.stop = m->heartbeat->stop;
+    } else if (m->body_case == PGQ__RESPONSE__BODY_WHOAMI) {
+        res->body = API_WHOAMI;
+        codec_whoami_from_pb(&d, m->whoami, &res->whoami);
     }
 out:
     pgq__response__free_unpacked(m, &budget.allocator);

@@ -103,6 +103,20 @@ void codec_sync_set_from_pb(struct dec *d, const Pgq__SetSync *b, struct command
 int codec_cluster_sync_to_pb(const struct cluster *c, Pgq__Cluster *m, struct scratch *sc);
 void codec_cluster_sync_from_pb(struct dec *d, const Pgq__Cluster *m, struct cluster *c);
 
+/* Authorization (codec_authz.c, level 5). */
+int codec_authz_command_to_pb(const struct command *cmd, Pgq__Command *m, struct scratch *sc);
+void codec_who_to_pb(const struct command *cmd, Pgq__Command *m);
+void codec_who_from_pb(struct dec *d, const Pgq__Command *m, struct command *cmd);
+void codec_access_role_from_pb(struct dec *d, const Pgq__SetAccessRole *b, struct command *cmd);
+void codec_grant_from_pb(struct dec *d, const Pgq__SetGrant *b, struct command *cmd);
+void codec_audit_from_pb(struct dec *d, const Pgq__Audit *b, struct command *cmd);
+int codec_access_to_pb(const struct state *s, Pgq__State *m, struct scratch *sc);
+void codec_access_from_pb(struct dec *d, const Pgq__State *m, struct state *s);
+void codec_event_who_to_pb(const struct event *e, Pgq__Event *m);
+void codec_event_who_from_pb(struct dec *d, const Pgq__Event *m, struct event *e);
+int codec_whoami_to_pb(const struct whoami_reply *w, Pgq__WhoamiReply *m, struct scratch *sc);
+void codec_whoami_from_pb(struct dec *d, const Pgq__WhoamiReply *m, struct whoami_reply *w);
+
 /* What of the state a message carries: a snapshot needs everything, a
  * status reply everything but the history (events have their own request),
  * an events reply only the history. */

@@ -32,6 +32,7 @@ static Pgq__Event *event_to_pb(const struct event *e, struct scratch *sc)
     m->duration_ms = e->duration_ms;
     m->has_epoch = true;
     m->epoch = e->epoch;
+    codec_event_who_to_pb(e, m);
     return m;
 }
 
@@ -255,6 +256,9 @@ int codec_state_to_pb(const struct state *s,
         }
         m->n_clusters = s->n_clusters;
         m->clusters = cs;
+        if (codec_access_to_pb(s, m, sc) != 0) {
+            return PGQ_NOMEM;
+        }
     }
     if (what == STATE_NO_EVENTS) {
         return sc->failed ? PGQ_NOMEM : 0;
@@ -322,6 +326,7 @@ void codec_events_from_pb(struct dec *d, Pgq__Event *const *evs, size_t n, struc
         codec_copy_str(d, e->message, sizeof e->message, evs[i]->message, "event.message");
         e->duration_ms = evs[i]->duration_ms;
         e->epoch = evs[i]->epoch;
+        codec_event_who_from_pb(d, evs[i], e);
     }
     s->n_events = (unsigned)n;
     s->events_head = 0;
@@ -496,6 +501,7 @@ void codec_state_from_pb(struct dec *d, const Pgq__State *m, struct state *s)
         c->members_gen = mc->members_gen;
         codec_cluster_sync_from_pb(d, mc, c);
     }
+    codec_access_from_pb(d, m, s);
     codec_events_from_pb(d, m->events, m->n_events, s);
 }
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "authz.h"
 #include "conninfo.h"
 #include "log_drain_msg.h"
 #include "lib/util.h"
@@ -289,6 +290,11 @@ static int set_option(struct config *c,
             static const char *const modes[] = {"rewind-or-clone", "manual", "off", NULL};
             return parse_choice(value, modes, &c->rejoin, why, whysize);
         }
+        case OPT_AUTHMODE: {
+            /* The order of AUTH_MODE_AUTO, _ON, _OFF (authz.h). */
+            static const char *const modes[] = {"auto", "on", "off", NULL};
+            return parse_choice(value, modes, &c->auth_mode, why, whysize);
+        }
         case OPT_ADDRLIST: {
             char list[sizeof c->monitors_text];
             char *save = NULL;
@@ -482,6 +488,31 @@ static int check_tls(const struct config *c, const char *path, char *errmsg, siz
                     missing, c->role == ROLE_NODE ? "node" : "monitor");
 }
 
+/* [auth] tokens and admins parse (the monitor parses them again at start
+ * and on SIGHUP); the error names the key's line, never a digest. */
+static int check_auth(const struct config *c,
+                      const char *path,
+                      const unsigned *set_line,
+                      char *errmsg,
+                      size_t errsize)
+{
+    struct authz_config *ac = calloc(1, sizeof *ac);
+    char why[256];
+    int rv;
+    if (ac == NULL) {
+        return error_at(errmsg, errsize, path, 0, "out of memory");
+    }
+    rv = authz_config_parse(ac, c->auth_tokens, c->auth_admins, why, sizeof why);
+    free(ac);
+    if (rv != 0) {
+        const char *key = strncmp(why, "admins", 6) == 0 ? "admins" : "tokens";
+        return error_at(errmsg, errsize, path,
+                        set_line[config_find_option("auth", key) - config_options], "[auth] %s",
+                        why);
+    }
+    return 0;
+}
+
 int config_parse(struct config *c, const char *path, const char *text, char *errmsg, size_t errsize)
 {
     unsigned set_line[CONFIG_OPTIONS_MAX] = {0};
@@ -518,7 +549,7 @@ int config_parse(struct config *c, const char *path, const char *text, char *err
             if (!section_known(line)) {
                 return error_at(errmsg, errsize, path, lineno,
                                 "unknown section [%.31s] (known: monitor, raft, health, "
-                                "failover, api)",
+                                "failover, api, http, auth)",
                                 line);
             }
             pgq_strlcpy(section, line, sizeof section);
@@ -721,6 +752,9 @@ int config_parse(struct config *c, const char *path, const char *text, char *err
                 set_line[config_find_option("raft", "snapshot_trailing") - config_options],
                 "[raft] snapshot_trailing: larger than snapshot_threshold");
         }
+    }
+    if (check_auth(c, path, set_line, errmsg, errsize) != 0) {
+        return PGQ_CONFIG;
     }
     return check_tls(c, path, errmsg, errsize);
 }

@@ -103,6 +103,12 @@ struct config
     char http_address[PGQ_ADDR_MAX]; /* "": off */
     uint64_t http_idle_timeout_ms;
     uint64_t http_max_clients;
+    /* [auth] (monitors): who may use the API. Parsed further by
+     * authz_config_parse (validated here). */
+    int auth_mode;                      /* AUTH_MODE_AUTO, _ON, _OFF (authz.h) */
+    char auth_tokens[2048];             /* NAME:sha256:HEX, ... */
+    char auth_admins[1024];             /* user:NAME, ... */
+    char auth_token_file[PGQ_PATH_MAX]; /* node agents: their own token */
 };
 
 /* Defaults for every key (required keys left empty/zero). */

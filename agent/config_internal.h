@@ -25,6 +25,7 @@ enum opt_type {
     OPT_LOGFORMAT,
     OPT_DRAIN,    /* syslog+tls://host:port, syslog+tcp://host:port, or "" (off) */
     OPT_FACILITY, /* a syslog facility name */
+    OPT_AUTHMODE, /* auto, on, off */
 };
 
 struct option

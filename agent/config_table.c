@@ -231,6 +231,22 @@ const struct option config_options[] = {
      "request within this long of its first byte, or does not read its reply for this long."},
     {"http", "max_clients", OPT_U64, F(http_max_clients), 1, 100000, "64",
      "Concurrent HTTP connections; more get a 503 reply and are closed."},
+    {"auth", "mode", OPT_AUTHMODE, F(auth_mode), NOLIMIT, "auto",
+     "`on`: every API request needs an identity (a token or a client certificate) whose role "
+     "or grants allow it: deny by default. `off`: anyone who can reach api_address may do "
+     "anything (a warning at start). `auto`: `on` when TLS is on or `tokens` or `admins` is "
+     "set, else `off`. See docs/security.md."},
+    {"auth", "tokens", OPT_STRING, F(auth_tokens), NOLIMIT, "",
+     "Bearer tokens, hashed: `alice:sha256:HEX, node:main/pg1:sha256:HEX` (`pgquorumctl token "
+     "hash` prints the `sha256:HEX` of a token read on standard input). A bare name is "
+     "`user:NAME`. At most 32. Applied on SIGHUP."},
+    {"auth", "admins", OPT_STRING, F(auth_admins), NOLIMIT, "",
+     "Identities that are always admin, whatever the replicated roles and denies say: "
+     "`user:alice, user:bob` (the bootstrap; at most 16). Applied on SIGHUP."},
+    {"auth", "token_file", OPT_STRING, F(auth_token_file), NOLIMIT, "",
+     "Node agents: a file whose first line is this agent's bearer token, sent with its "
+     "heartbeats (configured on the monitors as `node:CLUSTER/NAME:sha256:HEX`). Read at "
+     "start."},
 };
 
 #undef F

@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "frame.h"
 #include "lib/util.h"
+#include "token.h"
 
 static void sleep_ms(uint64_t ms)
 {
@@ -112,6 +113,30 @@ static void not_a_monitor(struct ctl *c,
              address, text, n == sizeof text - 1 ? "..." : "");
 }
 
+/* Encode req with c's token. */
+static int encode_request(const struct ctl *c,
+                          const struct api_request *req,
+                          const struct codec_alloc *a,
+                          uint8_t **out,
+                          size_t *len)
+{
+    struct api_request *r;
+    int rv;
+    if (c->token[0] == '\0' || req->token[0] != '\0') {
+        return codec_request_encode(req, a, out, len);
+    }
+    r = malloc(sizeof *r);
+    if (r == NULL) {
+        return PGQ_NOMEM;
+    }
+    *r = *req;
+    pgq_strlcpy(r->token, c->token, sizeof r->token);
+    rv = codec_request_encode(r, a, out, len);
+    token_wipe(r->token, sizeof r->token);
+    free(r);
+    return rv;
+}
+
 int ctl_call(struct ctl *c,
              const char *address,
              const struct api_request *req,
@@ -176,7 +201,7 @@ int ctl_call(struct ctl *c,
             return rv == PGQ_TIMEOUT ? PGQ_TIMEOUT : PGQ_UNAVAILABLE;
         }
     }
-    rv = codec_request_encode(req, &a, &out, &len);
+    rv = encode_request(c, req, &a, &out, &len);
     if (rv != 0) {
         snprintf(c->errmsg, sizeof c->errmsg, "cannot encode the request");
         tsync_close(&ts);
@@ -185,6 +210,7 @@ int ctl_call(struct ctl *c,
     }
     frame_put_header(out, (uint32_t)len);
     rv = io_all(&ts, out, len + FRAME_HEADER_SIZE, true, deadline);
+    token_wipe(out, len + FRAME_HEADER_SIZE);
     free(out);
     if (rv == 0) {
         rv = io_all(&ts, hdr, sizeof hdr, false, deadline);
@@ -248,7 +274,10 @@ int ctl_read(struct ctl *c,
             pgq_appendf(errs, sizeof errs, "%s%s", errs[0] ? "; " : "", c->errmsg);
             continue;
         }
-        if (r.code == API_OK && (c->local || (r.info.role == PGQ_MON_LEADER && r.info.ready))) {
+        /* Denied by one, denied by all: the others need not be asked (and
+         * each would record the refusal). */
+        if (r.code == API_DENIED ||
+            (r.code == API_OK && (c->local || (r.info.role == PGQ_MON_LEADER && r.info.ready)))) {
             if (have_first) {
                 api_response_close(&first);
             }

@@ -24,6 +24,9 @@ struct ctl
     FILE *progress;              /* writes: where to say that it waits for a leader (NULL: not) */
     char errmsg[512];
     bool hopeless; /* the last ctl_call: connection refused, or not a monitor */
+    /* A bearer token sent with every request ("": none). A secret: never
+     * printed; wiped from what carried it. */
+    char token[PGQ_TOKEN_MAX];
 };
 
 /* Parse "host:port[,host:port...]". */

@@ -84,6 +84,7 @@ static const char *const event_names[] = {
     [PGQ_EV_SLOT] = "slot",
     [PGQ_EV_SYNC] = "sync",
     [PGQ_EV_IDENTITY] = "identity",
+    [PGQ_EV_AUDIT] = "audit",
 };
 NAME_LOOKUP(pgq_event_kind_name, event_names, PGQ__N_EVENT_KINDS)
 

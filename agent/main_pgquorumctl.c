@@ -13,10 +13,12 @@
 #include "config.h"
 #include "conninfo.h"
 #include "ctl.h"
+#include "ctl_access.h"
 #include "lib/util.h"
 #include "render.h"
 #include "tls_internal.h"
 #include "transport.h"
+#include "token.h"
 
 struct args
 {
@@ -43,6 +45,8 @@ struct args
     const char *tls_cert;
     const char *tls_key;
     bool plain;
+    const char *token_file;
+    const char *who;
     bool json;
     bool local;
     bool help;
@@ -77,10 +81,22 @@ static const char usage_main[] =
     "  sync --number-sync N [--cluster NAME]\n"
     "  sync --node NAME --replication-quorum true|false [--cluster NAME]\n"
     "                                       managed synchronous replication\n"
+    "  role NAME viewer|operator|admin|none an identity's role (user:NAME or\n"
+    "                                       node:CLUSTER/NAME; a bare NAME is user:NAME)\n"
+    "  grant ACTION to NAME [on cluster C]  allow one action beyond its role\n"
+    "  deny ACTION to NAME [on cluster C]   forbid it, whatever its role or grants\n"
+    "  revoke ACTION from NAME [on cluster C]\n"
+    "                                       remove a grant or a deny\n"
+    "  whoami [--json]                      the identity the monitor sees, its role\n"
+    "  token hash                           read a token on stdin, print the\n"
+    "                                       sha256:HEX for [auth] tokens\n"
     "  debug failpoint NAME crash|fail|off [ARG]   (test builds; first monitor only)\n"
     "\n"
     "Options:\n"
     "  --monitors LIST   monitors' API addresses (default: $PGQUORUM_MONITORS)\n"
+    "  --token-file FILE a bearer token, read from FILE (default:\n"
+    "                    $PGQUORUM_TOKEN_FILE); never on the command line\n"
+    "  --who NAME        events: only those of NAME's requests\n"
     "  --cluster NAME    PostgreSQL cluster (default: main; status and events:\n"
     "                    every cluster)\n"
     "  --timeout DUR     limit of one request to one monitor (default: 5s)\n"
@@ -172,6 +188,32 @@ static const struct
      "N is 1..8 (default 1). A failover promotes only a standby of the last set\n"
      "committed that provably holds every acknowledged write. status --json shows\n"
      "the set committed, whether the primary applied it, and what it runs.\n"},
+    {"role",
+     "Usage: pgquorumctl role NAME viewer|operator|admin|none\n"
+     "Set the role of an identity (user:NAME, node:CLUSTER/NAME; a bare NAME is\n"
+     "user:NAME) on every monitor: viewer (status, events, whoami), operator (viewer\n"
+     "+ maintenance, switchover, pause, resume, sync), admin (everything). none\n"
+     "removes it: it may then do only what it is granted. Needs the role action.\n"},
+    {"grant",
+     "Usage: pgquorumctl grant ACTION to NAME [on cluster CLUSTER]\n"
+     "Allow NAME one action beyond its role, on every cluster or one. Actions:\n"
+     "status, events, whoami, node-add, node-remove, maintenance, switchover, pause,\n"
+     "sync, allow-unfenced, allow-data-loss, role, grant, failpoint.\n"},
+    {"deny",
+     "Usage: pgquorumctl deny ACTION to NAME [on cluster CLUSTER]\n"
+     "Forbid NAME an action whatever its role and grants say ([auth] admins\n"
+     "excepted: they cannot be locked out).\n"},
+    {"revoke",
+     "Usage: pgquorumctl revoke ACTION from NAME [on cluster CLUSTER]\n"
+     "Remove a grant or a deny.\n"},
+    {"whoami",
+     "Usage: pgquorumctl whoami [--json]\n"
+     "Print the identity the first monitor that answers sees (from the token or\n"
+     "the client certificate), the address it sees it from, its role and grants.\n"},
+    {"token",
+     "Usage: pgquorumctl token hash < FILE\n"
+     "Read a token (one line) on standard input and print sha256:HEX, for\n"
+     "[auth] tokens = NAME:sha256:HEX on the monitors.\n"},
     {"debug",
      "Usage: pgquorumctl debug failpoint NAME crash|fail|off [ARG]\n"
      "Arm a failpoint on the first monitor of --monitors (builds configured with\n"
@@ -262,6 +304,16 @@ static int parse_args(int argc, char **argv, struct args *a)
             slot = &a->tls_cert;
         } else if (strcmp(s, "--tls-key") == 0) {
             slot = &a->tls_key;
+        } else if (strcmp(s, "--token-file") == 0) {
+            slot = &a->token_file;
+        } else if (strcmp(s, "--who") == 0) {
+            slot = &a->who;
+        } else if (strcmp(s, "--token") == 0 || strncmp(s, "--token=", 8) == 0) {
+            /* A token on the command line is seen by every user of the
+             * host (ps, /proc) and kept in shell histories. */
+            return usage_error(
+                "a token is never given on the command line: use --token-file "
+                "FILE or $PGQUORUM_TOKEN_FILE");
         } else if (s[0] == '-' && s[1] != '\0') {
             return usage_error("unknown option \"%s\"", s);
         }
@@ -394,7 +446,12 @@ static int cmd_read(struct ctl *c, const struct args *a, const char *cmd)
     const char *cluster = a->cluster != NULL ? a->cluster : "";
     int rv;
     memset(&req, 0, sizeof req);
-    req.kind = strcmp(cmd, "events") == 0 ? API_EVENTS : API_STATUS;
+    req.kind = strcmp(cmd, "events") == 0   ? API_EVENTS
+               : strcmp(cmd, "whoami") == 0 ? API_WHOAMI
+                                            : API_STATUS;
+    if (req.kind == API_WHOAMI) {
+        c->local = true; /* the first monitor that answers: each sees the caller alike */
+    }
     if (req.kind == API_EVENTS) {
         uint64_t limit = 0;
         if (a->limit != NULL && parse_u64(a->limit, 100000, &limit) != 0) {
@@ -414,7 +471,12 @@ static int cmd_read(struct ctl *c, const struct args *a, const char *cmd)
         return PGQ_EXIT_FAILED;
     }
     if (req.kind == API_EVENTS) {
+        if (a->who != NULL) {
+            access_filter_events(&res.state, a->who);
+        }
         rv = render_events(stdout, &res.state, a->json);
+    } else if (req.kind == API_WHOAMI) {
+        rv = access_print_whoami(stdout, &res.whoami, a->json);
     } else if (strcmp(cmd, "uri") == 0) {
         char uri[8192];
         const char *name = a->cluster != NULL ? a->cluster : PGQ_DEFAULT_CLUSTER;
@@ -455,6 +517,10 @@ static void say_done(const struct api_request *req, const char *message)
             printf("node %s of cluster %s %s maintenance%s: %s\n", cmd->node, cmd->cluster,
                    cmd->u.maintenance.on ? "in" : "out of",
                    cmd->u.maintenance.allow_failover ? " (a failover is allowed)" : "", message);
+            break;
+        case API_ROLE:
+        case API_GRANT:
+            access_say_done(req, message);
             break;
         default:
             break;
@@ -556,6 +622,8 @@ static bool only(const struct args *a,
         *bad = "--json";
     } else if (!json && a->local) {
         *bad = "--local";
+    } else if (a->who != NULL && strcmp(a->words[0], "events") != 0) {
+        *bad = "--who";
     } else {
         return true;
     }
@@ -726,7 +794,18 @@ int main(int argc, char **argv)
     memset(&req, 0, sizeof req);
 
     /* Validate the command fully before contacting anyone. */
-    if (strcmp(cmd, "status") == 0 || strcmp(cmd, "events") == 0 || strcmp(cmd, "uri") == 0) {
+    if (strcmp(cmd, "token") == 0) {
+        if (a.n_words != 2 || strcmp(a.words[1], "hash") != 0) {
+            return usage_error("usage: token hash < FILE");
+        }
+        if (access_token_hash(stdin, stdout, err, sizeof err) != 0) {
+            fprintf(stderr, "pgquorumctl: token hash: %s\n", err);
+            return PGQ_EXIT_FAILED;
+        }
+        return PGQ_EXIT_OK;
+    }
+    if (strcmp(cmd, "status") == 0 || strcmp(cmd, "events") == 0 || strcmp(cmd, "uri") == 0 ||
+        strcmp(cmd, "whoami") == 0) {
         bool is_events = strcmp(cmd, "events") == 0;
         if (a.n_words != 1) {
             return usage_error("unexpected argument \"%s\"", a.words[1]);
@@ -886,6 +965,17 @@ int main(int argc, char **argv)
         if (rv != 0) {
             return rv;
         }
+    } else if (strcmp(cmd, "role") == 0 || strcmp(cmd, "grant") == 0 ||
+               strcmp(cmd, "revoke") == 0 || strcmp(cmd, "deny") == 0) {
+        if (!only(&a, false, false, false, false, &bad) || a.cluster != NULL) {
+            fprintf(stderr, "pgquorumctl: option %s does not apply to %s%s\n",
+                    bad != NULL ? bad : "--cluster", cmd,
+                    bad != NULL ? "" : " (say: on cluster NAME)");
+            return PGQ_EXIT_USAGE;
+        }
+        if (access_parse(a.words, a.n_words, &req, err, sizeof err) != 0) {
+            return usage_error("%s", err);
+        }
     } else if (strcmp(cmd, "debug") == 0) {
         if (a.n_words < 4 || a.n_words > 5 || strcmp(a.words[1], "failpoint") != 0) {
             return usage_error("usage: debug failpoint NAME crash|fail|off [ARG]");
@@ -914,6 +1004,14 @@ int main(int argc, char **argv)
         return rv;
     }
     c.transport = &transport;
+    {
+        const char *tf = a.token_file != NULL ? a.token_file : getenv("PGQUORUM_TOKEN_FILE");
+        if (tf != NULL && tf[0] != '\0' &&
+            token_read_file(tf, c.token, sizeof c.token, err, sizeof err) != 0) {
+            fprintf(stderr, "pgquorumctl: token file %s\n", err);
+            return PGQ_EXIT_USAGE;
+        }
+    }
 
     if (req.kind == API_FAILPOINT) {
         struct api_response res;

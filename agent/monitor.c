@@ -212,6 +212,7 @@ static void tick_cb(uv_timer_t *t)
     consensus_tick(&m->cons);
     hand_over(m);
     monitor_flush_reports(m);
+    monitor_flush_audits(m);
 }
 
 /* ---- start and stop ----------------------------------------------------- */
@@ -265,6 +266,7 @@ void monitor_reconfigure(struct monitor *m, const struct config *cfg)
     probe_reconfigure(&m->probe, cadence);
     m->http.max_clients = (unsigned)cfg->http_max_clients;
     m->http.idle_ms = cfg->http_idle_timeout_ms;
+    monitor_authz_reconfigure(m);
 }
 
 int monitor_start(struct monitor *m,
@@ -300,6 +302,10 @@ int monitor_start(struct monitor *m,
     }
     m->peer.data = m;
     m->started_peer = true;
+    rv = monitor_authz_start(m, errmsg, errsize);
+    if (rv != 0) {
+        return rv;
+    }
     rv = api_start(&m->api, loop, &m->cfg, &m->transport, monitor_handle_request, errmsg, errsize);
     m->api.data = m;
     m->started_api = true; /* its listener handle exists even on failure */
@@ -347,6 +353,7 @@ static void part_stopped(struct monitor *m)
         return;
     }
     consensus_close(&m->cons);
+    monitor_authz_close(m);
     lease_book_close(&m->leases);
     fsm_close(&m->fsm);
     free(m->fo_counts);
@@ -403,8 +410,9 @@ void monitor_stop(struct monitor *m, monitor_stopped_cb cb)
         m->stopped_cb = cb;
     }
     /* One count per part, plus one held until every close has started. */
-    m->pending = 4 + (m->started_peer ? 1u : 0u) + (m->started_api ? 1u : 0u) +
-                 (m->started_http ? 1u : 0u) + (m->started_raft ? 1u : 0u);
+    m->pending = 4 + (m->started_peer ? 1u : 0u) + (m->started_audit_peer ? 1u : 0u) +
+                 (m->started_api ? 1u : 0u) + (m->started_http ? 1u : 0u) +
+                 (m->started_raft ? 1u : 0u);
     uv_timer_stop(&m->tick);
     uv_close((uv_handle_t *)&m->tick, tick_closed_cb);
     if (m->started_api) {
@@ -415,6 +423,9 @@ void monitor_stop(struct monitor *m, monitor_stopped_cb cb)
     }
     if (m->started_peer) {
         peer_close(&m->peer, peer_closed_cb);
+    }
+    if (m->started_audit_peer) {
+        peer_close(&m->audit_peer, peer_closed_cb);
     }
     probe_close(&m->probe, probe_closed_cb);
     actuator_close(&m->act, actuator_closed_cb);

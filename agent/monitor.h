@@ -19,6 +19,7 @@
 
 #include "actuator.h"
 #include "api.h"
+#include "authz.h"
 #include "config.h"
 #include "consensus.h"
 #include "consensus_uv.h"
@@ -70,6 +71,20 @@ struct monitor
     uint64_t kicked_seq;
     uint64_t seen_event_seq;
     bool nodes_changed;
+    /* who may ask (monitor_authz.c) */
+    struct authz_config authz;
+    struct authz_throttle throttle;
+    struct audit_limiter audit_limit;
+    struct peer_id caller;  /* the identity of the request being dispatched */
+    struct command *audits; /* owned: refusals to record, oldest first */
+    unsigned n_audits;
+    struct command audit_held;     /* the last refusal the limiter held back */
+    struct command *audit_repeats; /* owned, AUDIT_KEYS: refusals recorded, whose repeats count */
+    struct peer audit_peer;        /* a follower's refusals on their way to the leader */
+    bool audit_sending;
+    uint64_t audits_dropped;
+    uint64_t denied; /* requests answered DENIED (metrics) */
+    bool started_audit_peer;
     /* metrics (monitor_http.c) */
     uint64_t started_wall_ms;
     uint64_t leader_seen_ms; /* a leader was last known then (uv_now; 0: never) */

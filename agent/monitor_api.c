@@ -32,6 +32,7 @@ struct pending_write
     struct proposal p;
     struct monitor *m;
     struct api_client *cl; /* NULL for the monitor's own steps */
+    struct peer_id who;    /* cl's identity, for the audit of a refusal */
     struct command cmd;
 };
 
@@ -44,6 +45,13 @@ struct request_row
     /* It goes through the log: only the ready leader takes it, the others
      * answer NOT_LEADER or UNAVAILABLE before the handler runs. */
     bool write;
+    /* What the caller must be allowed (enum authz_action), checked before
+     * anything else; AUTHZ_SYNC is refined by the command (an allowance to
+     * lose writes is AUTHZ_ALLOW_DATA_LOSS). */
+    int action;
+    /* A client's write: its command carries who asked, and a refusal of it
+     * by the state machine is audited. */
+    bool client;
     const char *what; /* one line on what the request does, for the reader */
 };
 
@@ -74,6 +82,8 @@ static int api_code_of(int pgq_code)
             return API_BAD_REQUEST;
         case PGQ_NOTLEADER:
             return API_NOT_LEADER;
+        case PGQ_DENIED:
+            return API_DENIED;
         case PGQ_UNAVAILABLE:
         case PGQ_SHUTDOWN:
         case PGQ_TIMEOUT:
@@ -103,6 +113,14 @@ static void write_done_cb(struct proposal *p, int status, const struct apply_res
             snprintf(msg, sizeof msg, "committed at index %" PRIu64, p->index);
             api_reply_code(w->cl, API_OK, msg, NULL);
         } else {
+            char outcome[PGQ_REASON_MAX];
+            snprintf(outcome, sizeof outcome, "refused: %s", res->message);
+            /* A client's write (not a report or a forwarded audit: a refusal
+             * of a refusal would loop). */
+            if (w->cmd.who[0] != '\0' && w->cmd.kind != CMD_AUDIT) {
+                monitor_audit(w->m, &w->who, authz_action_of_command(&w->cmd), w->cmd.cluster,
+                              w->cmd.node, outcome);
+            }
             api_reply_code(w->cl, api_code_of(res->code), res->message, NULL);
         }
     } else if (status == 0 && res->code != 0) {
@@ -123,6 +141,9 @@ int monitor_propose_copy(struct monitor *m, struct api_client *cl, const struct 
     }
     w->m = m;
     w->cl = cl;
+    if (cl != NULL) {
+        w->who = m->caller; /* proposed while its request is dispatched */
+    }
     w->cmd = *cmd;
     if (cmd->kind == CMD_REPORT && cmd->u.report.n_obs > 0) {
         w->cmd.u.report.obs = calloc(cmd->u.report.n_obs, sizeof *cmd->u.report.obs);
@@ -177,6 +198,12 @@ static void handle_write(struct monitor *m, struct api_client *cl, const struct 
     /* Refuse a bad command before it reaches the log, with the same words
      * the state machine would use. */
     if (cluster_check(&m->fsm.state, &req->cmd, &res) != 0) {
+        char outcome[PGQ_REASON_MAX];
+        snprintf(outcome, sizeof outcome, "refused: %s", res.message);
+        if (req->kind != API_REPORT && req->kind != API_AUDIT) {
+            monitor_audit(m, &m->caller, authz_action_of_command(&req->cmd), req->cmd.cluster,
+                          req->cmd.node, outcome);
+        }
         api_reply_code(cl, api_code_of(res.code), res.message, NULL);
         return;
     }
@@ -186,27 +213,60 @@ static void handle_write(struct monitor *m, struct api_client *cl, const struct 
     }
 }
 
-static void handle_report(struct monitor *m, struct api_client *cl, const struct api_request *req)
+/* A report (or a forwarded audit) claims to come from monitor `id`: an
+ * authenticated monitor must be that one; an anonymous caller (TLS off)
+ * must come from the host of a voter with that id. 0, or the refusal is
+ * logged and cl has its reply. */
+static int check_monitor_claim(struct monitor *m,
+                               struct api_client *cl,
+                               uint64_t id,
+                               const char *what)
 {
-    const struct member *mb = state_member(&m->fsm.state, req->cmd.u.report.monitor_id);
+    const struct member *mb = state_member(&m->fsm.state, id);
     char host[PGQ_ADDR_MAX];
     uint16_t port;
     char msg[256];
-    /* Reports change verdicts: only a voter may send them, and only from
-     * the host of its Raft address (the API has no authentication yet). */
-    if (mb == NULL || !mb->voter ||
-        pgq_parse_hostport(mb->raft_address, host, sizeof host, &port) != 0 ||
-        strcmp(host, api_client_peer(cl)) != 0) {
+    if (m->caller.kind == PEER_MONITOR) {
+        if (m->caller.monitor_id == id && mb != NULL && mb->voter) {
+            return 0;
+        }
         snprintf(msg, sizeof msg,
-                 "report for monitor %" PRIu64
+                 "%s for monitor %" PRIu64
+                 " refused: it comes from %s, not from a voter with "
+                 "that id",
+                 what, id, m->caller.name);
+    } else if (mb != NULL && mb->voter &&
+               pgq_parse_hostport(mb->raft_address, host, sizeof host, &port) == 0 &&
+               strcmp(host, m->caller.ip) == 0) {
+        return 0;
+    } else {
+        /* No authentication of monitors without TLS: the host of the
+         * voter's Raft address is all there is to go by. */
+        snprintf(msg, sizeof msg,
+                 "%s for monitor %" PRIu64
                  " refused: it comes from %s, not from the "
                  "host of a voter with that id",
-                 req->cmd.u.report.monitor_id, api_client_peer(cl));
-        log_warn("api: %s", msg);
-        api_reply_code(cl, API_REFUSED, msg, NULL);
-        return;
+                 what, id, m->caller.ip);
     }
-    handle_write(m, cl, req);
+    log_warn("api: %s", msg);
+    api_reply_code(cl, API_REFUSED, msg, NULL);
+    return PGQ_REFUSED;
+}
+
+static void handle_report(struct monitor *m, struct api_client *cl, const struct api_request *req)
+{
+    if (check_monitor_claim(m, cl, req->cmd.u.report.monitor_id, "report") == 0) {
+        handle_write(m, cl, req);
+    }
+}
+
+/* A follower's refusal, recorded by the leader. Not audited when refused
+ * itself: a refusal of a refusal would loop. */
+static void handle_audit(struct monitor *m, struct api_client *cl, const struct api_request *req)
+{
+    if (check_monitor_claim(m, cl, req->cmd.u.audit.monitor_id, "audit") == 0) {
+        handle_write(m, cl, req);
+    }
 }
 
 /* ---- reads ---------------------------------------------------------------- */
@@ -241,21 +301,37 @@ static void handle_failpoint(struct monitor *m,
  * above); a write row with handle_write needs nothing more than the
  * command's rules in cluster_check/cluster_apply. */
 static const struct request_row requests[] = {
-    {API_STATUS, handle_state, false, "the state, this monitor's Raft view and size"},
-    {API_EVENTS, handle_state, false, "the latest events, of one cluster or all"},
-    {API_FAILPOINT, handle_failpoint, false, "arm or disarm a failpoint (test builds)"},
-    {API_NODE_ADD, handle_write, true, "add a node to a cluster"},
-    {API_NODE_REMOVE, handle_write, true, "remove a node from its cluster"},
-    {API_MAINTENANCE, handle_write, true, "put a node in or out of maintenance"},
-    {API_REPORT, handle_report, true, "another monitor's observations, for the leader"},
-    {API_HEARTBEAT, monitor_heartbeat, true, "a node agent's facts; the reply may grant a lease"},
-    {API_ALLOW_UNFENCED, handle_write, true,
+    {API_STATUS, handle_state, false, AUTHZ_STATUS, false,
+     "the state, this monitor's Raft view and size"},
+    {API_EVENTS, handle_state, false, AUTHZ_EVENTS, false,
+     "the latest events, of one cluster or all"},
+    {API_WHOAMI, monitor_whoami, false, AUTHZ_WHOAMI, false,
+     "the caller's identity as this monitor sees it, its role and grants"},
+    {API_FAILPOINT, handle_failpoint, false, AUTHZ_FAILPOINT, false,
+     "arm or disarm a failpoint (test builds)"},
+    {API_NODE_ADD, handle_write, true, AUTHZ_NODE_ADD, true, "add a node to a cluster"},
+    {API_NODE_REMOVE, handle_write, true, AUTHZ_NODE_REMOVE, true,
+     "remove a node from its cluster"},
+    {API_MAINTENANCE, handle_write, true, AUTHZ_MAINTENANCE, true,
+     "put a node in or out of maintenance"},
+    {API_REPORT, handle_report, true, AUTHZ_REPORT, false,
+     "another monitor's observations, for the leader"},
+    {API_AUDIT, handle_audit, true, AUTHZ_AUDIT, false,
+     "another monitor's refusal of a request, for the leader to record"},
+    {API_HEARTBEAT, monitor_heartbeat, true, AUTHZ_HEARTBEAT, false,
+     "a node agent's facts; the reply may grant a lease"},
+    {API_ALLOW_UNFENCED, handle_write, true, AUTHZ_ALLOW_UNFENCED, true,
      "allow a failover over a primary that cannot be proven fenced (audited)"},
-    {API_PAUSE, handle_write, true, "pause or resume a cluster's automatic actions (audited)"},
-    {API_SWITCHOVER, handle_write, true, "schedule or cancel a planned switchover (audited)"},
-    {API_SYNC, handle_write, true,
+    {API_PAUSE, handle_write, true, AUTHZ_PAUSE, true,
+     "pause or resume a cluster's automatic actions (audited)"},
+    {API_SWITCHOVER, handle_write, true, AUTHZ_SWITCHOVER, true,
+     "schedule or cancel a planned switchover (audited)"},
+    {API_SYNC, handle_write, true, AUTHZ_SYNC, true,
      "managed synchronous replication: mode, number, replication quorum, or an allowance to "
      "lose writes (audited)"},
+    {API_ROLE, handle_write, true, AUTHZ_ROLE, true, "set an identity's role (audited)"},
+    {API_GRANT, handle_write, true, AUTHZ_GRANT, true,
+     "grant, deny or revoke an action to an identity (audited)"},
 };
 
 static const struct request_row *request_row(int kind)
@@ -268,12 +344,72 @@ static const struct request_row *request_row(int kind)
     return NULL;
 }
 
+/* The action req asks for, and the cluster and node it is about. */
+static int request_action(const struct request_row *row,
+                          const struct api_request *req,
+                          const char **cluster,
+                          const char **node)
+{
+    *cluster = req->cmd.cluster;
+    *node = req->cmd.node;
+    switch (req->kind) {
+        case API_EVENTS:
+            *cluster = req->cluster;
+            break;
+        case API_STATUS:
+        case API_WHOAMI:
+        case API_FAILPOINT:
+        case API_ROLE: /* a role holds on every cluster */
+            *cluster = "";
+            *node = "";
+            break;
+        default:
+            break;
+    }
+    return row->action == AUTHZ_SYNC ? authz_action_of_command(&req->cmd) : row->action;
+}
+
+/* A client's write carries who asked (level 5: below it no monitor would
+ * take the field), and its "by" is that identity rather than what the
+ * client says of itself. */
+static void stamp_caller(struct monitor *m, struct command *cmd)
+{
+    const char *name = m->caller.name;
+    if (m->fsm.state.feature_level < 5) {
+        return;
+    }
+    pgq_strlcpy(cmd->who, name, sizeof cmd->who);
+    pgq_strlcpy(cmd->from, m->caller.ip, sizeof cmd->from);
+    if (!m->authz.on || m->caller.kind == PEER_ANONYMOUS) {
+        return;
+    }
+    switch (cmd->kind) {
+        case CMD_PAUSE:
+            pgq_strlcpy(cmd->u.pause.by, name, sizeof cmd->u.pause.by);
+            break;
+        case CMD_SWITCHOVER:
+            pgq_strlcpy(cmd->u.switchover.by, name, sizeof cmd->u.switchover.by);
+            break;
+        case CMD_SYNC_CONFIG:
+            pgq_strlcpy(cmd->u.sync_config.by, name, sizeof cmd->u.sync_config.by);
+            break;
+        case CMD_ALLOW_UNFENCED:
+            pgq_strlcpy(cmd->u.allow.by, name, sizeof cmd->u.allow.by);
+            break;
+        default:
+            break;
+    }
+}
+
 void monitor_handle_request(struct api_server *s,
                             struct api_client *cl,
                             const struct api_request *req)
 {
     struct monitor *m = s->data;
     const struct request_row *row;
+    const char *cluster, *node;
+    char why[PGQ_REASON_MAX], outcome[PGQ_REASON_MAX];
+    int action;
     if (m->stopping) {
         api_reply_code(cl, API_UNAVAILABLE, "shutting down", NULL);
         return;
@@ -283,7 +419,36 @@ void monitor_handle_request(struct api_server *s,
         api_reply_code(cl, API_BAD_REQUEST, "unknown request", NULL);
         return;
     }
+    action = request_action(row, req, &cluster, &node);
+    /* Who asks, and may they: before anything else (a follower says
+     * nothing of the leader to a caller who may not ask). */
+    if (!monitor_identify(m, cl, req, action, &m->caller)) {
+        return;
+    }
+    if (authz_check(&m->fsm.state, &m->authz, &m->caller, action, cluster, node, why, sizeof why) !=
+        0) {
+        snprintf(outcome, sizeof outcome, "denied: %s", why);
+        if (action != AUTHZ_AUDIT) {
+            monitor_audit(m, &m->caller, action, cluster, node, outcome);
+        }
+        m->denied++;
+        api_reply_code(cl, API_DENIED, why, NULL);
+        return;
+    }
     if (row->write && !leader_or_reply(m, cl)) {
+        return;
+    }
+    if (row->client) {
+        struct api_request *copy = malloc(sizeof *copy);
+        if (copy == NULL) {
+            api_reply_code(cl, API_INTERNAL, "out of memory", NULL);
+            return;
+        }
+        *copy = *req; /* shallow: a client write holds no pointer */
+        memset(copy->token, 0, sizeof copy->token);
+        stamp_caller(m, &copy->cmd);
+        row->handle(m, cl, copy);
+        free(copy);
         return;
     }
     row->handle(m, cl, req);

@@ -139,6 +139,18 @@ static void metrics_reply(struct monitor *m, struct http_response *res)
                    "Node agents' reports this monitor applied since it started.");
     metrics_sample(&b, "pgquorum_agent_reports_committed_total", self, 1,
                    (double)m->agent_reports_applied);
+    metrics_family(&b, "pgquorum_api_denied_total", "counter",
+                   "API requests this monitor refused by authorization (DENIED) since it started.");
+    metrics_sample(&b, "pgquorum_api_denied_total", self, 1, (double)m->denied);
+    metrics_family(&b, "pgquorum_auth_wrong_tokens_total", "counter",
+                   "Requests with a token no [auth] tokens entry matches, since it started.");
+    metrics_sample(&b, "pgquorum_auth_wrong_tokens_total", self, 1, (double)m->throttle.failures);
+    metrics_family(&b, "pgquorum_auth_blocked_total", "counter",
+                   "Requests refused unchecked from an address blocked for wrong tokens.");
+    metrics_sample(&b, "pgquorum_auth_blocked_total", self, 1, (double)m->throttle.refused);
+    metrics_family(&b, "pgquorum_audit_dropped_total", "counter",
+                   "Refusals this monitor could not record (no leader for too long).");
+    metrics_sample(&b, "pgquorum_audit_dropped_total", self, 1, (double)m->audits_dropped);
     /* Every cluster has a sample, 0 until its first failover: increase()
      * sees the first one. */
     metrics_family(&b, "pgquorum_failovers_total", "counter",

@@ -35,6 +35,32 @@ void monitor_heartbeat(struct monitor *m, struct api_client *cl, const struct ap
  * book. */
 void monitor_agents_tick(struct monitor *m);
 
+/* monitor_authz.c: who may ask. Start: parse [auth] (PGQ_CONFIG with
+ * errmsg), warn once when authentication is off, open the audit channel;
+ * reconfigure: [auth] again after a reload; close: free and wipe. */
+int monitor_authz_start(struct monitor *m, char *errmsg, size_t errsize);
+void monitor_authz_reconfigure(struct monitor *m);
+void monitor_authz_close(struct monitor *m);
+/* The caller of req: its connection's identity, or the one its token
+ * proves. false: cl got a DENIED reply (a wrong token, or its address is
+ * blocked for too many), and the refusal is audited as `action`. */
+bool monitor_identify(struct monitor *m,
+                      struct api_client *cl,
+                      const struct api_request *req,
+                      int action,
+                      struct peer_id *who);
+/* API_WHOAMI: m->caller, its role and grants. */
+void monitor_whoami(struct monitor *m, struct api_client *cl, const struct api_request *req);
+/* Record a refusal (outcome "denied: ..." or "refused: ...") through the
+ * leader, within the per-second bound. */
+void monitor_audit(struct monitor *m,
+                   const struct peer_id *who,
+                   int action,
+                   const char *cluster,
+                   const char *node,
+                   const char *outcome);
+/* At each tick: the refusals waiting, to the log (leader) or the leader. */
+void monitor_flush_audits(struct monitor *m);
 /* monitor_http.c: start the HTTP server when http_address is set; a
  * failover of cluster c ended, its event stamped event_ms. */
 int monitor_http_start(struct monitor *m, char *errmsg, size_t errsize);

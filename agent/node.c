@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "lib/util.h"
 #include "log.h"
+#include "token.h"
 #include "node_internal.h"
 #include "pgsql.h"
 #include "rejoin.h"
@@ -343,10 +344,12 @@ static void register_node(struct node_agent *a, const char *address)
     pgq_strlcpy(req.cmd.u.node_add.conninfo, a->cfg.node_conninfo,
                 sizeof req.cmd.u.node_add.conninfo);
     req.cmd.u.node_add.priority = (unsigned)a->cfg.node_priority;
+    pgq_strlcpy(req.token, a->token, sizeof req.token);
     if (peer_request(&a->peer, address, &req, 3000, register_cb) == 0) {
         a->hb_busy = true;
         a->registering = true;
     }
+    token_wipe(req.token, sizeof req.token);
 }
 
 static void hb_cb(struct peer *p, int status, const struct api_response *res)
@@ -427,6 +430,7 @@ static void hb_cb(struct peer *p, int status, const struct api_response *res)
 static void heartbeat(struct node_agent *a)
 {
     struct api_request req;
+    int rv;
     uint64_t now = node_now_ms(a);
     const char *to = a->leader_api[0] != '\0' ? a->leader_api : a->cfg.monitors[a->mon_idx];
     if (a->hb_busy || a->stopping) {
@@ -441,7 +445,10 @@ static void heartbeat(struct node_agent *a)
     /* The lease is measured from now, before the request leaves. */
     lease_agent_sending(&a->lease, now);
     a->hb_sent_ms = now;
-    if (peer_request(&a->peer, to, &req, PGQ_MAX(a->cfg.agent_heartbeat_ms / 2, 300), hb_cb) == 0) {
+    pgq_strlcpy(req.token, a->token, sizeof req.token);
+    rv = peer_request(&a->peer, to, &req, PGQ_MAX(a->cfg.agent_heartbeat_ms / 2, 300), hb_cb);
+    token_wipe(req.token, sizeof req.token);
+    if (rv == 0) {
         a->hb_busy = true;
         a->hb_now = false;
         a->next_hb_ms = now + a->cfg.agent_heartbeat_ms;
@@ -606,6 +613,15 @@ int node_start(struct node_agent *a,
     rv = transport_start(&a->transport, loop, &a->cfg, errmsg, errsize);
     if (rv != 0) {
         return rv;
+    }
+    if (cfg->auth_token_file[0] != '\0') {
+        char why[256];
+        if (token_read_file(cfg->auth_token_file, a->token, sizeof a->token, why, sizeof why) !=
+            0) {
+            snprintf(errmsg, errsize, "[auth] token_file %s", why);
+            transport_close(&a->transport, NULL);
+            return PGQ_CONFIG;
+        }
     }
     rv = node_http_start(a, errmsg, errsize);
     if (rv != 0) {

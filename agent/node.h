@@ -99,6 +99,7 @@ struct node_agent
     struct config cfg;
     int life; /* enum node_life: only through node_move() */
     char why[PGQ_REASON_MAX];
+    char token[PGQ_TOKEN_MAX]; /* [auth] token_file's token, sent with every request ("": none) */
     struct agent_lease lease;
     uint64_t session;
     uint64_t started_ms;

@@ -51,6 +51,8 @@ static const struct live_key live_keys[] = {
     /* The HTTP server's limits (the server is given them again). */
     {ROLE_MONITOR, "http", "idle_timeout"},
     {ROLE_MONITOR, "http", "max_clients"},
+    {ROLE_MONITOR, "auth", "tokens"},
+    {ROLE_MONITOR, "auth", "admins"},
     {ROLE_NODE, "node", "log_level"},
     {ROLE_NODE, "node", "log_format"},
     /* Read by the agent when it runs a tool, checks, decides or beats. */

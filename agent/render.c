@@ -400,9 +400,14 @@ int render_events(FILE *out, const struct state *s, bool json)
         } else {
             pgq_strlcpy(d, "-", sizeof d);
         }
-        fprintf(out, "%-24s %-8s %-10s %-17s %-5" PRIu64 " %-9s %s\n", t,
+        fprintf(out, "%-24s %-8s %-10s %-17s %-5" PRIu64 " %-9s %s", t,
                 e->cluster[0] ? e->cluster : "-", e->node[0] ? e->node : "-",
                 pgq_event_kind_name(e->kind), e->epoch, d, e->message);
+        /* Who asked, when the event records a request. */
+        if (e->who[0] != '\0') {
+            fprintf(out, " [%s%s%s]", e->who, e->from[0] != '\0' ? " from " : "", e->from);
+        }
+        fputc('\n', out);
     }
     return 0;
 }

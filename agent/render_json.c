@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "authz.h"
 #include "render_internal.h"
 #include "lib/util.h"
 
@@ -523,6 +524,11 @@ static json_t *event_doc(const struct event *e)
     put_u64(o, &ok, "epoch", e->epoch);
     put_u64_or_null(o, &ok, "duration_ms", e->duration_ms);
     put_str(o, &ok, "message", e->message);
+    /* Level 5: the request it records ("" when none). */
+    put_str(o, &ok, "who", e->who);
+    put_str(o, &ok, "from", e->from);
+    put_str(o, &ok, "action", e->action != 0 ? authz_action_name(e->action) : "");
+    put_str(o, &ok, "outcome", e->outcome);
     return done(o, ok);
 }
 

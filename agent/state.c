@@ -21,6 +21,8 @@ void state_close(struct state *s)
     }
     free(s->clusters);
     free(s->events);
+    free(s->roles);
+    free(s->grants);
     memset(s, 0, sizeof *s);
     s->feature_level = 1;
 }

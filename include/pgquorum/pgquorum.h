@@ -22,7 +22,9 @@
  *      of slots; managed synchronous replication: SyncConfig, SyncSet
  *   4: Hello's reason (why the leadership changed)
  *   5: security (issue 11): a node's identity (its PostgreSQL system
- *      identifier, learned at first sight; AgentReport's system_id) */
+ *      identifier, learned at first sight; AgentReport's system_id); roles
+ *      and grants (SetAccessRole, SetGrant), Audit, and who asked for a write
+ *      (Command.who, Command.from) */
 #define PGQ_FEATURE_LEVEL 5
 
 /* Limits, checked when decoding: none is a silent ceiling. */
@@ -74,7 +76,8 @@
     X(PGQ_CONFIG, "bad configuration")           \
     X(PGQ_SHUTDOWN, "shutting down")             \
     X(PGQ_INTERNAL, "internal error")            \
-    X(PGQ_AUTH, "not authenticated")
+    X(PGQ_AUTH, "not authenticated")             \
+    X(PGQ_DENIED, "permission denied")
 
 enum {
     PGQ_OK = 0,
@@ -151,6 +154,7 @@ enum pgq_event_kind {
     PGQ_EV_SLOT,        /* replication slots changed on the primary, or a node's slot was lost */
     PGQ_EV_SYNC,        /* managed synchronous replication: configuration, set, allowance */
     PGQ_EV_IDENTITY,    /* another server answers for a node, or its own again (level 5) */
+    PGQ_EV_AUDIT,       /* a role, grant or deny changed, or a request was refused (level 5) */
     PGQ__N_EVENT_KINDS
 };
 

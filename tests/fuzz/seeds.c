@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "authz.h"
 #include "frame.h"
 #include "fuzz_common.h"
 
@@ -98,6 +99,30 @@ static void scenario(struct state *s)
         }
         c = fz_cmd(CMD_FEATURE, t + 2, "", NULL);
         c.u.feature.level = PGQ_FEATURE_LEVEL;
+        commit(s, c);
+        /* Level 5: a role, a cluster's grant, a deny, an audit record. */
+        c = fz_cmd(CMD_ACCESS_ROLE, t + 2, "", NULL);
+        pgq_strlcpy(c.u.access_role.name, "user:ops", sizeof c.u.access_role.name);
+        c.u.access_role.role = AUTHZ_ROLE_OPERATOR;
+        pgq_strlcpy(c.who, "user:root", sizeof c.who);
+        pgq_strlcpy(c.from, "10.0.0.5", sizeof c.from);
+        commit(s, c);
+        c = fz_cmd(CMD_GRANT, t + 2, FZ_CLUSTER, NULL);
+        pgq_strlcpy(c.u.grant.name, "user:ops", sizeof c.u.grant.name);
+        c.u.grant.action = AUTHZ_NODE_REMOVE;
+        commit(s, c);
+        c = fz_cmd(CMD_GRANT, t + 2, "", NULL);
+        pgq_strlcpy(c.u.grant.name, "node:" FZ_CLUSTER "/a", sizeof c.u.grant.name);
+        c.u.grant.action = AUTHZ_STATUS;
+        c.u.grant.deny = true;
+        commit(s, c);
+        c = fz_cmd(CMD_AUDIT, t + 2, FZ_CLUSTER, "a");
+        pgq_strlcpy(c.who, "anonymous", sizeof c.who);
+        pgq_strlcpy(c.from, "10.0.0.66", sizeof c.from);
+        c.u.audit.action = AUTHZ_STATUS;
+        c.u.audit.more = 7;
+        c.u.audit.monitor_id = 2;
+        pgq_strlcpy(c.u.audit.outcome, "denied: unknown token", sizeof c.u.audit.outcome);
         commit(s, c);
         c = fz_cmd(CMD_AGENT, t + 2, FZ_CLUSTER, "a");
         c.u.agent.state = PGQ_AGENT_UP;
@@ -522,6 +547,26 @@ static void commands_and_snapshots(void)
         req.kind = API_ALLOW_UNFENCED;
         req.cmd = fz_cmd(CMD_ALLOW_UNFENCED, 0, FZ_CLUSTER, "a");
         pgq_strlcpy(req.cmd.u.allow.by, "pgquorumctl (user ops)", sizeof req.cmd.u.allow.by);
+        if (codec_request_encode(&req, NULL, &buf, &len) != 0) {
+            abort();
+        }
+        put("fuzz_request", buf, len);
+        free(buf);
+        memset(&req, 0, sizeof req);
+        req.kind = API_GRANT;
+        req.cmd = fz_cmd(CMD_GRANT, 0, FZ_CLUSTER, NULL);
+        pgq_strlcpy(req.token, "a-token", sizeof req.token);
+        pgq_strlcpy(req.cmd.u.grant.name, "user:ops", sizeof req.cmd.u.grant.name);
+        req.cmd.u.grant.action = AUTHZ_MAINTENANCE;
+        req.cmd.u.grant.revoke = true;
+        if (codec_request_encode(&req, NULL, &buf, &len) != 0) {
+            abort();
+        }
+        put("fuzz_request", buf, len);
+        free(buf);
+        memset(&req, 0, sizeof req);
+        req.kind = API_WHOAMI;
+        pgq_strlcpy(req.token, "another-token", sizeof req.token);
         if (codec_request_encode(&req, NULL, &buf, &len) != 0) {
             abort();
         }

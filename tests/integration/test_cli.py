@@ -146,10 +146,17 @@ HELP = [
     (["pause", "--help"], "Usage: pgquorumctl pause [--cluster NAME]"),
     (["resume", "--help"], "Usage: pgquorumctl resume [--cluster NAME]"),
     (["debug", "failpoint", "--help"], "Usage: pgquorumctl debug failpoint NAME"),
+    (["role", "--help"], "Usage: pgquorumctl role NAME viewer|operator|admin|none"),
+    (["grant", "--help"], "Usage: pgquorumctl grant ACTION to NAME [on cluster CLUSTER]"),
+    (["deny", "--help"], "Usage: pgquorumctl deny ACTION to NAME"),
+    (["revoke", "--help"], "Usage: pgquorumctl revoke ACTION from NAME"),
+    (["whoami", "--help"], "Usage: pgquorumctl whoami [--json]"),
+    (["token", "--help"], "Usage: pgquorumctl token hash"),
 ]
 COMMANDS = ["status", "events", "uri", "node add", "node remove",
             "maintenance on NAME [--allow-failover]", "maintenance off", "pause", "resume",
-            "debug failpoint"]
+            "role NAME", "grant ACTION to NAME", "deny ACTION", "revoke ACTION", "whoami",
+            "token hash", "debug failpoint"]
 
 
 def test_help_and_version(sb):

@@ -176,10 +176,13 @@ class Sandbox:
         cert, key = self.cert(name, uris, owner)
         return {"ca_file": self.certs().cert, "cert_file": cert, "key_file": key}
 
-    def ctl_tls_args(self, user="admin"):
-        """pgquorumctl's TLS options, as operator user (an admin by default)."""
-        if not TLS:
+    def ctl_tls_args(self, user="admin", tls=None):
+        """pgquorumctl's TLS options, as operator user (an admin by default; None: no
+        certificate, only the CA: anonymous unless a token is given)."""
+        if not (TLS if tls is None else tls):
             return ["--plain"]
+        if user is None:
+            return ["--tls-ca", self.certs().cert]
         cert, key = self.cert("user-%s" % user, ["pgquorum:user:%s" % user])
         return ["--tls-ca", self.certs().cert, "--tls-cert", cert, "--tls-key", key]
 
@@ -428,11 +431,13 @@ class Monitor:
         self.proc = None
         self.env = {}
         sections = {"monitor": {}, "raft": {}, "health": {}, "failover": {}, "api": {},
-                    "http": {}, "tls": {}}
+                    "http": {}, "tls": {}, "auth": {}}
         if self.http_address:
             sections["monitor"]["http_address"] = self.http_address
         if TLS and settings.get("monitor.tls") != "off":
             sections["tls"] = sb.tls_section("monitor%d" % mid, ["pgquorum:monitor:%d" % mid])
+            # The tests' operator: a static admin (tests of roles name their own).
+            sections["auth"]["admins"] = "user:admin"
         else:
             sections["monitor"]["tls"] = "off"
         for key, value in settings.items():
@@ -446,7 +451,7 @@ class Monitor:
                 f.write("%s = %s\n" % (k, v))
             # [tls] before the others: a test that appends keys to the file appends them
             # to the section that was last before TLS came.
-            for section in ("tls", "raft", "health", "failover", "api", "http"):
+            for section in ("tls", "raft", "health", "failover", "api", "http", "auth"):
                 if sections[section]:
                     f.write("[%s]\n" % section)
                     for k, v in sections[section].items():
@@ -490,7 +495,7 @@ class Monitor:
 class Agent:
     """A pgquorumd node agent beside one Postgres, run as the postgres user."""
 
-    def __init__(self, sb, pg, monitors, settings=None):
+    def __init__(self, sb, pg, monitors, settings=None, identity=None):
         self.sb = sb
         self.pg = pg
         self.config = sb.path("agent-%s.ini" % pg.name)
@@ -503,8 +508,9 @@ class Agent:
         node.update(settings or {})
         tls = {}
         if TLS and node.get("tls") != "off":
-            cluster = node.get("cluster", "main")
-            tls = sb.tls_section("node-%s" % pg.name, ["pgquorum:node:%s/%s" % (cluster, pg.name)],
+            # identity: the node its certificate names (default: its own).
+            who = identity or "%s/%s" % (node.get("cluster", "main"), pg.name)
+            tls = sb.tls_section("node-%s" % who.replace("/", "-"), ["pgquorum:node:%s" % who],
                                  owner="postgres")
         else:
             node["tls"] = "off"
@@ -558,13 +564,17 @@ FAST_RAFT = {"raft.election_timeout": "500ms", "raft.heartbeat_timeout": "50ms"}
 class Quorum:
     """n real pgquorumd monitors on loopback."""
 
-    def __init__(self, sb, n=3, settings=None):
+    def __init__(self, sb, n=3, settings=None, tls=None):
         self.sb = sb
         sb.quorums = getattr(sb, "quorums", []) + [self]
         ports = free_ports(3 * n)
         raft_ports, api_ports, http_ports = ports[:n], ports[n:2 * n], ports[2 * n:]
         peers = ",".join("%d=127.0.0.1:%d" % (i + 1, raft_ports[i]) for i in range(n))
         s = dict(FAST_RAFT)
+        # tls=False: this quorum runs plain TCP whatever the tests' default.
+        self.tls = TLS if tls is None else tls
+        if not self.tls:
+            s["monitor.tls"] = "off"
         s.update(settings or {})
         self.monitors = [Monitor(sb, i + 1, raft_ports[i], api_ports[i], peers, s,
                                  http_ports[i]) for i in range(n)]
@@ -584,7 +594,7 @@ class Quorum:
 
     def ctl(self, *args, check_rc=False, timeout=60, monitors=None, user="admin"):
         cmd = ([PGQUORUMCTL, "--monitors", monitors or self.addresses] +
-               self.sb.ctl_tls_args(user) + list(args))
+               self.sb.ctl_tls_args(user, self.tls) + list(args))
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            timeout=timeout)
         if check_rc and p.returncode != 0:

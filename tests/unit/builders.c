@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "authz.h"
 #include "codec.h"
 #include "lib/util.h"
 #include "policy.h"
@@ -227,6 +228,40 @@ struct command b_cmd_allow_data_loss(uint64_t t, const char *by)
     return c;
 }
 
+struct command b_cmd_role(uint64_t t, const char *name, int role)
+{
+    struct command c = cmd_new(CMD_ACCESS_ROLE, t, NULL, NULL);
+    pgq_strlcpy(c.u.access_role.name, name, sizeof c.u.access_role.name);
+    c.u.access_role.role = role;
+    return c;
+}
+
+struct command b_cmd_grant(uint64_t t,
+                           const char *name,
+                           int action,
+                           const char *cluster,
+                           bool deny,
+                           bool revoke)
+{
+    struct command c = cmd_new(CMD_GRANT, t, cluster, NULL);
+    pgq_strlcpy(c.u.grant.name, name, sizeof c.u.grant.name);
+    c.u.grant.action = action;
+    c.u.grant.deny = deny;
+    c.u.grant.revoke = revoke;
+    return c;
+}
+
+struct command b_cmd_audit(uint64_t t, const char *who, int action, const char *outcome)
+{
+    struct command c = cmd_new(CMD_AUDIT, t, B_CLUSTER, "pg1");
+    pgq_strlcpy(c.who, who, sizeof c.who);
+    pgq_strlcpy(c.from, "127.0.0.1", sizeof c.from);
+    c.u.audit.action = action;
+    pgq_strlcpy(c.u.audit.outcome, outcome, sizeof c.u.audit.outcome);
+    c.u.audit.monitor_id = 2;
+    return c;
+}
+
 struct command b_cmd_sync_set(const struct state *s,
                               uint64_t t,
                               int method,
@@ -294,7 +329,8 @@ static bool client_command(const struct state *s, const struct command *cmd)
 {
     return (cmd->kind == CMD_NODE_ADD || cmd->kind == CMD_NODE_REMOVE ||
             cmd->kind == CMD_MAINTENANCE || cmd->kind == CMD_PAUSE || cmd->kind == CMD_SWITCHOVER ||
-            cmd->kind == CMD_SYNC_CONFIG) &&
+            cmd->kind == CMD_SYNC_CONFIG || cmd->kind == CMD_ACCESS_ROLE ||
+            cmd->kind == CMD_GRANT) &&
            cluster_command_level(cmd) <= s->feature_level;
 }
 

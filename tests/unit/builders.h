@@ -72,6 +72,17 @@ struct command b_cmd_switchover_cancel(uint64_t t, const char *by);
 struct command b_cmd_sync_mode(uint64_t t, int mode, unsigned number);
 struct command b_cmd_sync_rq(uint64_t t, const char *node, bool rq);
 struct command b_cmd_allow_data_loss(uint64_t t, const char *by);
+/* Level 5: an identity's role; a grant, deny (deny) or revoke (revoke) of
+ * an action on cluster ("": every one); a refusal recorded (who, from
+ * 127.0.0.1, outcome), by monitor 2. */
+struct command b_cmd_role(uint64_t t, const char *name, int role);
+struct command b_cmd_grant(uint64_t t,
+                           const char *name,
+                           int action,
+                           const char *cluster,
+                           bool deny,
+                           bool revoke);
+struct command b_cmd_audit(uint64_t t, const char *who, int action, const char *outcome);
 struct command b_cmd_sync_set(const struct state *s,
                               uint64_t t,
                               int method,

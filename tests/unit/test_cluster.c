@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "authz.h"
 #include "builders.h"
 #include "cluster.h"
 #include "lib/util.h"
@@ -2276,6 +2277,149 @@ static void test_pause_needs_level_3(void **ctx)
     assert_true(b_node(s, "pg1")->maintenance_allow_failover);
 }
 
+/* ---- roles, grants, audit (level 5) ------------------------------------------------------- */
+
+static void test_roles_and_grants(void **ctx)
+{
+    /* A role is set, changed and removed (none); a grant, then a deny of the same replace each
+     * other, a revoke removes it; each is an audit event naming it; both lists stay sorted; a
+     * bad name, role or action, and a revoke of nothing, are refused and change nothing. */
+    struct state *s = *ctx;
+    struct command c;
+    b_hello(s, 1000, 1, 3);
+    b_feature_level(s, 1100);
+    c = b_cmd_role(1200, "user:zoe", AUTHZ_ROLE_VIEWER);
+    b_apply(s, &c);
+    assert_string_equal(last_event(s)->message, "role of user:zoe: viewer (was none)");
+    assert_int_equal(last_event(s)->kind, PGQ_EV_AUDIT);
+    c = b_cmd_role(1201, "user:amy", AUTHZ_ROLE_ADMIN);
+    b_apply(s, &c);
+    c = b_cmd_role(1202, "user:zoe", AUTHZ_ROLE_OPERATOR);
+    b_apply(s, &c);
+    assert_string_equal(last_event(s)->message, "role of user:zoe: operator (was viewer)");
+    assert_int_equal(s->n_roles, 2);
+    assert_string_equal(s->roles[0].name, "user:amy");
+    assert_int_equal(s->roles[1].role, AUTHZ_ROLE_OPERATOR);
+    c = b_cmd_role(1203, "user:amy", AUTHZ_ROLE_NONE);
+    b_apply(s, &c);
+    assert_int_equal(s->n_roles, 1);
+    assert_string_equal(s->roles[0].name, "user:zoe");
+
+    c = b_cmd_grant(1300, "user:zoe", AUTHZ_NODE_REMOVE, "main", false, false);
+    b_apply(s, &c);
+    assert_string_equal(last_event(s)->message, "granted node-remove to user:zoe on cluster main");
+    assert_string_equal(last_event(s)->cluster, "main");
+    c = b_cmd_grant(1301, "node:main/pg1", AUTHZ_STATUS, "", false, false);
+    b_apply(s, &c);
+    c = b_cmd_grant(1302, "user:zoe", AUTHZ_NODE_REMOVE, "main", true, false);
+    b_apply(s, &c);
+    assert_string_equal(last_event(s)->message, "denied node-remove to user:zoe on cluster main");
+    assert_int_equal(s->n_grants, 2);
+    assert_string_equal(s->grants[0].name, "node:main/pg1");
+    assert_true(s->grants[1].deny);
+    c = b_cmd_grant(1303, "user:zoe", AUTHZ_NODE_REMOVE, "main", false, true);
+    b_apply(s, &c);
+    assert_string_equal(last_event(s)->message,
+                        "deny of node-remove to user:zoe on cluster main revoked");
+    assert_int_equal(s->n_grants, 1);
+
+    c = b_cmd_grant(1400, "user:zoe", AUTHZ_NODE_REMOVE, "main", false, true);
+    b_refused(s, &c, PGQ_NOTFOUND,
+              "user:zoe holds no grant or deny of node-remove on cluster main");
+    c = b_cmd_grant(1401, "zoe", AUTHZ_STATUS, "", false, false);
+    b_refused(s, &c, PGQ_INVALID, "\"zoe\" is not an identity");
+    c = b_cmd_grant(1402, "user:zoe", AUTHZ_REPORT, "", false, false);
+    b_refused(s, &c, PGQ_INVALID, "cannot be granted or denied");
+    c = b_cmd_role(1403, "monitor:2", AUTHZ_ROLE_ADMIN);
+    b_refused(s, &c, PGQ_INVALID, "is not an identity");
+    c = b_cmd_role(1404, "user:zoe", 9);
+    b_refused(s, &c, PGQ_INVALID, "role 9 does not exist");
+}
+
+static void test_who_asked_is_recorded(void **ctx)
+{
+    /* A client's write names who asked and from where in the events it makes, with the
+     * action and "ok"; an audit record is an event with its outcome; the leader's own steps
+     * name nobody. */
+    struct state *s = *ctx;
+    struct command c;
+    b_hello(s, 1000, 1, 3);
+    b_feature_level(s, 1100);
+    c = b_cmd_node_add(1200, B_CLUSTER, "pg1", "host=pg1 port=5432", 50);
+    pgq_strlcpy(c.who, "user:amy", sizeof c.who);
+    pgq_strlcpy(c.from, "10.1.2.3", sizeof c.from);
+    b_apply(s, &c);
+    assert_string_equal(last_event(s)->who, "user:amy");
+    assert_string_equal(last_event(s)->from, "10.1.2.3");
+    assert_int_equal(last_event(s)->action, AUTHZ_NODE_ADD);
+    assert_string_equal(last_event(s)->outcome, "ok");
+    c = b_cmd_audit(1300, "user:bob", AUTHZ_NODE_REMOVE,
+                    "denied: user:bob (viewer) may not node-remove on cluster main");
+    c.u.audit.more = 3;
+    b_apply(s, &c);
+    assert_int_equal(last_event(s)->kind, PGQ_EV_AUDIT);
+    assert_string_equal(last_event(s)->message,
+                        "node-remove by user:bob denied: user:bob (viewer) may not node-remove "
+                        "on cluster main (and 3 more refusals like it)");
+    assert_string_equal(last_event(s)->who, "user:bob");
+    assert_string_equal(last_event(s)->outcome,
+                        "denied: user:bob (viewer) may not node-remove on cluster main");
+    assert_int_equal(last_event(s)->action, AUTHZ_NODE_REMOVE);
+    c = b_cmd_audit(1400, "", AUTHZ_NODE_REMOVE, "denied: x");
+    b_refused(s, &c, PGQ_INVALID, "an audit record names who, what and the outcome");
+    b_hello(s, 1500, 2, 3);
+    assert_string_equal(last_event(s)->who, "");
+}
+
+static void test_access_needs_level_5(void **ctx)
+{
+    /* Below level 5, roles, grants, audits and a write naming who asked are refused as a
+     * monitor of the previous version refuses them, leaving every byte as it was. */
+    struct state *s = *ctx;
+    struct command cmds[4];
+    b_hello(s, 1000, 1, 3);
+    cmds[0] = b_cmd_role(1100, "user:zoe", AUTHZ_ROLE_VIEWER);
+    cmds[1] = b_cmd_grant(1101, "user:zoe", AUTHZ_STATUS, "", false, false);
+    cmds[2] = b_cmd_audit(1102, "user:zoe", AUTHZ_STATUS, "denied: no");
+    cmds[3] = b_cmd_node_add(1103, B_CLUSTER, "pg1", "host=pg1 port=5432", 50);
+    pgq_strlcpy(cmds[3].who, "user:zoe", sizeof cmds[3].who);
+    for (int i = 0; i < 4; i++) {
+        b_refused(s, &cmds[i], PGQ_VERSION, "feature level");
+    }
+    b_feature_level(s, 1200);
+    for (int i = 0; i < 4; i++) {
+        cmds[i].time_ms = 1300 + (uint64_t)i;
+        b_apply(s, &cmds[i]);
+    }
+}
+
+static void test_snapshot_keeps_access(void **ctx)
+{
+    /* Roles, grants, denies and who asked survive a snapshot, and the restored state applies
+     * the next grant exactly like the original. */
+    struct state *s = *ctx, copy;
+    struct command c;
+    b_hello(s, 1000, 1, 3);
+    b_feature_level(s, 1100);
+    c = b_cmd_role(1200, "user:zoe", AUTHZ_ROLE_OPERATOR);
+    pgq_strlcpy(c.who, "user:amy", sizeof c.who);
+    b_apply(s, &c);
+    c = b_cmd_grant(1201, "user:zoe", AUTHZ_SWITCHOVER, "east", true, false);
+    b_apply(s, &c);
+    state_init(&copy);
+    b_copy(&copy, s);
+    assert_int_equal(copy.n_roles, 1);
+    assert_int_equal(copy.roles[0].role, AUTHZ_ROLE_OPERATOR);
+    assert_int_equal(copy.n_grants, 1);
+    assert_true(copy.grants[0].deny);
+    assert_string_equal(copy.grants[0].cluster, "east");
+    c = b_cmd_grant(1300, "user:yan", AUTHZ_STATUS, "", false, false);
+    b_apply(s, &c);
+    b_apply(&copy, &c);
+    b_assert_same(s, &copy);
+    state_close(&copy);
+}
+
 static void test_hello_reason_needs_level_4(void **ctx)
 {
     /* A hello that says why the leadership changed is refused at feature level 3 as a monitor of
@@ -3214,6 +3358,10 @@ int main(void)
         T(test_feature_level_voters_only),
         T(test_pause_needs_level_3),
         T(test_hello_reason_needs_level_4),
+        T(test_roles_and_grants),
+        T(test_who_asked_is_recorded),
+        T(test_access_needs_level_5),
+        T(test_snapshot_keeps_access),
         T(test_switchover_needs_level_3),
         T(test_agent_report),
         T(test_agent_rejoin_below_level_3),

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "api.pb-c.h"
+#include "authz.h"
 #include "builders.h"
 #include "codec.h"
 #include "command.pb-c.h"
@@ -109,6 +110,8 @@ static void assert_commands_equal(const struct command *a, const struct command 
     assert_int_equal(a->time_ms, b->time_ms);
     assert_string_equal(a->cluster, b->cluster);
     assert_string_equal(a->node, b->node);
+    assert_string_equal(a->who, b->who);
+    assert_string_equal(a->from, b->from);
     switch (a->kind) {
         case CMD_HELLO:
             assert_int_equal(a->u.hello.monitor_id, b->u.hello.monitor_id);
@@ -210,6 +213,22 @@ static void assert_commands_equal(const struct command *a, const struct command 
             assert_int_equal(a->u.sync_set.set.epoch, b->u.sync_set.set.epoch);
             assert_string_equal(a->u.sync_set.reason, b->u.sync_set.reason);
             break;
+        case CMD_ACCESS_ROLE:
+            assert_string_equal(a->u.access_role.name, b->u.access_role.name);
+            assert_int_equal(a->u.access_role.role, b->u.access_role.role);
+            break;
+        case CMD_GRANT:
+            assert_string_equal(a->u.grant.name, b->u.grant.name);
+            assert_int_equal(a->u.grant.action, b->u.grant.action);
+            assert_int_equal(a->u.grant.deny, b->u.grant.deny);
+            assert_int_equal(a->u.grant.revoke, b->u.grant.revoke);
+            break;
+        case CMD_AUDIT:
+            assert_int_equal(a->u.audit.action, b->u.audit.action);
+            assert_string_equal(a->u.audit.outcome, b->u.audit.outcome);
+            assert_int_equal(a->u.audit.more, b->u.audit.more);
+            assert_int_equal(a->u.audit.monitor_id, b->u.audit.monitor_id);
+            break;
         default:
             fail_msg("unexpected kind %d", a->kind);
     }
@@ -303,6 +322,23 @@ static void assert_states_equal(const struct state *a, const struct state *b)
         assert_string_equal(e->message, f->message);
         assert_int_equal(e->duration_ms, f->duration_ms);
         assert_int_equal(e->epoch, f->epoch);
+        assert_string_equal(e->who, f->who);
+        assert_string_equal(e->from, f->from);
+        assert_int_equal(e->action, f->action);
+        assert_string_equal(e->outcome, f->outcome);
+    }
+    assert_int_equal(a->feature_level, b->feature_level);
+    assert_int_equal(a->n_roles, b->n_roles);
+    for (unsigned i = 0; i < a->n_roles; i++) {
+        assert_string_equal(a->roles[i].name, b->roles[i].name);
+        assert_int_equal(a->roles[i].role, b->roles[i].role);
+    }
+    assert_int_equal(a->n_grants, b->n_grants);
+    for (unsigned i = 0; i < a->n_grants; i++) {
+        assert_string_equal(a->grants[i].name, b->grants[i].name);
+        assert_int_equal(a->grants[i].action, b->grants[i].action);
+        assert_string_equal(a->grants[i].cluster, b->grants[i].cluster);
+        assert_int_equal(a->grants[i].deny, b->grants[i].deny);
     }
 }
 
@@ -444,6 +480,23 @@ static unsigned every_command(struct command *out)
     pgq_strlcpy(out[n].u.sync_set.reason, "pg4 joined", sizeof out[n].u.sync_set.reason);
     n++;
     out[n++] = cmd_sync_set(1029, PGQ_SYNC_NONE, 0, "");
+    out[n++] = b_cmd_role(1030, "user:alice", AUTHZ_ROLE_OPERATOR);
+    out[n++] = b_cmd_role(1031, "node:east/e1", AUTHZ_ROLE_NONE);
+    out[n++] = b_cmd_grant(1032, "user:bob", AUTHZ_NODE_REMOVE, "east", false, false);
+    out[n++] = b_cmd_grant(1033, "user:bob", AUTHZ_STATUS, "", true, false);
+    out[n++] = b_cmd_grant(1034, "user:bob", AUTHZ_STATUS, "", false, true);
+    out[n++] =
+        b_cmd_audit(1035, "user:bob", AUTHZ_PAUSE, "denied: user:bob (viewer) may not pause");
+    out[n] = b_cmd_audit(1036, "anonymous", AUTHZ_STATUS, "denied: unknown token");
+    out[n].u.audit.more = 41;
+    out[n].from[0] = '\0';
+    out[n].node[0] = '\0';
+    n++;
+    /* A client's write with who asked and from where (level 5). */
+    out[n] = b_cmd_pause(1037, true, "user:carol");
+    pgq_strlcpy(out[n].who, "user:carol", sizeof out[n].who);
+    pgq_strlcpy(out[n].from, "10.0.0.7", sizeof out[n].from);
+    n++;
     return n;
 }
 
@@ -452,9 +505,9 @@ static unsigned every_command(struct command *out)
 static void test_command_round_trip(void **ctx)
 {
     /* Every kind of command decodes to the same fields and re-encodes to the same bytes. */
-    struct command cmds[64];
+    struct command cmds[80];
     unsigned n = every_command(cmds);
-    bool kinds[CMD_SYNC_SET + 1] = {false};
+    bool kinds[CMD_AUDIT + 1] = {false};
     (void)ctx;
     for (unsigned i = 0; i < n; i++) {
         uint8_t *buf, *again;
@@ -474,7 +527,7 @@ static void test_command_round_trip(void **ctx)
         free(again);
         command_close(&back);
     }
-    for (int k = CMD_HELLO; k <= CMD_SYNC_SET; k++) {
+    for (int k = CMD_HELLO; k <= CMD_AUDIT; k++) {
         if (!kinds[k]) {
             fail_msg("command kind %d not covered", k);
         }
@@ -941,6 +994,21 @@ static void rich_state(struct state *s)
         struct agent_facts f = rich_facts(0);
         b_agent(s, 9900, "pg1", &f);
     }
+    /* Level 5: roles, grants and denies, a write with who asked, a refusal recorded. */
+    c = b_cmd_role(9960, "user:carol", AUTHZ_ROLE_OPERATOR);
+    b_apply(s, &c);
+    c = b_cmd_role(9961, "user:bob", AUTHZ_ROLE_VIEWER);
+    b_apply(s, &c);
+    c = b_cmd_grant(9962, "user:bob", AUTHZ_MAINTENANCE, "east", false, false);
+    b_apply(s, &c);
+    c = b_cmd_grant(9963, "user:carol", AUTHZ_SWITCHOVER, "", true, false);
+    b_apply(s, &c);
+    c = b_cmd_maintenance(9964, "pg3", false);
+    pgq_strlcpy(c.who, "user:carol", sizeof c.who);
+    pgq_strlcpy(c.from, "10.0.0.7", sizeof c.from);
+    b_apply(s, &c);
+    c = b_cmd_audit(9965, "user:bob", AUTHZ_PAUSE, "denied: user:bob (viewer) may not pause");
+    b_apply(s, &c);
 }
 
 static void test_state_round_trip(void **ctx)
@@ -961,6 +1029,12 @@ static void test_state_round_trip(void **ctx)
     assert_true(b_cluster(&s)->paused);
     assert_int_equal(b_cluster(&s)->pause_ms, 9900);
     assert_true(b_node(&s, "pg2")->maintenance_allow_failover);
+    assert_int_equal(s.n_roles, 2);
+    assert_string_equal(s.roles[0].name, "user:bob"); /* sorted */
+    assert_int_equal(s.n_grants, 2);
+    assert_string_equal(state_event(&s, s.n_events - 2)->who, "user:carol");
+    assert_string_equal(state_event(&s, s.n_events - 1)->outcome,
+                        "denied: user:bob (viewer) may not pause");
     b_encode(&s, &buf, &len);
     if (codec_state_decode(buf, len, &back, err, sizeof err) != 0) {
         fail_msg("%s", err);
@@ -1440,6 +1514,72 @@ static void test_request_round_trip(void **ctx)
     assert_string_equal(back.fp_action, "crash");
     assert_string_equal(back.fp_arg, "pg2");
     api_request_close(&back);
+
+    /* Level 5: a token with any request; whoami, role, grant, a forwarded audit. */
+    memset(&req, 0, sizeof req);
+    req.kind = API_WHOAMI;
+    pgq_strlcpy(req.token, "s3cr3t token", sizeof req.token);
+    request_round_trip(&req, &back);
+    assert_string_equal(back.token, "s3cr3t token");
+    api_request_close(&back);
+    assert_string_equal(back.token, ""); /* wiped on close */
+    {
+        struct command cmds[3];
+        const int kinds[3] = {API_ROLE, API_GRANT, API_AUDIT};
+        cmds[0] = b_cmd_role(0, "user:bob", AUTHZ_ROLE_ADMIN);
+        cmds[1] = b_cmd_grant(0, "node:main/pg1", AUTHZ_STATUS, "main", true, false);
+        cmds[2] = b_cmd_audit(0, "user:bob", AUTHZ_NODE_ADD, "refused: node pg1 exists");
+        for (int i = 0; i < 3; i++) {
+            memset(&req, 0, sizeof req);
+            req.kind = kinds[i];
+            req.cmd = cmds[i];
+            request_round_trip(&req, &back);
+            assert_commands_equal(&req.cmd, &back.cmd);
+            api_request_close(&back);
+        }
+    }
+}
+
+static void test_response_whoami(void **ctx)
+{
+    /* A whoami reply carries the identity, its address, role, whether it is a static admin,
+     * whether authentication is on, and its grants and denies. */
+    struct api_response res, back;
+    uint8_t *buf;
+    size_t len;
+    char err[256] = "";
+    (void)ctx;
+    api_response_init(&res);
+    res.body = API_WHOAMI;
+    pgq_strlcpy(res.whoami.name, "user:dave", sizeof res.whoami.name);
+    pgq_strlcpy(res.whoami.ip, "10.0.0.9", sizeof res.whoami.ip);
+    res.whoami.role = AUTHZ_ROLE_OPERATOR;
+    res.whoami.static_admin = true;
+    res.whoami.auth = true;
+    res.whoami.n_grants = 2;
+    pgq_strlcpy(res.whoami.grants[0].name, "user:dave", sizeof res.whoami.grants[0].name);
+    res.whoami.grants[0].action = AUTHZ_STATUS;
+    pgq_strlcpy(res.whoami.grants[1].name, "user:dave", sizeof res.whoami.grants[1].name);
+    res.whoami.grants[1].action = AUTHZ_NODE_REMOVE;
+    res.whoami.grants[1].deny = true;
+    pgq_strlcpy(res.whoami.grants[1].cluster, "east", sizeof res.whoami.grants[1].cluster);
+    assert_int_equal(codec_response_encode(&res, NULL, NULL, 0, NULL, &buf, &len), 0);
+    if (codec_response_decode(buf, len, &back, err, sizeof err) != 0) {
+        fail_msg("%s", err);
+    }
+    assert_int_equal(back.body, API_WHOAMI);
+    assert_string_equal(back.whoami.name, "user:dave");
+    assert_string_equal(back.whoami.ip, "10.0.0.9");
+    assert_int_equal(back.whoami.role, AUTHZ_ROLE_OPERATOR);
+    assert_true(back.whoami.static_admin);
+    assert_true(back.whoami.auth);
+    assert_int_equal(back.whoami.n_grants, 2);
+    assert_int_equal(back.whoami.grants[1].action, AUTHZ_NODE_REMOVE);
+    assert_true(back.whoami.grants[1].deny);
+    assert_string_equal(back.whoami.grants[1].cluster, "east");
+    free(buf);
+    api_response_close(&back);
+    api_response_close(&res);
 }
 
 static void test_request_heartbeat_round_trip(void **ctx)
@@ -1962,6 +2102,7 @@ int main(void)
         cmocka_unit_test(test_state_oversized_fields),
         cmocka_unit_test(test_state_out_of_range),
         cmocka_unit_test(test_request_round_trip),
+        cmocka_unit_test(test_response_whoami),
         cmocka_unit_test(test_request_refused),
         cmocka_unit_test(test_request_not_canonical),
         cmocka_unit_test(test_response_not_leader),

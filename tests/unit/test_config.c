@@ -391,7 +391,8 @@ static void test_errors_structure(void **ctx)
     /* Errors in the file's structure name the file, the line and the [section] key. */
     static const struct error_case cases[] = {
         {NULL, NULL, "[foo]\nx = 1\n",
-         PATH ":7: unknown section [foo] (known: monitor, raft, health, failover, api)"},
+         PATH
+         ":7: unknown section [foo] (known: monitor, raft, health, failover, api, http, auth)"},
         /* An unknown key close to one of its section's is named; one of another section
          * is sent there; a key like none gets no guess. */
         {NULL, NULL, "[health]\nintervall = 30s\n",
@@ -649,12 +650,12 @@ static void test_print_reference(void **ctx)
     };
     static const char *const sections[] = {"### [monitor]",  "### [raft]", "### [health]",
                                            "### [failover]", "### [api]",  "### [tls]",
-                                           "### [http]",     "### [node]"};
+                                           "### [http]",     "### [auth]", "### [node]"};
     static struct lines l;
     (void)ctx;
     memset(&l, 0, sizeof l);
     config_print_reference(collect, &l);
-    assert_int_equal(l.n_keys, 68);
+    assert_int_equal(l.n_keys, 72);
     assert_int_equal(l.n_required, 9);
     assert_int_equal(l.n_sections, 8);
     for (size_t i = 0; i < PGQ_ARRAY_SIZE(rows); i++) {

@@ -344,7 +344,8 @@ static void test_events_doc(void **ctx)
     ev = reparse(render_events_doc(s, "", 0));
     assert_int_equal(json_array_size(ev), s->n_events);
     e = json_array_get(ev, 0);
-    assert_keys(e, "seq,time,time_ms,cluster,node,event,epoch,duration_ms,message");
+    assert_keys(
+        e, "seq,time,time_ms,cluster,node,event,epoch,duration_ms,message,who,from,action,outcome");
     assert_string_equal(str_at(e, "event"), "leader");
     assert_null_at(e, "cluster");
     assert_null_at(e, "node");
