@@ -657,7 +657,7 @@ static void test_print_reference(void **ctx)
     config_print_reference(collect, &l);
     assert_int_equal(l.n_keys, 72);
     assert_int_equal(l.n_required, 9);
-    assert_int_equal(l.n_sections, 8);
+    assert_int_equal(l.n_sections, 9);
     for (size_t i = 0; i < PGQ_ARRAY_SIZE(rows); i++) {
         assert_contains(l.all, rows[i]);
     }
