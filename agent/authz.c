@@ -445,14 +445,17 @@ int authz_check(const struct state *s,
         bool own = strcmp(who->cluster, cluster) == 0 && strcmp(who->node, node) == 0;
         return check_service(ac, who, action, own, why, whysize);
     }
+    /* Reports, heartbeats and audit records are what monitors and agents
+     * see: no operator sends them, not even an admin (an admin's forged
+     * report would be a verdict no monitor saw). */
+    if (!authz_action_grantable(action)) {
+        snprintf(why, whysize, "%s may not %s: only monitors and node agents do", who->name, what);
+        return PGQ_DENIED;
+    }
     /* Invariant: the static admins are the bootstrap; nothing replicated
      * holds them back, so that a bad deny can always be undone. */
     if (authz_static_admin(ac, who->name)) {
         return 0;
-    }
-    if (!authz_action_grantable(action)) {
-        snprintf(why, whysize, "%s may not %s: only monitors and node agents do", who->name, what);
-        return PGQ_DENIED;
     }
     /* A deny beats any role or grant. */
     if (holds(s, who->name, action, cluster, true)) {

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import sys
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import pgqtest as t  # noqa: E402
@@ -267,8 +266,7 @@ def test_wrong_tokens_are_bounded(sb):
     t.check(log.count("wrong tokens from 127.0.0.1") == 1,
             "the block logged %d times:\n%s" % (log.count("wrong tokens from"), log))
     t.check("not-a-configured-token" not in a.logs(), "the wrong token is in a log")
-    metrics = urllib.request.urlopen("http://%s/metrics" % a.q.monitor(1).http_address,
-                                     timeout=5).read().decode()
+    metrics = t.http_get(a.q.monitor(1).http_address, "/metrics")[1]
 
     def sample(name):
         m = re.search(r"^%s\{[^}]*\} (\S+)$" % name, metrics, re.M)
@@ -358,7 +356,8 @@ def test_access_usage(sb):
                         (["deny", "status", "to", "a b"], '"a b" is not an identity'),
                         (["grant", "status", "to", "monitor:1"], "is not an identity"),
                         (["role", "bob", "admin", "--cluster", "main"], "--cluster")):
-        p = t.run([t.PGQUORUMCTL, "--monitors", dead] + args, check_rc=False)
+        p = t.run([t.PGQUORUMCTL, "--monitors", dead] + sb.ctl_tls_args(None) + args,
+                  check_rc=False)
         t.check(p.returncode == 2 and words in p.stderr, "%s: %d %r" % (args, p.returncode,
                                                                        p.stderr))
     p = t.run([t.PGQUORUMCTL, "token", "hash"], input="", check_rc=False)
@@ -366,8 +365,8 @@ def test_access_usage(sb):
     secret = sb.path("secret")
     with open(secret, "w") as f:
         f.write("\n")
-    p = t.run([t.PGQUORUMCTL, "--monitors", dead, "--token-file", secret, "status"],
-              check_rc=False)
+    p = t.run([t.PGQUORUMCTL, "--monitors", dead, "--token-file", secret, "status"] +
+              sb.ctl_tls_args(None), check_rc=False)
     t.check(p.returncode == 2 and "the token is empty" in p.stderr and secret in p.stderr,
             "empty token file: %r" % p.stderr)
 

@@ -436,13 +436,14 @@ class Monitor:
             sections["monitor"]["http_address"] = self.http_address
         if TLS and settings.get("monitor.tls") != "off":
             sections["tls"] = sb.tls_section("monitor%d" % mid, ["pgquorum:monitor:%d" % mid])
-            # The tests' operator: a static admin (tests of roles name their own).
-            sections["auth"]["admins"] = "user:admin"
         else:
             sections["monitor"]["tls"] = "off"
         for key, value in settings.items():
             section, k = key.split(".", 1)
             sections[section][k] = value
+        if sections["tls"]:
+            # The tests' operator: a static admin (tests of roles name their own).
+            sections["auth"].setdefault("admins", "user:admin")
         with open(self.config, "w") as f:
             f.write("[monitor]\nid = %d\ndata_dir = %s\nraft_address = %s\napi_address = %s\n"
                     "peers = %s\n" % (mid, self.data_dir, self.raft_address, self.api_address,

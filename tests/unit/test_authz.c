@@ -119,6 +119,8 @@ static void test_check_table(void **ctx)
         {"monitor:2", AUTHZ_STATUS, "", "", 0, ""},
         {"monitor:2", AUTHZ_PAUSE, "main", "", PGQ_DENIED,
          "monitor:2 is a monitor: it may not pause"},
+        {"user:alice", AUTHZ_REPORT, "main", "", PGQ_DENIED,
+         "user:alice may not report: only monitors and node agents do"},
         {"node:main/pg1", AUTHZ_HEARTBEAT, "main", "pg1", 0, ""},
         {"node:main/pg1", AUTHZ_NODE_ADD, "main", "pg1", 0, ""},
         {"node:main/pg1", AUTHZ_NODE_ADD, "main", "pg2", PGQ_DENIED,
