@@ -370,6 +370,14 @@ int transport_init_contexts(struct transport *t,
     t->server_ctx = server;
     t->client_ctx = client;
     t->tls = true;
+    t->cert_days_left = INT32_MAX;
+    {
+        X509 *own = SSL_CTX_get0_certificate(server != NULL ? server : client);
+        int days = 0, secs = 0;
+        if (own != NULL && ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(own)) == 1) {
+            t->cert_days_left = days;
+        }
+    }
     return 0;
 }
 

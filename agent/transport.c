@@ -554,6 +554,8 @@ static void settings_of(const struct config *cfg, struct transport_settings *ts)
     ts->key_file = cfg->tls_key_file;
 }
 
+#define TRANSPORT_EXPIRY_WARN_DAYS 30
+
 int transport_start(struct transport *t,
                     uv_loop_t *loop,
                     const struct config *cfg,
@@ -561,11 +563,24 @@ int transport_start(struct transport *t,
                     size_t errsize)
 {
     struct transport_settings ts;
+    int rv;
     settings_of(cfg, &ts);
     if (!cfg->tls) {
         log_warn(
             "tls = off: plain TCP, no identities; anyone who can reach this daemon's "
             "ports can read and change the cluster");
     }
-    return transport_init(t, loop, &ts, errmsg, errsize);
+    rv = transport_init(t, loop, &ts, errmsg, errsize);
+    if (rv == 0 && t->tls && t->cert_days_left < TRANSPORT_EXPIRY_WARN_DAYS) {
+        if (t->cert_days_left < 0) {
+            log_warn("[tls] cert_file %s expired %d days ago: peers refuse it", cfg->tls_cert_file,
+                     -t->cert_days_left);
+        } else {
+            log_warn(
+                "[tls] cert_file %s expires in %d days: renew it before (an expired monitor "
+                "is cut off the quorum, an expired agent loses its lease)",
+                cfg->tls_cert_file, t->cert_days_left);
+        }
+    }
+    return rv;
 }

@@ -74,6 +74,7 @@ struct transport
 {
     uv_loop_t *loop; /* NULL for the blocking client (tsync_*) */
     bool tls;
+    int cert_days_left; /* until this process's certificate expires (TLS) */
     /* private */
     void *server_ctx; /* SSL_CTX */
     void *client_ctx; /* SSL_CTX */

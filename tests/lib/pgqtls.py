@@ -31,14 +31,14 @@ def make_ca(directory, name="pgquorum-test-ca"):
     key = os.path.join(directory, "%s.key" % name)
     cert = os.path.join(directory, "%s.crt" % name)
     _openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-              "-nodes", "-keyout", key, "-out", cert, "-days", "30", "-subj", "/CN=%s" % name,
+              "-nodes", "-keyout", key, "-out", cert, "-days", "3650", "-subj", "/CN=%s" % name,
               "-addext", "basicConstraints=critical,CA:TRUE",
               "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
     os.chmod(cert, 0o644)
     return CA(directory, name, cert, key)
 
 
-def make_cert(ca, directory, name, uris=(), cn=None, days=30, expired=False, owner=None,
+def make_cert(ca, directory, name, uris=(), cn=None, days=365, expired=False, owner=None,
               ips=("127.0.0.1",)):
     """A key and certificate signed by ca: (cert, key) paths. uris: URI SANs
     such as "pgquorum:monitor:1"; cn: the subject CN (default: name).
