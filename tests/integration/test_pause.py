@@ -44,7 +44,7 @@ def test_pause_then_resume(sb):
     t.check(re.search(r"^  PAUSED \(since .*\): no automatic failover", text, re.M),
             "the status table does not show the pause:\n%s" % text)
     ev = t.events_of(q, "pause")
-    t.check(len(ev) == 1 and re.match(r"cluster main paused by pgquorumctl \(user \S+\)",
+    t.check(len(ev) == 1 and re.match(r"cluster main paused by (pgquorumctl \(user \S+\)|user:admin)",
                                       ev[0]["message"]), "pause events: %s" % ev)
     q.ctl("pause", check_rc=True)  # the same again: accepted, nothing new
     t.check(len(t.events_of(q, "pause")) == 1, "a second pause recorded again")
@@ -70,7 +70,8 @@ def test_pause_then_resume(sb):
     t.check_single_promotion(q, nodes, new)
     t.check_follows(pg3 if new is pg2 else pg2, new)
     ev = t.events_of(q, "pause")
-    t.check(len(ev) == 2 and ev[1]["message"].startswith("cluster main resumed by pgquorumctl"),
+    t.check(len(ev) == 2 and ev[1]["message"].startswith(("cluster main resumed by pgquorumctl",
+                                                      "cluster main resumed by user:admin")),
             "pause events: %s" % ev)
 
 

@@ -9,6 +9,11 @@ import subprocess
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
 
+def _backdated(offset):
+    """openssl's environment with its clock moved by offset (libfaketime)."""
+    return dict(os.environ, LD_PRELOAD=FAKETIME_LIB, FAKETIME=offset)
+
+
 class CA:
     def __init__(self, directory, name, cert, key):
         self.dir = directory
@@ -33,7 +38,7 @@ def make_ca(directory, name="pgquorum-test-ca"):
     _openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
               "-nodes", "-keyout", key, "-out", cert, "-days", "3650", "-subj", "/CN=%s" % name,
               "-addext", "basicConstraints=critical,CA:TRUE",
-              "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+              "-addext", "keyUsage=critical,keyCertSign,cRLSign"], env=_backdated("-2d"))
     os.chmod(cert, 0o644)
     return CA(directory, name, cert, key)
 
@@ -58,9 +63,11 @@ def make_cert(ca, directory, name, uris=(), cn=None, days=365, expired=False, ow
             f.write("subjectAltName=%s\n" % ",".join(sans))
     _openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
               "-keyout", key, "-out", csr, "-subj", "/CN=%s" % (cn or name)])
-    env = None
+    # Valid since two days ago, as real certificates are made ahead of time: a test
+    # that steps a daemon's clock back an hour must not find them not yet valid.
+    env = _backdated("-2d")
     if expired:
-        env = dict(os.environ, LD_PRELOAD=FAKETIME_LIB, FAKETIME="-3d")
+        env = _backdated("-3d")
         days = 1
     _openssl(["x509", "-req", "-in", csr, "-CA", ca.cert, "-CAkey", ca.key, "-CAcreateserial",
               "-out", cert, "-days", str(days), "-extfile", ext], env=env)
