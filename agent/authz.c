@@ -443,6 +443,14 @@ int authz_check(const struct state *s,
     }
     if (who->kind != PEER_USER) {
         bool own = strcmp(who->cluster, cluster) == 0 && strcmp(who->node, node) == 0;
+        /* An agent's identity can be denied what it may do: `deny node-add to
+         * node:main/pg3` keeps a removed node's agent from registering it
+         * again. */
+        if (who->kind == PEER_NODE && holds(s, who->name, action, cluster, true)) {
+            snprintf(why, whysize, "%s is denied %s%s%s", who->name, what,
+                     cluster[0] != '\0' ? " on cluster " : "", cluster);
+            return PGQ_DENIED;
+        }
         return check_service(ac, who, action, own, why, whysize);
     }
     /* Reports, heartbeats and audit records are what monitors and agents
@@ -490,19 +498,31 @@ static struct authz_throttle_slot *throttle_slot(struct authz_throttle *t,
             return &t->slots[i];
         }
     }
-    if (!create) {
-        return NULL;
-    }
-    /* A free slot, else the one seen least recently. */
+    /* A free slot, else the one seen least recently of those that neither
+     * count failures nor block any more; else the overflow slot. */
+    pick = NULL;
     for (unsigned i = 0; i < AUTHZ_THROTTLE_SLOTS; i++) {
         struct authz_throttle_slot *sl = &t->slots[i];
+        bool idle = sl->ip[0] == '\0' ||
+                    (now_ms >= sl->blocked_until_ms &&
+                     (now_ms - sl->first_ms >= AUTHZ_FAIL_WINDOW_MS || now_ms < sl->first_ms));
         if (sl->ip[0] == '\0') {
             pick = sl;
             break;
         }
-        if (sl->seen_ms < pick->seen_ms) {
+        if (idle && (pick == NULL || sl->seen_ms < pick->seen_ms)) {
             pick = sl;
         }
+    }
+    if (pick == NULL) {
+        if (t->overflow.ip[0] == '\0') {
+            pgq_strlcpy(t->overflow.ip, "*", sizeof t->overflow.ip);
+            t->overflow.first_ms = now_ms;
+        }
+        return &t->overflow;
+    }
+    if (!create) {
+        return NULL;
     }
     memset(pick, 0, sizeof *pick);
     pgq_strlcpy(pick->ip, ip, sizeof pick->ip);
@@ -565,9 +585,14 @@ uint64_t audit_key(const char *who,
     uint64_t h = UINT64_C(14695981039346656037);
     h = fnv_add(h, who);
     h = fnv_add(h, authz_action_name(action) != NULL ? authz_action_name(action) : "?");
-    h = fnv_add(h, cluster != NULL ? cluster : "");
-    h = fnv_add(h, node != NULL ? node : "");
-    h = fnv_add(h, outcome);
+    /* A denial is the same refusal whatever names it was asked about: a
+     * caller varying the node or cluster must not make each one a new
+     * record and flush the history. */
+    if (strncmp(outcome, "denied", 6) != 0) {
+        h = fnv_add(h, cluster != NULL ? cluster : "");
+        h = fnv_add(h, node != NULL ? node : "");
+        h = fnv_add(h, outcome);
+    }
     return h != 0 ? h : 1;
 }
 

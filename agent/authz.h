@@ -166,6 +166,9 @@ struct authz_throttle_slot
 struct authz_throttle
 {
     struct authz_throttle_slot slots[AUTHZ_THROTTLE_SLOTS];
+    /* Every address when no slot is free: a slot is not given up while it
+     * counts or blocks, so cycling through addresses buys no tries. */
+    struct authz_throttle_slot overflow;
     uint64_t failures; /* wrong tokens ever (metrics) */
     uint64_t refused;  /* requests refused unchecked while blocked */
 };

@@ -45,6 +45,10 @@ int check_access_role(const struct state *s, const struct command *cmd, struct a
     if (authz_role_name(r->role) == NULL) {
         return cluster_fail(res, PGQ_INVALID, "role %d does not exist", r->role);
     }
+    /* Nobody raises (or drops) their own role: another admin does. */
+    if (cmd->who[0] != '\0' && strcmp(cmd->who, r->name) == 0) {
+        return cluster_fail(res, PGQ_REFUSED, "%s may not change its own role", r->name);
+    }
     for (i = 0; i < s->n_roles && strcmp(s->roles[i].name, r->name) != 0; i++) {
     }
     if (i == s->n_roles && r->role != AUTHZ_ROLE_NONE && s->n_roles >= PGQ_ROLES_MAX) {
@@ -104,6 +108,12 @@ int check_grant(const struct state *s, const struct command *cmd, struct apply_r
     }
     if (!authz_action_grantable(g->action)) {
         return cluster_fail(res, PGQ_INVALID, "action %d cannot be granted or denied", g->action);
+    }
+    /* A holder of `grant` on a cluster may not grant itself more there, nor
+     * revoke a deny an admin placed on it. */
+    if (cmd->who[0] != '\0' && strcmp(cmd->who, g->name) == 0) {
+        return cluster_fail(res, PGQ_REFUSED, "%s may not change its own grants and denies",
+                            g->name);
     }
     if (cmd->cluster[0] != '\0' && !pgq_name_valid(cmd->cluster)) {
         return cluster_fail(res, PGQ_INVALID, "\"%.64s\" is not a cluster name", cmd->cluster);

@@ -236,6 +236,11 @@ int codec_request_decode(const uint8_t *buf,
             req->kind = API_SWITCHOVER;
             req->cmd.kind = CMD_SWITCHOVER;
             codec_switchover_from_pb(&d, m->switchover, &req->cmd);
+            if (req->cmd.u.switchover.begin) {
+                /* The leader's own step, once the time has come: never a client's. */
+                codec_dec_fail(&d, PGQ_MALFORMED,
+                               "switchover.begin: only the leader begins a switchover");
+            }
             break;
         case PGQ__REQUEST__BODY_SYNC:
             req->kind = API_SYNC;

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "conninfo.h"
 #include "failpoint.h"
 #include "lib/util.h"
 #include "log.h"
@@ -191,12 +192,46 @@ static bool leader_or_reply(struct monitor *m, struct api_client *cl)
     return false;
 }
 
+/* What a node agent may register its node with: how to reach it, not the
+ * monitors' own credentials or files (a stolen agent certificate must not
+ * point the monitors' passfile or client key at a server of its choice,
+ * nor at a socket on the monitors' hosts). */
+static bool agent_conninfo_ok(const char *conninfo, char *why, size_t whysize)
+{
+    static const char *const refused[] = {"passfile", "sslkey",  "sslcert",    "sslcrl",
+                                          "service",  "options", "requirepeer"};
+    struct conninfo ci;
+    char err[PGQ_REASON_MAX];
+    for (size_t i = 0; i < PGQ_ARRAY_SIZE(refused); i++) {
+        if (strstr(conninfo, refused[i]) != NULL) {
+            snprintf(why, whysize,
+                     "a node agent may not register a conninfo with %s (an admin may: node add)",
+                     refused[i]);
+            return false;
+        }
+    }
+    if (conninfo_parse(conninfo, &ci, err, sizeof err) != 0 || ci.host[0] == '/' ||
+        ci.host[0] == '@') {
+        snprintf(why, whysize, "a node agent registers its node by TCP host and port only");
+        return false;
+    }
+    return true;
+}
+
 static void handle_write(struct monitor *m, struct api_client *cl, const struct api_request *req)
 {
     struct apply_result res;
     int rv;
     /* Refuse a bad command before it reaches the log, with the same words
      * the state machine would use. */
+    if (req->kind == API_NODE_ADD && m->caller.kind == PEER_NODE &&
+        !agent_conninfo_ok(req->cmd.u.node_add.conninfo, res.message, sizeof res.message)) {
+        char outcome[PGQ_REASON_MAX];
+        snprintf(outcome, sizeof outcome, "denied: %s", res.message);
+        monitor_audit(m, &m->caller, AUTHZ_NODE_ADD, req->cmd.cluster, req->cmd.node, outcome);
+        api_reply_code(cl, API_DENIED, res.message, NULL);
+        return;
+    }
     if (cluster_check(&m->fsm.state, &req->cmd, &res) != 0) {
         char outcome[PGQ_REASON_MAX];
         snprintf(outcome, sizeof outcome, "refused: %s", res.message);

@@ -85,15 +85,21 @@ void monitor_authz_reconfigure(struct monitor *m)
 {
     char why[256];
     bool was_on = m->authz.on;
+    unsigned n_tokens = m->authz.n_tokens, n_admins = m->authz.n_admins;
     /* The file was validated by config_parse: this does not fail. */
     if (configure(m, why, sizeof why) != 0) {
         log_warn("[auth]: %s: the previous tokens and admins stay", why);
         return;
     }
-    log_info("auth: %u tokens, %u static admins%s", m->authz.n_tokens, m->authz.n_admins,
-             was_on != m->authz.on
-                 ? (m->authz.on ? " (authentication now on)" : " (authentication now off)")
-                 : "");
+    /* Said at info level only when it changes something worth a line. */
+    if (was_on != m->authz.on || n_tokens != m->authz.n_tokens || n_admins != m->authz.n_admins) {
+        log_info("auth: %u tokens, %u static admins%s", m->authz.n_tokens, m->authz.n_admins,
+                 was_on != m->authz.on
+                     ? (m->authz.on ? " (authentication now on)" : " (authentication now off)")
+                     : "");
+    } else {
+        log_debug("auth: %u tokens, %u static admins", m->authz.n_tokens, m->authz.n_admins);
+    }
 }
 
 void monitor_authz_close(struct monitor *m)
@@ -132,10 +138,10 @@ bool monitor_identify(struct monitor *m,
     if (req->token[0] == '\0') {
         return true;
     }
-    if (m->authz.on && authz_throttle_blocked(&m->throttle, who->ip, now)) {
-        deny_reply(m, cl, "too many wrong tokens from this address: refused for a while");
-        return false;
-    }
+    /* A right token is taken even from an address that is blocked: a
+     * guesser beside a node agent must not lock the agent out (its lease,
+     * then its primary, would follow). Only wrong ones are refused
+     * unchecked-for-cost while blocked. */
     memset(&tok, 0, sizeof tok);
     if (token_digest(req->token, digest) == 0 && authz_token_identity(&m->authz, digest, &tok)) {
         token_wipe(digest, sizeof digest);
@@ -154,6 +160,10 @@ bool monitor_identify(struct monitor *m,
     token_wipe(digest, sizeof digest);
     if (!m->authz.on) {
         return true; /* no authentication: a token proves nothing and costs nothing */
+    }
+    if (authz_throttle_blocked(&m->throttle, who->ip, now)) {
+        deny_reply(m, cl, "too many wrong tokens from this address: refused for a while");
+        return false;
     }
     if (authz_throttle_failure(&m->throttle, who->ip, now)) {
         log_warn("auth: %d wrong tokens from %s within %d s: its requests are refused for %d s",

@@ -76,7 +76,14 @@ def test_demo_keep(sb):
                 "the demo does not say how to stop it:\n%s" % p.stdout[-1500:])
         monitors = re.search(r"export PGQUORUM_MONITORS=(\S+)", p.stdout)
         t.check(monitors is not None, "no PGQUORUM_MONITORS in:\n%s" % p.stdout[-1500:])
-        q = subprocess.run([t.PGQUORUMCTL, "--monitors", monitors.group(1), "status", "--json"],
+        # The TLS settings the demo printed, as a user would paste them.
+        env = dict(os.environ)
+        for k, v in re.findall(r"export (PGQUORUM_TLS_\w+)=(\S+)", p.stdout):
+            env[k] = v
+        t.check(not t.TLS or "PGQUORUM_TLS_CA" in env, "no PGQUORUM_TLS_CA in:\n%s"
+                % p.stdout[-1500:])
+        q = subprocess.run([t.PGQUORUMCTL, "--monitors", monitors.group(1), "status", "--json"]
+                           + ([] if t.TLS else ["--plain"]), env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
         t.check(q.returncode == 0, "status after the demo: %d %s" % (q.returncode, q.stderr))
         uri = re.search(r"psql '(\S+)'", p.stdout).group(1)

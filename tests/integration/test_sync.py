@@ -219,7 +219,8 @@ def test_strict_sync_standby_lost_blocks(sb):
         q.status()["clusters"][0]), 30, "pg3 chosen")
     t.wait_until(lambda: not pg3.in_recovery(), 30, "pg3 promoted")
     allowed = [e for e in t.events_of(q, "sync") if "may lose acknowledged writes" in e["message"]]
-    t.check(len(allowed) == 1 and "pgquorumctl (user" in allowed[0]["message"],
+    t.check(len(allowed) == 1 and ("user:admin" if t.TLS else "pgquorumctl (user") in
+            allowed[0]["message"],
             "the allowance is not in the events: %s" % allowed)
     decided = t.events_of(q, "failover-decided")
     t.check(decided and "acknowledged writes may be lost" in decided[-1]["message"],

@@ -330,8 +330,14 @@ static void test_audit_repeats(void **ctx)
     unsigned more = 0, slot, first, due;
     (void)ctx;
     memset(&l, 0, sizeof l);
-    assert_true(k != audit_key("anonymous", AUTHZ_STATUS, "", "", "denied: unknown tokens"));
     assert_true(k != audit_key("anonymou", AUTHZ_STATUS, "s", "", "denied: unknown token"));
+    assert_true(k != audit_key("anonymous", AUTHZ_EVENTS, "", "", "denied: unknown token"));
+    /* A denial is one record whatever it was asked about (varying names buys nothing); a
+     * refusal by the state machine is told by its names and reason. */
+    assert_true(audit_key("anonymous", AUTHZ_NODE_REMOVE, "main", "x1", "denied: a") ==
+                audit_key("anonymous", AUTHZ_NODE_REMOVE, "east", "x2", "denied: b"));
+    assert_true(audit_key("user:a", AUTHZ_NODE_REMOVE, "main", "x1", "refused: no node x1") !=
+                audit_key("user:a", AUTHZ_NODE_REMOVE, "main", "x2", "refused: no node x2"));
     assert_int_equal(audit_limiter_admit(&l, 1000, k, &first, &more), AUDIT_RECORD);
     for (uint64_t t = 2000; t < 61000; t += 1000) {
         assert_int_equal(audit_limiter_admit(&l, t, k, &slot, &more), AUDIT_REPEAT);
