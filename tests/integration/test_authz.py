@@ -219,8 +219,15 @@ def test_grant_and_deny_on_every_monitor(sb):
     a.ok("alice", "deny", "status", "to", "bob")
     t.wait_until(lambda: all(a.denied("bob", "status", "--local", monitors=m) for m in each),
                  15, "bob's deny of status on every monitor")
-    a.ok("alice", "deny", "status", "to", "alice")
-    a.ok("alice", "status")  # a static admin is never locked out
+    # Nobody changes their own grants; another admin may deny a static admin, who is
+    # never locked out.
+    p = a.ctl("alice", "deny", "status", "to", "alice")
+    t.check(p.returncode == 1 and "may not change its own grants" in p.stderr,
+            "alice denied herself: %d %s" % (p.returncode, p.stderr))
+    a.ok("alice", "role", "carol", "admin")
+    a.everywhere("carol", "admin")
+    a.ok("carol", "deny", "status", "to", "alice")
+    a.ok("alice", "status")
     p = a.ctl("dave", "whoami")
     t.check(p.returncode == 1 and "user:dave (no role) may not whoami" in p.stderr,
             "whoami is a viewer's: %s" % p.stderr)
@@ -250,18 +257,22 @@ def test_grant_and_deny_on_every_monitor(sb):
 
 def test_wrong_tokens_are_bounded(sb):
     """Wrong tokens are refused and audited; the fifth from one address within 10 s blocks
-    it for 10 s (logged once), during which even a right token is refused unchecked; then
-    it is served again."""
+    it for 10 s (logged once), during which wrong tokens are refused unchecked while a right
+    one is still served; then wrong ones are checked again."""
     a = Auth(sb)
     one = a.q.monitor(1).api_address
     for _ in range(5):
         p = a.ctl("mallory", "status", monitors=one)
         t.check(p.returncode == 1 and "unknown token" in p.stderr, "wrong token: %s" % p.stderr)
+    # A right token is taken even from the blocked address (a guesser beside a node agent
+    # must not lock it out); the wrong ones are refused unchecked.
     p = a.ctl("alice", "status", monitors=one)
-    t.check(p.returncode == 1 and "too many wrong tokens" in p.stderr,
-            "alice's right token during the block: %d %s" % (p.returncode, p.stderr))
+    t.check(p.returncode == 0, "alice's right token during the block: %d %s" % (p.returncode,
+                                                                               p.stderr))
     for _ in range(3):
-        a.ctl("mallory", "status", monitors=one)
+        p = a.ctl("mallory", "status", monitors=one)
+        t.check(p.returncode == 1 and "too many wrong tokens" in p.stderr,
+                "a wrong token during the block: %d %s" % (p.returncode, p.stderr))
     log = a.q.monitor(1).log_text()
     t.check(log.count("wrong tokens from 127.0.0.1") == 1,
             "the block logged %d times:\n%s" % (log.count("wrong tokens from"), log))
@@ -271,10 +282,10 @@ def test_wrong_tokens_are_bounded(sb):
     def sample(name):
         m = re.search(r"^%s\{[^}]*\} (\S+)$" % name, metrics, re.M)
         return float(m.group(1)) if m else None
-    # 5 wrong tokens checked, then 4 requests (alice's and 3 wrong) refused unchecked.
+    # 5 wrong tokens checked, then 3 wrong ones refused unchecked; alice's was served.
     t.check(sample("pgquorum_auth_wrong_tokens_total") == 5 and
-            sample("pgquorum_auth_blocked_total") == 4 and
-            sample("pgquorum_api_denied_total") == 9,
+            sample("pgquorum_auth_blocked_total") == 3 and
+            sample("pgquorum_api_denied_total") == 8,
             "metrics: %s" % [l for l in metrics.splitlines() if "auth" in l or "denied" in l])
     t.wait_until(lambda: a.ctl("alice", "status", monitors=one).returncode == 0, 15,
                  "alice served again once the block is over")
