@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #include "cluster.h"
-#include "transport.h"
+#include "identity.h"
 
 _Static_assert(PGQ_IDENTITY_MAX == TRANSPORT_NAME_MAX, "identity names fit a peer_id's name");
 

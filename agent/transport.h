@@ -30,28 +30,8 @@
 #include <sys/types.h>
 #include <uv.h>
 
+#include "identity.h"
 #include "pgquorum/pgquorum.h"
-
-#define TRANSPORT_NAME_MAX 128
-
-/* Who is at the other end, from its verified certificate (TLS) or nobody
- * (plain TCP, or TLS without a client certificate). */
-enum peer_kind {
-    PEER_ANONYMOUS = 0, /* no certificate: a token may still identify it */
-    PEER_MONITOR,       /* URI SAN pgquorum:monitor:<id> */
-    PEER_NODE,          /* URI SAN pgquorum:node:<cluster>/<name> */
-    PEER_USER,          /* URI SAN pgquorum:user:<name>, or else the subject CN */
-};
-
-struct peer_id
-{
-    int kind;                      /* enum peer_kind */
-    uint64_t monitor_id;           /* PEER_MONITOR */
-    char name[TRANSPORT_NAME_MAX]; /* "monitor:3", "node:main/pg1", "user:alice", "" */
-    char cluster[PGQ_NAME_MAX];    /* PEER_NODE */
-    char node[PGQ_NAME_MAX];       /* PEER_NODE */
-    char ip[64];                   /* the peer's IP address ("" if unknown) */
-};
 
 /* Parse one certificate identity: a URI SAN ("pgquorum:...") or, when the
  * certificate has none, its subject CN (uri NULL). 0, or PGQ_INVALID with
