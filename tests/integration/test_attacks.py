@@ -13,27 +13,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import pgqtest as t  # noqa: E402
 
 
-def varint(n):
-    out = b""
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out += bytes([b | 0x80])
-        else:
-            return out + bytes([b])
-
-
-def fv(field, n):
-    return varint(field << 3) + varint(n)
-
-
-def fb(field, data):
-    return varint(field << 3 | 2) + varint(len(data)) + data
-
-
-def frame(body):
-    return struct.pack(">I", len(body)) + body
+varint, fv, fb, frame = t.api_varint, t.api_fv, t.api_fb, t.api_frame
 
 
 def recv_reply(s):

@@ -106,27 +106,7 @@ def test_broken_configs(sb):
 
 # ---- the API port ----------------------------------------------------------
 
-def varint(n):
-    out = b""
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out += bytes([b | 0x80])
-        else:
-            return out + bytes([b])
-
-
-def fv(num, v):
-    return varint(num << 3) + varint(v)
-
-
-def fb(num, b):
-    return varint(num << 3 | 2) + varint(len(b)) + b
-
-
-def frame(body):
-    return struct.pack(">I", len(body)) + body
+varint, fv, fb, frame = t.api_varint, t.api_fv, t.api_fb, t.api_frame
 
 
 STATUS = fv(1, 1) + fb(10, b"")

@@ -956,6 +956,31 @@ def tls_context(sb, user=None):
 CURRENT_SANDBOX = None
 
 
+# The API's wire format, for tests that speak it byte by byte (protobuf
+# fields: a varint field, a bytes field; a length-prefixed frame).
+def api_varint(n):
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+
+def api_fv(num, v):
+    return api_varint(num << 3) + api_varint(v)
+
+
+def api_fb(num, b):
+    return api_varint(num << 3 | 2) + api_varint(len(b)) + b
+
+
+def api_frame(body):
+    return struct.pack(">I", len(body)) + body
+
+
 def tls_wrap(s, sb=None, user=None):
     """s, connected, after a TLS handshake when the tests run with TLS."""
     ctx = tls_context(sb or CURRENT_SANDBOX, user)
