@@ -555,6 +555,7 @@ static int open_transport(const struct args *a, struct transport *t)
     ts.cert_file = option_or_env(a->tls_cert, "PGQUORUM_TLS_CERT");
     ts.key_file = option_or_env(a->tls_key, "PGQUORUM_TLS_KEY");
     ts.tls = !a->plain;
+    ts.client_only = true; /* OpenSSL 3 contexts cost milliseconds each */
     if (a->plain && (a->tls_ca != NULL || a->tls_cert != NULL || a->tls_key != NULL)) {
         return usage_error("--plain and --tls-* options exclude each other");
     }

@@ -354,7 +354,7 @@ int transport_init_contexts(struct transport *t,
     }
     /* A client with only a CA (pgquorumctl with a token) has no server. */
     server = NULL;
-    if (ts->cert_file != NULL && ts->cert_file[0] != '\0') {
+    if (!ts->client_only && ts->cert_file != NULL && ts->cert_file[0] != '\0') {
         server = context_new(ts, true, errmsg, errsize);
         if (server == NULL) {
             return PGQ_CONFIG;

@@ -48,6 +48,7 @@ struct transport_settings
     const char *ca_file;   /* the CA every certificate must chain to */
     const char *cert_file; /* this process's certificate (PEM, may hold the chain) */
     const char *key_file;  /* its key */
+    bool client_only;      /* no server context (pgquorumctl) */
 };
 
 struct transport

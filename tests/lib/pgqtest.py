@@ -999,6 +999,9 @@ def connect(address, timeout=5, sb=None, user=None, source=None):
     host, port = address.rsplit(":", 1)
     s = socket.create_connection((host, int(port)), timeout=timeout,
                                  source_address=(source, 0) if source else None)
+    # As pgquorumctl and the daemons do: else Nagle holds a request behind the
+    # handshake's last flight until the server's delayed ACK (40 ms).
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return tls_wrap(s, sb, user)
 
 
