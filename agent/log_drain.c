@@ -407,10 +407,11 @@ static void sink(void *arg, int level, uint64_t wall_us, const char *msg)
 
 static int init_transport(const struct log_drain_tls *tls, char *errmsg, size_t errsize)
 {
-    struct transport_settings ts;
+    struct transport_settings ts = {0};
     char why[256];
     memset(&ts, 0, sizeof ts);
     ts.tls = d.url.scheme == DRAIN_TLS;
+    ts.client_only = true; /* it only connects */
     if (ts.tls) {
         if (tls == NULL || tls->ca_file == NULL || tls->ca_file[0] == '\0') {
             snprintf(errmsg, errsize,

@@ -562,7 +562,7 @@ int transport_start(struct transport *t,
                     char *errmsg,
                     size_t errsize)
 {
-    struct transport_settings ts;
+    struct transport_settings ts = {0};
     int rv;
     settings_of(cfg, &ts);
     if (!cfg->tls) {
