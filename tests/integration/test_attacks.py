@@ -6,7 +6,6 @@ log or a snapshot."""
 import glob
 import json
 import os
-import struct
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
@@ -18,46 +17,9 @@ varint, fv, fb, frame = t.api_varint, t.api_fv, t.api_fb, t.api_frame
 
 def recv_reply(s):
     """(code, message) of one API reply."""
-    hdr = b""
-    while len(hdr) < 4:
-        chunk = s.recv(4 - len(hdr))
-        if not chunk:
-            return None
-        hdr += chunk
-    n = struct.unpack(">I", hdr)[0]
-    body = b""
-    while len(body) < n:
-        chunk = s.recv(n - len(body))
-        if not chunk:
-            return None
-        body += chunk
-    code, msg, i = 0, b"", 0
-    while i < len(body):
-        key, i = read_varint(body, i)
-        field, wt = key >> 3, key & 7
-        if wt == 0:
-            v, i = read_varint(body, i)
-            if field == 2:
-                code = v
-        elif wt == 2:
-            ln, i = read_varint(body, i)
-            if field == 3:
-                msg = body[i:i + ln]
-            i += ln
-        else:
-            break
-    return code, msg.decode("utf-8", "replace")
-
-
-def read_varint(b, i):
-    n, shift = 0, 0
-    while True:
-        c = b[i]
-        i += 1
-        n |= (c & 0x7F) << shift
-        shift += 7
-        if not c & 0x80:
-            return n, i
+    r = t.api_recv_frame(s)
+    t.check(r is not None, "the monitor closed the connection without a reply")
+    return r.get(2, 0), r.get(3, b"").decode("utf-8", "replace")
 
 
 DENIED = 6

@@ -112,50 +112,11 @@ varint, fv, fb, frame = t.api_varint, t.api_fv, t.api_fb, t.api_frame
 STATUS = fv(1, 1) + fb(10, b"")
 
 
-def parse(msg):
-    """Top-level fields of a protobuf message: {num: value} (last wins)."""
-    out, i = {}, 0
-    while i < len(msg):
-        key, i = read_varint(msg, i)
-        num, wt = key >> 3, key & 7
-        if wt == 0:
-            out[num], i = read_varint(msg, i)
-        elif wt == 2:
-            n, i = read_varint(msg, i)
-            out[num] = msg[i:i + n]
-            i += n
-        else:
-            raise ValueError("wire type %d" % wt)
-    return out
-
-
-def read_varint(b, i):
-    shift = v = 0
-    while True:
-        c = b[i]
-        i += 1
-        v |= (c & 0x7F) << shift
-        shift += 7
-        if not c & 0x80:
-            return v, i
+read_varint, parse, recv_exact = t.api_read_varint, t.api_parse, t.api_recv_exact
 
 
 def recv_frame(s):
-    hdr = recv_exact(s, 4)
-    if hdr is None:
-        return None
-    n = struct.unpack(">I", hdr)[0]
-    return parse(recv_exact(s, n))
-
-
-def recv_exact(s, n):
-    buf = b""
-    while len(buf) < n:
-        chunk = s.recv(n - len(buf))
-        if not chunk:
-            return None
-        buf += chunk
-    return buf
+    return t.api_recv_frame(s)
 
 
 def connect(addr):

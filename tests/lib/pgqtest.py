@@ -981,6 +981,53 @@ def api_frame(body):
     return struct.pack(">I", len(body)) + body
 
 
+def api_read_varint(b, i):
+    shift = v = 0
+    while True:
+        c = b[i]
+        i += 1
+        v |= (c & 0x7F) << shift
+        shift += 7
+        if not c & 0x80:
+            return v, i
+
+
+def api_parse(msg):
+    """Top-level fields of a protobuf message: {num: value} (last wins)."""
+    out, i = {}, 0
+    while i < len(msg):
+        key, i = api_read_varint(msg, i)
+        num, wt = key >> 3, key & 7
+        if wt == 0:
+            out[num], i = api_read_varint(msg, i)
+        elif wt == 2:
+            n, i = api_read_varint(msg, i)
+            out[num] = msg[i:i + n]
+            i += n
+        else:
+            raise ValueError("wire type %d" % wt)
+    return out
+
+
+def api_recv_exact(s, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return buf
+
+
+def api_recv_frame(s):
+    """The top-level fields of one reply frame read from s, None when it closed first."""
+    hdr = api_recv_exact(s, 4)
+    if hdr is None:
+        return None
+    body = api_recv_exact(s, struct.unpack(">I", hdr)[0])
+    return None if body is None else api_parse(body)
+
+
 def tls_wrap(s, sb=None, user=None):
     """s, connected, after a TLS handshake when the tests run with TLS."""
     ctx = tls_context(sb or CURRENT_SANDBOX, user)
