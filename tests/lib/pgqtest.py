@@ -1108,6 +1108,11 @@ def main(tests, failpoints=False):
             log("--- FAIL %s: %s" % (t.__name__, exc))
             for q in getattr(sb, "quorums", []):
                 q.dump_logs()
+                try:  # the committed events say why a failover did not happen
+                    for e in q.events()[-25:]:
+                        log("event %s %s: %s" % (e["seq"], e["event"], e["message"]))
+                except Exception as exc:  # noqa: BLE001 - the quorum may be gone
+                    log("events not available: %s" % exc)
             for ag in getattr(sb, "agents", []):
                 log("---- agent of %s log (tail) ----" % ag.pg.name)
                 sys.stdout.write("".join(ag.log_text().splitlines(True)[-30:]))
