@@ -24,8 +24,10 @@
  *   5: security (issue 11): a node's identity (its PostgreSQL system
  *      identifier, learned at first sight; AgentReport's system_id); roles
  *      and grants (SetAccessRole, SetGrant), Audit, and who asked for a write
- *      (Command.who, Command.from) */
-#define PGQ_FEATURE_LEVEL 5
+ *      (Command.who, Command.from)
+ *   6: scale and membership (issue 12): Batch; ClusterRemove; events kept
+ *      per cluster; a name registered again starts a fresh history */
+#define PGQ_FEATURE_LEVEL 6
 
 /* Limits, checked when decoding: none is a silent ceiling. */
 #define PGQ_NAME_MAX 64       /* node and cluster names, with the NUL */

@@ -49,7 +49,8 @@ class Auth:
             m.start()
         t.wait_until(self.leader, 20, "a ready Raft leader (asked as alice)")
         # Refusals are recorded from feature level 5 on (before, they wait).
-        t.wait_until(lambda: any(e["event"] == "feature-level" and "level 5" in e["message"]
+        t.wait_until(lambda: any(e["event"] == "feature-level" and
+                                 int(re.search(r"level (\d+)", e["message"]).group(1)) >= 5
                                  for e in self.events()), 20, "feature level 5")
 
     def node(self, name, st=None):

@@ -39,7 +39,7 @@ static void access_state(struct state *s, struct authz_config *ac)
     char err[256];
     b_hello(s, 1000, 1, 3);
     b_feature_level(s, 1100);
-    assert_int_equal(s->feature_level, 5);
+    assert_int_equal(s->feature_level, PGQ_FEATURE_LEVEL);
     c = b_cmd_role(1200, "user:bob", AUTHZ_ROLE_VIEWER);
     b_apply(s, &c);
     c = b_cmd_role(1201, "user:carol", AUTHZ_ROLE_OPERATOR);
