@@ -395,6 +395,9 @@ enum cmd_kind {
     CMD_ACCESS_ROLE,    /* level 5 */
     CMD_GRANT,          /* level 5 */
     CMD_AUDIT,          /* level 5 */
+    CMD_BATCH,          /* level 6: commands applied in order, one entry */
+    CMD_CLUSTER_REMOVE, /* level 6 */
+    CMD_MEMBER,         /* level 6: reserved for membership */
 };
 
 /* The feature level a command kind needs; and, for CMD_STEP, a step kind. */

@@ -26,6 +26,10 @@ unsigned cluster_cmd_level(int kind)
         case CMD_GRANT:
         case CMD_AUDIT:
             return 5;
+        case CMD_BATCH:
+        case CMD_CLUSTER_REMOVE:
+        case CMD_MEMBER:
+            return 6;
         default:
             return 1;
     }

@@ -85,6 +85,9 @@ static const char *const event_names[] = {
     [PGQ_EV_SYNC] = "sync",
     [PGQ_EV_IDENTITY] = "identity",
     [PGQ_EV_AUDIT] = "audit",
+    [PGQ_EV_CLUSTER] = "cluster",
+    [PGQ_EV_MEMBERSHIP] = "membership",
+    [PGQ_EV_OVERLOAD] = "overload",
 };
 NAME_LOOKUP(pgq_event_kind_name, event_names, PGQ__N_EVENT_KINDS)
 

@@ -157,6 +157,9 @@ enum pgq_event_kind {
     PGQ_EV_SYNC,        /* managed synchronous replication: configuration, set, allowance */
     PGQ_EV_IDENTITY,    /* another server answers for a node, or its own again (level 5) */
     PGQ_EV_AUDIT,       /* a role, grant or deny changed, or a request was refused (level 5) */
+    PGQ_EV_CLUSTER,     /* a cluster was removed, or registered again under an old name (level 6) */
+    PGQ_EV_MEMBERSHIP,  /* a monitor was added, promoted to voter, removed or replaced (level 6) */
+    PGQ_EV_OVERLOAD,    /* the monitors shed probes or held failovers for their own overload */
     PGQ__N_EVENT_KINDS
 };
 
