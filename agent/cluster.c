@@ -25,17 +25,8 @@ int cluster_fail(struct apply_result *res, int code, const char *fmt, ...)
     return code;
 }
 
-/* Apply must give every monitor the same state: a monitor that could not
- * allocate would diverge from the others for good. Dying instead is the
- * deterministic outcome (it restarts from its log). */
-static void *grow(void *p, size_t size)
-{
-    void *q = realloc(p, size);
-    if (q == NULL) {
-        abort();
-    }
-    return q;
-}
+/* See state_grow(). */
+#define grow state_grow
 
 void cluster_event(struct state *s,
                    const char *cluster,
@@ -90,7 +81,7 @@ static int check_node_add(const struct state *s,
 {
     const struct cluster *c = state_cluster(s, cmd->cluster);
     const struct node *n;
-    struct conninfo ci, other;
+    struct conninfo ci;
     char err[PGQ_REASON_MAX];
     if (!pgq_name_valid(cmd->cluster)) {
         return cluster_fail(res, PGQ_INVALID,
@@ -110,7 +101,7 @@ static int check_node_add(const struct state *s,
         return cluster_fail(res, PGQ_INVALID, "node %s: %s", cmd->node, err);
     }
     if (c == NULL) {
-        if (s->n_clusters >= PGQ_MAX_CLUSTERS) {
+        if (s->feature_level < 6 && s->n_clusters >= PGQ_MAX_CLUSTERS) {
             return cluster_fail(res, PGQ_LIMIT, "too many clusters (limit %d)", PGQ_MAX_CLUSTERS);
         }
         return 0;
@@ -125,16 +116,15 @@ static int check_node_add(const struct state *s,
         return cluster_fail(res, PGQ_EXISTS, "node %s already exists in cluster %s", cmd->node,
                             cmd->cluster);
     }
-    if (c->n_nodes >= PGQ_MAX_NODES) {
+    /* Level 6: sized from what exists (below, the limit of older versions
+     * holds: they refuse past it, and so must this one). */
+    if (s->feature_level < 6 && c->n_nodes >= PGQ_MAX_NODES) {
         return cluster_fail(res, PGQ_LIMIT, "cluster %s has too many nodes (limit %d)",
                             cmd->cluster, PGQ_MAX_NODES);
     }
-    for (unsigned i = 0; i < c->n_nodes; i++) {
-        if (conninfo_parse(c->nodes[i].conninfo, &other, NULL, 0) == 0 &&
-            strcmp(other.host, ci.host) == 0 && strcmp(other.port, ci.port) == 0) {
-            return cluster_fail(res, PGQ_EXISTS, "%s:%s is already registered as node %s", ci.host,
-                                ci.port, c->nodes[i].name);
-        }
+    if ((n = cluster_node_at(c, cmd->u.node_add.conninfo)) != NULL) {
+        return cluster_fail(res, PGQ_EXISTS, "%s:%s is already registered as node %s", ci.host,
+                            ci.port, n->name);
     }
     return 0;
 }
@@ -152,17 +142,9 @@ static int apply_node_add(struct state *s, const struct command *cmd, struct app
         return 0; /* identical to the registered node: nothing to do */
     }
     if (c == NULL) {
-        s->clusters = grow(s->clusters, (s->n_clusters + 1) * sizeof *s->clusters);
-        c = &s->clusters[s->n_clusters];
-        memset(c, 0, sizeof *c);
-        pgq_strlcpy(c->name, cmd->cluster, sizeof c->name);
-        s->n_clusters++;
+        c = state_add_cluster(s, cmd->cluster);
     }
-    c->nodes = grow(c->nodes, (c->n_nodes + 1) * sizeof *c->nodes);
-    n = &c->nodes[c->n_nodes++];
-    memset(n, 0, sizeof *n);
-    pgq_strlcpy(n->name, cmd->node, sizeof n->name);
-    pgq_strlcpy(n->conninfo, cmd->u.node_add.conninfo, sizeof n->conninfo);
+    n = cluster_add_node(c, cmd->node, cmd->u.node_add.conninfo);
     n->priority = cmd->u.node_add.priority;
     n->replication_quorum = true;
     n->added_ms = cmd->time_ms;
@@ -216,8 +198,7 @@ static int apply_node_remove(struct state *s, const struct command *cmd, struct 
         c->timeline = c->parent_tli = 0; /* its history goes with it */
         c->fork_lsn = 0;
     }
-    memmove(n, n + 1, (size_t)(c->nodes + c->n_nodes - (n + 1)) * sizeof *n);
-    c->n_nodes--;
+    cluster_drop_node(c, (unsigned)(n - c->nodes));
     for (unsigned i = 0; i < c->n_nodes; i++) {
         if (strcmp(c->nodes[i].twin_of, cmd->node) == 0) {
             c->nodes[i].twin_of[0] = '\0'; /* the server has one name again */
@@ -349,27 +330,6 @@ static int apply_hello(struct state *s, const struct command *cmd, struct apply_
     return 0;
 }
 
-static struct view *view_slot(const struct state *s, struct node *n, uint64_t monitor_id)
-{
-    struct view *empty = NULL, *departed = NULL;
-    for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
-        if (n->views[i].monitor_id == monitor_id) {
-            return &n->views[i];
-        }
-        if (n->views[i].monitor_id == 0 && empty == NULL) {
-            empty = &n->views[i];
-        }
-        if (n->views[i].monitor_id != 0 && departed == NULL &&
-            !state_is_voter(s, n->views[i].monitor_id)) {
-            departed = &n->views[i];
-        }
-    }
-    /* Views of monitors that left the voters count for nothing; once every
-     * slot is taken they make room, or a new voter's reports would be
-     * dropped forever after enough monitor replacements. */
-    return empty != NULL ? empty : departed;
-}
-
 /* Which standbys may hold commits the primary acknowledged, for the failover
  * after it is gone. A standby no longer named keeps a floor (left_lsn) rather
  * than vanishing: the observation of a dying primary may no longer name
@@ -427,7 +387,7 @@ static void note_sync(struct node *n, const struct obs *o)
 static uint64_t first_failure(const struct state *s, const struct node *n, uint64_t floor)
 {
     uint64_t first = s->time_ms;
-    for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
+    for (unsigned i = 0; i < n->n_views; i++) {
         const struct view *v = &n->views[i];
         uint64_t began = v->obs.failing_ms != 0 ? cluster_since(v->applied_ms, v->obs.failing_ms)
                                                 : v->obs.failing_since_ms;
@@ -446,7 +406,7 @@ static uint64_t first_failure(const struct state *s, const struct node *n, uint6
 /* Some reachable view of m shows the same running server as o. */
 static bool views_same_server(const struct node *m, const struct obs *o)
 {
-    for (unsigned k = 0; k < PGQ_MAX_MONITORS; k++) {
+    for (unsigned k = 0; k < m->n_views; k++) {
         if (m->views[k].monitor_id != 0 && m->views[k].obs.reachable &&
             obs_same_server(&m->views[k].obs, o)) {
             return true;
@@ -457,7 +417,7 @@ static bool views_same_server(const struct node *m, const struct obs *o)
 
 static bool views_identified(const struct node *m)
 {
-    for (unsigned k = 0; k < PGQ_MAX_MONITORS; k++) {
+    for (unsigned k = 0; k < m->n_views; k++) {
         if (m->views[k].monitor_id != 0 && m->views[k].obs.reachable &&
             m->views[k].obs.system_id != 0) {
             return true;
@@ -588,7 +548,7 @@ static void note_lost_slots(struct state *s, struct cluster *c, struct node *n, 
             !pgq_name_listed(o->lost_slots, slot)) {
             continue;
         }
-        for (unsigned k = 0; k < PGQ_MAX_MONITORS && !known; k++) {
+        for (unsigned k = 0; k < n->n_views && !known; k++) {
             known = n->views[k].monitor_id != 0 && n->views[k].obs.reachable &&
                     pgq_name_listed(n->views[k].obs.lost_slots, slot);
         }
@@ -630,7 +590,7 @@ static int apply_report(struct state *s, const struct command *cmd, struct apply
         struct view *v;
         bool denied, was;
         uint64_t seen;
-        if (n == NULL || (v = view_slot(s, n, r->monitor_id)) == NULL) {
+        if (n == NULL || (v = node_view_slot(s, n, r->monitor_id)) == NULL) {
             continue; /* removed meanwhile: nothing to record */
         }
         /* What a monitor of the previous version cannot decode, it does not

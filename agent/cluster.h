@@ -191,7 +191,12 @@ struct node
      * primary has the primary's, so a rejoin keeps it; a new initdb needs
      * node remove + node add. */
     uint64_t system_id;
-    struct view views[PGQ_MAX_MONITORS];
+    /* One view per monitor that reported the node, at most
+     * PGQ_MAX_MONITORS; slots with monitor_id 0 are empty. Sized to the
+     * monitors that exist (owned). */
+    struct view *views;
+    unsigned n_views;
+    uint64_t addr_key; /* node_addr_key(conninfo): derived, not replicated */
 };
 
 struct failover
@@ -277,8 +282,15 @@ struct cluster
     uint32_t timeline;
     uint32_t parent_tli;
     uint64_t fork_lsn;
-    struct node *nodes; /* owned */
+    struct node *nodes; /* owned, room for nodes_cap */
     unsigned n_nodes;
+    unsigned nodes_cap;
+    /* Lookup by name, then by address, once the cluster is large (not
+     * replicated: rebuilt from nodes; see state_reindex()): two
+     * open-addressing tables of node_index_cap entries (node index + 1),
+     * node_index_cap a power of two or 0. */
+    uint32_t *node_index;
+    unsigned node_index_cap;
     struct failover fo;
     struct failover prev_fo; /* during a cut: the failover before it, restored if abandoned */
     /* An operator paused the cluster: no automatic failover step starts
@@ -358,8 +370,13 @@ struct state
     uint64_t gen_since_ms; /* when it did */
     struct member monitors[PGQ_MAX_MONITORS];
     unsigned n_monitors;
-    struct cluster *clusters; /* owned */
+    struct cluster *clusters; /* owned, room for clusters_cap */
     unsigned n_clusters;
+    unsigned clusters_cap;
+    /* Lookup by name (not replicated: rebuilt from clusters): open
+     * addressing over cluster index + 1, cluster_index_cap a power of two. */
+    uint32_t *cluster_index;
+    unsigned cluster_index_cap;
     struct event *events; /* owned ring of PGQ_MAX_EVENTS, oldest at events_head */
     unsigned n_events;
     unsigned events_head;
@@ -574,7 +591,32 @@ void cluster_print_fo_table(void (*emit)(void *arg, const char *line), void *arg
 void command_init(struct command *cmd, int kind);
 void command_close(struct command *cmd);
 
-/* Look-ups: NULL when absent. */
+/* realloc that aborts when it cannot: see state.c. */
+void *state_grow(void *p, size_t size);
+
+/* The state's storage (state.c). Arrays grow geometrically, so adding a
+ * node or a cluster costs O(1) amortized; every allocation failure aborts
+ * (see cluster.c: grow). */
+struct cluster *state_add_cluster(struct state *s, const char *name);
+struct node *cluster_add_node(struct cluster *c, const char *name, const char *conninfo);
+/* The node of c registered for the host and port of conninfo, or NULL. */
+const struct node *cluster_node_at(const struct cluster *c, const char *conninfo);
+/* A hash of conninfo's host and port (0: it does not parse). */
+uint64_t node_addr_key(const char *conninfo);
+/* Remove node i of c (its views freed, the nodes after it move down). */
+void cluster_drop_node(struct cluster *c, unsigned i);
+/* Free what c owns (its nodes, their views, its index). */
+void cluster_free(struct cluster *c);
+/* The view slot of monitor_id in n, made when absent: an empty slot, a
+ * new one while fewer than PGQ_MAX_MONITORS exist, else one of a monitor
+ * that left the voters; NULL when none. */
+struct view *node_view_slot(const struct state *s, struct node *n, uint64_t monitor_id);
+/* Rebuild the look-up indexes from the arrays: after a restore, or after
+ * clusters moved (removed). */
+void state_reindex(struct state *s);
+void cluster_reindex(struct cluster *c);
+
+/* Look-ups: NULL when absent. O(1): by hash (state_reindex). */
 struct cluster *state_cluster(const struct state *s, const char *name);
 struct node *cluster_node(const struct cluster *c, const char *name);
 const struct member *state_member(const struct state *s, uint64_t id);

@@ -425,7 +425,7 @@ void codec_report_from_pb(struct dec *d, const Pgq__Report *b, struct command *c
     codec_copy_str(d, r->api_address, sizeof r->api_address, b->api_address, "report.api_address");
     r->monitor_id = b->monitor_id;
     r->feature_level = b->feature_level;
-    codec_check_count(d, b->n_obs, PGQ_MAX_NODES, "report.obs");
+    codec_check_count(d, b->n_obs, PGQ_REPORT_OBS_MAX, "report.obs");
     if (d->rv != 0 || b->n_obs == 0) {
         return;
     }

@@ -102,7 +102,7 @@ static Pgq__Node *node_to_pb(const struct node *n, struct scratch *sc)
         }
         m->n_sync = n->n_sync;
     }
-    for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
+    for (unsigned i = 0; i < n->n_views; i++) {
         const struct view *v = &n->views[i];
         Pgq__MonitorView *mv;
         Pgq__Observation *o;
@@ -410,6 +410,14 @@ static void node_from_pb(struct dec *d, const Pgq__Node *m, struct node *n)
     if (d->rv != 0) {
         return;
     }
+    if (m->n_views > 0) {
+        n->views = calloc(m->n_views, sizeof *n->views);
+        if (n->views == NULL) {
+            codec_dec_fail(d, PGQ_NOMEM, "out of memory");
+            return;
+        }
+        n->n_views = (unsigned)m->n_views;
+    }
     for (size_t i = 0; i < m->n_views; i++) {
         n->views[i].monitor_id = m->views[i]->monitor_id;
         n->views[i].gen = m->views[i]->gen;
@@ -434,7 +442,7 @@ void codec_state_from_pb(struct dec *d, const Pgq__State *m, struct state *s)
         return;
     }
     codec_check_count(d, m->n_monitors, PGQ_MAX_MONITORS, "state.monitors");
-    codec_check_count(d, m->n_clusters, PGQ_MAX_CLUSTERS, "state.clusters");
+    codec_check_count(d, m->n_clusters, PGQ_CLUSTERS_DECODE_MAX, "state.clusters");
     if (d->rv != 0) {
         return;
     }
@@ -455,6 +463,7 @@ void codec_state_from_pb(struct dec *d, const Pgq__State *m, struct state *s)
             codec_dec_fail(d, PGQ_NOMEM, "out of memory");
             return;
         }
+        s->clusters_cap = (unsigned)m->n_clusters;
     }
     for (size_t i = 0; i < m->n_clusters && d->rv == 0; i++) {
         const Pgq__Cluster *mc = m->clusters[i];
@@ -463,7 +472,7 @@ void codec_state_from_pb(struct dec *d, const Pgq__State *m, struct state *s)
         codec_copy_str(d, c->name, sizeof c->name, mc->name, "cluster.name");
         codec_copy_str(d, c->primary, sizeof c->primary, mc->primary, "cluster.primary");
         c->epoch = mc->epoch;
-        codec_check_count(d, mc->n_nodes, PGQ_MAX_NODES, "cluster.nodes");
+        codec_check_count(d, mc->n_nodes, PGQ_NODES_DECODE_MAX, "cluster.nodes");
         if (d->rv != 0) {
             return;
         }
@@ -473,11 +482,12 @@ void codec_state_from_pb(struct dec *d, const Pgq__State *m, struct state *s)
                 codec_dec_fail(d, PGQ_NOMEM, "out of memory");
                 return;
             }
+            c->nodes_cap = (unsigned)mc->n_nodes;
         }
         for (size_t j = 0; j < mc->n_nodes; j++) {
             node_from_pb(d, mc->nodes[j], &c->nodes[j]);
+            c->n_nodes = (unsigned)j + 1; /* what it owns is freed on failure */
         }
-        c->n_nodes = (unsigned)mc->n_nodes;
         failover_from_pb(d, mc->failover, c->name, &c->fo);
         if (mc->prev_failover != NULL) {
             failover_from_pb(d, mc->prev_failover, c->name, &c->prev_fo);
@@ -503,6 +513,9 @@ void codec_state_from_pb(struct dec *d, const Pgq__State *m, struct state *s)
     }
     codec_access_from_pb(d, m, s);
     codec_events_from_pb(d, m->events, m->n_events, s);
+    if (d->rv == 0) {
+        state_reindex(s);
+    }
 }
 
 int codec_state_decode(const uint8_t *buf,

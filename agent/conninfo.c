@@ -427,3 +427,10 @@ int conninfo_validate(const char *s, struct conninfo *ci, char *errmsg, size_t e
     }
     return conninfo_check(s, ci, errmsg, errsize);
 }
+
+bool conninfo_same_address(const char *a, const char *b)
+{
+    struct conninfo x, y;
+    return conninfo_parse(a, &x, NULL, 0) == 0 && conninfo_parse(b, &y, NULL, 0) == 0 &&
+           strcmp(x.host, y.host) == 0 && strcmp(x.port, y.port) == 0;
+}

@@ -38,4 +38,7 @@ int conninfo_check(const char *s, struct conninfo *ci, char *errmsg, size_t errs
  * case-sensitive), a dbname that is itself a connection string. */
 int conninfo_validate(const char *s, struct conninfo *ci, char *errmsg, size_t errsize);
 
+/* Both parse and name the same host and port. */
+bool conninfo_same_address(const char *a, const char *b);
+
 #endif /* PGQ_CONNINFO_H */

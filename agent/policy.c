@@ -16,7 +16,7 @@ bool policy_fresh_down(const struct state *s,
                        uint64_t now_ms)
 {
     unsigned down = 0;
-    for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
+    for (unsigned i = 0; i < n->n_views; i++) {
         const struct view *v = &n->views[i];
         /* A monitor that keeps seeing a node down refreshes its view every
          * health interval; an older view is from a monitor that died or was

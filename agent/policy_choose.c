@@ -18,7 +18,7 @@
 static uint64_t primary_last_lsn(const struct node *p)
 {
     uint64_t lsn = p->last_write_lsn;
-    for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
+    for (unsigned i = 0; i < p->n_views; i++) {
         const struct obs *o = &p->views[i].obs;
         if (p->views[i].monitor_id != 0 && o->reachable && !o->in_recovery) {
             lsn = PGQ_MAX(lsn, o->current_lsn);
@@ -35,7 +35,7 @@ static uint32_t primary_tli(const struct cluster *c, const struct node *p)
     if (c->timeline != 0) {
         return c->timeline;
     }
-    for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
+    for (unsigned i = 0; i < p->n_views; i++) {
         const struct view *v = &p->views[i];
         if (v->monitor_id != 0 && v->obs.reachable && !v->obs.in_recovery &&
             (best == NULL || v->applied_ms > best->applied_ms)) {
@@ -63,7 +63,7 @@ static uint64_t standby_evidence(const struct cluster *c, const struct node *p, 
         if (c->fo.phase == PGQ_FO_CUTTING && n->cut_round == c->fo.round && n->cut_tli == tli) {
             lsn = PGQ_MAX(lsn, n->cut_upstream_lsn);
         }
-        for (unsigned k = 0; k < PGQ_MAX_MONITORS; k++) {
+        for (unsigned k = 0; k < n->n_views; k++) {
             const struct obs *o = &n->views[k].obs;
             if (n->views[k].monitor_id != 0 && o->reachable && o->in_recovery &&
                 o->timeline == tli) {
@@ -249,14 +249,14 @@ static int cand_cmp(const void *a, const void *b)
     return strcmp(x->node->name, y->node->name);
 }
 
-void policy_choose(const struct state *s,
+static void choose(const struct state *s,
                    const struct cluster *c,
                    const struct policy_config *pc,
+                   struct cand *cands,
                    struct choice *out)
 {
     const struct node *p = cluster_node(c, c->primary);
     const struct node *fp = p != NULL ? floor_primary(c, p) : NULL;
-    struct cand cands[PGQ_MAX_NODES];
     unsigned n_cands = 0;
     char why[PGQ_REASON_MAX] = "";
     uint32_t tli = p != NULL ? primary_tli(c, p) : 0;
@@ -402,4 +402,15 @@ void policy_choose(const struct state *s,
                            "acknowledged writes may be lost"
                          : "");
     }
+}
+
+void policy_choose(const struct state *s,
+                   const struct cluster *c,
+                   const struct policy_config *pc,
+                   struct choice *out)
+{
+    /* One candidate per node at most, however many the cluster has. */
+    struct cand *cands = state_grow(NULL, c->n_nodes * sizeof *cands);
+    choose(s, c, pc, cands, out);
+    free(cands);
 }

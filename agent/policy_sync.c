@@ -67,9 +67,10 @@ static int by_name(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* At most PGQ_SYNC_MAX: every pick_more() stops at number_sync or below. */
 struct pick
 {
-    const struct node *nodes[PGQ_MAX_NODES];
+    const struct node *nodes[PGQ_SYNC_MAX];
     unsigned n;
 };
 
@@ -91,6 +92,7 @@ static void pick_more(const struct cluster *c,
                       unsigned upto,
                       bool (*ok)(const struct cluster *, const struct node *, const struct node *))
 {
+    upto = PGQ_MIN(upto, PGQ_SYNC_MAX);
     for (int member = 1; member >= 0; member--) {
         while (pk->n < upto) {
             const struct node *best = NULL;

@@ -37,7 +37,7 @@ void render_iso_time(uint64_t ms, char *out, size_t size)
 const struct view *render_freshest_up(const struct node *n)
 {
     const struct view *best = NULL;
-    for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
+    for (unsigned i = 0; i < n->n_views; i++) {
         const struct view *v = &n->views[i];
         if (v->monitor_id != 0 && v->obs.reachable &&
             (best == NULL || v->obs.probed_ms > best->obs.probed_ms)) {
@@ -216,7 +216,7 @@ static void status_table(FILE *out,
             if (render_node_lag(c, n, &lagb)) {
                 fmt_bytes(lagb, lag, sizeof lag);
             }
-            for (unsigned k = 0; k < PGQ_MAX_MONITORS; k++) {
+            for (unsigned k = 0; k < n->n_views; k++) {
                 const struct view *w = &n->views[k];
                 if (w->monitor_id == 0) {
                     continue;

@@ -386,7 +386,7 @@ static json_t *views_doc(const struct state *s, const struct node *n)
 {
     json_t *a = json_array();
     bool ok = true;
-    for (unsigned k = 0; k < PGQ_MAX_MONITORS; k++) {
+    for (unsigned k = 0; k < n->n_views; k++) {
         const struct view *w = &n->views[k];
         json_t *o;
         bool ok2 = true;

@@ -2,10 +2,12 @@
  * positions, events, replication slot names) and the rules for
  * observations; apply(command) is in cluster.c. See cluster.h for the
  * contract. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cluster.h"
+#include "conninfo.h"
 #include "lib/util.h"
 
 void state_init(struct state *s)
@@ -17,9 +19,10 @@ void state_init(struct state *s)
 void state_close(struct state *s)
 {
     for (unsigned i = 0; i < s->n_clusters; i++) {
-        free(s->clusters[i].nodes);
+        cluster_free(&s->clusters[i]);
     }
     free(s->clusters);
+    free(s->cluster_index);
     free(s->events);
     free(s->roles);
     free(s->grants);
@@ -49,11 +52,230 @@ void command_close(struct command *cmd)
     }
 }
 
+/* ---- storage ----------------------------------------------------------- */
+
+/* Apply must give every monitor the same state: a monitor that could not
+ * allocate would diverge from the others for good. Dying instead is the
+ * deterministic outcome (it restarts from its log). */
+void *state_grow(void *p, size_t size)
+{
+    void *q = realloc(p, size > 0 ? size : 1);
+    if (q == NULL) {
+        abort();
+    }
+    return q;
+}
+
+/* Room for one more of n elements of `size` bytes in *cap: doubling, so
+ * that appending is O(1) amortized. */
+static void *room_for_one(void *p, unsigned n, unsigned *cap, size_t size)
+{
+    if (n < *cap) {
+        return p;
+    }
+    *cap = *cap < 4 ? 4 : *cap * 2;
+    return state_grow(p, (size_t)*cap * size);
+}
+
+/* Names in the indexes: up to a cluster of 8 nodes a walk is as fast. */
+#define NODE_INDEX_FROM 8
+
+static unsigned index_cap_for(unsigned n)
+{
+    unsigned cap = 16;
+    while (cap < 2 * n) {
+        cap *= 2;
+    }
+    return cap;
+}
+
+/* Put entry i (0-based) of hash h into an open-addressing table. */
+static void index_put(uint32_t *table, unsigned cap, uint64_t hash, unsigned i)
+{
+    unsigned h = (unsigned)hash & (cap - 1);
+    while (table[h] != 0) {
+        h = (h + 1) & (cap - 1);
+    }
+    table[h] = i + 1;
+}
+
+uint64_t node_addr_key(const char *conninfo)
+{
+    struct conninfo ci;
+    char key[sizeof ci.host + sizeof ci.port + 1];
+    if (conninfo_parse(conninfo, &ci, NULL, 0) != 0) {
+        return 0;
+    }
+    snprintf(key, sizeof key, "%s\n%s", ci.host, ci.port);
+    return pgq_fnv1a(key) | 1; /* never 0: 0 is "no address" */
+}
+
+static void node_put(struct cluster *c, unsigned i)
+{
+    index_put(c->node_index, c->node_index_cap, pgq_fnv1a(c->nodes[i].name), i);
+    if (c->nodes[i].addr_key != 0) {
+        index_put(c->node_index + c->node_index_cap, c->node_index_cap, c->nodes[i].addr_key, i);
+    }
+}
+
+void cluster_reindex(struct cluster *c)
+{
+    if (c->n_nodes <= NODE_INDEX_FROM) {
+        free(c->node_index);
+        c->node_index = NULL;
+        c->node_index_cap = 0;
+        return;
+    }
+    if (c->node_index_cap < 2 * c->n_nodes) {
+        c->node_index_cap = index_cap_for(c->n_nodes);
+        free(c->node_index);
+        c->node_index = state_grow(NULL, 2 * c->node_index_cap * sizeof *c->node_index);
+    }
+    memset(c->node_index, 0, 2 * c->node_index_cap * sizeof *c->node_index);
+    for (unsigned i = 0; i < c->n_nodes; i++) {
+        node_put(c, i);
+    }
+}
+
+void state_reindex(struct state *s)
+{
+    if (s->cluster_index_cap < 2 * s->n_clusters || s->cluster_index == NULL) {
+        s->cluster_index_cap = index_cap_for(s->n_clusters);
+        free(s->cluster_index);
+        s->cluster_index = state_grow(NULL, s->cluster_index_cap * sizeof *s->cluster_index);
+    }
+    memset(s->cluster_index, 0, s->cluster_index_cap * sizeof *s->cluster_index);
+    for (unsigned i = 0; i < s->n_clusters; i++) {
+        struct cluster *c = &s->clusters[i];
+        index_put(s->cluster_index, s->cluster_index_cap, pgq_fnv1a(c->name), i);
+        for (unsigned k = 0; k < c->n_nodes; k++) {
+            c->nodes[k].addr_key = node_addr_key(c->nodes[k].conninfo);
+        }
+        cluster_reindex(c);
+    }
+}
+
+struct cluster *state_add_cluster(struct state *s, const char *name)
+{
+    struct cluster *c;
+    s->clusters = room_for_one(s->clusters, s->n_clusters, &s->clusters_cap, sizeof *s->clusters);
+    c = &s->clusters[s->n_clusters++];
+    memset(c, 0, sizeof *c);
+    pgq_strlcpy(c->name, name, sizeof c->name);
+    if (s->cluster_index_cap < 2 * s->n_clusters || s->cluster_index == NULL) {
+        state_reindex(s);
+    } else {
+        index_put(s->cluster_index, s->cluster_index_cap, pgq_fnv1a(c->name), s->n_clusters - 1);
+    }
+    return c;
+}
+
+struct node *cluster_add_node(struct cluster *c, const char *name, const char *conninfo)
+{
+    struct node *n;
+    c->nodes = room_for_one(c->nodes, c->n_nodes, &c->nodes_cap, sizeof *c->nodes);
+    n = &c->nodes[c->n_nodes++];
+    memset(n, 0, sizeof *n);
+    pgq_strlcpy(n->name, name, sizeof n->name);
+    pgq_strlcpy(n->conninfo, conninfo, sizeof n->conninfo);
+    n->addr_key = node_addr_key(conninfo);
+    if (c->n_nodes > NODE_INDEX_FROM && c->node_index_cap >= 2 * c->n_nodes) {
+        node_put(c, c->n_nodes - 1);
+    } else if (c->n_nodes > NODE_INDEX_FROM) {
+        cluster_reindex(c);
+    }
+    return n;
+}
+
+const struct node *cluster_node_at(const struct cluster *c, const char *conninfo)
+{
+    uint64_t key = node_addr_key(conninfo);
+    if (key == 0) {
+        return NULL;
+    }
+    if (c->node_index == NULL) {
+        for (unsigned i = 0; i < c->n_nodes; i++) {
+            if (c->nodes[i].addr_key == key &&
+                conninfo_same_address(c->nodes[i].conninfo, conninfo)) {
+                return &c->nodes[i];
+            }
+        }
+        return NULL;
+    }
+    {
+        const uint32_t *table = c->node_index + c->node_index_cap;
+        unsigned h = (unsigned)key & (c->node_index_cap - 1);
+        for (uint32_t i; (i = table[h]) != 0; h = (h + 1) & (c->node_index_cap - 1)) {
+            const struct node *n = &c->nodes[i - 1];
+            if (n->addr_key == key && conninfo_same_address(n->conninfo, conninfo)) {
+                return n;
+            }
+        }
+    }
+    return NULL;
+}
+
+void cluster_drop_node(struct cluster *c, unsigned i)
+{
+    struct node *n = &c->nodes[i];
+    free(n->views);
+    memmove(n, n + 1, (size_t)(c->n_nodes - i - 1) * sizeof *n);
+    c->n_nodes--;
+    cluster_reindex(c);
+}
+
+void cluster_free(struct cluster *c)
+{
+    for (unsigned i = 0; i < c->n_nodes; i++) {
+        free(c->nodes[i].views);
+    }
+    free(c->nodes);
+    free(c->node_index);
+    c->nodes = NULL;
+    c->node_index = NULL;
+    c->n_nodes = c->nodes_cap = c->node_index_cap = 0;
+}
+
+struct view *node_view_slot(const struct state *s, struct node *n, uint64_t monitor_id)
+{
+    struct view *empty = NULL, *departed = NULL;
+    for (unsigned i = 0; i < n->n_views; i++) {
+        if (n->views[i].monitor_id == monitor_id) {
+            return &n->views[i];
+        }
+        if (n->views[i].monitor_id == 0 && empty == NULL) {
+            empty = &n->views[i];
+        }
+        if (n->views[i].monitor_id != 0 && departed == NULL &&
+            !state_is_voter(s, n->views[i].monitor_id)) {
+            departed = &n->views[i];
+        }
+    }
+    /* The slots past n_views are empty: the first of them comes after
+     * every slot above, as in a fixed array of PGQ_MAX_MONITORS. */
+    if (empty == NULL && n->n_views < PGQ_MAX_MONITORS) {
+        n->views = state_grow(n->views, (n->n_views + 1) * sizeof *n->views);
+        empty = &n->views[n->n_views++];
+        memset(empty, 0, sizeof *empty);
+    }
+    /* Views of monitors that left the voters count for nothing; once every
+     * slot is taken they make room, or a new voter's reports would be
+     * dropped forever after enough monitor replacements. */
+    return empty != NULL ? empty : departed;
+}
+
+/* ---- look-ups ----------------------------------------------------------- */
+
 struct cluster *state_cluster(const struct state *s, const char *name)
 {
-    for (unsigned i = 0; i < s->n_clusters; i++) {
-        if (strcmp(s->clusters[i].name, name) == 0) {
-            return &s->clusters[i];
+    unsigned h;
+    if (s->cluster_index == NULL) {
+        return NULL; /* no cluster was ever added */
+    }
+    h = (unsigned)pgq_fnv1a(name) & (s->cluster_index_cap - 1);
+    for (uint32_t i; (i = s->cluster_index[h]) != 0; h = (h + 1) & (s->cluster_index_cap - 1)) {
+        if (strcmp(s->clusters[i - 1].name, name) == 0) {
+            return &s->clusters[i - 1];
         }
     }
     return NULL;
@@ -61,12 +283,22 @@ struct cluster *state_cluster(const struct state *s, const char *name)
 
 struct node *cluster_node(const struct cluster *c, const char *name)
 {
+    unsigned h;
     if (c == NULL) {
         return NULL;
     }
-    for (unsigned i = 0; i < c->n_nodes; i++) {
-        if (strcmp(c->nodes[i].name, name) == 0) {
-            return &c->nodes[i];
+    if (c->node_index == NULL) {
+        for (unsigned i = 0; i < c->n_nodes; i++) {
+            if (strcmp(c->nodes[i].name, name) == 0) {
+                return &c->nodes[i];
+            }
+        }
+        return NULL;
+    }
+    h = (unsigned)pgq_fnv1a(name) & (c->node_index_cap - 1); /* the first table: names */
+    for (uint32_t i; (i = c->node_index[h]) != 0; h = (h + 1) & (c->node_index_cap - 1)) {
+        if (strcmp(c->nodes[i - 1].name, name) == 0) {
+            return &c->nodes[i - 1];
         }
     }
     return NULL;
@@ -105,7 +337,7 @@ bool state_is_voter(const struct state *s, uint64_t monitor_id)
 int cluster_verdict(const struct state *s, const struct node *n)
 {
     unsigned up = 0, down = 0;
-    for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
+    for (unsigned i = 0; i < n->n_views; i++) {
         const struct view *v = &n->views[i];
         if (v->monitor_id == 0 || !state_is_voter(s, v->monitor_id)) {
             continue;
@@ -127,7 +359,7 @@ bool node_fresh_position(const struct node *n, uint64_t seq, uint64_t *lsn)
 {
     bool found = false;
     *lsn = 0;
-    for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
+    for (unsigned i = 0; i < n->n_views; i++) {
         const struct obs *o = &n->views[i].obs;
         uint64_t pos;
         if (n->views[i].monitor_id == 0 || !o->reachable || !o->in_recovery || o->basis_seq < seq) {
@@ -145,7 +377,7 @@ bool node_fresh_position(const struct node *n, uint64_t seq, uint64_t *lsn)
 const struct view *node_latest_view(const struct node *n)
 {
     const struct view *best = NULL;
-    for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
+    for (unsigned i = 0; i < n->n_views; i++) {
         const struct view *v = &n->views[i];
         if (v->monitor_id != 0 && (best == NULL || v->applied_ms > best->applied_ms)) {
             best = v;
@@ -183,7 +415,7 @@ bool node_impostor(const struct node *n)
 {
     /* A refused view is kept unreachable with the identifier it saw
      * (cluster.c: refuse_foreign), so that it is known for what it is. */
-    for (unsigned k = 0; k < PGQ_MAX_MONITORS; k++) {
+    for (unsigned k = 0; k < n->n_views; k++) {
         if (n->views[k].monitor_id != 0 && node_identity_foreign(n, n->views[k].obs.system_id)) {
             return true;
         }
@@ -267,7 +499,7 @@ void pgq_slot_name(const char *node, char *buf, size_t size)
 static const struct view *latest_reached(const struct node *n)
 {
     const struct view *best = NULL;
-    for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
+    for (unsigned i = 0; i < n->n_views; i++) {
         const struct view *v = &n->views[i];
         if (v->monitor_id != 0 && v->obs.reachable &&
             (best == NULL || v->applied_ms > best->applied_ms)) {
@@ -314,7 +546,7 @@ bool cluster_slot_lost(const struct cluster *c, const struct node *n)
     if (p == NULL || p == n || !cluster_node_slot(c, n, slot, sizeof slot)) {
         return false;
     }
-    for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
+    for (unsigned i = 0; i < p->n_views; i++) {
         const struct view *v = &p->views[i];
         if (v->monitor_id != 0 && v->obs.reachable && !v->obs.in_recovery &&
             (best == NULL || v->applied_ms > best->applied_ms)) {

@@ -50,8 +50,13 @@
 #define PGQ_REPLICAS_NAMES_MAX (PGQ_REPLICAS_MAX * PGQ_NAME_MAX)
 #define PGQ_MAX_MONITORS 9         /* voters of the Raft group */
 #define PGQ_MONITOR_ID_MAX 1000000 /* monitor (Raft) ids are 1..this */
-#define PGQ_MAX_CLUSTERS 256
-#define PGQ_MAX_NODES 128               /* per cluster */
+#define PGQ_MAX_CLUSTERS 256       /* below feature level 6 only: sized from what exists since */
+#define PGQ_MAX_NODES 128          /* per cluster, below feature level 6 only */
+/* What a snapshot, a report or a registration may hold, as a bound on
+ * decoding (its bytes are bounded too): not a limit anyone reaches. */
+#define PGQ_CLUSTERS_DECODE_MAX (1u << 22)
+#define PGQ_NODES_DECODE_MAX (1u << 22) /* per cluster */
+#define PGQ_REPORT_OBS_MAX 4096         /* observations in one report (a monitor sends fewer) */
 #define PGQ_MAX_EVENTS 1000             /* committed history kept in the state */
 #define PGQ_FRAME_MAX (1u << 20)        /* largest request frame a monitor accepts */
 #define PGQ_REPLY_FRAME_MAX (64u << 20) /* largest reply a client accepts */

@@ -2094,7 +2094,7 @@ static void run_identical(unsigned n)
     assert_false(cluster_node(c, "pg2")->maintenance);
     assert_string_equal(cluster_node(c, "pg2")->conninfo, s->pg[1].conninfo);
     p1 = cluster_node(c, "pg1");
-    for (unsigned v = 0; v < PGQ_MAX_MONITORS; v++) {
+    for (unsigned v = 0; v < p1->n_views; v++) {
         views += p1->views[v].monitor_id != 0 && p1->views[v].obs.reachable ? 1u : 0u;
     }
     assert_int_equal(views, n);
@@ -2378,7 +2378,7 @@ static void run_verdict(unsigned n)
     }
     /* Not vacuous: the minority's reports were committed. */
     p1 = node_of(s, l, "pg1");
-    for (unsigned v = 0; v < PGQ_MAX_MONITORS; v++) {
+    for (unsigned v = 0; v < p1->n_views; v++) {
         down_views += p1->views[v].monitor_id != 0 && !p1->views[v].obs.reachable ? 1u : 0u;
     }
     assert_int_equal(down_views, minority);

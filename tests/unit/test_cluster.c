@@ -13,6 +13,7 @@
 
 #include "authz.h"
 #include "builders.h"
+#include "codec.h"
 #include "cluster.h"
 #include "lib/util.h"
 #include "policy.h"
@@ -232,7 +233,8 @@ static void test_node_add_checked_before_proposal(void **ctx)
 
 static void test_node_add_limits(void **ctx)
 {
-    /* A cluster holds at most PGQ_MAX_NODES nodes; the next one is PGQ_LIMIT. */
+    /* Below feature level 6 a cluster holds at most PGQ_MAX_NODES nodes, as older versions
+     * do; the next one is PGQ_LIMIT. */
     struct state *s = *ctx;
     struct command c;
     char name[16], conninfo[64];
@@ -246,9 +248,69 @@ static void test_node_add_limits(void **ctx)
     b_refused(s, &c, PGQ_LIMIT, "cluster main has too many nodes (limit 128)");
 }
 
+static void test_no_ceiling_at_level_6(void **ctx)
+{
+    /* From feature level 6 a cluster takes any number of nodes and the state any number of
+     * clusters: each is found by name, and a second registration of an address is refused in a
+     * large cluster as in a small one. */
+    struct state *s = *ctx;
+    struct command c;
+    char name[16], conninfo[64];
+    b_hello(s, 500, 1, 3);
+    b_feature_level(s, 600);
+    for (unsigned i = 0; i < 3 * PGQ_MAX_NODES; i++) {
+        snprintf(name, sizeof name, "n%u", i);
+        snprintf(conninfo, sizeof conninfo, "host=10.1.%u.%u port=%u", i / 200, i % 200,
+                 5432 + i % 3);
+        c = b_cmd_node_add(1000 + i, B_CLUSTER, name, conninfo, 50);
+        b_apply(s, &c);
+    }
+    for (unsigned i = 0; i < 2 * PGQ_MAX_CLUSTERS; i++) {
+        snprintf(name, sizeof name, "c%u", i);
+        c = b_cmd_node_add(5000 + i, name, "pg1", "host=10.0.0.1", 50);
+        b_apply(s, &c);
+    }
+    assert_int_equal(state_cluster(s, B_CLUSTER)->n_nodes, 3 * PGQ_MAX_NODES);
+    assert_int_equal(s->n_clusters, 2 * PGQ_MAX_CLUSTERS + 1);
+    for (unsigned i = 0; i < 3 * PGQ_MAX_NODES; i++) {
+        snprintf(name, sizeof name, "n%u", i);
+        assert_string_equal(cluster_node(state_cluster(s, B_CLUSTER), name)->name, name);
+    }
+    for (unsigned i = 0; i < 2 * PGQ_MAX_CLUSTERS; i++) {
+        snprintf(name, sizeof name, "c%u", i);
+        assert_string_equal(state_cluster(s, name)->name, name);
+    }
+    assert_null(state_cluster(s, "c9999"));
+    assert_null(cluster_node(state_cluster(s, B_CLUSTER), "n9999"));
+    c = b_cmd_node_add(9000, B_CLUSTER, "again", "host=10.1.1.7 port=5432", 50);
+    b_refused(s, &c, PGQ_EXISTS, "10.1.1.7:5432 is already registered as node n207");
+    /* A removal moves the nodes after it: every one is still found, the removed one not. */
+    b_remove(s, 9100, "n5");
+    assert_null(cluster_node(state_cluster(s, B_CLUSTER), "n5"));
+    assert_string_equal(cluster_node(state_cluster(s, B_CLUSTER), "n300")->name, "n300");
+    c = b_cmd_node_add(9200, B_CLUSTER, "n5b", "host=10.1.0.5 port=5434", 50);
+    b_apply(s, &c);
+    /* And so does a snapshot: the indexes are rebuilt from what it holds. */
+    {
+        struct state copy;
+        uint8_t *buf;
+        size_t len;
+        char err[256];
+        b_encode(s, &buf, &len);
+        assert_int_equal(codec_state_decode(buf, len, &copy, err, sizeof err), 0);
+        free(buf);
+        assert_string_equal(cluster_node(state_cluster(&copy, B_CLUSTER), "n300")->name, "n300");
+        assert_string_equal(state_cluster(&copy, "c511")->name, "c511");
+        c = b_cmd_node_add(9300, B_CLUSTER, "dup", "host=10.1.0.5 port=5434", 50);
+        b_refused(&copy, &c, PGQ_EXISTS, "already registered as node n5b");
+        state_close(&copy);
+    }
+}
+
 static void test_cluster_limit(void **ctx)
 {
-    /* At most PGQ_MAX_CLUSTERS clusters exist; a node for one more is PGQ_LIMIT. */
+    /* Below feature level 6 at most PGQ_MAX_CLUSTERS clusters exist, as older versions
+     * allow; a node for one more is PGQ_LIMIT. */
     struct state *s = *ctx;
     struct command c;
     char name[16];
@@ -1263,7 +1325,7 @@ static void test_view_recorded_per_monitor(void **ctx)
     assert_int_equal(v->applied_ms, 4000);
     assert_int_equal(v->gen, s->leader_gen);
     assert_int_equal(v->obs.current_lsn, 0x5000);
-    for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
+    for (unsigned i = 0; i < n->n_views; i++) {
         if (n->views[i].monitor_id == 1) {
             assert_int_equal(n->views[i].obs.current_lsn, 100);
         }
@@ -1298,7 +1360,7 @@ static void test_view_slots_after_monitor_turnover(void **ctx)
     b_report(s, 3200, 9, &down);
     {
         bool found = false;
-        for (unsigned i = 0; i < PGQ_MAX_MONITORS; i++) {
+        for (unsigned i = 0; i < b_node(s, "pg1")->n_views; i++) {
             found |= b_node(s, "pg1")->views[i].monitor_id == 10;
         }
         assert_true(found);
@@ -3302,6 +3364,7 @@ int main(void)
         T(test_node_add_refused),
         T(test_node_add_checked_before_proposal),
         T(test_node_add_limits),
+        T(test_no_ceiling_at_level_6),
         T(test_cluster_limit),
         T(test_node_remove),
         T(test_maintenance),

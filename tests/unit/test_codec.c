@@ -300,7 +300,8 @@ static void assert_states_equal(const struct state *a, const struct state *b)
                 assert_string_equal(n->sync[k].name, m->sync[k].name);
                 assert_int_equal(n->sync[k].left_lsn, m->sync[k].left_lsn);
             }
-            for (unsigned k = 0; k < PGQ_MAX_MONITORS; k++) {
+            assert_int_equal(n->n_views, m->n_views);
+            for (unsigned k = 0; k < n->n_views; k++) {
                 assert_int_equal(n->views[k].monitor_id, m->views[k].monitor_id);
                 if (n->views[k].monitor_id == 0) {
                     continue;
@@ -819,7 +820,7 @@ static void test_command_oversized_fields(void **ctx)
 static void test_command_too_many_entries(void **ctx)
 {
     /* Repeated fields over their limit (report.obs, hello.voters) are PGQ_TOOBIG. */
-    struct obs *many = calloc(PGQ_MAX_NODES + 1, sizeof *many);
+    struct obs *many = calloc(PGQ_REPORT_OBS_MAX + 1, sizeof *many);
     struct command cmd, back;
     Pgq__Command *m;
     Pgq__VoterAddr extra = PGQ__VOTER_ADDR__INIT;
@@ -832,13 +833,13 @@ static void test_command_too_many_entries(void **ctx)
     static const uint64_t ids[] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
     (void)ctx;
     assert_non_null(many);
-    for (unsigned i = 0; i <= PGQ_MAX_NODES; i++) {
+    for (unsigned i = 0; i <= PGQ_REPORT_OBS_MAX; i++) {
         snprintf(many[i].node, sizeof many[i].node, "n%u", i);
     }
-    cmd = b_cmd_report(5, 1, many, PGQ_MAX_NODES + 1);
+    cmd = b_cmd_report(5, 1, many, PGQ_REPORT_OBS_MAX + 1);
     assert_int_equal(codec_command_encode(&cmd, NULL, &buf, &len), 0);
     assert_int_equal(codec_command_decode(buf, len, &back, err, sizeof err), PGQ_TOOBIG);
-    assert_string_equal(err, "field report.obs has 129 entries, more than 128");
+    assert_string_equal(err, "field report.obs has 4097 entries, more than 4096");
     command_close(&cmd);
     free(buf);
     cmd = b_cmd_report(5, 1, many, PGQ_MAX_NODES);
