@@ -107,6 +107,8 @@ int authz_action_of_command(const struct command *cmd)
             return AUTHZ_HEARTBEAT;
         case CMD_AUDIT:
             return cmd->u.audit.action;
+        case CMD_BATCH: /* of one kind: its first command's */
+            return cmd->u.batch.n > 0 ? authz_action_of_command(&cmd->u.batch.cmds[0]) : AUTHZ_NONE;
         default:
             return AUTHZ_NONE;
     }

@@ -695,6 +695,8 @@ static int check_slot_name(const struct state *s,
     return 0;
 }
 
+static int check_batch(const struct state *s, const struct command *cmd, struct apply_result *res);
+
 int cluster_check(const struct state *s, const struct command *cmd, struct apply_result *res)
 {
     memset(res, 0, sizeof *res);
@@ -749,9 +751,94 @@ int cluster_check(const struct state *s, const struct command *cmd, struct apply
             return check_access_role(s, cmd, res);
         case CMD_GRANT:
             return check_grant(s, cmd, res);
+        case CMD_BATCH:
+            return check_batch(s, cmd, res);
         default:
             return 0;
     }
+}
+
+/* ---- batches (level 6) ------------------------------------------------- */
+
+/* Each command of a batch is applied as if it were an entry of its own,
+ * at the batch's time and, unless it says otherwise, for whoever asked for
+ * the batch: one refused changes nothing and the others still apply. */
+static int apply_batch(struct state *s, const struct command *cmd, struct apply_result *res)
+{
+    for (unsigned i = 0; i < cmd->u.batch.n; i++) {
+        if (cmd->u.batch.cmds[i].kind == CMD_BATCH) {
+            return cluster_fail(res, PGQ_INVALID, "a batch holds a batch");
+        }
+    }
+    for (unsigned i = 0; i < cmd->u.batch.n; i++) {
+        struct command sub = cmd->u.batch.cmds[i]; /* shallow: it owns nothing here */
+        struct apply_result r;
+        sub.time_ms = cmd->time_ms;
+        if (sub.who[0] == '\0' && sub.from[0] == '\0') {
+            pgq_strlcpy(sub.who, cmd->who, sizeof sub.who);
+            pgq_strlcpy(sub.from, cmd->from, sizeof sub.from);
+        }
+        if (cluster_apply(s, &sub, &r) == 0) {
+            res->n_applied++;
+        } else if (res->n_refused++ == 0) {
+            snprintf(res->message, sizeof res->message, "%s%s%s",
+                     sub.node[0] != '\0' ? sub.node : "", sub.node[0] != '\0' ? ": " : "",
+                     r.message);
+        }
+    }
+    return 0;
+}
+
+static int by_cluster_node(const void *a, const void *b)
+{
+    const struct command *x = *(const struct command *const *)a;
+    const struct command *y = *(const struct command *const *)b;
+    int c = strcmp(x->cluster, y->cluster);
+    return c != 0 ? c : strcmp(x->node, y->node);
+}
+
+/* No node registered twice in one batch: sorted, so O(n log n). */
+static int check_batch_twice(const struct command *cmd, struct apply_result *res)
+{
+    const struct command **adds = state_grow(NULL, cmd->u.batch.n * sizeof *adds);
+    unsigned n = 0;
+    int rv = 0;
+    for (unsigned i = 0; i < cmd->u.batch.n; i++) {
+        if (cmd->u.batch.cmds[i].kind == CMD_NODE_ADD) {
+            adds[n++] = &cmd->u.batch.cmds[i];
+        }
+    }
+    qsort(adds, n, sizeof *adds, by_cluster_node);
+    for (unsigned i = 1; i < n && rv == 0; i++) {
+        if (by_cluster_node(&adds[i - 1], &adds[i]) == 0) {
+            rv = cluster_fail(res, PGQ_EXISTS, "node %s of cluster %s is listed twice",
+                              adds[i]->node, adds[i]->cluster);
+        }
+    }
+    free(adds);
+    return rv;
+}
+
+/* A client's batch (a bulk registration): each command is checked against
+ * the state as it is, not as the ones before it would leave it, and the
+ * batch is refused as a whole when one is; apply may still refuse one that
+ * those before it made wrong (counted in its result). */
+static int check_batch(const struct state *s, const struct command *cmd, struct apply_result *res)
+{
+    if (cmd->u.batch.n == 0) {
+        return cluster_fail(res, PGQ_INVALID, "an empty batch");
+    }
+    for (unsigned i = 0; i < cmd->u.batch.n; i++) {
+        const struct command *sub = &cmd->u.batch.cmds[i];
+        struct apply_result r;
+        if (sub->kind == CMD_BATCH) {
+            return cluster_fail(res, PGQ_INVALID, "a batch holds a batch");
+        }
+        if (cluster_check(s, sub, &r) != 0) {
+            return cluster_fail(res, r.code, "%s", r.message);
+        }
+    }
+    return check_batch_twice(cmd, res);
 }
 
 int cluster_apply(struct state *s, const struct command *cmd, struct apply_result *res)
@@ -839,6 +926,12 @@ int cluster_apply(struct state *s, const struct command *cmd, struct apply_resul
             break;
         case CMD_AUDIT:
             rv = apply_audit(s, cmd, res);
+            break;
+        case CMD_BATCH:
+            rv = apply_batch(s, cmd, res);
+            if (rv == 0) {
+                return 0; /* each of its commands counted and stamped itself */
+            }
             break;
         default:
             rv = cluster_fail(res, PGQ_UNKNOWN, "unknown command kind %d", cmd->kind);

@@ -484,6 +484,11 @@ struct command
             bool begin; /* the leader: its time came */
             char by[PGQ_NAME_MAX];
         } switchover; /* CMD_SWITCHOVER: cluster */
+        struct cmd_batch
+        {
+            struct command *cmds; /* owned, see command_close() */
+            unsigned n;
+        } batch; /* CMD_BATCH: each applied in order, with the batch's time, who and from */
         struct cmd_report
         {
             uint64_t monitor_id;
@@ -564,7 +569,14 @@ struct apply_result
 {
     int code;
     char message[PGQ_REASON_MAX];
+    /* CMD_BATCH: how many of its commands were applied and refused; the
+     * message is the first refusal's (code stays 0). */
+    unsigned n_applied;
+    unsigned n_refused;
 };
+
+/* Commands in one batch at most (a monitor sends far fewer). */
+#define PGQ_BATCH_MAX 100000
 
 /* The feature level a command needs: its kind's, or more when it sets a
  * field added since (SetMaintenance's allow_failover: 3). */
@@ -590,6 +602,9 @@ void cluster_print_fo_table(void (*emit)(void *arg, const char *line), void *arg
 
 void command_init(struct command *cmd, int kind);
 void command_close(struct command *cmd);
+/* A deep copy (observations, a batch's commands); PGQ_NOMEM leaves dst
+ * owning nothing. */
+int command_copy(struct command *dst, const struct command *src);
 
 /* realloc that aborts when it cannot: see state.c. */
 void *state_grow(void *p, size_t size);

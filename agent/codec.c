@@ -396,6 +396,31 @@ int codec_command_to_pb(const struct command *cmd, Pgq__Command *m, struct scrat
             m->step = b;
             return 0;
         }
+        case CMD_BATCH: {
+            const struct cmd_batch *bt = &cmd->u.batch;
+            Pgq__Batch *b = codec_scratch_alloc(sc, sizeof *b);
+            Pgq__Command **cs = codec_scratch_alloc(sc, bt->n * sizeof *cs);
+            Pgq__Command *arr = codec_scratch_alloc(sc, bt->n * sizeof *arr);
+            if (b == NULL || (bt->n > 0 && (cs == NULL || arr == NULL))) {
+                return PGQ_NOMEM;
+            }
+            pgq__batch__init(b);
+            for (unsigned i = 0; i < bt->n; i++) {
+                int rv;
+                if (bt->cmds[i].kind == CMD_BATCH) {
+                    return PGQ_INVALID; /* a batch holds no batch */
+                }
+                if ((rv = codec_command_to_pb(&bt->cmds[i], &arr[i], sc)) != 0) {
+                    return rv;
+                }
+                cs[i] = &arr[i];
+            }
+            b->n_commands = bt->n;
+            b->commands = cs;
+            m->body_case = PGQ__COMMAND__BODY_BATCH;
+            m->batch = b;
+            return 0;
+        }
         default:
             return PGQ_UNKNOWN;
     }
@@ -491,6 +516,8 @@ void codec_node_add_from_pb(struct dec *d, const Pgq__NodeAdd *b, struct command
                    "node_add.conninfo");
     cmd->u.node_add.priority = b->priority;
 }
+
+static void command_from_pb(struct dec *d, const Pgq__Command *m, struct command *cmd);
 
 static void command_from_pb(struct dec *d, const Pgq__Command *m, struct command *cmd)
 {
@@ -647,9 +674,39 @@ static void command_from_pb(struct dec *d, const Pgq__Command *m, struct command
             cmd->u.step.parent_tli = b->parent_tli;
             return;
         }
+        case PGQ__COMMAND__BODY_BATCH:
+            codec_batch_from_pb(d, m->batch, cmd);
+            return;
         default:
             codec_dec_fail(d, PGQ_UNKNOWN, "unknown command (oneof case %d)", (int)m->body_case);
             return;
+    }
+}
+
+void codec_batch_from_pb(struct dec *d, const Pgq__Batch *b, struct command *cmd)
+{
+    cmd->kind = CMD_BATCH;
+    codec_check_count(d, b->n_commands, PGQ_BATCH_MAX, "batch.commands");
+    if (d->rv != 0) {
+        return;
+    }
+    if (b->n_commands > 0) {
+        cmd->u.batch.cmds = calloc(b->n_commands, sizeof *cmd->u.batch.cmds);
+        if (cmd->u.batch.cmds == NULL) {
+            codec_dec_fail(d, PGQ_NOMEM, "out of memory");
+            return;
+        }
+    }
+    for (size_t i = 0; i < b->n_commands && d->rv == 0; i++) {
+        struct command *sub = &cmd->u.batch.cmds[i];
+        cmd->u.batch.n = (unsigned)i + 1; /* what it owns is freed on failure */
+        if (b->commands[i]->body_case == PGQ__COMMAND__BODY_BATCH) {
+            codec_dec_fail(d, PGQ_MALFORMED, "a batch holds a batch");
+            return;
+        }
+        codec_check_version(d, b->commands[i]->version, "batch.commands");
+        command_from_pb(d, b->commands[i], sub);
+        codec_who_from_pb(d, b->commands[i], sub);
     }
 }
 

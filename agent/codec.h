@@ -86,7 +86,7 @@ enum api_kind {
     API_GRANT,          /* pgquorumctl grant|revoke|deny: a SetGrant */
     API_CLUSTER_REMOVE, /* pgquorumctl cluster remove (level 6) */
     API_MONITOR_CHANGE, /* pgquorumctl monitor add|remove|replace (level 6) */
-    API_NODE_ADD_BATCH, /* pgquorumctl node add --file: many NodeAdds in one entry (level 6) */
+    API_BATCH,          /* one entry of many commands: a monitor's reports, or node add --file */
 };
 
 /* Response codes: the same numbers as proto/api.proto's Code. */

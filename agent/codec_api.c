@@ -99,6 +99,11 @@ int codec_request_encode(const struct api_request *req,
             m.body_case = PGQ__REQUEST__BODY_SYNC;
             m.sync = cm.sync_config;
             break;
+        case API_BATCH:
+            rv = codec_command_to_pb(&req->cmd, &cm, &sc);
+            m.body_case = PGQ__REQUEST__BODY_BATCH;
+            m.batch = cm.batch;
+            break;
         case API_NODE_ADD:
         case API_NODE_REMOVE:
         case API_MAINTENANCE:
@@ -204,6 +209,10 @@ int codec_request_decode(const uint8_t *buf,
             req->kind = API_MAINTENANCE;
             req->cmd.kind = CMD_MAINTENANCE;
             codec_maintenance_from_pb(&d, m->maintenance, &req->cmd);
+            break;
+        case PGQ__REQUEST__BODY_BATCH:
+            req->kind = API_BATCH;
+            codec_batch_from_pb(&d, m->batch, &req->cmd);
             break;
         case PGQ__REQUEST__BODY_REPORT:
             req->kind = API_REPORT;

@@ -89,6 +89,7 @@ void codec_obs_to_pb(const struct obs *o, Pgq__Observation *m);
 void codec_obs_from_pb(struct dec *d, const Pgq__Observation *m, struct obs *o);
 int codec_command_to_pb(const struct command *cmd, Pgq__Command *m, struct scratch *sc);
 void codec_report_from_pb(struct dec *d, const Pgq__Report *b, struct command *cmd);
+void codec_batch_from_pb(struct dec *d, const Pgq__Batch *b, struct command *cmd);
 void codec_node_add_from_pb(struct dec *d, const Pgq__NodeAdd *b, struct command *cmd);
 void codec_agent_report_from_pb(struct dec *d, const Pgq__AgentReport *b, struct command *cmd);
 void codec_allow_from_pb(struct dec *d, const Pgq__AllowUnfenced *b, struct command *cmd);

@@ -13,6 +13,7 @@ const char ctl_usage_main[] =
     "                                       the committed history\n"
     "  uri [--cluster NAME]                 libpq URI for applications (read-write)\n"
     "  node add NAME --conninfo STR [--priority N] [--cluster NAME]\n"
+    "  node add --file FILE\n"
     "  node remove NAME [--cluster NAME]\n"
     "  maintenance on NAME [--allow-failover] [--cluster NAME]\n"
     "  maintenance off NAME [--cluster NAME]\n"
@@ -79,9 +80,13 @@ const struct ctl_usage ctl_usage_cmds[] = {
      "first, for applications.\n"},
     {"node",
      "Usage: pgquorumctl node add NAME --conninfo STR [--priority N] [--cluster NAME]\n"
+     "       pgquorumctl node add --file FILE\n"
      "       pgquorumctl node remove NAME [--cluster NAME]\n"
      "Register a PostgreSQL node (conninfo: how monitors reach it, without a\n"
-     "password; priority 0..100, 0 = never promote, default 50), or remove one.\n"},
+     "password; priority 0..100, 0 = never promote, default 50), or remove one.\n"
+     "--file registers many (FILE or - for stdin), one per line:\n"
+     "  cluster node priority conninfo...\n"
+     "every line checked first, then in batches of up to 5000 per Raft entry.\n"},
     {"maintenance",
      "Usage: pgquorumctl maintenance on NAME [--allow-failover] [--cluster NAME]\n"
      "       pgquorumctl maintenance off NAME [--cluster NAME]\n"

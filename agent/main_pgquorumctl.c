@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <signal.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "clock.h"
 #include "config.h"
 #include "conninfo.h"
+#include "ctl_bulk.h"
 #include "ctl.h"
 #include "ctl_usage.h"
 #include "ctl_access.h"
@@ -28,6 +30,7 @@ struct args
     const char *monitors;
     const char *cluster;
     const char *conninfo;
+    const char *file;
     const char *priority;
     const char *limit;
     const char *timeout;
@@ -109,6 +112,8 @@ static int parse_args(int argc, char **argv, struct args *a)
             slot = &a->cluster;
         } else if (strcmp(s, "--conninfo") == 0) {
             slot = &a->conninfo;
+        } else if (strcmp(s, "--file") == 0) {
+            slot = &a->file;
         } else if (strcmp(s, "--priority") == 0) {
             slot = &a->priority;
         } else if (strcmp(s, "--allow-unfenced") == 0) {
@@ -378,6 +383,39 @@ static int cmd_write(struct ctl *c, struct api_request *req)
     return PGQ_EXIT_OK;
 }
 
+/* node add --file: the nodes in batches of one entry each, in order; the
+ * first batch refused stops it (the ones before it stay registered: say so). */
+static int cmd_bulk(struct ctl *c, const struct command *cmds, unsigned n)
+{
+    unsigned done = 0;
+    while (done < n) {
+        unsigned k = ctl_bulk_chunk(cmds + done, n - done);
+        struct api_request req;
+        struct api_response res;
+        int rv;
+        memset(&req, 0, sizeof req);
+        req.kind = API_BATCH;
+        command_init(&req.cmd, CMD_BATCH);
+        req.cmd.u.batch.cmds = (struct command *)(cmds + done); /* borrowed, not closed */
+        req.cmd.u.batch.n = k;
+        rv = ctl_write(c, &req, &res);
+        if (rv != 0) {
+            fprintf(stderr, "pgquorumctl: %s (%u of %u nodes registered)\n", c->errmsg, done, n);
+            return PGQ_EXIT_UNREACHABLE;
+        }
+        if (res.code != API_OK) {
+            fprintf(stderr, "pgquorumctl: nodes %u-%u: %s (%u of %u registered before)\n", done + 1,
+                    done + k, res.message, done, n);
+            api_response_close(&res);
+            return PGQ_EXIT_FAILED;
+        }
+        api_response_close(&res);
+        done += k;
+    }
+    printf("%u nodes registered\n", n);
+    return PGQ_EXIT_OK;
+}
+
 /* --at: +DURATION from now, or YYYY-MM-DDTHH:MM:SSZ (UTC), in the future
  * (within a year); wall-clock ms. */
 static int parse_at(const char *s, uint64_t *out)
@@ -447,6 +485,8 @@ static bool only(const struct args *a,
         *bad = "--replication-quorum";
     } else if (!conninfo && a->conninfo != NULL) {
         *bad = "--conninfo";
+    } else if (a->file != NULL && (strcmp(a->words[0], "node") != 0 || a->n_words != 2)) {
+        *bad = "--file";
     } else if (!priority && a->priority != NULL) {
         *bad = "--priority";
     } else if (!limit && a->limit != NULL) {
@@ -584,6 +624,9 @@ int main(int argc, char **argv)
     const char *cluster;
     char err[512];
     uint64_t v;
+    bool bulk = false;
+    struct command *bulk_cmds = NULL;
+    unsigned n_bulk = 0;
     int rv;
     /* OpenSSL writes to the socket with write(): a monitor that resets the
      * connection must be an error, not a signal that kills the CLI. */
@@ -648,6 +691,33 @@ int main(int argc, char **argv)
             fprintf(stderr, "pgquorumctl: option %s does not apply to %s (see --help)\n", bad, cmd);
             return PGQ_EXIT_USAGE;
         }
+    } else if (strcmp(cmd, "node") == 0 && a.file != NULL) {
+        if (a.n_words != 2 || strcmp(a.words[1], "add") != 0 || a.conninfo != NULL ||
+            a.priority != NULL || a.cluster != NULL) {
+            return usage_error(
+                "usage: node add --file FILE (lines: cluster node priority "
+                "conninfo)");
+        }
+        if (!only(&a, false, false, false, false, &bad)) {
+            fprintf(stderr, "pgquorumctl: option %s does not apply to node add --file\n", bad);
+            return PGQ_EXIT_USAGE;
+        }
+        {
+            FILE *f = strcmp(a.file, "-") == 0 ? stdin : fopen(a.file, "r");
+            if (f == NULL) {
+                fprintf(stderr, "pgquorumctl: node add --file %s: %s\n", a.file, strerror(errno));
+                return PGQ_EXIT_USAGE;
+            }
+            rv = ctl_bulk_parse(f, a.file, &bulk_cmds, &n_bulk, err, sizeof err);
+            if (f != stdin) {
+                fclose(f);
+            }
+            if (rv != 0) {
+                fprintf(stderr, "pgquorumctl: node add --file: %s\n", err);
+                return PGQ_EXIT_USAGE;
+            }
+        }
+        bulk = true;
     } else if (strcmp(cmd, "node") == 0) {
         const char *sub = a.n_words > 1 ? a.words[1] : "";
         if (a.n_words != 3) {
@@ -858,6 +928,11 @@ int main(int argc, char **argv)
             fprintf(stderr, "pgquorumctl: %s\n", res.message);
         }
         api_response_close(&res);
+        return rv;
+    }
+    if (bulk) {
+        rv = cmd_bulk(&c, bulk_cmds, n_bulk);
+        free(bulk_cmds);
         return rv;
     }
     if (req.kind != 0) {

@@ -28,17 +28,30 @@ void monitor_kick(struct monitor *m)
 
 /* ---- reactions to the committed state ---------------------------------- */
 
+static void note_applied(struct monitor *m, const struct command *cmd)
+{
+    if (cmd->kind == CMD_REPORT) {
+        m->reports_applied++;
+    } else if (cmd->kind == CMD_AGENT) {
+        m->agent_reports_applied++;
+    } else if (cmd->kind == CMD_NODE_ADD || cmd->kind == CMD_NODE_REMOVE ||
+               cmd->kind == CMD_CLUSTER_REMOVE) {
+        m->nodes_changed = true;
+    } else if (cmd->kind == CMD_BATCH) {
+        for (unsigned i = 0; i < cmd->u.batch.n; i++) {
+            note_applied(m, &cmd->u.batch.cmds[i]);
+        }
+    }
+}
+
 static void applied_cb(struct fsm *f, const struct command *cmd, const struct apply_result *res)
 {
     struct monitor *m = f->data;
     (void)res;
-    if (cmd != NULL && cmd->kind == CMD_REPORT) {
-        m->reports_applied++;
-    } else if (cmd != NULL && cmd->kind == CMD_AGENT) {
-        m->agent_reports_applied++;
-    }
-    if (cmd == NULL || cmd->kind == CMD_NODE_ADD || cmd->kind == CMD_NODE_REMOVE) {
-        m->nodes_changed = true;
+    if (cmd == NULL) {
+        m->nodes_changed = true; /* a snapshot was restored */
+    } else {
+        note_applied(m, cmd);
     }
     monitor_kick(m);
 }

@@ -109,9 +109,20 @@ static void write_done_cb(struct proposal *p, int status, const struct apply_res
                                                      "committed: retry"
                                                    : "the command could not be committed: retry",
                            NULL);
+        } else if (res->code == 0 && w->cmd.kind == CMD_BATCH && res->n_refused > 0) {
+            /* Committed, but some of it was refused by the state it met. */
+            char msg[PGQ_REASON_MAX + 96];
+            snprintf(msg, sizeof msg, "%u of %u refused, %u applied (index %" PRIu64 "); first: %s",
+                     res->n_refused, w->cmd.u.batch.n, res->n_applied, p->index, res->message);
+            api_reply_code(w->cl, API_REFUSED, msg, NULL);
         } else if (res->code == 0) {
             char msg[64];
-            snprintf(msg, sizeof msg, "committed at index %" PRIu64, p->index);
+            if (w->cmd.kind == CMD_BATCH) {
+                snprintf(msg, sizeof msg, "%u applied, committed at index %" PRIu64, res->n_applied,
+                         p->index);
+            } else {
+                snprintf(msg, sizeof msg, "committed at index %" PRIu64, p->index);
+            }
             api_reply_code(w->cl, API_OK, msg, NULL);
         } else {
             char outcome[PGQ_REASON_MAX];
@@ -145,15 +156,9 @@ int monitor_propose_copy(struct monitor *m, struct api_client *cl, const struct 
     if (cl != NULL) {
         w->who = m->caller; /* proposed while its request is dispatched */
     }
-    w->cmd = *cmd;
-    if (cmd->kind == CMD_REPORT && cmd->u.report.n_obs > 0) {
-        w->cmd.u.report.obs = calloc(cmd->u.report.n_obs, sizeof *cmd->u.report.obs);
-        if (w->cmd.u.report.obs == NULL) {
-            free(w);
-            return PGQ_NOMEM;
-        }
-        memcpy(w->cmd.u.report.obs, cmd->u.report.obs,
-               cmd->u.report.n_obs * sizeof *cmd->u.report.obs);
+    if (command_copy(&w->cmd, cmd) != 0) {
+        free(w);
+        return PGQ_NOMEM;
     }
     w->p.data = w;
     w->p.cb = write_done_cb;
@@ -235,7 +240,7 @@ static void handle_write(struct monitor *m, struct api_client *cl, const struct 
     if (cluster_check(&m->fsm.state, &req->cmd, &res) != 0) {
         char outcome[PGQ_REASON_MAX];
         snprintf(outcome, sizeof outcome, "refused: %s", res.message);
-        if (req->kind != API_REPORT && req->kind != API_AUDIT) {
+        if (authz_action_of_command(&req->cmd) != AUTHZ_REPORT && req->kind != API_AUDIT) {
             monitor_audit(m, &m->caller, authz_action_of_command(&req->cmd), req->cmd.cluster,
                           req->cmd.node, outcome);
         }
@@ -295,6 +300,57 @@ static void handle_report(struct monitor *m, struct api_client *cl, const struct
     }
 }
 
+static void stamp_caller(struct monitor *m, struct command *cmd);
+
+/* Level 6: many commands in one entry, all of one kind: a monitor's reports
+ * (each its own, as a single report is checked) or a bulk registration
+ * (each node add authorized for its cluster and node, as a single one is,
+ * and the batch refused as a whole when one is). */
+static void handle_batch(struct monitor *m, struct api_client *cl, const struct api_request *req)
+{
+    const struct cmd_batch *b = &req->cmd.u.batch;
+    int kind = b->n > 0 ? b->cmds[0].kind : 0;
+    char why[PGQ_REASON_MAX];
+    if (req->cmd.kind != CMD_BATCH || b->n == 0 || (kind != CMD_REPORT && kind != CMD_NODE_ADD)) {
+        api_reply_code(cl, API_BAD_REQUEST, "a batch holds reports or node additions", NULL);
+        return;
+    }
+    for (unsigned i = 0; i < b->n; i++) {
+        const struct command *sub = &b->cmds[i];
+        if (sub->kind != kind) {
+            api_reply_code(cl, API_BAD_REQUEST, "a batch holds commands of one kind", NULL);
+            return;
+        }
+        if (kind == CMD_REPORT &&
+            check_monitor_claim(m, cl, sub->u.report.monitor_id, "report") != 0) {
+            return;
+        }
+        if (kind == CMD_NODE_ADD) {
+            if (authz_check(&m->fsm.state, &m->authz, &m->caller, AUTHZ_NODE_ADD, sub->cluster,
+                            sub->node, why, sizeof why) != 0) {
+                char outcome[PGQ_REASON_MAX + 16];
+                snprintf(outcome, sizeof outcome, "denied: %s", why);
+                monitor_audit(m, &m->caller, AUTHZ_NODE_ADD, sub->cluster, sub->node, outcome);
+                m->denied++;
+                api_reply_code(cl, API_DENIED, why, NULL);
+                return;
+            }
+            if (m->caller.kind == PEER_NODE &&
+                !agent_conninfo_ok(sub->u.node_add.conninfo, why, sizeof why)) {
+                api_reply_code(cl, API_DENIED, why, NULL);
+                return;
+            }
+        }
+    }
+    if (kind == CMD_NODE_ADD) {
+        struct api_request copy = *req; /* shallow: proposed as a deep copy */
+        stamp_caller(m, &copy.cmd);
+        handle_write(m, cl, &copy);
+        return;
+    }
+    handle_write(m, cl, req);
+}
+
 /* A follower's refusal, recorded by the leader. Not audited when refused
  * itself: a refusal of a refusal would loop. */
 static void handle_audit(struct monitor *m, struct api_client *cl, const struct api_request *req)
@@ -351,6 +407,8 @@ static const struct request_row requests[] = {
      "put a node in or out of maintenance"},
     {API_REPORT, handle_report, true, AUTHZ_REPORT, false,
      "another monitor's observations, for the leader"},
+    {API_BATCH, handle_batch, true, AUTHZ_REPORT, false,
+     "many reports, or many node additions, in one entry (each authorized as alone)"},
     {API_AUDIT, handle_audit, true, AUTHZ_AUDIT, false,
      "another monitor's refusal of a request, for the leader to record"},
     {API_HEARTBEAT, monitor_heartbeat, true, AUTHZ_HEARTBEAT, false,
@@ -397,6 +455,16 @@ static int request_action(const struct request_row *row,
         case API_ROLE: /* a role holds on every cluster */
             *cluster = "";
             *node = "";
+            break;
+        case API_BATCH:
+            /* The first command stands for the batch here; its handler
+             * checks every one (a node add for its own cluster). */
+            if (req->cmd.u.batch.n > 0) {
+                *cluster = req->cmd.u.batch.cmds[0].cluster;
+                *node = req->cmd.u.batch.cmds[0].node;
+                return req->cmd.u.batch.cmds[0].kind == CMD_NODE_ADD ? AUTHZ_NODE_ADD
+                                                                     : AUTHZ_REPORT;
+            }
             break;
         default:
             break;

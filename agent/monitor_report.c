@@ -3,7 +3,8 @@
  * log. A report also tells the leader where this monitor's API is.
  *
  * The happy path is: at each tick, take the observations waiting in the
- * probe (all of one cluster, at most PGQ_MAX_NODES); on the ready leader,
+ * probe (from level 6, of every cluster, at most REPORT_BATCH_OBS, as one
+ * batch of a report per cluster; below, of one cluster); on the ready leader,
  * propose them directly; elsewhere, send them as API_REPORT over the peer
  * channel to the leader's API, which proposes them. Once committed the probe
  * forgets them and the tick runs again for the rest.
@@ -15,6 +16,8 @@
  * next report waits REPORT_BACKOFF_MS. */
 #include <stdlib.h>
 #include <string.h>
+
+#include "pgquorum/pgquorum.h"
 
 #include "lib/util.h"
 #include "log.h"
@@ -56,6 +59,126 @@ static void report_sent_cb(struct peer *p, int status, const struct api_response
     report_done(m, ok);
 }
 
+/* Observations of one entry at most: a batch of this many stays well
+ * under PGQ_FRAME_MAX on its way from a follower (about 250 bytes each). */
+#define REPORT_BATCH_OBS 1000
+
+struct tagged
+{
+    const char *cluster;
+    struct obs *obs;
+};
+
+static int by_cluster(const void *a, const void *b)
+{
+    const struct tagged *x = a, *y = b;
+    int c = strcmp(x->cluster, y->cluster);
+    /* Stable within a cluster: the probe's order. */
+    return c != 0 ? c : (x->obs < y->obs ? -1 : x->obs > y->obs);
+}
+
+/* Level 6: what is waiting, of every cluster, as one batch of one report
+ * per cluster (a single report when it is one cluster). The first report
+ * says where this monitor's API is. 0, or PGQ_NOMEM with nothing taken. */
+static int collect_batch(struct monitor *m, unsigned pending, bool announce)
+{
+    unsigned max = PGQ_MIN(pending, REPORT_BATCH_OBS), n, groups = 0;
+    struct obs *obs = calloc(PGQ_MAX(max, 1), sizeof *obs);
+    const char **clusters = calloc(PGQ_MAX(max, 1), sizeof *clusters);
+    struct tagged *tags = calloc(PGQ_MAX(max, 1), sizeof *tags);
+    struct command *subs = NULL;
+    int rv = PGQ_NOMEM;
+    if (obs == NULL || clusters == NULL || tags == NULL) {
+        goto out;
+    }
+    n = probe_collect_many(&m->probe, obs, clusters, max);
+    for (unsigned i = 0; i < n; i++) {
+        tags[i].cluster = clusters[i];
+        tags[i].obs = &obs[i];
+    }
+    qsort(tags, n, sizeof *tags, by_cluster);
+    for (unsigned i = 0; i < n; i++) {
+        groups += i == 0 || strcmp(tags[i].cluster, tags[i - 1].cluster) != 0 ? 1u : 0u;
+    }
+    subs = calloc(PGQ_MAX(groups, 1), sizeof *subs);
+    if (subs == NULL) {
+        probe_collect_done(&m->probe, false);
+        goto out;
+    }
+    for (unsigned i = 0, g = 0; i < n; g++) {
+        struct cmd_report *r = &subs[g].u.report;
+        unsigned k = i;
+        while (k < n && strcmp(tags[k].cluster, tags[i].cluster) == 0) {
+            k++;
+        }
+        command_init(&subs[g], CMD_REPORT);
+        pgq_strlcpy(subs[g].cluster, tags[i].cluster, sizeof subs[g].cluster);
+        r->obs = malloc((k - i) * sizeof *r->obs);
+        if (r->obs == NULL) {
+            for (unsigned j = 0; j < g; j++) {
+                command_close(&subs[j]);
+            }
+            free(subs);
+            subs = NULL;
+            probe_collect_done(&m->probe, false);
+            goto out;
+        }
+        for (unsigned j = i; j < k; j++) {
+            r->obs[r->n_obs++] = *tags[j].obs;
+        }
+        r->monitor_id = m->cfg.id;
+        r->feature_level = PGQ_FEATURE_LEVEL;
+        i = k;
+    }
+    if (groups == 0) {
+        groups = 1; /* an announcement only */
+        command_init(&subs[0], CMD_REPORT);
+        subs[0].u.report.monitor_id = m->cfg.id;
+        subs[0].u.report.feature_level = PGQ_FEATURE_LEVEL;
+    }
+    if (announce) {
+        pgq_strlcpy(subs[0].u.report.api_address, m->cfg.api_address,
+                    sizeof subs[0].u.report.api_address);
+    }
+    if (groups == 1) {
+        m->report_cmd = subs[0];
+        free(subs);
+    } else {
+        command_init(&m->report_cmd, CMD_BATCH);
+        m->report_cmd.u.batch.cmds = subs;
+        m->report_cmd.u.batch.n = groups;
+    }
+    rv = 0;
+out:
+    free(obs);
+    free(clusters);
+    free(tags);
+    return rv;
+}
+
+/* Below level 6: the observations of one cluster, as older leaders take. */
+static int collect_one(struct monitor *m, unsigned pending, bool announce)
+{
+    struct obs *obs = calloc(PGQ_MAX(PGQ_MIN(pending, PGQ_MAX_NODES), 1), sizeof *obs);
+    unsigned n;
+    if (obs == NULL) {
+        return PGQ_NOMEM;
+    }
+    command_init(&m->report_cmd, CMD_REPORT);
+    n = probe_collect(&m->probe, m->report_cmd.cluster, obs, PGQ_MIN(pending, PGQ_MAX_NODES));
+    if (announce) {
+        pgq_strlcpy(m->report_cmd.u.report.api_address, m->cfg.api_address,
+                    sizeof m->report_cmd.u.report.api_address);
+    }
+    m->report_cmd.u.report.obs = obs;
+    m->report_cmd.u.report.n_obs = n;
+    m->report_cmd.u.report.monitor_id = m->cfg.id;
+    /* Rolling upgrades: the leader raises the state's feature level once
+     * every voter said it supports it. */
+    m->report_cmd.u.report.feature_level = PGQ_FEATURE_LEVEL;
+    return 0;
+}
+
 void monitor_flush_reports(struct monitor *m)
 {
     const struct member *self = state_member(&m->fsm.state, m->cfg.id);
@@ -67,28 +190,16 @@ void monitor_flush_reports(struct monitor *m)
     unsigned pending = probe_pending(&m->probe);
     const char *leader_api;
     uint64_t leader;
-    struct obs *obs;
-    unsigned n;
+    int rv;
     if (m->report_pending || m->stopping || uv_now(m->loop) < m->report_backoff_until ||
         (pending == 0 && !announce)) {
         return;
     }
-    obs = calloc(PGQ_MAX(PGQ_MIN(pending, PGQ_MAX_NODES), 1), sizeof *obs);
-    if (obs == NULL) {
+    rv = m->fsm.state.feature_level >= 6 ? collect_batch(m, pending, announce || self == NULL)
+                                         : collect_one(m, pending, announce || self == NULL);
+    if (rv != 0) {
         return;
     }
-    command_init(&m->report_cmd, CMD_REPORT);
-    n = probe_collect(&m->probe, m->report_cmd.cluster, obs, PGQ_MIN(pending, PGQ_MAX_NODES));
-    if (announce || self == NULL) {
-        pgq_strlcpy(m->report_cmd.u.report.api_address, m->cfg.api_address,
-                    sizeof m->report_cmd.u.report.api_address);
-    }
-    m->report_cmd.u.report.obs = obs;
-    m->report_cmd.u.report.n_obs = n;
-    m->report_cmd.u.report.monitor_id = m->cfg.id;
-    /* Rolling upgrades: the leader raises the state's feature level once
-     * every voter said it supports it. */
-    m->report_cmd.u.report.feature_level = PGQ_FEATURE_LEVEL;
     m->report_pending = true;
     if (consensus_ready(&m->cons)) {
         m->report_p.data = m;
@@ -102,7 +213,7 @@ void monitor_flush_reports(struct monitor *m)
     if (leader != 0 && leader != m->cfg.id && leader_api[0] != '\0') {
         struct api_request req;
         memset(&req, 0, sizeof req);
-        req.kind = API_REPORT;
+        req.kind = m->report_cmd.kind == CMD_BATCH ? API_BATCH : API_REPORT;
         req.cmd = m->report_cmd;
         if (peer_request(&m->peer, leader_api, &req, REPORT_TIMEOUT_MS, report_sent_cb) == 0) {
             return;

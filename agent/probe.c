@@ -665,6 +665,22 @@ unsigned probe_collect(struct probe *p, char *cluster, struct obs *out, unsigned
     return n;
 }
 
+unsigned probe_collect_many(struct probe *p, struct obs *out, const char **clusters, unsigned max)
+{
+    unsigned n = 0;
+    for (struct probe_target *t = p->targets; t != NULL && n < max; t = t->next) {
+        if (!t->dirty || t->in_flight) {
+            continue;
+        }
+        t->dirty = false;
+        t->in_flight = true;
+        t->sent = t->obs;
+        clusters[n] = t->cluster;
+        out[n++] = t->obs;
+    }
+    return n;
+}
+
 void probe_collect_done(struct probe *p, bool committed)
 {
     uint64_t now = uv_now(p->loop);

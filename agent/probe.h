@@ -111,6 +111,10 @@ unsigned probe_pending(const struct probe *p);
  * (written to cluster); returns how many. They are in flight until
  * probe_collect_done(). */
 unsigned probe_collect(struct probe *p, char *cluster, struct obs *out, unsigned max);
+/* The same, of any clusters at once (level 6: sent as one batch): each
+ * observation's cluster in clusters[i], borrowed until the next change of
+ * the targets. */
+unsigned probe_collect_many(struct probe *p, struct obs *out, const char **clusters, unsigned max);
 void probe_collect_done(struct probe *p, bool committed);
 
 void probe_close(struct probe *p, probe_cb cb);

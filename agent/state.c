@@ -45,6 +45,14 @@ void command_init(struct command *cmd, int kind)
 
 void command_close(struct command *cmd)
 {
+    if (cmd->kind == CMD_BATCH) {
+        for (unsigned i = 0; i < cmd->u.batch.n; i++) {
+            command_close(&cmd->u.batch.cmds[i]);
+        }
+        free(cmd->u.batch.cmds);
+        cmd->u.batch.cmds = NULL;
+        cmd->u.batch.n = 0;
+    }
     if (cmd->kind == CMD_REPORT) {
         free(cmd->u.report.obs);
         cmd->u.report.obs = NULL;
@@ -265,6 +273,34 @@ struct view *node_view_slot(const struct state *s, struct node *n, uint64_t moni
 }
 
 /* ---- look-ups ----------------------------------------------------------- */
+
+int command_copy(struct command *dst, const struct command *src)
+{
+    *dst = *src;
+    if (src->kind == CMD_REPORT && src->u.report.n_obs > 0) {
+        dst->u.report.obs = malloc(src->u.report.n_obs * sizeof *src->u.report.obs);
+        if (dst->u.report.obs == NULL) {
+            dst->u.report.n_obs = 0;
+            return PGQ_NOMEM;
+        }
+        memcpy(dst->u.report.obs, src->u.report.obs,
+               src->u.report.n_obs * sizeof *src->u.report.obs);
+    } else if (src->kind == CMD_BATCH && src->u.batch.n > 0) {
+        dst->u.batch.cmds = calloc(src->u.batch.n, sizeof *src->u.batch.cmds);
+        dst->u.batch.n = 0;
+        if (dst->u.batch.cmds == NULL) {
+            return PGQ_NOMEM;
+        }
+        for (unsigned i = 0; i < src->u.batch.n; i++) {
+            dst->u.batch.n = i + 1;
+            if (command_copy(&dst->u.batch.cmds[i], &src->u.batch.cmds[i]) != 0) {
+                command_close(dst);
+                return PGQ_NOMEM;
+            }
+        }
+    }
+    return 0;
+}
 
 struct cluster *state_cluster(const struct state *s, const char *name)
 {

@@ -42,13 +42,6 @@ def by_name(st):
     return {(n["cluster"], n["name"]): n for n in st["nodes"]}
 
 
-def one_line_error(p, code, words, what):
-    err = p.stderr.strip()
-    t.check(p.returncode == code, "%s: exit %d, expected %d (%s)" % (what, p.returncode, code, err))
-    t.check(words in err, "%s: %r does not say %r" % (what, err, words))
-    t.check(len(err.splitlines()) == 1, "%s: not one line: %r" % (what, err))
-
-
 def test_node_add(sb):
     """node add registers a node with the given --priority and --cluster, and with priority 50 in
     cluster main by default, as status --json shows."""
@@ -77,7 +70,7 @@ def test_node_add(sb):
                        ("postgresql://u:pw@h/db", "password")):
         for monitors in (q.addresses, dead_monitor()):
             p = ctl_env(None, "--monitors", monitors, "node", "add", "pgx", "--conninfo", bad)
-            one_line_error(p, 1, words, "node add --conninfo %r" % bad)
+            t.one_line_error(p, 1, words, "node add --conninfo %r" % bad)
     t.check(len(q.status()["nodes"]) == 2, "a refused node add changed the state")
 
 
@@ -93,10 +86,10 @@ def test_maintenance(sb):
     t.check(flags() == {"pg1": False, "pg2": True}, "after maintenance on pg2: %s" % flags())
     q.ctl("maintenance", "off", "pg2", check_rc=True)
     t.check(flags() == {"pg1": False, "pg2": False}, "after maintenance off pg2: %s" % flags())
-    one_line_error(q.ctl("maintenance", "on", "nope"), 1, "no node nope in cluster main",
+    t.one_line_error(q.ctl("maintenance", "on", "nope"), 1, "no node nope in cluster main",
                    "maintenance on nope")
     # The node exists, but not in that cluster.
-    one_line_error(q.ctl("maintenance", "on", "pg1", "--cluster", "other"), 1,
+    t.one_line_error(q.ctl("maintenance", "on", "pg1", "--cluster", "other"), 1,
                    "no node pg1 in cluster other", "maintenance on pg1 --cluster other")
     t.check(flags() == {"pg1": False, "pg2": False}, "after the refusals: %s" % flags())
 
@@ -116,7 +109,7 @@ def test_monitors_from_env(sb):
     t.check(p.returncode == 0, "--monitors over a dead PGQUORUM_MONITORS: %d %s"
             % (p.returncode, p.stderr))
     p = ctl_env(dead_monitor(), "status")
-    one_line_error(p, 3, "no monitor reachable", "status with only a dead PGQUORUM_MONITORS")
+    t.one_line_error(p, 3, "no monitor reachable", "status with only a dead PGQUORUM_MONITORS")
 
     # The first monitor listed is a closed port: the CLI goes on to the next ones.
     listed = dead_monitor() + "," + q.addresses
@@ -276,12 +269,12 @@ def test_node_remove(sb):
     q.ctl("node", "remove", "pg2", check_rc=True)
     nodes = by_name(q.status())
     t.check(sorted(nodes) == [("main", "pg1"), ("other", "pg2")], "after remove: %s" % sorted(nodes))
-    one_line_error(q.ctl("node", "remove", "pg2"), 1, "no node pg2 in cluster main",
+    t.one_line_error(q.ctl("node", "remove", "pg2"), 1, "no node pg2 in cluster main",
                    "second node remove pg2")
     q.ctl("node", "remove", "pg2", "--cluster", "other", check_rc=True)
     nodes = by_name(q.status())
     t.check(sorted(nodes) == [("main", "pg1")], "after remove --cluster other: %s" % sorted(nodes))
-    one_line_error(q.ctl("node", "remove", "pg2", "--cluster", "other"), 1,
+    t.one_line_error(q.ctl("node", "remove", "pg2", "--cluster", "other"), 1,
                    "no node pg2 in cluster other", "second node remove pg2 --cluster other")
 
 
@@ -316,7 +309,7 @@ def test_write_without_monitor(sb):
     p = ctl_env(None, "--monitors", dead_monitor() + ",127.0.0.1:%d" % DEAD_PORTS[-2], "node",
                 "add", "pgx", "--conninfo", conninfo(0))
     took = time.monotonic() - began
-    one_line_error(p, 3, "no monitor reachable: %s: connect: Connection refused; 127.0.0.1:%d: "
+    t.one_line_error(p, 3, "no monitor reachable: %s: connect: Connection refused; 127.0.0.1:%d: "
                    "connect: Connection refused" % (dead_monitor(), DEAD_PORTS[-2]),
                    "node add with no monitor listening")
     t.check(took < 3, "node add with no monitor listening took %.1fs (the --wait is 15s)" % took)
@@ -359,10 +352,10 @@ def test_not_a_monitor(sb):
             took = time.monotonic() - began
             if t.TLS:
                 # Under TLS the handshake is where it shows.
-                one_line_error(p, 3, "%s: TLS handshake with the monitor failed: the peer does "
+                t.one_line_error(p, 3, "%s: TLS handshake with the monitor failed: the peer does "
                                "not speak TLS" % address, " ".join(args))
             else:
-                one_line_error(p, 3, '%s: not a pgquorum monitor (it answered "<!DOCTYPE '
+                t.one_line_error(p, 3, '%s: not a pgquorum monitor (it answered "<!DOCTYPE '
                                'HTML>")' % address, " ".join(args))
             t.check("over the limit" not in p.stderr, "%s: %r" % (args, p.stderr))
             t.check(took < 3, "%s took %.1fs" % (args, took))

@@ -62,6 +62,14 @@ def check(cond, msg):
         raise TestFailure(msg)
 
 
+def one_line_error(p, code, words, what):
+    """A command refused as it should be: exit `code`, one line on stderr that says `words`."""
+    err = p.stderr.strip()
+    check(p.returncode == code, "%s: exit %d, expected %d (%s)" % (what, p.returncode, code, err))
+    check(words in err, "%s: %r does not say %r" % (what, err, words))
+    check(len(err.splitlines()) == 1, "%s: not one line: %r" % (what, err))
+
+
 def wait_until(cond, timeout, what, interval=0.05):
     """Poll cond() until it returns a true value; return it, or fail."""
     deadline = time.monotonic() + timeout

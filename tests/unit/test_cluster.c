@@ -325,6 +325,101 @@ static void test_cluster_limit(void **ctx)
     b_refused(s, &c, PGQ_LIMIT, "too many clusters (limit 256)");
 }
 
+/* A batch of n commands (taken: the batch owns them now). */
+static struct command batch_of(uint64_t t, const struct command *cmds, unsigned n)
+{
+    struct command b;
+    command_init(&b, CMD_BATCH);
+    b.time_ms = t;
+    b.u.batch.cmds = calloc(n, sizeof *cmds);
+    assert_non_null(b.u.batch.cmds);
+    memcpy(b.u.batch.cmds, cmds, n * sizeof *cmds);
+    b.u.batch.n = n;
+    return b;
+}
+
+static void test_batch_of_reports(void **ctx)
+{
+    /* A batch applies each report as if it were an entry of its own (its own seq, at the
+     * batch's time): one refused changes nothing and the others still apply, counted in the
+     * result; below level 6 a batch is refused whole, and a batch in a batch always is. */
+    struct state *s = *ctx;
+    struct command subs[3], b, inner;
+    struct apply_result res;
+    struct obs o;
+    uint64_t seq;
+    b_hello(s, 500, 1, 3);
+    b_add(s, 600, "pg1", 50);
+    {
+        struct command add = b_cmd_node_add(610, "other", "pg9", "host=10.9.9.9", 50);
+        b_apply(s, &add);
+    }
+    o = b_writable(s, "pg1", 0x100);
+    subs[0] = b_cmd_report(0, 2, &o, 1);
+    memset(&o, 0, sizeof o);
+    pgq_strlcpy(o.node, "pg9", sizeof o.node);
+    o.reachable = true;
+    o.in_recovery = true;
+    subs[1] = b_cmd_report(0, 2, &o, 1);
+    pgq_strlcpy(subs[1].cluster, "other", sizeof subs[1].cluster);
+    subs[2] = b_cmd_report(0, 2, &o, 1);
+    pgq_strlcpy(subs[2].cluster, "gone", sizeof subs[2].cluster); /* an unknown cluster */
+    b = batch_of(7000, subs, 3);
+    /* Below level 6: refused whole, nothing changed. */
+    seq = s->seq;
+    assert_int_equal(cluster_apply(s, &b, &res), PGQ_VERSION);
+    assert_int_equal(s->seq, seq);
+    assert_int_equal(b_node(s, "pg1")->n_views, 0);
+    b_feature_level(s, 800);
+    seq = s->seq;
+    assert_int_equal(cluster_apply(s, &b, &res), 0);
+    assert_int_equal(res.n_applied, 2);
+    assert_int_equal(res.n_refused, 1);
+    assert_non_null(strstr(res.message, "report for unknown cluster gone"));
+    assert_int_equal(s->seq, seq + 2);
+    assert_int_equal(node_latest_view(b_node(s, "pg1"))->applied_ms, 7000);
+    assert_int_equal(node_latest_view(b_node(s, "pg1"))->obs.current_lsn, 0x100);
+    assert_true(node_latest_view(cluster_node(state_cluster(s, "other"), "pg9"))->obs.in_recovery);
+    /* A batch holding a batch: refused whole. */
+    inner = batch_of(0, &b, 1);
+    memset(&b, 0, sizeof b); /* inner owns it now */
+    seq = s->seq;
+    assert_int_equal(cluster_apply(s, &inner, &res), PGQ_INVALID);
+    assert_int_equal(s->seq, seq);
+    command_close(&inner);
+}
+
+static void test_batch_of_registrations(void **ctx)
+{
+    /* A bulk registration is checked as a whole before it is proposed: a node listed twice or
+     * one bad node refuses all of it; a good one registers every node, each with its event. */
+    struct state *s = *ctx;
+    struct command subs[3], b;
+    struct apply_result res;
+    unsigned events;
+    b_hello(s, 500, 1, 3);
+    b_feature_level(s, 600);
+    subs[0] = b_cmd_node_add(0, "c1", "a", "host=10.0.0.1", 50);
+    subs[1] = b_cmd_node_add(0, "c2", "a", "host=10.0.0.1", 50);
+    subs[2] = b_cmd_node_add(0, "c1", "a", "host=10.0.0.2", 50);
+    b = batch_of(7000, subs, 3);
+    assert_int_equal(cluster_check(s, &b, &res), PGQ_EXISTS);
+    assert_string_equal(res.message, "node a of cluster c1 is listed twice");
+    pgq_strlcpy(b.u.batch.cmds[2].node, "b", sizeof b.u.batch.cmds[2].node);
+    b.u.batch.cmds[2].u.node_add.priority = 101;
+    assert_int_equal(cluster_check(s, &b, &res), PGQ_INVALID);
+    assert_string_equal(res.message, "priority 101 is out of range 0..100");
+    b.u.batch.cmds[2].u.node_add.priority = 10;
+    assert_int_equal(cluster_check(s, &b, &res), 0);
+    events = s->n_events;
+    assert_int_equal(cluster_apply(s, &b, &res), 0);
+    assert_int_equal(res.n_applied, 3);
+    assert_int_equal(s->n_events, events + 3);
+    assert_int_equal(cluster_node(state_cluster(s, "c1"), "b")->priority, 10);
+    assert_int_equal(cluster_node(state_cluster(s, "c2"), "a")->added_ms, 7000);
+    command_close(&b);
+}
+
 static void test_node_remove(void **ctx)
 {
     /* The primary cannot be removed while standbys exist; standbys and a lone primary can. */
@@ -3365,6 +3460,8 @@ int main(void)
         T(test_node_add_checked_before_proposal),
         T(test_node_add_limits),
         T(test_no_ceiling_at_level_6),
+        T(test_batch_of_reports),
+        T(test_batch_of_registrations),
         T(test_cluster_limit),
         T(test_node_remove),
         T(test_maintenance),

@@ -139,6 +139,12 @@ static void assert_commands_equal(const struct command *a, const struct command 
             assert_int_equal(a->u.pause.on, b->u.pause.on);
             assert_string_equal(a->u.pause.by, b->u.pause.by);
             break;
+        case CMD_BATCH:
+            assert_int_equal(a->u.batch.n, b->u.batch.n);
+            for (unsigned i = 0; i < a->u.batch.n; i++) {
+                assert_commands_equal(&a->u.batch.cmds[i], &b->u.batch.cmds[i]);
+            }
+            break;
         case CMD_REPORT:
             assert_int_equal(a->u.report.monitor_id, b->u.report.monitor_id);
             assert_string_equal(a->u.report.api_address, b->u.report.api_address);
@@ -498,6 +504,22 @@ static unsigned every_command(struct command *out)
     pgq_strlcpy(out[n].who, "user:carol", sizeof out[n].who);
     pgq_strlcpy(out[n].from, "10.0.0.7", sizeof out[n].from);
     n++;
+    /* A batch (level 6) of commands above: a report and a registration. */
+    command_init(&out[n], CMD_BATCH);
+    out[n].time_ms = 1038;
+    out[n].u.batch.cmds = calloc(2, sizeof *out[n].u.batch.cmds);
+    assert_non_null(out[n].u.batch.cmds);
+    for (int want = CMD_NODE_ADD; want != 0; want = want == CMD_NODE_ADD ? CMD_REPORT : 0) {
+        unsigned i = 0;
+        while (i < n &&
+               (out[i].kind != want || (want == CMD_REPORT && out[i].u.report.n_obs == 0))) {
+            i++;
+        }
+        assert_true(i < n);
+        assert_int_equal(command_copy(&out[n].u.batch.cmds[out[n].u.batch.n++], &out[i]), 0);
+    }
+    assert_int_equal(out[n].u.batch.n, 2);
+    n++;
     return n;
 }
 
@@ -508,7 +530,7 @@ static void test_command_round_trip(void **ctx)
     /* Every kind of command decodes to the same fields and re-encodes to the same bytes. */
     struct command cmds[80];
     unsigned n = every_command(cmds);
-    bool kinds[CMD_AUDIT + 1] = {false};
+    bool kinds[CMD_BATCH + 1] = {false};
     (void)ctx;
     for (unsigned i = 0; i < n; i++) {
         uint8_t *buf, *again;
@@ -528,7 +550,7 @@ static void test_command_round_trip(void **ctx)
         free(again);
         command_close(&back);
     }
-    for (int k = CMD_HELLO; k <= CMD_AUDIT; k++) {
+    for (int k = CMD_HELLO; k <= CMD_BATCH; k++) {
         if (!kinds[k]) {
             fail_msg("command kind %d not covered", k);
         }
