@@ -572,36 +572,90 @@ void probe_reconfigure(struct probe *p, bool cadence_changed)
     }
 }
 
+static uint64_t target_key(const char *cluster, const char *node)
+{
+    char key[2 * PGQ_NAME_MAX + 1];
+    snprintf(key, sizeof key, "%s/%s", cluster, node);
+    return pgq_fnv1a(key);
+}
+
+static struct probe_target *index_find(const struct probe *p, const char *cluster, const char *node)
+{
+    if (p->index_cap == 0) {
+        return NULL;
+    }
+    for (unsigned h = (unsigned)target_key(cluster, node) & (p->index_cap - 1); p->index[h] != NULL;
+         h = (h + 1) & (p->index_cap - 1)) {
+        struct probe_target *t = p->index[h];
+        if (strcmp(t->node, node) == 0 && strcmp(t->cluster, cluster) == 0) {
+            return t;
+        }
+    }
+    return NULL;
+}
+
+/* The targets by cluster and node, rebuilt whenever they change (here
+ * only): a look-up is O(1), a sync O(nodes). */
+static int index_rebuild(struct probe *p, unsigned n)
+{
+    unsigned cap = 16;
+    while (cap < 2 * n) {
+        cap *= 2;
+    }
+    if (cap != p->index_cap) {
+        struct probe_target **grown = calloc(cap, sizeof *grown);
+        if (grown == NULL) {
+            return PGQ_NOMEM;
+        }
+        free(p->index);
+        p->index = grown;
+        p->index_cap = cap;
+    } else {
+        memset(p->index, 0, cap * sizeof *p->index);
+    }
+    for (struct probe_target *t = p->targets; t != NULL; t = t->next) {
+        unsigned h = (unsigned)target_key(t->cluster, t->node) & (cap - 1);
+        while (p->index[h] != NULL) {
+            h = (h + 1) & (cap - 1);
+        }
+        p->index[h] = t;
+    }
+    return 0;
+}
+
 void probe_sync(struct probe *p)
 {
+    unsigned n = 0;
     if (p->closing) {
         return;
     }
     /* Drop targets whose node is gone or whose conninfo changed. */
     for (struct probe_target **pt = &p->targets; *pt != NULL;) {
         struct probe_target *t = *pt;
-        const struct node *n = cluster_node(state_cluster(p->state, t->cluster), t->node);
-        if (n == NULL || strcmp(n->conninfo, t->conninfo) != 0) {
+        const struct node *nd = cluster_node(state_cluster(p->state, t->cluster), t->node);
+        if (nd == NULL || strcmp(nd->conninfo, t->conninfo) != 0) {
             *pt = t->next;
             target_remove(t);
             continue;
         }
         pt = &t->next;
+        n++;
+    }
+    if (index_rebuild(p, n) != 0) {
+        log_error("probe: out of memory for the index of %u targets", n);
+        return;
     }
     for (unsigned i = 0; i < p->state->n_clusters; i++) {
         const struct cluster *c = &p->state->clusters[i];
         for (unsigned j = 0; j < c->n_nodes; j++) {
-            bool found = false;
-            for (struct probe_target *t = p->targets; t != NULL; t = t->next) {
-                if (strcmp(t->cluster, c->name) == 0 && strcmp(t->node, c->nodes[j].name) == 0) {
-                    found = true;
-                    break;
-                }
-            }
-            if (!found) {
-                target_add(p, c->name, &c->nodes[j]);
+            if (index_find(p, c->name, c->nodes[j].name) == NULL &&
+                target_add(p, c->name, &c->nodes[j]) != NULL) {
+                n++;
             }
         }
+    }
+    if (index_rebuild(p, n) != 0) {
+        log_error("probe: out of memory for the index of %u targets", n);
     }
 }
 
@@ -703,6 +757,9 @@ void probe_close(struct probe *p, probe_cb cb)
 {
     p->closing = true;
     p->close_cb = cb;
+    free(p->index);
+    p->index = NULL;
+    p->index_cap = 0;
     if (p->pending == 0) {
         if (cb != NULL) {
             cb(p);
@@ -718,11 +775,6 @@ void probe_close(struct probe *p, probe_cb cb)
 
 const struct obs *probe_latest(const struct probe *p, const char *cluster, const char *node)
 {
-    for (const struct probe_target *t = p->targets; t != NULL; t = t->next) {
-        if (!t->removed && t->have_obs && strcmp(t->node, node) == 0 &&
-            strcmp(t->cluster, cluster) == 0) {
-            return &t->obs;
-        }
-    }
-    return NULL;
+    const struct probe_target *t = index_find(p, cluster, node);
+    return t != NULL && !t->removed && t->have_obs ? &t->obs : NULL;
 }

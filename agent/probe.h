@@ -69,6 +69,8 @@ struct probe
     const struct state *state; /* borrowed: node list and applied seq */
     uint64_t monitor_id;
     struct probe_target *targets;
+    struct probe_target **index; /* open addressing by cluster/node, index_cap a power of 2 */
+    unsigned index_cap;
     probe_cb dirty_cb; /* observations are waiting to be reported */
     void *data;
     /* private */
