@@ -225,10 +225,13 @@ static void policy_cb(struct proposal *p, int status, const struct apply_result 
     c->policy_pending = false;
     if (status == 0 && res->code != 0) {
         log_info("proposal refused: %s", res->message);
+    } else if (status == 0 && res->n_refused > 0) {
+        log_info("proposals refused: %u of %u, the first: %s", res->n_refused,
+                 res->n_refused + res->n_applied, res->message);
     }
     command_close(&c->policy_cmd);
     /* A refused proposal is not proposed again at once: the next tick. */
-    if (status == 0 && res->code == 0 && c->kick_cb != NULL) {
+    if (status == 0 && res->code == 0 && res->n_refused == 0 && c->kick_cb != NULL) {
         c->kick_cb(c); /* the next step may be due at once */
     }
 }
@@ -420,6 +423,36 @@ static void watch_voters(struct consensus *c)
     }
 }
 
+/* The leader's next proposal: from level 6, what every cluster needs next
+ * as one batch (after a registration of thousands of clusters, discovery
+ * takes a few entries, not one round trip each); below, one command. */
+#define POLICY_BATCH_MAX 256
+
+static bool next_policy_command(struct consensus *c)
+{
+    struct command *cmds;
+    unsigned n;
+    if (c->fsm->state.feature_level < 6) {
+        return policy_next_command(&c->fsm->state, &c->policy, leader_now(c), &c->policy_cmd);
+    }
+    cmds = calloc(POLICY_BATCH_MAX, sizeof *cmds);
+    if (cmds == NULL) {
+        return policy_next_command(&c->fsm->state, &c->policy, leader_now(c), &c->policy_cmd);
+    }
+    n = policy_next_commands(&c->fsm->state, &c->policy, leader_now(c), cmds, POLICY_BATCH_MAX);
+    if (n <= 1) {
+        if (n == 1) {
+            c->policy_cmd = cmds[0];
+        }
+        free(cmds);
+        return n == 1;
+    }
+    command_init(&c->policy_cmd, CMD_BATCH);
+    c->policy_cmd.u.batch.cmds = cmds;
+    c->policy_cmd.u.batch.n = n;
+    return true;
+}
+
 void consensus_tick(struct consensus *c)
 {
     unsigned n;
@@ -440,8 +473,7 @@ void consensus_tick(struct consensus *c)
         }
         return;
     }
-    if (!c->policy_pending &&
-        policy_next_command(&c->fsm->state, &c->policy, leader_now(c), &c->policy_cmd)) {
+    if (!c->policy_pending && next_policy_command(c)) {
         c->policy_p.data = c;
         c->policy_p.cb = policy_cb;
         if (consensus_propose(c, &c->policy_p, &c->policy_cmd) == 0) {

@@ -28,7 +28,7 @@
 
 static void report_done(struct monitor *m, bool committed)
 {
-    probe_collect_done(&m->probe, committed);
+    probe_collect_done(&m->probe, committed ? &m->report_cmd : NULL);
     command_close(&m->report_cmd);
     m->report_pending = false;
     if (!committed) {
@@ -102,7 +102,7 @@ static int collect_batch(struct monitor *m, unsigned pending, bool announce)
     }
     subs = calloc(PGQ_MAX(groups, 1), sizeof *subs);
     if (subs == NULL) {
-        probe_collect_done(&m->probe, false);
+        probe_collect_done(&m->probe, NULL);
         goto out;
     }
     for (unsigned i = 0, g = 0; i < n; g++) {
@@ -120,7 +120,7 @@ static int collect_batch(struct monitor *m, unsigned pending, bool announce)
             }
             free(subs);
             subs = NULL;
-            probe_collect_done(&m->probe, false);
+            probe_collect_done(&m->probe, NULL);
             goto out;
         }
         for (unsigned j = i; j < k; j++) {

@@ -454,26 +454,50 @@ static bool next_done(const struct cluster *c, struct command *out)
     return true;
 }
 
+static bool next_of_cluster(const struct state *s,
+                            const struct cluster *c,
+                            const struct policy_config *pc,
+                            uint64_t now_ms,
+                            struct command *out)
+{
+    return next_role(c, out) || next_switchover(s, c, now_ms, out) || policy_next_sync(c, out) ||
+           next_failover(s, c, pc, now_ms, out) || next_done(c, out);
+}
+
 bool policy_next_command(const struct state *s,
                          const struct policy_config *pc,
                          uint64_t now_ms,
                          struct command *out)
 {
+    return policy_next_commands(s, pc, now_ms, out, 1) == 1;
+}
+
+unsigned policy_next_commands(const struct state *s,
+                              const struct policy_config *pc,
+                              uint64_t now_ms,
+                              struct command *out,
+                              unsigned max)
+{
+    unsigned n = 0;
+    if (max == 0) {
+        return 0;
+    }
     if (policy_next_feature(s, out)) {
-        return true;
+        return 1;
     }
     /* Agents first: a failover may wait on what they said. */
     if (policy_next_agent(s, pc, now_ms, out)) {
-        return true;
+        return 1;
     }
-    for (unsigned i = 0; i < s->n_clusters; i++) {
-        const struct cluster *c = &s->clusters[i];
-        if (next_role(c, out) || next_switchover(s, c, now_ms, out) || policy_next_sync(c, out) ||
-            next_failover(s, c, pc, now_ms, out) || next_done(c, out)) {
-            return true;
+    /* Then one command per cluster: what one cluster needs next depends on
+     * its own state only, so those of different clusters do not change one
+     * another and may go in one batch. */
+    for (unsigned i = 0; i < s->n_clusters && n < max; i++) {
+        if (next_of_cluster(s, &s->clusters[i], pc, now_ms, &out[n])) {
+            n++;
         }
     }
-    return false;
+    return n;
 }
 
 static bool seen_out_of_recovery(const struct node *n)

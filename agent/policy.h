@@ -105,6 +105,15 @@ bool policy_next_command(const struct state *s,
                          uint64_t now_ms,
                          struct command *out);
 
+/* Up to max of them at once, in out[0..n): a feature level or agent
+ * command alone, or else the next command of each cluster that needs one
+ * (they do not depend on one another: a batch, level 6). */
+unsigned policy_next_commands(const struct state *s,
+                              const struct policy_config *pc,
+                              uint64_t now_ms,
+                              struct command *out,
+                              unsigned max);
+
 /* The node may be promoted over although it cannot be proven fenced: its
  * agent fell silent while it ran, and either an operator allowed it in this
  * epoch or it named synchronous standbys, every one a node of the cluster

@@ -713,7 +713,6 @@ unsigned probe_collect(struct probe *p, char *cluster, struct obs *out, unsigned
         }
         t->dirty = false;
         t->in_flight = true;
-        t->sent = t->obs;
         out[n++] = t->obs;
     }
     return n;
@@ -728,26 +727,42 @@ unsigned probe_collect_many(struct probe *p, struct obs *out, const char **clust
         }
         t->dirty = false;
         t->in_flight = true;
-        t->sent = t->obs;
         clusters[n] = t->cluster;
         out[n++] = t->obs;
     }
     return n;
 }
 
-void probe_collect_done(struct probe *p, bool committed)
+static void report_done(struct probe *p, const struct command *r, uint64_t now)
 {
-    uint64_t now = uv_now(p->loop);
-    for (struct probe_target *t = p->targets; t != NULL; t = t->next) {
-        if (!t->in_flight) {
-            continue;
-        }
-        t->in_flight = false;
-        if (committed) {
-            t->reported = t->sent;
+    for (unsigned i = 0; i < r->u.report.n_obs; i++) {
+        const struct obs *o = &r->u.report.obs[i];
+        struct probe_target *t = index_find(p, r->cluster, o->node);
+        if (t != NULL && t->in_flight) {
+            t->in_flight = false;
+            t->reported = *o; /* what was sent: the target's own may be newer */
             t->have_reported = true;
             t->reported_ms = now;
-        } else {
+        }
+    }
+}
+
+void probe_collect_done(struct probe *p, const struct command *sent)
+{
+    uint64_t now = uv_now(p->loop);
+    if (sent != NULL && sent->kind == CMD_REPORT) {
+        report_done(p, sent, now);
+    } else if (sent != NULL && sent->kind == CMD_BATCH) {
+        for (unsigned i = 0; i < sent->u.batch.n; i++) {
+            if (sent->u.batch.cmds[i].kind == CMD_REPORT) {
+                report_done(p, &sent->u.batch.cmds[i], now);
+            }
+        }
+    }
+    /* What is still in flight was not committed: it is due again. */
+    for (struct probe_target *t = p->targets; t != NULL; t = t->next) {
+        if (t->in_flight) {
+            t->in_flight = false;
             t->dirty = true;
         }
     }

@@ -51,8 +51,7 @@ struct probe_target
     bool have_obs;
     struct obs obs; /* latest conclusion */
     bool dirty;     /* obs to report */
-    bool in_flight; /* sent, not yet committed */
-    struct obs sent;
+    bool in_flight; /* sent, not yet committed (what was sent is in the report) */
     bool have_reported;
     struct obs reported;
     uint64_t reported_ms; /* uv_now */
@@ -117,7 +116,10 @@ unsigned probe_collect(struct probe *p, char *cluster, struct obs *out, unsigned
  * observation's cluster in clusters[i], borrowed until the next change of
  * the targets. */
 unsigned probe_collect_many(struct probe *p, struct obs *out, const char **clusters, unsigned max);
-void probe_collect_done(struct probe *p, bool committed);
+/* The report of what was collected ended: `sent`, the report (or batch of
+ * reports) committed, or NULL when it was not; its observations are then
+ * what this monitor reported, and the rest in flight is due again. */
+void probe_collect_done(struct probe *p, const struct command *sent);
 
 void probe_close(struct probe *p, probe_cb cb);
 

@@ -460,6 +460,53 @@ static void test_zero_failover_timeout(void **ctx)
     assert_int_equal(c.kind, CMD_CUT);
 }
 
+static void test_next_commands_one_per_cluster(void **ctx)
+{
+    /* The leader's batch holds the next command of every cluster that needs one (here the
+     * discovery of 40 primaries), at most max, and applying it settles them all. */
+    struct state *s = *ctx;
+    struct policy_config pc = PC;
+    struct command out[64], b;
+    struct apply_result res;
+    char name[16];
+    unsigned n;
+    b_hello(s, 500, 1, 3);
+    for (unsigned i = 0; i < 40; i++) {
+        struct command add, rep;
+        struct obs o;
+        snprintf(name, sizeof name, "c%u", i);
+        add = b_cmd_node_add(600 + i, name, "pg1", "host=10.0.0.1", 50);
+        b_apply(s, &add);
+        o = b_writable(s, "pg1", 0x100);
+        rep = b_cmd_report(700 + i, 1, &o, 1);
+        pgq_strlcpy(rep.cluster, name, sizeof rep.cluster);
+        b_apply(s, &rep);
+        command_close(&rep);
+    }
+    b_feature_level(s, 900); /* a batch is of level 6 */
+    n = policy_next_commands(s, &pc, 1000, out, 64);
+    assert_int_equal(n, 40);
+    for (unsigned i = 0; i < n; i++) {
+        assert_int_equal(out[i].kind, CMD_SET_ROLE);
+    }
+    assert_int_equal(policy_next_commands(s, &pc, 1000, out, 7), 7);
+    n = policy_next_commands(s, &pc, 1000, out, 64);
+    command_init(&b, CMD_BATCH);
+    b.time_ms = 2000;
+    b.u.batch.cmds = calloc(n, sizeof *b.u.batch.cmds);
+    assert_non_null(b.u.batch.cmds);
+    memcpy(b.u.batch.cmds, out, n * sizeof *out);
+    b.u.batch.n = n;
+    assert_int_equal(cluster_apply(s, &b, &res), 0);
+    assert_int_equal(res.n_applied, 40);
+    command_close(&b);
+    for (unsigned i = 0; i < 40; i++) {
+        snprintf(name, sizeof name, "c%u", i);
+        assert_string_equal(state_cluster(s, name)->primary, "pg1");
+    }
+    assert_int_equal(policy_next_commands(s, &pc, 1000, out, 64), 0);
+}
+
 static void test_tilt_decides_nothing(void **ctx)
 {
     /* A leader in TILT (stalled loop or clock jump) proposes no failover, however long the primary
@@ -2717,6 +2764,7 @@ int main(void)
         T(test_decision_after_failover_timeout),
         T(test_zero_failover_timeout),
         T(test_tilt_decides_nothing),
+        T(test_next_commands_one_per_cluster),
         T(test_aged_down_view_does_not_count),
         T(test_minority_causes_no_failover),
         T(test_new_generation_needs_fresh_views),
