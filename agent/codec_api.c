@@ -51,6 +51,9 @@ int codec_request_encode(const struct api_request *req,
             break;
         case API_STATUS:
             m.body_case = PGQ__REQUEST__BODY_STATUS;
+            if (req->cluster[0] != '\0') {
+                status.cluster = S(req->cluster);
+            }
             m.status = &status;
             break;
         case API_EVENTS:
@@ -159,6 +162,10 @@ int codec_request_decode(const uint8_t *buf,
     switch (m->body_case) {
         case PGQ__REQUEST__BODY_STATUS:
             req->kind = API_STATUS;
+            if (m->status->cluster != NULL) {
+                codec_copy_str(&d, req->cluster, sizeof req->cluster, m->status->cluster,
+                               "status.cluster");
+            }
             break;
         case PGQ__REQUEST__BODY_WHOAMI:
             req->kind = API_WHOAMI;
@@ -328,7 +335,7 @@ int codec_response_encode(const struct api_response *res,
         info.rss_kb = ri->rss_kb;
     }
     if (res->body == API_STATUS) {
-        rv = codec_state_to_pb(state, &st, &sc, STATE_NO_EVENTS, NULL, 0);
+        rv = codec_state_to_pb(state, &st, &sc, STATE_NO_EVENTS, events_cluster, 0);
         status.raft = &info;
         status.state = &st;
         m.body_case = PGQ__RESPONSE__BODY_STATUS;

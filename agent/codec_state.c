@@ -208,7 +208,8 @@ static Pgq__Cluster *cluster_to_pb(const struct cluster *c, struct scratch *sc)
 }
 
 /* Fill a State message; events filtered by cluster ("" or NULL: all) and
- * limited to the last `limit` (0: all). */
+ * limited to the last `limit` (0: all); with STATE_NO_EVENTS, the clusters
+ * too (only that one, when it is named). */
 int codec_state_to_pb(const struct state *s,
                       Pgq__State *m,
                       struct scratch *sc,
@@ -229,7 +230,7 @@ int codec_state_to_pb(const struct state *s,
     m->has_feature_level = s->feature_level > 1, m->feature_level = s->feature_level;
     if (!events_only) {
         Pgq__Monitor **ms = codec_scratch_alloc(sc, PGQ_MAX_MONITORS * sizeof *ms);
-        Pgq__Cluster **cs = codec_scratch_alloc(sc, s->n_clusters * sizeof *cs);
+        Pgq__Cluster **cs = codec_scratch_alloc(sc, PGQ_MAX(s->n_clusters, 1) * sizeof *cs);
         if (ms == NULL || cs == NULL) {
             return PGQ_NOMEM;
         }
@@ -248,13 +249,24 @@ int codec_state_to_pb(const struct state *s,
         }
         m->n_monitors = s->n_monitors;
         m->monitors = ms;
-        for (unsigned i = 0; i < s->n_clusters; i++) {
-            cs[i] = cluster_to_pb(&s->clusters[i], sc);
-            if (cs[i] == NULL) {
+        /* A status of one cluster (level 6) holds that cluster only: found
+         * by its index, its encoding costs what it holds. */
+        if (what == STATE_NO_EVENTS && cluster != NULL && cluster[0] != '\0') {
+            const struct cluster *c = state_cluster(s, cluster);
+            m->n_clusters = 0;
+            if (c != NULL && (cs[0] = cluster_to_pb(c, sc)) == NULL) {
                 return PGQ_NOMEM;
             }
+            m->n_clusters = c != NULL ? 1 : 0;
+        } else {
+            for (unsigned i = 0; i < s->n_clusters; i++) {
+                cs[i] = cluster_to_pb(&s->clusters[i], sc);
+                if (cs[i] == NULL) {
+                    return PGQ_NOMEM;
+                }
+            }
+            m->n_clusters = s->n_clusters;
         }
-        m->n_clusters = s->n_clusters;
         m->clusters = cs;
         if (codec_access_to_pb(s, m, sc) != 0) {
             return PGQ_NOMEM;

@@ -298,7 +298,19 @@ static int cmd_read(struct ctl *c, const struct args *a, const char *cmd)
         pgq_strlcpy(req.cluster, cluster, sizeof req.cluster);
         req.limit = (unsigned)limit;
     }
+    if (req.kind == API_STATUS && a->cluster != NULL) {
+        /* Only that cluster, from monitors of level 6 on: the reply costs
+         * what it holds, not the whole state. */
+        pgq_strlcpy(req.cluster, a->cluster, sizeof req.cluster);
+    }
     rv = ctl_read(c, &req, &res, answered, sizeof answered);
+    if (rv == 0 && res.code == API_BAD_REQUEST && req.cluster[0] != '\0' &&
+        req.kind == API_STATUS) {
+        /* An older monitor refuses the field: ask for everything. */
+        api_response_close(&res);
+        req.cluster[0] = '\0';
+        rv = ctl_read(c, &req, &res, answered, sizeof answered);
+    }
     if (rv != 0) {
         fprintf(stderr, "pgquorumctl: %s\n", c->errmsg);
         return rv == PGQ_UNAVAILABLE ? PGQ_EXIT_UNREACHABLE : PGQ_EXIT_FAILED;

@@ -1563,6 +1563,44 @@ static void test_request_round_trip(void **ctx)
     }
 }
 
+static void test_status_of_one_cluster(void **ctx)
+{
+    /* A status reply for one cluster (level 6) carries that cluster alone, and none for an
+     * unknown one; without a name, every cluster. */
+    struct state st, *s = &st;
+    struct api_response res, back;
+    struct command c;
+    uint8_t *buf;
+    size_t len;
+    char err[256] = "";
+    const char *names[] = {"c2", "nope", ""};
+    const unsigned want[] = {1, 0, 3};
+    (void)ctx;
+    state_init(s);
+    for (unsigned i = 0; i < 3; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "c%u", i + 1);
+        c = b_cmd_node_add(100 + i, name, "pg1", "host=10.0.0.1", 50);
+        b_apply(s, &c);
+    }
+    for (unsigned k = 0; k < 3; k++) {
+        api_response_init(&res);
+        res.body = API_STATUS;
+        assert_int_equal(codec_response_encode(&res, s, names[k], 0, NULL, &buf, &len), 0);
+        if (codec_response_decode(buf, len, &back, err, sizeof err) != 0) {
+            fail_msg("%s", err);
+        }
+        assert_int_equal(back.state.n_clusters, want[k]);
+        if (want[k] == 1) {
+            assert_string_equal(back.state.clusters[0].name, "c2");
+        }
+        free(buf);
+        api_response_close(&back);
+        api_response_close(&res);
+    }
+    state_close(s);
+}
+
 static void test_response_whoami(void **ctx)
 {
     /* A whoami reply carries the identity, its address, role, whether it is a static admin,
@@ -2126,6 +2164,7 @@ int main(void)
         cmocka_unit_test(test_state_out_of_range),
         cmocka_unit_test(test_request_round_trip),
         cmocka_unit_test(test_response_whoami),
+        cmocka_unit_test(test_status_of_one_cluster),
         cmocka_unit_test(test_request_refused),
         cmocka_unit_test(test_request_not_canonical),
         cmocka_unit_test(test_response_not_leader),
