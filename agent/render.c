@@ -364,19 +364,11 @@ int render_status(FILE *out,
                   uint64_t now_ms,
                   bool json)
 {
-    json_t *doc;
-    int rv;
     if (!json) {
         status_table(out, s, rows, n, leader, cluster, now_ms);
         return 0;
     }
-    doc = render_status_doc(s, rows, n, leader, cluster);
-    if (doc == NULL) {
-        return PGQ_NOMEM;
-    }
-    rv = render_json_write(out, doc);
-    json_decref(doc);
-    return rv;
+    return render_status_stream(out, s, rows, n, leader, cluster);
 }
 
 /* ---- events ------------------------------------------------------------- */

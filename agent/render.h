@@ -57,6 +57,15 @@ int render_events(FILE *out, const struct state *s, bool json);
 /* `status --json`, and the HTTP server's /cluster: the monitors (rows[0..n),
  * see render_monitor_rows), the leader (0: null), and the clusters and
  * nodes of `cluster` ("" for all). */
+/* The same document, written as it is built, a node at a time: what it
+ * costs in memory does not grow with the number of nodes. The bytes are
+ * those of render_status_doc() written by render_json_write(). */
+int render_status_stream(FILE *out,
+                         const struct state *s,
+                         const struct monitor_row *rows,
+                         unsigned n_rows,
+                         uint64_t leader,
+                         const char *cluster);
 json_t *render_status_doc(const struct state *s,
                           const struct monitor_row *rows,
                           unsigned n,

@@ -507,6 +507,75 @@ json_t *render_status_doc(const struct state *s,
     return done(o, ok);
 }
 
+/* One element of an array being streamed: ',' before all but the first. */
+static int stream_one(FILE *out, json_t *doc, bool *first)
+{
+    int rv = 0;
+    if (doc == NULL) {
+        return PGQ_NOMEM;
+    }
+    if ((!*first && fputc(',', out) == EOF) || json_dumpf(doc, out, DOC_FLAGS) != 0) {
+        rv = PGQ_IO;
+    }
+    *first = false;
+    json_decref(doc);
+    return rv;
+}
+
+int render_status_stream(FILE *out,
+                         const struct state *s,
+                         const struct monitor_row *rows,
+                         unsigned n_rows,
+                         uint64_t leader,
+                         const char *cluster)
+{
+    json_t *head = json_object(), *monitors = json_array();
+    bool ok = true, first = true;
+    char *text;
+    size_t len;
+    int rv = 0;
+    /* The head as the document would start it, without its closing brace. */
+    put(head, &ok, "leader", leader != 0 ? uint_value(leader) : json_null());
+    put_u64(head, &ok, "leader_generation", s->leader_gen);
+    for (unsigned i = 0; i < n_rows; i++) {
+        append(monitors, &ok, monitor_doc(&rows[i]));
+    }
+    put(head, &ok, "monitors", monitors);
+    head = done(head, ok);
+    text = head != NULL ? json_dumps(head, DOC_FLAGS) : NULL;
+    json_decref(head);
+    if (text == NULL) {
+        return PGQ_NOMEM;
+    }
+    len = strlen(text);
+    if (fwrite(text, 1, len - 1, out) != len - 1 || fputs(",\"clusters\":[", out) == EOF) {
+        rv = PGQ_IO;
+    }
+    free(text);
+    for (unsigned ci = 0; ci < s->n_clusters && rv == 0; ci++) {
+        if (cluster_shown(&s->clusters[ci], cluster)) {
+            rv = stream_one(out, cluster_doc(&s->clusters[ci]), &first);
+        }
+    }
+    if (rv == 0 && fputs("],\"nodes\":[", out) == EOF) {
+        rv = PGQ_IO;
+    }
+    first = true;
+    for (unsigned ci = 0; ci < s->n_clusters && rv == 0; ci++) {
+        const struct cluster *c = &s->clusters[ci];
+        if (!cluster_shown(c, cluster)) {
+            continue;
+        }
+        for (unsigned ni = 0; ni < c->n_nodes && rv == 0; ni++) {
+            rv = stream_one(out, render_node_doc(s, c, &c->nodes[ni]), &first);
+        }
+    }
+    if (rv == 0 && fputs("]}\n", out) == EOF) {
+        rv = PGQ_IO;
+    }
+    return rv;
+}
+
 /* ---- events ------------------------------------------------------------------ */
 
 static json_t *event_doc(const struct event *e)
