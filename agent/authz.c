@@ -39,6 +39,7 @@ static const struct action_row actions[] = {
     {AUTHZ_REPORT, "report", AUTHZ_ROLE_NONE, false},
     {AUTHZ_HEARTBEAT, "heartbeat", AUTHZ_ROLE_NONE, false},
     {AUTHZ_AUDIT, "audit", AUTHZ_ROLE_NONE, false},
+    {AUTHZ_CLUSTER_REMOVE, "cluster-remove", AUTHZ_ROLE_OPERATOR, true},
 };
 _Static_assert(PGQ_ARRAY_SIZE(actions) == AUTHZ__N_ACTIONS, "one row per action");
 
@@ -87,6 +88,8 @@ int authz_action_of_command(const struct command *cmd)
             return AUTHZ_NODE_ADD;
         case CMD_NODE_REMOVE:
             return AUTHZ_NODE_REMOVE;
+        case CMD_CLUSTER_REMOVE:
+            return AUTHZ_CLUSTER_REMOVE;
         case CMD_MAINTENANCE:
             return AUTHZ_MAINTENANCE;
         case CMD_SWITCHOVER:

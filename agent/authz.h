@@ -26,7 +26,7 @@ _Static_assert(PGQ_IDENTITY_MAX == TRANSPORT_NAME_MAX, "identity names fit a pee
 enum authz_role {
     AUTHZ_ROLE_NONE = 0, /* nothing but what it is granted */
     AUTHZ_ROLE_VIEWER,   /* status, events, whoami */
-    AUTHZ_ROLE_OPERATOR, /* viewer + maintenance, switchover, pause/resume, sync */
+    AUTHZ_ROLE_OPERATOR, /* viewer + maintenance, switchover, pause/resume, sync, cluster remove */
     AUTHZ_ROLE_ADMIN,    /* everything */
     AUTHZ__N_ROLES
 };
@@ -49,9 +49,10 @@ enum authz_action {
     AUTHZ_ROLE,  /* set an identity's role */
     AUTHZ_GRANT, /* grant, revoke, deny */
     AUTHZ_FAILPOINT,
-    AUTHZ_REPORT,    /* monitors only */
-    AUTHZ_HEARTBEAT, /* node agents only */
-    AUTHZ_AUDIT,     /* monitors only: a follower's refusal for the leader */
+    AUTHZ_REPORT,         /* monitors only */
+    AUTHZ_HEARTBEAT,      /* node agents only */
+    AUTHZ_AUDIT,          /* monitors only: a follower's refusal for the leader */
+    AUTHZ_CLUSTER_REMOVE, /* level 6 */
     AUTHZ__N_ACTIONS
 };
 

@@ -28,41 +28,6 @@ int cluster_fail(struct apply_result *res, int code, const char *fmt, ...)
 /* See state_grow(). */
 #define grow state_grow
 
-void cluster_event(struct state *s,
-                   const char *cluster,
-                   const char *node,
-                   int kind,
-                   uint64_t epoch,
-                   uint64_t duration_ms,
-                   const char *fmt,
-                   ...)
-{
-    struct event *e;
-    va_list ap;
-    if (s->events == NULL) {
-        s->events = grow(NULL, PGQ_MAX_EVENTS * sizeof *s->events);
-        memset(s->events, 0, PGQ_MAX_EVENTS * sizeof *s->events);
-    }
-    if (s->n_events < PGQ_MAX_EVENTS) {
-        e = &s->events[(s->events_head + s->n_events) % PGQ_MAX_EVENTS];
-        s->n_events++;
-    } else {
-        e = &s->events[s->events_head];
-        s->events_head = (s->events_head + 1) % PGQ_MAX_EVENTS;
-    }
-    memset(e, 0, sizeof *e);
-    e->seq = ++s->event_seq;
-    e->time_ms = s->time_ms;
-    pgq_strlcpy(e->cluster, cluster != NULL ? cluster : "", sizeof e->cluster);
-    pgq_strlcpy(e->node, node != NULL ? node : "", sizeof e->node);
-    e->kind = kind;
-    e->epoch = epoch;
-    e->duration_ms = duration_ms;
-    va_start(ap, fmt);
-    vsnprintf(e->message, sizeof e->message, fmt, ap);
-    va_end(ap);
-}
-
 /* The nodes the primary keeps a slot for changed: the slots are due again
  * (feature level 3; below it nothing of slots is in the state). */
 static void members_changed(struct state *s, struct cluster *c)
@@ -148,6 +113,9 @@ static int apply_node_add(struct state *s, const struct command *cmd, struct app
     n->priority = cmd->u.node_add.priority;
     n->replication_quorum = true;
     n->added_ms = cmd->time_ms;
+    if (s->feature_level >= 6) {
+        n->reg_seq = s->seq + 1; /* the seq this command is applied as: unique */
+    }
     members_changed(s, c);
     cluster_event(s, c->name, n->name, PGQ_EV_NODE_ADDED, c->epoch, 0,
                   "node %s added (priority %u)", n->name, n->priority);
@@ -180,13 +148,41 @@ static int check_node_remove(const struct state *s,
                             "depends on what it acknowledged; remove it once a standby is promoted",
                             n->name);
     }
+    /* Level 6: a switchover names its target; the same name registered
+     * again would be another server. */
+    if (s->feature_level >= 6 && c->sw.phase != PGQ_SW_NONE && strcmp(c->sw.target, n->name) == 0) {
+        return cluster_fail(res, PGQ_REFUSED,
+                            "node %s is the target of the switchover of cluster %s: cancel it "
+                            "first (pgquorumctl switchover --cancel --cluster %s)",
+                            n->name, c->name, c->name);
+    }
     return 0;
+}
+
+/* Level 6: nothing of a removed node stays under its name, so that a node
+ * registered again under it starts clean. The synchronous standbys the
+ * other nodes named: a name that is no registered node is not judged
+ * (policy_choose.c), and a new node of that name has acknowledged nothing. */
+static void forget_node(struct cluster *c, const char *name)
+{
+    for (unsigned i = 0; i < c->n_nodes; i++) {
+        struct node *m = &c->nodes[i];
+        unsigned kept = 0;
+        for (unsigned k = 0; k < m->n_sync; k++) {
+            if (strcmp(m->sync[k].name, name) != 0) {
+                m->sync[kept++] = m->sync[k];
+            }
+        }
+        m->n_sync = kept;
+    }
 }
 
 static int apply_node_remove(struct state *s, const struct command *cmd, struct apply_result *res)
 {
     struct cluster *c;
     struct node *n;
+    uint64_t epoch;
+    bool last = false;
     int rv = check_node_remove(s, cmd, res);
     if (rv != 0) {
         return rv;
@@ -205,8 +201,22 @@ static int apply_node_remove(struct state *s, const struct command *cmd, struct 
         }
     }
     members_changed(s, c);
-    cluster_event(s, c->name, cmd->node, PGQ_EV_NODE_REMOVED, c->epoch, 0, "node %s removed",
+    epoch = c->epoch;
+    if (s->feature_level >= 6) {
+        forget_node(c, cmd->node);
+        last = c->n_nodes == 0;
+    }
+    if (last) {
+        /* Level 6: an empty cluster is freed (and its history with it),
+         * so its events go to the history of no cluster, under its name. */
+        state_drop_cluster(s, c);
+    }
+    cluster_event(s, cmd->cluster, cmd->node, PGQ_EV_NODE_REMOVED, epoch, 0, "node %s removed",
                   cmd->node);
+    if (last) {
+        cluster_event(s, cmd->cluster, "", PGQ_EV_CLUSTER, epoch, 0,
+                      "cluster %s removed: its last node %s was removed", cmd->cluster, cmd->node);
+    }
     return 0;
 }
 
@@ -647,7 +657,8 @@ static int apply_set_role(struct state *s, const struct command *cmd, struct app
                                 "node %s cannot be made primary: another server answers for it",
                                 n->name);
         }
-        c->epoch++;
+        /* Level 6: never an epoch a removed cluster used (cluster_remove.c). */
+        c->epoch = cluster_epoch_base(s, c) + 1;
         pgq_strlcpy(c->primary, n->name, sizeof c->primary);
         c->timeline = c->parent_tli = 0; /* not known: it was not promoted by us */
         c->fork_lsn = 0;
@@ -753,6 +764,8 @@ int cluster_check(const struct state *s, const struct command *cmd, struct apply
             return check_grant(s, cmd, res);
         case CMD_BATCH:
             return check_batch(s, cmd, res);
+        case CMD_CLUSTER_REMOVE:
+            return check_cluster_remove(s, cmd, res);
         default:
             return 0;
     }
@@ -844,7 +857,7 @@ static int check_batch(const struct state *s, const struct command *cmd, struct 
 int cluster_apply(struct state *s, const struct command *cmd, struct apply_result *res)
 {
     uint64_t saved_time = s->time_ms;
-    uint64_t first_event = s->event_seq + 1;
+    const struct command *outer = s->applying;
     int rv;
     memset(res, 0, sizeof *res);
     /* Time never goes back, whatever a new leader's clock says. */
@@ -863,6 +876,7 @@ int cluster_apply(struct state *s, const struct command *cmd, struct apply_resul
                             "command needs feature level %u; the cluster is at level %u",
                             cluster_command_level(cmd), s->feature_level);
     }
+    s->applying = cmd; /* its events say who asked (cluster_event) */
     switch (cmd->kind) {
         case CMD_HELLO:
             rv = apply_hello(s, cmd, res);
@@ -933,15 +947,18 @@ int cluster_apply(struct state *s, const struct command *cmd, struct apply_resul
                 return 0; /* each of its commands counted and stamped itself */
             }
             break;
+        case CMD_CLUSTER_REMOVE:
+            rv = apply_cluster_remove(s, cmd, res);
+            break;
         default:
             rv = cluster_fail(res, PGQ_UNKNOWN, "unknown command kind %d", cmd->kind);
             break;
     }
+    s->applying = outer;
     if (rv != 0) {
         s->time_ms = saved_time;
         return rv;
     }
-    cluster_stamp_events(s, cmd, first_event);
     s->seq++;
     return 0;
 }

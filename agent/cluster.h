@@ -191,12 +191,48 @@ struct node
      * primary has the primary's, so a rejoin keeps it; a new initdb needs
      * node remove + node add. */
     uint64_t system_id;
+    /* Level 6: the state seq of the NodeAdd that registered it (0: before
+     * level 6). A name removed and registered again is another node: what
+     * a monitor keeps of a node (its probe, a job on it) goes with it. */
+    uint64_t reg_seq;
     /* One view per monitor that reported the node, at most
      * PGQ_MAX_MONITORS; slots with monitor_id 0 are empty. Sized to the
      * monitors that exist (owned). */
     struct view *views;
     unsigned n_views;
     uint64_t addr_key; /* node_addr_key(conninfo): derived, not replicated */
+};
+
+/* One committed event (cluster_events.c): a single allocation, its strings
+ * packed after it and sized to their content (never NULL: "" when none).
+ * A history and the recent index may share it (refs). */
+struct event
+{
+    uint64_t seq;
+    uint64_t time_ms;
+    uint64_t duration_ms;
+    uint64_t epoch;
+    int kind;      /* enum pgq_event_kind */
+    int action;    /* level 5: the request's enum authz_action (0: not a request) */
+    unsigned refs; /* private: the rings holding it */
+    const char *cluster;
+    const char *node;
+    const char *message;
+    /* Level 5, the request it records ("" when none): who asked, from
+     * where and how it ended ("ok", "refused: ...", "denied: ..."). */
+    const char *who;
+    const char *from;
+    const char *outcome;
+};
+
+/* A bounded history of events, oldest first (a ring of references grown to
+ * its bound as events come). */
+struct event_ring
+{
+    struct event **ev; /* owned references */
+    unsigned n;
+    unsigned head;
+    unsigned cap;
 };
 
 struct failover
@@ -307,6 +343,9 @@ struct cluster
     uint64_t members_gen;
     uint64_t slots_epoch;
     struct cluster_sync sync;
+    /* Level 6: this cluster's own history (cluster_events.c), at most
+     * state.events_per_cluster; it goes when the cluster does. */
+    struct event_ring events;
 };
 
 struct member
@@ -321,25 +360,6 @@ struct member
 /* An identity's name: "user:alice", "node:main/pg1", "monitor:3". */
 #define PGQ_IDENTITY_MAX 128
 #define PGQ_IP_MAX 64
-
-struct event
-{
-    uint64_t seq;
-    uint64_t time_ms;
-    char cluster[PGQ_NAME_MAX];
-    char node[PGQ_NAME_MAX];
-    int kind; /* enum pgq_event_kind */
-    char message[PGQ_REASON_MAX];
-    uint64_t duration_ms;
-    uint64_t epoch;
-    /* Level 5, the request it records ("" when none): who asked, from
-     * where, what (enum authz_action) and how it ended ("ok",
-     * "refused: ...", "denied: ..."). */
-    char who[PGQ_IDENTITY_MAX];
-    char from[PGQ_IP_MAX];
-    int action;
-    char outcome[PGQ_REASON_MAX];
-};
 
 /* Level 5: an identity's role (enum authz_role, never none: no entry). */
 struct access_role
@@ -377,11 +397,22 @@ struct state
      * addressing over cluster index + 1, cluster_index_cap a power of two. */
     uint32_t *cluster_index;
     unsigned cluster_index_cap;
-    struct event *events; /* owned ring of PGQ_MAX_EVENTS, oldest at events_head */
-    unsigned n_events;
-    unsigned events_head;
+    /* The history (cluster_events.c). Below level 6 every event is here,
+     * at most PGQ_MAX_EVENTS; from level 6 only those of no cluster (the
+     * leader's, audit records, feature level, a cluster's removal), at most
+     * events_global, each cluster keeping its own. */
+    struct event_ring events;
+    struct event_ring recent;    /* the latest PGQ_EVENTS_RECENT of all: an index, not
+                                    replicated (rebuilt from the histories on decode) */
+    unsigned events_per_cluster; /* level 6: the bounds, committed by the leader */
+    unsigned events_global;
     uint64_t event_seq;
-    unsigned feature_level; /* PGQ_FEATURE_LEVEL: commands above it are refused */
+    /* Level 6: the highest epoch a removed cluster reached. A cluster
+     * created since starts its epochs above it, so that an epoch (a fencing
+     * token) never names two primaries of one name (cluster_remove.c). */
+    uint64_t epoch_floor;
+    const struct command *applying; /* transient: the command being applied */
+    unsigned feature_level;         /* PGQ_FEATURE_LEVEL: commands above it are refused */
     /* Level 5: roles and grants, sorted by name (then action, cluster). */
     struct access_role *roles; /* owned */
     unsigned n_roles;
@@ -500,7 +531,11 @@ struct command
         struct agent_facts agent; /* CMD_AGENT: node = the agent's node */
         struct cmd_feature
         {
-            unsigned level;
+            unsigned level; /* the level to raise to; level 6: the current one to set only */
+            /* Level 6: the history's bounds (0: unchanged), see
+             * state.events_per_cluster. */
+            unsigned events_per_cluster;
+            unsigned events_global;
         } feature;
         struct cmd_allow
         {
@@ -737,7 +772,63 @@ bool sync_set_has(const struct sync_set *set, const char *name);
  * standby seen holding its WAL): the monitor reports it at once. */
 bool state_obs_sync_due(const struct state *s, const char *cluster, const struct obs *o);
 
-/* Events, oldest first: the i-th of state->n_events. */
-const struct event *state_event(const struct state *s, unsigned i);
+/* ---- the history (cluster_events.c) ---------------------------------------- */
+
+/* The i-th event of r, oldest first (NULL past the end); its latest. */
+const struct event *event_ring_at(const struct event_ring *r, unsigned i);
+const struct event *event_ring_last(const struct event_ring *r);
+
+/* The latest event of all (NULL: none). */
+const struct event *state_event_last(const struct state *s);
+
+/* Events in seq order, borrowed from the state (valid until it changes). */
+struct event_list
+{
+    const struct event **ev; /* owned array */
+    unsigned n;
+};
+
+/* The latest `limit` events (0 or more than PGQ_EVENTS_LIST_MAX: that
+ * many) of cluster ("" or NULL: of every cluster, merged in seq order),
+ * oldest first. A cluster's are its own history and those of the others
+ * that name it or no cluster. Costs the events listed (and, for every
+ * cluster, a heap over the clusters), never a walk of every history. */
+int state_events_list(const struct state *s,
+                      const char *cluster,
+                      unsigned limit,
+                      struct event_list *out);
+void event_list_free(struct event_list *l);
+
+/* Build an event (refs 0) from its parts (NULL strings as ""); NULL when
+ * out of memory. */
+struct event *event_new(uint64_t seq,
+                        uint64_t time_ms,
+                        const char *cluster,
+                        const char *node,
+                        int kind,
+                        const char *message,
+                        uint64_t duration_ms,
+                        uint64_t epoch,
+                        const char *who,
+                        const char *from,
+                        int action,
+                        const char *outcome);
+/* Append e to r (r takes a reference), dropping the oldest beyond bound
+ * (0: no bound). PGQ_NOMEM: nothing changed (e is freed when unreferenced). */
+int event_ring_push(struct event_ring *r, struct event *e, unsigned bound);
+void event_ring_close(struct event_ring *r);
+/* dst (empty) holds the events of src too (an event never changes once
+ * made: they are shared). */
+int event_ring_copy(struct event_ring *dst, const struct event_ring *src);
+/* Keep only the events of r for which keep() is true. */
+void event_ring_filter(struct event_ring *r,
+                       bool (*keep)(const struct event *e, void *arg),
+                       void *arg);
+/* Every event's seq is unique across the histories and at most
+ * s->event_seq (a decoded snapshot's must be: apply numbers the next from
+ * it). PGQ_MALFORMED with the first seq out of place in *bad. */
+int state_events_check(const struct state *s, uint64_t *bad);
+/* Rebuild s->recent from the histories (after a decode). */
+int state_events_reindex(struct state *s);
 
 #endif /* PGQ_CLUSTER_H */

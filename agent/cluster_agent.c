@@ -46,6 +46,10 @@ unsigned cluster_command_level(const struct command *cmd)
     if (cmd->kind == CMD_HELLO && cmd->u.hello.reason[0] != '\0') {
         return 4;
     }
+    if (cmd->kind == CMD_FEATURE &&
+        (cmd->u.feature.events_per_cluster != 0 || cmd->u.feature.events_global != 0)) {
+        return 6;
+    }
     if (cmd->kind == CMD_AGENT && cmd->u.agent.system_id != 0) {
         return PGQ_MAX(5u, cluster_cmd_level(cmd->kind));
     }
@@ -219,9 +223,33 @@ void agent_note_observation(struct state *s, struct cluster *c, struct node *n, 
                       : "");
 }
 
+/* Level 6: the leader commits the history's bounds of its configuration
+ * (a SetFeature of the current level that sets only them). */
+static int apply_bounds(struct state *s, const struct command *cmd, struct apply_result *res)
+{
+    const struct cmd_feature *f = &cmd->u.feature;
+    if (f->events_per_cluster > PGQ_EVENTS_BOUND_MAX || f->events_global > PGQ_EVENTS_BOUND_MAX) {
+        return cluster_fail(res, PGQ_INVALID, "event history bounds %u and %u: at most %d each",
+                            f->events_per_cluster, f->events_global, PGQ_EVENTS_BOUND_MAX);
+    }
+    if ((f->events_per_cluster == 0 || f->events_per_cluster == s->events_per_cluster) &&
+        (f->events_global == 0 || f->events_global == s->events_global)) {
+        return 0; /* the same again */
+    }
+    events_set_bounds(s, f->events_per_cluster, f->events_global);
+    cluster_event(s, "", "", PGQ_EV_FEATURE, 0, 0,
+                  "event history: the latest %u events of each cluster, %u of no cluster",
+                  s->events_per_cluster, s->events_global);
+    return 0;
+}
+
 int apply_feature(struct state *s, const struct command *cmd, struct apply_result *res)
 {
-    unsigned level = cmd->u.feature.level;
+    unsigned level = cmd->u.feature.level, from = s->feature_level;
+    if (s->feature_level >= 6 && level == s->feature_level &&
+        (cmd->u.feature.events_per_cluster != 0 || cmd->u.feature.events_global != 0)) {
+        return apply_bounds(s, cmd, res);
+    }
     if (level <= s->feature_level) {
         return cluster_fail(res, PGQ_STALE, "feature level %u: the cluster is already at %u", level,
                             s->feature_level);
@@ -242,6 +270,7 @@ int apply_feature(struct state *s, const struct command *cmd, struct apply_resul
     cluster_event(s, "", "", PGQ_EV_FEATURE, 0, 0, "feature level %u (was %u)", level,
                   s->feature_level);
     s->feature_level = level;
+    events_level_raised(s, from);
     return 0;
 }
 

@@ -186,23 +186,3 @@ int apply_audit(struct state *s, const struct command *cmd, struct apply_result 
     }
     return 0;
 }
-
-void cluster_stamp_events(struct state *s, const struct command *cmd, uint64_t first_seq)
-{
-    int action = authz_action_of_command(cmd);
-    const char *outcome = cmd->kind == CMD_AUDIT ? cmd->u.audit.outcome : "ok";
-    if (cmd->who[0] == '\0' || s->n_events == 0) {
-        return;
-    }
-    /* The events this command appended are the last ones of the ring. */
-    for (unsigned i = s->n_events; i > 0; i--) {
-        struct event *e = &s->events[(s->events_head + i - 1) % PGQ_MAX_EVENTS];
-        if (e->seq < first_seq) {
-            break;
-        }
-        pgq_strlcpy(e->who, cmd->who, sizeof e->who);
-        pgq_strlcpy(e->from, cmd->from, sizeof e->from);
-        pgq_strlcpy(e->outcome, outcome, sizeof e->outcome);
-        e->action = action;
-    }
-}

@@ -11,7 +11,8 @@
 /* Fill res with code and the message; returns code. */
 int cluster_fail(struct apply_result *res, int code, const char *fmt, ...) PGQ_PRINTF(3, 4);
 
-/* Append an event (stamped with the state's time) to the ring. */
+/* Append an event (stamped with the state's time and, for a client's
+ * write, with who asked) to its history (cluster_events.c). */
 void cluster_event(struct state *s,
                    const char *cluster,
                    const char *node,
@@ -69,18 +70,35 @@ void sync_note_observation(struct state *s, struct cluster *c, struct node *n, c
 void sync_on_decide(struct cluster *c, uint64_t old_epoch);
 void sync_on_promoted(struct cluster *c);
 
-/* Roles, grants, audit records (cluster_authz.c, level 5); and the
- * events of a client's write stamped with who asked, from where, what and
- * "ok" (those of seq >= first_seq). */
+/* Roles, grants, audit records (cluster_authz.c, level 5). */
 int check_access_role(const struct state *s, const struct command *cmd, struct apply_result *res);
 int apply_access_role(struct state *s, const struct command *cmd, struct apply_result *res);
 int check_grant(const struct state *s, const struct command *cmd, struct apply_result *res);
 int apply_grant(struct state *s, const struct command *cmd, struct apply_result *res);
 int apply_audit(struct state *s, const struct command *cmd, struct apply_result *res);
-void cluster_stamp_events(struct state *s, const struct command *cmd, uint64_t first_seq);
 
 /* The primary of c is up again by verdict: a failover still cutting its
  * standbys off it is abandoned. */
 void failover_primary_up(struct state *s, struct cluster *c);
+
+/* The history (cluster_events.c): a cluster's goes with it; the level was
+ * raised from `from` (at 6 each cluster's events move to its own history);
+ * the leader committed new bounds (0: unchanged), the histories trimmed. */
+void events_cluster_free(struct state *s, struct cluster *c);
+void events_level_raised(struct state *s, unsigned from);
+void events_set_bounds(struct state *s, unsigned per_cluster, unsigned global);
+
+/* A cluster's life (cluster_remove.c, level 6): an operator removes it
+ * with its nodes (refused while a failover, cut or switchover of it is in
+ * progress); a cluster whose last node was removed goes too.
+ * state_drop_cluster drops c from the state (c is invalid after), raising the epoch floor to
+ * its epochs; cluster_epoch_base is the epoch a discovery in c counts up
+ * from: never below the floor. */
+int check_cluster_remove(const struct state *s,
+                         const struct command *cmd,
+                         struct apply_result *res);
+int apply_cluster_remove(struct state *s, const struct command *cmd, struct apply_result *res);
+void state_drop_cluster(struct state *s, struct cluster *c);
+uint64_t cluster_epoch_base(const struct state *s, const struct cluster *c);
 
 #endif /* PGQ_CLUSTER_INTERNAL_H */

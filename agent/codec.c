@@ -155,6 +155,17 @@ int codec_command_to_pb(const struct command *cmd, Pgq__Command *m, struct scrat
             m->node_add = b;
             return 0;
         }
+        case CMD_CLUSTER_REMOVE: {
+            Pgq__ClusterRemove *b = codec_scratch_alloc(sc, sizeof *b);
+            if (b == NULL) {
+                return PGQ_NOMEM;
+            }
+            pgq__cluster_remove__init(b);
+            b->cluster = S(cmd->cluster);
+            m->body_case = PGQ__COMMAND__BODY_CLUSTER_REMOVE;
+            m->cluster_remove = b;
+            return 0;
+        }
         case CMD_NODE_REMOVE: {
             Pgq__NodeRemove *b = codec_scratch_alloc(sc, sizeof *b);
             if (b == NULL) {
@@ -281,6 +292,10 @@ int codec_command_to_pb(const struct command *cmd, Pgq__Command *m, struct scrat
             }
             pgq__set_feature__init(b);
             b->level = cmd->u.feature.level;
+            b->has_events_per_cluster = cmd->u.feature.events_per_cluster != 0;
+            b->events_per_cluster = cmd->u.feature.events_per_cluster;
+            b->has_events_global = cmd->u.feature.events_global != 0;
+            b->events_global = cmd->u.feature.events_global;
             m->body_case = PGQ__COMMAND__BODY_FEATURE;
             m->feature = b;
             return 0;
@@ -553,6 +568,11 @@ static void command_from_pb(struct dec *d, const Pgq__Command *m, struct command
             cmd->kind = CMD_NODE_ADD;
             codec_node_add_from_pb(d, m->node_add, cmd);
             return;
+        case PGQ__COMMAND__BODY_CLUSTER_REMOVE:
+            cmd->kind = CMD_CLUSTER_REMOVE;
+            codec_copy_str(d, cmd->cluster, sizeof cmd->cluster, m->cluster_remove->cluster,
+                           "cluster_remove.cluster");
+            return;
         case PGQ__COMMAND__BODY_NODE_REMOVE:
             cmd->kind = CMD_NODE_REMOVE;
             codec_copy_str(d, cmd->cluster, sizeof cmd->cluster, m->node_remove->cluster,
@@ -599,6 +619,8 @@ static void command_from_pb(struct dec *d, const Pgq__Command *m, struct command
         case PGQ__COMMAND__BODY_FEATURE:
             cmd->kind = CMD_FEATURE;
             cmd->u.feature.level = m->feature->level;
+            cmd->u.feature.events_per_cluster = m->feature->events_per_cluster;
+            cmd->u.feature.events_global = m->feature->events_global;
             return;
         case PGQ__COMMAND__BODY_ALLOW_UNFENCED:
             cmd->kind = CMD_ALLOW_UNFENCED;

@@ -107,6 +107,11 @@ int codec_request_encode(const struct api_request *req,
             m.body_case = PGQ__REQUEST__BODY_BATCH;
             m.batch = cm.batch;
             break;
+        case API_CLUSTER_REMOVE:
+            rv = codec_command_to_pb(&req->cmd, &cm, &sc);
+            m.body_case = PGQ__REQUEST__BODY_CLUSTER_REMOVE;
+            m.cluster_remove = cm.cluster_remove;
+            break;
         case API_NODE_ADD:
         case API_NODE_REMOVE:
         case API_MAINTENANCE:
@@ -203,6 +208,12 @@ int codec_request_decode(const uint8_t *buf,
             req->kind = API_NODE_ADD;
             req->cmd.kind = CMD_NODE_ADD;
             codec_node_add_from_pb(&d, m->node_add, &req->cmd);
+            break;
+        case PGQ__REQUEST__BODY_CLUSTER_REMOVE:
+            req->kind = API_CLUSTER_REMOVE;
+            req->cmd.kind = CMD_CLUSTER_REMOVE;
+            codec_copy_str(&d, req->cmd.cluster, sizeof req->cmd.cluster,
+                           m->cluster_remove->cluster, "cluster_remove.cluster");
             break;
         case PGQ__REQUEST__BODY_NODE_REMOVE:
             req->kind = API_NODE_REMOVE;
@@ -428,7 +439,11 @@ int codec_response_decode(const uint8_t *buf,
         if (m->events->raft != NULL) {
             raft_info_from_pb(&d, m->events->raft, &res->info);
         }
-        codec_events_from_pb(&d, m->events->events, m->events->n_events, &res->state);
+        codec_events_from_pb(&d, m->events->events, m->events->n_events, PGQ_EVENTS_LIST_MAX, NULL,
+                             &res->state.events);
+        if (d.rv == 0 && state_events_reindex(&res->state) != 0) {
+            codec_dec_fail(&d, PGQ_NOMEM, "out of memory");
+        }
     } else if (m->body_case == PGQ__RESPONSE__BODY_HEARTBEAT) {
         res->body = API_HEARTBEAT;
         res->hb.lease_ms = m->heartbeat->lease_ms;

@@ -239,14 +239,6 @@ void codec_event_who_to_pb(const struct event *e, Pgq__Event *m)
     m->has_action = e->action != 0, m->action = (uint32_t)e->action;
 }
 
-void codec_event_who_from_pb(struct dec *d, const Pgq__Event *m, struct event *e)
-{
-    codec_copy_str(d, e->who, sizeof e->who, m->who, "event.who");
-    codec_copy_str(d, e->from, sizeof e->from, m->from, "event.from");
-    codec_copy_str(d, e->outcome, sizeof e->outcome, m->outcome, "event.outcome");
-    e->action = (int)m->action;
-}
-
 /* ---- whoami ------------------------------------------------------------- */
 
 int codec_whoami_to_pb(const struct whoami_reply *w, Pgq__WhoamiReply *m, struct scratch *sc)

@@ -114,7 +114,6 @@ void codec_audit_from_pb(struct dec *d, const Pgq__Audit *b, struct command *cmd
 int codec_access_to_pb(const struct state *s, Pgq__State *m, struct scratch *sc);
 void codec_access_from_pb(struct dec *d, const Pgq__State *m, struct state *s);
 void codec_event_who_to_pb(const struct event *e, Pgq__Event *m);
-void codec_event_who_from_pb(struct dec *d, const Pgq__Event *m, struct event *e);
 int codec_whoami_to_pb(const struct whoami_reply *w, Pgq__WhoamiReply *m, struct scratch *sc);
 void codec_whoami_from_pb(struct dec *d, const Pgq__WhoamiReply *m, struct whoami_reply *w);
 
@@ -123,8 +122,10 @@ void codec_whoami_from_pb(struct dec *d, const Pgq__WhoamiReply *m, struct whoam
  * an events reply only the history. */
 enum { STATE_ALL, STATE_NO_EVENTS, STATE_EVENTS_ONLY };
 
-/* Fill a State message; events filtered by cluster ("" or NULL: all) and
- * limited to the last `limit` (0: all). */
+/* Fill a State message. A snapshot (STATE_ALL) holds each cluster's
+ * history in it and the rest in State.events; a reply (STATE_EVENTS_ONLY)
+ * the latest `limit` (0: PGQ_EVENTS_LIST_MAX) events of cluster ("" or
+ * NULL: of all), merged in State.events. */
 int codec_state_to_pb(const struct state *s,
                       Pgq__State *m,
                       struct scratch *sc,
@@ -132,6 +133,13 @@ int codec_state_to_pb(const struct state *s,
                       const char *cluster,
                       unsigned limit);
 void codec_state_from_pb(struct dec *d, const Pgq__State *m, struct state *s);
-void codec_events_from_pb(struct dec *d, Pgq__Event *const *evs, size_t n, struct state *s);
+/* Events of a message into r, oldest first, at most max; those of a
+ * cluster's history carry no name (cluster: its name), others their own. */
+void codec_events_from_pb(struct dec *d,
+                          Pgq__Event *const *evs,
+                          size_t n,
+                          size_t max,
+                          const char *cluster,
+                          struct event_ring *r);
 
 #endif /* PGQ_CODEC_INTERNAL_H */

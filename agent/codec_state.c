@@ -13,7 +13,8 @@
 
 /* ---- state -------------------------------------------------------------- */
 
-static Pgq__Event *event_to_pb(const struct event *e, struct scratch *sc)
+/* An event; in a cluster's history (own: true) without the cluster's name. */
+static Pgq__Event *event_to_pb(const struct event *e, bool own, struct scratch *sc)
 {
     Pgq__Event *m = codec_scratch_alloc(sc, sizeof *m);
     if (m == NULL) {
@@ -22,7 +23,7 @@ static Pgq__Event *event_to_pb(const struct event *e, struct scratch *sc)
     pgq__event__init(m);
     m->seq = e->seq;
     m->time_ms = e->time_ms;
-    m->cluster = S(e->cluster);
+    m->cluster = S(own ? "" : e->cluster);
     if (e->node[0] != '\0') {
         m->node = S(e->node);
     }
@@ -34,6 +35,34 @@ static Pgq__Event *event_to_pb(const struct event *e, struct scratch *sc)
     m->epoch = e->epoch;
     codec_event_who_to_pb(e, m);
     return m;
+}
+
+/* The events of a ring, oldest first. */
+static int ring_to_pb(const struct event_ring *r,
+                      bool own,
+                      struct scratch *sc,
+                      Pgq__Event ***out,
+                      size_t *n_out)
+{
+    Pgq__Event **evs;
+    *n_out = 0;
+    *out = NULL;
+    if (r->n == 0) {
+        return 0;
+    }
+    evs = codec_scratch_alloc(sc, r->n * sizeof *evs);
+    if (evs == NULL) {
+        return PGQ_NOMEM;
+    }
+    for (unsigned i = 0; i < r->n; i++) {
+        evs[i] = event_to_pb(event_ring_at(r, i), own, sc);
+        if (evs[i] == NULL) {
+            return PGQ_NOMEM;
+        }
+    }
+    *out = evs;
+    *n_out = r->n;
+    return 0;
 }
 
 static Pgq__Node *node_to_pb(const struct node *n, struct scratch *sc)
@@ -79,6 +108,7 @@ static Pgq__Node *node_to_pb(const struct node *n, struct scratch *sc)
     m->maintenance_allow_failover = n->maintenance_allow_failover;
     m->has_replication_quorum = !n->replication_quorum, m->replication_quorum = false;
     m->has_system_id = n->system_id != 0, m->system_id = n->system_id;
+    m->has_reg_seq = n->reg_seq != 0, m->reg_seq = n->reg_seq;
     if (n->agent.state != PGQ_AGENT_NONE) {
         m->agent = codec_scratch_alloc(sc, sizeof *m->agent);
         if (m->agent == NULL || codec_agent_to_pb(&n->agent, m->agent, sc) != 0) {
@@ -154,7 +184,7 @@ static void failover_to_pb(const struct failover *f, Pgq__Failover *fo)
     fo->has_final_lsn = f->final_lsn != 0, fo->final_lsn = f->final_lsn;
 }
 
-static Pgq__Cluster *cluster_to_pb(const struct cluster *c, struct scratch *sc)
+static Pgq__Cluster *cluster_to_pb(const struct cluster *c, bool events, struct scratch *sc)
 {
     Pgq__Cluster *m = codec_scratch_alloc(sc, sizeof *m);
     Pgq__Failover *fo = codec_scratch_alloc(sc, sizeof *fo);
@@ -201,7 +231,8 @@ static Pgq__Cluster *cluster_to_pb(const struct cluster *c, struct scratch *sc)
     m->has_slots_epoch = c->slots_epoch != 0, m->slots_epoch = c->slots_epoch;
     m->has_members_gen = c->members_gen != 0, m->members_gen = c->members_gen;
     m->failover = fo;
-    if (codec_cluster_sync_to_pb(c, m, sc) != 0) {
+    if (codec_cluster_sync_to_pb(c, m, sc) != 0 ||
+        (events && ring_to_pb(&c->events, true, sc, &m->events, &m->n_events) != 0)) {
         return NULL;
     }
     return m;
@@ -218,7 +249,7 @@ int codec_state_to_pb(const struct state *s,
                       unsigned limit)
 {
     bool events_only = what == STATE_EVENTS_ONLY;
-    unsigned n_ev = 0, first = 0;
+    struct event_list l;
     Pgq__Event **evs;
     pgq__state__init(m);
     m->seq = s->seq;
@@ -228,6 +259,11 @@ int codec_state_to_pb(const struct state *s,
     m->gen_since_ms = s->gen_since_ms;
     m->event_seq = s->event_seq;
     m->has_feature_level = s->feature_level > 1, m->feature_level = s->feature_level;
+    m->has_epoch_floor = s->epoch_floor != 0, m->epoch_floor = s->epoch_floor;
+    m->has_events_per_cluster = s->events_per_cluster != PGQ_EVENTS_PER_CLUSTER;
+    m->events_per_cluster = s->events_per_cluster;
+    m->has_events_global = s->events_global != PGQ_EVENTS_GLOBAL;
+    m->events_global = s->events_global;
     if (!events_only) {
         Pgq__Monitor **ms = codec_scratch_alloc(sc, PGQ_MAX_MONITORS * sizeof *ms);
         Pgq__Cluster **cs = codec_scratch_alloc(sc, PGQ_MAX(s->n_clusters, 1) * sizeof *cs);
@@ -254,13 +290,13 @@ int codec_state_to_pb(const struct state *s,
         if (what == STATE_NO_EVENTS && cluster != NULL && cluster[0] != '\0') {
             const struct cluster *c = state_cluster(s, cluster);
             m->n_clusters = 0;
-            if (c != NULL && (cs[0] = cluster_to_pb(c, sc)) == NULL) {
+            if (c != NULL && (cs[0] = cluster_to_pb(c, false, sc)) == NULL) {
                 return PGQ_NOMEM;
             }
             m->n_clusters = c != NULL ? 1 : 0;
         } else {
             for (unsigned i = 0; i < s->n_clusters; i++) {
-                cs[i] = cluster_to_pb(&s->clusters[i], sc);
+                cs[i] = cluster_to_pb(&s->clusters[i], what == STATE_ALL, sc);
                 if (cs[i] == NULL) {
                     return PGQ_NOMEM;
                 }
@@ -275,28 +311,27 @@ int codec_state_to_pb(const struct state *s,
     if (what == STATE_NO_EVENTS) {
         return sc->failed ? PGQ_NOMEM : 0;
     }
-    evs = codec_scratch_alloc(sc, (s->n_events + 1) * sizeof *evs);
-    if (evs == NULL) {
-        return PGQ_NOMEM;
-    }
-    for (unsigned i = 0; i < s->n_events; i++) {
-        const struct event *e = state_event(s, i);
-        if (cluster != NULL && cluster[0] != '\0' && e->cluster[0] != '\0' &&
-            strcmp(e->cluster, cluster) != 0) {
-            continue;
-        }
-        evs[n_ev] = event_to_pb(e, sc);
-        if (evs[n_ev] == NULL) {
+    if (what == STATE_ALL) {
+        /* A snapshot: the rest of the history, each cluster's is in it. */
+        if (ring_to_pb(&s->events, false, sc, &m->events, &m->n_events) != 0) {
             return PGQ_NOMEM;
         }
-        n_ev++;
+        return sc->failed ? PGQ_NOMEM : 0;
     }
-    if (limit != 0 && n_ev > limit) {
-        first = n_ev - limit;
+    if (state_events_list(s, cluster, limit, &l) != 0) {
+        return PGQ_NOMEM;
     }
-    m->n_events = n_ev - first;
-    m->events = evs + first;
-    return sc->failed ? PGQ_NOMEM : 0;
+    evs = codec_scratch_alloc(sc, (l.n + 1) * sizeof *evs);
+    for (unsigned i = 0; evs != NULL && i < l.n; i++) {
+        evs[i] = event_to_pb(l.ev[i], false, sc);
+        if (evs[i] == NULL) {
+            evs = NULL;
+        }
+    }
+    m->n_events = evs != NULL ? l.n : 0;
+    m->events = evs;
+    event_list_free(&l);
+    return sc->failed || evs == NULL ? PGQ_NOMEM : 0;
 }
 
 int codec_state_encode(const struct state *s,
@@ -317,31 +352,45 @@ int codec_state_encode(const struct state *s,
     return rv;
 }
 
-void codec_events_from_pb(struct dec *d, Pgq__Event *const *evs, size_t n, struct state *s)
+void codec_events_from_pb(struct dec *d,
+                          Pgq__Event *const *evs,
+                          size_t n,
+                          size_t max,
+                          const char *cluster,
+                          struct event_ring *r)
 {
-    codec_check_count(d, n, PGQ_MAX_EVENTS, "state.events");
-    if (d->rv != 0 || n == 0) {
-        return;
+    codec_check_count(d, n, max, cluster != NULL ? "cluster.events" : "state.events");
+    for (size_t i = 0; d->rv == 0 && i < n; i++) {
+        const Pgq__Event *m = evs[i];
+        char name[PGQ_NAME_MAX], node[PGQ_NAME_MAX], message[PGQ_REASON_MAX];
+        char who[PGQ_IDENTITY_MAX], from[PGQ_IP_MAX], outcome[PGQ_REASON_MAX];
+        struct event *e;
+        codec_copy_str(d, name, sizeof name, m->cluster, "event.cluster");
+        codec_copy_str(d, node, sizeof node, m->node, "event.node");
+        codec_copy_str(d, message, sizeof message, m->message, "event.message");
+        codec_copy_str(d, who, sizeof who, m->who, "event.who");
+        codec_copy_str(d, from, sizeof from, m->from, "event.from");
+        codec_copy_str(d, outcome, sizeof outcome, m->outcome, "event.outcome");
+        if (d->rv != 0) {
+            return;
+        }
+        if (cluster != NULL && name[0] != '\0') {
+            codec_dec_fail(d, PGQ_MALFORMED, "cluster %s: an event of its history names cluster %s",
+                           cluster, name);
+            return;
+        }
+        if (i > 0 && m->seq <= evs[i - 1]->seq) {
+            codec_dec_fail(d, PGQ_MALFORMED, "state.events: seq %" PRIu64 " after %" PRIu64, m->seq,
+                           evs[i - 1]->seq);
+            return;
+        }
+        e = event_new(m->seq, m->time_ms, cluster != NULL ? cluster : name, node, (int)m->kind,
+                      message, m->duration_ms, m->epoch, who, from, (int)m->action, outcome);
+        if (e == NULL || event_ring_push(r, e, 0) != 0) {
+            codec_dec_fail(d, PGQ_NOMEM, "out of memory");
+            return;
+        }
     }
-    s->events = calloc(PGQ_MAX_EVENTS, sizeof *s->events);
-    if (s->events == NULL) {
-        codec_dec_fail(d, PGQ_NOMEM, "out of memory");
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        struct event *e = &s->events[i];
-        e->seq = evs[i]->seq;
-        e->time_ms = evs[i]->time_ms;
-        codec_copy_str(d, e->cluster, sizeof e->cluster, evs[i]->cluster, "event.cluster");
-        codec_copy_str(d, e->node, sizeof e->node, evs[i]->node, "event.node");
-        e->kind = (int)evs[i]->kind;
-        codec_copy_str(d, e->message, sizeof e->message, evs[i]->message, "event.message");
-        e->duration_ms = evs[i]->duration_ms;
-        e->epoch = evs[i]->epoch;
-        codec_event_who_from_pb(d, evs[i], e);
-    }
-    s->n_events = (unsigned)n;
-    s->events_head = 0;
 }
 
 static void failover_from_pb(struct dec *d,
@@ -399,6 +448,7 @@ static void node_from_pb(struct dec *d, const Pgq__Node *m, struct node *n)
         m->has_maintenance_allow_failover && m->maintenance_allow_failover;
     n->replication_quorum = m->replication_quorum; /* absent: the default, true */
     n->system_id = m->system_id;
+    n->reg_seq = m->reg_seq;
     codec_agent_from_pb(d, m->agent, &n->agent);
     n->cut_lsn = m->cut_lsn;
     n->cut_tli = m->cut_tli;
@@ -448,6 +498,19 @@ void codec_state_from_pb(struct dec *d, const Pgq__State *m, struct state *s)
     s->gen_since_ms = m->gen_since_ms;
     s->event_seq = m->event_seq;
     s->feature_level = m->has_feature_level ? m->feature_level : 1;
+    s->epoch_floor = m->epoch_floor;
+    if (m->has_events_per_cluster) {
+        s->events_per_cluster = m->events_per_cluster;
+    }
+    if (m->has_events_global) {
+        s->events_global = m->events_global;
+    }
+    if (s->events_per_cluster == 0 || s->events_per_cluster > PGQ_EVENTS_BOUND_MAX ||
+        s->events_global == 0 || s->events_global > PGQ_EVENTS_BOUND_MAX) {
+        codec_dec_fail(d, PGQ_MALFORMED, "state: event history bounds %u and %u out of 1..%d",
+                       s->events_per_cluster, s->events_global, PGQ_EVENTS_BOUND_MAX);
+        return;
+    }
     if (s->feature_level == 0 || s->feature_level > PGQ_FEATURE_LEVEL) {
         codec_dec_fail(d, PGQ_VERSION, "state.feature_level %u: this monitor supports 1 to %u",
                        s->feature_level, PGQ_FEATURE_LEVEL);
@@ -522,11 +585,19 @@ void codec_state_from_pb(struct dec *d, const Pgq__State *m, struct state *s)
         c->slots_epoch = mc->slots_epoch;
         c->members_gen = mc->members_gen;
         codec_cluster_sync_from_pb(d, mc, c);
+        codec_events_from_pb(d, mc->events, mc->n_events, s->events_per_cluster, c->name,
+                             &c->events);
     }
     codec_access_from_pb(d, m, s);
-    codec_events_from_pb(d, m->events, m->n_events, s);
+    /* Below level 6 (an older snapshot, or a reply) every event is here. */
+    codec_events_from_pb(d, m->events, m->n_events,
+                         PGQ_MAX(PGQ_MAX(s->events_global, PGQ_MAX_EVENTS), PGQ_EVENTS_LIST_MAX),
+                         NULL, &s->events);
     if (d->rv == 0) {
-        state_reindex(s);
+        state_reindex(s); /* before the events: they find their cluster by name */
+    }
+    if (d->rv == 0 && state_events_reindex(s) != 0) {
+        codec_dec_fail(d, PGQ_NOMEM, "out of memory");
     }
 }
 
@@ -547,6 +618,26 @@ int codec_state_decode(const uint8_t *buf,
     codec_check_message(&d, m->version, &m->base, len, "snapshot");
     if (d.rv == 0) {
         codec_state_from_pb(&d, m->state, s);
+    }
+    /* A snapshot's history: seqs unique and none past event_seq, since
+     * apply numbers the next event from it. */
+    if (d.rv == 0) {
+        uint64_t bad;
+        int rv = state_events_check(s, &bad);
+        if (rv == PGQ_MALFORMED) {
+            codec_dec_fail(
+                &d, rv, "snapshot: event seq %" PRIu64 " twice, or beyond state.event_seq %" PRIu64,
+                bad, s->event_seq);
+        } else if (rv != 0) {
+            codec_dec_fail(&d, rv, "out of memory");
+        }
+    }
+    /* A snapshot's history is within its bounds (a reply's need not be). */
+    if (d.rv == 0 &&
+        s->events.n >
+            (s->feature_level >= 6 ? PGQ_MAX(s->events_global, PGQ_MAX_EVENTS) : PGQ_MAX_EVENTS)) {
+        codec_dec_fail(&d, PGQ_MALFORMED, "snapshot: %u events of no cluster, beyond the bound",
+                       s->events.n);
     }
     pgq__snapshot__free_unpacked(m, &budget.allocator);
     if (d.rv != 0) {

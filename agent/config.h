@@ -65,6 +65,8 @@ struct config
     int log_drain_facility;          /* syslog facility code */
     uint64_t log_drain_queue;        /* lines held while the collector is unreachable */
     char log_drain_ca[PGQ_PATH_MAX]; /* "": [tls] ca_file */
+    uint64_t events_per_cluster;     /* [monitor] the history's bounds, committed by the leader */
+    uint64_t events_global;
     /* [raft] */
     uint64_t election_timeout_ms;
     uint64_t heartbeat_timeout_ms;

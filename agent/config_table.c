@@ -132,6 +132,16 @@ const struct option config_options[] = {
      LOG_DRAIN_QUEUE_DOC},
     {"monitor", "log_drain_ca", OPT_STRING, F(log_drain_ca), NOLIMIT, "", LOG_DRAIN_CA_DOC},
     {"monitor", "tls", OPT_BOOL, F(tls), NOLIMIT, "on", TLS_DOC},
+    {"monitor", "events_per_cluster", OPT_U64, F(events_per_cluster), 1, PGQ_EVENTS_BOUND_MAX,
+     "100",
+     "Events of each cluster's committed history kept (the latest), so that one cluster's "
+     "registrations or flapping never push another's failover out. A setting of the "
+     "replicated state: the leader commits its own value (feature level 6), so keep it the "
+     "same on every monitor. An event costs about 100 bytes and its message. Applied on "
+     "SIGHUP."},
+    {"monitor", "events_global", OPT_U64, F(events_global), 1, PGQ_EVENTS_BOUND_MAX, "1000",
+     "Events of no cluster kept (leader changes, feature level, audit records, removed "
+     "clusters), committed like events_per_cluster. Applied on SIGHUP."},
     {"raft", "election_timeout", OPT_DURATION, F(election_timeout_ms), 50, 60000, "500ms",
      "Raft election timeout (randomized between 1x and 2x). With pre-vote on, a new leader "
      "is elected about 1.3-2x this after the old one dies. Raise it on slow networks or disks."},

@@ -359,8 +359,9 @@ static void log_pending_change(struct consensus *c)
         return;
     }
     if (s->leader_gen > c->pending_gen && s->leader_id == c->pending_to) {
-        for (unsigned i = s->n_events; i-- > 0;) {
-            const struct event *e = state_event(s, i);
+        /* A leader's hello is an event of no cluster. */
+        for (unsigned i = s->events.n; i-- > 0;) {
+            const struct event *e = event_ring_at(&s->events, i);
             const char *colon;
             if (e->kind != PGQ_EV_LEADER) {
                 continue;

@@ -60,7 +60,7 @@ int access_parse(const char *const *words,
             snprintf(err, errsize,
                      "\"%s\" is not an action (status, events, whoami, node-add, node-remove, "
                      "maintenance, switchover, pause, sync, allow-unfenced, allow-data-loss, "
-                     "role, grant, failpoint)",
+                     "role, grant, failpoint, cluster-remove)",
                      words[1]);
             return PGQ_INVALID;
         }
@@ -156,22 +156,20 @@ int access_token_hash(FILE *in, FILE *out, char *err, size_t errsize)
     return 0;
 }
 
+static bool asked_by(const struct event *e, void *arg)
+{
+    return strcmp(e->who, arg) == 0;
+}
+
 void access_filter_events(struct state *s, const char *who)
 {
     char name[PGQ_IDENTITY_MAX];
-    unsigned kept = 0;
     if (strchr(who, ':') == NULL && strcmp(who, "anonymous") != 0) {
         snprintf(name, sizeof name, "user:%s", who);
     } else {
         pgq_strlcpy(name, who, sizeof name);
     }
-    /* Decoded events start at index 0 (events_head is 0). */
-    for (unsigned i = 0; i < s->n_events; i++) {
-        const struct event *e = state_event(s, i);
-        if (strcmp(e->who, name) == 0) {
-            s->events[kept++] = *e;
-        }
-    }
-    s->n_events = kept;
-    s->events_head = 0;
+    /* A reply's events are all in the state's own ring. */
+    event_ring_filter(&s->events, asked_by, name);
+    state_events_reindex(s);
 }

@@ -15,6 +15,7 @@ const char ctl_usage_main[] =
     "  node add NAME --conninfo STR [--priority N] [--cluster NAME]\n"
     "  node add --file FILE\n"
     "  node remove NAME [--cluster NAME]\n"
+    "  cluster remove NAME                  stop monitoring a cluster and its nodes\n"
     "  maintenance on NAME [--allow-failover] [--cluster NAME]\n"
     "  maintenance off NAME [--cluster NAME]\n"
     "  pause [--cluster NAME]               stop every automatic failover step\n"
@@ -86,7 +87,16 @@ const struct ctl_usage ctl_usage_cmds[] = {
      "password; priority 0..100, 0 = never promote, default 50), or remove one.\n"
      "--file registers many (FILE or - for stdin), one per line:\n"
      "  cluster node priority conninfo...\n"
-     "every line checked first, then in batches of up to 5000 per Raft entry.\n"},
+     "every line checked first, then in batches of up to 5000 per Raft entry.\n"
+     "A cluster whose last node is removed is removed with it.\n"},
+    {"cluster",
+     "Usage: pgquorumctl cluster remove NAME\n"
+     "Stop monitoring cluster NAME: it is removed with all its nodes and its\n"
+     "history (PostgreSQL is not touched). Refused while a failover, cut or\n"
+     "switchover of it is in progress. Stop its node agents first: an agent\n"
+     "whose node is unknown registers it again. A cluster registered again under\n"
+     "the name starts clean, its epochs above the old ones. Recorded in the\n"
+     "events with who asked (operator role).\n"},
     {"maintenance",
      "Usage: pgquorumctl maintenance on NAME [--allow-failover] [--cluster NAME]\n"
      "       pgquorumctl maintenance off NAME [--cluster NAME]\n"
@@ -143,13 +153,14 @@ const struct ctl_usage ctl_usage_cmds[] = {
      "Usage: pgquorumctl role NAME viewer|operator|admin|none\n"
      "Set the role of an identity (user:NAME, node:CLUSTER/NAME; a bare NAME is\n"
      "user:NAME) on every monitor: viewer (status, events, whoami), operator (viewer\n"
-     "+ maintenance, switchover, pause, resume, sync), admin (everything). none\n"
+     "+ maintenance, switchover, pause, resume, sync, cluster remove), admin\n"
+     "(everything). none\n"
      "removes it: it may then do only what it is granted. Needs the role action.\n"},
     {"grant",
      "Usage: pgquorumctl grant ACTION to NAME [on cluster CLUSTER]\n"
      "Allow NAME one action beyond its role, on every cluster or one. Actions:\n"
      "status, events, whoami, node-add, node-remove, maintenance, switchover, pause,\n"
-     "sync, allow-unfenced, allow-data-loss, role, grant, failpoint.\n"},
+     "sync, allow-unfenced, allow-data-loss, role, grant, failpoint, cluster-remove.\n"},
     {"deny",
      "Usage: pgquorumctl deny ACTION to NAME [on cluster CLUSTER]\n"
      "Forbid NAME an action whatever its role and grants say ([auth] admins\n"

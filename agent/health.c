@@ -123,9 +123,9 @@ static int parse_query(const char *query, struct health_query *q, char *err, siz
             unsigned long v;
             seen_limit = true;
             v = strtoul(value, &end, 10);
-            if (!isdigit((unsigned char)value[0]) || *end != '\0' || v > PGQ_MAX_EVENTS) {
+            if (!isdigit((unsigned char)value[0]) || *end != '\0' || v > PGQ_EVENTS_LIST_MAX) {
                 snprintf(err, errsize, "limit=%s: not a number of events (0..%d)", value,
-                         PGQ_MAX_EVENTS);
+                         PGQ_EVENTS_LIST_MAX);
                 return PGQ_INVALID;
             }
             q->limit = (unsigned)v;

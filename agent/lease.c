@@ -33,6 +33,33 @@ void lease_book_reset(struct lease_book *b, uint64_t now_ms)
     b->since_ms = now_ms;
 }
 
+/* When a lease of e ends on the leader's clock (see lease_end_ms). */
+static uint64_t entry_end_ms(const struct lease_book *b, const struct lease_entry *e)
+{
+    uint64_t from = b->since_ms;
+    if (e != NULL) {
+        from = PGQ_MAX(from, e->granted_ms != 0 ? e->granted_ms : e->heard_ms);
+    }
+    return from + b->lease_ms + b->drift_ms;
+}
+
+unsigned lease_book_prune(struct lease_book *b, const struct state *s, uint64_t now_ms)
+{
+    unsigned kept = 0, left = 0;
+    for (unsigned i = 0; i < b->n_entries; i++) {
+        const struct lease_entry *e = &b->entries[i];
+        if (cluster_node(state_cluster(s, e->cluster), e->node) == NULL) {
+            if (now_ms >= entry_end_ms(b, e)) {
+                continue;
+            }
+            left++;
+        }
+        b->entries[kept++] = *e;
+    }
+    b->n_entries = kept;
+    return left;
+}
+
 bool lease_book_follow(struct lease_book *b, unsigned long long ready_term, uint64_t now_ms)
 {
     if (ready_term == 0 || ready_term == b->term) {
@@ -106,17 +133,12 @@ void lease_granted(struct lease_entry *e, uint64_t now_ms)
 
 uint64_t lease_end_ms(const struct lease_book *b, const char *cluster, const char *node)
 {
-    const struct lease_entry *e = lease_entry_find(b, cluster, node);
-    uint64_t from = b->since_ms;
     /* A node this leader granted nothing (a standby just promoted) may take
      * writes for a grace bounded by a lease from the last heartbeat answered
      * (lease_agent_grace_end): count from what was last heard then. Once
      * granted, its agent's lease runs from the grant, whatever it says
      * after. */
-    if (e != NULL) {
-        from = PGQ_MAX(from, e->granted_ms != 0 ? e->granted_ms : e->heard_ms);
-    }
-    return from + b->lease_ms + b->drift_ms;
+    return entry_end_ms(b, lease_entry_find(b, cluster, node));
 }
 
 bool lease_expired(const struct lease_book *b,

@@ -74,6 +74,12 @@ void lease_book_close(struct lease_book *b);
 /* A new leader (or one that lost and regained leadership): forget every
  * grant, assume one was made just before now. */
 void lease_book_reset(struct lease_book *b, uint64_t now_ms);
+/* Let go of the entries of nodes no longer in s (removed, their cluster
+ * with them) once a lease granted to them has expired by now_ms: until then
+ * the entry stays, so that a node registered again under the name, which
+ * may be the same server whose agent holds that lease, is not promoted over
+ * before it ends. Returns how many such entries are left. */
+unsigned lease_book_prune(struct lease_book *b, const struct state *s, uint64_t now_ms);
 /* The wiring of a monitor's book, the daemon's and the simulation's: a
  * monitor ready in another term than the one its book was reset for is a
  * new leader, and resets it at now_ms, its leader clock (ready_term 0: not

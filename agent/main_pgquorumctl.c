@@ -363,6 +363,10 @@ static void say_done(const struct api_request *req, const char *message)
         case API_NODE_REMOVE:
             printf("node %s removed from cluster %s: %s\n", cmd->node, cmd->cluster, message);
             break;
+        case API_CLUSTER_REMOVE:
+            printf("cluster %s removed from monitoring with its nodes (PostgreSQL untouched): %s\n",
+                   cmd->cluster, message);
+            break;
         case API_MAINTENANCE:
             printf("node %s of cluster %s %s maintenance%s: %s\n", cmd->node, cmd->cluster,
                    cmd->u.maintenance.on ? "in" : "out of",
@@ -777,6 +781,23 @@ int main(int argc, char **argv)
         } else {
             return usage_error("unknown node command \"%s\" (add, remove)", sub);
         }
+    } else if (strcmp(cmd, "cluster") == 0) {
+        const char *sub = a.n_words > 1 ? a.words[1] : "";
+        if (a.n_words != 3 || strcmp(sub, "remove") != 0) {
+            return usage_error("usage: cluster remove NAME");
+        }
+        if (!only(&a, false, false, false, false, &bad) || a.cluster != NULL) {
+            fprintf(stderr, "pgquorumctl: option %s does not apply to cluster remove\n",
+                    a.cluster != NULL ? "--cluster" : bad);
+            return PGQ_EXIT_USAGE;
+        }
+        if (!pgq_name_valid(a.words[2])) {
+            return usage_error("\"%s\" is not a valid cluster name (1-63 of A-Z a-z 0-9 _ . -)",
+                               a.words[2]);
+        }
+        req.kind = API_CLUSTER_REMOVE;
+        req.cmd.kind = CMD_CLUSTER_REMOVE;
+        pgq_strlcpy(req.cmd.cluster, a.words[2], sizeof req.cmd.cluster);
     } else if (strcmp(cmd, "maintenance") == 0) {
         if (a.n_words != 3 || (strcmp(a.words[1], "on") != 0 && strcmp(a.words[1], "off") != 0)) {
             return usage_error("usage: maintenance on|off NAME");

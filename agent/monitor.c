@@ -56,6 +56,21 @@ static void applied_cb(struct fsm *f, const struct command *cmd, const struct ap
     monitor_kick(m);
 }
 
+/* Nodes or clusters were removed: what this monitor keeps of them goes
+ * (the probes went in probe_sync; a job on a node no longer due is dropped
+ * by the actuator's next run). A lease granted to a removed node is kept
+ * until it ends; looked at again once a second until none is left. */
+static void forget(struct monitor *m)
+{
+    uint64_t now = uv_now(m->loop);
+    if (!m->forget_due || now < m->forget_ms + 1000) {
+        return;
+    }
+    m->forget_ms = now;
+    monitor_http_forget(m);
+    m->forget_due = lease_book_prune(&m->leases, &m->fsm.state, consensus_now(&m->cons)) > 0;
+}
+
 static void react(struct monitor *m)
 {
     const struct state *s = &m->fsm.state;
@@ -63,7 +78,9 @@ static void react(struct monitor *m)
     if (m->nodes_changed) {
         m->nodes_changed = false;
         probe_sync(&m->probe);
+        m->forget_due = true;
     }
+    forget(m);
     if (s->leader_gen != m->seen_gen) {
         /* A new leader judges on fresh evidence only: send it everything. */
         m->seen_gen = s->leader_gen;
@@ -90,8 +107,10 @@ static void react(struct monitor *m)
      * primary and finds it writable reports that at once (it is no longer
      * the primary of the epoch: state_obs_alerts), and the leader fences it
      * from that report, without waiting for a refresh. */
-    for (unsigned i = s->n_events; i-- > 0;) {
-        const struct event *e = state_event(s, i);
+    /* The recent index holds the latest events of all clusters: those
+     * applied since the last look are at its end. */
+    for (unsigned i = s->recent.n; i-- > 0;) {
+        const struct event *e = event_ring_at(&s->recent, i);
         if (e->seq <= m->seen_event_seq) {
             break; /* older ones were seen */
         }
@@ -246,6 +265,8 @@ static void policy_settings(struct monitor *m)
     m->cons.policy.view_max_age_ms = config_down_view_ttl_ms(cfg);
     m->cons.policy.agent_refresh_ms = cfg->agent_refresh_ms;
     m->cons.policy.replication_slots = cfg->replication_slots;
+    m->cons.policy.events_per_cluster = (unsigned)cfg->events_per_cluster;
+    m->cons.policy.events_global = (unsigned)cfg->events_global;
 }
 
 void monitor_status_line(struct monitor *m, char *out, size_t size)

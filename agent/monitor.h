@@ -71,6 +71,8 @@ struct monitor
     uint64_t kicked_seq;
     uint64_t seen_event_seq;
     bool nodes_changed;
+    bool forget_due;    /* nodes or clusters were removed: let go of what is kept of them */
+    uint64_t forget_ms; /* uv_now of the last look */
     /* who may ask (monitor_authz.c) */
     struct authz_config authz;
     struct authz_throttle throttle;

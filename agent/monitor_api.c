@@ -403,6 +403,8 @@ static const struct request_row requests[] = {
     {API_NODE_ADD, handle_write, true, AUTHZ_NODE_ADD, true, "add a node to a cluster"},
     {API_NODE_REMOVE, handle_write, true, AUTHZ_NODE_REMOVE, true,
      "remove a node from its cluster"},
+    {API_CLUSTER_REMOVE, handle_write, true, AUTHZ_CLUSTER_REMOVE, true,
+     "remove a cluster and its nodes from monitoring (audited)"},
     {API_MAINTENANCE, handle_write, true, AUTHZ_MAINTENANCE, true,
      "put a node in or out of maintenance"},
     {API_REPORT, handle_report, true, AUTHZ_REPORT, false,

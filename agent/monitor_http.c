@@ -93,6 +93,17 @@ void monitor_http_failover_done(struct monitor *m, const struct cluster *c, uint
     }
 }
 
+void monitor_http_forget(struct monitor *m)
+{
+    unsigned kept = 0;
+    for (unsigned i = 0; i < m->n_fo_counts; i++) {
+        if (state_cluster(&m->fsm.state, m->fo_counts[i].cluster) != NULL) {
+            m->fo_counts[kept++] = m->fo_counts[i];
+        }
+    }
+    m->n_fo_counts = kept;
+}
+
 static void metrics_reply(struct monitor *m, struct http_response *res)
 {
     struct metrics_buf b;

@@ -65,5 +65,7 @@ void monitor_flush_audits(struct monitor *m);
  * failover of cluster c ended, its event stamped event_ms. */
 int monitor_http_start(struct monitor *m, char *errmsg, size_t errsize);
 void monitor_http_failover_done(struct monitor *m, const struct cluster *c, uint64_t event_ms);
+/* Let go of the counts of clusters no longer in the state (removed). */
+void monitor_http_forget(struct monitor *m);
 
 #endif /* PGQ_MONITOR_INTERNAL_H */

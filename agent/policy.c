@@ -482,7 +482,7 @@ unsigned policy_next_commands(const struct state *s,
     if (max == 0) {
         return 0;
     }
-    if (policy_next_feature(s, out)) {
+    if (policy_next_feature(s, out) || policy_next_bounds(s, pc, out)) {
         return 1;
     }
     /* Agents first: a failover may wait on what they said. */
@@ -589,6 +589,7 @@ static void action_fill(struct action *a,
     a->epoch = c->epoch;
     pgq_strlcpy(a->cluster, c->name, sizeof a->cluster);
     pgq_strlcpy(a->node, node->name, sizeof a->node);
+    a->reg_seq = node->reg_seq;
     pgq_strlcpy(a->conninfo, node->conninfo, sizeof a->conninfo);
     switch (kind) {
         case ACT_REPOINT:
@@ -672,7 +673,8 @@ const char *policy_action_name(int kind)
 bool policy_action_same(const struct action *x, const struct action *y)
 {
     return x->kind == y->kind && x->epoch == y->epoch && x->round == y->round &&
-           strcmp(x->cluster, y->cluster) == 0 && strcmp(x->node, y->node) == 0;
+           x->reg_seq == y->reg_seq && strcmp(x->cluster, y->cluster) == 0 &&
+           strcmp(x->node, y->node) == 0;
 }
 
 bool policy_action_due(const struct state *s,
@@ -682,7 +684,7 @@ bool policy_action_due(const struct state *s,
     const struct cluster *c = state_cluster(s, a->cluster);
     const struct node *p = c != NULL ? cluster_node(c, c->primary) : NULL;
     const struct node *node = cluster_node(c, a->node);
-    return p != NULL && node != NULL && c->epoch == a->epoch &&
+    return p != NULL && node != NULL && c->epoch == a->epoch && node->reg_seq == a->reg_seq &&
            node_action(s, pc, c, p, node) == a->kind &&
            (a->kind != ACT_CUT || a->round == c->fo.round) &&
            (a->kind != ACT_SLOTS || a->round == c->members_gen) &&

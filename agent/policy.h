@@ -69,6 +69,9 @@ struct policy_config
     const struct lease_book *leases;
     uint64_t agent_refresh_ms; /* host metrics and positions are committed this often */
     bool replication_slots;    /* keep a slot on the primary for every standby (level 3) */
+    /* Level 6: the event history's bounds the leader commits (0: leave them). */
+    unsigned events_per_cluster;
+    unsigned events_global;
 };
 
 /* The outcome of the candidate choice. */
@@ -142,6 +145,8 @@ struct action
     uint64_t epoch;
     char cluster[PGQ_NAME_MAX];
     char node[PGQ_NAME_MAX];
+    uint64_t reg_seq; /* the node's registration (level 6): one of a name registered again
+                         is another action */
     char conninfo[PGQ_CONNINFO_MAX];
     char primary[PGQ_NAME_MAX]; /* ACT_REPOINT: the primary to follow */
     char primary_conninfo[PGQ_CONNINFO_MAX];

@@ -51,6 +51,23 @@ bool policy_next_feature(const struct state *s, struct command *out)
     return true;
 }
 
+/* Level 6: the bounds of the event history are the leader's settings,
+ * committed when the state's differ (apply trims to them everywhere). */
+bool policy_next_bounds(const struct state *s, const struct policy_config *pc, struct command *out)
+{
+    unsigned per = pc != NULL ? pc->events_per_cluster : 0,
+             all = pc != NULL ? pc->events_global : 0;
+    if (s->feature_level < 6 ||
+        ((per == 0 || per == s->events_per_cluster) && (all == 0 || all == s->events_global))) {
+        return false;
+    }
+    command_init(out, CMD_FEATURE);
+    out->u.feature.level = s->feature_level;
+    out->u.feature.events_per_cluster = per;
+    out->u.feature.events_global = all;
+    return true;
+}
+
 /* What the leader heard from agents goes to the log when a fact a failover
  * depends on changed, and otherwise every agent_refresh_ms (host metrics,
  * positions); an agent not heard for a whole lease is committed silent. */

@@ -7,6 +7,7 @@
 
 /* The next feature-level raise, if due (policy_agent.c). */
 bool policy_next_feature(const struct state *s, struct command *out);
+bool policy_next_bounds(const struct state *s, const struct policy_config *pc, struct command *out);
 
 /* The next agent report or silence to commit, if any (policy_agent.c). */
 bool policy_next_agent(const struct state *s,

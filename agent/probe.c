@@ -520,6 +520,7 @@ static struct probe_target *target_add(struct probe *p, const char *cluster, con
     pgq_strlcpy(t->cluster, cluster, sizeof t->cluster);
     pgq_strlcpy(t->node, n->name, sizeof t->node);
     pgq_strlcpy(t->conninfo, n->conninfo, sizeof t->conninfo);
+    t->reg_seq = n->reg_seq;
     if (pgconn_init(&t->pc, p->loop) != 0 || uv_timer_init(p->loop, &t->timer) != 0) {
         log_error("probe %s: cannot create handles", n->name);
         free(t);
@@ -629,11 +630,13 @@ void probe_sync(struct probe *p)
     if (p->closing) {
         return;
     }
-    /* Drop targets whose node is gone or whose conninfo changed. */
+    /* Drop targets whose node is gone (its cluster with it), whose conninfo
+     * changed, or whose name was registered again since (another node:
+     * nothing it saw of the old one holds). */
     for (struct probe_target **pt = &p->targets; *pt != NULL;) {
         struct probe_target *t = *pt;
         const struct node *nd = cluster_node(state_cluster(p->state, t->cluster), t->node);
-        if (nd == NULL || strcmp(nd->conninfo, t->conninfo) != 0) {
+        if (nd == NULL || strcmp(nd->conninfo, t->conninfo) != 0 || nd->reg_seq != t->reg_seq) {
             *pt = t->next;
             target_remove(t);
             continue;

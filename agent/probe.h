@@ -35,6 +35,7 @@ struct probe_target
     char cluster[PGQ_NAME_MAX];
     char node[PGQ_NAME_MAX];
     char conninfo[PGQ_CONNINFO_MAX];
+    uint64_t reg_seq; /* the node's registration: one registered again is probed anew */
     struct pgconn pc;
     uv_timer_t timer;
     bool probing;

@@ -27,6 +27,9 @@ struct live_key
 static const struct live_key live_keys[] = {
     {ROLE_MONITOR, "monitor", "log_level"},
     {ROLE_MONITOR, "monitor", "log_format"},
+    /* The leader commits them when they differ from the state's. */
+    {ROLE_MONITOR, "monitor", "events_per_cluster"},
+    {ROLE_MONITOR, "monitor", "events_global"},
     /* The probes arm their timers, and open their connections, with these. */
     {ROLE_MONITOR, "health", "interval"},
     {ROLE_MONITOR, "health", "timeout"},

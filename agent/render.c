@@ -376,16 +376,20 @@ int render_status(FILE *out,
 int render_events(FILE *out, const struct state *s, bool json)
 {
     char t[40], d[32];
+    struct event_list l;
     if (json) {
         json_t *doc = render_events_doc(s, "", 0);
         int rv = doc != NULL ? render_json_write(out, doc) : PGQ_NOMEM;
         json_decref(doc);
         return rv;
     }
+    if (state_events_list(s, NULL, 0, &l) != 0) {
+        return PGQ_NOMEM;
+    }
     fprintf(out, "%-24s %-8s %-10s %-17s %-5s %-9s %s\n", "Time", "Cluster", "Node", "Event",
             "Epoch", "Duration", "Message");
-    for (unsigned i = 0; i < s->n_events; i++) {
-        const struct event *e = state_event(s, i);
+    for (unsigned i = 0; i < l.n; i++) {
+        const struct event *e = l.ev[i];
         render_iso_time(e->time_ms, t, sizeof t);
         if (e->duration_ms != 0) {
             pgq_duration_format(e->duration_ms, d, sizeof d);
@@ -401,6 +405,7 @@ int render_events(FILE *out, const struct state *s, bool json)
         }
         fputc('\n', out);
     }
+    event_list_free(&l);
     return 0;
 }
 

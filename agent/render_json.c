@@ -601,35 +601,20 @@ static json_t *event_doc(const struct event *e)
     return done(o, ok);
 }
 
-/* An event of the cluster asked for, or of none (a leader's). */
-static bool event_shown(const struct event *e, const char *cluster)
-{
-    return cluster == NULL || cluster[0] == '\0' || e->cluster[0] == '\0' ||
-           strcmp(e->cluster, cluster) == 0;
-}
-
 json_t *render_events_doc(const struct state *s, const char *cluster, unsigned limit)
 {
-    json_t *a = json_array();
-    unsigned shown = 0, skip = 0;
+    json_t *a;
+    struct event_list l;
     bool ok = true;
-    for (unsigned i = 0; i < s->n_events; i++) {
-        shown += event_shown(state_event(s, i), cluster);
+    /* Those of the cluster asked for and of none (a leader's), merged. */
+    if (state_events_list(s, cluster, limit, &l) != 0) {
+        return NULL;
     }
-    if (limit != 0 && shown > limit) {
-        skip = shown - limit;
+    a = json_array();
+    for (unsigned i = 0; i < l.n; i++) {
+        append(a, &ok, event_doc(l.ev[i]));
     }
-    for (unsigned i = 0; i < s->n_events; i++) {
-        const struct event *e = state_event(s, i);
-        if (!event_shown(e, cluster)) {
-            continue;
-        }
-        if (skip > 0) {
-            skip--;
-            continue;
-        }
-        append(a, &ok, event_doc(e));
-    }
+    event_list_free(&l);
     return done(a, ok);
 }
 

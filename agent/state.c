@@ -14,20 +14,23 @@ void state_init(struct state *s)
 {
     memset(s, 0, sizeof *s);
     s->feature_level = 1;
+    s->events_per_cluster = PGQ_EVENTS_PER_CLUSTER;
+    s->events_global = PGQ_EVENTS_GLOBAL;
 }
 
 void state_close(struct state *s)
 {
     for (unsigned i = 0; i < s->n_clusters; i++) {
         cluster_free(&s->clusters[i]);
+        event_ring_close(&s->clusters[i].events);
     }
     free(s->clusters);
     free(s->cluster_index);
-    free(s->events);
+    event_ring_close(&s->events);
+    event_ring_close(&s->recent);
     free(s->roles);
     free(s->grants);
-    memset(s, 0, sizeof *s);
-    s->feature_level = 1;
+    state_init(s);
 }
 
 void state_move(struct state *dst, struct state *src)
@@ -420,14 +423,6 @@ const struct view *node_latest_view(const struct node *n)
         }
     }
     return best;
-}
-
-const struct event *state_event(const struct state *s, unsigned i)
-{
-    if (i >= s->n_events || s->events == NULL) {
-        return NULL;
-    }
-    return &s->events[(s->events_head + i) % PGQ_MAX_EVENTS];
 }
 
 bool obs_writable(const struct obs *o)

@@ -57,7 +57,15 @@
 #define PGQ_CLUSTERS_DECODE_MAX (1u << 22)
 #define PGQ_NODES_DECODE_MAX (1u << 22) /* per cluster */
 #define PGQ_REPORT_OBS_MAX 4096         /* observations in one report (a monitor sends fewer) */
-#define PGQ_MAX_EVENTS 1000             /* committed history kept in the state */
+#define PGQ_MAX_EVENTS 1000             /* below level 6: the committed history kept */
+/* Level 6: the history is kept per cluster (a bound each), events of no
+ * cluster under a bound of their own; both are settings the leader commits
+ * ([monitor] events_per_cluster, events_global), within 1..PGQ_EVENTS_BOUND_MAX. */
+#define PGQ_EVENTS_PER_CLUSTER 100
+#define PGQ_EVENTS_GLOBAL 1000
+#define PGQ_EVENTS_BOUND_MAX 100000
+#define PGQ_EVENTS_RECENT 1024          /* the latest events of all, indexed for the monitor */
+#define PGQ_EVENTS_LIST_MAX 100000      /* events one events request lists at most */
 #define PGQ_FRAME_MAX (1u << 20)        /* largest request frame a monitor accepts */
 #define PGQ_REPLY_FRAME_MAX (64u << 20) /* largest reply a client accepts */
 #define PGQ_DEFAULT_CLUSTER "main"

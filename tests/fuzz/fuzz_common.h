@@ -189,12 +189,12 @@ static inline void fz_base_state(struct state *s)
     }
 }
 
-/* dst (not initialized) becomes a deep copy of src. */
+/* dst (not initialized) becomes a deep copy of src (events shared: they
+ * never change once made). */
 static inline void fz_state_copy(struct state *dst, const struct state *src)
 {
     *dst = *src;
     dst->clusters = NULL;
-    dst->events = NULL;
     if (src->n_clusters > 0) {
         dst->clusters = malloc(src->n_clusters * sizeof *dst->clusters);
         if (dst->clusters == NULL) {
@@ -211,38 +211,23 @@ static inline void fz_state_copy(struct state *dst, const struct state *src)
                 }
                 memcpy(dst->clusters[i].nodes, c->nodes, c->n_nodes * sizeof *c->nodes);
             }
+            if (event_ring_copy(&dst->clusters[i].events, &c->events) != 0) {
+                abort();
+            }
         }
     }
-    if (src->events != NULL) {
-        dst->events = malloc(PGQ_MAX_EVENTS * sizeof *dst->events);
-        if (dst->events == NULL) {
-            abort();
-        }
-        memcpy(dst->events, src->events, PGQ_MAX_EVENTS * sizeof *dst->events);
+    if (event_ring_copy(&dst->events, &src->events) != 0 ||
+        event_ring_copy(&dst->recent, &src->recent) != 0) {
+        abort();
     }
 }
 
 /* dst (a state previously set by this function, or zeroed) becomes a deep
- * copy of src, reusing dst's event ring: a fresh 400 kB ring per input
- * would cost more than the code under test. */
+ * copy of src. */
 static inline void fz_state_reset(struct state *dst, const struct state *src)
 {
-    struct event *ring = dst->events;
-    struct state shallow = *src;
-    dst->events = NULL;
     state_close(dst);
-    shallow.events = NULL;
-    fz_state_copy(dst, &shallow);
-    if (ring == NULL && src->events != NULL) {
-        ring = malloc(PGQ_MAX_EVENTS * sizeof *ring);
-        if (ring == NULL) {
-            abort();
-        }
-    }
-    if (src->events != NULL) {
-        memcpy(ring, src->events, PGQ_MAX_EVENTS * sizeof *ring);
-    }
-    dst->events = ring; /* with no events, its contents are never read */
+    fz_state_copy(dst, src);
 }
 
 static inline void fz_encode(const struct state *s, uint8_t **buf, size_t *len)
@@ -261,6 +246,19 @@ static inline bool fz_same_state(const struct state *a, const struct state *b)
     free(x);
     free(y);
     return same;
+}
+
+/* The history lists in seq order, every event there, the latest last. */
+static inline void fz_check_events(const struct state *s)
+{
+    struct event_list l;
+    FZ_ASSERT(state_events_list(s, NULL, 0, &l) == 0, "listing the events failed");
+    for (unsigned i = 0; i < l.n; i++) {
+        FZ_ASSERT(l.ev[i] != NULL && (i == 0 || l.ev[i]->seq > l.ev[i - 1]->seq),
+                  "event %u of %u out of order", i, l.n);
+    }
+    FZ_ASSERT(l.n == 0 || l.ev[l.n - 1] == state_event_last(s), "the latest event is not last");
+    event_list_free(&l);
 }
 
 /* What the leader does on its tick: ask the policy for commands and apply
@@ -287,9 +285,7 @@ static inline void fz_run_policy(struct state *s, uint64_t now)
             (void)policy_action_due(s, &pc, &acts[i]);
         }
     }
-    for (unsigned i = 0; i < s->n_events; i++) {
-        FZ_ASSERT(state_event(s, i) != NULL, "event %u of %u missing", i, s->n_events);
-    }
+    fz_check_events(s);
 }
 
 #endif /* PGQ_FUZZ_COMMON_H */

@@ -35,9 +35,7 @@ static void use(struct state *s)
     struct apply_result res;
     struct command c;
     uint64_t t = s->time_ms + 1000;
-    for (unsigned i = 0; i < s->n_events; i++) {
-        FZ_ASSERT(state_event(s, i) != NULL, "event %u missing", i);
-    }
+    fz_check_events(s);
     c = fz_hello(t, 1, 3);
     cluster_apply(s, &c, &res);
     c = fz_add(t, FZ_CLUSTER, "fz1", 50);

@@ -443,14 +443,19 @@ static unsigned total_promotions(struct sim *s)
 static void dump_events(struct sim *s, unsigned i)
 {
     const struct state *st = &s->srv[i].fsm.state;
+    struct event_list l;
     if (getenv("PGQ_SIM_VERBOSE") == NULL && getenv("PGQ_SIM_DUMP") == NULL) {
         return;
     }
-    for (unsigned k = 0; k < st->n_events; k++) {
-        const struct event *e = state_event(st, k);
+    if (state_events_list(st, NULL, 0, &l) != 0) {
+        return;
+    }
+    for (unsigned k = 0; k < l.n; k++) {
+        const struct event *e = l.ev[k];
         print_message("%8" PRIu64 " ms  %-4s %-5s epoch %" PRIu64 "  %s\n", e->time_ms, e->node,
                       pgq_event_kind_name(e->kind), e->epoch, e->message);
     }
+    event_list_free(&l);
 }
 
 /* ---- invariants --------------------------------------------------------- */
@@ -3691,6 +3696,7 @@ static void assert_switched_to_pg3(struct sim *s)
     unsigned l = sim_leader(s, 1000);
     const struct state *st = &s->srv[l].fsm.state;
     const struct cluster *c = main_of(s, l);
+    struct event_list evs;
     SIM_ASSERT(s, total_promotions(s) == 1 && s->pg[2].promotions == 1);
     SIM_ASSERT(s, c->epoch == 2 && strcmp(c->primary, "pg3") == 0);
     SIM_ASSERT(s, c->fo.switchover && c->fo.final_lsn == s->pg[0].agent.stopped_lsn);
@@ -3699,14 +3705,16 @@ static void assert_switched_to_pg3(struct sim *s)
     SIM_ASSERT(s, !s->pg[0].up && s->pg[0].agent.life == AG_DOWN);
     SIM_ASSERT(s, s->promotions[0].node == 2 && s->promotions[0].epoch == 2);
     SIM_ASSERT(s, c->fo.candidate_lsn >= s->pg[0].agent.stopped_lsn);
-    for (unsigned i = 0; i < st->n_events; i++) {
-        const struct event *e = state_event(st, i);
+    SIM_ASSERT(s, state_events_list(st, CLUSTER, 0, &evs) == 0);
+    for (unsigned i = 0; i < evs.n; i++) {
+        const struct event *e = evs.ev[i];
         if (e->kind == PGQ_EV_SWITCHOVER &&
             (strstr(e->message, "abandoned") != NULL || strstr(e->message, "cancelled") != NULL)) {
             dump_events(s, l);
             sim_fail(s, "event: %s", e->message);
         }
     }
+    event_list_free(&evs);
 }
 
 /* A switchover to pg3 (not the ordinary choice: pg2 is as advanced and first by name) whose

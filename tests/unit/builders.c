@@ -63,6 +63,14 @@ struct command b_cmd_node_remove(uint64_t t, const char *node)
     return cmd_new(CMD_NODE_REMOVE, t, B_CLUSTER, node);
 }
 
+struct command b_cmd_cluster_remove(uint64_t t, const char *cluster, const char *who)
+{
+    struct command c = cmd_new(CMD_CLUSTER_REMOVE, t, cluster, NULL);
+    pgq_strlcpy(c.who, who, sizeof c.who);
+    pgq_strlcpy(c.from, "127.0.0.1", sizeof c.from);
+    return c;
+}
+
 struct command b_cmd_maintenance(uint64_t t, const char *node, bool on)
 {
     struct command c = cmd_new(CMD_MAINTENANCE, t, B_CLUSTER, node);
@@ -330,7 +338,7 @@ static bool client_command(const struct state *s, const struct command *cmd)
     return (cmd->kind == CMD_NODE_ADD || cmd->kind == CMD_NODE_REMOVE ||
             cmd->kind == CMD_MAINTENANCE || cmd->kind == CMD_PAUSE || cmd->kind == CMD_SWITCHOVER ||
             cmd->kind == CMD_SYNC_CONFIG || cmd->kind == CMD_ACCESS_ROLE ||
-            cmd->kind == CMD_GRANT) &&
+            cmd->kind == CMD_GRANT || cmd->kind == CMD_CLUSTER_REMOVE) &&
            cluster_command_level(cmd) <= s->feature_level;
 }
 
@@ -512,7 +520,7 @@ void b_step(struct state *s, uint64_t t, int kind, const char *node, uint32_t ti
     b_apply(s, &c);
 }
 
-void b_feature_level(struct state *s, uint64_t t)
+void b_feature_to(struct state *s, uint64_t t, unsigned level)
 {
     struct command c;
     for (unsigned i = 0; i < s->n_monitors; i++) {
@@ -522,9 +530,14 @@ void b_feature_level(struct state *s, uint64_t t)
             b_apply(s, &c);
         }
     }
-    c = b_cmd_feature(t, PGQ_FEATURE_LEVEL);
+    c = b_cmd_feature(t, level);
     b_apply(s, &c);
-    assert_int_equal(s->feature_level, PGQ_FEATURE_LEVEL);
+    assert_int_equal(s->feature_level, level);
+}
+
+void b_feature_level(struct state *s, uint64_t t)
+{
+    b_feature_to(s, t, PGQ_FEATURE_LEVEL);
 }
 
 void b_agent(struct state *s, uint64_t t, const char *node, const struct agent_facts *f)
@@ -760,4 +773,26 @@ int b_teardown_state(void **ctx)
     state_close(s);
     free(s);
     return 0;
+}
+
+/* ---- the history ------------------------------------------------------------------- */
+
+unsigned b_n_events(const struct state *s)
+{
+    struct event_list l;
+    unsigned n;
+    assert_int_equal(state_events_list(s, NULL, 0, &l), 0);
+    n = l.n;
+    event_list_free(&l);
+    return n;
+}
+
+const struct event *b_event(const struct state *s, unsigned i)
+{
+    struct event_list l;
+    const struct event *e;
+    assert_int_equal(state_events_list(s, NULL, 0, &l), 0);
+    e = i < l.n ? l.ev[i] : NULL;
+    event_list_free(&l);
+    return e;
 }

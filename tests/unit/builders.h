@@ -31,6 +31,8 @@ struct command b_cmd_node_add(uint64_t t,
                               const char *conninfo,
                               unsigned priority);
 struct command b_cmd_node_remove(uint64_t t, const char *node);
+/* Level 6: remove cluster, as `who` from 127.0.0.1. */
+struct command b_cmd_cluster_remove(uint64_t t, const char *cluster, const char *who);
 struct command b_cmd_maintenance(uint64_t t, const char *node, bool on);
 /* The observations are copied: command_close() the result. */
 struct command b_cmd_report(uint64_t t, uint64_t monitor, const struct obs *obs, unsigned n);
@@ -145,6 +147,8 @@ void b_step(struct state *s, uint64_t t, int kind, const char *node, uint32_t ti
 /* Rolling upgrade done: every voter announces PGQ_FEATURE_LEVEL (an empty
  * report each), then the state's level is raised to it. */
 void b_feature_level(struct state *s, uint64_t t);
+/* The same, to `level` (at most PGQ_FEATURE_LEVEL). */
+void b_feature_to(struct state *s, uint64_t t, unsigned level);
 /* The leader commits what node's agent said (f->state UP), or its silence. */
 void b_agent(struct state *s, uint64_t t, const char *node, const struct agent_facts *f);
 void b_agent_silent(struct state *s, uint64_t t, const char *node);
@@ -205,6 +209,11 @@ void b_copy(struct state *dst, const struct state *src);
 
 /* Assert that two agents' facts are the same, field by field. */
 void b_assert_facts_equal(const struct agent_facts *a, const struct agent_facts *b);
+
+/* The history, every cluster's merged in seq order (state_events_list):
+ * how many events, the i-th oldest (NULL past the end). */
+unsigned b_n_events(const struct state *s);
+const struct event *b_event(const struct state *s, unsigned i);
 
 /* Assert that hay contains needle. */
 void b_assert_contains(const char *hay, const char *needle);

@@ -23,7 +23,7 @@ static const char *const two_standbys[] = {"pg2", "pg3"};
 /* The last event, or fail. */
 static const struct event *last_event(const struct state *s)
 {
-    const struct event *e = state_event(s, s->n_events - 1);
+    const struct event *e = b_event(s, b_n_events(s) - 1);
     assert_non_null(e);
     return e;
 }
@@ -411,10 +411,10 @@ static void test_batch_of_registrations(void **ctx)
     assert_string_equal(res.message, "priority 101 is out of range 0..100");
     b.u.batch.cmds[2].u.node_add.priority = 10;
     assert_int_equal(cluster_check(s, &b, &res), 0);
-    events = s->n_events;
+    events = (unsigned)s->event_seq;
     assert_int_equal(cluster_apply(s, &b, &res), 0);
     assert_int_equal(res.n_applied, 3);
-    assert_int_equal(s->n_events, events + 3);
+    assert_int_equal(s->event_seq, events + 3);
     assert_int_equal(cluster_node(state_cluster(s, "c1"), "b")->priority, 10);
     assert_int_equal(cluster_node(state_cluster(s, "c2"), "a")->added_ms, 7000);
     command_close(&b);
@@ -636,8 +636,8 @@ static void switchover_ready(struct state *s)
 /* The last event of kind k, or fail. */
 static const struct event *last_event_of(const struct state *s, int k)
 {
-    for (unsigned i = s->n_events; i > 0; i--) {
-        const struct event *e = state_event(s, i - 1);
+    for (unsigned i = b_n_events(s); i > 0; i--) {
+        const struct event *e = b_event(s, i - 1);
         if (e->kind == k) {
             return e;
         }
@@ -1007,8 +1007,8 @@ static void test_switchover_decide(void **ctx)
     assert_int_equal(b_cluster(s)->fo.final_lsn, 0x1000);
     assert_int_equal(b_cluster(s)->sw.phase, PGQ_SW_NONE);
     assert_int_equal(b_node(s, "pg1")->role, PGQ_ROLE_DEMOTED);
-    for (unsigned i = 0; i < s->n_events; i++) {
-        const struct event *e = state_event(s, i);
+    for (unsigned i = 0; i < b_n_events(s); i++) {
+        const struct event *e = b_event(s, i);
         if (e->seq > events) {
             assert_int_not_equal(e->kind, PGQ_EV_SWITCHOVER);
         }
@@ -1546,7 +1546,8 @@ static void test_time_never_goes_back(void **ctx)
 
 static void test_events_ring(void **ctx)
 {
-    /* The history keeps the last PGQ_MAX_EVENTS events, oldest first, and survives a snapshot. */
+    /* Below level 6 the history keeps the last PGQ_MAX_EVENTS events of all, oldest first, and
+     * survives a snapshot (test_lifecycle.c: from level 6, per cluster). */
     struct state *s = *ctx;
     struct state copy;
     uint64_t total;
@@ -1556,13 +1557,13 @@ static void test_events_ring(void **ctx)
     }
     total = s->event_seq;
     assert_true(total > PGQ_MAX_EVENTS);
-    assert_int_equal(s->n_events, PGQ_MAX_EVENTS);
-    assert_int_equal(state_event(s, 0)->seq, total - PGQ_MAX_EVENTS + 1);
-    assert_int_equal(state_event(s, PGQ_MAX_EVENTS - 1)->seq, total);
-    assert_null(state_event(s, PGQ_MAX_EVENTS));
+    assert_int_equal(b_n_events(s), PGQ_MAX_EVENTS);
+    assert_int_equal(b_event(s, 0)->seq, total - PGQ_MAX_EVENTS + 1);
+    assert_int_equal(b_event(s, PGQ_MAX_EVENTS - 1)->seq, total);
+    assert_null(b_event(s, PGQ_MAX_EVENTS));
     for (unsigned i = 1; i < PGQ_MAX_EVENTS; i++) {
-        assert_int_equal(state_event(s, i)->seq, state_event(s, i - 1)->seq + 1);
-        assert_true(state_event(s, i)->time_ms >= state_event(s, i - 1)->time_ms);
+        assert_int_equal(b_event(s, i)->seq, b_event(s, i - 1)->seq + 1);
+        assert_true(b_event(s, i)->time_ms >= b_event(s, i - 1)->time_ms);
     }
     /* A restored state (ring rewound) goes on exactly like the original. */
     state_init(&copy);
@@ -1571,8 +1572,7 @@ static void test_events_ring(void **ctx)
     b_maintenance(s, 9000, "pg3", true);
     b_maintenance(&copy, 9000, "pg3", true);
     b_assert_same(s, &copy);
-    assert_string_equal(state_event(&copy, PGQ_MAX_EVENTS - 1)->message,
-                        "maintenance on for node pg3");
+    assert_string_equal(b_event(&copy, PGQ_MAX_EVENTS - 1)->message, "maintenance on for node pg3");
     state_close(&copy);
 }
 
@@ -1770,9 +1770,9 @@ static void test_diverged_and_stuck(void **ctx)
     pgq_strlcpy(cmd.u.step.detail, "not streaming after 30000 ms", sizeof cmd.u.step.detail);
     b_apply(s, &cmd);
     assert_int_equal(b_node(s, "pg3")->stuck_epoch, 2);
-    events = s->n_events;
+    events = b_n_events(s);
     b_apply(s, &cmd); /* once */
-    assert_int_equal(s->n_events, events);
+    assert_int_equal(b_n_events(s), events);
     cmd = b_cmd_step(3300, PGQ_STEP_DIVERGED, "pg3", 2, 1);
     pgq_strlcpy(cmd.u.step.detail, "it replayed timeline 1 past the fork",
                 sizeof cmd.u.step.detail);
@@ -2107,8 +2107,8 @@ static void test_twin_node(void **ctx)
     b_report(s, 1300, 2, &o);
     assert_string_equal(b_node(s, "pg1b")->twin_of, "pg1");
     assert_false(b_node(s, "pg1b")->alert_writable);
-    assert_int_equal(state_event(s, s->n_events - 2)->kind, PGQ_EV_ALERT);
-    b_assert_contains(state_event(s, s->n_events - 2)->message,
+    assert_int_equal(b_event(s, b_n_events(s) - 2)->kind, PGQ_EV_ALERT);
+    b_assert_contains(b_event(s, b_n_events(s) - 2)->message,
                       "node pg1b is the same PostgreSQL server as node pg1 (system identifier "
                       "7317000000000000001, port 5432): it is ignored");
     b_report_by(s, 1400, 1, 3, &o);
@@ -2748,8 +2748,8 @@ static void level_2(struct state *s, uint64_t t)
 static unsigned events_of(const struct state *s, uint64_t from, int kind)
 {
     unsigned n = 0;
-    for (unsigned i = 0; i < s->n_events; i++) {
-        const struct event *e = state_event(s, i);
+    for (unsigned i = 0; i < b_n_events(s); i++) {
+        const struct event *e = b_event(s, i);
         n += e->seq > from && e->kind == kind;
     }
     return n;
@@ -2854,7 +2854,7 @@ static void test_agent_rejoin_events(void **ctx)
         assert_true(a->streaming);
         if (rows[i].event == NULL) {
             if (s->event_seq != seq) {
-                fail_msg("row %zu: an event \"%s\"", i, state_event(s, s->n_events - 1)->message);
+                fail_msg("row %zu: an event \"%s\"", i, b_event(s, b_n_events(s) - 1)->message);
             }
             continue;
         }
@@ -3312,11 +3312,11 @@ static void test_slots_step(void **ctx)
     step = slots_step(s, 1300, 0, "");
     step.u.step.epoch = 2;
     b_refused(s, &step, PGQ_STALE, "slots step for epoch 2, cluster is at 1");
-    n_events = s->n_events;
+    n_events = b_n_events(s);
     step = slots_step(s, 1300, 0, "");
     b_apply(s, &step);
     assert_int_equal(b_cluster(s)->slots_epoch, 1);
-    assert_int_equal(s->n_events, n_events);
+    assert_int_equal(b_n_events(s), n_events);
     step = slots_step(s, 1400, 0, "made pgq_pg2, pgq_pg3");
     b_apply(s, &step);
     assert_int_equal(last_event(s)->kind, PGQ_EV_SLOT);
@@ -3345,9 +3345,9 @@ static void test_slots_lost(void **ctx)
     o = b_writable(s, "pg1", 0x2000);
     pgq_strlcpy(o.lost_slots, "pgq_pg3", sizeof o.lost_slots);
     o.slot_use = PGQ_SLOT_USE_DENIED;
-    n_events = s->n_events;
+    n_events = b_n_events(s);
     b_report(s, 1100, 1, &o);
-    assert_int_equal(s->n_events, n_events);
+    assert_int_equal(b_n_events(s), n_events);
     assert_string_equal(b_node(s, "pg1")->views[0].obs.lost_slots, "");
     assert_int_equal(b_node(s, "pg1")->views[0].obs.slot_use, PGQ_SLOT_USE_UNKNOWN);
     o.slot_use = PGQ_SLOT_USE_UNKNOWN;
@@ -3355,7 +3355,7 @@ static void test_slots_lost(void **ctx)
 
     b_feature_level(s, 1200);
     b_report(s, 1300, 1, &o);
-    assert_int_equal(s->n_events, n_events + 2); /* the level, the slot */
+    assert_int_equal(b_n_events(s), n_events + 2); /* the level, the slot */
     assert_int_equal(last_event(s)->kind, PGQ_EV_SLOT);
     assert_string_equal(last_event(s)->node, "pg3");
     assert_string_equal(last_event(s)->message,
@@ -3363,7 +3363,7 @@ static void test_slots_lost(void **ctx)
                         "(max_slot_wal_keep_size); the node must be re-cloned");
     b_report(s, 1400, 2, &o);
     b_report(s, 1500, 1, &o);
-    assert_int_equal(s->n_events, n_events + 2);
+    assert_int_equal(b_n_events(s), n_events + 2);
     assert_true(cluster_slot_lost(b_cluster(s), b_node(s, "pg3")));
     assert_false(cluster_slot_lost(b_cluster(s), b_node(s, "pg2")));
     assert_false(cluster_slot_lost(b_cluster(s), b_node(s, "pg1")));
@@ -3371,7 +3371,7 @@ static void test_slots_lost(void **ctx)
     o = b_recovering(s, "pg2", 0x2000);
     pgq_strlcpy(o.lost_slots, "pgq_pg2", sizeof o.lost_slots);
     b_report(s, 1600, 1, &o);
-    assert_int_equal(s->n_events, n_events + 2);
+    assert_int_equal(b_n_events(s), n_events + 2);
     assert_false(cluster_slot_lost(b_cluster(s), b_node(s, "pg2")));
     /* Once no view lists it (the slot was dropped), a new loss is a new event. */
     o = b_writable(s, "pg1", 0x3000);
@@ -3379,7 +3379,7 @@ static void test_slots_lost(void **ctx)
     assert_false(cluster_slot_lost(b_cluster(s), b_node(s, "pg3")));
     pgq_strlcpy(o.lost_slots, "pgq_pg3", sizeof o.lost_slots);
     b_report(s, 1800, 3, &o);
-    assert_int_equal(s->n_events, n_events + 3);
+    assert_int_equal(b_n_events(s), n_events + 3);
     assert_int_equal(last_event(s)->kind, PGQ_EV_SLOT);
 }
 

@@ -318,9 +318,9 @@ static void assert_states_equal(const struct state *a, const struct state *b)
             }
         }
     }
-    assert_int_equal(a->n_events, b->n_events);
-    for (unsigned i = 0; i < a->n_events; i++) {
-        const struct event *e = state_event(a, i), *f = state_event(b, i);
+    assert_int_equal(b_n_events(a), b_n_events(b));
+    for (unsigned i = 0; i < b_n_events(a); i++) {
+        const struct event *e = b_event(a, i), *f = b_event(b, i);
         assert_int_equal(e->seq, f->seq);
         assert_int_equal(e->time_ms, f->time_ms);
         assert_string_equal(e->cluster, f->cluster);
@@ -1055,8 +1055,8 @@ static void test_state_round_trip(void **ctx)
     assert_int_equal(s.n_roles, 2);
     assert_string_equal(s.roles[0].name, "user:bob"); /* sorted */
     assert_int_equal(s.n_grants, 2);
-    assert_string_equal(state_event(&s, s.n_events - 2)->who, "user:carol");
-    assert_string_equal(state_event(&s, s.n_events - 1)->outcome,
+    assert_string_equal(b_event(&s, b_n_events(&s) - 2)->who, "user:carol");
+    assert_string_equal(b_event(&s, b_n_events(&s) - 1)->outcome,
                         "denied: user:bob (viewer) may not pause");
     b_encode(&s, &buf, &len);
     if (codec_state_decode(buf, len, &back, err, sizeof err) != 0) {
@@ -1132,7 +1132,7 @@ static void test_state_round_trip_empty(void **ctx)
     assert_int_equal(codec_state_decode(buf, len, &back, NULL, 0), 0);
     assert_states_equal(&s, &back);
     assert_null(back.clusters);
-    assert_null(back.events);
+    assert_int_equal(back.events.n, 0);
     free(buf);
     state_close(&back);
 }
@@ -1274,7 +1274,7 @@ static int decode_spoiled(Pgq__Snapshot *m, char *err, size_t errsize)
         state_close(&back);
     } else {
         assert_int_equal(back.n_clusters, 0);
-        assert_null(back.events);
+        assert_int_equal(back.events.n, 0);
     }
     return rv;
 }
@@ -1947,15 +1947,16 @@ static void test_response_status(void **ctx)
     assert_string_equal(back.info.version, PGQ_VERSION_STRING);
     assert_int_equal(back.info.rss_kb, 8192);
     /* Everything but the history, which has its own request. */
-    assert_int_equal(back.state.n_events, 0);
+    assert_int_equal(b_n_events(&back.state), 0);
     {
         struct state expected;
         state_init(&expected);
         b_copy(&expected, &s);
-        free(expected.events);
-        expected.events = NULL;
-        expected.n_events = 0;
-        expected.events_head = 0;
+        event_ring_close(&expected.events);
+        event_ring_close(&expected.recent);
+        for (unsigned i = 0; i < expected.n_clusters; i++) {
+            event_ring_close(&expected.clusters[i].events);
+        }
         assert_states_equal(&expected, &back.state);
         b_assert_same(&expected, &back.state);
         state_close(&expected);
@@ -1973,8 +1974,8 @@ static unsigned expected_events(const struct state *s,
                                 uint64_t *seqs)
 {
     unsigned n = 0, first = 0;
-    for (unsigned i = 0; i < s->n_events; i++) {
-        const struct event *e = state_event(s, i);
+    for (unsigned i = 0; i < b_n_events(s); i++) {
+        const struct event *e = b_event(s, i);
         if (cluster[0] == '\0' || e->cluster[0] == '\0' || strcmp(e->cluster, cluster) == 0) {
             seqs[n++] = e->seq;
         }
@@ -2025,12 +2026,12 @@ static void test_response_events(void **ctx)
         }
         assert_int_equal(back.body, API_EVENTS);
         assert_int_equal(back.state.n_clusters, 0);
-        if (back.state.n_events != n) {
+        if (b_n_events(&back.state) != n) {
             fail_msg("cluster \"%s\" limit %u: %u events, want %u", cluster, limit,
-                     back.state.n_events, n);
+                     b_n_events(&back.state), n);
         }
         for (unsigned k = 0; k < n; k++) {
-            assert_int_equal(state_event(&back.state, k)->seq, seqs[k]);
+            assert_int_equal(b_event(&back.state, k)->seq, seqs[k]);
         }
         free(buf);
         api_response_close(&back);

@@ -655,7 +655,7 @@ static void test_print_reference(void **ctx)
     (void)ctx;
     memset(&l, 0, sizeof l);
     config_print_reference(collect, &l);
-    assert_int_equal(l.n_keys, 72);
+    assert_int_equal(l.n_keys, 74);
     assert_int_equal(l.n_required, 9);
     assert_int_equal(l.n_sections, 9);
     for (size_t i = 0; i < PGQ_ARRAY_SIZE(rows); i++) {

@@ -173,7 +173,7 @@ static void test_query_bad(void **ctx)
         {"node=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
          "too long"},
         {"limit=x", "not a number"},
-        {"limit=100000", "not a number"},
+        {"limit=100001", "not a number of events (0..100000)"},
     };
     (void)ctx;
     for (size_t i = 0; i < PGQ_ARRAY_SIZE(bad); i++) {

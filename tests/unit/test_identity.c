@@ -49,17 +49,17 @@ static void seen(struct state *s,
 static unsigned identity_events(const struct state *s)
 {
     unsigned n = 0;
-    for (unsigned i = 0; i < s->n_events; i++) {
-        n += state_event(s, i)->kind == PGQ_EV_IDENTITY;
+    for (unsigned i = 0; i < b_n_events(s); i++) {
+        n += b_event(s, i)->kind == PGQ_EV_IDENTITY;
     }
     return n;
 }
 
 static const struct event *last_identity_event(const struct state *s)
 {
-    for (unsigned i = s->n_events; i-- > 0;) {
-        if (state_event(s, i)->kind == PGQ_EV_IDENTITY) {
-            return state_event(s, i);
+    for (unsigned i = b_n_events(s); i-- > 0;) {
+        if (b_event(s, i)->kind == PGQ_EV_IDENTITY) {
+            return b_event(s, i);
         }
     }
     fail_msg("no identity event");

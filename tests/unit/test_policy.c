@@ -667,7 +667,7 @@ static void test_pause_holds_failover(void **ctx)
     c = expect_cmd(s, 10000, CMD_BLOCKED);
     assert_string_equal(c.u.blocked.reason, PAUSED);
     b_apply(s, &c);
-    assert_string_equal(state_event(s, s->n_events - 1)->message, "no failover: " PAUSED);
+    assert_string_equal(b_event(s, b_n_events(s) - 1)->message, "no failover: " PAUSED);
     expect_none(s, 15000);
     expect_none(s, 1000000);
     assert_string_equal(actions_of(s), "");
@@ -1221,7 +1221,7 @@ static void test_cut_abandoned_without_fresh_majority(void **ctx)
     b_apply(s, &c);
     assert_int_equal(b_cluster(s)->fo.phase, PGQ_FO_NONE);
     assert_int_equal(b_cluster(s)->epoch, 1);
-    b_assert_contains(state_event(s, s->n_events - 1)->message,
+    b_assert_contains(b_event(s, b_n_events(s) - 1)->message,
                       "failover of pg1 abandoned before a standby was chosen: fewer than a "
                       "majority of monitors see it down now");
 }
@@ -2455,7 +2455,7 @@ static void test_switchover_stop_limit(void **ctx)
     c.time_ms = 15000 + PGQ_SW_STOP_MS;
     b_apply(s, &c);
     assert_int_equal(b_cluster(s)->sw.phase, PGQ_SW_NONE);
-    assert_string_equal(state_event(s, s->n_events - 1)->message,
+    assert_string_equal(b_event(s, b_n_events(s) - 1)->message,
                         "switchover of pg1 cancelled by pgquorum: the primary did not stop in "
                         "time: the primary is started again");
     expect_none(s, 60000);

@@ -342,7 +342,7 @@ static void test_events_doc(void **ctx)
     unsigned n_main = 0, n_none = 0;
     healthy(s);
     ev = reparse(render_events_doc(s, "", 0));
-    assert_int_equal(json_array_size(ev), s->n_events);
+    assert_int_equal(json_array_size(ev), b_n_events(s));
     e = json_array_get(ev, 0);
     assert_keys(
         e, "seq,time,time_ms,cluster,node,event,epoch,duration_ms,message,who,from,action,outcome");
@@ -371,10 +371,10 @@ static void test_events_doc(void **ctx)
     json_decref(ev);
     ev = reparse(render_events_doc(s, "main", 2));
     assert_int_equal(json_array_size(ev), 2);
-    assert_int_equal(int_at(json_array_get(ev, 1), "seq"), state_event(s, s->n_events - 1)->seq);
+    assert_int_equal(int_at(json_array_get(ev, 1), "seq"), b_event(s, b_n_events(s) - 1)->seq);
     json_decref(ev);
     ev = reparse(render_events_doc(s, NULL, 100000));
-    assert_int_equal(json_array_size(ev), s->n_events);
+    assert_int_equal(json_array_size(ev), b_n_events(s));
     json_decref(ev);
 }
 

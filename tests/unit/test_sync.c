@@ -68,8 +68,8 @@ static struct command commit_set(struct state *s, uint64_t now, const char *text
 
 static const struct event *last_event(const struct state *s)
 {
-    assert_true(s->n_events > 0);
-    return state_event(s, s->n_events - 1);
+    assert_true(b_n_events(s) > 0);
+    return b_event(s, b_n_events(s) - 1);
 }
 
 /* pg1 primary, pg2 and pg3 standbys streaming from it, level 3, the mode
