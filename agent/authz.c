@@ -39,7 +39,7 @@ static const struct action_row actions[] = {
     {AUTHZ_REPORT, "report", AUTHZ_ROLE_NONE, false},
     {AUTHZ_HEARTBEAT, "heartbeat", AUTHZ_ROLE_NONE, false},
     {AUTHZ_AUDIT, "audit", AUTHZ_ROLE_NONE, false},
-    {AUTHZ_CLUSTER_REMOVE, "cluster-remove", AUTHZ_ROLE_OPERATOR, true},
+    {AUTHZ_CLUSTER_REMOVE, "cluster-remove", AUTHZ_ROLE_ADMIN, true},
 };
 _Static_assert(PGQ_ARRAY_SIZE(actions) == AUTHZ__N_ACTIONS, "one row per action");
 

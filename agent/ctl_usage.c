@@ -96,7 +96,7 @@ const struct ctl_usage ctl_usage_cmds[] = {
      "switchover of it is in progress. Stop its node agents first: an agent\n"
      "whose node is unknown registers it again. A cluster registered again under\n"
      "the name starts clean, its epochs above the old ones. Recorded in the\n"
-     "events with who asked (operator role).\n"},
+     "events with who asked (admin role, as node remove).\n"},
     {"maintenance",
      "Usage: pgquorumctl maintenance on NAME [--allow-failover] [--cluster NAME]\n"
      "       pgquorumctl maintenance off NAME [--cluster NAME]\n"
