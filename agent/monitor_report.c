@@ -62,8 +62,10 @@ void monitor_flush_reports(struct monitor *m)
     /* Reports also tell the leader where this monitor's API is; with no
      * observation to send, an empty report does only that, once the
      * leader's generation has listed this monitor. */
-    bool announce = self != NULL && (strcmp(self->api_address, m->cfg.api_address) != 0 ||
-                                     self->max_level < PGQ_FEATURE_LEVEL);
+    bool announce =
+        self != NULL && (strcmp(self->api_address, m->cfg.api_address) != 0 ||
+                         self->max_level < PGQ_FEATURE_LEVEL ||
+                         (m->fsm.state.feature_level >= 6 && self->probes_shed != m->probe.n_shed));
     unsigned pending = probe_pending(&m->probe);
     const char *leader_api;
     uint64_t leader;
@@ -89,6 +91,9 @@ void monitor_flush_reports(struct monitor *m)
     /* Rolling upgrades: the leader raises the state's feature level once
      * every voter said it supports it. */
     m->report_cmd.u.report.feature_level = PGQ_FEATURE_LEVEL;
+    /* The probes shed for want of descriptors, when the state does not
+     * know it yet (an overload event on the leader). */
+    monitor_resources_report(m, &m->report_cmd.u.report);
     m->report_pending = true;
     if (consensus_ready(&m->cons)) {
         m->report_p.data = m;
