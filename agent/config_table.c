@@ -143,7 +143,8 @@ const struct option config_options[] = {
      "Log entries kept after a snapshot, so that a lagging monitor catches up from the log."},
     {"health", "interval", OPT_DURATION, F(interval_ms), 100, 86400000, "30s",
      "A full observation of every node (role, WAL positions, replication, metrics) every "
-     "`interval`. Failures are noticed sooner: a lost monitoring connection triggers a probe "
+     "`interval`, on a new connection, or on the kept one where the node's agent vouches for "
+     "its liveness. Failures are noticed sooner: a lost monitoring connection triggers a probe "
      "at once."},
     {"health", "timeout", OPT_DURATION, F(timeout_ms), 100, 600000, "5s",
      "Limit of one probe: connect plus query (also sent as statement_timeout). A probe that "

@@ -101,8 +101,9 @@ static void resources_metrics(struct monitor *m, struct metrics_buf *b, const ch
     memset(&ri, 0, sizeof ri);
     monitor_resources_info(m, &ri);
     metrics_family(b, "pgquorum_probes_total", "counter",
-                   "Probes this monitor began since it started, by connection: new (a full round, "
-                   "a reconnect) or kept (a re-check).");
+                   "Probes this monitor began since it started, by connection: new (a full round "
+                   "no agent vouches for, a first probe, a reconnect) or kept (a re-check, or a "
+                   "round where the node's agent vouches for its liveness).");
     {
         const char *l[4] = {"monitor", self[1], "connection", "new"};
         metrics_sample(b, "pgquorum_probes_total", l, 2, (double)m->probe.probes_new);

@@ -172,6 +172,19 @@ static bool agent_says_down(const struct probe *p, const struct probe_target *t)
                          (n->agent.state == PGQ_AGENT_UP && !n->agent.pm_alive));
 }
 
+/* The node's agent vouches for its liveness: it is up, its postmaster runs
+ * and answered the agent's last check on a fresh local connection (the
+ * check a frozen postmaster fails; two failures and the agent stops it).
+ * Its committed word is as old as a heartbeat plus a commit; an agent that
+ * falls silent is committed so once its lease and the drift have passed. */
+static bool agent_vouches(const struct probe *p, const struct probe_target *t)
+{
+    const struct cluster *c = state_cluster(p->state, t->cluster);
+    const struct node *n = cluster_node(c, t->node);
+    return n != NULL && n->agent.state == PGQ_AGENT_UP && n->agent.pm_alive && n->agent.answering &&
+           !n->agent.fenced && !n->agent.handover;
+}
+
 /* The loop's lateness over the current probe, from when it was due. */
 static uint64_t probe_lag(const struct probe_target *t)
 {
@@ -493,10 +506,15 @@ static void start_probe(struct probe_target *t)
      * while the postmaster is frozen (SIGSTOP) and accepts no one else, the
      * way a server that cannot take new clients looks to applications. The
      * new connection is then kept, to notice the server dropping it. Kicks
-     * and re-checks use the kept connection when there is one. */
+     * and re-checks use the kept connection when there is one. Where the
+     * node's agent vouches for its liveness, the agent's own check on a
+     * fresh local connection is that test, and the round keeps the
+     * connection: a new backend costs the server several times the query. */
     if (t->round) {
         t->round = false;
-        pgconn_disconnect(&t->pc);
+        if (!agent_vouches(p, t)) {
+            pgconn_disconnect(&t->pc);
+        }
     }
     if (pgconn_connected(&t->pc)) {
         p->probes_kept++;

@@ -9,6 +9,12 @@
  * down or a primary whose WAL moved; when report_refresh has passed; or when
  * forced (a new leader, the primary found down).
  *
+ * A full round (every interval) opens a new connection, except where the
+ * node's agent vouches for its liveness (its committed facts: agent up,
+ * postmaster alive and answering a fresh local connection): the agent then
+ * owns that check and the round reuses the kept connection, which costs
+ * the server a fraction of a new backend (tools/bench_probe.py).
+ *
  * Descriptors: at most `budget` nodes are probed (one connection each), in
  * the state's order (clusters, then nodes, as registered); the others are
  * shed: not probed, and nothing is reported of them, so that a shed node
