@@ -594,21 +594,50 @@ static void test_command_encode_unknown_kind(void **ctx)
     assert_null(buf);
 }
 
+/* Pack m (a current version) and decode it: its code, and the error in err. */
+static int decode_command_pb(Pgq__Command *m, char *err, size_t size)
+{
+    struct command back;
+    size_t len;
+    uint8_t *buf;
+    int rv;
+    m->version = PGQ_FORMAT_VERSION;
+    buf = pack_message(&m->base, &len);
+    rv = codec_command_decode(buf, len, &back, err, size);
+    if (rv == 0) {
+        command_close(&back);
+    }
+    free(buf);
+    return rv;
+}
+
 static void test_command_unknown_oneof(void **ctx)
 {
     /* A Command whose body is unset (or from a newer build) is PGQ_UNKNOWN, naming the case. */
     Pgq__Command m = PGQ__COMMAND__INIT;
-    struct command back;
     char err[256] = "";
-    uint8_t *buf;
-    size_t len;
     (void)ctx;
-    m.version = PGQ_FORMAT_VERSION;
     m.time_ms = 5;
-    buf = pack_message(&m.base, &len);
-    assert_int_equal(codec_command_decode(buf, len, &back, err, sizeof err), PGQ_UNKNOWN);
+    assert_int_equal(decode_command_pb(&m, err, sizeof err), PGQ_UNKNOWN);
     assert_string_equal(err, "unknown command (oneof case 0)");
-    free(buf);
+}
+
+static void test_report_resources_all_or_none(void **ctx)
+{
+    /* A report that says some of its probes-shed numbers and not the others is malformed,
+     * naming the fields: a half-said count would be read as zero. */
+    Pgq__Command m = PGQ__COMMAND__INIT;
+    Pgq__Report rep = PGQ__REPORT__INIT;
+    char err[256] = "";
+    (void)ctx;
+    rep.cluster = (char *)(uintptr_t) "";
+    rep.monitor_id = 2;
+    rep.has_probes_shed = true;
+    rep.probes_shed = 4;
+    m.body_case = PGQ__COMMAND__BODY_REPORT;
+    m.report = &rep;
+    assert_int_equal(decode_command_pb(&m, err, sizeof err), PGQ_MALFORMED);
+    b_assert_contains(err, "probes_shed, probes, fd_limit, fd_needed: all or none");
 }
 
 static void test_command_unpack_budget(void **ctx)
@@ -2127,6 +2156,7 @@ int main(void)
         cmocka_unit_test(test_command_encode_unknown_kind),
         cmocka_unit_test(test_command_unknown_oneof),
         cmocka_unit_test(test_command_unpack_budget),
+        cmocka_unit_test(test_report_resources_all_or_none),
         cmocka_unit_test(test_command_wrong_version),
         cmocka_unit_test(test_command_malformed),
         cmocka_unit_test(test_switchover_cancel_and_begin),
