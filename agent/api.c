@@ -8,6 +8,7 @@
 
 #include "lib/util.h"
 #include "log.h"
+#include "resources.h"
 
 struct api_client
 {
@@ -34,6 +35,9 @@ struct api_client
 
 /* Connections from monitor hosts accepted beyond max_clients. */
 #define API_MONITOR_RESERVE (2u * PGQ_MAX_MONITORS)
+_Static_assert(API_MONITOR_RESERVE == RES_API_MONITOR_RESERVE &&
+                   API_REFUSING_MAX == RES_API_REFUSING_MAX,
+               "resources.h counts them");
 _Static_assert(API_MONITOR_RESERVE == 18, "[api] max_clients in config.c documents 18");
 
 static void client_free_if_done(struct api_client *cl)
@@ -292,10 +296,18 @@ static void connection_cb(uv_stream_t *listener, int status)
     struct api_server *s = listener->data;
     struct api_client *cl;
     if (status != 0 || s->closing) {
+        /* Out of descriptors (EMFILE): libuv has accepted and closed what
+         * waited, with the descriptor it keeps spare for this; nothing to
+         * do but say so, once a second. */
+        if (status != 0 && uv_now(s->loop) >= s->accept_err_log_ms + 1000) {
+            log_warn("api: cannot accept a connection: %s", uv_strerror(status));
+            s->accept_err_log_ms = uv_now(s->loop);
+        }
         return;
     }
     cl = calloc(1, sizeof *cl);
     if (cl == NULL) {
+        tconn_drop(listener);
         return;
     }
     cl->s = s;

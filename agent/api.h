@@ -53,6 +53,7 @@ struct api_server
     api_close_cb close_cb;
     uint64_t refused_log_ms;
     uint64_t refused_tls_log_ms;
+    uint64_t accept_err_log_ms; /* last "cannot accept" line (EMFILE) */
 };
 
 int api_start(struct api_server *s,

@@ -571,6 +571,31 @@ static void note_lost_slots(struct state *s, struct cluster *c, struct node *n, 
     }
 }
 
+/* Level 6: a monitor's probes shed for want of file descriptors, an event
+ * when it begins and when it ends (status shows the numbers meanwhile). */
+static void note_resources(struct state *s, const struct cmd_report *r)
+{
+    struct member *m = member_slot(s, r->monitor_id);
+    if (m == NULL) {
+        return;
+    }
+    if (m->probes_shed == 0 && r->probes_shed > 0) {
+        cluster_event(s, "", "", PGQ_EV_OVERLOAD, 0, 0,
+                      "monitor %" PRIu64
+                      " does not probe %u of %u nodes: its open-file limit %" PRIu64
+                      " is below the %" PRIu64
+                      " descriptors they need with Raft and the API "
+                      "(raise LimitNOFILE); the nodes it sheds are not reported down",
+                      r->monitor_id, r->probes_shed, r->probes, r->fd_limit, r->fd_needed);
+    } else if (m->probes_shed > 0 && r->probes_shed == 0) {
+        cluster_event(s, "", "", PGQ_EV_OVERLOAD, 0, 0,
+                      "monitor %" PRIu64 " probes every node again (%u; open-file limit %" PRIu64
+                      ", %" PRIu64 " needed)",
+                      r->monitor_id, r->probes, r->fd_limit, r->fd_needed);
+    }
+    m->probes_shed = r->probes_shed;
+}
+
 static int apply_report(struct state *s, const struct command *cmd, struct apply_result *res)
 {
     const struct cmd_report *r = &cmd->u.report;
@@ -593,6 +618,9 @@ static int apply_report(struct state *s, const struct command *cmd, struct apply
         if (m != NULL) {
             m->max_level = r->feature_level;
         }
+    }
+    if (r->has_resources) {
+        note_resources(s, r);
     }
     for (unsigned i = 0; i < r->n_obs; i++) {
         struct obs o = r->obs[i];

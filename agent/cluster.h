@@ -64,6 +64,12 @@ struct obs
      * streaming from it (pg_stat_replication), sorted, comma-separated. */
     char sync_setting[PGQ_SYNC_SETTING_MAX];
     char replicas[PGQ_REPLICAS_NAMES_MAX];
+    /* Not reachable (level 6; 0 below it, and when not said): the probe
+     * timed out while the reporting monitor's own loop ran this many ms
+     * late, so that the timeout may be the monitor's overload rather than
+     * the server's. Such a view does not count toward a failover
+     * (policy_fresh_down). */
+    uint64_t overload_ms;
 };
 
 /* The same running PostgreSQL server, by what each observation says of it. */
@@ -354,7 +360,8 @@ struct member
     char raft_address[PGQ_ADDR_MAX];
     char api_address[PGQ_ADDR_MAX];
     bool voter;
-    unsigned max_level; /* highest feature level it announced (0: none, as 1) */
+    unsigned max_level;   /* highest feature level it announced (0: none, as 1) */
+    uint32_t probes_shed; /* level 6: nodes it said it does not probe (descriptors) */
 };
 
 /* An identity's name: "user:alice", "node:main/pg1", "monitor:3". */
@@ -527,6 +534,13 @@ struct command
             struct obs *obs; /* owned, see command_close() */
             unsigned n_obs;
             unsigned feature_level; /* the highest the reporter supports */
+            /* Level 6: the reporter's probes shed for want of descriptors
+             * (has_resources: said in this report). */
+            bool has_resources;
+            uint32_t probes_shed; /* nodes it does not probe */
+            uint32_t probes;      /* nodes registered, as it counts them */
+            uint64_t fd_limit;    /* its open-file limit */
+            uint64_t fd_needed;   /* what it needs for every node */
         } report;
         struct agent_facts agent; /* CMD_AGENT: node = the agent's node */
         struct cmd_feature
@@ -720,6 +734,8 @@ bool state_obs_alerts(const struct state *s, const char *cluster, const struct o
  * ("failover held"); any other needs an operator ("no failover"). */
 #define PGQ_HELD "held: "
 #define PGQ_HELD_LEN (sizeof PGQ_HELD - 1)
+/* A failover held for the monitors' own overload (policy.h). */
+#define PGQ_HELD_OVERLOAD PGQ_HELD "overload: "
 
 /* Bytes a standby is behind its upstream, measured by the standby itself in
  * one probe (0 when not streaming). */

@@ -35,6 +35,21 @@ unsigned cluster_cmd_level(int kind)
     }
 }
 
+/* A report that says what only level 6 knows: an observation's overload,
+ * or the monitor's probes shed. */
+static bool report_level6(const struct cmd_report *r)
+{
+    if (r->has_resources) {
+        return true;
+    }
+    for (unsigned i = 0; i < r->n_obs; i++) {
+        if (r->obs[i].overload_ms != 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 unsigned cluster_command_level(const struct command *cmd)
 {
     /* A field an older monitor does not know makes it refuse the command
@@ -55,6 +70,9 @@ unsigned cluster_command_level(const struct command *cmd)
     }
     if (cmd->who[0] != '\0' || cmd->from[0] != '\0') {
         return PGQ_MAX(5u, cluster_cmd_level(cmd->kind));
+    }
+    if (cmd->kind == CMD_REPORT && report_level6(&cmd->u.report)) {
+        return 6;
     }
     return cluster_cmd_level(cmd->kind);
 }

@@ -62,6 +62,7 @@ void codec_obs_to_pb(const struct obs *o, Pgq__Observation *m)
     if (o->replicas[0] != '\0') {
         m->replicas = S(o->replicas);
     }
+    m->has_overload_ms = o->overload_ms != 0, m->overload_ms = o->overload_ms;
 }
 
 void codec_obs_from_pb(struct dec *d, const Pgq__Observation *m, struct obs *o)
@@ -101,6 +102,7 @@ void codec_obs_from_pb(struct dec *d, const Pgq__Observation *m, struct obs *o)
     codec_copy_str(d, o->sync_setting, sizeof o->sync_setting, m->sync_setting,
                    "observation.sync_setting");
     codec_copy_str(d, o->replicas, sizeof o->replicas, m->replicas, "observation.replicas");
+    o->overload_ms = m->overload_ms;
 }
 
 /* ---- commands ----------------------------------------------------------- */
@@ -215,6 +217,12 @@ int codec_command_to_pb(const struct command *cmd, Pgq__Command *m, struct scrat
             b->n_obs = r->n_obs;
             b->obs = os;
             b->has_feature_level = r->feature_level != 0, b->feature_level = r->feature_level;
+            if (r->has_resources) {
+                b->has_probes_shed = b->has_probes = true;
+                b->has_fd_limit = b->has_fd_needed = true;
+                b->probes_shed = r->probes_shed, b->probes = r->probes;
+                b->fd_limit = r->fd_limit, b->fd_needed = r->fd_needed;
+            }
             m->body_case = PGQ__COMMAND__BODY_REPORT;
             m->report = b;
             return 0;
@@ -465,6 +473,16 @@ void codec_report_from_pb(struct dec *d, const Pgq__Report *b, struct command *c
     codec_copy_str(d, r->api_address, sizeof r->api_address, b->api_address, "report.api_address");
     r->monitor_id = b->monitor_id;
     r->feature_level = b->feature_level;
+    if (b->has_probes_shed != b->has_probes || b->has_probes != b->has_fd_limit ||
+        b->has_fd_limit != b->has_fd_needed) {
+        codec_dec_fail(d, PGQ_MALFORMED,
+                       "report: probes_shed, probes, fd_limit, fd_needed: all "
+                       "or none");
+        return;
+    }
+    r->has_resources = b->has_probes_shed;
+    r->probes_shed = b->probes_shed, r->probes = b->probes;
+    r->fd_limit = b->fd_limit, r->fd_needed = b->fd_needed;
     codec_check_count(d, b->n_obs, PGQ_REPORT_OBS_MAX, "report.obs");
     if (d->rv != 0 || b->n_obs == 0) {
         return;

@@ -134,6 +134,16 @@ struct raft_info
     bool ready;
     char version[32];
     uint64_t rss_kb;
+    /* Its resources (monitor_resources.c): nodes it counts and those it
+     * sheds for want of descriptors, its open-file limit and what every node
+     * needs, its loop's worst lateness of late, and whether that counts as
+     * overloaded. */
+    uint32_t probes;
+    uint32_t probes_shed;
+    uint64_t fd_limit;
+    uint64_t fd_needed;
+    uint64_t loop_lag_ms;
+    bool overloaded;
 };
 
 #include "lease.h"

@@ -344,6 +344,11 @@ int codec_response_encode(const struct api_response *res,
         info.version = S(ri->version);
         info.has_rss_kb = true;
         info.rss_kb = ri->rss_kb;
+        info.has_probes = info.has_probes_shed = info.has_fd_limit = true;
+        info.has_fd_needed = info.has_loop_lag_ms = info.has_overloaded = true;
+        info.probes = ri->probes, info.probes_shed = ri->probes_shed;
+        info.fd_limit = ri->fd_limit, info.fd_needed = ri->fd_needed;
+        info.loop_lag_ms = ri->loop_lag_ms, info.overloaded = ri->overloaded;
     }
     if (res->body == API_STATUS) {
         rv = codec_state_to_pb(state, &st, &sc, STATE_NO_EVENTS, events_cluster, 0);
@@ -400,6 +405,9 @@ static void raft_info_from_pb(struct dec *d, const Pgq__RaftInfo *ri, struct raf
     out->leader_id = ri->leader_id;
     out->ready = ri->ready;
     out->rss_kb = ri->rss_kb;
+    out->probes = ri->probes, out->probes_shed = ri->probes_shed;
+    out->fd_limit = ri->fd_limit, out->fd_needed = ri->fd_needed;
+    out->loop_lag_ms = ri->loop_lag_ms, out->overloaded = ri->overloaded;
     codec_copy_str(d, out->raft_address, sizeof out->raft_address, ri->raft_address,
                    "raft.raft_address");
     codec_copy_str(d, out->api_address, sizeof out->api_address, ri->api_address,

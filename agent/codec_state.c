@@ -282,6 +282,8 @@ int codec_state_to_pb(const struct state *s,
             ms[i]->voter = s->monitors[i].voter;
             ms[i]->has_max_level = s->monitors[i].max_level != 0;
             ms[i]->max_level = s->monitors[i].max_level;
+            ms[i]->has_probes_shed = s->monitors[i].probes_shed != 0;
+            ms[i]->probes_shed = s->monitors[i].probes_shed;
         }
         m->n_monitors = s->n_monitors;
         m->monitors = ms;
@@ -526,6 +528,7 @@ void codec_state_from_pb(struct dec *d, const Pgq__State *m, struct state *s)
         mon->id = m->monitors[i]->id;
         mon->voter = m->monitors[i]->voter;
         mon->max_level = m->monitors[i]->max_level;
+        mon->probes_shed = m->monitors[i]->probes_shed;
         codec_copy_str(d, mon->raft_address, sizeof mon->raft_address, m->monitors[i]->raft_address,
                        "monitor.raft_address");
         codec_copy_str(d, mon->api_address, sizeof mon->api_address, m->monitors[i]->api_address,

@@ -153,10 +153,13 @@ const struct option config_options[] = {
      "Log entries kept after a snapshot, so that a lagging monitor catches up from the log."},
     {"health", "interval", OPT_DURATION, F(interval_ms), 100, 86400000, "30s",
      "A full observation of every node (role, WAL positions, replication, metrics) every "
-     "`interval`. Failures are noticed sooner: a lost monitoring connection triggers a probe "
+     "`interval`, on a new connection, or on the kept one where the node's agent vouches for "
+     "its liveness. Failures are noticed sooner: a lost monitoring connection triggers a probe "
      "at once."},
     {"health", "timeout", OPT_DURATION, F(timeout_ms), 100, 600000, "5s",
-     "Limit of one probe: connect plus query (also sent as statement_timeout)."},
+     "Limit of one probe: connect plus query (also sent as statement_timeout). A probe that "
+     "times out while the monitor's own loop ran a quarter of this late is taken for the "
+     "monitor's overload and counts toward no verdict (docs/failure-modes.md)."},
     {"health", "retry_interval", OPT_DURATION, F(retry_interval_ms), 50, 600000, "1s",
      "Re-check cadence of a node whose probe failed, and of a node that is down."},
     {"health", "retries", OPT_U64, F(retries), 0, 100, "2",
@@ -225,7 +228,8 @@ const struct option config_options[] = {
     {"api", "max_clients", OPT_U64, F(api_max_clients), 1, 100000, "256",
      "Concurrent API connections; more get an UNAVAILABLE reply and are closed. Connections "
      "from the hosts in `peers` have a reserve of 18 beyond this, so that monitors' reports "
-     "still reach the leader."},
+     "still reach the leader. Each counts in the file descriptors a monitor keeps before its "
+     "probes (docs/configuration.md, File descriptors)."},
     {"tls", "ca_file", OPT_STRING, F(tls_ca_file), NOLIMIT, "",
      "PEM file of the CA that signed every monitor's, node agent's and operator's "
      "certificate; a peer whose certificate does not chain to it is refused. Required while "
@@ -240,7 +244,8 @@ const struct option config_options[] = {
      "An HTTP connection is closed when it sends nothing for this long, does not complete a "
      "request within this long of its first byte, or does not read its reply for this long."},
     {"http", "max_clients", OPT_U64, F(http_max_clients), 1, 100000, "64",
-     "Concurrent HTTP connections; more get a 503 reply and are closed."},
+     "Concurrent HTTP connections; more get a 503 reply and are closed. Each counts in the "
+     "file descriptors a monitor keeps before its probes."},
     {"auth", "mode", OPT_AUTHMODE, F(auth_mode), NOLIMIT, "auto",
      "`on`: every API request needs an identity (a token or a client certificate) whose role "
      "or grants allow it: deny by default. `off`: anyone who can reach api_address may do "

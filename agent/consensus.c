@@ -131,6 +131,12 @@ bool consensus_failed(const struct consensus *c)
     return raft_state(c->raft) == RAFT_UNAVAILABLE;
 }
 
+const char *consensus_errmsg(const struct consensus *c)
+{
+    const char *msg = raft_errmsg(c->raft);
+    return msg != NULL && msg[0] != '\0' ? msg : "libraft said nothing more";
+}
+
 bool consensus_ready(const struct consensus *c)
 {
     return c->ready && raft_state(c->raft) == RAFT_LEADER && c->ready_term == c->raft->current_term;

@@ -113,6 +113,9 @@ int consensus_propose(struct consensus *c, struct proposal *p, struct command *c
  * must stop and be restarted from disk. */
 bool consensus_failed(const struct consensus *c);
 
+/* libraft's own words on its last error ("" when it has none). */
+const char *consensus_errmsg(const struct consensus *c);
+
 /* Leader, and past the barrier of its own term. */
 bool consensus_ready(const struct consensus *c);
 

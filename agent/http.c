@@ -16,6 +16,7 @@
 #include "log_drain.h"
 #include "metrics.h"
 #include "render_http.h"
+#include "resources.h"
 
 struct http_client
 {
@@ -186,6 +187,7 @@ static void feed(struct http_client *cl, const char *data, size_t n);
 
 #define HTTP_LINGER_MS 1000
 #define HTTP_HANDSHAKE_MS 5000
+_Static_assert(HTTP_REFUSING_MAX == RES_HTTP_REFUSING_MAX, "resources.h counts them");
 
 static void shutdown_cb(struct tconn *c, int status)
 {
@@ -492,26 +494,6 @@ static struct http_client *longest_idle(struct http_server *s, const struct http
 /* Out of memory for a client: accept it into a spare handle and close it,
  * so that the listener keeps being watched (libuv stops watching a listener
  * whose pending connection is never accepted). */
-static uv_tcp_t spare;
-static bool spare_busy;
-
-static void spare_closed(uv_handle_t *h)
-{
-    (void)h;
-    spare_busy = false;
-}
-
-static void drop_connection(uv_stream_t *listener)
-{
-    if (spare_busy) {
-        return; /* one at a time: the next one waits in the backlog */
-    }
-    spare_busy = true;
-    uv_tcp_init(listener->loop, &spare);
-    (void)uv_accept(listener, (uv_stream_t *)&spare);
-    uv_close((uv_handle_t *)&spare, spare_closed);
-}
-
 static void open_cb(struct tconn *c, int status)
 {
     struct http_client *cl = c->data;
@@ -569,11 +551,17 @@ static void connection_cb(uv_stream_t *listener, int status)
     struct http_server *s = listener->data;
     struct http_client *cl;
     if (status != 0 || s->closing) {
+        /* Out of descriptors (EMFILE): libuv has accepted and closed what
+         * waited, with the descriptor it keeps spare for this. */
+        if (status != 0 && uv_now(s->loop) >= s->accept_err_log_ms + 1000) {
+            log_warn("http: cannot accept a connection: %s", uv_strerror(status));
+            s->accept_err_log_ms = uv_now(s->loop);
+        }
         return;
     }
     cl = calloc(1, sizeof *cl);
     if (cl == NULL) {
-        drop_connection(listener);
+        tconn_drop(listener);
         return;
     }
     cl->s = s;

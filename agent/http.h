@@ -81,6 +81,7 @@ struct http_server
     http_close_cb close_cb;
     uint64_t refused_log_ms;
     uint64_t refused_tls_log_ms;
+    uint64_t accept_err_log_ms; /* last "cannot accept" line (EMFILE) */
 };
 
 /* Listen on address (IPv4 host:port). The server's fields are set here;

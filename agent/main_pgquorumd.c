@@ -16,6 +16,7 @@
 #include "log.h"
 #include "log_drain.h"
 #include "lease.h"
+#include "loadwatch.h"
 #include "monitor.h"
 #include "node.h"
 #include "reload.h"
@@ -288,6 +289,16 @@ int main(int argc, char **argv)
     log_set_format(cfg->log_format);
     if (cfg->role == ROLE_NODE) {
         log_set_node(cfg->node_name);
+    }
+    {
+        /* Every probe is a connection, and so is every client: take all
+         * the descriptors the hard limit allows (monitor_resources.c says
+         * whether they are enough). */
+        char msg[200];
+        loadwatch_raise_nofile(msg, sizeof msg);
+        if (msg[0] != '\0') {
+            log_info("%s", msg);
+        }
     }
 
     uv_loop_init(&loop);

@@ -77,7 +77,7 @@ static void react(struct monitor *m)
     uint64_t kicked = m->kicked_seq;
     if (m->nodes_changed) {
         m->nodes_changed = false;
-        probe_sync(&m->probe);
+        monitor_resources_check(m); /* the probes' budget, then probe_sync */
         m->forget_due = true;
     }
     forget(m);
@@ -228,7 +228,8 @@ static void tick_cb(uv_timer_t *t)
     if (consensus_failed(&m->cons)) {
         /* Serving a state libraft no longer vouches for is worse than
          * stopping: a supervisor restarts the monitor from its log. */
-        log_error("Raft stopped on an unrecoverable error: exiting");
+        log_error("Raft stopped on an unrecoverable error (%s): exiting",
+                  consensus_errmsg(&m->cons));
         m->exit_code = 1;
         monitor_stop(m, NULL);
         return;
@@ -241,6 +242,7 @@ static void tick_cb(uv_timer_t *t)
     }
     react(m);
     monitor_agents_tick(m);
+    monitor_resources_tick(m);
     consensus_tick(&m->cons);
     hand_over(m);
     monitor_flush_reports(m);
@@ -267,6 +269,7 @@ static void policy_settings(struct monitor *m)
     m->cons.policy.replication_slots = cfg->replication_slots;
     m->cons.policy.events_per_cluster = (unsigned)cfg->events_per_cluster;
     m->cons.policy.events_global = (unsigned)cfg->events_global;
+    m->cons.policy.overload_lag_ms = resources_overload_lag_ms(cfg);
 }
 
 void monitor_status_line(struct monitor *m, char *out, size_t size)
@@ -319,6 +322,7 @@ int monitor_start(struct monitor *m,
     probe_init(&m->probe, loop, &m->cfg, &m->fsm.state, cfg->id);
     m->probe.data = m;
     m->probe.dirty_cb = probe_dirty_cb;
+    m->probe.lw = &m->lw;
     actuator_init(&m->act, loop, &m->cfg, cfg->id);
     m->act.data = m;
     m->act.due_cb = action_due;
@@ -326,6 +330,10 @@ int monitor_start(struct monitor *m,
     m->act.done_cb = action_done_cb;
     uv_timer_init(loop, &m->tick);
     m->tick.data = m;
+    rv = monitor_resources_start(m, errmsg, errsize);
+    if (rv != 0) {
+        return rv;
+    }
     rv = transport_start(&m->transport, loop, &m->cfg, errmsg, errsize);
     if (rv != 0) {
         return rv;
@@ -434,6 +442,11 @@ static void raft_closed_cb(struct consensus_uv *cu)
     part_stopped(cu->data);
 }
 
+static void loadwatch_closed_cb(struct loadwatch *w)
+{
+    part_stopped(w->data);
+}
+
 void monitor_stop(struct monitor *m, monitor_stopped_cb cb)
 {
     if (m->stopping) {
@@ -446,7 +459,7 @@ void monitor_stop(struct monitor *m, monitor_stopped_cb cb)
     /* One count per part, plus one held until every close has started. */
     m->pending = 4 + (m->started_peer ? 1u : 0u) + (m->started_audit_peer ? 1u : 0u) +
                  (m->started_api ? 1u : 0u) + (m->started_http ? 1u : 0u) +
-                 (m->started_raft ? 1u : 0u);
+                 (m->started_raft ? 1u : 0u) + (m->started_lw ? 1u : 0u);
     uv_timer_stop(&m->tick);
     uv_close((uv_handle_t *)&m->tick, tick_closed_cb);
     if (m->started_api) {
@@ -465,6 +478,9 @@ void monitor_stop(struct monitor *m, monitor_stopped_cb cb)
     actuator_close(&m->act, actuator_closed_cb);
     if (m->started_raft) {
         consensus_uv_close(&m->cu, raft_closed_cb);
+    }
+    if (m->started_lw) {
+        loadwatch_close(&m->lw, loadwatch_closed_cb);
     }
     part_stopped(m);
 }

@@ -26,9 +26,11 @@
 #include "fsm.h"
 #include "http.h"
 #include "lease.h"
+#include "loadwatch.h"
 #include "metrics.h"
 #include "peer.h"
 #include "probe.h"
+#include "resources.h"
 
 struct monitor;
 typedef void (*monitor_stopped_cb)(struct monitor *m);
@@ -95,6 +97,13 @@ struct monitor
     struct monitor_fo_count *fo_counts; /* owned */
     unsigned n_fo_counts;
     struct metrics_hist fo_hist[MONITOR_FO_PHASES];
+    /* resources (monitor_resources.c) */
+    struct loadwatch lw;
+    bool started_lw;
+    uint64_t fd_limit;      /* the soft open-file limit (0: unknown, no budget) */
+    struct fd_need fd_need; /* as of the last change of the nodes */
+    unsigned shed_logged;   /* probes shed as last logged */
+    uint64_t shed_log_ms;
     /* shutdown */
     bool started_peer;
     bool started_api;

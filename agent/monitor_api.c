@@ -369,6 +369,7 @@ static void handle_state(struct monitor *m, struct api_client *cl, const struct 
     res.body = req->kind;
     consensus_info(&m->cons, &res.info);
     res.info.rss_kb = rss_kb();
+    monitor_resources_info(m, &res.info);
     api_reply(cl, &res, &m->fsm.state, req->cluster, req->limit);
     api_response_close(&res);
 }

@@ -104,6 +104,38 @@ void monitor_http_forget(struct monitor *m)
     m->n_fo_counts = kept;
 }
 
+/* Its probes and resources: probes begun by connection, nodes shed for
+ * want of descriptors, the open-file limit and need, the loop's lateness. */
+static void resources_metrics(struct monitor *m, struct metrics_buf *b, const char *const *self)
+{
+    struct raft_info ri;
+    memset(&ri, 0, sizeof ri);
+    monitor_resources_info(m, &ri);
+    metrics_family(b, "pgquorum_probes_total", "counter",
+                   "Probes this monitor began since it started, by connection: new (a full round "
+                   "no agent vouches for, a first probe, a reconnect) or kept (a re-check, or a "
+                   "round where the node's agent vouches for its liveness).");
+    {
+        const char *l[4] = {"monitor", self[1], "connection", "new"};
+        metrics_sample(b, "pgquorum_probes_total", l, 2, (double)m->probe.probes_new);
+        l[3] = "kept";
+        metrics_sample(b, "pgquorum_probes_total", l, 2, (double)m->probe.probes_kept);
+    }
+    metrics_family(b, "pgquorum_probes_shed", "gauge",
+                   "Nodes this monitor does not probe for want of file descriptors.");
+    metrics_sample(b, "pgquorum_probes_shed", self, 1, (double)ri.probes_shed);
+    metrics_family(b, "pgquorum_open_files_limit", "gauge",
+                   "This monitor's open-file limit (RLIMIT_NOFILE, raised to the hard limit).");
+    metrics_sample(b, "pgquorum_open_files_limit", self, 1, (double)ri.fd_limit);
+    metrics_family(b, "pgquorum_open_files_needed", "gauge",
+                   "File descriptors Raft, the API, HTTP, the log drain, the actions and one "
+                   "probe per node need.");
+    metrics_sample(b, "pgquorum_open_files_needed", self, 1, (double)ri.fd_needed);
+    metrics_family(b, "pgquorum_loop_lag_seconds", "gauge",
+                   "Worst lateness of this monitor's event loop over the last detection window.");
+    metrics_sample(b, "pgquorum_loop_lag_seconds", self, 1, (double)ri.loop_lag_ms / 1000.0);
+}
+
 static void metrics_reply(struct monitor *m, struct http_response *res)
 {
     struct metrics_buf b;
@@ -162,6 +194,7 @@ static void metrics_reply(struct monitor *m, struct http_response *res)
     metrics_family(&b, "pgquorum_audit_dropped_total", "counter",
                    "Refusals this monitor could not record (no leader for too long).");
     metrics_sample(&b, "pgquorum_audit_dropped_total", self, 1, (double)m->audits_dropped);
+    resources_metrics(m, &b, self);
     /* Every cluster has a sample, 0 until its first failover: increase()
      * sees the first one. */
     metrics_family(&b, "pgquorum_failovers_total", "counter",

@@ -68,4 +68,16 @@ void monitor_http_failover_done(struct monitor *m, const struct cluster *c, uint
 /* Let go of the counts of clusters no longer in the state (removed). */
 void monitor_http_forget(struct monitor *m);
 
+/* monitor_resources.c: start: the open-file limit against what Raft and
+ * the API need (PGQ_UNAVAILABLE with errmsg below it), the loop watch;
+ * check: the need again after a change of the nodes, the probes' budget,
+ * and probe_sync; tick: the loop's lateness to the policy; report: what a
+ * report must say of the probes shed (false: nothing now); info: the
+ * numbers for status and /metrics. */
+int monitor_resources_start(struct monitor *m, char *errmsg, size_t errsize);
+void monitor_resources_check(struct monitor *m);
+void monitor_resources_tick(struct monitor *m);
+bool monitor_resources_report(struct monitor *m, struct cmd_report *r);
+void monitor_resources_info(struct monitor *m, struct raft_info *info);
+
 #endif /* PGQ_MONITOR_INTERNAL_H */

@@ -140,6 +140,9 @@ static int collect_batch(struct monitor *m, unsigned pending, bool announce)
         pgq_strlcpy(subs[0].u.report.api_address, m->cfg.api_address,
                     sizeof subs[0].u.report.api_address);
     }
+    /* The probes shed for want of descriptors, when the state does not
+     * know it yet (an overload event on the leader). */
+    monitor_resources_report(m, &subs[0].u.report);
     if (groups == 1) {
         m->report_cmd = subs[0];
         free(subs);
@@ -185,8 +188,10 @@ void monitor_flush_reports(struct monitor *m)
     /* Reports also tell the leader where this monitor's API is; with no
      * observation to send, an empty report does only that, once the
      * leader's generation has listed this monitor. */
-    bool announce = self != NULL && (strcmp(self->api_address, m->cfg.api_address) != 0 ||
-                                     self->max_level < PGQ_FEATURE_LEVEL);
+    bool announce =
+        self != NULL && (strcmp(self->api_address, m->cfg.api_address) != 0 ||
+                         self->max_level < PGQ_FEATURE_LEVEL ||
+                         (m->fsm.state.feature_level >= 6 && self->probes_shed != m->probe.n_shed));
     unsigned pending = probe_pending(&m->probe);
     const char *leader_api;
     uint64_t leader;

@@ -2,6 +2,8 @@
 #include "pgconn.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,6 +118,15 @@ static void finish(struct pgconn *pc)
     }
 }
 
+/* Whether a failed connect ran out of descriptors: errno right after
+ * libpq gave up, or libpq's own words for it (it may have tried another
+ * address since). */
+static void note_no_fd(struct pgconn *pc, int err)
+{
+    pc->no_fd = err == EMFILE || err == ENFILE || strstr(pc->errmsg, strerror(EMFILE)) != NULL ||
+                strstr(pc->errmsg, strerror(ENFILE)) != NULL;
+}
+
 static void connect_done(struct pgconn *pc, int status)
 {
     pgconn_cb cb = pc->connect_cb;
@@ -179,10 +190,13 @@ static void step_connect(struct pgconn *pc)
                 connect_done(pc, PGQ_IO);
             }
             return;
-        default:
+        default: {
+            int err = errno;
             set_err(pc, "connect: ", PQerrorMessage(pc->conn));
+            note_no_fd(pc, err);
             connect_done(pc, PGQ_IO);
             return;
+        }
     }
 }
 
@@ -282,10 +296,37 @@ static void poll_cb(uv_poll_t *h, int status, int events)
     }
 }
 
+/* The socket has something for us now. */
+static bool socket_ready(const struct pgconn *pc)
+{
+    struct pollfd pfd = {.fd = pc->poll_fd, .events = POLLIN | POLLOUT};
+    if (pc->poll == NULL || pc->poll_fd < 0) {
+        return false;
+    }
+    if (pc->state == PGCONN_BUSY) {
+        pfd.events = POLLIN; /* a query waits for its answer */
+    }
+    return poll(&pfd, 1, 0) == 1 && (pfd.revents & (pfd.events | POLLERR | POLLHUP)) != 0;
+}
+
 static void timer_cb(uv_timer_t *t)
 {
     struct pgconn *pc = t->data;
     char msg[64];
+    /* Timers run before the loop looks at sockets: after a stall of the
+     * loop, an answer that came in time may be waiting unread. Read it
+     * first; only a server that really said nothing times out. */
+    if ((pc->state == PGCONN_CONNECTING || pc->state == PGCONN_BUSY) && socket_ready(pc)) {
+        int state = pc->state;
+        if (state == PGCONN_CONNECTING) {
+            step_connect(pc);
+        } else {
+            step_query(pc);
+        }
+        if (pc->state != state) {
+            return; /* it ended: connected, answered, or failed on its own */
+        }
+    }
     snprintf(msg, sizeof msg, "timeout after %llu ms", (unsigned long long)pc->timeout_ms);
     if (pc->state == PGCONN_CONNECTING) {
         set_err(pc, "connect: ", msg);
@@ -345,7 +386,9 @@ static int start_libpq(struct pgconn *pc, const char *hostaddr)
         return PGQ_NOMEM;
     }
     if (PQstatus(pc->conn) == CONNECTION_BAD) {
+        int err = errno;
         set_err(pc, "connect: ", PQerrorMessage(pc->conn));
+        note_no_fd(pc, err);
         return PGQ_INVALID;
     }
     PQsetnonblocking(pc->conn, 1);
@@ -447,6 +490,7 @@ int pgconn_connect(struct pgconn *pc,
     pc->state = PGCONN_CONNECTING;
     pc->connect_cb = cb;
     pc->errmsg[0] = '\0';
+    pc->no_fd = false;
     /* Never resolve a name on the loop: libpq would block in getaddrinfo. */
     host = host_to_resolve(conninfo);
     if (host != NULL) {

@@ -15,7 +15,10 @@
  * unreachable server, a server that accepts and then says nothing (our own
  * timer per connect and per query: libpq's connect_timeout does nothing in
  * async mode), an error result, and a connection lost mid-query. Each ends
- * the attempt with one line in errmsg.
+ * the attempt with one line in errmsg. A connect that fails because this
+ * process has no descriptor left sets no_fd: the node is not to blame. A
+ * timer that fires while the answer already waits in the socket (the loop
+ * was late, not the server) lets the answer through instead.
  *
  * Rules: connect_cb/query_cb fire exactly once per call that returned 0, and
  * never for one that returned non-zero. After any failure the connection is
@@ -54,6 +57,7 @@ struct pgconn
     int poll_fd;
     uv_timer_t timer;
     char errmsg[256];
+    bool no_fd; /* the last connect failed for want of a file descriptor (EMFILE, ENFILE) */
     void *data;
     pgconn_cb lost_cb; /* connection lost while READY */
     /* private */

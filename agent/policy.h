@@ -29,6 +29,15 @@
  *     proves no acknowledged write can be lost or an operator allowed it;
  *   - a primary in maintenance is not failed over unless the operator
  *     allowed it (maintenance_allow_failover);
+ *   - overload (feature level 6): a down view a monitor took while its own
+ *     loop ran late (obs.overload_ms) counts neither for the verdict nor
+ *     for a failover, and a primary seen down only thanks to such views is
+ *     held with the reason; and while this leader's own loop runs late
+ *     (loop_lag_ms >= overload_lag_ms), a failover is held when
+ *     PGQ_STORM_SHARE percent of the primaries (at least PGQ_STORM_MIN)
+ *     went down by verdict within failover_timeout + view_max_age_ms: that
+ *     many failures at once, seen by monitors that run late, are taken for
+ *     the monitors' own overload;
  *   - a paused cluster starts nothing: no cut, decision, retry or abandon,
  *     no cut of a standby and no repoint, except what a failover owes its
  *     standbys (the repoints of a promoted failover, and of a standby a cut
@@ -72,7 +81,18 @@ struct policy_config
     /* Level 6: the event history's bounds the leader commits (0: leave them). */
     unsigned events_per_cluster;
     unsigned events_global;
+    /* Overload: the worst lateness of this leader's loop over the last
+     * view_max_age_ms, as the monitor measured it (loadwatch.c), and the
+     * lateness from which a monitor counts as overloaded
+     * (resources_overload_lag_ms; 0: never). */
+    uint64_t loop_lag_ms;
+    uint64_t overload_lag_ms;
 };
+
+/* Overload storm: at least this many primaries, and this share (percent)
+ * of the clusters with one, down by verdict within one detection window. */
+#define PGQ_STORM_MIN 2
+#define PGQ_STORM_SHARE 50
 
 /* The outcome of the candidate choice. */
 struct choice

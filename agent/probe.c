@@ -13,6 +13,7 @@
 #include "lib/util.h"
 #include "log.h"
 #include "pgsql.h"
+#include "resources.h"
 
 /* One round trip learns everything. On a standby pg_current_wal_lsn() and
  * pg_walfile_name() raise "recovery is in progress", so they sit in CASE
@@ -116,7 +117,8 @@ static void timer_cb(uv_timer_t *h)
 
 static void schedule(struct probe_target *t, uint64_t delay_ms)
 {
-    if (!t->removed) {
+    if (!t->removed && !t->shed) {
+        t->due_mono = uv_now(t->probe->loop) + delay_ms;
         uv_timer_start(&t->timer, timer_cb, delay_ms, 0);
     }
 }
@@ -170,11 +172,56 @@ static bool agent_says_down(const struct probe *p, const struct probe_target *t)
                          (n->agent.state == PGQ_AGENT_UP && !n->agent.pm_alive));
 }
 
-static void probe_failed(struct probe_target *t, const char *reason)
+/* The node's agent vouches for its liveness: it is up, its postmaster runs
+ * and answered the agent's last check on a fresh local connection (the
+ * check a frozen postmaster fails; two failures and the agent stops it).
+ * Its committed word is as old as a heartbeat plus a commit; an agent that
+ * falls silent is committed so once its lease and the drift have passed. */
+static bool agent_vouches(const struct probe *p, const struct probe_target *t)
+{
+    const struct cluster *c = state_cluster(p->state, t->cluster);
+    const struct node *n = cluster_node(c, t->node);
+    return n != NULL && n->agent.state == PGQ_AGENT_UP && n->agent.pm_alive && n->agent.answering &&
+           !n->agent.fenced && !n->agent.handover;
+}
+
+/* The loop's lateness over the current probe, from when it was due. */
+static uint64_t probe_lag(const struct probe_target *t)
+{
+    const struct probe *p = t->probe;
+    uint64_t late = t->started_mono > t->due_mono ? t->started_mono - t->due_mono : 0;
+    return p->lw != NULL ? PGQ_MAX(late, loadwatch_lag_since(p->lw, t->due_mono)) : late;
+}
+
+/* No descriptor was free for the connection: not the node's failure. It is
+ * left as it was and probed again later, and the line says why. */
+static void probe_no_fd(struct probe_target *t, const char *reason)
+{
+    struct probe *p = t->probe;
+    uint64_t now = uv_now(p->loop);
+    t->probing = false;
+    pgconn_disconnect(&t->pc);
+    if (now >= p->no_fd_log_ms + 10000 || p->no_fd_log_ms == 0) {
+        log_warn(
+            "probe %s: not probed now, no file descriptor free (%s): the open-file limit is "
+            "reached; the node is not counted as down and is probed again in %" PRIu64 " ms",
+            t->node, reason, p->cfg->retry_interval_ms);
+        p->no_fd_log_ms = now;
+    }
+    t->rerun = false;
+    schedule(t, p->cfg->retry_interval_ms);
+}
+
+static void probe_failed(struct probe_target *t, int status, const char *reason)
 {
     struct probe *p = t->probe;
     char why[PGQ_ERRTEXT_MAX];
+    uint64_t lag = probe_lag(t);
     pgq_strlcpy(why, reason, sizeof why); /* reason may live in t->pc */
+    if (t->pc.no_fd) {
+        probe_no_fd(t, why);
+        return;
+    }
     t->probing = false;
     if (t->fails++ == 0) {
         t->failing_since_ms = t->started_ms;
@@ -200,6 +247,15 @@ static void probe_failed(struct probe_target *t, const char *reason)
         o.failing_ms = PGQ_MAX(uv_now(p->loop) - t->failing_since_mono, 1);
         o.basis_seq = t->basis_seq;
         o.cache_hit_bp = o.index_hit_bp = PGQ_BP_NONE;
+        /* A timeout while this monitor's own loop ran late may be ours:
+         * said with the lateness (feature level 6; a monitor of an older
+         * version would refuse the whole report). */
+        if (status == PGQ_TIMEOUT && lag >= p->overload_lag_ms && p->state->feature_level >= 6) {
+            o.overload_ms = lag;
+            log_warn("probe %s: timed out while this monitor's loop ran %" PRIu64
+                     " ms late: reported as its own overload, not counted toward a failover",
+                     t->node, lag);
+        }
         conclude(t, &o);
     }
     t->rerun = false;
@@ -367,11 +423,11 @@ static void query_cb(struct pgconn *pc, int status, PGresult *res)
         return;
     }
     if (status != 0) {
-        probe_failed(t, pc->errmsg);
+        probe_failed(t, status, pc->errmsg);
         return;
     }
     if (parse_row(t, res, &o, why, sizeof why) != 0) {
-        probe_failed(t, why);
+        probe_failed(t, PGQ_MALFORMED, why);
         return;
     }
     t->probing = false;
@@ -389,8 +445,9 @@ static void query_cb(struct pgconn *pc, int status, PGresult *res)
 static void run_query(struct probe_target *t)
 {
     const char *sql = PQserverVersion(t->pc.conn) >= 150000 ? probe_sql : probe_sql_14;
-    if (pgconn_query(&t->pc, sql, t->probe->cfg->timeout_ms, query_cb) != 0) {
-        probe_failed(t, t->pc.errmsg);
+    int rv = pgconn_query(&t->pc, sql, t->probe->cfg->timeout_ms, query_cb);
+    if (rv != 0) {
+        probe_failed(t, rv, t->pc.errmsg);
     }
 }
 
@@ -402,7 +459,7 @@ static void connect_cb(struct pgconn *pc, int status)
         return;
     }
     if (status != 0) {
-        probe_failed(t, pc->errmsg);
+        probe_failed(t, status, pc->errmsg);
         return;
     }
     run_query(t);
@@ -415,7 +472,7 @@ static void lost_cb(struct pgconn *pc, int status)
     struct probe_target *t = pc->data;
     (void)status;
     log_info("probe %s: monitoring connection lost (%s): probing again now", t->node, pc->errmsg);
-    if (!t->probing) {
+    if (!t->probing && !t->shed) {
         uv_timer_stop(&t->timer);
         start_probe(t);
     }
@@ -430,33 +487,41 @@ static void start_probe(struct probe_target *t)
     const char *values[16];
     unsigned n = 0;
     int rv;
-    if (t->removed || t->probing) {
+    if (t->removed || t->shed || t->probing) {
         if (t->probing) {
             t->rerun = true;
         }
         return;
     }
     t->probing = true;
+    t->pc.no_fd = false;
     t->basis_seq = p->state->seq;
     t->started_ms = clock_wall_ms(); /* display: when it was probed */
     t->started_mono = uv_now(p->loop);
     if (FAILPOINT("probe", t->node)) {
-        probe_failed(t, "failpoint: probe failed");
+        probe_failed(t, PGQ_IO, "failpoint: probe failed");
         return;
     }
     /* A full round opens a new connection: a kept connection still answers
      * while the postmaster is frozen (SIGSTOP) and accepts no one else, the
      * way a server that cannot take new clients looks to applications. The
      * new connection is then kept, to notice the server dropping it. Kicks
-     * and re-checks use the kept connection when there is one. */
+     * and re-checks use the kept connection when there is one. Where the
+     * node's agent vouches for its liveness, the agent's own check on a
+     * fresh local connection is that test, and the round keeps the
+     * connection: a new backend costs the server several times the query. */
     if (t->round) {
         t->round = false;
-        pgconn_disconnect(&t->pc);
+        if (!agent_vouches(p, t)) {
+            pgconn_disconnect(&t->pc);
+        }
     }
     if (pgconn_connected(&t->pc)) {
+        p->probes_kept++;
         run_query(t);
         return;
     }
+    p->probes_new++;
     values[n++] = p->app_name;
     values[n++] = p->options;
     values[n++] = "2";
@@ -470,7 +535,7 @@ static void start_probe(struct probe_target *t)
     values[n] = NULL;
     rv = pgconn_connect(&t->pc, t->conninfo, keys, values, p->cfg->timeout_ms, connect_cb);
     if (rv != 0) {
-        probe_failed(t, t->pc.errmsg);
+        probe_failed(t, rv, t->pc.errmsg);
     }
 }
 
@@ -532,7 +597,7 @@ static struct probe_target *target_add(struct probe *p, const char *cluster, con
     t->next = p->targets;
     p->targets = t;
     p->pending++;
-    schedule(t, 0);
+    t->shed = true; /* until probe_sync gives it its place in the budget */
     return t;
 }
 
@@ -546,6 +611,7 @@ static void derive_settings(struct probe *p)
     /* Half the lag a failover tolerates, so that the primary's committed
      * position stays well within max_lag_on_failover of the truth. */
     p->wal_step = PGQ_MAX(cfg->max_lag_bytes / 2, PGQ_WAL_STEP_MIN);
+    p->overload_lag_ms = resources_overload_lag_ms(cfg);
     snprintf(p->tcp_user_timeout, sizeof p->tcp_user_timeout, "%" PRIu64, cfg->timeout_ms);
 }
 
@@ -560,6 +626,7 @@ void probe_init(struct probe *p,
     p->cfg = cfg;
     p->state = state;
     p->monitor_id = monitor_id;
+    p->budget = UINT64_MAX;
     snprintf(p->app_name, sizeof p->app_name, "pgquorum-monitor-%" PRIu64, monitor_id);
     derive_settings(p);
 }
@@ -624,6 +691,25 @@ static int index_rebuild(struct probe *p, unsigned n)
     return 0;
 }
 
+/* Within the descriptor budget or not: a target shed gives its connection
+ * back and is no longer probed; one taken back is probed at once. */
+static void target_budget(struct probe_target *t, bool shed)
+{
+    if (shed == t->shed) {
+        return;
+    }
+    t->shed = shed;
+    if (shed) {
+        uv_timer_stop(&t->timer);
+        pgconn_disconnect(&t->pc); /* a probe under way ends with PGQ_SHUTDOWN */
+        t->probing = t->rerun = false;
+        t->fails = 0;
+        return;
+    }
+    t->round = false;
+    schedule(t, 0);
+}
+
 void probe_sync(struct probe *p)
 {
     unsigned n = 0;
@@ -648,13 +734,19 @@ void probe_sync(struct probe *p)
         log_error("probe: out of memory for the index of %u targets", n);
         return;
     }
+    p->n_targets = p->n_shed = 0;
     for (unsigned i = 0; i < p->state->n_clusters; i++) {
         const struct cluster *c = &p->state->clusters[i];
         for (unsigned j = 0; j < c->n_nodes; j++) {
-            if (index_find(p, c->name, c->nodes[j].name) == NULL &&
-                target_add(p, c->name, &c->nodes[j]) != NULL) {
+            struct probe_target *t = index_find(p, c->name, c->nodes[j].name);
+            if (t == NULL) {
+                if ((t = target_add(p, c->name, &c->nodes[j])) == NULL) {
+                    continue;
+                }
                 n++;
             }
+            target_budget(t, p->n_targets++ >= p->budget);
+            p->n_shed += t->shed ? 1u : 0u;
         }
     }
     if (index_rebuild(p, n) != 0) {
@@ -666,6 +758,9 @@ void probe_kick(struct probe *p, const char *cluster, bool force)
 {
     for (struct probe_target *t = p->targets; t != NULL; t = t->next) {
         if (cluster != NULL && strcmp(t->cluster, cluster) != 0) {
+            continue;
+        }
+        if (t->shed) {
             continue;
         }
         t->force |= force;
@@ -682,7 +777,7 @@ void probe_mark_all_dirty(struct probe *p)
 {
     bool any = false;
     for (struct probe_target *t = p->targets; t != NULL; t = t->next) {
-        if (t->have_obs) {
+        if (t->have_obs && !t->shed) {
             t->dirty = true;
             any = true;
         }
@@ -794,5 +889,5 @@ void probe_close(struct probe *p, probe_cb cb)
 const struct obs *probe_latest(const struct probe *p, const char *cluster, const char *node)
 {
     const struct probe_target *t = index_find(p, cluster, node);
-    return t != NULL && !t->removed && t->have_obs ? &t->obs : NULL;
+    return t != NULL && !t->removed && !t->shed && t->have_obs ? &t->obs : NULL;
 }

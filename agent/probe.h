@@ -9,10 +9,26 @@
  * down or a primary whose WAL moved; when report_refresh has passed; or when
  * forced (a new leader, the primary found down).
  *
+ * A full round (every interval) opens a new connection, except where the
+ * node's agent vouches for its liveness (its committed facts: agent up,
+ * postmaster alive and answering a fresh local connection): the agent then
+ * owns that check and the round reuses the kept connection, which costs
+ * the server a fraction of a new backend (tools/bench_probe.py).
+ *
+ * Descriptors: at most `budget` nodes are probed (one connection each), in
+ * the state's order (clusters, then nodes, as registered); the others are
+ * shed: not probed, and nothing is reported of them, so that a shed node
+ * never looks down to the quorum (resources.h says where the budget comes
+ * from). A connect that finds no descriptor free is no failure either: the
+ * node is probed again later.
+ *
  * Possible failure modes are: the connection drops between rounds (noticed
  * at once: the node is probed again right away), a probe fails (re-checked
  * every retry_interval; reported down only after 1 + retries consecutive
- * failures), a node answers nonsense (a failed probe, with the reason). */
+ * failures), a node answers nonsense (a failed probe, with the reason), a
+ * probe times out while this monitor's own loop ran late (reported down
+ * all the same, marked with that lateness, overload_ms: the leader does not
+ * count it toward a failover, see policy.h). */
 #ifndef PGQ_PROBE_H
 #define PGQ_PROBE_H
 
@@ -22,6 +38,7 @@
 
 #include "cluster.h"
 #include "config.h"
+#include "loadwatch.h"
 #include "pgconn.h"
 
 struct probe;
@@ -43,6 +60,8 @@ struct probe_target
     bool round;                  /* the next probe is a full round: on a new connection */
     bool force;                  /* report the next conclusion whatever it is */
     bool removed;                /* closing */
+    bool shed;                   /* beyond the descriptor budget: not probed */
+    uint64_t due_mono;           /* uv_now: when the current or next probe is due */
     unsigned fails;              /* consecutive failed probes */
     uint64_t failing_since_ms;   /* wall, display */
     uint64_t failing_since_mono; /* uv_now */
@@ -73,6 +92,12 @@ struct probe
     unsigned index_cap;
     probe_cb dirty_cb; /* observations are waiting to be reported */
     void *data;
+    const struct loadwatch *lw; /* borrowed, may be NULL: the loop's lateness */
+    uint64_t budget;            /* nodes probed at most (UINT64_MAX: all) */
+    uint64_t probes_new;        /* probes begun on a new connection */
+    uint64_t probes_kept;       /* probes begun on the kept connection */
+    unsigned n_targets;
+    unsigned n_shed;
     /* private */
     bool closing;
     unsigned pending;
@@ -82,6 +107,8 @@ struct probe
     char keepalive_idle[16];
     char tcp_user_timeout[16];
     uint64_t wal_step; /* report a primary's WAL once it moved this far */
+    uint64_t overload_lag_ms;
+    uint64_t no_fd_log_ms; /* uv_now: last "no descriptor free" line */
 };
 
 void probe_init(struct probe *p,
@@ -96,7 +123,8 @@ void probe_init(struct probe *p,
  * that the new cadence starts at once. */
 void probe_reconfigure(struct probe *p, bool cadence_changed);
 
-/* Follow the registered nodes: start, restart or stop targets. */
+/* Follow the registered nodes: start, restart or stop targets, and shed
+ * those beyond p->budget (set it first). */
 void probe_sync(struct probe *p);
 
 /* Probe the nodes of a cluster (all clusters when NULL) now; with force, the
@@ -124,7 +152,8 @@ void probe_collect_done(struct probe *p, const struct command *sent);
 
 void probe_close(struct probe *p, probe_cb cb);
 
-/* This monitor's latest conclusion about a node (NULL: none yet). */
+/* This monitor's latest conclusion about a node (NULL: none yet, or the
+ * node is shed). */
 const struct obs *probe_latest(const struct probe *p, const char *cluster, const char *node);
 
 #endif /* PGQ_PROBE_H */

@@ -30,10 +30,12 @@
 
 #include "lib/util.h"
 #include "log.h"
+#include "resources.h"
 
 #define RELAY_CHUNK 65536
 #define RELAY_HIGH (256 * 1024)
 #define RELAY_MAX_HANDSHAKES 64 /* incoming connections not yet relaying */
+_Static_assert(RELAY_MAX_HANDSHAKES <= RES_FD_RAFT_HANDSHAKES, "resources.h counts them");
 
 enum { L_TLS, L_HELLO, L_RELAY, L_CLOSING };
 

@@ -155,6 +155,22 @@ static void status_table(FILE *out,
                     r->raft_address[0] ? r->raft_address : "?", "unreachable", "-", "-", "-");
         }
     }
+    for (unsigned i = 0; i < n_rows; i++) {
+        const struct monitor_row *r = &rows[i];
+        if (r->reachable && r->info.probes_shed > 0) {
+            fprintf(
+                out,
+                "  !! monitor %" PRIu64 " does not probe %u of %u nodes: open-file limit %" PRIu64
+                ", %" PRIu64 " needed (raise LimitNOFILE)\n",
+                r->id, r->info.probes_shed, r->info.probes, r->info.fd_limit, r->info.fd_needed);
+        }
+        if (r->reachable && r->info.overloaded) {
+            fprintf(out,
+                    "  !! monitor %" PRIu64 "'s loop runs late (up to %" PRIu64
+                    " ms): failures it sees may be its own overload\n",
+                    r->id, r->info.loop_lag_ms);
+        }
+    }
     for (unsigned ci = 0; ci < s->n_clusters; ci++) {
         const struct cluster *c = &s->clusters[ci];
         if (cluster[0] != '\0' && strcmp(cluster, c->name) != 0) {

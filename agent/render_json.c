@@ -452,6 +452,26 @@ json_t *render_node_doc(const struct state *s, const struct cluster *c, const st
 
 /* ---- status --------------------------------------------------------------- */
 
+/* A monitor's probes and resources (monitor_resources.c), in this order. */
+static void put_resources(json_t *o, bool *ok, const struct raft_info *ri)
+{
+    const struct
+    {
+        const char *key;
+        uint64_t value;
+    } nums[] = {
+        {"probes", ri->probes},
+        {"probes_shed", ri->probes_shed},
+        {"open_files_limit", ri->fd_limit},
+        {"open_files_needed", ri->fd_needed},
+        {"loop_lag_ms", ri->loop_lag_ms},
+    };
+    for (size_t i = 0; i < PGQ_ARRAY_SIZE(nums); i++) {
+        put_u64(o, ok, nums[i].key, nums[i].value);
+    }
+    put_bool(o, ok, "overloaded", ri->overloaded);
+}
+
 static json_t *monitor_doc(const struct monitor_row *r)
 {
     json_t *o = json_object();
@@ -468,6 +488,7 @@ static json_t *monitor_doc(const struct monitor_row *r)
         put_bool(o, &ok, "ready", r->info.ready);
         put_u64(o, &ok, "rss_kb", r->info.rss_kb);
         put_str(o, &ok, "version", r->info.version);
+        put_resources(o, &ok, &r->info);
     }
     return done(o, ok);
 }

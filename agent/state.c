@@ -381,6 +381,12 @@ int cluster_verdict(const struct state *s, const struct node *n)
         if (v->monitor_id == 0 || !state_is_voter(s, v->monitor_id)) {
             continue;
         }
+        /* Level 6: a probe that timed out while the monitor's own loop ran
+         * late says nothing either way (its failure may be the monitor's
+         * overload): neither up nor down. */
+        if (!v->obs.reachable && v->obs.overload_ms != 0 && s->feature_level >= 6) {
+            continue;
+        }
         if (v->obs.reachable) {
             up++;
         } else {

@@ -409,6 +409,26 @@ static int begin(struct tconn *c, bool server, bool require_cert)
     return 0;
 }
 
+static uv_tcp_t drop_spare;
+static bool drop_busy;
+
+static void drop_closed(uv_handle_t *h)
+{
+    (void)h;
+    drop_busy = false;
+}
+
+void tconn_drop(uv_stream_t *listener)
+{
+    if (drop_busy) {
+        return;
+    }
+    drop_busy = true;
+    uv_tcp_init(listener->loop, &drop_spare);
+    (void)uv_accept(listener, (uv_stream_t *)&drop_spare);
+    uv_close((uv_handle_t *)&drop_spare, drop_closed);
+}
+
 int tconn_accept(struct tconn *c, uv_stream_t *listener, bool require_cert, tconn_open_cb cb)
 {
     int rv = uv_accept(listener, (uv_stream_t *)&c->tcp);

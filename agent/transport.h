@@ -128,6 +128,12 @@ int tconn_init(struct transport *t, struct tconn *c);
  * sends one must always prove it. */
 int tconn_accept(struct tconn *c, uv_stream_t *listener, bool require_cert, tconn_open_cb cb);
 
+/* A connection its server cannot take (out of memory): accepted and closed
+ * at once, so that the listener goes on (libuv stops reading a listener
+ * whose connection was not accepted). One at a time; the next waits in the
+ * backlog. */
+void tconn_drop(uv_stream_t *listener);
+
 /* Connect and begin the client handshake. The server's certificate must
  * name want_kind (PEER_MONITOR with want_id, 0 for any monitor; or
  * PEER_ANONYMOUS for any certificate of the CA). Plain: no check. */

@@ -33,6 +33,9 @@
    connection and on a new one (handshake included), kill -9 of the Raft
    leader to a new ready leader, kill -9 of the primary (1 s settings) to the
    first write, and the monitors' RSS.
+8. What a probe costs PostgreSQL (BENCH_ONLY=probe, tools/bench_probe.py): server CPU per
+   probe on a new connection, on the kept one (where a node agent vouches for the node), and
+   per agent local check, and what that makes per node and second.
 """
 
 import argparse
@@ -487,16 +490,24 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--builddir")
     ap.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS", "5")))
-    ap.add_argument("--only", choices=("monitors", "agents", "healing", "http", "tls", "raft"),
+    ap.add_argument("--only",
+                    choices=("monitors", "agents", "healing", "http", "tls", "raft", "probe"),
                     default=os.environ.get("BENCH_ONLY") or None,
                     help="only the failovers without agents (and the rest), only with, "
-                    "only the switchover and the rejoin, only HTTP, or only Raft with tls off/on")
+                    "only the switchover and the rejoin, only HTTP, only Raft with tls off/on, "
+                    "or only what a probe costs PostgreSQL (tools/bench_probe.py)")
     args = ap.parse_args()
     if args.builddir:
         os.environ["PGQ_BUILDDIR"] = args.builddir
     import pgqtest as t
 
     print("pgquorum benchmarks: %d runs each (seconds: min / median / max)" % args.runs)
+    if args.only in (None, "probe"):
+        import bench_probe
+        bench_probe.bench(t, runs=3)
+        print(flush=True)
+        if args.only == "probe":
+            return
     if args.only in (None, "raft"):
         raft_bench(t, args.runs)
         if args.only == "raft":

@@ -56,11 +56,51 @@ def test_postmaster_killed_agent_alive(sb):
     t.check(not pg1.accepting(), "the old primary was restarted as a primary")
 
 
+def monitor_backends(pg):
+    """backend_start of every monitor's probe connection to pg (one per monitor)."""
+    out = pg.sql("SELECT application_name || ' ' || backend_start FROM pg_stat_activity "
+                 "WHERE application_name LIKE 'pgquorum-monitor-%' ORDER BY 1")
+    return tuple(out.splitlines())
+
+
+def wait_kept(pg, what):
+    """Until the monitors' connections to pg stay the same over two rounds (1 s interval)."""
+    def same():
+        a = monitor_backends(pg)
+        time.sleep(2.5)
+        return len(a) == 3 and a == monitor_backends(pg)
+    t.wait_until(same, 30, what)
+
+
+def test_kept_connection_where_agent_vouches(sb):
+    """Where the node's agent vouches for its PostgreSQL (up, postmaster alive, answering a
+    fresh local connection), the monitors' full rounds reuse their kept connection: its
+    backend_start stays the same over several rounds; a node without an agent gets a new
+    connection every round."""
+    nodes, q, ags = setup(sb, agents=("pg1",), settings={"health.interval": "1s"})
+    pg1, pg2 = nodes[0], nodes[1]
+    wait_kept(pg1, "the monitors keeping their connections to pg1")
+    kept = monitor_backends(pg1)
+    t.holds_for(lambda: monitor_backends(pg1) == kept, 5, "pg1's probe connections kept")
+    seen = set()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        seen.update(monitor_backends(pg2))
+        time.sleep(0.2)
+    t.log("over 5 s: %d connections of the monitors to pg1, %d to pg2" % (len(kept), len(seen)))
+    t.check(len(seen) >= 3 * 3, "pg2 (no agent) should get a new connection every round (1 s): "
+            "%d seen in 5 s" % len(seen))
+
+
 def test_postmaster_frozen(sb):
     """A postmaster frozen with SIGSTOP answers no new local connection: its agent fences it
-    (every process of it stopped) before any standby is promoted, and one standby is."""
-    nodes, q, ags = setup(sb, agent_settings={"local_timeout": "1s"})
+    (every process of it stopped) before any standby is promoted, and one standby is, although
+    the monitors probe it on their kept connections (which a frozen postmaster still serves)
+    since its agent vouched for it."""
+    nodes, q, ags = setup(sb, agent_settings={"local_timeout": "1s"},
+                          settings={"health.interval": "1s"})
     pg1 = nodes[0]
+    wait_kept(pg1, "the monitors keeping their connections to pg1")
     pid = pg1.pid()
     os.kill(pid, signal.SIGSTOP)
     t.log("pg1's postmaster %d stopped with SIGSTOP" % pid)
@@ -232,7 +272,8 @@ def test_isolated_primary_fenced_before_promotion(sb):
 
 
 if __name__ == "__main__":
-    t.main([test_postmaster_killed_agent_alive, test_postmaster_frozen,
+    t.main([test_postmaster_killed_agent_alive, test_kept_connection_where_agent_vouches,
+            test_postmaster_frozen,
             test_agent_and_postmaster_killed, test_leader_killed_with_primary,
             test_agent_killed_alone, test_agent_frozen_longer_than_lease,
             test_unprotected_primary_vanishes, test_isolated_primary_fenced_before_promotion])

@@ -9,6 +9,7 @@ Every wait is a condition with a deadline, never a guessed sleep.
 import json
 import os
 import pwd
+import resource
 import shutil
 import signal
 import socket
@@ -438,6 +439,8 @@ class Monitor:
         self.logfile = sb.path("monitor%d.log" % mid)
         self.proc = None
         self.env = {}
+        # An open-file limit (soft and hard) to start it with; None: the tests' own.
+        self.nofile = None
         sections = {"monitor": {}, "raft": {}, "health": {}, "failover": {}, "api": {},
                     "http": {}, "tls": {}, "auth": {}}
         if self.http_address:
@@ -471,8 +474,14 @@ class Monitor:
         e = dict(os.environ)
         e.update(self.env)
         e.update(env or {})
+        limit = self.nofile
+
+        def preexec():
+            if limit is not None:
+                # Hard too: pgquorumd raises its soft limit to the hard one.
+                resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
         self.proc = subprocess.Popen([PGQUORUMD, "--config", self.config], stdout=out,
-                                     stderr=subprocess.STDOUT, env=e)
+                                     stderr=subprocess.STDOUT, env=e, preexec_fn=preexec)
         out.close()
         self.sb.procs.append(self.proc)
         return self
@@ -573,7 +582,7 @@ FAST_RAFT = {"raft.election_timeout": "500ms", "raft.heartbeat_timeout": "50ms"}
 class Quorum:
     """n real pgquorumd monitors on loopback."""
 
-    def __init__(self, sb, n=3, settings=None, tls=None):
+    def __init__(self, sb, n=3, settings=None, tls=None, nofile=None):
         self.sb = sb
         sb.quorums = getattr(sb, "quorums", []) + [self]
         ports = free_ports(3 * n)
@@ -587,6 +596,8 @@ class Quorum:
         s.update(settings or {})
         self.monitors = [Monitor(sb, i + 1, raft_ports[i], api_ports[i], peers, s,
                                  http_ports[i]) for i in range(n)]
+        for m in self.monitors:
+            m.nofile = nofile
 
     @property
     def addresses(self):

@@ -3205,6 +3205,61 @@ static void test_agent_snapshot_round_trip(void **ctx)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, b_setup_state, b_teardown_state)
 
+/* ---- overload: probes shed for want of descriptors ------------------------------------ */
+
+static struct command shed_report(uint64_t t, uint64_t monitor, uint32_t shed)
+{
+    struct command c = b_cmd_report(t, monitor, NULL, 0);
+    c.u.report.has_resources = true;
+    c.u.report.probes_shed = shed;
+    c.u.report.probes = 60;
+    c.u.report.fd_limit = 240;
+    c.u.report.fd_needed = 267;
+    return c;
+}
+
+static void test_shedding_is_an_overload_event(void **ctx)
+{
+    /* A monitor that begins to shed probes is an overload event naming the numbers; a change
+     * of the count is kept without another event; the end of shedding is one more event. */
+    struct state *s = *ctx;
+    struct command c;
+    unsigned events;
+    b_healthy(s, 1000, 3, "pg1", 0x1000, NULL, 0);
+    b_feature_level(s, 1000);
+    c = shed_report(2000, 2, 27);
+    b_apply(s, &c);
+    assert_int_equal(state_member(s, 2)->probes_shed, 27);
+    assert_int_equal(b_event(s, b_n_events(s) - 1)->kind, PGQ_EV_OVERLOAD);
+    assert_string_equal(b_event(s, b_n_events(s) - 1)->message,
+                        "monitor 2 does not probe 27 of 60 nodes: its open-file limit 240 is "
+                        "below the 267 descriptors they need with Raft and the API (raise "
+                        "LimitNOFILE); the nodes it sheds are not reported down");
+    events = b_n_events(s);
+    c = shed_report(3000, 2, 30);
+    b_apply(s, &c);
+    assert_int_equal(state_member(s, 2)->probes_shed, 30);
+    assert_int_equal(b_n_events(s), events);
+    c = shed_report(4000, 2, 0);
+    b_apply(s, &c);
+    assert_int_equal(state_member(s, 2)->probes_shed, 0);
+    assert_int_equal(b_event(s, b_n_events(s) - 1)->kind, PGQ_EV_OVERLOAD);
+    assert_string_equal(b_event(s, b_n_events(s) - 1)->message,
+                        "monitor 2 probes every node again (60; open-file limit 240, 267 needed)");
+}
+
+static void test_shedding_needs_level_6(void **ctx)
+{
+    /* Below feature level 6 a report saying its probes are shed is refused whole: a monitor of
+     * the previous version would refuse it too. */
+    struct state *s = *ctx;
+    struct command c;
+    b_healthy(s, 1000, 3, "pg1", 0x1000, NULL, 0);
+    c = shed_report(2000, 2, 27);
+    b_refused(s, &c, PGQ_VERSION, "feature level 6");
+    assert_int_equal(state_member(s, 2)->probes_shed, 0);
+}
+
 /* ---- replication slots --------------------------------------------------------------- */
 
 static void test_slot_name(void **ctx)
@@ -3516,6 +3571,8 @@ int main(void)
         T(test_blocked),
         T(test_rolling_upgrade),
         T(test_feature_level_voters_only),
+        T(test_shedding_is_an_overload_event),
+        T(test_shedding_needs_level_6),
         T(test_pause_needs_level_3),
         T(test_hello_reason_needs_level_4),
         T(test_roles_and_grants),

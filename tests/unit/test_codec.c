@@ -59,6 +59,7 @@ static void assert_obs_equal(const struct obs *a, const struct obs *b)
     assert_int_equal(a->slot_use, b->slot_use);
     assert_string_equal(a->sync_setting, b->sync_setting);
     assert_string_equal(a->replicas, b->replicas);
+    assert_int_equal(a->overload_ms, b->overload_ms);
 }
 
 /* Agent facts with every field set to something distinctive (k varies them). */
@@ -153,6 +154,11 @@ static void assert_commands_equal(const struct command *a, const struct command 
                 assert_obs_equal(&a->u.report.obs[i], &b->u.report.obs[i]);
             }
             assert_int_equal(a->u.report.feature_level, b->u.report.feature_level);
+            assert_int_equal(a->u.report.has_resources, b->u.report.has_resources);
+            assert_int_equal(a->u.report.probes_shed, b->u.report.probes_shed);
+            assert_int_equal(a->u.report.probes, b->u.report.probes);
+            assert_int_equal(a->u.report.fd_limit, b->u.report.fd_limit);
+            assert_int_equal(a->u.report.fd_needed, b->u.report.fd_needed);
             break;
         case CMD_SET_ROLE:
             assert_int_equal(a->u.set_role.role, b->u.set_role.role);
@@ -254,6 +260,7 @@ static void assert_states_equal(const struct state *a, const struct state *b)
         assert_int_equal(a->monitors[i].voter, b->monitors[i].voter);
         assert_string_equal(a->monitors[i].raft_address, b->monitors[i].raft_address);
         assert_string_equal(a->monitors[i].api_address, b->monitors[i].api_address);
+        assert_int_equal(a->monitors[i].probes_shed, b->monitors[i].probes_shed);
     }
     assert_int_equal(a->n_clusters, b->n_clusters);
     for (unsigned i = 0; i < a->n_clusters; i++) {
@@ -385,6 +392,7 @@ static struct obs rich_obs(const char *node, unsigned k)
     o.slot_use = (int)k; /* unknown, own, none */
     pgq_strlcpy(o.sync_setting, k == 1 ? "ANY 1 (\"pg2\", \"pg3\")" : "", sizeof o.sync_setting);
     pgq_strlcpy(o.replicas, k == 1 ? "pg2,pg3" : "", sizeof o.replicas);
+    o.overload_ms = k == 1 ? 1800 : 0; /* a timeout while the monitor's loop ran late */
     return o;
 }
 
@@ -432,6 +440,13 @@ static unsigned every_command(struct command *out)
     out[n].u.report.feature_level = 2;
     n++;
     out[n++] = b_cmd_report(1007, 3, NULL, 0);
+    out[n] = b_cmd_report(1007, 1, NULL, 0);
+    out[n].u.report.has_resources = true;
+    out[n].u.report.probes_shed = 27;
+    out[n].u.report.probes = 60;
+    out[n].u.report.fd_limit = 240;
+    out[n].u.report.fd_needed = 267;
+    n++;
     out[n++] = b_cmd_set_role(1008, "pg1", PGQ_ROLE_PRIMARY, 0);
     out[n] = b_cmd_decide(1009, "pg2", 8, "pg1");
     out[n].u.decide.candidate_lsn = 0xABCDEF0123ull;
@@ -602,21 +617,50 @@ static void test_command_encode_unknown_kind(void **ctx)
     assert_null(buf);
 }
 
+/* Pack m (a current version) and decode it: its code, and the error in err. */
+static int decode_command_pb(Pgq__Command *m, char *err, size_t size)
+{
+    struct command back;
+    size_t len;
+    uint8_t *buf;
+    int rv;
+    m->version = PGQ_FORMAT_VERSION;
+    buf = pack_message(&m->base, &len);
+    rv = codec_command_decode(buf, len, &back, err, size);
+    if (rv == 0) {
+        command_close(&back);
+    }
+    free(buf);
+    return rv;
+}
+
 static void test_command_unknown_oneof(void **ctx)
 {
     /* A Command whose body is unset (or from a newer build) is PGQ_UNKNOWN, naming the case. */
     Pgq__Command m = PGQ__COMMAND__INIT;
-    struct command back;
     char err[256] = "";
-    uint8_t *buf;
-    size_t len;
     (void)ctx;
-    m.version = PGQ_FORMAT_VERSION;
     m.time_ms = 5;
-    buf = pack_message(&m.base, &len);
-    assert_int_equal(codec_command_decode(buf, len, &back, err, sizeof err), PGQ_UNKNOWN);
+    assert_int_equal(decode_command_pb(&m, err, sizeof err), PGQ_UNKNOWN);
     assert_string_equal(err, "unknown command (oneof case 0)");
-    free(buf);
+}
+
+static void test_report_resources_all_or_none(void **ctx)
+{
+    /* A report that says some of its probes-shed numbers and not the others is malformed,
+     * naming the fields: a half-said count would be read as zero. */
+    Pgq__Command m = PGQ__COMMAND__INIT;
+    Pgq__Report rep = PGQ__REPORT__INIT;
+    char err[256] = "";
+    (void)ctx;
+    rep.cluster = (char *)(uintptr_t) "";
+    rep.monitor_id = 2;
+    rep.has_probes_shed = true;
+    rep.probes_shed = 4;
+    m.body_case = PGQ__COMMAND__BODY_REPORT;
+    m.report = &rep;
+    assert_int_equal(decode_command_pb(&m, err, sizeof err), PGQ_MALFORMED);
+    b_assert_contains(err, "probes_shed, probes, fd_limit, fd_needed: all or none");
 }
 
 static void test_command_unpack_budget(void **ctx)
@@ -987,6 +1031,7 @@ static void rich_state(struct state *s)
     o[0].reachable = false; /* the primary fails */
     o[1].reachable = true;  /* the candidate is up, as a decision requires */
     o[1].error[0] = '\0';
+    o[1].overload_ms = 0; /* level 6, below: the state is at level 1 */
     c = b_cmd_report(2000, 1, o, 3);
     b_apply(s, &c);
     command_close(&c);
@@ -1017,6 +1062,20 @@ static void rich_state(struct state *s)
         struct agent_facts f = rich_facts(0);
         b_agent(s, 9900, "pg1", &f);
     }
+    /* Level 6: a down view taken while its monitor's loop ran late, and a
+     * monitor that sheds probes for want of descriptors. */
+    o[2] = rich_obs("pg3", 1);
+    o[2].basis_seq = s->seq;
+    c = b_cmd_report(9970, 1, &o[2], 1);
+    b_apply(s, &c);
+    command_close(&c);
+    c = b_cmd_report(9971, 2, NULL, 0);
+    c.u.report.has_resources = true;
+    c.u.report.probes_shed = 4;
+    c.u.report.probes = 9;
+    c.u.report.fd_limit = 200;
+    c.u.report.fd_needed = 240;
+    b_apply(s, &c);
     /* Level 5: roles, grants and denies, a write with who asked, a refusal recorded. */
     c = b_cmd_role(9960, "user:carol", AUTHZ_ROLE_OPERATOR);
     b_apply(s, &c);
@@ -1053,6 +1112,8 @@ static void test_state_round_trip(void **ctx)
     assert_int_equal(b_cluster(&s)->pause_ms, 9900);
     assert_true(b_node(&s, "pg2")->maintenance_allow_failover);
     assert_int_equal(s.n_roles, 2);
+    assert_int_equal(state_member(&s, 2)->probes_shed, 4);
+    assert_int_equal(b_node(&s, "pg3")->views[0].obs.overload_ms, 1800);
     assert_string_equal(s.roles[0].name, "user:bob"); /* sorted */
     assert_int_equal(s.n_grants, 2);
     assert_string_equal(b_event(&s, b_n_events(&s) - 2)->who, "user:carol");
@@ -1928,6 +1989,12 @@ static void test_response_status(void **ctx)
     res.info.ready = true;
     pgq_strlcpy(res.info.version, PGQ_VERSION_STRING, sizeof res.info.version);
     res.info.rss_kb = 8192;
+    res.info.probes = 60;
+    res.info.probes_shed = 27;
+    res.info.fd_limit = 240;
+    res.info.fd_needed = 267;
+    res.info.loop_lag_ms = 1300;
+    res.info.overloaded = true;
     assert_int_equal(codec_response_encode(&res, &s, NULL, 0, NULL, &buf, &len), 0);
     if (codec_response_decode(buf, len, &back, err, sizeof err) != 0) {
         fail_msg("%s", err);
@@ -1946,6 +2013,12 @@ static void test_response_status(void **ctx)
     assert_true(back.info.ready);
     assert_string_equal(back.info.version, PGQ_VERSION_STRING);
     assert_int_equal(back.info.rss_kb, 8192);
+    assert_int_equal(back.info.probes, 60);
+    assert_int_equal(back.info.probes_shed, 27);
+    assert_int_equal(back.info.fd_limit, 240);
+    assert_int_equal(back.info.fd_needed, 267);
+    assert_int_equal(back.info.loop_lag_ms, 1300);
+    assert_true(back.info.overloaded);
     /* Everything but the history, which has its own request. */
     assert_int_equal(b_n_events(&back.state), 0);
     {
@@ -2145,6 +2218,7 @@ int main(void)
         cmocka_unit_test(test_command_encode_unknown_kind),
         cmocka_unit_test(test_command_unknown_oneof),
         cmocka_unit_test(test_command_unpack_budget),
+        cmocka_unit_test(test_report_resources_all_or_none),
         cmocka_unit_test(test_command_wrong_version),
         cmocka_unit_test(test_command_malformed),
         cmocka_unit_test(test_switchover_cancel_and_begin),

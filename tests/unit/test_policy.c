@@ -527,6 +527,205 @@ static void test_tilt_decides_nothing(void **ctx)
     assert_int_equal(c.kind, CMD_CUT);
 }
 
+/* ---- overload: the monitors' own lateness ------------------------------------------- */
+
+/* pg1 unreachable in a probe that timed out while the monitor's loop ran lag_ms late. */
+static struct obs late_down(const struct state *s, uint64_t lag_ms)
+{
+    struct obs down = b_unreachable(s, "pg1");
+    pgq_strlcpy(down.error, "connect: timeout after 2000 ms", sizeof down.error);
+    down.overload_ms = lag_ms;
+    return down;
+}
+
+/* Monitors first..last report late_down(lag_ms) at t. */
+static void lose_primary_late(struct state *s,
+                              uint64_t t,
+                              uint64_t first,
+                              uint64_t last,
+                              uint64_t lag_ms)
+{
+    struct obs down = late_down(s, lag_ms);
+    b_report_by(s, t, first, last, &down);
+}
+
+static void test_overloaded_views_make_no_verdict(void **ctx)
+{
+    /* A primary seen down only in probes that timed out while each monitor's own loop ran late
+     * is not down by verdict and is not failed over: the failover is held with the reason, and
+     * once two monitors see it down on a steady loop the verdict and, failover_timeout later,
+     * the cut follow. */
+    struct state *s = *ctx;
+    struct command c;
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    b_feature_level(s, 1000);
+    lose_primary_late(s, 10000, 1, 3, 2300);
+    assert_int_not_equal(b_node(s, "pg1")->verdict, PGQ_VERDICT_DOWN);
+    assert_false(policy_fresh_down(s, b_node(s, "pg1"), &PC, 10000));
+    expect_blocked(s, 1000000,
+                   "held: overload: monitors 1, 2, 3 saw primary pg1 down only in probes that "
+                   "timed out while their own loop ran up to 2300 ms late; waiting for a probe "
+                   "on a steady loop");
+    c = expect_cmd(s, 1000000, CMD_BLOCKED); /* committed: said once */
+    b_apply(s, &c);
+    expect_none(s, 1000001);
+    /* Monitor 3 still late, 1 and 2 steady: a majority of steady views. */
+    lose_primary(s, 20000, 1, 2);
+    assert_int_equal(b_node(s, "pg1")->verdict, PGQ_VERDICT_DOWN);
+    assert_int_equal(b_node(s, "pg1")->verdict_since_ms, 20000);
+    reprobe(s, 20000, "pg2", 0x1000);
+    reprobe(s, 20000, "pg3", 0x1000);
+    expect_none(s, 24999); /* failover_timeout counts from the steady verdict */
+    expect_cmd(s, 25000, CMD_CUT);
+}
+
+static void test_overloaded_view_breaks_a_majority(void **ctx)
+{
+    /* One steady down view and one taken on a late loop make no majority (a verdict needs two
+     * monitors that could tell); a third, steady, does. */
+    struct state *s = *ctx;
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    b_feature_level(s, 1000);
+    lose_primary(s, 10000, 1, 1);
+    lose_primary_late(s, 10000, 2, 2, 900);
+    assert_int_not_equal(b_node(s, "pg1")->verdict, PGQ_VERDICT_DOWN);
+    expect_blocked(s, 100000,
+                   "held: overload: monitor 2 saw primary pg1 down only in probes that timed "
+                   "out while their own loop ran up to 900 ms late; waiting for a probe on a "
+                   "steady loop");
+    lose_primary(s, 11000, 3, 3);
+    assert_int_equal(b_node(s, "pg1")->verdict, PGQ_VERDICT_DOWN);
+    assert_true(policy_fresh_down(s, b_node(s, "pg1"), &PC, 11000));
+}
+
+static void test_overload_mark_below_level_6_is_refused(void **ctx)
+{
+    /* Below feature level 6 a report that marks a view overloaded is refused whole, as a
+     * monitor of the previous version refuses it (it would not keep the field): nothing
+     * changes. */
+    struct state *s = *ctx;
+    struct command c;
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    {
+        struct obs down[1] = {late_down(s, 1500)};
+        c = b_cmd_report(10000, 1, down, 1);
+    }
+    b_refused(s, &c, PGQ_VERSION, "feature level 6");
+    command_close(&c);
+    assert_true(b_node(s, "pg1")->views[0].obs.reachable);
+}
+
+/* A second cluster `name` with primary p (writable) and standby sb, discovered and repointed,
+ * seen by monitors 1..3 at t. */
+static void add_cluster(struct state *s,
+                        uint64_t t,
+                        const char *name,
+                        const char *p,
+                        const char *sb)
+{
+    struct obs o[2];
+    struct command c;
+    char ci[64];
+    snprintf(ci, sizeof ci, "host=%s", p);
+    c = b_cmd_node_add(t, name, p, ci, 50);
+    b_apply(s, &c);
+    snprintf(ci, sizeof ci, "host=%s", sb);
+    c = b_cmd_node_add(t, name, sb, ci, 50);
+    b_apply(s, &c);
+    o[0] = b_writable(s, p, 0x1000);
+    o[1] = b_recovering(s, sb, 0x1000);
+    for (uint64_t m = 1; m <= 3; m++) {
+        c = b_cmd_report(t, m, o, 2);
+        pgq_strlcpy(c.cluster, name, sizeof c.cluster);
+        b_apply(s, &c);
+        command_close(&c);
+    }
+    c = b_cmd_set_role(t, p, PGQ_ROLE_PRIMARY, 0);
+    pgq_strlcpy(c.cluster, name, sizeof c.cluster);
+    b_apply(s, &c);
+    c = b_cmd_set_role(t, sb, PGQ_ROLE_STANDBY, 1);
+    pgq_strlcpy(c.cluster, name, sizeof c.cluster);
+    b_apply(s, &c);
+}
+
+/* Monitors 1..3 see node of cluster `name` unreachable at t. */
+static void lose_node_of(struct state *s, uint64_t t, const char *name, const char *node)
+{
+    struct obs down = b_unreachable(s, node);
+    for (uint64_t m = 1; m <= 3; m++) {
+        struct command c = b_cmd_report(t, m, &down, 1);
+        pgq_strlcpy(c.cluster, name, sizeof c.cluster);
+        b_apply(s, &c);
+        command_close(&c);
+    }
+}
+
+/* pg1's cluster and `extra` more (east, west, north: a primary and a standby each), at level 6,
+ * under a leader whose loop ran lag_ms late (overloaded from 500 ms; views live 10 s). */
+static struct policy_config storm_setup(struct state *s, unsigned extra, uint64_t lag_ms)
+{
+    static const char *const names[][3] = {
+        {"east", "e1", "e2"}, {"west", "w1", "w2"}, {"north", "n1", "n2"}};
+    struct policy_config pc = PC;
+    b_healthy(s, 1000, 3, "pg1", 0x1000, two_standbys, 2);
+    b_feature_level(s, 1000);
+    for (unsigned i = 0; i < extra; i++) {
+        add_cluster(s, 1000, names[i][0], names[i][1], names[i][2]);
+    }
+    pc.view_max_age_ms = 10000;
+    pc.overload_lag_ms = 500;
+    pc.loop_lag_ms = lag_ms;
+    return pc;
+}
+
+/* Every monitor sees pg1 down at t, its standbys up at its position. */
+static void lose_pg1(struct state *s, uint64_t t)
+{
+    lose_primary(s, t, 1, 3);
+    reprobe(s, t, "pg2", 0x1000);
+    reprobe(s, t, "pg3", 0x1000);
+}
+
+static void test_storm_while_leader_late_holds(void **ctx)
+{
+    /* Half the primaries or more (at least 2) down by verdict within one detection window while
+     * the leader's own loop runs late are taken for the monitors' own overload: no cut, the
+     * reason says so; with the leader's loop steady, the same state is failed over. */
+    struct state *s = *ctx;
+    struct policy_config pc = storm_setup(s, 3, 1900);
+    struct command c;
+    lose_pg1(s, 10000);
+    lose_node_of(s, 10500, "east", "e1");
+    c = expect_cmd_with(s, &pc, 16000, CMD_BLOCKED);
+    assert_string_equal(c.u.blocked.reason,
+                        "held: overload: 2 of 4 primaries went down within 15 s while this "
+                        "leader's loop ran up to 1900 ms late: taken for the monitors' own "
+                        "overload; waiting for its loop to run steady");
+    pc.loop_lag_ms = 400; /* below overload_lag_ms: steady */
+    expect_cmd_with(s, &pc, 16000, CMD_CUT);
+}
+
+static void test_one_failure_while_leader_late_is_failed_over(void **ctx)
+{
+    /* A single primary down (one of four) is failed over even while the leader's loop runs
+     * late: one failure is no storm, and the monitors that saw it were steady. */
+    struct state *s = *ctx;
+    struct policy_config pc = storm_setup(s, 3, 5000);
+    lose_pg1(s, 10000);
+    expect_cmd_with(s, &pc, 16000, CMD_CUT);
+}
+
+static void test_storm_is_counted_within_one_window(void **ctx)
+{
+    /* Primaries that went down longer ago than failover_timeout + view_max_age do not make a
+     * storm with a new failure. */
+    struct state *s = *ctx;
+    struct policy_config pc = storm_setup(s, 1, 1900);
+    lose_node_of(s, 2000, "east", "e1"); /* long ago: 2000 + 15000 < 30000 */
+    lose_pg1(s, 24000);
+    expect_cmd_with(s, &pc, 30000, CMD_CUT);
+}
+
 static void test_aged_down_view_does_not_count(void **ctx)
 {
     /* A down view that its monitor stopped refreshing (it died) does not make a majority with
@@ -2765,6 +2964,12 @@ int main(void)
         T(test_zero_failover_timeout),
         T(test_tilt_decides_nothing),
         T(test_next_commands_one_per_cluster),
+        T(test_overloaded_views_make_no_verdict),
+        T(test_overloaded_view_breaks_a_majority),
+        T(test_overload_mark_below_level_6_is_refused),
+        T(test_storm_while_leader_late_holds),
+        T(test_one_failure_while_leader_late_is_failed_over),
+        T(test_storm_is_counted_within_one_window),
         T(test_aged_down_view_does_not_count),
         T(test_minority_causes_no_failover),
         T(test_new_generation_needs_fresh_views),

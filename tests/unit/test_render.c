@@ -216,6 +216,43 @@ static void test_status_doc_healthy(void **ctx)
     json_decref(st);
 }
 
+static void test_status_table_says_probes_shed_and_overload(void **ctx)
+{
+    /* A reachable monitor that sheds probes or whose loop runs late gets a line under the
+     * monitors saying so, with the numbers; one that does neither gets none. */
+    struct state *s = *ctx;
+    struct monitor_row rows[2];
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f;
+    healthy(s);
+    two_rows(rows);
+    f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    assert_int_equal(render_status(f, s, rows, 2, 1, "", 5000, false), 0);
+    assert_int_equal(fclose(f), 0);
+    assert_null(strstr(buf, "!! monitor 1"));
+    free(buf);
+    rows[0].info.probes = 60;
+    rows[0].info.probes_shed = 27;
+    rows[0].info.fd_limit = 240;
+    rows[0].info.fd_needed = 267;
+    rows[0].info.loop_lag_ms = 1300;
+    rows[0].info.overloaded = true;
+    buf = NULL;
+    f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    assert_int_equal(render_status(f, s, rows, 2, 1, "", 5000, false), 0);
+    assert_int_equal(fclose(f), 0);
+    assert_non_null(strstr(buf,
+                           "  !! monitor 1 does not probe 27 of 60 nodes: open-file limit "
+                           "240, 267 needed (raise LimitNOFILE)\n"));
+    assert_non_null(strstr(buf,
+                           "  !! monitor 1's loop runs late (up to 1300 ms): failures it "
+                           "sees may be its own overload\n"));
+    free(buf);
+}
+
 static void test_status_doc_monitors_and_filter(void **ctx)
 {
     /* A monitor not reachable has no Raft members (absent, not null), an
@@ -234,7 +271,8 @@ static void test_status_doc_monitors_and_filter(void **ctx)
     m = json_array_get(json_object_get(st, "monitors"), 0);
     assert_keys(m,
                 "id,api_address,raft_address,role,reachable,term,commit_index,applied_index,"
-                "ready,rss_kb,version");
+                "ready,rss_kb,version,probes,probes_shed,open_files_limit,open_files_needed,"
+                "loop_lag_ms,overloaded");
     assert_string_equal(str_at(m, "role"), "leader");
     assert_int_equal(int_at(m, "applied_index"), 39);
     m = json_array_get(json_object_get(st, "monitors"), 1);
@@ -586,6 +624,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_status_doc_healthy),
         T(test_status_doc_monitors_and_filter),
+        T(test_status_table_says_probes_shed_and_overload),
         T(test_node_doc_is_the_status_node),
         T(test_status_doc_cut_and_switchover),
         T(test_status_doc_rejoin_and_counters),
