@@ -607,6 +607,12 @@ static int apply_report(struct state *s, const struct command *cmd, struct apply
     if (c == NULL && r->n_obs > 0) {
         return cluster_fail(res, PGQ_NOTFOUND, "report for unknown cluster %s", cmd->cluster);
     }
+    /* Below level 6 an older monitor cannot even decode more: every
+     * monitor refuses it alike. */
+    if (s->feature_level < 6 && r->n_obs > PGQ_MAX_NODES) {
+        return cluster_fail(res, PGQ_LIMIT, "report of %u observations: more than %d below level 6",
+                            r->n_obs, PGQ_MAX_NODES);
+    }
     /* A report also tells where the reporter's API is; an empty report
      * only does that. */
     if (r->api_address[0] != '\0') {
@@ -720,16 +726,14 @@ static int check_slot_name(const struct state *s,
                            struct apply_result *res)
 {
     const struct cluster *c = state_cluster(s, cmd->cluster);
-    char mine[PGQ_SLOT_NAME_MAX], other[PGQ_SLOT_NAME_MAX];
-    pgq_slot_name(cmd->node, mine, sizeof mine);
-    for (unsigned i = 0; c != NULL && i < c->n_nodes; i++) {
-        pgq_slot_name(c->nodes[i].name, other, sizeof other);
-        if (strcmp(c->nodes[i].name, cmd->node) != 0 && strcmp(mine, other) == 0) {
-            return cluster_fail(res, PGQ_EXISTS,
-                                "node %s would share replication slot %s with node %s: choose a "
-                                "name that differs in more than case or punctuation",
-                                cmd->node, mine, c->nodes[i].name);
-        }
+    const struct node *other = c != NULL ? cluster_slot_taken(c, cmd->node) : NULL;
+    char mine[PGQ_SLOT_NAME_MAX];
+    if (other != NULL) {
+        pgq_slot_name(cmd->node, mine, sizeof mine);
+        return cluster_fail(res, PGQ_EXISTS,
+                            "node %s would share replication slot %s with node %s: choose a "
+                            "name that differs in more than case or punctuation",
+                            cmd->node, mine, other->name);
     }
     return 0;
 }
@@ -806,6 +810,9 @@ int cluster_check(const struct state *s, const struct command *cmd, struct apply
  * the batch: one refused changes nothing and the others still apply. */
 static int apply_batch(struct state *s, const struct command *cmd, struct apply_result *res)
 {
+    if (cmd->u.batch.n == 0) {
+        return cluster_fail(res, PGQ_INVALID, "an empty batch");
+    }
     for (unsigned i = 0; i < cmd->u.batch.n; i++) {
         if (cmd->u.batch.cmds[i].kind == CMD_BATCH) {
             return cluster_fail(res, PGQ_INVALID, "a batch holds a batch");
@@ -815,13 +822,14 @@ static int apply_batch(struct state *s, const struct command *cmd, struct apply_
         struct command sub = cmd->u.batch.cmds[i]; /* shallow: it owns nothing here */
         struct apply_result r;
         sub.time_ms = cmd->time_ms;
-        if (sub.who[0] == '\0' && sub.from[0] == '\0') {
-            pgq_strlcpy(sub.who, cmd->who, sizeof sub.who);
-            pgq_strlcpy(sub.from, cmd->from, sizeof sub.from);
-        }
+        /* Who asked is who asked for the batch, whatever a command in it
+         * says: the monitor that took it stamped the batch only. */
+        pgq_strlcpy(sub.who, cmd->who, sizeof sub.who);
+        pgq_strlcpy(sub.from, cmd->from, sizeof sub.from);
         if (cluster_apply(s, &sub, &r) == 0) {
             res->n_applied++;
         } else if (res->n_refused++ == 0) {
+            res->first_refused = i + 1;
             snprintf(res->message, sizeof res->message, "%s%s%s",
                      sub.node[0] != '\0' ? sub.node : "", sub.node[0] != '\0' ? ": " : "",
                      r.message);
@@ -830,30 +838,71 @@ static int apply_batch(struct state *s, const struct command *cmd, struct apply_
     return 0;
 }
 
-static int by_cluster_node(const void *a, const void *b)
+/* A node add of a batch with what it may share with another of the batch:
+ * its name, its slot's name, its address. */
+struct batch_add
 {
-    const struct command *x = *(const struct command *const *)a;
-    const struct command *y = *(const struct command *const *)b;
-    int c = strcmp(x->cluster, y->cluster);
-    return c != 0 ? c : strcmp(x->node, y->node);
+    const struct command *cmd;
+    unsigned index;
+    char slot[PGQ_SLOT_NAME_MAX];
+    uint64_t addr;
+};
+
+static int by_slot(const void *a, const void *b)
+{
+    const struct batch_add *x = a, *y = b;
+    int c = strcmp(x->cmd->cluster, y->cmd->cluster);
+    return c != 0 ? c : strcmp(x->slot, y->slot);
 }
 
-/* No node registered twice in one batch: sorted, so O(n log n). */
+static int by_addr(const void *a, const void *b)
+{
+    const struct batch_add *x = a, *y = b;
+    int c = strcmp(x->cmd->cluster, y->cmd->cluster);
+    return c != 0 ? c : (x->addr > y->addr) - (x->addr < y->addr);
+}
+
+/* No two node adds of one batch that one cluster could not both take: the
+ * same name, the same slot, the same address (what a single node add is
+ * refused for against the nodes registered). Sorted: O(n log n). */
 static int check_batch_twice(const struct command *cmd, struct apply_result *res)
 {
-    const struct command **adds = state_grow(NULL, cmd->u.batch.n * sizeof *adds);
+    struct batch_add *adds = state_grow(NULL, cmd->u.batch.n * sizeof *adds);
     unsigned n = 0;
     int rv = 0;
     for (unsigned i = 0; i < cmd->u.batch.n; i++) {
-        if (cmd->u.batch.cmds[i].kind == CMD_NODE_ADD) {
-            adds[n++] = &cmd->u.batch.cmds[i];
+        const struct command *sub = &cmd->u.batch.cmds[i];
+        if (sub->kind == CMD_NODE_ADD) {
+            adds[n].cmd = sub;
+            adds[n].index = i;
+            pgq_slot_name(sub->node, adds[n].slot, sizeof adds[n].slot);
+            adds[n].addr = node_addr_key(sub->u.node_add.conninfo);
+            n++;
         }
     }
-    qsort(adds, n, sizeof *adds, by_cluster_node);
+    qsort(adds, n, sizeof *adds, by_slot);
     for (unsigned i = 1; i < n && rv == 0; i++) {
-        if (by_cluster_node(&adds[i - 1], &adds[i]) == 0) {
-            rv = cluster_fail(res, PGQ_EXISTS, "node %s of cluster %s is listed twice",
-                              adds[i]->node, adds[i]->cluster);
+        if (by_slot(&adds[i - 1], &adds[i]) == 0) {
+            const char *a = adds[i - 1].cmd->node, *b = adds[i].cmd->node;
+            res->first_refused = adds[i].index + 1;
+            rv = strcmp(a, b) == 0
+                     ? cluster_fail(res, PGQ_EXISTS, "node %s of cluster %s is listed twice", b,
+                                    adds[i].cmd->cluster)
+                     : cluster_fail(res, PGQ_EXISTS,
+                                    "nodes %s and %s of cluster %s would share replication slot "
+                                    "%s: choose names that differ in more than case or "
+                                    "punctuation",
+                                    a, b, adds[i].cmd->cluster, adds[i].slot);
+        }
+    }
+    qsort(adds, n, sizeof *adds, by_addr);
+    for (unsigned i = 1; i < n && rv == 0; i++) {
+        if (by_addr(&adds[i - 1], &adds[i]) == 0 &&
+            conninfo_same_address(adds[i - 1].cmd->u.node_add.conninfo,
+                                  adds[i].cmd->u.node_add.conninfo)) {
+            res->first_refused = adds[i].index + 1;
+            rv = cluster_fail(res, PGQ_EXISTS, "nodes %s and %s of cluster %s have one address",
+                              adds[i - 1].cmd->node, adds[i].cmd->node, adds[i].cmd->cluster);
         }
     }
     free(adds);
@@ -876,6 +925,7 @@ static int check_batch(const struct state *s, const struct command *cmd, struct 
             return cluster_fail(res, PGQ_INVALID, "a batch holds a batch");
         }
         if (cluster_check(s, sub, &r) != 0) {
+            res->first_refused = i + 1;
             return cluster_fail(res, r.code, "%s", r.message);
         }
     }
@@ -971,6 +1021,9 @@ int cluster_apply(struct state *s, const struct command *cmd, struct apply_resul
             break;
         case CMD_BATCH:
             rv = apply_batch(s, cmd, res);
+            if (rv == 0 && res->n_applied == 0) {
+                s->time_ms = saved_time; /* nothing of it was applied: nothing changed */
+            }
             if (rv == 0) {
                 return 0; /* each of its commands counted and stamped itself */
             }

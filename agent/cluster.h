@@ -327,8 +327,8 @@ struct cluster
     struct node *nodes; /* owned, room for nodes_cap */
     unsigned n_nodes;
     unsigned nodes_cap;
-    /* Lookup by name, then by address, once the cluster is large (not
-     * replicated: rebuilt from nodes; see state_reindex()): two
+    /* Lookup by name, by address and by slot name, once the cluster is
+     * large (not replicated: rebuilt from nodes; see state_reindex()): three
      * open-addressing tables of node_index_cap entries (node index + 1),
      * node_index_cap a power of two or 0. */
     uint32_t *node_index;
@@ -622,10 +622,11 @@ struct apply_result
      * message is the first refusal's (code stays 0). */
     unsigned n_applied;
     unsigned n_refused;
+    unsigned first_refused; /* its index + 1 (0: none); also cluster_check's of a batch */
 };
 
 /* Commands in one batch at most (a monitor sends far fewer). */
-#define PGQ_BATCH_MAX 100000
+#define PGQ_BATCH_MAX 5000
 
 /* The feature level a command needs: its kind's, or more when it sets a
  * field added since (SetMaintenance's allow_failover: 3). */
@@ -663,6 +664,9 @@ void *state_grow(void *p, size_t size);
  * (see cluster.c: grow). */
 struct cluster *state_add_cluster(struct state *s, const char *name);
 struct node *cluster_add_node(struct cluster *c, const char *name, const char *conninfo);
+/* A node of c, not named `node`, whose replication slot would be node's
+ * (the names differ only in case or punctuation), or NULL. */
+const struct node *cluster_slot_taken(const struct cluster *c, const char *node);
 /* The node of c registered for the host and port of conninfo, or NULL. */
 const struct node *cluster_node_at(const struct cluster *c, const char *conninfo);
 /* A hash of conninfo's host and port (0: it does not parse). */

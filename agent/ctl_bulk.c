@@ -13,7 +13,7 @@
 /* A request of at most this many bytes of node additions (the monitors
  * take frames of PGQ_FRAME_MAX), and of this many nodes. */
 #define BULK_BYTES_MAX (PGQ_FRAME_MAX / 2)
-#define BULK_NODES_MAX 5000
+#define BULK_NODES_MAX PGQ_BATCH_MAX
 
 static char *next_field(char **p)
 {

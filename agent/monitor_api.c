@@ -109,13 +109,21 @@ static void write_done_cb(struct proposal *p, int status, const struct apply_res
                                                      "committed: retry"
                                                    : "the command could not be committed: retry",
                            NULL);
-        } else if (res->code == 0 && w->cmd.kind == CMD_BATCH && res->n_refused > 0) {
-            /* Committed, but some of it was refused by the state it met. */
-            char msg[PGQ_REASON_MAX + 96];
+        } else if (res->code == 0 && w->cmd.kind == CMD_BATCH && res->n_refused > 0 &&
+                   authz_action_of_command(&w->cmd) != AUTHZ_REPORT) {
+            /* Committed, but some of it was refused by the state it met:
+             * audited as a single write refused at apply is. */
+            const struct command *sub = &w->cmd.u.batch.cmds[res->first_refused - 1];
+            char msg[PGQ_REASON_MAX + 96], outcome[PGQ_REASON_MAX];
             snprintf(msg, sizeof msg, "%u of %u refused, %u applied (index %" PRIu64 "); first: %s",
                      res->n_refused, w->cmd.u.batch.n, res->n_applied, p->index, res->message);
+            snprintf(outcome, sizeof outcome, "refused: %s", res->message);
+            monitor_audit(w->m, &w->who, authz_action_of_command(sub), sub->cluster, sub->node,
+                          outcome);
             api_reply_code(w->cl, API_REFUSED, msg, NULL);
         } else if (res->code == 0) {
+            /* (A report refused in a batch, its cluster gone or its monitor
+             * no longer a voter, is dropped: resending it would not help.) */
             char msg[64];
             if (w->cmd.kind == CMD_BATCH) {
                 snprintf(msg, sizeof msg, "%u applied, committed at index %" PRIu64, res->n_applied,
@@ -239,10 +247,14 @@ static void handle_write(struct monitor *m, struct api_client *cl, const struct 
     }
     if (cluster_check(&m->fsm.state, &req->cmd, &res) != 0) {
         char outcome[PGQ_REASON_MAX];
+        /* A batch's refusal names the command of it that was refused. */
+        const struct command *what = req->cmd.kind == CMD_BATCH && res.first_refused != 0
+                                         ? &req->cmd.u.batch.cmds[res.first_refused - 1]
+                                         : &req->cmd;
         snprintf(outcome, sizeof outcome, "refused: %s", res.message);
         if (authz_action_of_command(&req->cmd) != AUTHZ_REPORT && req->kind != API_AUDIT) {
-            monitor_audit(m, &m->caller, authz_action_of_command(&req->cmd), req->cmd.cluster,
-                          req->cmd.node, outcome);
+            monitor_audit(m, &m->caller, authz_action_of_command(&req->cmd), what->cluster,
+                          what->node, outcome);
         }
         api_reply_code(cl, api_code_of(res.code), res.message, NULL);
         return;
@@ -337,6 +349,9 @@ static void handle_batch(struct monitor *m, struct api_client *cl, const struct 
             }
             if (m->caller.kind == PEER_NODE &&
                 !agent_conninfo_ok(sub->u.node_add.conninfo, why, sizeof why)) {
+                char outcome[PGQ_REASON_MAX + 16];
+                snprintf(outcome, sizeof outcome, "denied: %s", why);
+                monitor_audit(m, &m->caller, AUTHZ_NODE_ADD, sub->cluster, sub->node, outcome);
                 api_reply_code(cl, API_DENIED, why, NULL);
                 return;
             }

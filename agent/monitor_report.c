@@ -59,9 +59,11 @@ static void report_sent_cb(struct peer *p, int status, const struct api_response
     report_done(m, ok);
 }
 
-/* Observations of one entry at most: a batch of this many stays well
- * under PGQ_FRAME_MAX on its way from a follower (about 250 bytes each). */
+/* Observations of one entry at most, and what they may take encoded: a
+ * batch stays under PGQ_FRAME_MAX on its way from a follower whatever its
+ * observations hold (a primary's may take 3 KB, a standby's 300 bytes). */
 #define REPORT_BATCH_OBS 1000
+#define REPORT_BATCH_BYTES (PGQ_FRAME_MAX / 2)
 
 struct tagged
 {
@@ -91,7 +93,7 @@ static int collect_batch(struct monitor *m, unsigned pending, bool announce)
     if (obs == NULL || clusters == NULL || tags == NULL) {
         goto out;
     }
-    n = probe_collect_many(&m->probe, obs, clusters, max);
+    n = probe_collect_many(&m->probe, obs, clusters, max, REPORT_BATCH_BYTES);
     for (unsigned i = 0; i < n; i++) {
         tags[i].cluster = clusters[i];
         tags[i].obs = &obs[i];

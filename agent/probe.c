@@ -650,6 +650,12 @@ static uint64_t target_key(const char *cluster, const char *node)
 static struct probe_target *index_find(const struct probe *p, const char *cluster, const char *node)
 {
     if (p->index_cap == 0) {
+        /* No index (out of memory for one): a walk finds the same. */
+        for (struct probe_target *t = p->targets; t != NULL; t = t->next) {
+            if (strcmp(t->node, node) == 0 && strcmp(t->cluster, cluster) == 0) {
+                return t;
+            }
+        }
         return NULL;
     }
     for (unsigned h = (unsigned)target_key(cluster, node) & (p->index_cap - 1); p->index[h] != NULL;
@@ -673,6 +679,9 @@ static int index_rebuild(struct probe *p, unsigned n)
     if (cap != p->index_cap) {
         struct probe_target **grown = calloc(cap, sizeof *grown);
         if (grown == NULL) {
+            free(p->index); /* it may name removed targets: walk instead */
+            p->index = NULL;
+            p->index_cap = 0;
             return PGQ_NOMEM;
         }
         free(p->index);
@@ -731,8 +740,7 @@ void probe_sync(struct probe *p)
         n++;
     }
     if (index_rebuild(p, n) != 0) {
-        log_error("probe: out of memory for the index of %u targets", n);
-        return;
+        log_error("probe: out of memory for the index of %u targets: looking them up by a walk", n);
     }
     p->n_targets = p->n_shed = 0;
     for (unsigned i = 0; i < p->state->n_clusters; i++) {
@@ -816,13 +824,33 @@ unsigned probe_collect(struct probe *p, char *cluster, struct obs *out, unsigned
     return n;
 }
 
-unsigned probe_collect_many(struct probe *p, struct obs *out, const char **clusters, unsigned max)
+/* An observation's encoded size, from above: its strings and every
+ * number at its widest (protobuf tags and lengths included). */
+static size_t obs_wire_bound(const struct probe_target *t, const struct obs *o)
+{
+    return 256 + strlen(t->cluster) + strlen(o->node) + strlen(o->error) + strlen(o->upstream) +
+           strlen(o->sync_standbys) + strlen(o->lost_slots) + strlen(o->sync_setting) +
+           strlen(o->replicas);
+}
+
+unsigned probe_collect_many(struct probe *p,
+                            struct obs *out,
+                            const char **clusters,
+                            unsigned max,
+                            size_t max_bytes)
 {
     unsigned n = 0;
+    size_t bytes = 0;
     for (struct probe_target *t = p->targets; t != NULL && n < max; t = t->next) {
+        size_t one;
         if (!t->dirty || t->in_flight) {
             continue;
         }
+        one = obs_wire_bound(t, &t->obs);
+        if (n > 0 && bytes + one > max_bytes) {
+            break;
+        }
+        bytes += one;
         t->dirty = false;
         t->in_flight = true;
         clusters[n] = t->cluster;

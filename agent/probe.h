@@ -144,7 +144,11 @@ unsigned probe_collect(struct probe *p, char *cluster, struct obs *out, unsigned
 /* The same, of any clusters at once (level 6: sent as one batch): each
  * observation's cluster in clusters[i], borrowed until the next change of
  * the targets. */
-unsigned probe_collect_many(struct probe *p, struct obs *out, const char **clusters, unsigned max);
+unsigned probe_collect_many(struct probe *p,
+                            struct obs *out,
+                            const char **clusters,
+                            unsigned max,
+                            size_t max_bytes); /* at most about this many bytes encoded */
 /* The report of what was collected ended: `sent`, the report (or batch of
  * reports) committed, or NULL when it was not; its observations are then
  * what this monitor reported, and the rest in flight is due again. */

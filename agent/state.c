@@ -121,12 +121,48 @@ uint64_t node_addr_key(const char *conninfo)
     return pgq_fnv1a(key) | 1; /* never 0: 0 is "no address" */
 }
 
+static uint64_t slot_key(const char *node)
+{
+    char slot[PGQ_SLOT_NAME_MAX];
+    pgq_slot_name(node, slot, sizeof slot);
+    return pgq_fnv1a(slot);
+}
+
 static void node_put(struct cluster *c, unsigned i)
 {
     index_put(c->node_index, c->node_index_cap, pgq_fnv1a(c->nodes[i].name), i);
     if (c->nodes[i].addr_key != 0) {
         index_put(c->node_index + c->node_index_cap, c->node_index_cap, c->nodes[i].addr_key, i);
     }
+    index_put(c->node_index + 2 * c->node_index_cap, c->node_index_cap, slot_key(c->nodes[i].name),
+              i);
+}
+
+const struct node *cluster_slot_taken(const struct cluster *c, const char *node)
+{
+    char mine[PGQ_SLOT_NAME_MAX], other[PGQ_SLOT_NAME_MAX];
+    pgq_slot_name(node, mine, sizeof mine);
+    if (c->node_index == NULL) {
+        for (unsigned i = 0; i < c->n_nodes; i++) {
+            pgq_slot_name(c->nodes[i].name, other, sizeof other);
+            if (strcmp(c->nodes[i].name, node) != 0 && strcmp(mine, other) == 0) {
+                return &c->nodes[i];
+            }
+        }
+        return NULL;
+    }
+    {
+        const uint32_t *table = c->node_index + 2 * c->node_index_cap;
+        unsigned h = (unsigned)pgq_fnv1a(mine) & (c->node_index_cap - 1);
+        for (uint32_t i; (i = table[h]) != 0; h = (h + 1) & (c->node_index_cap - 1)) {
+            const struct node *n = &c->nodes[i - 1];
+            pgq_slot_name(n->name, other, sizeof other);
+            if (strcmp(n->name, node) != 0 && strcmp(mine, other) == 0) {
+                return n;
+            }
+        }
+    }
+    return NULL;
 }
 
 void cluster_reindex(struct cluster *c)
@@ -140,9 +176,9 @@ void cluster_reindex(struct cluster *c)
     if (c->node_index_cap < 2 * c->n_nodes) {
         c->node_index_cap = index_cap_for(c->n_nodes);
         free(c->node_index);
-        c->node_index = state_grow(NULL, 2 * c->node_index_cap * sizeof *c->node_index);
+        c->node_index = state_grow(NULL, 3 * c->node_index_cap * sizeof *c->node_index);
     }
-    memset(c->node_index, 0, 2 * c->node_index_cap * sizeof *c->node_index);
+    memset(c->node_index, 0, 3 * c->node_index_cap * sizeof *c->node_index);
     for (unsigned i = 0; i < c->n_nodes; i++) {
         node_put(c, i);
     }
@@ -280,6 +316,11 @@ struct view *node_view_slot(const struct state *s, struct node *n, uint64_t moni
 int command_copy(struct command *dst, const struct command *src)
 {
     *dst = *src;
+    if (src->kind == CMD_REPORT && src->u.report.n_obs == 0) {
+        dst->u.report.obs = NULL; /* owns nothing */
+    } else if (src->kind == CMD_BATCH && src->u.batch.n == 0) {
+        dst->u.batch.cmds = NULL;
+    }
     if (src->kind == CMD_REPORT && src->u.report.n_obs > 0) {
         dst->u.report.obs = malloc(src->u.report.n_obs * sizeof *src->u.report.obs);
         if (dst->u.report.obs == NULL) {

@@ -410,6 +410,22 @@ static void test_batch_of_registrations(void **ctx)
     assert_int_equal(cluster_check(s, &b, &res), PGQ_INVALID);
     assert_string_equal(res.message, "priority 101 is out of range 0..100");
     b.u.batch.cmds[2].u.node_add.priority = 10;
+    /* Two names of one slot, or one address under two names: refused whole too, naming the
+     * second (the first refused, for the audit). */
+    pgq_strlcpy(b.u.batch.cmds[2].node, "A", sizeof b.u.batch.cmds[2].node);
+    assert_int_equal(cluster_check(s, &b, &res), PGQ_EXISTS);
+    b_assert_contains(res.message, "would share replication slot pgq_a");
+    assert_true(res.first_refused == 1 || res.first_refused == 3);
+    pgq_strlcpy(b.u.batch.cmds[2].node, "b", sizeof b.u.batch.cmds[2].node);
+    pgq_strlcpy(b.u.batch.cmds[2].u.node_add.conninfo, "host=10.0.0.1",
+                sizeof b.u.batch.cmds[2].u.node_add.conninfo);
+    assert_int_equal(cluster_check(s, &b, &res), PGQ_EXISTS);
+    b_assert_contains(res.message, "have one address");
+    pgq_strlcpy(b.u.batch.cmds[2].u.node_add.conninfo, "host=10.0.0.2",
+                sizeof b.u.batch.cmds[2].u.node_add.conninfo);
+    /* Who asked is the batch's, whatever a command in it claims. */
+    pgq_strlcpy(b.who, "user:carol", sizeof b.who);
+    pgq_strlcpy(b.u.batch.cmds[1].who, "user:admin", sizeof b.u.batch.cmds[1].who);
     assert_int_equal(cluster_check(s, &b, &res), 0);
     events = (unsigned)s->event_seq;
     assert_int_equal(cluster_apply(s, &b, &res), 0);
@@ -417,7 +433,26 @@ static void test_batch_of_registrations(void **ctx)
     assert_int_equal(s->event_seq, events + 3);
     assert_int_equal(cluster_node(state_cluster(s, "c1"), "b")->priority, 10);
     assert_int_equal(cluster_node(state_cluster(s, "c2"), "a")->added_ms, 7000);
+    for (unsigned i = 0; i < b_n_events(s); i++) {
+        if (b_event(s, i)->kind == PGQ_EV_NODE_ADDED) {
+            assert_string_equal(b_event(s, i)->who, "user:carol");
+        }
+    }
     command_close(&b);
+    /* An empty batch, or one all refused, changes nothing, time included. */
+    {
+        uint64_t t = s->time_ms, seq = s->seq;
+        command_init(&b, CMD_BATCH);
+        b.time_ms = 90000;
+        assert_int_equal(cluster_apply(s, &b, &res), PGQ_INVALID);
+        subs[0] = b_cmd_node_add(0, "c1", "a", "host=10.9.0.1", 50); /* a exists, elsewhere */
+        b = batch_of(91000, subs, 1);
+        assert_int_equal(cluster_apply(s, &b, &res), 0);
+        assert_int_equal(res.n_refused, 1);
+        assert_int_equal(s->time_ms, t);
+        assert_int_equal(s->seq, seq);
+        command_close(&b);
+    }
 }
 
 static void test_node_remove(void **ctx)
