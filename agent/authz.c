@@ -39,6 +39,7 @@ static const struct action_row actions[] = {
     {AUTHZ_REPORT, "report", AUTHZ_ROLE_NONE, false},
     {AUTHZ_HEARTBEAT, "heartbeat", AUTHZ_ROLE_NONE, false},
     {AUTHZ_AUDIT, "audit", AUTHZ_ROLE_NONE, false},
+    {AUTHZ_MONITOR_CHANGE, "monitor-change", AUTHZ_ROLE_ADMIN, true},
 };
 _Static_assert(PGQ_ARRAY_SIZE(actions) == AUTHZ__N_ACTIONS, "one row per action");
 
@@ -107,6 +108,8 @@ int authz_action_of_command(const struct command *cmd)
             return AUTHZ_HEARTBEAT;
         case CMD_AUDIT:
             return cmd->u.audit.action;
+        case CMD_MEMBER:
+            return AUTHZ_MONITOR_CHANGE;
         default:
             return AUTHZ_NONE;
     }

@@ -49,9 +49,10 @@ enum authz_action {
     AUTHZ_ROLE,  /* set an identity's role */
     AUTHZ_GRANT, /* grant, revoke, deny */
     AUTHZ_FAILPOINT,
-    AUTHZ_REPORT,    /* monitors only */
-    AUTHZ_HEARTBEAT, /* node agents only */
-    AUTHZ_AUDIT,     /* monitors only: a follower's refusal for the leader */
+    AUTHZ_REPORT,         /* monitors only */
+    AUTHZ_HEARTBEAT,      /* node agents only */
+    AUTHZ_AUDIT,          /* monitors only: a follower's refusal for the leader */
+    AUTHZ_MONITOR_CHANGE, /* add, remove or replace a monitor of the Raft group (level 6) */
     AUTHZ__N_ACTIONS
 };
 

@@ -190,7 +190,10 @@ int apply_audit(struct state *s, const struct command *cmd, struct apply_result 
 void cluster_stamp_events(struct state *s, const struct command *cmd, uint64_t first_seq)
 {
     int action = authz_action_of_command(cmd);
-    const char *outcome = cmd->kind == CMD_AUDIT ? cmd->u.audit.outcome : "ok";
+    const char *outcome = cmd->kind == CMD_AUDIT ? cmd->u.audit.outcome
+                          : cmd->kind == CMD_MEMBER && cmd->u.member.step == PGQ_MEMBER_FAILED
+                              ? "failed"
+                              : "ok";
     if (cmd->who[0] == '\0' || s->n_events == 0) {
         return;
     }

@@ -73,6 +73,12 @@ void monitor_flush_reports(struct monitor *m)
         (pending == 0 && !announce)) {
         return;
     }
+    /* Only voters' views count (Invariant 2), and the leader refuses the
+     * others' reports: a monitor catching up as a standby, or removed,
+     * keeps its observations until it votes. */
+    if (self == NULL || !self->voter) {
+        return;
+    }
     obs = calloc(PGQ_MAX(PGQ_MIN(pending, PGQ_MAX_NODES), 1), sizeof *obs);
     if (obs == NULL) {
         return;
