@@ -4,8 +4,10 @@
  * libraft holds the Raft configuration; the state mirrors its voters,
  * because verdicts need a majority of them (Invariant 2). The leader
  * commits one Member after each step libraft committed (a monitor added as
- * a spare, made a standby to catch up, made a voter, removed) and one when
- * a change stopped: the event says what happened and who asked; the voters
+ * a spare, made a standby to catch up, made a voter, removed), one before
+ * the first step (who asked what: recorded even should the leader die
+ * before a step's own record) and one when a change stopped: the event
+ * says what happened and who asked; the voters
  * it carries are the configuration's once that step committed. Should the
  * leader die between a step and its Member, the next leader's hello
  * carries the voters just the same. */
@@ -131,6 +133,18 @@ int apply_member(struct state *s, const struct command *cmd, struct apply_result
                           "%smonitor %" PRIu64
                           " removed from the Raft configuration: %u voters (%s)",
                           what, member_subject(mb), mb->n_voters, voters);
+            break;
+        case PGQ_MEMBER_ASKED:
+            if (mb->op == PGQ_MEMBER_REMOVE) {
+                cluster_event(s, "", "", PGQ_EV_MEMBERSHIP, 0, 0,
+                              "removal of monitor %" PRIu64 " asked (voters: %s)", mb->monitor_id,
+                              voters);
+            } else {
+                cluster_event(s, "", "", PGQ_EV_MEMBERSHIP, 0, 0,
+                              "%s%s of monitor %" PRIu64 " at %s asked (voters: %s)", what,
+                              mb->op == PGQ_MEMBER_ADD ? "addition" : "addition and vote",
+                              mb->monitor_id, mb->raft_address, voters);
+            }
             break;
         default:
             cluster_event(s, "", "", PGQ_EV_MEMBERSHIP, 0, 0,

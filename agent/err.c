@@ -163,6 +163,6 @@ NAME_LOOKUP(pgq_member_op_name, member_op_names, PGQ__N_MEMBER_OPS)
 static const char *const member_step_names[] = {
     [PGQ_MEMBER_SPARE] = "spare",   [PGQ_MEMBER_STANDBY] = "standby",
     [PGQ_MEMBER_VOTER] = "voter",   [PGQ_MEMBER_REMOVED] = "removed",
-    [PGQ_MEMBER_FAILED] = "failed",
+    [PGQ_MEMBER_FAILED] = "failed", [PGQ_MEMBER_ASKED] = "asked",
 };
 NAME_LOOKUP(pgq_member_step_name, member_step_names, PGQ__N_MEMBER_STEPS)

@@ -224,6 +224,7 @@ int membership_start(struct membership *m, const struct command *rq, char *why, 
     m->active = true;
     m->finishing = false;
     m->steps = 0;
+    m->asked = false;
     m->wait_since_ms = 0;
     kick(m);
     return 0;
@@ -255,6 +256,14 @@ void membership_tick(struct membership *m)
         return;
     }
     members_describe(&conf, list, sizeof list);
+    /* Who asked what goes to the log before anything changes: a step
+     * libraft commits just before its leader dies leaves no record of its
+     * own (the next leader's hello shows the voters). */
+    if (!m->asked && plan.action != MEMBERS_DONE && plan.action != MEMBERS_TRANSFER) {
+        m->asked = true;
+        record(m, PGQ_MEMBER_ASKED, "");
+        return;
+    }
     switch (plan.action) {
         case MEMBERS_DONE:
             finish(m, 0, "%s; voters: %s", plan.why, list);

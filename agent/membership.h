@@ -4,7 +4,8 @@
  *
  * The happy path is: membership_start() takes a checked request; every
  * membership_tick() asks members_next() for the next step on the Raft
- * configuration as it is now, starts it through consensus_change(), and
+ * configuration as it is now (before the first, it commits a Member
+ * "asked": who asked what), starts it through consensus_change(), and
  * once libraft committed it commits a Member command (the event, with who
  * asked, and the voters the state counts from then on); when nothing is
  * left to do, done_cb says so. The new monitor catches up as a standby
@@ -60,6 +61,7 @@ struct membership
     uint64_t wait_since_ms; /* catch-up: the standby's log last moved then */
     uint64_t wait_match;
     unsigned steps; /* steps committed by this request */
+    bool asked;     /* its Member "asked" is committed */
 };
 
 void membership_init(struct membership *m, struct consensus *c);

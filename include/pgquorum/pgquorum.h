@@ -258,6 +258,7 @@ enum pgq_member_step {
     PGQ_MEMBER_VOTER,     /* caught up, votes (raft_assign VOTER) */
     PGQ_MEMBER_REMOVED,   /* out of the configuration (raft_remove) */
     PGQ_MEMBER_FAILED,    /* the change stopped there: why in the detail */
+    PGQ_MEMBER_ASKED,     /* recorded before its first step: who asked what (nothing changed) */
     PGQ__N_MEMBER_STEPS
 };
 

@@ -3318,6 +3318,12 @@ static void test_member_steps(void **ctx)
     const struct event *e;
     b_healthy(s, 1000, 3, "pg1", 100, two_standbys, 2);
     b_feature_level(s, 1100);
+    c = b_cmd_member(1900, PGQ_MEMBER_REPLACE, PGQ_MEMBER_ASKED, 4, 1, three, 3);
+    b_apply(s, &c);
+    b_assert_contains(membership_event(s)->message,
+                      "replace of monitor 1 by 4: addition and vote of monitor 4 at 10.0.0.4:7001 "
+                      "asked (voters: 1, 2, 3)");
+    assert_null(state_member(s, 4)); /* nothing changed yet */
     c = b_cmd_member(2000, PGQ_MEMBER_REPLACE, PGQ_MEMBER_SPARE, 4, 1, three, 3);
     b_apply(s, &c);
     assert_non_null(state_member(s, 4));

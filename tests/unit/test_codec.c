@@ -516,6 +516,7 @@ static unsigned every_command(struct command *out)
     /* Level 6: the steps of a monitor change, one of them a stop with why. */
     {
         static const uint64_t three[] = {1, 2, 3}, four[] = {1, 2, 3, 4}, after[] = {2, 3, 4};
+        out[n++] = b_cmd_member(1037, PGQ_MEMBER_REMOVE, PGQ_MEMBER_ASKED, 3, 0, three, 3);
         out[n++] = b_cmd_member(1038, PGQ_MEMBER_ADD, PGQ_MEMBER_SPARE, 4, 0, three, 3);
         out[n++] = b_cmd_member(1039, PGQ_MEMBER_REPLACE, PGQ_MEMBER_VOTER, 4, 1, four, 4);
         out[n++] = b_cmd_member(1040, PGQ_MEMBER_REPLACE, PGQ_MEMBER_REMOVED, 4, 1, after, 3);
