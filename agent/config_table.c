@@ -55,7 +55,9 @@ const struct option config_options[] = {
      "libpq conninfo the agent uses to check its PostgreSQL answers (empty: `conninfo`)."},
     {"node", "monitors", OPT_ADDRLIST, F(monitors_text), NOLIMIT, NULL,
      "The monitors' API addresses, `10.0.0.1:7002,10.0.0.2:7002,10.0.0.3:7002`: heartbeats "
-     "go to the leader among them."},
+     "go to the leader among them. Where the agent starts looking: the leader's replies name "
+     "the current voters' API addresses too (monitors added or replaced since), and the agent "
+     "asks them as well; keep at least one listed monitor in the group, or update the list."},
     {"node", "priority", OPT_U64, F(node_priority), 0, 100, "50",
      "Priority the node is registered with (0: never promoted)."},
     {"node", "crash_policy", OPT_CRASH, F(crash_policy), NOLIMIT, "auto",
