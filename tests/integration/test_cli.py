@@ -393,7 +393,7 @@ def test_status_right_after_leader_death(sb):
     hdr, _, monitors, _ = parse_table(p.stdout)
     t.check(sorted(monitors) == ["1", "2", "3"], "monitor rows: %s\n%s" % (sorted(monitors),
                                                                           p.stdout))
-    t.check(monitors[str(old)][3:] == ["unreachable", "-", "-", "-", "no"],
+    t.check(monitors[str(old)][3:] == ["unreachable", "voter", "-", "-", "-", "no"],
             "the dead leader's row: %s\n%s" % (monitors[str(old)], p.stdout))
     t.check(hdr == "none", "header names leader %r, its row unreachable\n%s" % (hdr, p.stdout))
     st = json.loads(q.ctl("status", "--json", check_rc=True).stdout)
