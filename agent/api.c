@@ -235,16 +235,26 @@ void api_reply_code(struct api_client *cl, int code, const char *message, const 
     api_response_close(&res);
 }
 
-/* Whether an address is the host of one of the configured monitors: their
- * reports to the leader come through this port and must not be starved by
- * other clients holding every slot. */
+static bool host_is(const char *address, const char *ip)
+{
+    char host[PGQ_ADDR_MAX];
+    uint16_t port;
+    return pgq_parse_hostport(address, host, sizeof host, &port) == 0 && strcmp(host, ip) == 0;
+}
+
+/* Whether an address is the host of one of the monitors (the configured
+ * peers, and those the state lists: the peers are only the bootstrap set):
+ * their reports to the leader come through this port and must not be
+ * starved by other clients holding every slot. */
 static bool from_monitor_host(const struct api_server *s, const char *ip)
 {
     for (unsigned i = 0; i < s->cfg->n_peers; i++) {
-        char host[PGQ_ADDR_MAX];
-        uint16_t port;
-        if (pgq_parse_hostport(s->cfg->peers[i].address, host, sizeof host, &port) == 0 &&
-            strcmp(host, ip) == 0) {
+        if (host_is(s->cfg->peers[i].address, ip)) {
+            return true;
+        }
+    }
+    for (unsigned i = 0; s->state != NULL && i < s->state->n_monitors; i++) {
+        if (host_is(s->state->monitors[i].raft_address, ip)) {
             return true;
         }
     }

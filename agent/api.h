@@ -43,6 +43,9 @@ struct api_server
     struct transport *transport;
     api_handler handler;
     void *data;
+    /* The replicated state, for the monitors it lists beyond the peers of
+     * the configuration (borrowed; NULL: none). */
+    const struct state *state;
     /* private */
     uv_tcp_t listener;
     struct api_client *clients;

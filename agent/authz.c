@@ -40,6 +40,7 @@ static const struct action_row actions[] = {
     {AUTHZ_HEARTBEAT, "heartbeat", AUTHZ_ROLE_NONE, false},
     {AUTHZ_AUDIT, "audit", AUTHZ_ROLE_NONE, false},
     {AUTHZ_CLUSTER_REMOVE, "cluster-remove", AUTHZ_ROLE_ADMIN, true},
+    {AUTHZ_MONITOR_CHANGE, "monitor-change", AUTHZ_ROLE_ADMIN, true},
 };
 _Static_assert(PGQ_ARRAY_SIZE(actions) == AUTHZ__N_ACTIONS, "one row per action");
 
@@ -112,6 +113,8 @@ int authz_action_of_command(const struct command *cmd)
             return cmd->u.audit.action;
         case CMD_BATCH: /* of one kind: its first command's */
             return cmd->u.batch.n > 0 ? authz_action_of_command(&cmd->u.batch.cmds[0]) : AUTHZ_NONE;
+        case CMD_MEMBER:
+            return AUTHZ_MONITOR_CHANGE;
         default:
             return AUTHZ_NONE;
     }

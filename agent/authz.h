@@ -53,6 +53,7 @@ enum authz_action {
     AUTHZ_HEARTBEAT,      /* node agents only */
     AUTHZ_AUDIT,          /* monitors only: a follower's refusal for the leader */
     AUTHZ_CLUSTER_REMOVE, /* level 6 */
+    AUTHZ_MONITOR_CHANGE, /* add, remove or replace a monitor of the Raft group (level 6) */
     AUTHZ__N_ACTIONS
 };
 

@@ -285,10 +285,46 @@ static struct member *member_slot(struct state *s, uint64_t id)
     return &s->monitors[s->n_monitors++];
 }
 
+struct member *state_member_slot(struct state *s, uint64_t id)
+{
+    return member_slot(s, id);
+}
+
+bool state_set_voters(struct state *s, const struct member *voters, unsigned n)
+{
+    unsigned before, kept = 0;
+    /* Monitors that left the configuration stay listed, as non-voters, so
+     * that their addresses remain known; no list holds more than
+     * PGQ_MAX_MONITORS voters, so room is made by dropping non-voters. */
+    for (unsigned i = 0; i < n; i++) {
+        kept += state_is_voter(s, voters[i].id) ? 1u : 0u;
+    }
+    before = state_n_voters(s);
+    for (unsigned i = 0; i < s->n_monitors; i++) {
+        s->monitors[i].voter = false;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        struct member *m = member_slot(s, voters[i].id);
+        if (m == NULL) {
+            unsigned j = 0;
+            for (unsigned k = 0; k < s->n_monitors; k++) {
+                if (s->monitors[k].voter) {
+                    s->monitors[j++] = s->monitors[k];
+                }
+            }
+            s->n_monitors = j;
+            m = member_slot(s, voters[i].id);
+        }
+        m->voter = true;
+        pgq_strlcpy(m->raft_address, voters[i].raft_address, sizeof m->raft_address);
+    }
+    return kept != n || before != n;
+}
+
 static int apply_hello(struct state *s, const struct command *cmd, struct apply_result *res)
 {
     const struct cmd_hello *h = &cmd->u.hello;
-    bool leader_listed = false;
+    bool leader_listed = false, changed;
     if (h->monitor_id == 0 || h->n_voters == 0 || h->n_voters > PGQ_MAX_MONITORS) {
         return cluster_fail(res, PGQ_INVALID, "leader hello: bad monitor id or voter list");
     }
@@ -302,27 +338,7 @@ static int apply_hello(struct state *s, const struct command *cmd, struct apply_
         return cluster_fail(res, PGQ_INVALID, "leader hello: monitor %" PRIu64 " is not a voter",
                             h->monitor_id);
     }
-    /* Monitors that left the configuration stay listed, as non-voters, so
-     * that their addresses remain known; a hello never lists more than
-     * PGQ_MAX_MONITORS voters, so room is made by dropping non-voters. */
-    for (unsigned i = 0; i < s->n_monitors; i++) {
-        s->monitors[i].voter = false;
-    }
-    for (unsigned i = 0; i < h->n_voters; i++) {
-        struct member *m = member_slot(s, h->voters[i].id);
-        if (m == NULL) {
-            unsigned j = 0;
-            for (unsigned k = 0; k < s->n_monitors; k++) {
-                if (s->monitors[k].voter) {
-                    s->monitors[j++] = s->monitors[k];
-                }
-            }
-            s->n_monitors = j;
-            m = member_slot(s, h->voters[i].id);
-        }
-        m->voter = true;
-        pgq_strlcpy(m->raft_address, h->voters[i].raft_address, sizeof m->raft_address);
-    }
+    changed = state_set_voters(s, h->voters, h->n_voters);
     if (h->api_address[0] != '\0') {
         struct member *m = member_slot(s, h->monitor_id);
         pgq_strlcpy(m->api_address, h->api_address, sizeof m->api_address);
@@ -337,6 +353,12 @@ static int apply_hello(struct state *s, const struct command *cmd, struct apply_
                   "monitor %" PRIu64 " leads (generation %" PRIu64 ", %u voters)%s%s",
                   h->monitor_id, s->leader_gen, h->n_voters, h->reason[0] != '\0' ? ": " : "",
                   h->reason);
+    /* Level 6: the verdicts count the new voters' views from now on, not
+     * at each node's next report (a removed monitor's view must not keep
+     * a node up or down). */
+    if (changed && s->feature_level >= 6) {
+        state_refresh_verdicts(s);
+    }
     return 0;
 }
 
@@ -489,15 +511,47 @@ static void note_twin(struct state *s, struct cluster *c, struct node *n, const 
     }
 }
 
+void node_note_verdict(struct state *s, struct cluster *c, struct node *n, const char *error)
+{
+    int verdict = cluster_verdict(s, n);
+    uint64_t detect;
+    if (verdict == n->verdict) {
+        return;
+    }
+    detect = verdict == PGQ_VERDICT_DOWN
+                 ? cluster_since(s->time_ms, first_failure(s, n, n->verdict_since_ms))
+                 : 0;
+    n->verdict = verdict;
+    n->verdict_since_ms = s->time_ms;
+    n->verdict_seq = s->seq + 1;
+    /* The event's duration is detection to verdict: since the first
+     * failed probe of any monitor that sees it down. */
+    cluster_event(s, c->name, n->name, PGQ_EV_VERDICT, c->epoch, detect,
+                  "node %s is %s by verdict%s%s", n->name, pgq_verdict_name(verdict),
+                  verdict == PGQ_VERDICT_DOWN && error[0] != '\0' ? ": " : "",
+                  verdict == PGQ_VERDICT_DOWN ? error : "");
+    if (verdict == PGQ_VERDICT_UP && strcmp(c->primary, n->name) == 0) {
+        failover_primary_up(s, c);
+    }
+}
+
+void state_refresh_verdicts(struct state *s)
+{
+    for (unsigned i = 0; i < s->n_clusters; i++) {
+        struct cluster *c = &s->clusters[i];
+        for (unsigned k = 0; k < c->n_nodes; k++) {
+            node_note_verdict(s, c, &c->nodes[k], "the voters changed");
+        }
+    }
+}
+
 static void note_observation(struct state *s,
                              struct cluster *c,
                              struct node *n,
                              const struct obs *o)
 {
-    int verdict;
     bool rogue;
     note_twin(s, c, n, o);
-    verdict = cluster_verdict(s, n);
     /* Keep the most advanced position ever seen written on this node: a
      * failed probe overwrites the view, and the lag limit of a failover
      * must still be measured against what the primary had. */
@@ -507,23 +561,7 @@ static void note_observation(struct state *s,
     if (obs_writable(o)) {
         note_sync(n, o);
     }
-    if (verdict != n->verdict) {
-        uint64_t detect = verdict == PGQ_VERDICT_DOWN
-                              ? cluster_since(s->time_ms, first_failure(s, n, n->verdict_since_ms))
-                              : 0;
-        n->verdict = verdict;
-        n->verdict_since_ms = s->time_ms;
-        n->verdict_seq = s->seq + 1;
-        /* The event's duration is detection to verdict: since the first
-         * failed probe of any monitor that sees it down. */
-        cluster_event(s, c->name, n->name, PGQ_EV_VERDICT, c->epoch, detect,
-                      "node %s is %s by verdict%s%s", n->name, pgq_verdict_name(verdict),
-                      verdict == PGQ_VERDICT_DOWN && o->error[0] != '\0' ? ": " : "",
-                      verdict == PGQ_VERDICT_DOWN ? o->error : "");
-        if (verdict == PGQ_VERDICT_UP && strcmp(c->primary, n->name) == 0) {
-            failover_primary_up(s, c);
-        }
-    }
+    node_note_verdict(s, c, n, o->error);
     /* Invariant 1: only the primary of the epoch may be writable. Anything
      * else that is writable is flagged loudly, and the leader fences it. */
     rogue = node_rogue(c, n, o);
@@ -1030,6 +1068,9 @@ int cluster_apply(struct state *s, const struct command *cmd, struct apply_resul
             break;
         case CMD_CLUSTER_REMOVE:
             rv = apply_cluster_remove(s, cmd, res);
+            break;
+        case CMD_MEMBER:
+            rv = apply_member(s, cmd, res);
             break;
         default:
             rv = cluster_fail(res, PGQ_UNKNOWN, "unknown command kind %d", cmd->kind);

@@ -452,7 +452,7 @@ enum cmd_kind {
     CMD_AUDIT,          /* level 5 */
     CMD_BATCH,          /* level 6: commands applied in order, one entry */
     CMD_CLUSTER_REMOVE, /* level 6 */
-    CMD_MEMBER,         /* level 6: reserved for membership */
+    CMD_MEMBER,         /* level 6: a step of an online change of the Raft voters */
 };
 
 /* The feature level a command kind needs; and, for CMD_STEP, a step kind. */
@@ -499,6 +499,20 @@ struct command
             unsigned feature_level;      /* the highest the leader supports */
             char reason[PGQ_REASON_MAX]; /* why the leadership changed; "" unknown (level 3) */
         } hello;
+        struct cmd_member
+        {
+            int op;              /* enum pgq_member_op */
+            int step;            /* CMD_MEMBER: enum pgq_member_step; 0 in a request */
+            uint64_t monitor_id; /* added, promoted or removed; replace: the new one */
+            char raft_address[PGQ_ADDR_MAX];
+            char api_address[PGQ_ADDR_MAX]; /* "": not told */
+            uint64_t old_id;                /* replace: the monitor replaced */
+            /* CMD_MEMBER: the voters once the step committed (the Raft
+             * configuration's), as the state counts them from then on. */
+            struct member voters[PGQ_MAX_MONITORS];
+            unsigned n_voters;
+            char detail[PGQ_REASON_MAX]; /* CMD_MEMBER: what happened (FAILED: why) */
+        } member; /* CMD_MEMBER (level 6), and the request API_MONITOR_CHANGE */
         struct cmd_node_add
         {
             char conninfo[PGQ_CONNINFO_MAX];

@@ -246,7 +246,9 @@ void cluster_event(struct state *s,
     if (cmd != NULL && cmd->who[0] != '\0') {
         who = cmd->who;
         from = cmd->from;
-        outcome = cmd->kind == CMD_AUDIT ? cmd->u.audit.outcome : "ok";
+        outcome = cmd->kind == CMD_AUDIT ? cmd->u.audit.outcome
+                  : cmd->kind == CMD_MEMBER && cmd->u.member.step == PGQ_MEMBER_FAILED ? "failed"
+                                                                                       : "ok";
         action = authz_action_of_command(cmd);
     }
     e = event_new(++s->event_seq, s->time_ms, cluster, node, kind, message, duration_ms, epoch, who,

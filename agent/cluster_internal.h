@@ -77,6 +77,20 @@ int check_grant(const struct state *s, const struct command *cmd, struct apply_r
 int apply_grant(struct state *s, const struct command *cmd, struct apply_result *res);
 int apply_audit(struct state *s, const struct command *cmd, struct apply_result *res);
 
+/* The monitors (cluster.c): the slot of monitor id (added when absent;
+ * NULL when every slot is taken); exactly `voters` are the voters from now
+ * on (true: the set of voter ids changed). */
+struct member *state_member_slot(struct state *s, uint64_t id);
+bool state_set_voters(struct state *s, const struct member *voters, unsigned n);
+/* Verdicts (cluster.c): n's verdict from the voters' views now (an event
+ * when it changed, with error when it is down); every node's, after the
+ * voters changed. */
+void node_note_verdict(struct state *s, struct cluster *c, struct node *n, const char *error);
+void state_refresh_verdicts(struct state *s);
+
+/* A step of an online change of the Raft voters (cluster_member.c). */
+int apply_member(struct state *s, const struct command *cmd, struct apply_result *res);
+
 /* The primary of c is up again by verdict: a failover still cutting its
  * standbys off it is abandoned. */
 void failover_primary_up(struct state *s, struct cluster *c);

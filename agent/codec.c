@@ -118,24 +118,16 @@ int codec_command_to_pb(const struct command *cmd, Pgq__Command *m, struct scrat
         case CMD_HELLO: {
             const struct cmd_hello *h = &cmd->u.hello;
             Pgq__LeaderHello *b = codec_scratch_alloc(sc, sizeof *b);
-            Pgq__VoterAddr **vs = codec_scratch_alloc(sc, h->n_voters * sizeof *vs);
-            if (b == NULL || vs == NULL) {
+            if (b == NULL) {
                 return PGQ_NOMEM;
             }
             pgq__leader_hello__init(b);
             b->monitor_id = h->monitor_id;
             b->api_address = S(h->api_address);
-            for (unsigned i = 0; i < h->n_voters; i++) {
-                vs[i] = codec_scratch_alloc(sc, sizeof *vs[i]);
-                if (vs[i] == NULL) {
-                    return PGQ_NOMEM;
-                }
-                pgq__voter_addr__init(vs[i]);
-                vs[i]->id = h->voters[i].id;
-                vs[i]->raft_address = S(h->voters[i].raft_address);
+            if (codec_voters_to_pb(h->voters, h->n_voters, sc, &b->voters) != 0) {
+                return PGQ_NOMEM;
             }
             b->n_voters = h->n_voters;
-            b->voters = vs;
             b->has_feature_level = cmd->u.hello.feature_level != 0;
             b->feature_level = cmd->u.hello.feature_level;
             b->reason = h->reason[0] != '\0' ? S(h->reason) : NULL;
@@ -366,6 +358,10 @@ int codec_command_to_pb(const struct command *cmd, Pgq__Command *m, struct scrat
         case CMD_GRANT:
         case CMD_AUDIT:
             return codec_authz_command_to_pb(cmd, m, sc);
+        case CMD_MEMBER:
+            m->member = codec_member_to_pb(cmd, sc);
+            m->body_case = PGQ__COMMAND__BODY_MEMBER;
+            return m->member != NULL ? 0 : PGQ_NOMEM;
         case CMD_ABANDON: {
             Pgq__Abandon *b = codec_scratch_alloc(sc, sizeof *b);
             if (b == NULL) {
@@ -563,18 +559,11 @@ static void command_from_pb(struct dec *d, const Pgq__Command *m, struct command
             cmd->u.hello.monitor_id = b->monitor_id;
             codec_copy_str(d, cmd->u.hello.api_address, sizeof cmd->u.hello.api_address,
                            b->api_address, "hello.api_address");
-            codec_check_count(d, b->n_voters, PGQ_MAX_MONITORS, "hello.voters");
+            cmd->u.hello.n_voters = codec_voters_from_pb(d, b->voters, b->n_voters,
+                                                         cmd->u.hello.voters, "hello.voters");
             if (d->rv != 0) {
                 return;
             }
-            for (size_t i = 0; i < b->n_voters; i++) {
-                cmd->u.hello.voters[i].id = b->voters[i]->id;
-                cmd->u.hello.voters[i].voter = true;
-                codec_copy_str(d, cmd->u.hello.voters[i].raft_address,
-                               sizeof cmd->u.hello.voters[i].raft_address,
-                               b->voters[i]->raft_address, "hello.voters.raft_address");
-            }
-            cmd->u.hello.n_voters = (unsigned)b->n_voters;
             cmd->u.hello.feature_level = b->feature_level;
             if (b->reason != NULL) {
                 codec_copy_str(d, cmd->u.hello.reason, sizeof cmd->u.hello.reason, b->reason,
@@ -671,6 +660,10 @@ static void command_from_pb(struct dec *d, const Pgq__Command *m, struct command
         case PGQ__COMMAND__BODY_AUDIT:
             cmd->kind = CMD_AUDIT;
             codec_audit_from_pb(d, m->audit, cmd);
+            return;
+        case PGQ__COMMAND__BODY_MEMBER:
+            cmd->kind = CMD_MEMBER;
+            codec_member_from_pb(d, m->member, cmd);
             return;
         case PGQ__COMMAND__BODY_ABANDON:
             cmd->kind = CMD_ABANDON;

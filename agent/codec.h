@@ -113,6 +113,7 @@ struct api_request
                                         HEARTBEAT: a CMD_AGENT with the agent's facts */
     char conninfo[PGQ_CONNINFO_MAX]; /* HEARTBEAT: to register the node if unknown */
     unsigned priority;               /* HEARTBEAT */
+    uint64_t monitors_seen;          /* HEARTBEAT: the hash of the monitors it knows */
     char cluster[PGQ_NAME_MAX];      /* EVENTS: "" for all */
     unsigned limit;                  /* EVENTS: 0 for all */
     char fp_name[64];                /* FAILPOINT */
@@ -144,6 +145,15 @@ struct raft_info
     uint64_t fd_needed;
     uint64_t loop_lag_ms;
     bool overloaded;
+    /* Its Raft configuration, the latest entry (committed or not): who
+     * votes, and who is on the way in (enum members_role). */
+    struct raft_server_info
+    {
+        uint64_t id;
+        char address[PGQ_ADDR_MAX];
+        int role;
+    } servers[PGQ_MAX_MONITORS];
+    unsigned n_servers;
 };
 
 #include "lease.h"

@@ -79,6 +79,8 @@ int codec_request_encode(const struct api_request *req,
                 hb.conninfo = S(req->conninfo);
             }
             hb.has_priority = req->priority != 0, hb.priority = req->priority;
+            hb.has_monitors_seen = req->monitors_seen != 0;
+            hb.monitors_seen = req->monitors_seen;
             m.body_case = PGQ__REQUEST__BODY_HEARTBEAT;
             m.heartbeat = &hb;
             break;
@@ -111,6 +113,11 @@ int codec_request_encode(const struct api_request *req,
             rv = codec_command_to_pb(&req->cmd, &cm, &sc);
             m.body_case = PGQ__REQUEST__BODY_CLUSTER_REMOVE;
             m.cluster_remove = cm.cluster_remove;
+            break;
+        case API_MONITOR_CHANGE:
+            m.monitor_change = codec_member_to_pb(&req->cmd, &sc);
+            m.body_case = PGQ__REQUEST__BODY_MONITOR_CHANGE;
+            rv = m.monitor_change != NULL ? 0 : PGQ_NOMEM;
             break;
         case API_NODE_ADD:
         case API_NODE_REMOVE:
@@ -248,6 +255,7 @@ int codec_request_decode(const uint8_t *buf,
             codec_copy_str(&d, req->conninfo, sizeof req->conninfo, m->heartbeat->conninfo,
                            "heartbeat.conninfo");
             req->priority = m->heartbeat->priority;
+            req->monitors_seen = m->heartbeat->monitors_seen;
             break;
         case PGQ__REQUEST__BODY_ALLOW_UNFENCED:
             req->kind = API_ALLOW_UNFENCED;
@@ -273,6 +281,16 @@ int codec_request_decode(const uint8_t *buf,
             req->kind = API_SYNC;
             req->cmd.kind = CMD_SYNC_CONFIG;
             codec_sync_config_from_pb(&d, m->sync, &req->cmd);
+            break;
+        case PGQ__REQUEST__BODY_MONITOR_CHANGE:
+            req->kind = API_MONITOR_CHANGE;
+            req->cmd.kind = CMD_MEMBER;
+            codec_member_from_pb(&d, m->monitor_change, &req->cmd);
+            if (req->cmd.u.member.step != 0 || req->cmd.u.member.n_voters != 0) {
+                /* The leader's own record of a step: never a client's. */
+                codec_dec_fail(&d, PGQ_MALFORMED,
+                               "monitor_change: a request names no step and no voters");
+            }
             break;
         default:
             codec_dec_fail(&d, PGQ_UNKNOWN, "unknown request (oneof case %d)", (int)m->body_case);
@@ -349,6 +367,25 @@ int codec_response_encode(const struct api_response *res,
         info.probes = ri->probes, info.probes_shed = ri->probes_shed;
         info.fd_limit = ri->fd_limit, info.fd_needed = ri->fd_needed;
         info.loop_lag_ms = ri->loop_lag_ms, info.overloaded = ri->overloaded;
+        if (ri->n_servers > 0) {
+            info.servers = codec_scratch_alloc(&sc, ri->n_servers * sizeof *info.servers);
+            for (unsigned i = 0; info.servers != NULL && i < ri->n_servers; i++) {
+                Pgq__RaftServer *sv = codec_scratch_alloc(&sc, sizeof *sv);
+                if (sv == NULL) {
+                    info.servers = NULL;
+                    break;
+                }
+                pgq__raft_server__init(sv);
+                sv->id = ri->servers[i].id;
+                sv->address = S(ri->servers[i].address);
+                sv->role = (uint32_t)ri->servers[i].role;
+                info.servers[i] = sv;
+            }
+            if (info.servers == NULL) {
+                rv = PGQ_NOMEM;
+            }
+            info.n_servers = info.servers != NULL ? ri->n_servers : 0;
+        }
     }
     if (res->body == API_STATUS) {
         rv = codec_state_to_pb(state, &st, &sc, STATE_NO_EVENTS, events_cluster, 0);
@@ -381,6 +418,19 @@ int codec_response_encode(const struct api_response *res,
         hb.has_parent_tli = res->hb.parent_tli != 0, hb.parent_tli = res->hb.parent_tli;
         hb.has_fork_lsn = res->hb.fork_lsn != 0, hb.fork_lsn = res->hb.fork_lsn;
         hb.has_stop = res->hb.stop, hb.stop = res->hb.stop;
+        if (res->hb.monitors_hash != 0) {
+            hb.monitors =
+                codec_scratch_alloc(&sc, PGQ_MAX(res->hb.n_monitors, 1u) * sizeof *hb.monitors);
+            if (hb.monitors == NULL) {
+                rv = PGQ_NOMEM;
+            } else {
+                for (unsigned i = 0; i < res->hb.n_monitors; i++) {
+                    hb.monitors[i] = S(res->hb.monitors[i]);
+                }
+                hb.n_monitors = res->hb.n_monitors;
+            }
+            hb.has_monitors_hash = true, hb.monitors_hash = res->hb.monitors_hash;
+        }
         m.body_case = PGQ__RESPONSE__BODY_HEARTBEAT;
         m.heartbeat = &hb;
     } else if (res->body == API_WHOAMI) {
@@ -414,6 +464,14 @@ static void raft_info_from_pb(struct dec *d, const Pgq__RaftInfo *ri, struct raf
                    "raft.api_address");
     codec_copy_str(d, out->leader_api, sizeof out->leader_api, ri->leader_api, "raft.leader_api");
     codec_copy_str(d, out->version, sizeof out->version, ri->version, "raft.version");
+    codec_check_count(d, ri->n_servers, PGQ_MAX_MONITORS, "raft.servers");
+    for (size_t i = 0; d->rv == 0 && i < ri->n_servers; i++) {
+        out->servers[i].id = ri->servers[i]->id;
+        out->servers[i].role = (int)ri->servers[i]->role;
+        codec_copy_str(d, out->servers[i].address, sizeof out->servers[i].address,
+                       ri->servers[i]->address, "raft.servers.address");
+    }
+    out->n_servers = d->rv == 0 ? (unsigned)ri->n_servers : 0;
 }
 
 int codec_response_decode(const uint8_t *buf,
@@ -471,6 +529,13 @@ int codec_response_decode(const uint8_t *buf,
         res->hb.parent_tli = m->heartbeat->parent_tli;
         res->hb.fork_lsn = m->heartbeat->fork_lsn;
         res->hb.stop = m->heartbeat->stop;
+        res->hb.monitors_hash = m->heartbeat->monitors_hash;
+        codec_check_count(&d, m->heartbeat->n_monitors, PGQ_MAX_MONITORS, "heartbeat.monitors");
+        for (size_t i = 0; d.rv == 0 && i < m->heartbeat->n_monitors; i++) {
+            codec_copy_str(&d, res->hb.monitors[i], sizeof res->hb.monitors[i],
+                           m->heartbeat->monitors[i], "heartbeat.monitors");
+        }
+        res->hb.n_monitors = d.rv == 0 ? (unsigned)m->heartbeat->n_monitors : 0;
     } else if (m->body_case == PGQ__RESPONSE__BODY_WHOAMI) {
         res->body = API_WHOAMI;
         codec_whoami_from_pb(&d, m->whoami, &res->whoami);

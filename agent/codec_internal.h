@@ -117,6 +117,20 @@ void codec_event_who_to_pb(const struct event *e, Pgq__Event *m);
 int codec_whoami_to_pb(const struct whoami_reply *w, Pgq__WhoamiReply *m, struct scratch *sc);
 void codec_whoami_from_pb(struct dec *d, const Pgq__WhoamiReply *m, struct whoami_reply *w);
 
+/* Online membership (codec_member.c, level 6); and the voter lists of
+ * LeaderHello and Member (decoded: their count, each marked a voter). */
+int codec_voters_to_pb(const struct member *voters,
+                       unsigned n,
+                       struct scratch *sc,
+                       Pgq__VoterAddr ***out);
+unsigned codec_voters_from_pb(struct dec *d,
+                              Pgq__VoterAddr *const *vs,
+                              size_t n,
+                              struct member *voters,
+                              const char *field);
+Pgq__Member *codec_member_to_pb(const struct command *cmd, struct scratch *sc);
+void codec_member_from_pb(struct dec *d, const Pgq__Member *b, struct command *cmd);
+
 /* What of the state a message carries: a snapshot needs everything, a
  * status reply everything but the history (events have their own request),
  * an events reply only the history. */

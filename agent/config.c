@@ -692,11 +692,21 @@ int config_parse(struct config *c, const char *path, const char *text, char *err
                 self = &c->peers[i];
             }
         }
-        if (self == NULL) {
+        if (self == NULL && !c->join) {
             return error_at(errmsg, errsize, path, set_line[peers - config_options],
-                            "[monitor] peers: does not list this monitor's id %" PRIu64, c->id);
+                            "[monitor] peers: does not list this monitor's id %" PRIu64
+                            " (a monitor added to a running group has join = on)",
+                            c->id);
         }
-        if (strcmp(self->address, c->raft_address) != 0) {
+        for (unsigned i = 0; self == NULL && i < c->n_peers; i++) {
+            if (strcmp(c->peers[i].address, c->raft_address) == 0) {
+                return error_at(errmsg, errsize, path, set_line[raft - config_options],
+                                "[monitor] raft_address: %s is monitor %" PRIu64
+                                "'s in peers, not %" PRIu64 "'s",
+                                c->raft_address, c->peers[i].id, c->id);
+            }
+        }
+        if (self != NULL && strcmp(self->address, c->raft_address) != 0) {
             return error_at(errmsg, errsize, path, set_line[raft - config_options],
                             "[monitor] raft_address: %s differs from peers entry %" PRIu64 "=%s",
                             c->raft_address, c->id, self->address);

@@ -58,6 +58,7 @@ struct config
     char api_address[PGQ_ADDR_MAX];
     struct config_peer peers[PGQ_MAX_MONITORS];
     unsigned n_peers;
+    bool join; /* joins a running group: never bootstraps, need not be in peers */
     int log_level;
     int log_format; /* LOG_FORMAT_* ([node] or [monitor]) */
     /* the log drain ([node] or [monitor]) */

@@ -55,7 +55,9 @@ const struct option config_options[] = {
      "libpq conninfo the agent uses to check its PostgreSQL answers (empty: `conninfo`)."},
     {"node", "monitors", OPT_ADDRLIST, F(monitors_text), NOLIMIT, NULL,
      "The monitors' API addresses, `10.0.0.1:7002,10.0.0.2:7002,10.0.0.3:7002`: heartbeats "
-     "go to the leader among them."},
+     "go to the leader among them. Where the agent starts looking: the leader's replies name "
+     "the current voters' API addresses too (monitors added or replaced since), and the agent "
+     "asks them as well; keep at least one listed monitor in the group, or update the list."},
     {"node", "priority", OPT_U64, F(node_priority), 0, 100, "50",
      "Priority the node is registered with (0: never promoted)."},
     {"node", "crash_policy", OPT_CRASH, F(crash_policy), NOLIMIT, "auto",
@@ -107,17 +109,27 @@ const struct option config_options[] = {
     {"node", "log_drain_ca", OPT_STRING, F(log_drain_ca), NOLIMIT, "", LOG_DRAIN_CA_DOC},
     {"node", "tls", OPT_BOOL, F(tls), NOLIMIT, "on", TLS_DOC},
     {"monitor", "id", OPT_U64, F(id), 1, PGQ_MONITOR_ID_MAX, NULL,
-     "This monitor's Raft id, > 0, unique in the quorum and listed in `peers`."},
+     "This monitor's Raft id, > 0, unique in the quorum and listed in `peers` (unless "
+     "`join = on`). Never reuse the id of a monitor that was removed or whose data_dir was lost."},
     {"monitor", "data_dir", OPT_STRING, F(data_dir), NOLIMIT, NULL,
      "Directory of the Raft log and snapshots. Created if missing (mode 0700). Empty: this "
-     "monitor bootstraps the voters listed in `peers`; otherwise it resumes from disk."},
+     "monitor bootstraps the voters listed in `peers` (not with `join = on`); otherwise it "
+     "resumes from disk."},
+    {"monitor", "join", OPT_BOOL, F(join), NOLIMIT, "off",
+     "on: this monitor joins a group that already runs: it never bootstraps, and waits with an "
+     "empty data_dir until the leader adds it (`pgquorumctl monitor add ID RAFT_ADDRESS "
+     "API_ADDRESS`, or `monitor replace`); `peers` need not list it. Start every monitor added "
+     "after the first bootstrap this way."},
     {"monitor", "raft_address", OPT_ADDR, F(raft_address), NOLIMIT, NULL,
-     "IPv4 host:port the Raft transport binds; must equal this monitor's entry in `peers`."},
+     "IPv4 host:port the Raft transport binds; must equal this monitor's entry in `peers` "
+     "when it has one."},
     {"monitor", "api_address", OPT_ADDR, F(api_address), NOLIMIT, NULL,
      "IPv4 host:port of the operator API (pgquorumctl, and reports between monitors)."},
     {"monitor", "peers", OPT_PEERS, F(peers), NOLIMIT, NULL,
      "The initial voters: `1=10.0.0.1:7001,2=10.0.0.2:7001,3=10.0.0.3:7001`. 3 or 5 "
-     "voters survive the loss of 1 or 2. Used only when bootstrapping an empty data_dir."},
+     "voters survive the loss of 1 or 2. Only the bootstrap set: used when bootstrapping an "
+     "empty data_dir; once the group runs, the voters live in Raft (`pgquorumctl status` shows "
+     "them; `monitor add|remove|replace` changes them) and a stale list here does no harm."},
     {"monitor", "log_level", OPT_LOGLEVEL, F(log_level), NOLIMIT, "info",
      "error, warn, info or debug."},
     {"monitor", "http_address", OPT_ADDR_OFF, F(http_address), NOLIMIT, "",

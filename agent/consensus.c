@@ -495,6 +495,8 @@ void consensus_tick(struct consensus *c)
     }
 }
 
+static int role_of(int raft_role);
+
 void consensus_info(const struct consensus *c, struct raft_info *out)
 {
     const char *leader_api;
@@ -522,6 +524,15 @@ void consensus_info(const struct consensus *c, struct raft_info *out)
                      out->applied_index >= out->commit_index;
     }
     pgq_strlcpy(out->version, PGQ_VERSION_STRING, sizeof out->version);
+    {
+        const struct raft_configuration *conf = &c->raft->configuration;
+        for (unsigned i = 0; i < conf->n && out->n_servers < PGQ_MAX_MONITORS; i++) {
+            struct raft_server_info *sv = &out->servers[out->n_servers++];
+            sv->id = conf->servers[i].id;
+            sv->role = role_of(conf->servers[i].role);
+            pgq_strlcpy(sv->address, conf->servers[i].address, sizeof sv->address);
+        }
+    }
 }
 
 static void transfer_cb(struct raft_transfer *req)
@@ -547,4 +558,114 @@ int consensus_transfer(struct consensus *c)
     }
     c->transfer_pending = true;
     return 0;
+}
+
+/* ---- membership ------------------------------------------------------------ */
+
+static int role_of(int raft_role)
+{
+    return raft_role == RAFT_VOTER     ? MEMBERS_ROLE_VOTER
+           : raft_role == RAFT_STANDBY ? MEMBERS_ROLE_STANDBY
+                                       : MEMBERS_ROLE_SPARE;
+}
+
+void consensus_members(const struct consensus *c, struct members_conf *out)
+{
+    const struct raft *r = c->raft;
+    const struct raft_configuration *conf = &r->configuration;
+    bool leader = raft_state(c->raft) == RAFT_LEADER;
+    memset(out, 0, sizeof *out);
+    out->leader_id = c->id;
+    out->last_index = raft_last_index(c->raft);
+    out->overflow = conf->n > PGQ_MAX_MONITORS;
+    /* libraft refuses another change while one is not committed, or while
+     * it runs the catch-up rounds of a promotion. */
+    out->changing =
+        r->configuration_uncommitted_index != 0 || (leader && r->leader_state.promotee_id != 0);
+    for (unsigned i = 0; i < conf->n && out->n < PGQ_MAX_MONITORS; i++) {
+        const struct raft_server *srv = &conf->servers[i];
+        struct members_server *m = &out->servers[out->n++];
+        m->id = srv->id;
+        pgq_strlcpy(m->address, srv->address, sizeof m->address);
+        m->role = role_of(srv->role);
+        if (srv->id == c->id) {
+            m->live = true;
+            m->match_index = out->last_index;
+            continue;
+        }
+        if (!leader) {
+            continue;
+        }
+        m->match_index = r->leader_state.progress[i].match_index;
+        m->live = r->leader_state.progress[i].recent_recv;
+        /* A voter answers every heartbeat; watch_voters keeps whether it
+         * went an election timeout without (libraft clears recent_recv at
+         * each of its quorum checks). */
+        for (unsigned k = 0; k < c->n_voters; k++) {
+            if (c->voters[k].id == srv->id) {
+                m->live = !c->voters[k].lost;
+            }
+        }
+    }
+}
+
+static void change_cb(struct raft_change *req, int status)
+{
+    struct consensus_change *ch = req->data;
+    ch->cb(ch, status == 0                                                 ? 0
+               : status == RAFT_LEADERSHIPLOST || status == RAFT_NOTLEADER ? PGQ_NOTLEADER
+               : status == RAFT_NOCONNECTION                               ? PGQ_TIMEOUT
+                                                                           : PGQ_UNAVAILABLE);
+}
+
+int consensus_change(struct consensus *c,
+                     struct consensus_change *ch,
+                     int action,
+                     uint64_t id,
+                     const char *address,
+                     char *why,
+                     size_t size)
+{
+    int rv;
+    ch->c = c;
+    ch->req.data = ch;
+    switch (action) {
+        case MEMBERS_ADD:
+            rv = raft_add(c->raft, &ch->req, id, address, change_cb);
+            break;
+        case MEMBERS_STANDBY:
+            rv = raft_assign(c->raft, &ch->req, id, RAFT_STANDBY, change_cb);
+            break;
+        case MEMBERS_VOTER:
+            rv = raft_assign(c->raft, &ch->req, id, RAFT_VOTER, change_cb);
+            break;
+        case MEMBERS_REMOVE:
+            rv = raft_remove(c->raft, &ch->req, id, change_cb);
+            break;
+        default:
+            snprintf(why, size, "no such change of the configuration (%d)", action);
+            return PGQ_INVALID;
+    }
+    if (rv == 0) {
+        return 0;
+    }
+    snprintf(why, size, "libraft refused to %s monitor %" PRIu64 ": %s",
+             members_action_name(action), id, raft_errmsg(c->raft));
+    switch (rv) {
+        case RAFT_NOTLEADER:
+        case RAFT_LEADERSHIPLOST:
+            return PGQ_NOTLEADER;
+        case RAFT_CANTCHANGE:
+            return PGQ_UNAVAILABLE;
+        case RAFT_DUPLICATEID:
+        case RAFT_DUPLICATEADDRESS:
+            return PGQ_EXISTS;
+        case RAFT_BADID:
+        case RAFT_NOTFOUND:
+            return PGQ_NOTFOUND;
+        case RAFT_BADROLE:
+            return PGQ_INVALID;
+        default:
+            return PGQ_UNAVAILABLE;
+    }
 }

@@ -21,6 +21,7 @@
 
 #include "codec.h"
 #include "fsm.h"
+#include "members.h"
 #include "metrics.h"
 #include "policy.h"
 
@@ -133,6 +134,44 @@ static inline unsigned long long consensus_ready_term(const struct consensus *c)
 {
     return c->ready ? c->ready_term : 0;
 }
+
+/* ---- membership: libraft's configuration (membership.c drives it) -------- */
+
+/* The leader's Raft configuration, its last index, whom it heard from
+ * lately and how far each log matches. Any monitor may ask: a follower
+ * has no progress (match 0, only itself live). */
+void consensus_members(const struct consensus *c, struct members_conf *out);
+
+struct consensus_change;
+/* status 0: the change committed; PGQ_NOTLEADER: leadership lost first
+ * (nothing of it may have committed, or all of it); PGQ_TIMEOUT: libraft
+ * gave up its catch-up rounds for a promotion (nothing changed);
+ * PGQ_UNAVAILABLE: another failure. */
+typedef void (*consensus_change_cb)(struct consensus_change *ch, int status);
+
+/* Caller-owned request: alive until its callback fires. */
+struct consensus_change
+{
+    void *data;
+    consensus_change_cb cb;
+    /* private */
+    struct consensus *c;
+    struct raft_change req;
+};
+
+/* One change of the configuration: action MEMBERS_ADD (raft_add of id at
+ * address: a spare), MEMBERS_STANDBY or MEMBERS_VOTER (raft_assign; a
+ * promotion to voter first runs libraft's catch-up rounds), MEMBERS_REMOVE
+ * (raft_remove). 0: cb fires exactly once. Else a PGQ_ code with one line
+ * in why, and cb never fires: PGQ_NOTLEADER, PGQ_UNAVAILABLE (a change not
+ * committed yet), PGQ_EXISTS, PGQ_NOTFOUND, PGQ_INVALID. */
+int consensus_change(struct consensus *c,
+                     struct consensus_change *ch,
+                     int action,
+                     uint64_t id,
+                     const char *address,
+                     char *why,
+                     size_t size);
 
 /* Hand leadership to the most up-to-date other voter (a leader that cannot
  * reach a node it must act on). 0: started, or one is under way. */

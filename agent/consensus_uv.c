@@ -5,7 +5,8 @@
  * allocated with raft_malloc: libraft uv_close()s and raft_free()s them),
  * raft_uv_init, raft_init, the tunables (pre-vote on: without it a failover
  * costs about 2.8 election timeouts instead of 1.3-2), bootstrap when the
- * directory is new, raft_start (which restores the latest snapshot).
+ * directory is new (never with join = on: the leader adds it), raft_start
+ * (which restores the latest snapshot).
  *
  * Possible failure modes are: an unusable data_dir (reported by raft_init,
  * not raft_uv_init, for a missing directory), an address already in use, a
@@ -193,6 +194,7 @@ int consensus_uv_start(struct consensus_uv *cu,
     int rv;
     cu->stage = STAGE_NONE;
     cu->bootstrapped = false;
+    cu->joining = false;
     rv = mkdir_p(cfg->data_dir, errmsg, errsize);
     if (rv != 0) {
         return rv;
@@ -225,6 +227,20 @@ int consensus_uv_start(struct consensus_uv *cu,
     raft_set_snapshot_trailing(&cu->raft, (unsigned)cfg->snapshot_trailing);
     raft_uv_set_connect_retry_delay(&cu->io, (unsigned)PGQ_MAX(cfg->heartbeat_timeout_ms, 100));
 
+    /* A monitor that joins a running group never bootstraps: a
+     * configuration of its own at index 1 would not be the group's, yet
+     * match it by index and term. It starts with an empty configuration and
+     * waits, a follower that never campaigns, until the leader adds it. */
+    if (cfg->join) {
+        rv = raft_start(&cu->raft);
+        if (rv != 0) {
+            snprintf(errmsg, errsize, "raft start in %s: %s", cfg->data_dir,
+                     raft_errmsg(&cu->raft));
+            goto err;
+        }
+        cu->joining = cu->raft.configuration.n == 0;
+        return 0;
+    }
     raft_configuration_init(&conf);
     for (unsigned i = 0; i < cfg->n_peers; i++) {
         rv = raft_configuration_add(&conf, cfg->peers[i].id, cfg->peers[i].address, RAFT_VOTER);

@@ -26,6 +26,7 @@ struct consensus_uv
     struct raft_io io;
     struct raft raft;
     bool bootstrapped; /* this start bootstrapped an empty data_dir */
+    bool joining;      /* join = on and no configuration yet: waiting to be added */
     consensus_uv_close_cb close_cb;
     void *data;
     /* private */
@@ -37,7 +38,8 @@ struct consensus_uv
     raft_uv_transport_close_cb transport_close_cb;
 };
 
-/* Create data_dir if needed, bootstrap it if empty, start raft. With
+/* Create data_dir if needed, bootstrap it if empty (unless cfg->join),
+ * start raft. With
  * cfg->tls, Raft goes through tr (which must be a TLS transport). On failure
  * writes one line to errmsg and everything started is closed again (the
  * loop must still be run until it has no more handles). */

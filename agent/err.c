@@ -152,3 +152,17 @@ static const char *const sync_method_names[] = {
     [PGQ_SYNC_FIRST] = "FIRST",
 };
 NAME_LOOKUP(pgq_sync_method_name, sync_method_names, PGQ__N_SYNC_METHODS)
+
+static const char *const member_op_names[] = {
+    [PGQ_MEMBER_ADD] = "add",
+    [PGQ_MEMBER_REMOVE] = "remove",
+    [PGQ_MEMBER_REPLACE] = "replace",
+};
+NAME_LOOKUP(pgq_member_op_name, member_op_names, PGQ__N_MEMBER_OPS)
+
+static const char *const member_step_names[] = {
+    [PGQ_MEMBER_SPARE] = "spare",   [PGQ_MEMBER_STANDBY] = "standby",
+    [PGQ_MEMBER_VOTER] = "voter",   [PGQ_MEMBER_REMOVED] = "removed",
+    [PGQ_MEMBER_FAILED] = "failed", [PGQ_MEMBER_ASKED] = "asked",
+};
+NAME_LOOKUP(pgq_member_step_name, member_step_names, PGQ__N_MEMBER_STEPS)

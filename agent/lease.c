@@ -349,3 +349,28 @@ void lease_print_table(void (*emit)(void *arg, const char *line), void *arg)
 {
     pgq_sm_print("lease", lease_names, lease_table, LEASE__N_STATES, emit, arg);
 }
+
+void lease_reply_monitors(const struct state *s, uint64_t seen, struct lease_reply *out)
+{
+    uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+    unsigned n = 0;
+    for (unsigned i = 0; i < s->n_monitors && n < PGQ_MAX_MONITORS; i++) {
+        const struct member *m = &s->monitors[i];
+        if (!m->voter || m->api_address[0] == '\0') {
+            continue;
+        }
+        for (const char *p = m->api_address; *p != '\0'; p++) {
+            h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+        }
+        h = (h ^ ',') * 1099511628211ULL;
+        pgq_strlcpy(out->monitors[n++], m->api_address, sizeof out->monitors[0]);
+    }
+    h = h != 0 ? h : 1;
+    if (n == 0 || h == seen) {
+        out->n_monitors = 0;
+        out->monitors_hash = 0;
+        return;
+    }
+    out->n_monitors = n;
+    out->monitors_hash = h;
+}

@@ -55,6 +55,11 @@ struct lease_reply
     uint32_t parent_tli;
     uint64_t fork_lsn;
     bool stop; /* a switchover began: stop cleanly */
+    /* The voters' API addresses (where the agent may look for a leader),
+     * sent when their hash differs from the one the agent knows. */
+    char monitors[PGQ_MAX_MONITORS][PGQ_ADDR_MAX];
+    unsigned n_monitors;
+    uint64_t monitors_hash; /* 0: not sent */
 };
 
 /* What one leader knows of leases: nothing survives it. */
@@ -127,6 +132,12 @@ bool lease_on_heartbeat(struct lease_book *b,
                         const struct agent_facts *facts,
                         uint64_t now_ms,
                         struct lease_reply *out);
+
+/* The voters' API addresses for a heartbeat's reply: filled, with their
+ * hash, when the hash differs from `seen` (what the agent said it knows);
+ * left out (hash 0) otherwise, so that a steady group costs a heartbeat
+ * eight bytes. */
+void lease_reply_monitors(const struct state *s, uint64_t seen, struct lease_reply *out);
 
 /* ---- the agent's side ------------------------------------------------------ */
 

@@ -17,6 +17,7 @@
 #include "ctl.h"
 #include "ctl_usage.h"
 #include "ctl_access.h"
+#include "ctl_member.h"
 #include "lib/util.h"
 #include "render.h"
 #include "tls_internal.h"
@@ -375,6 +376,9 @@ static void say_done(const struct api_request *req, const char *message)
         case API_ROLE:
         case API_GRANT:
             access_say_done(req, message);
+            break;
+        case API_MONITOR_CHANGE:
+            printf("%s\n", message);
             break;
         default:
             break;
@@ -912,6 +916,19 @@ int main(int argc, char **argv)
         }
         if (access_parse(a.words, a.n_words, &req, err, sizeof err) != 0) {
             return usage_error("%s", err);
+        }
+    } else if (strcmp(cmd, "monitor") == 0) {
+        if (!only(&a, false, false, false, false, &bad) || a.cluster != NULL) {
+            fprintf(stderr, "pgquorumctl: option %s does not apply to monitor\n",
+                    bad != NULL ? bad : "--cluster");
+            return PGQ_EXIT_USAGE;
+        }
+        if (member_parse(a.words, a.n_words, &req, err, sizeof err) != 0) {
+            return usage_error("%s", err);
+        }
+        /* The answer comes once the change is done, catch-up included. */
+        if (a.timeout == NULL) {
+            c.timeout_ms = MEMBER_CTL_TIMEOUT_MS;
         }
     } else if (strcmp(cmd, "debug") == 0) {
         if (a.n_words < 4 || a.n_words > 5 || strcmp(a.words[1], "failpoint") != 0) {

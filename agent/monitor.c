@@ -244,6 +244,7 @@ static void tick_cb(uv_timer_t *t)
     monitor_agents_tick(m);
     monitor_resources_tick(m);
     consensus_tick(&m->cons);
+    membership_tick(&m->members);
     hand_over(m);
     monitor_flush_reports(m);
     monitor_flush_audits(m);
@@ -350,6 +351,7 @@ int monitor_start(struct monitor *m,
     }
     rv = api_start(&m->api, loop, &m->cfg, &m->transport, monitor_handle_request, errmsg, errsize);
     m->api.data = m;
+    m->api.state = &m->fsm.state;
     m->started_api = true; /* its listener handle exists even on failure */
     if (rv != 0) {
         return rv;
@@ -374,12 +376,19 @@ int monitor_start(struct monitor *m,
     m->cons.stepped_down_cb = stepped_down_cb;
     m->cons.kick_cb = kick_cb;
     m->cons.data = m;
+    monitor_member_start(m);
     m->nodes_changed = true;
     monitor_kick(m);
     log_info("monitor %" PRIu64 " started: raft %s, api %s, http %s, data_dir %s%s", cfg->id,
              cfg->raft_address, cfg->api_address,
              cfg->http_address[0] != '\0' ? cfg->http_address : "off", cfg->data_dir,
              m->cu.bootstrapped ? " (bootstrapped)" : "");
+    if (m->cu.joining) {
+        log_info("monitor %" PRIu64
+                 " joins a running group (join = on): waiting to be added "
+                 "(pgquorumctl monitor add %" PRIu64 " %s %s)",
+                 cfg->id, cfg->id, cfg->raft_address, cfg->api_address);
+    }
     {
         char warning[256];
         if (m->cu.bootstrapped && config_voters_warning(cfg, warning, sizeof warning)) {
@@ -462,6 +471,9 @@ void monitor_stop(struct monitor *m, monitor_stopped_cb cb)
                  (m->started_raft ? 1u : 0u) + (m->started_lw ? 1u : 0u);
     uv_timer_stop(&m->tick);
     uv_close((uv_handle_t *)&m->tick, tick_closed_cb);
+    if (m->started_raft) {
+        monitor_member_stop(m); /* its client answered before the API closes */
+    }
     if (m->started_api) {
         api_close(&m->api, api_closed_cb);
     }

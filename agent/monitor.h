@@ -27,6 +27,7 @@
 #include "http.h"
 #include "lease.h"
 #include "loadwatch.h"
+#include "membership.h"
 #include "metrics.h"
 #include "peer.h"
 #include "probe.h"
@@ -68,6 +69,11 @@ struct monitor
     uint64_t handed_over_at;
     /* node agents: this leader's grants and heartbeats (monitor_agents.c) */
     struct lease_book leases;
+    /* online membership: the one change of the Raft voters at a time
+     * (monitor_member.c), the client waiting for it and who it is */
+    struct membership members;
+    struct api_client *member_client;
+    struct peer_id member_who;
     /* reactions to applied entries */
     uint64_t seen_gen;
     uint64_t kicked_seq;

@@ -33,6 +33,7 @@ void monitor_agents_tick(struct monitor *m)
 static void heartbeat_reply(struct monitor *m,
                             struct api_client *cl,
                             const struct command *hb,
+                            uint64_t monitors_seen,
                             bool kick)
 {
     struct api_response res;
@@ -42,6 +43,9 @@ static void heartbeat_reply(struct monitor *m,
     res.body = API_HEARTBEAT;
     changed = lease_on_heartbeat(&m->leases, &m->fsm.state, hb->cluster, hb->node, &hb->u.agent,
                                  consensus_now(&m->cons), &res.hb);
+    /* Where the agent may look for a leader: the voters, as they are now
+     * (its [node] monitors are only where it starts looking). */
+    lease_reply_monitors(&m->fsm.state, monitors_seen, &res.hb);
     if (!res.hb.registered) {
         snprintf(res.message, sizeof res.message, "no node %s in cluster %s", hb->node,
                  hb->cluster);
@@ -67,6 +71,7 @@ struct hb_pending
     struct monitor *m;
     struct api_client *cl;
     struct command cmd;
+    uint64_t monitors_seen;
 };
 
 static void hb_committed_cb(struct proposal *p, int status, const struct apply_result *res)
@@ -78,7 +83,7 @@ static void hb_committed_cb(struct proposal *p, int status, const struct apply_r
         api_reply_code(h->cl, API_UNAVAILABLE,
                        "leadership lost before the agent's return committed: retry", NULL);
     } else {
-        heartbeat_reply(m, h->cl, &h->cmd, false);
+        heartbeat_reply(m, h->cl, &h->cmd, h->monitors_seen, false);
     }
     command_close(&h->cmd);
     free(h);
@@ -99,6 +104,7 @@ void monitor_heartbeat(struct monitor *m, struct api_client *cl, const struct ap
         h->m = m;
         h->cl = cl;
         h->cmd = req->cmd;
+        h->monitors_seen = req->monitors_seen;
         h->cmd.u.agent.state = PGQ_AGENT_UP;
         if (s->feature_level < 5) {
             h->cmd.u.agent.system_id = 0; /* a field older monitors do not know */
@@ -112,5 +118,5 @@ void monitor_heartbeat(struct monitor *m, struct api_client *cl, const struct ap
         }
         return;
     }
-    heartbeat_reply(m, cl, &req->cmd, true);
+    heartbeat_reply(m, cl, &req->cmd, req->monitors_seen, true);
 }

@@ -443,6 +443,8 @@ static const struct request_row requests[] = {
     {API_ROLE, handle_write, true, AUTHZ_ROLE, true, "set an identity's role (audited)"},
     {API_GRANT, handle_write, true, AUTHZ_GRANT, true,
      "grant, deny or revoke an action to an identity (audited)"},
+    {API_MONITOR_CHANGE, monitor_member_change, true, AUTHZ_MONITOR_CHANGE, true,
+     "add, remove or replace a monitor of the Raft group, one change at a time (audited)"},
 };
 
 static const struct request_row *request_row(int kind)

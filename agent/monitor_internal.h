@@ -61,6 +61,13 @@ void monitor_audit(struct monitor *m,
                    const char *outcome);
 /* At each tick: the refusals waiting, to the log (leader) or the leader. */
 void monitor_flush_audits(struct monitor *m);
+/* monitor_member.c: online membership. Start: wire the change machine to
+ * the consensus; API_MONITOR_CHANGE (leader only): start a change, the
+ * reply once it ends; stop: end a change waiting between steps. */
+void monitor_member_start(struct monitor *m);
+void monitor_member_change(struct monitor *m, struct api_client *cl, const struct api_request *req);
+void monitor_member_stop(struct monitor *m);
+
 /* monitor_http.c: start the HTTP server when http_address is set; a
  * failover of cluster c ended, its event stamped event_ms. */
 int monitor_http_start(struct monitor *m, char *errmsg, size_t errsize);

@@ -202,8 +202,14 @@ void monitor_flush_reports(struct monitor *m)
         (pending == 0 && !announce)) {
         return;
     }
-    rv = m->fsm.state.feature_level >= 6 ? collect_batch(m, pending, announce || self == NULL)
-                                         : collect_one(m, pending, announce || self == NULL);
+    /* Only voters' views count (Invariant 2), and the leader refuses the
+     * others' reports: a monitor catching up as a standby, or removed,
+     * keeps its observations until it votes. */
+    if (self == NULL || !self->voter) {
+        return;
+    }
+    rv = m->fsm.state.feature_level >= 6 ? collect_batch(m, pending, announce)
+                                         : collect_one(m, pending, announce);
     if (rv != 0) {
         return;
     }

@@ -312,10 +312,54 @@ static void fill_facts(struct node_agent *a, struct agent_facts *f)
     f->stopped_lsn = a->life == LIFE_DOWN && a->handover ? a->stopped_lsn : 0;
 }
 
+/* The monitors it may ask: its configured ones, then those the leaders
+ * told that are not among them. */
+static const char *monitor_at(const struct node_agent *a, unsigned i)
+{
+    return i < a->cfg.n_monitors ? a->cfg.monitors[i] : a->learned[i - a->cfg.n_monitors];
+}
+
+static unsigned n_known_monitors(const struct node_agent *a)
+{
+    return a->cfg.n_monitors + a->n_learned;
+}
+
+static const char *current_monitor(const struct node_agent *a)
+{
+    return monitor_at(a, a->mon_idx % n_known_monitors(a));
+}
+
 static void next_monitor(struct node_agent *a)
 {
     a->leader_api[0] = '\0';
-    a->mon_idx = (a->mon_idx + 1) % a->cfg.n_monitors;
+    a->mon_idx = (a->mon_idx + 1) % n_known_monitors(a);
+}
+
+/* A leader told the voters' API addresses: keep those the configuration
+ * does not list. Safe when stale: a removed monitor answers nothing or
+ * NOT_LEADER with the leader's address, and the configured ones stay. */
+static void learn_monitors(struct node_agent *a, const struct hb_reply *r)
+{
+    unsigned n = 0;
+    if (r->monitors_hash == 0) {
+        return;
+    }
+    for (unsigned i = 0; i < r->n_monitors && n < PGQ_MAX_MONITORS; i++) {
+        bool configured = false;
+        for (unsigned k = 0; k < a->cfg.n_monitors; k++) {
+            configured |= strcmp(a->cfg.monitors[k], r->monitors[i]) == 0;
+        }
+        if (!configured) {
+            pgq_strlcpy(a->learned[n++], r->monitors[i], sizeof a->learned[0]);
+        }
+    }
+    if (n != a->n_learned) {
+        log_info("agent %s: the leader names %u monitors, %u of them not in [node] monitors",
+                 a->cfg.node_name, r->n_monitors, n);
+    }
+    a->n_learned = n;
+    a->learned_hash = r->monitors_hash;
+    a->mon_idx %= n_known_monitors(a);
 }
 
 static void heartbeat(struct node_agent *a);
@@ -396,12 +440,13 @@ static void hb_cb(struct peer *p, int status, const struct api_response *res)
         lease_agent_reply(&a->lease, 0, false);
         log_info("agent %s: %s: registering it", a->cfg.node_name, res->message);
         a->have_reply = false;
-        register_node(a, a->leader_api[0] ? a->leader_api : a->cfg.monitors[a->mon_idx]);
+        register_node(a, a->leader_api[0] ? a->leader_api : current_monitor(a));
         return;
     }
     if (a->leader_api[0] == '\0') {
-        pgq_strlcpy(a->leader_api, a->cfg.monitors[a->mon_idx], sizeof a->leader_api);
+        pgq_strlcpy(a->leader_api, current_monitor(a), sizeof a->leader_api);
     }
+    learn_monitors(a, &res->hb);
     if (res->hb.lease_ms != 0 &&
         res->hb.lease_ms <= a->cfg.fence_margin_ms + a->cfg.agent_heartbeat_ms + HB_RETRY_MS &&
         !a->warned_short) {
@@ -432,7 +477,7 @@ static void heartbeat(struct node_agent *a)
     struct api_request req;
     int rv;
     uint64_t now = node_now_ms(a);
-    const char *to = a->leader_api[0] != '\0' ? a->leader_api : a->cfg.monitors[a->mon_idx];
+    const char *to = a->leader_api[0] != '\0' ? a->leader_api : current_monitor(a);
     if (a->hb_busy || a->stopping) {
         return;
     }
@@ -442,6 +487,7 @@ static void heartbeat(struct node_agent *a)
     pgq_strlcpy(req.cmd.cluster, a->cfg.node_cluster, sizeof req.cmd.cluster);
     pgq_strlcpy(req.cmd.node, a->cfg.node_name, sizeof req.cmd.node);
     fill_facts(a, &req.cmd.u.agent);
+    req.monitors_seen = a->learned_hash;
     /* The lease is measured from now, before the request leaves. */
     lease_agent_sending(&a->lease, now);
     a->hb_sent_ms = now;

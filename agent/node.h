@@ -113,8 +113,14 @@ struct node_agent
     bool hb_busy;
     bool hb_now; /* send at the next tick */
     uint64_t next_hb_ms;
-    unsigned mon_idx;
+    unsigned mon_idx; /* of the configured monitors, then the learned ones */
     char leader_api[PGQ_ADDR_MAX];
+    /* The voters' API addresses the leaders told (beyond [node] monitors:
+     * monitors added since, or that replaced configured ones), and their
+     * hash, sent with each heartbeat (0: none yet). */
+    char learned[PGQ_MAX_MONITORS][PGQ_ADDR_MAX];
+    unsigned n_learned;
+    uint64_t learned_hash;
     bool have_reply;
     struct hb_reply reply;
     uint64_t reply_sent_ms; /* when the heartbeat that got `reply` was sent */

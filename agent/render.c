@@ -2,6 +2,8 @@
  * applications (see render.h). The JSON documents are render_json.c. */
 #include "render.h"
 
+#include "members.h"
+
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,24 +137,26 @@ static void status_table(FILE *out,
     } else {
         fprintf(out, "none)\n");
     }
-    fprintf(out, "  %-3s %-21s %-21s %-11s %6s %8s %8s  %s\n", "ID", "API", "Raft", "Role", "Term",
-            "Commit", "Applied", "Reachable");
+    fprintf(out, "  %-3s %-21s %-21s %-11s %-7s %6s %8s %8s  %s\n", "ID", "API", "Raft", "Role",
+            "Vote", "Term", "Commit", "Applied", "Reachable");
     for (unsigned i = 0; i < n_rows; i++) {
         const struct monitor_row *r = &rows[i];
         if (r->reachable) {
             fprintf(out,
-                    "  %-3" PRIu64 " %-21s %-21s %-11s %6" PRIu64 " %8" PRIu64 " %8" PRIu64
+                    "  %-3" PRIu64 " %-21s %-21s %-11s %-7s %6" PRIu64 " %8" PRIu64 " %8" PRIu64
                     "  yes%s\n",
                     r->id, r->api_address[0] ? r->api_address : "?",
                     r->raft_address[0] ? r->raft_address : "?", pgq_monitor_role_name(r->info.role),
-                    r->info.term, r->info.commit_index, r->info.applied_index,
+                    render_raft_role(r->raft_role), r->info.term, r->info.commit_index,
+                    r->info.applied_index,
                     r->info.ready            ? ""
                     : r->info.leader_id == 0 ? " (no leader)"
                                              : " (catching up)");
         } else {
-            fprintf(out, "  %-3" PRIu64 " %-21s %-21s %-11s %6s %8s %8s  no\n", r->id,
+            fprintf(out, "  %-3" PRIu64 " %-21s %-21s %-11s %-7s %6s %8s %8s  no\n", r->id,
                     r->api_address[0] ? r->api_address : "?",
-                    r->raft_address[0] ? r->raft_address : "?", "unreachable", "-", "-", "-");
+                    r->raft_address[0] ? r->raft_address : "?", "unreachable",
+                    render_raft_role(r->raft_role), "-", "-", "-");
         }
     }
     for (unsigned i = 0; i < n_rows; i++) {
@@ -342,6 +346,14 @@ static void sync_line(FILE *out, const struct cluster *c)
     }
 }
 
+const char *render_raft_role(int role)
+{
+    return role == MEMBERS_ROLE_VOTER     ? "voter"
+           : role == MEMBERS_ROLE_STANDBY ? "standby"
+           : role == MEMBERS_ROLE_SPARE   ? "spare"
+                                          : "none";
+}
+
 unsigned render_monitor_rows(const struct state *s,
                              const struct raft_info *info,
                              const char *answered,
@@ -358,9 +370,36 @@ unsigned render_monitor_rows(const struct state *s,
         r = &rows[n++];
         memset(r, 0, sizeof *r);
         r->id = mb->id;
+        r->raft_role = info->n_servers > 0 ? MEMBERS_ROLE_NONE : MEMBERS_ROLE_VOTER;
         pgq_strlcpy(r->raft_address, mb->raft_address, sizeof r->raft_address);
         pgq_strlcpy(r->api_address, mb->api_address, sizeof r->api_address);
-        if (mb->id == info->id) {
+    }
+    /* The Raft configuration itself: who votes there (the state follows it
+     * one entry behind), and who is on the way in. */
+    for (unsigned i = 0; i < info->n_servers; i++) {
+        const struct raft_server_info *sv = &info->servers[i];
+        const struct member *mb = state_member(s, sv->id);
+        struct monitor_row *r = NULL;
+        for (unsigned k = 0; k < n && r == NULL; k++) {
+            r = rows[k].id == sv->id ? &rows[k] : NULL;
+        }
+        if (r == NULL) {
+            if (n == max) {
+                continue;
+            }
+            r = &rows[n++];
+            memset(r, 0, sizeof *r);
+            r->id = sv->id;
+            pgq_strlcpy(r->raft_address, sv->address, sizeof r->raft_address);
+            if (mb != NULL) {
+                pgq_strlcpy(r->api_address, mb->api_address, sizeof r->api_address);
+            }
+        }
+        r->raft_role = sv->role;
+    }
+    for (unsigned k = 0; k < n; k++) {
+        struct monitor_row *r = &rows[k];
+        if (r->id == info->id) {
             r->reachable = true;
             r->info = *info;
             if (r->api_address[0] == '\0') {

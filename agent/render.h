@@ -24,11 +24,16 @@ struct monitor_row
     char api_address[PGQ_ADDR_MAX];
     bool reachable;
     struct raft_info info; /* valid when reachable */
+    /* Its place in the Raft configuration of the monitor that answered
+     * (enum members_role; MEMBERS_ROLE_NONE: not in it, or not told). */
+    int raft_role;
 };
 
-/* One row per voter of state s; the monitor whose Raft view is `info`
- * (it answered, from address `answered`) is reachable, the others are not
- * known to be yet (the caller may ask them). */
+/* One row per voter of state s, and one per server of the Raft
+ * configuration `info` tells that is not (yet) a voter: a monitor on its
+ * way in shows as a standby or a spare; the monitor whose Raft view is
+ * `info` (it answered, from address `answered`) is reachable, the others
+ * are not known to be yet (the caller may ask them). */
 unsigned render_monitor_rows(const struct state *s,
                              const struct raft_info *info,
                              const char *answered,
@@ -38,6 +43,9 @@ unsigned render_monitor_rows(const struct state *s,
 /* cluster: "" for all. now_ms: the client's wall clock, for "ago" (the
  * table only). json: the status document (render_status_doc) on one line.
  * 0, or PGQ_NOMEM / PGQ_IO (nothing or a part written). */
+/* "voter", "standby", "spare", "none". */
+const char *render_raft_role(int role);
+
 int render_status(FILE *out,
                   const struct state *s,
                   const struct monitor_row *rows,

@@ -10,6 +10,8 @@
  * which jansson refuses and render_json_string() repairs byte by byte. */
 #include "render.h"
 
+#include "members.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -480,6 +482,8 @@ static json_t *monitor_doc(const struct monitor_row *r)
     put_str(o, &ok, "api_address", r->api_address);
     put_str(o, &ok, "raft_address", r->raft_address);
     put_str(o, &ok, "role", r->reachable ? pgq_monitor_role_name(r->info.role) : "unreachable");
+    put_str(o, &ok, "raft_role", render_raft_role(r->raft_role));
+    put_bool(o, &ok, "voter", r->raft_role == MEMBERS_ROLE_VOTER);
     put_bool(o, &ok, "reachable", r->reachable);
     if (r->reachable) {
         put_u64(o, &ok, "term", r->info.term);

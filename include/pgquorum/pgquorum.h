@@ -26,7 +26,8 @@
  *      and grants (SetAccessRole, SetGrant), Audit, and who asked for a write
  *      (Command.who, Command.from)
  *   6: scale and membership (issue 12): Batch; ClusterRemove; events kept
- *      per cluster; a name registered again starts a fresh history */
+ *      per cluster; a name registered again starts a fresh history;
+ *      Member (a step of an online change of the monitors' Raft voters) */
 #define PGQ_FEATURE_LEVEL 6
 
 /* Limits, checked when decoding: none is a silent ceiling. */
@@ -255,6 +256,25 @@ enum pgq_monitor_role {
     PGQ__N_MON_ROLES
 };
 
+/* Online membership (level 6): what an operator asks of the monitors' Raft
+ * group, and the steps the leader takes through libraft, one at a time
+ * (docs/architecture.md, "Membership"). */
+enum pgq_member_op {
+    PGQ_MEMBER_ADD = 1, /* a new monitor: spare, standby (catch-up), voter */
+    PGQ_MEMBER_REMOVE,  /* a monitor out of the configuration */
+    PGQ_MEMBER_REPLACE, /* add the new one as above, then remove the old one */
+    PGQ__N_MEMBER_OPS
+};
+enum pgq_member_step {
+    PGQ_MEMBER_SPARE = 1, /* in the configuration, nothing replicated to it yet (raft_add) */
+    PGQ_MEMBER_STANDBY,   /* replicated to, no vote: catching up (raft_assign STANDBY) */
+    PGQ_MEMBER_VOTER,     /* caught up, votes (raft_assign VOTER) */
+    PGQ_MEMBER_REMOVED,   /* out of the configuration (raft_remove) */
+    PGQ_MEMBER_FAILED,    /* the change stopped there: why in the detail */
+    PGQ_MEMBER_ASKED,     /* recorded before its first step: who asked what (nothing changed) */
+    PGQ__N_MEMBER_STEPS
+};
+
 const char *pgq_role_name(int role);
 const char *pgq_verdict_name(int verdict);
 const char *pgq_fo_phase_name(int phase);
@@ -268,6 +288,8 @@ const char *pgq_sw_phase_name(int phase);
 const char *pgq_slot_use_name(int use);
 const char *pgq_sync_mode_name(int mode);
 const char *pgq_sync_method_name(int method);
+const char *pgq_member_op_name(int op);
+const char *pgq_member_step_name(int step);
 
 /* Exit codes of pgquorumctl (and of pgquorumd for a bad configuration). */
 enum {

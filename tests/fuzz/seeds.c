@@ -124,6 +124,19 @@ static void scenario(struct state *s)
         c.u.audit.monitor_id = 2;
         pgq_strlcpy(c.u.audit.outcome, "denied: unknown token", sizeof c.u.audit.outcome);
         commit(s, c);
+        /* Level 6: a monitor on its way in, as a spare, asked by an admin. */
+        c = fz_cmd(CMD_MEMBER, t + 2, "", NULL);
+        c.u.member.op = PGQ_MEMBER_ADD;
+        c.u.member.step = PGQ_MEMBER_SPARE;
+        c.u.member.monitor_id = 4;
+        pgq_strlcpy(c.u.member.raft_address, "10.0.0.4:7001", sizeof c.u.member.raft_address);
+        pgq_strlcpy(c.u.member.api_address, "10.0.0.4:7002", sizeof c.u.member.api_address);
+        for (unsigned i = 0; i < 3; i++) {
+            c.u.member.voters[i] = s->monitors[i];
+        }
+        c.u.member.n_voters = 3;
+        pgq_strlcpy(c.who, "user:root", sizeof c.who);
+        commit(s, c);
         c = fz_cmd(CMD_AGENT, t + 2, FZ_CLUSTER, "a");
         c.u.agent.state = PGQ_AGENT_UP;
         c.u.agent.pm_alive = true;
@@ -559,6 +572,19 @@ static void commands_and_snapshots(void)
         pgq_strlcpy(req.cmd.u.grant.name, "user:ops", sizeof req.cmd.u.grant.name);
         req.cmd.u.grant.action = AUTHZ_MAINTENANCE;
         req.cmd.u.grant.revoke = true;
+        if (codec_request_encode(&req, NULL, &buf, &len) != 0) {
+            abort();
+        }
+        put("fuzz_request", buf, len);
+        free(buf);
+        memset(&req, 0, sizeof req);
+        req.kind = API_MONITOR_CHANGE;
+        req.cmd = fz_cmd(CMD_MEMBER, 0, "", NULL);
+        req.cmd.u.member.op = PGQ_MEMBER_REPLACE;
+        req.cmd.u.member.monitor_id = 4;
+        req.cmd.u.member.old_id = 3;
+        pgq_strlcpy(req.cmd.u.member.raft_address, "10.0.0.4:7001",
+                    sizeof req.cmd.u.member.raft_address);
         if (codec_request_encode(&req, NULL, &buf, &len) != 0) {
             abort();
         }

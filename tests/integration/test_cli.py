@@ -176,7 +176,7 @@ def test_help_and_version(sb):
                 "%s: exit %d, %r" % (args, p.returncode, p.stdout))
 
 
-MONITOR_COLUMNS = ["ID", "API", "Raft", "Role", "Term", "Commit", "Applied", "Reachable"]
+MONITOR_COLUMNS = ["ID", "API", "Raft", "Role", "Vote", "Term", "Commit", "Applied", "Reachable"]
 NODE_COLUMNS = ["Node", "Role", "Health", "Prio", "Maint", "TL", "LSN", "Lag", "Cache", "Index",
                 "Conns", "Observed", "Views"]
 
@@ -208,8 +208,9 @@ def parse_table(text):
 
 
 def test_status_table(sb):
-    """The human status shows the monitor table (ID, API, Raft, Role, Term, Commit, Applied,
-    Reachable), one row per monitor with its role, the node table (Node, Role, Health, Prio,
+    """The human status shows the monitor table (ID, API, Raft, Role, Vote, Term, Commit,
+    Applied, Reachable), one row per monitor with its role and its place in the Raft
+    configuration, the node table (Node, Role, Health, Prio,
     Maint) with one row per node, and a monitor killed -9 as unreachable, not reachable."""
     q = t.Quorum(sb, 3).start()
     prio = {"pga": 70, "pgb": 50, "pgc": 0}
@@ -228,8 +229,9 @@ def test_status_table(sb):
         t.check(row[1] == m.api_address and row[2] == m.raft_address,
                 "monitor %d addresses: %s" % (m.id, row))
         t.check(row[3] == want_role, "monitor %d role %s, expected %s" % (m.id, row[3], want_role))
-        t.check(all(x.isdigit() for x in row[4:7]), "monitor %d term/indexes: %s" % (m.id, row))
-        t.check(row[7] == "yes", "monitor %d reachable: %s" % (m.id, row[7:]))
+        t.check(row[4] == "voter", "monitor %d vote: %s" % (m.id, row[4]))
+        t.check(all(x.isdigit() for x in row[5:8]), "monitor %d term/indexes: %s" % (m.id, row))
+        t.check(row[8] == "yes", "monitor %d reachable: %s" % (m.id, row[8:]))
     t.check(sorted(clusters) == ["main"], "clusters: %s\n%s" % (sorted(clusters), text))
     node_header, nodes = clusters["main"]
     t.check(node_header == NODE_COLUMNS, "node columns: %s" % node_header)
@@ -248,11 +250,12 @@ def test_status_table(sb):
     t.check(hdr == str(leader), "leader after a follower died: %r\n%s" % (hdr, text))
     t.check(sorted(monitors) == ["1", "2", "3"], "monitor rows: %s\n%s" % (sorted(monitors), text))
     row = monitors[str(victim.id)]
-    t.check(row[1] == victim.api_address and row[3:] == ["unreachable", "-", "-", "-", "no"],
+    t.check(row[1] == victim.api_address and
+            row[3:] == ["unreachable", "voter", "-", "-", "-", "no"],
             "killed monitor %d row: %s\n%s" % (victim.id, row, text))
     for m in q.monitors:
         if m is not victim:
-            t.check(monitors[str(m.id)][7] == "yes", "monitor %d row: %s" % (m.id,
+            t.check(monitors[str(m.id)][8] == "yes", "monitor %d row: %s" % (m.id,
                                                                             monitors[str(m.id)]))
     t.check(sorted(clusters["main"][1]) == sorted(prio), "nodes after the kill:\n%s" % text)
 
@@ -383,7 +386,7 @@ def test_status_right_after_leader_death(sb):
     hdr, _, monitors, _ = parse_table(p.stdout)
     t.check(sorted(monitors) == ["1", "2", "3"], "monitor rows: %s\n%s" % (sorted(monitors),
                                                                           p.stdout))
-    t.check(monitors[str(old)][3:] == ["unreachable", "-", "-", "-", "no"],
+    t.check(monitors[str(old)][3:] == ["unreachable", "voter", "-", "-", "-", "no"],
             "the dead leader's row: %s\n%s" % (monitors[str(old)], p.stdout))
     t.check(hdr == "none", "header names leader %r, its row unreachable\n%s" % (hdr, p.stdout))
     st = json.loads(q.ctl("status", "--json", check_rc=True).stdout)

@@ -594,10 +594,22 @@ class Quorum:
         if not self.tls:
             s["monitor.tls"] = "off"
         s.update(settings or {})
+        self.peers = peers
+        self.settings = s
         self.monitors = [Monitor(sb, i + 1, raft_ports[i], api_ports[i], peers, s,
                                  http_ports[i]) for i in range(n)]
         for m in self.monitors:
             m.nofile = nofile
+
+    def new_monitor(self, mid):
+        """A monitor that joins this running quorum (join = on, an empty data_dir, new
+        ports, its own certificate), not started; `peers` stays the bootstrap set."""
+        raft, api, http = free_ports(3)
+        s = dict(self.settings)
+        s["monitor.join"] = "on"
+        m = Monitor(self.sb, mid, raft, api, self.peers, s, http)
+        self.monitors.append(m)
+        return m
 
     @property
     def addresses(self):
@@ -610,7 +622,10 @@ class Quorum:
         return self
 
     def monitor(self, mid):
-        return self.monitors[mid - 1]
+        for m in self.monitors:
+            if m.id == mid:
+                return m
+        raise KeyError(mid)
 
     def ctl(self, *args, check_rc=False, timeout=60, monitors=None, user="admin"):
         cmd = ([PGQUORUMCTL, "--monitors", monitors or self.addresses] +

@@ -57,9 +57,10 @@
 #include "fsm.h"
 #include "lib/util.h"
 #include "log.h"
+#include "membership.h"
 #include "policy.h"
 
-#define MAX_SERVERS 5
+#define MAX_SERVERS 6 /* 5 voters and one joining, or 3 and more joining */
 #define MAX_PG 8
 #define MAX_JOBS 64
 #define MAX_CLUSTERS 4
@@ -120,6 +121,12 @@ struct server
     struct lease_book leases;
     uint64_t leases_reset_ms; /* virtual time of the book's last reset */
     bool agents_reach;        /* isolated from the monitors, but the agents still reach it */
+    /* Online membership: this monitor's change machine, as the daemon's
+     * (monitor_member.c), and the answer of its last change. */
+    struct membership members;
+    bool member_done;
+    int member_code;
+    char member_msg[PGQ_REASON_MAX * 2];
 };
 
 /* The node agent beside a PostgreSQL node, a model of agent/node.c run on
@@ -536,6 +543,40 @@ static void check_leaders(struct sim *s)
     }
 }
 
+/* One change of the voters at a time, in the whole group: no log holds two
+ * configuration entries beyond what is committed, and no two monitors that
+ * are alive and lead run a change machine at once. (libraft 0.15 changes
+ * one server per entry: each entry is one step.) */
+static void check_changes(struct sim *s)
+{
+    raft_index committed = 0;
+    unsigned running = 0;
+    for (unsigned i = 0; i < s->n; i++) {
+        committed = PGQ_MAX(committed, raft_of(s, i)->commit_index);
+    }
+    for (unsigned i = 0; i < s->n; i++) {
+        const struct raft_log *log = &raft_of(s, i)->log;
+        size_t n =
+            log->back >= log->front ? log->back - log->front : log->size - log->front + log->back;
+        unsigned pending = 0;
+        for (size_t k = 0; k < n; k++) {
+            const struct raft_entry *e = &log->entries[(log->front + k) % log->size];
+            if (e->type == RAFT_CHANGE && log->offset + 1 + k > committed) {
+                pending++;
+            }
+        }
+        if (pending > 1) {
+            violation(s, "monitor %u holds %u configuration changes not committed", i + 1, pending);
+        }
+        if (alive(s, i) && s->srv[i].members.active && raft_state(raft_of(s, i)) == RAFT_LEADER) {
+            running++;
+        }
+    }
+    if (running > 1) {
+        violation(s, "%u leaders run a monitor change at once", running);
+    }
+}
+
 /* ---- the PostgreSQL model ----------------------------------------------- */
 
 static bool pg_streaming(struct sim *s, unsigned k)
@@ -752,7 +793,9 @@ static void sim_report(struct sim *s, unsigned m)
     struct obs *obs;
     unsigned n = 0;
     int l = ready_leader(s);
-    if (l < 0 || c == NULL) {
+    /* As monitor_flush_reports: only a voter reports (a monitor catching
+     * up as a standby keeps its observations). */
+    if (l < 0 || c == NULL || !state_is_voter(&srv->fsm.state, srv->cons.id)) {
         return;
     }
     obs = calloc(MAX_PG, sizeof *obs);
@@ -1018,6 +1061,7 @@ static void server_tick(struct sim *s, unsigned i)
 {
     server_follow(s, i);
     consensus_tick(&s->srv[i].cons);
+    membership_tick(&s->srv[i].members);
 }
 
 /* The agent of node k reaches monitor i (and i's replies reach it). */
@@ -1577,6 +1621,7 @@ static void hook_cb(struct raft_fixture *f, struct raft_fixture_event *event)
     run_jobs(s, now);
     check_leaders(s);
     check_leases(s);
+    check_changes(s);
     if (ready_leader(s) >= 0) {
         s->ready_seen_ms = now;
     } else if (s->ready_seen_ms != 0) {
@@ -1643,11 +1688,23 @@ static void random_timeout(struct sim *s, unsigned i)
     raft_fixture_set_randomized_election_timeout(&s->f, i, t);
 }
 
-static struct sim *sim_new(unsigned n,
-                           uint64_t seed,
-                           bool random_timeouts,
-                           unsigned snapshot_threshold,
-                           unsigned snapshot_trailing)
+static void member_done_cb(struct membership *m, int code, const char *message)
+{
+    struct server *srv = m->data;
+    srv->member_done = true;
+    srv->member_code = code;
+    pgq_strlcpy(srv->member_msg, message, sizeof srv->member_msg);
+}
+
+/* n monitors; the first n_voters bootstrap the group, the others start
+ * with an empty log and no configuration (as with [monitor] join = on) and
+ * are down until a test starts them (sim_revive). */
+static struct sim *sim_new_joining(unsigned n,
+                                   unsigned n_voters,
+                                   uint64_t seed,
+                                   bool random_timeouts,
+                                   unsigned snapshot_threshold,
+                                   unsigned snapshot_trailing)
 {
     struct sim *s = calloc(1, sizeof *s);
     struct raft_configuration conf;
@@ -1679,8 +1736,20 @@ static struct sim *sim_new(unsigned n,
             random_timeout(s, i);
         }
     }
-    assert_int_equal(raft_fixture_configuration(&s->f, n, &conf), 0);
-    assert_int_equal(raft_fixture_bootstrap(&s->f, &conf), 0);
+    if (n_voters == n) {
+        assert_int_equal(raft_fixture_configuration(&s->f, n, &conf), 0);
+        assert_int_equal(raft_fixture_bootstrap(&s->f, &conf), 0);
+    } else {
+        raft_configuration_init(&conf);
+        for (unsigned i = 0; i < n_voters; i++) {
+            char address[16];
+            snprintf(address, sizeof address, "%u", i + 1); /* the fixture's addresses */
+            assert_int_equal(raft_configuration_add(&conf, i + 1, address, RAFT_VOTER), 0);
+        }
+        for (unsigned i = 0; i < n_voters; i++) {
+            assert_int_equal(raft_bootstrap(raft_of(s, i), &conf), 0);
+        }
+    }
     raft_configuration_close(&conf);
     assert_int_equal(raft_fixture_start(&s->f), 0);
     for (unsigned i = 0; i < n; i++) {
@@ -1698,11 +1767,27 @@ static struct sim *sim_new(unsigned n,
         srv->cons.policy.leases = &srv->leases;
         srv->cons.policy.agent_refresh_ms = AGENT_REFRESH_MS;
         srv->next_report_ms = 500 + i * 150;
+        membership_init(&srv->members, &srv->cons);
+        srv->members.data = srv;
+        srv->members.done_cb = member_done_cb;
+        srv->members.stall_ms = 10000;
     }
     s->next_tick_ms = TICK_MS;
     s->auto_reports = true;
     raft_fixture_hook(&s->f, hook_cb);
+    for (unsigned i = n_voters; i < n; i++) {
+        sim_kill(s, i);
+    }
     return s;
+}
+
+static struct sim *sim_new(unsigned n,
+                           uint64_t seed,
+                           bool random_timeouts,
+                           unsigned snapshot_threshold,
+                           unsigned snapshot_trailing)
+{
+    return sim_new_joining(n, n, seed, random_timeouts, snapshot_threshold, snapshot_trailing);
 }
 
 static void sim_free(struct sim *s)
@@ -3806,6 +3891,400 @@ static void test_switchover_pending_survives_leader(void **state)
     sim_free(s);
 }
 
+/* ---- 11. online membership ------------------------------------------------ */
+
+/* Where the leader is killed during a change: while libraft carries out a
+ * step, while the new monitor catches up as a standby, or once a step is
+ * committed and its Member is on its way to the log. */
+enum { KILL_NONE = 0, KILL_STEP, KILL_CATCHUP, KILL_RECORD };
+
+struct kill_at
+{
+    int point;
+    int step;        /* KILL_STEP, KILL_RECORD: the pgq_member_step */
+    uint64_t target; /* KILL_CATCHUP: the standby */
+    unsigned leader; /* set by sim_member */
+    bool hit;
+    bool killed;
+};
+
+static const char *const kill_names[] = {"no kill", "a step in libraft's hands", "the catch-up",
+                                         "the record of a step"};
+
+static bool pred_member_kill(struct sim *s, void *arg)
+{
+    struct kill_at *k = arg;
+    struct server *srv = &s->srv[k->leader];
+    const struct membership *m = &srv->members;
+    if (srv->member_done || !alive(s, k->leader)) {
+        return true;
+    }
+    if (k->point == KILL_STEP) {
+        k->hit = m->changing && m->step == k->step;
+    } else if (k->point == KILL_RECORD) {
+        k->hit = m->recording && m->step == k->step;
+    } else if (k->point == KILL_CATCHUP && m->active && !m->changing && !m->recording) {
+        struct members_conf conf;
+        const struct members_server *sv;
+        consensus_members(&srv->cons, &conf);
+        sv = members_find(&conf, k->target);
+        k->hit = sv != NULL && sv->role == MEMBERS_ROLE_STANDBY;
+    }
+    return k->hit;
+}
+
+static bool pred_member_done(struct sim *s, void *arg)
+{
+    unsigned l = *(unsigned *)arg;
+    return s->srv[l].member_done || !alive(s, l);
+}
+
+/* As pgquorumctl does: ask the ready leader for change rq (as user:admin)
+ * and wait for its answer; ask the next ready leader when the answer is
+ * "ask again" or the leader died. With kill, kill the leader once, at that
+ * point of the change. The final answer's code, its words in *msg. Fails
+ * when no leader is ready within 15 s (the group lost its quorum). */
+static int sim_member(struct sim *s,
+                      const struct cmd_member *rq,
+                      struct kill_at *kill,
+                      const char **msg)
+{
+    uint64_t deadline = now_of(s) + 120000;
+    while (now_of(s) < deadline) {
+        unsigned l = sim_leader(s, 15000);
+        struct server *srv = &s->srv[l];
+        struct command cmd;
+        char why[PGQ_REASON_MAX];
+        int rv;
+        command_init(&cmd, CMD_MEMBER);
+        cmd.u.member = *rq;
+        pgq_strlcpy(cmd.who, "user:admin", sizeof cmd.who);
+        pgq_strlcpy(cmd.from, "10.9.9.9", sizeof cmd.from);
+        srv->member_done = false;
+        rv = membership_start(&srv->members, &cmd, why, sizeof why);
+        if (rv == PGQ_UNAVAILABLE) {
+            sim_run(s, 100);
+            continue;
+        }
+        if (rv != 0) {
+            pgq_strlcpy(srv->member_msg, why, sizeof srv->member_msg);
+            *msg = srv->member_msg;
+            return rv;
+        }
+        if (kill != NULL && kill->point != KILL_NONE && !kill->killed) {
+            kill->leader = l;
+            sim_until(s, pred_member_kill, kill, 60000);
+            if (kill->hit && !srv->member_done) {
+                sim_kill(s, l);
+                kill->killed = true;
+                continue;
+            }
+        }
+        if (!sim_until(s, pred_member_done, &l, 60000)) {
+            sim_fail(s, "monitor %u: no answer to a monitor change in 60 s", l + 1);
+        }
+        if (!alive(s, l) || srv->member_code == PGQ_UNAVAILABLE) {
+            sim_run(s, 100);
+            continue;
+        }
+        *msg = srv->member_msg;
+        return srv->member_code;
+    }
+    sim_fail(s, "monitor change not done within 120 s");
+    return -1;
+}
+
+static bool pred_level(struct sim *s, void *arg)
+{
+    int l = ready_leader(s);
+    (void)arg;
+    return l >= 0 && s->srv[l].fsm.state.feature_level == PGQ_FEATURE_LEVEL;
+}
+
+/* The cluster of setup_cluster, and the state at feature level 6 (every
+ * voter announced it in its reports): monitor changes need it. */
+static void member_setup(struct sim *s)
+{
+    setup_cluster(s);
+    if (!sim_until(s, pred_level, NULL, 20000)) {
+        sim_fail(s, "the state did not reach feature level %d", PGQ_FEATURE_LEVEL);
+    }
+}
+
+static struct cmd_member member_rq(int op, uint64_t id, uint64_t old_id)
+{
+    struct cmd_member rq;
+    memset(&rq, 0, sizeof rq);
+    rq.op = op;
+    rq.monitor_id = id;
+    rq.old_id = old_id;
+    if (op != PGQ_MEMBER_REMOVE) {
+        snprintf(rq.raft_address, sizeof rq.raft_address, "10.0.0.%u:7001", (unsigned)id);
+        snprintf(rq.api_address, sizeof rq.api_address, "10.1.0.%u:7000", (unsigned)id);
+    }
+    return rq;
+}
+
+/* The voters of monitor i's Raft configuration, "1,2,4". */
+static void raft_voters(struct sim *s, unsigned i, char *out, size_t size)
+{
+    const struct raft_configuration *conf = &raft_of(s, i)->configuration;
+    bool ids[PGQ_MAX_MONITORS + 1] = {false};
+    out[0] = '\0';
+    for (unsigned k = 0; k < conf->n; k++) {
+        if (conf->servers[k].role == RAFT_VOTER && conf->servers[k].id <= PGQ_MAX_MONITORS) {
+            ids[conf->servers[k].id] = true;
+        } else if (conf->servers[k].role != RAFT_VOTER) {
+            pgq_appendf(out, size, "(%llu not a voter)", conf->servers[k].id);
+        }
+    }
+    for (unsigned id = 1; id <= PGQ_MAX_MONITORS; id++) {
+        if (ids[id]) {
+            pgq_appendf(out, size, "%s%u", out[0] != '\0' ? "," : "", id);
+        }
+    }
+}
+
+/* The change ended as asked: the leader's configuration has exactly `want`
+ * as voters (and nothing on the way in), every monitor that is up applied
+ * the same state, whose voters are the same, and the Members say who
+ * asked. */
+static void check_members(struct sim *s, const char *want)
+{
+    unsigned l = sim_leader(s, 15000);
+    char got[64];
+    raft_voters(s, l, got, sizeof got);
+    if (strcmp(got, want) != 0) {
+        sim_fail(s, "voters %s, want %s", got, want);
+    }
+    sim_converge(s, 20000);
+    for (unsigned i = 0; i < s->n; i++) {
+        const struct state *st = &s->srv[i].fsm.state;
+        char mirror[64] = "";
+        bool asked = false;
+        if (!up(s, i)) {
+            continue;
+        }
+        for (unsigned id = 1; id <= PGQ_MAX_MONITORS; id++) {
+            if (state_is_voter(st, id)) {
+                pgq_appendf(mirror, sizeof mirror, "%s%u", mirror[0] != '\0' ? "," : "", id);
+            }
+        }
+        if (strcmp(mirror, want) != 0) {
+            sim_fail(s, "monitor %u counts voters %s, want %s", i + 1, mirror, want);
+        }
+        {
+            struct event_list evs;
+            SIM_ASSERT(s, state_events_list(st, NULL, 0, &evs) == 0);
+            for (unsigned k = 0; k < evs.n; k++) {
+                const struct event *e = evs.ev[k];
+                asked |= e->kind == PGQ_EV_MEMBERSHIP && strcmp(e->who, "user:admin") == 0 &&
+                         strcmp(e->from, "10.9.9.9") == 0;
+            }
+            event_list_free(&evs);
+        }
+        SIM_ASSERT(s, asked);
+    }
+}
+
+/* A follower of the ready leader (the lowest id), among the first n. */
+static unsigned a_follower(struct sim *s, unsigned n)
+{
+    unsigned l = sim_leader(s, 15000);
+    for (unsigned i = 0; i < n; i++) {
+        if (i != l && up(s, i)) {
+            return i;
+        }
+    }
+    sim_fail(s, "no follower");
+    return 0;
+}
+
+/* "1,2,3" and a joining id added, less a removed one. */
+static void voters_text(unsigned n, unsigned added, unsigned removed, char *out, size_t size)
+{
+    out[0] = '\0';
+    for (unsigned id = 1; id <= PGQ_MAX_MONITORS; id++) {
+        if ((id <= n || id == added) && id != removed) {
+            pgq_appendf(out, size, "%s%u", out[0] != '\0' ? "," : "", id);
+        }
+    }
+}
+
+static const struct kill_at add_kills[] = {
+    {KILL_NONE, 0, 0, 0, false, false},
+    {KILL_STEP, PGQ_MEMBER_SPARE, 0, 0, false, false},
+    {KILL_RECORD, PGQ_MEMBER_SPARE, 0, 0, false, false},
+    {KILL_STEP, PGQ_MEMBER_STANDBY, 0, 0, false, false},
+    {KILL_CATCHUP, 0, 4, 0, false, false},
+    {KILL_STEP, PGQ_MEMBER_VOTER, 0, 0, false, false},
+    {KILL_RECORD, PGQ_MEMBER_VOTER, 0, 0, false, false},
+};
+
+/* Monitor 4 joins 3 voters (monitor add), the leader killed at each point
+ * of the change in turn: the group keeps a quorum (a ready leader within
+ * 15 s each time), asking again finishes the change, and it ends with 4
+ * voters whom every monitor counts; one change at a time throughout. */
+static void test_member_add_leader_dies(void **state)
+{
+    (void)state;
+    for (size_t k = 0; k < PGQ_ARRAY_SIZE(add_kills); k++) {
+        struct sim *s = sim_new_joining(4, 3, k, false, 0, 0);
+        struct kill_at kill = add_kills[k];
+        struct cmd_member rq = member_rq(PGQ_MEMBER_ADD, 4, 0);
+        const char *msg;
+        int rv;
+        member_setup(s);
+        sim_revive(s, 3); /* monitor 4 starts, with join = on */
+        rv = sim_member(s, &rq, &kill, &msg);
+        if (rv != 0) {
+            sim_fail(s, "add, leader killed at %s: %s", kill_names[kill.point], msg);
+        }
+        SIM_ASSERT(s, kill.point == KILL_NONE || kill.killed);
+        check_members(s, "1,2,3,4");
+        sim_free(s);
+    }
+}
+
+/* Monitor 5 of 5 leaves (monitor remove), the leader killed while the
+ * removal is carried out or recorded: the 4 left keep a quorum and end
+ * without 5; asked again once it is out, the command says it is not a
+ * member. And the leader asked to remove itself hands leadership over
+ * first; the next leader removes it. */
+static void test_member_remove_leader_dies(void **state)
+{
+    static const struct kill_at kills[] = {
+        {KILL_NONE, 0, 0, 0, false, false},
+        {KILL_STEP, PGQ_MEMBER_REMOVED, 0, 0, false, false},
+        {KILL_RECORD, PGQ_MEMBER_REMOVED, 0, 0, false, false},
+    };
+    (void)state;
+    for (size_t k = 0; k < PGQ_ARRAY_SIZE(kills); k++) {
+        struct sim *s = sim_new(5, k, false, 0, 0);
+        struct kill_at kill = kills[k];
+        struct cmd_member rq;
+        const char *msg;
+        unsigned target;
+        char want[32];
+        int rv;
+        member_setup(s);
+        target = a_follower(s, 5);
+        rq = member_rq(PGQ_MEMBER_REMOVE, target + 1, 0);
+        rv = sim_member(s, &rq, &kill, &msg);
+        /* Killed once it committed, the answer on the next leader is that it is out. */
+        if (rv != 0 && !(kill.killed && rv == PGQ_NOTFOUND)) {
+            sim_fail(s, "remove, leader killed at %s: %s", kill_names[kill.point], msg);
+        }
+        SIM_ASSERT(s, kill.point == KILL_NONE || kill.killed);
+        /* The operator stops the monitor removed: nothing tells it it was (the leader no
+         * longer sends it anything). */
+        sim_kill(s, target);
+        voters_text(5, 0, target + 1, want, sizeof want);
+        check_members(s, want);
+        sim_free(s);
+    }
+    {
+        struct sim *s = sim_new(3, 7, false, 0, 0);
+        unsigned old;
+        struct cmd_member rq;
+        const char *msg;
+        char want[32];
+        member_setup(s);
+        old = sim_leader(s, 15000);
+        rq = member_rq(PGQ_MEMBER_REMOVE, old + 1, 0);
+        SIM_ASSERT(s, sim_member(s, &rq, NULL, &msg) == 0);
+        SIM_ASSERT(s, raft_state(raft_of(s, old)) != RAFT_LEADER);
+        sim_kill(s, old);
+        voters_text(3, 0, old + 1, want, sizeof want);
+        check_members(s, want);
+        sim_free(s);
+    }
+}
+
+/* A live follower replaced by a new monitor 4 (monitor replace), the leader
+ * killed at each point in turn (add, catch-up, promotion, removal): the
+ * group keeps a quorum, asking again finishes, and it ends with the old one
+ * out and the new one voting. In one run the primary dies too while the
+ * change is under way: the failover completes. */
+static void test_member_replace_leader_dies(void **state)
+{
+    static const struct kill_at more[] = {
+        {KILL_STEP, PGQ_MEMBER_REMOVED, 0, 0, false, false},
+        {KILL_RECORD, PGQ_MEMBER_REMOVED, 0, 0, false, false},
+    };
+    (void)state;
+    for (size_t k = 0; k < PGQ_ARRAY_SIZE(add_kills) + PGQ_ARRAY_SIZE(more); k++) {
+        struct sim *s = sim_new_joining(4, 3, 100 + k, false, 0, 0);
+        struct kill_at kill =
+            k < PGQ_ARRAY_SIZE(add_kills) ? add_kills[k] : more[k - PGQ_ARRAY_SIZE(add_kills)];
+        struct cmd_member rq;
+        const char *msg;
+        unsigned old;
+        char want[32];
+        int rv;
+        member_setup(s);
+        old = a_follower(s, 3);
+        sim_revive(s, 3);
+        rq = member_rq(PGQ_MEMBER_REPLACE, 4, old + 1);
+        if (k == 4) {
+            s->pg[0].up = false; /* the primary dies as the change begins */
+        }
+        rv = sim_member(s, &rq, &kill, &msg);
+        if (rv != 0) {
+            sim_fail(s, "replace, leader killed at %s: %s", kill_names[kill.point], msg);
+        }
+        SIM_ASSERT(s, kill.point == KILL_NONE || kill.killed);
+        sim_kill(s, old); /* stopped by the operator */
+        voters_text(4, 0, old + 1, want, sizeof want);
+        check_members(s, want);
+        if (k == 4) {
+            if (!sim_until(s, pred_done_all, NULL, 60000)) {
+                sim_fail(s, "the failover begun during the change did not complete");
+            }
+            SIM_ASSERT(s, total_promotions(s) == 1);
+        }
+        sim_free(s);
+    }
+}
+
+/* One change at a time: a second request while one is under way is refused
+ * by its leader; a standby left by a change that stopped (its leader died)
+ * must be finished or removed before another change; finished, the next
+ * change goes through. */
+static void test_member_one_at_a_time(void **state)
+{
+    struct sim *s = sim_new_joining(5, 3, 11, false, 0, 0);
+    struct cmd_member add4 = member_rq(PGQ_MEMBER_ADD, 4, 0),
+                      add5 = member_rq(PGQ_MEMBER_ADD, 5, 0);
+    struct kill_at kill = {KILL_CATCHUP, 0, 4, 0, false, false};
+    struct command cmd;
+    char why[PGQ_REASON_MAX];
+    const char *msg;
+    unsigned l;
+    (void)state;
+    member_setup(s);
+    sim_revive(s, 3);
+    sim_revive(s, 4);
+    l = sim_leader(s, 15000);
+    command_init(&cmd, CMD_MEMBER);
+    cmd.u.member = add4;
+    SIM_ASSERT(s, membership_start(&s->srv[l].members, &cmd, why, sizeof why) == 0);
+    cmd.u.member = add5;
+    SIM_ASSERT(s, membership_start(&s->srv[l].members, &cmd, why, sizeof why) == PGQ_REFUSED);
+    SIM_ASSERT(s, strstr(why, "a monitor change is under way: add of monitor 4") != NULL);
+    /* The leader dies while 4 catches up: 4 is left a standby. */
+    kill.leader = l;
+    sim_until(s, pred_member_kill, &kill, 60000);
+    SIM_ASSERT(s, kill.hit);
+    sim_kill(s, l);
+    SIM_ASSERT(s, sim_member(s, &add5, NULL, &msg) == PGQ_REFUSED);
+    SIM_ASSERT(s, strstr(msg, "monitor 4 is a standby: a change stopped half-way") != NULL);
+    SIM_ASSERT(s, sim_member(s, &add4, NULL, &msg) == 0);
+    SIM_ASSERT(s, sim_member(s, &add5, NULL, &msg) == 0);
+    check_members(s, "1,2,3,4,5");
+    sim_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -3829,6 +4308,10 @@ int main(void)
         cmocka_unit_test(test_agent_new_primary_cut),
         cmocka_unit_test(test_switchover_leader_dies),
         cmocka_unit_test(test_switchover_pending_survives_leader),
+        cmocka_unit_test(test_member_add_leader_dies),
+        cmocka_unit_test(test_member_remove_leader_dies),
+        cmocka_unit_test(test_member_replace_leader_dies),
+        cmocka_unit_test(test_member_one_at_a_time),
     };
     const char *filter = getenv("PGQ_SIM_FILTER");
     log_init("test_sim", 0, getenv("PGQ_SIM_VERBOSE") != NULL ? LOG_DEBUG_LEVEL : LOG_ERROR_LEVEL);

@@ -46,6 +46,35 @@ struct command b_cmd_hello(uint64_t t, uint64_t leader, const uint64_t *ids, uns
     return c;
 }
 
+struct command b_cmd_member(uint64_t t,
+                            int op,
+                            int step,
+                            uint64_t id,
+                            uint64_t old_id,
+                            const uint64_t *voters,
+                            unsigned n)
+{
+    struct command c = cmd_new(CMD_MEMBER, t, NULL, NULL);
+    struct cmd_member *mb = &c.u.member;
+    assert_true(n <= PGQ_MAX_MONITORS);
+    mb->op = op;
+    mb->step = step;
+    mb->monitor_id = id;
+    mb->old_id = old_id;
+    snprintf(mb->raft_address, sizeof mb->raft_address, "10.0.0.%u:7001", (unsigned)id);
+    snprintf(mb->api_address, sizeof mb->api_address, "10.0.0.%u:7002", (unsigned)id);
+    for (unsigned i = 0; i < n; i++) {
+        mb->voters[i].id = voters[i];
+        mb->voters[i].voter = true;
+        snprintf(mb->voters[i].raft_address, sizeof mb->voters[i].raft_address, "10.0.0.%u:7001",
+                 (unsigned)voters[i]);
+    }
+    mb->n_voters = n;
+    pgq_strlcpy(c.who, "user:admin", sizeof c.who);
+    pgq_strlcpy(c.from, "127.0.0.1", sizeof c.from);
+    return c;
+}
+
 struct command b_cmd_node_add(uint64_t t,
                               const char *cluster,
                               const char *node,

@@ -25,6 +25,16 @@
 /* A LeaderHello from `leader` listing voters ids[0..n), raft 10.0.0.<id>:7001,
  * api 10.0.0.<leader>:7002. */
 struct command b_cmd_hello(uint64_t t, uint64_t leader, const uint64_t *ids, unsigned n);
+/* A Member step (level 6) of monitor id (replace: old_id replaced), leaving
+ * `voters`; addresses 10.0.0.ID:7001 (Raft) and :7002 (API), asked by
+ * user:admin. */
+struct command b_cmd_member(uint64_t t,
+                            int op,
+                            int step,
+                            uint64_t id,
+                            uint64_t old_id,
+                            const uint64_t *voters,
+                            unsigned n);
 struct command b_cmd_node_add(uint64_t t,
                               const char *cluster,
                               const char *node,

@@ -118,6 +118,21 @@ static void test_check_table(void **ctx)
          "user:dave (no role) may not maintenance on cluster main"},
         {"user:erin", AUTHZ_NODE_ADD, "main", "pg9", 0, ""},
         {"user:erin", AUTHZ_GRANT, "", "", 0, ""},
+        /* Changing the monitors' Raft voters is an admin's (level 6). */
+        {"user:erin", AUTHZ_MONITOR_CHANGE, "", "", 0, ""},
+        {"user:alice", AUTHZ_MONITOR_CHANGE, "", "", 0, ""},
+        {"user:carol", AUTHZ_MONITOR_CHANGE, "", "", PGQ_DENIED,
+         "user:carol (operator) may not monitor-change"},
+        {"user:bob", AUTHZ_MONITOR_CHANGE, "", "", PGQ_DENIED,
+         "user:bob (viewer) may not monitor-change"},
+        {"monitor:2", AUTHZ_MONITOR_CHANGE, "", "", PGQ_DENIED,
+         "monitor:2 is a monitor: it may not monitor-change"},
+        {"node:main/pg1", AUTHZ_MONITOR_CHANGE, "", "", PGQ_DENIED,
+         "node:main/pg1 is a node agent: it may only send heartbeats for its own node, not "
+         "monitor-change"},
+        {"", AUTHZ_MONITOR_CHANGE, "", "", PGQ_DENIED,
+         "anonymous may not monitor-change: present a token (--token-file) or a client "
+         "certificate"},
         {"user:erin", AUTHZ_NODE_REMOVE, "main", "pg1", PGQ_DENIED,
          "user:erin is denied node-remove on cluster main"},
         {"user:erin", AUTHZ_REPORT, "main", "", PGQ_DENIED,

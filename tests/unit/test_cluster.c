@@ -3539,6 +3539,177 @@ static void test_slots_denied(void **ctx)
     assert_string_equal(pgq_slot_use_name(PGQ_SLOT_USE_DENIED), "denied");
 }
 
+/* ---- online membership (Member, level 6) ---------------------------------------- */
+
+/* The event of the Member just applied, by kind. */
+static const struct event *membership_event(const struct state *s)
+{
+    for (unsigned i = b_n_events(s); i-- > 0;) {
+        const struct event *e = b_event(s, i);
+        if (e->kind == PGQ_EV_MEMBERSHIP) {
+            return e;
+        }
+    }
+    fail_msg("no membership event");
+    return NULL;
+}
+
+static void test_member_steps(void **ctx)
+{
+    /* Each step of a replace is an event with who asked; the state's voters follow the
+     * configuration's, a monitor on its way in is known by its addresses before it votes, and
+     * the one replaced stays listed as a non-voter. */
+    static const uint64_t three[] = {1, 2, 3}, four[] = {1, 2, 3, 4}, after[] = {2, 3, 4};
+    struct state *s = *ctx;
+    struct command c;
+    const struct event *e;
+    b_healthy(s, 1000, 3, "pg1", 100, two_standbys, 2);
+    b_feature_level(s, 1100);
+    c = b_cmd_member(1900, PGQ_MEMBER_REPLACE, PGQ_MEMBER_ASKED, 4, 1, three, 3);
+    b_apply(s, &c);
+    b_assert_contains(membership_event(s)->message,
+                      "replace of monitor 1 by 4: addition and vote of monitor 4 at 10.0.0.4:7001 "
+                      "asked (voters: 1, 2, 3)");
+    assert_null(state_member(s, 4)); /* nothing changed yet */
+    c = b_cmd_member(2000, PGQ_MEMBER_REPLACE, PGQ_MEMBER_SPARE, 4, 1, three, 3);
+    b_apply(s, &c);
+    assert_non_null(state_member(s, 4));
+    assert_false(state_is_voter(s, 4));
+    assert_string_equal(state_member(s, 4)->api_address, "10.0.0.4:7002");
+    assert_int_equal(state_n_voters(s), 3);
+    e = membership_event(s);
+    b_assert_contains(e->message, "replace of monitor 1 by 4: monitor 4 at 10.0.0.4:7001 added");
+    assert_string_equal(e->who, "user:admin");
+    assert_int_equal(e->action, AUTHZ_MONITOR_CHANGE);
+    assert_string_equal(e->outcome, "ok");
+    c = b_cmd_member(2100, PGQ_MEMBER_REPLACE, PGQ_MEMBER_STANDBY, 4, 1, three, 3);
+    b_apply(s, &c);
+    b_assert_contains(membership_event(s)->message, "catches up as a standby");
+    c = b_cmd_member(2200, PGQ_MEMBER_REPLACE, PGQ_MEMBER_VOTER, 4, 1, four, 4);
+    b_apply(s, &c);
+    assert_true(state_is_voter(s, 4));
+    assert_int_equal(state_majority(s), 3);
+    b_assert_contains(membership_event(s)->message, "votes: 4 voters (1, 2, 3, 4)");
+    c = b_cmd_member(2300, PGQ_MEMBER_REPLACE, PGQ_MEMBER_REMOVED, 4, 1, after, 3);
+    b_apply(s, &c);
+    assert_false(state_is_voter(s, 1));
+    assert_non_null(state_member(s, 1));
+    assert_int_equal(state_majority(s), 2);
+    b_assert_contains(membership_event(s)->message,
+                      "monitor 1 removed from the Raft configuration: 3 voters (2, 3, 4)");
+    /* A change that stopped says why, and is recorded as failed. */
+    c = b_cmd_member(2400, PGQ_MEMBER_ADD, PGQ_MEMBER_FAILED, 5, 0, after, 3);
+    pgq_strlcpy(c.u.member.detail, "monitor 5 does not catch up", sizeof c.u.member.detail);
+    b_apply(s, &c);
+    e = membership_event(s);
+    b_assert_contains(e->message, "add of monitor 5 stopped: monitor 5 does not catch up");
+    assert_string_equal(e->outcome, "failed");
+    assert_false(state_is_voter(s, 5));
+}
+
+static void test_member_refused(void **ctx)
+{
+    /* A Member whose step and voters disagree, or out of range, is refused and changes
+     * nothing; below feature level 6 every Member is. */
+    static const uint64_t three[] = {1, 2, 3}, four[] = {1, 2, 3, 4}, twice[] = {1, 1, 2};
+    struct state *s = *ctx;
+    struct command c;
+    b_healthy(s, 1000, 3, "pg1", 100, two_standbys, 2);
+    c = b_cmd_member(2000, PGQ_MEMBER_ADD, PGQ_MEMBER_SPARE, 4, 0, three, 3);
+    b_refused(s, &c, PGQ_VERSION, "needs feature level 6");
+    b_feature_level(s, 1100);
+    c = b_cmd_member(2000, PGQ_MEMBER_ADD, PGQ_MEMBER_VOTER, 4, 0, three, 3);
+    b_refused(s, &c, PGQ_INVALID, "voter 4 is not listed");
+    c = b_cmd_member(2000, PGQ_MEMBER_ADD, PGQ_MEMBER_STANDBY, 4, 0, four, 4);
+    b_refused(s, &c, PGQ_INVALID, "standby 4 is listed as a voter");
+    c = b_cmd_member(2000, PGQ_MEMBER_ADD, PGQ_MEMBER_SPARE, 4, 0, three, 0);
+    b_refused(s, &c, PGQ_INVALID, "0 voters");
+    c = b_cmd_member(2000, PGQ_MEMBER_ADD, PGQ_MEMBER_SPARE, 4, 0, twice, 3);
+    b_refused(s, &c, PGQ_INVALID, "voter 1 listed twice");
+    c = b_cmd_member(2000, PGQ_MEMBER_REPLACE, PGQ_MEMBER_SPARE, 4, 0, three, 3);
+    b_refused(s, &c, PGQ_INVALID, "bad monitor id");
+    c = b_cmd_member(2000, PGQ_MEMBER_REPLACE, PGQ_MEMBER_SPARE, 4, 4, three, 3);
+    b_refused(s, &c, PGQ_INVALID, "bad monitor id");
+    c = b_cmd_member(2000, 9, PGQ_MEMBER_SPARE, 4, 0, three, 3);
+    b_refused(s, &c, PGQ_INVALID, "bad operation");
+    c = b_cmd_member(2000, PGQ_MEMBER_ADD, 0, 4, 0, three, 3);
+    b_refused(s, &c, PGQ_INVALID, "bad operation");
+}
+
+static void test_member_views_follow_voters(void **ctx)
+{
+    /* Invariant 2 across a change of voters: the verdict is judged again from the new voters'
+     * views at the Member entry itself, so a removed monitor's view neither keeps a node down
+     * nor up, and a new voter's view counts from its first report. */
+    static const uint64_t four[] = {1, 2, 3, 4}, without3[] = {1, 2, 4}, without1[] = {2, 4};
+    struct state *s = *ctx;
+    struct command c;
+    struct obs down;
+    b_healthy(s, 1000, 3, "pg1", 100, two_standbys, 2);
+    b_feature_level(s, 1100);
+    down = b_unreachable(s, "pg1");
+    b_report_by(s, 2000, 1, 2, &down); /* 1 and 2 see it down, 3 up */
+    assert_int_equal(b_node(s, "pg1")->verdict, PGQ_VERDICT_DOWN);
+    /* A fourth voter that has not reported yet: 2 of 4 is no majority. */
+    c = b_cmd_member(2100, PGQ_MEMBER_ADD, PGQ_MEMBER_VOTER, 4, 0, four, 4);
+    b_apply(s, &c);
+    assert_int_equal(b_node(s, "pg1")->verdict, PGQ_VERDICT_UP);
+    assert_int_equal(last_event(s)->kind, PGQ_EV_VERDICT);
+    b_report(s, 2200, 4, &down);
+    assert_int_equal(b_node(s, "pg1")->verdict, PGQ_VERDICT_DOWN);
+    /* Monitor 3 saw it up: removed, its view keeps nothing up (3 of 3 down). */
+    c = b_cmd_member(2300, PGQ_MEMBER_REMOVE, PGQ_MEMBER_REMOVED, 3, 0, without3, 3);
+    b_apply(s, &c);
+    assert_int_equal(b_node(s, "pg1")->verdict, PGQ_VERDICT_DOWN);
+    /* Monitor 1 saw it down: removed, its view keeps nothing down (1 of 2). */
+    c = b_cmd_member(2400, PGQ_MEMBER_REMOVE, PGQ_MEMBER_REMOVED, 1, 0, without1, 2);
+    b_apply(s, &c);
+    assert_int_equal(state_majority(s), 2);
+    assert_int_equal(b_node(s, "pg1")->verdict, PGQ_VERDICT_DOWN); /* 2 and 4: 2 of 2 */
+}
+
+/* pg1 seen down by monitors 2 and 3 of 3 (level 6 or not), then a hello
+ * of voters 1, 2, 4: monitor 1 sees it up, 4 has not reported. */
+static void hello_drops_a_monitor(struct state *s, bool level6)
+{
+    static const uint64_t without3[] = {1, 2, 4};
+    struct command c;
+    struct obs down;
+    b_healthy(s, 1000, 3, "pg1", 100, two_standbys, 2);
+    if (level6) {
+        b_feature_level(s, 1100);
+    }
+    down = b_unreachable(s, "pg1");
+    b_report_by(s, 2000, 2, 3, &down);
+    assert_int_equal(b_node(s, "pg1")->verdict, PGQ_VERDICT_DOWN);
+    c = b_cmd_hello(3000, 1, without3, 3);
+    b_apply(s, &c);
+}
+
+static void test_hello_judges_verdicts_again(void **ctx)
+{
+    /* At level 6, a new leader's hello that changes the voters (the leader died between a step
+     * and its Member) judges every verdict again from the new voters' views. */
+    struct state *s = *ctx;
+    hello_drops_a_monitor(s, true);
+    /* 1 sees it up, 2 down, 4 has not reported: no majority down. */
+    assert_int_equal(b_node(s, "pg1")->verdict, PGQ_VERDICT_UP);
+    assert_int_equal(last_event(s)->kind, PGQ_EV_VERDICT);
+}
+
+static void test_hello_below_level_6_waits(void **ctx)
+{
+    /* Below level 6 a hello changes no verdict (a monitor of level 5 would not): the next
+     * report of the node does. */
+    struct state *s = *ctx;
+    struct obs down;
+    hello_drops_a_monitor(s, false);
+    assert_int_equal(b_node(s, "pg1")->verdict, PGQ_VERDICT_DOWN);
+    down = b_unreachable(s, "pg1");
+    b_report(s, 3100, 2, &down);
+    assert_int_equal(b_node(s, "pg1")->verdict, PGQ_VERDICT_UP);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -3581,6 +3752,11 @@ int main(void)
         T(test_hello),
         T(test_hello_refused),
         T(test_hello_replaces_all_voters),
+        T(test_member_steps),
+        T(test_member_refused),
+        T(test_member_views_follow_voters),
+        T(test_hello_judges_verdicts_again),
+        T(test_hello_below_level_6_waits),
         T(test_time_never_goes_back),
         T(test_events_ring),
         T(test_discovery),

@@ -19,6 +19,7 @@
 #include "codec.h"
 #include "command.pb-c.h"
 #include "lib/util.h"
+#include "members.h"
 #include "state.pb-c.h"
 
 /* ---- helpers ------------------------------------------------------------------ */
@@ -140,6 +141,8 @@ static void assert_commands_equal(const struct command *a, const struct command 
             assert_int_equal(a->u.pause.on, b->u.pause.on);
             assert_string_equal(a->u.pause.by, b->u.pause.by);
             break;
+        case CMD_CLUSTER_REMOVE:
+            break; /* cluster, who: above */
         case CMD_BATCH:
             assert_int_equal(a->u.batch.n, b->u.batch.n);
             for (unsigned i = 0; i < a->u.batch.n; i++) {
@@ -240,6 +243,21 @@ static void assert_commands_equal(const struct command *a, const struct command 
             assert_string_equal(a->u.audit.outcome, b->u.audit.outcome);
             assert_int_equal(a->u.audit.more, b->u.audit.more);
             assert_int_equal(a->u.audit.monitor_id, b->u.audit.monitor_id);
+            break;
+        case CMD_MEMBER:
+            assert_int_equal(a->u.member.op, b->u.member.op);
+            assert_int_equal(a->u.member.step, b->u.member.step);
+            assert_int_equal(a->u.member.monitor_id, b->u.member.monitor_id);
+            assert_int_equal(a->u.member.old_id, b->u.member.old_id);
+            assert_string_equal(a->u.member.raft_address, b->u.member.raft_address);
+            assert_string_equal(a->u.member.api_address, b->u.member.api_address);
+            assert_string_equal(a->u.member.detail, b->u.member.detail);
+            assert_int_equal(a->u.member.n_voters, b->u.member.n_voters);
+            for (unsigned i = 0; i < a->u.member.n_voters; i++) {
+                assert_int_equal(a->u.member.voters[i].id, b->u.member.voters[i].id);
+                assert_string_equal(a->u.member.voters[i].raft_address,
+                                    b->u.member.voters[i].raft_address);
+            }
             break;
         default:
             fail_msg("unexpected kind %d", a->kind);
@@ -535,6 +553,20 @@ static unsigned every_command(struct command *out)
     }
     assert_int_equal(out[n].u.batch.n, 2);
     n++;
+    out[n++] = b_cmd_cluster_remove(1042, "east", "user:alice"); /* level 6 */
+    /* Level 6: the steps of a monitor change, one of them a stop with why. */
+    {
+        static const uint64_t three[] = {1, 2, 3}, four[] = {1, 2, 3, 4}, after[] = {2, 3, 4};
+        out[n++] = b_cmd_member(1037, PGQ_MEMBER_REMOVE, PGQ_MEMBER_ASKED, 3, 0, three, 3);
+        out[n++] = b_cmd_member(1038, PGQ_MEMBER_ADD, PGQ_MEMBER_SPARE, 4, 0, three, 3);
+        out[n++] = b_cmd_member(1039, PGQ_MEMBER_REPLACE, PGQ_MEMBER_VOTER, 4, 1, four, 4);
+        out[n++] = b_cmd_member(1040, PGQ_MEMBER_REPLACE, PGQ_MEMBER_REMOVED, 4, 1, after, 3);
+        out[n] = b_cmd_member(1041, PGQ_MEMBER_ADD, PGQ_MEMBER_FAILED, 5, 0, after, 3);
+        out[n].u.member.api_address[0] = '\0';
+        pgq_strlcpy(out[n].u.member.detail, "monitor 5 does not catch up",
+                    sizeof out[n].u.member.detail);
+        n++;
+    }
     return n;
 }
 
@@ -543,9 +575,9 @@ static unsigned every_command(struct command *out)
 static void test_command_round_trip(void **ctx)
 {
     /* Every kind of command decodes to the same fields and re-encodes to the same bytes. */
-    struct command cmds[80];
+    struct command cmds[96];
     unsigned n = every_command(cmds);
-    bool kinds[CMD_BATCH + 1] = {false};
+    bool kinds[CMD_MEMBER + 1] = {false};
     (void)ctx;
     for (unsigned i = 0; i < n; i++) {
         uint8_t *buf, *again;
@@ -565,7 +597,7 @@ static void test_command_round_trip(void **ctx)
         free(again);
         command_close(&back);
     }
-    for (int k = CMD_HELLO; k <= CMD_BATCH; k++) {
+    for (int k = CMD_HELLO; k <= CMD_MEMBER; k++) {
         if (!kinds[k]) {
             fail_msg("command kind %d not covered", k);
         }
@@ -731,7 +763,7 @@ static void test_command_malformed(void **ctx)
         {0x08, 0x01}, /* version only: time_ms is required */
     };
     static const size_t garbage_len[] = {8, 1, 3, 2};
-    struct command cmds[64], back;
+    struct command cmds[96], back;
     unsigned n = every_command(cmds);
     char err[256];
     (void)ctx;
@@ -786,7 +818,7 @@ static void test_command_corrupted_bytes(void **ctx)
     /* A command with any one byte corrupted is refused by the codec, or applied or refused by the
      * state machine. */
     static const char *const two[] = {"pg2", "pg3"};
-    struct command cmds[64];
+    struct command cmds[96];
     unsigned n = every_command(cmds);
     struct state base;
     (void)ctx;
@@ -944,7 +976,7 @@ static void test_command_too_many_entries(void **ctx)
 static void test_entry_round_trip(void **ctx)
 {
     /* Log entries carry their length, are zero-padded to 8 bytes, and decode to the command. */
-    struct command cmds[64];
+    struct command cmds[96];
     unsigned n = every_command(cmds);
     (void)ctx;
     for (unsigned i = 0; i < n; i++) {
@@ -977,7 +1009,7 @@ static void test_entry_round_trip(void **ctx)
 static void test_entry_malformed(void **ctx)
 {
     /* An entry too short, announcing more than it holds, or with non-zero padding is malformed. */
-    struct command cmds[64], back;
+    struct command cmds[96], back;
     unsigned n = every_command(cmds);
     bool padded = false;
     char err[256] = "";
@@ -1622,6 +1654,39 @@ static void test_request_round_trip(void **ctx)
             api_request_close(&back);
         }
     }
+
+    /* Level 6: monitor add, remove, replace as pgquorumctl sends them (no step, no
+     * voters: those are the leader's record; who asked is the monitor's to stamp). */
+    {
+        char err[256];
+        uint8_t *buf;
+        size_t len;
+        memset(&req, 0, sizeof req);
+        req.kind = API_MONITOR_CHANGE;
+        req.cmd = b_cmd_member(0, PGQ_MEMBER_REPLACE, 0, 4, 1, NULL, 0);
+        request_round_trip(&req, &back);
+        assert_int_equal(back.cmd.kind, CMD_MEMBER);
+        assert_int_equal(back.cmd.u.member.op, PGQ_MEMBER_REPLACE);
+        assert_int_equal(back.cmd.u.member.monitor_id, 4);
+        assert_int_equal(back.cmd.u.member.old_id, 1);
+        assert_string_equal(back.cmd.u.member.raft_address, "10.0.0.4:7001");
+        assert_string_equal(back.cmd.u.member.api_address, "10.0.0.4:7002");
+        assert_string_equal(back.cmd.who, "");
+        api_request_close(&back);
+        req.cmd = b_cmd_member(0, PGQ_MEMBER_REMOVE, 0, 3, 0, NULL, 0);
+        req.cmd.u.member.raft_address[0] = req.cmd.u.member.api_address[0] = '\0';
+        request_round_trip(&req, &back);
+        assert_int_equal(back.cmd.u.member.op, PGQ_MEMBER_REMOVE);
+        assert_int_equal(back.cmd.u.member.monitor_id, 3);
+        assert_string_equal(back.cmd.u.member.raft_address, "");
+        api_request_close(&back);
+        /* A client cannot send the leader's record of a step. */
+        req.cmd.u.member.step = PGQ_MEMBER_VOTER;
+        assert_int_equal(codec_request_encode(&req, NULL, &buf, &len), 0);
+        assert_int_equal(codec_request_decode(buf, len, &back, err, sizeof err), PGQ_MALFORMED);
+        assert_non_null(strstr(err, "no step"));
+        free(buf);
+    }
 }
 
 static void test_status_of_one_cluster(void **ctx)
@@ -1995,6 +2060,14 @@ static void test_response_status(void **ctx)
     res.info.fd_needed = 267;
     res.info.loop_lag_ms = 1300;
     res.info.overloaded = true;
+    /* Its Raft configuration: three voters and a monitor catching up. */
+    for (unsigned i = 0; i < 4; i++) {
+        res.info.servers[i].id = i + 1;
+        res.info.servers[i].role = i < 3 ? MEMBERS_ROLE_VOTER : MEMBERS_ROLE_STANDBY;
+        snprintf(res.info.servers[i].address, sizeof res.info.servers[i].address, "10.0.0.%u:7001",
+                 i + 1);
+    }
+    res.info.n_servers = 4;
     assert_int_equal(codec_response_encode(&res, &s, NULL, 0, NULL, &buf, &len), 0);
     if (codec_response_decode(buf, len, &back, err, sizeof err) != 0) {
         fail_msg("%s", err);
@@ -2010,6 +2083,10 @@ static void test_response_status(void **ctx)
     assert_string_equal(back.info.raft_address, "10.0.0.2:7001");
     assert_string_equal(back.info.api_address, "10.0.0.2:7002");
     assert_string_equal(back.info.leader_api, "10.0.0.2:7002");
+    assert_int_equal(back.info.n_servers, 4);
+    assert_int_equal(back.info.servers[3].id, 4);
+    assert_int_equal(back.info.servers[3].role, MEMBERS_ROLE_STANDBY);
+    assert_string_equal(back.info.servers[3].address, "10.0.0.4:7001");
     assert_true(back.info.ready);
     assert_string_equal(back.info.version, PGQ_VERSION_STRING);
     assert_int_equal(back.info.rss_kb, 8192);
@@ -2143,6 +2220,12 @@ static void test_response_heartbeat(void **ctx)
          .fork_lsn = UINT64_MAX},
         {.epoch = 3, .registered = true, .rejoin = true}, /* demoted, nothing settled to follow */
         {.epoch = 9, .primary = true, .registered = true, .enforced = true, .stop = true},
+        /* The voters' API addresses, for an agent whose [node] monitors are stale. */
+        {.epoch = 9,
+         .registered = true,
+         .monitors = {"10.0.0.1:7002", "10.0.0.4:7002"},
+         .n_monitors = 2,
+         .monitors_hash = 0xFEEDFACE12345678ull},
     };
     (void)ctx;
     for (size_t i = 0; i < PGQ_ARRAY_SIZE(cases); i++) {
@@ -2179,6 +2262,11 @@ static void test_response_heartbeat(void **ctx)
         assert_int_equal(back.hb.parent_tli, cases[i].parent_tli);
         assert_int_equal(back.hb.fork_lsn, cases[i].fork_lsn);
         assert_int_equal(back.hb.stop, cases[i].stop);
+        assert_int_equal(back.hb.monitors_hash, cases[i].monitors_hash);
+        assert_int_equal(back.hb.n_monitors, cases[i].n_monitors);
+        for (unsigned k = 0; k < cases[i].n_monitors; k++) {
+            assert_string_equal(back.hb.monitors[k], cases[i].monitors[k]);
+        }
         assert_int_equal(codec_response_encode(&back, NULL, NULL, 0, NULL, &again, &again_len), 0);
         assert_int_equal(again_len, len);
         assert_memory_equal(again, buf, len);

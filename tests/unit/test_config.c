@@ -547,11 +547,39 @@ static void test_errors_values(void **ctx)
     check_error_cases(cases, PGQ_ARRAY_SIZE(cases));
 }
 
+static void test_join(void **ctx)
+{
+    /* A monitor joining a running group (join = on) need not be in peers: the peers are only
+     * the bootstrap set; without join it must be, and join is off by default. */
+    struct config c;
+    char text[2048], err[512];
+    (void)ctx;
+    build(text, sizeof text, "raft_address", "10.0.0.4:7001\njoin = on", NULL);
+    {
+        char *p = strstr(text, "id = 1");
+        assert_non_null(p);
+        p[5] = '4';
+    }
+    if (parse(&c, text, err, sizeof err) != 0) {
+        fail_msg("%s", err);
+    }
+    assert_true(c.join);
+    assert_int_equal(c.id, 4);
+    build(text, sizeof text, NULL, NULL, NULL);
+    assert_int_equal(parse(&c, text, err, sizeof err), 0);
+    assert_false(c.join);
+}
+
 static void test_errors_cross_key(void **ctx)
 {
     /* Rules between keys are reported at the line of the key that must change. */
     static const struct error_case cases[] = {
-        {"id", "4", NULL, PATH ":6: [monitor] peers: does not list this monitor's id 4"},
+        {"id", "4", NULL,
+         PATH ":6: [monitor] peers: does not list this monitor's id 4 (a monitor added to a "
+              "running group has join = on)"},
+        /* A joining monitor need not be listed, but may not take another's address. */
+        {"id", "4\njoin = on", NULL,
+         PATH ":5: [monitor] raft_address: 10.0.0.1:7001 is monitor 1's in peers, not 4's"},
         {"raft_address", "10.0.0.1:7005", NULL,
          PATH ":4: [monitor] raft_address: 10.0.0.1:7005 differs from peers entry 1=10.0.0.1:7001"},
         {"api_address", "10.0.0.1:7001", NULL,
@@ -655,7 +683,7 @@ static void test_print_reference(void **ctx)
     (void)ctx;
     memset(&l, 0, sizeof l);
     config_print_reference(collect, &l);
-    assert_int_equal(l.n_keys, 74);
+    assert_int_equal(l.n_keys, 75);
     assert_int_equal(l.n_required, 9);
     assert_int_equal(l.n_sections, 9);
     for (size_t i = 0; i < PGQ_ARRAY_SIZE(rows); i++) {
@@ -745,6 +773,7 @@ int main(void)
         cmocka_unit_test(test_error_long_line),
         cmocka_unit_test(test_error_string_too_long),
         cmocka_unit_test(test_print_reference),
+        cmocka_unit_test(test_join),
         cmocka_unit_test(test_tls_required),
         cmocka_unit_test(test_auth_params),
     };

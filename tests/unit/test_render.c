@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "builders.h"
+#include "members.h"
 #include "cluster.h"
 #include "lib/util.h"
 #include "render.h"
@@ -99,7 +100,7 @@ static void healthy(struct state *s)
 }
 
 /* Monitor 1 leading and reachable; monitor 2 never heard of (no API
- * address known). */
+ * address known), catching up as a standby. */
 static void two_rows(struct monitor_row *rows)
 {
     memset(rows, 0, 2 * sizeof *rows);
@@ -114,7 +115,9 @@ static void two_rows(struct monitor_row *rows)
     rows[0].info.ready = true;
     rows[0].info.rss_kb = 9000;
     pgq_strlcpy(rows[0].info.version, "0.1.0", sizeof rows[0].info.version);
+    rows[0].raft_role = MEMBERS_ROLE_VOTER;
     rows[1].id = 2;
+    rows[1].raft_role = MEMBERS_ROLE_STANDBY; /* on its way in */
     pgq_strlcpy(rows[1].raft_address, "10.0.0.2:7001", sizeof rows[1].raft_address);
 }
 
@@ -270,13 +273,17 @@ static void test_status_doc_monitors_and_filter(void **ctx)
     assert_int_equal(json_array_size(json_object_get(st, "monitors")), 2);
     m = json_array_get(json_object_get(st, "monitors"), 0);
     assert_keys(m,
-                "id,api_address,raft_address,role,reachable,term,commit_index,applied_index,"
-                "ready,rss_kb,version,probes,probes_shed,open_files_limit,open_files_needed,"
-                "loop_lag_ms,overloaded");
+                "id,api_address,raft_address,role,raft_role,voter,reachable,term,commit_index,"
+                "applied_index,ready,rss_kb,version,probes,probes_shed,open_files_limit,"
+                "open_files_needed,loop_lag_ms,overloaded");
     assert_string_equal(str_at(m, "role"), "leader");
+    assert_string_equal(str_at(m, "raft_role"), "voter");
+    assert_true(json_is_true(json_object_get(m, "voter")));
     assert_int_equal(int_at(m, "applied_index"), 39);
     m = json_array_get(json_object_get(st, "monitors"), 1);
-    assert_keys(m, "id,api_address,raft_address,role,reachable");
+    assert_keys(m, "id,api_address,raft_address,role,raft_role,voter,reachable");
+    assert_string_equal(str_at(m, "raft_role"), "standby");
+    assert_true(json_is_false(json_object_get(m, "voter")));
     assert_absent(m, "term");
     assert_null_at(m, "api_address");
     assert_string_equal(str_at(m, "role"), "unreachable");
