@@ -85,6 +85,11 @@ def node_host(i):
     return "127.%d.%d.%d" % (1 + i // 65536, (i // 256) % 256, i % 256)
 
 
+def node_port(i, per_cluster, ports):
+    """The port of node i: that of the fakepg shard serving its cluster."""
+    return ports[(i // per_cluster) % len(ports)]
+
+
 def node_conninfo(i, port):
     return "host=%s port=%d user=pgquorum_monitor dbname=postgres" % (node_host(i), port)
 
@@ -92,43 +97,53 @@ def node_conninfo(i, port):
 # ---- processes ----
 
 def raise_nofile(n_nodes):
-    """Descriptors for every monitor's connection per node (and the next round's), for the
-    daemons started from here: they inherit the limit. pgquorumd is not relied on to raise
-    it."""
-    want = 4 * n_nodes + 4096
+    """As many descriptors as may be had, for the daemons started from here (they inherit
+    the limit; pgquorumd is not relied on to raise it): each monitor keeps one connection
+    per node. Returns the limit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft >= want:
-        return soft
+    want = max(2 * n_nodes + 4096, hard)
     try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (max(want, hard), max(want, hard)))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
     except (ValueError, OSError):
+        # Without CAP_SYS_RESOURCE the hard limit stands.
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    if soft < want:
-        log("warning: open-file limit %d is below the %d wanted for %d nodes" % (
-            soft, want, n_nodes))
+    if soft < n_nodes + 2048:
+        log("warning: open-file limit %d is too low for a monitor probing %d nodes" % (
+            soft, n_nodes))
     return soft
 
 
-def start_fakepg(sb, n_nodes, per_cluster):
-    port = t.free_ports(1)[0]
-    logf = open(sb.path("fakepg.log"), "w")
-    p = subprocess.Popen([os.path.join(t.BUILDDIR, "tools", "fakepg"), "--port", str(port),
-                          "--nodes", str(n_nodes), "--per-cluster", str(per_cluster)],
-                         stdout=logf, stderr=subprocess.STDOUT)
-    logf.close()
-    sb.procs.append(p)
+def start_fakepg(sb, n_nodes, per_cluster, nofile, monitors=3):
+    """fakepg for n_nodes nodes: as many processes (shards, each on its own port) as the
+    open-file limit needs for `monitors` connections per node, with room for the rounds'
+    reconnections. Returns (processes, ports)."""
+    shards = max(1, -(-int(n_nodes * monitors * 1.5) // max(nofile - 1024, 1)))
+    shards = min(env_int("BENCH_SCALE_SHARDS", shards), -(-n_nodes // per_cluster))
+    ports = t.free_ports(shards)
+    procs = []
+    for k, port in enumerate(ports):
+        logf = open(sb.path("fakepg%d.log" % k), "w")
+        p = subprocess.Popen([os.path.join(t.BUILDDIR, "tools", "fakepg"), "--port", str(port),
+                              "--nodes", str(n_nodes), "--per-cluster", str(per_cluster),
+                              "--monitors", str(monitors), "--shards", str(shards),
+                              "--shard", str(k)], stdout=logf, stderr=subprocess.STDOUT)
+        logf.close()
+        sb.procs.append(p)
+        procs.append(p)
+    for k, (p, port) in enumerate(zip(procs, ports)):
+        first = k * per_cluster  # cluster k: the first cluster of shard k
 
-    def listening():
-        if p.poll() is not None:
-            raise t.TestFailure("fakepg exited: %s" % open(sb.path("fakepg.log")).read())
-        try:
-            socket.create_connection((node_host(0), port), timeout=1).close()
-            return True
-        except OSError:
-            return False
-    t.wait_until(listening, 10, "fakepg listening")
-    return p, port
+        def listening():
+            if p.poll() is not None:
+                raise t.TestFailure("fakepg exited: %s" % open(sb.path("fakepg%d.log" % k)).read())
+            try:
+                socket.create_connection((node_host(first), port), timeout=1).close()
+                return True
+            except OSError:
+                return False
+        t.wait_until(listening, 10, "fakepg shard %d listening" % k)
+    return procs, ports
 
 
 def cpu_ticks(pid):
@@ -151,14 +166,20 @@ def proc_kb(pid, key):
 
 # ---- the monitors' API and pgquorumctl ----
 
-def ctl(q, *args, timeout=120, check_rc=True):
+def ctl(q, *args, timeout=120, check_rc=True, monitors=None):
     """pgquorumctl with a request limit for big answers."""
-    return q.ctl("--timeout", "60s", *args, timeout=timeout, check_rc=check_rc)
+    return q.ctl("--timeout", "60s", *args, timeout=timeout, check_rc=check_rc,
+                 monitors=monitors)
 
 
-def status(q, cluster=None):
+def status(q, cluster=None, local=None):
+    """status --json (of `cluster`); local: that monitor's own state, rendered by it alone
+    (a status sent to a follower is rendered there and again by the leader, whole: the
+    cluster filter is the client's)."""
     args = ["status", "--json"] + (["--cluster", cluster] if cluster else [])
-    p = ctl(q, *args, check_rc=False)
+    if local is not None:
+        args.append("--local")
+    p = ctl(q, *args, check_rc=False, monitors=local.api_address if local else None)
     if p.returncode != 0:
         raise t.Unreachable("status failed (%d): %s" % (p.returncode, p.stderr.strip()))
     return json.loads(p.stdout)
@@ -196,15 +217,17 @@ class Api:
 OK, NOT_LEADER, UNAVAILABLE = 0, 2, 4
 
 
-def register_api(sb, leader_api, entries, connections):
+def register_api(sb, q, entries, connections):
     """NodeAdd of every (cluster, name, conninfo) over `connections` kept connections to the
-    leader. Returns (seconds, refusals: [message])."""
+    leader, each retried while the leadership moves (NOT_LEADER, UNAVAILABLE: "retry").
+    Returns (seconds, refusals: [message])."""
     work = queue.Queue()
     for e in entries:
         work.put(e)
     refused = []
     lock = threading.Lock()
-    where = [leader_api]
+    monitors = [m.api_address for m in q.monitors]
+    where = [leader_of(status(q, REAL))["api_address"]]
 
     def worker():
         api = None
@@ -214,30 +237,37 @@ def register_api(sb, leader_api, entries, connections):
                     e = work.get_nowait()
                 except queue.Empty:
                     return
-                for attempt in range(20):
+                for attempt in range(120):
                     try:
                         if api is None:
                             api = Api(sb, where[0])
                         code, msg, leader = api.node_add(*e)
                     except OSError as exc:
-                        api = None
                         code, msg, leader = UNAVAILABLE, str(exc), ""
                     if code == OK:
                         break
-                    if code == NOT_LEADER and leader:
-                        where[0] = leader
-                        api.close()
-                        api = None
-                        continue
-                    if code == UNAVAILABLE:
-                        time.sleep(0.5)
+                    if code in (NOT_LEADER, UNAVAILABLE):
+                        # Redirected to the leader, or no leader now: ask another monitor
+                        # in a moment (any of them redirects).
+                        if api is not None:
+                            api.close()
+                            api = None
+                        with lock:
+                            if leader:
+                                where[0] = leader
+                            elif where[0] in monitors:
+                                where[0] = monitors[(monitors.index(where[0]) + 1) %
+                                                    len(monitors)]
+                        if not leader:
+                            time.sleep(0.5)
                         continue
                     with lock:
                         refused.append("%s/%s: %s" % (e[0], e[1], msg))
                     break
                 else:
                     with lock:
-                        refused.append("%s/%s: gave up: %s" % (e[0], e[1], msg))
+                        refused.append("%s/%s: gave up after 120 attempts: %s" % (
+                            e[0], e[1], msg))
         finally:
             if api is not None:
                 api.close()
@@ -271,20 +301,32 @@ def register_bulk(sb, q, entries):
     return took, [] if p.returncode == 0 else [(p.stdout + p.stderr).strip()]
 
 
-def register(sb, q, n_nodes, per_cluster, port, connections):
-    entries = [(cluster_name(i, per_cluster), node_name(i), node_conninfo(i, port))
-               for i in range(n_nodes)]
+def register(sb, q, n_nodes, per_cluster, ports, connections):
+    entries = [(cluster_name(i, per_cluster), node_name(i),
+                node_conninfo(i, node_port(i, per_cluster, ports))) for i in range(n_nodes)]
     if bulk_supported():
         how = "node add --file"
         took, refused = register_bulk(sb, q, entries)
     else:
         how = "NodeAdd over %d connections" % connections
-        leader = leader_of(status(q, REAL))
-        took, refused = register_api(sb, leader["api_address"], entries, connections)
+        took, refused = register_api(sb, q, entries, connections)
     return took, refused, how
 
 
 # ---- health ----
+
+def revive(q, row, when):
+    """A monitor that died is recorded (exit code or signal) and started again, as systemd
+    would: the numbers after it are of three monitors again, and the row says so."""
+    for m in q.monitors:
+        if not m.alive():
+            rc = m.proc.returncode
+            what = "killed by signal %d" % -rc if rc < 0 else "exited with %d" % rc
+            log("monitor %d %s %s; its log ends:\n%s\nstarting it again" % (
+                m.id, what, when, "\n".join(m.log_text().splitlines()[-5:])))
+            row.setdefault("deaths", []).append("monitor %d %s %s" % (m.id, what, when))
+            m.start()
+
 
 def healthy_count(st):
     """Fake nodes that are up and in place: a primary, or a standby confirmed following the
@@ -301,13 +343,18 @@ def healthy_count(st):
     return ok
 
 
-def wait_healthy(q, n_nodes, timeout):
+def wait_healthy(q, n_nodes, timeout, row):
     t0 = time.monotonic()
     last = -1
     while True:
+        revive(q, row, "while the nodes became healthy")
+        # Each monitor's own view in turn: the polls' cost (a whole document each) is
+        # shared, and never doubled by a follower asking the leader again.
+        polls = getattr(q, "_polls", 0)
+        q._polls = polls + 1
         a = time.monotonic()
         try:
-            st = status(q)
+            st = status(q, local=q.monitors[polls % len(q.monitors)])
         except t.Unreachable as exc:
             log("status: %s" % exc)
             st = None
@@ -322,7 +369,7 @@ def wait_healthy(q, n_nodes, timeout):
         if time.monotonic() - t0 > timeout:
             raise t.TestFailure("only %d of %d fake nodes healthy after %.0f s" % (
                 last, n_nodes, timeout))
-        time.sleep(max(2.0, 2 * took))
+        time.sleep(max(5.0, 4 * took))
 
 
 # ---- the real cluster and its failover (tools/bench.py's agent_run) ----
@@ -411,17 +458,25 @@ def timed_ctl(q, args, runs):
 
 
 def perf_top(sb, pid, seconds):
+    """The top of `perf record -g` of pid for `seconds`: by self time, then pgquorumd's own
+    functions by inclusive time (what they and their callees cost)."""
     out = sb.path("perf.data")
     p = subprocess.run(["perf", "record", "-g", "-q", "-o", out, "-p", str(pid), "--",
                         "sleep", str(seconds)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        text=True)
     if p.returncode != 0:
         return "perf record failed: %s" % p.stdout.strip()
-    r = subprocess.run(["perf", "report", "-i", out, "--stdio", "--no-children",
-                        "--percent-limit", "1.5", "--sort", "symbol", "-g", "none"],
-                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    lines = [ln for ln in r.stdout.splitlines() if ln.strip() and not ln.startswith("#")]
-    return "\n".join(lines[:30])
+
+    def report(*extra):
+        r = subprocess.run(["perf", "report", "-i", out, "--stdio", "-g", "none",
+                            "--percent-limit", "1"] + list(extra),
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        return [ln.rstrip() for ln in r.stdout.splitlines()
+                if ln.strip() and not ln.startswith("#")][:25]
+    text = ["self:"] + report("--no-children", "--sort", "dso,symbol")
+    text += ["inclusive, pgquorumd's functions:"] + report(
+        "--children", "--sort", "symbol", "--dsos", "pgquorumd")
+    return "\n".join(text)
 
 
 def window(sb, q, fake, seconds, perf_seconds):
@@ -430,7 +485,7 @@ def window(sb, q, fake, seconds, perf_seconds):
     lead = leader_of(st)
     procs = {m.id: m.proc.pid for m in q.monitors}
     c0 = {mid: cpu_ticks(pid) for mid, pid in procs.items()}
-    f0 = cpu_ticks(fake.pid) if fake else 0.0
+    f0 = sum(cpu_ticks(p.pid) for p in fake)
     i0, w0 = lead["commit_index"], time.monotonic()
     load0 = os.getloadavg()[0]
     perf = None
@@ -447,7 +502,7 @@ def window(sb, q, fake, seconds, perf_seconds):
         time.sleep(min(5.0, max(0.0, end - time.monotonic())))
     wall = time.monotonic() - w0
     c1 = {mid: cpu_ticks(pid) for mid, pid in procs.items()}
-    f1 = cpu_ticks(fake.pid) if fake else 0.0
+    f1 = sum(cpu_ticks(p.pid) for p in fake)
     st = status(q, REAL)
     lead2 = leader_of(st)
     if perf_seconds:
@@ -461,6 +516,7 @@ def window(sb, q, fake, seconds, perf_seconds):
         "peak": peak,
         "entries_s": (lead2["commit_index"] - i0) / wall if lead2 else float("nan"),
         "fake_cpu": (f1 - f0) / wall * 100 if fake else float("nan"),
+        "fake_shards": len(fake),
         "load": (load0, os.getloadavg()[0]),
         "perf": perf,
     }
@@ -469,13 +525,13 @@ def window(sb, q, fake, seconds, perf_seconds):
 def run_size(n_nodes, args):
     """One sandbox: the quorum, the real cluster, n_nodes fake nodes; a row of the table."""
     row = {"n": n_nodes}
-    raise_nofile(n_nodes)
+    nofile = raise_nofile(n_nodes)
     sb = t.Sandbox("pgq-scale")
     t.CURRENT_SANDBOX = sb
+    fake = []
     try:
-        fake = None
         if n_nodes > 0:
-            fake, port = start_fakepg(sb, n_nodes, args.per_cluster)
+            fake, ports = start_fakepg(sb, n_nodes, args.per_cluster, nofile)
         q = t.Quorum(sb, 3).start()
         pg1 = None
         if args.failover:
@@ -485,7 +541,7 @@ def run_size(n_nodes, args):
         base = {m.id: bench.rss_of(m.proc.pid) for m in q.monitors}
         row["base_rss"] = base
         if n_nodes > 0:
-            took, refused, how = register(sb, q, n_nodes, args.per_cluster, port,
+            took, refused, how = register(sb, q, n_nodes, args.per_cluster, ports,
                                           args.connections)
             row["reg_s"], row["reg_how"] = took, how
             log("%d nodes registered in %.1f s (%.0f/s, %s)%s" % (
@@ -495,12 +551,15 @@ def run_size(n_nodes, args):
                 row["refused"] = "%d of %d registrations refused, the first: %s" % (
                     len(refused), n_nodes, refused[0])
                 return row
-            row["healthy_s"] = wait_healthy(q, n_nodes, timeout=300 + n_nodes * 0.1)
+            revive(q, row, "during the registration")
+            row["healthy_s"] = wait_healthy(q, n_nodes, timeout=300 + n_nodes * 0.1, row=row)
             log("every fake node healthy %.1f s after the registration" % row["healthy_s"])
         settle = 5 if SHORT else 30
         log("settling %d s, then a %d s window" % (settle, args.window))
         time.sleep(settle)
+        revive(q, row, "before the window")
         row.update(window(sb, q, fake, args.window, args.perf))
+        revive(q, row, "in the window")
         row["status_cluster_s"], row["status_cluster_b"] = timed_ctl(
             q, ["status", "--json", "--cluster", REAL if args.failover else "c00000"], 5)
         row["status_full_s"], row["status_full_b"] = timed_ctl(q, ["status", "--json"], 3)
@@ -520,16 +579,19 @@ def run_size(n_nodes, args):
             pass
         return row
     finally:
-        if fake is not None and fake.poll() is None:
-            fake.send_signal(signal.SIGTERM)
+        for p in fake:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    pass
+        row["fake_log"] = []
+        for k in range(len(fake)):
             try:
-                fake.wait(timeout=5)
-            except subprocess.TimeoutExpired:
+                row["fake_log"].append(open(sb.path("fakepg%d.log" % k)).read().strip())
+            except OSError:
                 pass
-        try:
-            row["fake_log"] = open(sb.path("fakepg.log")).read().strip()
-        except OSError:
-            pass
         sb.cleanup()
 
 
@@ -562,8 +624,14 @@ def print_row_detail(r):
     log("N=%d: status --cluster %.0f ms; full status %.2f s, %d bytes; fakepg %s%% CPU" % (
         r["n"], r["status_cluster_s"] * 1000, r["status_full_s"], r["status_full_b"],
         fmt(r.get("fake_cpu"), "%.1f")))
-    if r.get("fake_log"):
-        log("N=%d: fakepg: %s" % (r["n"], r["fake_log"].splitlines()[-1]))
+    for d in r.get("deaths", []):
+        log("N=%d: %s" % (r["n"], d))
+    for k, text in enumerate(r.get("fake_log", [])):
+        lines = text.splitlines()
+        log("N=%d: fakepg shard %d of %d: %s" % (r["n"], k, len(r["fake_log"]),
+                                                  lines[-1] if lines else "(no output)"))
+        for line in lines[1:-1][:5]:
+            log("N=%d:   %s" % (r["n"], line))
     if r.get("failover_error"):
         log("N=%d: failover: %s" % (r["n"], r["failover_error"]))
 
@@ -599,6 +667,8 @@ def print_table(rows):
             fmt(r["status_cluster_s"] * 1000, "%.0f"), fmt(r["status_full_s"], "%.2f"),
             fmt(r["status_full_b"] / 1e6, "%.2f"), fmt(r.get("fake_cpu"), "%.1f"),
             fmt(r.get("failover_s"), "%.2f"), fmt(r.get("promoted_s"), "%.2f")))
+        for d in r.get("deaths", []):
+            print("%7s  %s" % ("", d))
     print("CPU: %% of one core over the window (L the leader, F the busier follower); RSS MB; "
           "KB/n: RSS beyond the monitor's before the fake nodes, per node; entry/s: Raft "
           "entries committed; snap: the leader's latest snapshot as encoded (MB) and its encode "
@@ -621,8 +691,19 @@ def core_bench(args):
 ARGS = None
 
 
+class Stopped(BaseException):
+    """SIGTERM or SIGINT: stop, cleaning up the sandbox (a background job ignores SIGINT
+    unless it is handled)."""
+
+
+def on_signal(sig, frame):
+    raise Stopped("signal %d" % sig)
+
+
 def main():
     global t, ARGS
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--builddir")
     ap.add_argument("--sizes", default=os.environ.get("BENCH_SCALE_SIZES") or

@@ -12,6 +12,12 @@
  * "c%05u" (i / K): the names the fake uses for application_name and the
  * replication slots.
  *
+ * Where one process cannot hold every connection (3 monitors x 10,000
+ * nodes against an open-file limit of 20,000 that cannot be raised), S
+ * processes share the nodes by cluster (--shards S --shard s: cluster k is
+ * served by shard k mod S, each on its own port): a cluster's nodes, and
+ * so a standby's primary, are always in one process.
+ *
  * It speaks protocol 3: SSLRequest and GSSENCRequest get 'N' (no
  * encryption: sslmode prefer goes on in clear text), a StartupMessage gets
  * AuthenticationOk (any user is trusted), the ParameterStatus messages libpq
@@ -107,7 +113,8 @@ static struct
     int port;
     uint32_t n_nodes;
     uint32_t per_cluster;
-    struct fnode *nodes; /* owned */
+    uint32_t shards, shard; /* this process serves clusters k with k % shards == shard */
+    struct fnode *nodes;    /* owned */
     int epfd;
     struct buf reply; /* the answer being built */
     uint64_t conns, queries, errors, refused;
@@ -158,7 +165,7 @@ static bool addr_node(uint32_t a, uint32_t *node)
         return false;
     }
     *node = (b1 - 1) * 65536 + (a & 0xffff);
-    return *node < g.n_nodes;
+    return *node < g.n_nodes && (*node / g.per_cluster) % g.shards == g.shard;
 }
 
 static uint32_t cluster_first(uint32_t i)
@@ -1323,10 +1330,13 @@ static void usage(void)
 {
     fprintf(stderr,
             "Usage: fakepg --port PORT --nodes N [--per-cluster K] [--monitors M]\n"
+            "              [--shards S --shard s]\n"
             "A fake PostgreSQL for scale benchmarks: node i answers on\n"
             "127.(1 + i / 65536).(i / 256 %% 256).(i %% 256):PORT, node i is \"n%%06u\" in\n"
             "cluster \"c%%05u\" (i / K), the first of each cluster its primary (K: 2).\n"
-            "M (3): the monitors expected, to size the open-file limit.\n");
+            "M (3): the monitors expected, to size the open-file limit.\n"
+            "S processes share the nodes: shard s (0..S-1) serves clusters k with\n"
+            "k %% S == s, on its own port.\n");
 }
 
 int main(int argc, char **argv)
@@ -1336,6 +1346,7 @@ int main(int argc, char **argv)
     int lfd, one = 1;
     unsigned monitors = 3;
     g.per_cluster = 2;
+    g.shards = 1;
     for (int i = 1; i < argc; i++) {
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(argv[i], "--port") == 0 && next != NULL) {
@@ -1344,6 +1355,10 @@ int main(int argc, char **argv)
             g.n_nodes = (uint32_t)strtoul(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--per-cluster") == 0 && next != NULL) {
             g.per_cluster = (uint32_t)strtoul(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--shards") == 0 && next != NULL) {
+            g.shards = (uint32_t)strtoul(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--shard") == 0 && next != NULL) {
+            g.shard = (uint32_t)strtoul(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--monitors") == 0 && next != NULL) {
             monitors = (unsigned)strtoul(argv[++i], NULL, 10);
         } else {
@@ -1352,7 +1367,7 @@ int main(int argc, char **argv)
         }
     }
     if (g.port <= 0 || g.port > 65535 || g.n_nodes == 0 || g.n_nodes > 254u * 65536 ||
-        g.per_cluster == 0) {
+        g.per_cluster == 0 || g.shards == 0 || g.shard >= g.shards) {
         usage();
         return 2;
     }
@@ -1361,7 +1376,7 @@ int main(int argc, char **argv)
     signal(SIGINT, on_signal);
     /* Every monitor keeps a connection per node, and opens the next round's
      * before the kept one closes. */
-    raise_nofile((uint64_t)g.n_nodes * monitors * 2 + 1024);
+    raise_nofile((uint64_t)g.n_nodes / g.shards * monitors * 2 + 1024);
     nodes_init();
     lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (lfd < 0) {
@@ -1385,8 +1400,10 @@ int main(int argc, char **argv)
     ev.events = EPOLLIN;
     ev.data.ptr = NULL;
     epoll_ctl(g.epfd, EPOLL_CTL_ADD, lfd, &ev);
-    fprintf(stderr, "fakepg: listening on port %d for %" PRIu32 " nodes, %" PRIu32 " per cluster\n",
-            g.port, g.n_nodes, g.per_cluster);
+    fprintf(stderr,
+            "fakepg: listening on port %d for %" PRIu32 " nodes, %" PRIu32
+            " per cluster, shard %" PRIu32 " of %" PRIu32 "\n",
+            g.port, g.n_nodes, g.per_cluster, g.shard, g.shards);
     while (!stop) {
         int n = epoll_wait(g.epfd, events, 256, 1000);
         if (n < 0 && errno != EINTR) {
