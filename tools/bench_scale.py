@@ -383,7 +383,9 @@ def real_cluster(sb, q):
         "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")) == 1,
         60, "pg2 streaming from pg1")
     ctl(q, "node", "add", "pg2", "--conninfo", pg2.conninfo)
-    agent = t.Agent(sb, pg1, q.addresses).start()
+    # crash_policy failover: the agent leaves a dead primary to the quorum (with auto it may
+    # restart it in place, and the first write would be the old primary's).
+    agent = t.Agent(sb, pg1, q.addresses, {"crash_policy": "failover"}).start()
 
     def steady():
         st = status(q, REAL)
@@ -395,9 +397,26 @@ def real_cluster(sb, q):
     return pg1, pg2, agent
 
 
+def main_events(q):
+    return json.loads(ctl(q, "events", "--json", "--cluster", REAL).stdout)
+
+
+def main_changed(q):
+    """"" while cluster main is as set up (pg1 the primary of epoch 1); else what happened to
+    it, from its events: the failover nobody asked for."""
+    st = status(q, REAL)
+    c = next((c for c in st["clusters"] if c["name"] == REAL), None)
+    if c is not None and c["primary"] == "pg1" and c["epoch"] == 1:
+        return ""
+    ev = [e for e in main_events(q) if e["event"] not in ("node-added", "agent")]
+    return "cluster main is at epoch %s, primary %s; its events: %s" % (
+        c["epoch"] if c else "?", c["primary"] if c else "?",
+        "; ".join("%s %s" % (e["event"], e["message"]) for e in ev[-8:]))
+
+
 def failover(sb, q, pg1):
     """Seconds from kill -9 of pg1's postmaster to the first write through the URI, and to
-    the promotion committed."""
+    the promotion committed; and the new primary."""
     uri = ctl(q, "uri", "--cluster", REAL).stdout.strip()
     pg1.sql("CREATE TABLE IF NOT EXISTS bench (id int)")
     w = t.Writer(uri, lambda i: "INSERT INTO bench VALUES (%d)" % i, pause=0.01)
@@ -411,14 +430,11 @@ def failover(sb, q, pg1):
     finally:
         w.finish()
     promoted = float("nan")
-    try:
-        ev = json.loads(ctl(q, "events", "--json", "--cluster", REAL).stdout)
-        for e in ev:
-            if e["event"] == "promoted":
-                promoted = e["time_ms"] / 1000.0 - kill_wall
-    except Exception as exc:  # noqa: BLE001 - the events are a detail of the row
-        log("events: %s" % exc)
-    return first, promoted
+    for e in main_events(q):
+        if e["event"] == "promoted":
+            promoted = e["time_ms"] / 1000.0 - kill_wall
+    c = next(c for c in status(q, REAL)["clusters"] if c["name"] == REAL)
+    return first, promoted, "%s (epoch %d)" % (c["primary"], c["epoch"])
 
 
 # ---- measurements ----
@@ -461,9 +477,10 @@ def perf_top(sb, pid, seconds):
     """The top of `perf record -g` of pid for `seconds`: by self time, then pgquorumd's own
     functions by inclusive time (what they and their callees cost)."""
     out = sb.path("perf.data")
-    p = subprocess.run(["perf", "record", "-g", "-q", "-o", out, "-p", str(pid), "--",
-                        "sleep", str(seconds)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       text=True)
+    # DWARF unwinding: the build has no frame pointers, and libc's callers are the point.
+    p = subprocess.run(["perf", "record", "--call-graph", "dwarf,16384", "-F", "499", "-q", "-o",
+                        out, "-p", str(pid), "--", "sleep", str(seconds)],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if p.returncode != 0:
         return "perf record failed: %s" % p.stdout.strip()
 
@@ -472,10 +489,11 @@ def perf_top(sb, pid, seconds):
                             "--percent-limit", "1"] + list(extra),
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         return [ln.rstrip() for ln in r.stdout.splitlines()
-                if ln.strip() and not ln.startswith("#")][:25]
+                if ln.strip() and not ln.startswith("#")][:40]
     text = ["self:"] + report("--no-children", "--sort", "dso,symbol")
-    text += ["inclusive, pgquorumd's functions:"] + report(
-        "--children", "--sort", "symbol", "--dsos", "pgquorumd")
+    text += ["inclusive (with callees), pgquorumd's functions:"] + [
+        ln for ln in report("--children", "--sort", "dso,symbol")
+        if " pgquorumd " in ln and "main" not in ln.split()[-3:]]
     return "\n".join(text)
 
 
@@ -565,10 +583,16 @@ def run_size(n_nodes, args):
         row["status_full_s"], row["status_full_b"] = timed_ctl(q, ["status", "--json"], 3)
         row["snap"] = {m.id: snapshot_info(m) for m in q.monitors}
         if args.failover:
-            try:
-                row["failover_s"], row["promoted_s"] = failover(sb, q, pg1)
-            except t.TestFailure as exc:
-                row["failover_error"] = str(exc)
+            row["unplanned"] = main_changed(q)
+            if row["unplanned"]:
+                log("N=%d: the real cluster did not stay as it was: %s" % (
+                    n_nodes, row["unplanned"]))
+            else:
+                try:
+                    row["failover_s"], row["promoted_s"], row["new_primary"] = failover(
+                        sb, q, pg1)
+                except t.TestFailure as exc:
+                    row["failover_error"] = str(exc)
         return row
     except Exception as exc:  # noqa: BLE001 - one size failing does not lose the others
         row["refused"] = "failed: %s" % exc
@@ -619,8 +643,10 @@ def print_row_detail(r):
     if r.get("perf"):
         log("N=%d: perf, the leader's top symbols:\n%s" % (r["n"], r["perf"]))
     if "failover_s" in r:
-        log("N=%d: failover of main: first write %.2f s, promoted %.2f s after the kill" % (
-            r["n"], r["failover_s"], r["promoted_s"]))
+        log("N=%d: failover of main: first write %.2f s, promoted %.2f s after the kill; "
+            "primary now %s" % (r["n"], r["failover_s"], r["promoted_s"], r["new_primary"]))
+    if r.get("unplanned"):
+        log("N=%d: no failover measured: %s" % (r["n"], r["unplanned"]))
     log("N=%d: status --cluster %.0f ms; full status %.2f s, %d bytes; fakepg %s%% CPU" % (
         r["n"], r["status_cluster_s"] * 1000, r["status_full_s"], r["status_full_b"],
         fmt(r.get("fake_cpu"), "%.1f")))
@@ -669,6 +695,8 @@ def print_table(rows):
             fmt(r.get("failover_s"), "%.2f"), fmt(r.get("promoted_s"), "%.2f")))
         for d in r.get("deaths", []):
             print("%7s  %s" % ("", d))
+        if r.get("unplanned"):
+            print("%7s  no failover measured: %s" % ("", r["unplanned"][:300]))
     print("CPU: %% of one core over the window (L the leader, F the busier follower); RSS MB; "
           "KB/n: RSS beyond the monitor's before the fake nodes, per node; entry/s: Raft "
           "entries committed; snap: the leader's latest snapshot as encoded (MB) and its encode "
