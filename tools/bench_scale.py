@@ -1,0 +1,770 @@
+#!/usr/bin/env python3
+"""make bench-scale: what thousands of nodes cost three monitors (issue 12).
+
+For each size N (BENCH_SCALE_SIZES, default 1000,5000,10000), in a fresh
+sandbox:
+
+1. A fake PostgreSQL (tools/fakepg, scale only: never a behaviour test)
+   answers for N nodes on one port of every loopback address (node i at
+   127.(1 + i / 65536).(i / 256 % 256).(i % 256)), clusters of
+   BENCH_SCALE_PER_CLUSTER nodes (default 2: a primary and a standby).
+2. Three real pgquorumd monitors at default settings (TLS on), and a real
+   PostgreSQL 15 cluster among the fake ones (cluster main: pg1 primary with
+   a node agent beside it, pg2 standby), as tools/bench.py's agent failover.
+3. The N nodes registered: with `pgquorumctl node add --file` when
+   pgquorumctl has it, else one NodeAdd each over BENCH_SCALE_CONNECTIONS
+   (default 8) concurrent API connections to the leader; timed.
+4. Wait until every node is healthy (status: up, a primary, or a standby
+   confirmed following it); then, over a window of BENCH_SCALE_WINDOW seconds
+   (default 180): CPU (% of one core) and RSS of the leader and of the
+   followers (/proc), RSS per node beyond the monitor's RSS before the fake
+   nodes, Raft entries per second (the leader's commit index), the latest
+   snapshot (the monitors' "snapshot taken" log line: bytes, encode time;
+   the file's size on disk), `status --json --cluster NAME` latency, the full
+   `status --json` time and size, and what the fake PostgreSQL cost.
+5. The real cluster's failover: kill -9 of pg1's postmaster to the first
+   write through `pgquorumctl uri`; printed beside the same with no fake
+   node (the first run, N = 0).
+
+Then the pure core's micro-benchmarks (tests/bench/bench_core, sizes
+BENCH_SCALE_CORE_SIZES, default 1000,10000,100000), and the table, one row
+per N.
+
+BENCH_SCALE_SHORT=1: a quick check (200 nodes, a 20 s window, the core at
+1000,10000 quickly). BENCH_SCALE_FAILOVER=0: no real cluster.
+BENCH_SCALE_PERF=SECONDS: `perf record -g` of the leader for that long in the
+window, and the top of its report. Run it from an optimized build
+(configure CFLAGS="-O2 -g"), as make bench; it takes many minutes at 10,000.
+"""
+
+import argparse
+import json
+import os
+import queue
+import re
+import resource
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "lib"))
+
+import bench  # noqa: E402 - tools/bench.py: rss_of, cpu_seconds, stats
+
+t = None  # pgqtest, imported once PGQ_BUILDDIR is known
+
+SHORT = os.environ.get("BENCH_SCALE_SHORT", "") not in ("", "0")
+REAL = "main"  # the real cluster's name
+
+
+def env_int(name, default):
+    return int(os.environ.get(name) or default)
+
+
+def log(msg):
+    t.log(msg)
+
+
+# ---- the layout: as tools/fakepg.c has it ----
+
+def node_name(i):
+    return "n%06d" % i
+
+
+def cluster_name(i, per_cluster):
+    return "c%05d" % (i // per_cluster)
+
+
+def node_host(i):
+    return "127.%d.%d.%d" % (1 + i // 65536, (i // 256) % 256, i % 256)
+
+
+def node_port(i, per_cluster, ports):
+    """The port of node i: that of the fakepg shard serving its cluster."""
+    return ports[(i // per_cluster) % len(ports)]
+
+
+def node_conninfo(i, port):
+    return "host=%s port=%d user=pgquorum_monitor dbname=postgres" % (node_host(i), port)
+
+
+# ---- processes ----
+
+def raise_nofile(n_nodes):
+    """As many descriptors as may be had, for the daemons started from here (they inherit
+    the limit; pgquorumd is not relied on to raise it): each monitor keeps one connection
+    per node. Returns the limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = max(2 * n_nodes + 4096, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+    except (ValueError, OSError):
+        # Without CAP_SYS_RESOURCE the hard limit stands.
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft < n_nodes + 2048:
+        log("warning: open-file limit %d is too low for a monitor probing %d nodes" % (
+            soft, n_nodes))
+    return soft
+
+
+def start_fakepg(sb, n_nodes, per_cluster, nofile, monitors=3):
+    """fakepg for n_nodes nodes: as many processes (shards, each on its own port) as the
+    open-file limit needs for `monitors` connections per node, with room for the rounds'
+    reconnections. Returns (processes, ports)."""
+    shards = max(1, -(-int(n_nodes * monitors * 1.5) // max(nofile - 1024, 1)))
+    shards = min(env_int("BENCH_SCALE_SHARDS", shards), -(-n_nodes // per_cluster))
+    ports = t.free_ports(shards)
+    procs = []
+    for k, port in enumerate(ports):
+        logf = open(sb.path("fakepg%d.log" % k), "w")
+        p = subprocess.Popen([os.path.join(t.BUILDDIR, "tools", "fakepg"), "--port", str(port),
+                              "--nodes", str(n_nodes), "--per-cluster", str(per_cluster),
+                              "--monitors", str(monitors), "--shards", str(shards),
+                              "--shard", str(k)], stdout=logf, stderr=subprocess.STDOUT)
+        logf.close()
+        sb.procs.append(p)
+        procs.append(p)
+    for k, (p, port) in enumerate(zip(procs, ports)):
+        first = k * per_cluster  # cluster k: the first cluster of shard k
+
+        def listening():
+            if p.poll() is not None:
+                raise t.TestFailure("fakepg exited: %s" % open(sb.path("fakepg%d.log" % k)).read())
+            try:
+                socket.create_connection((node_host(first), port), timeout=1).close()
+                return True
+            except OSError:
+                return False
+        t.wait_until(listening, 10, "fakepg shard %d listening" % k)
+    return procs, ports
+
+
+def cpu_ticks(pid):
+    try:
+        return bench.cpu_seconds(pid)
+    except OSError:
+        return float("nan")
+
+
+def proc_kb(pid, key):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+# ---- the monitors' API and pgquorumctl ----
+
+def ctl(q, *args, timeout=120, check_rc=True, monitors=None):
+    """pgquorumctl with a request limit for big answers."""
+    return q.ctl("--timeout", "60s", *args, timeout=timeout, check_rc=check_rc,
+                 monitors=monitors)
+
+
+def status(q, cluster=None, local=None):
+    """status --json (of `cluster`); local: that monitor's own state, rendered by it alone
+    (a status sent to a follower is rendered there and again by the leader, whole: the
+    cluster filter is the client's)."""
+    args = ["status", "--json"] + (["--cluster", cluster] if cluster else [])
+    if local is not None:
+        args.append("--local")
+    p = ctl(q, *args, check_rc=False, monitors=local.api_address if local else None)
+    if p.returncode != 0:
+        raise t.Unreachable("status failed (%d): %s" % (p.returncode, p.stderr.strip()))
+    return json.loads(p.stdout)
+
+
+def leader_of(st):
+    for m in st["monitors"]:
+        if m["role"] == "leader":
+            return m
+    return None
+
+
+class Api:
+    """One kept TLS connection to a monitor's API, as pgquorumctl's requests go."""
+
+    def __init__(self, sb, address):
+        self.sb = sb
+        self.address = address
+        self.s = t.connect(address, timeout=120, sb=sb, user="admin")
+
+    def node_add(self, cluster, name, conninfo, priority=50):
+        """(code, message, leader_api) of one NodeAdd (api.proto: Request.node_add = 11)."""
+        add = (t.api_fb(1, cluster.encode()) + t.api_fb(2, name.encode()) +
+               t.api_fb(3, conninfo.encode()) + t.api_fv(4, priority))
+        self.s.sendall(t.api_frame(t.api_fv(1, 1) + t.api_fb(11, add)))
+        r = t.api_recv_frame(self.s)
+        if r is None:
+            raise OSError("the monitor closed the connection")
+        return r.get(2, 0), r.get(3, b"").decode(), r.get(4, b"").decode()
+
+    def close(self):
+        self.s.close()
+
+
+OK, NOT_LEADER, UNAVAILABLE = 0, 2, 4
+
+
+def register_api(sb, q, entries, connections):
+    """NodeAdd of every (cluster, name, conninfo) over `connections` kept connections to the
+    leader, each retried while the leadership moves (NOT_LEADER, UNAVAILABLE: "retry").
+    Returns (seconds, refusals: [message])."""
+    work = queue.Queue()
+    for e in entries:
+        work.put(e)
+    refused = []
+    lock = threading.Lock()
+    monitors = [m.api_address for m in q.monitors]
+    where = [leader_of(status(q, REAL))["api_address"]]
+
+    def worker():
+        api = None
+        try:
+            while True:
+                try:
+                    e = work.get_nowait()
+                except queue.Empty:
+                    return
+                for attempt in range(120):
+                    try:
+                        if api is None:
+                            api = Api(sb, where[0])
+                        code, msg, leader = api.node_add(*e)
+                    except OSError as exc:
+                        code, msg, leader = UNAVAILABLE, str(exc), ""
+                    if code == OK:
+                        break
+                    if code in (NOT_LEADER, UNAVAILABLE):
+                        # Redirected to the leader, or no leader now: ask another monitor
+                        # in a moment (any of them redirects).
+                        if api is not None:
+                            api.close()
+                            api = None
+                        with lock:
+                            if leader:
+                                where[0] = leader
+                            elif where[0] in monitors:
+                                where[0] = monitors[(monitors.index(where[0]) + 1) %
+                                                    len(monitors)]
+                        if not leader:
+                            time.sleep(0.5)
+                        continue
+                    with lock:
+                        refused.append("%s/%s: %s" % (e[0], e[1], msg))
+                    break
+                else:
+                    with lock:
+                        refused.append("%s/%s: gave up after 120 attempts: %s" % (
+                            e[0], e[1], msg))
+        finally:
+            if api is not None:
+                api.close()
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(connections)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return time.monotonic() - t0, refused
+
+
+def bulk_supported():
+    p = subprocess.run([t.PGQUORUMCTL, "node", "add", "--help"], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True)
+    return "--file" in p.stdout
+
+
+def register_bulk(sb, q, entries):
+    """`pgquorumctl node add --file FILE`, one entry per line. The file's format is the lead's
+    (issue 12): adapt bulk_line() to it when it lands."""
+    def bulk_line(cluster, name, conninfo):
+        return "%s %s %s" % (cluster, name, conninfo)
+    path = sb.path("nodes.txt")
+    with open(path, "w") as f:
+        for e in entries:
+            f.write(bulk_line(*e) + "\n")
+    t0 = time.monotonic()
+    p = ctl(q, "node", "add", "--file", path, timeout=3600, check_rc=False)
+    took = time.monotonic() - t0
+    return took, [] if p.returncode == 0 else [(p.stdout + p.stderr).strip()]
+
+
+def register(sb, q, n_nodes, per_cluster, ports, connections):
+    entries = [(cluster_name(i, per_cluster), node_name(i),
+                node_conninfo(i, node_port(i, per_cluster, ports))) for i in range(n_nodes)]
+    if bulk_supported():
+        how = "node add --file"
+        took, refused = register_bulk(sb, q, entries)
+    else:
+        how = "NodeAdd over %d connections" % connections
+        took, refused = register_api(sb, q, entries, connections)
+    return took, refused, how
+
+
+# ---- health ----
+
+def revive(q, row, when):
+    """A monitor that died is recorded (exit code or signal) and started again, as systemd
+    would: the numbers after it are of three monitors again, and the row says so."""
+    for m in q.monitors:
+        if not m.alive():
+            rc = m.proc.returncode
+            what = "killed by signal %d" % -rc if rc < 0 else "exited with %d" % rc
+            log("monitor %d %s %s; its log ends:\n%s\nstarting it again" % (
+                m.id, what, when, "\n".join(m.log_text().splitlines()[-5:])))
+            row.setdefault("deaths", []).append("monitor %d %s %s" % (m.id, what, when))
+            m.start()
+
+
+def healthy_count(st):
+    """Fake nodes that are up and in place: a primary, or a standby confirmed following the
+    primary of its cluster's epoch."""
+    epochs = {c["name"]: c["epoch"] for c in st["clusters"]}
+    ok = 0
+    for n in st["nodes"]:
+        if n["cluster"] == REAL or n["health"] != "up":
+            continue
+        if n["role"] == "primary" or (n["role"] == "standby" and
+                                      n["following_epoch"] == epochs.get(n["cluster"]) and
+                                      n["following_epoch"] > 0):
+            ok += 1
+    return ok
+
+
+def wait_healthy(q, n_nodes, timeout, row):
+    t0 = time.monotonic()
+    last = -1
+    while True:
+        revive(q, row, "while the nodes became healthy")
+        # Each monitor's own view in turn: the polls' cost (a whole document each) is
+        # shared, and never doubled by a follower asking the leader again.
+        polls = getattr(q, "_polls", 0)
+        q._polls = polls + 1
+        a = time.monotonic()
+        try:
+            st = status(q, local=q.monitors[polls % len(q.monitors)])
+        except t.Unreachable as exc:
+            log("status: %s" % exc)
+            st = None
+        took = time.monotonic() - a
+        if st is not None:
+            ok = healthy_count(st)
+            if ok != last:
+                log("%d of %d fake nodes healthy (status took %.2f s)" % (ok, n_nodes, took))
+                last = ok
+            if ok >= n_nodes:
+                return time.monotonic() - t0
+        if time.monotonic() - t0 > timeout:
+            raise t.TestFailure("only %d of %d fake nodes healthy after %.0f s" % (
+                last, n_nodes, timeout))
+        time.sleep(max(5.0, 4 * took))
+
+
+# ---- the real cluster and its failover (tools/bench.py's agent_run) ----
+
+def real_cluster(sb, q):
+    """pg1 primary with a node agent beside it, pg2 standby registered by node add, in
+    cluster main; returns (pg1, pg2, agent) once steady."""
+    pg1 = t.Postgres(sb, "pg1").initdb().start()
+    pg2 = t.Postgres(sb, "pg2").basebackup(pg1).start()
+    t.wait_until(lambda: int(pg1.sql(
+        "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")) == 1,
+        60, "pg2 streaming from pg1")
+    ctl(q, "node", "add", "pg2", "--conninfo", pg2.conninfo)
+    # crash_policy failover: the agent leaves a dead primary to the quorum (with auto it may
+    # restart it in place, and the first write would be the old primary's).
+    agent = t.Agent(sb, pg1, q.addresses, {"crash_policy": "failover"}).start()
+
+    def steady():
+        st = status(q, REAL)
+        nodes = {n["name"]: n for n in st["nodes"] if n["cluster"] == REAL}
+        return (len(nodes) == 2 and all(n["health"] == "up" and n["following_epoch"] == 1
+                                        for n in nodes.values()) and
+                nodes["pg1"]["agent"] and nodes["pg1"]["agent"]["lease"])
+    t.wait_until(steady, 120, "cluster main steady, pg1's agent holding a lease", interval=0.5)
+    return pg1, pg2, agent
+
+
+def main_events(q):
+    return json.loads(ctl(q, "events", "--json", "--cluster", REAL).stdout)
+
+
+def main_changed(q):
+    """"" while cluster main is as set up (pg1 the primary of epoch 1); else what happened to
+    it, from its events: the failover nobody asked for."""
+    st = status(q, REAL)
+    c = next((c for c in st["clusters"] if c["name"] == REAL), None)
+    if c is not None and c["primary"] == "pg1" and c["epoch"] == 1:
+        return ""
+    ev = [e for e in main_events(q) if e["event"] not in ("node-added", "agent")]
+    return "cluster main is at epoch %s, primary %s; its events: %s" % (
+        c["epoch"] if c else "?", c["primary"] if c else "?",
+        "; ".join("%s %s" % (e["event"], e["message"]) for e in ev[-8:]))
+
+
+def failover(sb, q, pg1):
+    """Seconds from kill -9 of pg1's postmaster to the first write through the URI, and to
+    the promotion committed; and the new primary."""
+    uri = ctl(q, "uri", "--cluster", REAL).stdout.strip()
+    pg1.sql("CREATE TABLE IF NOT EXISTS bench (id int)")
+    w = t.Writer(uri, lambda i: "INSERT INTO bench VALUES (%d)" % i, pause=0.01)
+    w.start()
+    try:
+        t.wait_until(lambda: len(w.acked) > 3, 30, "writes")
+        kill_wall = time.time()
+        killed = time.monotonic()
+        pg1.kill9(quiet=True)
+        first = t.wait_until(lambda: w.first_after(killed), 180, "first write after the kill")
+    finally:
+        w.finish()
+    promoted = float("nan")
+    for e in main_events(q):
+        if e["event"] == "promoted":
+            promoted = e["time_ms"] / 1000.0 - kill_wall
+    c = next(c for c in status(q, REAL)["clusters"] if c["name"] == REAL)
+    return first, promoted, "%s (epoch %d)" % (c["primary"], c["epoch"])
+
+
+# ---- measurements ----
+
+SNAP_RE = re.compile(r"snapshot taken: (\d+) bytes at seq \d+, encoded in ([0-9.]+) ms")
+
+
+def snapshot_info(m):
+    """(bytes, encode ms, count) of monitor m's snapshots as it logged them, and the size of
+    its newest snapshot file (raft compresses it)."""
+    found = SNAP_RE.findall(m.log_text())
+    files = []
+    try:
+        for name in os.listdir(m.data_dir):
+            if name.startswith("snapshot-") and not name.endswith(".meta"):
+                files.append(os.path.join(m.data_dir, name))
+    except OSError:
+        pass
+    size = os.path.getsize(max(files, key=os.path.getmtime)) if files else 0
+    if not found:
+        return 0, float("nan"), 0, size
+    recent = found[-5:]
+    return (int(recent[-1][0]), statistics.median(float(x[1]) for x in recent), len(found),
+            size)
+
+
+def timed_ctl(q, args, runs):
+    took, size = [], 0
+    for _ in range(runs):
+        a = time.monotonic()
+        p = ctl(q, *args, check_rc=False)
+        took.append(time.monotonic() - a)
+        size = len(p.stdout)
+        if p.returncode != 0:
+            return float("nan"), 0
+    return statistics.median(took), size
+
+
+def perf_top(sb, pid, seconds):
+    """The top of `perf record -g` of pid for `seconds`: by self time, then pgquorumd's own
+    functions by inclusive time (what they and their callees cost)."""
+    out = sb.path("perf.data")
+    # DWARF unwinding: the build has no frame pointers, and libc's callers are the point.
+    p = subprocess.run(["perf", "record", "--call-graph", "dwarf,16384", "-F", "499", "-q", "-o",
+                        out, "-p", str(pid), "--", "sleep", str(seconds)],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if p.returncode != 0:
+        return "perf record failed: %s" % p.stdout.strip()
+
+    def report(*extra):
+        r = subprocess.run(["perf", "report", "-i", out, "--stdio", "-g", "none",
+                            "--percent-limit", "1"] + list(extra),
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        return [ln.rstrip() for ln in r.stdout.splitlines()
+                if ln.strip() and not ln.startswith("#")][:40]
+    text = ["self:"] + report("--no-children", "--sort", "dso,symbol")
+    text += ["inclusive (with callees), pgquorumd's functions:"] + [
+        ln for ln in report("--children", "--sort", "dso,symbol")
+        if " pgquorumd " in ln and "main" not in ln.split()[-3:]]
+    return "\n".join(text)
+
+
+def window(sb, q, fake, seconds, perf_seconds):
+    """CPU, RSS and entries over `seconds` of steady state."""
+    st = status(q, REAL)
+    lead = leader_of(st)
+    procs = {m.id: m.proc.pid for m in q.monitors}
+    c0 = {mid: cpu_ticks(pid) for mid, pid in procs.items()}
+    f0 = sum(cpu_ticks(p.pid) for p in fake)
+    i0, w0 = lead["commit_index"], time.monotonic()
+    load0 = os.getloadavg()[0]
+    perf = None
+    if perf_seconds:
+        holder = {}
+        th = threading.Thread(target=lambda: holder.setdefault(
+            "top", perf_top(sb, procs[lead["id"]], perf_seconds)), daemon=True)
+        th.start()
+    peak = {mid: 0 for mid in procs}
+    end = w0 + seconds
+    while time.monotonic() < end:
+        for mid, pid in procs.items():
+            peak[mid] = max(peak[mid], bench.rss_of(pid))
+        time.sleep(min(5.0, max(0.0, end - time.monotonic())))
+    wall = time.monotonic() - w0
+    c1 = {mid: cpu_ticks(pid) for mid, pid in procs.items()}
+    f1 = sum(cpu_ticks(p.pid) for p in fake)
+    st = status(q, REAL)
+    lead2 = leader_of(st)
+    if perf_seconds:
+        th.join()
+        perf = holder.get("top")
+    return {
+        "leader": lead["id"],
+        "leader_changed": lead2 is None or lead2["id"] != lead["id"],
+        "cpu": {mid: (c1[mid] - c0[mid]) / wall * 100 for mid in procs},
+        "rss": {mid: bench.rss_of(pid) for mid, pid in procs.items()},
+        "peak": peak,
+        "entries_s": (lead2["commit_index"] - i0) / wall if lead2 else float("nan"),
+        "fake_cpu": (f1 - f0) / wall * 100 if fake else float("nan"),
+        "fake_shards": len(fake),
+        "load": (load0, os.getloadavg()[0]),
+        "perf": perf,
+    }
+
+
+def run_size(n_nodes, args):
+    """One sandbox: the quorum, the real cluster, n_nodes fake nodes; a row of the table."""
+    row = {"n": n_nodes}
+    nofile = raise_nofile(n_nodes)
+    sb = t.Sandbox("pgq-scale")
+    t.CURRENT_SANDBOX = sb
+    fake = []
+    try:
+        if n_nodes > 0:
+            fake, ports = start_fakepg(sb, n_nodes, args.per_cluster, nofile)
+        q = t.Quorum(sb, 3).start()
+        pg1 = None
+        if args.failover:
+            pg1, _, _ = real_cluster(sb, q)
+        # The base: the monitors with the real cluster only, a moment after it settled.
+        time.sleep(5)
+        base = {m.id: bench.rss_of(m.proc.pid) for m in q.monitors}
+        row["base_rss"] = base
+        if n_nodes > 0:
+            took, refused, how = register(sb, q, n_nodes, args.per_cluster, ports,
+                                          args.connections)
+            row["reg_s"], row["reg_how"] = took, how
+            log("%d nodes registered in %.1f s (%.0f/s, %s)%s" % (
+                n_nodes, took, n_nodes / took, how,
+                "; %d refused, the first: %s" % (len(refused), refused[0]) if refused else ""))
+            if refused:
+                row["refused"] = "%d of %d registrations refused, the first: %s" % (
+                    len(refused), n_nodes, refused[0])
+                return row
+            revive(q, row, "during the registration")
+            row["healthy_s"] = wait_healthy(q, n_nodes, timeout=300 + n_nodes * 0.1, row=row)
+            log("every fake node healthy %.1f s after the registration" % row["healthy_s"])
+        settle = 5 if SHORT else 30
+        log("settling %d s, then a %d s window" % (settle, args.window))
+        time.sleep(settle)
+        revive(q, row, "before the window")
+        row.update(window(sb, q, fake, args.window, args.perf))
+        revive(q, row, "in the window")
+        row["status_cluster_s"], row["status_cluster_b"] = timed_ctl(
+            q, ["status", "--json", "--cluster", REAL if args.failover else "c00000"], 5)
+        row["status_full_s"], row["status_full_b"] = timed_ctl(q, ["status", "--json"], 3)
+        row["snap"] = {m.id: snapshot_info(m) for m in q.monitors}
+        if args.failover:
+            row["unplanned"] = main_changed(q)
+            if row["unplanned"]:
+                log("N=%d: the real cluster did not stay as it was: %s" % (
+                    n_nodes, row["unplanned"]))
+            else:
+                try:
+                    row["failover_s"], row["promoted_s"], row["new_primary"] = failover(
+                        sb, q, pg1)
+                except t.TestFailure as exc:
+                    row["failover_error"] = str(exc)
+        return row
+    except Exception as exc:  # noqa: BLE001 - one size failing does not lose the others
+        row["refused"] = "failed: %s" % exc
+        try:
+            for m in sb.quorums[0].monitors:
+                log("monitor %d log tail:\n%s" % (m.id, "\n".join(m.log_text().splitlines()[-8:])))
+        except (AttributeError, IndexError):
+            pass
+        return row
+    finally:
+        for p in fake:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    pass
+        row["fake_log"] = []
+        for k in range(len(fake)):
+            try:
+                row["fake_log"].append(open(sb.path("fakepg%d.log" % k)).read().strip())
+            except OSError:
+                pass
+        sb.cleanup()
+
+
+# ---- output ----
+
+def fmt(v, spec):
+    return "-" if v is None or v != v else spec % v
+
+
+def print_row_detail(r):
+    """What a row's numbers were made of, as it finishes."""
+    if "refused" in r:
+        log("N=%d: %s" % (r["n"], r["refused"]))
+        return
+    lid = r["leader"]
+    log("N=%d: leader %d%s; CPU %s; RSS kB %s (base %s); entries/s %.1f; load %.2f -> %.2f" % (
+        r["n"], lid, " (leadership changed in the window)" if r["leader_changed"] else "",
+        " ".join("m%d %.1f%%" % kv for kv in sorted(r["cpu"].items())),
+        " ".join("m%d %d" % kv for kv in sorted(r["rss"].items())),
+        " ".join("m%d %d" % kv for kv in sorted(r["base_rss"].items())),
+        r["entries_s"], r["load"][0], r["load"][1]))
+    for mid, (b, ms, count, size) in sorted(r["snap"].items()):
+        log("N=%d: monitor %d: %d snapshots, the latest %d bytes encoded (median %.1f ms), "
+            "%d bytes on disk" % (r["n"], mid, count, b, ms, size))
+    if r.get("perf"):
+        log("N=%d: perf, the leader's top symbols:\n%s" % (r["n"], r["perf"]))
+    if "failover_s" in r:
+        log("N=%d: failover of main: first write %.2f s, promoted %.2f s after the kill; "
+            "primary now %s" % (r["n"], r["failover_s"], r["promoted_s"], r["new_primary"]))
+    if r.get("unplanned"):
+        log("N=%d: no failover measured: %s" % (r["n"], r["unplanned"]))
+    log("N=%d: status --cluster %.0f ms; full status %.2f s, %d bytes; fakepg %s%% CPU" % (
+        r["n"], r["status_cluster_s"] * 1000, r["status_full_s"], r["status_full_b"],
+        fmt(r.get("fake_cpu"), "%.1f")))
+    for d in r.get("deaths", []):
+        log("N=%d: %s" % (r["n"], d))
+    for k, text in enumerate(r.get("fake_log", [])):
+        lines = text.splitlines()
+        log("N=%d: fakepg shard %d of %d: %s" % (r["n"], k, len(r["fake_log"]),
+                                                  lines[-1] if lines else "(no output)"))
+        for line in lines[1:-1][:5]:
+            log("N=%d:   %s" % (r["n"], line))
+    if r.get("failover_error"):
+        log("N=%d: failover: %s" % (r["n"], r["failover_error"]))
+
+
+def print_table(rows):
+    print("\nScale: 3 monitors at default settings (TLS on), fake nodes in clusters of %d, "
+          "a real cluster (main: pg1 + agent, pg2) among them" % ARGS.per_cluster)
+    head = ("%7s %8s %7s %8s | %6s %6s | %7s %7s | %6s %6s | %8s | %8s %8s | %8s %8s %7s | "
+            "%6s | %8s %8s") % (
+        "nodes", "reg s", "reg/s", "healthy", "CPU L", "CPU F", "RSS L", "RSS F", "KB/n L",
+        "KB/n F", "entry/s", "snap MB", "snap ms", "st -c ms", "st s", "st MB", "fake %",
+        "failover", "promoted")
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        if "refused" in r:
+            print("%7d  %s" % (r["n"], r["refused"]))
+            continue
+        lid = r["leader"]
+        fol = [mid for mid in r["cpu"] if mid != lid]
+        kb = lambda mid: ((r["rss"][mid] - r["base_rss"][mid]) / r["n"]) if r["n"] else None
+        snap = r["snap"][lid]
+        print(("%7d %8s %7s %8s | %6.1f %6.1f | %7.1f %7.1f | %6s %6s | %8.1f | %8s %8s | "
+               "%8s %8s %7s | %6s | %8s %8s") % (
+            r["n"], fmt(r.get("reg_s"), "%.1f"),
+            fmt(r["n"] / r["reg_s"] if r.get("reg_s") else None, "%.0f"),
+            fmt(r.get("healthy_s"), "%.0f"),
+            r["cpu"][lid], max(r["cpu"][m] for m in fol),
+            r["rss"][lid] / 1024.0, max(r["rss"][m] for m in fol) / 1024.0,
+            fmt(kb(lid), "%.1f"), fmt(max(kb(m) for m in fol) if r["n"] else None, "%.1f"),
+            r["entries_s"], fmt(snap[0] / 1e6 if snap[2] else None, "%.2f"),
+            fmt(snap[1], "%.1f"),
+            fmt(r["status_cluster_s"] * 1000, "%.0f"), fmt(r["status_full_s"], "%.2f"),
+            fmt(r["status_full_b"] / 1e6, "%.2f"), fmt(r.get("fake_cpu"), "%.1f"),
+            fmt(r.get("failover_s"), "%.2f"), fmt(r.get("promoted_s"), "%.2f")))
+        for d in r.get("deaths", []):
+            print("%7s  %s" % ("", d))
+        if r.get("unplanned"):
+            print("%7s  no failover measured: %s" % ("", r["unplanned"][:300]))
+    print("CPU: %% of one core over the window (L the leader, F the busier follower); RSS MB; "
+          "KB/n: RSS beyond the monitor's before the fake nodes, per node; entry/s: Raft "
+          "entries committed; snap: the leader's latest snapshot as encoded (MB) and its encode "
+          "time; st -c: `status --json --cluster %s` (median of 5, pgquorumctl end to end); st: "
+          "the full `status --json` (median of 3) and its size; fake: fakepg's CPU; failover: "
+          "kill -9 of pg1's postmaster to the first write through the URI, promoted: to the "
+          "promotion committed (seconds)." % (REAL if ARGS.failover else "c00000"))
+
+
+def core_bench(args):
+    exe = os.path.join(t.BUILDDIR, "tests", "bench", "bench_core")
+    cmd = [exe, "--sizes", args.core_sizes, "--per-cluster", str(args.per_cluster)]
+    if SHORT:
+        cmd.append("--quick")
+    print("\n" + " ".join(cmd), flush=True)
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    print(p.stdout, flush=True)
+
+
+ARGS = None
+
+
+class Stopped(BaseException):
+    """SIGTERM or SIGINT: stop, cleaning up the sandbox (a background job ignores SIGINT
+    unless it is handled)."""
+
+
+def on_signal(sig, frame):
+    raise Stopped("signal %d" % sig)
+
+
+def main():
+    global t, ARGS
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--builddir")
+    ap.add_argument("--sizes", default=os.environ.get("BENCH_SCALE_SIZES") or
+                    ("200" if SHORT else "1000,5000,10000"))
+    ap.add_argument("--per-cluster", type=int, default=env_int("BENCH_SCALE_PER_CLUSTER", 2))
+    ap.add_argument("--window", type=int,
+                    default=env_int("BENCH_SCALE_WINDOW", 20 if SHORT else 180))
+    ap.add_argument("--connections", type=int, default=env_int("BENCH_SCALE_CONNECTIONS", 8))
+    ap.add_argument("--failover", type=int, default=env_int("BENCH_SCALE_FAILOVER", 1))
+    ap.add_argument("--perf", type=int, default=env_int("BENCH_SCALE_PERF", 0))
+    ap.add_argument("--core-sizes", default=os.environ.get("BENCH_SCALE_CORE_SIZES") or
+                    ("1000,10000" if SHORT else "1000,10000,100000"))
+    ap.add_argument("--only", choices=("scale", "core"), default=os.environ.get(
+        "BENCH_SCALE_ONLY") or None)
+    ARGS = args = ap.parse_args()
+    if args.builddir:
+        os.environ["PGQ_BUILDDIR"] = args.builddir
+    import pgqtest
+    t = pgqtest
+    sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
+    print("pgquorum scale benchmark: sizes %s, clusters of %d, window %d s%s" % (
+        sizes, args.per_cluster, args.window, ", short" if SHORT else ""), flush=True)
+    rows = []
+    if args.only != "core":
+        for n in ([0] if args.failover else []) + sizes:
+            log("==== %d fake nodes ====" % n)
+            rows.append(run_size(n, args))
+            print_row_detail(rows[-1])
+    if args.only != "scale":
+        core_bench(args)
+    if rows:
+        print_table(rows)
+
+
+if __name__ == "__main__":
+    main()
