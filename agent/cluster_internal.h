@@ -115,4 +115,10 @@ int apply_cluster_remove(struct state *s, const struct command *cmd, struct appl
 void state_drop_cluster(struct state *s, struct cluster *c);
 uint64_t cluster_epoch_base(const struct state *s, const struct cluster *c);
 
+/* Batches (cluster_batch.c, level 6): apply each command of cmd in order,
+ * counting what applied and what was refused; check a client's batch as a
+ * whole before it is proposed. */
+int apply_batch(struct state *s, const struct command *cmd, struct apply_result *res);
+int check_batch(const struct state *s, const struct command *cmd, struct apply_result *res);
+
 #endif /* PGQ_CLUSTER_INTERNAL_H */
