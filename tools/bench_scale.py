@@ -290,7 +290,7 @@ def register_bulk(sb, q, entries):
     """`pgquorumctl node add --file FILE`, one entry per line. The file's format is the lead's
     (issue 12): adapt bulk_line() to it when it lands."""
     def bulk_line(cluster, name, conninfo):
-        return "%s %s %s" % (cluster, name, conninfo)
+        return "%s %s 50 %s" % (cluster, name, conninfo)  # cluster node priority conninfo
     path = sb.path("nodes.txt")
     with open(path, "w") as f:
         for e in entries:
