@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "conninfo.h"
+#include "ctl.h"
 #include "lib/util.h"
 
 /* A request of at most this many bytes of node additions (the monitors
@@ -136,4 +137,37 @@ unsigned ctl_bulk_chunk(const struct command *cmds, unsigned n)
         k++;
     }
     return k;
+}
+
+/* node add --file: the nodes in batches of one entry each, in order; the
+ * first batch refused stops it (the ones before it stay registered: say so). */
+int ctl_bulk_send(struct ctl *c, const struct command *cmds, unsigned n)
+{
+    unsigned done = 0;
+    while (done < n) {
+        unsigned k = ctl_bulk_chunk(cmds + done, n - done);
+        struct api_request req;
+        struct api_response res;
+        int rv;
+        memset(&req, 0, sizeof req);
+        req.kind = API_BATCH;
+        command_init(&req.cmd, CMD_BATCH);
+        req.cmd.u.batch.cmds = (struct command *)(cmds + done); /* borrowed, not closed */
+        req.cmd.u.batch.n = k;
+        rv = ctl_write(c, &req, &res);
+        if (rv != 0) {
+            fprintf(stderr, "pgquorumctl: %s (%u of %u nodes registered)\n", c->errmsg, done, n);
+            return PGQ_EXIT_UNREACHABLE;
+        }
+        if (res.code != API_OK) {
+            fprintf(stderr, "pgquorumctl: nodes %u-%u: %s (%u of %u registered before)\n", done + 1,
+                    done + k, res.message, done, n);
+            api_response_close(&res);
+            return PGQ_EXIT_FAILED;
+        }
+        api_response_close(&res);
+        done += k;
+    }
+    printf("%u nodes registered\n", n);
+    return PGQ_EXIT_OK;
 }

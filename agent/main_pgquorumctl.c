@@ -403,39 +403,6 @@ static int cmd_write(struct ctl *c, struct api_request *req)
     return PGQ_EXIT_OK;
 }
 
-/* node add --file: the nodes in batches of one entry each, in order; the
- * first batch refused stops it (the ones before it stay registered: say so). */
-static int cmd_bulk(struct ctl *c, const struct command *cmds, unsigned n)
-{
-    unsigned done = 0;
-    while (done < n) {
-        unsigned k = ctl_bulk_chunk(cmds + done, n - done);
-        struct api_request req;
-        struct api_response res;
-        int rv;
-        memset(&req, 0, sizeof req);
-        req.kind = API_BATCH;
-        command_init(&req.cmd, CMD_BATCH);
-        req.cmd.u.batch.cmds = (struct command *)(cmds + done); /* borrowed, not closed */
-        req.cmd.u.batch.n = k;
-        rv = ctl_write(c, &req, &res);
-        if (rv != 0) {
-            fprintf(stderr, "pgquorumctl: %s (%u of %u nodes registered)\n", c->errmsg, done, n);
-            return PGQ_EXIT_UNREACHABLE;
-        }
-        if (res.code != API_OK) {
-            fprintf(stderr, "pgquorumctl: nodes %u-%u: %s (%u of %u registered before)\n", done + 1,
-                    done + k, res.message, done, n);
-            api_response_close(&res);
-            return PGQ_EXIT_FAILED;
-        }
-        api_response_close(&res);
-        done += k;
-    }
-    printf("%u nodes registered\n", n);
-    return PGQ_EXIT_OK;
-}
-
 /* --at: +DURATION from now, or YYYY-MM-DDTHH:MM:SSZ (UTC), in the future
  * (within a year); wall-clock ms. */
 static int parse_at(const char *s, uint64_t *out)
@@ -981,7 +948,7 @@ int main(int argc, char **argv)
         return rv;
     }
     if (bulk) {
-        rv = cmd_bulk(&c, bulk_cmds, n_bulk);
+        rv = ctl_bulk_send(&c, bulk_cmds, n_bulk);
         free(bulk_cmds);
         return rv;
     }
