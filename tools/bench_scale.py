@@ -7,10 +7,14 @@ sandbox:
 1. A fake PostgreSQL (tools/fakepg, scale only: never a behaviour test)
    answers for N nodes on one port of every loopback address (node i at
    127.(1 + i / 65536).(i / 256 % 256).(i % 256)), clusters of
-   BENCH_SCALE_PER_CLUSTER nodes (default 2: a primary and a standby).
+   BENCH_SCALE_PER_CLUSTER nodes (default 2: a primary and a standby). Where
+   the open-file limit cannot hold 3 connections per node in one process,
+   a few fakepg processes share the clusters, each on its own port.
 2. Three real pgquorumd monitors at default settings (TLS on), and a real
    PostgreSQL 15 cluster among the fake ones (cluster main: pg1 primary with
-   a node agent beside it, pg2 standby), as tools/bench.py's agent failover.
+   a node agent beside it, crash_policy failover, pg2 standby), as
+   tools/bench.py's agent failover. The open-file limit is raised for the
+   daemons here, as far as the hard limit (or CAP_SYS_RESOURCE) allows.
 3. The N nodes registered: with `pgquorumctl node add --file` when
    pgquorumctl has it, else one NodeAdd each over BENCH_SCALE_CONNECTIONS
    (default 8) concurrent API connections to the leader; timed.
@@ -23,8 +27,10 @@ sandbox:
    the file's size on disk), `status --json --cluster NAME` latency, the full
    `status --json` time and size, and what the fake PostgreSQL cost.
 5. The real cluster's failover: kill -9 of pg1's postmaster to the first
-   write through `pgquorumctl uri`; printed beside the same with no fake
-   node (the first run, N = 0).
+   write through `pgquorumctl uri` (on pg2, the new primary); printed beside
+   the same with no fake node (the first run, N = 0). A failover of it that
+   nobody asked for, before, is reported with its events instead. A monitor
+   that dies on the way is reported with its signal and started again.
 
 Then the pure core's micro-benchmarks (tests/bench/bench_core, sizes
 BENCH_SCALE_CORE_SIZES, default 1000,10000,100000), and the table, one row
@@ -409,9 +415,15 @@ def main_changed(q):
     if c is not None and c["primary"] == "pg1" and c["epoch"] == 1:
         return ""
     ev = [e for e in main_events(q) if e["event"] not in ("node-added", "agent")]
-    return "cluster main is at epoch %s, primary %s; its events: %s" % (
+    # The events may be gone (a bounded history that thousands of registrations filled):
+    # the monitors' own lines about the cluster say what happened, in time order.
+    said = re.compile(r"verdict|down|cut|decid|promot|fenc|lease|silent|stopped|WARN")
+    lines = sorted(line for m in q.monitors for line in m.log_text().splitlines()
+                   if re.search(r"\bpg[12]\b|cluster main\b", line) and said.search(line))
+    return "cluster main is at epoch %s, primary %s; its events: %s; the monitors' log: %s" % (
         c["epoch"] if c else "?", c["primary"] if c else "?",
-        "; ".join("%s %s" % (e["event"], e["message"]) for e in ev[-8:]))
+        "; ".join("%s %s" % (e["event"], e["message"]) for e in ev[-8:]) or "none kept",
+        " | ".join(lines[:12]) or "nothing")
 
 
 def failover(sb, q, pg1):
@@ -487,9 +499,13 @@ def perf_top(sb, pid, seconds):
     def report(*extra):
         r = subprocess.run(["perf", "report", "-i", out, "--stdio", "-g", "none",
                             "--percent-limit", "1"] + list(extra),
-                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        return [ln.rstrip() for ln in r.stdout.splitlines()
-                if ln.strip() and not ln.startswith("#")][:40]
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        lines = [ln.rstrip() for ln in r.stdout.splitlines()
+                 if ln.strip() and not ln.startswith("#")][:40]
+        # Nothing: say why (perf's own words, the record's size).
+        return lines or ["  (perf report: exit %d, %s; %d bytes recorded; %s)" % (
+            r.returncode, r.stderr.strip()[-200:] or "no output",
+            os.path.getsize(out) if os.path.exists(out) else 0, p.stdout.strip()[-200:])]
     text = ["self:"] + report("--no-children", "--sort", "dso,symbol")
     text += ["inclusive (with callees), pgquorumd's functions:"] + [
         ln for ln in report("--children", "--sort", "dso,symbol")
@@ -696,7 +712,7 @@ def print_table(rows):
         for d in r.get("deaths", []):
             print("%7s  %s" % ("", d))
         if r.get("unplanned"):
-            print("%7s  no failover measured: %s" % ("", r["unplanned"][:300]))
+            print("%7s  no failover measured: %s" % ("", r["unplanned"][:400]))
     print("CPU: %% of one core over the window (L the leader, F the busier follower); RSS MB; "
           "KB/n: RSS beyond the monitor's before the fake nodes, per node; entry/s: Raft "
           "entries committed; snap: the leader's latest snapshot as encoded (MB) and its encode "
@@ -725,6 +741,9 @@ class Stopped(BaseException):
 
 
 def on_signal(sig, frame):
+    # Once: a second signal must not interrupt the cleanup the first one began.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     raise Stopped("signal %d" % sig)
 
 
