@@ -839,9 +839,51 @@ int cluster_check(const struct state *s, const struct command *cmd, struct apply
     }
 }
 
+/* Commands that change only the cluster they name (and cluster_apply
+ * bumps the state's count when they add or remove one). Any other kind
+ * (a new leader, feature level, monitors, access) counts for every
+ * cluster: the policy walk looks at every one again. */
+static bool cluster_scoped(int kind)
+{
+    switch (kind) {
+        case CMD_NODE_ADD:
+        case CMD_NODE_REMOVE:
+        case CMD_MAINTENANCE:
+        case CMD_REPORT:
+        case CMD_SET_ROLE:
+        case CMD_DECIDE:
+        case CMD_BLOCKED:
+        case CMD_STEP:
+        case CMD_CUT:
+        case CMD_ABANDON:
+        case CMD_AGENT:
+        case CMD_ALLOW_UNFENCED:
+        case CMD_SWITCHOVER:
+        case CMD_PAUSE:
+        case CMD_SYNC_CONFIG:
+        case CMD_SYNC_SET:
+            return true;
+        default:
+            return false;
+    }
+}
+
+static void note_change(struct state *s, const struct command *cmd, unsigned n_clusters)
+{
+    struct cluster *c = cluster_scoped(cmd->kind) && s->n_clusters == n_clusters
+                            ? state_cluster(s, cmd->cluster)
+                            : NULL;
+    if (c != NULL) {
+        c->changes++;
+    } else {
+        s->changes++;
+    }
+}
+
 int cluster_apply(struct state *s, const struct command *cmd, struct apply_result *res)
 {
     uint64_t saved_time = s->time_ms;
+    unsigned n_clusters = s->n_clusters;
     const struct command *outer = s->applying;
     int rv;
     memset(res, 0, sizeof *res);
@@ -951,5 +993,6 @@ int cluster_apply(struct state *s, const struct command *cmd, struct apply_resul
         return rv;
     }
     s->seq++;
+    note_change(s, cmd, n_clusters);
     return 0;
 }

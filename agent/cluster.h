@@ -352,6 +352,18 @@ struct cluster
     /* Level 6: this cluster's own history (cluster_events.c), at most
      * state.events_per_cluster; it goes when the cluster does. */
     struct event_ring events;
+    /* Not replicated: commands applied to this cluster (cluster_apply),
+     * and what the leader's policy walk last found of it at that count
+     * (policy.c): with nothing applied since, a quiet cluster is not walked
+     * again. */
+    uint64_t changes;
+    struct policy_memo
+    {
+        bool valid;
+        uint64_t changes; /* the cluster's and the state's, when found */
+        uint64_t state_changes;
+        bool slots; /* pc->replication_slots then */
+    } quiet_memo, calm_memo;
 };
 
 struct member
@@ -390,7 +402,10 @@ struct access_grant
 
 struct state
 {
-    uint64_t seq;          /* commands applied */
+    uint64_t seq; /* commands applied */
+    /* Not replicated: commands applied that may change any cluster's
+     * policy (not scoped to one cluster, or adding or removing one). */
+    uint64_t changes;
     uint64_t time_ms;      /* latest leader stamp applied: never goes back */
     uint64_t leader_gen;   /* bumped by each leader's first command */
     uint64_t leader_id;    /* monitor that started the current generation */

@@ -266,7 +266,7 @@ static void check_tilt(struct consensus *c, uint64_t now)
 /* Every action due, however many: the buffer grows to the count. */
 static unsigned due_actions(struct consensus *c)
 {
-    unsigned n = policy_actions(&c->fsm->state, &c->policy, c->actions, c->actions_cap);
+    unsigned n = policy_actions_memo(&c->fsm->state, &c->policy, c->actions, c->actions_cap);
     if (n > c->actions_cap) {
         unsigned cap = PGQ_MAX(n, 2 * c->actions_cap);
         struct action *grown = realloc(c->actions, (size_t)cap * sizeof *grown);
@@ -276,7 +276,7 @@ static unsigned due_actions(struct consensus *c)
         }
         c->actions = grown;
         c->actions_cap = cap;
-        n = policy_actions(&c->fsm->state, &c->policy, c->actions, c->actions_cap);
+        n = policy_actions_memo(&c->fsm->state, &c->policy, c->actions, c->actions_cap);
     }
     return n;
 }
@@ -446,7 +446,8 @@ static bool next_policy_command(struct consensus *c)
     if (cmds == NULL) {
         return policy_next_command(&c->fsm->state, &c->policy, leader_now(c), &c->policy_cmd);
     }
-    n = policy_next_commands(&c->fsm->state, &c->policy, leader_now(c), cmds, POLICY_BATCH_MAX);
+    n = policy_next_commands_memo(&c->fsm->state, &c->policy, leader_now(c), cmds,
+                                  POLICY_BATCH_MAX);
     if (n <= 1) {
         if (n == 1) {
             c->policy_cmd = cmds[0];

@@ -576,7 +576,82 @@ bool policy_next_command(const struct state *s,
     return policy_next_commands(s, pc, now_ms, out, 1) == 1;
 }
 
+/* The memo of what the walk found of c still holds: nothing was applied
+ * to c, nor to the state as a whole, since (cluster_apply counts both). */
+static bool memo_holds(const struct state *s,
+                       const struct cluster *c,
+                       const struct policy_config *pc,
+                       const struct policy_memo *m)
+{
+    return m->valid && m->changes == c->changes && m->state_changes == s->changes &&
+           m->slots == (pc != NULL && pc->replication_slots);
+}
+
+static void memo_set(const struct state *s,
+                     const struct cluster *c,
+                     const struct policy_config *pc,
+                     struct policy_memo *m)
+{
+    m->valid = true;
+    m->changes = c->changes;
+    m->state_changes = s->changes;
+    m->slots = pc != NULL && pc->replication_slots;
+}
+
+/* A cluster that needs no command now needs none later either until
+ * something is applied to it, unless time alone can change that: its
+ * primary down or seen down by a monitor (failover_timeout, the age of
+ * views, overload), a failover cutting or given up (cut_timeout,
+ * retry_ms), a switchover under way or due (its time, PGQ_SW_STOP_MS).
+ * next_of_cluster() reads the clock on those paths only. */
+static bool quiet(const struct cluster *c)
+{
+    const struct node *p = cluster_node(c, c->primary);
+    if (c->fo.phase == PGQ_FO_CUTTING || c->fo.phase == PGQ_FO_GAVE_UP ||
+        c->sw.phase != PGQ_SW_NONE) {
+        return false;
+    }
+    if (p == NULL) {
+        return true;
+    }
+    if (p->verdict == PGQ_VERDICT_DOWN) {
+        return false;
+    }
+    for (unsigned i = 0; i < p->n_views; i++) {
+        if (p->views[i].monitor_id != 0 && !p->views[i].obs.reachable) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static unsigned next_commands(struct state *memo,
+                              const struct state *s,
+                              const struct policy_config *pc,
+                              uint64_t now_ms,
+                              struct command *out,
+                              unsigned max);
+
 unsigned policy_next_commands(const struct state *s,
+                              const struct policy_config *pc,
+                              uint64_t now_ms,
+                              struct command *out,
+                              unsigned max)
+{
+    return next_commands(NULL, s, pc, now_ms, out, max);
+}
+
+unsigned policy_next_commands_memo(struct state *s,
+                                   const struct policy_config *pc,
+                                   uint64_t now_ms,
+                                   struct command *out,
+                                   unsigned max)
+{
+    return next_commands(s, s, pc, now_ms, out, max);
+}
+
+static unsigned next_commands(struct state *memo,
+                              const struct state *s,
                               const struct policy_config *pc,
                               uint64_t now_ms,
                               struct command *out,
@@ -597,8 +672,14 @@ unsigned policy_next_commands(const struct state *s,
      * its own state only, so those of different clusters do not change one
      * another and may go in one batch. */
     for (unsigned i = 0; i < s->n_clusters && n < max; i++) {
-        if (next_of_cluster(s, &s->clusters[i], pc, now_ms, &out[n])) {
+        const struct cluster *c = &s->clusters[i];
+        if (memo != NULL && memo_holds(s, c, pc, &c->quiet_memo)) {
+            continue;
+        }
+        if (next_of_cluster(s, c, pc, now_ms, &out[n])) {
             n++;
+        } else if (memo != NULL && quiet(c)) {
+            memo_set(s, c, pc, &memo->clusters[i].quiet_memo);
         }
     }
     return n;
@@ -727,7 +808,33 @@ static void action_fill(struct action *a,
     }
 }
 
+static unsigned actions(struct state *memo,
+                        const struct state *s,
+                        const struct policy_config *pc,
+                        struct action *out,
+                        unsigned max);
+
 unsigned policy_actions(const struct state *s,
+                        const struct policy_config *pc,
+                        struct action *out,
+                        unsigned max)
+{
+    return actions(NULL, s, pc, out, max);
+}
+
+unsigned policy_actions_memo(struct state *s,
+                             const struct policy_config *pc,
+                             struct action *out,
+                             unsigned max)
+{
+    return actions(s, s, pc, out, max);
+}
+
+/* node_action() reads the committed state and pc->replication_slots only,
+ * never the clock: a cluster with no action due has none until something
+ * is applied to it (memo_holds). */
+static unsigned actions(struct state *memo,
+                        const struct state *s,
                         const struct policy_config *pc,
                         struct action *out,
                         unsigned max)
@@ -735,8 +842,16 @@ unsigned policy_actions(const struct state *s,
     unsigned n = 0;
     for (unsigned i = 0; i < s->n_clusters; i++) {
         const struct cluster *c = &s->clusters[i];
-        const struct node *p = cluster_node(c, c->primary);
+        const struct node *p;
+        unsigned before = n;
+        if (memo != NULL && memo_holds(s, c, pc, &c->calm_memo)) {
+            continue;
+        }
+        p = cluster_node(c, c->primary);
         if (p == NULL) {
+            if (memo != NULL) {
+                memo_set(s, c, pc, &memo->clusters[i].calm_memo);
+            }
             continue;
         }
         /* The primary first: a promotion is the most urgent action. */
@@ -749,6 +864,9 @@ unsigned policy_actions(const struct state *s,
                 }
                 n++;
             }
+        }
+        if (memo != NULL && n == before) {
+            memo_set(s, c, pc, &memo->clusters[i].calm_memo);
         }
     }
     return n;

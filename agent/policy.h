@@ -137,6 +137,16 @@ unsigned policy_next_commands(const struct state *s,
                               struct command *out,
                               unsigned max);
 
+/* The same, for the leader: it remembers in each cluster (quiet_memo)
+ * that the cluster needs nothing and that only a command applied to it can
+ * change that, and skips it until one is. Equal to policy_next_commands()
+ * on a state changed only by cluster_apply(). */
+unsigned policy_next_commands_memo(struct state *s,
+                                   const struct policy_config *pc,
+                                   uint64_t now_ms,
+                                   struct command *out,
+                                   unsigned max);
+
 /* The node may be promoted over although it cannot be proven fenced: its
  * agent fell silent while it ran, and either an operator allowed it in this
  * epoch or it named synchronous standbys, every one a node of the cluster
@@ -192,6 +202,14 @@ unsigned policy_actions(const struct state *s,
                         const struct policy_config *pc,
                         struct action *out,
                         unsigned max);
+
+/* The same, skipping clusters with no action due and nothing applied to
+ * them since (calm_memo); equal to policy_actions() on a state changed only
+ * by cluster_apply(). */
+unsigned policy_actions_memo(struct state *s,
+                             const struct policy_config *pc,
+                             struct action *out,
+                             unsigned max);
 
 const char *policy_action_name(int kind);
 

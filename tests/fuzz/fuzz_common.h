@@ -189,37 +189,19 @@ static inline void fz_base_state(struct state *s)
     }
 }
 
-/* dst (not initialized) becomes a deep copy of src (events shared: they
- * never change once made). */
+/* dst (not initialized) becomes a deep copy of src: through its encoding,
+ * which holds everything replicated (views and indexes are owned pointers,
+ * so a copy of the structs would share them). */
 static inline void fz_state_copy(struct state *dst, const struct state *src)
 {
-    *dst = *src;
-    dst->clusters = NULL;
-    if (src->n_clusters > 0) {
-        dst->clusters = malloc(src->n_clusters * sizeof *dst->clusters);
-        if (dst->clusters == NULL) {
-            abort();
-        }
-        memcpy(dst->clusters, src->clusters, src->n_clusters * sizeof *dst->clusters);
-        for (unsigned i = 0; i < src->n_clusters; i++) {
-            const struct cluster *c = &src->clusters[i];
-            dst->clusters[i].nodes = NULL;
-            if (c->n_nodes > 0) {
-                dst->clusters[i].nodes = malloc(c->n_nodes * sizeof *c->nodes);
-                if (dst->clusters[i].nodes == NULL) {
-                    abort();
-                }
-                memcpy(dst->clusters[i].nodes, c->nodes, c->n_nodes * sizeof *c->nodes);
-            }
-            if (event_ring_copy(&dst->clusters[i].events, &c->events) != 0) {
-                abort();
-            }
-        }
-    }
-    if (event_ring_copy(&dst->events, &src->events) != 0 ||
-        event_ring_copy(&dst->recent, &src->recent) != 0) {
-        abort();
-    }
+    uint8_t *buf;
+    size_t len;
+    char err[256];
+    FZ_ASSERT(codec_state_encode(src, NULL, &buf, &len) == 0, "encoding a state failed");
+    FZ_ASSERT(codec_state_decode(buf, len, dst, err, sizeof err) == 0,
+              "a state's own encoding "
+              "does not decode");
+    free(buf);
 }
 
 /* dst (a state previously set by this function, or zeroed) becomes a deep
@@ -271,7 +253,19 @@ static inline void fz_run_policy(struct state *s, uint64_t now)
     for (int round = 0; round < 4; round++) {
         struct command cmd;
         struct apply_result res;
-        if (!policy_next_command(s, &pc, now, &cmd)) {
+        struct command memo;
+        bool rv = policy_next_command(s, &pc, now, &cmd);
+        /* The leader's walk (quiet clusters skipped until something is
+         * applied to them) finds the same. */
+        bool memo_rv = policy_next_commands_memo(s, &pc, now, &memo, 1) == 1;
+        FZ_ASSERT(memo_rv == rv &&
+                      (!rv || (memo.kind == cmd.kind && strcmp(memo.cluster, cmd.cluster) == 0 &&
+                               strcmp(memo.node, cmd.node) == 0)),
+                  "the memo walk differs");
+        if (memo_rv) {
+            command_close(&memo);
+        }
+        if (!rv) {
             break;
         }
         cluster_apply(s, &cmd, &res);
@@ -280,6 +274,8 @@ static inline void fz_run_policy(struct state *s, uint64_t now)
     }
     {
         unsigned n = PGQ_MIN(policy_actions(s, &pc, acts, 16), 16u);
+        FZ_ASSERT(policy_actions_memo(s, &pc, acts, 16) == policy_actions(s, &pc, acts, 16),
+                  "the memo walk finds other actions");
         for (unsigned i = 0; i < n; i++) {
             (void)policy_action_name(acts[i].kind);
             (void)policy_action_due(s, &pc, &acts[i]);

@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     FZ_ASSERT(memchr(q.node, '\0', sizeof q.node) != NULL, "node unterminated");
     FZ_ASSERT(memchr(q.cluster, '\0', sizeof q.cluster) != NULL, "cluster unterminated");
-    FZ_ASSERT(q.limit <= PGQ_MAX_EVENTS, "limit over the events kept");
+    FZ_ASSERT(q.limit <= PGQ_EVENTS_LIST_MAX, "limit over the events listed");
     memset(&f, 0, sizeof f);
     f.primary = data[0] & 1;
     f.failing_over = data[0] & 2;

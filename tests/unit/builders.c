@@ -777,6 +777,19 @@ bool b_plan(const struct state *s,
     bool rv;
     b_encode(s, &before, &before_len);
     rv = policy_next_command(s, pc, now, out);
+    {
+        /* The leader's walk, which skips the clusters it found quiet with
+         * nothing applied since, finds the same. */
+        struct command memo;
+        bool memo_rv = policy_next_commands_memo((struct state *)s, pc, now, &memo, 1) == 1;
+        assert_int_equal(memo_rv, rv);
+        if (rv) {
+            assert_int_equal(memo.kind, out->kind);
+            assert_string_equal(memo.cluster, out->cluster);
+            assert_string_equal(memo.node, out->node);
+            command_close(&memo);
+        }
+    }
     b_encode(s, &after, &after_len);
     assert_int_equal(before_len, after_len);
     assert_memory_equal(before, after, before_len);
