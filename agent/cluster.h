@@ -780,6 +780,29 @@ uint64_t obs_lag(const struct obs *o);
  * more, or a standby's lag crossed `wal_step`. */
 bool obs_report_due(const struct obs *prev, const struct obs *cur, uint64_t wal_step);
 
+/* What obs_report_due() compares of the observation last reported: its
+ * fields, and its strings by a hash, so that a probe target keeps these 48
+ * bytes rather than a copy of the 3 KB observation it sent. Two different
+ * strings of one hash delay a report to the refresh (report_refresh), no
+ * more: the hash is 64 bits of FNV-1a over all five, separated. */
+struct obs_digest
+{
+    bool reachable;
+    bool in_recovery;
+    bool streaming;
+    bool read_only;
+    int slot_use;
+    uint32_t timeline;
+    uint64_t current_lsn;
+    uint64_t lag; /* obs_lag() */
+    uint64_t strings;
+};
+
+void obs_digest_of(const struct obs *o, struct obs_digest *d);
+
+/* obs_report_due() against the digest of the observation last reported. */
+bool obs_digest_due(const struct obs_digest *prev, const struct obs *cur, uint64_t wal_step);
+
 /* The node's most advanced WAL position as a standby, probed at or after
  * state seq `seq` (fresh); false when no such observation exists. */
 bool node_fresh_position(const struct node *n, uint64_t seq, uint64_t *lsn);

@@ -51,7 +51,7 @@ struct probe_target
     struct probe *probe;
     char cluster[PGQ_NAME_MAX];
     char node[PGQ_NAME_MAX];
-    char conninfo[PGQ_CONNINFO_MAX];
+    char *conninfo;   /* owned, as long as it is */
     uint64_t reg_seq; /* the node's registration: one registered again is probed anew */
     struct pgconn pc;
     uv_timer_t timer;
@@ -73,8 +73,8 @@ struct probe_target
     bool dirty;     /* obs to report */
     bool in_flight; /* sent, not yet committed (what was sent is in the report) */
     bool have_reported;
-    struct obs reported;
-    uint64_t reported_ms; /* uv_now */
+    struct obs_digest reported; /* of what was last sent and committed */
+    uint64_t reported_ms;       /* uv_now */
     unsigned pending_closes;
     struct probe_target *next;
 };
@@ -98,6 +98,7 @@ struct probe
     uint64_t probes_kept;       /* probes begun on the kept connection */
     unsigned n_targets;
     unsigned n_shed;
+    unsigned n_pending; /* targets dirty and not in flight (probe_pending) */
     /* private */
     bool closing;
     unsigned pending;

@@ -533,25 +533,60 @@ uint64_t obs_lag(const struct obs *o)
     return o->upstream_lsn - o->receive_lsn;
 }
 
-bool obs_report_due(const struct obs *prev, const struct obs *cur, uint64_t wal_step)
+static uint64_t fnv_more(uint64_t h, const char *s)
 {
-    if (prev->reachable != cur->reachable || prev->in_recovery != cur->in_recovery ||
-        prev->timeline != cur->timeline || prev->streaming != cur->streaming ||
-        strcmp(prev->upstream, cur->upstream) != 0 || prev->read_only != cur->read_only ||
-        strcmp(prev->sync_standbys, cur->sync_standbys) != 0 ||
-        strcmp(prev->lost_slots, cur->lost_slots) != 0 || prev->slot_use != cur->slot_use ||
-        strcmp(prev->sync_setting, cur->sync_setting) != 0 ||
-        strcmp(prev->replicas, cur->replicas) != 0) {
+    for (; *s != '\0'; s++) {
+        h ^= (unsigned char)*s;
+        h *= 0x100000001b3ULL;
+    }
+    h ^= 0xffu; /* a byte no string holds: "a" + "b" is not "ab" + "" */
+    return h * 0x100000001b3ULL;
+}
+
+void obs_digest_of(const struct obs *o, struct obs_digest *d)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    memset(d, 0, sizeof *d);
+    d->reachable = o->reachable;
+    d->in_recovery = o->in_recovery;
+    d->streaming = o->streaming;
+    d->read_only = o->read_only;
+    d->slot_use = o->slot_use;
+    d->timeline = o->timeline;
+    d->current_lsn = o->current_lsn;
+    d->lag = obs_lag(o);
+    h = fnv_more(h, o->upstream);
+    h = fnv_more(h, o->sync_standbys);
+    h = fnv_more(h, o->lost_slots);
+    h = fnv_more(h, o->sync_setting);
+    d->strings = fnv_more(h, o->replicas);
+}
+
+bool obs_digest_due(const struct obs_digest *prev, const struct obs *cur, uint64_t wal_step)
+{
+    struct obs_digest c;
+    obs_digest_of(cur, &c);
+    if (prev->reachable != c.reachable || prev->in_recovery != c.in_recovery ||
+        prev->timeline != c.timeline || prev->streaming != c.streaming ||
+        prev->read_only != c.read_only || prev->slot_use != c.slot_use ||
+        prev->strings != c.strings) {
         return true;
     }
     /* The primary's last committed position is what max_lag_on_failover is
      * measured against when it dies: keep it within wal_step of the truth
      * as of the last probe. */
-    if (cur->reachable && !cur->in_recovery && cur->current_lsn > prev->current_lsn &&
-        cur->current_lsn - prev->current_lsn >= wal_step) {
+    if (c.reachable && !c.in_recovery && c.current_lsn > prev->current_lsn &&
+        c.current_lsn - prev->current_lsn >= wal_step) {
         return true;
     }
-    return (obs_lag(prev) > wal_step) != (obs_lag(cur) > wal_step);
+    return (prev->lag > wal_step) != (c.lag > wal_step);
+}
+
+bool obs_report_due(const struct obs *prev, const struct obs *cur, uint64_t wal_step)
+{
+    struct obs_digest d;
+    obs_digest_of(prev, &d);
+    return obs_digest_due(&d, cur, wal_step);
 }
 
 /* ---- replication slots -------------------------------------------------- */

@@ -1370,6 +1370,27 @@ static void test_report_due(void **ctx)
         assert_true(obs_report_due(&p, &o, STEP));
         assert_false(obs_report_due(&o, &o, STEP));
     }
+    {
+        /* A probe target keeps a digest of what it sent: the strings compared by one hash, each
+         * ended, so that moving a name from one field to the next is a change. */
+        struct obs a = p, b = p;
+        struct obs_digest d;
+        pgq_strlcpy(a.sync_standbys, "n2", sizeof a.sync_standbys);
+        pgq_strlcpy(b.lost_slots, "n2", sizeof b.lost_slots);
+        obs_digest_of(&a, &d);
+        assert_false(obs_digest_due(&d, &a, STEP));
+        assert_true(obs_digest_due(&d, &b, STEP));
+        pgq_strlcpy(b.lost_slots, "", sizeof b.lost_slots);
+        pgq_strlcpy(b.sync_setting, "n2", sizeof b.sync_setting);
+        assert_true(obs_digest_due(&d, &b, STEP));
+        b = a;
+        pgq_strlcpy(b.replicas, "n3", sizeof b.replicas);
+        assert_true(obs_digest_due(&d, &b, STEP));
+        b = a;
+        b.cache_hit_bp = 42; /* metrics alone wait for the refresh */
+        b.error[0] = 'x';
+        assert_false(obs_digest_due(&d, &b, STEP));
+    }
 }
 
 static void test_report_non_voter_refused(void **ctx)
