@@ -124,7 +124,10 @@ def start_fakepg(sb, n_nodes, per_cluster, nofile, monitors=3):
     """fakepg for n_nodes nodes: as many processes (shards, each on its own port) as the
     open-file limit needs for `monitors` connections per node, with room for the rounds'
     reconnections. Returns (processes, ports)."""
-    shards = max(1, -(-int(n_nodes * monitors * 1.5) // max(nofile - 1024, 1)))
+    # Twice the kept connections, as fakepg asks for itself: a full round's new connection
+    # is made before the kept one is closed. Short of that, accept() fails (EMFILE), the
+    # monitors' connects wait out their timeout and the fake nodes look down.
+    shards = max(1, -(-(n_nodes * monitors * 2) // max(nofile - 1024, 1)))
     shards = min(env_int("BENCH_SCALE_SHARDS", shards), -(-n_nodes // per_cluster))
     ports = t.free_ports(shards)
     procs = []
