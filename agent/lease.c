@@ -23,14 +23,57 @@ void lease_book_init(struct lease_book *b, uint64_t lease_ms, uint64_t drift_ms)
 void lease_book_close(struct lease_book *b)
 {
     free(b->entries);
+    free(b->index);
     b->entries = NULL;
-    b->n_entries = b->cap = 0;
+    b->index = NULL;
+    b->n_entries = b->cap = b->index_cap = 0;
+}
+
+static unsigned entry_hash(const char *cluster, const char *node)
+{
+    uint64_t h = pgq_fnv1a(cluster) * 0x100000001b3ULL ^ pgq_fnv1a(node);
+    return (unsigned)(h ^ (h >> 32));
+}
+
+static void index_put(struct lease_book *b, unsigned i)
+{
+    unsigned mask = b->index_cap - 1;
+    unsigned k = entry_hash(b->entries[i].cluster, b->entries[i].node) & mask;
+    while (b->index[k] != 0) {
+        k = (k + 1) & mask;
+    }
+    b->index[k] = i + 1;
+}
+
+/* Index every entry again, in a table at least twice their number (or
+ * none, looked up by a walk, when there is no memory for it). */
+static void index_rebuild(struct lease_book *b)
+{
+    unsigned cap = 16;
+    while (cap < 2 * b->n_entries + 2) {
+        cap *= 2;
+    }
+    if (cap != b->index_cap) {
+        free(b->index);
+        b->index_cap = 0;
+        if ((b->index = malloc((size_t)cap * sizeof *b->index)) == NULL) {
+            return;
+        }
+        b->index_cap = cap;
+    }
+    if (b->index != NULL) {
+        memset(b->index, 0, (size_t)b->index_cap * sizeof *b->index);
+        for (unsigned i = 0; i < b->n_entries; i++) {
+            index_put(b, i);
+        }
+    }
 }
 
 void lease_book_reset(struct lease_book *b, uint64_t now_ms)
 {
     b->n_entries = 0;
     b->since_ms = now_ms;
+    index_rebuild(b);
 }
 
 /* When a lease of e ends on the leader's clock (see lease_end_ms). */
@@ -56,7 +99,10 @@ unsigned lease_book_prune(struct lease_book *b, const struct state *s, uint64_t 
         }
         b->entries[kept++] = *e;
     }
-    b->n_entries = kept;
+    if (kept != b->n_entries) {
+        b->n_entries = kept;
+        index_rebuild(b);
+    }
     return left;
 }
 
@@ -76,6 +122,16 @@ const struct lease_entry *lease_entry_find(const struct lease_book *b,
                                            const char *cluster,
                                            const char *node)
 {
+    if (b->index != NULL) {
+        unsigned mask = b->index_cap - 1;
+        for (unsigned k = entry_hash(cluster, node) & mask; b->index[k] != 0; k = (k + 1) & mask) {
+            const struct lease_entry *e = &b->entries[b->index[k] - 1];
+            if (strcmp(e->node, node) == 0 && strcmp(e->cluster, cluster) == 0) {
+                return e;
+            }
+        }
+        return NULL;
+    }
     for (unsigned i = 0; i < b->n_entries; i++) {
         if (strcmp(b->entries[i].cluster, cluster) == 0 && strcmp(b->entries[i].node, node) == 0) {
             return &b->entries[i];
@@ -103,6 +159,11 @@ struct lease_entry *lease_entry_get(struct lease_book *b, const char *cluster, c
     memset(e, 0, sizeof *e);
     pgq_strlcpy(e->cluster, cluster, sizeof e->cluster);
     pgq_strlcpy(e->node, node, sizeof e->node);
+    if (b->index != NULL && 2 * b->n_entries + 2 <= b->index_cap) {
+        index_put(b, b->n_entries - 1);
+    } else {
+        index_rebuild(b);
+    }
     return e;
 }
 

@@ -72,6 +72,12 @@ struct lease_book
     struct lease_entry *entries; /* owned */
     unsigned n_entries;
     unsigned cap;
+    /* Entries by a hash of cluster/node (open addressing, entry + 1, 0:
+     * empty; index_cap a power of 2, at least twice n_entries): a
+     * heartbeat and the leader's walk of the nodes find an agent's entry in
+     * O(1), not a walk of every agent's. NULL (no memory): found by a walk. */
+    unsigned *index;
+    unsigned index_cap;
 };
 
 void lease_book_init(struct lease_book *b, uint64_t lease_ms, uint64_t drift_ms);

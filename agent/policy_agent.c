@@ -80,14 +80,14 @@ bool policy_next_agent(const struct state *s,
     if (b == NULL || s->feature_level < 2) {
         return false;
     }
+    /* An agent committed up that has not been heard for a lease: only
+     * nodes with an agent up are looked up (in the book's index). */
     for (unsigned i = 0; i < s->n_clusters; i++) {
         const struct cluster *c = &s->clusters[i];
         for (unsigned j = 0; j < c->n_nodes; j++) {
             const struct node *n = &c->nodes[j];
-            const struct lease_entry *e = lease_entry_find(b, c->name, n->name);
-            bool heard = e != NULL && e->heard_ms != 0;
-            bool refused;
-            if (n->agent.state == PGQ_AGENT_UP && lease_agent_silent(b, e, now_ms)) {
+            if (n->agent.state == PGQ_AGENT_UP &&
+                lease_agent_silent(b, lease_entry_find(b, c->name, n->name), now_ms)) {
                 command_init(out, CMD_AGENT);
                 pgq_strlcpy(out->cluster, c->name, sizeof out->cluster);
                 pgq_strlcpy(out->node, n->name, sizeof out->node);
@@ -95,25 +95,34 @@ bool policy_next_agent(const struct state *s,
                 out->u.agent.state = PGQ_AGENT_SILENT;
                 return true;
             }
-            if (!heard || lease_agent_silent(b, e, now_ms)) {
-                continue;
+        }
+    }
+    /* What the agents heard say, where it differs from what is committed
+     * (or is due again): a walk of the agents heard, not of every node. */
+    for (unsigned i = 0; i < b->n_entries; i++) {
+        const struct lease_entry *e = &b->entries[i];
+        const struct cluster *c;
+        const struct node *n;
+        bool refused;
+        if (e->heard_ms == 0 || lease_agent_silent(b, e, now_ms) ||
+            (c = state_cluster(s, e->cluster)) == NULL || (n = cluster_node(c, e->node)) == NULL) {
+            continue;
+        }
+        /* Facts of another server, already refused once, change nothing:
+         * they are told again only every agent_refresh_ms. */
+        refused = node_identity_foreign(n, e->facts.system_id) &&
+                  n->agent.system_id == e->facts.system_id;
+        if ((!refused && agent_facts_material(&e->facts, &n->agent)) ||
+            now_ms >= n->agent.facts_ms + pc->agent_refresh_ms) {
+            command_init(out, CMD_AGENT);
+            pgq_strlcpy(out->cluster, c->name, sizeof out->cluster);
+            pgq_strlcpy(out->node, n->name, sizeof out->node);
+            out->u.agent = e->facts;
+            out->u.agent.state = PGQ_AGENT_UP;
+            if (s->feature_level < 5) {
+                out->u.agent.system_id = 0; /* a field older monitors do not know */
             }
-            /* Facts of another server, already refused once, change
-             * nothing: they are told again only every agent_refresh_ms. */
-            refused = node_identity_foreign(n, e->facts.system_id) &&
-                      n->agent.system_id == e->facts.system_id;
-            if ((!refused && agent_facts_material(&e->facts, &n->agent)) ||
-                now_ms >= n->agent.facts_ms + pc->agent_refresh_ms) {
-                command_init(out, CMD_AGENT);
-                pgq_strlcpy(out->cluster, c->name, sizeof out->cluster);
-                pgq_strlcpy(out->node, n->name, sizeof out->node);
-                out->u.agent = e->facts;
-                out->u.agent.state = PGQ_AGENT_UP;
-                if (s->feature_level < 5) {
-                    out->u.agent.system_id = 0; /* a field older monitors do not know */
-                }
-                return true;
-            }
+            return true;
         }
     }
     return false;

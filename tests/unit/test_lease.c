@@ -331,18 +331,21 @@ static void test_lease_book_follow(void **ctx)
 
 static void test_lease_entries(void **ctx)
 {
-    /* Each node of each cluster has one entry, found again by name, and the book grows past its
-     * first allocation without losing any. */
+    /* Each node of each cluster has one entry, found again by name through the book's index as
+     * it grows to thousands, and none after a new leader's reset. */
+    enum { N = 3000 };
     struct lease_book b;
     char name[PGQ_NAME_MAX];
     (void)ctx;
     lease_book_init(&b, LEASE_MS, DRIFT_MS);
-    for (unsigned i = 0; i < 40; i++) {
+    for (unsigned i = 0; i < N; i++) {
         snprintf(name, sizeof name, "pg%u", i);
         lease_granted(lease_entry_get(&b, i % 2 ? "east" : "west", name), 1000 + i);
     }
-    assert_int_equal(b.n_entries, 40);
-    for (unsigned i = 0; i < 40; i++) {
+    assert_int_equal(b.n_entries, N);
+    assert_non_null(b.index);
+    assert_true(b.index_cap >= 2 * N);
+    for (unsigned i = 0; i < N; i++) {
         const struct lease_entry *e;
         snprintf(name, sizeof name, "pg%u", i);
         e = lease_entry_find(&b, i % 2 ? "east" : "west", name);
@@ -351,7 +354,13 @@ static void test_lease_entries(void **ctx)
         assert_ptr_equal(lease_entry_get(&b, e->cluster, e->node), e);
         assert_null(lease_entry_find(&b, i % 2 ? "west" : "east", name));
     }
-    assert_int_equal(b.n_entries, 40);
+    assert_int_equal(b.n_entries, N);
+    lease_book_reset(&b, 5000);
+    assert_null(lease_entry_find(&b, "west", "pg0"));
+    assert_null(lease_entry_find(&b, "east", "pg1"));
+    lease_granted(lease_entry_get(&b, "east", "pg1"), 6000);
+    assert_int_equal(lease_entry_find(&b, "east", "pg1")->granted_ms, 6000);
+    assert_int_equal(b.n_entries, 1);
     lease_book_close(&b);
     assert_int_equal(b.n_entries, 0);
 }
@@ -472,6 +481,26 @@ static void test_heartbeat_unregistered(void **ctx)
     assert_false(r.registered);
     assert_int_equal(b.n_entries, 0);
     assert_int_equal(lease_end_ms(&b, B_CLUSTER, "pg1"), 5500);
+    lease_book_close(&b);
+}
+
+static void test_lease_book_prune(void **ctx)
+{
+    /* A removed node's entry goes once a lease granted to it has surely ended, not before; the
+     * entries kept are still found by name afterwards (the index follows the compaction). */
+    struct state *s = *ctx;
+    struct lease_book b;
+    healthy_book(s, &b);
+    lease_granted(lease_entry_get(&b, B_CLUSTER, "gone"), 2000);
+    lease_granted(lease_entry_get(&b, B_CLUSTER, "pg1"), 2000);
+    lease_granted(lease_entry_get(&b, B_CLUSTER, "pg2"), 2100);
+    assert_int_equal(lease_book_prune(&b, s, 2000 + LEASE_MS + DRIFT_MS - 1), 1); /* not yet */
+    assert_int_equal(b.n_entries, 3);
+    assert_int_equal(lease_book_prune(&b, s, 2000 + LEASE_MS + DRIFT_MS), 0);
+    assert_int_equal(b.n_entries, 2);
+    assert_null(lease_entry_find(&b, B_CLUSTER, "gone"));
+    assert_int_equal(lease_entry_find(&b, B_CLUSTER, "pg1")->granted_ms, 2000);
+    assert_int_equal(lease_entry_find(&b, B_CLUSTER, "pg2")->granted_ms, 2100);
     lease_book_close(&b);
 }
 
@@ -911,6 +940,7 @@ int main(void)
         cmocka_unit_test(test_lease_new_leader),
         cmocka_unit_test(test_lease_book_follow),
         cmocka_unit_test(test_lease_entries),
+        T(test_lease_book_prune),
         cmocka_unit_test(test_lease_agent_silent),
         T(test_lease_may_grant),
         T(test_lease_may_grant_twin),
