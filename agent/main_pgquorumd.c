@@ -13,10 +13,11 @@
 
 #include "config.h"
 #include "failpoint.h"
-#include "log.h"
-#include "log_drain.h"
 #include "lease.h"
 #include "loadwatch.h"
+#include "log.h"
+#include "log_drain.h"
+#include "memory.h"
 #include "monitor.h"
 #include "node.h"
 #include "reload.h"
@@ -224,6 +225,7 @@ int main(int argc, char **argv)
     /* A peer dying mid-write must not kill us: libraft's transport does
      * not block SIGPIPE itself. */
     signal(SIGPIPE, SIG_IGN);
+    pgq_memory_setup();
 
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "c:Vh", longopts, NULL)) != -1) {

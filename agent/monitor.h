@@ -110,6 +110,7 @@ struct monitor
     struct fd_need fd_need; /* as of the last change of the nodes */
     unsigned shed_logged;   /* probes shed as last logged */
     uint64_t shed_log_ms;
+    uint64_t trim_ms; /* uv_now: free heap pages last given back (memory.h) */
     /* shutdown */
     bool started_peer;
     bool started_api;

@@ -19,6 +19,7 @@
 
 #include "lib/util.h"
 #include "log.h"
+#include "memory.h"
 #include "monitor_internal.h"
 
 /* Lines about shedding: at its start and end at once, changes in between at
@@ -112,6 +113,7 @@ void monitor_resources_tick(struct monitor *m)
 {
     uint64_t now = uv_now(m->loop), window = m->cons.policy.view_max_age_ms;
     log_shedding(m);
+    pgq_memory_tick(now, &m->trim_ms);
     if (!m->started_lw) {
         return;
     }
