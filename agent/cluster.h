@@ -304,7 +304,8 @@ struct cluster_sync
     /* Older sets, each binding for a failover until `set` is in force: the
      * primary was seen running it (applied_seq) at applied_lsn and k of its
      * standbys were seen holding WAL up to there. */
-    struct sync_set retiring[PGQ_SYNC_RETIRING_MAX];
+    struct sync_set *retiring; /* owned: room for PGQ_SYNC_RETIRING_MAX once one retired
+                                  (NULL before: most clusters never manage one) */
     unsigned n_retiring;
     uint64_t applied_seq;            /* set.seq once the primary was seen running it */
     uint64_t applied_lsn;            /* the primary's position in that observation */

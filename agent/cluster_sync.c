@@ -273,6 +273,9 @@ int apply_sync_set(struct state *s, const struct command *cmd, struct apply_resu
                             c->name, PGQ_SYNC_RETIRING_MAX);
     }
     if (!drop) {
+        if (y->retiring == NULL) {
+            y->retiring = state_grow(NULL, PGQ_SYNC_RETIRING_MAX * sizeof *y->retiring);
+        }
         y->retiring[y->n_retiring++] = y->set;
     }
     set.seq = s->seq + 1; /* the seq this command is applied as: unique */

@@ -3,6 +3,7 @@
  * Every field is written only when set, so that decoding then encoding
  * gives back the same bytes. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "codec_internal.h"
@@ -170,6 +171,11 @@ void codec_cluster_sync_from_pb(struct dec *d, const Pgq__Cluster *m, struct clu
     y->number = m->number_sync;
     set_from_pb(d, m->sync_set, &y->set);
     codec_check_count(d, m->n_sync_retiring, PGQ_SYNC_RETIRING_MAX, "cluster.sync_retiring");
+    if (d->rv == 0 && m->n_sync_retiring > 0 && y->retiring == NULL &&
+        (y->retiring = calloc(PGQ_SYNC_RETIRING_MAX, sizeof *y->retiring)) == NULL) {
+        codec_dec_fail(d, PGQ_NOMEM, "out of memory");
+        return;
+    }
     for (size_t i = 0; d->rv == 0 && i < m->n_sync_retiring; i++) {
         set_from_pb(d, m->sync_retiring[i], &y->retiring[i]);
         y->n_retiring = (unsigned)i + 1;

@@ -78,13 +78,14 @@ void *state_grow(void *p, size_t size)
 }
 
 /* Room for one more of n elements of `size` bytes in *cap: doubling, so
- * that appending is O(1) amortized. */
+ * that appending is O(1) amortized, from one (a cluster of two nodes holds
+ * two records of 2.6 KB, not four). */
 static void *room_for_one(void *p, unsigned n, unsigned *cap, size_t size)
 {
     if (n < *cap) {
         return p;
     }
-    *cap = *cap < 4 ? 4 : *cap * 2;
+    *cap = *cap == 0 ? 1 : *cap * 2;
     return state_grow(p, (size_t)*cap * size);
 }
 
@@ -278,8 +279,11 @@ void cluster_free(struct cluster *c)
     }
     free(c->nodes);
     free(c->node_index);
+    free(c->sync.retiring);
     c->nodes = NULL;
     c->node_index = NULL;
+    c->sync.retiring = NULL;
+    c->sync.n_retiring = 0;
     c->n_nodes = c->nodes_cap = c->node_index_cap = 0;
 }
 
