@@ -440,7 +440,7 @@ static bool views_same_server(const struct node *m, const struct obs *o)
 {
     for (unsigned k = 0; k < m->n_views; k++) {
         if (m->views[k].monitor_id != 0 && m->views[k].obs.reachable &&
-            obs_same_server(&m->views[k].obs, o)) {
+            view_obs_same_server(&m->views[k].obs, o)) {
             return true;
         }
     }
@@ -689,7 +689,7 @@ static int apply_report(struct state *s, const struct command *cmd, struct apply
         v->monitor_id = r->monitor_id;
         v->gen = s->leader_gen;
         v->applied_ms = s->time_ms;
-        v->obs = o;
+        view_obs_set(&v->obs, &o);
         if (node_slot_denied(n) != denied) {
             members_changed(s, c); /* it has a slot now, or no longer */
         }

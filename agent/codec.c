@@ -14,55 +14,67 @@
 #include "codec_internal.h"
 #include "lib/util.h"
 
+/* The encoder of both kinds of observation (struct obs, and struct
+ * view_obs: the same members, its strings pointers). */
+#define OBS_TO_PB(o, m)                                                                    \
+    do {                                                                                   \
+        pgq__observation__init(m);                                                         \
+        m->node = S(o->node);                                                              \
+        m->reachable = o->reachable;                                                       \
+        if (o->error[0] != '\0') {                                                         \
+            m->error = S(o->error);                                                        \
+        }                                                                                  \
+        m->has_in_recovery = true, m->in_recovery = o->in_recovery;                        \
+        m->has_timeline = true, m->timeline = o->timeline;                                 \
+        m->has_current_lsn = true, m->current_lsn = o->current_lsn;                        \
+        m->has_receive_lsn = true, m->receive_lsn = o->receive_lsn;                        \
+        m->has_replay_lsn = true, m->replay_lsn = o->replay_lsn;                           \
+        m->has_streaming = true, m->streaming = o->streaming;                              \
+        if (o->upstream[0] != '\0') {                                                      \
+            m->upstream = S(o->upstream);                                                  \
+        }                                                                                  \
+        m->has_cache_hit_bp = true, m->cache_hit_bp = o->cache_hit_bp;                     \
+        m->has_index_hit_bp = true, m->index_hit_bp = o->index_hit_bp;                     \
+        m->has_connections = true, m->connections = o->connections;                        \
+        m->has_read_only = true, m->read_only = o->read_only;                              \
+        m->has_probed_ms = true, m->probed_ms = o->probed_ms;                              \
+        m->has_basis_seq = true, m->basis_seq = o->basis_seq;                              \
+        m->has_server_version = true, m->server_version = o->server_version;               \
+        m->has_upstream_lsn = true, m->upstream_lsn = o->upstream_lsn;                     \
+        m->has_failing_since_ms = true, m->failing_since_ms = o->failing_since_ms;         \
+        if (o->failing_ms != 0) {                                                          \
+            m->has_failing_ms = true, m->failing_ms = o->failing_ms;                       \
+        }                                                                                  \
+        /* Each only when set, each on its own: decoding then encoding gives               \
+         * back the same observation. */                                                   \
+        m->has_system_id = o->system_id != 0, m->system_id = o->system_id;                 \
+        m->has_addr_hash = o->addr_hash != 0, m->addr_hash = o->addr_hash;                 \
+        m->has_port = o->port != 0, m->port = o->port;                                     \
+        m->has_data_dir_hash = o->data_dir_hash != 0, m->data_dir_hash = o->data_dir_hash; \
+        if (o->sync_standbys[0] != '\0') {                                                 \
+            m->sync_standbys = S(o->sync_standbys);                                        \
+        }                                                                                  \
+        if (o->lost_slots[0] != '\0') {                                                    \
+            m->lost_slots = S(o->lost_slots);                                              \
+        }                                                                                  \
+        m->has_slot_use = o->slot_use != 0, m->slot_use = (uint32_t)o->slot_use;           \
+        if (o->sync_setting[0] != '\0') {                                                  \
+            m->sync_setting = S(o->sync_setting);                                          \
+        }                                                                                  \
+        if (o->replicas[0] != '\0') {                                                      \
+            m->replicas = S(o->replicas);                                                  \
+        }                                                                                  \
+        m->has_overload_ms = o->overload_ms != 0, m->overload_ms = o->overload_ms;         \
+    } while (0)
+
 void codec_obs_to_pb(const struct obs *o, Pgq__Observation *m)
 {
-    pgq__observation__init(m);
-    m->node = S(o->node);
-    m->reachable = o->reachable;
-    if (o->error[0] != '\0') {
-        m->error = S(o->error);
-    }
-    m->has_in_recovery = true, m->in_recovery = o->in_recovery;
-    m->has_timeline = true, m->timeline = o->timeline;
-    m->has_current_lsn = true, m->current_lsn = o->current_lsn;
-    m->has_receive_lsn = true, m->receive_lsn = o->receive_lsn;
-    m->has_replay_lsn = true, m->replay_lsn = o->replay_lsn;
-    m->has_streaming = true, m->streaming = o->streaming;
-    if (o->upstream[0] != '\0') {
-        m->upstream = S(o->upstream);
-    }
-    m->has_cache_hit_bp = true, m->cache_hit_bp = o->cache_hit_bp;
-    m->has_index_hit_bp = true, m->index_hit_bp = o->index_hit_bp;
-    m->has_connections = true, m->connections = o->connections;
-    m->has_read_only = true, m->read_only = o->read_only;
-    m->has_probed_ms = true, m->probed_ms = o->probed_ms;
-    m->has_basis_seq = true, m->basis_seq = o->basis_seq;
-    m->has_server_version = true, m->server_version = o->server_version;
-    m->has_upstream_lsn = true, m->upstream_lsn = o->upstream_lsn;
-    m->has_failing_since_ms = true, m->failing_since_ms = o->failing_since_ms;
-    if (o->failing_ms != 0) {
-        m->has_failing_ms = true, m->failing_ms = o->failing_ms;
-    }
-    /* Each only when set, each on its own: decoding then encoding gives
-     * back the same observation. */
-    m->has_system_id = o->system_id != 0, m->system_id = o->system_id;
-    m->has_addr_hash = o->addr_hash != 0, m->addr_hash = o->addr_hash;
-    m->has_port = o->port != 0, m->port = o->port;
-    m->has_data_dir_hash = o->data_dir_hash != 0, m->data_dir_hash = o->data_dir_hash;
-    if (o->sync_standbys[0] != '\0') {
-        m->sync_standbys = S(o->sync_standbys);
-    }
-    if (o->lost_slots[0] != '\0') {
-        m->lost_slots = S(o->lost_slots);
-    }
-    m->has_slot_use = o->slot_use != 0, m->slot_use = (uint32_t)o->slot_use;
-    if (o->sync_setting[0] != '\0') {
-        m->sync_setting = S(o->sync_setting);
-    }
-    if (o->replicas[0] != '\0') {
-        m->replicas = S(o->replicas);
-    }
-    m->has_overload_ms = o->overload_ms != 0, m->overload_ms = o->overload_ms;
+    OBS_TO_PB(o, m);
+}
+
+void codec_view_obs_to_pb(const struct view_obs *o, Pgq__Observation *m)
+{
+    OBS_TO_PB(o, m);
 }
 
 void codec_obs_from_pb(struct dec *d, const Pgq__Observation *m, struct obs *o)

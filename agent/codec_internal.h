@@ -86,6 +86,7 @@ void codec_check_message(struct dec *d,
 int codec_agent_to_pb(const struct agent_facts *a, Pgq__AgentFacts *m, struct scratch *sc);
 void codec_agent_from_pb(struct dec *d, const Pgq__AgentFacts *m, struct agent_facts *a);
 void codec_obs_to_pb(const struct obs *o, Pgq__Observation *m);
+void codec_view_obs_to_pb(const struct view_obs *o, Pgq__Observation *m);
 void codec_obs_from_pb(struct dec *d, const Pgq__Observation *m, struct obs *o);
 int codec_command_to_pb(const struct command *cmd, Pgq__Command *m, struct scratch *sc);
 void codec_report_from_pb(struct dec *d, const Pgq__Report *b, struct command *cmd);

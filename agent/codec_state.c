@@ -145,7 +145,7 @@ static Pgq__Node *node_to_pb(const struct node *n, struct scratch *sc)
             return NULL;
         }
         pgq__monitor_view__init(mv);
-        codec_obs_to_pb(&v->obs, o);
+        codec_view_obs_to_pb(&v->obs, o);
         mv->monitor_id = v->monitor_id;
         mv->gen = v->gen;
         mv->applied_ms = v->applied_ms;
@@ -429,6 +429,7 @@ static void failover_from_pb(struct dec *d,
 
 static void node_from_pb(struct dec *d, const Pgq__Node *m, struct node *n)
 {
+    struct obs o;
     memset(n, 0, sizeof *n);
     codec_copy_str(d, n->name, sizeof n->name, m->name, "node.name");
     codec_copy_str(d, n->conninfo, sizeof n->conninfo, m->conninfo, "node.conninfo");
@@ -486,7 +487,8 @@ static void node_from_pb(struct dec *d, const Pgq__Node *m, struct node *n)
         n->views[i].monitor_id = m->views[i]->monitor_id;
         n->views[i].gen = m->views[i]->gen;
         n->views[i].applied_ms = m->views[i]->applied_ms;
-        codec_obs_from_pb(d, m->views[i]->obs, &n->views[i].obs);
+        codec_obs_from_pb(d, m->views[i]->obs, &o);
+        view_obs_set(&n->views[i].obs, &o);
     }
 }
 

@@ -179,7 +179,7 @@ static bool next_role(const struct cluster *c, struct command *out)
             n->agent.rejoin_epoch == c->epoch) {
             return set_role(c, n, PGQ_ROLE_STANDBY, out);
         }
-        if (c->primary[0] == '\0' && n->role == PGQ_ROLE_UNKNOWN && obs_writable(&v->obs)) {
+        if (c->primary[0] == '\0' && n->role == PGQ_ROLE_UNKNOWN && view_obs_writable(&v->obs)) {
             writable = n;
             n_writable++;
         }

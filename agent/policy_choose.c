@@ -19,7 +19,7 @@ static uint64_t primary_last_lsn(const struct node *p)
 {
     uint64_t lsn = p->last_write_lsn;
     for (unsigned i = 0; i < p->n_views; i++) {
-        const struct obs *o = &p->views[i].obs;
+        const struct view_obs *o = &p->views[i].obs;
         if (p->views[i].monitor_id != 0 && o->reachable && !o->in_recovery) {
             lsn = PGQ_MAX(lsn, o->current_lsn);
         }
@@ -64,7 +64,7 @@ static uint64_t standby_evidence(const struct cluster *c, const struct node *p, 
             lsn = PGQ_MAX(lsn, n->cut_upstream_lsn);
         }
         for (unsigned k = 0; k < n->n_views; k++) {
-            const struct obs *o = &n->views[k].obs;
+            const struct view_obs *o = &n->views[k].obs;
             if (n->views[k].monitor_id != 0 && o->reachable && o->in_recovery &&
                 o->timeline == tli) {
                 lsn =

@@ -25,7 +25,7 @@ bool policy_sync_allowed(const struct cluster *c)
 static const struct view *primary_view(const struct node *p)
 {
     const struct view *v = node_latest_view(p);
-    return v != NULL && obs_writable(&v->obs) ? v : NULL;
+    return v != NULL && view_obs_writable(&v->obs) ? v : NULL;
 }
 
 /* May be a synchronous standby of p at all: a standby with replication

@@ -49,7 +49,7 @@ const struct view *render_freshest_up(const struct node *n)
     return best;
 }
 
-uint64_t render_node_lsn(const struct obs *o)
+uint64_t render_node_lsn(const struct view_obs *o)
 {
     return o->in_recovery ? PGQ_MAX(o->receive_lsn, o->replay_lsn) : o->current_lsn;
 }
@@ -66,7 +66,7 @@ bool render_node_lag(const struct cluster *c, const struct node *n, uint64_t *la
         return false;
     }
     if (v->obs.streaming && v->obs.upstream_lsn != 0) {
-        *lag = obs_lag(&v->obs);
+        *lag = view_obs_lag(&v->obs);
         return true;
     }
     if (pv == NULL || pv->obs.in_recovery) {

@@ -21,7 +21,7 @@ const struct view *render_freshest_up(const struct node *n);
 
 /* A node's WAL position as observed: a standby's received or replayed end,
  * whichever is further, a primary's current one. */
-uint64_t render_node_lsn(const struct obs *o);
+uint64_t render_node_lsn(const struct view_obs *o);
 
 /* Bytes a standby is behind (false: not a standby, or not known). */
 bool render_node_lag(const struct cluster *c, const struct node *n, uint64_t *lag);

@@ -364,7 +364,7 @@ static json_t *sync_standbys_doc(const struct node *n)
 }
 
 /* What the freshest view that reached the node saw of its PostgreSQL. */
-static void put_observed(json_t *o, bool *ok, const struct obs *b)
+static void put_observed(json_t *o, bool *ok, const struct view_obs *b)
 {
     put_bool(o, ok, "in_recovery", b->in_recovery);
     put_u64(o, ok, "timeline", b->timeline);

@@ -263,10 +263,127 @@ const struct node *cluster_node_at(const struct cluster *c, const char *conninfo
     return NULL;
 }
 
+/* ---- views ---------------------------------------------------------------- */
+
+static const char no_text[] = "";
+
+static void text_set(const char **dst, const char *src)
+{
+    size_t len = strlen(src);
+    if (*dst != NULL && strcmp(*dst, src) == 0) {
+        return; /* the same again: most reports change no string */
+    }
+    if (*dst != NULL && *dst != no_text) {
+        free((char *)*dst);
+    }
+    if (len == 0) {
+        *dst = no_text;
+        return;
+    }
+    *dst = memcpy(state_grow(NULL, len + 1), src, len + 1);
+}
+
+static void text_free(const char **t)
+{
+    if (*t != NULL && *t != no_text) {
+        free((char *)*t);
+    }
+    *t = NULL;
+}
+
+/* The strings of struct view_obs, by member: one list for set, get, clear. */
+#define VIEW_TEXTS(X) \
+    X(node)           \
+    X(error)          \
+    X(upstream)       \
+    X(sync_standbys)  \
+    X(lost_slots)     \
+    X(sync_setting)   \
+    X(replicas)
+
+/* And its numbers. */
+#define VIEW_NUMBERS(X) \
+    X(reachable)        \
+    X(in_recovery)      \
+    X(timeline)         \
+    X(current_lsn)      \
+    X(receive_lsn)      \
+    X(replay_lsn)       \
+    X(streaming)        \
+    X(cache_hit_bp)     \
+    X(index_hit_bp)     \
+    X(connections)      \
+    X(read_only)        \
+    X(probed_ms)        \
+    X(basis_seq)        \
+    X(server_version)   \
+    X(upstream_lsn)     \
+    X(failing_since_ms) \
+    X(failing_ms)       \
+    X(system_id)        \
+    X(addr_hash)        \
+    X(port)             \
+    X(data_dir_hash)    \
+    X(slot_use)         \
+    X(overload_ms)
+
+#if defined(__x86_64__)
+_Static_assert(
+    sizeof(struct obs) == 3128,
+    "a member added to struct obs goes in struct view_obs, VIEW_TEXTS or VIEW_NUMBERS too");
+#endif
+
+void view_obs_set(struct view_obs *v, const struct obs *o)
+{
+#define SET_TEXT(f) text_set(&v->f, o->f);
+#define SET_NUMBER(f) v->f = o->f;
+    VIEW_TEXTS(SET_TEXT)
+    VIEW_NUMBERS(SET_NUMBER)
+#undef SET_TEXT
+#undef SET_NUMBER
+}
+
+/* An empty slot's strings are "" as those of a zeroed struct obs were. */
+static void view_obs_init(struct view_obs *v)
+{
+#define INIT_TEXT(f) v->f = no_text;
+    VIEW_TEXTS(INIT_TEXT)
+#undef INIT_TEXT
+}
+
+void view_obs_get(const struct view_obs *v, struct obs *o)
+{
+    memset(o, 0, sizeof *o);
+#define GET_TEXT(f) pgq_strlcpy(o->f, v->f != NULL ? v->f : "", sizeof o->f);
+#define GET_NUMBER(f) o->f = v->f;
+    VIEW_TEXTS(GET_TEXT)
+    VIEW_NUMBERS(GET_NUMBER)
+#undef GET_TEXT
+#undef GET_NUMBER
+}
+
+void view_obs_clear(struct view_obs *v)
+{
+#define CLEAR_TEXT(f) text_free(&v->f);
+    VIEW_TEXTS(CLEAR_TEXT)
+#undef CLEAR_TEXT
+    memset(v, 0, sizeof *v);
+}
+
+void node_views_free(struct node *n)
+{
+    for (unsigned i = 0; i < n->n_views; i++) {
+        view_obs_clear(&n->views[i].obs);
+    }
+    free(n->views);
+    n->views = NULL;
+    n->n_views = 0;
+}
+
 void cluster_drop_node(struct cluster *c, unsigned i)
 {
     struct node *n = &c->nodes[i];
-    free(n->views);
+    node_views_free(n);
     memmove(n, n + 1, (size_t)(c->n_nodes - i - 1) * sizeof *n);
     c->n_nodes--;
     cluster_reindex(c);
@@ -275,7 +392,7 @@ void cluster_drop_node(struct cluster *c, unsigned i)
 void cluster_free(struct cluster *c)
 {
     for (unsigned i = 0; i < c->n_nodes; i++) {
-        free(c->nodes[i].views);
+        node_views_free(&c->nodes[i]);
     }
     free(c->nodes);
     free(c->node_index);
@@ -308,6 +425,7 @@ struct view *node_view_slot(const struct state *s, struct node *n, uint64_t moni
         n->views = state_grow(n->views, (n->n_views + 1) * sizeof *n->views);
         empty = &n->views[n->n_views++];
         memset(empty, 0, sizeof *empty);
+        view_obs_init(&empty->obs);
     }
     /* Views of monitors that left the voters count for nothing; once every
      * slot is taken they make room, or a new voter's reports would be
@@ -450,7 +568,7 @@ bool node_fresh_position(const struct node *n, uint64_t seq, uint64_t *lsn)
     bool found = false;
     *lsn = 0;
     for (unsigned i = 0; i < n->n_views; i++) {
-        const struct obs *o = &n->views[i].obs;
+        const struct view_obs *o = &n->views[i].obs;
         uint64_t pos;
         if (n->views[i].monitor_id == 0 || !o->reachable || !o->in_recovery || o->basis_seq < seq) {
             continue;
@@ -481,11 +599,26 @@ bool obs_writable(const struct obs *o)
     return o->reachable && !o->in_recovery && !o->read_only;
 }
 
+bool view_obs_writable(const struct view_obs *o)
+{
+    return o->reachable && !o->in_recovery && !o->read_only;
+}
+
+/* The body of obs_same_server() for both kinds of observation. */
+#define SAME_SERVER(a, b)                                                                 \
+    ((a)->system_id != 0 && (a)->system_id == (b)->system_id && (a)->port == (b)->port && \
+     ((a)->addr_hash == 0 || (b)->addr_hash == 0 || (a)->addr_hash == (b)->addr_hash) &&  \
+     ((a)->data_dir_hash == 0 || (b)->data_dir_hash == 0 ||                               \
+      (a)->data_dir_hash == (b)->data_dir_hash))
+
 bool obs_same_server(const struct obs *a, const struct obs *b)
 {
-    return a->system_id != 0 && a->system_id == b->system_id && a->port == b->port &&
-           (a->addr_hash == 0 || b->addr_hash == 0 || a->addr_hash == b->addr_hash) &&
-           (a->data_dir_hash == 0 || b->data_dir_hash == 0 || a->data_dir_hash == b->data_dir_hash);
+    return SAME_SERVER(a, b);
+}
+
+bool view_obs_same_server(const struct view_obs *a, const struct obs *b)
+{
+    return SAME_SERVER(a, b);
 }
 
 bool node_identity_foreign(const struct node *n, uint64_t id)
@@ -529,12 +662,21 @@ bool state_obs_alerts(const struct state *s, const char *cluster, const struct o
     return n != NULL && node_rogue(c, n, o) && !n->alert_writable;
 }
 
+/* The body of obs_lag() for both kinds of observation. */
+#define OBS_LAG(o)                                              \
+    (!(o)->reachable || !(o)->in_recovery || !(o)->streaming || \
+             (o)->upstream_lsn <= (o)->receive_lsn              \
+         ? 0                                                    \
+         : (o)->upstream_lsn - (o)->receive_lsn)
+
 uint64_t obs_lag(const struct obs *o)
 {
-    if (!o->reachable || !o->in_recovery || !o->streaming || o->upstream_lsn <= o->receive_lsn) {
-        return 0;
-    }
-    return o->upstream_lsn - o->receive_lsn;
+    return OBS_LAG(o);
+}
+
+uint64_t view_obs_lag(const struct view_obs *o)
+{
+    return OBS_LAG(o);
 }
 
 static uint64_t fnv_more(uint64_t h, const char *s)

@@ -1296,6 +1296,44 @@ static void test_sync_standbys_kept(void **ctx)
     }
 }
 
+static void test_view_obs_round_trip(void **ctx)
+{
+    /* A view holds every member of an observation: set then got back, it is the same bytes; set
+     * again with other strings, and with the same, it follows; its empty strings are "". */
+    struct obs a, b;
+    struct view_obs v;
+    (void)ctx;
+    memset(&a, 0, sizeof a);
+    pgq_strlcpy(a.node, "pg1", sizeof a.node);
+    a.reachable = a.in_recovery = a.streaming = a.read_only = true;
+    pgq_strlcpy(a.error, "boom", sizeof a.error);
+    a.timeline = 2, a.current_lsn = 3, a.receive_lsn = 4, a.replay_lsn = 5;
+    pgq_strlcpy(a.upstream, "10.0.0.1:5432", sizeof a.upstream);
+    a.cache_hit_bp = 6, a.index_hit_bp = 7, a.connections = 8, a.probed_ms = 9, a.basis_seq = 10;
+    a.server_version = 11, a.upstream_lsn = 12, a.failing_since_ms = 13, a.failing_ms = 14;
+    pgq_strlcpy(a.sync_standbys, "pg2,pg3", sizeof a.sync_standbys);
+    a.system_id = 15, a.addr_hash = 16, a.port = 17, a.data_dir_hash = 18;
+    pgq_strlcpy(a.lost_slots, "pgq_pg4", sizeof a.lost_slots);
+    a.slot_use = 19;
+    pgq_strlcpy(a.sync_setting, "ANY 1 (pg2, pg3)", sizeof a.sync_setting);
+    memset(a.replicas, 'r', sizeof a.replicas - 1); /* the longest a probe takes */
+    a.overload_ms = 20;
+    memset(&v, 0, sizeof v);
+    view_obs_set(&v, &a);
+    view_obs_get(&v, &b);
+    assert_memory_equal(&a, &b, sizeof a);
+    memset(a.error, 0, sizeof a.error);
+    pgq_strlcpy(a.upstream, "10.0.0.2:5432", sizeof a.upstream);
+    view_obs_set(&v, &a);
+    view_obs_set(&v, &a);
+    view_obs_get(&v, &b);
+    assert_memory_equal(&a, &b, sizeof a);
+    assert_string_equal(v.error, "");
+    assert_string_equal(v.upstream, "10.0.0.2:5432");
+    view_obs_clear(&v);
+    assert_null(v.replicas);
+}
+
 static void test_report_due(void **ctx)
 {
     /* An observation is reported before the refresh exactly when a field that verdicts, roles or
@@ -3764,6 +3802,7 @@ int main(void)
         T(test_verdict_since),
         T(test_verdict_detection_time),
         T(test_report_due),
+        T(test_view_obs_round_trip),
         T(test_sync_standbys_kept),
         T(test_report_non_voter_refused),
         T(test_former_voter_no_longer_counts),
