@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -182,6 +183,26 @@ static void raft_closed_cb(struct raft *r)
     }
 }
 
+/* libraft 0.15 answers an AppendEntries whose entries were written after
+ * the term changed to the leader it now has, which may be none: id 0 and
+ * a NULL address, on which raft_uv's send crashes (strlen in
+ * uvClientInit; canonical/raft#350, fixed upstream in 0.17.1, and Debian 12
+ * ships 0.15). Such a message has nowhere to go: it is refused as a
+ * connection that cannot be made, which libraft drops quietly (the
+ * leader, once there is one, sends its entries again). */
+static int send_guarded(struct raft_io *io,
+                        struct raft_io_send *req,
+                        const struct raft_message *message,
+                        raft_io_send_cb cb)
+{
+    struct consensus_uv *cu =
+        (struct consensus_uv *)(void *)((char *)io - offsetof(struct consensus_uv, io));
+    if (message->server_id == 0 || message->server_address == NULL) {
+        return RAFT_NOCONNECTION;
+    }
+    return cu->uv_send(io, req, message, cb);
+}
+
 int consensus_uv_start(struct consensus_uv *cu,
                        uv_loop_t *loop,
                        const struct config *cfg,
@@ -213,6 +234,8 @@ int consensus_uv_start(struct consensus_uv *cu,
         goto err;
     }
     cu->stage = STAGE_IO;
+    cu->uv_send = cu->io.send;
+    cu->io.send = send_guarded;
     rv = raft_init(&cu->raft, &cu->io, &fsm->raft, cfg->id, cfg->raft_address);
     if (rv != 0) {
         snprintf(errmsg, errsize, "raft: %s", raft_errmsg(&cu->raft));

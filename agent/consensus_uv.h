@@ -35,6 +35,11 @@ struct consensus_uv
     struct transport *tr;
     uint64_t handshake_ms;
     raft_uv_accept_cb accept_cb;
+    /* raft_uv's own send, behind send_guarded() (consensus_uv.c). */
+    int (*uv_send)(struct raft_io *io,
+                   struct raft_io_send *req,
+                   const struct raft_message *message,
+                   raft_io_send_cb cb);
     raft_uv_transport_close_cb transport_close_cb;
 };
 
