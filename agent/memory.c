@@ -13,6 +13,11 @@ void pgq_memory_setup(void)
      * block below that size to the heap again. */
     mallopt(M_MMAP_THRESHOLD, (int)PGQ_MEM_MMAP_THRESHOLD);
     mallopt(M_MMAP_MAX, PGQ_MEM_MMAP_MAX);
+    /* A block is mapped only when the heap has no room for it: keep no
+     * room spare at its top (top_pad), and give back what is freed there
+     * beyond PGQ_MEM_TRIM_THRESHOLD at once. */
+    mallopt(M_TOP_PAD, 0);
+    mallopt(M_TRIM_THRESHOLD, (int)PGQ_MEM_TRIM_THRESHOLD);
 #endif
 }
 

@@ -7,11 +7,12 @@
  * connection and frees the old one. From the heap, those buffers and the
  * round's churn leave freed memory resident between the live objects
  * (measured: 4 to 14 KB per node at 3,000 nodes). So blocks of 16 KB and
- * more come from their own mappings, whose untouched pages cost nothing
- * and which go back whole when freed (no more than a bounded number of
- * them, far below the kernel's limit of mappings; beyond it, the heap),
- * and the heap's free pages are given back every few seconds. glibc only;
- * elsewhere nothing changes. */
+ * more come from their own mappings where the heap has no room for them
+ * (glibc maps only then), whose untouched pages cost nothing and which go
+ * back whole when freed (no more than a bounded number of them, far below
+ * the kernel's limit of mappings; beyond it, the heap); the heap keeps no
+ * spare room at its top, and its free pages are given back every few
+ * seconds. glibc only; elsewhere nothing changes. */
 #ifndef PGQ_MEMORY_H
 #define PGQ_MEMORY_H
 
@@ -21,6 +22,8 @@
 #define PGQ_MEM_MMAP_THRESHOLD (16u * 1024u)
 /* At most this many such mappings (vm.max_map_count is 65,530 by default). */
 #define PGQ_MEM_MMAP_MAX 32768
+/* Free memory at the heap's top beyond this goes back at once. */
+#define PGQ_MEM_TRIM_THRESHOLD (64u * 1024u)
 /* The heap's free pages go back at most this often. */
 #define PGQ_MEM_TRIM_MS 10000u
 
