@@ -286,8 +286,8 @@ static bool in_list(const char *list, const char *name)
 
 void health_facts_of(const struct cluster *c,
                      const struct node *n,
-                     const struct obs *own,
-                     const struct obs *own_primary,
+                     const struct view_obs *own,
+                     const struct view_obs *own_primary,
                      struct health_facts *f)
 {
     const struct failover *fo = &c->fo;

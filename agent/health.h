@@ -78,8 +78,8 @@ int health_judge(int check,
  * none) for the lag. */
 void health_facts_of(const struct cluster *c,
                      const struct node *n,
-                     const struct obs *own,
-                     const struct obs *own_primary,
+                     const struct view_obs *own,
+                     const struct view_obs *own_primary,
                      struct health_facts *f);
 
 #endif /* PGQ_HEALTH_H */

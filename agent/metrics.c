@@ -273,8 +273,8 @@ struct node_ctx
 {
     const struct cluster *c;
     const struct node *n;
-    const struct obs *own;
-    const struct obs *own_primary;
+    const struct view_obs *own;
+    const struct view_obs *own_primary;
 };
 
 struct node_family
@@ -349,7 +349,7 @@ static bool n_wal(const struct node_ctx *x, double *v)
 
 static bool n_lag(const struct node_ctx *x, double *v)
 {
-    const struct obs *o = x->own, *p = x->own_primary;
+    const struct view_obs *o = x->own, *p = x->own_primary;
     uint64_t head = 0;
     if (o == NULL || !o->reachable || !o->in_recovery) {
         return false;
@@ -374,7 +374,7 @@ static bool n_timeline(const struct node_ctx *x, double *v)
     return true;
 }
 
-static bool ratio(const struct obs *o, uint32_t bp, double *v)
+static bool ratio(const struct view_obs *o, uint32_t bp, double *v)
 {
     if (o == NULL || !o->reachable || bp == PGQ_BP_NONE) {
         return false;
@@ -490,7 +490,7 @@ void metrics_state(struct metrics_buf *b, const struct state *s, metrics_own_fn 
     }
     /* Each node's observations once, not once per family. */
     size_t total = 0, k;
-    const struct obs **obs;
+    const struct view_obs **obs;
     for (unsigned i = 0; i < s->n_clusters; i++) {
         total += s->clusters[i].n_nodes + 1;
     }
@@ -512,7 +512,7 @@ void metrics_state(struct metrics_buf *b, const struct state *s, metrics_own_fn 
         k = 0;
         for (unsigned i = 0; i < s->n_clusters; i++) {
             const struct cluster *c = &s->clusters[i];
-            const struct obs *op = obs[k++];
+            const struct view_obs *op = obs[k++];
             for (unsigned j = 0; j < c->n_nodes; j++) {
                 struct node_ctx x = {c, &c->nodes[j], obs[k++], op};
                 const char *l[4] = {"cluster", c->name, "node", c->nodes[j].name};

@@ -62,7 +62,7 @@ void metrics_hist_samples(struct metrics_buf *b,
  * reachable, lag, WAL position, timeline, cache and index hit ratio,
  * connections; the agent's host metrics). own(arg, cluster, node) gives
  * this monitor's latest observation of a node (NULL: none). */
-typedef const struct obs *(*metrics_own_fn)(void *arg, const char *cluster, const char *node);
+typedef const struct view_obs *(*metrics_own_fn)(void *arg, const char *cluster, const char *node);
 void metrics_state(struct metrics_buf *b, const struct state *s, metrics_own_fn own, void *arg);
 
 /* The host families (pgquorum_host_*) of one node, as its agent measured

@@ -23,7 +23,7 @@ static void error_reply(struct http_response *res, int status, const char *messa
     http_json(res, status, render_error_doc(message));
 }
 
-static const struct obs *own_obs(void *arg, const char *cluster, const char *node)
+static const struct view_obs *own_obs(void *arg, const char *cluster, const char *node)
 {
     struct monitor *m = arg;
     return probe_latest(&m->probe, cluster, node);
@@ -315,7 +315,7 @@ static void check_reply(struct monitor *m,
 {
     const struct cluster *c = NULL;
     const struct node *n = find_node(&m->fsm.state, q->cluster, q->node, &c, res);
-    const struct obs *own, *own_primary;
+    const struct view_obs *own, *own_primary;
     struct health_facts f;
     char why[PGQ_REASON_MAX];
     int code;

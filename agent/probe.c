@@ -165,7 +165,7 @@ static void conclude(struct probe_target *t, const struct obs *o)
             log_warn("probe %s: down after %u failed probes: %s", t->node, t->fails, o->error);
         }
     }
-    t->obs = *o;
+    view_obs_set(&t->obs, o);
     t->have_obs = true;
     if (report) {
         /* A probe that began before a kick is not the fresh one the kick
@@ -558,6 +558,7 @@ static void start_probe(struct probe_target *t)
 static void target_closed(struct probe_target *t)
 {
     struct probe *p = t->probe;
+    view_obs_clear(&t->obs);
     free(t->conninfo);
     free(t);
     p->pending--;
@@ -725,7 +726,14 @@ static int index_rebuild(struct probe *p, unsigned n)
 
 /* Within the descriptor budget or not: a target shed gives its connection
  * back and is no longer probed; one taken back is probed at once. */
-static void target_budget(struct probe_target *t, bool shed)
+/* A target's first probe (or its first after being shed) waits this long
+ * after the one before it in the same sync: a registration of thousands
+ * of nodes starts their connections at 1,000 a second, not all in one turn
+ * of the loop, which held it for seconds (libpq's connection start costs
+ * about 0.1 ms) and stalled Raft past its election timeout. */
+#define PROBE_START_SPREAD_MS 1u
+
+static void target_budget(struct probe_target *t, bool shed, uint64_t delay_ms)
 {
     if (shed == t->shed) {
         return;
@@ -739,12 +747,12 @@ static void target_budget(struct probe_target *t, bool shed)
         return;
     }
     t->round = false;
-    schedule(t, 0);
+    schedule(t, delay_ms);
 }
 
 void probe_sync(struct probe *p)
 {
-    unsigned n = 0;
+    unsigned n = 0, starting = 0;
     if (p->closing) {
         return;
     }
@@ -776,7 +784,11 @@ void probe_sync(struct probe *p)
                 }
                 n++;
             }
-            target_budget(t, p->n_targets++ >= p->budget);
+            if (t->shed && p->n_targets < p->budget) {
+                starting++;
+            }
+            target_budget(t, p->n_targets++ >= p->budget,
+                          starting > 0 ? (uint64_t)(starting - 1) * PROBE_START_SPREAD_MS : 0);
             p->n_shed += t->shed ? 1u : 0u;
         }
     }
@@ -785,21 +797,34 @@ void probe_sync(struct probe *p)
     }
 }
 
+static void kick(struct probe_target *t, bool force)
+{
+    if (t == NULL || t->shed || t->removed) {
+        return;
+    }
+    t->force |= force;
+    if (t->probing) {
+        t->rerun = true; /* its basis is older than the kick */
+    } else {
+        uv_timer_stop(&t->timer);
+        schedule(t, 0);
+    }
+}
+
 void probe_kick(struct probe *p, const char *cluster, bool force)
 {
+    const struct cluster *c = cluster != NULL ? state_cluster(p->state, cluster) : NULL;
+    if (c != NULL && p->index != NULL) {
+        /* One cluster's targets through the index: a kick per event of a
+         * cluster costs its nodes, not a walk of every target. */
+        for (unsigned j = 0; j < c->n_nodes; j++) {
+            kick(index_find(p, c->name, c->nodes[j].name), force);
+        }
+        return;
+    }
     for (struct probe_target *t = p->targets; t != NULL; t = t->next) {
-        if (cluster != NULL && strcmp(t->cluster, cluster) != 0) {
-            continue;
-        }
-        if (t->shed) {
-            continue;
-        }
-        t->force |= force;
-        if (t->probing) {
-            t->rerun = true; /* its basis is older than the kick */
-        } else {
-            uv_timer_stop(&t->timer);
-            schedule(t, 0);
+        if (cluster == NULL || strcmp(t->cluster, cluster) == 0) {
+            kick(t, force);
         }
     }
 }
@@ -837,14 +862,14 @@ unsigned probe_collect(struct probe *p, char *cluster, struct obs *out, unsigned
             continue;
         }
         target_flags(t, false, true);
-        out[n++] = t->obs;
+        view_obs_get(&t->obs, &out[n++]);
     }
     return n;
 }
 
 /* An observation's encoded size, from above: its strings and every
  * number at its widest (protobuf tags and lengths included). */
-static size_t obs_wire_bound(const struct probe_target *t, const struct obs *o)
+static size_t obs_wire_bound(const struct probe_target *t, const struct view_obs *o)
 {
     return 256 + strlen(t->cluster) + strlen(o->node) + strlen(o->error) + strlen(o->upstream) +
            strlen(o->sync_standbys) + strlen(o->lost_slots) + strlen(o->sync_setting) +
@@ -871,7 +896,7 @@ unsigned probe_collect_many(struct probe *p,
         bytes += one;
         target_flags(t, false, true);
         clusters[n] = t->cluster;
-        out[n++] = t->obs;
+        view_obs_get(&t->obs, &out[n++]);
     }
     return n;
 }
@@ -930,7 +955,7 @@ void probe_close(struct probe *p, probe_cb cb)
     }
 }
 
-const struct obs *probe_latest(const struct probe *p, const char *cluster, const char *node)
+const struct view_obs *probe_latest(const struct probe *p, const char *cluster, const char *node)
 {
     const struct probe_target *t = index_find(p, cluster, node);
     return t != NULL && !t->removed && !t->shed && t->have_obs ? &t->obs : NULL;

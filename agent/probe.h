@@ -69,9 +69,9 @@ struct probe_target
     uint64_t started_ms;   /* wall, display */
     uint64_t started_mono; /* uv_now */
     bool have_obs;
-    struct obs obs; /* latest conclusion */
-    bool dirty;     /* obs to report */
-    bool in_flight; /* sent, not yet committed (what was sent is in the report) */
+    struct view_obs obs; /* latest conclusion (strings owned) */
+    bool dirty;          /* obs to report */
+    bool in_flight;      /* sent, not yet committed (what was sent is in the report) */
     bool have_reported;
     struct obs_digest reported; /* of what was last sent and committed */
     uint64_t reported_ms;       /* uv_now */
@@ -159,6 +159,6 @@ void probe_close(struct probe *p, probe_cb cb);
 
 /* This monitor's latest conclusion about a node (NULL: none yet, or the
  * node is shed). */
-const struct obs *probe_latest(const struct probe *p, const char *cluster, const char *node);
+const struct view_obs *probe_latest(const struct probe *p, const char *cluster, const char *node);
 
 #endif /* PGQ_PROBE_H */

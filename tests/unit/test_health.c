@@ -190,6 +190,13 @@ static void test_query_bad(void **ctx)
 
 /* ---- a monitor's facts ----------------------------------------------------- */
 
+/* o as a probe target holds it (v keeps its strings: view_obs_clear it). */
+static const struct view_obs *V(struct view_obs *v, const struct obs *o)
+{
+    view_obs_set(v, o);
+    return v;
+}
+
 static void test_facts_of(void **ctx)
 {
     /* A monitor's facts combine the committed roles, fences, failovers, maintenance and
@@ -198,6 +205,7 @@ static void test_facts_of(void **ctx)
     static struct cluster c;
     struct obs p = {.reachable = true, .current_lsn = 10000};
     struct obs s = {.reachable = true, .in_recovery = true, .streaming = true, .replay_lsn = 9000};
+    struct view_obs vp = {0}, vs = {0}; /* as a probe target holds them */
     struct health_facts f;
     (void)ctx;
     memset(&c, 0, sizeof c);
@@ -211,59 +219,61 @@ static void test_facts_of(void **ctx)
     c.n_nodes = 2;
     pgq_strlcpy(p.sync_standbys, "pg0,pg2", sizeof p.sync_standbys);
 
-    health_facts_of(&c, &nodes[0], &p, &p, &f);
+    health_facts_of(&c, &nodes[0], V(&vp, &p), V(&vp, &p), &f);
     assert_true(f.primary && f.running && !f.in_recovery && !f.fenced && !f.failing_over);
-    health_facts_of(&c, &nodes[1], &s, &p, &f);
+    health_facts_of(&c, &nodes[1], V(&vs, &s), V(&vp, &p), &f);
     assert_false(f.primary);
     assert_true(f.streaming && f.sync && f.lag_known);
     assert_int_equal(f.lag_bytes, 1000);
-    health_facts_of(&c, &nodes[1], NULL, &p, &f);
+    health_facts_of(&c, &nodes[1], NULL, V(&vp, &p), &f);
     assert_non_null(f.unknown);
 
     /* Fenced in this epoch, a failover over it, a switchover stopping it. */
     nodes[0].fenced_epoch = 3;
-    health_facts_of(&c, &nodes[0], &p, &p, &f);
+    health_facts_of(&c, &nodes[0], V(&vp, &p), V(&vp, &p), &f);
     assert_true(f.fenced);
     nodes[0].fenced_epoch = 2;
-    health_facts_of(&c, &nodes[0], &p, &p, &f);
+    health_facts_of(&c, &nodes[0], V(&vp, &p), V(&vp, &p), &f);
     assert_false(f.fenced);
     c.fo.phase = PGQ_FO_CUTTING;
     pgq_strlcpy(c.fo.old_primary, "pg1", sizeof c.fo.old_primary);
-    health_facts_of(&c, &nodes[0], &p, &p, &f);
+    health_facts_of(&c, &nodes[0], V(&vp, &p), V(&vp, &p), &f);
     assert_true(f.failing_over);
     /* A candidate whose promotion was given up: c->primary until the next decision. */
     c.fo.phase = PGQ_FO_GAVE_UP;
     pgq_strlcpy(c.fo.candidate, "pg1", sizeof c.fo.candidate);
     pgq_strlcpy(c.fo.old_primary, "pg0", sizeof c.fo.old_primary);
-    health_facts_of(&c, &nodes[0], &p, &p, &f);
+    health_facts_of(&c, &nodes[0], V(&vp, &p), V(&vp, &p), &f);
     assert_true(f.failing_over);
     c.fo.phase = PGQ_FO_DONE;
-    health_facts_of(&c, &nodes[0], &p, &p, &f);
+    health_facts_of(&c, &nodes[0], V(&vp, &p), V(&vp, &p), &f);
     assert_false(f.failing_over);
     c.sw.phase = PGQ_SW_STOPPING;
     c.sw.epoch = 3;
-    health_facts_of(&c, &nodes[0], &p, &p, &f);
+    health_facts_of(&c, &nodes[0], V(&vp, &p), V(&vp, &p), &f);
     assert_true(f.failing_over);
 
     /* Maintenance, a rejoin the quorum asks for or the agent reports. */
     nodes[1].maintenance = true;
     pgq_strlcpy(nodes[1].rejoin, "diverged", sizeof nodes[1].rejoin);
-    health_facts_of(&c, &nodes[1], &s, &p, &f);
+    health_facts_of(&c, &nodes[1], V(&vs, &s), V(&vp, &p), &f);
     assert_true(f.maintenance && f.must_rejoin);
     nodes[1].rejoin[0] = '\0';
     nodes[1].agent.rejoin = PGQ_RJ_STREAMING;
-    health_facts_of(&c, &nodes[1], &s, &p, &f);
+    health_facts_of(&c, &nodes[1], V(&vs, &s), V(&vp, &p), &f);
     assert_false(f.must_rejoin);
     nodes[1].agent.rejoin = PGQ_RJ_REWINDING;
-    health_facts_of(&c, &nodes[1], &s, &p, &f);
+    health_facts_of(&c, &nodes[1], V(&vs, &s), V(&vp, &p), &f);
     assert_true(f.must_rejoin);
 
     /* Lag from the standby's own upstream position when the primary is not seen. */
     s.upstream_lsn = 9500;
-    health_facts_of(&c, &nodes[1], &s, NULL, &f);
+    health_facts_of(&c, &nodes[1], V(&vs, &s), NULL, &f);
     assert_true(f.lag_known);
     assert_int_equal(f.lag_bytes, 500);
     assert_false(f.sync);
+    view_obs_clear(&vp);
+    view_obs_clear(&vs);
 }
 
 /* ---- the Prometheus writer --------------------------------------------------- */
@@ -325,9 +335,9 @@ static void test_histogram(void **ctx)
     free(text);
 }
 
-static const struct obs *no_obs(void *arg, const char *cluster, const char *node)
+static const struct view_obs *no_obs(void *arg, const char *cluster, const char *node)
 {
-    const struct obs *o = arg;
+    const struct view_obs *o = arg;
     (void)cluster;
     return strcmp(node, "pg1") == 0 ? o : NULL;
 }
@@ -346,6 +356,7 @@ static void test_state_families(void **ctx)
                     .connections = 7,
                     .current_lsn = 1234,
                     .timeline = 2};
+    struct view_obs vo = {0};
     struct metrics_buf b;
     char *text;
     (void)ctx;
@@ -366,7 +377,8 @@ static void test_state_families(void **ctx)
     s.clusters = &c;
     s.n_clusters = 1;
     metrics_init(&b);
-    metrics_state(&b, &s, no_obs, &o);
+    view_obs_set(&vo, &o);
+    metrics_state(&b, &s, no_obs, &vo);
     text = take(&b);
     assert_non_null(strstr(text, "pgquorum_cluster_epoch{cluster=\"main\"} 2\n"));
     assert_non_null(strstr(text, "pgquorum_node_up{cluster=\"main\",node=\"pg1\"} 1\n"));
@@ -388,6 +400,7 @@ static void test_state_families(void **ctx)
                      strstr(text, "# TYPE pgquorum_node_up "));
     assert_null(strstr(strstr(text, "# TYPE pgquorum_node_up ") + 1, "# TYPE pgquorum_node_up "));
     free(text);
+    view_obs_clear(&vo);
 }
 
 int main(void)
