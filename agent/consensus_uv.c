@@ -190,10 +190,10 @@ static void raft_closed_cb(struct raft *r)
  * ships 0.15). Such a message has nowhere to go: it is refused as a
  * connection that cannot be made, which libraft drops quietly (the
  * leader, once there is one, sends its entries again). */
-static int send_guarded(struct raft_io *io,
-                        struct raft_io_send *req,
-                        const struct raft_message *message,
-                        raft_io_send_cb cb)
+int consensus_uv_send(struct raft_io *io,
+                      struct raft_io_send *req,
+                      const struct raft_message *message,
+                      raft_io_send_cb cb)
 {
     struct consensus_uv *cu =
         (struct consensus_uv *)(void *)((char *)io - offsetof(struct consensus_uv, io));
@@ -235,7 +235,7 @@ int consensus_uv_start(struct consensus_uv *cu,
     }
     cu->stage = STAGE_IO;
     cu->uv_send = cu->io.send;
-    cu->io.send = send_guarded;
+    cu->io.send = consensus_uv_send;
     rv = raft_init(&cu->raft, &cu->io, &fsm->raft, cfg->id, cfg->raft_address);
     if (rv != 0) {
         snprintf(errmsg, errsize, "raft: %s", raft_errmsg(&cu->raft));

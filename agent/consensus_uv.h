@@ -35,13 +35,21 @@ struct consensus_uv
     struct transport *tr;
     uint64_t handshake_ms;
     raft_uv_accept_cb accept_cb;
-    /* raft_uv's own send, behind send_guarded() (consensus_uv.c). */
+    /* raft_uv's own send, behind consensus_uv_send(). */
     int (*uv_send)(struct raft_io *io,
                    struct raft_io_send *req,
                    const struct raft_message *message,
                    raft_io_send_cb cb);
     raft_uv_transport_close_cb transport_close_cb;
 };
+
+/* raft_io.send of cu->io: raft_uv's own (cu->uv_send), except for a
+ * message to no leader (server id 0 or no address: libraft 0.15's
+ * canonical/raft#350), refused with RAFT_NOCONNECTION (consensus_uv.c). */
+int consensus_uv_send(struct raft_io *io,
+                      struct raft_io_send *req,
+                      const struct raft_message *message,
+                      raft_io_send_cb cb);
 
 /* Create data_dir if needed, bootstrap it if empty (unless cfg->join),
  * start raft. With
