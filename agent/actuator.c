@@ -4,6 +4,7 @@
 #include "actuator.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -254,32 +255,124 @@ void actuator_init(struct actuator *a,
     snprintf(a->app_name, sizeof a->app_name, "pgquorum-actuator-%" PRIu64, monitor_id);
 }
 
+/* A hash of what policy_action_same() compares. */
+static unsigned action_hash(const struct action *x)
+{
+    uint64_t h = pgq_fnv1a(x->cluster) * 0x100000001b3ULL ^ pgq_fnv1a(x->node);
+    h = (h ^ (uint64_t)x->kind) * 0x100000001b3ULL;
+    h = (h ^ x->epoch ^ (x->round << 21) ^ (x->reg_seq << 42)) * 0x100000001b3ULL;
+    return (unsigned)(h ^ (h >> 32));
+}
+
+/* Open addressing over pointers to actions (a due one, or a job's), cap a
+ * power of two, at least twice what it holds. */
+struct action_index
+{
+    const struct action **slot;
+    unsigned cap;
+};
+
+static bool index_init(struct action_index *x, unsigned n)
+{
+    x->cap = 16;
+    while (x->cap < 2 * n + 2) {
+        x->cap *= 2;
+    }
+    x->slot = calloc(x->cap, sizeof *x->slot);
+    return x->slot != NULL;
+}
+
+static void index_add(struct action_index *x, const struct action *act)
+{
+    unsigned k = action_hash(act) & (x->cap - 1);
+    while (x->slot[k] != NULL) {
+        k = (k + 1) & (x->cap - 1);
+    }
+    x->slot[k] = act;
+}
+
+static const struct action *index_get(const struct action_index *x, const struct action *act)
+{
+    for (unsigned k = action_hash(act) & (x->cap - 1); x->slot[k] != NULL;
+         k = (k + 1) & (x->cap - 1)) {
+        if (policy_action_same(x->slot[k], act)) {
+            return x->slot[k];
+        }
+    }
+    return NULL;
+}
+
+static struct job *job_of(const struct actuator *a,
+                          const struct action_index *jobs,
+                          const struct action *act)
+{
+    if (jobs->slot != NULL) {
+        const struct action *found = index_get(jobs, act);
+        return found != NULL ? (struct job *)(void *)((char *)found - offsetof(struct job, act))
+                             : NULL;
+    }
+    for (struct job *j = a->jobs; j != NULL; j = j->next) {
+        if (policy_action_same(&j->act, act)) {
+            return j;
+        }
+    }
+    return NULL;
+}
+
+static bool is_due(const struct action_index *due_index,
+                   const struct action *due,
+                   unsigned n,
+                   const struct action *act)
+{
+    if (due_index->slot != NULL) {
+        return index_get(due_index, act) != NULL;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        if (policy_action_same(act, &due[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Jobs and due actions are paired through hash indexes (a walk of each
+ * when there is no memory for them): pairing every job with every due
+ * action was O(jobs x due) each tick, which at thousands of actions (the
+ * repoints after a registration) held the loop for long. */
 void actuator_run(struct actuator *a, const struct action *due, unsigned n)
 {
     uint64_t now = uv_now(a->loop);
+    struct action_index due_index = {NULL, 0}, jobs = {NULL, 0};
+    unsigned n_jobs = 0;
     if (a->closing) {
         return;
+    }
+    if (n > 0 && !index_init(&due_index, n)) {
+        due_index.slot = NULL;
+    }
+    for (unsigned i = 0; due_index.slot != NULL && i < n; i++) {
+        index_add(&due_index, &due[i]);
     }
     /* Cancel what is no longer due, unless it has already acted: a fence
      * makes its node read-only, which ends the alert that made it due, yet
      * it must still end the client sessions and commit that it did. */
     for (struct job *j = a->jobs, *next_j; j != NULL; j = next_j) {
-        bool found = false;
         next_j = j->next;
-        for (unsigned i = 0; i < n && !found; i++) {
-            found = policy_action_same(&j->act, &due[i]);
-        }
-        if (!found && !(j->state == JOB_RUNNING && j->acted)) {
+        if (!is_due(&due_index, due, n, &j->act) && !(j->state == JOB_RUNNING && j->acted)) {
             job_remove(j);
         }
     }
-    for (unsigned i = 0; i < n; i++) {
-        struct job *j;
-        for (j = a->jobs; j != NULL; j = j->next) {
-            if (policy_action_same(&j->act, &due[i])) {
-                break;
-            }
+    free(due_index.slot);
+    for (const struct job *j = a->jobs; j != NULL; j = j->next) {
+        n_jobs++;
+    }
+    if (n > 0 && index_init(&jobs, n_jobs + n)) {
+        for (const struct job *j = a->jobs; j != NULL; j = j->next) {
+            index_add(&jobs, &j->act);
         }
+    }
+    for (unsigned i = 0; i < n; i++) {
+        struct job *j = job_of(a, &jobs, &due[i]);
         if (j != NULL) {
             if (j->state == JOB_FINISHED && now >= j->retry_at) {
                 job_start(j);
@@ -289,7 +382,7 @@ void actuator_run(struct actuator *a, const struct action *due, unsigned n)
         j = calloc(1, sizeof *j);
         if (j == NULL) {
             log_error("actuator: out of memory");
-            return;
+            break;
         }
         j->a = a;
         j->act = due[i];
@@ -297,15 +390,19 @@ void actuator_run(struct actuator *a, const struct action *due, unsigned n)
         if (pgconn_init(&j->pc, a->loop) != 0 || uv_timer_init(a->loop, &j->timer) != 0) {
             free(j);
             log_error("actuator: cannot create handles");
-            return;
+            break;
         }
         j->pc.data = j;
         j->timer.data = j;
         j->next = a->jobs;
         a->jobs = j;
         a->pending++;
+        if (jobs.slot != NULL) {
+            index_add(&jobs, &j->act);
+        }
         job_start(j);
     }
+    free(jobs.slot);
 }
 
 uint64_t actuator_unreachable_ms(const struct actuator *a)
