@@ -52,6 +52,8 @@ enum op {
     OP_DECODE,
     OP_POLICY_NEXT,
     OP_POLICY_ACTIONS,
+    OP_POLICY_NEXT_MEMO,
+    OP_POLICY_ACTIONS_MEMO,
     N_OPS
 };
 
@@ -66,6 +68,8 @@ static const char *const OP_NAMES[N_OPS] = {
     "snapshot decode",
     "policy_next_command",
     "policy_actions",
+    "the leader's tick: next commands",
+    "the leader's tick: actions due",
 };
 
 struct row
@@ -440,12 +444,13 @@ static void time_snapshot(const struct state *s, struct row *r)
 
 struct policy_ctx
 {
-    const struct state *s;
+    struct state *s;
     struct policy_config pc;
     uint64_t now;
     struct action *acts;
     unsigned max;
     struct row *r;
+    unsigned memo_commands, memo_actions;
 };
 
 static void next_one(void *arg)
@@ -464,7 +469,26 @@ static void actions_one(void *arg)
     x->r->actions_due = policy_actions(x->s, &x->pc, x->acts, x->max);
 }
 
-static void time_policy(const struct state *s, struct row *r)
+/* What the daemon's leader runs every tick: the walks that skip clusters
+ * found quiet (or calm) with nothing applied to them since. */
+static void next_memo_one(void *arg)
+{
+    struct policy_ctx *x = arg;
+    struct command out[256];
+    unsigned n = policy_next_commands_memo(x->s, &x->pc, x->now, out, 256);
+    for (unsigned i = 0; i < n; i++) {
+        command_close(&out[i]);
+    }
+    x->memo_commands = n;
+}
+
+static void actions_memo_one(void *arg)
+{
+    struct policy_ctx *x = arg;
+    x->memo_actions = policy_actions_memo(x->s, &x->pc, x->acts, x->max);
+}
+
+static void time_policy(struct state *s, struct row *r)
 {
     /* The monitors' defaults: failover_timeout 5s, max_lag_on_failover 1MB,
      * cut_timeout 2s, promote_timeout 60s, replication slots on. */
@@ -478,6 +502,11 @@ static void time_policy(const struct state *s, struct row *r)
     assert_non_null(x.acts);
     r->ns[OP_POLICY_NEXT] = timed(budget(), 100000u, next_one, &x);
     r->ns[OP_POLICY_ACTIONS] = timed(budget(), 100000u, actions_one, &x);
+    r->ns[OP_POLICY_NEXT_MEMO] = timed(budget(), 100000u, next_memo_one, &x);
+    r->ns[OP_POLICY_ACTIONS_MEMO] = timed(budget(), 100000u, actions_memo_one, &x);
+    /* The memo changes no answer (checked on every plan of the unit tests). */
+    assert_true((x.memo_commands > 0) == (r->next_kind != 0));
+    assert_int_equal(x.memo_actions, r->actions_due);
     if (r->actions_due > 0) {
         snprintf(r->first_action, sizeof r->first_action, "%s %s/%s",
                  policy_action_name(x.acts[0].kind), x.acts[0].cluster, x.acts[0].node);
