@@ -211,8 +211,8 @@ bool agent_confirms_down(const struct agent_facts *a);
 struct node
 {
     char name[PGQ_NAME_MAX];
-    char conninfo[PGQ_CONNINFO_MAX];
-    unsigned priority; /* 0..100, 0 = never promote */
+    const char *conninfo; /* owned, at its length (node_set_conninfo) */
+    unsigned priority;    /* 0..100, 0 = never promote */
     bool maintenance;
     bool maintenance_allow_failover; /* in maintenance, the primary may still be failed over */
     int role;                        /* enum pgq_role */
@@ -262,6 +262,10 @@ struct node
 
 /* Free the strings of a node's views and the views (n->views is NULL). */
 void node_views_free(struct node *n);
+/* n's conninfo becomes a copy of conninfo (aborts when out of memory, as
+ * state_grow() does); node_free() frees it and the views. */
+void node_set_conninfo(struct node *n, const char *conninfo);
+void node_free(struct node *n);
 
 /* One committed event (cluster_events.c): a single allocation, its strings
  * packed after it and sized to their content (never NULL: "" when none).

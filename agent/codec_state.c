@@ -432,7 +432,11 @@ static void node_from_pb(struct dec *d, const Pgq__Node *m, struct node *n)
     struct obs o;
     memset(n, 0, sizeof *n);
     codec_copy_str(d, n->name, sizeof n->name, m->name, "node.name");
-    codec_copy_str(d, n->conninfo, sizeof n->conninfo, m->conninfo, "node.conninfo");
+    {
+        char conninfo[PGQ_CONNINFO_MAX];
+        codec_copy_str(d, conninfo, sizeof conninfo, m->conninfo, "node.conninfo");
+        node_set_conninfo(n, d->rv == 0 ? conninfo : "");
+    }
     n->priority = m->priority;
     n->maintenance = m->maintenance;
     n->role = (int)m->role;

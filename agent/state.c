@@ -225,7 +225,7 @@ struct node *cluster_add_node(struct cluster *c, const char *name, const char *c
     n = &c->nodes[c->n_nodes++];
     memset(n, 0, sizeof *n);
     pgq_strlcpy(n->name, name, sizeof n->name);
-    pgq_strlcpy(n->conninfo, conninfo, sizeof n->conninfo);
+    node_set_conninfo(n, conninfo);
     n->addr_key = node_addr_key(conninfo);
     if (c->n_nodes > NODE_INDEX_FROM && c->node_index_cap >= 2 * c->n_nodes) {
         node_put(c, c->n_nodes - 1);
@@ -370,6 +370,17 @@ void view_obs_clear(struct view_obs *v)
     memset(v, 0, sizeof *v);
 }
 
+void node_set_conninfo(struct node *n, const char *conninfo)
+{
+    text_set(&n->conninfo, conninfo);
+}
+
+void node_free(struct node *n)
+{
+    node_views_free(n);
+    text_free(&n->conninfo);
+}
+
 void node_views_free(struct node *n)
 {
     for (unsigned i = 0; i < n->n_views; i++) {
@@ -383,7 +394,7 @@ void node_views_free(struct node *n)
 void cluster_drop_node(struct cluster *c, unsigned i)
 {
     struct node *n = &c->nodes[i];
-    node_views_free(n);
+    node_free(n);
     memmove(n, n + 1, (size_t)(c->n_nodes - i - 1) * sizeof *n);
     c->n_nodes--;
     cluster_reindex(c);
@@ -392,7 +403,7 @@ void cluster_drop_node(struct cluster *c, unsigned i)
 void cluster_free(struct cluster *c)
 {
     for (unsigned i = 0; i < c->n_nodes; i++) {
-        node_views_free(&c->nodes[i]);
+        node_free(&c->nodes[i]);
     }
     free(c->nodes);
     free(c->node_index);
