@@ -110,6 +110,14 @@ enum {
 
 static void start_probe(struct probe_target *t);
 
+/* A target's first probe (or its first after being shed), and each probe
+ * of a kick of every target, waits this long after the one before it: a
+ * registration of thousands of nodes starts their connections at 1,000 a
+ * second, not all in one turn of the loop, which held it for seconds
+ * (libpq's connection start costs about 0.1 ms) and stalled Raft past its
+ * election timeout. */
+#define PROBE_START_SPREAD_MS 1u
+
 static void timer_cb(uv_timer_t *h)
 {
     start_probe(h->data);
@@ -726,12 +734,6 @@ static int index_rebuild(struct probe *p, unsigned n)
 
 /* Within the descriptor budget or not: a target shed gives its connection
  * back and is no longer probed; one taken back is probed at once. */
-/* A target's first probe (or its first after being shed) waits this long
- * after the one before it in the same sync: a registration of thousands
- * of nodes starts their connections at 1,000 a second, not all in one turn
- * of the loop, which held it for seconds (libpq's connection start costs
- * about 0.1 ms) and stalled Raft past its election timeout. */
-#define PROBE_START_SPREAD_MS 1u
 
 static void target_budget(struct probe_target *t, bool shed, uint64_t delay_ms)
 {
@@ -797,7 +799,7 @@ void probe_sync(struct probe *p)
     }
 }
 
-static void kick(struct probe_target *t, bool force)
+static void kick(struct probe_target *t, bool force, uint64_t delay_ms)
 {
     if (t == NULL || t->shed || t->removed) {
         return;
@@ -807,24 +809,29 @@ static void kick(struct probe_target *t, bool force)
         t->rerun = true; /* its basis is older than the kick */
     } else {
         uv_timer_stop(&t->timer);
-        schedule(t, 0);
+        schedule(t, delay_ms);
     }
 }
 
 void probe_kick(struct probe *p, const char *cluster, bool force)
 {
     const struct cluster *c = cluster != NULL ? state_cluster(p->state, cluster) : NULL;
+    uint64_t delay = 0;
     if (c != NULL && p->index != NULL) {
         /* One cluster's targets through the index: a kick per event of a
          * cluster costs its nodes, not a walk of every target. */
         for (unsigned j = 0; j < c->n_nodes; j++) {
-            kick(index_find(p, c->name, c->nodes[j].name), force);
+            kick(index_find(p, c->name, c->nodes[j].name), force, 0);
         }
         return;
     }
+    /* Every target (a new cadence): spread as first probes are. */
     for (struct probe_target *t = p->targets; t != NULL; t = t->next) {
-        if (cluster == NULL || strcmp(t->cluster, cluster) == 0) {
-            kick(t, force);
+        if (cluster == NULL) {
+            kick(t, force, delay);
+            delay += PROBE_START_SPREAD_MS;
+        } else if (strcmp(t->cluster, cluster) == 0) {
+            kick(t, force, 0);
         }
     }
 }
