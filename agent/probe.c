@@ -13,6 +13,7 @@
 #include "lib/util.h"
 #include "log.h"
 #include "pgsql.h"
+#include "probe_internal.h"
 #include "resources.h"
 
 /* One round trip learns everything. On a standby pg_current_wal_lsn() and
@@ -131,22 +132,6 @@ static void schedule(struct probe_target *t, uint64_t delay_ms)
     }
 }
 
-/* Set what a target has to report, keeping the count of those waiting
- * (dirty, not in flight) that probe_pending() answers with: the loop asks
- * every tick, and a walk of every target was a tenth of the leader's CPU
- * at thousands of nodes. A removed target counts no more. */
-static void target_flags(struct probe_target *t, bool dirty, bool in_flight)
-{
-    struct probe *p = t->probe;
-    bool was = !t->removed && t->dirty && !t->in_flight;
-    bool is = !t->removed && dirty && !in_flight;
-    t->dirty = dirty;
-    t->in_flight = in_flight;
-    if (was != is) {
-        p->n_pending = is ? p->n_pending + 1 : p->n_pending - 1;
-    }
-}
-
 static void conclude(struct probe_target *t, const struct obs *o)
 {
     struct probe *p = t->probe;
@@ -181,7 +166,7 @@ static void conclude(struct probe_target *t, const struct obs *o)
         if (!t->rerun) {
             t->force = false;
         }
-        target_flags(t, true, t->in_flight);
+        probe_target_flags(t, true, t->in_flight);
         if (p->dirty_cb != NULL) {
             p->dirty_cb(p);
         }
@@ -593,7 +578,7 @@ static void pgconn_closed_cb(struct pgconn *pc)
 
 static void target_remove(struct probe_target *t)
 {
-    target_flags(t, false, false);
+    probe_target_flags(t, false, false);
     t->removed = true;
     t->pending_closes = 2;
     uv_timer_stop(&t->timer);
@@ -679,7 +664,7 @@ static uint64_t target_key(const char *cluster, const char *node)
     return pgq_fnv1a(key);
 }
 
-static struct probe_target *index_find(const struct probe *p, const char *cluster, const char *node)
+struct probe_target *probe_index_find(const struct probe *p, const char *cluster, const char *node)
 {
     if (p->index_cap == 0) {
         /* No index (out of memory for one): a walk finds the same. */
@@ -779,7 +764,7 @@ void probe_sync(struct probe *p)
     for (unsigned i = 0; i < p->state->n_clusters; i++) {
         const struct cluster *c = &p->state->clusters[i];
         for (unsigned j = 0; j < c->n_nodes; j++) {
-            struct probe_target *t = index_find(p, c->name, c->nodes[j].name);
+            struct probe_target *t = probe_index_find(p, c->name, c->nodes[j].name);
             if (t == NULL) {
                 if ((t = target_add(p, c->name, &c->nodes[j])) == NULL) {
                     continue;
@@ -821,7 +806,7 @@ void probe_kick(struct probe *p, const char *cluster, bool force)
         /* One cluster's targets through the index: a kick per event of a
          * cluster costs its nodes, not a walk of every target. */
         for (unsigned j = 0; j < c->n_nodes; j++) {
-            kick(index_find(p, c->name, c->nodes[j].name), force, 0);
+            kick(probe_index_find(p, c->name, c->nodes[j].name), force, 0);
         }
         return;
     }
@@ -832,112 +817,6 @@ void probe_kick(struct probe *p, const char *cluster, bool force)
             delay += PROBE_START_SPREAD_MS;
         } else if (strcmp(t->cluster, cluster) == 0) {
             kick(t, force, 0);
-        }
-    }
-}
-
-void probe_mark_all_dirty(struct probe *p)
-{
-    bool any = false;
-    for (struct probe_target *t = p->targets; t != NULL; t = t->next) {
-        if (t->have_obs && !t->shed) {
-            target_flags(t, true, t->in_flight);
-            any = true;
-        }
-    }
-    if (any && p->dirty_cb != NULL) {
-        p->dirty_cb(p);
-    }
-}
-
-unsigned probe_pending(const struct probe *p)
-{
-    return p->n_pending;
-}
-
-unsigned probe_collect(struct probe *p, char *cluster, struct obs *out, unsigned max)
-{
-    unsigned n = 0;
-    cluster[0] = '\0';
-    for (struct probe_target *t = p->targets; t != NULL && n < max; t = t->next) {
-        if (!t->dirty || t->in_flight) {
-            continue;
-        }
-        if (cluster[0] == '\0') {
-            pgq_strlcpy(cluster, t->cluster, PGQ_NAME_MAX);
-        } else if (strcmp(cluster, t->cluster) != 0) {
-            continue;
-        }
-        target_flags(t, false, true);
-        view_obs_get(&t->obs, &out[n++]);
-    }
-    return n;
-}
-
-/* An observation's encoded size, from above: its strings and every
- * number at its widest (protobuf tags and lengths included). */
-static size_t obs_wire_bound(const struct probe_target *t, const struct view_obs *o)
-{
-    return 256 + strlen(t->cluster) + strlen(o->node) + strlen(o->error) + strlen(o->upstream) +
-           strlen(o->sync_standbys) + strlen(o->lost_slots) + strlen(o->sync_setting) +
-           strlen(o->replicas);
-}
-
-unsigned probe_collect_many(struct probe *p,
-                            struct obs *out,
-                            const char **clusters,
-                            unsigned max,
-                            size_t max_bytes)
-{
-    unsigned n = 0;
-    size_t bytes = 0;
-    for (struct probe_target *t = p->targets; t != NULL && n < max; t = t->next) {
-        size_t one;
-        if (!t->dirty || t->in_flight) {
-            continue;
-        }
-        one = obs_wire_bound(t, &t->obs);
-        if (n > 0 && bytes + one > max_bytes) {
-            break;
-        }
-        bytes += one;
-        target_flags(t, false, true);
-        clusters[n] = t->cluster;
-        view_obs_get(&t->obs, &out[n++]);
-    }
-    return n;
-}
-
-static void report_done(struct probe *p, const struct command *r, uint64_t now)
-{
-    for (unsigned i = 0; i < r->u.report.n_obs; i++) {
-        const struct obs *o = &r->u.report.obs[i];
-        struct probe_target *t = index_find(p, r->cluster, o->node);
-        if (t != NULL && t->in_flight) {
-            target_flags(t, t->dirty, false);
-            obs_digest_of(o, &t->reported); /* what was sent: the target's own may be newer */
-            t->have_reported = true;
-            t->reported_ms = now;
-        }
-    }
-}
-
-void probe_collect_done(struct probe *p, const struct command *sent)
-{
-    uint64_t now = uv_now(p->loop);
-    if (sent != NULL && sent->kind == CMD_REPORT) {
-        report_done(p, sent, now);
-    } else if (sent != NULL && sent->kind == CMD_BATCH) {
-        for (unsigned i = 0; i < sent->u.batch.n; i++) {
-            if (sent->u.batch.cmds[i].kind == CMD_REPORT) {
-                report_done(p, &sent->u.batch.cmds[i], now);
-            }
-        }
-    }
-    /* What is still in flight was not committed: it is due again. */
-    for (struct probe_target *t = p->targets; t != NULL; t = t->next) {
-        if (t->in_flight) {
-            target_flags(t, true, false);
         }
     }
 }
@@ -964,6 +843,6 @@ void probe_close(struct probe *p, probe_cb cb)
 
 const struct view_obs *probe_latest(const struct probe *p, const char *cluster, const char *node)
 {
-    const struct probe_target *t = index_find(p, cluster, node);
+    const struct probe_target *t = probe_index_find(p, cluster, node);
     return t != NULL && !t->removed && !t->shed && t->have_obs ? &t->obs : NULL;
 }
