@@ -111,13 +111,21 @@ enum {
 
 static void start_probe(struct probe_target *t);
 
-/* A target's first probe (or its first after being shed), and each probe
- * of a kick of every target, waits this long after the one before it: a
- * registration of thousands of nodes starts their connections at 1,000 a
- * second, not all in one turn of the loop, which held it for seconds
- * (libpq's connection start costs about 0.1 ms) and stalled Raft past its
- * election timeout. */
+/* The first probes of new targets (or of targets no longer shed), and the
+ * probes of a kick of every target: PROBE_START_BURST of them at once (25
+ * ms of the loop), then one every PROBE_START_SPREAD_MS. A registration of
+ * thousands of nodes so starts their connections at 1,000 a second, not
+ * all in one turn of the loop, which held it for seconds (libpq's
+ * connection start costs about 0.1 ms) and stalled Raft past its election
+ * timeout; a few hundred still start together, and their reports go in
+ * one batch. */
+#define PROBE_START_BURST 256u
 #define PROBE_START_SPREAD_MS 1u
+
+static uint64_t start_delay(unsigned k)
+{
+    return k < PROBE_START_BURST ? 0 : (uint64_t)(k - PROBE_START_BURST) * PROBE_START_SPREAD_MS;
+}
 
 static void timer_cb(uv_timer_t *h)
 {
@@ -775,7 +783,7 @@ void probe_sync(struct probe *p)
                 starting++;
             }
             target_budget(t, p->n_targets++ >= p->budget,
-                          starting > 0 ? (uint64_t)(starting - 1) * PROBE_START_SPREAD_MS : 0);
+                          starting > 0 ? start_delay(starting - 1) : 0);
             p->n_shed += t->shed ? 1u : 0u;
         }
     }
@@ -801,7 +809,7 @@ static void kick(struct probe_target *t, bool force, uint64_t delay_ms)
 void probe_kick(struct probe *p, const char *cluster, bool force)
 {
     const struct cluster *c = cluster != NULL ? state_cluster(p->state, cluster) : NULL;
-    uint64_t delay = 0;
+    unsigned k = 0;
     if (c != NULL && p->index != NULL) {
         /* One cluster's targets through the index: a kick per event of a
          * cluster costs its nodes, not a walk of every target. */
@@ -813,8 +821,7 @@ void probe_kick(struct probe *p, const char *cluster, bool force)
     /* Every target (a new cadence): spread as first probes are. */
     for (struct probe_target *t = p->targets; t != NULL; t = t->next) {
         if (cluster == NULL) {
-            kick(t, force, delay);
-            delay += PROBE_START_SPREAD_MS;
+            kick(t, force, start_delay(k++));
         } else if (strcmp(t->cluster, cluster) == 0) {
             kick(t, force, 0);
         }
