@@ -22,6 +22,13 @@ void cluster_event(struct state *s,
                    const char *fmt,
                    ...) PGQ_PRINTF(7, 8);
 
+/* The nodes the primary keeps a slot for changed: the slots are due again
+ * (feature level 3; below it nothing of slots is in the state). */
+void cluster_members_changed(struct state *s, struct cluster *c);
+
+/* apply(Report) (cluster_report.c). */
+int cluster_apply_report(struct state *s, const struct command *cmd, struct apply_result *res);
+
 static inline uint64_t cluster_since(uint64_t now, uint64_t then)
 {
     return now > then ? now - then : 0;
