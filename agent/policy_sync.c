@@ -236,8 +236,16 @@ bool policy_next_sync(const struct cluster *c, struct command *out)
         if (y->set.seq != 0 && y->set.epoch == c->epoch) {
             return false;
         }
-    } else if (p->verdict != PGQ_VERDICT_UP || primary_view(p) == NULL) {
-        return false; /* nothing to write it on: a failover will choose */
+    } else if (p->verdict != PGQ_VERDICT_UP || primary_view(p) == NULL ||
+               (p->agent.state == PGQ_AGENT_UP && !p->agent.pm_alive)) {
+        /* Nothing to write it on: a failover will choose. Nor while the
+         * primary's agent says its postmaster is dead: a probe that still
+         * finds it writable was answered by a backend that outlived its
+         * postmaster, whose walsenders are gone, and lowering the set on
+         * that would leave the failover no standby in it (measured:
+         * test_three_failovers_in_a_row, held "not in the synchronous set"
+         * until the agent restarted the old primary). */
+        return false;
     }
     policy_sync_desired(c, p, &want);
     if (y->set.seq != 0 && y->set.epoch == c->epoch && sync_set_same(&y->set, &want)) {

@@ -274,6 +274,31 @@ static void test_sync_quorum_set(void **ctx)
                         "pg3 joined; fewer healthy standbys than number_sync 2");
 }
 
+static void test_sync_kept_while_postmaster_dead(void **ctx)
+{
+    /* While the primary's agent says its postmaster is dead, an observation that still finds it
+     * writable with no standby streaming (a backend that outlived the postmaster) changes no
+     * set: the standbys stay in it for the failover. Once the agent says it runs again, the
+     * same observation lowers the set as usual. */
+    struct state *s = *ctx;
+    struct agent_facts dead = b_agent_facts(false);
+    struct agent_facts up = b_agent_facts(true);
+    struct command c;
+    sync_cluster(s, PGQ_SYNC_QUORUM, 1);
+    commit_set(s, 2000, ANY1_BOTH);
+    confirm(s, 2200, 0x3000, "pg2,pg3");
+    dead.handover = true;
+    b_agent(s, 2500, "pg1", &dead);
+    b_primary_runs(s, 2600, 0x3100, ANY1_BOTH, "");
+    if (next(s, 2700, &c)) {
+        assert_int_not_equal(c.kind, CMD_SYNC_SET);
+    }
+    assert_string_equal(b_cluster(s)->sync.set.names[0], "pg2");
+    b_agent(s, 2800, "pg1", &up);
+    b_primary_runs(s, 2900, 0x3200, ANY1_BOTH, "");
+    commit_set(s, 3000, "");
+}
+
 static void test_sync_strict_set(void **ctx)
 {
     /* Strict mode: FIRST k of exactly k standbys; one that stops streaming is replaced by a
@@ -668,6 +693,7 @@ int main(void)
         T(test_sync_config_bad_values),
         T(test_sync_quorum_set),
         T(test_sync_strict_set),
+        T(test_sync_kept_while_postmaster_dead),
         T(test_sync_off_after_managed),
         T(test_sync_drift_rewritten),
         T(test_sync_strict_candidate_in_set),
