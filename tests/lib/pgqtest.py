@@ -104,18 +104,47 @@ def holds_for(cond, seconds, what, interval=0.2):
         time.sleep(interval)
 
 
-def free_ports(n):
-    """n distinct free TCP ports on 127.0.0.1, picked by the kernel."""
-    socks, ports = [], []
+# The servers a test starts listen below the kernel's ephemeral range
+# (net.ipv4.ip_local_port_range): a port the kernel picks from that range
+# for a listener that then closes may be taken as the local port of an
+# outgoing connection (the monitors open many) before the server binds it,
+# and PostgreSQL then fails with "Address already in use" (seen in CI).
+# Each test process starts at its own place in the range, so that two run
+# side by side do not try the same ports.
+PORT_LOW = 10000
+_port_next = None
+
+
+def _ephemeral_low():
     try:
-        while len(ports) < n:
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-            ports.append(s.getsockname()[1])
-    finally:
-        for s in socks:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def free_ports(n):
+    """n distinct TCP ports on 127.0.0.1 that nothing listens on, below the ephemeral range."""
+    global _port_next
+    span = max(_ephemeral_low() - PORT_LOW, 1000)
+    if _port_next is None:
+        _port_next = (os.getpid() * 7919) % span
+    ports = []
+    for _ in range(span):
+        if len(ports) == n:
+            break
+        port = PORT_LOW + _port_next % span
+        _port_next += 1
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
             s.close()
+        ports.append(port)
+    if len(ports) < n:
+        raise TestFailure("no %d free ports from %d up" % (n, PORT_LOW))
     return ports
 
 
