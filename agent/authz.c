@@ -639,12 +639,20 @@ int audit_limiter_admit(struct audit_limiter *l,
     limiter_roll(l, now_ms);
     *slot = i;
     *more = 0;
-    if (found && now_ms - r->since_ms < AUDIT_REPEAT_MS && now_ms >= r->since_ms) {
+    if (found &&
+        (r->unrecorded || (now_ms - r->since_ms < AUDIT_REPEAT_MS && now_ms >= r->since_ms))) {
         r->held++;
         return AUDIT_REPEAT;
     }
+    if (!found && r->key != 0 && r->unrecorded) {
+        l->lost += r->held; /* more kinds held in one second than slots */
+    }
     if (l->n >= AUDIT_PER_SECOND) {
-        l->held++;
+        /* Due repeats of the same kind go with it. */
+        r->held = (found ? r->held : 0) + 1;
+        r->key = key;
+        r->since_ms = now_ms;
+        r->unrecorded = true;
         return AUDIT_HELD;
     }
     l->n++;
@@ -652,19 +660,8 @@ int audit_limiter_admit(struct audit_limiter *l,
     r->key = key;
     r->since_ms = now_ms;
     r->held = 0;
+    r->unrecorded = false;
     return AUDIT_RECORD;
-}
-
-bool audit_limiter_flush(struct audit_limiter *l, uint64_t now_ms, unsigned *more)
-{
-    limiter_roll(l, now_ms);
-    if (l->held == 0 || l->n >= AUDIT_PER_SECOND) {
-        return false;
-    }
-    l->n++;
-    *more = l->held - 1; /* the last one held is recorded; these are the others */
-    l->held = 0;
-    return true;
 }
 
 bool audit_limiter_repeats_due(struct audit_limiter *l,
@@ -672,9 +669,25 @@ bool audit_limiter_repeats_due(struct audit_limiter *l,
                                unsigned *slot,
                                unsigned *more)
 {
+    limiter_roll(l, now_ms);
     for (unsigned i = 0; i < AUDIT_KEYS; i++) {
         struct audit_repeat *r = &l->repeats[i];
-        if (r->key == 0 || (now_ms - r->since_ms < AUDIT_REPEAT_MS && now_ms >= r->since_ms)) {
+        if (r->key == 0) {
+            continue;
+        }
+        if (r->unrecorded) {
+            if (l->n >= AUDIT_PER_SECOND) {
+                continue;
+            }
+            l->n++;
+            *slot = i;
+            *more = r->held - 1; /* the one recorded is among them */
+            r->held = 0;
+            r->since_ms = now_ms;
+            r->unrecorded = false;
+            return true;
+        }
+        if (now_ms - r->since_ms < AUDIT_REPEAT_MS && now_ms >= r->since_ms) {
             continue;
         }
         r->key = 0;

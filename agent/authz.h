@@ -184,8 +184,10 @@ bool authz_throttle_failure(struct authz_throttle *t, const char *ip, uint64_t n
  * same refusal (who, action, cluster, node, outcome) is recorded once per
  * AUDIT_REPEAT_MS, its repeats counted and recorded as one ("and N more
  * refusals like it") once that time is over; and at most AUDIT_PER_SECOND
- * records a second per monitor, the others counted into the last of them,
- * recorded once the next second begins. */
+ * records a second per monitor: a refusal over that bound is held in its
+ * own slot, its repeats counted with it, and recorded in a later second
+ * (every refusal kind keeps a record of its own: a flood by one caller does
+ * not fold another's refusals into its count). */
 #define AUDIT_PER_SECOND 10
 #define AUDIT_REPEAT_MS 60000
 #define AUDIT_KEYS 32
@@ -194,14 +196,15 @@ struct audit_repeat
 {
     uint64_t key; /* 0: free */
     uint64_t since_ms;
-    unsigned held; /* repeats since it was recorded */
+    unsigned held;   /* repeats since it was recorded (held: with itself) */
+    bool unrecorded; /* held over the per-second bound, not recorded yet */
 };
 
 struct audit_limiter
 {
     uint64_t window_ms; /* start of the current second */
     unsigned n;         /* records in it */
-    unsigned held;      /* refusals over the bound since the last flush */
+    unsigned lost;      /* held refusals whose slot another took, since start */
     struct audit_repeat repeats[AUDIT_KEYS];
 };
 
@@ -215,19 +218,17 @@ uint64_t audit_key(const char *who,
 enum {
     AUDIT_RECORD, /* record it now, with *more earlier repeats; keep a copy at *slot */
     AUDIT_REPEAT, /* recorded less than AUDIT_REPEAT_MS ago: counted at *slot */
-    AUDIT_HELD,   /* over the per-second bound: counted (keep it as the last held) */
+    AUDIT_HELD,   /* over the per-second bound: held (keep a copy at *slot) */
 };
 int audit_limiter_admit(struct audit_limiter *l,
                         uint64_t now_ms,
                         uint64_t key,
                         unsigned *slot,
                         unsigned *more);
-/* true once a new second began with refusals held back: record the last of
- * them with *more = how many others (then zero). */
-bool audit_limiter_flush(struct audit_limiter *l, uint64_t now_ms, unsigned *more);
-/* true for a refusal whose AUDIT_REPEAT_MS are over with repeats counted:
- * record the copy kept at *slot with *more = them (the slot is then free).
- * Call until false. */
+/* true for a refusal to record now: one held over the bound, once the
+ * bound allows (*more: its repeats since; its repeats count on from now),
+ * or one whose AUDIT_REPEAT_MS are over with repeats counted (*more: them;
+ * the slot is then free). Record the copy kept at *slot. Call until false. */
 bool audit_limiter_repeats_due(struct audit_limiter *l,
                                uint64_t now_ms,
                                unsigned *slot,

@@ -88,9 +88,9 @@ struct monitor
     struct peer_id caller;  /* the identity of the request being dispatched */
     struct command *audits; /* owned: refusals to record, oldest first */
     unsigned n_audits;
-    struct command audit_held;     /* the last refusal the limiter held back */
-    struct command *audit_repeats; /* owned, AUDIT_KEYS: refusals recorded, whose repeats count */
-    struct peer audit_peer;        /* a follower's refusals on their way to the leader */
+    struct command
+        *audit_repeats; /* owned, AUDIT_KEYS: refusals recorded (or held), whose repeats count */
+    struct peer audit_peer; /* a follower's refusals on their way to the leader */
     bool audit_sending;
     uint64_t audits_dropped;
     uint64_t denied; /* requests answered DENIED (metrics) */

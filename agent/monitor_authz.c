@@ -259,7 +259,7 @@ void monitor_audit(struct monitor *m,
         case AUDIT_REPEAT:
             return;
         case AUDIT_HELD:
-            m->audit_held = cmd;
+            m->audit_repeats[slot] = cmd; /* recorded by monitor_flush_audits */
             return;
         default:
             m->audit_repeats[slot] = cmd;
@@ -300,19 +300,17 @@ void monitor_flush_audits(struct monitor *m)
     if (m->audits == NULL || m->stopping) {
         return;
     }
-    if (audit_limiter_flush(&m->audit_limit, uv_now(m->loop), &more)) {
-        m->audit_held.u.audit.more = more;
-        log_info("audit: %s by %s %s (and %u more refusals like it)",
-                 authz_action_name(m->audit_held.u.audit.action), m->audit_held.who,
-                 m->audit_held.u.audit.outcome, more);
-        audit_enqueue(m, &m->audit_held);
-    }
     for (unsigned slot;
          audit_limiter_repeats_due(&m->audit_limit, uv_now(m->loop), &slot, &more);) {
         struct command *c = &m->audit_repeats[slot];
         c->u.audit.more = more;
-        log_info("audit: %s by %s %s (and %u more refusals like it)",
-                 authz_action_name(c->u.audit.action), c->who, c->u.audit.outcome, more);
+        if (more == 0) {
+            log_info("audit: %s by %s from %s %s", authz_action_name(c->u.audit.action), c->who,
+                     c->from[0] != '\0' ? c->from : "(unknown)", c->u.audit.outcome);
+        } else {
+            log_info("audit: %s by %s %s (and %u more refusals like it)",
+                     authz_action_name(c->u.audit.action), c->who, c->u.audit.outcome, more);
+        }
         audit_enqueue(m, c);
     }
     if (m->n_audits == 0 || m->audit_sending) {

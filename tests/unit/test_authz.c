@@ -325,10 +325,12 @@ static void test_throttle(void **ctx)
 
 static void test_audit_limiter(void **ctx)
 {
-    /* At most AUDIT_PER_SECOND records a second; the rest are counted and recorded as one
-     * once the next second begins. */
+    /* At most AUDIT_PER_SECOND records a second; a refusal over the bound is held in a slot
+     * of its own, its repeats counted with it, and each held kind is recorded once a later
+     * second has room: none is folded into another's count. */
     static struct audit_limiter l;
-    unsigned more = 99, slot;
+    unsigned more = 99, slot, due, n_due = 0, held_slot[25];
+    bool seen[25] = {false};
     (void)ctx;
     memset(&l, 0, sizeof l);
     for (uint64_t i = 0; i < AUDIT_PER_SECOND; i++) {
@@ -336,13 +338,34 @@ static void test_audit_limiter(void **ctx)
         assert_int_equal(more, 0);
     }
     for (uint64_t i = 0; i < 25; i++) {
-        assert_int_equal(audit_limiter_admit(&l, 5100 + i, 200 + i, &slot, &more), AUDIT_HELD);
+        assert_int_equal(audit_limiter_admit(&l, 5100 + i, 200 + i, &held_slot[i], &more),
+                         AUDIT_HELD);
     }
-    assert_false(audit_limiter_flush(&l, 5900, &more)); /* the same second */
-    assert_true(audit_limiter_flush(&l, 6000, &more));
-    assert_int_equal(more, 24); /* the last one held, and 24 more like it */
-    assert_false(audit_limiter_flush(&l, 6001, &more));
-    assert_int_equal(audit_limiter_admit(&l, 6002, 300, &slot, &more), AUDIT_RECORD);
+    /* Repeats of a held kind are counted with it. */
+    assert_int_equal(audit_limiter_admit(&l, 5200, 200, &slot, &more), AUDIT_REPEAT);
+    assert_int_equal(slot, held_slot[0]);
+    assert_int_equal(audit_limiter_admit(&l, 5201, 200, &slot, &more), AUDIT_REPEAT);
+    assert_false(audit_limiter_repeats_due(&l, 5900, &due, &more)); /* the same second */
+    for (uint64_t t = 6000; t <= 8000; t += 1000) {
+        unsigned this_second = 0;
+        while (audit_limiter_repeats_due(&l, t, &due, &more)) {
+            unsigned k;
+            for (k = 0; k < 25 && held_slot[k] != due; k++) {
+            }
+            assert_true(k < 25);
+            assert_false(seen[k]);
+            seen[k] = true;
+            assert_int_equal(more, k == 0 ? 2 : 0);
+            this_second++;
+            n_due++;
+        }
+        assert_true(this_second <= AUDIT_PER_SECOND);
+    }
+    assert_int_equal(n_due, 25);
+    assert_int_equal(l.lost, 0);
+    /* Recorded now: a repeat within the minute is counted, not recorded. */
+    assert_int_equal(audit_limiter_admit(&l, 9000, 200, &slot, &more), AUDIT_REPEAT);
+    assert_int_equal(audit_limiter_admit(&l, 9002, 300, &slot, &more), AUDIT_RECORD);
     assert_int_equal(more, 0);
 }
 
