@@ -192,8 +192,10 @@ static void metrics_reply(struct monitor *m, struct http_response *res)
                    "Requests refused unchecked from an address blocked for wrong tokens.");
     metrics_sample(&b, "pgquorum_auth_blocked_total", self, 1, (double)m->throttle.refused);
     metrics_family(&b, "pgquorum_audit_dropped_total", "counter",
-                   "Refusals this monitor could not record (no leader for too long).");
-    metrics_sample(&b, "pgquorum_audit_dropped_total", self, 1, (double)m->audits_dropped);
+                   "Refusals this monitor could not record (no leader for too long, or more "
+                   "kinds held over the per-second bound than slots).");
+    metrics_sample(&b, "pgquorum_audit_dropped_total", self, 1,
+                   (double)(m->audits_dropped + m->audit_limit.lost));
     resources_metrics(m, &b, self);
     /* Every cluster has a sample, 0 until its first failover: increase()
      * sees the first one. */
