@@ -18,6 +18,7 @@
 #include "ctl_usage.h"
 #include "ctl_access.h"
 #include "ctl_member.h"
+#include "ctl_monitors.h"
 #include "lib/util.h"
 #include "render.h"
 #include "tls_internal.h"
@@ -189,112 +190,6 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
     return 0;
 }
 
-/* Ask every monitor of the quorum for its own Raft view. */
-/* A monitor's own Raft info: a status of a cluster no one can register
- * ("/" is not a cluster name), so that a monitor of level 6 on answers
- * with its info alone, not the whole state (15 MB at 10,000 nodes); one
- * that refuses the field is asked for everything, as before. */
-static int info_call(struct ctl *c,
-                     const char *address,
-                     struct api_request *req,
-                     struct api_response *res)
-{
-    int rv;
-    memset(req, 0, sizeof *req);
-    req->kind = API_STATUS;
-    pgq_strlcpy(req->cluster, "/", sizeof req->cluster);
-    rv = ctl_call(c, address, req, res);
-    if (rv == 0 && res->code == API_BAD_REQUEST) {
-        api_response_close(res);
-        req->cluster[0] = '\0';
-        rv = ctl_call(c, address, req, res);
-    }
-    return rv;
-}
-
-static unsigned monitor_rows(struct ctl *c,
-                             const struct api_response *first,
-                             const char *answered,
-                             struct monitor_row *rows,
-                             unsigned max)
-{
-    unsigned n = render_monitor_rows(&first->state, &first->info, answered, rows, max);
-    uint64_t saved = c->timeout_ms;
-    c->timeout_ms = PGQ_MIN(c->timeout_ms, 1500);
-    for (unsigned i = 0; i < n; i++) {
-        struct monitor_row *r = &rows[i];
-        struct api_request req;
-        struct api_response res;
-        if (r->reachable || r->api_address[0] == '\0') {
-            continue;
-        }
-        if (info_call(c, r->api_address, &req, &res) == 0 && res.code == API_OK &&
-            res.info.id == r->id) {
-            r->reachable = true;
-            r->info = res.info;
-        }
-        api_response_close(&res);
-    }
-    /* A monitor whose API address is not yet committed: look for it among
-     * the addresses given on the command line. */
-    for (unsigned i = 0; i < c->n_monitors; i++) {
-        bool used = false;
-        bool missing = false;
-        for (unsigned k = 0; k < n; k++) {
-            used |= strcmp(rows[k].api_address, c->monitors[i]) == 0;
-            missing |= rows[k].api_address[0] == '\0';
-        }
-        if (!used && missing) {
-            struct api_request req;
-            struct api_response res;
-            if (info_call(c, c->monitors[i], &req, &res) == 0 && res.code == API_OK) {
-                for (unsigned k = 0; k < n; k++) {
-                    if (rows[k].id == res.info.id && rows[k].api_address[0] == '\0') {
-                        rows[k].reachable = true;
-                        rows[k].info = res.info;
-                        pgq_strlcpy(rows[k].api_address, c->monitors[i],
-                                    sizeof rows[k].api_address);
-                    }
-                }
-            }
-            api_response_close(&res);
-        }
-    }
-    /* Before the first leader, the state knows no monitors: show the one
-     * that answered. */
-    if (n == 0 && max > 0) {
-        memset(&rows[0], 0, sizeof rows[0]);
-        rows[0].id = first->info.id;
-        rows[0].reachable = true;
-        rows[0].info = first->info;
-        pgq_strlcpy(rows[0].raft_address, first->info.raft_address, sizeof rows[0].raft_address);
-        pgq_strlcpy(rows[0].api_address, answered, sizeof rows[0].api_address);
-        n = 1;
-    }
-    c->timeout_ms = saved;
-    return n;
-}
-
-/* The leader status names, agreeing with the monitor rows: the one a
- * monitor named if it answers and says it leads itself; otherwise (it
- * stopped answering, or lost an election the answer did not know of yet)
- * the monitor that answers saying it leads, of the highest term; 0: none
- * known. A leader with no row (none listed yet) is taken on its word. */
-static uint64_t status_leader(const struct monitor_row *rows, unsigned n, uint64_t named)
-{
-    uint64_t leader = 0, term = 0;
-    bool listed = false;
-    for (unsigned i = 0; i < n; i++) {
-        listed |= rows[i].id == named;
-        if (rows[i].reachable && rows[i].info.role == PGQ_MON_LEADER &&
-            (leader == 0 || rows[i].info.term > term)) {
-            leader = rows[i].id;
-            term = rows[i].info.term;
-        }
-    }
-    return named != 0 && !listed ? named : leader;
-}
-
 static int cmd_read(struct ctl *c, const struct args *a, const char *cmd)
 {
     struct api_request req;
@@ -357,8 +252,8 @@ static int cmd_read(struct ctl *c, const struct args *a, const char *cmd)
         printf("%s\n", uri);
     } else {
         struct monitor_row rows[PGQ_MAX_MONITORS];
-        unsigned n = monitor_rows(c, &res, answered, rows, PGQ_MAX_MONITORS);
-        uint64_t leader = status_leader(rows, n, res.info.leader_id);
+        unsigned n = ctl_monitor_rows(c, &res, answered, rows, PGQ_MAX_MONITORS);
+        uint64_t leader = ctl_status_leader(rows, n, res.info.leader_id);
         rv = render_status(stdout, &res.state, rows, n, leader, cluster, clock_wall_ms(), a->json);
     }
     api_response_close(&res);
