@@ -444,10 +444,15 @@ def failover(sb, q, pg1):
         first = t.wait_until(lambda: w.first_after(killed), 180, "first write after the kill")
     finally:
         w.finish()
-    promoted = float("nan")
-    for e in main_events(q):
-        if e["event"] == "promoted":
-            promoted = e["time_ms"] / 1000.0 - kill_wall
+    # The promotion's event is committed once the leader's actuator reports it, which may
+    # be after the first write: wait for it (a few seconds at most).
+    def promoted_event():
+        return next((e for e in main_events(q) if e["event"] == "promoted"), None)
+    try:
+        e = t.wait_until(promoted_event, 10, "the promoted event of main", interval=0.2)
+        promoted = e["time_ms"] / 1000.0 - kill_wall
+    except t.TestFailure:
+        promoted = float("nan")
     c = next(c for c in status(q, REAL)["clusters"] if c["name"] == REAL)
     return first, promoted, "%s (epoch %d)" % (c["primary"], c["epoch"])
 
