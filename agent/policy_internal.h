@@ -75,4 +75,22 @@ unsigned policy_plausible_candidates(const struct cluster *c,
                                      char *why,
                                      size_t size);
 
+/* The primary p would be down by a majority of fresh views if the monitors
+ * that took some of them had not been overloaded: true, with why
+ * (policy_views.c). */
+bool policy_overload_held_views(const struct state *s,
+                                const struct node *p,
+                                const struct policy_config *pc,
+                                uint64_t now_ms,
+                                char *reason,
+                                size_t size);
+
+/* Many primaries down at once while this leader's own loop runs late: true,
+ * with why (policy_views.c). */
+bool policy_overload_storm(const struct state *s,
+                           const struct policy_config *pc,
+                           uint64_t now_ms,
+                           char *reason,
+                           size_t size);
+
 #endif /* PGQ_POLICY_INTERNAL_H */
