@@ -644,8 +644,8 @@ int audit_limiter_admit(struct audit_limiter *l,
         r->held++;
         return AUDIT_REPEAT;
     }
-    if (!found && r->key != 0 && r->unrecorded) {
-        l->lost += r->held; /* more kinds held in one second than slots */
+    if (!found && r->key != 0) {
+        l->lost += r->held; /* its repeats, pushed out by AUDIT_KEYS other kinds */
     }
     if (l->n >= AUDIT_PER_SECOND) {
         /* Due repeats of the same kind go with it. */

@@ -204,7 +204,7 @@ struct audit_limiter
 {
     uint64_t window_ms; /* start of the current second */
     unsigned n;         /* records in it */
-    unsigned lost;      /* held refusals whose slot another took, since start */
+    unsigned lost;      /* refusals counted in a slot another kind took, since start */
     struct audit_repeat repeats[AUDIT_KEYS];
 };
 

@@ -193,7 +193,7 @@ static void metrics_reply(struct monitor *m, struct http_response *res)
     metrics_sample(&b, "pgquorum_auth_blocked_total", self, 1, (double)m->throttle.refused);
     metrics_family(&b, "pgquorum_audit_dropped_total", "counter",
                    "Refusals this monitor could not record (no leader for too long, or more "
-                   "kinds held over the per-second bound than slots).");
+                   "kinds of refusal at once than it counts).");
     metrics_sample(&b, "pgquorum_audit_dropped_total", self, 1,
                    (double)(m->audits_dropped + m->audit_limit.lost));
     resources_metrics(m, &b, self);
