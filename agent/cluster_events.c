@@ -279,7 +279,7 @@ void events_level_raised(struct state *s, unsigned from)
     memset(&s->events, 0, sizeof s->events);
     for (unsigned i = 0; i < old.n; i++) {
         struct event *e = old.ev[(old.head + i) % old.cap];
-        unsigned bound;
+        unsigned bound = 0; /* set by ring_of() */
         if (event_ring_push(ring_of(s, e->cluster, e->kind, &bound), e, bound) != 0) {
             abort();
         }
