@@ -7,6 +7,7 @@
 
 void pgq_memory_setup(void)
 {
+    pgq_mem_blocks_setup();
 #ifdef __GLIBC__
     /* Setting the threshold also ends glibc's dynamic one, which after the
      * first free of a large block (a snapshot's encoding) would send every
