@@ -281,6 +281,27 @@ static unsigned due_actions(struct consensus *c)
     return n;
 }
 
+/* Room for due actions kept however quiet the cluster (an action is 2.9 KB). */
+#define PGQ_ACTIONS_KEPT 64
+
+/* After a tick with far fewer actions than room for them (a registration
+ * of thousands of nodes makes an action of each, 2.9 KB apiece), give the
+ * room back: the buffer holds what a tick needs, not what the busiest one
+ * needed. n = 0 on a monitor no longer leading. */
+static void shrink_actions(struct consensus *c, unsigned n)
+{
+    unsigned cap = PGQ_MAX(2 * n, PGQ_ACTIONS_KEPT);
+    struct action *shrunk;
+    if (c->actions_cap <= PGQ_ACTIONS_KEPT || n > c->actions_cap / 4) {
+        return;
+    }
+    shrunk = realloc(c->actions, (size_t)cap * sizeof *shrunk);
+    if (shrunk != NULL) {
+        c->actions = shrunk;
+        c->actions_cap = cap;
+    }
+}
+
 /* libraft's clock (the one its election timer runs on). */
 static uint64_t raft_now(const struct consensus *c)
 {
@@ -475,6 +496,7 @@ void consensus_tick(struct consensus *c)
             if (c->stepped_down_cb != NULL) {
                 c->stepped_down_cb(c);
             }
+            shrink_actions(c, 0);
         }
         if (raft_state(c->raft) == RAFT_LEADER && !c->hello_pending) {
             propose_hello(c);
@@ -494,6 +516,7 @@ void consensus_tick(struct consensus *c)
     if (c->actions_cb != NULL) {
         c->actions_cb(c, c->actions, n);
     }
+    shrink_actions(c, n);
 }
 
 static int role_of(int raft_role);
