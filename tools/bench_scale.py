@@ -10,10 +10,11 @@ sandbox:
    BENCH_SCALE_PER_CLUSTER nodes (default 2: a primary and a standby). Where
    the open-file limit cannot hold 3 connections per node in one process,
    a few fakepg processes share the clusters, each on its own port.
-2. Three real pgquorumd monitors at default settings (TLS on), and a real
-   PostgreSQL 15 cluster among the fake ones (cluster main: pg1 primary with
-   a node agent beside it, crash_policy failover, pg2 standby), as
-   tools/bench.py's agent failover. The open-file limit is raised for the
+2. Three real pgquorumd monitors at default settings (TLS on), and
+   BENCH_SCALE_FAILOVER (default 3) real PostgreSQL 15 clusters among the
+   fake ones (main: pg1 primary with a node agent beside it, crash_policy
+   failover, pg2 standby; main2: pg3 and pg4; ...), as tools/bench.py's
+   agent failover. The open-file limit is raised for the
    daemons here, as far as the hard limit (or CAP_SYS_RESOURCE) allows.
 3. The N nodes registered: with `pgquorumctl node add --file` when
    pgquorumctl has it, else one NodeAdd each over BENCH_SCALE_CONNECTIONS
@@ -26,10 +27,13 @@ sandbox:
    snapshot (the monitors' "snapshot taken" log line: bytes, encode time;
    the file's size on disk), `status --json --cluster NAME` latency, the full
    `status --json` time and size, and what the fake PostgreSQL cost.
-5. The real cluster's failover: kill -9 of pg1's postmaster to the first
-   write through `pgquorumctl uri` (on pg2, the new primary); printed beside
-   the same with no fake node (the first run, N = 0). A failover of it that
-   nobody asked for, before, is reported with its events instead. A monitor
+5. The real clusters' failovers, one after another: kill -9 of the
+   primary's postmaster to the first write through `pgquorumctl uri` (on
+   the standby, the new primary); the median printed beside the same with
+   no fake node (the first run, N = 0). One time is at the mercy of two
+   shared cores (0.13 to 0.36 s for the same failover); the median of three
+   is steadier. A failover that nobody asked for, before, is reported with
+   its events instead. A monitor
    that dies on the way is reported with its signal and started again.
 
 Then the pure core's micro-benchmarks (tests/bench/bench_core, sizes
@@ -37,7 +41,8 @@ BENCH_SCALE_CORE_SIZES, default 1000,10000,100000), and the table, one row
 per N.
 
 BENCH_SCALE_SHORT=1: a quick check (200 nodes, a 20 s window, the core at
-1000,10000 quickly). BENCH_SCALE_FAILOVER=0: no real cluster.
+1000,10000 quickly). BENCH_SCALE_FAILOVER=K (default 3): K real clusters,
+failed over one after another, the table giving the median; 0: none.
 BENCH_SCALE_PERF=SECONDS: `perf record -g` of the leader for that long in the
 window, and the top of its report. Run it from an optimized build
 (configure CFLAGS="-O2 -g"), as make bench; it takes many minutes at 10,000.
@@ -343,7 +348,7 @@ def healthy_count(st):
     epochs = {c["name"]: c["epoch"] for c in st["clusters"]}
     ok = 0
     for n in st["nodes"]:
-        if n["cluster"] == REAL or n["health"] != "up":
+        if n["cluster"].startswith(REAL) or n["health"] != "up":  # real: main, main2, ...
             continue
         if n["role"] == "primary" or (n["role"] == "standby" and
                                       n["following_epoch"] == epochs.get(n["cluster"]) and
@@ -383,56 +388,66 @@ def wait_healthy(q, n_nodes, timeout, row):
 
 # ---- the real cluster and its failover (tools/bench.py's agent_run) ----
 
-def real_cluster(sb, q):
-    """pg1 primary with a node agent beside it, pg2 standby registered by node add, in
-    cluster main; returns (pg1, pg2, agent) once steady."""
-    pg1 = t.Postgres(sb, "pg1").initdb().start()
-    pg2 = t.Postgres(sb, "pg2").basebackup(pg1).start()
+def real_names(k):
+    """The k-th real cluster (from 0): its name, its primary's and its standby's."""
+    return (REAL if k == 0 else "%s%d" % (REAL, k + 1)), "pg%d" % (2 * k + 1), "pg%d" % (2 * k + 2)
+
+
+def real_cluster(sb, q, k):
+    """The k-th real cluster: a primary with a node agent beside it, a standby registered by
+    node add; returns the primary's Postgres once steady."""
+    name, p_name, s_name = real_names(k)
+    pg1 = t.Postgres(sb, p_name).initdb().start()
+    pg2 = t.Postgres(sb, s_name).basebackup(pg1).start()
     t.wait_until(lambda: int(pg1.sql(
         "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")) == 1,
-        60, "pg2 streaming from pg1")
-    ctl(q, "node", "add", "pg2", "--conninfo", pg2.conninfo)
+        60, "%s streaming from %s" % (s_name, p_name))
+    ctl(q, "node", "add", s_name, "--cluster", name, "--conninfo", pg2.conninfo)
     # crash_policy failover: the agent leaves a dead primary to the quorum (with auto it may
     # restart it in place, and the first write would be the old primary's).
-    agent = t.Agent(sb, pg1, q.addresses, {"crash_policy": "failover"}).start()
+    t.Agent(sb, pg1, q.addresses, {"crash_policy": "failover", "cluster": name}).start()
 
     def steady():
-        st = status(q, REAL)
-        nodes = {n["name"]: n for n in st["nodes"] if n["cluster"] == REAL}
+        st = status(q, name)
+        nodes = {n["name"]: n for n in st["nodes"] if n["cluster"] == name}
         return (len(nodes) == 2 and all(n["health"] == "up" and n["following_epoch"] == 1
                                         for n in nodes.values()) and
-                nodes["pg1"]["agent"] and nodes["pg1"]["agent"]["lease"])
-    t.wait_until(steady, 120, "cluster main steady, pg1's agent holding a lease", interval=0.5)
-    return pg1, pg2, agent
+                nodes[p_name]["agent"] and nodes[p_name]["agent"]["lease"])
+    t.wait_until(steady, 120, "cluster %s steady, %s's agent holding a lease" % (name, p_name),
+                 interval=0.5)
+    return pg1
 
 
-def main_events(q):
-    return json.loads(ctl(q, "events", "--json", "--cluster", REAL).stdout)
+def main_events(q, name=REAL):
+    return json.loads(ctl(q, "events", "--json", "--cluster", name).stdout)
 
 
-def main_changed(q):
-    """"" while cluster main is as set up (pg1 the primary of epoch 1); else what happened to
-    it, from its events: the failover nobody asked for."""
-    st = status(q, REAL)
-    c = next((c for c in st["clusters"] if c["name"] == REAL), None)
-    if c is not None and c["primary"] == "pg1" and c["epoch"] == 1:
+def main_changed(q, k):
+    """"" while the k-th real cluster is as set up (its first primary, epoch 1); else what
+    happened to it, from its events: the failover nobody asked for."""
+    name, p_name, _ = real_names(k)
+    st = status(q, name)
+    c = next((c for c in st["clusters"] if c["name"] == name), None)
+    if c is not None and c["primary"] == p_name and c["epoch"] == 1:
         return ""
-    ev = [e for e in main_events(q) if e["event"] not in ("node-added", "agent")]
+    ev = [e for e in main_events(q, name) if e["event"] not in ("node-added", "agent")]
     # The events may be gone (a bounded history that thousands of registrations filled):
     # the monitors' own lines about the cluster say what happened, in time order.
     said = re.compile(r"verdict|down|cut|decid|promot|fenc|lease|silent|stopped|WARN")
+    about = re.compile(r"\b(%s|%s)\b|cluster %s\b" % (p_name, real_names(k)[2], name))
     lines = sorted(line for m in q.monitors for line in m.log_text().splitlines()
-                   if re.search(r"\bpg[12]\b|cluster main\b", line) and said.search(line))
-    return "cluster main is at epoch %s, primary %s; its events: %s; the monitors' log: %s" % (
-        c["epoch"] if c else "?", c["primary"] if c else "?",
+                   if about.search(line) and said.search(line))
+    return "cluster %s is at epoch %s, primary %s; its events: %s; the monitors' log: %s" % (
+        name, c["epoch"] if c else "?", c["primary"] if c else "?",
         "; ".join("%s %s" % (e["event"], e["message"]) for e in ev[-8:]) or "none kept",
         " | ".join(lines[:12]) or "nothing")
 
 
-def failover(sb, q, pg1):
-    """Seconds from kill -9 of pg1's postmaster to the first write through the URI, and to
-    the promotion committed; and the new primary."""
-    uri = ctl(q, "uri", "--cluster", REAL).stdout.strip()
+def failover(sb, q, pg1, k):
+    """Seconds from kill -9 of the k-th real cluster's primary (pg1) to the first write
+    through the URI, and to the promotion committed; and the new primary."""
+    name = real_names(k)[0]
+    uri = ctl(q, "uri", "--cluster", name).stdout.strip()
     pg1.sql("CREATE TABLE IF NOT EXISTS bench (id int)")
     w = t.Writer(uri, lambda i: "INSERT INTO bench VALUES (%d)" % i, pause=0.01)
     w.start()
@@ -447,14 +462,14 @@ def failover(sb, q, pg1):
     # The promotion's event is committed once the leader's actuator reports it, which may
     # be after the first write: wait for it (a few seconds at most).
     def promoted_event():
-        return next((e for e in main_events(q) if e["event"] == "promoted"), None)
+        return next((e for e in main_events(q, name) if e["event"] == "promoted"), None)
     try:
-        e = t.wait_until(promoted_event, 10, "the promoted event of main", interval=0.2)
+        e = t.wait_until(promoted_event, 10, "the promoted event of %s" % name, interval=0.2)
         promoted = e["time_ms"] / 1000.0 - kill_wall
     except t.TestFailure:
         promoted = float("nan")
-    c = next(c for c in status(q, REAL)["clusters"] if c["name"] == REAL)
-    return first, promoted, "%s (epoch %d)" % (c["primary"], c["epoch"])
+    c = next(c for c in status(q, name)["clusters"] if c["name"] == name)
+    return first, promoted, "%s: %s (epoch %d)" % (name, c["primary"], c["epoch"])
 
 
 # ---- measurements ----
@@ -575,9 +590,7 @@ def run_size(n_nodes, args):
         if n_nodes > 0:
             fake, ports = start_fakepg(sb, n_nodes, args.per_cluster, nofile)
         q = t.Quorum(sb, 3).start()
-        pg1 = None
-        if args.failover:
-            pg1, _, _ = real_cluster(sb, q)
+        primaries = [real_cluster(sb, q, k) for k in range(args.failover)]
         # The base: the monitors with the real cluster only, a moment after it settled.
         time.sleep(5)
         base = {m.id: bench.rss_of(m.proc.pid) for m in q.monitors}
@@ -606,17 +619,22 @@ def run_size(n_nodes, args):
             q, ["status", "--json", "--cluster", REAL if args.failover else "c00000"], 5)
         row["status_full_s"], row["status_full_b"] = timed_ctl(q, ["status", "--json"], 3)
         row["snap"] = {m.id: snapshot_info(m) for m in q.monitors}
-        if args.failover:
-            row["unplanned"] = main_changed(q)
-            if row["unplanned"]:
-                log("N=%d: the real cluster did not stay as it was: %s" % (
-                    n_nodes, row["unplanned"]))
-            else:
-                try:
-                    row["failover_s"], row["promoted_s"], row["new_primary"] = failover(
-                        sb, q, pg1)
-                except t.TestFailure as exc:
-                    row["failover_error"] = str(exc)
+        # One real cluster after another: each failover on its own, the others steady.
+        row["failovers"] = []
+        for k, pg1 in enumerate(primaries):
+            unplanned = main_changed(q, k)
+            if unplanned:
+                row.setdefault("unplanned", []).append(unplanned)
+                log("N=%d: real cluster %s did not stay as it was: %s" % (
+                    n_nodes, real_names(k)[0], unplanned))
+                continue
+            try:
+                row["failovers"].append(failover(sb, q, pg1, k))
+            except t.TestFailure as exc:
+                row.setdefault("failover_error", []).append(str(exc))
+        if row["failovers"]:
+            row["failover_s"] = statistics.median(f[0] for f in row["failovers"])
+            row["promoted_s"] = statistics.median(f[1] for f in row["failovers"])
         return row
     except Exception as exc:  # noqa: BLE001 - one size failing does not lose the others
         row["refused"] = "failed: %s" % exc
@@ -666,11 +684,11 @@ def print_row_detail(r):
             "%d bytes on disk" % (r["n"], mid, count, b, ms, size))
     if r.get("perf"):
         log("N=%d: perf, the leader's top symbols:\n%s" % (r["n"], r["perf"]))
-    if "failover_s" in r:
-        log("N=%d: failover of main: first write %.2f s, promoted %.2f s after the kill; "
-            "primary now %s" % (r["n"], r["failover_s"], r["promoted_s"], r["new_primary"]))
-    if r.get("unplanned"):
-        log("N=%d: no failover measured: %s" % (r["n"], r["unplanned"]))
+    for first, promoted, now in r.get("failovers", []):
+        log("N=%d: failover: first write %.2f s, promoted %.2f s after the kill; primary now "
+            "%s" % (r["n"], first, promoted, now))
+    for unplanned in r.get("unplanned", []):
+        log("N=%d: no failover measured: %s" % (r["n"], unplanned))
     log("N=%d: status --cluster %.0f ms; full status %.2f s, %d bytes; fakepg %s%% CPU" % (
         r["n"], r["status_cluster_s"] * 1000, r["status_full_s"], r["status_full_b"],
         fmt(r.get("fake_cpu"), "%.1f")))
@@ -682,13 +700,14 @@ def print_row_detail(r):
                                                   lines[-1] if lines else "(no output)"))
         for line in lines[1:-1][:5]:
             log("N=%d:   %s" % (r["n"], line))
-    if r.get("failover_error"):
-        log("N=%d: failover: %s" % (r["n"], r["failover_error"]))
+    for error in r.get("failover_error", []):
+        log("N=%d: failover: %s" % (r["n"], error))
 
 
 def print_table(rows):
     print("\nScale: 3 monitors at default settings (TLS on), fake nodes in clusters of %d, "
-          "a real cluster (main: pg1 + agent, pg2) among them" % ARGS.per_cluster)
+          "%d real clusters (a primary with an agent, a standby) among them" % (
+              ARGS.per_cluster, ARGS.failover))
     head = ("%7s %8s %7s %8s | %6s %6s | %7s %7s | %6s %6s | %8s | %8s %8s | %8s %8s %7s | "
             "%6s | %8s %8s") % (
         "nodes", "reg s", "reg/s", "healthy", "CPU L", "CPU F", "RSS L", "RSS F", "KB/n L",
@@ -719,15 +738,16 @@ def print_table(rows):
             fmt(r.get("failover_s"), "%.2f"), fmt(r.get("promoted_s"), "%.2f")))
         for d in r.get("deaths", []):
             print("%7s  %s" % ("", d))
-        if r.get("unplanned"):
-            print("%7s  no failover measured: %s" % ("", r["unplanned"][:400]))
+        for unplanned in r.get("unplanned", []):
+            print("%7s  no failover measured: %s" % ("", unplanned[:400]))
     print("CPU: %% of one core over the window (L the leader, F the busier follower); RSS MB; "
           "KB/n: RSS beyond the monitor's before the fake nodes, per node; entry/s: Raft "
           "entries committed; snap: the leader's latest snapshot as encoded (MB) and its encode "
           "time; st -c: `status --json --cluster %s` (median of 5, pgquorumctl end to end); st: "
           "the full `status --json` (median of 3) and its size; fake: fakepg's CPU; failover: "
-          "kill -9 of pg1's postmaster to the first write through the URI, promoted: to the "
-          "promotion committed (seconds)." % (REAL if ARGS.failover else "c00000"))
+          "kill -9 of a real primary's postmaster to the first write through the URI, "
+          "promoted: to the promotion committed (seconds; the median of %d real clusters, "
+          "one after another)." % (REAL if ARGS.failover else "c00000", ARGS.failover))
 
 
 def core_bench(args):
@@ -767,7 +787,7 @@ def main():
     ap.add_argument("--window", type=int,
                     default=env_int("BENCH_SCALE_WINDOW", 20 if SHORT else 180))
     ap.add_argument("--connections", type=int, default=env_int("BENCH_SCALE_CONNECTIONS", 8))
-    ap.add_argument("--failover", type=int, default=env_int("BENCH_SCALE_FAILOVER", 1))
+    ap.add_argument("--failover", type=int, default=env_int("BENCH_SCALE_FAILOVER", 3))
     ap.add_argument("--perf", type=int, default=env_int("BENCH_SCALE_PERF", 0))
     ap.add_argument("--core-sizes", default=os.environ.get("BENCH_SCALE_CORE_SIZES") or
                     ("1000,10000" if SHORT else "1000,10000,100000"))
