@@ -22,8 +22,9 @@
  * (__libc_malloc and friends) unchanged.
  *
  * Possible failure modes are: the reservation of a class refused (an
- * address-space limit, overcommit set to never): that class is served by
- * glibc from then on; a class full: the block comes from glibc; a free of
+ * address-space limit): that class is served by glibc from then on; a
+ * class full, or no commit left to make more of it writable (strict
+ * overcommit): the block comes from glibc; a free of
  * a pointer inside a range that is not a block handed out (a double free
  * or a bad pointer): abort with a message, as glibc does. */
 #ifndef _GNU_SOURCE
@@ -53,11 +54,12 @@ struct block_class
 {
     size_t slot;          /* bytes per slot: the largest block it holds */
     uint32_t max;         /* slots reserved */
-    _Atomic(char *) base; /* the reserved range (NULL: not yet) */
+    _Atomic(char *) base; /* the reserved slots (NULL: not yet) */
     bool refused;         /* the reservation failed: glibc serves this class */
+    uint32_t mapped;      /* slots made writable: [0, mapped) */
     uint32_t top;         /* slots handed out at least once: [0, top) */
     uint32_t n_free;
-    uint32_t *free; /* stack of slots given back (in the range, after the slots) */
+    uint32_t *free; /* stack of slots given back (before the slots) */
     uint32_t *len;  /* bytes asked for, per slot (0: free) */
 };
 
@@ -65,10 +67,12 @@ struct block_class
  * block; only what blocks write is ever resident. 65,536 slots of 16 KB
  * hold the two buffers of 32,768 connections. */
 static struct block_class classes[] = {
-    {16u * 1024u, 65536u, NULL, false, 0, 0, NULL, NULL},
-    {32u * 1024u, 8192u, NULL, false, 0, 0, NULL, NULL},
-    {64u * 1024u, 4096u, NULL, false, 0, 0, NULL, NULL},
+    {16u * 1024u, 65536u, NULL, false, 0, 0, 0, NULL, NULL},
+    {32u * 1024u, 8192u, NULL, false, 0, 0, 0, NULL, NULL},
+    {64u * 1024u, 4096u, NULL, false, 0, 0, 0, NULL, NULL},
 };
+/* Slots are made writable this many bytes at a time. */
+#define MAP_STEP (4u * 1024u * 1024u)
 #define N_CLASSES (sizeof classes / sizeof classes[0])
 
 static pthread_mutex_t blocks_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -126,24 +130,49 @@ static void die(const char *what)
     abort();
 }
 
-/* Under blocks_lock. The slots, then the free stack and the lengths: one
- * mapping, of which only what is written becomes resident. */
+/* Under blocks_lock. One mapping: the free stack and the lengths, then the
+ * slots. The range is reserved inaccessible, and made writable MAP_STEP at
+ * a time as blocks need it: under vm.overcommit_memory = 2 (common on
+ * PostgreSQL's hosts, where node agents run) only the writable part is
+ * charged, as much as the most blocks ever held at once. Only what is
+ * written becomes resident. */
 static bool reserve(struct block_class *c)
 {
-    size_t bytes = c->slot * c->max + 2 * sizeof(uint32_t) * c->max;
-    char *base;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t meta = (2 * sizeof(uint32_t) * c->max + page - 1) / page * page;
+    char *map;
     if (c->refused) {
         return false;
     }
-    base = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                -1, 0);
-    if (base == MAP_FAILED) {
+    map = mmap(NULL, meta + c->slot * c->max, PROT_NONE,
+               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (map == MAP_FAILED) {
         c->refused = true;
         return false;
     }
-    c->free = (uint32_t *)(base + c->slot * c->max);
+    if (mprotect(map, meta, PROT_READ | PROT_WRITE) != 0) {
+        munmap(map, meta + c->slot * c->max);
+        c->refused = true;
+        return false;
+    }
+    c->free = (uint32_t *)(void *)map;
     c->len = c->free + c->max;
-    atomic_store_explicit(&c->base, base, memory_order_release);
+    atomic_store_explicit(&c->base, map + meta, memory_order_release);
+    return true;
+}
+
+/* Under blocks_lock: the next MAP_STEP of slots made writable. */
+static bool map_more(struct block_class *c, char *base)
+{
+    uint32_t n = (uint32_t)(MAP_STEP / c->slot);
+    if (n > c->max - c->mapped) {
+        n = c->max - c->mapped;
+    }
+    if (n == 0 || mprotect(base + (size_t)c->mapped * c->slot, (size_t)n * c->slot,
+                           PROT_READ | PROT_WRITE) != 0) {
+        return false; /* full, or no commit left: glibc serves the block */
+    }
+    c->mapped += n;
     return true;
 }
 
@@ -160,7 +189,7 @@ static void *block_get(struct block_class *c, size_t size)
     base = atomic_load_explicit(&c->base, memory_order_relaxed);
     if (c->n_free > 0) {
         slot = c->free[--c->n_free];
-    } else if (c->top < c->max) {
+    } else if (c->top < c->mapped || map_more(c, base)) {
         slot = c->top++;
     } else {
         pthread_mutex_unlock(&blocks_lock);

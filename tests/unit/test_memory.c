@@ -144,6 +144,37 @@ static void test_block_realloc(void **ctx)
     assert_int_equal(blocks_now(), before);
 }
 
+static void test_class_full_falls_back(void **ctx)
+{
+    /* Once every 64 KB slot is taken, a block of that size comes from
+     * glibc (counted), and is freed there; the slots serve again after. */
+    enum { MAX = 4096 + 8 };
+    static char *held[MAX];
+    uint64_t blocks;
+    uint64_t fallbacks_before;
+    uint64_t fallbacks;
+    size_t n = 0;
+    (void)ctx;
+    pgq_mem_stats(&blocks, &fallbacks_before);
+    while (n < MAX) {
+        held[n] = pgq_mem_malloc(65536);
+        assert_non_null(held[n]);
+        if (!pgq_mem_is_block(held[n++])) {
+            break;
+        }
+    }
+    assert_true(n < MAX); /* the class ended: 4,096 slots */
+    pgq_mem_stats(&blocks, &fallbacks);
+    assert_int_equal(fallbacks, fallbacks_before + 1);
+    memset(held[n - 1], 1, 65536);
+    for (size_t i = 0; i < n; i++) {
+        pgq_mem_free(held[i]);
+    }
+    held[0] = pgq_mem_malloc(65536);
+    assert_true(pgq_mem_is_block(held[0]));
+    pgq_mem_free(held[0]);
+}
+
 static void test_calloc_overflow(void **ctx)
 {
     /* A calloc whose size overflows fails instead of handing out a block. */
@@ -253,6 +284,7 @@ int main(void)
         cmocka_unit_test(test_block_reused_zeroed),
         cmocka_unit_test(test_sizes_outside_glibc),
         cmocka_unit_test(test_block_realloc),
+        cmocka_unit_test(test_class_full_falls_back),
         cmocka_unit_test(test_calloc_overflow),
         cmocka_unit_test(test_double_free_aborts),
         cmocka_unit_test(test_threads),
