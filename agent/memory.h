@@ -15,11 +15,13 @@
  * than a bounded number of them), the heap keeping no spare room at its
  * top and giving its free pages back every few seconds.
  *
- * In a glibc build without a sanitizer (which brings its own allocator)
- * the replacement is linked in: malloc, calloc, realloc, free and
+ * In a 64-bit glibc build without a sanitizer (which brings its own
+ * allocator) the replacement is linked in: malloc, calloc, realloc, free and
  * malloc_usable_size of the whole process, libraries included, go
- * through pgq_mem_*. PGQ_MEMORY_BLOCKS=off in the environment leaves
- * every size to glibc. Elsewhere nothing changes. */
+ * through pgq_mem_*. PGQ_MEMORY_BLOCKS=off in the environment (or an
+ * address-space limit, or pages larger than 16 KB) leaves every size to
+ * glibc; so should a run under valgrind, whose memcheck does not see the
+ * blocks. Elsewhere nothing changes. */
 #ifndef PGQ_MEMORY_H
 #define PGQ_MEMORY_H
 
@@ -27,7 +29,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#if defined(__GLIBC__) && __SIZEOF_POINTER__ == 8 && !defined(__SANITIZE_ADDRESS__) && \
+    !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_HWADDRESS__)
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
     __has_feature(memory_sanitizer)

@@ -22,7 +22,8 @@
  * (__libc_malloc and friends) unchanged.
  *
  * Possible failure modes are: the reservation of a class refused (an
- * address-space limit): that class is served by glibc from then on; a
+ * address-space limit, or pages larger than its slots): that class is
+ * served by glibc from then on; a
  * class full, or no commit left to make more of it writable (strict
  * overcommit): the block comes from glibc; a free of
  * a pointer inside a range that is not a block handed out (a double free
@@ -42,6 +43,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 /* glibc's own allocator, under the names it exports for replacements. */
@@ -57,6 +59,7 @@ struct block_class
     _Atomic(char *) base; /* the reserved slots (NULL: not yet) */
     bool refused;         /* the reservation failed: glibc serves this class */
     uint32_t mapped;      /* slots made writable: [0, mapped) */
+    uint32_t map_wait;    /* blocks to serve from glibc before trying map_more() again */
     uint32_t top;         /* slots handed out at least once: [0, top) */
     uint32_t n_free;
     uint32_t *free; /* stack of slots given back (before the slots) */
@@ -67,12 +70,13 @@ struct block_class
  * block; only what blocks write is ever resident. 65,536 slots of 16 KB
  * hold the two buffers of 32,768 connections. */
 static struct block_class classes[] = {
-    {16u * 1024u, 65536u, NULL, false, 0, 0, 0, NULL, NULL},
-    {32u * 1024u, 8192u, NULL, false, 0, 0, 0, NULL, NULL},
-    {64u * 1024u, 4096u, NULL, false, 0, 0, 0, NULL, NULL},
+    {16u * 1024u, 65536u, NULL, false, 0, 0, 0, 0, NULL, NULL},
+    {32u * 1024u, 8192u, NULL, false, 0, 0, 0, 0, NULL, NULL},
+    {64u * 1024u, 4096u, NULL, false, 0, 0, 0, 0, NULL, NULL},
 };
 /* Slots are made writable this many bytes at a time. */
 #define MAP_STEP (4u * 1024u * 1024u)
+#define MAP_RETRY 256u
 #define N_CLASSES (sizeof classes / sizeof classes[0])
 
 static pthread_mutex_t blocks_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -138,39 +142,69 @@ static void die(const char *what)
  * written becomes resident. */
 static bool reserve(struct block_class *c)
 {
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    size_t meta = (2 * sizeof(uint32_t) * c->max + page - 1) / page * page;
+    long page = sysconf(_SC_PAGESIZE);
+    size_t meta;
+    size_t total;
+    struct rlimit as;
     char *map;
+    int saved = errno; /* a failure here is no failure of malloc */
     if (c->refused) {
         return false;
     }
-    map = mmap(NULL, meta + c->slot * c->max, PROT_NONE,
-               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    /* A slot must be whole pages: madvise drops pages, not bytes (a kernel
+     * of 64 KB pages would drop a freed slot's live neighbours). Under an
+     * address-space limit the reservation would take room that thread
+     * stacks and glibc's own mappings count on. */
+    if (page <= 0 || c->slot % (size_t)page != 0 ||
+        (getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY)) {
+        c->refused = true;
+        return false;
+    }
+    meta = (2 * sizeof(uint32_t) * c->max + (size_t)page - 1) / (size_t)page * (size_t)page;
+    total = meta + c->slot * c->max;
+    map = mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (map == MAP_FAILED) {
         c->refused = true;
+        errno = saved;
         return false;
     }
+    /* No transparent huge page here: one would make 2 MB resident for a
+     * block's written page (the flag stays on the parts mprotect splits). */
+    (void)madvise(map, total, MADV_NOHUGEPAGE);
     if (mprotect(map, meta, PROT_READ | PROT_WRITE) != 0) {
-        munmap(map, meta + c->slot * c->max);
+        munmap(map, total);
         c->refused = true;
+        errno = saved;
         return false;
     }
+    errno = saved;
     c->free = (uint32_t *)(void *)map;
     c->len = c->free + c->max;
     atomic_store_explicit(&c->base, map + meta, memory_order_release);
     return true;
 }
 
-/* Under blocks_lock: the next MAP_STEP of slots made writable. */
+/* Under blocks_lock: the next MAP_STEP of slots made writable. Once that
+ * failed (no commit left), it is tried again only every MAP_RETRY blocks. */
 static bool map_more(struct block_class *c, char *base)
 {
     uint32_t n = (uint32_t)(MAP_STEP / c->slot);
+    int saved = errno;
     if (n > c->max - c->mapped) {
         n = c->max - c->mapped;
     }
-    if (n == 0 || mprotect(base + (size_t)c->mapped * c->slot, (size_t)n * c->slot,
-                           PROT_READ | PROT_WRITE) != 0) {
-        return false; /* full, or no commit left: glibc serves the block */
+    if (n == 0) {
+        return false; /* full: glibc serves the block */
+    }
+    if (c->map_wait > 0) {
+        c->map_wait--;
+        return false;
+    }
+    if (mprotect(base + (size_t)c->mapped * c->slot, (size_t)n * c->slot, PROT_READ | PROT_WRITE) !=
+        0) {
+        c->map_wait = MAP_RETRY;
+        errno = saved;
+        return false;
     }
     c->mapped += n;
     return true;
@@ -201,26 +235,36 @@ static void *block_get(struct block_class *c, size_t size)
     return base + (size_t)slot * c->slot;
 }
 
+static void check_start(const struct block_class *c, uint32_t slot, const void *p, const char *what)
+{
+    const char *base = atomic_load_explicit(&c->base, memory_order_relaxed);
+    if ((const char *)p != base + (size_t)slot * c->slot) {
+        die(what);
+    }
+}
+
 static void block_put(struct block_class *c, uint32_t slot, void *p)
 {
-    char *base = atomic_load_explicit(&c->base, memory_order_relaxed);
-    if ((char *)p != base + (size_t)slot * c->slot) {
-        die("free(): a pointer inside a block");
-    }
+    int saved = errno; /* free() keeps errno (glibc since 2.33) */
+    check_start(c, slot, p, "free(): a pointer inside a block");
     pthread_mutex_lock(&blocks_lock);
     if (slot >= c->top || c->len[slot] == 0) {
         pthread_mutex_unlock(&blocks_lock);
         die("free(): a block freed twice or never handed out");
     }
-    c->len[slot] = 0;
-    /* Its pages go back now, and read as zeros when next written: a
-     * block from calloc() needs no memset. */
+    c->len[slot] = 0; /* freed: a second free() or a realloc() of it aborts */
+    pthread_mutex_unlock(&blocks_lock);
+    /* Its pages go back now (outside the lock: the slot is nobody's until
+     * it is pushed), and read as zeros when next written: a block from
+     * calloc() needs no memset. */
     if (madvise(p, c->slot, MADV_DONTNEED) != 0) {
         memset(p, 0, c->slot);
     }
+    pthread_mutex_lock(&blocks_lock);
     c->free[c->n_free++] = slot;
     pthread_mutex_unlock(&blocks_lock);
     atomic_fetch_sub_explicit(&n_blocks, 1, memory_order_relaxed);
+    errno = saved;
 }
 
 void *pgq_mem_malloc(size_t size)
@@ -283,6 +327,7 @@ void *pgq_mem_realloc(void *p, size_t size)
     if (c == NULL) {
         return __libc_realloc(p, size);
     }
+    check_start(c, slot, p, "realloc(): a pointer inside a block");
     if (size == 0) {
         pgq_mem_free(p); /* as glibc's realloc(p, 0) */
         return NULL;
@@ -318,7 +363,13 @@ size_t pgq_mem_usable(void *p)
     }
     c = class_of(p, &slot);
     if (c != NULL) {
-        return c->slot;
+        /* What was asked for, not the slot: realloc() keeps that much, and
+         * a caller may write all that this says it may. */
+        size_t len;
+        pthread_mutex_lock(&blocks_lock);
+        len = c->len[slot];
+        pthread_mutex_unlock(&blocks_lock);
+        return len;
     }
     if (libc_usable == NULL) {
         /* POSIX's way to take a function from dlsym(). */
