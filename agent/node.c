@@ -74,6 +74,18 @@ const char *node_life_name(int life)
     return life >= 0 && life < LIFE__N_STATES ? life_names[life] : "?";
 }
 
+static void tick_cb(uv_timer_t *t);
+
+/* The next tick now, not up to TICK_MS later: a heartbeat that tells the
+ * leader of a change (the postmaster died: the failover starts from it)
+ * leaves at once. */
+static void kick_tick(struct node_agent *a)
+{
+    if (!a->stopping && uv_is_active((uv_handle_t *)&a->tick)) {
+        uv_timer_start(&a->tick, tick_cb, 0, TICK_MS);
+    }
+}
+
 void node_move(struct node_agent *a, int next, const char *why)
 {
     assert(a->life >= 0 && a->life < LIFE__N_STATES);
@@ -93,6 +105,7 @@ void node_move(struct node_agent *a, int next, const char *why)
     }
     pgq_strlcpy(a->why, why != NULL ? why : "", sizeof a->why);
     a->hb_now = true; /* tell the leader at once */
+    kick_tick(a);
 }
 
 void node_print_table(void (*emit)(void *arg, const char *line), void *arg)
@@ -470,6 +483,9 @@ static void hb_cb(struct peer *p, int status, const struct api_response *res)
     a->reply_sent_ms = a->hb_sent_ms;
     a->have_reply = true;
     a->recheck_until_ms = 0;
+    if (a->hb_now) {
+        kick_tick(a); /* something changed while this one was on its way */
+    }
 }
 
 static void heartbeat(struct node_agent *a)

@@ -111,7 +111,7 @@ struct node_agent
     struct transport transport; /* under peer and http */
     struct peer peer;
     bool hb_busy;
-    bool hb_now; /* send at the next tick */
+    bool hb_now; /* send at the next tick (at once after a life change: kick_tick) */
     uint64_t next_hb_ms;
     unsigned mon_idx; /* of the configured monitors, then the learned ones */
     char leader_api[PGQ_ADDR_MAX];
