@@ -129,9 +129,6 @@ def start_fakepg(sb, n_nodes, per_cluster, nofile, monitors=3):
     """fakepg for n_nodes nodes: as many processes (shards, each on its own port) as the
     open-file limit needs for `monitors` connections per node, with room for the rounds'
     reconnections. Returns (processes, ports)."""
-    # At nice 19: fakepg stands for N servers on other hosts, and what they cost must not
-    # take the two cores from the monitors and the real clusters under measurement (it is
-    # still measured, as "fake %").
     # Twice the kept connections, as fakepg asks for itself: a full round's new connection
     # is made before the kept one is closed. Short of that, accept() fails (EMFILE), the
     # monitors' connects wait out their timeout and the fake nodes look down.
@@ -144,8 +141,7 @@ def start_fakepg(sb, n_nodes, per_cluster, nofile, monitors=3):
         p = subprocess.Popen([os.path.join(t.BUILDDIR, "tools", "fakepg"), "--port", str(port),
                               "--nodes", str(n_nodes), "--per-cluster", str(per_cluster),
                               "--monitors", str(monitors), "--shards", str(shards),
-                              "--shard", str(k)], stdout=logf, stderr=subprocess.STDOUT,
-                             preexec_fn=lambda: os.nice(19))
+                              "--shard", str(k)], stdout=logf, stderr=subprocess.STDOUT)
         logf.close()
         sb.procs.append(p)
         procs.append(p)
