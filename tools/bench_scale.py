@@ -685,7 +685,7 @@ def print_row_detail(r):
     if r.get("perf"):
         log("N=%d: perf, the leader's top symbols:\n%s" % (r["n"], r["perf"]))
     for first, promoted, now in r.get("failovers", []):
-        log("N=%d: failover: first write %.2f s, promoted %.2f s after the kill; primary now "
+        log("N=%d: failover: first write %.3f s, promoted %.3f s after the kill; primary now "
             "%s" % (r["n"], first, promoted, now))
     for unplanned in r.get("unplanned", []):
         log("N=%d: no failover measured: %s" % (r["n"], unplanned))
@@ -735,7 +735,7 @@ def print_table(rows):
             fmt(snap[1], "%.1f"),
             fmt(r["status_cluster_s"] * 1000, "%.0f"), fmt(r["status_full_s"], "%.2f"),
             fmt(r["status_full_b"] / 1e6, "%.2f"), fmt(r.get("fake_cpu"), "%.1f"),
-            fmt(r.get("failover_s"), "%.2f"), fmt(r.get("promoted_s"), "%.2f")))
+            fmt(r.get("failover_s"), "%.3f"), fmt(r.get("promoted_s"), "%.3f")))
         for d in r.get("deaths", []):
             print("%7s  %s" % ("", d))
         for unplanned in r.get("unplanned", []):
