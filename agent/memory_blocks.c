@@ -215,8 +215,7 @@ static void *block_get(struct block_class *c, size_t size)
     uint32_t slot;
     char *base;
     pthread_mutex_lock(&blocks_lock);
-    base = atomic_load_explicit(&c->base, memory_order_relaxed);
-    if (base == NULL && !reserve(c)) {
+    if (atomic_load_explicit(&c->base, memory_order_relaxed) == NULL && !reserve(c)) {
         pthread_mutex_unlock(&blocks_lock);
         return NULL;
     }
