@@ -15,6 +15,7 @@ static const char *const known[] = {
     "actuator.after_promote",  /* promoted, step not yet committed */
     "actuator.connect", /* actions cannot reach a node (arg: names, comma-separated, or all) */
     "probe",            /* probes of a node fail (arg: names, comma-separated, or all) */
+    "probe.keep",       /* rounds keep the connection to a node (arg: names, or all) */
 };
 
 #ifdef PGQ_FAILPOINTS

@@ -120,6 +120,9 @@ static void start_probe(struct probe_target *t);
  * timeout; a few hundred still start together, and their reports go in
  * one batch. */
 #define PROBE_START_BURST 256u
+/* Results in a row, each on a new connection, that lost a replica the one
+ * before listed (query_cb): more is standbys coming and going. */
+#define PROBE_CONFIRM_MAX 3u
 #define PROBE_START_SPREAD_MS 1u
 
 static uint64_t start_delay(unsigned k)
@@ -210,6 +213,35 @@ static uint64_t probe_lag(const struct probe_target *t)
     return p->lw != NULL ? PGQ_MAX(late, loadwatch_lag_since(p->lw, t->due_mono)) : late;
 }
 
+/* The first name in `was` (comma-separated) that o, a writable server,
+ * no longer lists as streaming from it, or NULL. */
+static const char *lost_replica(const char *was, const struct obs *o)
+{
+    static char name[PGQ_NAME_MAX];
+    if (!o->reachable || o->in_recovery) {
+        return NULL;
+    }
+    for (const char *p = was; *p != '\0';) {
+        size_t n = strcspn(p, ",");
+        if (n < sizeof name) {
+            memcpy(name, p, n);
+            name[n] = '\0';
+            if (!pgq_name_listed(o->replicas, name)) {
+                return name;
+            }
+        }
+        p += n + (p[n] == ',' ? 1 : 0);
+    }
+    return NULL;
+}
+
+static void confirm_end(struct probe_target *t)
+{
+    t->confirming = 0;
+    free(t->confirm_replicas);
+    t->confirm_replicas = NULL;
+}
+
 /* No descriptor was free for the connection: not the node's failure. It is
  * left as it was and probed again later, and the line says why. */
 static void probe_no_fd(struct probe_target *t, const char *reason)
@@ -235,6 +267,7 @@ static void probe_failed(struct probe_target *t, int status, const char *reason)
     char why[PGQ_ERRTEXT_MAX];
     uint64_t lag = probe_lag(t);
     pgq_strlcpy(why, reason, sizeof why); /* reason may live in t->pc */
+    confirm_end(t);
     if (t->pc.no_fd) {
         probe_no_fd(t, why);
         return;
@@ -435,6 +468,7 @@ static void query_cb(struct pgconn *pc, int status, PGresult *res)
     struct probe_target *t = pc->data;
     struct obs o;
     char why[PGQ_ERRTEXT_MAX];
+    const char *lost;
     if (status == PGQ_SHUTDOWN) {
         t->probing = false;
         return;
@@ -449,6 +483,32 @@ static void query_cb(struct pgconn *pc, int status, PGresult *res)
     }
     t->probing = false;
     t->fails = 0;
+    /* A primary whose walsenders are gone may be a server whose postmaster
+     * just died: its backends outlive it for a moment, and the one that ran
+     * this query saw the walsenders exit (measured: a set lowered to '' on
+     * that view, never written, then blocked the failover as "not in the
+     * synchronous set"). A new connection opened after this answer proves
+     * the postmaster alive after it: the loss is reported only as such a
+     * connection sees it (a dead postmaster refuses it). Bounded, should
+     * standbys come and go meanwhile. */
+    if (t->confirming < PROBE_CONFIRM_MAX && t->have_obs && t->obs.reachable &&
+        !t->obs.in_recovery &&
+        (lost = lost_replica(t->confirming > 0 ? t->confirm_replicas : t->obs.replicas, &o)) !=
+            NULL) {
+        char *was = strdup(o.replicas);
+        if (was != NULL) {
+            log_info("probe %s: %s no longer streams from it: confirming on a new connection",
+                     t->node, lost);
+            free(t->confirm_replicas);
+            t->confirm_replicas = was;
+            t->confirming++;
+            pgconn_disconnect(&t->pc);
+            t->rerun = false;
+            start_probe(t);
+            return;
+        }
+    }
+    confirm_end(t);
     conclude(t, &o);
     if (t->rerun) {
         t->rerun = false;
@@ -529,7 +589,7 @@ static void start_probe(struct probe_target *t)
      * connection: a new backend costs the server several times the query. */
     if (t->round) {
         t->round = false;
-        if (!agent_vouches(p, t)) {
+        if (!agent_vouches(p, t) && !FAILPOINT("probe.keep", t->node)) {
             pgconn_disconnect(&t->pc);
         }
     }
@@ -560,6 +620,7 @@ static void target_closed(struct probe_target *t)
 {
     struct probe *p = t->probe;
     view_obs_clear(&t->obs);
+    free(t->confirm_replicas);
     free(t->conninfo);
     free(t);
     p->pending--;

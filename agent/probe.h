@@ -59,6 +59,8 @@ struct probe_target
     bool rerun;                  /* probe again as soon as the current probe ends */
     bool round;                  /* the next probe is a full round: on a new connection */
     bool force;                  /* report the next conclusion whatever it is */
+    unsigned confirming;         /* probes on a new connection re-checking a lost replica */
+    char *confirm_replicas;      /* while confirming: the replicas the last result listed */
     bool removed;                /* closing */
     bool shed;                   /* beyond the descriptor budget: not probed */
     uint64_t due_mono;           /* uv_now: when the current or next probe is due */

@@ -227,6 +227,103 @@ def test_strict_sync_standby_lost_blocks(sb):
             "the decision does not say writes may be lost: %s" % decided)
 
 
+def socket_inodes(pid):
+    inodes = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    return inodes
+
+
+def rx_queued(inodes):
+    """Bytes waiting to be read on the TCP sockets of these inodes (/proc/net/tcp)."""
+    total = 0
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(path) as f:
+            for line in f.readlines()[1:]:
+                cols = line.split()
+                if cols[9] in inodes:
+                    total += int(cols[4].split(":")[1], 16)
+    return total
+
+
+def walsenders(pg):
+    """Pids of the walsenders of pg's postmaster (its children so named)."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                cmd = f.read()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == pg.pid() and b"walsender" in cmd:
+            pids.append(int(d))
+    return pids
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_backend_outlives_postmaster(sb):
+    """Quorum mode, ANY 1 (pg2, pg3), no agent: every monitor's probe of pg1 is answered,
+    after pg1's postmaster was killed, by a backend that outlived it and saw its walsenders
+    gone; no monitor reports that as the standbys leaving, no empty set is committed, and the
+    failover promotes a standby of the set."""
+    keep = {"PGQ_FAILPOINTS": "probe.keep=fail:pg1"}
+    nodes, q = t.failover_setup(sb, before=lambda m: m.env.update(keep))
+    pg1, pg2, pg3 = nodes
+    enable(q, "--mode", "quorum")
+    wait_in_force(q, pg1, ANY1)
+    # The monitors' kept probe connections (a round keeps them: probe.keep).
+    def probers():
+        out = pg1.sql("SELECT pid FROM pg_stat_activity WHERE application_name LIKE "
+                      "'pgquorum-monitor-%' AND backend_type = 'client backend'").strip()
+        pids = [int(x) for x in out.split()]
+        return pids if len(pids) == 3 else None
+    backends = t.wait_until(probers, 10, "one kept probe connection to pg1 per monitor")
+    senders = walsenders(pg1)
+    t.check(len(senders) == 2, "walsenders of pg1: %s" % senders)
+    for pid in backends:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        # Each monitor's next round sends its query to a stopped backend; then the
+        # postmaster dies and its walsenders exit while those backends sleep.
+        inodes = [socket_inodes(pid) for pid in backends]
+        t.wait_until(lambda: all(rx_queued(i) > 0 for i in inodes), 3,
+                     "every monitor's probe query waiting at its stopped backend")
+        pg1.kill9()
+        t.wait_until(lambda: not any(alive(pid) for pid in senders), 10,
+                     "pg1's walsenders gone")
+    finally:
+        for pid in backends:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+    c = t.wait_failover(q, 2, timeout=30)
+    t.check(c["primary"] in ("pg2", "pg3"), "promoted %s" % c["primary"])
+    sets = [e["message"] for e in t.events_of(q, "sync") if e["epoch"] == 1]
+    t.check(all("synchronous_standby_names = ''" not in m for m in sets),
+            "a set of epoch 1 was lowered on the dead primary's answer: %s" % sets)
+    lines = "".join(m.log_text() for m in q.monitors)
+    t.check("confirming on a new connection" in lines,
+            "no monitor saw a standby leave on the stopped backends' answers")
+
+
 if __name__ == "__main__":
-    t.main([test_quorum_mode, test_quorum_failover, test_strict_primary_and_standby_killed,
-            test_strict_sync_standby_lost_blocks])
+    t.main([test_quorum_mode, test_quorum_failover, test_backend_outlives_postmaster,
+            test_strict_primary_and_standby_killed, test_strict_sync_standby_lost_blocks],
+           failpoints=True)
