@@ -112,6 +112,7 @@ struct probe
     uint64_t wal_step; /* report a primary's WAL once it moved this far */
     uint64_t overload_lag_ms;
     uint64_t no_fd_log_ms; /* uv_now: last "no descriptor free" line */
+    uint64_t rng;          /* the rounds' jitter (round_delay) */
 };
 
 void probe_init(struct probe *p,

@@ -318,11 +318,48 @@ def test_leader_cannot_reach_candidate(sb):
     t.check(q.leader() != leader.id, "the stuck monitor leads again")
 
 
+def test_kept_connection_survives_lost_keepalives(sb):
+    """With `timeout = 1s` (keepalives after 1 s idle), 2 s in which every packet to and
+    from pg1 is dropped end no monitor's kept probe connection and leave pg1 up: lost
+    keepalives are sent again rather than the connection given up at the first one."""
+    pg1 = t.make_pg_cluster(sb, 0)[0]
+    q = t.Quorum(sb, 3, dict(FAST, **{"health.interval": "30s", "health.report_refresh": "60s",
+                                     "health.timeout": "1s"}))
+    q.start()
+    q.ctl("node", "add", "pg1", "--conninfo", pg1.conninfo, check_rc=True)
+
+    def kept():
+        out = pg1.sql("SELECT pid FROM pg_stat_activity WHERE application_name LIKE "
+                      "'pgquorum-monitor-%' AND backend_type = 'client backend'").split()
+        return sorted(out) if len(out) == 3 else None
+    t.wait_until(lambda: q.node("pg1")["health"] == "up", 30, "pg1 up")
+    before = t.wait_until(kept, 20, "one kept probe connection to pg1 per monitor")
+    time.sleep(1.5)  # idle: keepalives flow, each answered
+
+    def lost():
+        return sum(m.log_text().count("probe pg1: monitoring connection lost")
+                   for m in q.monitors)
+    n_lost = lost()
+    t.nft("table inet pgqcut", "delete table inet pgqcut", "table inet pgqcut {",
+          " chain out { type filter hook output priority 0;",
+          "  tcp dport %d drop" % pg1.port, "  tcp sport %d drop" % pg1.port, " }", "}")
+    t.log("every packet to and from pg1 dropped (nftables)")
+    try:
+        time.sleep(2.0)
+    finally:
+        t.nft_heal()
+    t.log("healed")
+    t.holds_for(lambda: lost() == n_lost, 4, "no kept connection to pg1 lost")
+    t.check(q.node("pg1")["health"] == "up", "pg1 is %s" % q.node("pg1")["health"])
+    t.check(kept() == before, "the kept connections changed: %s, were %s" % (kept(), before))
+
+
 if __name__ == "__main__":
     t.main([test_kill_primary, test_kill_primary_leader_monitor_down,
             test_kill_primary_follower_monitor_down, test_leader_dies_mid_failover,
             test_leader_dies_after_promote, test_leader_cannot_reach_candidate,
             test_five_monitors_two_down, test_lagging_standbys_not_promoted,
             test_sync_standby_lost_with_primary,
-            test_one_monitor_cut_off, test_restart_all_after_failover, test_old_primary_fenced],
+            test_one_monitor_cut_off, test_restart_all_after_failover, test_old_primary_fenced,
+            test_kept_connection_survives_lost_keepalives],
            failpoints=True)
