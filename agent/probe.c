@@ -175,13 +175,13 @@ static void conclude(struct probe_target *t, const struct obs *o)
      * node (committed as the node down); one that would raise an alert the
      * state does not have yet is reported at once. */
     bool every_round =
-        now + p->cfg->interval_ms / PROBE_ROUND_JITTER >= t->reported_ms + p->cfg->interval_ms &&
-        (!o->reachable || state_obs_refused(p->state, t->cluster, o) ||
-         (!o->in_recovery && o->current_lsn != t->reported.current_lsn));
-    bool report = t->force || !t->have_reported || obs_digest_due(&t->reported, o, p->wal_step) ||
-                  now >= t->reported_ms + p->cfg->report_refresh_ms || every_round ||
-                  state_obs_alerts(p->state, t->cluster, o) ||
+        now + p->cfg->interval_ms / PROBE_ROUND_JITTER >= t->reported_ms + p->cfg->interval_ms;
+    bool down_again = every_round && (!o->reachable || state_obs_refused(p->state, t->cluster, o));
+    bool wal_again = every_round && !o->in_recovery && o->current_lsn != t->reported.current_lsn;
+    bool urgent = t->force || !t->have_reported || obs_digest_due(&t->reported, o, p->wal_step) ||
+                  down_again || state_obs_alerts(p->state, t->cluster, o) ||
                   state_obs_sync_due(p->state, t->cluster, o);
+    bool report = urgent || wal_again || now >= t->reported_ms + p->cfg->report_refresh_ms;
     if (t->have_obs && o->reachable != t->obs.reachable) {
         if (o->reachable) {
             log_info("probe %s: reachable again (%s)", t->node,
@@ -199,8 +199,13 @@ static void conclude(struct probe_target *t, const struct obs *o)
             t->force = false;
         }
         probe_target_flags(t, true, t->in_flight);
-        if (p->dirty_cb != NULL) {
-            p->dirty_cb(p);
+        /* A refresh waits for the next tick and goes with others
+         * (probe_report_due); a change goes now. */
+        if (urgent) {
+            p->urgent_due = true;
+            if (p->dirty_cb != NULL) {
+                p->dirty_cb(p);
+            }
         }
     }
 }

@@ -100,7 +100,9 @@ struct probe
     uint64_t probes_kept;       /* probes begun on the kept connection */
     unsigned n_targets;
     unsigned n_shed;
-    unsigned n_pending; /* targets dirty and not in flight (probe_pending) */
+    unsigned n_pending;     /* targets dirty and not in flight (probe_pending) */
+    bool urgent_due;        /* one of them is a change: report it now (probe_report_due) */
+    uint64_t pending_since; /* uv_now: n_pending last went from 0 to 1 */
     /* private */
     bool closing;
     unsigned pending;
@@ -140,6 +142,14 @@ void probe_mark_all_dirty(struct probe *p);
 
 /* How many observations wait to be reported. */
 unsigned probe_pending(const struct probe *p);
+
+/* Whether the observations waiting should go now: one of them is a change
+ * (reachability, role, timeline, streaming, a lag or an alert, a node's
+ * first, a kick's), or at least `batch` wait, or the first has waited
+ * `coalesce_ms`. Refreshes alone (report_refresh, a primary's WAL moving)
+ * wait to go together: spread-out probes otherwise made an entry per
+ * commit on every monitor. */
+bool probe_report_due(const struct probe *p, uint64_t coalesce_ms, unsigned batch);
 
 /* Take up to max observations waiting to be reported, all of one cluster
  * (written to cluster); returns how many. They are in flight until

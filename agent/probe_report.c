@@ -20,6 +20,9 @@ void probe_target_flags(struct probe_target *t, bool dirty, bool in_flight)
     t->in_flight = in_flight;
     if (was != is) {
         p->n_pending = is ? p->n_pending + 1 : p->n_pending - 1;
+        if (is && p->n_pending == 1) {
+            p->pending_since = uv_now(p->loop);
+        }
     }
 }
 
@@ -32,6 +35,7 @@ void probe_mark_all_dirty(struct probe *p)
             any = true;
         }
     }
+    p->urgent_due |= any; /* a new leader judges on fresh evidence only */
     if (any && p->dirty_cb != NULL) {
         p->dirty_cb(p);
     }
@@ -40,6 +44,21 @@ void probe_mark_all_dirty(struct probe *p)
 unsigned probe_pending(const struct probe *p)
 {
     return p->n_pending;
+}
+
+bool probe_report_due(const struct probe *p, uint64_t coalesce_ms, unsigned batch)
+{
+    return p->n_pending > 0 && (p->urgent_due || p->n_pending >= batch ||
+                                uv_now(p->loop) >= p->pending_since + coalesce_ms);
+}
+
+/* After a collection: a change left behind (the batch was full) still goes
+ * at once. */
+static void collected(struct probe *p)
+{
+    if (p->n_pending == 0) {
+        p->urgent_due = false;
+    }
 }
 
 unsigned probe_collect(struct probe *p, char *cluster, struct obs *out, unsigned max)
@@ -58,6 +77,7 @@ unsigned probe_collect(struct probe *p, char *cluster, struct obs *out, unsigned
         probe_target_flags(t, false, true);
         view_obs_get(&t->obs, &out[n++]);
     }
+    collected(p);
     return n;
 }
 
@@ -92,6 +112,7 @@ unsigned probe_collect_many(struct probe *p,
         clusters[n] = t->cluster;
         view_obs_get(&t->obs, &out[n++]);
     }
+    collected(p);
     return n;
 }
 
@@ -121,10 +142,12 @@ void probe_collect_done(struct probe *p, const struct command *sent)
             }
         }
     }
-    /* What is still in flight was not committed: it is due again. */
+    /* What is still in flight was not committed: it is due again, and at
+     * once (after the report's backoff): it may hold a change. */
     for (struct probe_target *t = p->targets; t != NULL; t = t->next) {
         if (t->in_flight) {
             probe_target_flags(t, true, false);
+            p->urgent_due = true;
         }
     }
 }
