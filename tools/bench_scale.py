@@ -536,6 +536,35 @@ def perf_top(sb, pid, seconds):
     return "\n".join(text)
 
 
+def softnet_dropped():
+    """Packets the kernel dropped so far, every CPU (/proc/net/softnet_stat, column 2): on
+    one loopback, a backlog of net.core.netdev_max_backlog packets per CPU overflows in
+    bursts, and each drop is a retransmission somewhere (a probe, Raft, the real cluster)."""
+    with open("/proc/net/softnet_stat") as f:
+        return sum(int(line.split()[1], 16) for line in f if line.strip())
+
+
+def raft_timings(sb, q, mid):
+    """Monitor `mid`'s /metrics: its proposals' commit time so far (sum of seconds, count)
+    and its loop's worst lateness (seconds) over the detection window."""
+    t.CURRENT_SANDBOX = sb
+    st, text = t.http_get(q.monitor(mid).http_address, "/metrics", timeout=30)
+    got = {}
+    for line in text.splitlines() if st == 200 else ():
+        for name in ("pgquorum_raft_commit_seconds_sum", "pgquorum_raft_commit_seconds_count",
+                     "pgquorum_loop_lag_seconds"):
+            if line.startswith(name + "{") or line.startswith(name + " "):
+                got[name] = float(line.rsplit(" ", 1)[1])
+    return (got.get("pgquorum_raft_commit_seconds_sum", float("nan")),
+            got.get("pgquorum_raft_commit_seconds_count", float("nan")),
+            got.get("pgquorum_loop_lag_seconds", float("nan")))
+
+
+def kept_lost(q, mid):
+    """Kept probe connections monitor `mid` has lost so far (its log says each)."""
+    return q.monitor(mid).log_text().count("monitoring connection lost")
+
+
 def window(sb, q, fake, seconds, perf_seconds):
     """CPU, RSS and entries over `seconds` of steady state."""
     st = status(q, REAL)
@@ -543,6 +572,8 @@ def window(sb, q, fake, seconds, perf_seconds):
     procs = {m.id: m.proc.pid for m in q.monitors}
     c0 = {mid: cpu_ticks(pid) for mid, pid in procs.items()}
     f0 = sum(cpu_ticks(p.pid) for p in fake)
+    d0, l0 = softnet_dropped(), kept_lost(q, lead["id"])
+    r0 = raft_timings(sb, q, lead["id"])
     i0, w0 = lead["commit_index"], time.monotonic()
     load0 = os.getloadavg()[0]
     perf = None
@@ -560,6 +591,9 @@ def window(sb, q, fake, seconds, perf_seconds):
     wall = time.monotonic() - w0
     c1 = {mid: cpu_ticks(pid) for mid, pid in procs.items()}
     f1 = sum(cpu_ticks(p.pid) for p in fake)
+    d1, l1 = softnet_dropped(), kept_lost(q, lead["id"])
+    r1 = raft_timings(sb, q, lead["id"])
+    lags = [raft_timings(sb, q, mid)[2] for mid in procs]
     st = status(q, REAL)
     lead2 = leader_of(st)
     if perf_seconds:
@@ -574,6 +608,11 @@ def window(sb, q, fake, seconds, perf_seconds):
         "entries_s": (lead2["commit_index"] - i0) / wall if lead2 else float("nan"),
         "fake_cpu": (f1 - f0) / wall * 100 if fake else float("nan"),
         "fake_shards": len(fake),
+        "drops_s": (d1 - d0) / wall,
+        "lost_s": (l1 - l0) / wall,
+        "commit_ms": ((r1[0] - r0[0]) / (r1[1] - r0[1]) * 1000 if r1[1] > r0[1]
+                      else float("nan")),
+        "loop_lag_ms": max(lags) * 1000,
         "load": (load0, os.getloadavg()[0]),
         "perf": perf,
     }
@@ -692,6 +731,11 @@ def print_row_detail(r):
     log("N=%d: status --cluster %.0f ms; full status %.2f s, %d bytes; fakepg %s%% CPU" % (
         r["n"], r["status_cluster_s"] * 1000, r["status_full_s"], r["status_full_b"],
         fmt(r.get("fake_cpu"), "%.1f")))
+    log("N=%d: the leader's proposals committed in %s ms on average over the window; the "
+        "worst loop lateness of a monitor %s ms; %s packets dropped a second; %s kept probe "
+        "connections lost a second (the leader)" % (
+            r["n"], fmt(r.get("commit_ms"), "%.1f"), fmt(r.get("loop_lag_ms"), "%.0f"),
+            fmt(r.get("drops_s"), "%.0f"), fmt(r.get("lost_s"), "%.1f")))
     for d in r.get("deaths", []):
         log("N=%d: %s" % (r["n"], d))
     for k, text in enumerate(r.get("fake_log", [])):
@@ -709,10 +753,10 @@ def print_table(rows):
           "%d real clusters (a primary with an agent, a standby) among them" % (
               ARGS.per_cluster, ARGS.failover))
     head = ("%7s %8s %7s %8s | %6s %6s | %7s %7s | %6s %6s | %8s | %8s %8s | %8s %8s %7s | "
-            "%6s | %8s %8s") % (
+            "%6s | %7s %6s %6s | %8s %8s") % (
         "nodes", "reg s", "reg/s", "healthy", "CPU L", "CPU F", "RSS L", "RSS F", "KB/n L",
         "KB/n F", "entry/s", "snap MB", "snap ms", "st -c ms", "st s", "st MB", "fake %",
-        "failover", "promoted")
+        "drop/s", "lost/s", "commit", "failover", "promoted")
     print(head)
     print("-" * len(head))
     for r in rows:
@@ -724,7 +768,7 @@ def print_table(rows):
         kb = lambda mid: ((r["rss"][mid] - r["base_rss"][mid]) / r["n"]) if r["n"] else None
         snap = r["snap"][lid]
         print(("%7d %8s %7s %8s | %6.1f %6.1f | %7.1f %7.1f | %6s %6s | %8.1f | %8s %8s | "
-               "%8s %8s %7s | %6s | %8s %8s") % (
+               "%8s %8s %7s | %6s | %7s %6s %6s | %8s %8s") % (
             r["n"], fmt(r.get("reg_s"), "%.1f"),
             fmt(r["n"] / r["reg_s"] if r.get("reg_s") else None, "%.0f"),
             fmt(r.get("healthy_s"), "%.0f"),
@@ -735,7 +779,9 @@ def print_table(rows):
             fmt(snap[1], "%.1f"),
             fmt(r["status_cluster_s"] * 1000, "%.0f"), fmt(r["status_full_s"], "%.2f"),
             fmt(r["status_full_b"] / 1e6, "%.2f"), fmt(r.get("fake_cpu"), "%.1f"),
-            fmt(r.get("failover_s"), "%.3f"), fmt(r.get("promoted_s"), "%.3f")))
+            fmt(r.get("drops_s"), "%.0f"), fmt(r.get("lost_s"), "%.1f"),
+            fmt(r.get("commit_ms"), "%.1f"), fmt(r.get("failover_s"), "%.3f"),
+            fmt(r.get("promoted_s"), "%.3f")))
         for d in r.get("deaths", []):
             print("%7s  %s" % ("", d))
         for unplanned in r.get("unplanned", []):
@@ -744,7 +790,11 @@ def print_table(rows):
           "KB/n: RSS beyond the monitor's before the fake nodes, per node; entry/s: Raft "
           "entries committed; snap: the leader's latest snapshot as encoded (MB) and its encode "
           "time; st -c: `status --json --cluster %s` (median of 5, pgquorumctl end to end); st: "
-          "the full `status --json` (median of 3) and its size; fake: fakepg's CPU; failover: "
+          "the full `status --json` (median of 3) and its size; fake: fakepg's CPU; drop/s: "
+          "packets the kernel dropped a second (softnet backlog: on one loopback, every "
+          "retransmission's cause); lost/s: kept probe connections the leader lost a second; "
+          "commit: the leader's proposals, raft_apply to applied (ms, mean over the window); "
+          "failover: "
           "kill -9 of a real primary's postmaster to the first write through the URI, "
           "promoted: to the promotion committed (seconds; the median of %d real clusters, "
           "one after another)." % (REAL if ARGS.failover else "c00000", ARGS.failover))
