@@ -871,6 +871,11 @@ bool node_fresh_position(const struct node *n, uint64_t seq, uint64_t *lsn);
 /* The node's most recently committed view (NULL if none). */
 const struct view *node_latest_view(const struct node *n);
 
+/* A failover of c is under way: a step of one is being carried out (cut,
+ * decided, promoted), or its primary is down by verdict or seen down by a
+ * monitor. False for NULL. */
+bool cluster_failover_under_way(const struct cluster *c);
+
 /* The name of node `node`'s replication slot: "pgq_" and the name in
  * lower case, every character outside [a-z0-9_] written '_', cut to fit a
  * slot name (63 bytes) and `size`. Shared by the monitors and the agents. */

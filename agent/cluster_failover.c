@@ -584,3 +584,27 @@ int apply_pause(struct state *s, const struct command *cmd, struct apply_result 
                   c->name, by, in_flight);
     return 0;
 }
+
+bool cluster_failover_under_way(const struct cluster *c)
+{
+    const struct node *p = c != NULL ? cluster_node(c, c->primary) : NULL;
+    if (c == NULL) {
+        return false;
+    }
+    if (c->fo.phase == PGQ_FO_CUTTING || c->fo.phase == PGQ_FO_DECIDED ||
+        c->fo.phase == PGQ_FO_PROMOTED) {
+        return true;
+    }
+    if (p == NULL) {
+        return false;
+    }
+    if (p->verdict == PGQ_VERDICT_DOWN) {
+        return true;
+    }
+    for (unsigned i = 0; i < p->n_views; i++) {
+        if (p->views[i].monitor_id != 0 && !p->views[i].obs.reachable) {
+            return true;
+        }
+    }
+    return false;
+}

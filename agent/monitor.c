@@ -86,9 +86,11 @@ static void react(struct monitor *m)
         m->seen_gen = s->leader_gen;
         probe_mark_all_dirty(&m->probe);
     }
+    bool under_way = false;
     for (unsigned i = 0; i < s->n_clusters; i++) {
         const struct cluster *c = &s->clusters[i];
         const struct node *p = cluster_node(c, c->primary);
+        under_way = under_way || cluster_failover_under_way(c);
         if (p != NULL && p->verdict == PGQ_VERDICT_DOWN && p->verdict_seq > m->kicked_seq) {
             /* The primary is down by verdict: probe every node again now,
              * so that the leader gets WAL positions taken after the failure. */
@@ -101,6 +103,7 @@ static void react(struct monitor *m)
         }
     }
     m->kicked_seq = kicked;
+    probe_hold(&m->probe, under_way);
     /* After a failover step, look at the cluster again at once rather than
      * at the next round: status then shows the new roles and timelines. At
      * a decision this matters most: a monitor that still reaches the old

@@ -135,14 +135,47 @@ static void start_probe(struct probe_target *t);
  * together by a full backlog. Never late: the detection bounds hold. */
 #define PROBE_ROUND_JITTER 16u
 
-static uint64_t round_delay(struct probe *p)
+/* xorshift64: cheap, and any spread will do. */
+static uint64_t next_random(struct probe *p)
 {
-    uint64_t spread = p->cfg->interval_ms / PROBE_ROUND_JITTER;
-    /* xorshift64: cheap, and any spread will do */
     p->rng ^= p->rng << 13;
     p->rng ^= p->rng >> 7;
     p->rng ^= p->rng << 17;
-    return p->cfg->interval_ms - (spread > 0 ? p->rng % spread : 0);
+    return p->rng;
+}
+
+static uint64_t round_delay(struct probe *p)
+{
+    uint64_t spread = p->cfg->interval_ms / PROBE_ROUND_JITTER;
+    return p->cfg->interval_ms - (spread > 0 ? next_random(p) % spread : 0);
+}
+
+/* How long routine rounds may wait for a failover (probe_hold), and the
+ * slice one tick's word holds them for. */
+#define PROBE_HOLD_MAX_MS 2000u
+#define PROBE_HOLD_SLICE_MS 250u
+#define PROBE_HOLD_SPREAD_MS 500u
+
+static void timer_cb(uv_timer_t *h);
+
+void probe_hold(struct probe *p, bool under_way)
+{
+    uint64_t now = uv_now(p->loop);
+    if (!under_way) {
+        if (p->holding && p->rounds_held > 0) {
+            log_info("probe: failover over: %" PRIu64 " routine rounds waited for it",
+                     p->rounds_held);
+        }
+        p->holding = false;
+        p->hold_until = 0;
+        p->rounds_held = 0;
+        return;
+    }
+    if (!p->holding) {
+        p->holding = true;
+        p->hold_since = now;
+    }
+    p->hold_until = now - p->hold_since < PROBE_HOLD_MAX_MS ? now + PROBE_HOLD_SLICE_MS : 0;
 }
 
 static uint64_t start_delay(unsigned k)
@@ -150,9 +183,31 @@ static uint64_t start_delay(unsigned k)
     return k < PROBE_START_BURST ? 0 : (uint64_t)(k - PROBE_START_BURST) * PROBE_START_SPREAD_MS;
 }
 
+/* While a failover is under way (probe_hold), a routine round of another
+ * cluster's node waits, spread over half a second after the hold: the
+ * failover's own probes, kicks, retries and lost connections do not. */
+static bool round_held(struct probe_target *t)
+{
+    struct probe *p = t->probe;
+    uint64_t now = uv_now(p->loop);
+    if (!t->round || t->kicked || p->hold_until <= now) {
+        return false;
+    }
+    if (cluster_failover_under_way(state_cluster(p->state, t->cluster))) {
+        return false;
+    }
+    p->rounds_held++;
+    t->due_mono = p->hold_until + next_random(p) % PROBE_HOLD_SPREAD_MS;
+    uv_timer_start(&t->timer, timer_cb, t->due_mono - now, 0);
+    return true;
+}
+
 static void timer_cb(uv_timer_t *h)
 {
-    start_probe(h->data);
+    struct probe_target *t = h->data;
+    if (!round_held(t)) {
+        start_probe(t);
+    }
 }
 
 static void schedule(struct probe_target *t, uint64_t delay_ms)
@@ -597,6 +652,7 @@ static void start_probe(struct probe_target *t)
         return;
     }
     t->probing = true;
+    t->kicked = false;
     t->pc.no_fd = false;
     t->basis_seq = p->state->seq;
     t->started_ms = clock_wall_ms(); /* display: when it was probed */
@@ -896,6 +952,7 @@ static void kick(struct probe_target *t, bool force, uint64_t delay_ms)
         return;
     }
     t->force |= force;
+    t->kicked = true;
     if (t->probing) {
         t->rerun = true; /* its basis is older than the kick */
     } else {

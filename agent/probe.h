@@ -59,6 +59,7 @@ struct probe_target
     bool rerun;                  /* probe again as soon as the current probe ends */
     bool round;                  /* the next probe is a full round: on a new connection */
     bool force;                  /* report the next conclusion whatever it is */
+    bool kicked;                 /* the next probe is a kick's: never held (probe_hold) */
     unsigned confirming;         /* probes on a new connection re-checking a lost replica */
     char *confirm_replicas;      /* while confirming: the replicas the last result listed */
     bool removed;                /* closing */
@@ -115,6 +116,10 @@ struct probe
     uint64_t overload_lag_ms;
     uint64_t no_fd_log_ms; /* uv_now: last "no descriptor free" line */
     uint64_t rng;          /* the rounds' jitter (round_delay) */
+    bool holding;          /* probe_hold: a failover is under way */
+    uint64_t hold_since;   /* uv_now: since when */
+    uint64_t hold_until;   /* uv_now: routine rounds wait until then (0: they do not) */
+    uint64_t rounds_held;  /* rounds that waited in this hold */
 };
 
 void probe_init(struct probe *p,
@@ -128,6 +133,15 @@ void probe_init(struct probe *p,
  * with cadence_changed (interval, retry_interval), probe every node now so
  * that the new cadence starts at once. */
 void probe_reconfigure(struct probe *p, bool cadence_changed);
+
+/* A failover is under way in some cluster (cluster_failover_under_way), as
+ * the monitor's tick says at every turn: the routine rounds of every other
+ * cluster's nodes wait, for at most PROBE_HOLD_MAX_MS from the first word,
+ * so that its steps do not queue for the cores behind thousands of new
+ * connections (a new connection's CPU here, and its server's). Kicks,
+ * retries, lost connections and the failing cluster's own nodes are never
+ * held. */
+void probe_hold(struct probe *p, bool under_way);
 
 /* Follow the registered nodes: start, restart or stop targets, and shed
  * those beyond p->budget (set it first). */

@@ -1711,6 +1711,31 @@ static void test_discovery(void **ctx)
     b_refused(s, &c, PGQ_INVALID, "role 0 cannot be set");
 }
 
+static void test_failover_under_way(void **ctx)
+{
+    /* A failover is under way from the first monitor that sees the primary down, through
+     * its cut, and not once the primary is seen up again; nothing is of no cluster. */
+    struct state *s = *ctx;
+    struct obs o;
+    struct command cmd;
+    assert_false(cluster_failover_under_way(NULL));
+    b_healthy(s, 1000, 3, "pg1", 100, two_standbys, 2);
+    assert_false(cluster_failover_under_way(b_cluster(s)));
+    o = b_unreachable(s, "pg1");
+    b_report_by(s, 2000, 2, 2, &o); /* one monitor: no verdict yet */
+    assert_int_not_equal(b_node(s, "pg1")->verdict, PGQ_VERDICT_DOWN);
+    assert_true(cluster_failover_under_way(b_cluster(s)));
+    o = b_writable(s, "pg1", 200);
+    b_report_by(s, 2100, 2, 2, &o);
+    assert_false(cluster_failover_under_way(b_cluster(s)));
+    b_primary_down(s, 3000);
+    assert_true(cluster_failover_under_way(b_cluster(s)));
+    cmd = b_cmd_cut(3100, 1, "pg1");
+    b_apply(s, &cmd);
+    assert_int_equal(b_cluster(s)->fo.phase, PGQ_FO_CUTTING);
+    assert_true(cluster_failover_under_way(b_cluster(s)));
+}
+
 static void test_cut(void **ctx)
 {
     /* A failover begins with the cut of the primary: only for the current epoch and primary,
@@ -3831,6 +3856,7 @@ int main(void)
         T(test_twin_node),
         T(test_twin_never_the_primary),
         T(test_cut),
+        T(test_failover_under_way),
         T(test_cut_abandoned),
         T(test_gave_up),
         T(test_diverged_and_stuck),
