@@ -876,6 +876,9 @@ const struct view *node_latest_view(const struct node *n);
  * monitor. False for NULL. */
 bool cluster_failover_under_way(const struct cluster *c);
 
+/* Some monitor's committed view of n says it is unreachable. */
+bool node_seen_down(const struct node *n);
+
 /* The name of node `node`'s replication slot: "pgq_" and the name in
  * lower case, every character outside [a-z0-9_] written '_', cut to fit a
  * slot name (63 bytes) and `size`. Shared by the monitors and the agents. */

@@ -598,11 +598,13 @@ bool cluster_failover_under_way(const struct cluster *c)
     if (p == NULL) {
         return false;
     }
-    if (p->verdict == PGQ_VERDICT_DOWN) {
-        return true;
-    }
-    for (unsigned i = 0; i < p->n_views; i++) {
-        if (p->views[i].monitor_id != 0 && !p->views[i].obs.reachable) {
+    return p->verdict == PGQ_VERDICT_DOWN || node_seen_down(p);
+}
+
+bool node_seen_down(const struct node *n)
+{
+    for (unsigned i = 0; i < n->n_views; i++) {
+        if (n->views[i].monitor_id != 0 && !n->views[i].obs.reachable) {
             return true;
         }
     }

@@ -501,15 +501,7 @@ static bool quiet(const struct cluster *c)
     if (p == NULL) {
         return true;
     }
-    if (p->verdict == PGQ_VERDICT_DOWN) {
-        return false;
-    }
-    for (unsigned i = 0; i < p->n_views; i++) {
-        if (p->views[i].monitor_id != 0 && !p->views[i].obs.reachable) {
-            return false;
-        }
-    }
-    return true;
+    return p->verdict != PGQ_VERDICT_DOWN && !node_seen_down(p);
 }
 
 static unsigned next_commands(struct state *memo,
