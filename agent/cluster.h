@@ -871,9 +871,9 @@ bool node_fresh_position(const struct node *n, uint64_t seq, uint64_t *lsn);
 /* The node's most recently committed view (NULL if none). */
 const struct view *node_latest_view(const struct node *n);
 
-/* A failover of c is under way: a step of one is being carried out (cut,
- * decided, promoted), or its primary is down by verdict or seen down by a
- * monitor. False for NULL. */
+/* A failover of c is under way: a step of one (or of a switchover) is
+ * being carried out or is to be tried again, or its primary is down by
+ * verdict or seen down by a monitor. False for NULL. */
 bool cluster_failover_under_way(const struct cluster *c);
 
 /* Some monitor's committed view of n says it is unreachable. */

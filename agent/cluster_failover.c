@@ -591,8 +591,7 @@ bool cluster_failover_under_way(const struct cluster *c)
     if (c == NULL) {
         return false;
     }
-    if (c->fo.phase == PGQ_FO_CUTTING || c->fo.phase == PGQ_FO_DECIDED ||
-        c->fo.phase == PGQ_FO_PROMOTED) {
+    if ((c->fo.phase != PGQ_FO_NONE && c->fo.phase != PGQ_FO_DONE) || c->sw.phase != PGQ_SW_NONE) {
         return true;
     }
     if (p == NULL) {

@@ -87,10 +87,16 @@ static void react(struct monitor *m)
         probe_mark_all_dirty(&m->probe);
     }
     bool under_way = false;
+    uint64_t what = 0;
     for (unsigned i = 0; i < s->n_clusters; i++) {
         const struct cluster *c = &s->clusters[i];
         const struct node *p = cluster_node(c, c->primary);
-        under_way = under_way || cluster_failover_under_way(c);
+        if (cluster_failover_under_way(c)) {
+            /* which clusters, at which step: a change starts a new hold */
+            under_way = true;
+            what += pgq_fnv1a(c->name) ^ (c->epoch << 8) ^ (uint64_t)c->fo.phase ^
+                    ((uint64_t)c->sw.phase << 4);
+        }
         if (p != NULL && p->verdict == PGQ_VERDICT_DOWN && p->verdict_seq > m->kicked_seq) {
             /* The primary is down by verdict: probe every node again now,
              * so that the leader gets WAL positions taken after the failure. */
@@ -103,7 +109,7 @@ static void react(struct monitor *m)
         }
     }
     m->kicked_seq = kicked;
-    probe_hold(&m->probe, under_way);
+    probe_hold(&m->probe, under_way, what);
     /* After a failover step, look at the cluster again at once rather than
      * at the next round: status then shows the new roles and timelines. At
      * a decision this matters most: a monitor that still reaches the old

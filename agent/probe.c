@@ -126,13 +126,16 @@ static void start_probe(struct probe_target *t);
 #define PROBE_START_SPREAD_MS 1u
 /* Keepalive probes, 1 s apart, before a kept connection is given up. */
 #define PROBE_KEEPALIVE_COUNT 3
+#define PROBE_STR_(x) #x
+#define PROBE_STR(x) PROBE_STR_(x)
 
 /* A round comes up to interval / PROBE_ROUND_JITTER early, at random: the
  * next round is due an interval after the probe ends, so targets started
  * together (a registration, a kick of all) stayed together for ever, and so
  * did their connections' keepalives. Measured at 10,000 nodes: 550 kept
  * connections lost at once every few seconds, their keepalives dropped
- * together by a full backlog. Never late: the detection bounds hold. */
+ * together by a full backlog. Never late: the detection bounds hold (rule 5's
+ * hold of a standby's round aside: probe_hold). */
 #define PROBE_ROUND_JITTER 16u
 
 /* xorshift64: cheap, and any spread will do. */
@@ -150,15 +153,17 @@ static uint64_t round_delay(struct probe *p)
     return p->cfg->interval_ms - (spread > 0 ? next_random(p) % spread : 0);
 }
 
-/* How long routine rounds may wait for a failover (probe_hold), and the
- * slice one tick's word holds them for. */
-#define PROBE_HOLD_MAX_MS 2000u
+/* How long routine rounds may wait for a failover (probe_hold): the hold
+ * lasts PROBE_HOLD_MAX_MS from the first sign (or a change in what is under
+ * way) and one tick's word extends it by PROBE_HOLD_SLICE_MS; the rounds
+ * held start within PROBE_HOLD_SPREAD_MS after it. 2 s at most in all. */
+#define PROBE_HOLD_MAX_MS 1500u
 #define PROBE_HOLD_SLICE_MS 250u
-#define PROBE_HOLD_SPREAD_MS 500u
+#define PROBE_HOLD_SPREAD_MS 250u
 
 static void timer_cb(uv_timer_t *h);
 
-void probe_hold(struct probe *p, bool under_way)
+void probe_hold(struct probe *p, bool under_way, uint64_t what)
 {
     uint64_t now = uv_now(p->loop);
     if (!under_way) {
@@ -171,9 +176,10 @@ void probe_hold(struct probe *p, bool under_way)
         p->rounds_held = 0;
         return;
     }
-    if (!p->holding) {
+    if (!p->holding || what != p->hold_what) {
         p->holding = true;
         p->hold_since = now;
+        p->hold_what = what;
     }
     p->hold_until = now - p->hold_since < PROBE_HOLD_MAX_MS ? now + PROBE_HOLD_SLICE_MS : 0;
 }
@@ -184,16 +190,20 @@ static uint64_t start_delay(unsigned k)
 }
 
 /* While a failover is under way (probe_hold), a routine round of another
- * cluster's node waits, spread over half a second after the hold: the
- * failover's own probes, kicks, retries and lost connections do not. */
+ * cluster's standby waits: the failover's own probes, kicks, retries, lost
+ * connections and every primary's rounds do not (a round is what notices a
+ * frozen primary whose agent vouches for it: a second failure is never
+ * held up). */
 static bool round_held(struct probe_target *t)
 {
     struct probe *p = t->probe;
     uint64_t now = uv_now(p->loop);
+    const struct cluster *c;
     if (!t->round || t->kicked || p->hold_until <= now) {
         return false;
     }
-    if (cluster_failover_under_way(state_cluster(p->state, t->cluster))) {
+    c = state_cluster(p->state, t->cluster);
+    if (c == NULL || strcmp(c->primary, t->node) == 0 || cluster_failover_under_way(c)) {
         return false;
     }
     p->rounds_held++;
@@ -228,11 +238,17 @@ static void conclude(struct probe_target *t, const struct obs *o)
      * that the lag limit of a failover is measured against its position as
      * of its last probe (Invariant 4), and a server refused as not the
      * node (committed as the node down); one that would raise an alert the
-     * state does not have yet is reported at once. */
-    bool every_round =
-        now + p->cfg->interval_ms / PROBE_ROUND_JITTER >= t->reported_ms + p->cfg->interval_ms;
-    bool down_again = every_round && (!o->reachable || state_obs_refused(p->state, t->cluster, o));
-    bool wal_again = every_round && !o->in_recovery && o->current_lsn != t->reported.current_lsn;
+     * state does not have yet is reported at once. reported_ms is when the
+     * last report was committed, after its probe: a round comes up to
+     * interval / PROBE_ROUND_JITTER early, and a WAL refresh waits up to
+     * REPORT_COALESCE_MS before its commit, so the WAL refresh is due from
+     * half an interval on (once a round), a down node's (never coalesced,
+     * probed every retry_interval) from the jittered interval on. */
+    bool down_again =
+        now + p->cfg->interval_ms / PROBE_ROUND_JITTER >= t->reported_ms + p->cfg->interval_ms &&
+        (!o->reachable || state_obs_refused(p->state, t->cluster, o));
+    bool wal_again = now >= t->reported_ms + p->cfg->interval_ms / 2 && !o->in_recovery &&
+                     o->current_lsn != t->reported.current_lsn;
     bool urgent = t->force || !t->have_reported || obs_digest_due(&t->reported, o, p->wal_step) ||
                   down_again || state_obs_alerts(p->state, t->cluster, o) ||
                   state_obs_sync_due(p->state, t->cluster, o);
@@ -644,6 +660,7 @@ static void start_probe(struct probe_target *t)
                             "keepalives_count", "tcp_user_timeout"};
     const char *values[16];
     unsigned n = 0;
+    bool round;
     int rv;
     if (t->removed || t->shed || t->probing) {
         if (t->probing) {
@@ -657,6 +674,8 @@ static void start_probe(struct probe_target *t)
     t->basis_seq = p->state->seq;
     t->started_ms = clock_wall_ms(); /* display: when it was probed */
     t->started_mono = uv_now(p->loop);
+    round = t->round;
+    t->round = false;
     if (FAILPOINT("probe", t->node)) {
         probe_failed(t, PGQ_IO, "failpoint: probe failed");
         return;
@@ -669,11 +688,8 @@ static void start_probe(struct probe_target *t)
      * node's agent vouches for its liveness, the agent's own check on a
      * fresh local connection is that test, and the round keeps the
      * connection: a new backend costs the server several times the query. */
-    if (t->round) {
-        t->round = false;
-        if (!agent_vouches(p, t) && !FAILPOINT("probe.keep", t->node)) {
-            pgconn_disconnect(&t->pc);
-        }
+    if (round && !agent_vouches(p, t) && !FAILPOINT("probe.keep", t->node)) {
+        pgconn_disconnect(&t->pc);
     }
     if (pgconn_connected(&t->pc)) {
         p->probes_kept++;
@@ -687,7 +703,7 @@ static void start_probe(struct probe_target *t)
     values[n++] = "1";
     values[n++] = p->keepalive_idle;
     values[n++] = "1";
-    values[n++] = "3"; /* PROBE_KEEPALIVE_COUNT */
+    values[n++] = PROBE_STR(PROBE_KEEPALIVE_COUNT);
     values[n++] = p->tcp_user_timeout;
     n += config_auth_params(p->cfg, keys + n, values + n, PGQ_ARRAY_SIZE(keys) - 1 - n);
     keys[n] = NULL;
@@ -893,6 +909,7 @@ static void target_budget(struct probe_target *t, bool shed, uint64_t delay_ms)
         pgconn_disconnect(&t->pc); /* a probe under way ends with PGQ_SHUTDOWN */
         t->probing = t->rerun = false;
         t->fails = 0;
+        confirm_end(t);
         return;
     }
     t->round = false;

@@ -118,6 +118,7 @@ struct probe
     uint64_t rng;          /* the rounds' jitter (round_delay) */
     bool holding;          /* probe_hold: a failover is under way */
     uint64_t hold_since;   /* uv_now: since when */
+    uint64_t hold_what;    /* what was under way then (probe_hold's `what`) */
     uint64_t hold_until;   /* uv_now: routine rounds wait until then (0: they do not) */
     uint64_t rounds_held;  /* rounds that waited in this hold */
 };
@@ -135,13 +136,13 @@ void probe_init(struct probe *p,
 void probe_reconfigure(struct probe *p, bool cadence_changed);
 
 /* A failover is under way in some cluster (cluster_failover_under_way), as
- * the monitor's tick says at every turn: the routine rounds of every other
- * cluster's nodes wait, for at most PROBE_HOLD_MAX_MS from the first word,
- * so that its steps do not queue for the cores behind thousands of new
- * connections (a new connection's CPU here, and its server's). Kicks,
- * retries, lost connections and the failing cluster's own nodes are never
- * held. */
-void probe_hold(struct probe *p, bool under_way);
+ * the monitor's tick says at every turn, `what` a digest of which clusters
+ * and phases: the routine rounds of every other cluster's standbys wait,
+ * 2 s at most from the first word or from a change of `what`, so that its
+ * steps do not queue for the cores behind thousands of new connections (a
+ * new connection's CPU here, and its server's). Kicks, retries, lost
+ * connections, primaries and the failing clusters' nodes are never held. */
+void probe_hold(struct probe *p, bool under_way, uint64_t what);
 
 /* Follow the registered nodes: start, restart or stop targets, and shed
  * those beyond p->budget (set it first). */
