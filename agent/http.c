@@ -35,6 +35,16 @@ struct http_client
     size_t pend_len;
     char *out;
     bool writing;
+    /* A reply sent a piece at a time (http_response.more), until its end. */
+    int (*more)(void *arg, char **piece, size_t *len);
+    void (*more_done)(void *arg);
+    void *more_arg;
+    bool chunked; /* its pieces framed as HTTP/1.1 chunks */
+    /* Asks for the next piece on the next turn of the loop. An idle handle,
+     * not a timer of 0 ms: libuv 1.44 runs a timer started from a timer's
+     * callback in the same pass, so each step would start the next at once
+     * and the whole reply would be rendered in one turn. */
+    uv_idle_t step;
     bool close_after;
     bool lingering; /* replied and shut down: discarding what it still sends */
     bool closing;
@@ -76,6 +86,15 @@ static void client_conn_closed(struct tconn *c)
     client_free_if_done(cl);
 }
 
+/* The reply being sent a piece at a time is over (or the client went). */
+static void stream_end(struct http_client *cl)
+{
+    if (cl->more != NULL) {
+        cl->more = NULL;
+        cl->more_done(cl->more_arg);
+    }
+}
+
 static void client_close(struct http_client *cl)
 {
     struct http_server *s = cl->s;
@@ -83,6 +102,7 @@ static void client_close(struct http_client *cl)
         return;
     }
     cl->closing = true;
+    stream_end(cl);
     for (struct http_client **p = &s->clients; *p != NULL; p = &(*p)->next) {
         if (*p == cl) {
             *p = cl->next;
@@ -95,9 +115,10 @@ static void client_close(struct http_client *cl)
     if (cl->refusing) {
         s->n_refusing--;
     }
-    cl->pending_closes = 2;
+    cl->pending_closes = 3;
     tconn_close(&cl->conn, client_conn_closed);
     uv_close((uv_handle_t *)&cl->timer, client_handle_closed);
+    uv_close((uv_handle_t *)&cl->step, client_handle_closed);
 }
 
 /* One timer bounds what a client owes: its next request's first byte, the
@@ -209,6 +230,86 @@ static void linger(struct http_client *cl)
     }
 }
 
+static void write_cb(struct tconn *c, int status);
+
+/* Write n bytes of data, as a chunk when the reply is chunked (n > 0), or
+ * the last chunk (data NULL); data is freed here. */
+static void write_piece(struct http_client *cl, char *data, size_t n)
+{
+    char head[24];
+    int hn = 0;
+    size_t total;
+    if (cl->chunked) {
+        hn = data != NULL ? snprintf(head, sizeof head, "%zx\r\n", n)
+                          : snprintf(head, sizeof head, "0\r\n\r\n");
+    }
+    total = (size_t)hn + n + (cl->chunked && data != NULL ? 2 : 0);
+    cl->out = malloc(total);
+    if (cl->out == NULL) {
+        free(data);
+        client_close(cl);
+        return;
+    }
+    memcpy(cl->out, head, (size_t)hn);
+    if (data != NULL) {
+        memcpy(cl->out + hn, data, n);
+        if (cl->chunked) {
+            memcpy(cl->out + hn + n, "\r\n", 2);
+        }
+    }
+    free(data);
+    cl->writing = true;
+    touch(cl);
+    if (tconn_write(&cl->conn, (const uint8_t *)cl->out, total, write_cb) != 0) {
+        cl->writing = false;
+        client_close(cl);
+    }
+}
+
+static void step_cb(uv_idle_t *h);
+
+/* The next piece of a reply sent a piece at a time. */
+static void stream_next(struct http_client *cl)
+{
+    char *piece = NULL;
+    size_t len = 0;
+    switch (cl->more(cl->more_arg, &piece, &len)) {
+        case HTTP_MORE_PIECE:
+            if (len == 0) {
+                free(piece);
+                uv_idle_start(&cl->step, step_cb);
+                return;
+            }
+            write_piece(cl, piece, len);
+            return;
+        case HTTP_MORE_LATER:
+            touch(cl);
+            uv_idle_start(&cl->step, step_cb);
+            return;
+        case HTTP_MORE_END:
+            stream_end(cl);
+            if (cl->chunked) {
+                write_piece(cl, NULL, 0);
+            } else {
+                linger(cl); /* HTTP/1.0: the close ends the body */
+            }
+            return;
+        default:
+            log_warn("http: a reply cut short: out of memory");
+            client_close(cl);
+            return;
+    }
+}
+
+static void step_cb(uv_idle_t *h)
+{
+    struct http_client *cl = h->data;
+    uv_idle_stop(h);
+    if (!cl->closing && !cl->writing && cl->more != NULL) {
+        stream_next(cl);
+    }
+}
+
 static void write_cb(struct tconn *c, int status)
 {
     struct http_client *cl = c->data;
@@ -223,6 +324,10 @@ static void write_cb(struct tconn *c, int status)
     }
     if (status != 0) {
         client_close(cl);
+        return;
+    }
+    if (cl->more != NULL) {
+        stream_next(cl);
         return;
     }
     if (cl->close_after) {
@@ -252,27 +357,49 @@ static void write_cb(struct tconn *c, int status)
 }
 
 /* Write the status line, headers and (unless HEAD/OPTIONS) body; the body
- * is freed here. */
+ * is freed here. A reply with more to come (res->more) goes on from
+ * write_cb. */
 static void send_reply(struct http_client *cl, int method, struct http_response *res)
 {
-    char head[512];
-    int hn;
+    char head[512], length[64];
+    int hn, bn = 0;
     size_t body_len = method == HTTP_M_GET ? res->len : 0;
+    bool stream = res->more != NULL;
     if (method == HTTP_M_OPTIONS) {
         res->len = 0;
+    }
+    if (stream) {
+        cl->chunked =
+            cl->parser.http_major > 1 || (cl->parser.http_major == 1 && cl->parser.http_minor >= 1);
+        if (!cl->chunked) {
+            cl->close_after = true;
+        }
+        if (method == HTTP_M_GET) {
+            cl->more = res->more;
+            cl->more_done = res->done;
+            cl->more_arg = res->more_arg;
+        } else {
+            res->done(res->more_arg);
+        }
+        snprintf(length, sizeof length, "%s", cl->chunked ? "Transfer-Encoding: chunked\r\n" : "");
+    } else {
+        snprintf(length, sizeof length, "Content-Length: %zu\r\n", res->len);
     }
     hn = snprintf(head, sizeof head,
                   "HTTP/1.1 %d %s\r\n"
                   "Content-Type: %s\r\n"
-                  "Content-Length: %zu\r\n"
+                  "%s"
                   "Cache-Control: no-store\r\n"
                   "%s"
                   "Connection: %s\r\n\r\n",
                   res->status, reason(res->status),
                   res->content_type != NULL ? res->content_type : "text/plain; charset=utf-8",
-                  res->len, res->status == 405 ? "Allow: GET, HEAD, OPTIONS\r\n" : "",
+                  length, res->status == 405 ? "Allow: GET, HEAD, OPTIONS\r\n" : "",
                   cl->close_after ? "close" : "keep-alive");
-    cl->out = malloc((size_t)hn + body_len);
+    if (cl->more != NULL && cl->chunked && body_len > 0) {
+        bn = snprintf(length, sizeof length, "%zx\r\n", body_len);
+    }
+    cl->out = malloc((size_t)hn + (size_t)bn + body_len + (bn > 0 ? 2 : 0));
     if (cl->out == NULL) {
         free(res->body);
         res->body = NULL;
@@ -280,15 +407,20 @@ static void send_reply(struct http_client *cl, int method, struct http_response 
         return;
     }
     memcpy(cl->out, head, (size_t)hn);
+    memcpy(cl->out + hn, length, (size_t)bn);
     if (body_len > 0) {
-        memcpy(cl->out + hn, res->body, body_len);
+        memcpy(cl->out + hn + bn, res->body, body_len);
+    }
+    if (bn > 0) {
+        memcpy(cl->out + hn + bn + body_len, "\r\n", 2);
     }
     free(res->body);
     res->body = NULL;
     cl->writing = true;
     tconn_read_stop(&cl->conn);
     touch(cl);
-    if (tconn_write(&cl->conn, (const uint8_t *)cl->out, (size_t)hn + body_len, write_cb) != 0) {
+    if (tconn_write(&cl->conn, (const uint8_t *)cl->out,
+                    (size_t)hn + (size_t)bn + body_len + (bn > 0 ? 2 : 0), write_cb) != 0) {
         cl->writing = false;
         client_close(cl);
     }
@@ -408,6 +540,10 @@ static void answer(struct http_client *cl)
     s->handler(s, &req, &res);
     s->requests++;
     if (res.status < 100 || res.status > 599) {
+        if (res.more != NULL) {
+            res.done(res.more_arg);
+            res.more = NULL;
+        }
         http_text(&res, 500, "no reply");
     }
     send_reply(cl, method, &res);
@@ -569,8 +705,10 @@ static void connection_cb(uv_stream_t *listener, int status)
     cl->parser.data = cl;
     tconn_init(s->transport, &cl->conn);
     uv_timer_init(s->loop, &cl->timer);
+    uv_idle_init(s->loop, &cl->step);
     cl->conn.data = cl;
     cl->timer.data = cl;
+    cl->step.data = cl;
     cl->next = s->clients;
     s->clients = cl;
     s->n_clients++;

@@ -45,13 +45,29 @@ struct http_request
 };
 
 /* What the handler answers: status 200..599, body owned by the server
- * after the handler returns (malloc'ed, or NULL for none). */
+ * after the handler returns (malloc'ed, or NULL for none).
+ *
+ * A reply too large to render in one turn of the loop (/metrics of a
+ * fleet) also sets `more`: after the body, the server asks
+ * more(more_arg, &piece, &len) for the rest, again once a piece is written
+ * or on the next turn of the loop, and sends it all chunked (to an
+ * HTTP/1.0 client: delimited by the connection's close). more answers
+ * HTTP_MORE_PIECE with a piece (malloc'ed, taken over), HTTP_MORE_LATER
+ * (nothing yet: ask again on the next turn), HTTP_MORE_END, or
+ * HTTP_MORE_FAILED (the reply is cut short: the connection is closed, and
+ * the client sees no end of it). done(more_arg) is called exactly once,
+ * at the end or when the client goes, and for a HEAD or OPTIONS request
+ * at once. */
+enum { HTTP_MORE_END = 0, HTTP_MORE_PIECE, HTTP_MORE_LATER, HTTP_MORE_FAILED };
 struct http_response
 {
     int status;
     const char *content_type; /* NULL: text/plain */
     char *body;
     size_t len;
+    int (*more)(void *arg, char **piece, size_t *len);
+    void (*done)(void *arg);
+    void *more_arg;
 };
 
 struct http_server;

@@ -1,6 +1,7 @@
 /* metrics: Prometheus text and the state's families (see metrics.h). */
 #include "metrics.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -454,91 +455,177 @@ static bool fo_running(const struct failover *fo)
            fo->phase == PGQ_FO_PROMOTED || fo->phase == PGQ_FO_GAVE_UP;
 }
 
-void metrics_state(struct metrics_buf *b, const struct state *s, metrics_own_fn own, void *arg)
+static double c_epoch(const struct cluster *c)
 {
-    metrics_family(b, "pgquorum_cluster_epoch", "gauge",
-                   "The cluster's epoch: the fencing token, one more at every failover.");
-    for (unsigned i = 0; i < s->n_clusters; i++) {
-        const char *l[2] = {"cluster", s->clusters[i].name};
-        metrics_sample(b, "pgquorum_cluster_epoch", l, 1, (double)s->clusters[i].epoch);
+    return (double)c->epoch;
+}
+
+static double c_failover(const struct cluster *c)
+{
+    return fo_running(&c->fo);
+}
+
+static double c_paused(const struct cluster *c)
+{
+    return c->paused;
+}
+
+static const struct
+{
+    const char *name;
+    const char *help;
+    double (*get)(const struct cluster *c);
+} cluster_families[] = {
+    {"pgquorum_cluster_epoch",
+     "The cluster's epoch: the fencing token, one more at every failover.", c_epoch},
+    {"pgquorum_cluster_failover_in_progress",
+     "1 while a failover or switchover is between its cut and its end.", c_failover},
+    {"pgquorum_cluster_paused", "1 while an operator paused the cluster's automatic actions.",
+     c_paused},
+};
+
+/* The families of the walk, in order: those of a cluster, node_info, those
+ * of a node's observations, those of its agent's host. */
+#define N_CLUSTER_FAMILIES PGQ_ARRAY_SIZE(cluster_families)
+#define N_NODE_FAMILIES PGQ_ARRAY_SIZE(node_families)
+#define N_WALK_FAMILIES (N_CLUSTER_FAMILIES + 1 + N_NODE_FAMILIES + PGQ_ARRAY_SIZE(host_families))
+
+static void walk_head(struct metrics_buf *b, size_t f)
+{
+    if (f < N_CLUSTER_FAMILIES) {
+        metrics_family(b, cluster_families[f].name, "gauge", cluster_families[f].help);
+    } else if (f == N_CLUSTER_FAMILIES) {
+        metrics_family(b, "pgquorum_node_info", "gauge",
+                       "1 per node, with its role and the quorum's verdict as labels.");
+    } else if (f < N_CLUSTER_FAMILIES + 1 + N_NODE_FAMILIES) {
+        f -= N_CLUSTER_FAMILIES + 1;
+        metrics_family(b, node_families[f].name, "gauge", node_families[f].help);
+    } else {
+        f -= N_CLUSTER_FAMILIES + 1 + N_NODE_FAMILIES;
+        metrics_family(b, host_families[f].name, "gauge", host_families[f].help);
     }
-    metrics_family(b, "pgquorum_cluster_failover_in_progress", "gauge",
-                   "1 while a failover or switchover is between its cut and its end.");
-    for (unsigned i = 0; i < s->n_clusters; i++) {
-        const char *l[2] = {"cluster", s->clusters[i].name};
-        metrics_sample(b, "pgquorum_cluster_failover_in_progress", l, 1,
-                       fo_running(&s->clusters[i].fo));
+}
+
+/* Every family's samples of cluster c, each into its own buffer: the
+ * observations are looked up once per node, not once per family. */
+static void walk_cluster(struct metrics_buf *fam,
+                         const struct cluster *c,
+                         metrics_own_fn own,
+                         void *arg)
+{
+    const struct view_obs *op = c->primary[0] != '\0' ? own(arg, c->name, c->primary) : NULL;
+    const char *cl[2] = {"cluster", c->name};
+    for (size_t f = 0; f < N_CLUSTER_FAMILIES; f++) {
+        metrics_sample(&fam[f], cluster_families[f].name, cl, 1, cluster_families[f].get(c));
     }
-    metrics_family(b, "pgquorum_cluster_paused", "gauge",
-                   "1 while an operator paused the cluster's automatic actions.");
-    for (unsigned i = 0; i < s->n_clusters; i++) {
-        const char *l[2] = {"cluster", s->clusters[i].name};
-        metrics_sample(b, "pgquorum_cluster_paused", l, 1, s->clusters[i].paused);
-    }
-    metrics_family(b, "pgquorum_node_info", "gauge",
-                   "1 per node, with its role and the quorum's verdict as labels.");
-    for (unsigned i = 0; i < s->n_clusters; i++) {
-        const struct cluster *c = &s->clusters[i];
-        for (unsigned j = 0; j < c->n_nodes; j++) {
-            const struct node *n = &c->nodes[j];
-            const char *l[8] = {"cluster", c->name,
-                                "node",    n->name,
-                                "role",    pgq_role_name(n->role),
-                                "verdict", pgq_verdict_name(n->verdict)};
-            metrics_sample(b, "pgquorum_node_info", l, 4, 1);
+    fam += N_CLUSTER_FAMILIES;
+    for (unsigned j = 0; j < c->n_nodes; j++) {
+        const struct node *n = &c->nodes[j];
+        struct node_ctx x = {c, n, own(arg, c->name, n->name), op};
+        const char *info[8] = {"cluster", c->name,
+                               "node",    n->name,
+                               "role",    pgq_role_name(n->role),
+                               "verdict", pgq_verdict_name(n->verdict)};
+        const char *l[4] = {"cluster", c->name, "node", n->name};
+        double v;
+        metrics_sample(&fam[0], "pgquorum_node_info", info, 4, 1);
+        for (size_t f = 0; f < N_NODE_FAMILIES; f++) {
+            if (node_families[f].get(&x, &v)) {
+                metrics_sample(&fam[1 + f], node_families[f].name, l, 2, v);
+            }
+        }
+        if (n->agent.state == PGQ_AGENT_NONE) {
+            continue;
+        }
+        for (size_t f = 0; f < PGQ_ARRAY_SIZE(host_families); f++) {
+            metrics_sample(&fam[1 + N_NODE_FAMILIES + f], host_families[f].name, l, 2,
+                           host_families[f].get(&n->agent.host));
         }
     }
-    /* Each node's observations once, not once per family. */
-    size_t total = 0, k;
-    const struct view_obs **obs;
-    for (unsigned i = 0; i < s->n_clusters; i++) {
-        total += s->clusters[i].n_nodes + 1;
+}
+
+int metrics_walk_begin(struct metrics_walk *w, const struct state *s)
+{
+    memset(w, 0, sizeof *w);
+    w->fam = calloc(N_WALK_FAMILIES, sizeof *w->fam);
+    w->names = s->n_clusters > 0 ? malloc((size_t)s->n_clusters * sizeof *w->names) : NULL;
+    if (w->fam == NULL || (s->n_clusters > 0 && w->names == NULL)) {
+        metrics_walk_end(w);
+        return -1;
     }
-    obs = calloc(total + 1, sizeof *obs);
-    if (obs == NULL) {
+    for (unsigned i = 0; i < s->n_clusters; i++) {
+        memcpy(w->names[i], s->clusters[i].name, sizeof w->names[i]);
+    }
+    w->n = s->n_clusters;
+    for (size_t f = 0; f < N_WALK_FAMILIES; f++) {
+        walk_head(&w->fam[f], f);
+    }
+    return 0;
+}
+
+bool metrics_walk_step(struct metrics_walk *w,
+                       const struct state *s,
+                       metrics_own_fn own,
+                       void *arg,
+                       unsigned nodes)
+{
+    unsigned done = 0;
+    while (w->next < w->n && done < nodes) {
+        const struct cluster *c = state_cluster(s, w->names[w->next++]);
+        if (c != NULL) {
+            walk_cluster(w->fam, c, own, arg);
+            done += c->n_nodes + 1;
+        }
+    }
+    return w->next < w->n;
+}
+
+bool metrics_walk_piece(struct metrics_walk *w, char **text, size_t *len)
+{
+    while (w->piece < N_WALK_FAMILIES) {
+        struct metrics_buf *b = &w->fam[w->piece++];
+        if (b->oom) {
+            w->oom = true;
+        }
+        *text = metrics_take(b, len);
+        if (*text != NULL) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void metrics_walk_end(struct metrics_walk *w)
+{
+    if (w->fam != NULL) {
+        for (size_t f = 0; f < N_WALK_FAMILIES; f++) {
+            metrics_free(&w->fam[f]);
+        }
+    }
+    free(w->fam);
+    free(w->names);
+    memset(w, 0, sizeof *w);
+}
+
+void metrics_state(struct metrics_buf *b, const struct state *s, metrics_own_fn own, void *arg)
+{
+    struct metrics_walk w;
+    char *text;
+    size_t len;
+    if (metrics_walk_begin(&w, s) != 0) {
         b->oom = true;
         return;
     }
-    k = 0;
-    for (unsigned i = 0; i < s->n_clusters; i++) {
-        const struct cluster *c = &s->clusters[i];
-        obs[k++] = c->primary[0] != '\0' ? own(arg, c->name, c->primary) : NULL;
-        for (unsigned j = 0; j < c->n_nodes; j++) {
-            obs[k++] = own(arg, c->name, c->nodes[j].name);
-        }
+    while (metrics_walk_step(&w, s, own, arg, UINT_MAX)) {
     }
-    for (size_t f = 0; f < PGQ_ARRAY_SIZE(node_families); f++) {
-        metrics_family(b, node_families[f].name, "gauge", node_families[f].help);
-        k = 0;
-        for (unsigned i = 0; i < s->n_clusters; i++) {
-            const struct cluster *c = &s->clusters[i];
-            const struct view_obs *op = obs[k++];
-            for (unsigned j = 0; j < c->n_nodes; j++) {
-                struct node_ctx x = {c, &c->nodes[j], obs[k++], op};
-                const char *l[4] = {"cluster", c->name, "node", c->nodes[j].name};
-                double v;
-                if (node_families[f].get(&x, &v)) {
-                    metrics_sample(b, node_families[f].name, l, 2, v);
-                }
-            }
-        }
+    while (metrics_walk_piece(&w, &text, &len)) {
+        put(b, text, len);
+        free(text);
     }
-    free(obs);
-    for (size_t f = 0; f < PGQ_ARRAY_SIZE(host_families); f++) {
-        metrics_family(b, host_families[f].name, "gauge", host_families[f].help);
-        for (unsigned i = 0; i < s->n_clusters; i++) {
-            const struct cluster *c = &s->clusters[i];
-            for (unsigned j = 0; j < c->n_nodes; j++) {
-                const struct node *n = &c->nodes[j];
-                const char *l[4] = {"cluster", c->name, "node", n->name};
-                if (n->agent.state == PGQ_AGENT_NONE) {
-                    continue;
-                }
-                metrics_sample(b, host_families[f].name, l, 2,
-                               host_families[f].get(&n->agent.host));
-            }
-        }
+    if (w.oom) {
+        b->oom = true;
     }
+    metrics_walk_end(&w);
 }
 
 void metrics_log_drain(struct metrics_buf *b, const struct log_drain_stats *st)

@@ -65,6 +65,38 @@ void metrics_hist_samples(struct metrics_buf *b,
 typedef const struct view_obs *(*metrics_own_fn)(void *arg, const char *cluster, const char *node);
 void metrics_state(struct metrics_buf *b, const struct state *s, metrics_own_fn own, void *arg);
 
+/* The same samples a few clusters at a time, for a scrape that must not
+ * hold the loop for the whole fleet (51 ms at 10,000 nodes): the clusters
+ * are taken by name when the walk begins; each step renders every family's
+ * samples of the next clusters (looked up again by name: one removed since
+ * is left out, one added is left to the next scrape, so no sample is ever
+ * written twice), each family into a buffer of its own; once every cluster
+ * is done, the families are handed over one piece each, in order, as the
+ * format wants a family's samples together. The state may change between
+ * steps (commands applied, a snapshot installed). */
+struct metrics_walk
+{
+    char (*names)[PGQ_NAME_MAX];
+    unsigned n;
+    unsigned next;           /* the next cluster to render */
+    struct metrics_buf *fam; /* one per family, its head first */
+    size_t piece;            /* the next family to hand over */
+    bool oom;                /* a family ran out of memory */
+};
+/* 0, or -1 when memory ran out. */
+int metrics_walk_begin(struct metrics_walk *w, const struct state *s);
+/* Render the next clusters, about `nodes` nodes' worth; true while
+ * clusters remain. */
+bool metrics_walk_step(struct metrics_walk *w,
+                       const struct state *s,
+                       metrics_own_fn own,
+                       void *arg,
+                       unsigned nodes);
+/* The next family's text (the caller frees it); false when none remains.
+ * w->oom afterwards: some family was lost to memory. */
+bool metrics_walk_piece(struct metrics_walk *w, char **text, size_t *len);
+void metrics_walk_end(struct metrics_walk *w);
+
 /* The host families (pgquorum_host_*) of one node, as its agent measured
  * them. */
 void metrics_host(struct metrics_buf *b,

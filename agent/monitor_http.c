@@ -136,6 +136,57 @@ static void resources_metrics(struct monitor *m, struct metrics_buf *b, const ch
     metrics_sample(b, "pgquorum_loop_lag_seconds", self, 1, (double)ri.loop_lag_ms / 1000.0);
 }
 
+/* The state's families, every node's samples, follow the rest of the
+ * scrape a few clusters per turn of the loop: rendered at once, they held
+ * the loop for 51 ms at 10,000 nodes, a failover's steps waiting behind
+ * every Prometheus scrape. */
+#define METRICS_STEP_NODES 256
+
+struct metrics_stream
+{
+    struct monitor *m;
+    struct metrics_walk w;
+    bool rendered;
+};
+
+static int metrics_more(void *arg, char **piece, size_t *len)
+{
+    struct metrics_stream *x = arg;
+    if (!x->rendered) {
+        if (metrics_walk_step(&x->w, &x->m->fsm.state, own_obs, x->m, METRICS_STEP_NODES)) {
+            return HTTP_MORE_LATER;
+        }
+        x->rendered = true;
+    }
+    if (metrics_walk_piece(&x->w, piece, len)) {
+        return HTTP_MORE_PIECE;
+    }
+    return x->w.oom ? HTTP_MORE_FAILED : HTTP_MORE_END;
+}
+
+static void metrics_done(void *arg)
+{
+    struct metrics_stream *x = arg;
+    metrics_walk_end(&x->w);
+    free(x);
+}
+
+static void stream_state(struct monitor *m, struct http_response *res)
+{
+    struct metrics_stream *x = calloc(1, sizeof *x);
+    if (x == NULL || metrics_walk_begin(&x->w, &m->fsm.state) != 0) {
+        free(x);
+        free(res->body);
+        res->body = NULL;
+        http_text(res, 500, "out of memory");
+        return;
+    }
+    x->m = m;
+    res->more = metrics_more;
+    res->done = metrics_done;
+    res->more_arg = x;
+}
+
 static void metrics_reply(struct monitor *m, struct http_response *res)
 {
     struct metrics_buf b;
@@ -227,11 +278,73 @@ static void metrics_reply(struct monitor *m, struct http_response *res)
         metrics_hist_samples(&b, "pgquorum_failover_phase_seconds", "phase", phase_names[i],
                              &m->fo_hist[i]);
     }
-    metrics_state(&b, &m->fsm.state, own_obs, m);
     http_metrics(res, &b, &m->http);
+    if (res->status == 200) {
+        stream_state(m, res);
+    }
 }
 
 /* ---- /cluster and /health -------------------------------------------------- */
+
+/* /cluster: the status document a few clusters per turn of the loop (built
+ * whole, it held the loop for 0.4 s at 10,000 nodes, and took its 15 MB
+ * as jansson objects). */
+#define CLUSTER_STEP_NODES 64
+
+struct cluster_stream
+{
+    struct monitor *m;
+    struct render_walk w;
+    bool over;
+};
+
+/* What was written to the memory stream f (open_memstream(buf, len)),
+ * as a piece; -1 when memory ran out. */
+static int take_stream(FILE *f, char **buf, size_t *len, char **piece, size_t *plen)
+{
+    if (fclose(f) != 0 || *buf == NULL) {
+        free(*buf);
+        return -1;
+    }
+    *piece = *buf;
+    *plen = *len;
+    return 0;
+}
+
+static int cluster_more(void *arg, char **piece, size_t *len)
+{
+    struct cluster_stream *x = arg;
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f;
+    bool more = false;
+    int rv;
+    if (x->over) {
+        return HTTP_MORE_END;
+    }
+    f = open_memstream(&buf, &n);
+    if (f == NULL) {
+        return HTTP_MORE_FAILED;
+    }
+    rv = render_status_walk_step(&x->w, &x->m->fsm.state, CLUSTER_STEP_NODES, f, &more);
+    if (take_stream(f, &buf, &n, piece, len) != 0) {
+        return HTTP_MORE_FAILED;
+    }
+    if (rv != 0) {
+        free(*piece);
+        *piece = NULL;
+        return HTTP_MORE_FAILED;
+    }
+    x->over = !more;
+    return HTTP_MORE_PIECE;
+}
+
+static void cluster_done(void *arg)
+{
+    struct cluster_stream *x = arg;
+    render_status_walk_end(&x->w);
+    free(x);
+}
 
 static void cluster_reply(struct monitor *m, const char *cluster, struct http_response *res)
 {
@@ -241,13 +354,40 @@ static void cluster_reply(struct monitor *m, const char *cluster, struct http_re
     struct raft_info info;
     const char *leader_api;
     uint64_t leader = consensus_leader(&m->cons, &leader_api);
+    struct cluster_stream *x;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f;
+    int rv;
     if (cluster[0] != '\0' && state_cluster(s, cluster) == NULL) {
         error_reply(res, 404, "no such cluster");
         return;
     }
     consensus_info(&m->cons, &info);
     n = render_monitor_rows(s, &info, m->cfg.api_address, rows, PGQ_MAX_MONITORS);
-    http_json(res, 200, render_status_doc(s, rows, n, leader, cluster));
+    x = calloc(1, sizeof *x);
+    f = x != NULL ? open_memstream(&buf, &len) : NULL;
+    if (f == NULL) {
+        free(x);
+        http_text(res, 500, "out of memory");
+        return;
+    }
+    rv = render_status_walk_begin(&x->w, s, rows, n, leader, cluster, f);
+    if (take_stream(f, &buf, &len, &res->body, &res->len) != 0 || rv != 0) {
+        render_status_walk_end(&x->w);
+        free(x);
+        free(res->body);
+        res->body = NULL;
+        res->len = 0;
+        http_text(res, 500, "out of memory");
+        return;
+    }
+    x->m = m;
+    res->status = 200;
+    res->content_type = "application/json";
+    res->more = cluster_more;
+    res->done = cluster_done;
+    res->more_arg = x;
 }
 
 static void events_reply(struct monitor *m, const struct health_query *q, struct http_response *res)

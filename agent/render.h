@@ -74,6 +74,36 @@ int render_status_stream(FILE *out,
                          unsigned n_rows,
                          uint64_t leader,
                          const char *cluster);
+/* The same bytes again, a few clusters at a time, for a server that must
+ * not hold its loop for the whole fleet (the HTTP server's /cluster): the
+ * clusters shown are taken by name when the walk begins (writing the head
+ * to out), each step writes about `nodes` nodes' worth to out, the
+ * clusters' array and then the nodes' (each cluster looked up again by
+ * name: one removed since is left out, one added is left to the next
+ * request; the state may change between steps). */
+struct render_walk
+{
+    char (*names)[PGQ_NAME_MAX];
+    unsigned n;
+    unsigned next;
+    int pass; /* 0: the clusters, 1: the nodes, 2: over */
+    bool first;
+};
+/* 0, PGQ_NOMEM or PGQ_IO (render_status_walk_end() it either way). */
+int render_status_walk_begin(struct render_walk *w,
+                             const struct state *s,
+                             const struct monitor_row *rows,
+                             unsigned n_rows,
+                             uint64_t leader,
+                             const char *cluster,
+                             FILE *out);
+/* 0, PGQ_NOMEM or PGQ_IO; *more: true while the document is not whole. */
+int render_status_walk_step(struct render_walk *w,
+                            const struct state *s,
+                            unsigned nodes,
+                            FILE *out,
+                            bool *more);
+void render_status_walk_end(struct render_walk *w);
 json_t *render_status_doc(const struct state *s,
                           const struct monitor_row *rows,
                           unsigned n,

@@ -13,6 +13,7 @@
 #include "members.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -547,19 +548,18 @@ static int stream_one(FILE *out, json_t *doc, bool *first)
     return rv;
 }
 
-int render_status_stream(FILE *out,
-                         const struct state *s,
-                         const struct monitor_row *rows,
-                         unsigned n_rows,
-                         uint64_t leader,
-                         const char *cluster)
+/* The head as the document would start it, up to its clusters' array. */
+static int walk_head(FILE *out,
+                     const struct state *s,
+                     const struct monitor_row *rows,
+                     unsigned n_rows,
+                     uint64_t leader)
 {
     json_t *head = json_object(), *monitors = json_array();
-    bool ok = true, first = true;
+    bool ok = true;
     char *text;
     size_t len;
     int rv = 0;
-    /* The head as the document would start it, without its closing brace. */
     put(head, &ok, "leader", leader != 0 ? uint_value(leader) : json_null());
     put_u64(head, &ok, "leader_generation", s->leader_gen);
     for (unsigned i = 0; i < n_rows; i++) {
@@ -572,32 +572,95 @@ int render_status_stream(FILE *out,
     if (text == NULL) {
         return PGQ_NOMEM;
     }
-    len = strlen(text);
+    len = strlen(text); /* without its closing brace */
     if (fwrite(text, 1, len - 1, out) != len - 1 || fputs(",\"clusters\":[", out) == EOF) {
         rv = PGQ_IO;
     }
     free(text);
-    for (unsigned ci = 0; ci < s->n_clusters && rv == 0; ci++) {
-        if (cluster_shown(&s->clusters[ci], cluster)) {
-            rv = stream_one(out, cluster_doc(&s->clusters[ci]), &first);
+    return rv;
+}
+
+int render_status_walk_begin(struct render_walk *w,
+                             const struct state *s,
+                             const struct monitor_row *rows,
+                             unsigned n_rows,
+                             uint64_t leader,
+                             const char *cluster,
+                             FILE *out)
+{
+    memset(w, 0, sizeof *w);
+    w->first = true;
+    for (unsigned i = 0; i < s->n_clusters; i++) {
+        w->n += cluster_shown(&s->clusters[i], cluster);
+    }
+    w->names = w->n > 0 ? malloc((size_t)w->n * sizeof *w->names) : NULL;
+    if (w->n > 0 && w->names == NULL) {
+        return PGQ_NOMEM;
+    }
+    w->n = 0;
+    for (unsigned i = 0; i < s->n_clusters; i++) {
+        if (cluster_shown(&s->clusters[i], cluster)) {
+            memcpy(w->names[w->n++], s->clusters[i].name, sizeof w->names[0]);
         }
     }
-    if (rv == 0 && fputs("],\"nodes\":[", out) == EOF) {
-        rv = PGQ_IO;
-    }
-    first = true;
-    for (unsigned ci = 0; ci < s->n_clusters && rv == 0; ci++) {
-        const struct cluster *c = &s->clusters[ci];
-        if (!cluster_shown(c, cluster)) {
+    return walk_head(out, s, rows, n_rows, leader);
+}
+
+int render_status_walk_step(struct render_walk *w,
+                            const struct state *s,
+                            unsigned nodes,
+                            FILE *out,
+                            bool *more)
+{
+    unsigned done_nodes = 0;
+    int rv = 0;
+    while (rv == 0 && w->pass < 2 && done_nodes < nodes) {
+        const struct cluster *c;
+        if (w->next == w->n) {
+            w->pass++;
+            w->next = 0;
+            w->first = true;
+            rv = fputs(w->pass == 1 ? "],\"nodes\":[" : "]}\n", out) == EOF ? PGQ_IO : 0;
+            continue;
+        }
+        c = state_cluster(s, w->names[w->next++]);
+        if (c == NULL) {
+            continue;
+        }
+        if (w->pass == 0) {
+            rv = stream_one(out, cluster_doc(c), &w->first);
+            done_nodes++;
             continue;
         }
         for (unsigned ni = 0; ni < c->n_nodes && rv == 0; ni++) {
-            rv = stream_one(out, render_node_doc(s, c, &c->nodes[ni]), &first);
+            rv = stream_one(out, render_node_doc(s, c, &c->nodes[ni]), &w->first);
         }
+        done_nodes += c->n_nodes;
     }
-    if (rv == 0 && fputs("]}\n", out) == EOF) {
-        rv = PGQ_IO;
+    *more = rv == 0 && w->pass < 2;
+    return rv;
+}
+
+void render_status_walk_end(struct render_walk *w)
+{
+    free(w->names);
+    memset(w, 0, sizeof *w);
+}
+
+int render_status_stream(FILE *out,
+                         const struct state *s,
+                         const struct monitor_row *rows,
+                         unsigned n_rows,
+                         uint64_t leader,
+                         const char *cluster)
+{
+    struct render_walk w;
+    bool more = true;
+    int rv = render_status_walk_begin(&w, s, rows, n_rows, leader, cluster, out);
+    while (rv == 0 && more) {
+        rv = render_status_walk_step(&w, s, UINT_MAX, out, &more);
     }
+    render_status_walk_end(&w);
     return rv;
 }
 

@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """Scale through the front door, against three real pgquorumd monitors on loopback: a bulk
 registration (pgquorumctl node add --file) in few Raft entries, checked whole before anything is
-sent and refused whole by the leader; and the monitors' reports of many clusters batched into few
-entries (feature level 6).
+sent and refused whole by the leader; the monitors' reports of many clusters batched into few
+entries (feature level 6); and /metrics of many nodes sent a few clusters per turn of the loop
+(chunked), checked with promtool.
 
 No PostgreSQL is needed: the nodes point at closed loopback ports, so every monitor sees them
 down, which is all the reports need to carry."""
 
+import json
 import os
+import re
+import socket
 import subprocess
 import sys
 
@@ -103,5 +107,109 @@ def test_reports_batched(sb):
             (grew, CLUSTERS))
 
 
+def read_until(s, done, timeout=30):
+    """What s reads until done(bytes so far) or the peer closes."""
+    out = b""
+    s.settimeout(timeout)
+    while not done(out):
+        try:
+            got = s.recv(65536)
+        except socket.timeout:
+            break
+        if not got:
+            break
+        out += got
+    return out
+
+
+def dechunk(body):
+    """The bytes of a chunked body, and what follows its last chunk's size line (the CRLF that
+    ends the body, with no trailers)."""
+    out = b""
+    while True:
+        size, _, body = body.partition(b"\r\n")
+        n = int(size, 16)
+        if n == 0:
+            return out, body
+        t.check(body[n:n + 2] == b"\r\n", "a chunk of %d bytes not ended by CRLF" % n)
+        out += body[:n]
+        body = body[n + 2:]
+
+
+def node_series(text, family):
+    """(cluster, node) of every sample of `family`, in order."""
+    return re.findall(r'^%s\{cluster="([^"]*)",node="([^"]*)"' % family, text, re.M)
+
+
+def get_streamed(mon, path, version):
+    """(head, body) of GET path over HTTP/1.`version` on a connection of its own; over 1.1
+    the reply must be chunked, and the connection then answers its next request."""
+    s = t.connect(mon, timeout=30)
+    s.sendall(b"GET %s HTTP/1.%d\r\n\r\n" % (path.encode(), version))
+    if version == 0:
+        got = read_until(s, lambda b: False)
+        s.close()
+        head, _, body = got.partition(b"\r\n\r\n")
+        t.check(head.startswith(b"HTTP/1.1 200") and b"chunked" not in head and
+                b"Connection: close" in head, "%s over HTTP/1.0: %r" % (path, head))
+        return head, body
+    got = read_until(s, lambda b: b.endswith(b"\r\n0\r\n\r\n"))
+    head, _, body = got.partition(b"\r\n\r\n")
+    t.check(head.startswith(b"HTTP/1.1 200") and b"Transfer-Encoding: chunked" in head and
+            b"Content-Length" not in head, "%s: not a chunked reply: %r" % (path, head))
+    text, rest = dechunk(body)
+    t.check(rest == b"\r\n", "%s: not the end of a chunked body: %r" % (path, rest[:80]))
+    s.sendall(b"GET /health HTTP/1.1\r\nConnection: close\r\n\r\n")
+    after = read_until(s, lambda b: False)
+    s.close()
+    t.check(after.startswith(b"HTTP/1.1 200"),
+            "the connection does not answer after a chunked %s: %r" % (path, after[:80]))
+    return head, text
+
+
+def test_metrics_streamed(sb):
+    """A monitor's /metrics and /cluster of 300 nodes go out a few clusters per turn of the
+    loop: to an HTTP/1.1 client chunked, the connection then answering its next request; to
+    an HTTP/1.0 client until the close. /metrics passes promtool check metrics, each family
+    once, every node in it exactly once; /cluster is the document status --json gives."""
+    q = t.Quorum(sb, 3).start()
+    wait_level_6(q)
+    path = write(sb, "nodes.txt", node_lines(CLUSTERS, "m"))
+    q.ctl("node", "add", "--file", path, check_rc=True, timeout=120)
+    mon = q.monitors[0].http_address
+    want = sorted(("m%d" % i, "pg%d" % (k + 1)) for i in range(CLUSTERS) for k in range(2))
+    # The monitor asked may be a follower that has not applied the registration yet.
+    t.wait_until(lambda: len(node_series(t.http_get(mon, "/metrics", timeout=30)[1],
+                                         "pgquorum_node_priority")) == len(want), 30,
+                 "every node in the monitor's /metrics (Python's http.client reading it)")
+
+    text = get_streamed(mon, "/metrics", 1)[1]
+    body10 = get_streamed(mon, "/metrics", 0)[1]
+    for what, raw_text in (("HTTP/1.1", text), ("HTTP/1.0", body10)):
+        txt = raw_text.decode()
+        r = subprocess.run(["promtool", "check", "metrics"], input=txt, text=True,
+                           capture_output=True)
+        t.check(r.returncode == 0, "promtool check metrics (%s): %s%s" % (what, r.stdout,
+                                                                         r.stderr))
+        for family in ("pgquorum_node_info", "pgquorum_node_priority"):
+            t.check(txt.count("# TYPE %s " % family) == 1, "%s: %s not once" % (what, family))
+            t.check(sorted(node_series(txt, family)) == want,
+                    "%s: %s does not name every node once: %d samples" %
+                    (what, family, len(node_series(txt, family))))
+        t.check("pgquorum_raft_term{" in txt and "process_open_fds " in txt,
+                "%s: the monitor's own families are missing" % what)
+    t.log("/metrics of %d nodes: %d bytes" % (len(want), len(text)))
+    for version in (1, 0):
+        doc = json.loads(get_streamed(mon, "/cluster", version)[1])
+        t.check(sorted((n["cluster"], n["name"]) for n in doc["nodes"]) == want and
+                len(doc["clusters"]) == CLUSTERS and len(doc["monitors"]) == 3,
+                "/cluster over HTTP/1.%d: %d nodes, %d clusters" % (
+                    version, len(doc["nodes"]), len(doc["clusters"])))
+    one = json.loads(get_streamed(mon, "/cluster?cluster=m7", 1)[1])
+    t.check(sorted(n["name"] for n in one["nodes"]) == ["pg1", "pg2"] and
+            [c["name"] for c in one["clusters"]] == ["m7"], "/cluster?cluster=m7: %r" % one)
+    t.check(all(m.alive() for m in q.monitors), "a monitor died")
+
+
 if __name__ == "__main__":
-    t.main([test_bulk_registration, test_reports_batched])
+    t.main([test_bulk_registration, test_reports_batched, test_metrics_streamed])

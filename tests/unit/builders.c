@@ -838,3 +838,12 @@ const struct event *b_event(const struct state *s, unsigned i)
     event_list_free(&l);
     return e;
 }
+
+unsigned b_count(const char *text, const char *needle)
+{
+    unsigned n = 0;
+    for (const char *p = strstr(text, needle); p != NULL; p = strstr(p + 1, needle)) {
+        n++;
+    }
+    return n;
+}

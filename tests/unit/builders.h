@@ -112,6 +112,9 @@ struct agent_facts b_agent_facts(bool pm_alive);
  * the shutdown checkpoint at stopped_lsn. */
 struct agent_facts b_agent_stopped(uint64_t stopped_lsn);
 
+/* How many times needle occurs in text (overlapping ones too). */
+unsigned b_count(const char *text, const char *needle);
+
 /* ---- applying --------------------------------------------------------------- */
 
 /* Apply a command that must succeed. */

@@ -376,6 +376,7 @@ static void test_state_families(void **ctx)
     c.n_nodes = 2;
     s.clusters = &c;
     s.n_clusters = 1;
+    state_reindex(&s);
     metrics_init(&b);
     view_obs_set(&vo, &o);
     metrics_state(&b, &s, no_obs, &vo);
@@ -400,6 +401,7 @@ static void test_state_families(void **ctx)
                      strstr(text, "# TYPE pgquorum_node_up "));
     assert_null(strstr(strstr(text, "# TYPE pgquorum_node_up ") + 1, "# TYPE pgquorum_node_up "));
     free(text);
+    free(s.cluster_index);
     view_obs_clear(&vo);
 }
 

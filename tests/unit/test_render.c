@@ -256,6 +256,85 @@ static void test_status_table_says_probes_shed_and_overload(void **ctx)
     free(buf);
 }
 
+static void add_node(struct state *s, uint64_t t, const char *cluster, const char *node)
+{
+    struct command c = b_cmd_node_add(t, cluster, node, "host=10.0.9.9", 50);
+    b_apply(s, &c);
+    command_close(&c);
+}
+
+static void drop_east_add_north(struct state *s)
+{
+    struct command c = b_cmd_cluster_remove(1500, "east", "user:amy");
+    b_apply(s, &c);
+    command_close(&c);
+    add_node(s, 1600, "north", "n1");
+}
+
+/* The document a walk writes, `nodes` nodes a step, `between` applied
+ * after its first step. */
+static char *walked(struct state *s,
+                    const struct monitor_row *rows,
+                    unsigned nodes,
+                    void (*between)(struct state *s))
+{
+    struct render_walk w;
+    char *buf = NULL;
+    size_t len = 0;
+    unsigned steps = 0;
+    bool more = true;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    assert_int_equal(render_status_walk_begin(&w, s, rows, 2, 1, "", f), 0);
+    while (more) {
+        assert_int_equal(render_status_walk_step(&w, s, nodes, f, &more), 0);
+        if (steps++ == 0 && between != NULL) {
+            between(s);
+        }
+    }
+    assert_true(steps >= 2);
+    render_status_walk_end(&w);
+    assert_int_equal(fclose(f), 0);
+    return buf;
+}
+
+static void test_status_walk(void **ctx)
+{
+    /* /cluster written a few clusters per turn of the loop is the very document of one
+     * render when nothing changes; a cluster removed between two steps is left out of the
+     * rest (its nodes), one added is left to the next request, and nothing is written
+     * twice: the text still parses. */
+    struct state *s = *ctx;
+    struct monitor_row rows[2];
+    char *whole, *text;
+    json_t *doc;
+    healthy(s);
+    add_node(s, 1100, "east", "e1");
+    add_node(s, 1200, "west", "w1");
+    two_rows(rows);
+    doc = render_status_doc(s, rows, 2, 1, "");
+    whole = render_json_dumps(doc);
+    json_decref(doc);
+    assert_non_null(whole);
+    text = walked(s, rows, 1, NULL);
+    assert_int_equal(strlen(text), strlen(whole) + 1);
+    assert_memory_equal(text, whole, strlen(whole));
+    assert_string_equal(text + strlen(whole), "\n");
+    free(text);
+
+    text = walked(s, rows, 1, drop_east_add_north);
+    doc = json_loads(text, 0, NULL);
+    assert_non_null(doc);
+    assert_int_equal(json_array_size(json_object_get(doc, "clusters")), 2); /* main, east */
+    assert_int_equal(json_array_size(json_object_get(doc, "nodes")), 4);    /* main's, w1 */
+    assert_int_equal(b_count(text, "\"name\":\"w1\""), 1);
+    assert_null(strstr(text, "\"name\":\"e1\""));
+    assert_null(strstr(text, "north"));
+    json_decref(doc);
+    free(text);
+    free(whole);
+}
+
 static void test_status_doc_monitors_and_filter(void **ctx)
 {
     /* A monitor not reachable has no Raft members (absent, not null), an
@@ -631,6 +710,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_status_doc_healthy),
         T(test_status_doc_monitors_and_filter),
+        T(test_status_walk),
         T(test_status_table_says_probes_shed_and_overload),
         T(test_node_doc_is_the_status_node),
         T(test_status_doc_cut_and_switchover),
