@@ -544,6 +544,12 @@ def softnet_dropped():
         return sum(int(line.split()[1], 16) for line in f if line.strip())
 
 
+def cpu_times():
+    """The machine's CPU times (/proc/stat's first line: user .. steal), in ticks."""
+    with open("/proc/stat") as f:
+        return [int(x) for x in f.readline().split()[1:9]]
+
+
 def raft_timings(sb, q, mid):
     """Monitor `mid`'s /metrics: its proposals' commit time so far (sum of seconds, count)
     and its loop's worst lateness (seconds) over the detection window."""
@@ -565,6 +571,71 @@ def kept_lost(q, mid):
     return q.monitor(mid).log_text().count("monitoring connection lost")
 
 
+def http_fetch(sb, address, path, timeout=60):
+    """GET path of address: (seconds, bytes of the body), the body left undecoded."""
+    import http.client
+    host, port = address.rsplit(":", 1)
+    ctx = t.tls_context(sb)
+    t0 = time.monotonic()
+    c = (http.client.HTTPSConnection(host, int(port), timeout=timeout, context=ctx) if ctx
+         else http.client.HTTPConnection(host, int(port), timeout=timeout))
+    try:
+        c.request("GET", path)
+        body = c.getresponse().read()
+    finally:
+        c.close()
+    return time.monotonic() - t0, len(body)
+
+
+# Asks address's /health again and again (a process of its own: in this one the GIL would
+# let the scrapes' reading delay it), printing "<monotonic> <seconds taken>" for each.
+HEALTH_POLLER = r"""
+import http.client, ssl, sys, time
+host, port, ca = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+ctx = ssl.create_default_context(cafile=ca) if ca else None
+if ctx:
+    ctx.check_hostname = False
+while True:
+    t0 = time.monotonic()
+    c = (http.client.HTTPSConnection(host, port, timeout=30, context=ctx) if ctx
+         else http.client.HTTPConnection(host, port, timeout=30))
+    c.request("GET", "/health")
+    c.getresponse().read()
+    c.close()
+    print("%.6f %.6f" % (t0, time.monotonic() - t0), flush=True)
+    time.sleep(0.005)
+"""
+
+
+def scrape_stall(sb, q, mid):
+    """A scrape of monitor mid's /metrics and a GET of its /cluster (the whole document), timed,
+    while another process asks its /health again and again: the slowest /health answered over
+    2 s before them and while they are served (the loop held by what the HTTP server renders)."""
+    addr = q.monitor(mid).http_address
+    host, port = addr.rsplit(":", 1)
+    poller = subprocess.Popen([sys.executable, "-c", HEALTH_POLLER, host, port,
+                               sb.certs().cert if t.TLS else ""],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(2)
+        t0 = time.monotonic()
+        got = {path: http_fetch(sb, addr, path) for path in ("/metrics", "/cluster")}
+        t1 = time.monotonic()
+        time.sleep(0.2)
+    finally:
+        poller.terminate()
+        out = poller.communicate(timeout=10)[0]
+    idle, busy = 0.0, 0.0
+    for line in out.splitlines():
+        start, took = (float(x) for x in line.split())
+        if start + took < t0:
+            idle = max(idle, took)
+        elif start < t1:
+            busy = max(busy, took)
+    return {"metrics": got["/metrics"], "cluster": got["/cluster"],
+            "health_idle_ms": idle * 1000, "health_busy_ms": busy * 1000}
+
+
 def window(sb, q, fake, seconds, perf_seconds):
     """CPU, RSS and entries over `seconds` of steady state."""
     st = status(q, REAL)
@@ -573,6 +644,7 @@ def window(sb, q, fake, seconds, perf_seconds):
     c0 = {mid: cpu_ticks(pid) for mid, pid in procs.items()}
     f0 = sum(cpu_ticks(p.pid) for p in fake)
     d0, l0 = softnet_dropped(), kept_lost(q, lead["id"])
+    s0 = cpu_times()
     r0 = raft_timings(sb, q, lead["id"])
     i0, w0 = lead["commit_index"], time.monotonic()
     load0 = os.getloadavg()[0]
@@ -592,6 +664,7 @@ def window(sb, q, fake, seconds, perf_seconds):
     c1 = {mid: cpu_ticks(pid) for mid, pid in procs.items()}
     f1 = sum(cpu_ticks(p.pid) for p in fake)
     d1, l1 = softnet_dropped(), kept_lost(q, lead["id"])
+    s1 = cpu_times()
     # One scrape of each monitor: a scrape's render runs on the loop, so a second one would
     # find the first in the lateness it reports.
     got = {mid: raft_timings(sb, q, mid) for mid in procs}
@@ -612,6 +685,10 @@ def window(sb, q, fake, seconds, perf_seconds):
         "fake_cpu": (f1 - f0) / wall * 100 if fake else float("nan"),
         "fake_shards": len(fake),
         "drops_s": (d1 - d0) / wall,
+        # Of the machine's two cores: busy (not idle nor waiting) and stolen by the host.
+        "busy_pct": 100.0 * (sum(s1[:8]) - sum(s0[:8]) - (s1[3] - s0[3]) - (s1[4] - s0[4])) /
+                    max(1, sum(s1[:8]) - sum(s0[:8])),
+        "steal_pct": 100.0 * (s1[7] - s0[7]) / max(1, sum(s1[:8]) - sum(s0[:8])),
         "lost_s": (l1 - l0) / wall,
         "commit_ms": ((r1[0] - r0[0]) / (r1[1] - r0[1]) * 1000 if r1[1] > r0[1]
                       else float("nan")),
@@ -657,6 +734,7 @@ def run_size(n_nodes, args):
         revive(q, row, "before the window")
         row.update(window(sb, q, fake, args.window, args.perf))
         revive(q, row, "in the window")
+        row["scrape"] = scrape_stall(sb, q, row["leader"])
         row["status_cluster_s"], row["status_cluster_b"] = timed_ctl(
             q, ["status", "--json", "--cluster", REAL if args.failover else "c00000"], 5)
         row["status_full_s"], row["status_full_b"] = timed_ctl(q, ["status", "--json"], 3)
@@ -721,6 +799,8 @@ def print_row_detail(r):
         " ".join("m%d %d" % kv for kv in sorted(r["rss"].items())),
         " ".join("m%d %d" % kv for kv in sorted(r["base_rss"].items())),
         r["entries_s"], r["load"][0], r["load"][1]))
+    log("N=%d: the machine over the window: %.0f %% busy, %.1f %% stolen by its host" % (
+        r["n"], r.get("busy_pct", float("nan")), r.get("steal_pct", float("nan"))))
     for mid, (b, ms, count, size) in sorted(r["snap"].items()):
         log("N=%d: monitor %d: %d snapshots, the latest %d bytes encoded (median %.1f ms), "
             "%d bytes on disk" % (r["n"], mid, count, b, ms, size))
@@ -739,6 +819,12 @@ def print_row_detail(r):
         "connections lost a second (the leader)" % (
             r["n"], fmt(r.get("commit_ms"), "%.1f"), fmt(r.get("loop_lag_ms"), "%.0f"),
             fmt(r.get("drops_s"), "%.0f"), fmt(r.get("lost_s"), "%.1f")))
+    sc = r.get("scrape")
+    if sc:
+        log("N=%d: the leader's /metrics %.2f MB in %.2f s, /cluster %.2f MB in %.2f s; its "
+            "/health answered within %.0f ms while they were served (%.0f ms before)" % (
+                r["n"], sc["metrics"][1] / 1e6, sc["metrics"][0], sc["cluster"][1] / 1e6,
+                sc["cluster"][0], sc["health_busy_ms"], sc["health_idle_ms"]))
     for d in r.get("deaths", []):
         log("N=%d: %s" % (r["n"], d))
     for k, text in enumerate(r.get("fake_log", [])):
@@ -756,10 +842,10 @@ def print_table(rows):
           "%d real clusters (a primary with an agent, a standby) among them" % (
               ARGS.per_cluster, ARGS.failover))
     head = ("%7s %8s %7s %8s | %6s %6s | %7s %7s | %6s %6s | %8s | %8s %8s | %8s %8s %7s | "
-            "%6s | %7s %6s %6s | %8s %8s") % (
+            "%7s | %6s | %7s %6s %6s | %8s %8s") % (
         "nodes", "reg s", "reg/s", "healthy", "CPU L", "CPU F", "RSS L", "RSS F", "KB/n L",
-        "KB/n F", "entry/s", "snap MB", "snap ms", "st -c ms", "st s", "st MB", "fake %",
-        "drop/s", "lost/s", "commit", "failover", "promoted")
+        "KB/n F", "entry/s", "snap MB", "snap ms", "st -c ms", "st s", "st MB", "http ms",
+        "fake %", "drop/s", "lost/s", "commit", "failover", "promoted")
     print(head)
     print("-" * len(head))
     for r in rows:
@@ -771,7 +857,7 @@ def print_table(rows):
         kb = lambda mid: ((r["rss"][mid] - r["base_rss"][mid]) / r["n"]) if r["n"] else None
         snap = r["snap"][lid]
         print(("%7d %8s %7s %8s | %6.1f %6.1f | %7.1f %7.1f | %6s %6s | %8.1f | %8s %8s | "
-               "%8s %8s %7s | %6s | %7s %6s %6s | %8s %8s") % (
+               "%8s %8s %7s | %7s | %6s | %7s %6s %6s | %8s %8s") % (
             r["n"], fmt(r.get("reg_s"), "%.1f"),
             fmt(r["n"] / r["reg_s"] if r.get("reg_s") else None, "%.0f"),
             fmt(r.get("healthy_s"), "%.0f"),
@@ -781,7 +867,9 @@ def print_table(rows):
             r["entries_s"], fmt(snap[0] / 1e6 if snap[2] else None, "%.2f"),
             fmt(snap[1], "%.1f"),
             fmt(r["status_cluster_s"] * 1000, "%.0f"), fmt(r["status_full_s"], "%.2f"),
-            fmt(r["status_full_b"] / 1e6, "%.2f"), fmt(r.get("fake_cpu"), "%.1f"),
+            fmt(r["status_full_b"] / 1e6, "%.2f"),
+            fmt(r["scrape"]["health_busy_ms"] if r.get("scrape") else None, "%.0f"),
+            fmt(r.get("fake_cpu"), "%.1f"),
             fmt(r.get("drops_s"), "%.0f"), fmt(r.get("lost_s"), "%.1f"),
             fmt(r.get("commit_ms"), "%.1f"), fmt(r.get("failover_s"), "%.3f"),
             fmt(r.get("promoted_s"), "%.3f")))
@@ -793,7 +881,8 @@ def print_table(rows):
           "KB/n: RSS beyond the monitor's before the fake nodes, per node; entry/s: Raft "
           "entries committed; snap: the leader's latest snapshot as encoded (MB) and its encode "
           "time; st -c: `status --json --cluster %s` (median of 5, pgquorumctl end to end); st: "
-          "the full `status --json` (median of 3) and its size; fake: fakepg's CPU; drop/s: "
+          "the full `status --json` (median of 3) and its size; http: the slowest /health of the "
+          "leader while its /metrics and /cluster were served; fake: fakepg's CPU; drop/s: "
           "packets the kernel dropped a second (softnet backlog: on one loopback, every "
           "retransmission's cause); lost/s: kept probe connections the leader lost a second; "
           "commit: the leader's proposals, raft_apply to applied (ms, mean over the window); "

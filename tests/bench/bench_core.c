@@ -35,7 +35,9 @@
 #include "../unit/builders.h"
 #include "codec.h"
 #include "lib/util.h"
+#include "metrics.h"
 #include "policy.h"
+#include "render.h"
 
 #define MAX_SIZES 8
 #define T0 UINT64_C(1800000000000) /* leader stamps start here, 1 ms per command */
@@ -54,6 +56,8 @@ enum op {
     OP_POLICY_ACTIONS,
     OP_POLICY_NEXT_MEMO,
     OP_POLICY_ACTIONS_MEMO,
+    OP_METRICS,
+    OP_STATUS_HTTP,
     N_OPS
 };
 
@@ -70,12 +74,15 @@ static const char *const OP_NAMES[N_OPS] = {
     "policy_actions",
     "the leader's tick: next commands",
     "the leader's tick: actions due",
+    "/metrics: the state's samples",
+    "/cluster: the whole document",
 };
 
 struct row
 {
     double ns[N_OPS]; /* per operation; < 0: not measured */
     size_t snapshot_bytes;
+    size_t metrics_bytes, status_bytes;
     unsigned actions_due;
     char first_action[PGQ_REASON_MAX]; /* the first action due, if any */
     int next_kind;                     /* what policy_next_command proposes (0: nothing) */
@@ -442,6 +449,59 @@ static void time_snapshot(const struct state *s, struct row *r)
     free(x.buf);
 }
 
+/* What a monitor's HTTP server renders for a scrape of /metrics (the
+ * state's part: every node's samples) and for /cluster (the whole status
+ * document), in all: it does so a few clusters per turn of the loop
+ * (METRICS_STEP_NODES, CLUSTER_STEP_NODES in monitor_http.c). */
+struct render_ctx
+{
+    const struct state *s;
+    size_t bytes;
+};
+
+/* A monitor's own latest observation of a node: here its latest view. */
+static const struct view_obs *own_latest(void *arg, const char *cluster, const char *node)
+{
+    const struct cluster *c = state_cluster(arg, cluster);
+    const struct node *n = c != NULL ? cluster_node(c, node) : NULL;
+    const struct view *v = n != NULL ? node_latest_view(n) : NULL;
+    return v != NULL ? &v->obs : NULL;
+}
+
+static void metrics_one(void *arg)
+{
+    struct render_ctx *x = arg;
+    struct metrics_buf b;
+    metrics_init(&b);
+    metrics_state(&b, x->s, own_latest, (void *)x->s);
+    assert_false(b.oom);
+    x->bytes = b.len;
+    metrics_free(&b);
+}
+
+static void status_http_one(void *arg)
+{
+    struct render_ctx *x = arg;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    assert_int_equal(render_status_stream(f, x->s, NULL, 0, 1, ""), 0);
+    assert_int_equal(fclose(f), 0);
+    x->bytes = len;
+    free(text);
+}
+
+static void time_render(const struct state *s, struct row *r)
+{
+    struct render_ctx x = {s, 0};
+    unsigned max = opt.quick ? 3 : 20;
+    r->ns[OP_METRICS] = timed(budget(), max, metrics_one, &x);
+    r->metrics_bytes = x.bytes;
+    r->ns[OP_STATUS_HTTP] = timed(budget(), max, status_http_one, &x);
+    r->status_bytes = x.bytes;
+}
+
 struct policy_ctx
 {
     struct state *s;
@@ -532,6 +592,7 @@ static void measure(unsigned n_nodes, struct row *r)
     r->ns[OP_REPORT] = time_reports(&s, n_clusters, n_nodes);
     r->ns[OP_LOOKUP] = time_lookup(&s, n_nodes);
     time_snapshot(&s, r);
+    time_render(&s, r);
     time_policy(&s, r);
     /* Last: a node added and removed changes the members, and the primary
      * of that cluster owes a slots step again. */
@@ -588,6 +649,13 @@ static void print_table(const unsigned *sizes, unsigned n, const struct row *row
         char b[32];
         snprintf(b, sizeof b, "%.2f MB", rows[j].snapshot_bytes / 1e6);
         printf(" %12s", rows[j].snapshot_bytes ? b : "-");
+    }
+    printf("\n%-36s", "/metrics, /cluster size");
+    for (unsigned j = 0; j < n; j++) {
+        char b[32];
+        snprintf(b, sizeof b, "%.1f/%.1f MB", rows[j].metrics_bytes / 1e6,
+                 rows[j].status_bytes / 1e6);
+        printf(" %12s", b);
     }
     printf("\n%-36s", "actions due (policy_actions)");
     for (unsigned j = 0; j < n; j++) {
