@@ -443,6 +443,29 @@ def main_changed(q, k):
         " | ".join(lines[:12]) or "nothing")
 
 
+def rejoined(q, k):
+    """Waits until the k-th real cluster, failed over, has its old primary back as a standby of
+    the new one (its agent rewinds it): pg_rewind syncing a data directory makes every fsync on
+    the machine wait, the monitors' Raft log's too (700 ms measured), and the next failover
+    would be timed through it. Returns the seconds waited, or None when it did not come."""
+    name = real_names(k)[0]
+    t0 = time.monotonic()
+
+    def back():
+        st = status(q, name)
+        c = next((c for c in st["clusters"] if c["name"] == name), None)
+        nodes = [n for n in st["nodes"] if n["cluster"] == name]
+        return (c is not None and len(nodes) == 2 and
+                all(n["health"] == "up" and n["following_epoch"] == c["epoch"] for n in nodes))
+    try:
+        t.wait_until(back, 120, "cluster %s whole again after its failover" % name,
+                     interval=0.5)
+    except t.TestFailure:
+        return None
+    time.sleep(2)  # the rejoined standby's own start (recovery, its first checkpoint)
+    return time.monotonic() - t0
+
+
 def failover(sb, q, pg1, k):
     """Seconds from kill -9 of the k-th real cluster's primary (pg1) to the first write
     through the URI, and to the promotion committed; and the new primary."""
@@ -752,6 +775,14 @@ def run_size(n_nodes, args):
                 row["failovers"].append(failover(sb, q, pg1, k))
             except t.TestFailure as exc:
                 row.setdefault("failover_error", []).append(str(exc))
+                continue
+            # Each failover on its own: the next waits for this one's old primary to rejoin.
+            waited = rejoined(q, k)
+            log("N=%d: %s %s" % (n_nodes, real_names(k)[0],
+                                 "whole again %.1f s after its failover" % waited
+                                 if waited is not None else
+                                 "not whole again within 120 s: the next failover overlaps "
+                                 "its rejoin"))
         if row["failovers"]:
             row["failover_s"] = statistics.median(f[0] for f in row["failovers"])
             row["promoted_s"] = statistics.median(f[1] for f in row["failovers"])
