@@ -364,24 +364,27 @@ static void send_reply(struct http_client *cl, int method, struct http_response 
     char head[512], length[64];
     int hn, bn = 0;
     size_t body_len = method == HTTP_M_GET ? res->len : 0;
-    bool stream = res->more != NULL;
+    bool http11 =
+        cl->parser.http_major > 1 || (cl->parser.http_major == 1 && cl->parser.http_minor >= 1);
     if (method == HTTP_M_OPTIONS) {
         res->len = 0;
     }
-    if (stream) {
-        cl->chunked =
-            cl->parser.http_major > 1 || (cl->parser.http_major == 1 && cl->parser.http_minor >= 1);
-        if (!cl->chunked) {
-            cl->close_after = true;
-        }
-        if (method == HTTP_M_GET) {
-            cl->more = res->more;
-            cl->more_done = res->done;
-            cl->more_arg = res->more_arg;
-        } else {
-            res->done(res->more_arg);
-        }
-        snprintf(length, sizeof length, "%s", cl->chunked ? "Transfer-Encoding: chunked\r\n" : "");
+    if (res->more != NULL && method == HTTP_M_GET) {
+        /* Chunked; to HTTP/1.0, the close ends the body. */
+        cl->more = res->more;
+        cl->more_done = res->done;
+        cl->more_arg = res->more_arg;
+        cl->chunked = http11;
+        cl->close_after = cl->close_after || !http11;
+        snprintf(length, sizeof length, "%s", http11 ? "Transfer-Encoding: chunked\r\n" : "");
+    } else if (res->more != NULL) {
+        /* HEAD says what a GET would (no length is known), OPTIONS that
+         * nothing follows; neither has a body. */
+        res->done(res->more_arg);
+        snprintf(length, sizeof length, "%s",
+                 method == HTTP_M_OPTIONS ? "Content-Length: 0\r\n"
+                 : http11                 ? "Transfer-Encoding: chunked\r\n"
+                                          : "");
     } else {
         snprintf(length, sizeof length, "Content-Length: %zu\r\n", res->len);
     }

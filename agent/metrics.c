@@ -582,17 +582,20 @@ bool metrics_walk_step(struct metrics_walk *w,
 
 bool metrics_walk_piece(struct metrics_walk *w, char **text, size_t *len)
 {
-    while (w->piece < N_WALK_FAMILIES) {
-        struct metrics_buf *b = &w->fam[w->piece++];
-        if (b->oom) {
-            w->oom = true;
-        }
-        *text = metrics_take(b, len);
-        if (*text != NULL) {
-            return true;
-        }
+    /* Nothing is handed over unless every family was rendered whole: a
+     * scrape missing a family would look complete to a client that knows
+     * the end of a body only by its connection's close (HTTP/1.0). */
+    for (size_t f = 0; w->piece == 0 && f < N_WALK_FAMILIES; f++) {
+        w->oom = w->oom || w->fam[f].oom;
     }
-    return false;
+    if (w->oom) {
+        return false;
+    }
+    if (w->piece == N_WALK_FAMILIES) {
+        return false;
+    }
+    *text = metrics_take(&w->fam[w->piece++], len); /* each holds its head at least */
+    return *text != NULL;
 }
 
 void metrics_walk_end(struct metrics_walk *w)

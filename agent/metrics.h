@@ -92,8 +92,8 @@ bool metrics_walk_step(struct metrics_walk *w,
                        metrics_own_fn own,
                        void *arg,
                        unsigned nodes);
-/* The next family's text (the caller frees it); false when none remains.
- * w->oom afterwards: some family was lost to memory. */
+/* The next family's text (the caller frees it); false when none remains,
+ * or when a family ran out of memory (w->oom: then none is handed over). */
 bool metrics_walk_piece(struct metrics_walk *w, char **text, size_t *len);
 void metrics_walk_end(struct metrics_walk *w);
 

@@ -169,9 +169,10 @@ def get_streamed(mon, path, version):
 
 def test_metrics_streamed(sb):
     """A monitor's /metrics and /cluster of 300 nodes go out a few clusters per turn of the
-    loop: to an HTTP/1.1 client chunked, the connection then answering its next request; to
-    an HTTP/1.0 client until the close. /metrics passes promtool check metrics, each family
-    once, every node in it exactly once; /cluster is the document status --json gives."""
+    loop: to an HTTP/1.1 client chunked, the connection then answering its next request (sent
+    after the reply or pipelined behind it); to an HTTP/1.0 client until the close; HEAD and
+    OPTIONS of them have no body. /metrics passes promtool check metrics, each family once,
+    every node in it exactly once; /cluster names every cluster and node of the state."""
     q = t.Quorum(sb, 3).start()
     wait_level_6(q)
     path = write(sb, "nodes.txt", node_lines(CLUSTERS, "m"))
@@ -205,6 +206,28 @@ def test_metrics_streamed(sb):
                 len(doc["clusters"]) == CLUSTERS and len(doc["monitors"]) == 3,
                 "/cluster over HTTP/1.%d: %d nodes, %d clusters" % (
                     version, len(doc["nodes"]), len(doc["clusters"])))
+    # Pipelined behind a streamed reply, a request is answered after its last chunk; HEAD and
+    # OPTIONS of a streamed endpoint have no body (HEAD the headers of a GET), and the
+    # connection goes on.
+    s = t.connect(mon, timeout=30)
+    s.sendall(b"GET /metrics HTTP/1.1\r\n\r\nGET /health HTTP/1.1\r\nConnection: close\r\n\r\n")
+    got = read_until(s, lambda b: False)
+    s.close()
+    head, _, body = got.partition(b"\r\n\r\n")
+    text2, rest = dechunk(body)
+    t.check(b"chunked" in head and b"pgquorum_node_info{" in text2 and
+            rest.startswith(b"\r\nHTTP/1.1 200"), "a request pipelined behind /metrics: %r" %
+            rest[:120])
+    s = t.connect(mon, timeout=30)
+    s.sendall(b"HEAD /cluster HTTP/1.1\r\n\r\nOPTIONS /metrics HTTP/1.1\r\n\r\n"
+              b"GET /health HTTP/1.1\r\nConnection: close\r\n\r\n")
+    got = read_until(s, lambda b: False)
+    s.close()
+    replies = [b"HTTP/1.1 " + r for r in got.split(b"HTTP/1.1 ")[1:]]
+    t.check(len(replies) == 3 and b"Transfer-Encoding: chunked" in replies[0] and
+            replies[0].endswith(b"\r\n\r\n") and b"Content-Length: 0\r\n" in replies[1] and
+            replies[1].endswith(b"\r\n\r\n") and replies[2].startswith(b"HTTP/1.1 200"),
+            "HEAD, OPTIONS, then GET on one connection: %r" % got[:600])
     one = json.loads(get_streamed(mon, "/cluster?cluster=m7", 1)[1])
     t.check(sorted(n["name"] for n in one["nodes"]) == ["pg1", "pg2"] and
             [c["name"] for c in one["clusters"]] == ["m7"], "/cluster?cluster=m7: %r" % one)

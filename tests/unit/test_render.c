@@ -325,7 +325,7 @@ static void test_status_walk(void **ctx)
     text = walked(s, rows, 1, drop_east_add_north);
     doc = json_loads(text, 0, NULL);
     assert_non_null(doc);
-    assert_int_equal(json_array_size(json_object_get(doc, "clusters")), 2); /* main, east */
+    assert_int_equal(json_array_size(json_object_get(doc, "clusters")), 2); /* main, west */
     assert_int_equal(json_array_size(json_object_get(doc, "nodes")), 4);    /* main's, w1 */
     assert_int_equal(b_count(text, "\"name\":\"w1\""), 1);
     assert_null(strstr(text, "\"name\":\"e1\""));
