@@ -5,8 +5,9 @@
  * clusters of a primary and standbys, seen by every voter and steady) it
  * times what the monitors do over and over: applying a report of k
  * observations, registering one more node (check and apply, the last of
- * N), looking a node up, encoding and decoding a snapshot, and the leader's
- * policy evaluation (policy_next_command, policy_actions), and prints the
+ * N), looking a node up, encoding and decoding a snapshot, the leader's
+ * policy evaluation (policy_next_command, policy_actions), and what the
+ * HTTP server renders for /metrics and /cluster, and prints the
  * time per operation and how it grows with N (the exponent of N between the
  * smallest and the largest size: 0 is constant, 1 linear).
  *
