@@ -180,6 +180,7 @@ static void conclude(struct probe_target *t, const struct obs *o)
         /* A refresh waits for the next tick and goes with others
          * (probe_report_due); a change goes now. */
         if (urgent) {
+            t->urgent = true;
             p->urgent_due = true;
             if (p->dirty_cb != NULL) {
                 p->dirty_cb(p);

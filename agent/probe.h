@@ -60,6 +60,7 @@ struct probe_target
     bool round;                  /* the next probe is a full round: on a new connection */
     bool force;                  /* report the next conclusion whatever it is */
     bool kicked;                 /* the next probe is a kick's: never held (probe_hold) */
+    bool urgent;                 /* what it has to report is a change: it goes first */
     unsigned confirming;         /* probes on a new connection re-checking a lost replica */
     char *confirm_replicas;      /* while confirming: the replicas the last result listed */
     bool removed;                /* closing */

@@ -32,6 +32,7 @@ void probe_mark_all_dirty(struct probe *p)
     for (struct probe_target *t = p->targets; t != NULL; t = t->next) {
         if (t->have_obs && !t->shed) {
             probe_target_flags(t, true, t->in_flight);
+            t->urgent = true;
             any = true;
         }
     }
@@ -75,6 +76,7 @@ unsigned probe_collect(struct probe *p, char *cluster, struct obs *out, unsigned
             continue;
         }
         probe_target_flags(t, false, true);
+        t->urgent = false;
         view_obs_get(&t->obs, &out[n++]);
     }
     collected(p);
@@ -90,6 +92,27 @@ static size_t obs_wire_bound(const struct probe_target *t, const struct view_obs
            strlen(o->replicas);
 }
 
+/* Take what target t has to report into out[*n], unless the report is
+ * full (max observations, max_bytes). */
+static bool take(struct probe_target *t,
+                 struct obs *out,
+                 const char **clusters,
+                 unsigned *n,
+                 size_t *bytes,
+                 size_t max_bytes)
+{
+    size_t one = obs_wire_bound(t, &t->obs);
+    if (*n > 0 && *bytes + one > max_bytes) {
+        return false;
+    }
+    *bytes += one;
+    probe_target_flags(t, false, true);
+    t->urgent = false;
+    clusters[*n] = t->cluster;
+    view_obs_get(&t->obs, &out[(*n)++]);
+    return true;
+}
+
 unsigned probe_collect_many(struct probe *p,
                             struct obs *out,
                             const char **clusters,
@@ -98,19 +121,30 @@ unsigned probe_collect_many(struct probe *p,
 {
     unsigned n = 0;
     size_t bytes = 0;
-    for (struct probe_target *t = p->targets; t != NULL && n < max; t = t->next) {
-        size_t one;
-        if (!t->dirty || t->in_flight) {
-            continue;
+    bool full = false, left = false;
+    /* A change goes alone, ahead of the refreshes waiting with it: a
+     * report of a primary found down behind a thousand refreshes was a
+     * large entry to encode, replicate and apply while a failover waited
+     * on its commit. The refreshes keep their window. */
+    if (p->urgent_due) {
+        for (struct probe_target *t = p->targets; t != NULL; t = t->next) {
+            if (!t->dirty || t->in_flight || !t->urgent) {
+                continue;
+            }
+            if (full || n == max || !take(t, out, clusters, &n, &bytes, max_bytes)) {
+                full = true;
+                left = true;
+            }
         }
-        one = obs_wire_bound(t, &t->obs);
-        if (n > 0 && bytes + one > max_bytes) {
+        if (n > 0) {
+            p->urgent_due = left;
+            return n;
+        }
+    }
+    for (struct probe_target *t = p->targets; t != NULL && n < max; t = t->next) {
+        if (t->dirty && !t->in_flight && !take(t, out, clusters, &n, &bytes, max_bytes)) {
             break;
         }
-        bytes += one;
-        probe_target_flags(t, false, true);
-        clusters[n] = t->cluster;
-        view_obs_get(&t->obs, &out[n++]);
     }
     collected(p);
     return n;
@@ -147,6 +181,7 @@ void probe_collect_done(struct probe *p, const struct command *sent)
     for (struct probe_target *t = p->targets; t != NULL; t = t->next) {
         if (t->in_flight) {
             probe_target_flags(t, true, false);
+            t->urgent = true;
             p->urgent_due = true;
         }
     }

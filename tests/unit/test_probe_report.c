@@ -1,7 +1,7 @@
 /* Unit tests of agent/probe_report.c: when the observations waiting go to
  * the leader. A change goes at once; refreshes wait to go together, until
- * the window passes or a batch is full; what was not committed goes again
- * at once. */
+ * the window passes or a batch is full; a change goes ahead of the
+ * refreshes waiting with it; what was not committed goes again at once. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -139,6 +139,34 @@ static void test_change_left_behind_still_due(void **ctx)
     assert_true(probe_report_due(&f->probe, 60000, 100));
 }
 
+static void test_change_goes_before_refreshes(void **ctx)
+{
+    /* A change goes alone, ahead of the refreshes that waited with it (even those first in the
+     * list), and they keep waiting for their window; a change the report had no room for is
+     * still due at once. */
+    struct fixture *f = *ctx;
+    struct obs out[N_TARGETS];
+    const char *clusters[N_TARGETS];
+    for (unsigned i = 2; i < N_TARGETS; i++) {
+        probe_target_flags(f->t[i], true, false); /* refreshes, first in the list */
+    }
+    for (unsigned i = 0; i < 2; i++) {
+        probe_target_flags(f->t[i], true, false);
+        f->t[i]->urgent = true; /* what conclude() sets for a change */
+    }
+    f->probe.urgent_due = true;
+    assert_true(probe_report_due(&f->probe, 60000, 100));
+    assert_int_equal(probe_collect_many(&f->probe, out, clusters, 1, 1u << 20), 1);
+    assert_string_equal(out[0].node, "n1");
+    assert_true(probe_report_due(&f->probe, 60000, 100)); /* the other change */
+    assert_int_equal(probe_collect_many(&f->probe, out, clusters, N_TARGETS, 1u << 20), 1);
+    assert_string_equal(out[0].node, "n0");
+    assert_int_equal(probe_pending(&f->probe), 2);
+    assert_false(probe_report_due(&f->probe, 60000, 100)); /* the refreshes wait */
+    assert_true(probe_report_due(&f->probe, 0, 100));
+    assert_int_equal(collect(f), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -146,6 +174,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_change_goes_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_batch_goes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_change_left_behind_still_due, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_change_goes_before_refreshes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
