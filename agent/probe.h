@@ -164,7 +164,8 @@ unsigned probe_pending(const struct probe *p);
  * first, a kick's), or at least `batch` wait, or the first has waited
  * `coalesce_ms`. Refreshes alone (report_refresh, a primary's WAL moving)
  * wait to go together: spread-out probes otherwise made an entry per
- * commit on every monitor. */
+ * commit on every monitor; while a failover is under way (probe_hold),
+ * they wait for it, 2 s at most, as the routine rounds do. */
 bool probe_report_due(const struct probe *p, uint64_t coalesce_ms, unsigned batch);
 
 /* Take up to max observations waiting to be reported, all of one cluster

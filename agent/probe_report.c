@@ -49,8 +49,15 @@ unsigned probe_pending(const struct probe *p)
 
 bool probe_report_due(const struct probe *p, uint64_t coalesce_ms, unsigned batch)
 {
-    return p->n_pending > 0 && (p->urgent_due || p->n_pending >= batch ||
-                                uv_now(p->loop) >= p->pending_since + coalesce_ms);
+    uint64_t now = uv_now(p->loop);
+    if (p->n_pending == 0) {
+        return false;
+    }
+    /* While a failover is under way (probe_hold), refreshes wait for it
+     * too, as the routine rounds do: each is an entry of up to a batch of
+     * observations that the failover's own commits would queue behind. */
+    return p->urgent_due || (p->hold_until <= now &&
+                             (p->n_pending >= batch || now >= p->pending_since + coalesce_ms));
 }
 
 /* After a collection: a change left behind (the batch was full) still goes

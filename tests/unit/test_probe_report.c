@@ -1,7 +1,8 @@
 /* Unit tests of agent/probe_report.c: when the observations waiting go to
  * the leader. A change goes at once; refreshes wait to go together, until
  * the window passes or a batch is full; a change goes ahead of the
- * refreshes waiting with it; what was not committed goes again at once. */
+ * refreshes waiting with it; what was not committed goes again at once;
+ * while a failover is under way, refreshes wait for it (2 s at most). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -167,6 +168,35 @@ static void test_change_goes_before_refreshes(void **ctx)
     assert_int_equal(collect(f), 2);
 }
 
+static void test_refreshes_wait_for_a_failover(void **ctx)
+{
+    /* While a failover is under way refreshes wait, past their window and a full batch, while a
+     * change still goes at once; they go once it is over, or once the hold ran out. */
+    struct fixture *f = *ctx;
+    for (unsigned i = 0; i < N_TARGETS; i++) {
+        probe_target_flags(f->t[i], true, false);
+    }
+    assert_true(probe_report_due(&f->probe, 0, 100));
+    probe_hold(&f->probe, true, 1);
+    assert_false(probe_report_due(&f->probe, 0, 100));
+    assert_false(probe_report_due(&f->probe, 0, 2)); /* a full batch waits too */
+    f->probe.urgent_due = true;
+    assert_true(probe_report_due(&f->probe, 0, 100));
+    f->probe.urgent_due = false;
+    probe_hold(&f->probe, false, 0); /* over */
+    assert_true(probe_report_due(&f->probe, 0, 100));
+    /* A failover that lasts: the hold ends 2 s after it began, whatever the tick says. */
+    probe_hold(&f->probe, true, 2);
+    assert_false(probe_report_due(&f->probe, 0, 100));
+    for (unsigned waited = 0; waited < 1500; waited += 100) {
+        wait_ms(f, 100);
+        probe_hold(&f->probe, true, 2);
+    }
+    wait_ms(f, 1);
+    probe_hold(&f->probe, true, 2);
+    assert_true(probe_report_due(&f->probe, 0, 100));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -175,6 +205,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_full_batch_goes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_change_left_behind_still_due, setup, teardown),
         cmocka_unit_test_setup_teardown(test_change_goes_before_refreshes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refreshes_wait_for_a_failover, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
