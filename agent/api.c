@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "lib/util.h"
 #include "log.h"
 #include "resources.h"
@@ -17,6 +18,12 @@ struct api_client
     uv_timer_t idle;
     struct frame_reader reader;
     uint8_t *out;
+    /* A streamed status (api_reply_stream): the clusters' names when it
+     * began, the next to send, and the state they are looked up in. */
+    char (*names)[PGQ_NAME_MAX];
+    unsigned n_names;
+    unsigned next_name;
+    const struct state *stream_state;
     bool busy;        /* a request is with the handler, or its reply being written */
     bool writing;     /* the reply is being written */
     bool close_after; /* close once the reply is written */
@@ -48,6 +55,7 @@ static void client_free_if_done(struct api_client *cl)
     }
     frame_reader_close(&cl->reader);
     free(cl->out);
+    free(cl->names);
     free(cl);
     s->pending--;
     if (s->closing && s->pending == 0 && s->close_cb != NULL) {
@@ -168,13 +176,21 @@ static void read_cb(struct tconn *c, ssize_t n, const uint8_t *buf)
     process(cl);
 }
 
+static void stream_next(struct api_client *cl);
+
 static void write_cb(struct tconn *c, int status)
 {
     struct api_client *cl = c->data;
     free(cl->out);
     cl->out = NULL;
-    cl->busy = false;
     cl->writing = false;
+    if (cl->names != NULL && status == 0 && !cl->closing) {
+        stream_next(cl); /* the next part, on this turn of the loop: one at a time */
+        return;
+    }
+    free(cl->names);
+    cl->names = NULL;
+    cl->busy = false;
     if (cl->closing) {
         client_free_if_done(cl);
         return;
@@ -191,6 +207,24 @@ static void write_cb(struct tconn *c, int status)
     process(cl); /* a pipelined frame may already be buffered */
 }
 
+/* Write a frame encoded with room for its header (buf owned). */
+static void send_frame(struct api_client *cl, uint8_t *buf, size_t len)
+{
+    frame_put_header(buf, (uint32_t)len);
+    cl->out = buf;
+    if (tconn_write(&cl->conn, buf, len + FRAME_HEADER_SIZE, write_cb) != 0) {
+        free(cl->out);
+        cl->out = NULL;
+        free(cl->names);
+        cl->names = NULL;
+        cl->busy = false;
+        client_close(cl);
+        return;
+    }
+    cl->writing = true;
+    touch(cl); /* the client has idle_timeout to read it */
+}
+
 void api_reply(struct api_client *cl,
                const struct api_response *res,
                const struct state *state,
@@ -202,26 +236,75 @@ void api_reply(struct api_client *cl,
     size_t len;
     assert(!cl->writing); /* one reply per request */
     if (cl->closing) {
+        free(cl->names);
+        cl->names = NULL;
         cl->busy = false;
         client_free_if_done(cl);
         return;
     }
     if (codec_response_encode(res, state, events_cluster, events_limit, &a, &buf, &len) != 0) {
+        free(cl->names);
+        cl->names = NULL;
         cl->busy = false;
         client_close(cl);
         return;
     }
-    frame_put_header(buf, (uint32_t)len);
-    cl->out = buf;
-    if (tconn_write(&cl->conn, buf, len + FRAME_HEADER_SIZE, write_cb) != 0) {
-        free(cl->out);
-        cl->out = NULL;
+    send_frame(cl, buf, len);
+}
+
+/* Clusters of about this many nodes in all go in a part: at 10,000 nodes
+ * the whole state took about 100 ms to encode, a part takes 2 or 3. */
+#define API_STREAM_NODES 256u
+
+static void stream_next(struct api_client *cl)
+{
+    struct codec_alloc a = {malloc, FRAME_HEADER_SIZE};
+    unsigned first = cl->next_name, nodes = 0;
+    uint8_t *buf;
+    size_t len;
+    bool more;
+    int rv;
+    while (cl->next_name < cl->n_names && nodes < API_STREAM_NODES) {
+        const struct cluster *c = state_cluster(cl->stream_state, cl->names[cl->next_name++]);
+        nodes += c != NULL ? PGQ_MAX(c->n_nodes, 1u) : 0;
+    }
+    more = cl->next_name < cl->n_names;
+    rv =
+        codec_status_part_encode(cl->stream_state, (const char(*)[PGQ_NAME_MAX])(cl->names + first),
+                                 cl->next_name - first, more, &a, &buf, &len);
+    if (!more) {
+        free(cl->names);
+        cl->names = NULL;
+    }
+    if (rv != 0) {
+        log_warn("api: a streamed status cut short: %s", pgq_strerror(rv));
+        free(cl->names);
+        cl->names = NULL;
         cl->busy = false;
-        client_close(cl);
+        client_close(cl); /* the client sees the stream end before its last part */
         return;
     }
-    cl->writing = true;
-    touch(cl); /* the client has idle_timeout to read it */
+    send_frame(cl, buf, len);
+}
+
+void api_reply_stream(struct api_client *cl, struct api_response *res, const struct state *state)
+{
+    unsigned n = state->n_clusters;
+    assert(!cl->writing && cl->names == NULL);
+    cl->names = n > 0 && !cl->closing ? malloc(n * sizeof *cl->names) : NULL;
+    if (cl->names == NULL) {
+        api_reply(cl, res, state, NULL, 0); /* nothing to stream, or no memory: at once */
+        return;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        memcpy(cl->names[i], state->clusters[i].name, PGQ_NAME_MAX);
+    }
+    cl->n_names = n;
+    cl->next_name = 0;
+    cl->stream_state = state;
+    res->more = true;
+    api_reply(cl, res, state, NULL, 0);
+    res->more = false;
 }
 
 void api_reply_code(struct api_client *cl, int code, const char *message, const char *leader_api)

@@ -75,6 +75,15 @@ void api_reply(struct api_client *cl,
                const char *events_cluster,
                unsigned events_limit);
 
+/* Reply to a status of all (api_request.stream) in several frames: res as
+ * the head now (`more` set, the state without its clusters), then parts of
+ * a few clusters (about API_STREAM_NODES nodes), each encoded once the one
+ * before is written, so that the loop never encodes the whole state at
+ * once (codec_status_part_encode). Clusters are taken by name when it
+ * begins and looked up in `state` (borrowed until the last frame) for each
+ * part: one removed meanwhile is left out, each part is as of its turn. */
+void api_reply_stream(struct api_client *cl, struct api_response *res, const struct state *state);
+
 /* A one-line reply with no body. */
 void api_reply_code(struct api_client *cl, int code, const char *message, const char *leader_api);
 

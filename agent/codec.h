@@ -114,7 +114,8 @@ struct api_request
     char conninfo[PGQ_CONNINFO_MAX]; /* HEARTBEAT: to register the node if unknown */
     unsigned priority;               /* HEARTBEAT */
     uint64_t monitors_seen;          /* HEARTBEAT: the hash of the monitors it knows */
-    char cluster[PGQ_NAME_MAX];      /* EVENTS: "" for all */
+    char cluster[PGQ_NAME_MAX];      /* EVENTS: "" for all; STATUS: "" for all */
+    bool stream;                     /* STATUS of all: in several frames (codec_stream_add) */
     unsigned limit;                  /* EVENTS: 0 for all */
     char fp_name[64];                /* FAILPOINT */
     char fp_action[16];
@@ -178,7 +179,8 @@ struct api_response
     int code; /* enum api_code */
     char message[512];
     char leader_api[PGQ_ADDR_MAX];
-    int body;                   /* 0, API_STATUS, API_EVENTS, API_HEARTBEAT or API_WHOAMI */
+    int body;  /* 0, API_STATUS, API_EVENTS, API_HEARTBEAT or API_WHOAMI */
+    bool more; /* API_STATUS: the head of a stream, without the clusters (codec_status_part) */
     struct whoami_reply whoami; /* API_WHOAMI */
     struct hb_reply hb;         /* API_HEARTBEAT */
     struct raft_info info;      /* API_STATUS */
@@ -211,6 +213,39 @@ int codec_response_decode(const uint8_t *buf,
                           struct api_response *res,
                           char *errmsg,
                           size_t errsize);
+/* A streamed status (api_request.stream): its head is the response of
+ * codec_response_encode with `more` set, the state without its clusters;
+ * each frame after it a part, the clusters named that the state still has
+ * (in that order), `more` while another part follows. Each part costs what
+ * it holds, so that a monitor's loop never encodes the whole state at once. */
+int codec_status_part_encode(const struct state *state,
+                             const char (*names)[PGQ_NAME_MAX],
+                             unsigned n,
+                             bool more,
+                             const struct codec_alloc *a,
+                             uint8_t **buf,
+                             size_t *len);
+
+/* Reading a reply that may be streamed: each frame in turn, from the first
+ * (*st NULL); *more says whether another frame is due (a reply that is no
+ * streamed status says no at once). Each frame is checked on its own as it
+ * comes (a frame that is not a part, or a part before any head, is
+ * refused). codec_stream_finish then decodes all of them as one response,
+ * as if the clusters had come in the head, and frees st; codec_stream_free
+ * frees an unfinished one. */
+struct codec_stream;
+int codec_stream_add(struct codec_stream **st,
+                     const uint8_t *buf,
+                     size_t len,
+                     bool *more,
+                     char *errmsg,
+                     size_t errsize);
+int codec_stream_finish(struct codec_stream *st,
+                        struct api_response *res,
+                        char *errmsg,
+                        size_t errsize);
+void codec_stream_free(struct codec_stream *st);
+
 void api_response_init(struct api_response *res);
 void api_response_close(struct api_response *res);
 

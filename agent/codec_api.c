@@ -54,6 +54,7 @@ int codec_request_encode(const struct api_request *req,
             if (req->cluster[0] != '\0') {
                 status.cluster = S(req->cluster);
             }
+            status.has_stream = req->stream, status.stream = req->stream;
             m.status = &status;
             break;
         case API_EVENTS:
@@ -178,6 +179,7 @@ int codec_request_decode(const uint8_t *buf,
                 codec_copy_str(&d, req->cluster, sizeof req->cluster, m->status->cluster,
                                "status.cluster");
             }
+            req->stream = m->status->has_stream && m->status->stream;
             break;
         case PGQ__REQUEST__BODY_WHOAMI:
             req->kind = API_WHOAMI;
@@ -388,7 +390,9 @@ int codec_response_encode(const struct api_response *res,
         }
     }
     if (res->body == API_STATUS) {
-        rv = codec_state_to_pb(state, &st, &sc, STATE_NO_EVENTS, events_cluster, 0);
+        m.has_more = res->more, m.more = res->more;
+        rv = codec_state_to_pb(state, &st, &sc, res->more ? STATE_HEAD : STATE_NO_EVENTS,
+                               events_cluster, 0);
         status.raft = &info;
         status.state = &st;
         m.body_case = PGQ__RESPONSE__BODY_STATUS;
@@ -474,6 +478,59 @@ static void raft_info_from_pb(struct dec *d, const Pgq__RaftInfo *ri, struct raf
     out->n_servers = d->rv == 0 ? (unsigned)ri->n_servers : 0;
 }
 
+void codec_response_from_pb(struct dec *d, const Pgq__Response *m, struct api_response *res)
+{
+    res->code = (int)m->code;
+    res->more = m->has_more && m->more;
+    codec_copy_str(d, res->message, sizeof res->message, m->message, "response.message");
+    codec_copy_str(d, res->leader_api, sizeof res->leader_api, m->leader_api,
+                   "response.leader_api");
+    if (m->body_case == PGQ__RESPONSE__BODY_STATUS) {
+        res->body = API_STATUS;
+        raft_info_from_pb(d, m->status->raft, &res->info);
+        codec_state_from_pb(d, m->status->state, &res->state);
+    } else if (m->body_case == PGQ__RESPONSE__BODY_EVENTS) {
+        res->body = API_EVENTS;
+        if (m->events->raft != NULL) {
+            raft_info_from_pb(d, m->events->raft, &res->info);
+        }
+        codec_events_from_pb(d, m->events->events, m->events->n_events, PGQ_EVENTS_LIST_MAX, NULL,
+                             &res->state.events);
+        if (d->rv == 0 && state_events_reindex(&res->state) != 0) {
+            codec_dec_fail(d, PGQ_NOMEM, "out of memory");
+        }
+    } else if (m->body_case == PGQ__RESPONSE__BODY_HEARTBEAT) {
+        res->body = API_HEARTBEAT;
+        res->hb.lease_ms = m->heartbeat->lease_ms;
+        res->hb.epoch = m->heartbeat->epoch;
+        res->hb.primary = m->heartbeat->primary;
+        res->hb.fence = m->heartbeat->fence;
+        res->hb.standby_ready = m->heartbeat->standby_ready;
+        res->hb.registered = m->heartbeat->registered;
+        res->hb.enforced = m->heartbeat->enforced;
+        res->hb.length_ms = m->heartbeat->length_ms;
+        codec_copy_str(d, res->hb.follow, sizeof res->hb.follow, m->heartbeat->follow,
+                       "heartbeat.follow");
+        codec_copy_str(d, res->hb.follow_conninfo, sizeof res->hb.follow_conninfo,
+                       m->heartbeat->follow_conninfo, "heartbeat.follow_conninfo");
+        res->hb.rejoin = m->heartbeat->rejoin;
+        res->hb.timeline = m->heartbeat->timeline;
+        res->hb.parent_tli = m->heartbeat->parent_tli;
+        res->hb.fork_lsn = m->heartbeat->fork_lsn;
+        res->hb.stop = m->heartbeat->stop;
+        res->hb.monitors_hash = m->heartbeat->monitors_hash;
+        codec_check_count(d, m->heartbeat->n_monitors, PGQ_MAX_MONITORS, "heartbeat.monitors");
+        for (size_t i = 0; d->rv == 0 && i < m->heartbeat->n_monitors; i++) {
+            codec_copy_str(d, res->hb.monitors[i], sizeof res->hb.monitors[i],
+                           m->heartbeat->monitors[i], "heartbeat.monitors");
+        }
+        res->hb.n_monitors = d->rv == 0 ? (unsigned)m->heartbeat->n_monitors : 0;
+    } else if (m->body_case == PGQ__RESPONSE__BODY_WHOAMI) {
+        res->body = API_WHOAMI;
+        codec_whoami_from_pb(d, m->whoami, &res->whoami);
+    }
+}
+
 int codec_response_decode(const uint8_t *buf,
                           size_t len,
                           struct api_response *res,
@@ -489,58 +546,9 @@ int codec_response_decode(const uint8_t *buf,
         return d.rv;
     }
     codec_check_message(&d, m->version, &m->base, len, "response");
-    if (d.rv != 0) {
-        goto out;
+    if (d.rv == 0) {
+        codec_response_from_pb(&d, m, res);
     }
-    res->code = (int)m->code;
-    codec_copy_str(&d, res->message, sizeof res->message, m->message, "response.message");
-    codec_copy_str(&d, res->leader_api, sizeof res->leader_api, m->leader_api,
-                   "response.leader_api");
-    if (m->body_case == PGQ__RESPONSE__BODY_STATUS) {
-        res->body = API_STATUS;
-        raft_info_from_pb(&d, m->status->raft, &res->info);
-        codec_state_from_pb(&d, m->status->state, &res->state);
-    } else if (m->body_case == PGQ__RESPONSE__BODY_EVENTS) {
-        res->body = API_EVENTS;
-        if (m->events->raft != NULL) {
-            raft_info_from_pb(&d, m->events->raft, &res->info);
-        }
-        codec_events_from_pb(&d, m->events->events, m->events->n_events, PGQ_EVENTS_LIST_MAX, NULL,
-                             &res->state.events);
-        if (d.rv == 0 && state_events_reindex(&res->state) != 0) {
-            codec_dec_fail(&d, PGQ_NOMEM, "out of memory");
-        }
-    } else if (m->body_case == PGQ__RESPONSE__BODY_HEARTBEAT) {
-        res->body = API_HEARTBEAT;
-        res->hb.lease_ms = m->heartbeat->lease_ms;
-        res->hb.epoch = m->heartbeat->epoch;
-        res->hb.primary = m->heartbeat->primary;
-        res->hb.fence = m->heartbeat->fence;
-        res->hb.standby_ready = m->heartbeat->standby_ready;
-        res->hb.registered = m->heartbeat->registered;
-        res->hb.enforced = m->heartbeat->enforced;
-        res->hb.length_ms = m->heartbeat->length_ms;
-        codec_copy_str(&d, res->hb.follow, sizeof res->hb.follow, m->heartbeat->follow,
-                       "heartbeat.follow");
-        codec_copy_str(&d, res->hb.follow_conninfo, sizeof res->hb.follow_conninfo,
-                       m->heartbeat->follow_conninfo, "heartbeat.follow_conninfo");
-        res->hb.rejoin = m->heartbeat->rejoin;
-        res->hb.timeline = m->heartbeat->timeline;
-        res->hb.parent_tli = m->heartbeat->parent_tli;
-        res->hb.fork_lsn = m->heartbeat->fork_lsn;
-        res->hb.stop = m->heartbeat->stop;
-        res->hb.monitors_hash = m->heartbeat->monitors_hash;
-        codec_check_count(&d, m->heartbeat->n_monitors, PGQ_MAX_MONITORS, "heartbeat.monitors");
-        for (size_t i = 0; d.rv == 0 && i < m->heartbeat->n_monitors; i++) {
-            codec_copy_str(&d, res->hb.monitors[i], sizeof res->hb.monitors[i],
-                           m->heartbeat->monitors[i], "heartbeat.monitors");
-        }
-        res->hb.n_monitors = d.rv == 0 ? (unsigned)m->heartbeat->n_monitors : 0;
-    } else if (m->body_case == PGQ__RESPONSE__BODY_WHOAMI) {
-        res->body = API_WHOAMI;
-        codec_whoami_from_pb(&d, m->whoami, &res->whoami);
-    }
-out:
     pgq__response__free_unpacked(m, &budget.allocator);
     if (d.rv != 0) {
         api_response_close(res);

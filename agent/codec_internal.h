@@ -135,7 +135,7 @@ void codec_member_from_pb(struct dec *d, const Pgq__Member *b, struct command *c
 /* What of the state a message carries: a snapshot needs everything, a
  * status reply everything but the history (events have their own request),
  * an events reply only the history. */
-enum { STATE_ALL, STATE_NO_EVENTS, STATE_EVENTS_ONLY };
+enum { STATE_ALL, STATE_NO_EVENTS, STATE_EVENTS_ONLY, STATE_HEAD };
 
 /* Fill a State message. A snapshot (STATE_ALL) holds each cluster's
  * history in it and the rest in State.events; a reply (STATE_EVENTS_ONLY)
@@ -148,6 +148,10 @@ int codec_state_to_pb(const struct state *s,
                       const char *cluster,
                       unsigned limit);
 void codec_state_from_pb(struct dec *d, const Pgq__State *m, struct state *s);
+/* A response's fields into res (initialized), the first error in d. */
+void codec_response_from_pb(struct dec *d, const Pgq__Response *m, struct api_response *res);
+/* A cluster as a status reply holds it (with its history: a snapshot's). */
+Pgq__Cluster *codec_cluster_to_pb(const struct cluster *c, bool events, struct scratch *sc);
 /* Events of a message into r, oldest first, at most max; those of a
  * cluster's history carry no name (cluster: its name), others their own. */
 void codec_events_from_pb(struct dec *d,

@@ -184,7 +184,7 @@ static void failover_to_pb(const struct failover *f, Pgq__Failover *fo)
     fo->has_final_lsn = f->final_lsn != 0, fo->final_lsn = f->final_lsn;
 }
 
-static Pgq__Cluster *cluster_to_pb(const struct cluster *c, bool events, struct scratch *sc)
+Pgq__Cluster *codec_cluster_to_pb(const struct cluster *c, bool events, struct scratch *sc)
 {
     Pgq__Cluster *m = codec_scratch_alloc(sc, sizeof *m);
     Pgq__Failover *fo = codec_scratch_alloc(sc, sizeof *fo);
@@ -289,16 +289,18 @@ int codec_state_to_pb(const struct state *s,
         m->monitors = ms;
         /* A status of one cluster (level 6) holds that cluster only: found
          * by its index, its encoding costs what it holds. */
-        if (what == STATE_NO_EVENTS && cluster != NULL && cluster[0] != '\0') {
+        if (what == STATE_HEAD) {
+            m->n_clusters = 0; /* they follow in parts (codec_status_part_encode) */
+        } else if (what == STATE_NO_EVENTS && cluster != NULL && cluster[0] != '\0') {
             const struct cluster *c = state_cluster(s, cluster);
             m->n_clusters = 0;
-            if (c != NULL && (cs[0] = cluster_to_pb(c, false, sc)) == NULL) {
+            if (c != NULL && (cs[0] = codec_cluster_to_pb(c, false, sc)) == NULL) {
                 return PGQ_NOMEM;
             }
             m->n_clusters = c != NULL ? 1 : 0;
         } else {
             for (unsigned i = 0; i < s->n_clusters; i++) {
-                cs[i] = cluster_to_pb(&s->clusters[i], what == STATE_ALL, sc);
+                cs[i] = codec_cluster_to_pb(&s->clusters[i], what == STATE_ALL, sc);
                 if (cs[i] == NULL) {
                     return PGQ_NOMEM;
                 }
@@ -310,7 +312,7 @@ int codec_state_to_pb(const struct state *s,
             return PGQ_NOMEM;
         }
     }
-    if (what == STATE_NO_EVENTS) {
+    if (what == STATE_NO_EVENTS || what == STATE_HEAD) {
         return sc->failed ? PGQ_NOMEM : 0;
     }
     if (what == STATE_ALL) {

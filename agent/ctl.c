@@ -137,6 +137,66 @@ static int encode_request(const struct ctl *c,
     return rv;
 }
 
+/* A streamed reply in all: beyond, the client gives up on it. */
+#define CTL_STREAM_MAX (16ull * PGQ_REPLY_FRAME_MAX)
+
+/* The reply, its first frame's header read (len): one frame, or a
+ * streamed status's head and parts (codec_stream_add), decoded as one. */
+static int read_reply(struct ctl *c,
+                      struct tsync *ts,
+                      const char *address,
+                      uint32_t len,
+                      uint64_t deadline,
+                      struct api_response *res)
+{
+    struct codec_stream *st = NULL;
+    uint64_t total = 0;
+    bool more = true;
+    int rv = 0;
+    for (unsigned n = 0; more; n++) {
+        uint8_t hdr[FRAME_HEADER_SIZE], *in;
+        if (n > 0) {
+            if (io_all(ts, hdr, sizeof hdr, false, deadline) != 0) {
+                snprintf(c->errmsg, sizeof c->errmsg, "%s: reply cut short after %u frames",
+                         address, n);
+                codec_stream_free(st);
+                return PGQ_UNAVAILABLE;
+            }
+            len = frame_get_header(hdr);
+        }
+        total += len;
+        if (len > PGQ_REPLY_FRAME_MAX || total > CTL_STREAM_MAX) {
+            snprintf(c->errmsg, sizeof c->errmsg, "%s: reply frame %u of %u bytes: beyond %s",
+                     address, n, len,
+                     len > PGQ_REPLY_FRAME_MAX ? "the limit of a frame" : "the limit of a reply");
+            codec_stream_free(st);
+            c->hopeless = true;
+            return PGQ_MALFORMED;
+        }
+        in = malloc(len ? len : 1);
+        if (in == NULL) {
+            codec_stream_free(st);
+            return PGQ_NOMEM;
+        }
+        if (io_all(ts, in, len, false, deadline) != 0) {
+            snprintf(c->errmsg, sizeof c->errmsg, "%s: reply cut short", address);
+            free(in);
+            codec_stream_free(st);
+            return PGQ_UNAVAILABLE;
+        }
+        rv = codec_stream_add(&st, in, len, &more, c->errmsg, sizeof c->errmsg);
+        free(in);
+        if (rv != 0) {
+            codec_stream_free(st);
+            c->hopeless = true; /* asking it again gets the same reply */
+            return rv;
+        }
+    }
+    rv = codec_stream_finish(st, res, c->errmsg, sizeof c->errmsg);
+    c->hopeless = rv != 0;
+    return rv;
+}
+
 int ctl_call(struct ctl *c,
              const char *address,
              const struct api_request *req,
@@ -148,7 +208,7 @@ int ctl_call(struct ctl *c,
     uint16_t port;
     uint64_t deadline = clock_mono_ms() + c->timeout_ms;
     uint8_t hdr[FRAME_HEADER_SIZE];
-    uint8_t *out = NULL, *in = NULL;
+    uint8_t *out = NULL;
     size_t len;
     uint32_t reply_len;
     struct tsync ts;
@@ -235,23 +295,9 @@ int ctl_call(struct ctl *c,
         close(fd);
         return PGQ_MALFORMED;
     }
-    in = malloc(reply_len ? reply_len : 1);
-    if (in == NULL) {
-        tsync_close(&ts);
-        close(fd);
-        return PGQ_NOMEM;
-    }
-    rv = io_all(&ts, in, reply_len, false, deadline);
+    rv = read_reply(c, &ts, address, reply_len, deadline, res);
     tsync_close(&ts);
     close(fd);
-    if (rv != 0) {
-        snprintf(c->errmsg, sizeof c->errmsg, "%s: reply cut short", address);
-        free(in);
-        return PGQ_UNAVAILABLE;
-    }
-    rv = codec_response_decode(in, reply_len, res, c->errmsg, sizeof c->errmsg);
-    free(in);
-    c->hopeless = rv != 0; /* asking it again gets the same reply */
     return rv;
 }
 

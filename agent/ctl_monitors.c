@@ -22,6 +22,7 @@ static int info_call(struct ctl *c,
     if (rv == 0 && res->code == API_BAD_REQUEST) {
         api_response_close(res);
         req->cluster[0] = '\0';
+        req->stream = true;
         rv = ctl_call(c, address, req, res);
     }
     return rv;

@@ -217,12 +217,17 @@ static int cmd_read(struct ctl *c, const struct args *a, const char *cmd)
          * what it holds, not the whole state. */
         pgq_strlcpy(req.cluster, a->cluster, sizeof req.cluster);
     }
+    /* The whole state comes in parts, which the monitor encodes a few
+     * clusters at a time (an older one ignores the field and answers in
+     * one frame). */
+    req.stream = req.kind == API_STATUS && req.cluster[0] == '\0';
     rv = ctl_read(c, &req, &res, answered, sizeof answered);
     if (rv == 0 && res.code == API_BAD_REQUEST && req.cluster[0] != '\0' &&
         req.kind == API_STATUS) {
         /* An older monitor refuses the field: ask for everything. */
         api_response_close(&res);
         req.cluster[0] = '\0';
+        req.stream = true;
         rv = ctl_read(c, &req, &res, answered, sizeof answered);
     }
     if (rv != 0) {

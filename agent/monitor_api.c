@@ -385,7 +385,11 @@ static void handle_state(struct monitor *m, struct api_client *cl, const struct 
     consensus_info(&m->cons, &res.info);
     res.info.rss_kb = rss_kb();
     monitor_resources_info(m, &res.info);
-    api_reply(cl, &res, &m->fsm.state, req->cluster, req->limit);
+    if (req->kind == API_STATUS && req->stream && req->cluster[0] == '\0') {
+        api_reply_stream(cl, &res, &m->fsm.state); /* the whole state, a few clusters a turn */
+    } else {
+        api_reply(cl, &res, &m->fsm.state, req->cluster, req->limit);
+    }
     api_response_close(&res);
 }
 

@@ -7,7 +7,8 @@
  * observations, registering one more node (check and apply, the last of
  * N), looking a node up, encoding and decoding a snapshot, the leader's
  * policy evaluation (policy_next_command, policy_actions), and what the
- * HTTP server renders for /metrics and /cluster, and prints the
+ * HTTP server renders for /metrics and /cluster, what the API encodes for
+ * a status (whole, and a part of a streamed one), and prints the
  * time per operation and how it grows with N (the exponent of N between the
  * smallest and the largest size: 0 is constant, 1 linear).
  *
@@ -59,6 +60,8 @@ enum op {
     OP_POLICY_ACTIONS_MEMO,
     OP_METRICS,
     OP_STATUS_HTTP,
+    OP_STATUS_API,
+    OP_STATUS_PART,
     N_OPS
 };
 
@@ -77,6 +80,8 @@ static const char *const OP_NAMES[N_OPS] = {
     "the leader's tick: actions due",
     "/metrics: the state's samples",
     "/cluster: the whole document",
+    "API status: the whole reply",
+    "API status: a part (128 clusters)",
 };
 
 struct row
@@ -493,6 +498,38 @@ static void status_http_one(void *arg)
     free(text);
 }
 
+/* The API's status of all: in one frame, as an older client asks for it,
+ * and one part of a streamed one (api_reply_stream: about 256 nodes, 128
+ * clusters of 2 here), which is what a turn of the loop encodes. */
+static void status_api_one(void *arg)
+{
+    struct render_ctx *x = arg;
+    struct api_response res;
+    uint8_t *buf;
+    size_t len;
+    api_response_init(&res);
+    res.body = API_STATUS;
+    assert_int_equal(codec_response_encode(&res, x->s, NULL, 0, NULL, &buf, &len), 0);
+    x->bytes = len;
+    free(buf);
+}
+
+static void status_part_one(void *arg)
+{
+    struct render_ctx *x = arg;
+    char names[128][PGQ_NAME_MAX];
+    unsigned n = PGQ_MIN(x->s->n_clusters, 128u);
+    uint8_t *buf;
+    size_t len;
+    for (unsigned i = 0; i < n; i++) {
+        memcpy(names[i], x->s->clusters[x->s->n_clusters - n + i].name, PGQ_NAME_MAX);
+    }
+    assert_int_equal(codec_status_part_encode(x->s, (const char(*)[PGQ_NAME_MAX])names, n, true,
+                                              NULL, &buf, &len),
+                     0);
+    free(buf);
+}
+
 static void time_render(const struct state *s, struct row *r)
 {
     struct render_ctx x = {s, 0};
@@ -501,6 +538,8 @@ static void time_render(const struct state *s, struct row *r)
     r->metrics_bytes = x.bytes;
     r->ns[OP_STATUS_HTTP] = timed(budget(), max, status_http_one, &x);
     r->status_bytes = x.bytes;
+    r->ns[OP_STATUS_API] = timed(budget(), max, status_api_one, &x);
+    r->ns[OP_STATUS_PART] = timed(budget(), max, status_part_one, &x);
 }
 
 struct policy_ctx

@@ -2,8 +2,8 @@
 """Scale through the front door, against three real pgquorumd monitors on loopback: a bulk
 registration (pgquorumctl node add --file) in few Raft entries, checked whole before anything is
 sent and refused whole by the leader; the monitors' reports of many clusters batched into few
-entries (feature level 6); and /metrics of many nodes sent a few clusters per turn of the loop
-(chunked), checked with promtool.
+entries (feature level 6); /metrics of many nodes sent a few clusters per turn of the loop
+(chunked), checked with promtool; and the whole status sent in parts through the API.
 
 No PostgreSQL is needed: the nodes point at closed loopback ports, so every monitor sees them
 down, which is all the reports need to carry."""
@@ -234,5 +234,69 @@ def test_metrics_streamed(sb):
     t.check(all(m.alive() for m in q.monitors), "a monitor died")
 
 
+def count_field(msg, num):
+    """How many times field num occurs at the top of a protobuf message."""
+    n, i = 0, 0
+    while i < len(msg):
+        key, i = t.api_read_varint(msg, i)
+        if key & 7 == 0:
+            _, i = t.api_read_varint(msg, i)
+        else:
+            size, i = t.api_read_varint(msg, i)
+            i += size
+        n += key >> 3 == num
+    return n
+
+
+def test_status_streamed(sb):
+    """The whole status of 300 nodes goes out in parts, a few clusters each: a head that says
+    more, then parts holding every cluster once, the last saying no more, and the connection
+    answers the request pipelined behind it; asked without the field (an older client), the
+    same status comes in one frame; pgquorumctl status --json reads the parts as one document
+    naming every cluster and node once."""
+    q = t.Quorum(sb, 3).start()
+    wait_level_6(q)
+    path = write(sb, "nodes.txt", node_lines(CLUSTERS, "s"))
+    q.ctl("node", "add", "--file", path, check_rc=True, timeout=120)
+    want = sorted(("s%d" % i, "pg%d" % (k + 1)) for i in range(CLUSTERS) for k in range(2))
+    t.wait_until(lambda: sorted((n["cluster"], n["name"]) for n in q.status()["nodes"]) == want,
+                 30, "every node in status --json")
+    st = q.status()
+    t.check(len(st["clusters"]) == CLUSTERS and len(st["monitors"]) == 3,
+            "status --json: %d clusters, %d monitors" % (len(st["clusters"]), len(st["monitors"])))
+    mon = q.monitors[0].api_address
+    streamed = t.api_fv(1, 1) + t.api_fb(10, t.api_fv(2, 1))
+    one = t.api_fv(1, 1) + t.api_fb(10, t.api_fb(1, b"s7"))
+    s = t.connect(mon, timeout=30, user="admin")
+    s.sendall(t.api_frame(streamed) + t.api_frame(one))
+    head = t.api_recv_frame(s)
+    t.check(head is not None and head.get(2, 0) == 0 and head.get(5) == 1 and 10 in head,
+            "the head of a streamed status: %r" % (head and sorted(head)))
+    parts, clusters = 0, 0
+    while True:
+        f = t.api_recv_frame(s)
+        t.check(f is not None and 14 in f, "frame %d of the stream is no part: %r" % (
+            parts + 1, f and sorted(f)))
+        parts += 1
+        clusters += count_field(f[14], 1)
+        if f.get(5, 0) == 0:
+            break
+    t.check(parts >= 2 and clusters == CLUSTERS,
+            "%d parts holding %d clusters (of %d)" % (parts, clusters, CLUSTERS))
+    after = t.api_recv_frame(s)
+    t.check(after is not None and 10 in after and 5 not in after,
+            "the request pipelined behind the stream: %r" % (after and sorted(after)))
+    # Without the field: one frame, every cluster in it.
+    s.sendall(t.api_frame(t.api_fv(1, 1) + t.api_fb(10, b"")))
+    whole = t.api_recv_frame(s)
+    s.close()
+    t.check(whole is not None and 5 not in whole and
+            count_field(t.api_parse(whole[10])[2], 7) == CLUSTERS,
+            "a status asked without the field is not one frame of every cluster")
+    t.log("status of %d nodes: %d parts" % (len(want), parts))
+    t.check(all(m.alive() for m in q.monitors), "a monitor died")
+
+
 if __name__ == "__main__":
-    t.main([test_bulk_registration, test_reports_batched, test_metrics_streamed])
+    t.main([test_bulk_registration, test_reports_batched, test_metrics_streamed,
+            test_status_streamed])

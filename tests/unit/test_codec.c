@@ -2303,6 +2303,206 @@ static void test_response_refused(void **ctx)
     free(buf);
 }
 
+/* The frames of a streamed status of s: its head, then parts of `per` clusters each, s's
+ * cluster `gone` (if any) removed after the head; each frame fed to a reader in turn. */
+static int stream_of(struct state *s,
+                     unsigned per,
+                     const char *gone,
+                     struct api_response *back,
+                     char *err,
+                     size_t errsize)
+{
+    struct api_response res;
+    struct codec_stream *st = NULL;
+    char(*names)[PGQ_NAME_MAX] = calloc(s->n_clusters, sizeof *names);
+    unsigned n = s->n_clusters;
+    uint8_t *buf;
+    size_t len;
+    bool more;
+    int rv;
+    assert_non_null(names);
+    for (unsigned i = 0; i < n; i++) {
+        memcpy(names[i], s->clusters[i].name, PGQ_NAME_MAX);
+    }
+    api_response_init(&res);
+    res.body = API_STATUS;
+    res.info.id = 2;
+    res.more = true;
+    assert_int_equal(codec_response_encode(&res, s, NULL, 0, NULL, &buf, &len), 0);
+    rv = codec_stream_add(&st, buf, len, &more, err, errsize);
+    free(buf);
+    assert_int_equal(rv, 0);
+    assert_true(more);
+    if (gone != NULL) {
+        struct command c = b_cmd_cluster_remove(5000, gone, "alice");
+        b_apply(s, &c);
+    }
+    for (unsigned i = 0; i < n; i += per) {
+        unsigned k = PGQ_MIN(per, n - i);
+        assert_true(more);
+        assert_int_equal(codec_status_part_encode(s, (const char(*)[PGQ_NAME_MAX])(names + i), k,
+                                                  i + k < n, NULL, &buf, &len),
+                         0);
+        rv = codec_stream_add(&st, buf, len, &more, err, errsize);
+        free(buf);
+        assert_int_equal(rv, 0);
+    }
+    assert_false(more);
+    free(names);
+    api_response_close(&res);
+    return codec_stream_finish(st, back, err, errsize);
+}
+
+static void test_status_streamed(void **ctx)
+{
+    /* A status streamed in parts decodes to what the same status in one frame does, whatever
+     * the size of the parts; a cluster removed after the head is left out, the others kept in
+     * order; a reply in one frame is read as one. */
+    struct state s;
+    struct api_response res, whole, back;
+    uint8_t *buf, *b1, *b2;
+    size_t len, l1, l2;
+    char err[256] = "";
+    (void)ctx;
+    state_init(&s);
+    rich_state(&s);
+    for (unsigned i = 0; i < 5; i++) {
+        char name[8];
+        struct command c;
+        snprintf(name, sizeof name, "x%u", i);
+        c = b_cmd_node_add(2000 + i, name, "n1", "host=10.0.3.1", 50);
+        b_apply(&s, &c);
+    }
+    assert_true(s.n_clusters >= 7);
+    api_response_init(&res);
+    res.body = API_STATUS;
+    res.info.id = 2;
+    assert_int_equal(codec_response_encode(&res, &s, NULL, 0, NULL, &b1, &l1), 0);
+    for (unsigned per = 1; per <= s.n_clusters + 1; per += 2) {
+        if (stream_of(&s, per, NULL, &back, err, sizeof err) != 0) {
+            fail_msg("%u a part: %s", per, err);
+        }
+        assert_false(back.more);
+        assert_int_equal(back.state.n_clusters, s.n_clusters);
+        assert_int_equal(codec_response_encode(&back, &back.state, NULL, 0, NULL, &b2, &l2), 0);
+        assert_int_equal(l1, l2);
+        assert_memory_equal(b1, b2, l1);
+        free(b2);
+        api_response_close(&back);
+    }
+    /* One removed after the head. */
+    if (stream_of(&s, 2, "x1", &back, err, sizeof err) != 0) {
+        fail_msg("%s", err);
+    }
+    assert_int_equal(back.state.n_clusters, s.n_clusters);
+    assert_null(state_cluster(&back.state, "x1"));
+    for (unsigned i = 0; i < s.n_clusters; i++) {
+        assert_string_equal(back.state.clusters[i].name, s.clusters[i].name);
+    }
+    api_response_close(&back);
+    /* A reply in one frame is whole at once. */
+    {
+        struct codec_stream *st = NULL;
+        bool more = true;
+        assert_int_equal(codec_stream_add(&st, b1, l1, &more, err, sizeof err), 0);
+        assert_false(more);
+        assert_int_equal(codec_stream_finish(st, &whole, err, sizeof err), 0);
+        assert_int_equal(whole.state.n_clusters, s.n_clusters + 1);
+        api_response_close(&whole);
+    }
+    (void)buf, (void)len;
+    free(b1);
+    api_response_close(&res);
+    state_close(&s);
+}
+
+static void test_status_stream_refused(void **ctx)
+{
+    /* A reader refuses, naming the problem, a part with no head before it, a head that says
+     * more but holds clusters, a frame that is no part after a head, a frame after the last
+     * part, and a stream that ends before its last part. */
+    struct state s;
+    struct api_response res, back;
+    struct codec_stream *st;
+    uint8_t *head, *part, *last, *code;
+    size_t lh, lp, ll, lc;
+    char names[1][PGQ_NAME_MAX] = {"default"};
+    char err[256] = "";
+    bool more;
+    (void)ctx;
+    state_init(&s);
+    rich_state(&s);
+    api_response_init(&res);
+    res.body = API_STATUS;
+    res.more = true;
+    assert_int_equal(codec_response_encode(&res, &s, NULL, 0, NULL, &head, &lh), 0);
+    assert_int_equal(
+        codec_status_part_encode(&s, (const char(*)[PGQ_NAME_MAX])names, 1, true, NULL, &part, &lp),
+        0);
+    assert_int_equal(codec_status_part_encode(&s, (const char(*)[PGQ_NAME_MAX])names, 1, false,
+                                              NULL, &last, &ll),
+                     0);
+    api_response_close(&res);
+    api_response_init(&res);
+    res.code = API_UNAVAILABLE;
+    assert_int_equal(codec_response_encode(&res, NULL, NULL, 0, NULL, &code, &lc), 0);
+
+    st = NULL;
+    assert_int_equal(codec_stream_add(&st, part, lp, &more, err, sizeof err), PGQ_MALFORMED);
+    assert_non_null(strstr(err, "not the head of a status"));
+    codec_stream_free(st);
+
+    st = NULL;
+    assert_int_equal(codec_stream_add(&st, head, lh, &more, err, sizeof err), 0);
+    assert_int_equal(codec_stream_add(&st, code, lc, &more, err, sizeof err), PGQ_MALFORMED);
+    assert_non_null(strstr(err, "not a part of a status"));
+    codec_stream_free(st);
+
+    st = NULL;
+    assert_int_equal(codec_stream_add(&st, head, lh, &more, err, sizeof err), 0);
+    assert_int_equal(codec_stream_add(&st, last, ll, &more, err, sizeof err), 0);
+    assert_false(more);
+    assert_int_equal(codec_stream_add(&st, part, lp, &more, err, sizeof err), PGQ_MALFORMED);
+    assert_non_null(strstr(err, "after the last"));
+    codec_stream_free(st);
+
+    st = NULL;
+    assert_int_equal(codec_stream_add(&st, head, lh, &more, err, sizeof err), 0);
+    assert_int_equal(codec_stream_add(&st, part, lp, &more, err, sizeof err), 0);
+    assert_true(more);
+    assert_int_equal(codec_stream_finish(st, &back, err, sizeof err), PGQ_MALFORMED);
+    assert_non_null(strstr(err, "ended before its last part"));
+
+    free(head);
+    free(part);
+    free(last);
+    free(code);
+    /* A head that says more and holds its clusters. */
+    {
+        Pgq__Response *m;
+        uint8_t *whole, *bad;
+        size_t lw, lb;
+        api_response_close(&res);
+        api_response_init(&res);
+        res.body = API_STATUS;
+        assert_int_equal(codec_response_encode(&res, &s, NULL, 0, NULL, &whole, &lw), 0);
+        m = pgq__response__unpack(NULL, lw, whole);
+        assert_non_null(m);
+        m->has_more = true, m->more = true;
+        bad = malloc(pgq__response__get_packed_size(m));
+        lb = pgq__response__pack(m, bad);
+        st = NULL;
+        assert_int_equal(codec_stream_add(&st, bad, lb, &more, err, sizeof err), PGQ_MALFORMED);
+        assert_non_null(strstr(err, "not the head of a status"));
+        codec_stream_free(st);
+        pgq__response__free_unpacked(m, NULL);
+        free(whole);
+        free(bad);
+    }
+    api_response_close(&res);
+    state_close(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2333,6 +2533,8 @@ int main(void)
         cmocka_unit_test(test_request_round_trip),
         cmocka_unit_test(test_response_whoami),
         cmocka_unit_test(test_status_of_one_cluster),
+        cmocka_unit_test(test_status_streamed),
+        cmocka_unit_test(test_status_stream_refused),
         cmocka_unit_test(test_request_refused),
         cmocka_unit_test(test_request_not_canonical),
         cmocka_unit_test(test_response_not_leader),
