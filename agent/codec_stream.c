@@ -6,6 +6,10 @@
 #include "codec_internal.h"
 #include "cluster.h"
 
+/* A legitimate stream of 10,000 nodes is about 40 frames; this many parts
+ * of 256 nodes would be 16 million. */
+#define CODEC_STREAM_FRAMES_MAX 65536u
+
 int codec_status_part_encode(const struct state *state,
                              const char (*names)[PGQ_NAME_MAX],
                              unsigned n,
@@ -40,7 +44,8 @@ int codec_status_part_encode(const struct state *state,
 }
 
 /* Each frame unpacked, kept until the end: the combined State points into
- * them. */
+ * them. Allocated one by one: the unpacked message's allocator points at
+ * its budget, which must not move. */
 struct stream_frame
 {
     Pgq__Response *m;
@@ -49,7 +54,7 @@ struct stream_frame
 
 struct codec_stream
 {
-    struct stream_frame *frames;
+    struct stream_frame **frames;
     unsigned n, cap;
     size_t n_clusters; /* in the parts */
     bool done;
@@ -61,7 +66,10 @@ void codec_stream_free(struct codec_stream *st)
         return;
     }
     for (unsigned i = 0; i < st->n; i++) {
-        pgq__response__free_unpacked(st->frames[i].m, &st->frames[i].budget.allocator);
+        if (st->frames[i]->m != NULL) {
+            pgq__response__free_unpacked(st->frames[i]->m, &st->frames[i]->budget.allocator);
+        }
+        free(st->frames[i]);
     }
     free(st->frames);
     free(st);
@@ -91,6 +99,11 @@ int codec_stream_add(struct codec_stream **stp,
         codec_dec_fail(&d, PGQ_MALFORMED, "response: a frame after the last of a stream");
         return d.rv;
     }
+    if (st->n >= CODEC_STREAM_FRAMES_MAX) {
+        codec_dec_fail(&d, PGQ_MALFORMED, "response: a stream of more than %u frames",
+                       CODEC_STREAM_FRAMES_MAX);
+        return d.rv;
+    }
     if (st->n == st->cap) {
         unsigned cap = st->cap != 0 ? 2 * st->cap : 8;
         void *p = realloc(st->frames, cap * sizeof *st->frames);
@@ -101,13 +114,17 @@ int codec_stream_add(struct codec_stream **stp,
         st->frames = p;
         st->cap = cap;
     }
-    f = &st->frames[st->n];
+    f = calloc(1, sizeof *f);
+    if (f == NULL) {
+        codec_dec_fail(&d, PGQ_NOMEM, "out of memory");
+        return d.rv;
+    }
+    st->frames[st->n++] = f;
     f->m = pgq__response__unpack(codec_budget_init(&f->budget, len), len, buf);
     if (f->m == NULL) {
         codec_unpack_failed(&d, &f->budget, len, head ? "response" : "response part");
         return d.rv;
     }
-    st->n++;
     codec_check_message(&d, f->m->version, &f->m->base, len, head ? "response" : "response part");
     if (d.rv != 0) {
         return d.rv;
@@ -132,9 +149,15 @@ int codec_stream_add(struct codec_stream **stp,
                        st->n - 1, (int)f->m->body_case);
         return d.rv;
     }
+    st->done = !(f->m->has_more && f->m->more);
+    if (!st->done && f->m->part->n_clusters == 0) {
+        /* Only the last may be empty (all its clusters removed meanwhile). */
+        codec_dec_fail(&d, PGQ_MALFORMED, "response part %u: empty, and more said to follow",
+                       st->n - 1);
+        return d.rv;
+    }
     st->n_clusters += f->m->part->n_clusters;
     codec_check_count(&d, st->n_clusters, PGQ_CLUSTERS_DECODE_MAX, "state.clusters");
-    st->done = !(f->m->has_more && f->m->more);
     *more = !st->done;
     return d.rv;
 }
@@ -152,24 +175,26 @@ int codec_stream_finish(struct codec_stream *st,
         return d.rv;
     }
     if (st->n == 1) {
-        codec_response_from_pb(&d, st->frames[0].m, res);
+        codec_response_from_pb(&d, st->frames[0]->m, res);
     } else {
         /* The head's State with every part's clusters, in their order:
          * decoded as if they had come in it. */
-        Pgq__State *head = st->frames[0].m->status->state;
+        Pgq__State *head = st->frames[0]->m->status->state;
         Pgq__Cluster **all = malloc(PGQ_MAX(st->n_clusters, (size_t)1) * sizeof *all);
         size_t k = 0;
         if (all == NULL) {
             codec_dec_fail(&d, PGQ_NOMEM, "out of memory");
         } else {
             for (unsigned i = 1; i < st->n; i++) {
-                const Pgq__StatusPart *p = st->frames[i].m->part;
-                memcpy(all + k, p->clusters, p->n_clusters * sizeof *all);
-                k += p->n_clusters;
+                const Pgq__StatusPart *p = st->frames[i]->m->part;
+                if (p->n_clusters > 0) { /* the last part may be empty */
+                    memcpy(all + k, p->clusters, p->n_clusters * sizeof *all);
+                    k += p->n_clusters;
+                }
             }
             head->clusters = all;
             head->n_clusters = k;
-            codec_response_from_pb(&d, st->frames[0].m, res);
+            codec_response_from_pb(&d, st->frames[0]->m, res);
             head->clusters = NULL; /* the parts own them */
             head->n_clusters = 0;
             free(all);

@@ -137,8 +137,9 @@ static int encode_request(const struct ctl *c,
     return rv;
 }
 
-/* A streamed reply in all: beyond, the client gives up on it. */
-#define CTL_STREAM_MAX (16ull * PGQ_REPLY_FRAME_MAX)
+/* A streamed reply in all, frame headers counted: beyond, the client gives
+ * up on it (one frame alone is at most PGQ_REPLY_FRAME_MAX). */
+#define CTL_STREAM_MAX (4ull * PGQ_REPLY_FRAME_MAX)
 
 /* The reply, its first frame's header read (len): one frame, or a
  * streamed status's head and parts (codec_stream_add), decoded as one. */
@@ -153,22 +154,30 @@ static int read_reply(struct ctl *c,
     uint64_t total = 0;
     bool more = true;
     int rv = 0;
-    for (unsigned n = 0; more; n++) {
+    for (unsigned n = 1; more; n++) {
         uint8_t hdr[FRAME_HEADER_SIZE], *in;
-        if (n > 0) {
-            if (io_all(ts, hdr, sizeof hdr, false, deadline) != 0) {
-                snprintf(c->errmsg, sizeof c->errmsg, "%s: reply cut short after %u frames",
-                         address, n);
+        if (n > 1) {
+            rv = io_all(ts, hdr, sizeof hdr, false, deadline);
+            if (rv != 0) {
+                snprintf(c->errmsg, sizeof c->errmsg, "%s: %s after %u frames of a streamed reply",
+                         address, rv == PGQ_TIMEOUT ? "no reply in time" : "reply cut short",
+                         n - 1);
                 codec_stream_free(st);
-                return PGQ_UNAVAILABLE;
+                return rv == PGQ_TIMEOUT ? PGQ_TIMEOUT : PGQ_UNAVAILABLE;
             }
             len = frame_get_header(hdr);
         }
-        total += len;
+        total += (uint64_t)len + FRAME_HEADER_SIZE;
         if (len > PGQ_REPLY_FRAME_MAX || total > CTL_STREAM_MAX) {
-            snprintf(c->errmsg, sizeof c->errmsg, "%s: reply frame %u of %u bytes: beyond %s",
-                     address, n, len,
-                     len > PGQ_REPLY_FRAME_MAX ? "the limit of a frame" : "the limit of a reply");
+            if (len > PGQ_REPLY_FRAME_MAX) {
+                snprintf(c->errmsg, sizeof c->errmsg,
+                         "%s: reply frame %u of %u bytes, over the limit of %u", address, n, len,
+                         PGQ_REPLY_FRAME_MAX);
+            } else {
+                snprintf(c->errmsg, sizeof c->errmsg,
+                         "%s: streamed reply over %llu bytes at frame %u", address,
+                         (unsigned long long)CTL_STREAM_MAX, n);
+            }
             codec_stream_free(st);
             c->hopeless = true;
             return PGQ_MALFORMED;
@@ -178,11 +187,13 @@ static int read_reply(struct ctl *c,
             codec_stream_free(st);
             return PGQ_NOMEM;
         }
-        if (io_all(ts, in, len, false, deadline) != 0) {
-            snprintf(c->errmsg, sizeof c->errmsg, "%s: reply cut short", address);
+        rv = io_all(ts, in, len, false, deadline);
+        if (rv != 0) {
+            snprintf(c->errmsg, sizeof c->errmsg, "%s: %s", address,
+                     rv == PGQ_TIMEOUT ? "no reply in time" : "reply cut short");
             free(in);
             codec_stream_free(st);
-            return PGQ_UNAVAILABLE;
+            return rv == PGQ_TIMEOUT ? PGQ_TIMEOUT : PGQ_UNAVAILABLE;
         }
         rv = codec_stream_add(&st, in, len, &more, c->errmsg, sizeof c->errmsg);
         free(in);

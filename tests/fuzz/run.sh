@@ -19,7 +19,7 @@ HERE="$SRC/tests/fuzz"
 B=${FUZZ_BUILD:-/tmp/fuzzbuild}
 CC=${CC:-clang}
 JOBS=${JOBS:-2}
-HARNESSES="fuzz_request fuzz_command fuzz_snapshot fuzz_response fuzz_config fuzz_conninfo fuzz_frame fuzz_query"
+HARNESSES="fuzz_request fuzz_command fuzz_snapshot fuzz_response fuzz_stream fuzz_config fuzz_conninfo fuzz_frame fuzz_query"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 REPRO=no
 SECS=60

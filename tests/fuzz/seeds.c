@@ -32,6 +32,37 @@ static void put(const char *harness, const void *buf, size_t len)
     }
 }
 
+/* A streamed status of s, as the wire has it: the head, then a part per
+ * cluster, each frame after its 4-byte big-endian length (fuzz_stream). */
+static void put_stream(struct api_response *res, const struct state *s)
+{
+    uint8_t *out = NULL, *buf;
+    size_t n = 0, len;
+    for (unsigned i = 0; i <= s->n_clusters; i++) {
+        int rv;
+        if (i == 0) {
+            res->more = true;
+            rv = codec_response_encode(res, s, NULL, 0, NULL, &buf, &len);
+            res->more = false;
+        } else {
+            rv =
+                codec_status_part_encode(s, (const char(*)[PGQ_NAME_MAX]) & s->clusters[i - 1].name,
+                                         1, i < s->n_clusters, NULL, &buf, &len);
+        }
+        out = rv == 0 ? realloc(out, n + 4 + len) : NULL;
+        if (out == NULL) {
+            abort();
+        }
+        out[n] = (uint8_t)(len >> 24), out[n + 1] = (uint8_t)(len >> 16);
+        out[n + 2] = (uint8_t)(len >> 8), out[n + 3] = (uint8_t)len;
+        memcpy(out + n + 4, buf, len);
+        n += 4 + len;
+        free(buf);
+    }
+    put("fuzz_stream", out, n);
+    free(out);
+}
+
 static void put_str(const char *harness, const char *s)
 {
     put(harness, s, strlen(s));
@@ -377,6 +408,8 @@ static void commands_and_snapshots(void)
         }
         put("fuzz_response", buf, len);
         free(buf);
+        put_stream(&res, &s);
+        put_stream(&res, &base);
         res.body = API_EVENTS;
         if (codec_response_encode(&res, &s, "", 0, NULL, &buf, &len) != 0) {
             abort();

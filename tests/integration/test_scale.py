@@ -270,8 +270,9 @@ def test_status_streamed(sb):
     s = t.connect(mon, timeout=30, user="admin")
     s.sendall(t.api_frame(streamed) + t.api_frame(one))
     head = t.api_recv_frame(s)
-    t.check(head is not None and head.get(2, 0) == 0 and head.get(5) == 1 and 10 in head,
-            "the head of a streamed status: %r" % (head and sorted(head)))
+    t.check(head is not None and head.get(2, 0) == 0 and head.get(5) == 1 and 10 in head and
+            count_field(t.api_parse(head[10])[2], 7) == 0,
+            "the head of a streamed status (more, no cluster): %r" % (head and sorted(head)))
     parts, clusters = 0, 0
     while True:
         f = t.api_recv_frame(s)

@@ -2356,24 +2356,25 @@ static int stream_of(struct state *s,
 static void test_status_streamed(void **ctx)
 {
     /* A status streamed in parts decodes to what the same status in one frame does, whatever
-     * the size of the parts; a cluster removed after the head is left out, the others kept in
+     * the size of the parts (up to a part a cluster, 20 frames: the reader's frames outgrow
+     * their first array); a cluster removed after the head is left out, the others kept in
      * order; a reply in one frame is read as one. */
     struct state s;
     struct api_response res, whole, back;
-    uint8_t *buf, *b1, *b2;
-    size_t len, l1, l2;
+    uint8_t *b1, *b2;
+    size_t l1, l2;
     char err[256] = "";
     (void)ctx;
     state_init(&s);
     rich_state(&s);
-    for (unsigned i = 0; i < 5; i++) {
+    for (unsigned i = 0; i < 17; i++) {
         char name[8];
         struct command c;
         snprintf(name, sizeof name, "x%u", i);
         c = b_cmd_node_add(2000 + i, name, "n1", "host=10.0.3.1", 50);
         b_apply(&s, &c);
     }
-    assert_true(s.n_clusters >= 7);
+    assert_true(s.n_clusters >= 19);
     api_response_init(&res);
     res.body = API_STATUS;
     res.info.id = 2;
@@ -2410,7 +2411,6 @@ static void test_status_streamed(void **ctx)
         assert_int_equal(whole.state.n_clusters, s.n_clusters + 1);
         api_response_close(&whole);
     }
-    (void)buf, (void)len;
     free(b1);
     api_response_close(&res);
     state_close(&s);
@@ -2419,19 +2419,21 @@ static void test_status_streamed(void **ctx)
 static void test_status_stream_refused(void **ctx)
 {
     /* A reader refuses, naming the problem, a part with no head before it, a head that says
-     * more but holds clusters, a frame that is no part after a head, a frame after the last
-     * part, and a stream that ends before its last part. */
+     * more but holds clusters, a frame that is no part after a head, an empty part that says
+     * more follows, a frame after the last part, and a stream that ends before its last
+     * part. */
     struct state s;
     struct api_response res, back;
     struct codec_stream *st;
     uint8_t *head, *part, *last, *code;
     size_t lh, lp, ll, lc;
-    char names[1][PGQ_NAME_MAX] = {"default"};
+    char names[1][PGQ_NAME_MAX];
     char err[256] = "";
     bool more;
     (void)ctx;
     state_init(&s);
     rich_state(&s);
+    memcpy(names[0], s.clusters[0].name, PGQ_NAME_MAX);
     api_response_init(&res);
     res.body = API_STATUS;
     res.more = true;
@@ -2456,6 +2458,21 @@ static void test_status_stream_refused(void **ctx)
     assert_int_equal(codec_stream_add(&st, head, lh, &more, err, sizeof err), 0);
     assert_int_equal(codec_stream_add(&st, code, lc, &more, err, sizeof err), PGQ_MALFORMED);
     assert_non_null(strstr(err, "not a part of a status"));
+    codec_stream_free(st);
+
+    st = NULL;
+    assert_int_equal(codec_stream_add(&st, head, lh, &more, err, sizeof err), 0);
+    {
+        char none[1][PGQ_NAME_MAX] = {"no-such-cluster"};
+        uint8_t *empty;
+        size_t le;
+        assert_int_equal(codec_status_part_encode(&s, (const char(*)[PGQ_NAME_MAX])none, 1, true,
+                                                  NULL, &empty, &le),
+                         0);
+        assert_int_equal(codec_stream_add(&st, empty, le, &more, err, sizeof err), PGQ_MALFORMED);
+        assert_non_null(strstr(err, "empty, and more said to follow"));
+        free(empty);
+    }
     codec_stream_free(st);
 
     st = NULL;
