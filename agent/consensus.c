@@ -95,6 +95,11 @@ static void apply_cb(struct raft_apply *req, int status, void *result)
     p->cb(p, 0, result);
 }
 
+void consensus_closing(struct consensus *c)
+{
+    c->closing = true;
+}
+
 int consensus_propose(struct consensus *c, struct proposal *p, struct command *cmd)
 {
     struct codec_alloc a = {raft_alloc, 0};
@@ -102,6 +107,9 @@ int consensus_propose(struct consensus *c, struct proposal *p, struct command *c
     uint8_t *data;
     size_t len;
     int rv;
+    if (c->closing) {
+        return PGQ_SHUTDOWN;
+    }
     if (raft_state(c->raft) != RAFT_LEADER) {
         return PGQ_NOTLEADER;
     }
@@ -653,6 +661,10 @@ int consensus_change(struct consensus *c,
     int rv;
     ch->c = c;
     ch->req.data = ch;
+    if (c->closing) {
+        snprintf(why, size, "the monitor is shutting down");
+        return PGQ_SHUTDOWN;
+    }
     switch (action) {
         case MEMBERS_ADD:
             rv = raft_add(c->raft, &ch->req, id, address, change_cb);

@@ -66,6 +66,7 @@ struct consensus
     uint64_t tilt_until_ms; /* mono */
     unsigned long long ready_term;
     bool ready;
+    bool closing; /* consensus_closing: nothing new is proposed */
     bool hello_pending;
     bool policy_pending;
     struct proposal hello_p;
@@ -100,6 +101,11 @@ struct consensus
 
 void consensus_init(struct consensus *c, struct raft *r, struct fsm *f, uint64_t id);
 
+/* The monitor is stopping: nothing new is proposed (consensus_propose and
+ * consensus_change refuse with PGQ_SHUTDOWN), so that the close waits only
+ * for what was (consensus_uv_close). */
+void consensus_closing(struct consensus *c);
+
 /* Free what consensus owns (not the raft instance). */
 void consensus_close(struct consensus *c);
 
@@ -107,7 +113,7 @@ void consensus_close(struct consensus *c);
 void consensus_tick(struct consensus *c);
 
 /* Stamp cmd with the leader's time and propose it. Nonzero (PGQ_NOTLEADER,
- * PGQ_NOMEM, PGQ_UNAVAILABLE): the callback never fires. */
+ * PGQ_NOMEM, PGQ_UNAVAILABLE, PGQ_SHUTDOWN): the callback never fires. */
 int consensus_propose(struct consensus *c, struct proposal *p, struct command *cmd);
 
 /* libraft gave up (a disk error, a log it cannot reconcile): this monitor

@@ -295,11 +295,53 @@ err:
     return PGQ_IO;
 }
 
+/* libraft 0.15 crashes in raft_close when two or more of the leader's
+ * appends wait behind a disk write (canonical/raft#338, fixed by #352 in
+ * 0.17.1; Debian 12 ships 0.15): it cancels them first to last, the first
+ * one's callback truncates the log from its index, taking the later ones
+ * with it, and the next one's truncates past the log's end, which wraps
+ * around without the assertion Debian builds without (SIGSEGV in
+ * refsDecr). Two proposals in a turn of the loop before a SIGTERM are
+ * enough: seen once at the end of a failover in CI. So the close waits,
+ * DRAIN_MAX_MS at most, until every entry of the log is stored (only the
+ * local disk: no quorum needed); then none waits to be cancelled. */
+#define DRAIN_POLL_MS 5
+#define DRAIN_MAX_MS 2000
+
+static bool appends_waiting(const struct consensus_uv *cu)
+{
+    return raft_state((struct raft *)&cu->raft) != RAFT_UNAVAILABLE &&
+           cu->raft.last_stored < raft_last_index((struct raft *)&cu->raft);
+}
+
+static void drain_closed_cb(uv_handle_t *h)
+{
+    struct consensus_uv *cu = h->data;
+    if (appends_waiting(cu)) {
+        log_warn("raft: closing with appends not yet stored after %d ms", DRAIN_MAX_MS);
+    }
+    raft_close(&cu->raft, raft_closed_cb);
+}
+
+static void drain_cb(uv_timer_t *t)
+{
+    struct consensus_uv *cu = t->data;
+    if (!appends_waiting(cu) || uv_now(cu->loop) >= cu->drain_until) {
+        uv_close((uv_handle_t *)t, drain_closed_cb);
+    }
+}
+
 void consensus_uv_close(struct consensus_uv *cu, consensus_uv_close_cb cb)
 {
     cu->close_cb = cb;
     switch (cu->stage) {
         case STAGE_RAFT:
+            if (appends_waiting(cu) && uv_timer_init(cu->loop, &cu->drain) == 0) {
+                cu->drain.data = cu;
+                cu->drain_until = uv_now(cu->loop) + DRAIN_MAX_MS;
+                uv_timer_start(&cu->drain, drain_cb, DRAIN_POLL_MS, DRAIN_POLL_MS);
+                return;
+            }
             raft_close(&cu->raft, raft_closed_cb);
             return;
         case STAGE_IO:

@@ -498,6 +498,7 @@ void monitor_stop(struct monitor *m, monitor_stopped_cb cb)
     probe_close(&m->probe, probe_closed_cb);
     actuator_close(&m->act, actuator_closed_cb);
     if (m->started_raft) {
+        consensus_closing(&m->cons); /* what is proposed is stored, nothing more */
         consensus_uv_close(&m->cu, raft_closed_cb);
     }
     if (m->started_lw) {
