@@ -95,6 +95,24 @@ static void apply_cb(struct raft_apply *req, int status, void *result)
     p->cb(p, 0, result);
 }
 
+static void nudge_cb(struct raft_barrier *req, int status)
+{
+    struct consensus *c = req->data;
+    (void)status;
+    c->nudge_pending = false;
+}
+
+void consensus_nudge(struct consensus *c)
+{
+    if (c->closing || c->nudge_pending || !consensus_ready(c)) {
+        return;
+    }
+    c->nudge.data = c;
+    if (raft_barrier(c->raft, &c->nudge, nudge_cb) == 0) {
+        c->nudge_pending = true;
+    }
+}
+
 void consensus_closing(struct consensus *c)
 {
     c->closing = true;

@@ -67,6 +67,8 @@ struct consensus
     unsigned long long ready_term;
     bool ready;
     bool closing; /* consensus_closing: nothing new is proposed */
+    bool nudge_pending;
+    struct raft_barrier nudge; /* consensus_nudge */
     bool hello_pending;
     bool policy_pending;
     struct proposal hello_p;
@@ -105,6 +107,13 @@ void consensus_init(struct consensus *c, struct raft *r, struct fsm *f, uint64_t
  * consensus_change refuse with PGQ_SHUTDOWN), so that the close waits only
  * for what was (consensus_uv_close). */
 void consensus_closing(struct consensus *c);
+
+/* On the leader: tell the followers the commit index now, not at the next
+ * heartbeat (heartbeat_timeout, 50 ms), by appending a barrier, which
+ * libraft sends at once with the commit index and never applies; for a
+ * commit the followers must act on (an agent's word that its PostgreSQL
+ * is down: their probes confirm it). One at a time; nothing elsewhere. */
+void consensus_nudge(struct consensus *c);
 
 /* Free what consensus owns (not the raft instance). */
 void consensus_close(struct consensus *c);

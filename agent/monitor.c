@@ -131,8 +131,11 @@ static void react(struct monitor *m)
         }
         if (e->kind == PGQ_EV_AGENT) {
             /* An agent fell silent or said its PostgreSQL is down: see for
-             * ourselves now rather than at the next round. */
+             * ourselves now rather than at the next round; the leader tells
+             * the followers now too, so that their probes confirm it (the
+             * verdict wants a majority) without waiting for a heartbeat. */
             probe_kick(&m->probe, e->cluster, true);
+            consensus_nudge(&m->cons);
             continue;
         }
         /* A synchronous set committed or seen applied: the standbys'

@@ -2120,6 +2120,67 @@ static void run_elect(unsigned n)
 
 /* 3 and 5 monitors elect a leader, which becomes ready only once the hello of
  * its own term is applied; a follower refuses proposals with PGQ_NOTLEADER. */
+/* Every live follower knows the leader's commit index. */
+static bool pred_followers_know(struct sim *s, void *arg)
+{
+    unsigned l = *(const unsigned *)arg;
+    raft_index ci = raft_of(s, l)->commit_index;
+    for (unsigned i = 0; i < s->n; i++) {
+        if (i != l && raft_fixture_alive(&s->f, i) && raft_of(s, i)->commit_index < ci) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* How long after an operator's command is applied on the leader the followers learn that it
+ * is committed, with or without a nudge from the leader right then. */
+static uint64_t commit_known_after(bool nudge)
+{
+    struct sim *s = sim_new(3, 0, false, 0, 0);
+    struct command cmd;
+    uint64_t ticket, t0, t;
+    unsigned l;
+    setup_cluster(s);
+    s->auto_reports = false;
+    sim_run(s, 2000);
+    l = sim_leader(s, 1000);
+    cmd_node_add(&cmd, "other", "ext1", "host=10.9.0.1 port=5433", 10);
+    ticket = sim_op(s, &cmd);
+    assert_true(ticket != 0);
+    if (!sim_until(s, pred_outcome, &ticket, 5000)) {
+        sim_fail(s, "the command was not applied");
+    }
+    assert_false(pred_followers_know(s, &l)); /* applied on the leader only */
+    if (nudge) {
+        consensus_nudge(&s->srv[l].cons);
+    }
+    t0 = now_of(s);
+    if (!sim_until(s, pred_followers_know, &l, 5 * HEARTBEAT_MS)) {
+        sim_fail(s, "the followers never learned the commit");
+    }
+    t = now_of(s) - t0;
+    sim_free(s);
+    return t;
+}
+
+static void test_nudge(void **state)
+{
+    /* A nudge from the leader (consensus_nudge, as after an agent's word that its PostgreSQL is
+     * down) tells the followers the commit index at once, ahead of the next heartbeat; without
+     * it they learn it with the heartbeat. */
+    uint64_t without = commit_known_after(false), with = commit_known_after(true);
+    (void)state;
+    print_message("followers learned a commit %" PRIu64 " ms after it with a nudge, %" PRIu64
+                  " ms without\n",
+                  with, without);
+    if (!(with < without && with < HEARTBEAT_MS / 2)) {
+        fail_msg("followers learned the commit %" PRIu64 " ms after it with a nudge, %" PRIu64
+                 " ms without (heartbeat %u ms)",
+                 with, without, HEARTBEAT_MS);
+    }
+}
+
 static void test_elect(void **state)
 {
     (void)state;
@@ -4289,6 +4350,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_elect),
+        cmocka_unit_test(test_nudge),
         cmocka_unit_test(test_identical),
         cmocka_unit_test(test_leader_loss),
         cmocka_unit_test(test_snapshot),
