@@ -314,20 +314,17 @@ static bool appends_waiting(const struct consensus_uv *cu)
            cu->raft.last_stored < raft_last_index((struct raft *)&cu->raft);
 }
 
-static void drain_closed_cb(uv_handle_t *h)
-{
-    struct consensus_uv *cu = h->data;
-    if (appends_waiting(cu)) {
-        log_warn("raft: closing with appends not yet stored after %d ms", DRAIN_MAX_MS);
-    }
-    raft_close(&cu->raft, raft_closed_cb);
-}
-
 static void drain_cb(uv_timer_t *t)
 {
     struct consensus_uv *cu = t->data;
-    if (!appends_waiting(cu) || uv_now(cu->loop) >= cu->drain_until) {
-        uv_close((uv_handle_t *)t, drain_closed_cb);
+    bool waiting = appends_waiting(cu);
+    if (!waiting || uv_now(cu->loop) >= cu->drain_until) {
+        if (waiting) {
+            log_warn("raft: closing with appends not yet stored after %d ms", DRAIN_MAX_MS);
+        }
+        /* At once: a write begun later in this turn would wait again. */
+        uv_close((uv_handle_t *)t, NULL);
+        raft_close(&cu->raft, raft_closed_cb);
     }
 }
 
@@ -336,7 +333,11 @@ void consensus_uv_close(struct consensus_uv *cu, consensus_uv_close_cb cb)
     cu->close_cb = cb;
     switch (cu->stage) {
         case STAGE_RAFT:
+            if (cu->draining) {
+                return; /* closing already */
+            }
             if (appends_waiting(cu) && uv_timer_init(cu->loop, &cu->drain) == 0) {
+                cu->draining = true;
                 cu->drain.data = cu;
                 cu->drain_until = uv_now(cu->loop) + DRAIN_MAX_MS;
                 uv_timer_start(&cu->drain, drain_cb, DRAIN_POLL_MS, DRAIN_POLL_MS);

@@ -41,7 +41,8 @@ struct consensus_uv
                    const struct raft_message *message,
                    raft_io_send_cb cb);
     raft_uv_transport_close_cb transport_close_cb;
-    uv_timer_t drain;     /* consensus_uv_close: waiting for the log's appends */
+    uv_timer_t drain; /* consensus_uv_close: waiting for the log's appends */
+    bool draining;
     uint64_t drain_until; /* uv_now: then raft_close whatever is left */
 };
 

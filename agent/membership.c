@@ -86,6 +86,12 @@ static void record_cb(struct proposal *p, int status, const struct apply_result 
     }
     if (m->finishing) {
         complete(m);
+    } else if (m->c->closing) {
+        /* Committed while the monitor stops (its close waits for what was
+         * proposed): no next step here, but the caller hears. */
+        finish(m, PGQ_SHUTDOWN,
+               "the monitor is shutting down: ask again, the next leader continues where it "
+               "stopped");
     } else if (status != 0) {
         finish(m, PGQ_UNAVAILABLE,
                "leadership lost while recording the change: ask again, the next leader "
@@ -130,9 +136,11 @@ static bool record(struct membership *m, int step, const char *detail)
         if (m->finishing) {
             complete(m);
         } else {
-            finish(m, PGQ_UNAVAILABLE,
-                   "leadership lost while recording the change: ask again, the next leader "
-                   "continues where it stopped");
+            finish(m, m->c->closing ? PGQ_SHUTDOWN : PGQ_UNAVAILABLE,
+                   "%s: ask again, the next "
+                   "leader continues where it stopped",
+                   m->c->closing ? "the monitor is shutting down"
+                                 : "leadership lost while recording the change");
         }
         return false;
     }

@@ -134,8 +134,12 @@ static void react(struct monitor *m)
              * ourselves now rather than at the next round; the leader tells
              * the followers now too, so that their probes confirm it (the
              * verdict wants a majority) without waiting for a heartbeat. */
+            const struct node *n = cluster_node(state_cluster(s, e->cluster), e->node);
             probe_kick(&m->probe, e->cluster, true);
-            consensus_nudge(&m->cons);
+            if (n != NULL &&
+                (n->agent.state == PGQ_AGENT_SILENT || !n->agent.pm_alive || n->agent.fenced)) {
+                consensus_nudge(&m->cons); /* not for an agent up or back */
+            }
             continue;
         }
         /* A synchronous set committed or seen applied: the standbys'
@@ -483,6 +487,7 @@ void monitor_stop(struct monitor *m, monitor_stopped_cb cb)
                  (m->started_raft ? 1u : 0u) + (m->started_lw ? 1u : 0u);
     uv_timer_stop(&m->tick);
     uv_close((uv_handle_t *)&m->tick, tick_closed_cb);
+    consensus_closing(&m->cons); /* what is proposed is stored, nothing more */
     if (m->started_raft) {
         monitor_member_stop(m); /* its client answered before the API closes */
     }
@@ -501,7 +506,6 @@ void monitor_stop(struct monitor *m, monitor_stopped_cb cb)
     probe_close(&m->probe, probe_closed_cb);
     actuator_close(&m->act, actuator_closed_cb);
     if (m->started_raft) {
-        consensus_closing(&m->cons); /* what is proposed is stored, nothing more */
         consensus_uv_close(&m->cu, raft_closed_cb);
     }
     if (m->started_lw) {

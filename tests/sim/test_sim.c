@@ -2118,8 +2118,6 @@ static void run_elect(unsigned n)
     sim_free(s);
 }
 
-/* 3 and 5 monitors elect a leader, which becomes ready only once the hello of
- * its own term is applied; a follower refuses proposals with PGQ_NOTLEADER. */
 /* Every live follower knows the leader's commit index. */
 static bool pred_followers_know(struct sim *s, void *arg)
 {
@@ -2181,6 +2179,8 @@ static void test_nudge(void **state)
     }
 }
 
+/* 3 and 5 monitors elect a leader, which becomes ready only once the hello of
+ * its own term is applied; a follower refuses proposals with PGQ_NOTLEADER. */
 static void test_elect(void **state)
 {
     (void)state;
@@ -4207,6 +4207,45 @@ static void test_member_add_leader_dies(void **state)
     }
 }
 
+static bool pred_member_recording(struct sim *s, void *arg)
+{
+    unsigned l = *(unsigned *)arg;
+    return s->srv[l].members.recording || s->srv[l].member_done;
+}
+
+/* The leader stops (SIGTERM: consensus_closing, then membership_stop, as monitor_stop does)
+ * while the record of a step of a monitor add is being committed: the record commits during
+ * the close (which waits for what was proposed) and the change ends there, its caller told
+ * to ask again; before, it waited for a next step that never came, and the monitor never
+ * stopped. */
+static void test_member_stop_while_recording(void **state)
+{
+    struct sim *s = sim_new_joining(4, 3, 0, false, 0, 0);
+    struct cmd_member rq = member_rq(PGQ_MEMBER_ADD, 4, 0);
+    struct command cmd;
+    char why[PGQ_REASON_MAX];
+    unsigned l;
+    (void)state;
+    member_setup(s);
+    sim_revive(s, 3);
+    l = sim_leader(s, 15000);
+    command_init(&cmd, CMD_MEMBER);
+    cmd.u.member = rq;
+    pgq_strlcpy(cmd.who, "user:admin", sizeof cmd.who);
+    s->srv[l].member_done = false;
+    SIM_ASSERT(s, membership_start(&s->srv[l].members, &cmd, why, sizeof why) == 0);
+    SIM_ASSERT(s, sim_until(s, pred_member_recording, &l, 60000));
+    SIM_ASSERT(s, !s->srv[l].member_done);
+    consensus_closing(&s->srv[l].cons);
+    membership_stop(&s->srv[l].members);
+    if (!sim_until(s, pred_member_done, &l, 5000)) {
+        sim_fail(s, "a change recording at the stop never ended");
+    }
+    SIM_ASSERT(s, s->srv[l].member_code == PGQ_SHUTDOWN);
+    SIM_ASSERT(s, strstr(s->srv[l].member_msg, "shutting down") != NULL);
+    sim_free(s);
+}
+
 /* Monitor 5 of 5 leaves (monitor remove), the leader killed while the
  * removal is carried out or recorded: the 4 left keep a quorum and end
  * without 5; asked again once it is out, the command says it is not a
@@ -4371,6 +4410,7 @@ int main(void)
         cmocka_unit_test(test_switchover_leader_dies),
         cmocka_unit_test(test_switchover_pending_survives_leader),
         cmocka_unit_test(test_member_add_leader_dies),
+        cmocka_unit_test(test_member_stop_while_recording),
         cmocka_unit_test(test_member_remove_leader_dies),
         cmocka_unit_test(test_member_replace_leader_dies),
         cmocka_unit_test(test_member_one_at_a_time),
